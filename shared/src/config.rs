@@ -1,0 +1,433 @@
+//! Configuration: an optional TOML file, then environment variables on top.
+//!
+//! The documented example is `deploy/tower.example.toml`. Every key has a default that
+//! works for the local stack, except the secrets (auth token, secret key), which must come
+//! from the file, the environment, or a file named by either.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::secret::Redacted;
+use crate::tier::TierTable;
+
+/// The whole configuration of one process. Each daemon reads the parts it needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub mongodb: MongoConfig,
+    pub auth: AuthConfig,
+    pub secrets: SecretsConfig,
+    pub logging: LoggingConfig,
+    pub collector: CollectorConfig,
+    pub worker: WorkerConfig,
+    pub gateway: GatewayConfig,
+    pub discord: DiscordConfig,
+    pub premium: PremiumConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MongoConfig {
+    /// `MONGODB_URI`.
+    pub uri: Redacted<String>,
+    /// `TOWER_MONGODB_DATABASE`.
+    pub database: String,
+    /// How long to wait for a usable server before a call fails.
+    pub server_selection_timeout_secs: u64,
+}
+
+impl Default for MongoConfig {
+    fn default() -> Self {
+        Self {
+            uri: Redacted::new("mongodb://127.0.0.1:27017".to_owned()),
+            database: "tower".to_owned(),
+            server_selection_timeout_secs: 10,
+        }
+    }
+}
+
+/// The shared secret every inter-process gRPC call carries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `TOWER_AUTH_TOKEN`.
+    pub token: Option<Redacted<String>>,
+    /// `TOWER_AUTH_TOKEN_FILE`: a file holding the token (trailing whitespace ignored).
+    pub token_file: Option<PathBuf>,
+}
+
+/// The key that encrypts secrets at rest (32 bytes, base64).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// `TOWER_SECRET_KEY`.
+    pub key: Option<Redacted<String>>,
+    /// `TOWER_SECRET_KEY_FILE`.
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `TOWER_LOG_FORMAT`: `human` or `json`.
+    pub format: LogFormat,
+    /// `RUST_LOG` syntax, e.g. `info,tower_shared=debug`.
+    pub filter: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// `TOWER_COLLECTOR_LISTEN`: where the telemetry-collector serves gRPC.
+    pub listen: SocketAddr,
+    /// `TOWER_COLLECTOR_URL`: where the other processes reach it.
+    pub url: String,
+    /// How long error occurrences are kept, in days.
+    pub retention_days: u32,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50053)),
+            url: "http://127.0.0.1:50053".to_owned(),
+            retention_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// `TOWER_WORKER_LISTEN`: where the sftp-worker serves gRPC.
+    pub listen: SocketAddr,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// `TOWER_GATEWAY_LISTEN`: where the gateway-shard serves gRPC health.
+    pub listen: SocketAddr,
+    /// `TOWER_WORKER_URLS` (comma-separated): the sftp-workers this gateway calls.
+    pub worker_urls: Vec<String>,
+    /// First shard this process runs.
+    pub first_shard: u32,
+    /// Last shard this process runs (inclusive); defaults to `total_shards - 1`.
+    pub last_shard: Option<u32>,
+    /// Shards across all gateway-shard processes sharing the token.
+    pub total_shards: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            worker_urls: vec!["http://127.0.0.1:50052".to_owned()],
+            first_shard: 0,
+            last_shard: None,
+            total_shards: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// `DISCORD_TOKEN`. Without it the gateway-shard needs `gateway_url` (a simulator).
+    pub token: Option<Redacted<String>>,
+    /// `TOWER_DISCORD_GATEWAY_URL`: a `ws://` gateway to use instead of Discord's
+    /// (the project's simulator). No trailing slash.
+    pub gateway_url: Option<String>,
+    /// `TOWER_DISCORD_API_PROXY`: `host:port` of an HTTP server that stands in for
+    /// `discord.com` (the simulator serves `/api/v10` there).
+    pub api_proxy: Option<String>,
+    /// The bot owner's Discord user id (may grant premium anywhere).
+    pub owner_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PremiumConfig {
+    /// The guild whose admins may grant premium; `/admin sethomeguild` can set it later.
+    pub home_guild_id: Option<u64>,
+    /// The tier table; PRODUCT.md §5 when absent.
+    pub tiers: TierTable,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("environment variable {name} is not valid: {reason}")]
+    Env { name: &'static str, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads `path` (when given), then applies the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Applies the environment overrides documented on each field. `lookup` is the
+    /// environment (a closure, so tests need not mutate the process environment).
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("MONGODB_URI") {
+            self.mongodb.uri = Redacted::new(v);
+        }
+        if let Some(v) = get("TOWER_MONGODB_DATABASE") {
+            self.mongodb.database = v;
+        }
+        if let Some(v) = get("TOWER_AUTH_TOKEN") {
+            self.auth.token = Some(Redacted::new(v));
+        }
+        if let Some(v) = get("TOWER_AUTH_TOKEN_FILE") {
+            self.auth.token_file = Some(v.into());
+        }
+        if let Some(v) = get("TOWER_SECRET_KEY") {
+            self.secrets.key = Some(Redacted::new(v));
+        }
+        if let Some(v) = get("TOWER_SECRET_KEY_FILE") {
+            self.secrets.key_file = Some(v.into());
+        }
+        if let Some(v) = get("TOWER_LOG_FORMAT") {
+            self.logging.format = match v.trim() {
+                "human" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "TOWER_LOG_FORMAT",
+                        reason: format!("`{other}` is neither `human` nor `json`"),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("RUST_LOG") {
+            self.logging.filter = v;
+        }
+        if let Some(v) = get("TOWER_COLLECTOR_LISTEN") {
+            self.collector.listen = parse_addr("TOWER_COLLECTOR_LISTEN", &v)?;
+        }
+        if let Some(v) = get("TOWER_COLLECTOR_URL") {
+            self.collector.url = v;
+        }
+        if let Some(v) = get("TOWER_WORKER_LISTEN") {
+            self.worker.listen = parse_addr("TOWER_WORKER_LISTEN", &v)?;
+        }
+        if let Some(v) = get("TOWER_WORKER_URLS") {
+            self.gateway.worker_urls = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = get("TOWER_GATEWAY_LISTEN") {
+            self.gateway.listen = parse_addr("TOWER_GATEWAY_LISTEN", &v)?;
+        }
+        if let Some(v) = get("DISCORD_TOKEN") {
+            self.discord.token = Some(Redacted::new(v));
+        }
+        if let Some(v) = get("TOWER_DISCORD_GATEWAY_URL") {
+            self.discord.gateway_url = Some(v);
+        }
+        if let Some(v) = get("TOWER_DISCORD_API_PROXY") {
+            self.discord.api_proxy = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: cross-field rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.premium.tiers.validate().map_err(ConfigError::Invalid)?;
+        let g = &self.gateway;
+        if g.total_shards == 0 {
+            return Err(ConfigError::Invalid(
+                "gateway.total_shards must be at least 1".into(),
+            ));
+        }
+        let last = g.last_shard.unwrap_or(g.total_shards - 1);
+        if g.first_shard > last || last >= g.total_shards {
+            return Err(ConfigError::Invalid(format!(
+                "gateway shard range {}..={} does not fit in {} shards",
+                g.first_shard, last, g.total_shards
+            )));
+        }
+        Ok(())
+    }
+
+    /// The inter-process auth token, from `auth.token` or `auth.token_file`.
+    pub fn auth_token(&self) -> Result<crate::auth::AuthToken, ConfigError> {
+        let raw = match (&self.auth.token, &self.auth.token_file) {
+            (Some(token), _) => token.expose().clone(),
+            (None, Some(path)) => {
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            (None, None) => {
+                return Err(ConfigError::Invalid(
+                    "no inter-process auth token: set TOWER_AUTH_TOKEN, TOWER_AUTH_TOKEN_FILE \
+                     or [auth] in the config file (the same value for every process)"
+                        .into(),
+                ));
+            }
+        };
+        crate::auth::AuthToken::new(raw.trim()).map_err(ConfigError::Invalid)
+    }
+}
+
+fn parse_addr(name: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.trim().parse().map_err(|e| ConfigError::Env {
+        name,
+        reason: format!("`{value}` is not an address like 127.0.0.1:50051 ({e})"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn example_file_parses_and_validates() {
+        let text = include_str!("../../deploy/tower.example.toml");
+        let config = Config::from_toml(text).map_err(|e| e.to_string());
+        let config = config.as_ref().map_err(String::as_str);
+        assert!(config.is_ok(), "{config:?}");
+        if let Ok(config) = config {
+            assert!(config.validate().is_ok());
+            assert_eq!(config.premium.tiers, TierTable::default());
+        }
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config = Config::from_toml("[mongodb]\nuri = \"mongodb://a:1\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        config
+            .apply_env(env(&[
+                ("MONGODB_URI", "mongodb://b:2"),
+                ("TOWER_WORKER_URLS", "http://w1:1, http://w2:2,"),
+                ("TOWER_LOG_FORMAT", "json"),
+            ]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.mongodb.uri.expose(), "mongodb://b:2");
+        assert_eq!(
+            config.gateway.worker_urls,
+            vec!["http://w1:1".to_owned(), "http://w2:2".to_owned()]
+        );
+        assert_eq!(config.logging.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_name_what_is_wrong() {
+        let mut config = Config::default();
+        let err = config
+            .apply_env(env(&[("TOWER_LOG_FORMAT", "xml")]))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("environment variable TOWER_LOG_FORMAT is not valid: `xml` is neither `human` nor `json`")
+        );
+        let unknown = Config::from_toml("[mongodb]\nurl = \"x\"\n").err();
+        assert!(unknown.is_some_and(|e| e.to_string().contains("unknown field `url`")));
+        config.gateway.total_shards = 2;
+        config.gateway.first_shard = 2;
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn missing_auth_token_is_refused_with_a_hint() {
+        let err = Config::default().auth_token().err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("TOWER_AUTH_TOKEN")));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut config = Config::default();
+        config
+            .apply_env(env(&[
+                ("TOWER_AUTH_TOKEN", "tok-very-secret-123456"),
+                ("DISCORD_TOKEN", "discord-secret"),
+                ("MONGODB_URI", "mongodb://user:pw-secret@h:1"),
+            ]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{config:?}");
+        for secret in ["tok-very-secret-123456", "discord-secret", "pw-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+    }
+}

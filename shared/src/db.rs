@@ -1,0 +1,109 @@
+//! The MongoDB connection every process opens.
+//!
+//! One [`Database`] per process; the driver pools connections inside it. Collections are
+//! named in [`collections`] so every process and migration agrees on them.
+
+use std::time::Duration;
+
+use mongodb::bson::doc;
+use mongodb::options::ClientOptions;
+
+use crate::config::MongoConfig;
+
+/// Collection names. The earlier bot's names are kept where the data is the same (§7).
+pub mod collections {
+    /// Migrations applied to this database (see `schema`).
+    pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
+    /// Deployment-wide settings: home guild, the secret key check.
+    pub const BOT_CONFIG: &str = "bot_config";
+    /// Running processes and their heartbeats.
+    pub const PROCESSES: &str = "processes";
+    /// Guild settings: tier, admin role, theme.
+    pub const GUILDS: &str = "guilds";
+    /// Game servers, one document per (guild, server id).
+    pub const GAME_SERVERS: &str = "game_servers";
+    /// Telemetry: one document per error fingerprint.
+    pub const TELEMETRY_GROUPS: &str = "telemetry_groups";
+    /// Telemetry: one document per reported occurrence (error id).
+    pub const TELEMETRY_EVENTS: &str = "telemetry_events";
+    /// Telemetry: processes that have reported to the collector.
+    pub const TELEMETRY_REPORTERS: &str = "telemetry_reporters";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("MONGODB_URI is not a valid MongoDB connection string: {0}")]
+    Uri(mongodb::error::Error),
+    #[error("MongoDB at {hosts} did not answer: {source}")]
+    Unreachable {
+        hosts: String,
+        source: mongodb::error::Error,
+    },
+    #[error("MongoDB: {0}")]
+    Query(#[from] mongodb::error::Error),
+}
+
+/// A connected database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    client: mongodb::Client,
+    db: mongodb::Database,
+}
+
+impl Database {
+    /// Connects and pings: an unreachable or misconfigured server fails here, at start,
+    /// with the host named (never the password).
+    pub async fn connect(config: &MongoConfig, app_name: &str) -> Result<Self, DbError> {
+        let mut options = ClientOptions::parse(config.uri.expose())
+            .await
+            .map_err(DbError::Uri)?;
+        options.app_name = Some(app_name.to_owned());
+        options.server_selection_timeout =
+            Some(Duration::from_secs(config.server_selection_timeout_secs.max(1)));
+        options.connect_timeout = Some(Duration::from_secs(5));
+        let hosts = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = mongodb::Client::with_options(options).map_err(DbError::Uri)?;
+        let db = client.database(&config.database);
+        db.run_command(doc! { "ping": 1 })
+            .await
+            .map_err(|source| DbError::Unreachable { hosts, source })?;
+        Ok(Self { client, db })
+    }
+
+    /// The driver's database handle, for collections and commands.
+    pub fn raw(&self) -> &mongodb::Database {
+        &self.db
+    }
+
+    pub fn client(&self) -> &mongodb::Client {
+        &self.client
+    }
+
+    pub fn name(&self) -> &str {
+        self.db.name()
+    }
+
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.db.run_command(doc! { "ping": 1 }).await?;
+        Ok(())
+    }
+}
+
+/// True when `e` is a duplicate-key error (E11000): an insert lost a race or was a replay.
+pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().all(|w| w.code == 11000)),
+        _ => false,
+    }
+}

@@ -1,0 +1,73 @@
+//! Serving and calling tower.v1 services the same way in every process.
+//!
+//! Servers: [`bind`] the listener (logging the bound address, which the test harness reads
+//! when asked for port 0), build with [`server`], add the health service unwrapped and every
+//! tower.v1 service behind [`crate::auth::RequireToken`]. Clients: [`worker_client`] and
+//! [`collector_client`] give lazily-connecting clients that attach the token.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint, Server};
+use tower::layer::util::{Identity, Stack};
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
+use tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient;
+
+use crate::auth::{AttachToken, AuthToken};
+
+/// Calls in progress at once across all connections of one process; more wait their turn
+/// rather than exhaust memory.
+pub const MAX_CONCURRENT_CALLS: usize = 1024;
+
+/// A channel that adds the auth token to every call.
+pub type AuthedChannel = InterceptedService<Channel, AttachToken>;
+
+/// Binds `addr` and logs the address actually bound (`addr` may ask for port 0).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "gRPC listening");
+    Ok((listener, bound))
+}
+
+/// The server settings every process uses.
+pub fn server() -> Server<Stack<GlobalConcurrencyLimitLayer, Identity>> {
+    Server::builder()
+        .tcp_nodelay(true)
+        .concurrency_limit_per_connection(256)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_CALLS))
+}
+
+/// A channel to `url` that connects on first use and reconnects after failures.
+pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+pub fn worker_client(
+    url: &str,
+    token: &AuthToken,
+) -> Result<SftpWorkerClient<AuthedChannel>, tonic::transport::Error> {
+    Ok(SftpWorkerClient::with_interceptor(
+        channel(url)?,
+        AttachToken::new(token.clone()),
+    ))
+}
+
+pub fn collector_client(
+    url: &str,
+    token: &AuthToken,
+) -> Result<TelemetryCollectorClient<AuthedChannel>, tonic::transport::Error> {
+    Ok(TelemetryCollectorClient::with_interceptor(
+        channel(url)?,
+        AttachToken::new(token.clone()),
+    ))
+}

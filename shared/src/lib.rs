@@ -1,0 +1,32 @@
+//! Library code every Tower of Temptation process shares.
+//!
+//! Map of the modules:
+//! - [`config`]: the configuration file plus environment overrides, validated at start.
+//! - [`cli`]: the command-line flags every daemon takes.
+//! - [`ids`]: Discord and game identifiers in the product's words (guild, server, shard).
+//! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
+//! - [`db`]: the MongoDB connection; [`schema`]: `schema_version`, migrations and indexes.
+//! - [`secret`]: encryption at rest for SFTP passwords and other secrets, and redaction.
+//! - [`auth`]: the shared-secret token every inter-process gRPC call carries.
+//! - [`grpc`]: serving and calling tower.v1 services (listener, health, auth, channels).
+//! - [`process`]: who this process is, and its registration heartbeat in MongoDB.
+//! - [`telemetry`]: batched, non-blocking reports to the telemetry-collector.
+//! - [`logging`]: tracing output, human-readable or JSON.
+//! - [`shutdown`]: Ctrl-C / SIGTERM turned into a signal every task can await.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod grpc;
+pub mod ids;
+pub mod logging;
+pub mod process;
+pub mod schema;
+pub mod secret;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tier;
+
+/// The version every process reports, from Cargo.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

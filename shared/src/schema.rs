@@ -1,0 +1,150 @@
+//! `schema_version` bookkeeping, migrations and indexes.
+//!
+//! Every document the system writes carries `schema_version` = [`SCHEMA_VERSION`] at the
+//! time of writing. Migrations are listed in order in [`MIGRATIONS`]; each runs once per
+//! database and is recorded in `schema_migrations`. Migrations are idempotent (index
+//! creation, backfills with filters), so two processes that start together and both run
+//! one do no harm, and an interrupted one simply runs again: they are resumable.
+
+use mongodb::IndexModel;
+use mongodb::bson::{Document, doc};
+use mongodb::options::IndexOptions;
+
+use crate::db::{Database, DbError, collections};
+
+/// The schema version written on every document by this build.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// One migration: its id (never renamed), the schema version it brings, and its indexes.
+pub struct Migration {
+    pub id: &'static str,
+    pub schema_version: i32,
+    pub indexes: &'static [IndexSpec],
+}
+
+/// An index on one collection.
+pub struct IndexSpec {
+    pub collection: &'static str,
+    pub name: &'static str,
+    pub keys: &'static [(&'static str, i32)],
+    pub unique: bool,
+    /// Documents expire this many seconds after the (date) key's value.
+    pub expire_after_secs: Option<u64>,
+}
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    id: "0001_foundation",
+    schema_version: 1,
+    indexes: &[
+        IndexSpec {
+            collection: collections::PROCESSES,
+            name: "kind_last_seen",
+            keys: &[("kind", 1), ("last_seen", -1)],
+            unique: false,
+            expire_after_secs: None,
+        },
+        IndexSpec {
+            collection: collections::GUILDS,
+            name: "guild_id_unique",
+            keys: &[("guild_id", 1)],
+            unique: true,
+            expire_after_secs: None,
+        },
+        IndexSpec {
+            collection: collections::GAME_SERVERS,
+            name: "guild_server_unique",
+            keys: &[("guild_id", 1), ("server_id", 1)],
+            unique: true,
+            expire_after_secs: None,
+        },
+        IndexSpec {
+            collection: collections::TELEMETRY_GROUPS,
+            name: "level_count",
+            keys: &[("level", 1), ("count", -1)],
+            unique: false,
+            expire_after_secs: None,
+        },
+        IndexSpec {
+            collection: collections::TELEMETRY_EVENTS,
+            name: "fingerprint_occurred",
+            keys: &[("fingerprint", 1), ("occurred_at", -1)],
+            unique: false,
+            expire_after_secs: None,
+        },
+        IndexSpec {
+            collection: collections::TELEMETRY_EVENTS,
+            name: "guild_occurred",
+            keys: &[("context.guild_id", 1), ("occurred_at", -1)],
+            unique: false,
+            expire_after_secs: None,
+        },
+        IndexSpec {
+            collection: collections::TELEMETRY_EVENTS,
+            name: "occurred",
+            keys: &[("occurred_at", -1)],
+            unique: false,
+            expire_after_secs: None,
+        },
+    ],
+}];
+
+/// What [`migrate`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<&'static str>,
+    pub already_applied: usize,
+}
+
+/// Applies every migration this database has not recorded yet.
+pub async fn migrate(db: &Database, applied_by: &str) -> Result<MigrationReport, DbError> {
+    let records = db
+        .raw()
+        .collection::<Document>(collections::SCHEMA_MIGRATIONS);
+    let mut report = MigrationReport::default();
+    for migration in MIGRATIONS {
+        if records
+            .find_one(doc! { "_id": migration.id, "state": "done" })
+            .await?
+            .is_some()
+        {
+            report.already_applied += 1;
+            continue;
+        }
+        for index in migration.indexes {
+            create_index(db, index).await?;
+        }
+        records
+            .update_one(
+                doc! { "_id": migration.id },
+                doc! { "$set": {
+                    "state": "done",
+                    "schema_version": migration.schema_version,
+                    "applied_at": mongodb::bson::DateTime::now(),
+                    "applied_by": applied_by,
+                } },
+            )
+            .upsert(true)
+            .await?;
+        tracing::info!(migration = migration.id, "migration applied");
+        report.applied.push(migration.id);
+    }
+    Ok(report)
+}
+
+async fn create_index(db: &Database, spec: &IndexSpec) -> Result<(), DbError> {
+    let mut keys = Document::new();
+    for (field, order) in spec.keys {
+        keys.insert(*field, *order);
+    }
+    let options = IndexOptions::builder()
+        .name(spec.name.to_owned())
+        .unique(spec.unique.then_some(true))
+        .expire_after(spec.expire_after_secs.map(std::time::Duration::from_secs))
+        .build();
+    db.raw()
+        .collection::<Document>(spec.collection)
+        .create_index(IndexModel::builder().keys(keys).options(options).build())
+        .await?;
+    Ok(())
+}
