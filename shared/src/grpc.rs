@@ -71,3 +71,39 @@ pub fn collector_client(
         AttachToken::new(token.clone()),
     ))
 }
+
+/// How often a daemon re-checks MongoDB for its health status.
+pub const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps the overall health status ("") in step with MongoDB: NOT_SERVING while pings
+/// fail, SERVING again when they succeed. Ends at shutdown.
+pub async fn track_database_health(
+    db: crate::db::Database,
+    health: tonic_health::server::HealthReporter,
+    shutdown: crate::shutdown::Shutdown,
+) {
+    use tonic_health::ServingStatus;
+    let mut serving = true;
+    let mut tick = tokio::time::interval(HEALTH_CHECK_EVERY);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.wait() => return,
+        }
+        let ok = tokio::time::timeout(HEALTH_CHECK_EVERY, db.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if ok != serving {
+            serving = ok;
+            let status = if ok {
+                tracing::info!("MongoDB reachable again; serving");
+                ServingStatus::Serving
+            } else {
+                tracing::warn!("MongoDB unreachable; reporting NOT_SERVING");
+                ServingStatus::NotServing
+            };
+            health.set_service_status("", status).await;
+        }
+    }
+}

@@ -13,6 +13,7 @@
 //! - [`telemetry`]: batched, non-blocking reports to the telemetry-collector.
 //! - [`logging`]: tracing output, human-readable or JSON.
 //! - [`shutdown`]: Ctrl-C / SIGTERM turned into a signal every task can await.
+//! - [`startup`]: why a daemon could not start ([`startup::StartError`]).
 
 pub mod auth;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod process;
 pub mod schema;
 pub mod secret;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;
 pub mod tier;
 

@@ -1,1 +1,96 @@
-fn main() {}
+//! telemetry-collector: receives errors and events from every process over gRPC, groups
+//! them by fingerprint, stores them in MongoDB, and answers the diagnostics queries behind
+//! `/debug` and the operator tools.
+//!
+//! Modules: [`fingerprint`] (what makes two errors the same), [`store`] (MongoDB),
+//! [`service`] (the tower.v1.TelemetryCollector service).
+
+mod fingerprint;
+mod service;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mongodb::bson::doc;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+use tower_proto::v1::ProcessKind;
+use tower_proto::v1::telemetry_collector_server::TelemetryCollectorServer;
+use tower_shared::auth::RequireToken;
+use tower_shared::cli::DaemonArgs;
+use tower_shared::config::Config;
+use tower_shared::db::Database;
+use tower_shared::process::{self, ProcessIdentity};
+use tower_shared::shutdown::Shutdown;
+use tower_shared::startup::StartError;
+use tower_shared::{grpc, logging, schema};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Tower of Temptation telemetry-collector")]
+struct Args {
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match args.daemon.load_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("telemetry-collector: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = logging::init(&config.logging) {
+        eprintln!("telemetry-collector: {e}");
+        return ExitCode::FAILURE;
+    }
+    match run(config, &args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(kind = e.kind(), error = %e, "telemetry-collector stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config, args: &Args) -> Result<(), StartError> {
+    let shutdown = Shutdown::on_signals();
+    let me = ProcessIdentity::new(ProcessKind::TelemetryCollector);
+    let token = config.auth_token()?;
+    let listen = args.daemon.listen.unwrap_or(config.collector.listen);
+
+    // Storage: connect, bring the schema up to date, register this process.
+    let db = Database::connect(&config.mongodb, me.kind_name()).await?;
+    schema::migrate(&db, &me.instance).await?;
+    let (listener, addr) = grpc::bind(listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: listen, source })?;
+    let heartbeat =
+        process::register(&db, &me, doc! { "listen": addr.to_string() }, shutdown.clone()).await?;
+
+    // Serve: health (open), the collector (token required).
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let collector = service::Collector::new(store::TelemetryStore::new(&db));
+    health
+        .set_serving::<TelemetryCollectorServer<service::Collector>>()
+        .await;
+    health.set_service_status("", ServingStatus::Serving).await;
+    tokio::spawn(grpc::track_database_health(db.clone(), health, shutdown.clone()));
+    tracing::info!(instance = %me.instance, %addr, "telemetry-collector ready");
+    grpc::server()
+        .add_service(health_service)
+        .add_service(TelemetryCollectorServer::with_interceptor(
+            collector,
+            RequireToken::new(token),
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.wait())
+        .await?;
+
+    // Stop: record it, then exit.
+    let _ = heartbeat.await;
+    tracing::info!("telemetry-collector stopped cleanly");
+    Ok(())
+}

@@ -1,0 +1,60 @@
+# Shared by the deploy/local scripts: where state lives, and small process helpers.
+# Sourced, not run.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# One instance per purpose ("dev" for the run command, "test" for the test command), so a
+# test run never touches the sandbox's data.
+INSTANCE=${TOWER_LOCAL_INSTANCE:-dev}
+STATE=${TOWER_STATE_DIR:-$ROOT/.local}
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# as_root CMD...: run as root, through sudo when we are not root.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"
+  else die "need root (or sudo) to run: $*"
+  fi
+}
+
+# free_port: a port nobody listens on now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# pid_alive FILE: the pid in FILE is a running process.
+pid_alive() {
+  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# wait_port PORT SECONDS: until something accepts TCP on 127.0.0.1:PORT.
+wait_port() {
+  python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+port, limit = int(sys.argv[1]), float(sys.argv[2])
+deadline = time.monotonic() + limit
+while time.monotonic() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+PY
+}
+
+# stop_pid FILE NAME: SIGTERM, wait up to 15 s, then SIGKILL; removes FILE.
+stop_pid() {
+  local file=$1 name=$2
+  if ! pid_alive "$file"; then rm -f "$file"; return 0; fi
+  local pid; pid=$(cat "$file")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$file"; log "$name stopped"; return 0; }
+    sleep 0.1
+  done
+  log "$name did not stop within 15 s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$file"
+}
