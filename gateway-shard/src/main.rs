@@ -1,1 +1,214 @@
-fn main() {}
+//! gateway-shard: the only process that talks to Discord. It runs a range of gateway
+//! shards, answers interactions, and posts killfeed, event and connection messages for the
+//! guilds on its shards.
+//!
+//! Modules: [`shards`] (connecting and the receive loops), [`events`] (handling each
+//! event off the receive loop).
+
+mod events;
+mod shards;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mongodb::bson::doc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+use tower_proto::v1::ProcessKind;
+use tower_shared::cli::DaemonArgs;
+use tower_shared::config::Config;
+use tower_shared::db::Database;
+use tower_shared::ids::ShardRange;
+use tower_shared::process::{self, ProcessIdentity};
+use tower_shared::secret::SecretKey;
+use tower_shared::shutdown::Shutdown;
+use tower_shared::startup::StartError;
+use tower_shared::telemetry::Telemetry;
+use tower_shared::{grpc, logging, schema};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Tower of Temptation gateway-shard")]
+struct Args {
+    #[command(flatten)]
+    daemon: DaemonArgs,
+    /// Shards this process runs: `A..B` (B excluded) or `A..=B`.
+    #[arg(long, value_parser = parse_shards)]
+    shards: Option<(u32, u32)>,
+    /// Shards across every gateway-shard process of this bot.
+    #[arg(long)]
+    total_shards: Option<u32>,
+}
+
+fn parse_shards(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not a shard range like 0..4 or 0..=3");
+    let (first, last) = if let Some((a, b)) = s.split_once("..=") {
+        (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?)
+    } else if let Some((a, b)) = s.split_once("..") {
+        let end: u32 = b.trim().parse().map_err(|_| bad())?;
+        (a.trim().parse().map_err(|_| bad())?, end.checked_sub(1).ok_or_else(bad)?)
+    } else {
+        return Err(bad());
+    };
+    if first > last {
+        return Err(bad());
+    }
+    Ok((first, last))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match load_config(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gateway-shard: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = logging::init(&config.logging) {
+        eprintln!("gateway-shard: {e}");
+        return ExitCode::FAILURE;
+    }
+    match run(config, &args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(kind = e.kind(), error = %e, "gateway-shard stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(args: &Args) -> Result<Config, tower_shared::config::ConfigError> {
+    let mut config = args.daemon.load_config()?;
+    if let Some(total) = args.total_shards {
+        config.gateway.total_shards = total;
+    }
+    if let Some((first, last)) = args.shards {
+        config.gateway.first_shard = first;
+        config.gateway.last_shard = Some(last);
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+async fn run(config: Config, args: &Args) -> Result<(), StartError> {
+    let shutdown = Shutdown::on_signals();
+    let me = ProcessIdentity::new(ProcessKind::GatewayShard);
+    let token = config.auth_token()?;
+    let listen = args.daemon.listen.unwrap_or(config.gateway.listen);
+    let g = &config.gateway;
+    let range = ShardRange {
+        first: g.first_shard,
+        last: g.last_shard.unwrap_or(g.total_shards - 1),
+        total: g.total_shards,
+    };
+    let discord_token = discord_token(&config)?;
+
+    // Storage and secrets: connect, migrate, and refuse a missing or wrong secret key.
+    let db = Database::connect(&config.mongodb, me.kind_name()).await?;
+    schema::migrate(&db, &me.instance).await?;
+    let secret_key = SecretKey::from_config(&config.secrets)?;
+    SecretKey::check_against(secret_key.as_ref(), &db).await?;
+
+    // Telemetry: errors and events go to the collector in the background.
+    let (telemetry, telemetry_task) =
+        Telemetry::start(&config.collector.url, &token, &me, shutdown.clone())?;
+
+    // Health: NOT_SERVING until every shard is READY.
+    let (listener, addr) = grpc::bind(listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: listen, source })?;
+    let heartbeat = process::register(
+        &db,
+        &me,
+        doc! { "listen": addr.to_string(), "shards": range.to_string() },
+        shutdown.clone(),
+    )
+    .await?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::NotServing).await;
+    let server = tokio::spawn(
+        grpc::server()
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().wait_owned()),
+    );
+
+    // Discord: check the token over REST, then connect the shards.
+    let http = discord_http(&config, &discord_token);
+    let bot = http
+        .current_user()
+        .await
+        .map_err(|e| StartError::Discord(format!("the Discord token was not accepted: {e}")))?
+        .model()
+        .await
+        .map_err(|e| StartError::Discord(format!("unexpected answer from Discord: {e}")))?;
+    tracing::info!(bot = %bot.name, id = %bot.id, shards = %range, "starting shards");
+    let (news_tx, mut news) = mpsc::channel(64);
+    let shards = shards::build(range, discord_token.expose(), config.discord.gateway_url.as_deref());
+    let expected = shards.len();
+    let loops: Vec<_> = shards
+        .into_iter()
+        .map(|shard| tokio::spawn(shards::run(shard, news_tx.clone(), shutdown.clone())))
+        .collect();
+    drop(news_tx);
+    telemetry.info("process.started", format!("gateway-shard {range} on {addr}"));
+    tracing::info!(instance = %me.instance, %addr, "gateway-shard ready");
+
+    // Run until shutdown, keeping health in step with the shards.
+    let mut ready = shards::ReadyShards::default();
+    let mut serving = false;
+    loop {
+        tokio::select! {
+            got = news.recv() => match got {
+                Some(n) => {
+                    let all_ready = ready.apply(&n, expected);
+                    if all_ready != serving {
+                        serving = all_ready;
+                        let status = if all_ready { ServingStatus::Serving } else { ServingStatus::NotServing };
+                        health.set_service_status("", status).await;
+                        tracing::info!(ready = all_ready, "shard health changed");
+                    }
+                }
+                None => break,
+            },
+            () = shutdown.wait() => break,
+        }
+    }
+
+    // Stop: close the shards, the server, record the stop, flush telemetry.
+    for handle in loops {
+        let _ = handle.await;
+    }
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server ended with an error"),
+        Err(e) => tracing::warn!(error = %e, "gRPC server task failed"),
+    }
+    let _ = heartbeat.await;
+    let _ = telemetry_task.await;
+    tracing::info!("gateway-shard stopped cleanly");
+    Ok(())
+}
+
+/// The bot token; a simulator (gateway_url set) accepts any token.
+fn discord_token(config: &Config) -> Result<tower_shared::secret::Redacted<String>, StartError> {
+    match (&config.discord.token, &config.discord.gateway_url) {
+        (Some(token), _) => Ok(token.clone()),
+        (None, Some(_)) => Ok(tower_shared::secret::Redacted::new("sandbox-token".to_owned())),
+        (None, None) => Err(StartError::Discord(
+            "DISCORD_TOKEN is not set. To run without Discord, start the local sandbox: deploy/local/run"
+                .to_owned(),
+        )),
+    }
+}
+
+/// The REST client, pointed at the simulator when one stands in for Discord.
+fn discord_http(config: &Config, token: &tower_shared::secret::Redacted<String>) -> twilight_http::Client {
+    let mut builder = twilight_http::Client::builder().token(token.expose().clone());
+    if let Some(proxy) = &config.discord.api_proxy {
+        // The simulator speaks plain HTTP on loopback and has no rate limits to mirror.
+        builder = builder.proxy(proxy.clone(), true).ratelimiter(None);
+    }
+    builder.build()
+}

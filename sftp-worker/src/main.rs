@@ -1,1 +1,98 @@
-fn main() {}
+//! sftp-worker: the only process that talks SFTP. It holds guild-isolated SFTP connection
+//! pools with premium quotas, polls game servers, parses their logs, writes statistics to
+//! MongoDB and emits notifications for the gateway-shards.
+//!
+//! Modules: [`service`] (the tower.v1.SftpWorker service).
+
+mod service;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mongodb::bson::doc;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+use tower_proto::v1::ProcessKind;
+use tower_proto::v1::sftp_worker_server::SftpWorkerServer;
+use tower_shared::auth::RequireToken;
+use tower_shared::cli::DaemonArgs;
+use tower_shared::config::Config;
+use tower_shared::db::Database;
+use tower_shared::process::{self, ProcessIdentity};
+use tower_shared::secret::SecretKey;
+use tower_shared::shutdown::Shutdown;
+use tower_shared::startup::StartError;
+use tower_shared::telemetry::Telemetry;
+use tower_shared::{grpc, logging, schema};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Tower of Temptation sftp-worker")]
+struct Args {
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match args.daemon.load_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("sftp-worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = logging::init(&config.logging) {
+        eprintln!("sftp-worker: {e}");
+        return ExitCode::FAILURE;
+    }
+    match run(config, &args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(kind = e.kind(), error = %e, "sftp-worker stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config, args: &Args) -> Result<(), StartError> {
+    let shutdown = Shutdown::on_signals();
+    let me = ProcessIdentity::new(ProcessKind::SftpWorker);
+    let token = config.auth_token()?;
+    let listen = args.daemon.listen.unwrap_or(config.worker.listen);
+
+    // Storage and secrets: connect, migrate, and refuse a missing or wrong secret key.
+    let db = Database::connect(&config.mongodb, me.kind_name()).await?;
+    schema::migrate(&db, &me.instance).await?;
+    let secret_key = SecretKey::from_config(&config.secrets)?;
+    SecretKey::check_against(secret_key.as_ref(), &db).await?;
+
+    // Telemetry: errors and events go to the collector in the background.
+    let (telemetry, telemetry_task) =
+        Telemetry::start(&config.collector.url, &token, &me, shutdown.clone())?;
+
+    // Serve: health (open), the worker API (token required).
+    let (listener, addr) = grpc::bind(listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: listen, source })?;
+    let heartbeat =
+        process::register(&db, &me, doc! { "listen": addr.to_string() }, shutdown.clone()).await?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let worker = service::Worker::new(db.clone(), config.premium.tiers.clone(), me.instance.clone());
+    health.set_serving::<SftpWorkerServer<service::Worker>>().await;
+    health.set_service_status("", ServingStatus::Serving).await;
+    tokio::spawn(grpc::track_database_health(db.clone(), health, shutdown.clone()));
+    telemetry.info("process.started", format!("sftp-worker serving on {addr}"));
+    tracing::info!(instance = %me.instance, %addr, "sftp-worker ready");
+    grpc::server()
+        .add_service(health_service)
+        .add_service(SftpWorkerServer::with_interceptor(worker, RequireToken::new(token)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.wait())
+        .await?;
+
+    // Stop: record it, flush telemetry, exit.
+    let _ = heartbeat.await;
+    let _ = telemetry_task.await;
+    tracing::info!("sftp-worker stopped cleanly");
+    Ok(())
+}

@@ -40,6 +40,11 @@ impl Shutdown {
         *self.0.borrow()
     }
 
+    /// [`Self::wait`] for places that need a `'static` future.
+    pub async fn wait_owned(self) {
+        self.wait().await;
+    }
+
     pub async fn wait(&self) {
         let mut rx = self.0.clone();
         // An error means every trigger is gone without firing: treat as shutdown too.
