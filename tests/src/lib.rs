@@ -1,1 +1,22 @@
+//! The system-test harness, and the local sandbox built on it.
+//!
+//! Tests drive real processes: a MongoDB-wire server and an OpenSSH sshd started by
+//! `deploy/local/test` (their addresses arrive in `TOWER_TEST_*` variables), the project's
+//! own daemons started here on free ports, and [`discord_sim`], a protocol-level Discord.
+//!
+//! - [`backing`]: the real servers the test command started, and a private database per test.
+//! - [`daemon`]: start one of our binaries, read its logs, await its address and health,
+//!   stop it with SIGTERM; its logs are printed when a test fails.
+//! - [`stack`]: collector, worker and gateway wired together, as the sandbox runs them.
+//! - [`discord_sim`]: the Discord gateway and REST simulator.
+//!
+//! The `tower-local` binary (the README's run command) is [`stack`] with a simulator and
+//! logs on the terminal.
 
+pub mod backing;
+pub mod daemon;
+pub mod discord_sim;
+pub mod stack;
+
+/// A bounded wait: how long a test waits for any single thing before it fails.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);

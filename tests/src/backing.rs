@@ -1,0 +1,68 @@
+//! The real servers a test run uses: started once per run by `deploy/local/test`, shared by
+//! every test, each test isolated in its own database (and, for SFTP, its own user and
+//! directory).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why a backing server is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum BackingError {
+    #[error(
+        "{0} is not set: run the tests with deploy/local/test, which starts MongoDB and sshd \
+         (or point MONGODB_URI at a MongoDB 8 server)"
+    )]
+    NotStarted(&'static str),
+    #[error("MongoDB: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("{0} is not a port number")]
+    BadPort(String),
+}
+
+/// The MongoDB URI for tests: the test command's server, or an operator's MONGODB_URI.
+pub fn mongodb_uri() -> Result<String, BackingError> {
+    std::env::var("TOWER_TEST_MONGODB_URI")
+        .or_else(|_| std::env::var("MONGODB_URI"))
+        .map_err(|_| BackingError::NotStarted("TOWER_TEST_MONGODB_URI"))
+}
+
+/// The loopback port of the test run's sshd.
+pub fn sshd_port() -> Result<u16, BackingError> {
+    let raw = std::env::var("TOWER_TEST_SSHD_PORT")
+        .map_err(|_| BackingError::NotStarted("TOWER_TEST_SSHD_PORT"))?;
+    raw.trim().parse().map_err(|_| BackingError::BadPort(raw))
+}
+
+/// A database of its own for one test. Call [`TestDatabase::drop_database`] at the end;
+/// a database left by a failed test is named after it, for a look afterwards.
+pub struct TestDatabase {
+    pub uri: String,
+    pub name: String,
+    client: mongodb::Client,
+}
+
+impl TestDatabase {
+    pub async fn create(test_name: &str) -> Result<Self, BackingError> {
+        let uri = mongodb_uri()?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let clean: String = test_name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(40)
+            .collect();
+        let name = format!("t_{clean}_{}_{nanos:x}", std::process::id());
+        let client = mongodb::Client::with_uri_str(&uri).await?;
+        Ok(Self { uri, name, client })
+    }
+
+    pub fn handle(&self) -> mongodb::Database {
+        self.client.database(&self.name)
+    }
+
+    pub async fn drop_database(self) -> Result<(), BackingError> {
+        self.client.database(&self.name).drop().await?;
+        Ok(())
+    }
+}

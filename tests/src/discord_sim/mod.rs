@@ -1,0 +1,210 @@
+//! A protocol-level Discord simulator: the gateway WebSocket and the REST API on one
+//! loopback port, close enough to Discord that the real twilight clients talk to it
+//! unchanged (`ConfigBuilder::proxy_url` for the gateway, `ClientBuilder::proxy` for REST).
+//!
+//! It records everything the bot does ([`SimEvent`]) so tests can await what a user would
+//! see, and lets tests act as Discord: dispatch events to a shard, drop connections,
+//! invalidate sessions.
+//!
+//! - [`gateway`]: HELLO, heartbeat ACKs, IDENTIFY → READY (with this simulator's own
+//!   `resume_gateway_url`), RESUME → RESUMED or INVALID_SESSION, dispatches.
+//! - [`rest`]: `/api/v10/...`, recorded, with the answers the bot needs.
+
+pub mod gateway;
+pub mod rest;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// The bot user the simulator logs the bot in as.
+pub const BOT_USER_ID: u64 = 100_000_000_000_000_001;
+pub const APPLICATION_ID: u64 = 100_000_000_000_000_002;
+pub const BOT_NAME: &str = "Tower of Temptation (sandbox)";
+
+/// Something the bot did, as Discord saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimEvent {
+    Connected { connection: u64 },
+    Identified { connection: u64, shard: [u32; 2], session_id: String, token: String },
+    Resumed { connection: u64, session_id: String, seq: u64 },
+    ResumeRefused { connection: u64, session_id: String },
+    Heartbeat { connection: u64 },
+    Disconnected { connection: u64 },
+    Rest(rest::RestCall),
+}
+
+/// Commands from tests to live gateway connections.
+#[derive(Debug, Clone)]
+pub(crate) enum Control {
+    /// Send a dispatch to every connection on this shard.
+    Dispatch { shard: u32, event: String, data: Value },
+    /// Drop every connection without a close frame (as a network failure would).
+    DropAll,
+    /// Ask every connection to reconnect (op 7).
+    Reconnect,
+}
+
+pub(crate) struct SimState {
+    pub(crate) addr: SocketAddr,
+    pub(crate) heartbeat_interval_ms: u64,
+    pub(crate) log: Mutex<Vec<SimEvent>>,
+    pub(crate) events: broadcast::Sender<SimEvent>,
+    pub(crate) control: broadcast::Sender<Control>,
+    pub(crate) sessions: Mutex<std::collections::HashMap<String, gateway::SessionRecord>>,
+    pub(crate) next_connection: std::sync::atomic::AtomicU64,
+}
+
+impl SimState {
+    pub(crate) fn record(&self, event: SimEvent) {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(event.clone());
+        }
+        let _ = self.events.send(event);
+    }
+}
+
+/// A running simulator. Stops when dropped.
+pub struct DiscordSimulator {
+    state: Arc<SimState>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Why waiting on the simulator failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot bind the simulator: {0}")]
+    Bind(std::io::Error),
+    #[error("timed out after {0:?} waiting for: {1}")]
+    Timeout(Duration, String),
+}
+
+impl DiscordSimulator {
+    /// Starts on a free loopback port with Discord's heartbeat interval (41.25 s).
+    pub async fn start() -> Result<Self, SimError> {
+        Self::start_with_heartbeat(41_250).await
+    }
+
+    /// Starts with a chosen heartbeat interval (short ones make heartbeat tests quick).
+    pub async fn start_with_heartbeat(heartbeat_interval_ms: u64) -> Result<Self, SimError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(SimError::Bind)?;
+        let addr = listener.local_addr().map_err(SimError::Bind)?;
+        let (events, _) = broadcast::channel(4096);
+        let (control, _) = broadcast::channel(256);
+        let state = Arc::new(SimState {
+            addr,
+            heartbeat_interval_ms,
+            log: Mutex::new(Vec::new()),
+            events,
+            control,
+            sessions: Mutex::new(Default::default()),
+            next_connection: std::sync::atomic::AtomicU64::new(1),
+        });
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(gateway::upgrade))
+            .route("/api/v10/{*path}", axum::routing::any(rest::handle))
+            .with_state(Arc::clone(&state));
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "discord simulator stopped");
+            }
+        });
+        tracing::info!(%addr, "discord simulator listening");
+        Ok(Self { state, server })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.state.addr
+    }
+
+    /// For `TOWER_DISCORD_GATEWAY_URL` / twilight's `proxy_url` (no trailing slash).
+    pub fn gateway_url(&self) -> String {
+        format!("ws://{}", self.state.addr)
+    }
+
+    /// For `TOWER_DISCORD_API_PROXY` / twilight-http's `proxy(.., true)`.
+    pub fn api_proxy(&self) -> String {
+        self.state.addr.to_string()
+    }
+
+    /// Everything recorded so far.
+    pub fn events(&self) -> Vec<SimEvent> {
+        self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// REST calls recorded so far.
+    pub fn rest_calls(&self) -> Vec<rest::RestCall> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                SimEvent::Rest(call) => Some(call),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first recorded event (past or future) that matches, within `timeout`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        matches: impl Fn(&SimEvent) -> bool,
+    ) -> Result<SimEvent, SimError> {
+        // Subscribe before reading the log, so nothing falls between the two.
+        let mut rx = self.state.events.subscribe();
+        if let Some(found) = self.events().into_iter().find(|e| matches(e)) {
+            return Ok(found);
+        }
+        let found = tokio::time::timeout(timeout, async {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if matches(&e) => return Some(e),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await;
+        match found {
+            Ok(Some(e)) => Ok(e),
+            _ => Err(SimError::Timeout(timeout, what.to_owned())),
+        }
+    }
+
+    /// Sends a dispatch event (`t` = `event`) to every connection of `shard`.
+    pub fn dispatch(&self, shard: u32, event: &str, data: Value) {
+        let _ = self.state.control.send(Control::Dispatch {
+            shard,
+            event: event.to_owned(),
+            data,
+        });
+    }
+
+    /// Drops every gateway connection without a close frame.
+    pub fn drop_connections(&self) {
+        let _ = self.state.control.send(Control::DropAll);
+    }
+
+    /// Sends op 7 RECONNECT to every connection.
+    pub fn request_reconnect(&self) {
+        let _ = self.state.control.send(Control::Reconnect);
+    }
+
+    /// Forgets every session: the next RESUME gets INVALID_SESSION.
+    pub fn invalidate_sessions(&self) {
+        if let Ok(mut sessions) = self.state.sessions.lock() {
+            sessions.clear();
+        }
+    }
+}
+
+impl Drop for DiscordSimulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
