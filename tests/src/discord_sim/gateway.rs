@@ -60,11 +60,9 @@ impl Connection {
                     let Some(Ok(msg)) = msg else { return };
                     let text = match msg {
                         Message::Text(t) => t.to_string(),
-                        Message::Close(frame) => {
-                            // Answer the close handshake, as Discord does.
-                            let _ = socket.send(Message::Close(frame)).await;
-                            return;
-                        }
+                        // The WebSocket layer answers the close handshake; keep reading
+                        // so that answer is flushed, until the stream ends.
+                        Message::Close(_) => continue,
                         _ => continue,
                     };
                     match self.on_payload(&mut socket, &text).await {
