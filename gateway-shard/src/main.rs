@@ -43,10 +43,16 @@ struct Args {
 fn parse_shards(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("`{s}` is not a shard range like 0..4 or 0..=3");
     let (first, last) = if let Some((a, b)) = s.split_once("..=") {
-        (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?)
+        (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        )
     } else if let Some((a, b)) = s.split_once("..") {
         let end: u32 = b.trim().parse().map_err(|_| bad())?;
-        (a.trim().parse().map_err(|_| bad())?, end.checked_sub(1).ok_or_else(bad)?)
+        (
+            a.trim().parse().map_err(|_| bad())?,
+            end.checked_sub(1).ok_or_else(bad)?,
+        )
     } else {
         return Err(bad());
     };
@@ -118,7 +124,10 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     // Health: NOT_SERVING until every shard is READY.
     let (listener, addr) = grpc::bind(listen)
         .await
-        .map_err(|source| StartError::Listen { addr: listen, source })?;
+        .map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
     let heartbeat = process::register(
         &db,
         &me,
@@ -127,11 +136,16 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     )
     .await?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_service_status("", ServingStatus::NotServing).await;
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
     let server = tokio::spawn(
         grpc::server()
             .add_service(health_service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().wait_owned()),
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                shutdown.clone().wait_owned(),
+            ),
     );
 
     // Discord: check the token over REST, then connect the shards.
@@ -145,14 +159,21 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         .map_err(|e| StartError::Discord(format!("unexpected answer from Discord: {e}")))?;
     tracing::info!(bot = %bot.name, id = %bot.id, shards = %range, "starting shards");
     let (news_tx, mut news) = mpsc::channel(64);
-    let shards = shards::build(range, discord_token.expose(), config.discord.gateway_url.as_deref());
+    let shards = shards::build(
+        range,
+        discord_token.expose(),
+        config.discord.gateway_url.as_deref(),
+    );
     let expected = shards.len();
     let loops: Vec<_> = shards
         .into_iter()
         .map(|shard| tokio::spawn(shards::run(shard, news_tx.clone(), shutdown.clone())))
         .collect();
     drop(news_tx);
-    telemetry.info("process.started", format!("gateway-shard {range} on {addr}"));
+    telemetry.info(
+        "process.started",
+        format!("gateway-shard {range} on {addr}"),
+    );
     tracing::info!(instance = %me.instance, %addr, "gateway-shard ready");
 
     // Run until shutdown, keeping health in step with the shards.
@@ -204,7 +225,10 @@ fn discord_token(config: &Config) -> Result<tower_shared::secret::Redacted<Strin
 }
 
 /// The REST client, pointed at the simulator when one stands in for Discord.
-fn discord_http(config: &Config, token: &tower_shared::secret::Redacted<String>) -> twilight_http::Client {
+fn discord_http(
+    config: &Config,
+    token: &tower_shared::secret::Redacted<String>,
+) -> twilight_http::Client {
     let mut builder = twilight_http::Client::builder().token(token.expose().clone());
     if let Some(proxy) = &config.discord.api_proxy {
         // The simulator speaks plain HTTP on loopback and has no rate limits to mirror.

@@ -71,7 +71,10 @@ pub async fn run(mut shard: Shard, news: mpsc::Sender<ShardNews>, shutdown: Shut
         };
         match item {
             None => {
-                tracing::error!(shard = id, "gateway connection ended and will not be retried");
+                tracing::error!(
+                    shard = id,
+                    "gateway connection ended and will not be retried"
+                );
                 let _ = news.send(ShardNews::Disconnected { shard: id }).await;
                 return;
             }
@@ -89,7 +92,11 @@ pub async fn run(mut shard: Shard, news: mpsc::Sender<ShardNews>, shutdown: Shut
                 let _ = news.send(ShardNews::Ready { shard: id }).await;
             }
             Some(Ok(Event::GatewayClose(frame))) => {
-                tracing::warn!(shard = id, ?frame, "gateway closed the connection; reconnecting");
+                tracing::warn!(
+                    shard = id,
+                    ?frame,
+                    "gateway closed the connection; reconnecting"
+                );
                 let _ = news.send(ShardNews::Disconnected { shard: id }).await;
             }
             Some(Ok(event)) => {

@@ -74,19 +74,40 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     // Serve: health (open), the worker API (token required).
     let (listener, addr) = grpc::bind(listen)
         .await
-        .map_err(|source| StartError::Listen { addr: listen, source })?;
-    let heartbeat =
-        process::register(&db, &me, doc! { "listen": addr.to_string() }, shutdown.clone()).await?;
+        .map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let heartbeat = process::register(
+        &db,
+        &me,
+        doc! { "listen": addr.to_string() },
+        shutdown.clone(),
+    )
+    .await?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    let worker = service::Worker::new(db.clone(), config.premium.tiers.clone(), me.instance.clone());
-    health.set_serving::<SftpWorkerServer<service::Worker>>().await;
+    let worker = service::Worker::new(
+        db.clone(),
+        config.premium.tiers.clone(),
+        me.instance.clone(),
+    );
+    health
+        .set_serving::<SftpWorkerServer<service::Worker>>()
+        .await;
     health.set_service_status("", ServingStatus::Serving).await;
-    tokio::spawn(grpc::track_database_health(db.clone(), health, shutdown.clone()));
+    tokio::spawn(grpc::track_database_health(
+        db.clone(),
+        health,
+        shutdown.clone(),
+    ));
     telemetry.info("process.started", format!("sftp-worker serving on {addr}"));
     tracing::info!(instance = %me.instance, %addr, "sftp-worker ready");
     grpc::server()
         .add_service(health_service)
-        .add_service(SftpWorkerServer::with_interceptor(worker, RequireToken::new(token)))
+        .add_service(SftpWorkerServer::with_interceptor(
+            worker,
+            RequireToken::new(token),
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.wait())
         .await?;
 

@@ -12,9 +12,9 @@ use mongodb::bson::{Document, doc};
 use tonic::{Request, Response, Status};
 use tower_proto::v1::sftp_worker_server::SftpWorker;
 use tower_proto::v1::{
-    AckNotificationsReply, AckNotificationsRequest, BackfillProgress, BreakerState,
-    ListFilesReply, ListFilesRequest, Notification, NotificationsRequest, PoolUse, ServerRef,
-    ServerStatus, ServerStatusReply, ServerStatusRequest, StartBackfillRequest, TestServerReply,
+    AckNotificationsReply, AckNotificationsRequest, BackfillProgress, BreakerState, ListFilesReply,
+    ListFilesRequest, Notification, NotificationsRequest, PoolUse, ServerRef, ServerStatus,
+    ServerStatusReply, ServerStatusRequest, StartBackfillRequest, TestServerReply,
     TestServerRequest, WatchBackfillRequest,
 };
 use tower_shared::db::{Database, collections};
@@ -46,9 +46,11 @@ impl Worker {
             .map_err(storage_error)?;
         let tier = guild
             .and_then(|g| {
-                g.get_i32("premium_tier")
-                    .ok()
-                    .or_else(|| g.get_i64("premium_tier").ok().and_then(|t| i32::try_from(t).ok()))
+                g.get_i32("premium_tier").ok().or_else(|| {
+                    g.get_i64("premium_tier")
+                        .ok()
+                        .and_then(|t| i32::try_from(t).ok())
+                })
             })
             .and_then(|t| u8::try_from(t).ok())
             .and_then(Tier::new)

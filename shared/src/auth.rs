@@ -91,9 +91,7 @@ impl AttachToken {
 
 impl Interceptor for AttachToken {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert(HEADER, self.0.header.clone());
+        request.metadata_mut().insert(HEADER, self.0.header.clone());
         Ok(request)
     }
 }
@@ -121,15 +119,22 @@ mod tests {
             Some(tonic::Code::Unauthenticated)
         );
         let mut wrong = AttachToken::new(token("fedcba9876543210"));
-        let req = wrong.call(Request::new(())).unwrap_or_else(|s| panic!("{s}"));
+        let req = wrong
+            .call(Request::new(()))
+            .unwrap_or_else(|s| panic!("{s}"));
         assert!(require.call(req).is_err());
         let mut right = AttachToken::new(token("0123456789abcdef"));
-        let req = right.call(Request::new(())).unwrap_or_else(|s| panic!("{s}"));
+        let req = right
+            .call(Request::new(()))
+            .unwrap_or_else(|s| panic!("{s}"));
         assert!(require.call(req).is_ok());
     }
 
     #[test]
     fn debug_output_hides_the_token() {
-        assert_eq!(format!("{:?}", token("0123456789abcdef")), "AuthToken([redacted])");
+        assert_eq!(
+            format!("{:?}", token("0123456789abcdef")),
+            "AuthToken([redacted])"
+        );
     }
 }

@@ -301,7 +301,10 @@ impl Config {
 
     /// Checks what serde cannot: cross-field rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.premium.tiers.validate().map_err(ConfigError::Invalid)?;
+        self.premium
+            .tiers
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         let g = &self.gateway;
         if g.total_shards == 0 {
             return Err(ConfigError::Invalid(
@@ -400,7 +403,9 @@ mod tests {
             .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("environment variable TOWER_LOG_FORMAT is not valid: `xml` is neither `human` nor `json`")
+            Some(
+                "environment variable TOWER_LOG_FORMAT is not valid: `xml` is neither `human` nor `json`"
+            )
         );
         let unknown = Config::from_toml("[mongodb]\nurl = \"x\"\n").err();
         assert!(unknown.is_some_and(|e| e.to_string().contains("unknown field `url`")));

@@ -58,8 +58,9 @@ impl Database {
             .await
             .map_err(DbError::Uri)?;
         options.app_name = Some(app_name.to_owned());
-        options.server_selection_timeout =
-            Some(Duration::from_secs(config.server_selection_timeout_secs.max(1)));
+        options.server_selection_timeout = Some(Duration::from_secs(
+            config.server_selection_timeout_secs.max(1),
+        ));
         options.connect_timeout = Some(Duration::from_secs(5));
         let hosts = options
             .hosts

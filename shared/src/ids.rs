@@ -132,9 +132,20 @@ mod tests {
         let guild = GuildId(197_038_439_483_310_086);
         assert_eq!(ShardRange::shard_of(guild, 2), 0);
         assert_eq!(ShardRange::shard_of(guild, 3), 2);
-        let range = ShardRange { first: 1, last: 2, total: 3 };
+        let range = ShardRange {
+            first: 1,
+            last: 2,
+            total: 3,
+        };
         assert!(range.contains_guild(guild));
-        assert!(!ShardRange { first: 0, last: 1, total: 3 }.contains_guild(guild));
+        assert!(
+            !ShardRange {
+                first: 0,
+                last: 1,
+                total: 3
+            }
+            .contains_guild(guild)
+        );
     }
 
     #[test]

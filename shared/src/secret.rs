@@ -75,9 +75,7 @@ pub enum SecretError {
          TOWER_SECRET_KEY or TOWER_SECRET_KEY_FILE to the key they were sealed with"
     )]
     KeyRequired,
-    #[error(
-        "the configured secret key is not the one this database's secrets were sealed with"
-    )]
+    #[error("the configured secret key is not the one this database's secrets were sealed with")]
     WrongKey,
     #[error("database: {0}")]
     Db(#[from] mongodb::error::Error),
@@ -230,7 +228,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
         let opened = k.open(&sealed, "game_servers/1/7020/sftp_password");
-        assert_eq!(opened.ok().map(|r| r.expose().clone()), Some(b"hunter2".to_vec()));
+        assert_eq!(
+            opened.ok().map(|r| r.expose().clone()),
+            Some(b"hunter2".to_vec())
+        );
         assert!(matches!(
             k.open(&sealed, "game_servers/2/7020/sftp_password"),
             Err(SecretError::Open)
@@ -239,7 +240,10 @@ mod tests {
             key().open(&sealed, "game_servers/1/7020/sftp_password"),
             Err(SecretError::Open)
         ));
-        assert!(matches!(k.open(&sealed[..10], "x"), Err(SecretError::Malformed)));
+        assert!(matches!(
+            k.open(&sealed[..10], "x"),
+            Err(SecretError::Malformed)
+        ));
     }
 
     #[test]
@@ -252,8 +256,14 @@ mod tests {
 
     #[test]
     fn keys_of_the_wrong_length_are_refused() {
-        assert!(matches!(SecretKey::from_base64("AAAA"), Err(SecretError::BadKey(_))));
-        assert!(matches!(SecretKey::from_base64("not base64!"), Err(SecretError::BadKey(_))));
+        assert!(matches!(
+            SecretKey::from_base64("AAAA"),
+            Err(SecretError::BadKey(_))
+        ));
+        assert!(matches!(
+            SecretKey::from_base64("not base64!"),
+            Err(SecretError::BadKey(_))
+        ));
     }
 
     #[test]

@@ -166,7 +166,10 @@ async fn send_batches(
         }
         let drops = dropped.load(Ordering::Relaxed);
         if drops > reported_drops {
-            tracing::warn!(dropped = drops - reported_drops, "telemetry queue full; events dropped");
+            tracing::warn!(
+                dropped = drops - reported_drops,
+                "telemetry queue full; events dropped"
+            );
             reported_drops = drops;
         }
         if pending.is_empty() {

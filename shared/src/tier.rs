@@ -73,15 +73,14 @@ pub struct TierTable(Vec<TierLimits>);
 impl Default for TierTable {
     /// PRODUCT.md §5.
     fn default() -> Self {
-        let row = |tier, name: &str, game_servers, sftp_connections, killfeed_poll_secs| {
-            TierLimits {
+        let row =
+            |tier, name: &str, game_servers, sftp_connections, killfeed_poll_secs| TierLimits {
                 tier: Tier(tier),
                 name: name.to_owned(),
                 game_servers,
                 sftp_connections,
                 killfeed_poll_secs,
-            }
-        };
+            };
         TierTable(vec![
             row(0, "Scavenger", 1, 2, 60),
             row(1, "Survivor", 2, 5, 30),
@@ -192,7 +191,12 @@ mod tests {
         assert_eq!(table.validate(), Ok(()));
         let warlord = table.limits(Tier::WARLORD);
         assert_eq!(
-            (warlord.name.as_str(), warlord.game_servers, warlord.sftp_connections, warlord.killfeed_poll_secs),
+            (
+                warlord.name.as_str(),
+                warlord.game_servers,
+                warlord.sftp_connections,
+                warlord.killfeed_poll_secs
+            ),
             ("Warlord", 10, 20, 10)
         );
         assert_eq!(table.limits(Tier::SCAVENGER).killfeed_poll_secs, 60);

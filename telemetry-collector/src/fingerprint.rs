@@ -11,14 +11,14 @@ pub fn normalize(message: &str) -> String {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        if c == '"' || c == '\'' || c == '`' {
-            if let Some(len) = chars[i + 1..].iter().position(|&d| d == c) {
-                out.push(c);
-                out.push('…');
-                out.push(c);
-                i += len + 2;
-                continue;
-            }
+        if (c == '"' || c == '\'' || c == '`')
+            && let Some(len) = chars[i + 1..].iter().position(|&d| d == c)
+        {
+            out.push(c);
+            out.push('…');
+            out.push(c);
+            i += len + 2;
+            continue;
         }
         let hex_run = chars[i..]
             .iter()

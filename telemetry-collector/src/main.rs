@@ -67,9 +67,17 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     schema::migrate(&db, &me.instance).await?;
     let (listener, addr) = grpc::bind(listen)
         .await
-        .map_err(|source| StartError::Listen { addr: listen, source })?;
-    let heartbeat =
-        process::register(&db, &me, doc! { "listen": addr.to_string() }, shutdown.clone()).await?;
+        .map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let heartbeat = process::register(
+        &db,
+        &me,
+        doc! { "listen": addr.to_string() },
+        shutdown.clone(),
+    )
+    .await?;
 
     // Serve: health (open), the collector (token required).
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -78,7 +86,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         .set_serving::<TelemetryCollectorServer<service::Collector>>()
         .await;
     health.set_service_status("", ServingStatus::Serving).await;
-    tokio::spawn(grpc::track_database_health(db.clone(), health, shutdown.clone()));
+    tokio::spawn(grpc::track_database_health(
+        db.clone(),
+        health,
+        shutdown.clone(),
+    ));
     tracing::info!(instance = %me.instance, %addr, "telemetry-collector ready");
     grpc::server()
         .add_service(health_service)

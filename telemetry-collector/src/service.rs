@@ -29,13 +29,20 @@ fn storage_error(e: mongodb::error::Error) -> Status {
 
 #[tonic::async_trait]
 impl TelemetryCollector for Collector {
-    async fn report(&self, request: Request<ReportRequest>) -> Result<Response<ReportReply>, Status> {
+    async fn report(
+        &self,
+        request: Request<ReportRequest>,
+    ) -> Result<Response<ReportReply>, Status> {
         let report = request.into_inner();
         let Some(process) = report.process else {
-            return Err(Status::invalid_argument("a report must say which process sent it"));
+            return Err(Status::invalid_argument(
+                "a report must say which process sent it",
+            ));
         };
         if process.instance.is_empty() {
-            return Err(Status::invalid_argument("a report's process needs an instance name"));
+            return Err(Status::invalid_argument(
+                "a report's process needs an instance name",
+            ));
         }
         if report.events.len() > MAX_EVENTS_PER_REPORT {
             return Err(Status::invalid_argument(format!(
@@ -69,11 +76,16 @@ impl TelemetryCollector for Collector {
         Ok(Response::new(TopErrorsReply { groups }))
     }
 
-    async fn get_error(&self, request: Request<GetErrorRequest>) -> Result<Response<ErrorGroup>, Status> {
+    async fn get_error(
+        &self,
+        request: Request<GetErrorRequest>,
+    ) -> Result<Response<ErrorGroup>, Status> {
         let id = request.into_inner().error_id;
         let id = id.trim();
         if id.is_empty() {
-            return Err(Status::invalid_argument("give an error id, like E-7K2M9Q4XRD"));
+            return Err(Status::invalid_argument(
+                "give an error id, like E-7K2M9Q4XRD",
+            ));
         }
         match self.store.get_error(id).await.map_err(storage_error)? {
             Some(group) => Ok(Response::new(group)),

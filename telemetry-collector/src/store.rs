@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
+use mongodb::Collection;
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::InsertManyOptions;
-use mongodb::Collection;
 use tower_proto::v1::{
     ErrorContext, ErrorGroup, Level, ProcessInfo, ProcessRecord, TelemetryEvent,
 };
@@ -205,10 +205,7 @@ impl TelemetryStore {
     }
 
     /// Processes that have reported, most recently seen first.
-    pub async fn processes(
-        &self,
-        kind: i32,
-    ) -> Result<Vec<ProcessRecord>, mongodb::error::Error> {
+    pub async fn processes(&self, kind: i32) -> Result<Vec<ProcessRecord>, mongodb::error::Error> {
         let filter = if kind == 0 {
             doc! {}
         } else {

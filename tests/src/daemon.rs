@@ -15,20 +15,33 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{oneshot, watch};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    #[error("binary {0} not found next to the test executable; build the workspace first (cargo nextest run --workspace builds it)")]
+    #[error(
+        "binary {0} not found next to the test executable; build the workspace first (cargo nextest run --workspace builds it)"
+    )]
     BinaryMissing(String),
     #[error("cannot start {label}: {source}")]
-    Spawn { label: String, source: std::io::Error },
+    Spawn {
+        label: String,
+        source: std::io::Error,
+    },
     #[error("{label}: timed out after {after:?} waiting for {what}")]
-    Timeout { label: String, what: String, after: Duration },
+    Timeout {
+        label: String,
+        what: String,
+        after: Duration,
+    },
     #[error("{label} exited ({status}) while waiting for {what}")]
-    Exited { label: String, what: String, status: String },
+    Exited {
+        label: String,
+        what: String,
+        status: String,
+    },
     #[error("{label}: {message}")]
     Other { label: String, message: String },
 }
@@ -90,7 +103,11 @@ impl LogLine {
         let Some(Value::Object(map)) = &self.json else {
             return self.raw.clone();
         };
-        let mut out = format!("{:5} {}", self.level().unwrap_or("-"), self.message().unwrap_or(""));
+        let mut out = format!(
+            "{:5} {}",
+            self.level().unwrap_or("-"),
+            self.message().unwrap_or("")
+        );
         for (k, v) in map {
             if matches!(k.as_str(), "timestamp" | "level" | "message" | "target") {
                 continue;
@@ -166,10 +183,20 @@ impl Daemon {
         let (version_tx, log_version) = watch::channel(0u64);
         let version_tx = Arc::new(version_tx);
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(read_lines(out, Arc::clone(&logs), Arc::clone(&version_tx), spec.echo.then(|| spec.label.clone())));
+            tokio::spawn(read_lines(
+                out,
+                Arc::clone(&logs),
+                Arc::clone(&version_tx),
+                spec.echo.then(|| spec.label.clone()),
+            ));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(read_lines(err, Arc::clone(&logs), Arc::clone(&version_tx), spec.echo.then(|| spec.label.clone())));
+            tokio::spawn(read_lines(
+                err,
+                Arc::clone(&logs),
+                Arc::clone(&version_tx),
+                spec.echo.then(|| spec.label.clone()),
+            ));
         }
         let (exit_tx, exit) = watch::channel(None);
         let exit_status = Arc::new(Mutex::new(None));
@@ -212,7 +239,11 @@ impl Daemon {
     }
 
     pub fn logs(&self) -> Vec<LogLine> {
-        self.logs.lines.lock().map(|l| l.clone()).unwrap_or_default()
+        self.logs
+            .lines
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// The first log line (past or future) that matches, within `timeout`. Fails early if
@@ -259,7 +290,9 @@ impl Daemon {
     /// The address the daemon bound (it logs it at start).
     pub async fn grpc_addr(&self, timeout: Duration) -> Result<SocketAddr, HarnessError> {
         let line = self
-            .wait_for_log("its gRPC address", timeout, |l| l.message() == Some("gRPC listening"))
+            .wait_for_log("its gRPC address", timeout, |l| {
+                l.message() == Some("gRPC listening")
+            })
             .await?;
         line.field("addr")
             .and_then(Value::as_str)
@@ -279,7 +312,10 @@ impl Daemon {
     ) -> Result<(), HarnessError> {
         let what = format!("health SERVING for {service:?}");
         let label = self.label.clone();
-        let fail = |message: String| HarnessError::Other { label: label.clone(), message };
+        let fail = |message: String| HarnessError::Other {
+            label: label.clone(),
+            message,
+        };
         let watch = async {
             let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
                 .map_err(|e| fail(format!("bad address: {e}")))?
@@ -288,11 +324,17 @@ impl Daemon {
                 .map_err(|e| fail(format!("cannot reach health service: {e}")))?;
             let mut client = HealthClient::new(channel);
             let mut stream = client
-                .watch(HealthCheckRequest { service: service.to_owned() })
+                .watch(HealthCheckRequest {
+                    service: service.to_owned(),
+                })
                 .await
                 .map_err(|e| fail(format!("health watch refused: {e}")))?
                 .into_inner();
-            while let Some(reply) = stream.message().await.map_err(|e| fail(format!("health watch failed: {e}")))? {
+            while let Some(reply) = stream
+                .message()
+                .await
+                .map_err(|e| fail(format!("health watch failed: {e}")))?
+            {
                 if reply.status == ServingStatus::Serving as i32 {
                     return Ok(());
                 }
@@ -323,13 +365,23 @@ impl Daemon {
         let mut exit = self.exit.clone();
         tokio::time::timeout(timeout, exit.wait_for(Option::is_some))
             .await
-            .map_err(|_| HarnessError::Timeout { label: self.label.clone(), what: "exit".into(), after: timeout })?
-            .map_err(|_| HarnessError::Other { label: self.label.clone(), message: "exit watcher gone".into() })?;
+            .map_err(|_| HarnessError::Timeout {
+                label: self.label.clone(),
+                what: "exit".into(),
+                after: timeout,
+            })?
+            .map_err(|_| HarnessError::Other {
+                label: self.label.clone(),
+                message: "exit watcher gone".into(),
+            })?;
         self.exit_status
             .lock()
             .ok()
             .and_then(|s| *s)
-            .ok_or_else(|| HarnessError::Other { label: self.label.clone(), message: "exit status unknown".into() })
+            .ok_or_else(|| HarnessError::Other {
+                label: self.label.clone(),
+                message: "exit status unknown".into(),
+            })
     }
 
     /// SIGTERM, then waits for a clean exit within `timeout`; kills it if it does not stop.
@@ -348,7 +400,10 @@ impl Daemon {
 
     /// Sends SIGTERM without waiting.
     pub fn signal_terminate(&self) {
-        if let Some(pid) = self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        if let Some(pid) = self
+            .pid
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
     }
@@ -389,7 +444,9 @@ async fn read_lines(
             Ok(_) => {}
         }
         let raw = String::from_utf8_lossy(&buf).trim_end().to_owned();
-        let json = serde_json::from_str::<Value>(&raw).ok().filter(Value::is_object);
+        let json = serde_json::from_str::<Value>(&raw)
+            .ok()
+            .filter(Value::is_object);
         let line = LogLine { raw, json };
         if let Some(label) = &echo {
             eprintln!("{label:>19} | {}", line.pretty());

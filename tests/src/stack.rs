@@ -12,7 +12,10 @@ use crate::daemon::{Daemon, DaemonSpec, HarnessError};
 #[derive(Debug, Clone)]
 pub enum DiscordTarget {
     /// The project's simulator: `ws://` gateway URL and REST `host:port`.
-    Simulator { gateway_url: String, api_proxy: String },
+    Simulator {
+        gateway_url: String,
+        api_proxy: String,
+    },
     /// The real Discord, with a bot token.
     Token(String),
 }
@@ -48,7 +51,10 @@ impl StackOptions {
 
     fn discord_env(&self) -> Vec<(String, String)> {
         match &self.discord {
-            DiscordTarget::Simulator { gateway_url, api_proxy } => vec![
+            DiscordTarget::Simulator {
+                gateway_url,
+                api_proxy,
+            } => vec![
                 ("TOWER_DISCORD_GATEWAY_URL".to_owned(), gateway_url.clone()),
                 ("TOWER_DISCORD_API_PROXY".to_owned(), api_proxy.clone()),
             ],
@@ -83,12 +89,18 @@ impl Stack {
         collector.wait_serving(collector_addr, "", START).await?;
 
         let mut env = options.base_env();
-        env.push(("TOWER_COLLECTOR_URL".to_owned(), format!("http://{collector_addr}")));
+        env.push((
+            "TOWER_COLLECTOR_URL".to_owned(),
+            format!("http://{collector_addr}"),
+        ));
         let worker = start("sftp-worker", env.clone()).await?;
         let worker_addr = worker.grpc_addr(START).await?;
         worker.wait_serving(worker_addr, "", START).await?;
 
-        env.push(("TOWER_WORKER_URLS".to_owned(), format!("http://{worker_addr}")));
+        env.push((
+            "TOWER_WORKER_URLS".to_owned(),
+            format!("http://{worker_addr}"),
+        ));
         env.extend(options.discord_env());
         let gateway = start("gateway-shard", env).await?;
         let gateway_addr = gateway.grpc_addr(START).await?;

@@ -42,7 +42,8 @@ async fn run() -> Result<(), String> {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(".local"))
         .join("sandbox");
-    std::fs::create_dir_all(&state).map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+    std::fs::create_dir_all(&state)
+        .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
     let auth_token = kept_secret(&state.join("auth_token"), || {
         SecretKey::generate_base64().map(|k| k.replace(['+', '/', '='], ""))
     })?;
@@ -65,7 +66,8 @@ async fn run() -> Result<(), String> {
     };
     let options = StackOptions {
         mongodb_uri,
-        database: std::env::var("TOWER_MONGODB_DATABASE").unwrap_or_else(|_| "tower_sandbox".to_owned()),
+        database: std::env::var("TOWER_MONGODB_DATABASE")
+            .unwrap_or_else(|_| "tower_sandbox".to_owned()),
         auth_token,
         secret_key: Some(secret_key),
         discord,

@@ -50,7 +50,8 @@ enum Next {
 impl Connection {
     async fn run(mut self, mut socket: WebSocket) {
         let mut control = self.state.control.subscribe();
-        let hello = json!({ "op": 10, "d": { "heartbeat_interval": self.state.heartbeat_interval_ms } });
+        let hello =
+            json!({ "op": 10, "d": { "heartbeat_interval": self.state.heartbeat_interval_ms } });
         if send(&mut socket, &hello).await.is_err() {
             return;
         }
@@ -100,11 +101,16 @@ impl Connection {
                 .await;
             return Next::Close;
         };
-        let op = payload.get("op").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        let op = payload
+            .get("op")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::MAX);
         let d = payload.get("d").cloned().unwrap_or(Value::Null);
         match op {
             1 => {
-                self.state.record(SimEvent::Heartbeat { connection: self.connection });
+                self.state.record(SimEvent::Heartbeat {
+                    connection: self.connection,
+                });
                 if send(socket, &json!({ "op": 11 })).await.is_err() {
                     return Next::Close;
                 }
@@ -117,7 +123,11 @@ impl Connection {
     }
 
     async fn identify(&mut self, socket: &mut WebSocket, d: &Value) -> Next {
-        let token = d.get("token").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let token = d
+            .get("token")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let shard = d
             .get("shard")
             .and_then(Value::as_array)
@@ -150,7 +160,11 @@ impl Connection {
     }
 
     async fn resume(&mut self, socket: &mut WebSocket, d: &Value) -> Next {
-        let session_id = d.get("session_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let session_id = d
+            .get("session_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let seq = d.get("seq").and_then(Value::as_u64).unwrap_or(0);
         let known = self
             .state
@@ -187,7 +201,12 @@ impl Connection {
         }
     }
 
-    async fn dispatch(&mut self, socket: &mut WebSocket, event: &str, data: Value) -> Result<(), ()> {
+    async fn dispatch(
+        &mut self,
+        socket: &mut WebSocket,
+        event: &str,
+        data: Value,
+    ) -> Result<(), ()> {
         self.seq += 1;
         if let Some((session_id, shard)) = &self.session
             && let Ok(mut sessions) = self.state.sessions.lock()
@@ -200,7 +219,11 @@ impl Connection {
                 },
             );
         }
-        send(socket, &json!({ "op": 0, "t": event, "s": self.seq, "d": data })).await
+        send(
+            socket,
+            &json!({ "op": 0, "t": event, "s": self.seq, "d": data }),
+        )
+        .await
     }
 }
 

@@ -28,12 +28,30 @@ pub const BOT_NAME: &str = "Tower of Temptation (sandbox)";
 /// Something the bot did, as Discord saw it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SimEvent {
-    Connected { connection: u64 },
-    Identified { connection: u64, shard: [u32; 2], session_id: String, token: String },
-    Resumed { connection: u64, session_id: String, seq: u64 },
-    ResumeRefused { connection: u64, session_id: String },
-    Heartbeat { connection: u64 },
-    Disconnected { connection: u64 },
+    Connected {
+        connection: u64,
+    },
+    Identified {
+        connection: u64,
+        shard: [u32; 2],
+        session_id: String,
+        token: String,
+    },
+    Resumed {
+        connection: u64,
+        session_id: String,
+        seq: u64,
+    },
+    ResumeRefused {
+        connection: u64,
+        session_id: String,
+    },
+    Heartbeat {
+        connection: u64,
+    },
+    Disconnected {
+        connection: u64,
+    },
     Rest(rest::RestCall),
 }
 
@@ -41,7 +59,11 @@ pub enum SimEvent {
 #[derive(Debug, Clone)]
 pub(crate) enum Control {
     /// Send a dispatch to every connection on this shard.
-    Dispatch { shard: u32, event: String, data: Value },
+    Dispatch {
+        shard: u32,
+        event: String,
+        data: Value,
+    },
     /// Drop every connection without a close frame (as a network failure would).
     DropAll,
     /// Ask every connection to reconnect (op 7).

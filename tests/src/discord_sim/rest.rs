@@ -39,10 +39,15 @@ pub(crate) async fn handle(
         body: serde_json::from_slice(&body).ok(),
     };
     state.record(SimEvent::Rest(call.clone()));
-    if call.authorization.as_deref().is_none_or(|a| !a.starts_with("Bot ")) {
+    if call
+        .authorization
+        .as_deref()
+        .is_none_or(|a| !a.starts_with("Bot "))
+    {
         return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
     }
-    answer(&state, &method, &path, call.body).unwrap_or_else(|| error(StatusCode::NOT_FOUND, 0, "404: Not Found"))
+    answer(&state, &method, &path, call.body)
+        .unwrap_or_else(|| error(StatusCode::NOT_FOUND, 0, "404: Not Found"))
 }
 
 fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) -> Option<Response> {
@@ -56,11 +61,13 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
             "session_start_limit": { "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1 },
         })),
         ("GET", ["gateway"]) => ok(json!({ "url": format!("ws://{}", state.addr) })),
-        ("GET", ["applications", "@me"]) | ("GET", ["oauth2", "applications", "@me"]) => ok(json!({
-            "id": APPLICATION_ID.to_string(), "name": BOT_NAME, "icon": null, "description": "",
-            "bot_public": true, "bot_require_code_grant": false, "verify_key": "", "flags": 0,
-            "owner": bot_user(), "team": null,
-        })),
+        ("GET", ["applications", "@me"]) | ("GET", ["oauth2", "applications", "@me"]) => {
+            ok(json!({
+                "id": APPLICATION_ID.to_string(), "name": BOT_NAME, "icon": null, "description": "",
+                "bot_public": true, "bot_require_code_grant": false, "verify_key": "", "flags": 0,
+                "owner": bot_user(), "team": null,
+            }))
+        }
         ("POST", ["channels", channel, "messages"]) => {
             let body = body.unwrap_or(Value::Null);
             ok(json!({
@@ -72,7 +79,9 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
                 "pinned": false, "type": 0,
             }))
         }
-        ("POST", ["interactions", _, _, "callback"]) => Some(StatusCode::NO_CONTENT.into_response()),
+        ("POST", ["interactions", _, _, "callback"]) => {
+            Some(StatusCode::NO_CONTENT.into_response())
+        }
         _ => None,
     }
 }
@@ -97,5 +106,9 @@ fn bot_user() -> Value {
 }
 
 fn error(status: StatusCode, code: u32, message: &str) -> Response {
-    (status, axum::Json(json!({ "message": message, "code": code }))).into_response()
+    (
+        status,
+        axum::Json(json!({ "message": message, "code": code })),
+    )
+        .into_response()
 }

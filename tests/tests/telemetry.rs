@@ -1,0 +1,143 @@
+//! The telemetry-collector as the other processes and `/debug` use it: reports in batches,
+//! grouping by fingerprint, lookups by error id and by guild, replays counted once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tower_proto::v1::{
+    ErrorContext, GetErrorRequest, GuildErrorsRequest, Level, ProcessInfo, ProcessKind,
+    ReportRequest, TelemetryEvent, TopErrorsRequest,
+};
+use tower_shared::auth::AuthToken;
+use tower_tests::WAIT;
+use tower_tests::backing::TestDatabase;
+use tower_tests::daemon::{Daemon, DaemonSpec};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn error(message: &str, guild: u64, error_id: &str) -> TelemetryEvent {
+    TelemetryEvent {
+        level: Level::Error as i32,
+        kind: "sftp.auth_failed".to_owned(),
+        message: message.to_owned(),
+        location: "sftp_worker::pool".to_owned(),
+        context: Some(ErrorContext {
+            guild_id: guild,
+            server_id: "7020".to_owned(),
+            command: String::new(),
+            shard: None,
+        }),
+        occurred_unix_ms: 0,
+        error_id: error_id.to_owned(),
+        attributes: HashMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
+    let db = ok(TestDatabase::create("telemetry").await);
+    let env = vec![
+        ("MONGODB_URI".to_owned(), db.uri.clone()),
+        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
+        ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
+    ];
+    let collector = ok(Daemon::spawn(DaemonSpec::grpc("telemetry-collector", env)).await);
+    let addr = ok(collector.grpc_addr(WAIT).await);
+    ok(collector.wait_serving(addr, "", WAIT).await);
+    let mut client = ok(tower_shared::grpc::collector_client(
+        &format!("http://{addr}"),
+        &ok(AuthToken::new(TOKEN)),
+    ));
+
+    let batch = ReportRequest {
+        process: Some(ProcessInfo {
+            kind: ProcessKind::SftpWorker as i32,
+            instance: "sftp-worker-test-1".to_owned(),
+            version: "0.1.0".to_owned(),
+            host: "test".to_owned(),
+        }),
+        events: vec![
+            error(
+                "auth failed for user 'alpha' on 10.0.0.1:22",
+                111,
+                "E-TESTAAAAAA1",
+            ),
+            error(
+                "auth failed for user 'beta' on 10.0.0.2:2222",
+                111,
+                "E-TESTAAAAAA2",
+            ),
+            error("auth failed for user 'gamma' on 10.0.0.3:22", 222, ""),
+        ],
+    };
+    let reply = ok(client.report(batch.clone()).await).into_inner();
+    assert_eq!(reply.accepted, 3);
+    assert_eq!(&reply.error_ids[..2], ["E-TESTAAAAAA1", "E-TESTAAAAAA2"]);
+    assert!(reply.error_ids[2].starts_with("E-"));
+
+    // A retried batch (same error ids) is not counted twice.
+    let mut replay = batch.clone();
+    replay.events.truncate(2);
+    ok(client.report(replay).await);
+
+    let top = ok(client
+        .top_errors(TopErrorsRequest {
+            window_secs: 0,
+            limit: 10,
+        })
+        .await)
+    .into_inner()
+    .groups;
+    assert_eq!(
+        top.len(),
+        1,
+        "three occurrences differing only in data are one group"
+    );
+    assert_eq!(top[0].count, 3);
+    assert_eq!(top[0].message, "auth failed for user '…' on #.#.#.#:#");
+    let windowed = ok(client
+        .top_errors(TopErrorsRequest {
+            window_secs: 3600,
+            limit: 10,
+        })
+        .await)
+    .into_inner()
+    .groups;
+    assert_eq!(windowed.first().map(|g| g.count), Some(3));
+
+    let one = ok(client
+        .get_error(GetErrorRequest {
+            error_id: "E-TESTAAAAAA2".to_owned(),
+        })
+        .await)
+    .into_inner();
+    assert_eq!(one.message, "auth failed for user 'beta' on 10.0.0.2:2222");
+    assert_eq!(one.last_context.map(|c| c.guild_id), Some(111));
+    assert_eq!(one.count, 3);
+    let missing = client
+        .get_error(GetErrorRequest {
+            error_id: "E-NOSUCHTHING".to_owned(),
+        })
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(missing, Some(tonic::Code::NotFound));
+
+    let guild = ok(client
+        .guild_errors(GuildErrorsRequest {
+            guild_id: 222,
+            limit: 10,
+        })
+        .await)
+    .into_inner()
+    .errors;
+    assert_eq!(guild.len(), 1, "a guild sees only its own errors");
+    assert!(guild[0].message.contains("gamma"));
+
+    assert!(ok(collector.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
