@@ -4,6 +4,11 @@
 //! - [`config`]: the configuration file plus environment overrides, validated at start.
 //! - [`cli`]: the command-line flags every daemon takes.
 //! - [`ids`]: Discord and game identifiers in the product's words (guild, server, shard).
+//! - [`timestamp`]: Deadside's timestamps, parsed by hand on the hot path.
+//! - [`killfeed`]: the killfeed CSV line parser and death classification.
+//! - [`ingest`]: killfeed bytes at a cursor → events and malformed-line reports.
+//! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
+//! - [`stats`]: PvP statistics per game server, applied in batches of deltas.
 //! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
 //! - [`db`]: the MongoDB connection; [`schema`]: `schema_version`, migrations and indexes.
 //! - [`secret`]: encryption at rest for SFTP passwords and other secrets, and redaction.
@@ -21,14 +26,19 @@ pub mod config;
 pub mod db;
 pub mod grpc;
 pub mod ids;
+pub mod ingest;
+pub mod killfeed;
+pub mod lines;
 pub mod logging;
 pub mod process;
 pub mod schema;
 pub mod secret;
 pub mod shutdown;
+pub mod stats;
 pub mod startup;
 pub mod telemetry;
 pub mod tier;
+pub mod timestamp;
 
 /// The version every process reports, from Cargo.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,90 @@
+//! Bytes read from a killfeed file at a cursor's offset, turned into events and malformed
+//! line reports. The sftp-worker's poller and `towerctl analyze` both go through here, so
+//! the numbers an admin sees offline are the numbers the bot posts.
+
+use crate::killfeed::{KillfeedLine, Malformed, parse_line};
+use crate::lines::complete_lines;
+
+/// A line that was skipped, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedLine {
+    pub file: String,
+    pub offset: u64,
+    pub reason: Malformed,
+}
+
+/// What one chunk of a killfeed file held.
+#[derive(Debug, Default)]
+pub struct Chunk<'a> {
+    pub events: Vec<KillfeedLine<'a>>,
+    pub malformed: Vec<MalformedLine>,
+    /// Lines read, malformed included (blank lines are not lines).
+    pub lines: u64,
+    /// Bytes covered by complete lines: the cursor advances by this much.
+    pub consumed: usize,
+}
+
+/// Parses the complete lines of `buf`, read from `file` at offset `base`. With `at_eof`
+/// (a file that will not grow, as offline analysis reads), a last line without a newline
+/// counts too.
+pub fn parse_killfeed_chunk<'a>(file: &str, buf: &'a [u8], base: u64, at_eof: bool) -> Chunk<'a> {
+    let mut chunk = Chunk::default();
+    let lines = complete_lines(buf, base);
+    chunk.consumed = lines.consumed();
+    let handle = |offset: u64, bytes: &'a [u8], chunk: &mut Chunk<'a>| {
+        chunk.lines += 1;
+        match parse_line(bytes) {
+            Ok(event) => chunk.events.push(event),
+            Err(reason) => chunk.malformed.push(MalformedLine {
+                file: file.to_owned(),
+                offset,
+                reason,
+            }),
+        }
+    };
+    for line in lines {
+        handle(line.offset, line.bytes, &mut chunk);
+    }
+    if at_eof && chunk.consumed < buf.len() {
+        let start = chunk.consumed.max(if base == 0 && buf.starts_with(crate::lines::BOM) { 3 } else { 0 });
+        let rest = &buf[start..];
+        let trimmed = rest.strip_suffix(b"\r").unwrap_or(rest);
+        if !trimmed.iter().all(u8::is_ascii_whitespace) {
+            handle(base + start as u64, trimmed, &mut chunk);
+        }
+        chunk.consumed = buf.len();
+    }
+    chunk
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = "2025.03.27-10.42.35;K;0002ca35475e48e28fdf97e052dc130f;V;00024afed387453195c040bb85708405;AK;1;";
+
+    #[test]
+    fn malformed_lines_are_reported_with_file_and_offset_and_do_not_stop_the_file() {
+        let text = format!("{LINE}\nnot a line\n{LINE}\n");
+        let chunk = parse_killfeed_chunk("a.csv", text.as_bytes(), 1000, false);
+        assert_eq!(chunk.events.len(), 2);
+        assert_eq!(chunk.lines, 3);
+        assert_eq!(
+            chunk.malformed,
+            vec![MalformedLine {
+                file: "a.csv".to_owned(),
+                offset: 1000 + LINE.len() as u64 + 1,
+                reason: Malformed::Unterminated,
+            }]
+        );
+        assert_eq!(chunk.consumed, text.len());
+    }
+
+    #[test]
+    fn the_last_line_counts_at_eof_only() {
+        let text = format!("{LINE}\n{LINE}");
+        assert_eq!(parse_killfeed_chunk("a.csv", text.as_bytes(), 0, false).events.len(), 1);
+        let at_eof = parse_killfeed_chunk("a.csv", text.as_bytes(), 0, true);
+        assert_eq!((at_eof.events.len(), at_eof.consumed), (2, text.len()));
+    }
+}

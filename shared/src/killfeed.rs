@@ -1,0 +1,331 @@
+//! The killfeed CSV: one death per line (PRODUCT.md §3).
+//!
+//! ```text
+//! 2025.03.27-10.42.35;VxKorbz01;0002ca35…;HATERSWATCH;00024afe…;IZH-43;13;
+//! 2025.05.01-00.07.23;HallagerTheDane;00024d4b…;KT93141;00022ba2…;M99;152;PS5;XSX;
+//! ```
+//! `timestamp;killer;killer_id;victim;victim_id;weapon;distance_m;[killer_platform;victim_platform;]`
+//!
+//! [`parse_line`] borrows from the line (names are only copied when they are not valid
+//! UTF-8), classifies it as a PvP kill, a suicide or an environment death, and says
+//! exactly why a line is malformed. It never panics, whatever the bytes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::timestamp;
+
+/// A player as a killfeed line names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayerRef<'a> {
+    pub name: Cow<'a, str>,
+    /// 32 lowercase hex characters (an EOS id).
+    pub id: &'a str,
+    /// `PS5`, `XSX`, … on 9-field lines.
+    pub platform: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SuicideKind {
+    /// `suicide_by_relocation`: respawn from the menu.
+    Menu,
+    /// `falling`.
+    Fall,
+    /// `land_vehicle` and other vehicles.
+    Vehicle,
+    /// Grenades, dynamite, anything else.
+    Other,
+}
+
+impl SuicideKind {
+    pub fn of_weapon(weapon: &str) -> Self {
+        match weapon {
+            "suicide_by_relocation" => SuicideKind::Menu,
+            "falling" => SuicideKind::Fall,
+            w if is_vehicle(w) => SuicideKind::Vehicle,
+            _ => SuicideKind::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuicideKind::Menu => "menu",
+            SuicideKind::Fall => "fall",
+            SuicideKind::Vehicle => "vehicle",
+            SuicideKind::Other => "other",
+        }
+    }
+}
+
+/// `land_vehicle` is the one Deadside writes; any other `*vehicle*` cause counts too.
+fn is_vehicle(weapon: &str) -> bool {
+    weapon.len() >= 7
+        && weapon
+            .as_bytes()
+            .windows(7)
+            .any(|w| w.eq_ignore_ascii_case(b"vehicle"))
+}
+
+/// What one killfeed line says happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KillfeedEvent<'a> {
+    /// Two different players: a PvP kill (a roadkill when the weapon is a vehicle).
+    Kill {
+        killer: PlayerRef<'a>,
+        victim: PlayerRef<'a>,
+        weapon: Cow<'a, str>,
+        distance_m: u32,
+        roadkill: bool,
+    },
+    /// A player killed themselves.
+    Suicide {
+        player: PlayerRef<'a>,
+        kind: SuicideKind,
+        cause: Cow<'a, str>,
+    },
+    /// Died to the world: no killer, no weapon.
+    EnvironmentDeath { victim: PlayerRef<'a> },
+}
+
+/// A parsed line: when it happened and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillfeedLine<'a> {
+    /// Unix seconds, server time read as UTC.
+    pub at: i64,
+    pub event: KillfeedEvent<'a>,
+}
+
+/// Why a line is not a killfeed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    /// Not 7 or 9 fields (after the trailing `;`).
+    FieldCount(usize),
+    /// The line does not end in `;`.
+    Unterminated,
+    Timestamp,
+    KillerId,
+    VictimId,
+    Distance,
+    /// A killer name or weapon without a killer id.
+    Inconsistent,
+    /// Longer than [`MAX_LINE`]; kept out of the stats.
+    TooLong(usize),
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Malformed::FieldCount(n) => write!(f, "{n} fields (expected 7 or 9)"),
+            Malformed::Unterminated => f.write_str("does not end in ';'"),
+            Malformed::Timestamp => f.write_str("timestamp is not YYYY.MM.DD-HH.MM.SS"),
+            Malformed::KillerId => f.write_str("killer id is not a 32-hex EOS id"),
+            Malformed::VictimId => f.write_str("victim id is not a 32-hex EOS id"),
+            Malformed::Distance => f.write_str("distance is not a whole number of metres"),
+            Malformed::Inconsistent => {
+                f.write_str("killer name, id and weapon do not fit any kind of death")
+            }
+            Malformed::TooLong(n) => write!(f, "line of {n} bytes is over the limit"),
+        }
+    }
+}
+
+/// The longest line accepted. Real lines are under 200 bytes.
+pub const MAX_LINE: usize = 4096;
+
+/// Parses one line (without its line ending; a trailing `\r` is tolerated).
+pub fn parse_line(line: &[u8]) -> Result<KillfeedLine<'_>, Malformed> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() > MAX_LINE {
+        return Err(Malformed::TooLong(line.len()));
+    }
+    let body = line.strip_suffix(b";").ok_or(Malformed::Unterminated)?;
+    let mut fields: [&[u8]; 9] = [&[]; 9];
+    let mut count = 0;
+    for field in body.split(|&b| b == b';') {
+        if count < fields.len() {
+            fields[count] = field;
+        }
+        count += 1;
+    }
+    if count != 7 && count != 9 {
+        return Err(Malformed::FieldCount(count));
+    }
+    let at = timestamp::parse_seconds(fields[0]).ok_or(Malformed::Timestamp)?;
+    let (killer_platform, victim_platform) = if count == 9 {
+        (text_opt(fields[7]), text_opt(fields[8]))
+    } else {
+        (None, None)
+    };
+    let victim = PlayerRef {
+        name: lossy(fields[3]),
+        id: eos_id(fields[4]).ok_or(Malformed::VictimId)?,
+        platform: victim_platform,
+    };
+    let weapon = fields[5];
+    let distance_m = distance(fields[6]).ok_or(Malformed::Distance)?;
+
+    let (killer_name, killer_id) = (fields[1], fields[2]);
+    let event = if killer_id.is_empty() {
+        if !killer_name.is_empty() || !weapon.is_empty() {
+            return Err(Malformed::Inconsistent);
+        }
+        KillfeedEvent::EnvironmentDeath { victim }
+    } else {
+        let id = eos_id(killer_id).ok_or(Malformed::KillerId)?;
+        if id == victim.id {
+            let cause = lossy(weapon);
+            KillfeedEvent::Suicide {
+                kind: SuicideKind::of_weapon(&cause),
+                player: victim,
+                cause,
+            }
+        } else {
+            let weapon = lossy(weapon);
+            KillfeedEvent::Kill {
+                killer: PlayerRef {
+                    name: lossy(killer_name),
+                    id,
+                    platform: killer_platform,
+                },
+                victim,
+                roadkill: is_vehicle(&weapon),
+                weapon,
+                distance_m,
+            }
+        }
+    };
+    Ok(KillfeedLine { at, event })
+}
+
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+fn text_opt(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok().filter(|s| !s.is_empty())
+}
+
+/// An EOS id: exactly 32 lowercase hex characters.
+fn eos_id(bytes: &[u8]) -> Option<&str> {
+    if bytes.len() != 32
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
+fn distance(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() || bytes.len() > 9 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    bytes
+        .iter()
+        .try_fold(0u32, |acc, &b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "0002ca35475e48e28fdf97e052dc130f";
+    const B: &str = "00024afed387453195c040bb85708405";
+
+    fn parse(s: &str) -> Result<KillfeedLine<'_>, Malformed> {
+        parse_line(s.as_bytes())
+    }
+
+    #[test]
+    fn seven_field_pvp_kill() {
+        let line = format!("2025.03.27-10.42.35;VxKorbz01;{A};HATERSWATCH;{B};IZH-43;13;");
+        let parsed = parse(&line);
+        let Ok(KillfeedLine { at, event: KillfeedEvent::Kill { killer, victim, weapon, distance_m, roadkill } }) = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!(at, 1_743_072_155);
+        assert_eq!((killer.name.as_ref(), killer.id), ("VxKorbz01", A));
+        assert_eq!((victim.name.as_ref(), victim.id), ("HATERSWATCH", B));
+        assert_eq!((weapon.as_ref(), distance_m, roadkill), ("IZH-43", 13, false));
+        assert_eq!(killer.platform, None);
+    }
+
+    #[test]
+    fn nine_field_lines_carry_platforms_and_names_may_hold_anything() {
+        let line = format!("2025.05.01-00.07.23;Hallager The Dane ☠;{A};KT 93141;{B};M99;152;PS5;XSX;\r");
+        let Ok(KillfeedLine { event: KillfeedEvent::Kill { killer, victim, .. }, .. }) = parse(&line) else {
+            panic!("not a kill");
+        };
+        assert_eq!(killer.name, "Hallager The Dane ☠");
+        assert_eq!((killer.platform, victim.platform), (Some("PS5"), Some("XSX")));
+    }
+
+    #[test]
+    fn suicides_by_cause() {
+        for (cause, kind) in [
+            ("suicide_by_relocation", SuicideKind::Menu),
+            ("falling", SuicideKind::Fall),
+            ("land_vehicle", SuicideKind::Vehicle),
+            ("boat_vehicle", SuicideKind::Vehicle),
+            ("RGD-5", SuicideKind::Other),
+            ("", SuicideKind::Other),
+        ] {
+            let line = format!("2025.05.01-00.05.19;Me;{A};Me;{A};{cause};0;PS5;PS5;");
+            let parsed = parse(&line).map(|l| l.event);
+            assert!(
+                matches!(parsed, Ok(KillfeedEvent::Suicide { kind: k, .. }) if k == kind),
+                "{cause}: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn roadkills_are_pvp_kills() {
+        let line = format!("2025.05.01-00.05.19;Driver;{A};Walker;{B};land_vehicle;0;");
+        assert!(matches!(
+            parse(&line).map(|l| l.event),
+            Ok(KillfeedEvent::Kill { roadkill: true, .. })
+        ));
+    }
+
+    #[test]
+    fn environment_deaths_have_no_killer_and_no_weapon() {
+        let line = format!("2025.03.27-16.26.00;;;Name;{B};;1;");
+        assert!(matches!(
+            parse(&line).map(|l| l.event),
+            Ok(KillfeedEvent::EnvironmentDeath { victim }) if victim.id == B
+        ));
+    }
+
+    #[test]
+    fn malformed_lines_say_why() {
+        let cases = [
+            (String::new(), Malformed::Unterminated),
+            ("garbage".to_owned(), Malformed::Unterminated),
+            (";;;".to_owned(), Malformed::FieldCount(3)),
+            (format!("2025.03.27-10.42.35;K;{A};V;{B};AK;1;PS5;"), Malformed::FieldCount(8)),
+            (format!("2025-03-27 10:42:35;K;{A};V;{B};AK;1;"), Malformed::Timestamp),
+            (format!("2025.03.27-10.42.35;K;xyz;V;{B};AK;1;"), Malformed::KillerId),
+            (format!("2025.03.27-10.42.35;K;{A};V;{};AK;1;", A.to_uppercase()), Malformed::VictimId),
+            (format!("2025.03.27-10.42.35;K;{A};V;{B};AK;-1;"), Malformed::Distance),
+            (format!("2025.03.27-10.42.35;K;{A};V;{B};AK;1.5;"), Malformed::Distance),
+            (format!("2025.03.27-10.42.35;K;;V;{B};AK;1;"), Malformed::Inconsistent),
+        ];
+        for (line, why) in cases {
+            assert_eq!(parse(&line).err(), Some(why), "{line}");
+        }
+        let long = format!("2025.03.27-10.42.35;{};{A};V;{B};AK;1;", "x".repeat(MAX_LINE));
+        assert!(matches!(parse(&long), Err(Malformed::TooLong(_))));
+    }
+
+    #[test]
+    fn invalid_utf8_in_names_is_kept_lossily() {
+        let mut line = b"2025.03.27-10.42.35;Bad\xff\xfeName;".to_vec();
+        line.extend_from_slice(format!("{A};V;{B};AK;1;").as_bytes());
+        let Ok(KillfeedLine { event: KillfeedEvent::Kill { killer, .. }, .. }) = parse_line(&line) else {
+            panic!("not a kill");
+        };
+        assert_eq!(killer.name, "Bad\u{fffd}\u{fffd}Name");
+    }
+}
