@@ -17,6 +17,8 @@ pub struct MalformedLine {
 #[derive(Debug, Default)]
 pub struct Chunk<'a> {
     pub events: Vec<KillfeedLine<'a>>,
+    /// The raw bytes of each event's line, in the same order (for line identities).
+    pub raw: Vec<&'a [u8]>,
     pub malformed: Vec<MalformedLine>,
     /// Lines read, malformed included (blank lines are not lines).
     pub lines: u64,
@@ -34,7 +36,10 @@ pub fn parse_killfeed_chunk<'a>(file: &str, buf: &'a [u8], base: u64, at_eof: bo
     let handle = |offset: u64, bytes: &'a [u8], chunk: &mut Chunk<'a>| {
         chunk.lines += 1;
         match parse_line(bytes) {
-            Ok(event) => chunk.events.push(event),
+            Ok(event) => {
+                chunk.events.push(event);
+                chunk.raw.push(bytes);
+            }
             Err(reason) => chunk.malformed.push(MalformedLine {
                 file: file.to_owned(),
                 offset,
@@ -46,7 +51,13 @@ pub fn parse_killfeed_chunk<'a>(file: &str, buf: &'a [u8], base: u64, at_eof: bo
         handle(line.offset, line.bytes, &mut chunk);
     }
     if at_eof && chunk.consumed < buf.len() {
-        let start = chunk.consumed.max(if base == 0 && buf.starts_with(crate::lines::BOM) { 3 } else { 0 });
+        let start = chunk
+            .consumed
+            .max(if base == 0 && buf.starts_with(crate::lines::BOM) {
+                3
+            } else {
+                0
+            });
         let rest = &buf[start..];
         let trimmed = rest.strip_suffix(b"\r").unwrap_or(rest);
         if !trimmed.iter().all(u8::is_ascii_whitespace) {
@@ -55,6 +66,30 @@ pub fn parse_killfeed_chunk<'a>(file: &str, buf: &'a [u8], base: u64, at_eof: bo
         chunk.consumed = buf.len();
     }
     chunk
+}
+
+impl<'a> Chunk<'a> {
+    /// Drops the events whose line identity `seen` already holds, recording the rest:
+    /// a replayed or overlapping line counts once. Returns how many were dropped.
+    pub fn dedupe(
+        &mut self,
+        guild_id: u64,
+        server_id: &str,
+        seen: &mut std::collections::HashSet<[u8; 16]>,
+    ) -> usize {
+        let keep: Vec<bool> = self
+            .raw
+            .iter()
+            .map(|raw| seen.insert(crate::killfeed::line_identity(guild_id, server_id, raw)))
+            .collect();
+        let before = self.events.len();
+        let mut flags = keep.iter();
+        self.events
+            .retain(|_| flags.next().copied().unwrap_or(true));
+        let mut flags = keep.iter();
+        self.raw.retain(|_| flags.next().copied().unwrap_or(true));
+        before - self.events.len()
+    }
 }
 
 #[cfg(test)]
@@ -81,9 +116,28 @@ mod tests {
     }
 
     #[test]
+    fn a_line_read_twice_counts_once() {
+        let text = format!("{LINE}\n{LINE}\n");
+        let mut seen = std::collections::HashSet::new();
+        let mut first = parse_killfeed_chunk("a.csv", text.as_bytes(), 0, false);
+        assert_eq!(first.dedupe(1, "7020", &mut seen), 1);
+        assert_eq!((first.events.len(), first.raw.len()), (1, 1));
+        let mut again = parse_killfeed_chunk("b.csv", text.as_bytes(), 0, false);
+        assert_eq!(again.dedupe(1, "7020", &mut seen), 2);
+        // Another server's identical line is another kill.
+        let mut other = parse_killfeed_chunk("a.csv", text.as_bytes(), 0, false);
+        assert_eq!(other.dedupe(1, "7021", &mut seen), 1);
+    }
+
+    #[test]
     fn the_last_line_counts_at_eof_only() {
         let text = format!("{LINE}\n{LINE}");
-        assert_eq!(parse_killfeed_chunk("a.csv", text.as_bytes(), 0, false).events.len(), 1);
+        assert_eq!(
+            parse_killfeed_chunk("a.csv", text.as_bytes(), 0, false)
+                .events
+                .len(),
+            1
+        );
         let at_eof = parse_killfeed_chunk("a.csv", text.as_bytes(), 0, true);
         assert_eq!((at_eof.events.len(), at_eof.consumed), (2, text.len()));
     }

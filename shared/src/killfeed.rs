@@ -221,9 +221,9 @@ fn distance(bytes: &[u8]) -> Option<u32> {
     if bytes.is_empty() || bytes.len() > 9 || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    bytes
-        .iter()
-        .try_fold(0u32, |acc, &b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+    bytes.iter().try_fold(0u32, |acc, &b| {
+        acc.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -241,24 +241,46 @@ mod tests {
     fn seven_field_pvp_kill() {
         let line = format!("2025.03.27-10.42.35;VxKorbz01;{A};HATERSWATCH;{B};IZH-43;13;");
         let parsed = parse(&line);
-        let Ok(KillfeedLine { at, event: KillfeedEvent::Kill { killer, victim, weapon, distance_m, roadkill } }) = parsed else {
+        let Ok(KillfeedLine {
+            at,
+            event:
+                KillfeedEvent::Kill {
+                    killer,
+                    victim,
+                    weapon,
+                    distance_m,
+                    roadkill,
+                },
+        }) = parsed
+        else {
             panic!("{parsed:?}");
         };
         assert_eq!(at, 1_743_072_155);
         assert_eq!((killer.name.as_ref(), killer.id), ("VxKorbz01", A));
         assert_eq!((victim.name.as_ref(), victim.id), ("HATERSWATCH", B));
-        assert_eq!((weapon.as_ref(), distance_m, roadkill), ("IZH-43", 13, false));
+        assert_eq!(
+            (weapon.as_ref(), distance_m, roadkill),
+            ("IZH-43", 13, false)
+        );
         assert_eq!(killer.platform, None);
     }
 
     #[test]
     fn nine_field_lines_carry_platforms_and_names_may_hold_anything() {
-        let line = format!("2025.05.01-00.07.23;Hallager The Dane ☠;{A};KT 93141;{B};M99;152;PS5;XSX;\r");
-        let Ok(KillfeedLine { event: KillfeedEvent::Kill { killer, victim, .. }, .. }) = parse(&line) else {
+        let line =
+            format!("2025.05.01-00.07.23;Hallager The Dane ☠;{A};KT 93141;{B};M99;152;PS5;XSX;\r");
+        let Ok(KillfeedLine {
+            event: KillfeedEvent::Kill { killer, victim, .. },
+            ..
+        }) = parse(&line)
+        else {
             panic!("not a kill");
         };
         assert_eq!(killer.name, "Hallager The Dane ☠");
-        assert_eq!((killer.platform, victim.platform), (Some("PS5"), Some("XSX")));
+        assert_eq!(
+            (killer.platform, victim.platform),
+            (Some("PS5"), Some("XSX"))
+        );
     }
 
     #[test]
@@ -304,18 +326,42 @@ mod tests {
             (String::new(), Malformed::Unterminated),
             ("garbage".to_owned(), Malformed::Unterminated),
             (";;;".to_owned(), Malformed::FieldCount(3)),
-            (format!("2025.03.27-10.42.35;K;{A};V;{B};AK;1;PS5;"), Malformed::FieldCount(8)),
-            (format!("2025-03-27 10:42:35;K;{A};V;{B};AK;1;"), Malformed::Timestamp),
-            (format!("2025.03.27-10.42.35;K;xyz;V;{B};AK;1;"), Malformed::KillerId),
-            (format!("2025.03.27-10.42.35;K;{A};V;{};AK;1;", A.to_uppercase()), Malformed::VictimId),
-            (format!("2025.03.27-10.42.35;K;{A};V;{B};AK;-1;"), Malformed::Distance),
-            (format!("2025.03.27-10.42.35;K;{A};V;{B};AK;1.5;"), Malformed::Distance),
-            (format!("2025.03.27-10.42.35;K;;V;{B};AK;1;"), Malformed::Inconsistent),
+            (
+                format!("2025.03.27-10.42.35;K;{A};V;{B};AK;1;PS5;"),
+                Malformed::FieldCount(8),
+            ),
+            (
+                format!("2025-03-27 10:42:35;K;{A};V;{B};AK;1;"),
+                Malformed::Timestamp,
+            ),
+            (
+                format!("2025.03.27-10.42.35;K;xyz;V;{B};AK;1;"),
+                Malformed::KillerId,
+            ),
+            (
+                format!("2025.03.27-10.42.35;K;{A};V;{};AK;1;", A.to_uppercase()),
+                Malformed::VictimId,
+            ),
+            (
+                format!("2025.03.27-10.42.35;K;{A};V;{B};AK;-1;"),
+                Malformed::Distance,
+            ),
+            (
+                format!("2025.03.27-10.42.35;K;{A};V;{B};AK;1.5;"),
+                Malformed::Distance,
+            ),
+            (
+                format!("2025.03.27-10.42.35;K;;V;{B};AK;1;"),
+                Malformed::Inconsistent,
+            ),
         ];
         for (line, why) in cases {
             assert_eq!(parse(&line).err(), Some(why), "{line}");
         }
-        let long = format!("2025.03.27-10.42.35;{};{A};V;{B};AK;1;", "x".repeat(MAX_LINE));
+        let long = format!(
+            "2025.03.27-10.42.35;{};{A};V;{B};AK;1;",
+            "x".repeat(MAX_LINE)
+        );
         assert!(matches!(parse(&long), Err(Malformed::TooLong(_))));
     }
 
@@ -323,9 +369,30 @@ mod tests {
     fn invalid_utf8_in_names_is_kept_lossily() {
         let mut line = b"2025.03.27-10.42.35;Bad\xff\xfeName;".to_vec();
         line.extend_from_slice(format!("{A};V;{B};AK;1;").as_bytes());
-        let Ok(KillfeedLine { event: KillfeedEvent::Kill { killer, .. }, .. }) = parse_line(&line) else {
+        let Ok(KillfeedLine {
+            event: KillfeedEvent::Kill { killer, .. },
+            ..
+        }) = parse_line(&line)
+        else {
             panic!("not a kill");
         };
         assert_eq!(killer.name, "Bad\u{fffd}\u{fffd}Name");
     }
+}
+
+/// The identity of a killfeed line on one game server: the same line read twice (a replay,
+/// two files that overlap, a batch retried after a crash) has the same identity, so it
+/// counts once. It is the line as written, without its line ending and surrounding
+/// whitespace, hashed together with the server (SHA-256, first 16 bytes).
+pub fn line_identity(guild_id: u64, server_id: &str, line: &[u8]) -> [u8; 16] {
+    let line = line.trim_ascii();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&guild_id.to_be_bytes());
+    ctx.update(server_id.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(line);
+    let digest = ctx.finish();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest.as_ref()[..16]);
+    id
 }

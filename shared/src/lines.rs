@@ -30,7 +30,11 @@ pub struct Lines<'a> {
 
 /// Splits `buf` (read at file offset `base`) into complete lines.
 pub fn complete_lines(buf: &[u8], base: u64) -> Lines<'_> {
-    let pos = if base == 0 && buf.starts_with(BOM) { BOM.len() } else { 0 };
+    let pos = if base == 0 && buf.starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    };
     let end = match memchr_last(buf) {
         Some(i) => i + 1,
         // No newline at all: nothing is complete, unless it is hopelessly long.

@@ -170,7 +170,11 @@ impl Runs {
     /// `(new current, new best)` from the stored `(current, best)`.
     pub fn apply(&self, current: u64, best: u64) -> (u64, u64) {
         let best = best.max(current + self.lead).max(self.longest_after_break);
-        let current = if self.broken { self.trail } else { current + self.lead };
+        let current = if self.broken {
+            self.trail
+        } else {
+            current + self.lead
+        };
         (current, best)
     }
 }
@@ -343,8 +347,9 @@ impl ServerStats {
             };
             (p.current_killstreak, p.best_killstreak) =
                 d.kill_runs.apply(p.current_killstreak, p.best_killstreak);
-            (p.current_deathstreak, p.worst_deathstreak) =
-                d.death_runs.apply(p.current_deathstreak, p.worst_deathstreak);
+            (p.current_deathstreak, p.worst_deathstreak) = d
+                .death_runs
+                .apply(p.current_deathstreak, p.worst_deathstreak);
             for (w, n) in &d.weapons {
                 *p.weapons.entry(w.clone()).or_default() += n;
             }
@@ -367,7 +372,9 @@ impl ServerStats {
         t.environment_deaths += delta.totals.environment_deaths;
         t.malformed_lines += delta.totals.malformed_lines;
         if let Some(l) = &delta.totals.longest_kill
-            && t.longest_kill.as_ref().is_none_or(|c| l.distance_m > c.distance_m)
+            && t.longest_kill
+                .as_ref()
+                .is_none_or(|c| l.distance_m > c.distance_m)
         {
             t.longest_kill = Some(l.clone());
         }
@@ -437,7 +444,10 @@ mod tests {
     }
 
     fn stats_of(lines: &[String]) -> ServerStats {
-        let parsed: Vec<_> = lines.iter().filter_map(|l| parse_line(l.as_bytes()).ok()).collect();
+        let parsed: Vec<_> = lines
+            .iter()
+            .filter_map(|l| parse_line(l.as_bytes()).ok())
+            .collect();
         let mut s = ServerStats::default();
         s.apply(&parsed);
         s

@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(parse_seconds(b"2025.03.27-10.42.35"), Some(1_743_072_155));
         assert_eq!(parse_seconds(b"1970.01.01-00.00.00"), Some(0));
         assert_eq!(parse_seconds(b"2024.02.29-23.59.59"), Some(1_709_251_199));
-        assert_eq!(parse_millis(b"2025.05.03-02.01.50:297"), Some(1_746_237_710_297));
+        assert_eq!(
+            parse_millis(b"2025.05.03-02.01.50:297"),
+            Some(1_746_237_710_297)
+        );
     }
 
     #[test]
