@@ -22,6 +22,18 @@ pub mod collections {
     pub const GUILDS: &str = "guilds";
     /// Game servers, one document per (guild, server id).
     pub const GAME_SERVERS: &str = "game_servers";
+    /// Every killfeed line counted, `_id` = its line identity.
+    pub const KILLS: &str = "kills";
+    /// Per (guild, server, player): the player's statistics.
+    pub const PLAYER_STATS: &str = "player_stats";
+    /// Per (guild, server, player, weapon): kills.
+    pub const PLAYER_WEAPONS: &str = "player_weapons";
+    /// Per (guild, server, killer, victim): kills (nemesis and prey).
+    pub const MATCHUPS: &str = "matchups";
+    /// Per (guild, server, weapon): kills and longest shot.
+    pub const WEAPON_STATS: &str = "weapon_stats";
+    /// Per (guild, server): totals.
+    pub const SERVER_STATS: &str = "server_stats";
     /// Telemetry: one document per error fingerprint.
     pub const TELEMETRY_GROUPS: &str = "telemetry_groups";
     /// Telemetry: one document per reported occurrence (error id).

@@ -9,6 +9,7 @@
 //! - [`ingest`]: killfeed bytes at a cursor → events and malformed-line reports.
 //! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
 //! - [`stats`]: PvP statistics per game server, applied in batches of deltas.
+//! - [`stats_store`]: the same statistics in MongoDB, each line counted exactly once.
 //! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
 //! - [`db`]: the MongoDB connection; [`schema`]: `schema_version`, migrations and indexes.
 //! - [`secret`]: encryption at rest for SFTP passwords and other secrets, and redaction.
@@ -36,6 +37,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod startup;
 pub mod stats;
+pub mod stats_store;
 pub mod telemetry;
 pub mod tier;
 pub mod timestamp;

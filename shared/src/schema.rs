@@ -32,62 +32,165 @@ pub struct IndexSpec {
     pub expire_after_secs: Option<u64>,
 }
 
+const fn index(
+    collection: &'static str,
+    name: &'static str,
+    keys: &'static [(&'static str, i32)],
+) -> IndexSpec {
+    IndexSpec {
+        collection,
+        name,
+        keys,
+        unique: false,
+        expire_after_secs: None,
+    }
+}
+
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: "0001_foundation",
-    schema_version: 1,
-    indexes: &[
-        IndexSpec {
-            collection: collections::PROCESSES,
-            name: "kind_last_seen",
-            keys: &[("kind", 1), ("last_seen", -1)],
-            unique: false,
-            expire_after_secs: None,
-        },
-        IndexSpec {
-            collection: collections::GUILDS,
-            name: "guild_id_unique",
-            keys: &[("guild_id", 1)],
-            unique: true,
-            expire_after_secs: None,
-        },
-        IndexSpec {
-            collection: collections::GAME_SERVERS,
-            name: "guild_server_unique",
-            keys: &[("guild_id", 1), ("server_id", 1)],
-            unique: true,
-            expire_after_secs: None,
-        },
-        IndexSpec {
-            collection: collections::TELEMETRY_GROUPS,
-            name: "level_count",
-            keys: &[("level", 1), ("count", -1)],
-            unique: false,
-            expire_after_secs: None,
-        },
-        IndexSpec {
-            collection: collections::TELEMETRY_EVENTS,
-            name: "fingerprint_occurred",
-            keys: &[("fingerprint", 1), ("occurred_at", -1)],
-            unique: false,
-            expire_after_secs: None,
-        },
-        IndexSpec {
-            collection: collections::TELEMETRY_EVENTS,
-            name: "guild_occurred",
-            keys: &[("context.guild_id", 1), ("occurred_at", -1)],
-            unique: false,
-            expire_after_secs: None,
-        },
-        IndexSpec {
-            collection: collections::TELEMETRY_EVENTS,
-            name: "occurred",
-            keys: &[("occurred_at", -1)],
-            unique: false,
-            expire_after_secs: None,
-        },
-    ],
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0001_foundation",
+        schema_version: 1,
+        indexes: &[
+            IndexSpec {
+                collection: collections::PROCESSES,
+                name: "kind_last_seen",
+                keys: &[("kind", 1), ("last_seen", -1)],
+                unique: false,
+                expire_after_secs: None,
+            },
+            IndexSpec {
+                collection: collections::GUILDS,
+                name: "guild_id_unique",
+                keys: &[("guild_id", 1)],
+                unique: true,
+                expire_after_secs: None,
+            },
+            IndexSpec {
+                collection: collections::GAME_SERVERS,
+                name: "guild_server_unique",
+                keys: &[("guild_id", 1), ("server_id", 1)],
+                unique: true,
+                expire_after_secs: None,
+            },
+            IndexSpec {
+                collection: collections::TELEMETRY_GROUPS,
+                name: "level_count",
+                keys: &[("level", 1), ("count", -1)],
+                unique: false,
+                expire_after_secs: None,
+            },
+            IndexSpec {
+                collection: collections::TELEMETRY_EVENTS,
+                name: "fingerprint_occurred",
+                keys: &[("fingerprint", 1), ("occurred_at", -1)],
+                unique: false,
+                expire_after_secs: None,
+            },
+            IndexSpec {
+                collection: collections::TELEMETRY_EVENTS,
+                name: "guild_occurred",
+                keys: &[("context.guild_id", 1), ("occurred_at", -1)],
+                unique: false,
+                expire_after_secs: None,
+            },
+            IndexSpec {
+                collection: collections::TELEMETRY_EVENTS,
+                name: "occurred",
+                keys: &[("occurred_at", -1)],
+                unique: false,
+                expire_after_secs: None,
+            },
+        ],
+    },
+    Migration {
+        id: "0002_killfeed_stats",
+        schema_version: 1,
+        // Every leaderboard and lookup of PRODUCT.md §4 is served by one of these.
+        indexes: &[
+            index(
+                collections::KILLS,
+                "server_at",
+                &[("guild_id", 1), ("server_id", 1), ("at", -1)],
+            ),
+            index(
+                collections::PLAYER_STATS,
+                "lb_kills",
+                &[("guild_id", 1), ("server_id", 1), ("kills", -1)],
+            ),
+            index(
+                collections::PLAYER_STATS,
+                "lb_deaths",
+                &[("guild_id", 1), ("server_id", 1), ("deaths", -1)],
+            ),
+            index(
+                collections::PLAYER_STATS,
+                "lb_kdr",
+                &[("guild_id", 1), ("server_id", 1), ("kdr", -1)],
+            ),
+            index(
+                collections::PLAYER_STATS,
+                "lb_longest_shot",
+                &[("guild_id", 1), ("server_id", 1), ("longest_kill_m", -1)],
+            ),
+            index(
+                collections::PLAYER_STATS,
+                "lb_killstreak",
+                &[("guild_id", 1), ("server_id", 1), ("best_killstreak", -1)],
+            ),
+            index(
+                collections::PLAYER_STATS,
+                "lb_suicides",
+                &[("guild_id", 1), ("server_id", 1), ("suicides_total", -1)],
+            ),
+            index(
+                collections::PLAYER_STATS,
+                "by_name",
+                &[("guild_id", 1), ("server_id", 1), ("name", 1)],
+            ),
+            index(
+                collections::PLAYER_WEAPONS,
+                "lb_weapon",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("weapon", 1),
+                    ("kills", -1),
+                ],
+            ),
+            index(
+                collections::PLAYER_WEAPONS,
+                "by_player",
+                &[("guild_id", 1), ("server_id", 1), ("player_id", 1)],
+            ),
+            index(
+                collections::MATCHUPS,
+                "prey",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("killer_id", 1),
+                    ("kills", -1),
+                ],
+            ),
+            index(
+                collections::MATCHUPS,
+                "nemesis",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("victim_id", 1),
+                    ("kills", -1),
+                ],
+            ),
+            index(
+                collections::WEAPON_STATS,
+                "lb_weapons",
+                &[("guild_id", 1), ("server_id", 1), ("kills", -1)],
+            ),
+        ],
+    },
+];
 
 /// What [`migrate`] did.
 #[derive(Debug, Default, PartialEq, Eq)]

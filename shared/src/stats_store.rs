@@ -1,0 +1,534 @@
+//! Killfeed statistics in MongoDB, written exactly once per line.
+//!
+//! A batch (the lines between two cursor positions) is applied in two steps:
+//! 1. its lines go into `kills`, `_id` = the line's identity. A line whose identity is
+//!    already stored from an *earlier* batch is a replay or an overlap and is dropped; one
+//!    stored by an earlier attempt of the *same* batch (a crash mid-batch) is kept.
+//! 2. one server-side update per document touched (player, weapon per player, matchup,
+//!    weapon, server) adds the batch's [`BatchDelta`]. Each update only matches while
+//!    the document's `last_batch` is below this batch's number, so retrying a batch after
+//!    a crash skips the documents it already changed and completes the rest.
+//!
+//! Nothing is read-modified-written by the client: counts, streaks and maxima are computed
+//! by MongoDB from the stored values (the same formulas as [`crate::stats`]). The caller
+//! numbers batches per server and commits its cursor after [`StatsStore::apply_batch`].
+//! All updates of a batch go in one `bulkWrite` round trip (MongoDB 8.0 or newer).
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, DateTime, Document, doc};
+use mongodb::error::{Error as MongoError, ErrorKind};
+use mongodb::options::{InsertManyOptions, UpdateOneModel, WriteModel};
+use mongodb::{Collection, Namespace};
+
+use crate::db::{Database, collections};
+use crate::ingest::Chunk;
+use crate::killfeed::{KillfeedEvent, KillfeedLine, line_identity};
+use crate::schema::SCHEMA_VERSION;
+use crate::stats::{
+    BatchDelta, LongestKill, PlayerDelta, PlayerStats, Runs, ServerStats, Suicides, WeaponTotals,
+};
+
+/// A game server's statistics in MongoDB.
+#[derive(Clone)]
+pub struct StatsStore {
+    db: Database,
+    kills: Collection<Document>,
+    players: Collection<Document>,
+    player_weapons: Collection<Document>,
+    matchups: Collection<Document>,
+    weapons: Collection<Document>,
+    servers: Collection<Document>,
+}
+
+/// What applying a batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Lines counted by this batch.
+    pub counted: u64,
+    /// Lines dropped because an earlier batch had counted them.
+    pub duplicates: u64,
+    /// Documents updated (or created).
+    pub documents: u64,
+}
+
+/// Which server, and which batch of its lines.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRef<'a> {
+    pub guild_id: u64,
+    pub server_id: &'a str,
+    /// Per server, strictly increasing from 1.
+    pub batch: i64,
+}
+
+impl StatsStore {
+    pub fn new(db: &Database) -> Self {
+        let raw = db.raw();
+        Self {
+            db: db.clone(),
+            kills: raw.collection(collections::KILLS),
+            players: raw.collection(collections::PLAYER_STATS),
+            player_weapons: raw.collection(collections::PLAYER_WEAPONS),
+            matchups: raw.collection(collections::MATCHUPS),
+            weapons: raw.collection(collections::WEAPON_STATS),
+            servers: raw.collection(collections::SERVER_STATS),
+        }
+    }
+
+    /// Records a batch's lines and adds them to the statistics; safe to call again with
+    /// the same batch after any failure.
+    pub async fn apply_batch(
+        &self,
+        at: BatchRef<'_>,
+        chunk: &Chunk<'_>,
+    ) -> Result<BatchOutcome, MongoError> {
+        let guild = at.guild_id.to_string();
+        let mut outcome = BatchOutcome::default();
+        let kept = self.record_lines(at, &guild, chunk, &mut outcome).await?;
+        let mut delta = BatchDelta::from_events(kept.iter().map(|&i| &chunk.events[i]));
+        delta.totals.malformed_lines = chunk.malformed.len() as u64;
+        if delta.is_empty() {
+            return Ok(outcome);
+        }
+        let models = self.update_models(at, &guild, &delta);
+        outcome.documents = models.len() as u64;
+        match self.db.client().bulk_write(models).ordered(false).await {
+            Ok(_) => {}
+            Err(e) if only_already_applied(&e) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(outcome)
+    }
+
+    /// Step 1: store the lines; returns the indexes of the events this batch counts.
+    async fn record_lines(
+        &self,
+        at: BatchRef<'_>,
+        guild: &str,
+        chunk: &Chunk<'_>,
+        outcome: &mut BatchOutcome,
+    ) -> Result<Vec<usize>, MongoError> {
+        if chunk.events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(chunk.events.len());
+        let mut docs = Vec::with_capacity(chunk.events.len());
+        let mut in_batch = HashSet::new();
+        let mut kept = Vec::with_capacity(chunk.events.len());
+        for (i, (event, raw)) in chunk.events.iter().zip(&chunk.raw).enumerate() {
+            let id = hex(&line_identity(at.guild_id, at.server_id, raw));
+            // The same line twice within one batch counts once, too.
+            if !in_batch.insert(id.clone()) {
+                outcome.duplicates += 1;
+                continue;
+            }
+            docs.push(kill_document(&id, guild, at, event));
+            ids.push((i, id));
+        }
+        let inserted = self
+            .kills
+            .insert_many(docs)
+            .with_options(InsertManyOptions::builder().ordered(false).build())
+            .await;
+        let failed: HashSet<usize> = match inserted {
+            Ok(_) => HashSet::new(),
+            Err(e) => match e.kind.as_ref() {
+                ErrorKind::InsertMany(m)
+                    if m.write_concern_error.is_none()
+                        && m.write_errors
+                            .as_ref()
+                            .is_some_and(|w| w.iter().all(|w| w.code == 11000)) =>
+                {
+                    m.write_errors.iter().flatten().map(|w| w.index).collect()
+                }
+                _ => return Err(e),
+            },
+        };
+        // Lines already stored: ours if an earlier attempt of this batch stored them.
+        let mut ours_before = HashSet::new();
+        if !failed.is_empty() {
+            let dup_ids: Vec<&str> = ids
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| failed.contains(n))
+                .map(|(_, (_, id))| id.as_str())
+                .collect();
+            let mut cursor = self
+                .kills
+                .find(doc! { "_id": { "$in": dup_ids }, "batch": at.batch })
+                .projection(doc! { "_id": 1 })
+                .await?;
+            while let Some(d) = cursor.try_next().await? {
+                if let Ok(id) = d.get_str("_id") {
+                    ours_before.insert(id.to_owned());
+                }
+            }
+        }
+        for (n, (i, id)) in ids.iter().enumerate() {
+            if !failed.contains(&n) || ours_before.contains(id) {
+                kept.push(*i);
+            } else {
+                outcome.duplicates += 1;
+            }
+        }
+        outcome.counted = kept.len() as u64;
+        Ok(kept)
+    }
+
+    /// Step 2: one guarded update per document the batch touches.
+    fn update_models(&self, at: BatchRef<'_>, guild: &str, delta: &BatchDelta) -> Vec<WriteModel> {
+        let b = at.batch;
+        let guard = |id: Bson| doc! { "_id": id, "last_batch": { "$lt": b } };
+        let model = |ns: Namespace, id: Bson, update: UpdateMods| -> WriteModel {
+            let builder = UpdateOneModel::builder()
+                .namespace(ns)
+                .filter(guard(id))
+                .upsert(true);
+            match update {
+                UpdateMods::Pipeline(p) => builder.update(p).build().into(),
+                UpdateMods::Doc(d) => builder.update(d).build().into(),
+            }
+        };
+        let scope = doc! { "guild_id": guild, "server_id": at.server_id };
+        let mut models = Vec::new();
+        for (player, d) in &delta.players {
+            let id = Bson::String(format!("{guild}:{}:{player}", at.server_id));
+            models.push(model(
+                self.players.namespace(),
+                id,
+                UpdateMods::Pipeline(player_pipeline(&scope, player, d, b)),
+            ));
+            for (weapon, n) in &d.weapons {
+                let id = Bson::Document(
+                    doc! { "g": guild, "s": at.server_id, "p": player, "w": weapon },
+                );
+                let mut set = scope.clone();
+                set.extend(doc! { "player_id": player, "weapon": weapon, "last_batch": b, "schema_version": SCHEMA_VERSION });
+                models.push(model(
+                    self.player_weapons.namespace(),
+                    id,
+                    UpdateMods::Doc(doc! { "$inc": { "kills": to_i64(*n) }, "$set": set }),
+                ));
+            }
+        }
+        for ((killer, victim), n) in &delta.matchups {
+            let id =
+                Bson::Document(doc! { "g": guild, "s": at.server_id, "k": killer, "v": victim });
+            let mut set = scope.clone();
+            set.extend(doc! { "killer_id": killer, "victim_id": victim, "last_batch": b, "schema_version": SCHEMA_VERSION });
+            models.push(model(
+                self.matchups.namespace(),
+                id,
+                UpdateMods::Doc(doc! { "$inc": { "kills": to_i64(*n) }, "$set": set }),
+            ));
+        }
+        for (weapon, t) in &delta.weapons {
+            let id = Bson::Document(doc! { "g": guild, "s": at.server_id, "w": weapon });
+            let mut set = scope.clone();
+            set.extend(
+                doc! { "weapon": weapon, "last_batch": b, "schema_version": SCHEMA_VERSION },
+            );
+            models.push(model(
+                self.weapons.namespace(),
+                id,
+                UpdateMods::Doc(doc! { "$inc": { "kills": to_i64(t.kills) }, "$max": { "longest_m": i64::from(t.longest_m) }, "$set": set }),
+            ));
+        }
+        let id = Bson::Document(doc! { "g": guild, "s": at.server_id });
+        models.push(model(
+            self.servers.namespace(),
+            id,
+            UpdateMods::Pipeline(server_pipeline(&scope, delta, b)),
+        ));
+        models
+    }
+
+    /// Reads a server's statistics back (for `/stats`, checks and tests).
+    pub async fn load(&self, guild_id: u64, server_id: &str) -> Result<ServerStats, MongoError> {
+        let guild = guild_id.to_string();
+        let scope = doc! { "guild_id": &guild, "server_id": server_id };
+        let mut stats = ServerStats::default();
+        let mut cursor = self.players.find(scope.clone()).await?;
+        while let Some(d) = cursor.try_next().await? {
+            let Ok(id) = d.get_str("player_id") else {
+                continue;
+            };
+            stats.players.insert(id.to_owned(), player_from(&d));
+        }
+        let mut cursor = self.player_weapons.find(scope.clone()).await?;
+        while let Some(d) = cursor.try_next().await? {
+            if let (Ok(p), Ok(w)) = (d.get_str("player_id"), d.get_str("weapon"))
+                && let Some(player) = stats.players.get_mut(p)
+            {
+                player.weapons.insert(w.to_owned(), get_u64(&d, "kills"));
+            }
+        }
+        let mut cursor = self.matchups.find(scope.clone()).await?;
+        while let Some(d) = cursor.try_next().await? {
+            let (Ok(k), Ok(v)) = (d.get_str("killer_id"), d.get_str("victim_id")) else {
+                continue;
+            };
+            let n = get_u64(&d, "kills");
+            if let Some(p) = stats.players.get_mut(k) {
+                p.killed.insert(v.to_owned(), n);
+            }
+            if let Some(p) = stats.players.get_mut(v) {
+                p.killed_by.insert(k.to_owned(), n);
+            }
+        }
+        let mut cursor = self.weapons.find(scope.clone()).await?;
+        while let Some(d) = cursor.try_next().await? {
+            if let Ok(w) = d.get_str("weapon") {
+                stats.weapons.insert(
+                    w.to_owned(),
+                    WeaponTotals {
+                        kills: get_u64(&d, "kills"),
+                        longest_m: get_u64(&d, "longest_m") as u32,
+                    },
+                );
+            }
+        }
+        if let Some(d) = self.servers.find_one(scope).await? {
+            let t = &mut stats.totals;
+            t.kills = get_u64(&d, "kills");
+            t.roadkills = get_u64(&d, "roadkills");
+            t.suicides = suicides_from(&d);
+            t.environment_deaths = get_u64(&d, "environment_deaths");
+            t.malformed_lines = get_u64(&d, "malformed_lines");
+            t.longest_kill = d.get_document("longest_kill").ok().map(|l| LongestKill {
+                distance_m: get_u64(l, "distance_m") as u32,
+                killer_id: l.get_str("killer_id").unwrap_or_default().to_owned(),
+                weapon: l.get_str("weapon").unwrap_or_default().to_owned(),
+            });
+        }
+        Ok(stats)
+    }
+}
+
+enum UpdateMods {
+    Pipeline(Vec<Document>),
+    Doc(Document),
+}
+
+fn kill_document(id: &str, guild: &str, at: BatchRef<'_>, line: &KillfeedLine<'_>) -> Document {
+    let mut d = doc! {
+        "_id": id,
+        "guild_id": guild,
+        "server_id": at.server_id,
+        "batch": at.batch,
+        "at": DateTime::from_millis(line.at.saturating_mul(1000)),
+        "schema_version": SCHEMA_VERSION,
+    };
+    match &line.event {
+        KillfeedEvent::Kill {
+            killer,
+            victim,
+            weapon,
+            distance_m,
+            roadkill,
+        } => d.extend(doc! {
+            "kind": "kill",
+            "killer_id": killer.id, "killer_name": killer.name.as_ref(),
+            "victim_id": victim.id, "victim_name": victim.name.as_ref(),
+            "weapon": weapon.as_ref(), "distance_m": i64::from(*distance_m), "roadkill": *roadkill,
+        }),
+        KillfeedEvent::Suicide {
+            player,
+            kind,
+            cause,
+        } => d.extend(doc! {
+            "kind": "suicide",
+            "victim_id": player.id, "victim_name": player.name.as_ref(),
+            "weapon": cause.as_ref(), "suicide_kind": kind.as_str(),
+        }),
+        KillfeedEvent::EnvironmentDeath { victim } => d.extend(doc! {
+            "kind": "environment",
+            "victim_id": victim.id, "victim_name": victim.name.as_ref(),
+        }),
+    }
+    d
+}
+
+fn field(name: &str) -> Bson {
+    Bson::String(format!("${name}"))
+}
+
+/// `$name`, or `default` when the document has no such field yet.
+fn stored(name: &str, default: impl Into<Bson>) -> Bson {
+    Bson::Document(doc! { "$ifNull": [field(name), default.into()] })
+}
+
+fn add(name: &str, n: u64) -> Bson {
+    Bson::Document(doc! { "$add": [stored(name, 0i64), to_i64(n)] })
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// [`Runs::apply`] as a MongoDB expression: `(current, best)` from the stored fields.
+fn runs(current: &str, best: &str, r: &Runs) -> (Bson, Bson) {
+    let extended = Bson::Document(doc! { "$add": [stored(current, 0i64), to_i64(r.lead)] });
+    let new_best = Bson::Document(
+        doc! { "$max": [stored(best, 0i64), extended.clone(), to_i64(r.longest_after_break)] },
+    );
+    let new_current = if r.broken {
+        Bson::Int64(to_i64(r.trail))
+    } else {
+        extended
+    };
+    (new_current, new_best)
+}
+
+fn player_pipeline(scope: &Document, player: &str, d: &PlayerDelta, batch: i64) -> Vec<Document> {
+    let first = DateTime::from_millis(d.first_seen.saturating_mul(1000));
+    let last = DateTime::from_millis(d.last_seen.saturating_mul(1000));
+    let (cur_k, best_k) = runs("current_killstreak", "best_killstreak", &d.kill_runs);
+    let (cur_d, worst_d) = runs("current_deathstreak", "worst_deathstreak", &d.death_runs);
+    let mut set = scope.clone();
+    set.extend(doc! {
+        "player_id": player,
+        // The newest batch's name is the current one.
+        "name": { "$cond": [{ "$gte": [last, stored("last_seen", DateTime::from_millis(0))] }, &d.name, field("name")] },
+        "names": { "$setUnion": [stored("names", Bson::Array(vec![])), &d.names] },
+        "kills": add("kills", d.kills),
+        "deaths": add("deaths", d.deaths),
+        "suicides": {
+            "menu": add("suicides.menu", d.suicides.menu),
+            "fall": add("suicides.fall", d.suicides.fall),
+            "vehicle": add("suicides.vehicle", d.suicides.vehicle),
+            "other": add("suicides.other", d.suicides.other),
+        },
+        "suicides_total": add("suicides_total", d.suicides.total()),
+        "environment_deaths": add("environment_deaths", d.environment_deaths),
+        "current_killstreak": cur_k,
+        "best_killstreak": best_k,
+        "current_deathstreak": cur_d,
+        "worst_deathstreak": worst_d,
+        "first_seen": { "$min": [stored("first_seen", first), first] },
+        "last_seen": { "$max": [stored("last_seen", last), last] },
+        "last_batch": batch,
+        "schema_version": SCHEMA_VERSION,
+    });
+    if let Some(longest) = d.longest_kill_m {
+        set.insert(
+            "longest_kill_m",
+            doc! { "$max": [stored("longest_kill_m", 0i64), i64::from(longest)] },
+        );
+    }
+    if let Some(platform) = &d.platform {
+        set.insert("platform", platform);
+    }
+    // KDR for the leaderboard index: kills / deaths rounded half up, or kills.
+    let kdr = doc! { "$cond": [
+        { "$eq": ["$deaths", 0i64] },
+        "$kills",
+        { "$divide": [{ "$floor": { "$add": [{ "$multiply": [{ "$divide": ["$kills", "$deaths"] }, 100i64] }, 0.5] } }, 100i64] },
+    ] };
+    vec![doc! { "$set": set }, doc! { "$set": { "kdr": kdr } }]
+}
+
+fn server_pipeline(scope: &Document, delta: &BatchDelta, batch: i64) -> Vec<Document> {
+    let t = &delta.totals;
+    let mut set = scope.clone();
+    set.extend(doc! {
+        "kills": add("kills", t.kills),
+        "roadkills": add("roadkills", t.roadkills),
+        "suicides": {
+            "menu": add("suicides.menu", t.suicides.menu),
+            "fall": add("suicides.fall", t.suicides.fall),
+            "vehicle": add("suicides.vehicle", t.suicides.vehicle),
+            "other": add("suicides.other", t.suicides.other),
+        },
+        "environment_deaths": add("environment_deaths", t.environment_deaths),
+        "malformed_lines": add("malformed_lines", t.malformed_lines),
+        "last_batch": batch,
+        "schema_version": SCHEMA_VERSION,
+    });
+    if let Some(l) = &t.longest_kill {
+        let candidate = doc! { "distance_m": i64::from(l.distance_m), "killer_id": &l.killer_id, "weapon": &l.weapon };
+        // Strictly longer replaces: the first of equal shots stays the record.
+        set.insert(
+            "longest_kill",
+            doc! { "$cond": [
+                { "$gt": [i64::from(l.distance_m), stored("longest_kill.distance_m", -1i64)] },
+                candidate,
+                field("longest_kill"),
+            ] },
+        );
+    }
+    vec![doc! { "$set": set }]
+}
+
+/// True when every error of a bulk write is a duplicate key from an upsert whose guard did
+/// not match: the document already has this batch.
+fn only_already_applied(e: &MongoError) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::BulkWrite(b) => {
+            b.write_concern_errors.is_empty() && b.write_errors.values().all(|w| w.code == 11000)
+        }
+        _ => false,
+    }
+}
+
+fn get_u64(d: &Document, key: &str) -> u64 {
+    match d.get(key) {
+        Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+        Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+        Some(Bson::Double(f)) if *f >= 0.0 => *f as u64,
+        _ => 0,
+    }
+}
+
+fn suicides_from(d: &Document) -> Suicides {
+    let s = d.get_document("suicides").ok();
+    let n = |k: &str| s.map(|s| get_u64(s, k)).unwrap_or(0);
+    Suicides {
+        menu: n("menu"),
+        fall: n("fall"),
+        vehicle: n("vehicle"),
+        other: n("other"),
+    }
+}
+
+fn secs(d: &Document, key: &str) -> i64 {
+    d.get_datetime(key)
+        .map(|t| t.timestamp_millis() / 1000)
+        .unwrap_or(0)
+}
+
+fn player_from(d: &Document) -> PlayerStats {
+    PlayerStats {
+        name: d.get_str("name").unwrap_or_default().to_owned(),
+        names: d
+            .get_array("names")
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        platform: d.get_str("platform").ok().map(str::to_owned),
+        kills: get_u64(d, "kills"),
+        deaths: get_u64(d, "deaths"),
+        suicides: suicides_from(d),
+        environment_deaths: get_u64(d, "environment_deaths"),
+        longest_kill_m: d
+            .get("longest_kill_m")
+            .map(|_| get_u64(d, "longest_kill_m") as u32),
+        current_killstreak: get_u64(d, "current_killstreak"),
+        best_killstreak: get_u64(d, "best_killstreak"),
+        current_deathstreak: get_u64(d, "current_deathstreak"),
+        worst_deathstreak: get_u64(d, "worst_deathstreak"),
+        weapons: BTreeMap::new(),
+        killed: BTreeMap::new(),
+        killed_by: BTreeMap::new(),
+        first_seen: secs(d, "first_seen"),
+        last_seen: secs(d, "last_seen"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

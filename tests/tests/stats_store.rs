@@ -1,0 +1,190 @@
+//! Killfeed statistics in the real MongoDB-wire server: the same numbers as the in-memory
+//! engine (itself checked against independent golden numbers), each line counted exactly
+//! once across replays, overlapping files and a batch retried after a crash.
+
+use std::collections::HashSet;
+
+use mongodb::bson::{Document, doc};
+use tower_shared::db::Database;
+use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
+use tower_shared::killfeed::line_identity;
+use tower_shared::schema;
+use tower_shared::stats::ServerStats;
+use tower_shared::stats_store::{BatchRef, StatsStore};
+use tower_tests::backing::TestDatabase;
+
+const GUILD: u64 = 111_111_111_111_111_111;
+const SERVER: &str = "7020";
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fixture(stem: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("fixtures/deadside/killfeed/{stem}.csv"));
+    ok(std::fs::read(&path))
+}
+
+async fn store(test: &TestDatabase) -> (StatsStore, Database) {
+    let config = tower_shared::config::MongoConfig {
+        uri: tower_shared::secret::Redacted::new(test.uri.clone()),
+        database: test.name.clone(),
+        server_selection_timeout_secs: 10,
+    };
+    let db = ok(Database::connect(&config, "stats-store-test").await);
+    ok(schema::migrate(&db, "test").await);
+    (StatsStore::new(&db), db)
+}
+
+/// Splits `bytes` at line boundaries into chunks of about `lines` lines.
+fn batches(bytes: &[u8], lines: usize) -> Vec<(u64, &[u8])> {
+    let mut out = Vec::new();
+    let (mut start, mut count) = (0, 0);
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'\n' {
+            count += 1;
+            if count == lines {
+                out.push((start as u64, &bytes[start..=i]));
+                start = i + 1;
+                count = 0;
+            }
+        }
+    }
+    if start < bytes.len() {
+        out.push((start as u64, &bytes[start..]));
+    }
+    out
+}
+
+fn in_memory(files: &[&[u8]]) -> ServerStats {
+    let mut stats = ServerStats::default();
+    let mut seen = HashSet::new();
+    for bytes in files {
+        let mut chunk = parse_killfeed_chunk("f.csv", bytes, 0, true);
+        chunk.dedupe(GUILD, SERVER, &mut seen);
+        stats.apply(&chunk.events);
+    }
+    stats
+}
+
+fn assert_same(stored: &ServerStats, expected: &ServerStats) {
+    assert_eq!(stored.players.len(), expected.players.len(), "players");
+    for (id, e) in &expected.players {
+        let s = &stored.players[id];
+        let mut e = e.clone();
+        let mut s = s.clone();
+        e.names.sort();
+        s.names.sort();
+        assert_eq!(s, e, "player {id}");
+    }
+    assert_eq!(stored.weapons, expected.weapons);
+    assert_eq!(stored.totals, expected.totals);
+}
+
+async fn apply_all(store: &StatsStore, chunks: &[Chunk<'_>], first_batch: i64) -> (u64, u64) {
+    let (mut counted, mut duplicates) = (0, 0);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let at = BatchRef {
+            guild_id: GUILD,
+            server_id: SERVER,
+            batch: first_batch + i as i64,
+        };
+        let outcome = ok(store.apply_batch(at, chunk).await);
+        counted += outcome.counted;
+        duplicates += outcome.duplicates;
+    }
+    (counted, duplicates)
+}
+
+#[tokio::test]
+async fn batches_in_mongodb_give_the_in_memory_numbers_and_replays_change_nothing() {
+    let test = ok(TestDatabase::create("stats_store").await);
+    let (store, _db) = store(&test).await;
+    let files = [
+        fixture("2025.03.27-00.00.00"),
+        fixture("2025.05.01-00.00.00"),
+        fixture("2025.05.15-00.00.00"),
+    ];
+    let chunks: Vec<Chunk<'_>> = files
+        .iter()
+        .flat_map(|f| batches(f, 97))
+        .map(|(offset, bytes)| parse_killfeed_chunk("f.csv", bytes, offset, true))
+        .collect();
+
+    let (counted, duplicates) = apply_all(&store, &chunks, 1).await;
+    assert_eq!((counted, duplicates), (1653, 0));
+    let expected = in_memory(&[&files[0], &files[1], &files[2]]);
+    let stored = ok(store.load(GUILD, SERVER).await);
+    assert_same(&stored, &expected);
+    // Numbers written down from the independent golden run (tests/golden/all.json).
+    assert_eq!(stored.totals.kills, 1210);
+    assert_eq!(
+        stored.players["0002e69a65204b669c20238266782d7b"].best_killstreak,
+        42
+    );
+
+    // A replay of everything, as new batches (a file read again): nothing changes.
+    let (counted, duplicates) = apply_all(&store, &chunks, 1000).await;
+    assert_eq!((counted, duplicates), (0, 1653));
+    assert_same(&ok(store.load(GUILD, SERVER).await), &expected);
+
+    // Another guild's server with the same id is another server.
+    let other = ok(store.load(GUILD + 1, SERVER).await);
+    assert!(other.players.is_empty());
+    ok(test.drop_database().await);
+}
+
+#[tokio::test]
+async fn a_batch_retried_after_a_crash_counts_each_line_once() {
+    let test = ok(TestDatabase::create("stats_retry").await);
+    let (store, db) = store(&test).await;
+    let bytes = fixture("2025.05.15-00.00.00");
+    let parts = batches(&bytes, 50);
+    let chunks: Vec<Chunk<'_>> = parts
+        .iter()
+        .map(|(o, b)| parse_killfeed_chunk("f.csv", b, *o, true))
+        .collect();
+
+    // Batches 1 and 2 apply; batch 3 "crashes" after storing half its lines, before any
+    // statistics: its lines are in `kills` with batch 3.
+    apply_all(&store, &chunks[..2], 1).await;
+    let half = chunks[2].raw.len() / 2;
+    let kills = db.raw().collection::<Document>("kills");
+    for raw in &chunks[2].raw[..half] {
+        let id: String = line_identity(GUILD, SERVER, raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        ok(kills.insert_one(doc! { "_id": id, "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": 3i64 }).await);
+    }
+    // The retry of batch 3 counts all of it, then batch 3 is retried once more (the cursor
+    // commit was lost too): still counted once. Then the rest.
+    let first = ok(store
+        .apply_batch(
+            BatchRef {
+                guild_id: GUILD,
+                server_id: SERVER,
+                batch: 3,
+            },
+            &chunks[2],
+        )
+        .await);
+    assert_eq!(first.counted as usize, chunks[2].events.len());
+    ok(store
+        .apply_batch(
+            BatchRef {
+                guild_id: GUILD,
+                server_id: SERVER,
+                batch: 3,
+            },
+            &chunks[2],
+        )
+        .await);
+    apply_all(&store, &chunks[3..], 4).await;
+
+    let expected = in_memory(&[&bytes]);
+    assert_same(&ok(store.load(GUILD, SERVER).await), &expected);
+    assert_eq!(ok(kills.count_documents(doc! {}).await), 283);
+    ok(test.drop_database().await);
+}
