@@ -7,6 +7,7 @@
 //! - [`timestamp`]: Deadside's timestamps, parsed by hand on the hot path.
 //! - [`killfeed`]: the killfeed CSV line parser and death classification.
 //! - [`ingest`]: killfeed bytes at a cursor → events and malformed-line reports.
+//! - [`server_log`]: the Deadside.log parser and online/queue counts.
 //! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
 //! - [`stats`]: PvP statistics per game server, applied in batches of deltas.
 //! - [`stats_store`]: the same statistics in MongoDB, each line counted exactly once.
@@ -34,6 +35,7 @@ pub mod logging;
 pub mod process;
 pub mod schema;
 pub mod secret;
+pub mod server_log;
 pub mod shutdown;
 pub mod startup;
 pub mod stats;
