@@ -8,6 +8,9 @@
 //! - [`killfeed`]: the killfeed CSV line parser and death classification.
 //! - [`ingest`]: killfeed bytes at a cursor → events and malformed-line reports.
 //! - [`server_log`]: the Deadside.log parser and online/queue counts.
+//! - [`source`]: where log bytes come from (a local folder now, SFTP in the worker).
+//! - [`cursor`]: per-file cursors and what to read next.
+//! - [`reader`]: incremental reading of a killfeed folder and a server log.
 //! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
 //! - [`stats`]: PvP statistics per game server, applied in batches of deltas.
 //! - [`stats_store`]: the same statistics in MongoDB, each line counted exactly once.
@@ -25,6 +28,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cursor;
 pub mod db;
 pub mod grpc;
 pub mod ids;
@@ -33,10 +37,12 @@ pub mod killfeed;
 pub mod lines;
 pub mod logging;
 pub mod process;
+pub mod reader;
 pub mod schema;
 pub mod secret;
 pub mod server_log;
 pub mod shutdown;
+pub mod source;
 pub mod startup;
 pub mod stats;
 pub mod stats_store;

@@ -1,0 +1,182 @@
+//! Per-file cursors and what to read next (PRODUCT.md §3, "Reading incrementally").
+//!
+//! Killfeed: CSV files are named by their start time and never change once a newer one
+//! exists, so the cursor is (newest file read, offset): keep reading it, then every newer
+//! file from 0, in name order. `Deadside.log` grows and is replaced on restart: a smaller
+//! size, or different first bytes, means a new log to read from 0.
+
+use serde::{Deserialize, Serialize};
+
+use crate::source::{ByteSource, FileMeta, SourceError};
+
+/// How many first bytes identify a log file.
+pub const HEAD_LEN: u64 = 256;
+
+/// Where reading of one file stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCursor {
+    pub file: String,
+    /// Bytes consumed: always at a line start.
+    pub offset: u64,
+    /// Size and mtime when last read.
+    pub size: u64,
+    pub mtime: i64,
+    /// SHA-256 (hex, first 16 bytes) of the first `head_len` bytes.
+    pub head_hash: String,
+    pub head_len: u64,
+}
+
+/// Why a log is read again from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRestart {
+    /// No cursor yet.
+    New,
+    /// Smaller than what was read.
+    Truncated,
+    /// Same size or larger, different first bytes.
+    Replaced,
+}
+
+/// The next read of a killfeed folder: which file, from where, and whether it is final
+/// (a newer file exists, so its last line is complete even without a newline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillfeedRead {
+    pub file: FileMeta,
+    pub from: u64,
+    pub is_final: bool,
+}
+
+/// The killfeed CSV files of a listing, in name (= time) order.
+pub fn csv_files(listing: &[FileMeta]) -> Vec<FileMeta> {
+    let mut files: Vec<FileMeta> = listing
+        .iter()
+        .filter(|f| !f.is_dir && f.name.to_ascii_lowercase().ends_with(".csv"))
+        .cloned()
+        .collect();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
+}
+
+/// What to read next in a killfeed folder, given the cursor; `None` when up to date.
+pub fn next_killfeed_read(cursor: Option<&FileCursor>, files: &[FileMeta]) -> Option<KillfeedRead> {
+    let is_final = |i: usize| i + 1 < files.len();
+    match cursor {
+        None => files.first().map(|f| KillfeedRead {
+            file: f.clone(),
+            from: 0,
+            is_final: is_final(0),
+        }),
+        Some(c) => {
+            if let Some(i) = files.iter().position(|f| f.name == c.file) {
+                let f = &files[i];
+                // More bytes, or a now-final file whose unterminated last line is due.
+                if f.size > c.offset {
+                    return Some(KillfeedRead {
+                        file: f.clone(),
+                        from: c.offset,
+                        is_final: is_final(i),
+                    });
+                }
+            }
+            let i = files.iter().position(|f| f.name > c.file)?;
+            Some(KillfeedRead {
+                file: files[i].clone(),
+                from: 0,
+                is_final: is_final(i),
+            })
+        }
+    }
+}
+
+/// The head hash of `bytes` (the first bytes of a file).
+pub fn head_hash(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether the log at `now` is the one the cursor was reading, reading its first bytes
+/// when needed. `Ok(None)`: same file, continue from the cursor.
+pub async fn log_restart<S: ByteSource>(
+    source: &S,
+    cursor: Option<&FileCursor>,
+    now: &FileMeta,
+) -> Result<Option<LogRestart>, SourceError> {
+    let Some(c) = cursor else {
+        return Ok(Some(LogRestart::New));
+    };
+    if now.size < c.offset {
+        return Ok(Some(LogRestart::Truncated));
+    }
+    if now.size == c.size && now.mtime == c.mtime {
+        return Ok(None);
+    }
+    let head = source.read_at(&now.path, 0, c.head_len as usize).await?;
+    if head.len() as u64 != c.head_len || head_hash(&head) != c.head_hash {
+        return Ok(Some(LogRestart::Replaced));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, size: u64) -> FileMeta {
+        FileMeta {
+            name: name.to_owned(),
+            path: format!("d/{name}"),
+            size,
+            mtime: 0,
+            is_dir: false,
+        }
+    }
+
+    fn cursor(name: &str, offset: u64) -> FileCursor {
+        FileCursor {
+            file: name.to_owned(),
+            offset,
+            ..FileCursor::default()
+        }
+    }
+
+    #[test]
+    fn killfeed_reads_the_current_file_then_newer_ones_in_order() {
+        let files = csv_files(&[
+            file("b.csv", 50),
+            file("a.csv", 100),
+            file("notes.txt", 9),
+            file("c.csv", 0),
+        ]);
+        assert_eq!(
+            files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            ["a.csv", "b.csv", "c.csv"]
+        );
+        let first = next_killfeed_read(None, &files);
+        assert_eq!(
+            first.map(|r| (r.file.name, r.from, r.is_final)),
+            Some(("a.csv".to_owned(), 0, true))
+        );
+        let more = next_killfeed_read(Some(&cursor("a.csv", 60)), &files);
+        assert_eq!(
+            more.map(|r| (r.file.name, r.from)),
+            Some(("a.csv".to_owned(), 60))
+        );
+        let next = next_killfeed_read(Some(&cursor("a.csv", 100)), &files);
+        assert_eq!(
+            next.map(|r| (r.file.name, r.from)),
+            Some(("b.csv".to_owned(), 0))
+        );
+        // An empty newest file is read (nothing) and becomes the cursor's file.
+        let last = next_killfeed_read(Some(&cursor("b.csv", 50)), &files);
+        assert_eq!(
+            last.map(|r| (r.file.name, r.is_final)),
+            Some(("c.csv".to_owned(), false))
+        );
+        assert_eq!(next_killfeed_read(Some(&cursor("c.csv", 0)), &files), None);
+        // Older files never change: a cursor past them ignores them.
+        assert_eq!(next_killfeed_read(Some(&cursor("z.csv", 0)), &files), None);
+    }
+}

@@ -1,0 +1,164 @@
+//! Incremental reading of a game server's killfeed folder and `Deadside.log` over any
+//! [`ByteSource`]: only bytes past the cursor are read, partial trailing lines wait for
+//! their newline, new CSV files are picked up in order, a replaced or truncated log is
+//! read again from 0.
+//!
+//! What is read goes to a sink that applies it and records the cursor it returns to; the
+//! cursor only moves once the sink has succeeded, so a failure re-reads rather than loses.
+
+use crate::cursor::{
+    FileCursor, HEAD_LEN, LogRestart, csv_files, head_hash, log_restart, next_killfeed_read,
+};
+use crate::ingest::{Chunk, parse_killfeed_chunk};
+use crate::lines::complete_lines;
+use crate::server_log::{LogRecord, parse_log_line};
+use crate::source::{ByteSource, FileMeta, SourceError};
+
+/// Largest single read; bigger files take several steps (and batches).
+pub const MAX_READ: usize = 4 << 20;
+
+/// Applies what was read. The sink makes the batch durable together with `cursor`.
+pub trait KillfeedSink {
+    type Error;
+    fn apply(
+        &mut self,
+        chunk: &Chunk<'_>,
+        cursor: &FileCursor,
+    ) -> impl Future<Output = Result<(), Self::Error>>;
+}
+
+pub trait LogSink {
+    type Error;
+    fn apply(
+        &mut self,
+        restart: Option<LogRestart>,
+        records: &[LogRecord<'_>],
+        cursor: &FileCursor,
+    ) -> impl Future<Output = Result<(), Self::Error>>;
+}
+
+/// Why a poll stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError<E> {
+    #[error("reading the server's files: {0}")]
+    Source(#[from] SourceError),
+    #[error("applying what was read: {0}")]
+    Sink(E),
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub bytes: u64,
+    pub lines: u64,
+    pub batches: u64,
+}
+
+/// Reads everything new in the killfeed folder `dir`; returns the cursor reached.
+pub async fn poll_killfeed<S: ByteSource, K: KillfeedSink>(
+    source: &S,
+    dir: &str,
+    mut cursor: Option<FileCursor>,
+    sink: &mut K,
+    outcome: &mut PollOutcome,
+) -> Result<Option<FileCursor>, PollError<K::Error>> {
+    let files = csv_files(&source.list(dir).await?);
+    while let Some(read) = next_killfeed_read(cursor.as_ref(), &files) {
+        let want = usize::try_from(read.file.size.saturating_sub(read.from))
+            .unwrap_or(MAX_READ)
+            .min(MAX_READ);
+        let bytes = source.read_at(&read.file.path, read.from, want).await?;
+        let reaches_end = read.from + bytes.len() as u64 >= read.file.size;
+        let chunk = parse_killfeed_chunk(
+            &read.file.path,
+            &bytes,
+            read.from,
+            read.is_final && reaches_end,
+        );
+        let next = FileCursor {
+            file: read.file.name.clone(),
+            offset: read.from + chunk.consumed as u64,
+            size: read.file.size,
+            mtime: read.file.mtime,
+            head_hash: String::new(),
+            head_len: 0,
+        };
+        if cursor.as_ref() == Some(&next) {
+            break; // only a partial line is new: wait for its newline
+        }
+        sink.apply(&chunk, &next).await.map_err(PollError::Sink)?;
+        outcome.bytes += chunk.consumed as u64;
+        outcome.lines += chunk.lines;
+        outcome.batches += 1;
+        cursor = Some(next);
+    }
+    Ok(cursor)
+}
+
+/// Reads everything new in the log at `path`; returns the cursor reached.
+pub async fn poll_log<S: ByteSource, L: LogSink>(
+    source: &S,
+    path: &str,
+    mut cursor: Option<FileCursor>,
+    sink: &mut L,
+    outcome: &mut PollOutcome,
+) -> Result<Option<FileCursor>, PollError<L::Error>> {
+    let now = source.stat(path).await?;
+    let mut restart = log_restart(source, cursor.as_ref(), &now).await?;
+    if restart.is_some() {
+        cursor = None;
+    }
+    let head = match &cursor {
+        Some(c) => (c.head_hash.clone(), c.head_len),
+        None => {
+            let bytes = source.read_at(path, 0, HEAD_LEN as usize).await?;
+            (head_hash(&bytes), bytes.len() as u64)
+        }
+    };
+    let mut offset = cursor.as_ref().map_or(0, |c| c.offset);
+    while offset < now.size {
+        let want = usize::try_from(now.size - offset)
+            .unwrap_or(MAX_READ)
+            .min(MAX_READ);
+        let bytes = source.read_at(path, offset, want).await?;
+        let lines = complete_lines(&bytes, offset);
+        let consumed = lines.consumed();
+        if consumed == 0 {
+            break;
+        }
+        let mut count = 0;
+        let records: Vec<LogRecord<'_>> = lines
+            .inspect(|_| count += 1)
+            .filter_map(|l| parse_log_line(l.bytes))
+            .collect();
+        let next = log_cursor(&now, offset + consumed as u64, &head);
+        sink.apply(restart.take(), &records, &next)
+            .await
+            .map_err(PollError::Sink)?;
+        outcome.bytes += consumed as u64;
+        outcome.lines += count;
+        outcome.batches += 1;
+        offset = next.offset;
+        cursor = Some(next);
+    }
+    if let Some(r) = restart {
+        // A new, still empty (or partial-line) log: record it so it is not "new" again.
+        let next = log_cursor(&now, 0, &head);
+        sink.apply(Some(r), &[], &next)
+            .await
+            .map_err(PollError::Sink)?;
+        cursor = Some(next);
+    }
+    Ok(cursor)
+}
+
+fn log_cursor(now: &FileMeta, offset: u64, head: &(String, u64)) -> FileCursor {
+    FileCursor {
+        file: now.name.clone(),
+        offset,
+        size: now.size,
+        mtime: now.mtime,
+        head_hash: head.0.clone(),
+        head_len: head.1,
+    }
+}

@@ -1,0 +1,207 @@
+//! The incremental reader over a real folder that grows like a game server's: partial
+//! lines wait, only new bytes are read, new files are picked up in order, a replaced or
+//! truncated log is read from the start.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+
+use tower_shared::cursor::{FileCursor, LogRestart};
+use tower_shared::ingest::Chunk;
+use tower_shared::reader::{KillfeedSink, LogSink, PollOutcome, poll_killfeed, poll_log};
+use tower_shared::server_log::{LogRecord, PlayerCounts};
+use tower_shared::source::LocalSource;
+use tower_shared::stats::{BatchDelta, ServerStats};
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fixture(stem: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../tests/fixtures/deadside/killfeed/{stem}.csv"));
+    ok(std::fs::read(path))
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tower-reader-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    ok(std::fs::create_dir_all(dir.join("deathlogs/world_0")));
+    dir
+}
+
+#[derive(Default)]
+struct StatsSink {
+    stats: ServerStats,
+    seen: HashSet<[u8; 16]>,
+    malformed: usize,
+}
+
+impl KillfeedSink for StatsSink {
+    type Error = Infallible;
+    async fn apply(&mut self, chunk: &Chunk<'_>, _cursor: &FileCursor) -> Result<(), Infallible> {
+        let mut events = Chunk {
+            events: chunk.events.clone(),
+            raw: chunk.raw.clone(),
+            ..Chunk::default()
+        };
+        events.dedupe(1, "7020", &mut self.seen);
+        self.malformed += chunk.malformed.len();
+        self.stats.merge(&BatchDelta::from_events(&events.events));
+        Ok(())
+    }
+}
+
+fn one_read(files: &[&[u8]]) -> ServerStats {
+    let mut stats = ServerStats::default();
+    for bytes in files {
+        let chunk = tower_shared::ingest::parse_killfeed_chunk("f", bytes, 0, true);
+        stats.apply(&chunk.events);
+    }
+    stats
+}
+
+#[tokio::test]
+async fn a_growing_killfeed_folder_is_read_exactly_once() {
+    let root = temp_dir("killfeed");
+    let dir = "deathlogs/world_0";
+    let source = LocalSource::new(&root);
+    let a = fixture("2025.05.01-00.00.00");
+    let b = fixture("2025.05.15-00.00.00");
+    let a_path = root.join(dir).join("2025.05.01-00.00.00.csv");
+    let mut sink = StatsSink::default();
+    let mut outcome = PollOutcome::default();
+
+    // The first half of file A, cut in the middle of a line.
+    let cut = a.len() / 2;
+    ok(std::fs::write(&a_path, &a[..cut]));
+    let cursor = ok(poll_killfeed(&source, dir, None, &mut sink, &mut outcome).await);
+    let held = cursor.as_ref().map_or(0, |c| c.offset);
+    assert!(
+        held < cut as u64 && a[held as usize - 1] == b'\n',
+        "the partial line waits"
+    );
+
+    // Nothing new: nothing read.
+    let mut idle = PollOutcome::default();
+    let same = ok(poll_killfeed(&source, dir, cursor.clone(), &mut sink, &mut idle).await);
+    assert_eq!((same, idle.bytes), (cursor.clone(), 0));
+
+    // The rest of A arrives, then a newer file B.
+    ok(std::fs::write(&a_path, &a));
+    let mut second = PollOutcome::default();
+    let cursor = ok(poll_killfeed(&source, dir, cursor, &mut sink, &mut second).await);
+    assert_eq!(
+        second.bytes,
+        a.len() as u64 - held,
+        "only new bytes are read"
+    );
+    ok(std::fs::write(
+        root.join(dir).join("2025.05.15-00.00.00.csv"),
+        &b,
+    ));
+    let cursor = ok(poll_killfeed(&source, dir, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(
+        cursor.map(|c| (c.file, c.offset)),
+        Some(("2025.05.15-00.00.00.csv".to_owned(), b.len() as u64))
+    );
+
+    assert_eq!(sink.malformed, 0);
+    assert_eq!(sink.stats, one_read(&[&a, &b]));
+
+    // Reading the whole folder again from scratch (a lost cursor) counts nothing twice.
+    let before = sink.stats.clone();
+    ok(poll_killfeed(&source, dir, None, &mut sink, &mut outcome).await);
+    assert_eq!(sink.stats, before);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[derive(Default)]
+struct CountsSink {
+    counts: PlayerCounts,
+    restarts: Vec<LogRestart>,
+    announced: Vec<String>,
+}
+
+impl LogSink for CountsSink {
+    type Error = Infallible;
+    async fn apply(
+        &mut self,
+        restart: Option<LogRestart>,
+        records: &[LogRecord<'_>],
+        _c: &FileCursor,
+    ) -> Result<(), Infallible> {
+        if let Some(r) = restart {
+            self.restarts.push(r);
+        }
+        for r in records {
+            self.counts.apply(&r.event);
+            if r.event.is_announced() {
+                self.announced.push(format!("{:?}", r.event));
+            }
+        }
+        Ok(())
+    }
+}
+
+const P1: &str = "0002e69a65204b669c20238266782d7b";
+const P2: &str = "00022ba2df89427c8a252ab6be1df3f3";
+
+fn join(id: &str, name: &str) -> String {
+    format!(
+        "[2025.05.03-02.01.50:297][ 42]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login={name}&Name={name}&eosid=|{id}\n\
+         [2025.05.03-02.01.52:004][ 43]LogOnline: Warning: Player |{id} successfully registered!\n"
+    )
+}
+
+#[tokio::test]
+async fn the_server_log_tracks_players_and_restarts() {
+    let root = temp_dir("log");
+    let path = "Logs/Deadside.log";
+    ok(std::fs::create_dir_all(root.join("Logs")));
+    let source = LocalSource::new(&root);
+    let mut sink = CountsSink::default();
+    let mut outcome = PollOutcome::default();
+
+    let first = format!(
+        "Log file open, 05/03/25 02:00:00\n{}{}[2025.05.03-02.10.00:000][  1]LogSFPS: Mission GA_Military_02_mis1 switched to READY\n",
+        join(P1, "One"),
+        join(P2, "Two")
+    );
+    ok(std::fs::write(root.join(path), &first));
+    let cursor = ok(poll_log(&source, path, None, &mut sink, &mut outcome).await);
+    assert_eq!((sink.counts.online(), sink.counts.queued()), (2, 0));
+    assert_eq!(sink.restarts, vec![LogRestart::New]);
+    assert_eq!(
+        sink.announced.len(),
+        2,
+        "the restart and the level-4 mission"
+    );
+
+    let left = format!(
+        "{first}[2025.05.03-02.31.07:511][912]UChannel::Close: Sending CloseBunch. ChIndex == 0. UniqueId: EOS:|{P2}\n[2025.05.03-02.31.08"
+    );
+    ok(std::fs::write(root.join(path), &left));
+    let cursor = ok(poll_log(&source, path, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(sink.counts.online(), 1);
+
+    // The server restarts: a new, shorter log.
+    let restarted = format!("Log file open, 05/03/25 03:00:00\n{}", join(P2, "Two"));
+    ok(std::fs::write(root.join(path), &restarted));
+    let cursor = ok(poll_log(&source, path, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(sink.restarts, vec![LogRestart::New, LogRestart::Truncated]);
+    assert_eq!(sink.counts.online(), 1);
+
+    // Replaced by a longer log with other first bytes.
+    let replaced = format!(
+        "Log file open, 05/03/25 04:00:00\n{}{}{}",
+        join(P1, "One"),
+        join(P2, "Two"),
+        "x".repeat(500) + "\n"
+    );
+    ok(std::fs::write(root.join(path), &replaced));
+    let cursor = ok(poll_log(&source, path, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(sink.restarts.last(), Some(&LogRestart::Replaced));
+    assert_eq!(sink.counts.online(), 2);
+    assert_eq!(cursor.map(|c| c.offset), Some(replaced.len() as u64));
+    let _ = std::fs::remove_dir_all(&root);
+}
