@@ -226,6 +226,23 @@ fn distance(bytes: &[u8]) -> Option<u32> {
     })
 }
 
+/// The identity of a killfeed line on one game server: the same line read twice (a replay,
+/// two files that overlap, a batch retried after a crash) has the same identity, so it
+/// counts once. It is the line as written, without its line ending and surrounding
+/// whitespace, hashed together with the server (SHA-256, first 16 bytes).
+pub fn line_identity(guild_id: u64, server_id: &str, line: &[u8]) -> [u8; 16] {
+    let line = line.trim_ascii();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&guild_id.to_be_bytes());
+    ctx.update(server_id.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(line);
+    let digest = ctx.finish();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest.as_ref()[..16]);
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,21 +395,4 @@ mod tests {
         };
         assert_eq!(killer.name, "Bad\u{fffd}\u{fffd}Name");
     }
-}
-
-/// The identity of a killfeed line on one game server: the same line read twice (a replay,
-/// two files that overlap, a batch retried after a crash) has the same identity, so it
-/// counts once. It is the line as written, without its line ending and surrounding
-/// whitespace, hashed together with the server (SHA-256, first 16 bytes).
-pub fn line_identity(guild_id: u64, server_id: &str, line: &[u8]) -> [u8; 16] {
-    let line = line.trim_ascii();
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(&guild_id.to_be_bytes());
-    ctx.update(server_id.as_bytes());
-    ctx.update(b"\0");
-    ctx.update(line);
-    let digest = ctx.finish();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest.as_ref()[..16]);
-    id
 }

@@ -237,10 +237,8 @@ impl PlayerCounts {
     pub fn apply(&mut self, event: &LogEvent<'_>) -> bool {
         let before = (self.online.len(), self.queued.len());
         match event {
-            LogEvent::Queued { eos_id, .. } => {
-                if !self.online.contains(eos_id) {
-                    self.queued.insert(eos_id.clone());
-                }
+            LogEvent::Queued { eos_id, .. } if !self.online.contains(eos_id) => {
+                self.queued.insert(eos_id.clone());
             }
             LogEvent::Joined { eos_id } => {
                 self.queued.remove(eos_id);

@@ -13,6 +13,9 @@
 //! by MongoDB from the stored values (the same formulas as [`crate::stats`]). The caller
 //! numbers batches per server and commits its cursor after [`StatsStore::apply_batch`].
 //! All updates of a batch go in one `bulkWrite` round trip (MongoDB 8.0 or newer).
+//! Document ids are strings (`guild:server:…`; guild and server ids are digits and EOS ids
+//! fixed-width hex, so they cannot run into each other): compact, and fast on every
+//! MongoDB-wire server (compound-document `_id`s were 35x slower on SecantusDB).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -200,9 +203,7 @@ impl StatsStore {
                 UpdateMods::Pipeline(player_pipeline(&scope, player, d, b)),
             ));
             for (weapon, n) in &d.weapons {
-                let id = Bson::Document(
-                    doc! { "g": guild, "s": at.server_id, "p": player, "w": weapon },
-                );
+                let id = Bson::String(format!("{guild}:{}:{player}:{weapon}", at.server_id));
                 let mut set = scope.clone();
                 set.extend(doc! { "player_id": player, "weapon": weapon, "last_batch": b, "schema_version": SCHEMA_VERSION });
                 models.push(model(
@@ -213,8 +214,7 @@ impl StatsStore {
             }
         }
         for ((killer, victim), n) in &delta.matchups {
-            let id =
-                Bson::Document(doc! { "g": guild, "s": at.server_id, "k": killer, "v": victim });
+            let id = Bson::String(format!("{guild}:{}:{killer}:{victim}", at.server_id));
             let mut set = scope.clone();
             set.extend(doc! { "killer_id": killer, "victim_id": victim, "last_batch": b, "schema_version": SCHEMA_VERSION });
             models.push(model(
@@ -224,7 +224,7 @@ impl StatsStore {
             ));
         }
         for (weapon, t) in &delta.weapons {
-            let id = Bson::Document(doc! { "g": guild, "s": at.server_id, "w": weapon });
+            let id = Bson::String(format!("{guild}:{}:{weapon}", at.server_id));
             let mut set = scope.clone();
             set.extend(
                 doc! { "weapon": weapon, "last_batch": b, "schema_version": SCHEMA_VERSION },
@@ -235,7 +235,7 @@ impl StatsStore {
                 UpdateMods::Doc(doc! { "$inc": { "kills": to_i64(t.kills) }, "$max": { "longest_m": i64::from(t.longest_m) }, "$set": set }),
             ));
         }
-        let id = Bson::Document(doc! { "g": guild, "s": at.server_id });
+        let id = Bson::String(format!("{guild}:{}", at.server_id));
         models.push(model(
             self.servers.namespace(),
             id,

@@ -2,8 +2,10 @@
 //!
 //! - `towerctl analyze PATH... [--json]`: killfeed statistics from local CSV files, through
 //!   the same engine the bot uses, without MongoDB.
+//! - `towerctl bench parse|ingest`: the ingest engine's speed figures.
 
 mod analyze;
+mod bench;
 mod progress;
 
 use std::path::PathBuf;
@@ -32,12 +34,59 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// Speed figures of the ingest engine (build with --release; pin to one core).
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Parser throughput against a plain line split.
+    Parse {
+        /// Input size in MiB.
+        #[arg(long, default_value_t = 64)]
+        mib: usize,
+    },
+    /// Events/s into MongoDB: bulk batches against one upsert per line.
+    Ingest {
+        #[arg(long, env = "MONGODB_URI")]
+        mongodb_uri: String,
+        #[arg(long, default_value_t = 20_000)]
+        lines: usize,
+        #[arg(long, default_value_t = 5_000)]
+        batch: usize,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Analyze { paths, json, top } => analyze::run(&paths, json, top),
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Analyze { paths, json, top } => {
+            analyze::run(&paths, json, top).map_err(Into::into)
+        }
+        Command::Bench {
+            what: Bench::Parse { mib },
+        } => bench::parse(mib).map_err(Into::into),
+        Command::Bench {
+            what:
+                Bench::Ingest {
+                    mongodb_uri,
+                    lines,
+                    batch,
+                },
+        } => {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt
+                    .block_on(bench::ingest(&mongodb_uri, lines, batch))
+                    .map_err(Into::into),
+                Err(e) => Err(Box::<dyn std::error::Error>::from(e.to_string())),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,190 @@
+//! `towerctl bench`: the ingest engine's speed figures (run with `--release`, pinned to one
+//! core: `taskset -c 0 target/release/towerctl bench parse`).
+//!
+//! - `parse`: lines/s and MB/s of the killfeed parser, against a plain line split of the
+//!   same bytes (the floor), and of parse + statistics.
+//! - `ingest`: events/s into MongoDB with the bulk, batched store against one upsert per
+//!   line (what the earlier bot did).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{Document, doc};
+use tower_shared::config::MongoConfig;
+use tower_shared::db::Database;
+use tower_shared::ingest::parse_killfeed_chunk;
+use tower_shared::killfeed::{KillfeedEvent, parse_line};
+use tower_shared::schema;
+use tower_shared::secret::Redacted;
+use tower_shared::stats::BatchDelta;
+use tower_shared::stats_store::{BatchRef, StatsStore};
+
+/// The real fixture lines, repeated with shifted timestamps until `target` bytes.
+pub fn corpus(target: usize) -> Result<Vec<u8>, String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/deadside/killfeed");
+    let mut lines = Vec::new();
+    for name in [
+        "2025.03.27-00.00.00.csv",
+        "2025.05.01-00.00.00.csv",
+        "2025.05.15-00.00.00.csv",
+    ] {
+        let bytes = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        lines.extend(
+            bytes
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec),
+        );
+    }
+    let mut out = Vec::with_capacity(target + 256);
+    let mut round = 0u32;
+    while out.len() < target {
+        for line in &lines {
+            // A different year per round keeps every line distinct (distinct identities).
+            let year = 2025 + (round % 70);
+            out.extend_from_slice(year.to_string().as_bytes());
+            out.extend_from_slice(&line[4..]);
+            out.push(b'\n');
+        }
+        round += 1;
+    }
+    Ok(out)
+}
+
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(f());
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+pub fn parse(mib: usize) -> Result<(), String> {
+    let bytes = corpus(mib << 20)?;
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count() as f64;
+    let mb = bytes.len() as f64 / 1e6;
+    let floor = best_of(5, || {
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+    });
+    let parse_only = best_of(5, || {
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter(|l| parse_line(l).is_ok())
+            .count()
+    });
+    let engine = best_of(5, || {
+        parse_killfeed_chunk("bench.csv", &bytes, 0, true)
+            .events
+            .len()
+    });
+    let with_stats = best_of(3, || {
+        let chunk = parse_killfeed_chunk("bench.csv", &bytes, 0, true);
+        BatchDelta::from_events(&chunk.events).players.len()
+    });
+    println!("input: {mb:.1} MB, {lines:.0} lines (real fixture lines, repeated)");
+    let row = |name: &str, d: Duration| {
+        let s = d.as_secs_f64();
+        println!(
+            "{name:<34} {:>12.0} lines/s {:>9.1} MB/s {:>6.2}x floor",
+            lines / s,
+            mb / s,
+            s / floor.as_secs_f64()
+        );
+    };
+    row("line split (floor)", floor);
+    row("split + parse_line", parse_only);
+    row("ingest chunk (split, parse, ids)", engine);
+    row("chunk + batch statistics", with_stats);
+    Ok(())
+}
+
+pub async fn ingest(uri: &str, lines: usize, batch: usize) -> Result<(), String> {
+    let all = corpus(lines * 200)?;
+    let end = all
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .nth(lines.saturating_sub(1))
+        .map_or(all.len(), |(i, _)| i + 1);
+    let bytes = &all[..end];
+    let name = format!("tower_bench_{}", std::process::id());
+    let config = MongoConfig {
+        uri: Redacted::new(uri.to_owned()),
+        database: name.clone(),
+        server_selection_timeout_secs: 10,
+    };
+    let db = Database::connect(&config, "towerctl-bench")
+        .await
+        .map_err(|e| e.to_string())?;
+    schema::migrate(&db, "bench")
+        .await
+        .map_err(|e| e.to_string())?;
+    let store = StatsStore::new(&db);
+
+    // Bulk: the bot's store, batches of `batch` lines.
+    let start = Instant::now();
+    let mut counted = 0;
+    let mut base = 0usize;
+    let parts: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+    for (batch_no, part) in (1i64..).zip(parts.chunks(batch)) {
+        let joined: Vec<u8> = part.concat();
+        let chunk = parse_killfeed_chunk("bench.csv", &joined, base as u64, true);
+        base += joined.len();
+        let at = BatchRef {
+            guild_id: 1,
+            server_id: "1",
+            batch: batch_no,
+        };
+        counted += store
+            .apply_batch(at, &chunk)
+            .await
+            .map_err(|e| e.to_string())?
+            .counted;
+    }
+    let bulk = start.elapsed();
+
+    // One upsert per line, as the earlier bot did ($inc on the killer's document).
+    let players = db.raw().collection::<Document>("bench_one_by_one");
+    let chunk = parse_killfeed_chunk("bench.csv", bytes, 0, true);
+    let start = Instant::now();
+    for event in &chunk.events {
+        let (id, field) = match &event.event {
+            KillfeedEvent::Kill { killer, .. } => (killer.id, "kills"),
+            KillfeedEvent::Suicide { player, .. } => (player.id, "suicides"),
+            KillfeedEvent::EnvironmentDeath { victim } => (victim.id, "environment_deaths"),
+        };
+        players
+            .update_one(doc! { "_id": id }, doc! { "$inc": { field: 1 } })
+            .upsert(true)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let single = start.elapsed();
+    let _ = db.raw().drop().await;
+
+    let n = chunk.events.len() as f64;
+    println!(
+        "{} events ({counted} counted), batches of {batch} lines",
+        chunk.events.len()
+    );
+    println!(
+        "bulk store (ids, 5 collections, exact streaks) {:>10.0} events/s  ({:.2} s)",
+        n / bulk.as_secs_f64(),
+        bulk.as_secs_f64()
+    );
+    println!(
+        "one upsert per line ($inc one counter)         {:>10.0} events/s  ({:.2} s)",
+        n / single.as_secs_f64(),
+        single.as_secs_f64()
+    );
+    println!("ratio: {:.1}x", single.as_secs_f64() / bulk.as_secs_f64());
+    Ok(())
+}
