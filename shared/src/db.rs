@@ -34,6 +34,8 @@ pub mod collections {
     pub const WEAPON_STATS: &str = "weapon_stats";
     /// Per (guild, server): totals.
     pub const SERVER_STATS: &str = "server_stats";
+    /// Per (guild, server): where killfeed reading stopped, and a pending batch.
+    pub const INGEST_CURSORS: &str = "ingest_cursors";
     /// Telemetry: one document per error fingerprint.
     pub const TELEMETRY_GROUPS: &str = "telemetry_groups";
     /// Telemetry: one document per reported occurrence (error id).

@@ -16,6 +16,10 @@ pub struct MalformedLine {
 /// What one chunk of a killfeed file held.
 #[derive(Debug, Default)]
 pub struct Chunk<'a> {
+    /// The file the chunk was read from (as the source names it).
+    pub path: String,
+    /// Whether a last line without a newline was counted (the file is final).
+    pub at_eof: bool,
     pub events: Vec<KillfeedLine<'a>>,
     /// The raw bytes of each event's line, in the same order (for line identities).
     pub raw: Vec<&'a [u8]>,
@@ -30,7 +34,11 @@ pub struct Chunk<'a> {
 /// (a file that will not grow, as offline analysis reads), a last line without a newline
 /// counts too.
 pub fn parse_killfeed_chunk<'a>(file: &str, buf: &'a [u8], base: u64, at_eof: bool) -> Chunk<'a> {
-    let mut chunk = Chunk::default();
+    let mut chunk = Chunk {
+        path: file.to_owned(),
+        at_eof,
+        ..Chunk::default()
+    };
     let lines = complete_lines(buf, base);
     chunk.consumed = lines.consumed();
     let handle = |offset: u64, bytes: &'a [u8], chunk: &mut Chunk<'a>| {

@@ -10,6 +10,7 @@
 //! - [`server_log`]: the Deadside.log parser and online/queue counts.
 //! - [`source`]: where log bytes come from (a local folder now, SFTP in the worker).
 //! - [`cursor`]: per-file cursors and what to read next.
+//! - [`cursor_store`]: cursors in MongoDB; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`reader`]: incremental reading of a killfeed folder and a server log.
 //! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
 //! - [`stats`]: PvP statistics per game server, applied in batches of deltas.
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod cursor;
+pub mod cursor_store;
 pub mod db;
 pub mod grpc;
 pub mod ids;

@@ -1,0 +1,228 @@
+//! Where each game server's reading stopped, in MongoDB (`ingest_cursors`), and the
+//! protocol that makes a crash mid-batch harmless.
+//!
+//! Before a batch is applied its exact byte range is recorded as `pending` with its batch
+//! number; after it is applied the cursor moves past it and `pending` is cleared. A process
+//! that finds a `pending` batch (the last one crashed) re-reads exactly that range and
+//! applies it again under the same number: lines and documents the crashed attempt already
+//! wrote are recognised (see `stats_store`), the rest are added, nothing twice.
+
+use mongodb::bson::{Document, doc};
+use serde::{Deserialize, Serialize};
+
+use crate::cursor::FileCursor;
+use crate::db::{Database, collections};
+use crate::ingest::{Chunk, parse_killfeed_chunk};
+use crate::reader::KillfeedSink;
+use crate::schema::SCHEMA_VERSION;
+use crate::source::ByteSource;
+use crate::stats_store::{BatchOutcome, BatchRef, StatsStore};
+
+/// A batch whose range was recorded but whose application was not confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingBatch {
+    pub batch: i64,
+    /// Path to read again, and the range.
+    pub path: String,
+    pub from: u64,
+    pub to: u64,
+    /// Whether the range ends the (final) file: its last line counts without a newline.
+    pub at_eof: bool,
+    /// The cursor to commit once applied.
+    pub cursor: FileCursor,
+}
+
+/// One server's killfeed reading state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillfeedState {
+    pub cursor: Option<FileCursor>,
+    pub next_batch: i64,
+    pub pending: Option<PendingBatch>,
+}
+
+#[derive(Clone)]
+pub struct CursorStore {
+    cursors: mongodb::Collection<Document>,
+}
+
+fn key(guild_id: u64, server_id: &str) -> String {
+    format!("{guild_id}:{server_id}:killfeed")
+}
+
+fn to_bson<T: Serialize>(value: &T) -> Result<mongodb::bson::Bson, mongodb::error::Error> {
+    mongodb::bson::serialize_to_bson(value)
+        .map_err(|e| mongodb::error::Error::custom(e.to_string()))
+}
+
+impl CursorStore {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            cursors: db.raw().collection(collections::INGEST_CURSORS),
+        }
+    }
+
+    pub async fn load(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+    ) -> Result<KillfeedState, mongodb::error::Error> {
+        let Some(d) = self
+            .cursors
+            .find_one(doc! { "_id": key(guild_id, server_id) })
+            .await?
+        else {
+            return Ok(KillfeedState {
+                next_batch: 1,
+                ..KillfeedState::default()
+            });
+        };
+        let state: KillfeedState = mongodb::bson::deserialize_from_document(
+            d.get_document("state").cloned().unwrap_or_default(),
+        )
+        .map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
+        Ok(KillfeedState {
+            next_batch: state.next_batch.max(1),
+            ..state
+        })
+    }
+
+    async fn save(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        state: &KillfeedState,
+    ) -> Result<(), mongodb::error::Error> {
+        self.cursors
+            .update_one(
+                doc! { "_id": key(guild_id, server_id) },
+                doc! { "$set": {
+                    "guild_id": guild_id.to_string(),
+                    "server_id": server_id,
+                    "state": to_bson(state)?,
+                    "schema_version": SCHEMA_VERSION,
+                } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Applies killfeed batches to the statistics with the pending/commit protocol.
+pub struct StoreSink<'a> {
+    pub guild_id: u64,
+    pub server_id: &'a str,
+    pub stats: &'a StatsStore,
+    pub cursors: &'a CursorStore,
+    pub state: KillfeedState,
+    pub totals: BatchOutcome,
+}
+
+impl<'a> StoreSink<'a> {
+    pub async fn open(
+        guild_id: u64,
+        server_id: &'a str,
+        stats: &'a StatsStore,
+        cursors: &'a CursorStore,
+    ) -> Result<Self, mongodb::error::Error> {
+        let state = cursors.load(guild_id, server_id).await?;
+        Ok(Self {
+            guild_id,
+            server_id,
+            stats,
+            cursors,
+            state,
+            totals: BatchOutcome::default(),
+        })
+    }
+
+    /// Finishes a batch a crash interrupted, re-reading exactly its range.
+    pub async fn recover<S: ByteSource>(&mut self, source: &S) -> Result<(), RecoverError> {
+        let Some(p) = self.state.pending.clone() else {
+            return Ok(());
+        };
+        let len = usize::try_from(p.to - p.from).unwrap_or(usize::MAX);
+        let bytes = source.read_at(&p.path, p.from, len).await?;
+        if (bytes.len() as u64) < p.to - p.from {
+            return Err(RecoverError::Shrunk {
+                path: p.path.clone(),
+            });
+        }
+        let chunk = parse_killfeed_chunk(&p.path, &bytes, p.from, p.at_eof);
+        self.finish(&chunk, p).await?;
+        Ok(())
+    }
+
+    /// Step 2: applies the batch and commits the cursor past it.
+    pub async fn finish(
+        &mut self,
+        chunk: &Chunk<'_>,
+        pending: PendingBatch,
+    ) -> Result<(), mongodb::error::Error> {
+        let at = BatchRef {
+            guild_id: self.guild_id,
+            server_id: self.server_id,
+            batch: pending.batch,
+        };
+        let outcome = self.stats.apply_batch(at, chunk).await?;
+        self.totals.counted += outcome.counted;
+        self.totals.duplicates += outcome.duplicates;
+        self.totals.documents += outcome.documents;
+        self.state.cursor = Some(pending.cursor);
+        self.state.next_batch = pending.batch + 1;
+        self.state.pending = None;
+        self.cursors
+            .save(self.guild_id, self.server_id, &self.state)
+            .await
+    }
+}
+
+impl KillfeedSink for StoreSink<'_> {
+    type Error = mongodb::error::Error;
+
+    async fn apply(&mut self, chunk: &Chunk<'_>, cursor: &FileCursor) -> Result<(), Self::Error> {
+        let pending = self.begin(chunk, cursor).await?;
+        self.finish(chunk, pending).await
+    }
+}
+
+impl StoreSink<'_> {
+    /// Step 1: records the batch's exact range as pending, durably.
+    pub async fn begin(
+        &mut self,
+        chunk: &Chunk<'_>,
+        cursor: &FileCursor,
+    ) -> Result<PendingBatch, mongodb::error::Error> {
+        let pending = PendingBatch {
+            batch: self.state.next_batch,
+            path: chunk_path(chunk, cursor),
+            from: cursor.offset - chunk.consumed as u64,
+            to: cursor.offset,
+            at_eof: chunk.at_eof,
+            cursor: cursor.clone(),
+        };
+        self.state.pending = Some(pending.clone());
+        self.cursors
+            .save(self.guild_id, self.server_id, &self.state)
+            .await?;
+        Ok(pending)
+    }
+}
+
+fn chunk_path(chunk: &Chunk<'_>, cursor: &FileCursor) -> String {
+    if chunk.path.is_empty() {
+        cursor.file.clone()
+    } else {
+        chunk.path.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("reading the interrupted batch again: {0}")]
+    Source(#[from] crate::source::SourceError),
+    #[error("{path} is shorter than the interrupted batch; it cannot be finished")]
+    Shrunk { path: String },
+    #[error("database: {0}")]
+    Db(#[from] mongodb::error::Error),
+}

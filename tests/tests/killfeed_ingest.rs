@@ -1,0 +1,156 @@
+//! A game server's killfeed folder read into MongoDB end to end (local folder as the byte
+//! source, the real MongoDB-wire server): cursors persist, and a process that dies in the
+//! middle of a batch leaves nothing lost or doubled for the next one to find.
+
+use std::collections::HashSet;
+
+use mongodb::bson::{Document, doc};
+use tower_shared::cursor_store::{CursorStore, StoreSink};
+use tower_shared::db::Database;
+use tower_shared::ingest::parse_killfeed_chunk;
+use tower_shared::killfeed::line_identity;
+use tower_shared::reader::{PollOutcome, poll_killfeed};
+use tower_shared::schema;
+use tower_shared::source::LocalSource;
+use tower_shared::stats::ServerStats;
+use tower_shared::stats_store::StatsStore;
+use tower_tests::backing::TestDatabase;
+
+const GUILD: u64 = 222_222_222_222_222_222;
+const SERVER: &str = "9001";
+const DIR: &str = "deathlogs/world_0";
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fixture(stem: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("fixtures/deadside/killfeed/{stem}.csv"));
+    ok(std::fs::read(path))
+}
+
+async fn connect(test: &TestDatabase) -> Database {
+    let config = tower_shared::config::MongoConfig {
+        uri: tower_shared::secret::Redacted::new(test.uri.clone()),
+        database: test.name.clone(),
+        server_selection_timeout_secs: 10,
+    };
+    let db = ok(Database::connect(&config, "killfeed-ingest-test").await);
+    ok(schema::migrate(&db, "test").await);
+    db
+}
+
+fn one_read(files: &[&[u8]]) -> ServerStats {
+    let mut stats = ServerStats::default();
+    let mut seen = HashSet::new();
+    for bytes in files {
+        let mut chunk = parse_killfeed_chunk("f", bytes, 0, true);
+        chunk.dedupe(GUILD, SERVER, &mut seen);
+        stats.apply(&chunk.events);
+    }
+    stats
+}
+
+#[tokio::test]
+async fn a_crash_mid_batch_loses_and_doubles_nothing() {
+    let test = ok(TestDatabase::create("killfeed_ingest").await);
+    let db = connect(&test).await;
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let root = std::env::temp_dir().join(format!("tower-ingest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    ok(std::fs::create_dir_all(root.join(DIR)));
+    let source = LocalSource::new(&root);
+    let a = fixture("2025.05.01-00.00.00");
+    let b = fixture("2025.05.15-00.00.00");
+    ok(std::fs::write(
+        root.join(DIR).join("2025.05.01-00.00.00.csv"),
+        &a,
+    ));
+
+    // First worker: reads A entirely.
+    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+    let mut outcome = PollOutcome::default();
+    let cursor = ok(poll_killfeed(
+        &source,
+        DIR,
+        sink.state.cursor.clone(),
+        &mut sink,
+        &mut outcome,
+    )
+    .await);
+    assert_eq!(sink.totals.counted, 258);
+
+    // B appears. The worker records the batch as pending, stores a third of its lines,
+    // and dies before updating any statistics or its cursor.
+    ok(std::fs::write(
+        root.join(DIR).join("2025.05.15-00.00.00.csv"),
+        &b,
+    ));
+    let chunk = parse_killfeed_chunk(&format!("{DIR}/2025.05.15-00.00.00.csv"), &b, 0, false);
+    let next = tower_shared::cursor::FileCursor {
+        file: "2025.05.15-00.00.00.csv".to_owned(),
+        offset: chunk.consumed as u64,
+        size: b.len() as u64,
+        ..Default::default()
+    };
+    let pending = ok(sink.begin(&chunk, &next).await);
+    let kills = db.raw().collection::<Document>("kills");
+    for raw in &chunk.raw[..chunk.raw.len() / 3] {
+        let id: String = line_identity(GUILD, SERVER, raw)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect();
+        ok(kills.insert_one(doc! { "_id": id, "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": pending.batch }).await);
+    }
+    drop(sink);
+    assert_ne!(Some(next.clone()), cursor);
+
+    // Next worker: finds the pending batch, finishes it from the same bytes, carries on.
+    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+    assert_eq!(
+        sink.state.pending.as_ref().map(|p| p.batch),
+        Some(pending.batch)
+    );
+    ok(sink.recover(&source).await);
+    assert!(sink.state.pending.is_none());
+    ok(poll_killfeed(
+        &source,
+        DIR,
+        sink.state.cursor.clone(),
+        &mut sink,
+        &mut outcome,
+    )
+    .await);
+
+    let stored = ok(stats.load(GUILD, SERVER).await);
+    let expected = one_read(&[&a, &b]);
+    assert_eq!(stored.totals, expected.totals);
+    assert_eq!(stored.players.len(), expected.players.len());
+    for (id, e) in &expected.players {
+        assert_eq!(
+            (
+                stored.players[id].kills,
+                stored.players[id].deaths,
+                stored.players[id].best_killstreak
+            ),
+            (e.kills, e.deaths, e.best_killstreak),
+            "{id}"
+        );
+    }
+    assert_eq!(ok(kills.count_documents(doc! {}).await), 258 + 283);
+    // And the cursor persisted: a third worker reads nothing new.
+    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+    let mut idle = PollOutcome::default();
+    ok(poll_killfeed(
+        &source,
+        DIR,
+        sink.state.cursor.clone(),
+        &mut sink,
+        &mut idle,
+    )
+    .await);
+    assert_eq!((idle.bytes, idle.batches), (0, 0));
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}
