@@ -141,11 +141,13 @@ pub fn parse_line(line: &[u8]) -> Result<KillfeedLine<'_>, Malformed> {
     let body = line.strip_suffix(b";").ok_or(Malformed::Unterminated)?;
     let mut fields: [&[u8]; 9] = [&[]; 9];
     let mut count = 0;
-    for field in body.split(|&b| b == b';') {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b';', body).chain(std::iter::once(body.len())) {
         if count < fields.len() {
-            fields[count] = field;
+            fields[count] = &body[start..end];
         }
         count += 1;
+        start = end + 1;
     }
     if count != 7 && count != 9 {
         return Err(Malformed::FieldCount(count));

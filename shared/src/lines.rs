@@ -63,7 +63,7 @@ impl<'a> Iterator for Lines<'a> {
     fn next(&mut self) -> Option<Line<'a>> {
         while self.pos < self.end {
             let rest = &self.buf[self.pos..self.end];
-            let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             let start = self.pos;
             self.pos += len + 1;
             let mut bytes = &rest[..len];
@@ -83,7 +83,7 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 fn memchr_last(buf: &[u8]) -> Option<usize> {
-    buf.iter().rposition(|&b| b == b'\n')
+    memchr::memrchr(b'\n', buf)
 }
 
 #[cfg(test)]

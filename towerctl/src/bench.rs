@@ -73,6 +73,14 @@ pub fn parse(mib: usize) -> Result<(), String> {
             .filter(|l| !l.is_empty())
             .count()
     });
+    // What "reading lines" usually costs: std's BufRead::lines (a String per line).
+    let buf_lines = best_of(5, || {
+        use std::io::BufRead;
+        std::io::Cursor::new(&bytes)
+            .lines()
+            .map_while(Result::ok)
+            .count()
+    });
     let parse_only = best_of(5, || {
         bytes
             .split(|&b| b == b'\n')
@@ -100,6 +108,7 @@ pub fn parse(mib: usize) -> Result<(), String> {
         );
     };
     row("line split (floor)", floor);
+    row("BufRead::lines", buf_lines);
     row("split + parse_line", parse_only);
     row("ingest chunk (split, parse, ids)", engine);
     row("chunk + batch statistics", with_stats);
