@@ -139,12 +139,13 @@ pub fn parse_line(line: &[u8]) -> Result<KillfeedLine<'_>, Malformed> {
         return Err(Malformed::TooLong(line.len()));
     }
     let body = line.strip_suffix(b";").ok_or(Malformed::Unterminated)?;
-    let mut fields: [&[u8]; 9] = [&[]; 9];
+    // Field boundaries; `;` is ASCII, so they are char boundaries of a valid UTF-8 body.
+    let mut bounds = [(0usize, 0usize); 9];
     let mut count = 0;
     let mut start = 0;
     for end in memchr::memchr_iter(b';', body).chain(std::iter::once(body.len())) {
-        if count < fields.len() {
-            fields[count] = &body[start..end];
+        if count < bounds.len() {
+            bounds[count] = (start, end);
         }
         count += 1;
         start = end + 1;
@@ -152,40 +153,43 @@ pub fn parse_line(line: &[u8]) -> Result<KillfeedLine<'_>, Malformed> {
     if count != 7 && count != 9 {
         return Err(Malformed::FieldCount(count));
     }
-    let at = timestamp::parse_seconds(fields[0]).ok_or(Malformed::Timestamp)?;
+    let fields = Fields {
+        body,
+        // One validation for the whole line; fields of an invalid line are read lossily.
+        text: std::str::from_utf8(body).ok(),
+        bounds,
+    };
+    let at = timestamp::parse_seconds(fields.bytes(0)).ok_or(Malformed::Timestamp)?;
     let (killer_platform, victim_platform) = if count == 9 {
-        (text_opt(fields[7]), text_opt(fields[8]))
+        (fields.text_opt(7), fields.text_opt(8))
     } else {
         (None, None)
     };
     let victim = PlayerRef {
-        name: lossy(fields[3]),
-        id: eos_id(fields[4]).ok_or(Malformed::VictimId)?,
+        name: fields.text(3),
+        id: fields.eos_id(4).ok_or(Malformed::VictimId)?,
         platform: victim_platform,
     };
-    let weapon = fields[5];
-    let distance_m = distance(fields[6]).ok_or(Malformed::Distance)?;
+    let distance_m = distance(fields.bytes(6)).ok_or(Malformed::Distance)?;
 
-    let (killer_name, killer_id) = (fields[1], fields[2]);
-    let event = if killer_id.is_empty() {
-        if !killer_name.is_empty() || !weapon.is_empty() {
+    let event = if fields.bytes(2).is_empty() {
+        if !fields.bytes(1).is_empty() || !fields.bytes(5).is_empty() {
             return Err(Malformed::Inconsistent);
         }
         KillfeedEvent::EnvironmentDeath { victim }
     } else {
-        let id = eos_id(killer_id).ok_or(Malformed::KillerId)?;
+        let id = fields.eos_id(2).ok_or(Malformed::KillerId)?;
+        let weapon = fields.text(5);
         if id == victim.id {
-            let cause = lossy(weapon);
             KillfeedEvent::Suicide {
-                kind: SuicideKind::of_weapon(&cause),
+                kind: SuicideKind::of_weapon(&weapon),
                 player: victim,
-                cause,
+                cause: weapon,
             }
         } else {
-            let weapon = lossy(weapon);
             KillfeedEvent::Kill {
                 killer: PlayerRef {
-                    name: lossy(killer_name),
+                    name: fields.text(1),
                     id,
                     platform: killer_platform,
                 },
@@ -199,25 +203,59 @@ pub fn parse_line(line: &[u8]) -> Result<KillfeedLine<'_>, Malformed> {
     Ok(KillfeedLine { at, event })
 }
 
-fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+/// A split line: bytes always, text when the whole line is valid UTF-8.
+struct Fields<'a> {
+    body: &'a [u8],
+    text: Option<&'a str>,
+    bounds: [(usize, usize); 9],
 }
 
-fn text_opt(bytes: &[u8]) -> Option<&str> {
-    std::str::from_utf8(bytes).ok().filter(|s| !s.is_empty())
-}
-
-/// An EOS id: exactly 32 lowercase hex characters.
-fn eos_id(bytes: &[u8]) -> Option<&str> {
-    if bytes.len() != 32
-        || !bytes
-            .iter()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-    {
-        return None;
+impl<'a> Fields<'a> {
+    fn bytes(&self, i: usize) -> &'a [u8] {
+        let (a, b) = self.bounds[i];
+        &self.body[a..b]
     }
-    std::str::from_utf8(bytes).ok()
+
+    fn str(&self, i: usize) -> Option<&'a str> {
+        let (a, b) = self.bounds[i];
+        self.text.and_then(|t| t.get(a..b))
+    }
+
+    /// The field as text; bytes that are not UTF-8 become U+FFFD.
+    fn text(&self, i: usize) -> Cow<'a, str> {
+        match self.str(i) {
+            Some(s) => Cow::Borrowed(s),
+            None => String::from_utf8_lossy(self.bytes(i)),
+        }
+    }
+
+    fn text_opt(&self, i: usize) -> Option<&'a str> {
+        self.str(i)
+            .or_else(|| std::str::from_utf8(self.bytes(i)).ok())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// An EOS id: exactly 32 lowercase hex characters.
+    fn eos_id(&self, i: usize) -> Option<&'a str> {
+        let bytes = self.bytes(i);
+        if bytes.len() != 32 || !bytes.iter().all(|&b| LOWER_HEX[usize::from(b)]) {
+            return None;
+        }
+        self.str(i).or_else(|| std::str::from_utf8(bytes).ok())
+    }
 }
+
+/// `LOWER_HEX[b]`: whether byte `b` is `0-9` or `a-f`.
+const LOWER_HEX: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b >= b'0' as usize && b <= b'9' as usize)
+            || (b >= b'a' as usize && b <= b'f' as usize);
+        b += 1;
+    }
+    table
+};
 
 fn distance(bytes: &[u8]) -> Option<u32> {
     if bytes.is_empty() || bytes.len() > 9 || !bytes.iter().all(u8::is_ascii_digit) {
