@@ -124,18 +124,24 @@ pub async fn ingest(uri: &str, lines: usize, batch: usize) -> Result<(), String>
         .nth(lines.saturating_sub(1))
         .map_or(all.len(), |(i, _)| i + 1);
     let bytes = &all[..end];
-    let name = format!("tower_bench_{}", std::process::id());
-    let config = MongoConfig {
-        uri: Redacted::new(uri.to_owned()),
-        database: name.clone(),
-        server_selection_timeout_secs: 10,
+    // Each way gets a fresh database of its own, so neither pays for the other's data.
+    let open = |suffix: &str| {
+        let config = MongoConfig {
+            uri: Redacted::new(uri.to_owned()),
+            database: format!("tower_bench_{}_{suffix}", std::process::id()),
+            server_selection_timeout_secs: 10,
+        };
+        async move {
+            let db = Database::connect(&config, "towerctl-bench")
+                .await
+                .map_err(|e| e.to_string())?;
+            schema::migrate(&db, "bench")
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(db)
+        }
     };
-    let db = Database::connect(&config, "towerctl-bench")
-        .await
-        .map_err(|e| e.to_string())?;
-    schema::migrate(&db, "bench")
-        .await
-        .map_err(|e| e.to_string())?;
+    let db = open("bulk").await?;
     let store = StatsStore::new(&db);
 
     // Bulk: the bot's store, batches of `batch` lines.
@@ -160,8 +166,11 @@ pub async fn ingest(uri: &str, lines: usize, batch: usize) -> Result<(), String>
     }
     let bulk = start.elapsed();
 
+    let _ = db.raw().drop().await;
+
     // One upsert per line, as the earlier bot did ($inc on the killer's document).
-    let players = db.raw().collection::<Document>("bench_one_by_one");
+    let db = open("single").await?;
+    let players = db.raw().collection::<Document>("players");
     let chunk = parse_killfeed_chunk("bench.csv", bytes, 0, true);
     let start = Instant::now();
     for event in &chunk.events {
