@@ -18,14 +18,12 @@ use tonic_health::ServingStatus;
 use tower_proto::v1::ProcessKind;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
-use tower_shared::db::Database;
+use tower_shared::grpc;
 use tower_shared::ids::ShardRange;
 use tower_shared::process::{self, ProcessIdentity};
-use tower_shared::secret::SecretKey;
 use tower_shared::shutdown::Shutdown;
-use tower_shared::startup::StartError;
+use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
-use tower_shared::{grpc, logging, schema};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Tower of Temptation gateway-shard")]
@@ -65,24 +63,10 @@ fn parse_shards(s: &str) -> Result<(u32, u32), String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match load_config(&args) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("gateway-shard: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = logging::init(&config.logging) {
-        eprintln!("gateway-shard: {e}");
-        return ExitCode::FAILURE;
-    }
-    match run(config, &args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(kind = e.kind(), error = %e, "gateway-shard stopped");
-            ExitCode::FAILURE
-        }
-    }
+    startup::run_daemon("gateway-shard", load_config(&args), |config| {
+        run(config, &args)
+    })
+    .await
 }
 
 fn load_config(args: &Args) -> Result<Config, tower_shared::config::ConfigError> {
@@ -112,10 +96,9 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let discord_token = discord_token(&config)?;
 
     // Storage and secrets: connect, migrate, and refuse a missing or wrong secret key.
-    let db = Database::connect(&config.mongodb, me.kind_name()).await?;
-    schema::migrate(&db, &me.instance).await?;
-    let secret_key = SecretKey::from_config(&config.secrets)?;
-    SecretKey::check_against(secret_key.as_ref(), &db).await?;
+    let db = startup::open_database(&config, &me).await?;
+    // Checked now so a wrong key stops the start; it seals and opens SFTP passwords.
+    let _secret_key = startup::open_secret_key(&config, &db).await?;
 
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
@@ -208,7 +191,6 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     }
     let _ = heartbeat.await;
     let _ = telemetry_task.await;
-    tracing::info!("gateway-shard stopped cleanly");
     Ok(())
 }
 

@@ -17,13 +17,11 @@ use tower_proto::v1::sftp_worker_server::SftpWorkerServer;
 use tower_shared::auth::RequireToken;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
-use tower_shared::db::Database;
+use tower_shared::grpc;
 use tower_shared::process::{self, ProcessIdentity};
-use tower_shared::secret::SecretKey;
 use tower_shared::shutdown::Shutdown;
-use tower_shared::startup::StartError;
+use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
-use tower_shared::{grpc, logging, schema};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Tower of Temptation sftp-worker")]
@@ -35,24 +33,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match args.daemon.load_config() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("sftp-worker: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = logging::init(&config.logging) {
-        eprintln!("sftp-worker: {e}");
-        return ExitCode::FAILURE;
-    }
-    match run(config, &args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(kind = e.kind(), error = %e, "sftp-worker stopped");
-            ExitCode::FAILURE
-        }
-    }
+    startup::run_daemon("sftp-worker", args.daemon.load_config(), |config| {
+        run(config, &args)
+    })
+    .await
 }
 
 async fn run(config: Config, args: &Args) -> Result<(), StartError> {
@@ -62,10 +46,9 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let listen = args.daemon.listen.unwrap_or(config.worker.listen);
 
     // Storage and secrets: connect, migrate, and refuse a missing or wrong secret key.
-    let db = Database::connect(&config.mongodb, me.kind_name()).await?;
-    schema::migrate(&db, &me.instance).await?;
-    let secret_key = SecretKey::from_config(&config.secrets)?;
-    SecretKey::check_against(secret_key.as_ref(), &db).await?;
+    let db = startup::open_database(&config, &me).await?;
+    // Checked now so a wrong key stops the start; it seals and opens SFTP passwords.
+    let _secret_key = startup::open_secret_key(&config, &db).await?;
 
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
@@ -114,6 +97,5 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     // Stop: record it, flush telemetry, exit.
     let _ = heartbeat.await;
     let _ = telemetry_task.await;
-    tracing::info!("sftp-worker stopped cleanly");
     Ok(())
 }

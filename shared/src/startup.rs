@@ -40,3 +40,58 @@ impl StartError {
         }
     }
 }
+
+/// The part of `main` every daemon shares: report a bad configuration or logger on
+/// stderr, run the daemon, log why it stopped, and turn that into the exit code.
+pub async fn run_daemon<F, Fut>(
+    name: &str,
+    config: Result<crate::config::Config, ConfigError>,
+    run: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(crate::config::Config) -> Fut,
+    Fut: Future<Output = Result<(), StartError>>,
+{
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = crate::logging::init(&config.logging) {
+        eprintln!("{name}: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    match run(config).await {
+        Ok(()) => {
+            tracing::info!("{name} stopped cleanly");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(kind = e.kind(), error = %e, "{name} stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Connects to MongoDB and brings its schema up to date.
+pub async fn open_database(
+    config: &crate::config::Config,
+    me: &crate::process::ProcessIdentity,
+) -> Result<crate::db::Database, StartError> {
+    let db = crate::db::Database::connect(&config.mongodb, me.kind_name()).await?;
+    crate::schema::migrate(&db, &me.instance).await?;
+    Ok(db)
+}
+
+/// The secret key from configuration, refused when it is missing or wrong for the secrets
+/// this database holds (for the processes that handle secrets).
+pub async fn open_secret_key(
+    config: &crate::config::Config,
+    db: &crate::db::Database,
+) -> Result<Option<crate::secret::SecretKey>, StartError> {
+    let key = crate::secret::SecretKey::from_config(&config.secrets)?;
+    crate::secret::SecretKey::check_against(key.as_ref(), db).await?;
+    Ok(key)
+}

@@ -20,11 +20,10 @@ use tower_proto::v1::telemetry_collector_server::TelemetryCollectorServer;
 use tower_shared::auth::RequireToken;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
-use tower_shared::db::Database;
+use tower_shared::grpc;
 use tower_shared::process::{self, ProcessIdentity};
 use tower_shared::shutdown::Shutdown;
-use tower_shared::startup::StartError;
-use tower_shared::{grpc, logging, schema};
+use tower_shared::startup::{self, StartError};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Tower of Temptation telemetry-collector")]
@@ -36,24 +35,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match args.daemon.load_config() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("telemetry-collector: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = logging::init(&config.logging) {
-        eprintln!("telemetry-collector: {e}");
-        return ExitCode::FAILURE;
-    }
-    match run(config, &args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(kind = e.kind(), error = %e, "telemetry-collector stopped");
-            ExitCode::FAILURE
-        }
-    }
+    startup::run_daemon("telemetry-collector", args.daemon.load_config(), |config| {
+        run(config, &args)
+    })
+    .await
 }
 
 async fn run(config: Config, args: &Args) -> Result<(), StartError> {
@@ -63,8 +48,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let listen = args.daemon.listen.unwrap_or(config.collector.listen);
 
     // Storage: connect, bring the schema up to date, register this process.
-    let db = Database::connect(&config.mongodb, me.kind_name()).await?;
-    schema::migrate(&db, &me.instance).await?;
+    let db = startup::open_database(&config, &me).await?;
     let (listener, addr) = grpc::bind(listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -103,6 +87,5 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Stop: record it, then exit.
     let _ = heartbeat.await;
-    tracing::info!("telemetry-collector stopped cleanly");
     Ok(())
 }

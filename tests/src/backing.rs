@@ -57,6 +57,22 @@ impl TestDatabase {
         Ok(Self { uri, name, client })
     }
 
+    /// The project's own connection to this database, schema migrated, as a daemon has it.
+    pub async fn open(&self) -> Result<tower_shared::db::Database, String> {
+        let config = tower_shared::config::MongoConfig {
+            uri: tower_shared::secret::Redacted::new(self.uri.clone()),
+            database: self.name.clone(),
+            server_selection_timeout_secs: 10,
+        };
+        let db = tower_shared::db::Database::connect(&config, "tower-tests")
+            .await
+            .map_err(|e| e.to_string())?;
+        tower_shared::schema::migrate(&db, "tower-tests")
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(db)
+    }
+
     pub fn handle(&self) -> mongodb::Database {
         self.client.database(&self.name)
     }

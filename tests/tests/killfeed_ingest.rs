@@ -6,11 +6,9 @@ use std::collections::HashSet;
 
 use mongodb::bson::{Document, doc};
 use tower_shared::cursor_store::{CursorStore, StoreSink};
-use tower_shared::db::Database;
 use tower_shared::ingest::parse_killfeed_chunk;
 use tower_shared::killfeed::line_identity;
 use tower_shared::reader::{PollOutcome, poll_killfeed};
-use tower_shared::schema;
 use tower_shared::source::LocalSource;
 use tower_shared::stats::ServerStats;
 use tower_shared::stats_store::StatsStore;
@@ -30,17 +28,6 @@ fn fixture(stem: &str) -> Vec<u8> {
     ok(std::fs::read(path))
 }
 
-async fn connect(test: &TestDatabase) -> Database {
-    let config = tower_shared::config::MongoConfig {
-        uri: tower_shared::secret::Redacted::new(test.uri.clone()),
-        database: test.name.clone(),
-        server_selection_timeout_secs: 10,
-    };
-    let db = ok(Database::connect(&config, "killfeed-ingest-test").await);
-    ok(schema::migrate(&db, "test").await);
-    db
-}
-
 fn one_read(files: &[&[u8]]) -> ServerStats {
     let mut stats = ServerStats::default();
     let mut seen = HashSet::new();
@@ -55,7 +42,7 @@ fn one_read(files: &[&[u8]]) -> ServerStats {
 #[tokio::test]
 async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     let test = ok(TestDatabase::create("killfeed_ingest").await);
-    let db = connect(&test).await;
+    let db = ok(test.open().await);
     let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
     let root = std::env::temp_dir().join(format!("tower-ingest-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);

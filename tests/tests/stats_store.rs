@@ -8,7 +8,6 @@ use mongodb::bson::{Document, doc};
 use tower_shared::db::Database;
 use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
 use tower_shared::killfeed::line_identity;
-use tower_shared::schema;
 use tower_shared::stats::ServerStats;
 use tower_shared::stats_store::{BatchRef, StatsStore};
 use tower_tests::backing::TestDatabase;
@@ -27,13 +26,7 @@ fn fixture(stem: &str) -> Vec<u8> {
 }
 
 async fn store(test: &TestDatabase) -> (StatsStore, Database) {
-    let config = tower_shared::config::MongoConfig {
-        uri: tower_shared::secret::Redacted::new(test.uri.clone()),
-        database: test.name.clone(),
-        server_selection_timeout_secs: 10,
-    };
-    let db = ok(Database::connect(&config, "stats-store-test").await);
-    ok(schema::migrate(&db, "test").await);
+    let db = ok(test.open().await);
     (StatsStore::new(&db), db)
 }
 
