@@ -2,9 +2,14 @@
 //! pools with premium quotas, polls game servers, parses their logs, writes statistics to
 //! MongoDB and emits notifications for the gateway-shards.
 //!
-//! Modules: [`service`] (the tower.v1.SftpWorker service).
+//! Modules: [`connection`] (an SSH connection and its SFTP session, host key pinned),
+//! [`sftp_source`] (SFTP as a byte source for the reader), [`discovery`] (finding the
+//! killfeed folders and the log), [`service`] (the tower.v1.SftpWorker service).
 
+mod connection;
+mod discovery;
 mod service;
+mod sftp_source;
 
 use std::process::ExitCode;
 
@@ -47,8 +52,10 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Storage and secrets: connect, migrate, and refuse a missing or wrong secret key.
     let db = startup::open_database(&config, &me).await?;
-    // Checked now so a wrong key stops the start; it seals and opens SFTP passwords.
-    let _secret_key = startup::open_secret_key(&config, &db).await?;
+    // Checked now so a wrong key stops the start; it opens the stored SFTP credentials.
+    let secret_key = startup::open_secret_key(&config, &db)
+        .await?
+        .map(std::sync::Arc::new);
 
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
@@ -72,6 +79,9 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let worker = service::Worker::new(
         db.clone(),
         config.premium.tiers.clone(),
+        config.sftp.clone(),
+        secret_key,
+        telemetry.clone(),
         me.instance.clone(),
     );
     health

@@ -2,36 +2,74 @@
 //!
 //! Every call is scoped by guild: a request names a (guild, server id) pair and only that
 //! guild's documents are read, so one guild can never reach another guild's servers.
-//! The SFTP-backed calls (test, list, backfill, notifications) arrive with the SFTP pools;
-//! until then they answer UNIMPLEMENTED with a message that says so.
+//! Backfill and the notification stream arrive with the polling pools; until then they
+//! answer UNIMPLEMENTED with a message that says so.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::{Stream, TryStreamExt};
 use mongodb::bson::{Document, doc};
 use tonic::{Request, Response, Status};
 use tower_proto::v1::sftp_worker_server::SftpWorker;
 use tower_proto::v1::{
-    AckNotificationsReply, AckNotificationsRequest, BackfillProgress, BreakerState, ListFilesReply,
-    ListFilesRequest, Notification, NotificationsRequest, PoolUse, ServerRef, ServerStatus,
-    ServerStatusReply, ServerStatusRequest, StartBackfillRequest, TestServerReply,
-    TestServerRequest, WatchBackfillRequest,
+    AckNotificationsReply, AckNotificationsRequest, BackfillProgress, BreakerState, ErrorContext,
+    FileEntry, ListFilesReply, ListFilesRequest, Notification, NotificationsRequest, PoolUse,
+    ServerRef, ServerStatus, ServerStatusReply, ServerStatusRequest, StartBackfillRequest,
+    TestServerReply, TestServerRequest, TestStep, WatchBackfillRequest,
 };
+use tower_shared::config::SftpConfig;
 use tower_shared::db::{Database, collections};
+use tower_shared::game_servers::{GameServer, GameServerError, GameServerStore};
+use tower_shared::ids::{GuildId, ServerId};
+use tower_shared::secret::SecretKey;
+use tower_shared::source::ByteSource;
+use tower_shared::telemetry::Telemetry;
 use tower_shared::tier::{Tier, TierTable};
+
+use crate::connection::{SftpConnection, Step, Target, Timeouts};
+use crate::discovery::discover;
+use crate::sftp_source::SftpSource;
 
 pub struct Worker {
     db: Database,
+    servers: GameServerStore,
     tiers: TierTable,
+    sftp: SftpConfig,
+    secret_key: Option<Arc<SecretKey>>,
+    telemetry: Telemetry,
     instance: String,
 }
 
+/// Most entries `ListFiles` returns.
+const MAX_LIST: usize = 1000;
+
 impl Worker {
-    pub fn new(db: Database, tiers: TierTable, instance: String) -> Self {
+    pub fn new(
+        db: Database,
+        tiers: TierTable,
+        sftp: SftpConfig,
+        secret_key: Option<Arc<SecretKey>>,
+        telemetry: Telemetry,
+        instance: String,
+    ) -> Self {
         Self {
+            servers: GameServerStore::new(&db),
             db,
             tiers,
+            sftp,
+            secret_key,
+            telemetry,
             instance,
+        }
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: std::time::Duration::from_secs(self.sftp.connect_timeout_secs.max(1)),
+            operation: std::time::Duration::from_secs(self.sftp.operation_timeout_secs.max(1)),
+            keepalive: std::time::Duration::from_secs(self.sftp.keepalive_secs.max(1)),
         }
     }
 
@@ -57,6 +95,78 @@ impl Worker {
             .unwrap_or_default();
         Ok(tier)
     }
+
+    /// The guild's server named by the request, never another guild's.
+    async fn server(&self, server: Option<ServerRef>) -> Result<GameServer, Status> {
+        let server = server.ok_or_else(|| {
+            Status::invalid_argument("server (guild id and server id) is required")
+        })?;
+        if server.guild_id == 0 {
+            return Err(Status::invalid_argument("guild_id is required"));
+        }
+        let id = ServerId::parse(&server.server_id).map_err(Status::invalid_argument)?;
+        self.servers
+            .get(GuildId(server.guild_id), &id)
+            .await
+            .map_err(|e| match e {
+                GameServerError::NotFound(_) => Status::not_found(e.to_string()),
+                other => storage_error_of(&other),
+            })
+    }
+
+    /// Connects to a server's host, pinning its host key on first use.
+    async fn connect(
+        &self,
+        server: &GameServer,
+        steps: &mut Vec<Step>,
+    ) -> Result<SftpConnection, (String, String)> {
+        let key = self.secret_key.as_deref().ok_or_else(|| {
+            (
+                "config.no_secret_key".to_owned(),
+                "this worker has no secret key to open stored credentials".to_owned(),
+            )
+        })?;
+        let credential = server.credential(key).map_err(|e| {
+            (
+                "secrets.open".to_owned(),
+                format!("the stored credential cannot be opened: {e}"),
+            )
+        })?;
+        let target = Target {
+            host: &server.host,
+            port: server.port,
+            username: &server.username,
+            credential: &credential,
+            pinned_host_key: server.host_key_sha256.as_deref(),
+        };
+        let conn = SftpConnection::open(&target, &self.sftp.addresses, self.timeouts(), steps)
+            .await
+            .map_err(|e| (format!("sftp.{:?}", e.kind).to_ascii_lowercase(), e.message))?;
+        if server.host_key_sha256.is_none()
+            && !conn.host_key.is_empty()
+            && let Err(e) = self
+                .servers
+                .pin_host_key(server.guild, &server.server, &conn.host_key)
+                .await
+        {
+            tracing::warn!(error = %e, "host key not pinned; it will be pinned next time");
+        }
+        Ok(conn)
+    }
+
+    fn report(&self, server: &GameServer, kind: &str, message: &str, command: &str) -> String {
+        self.telemetry.error(
+            kind,
+            message,
+            "sftp_worker::service",
+            Some(ErrorContext {
+                guild_id: server.guild.0,
+                server_id: server.server.to_string(),
+                command: command.to_owned(),
+                shard: None,
+            }),
+        )
+    }
 }
 
 fn storage_error(e: mongodb::error::Error) -> Status {
@@ -64,10 +174,40 @@ fn storage_error(e: mongodb::error::Error) -> Status {
     Status::unavailable("the database is unavailable; retry shortly")
 }
 
+fn storage_error_of(e: &GameServerError) -> Status {
+    tracing::warn!(error = %e, "game server lookup failed");
+    Status::unavailable("the database is unavailable; retry shortly")
+}
+
 fn not_yet(what: &str) -> Status {
     Status::unimplemented(format!(
-        "{what} needs the SFTP connection pools, which this worker version does not have yet"
+        "{what} needs the polling pools, which this worker version does not have yet"
     ))
+}
+
+fn proto_step(s: &Step) -> TestStep {
+    TestStep {
+        name: s.name.to_owned(),
+        ok: s.ok,
+        detail: s.detail.clone(),
+        elapsed_ms: u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// `*` any run of characters, `?` one character; empty matches everything.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    pattern.is_empty() || go(&p, &n)
 }
 
 type ProgressStream = Pin<Box<dyn Stream<Item = Result<BackfillProgress, Status>> + Send>>;
@@ -77,16 +217,152 @@ type NotificationStream = Pin<Box<dyn Stream<Item = Result<Notification, Status>
 impl SftpWorker for Worker {
     async fn test_server(
         &self,
-        _request: Request<TestServerRequest>,
+        request: Request<TestServerRequest>,
     ) -> Result<Response<TestServerReply>, Status> {
-        Err(not_yet("testing a server"))
+        let server = self.server(request.into_inner().server).await?;
+        let mut steps = Vec::new();
+        let conn = match self.connect(&server, &mut steps).await {
+            Ok(conn) => conn,
+            Err((kind, message)) => {
+                let error_id = self.report(&server, &kind, &message, "test_sftp");
+                return Ok(Response::new(TestServerReply {
+                    ok: false,
+                    steps: steps.iter().map(proto_step).collect(),
+                    error_id,
+                    ..TestServerReply::default()
+                }));
+            }
+        };
+        let source = SftpSource {
+            sftp: &conn.sftp,
+            timeout: conn.operation_timeout,
+        };
+        let start = Instant::now();
+        let found = discover(&source, server.server.as_str()).await;
+        let elapsed = start.elapsed();
+        let host_key = conn.host_key.clone();
+        conn.close().await;
+        let mut reply = TestServerReply {
+            host_key_sha256: host_key,
+            ..TestServerReply::default()
+        };
+        match found {
+            Ok(layout) => {
+                let killfeed_ok = !layout.killfeed_dirs.is_empty();
+                steps.push(Step {
+                    name: "find_killfeed",
+                    ok: killfeed_ok,
+                    detail: if killfeed_ok {
+                        format!(
+                            "{} CSV files in {}",
+                            layout.csv_files,
+                            layout.killfeed_dirs.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "no deathlogs/world_* folder found ({} folders searched)",
+                            layout.dirs_searched
+                        )
+                    },
+                    elapsed,
+                });
+                steps.push(Step {
+                    name: "find_log",
+                    ok: layout.log_path.is_some(),
+                    detail: layout
+                        .log_path
+                        .clone()
+                        .unwrap_or_else(|| "no Deadside.log found".to_owned()),
+                    elapsed,
+                });
+                reply.ok = killfeed_ok;
+                reply.killfeed_dirs = layout.killfeed_dirs;
+                reply.log_path = layout.log_path.unwrap_or_default();
+                reply.csv_files = layout.csv_files;
+            }
+            Err(e) => {
+                let message = format!("searching the server's folders failed: {e}");
+                steps.push(Step {
+                    name: "find_killfeed",
+                    ok: false,
+                    detail: message.clone(),
+                    elapsed,
+                });
+                reply.error_id = self.report(&server, "sftp.discovery", &message, "test_sftp");
+            }
+        }
+        if !reply.ok && reply.error_id.is_empty() {
+            reply.error_id = self.report(
+                &server,
+                "sftp.no_killfeed",
+                "no killfeed folder found",
+                "test_sftp",
+            );
+        }
+        reply.steps = steps.iter().map(proto_step).collect();
+        Ok(Response::new(reply))
     }
 
     async fn list_files(
         &self,
-        _request: Request<ListFilesRequest>,
+        request: Request<ListFilesRequest>,
     ) -> Result<Response<ListFilesReply>, Status> {
-        Err(not_yet("listing files"))
+        let r = request.into_inner();
+        let server = self.server(r.server).await?;
+        let mut steps = Vec::new();
+        let conn = self
+            .connect(&server, &mut steps)
+            .await
+            .map_err(|(kind, message)| {
+                let id = self.report(&server, &kind, &message, "list_sftp_files");
+                Status::failed_precondition(format!("{message} (error id {id})"))
+            })?;
+        let source = SftpSource {
+            sftp: &conn.sftp,
+            timeout: conn.operation_timeout,
+        };
+        let path = if r.path.trim().is_empty() {
+            discover(&source, server.server.as_str())
+                .await
+                .ok()
+                .and_then(|l| l.killfeed_dirs.into_iter().next())
+                .unwrap_or_default()
+        } else {
+            r.path.trim().to_owned()
+        };
+        let listed = source.list(&path).await;
+        conn.close().await;
+        let entries = listed.map_err(|e| {
+            Status::not_found(format!(
+                "cannot list {}: {}",
+                if path.is_empty() {
+                    "the home folder"
+                } else {
+                    &path
+                },
+                e.message
+            ))
+        })?;
+        let limit = if r.limit == 0 {
+            100
+        } else {
+            (r.limit as usize).min(MAX_LIST)
+        };
+        let matching: Vec<FileEntry> = entries
+            .into_iter()
+            .filter(|e| glob_match(&r.pattern, &e.name))
+            .map(|e| FileEntry {
+                path: e.path,
+                size: e.size,
+                mtime_unix: e.mtime,
+                is_dir: e.is_dir,
+            })
+            .collect();
+        let truncated = matching.len() > limit;
+        Ok(Response::new(ListFilesReply {
+            entries: matching.into_iter().take(limit).collect(),
+            truncated,
+        }))
     }
 
     async fn server_status(
@@ -181,5 +457,19 @@ impl SftpWorker for Worker {
         _request: Request<AckNotificationsRequest>,
     ) -> Result<Response<AckNotificationsReply>, Status> {
         Err(not_yet("the notification stream"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn patterns_match_like_a_shell() {
+        assert!(glob_match("", "anything"));
+        assert!(glob_match("*.csv", "2025.05.01-00.00.00.csv"));
+        assert!(glob_match("2025.05.*", "2025.05.01-00.00.00.csv"));
+        assert!(!glob_match("*.csv", "Deadside.log"));
+        assert!(glob_match("Deadside.???", "deadside.log"));
     }
 }

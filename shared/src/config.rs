@@ -25,6 +25,33 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub discord: DiscordConfig,
     pub premium: PremiumConfig,
+    pub sftp: SftpConfig,
+}
+
+/// How the sftp-worker connects to game servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftpConfig {
+    /// `TOWER_SFTP_ALLOW_LOOPBACK` / `TOWER_SFTP_ALLOW_PRIVATE` (`true`/`1`).
+    #[serde(flatten)]
+    pub addresses: crate::address_guard::AddressPolicy,
+    /// TCP connect plus SSH handshake and authentication, `TOWER_SFTP_CONNECT_TIMEOUT_SECS`.
+    pub connect_timeout_secs: u64,
+    /// Any single SFTP operation.
+    pub operation_timeout_secs: u64,
+    /// SSH keepalive interval; the connection is dropped after 3 unanswered.
+    pub keepalive_secs: u64,
+}
+
+impl Default for SftpConfig {
+    fn default() -> Self {
+        Self {
+            addresses: crate::address_guard::AddressPolicy::default(),
+            connect_timeout_secs: 15,
+            operation_timeout_secs: 30,
+            keepalive_secs: 15,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +323,18 @@ impl Config {
         if let Some(v) = get("TOWER_DISCORD_API_PROXY") {
             self.discord.api_proxy = Some(v);
         }
+        if let Some(v) = get("TOWER_SFTP_ALLOW_LOOPBACK") {
+            self.sftp.addresses.allow_loopback = parse_bool("TOWER_SFTP_ALLOW_LOOPBACK", &v)?;
+        }
+        if let Some(v) = get("TOWER_SFTP_ALLOW_PRIVATE") {
+            self.sftp.addresses.allow_private = parse_bool("TOWER_SFTP_ALLOW_PRIVATE", &v)?;
+        }
+        if let Some(v) = get("TOWER_SFTP_CONNECT_TIMEOUT_SECS") {
+            self.sftp.connect_timeout_secs = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "TOWER_SFTP_CONNECT_TIMEOUT_SECS",
+                reason: format!("`{v}` is not a number of seconds"),
+            })?;
+        }
         Ok(())
     }
 
@@ -340,6 +379,17 @@ impl Config {
             }
         };
         crate::auth::AuthToken::new(raw.trim()).map_err(ConfigError::Invalid)
+    }
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        other => Err(ConfigError::Env {
+            name,
+            reason: format!("`{other}` is neither true nor false"),
+        }),
     }
 }
 

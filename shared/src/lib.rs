@@ -4,6 +4,7 @@
 //! - [`config`]: the configuration file plus environment overrides, validated at start.
 //! - [`cli`]: the command-line flags every daemon takes.
 //! - [`ids`]: Discord and game identifiers in the product's words (guild, server, shard).
+//! - [`game_servers`]: registered game servers, credentials sealed, always per guild.
 //! - [`timestamp`]: Deadside's timestamps, parsed by hand on the hot path.
 //! - [`killfeed`]: the killfeed CSV line parser and death classification.
 //! - [`ingest`]: killfeed bytes at a cursor → events and malformed-line reports.
@@ -18,6 +19,7 @@
 //! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
 //! - [`db`]: the MongoDB connection; [`schema`]: `schema_version`, migrations and indexes.
 //! - [`secret`]: encryption at rest for SFTP passwords and other secrets, and redaction.
+//! - [`address_guard`]: which SFTP hosts may be connected to (no internal addresses).
 //! - [`auth`]: the shared-secret token every inter-process gRPC call carries.
 //! - [`grpc`]: serving and calling tower.v1 services (listener, health, auth, channels).
 //! - [`process`]: who this process is, and its registration heartbeat in MongoDB.
@@ -26,12 +28,14 @@
 //! - [`shutdown`]: Ctrl-C / SIGTERM turned into a signal every task can await.
 //! - [`startup`]: why a daemon could not start ([`startup::StartError`]).
 
+pub mod address_guard;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod cursor;
 pub mod cursor_store;
 pub mod db;
+pub mod game_servers;
 pub mod grpc;
 pub mod ids;
 pub mod ingest;

@@ -69,16 +69,20 @@ impl Telemetry {
         self.report(event(Level::Info, kind, message.into(), "", None));
     }
 
-    /// An error with where it happened and for whom. Returns nothing: the collector assigns
-    /// the error id when the caller has not (see [`new_error_id`]).
+    /// An error with where it happened and for whom. Returns the error id to show the user
+    /// (`/debug` finds it).
     pub fn error(
         &self,
         kind: &str,
         message: impl Into<String>,
         location: &str,
         context: Option<ErrorContext>,
-    ) {
-        self.report(event(Level::Error, kind, message.into(), location, context));
+    ) -> String {
+        let mut e = event(Level::Error, kind, message.into(), location, context);
+        e.error_id = new_error_id();
+        let id = e.error_id.clone();
+        self.report(e);
+        id
     }
 }
 

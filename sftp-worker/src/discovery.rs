@@ -1,0 +1,106 @@
+//! Finding a game server's killfeed folders and server log on its SFTP host.
+//!
+//! The layout is `{host}_{id}/actual1/deathlogs/world_N/*.csv` and
+//! `{host}_{id}/Logs/Deadside.log`, but hosts differ: the root may be relative, the world
+//! number varies, the folder may be named differently. So search, breadth first and
+//! bounded, and prefer what sits under a folder ending in `_{server id}`.
+
+use std::collections::VecDeque;
+
+use tower_shared::source::{ByteSource, FileMeta, SourceError};
+
+/// How deep and how wide the search goes before giving up.
+const MAX_DEPTH: usize = 6;
+const MAX_DIRS: usize = 400;
+
+/// What was found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub killfeed_dirs: Vec<String>,
+    pub log_path: Option<String>,
+    pub csv_files: u32,
+    pub dirs_searched: usize,
+}
+
+pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layout, SourceError> {
+    let mut layout = Layout::default();
+    let mut logs: Vec<String> = Vec::new();
+    let mut csv_counts: Vec<(String, u32)> = Vec::new();
+    let mut queue: VecDeque<(String, usize, Option<String>)> =
+        VecDeque::from([(String::new(), 0, None)]);
+    let suffix = format!("_{server_id}");
+    while let Some((dir, depth, parent_name)) = queue.pop_front() {
+        if layout.dirs_searched >= MAX_DIRS {
+            break;
+        }
+        layout.dirs_searched += 1;
+        let entries = match source.list(&dir).await {
+            Ok(e) => e,
+            // An unreadable folder deep down is not the search's failure.
+            Err(e) if depth > 0 => {
+                tracing::debug!(dir, error = %e, "folder skipped");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let name = dir.rsplit('/').next().unwrap_or_default().to_owned();
+        let is_world = parent_name.as_deref() == Some("deathlogs") && name.starts_with("world");
+        if is_world {
+            let csv = entries.iter().filter(|f| is_csv(f)).count();
+            csv_counts.push((dir.clone(), u32::try_from(csv).unwrap_or(u32::MAX)));
+        }
+        for entry in &entries {
+            if entry.is_dir && depth < MAX_DEPTH {
+                queue.push_back((entry.path.clone(), depth + 1, Some(name.clone())));
+            } else if !entry.is_dir && entry.name == "Deadside.log" {
+                logs.push(entry.path.clone());
+            }
+        }
+    }
+    // Prefer what belongs to this server's own folder.
+    let ours = |p: &String| p.split('/').any(|part| part.ends_with(&suffix));
+    if csv_counts.iter().any(|(d, _)| ours(d)) {
+        csv_counts.retain(|(d, _)| ours(d));
+    }
+    layout.csv_files = csv_counts.iter().map(|(_, n)| n).sum();
+    layout.killfeed_dirs = csv_counts.into_iter().map(|(d, _)| d).collect();
+    layout.log_path = logs.iter().find(|p| ours(p)).or(logs.first()).cloned();
+    Ok(layout)
+}
+
+fn is_csv(f: &FileMeta) -> bool {
+    !f.is_dir && f.name.to_ascii_lowercase().ends_with(".csv")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_shared::source::LocalSource;
+
+    #[tokio::test]
+    async fn finds_the_server_folders_wherever_they_are() {
+        let root = std::env::temp_dir().join(format!("tower-discovery-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mk = |p: &str| std::fs::create_dir_all(root.join(p)).unwrap_or_else(|e| panic!("{e}"));
+        let touch = |p: &str| std::fs::write(root.join(p), b"").unwrap_or_else(|e| panic!("{e}"));
+        mk("srv/1.2.3.4_7020/actual1/deathlogs/world_1");
+        mk("srv/1.2.3.4_7020/Logs");
+        mk("srv/1.2.3.4_8000/actual1/deathlogs/world_0");
+        touch("srv/1.2.3.4_7020/actual1/deathlogs/world_1/2025.05.01-00.00.00.csv");
+        touch("srv/1.2.3.4_7020/actual1/deathlogs/world_1/2025.05.02-00.00.00.csv");
+        touch("srv/1.2.3.4_7020/Logs/Deadside.log");
+        let layout = discover(&LocalSource::new(&root), "7020")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            layout.killfeed_dirs,
+            vec!["srv/1.2.3.4_7020/actual1/deathlogs/world_1".to_owned()]
+        );
+        assert_eq!(
+            layout.log_path.as_deref(),
+            Some("srv/1.2.3.4_7020/Logs/Deadside.log")
+        );
+        assert_eq!(layout.csv_files, 2);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

@@ -1,0 +1,116 @@
+//! An SFTP session as a [`ByteSource`]: what the incremental reader and discovery use.
+//! Every operation is bounded by the operation timeout.
+
+use std::time::Duration;
+
+use russh_sftp::client::SftpSession;
+use russh_sftp::client::error::Error as SftpError;
+use russh_sftp::protocol::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tower_shared::source::{ByteSource, FileMeta, SourceError, SourceErrorKind};
+
+pub struct SftpSource<'a> {
+    pub sftp: &'a SftpSession,
+    pub timeout: Duration,
+}
+
+fn error(path: &str, e: &SftpError) -> SourceError {
+    let kind = match e {
+        SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile => {
+            SourceErrorKind::NotFound
+        }
+        SftpError::Status(s) if s.status_code == StatusCode::PermissionDenied => {
+            SourceErrorKind::PermissionDenied
+        }
+        SftpError::Timeout => SourceErrorKind::Timeout,
+        _ => SourceErrorKind::Io,
+    };
+    SourceError {
+        kind,
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn timed_out(path: &str, limit: Duration) -> SourceError {
+    SourceError {
+        kind: SourceErrorKind::Timeout,
+        path: path.to_owned(),
+        message: format!("no answer within {}s", limit.as_secs()),
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    match dir {
+        "" | "." => name.to_owned(),
+        d => format!("{}/{name}", d.trim_end_matches('/')),
+    }
+}
+
+fn meta(name: String, path: String, attrs: &russh_sftp::protocol::FileAttributes) -> FileMeta {
+    FileMeta {
+        name,
+        path,
+        size: attrs.size.unwrap_or(0),
+        mtime: i64::from(attrs.mtime.unwrap_or(0)),
+        is_dir: attrs.is_dir(),
+    }
+}
+
+impl SftpSource<'_> {
+    async fn bounded<T>(
+        &self,
+        path: &str,
+        f: impl Future<Output = Result<T, SftpError>>,
+    ) -> Result<T, SourceError> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(r) => r.map_err(|e| error(path, &e)),
+            Err(_) => Err(timed_out(path, self.timeout)),
+        }
+    }
+}
+
+impl ByteSource for SftpSource<'_> {
+    async fn list(&self, dir: &str) -> Result<Vec<FileMeta>, SourceError> {
+        let listing = if dir.is_empty() { "." } else { dir };
+        let entries = self.bounded(dir, self.sftp.read_dir(listing)).await?;
+        let mut out: Vec<FileMeta> = entries
+            .map(|e| {
+                let name = e.file_name();
+                let path = join(dir, &name);
+                meta(name, path, &e.metadata())
+            })
+            .filter(|m| m.name != "." && m.name != "..")
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn stat(&self, path: &str) -> Result<FileMeta, SourceError> {
+        let attrs = self.bounded(path, self.sftp.metadata(path)).await?;
+        let name = path.rsplit('/').next().unwrap_or(path).to_owned();
+        Ok(meta(name, path.to_owned(), &attrs))
+    }
+
+    async fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, SourceError> {
+        let read = async {
+            let mut file = self.sftp.open(path).await?;
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(SftpError::from)?;
+            let mut buf = Vec::with_capacity(len.min(1 << 22));
+            (&mut file)
+                .take(len as u64)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(SftpError::from)?;
+            Ok(buf)
+        };
+        // Large reads get time in proportion (one request in flight per read today).
+        let limit = self.timeout + Duration::from_secs((len as u64) >> 20);
+        match tokio::time::timeout(limit, read).await {
+            Ok(r) => r.map_err(|e: SftpError| error(path, &e)),
+            Err(_) => Err(timed_out(path, limit)),
+        }
+    }
+}

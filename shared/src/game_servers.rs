@@ -1,0 +1,193 @@
+//! Game servers as guilds register them (`game_servers`): where the SFTP host is, how to
+//! log in (the password or key sealed, bound to this guild and server), the pinned host
+//! key, and whether it is polled. Every lookup takes the guild id: a guild can only ever
+//! reach its own servers.
+
+use mongodb::bson::{Binary, DateTime, Document, doc, spec::BinarySubtype};
+
+use crate::db::{Database, collections, is_duplicate_key};
+use crate::ids::{GuildId, ServerId};
+use crate::schema::SCHEMA_VERSION;
+use crate::secret::{Redacted, SecretError, SecretKey};
+
+/// How the bot logs in to a server's SFTP host.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Password(Redacted<String>),
+    /// An OpenSSH private key (PEM text).
+    Key(Redacted<String>),
+}
+
+/// A registered game server, with its credential still sealed.
+#[derive(Debug, Clone)]
+pub struct GameServer {
+    pub guild: GuildId,
+    pub server: ServerId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// `SHA256:…` of the host key, pinned on first connection.
+    pub host_key_sha256: Option<String>,
+    pub enabled: bool,
+    sealed_password: Option<Vec<u8>>,
+    sealed_key: Option<Vec<u8>>,
+}
+
+/// A server to register.
+#[derive(Debug, Clone)]
+pub struct NewGameServer {
+    pub server: ServerId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub credential: Credential,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GameServerError {
+    #[error("this guild already has a server with id {0}")]
+    Exists(ServerId),
+    #[error("this guild has no server with id {0}")]
+    NotFound(ServerId),
+    #[error("secrets: {0}")]
+    Secret(#[from] SecretError),
+    #[error("no secret key is configured, so credentials cannot be stored or used")]
+    NoKey,
+    #[error("database: {0}")]
+    Db(#[from] mongodb::error::Error),
+}
+
+fn context(guild: GuildId, server: &ServerId, what: &str) -> String {
+    format!("game_servers/{guild}/{server}/{what}")
+}
+
+impl GameServer {
+    /// The credential, opened with the deployment's key.
+    pub fn credential(&self, key: &SecretKey) -> Result<Credential, GameServerError> {
+        let text = |sealed: &[u8], what| -> Result<Redacted<String>, GameServerError> {
+            let plain = key.open(sealed, &context(self.guild, &self.server, what))?;
+            Ok(Redacted::new(
+                String::from_utf8_lossy(plain.expose()).into_owned(),
+            ))
+        };
+        match (&self.sealed_key, &self.sealed_password) {
+            (Some(k), _) => Ok(Credential::Key(text(k, "sftp_key")?)),
+            (None, Some(p)) => Ok(Credential::Password(text(p, "sftp_password")?)),
+            (None, None) => Err(GameServerError::Secret(SecretError::Malformed)),
+        }
+    }
+
+    fn from_doc(d: &Document) -> Option<Self> {
+        let sftp = d.get_document("sftp").ok()?;
+        let binary = |k: &str| sftp.get_binary_generic(k).ok().cloned();
+        Some(Self {
+            guild: GuildId(d.get_str("guild_id").ok()?.parse().ok()?),
+            server: ServerId::parse(d.get_str("server_id").ok()?).ok()?,
+            name: d.get_str("name").unwrap_or_default().to_owned(),
+            host: sftp.get_str("host").ok()?.to_owned(),
+            port: u16::try_from(sftp.get_i32("port").ok()?).ok()?,
+            username: sftp.get_str("username").unwrap_or_default().to_owned(),
+            host_key_sha256: sftp.get_str("host_key_sha256").ok().map(str::to_owned),
+            enabled: d.get_bool("enabled").unwrap_or(true),
+            sealed_password: binary("password_sealed"),
+            sealed_key: binary("key_sealed"),
+        })
+    }
+}
+
+/// The `game_servers` collection.
+#[derive(Clone)]
+pub struct GameServerStore {
+    servers: mongodb::Collection<Document>,
+}
+
+fn sealed(bytes: Vec<u8>) -> Binary {
+    Binary {
+        subtype: BinarySubtype::Generic,
+        bytes,
+    }
+}
+
+impl GameServerStore {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            servers: db.raw().collection(collections::GAME_SERVERS),
+        }
+    }
+
+    /// Registers a server, sealing its credential.
+    pub async fn add(
+        &self,
+        guild: GuildId,
+        new: NewGameServer,
+        key: Option<&SecretKey>,
+    ) -> Result<(), GameServerError> {
+        let key = key.ok_or(GameServerError::NoKey)?;
+        let mut sftp =
+            doc! { "host": &new.host, "port": i32::from(new.port), "username": &new.username };
+        match &new.credential {
+            Credential::Password(p) => {
+                let s = key.seal(
+                    p.expose().as_bytes(),
+                    &context(guild, &new.server, "sftp_password"),
+                )?;
+                sftp.insert("password_sealed", sealed(s));
+            }
+            Credential::Key(k) => {
+                let s = key.seal(
+                    k.expose().as_bytes(),
+                    &context(guild, &new.server, "sftp_key"),
+                )?;
+                sftp.insert("key_sealed", sealed(s));
+            }
+        }
+        let result = self
+            .servers
+            .insert_one(doc! {
+                "guild_id": guild.to_string(),
+                "server_id": new.server.as_str(),
+                "name": &new.name,
+                "sftp": sftp,
+                "enabled": true,
+                "created_at": DateTime::now(),
+                "schema_version": SCHEMA_VERSION,
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(GameServerError::Exists(new.server)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+    ) -> Result<GameServer, GameServerError> {
+        self.servers
+            .find_one(doc! { "guild_id": guild.to_string(), "server_id": server.as_str() })
+            .await?
+            .as_ref()
+            .and_then(GameServer::from_doc)
+            .ok_or_else(|| GameServerError::NotFound(server.clone()))
+    }
+
+    /// Pins the host key seen on first connection (or when an admin re-trusts a new one).
+    pub async fn pin_host_key(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        fingerprint: &str,
+    ) -> Result<(), GameServerError> {
+        self.servers
+            .update_one(
+                doc! { "guild_id": guild.to_string(), "server_id": server.as_str() },
+                doc! { "$set": { "sftp.host_key_sha256": fingerprint } },
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,335 @@
+//! The sftp-worker against a real OpenSSH sshd on loopback (started by the test command):
+//! testing a server (`/test_sftp`) and listing its files, with password and key logins, a
+//! wrong password, a changed host key, a port that accepts TCP but never speaks SSH,
+//! internal addresses refused by default, and guilds kept apart.
+
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+use tonic::Code;
+use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
+use tower_proto::v1::{ListFilesRequest, ServerRef, TestServerReply, TestServerRequest};
+use tower_shared::auth::AuthToken;
+use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
+use tower_shared::grpc::AuthedChannel;
+use tower_shared::ids::{GuildId, ServerId};
+use tower_shared::secret::{Redacted, SecretKey};
+use tower_tests::WAIT;
+use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::daemon::{Daemon, DaemonSpec};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+const GUILD: GuildId = GuildId(333_333_333_333_333_333);
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with deploy/local/test"))
+}
+
+/// A game server's folders in the SFTP user's home, named after this test.
+struct GameFolder {
+    root: PathBuf,
+    server_id: String,
+}
+
+impl GameFolder {
+    fn create(test: &str) -> GameFolder {
+        // A server id of this test's own, so discovery picks this test's folder.
+        let server_id = format!("{}{}", std::process::id(), test.len());
+        let root = PathBuf::from(env("TOWER_TEST_SFTP_HOME"))
+            .join(format!("t_{test}_{}", std::process::id()));
+        let base = root.join(format!("127.0.0.1_{server_id}"));
+        let kf = base.join("actual1/deathlogs/world_0");
+        ok(std::fs::create_dir_all(&kf));
+        ok(std::fs::create_dir_all(base.join("Logs")));
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/deadside/killfeed");
+        for name in ["2025.05.01-00.00.00.csv", "2025.05.15-00.00.00.csv"] {
+            ok(std::fs::copy(fixtures.join(name), kf.join(name)));
+        }
+        ok(std::fs::write(
+            base.join("Logs/Deadside.log"),
+            "Log file open, 05/03/25 02:00:00\n",
+        ));
+        GameFolder { root, server_id }
+    }
+}
+
+impl Drop for GameFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+struct Setup {
+    db: TestDatabase,
+    key: SecretKey,
+    worker: Daemon,
+    client: SftpWorkerClient<AuthedChannel>,
+}
+
+async fn start_worker(test: &str, extra: &[(&str, &str)]) -> Setup {
+    let db = ok(TestDatabase::create(test).await);
+    let key_text = ok(SecretKey::generate_base64());
+    let mut env = vec![
+        ("MONGODB_URI".to_owned(), db.uri.clone()),
+        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
+        ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
+        ("TOWER_SECRET_KEY".to_owned(), key_text.clone()),
+        (
+            "TOWER_COLLECTOR_URL".to_owned(),
+            "http://127.0.0.1:1".to_owned(),
+        ),
+    ];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let worker = ok(Daemon::spawn(DaemonSpec::grpc("sftp-worker", env)).await);
+    let addr = ok(worker.grpc_addr(WAIT).await);
+    ok(worker.wait_serving(addr, "", WAIT).await);
+    let client = ok(tower_shared::grpc::worker_client(
+        &format!("http://{addr}"),
+        &ok(AuthToken::new(TOKEN)),
+    ));
+    Setup {
+        db,
+        key: ok(SecretKey::from_base64(&key_text)),
+        worker,
+        client,
+    }
+}
+
+impl Setup {
+    async fn add_server(&self, guild: GuildId, server_id: &str, port: u16, credential: Credential) {
+        let db = ok(self.db.open().await);
+        let new = NewGameServer {
+            server: ok(ServerId::parse(server_id)),
+            name: "Test server".to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port,
+            username: env("TOWER_TEST_SFTP_USER"),
+            credential,
+        };
+        ok(GameServerStore::new(&db)
+            .add(guild, new, Some(&self.key))
+            .await);
+    }
+
+    async fn test_server(
+        &mut self,
+        guild: GuildId,
+        server_id: &str,
+    ) -> Result<TestServerReply, tonic::Status> {
+        let request = TestServerRequest {
+            server: Some(ServerRef {
+                guild_id: guild.0,
+                server_id: server_id.to_owned(),
+            }),
+        };
+        self.client
+            .test_server(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn finish(self) {
+        ok(self.worker.stop(std::time::Duration::from_secs(20)).await);
+        ok(self.db.drop_database().await);
+    }
+}
+
+fn password() -> Credential {
+    Credential::Password(Redacted::new(env("TOWER_TEST_SFTP_PASSWORD")))
+}
+
+fn step<'a>(reply: &'a TestServerReply, name: &str) -> &'a tower_proto::v1::TestStep {
+    reply
+        .steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name} in {reply:?}"))
+}
+
+#[tokio::test]
+async fn password_and_key_logins_find_the_killfeed_and_pin_the_host_key() {
+    let folder = GameFolder::create("logins");
+    let mut s = start_worker("sftp_logins", &[("TOWER_SFTP_ALLOW_LOOPBACK", "true")]).await;
+    let port = ok(sshd_port());
+    s.add_server(GUILD, &folder.server_id, port, password())
+        .await;
+
+    let reply = ok(s.test_server(GUILD, &folder.server_id).await);
+    assert!(reply.ok, "{reply:?}");
+    let names: Vec<&str> = reply.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "resolve",
+            "connect",
+            "handshake",
+            "auth",
+            "sftp",
+            "find_killfeed",
+            "find_log"
+        ]
+    );
+    assert!(reply.steps.iter().all(|s| s.ok), "{reply:?}");
+    assert_eq!(reply.csv_files, 2);
+    assert_eq!(reply.killfeed_dirs.len(), 1);
+    assert!(reply.killfeed_dirs[0].ends_with(&format!(
+        "127.0.0.1_{}/actual1/deathlogs/world_0",
+        folder.server_id
+    )));
+    assert!(reply.log_path.ends_with("Logs/Deadside.log"));
+    assert!(reply.host_key_sha256.starts_with("SHA256:"));
+    // The key seen first is pinned with the server.
+    let db = ok(s.db.open().await);
+    let stored = ok(GameServerStore::new(&db)
+        .get(GUILD, &ok(ServerId::parse(&folder.server_id)))
+        .await);
+    assert_eq!(
+        stored.host_key_sha256.as_deref(),
+        Some(reply.host_key_sha256.as_str())
+    );
+
+    // The same host with a key login, as another server of the guild.
+    let key = ok(std::fs::read_to_string(env("TOWER_TEST_SFTP_KEY")));
+    let key_server = format!("{}1", folder.server_id);
+    s.add_server(
+        GUILD,
+        &key_server,
+        port,
+        Credential::Key(Redacted::new(key)),
+    )
+    .await;
+    let by_key = ok(s.test_server(GUILD, &key_server).await);
+    assert!(by_key.ok && step(&by_key, "auth").ok, "{by_key:?}");
+
+    // Listing files: the killfeed folder by default, filtered by a pattern.
+    let listed = ok(s
+        .client
+        .list_files(ListFilesRequest {
+            server: Some(ServerRef {
+                guild_id: GUILD.0,
+                server_id: folder.server_id.clone(),
+            }),
+            path: String::new(),
+            pattern: "2025.05.1*".to_owned(),
+            limit: 0,
+        })
+        .await)
+    .into_inner();
+    let names: Vec<&str> = listed
+        .entries
+        .iter()
+        .map(|e| e.path.rsplit('/').next().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["2025.05.15-00.00.00.csv"]);
+    assert!(listed.entries[0].size > 0);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn wrong_password_changed_key_and_a_silent_port_fail_clearly() {
+    let folder = GameFolder::create("failures");
+    // A port that accepts TCP and then says nothing.
+    let silent = ok(TcpListener::bind("127.0.0.1:0").await);
+    let silent_port = ok(silent.local_addr()).port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let mut s = start_worker(
+        "sftp_failures",
+        &[
+            ("TOWER_SFTP_ALLOW_LOOPBACK", "true"),
+            ("TOWER_SFTP_CONNECT_TIMEOUT_SECS", "2"),
+        ],
+    )
+    .await;
+    let port = ok(sshd_port());
+
+    let wrong = format!("{}2", folder.server_id);
+    s.add_server(
+        GUILD,
+        &wrong,
+        port,
+        Credential::Password(Redacted::new("not-the-password".to_owned())),
+    )
+    .await;
+    let reply = ok(s.test_server(GUILD, &wrong).await);
+    assert!(!reply.ok);
+    assert!(!step(&reply, "auth").ok);
+    assert!(
+        step(&reply, "auth").detail.contains("refused the login"),
+        "{reply:?}"
+    );
+    assert!(reply.error_id.starts_with("E-"));
+
+    let pinned = format!("{}3", folder.server_id);
+    s.add_server(GUILD, &pinned, port, password()).await;
+    let db = ok(s.db.open().await);
+    ok(GameServerStore::new(&db)
+        .pin_host_key(
+            GUILD,
+            &ok(ServerId::parse(&pinned)),
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .await);
+    let reply = ok(s.test_server(GUILD, &pinned).await);
+    assert!(!reply.ok);
+    assert!(
+        step(&reply, "handshake")
+            .detail
+            .contains("host key changed"),
+        "{reply:?}"
+    );
+    assert!(
+        reply.steps.iter().all(|st| st.name != "auth"),
+        "no password is sent to a changed host"
+    );
+
+    let mute = format!("{}4", folder.server_id);
+    s.add_server(GUILD, &mute, silent_port, password()).await;
+    let reply = ok(s.test_server(GUILD, &mute).await);
+    assert!(!reply.ok);
+    let handshake = step(&reply, "handshake");
+    assert!(
+        handshake.detail.contains("did not finish within 2s"),
+        "{reply:?}"
+    );
+    assert!(handshake.elapsed_ms < 10_000);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn internal_addresses_and_other_guilds_servers_are_refused() {
+    let folder = GameFolder::create("refusals");
+    // No TOWER_SFTP_ALLOW_LOOPBACK: the operator has not allowed internal addresses.
+    let mut s = start_worker("sftp_refusals", &[]).await;
+    s.add_server(GUILD, &folder.server_id, ok(sshd_port()), password())
+        .await;
+    let reply = ok(s.test_server(GUILD, &folder.server_id).await);
+    assert!(!reply.ok);
+    assert!(
+        step(&reply, "resolve").detail.contains("loopback address"),
+        "{reply:?}"
+    );
+    assert!(
+        reply.steps.iter().all(|st| st.name != "connect"),
+        "nothing is sent to a refused address"
+    );
+
+    // Another guild naming this guild's server id finds nothing.
+    let other = s.test_server(GuildId(GUILD.0 + 1), &folder.server_id).await;
+    assert_eq!(other.err().map(|e| e.code()), Some(Code::NotFound));
+    s.finish().await;
+}
