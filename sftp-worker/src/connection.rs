@@ -286,6 +286,11 @@ impl SftpConnection {
         })
     }
 
+    /// Whether the SSH connection is still up (checked before reuse).
+    pub fn is_open(&self) -> bool {
+        !self.handle.is_closed()
+    }
+
     /// Closes politely; a dead peer is not waited for.
     pub async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), async {

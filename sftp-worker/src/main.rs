@@ -4,10 +4,17 @@
 //!
 //! Modules: [`connection`] (an SSH connection and its SFTP session, host key pinned),
 //! [`sftp_source`] (SFTP as a byte source for the reader), [`discovery`] (finding the
-//! killfeed folders and the log), [`service`] (the tower.v1.SftpWorker service).
+//! killfeed folders and the log), [`pool`] (per-guild connection quotas), [`breaker`]
+//! (backing off failing servers), [`lease`] (which worker polls which server),
+//! [`poller`] (polling every held server into statistics and the outbox), [`service`]
+//! (the tower.v1.SftpWorker service).
 
+mod breaker;
 mod connection;
 mod discovery;
+mod lease;
+mod poller;
+mod pool;
 mod service;
 mod sftp_source;
 
@@ -75,14 +82,27 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         shutdown.clone(),
     )
     .await?;
+    // Poll: the servers this worker holds leases on, into statistics and the outbox.
+    let poller = std::sync::Arc::new(poller::Poller::new(
+        &db,
+        &config.worker,
+        config.sftp.clone(),
+        config.premium.tiers.clone(),
+        secret_key.clone(),
+        telemetry.clone(),
+        &me.instance,
+    ));
+    let polling = tokio::spawn(std::sync::Arc::clone(&poller).run(shutdown.clone()));
+
     let (health, health_service) = tonic_health::server::health_reporter();
     let worker = service::Worker::new(
         db.clone(),
-        config.premium.tiers.clone(),
-        config.sftp.clone(),
+        &config,
         secret_key,
         telemetry.clone(),
         me.instance.clone(),
+        poller,
+        shutdown.clone(),
     );
     health
         .set_serving::<SftpWorkerServer<service::Worker>>()
@@ -104,7 +124,8 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.wait())
         .await?;
 
-    // Stop: record it, flush telemetry, exit.
+    // Stop: finish polls and give leases back, record it, flush telemetry, exit.
+    let _ = polling.await;
     let _ = heartbeat.await;
     let _ = telemetry_task.await;
     Ok(())

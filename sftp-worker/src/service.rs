@@ -2,8 +2,8 @@
 //!
 //! Every call is scoped by guild: a request names a (guild, server id) pair and only that
 //! guild's documents are read, so one guild can never reach another guild's servers.
-//! Backfill and the notification stream arrive with the polling pools; until then they
-//! answer UNIMPLEMENTED with a message that says so.
+//! Backfill progress streams are not built yet and answer UNIMPLEMENTED saying so (the
+//! first poll of a new server reads every CSV: that is the backfill today).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,10 +30,17 @@ use tower_shared::tier::{Tier, TierTable};
 
 use crate::connection::{SftpConnection, Step, Target, Timeouts};
 use crate::discovery::discover;
+use crate::poller::Poller;
 use crate::sftp_source::SftpSource;
+use tower_shared::ids::ShardRange;
+use tower_shared::outbox::Outbox;
+use tower_shared::shutdown::Shutdown;
 
 pub struct Worker {
     db: Database,
+    poller: Arc<Poller>,
+    outbox: Outbox,
+    shutdown: Shutdown,
     servers: GameServerStore,
     tiers: TierTable,
     sftp: SftpConfig,
@@ -48,17 +55,21 @@ const MAX_LIST: usize = 1000;
 impl Worker {
     pub fn new(
         db: Database,
-        tiers: TierTable,
-        sftp: SftpConfig,
+        config: &tower_shared::config::Config,
         secret_key: Option<Arc<SecretKey>>,
         telemetry: Telemetry,
         instance: String,
+        poller: Arc<Poller>,
+        shutdown: Shutdown,
     ) -> Self {
         Self {
             servers: GameServerStore::new(&db),
+            outbox: Outbox::new(&db),
+            poller,
+            shutdown,
             db,
-            tiers,
-            sftp,
+            tiers: config.premium.tiers.clone(),
+            sftp: config.sftp.clone(),
             secret_key,
             telemetry,
             instance,
@@ -181,7 +192,7 @@ fn storage_error_of(e: &GameServerError) -> Status {
 
 fn not_yet(what: &str) -> Status {
     Status::unimplemented(format!(
-        "{what} needs the polling pools, which this worker version does not have yet"
+        "{what} is not available in this worker version; a new server is backfilled by its first poll"
     ))
 }
 
@@ -397,29 +408,57 @@ impl SftpWorker for Worker {
                 r.server_id
             )));
         }
+        let statuses: Vec<Document> = self
+            .db
+            .raw()
+            .collection::<Document>(collections::SERVER_STATUS)
+            .find(doc! { "guild_id": &guild })
+            .await
+            .map_err(storage_error)?
+            .try_collect()
+            .await
+            .map_err(storage_error)?;
         let servers = servers
             .iter()
-            .map(|s| ServerStatus {
-                server: Some(ServerRef {
-                    guild_id: r.guild_id,
-                    server_id: s.get_str("server_id").unwrap_or_default().to_owned(),
-                }),
-                enabled: s.get_bool("enabled").unwrap_or(true),
-                cursors: Vec::new(),
-                last_poll_unix_ms: 0,
-                lag_ms: 0,
-                breaker: BreakerState::Closed as i32,
-                last_error: String::new(),
-                poll_interval_secs: limits.killfeed_poll_secs,
-                worker_instance: self.instance.clone(),
+            .map(|s| {
+                let id = s.get_str("server_id").unwrap_or_default();
+                let st = statuses
+                    .iter()
+                    .find(|d| d.get_str("server_id").ok() == Some(id));
+                let int = |k: &str| st.and_then(|d| d.get_i64(k).ok()).unwrap_or(0);
+                ServerStatus {
+                    server: Some(ServerRef {
+                        guild_id: r.guild_id,
+                        server_id: id.to_owned(),
+                    }),
+                    enabled: s.get_bool("enabled").unwrap_or(true),
+                    cursors: Vec::new(),
+                    last_poll_unix_ms: st
+                        .and_then(|d| d.get_datetime("last_poll").ok())
+                        .map_or(0, |t| t.timestamp_millis()),
+                    lag_ms: u64::try_from(int("lag_ms")).unwrap_or(0),
+                    breaker: st
+                        .and_then(|d| d.get_i32("breaker").ok())
+                        .unwrap_or(BreakerState::Closed as i32),
+                    last_error: st
+                        .and_then(|d| d.get_str("last_error").ok())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    poll_interval_secs: limits.killfeed_poll_secs,
+                    worker_instance: st
+                        .and_then(|d| d.get_str("worker").ok())
+                        .unwrap_or(&self.instance)
+                        .to_owned(),
+                }
             })
             .collect();
+        let usage = self.poller.pools.usage(r.guild_id);
         Ok(Response::new(ServerStatusReply {
             servers,
             pool: Some(PoolUse {
                 guild_id: r.guild_id,
-                open: 0,
-                busy: 0,
+                open: usage.open,
+                busy: usage.busy,
                 limit: limits.sftp_connections,
             }),
         }))
@@ -447,17 +486,177 @@ impl SftpWorker for Worker {
 
     async fn notifications(
         &self,
-        _request: Request<NotificationsRequest>,
+        request: Request<NotificationsRequest>,
     ) -> Result<Response<Self::NotificationsStream>, Status> {
-        Err(not_yet("the notification stream"))
+        let r = request.into_inner();
+        let shards = r
+            .shards
+            .ok_or_else(|| Status::invalid_argument("shards (first, last, total) are required"))?;
+        if shards.total == 0 || shards.first > shards.last || shards.last >= shards.total {
+            return Err(Status::invalid_argument(
+                "shards must satisfy first <= last < total",
+            ));
+        }
+        let range = ShardRange {
+            first: shards.first,
+            last: shards.last,
+            total: shards.total,
+        };
+        if r.subscriber.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "subscriber (a durable name) is required",
+            ));
+        }
+        let mut last = if r.resume_after.is_empty() {
+            self.outbox
+                .acked(&r.subscriber)
+                .await
+                .map_err(storage_error)?
+        } else {
+            r.resume_after.parse().map_err(|_| {
+                Status::invalid_argument("resume_after is not a cursor this worker gave out")
+            })?
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let outbox = self.outbox.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let batch = match outbox.after(last, 500).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = tx
+                            .send(Err(Status::unavailable(format!("outbox unavailable: {e}"))))
+                            .await;
+                        return;
+                    }
+                };
+                let empty = batch.is_empty();
+                for d in batch {
+                    last = d.get_i64("seq").unwrap_or(last);
+                    let Some(n) = notification(&d) else { continue };
+                    let in_range = n
+                        .server
+                        .as_ref()
+                        .is_some_and(|s| range.contains_guild(GuildId(s.guild_id)));
+                    if in_range && tx.send(Ok(n)).await.is_err() {
+                        return; // the subscriber went away
+                    }
+                }
+                if empty {
+                    // Nothing new: look again shortly (ends with shutdown or the subscriber).
+                    tokio::select! {
+                        () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+                        () = shutdown.wait() => return,
+                        () = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn ack_notifications(
         &self,
-        _request: Request<AckNotificationsRequest>,
+        request: Request<AckNotificationsRequest>,
     ) -> Result<Response<AckNotificationsReply>, Status> {
-        Err(not_yet("the notification stream"))
+        let r = request.into_inner();
+        if r.subscriber.trim().is_empty() {
+            return Err(Status::invalid_argument("subscriber is required"));
+        }
+        let seqs: Vec<i64> = r.cursors.iter().filter_map(|c| c.parse().ok()).collect();
+        if let Some(max) = seqs.iter().max() {
+            self.outbox
+                .ack(&r.subscriber, *max)
+                .await
+                .map_err(storage_error)?;
+        }
+        Ok(Response::new(AckNotificationsReply {
+            acknowledged: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
+        }))
     }
+}
+
+/// An outbox document as the proto notification.
+fn notification(d: &Document) -> Option<Notification> {
+    use tower_proto::v1::notification::Payload;
+    use tower_proto::v1::{
+        ConnectionKind, ConnectionNotice, EnvironmentDeathNotice, GameEventKind, GameEventNotice,
+        KillNotice, Player, PlayerCountNotice, SuicideKind, SuicideNotice,
+    };
+    let data = d.get_document("data").ok()?;
+    let player = |k: &str| {
+        data.get_document(k).ok().map(|p| Player {
+            eos_id: p.get_str("id").unwrap_or_default().to_owned(),
+            name: p.get_str("name").unwrap_or_default().to_owned(),
+            platform: p.get_str("platform").unwrap_or_default().to_owned(),
+        })
+    };
+    let text = |k: &str| data.get_str(k).unwrap_or_default().to_owned();
+    let payload = match d.get_str("kind").ok()? {
+        "kill" => Payload::Kill(KillNotice {
+            killer: player("killer"),
+            victim: player("victim"),
+            weapon: text("weapon"),
+            distance_m: u32::try_from(data.get_i64("distance_m").unwrap_or(0)).unwrap_or(0),
+            roadkill: data.get_bool("roadkill").unwrap_or(false),
+            killer_streak: 0,
+        }),
+        "suicide" => Payload::Suicide(SuicideNotice {
+            player: player("player"),
+            kind: match data.get_str("suicide_kind").unwrap_or_default() {
+                "menu" => SuicideKind::Menu,
+                "fall" => SuicideKind::Fall,
+                "vehicle" => SuicideKind::Vehicle,
+                _ => SuicideKind::Other,
+            } as i32,
+            cause: text("cause"),
+        }),
+        "environment" => Payload::EnvironmentDeath(EnvironmentDeathNotice {
+            player: player("player"),
+        }),
+        "connection" => Payload::Connection(ConnectionNotice {
+            player: player("player"),
+            kind: if data.get_str("connection").ok() == Some("left") {
+                ConnectionKind::Left
+            } else {
+                ConnectionKind::Joined
+            } as i32,
+        }),
+        "player_count" => Payload::PlayerCount(PlayerCountNotice {
+            online: u32::try_from(data.get_i64("online").unwrap_or(0)).unwrap_or(0),
+            queued: u32::try_from(data.get_i64("queued").unwrap_or(0)).unwrap_or(0),
+        }),
+        "event" => Payload::GameEvent(GameEventNotice {
+            kind: match data.get_str("event").unwrap_or_default() {
+                "mission" => GameEventKind::Mission,
+                "airdrop" => GameEventKind::Airdrop,
+                "helicrash" => GameEventKind::Helicrash,
+                "trader" => GameEventKind::Trader,
+                "convoy" => GameEventKind::Convoy,
+                "server_restart" => GameEventKind::ServerRestart,
+                _ => GameEventKind::Unspecified,
+            } as i32,
+            name: text("name"),
+            state: text("state"),
+            level: u32::try_from(data.get_i32("level").unwrap_or(0)).unwrap_or(0),
+        }),
+        _ => return None,
+    };
+    Some(Notification {
+        cursor: d.get_i64("seq").ok()?.to_string(),
+        server: Some(ServerRef {
+            guild_id: d.get_str("guild_id").ok()?.parse().ok()?,
+            server_id: d.get_str("server_id").ok()?.to_owned(),
+        }),
+        occurred_unix_ms: d
+            .get_datetime("at")
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0),
+        payload: Some(payload),
+    })
 }
 
 #[cfg(test)]

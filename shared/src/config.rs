@@ -147,12 +147,23 @@ impl Default for CollectorConfig {
 pub struct WorkerConfig {
     /// `TOWER_WORKER_LISTEN`: where the sftp-worker serves gRPC.
     pub listen: SocketAddr,
+    /// `TOWER_POLL_INTERVAL_SECS`: poll every server this often instead of at its tier's
+    /// interval (for tests and the sandbox; leave unset in production).
+    pub poll_interval_secs: Option<u32>,
+    /// SFTP connections one worker holds at most, across all guilds.
+    pub max_connections: u32,
+    /// A server's lease: another worker takes it over this long after its holder stops
+    /// renewing (`TOWER_LEASE_SECS`).
+    pub lease_secs: u32,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            poll_interval_secs: None,
+            max_connections: 1000,
+            lease_secs: 30,
         }
     }
 }
@@ -323,6 +334,12 @@ impl Config {
         if let Some(v) = get("TOWER_DISCORD_API_PROXY") {
             self.discord.api_proxy = Some(v);
         }
+        if let Some(v) = get("TOWER_POLL_INTERVAL_SECS") {
+            self.worker.poll_interval_secs = Some(parse_u32("TOWER_POLL_INTERVAL_SECS", &v)?);
+        }
+        if let Some(v) = get("TOWER_LEASE_SECS") {
+            self.worker.lease_secs = parse_u32("TOWER_LEASE_SECS", &v)?;
+        }
         if let Some(v) = get("TOWER_SFTP_ALLOW_LOOPBACK") {
             self.sftp.addresses.allow_loopback = parse_bool("TOWER_SFTP_ALLOW_LOOPBACK", &v)?;
         }
@@ -380,6 +397,13 @@ impl Config {
         };
         crate::auth::AuthToken::new(raw.trim()).map_err(ConfigError::Invalid)
     }
+}
+
+fn parse_u32(name: &'static str, value: &str) -> Result<u32, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Env {
+        name,
+        reason: format!("`{value}` is not a whole number"),
+    })
 }
 
 fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {

@@ -45,13 +45,26 @@ pub struct CursorStore {
     cursors: mongodb::Collection<Document>,
 }
 
-fn key(guild_id: u64, server_id: &str) -> String {
-    format!("{guild_id}:{server_id}:killfeed")
+fn key(guild_id: u64, server_id: &str, slot: &str) -> String {
+    format!("{guild_id}:{server_id}:{slot}")
 }
 
 fn to_bson<T: Serialize>(value: &T) -> Result<mongodb::bson::Bson, mongodb::error::Error> {
     mongodb::bson::serialize_to_bson(value)
         .map_err(|e| mongodb::error::Error::custom(e.to_string()))
+}
+
+/// One server's server-log reading state: the cursor and who is online and queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogState {
+    pub cursor: Option<FileCursor>,
+    pub online: Vec<String>,
+    pub queued: Vec<String>,
+}
+
+/// A write refused because another worker now holds the server (a higher lease token).
+pub fn is_fenced(e: &mongodb::error::Error) -> bool {
+    crate::db::is_duplicate_key(e)
 }
 
 impl CursorStore {
@@ -66,42 +79,70 @@ impl CursorStore {
         guild_id: u64,
         server_id: &str,
     ) -> Result<KillfeedState, mongodb::error::Error> {
-        let Some(d) = self
-            .cursors
-            .find_one(doc! { "_id": key(guild_id, server_id) })
-            .await?
-        else {
-            return Ok(KillfeedState {
-                next_batch: 1,
-                ..KillfeedState::default()
-            });
-        };
-        let state: KillfeedState = mongodb::bson::deserialize_from_document(
-            d.get_document("state").cloned().unwrap_or_default(),
-        )
-        .map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
+        let state: KillfeedState = self.load_slot(guild_id, server_id, "killfeed").await?;
         Ok(KillfeedState {
             next_batch: state.next_batch.max(1),
             ..state
         })
     }
 
-    async fn save(
+    pub async fn load_log(
         &self,
         guild_id: u64,
         server_id: &str,
-        state: &KillfeedState,
+    ) -> Result<LogState, mongodb::error::Error> {
+        self.load_slot(guild_id, server_id, "log").await
+    }
+
+    async fn load_slot<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        slot: &str,
+    ) -> Result<T, mongodb::error::Error> {
+        let Some(d) = self
+            .cursors
+            .find_one(doc! { "_id": key(guild_id, server_id, slot) })
+            .await?
+        else {
+            return Ok(T::default());
+        };
+        mongodb::bson::deserialize_from_document(
+            d.get_document("state").cloned().unwrap_or_default(),
+        )
+        .map_err(|e| mongodb::error::Error::custom(e.to_string()))
+    }
+
+    /// Saves a state. With a `fence` (the caller's lease token) the write only lands while
+    /// no worker with a higher token has written: a worker that lost its lease cannot
+    /// move a cursor back ([`is_fenced`] tells that error apart).
+    pub async fn save_slot<T: Serialize>(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        slot: &str,
+        state: &T,
+        fence: Option<i64>,
     ) -> Result<(), mongodb::error::Error> {
+        let mut filter = doc! { "_id": key(guild_id, server_id, slot) };
+        let mut set = doc! {
+            "guild_id": guild_id.to_string(),
+            "server_id": server_id,
+            "state": to_bson(state)?,
+            "schema_version": SCHEMA_VERSION,
+        };
+        if let Some(token) = fence {
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "lease_token": { "$exists": false } },
+                    doc! { "lease_token": { "$lte": token } },
+                ],
+            );
+            set.insert("lease_token", token);
+        }
         self.cursors
-            .update_one(
-                doc! { "_id": key(guild_id, server_id) },
-                doc! { "$set": {
-                    "guild_id": guild_id.to_string(),
-                    "server_id": server_id,
-                    "state": to_bson(state)?,
-                    "schema_version": SCHEMA_VERSION,
-                } },
-            )
+            .update_one(filter, doc! { "$set": set })
             .upsert(true)
             .await?;
         Ok(())
@@ -114,6 +155,10 @@ pub struct StoreSink<'a> {
     pub server_id: &'a str,
     pub stats: &'a StatsStore,
     pub cursors: &'a CursorStore,
+    /// Where the lines a batch counted are announced (none for offline use).
+    pub outbox: Option<&'a crate::outbox::Outbox>,
+    /// This worker's lease token for the server, fencing every cursor write.
+    pub fence: Option<i64>,
     pub state: KillfeedState,
     pub totals: BatchOutcome,
 }
@@ -131,6 +176,8 @@ impl<'a> StoreSink<'a> {
             server_id,
             stats,
             cursors,
+            outbox: None,
+            fence: None,
             state,
             totals: BatchOutcome::default(),
         })
@@ -165,6 +212,16 @@ impl<'a> StoreSink<'a> {
             batch: pending.batch,
         };
         let outcome = self.stats.apply_batch(at, chunk).await?;
+        if let Some(outbox) = self.outbox {
+            outbox
+                .add(crate::outbox::Outbox::kill_notices(
+                    self.guild_id,
+                    self.server_id,
+                    chunk,
+                    &outcome.kept,
+                ))
+                .await?;
+        }
         self.totals.counted += outcome.counted;
         self.totals.duplicates += outcome.duplicates;
         self.totals.documents += outcome.documents;
@@ -172,7 +229,13 @@ impl<'a> StoreSink<'a> {
         self.state.next_batch = pending.batch + 1;
         self.state.pending = None;
         self.cursors
-            .save(self.guild_id, self.server_id, &self.state)
+            .save_slot(
+                self.guild_id,
+                self.server_id,
+                "killfeed",
+                &self.state,
+                self.fence,
+            )
             .await
     }
 }
@@ -203,7 +266,13 @@ impl StoreSink<'_> {
         };
         self.state.pending = Some(pending.clone());
         self.cursors
-            .save(self.guild_id, self.server_id, &self.state)
+            .save_slot(
+                self.guild_id,
+                self.server_id,
+                "killfeed",
+                &self.state,
+                self.fence,
+            )
             .await?;
         Ok(pending)
     }

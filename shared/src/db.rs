@@ -36,6 +36,16 @@ pub mod collections {
     pub const SERVER_STATS: &str = "server_stats";
     /// Per (guild, server): where killfeed reading stopped, and a pending batch.
     pub const INGEST_CURSORS: &str = "ingest_cursors";
+    /// The notification outbox the gateway-shards post from.
+    pub const NOTIFICATIONS: &str = "notifications";
+    /// Per subscriber: the last notification it acknowledged.
+    pub const NOTIFICATION_ACKS: &str = "notification_acks";
+    /// Named counters (notification sequence numbers).
+    pub const COUNTERS: &str = "counters";
+    /// Per (guild, server): which worker polls it, until when, and its fencing token.
+    pub const SERVER_LEASES: &str = "server_leases";
+    /// Per (guild, server): last poll, lag, breaker, online counts — what `/csv_status` shows.
+    pub const SERVER_STATUS: &str = "server_status";
     /// Telemetry: one document per error fingerprint.
     pub const TELEMETRY_GROUPS: &str = "telemetry_groups";
     /// Telemetry: one document per reported occurrence (error id).

@@ -12,6 +12,7 @@
 //! - [`source`]: where log bytes come from (a local folder now, SFTP in the worker).
 //! - [`cursor`]: per-file cursors and what to read next.
 //! - [`cursor_store`]: cursors in MongoDB; a batch interrupted by a crash is finished, not lost or doubled.
+//! - [`outbox`]: the durable notification outbox the gateway-shards post from.
 //! - [`reader`]: incremental reading of a killfeed folder and a server log.
 //! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
 //! - [`stats`]: PvP statistics per game server, applied in batches of deltas.
@@ -42,6 +43,7 @@ pub mod ingest;
 pub mod killfeed;
 pub mod lines;
 pub mod logging;
+pub mod outbox;
 pub mod process;
 pub mod reader;
 pub mod schema;

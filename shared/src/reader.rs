@@ -32,7 +32,7 @@ pub trait LogSink {
     fn apply(
         &mut self,
         restart: Option<LogRestart>,
-        records: &[LogRecord<'_>],
+        records: &[(u64, LogRecord<'_>)],
         cursor: &FileCursor,
     ) -> impl Future<Output = Result<(), Self::Error>>;
 }
@@ -127,9 +127,9 @@ pub async fn poll_log<S: ByteSource, L: LogSink>(
             break;
         }
         let mut count = 0;
-        let records: Vec<LogRecord<'_>> = lines
+        let records: Vec<(u64, LogRecord<'_>)> = lines
             .inspect(|_| count += 1)
-            .filter_map(|l| parse_log_line(l.bytes))
+            .filter_map(|l| Some((l.offset, parse_log_line(l.bytes)?)))
             .collect();
         let next = log_cursor(&now, offset + consumed as u64, &head);
         sink.apply(restart.take(), &records, &next)

@@ -190,6 +190,24 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        id: "0003_outbox",
+        schema_version: 1,
+        indexes: &[
+            IndexSpec {
+                collection: collections::NOTIFICATIONS,
+                name: "seq_unique",
+                keys: &[("seq", 1)],
+                unique: true,
+                expire_after_secs: None,
+            },
+            index(
+                collections::SERVER_LEASES,
+                "owner",
+                &[("owner", 1), ("expires_at", 1)],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

@@ -233,6 +233,23 @@ pub struct PlayerCounts {
 }
 
 impl PlayerCounts {
+    /// Counts as saved with a log cursor.
+    pub fn from_ids(online: Vec<String>, queued: Vec<String>) -> Self {
+        Self {
+            online: online.into_iter().collect(),
+            queued: queued.into_iter().collect(),
+        }
+    }
+
+    /// Who is online and who is queued, sorted (to save with the log cursor).
+    pub fn ids(&self) -> (Vec<String>, Vec<String>) {
+        let mut online: Vec<String> = self.online.iter().cloned().collect();
+        let mut queued: Vec<String> = self.queued.iter().cloned().collect();
+        online.sort();
+        queued.sort();
+        (online, queued)
+    }
+
     /// Applies a connection event or a restart; returns whether the counts changed.
     pub fn apply(&mut self, event: &LogEvent<'_>) -> bool {
         let before = (self.online.len(), self.queued.len());

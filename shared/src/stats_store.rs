@@ -47,8 +47,10 @@ pub struct StatsStore {
 }
 
 /// What applying a batch did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
+    /// Indexes (into the chunk's events) of the lines this batch counted: what to notify.
+    pub kept: Vec<usize>,
     /// Lines counted by this batch.
     pub counted: u64,
     /// Lines dropped because an earlier batch had counted them.
@@ -92,6 +94,7 @@ impl StatsStore {
         let kept = self.record_lines(at, &guild, chunk, &mut outcome).await?;
         let mut delta = BatchDelta::from_events(kept.iter().map(|&i| &chunk.events[i]));
         delta.totals.malformed_lines = chunk.malformed.len() as u64;
+        outcome.kept = kept;
         if delta.is_empty() {
             return Ok(outcome);
         }

@@ -127,13 +127,13 @@ impl LogSink for CountsSink {
     async fn apply(
         &mut self,
         restart: Option<LogRestart>,
-        records: &[LogRecord<'_>],
+        records: &[(u64, LogRecord<'_>)],
         _c: &FileCursor,
     ) -> Result<(), Infallible> {
         if let Some(r) = restart {
             self.restarts.push(r);
         }
-        for r in records {
+        for (_, r) in records {
             self.counts.apply(&r.event);
             if r.event.is_announced() {
                 self.announced.push(format!("{:?}", r.event));

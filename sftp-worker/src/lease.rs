@@ -1,0 +1,152 @@
+//! Leases: which worker polls which game server (`server_leases`).
+//!
+//! A worker holds a server's lease for `lease_secs` and renews it every poll round; a
+//! worker that dies stops renewing and the others take its servers when the lease runs
+//! out. Each takeover increments the lease's token; the new holder writes its cursors with
+//! that token and MongoDB refuses writes with an older one, so a worker that was only
+//! paused cannot move a cursor after losing the server. Workers take at most a fair share
+//! (servers ÷ live workers, rounded up) and give back what is over it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{DateTime, Document, doc};
+use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
+use tower_shared::db::{Database, collections, is_duplicate_key};
+use tower_shared::schema::SCHEMA_VERSION;
+
+use crate::pool::ServerKey;
+
+pub struct Leases {
+    leases: mongodb::Collection<Document>,
+    processes: mongodb::Collection<Document>,
+    me: String,
+    lease: Duration,
+}
+
+fn id((guild, server): &ServerKey) -> String {
+    format!("{guild}:{server}")
+}
+
+impl Leases {
+    pub fn new(db: &Database, me: &str, lease: Duration) -> Self {
+        Self {
+            leases: db.raw().collection(collections::SERVER_LEASES),
+            processes: db.raw().collection(collections::PROCESSES),
+            me: me.to_owned(),
+            lease,
+        }
+    }
+
+    fn expiry(&self) -> DateTime {
+        DateTime::from_millis(
+            DateTime::now().timestamp_millis()
+                + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX),
+        )
+    }
+
+    /// Takes or renews the lease; its token when this worker holds it now.
+    pub async fn claim(&self, key: &ServerKey) -> Result<Option<i64>, mongodb::error::Error> {
+        let now = DateTime::now();
+        let me = self.me.as_str();
+        let update = vec![doc! { "$set": {
+            "token": { "$cond": [{ "$eq": ["$owner", me] }, "$token", { "$add": [{ "$ifNull": ["$token", 0i64] }, 1i64] }] },
+            "owner": me,
+            "expires_at": self.expiry(),
+            "schema_version": SCHEMA_VERSION,
+        } }];
+        let result = self
+            .leases
+            .find_one_and_update(
+                doc! { "_id": id(key), "$or": [{ "owner": me }, { "expires_at": { "$lt": now } }] },
+                update,
+            )
+            .with_options(
+                FindOneAndUpdateOptions::builder()
+                    .upsert(true)
+                    .return_document(ReturnDocument::After)
+                    .build(),
+            )
+            .await;
+        match result {
+            Ok(doc) => Ok(doc.and_then(|d| d.get_i64("token").ok())),
+            // Held by another live worker: the upsert met the existing lease.
+            Err(e) if is_duplicate_key(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a lease back at once (over fair share, or shutting down).
+    pub async fn release(&self, key: &ServerKey) -> Result<(), mongodb::error::Error> {
+        self.leases
+            .update_one(
+                doc! { "_id": id(key), "owner": &self.me },
+                doc! { "$set": { "expires_at": DateTime::from_millis(0) } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Who holds which lease now (unexpired).
+    pub async fn holders(&self) -> Result<HashMap<String, String>, mongodb::error::Error> {
+        let docs: Vec<Document> = self
+            .leases
+            .find(doc! { "expires_at": { "$gte": DateTime::now() } })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("_id").ok()?.to_owned(),
+                    d.get_str("owner").ok()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Says this worker is alive for one more lease time (each round).
+    pub async fn announce(&self) -> Result<(), mongodb::error::Error> {
+        self.processes
+            .update_one(
+                doc! { "_id": &self.me },
+                doc! { "$set": { "lease_expires_at": self.expiry() } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Workers alive now (announced within the lease time, not stopped), at least 1.
+    pub async fn live_workers(&self) -> Result<usize, mongodb::error::Error> {
+        let n = self
+            .processes
+            .count_documents(doc! {
+                "kind": "sftp-worker",
+                "lease_expires_at": { "$gte": DateTime::now() },
+                "stopped_at": { "$exists": false },
+            })
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(1).max(1))
+    }
+}
+
+/// The most servers one worker should hold.
+pub fn fair_share(servers: usize, workers: usize) -> usize {
+    servers.div_ceil(workers.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_share;
+
+    #[test]
+    fn shares_round_up() {
+        assert_eq!(fair_share(50, 2), 25);
+        assert_eq!(fair_share(51, 2), 26);
+        assert_eq!(fair_share(3, 5), 1);
+        assert_eq!(fair_share(0, 3), 0);
+        assert_eq!(fair_share(7, 0), 7);
+    }
+}

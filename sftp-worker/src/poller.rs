@@ -1,0 +1,604 @@
+//! Polling: every game server this worker holds a lease on is read at its tier's
+//! interval — new killfeed lines into the statistics and the outbox, new server-log lines
+//! into events, connections and player counts — over a kept SFTP connection.
+//!
+//! One loop schedules; each poll runs on its own task, within the guild's and the
+//! worker's connection limits. A failing server backs off (circuit breaker) without
+//! holding anyone else up. What each poll did is written to `server_status`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{DateTime, Document, doc};
+use tower_proto::v1::ErrorContext;
+use tower_shared::config::{SftpConfig, WorkerConfig};
+use tower_shared::cursor::{FileCursor, LogRestart};
+use tower_shared::cursor_store::{CursorStore, LogState, StoreSink};
+use tower_shared::db::{Database, collections};
+use tower_shared::game_servers::{GameServer, GameServerStore};
+use tower_shared::ids::{GuildId, ServerId};
+use tower_shared::outbox::{Notice, Outbox};
+use tower_shared::reader::{LogSink, PollOutcome, poll_killfeed, poll_log};
+use tower_shared::schema::SCHEMA_VERSION;
+use tower_shared::secret::SecretKey;
+use tower_shared::server_log::{LogEvent, LogRecord, PlayerCounts};
+use tower_shared::shutdown::Shutdown;
+use tower_shared::stats_store::StatsStore;
+use tower_shared::telemetry::Telemetry;
+use tower_shared::tier::{Tier, TierTable};
+
+use crate::breaker::Breaker;
+use crate::connection::{ConnectErrorKind, SftpConnection, Target, Timeouts};
+use crate::discovery::{Layout, discover};
+use crate::lease::{Leases, fair_share};
+use crate::pool::{Pools, ServerKey};
+use crate::sftp_source::SftpSource;
+
+/// How often the scheduler looks for due polls.
+const TICK: Duration = Duration::from_millis(250);
+/// Connections unused this long are closed.
+const IDLE_CLOSE: Duration = Duration::from_secs(300);
+
+/// What the worker knows of one server it polls.
+#[derive(Default)]
+struct Runtime {
+    token: i64,
+    tier: Tier,
+    next_due: Option<Instant>,
+    in_flight: bool,
+    breaker: Breaker,
+    layout: Option<Layout>,
+}
+
+pub struct Poller {
+    stats: StatsStore,
+    cursors: CursorStore,
+    outbox: Outbox,
+    servers: GameServerStore,
+    game_servers: mongodb::Collection<Document>,
+    guilds: mongodb::Collection<Document>,
+    status: mongodb::Collection<Document>,
+    tiers: TierTable,
+    sftp: SftpConfig,
+    poll_override: Option<Duration>,
+    key: Option<Arc<SecretKey>>,
+    telemetry: Telemetry,
+    me: String,
+    pub pools: Pools,
+    leases: Leases,
+    lease: Duration,
+    runtime: Mutex<HashMap<ServerKey, Runtime>>,
+}
+
+/// Why one poll failed.
+struct PollFailure {
+    kind: String,
+    message: String,
+    transient: bool,
+}
+
+fn failure(kind: &str, message: impl Into<String>, transient: bool) -> PollFailure {
+    PollFailure {
+        kind: kind.to_owned(),
+        message: message.into(),
+        transient,
+    }
+}
+
+impl Poller {
+    pub fn new(
+        db: &Database,
+        worker: &WorkerConfig,
+        sftp: SftpConfig,
+        tiers: TierTable,
+        key: Option<Arc<SecretKey>>,
+        telemetry: Telemetry,
+        me: &str,
+    ) -> Self {
+        let lease = Duration::from_secs(u64::from(worker.lease_secs.max(3)));
+        Self {
+            stats: StatsStore::new(db),
+            cursors: CursorStore::new(db),
+            outbox: Outbox::new(db),
+            servers: GameServerStore::new(db),
+            game_servers: db.raw().collection(collections::GAME_SERVERS),
+            guilds: db.raw().collection(collections::GUILDS),
+            status: db.raw().collection(collections::SERVER_STATUS),
+            tiers,
+            sftp,
+            poll_override: worker
+                .poll_interval_secs
+                .map(|s| Duration::from_secs(u64::from(s.max(1)))),
+            key,
+            telemetry,
+            me: me.to_owned(),
+            pools: Pools::new(worker.max_connections),
+            leases: Leases::new(db, me, lease),
+            lease,
+            runtime: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Schedules polls until shutdown, then gives its leases back.
+    pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
+        let round = (self.lease / 3).max(Duration::from_secs(1));
+        let mut last_round: Option<Instant> = None;
+        let mut last_reap = Instant::now();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.wait() => break,
+            }
+            if last_round.is_none_or(|t| t.elapsed() >= round) {
+                if let Err(e) = self.lease_round().await {
+                    tracing::warn!(error = %e, "lease round failed; keeping current servers");
+                }
+                last_round = Some(Instant::now());
+            }
+            self.start_due_polls();
+            if last_reap.elapsed() >= Duration::from_secs(60) {
+                let held: HashSet<ServerKey> = self.held();
+                self.pools
+                    .close_idle(IDLE_CLOSE, |k| held.contains(k))
+                    .await;
+                last_reap = Instant::now();
+            }
+        }
+        for key in self.held() {
+            let _ = self.leases.release(&key).await;
+        }
+        self.pools.close_all().await;
+    }
+
+    fn held(&self) -> HashSet<ServerKey> {
+        self.runtime
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Renews held leases, takes free ones up to a fair share, gives back the excess.
+    async fn lease_round(&self) -> Result<(), mongodb::error::Error> {
+        self.leases.announce().await?;
+        let servers: Vec<Document> = self
+            .game_servers
+            .find(doc! { "enabled": { "$ne": false } })
+            .projection(doc! { "guild_id": 1, "server_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let all: Vec<ServerKey> = servers
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("guild_id").ok()?.parse().ok()?,
+                    d.get_str("server_id").ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        let tiers = self.guild_tiers().await?;
+        let share = fair_share(all.len(), self.leases.live_workers().await?);
+        let holders = self.leases.holders().await?;
+        let held = self.held();
+        let exists: HashSet<&ServerKey> = all.iter().collect();
+
+        // Renew what is held (and still registered), in a stable order.
+        let mut kept: Vec<(ServerKey, i64)> = Vec::new();
+        for key in held.iter().filter(|k| exists.contains(k)) {
+            if kept.len() >= share {
+                let _ = self.leases.release(key).await;
+                continue;
+            }
+            if let Some(token) = self.leases.claim(key).await? {
+                kept.push((key.clone(), token));
+            }
+        }
+        // Take free servers, each worker preferring different ones (rendezvous order).
+        let mut free: Vec<&ServerKey> = all
+            .iter()
+            .filter(|k| !held.contains(*k) && !holders.contains_key(&format!("{}:{}", k.0, k.1)))
+            .collect();
+        free.sort_by_key(|k| rendezvous(&self.me, k));
+        for key in free {
+            if kept.len() >= share {
+                break;
+            }
+            if let Some(token) = self.leases.claim(key).await? {
+                kept.push((key.clone(), token));
+            }
+        }
+        let kept_keys: HashSet<ServerKey> = kept.iter().map(|(k, _)| k.clone()).collect();
+        if let Ok(mut runtime) = self.runtime.lock() {
+            runtime.retain(|k, _| kept_keys.contains(k));
+            for (key, token) in kept {
+                let rt = runtime.entry(key.clone()).or_default();
+                rt.token = token;
+                rt.tier = tiers.get(&key.0).copied().unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    async fn guild_tiers(&self) -> Result<HashMap<u64, Tier>, mongodb::error::Error> {
+        let docs: Vec<Document> = self
+            .guilds
+            .find(doc! {})
+            .projection(doc! { "guild_id": 1, "premium_tier": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                let guild = d.get_str("guild_id").ok()?.parse().ok()?;
+                let tier = d.get_i32("premium_tier").ok().or_else(|| {
+                    d.get_i64("premium_tier")
+                        .ok()
+                        .and_then(|t| i32::try_from(t).ok())
+                })?;
+                Some((guild, Tier::new(u8::try_from(tier).ok()?)?))
+            })
+            .collect())
+    }
+
+    fn interval(&self, tier: Tier) -> Duration {
+        self.poll_override.unwrap_or_else(|| {
+            Duration::from_secs(u64::from(self.tiers.limits(tier).killfeed_poll_secs))
+        })
+    }
+
+    fn start_due_polls(self: &Arc<Self>) {
+        let now = Instant::now();
+        let due: Vec<(ServerKey, i64, Tier, Instant)> = match self.runtime.lock() {
+            Ok(mut runtime) => runtime
+                .iter_mut()
+                .filter(|(_, rt)| {
+                    !rt.in_flight && rt.breaker.allows(now) && rt.next_due.is_none_or(|d| d <= now)
+                })
+                .map(|(k, rt)| {
+                    rt.in_flight = true;
+                    (k.clone(), rt.token, rt.tier, rt.next_due.unwrap_or(now))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (key, token, tier, due_at) in due {
+            let poller = Arc::clone(self);
+            tokio::spawn(async move { poller.poll(key, token, tier, due_at).await });
+        }
+    }
+
+    async fn poll(&self, key: ServerKey, token: i64, tier: Tier, due_at: Instant) {
+        let started = Instant::now();
+        let lag = started.saturating_duration_since(due_at);
+        let layout = self
+            .runtime
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&key).and_then(|rt| rt.layout.clone()));
+        let result = self.poll_server(&key, token, tier, layout).await;
+        let jitter = f64::from(started.elapsed().subsec_nanos() % 1000) / 1000.0;
+        let (status_error, outcome) = match &result {
+            Ok((outcome, _)) => (None, Some(*outcome)),
+            Err(f) => (Some(f.message.clone()), None),
+        };
+        let breaker_state = match self.runtime.lock() {
+            Ok(mut runtime) => runtime.get_mut(&key).map(|rt| {
+                rt.in_flight = false;
+                rt.next_due = Some(due_at.max(started) + self.interval(tier));
+                match &result {
+                    Ok((_, layout)) => {
+                        rt.layout = Some(layout.clone());
+                        rt.breaker.succeeded();
+                    }
+                    Err(f) => {
+                        if !f.transient {
+                            rt.layout = None;
+                        }
+                        rt.breaker
+                            .failed(f.message.clone(), f.transient, Instant::now(), jitter);
+                    }
+                }
+                rt.breaker.state(Instant::now())
+            }),
+            Err(_) => None,
+        };
+        if let Err(f) = &result {
+            let context = ErrorContext {
+                guild_id: key.0,
+                server_id: key.1.clone(),
+                command: "poll".to_owned(),
+                shard: None,
+            };
+            self.telemetry
+                .error(&f.kind, &f.message, "sftp_worker::poller", Some(context));
+            tracing::warn!(guild = key.0, server = %key.1, error = %f.message, "poll failed");
+        }
+        let mut set = doc! {
+            "guild_id": key.0.to_string(),
+            "server_id": &key.1,
+            "worker": &self.me,
+            "last_poll": DateTime::now(),
+            "lag_ms": i64::try_from(lag.as_millis()).unwrap_or(i64::MAX),
+            "duration_ms": i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            "breaker": breaker_state.map_or(0, |b| b as i32),
+            "last_error": status_error.unwrap_or_default(),
+            "schema_version": SCHEMA_VERSION,
+        };
+        if let Some(o) = outcome {
+            set.insert("last_bytes", i64::try_from(o.bytes).unwrap_or(i64::MAX));
+            set.insert("last_lines", i64::try_from(o.lines).unwrap_or(i64::MAX));
+        }
+        if let Err(e) = self
+            .status
+            .update_one(
+                doc! { "_id": format!("{}:{}", key.0, key.1) },
+                doc! { "$set": set, "$inc": { "polls": 1i64 } },
+            )
+            .upsert(true)
+            .await
+        {
+            tracing::warn!(error = %e, "server status not written");
+        }
+    }
+
+    async fn poll_server(
+        &self,
+        key: &ServerKey,
+        token: i64,
+        tier: Tier,
+        layout: Option<Layout>,
+    ) -> Result<(PollOutcome, Layout), PollFailure> {
+        let server_id =
+            ServerId::parse(&key.1).map_err(|e| failure("poll.bad_server", e, false))?;
+        let server = self
+            .servers
+            .get(GuildId(key.0), &server_id)
+            .await
+            .map_err(|e| failure("poll.server_lookup", e.to_string(), true))?;
+        let quota = self.tiers.limits(tier).sftp_connections;
+        let _permits = self
+            .pools
+            .acquire(key.0, quota)
+            .await
+            .ok_or_else(|| failure("poll.pool", "connection pool closed", true))?;
+        let conn = match self.pools.take(key) {
+            Some(conn) => conn,
+            None => {
+                let conn = self.connect(&server).await?;
+                // Counted so operators (and tests) can see steady state opens no sessions.
+                let _ = self
+                    .status
+                    .update_one(
+                        doc! { "_id": format!("{}:{}", key.0, key.1) },
+                        doc! { "$inc": { "connections_opened": 1i64 } },
+                    )
+                    .upsert(true)
+                    .await;
+                conn
+            }
+        };
+        let result = self.read_server(&server, &conn, token, layout).await;
+        match &result {
+            Ok(_) => self.pools.put(key.clone(), conn),
+            Err(_) => conn.close().await,
+        }
+        result
+    }
+
+    async fn connect(&self, server: &GameServer) -> Result<SftpConnection, PollFailure> {
+        let key = self.key.as_deref().ok_or_else(|| {
+            failure(
+                "config.no_secret_key",
+                "no secret key to open stored credentials",
+                false,
+            )
+        })?;
+        let credential = server
+            .credential(key)
+            .map_err(|e| failure("secrets.open", e.to_string(), false))?;
+        let target = Target {
+            host: &server.host,
+            port: server.port,
+            username: &server.username,
+            credential: &credential,
+            pinned_host_key: server.host_key_sha256.as_deref(),
+        };
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(self.sftp.connect_timeout_secs.max(1)),
+            operation: Duration::from_secs(self.sftp.operation_timeout_secs.max(1)),
+            keepalive: Duration::from_secs(self.sftp.keepalive_secs.max(1)),
+        };
+        let mut steps = Vec::new();
+        let conn = SftpConnection::open(&target, &self.sftp.addresses, timeouts, &mut steps)
+            .await
+            .map_err(|e| {
+                let transient = matches!(
+                    e.kind,
+                    ConnectErrorKind::Unreachable
+                        | ConnectErrorKind::Timeout
+                        | ConnectErrorKind::Handshake
+                        | ConnectErrorKind::Unresolved
+                );
+                failure(
+                    &format!("sftp.{:?}", e.kind).to_ascii_lowercase(),
+                    e.message,
+                    transient,
+                )
+            })?;
+        if server.host_key_sha256.is_none() && !conn.host_key.is_empty() {
+            let _ = self
+                .servers
+                .pin_host_key(server.guild, &server.server, &conn.host_key)
+                .await;
+        }
+        Ok(conn)
+    }
+
+    async fn read_server(
+        &self,
+        server: &GameServer,
+        conn: &SftpConnection,
+        token: i64,
+        layout: Option<Layout>,
+    ) -> Result<(PollOutcome, Layout), PollFailure> {
+        let source = SftpSource {
+            sftp: &conn.sftp,
+            timeout: conn.operation_timeout,
+        };
+        let layout = match layout {
+            Some(l) => l,
+            None => discover(&source, server.server.as_str())
+                .await
+                .map_err(|e| failure("sftp.discovery", e.to_string(), true))?,
+        };
+        let (guild, sid) = (server.guild.0, server.server.as_str());
+        let mut outcome = PollOutcome::default();
+        if let Some(dir) = layout.killfeed_dirs.first() {
+            let db_error =
+                |e: &dyn std::fmt::Display| failure("poll.database", e.to_string(), true);
+            let mut sink = StoreSink::open(guild, sid, &self.stats, &self.cursors)
+                .await
+                .map_err(|e| db_error(&e))?;
+            sink.outbox = Some(&self.outbox);
+            sink.fence = Some(token);
+            sink.recover(&source).await.map_err(|e| db_error(&e))?;
+            poll_killfeed(
+                &source,
+                dir,
+                sink.state.cursor.clone(),
+                &mut sink,
+                &mut outcome,
+            )
+            .await
+            .map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
+        }
+        if let Some(log) = &layout.log_path {
+            let state = self
+                .cursors
+                .load_log(guild, sid)
+                .await
+                .map_err(|e| failure("poll.database", e.to_string(), true))?;
+            let mut sink = ServerLogSink {
+                guild,
+                server_id: sid,
+                counts: PlayerCounts::from_ids(state.online.clone(), state.queued.clone()),
+                cursors: &self.cursors,
+                outbox: &self.outbox,
+                fence: token,
+            };
+            poll_log(&source, log, state.cursor.clone(), &mut sink, &mut outcome)
+                .await
+                .map_err(|e| failure("poll.log", e.to_string(), true))?;
+        }
+        Ok((outcome, layout))
+    }
+}
+
+/// A stable per-worker order of servers, so workers reach for different ones first.
+fn rendezvous(me: &str, key: &ServerKey) -> [u8; 8] {
+    let d = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{me}|{}|{}", key.0, key.1).as_bytes(),
+    );
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d.as_ref()[..8]);
+    out
+}
+
+/// Server-log lines → connection, event and player-count notifications, then the cursor.
+struct ServerLogSink<'a> {
+    guild: u64,
+    server_id: &'a str,
+    counts: PlayerCounts,
+    cursors: &'a CursorStore,
+    outbox: &'a Outbox,
+    fence: i64,
+}
+
+impl LogSink for ServerLogSink<'_> {
+    type Error = mongodb::error::Error;
+
+    async fn apply(
+        &mut self,
+        restart: Option<LogRestart>,
+        records: &[(u64, LogRecord<'_>)],
+        cursor: &FileCursor,
+    ) -> Result<(), Self::Error> {
+        let (g, s) = (self.guild, self.server_id);
+        let log_id = format!("{g}:{s}:{}", cursor.head_hash);
+        let mut notices = Vec::new();
+        let before = (self.counts.online(), self.counts.queued());
+        if matches!(restart, Some(LogRestart::Truncated | LogRestart::Replaced)) {
+            self.counts.apply(&LogEvent::Restart);
+        }
+        for (offset, record) in records {
+            self.counts.apply(&record.event);
+            let at_ms = record
+                .at_ms
+                .unwrap_or_else(|| DateTime::now().timestamp_millis());
+            let notice = |kind: &'static str, data: Document| Notice {
+                key: format!("l:{log_id}:{offset}"),
+                guild_id: g,
+                server_id: s.to_owned(),
+                kind,
+                at_ms,
+                data,
+            };
+            match &record.event {
+                LogEvent::Joined { eos_id } => notices.push(notice(
+                    "connection",
+                    doc! { "player": { "id": eos_id }, "connection": "joined" },
+                )),
+                LogEvent::Left { eos_id } => notices.push(notice(
+                    "connection",
+                    doc! { "player": { "id": eos_id }, "connection": "left" },
+                )),
+                LogEvent::Queued { .. } => {}
+                e if e.is_announced() => notices.push(notice("event", event_doc(e))),
+                _ => {}
+            }
+        }
+        let after = (self.counts.online(), self.counts.queued());
+        if after != before {
+            notices.push(Notice {
+                key: format!("p:{log_id}:{}", cursor.offset),
+                guild_id: g,
+                server_id: s.to_owned(),
+                kind: "player_count",
+                at_ms: DateTime::now().timestamp_millis(),
+                data: doc! { "online": after.0 as i64, "queued": after.1 as i64 },
+            });
+        }
+        self.outbox.add(notices).await?;
+        let (online, queued) = self.counts.ids();
+        let state = LogState {
+            cursor: Some(cursor.clone()),
+            online,
+            queued,
+        };
+        self.cursors
+            .save_slot(g, s, "log", &state, Some(self.fence))
+            .await
+    }
+}
+
+fn event_doc(e: &LogEvent<'_>) -> Document {
+    match e {
+        LogEvent::Mission { name, state, level } => {
+            doc! { "event": "mission", "name": *name, "state": *state, "level": i32::from(*level) }
+        }
+        LogEvent::Airdrop { state } => {
+            doc! { "event": "airdrop", "name": "AirDrop", "state": *state }
+        }
+        LogEvent::WorldEvent { kind, name, state } => {
+            doc! { "event": format!("{kind:?}").to_ascii_lowercase(), "name": *name, "state": *state }
+        }
+        LogEvent::Restart => doc! { "event": "server_restart" },
+        _ => doc! {},
+    }
+}

@@ -1,0 +1,187 @@
+//! SFTP connections per guild, never shared across guilds.
+//!
+//! A guild may use at most its tier's connection quota at once and the worker at most its
+//! global cap; both are fair (FIFO) semaphores, so a guild with many busy servers waits
+//! its turn instead of starving the others. Open connections are kept per server between
+//! polls (steady state opens no new SSH session), checked before reuse, and closed when
+//! idle too long.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::connection::SftpConnection;
+
+/// A server, always with its guild.
+pub type ServerKey = (u64, String);
+
+struct GuildPool {
+    limit: u32,
+    permits: Arc<Semaphore>,
+}
+
+pub struct Pools {
+    global: Arc<Semaphore>,
+    guilds: Mutex<HashMap<u64, GuildPool>>,
+    idle: Mutex<HashMap<ServerKey, (SftpConnection, Instant)>>,
+}
+
+/// The right to use one connection for one guild; released when dropped.
+pub struct Permits {
+    _guild: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+}
+
+/// One guild's use of its pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub open: u32,
+    pub busy: u32,
+    pub limit: u32,
+}
+
+impl Pools {
+    pub fn new(max_connections: u32) -> Self {
+        Self {
+            global: Arc::new(Semaphore::new(max_connections.max(1) as usize)),
+            guilds: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for a connection slot of `guild` (quota `limit`) and of the worker.
+    pub async fn acquire(&self, guild: u64, limit: u32) -> Option<Permits> {
+        let guild_sem = {
+            let mut guilds = self.guilds.lock().ok()?;
+            let pool = guilds.entry(guild).or_insert_with(|| GuildPool {
+                limit,
+                permits: Arc::new(Semaphore::new(limit as usize)),
+            });
+            if pool.limit != limit {
+                // The tier changed: new permits from now on; running polls finish on the old.
+                *pool = GuildPool {
+                    limit,
+                    permits: Arc::new(Semaphore::new(limit as usize)),
+                };
+            }
+            Arc::clone(&pool.permits)
+        };
+        let guild_permit = guild_sem.acquire_owned().await.ok()?;
+        let global = Arc::clone(&self.global).acquire_owned().await.ok()?;
+        Some(Permits {
+            _guild: guild_permit,
+            _global: global,
+        })
+    }
+
+    /// The server's kept connection, if it is still up.
+    pub fn take(&self, key: &ServerKey) -> Option<SftpConnection> {
+        let (conn, _) = self.idle.lock().ok()?.remove(key)?;
+        conn.is_open().then_some(conn)
+    }
+
+    pub fn put(&self, key: ServerKey, conn: SftpConnection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.insert(key, (conn, Instant::now()));
+        }
+    }
+
+    /// Closes connections unused for `idle_for`, and any of servers no longer polled here.
+    pub async fn close_idle(&self, idle_for: Duration, keep: impl Fn(&ServerKey) -> bool) {
+        let stale: Vec<SftpConnection> = match self.idle.lock() {
+            Ok(mut idle) => {
+                let keys: Vec<ServerKey> = idle
+                    .iter()
+                    .filter(|(k, (_, used))| used.elapsed() >= idle_for || !keep(k))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                keys.iter()
+                    .filter_map(|k| idle.remove(k))
+                    .map(|(c, _)| c)
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for conn in stale {
+            conn.close().await;
+        }
+    }
+
+    pub fn usage(&self, guild: u64) -> Usage {
+        let open = self
+            .idle
+            .lock()
+            .map(|idle| idle.keys().filter(|(g, _)| *g == guild).count() as u32)
+            .unwrap_or(0);
+        let (limit, available) = self
+            .guilds
+            .lock()
+            .ok()
+            .and_then(|g| {
+                g.get(&guild)
+                    .map(|p| (p.limit, p.permits.available_permits() as u32))
+            })
+            .unwrap_or((0, 0));
+        let busy = limit.saturating_sub(available);
+        Usage {
+            open: open + busy,
+            busy,
+            limit,
+        }
+    }
+
+    /// Closes everything (shutdown).
+    pub async fn close_all(&self) {
+        self.close_idle(Duration::ZERO, |_| false).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_guild_never_holds_more_than_its_quota() {
+        let pools = Arc::new(Pools::new(10));
+        let a1 = pools.acquire(1, 2).await;
+        let a2 = pools.acquire(1, 2).await;
+        assert!(a1.is_some() && a2.is_some());
+        assert_eq!(
+            pools.usage(1),
+            Usage {
+                open: 2,
+                busy: 2,
+                limit: 2
+            }
+        );
+        // A third for guild 1 waits; guild 2 is not held up by it.
+        let p = Arc::clone(&pools);
+        let waiting = tokio::spawn(async move { p.acquire(1, 2).await.is_some() });
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), pools.acquire(2, 2))
+                .await
+                .is_ok_and(|p| p.is_some())
+        );
+        assert!(!waiting.is_finished());
+        drop(a1);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), waiting)
+                .await
+                .is_ok_and(|r| r.unwrap_or(false))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_worker_cap_holds_across_guilds() {
+        let pools = Pools::new(2);
+        let _a = pools.acquire(1, 5).await;
+        let _b = pools.acquire(2, 5).await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), pools.acquire(3, 5))
+                .await
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! The durable notification outbox (`notifications`): what the gateway-shards post —
+//! kills, suicides, environment deaths, game events, connections, player counts.
+//!
+//! Each notification has a stable `_id` derived from what it reports (a kill line's
+//! identity, a log line's position in its log), so writing it twice — a replayed batch, a
+//! worker taking over a server — stores it once. Each also gets a global, increasing `seq`
+//! from a counter: subscribers read in `seq` order and resume after the last one they
+//! acknowledged.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, DateTime, Document, doc};
+use mongodb::options::{FindOneAndUpdateOptions, InsertManyOptions, ReturnDocument};
+
+use crate::db::{Database, collections};
+use crate::ingest::Chunk;
+use crate::killfeed::{KillfeedEvent, line_identity};
+use crate::schema::SCHEMA_VERSION;
+
+/// One notification to store.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// Stable identity (see the module docs).
+    pub key: String,
+    pub guild_id: u64,
+    pub server_id: String,
+    /// `kill`, `suicide`, `environment`, `event`, `connection`, `player_count`.
+    pub kind: &'static str,
+    pub at_ms: i64,
+    pub data: Document,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    notifications: mongodb::Collection<Document>,
+    counters: mongodb::Collection<Document>,
+    acks: mongodb::Collection<Document>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Outbox {
+    pub fn new(db: &Database) -> Self {
+        let raw = db.raw();
+        Self {
+            notifications: raw.collection(collections::NOTIFICATIONS),
+            counters: raw.collection(collections::COUNTERS),
+            acks: raw.collection(collections::NOTIFICATION_ACKS),
+        }
+    }
+
+    /// Notices for the killfeed lines a batch counted.
+    pub fn kill_notices(
+        guild_id: u64,
+        server_id: &str,
+        chunk: &Chunk<'_>,
+        kept: &[usize],
+    ) -> Vec<Notice> {
+        kept.iter()
+            .filter_map(|&i| Some((chunk.events.get(i)?, chunk.raw.get(i)?)))
+            .map(|(line, raw)| {
+                let key = format!("k:{}", hex(&line_identity(guild_id, server_id, raw)));
+                let (kind, data) = match &line.event {
+                    KillfeedEvent::Kill { killer, victim, weapon, distance_m, roadkill } => (
+                        "kill",
+                        doc! {
+                            "killer": { "id": killer.id, "name": killer.name.as_ref(), "platform": killer.platform },
+                            "victim": { "id": victim.id, "name": victim.name.as_ref(), "platform": victim.platform },
+                            "weapon": weapon.as_ref(), "distance_m": i64::from(*distance_m), "roadkill": *roadkill,
+                        },
+                    ),
+                    KillfeedEvent::Suicide { player, kind, cause } => (
+                        "suicide",
+                        doc! {
+                            "player": { "id": player.id, "name": player.name.as_ref(), "platform": player.platform },
+                            "suicide_kind": kind.as_str(), "cause": cause.as_ref(),
+                        },
+                    ),
+                    KillfeedEvent::EnvironmentDeath { victim } => (
+                        "environment",
+                        doc! { "player": { "id": victim.id, "name": victim.name.as_ref(), "platform": victim.platform } },
+                    ),
+                };
+                Notice { key, guild_id, server_id: server_id.to_owned(), kind, at_ms: line.at.saturating_mul(1000), data }
+            })
+            .collect()
+    }
+
+    /// Stores notices (each once, whatever the retries).
+    pub async fn add(&self, notices: Vec<Notice>) -> Result<(), mongodb::error::Error> {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let n = i64::try_from(notices.len()).unwrap_or(i64::MAX);
+        let counter = self
+            .counters
+            .find_one_and_update(
+                doc! { "_id": "notifications" },
+                doc! { "$inc": { "seq": n } },
+            )
+            .with_options(
+                FindOneAndUpdateOptions::builder()
+                    .upsert(true)
+                    .return_document(ReturnDocument::After)
+                    .build(),
+            )
+            .await?;
+        let last = counter.and_then(|c| c.get_i64("seq").ok()).unwrap_or(n);
+        let docs: Vec<Document> = notices
+            .into_iter()
+            .enumerate()
+            .map(|(i, notice)| {
+                doc! {
+                    "_id": notice.key,
+                    "seq": last - n + 1 + i as i64,
+                    "guild_id": notice.guild_id.to_string(),
+                    "server_id": notice.server_id,
+                    "kind": notice.kind,
+                    "at": DateTime::from_millis(notice.at_ms),
+                    "data": notice.data,
+                    "created_at": DateTime::now(),
+                    "schema_version": SCHEMA_VERSION,
+                }
+            })
+            .collect();
+        match self
+            .notifications
+            .insert_many(docs)
+            .with_options(InsertManyOptions::builder().ordered(false).build())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if crate::db::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Notifications after `seq`, oldest first.
+    pub async fn after(
+        &self,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Document>, mongodb::error::Error> {
+        self.notifications
+            .find(doc! { "seq": { "$gt": seq } })
+            .sort(doc! { "seq": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// The last `seq` a subscriber acknowledged (0: none).
+    pub async fn acked(&self, subscriber: &str) -> Result<i64, mongodb::error::Error> {
+        Ok(self
+            .acks
+            .find_one(doc! { "_id": subscriber })
+            .await?
+            .and_then(|d| d.get_i64("seq").ok())
+            .unwrap_or(0))
+    }
+
+    /// Records that a subscriber has everything up to `seq` (never moves back).
+    pub async fn ack(&self, subscriber: &str, seq: i64) -> Result<(), mongodb::error::Error> {
+        self.acks
+            .update_one(
+                doc! { "_id": subscriber },
+                doc! { "$max": { "seq": Bson::Int64(seq) }, "$set": { "schema_version": SCHEMA_VERSION } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,282 @@
+//! Polling over real SFTP: a registered server's killfeed and log become statistics and
+//! notifications as they grow, over one kept connection; two workers split the servers
+//! with leases and one killed with SIGKILL has its servers taken over, nothing lost or
+//! doubled.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use mongodb::bson::{Document, doc};
+use tower_proto::v1::notification::Payload;
+use tower_proto::v1::{NotificationsRequest, ShardRange};
+use tower_shared::auth::AuthToken;
+use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
+use tower_shared::ids::{GuildId, ServerId};
+use tower_shared::ingest::parse_killfeed_chunk;
+use tower_shared::secret::{Redacted, SecretKey};
+use tower_shared::stats::ServerStats;
+use tower_shared::stats_store::StatsStore;
+use tower_tests::WAIT;
+use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::daemon::{Daemon, DaemonSpec};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with deploy/local/test"))
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    ok(std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/deadside/killfeed")
+            .join(name),
+    ))
+}
+
+/// The first `n` lines of `bytes`.
+fn lines(bytes: &[u8], n: usize) -> &[u8] {
+    let end = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(n - 1)
+        .map_or(bytes.len(), |(i, _)| i + 1);
+    &bytes[..end]
+}
+
+/// A folder in the SFTP user's home holding game servers' files; removed at the end.
+struct Home(PathBuf);
+
+impl Home {
+    fn new(test: &str) -> Home {
+        let dir = PathBuf::from(env("TOWER_TEST_SFTP_HOME"))
+            .join(format!("p_{test}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        ok(std::fs::create_dir_all(&dir));
+        Home(dir)
+    }
+
+    fn killfeed(&self, server_id: &str) -> PathBuf {
+        let dir = self
+            .0
+            .join(format!("127.0.0.1_{server_id}/actual1/deathlogs/world_0"));
+        ok(std::fs::create_dir_all(&dir));
+        dir
+    }
+
+    fn log(&self, server_id: &str) -> PathBuf {
+        let dir = self.0.join(format!("127.0.0.1_{server_id}/Logs"));
+        ok(std::fs::create_dir_all(&dir));
+        dir.join("Deadside.log")
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn worker(
+    db: &TestDatabase,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> (Daemon, std::net::SocketAddr) {
+    let mut env = vec![
+        ("MONGODB_URI".to_owned(), db.uri.clone()),
+        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
+        ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
+        ("TOWER_SECRET_KEY".to_owned(), key.to_owned()),
+        (
+            "TOWER_COLLECTOR_URL".to_owned(),
+            "http://127.0.0.1:1".to_owned(),
+        ),
+        ("TOWER_SFTP_ALLOW_LOOPBACK".to_owned(), "true".to_owned()),
+        ("TOWER_POLL_INTERVAL_SECS".to_owned(), "1".to_owned()),
+    ];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let daemon = ok(Daemon::spawn(DaemonSpec::grpc("sftp-worker", env)).await);
+    let addr = ok(daemon.grpc_addr(WAIT).await);
+    ok(daemon.wait_serving(addr, "", WAIT).await);
+    (daemon, addr)
+}
+
+async fn register(db: &TestDatabase, key: &SecretKey, guild: GuildId, server_id: &str) {
+    let handle = ok(db.open().await);
+    let new = NewGameServer {
+        server: ok(ServerId::parse(server_id)),
+        name: format!("Server {server_id}"),
+        host: "127.0.0.1".to_owned(),
+        port: ok(sshd_port()),
+        username: env("TOWER_TEST_SFTP_USER"),
+        credential: Credential::Password(Redacted::new(env("TOWER_TEST_SFTP_PASSWORD"))),
+    };
+    ok(GameServerStore::new(&handle)
+        .add(guild, new, Some(key))
+        .await);
+}
+
+/// Waits (bounded) until `check` holds, looking again every 100 ms: these are states in
+/// MongoDB written by another process.
+async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let found = tokio::time::timeout(limit, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        found.is_ok(),
+        "timed out after {limit:?} waiting for {what}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
+    let db = ok(TestDatabase::create("polling").await);
+    let home = Home::new("polling");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(444_444_444_444_444_444);
+    let server_id = format!("{}", 500 + std::process::id() % 1000);
+    let file = fixture("2025.05.01-00.00.00.csv");
+    let csv = home.killfeed(&server_id).join("2025.05.01-00.00.00.csv");
+    ok(std::fs::write(&csv, lines(&file, 100)));
+    let id = "0002e69a65204b669c20238266782d7b";
+    ok(std::fs::write(
+        home.log(&server_id),
+        format!(
+            "Log file open, 05/03/25 02:00:00\n\
+             [2025.05.03-02.01.50:297][ 42]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Nj&Name=Nj&eosid=|{id}\n\
+             [2025.05.03-02.01.52:004][ 43]LogOnline: Warning: Player |{id} successfully registered!\n\
+             [2025.05.03-02.10.00:000][  1]LogSFPS: Mission GA_Military_02_mis1 switched to READY\n"
+        ),
+    ));
+    register(&db, &key, guild, &server_id).await;
+    let (daemon, addr) = worker(&db, &key_text, &[]).await;
+    let mut client = ok(tower_shared::grpc::worker_client(
+        &format!("http://{addr}"),
+        &ok(AuthToken::new(TOKEN)),
+    ));
+    let mut stream = ok(client
+        .notifications(NotificationsRequest {
+            shards: Some(ShardRange {
+                first: 0,
+                last: 0,
+                total: 1,
+            }),
+            subscriber: "test-gateway".to_owned(),
+            resume_after: String::new(),
+        })
+        .await)
+    .into_inner();
+
+    // The first 100 lines, then the rest once the file grows: every line notified once.
+    let mut killfeed = 0;
+    let mut kinds = HashSet::new();
+    let mut last_cursor = String::new();
+    let mut collect = async |want: usize, killfeed: &mut usize| {
+        let done = tokio::time::timeout(WAIT, async {
+            while *killfeed < want {
+                let Some(Ok(n)) = stream.next().await else {
+                    return false;
+                };
+                last_cursor = n.cursor.clone();
+                match n.payload {
+                    Some(Payload::Kill(_) | Payload::Suicide(_) | Payload::EnvironmentDeath(_)) => {
+                        *killfeed += 1
+                    }
+                    Some(other) => {
+                        kinds.insert(
+                            format!("{other:?}")
+                                .split('(')
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    }
+                    None => {}
+                }
+            }
+            true
+        })
+        .await;
+        assert_eq!(done, Ok(true), "notifications stopped at {killfeed}");
+    };
+    collect(100, &mut killfeed).await;
+    ok(std::fs::write(&csv, &file));
+    collect(258, &mut killfeed).await;
+    assert!(
+        kinds.contains("Connection")
+            && kinds.contains("PlayerCount")
+            && kinds.contains("GameEvent"),
+        "{kinds:?}"
+    );
+
+    // The statistics are the file's, exactly.
+    let handle = ok(db.open().await);
+    let stored = ok(StatsStore::new(&handle).load(guild.0, &server_id).await);
+    let mut expected = ServerStats::default();
+    expected.apply(&parse_killfeed_chunk("f", &file, 0, true).events);
+    assert_eq!(stored.totals, expected.totals);
+    assert_eq!(stored.players.len(), expected.players.len());
+
+    // Steady state: several polls, one SSH connection.
+    let status = handle.raw().collection::<Document>("server_status");
+    let sid = format!("{}:{server_id}", guild.0);
+    eventually("three more polls", WAIT, || {
+        let status = status.clone();
+        let sid = sid.clone();
+        async move {
+            let doc = status.find_one(doc! { "_id": sid }).await.ok().flatten();
+            doc.is_some_and(|d| d.get_i64("polls").unwrap_or(0) >= 5)
+        }
+    })
+    .await;
+    let doc = ok(status.find_one(doc! { "_id": &sid }).await);
+    assert_eq!(
+        doc.as_ref()
+            .and_then(|d| d.get_i64("connections_opened").ok()),
+        Some(1),
+        "{doc:?}"
+    );
+    assert_eq!(
+        doc.as_ref().and_then(|d| d.get_str("last_error").ok()),
+        Some("")
+    );
+
+    // A subscriber that acknowledged resumes after its acknowledgement.
+    ok(client
+        .ack_notifications(tower_proto::v1::AckNotificationsRequest {
+            subscriber: "test-gateway".to_owned(),
+            cursors: vec![last_cursor.clone()],
+        })
+        .await);
+    let outbox = handle.raw().collection::<Document>("notification_acks");
+    let acked = ok(outbox.find_one(doc! { "_id": "test-gateway" }).await);
+    assert_eq!(
+        acked
+            .and_then(|d| d.get_i64("seq").ok())
+            .map(|s| s.to_string()),
+        Some(last_cursor)
+    );
+
+    assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
