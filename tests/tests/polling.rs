@@ -280,3 +280,88 @@ async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
     assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
+
+#[tokio::test]
+async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() {
+    const SERVERS: usize = 20;
+    let db = ok(TestDatabase::create("leases").await);
+    let home = Home::new("leases");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(555_555_555_555_555_555);
+    let file = fixture("2025.05.15-00.00.00.csv");
+    let base = 10_000 + (std::process::id() % 1000) * 100;
+    let ids: Vec<String> = (0..SERVERS)
+        .map(|i| (base as usize + i).to_string())
+        .collect();
+    for id in &ids {
+        ok(std::fs::write(
+            home.killfeed(id).join("2025.05.15-00.00.00.csv"),
+            lines(&file, 10),
+        ));
+        register(&db, &key, guild, id).await;
+    }
+    let extra = [("TOWER_LEASE_SECS", "4")];
+    let (first, _) = worker(&db, &key_text, &extra).await;
+    let (second, _) = worker(&db, &key_text, &extra).await;
+    let handle = ok(db.open().await);
+    let leases = handle.raw().collection::<Document>("server_leases");
+    let kills = handle.raw().collection::<Document>("kills");
+
+    // Both workers hold servers, and every server's first 10 lines are in.
+    eventually(
+        "the servers spread over both workers and read",
+        Duration::from_secs(60),
+        || {
+            let (leases, kills) = (leases.clone(), kills.clone());
+            async move {
+                let owners: HashSet<String> = match leases.find(doc! {}).await {
+                    Ok(c) => {
+                        c.filter_map(|d| async { d.ok()?.get_str("owner").ok().map(str::to_owned) })
+                            .collect()
+                            .await
+                    }
+                    Err(_) => return false,
+                };
+                owners.len() == 2
+                    && kills
+                        .count_documents(doc! {})
+                        .await
+                        .is_ok_and(|n| n == 10 * SERVERS as u64)
+            }
+        },
+    )
+    .await;
+
+    // SIGKILL one worker; the files grow; the other takes everything over.
+    ok(first.kill().await);
+    for id in &ids {
+        ok(std::fs::write(
+            home.killfeed(id).join("2025.05.15-00.00.00.csv"),
+            lines(&file, 40),
+        ));
+    }
+    eventually(
+        "every line of every server, once",
+        Duration::from_secs(60),
+        || {
+            let kills = kills.clone();
+            async move {
+                kills
+                    .count_documents(doc! {})
+                    .await
+                    .is_ok_and(|n| n == 40 * SERVERS as u64)
+            }
+        },
+    )
+    .await;
+    let stats = StatsStore::new(&handle);
+    let mut expected = ServerStats::default();
+    expected.apply(&parse_killfeed_chunk("f", lines(&file, 40), 0, true).events);
+    for id in &ids {
+        let stored = ok(stats.load(guild.0, id).await);
+        assert_eq!(stored.totals, expected.totals, "server {id}");
+    }
+    assert!(ok(second.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
