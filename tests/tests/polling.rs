@@ -365,3 +365,55 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
     assert!(ok(second.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
+
+#[tokio::test]
+async fn two_guilds_with_the_same_host_and_server_id_stay_apart() {
+    let db = ok(TestDatabase::create("isolation").await);
+    let home = Home::new("isolation");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let (alpha, beta) = (
+        GuildId(666_666_666_666_666_666),
+        GuildId(777_777_777_777_777_777),
+    );
+    let server_id = format!("{}", 3000 + std::process::id() % 1000);
+    let file = fixture("2025.05.01-00.00.00.csv");
+    ok(std::fs::write(
+        home.killfeed(&server_id).join("2025.05.01-00.00.00.csv"),
+        &file,
+    ));
+    register(&db, &key, alpha, &server_id).await;
+    register(&db, &key, beta, &server_id).await;
+    let (daemon, _) = worker(&db, &key_text, &[]).await;
+    let handle = ok(db.open().await);
+    let status = handle.raw().collection::<Document>("server_status");
+    eventually("both guilds' servers polled", WAIT, || {
+        let status = status.clone();
+        async move {
+            status
+                .count_documents(doc! { "polls": { "$gte": 2 } })
+                .await
+                .is_ok_and(|n| n == 2)
+        }
+    })
+    .await;
+    let mut expected = ServerStats::default();
+    expected.apply(&parse_killfeed_chunk("f", &file, 0, true).events);
+    let stats = StatsStore::new(&handle);
+    for guild in [alpha, beta] {
+        // Each guild counts the file for itself, on a connection of its own.
+        assert_eq!(
+            ok(stats.load(guild.0, &server_id).await).totals,
+            expected.totals
+        );
+        let doc = ok(status
+            .find_one(doc! { "_id": format!("{}:{server_id}", guild.0) })
+            .await);
+        assert_eq!(
+            doc.and_then(|d| d.get_i64("connections_opened").ok()),
+            Some(1)
+        );
+    }
+    assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
