@@ -13,18 +13,21 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use tower_proto::v1::ErrorContext;
+use tower_proto::v1::{BackfillProgress, BackfillState, ServerRef};
 use tower_shared::config::{SftpConfig, WorkerConfig};
+use tower_shared::cursor::csv_files;
 use tower_shared::cursor::{FileCursor, LogRestart};
 use tower_shared::cursor_store::{CursorStore, LogState, StoreSink};
 use tower_shared::db::{Database, collections};
 use tower_shared::game_servers::{GameServer, GameServerStore};
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::outbox::{Notice, Outbox};
-use tower_shared::reader::{LogSink, PollOutcome, poll_killfeed, poll_log};
+use tower_shared::reader::{KillfeedSink, LogSink, PollOutcome, poll_killfeed, poll_log};
 use tower_shared::schema::SCHEMA_VERSION;
 use tower_shared::secret::SecretKey;
 use tower_shared::server_log::{LogEvent, LogRecord, PlayerCounts};
 use tower_shared::shutdown::Shutdown;
+use tower_shared::source::{ByteSource, FileMeta};
 use tower_shared::stats_store::StatsStore;
 use tower_shared::telemetry::Telemetry;
 use tower_shared::tier::{Tier, TierTable};
@@ -50,6 +53,8 @@ struct Runtime {
     in_flight: bool,
     breaker: Breaker,
     layout: Option<Layout>,
+    /// A backfill someone follows: progress of the next poll goes here.
+    backfill: Option<tokio::sync::watch::Sender<BackfillProgress>>,
 }
 
 pub struct Poller {
@@ -280,7 +285,23 @@ impl Poller {
             .lock()
             .ok()
             .and_then(|r| r.get(&key).and_then(|rt| rt.layout.clone()));
-        let result = self.poll_server(&key, token, tier, layout).await;
+        let backfill = self
+            .runtime
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&key).and_then(|rt| rt.backfill.clone()));
+        let result = self
+            .poll_server(&key, token, tier, layout, backfill.as_ref())
+            .await;
+        if let Some(tx) = &backfill {
+            tx.send_modify(|p| match &result {
+                Ok(_) => p.state = BackfillState::Done as i32,
+                Err(f) => {
+                    p.state = BackfillState::Failed as i32;
+                    p.error = f.message.clone();
+                }
+            });
+        }
         let jitter = f64::from(started.elapsed().subsec_nanos() % 1000) / 1000.0;
         let (status_error, outcome) = match &result {
             Ok((outcome, _)) => (None, Some(*outcome)),
@@ -289,6 +310,7 @@ impl Poller {
         let breaker_state = match self.runtime.lock() {
             Ok(mut runtime) => runtime.get_mut(&key).map(|rt| {
                 rt.in_flight = false;
+                rt.backfill = None;
                 rt.next_due = Some(due_at.max(started) + self.interval(tier));
                 match &result {
                     Ok((_, layout)) => {
@@ -352,6 +374,7 @@ impl Poller {
         token: i64,
         tier: Tier,
         layout: Option<Layout>,
+        backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
     ) -> Result<(PollOutcome, Layout), PollFailure> {
         let server_id =
             ServerId::parse(&key.1).map_err(|e| failure("poll.bad_server", e, false))?;
@@ -382,7 +405,9 @@ impl Poller {
                 conn
             }
         };
-        let result = self.read_server(&server, &conn, token, layout).await;
+        let result = self
+            .read_server(&server, &conn, token, layout, backfill)
+            .await;
         match &result {
             Ok(_) => self.pools.put(key.clone(), conn),
             Err(_) => conn.close().await,
@@ -445,6 +470,7 @@ impl Poller {
         conn: &SftpConnection,
         token: i64,
         layout: Option<Layout>,
+        backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
     ) -> Result<(PollOutcome, Layout), PollFailure> {
         let source = SftpSource {
             sftp: &conn.sftp,
@@ -467,15 +493,26 @@ impl Poller {
             sink.outbox = Some(&self.outbox);
             sink.fence = Some(token);
             sink.recover(&source).await.map_err(|e| db_error(&e))?;
-            poll_killfeed(
-                &source,
-                dir,
-                sink.state.cursor.clone(),
-                &mut sink,
-                &mut outcome,
-            )
-            .await
-            .map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
+            let cursor = sink.state.cursor.clone();
+            let polled = match backfill {
+                Some(tx) => {
+                    let files = csv_files(
+                        &source
+                            .list(dir)
+                            .await
+                            .map_err(|e| failure("poll.killfeed", e.to_string(), true))?,
+                    );
+                    tx.send_modify(|p| start_progress(p, &files, cursor.as_ref()));
+                    let mut sink = ProgressSink {
+                        inner: &mut sink,
+                        tx,
+                        files,
+                    };
+                    poll_killfeed(&source, dir, cursor, &mut sink, &mut outcome).await
+                }
+                None => poll_killfeed(&source, dir, cursor, &mut sink, &mut outcome).await,
+            };
+            polled.map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
         }
         if let Some(log) = &layout.log_path {
             let state = self
@@ -496,6 +533,93 @@ impl Poller {
                 .map_err(|e| failure("poll.log", e.to_string(), true))?;
         }
         Ok((outcome, layout))
+    }
+}
+
+impl Poller {
+    /// Polls the server now and reports the progress of reading it; `None` when another
+    /// worker holds it.
+    pub fn start_backfill(
+        &self,
+        key: &ServerKey,
+        backfill_id: String,
+    ) -> Option<tokio::sync::watch::Receiver<BackfillProgress>> {
+        let mut runtime = self.runtime.lock().ok()?;
+        let rt = runtime.get_mut(key)?;
+        if let Some(tx) = &rt.backfill {
+            return Some(tx.subscribe());
+        }
+        let (tx, rx) = tokio::sync::watch::channel(BackfillProgress {
+            backfill_id,
+            server: Some(ServerRef {
+                guild_id: key.0,
+                server_id: key.1.clone(),
+            }),
+            state: BackfillState::Queued as i32,
+            ..BackfillProgress::default()
+        });
+        rt.backfill = Some(tx);
+        rt.next_due = Some(Instant::now());
+        Some(rx)
+    }
+
+    /// Follows a backfill already started on this worker.
+    pub fn watch_backfill(
+        &self,
+        key: &ServerKey,
+    ) -> Option<tokio::sync::watch::Receiver<BackfillProgress>> {
+        let runtime = self.runtime.lock().ok()?;
+        runtime
+            .get(key)?
+            .backfill
+            .as_ref()
+            .map(tokio::sync::watch::Sender::subscribe)
+    }
+}
+
+/// Totals of what is left to read, from the folder listing and the cursor.
+fn start_progress(p: &mut BackfillProgress, files: &[FileMeta], cursor: Option<&FileCursor>) {
+    let unread = |f: &FileMeta| match cursor {
+        Some(c) if f.name < c.file => 0,
+        Some(c) if f.name == c.file => f.size.saturating_sub(c.offset),
+        _ => f.size,
+    };
+    p.state = BackfillState::Running as i32;
+    p.files_total =
+        u32::try_from(files.iter().filter(|f| unread(f) > 0).count()).unwrap_or(u32::MAX);
+    p.bytes_total = files.iter().map(unread).sum();
+}
+
+/// Passes batches to the store and counts them into a backfill's progress.
+struct ProgressSink<'a, 'b> {
+    inner: &'a mut StoreSink<'b>,
+    tx: &'a tokio::sync::watch::Sender<BackfillProgress>,
+    files: Vec<FileMeta>,
+}
+
+impl KillfeedSink for ProgressSink<'_, '_> {
+    type Error = mongodb::error::Error;
+
+    async fn apply(
+        &mut self,
+        chunk: &tower_shared::ingest::Chunk<'_>,
+        cursor: &FileCursor,
+    ) -> Result<(), Self::Error> {
+        self.inner.apply(chunk, cursor).await?;
+        let finished = self
+            .files
+            .iter()
+            .filter(|f| f.name < cursor.file || (f.name == cursor.file && cursor.offset >= f.size))
+            .count();
+        self.tx.send_modify(|p| {
+            p.bytes_done += chunk.consumed as u64;
+            p.lines += chunk.lines;
+            p.malformed_lines += chunk.malformed.len() as u64;
+            p.files_done = u32::try_from(finished)
+                .unwrap_or(u32::MAX)
+                .min(p.files_total.max(p.files_done));
+        });
+        Ok(())
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Every call is scoped by guild: a request names a (guild, server id) pair and only that
 //! guild's documents are read, so one guild can never reach another guild's servers.
-//! Backfill progress streams are not built yet and answer UNIMPLEMENTED saying so (the
-//! first poll of a new server reads every CSV: that is the backfill today).
+//! A backfill is a poll started at once whose progress is streamed; it runs on the worker
+//! that holds the server's lease (another worker answers FAILED_PRECONDITION).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,9 +14,9 @@ use mongodb::bson::{Document, doc};
 use tonic::{Request, Response, Status};
 use tower_proto::v1::sftp_worker_server::SftpWorker;
 use tower_proto::v1::{
-    AckNotificationsReply, AckNotificationsRequest, BackfillProgress, BreakerState, ErrorContext,
-    FileEntry, ListFilesReply, ListFilesRequest, Notification, NotificationsRequest, PoolUse,
-    ServerRef, ServerStatus, ServerStatusReply, ServerStatusRequest, StartBackfillRequest,
+    AckNotificationsReply, AckNotificationsRequest, BackfillProgress, BackfillState, BreakerState,
+    ErrorContext, FileEntry, ListFilesReply, ListFilesRequest, Notification, NotificationsRequest,
+    PoolUse, ServerRef, ServerStatus, ServerStatusReply, ServerStatusRequest, StartBackfillRequest,
     TestServerReply, TestServerRequest, TestStep, WatchBackfillRequest,
 };
 use tower_shared::config::SftpConfig;
@@ -190,12 +190,6 @@ fn storage_error_of(e: &GameServerError) -> Status {
     Status::unavailable("the database is unavailable; retry shortly")
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "{what} is not available in this worker version; a new server is backfilled by its first poll"
-    ))
-}
-
 fn proto_step(s: &Step) -> TestStep {
     TestStep {
         name: s.name.to_owned(),
@@ -219,6 +213,32 @@ fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     pattern.is_empty() || go(&p, &n)
+}
+
+fn not_here(key: &(u64, String)) -> Status {
+    Status::failed_precondition(format!(
+        "server {} is not polled by this worker right now (another worker holds it, or it was just added: retry in a few seconds)",
+        key.1
+    ))
+}
+
+/// Streams a backfill's progress until it is done or failed.
+fn follow(mut progress: tokio::sync::watch::Receiver<BackfillProgress>) -> ProgressStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let p = progress.borrow_and_update().clone();
+            let finished =
+                p.state == BackfillState::Done as i32 || p.state == BackfillState::Failed as i32;
+            if tx.send(Ok(p)).await.is_err() || finished {
+                return;
+            }
+            if progress.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 type ProgressStream = Pin<Box<dyn Stream<Item = Result<BackfillProgress, Status>> + Send>>;
@@ -468,18 +488,56 @@ impl SftpWorker for Worker {
 
     async fn start_backfill(
         &self,
-        _request: Request<StartBackfillRequest>,
+        request: Request<StartBackfillRequest>,
     ) -> Result<Response<Self::StartBackfillStream>, Status> {
-        Err(not_yet("backfill"))
+        let r = request.into_inner();
+        if r.days != 0 {
+            return Err(Status::invalid_argument(
+                "a backfill reads every CSV file not yet counted; limiting it to recent days is not supported",
+            ));
+        }
+        let server = self.server(r.server).await?;
+        let key = (server.guild.0, server.server.to_string());
+        let id = format!(
+            "{}:{}:{}",
+            key.0,
+            key.1,
+            tower_shared::telemetry::now_unix_ms()
+        );
+        let progress = self
+            .poller
+            .start_backfill(&key, id)
+            .ok_or_else(|| not_here(&key))?;
+        Ok(Response::new(follow(progress)))
     }
 
     type WatchBackfillStream = ProgressStream;
 
     async fn watch_backfill(
         &self,
-        _request: Request<WatchBackfillRequest>,
+        request: Request<WatchBackfillRequest>,
     ) -> Result<Response<Self::WatchBackfillStream>, Status> {
-        Err(not_yet("backfill"))
+        let id = request.into_inner().backfill_id;
+        let mut parts = id.split(':');
+        let (Some(guild), Some(server)) = (
+            parts.next().and_then(|g| g.parse::<u64>().ok()),
+            parts.next(),
+        ) else {
+            return Err(Status::invalid_argument(
+                "not a backfill id this worker gave out",
+            ));
+        };
+        let key = (guild, server.to_owned());
+        let progress = self
+            .poller
+            .watch_backfill(&key)
+            .filter(|p| p.borrow().backfill_id == id)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no backfill {id} is running on this worker (it may have finished)"
+                ))
+            })?;
+        Ok(Response::new(follow(progress)))
     }
 
     type NotificationsStream = NotificationStream;

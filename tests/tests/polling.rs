@@ -417,3 +417,83 @@ async fn two_guilds_with_the_same_host_and_server_id_stay_apart() {
     assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
+
+#[tokio::test]
+async fn a_backfill_reports_its_progress_to_the_end() {
+    use tower_proto::v1::{BackfillState, ServerRef, StartBackfillRequest};
+    let db = ok(TestDatabase::create("backfill").await);
+    let home = Home::new("backfill");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(888_888_888_888_888_888);
+    let server_id = format!("{}", 7000 + std::process::id() % 1000);
+    let dir = home.killfeed(&server_id);
+    register(&db, &key, guild, &server_id).await;
+    // Polls only when asked (after the first, empty one).
+    let (daemon, addr) = worker(&db, &key_text, &[("TOWER_POLL_INTERVAL_SECS", "3600")]).await;
+    let handle = ok(db.open().await);
+    let status = handle.raw().collection::<Document>("server_status");
+    eventually("the first (empty) poll", WAIT, || {
+        let status = status.clone();
+        async move {
+            status
+                .count_documents(doc! { "polls": { "$gte": 1 } })
+                .await
+                .is_ok_and(|n| n == 1)
+        }
+    })
+    .await;
+
+    let mut total = 0u64;
+    for name in [
+        "2025.03.27-00.00.00.csv",
+        "2025.05.01-00.00.00.csv",
+        "2025.05.15-00.00.00.csv",
+    ] {
+        let bytes = fixture(name);
+        total += bytes.len() as u64;
+        ok(std::fs::write(dir.join(name), bytes));
+    }
+    let mut client = ok(tower_shared::grpc::worker_client(
+        &format!("http://{addr}"),
+        &ok(AuthToken::new(TOKEN)),
+    ));
+    let request = StartBackfillRequest {
+        server: Some(ServerRef {
+            guild_id: guild.0,
+            server_id: server_id.clone(),
+        }),
+        days: 0,
+    };
+    let mut progress = ok(client.start_backfill(request.clone()).await).into_inner();
+    let mut seen = Vec::new();
+    let finished = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(p)) = progress.next().await {
+            seen.push(p);
+        }
+    })
+    .await;
+    assert!(finished.is_ok(), "the progress stream did not end");
+    let last = seen.last().cloned().unwrap_or_default();
+    assert_eq!(last.state, BackfillState::Done as i32, "{seen:?}");
+    assert_eq!((last.files_total, last.files_done), (3, 3));
+    assert_eq!((last.bytes_total, last.bytes_done), (total, total));
+    assert_eq!((last.lines, last.malformed_lines), (1653, 0));
+    // Progress only ever grows.
+    assert!(seen.windows(2).all(|w| w[0].bytes_done <= w[1].bytes_done));
+
+    // Another guild cannot start a backfill of this guild's server.
+    let other = StartBackfillRequest {
+        server: Some(ServerRef {
+            guild_id: guild.0 + 1,
+            server_id,
+        }),
+        days: 0,
+    };
+    assert_eq!(
+        client.start_backfill(other).await.err().map(|s| s.code()),
+        Some(tonic::Code::NotFound)
+    );
+    assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
