@@ -57,14 +57,25 @@ pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layo
             }
         }
     }
-    // Prefer what belongs to this server's own folder.
+    // What sits under this server's own folder wins; something found elsewhere is only
+    // used when it is the one candidate on the host (a host can hold several servers, and
+    // reading another server's files would mix their data).
     let ours = |p: &String| p.split('/').any(|part| part.ends_with(&suffix));
-    if csv_counts.iter().any(|(d, _)| ours(d)) {
+    let any_ours = csv_counts.iter().any(|(d, _)| ours(d)) || logs.iter().any(ours);
+    if any_ours {
         csv_counts.retain(|(d, _)| ours(d));
+        logs.retain(ours);
+    } else {
+        if csv_counts.len() > 1 {
+            csv_counts.clear();
+        }
+        if logs.len() > 1 {
+            logs.clear();
+        }
     }
     layout.csv_files = csv_counts.iter().map(|(_, n)| n).sum();
     layout.killfeed_dirs = csv_counts.into_iter().map(|(d, _)| d).collect();
-    layout.log_path = logs.iter().find(|p| ours(p)).or(logs.first()).cloned();
+    layout.log_path = logs.into_iter().next();
     Ok(layout)
 }
 

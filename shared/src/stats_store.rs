@@ -401,6 +401,12 @@ fn kill_document(id: &str, guild: &str, at: BatchRef<'_>, line: &KillfeedLine<'_
     d
 }
 
+/// A value from outside (a player name, a weapon) inside a pipeline: `$literal`, so a name
+/// like `$$Cash$$` is a name and not a field reference.
+fn literal(value: &str) -> Bson {
+    Bson::Document(doc! { "$literal": value })
+}
+
 fn field(name: &str) -> Bson {
     Bson::String(format!("${name}"))
 }
@@ -441,8 +447,8 @@ fn player_pipeline(scope: &Document, player: &str, d: &PlayerDelta, batch: i64) 
     set.extend(doc! {
         "player_id": player,
         // The newest batch's name is the current one.
-        "name": { "$cond": [{ "$gte": [last, stored("last_seen", DateTime::from_millis(0))] }, &d.name, field("name")] },
-        "names": { "$setUnion": [stored("names", Bson::Array(vec![])), &d.names] },
+        "name": { "$cond": [{ "$gte": [last, stored("last_seen", DateTime::from_millis(0))] }, literal(&d.name), field("name")] },
+        "names": { "$setUnion": [stored("names", Bson::Array(vec![])), { "$literal": &d.names }] },
         "kills": add("kills", d.kills),
         "deaths": add("deaths", d.deaths),
         "suicides": {
@@ -469,7 +475,7 @@ fn player_pipeline(scope: &Document, player: &str, d: &PlayerDelta, batch: i64) 
         );
     }
     if let Some(platform) = &d.platform {
-        set.insert("platform", platform);
+        set.insert("platform", literal(platform));
     }
     // KDR for the leaderboard index: kills / deaths rounded half up, or kills.
     let kdr = doc! { "$cond": [
@@ -498,7 +504,7 @@ fn server_pipeline(scope: &Document, delta: &BatchDelta, batch: i64) -> Vec<Docu
         "schema_version": SCHEMA_VERSION,
     });
     if let Some(l) = &t.longest_kill {
-        let candidate = doc! { "distance_m": i64::from(l.distance_m), "killer_id": &l.killer_id, "weapon": &l.weapon };
+        let candidate = doc! { "distance_m": i64::from(l.distance_m), "killer_id": &l.killer_id, "weapon": literal(&l.weapon) };
         // Strictly longer replaces: the first of equal shots stays the record.
         set.insert(
             "longest_kill",

@@ -181,3 +181,37 @@ async fn a_batch_retried_after_a_crash_counts_each_line_once() {
     assert_eq!(ok(kills.count_documents(doc! {}).await), 283);
     ok(test.drop_database().await);
 }
+
+#[tokio::test]
+async fn names_that_look_like_mongodb_expressions_are_kept_as_names() {
+    let test = ok(TestDatabase::create("stats_names").await);
+    let (store, _db) = store(&test).await;
+    let text = "2025.03.27-10.42.35;$$Cash$$;0002ca35475e48e28fdf97e052dc130f;$nake;00024afed387453195c040bb85708405;$weapon.x;5;$PS5;XSX;\n";
+    let chunk = parse_killfeed_chunk("f.csv", text.as_bytes(), 0, true);
+    ok(store
+        .apply_batch(
+            BatchRef {
+                guild_id: GUILD,
+                server_id: SERVER,
+                batch: 1,
+            },
+            &chunk,
+        )
+        .await);
+    let stored = ok(store.load(GUILD, SERVER).await);
+    let killer = &stored.players["0002ca35475e48e28fdf97e052dc130f"];
+    assert_eq!(
+        (killer.name.as_str(), killer.names.clone()),
+        ("$$Cash$$", vec!["$$Cash$$".to_owned()])
+    );
+    assert_eq!(killer.platform.as_deref(), Some("$PS5"));
+    assert_eq!(
+        stored.players["00024afed387453195c040bb85708405"].name,
+        "$nake"
+    );
+    assert_eq!(
+        stored.totals.longest_kill.map(|l| l.weapon),
+        Some("$weapon.x".to_owned())
+    );
+    ok(test.drop_database().await);
+}
