@@ -51,7 +51,13 @@ impl Leases {
         let now = DateTime::now();
         let me = self.me.as_str();
         let update = vec![doc! { "$set": {
-            "token": { "$cond": [{ "$eq": ["$owner", me] }, "$token", { "$add": [{ "$ifNull": ["$token", 0i64] }, 1i64] }] },
+            // A new token unless this worker holds it still (a lease it gave back or let run
+            // out gets a new one: a poll still running under the old token is fenced off).
+            "token": { "$cond": [
+                { "$and": [{ "$eq": ["$owner", me] }, { "$gte": ["$expires_at", now] }] },
+                "$token",
+                { "$add": [{ "$ifNull": ["$token", 0i64] }, 1i64] },
+            ] },
             "owner": me,
             "expires_at": self.expiry(),
             "schema_version": SCHEMA_VERSION,

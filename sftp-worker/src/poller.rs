@@ -53,6 +53,8 @@ struct Runtime {
     in_flight: bool,
     breaker: Breaker,
     layout: Option<Layout>,
+    /// Whether this worker holds the lease (an entry stays while its poll finishes).
+    held: bool,
     /// A backfill someone follows: progress of the next poll goes here.
     backfill: Option<tokio::sync::watch::Sender<BackfillProgress>>,
 }
@@ -162,7 +164,12 @@ impl Poller {
     fn held(&self) -> HashSet<ServerKey> {
         self.runtime
             .lock()
-            .map(|r| r.keys().cloned().collect())
+            .map(|r| {
+                r.iter()
+                    .filter(|(_, rt)| rt.held)
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -218,9 +225,14 @@ impl Poller {
         }
         let kept_keys: HashSet<ServerKey> = kept.iter().map(|(k, _)| k.clone()).collect();
         if let Ok(mut runtime) = self.runtime.lock() {
-            runtime.retain(|k, _| kept_keys.contains(k));
+            // Given back: forget it, or once its running poll ends.
+            runtime.retain(|k, rt| kept_keys.contains(k) || rt.in_flight);
+            for (k, rt) in runtime.iter_mut() {
+                rt.held = kept_keys.contains(k);
+            }
             for (key, token) in kept {
                 let rt = runtime.entry(key.clone()).or_default();
+                rt.held = true;
                 rt.token = token;
                 rt.tier = tiers.get(&key.0).copied().unwrap_or_default();
             }
@@ -262,7 +274,10 @@ impl Poller {
             Ok(mut runtime) => runtime
                 .iter_mut()
                 .filter(|(_, rt)| {
-                    !rt.in_flight && rt.breaker.allows(now) && rt.next_due.is_none_or(|d| d <= now)
+                    rt.held
+                        && !rt.in_flight
+                        && rt.breaker.allows(now)
+                        && rt.next_due.is_none_or(|d| d <= now)
                 })
                 .map(|(k, rt)| {
                     rt.in_flight = true;
@@ -310,8 +325,16 @@ impl Poller {
         let breaker_state = match self.runtime.lock() {
             Ok(mut runtime) => runtime.get_mut(&key).map(|rt| {
                 rt.in_flight = false;
-                rt.backfill = None;
                 rt.next_due = Some(due_at.max(started) + self.interval(tier));
+                // Clear the backfill this poll served; one asked for meanwhile runs next, now.
+                let served = |b: &tokio::sync::watch::Sender<BackfillProgress>| {
+                    backfill.as_ref().is_some_and(|t| t.same_channel(b))
+                };
+                if rt.backfill.as_ref().is_some_and(served) {
+                    rt.backfill = None;
+                } else if rt.backfill.is_some() {
+                    rt.next_due = Some(Instant::now());
+                }
                 match &result {
                     Ok((_, layout)) => {
                         rt.layout = Some(layout.clone());
@@ -329,6 +352,11 @@ impl Poller {
             }),
             Err(_) => None,
         };
+        if let Ok(mut runtime) = self.runtime.lock()
+            && runtime.get(&key).is_some_and(|rt| !rt.held)
+        {
+            runtime.remove(&key);
+        }
         if let Err(f) = &result {
             let context = ErrorContext {
                 guild_id: key.0,
@@ -483,6 +511,18 @@ impl Poller {
                 .map_err(|e| failure("sftp.discovery", e.to_string(), true))?,
         };
         let (guild, sid) = (server.guild.0, server.server.as_str());
+        // Take the cursors from any earlier holder before reading them.
+        self.cursors.fence(guild, sid, token).await.map_err(|e| {
+            if tower_shared::cursor_store::is_fenced(&e) {
+                failure(
+                    "poll.lease_lost",
+                    "another worker now holds this server",
+                    true,
+                )
+            } else {
+                failure("poll.database", e.to_string(), true)
+            }
+        })?;
         let mut outcome = PollOutcome::default();
         if let Some(dir) = layout.killfeed_dirs.first() {
             let db_error =

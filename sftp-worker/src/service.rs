@@ -199,20 +199,37 @@ fn proto_step(s: &Step) -> TestStep {
     }
 }
 
-/// `*` any run of characters, `?` one character; empty matches everything.
+/// `*` any run of characters, `?` one character, case-insensitive; empty matches
+/// everything. Linear backtracking (one remembered star), so no pattern can make it slow.
 fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &n[1..]),
-            _ => false,
+    if pattern.is_empty() {
+        return true;
+    }
+    let p: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
+    let n: Vec<char> = name.chars().flat_map(char::to_lowercase).collect();
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
         }
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    pattern.is_empty() || go(&p, &n)
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 fn not_here(key: &(u64, String)) -> Status {
@@ -579,6 +596,8 @@ impl SftpWorker for Worker {
         let outbox = self.outbox.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
+            // When the next number is missing: since when (see `outbox::GAP_GRACE`).
+            let mut gap_since: Option<std::time::Instant> = None;
             loop {
                 let batch = match outbox.after(last, 500).await {
                     Ok(b) => b,
@@ -589,9 +608,17 @@ impl SftpWorker for Worker {
                         return;
                     }
                 };
-                let empty = batch.is_empty();
+                let before = last;
                 for d in batch {
-                    last = d.get_i64("seq").unwrap_or(last);
+                    let Ok(seq) = d.get_i64("seq") else { continue };
+                    if seq != last + 1 {
+                        let since = *gap_since.get_or_insert_with(std::time::Instant::now);
+                        if since.elapsed() < tower_shared::outbox::GAP_GRACE {
+                            break; // a lower number is still being stored: wait for it
+                        }
+                    }
+                    gap_since = None;
+                    last = seq;
                     let Some(n) = notification(&d) else { continue };
                     let in_range = n
                         .server
@@ -601,7 +628,7 @@ impl SftpWorker for Worker {
                         return; // the subscriber went away
                     }
                 }
-                if empty {
+                if last == before {
                     // Nothing new: look again shortly (ends with shutdown or the subscriber).
                     tokio::select! {
                         () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
@@ -728,5 +755,10 @@ mod tests {
         assert!(glob_match("2025.05.*", "2025.05.01-00.00.00.csv"));
         assert!(!glob_match("*.csv", "Deadside.log"));
         assert!(glob_match("Deadside.???", "deadside.log"));
+        assert!(glob_match("*a*b*", "xxaxxbxx"));
+        assert!(!glob_match("*a*b", "xxaxxbxx"));
+        // A pattern built to backtrack badly still answers at once.
+        let nasty = format!("{}x", "*".repeat(30));
+        assert!(!glob_match(&nasty, &"a".repeat(200)));
     }
 }

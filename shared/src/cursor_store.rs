@@ -34,6 +34,7 @@ pub struct PendingBatch {
 
 /// One server's killfeed reading state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KillfeedState {
     pub cursor: Option<FileCursor>,
     pub next_batch: i64,
@@ -56,6 +57,7 @@ fn to_bson<T: Serialize>(value: &T) -> Result<mongodb::bson::Bson, mongodb::erro
 
 /// One server's server-log reading state: the cursor and who is online and queued.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LogState {
     pub cursor: Option<FileCursor>,
     pub online: Vec<String>,
@@ -111,6 +113,30 @@ impl CursorStore {
             d.get_document("state").cloned().unwrap_or_default(),
         )
         .map_err(|e| mongodb::error::Error::custom(e.to_string()))
+    }
+
+    /// Raises the lease token on the server's cursors to `token` before anything is read,
+    /// so a worker that held the server before can no longer write them. Fails with a
+    /// fenced error ([`is_fenced`]) when a newer holder has already done so.
+    pub async fn fence(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        token: i64,
+    ) -> Result<(), mongodb::error::Error> {
+        for slot in ["killfeed", "log"] {
+            self.cursors
+                .update_one(
+                    doc! {
+                        "_id": key(guild_id, server_id, slot),
+                        "$or": [{ "lease_token": { "$exists": false } }, { "lease_token": { "$lte": token } }],
+                    },
+                    doc! { "$set": { "lease_token": token, "guild_id": guild_id.to_string(), "server_id": server_id, "schema_version": SCHEMA_VERSION } },
+                )
+                .upsert(true)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Saves a state. With a `fence` (the caller's lease token) the write only lands while

@@ -5,7 +5,11 @@
 //! identity, a log line's position in its log), so writing it twice — a replayed batch, a
 //! worker taking over a server — stores it once. Each also gets a global, increasing `seq`
 //! from a counter: subscribers read in `seq` order and resume after the last one they
-//! acknowledged.
+//! acknowledged. Numbers are reserved before the insert, so for a moment a higher number
+//! can be stored before a lower one: readers wait at a gap ([`GAP_GRACE`] at most, after
+//! which the reservation counts as abandoned, e.g. by a worker that died in between).
+//!
+//! [`GAP_GRACE`]: GAP_GRACE
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, DateTime, Document, doc};
@@ -28,6 +32,9 @@ pub struct Notice {
     pub at_ms: i64,
     pub data: Document,
 }
+
+/// How long a reader waits for a missing sequence number before skipping it.
+pub const GAP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -89,6 +96,23 @@ impl Outbox {
 
     /// Stores notices (each once, whatever the retries).
     pub async fn add(&self, notices: Vec<Notice>) -> Result<(), mongodb::error::Error> {
+        // Already stored (a replay): not given a new sequence number, which would leave a
+        // gap that subscribers wait on.
+        let keys: Vec<&str> = notices.iter().map(|n| n.key.as_str()).collect();
+        let existing: std::collections::HashSet<String> = self
+            .notifications
+            .find(doc! { "_id": { "$in": keys } })
+            .projection(doc! { "_id": 1 })
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        let notices: Vec<Notice> = notices
+            .into_iter()
+            .filter(|n| !existing.contains(&n.key))
+            .collect();
         if notices.is_empty() {
             return Ok(());
         }

@@ -209,7 +209,11 @@ async fn password_and_key_logins_find_the_killfeed_and_pin_the_host_key() {
     )
     .await;
     let by_key = ok(s.test_server(GUILD, &key_server).await);
-    assert!(by_key.ok && step(&by_key, "auth").ok, "{by_key:?}");
+    // (No folder of its own: the login is what this checks.)
+    assert!(
+        step(&by_key, "auth").ok && step(&by_key, "sftp").ok,
+        "{by_key:?}"
+    );
 
     // Listing files: the killfeed folder by default, filtered by a pattern.
     let listed = ok(s
