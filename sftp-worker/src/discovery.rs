@@ -49,7 +49,14 @@ pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layo
             let csv = entries.iter().filter(|f| is_csv(f)).count();
             csv_counts.push((dir.clone(), u32::try_from(csv).unwrap_or(u32::MAX)));
         }
+        // On a host with many servers, go straight into this server's own folder.
+        let own_dirs = entries
+            .iter()
+            .any(|e| e.is_dir && e.name.ends_with(&suffix));
         for entry in &entries {
+            if own_dirs && entry.is_dir && !entry.name.ends_with(&suffix) {
+                continue;
+            }
             if entry.is_dir && depth < MAX_DEPTH {
                 queue.push_back((entry.path.clone(), depth + 1, Some(name.clone())));
             } else if !entry.is_dir && entry.name == "Deadside.log" {

@@ -1,22 +1,6 @@
 //! sftp-worker: the only process that talks SFTP. It holds guild-isolated SFTP connection
 //! pools with premium quotas, polls game servers, parses their logs, writes statistics to
-//! MongoDB and emits notifications for the gateway-shards.
-//!
-//! Modules: [`connection`] (an SSH connection and its SFTP session, host key pinned),
-//! [`sftp_source`] (SFTP as a byte source for the reader), [`discovery`] (finding the
-//! killfeed folders and the log), [`pool`] (per-guild connection quotas), [`breaker`]
-//! (backing off failing servers), [`lease`] (which worker polls which server),
-//! [`poller`] (polling every held server into statistics and the outbox), [`service`]
-//! (the tower.v1.SftpWorker service).
-
-mod breaker;
-mod connection;
-mod discovery;
-mod lease;
-mod poller;
-mod pool;
-mod service;
-mod sftp_source;
+//! MongoDB and emits notifications for the gateway-shards. (The parts are in `lib.rs`.)
 
 use std::process::ExitCode;
 
@@ -34,6 +18,8 @@ use tower_shared::process::{self, ProcessIdentity};
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
+
+use sftp_worker::{poller, service};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Tower of Temptation sftp-worker")]

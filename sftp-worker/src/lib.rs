@@ -1,0 +1,19 @@
+//! The sftp-worker's parts, as a library so its binary, tests and benchmarks share them.
+//!
+//! - [`connection`]: an SSH connection and its SFTP session, host key pinned.
+//! - [`sftp_source`]: SFTP as a byte source for the incremental reader.
+//! - [`discovery`]: finding a server's killfeed folders and log.
+//! - [`pool`]: per-guild connection quotas and kept connections.
+//! - [`breaker`]: backing off failing servers.
+//! - [`lease`]: which worker polls which server.
+//! - [`poller`]: polling every held server into statistics and the outbox.
+//! - [`service`]: the tower.v1.SftpWorker gRPC service.
+
+pub mod breaker;
+pub mod connection;
+pub mod discovery;
+pub mod lease;
+pub mod poller;
+pub mod pool;
+pub mod service;
+pub mod sftp_source;
