@@ -108,13 +108,24 @@ pub async fn poll_log<S: ByteSource, L: LogSink>(
     if restart.is_some() {
         cursor = None;
     }
-    let head = match &cursor {
-        Some(c) => (c.head_hash.clone(), c.head_len),
-        None => {
-            let bytes = source.read_at(path, 0, HEAD_LEN as usize).await?;
-            (head_hash(&bytes), bytes.len() as u64)
+    // The log's identity is its first HEAD_LEN bytes. A log first seen shorter than that
+    // gets its identity completed as it grows (checking the part already known).
+    let mut head = cursor.as_ref().map(|c| (c.head_hash.clone(), c.head_len));
+    if head
+        .as_ref()
+        .is_none_or(|(_, len)| *len < HEAD_LEN && now.size > *len)
+    {
+        let bytes = source.read_at(path, 0, HEAD_LEN as usize).await?;
+        if let Some((hash, len)) = &head {
+            let known = usize::try_from(*len).unwrap_or(usize::MAX);
+            if bytes.len() < known || head_hash(&bytes[..known]) != *hash {
+                restart = Some(LogRestart::Replaced);
+                cursor = None;
+            }
         }
-    };
+        head = Some((head_hash(&bytes), bytes.len() as u64));
+    }
+    let head = head.unwrap_or_default();
     let mut offset = cursor.as_ref().map_or(0, |c| c.offset);
     while offset < now.size {
         let want = usize::try_from(now.size - offset)

@@ -205,3 +205,36 @@ async fn the_server_log_tracks_players_and_restarts() {
     assert_eq!(cursor.map(|c| c.offset), Some(replaced.len() as u64));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test]
+async fn a_log_first_seen_empty_is_still_told_apart_from_its_replacement() {
+    let root = temp_dir("log-empty");
+    let path = "Logs/Deadside.log";
+    ok(std::fs::create_dir_all(root.join("Logs")));
+    let source = LocalSource::new(&root);
+    let mut sink = CountsSink::default();
+    let mut outcome = PollOutcome::default();
+    ok(std::fs::write(root.join(path), ""));
+    let cursor = ok(poll_log(&source, path, None, &mut sink, &mut outcome).await);
+    // It grows: same log, identity completed.
+    let first = format!("Log file open, 05/03/25 02:00:00\n{}", join(P1, "One"));
+    ok(std::fs::write(root.join(path), &first));
+    let cursor = ok(poll_log(&source, path, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(sink.restarts, vec![LogRestart::New]);
+    assert_eq!(sink.counts.online(), 1);
+    // Replaced by a longer, different log: noticed, read from its start.
+    let other = format!(
+        "Log file open, 05/03/25 09:00:00\n{}{}",
+        join(P2, "Two"),
+        "y".repeat(400) + "\n"
+    );
+    ok(std::fs::write(root.join(path), &other));
+    ok(poll_log(&source, path, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(sink.restarts.last(), Some(&LogRestart::Replaced));
+    assert_eq!(
+        sink.counts.online(),
+        1,
+        "P1 left with the old log; P2 joined the new one"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
