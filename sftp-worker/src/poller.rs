@@ -40,7 +40,7 @@ use crate::pool::{Pools, ServerKey};
 use crate::sftp_source::SftpSource;
 
 /// How often the scheduler looks for due polls.
-const TICK: Duration = Duration::from_millis(250);
+const TICK: Duration = Duration::from_millis(50);
 /// Connections unused this long are closed.
 const IDLE_CLOSE: Duration = Duration::from_secs(300);
 
@@ -130,8 +130,9 @@ impl Poller {
 
     /// Schedules polls until shutdown, then gives its leases back.
     pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
-        let round = (self.lease / 3).max(Duration::from_secs(1));
-        let mut last_round: Option<Instant> = None;
+        // Leases on their own task: a round makes a MongoDB call per server, and must not
+        // hold up polls that are due.
+        let leasing = tokio::spawn(Arc::clone(&self).keep_leases(shutdown.clone()));
         let mut last_reap = Instant::now();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -139,12 +140,6 @@ impl Poller {
             tokio::select! {
                 _ = tick.tick() => {}
                 () = shutdown.wait() => break,
-            }
-            if last_round.is_none_or(|t| t.elapsed() >= round) {
-                if let Err(e) = self.lease_round().await {
-                    tracing::warn!(error = %e, "lease round failed; keeping current servers");
-                }
-                last_round = Some(Instant::now());
             }
             self.start_due_polls();
             if last_reap.elapsed() >= Duration::from_secs(60) {
@@ -155,10 +150,26 @@ impl Poller {
                 last_reap = Instant::now();
             }
         }
+        let _ = leasing.await;
         for key in self.held() {
             let _ = self.leases.release(&key).await;
         }
         self.pools.close_all().await;
+    }
+
+    /// A lease round every third of the lease time, until shutdown.
+    async fn keep_leases(self: Arc<Self>, shutdown: Shutdown) {
+        let mut every = tokio::time::interval((self.lease / 3).max(Duration::from_secs(1)));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = shutdown.wait() => return,
+            }
+            if let Err(e) = self.lease_round().await {
+                tracing::warn!(error = %e, "lease round failed; keeping current servers");
+            }
+        }
     }
 
     fn held(&self) -> HashSet<ServerKey> {

@@ -77,7 +77,10 @@ async fn main() -> Result<(), String> {
             "TOWER_POLL_INTERVAL_SECS".to_owned(),
             args.interval.to_string(),
         ),
-        ("RUST_LOG".to_owned(), "warn".to_owned()),
+        (
+            "RUST_LOG".to_owned(),
+            "warn,tower_shared::grpc=info".to_owned(),
+        ),
     ];
     worker_env.sort();
     let worker = Daemon::spawn(DaemonSpec::grpc("sftp-worker", worker_env))
