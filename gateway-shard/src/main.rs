@@ -105,12 +105,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         Telemetry::start(&config.collector.url, &token, &me, shutdown.clone())?;
 
     // Health: NOT_SERVING until every shard is READY.
-    let (listener, addr) = grpc::bind(listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: listen,
-            source,
-        })?;
+    let (listener, addr) = startup::listen(listen).await?;
     let heartbeat = process::register(
         &db,
         &me,

@@ -55,12 +55,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         Telemetry::start(&config.collector.url, &token, &me, shutdown.clone())?;
 
     // Serve: health (open), the worker API (token required).
-    let (listener, addr) = grpc::bind(listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: listen,
-            source,
-        })?;
+    let (listener, addr) = startup::listen(listen).await?;
     let heartbeat = process::register(
         &db,
         &me,

@@ -95,3 +95,12 @@ pub async fn open_secret_key(
     crate::secret::SecretKey::check_against(key.as_ref(), db).await?;
     Ok(key)
 }
+
+/// Binds the daemon's gRPC address (logging the address bound).
+pub async fn listen(
+    addr: std::net::SocketAddr,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), StartError> {
+    crate::grpc::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}

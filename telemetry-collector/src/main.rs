@@ -49,12 +49,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Storage: connect, bring the schema up to date, register this process.
     let db = startup::open_database(&config, &me).await?;
-    let (listener, addr) = grpc::bind(listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: listen,
-            source,
-        })?;
+    let (listener, addr) = startup::listen(listen).await?;
     let heartbeat = process::register(
         &db,
         &me,
