@@ -448,7 +448,7 @@ impl Poller {
             .read_server(&server, &conn, token, layout, backfill)
             .await;
         match &result {
-            Ok(_) => self.pools.put(key.clone(), conn),
+            Ok(_) => self.pools.put(key.clone(), conn, quota).await,
             Err(_) => conn.close().await,
         }
         result

@@ -82,9 +82,32 @@ impl Pools {
         conn.is_open().then_some(conn)
     }
 
-    pub fn put(&self, key: ServerKey, conn: SftpConnection) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.insert(key, (conn, Instant::now()));
+    /// Keeps a connection for the server's next poll. A guild keeps at most `limit`
+    /// connections open: past that, its least recently used one is closed.
+    pub async fn put(&self, key: ServerKey, conn: SftpConnection, limit: u32) {
+        let evicted = match self.idle.lock() {
+            Ok(mut idle) => {
+                let guild = key.0;
+                let replaced = idle.insert(key, (conn, Instant::now())).map(|(c, _)| c);
+                let mut mine: Vec<(ServerKey, Instant)> = idle
+                    .iter()
+                    .filter(|((g, _), _)| *g == guild)
+                    .map(|(k, (_, used))| (k.clone(), *used))
+                    .collect();
+                mine.sort_by_key(|(_, used)| *used);
+                let excess = mine.len().saturating_sub(limit as usize);
+                let mut closing: Vec<SftpConnection> = mine
+                    .into_iter()
+                    .take(excess)
+                    .filter_map(|(k, _)| idle.remove(&k).map(|(c, _)| c))
+                    .collect();
+                closing.extend(replaced);
+                closing
+            }
+            Err(_) => Vec::new(),
+        };
+        for conn in evicted {
+            conn.close().await;
         }
     }
 

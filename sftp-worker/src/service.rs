@@ -130,7 +130,24 @@ impl Worker {
         &self,
         server: &GameServer,
         steps: &mut Vec<Step>,
-    ) -> Result<SftpConnection, (String, String)> {
+    ) -> Result<(SftpConnection, crate::pool::Permits), (String, String)> {
+        // A test or a listing is a connection of the guild's too: it waits for a slot.
+        let tier = self
+            .guild_tier(server.guild.0)
+            .await
+            .map_err(|s| ("database".to_owned(), s.message().to_owned()))?;
+        let quota = self.tiers.limits(tier).sftp_connections;
+        let permits = self
+            .poller
+            .pools
+            .acquire(server.guild.0, quota)
+            .await
+            .ok_or_else(|| {
+                (
+                    "sftp.pool".to_owned(),
+                    "the connection pool is closed".to_owned(),
+                )
+            })?;
         let key = self.secret_key.as_deref().ok_or_else(|| {
             (
                 "config.no_secret_key".to_owned(),
@@ -162,7 +179,7 @@ impl Worker {
         {
             tracing::warn!(error = %e, "host key not pinned; it will be pinned next time");
         }
-        Ok(conn)
+        Ok((conn, permits))
     }
 
     fn report(&self, server: &GameServer, kind: &str, message: &str, command: &str) -> String {
@@ -269,8 +286,8 @@ impl SftpWorker for Worker {
     ) -> Result<Response<TestServerReply>, Status> {
         let server = self.server(request.into_inner().server).await?;
         let mut steps = Vec::new();
-        let conn = match self.connect(&server, &mut steps).await {
-            Ok(conn) => conn,
+        let (conn, _permits) = match self.connect(&server, &mut steps).await {
+            Ok(c) => c,
             Err((kind, message)) => {
                 let error_id = self.report(&server, &kind, &message, "test_sftp");
                 return Ok(Response::new(TestServerReply {
@@ -358,13 +375,13 @@ impl SftpWorker for Worker {
         let r = request.into_inner();
         let server = self.server(r.server).await?;
         let mut steps = Vec::new();
-        let conn = self
-            .connect(&server, &mut steps)
-            .await
-            .map_err(|(kind, message)| {
-                let id = self.report(&server, &kind, &message, "list_sftp_files");
-                Status::failed_precondition(format!("{message} (error id {id})"))
-            })?;
+        let (conn, _permits) =
+            self.connect(&server, &mut steps)
+                .await
+                .map_err(|(kind, message)| {
+                    let id = self.report(&server, &kind, &message, "list_sftp_files");
+                    Status::failed_precondition(format!("{message} (error id {id})"))
+                })?;
         let source = SftpSource {
             sftp: &conn.sftp,
             timeout: conn.operation_timeout,
