@@ -24,6 +24,9 @@ pub struct Chunk<'a> {
     /// The raw bytes of each event's line, in the same order (for line identities).
     pub raw: Vec<&'a [u8]>,
     pub malformed: Vec<MalformedLine>,
+    /// The raw bytes of each malformed line, in the same order (a malformed line read
+    /// twice is counted once too).
+    pub malformed_raw: Vec<&'a [u8]>,
     /// Lines read, malformed included (blank lines are not lines).
     pub lines: u64,
     /// Bytes covered by complete lines: the cursor advances by this much.
@@ -48,11 +51,14 @@ pub fn parse_killfeed_chunk<'a>(file: &str, buf: &'a [u8], base: u64, at_eof: bo
                 chunk.events.push(event);
                 chunk.raw.push(bytes);
             }
-            Err(reason) => chunk.malformed.push(MalformedLine {
-                file: file.to_owned(),
-                offset,
-                reason,
-            }),
+            Err(reason) => {
+                chunk.malformed_raw.push(bytes);
+                chunk.malformed.push(MalformedLine {
+                    file: file.to_owned(),
+                    offset,
+                    reason,
+                });
+            }
         }
     };
     for line in lines {

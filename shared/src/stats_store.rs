@@ -49,6 +49,8 @@ pub struct StatsStore {
 /// What applying a batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
+    /// Malformed lines this batch counted (each once, like kills).
+    pub malformed: u64,
     /// Indexes (into the chunk's events) of the lines this batch counted: what to notify.
     pub kept: Vec<usize>,
     /// Lines counted by this batch.
@@ -93,7 +95,7 @@ impl StatsStore {
         let mut outcome = BatchOutcome::default();
         let kept = self.record_lines(at, &guild, chunk, &mut outcome).await?;
         let mut delta = BatchDelta::from_events(kept.iter().map(|&i| &chunk.events[i]));
-        delta.totals.malformed_lines = chunk.malformed.len() as u64;
+        delta.totals.malformed_lines = outcome.malformed;
         outcome.kept = kept;
         if delta.is_empty() {
             return Ok(outcome);
@@ -116,7 +118,7 @@ impl StatsStore {
         chunk: &Chunk<'_>,
         outcome: &mut BatchOutcome,
     ) -> Result<Vec<usize>, MongoError> {
-        if chunk.events.is_empty() {
+        if chunk.events.is_empty() && chunk.malformed_raw.is_empty() {
             return Ok(Vec::new());
         }
         let mut ids = Vec::with_capacity(chunk.events.len());
@@ -132,6 +134,20 @@ impl StatsStore {
             }
             docs.push(kill_document(&id, guild, at, event));
             ids.push((i, id));
+        }
+        // Malformed lines are stored too (index past the events), so each counts once.
+        let malformed_from = chunk.events.len();
+        for (j, (raw, m)) in chunk.malformed_raw.iter().zip(&chunk.malformed).enumerate() {
+            let id = hex(&line_identity(at.guild_id, at.server_id, raw));
+            if !in_batch.insert(id.clone()) {
+                continue;
+            }
+            docs.push(doc! {
+                "_id": &id, "guild_id": guild, "server_id": at.server_id, "batch": at.batch,
+                "kind": "malformed", "reason": m.reason.to_string(), "file": &m.file,
+                "offset": i64::try_from(m.offset).unwrap_or(i64::MAX), "schema_version": SCHEMA_VERSION,
+            });
+            ids.push((malformed_from + j, id));
         }
         let inserted = self
             .kills
@@ -174,7 +190,11 @@ impl StatsStore {
         }
         for (n, (i, id)) in ids.iter().enumerate() {
             if !failed.contains(&n) || ours_before.contains(id) {
-                kept.push(*i);
+                if *i < malformed_from {
+                    kept.push(*i);
+                } else {
+                    outcome.malformed += 1;
+                }
             } else {
                 outcome.duplicates += 1;
             }

@@ -215,3 +215,27 @@ async fn names_that_look_like_mongodb_expressions_are_kept_as_names() {
     );
     ok(test.drop_database().await);
 }
+
+#[tokio::test]
+async fn a_malformed_line_read_twice_is_counted_once() {
+    let test = ok(TestDatabase::create("stats_malformed").await);
+    let (store, _db) = store(&test).await;
+    let text = "garbage one\n2025.03.27-10.42.35;K;0002ca35475e48e28fdf97e052dc130f;V;00024afed387453195c040bb85708405;AK;5;\nnot;a;line;\n";
+    let chunk = parse_killfeed_chunk("f.csv", text.as_bytes(), 0, true);
+    assert_eq!(chunk.malformed.len(), 2);
+    for batch in [1, 2] {
+        ok(store
+            .apply_batch(
+                BatchRef {
+                    guild_id: GUILD,
+                    server_id: SERVER,
+                    batch,
+                },
+                &chunk,
+            )
+            .await);
+    }
+    let stored = ok(store.load(GUILD, SERVER).await);
+    assert_eq!((stored.totals.kills, stored.totals.malformed_lines), (1, 2));
+    ok(test.drop_database().await);
+}
