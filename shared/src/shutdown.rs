@@ -25,9 +25,24 @@ impl Shutdown {
         (ShutdownTrigger(tx), Shutdown(rx))
     }
 
-    /// A shutdown that fires on Ctrl-C or SIGTERM.
+    /// A shutdown that fires on Ctrl-C or SIGTERM. With `TOWER_EXIT_WITH_PARENT` set (the
+    /// test harness and the sandbox set it), the process also gets SIGTERM when the process
+    /// that started it dies, so a killed test run leaves no daemon behind. (Linux sends it
+    /// when the starting *thread* ends; the harness starts daemons from runtime threads that
+    /// live as long as it does.)
     pub fn on_signals() -> Shutdown {
         let (trigger, shutdown) = Shutdown::new();
+        #[cfg(target_os = "linux")]
+        if std::env::var_os("TOWER_EXIT_WITH_PARENT").is_some() {
+            use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+            if let Err(e) = set_parent_process_death_signal(Some(Signal::TERM)) {
+                tracing::warn!(error = %e, "cannot follow the parent process");
+            }
+            // The parent may have died before the call: then we are already adopted.
+            if getppid().is_none_or(|p| p.as_raw_nonzero().get() == 1) {
+                trigger.trigger();
+            }
+        }
         tokio::spawn(async move {
             let signal = wait_for_signal().await;
             tracing::info!(signal, "shutdown requested");

@@ -174,6 +174,8 @@ impl Daemon {
             }
         }
         command.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // Die with the harness: a test run that is killed must not leave daemons running.
+        command.env("TOWER_EXIT_WITH_PARENT", "1");
         let mut child = command.spawn().map_err(|source| HarnessError::Spawn {
             label: spec.label.clone(),
             source,
