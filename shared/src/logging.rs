@@ -9,9 +9,12 @@ use crate::config::{LogFormat, LoggingConfig};
 pub fn init(config: &LoggingConfig) -> Result<(), String> {
     let filter = EnvFilter::try_new(&config.filter)
         .map_err(|e| format!("log filter `{}` is not valid: {e}", config.filter))?;
+    // A log line that cannot be written (the reader of stderr is gone) is dropped: the
+    // default would report it with `eprintln!`, which panics on that same broken stderr.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     let result = match config.format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder

@@ -51,8 +51,9 @@ impl Shutdown {
         shutdown
     }
 
+    /// Fired, or its trigger is gone (which [`Self::wait`] also treats as shutdown).
     pub fn is_triggered(&self) -> bool {
-        *self.0.borrow()
+        *self.0.borrow() || self.0.has_changed().is_err()
     }
 
     /// [`Self::wait`] for places that need a `'static` future.
