@@ -20,6 +20,7 @@ use tower_shared::cursor::{FileCursor, LogRestart};
 use tower_shared::cursor_store::{CursorStore, LogState, StoreSink};
 use tower_shared::db::{Database, collections};
 use tower_shared::game_servers::{GameServer, GameServerStore};
+use tower_shared::guilds::GuildStore;
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::outbox::{Notice, Outbox};
 use tower_shared::reader::{KillfeedSink, LogSink, PollOutcome, poll_killfeed, poll_log};
@@ -65,7 +66,7 @@ pub struct Poller {
     outbox: Outbox,
     servers: GameServerStore,
     game_servers: mongodb::Collection<Document>,
-    guilds: mongodb::Collection<Document>,
+    guilds: GuildStore,
     status: mongodb::Collection<Document>,
     tiers: TierTable,
     sftp: SftpConfig,
@@ -111,7 +112,7 @@ impl Poller {
             outbox: Outbox::new(db),
             servers: GameServerStore::new(db),
             game_servers: db.raw().collection(collections::GAME_SERVERS),
-            guilds: db.raw().collection(collections::GUILDS),
+            guilds: GuildStore::new(db),
             status: db.raw().collection(collections::SERVER_STATUS),
             tiers,
             sftp,
@@ -203,7 +204,7 @@ impl Poller {
                 ))
             })
             .collect();
-        let tiers = self.guild_tiers().await?;
+        let tiers = self.guilds.tiers().await?;
         let share = fair_share(all.len(), self.leases.live_workers().await?);
         let holders = self.leases.holders().await?;
         let held = self.held();
@@ -249,28 +250,6 @@ impl Poller {
             }
         }
         Ok(())
-    }
-
-    async fn guild_tiers(&self) -> Result<HashMap<u64, Tier>, mongodb::error::Error> {
-        let docs: Vec<Document> = self
-            .guilds
-            .find(doc! {})
-            .projection(doc! { "guild_id": 1, "premium_tier": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| {
-                let guild = d.get_str("guild_id").ok()?.parse().ok()?;
-                let tier = d.get_i32("premium_tier").ok().or_else(|| {
-                    d.get_i64("premium_tier")
-                        .ok()
-                        .and_then(|t| i32::try_from(t).ok())
-                })?;
-                Some((guild, Tier::new(u8::try_from(tier).ok()?)?))
-            })
-            .collect())
     }
 
     fn interval(&self, tier: Tier) -> Duration {

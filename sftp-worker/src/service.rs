@@ -22,6 +22,7 @@ use tower_proto::v1::{
 use tower_shared::config::SftpConfig;
 use tower_shared::db::{Database, collections};
 use tower_shared::game_servers::{GameServer, GameServerError, GameServerStore};
+use tower_shared::guilds::GuildStore;
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::secret::SecretKey;
 use tower_shared::source::ByteSource;
@@ -42,6 +43,7 @@ pub struct Worker {
     outbox: Outbox,
     shutdown: Shutdown,
     servers: GameServerStore,
+    guilds: GuildStore,
     tiers: TierTable,
     sftp: SftpConfig,
     secret_key: Option<Arc<SecretKey>>,
@@ -64,6 +66,7 @@ impl Worker {
     ) -> Self {
         Self {
             servers: GameServerStore::new(&db),
+            guilds: GuildStore::new(&db),
             outbox: Outbox::new(&db),
             poller,
             shutdown,
@@ -86,25 +89,7 @@ impl Worker {
 
     /// The guild's premium tier; a guild with no record is tier 0.
     async fn guild_tier(&self, guild_id: u64) -> Result<Tier, Status> {
-        let guild = self
-            .db
-            .raw()
-            .collection::<Document>(collections::GUILDS)
-            .find_one(doc! { "guild_id": guild_id.to_string() })
-            .await
-            .map_err(storage_error)?;
-        let tier = guild
-            .and_then(|g| {
-                g.get_i32("premium_tier").ok().or_else(|| {
-                    g.get_i64("premium_tier")
-                        .ok()
-                        .and_then(|t| i32::try_from(t).ok())
-                })
-            })
-            .and_then(|t| u8::try_from(t).ok())
-            .and_then(Tier::new)
-            .unwrap_or_default();
-        Ok(tier)
+        self.guilds.tier(guild_id).await.map_err(storage_error)
     }
 
     /// The guild's server named by the request, never another guild's.

@@ -254,15 +254,7 @@ impl<'a> StoreSink<'a> {
         self.state.cursor = Some(pending.cursor);
         self.state.next_batch = pending.batch + 1;
         self.state.pending = None;
-        self.cursors
-            .save_slot(
-                self.guild_id,
-                self.server_id,
-                "killfeed",
-                &self.state,
-                self.fence,
-            )
-            .await
+        self.save().await
     }
 }
 
@@ -276,6 +268,19 @@ impl KillfeedSink for StoreSink<'_> {
 }
 
 impl StoreSink<'_> {
+    /// Writes the killfeed state, fenced by this worker's lease token.
+    async fn save(&self) -> Result<(), mongodb::error::Error> {
+        self.cursors
+            .save_slot(
+                self.guild_id,
+                self.server_id,
+                "killfeed",
+                &self.state,
+                self.fence,
+            )
+            .await
+    }
+
     /// Step 1: records the batch's exact range as pending, durably.
     pub async fn begin(
         &mut self,
@@ -291,15 +296,7 @@ impl StoreSink<'_> {
             cursor: cursor.clone(),
         };
         self.state.pending = Some(pending.clone());
-        self.cursors
-            .save_slot(
-                self.guild_id,
-                self.server_id,
-                "killfeed",
-                &self.state,
-                self.fence,
-            )
-            .await?;
+        self.save().await?;
         Ok(pending)
     }
 }

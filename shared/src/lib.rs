@@ -4,6 +4,7 @@
 //! - [`config`]: the configuration file plus environment overrides, validated at start.
 //! - [`cli`]: the command-line flags every daemon takes.
 //! - [`ids`]: Discord and game identifiers in the product's words (guild, server, shard).
+//! - [`guilds`]: guild settings (the premium tier).
 //! - [`game_servers`]: registered game servers, credentials sealed, always per guild.
 //! - [`timestamp`]: Deadside's timestamps, parsed by hand on the hot path.
 //! - [`killfeed`]: the killfeed CSV line parser and death classification.
@@ -38,6 +39,7 @@ pub mod cursor_store;
 pub mod db;
 pub mod game_servers;
 pub mod grpc;
+pub mod guilds;
 pub mod ids;
 pub mod ingest;
 pub mod killfeed;

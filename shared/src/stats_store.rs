@@ -230,31 +230,27 @@ impl StatsStore {
             ));
             for (weapon, n) in &d.weapons {
                 let id = Bson::String(format!("{guild}:{}:{player}:{weapon}", at.server_id));
-                let mut set = scope.clone();
-                set.extend(doc! { "player_id": player, "weapon": weapon, "last_batch": b, "schema_version": SCHEMA_VERSION });
+                let fields = doc! { "player_id": player, "weapon": weapon };
                 player_weapons.push(statement(
                     id,
-                    UpdateMods::Doc(doc! { "$inc": { "kills": to_i64(*n) }, "$set": set }),
+                    counter(&scope, fields, b, doc! { "$inc": { "kills": to_i64(*n) } }),
                 ));
             }
         }
         for ((killer, victim), n) in &delta.matchups {
             let id = Bson::String(format!("{guild}:{}:{killer}:{victim}", at.server_id));
-            let mut set = scope.clone();
-            set.extend(doc! { "killer_id": killer, "victim_id": victim, "last_batch": b, "schema_version": SCHEMA_VERSION });
+            let fields = doc! { "killer_id": killer, "victim_id": victim };
             matchups.push(statement(
                 id,
-                UpdateMods::Doc(doc! { "$inc": { "kills": to_i64(*n) }, "$set": set }),
+                counter(&scope, fields, b, doc! { "$inc": { "kills": to_i64(*n) } }),
             ));
         }
         for (weapon, t) in &delta.weapons {
             let id = Bson::String(format!("{guild}:{}:{weapon}", at.server_id));
-            let mut set = scope.clone();
-            set.extend(
-                doc! { "weapon": weapon, "last_batch": b, "schema_version": SCHEMA_VERSION },
-            );
-            weapons.push(statement(id,
-                UpdateMods::Doc(doc! { "$inc": { "kills": to_i64(t.kills) }, "$max": { "longest_m": i64::from(t.longest_m) }, "$set": set }),
+            let change = doc! { "$inc": { "kills": to_i64(t.kills) }, "$max": { "longest_m": i64::from(t.longest_m) } };
+            weapons.push(statement(
+                id,
+                counter(&scope, doc! { "weapon": weapon }, b, change),
             ));
         }
         let id = Bson::String(format!("{guild}:{}", at.server_id));
@@ -376,6 +372,16 @@ impl StatsStore {
 
 /// Statements per `update` command (MongoDB accepts up to 100,000 and 48 MB).
 const UPDATES_PER_COMMAND: usize = 10_000;
+
+/// A counter document's update: `change` (`$inc`, `$max`) plus its scope, identifying
+/// `fields`, the batch and the schema version.
+fn counter(scope: &Document, fields: Document, batch: i64, mut change: Document) -> UpdateMods {
+    let mut set = scope.clone();
+    set.extend(fields);
+    set.extend(doc! { "last_batch": batch, "schema_version": SCHEMA_VERSION });
+    change.insert("$set", set);
+    UpdateMods::Doc(change)
+}
 
 enum UpdateMods {
     Pipeline(Vec<Document>),

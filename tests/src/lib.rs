@@ -9,6 +9,7 @@
 //!   stop it with SIGTERM; its logs are printed when a test fails.
 //! - [`stack`]: collector, worker and gateway wired together, as the sandbox runs them.
 //! - [`discord_sim`]: the Discord gateway and REST simulator.
+//! - [`support`]: helpers every test uses (fixtures, expected statistics, settings).
 //!
 //! The `tower-local` binary (the README's run command) is [`stack`] with a simulator and
 //! logs on the terminal.
@@ -17,6 +18,7 @@ pub mod backing;
 pub mod daemon;
 pub mod discord_sim;
 pub mod stack;
+pub mod support;
 
 /// A bounded wait: how long a test waits for any single thing before it fails.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);

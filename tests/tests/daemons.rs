@@ -21,6 +21,7 @@ use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::{Daemon, DaemonSpec, HarnessError};
 use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
 use tower_tests::stack::{DiscordTarget, Stack, StackOptions};
+use tower_tests::support::ok;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -37,10 +38,6 @@ fn options(db: &TestDatabase, sim: &DiscordSimulator, secret_key: Option<String>
         echo: false,
         log_filter: "info".to_owned(),
     }
-}
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn health(addr: std::net::SocketAddr, service: &str) -> ServingStatus {

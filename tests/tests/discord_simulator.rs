@@ -6,12 +6,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tower_tests::WAIT;
 use tower_tests::discord_sim::{BOT_NAME, DiscordSimulator, SimEvent};
+use tower_tests::support::ok;
 use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt};
 use twilight_model::id::Id;
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Drives a twilight shard against the simulator; its events arrive on the receiver.
 fn run_shard(sim: &DiscordSimulator, id: u32, total: u32) -> mpsc::UnboundedReceiver<Event> {

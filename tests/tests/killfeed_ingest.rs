@@ -2,42 +2,19 @@
 //! source, the real MongoDB-wire server): cursors persist, and a process that dies in the
 //! middle of a batch leaves nothing lost or doubled for the next one to find.
 
-use std::collections::HashSet;
-
 use mongodb::bson::{Document, doc};
 use tower_shared::cursor_store::{CursorStore, StoreSink};
 use tower_shared::ingest::parse_killfeed_chunk;
 use tower_shared::killfeed::line_identity;
 use tower_shared::reader::{PollOutcome, poll_killfeed};
 use tower_shared::source::LocalSource;
-use tower_shared::stats::ServerStats;
 use tower_shared::stats_store::StatsStore;
 use tower_tests::backing::TestDatabase;
+use tower_tests::support::{expected_stats, fixture, ok};
 
 const GUILD: u64 = 222_222_222_222_222_222;
 const SERVER: &str = "9001";
 const DIR: &str = "deathlogs/world_0";
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn fixture(stem: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("fixtures/deadside/killfeed/{stem}.csv"));
-    ok(std::fs::read(path))
-}
-
-fn one_read(files: &[&[u8]]) -> ServerStats {
-    let mut stats = ServerStats::default();
-    let mut seen = HashSet::new();
-    for bytes in files {
-        let mut chunk = parse_killfeed_chunk("f", bytes, 0, true);
-        chunk.dedupe(GUILD, SERVER, &mut seen);
-        stats.apply(&chunk.events);
-    }
-    stats
-}
 
 #[tokio::test]
 async fn a_crash_mid_batch_loses_and_doubles_nothing() {
@@ -48,8 +25,8 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     let _ = std::fs::remove_dir_all(&root);
     ok(std::fs::create_dir_all(root.join(DIR)));
     let source = LocalSource::new(&root);
-    let a = fixture("2025.05.01-00.00.00");
-    let b = fixture("2025.05.15-00.00.00");
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let b = fixture("2025.05.15-00.00.00.csv");
     ok(std::fs::write(
         root.join(DIR).join("2025.05.01-00.00.00.csv"),
         &a,
@@ -111,7 +88,7 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     .await);
 
     let stored = ok(stats.load(GUILD, SERVER).await);
-    let expected = one_read(&[&a, &b]);
+    let expected = expected_stats(GUILD, SERVER, &[&a, &b]);
     assert_eq!(stored.totals, expected.totals);
     assert_eq!(stored.players.len(), expected.players.len());
     for (id, e) in &expected.players {

@@ -21,25 +21,9 @@ use tower_shared::stats_store::StatsStore;
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::{Daemon, DaemonSpec};
+use tower_tests::support::{fixture, ok, required_env};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with deploy/local/test"))
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    ok(std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/deadside/killfeed")
-            .join(name),
-    ))
-}
 
 /// The first `n` lines of `bytes`.
 fn lines(bytes: &[u8], n: usize) -> &[u8] {
@@ -57,7 +41,7 @@ struct Home(PathBuf);
 
 impl Home {
     fn new(test: &str) -> Home {
-        let dir = PathBuf::from(env("TOWER_TEST_SFTP_HOME"))
+        let dir = PathBuf::from(required_env("TOWER_TEST_SFTP_HOME"))
             .join(format!("p_{test}_{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         ok(std::fs::create_dir_all(&dir));
@@ -120,8 +104,8 @@ async fn register(db: &TestDatabase, key: &SecretKey, guild: GuildId, server_id:
         name: format!("Server {server_id}"),
         host: "127.0.0.1".to_owned(),
         port: ok(sshd_port()),
-        username: env("TOWER_TEST_SFTP_USER"),
-        credential: Credential::Password(Redacted::new(env("TOWER_TEST_SFTP_PASSWORD"))),
+        username: required_env("TOWER_TEST_SFTP_USER"),
+        credential: Credential::Password(Redacted::new(required_env("TOWER_TEST_SFTP_PASSWORD"))),
     };
     ok(GameServerStore::new(&handle)
         .add(guild, new, Some(key))

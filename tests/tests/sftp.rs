@@ -17,18 +17,10 @@ use tower_shared::secret::{Redacted, SecretKey};
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::{Daemon, DaemonSpec};
+use tower_tests::support::{ok, required_env};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 const GUILD: GuildId = GuildId(333_333_333_333_333_333);
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with deploy/local/test"))
-}
 
 /// A game server's folders in the SFTP user's home, named after this test.
 struct GameFolder {
@@ -40,7 +32,7 @@ impl GameFolder {
     fn create(test: &str) -> GameFolder {
         // A server id of this test's own, so discovery picks this test's folder.
         let server_id = format!("{}{}", std::process::id(), test.len());
-        let root = PathBuf::from(env("TOWER_TEST_SFTP_HOME"))
+        let root = PathBuf::from(required_env("TOWER_TEST_SFTP_HOME"))
             .join(format!("t_{test}_{}", std::process::id()));
         let base = root.join(format!("127.0.0.1_{server_id}"));
         let kf = base.join("actual1/deathlogs/world_0");
@@ -113,7 +105,7 @@ impl Setup {
             name: "Test server".to_owned(),
             host: "127.0.0.1".to_owned(),
             port,
-            username: env("TOWER_TEST_SFTP_USER"),
+            username: required_env("TOWER_TEST_SFTP_USER"),
             credential,
         };
         ok(GameServerStore::new(&db)
@@ -145,7 +137,7 @@ impl Setup {
 }
 
 fn password() -> Credential {
-    Credential::Password(Redacted::new(env("TOWER_TEST_SFTP_PASSWORD")))
+    Credential::Password(Redacted::new(required_env("TOWER_TEST_SFTP_PASSWORD")))
 }
 
 fn step<'a>(reply: &'a TestServerReply, name: &str) -> &'a tower_proto::v1::TestStep {
@@ -199,7 +191,7 @@ async fn password_and_key_logins_find_the_killfeed_and_pin_the_host_key() {
     );
 
     // The same host with a key login, as another server of the guild.
-    let key = ok(std::fs::read_to_string(env("TOWER_TEST_SFTP_KEY")));
+    let key = ok(std::fs::read_to_string(required_env("TOWER_TEST_SFTP_KEY")));
     let key_server = format!("{}1", folder.server_id);
     s.add_server(
         GUILD,

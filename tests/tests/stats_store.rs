@@ -2,8 +2,6 @@
 //! engine (itself checked against independent golden numbers), each line counted exactly
 //! once across replays, overlapping files and a batch retried after a crash.
 
-use std::collections::HashSet;
-
 use mongodb::bson::{Document, doc};
 use tower_shared::db::Database;
 use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
@@ -11,19 +9,10 @@ use tower_shared::killfeed::line_identity;
 use tower_shared::stats::ServerStats;
 use tower_shared::stats_store::{BatchRef, StatsStore};
 use tower_tests::backing::TestDatabase;
+use tower_tests::support::{expected_stats, fixture, ok};
 
 const GUILD: u64 = 111_111_111_111_111_111;
 const SERVER: &str = "7020";
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn fixture(stem: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("fixtures/deadside/killfeed/{stem}.csv"));
-    ok(std::fs::read(&path))
-}
 
 async fn store(test: &TestDatabase) -> (StatsStore, Database) {
     let db = ok(test.open().await);
@@ -48,17 +37,6 @@ fn batches(bytes: &[u8], lines: usize) -> Vec<(u64, &[u8])> {
         out.push((start as u64, &bytes[start..]));
     }
     out
-}
-
-fn in_memory(files: &[&[u8]]) -> ServerStats {
-    let mut stats = ServerStats::default();
-    let mut seen = HashSet::new();
-    for bytes in files {
-        let mut chunk = parse_killfeed_chunk("f.csv", bytes, 0, true);
-        chunk.dedupe(GUILD, SERVER, &mut seen);
-        stats.apply(&chunk.events);
-    }
-    stats
 }
 
 fn assert_same(stored: &ServerStats, expected: &ServerStats) {
@@ -95,9 +73,9 @@ async fn batches_in_mongodb_give_the_in_memory_numbers_and_replays_change_nothin
     let test = ok(TestDatabase::create("stats_store").await);
     let (store, _db) = store(&test).await;
     let files = [
-        fixture("2025.03.27-00.00.00"),
-        fixture("2025.05.01-00.00.00"),
-        fixture("2025.05.15-00.00.00"),
+        fixture("2025.03.27-00.00.00.csv"),
+        fixture("2025.05.01-00.00.00.csv"),
+        fixture("2025.05.15-00.00.00.csv"),
     ];
     let chunks: Vec<Chunk<'_>> = files
         .iter()
@@ -107,7 +85,7 @@ async fn batches_in_mongodb_give_the_in_memory_numbers_and_replays_change_nothin
 
     let (counted, duplicates) = apply_all(&store, &chunks, 1).await;
     assert_eq!((counted, duplicates), (1653, 0));
-    let expected = in_memory(&[&files[0], &files[1], &files[2]]);
+    let expected = expected_stats(GUILD, SERVER, &[&files[0], &files[1], &files[2]]);
     let stored = ok(store.load(GUILD, SERVER).await);
     assert_same(&stored, &expected);
     // Numbers written down from the independent golden run (tests/golden/all.json).
@@ -132,7 +110,7 @@ async fn batches_in_mongodb_give_the_in_memory_numbers_and_replays_change_nothin
 async fn a_batch_retried_after_a_crash_counts_each_line_once() {
     let test = ok(TestDatabase::create("stats_retry").await);
     let (store, db) = store(&test).await;
-    let bytes = fixture("2025.05.15-00.00.00");
+    let bytes = fixture("2025.05.15-00.00.00.csv");
     let parts = batches(&bytes, 50);
     let chunks: Vec<Chunk<'_>> = parts
         .iter()
@@ -176,7 +154,7 @@ async fn a_batch_retried_after_a_crash_counts_each_line_once() {
         .await);
     apply_all(&store, &chunks[3..], 4).await;
 
-    let expected = in_memory(&[&bytes]);
+    let expected = expected_stats(GUILD, SERVER, &[&bytes]);
     assert_same(&ok(store.load(GUILD, SERVER).await), &expected);
     assert_eq!(ok(kills.count_documents(doc! {}).await), 283);
     ok(test.drop_database().await);

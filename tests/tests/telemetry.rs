@@ -12,12 +12,9 @@ use tower_shared::auth::AuthToken;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::{Daemon, DaemonSpec};
+use tower_tests::support::ok;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn error(message: &str, guild: u64, error_id: &str) -> TelemetryEvent {
     TelemetryEvent {

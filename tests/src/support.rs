@@ -1,0 +1,39 @@
+//! Small helpers every system test uses: unwrap-with-message, the test command's settings,
+//! the real killfeed fixtures, and the statistics a set of files should give.
+
+use std::collections::HashSet;
+
+use tower_shared::ingest::parse_killfeed_chunk;
+use tower_shared::stats::ServerStats;
+
+/// The value, or a panic with the error's own message (what a failing test should show).
+pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A setting the test command exports (`TOWER_TEST_*`).
+pub fn required_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with deploy/local/test"))
+}
+
+/// A real killfeed file from `tests/fixtures/deadside/killfeed/`, by file name.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/deadside/killfeed")
+        .join(name);
+    ok(std::fs::read(path))
+}
+
+/// The statistics of reading `files` once each, in order, through the in-memory engine
+/// (each line counted once per server, as the store counts it).
+pub fn expected_stats(guild_id: u64, server_id: &str, files: &[&[u8]]) -> ServerStats {
+    let mut stats = ServerStats::default();
+    let mut seen = HashSet::new();
+    for bytes in files {
+        let mut chunk = parse_killfeed_chunk("expected.csv", bytes, 0, true);
+        chunk.dedupe(guild_id, server_id, &mut seen);
+        stats.apply(&chunk.events);
+    }
+    stats
+}
