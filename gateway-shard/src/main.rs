@@ -1,14 +1,11 @@
-//! gateway-shard: the only process that talks to Discord. It runs a range of gateway
-//! shards, answers interactions, and posts killfeed, event and connection messages for the
-//! guilds on its shards.
-//!
-//! Modules: [`shards`] (connecting and the receive loops), [`events`] (handling each
-//! event off the receive loop).
-
-mod events;
-mod shards;
+//! gateway-shard: the only process that talks to Discord. What it does, in order:
+//! connect to MongoDB and open the secret key; report to the telemetry collector; serve
+//! gRPC health; check the Discord token; register the slash commands (when they changed);
+//! follow the workers' notifications and post them; run its shards and answer
+//! interactions; on SIGTERM close the shards and stop.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use mongodb::bson::doc;
@@ -24,6 +21,13 @@ use tower_shared::process::{self, ProcessIdentity};
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
+
+use gateway_shard::bot::Bot;
+use gateway_shard::posting::Poster;
+use gateway_shard::registration::{self, Registration};
+use gateway_shard::rest::RateLimits;
+use gateway_shard::workers::Workers;
+use gateway_shard::{commands, shards};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Tower of Temptation gateway-shard")]
@@ -97,8 +101,8 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Storage and secrets: connect, migrate, and refuse a missing or wrong secret key.
     let db = startup::open_database(&config, &me).await?;
-    // Checked now so a wrong key stops the start; it seals and opens SFTP passwords.
-    let _secret_key = startup::open_secret_key(&config, &db).await?;
+    // Checked now so a wrong key stops the start; it seals SFTP passwords of new servers.
+    let secret_key = startup::open_secret_key(&config, &db).await?;
 
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
@@ -126,16 +130,57 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
             ),
     );
 
-    // Discord: check the token over REST, then connect the shards.
-    let http = discord_http(&config, &discord_token);
-    let bot = http
+    // Discord: check the token over REST and learn the application and its owner.
+    let http = Arc::new(discord_http(&config, &discord_token));
+    let bot_user = http
         .current_user()
         .await
         .map_err(|e| StartError::Discord(format!("the Discord token was not accepted: {e}")))?
         .model()
         .await
         .map_err(|e| StartError::Discord(format!("unexpected answer from Discord: {e}")))?;
-    tracing::info!(bot = %bot.name, id = %bot.id, shards = %range, "starting shards");
+    let application = http
+        .current_user_application()
+        .await
+        .map_err(|e| StartError::Discord(format!("cannot read the bot's application: {e}")))?
+        .model()
+        .await
+        .map_err(|e| StartError::Discord(format!("unexpected answer from Discord: {e}")))?;
+    let mut owners: Vec<u64> = config.discord.owner_id.into_iter().collect();
+    owners.extend(application.owner.as_ref().map(|o| o.id.get()));
+    let workers = Workers::new(&config.gateway.worker_urls, &token)
+        .map_err(|e| StartError::Config(tower_shared::config::ConfigError::Invalid(format!("TOWER_WORKER_URLS: {e}"))))?;
+    let bot = Arc::new(Bot {
+        http: Arc::clone(&http),
+        application_id: application.id,
+        owners,
+        configured_home_guild: config.premium.home_guild_id,
+        shards: range,
+        servers: tower_shared::game_servers::GameServerStore::new(&db),
+        guilds: tower_shared::guilds::GuildStore::new(&db),
+        links: tower_shared::player_links::PlayerLinks::new(&db),
+        audit: tower_shared::audit::AuditLog::new(&db),
+        stats: tower_shared::stats_query::StatsQuery::new(&db),
+        db: db.clone(),
+        tiers: config.premium.tiers.clone(),
+        secret_key,
+        workers,
+        telemetry: telemetry.clone(),
+        rate_limits: RateLimits::default(),
+    });
+
+    // Commands: registered only when the schema changed since the last registration.
+    match registration::register(&bot, &commands::schema()).await {
+        Ok(Registration::Unchanged) => tracing::info!("slash commands unchanged"),
+        Ok(Registration::Registered { commands }) => tracing::info!(commands, "slash commands registered"),
+        Err(e) => tracing::error!(error = %e, "could not register slash commands; the previous set stays"),
+    }
+
+    // Posting: the workers' notifications for this shard range → channel messages.
+    let poster = tokio::spawn(Poster::new(Arc::clone(&bot)).run(shutdown.clone()));
+
+    // Shards: receive events; every event is handled on its own task.
+    tracing::info!(bot = %bot_user.name, id = %bot_user.id, shards = %range, "starting shards");
     let (news_tx, mut news) = mpsc::channel(64);
     let shards = shards::build(
         range,
@@ -145,7 +190,14 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let expected = shards.len();
     let loops: Vec<_> = shards
         .into_iter()
-        .map(|shard| tokio::spawn(shards::run(shard, news_tx.clone(), shutdown.clone())))
+        .map(|shard| {
+            tokio::spawn(shards::run(
+                shard,
+                Arc::clone(&bot),
+                news_tx.clone(),
+                shutdown.clone(),
+            ))
+        })
         .collect();
     drop(news_tx);
     telemetry.info(
@@ -175,10 +227,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         }
     }
 
-    // Stop: close the shards, the server, record the stop, flush telemetry.
+    // Stop: close the shards, stop posting, the server, record the stop, flush telemetry.
     for handle in loops {
         let _ = handle.await;
     }
+    let _ = poster.await;
     match server.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server ended with an error"),

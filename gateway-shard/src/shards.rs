@@ -5,6 +5,7 @@
 //! `next_event`, which must keep being polled).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -14,6 +15,8 @@ use twilight_gateway::{
 
 use tower_shared::ids::ShardRange;
 use tower_shared::shutdown::Shutdown;
+
+use crate::bot::Bot;
 
 /// How long a closing shard may take to say goodbye before we stop waiting.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -62,7 +65,12 @@ impl ReadyShards {
 }
 
 /// Runs one shard until shutdown: receives, hands events off, closes cleanly.
-pub async fn run(mut shard: Shard, news: mpsc::Sender<ShardNews>, shutdown: Shutdown) {
+pub async fn run(
+    mut shard: Shard,
+    bot: Arc<Bot>,
+    news: mpsc::Sender<ShardNews>,
+    shutdown: Shutdown,
+) {
     let id = shard.id().number();
     loop {
         let item = tokio::select! {
@@ -100,7 +108,7 @@ pub async fn run(mut shard: Shard, news: mpsc::Sender<ShardNews>, shutdown: Shut
                 let _ = news.send(ShardNews::Disconnected { shard: id }).await;
             }
             Some(Ok(event)) => {
-                tokio::spawn(crate::events::handle(id, event));
+                tokio::spawn(crate::events::handle(Arc::clone(&bot), id, event));
             }
             Some(Err(e)) => {
                 tracing::warn!(shard = id, error = %e, "gateway message not understood; skipped");

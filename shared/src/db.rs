@@ -47,6 +47,12 @@ pub mod collections {
     /// Per (guild, server): last poll, lag, breaker, online counts — what `/csv_status` shows.
     pub const SERVER_STATUS: &str = "server_status";
     /// Telemetry: one document per error fingerprint.
+    /// Discord users' links to in-game players, per guild and server.
+    pub const PLAYER_LINKS: &str = "player_links";
+    /// Premium grants and refused permission or premium checks.
+    pub const AUDIT_LOG: &str = "audit_log";
+    /// Global state of the gateway-shards: the registered command set's hash.
+    pub const GATEWAY_STATE: &str = "gateway_state";
     pub const TELEMETRY_GROUPS: &str = "telemetry_groups";
     /// Telemetry: one document per reported occurrence (error id).
     pub const TELEMETRY_EVENTS: &str = "telemetry_events";

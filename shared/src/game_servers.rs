@@ -2,8 +2,14 @@
 //! log in (the password or key sealed, bound to this guild and server), the pinned host
 //! key, and whether it is polled. Every lookup takes the guild id: a guild can only ever
 //! reach its own servers.
+//!
+//! Each server also carries what the gateway posts about it: the channels
+//! (`channels.killfeed` …, as strings like every Discord id the earlier bot stored), which
+//! feeds are on (`feeds.killfeed`, `feeds.events`, `feeds.connections`) and the
+//! per-kind switches (`notify.mission`, `notify.suicide_fall`, …; absent means on).
 
-use mongodb::bson::{Binary, DateTime, Document, doc, spec::BinarySubtype};
+use futures_util::TryStreamExt;
+use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 
 use crate::db::{Database, collections, is_duplicate_key};
 use crate::ids::{GuildId, ServerId};
@@ -30,8 +36,100 @@ pub struct GameServer {
     /// `SHA256:…` of the host key, pinned on first connection.
     pub host_key_sha256: Option<String>,
     pub enabled: bool,
+    pub channels: Channels,
+    pub feeds: Feeds,
+    /// Per-kind switches that are off (`mission`, `connect`, `suicide_fall`, …).
+    pub muted: Vec<String>,
     sealed_password: Option<Vec<u8>>,
     sealed_key: Option<Vec<u8>>,
+}
+
+/// Where a server's messages go (Discord channel ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Channels {
+    pub killfeed: Option<u64>,
+    pub events: Option<u64>,
+    pub connections: Option<u64>,
+    /// A voice channel renamed to show the player count.
+    pub voice_status: Option<u64>,
+}
+
+impl Channels {
+    pub const NAMES: [&'static str; 4] = ["killfeed", "events", "connections", "voice_status"];
+
+    pub fn get(&self, name: &str) -> Option<u64> {
+        match name {
+            "killfeed" => self.killfeed,
+            "events" => self.events,
+            "connections" => self.connections,
+            "voice_status" => self.voice_status,
+            _ => None,
+        }
+    }
+
+    fn from_doc(d: Option<&Document>) -> Self {
+        let id = |k: &str| d.and_then(|d| d.get_str(k).ok()).and_then(|s| s.parse().ok());
+        Self {
+            killfeed: id("killfeed"),
+            events: id("events"),
+            connections: id("connections"),
+            voice_status: id("voice_status"),
+        }
+    }
+}
+
+/// Which feeds the gateway posts for a server. The killfeed is on until stopped; events
+/// and connections start off (they need a premium tier and `/events start`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feeds {
+    pub killfeed: bool,
+    pub events: bool,
+    pub connections: bool,
+}
+
+impl Default for Feeds {
+    fn default() -> Self {
+        Self {
+            killfeed: true,
+            events: false,
+            connections: false,
+        }
+    }
+}
+
+impl Feeds {
+    fn from_doc(d: Option<&Document>) -> Self {
+        let default = Self::default();
+        let on = |k: &str, dflt: bool| d.and_then(|d| d.get_bool(k).ok()).unwrap_or(dflt);
+        Self {
+            killfeed: on("killfeed", default.killfeed),
+            events: on("events", default.events),
+            connections: on("connections", default.connections),
+        }
+    }
+}
+
+/// The per-kind switches `/events config`, `conn_config` and `suicide_config` set.
+pub const NOTIFY_SWITCHES: [&str; 12] = [
+    "mission",
+    "airdrop",
+    "crash",
+    "trader",
+    "convoy",
+    "encounter",
+    "server_restart",
+    "connect",
+    "disconnect",
+    "suicide_menu",
+    "suicide_fall",
+    "suicide_other",
+];
+
+impl GameServer {
+    /// Whether a per-kind switch is on (every switch is on until turned off).
+    pub fn notifies(&self, switch: &str) -> bool {
+        !self.muted.iter().any(|m| m == switch)
+    }
 }
 
 /// A server to register.
@@ -82,6 +180,15 @@ impl GameServer {
     fn from_doc(d: &Document) -> Option<Self> {
         let sftp = d.get_document("sftp").ok()?;
         let binary = |k: &str| sftp.get_binary_generic(k).ok().cloned();
+        let muted = d
+            .get_document("notify")
+            .map(|n| {
+                n.iter()
+                    .filter(|(_, v)| matches!(v, Bson::Boolean(false)))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         Some(Self {
             guild: GuildId(d.get_str("guild_id").ok()?.parse().ok()?),
             server: ServerId::parse(d.get_str("server_id").ok()?).ok()?,
@@ -91,6 +198,9 @@ impl GameServer {
             username: sftp.get_str("username").unwrap_or_default().to_owned(),
             host_key_sha256: sftp.get_str("host_key_sha256").ok().map(str::to_owned),
             enabled: d.get_bool("enabled").unwrap_or(true),
+            channels: Channels::from_doc(d.get_document("channels").ok()),
+            feeds: Feeds::from_doc(d.get_document("feeds").ok()),
+            muted,
             sealed_password: binary("password_sealed"),
             sealed_key: binary("key_sealed"),
         })
@@ -188,6 +298,102 @@ impl GameServerStore {
                 doc! { "$set": { "sftp.host_key_sha256": fingerprint } },
             )
             .await?;
+        Ok(())
+    }
+
+    /// Every server of one guild, by id.
+    pub async fn list(&self, guild: GuildId) -> Result<Vec<GameServer>, GameServerError> {
+        let docs: Vec<Document> = self
+            .servers
+            .find(doc! { "guild_id": guild.to_string() })
+            .sort(doc! { "server_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().filter_map(GameServer::from_doc).collect())
+    }
+
+    /// How many servers a guild has (for its tier's server slots).
+    pub async fn count(&self, guild: GuildId) -> Result<u64, GameServerError> {
+        Ok(self
+            .servers
+            .count_documents(doc! { "guild_id": guild.to_string() })
+            .await?)
+    }
+
+    /// Removes a server. Its statistics stay, so adding it again continues them.
+    pub async fn remove(&self, guild: GuildId, server: &ServerId) -> Result<(), GameServerError> {
+        let deleted = self
+            .servers
+            .delete_one(doc! { "guild_id": guild.to_string(), "server_id": server.as_str() })
+            .await?;
+        if deleted.deleted_count == 0 {
+            return Err(GameServerError::NotFound(server.clone()));
+        }
+        Ok(())
+    }
+
+    /// Sets channels (`Some`) and leaves the others as they are.
+    pub async fn set_channels(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        channels: &Channels,
+    ) -> Result<(), GameServerError> {
+        let mut set = Document::new();
+        for name in Channels::NAMES {
+            if let Some(id) = channels.get(name) {
+                set.insert(format!("channels.{name}"), id.to_string());
+            }
+        }
+        self.update(guild, server, set).await
+    }
+
+    /// Turns a feed (`killfeed`, `events`, `connections`) on or off.
+    pub async fn set_feed(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        feed: &str,
+        on: bool,
+    ) -> Result<(), GameServerError> {
+        self.update(guild, server, doc! { format!("feeds.{feed}"): on })
+            .await
+    }
+
+    /// Sets per-kind switches (names from [`NOTIFY_SWITCHES`]).
+    pub async fn set_switches(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        switches: &[(&str, bool)],
+    ) -> Result<(), GameServerError> {
+        let mut set = Document::new();
+        for (name, on) in switches {
+            set.insert(format!("notify.{name}"), *on);
+        }
+        self.update(guild, server, set).await
+    }
+
+    async fn update(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        set: Document,
+    ) -> Result<(), GameServerError> {
+        if set.is_empty() {
+            return self.get(guild, server).await.map(|_| ());
+        }
+        let updated = self
+            .servers
+            .update_one(
+                doc! { "guild_id": guild.to_string(), "server_id": server.as_str() },
+                doc! { "$set": set },
+            )
+            .await?;
+        if updated.matched_count == 0 {
+            return Err(GameServerError::NotFound(server.clone()));
+        }
         Ok(())
     }
 }

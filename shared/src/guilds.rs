@@ -1,17 +1,30 @@
-//! Guild settings (`guilds`): for now, the premium tier. A guild without a document, or
-//! with a tier this build does not know, is tier 0.
+//! Guild settings (`guilds`, one document per guild as the earlier bot kept them): the
+//! premium tier, the admin role and the theme; and the bot's home guild (`bot_config`),
+//! whose admins grant premium. A guild without a document, or with a tier this build does
+//! not know, is tier 0.
 
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{DateTime, Document, doc};
 
 use crate::db::{Database, collections};
+use crate::schema::SCHEMA_VERSION;
 use crate::tier::Tier;
 
 #[derive(Clone)]
 pub struct GuildStore {
     guilds: mongodb::Collection<Document>,
+    bot_config: mongodb::Collection<Document>,
+}
+
+/// One guild's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuildSettings {
+    pub tier: Tier,
+    /// Members with this role count as the guild's admins.
+    pub admin_role: Option<u64>,
+    pub theme: Option<String>,
 }
 
 /// The tier stored in a guild document (`premium_tier`, as the earlier bot wrote it).
@@ -24,19 +37,42 @@ fn stored_tier(d: &Document) -> Option<Tier> {
     Tier::new(u8::try_from(n).ok()?)
 }
 
+/// A Discord id stored as a string (the earlier bot's way) or a number.
+fn stored_id(d: &Document, key: &str) -> Option<u64> {
+    match d.get(key)? {
+        mongodb::bson::Bson::String(s) => s.parse().ok(),
+        mongodb::bson::Bson::Int64(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+/// The `bot_config` document that names the home guild.
+const BOT_CONFIG_ID: &str = "bot";
+
 impl GuildStore {
     pub fn new(db: &Database) -> Self {
         Self {
             guilds: db.raw().collection(collections::GUILDS),
+            bot_config: db.raw().collection(collections::BOT_CONFIG),
         }
     }
 
-    pub async fn tier(&self, guild_id: u64) -> Result<Tier, mongodb::error::Error> {
+    pub async fn settings(&self, guild_id: u64) -> Result<GuildSettings, mongodb::error::Error> {
         let guild = self
             .guilds
             .find_one(doc! { "guild_id": guild_id.to_string() })
             .await?;
-        Ok(guild.as_ref().and_then(stored_tier).unwrap_or_default())
+        Ok(guild
+            .map(|d| GuildSettings {
+                tier: stored_tier(&d).unwrap_or_default(),
+                admin_role: stored_id(&d, "admin_role_id"),
+                theme: d.get_str("theme").ok().map(str::to_owned),
+            })
+            .unwrap_or_default())
+    }
+
+    pub async fn tier(&self, guild_id: u64) -> Result<Tier, mongodb::error::Error> {
+        Ok(self.settings(guild_id).await?.tier)
     }
 
     /// Every guild's tier that is above 0.
@@ -52,5 +88,52 @@ impl GuildStore {
             .iter()
             .filter_map(|d| Some((d.get_str("guild_id").ok()?.parse().ok()?, stored_tier(d)?)))
             .collect())
+    }
+
+    /// Sets a guild's tier; returns the tier it had.
+    pub async fn set_tier(&self, guild_id: u64, tier: Tier) -> Result<Tier, mongodb::error::Error> {
+        let before = self.tier(guild_id).await?;
+        self.set(guild_id, doc! { "premium_tier": i32::from(tier.get()) })
+            .await?;
+        Ok(before)
+    }
+
+    pub async fn set_admin_role(
+        &self,
+        guild_id: u64,
+        role: u64,
+    ) -> Result<(), mongodb::error::Error> {
+        self.set(guild_id, doc! { "admin_role_id": role.to_string() })
+            .await
+    }
+
+    async fn set(&self, guild_id: u64, mut set: Document) -> Result<(), mongodb::error::Error> {
+        set.insert("schema_version", SCHEMA_VERSION);
+        set.insert("updated_at", DateTime::now());
+        self.guilds
+            .update_one(doc! { "guild_id": guild_id.to_string() }, doc! { "$set": set })
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    /// The home guild, whose admins grant premium (`bot_config.home_guild_id`).
+    pub async fn home_guild(&self) -> Result<Option<u64>, mongodb::error::Error> {
+        Ok(self
+            .bot_config
+            .find_one(doc! { "_id": BOT_CONFIG_ID })
+            .await?
+            .and_then(|d| stored_id(&d, "home_guild_id")))
+    }
+
+    pub async fn set_home_guild(&self, guild_id: u64) -> Result<(), mongodb::error::Error> {
+        self.bot_config
+            .update_one(
+                doc! { "_id": BOT_CONFIG_ID },
+                doc! { "$set": { "home_guild_id": guild_id.to_string(), "schema_version": SCHEMA_VERSION } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
     }
 }

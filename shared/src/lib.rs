@@ -4,7 +4,9 @@
 //! - [`config`]: the configuration file plus environment overrides, validated at start.
 //! - [`cli`]: the command-line flags every daemon takes.
 //! - [`ids`]: Discord and game identifiers in the product's words (guild, server, shard).
-//! - [`guilds`]: guild settings (the premium tier).
+//! - [`guilds`]: guild settings (premium tier, admin role) and the bot's home guild.
+//! - [`player_links`]: Discord users linked to in-game players.
+//! - [`audit`]: premium grants and refused checks, audited.
 //! - [`game_servers`]: registered game servers, credentials sealed, always per guild.
 //! - [`timestamp`]: Deadside's timestamps, parsed by hand on the hot path.
 //! - [`killfeed`]: the killfeed CSV line parser and death classification.
@@ -18,6 +20,7 @@
 //! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
 //! - [`stats`]: PvP statistics per game server, applied in batches of deltas.
 //! - [`stats_store`]: the same statistics in MongoDB, each line counted exactly once.
+//! - [`stats_query`]: reading them back: players, leaderboards, weapons, matchups.
 //! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
 //! - [`db`]: the MongoDB connection; [`schema`]: `schema_version`, migrations and indexes.
 //! - [`secret`]: encryption at rest for SFTP passwords and other secrets, and redaction.
@@ -31,6 +34,7 @@
 //! - [`startup`]: why a daemon could not start ([`startup::StartError`]).
 
 pub mod address_guard;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -46,6 +50,7 @@ pub mod killfeed;
 pub mod lines;
 pub mod logging;
 pub mod outbox;
+pub mod player_links;
 pub mod process;
 pub mod reader;
 pub mod schema;
@@ -55,6 +60,7 @@ pub mod shutdown;
 pub mod source;
 pub mod startup;
 pub mod stats;
+pub mod stats_query;
 pub mod stats_store;
 pub mod telemetry;
 pub mod tier;

@@ -208,6 +208,30 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        id: "0004_discord_front_end",
+        schema_version: 1,
+        indexes: &[
+            IndexSpec {
+                collection: collections::PLAYER_LINKS,
+                name: "user_server_unique",
+                keys: &[("guild_id", 1), ("discord_id", 1), ("server_id", 1)],
+                unique: true,
+                expire_after_secs: None,
+            },
+            index(
+                collections::AUDIT_LOG,
+                "guild_at",
+                &[("guild_id", 1), ("at", -1)],
+            ),
+            // `/events list`: a server's latest notifications of one kind.
+            index(
+                collections::NOTIFICATIONS,
+                "server_kind_at",
+                &[("guild_id", 1), ("server_id", 1), ("kind", 1), ("at_ms", -1)],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

@@ -544,7 +544,7 @@ fn server_pipeline(scope: &Document, delta: &BatchDelta, batch: i64) -> Vec<Docu
     vec![doc! { "$set": set }]
 }
 
-fn get_u64(d: &Document, key: &str) -> u64 {
+pub(crate) fn get_u64(d: &Document, key: &str) -> u64 {
     match d.get(key) {
         Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
         Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
@@ -570,7 +570,7 @@ fn secs(d: &Document, key: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn player_from(d: &Document) -> PlayerStats {
+pub(crate) fn player_from(d: &Document) -> PlayerStats {
     PlayerStats {
         name: d.get_str("name").unwrap_or_default().to_owned(),
         names: d

@@ -1,0 +1,57 @@
+//! What every handler of this process shares: the Discord REST client, the stores, the
+//! tier table, the sftp-workers and telemetry. One [`Bot`] per process, behind an `Arc`.
+
+use std::sync::Arc;
+
+use twilight_model::id::Id;
+use twilight_model::id::marker::ApplicationMarker;
+
+use tower_shared::audit::AuditLog;
+use tower_shared::db::Database;
+use tower_shared::game_servers::GameServerStore;
+use tower_shared::guilds::GuildStore;
+use tower_shared::ids::ShardRange;
+use tower_shared::player_links::PlayerLinks;
+use tower_shared::secret::SecretKey;
+use tower_shared::stats_query::StatsQuery;
+use tower_shared::telemetry::Telemetry;
+use tower_shared::tier::TierTable;
+
+use crate::rest::RateLimits;
+use crate::workers::Workers;
+
+pub struct Bot {
+    pub http: Arc<twilight_http::Client>,
+    pub application_id: Id<ApplicationMarker>,
+    /// Users who may do anything (the application's owner, `discord.owner_id`).
+    pub owners: Vec<u64>,
+    /// The home guild from config, used until `/admin sethomeguild` stores one.
+    pub configured_home_guild: Option<u64>,
+    pub shards: ShardRange,
+    pub db: Database,
+    pub servers: GameServerStore,
+    pub guilds: GuildStore,
+    pub links: PlayerLinks,
+    pub audit: AuditLog,
+    pub stats: StatsQuery,
+    pub tiers: TierTable,
+    pub secret_key: Option<SecretKey>,
+    pub workers: Workers,
+    pub telemetry: Telemetry,
+    pub rate_limits: RateLimits,
+}
+
+impl Bot {
+    pub fn is_owner(&self, user: u64) -> bool {
+        self.owners.contains(&user)
+    }
+
+    /// The guild whose admins grant premium: stored by `/admin sethomeguild`, else config.
+    pub async fn home_guild(&self) -> Result<Option<u64>, mongodb::error::Error> {
+        Ok(self
+            .guilds
+            .home_guild()
+            .await?
+            .or(self.configured_home_guild))
+    }
+}

@@ -1,0 +1,86 @@
+//! Suggestions while a user types: server ids, player names and weapon names, always
+//! from the caller's own guild.
+
+use twilight_model::application::command::{CommandOptionChoice, CommandOptionChoiceValue};
+
+use tower_shared::ids::GuildId;
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::clip;
+use crate::options::Invocation;
+use crate::reply::CommandError;
+
+/// Discord shows at most 25 suggestions.
+const MAX_CHOICES: usize = 25;
+
+fn choice(name: String, value: String) -> CommandOptionChoice {
+    CommandOptionChoice {
+        name: clip(&name, 100),
+        name_localizations: None,
+        value: CommandOptionChoiceValue::String(value),
+    }
+}
+
+pub async fn suggest(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Vec<CommandOptionChoice>, CommandError> {
+    let Some((option, typed)) = inv.focused() else {
+        return Ok(Vec::new());
+    };
+    let typed = typed.trim();
+    // The server chosen in another option of the same command, if any.
+    let server = ["server_id", "server"]
+        .into_iter()
+        .filter(|o| *o != option)
+        .find_map(|o| inv.opt_str(o).ok().flatten())
+        .map(str::to_owned);
+    let choices = match option {
+        "server_id" | "server" => {
+            let lower = typed.to_lowercase();
+            bot.servers
+                .list(GuildId(caller.guild_id))
+                .await?
+                .into_iter()
+                .filter(|s| {
+                    lower.is_empty()
+                        || s.server.as_str().to_lowercase().contains(&lower)
+                        || s.name.to_lowercase().contains(&lower)
+                })
+                .take(MAX_CHOICES)
+                .map(|s| choice(format!("{} ({})", s.name, s.server), s.server.as_str().to_owned()))
+                .collect()
+        }
+        "player_name" => bot
+            .stats
+            .players_named(caller.guild_id, server.as_deref(), typed, MAX_CHOICES as u32)
+            .await?
+            .into_iter()
+            .filter(|p| p.stats.name.chars().count() <= 100)
+            .map(|p| choice(p.stats.name.clone(), p.stats.name))
+            .collect(),
+        "weapon_name" => match server.as_deref() {
+            Some(s) => bot
+                .stats
+                .weapons(caller.guild_id, s, Some(typed), MAX_CHOICES as u32)
+                .await?
+                .into_iter()
+                .filter(|w| w.weapon.chars().count() <= 100)
+                .map(|w| choice(format!("{} ({} kills)", w.weapon, w.kills), w.weapon))
+                .collect(),
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    Ok(dedupe(choices))
+}
+
+/// One suggestion per value (a name on two servers shows once).
+fn dedupe(choices: Vec<CommandOptionChoice>) -> Vec<CommandOptionChoice> {
+    let mut seen = std::collections::HashSet::new();
+    choices
+        .into_iter()
+        .filter(|c| match &c.value {
+            CommandOptionChoiceValue::String(v) => seen.insert(v.clone()),
+            _ => true,
+        })
+        .collect()
+}

@@ -1,0 +1,84 @@
+//! `/link`, `/unlink`, `/myplayers`: a Discord user's in-game players, per game server.
+
+use twilight_util::builder::embed::EmbedBuilder;
+
+use tower_shared::ids::GuildId;
+use tower_shared::player_links::PlayerLink;
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::{clip, colour};
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    match inv.path.as_str() {
+        "link" => link(bot, caller, inv).await,
+        "unlink" => {
+            let server = inv.opt_server_id("server_id")?;
+            let removed = bot
+                .links
+                .unlink(caller.guild_id, caller.user_id, server.as_ref().map(|s| s.as_str()))
+                .await?;
+            if removed == 0 {
+                return Err(CommandError::invalid(
+                    "You have no linked player here.",
+                    "Link one with /link player_name.",
+                ));
+            }
+            Ok(Reply::done("Unlinked", format!("{removed} link(s) removed.")).ephemeral())
+        }
+        "myplayers" => {
+            let links = bot.links.of_user(caller.guild_id, caller.user_id).await?;
+            let text = if links.is_empty() {
+                "You have no linked player here. Link one with /link player_name.".to_owned()
+            } else {
+                links
+                    .iter()
+                    .map(|l| format!("`{}` — **{}** ({})", l.server_id, clip(&l.player_name, 60), l.player_id))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Ok(Reply::embed(EmbedBuilder::new().title("Your players").description(text).color(colour::INFO).build()).ephemeral())
+        }
+        other => Err(super::unknown(other)),
+    }
+}
+
+async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let guild = GuildId(caller.guild_id);
+    let name = inv.str("player_name")?.trim();
+    let servers = match inv.opt_server_id("server_id")? {
+        Some(id) => vec![bot.servers.get(guild, &id).await?],
+        None => bot.servers.list(guild).await?,
+    };
+    if servers.is_empty() {
+        return Err(CommandError::invalid(
+            "This Discord server has no game server yet.",
+            "An admin adds one with /setup addserver.",
+        ));
+    }
+    let mut linked = Vec::new();
+    for server in &servers {
+        if let Some(row) = bot.stats.player(caller.guild_id, server.server.as_str(), name).await? {
+            let link = PlayerLink {
+                server_id: server.server.as_str().to_owned(),
+                player_id: row.player_id.clone(),
+                player_name: row.stats.name.clone(),
+            };
+            bot.links.link(caller.guild_id, caller.user_id, &link).await?;
+            linked.push(link);
+        }
+    }
+    if linked.is_empty() {
+        return Err(CommandError::invalid(
+            format!("No player named `{}` has been seen yet.", clip(name, 60)),
+            "Players appear after their first kill or death. Pick a name from the suggestions.",
+        ));
+    }
+    let lines: Vec<String> = linked
+        .iter()
+        .map(|l| format!("`{}` — **{}**", l.server_id, clip(&l.player_name, 60)))
+        .collect();
+    Ok(Reply::done("Linked", lines.join("\n")).ephemeral())
+}

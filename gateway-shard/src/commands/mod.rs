@@ -1,0 +1,338 @@
+//! Every slash command (PRODUCT.md §6): the schema registered with Discord ([`schema`]),
+//! who may run each one ([`Access`]), and the code that runs it ([`run`]).
+//!
+//! One file per command family: [`setup`], [`killfeed`], [`events`], [`stats`],
+//! [`link`], [`premium`] (with `/admin`), [`sftp`] (the SFTP diagnostics and backfill),
+//! [`help`]; [`autocomplete`] answers server, player and weapon suggestions.
+
+pub mod autocomplete;
+pub mod events;
+pub mod help;
+pub mod killfeed;
+pub mod link;
+pub mod premium;
+pub mod setup;
+pub mod sftp;
+pub mod stats;
+
+use twilight_model::application::command::{Command, CommandOptionType, CommandType};
+use twilight_model::application::interaction::InteractionContextType;
+use twilight_model::channel::ChannelType;
+use twilight_util::builder::command::{
+    BooleanBuilder, ChannelBuilder, CommandBuilder, IntegerBuilder, RoleBuilder, StringBuilder,
+    SubCommandBuilder,
+};
+
+use tower_shared::tier::Feature;
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+/// Who may run a command, checked before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Anyone,
+    Admin,
+    /// Admins of the home guild, or the bot owner.
+    PremiumGranter,
+    BotOwner,
+}
+
+/// How a command is run.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub access: Access,
+    pub feature: Feature,
+    /// Talks to SFTP or reads a lot: answer "working…" at once, then edit.
+    pub slow: bool,
+}
+
+const fn spec(access: Access, feature: Feature) -> Spec {
+    Spec { access, feature, slow: false }
+}
+
+/// The rules for a command path, `None` for a path this build does not have.
+pub fn spec_of(path: &str) -> Option<Spec> {
+    use Access::*;
+    use Feature::*;
+    let s = match path {
+        "setup addserver" | "setup removeserver" | "setup channels" => spec(Admin, ServerSetup),
+        "setup list_servers" => spec(Anyone, ServerSetup),
+        "killfeed start" | "killfeed stop" => spec(Admin, Killfeed),
+        "killfeed status" => spec(Anyone, Killfeed),
+        "events start" | "events stop" | "events config" => spec(Admin, EventsFeed),
+        "events conn_config" => spec(Admin, ConnectionsFeed),
+        "events suicide_config" => spec(Admin, Killfeed),
+        "events list" => spec(Anyone, EventsFeed),
+        "events players" => spec(Anyone, ConnectionsFeed),
+        "events status" => spec(Anyone, Killfeed),
+        "stats player" | "stats server" => spec(Anyone, Stats),
+        "stats leaderboard" => spec(Anyone, Leaderboards),
+        "stats weapon" | "stats weapon_categories" => spec(Anyone, WeaponStats),
+        "link" | "unlink" | "myplayers" => spec(Anyone, PlayerLinking),
+        "premium tiers" | "premium status" | "premium features" => spec(Anyone, PremiumInfo),
+        "admin premium" => spec(PremiumGranter, PremiumInfo),
+        "admin sethomeguild" => spec(BotOwner, PremiumInfo),
+        "admin setrole" | "admin status" => spec(Admin, PremiumInfo),
+        "test_sftp" | "list_sftp_files" => Spec { slow: true, ..spec(Admin, Diagnostics) },
+        "historical_parse" => Spec { slow: true, ..spec(Admin, Backfill) },
+        "csv_status" | "log_status" => spec(Admin, Diagnostics),
+        "commands" => spec(Anyone, Help),
+        _ => return None,
+    };
+    Some(s)
+}
+
+/// Runs a command whose access was checked.
+pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let family = inv.path.split(' ').next().unwrap_or_default();
+    match family {
+        "setup" => setup::run(bot, caller, inv).await,
+        "killfeed" => killfeed::run(bot, caller, inv).await,
+        "events" => events::run(bot, caller, inv).await,
+        "stats" => stats::run(bot, caller, inv).await,
+        "link" | "unlink" | "myplayers" => link::run(bot, caller, inv).await,
+        "premium" | "admin" => premium::run(bot, caller, inv).await,
+        "test_sftp" | "list_sftp_files" | "historical_parse" | "csv_status" | "log_status" => {
+            sftp::run(bot, caller, inv).await
+        }
+        "commands" => Ok(help::commands(&schema())),
+        _ => Err(unknown(&inv.path)),
+    }
+}
+
+pub fn unknown(path: &str) -> CommandError {
+    CommandError::invalid(
+        format!("`/{path}` is not a command of this bot."),
+        "Discord may still show an old command list; it updates within a minute. See /commands.",
+    )
+}
+
+fn sub(name: &str, description: &str) -> SubCommandBuilder {
+    SubCommandBuilder::new(name, description)
+}
+
+fn server(name: &str, required: bool) -> StringBuilder {
+    StringBuilder::new(name, "The game server (its server_id)")
+        .required(required)
+        .autocomplete(true)
+        .max_length(32)
+}
+
+fn text(name: &str, description: &str, required: bool) -> StringBuilder {
+    StringBuilder::new(name, description).required(required)
+}
+
+fn switch(name: &str, description: &str) -> BooleanBuilder {
+    BooleanBuilder::new(name, description)
+}
+
+fn channel(name: &str, description: &str, kinds: &[ChannelType]) -> ChannelBuilder {
+    ChannelBuilder::new(name, description).channel_types(kinds.iter().copied())
+}
+
+fn command(name: &str, description: &str) -> CommandBuilder {
+    CommandBuilder::new(name, description, CommandType::ChatInput)
+        .contexts([InteractionContextType::Guild])
+}
+
+/// The global command set, in the order `/commands` lists it.
+pub fn schema() -> Vec<Command> {
+    let text_channels = [ChannelType::GuildText, ChannelType::GuildAnnouncement];
+    vec![
+        command("setup", "Set up game servers and channels")
+            .option(
+                sub("addserver", "Add a game server (SFTP access to its logs)")
+                    .option(text("server_name", "A name to show for the server", true).max_length(100))
+                    .option(text("host", "SFTP host name or address", true).max_length(253))
+                    .option(IntegerBuilder::new("port", "SFTP port").required(true).min_value(1).max_value(65535))
+                    .option(text("username", "SFTP user name", true).max_length(128))
+                    .option(text("password", "SFTP password (stored encrypted)", true).max_length(256))
+                    .option(text("server_id", "The game server's id (the number in its folder name)", true).max_length(32)),
+            )
+            .option(sub("removeserver", "Remove a game server").option(server("server_id", true)))
+            .option(sub("list_servers", "List this Discord server's game servers"))
+            .option(
+                sub("channels", "Choose where a game server's messages go")
+                    .option(server("server_id", true))
+                    .option(channel("killfeed_channel", "Kills and suicides", &text_channels))
+                    .option(channel("events_channel", "Missions, airdrops, crashes, traders, convoys, restarts", &text_channels))
+                    .option(channel("connections_channel", "Players joining and leaving", &text_channels))
+                    .option(channel("voice_status_channel", "A voice channel renamed to the player count", &[ChannelType::GuildVoice])),
+            )
+            .build(),
+        command("killfeed", "The live killfeed")
+            .option(sub("start", "Start posting a server's killfeed").option(server("server_id", true)))
+            .option(sub("stop", "Stop posting a server's killfeed").option(server("server_id", true)))
+            .option(sub("status", "Killfeed state of every game server"))
+            .build(),
+        command("events", "Game events and connections")
+            .option(sub("start", "Start posting a server's events and connections").option(server("server_id", true)))
+            .option(sub("stop", "Stop posting a server's events and connections").option(server("server_id", true)))
+            .option(
+                sub("list", "Recent events of a server")
+                    .option(server("server_id", true))
+                    .option(StringBuilder::new("event_type", "Only this kind of event").choices([
+                        ("Mission", "mission"), ("Airdrop", "airdrop"), ("Helicopter crash", "helicrash"),
+                        ("Trader", "trader"), ("Convoy", "convoy"), ("Encounter", "encounter"),
+                        ("Server restart", "server_restart"),
+                    ]))
+                    .option(IntegerBuilder::new("limit", "How many (at most 20)").min_value(1).max_value(20)),
+            )
+            .option(
+                sub("config", "Choose which events are posted")
+                    .option(server("server_id", true))
+                    .option(switch("mission", "Missions"))
+                    .option(switch("airdrop", "Airdrops"))
+                    .option(switch("crash", "Helicopter crashes"))
+                    .option(switch("trader", "Traders"))
+                    .option(switch("convoy", "Convoys"))
+                    .option(switch("encounter", "Encounters"))
+                    .option(switch("server_restart", "Server restarts")),
+            )
+            .option(
+                sub("conn_config", "Choose which connections are posted")
+                    .option(server("server_id", true))
+                    .option(switch("connect", "Players joining"))
+                    .option(switch("disconnect", "Players leaving")),
+            )
+            .option(
+                sub("suicide_config", "Choose which suicides the killfeed posts")
+                    .option(server("server_id", true))
+                    .option(switch("menu", "Suicides from the menu"))
+                    .option(switch("fall", "Falls"))
+                    .option(switch("other", "Other suicides (vehicles, …)")),
+            )
+            .option(sub("players", "Players online now").option(server("server_id", true)))
+            .option(sub("status", "Event and connection feeds of every game server"))
+            .build(),
+        command("stats", "PvP statistics")
+            .option(
+                sub("player", "A player's statistics")
+                    .option(server("server_id", true))
+                    .option(text("player_name", "The player", true).autocomplete(true).max_length(100)),
+            )
+            .option(sub("server", "A game server's totals").option(server("server_id", true)))
+            .option(
+                sub("leaderboard", "The best players by one statistic")
+                    .option(server("server_id", true))
+                    .option(StringBuilder::new("stat", "Rank by").required(true).choices([
+                        ("Kills", "kills"), ("Deaths", "deaths"), ("K/D ratio", "kdr"),
+                        ("Longest shot", "longest_shot"), ("Highest killstreak", "highest_killstreak"),
+                        ("Suicides", "suicides"),
+                    ]))
+                    .option(IntegerBuilder::new("limit", "How many (default 10, at most 25)").min_value(1).max_value(25)),
+            )
+            .option(
+                sub("weapon", "A weapon's statistics")
+                    .option(server("server_id", true))
+                    .option(text("weapon_name", "The weapon", true).autocomplete(true).max_length(100)),
+            )
+            .option(sub("weapon_categories", "Kills by weapon").option(server("server_id", true)))
+            .build(),
+        command("link", "Link your Discord account to your in-game player")
+            .option(text("player_name", "Your in-game name", true).autocomplete(true).max_length(100))
+            .option(server("server_id", false))
+            .build(),
+        command("unlink", "Remove your player links")
+            .option(server("server_id", false))
+            .build(),
+        command("myplayers", "Your linked players").build(),
+        command("premium", "Premium tiers")
+            .option(sub("tiers", "What each tier gives"))
+            .option(sub("status", "This Discord server's tier and use"))
+            .option(sub("features", "Which tier unlocks each feature"))
+            .build(),
+        command("admin", "Bot administration")
+            .option(
+                sub("premium", "Grant a premium tier (home server admins)")
+                    .option(text("guild_id", "The Discord server's id", true).max_length(20))
+                    .option(IntegerBuilder::new("tier", "The tier").required(true).choices([
+                        ("0 Scavenger", 0), ("1 Survivor", 1), ("2 Mercenary", 2), ("3 Warlord", 3), ("4 Overseer", 4),
+                    ])),
+            )
+            .option(sub("sethomeguild", "Make this the bot's home server (bot owner)"))
+            .option(sub("setrole", "Members with this role count as bot admins here").option(RoleBuilder::new("role", "The role").required(true)))
+            .option(sub("status", "Bot status for this Discord server"))
+            .build(),
+        command("test_sftp", "Test the SFTP connection to a game server")
+            .option(server("server", true))
+            .build(),
+        command("list_sftp_files", "List files on a game server's SFTP")
+            .option(server("server", true))
+            .option(text("path", "Folder (default: the killfeed folder)", false).max_length(512))
+            .option(text("pattern", "Only names matching this glob, e.g. *.csv", false).max_length(100))
+            .build(),
+        command("historical_parse", "Read every killfeed file again (backfill)")
+            .option(server("server_id", false))
+            .option(IntegerBuilder::new("days", "Only files from the last N days").min_value(1).max_value(3650))
+            .build(),
+        command("csv_status", "Killfeed reading state of every game server").build(),
+        command("log_status", "Server log reading state of every game server").build(),
+        command("commands", "Every command of this bot").build(),
+    ]
+}
+
+/// Whether an option of the schema is autocompleted (used by tests and `/commands`).
+pub fn is_autocompleted(kind: CommandOptionType, autocomplete: Option<bool>) -> bool {
+    kind == CommandOptionType::String && autocomplete == Some(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command and subcommand path of the schema.
+    fn paths() -> Vec<String> {
+        let mut out = Vec::new();
+        for c in schema() {
+            let subs: Vec<_> = c
+                .options
+                .iter()
+                .filter(|o| o.kind == CommandOptionType::SubCommand)
+                .collect();
+            if subs.is_empty() {
+                out.push(c.name.clone());
+            }
+            for s in subs {
+                out.push(format!("{} {}", c.name, s.name));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_command_in_the_schema_has_rules_and_the_other_way_round() {
+        for path in paths() {
+            assert!(spec_of(&path).is_some(), "/{path} has no access rules");
+        }
+        assert_eq!(paths().len(), 38);
+    }
+
+    #[test]
+    fn schema_is_valid_for_discord() {
+        for c in schema() {
+            if let Err(e) = twilight_validate::command::command(&c) {
+                panic!("/{} is not valid: {e}", c.name);
+            }
+        }
+    }
+
+    /// The registered command set is committed in `gateway-shard/commands.json`; a change
+    /// to it must be made on purpose: `UPDATE_COMMANDS=1 cargo test -p gateway-shard`.
+    #[test]
+    fn registered_schema_matches_the_committed_file() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/commands.json");
+        let now = crate::registration::schema_json(&schema());
+        if std::env::var_os("UPDATE_COMMANDS").is_some() {
+            std::fs::write(path, &now).expect("write commands.json");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == now,
+            "the slash-command schema changed; if on purpose, run UPDATE_COMMANDS=1 cargo test -p gateway-shard and commit commands.json"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! `/premium tiers|status|features` and `/admin premium|sethomeguild|setrole|status`.
+//! Every grant is audited.
+
+use mongodb::bson::doc;
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
+
+use tower_shared::audit::AuditEntry;
+use tower_shared::ids::GuildId;
+use tower_shared::tier::{Feature, Tier};
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::colour;
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+/// Features as users know them, for `/premium features`.
+const FEATURES: [(Feature, &str); 17] = [
+    (Feature::Killfeed, "Killfeed"),
+    (Feature::ServerSetup, "Server setup"),
+    (Feature::Backfill, "Historical parse"),
+    (Feature::PlayerLinking, "Player linking"),
+    (Feature::Help, "Help"),
+    (Feature::PremiumInfo, "Premium info"),
+    (Feature::Diagnostics, "SFTP diagnostics"),
+    (Feature::Stats, "Player and server stats"),
+    (Feature::Leaderboards, "Leaderboards"),
+    (Feature::WeaponStats, "Weapon stats"),
+    (Feature::Rivalries, "Rivalries, bounties, economy (coming)"),
+    (Feature::EventsFeed, "Events feed"),
+    (Feature::ConnectionsFeed, "Connections feed"),
+    (Feature::VoicePlayerCount, "Voice channel player count"),
+    (Feature::Factions, "Factions (coming)"),
+    (Feature::CustomThemes, "Custom themes"),
+    (Feature::Gambling, "Gambling (coming)"),
+];
+
+pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    match inv.path.as_str() {
+        "premium tiers" => {
+            let mut b = EmbedBuilder::new().title("Premium tiers").color(colour::INFO);
+            for l in bot.tiers.rows() {
+                b = b.field(EmbedFieldBuilder::new(
+                    format!("{} · {}", l.tier.get(), l.name),
+                    format!(
+                        "{} game server(s) · {} SFTP connections · killfeed every {} s",
+                        l.game_servers, l.sftp_connections, l.killfeed_poll_secs
+                    ),
+                ));
+            }
+            Ok(Reply::embed(b.build()))
+        }
+        "premium status" => {
+            let tier = bot.guilds.tier(caller.guild_id).await?;
+            let l = bot.tiers.limits(tier);
+            let used = bot.servers.count(GuildId(caller.guild_id)).await?;
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title(format!("{} (tier {})", l.name, tier.get()))
+                    .description(format!(
+                        "Game servers: {used} of {}\nSFTP connections: up to {}\nKillfeed checked every {} s",
+                        l.game_servers, l.sftp_connections, l.killfeed_poll_secs
+                    ))
+                    .color(colour::INFO)
+                    .build(),
+            ))
+        }
+        "premium features" => {
+            let tier = bot.guilds.tier(caller.guild_id).await?;
+            let lines: Vec<String> = FEATURES
+                .iter()
+                .map(|(f, name)| {
+                    let need = f.min_tier();
+                    let mark = if f.is_unlocked_at(tier) { "✅" } else { "🔒" };
+                    format!("{mark} {name} — {} (tier {})", bot.tiers.limits(need).name, need.get())
+                })
+                .collect();
+            Ok(Reply::embed(EmbedBuilder::new().title("Features by tier").description(lines.join("\n")).color(colour::INFO).build()))
+        }
+        "admin premium" => grant(bot, caller, inv).await,
+        "admin sethomeguild" => {
+            bot.guilds.set_home_guild(caller.guild_id).await?;
+            audit(bot, caller, "admin.set_home_guild", "admin sethomeguild", doc! {}).await?;
+            Ok(Reply::done("Home server set", "Admins of this Discord server can now grant premium with /admin premium."))
+        }
+        "admin setrole" => {
+            let role = inv.role("role")?;
+            bot.guilds.set_admin_role(caller.guild_id, role).await?;
+            audit(bot, caller, "admin.set_role", "admin setrole", doc! { "role": role.to_string() }).await?;
+            Ok(Reply::done("Admin role set", format!("Members with <@&{role}> can now use admin commands here.")))
+        }
+        "admin status" => {
+            let settings = bot.guilds.settings(caller.guild_id).await?;
+            let servers = bot.servers.list(GuildId(caller.guild_id)).await?;
+            let home = bot.home_guild().await?;
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title("Bot status")
+                    .color(colour::INFO)
+                    .field(EmbedFieldBuilder::new("Tier", format!("{} ({})", bot.tiers.limits(settings.tier).name, settings.tier.get())).inline())
+                    .field(EmbedFieldBuilder::new("Game servers", servers.len().to_string()).inline())
+                    .field(EmbedFieldBuilder::new("Admin role", settings.admin_role.map(|r| format!("<@&{r}>")).unwrap_or_else(|| "—".to_owned())).inline())
+                    .field(EmbedFieldBuilder::new("Home server", if home == Some(caller.guild_id) { "this one" } else { "another" }).inline())
+                    .field(EmbedFieldBuilder::new("Shards", bot.shards.to_string()).inline())
+                    .field(EmbedFieldBuilder::new("Version", tower_shared::VERSION).inline())
+                    .build(),
+            ))
+        }
+        other => Err(super::unknown(other)),
+    }
+}
+
+async fn grant(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let raw = inv.str("guild_id")?.trim();
+    let guild_id: u64 = raw.parse().ok().filter(|g| *g > 0).ok_or_else(|| {
+        CommandError::invalid(
+            format!("`{}` is not a Discord server id.", crate::embeds::clip(raw, 30)),
+            "Copy the server's id (Developer Mode → right-click the server → Copy Server ID).",
+        )
+    })?;
+    let tier = u8::try_from(inv.int("tier")?)
+        .ok()
+        .and_then(Tier::new)
+        .ok_or_else(|| CommandError::invalid("The tier must be 0 to 4.", "Pick a tier from the list."))?;
+    // Audited before it takes effect: no grant without its record.
+    let before = bot.guilds.tier(guild_id).await?;
+    audit(
+        bot,
+        caller,
+        "premium.grant",
+        "admin premium",
+        doc! { "target_guild": guild_id.to_string(), "from": i32::from(before.get()), "to": i32::from(tier.get()) },
+    )
+    .await?;
+    bot.guilds.set_tier(guild_id, tier).await?;
+    Ok(Reply::done(
+        "Premium granted",
+        format!(
+            "Discord server `{guild_id}` is now {} (tier {}), was {} (tier {}).",
+            bot.tiers.limits(tier).name,
+            tier.get(),
+            bot.tiers.limits(before).name,
+            before.get()
+        ),
+    ))
+}
+
+async fn audit(bot: &Bot, caller: &Caller, action: &str, command: &str, detail: mongodb::bson::Document) -> Result<(), CommandError> {
+    bot.audit
+        .record(AuditEntry { guild_id: caller.guild_id, actor: caller.user_id, action, command, detail })
+        .await?;
+    Ok(())
+}

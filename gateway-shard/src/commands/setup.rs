@@ -1,0 +1,156 @@
+//! `/setup`: add, remove and list game servers, and choose their channels.
+
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
+
+use tower_shared::game_servers::{Channels, Credential, GameServer, NewGameServer};
+use tower_shared::ids::{GuildId, ServerId};
+use tower_shared::secret::Redacted;
+use tower_shared::tier::{Feature, Tier};
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::{clip, colour};
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    match inv.path.as_str() {
+        "setup addserver" => add(bot, caller, inv).await,
+        "setup removeserver" => {
+            let id = inv.server_id("server_id")?;
+            bot.servers.remove(GuildId(caller.guild_id), &id).await?;
+            Ok(Reply::done(
+                "Server removed",
+                format!("`{id}` is no longer polled. Its statistics are kept; adding it again continues them."),
+            ))
+        }
+        "setup list_servers" => list(bot, caller).await,
+        "setup channels" => channels(bot, caller, inv).await,
+        other => Err(super::unknown(other)),
+    }
+}
+
+async fn add(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let guild = GuildId(caller.guild_id);
+    let server = inv.server_id("server_id")?;
+    let name = inv.str("server_name")?.trim();
+    let host = inv.str("host")?.trim();
+    let username = inv.str("username")?.trim();
+    let password = inv.str("password")?;
+    let port = u16::try_from(inv.int("port")?)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| CommandError::invalid("The port must be between 1 and 65535.", "Use the SFTP port your host gave you (often 22 or 8822)."))?;
+    if name.is_empty() || username.is_empty() || password.is_empty() {
+        return Err(CommandError::invalid(
+            "The server name, user name and password cannot be empty.",
+            "Fill them in with your host's SFTP details.",
+        ));
+    }
+    if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+        return Err(CommandError::invalid(
+            format!("`{}` is not a host name or address.", clip(host, 60)),
+            "Use the SFTP host only, like `sftp.example.com` or `203.0.113.7`, without `sftp://` or a path.",
+        ));
+    }
+    let tier = bot.guilds.tier(caller.guild_id).await?;
+    let slots = bot.tiers.limits(tier).game_servers;
+    let used = bot.servers.count(guild).await?;
+    if used >= u64::from(slots) {
+        let next = Tier::all()
+            .find(|t| bot.tiers.limits(*t).game_servers > slots)
+            .map(|t| format!("{} (tier {}) allows {}.", bot.tiers.limits(t).name, t.get(), bot.tiers.limits(t).game_servers))
+            .unwrap_or_else(|| "No tier allows more.".to_owned());
+        return Err(CommandError::refused(
+            format!("This server's tier ({}) allows {slots} game server(s) and {used} are set up.", bot.tiers.limits(tier).name),
+            format!("Remove one with /setup removeserver, or upgrade: {next} See /premium tiers."),
+        ));
+    }
+    bot.servers
+        .add(
+            guild,
+            NewGameServer {
+                server: server.clone(),
+                name: clip(name, 100),
+                host: host.to_owned(),
+                port,
+                username: username.to_owned(),
+                credential: Credential::Password(Redacted::new(password.to_owned())),
+            },
+            bot.secret_key.as_ref(),
+        )
+        .await?;
+    Ok(Reply::done(
+        "Server added",
+        format!(
+            "**{}** (`{server}`) at `{}:{port}` is added; its password is stored encrypted.\n\
+             Its killfeed history is read first, then new kills as they happen.\n\
+             Next: check the connection with `/test_sftp`, then choose channels with `/setup channels`.",
+            clip(name, 100),
+            clip(host, 100)
+        ),
+    )
+    .ephemeral())
+}
+
+fn channel_line(servers: &GameServer) -> String {
+    let c = &servers.channels;
+    let show = |id: Option<u64>| id.map(|i| format!("<#{i}>")).unwrap_or_else(|| "—".to_owned());
+    format!(
+        "killfeed {} · events {} · connections {} · player count {}",
+        show(c.killfeed),
+        show(c.events),
+        show(c.connections),
+        show(c.voice_status)
+    )
+}
+
+async fn list(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
+    let servers = bot.servers.list(GuildId(caller.guild_id)).await?;
+    let tier = bot.guilds.tier(caller.guild_id).await?;
+    let limits = bot.tiers.limits(tier);
+    let mut b = EmbedBuilder::new()
+        .title("Game servers")
+        .color(colour::INFO)
+        .description(format!("{} of {} used ({} tier).", servers.len(), limits.game_servers, limits.name));
+    if servers.is_empty() {
+        b = b.description("No game server is set up yet. An admin adds one with `/setup addserver`.");
+    }
+    for s in servers.iter().take(25) {
+        let feeds = format!(
+            "killfeed {} · events {}",
+            if s.feeds.killfeed { "on" } else { "off" },
+            if s.feeds.events { "on" } else { "off" }
+        );
+        b = b.field(EmbedFieldBuilder::new(
+            clip(&format!("{} ({})", s.name, s.server), 256),
+            format!("{feeds}\n{}", channel_line(s)),
+        ));
+    }
+    Ok(Reply::embed(b.build()))
+}
+
+async fn channels(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let guild = GuildId(caller.guild_id);
+    let server: ServerId = inv.server_id("server_id")?;
+    let wanted = Channels {
+        killfeed: inv.opt_channel("killfeed_channel")?,
+        events: inv.opt_channel("events_channel")?,
+        connections: inv.opt_channel("connections_channel")?,
+        voice_status: inv.opt_channel("voice_status_channel")?,
+    };
+    if wanted == Channels::default() {
+        let current = bot.servers.get(guild, &server).await?;
+        return Ok(Reply::done("Channels", format!("`{server}`: {}", channel_line(&current))));
+    }
+    if wanted.voice_status.is_some() {
+        bot.require_feature(caller, "setup channels voice_status_channel", Feature::VoicePlayerCount)
+            .await?;
+    }
+    bot.servers.set_channels(guild, &server, &wanted).await?;
+    let updated = bot.servers.get(guild, &server).await?;
+    Ok(Reply::done(
+        "Channels saved",
+        format!("`{server}`: {}", channel_line(&updated)),
+    ))
+}

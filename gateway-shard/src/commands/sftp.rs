@@ -1,0 +1,204 @@
+//! The SFTP commands: `/test_sftp`, `/list_sftp_files`, `/historical_parse`,
+//! `/csv_status`, `/log_status`. Only the sftp-workers talk to SFTP; these ask them.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
+
+use tower_proto::v1::{
+    BackfillState, BreakerState, ListFilesRequest, ServerRef, ServerStatusReply, ServerStatusRequest,
+    StartBackfillRequest, TestServerRequest,
+};
+use tower_shared::ids::{GuildId, ServerId};
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::{clip, colour};
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+/// How long to wait for a worker to pick up a server that was just added.
+const PICKUP_WAIT: Duration = Duration::from_secs(30);
+
+pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    match inv.path.as_str() {
+        "test_sftp" => test(bot, caller, &inv.server_id("server")?).await,
+        "list_sftp_files" => list(bot, caller, inv).await,
+        "historical_parse" => backfill(bot, caller, inv).await,
+        "csv_status" | "log_status" => status(bot, caller, inv.path == "csv_status").await,
+        other => Err(super::unknown(other)),
+    }
+}
+
+fn server_ref(caller: &Caller, id: &ServerId) -> Option<ServerRef> {
+    Some(ServerRef { guild_id: caller.guild_id, server_id: id.as_str().to_owned() })
+}
+
+async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, CommandError> {
+    let server = bot.servers.get(GuildId(caller.guild_id), id).await?;
+    let reply = bot
+        .workers
+        .call(|mut w| async move { w.test_server(TestServerRequest { server: server_ref(caller, id) }).await })
+        .await?
+        .into_inner();
+    let steps: Vec<String> = reply
+        .steps
+        .iter()
+        .map(|s| {
+            let mark = if s.ok { "✅" } else { "❌" };
+            let detail = if s.detail.is_empty() { String::new() } else { format!(" — {}", clip(&s.detail, 200)) };
+            format!("{mark} **{}** ({} ms){detail}", s.name, s.elapsed_ms)
+        })
+        .collect();
+    let mut b = EmbedBuilder::new()
+        .title(clip(&format!("SFTP test — {}", server.name), 256))
+        .color(if reply.ok { colour::SUCCESS } else { colour::ERROR })
+        .description(steps.join("\n"));
+    if reply.ok {
+        let dirs = if reply.killfeed_dirs.is_empty() { "none found".to_owned() } else { clip(&reply.killfeed_dirs.join("\n"), 1000) };
+        b = b
+            .field(EmbedFieldBuilder::new("Killfeed folders", dirs))
+            .field(EmbedFieldBuilder::new("CSV files", reply.csv_files.to_string()).inline())
+            .field(EmbedFieldBuilder::new("Server log", if reply.log_path.is_empty() { "not found".to_owned() } else { clip(&reply.log_path, 1000) }).inline());
+    }
+    if !reply.host_key_sha256.is_empty() {
+        b = b.field(EmbedFieldBuilder::new("Host key", clip(&reply.host_key_sha256, 1000)));
+    }
+    if !reply.error_id.is_empty() {
+        b = b.field(EmbedFieldBuilder::new("Error id", format!("{} · admins: /debug {}", reply.error_id, reply.error_id)));
+    }
+    Ok(Reply::embed(b.build()))
+}
+
+async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let id = inv.server_id("server")?;
+    bot.servers.get(GuildId(caller.guild_id), &id).await?;
+    let path = inv.opt_str("path")?.unwrap_or_default().to_owned();
+    let pattern = inv.opt_str("pattern")?.unwrap_or_default().to_owned();
+    let reply = bot
+        .workers
+        .call(|mut w| {
+            let (path, pattern) = (path.clone(), pattern.clone());
+            let id = &id;
+            async move {
+                w.list_files(ListFilesRequest { server: server_ref(caller, id), path, pattern, limit: 50 }).await
+            }
+        })
+        .await?
+        .into_inner();
+    let lines: Vec<String> = reply
+        .entries
+        .iter()
+        .map(|e| {
+            if e.is_dir {
+                format!("📁 `{}`", clip(&e.path, 150))
+            } else {
+                format!("📄 `{}` — {} bytes", clip(&e.path, 150), e.size)
+            }
+        })
+        .collect();
+    let mut text = if lines.is_empty() { "No files match.".to_owned() } else { clip(&lines.join("\n"), 3800) };
+    if reply.truncated {
+        text.push_str("\n… more files; narrow it with `pattern`.");
+    }
+    Ok(Reply::embed(EmbedBuilder::new().title(format!("Files on `{id}`")).description(text).color(colour::INFO).build()))
+}
+
+async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let guild = GuildId(caller.guild_id);
+    let servers = match inv.opt_server_id("server_id")? {
+        Some(id) => vec![bot.servers.get(guild, &id).await?],
+        None => bot.servers.list(guild).await?,
+    };
+    if servers.is_empty() {
+        return Err(CommandError::invalid("This Discord server has no game server yet.", "Add one with /setup addserver."));
+    }
+    let days = inv.opt_int("days")?.map(|d| u32::try_from(d.max(0)).unwrap_or(0)).unwrap_or(0);
+    let mut b = EmbedBuilder::new().title("Historical parse").color(colour::SUCCESS);
+    for server in &servers {
+        let request = StartBackfillRequest { server: server_ref(caller, &server.server), days };
+        // A server that was just added may not have a worker yet: retry for a while.
+        let deadline = tokio::time::Instant::now() + PICKUP_WAIT;
+        let stream = loop {
+            match bot.workers.call_holder(|mut w| {
+                let request = request.clone();
+                async move { w.start_backfill(request).await }
+            }).await {
+                Ok(s) => break s.into_inner(),
+                Err(s) if s.code() == tonic::Code::FailedPrecondition && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(s) => return Err(s.into()),
+            }
+        };
+        let mut last = None;
+        let mut stream = stream;
+        while let Some(p) = stream.next().await {
+            last = Some(p?);
+        }
+        let line = match last {
+            Some(p) if p.state == BackfillState::Done as i32 => format!(
+                "{} of {} files, {} lines ({} unreadable)",
+                p.files_done, p.files_total, p.lines, p.malformed_lines
+            ),
+            Some(p) => {
+                b = b.color(colour::ERROR);
+                format!("failed: {} (error id {})", clip(&p.error, 300), p.error_id)
+            }
+            None => "no progress reported".to_owned(),
+        };
+        b = b.field(EmbedFieldBuilder::new(clip(&format!("{} ({})", server.name, server.server), 256), line));
+    }
+    Ok(Reply::embed(b.build()))
+}
+
+async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, CommandError> {
+    let reply: ServerStatusReply = bot
+        .workers
+        .call(|mut w| async move {
+            w.server_status(ServerStatusRequest { guild_id: caller.guild_id, server_id: String::new() }).await
+        })
+        .await?
+        .into_inner();
+    let kind = if killfeed { "killfeed" } else { "log" };
+    let mut b = EmbedBuilder::new()
+        .title(if killfeed { "Killfeed (CSV) reading" } else { "Server log reading" })
+        .color(colour::INFO);
+    if reply.servers.is_empty() {
+        b = b.description("No game server is set up yet (/setup addserver).");
+    }
+    for s in reply.servers.iter().take(25) {
+        let name = s.server.as_ref().map(|r| r.server_id.clone()).unwrap_or_default();
+        let cursors: Vec<String> = s
+            .cursors
+            .iter()
+            .filter(|c| c.kind == kind || (killfeed && c.kind.is_empty()))
+            .map(|c| format!("`{}` at {} of {} bytes", clip(&c.file, 80), c.offset, c.size))
+            .collect();
+        let breaker = match BreakerState::try_from(s.breaker) {
+            Ok(BreakerState::Open) => "paused after repeated failures",
+            Ok(BreakerState::HalfOpen) => "retrying",
+            _ => "ok",
+        };
+        let last_poll = if s.last_poll_unix_ms > 0 { format!("<t:{}:R>", s.last_poll_unix_ms / 1000) } else { "never".to_owned() };
+        let mut text = format!(
+            "{} · every {} s · last read {last_poll} · lag {} ms · {breaker}",
+            if s.enabled { "polled" } else { "disabled" },
+            s.poll_interval_secs,
+            s.lag_ms
+        );
+        if !cursors.is_empty() {
+            text.push('\n');
+            text.push_str(&cursors.join("\n"));
+        }
+        if !s.last_error.is_empty() {
+            text.push_str(&format!("\nlast error: {}", clip(&s.last_error, 200)));
+        }
+        b = b.field(EmbedFieldBuilder::new(name, clip(&text, 1024)));
+    }
+    if let Some(pool) = &reply.pool {
+        b = b.field(EmbedFieldBuilder::new("SFTP connections", format!("{} open, {} busy, limit {}", pool.open, pool.busy, pool.limit)));
+    }
+    Ok(Reply::embed(b.build()))
+}

@@ -1,0 +1,342 @@
+//! `/stats`: a player (paged: overview, weapons, matchups), a server's totals,
+//! leaderboards, and weapons.
+//!
+//! The page buttons carry everything they need in their `custom_id` (page, caller, expiry,
+//! server, player), so they keep working across restarts and any gateway process can
+//! answer them; only the caller can use them, until they expire.
+
+use twilight_model::channel::message::Component;
+use twilight_model::channel::message::component::ButtonStyle;
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
+use twilight_util::builder::message::{ActionRowBuilder, ButtonBuilder};
+
+use tower_shared::ids::{GuildId, ServerId};
+use tower_shared::stats_query::{DEFAULT_LIMIT, LeaderboardStat, MAX_LIMIT, PlayerRow};
+use tower_shared::telemetry::now_unix_ms;
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::{clip, colour};
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+/// How long the page buttons of `/stats player` work.
+pub const PAGE_BUTTONS_TTL_SECS: i64 = 600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Overview,
+    Weapons,
+    Matchups,
+}
+
+impl Page {
+    const ALL: [Page; 3] = [Page::Overview, Page::Weapons, Page::Matchups];
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Overview => "o",
+            Self::Weapons => "w",
+            Self::Matchups => "m",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Overview => "Overview",
+            Self::Weapons => "Weapons",
+            Self::Matchups => "Matchups",
+        }
+    }
+}
+
+/// What a page button stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageButton {
+    pub page: Page,
+    pub caller: u64,
+    pub expires_unix: i64,
+    pub server: String,
+    pub player_id: String,
+}
+
+impl PageButton {
+    pub fn custom_id(&self) -> String {
+        format!(
+            "sp|{}|{}|{}|{}|{}",
+            self.page.key(),
+            radix36(self.caller),
+            radix36(u64::try_from(self.expires_unix).unwrap_or(0)),
+            self.server,
+            self.player_id
+        )
+    }
+
+    pub fn parse(custom_id: &str) -> Option<Self> {
+        let mut parts = custom_id.split('|');
+        if parts.next()? != "sp" {
+            return None;
+        }
+        let page = match parts.next()? {
+            "o" => Page::Overview,
+            "w" => Page::Weapons,
+            "m" => Page::Matchups,
+            _ => return None,
+        };
+        let caller = u64::from_str_radix(parts.next()?, 36).ok()?;
+        let expires_unix = i64::try_from(u64::from_str_radix(parts.next()?, 36).ok()?).ok()?;
+        let server = parts.next()?.to_owned();
+        let player_id = parts.next()?.to_owned();
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self { page, caller, expires_unix, server, player_id })
+    }
+}
+
+fn radix36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let id = inv.server_id("server_id")?;
+    // Also proves the server belongs to the caller's guild.
+    let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
+    match inv.path.as_str() {
+        "stats player" => {
+            let name = inv.str("player_name")?;
+            let Some(row) = bot.stats.player(caller.guild_id, id.as_str(), name.trim()).await? else {
+                return Err(CommandError::invalid(
+                    format!("No player named `{}` has a kill or death on `{id}` yet.", clip(name, 60)),
+                    "Pick a name from the list Discord suggests while you type.",
+                ));
+            };
+            let button = PageButton {
+                page: Page::Overview,
+                caller: caller.user_id,
+                expires_unix: now_unix_ms() / 1000 + PAGE_BUTTONS_TTL_SECS,
+                server: id.as_str().to_owned(),
+                player_id: row.player_id.clone(),
+            };
+            player_page(bot, caller.guild_id, &server.name, &row, &button).await
+        }
+        "stats server" => {
+            let totals = bot.stats.server(caller.guild_id, id.as_str()).await?.unwrap_or_default();
+            let mut b = EmbedBuilder::new()
+                .title(clip(&format!("{} — totals", server.name), 256))
+                .color(colour::INFO)
+                .field(EmbedFieldBuilder::new("Kills", totals.kills.to_string()).inline())
+                .field(EmbedFieldBuilder::new("Roadkills", totals.roadkills.to_string()).inline())
+                .field(EmbedFieldBuilder::new("Suicides", totals.suicides.to_string()).inline())
+                .field(EmbedFieldBuilder::new("Environment deaths", totals.environment_deaths.to_string()).inline())
+                .field(EmbedFieldBuilder::new("Players", totals.players.to_string()).inline());
+            if let Some((m, killer, weapon)) = &totals.longest_kill {
+                let names = bot.stats.names(caller.guild_id, id.as_str(), std::slice::from_ref(killer)).await?;
+                let who = names.get(killer).map(String::as_str).unwrap_or(killer);
+                b = b.field(EmbedFieldBuilder::new("Longest kill", clip(&format!("{m} m by {who} ({weapon})"), 1024)));
+            }
+            if totals.malformed_lines > 0 {
+                b = b.footer(EmbedFooterBuilder::new(format!("{} unreadable log lines skipped", totals.malformed_lines)));
+            }
+            Ok(Reply::embed(b.build()))
+        }
+        "stats leaderboard" => {
+            let key = inv.str("stat")?;
+            let stat = LeaderboardStat::parse(key).ok_or_else(|| {
+                CommandError::invalid(
+                    format!("`{}` is not a leaderboard.", clip(key, 40)),
+                    "Pick one of: kills, deaths, kdr, longest_shot, highest_killstreak, suicides.",
+                )
+            })?;
+            let limit = inv
+                .opt_int("limit")?
+                .map(|n| n.clamp(1, i64::from(MAX_LIMIT)) as u32)
+                .unwrap_or(DEFAULT_LIMIT);
+            let rows = bot.stats.leaderboard(caller.guild_id, id.as_str(), stat, limit).await?;
+            let lines: Vec<String> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| format!("**{}.** {} — {}", i + 1, clip(&r.stats.name, 40), value(stat, r)))
+                .collect();
+            let description = if lines.is_empty() { "No player has this statistic yet.".to_owned() } else { lines.join("\n") };
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title(clip(&format!("{} — {}", stat.label(), server.name), 256))
+                    .description(description)
+                    .color(colour::INFO)
+                    .build(),
+            ))
+        }
+        "stats weapon" => {
+            let name = inv.str("weapon_name")?;
+            let Some(w) = bot.stats.weapon(caller.guild_id, id.as_str(), name.trim()).await? else {
+                return Err(CommandError::invalid(
+                    format!("No kill with `{}` on `{id}` yet.", clip(name, 60)),
+                    "Pick a weapon from the list Discord suggests while you type.",
+                ));
+            };
+            let leaders = bot.stats.weapon_leaders(caller.guild_id, id.as_str(), &w.weapon, 5).await?;
+            let ids: Vec<String> = leaders.iter().map(|(p, _)| p.clone()).collect();
+            let names = bot.stats.names(caller.guild_id, id.as_str(), &ids).await?;
+            let top: Vec<String> = leaders
+                .iter()
+                .enumerate()
+                .map(|(i, (p, k))| format!("**{}.** {} — {k}", i + 1, clip(names.get(p).map(String::as_str).unwrap_or(p), 40)))
+                .collect();
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title(clip(&format!("{} — {}", w.weapon, server.name), 256))
+                    .color(colour::INFO)
+                    .field(EmbedFieldBuilder::new("Kills", w.kills.to_string()).inline())
+                    .field(EmbedFieldBuilder::new("Longest kill", format!("{} m", w.longest_m)).inline())
+                    .field(EmbedFieldBuilder::new("Top players", if top.is_empty() { "—".to_owned() } else { top.join("\n") }))
+                    .build(),
+            ))
+        }
+        "stats weapon_categories" => {
+            let weapons = bot.stats.weapons(caller.guild_id, id.as_str(), None, 25).await?;
+            let total: u64 = weapons.iter().map(|w| w.kills).sum();
+            let lines: Vec<String> = weapons
+                .iter()
+                .map(|w| format!("{} — {} ({:.0}%)", clip(&w.weapon, 40), w.kills, 100.0 * w.kills as f64 / total.max(1) as f64))
+                .collect();
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title(clip(&format!("Kills by weapon — {}", server.name), 256))
+                    .description(if lines.is_empty() { "No kills yet.".to_owned() } else { lines.join("\n") })
+                    .color(colour::INFO)
+                    .build(),
+            ))
+        }
+        other => Err(super::unknown(other)),
+    }
+}
+
+fn value(stat: LeaderboardStat, r: &PlayerRow) -> String {
+    let s = &r.stats;
+    match stat {
+        LeaderboardStat::Kills => s.kills.to_string(),
+        LeaderboardStat::Deaths => s.deaths.to_string(),
+        LeaderboardStat::Kdr => format!("{:.2}", s.kdr()),
+        LeaderboardStat::LongestShot => format!("{} m", s.longest_kill_m.unwrap_or(0)),
+        LeaderboardStat::HighestKillstreak => s.best_killstreak.to_string(),
+        LeaderboardStat::Suicides => s.suicides.total().to_string(),
+    }
+}
+
+/// A page button pressed: the page, or a private refusal.
+pub async fn page_button(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Reply, CommandError> {
+    let Some(button) = PageButton::parse(custom_id) else {
+        return Err(CommandError::invalid("This button is not one this bot made.", "Run the command again."));
+    };
+    if button.caller != caller.user_id {
+        return Ok(Reply::done(
+            "Not your buttons",
+            "Only the person who ran this /stats player can turn its pages. Run /stats player yourself.",
+        )
+        .ephemeral());
+    }
+    if now_unix_ms() / 1000 > button.expires_unix {
+        return Ok(Reply::done("These buttons expired", "Run /stats player again for fresh numbers.").ephemeral());
+    }
+    let id = ServerId::parse(&button.server)
+        .map_err(|_| CommandError::invalid("This button names no server.", "Run the command again."))?;
+    let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
+    let Some(row) = bot.stats.player(caller.guild_id, id.as_str(), &button.player_id).await? else {
+        return Err(CommandError::invalid("This player is no longer in the statistics.", "Run /stats player again."));
+    };
+    player_page(bot, caller.guild_id, &server.name, &row, &button).await
+}
+
+async fn player_page(bot: &Bot, guild_id: u64, server_name: &str, row: &PlayerRow, button: &PageButton) -> Result<Reply, CommandError> {
+    let s = &row.stats;
+    let mut b = EmbedBuilder::new()
+        .title(clip(&format!("{} — {}", s.name, button.page.label()), 256))
+        .color(colour::INFO)
+        .footer(EmbedFooterBuilder::new(clip(&format!("{server_name} · {}", row.player_id), 200)));
+    match button.page {
+        Page::Overview => {
+            b = b
+                .field(EmbedFieldBuilder::new("Kills", s.kills.to_string()).inline())
+                .field(EmbedFieldBuilder::new("Deaths", s.deaths.to_string()).inline())
+                .field(EmbedFieldBuilder::new("K/D", format!("{:.2}", s.kdr())).inline())
+                .field(EmbedFieldBuilder::new("Suicides", s.suicides.total().to_string()).inline())
+                .field(EmbedFieldBuilder::new("Environment deaths", s.environment_deaths.to_string()).inline())
+                .field(EmbedFieldBuilder::new("Longest kill", format!("{} m", s.longest_kill_m.unwrap_or(0))).inline())
+                .field(EmbedFieldBuilder::new("Killstreak", format!("{} now · {} best", s.current_killstreak, s.best_killstreak)).inline())
+                .field(EmbedFieldBuilder::new("Deathstreak", format!("{} now · {} worst", s.current_deathstreak, s.worst_deathstreak)).inline());
+            if s.names.len() > 1 {
+                b = b.field(EmbedFieldBuilder::new("Also known as", clip(&s.names.join(", "), 1024)));
+            }
+        }
+        Page::Weapons => {
+            let weapons = bot.stats.player_weapons(guild_id, &button.server, &row.player_id, 15).await?;
+            let lines: Vec<String> = weapons.iter().map(|(w, k)| format!("{} — {k}", clip(w, 60))).collect();
+            b = b.description(if lines.is_empty() { "No kills yet.".to_owned() } else { lines.join("\n") });
+        }
+        Page::Matchups => {
+            let nemesis = bot.stats.matchups(guild_id, &button.server, &row.player_id, true, 5).await?;
+            let prey = bot.stats.matchups(guild_id, &button.server, &row.player_id, false, 5).await?;
+            let ids: Vec<String> = nemesis.iter().chain(&prey).map(|(p, _)| p.clone()).collect();
+            let names = bot.stats.names(guild_id, &button.server, &ids).await?;
+            let show = |list: &[(String, u64)], verb: &str| -> String {
+                if list.is_empty() {
+                    return "—".to_owned();
+                }
+                list.iter()
+                    .map(|(p, k)| format!("{} — {verb} {k}×", clip(names.get(p).map(String::as_str).unwrap_or(p), 40)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            b = b
+                .field(EmbedFieldBuilder::new("Nemesis (killed you most)", show(&nemesis, "killed you")))
+                .field(EmbedFieldBuilder::new("Prey (you killed most)", show(&prey, "killed")));
+        }
+    }
+    let buttons: Vec<Component> = Page::ALL
+        .iter()
+        .map(|p| {
+            let id = PageButton { page: *p, ..button.clone() }.custom_id();
+            Component::Button(
+                ButtonBuilder::new(if *p == button.page { ButtonStyle::Primary } else { ButtonStyle::Secondary })
+                    .label(p.label())
+                    .custom_id(id)
+                    .disabled(*p == button.page)
+                    .build(),
+            )
+        })
+        .collect();
+    let row = Component::ActionRow(ActionRowBuilder::new().component(buttons[0].clone()).component(buttons[1].clone()).component(buttons[2].clone()).build());
+    Ok(Reply::embed(b.build()).with_components(vec![row]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_buttons_round_trip_within_discords_100_characters() {
+        let b = PageButton {
+            page: Page::Matchups,
+            caller: u64::MAX,
+            expires_unix: 4_102_444_800,
+            server: "s".repeat(ServerId::MAX_LEN),
+            player_id: "0".repeat(32),
+        };
+        let id = b.custom_id();
+        assert!(id.len() <= 100, "{} characters", id.len());
+        assert_eq!(PageButton::parse(&id), Some(b));
+        assert_eq!(PageButton::parse("sp|x|1|1|s|p"), None);
+        assert_eq!(PageButton::parse("other"), None);
+    }
+}

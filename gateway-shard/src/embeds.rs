@@ -1,0 +1,277 @@
+//! The messages the bot posts and answers with, as the earlier bot had them: the killfeed
+//! (killer vs victim, weapon, distance), suicides by kind with varied wording, game events
+//! and connections, in the guild's theme. Text from players is clipped to Discord's limits
+//! and every embed is checked with [`validate`] before it is sent.
+
+use twilight_model::channel::message::Embed;
+use twilight_model::util::Timestamp;
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
+
+use tower_proto::v1::notification::Payload;
+use tower_proto::v1::{
+    ConnectionKind, GameEventKind, KillNotice, Notification, Player, SuicideKind,
+};
+
+use crate::reply::CommandError;
+
+/// Colours (0xRRGGBB).
+pub mod colour {
+    pub const SUCCESS: u32 = 0x2E_CC_71;
+    pub const ERROR: u32 = 0xE7_4C_3C;
+    pub const INFO: u32 = 0x34_98_DB;
+    pub const WARNING: u32 = 0xF1_C4_0F;
+}
+
+/// A guild's colour theme (`guilds.theme`; setting one is an Overseer feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    #[default]
+    Classic,
+    Midnight,
+    Blood,
+}
+
+impl Theme {
+    pub fn parse(name: Option<&str>) -> Self {
+        match name.map(str::to_ascii_lowercase).as_deref() {
+            Some("midnight") => Self::Midnight,
+            Some("blood") => Self::Blood,
+            _ => Self::Classic,
+        }
+    }
+
+    fn kill(self) -> u32 {
+        match self {
+            Self::Classic => 0xC0_39_2B,
+            Self::Midnight => 0x2C_3E_50,
+            Self::Blood => 0x8B_00_00,
+        }
+    }
+
+    fn suicide(self) -> u32 {
+        match self {
+            Self::Classic => 0x95_A5_A6,
+            Self::Midnight => 0x34_49_5E,
+            Self::Blood => 0x5D_0F_0F,
+        }
+    }
+
+    fn event(self) -> u32 {
+        match self {
+            Self::Classic => 0xE6_7E_22,
+            Self::Midnight => 0x8E_44_AD,
+            Self::Blood => 0xB0_3A_2E,
+        }
+    }
+}
+
+/// Checks an embed against Discord's limits.
+pub fn validate(embed: &Embed) -> Result<(), CommandError> {
+    twilight_validate::embed::embed(embed)
+        .map_err(|e| CommandError::failed("The answer did not fit in a Discord message", e))
+}
+
+/// `text` cut to at most `max` characters (with `…` when cut).
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A player's name as shown (clipped; the id when the name is unknown).
+fn name(player: Option<&Player>) -> String {
+    match player {
+        Some(p) if !p.name.trim().is_empty() => clip(p.name.trim(), 64),
+        Some(p) if !p.eos_id.is_empty() => clip(&p.eos_id, 64),
+        _ => "Unknown".to_owned(),
+    }
+}
+
+fn timestamp(ms: i64) -> Option<Timestamp> {
+    Timestamp::from_micros(ms.checked_mul(1000)?).ok()
+}
+
+/// Picks one wording, stably for the same notification (a retried post says the same).
+fn pick<'a>(options: &[&'a str], cursor: &str) -> &'a str {
+    let h = cursor
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    options[(h % options.len() as u64) as usize]
+}
+
+/// The embed posted for one notification, or `None` for those that are not posted
+/// (player counts rename a channel instead).
+pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option<Embed> {
+    let footer = EmbedFooterBuilder::new(clip(server_name, 100));
+    let mut b = match n.payload.as_ref()? {
+        Payload::Kill(k) => kill(k, theme),
+        Payload::Suicide(s) => {
+            let who = name(s.player.as_ref());
+            let kind = SuicideKind::try_from(s.kind).unwrap_or(SuicideKind::Other);
+            let line = match kind {
+                SuicideKind::Menu => pick(
+                    &["{} left this world by their own hand.", "{} took the easy way out.", "{} pressed the respawn button."],
+                    &n.cursor,
+                ),
+                SuicideKind::Fall => pick(
+                    &["{} forgot that gravity always wins.", "{} fell to their death.", "{} tried to fly. It did not work."],
+                    &n.cursor,
+                ),
+                SuicideKind::Vehicle => pick(
+                    &["{} was wrecked by their own vehicle.", "{} should not have been driving."],
+                    &n.cursor,
+                ),
+                SuicideKind::Other | SuicideKind::Unspecified => pick(
+                    &["{} died by their own mistake.", "{} is no longer with us."],
+                    &n.cursor,
+                ),
+            };
+            EmbedBuilder::new()
+                .title("Suicide")
+                .description(line.replacen("{}", &format!("**{who}**"), 1))
+                .color(theme.suicide())
+        }
+        Payload::EnvironmentDeath(e) => EmbedBuilder::new()
+            .title("Killed by the world")
+            .description(format!("**{}** was killed by the environment.", name(e.player.as_ref())))
+            .color(theme.suicide()),
+        Payload::GameEvent(e) => {
+            let kind = GameEventKind::try_from(e.kind).unwrap_or(GameEventKind::Unspecified);
+            let title = match kind {
+                GameEventKind::Mission => "Mission",
+                GameEventKind::Airdrop => "Airdrop",
+                GameEventKind::Helicrash => "Helicopter crash",
+                GameEventKind::Trader => "Trader",
+                GameEventKind::Convoy => "Convoy",
+                GameEventKind::Encounter => "Encounter",
+                GameEventKind::ServerRestart => "Server restart",
+                GameEventKind::Unspecified => "Event",
+            };
+            let mut text = if kind == GameEventKind::ServerRestart {
+                "The server restarted.".to_owned()
+            } else {
+                format!("**{}** {}", clip(&e.name, 100), clip(&e.state.to_lowercase(), 50))
+            };
+            if e.level > 0 {
+                text.push_str(&format!(" (level {})", e.level));
+            }
+            EmbedBuilder::new().title(title).description(text).color(theme.event())
+        }
+        Payload::Connection(c) => {
+            let joined = ConnectionKind::try_from(c.kind) == Ok(ConnectionKind::Joined);
+            let who = name(c.player.as_ref());
+            EmbedBuilder::new()
+                .title(if joined { "Player joined" } else { "Player left" })
+                .description(format!("**{who}** {}", if joined { "joined the server." } else { "left the server." }))
+                .color(if joined { colour::SUCCESS } else { colour::WARNING })
+        }
+        Payload::PlayerCount(_) => return None,
+    };
+    b = b.footer(footer);
+    if let Some(t) = timestamp(n.occurred_unix_ms) {
+        b = b.timestamp(t);
+    }
+    Some(b.build())
+}
+
+fn kill(k: &KillNotice, theme: Theme) -> EmbedBuilder {
+    let killer = name(k.killer.as_ref());
+    let victim = name(k.victim.as_ref());
+    let title = if k.roadkill {
+        format!("{killer} ran over {victim}")
+    } else {
+        format!("{killer} killed {victim}")
+    };
+    let mut b = EmbedBuilder::new()
+        .title(clip(&title, 256))
+        .color(theme.kill())
+        .field(EmbedFieldBuilder::new("Killer", killer).inline())
+        .field(EmbedFieldBuilder::new("Victim", victim).inline())
+        .field(EmbedFieldBuilder::new("Weapon", clip(non_empty(&k.weapon, "Unknown"), 100)).inline());
+    if k.distance_m > 0 {
+        b = b.field(EmbedFieldBuilder::new("Distance", format!("{} m", k.distance_m)).inline());
+    }
+    if k.killer_streak >= 3 {
+        b = b.field(EmbedFieldBuilder::new("Streak", format!("{} kills", k.killer_streak)).inline());
+    }
+    b
+}
+
+fn non_empty<'a>(s: &'a str, fallback: &'a str) -> &'a str {
+    if s.trim().is_empty() { fallback } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_proto::v1::SuicideNotice;
+
+    fn player(name: &str) -> Option<Player> {
+        Some(Player {
+            eos_id: "0002aaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            name: name.into(),
+            platform: String::new(),
+        })
+    }
+
+    #[test]
+    fn kill_embed_names_both_players_weapon_and_distance() {
+        let n = Notification {
+            cursor: "7".into(),
+            payload: Some(Payload::Kill(KillNotice {
+                killer: player("Alpha"),
+                victim: player("Bravo"),
+                weapon: "AK-SU".into(),
+                distance_m: 143,
+                ..KillNotice::default()
+            })),
+            ..Notification::default()
+        };
+        let e = notification(&n, "EU #1", Theme::Classic).expect("kills are posted");
+        assert_eq!(e.title.as_deref(), Some("Alpha killed Bravo"));
+        let fields: Vec<_> = e.fields.iter().map(|f| (f.name.as_str(), f.value.as_str())).collect();
+        assert!(fields.contains(&("Weapon", "AK-SU")));
+        assert!(fields.contains(&("Distance", "143 m")));
+        assert!(validate(&e).is_ok());
+    }
+
+    #[test]
+    fn huge_names_are_clipped_to_discord_limits() {
+        let long = "N".repeat(5000);
+        let n = Notification {
+            cursor: "1".into(),
+            payload: Some(Payload::Kill(KillNotice {
+                killer: player(&long),
+                victim: player(&long),
+                weapon: long.clone(),
+                ..KillNotice::default()
+            })),
+            ..Notification::default()
+        };
+        let e = notification(&n, &long, Theme::Blood).expect("posted");
+        assert!(validate(&e).is_ok());
+    }
+
+    #[test]
+    fn suicide_wording_varies_by_notification_but_is_stable() {
+        let mk = |cursor: &str| Notification {
+            cursor: cursor.into(),
+            payload: Some(Payload::Suicide(SuicideNotice {
+                player: player("Charlie"),
+                kind: SuicideKind::Fall as i32,
+                cause: "falling".into(),
+            })),
+            ..Notification::default()
+        };
+        let texts: std::collections::BTreeSet<_> = (0..20)
+            .map(|i| notification(&mk(&i.to_string()), "s", Theme::Classic).and_then(|e| e.description))
+            .collect();
+        assert!(texts.len() > 1, "one wording for every fall: {texts:?}");
+        let again = notification(&mk("3"), "s", Theme::Classic).and_then(|e| e.description);
+        assert_eq!(again, notification(&mk("3"), "s", Theme::Classic).and_then(|e| e.description));
+        assert!(again.is_some_and(|d| d.contains("**Charlie**")));
+    }
+}

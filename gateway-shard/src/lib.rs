@@ -1,0 +1,32 @@
+//! gateway-shard: the only process that talks to Discord. It runs a range of gateway
+//! shards, answers slash commands, autocomplete and buttons, and posts killfeed, event and
+//! connection messages for the guilds on its shards.
+//!
+//! Map of the modules:
+//! - [`shards`]: connecting the shards and their receive loops (nothing slow runs there).
+//! - [`events`]: each gateway event, handled on its own task.
+//! - [`interactions`]: answering within Discord's deadline (respond, defer, edit).
+//! - [`commands`]: the slash-command schema and every command; [`options`] reads their
+//!   options, [`access`] checks admins and premium tiers (and audits refusals).
+//! - [`reply`]: what a command answers and how its failures read.
+//! - [`embeds`]: the killfeed, suicide, event and connection messages; Discord's limits.
+//! - [`posting`]: the workers' notification stream → channel messages, exactly once.
+//! - [`voice_status`]: the player-count channel name within Discord's rename limit.
+//! - [`registration`]: registering the command set only when it changed.
+//! - [`rest`]: Discord REST calls with 429 handling; [`workers`]: calling sftp-workers.
+//! - [`bot`]: what all of these share.
+
+pub mod access;
+pub mod bot;
+pub mod commands;
+pub mod embeds;
+pub mod events;
+pub mod interactions;
+pub mod options;
+pub mod posting;
+pub mod registration;
+pub mod reply;
+pub mod rest;
+pub mod shards;
+pub mod voice_status;
+pub mod workers;

@@ -1,0 +1,131 @@
+//! A slash command's name path (`stats player`) and its options, read with clear errors
+//! for anything missing or of the wrong type (Discord validates, but a user's client, an
+//! old command version or a hostile payload may not match the schema).
+
+use twilight_model::application::interaction::application_command::{
+    CommandData, CommandDataOption, CommandOptionValue,
+};
+
+use tower_shared::ids::ServerId;
+
+use crate::reply::CommandError;
+
+/// A command as invoked: `path` is the command and subcommand names, space-separated.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub path: String,
+    pub options: Vec<CommandDataOption>,
+}
+
+impl Invocation {
+    pub fn from_data(data: &CommandData) -> Self {
+        let mut path = data.name.clone();
+        let mut options = data.options.clone();
+        // Descend through subcommand groups and subcommands.
+        loop {
+            let [only] = options.as_slice() else { break };
+            let inner = match &only.value {
+                CommandOptionValue::SubCommand(o) | CommandOptionValue::SubCommandGroup(o) => o.clone(),
+                _ => break,
+            };
+            path.push(' ');
+            path.push_str(&only.name);
+            options = inner;
+        }
+        Self { path, options }
+    }
+
+    fn get(&self, name: &str) -> Option<&CommandOptionValue> {
+        self.options.iter().find(|o| o.name == name).map(|o| &o.value)
+    }
+
+    fn missing(name: &str) -> CommandError {
+        CommandError::invalid(
+            format!("The option `{name}` is missing."),
+            "Fill in every required option of the command.",
+        )
+    }
+
+    fn wrong(name: &str, expected: &str) -> CommandError {
+        CommandError::invalid(
+            format!("The option `{name}` should be {expected}."),
+            "Run the command again from Discord's command picker.",
+        )
+    }
+
+    pub fn opt_str(&self, name: &str) -> Result<Option<&str>, CommandError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::String(s)) => Ok(Some(s.as_str())),
+            Some(CommandOptionValue::Focused(s, _)) => Ok(Some(s.as_str())),
+            Some(_) => Err(Self::wrong(name, "text")),
+        }
+    }
+
+    pub fn str(&self, name: &str) -> Result<&str, CommandError> {
+        self.opt_str(name)?.ok_or_else(|| Self::missing(name))
+    }
+
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, CommandError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::Integer(n)) => Ok(Some(*n)),
+            Some(_) => Err(Self::wrong(name, "a whole number")),
+        }
+    }
+
+    pub fn int(&self, name: &str) -> Result<i64, CommandError> {
+        self.opt_int(name)?.ok_or_else(|| Self::missing(name))
+    }
+
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, CommandError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::Boolean(b)) => Ok(Some(*b)),
+            Some(_) => Err(Self::wrong(name, "true or false")),
+        }
+    }
+
+    pub fn opt_channel(&self, name: &str) -> Result<Option<u64>, CommandError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::Channel(id)) => Ok(Some(id.get())),
+            Some(_) => Err(Self::wrong(name, "a channel")),
+        }
+    }
+
+    pub fn role(&self, name: &str) -> Result<u64, CommandError> {
+        match self.get(name) {
+            None => Err(Self::missing(name)),
+            Some(CommandOptionValue::Role(id)) => Ok(id.get()),
+            Some(_) => Err(Self::wrong(name, "a role")),
+        }
+    }
+
+    /// A game server id option, checked for shape (whether this guild has it is the
+    /// store's answer).
+    pub fn server_id(&self, name: &str) -> Result<ServerId, CommandError> {
+        let raw = self.str(name)?;
+        ServerId::parse(raw.trim()).map_err(|why| {
+            CommandError::invalid(
+                format!("`{}` is not a server id: {why}", crate::embeds::clip(raw, 40)),
+                "Pick a server from the list Discord suggests.",
+            )
+        })
+    }
+
+    pub fn opt_server_id(&self, name: &str) -> Result<Option<ServerId>, CommandError> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(_) => self.server_id(name).map(Some),
+        }
+    }
+
+    /// The option the user is typing in (autocomplete), and what they typed so far.
+    pub fn focused(&self) -> Option<(&str, &str)> {
+        self.options.iter().find_map(|o| match &o.value {
+            CommandOptionValue::Focused(text, _) => Some((o.name.as_str(), text.as_str())),
+            _ => None,
+        })
+    }
+}

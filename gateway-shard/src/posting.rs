@@ -1,0 +1,320 @@
+//! Posting what the sftp-workers report: kills and suicides to the killfeed channel, game
+//! events and connections to theirs, player counts to the voice channel's name.
+//!
+//! This process subscribes to the notification stream for its shard range as a durable
+//! subscriber (`gateway:<first>-<last>/<total>`). Notifications that arrive close together
+//! are batched (up to 10 embeds per message, per channel). A batch is acknowledged only
+//! after it is posted, so a restart resumes after the last posted one; a message posted
+//! just before a crash carries a nonce derived from its notifications with
+//! `enforce_nonce`, so posting it again after the restart does not repeat it.
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::time::Instant;
+use twilight_model::channel::message::Embed;
+use twilight_model::id::Id;
+
+use tower_proto::v1::notification::Payload;
+use tower_proto::v1::{AckNotificationsRequest, ConnectionKind, GameEventKind, Notification, NotificationsRequest, SuicideKind};
+use tower_shared::game_servers::{GameServer, GameServerError};
+use tower_shared::ids::{GuildId, ServerId};
+use tower_shared::shutdown::Shutdown;
+use tower_shared::tier::{Feature, Tier};
+
+use crate::bot::Bot;
+use crate::embeds::{self, Theme};
+use crate::rest::RestError;
+use crate::voice_status::{self, VoiceStatus};
+
+/// How long to wait for more notifications before posting what has come.
+const BATCH_WINDOW: Duration = Duration::from_millis(250);
+/// Notifications handled per batch at most.
+const BATCH_MAX: usize = 100;
+/// Embeds per Discord message.
+const EMBEDS_PER_MESSAGE: usize = twilight_validate::message::EMBED_COUNT_LIMIT;
+/// How long a server's settings are reused before being read again.
+const SETTINGS_TTL: Duration = Duration::from_secs(5);
+/// Attempts to post one message before the batch is given up for a retry later.
+const POST_ATTEMPTS: u32 = 3;
+
+/// What posting needs to know about a server.
+#[derive(Clone)]
+struct Target {
+    server: Option<GameServer>,
+    tier: Tier,
+    theme: Theme,
+    read_at: Instant,
+}
+
+pub struct Poster {
+    bot: Arc<Bot>,
+    subscriber: String,
+    settings: HashMap<(u64, String), Target>,
+    voice: VoiceStatus,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PostError {
+    #[error("sftp-worker: {0}")]
+    Worker(#[from] tonic::Status),
+    #[error("database: {0}")]
+    Db(#[from] mongodb::error::Error),
+    #[error("Discord: {0}")]
+    Discord(#[from] RestError),
+    #[error("the notification stream ended")]
+    StreamEnded,
+}
+
+/// What to do with one notification.
+enum Action {
+    Post { channel: u64, embed: Embed },
+    Rename { channel: u64, name: String },
+    Skip,
+}
+
+impl Poster {
+    pub fn new(bot: Arc<Bot>) -> Self {
+        let r = bot.shards;
+        Self {
+            subscriber: format!("gateway:{}-{}/{}", r.first, r.last, r.total),
+            bot,
+            settings: HashMap::new(),
+            voice: VoiceStatus::default(),
+        }
+    }
+
+    /// Follows the notification stream until shutdown, moving to the next worker when one
+    /// fails.
+    pub async fn run(mut self, shutdown: Shutdown) {
+        let mut backoff = Duration::from_millis(500);
+        let workers: Vec<_> = self.bot.workers.all().map(|(u, c)| (u.to_owned(), c)).collect();
+        let mut turn = 0usize;
+        while !shutdown.is_triggered() && !workers.is_empty() {
+            let (url, client) = &workers[turn % workers.len()];
+            turn += 1;
+            let started = Instant::now();
+            let result = tokio::select! {
+                r = self.follow(client.clone(), &shutdown) => r,
+                () = shutdown.wait() => return,
+            };
+            if let Err(e) = result {
+                tracing::warn!(worker = %url, error = %e, "notification stream interrupted; resuming from the last posted notification");
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                backoff = Duration::from_millis(500);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = shutdown.wait() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    async fn follow(&mut self, mut client: crate::workers::WorkerClient, shutdown: &Shutdown) -> Result<(), PostError> {
+        let r = self.bot.shards;
+        let mut stream = client
+            .notifications(NotificationsRequest {
+                shards: Some(tower_proto::v1::ShardRange { first: r.first, last: r.last, total: r.total }),
+                subscriber: self.subscriber.clone(),
+                resume_after: String::new(),
+            })
+            .await?
+            .into_inner();
+        tracing::info!(subscriber = %self.subscriber, "following notifications");
+        loop {
+            let first = match stream.next().await {
+                Some(n) => n?,
+                None => return Err(PostError::StreamEnded),
+            };
+            let mut batch = vec![first];
+            let deadline = Instant::now() + BATCH_WINDOW;
+            while batch.len() < BATCH_MAX {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(Some(n)) => batch.push(n?),
+                    Ok(None) => break,
+                    Err(_) => break,
+                }
+            }
+            self.deliver(&batch).await?;
+            let cursors = batch.iter().map(|n| n.cursor.clone()).collect();
+            client
+                .ack_notifications(AckNotificationsRequest { subscriber: self.subscriber.clone(), cursors })
+                .await?;
+            if shutdown.is_triggered() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Posts a batch: per channel, in order, up to 10 embeds per message.
+    async fn deliver(&mut self, batch: &[Notification]) -> Result<(), PostError> {
+        let mut posts: Vec<(u64, Vec<(&str, Embed)>)> = Vec::new();
+        for n in batch {
+            match self.action(n).await? {
+                Action::Post { channel, embed } => match posts.iter_mut().find(|(c, _)| *c == channel) {
+                    Some((_, list)) => list.push((n.cursor.as_str(), embed)),
+                    None => posts.push((channel, vec![(n.cursor.as_str(), embed)])),
+                },
+                Action::Rename { channel, name } => self.voice.request(&self.bot, channel, name),
+                Action::Skip => {}
+            }
+        }
+        for (channel, list) in posts {
+            for chunk in list.chunks(EMBEDS_PER_MESSAGE) {
+                let nonce = nonce(channel, chunk[0].0);
+                let embeds: Vec<Embed> = chunk.iter().map(|(_, e)| e.clone()).collect();
+                self.post(channel, &embeds, nonce).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn post(&self, channel: u64, embeds: &[Embed], nonce: u64) -> Result<(), PostError> {
+        let Some(id) = Id::new_checked(channel) else { return Ok(()) };
+        let body = serde_json::json!({ "embeds": embeds, "nonce": nonce.to_string(), "enforce_nonce": true });
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .bot
+                .rate_limits
+                .send(|| self.bot.http.create_message(id).payload_json(&body).into_future())
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                // The channel is gone or the bot may not post there: this message can never
+                // be delivered; skipping it keeps the feed moving.
+                Err(e) if matches!(e.status(), Some(400 | 403 | 404)) => {
+                    let error_id = self.bot.telemetry.error(
+                        "posting.refused",
+                        format!("Discord refused a post to channel {channel}: {e}"),
+                        "gateway-shard/posting",
+                        None,
+                    );
+                    tracing::warn!(channel, %error_id, error = %e, "post refused by Discord; skipped");
+                    return Ok(());
+                }
+                Err(e) if attempt < POST_ATTEMPTS => {
+                    tracing::warn!(channel, attempt, error = %e, "post failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn target(&mut self, guild: u64, server: &str) -> Result<Target, PostError> {
+        let key = (guild, server.to_owned());
+        if let Some(t) = self.settings.get(&key)
+            && t.read_at.elapsed() < SETTINGS_TTL
+        {
+            return Ok(t.clone());
+        }
+        let found = match ServerId::parse(server) {
+            Ok(id) => match self.bot.servers.get(GuildId(guild), &id).await {
+                Ok(s) => Some(s),
+                Err(GameServerError::NotFound(_)) => None,
+                Err(GameServerError::Db(e)) => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(guild, server, error = %e, "cannot read the server's settings");
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        let settings = self.bot.guilds.settings(guild).await?;
+        let t = Target { server: found, tier: settings.tier, theme: Theme::parse(settings.theme.as_deref()), read_at: Instant::now() };
+        self.settings.insert(key, t.clone());
+        Ok(t)
+    }
+
+    async fn action(&mut self, n: &Notification) -> Result<Action, PostError> {
+        let Some(r) = &n.server else { return Ok(Action::Skip) };
+        let t = self.target(r.guild_id, &r.server_id).await?;
+        let Some(server) = &t.server else { return Ok(Action::Skip) };
+        let Some(payload) = &n.payload else { return Ok(Action::Skip) };
+        let allowed = |f: Feature| f.is_unlocked_at(t.tier);
+        let channel = match payload {
+            Payload::Kill(_) | Payload::EnvironmentDeath(_) => {
+                server.feeds.killfeed.then_some(server.channels.killfeed).flatten()
+            }
+            Payload::Suicide(s) => {
+                let switch = match SuicideKind::try_from(s.kind) {
+                    Ok(SuicideKind::Menu) => "suicide_menu",
+                    Ok(SuicideKind::Fall) => "suicide_fall",
+                    _ => "suicide_other",
+                };
+                (server.feeds.killfeed && server.notifies(switch)).then_some(server.channels.killfeed).flatten()
+            }
+            Payload::GameEvent(e) => {
+                let switch = match GameEventKind::try_from(e.kind) {
+                    Ok(GameEventKind::Mission) => "mission",
+                    Ok(GameEventKind::Airdrop) => "airdrop",
+                    Ok(GameEventKind::Helicrash) => "crash",
+                    Ok(GameEventKind::Trader) => "trader",
+                    Ok(GameEventKind::Convoy) => "convoy",
+                    Ok(GameEventKind::Encounter) => "encounter",
+                    Ok(GameEventKind::ServerRestart) => "server_restart",
+                    _ => "other_event",
+                };
+                (allowed(Feature::EventsFeed) && server.feeds.events && server.notifies(switch))
+                    .then_some(server.channels.events)
+                    .flatten()
+            }
+            Payload::Connection(c) => {
+                let switch = if ConnectionKind::try_from(c.kind) == Ok(ConnectionKind::Left) { "disconnect" } else { "connect" };
+                if ConnectionKind::try_from(c.kind) == Ok(ConnectionKind::Queued) {
+                    None
+                } else {
+                    (allowed(Feature::ConnectionsFeed) && server.feeds.connections && server.notifies(switch))
+                        .then_some(server.channels.connections)
+                        .flatten()
+                }
+            }
+            Payload::PlayerCount(p) => {
+                return Ok(match server.channels.voice_status {
+                    Some(channel) if allowed(Feature::VoicePlayerCount) => {
+                        Action::Rename { channel, name: voice_status::channel_name(p.online, p.queued) }
+                    }
+                    _ => Action::Skip,
+                });
+            }
+        };
+        let Some(channel) = channel else { return Ok(Action::Skip) };
+        let mut n = n.clone();
+        self.fill_names(&mut n).await?;
+        Ok(match embeds::notification(&n, &server.name, t.theme) {
+            Some(embed) => Action::Post { channel, embed },
+            None => Action::Skip,
+        })
+    }
+
+    /// Connections carry only the player's id: show the name the statistics know.
+    async fn fill_names(&self, n: &mut Notification) -> Result<(), PostError> {
+        let (Some(r), Some(Payload::Connection(c))) = (&n.server, &mut n.payload) else { return Ok(()) };
+        let Some(p) = c.player.as_mut() else { return Ok(()) };
+        if p.name.is_empty() && !p.eos_id.is_empty() {
+            let names = self.bot.stats.names(r.guild_id, &r.server_id, std::slice::from_ref(&p.eos_id)).await?;
+            if let Some(name) = names.get(&p.eos_id).filter(|n| **n != p.eos_id) {
+                p.name = name.clone();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A message's nonce: the same for the same notifications in the same channel, so a
+/// repost after a restart is recognised by Discord (`enforce_nonce`).
+fn nonce(channel: u64, first_cursor: &str) -> u64 {
+    let d = ring::digest::digest(&ring::digest::SHA256, format!("{channel}|{first_cursor}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d.as_ref()[..8]);
+    // Discord nonces are at most 25 characters; any u64 is at most 20 digits.
+    u64::from_le_bytes(b)
+}

@@ -1,0 +1,92 @@
+//! Links between Discord users and in-game players (`player_links`), per guild and game
+//! server: `/link`, `/unlink`, `/myplayers`. A user has at most one player per server.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{DateTime, Document, doc};
+
+use crate::db::{Database, collections};
+use crate::schema::SCHEMA_VERSION;
+
+/// One linked player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayerLink {
+    pub server_id: String,
+    pub player_id: String,
+    pub player_name: String,
+}
+
+#[derive(Clone)]
+pub struct PlayerLinks {
+    links: mongodb::Collection<Document>,
+}
+
+impl PlayerLinks {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            links: db.raw().collection(collections::PLAYER_LINKS),
+        }
+    }
+
+    /// Links (or re-links) a user's player on one server.
+    pub async fn link(
+        &self,
+        guild_id: u64,
+        discord_id: u64,
+        link: &PlayerLink,
+    ) -> Result<(), mongodb::error::Error> {
+        self.links
+            .update_one(
+                doc! { "guild_id": guild_id.to_string(), "discord_id": discord_id.to_string(), "server_id": &link.server_id },
+                doc! { "$set": {
+                    "player_id": &link.player_id,
+                    "player_name": &link.player_name,
+                    "linked_at": DateTime::now(),
+                    "schema_version": SCHEMA_VERSION,
+                } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a user's links: on one server, or all of them in this guild. Returns how
+    /// many were removed.
+    pub async fn unlink(
+        &self,
+        guild_id: u64,
+        discord_id: u64,
+        server_id: Option<&str>,
+    ) -> Result<u64, mongodb::error::Error> {
+        let mut filter =
+            doc! { "guild_id": guild_id.to_string(), "discord_id": discord_id.to_string() };
+        if let Some(server) = server_id {
+            filter.insert("server_id", server);
+        }
+        Ok(self.links.delete_many(filter).await?.deleted_count)
+    }
+
+    /// A user's links in one guild, by server.
+    pub async fn of_user(
+        &self,
+        guild_id: u64,
+        discord_id: u64,
+    ) -> Result<Vec<PlayerLink>, mongodb::error::Error> {
+        let docs: Vec<Document> = self
+            .links
+            .find(doc! { "guild_id": guild_id.to_string(), "discord_id": discord_id.to_string() })
+            .sort(doc! { "server_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                Some(PlayerLink {
+                    server_id: d.get_str("server_id").ok()?.to_owned(),
+                    player_id: d.get_str("player_id").ok()?.to_owned(),
+                    player_name: d.get_str("player_name").unwrap_or_default().to_owned(),
+                })
+            })
+            .collect())
+    }
+}

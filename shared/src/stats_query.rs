@@ -1,0 +1,429 @@
+//! Reading statistics back for `/stats`: one player, leaderboards, weapons, matchups
+//! (nemesis and prey) and server totals. Each query is served by an index of migration
+//! `0002_killfeed_stats`; every one is scoped to one guild and one of its servers.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use mongodb::Collection;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::Error as MongoError;
+
+use crate::db::{Database, collections};
+use crate::stats::PlayerStats;
+use crate::stats_store::{get_u64, player_from};
+
+/// Leaderboard entries shown when no limit is given, and the most ever shown.
+pub const DEFAULT_LIMIT: u32 = 10;
+pub const MAX_LIMIT: u32 = 25;
+
+/// What a leaderboard ranks by (the `/stats leaderboard` `stat` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaderboardStat {
+    Kills,
+    Deaths,
+    Kdr,
+    LongestShot,
+    HighestKillstreak,
+    Suicides,
+}
+
+impl LeaderboardStat {
+    pub const ALL: [LeaderboardStat; 6] = [
+        Self::Kills,
+        Self::Deaths,
+        Self::Kdr,
+        Self::LongestShot,
+        Self::HighestKillstreak,
+        Self::Suicides,
+    ];
+
+    /// The option value, as the earlier bot named it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Kills => "kills",
+            Self::Deaths => "deaths",
+            Self::Kdr => "kdr",
+            Self::LongestShot => "longest_shot",
+            Self::HighestKillstreak => "highest_killstreak",
+            Self::Suicides => "suicides",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Kills => "Kills",
+            Self::Deaths => "Deaths",
+            Self::Kdr => "K/D ratio",
+            Self::LongestShot => "Longest shot",
+            Self::HighestKillstreak => "Highest killstreak",
+            Self::Suicides => "Suicides",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.key() == key)
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            Self::Kills => "kills",
+            Self::Deaths => "deaths",
+            Self::Kdr => "kdr",
+            Self::LongestShot => "longest_kill_m",
+            Self::HighestKillstreak => "best_killstreak",
+            Self::Suicides => "suicides_total",
+        }
+    }
+}
+
+/// A player with their id.
+#[derive(Debug, Clone)]
+pub struct PlayerRow {
+    pub player_id: String,
+    pub stats: PlayerStats,
+}
+
+/// A weapon's totals on a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeaponRow {
+    pub weapon: String,
+    pub kills: u64,
+    pub longest_m: u64,
+}
+
+/// A server's totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerTotals {
+    pub kills: u64,
+    pub roadkills: u64,
+    pub suicides: u64,
+    pub environment_deaths: u64,
+    pub malformed_lines: u64,
+    pub players: u64,
+    /// (distance in metres, killer id, weapon).
+    pub longest_kill: Option<(u64, String, String)>,
+}
+
+/// Read access to one deployment's statistics.
+#[derive(Clone)]
+pub struct StatsQuery {
+    players: Collection<Document>,
+    player_weapons: Collection<Document>,
+    matchups: Collection<Document>,
+    weapons: Collection<Document>,
+    servers: Collection<Document>,
+}
+
+fn scope(guild_id: u64, server_id: &str) -> Document {
+    doc! { "guild_id": guild_id.to_string(), "server_id": server_id }
+}
+
+/// A case-insensitive match on text typed by a user: "starts with", or the whole text.
+fn matching(text: &str, whole: bool) -> Document {
+    let mut pattern = String::from("^");
+    for c in text.chars().filter(|c| *c != '\0') {
+        if "\\^$.|?*+()[]{}/-".contains(c) {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    if whole {
+        pattern.push('$');
+    }
+    doc! { "$regex": pattern, "$options": "i" }
+}
+
+impl StatsQuery {
+    pub fn new(db: &Database) -> Self {
+        let raw = db.raw();
+        Self {
+            players: raw.collection(collections::PLAYER_STATS),
+            player_weapons: raw.collection(collections::PLAYER_WEAPONS),
+            matchups: raw.collection(collections::MATCHUPS),
+            weapons: raw.collection(collections::WEAPON_STATS),
+            servers: raw.collection(collections::SERVER_STATS),
+        }
+    }
+
+    /// A player by EOS id or by name (exact, then case-insensitive).
+    pub async fn player(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        id_or_name: &str,
+    ) -> Result<Option<PlayerRow>, MongoError> {
+        let base = scope(guild_id, server_id);
+        let mut by_id = base.clone();
+        by_id.insert("player_id", id_or_name);
+        let mut by_name = base.clone();
+        by_name.insert("name", id_or_name);
+        let mut by_any_case = base;
+        by_any_case.insert("name", matching(id_or_name, true));
+        for filter in [by_id, by_name, by_any_case] {
+            if let Some(d) = self
+                .players
+                .find_one(filter)
+                .sort(doc! { "last_seen": -1 })
+                .await?
+            {
+                return Ok(Some(row(&d)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Players whose name starts with `typed` (autocomplete), most active first.
+    pub async fn players_named(
+        &self,
+        guild_id: u64,
+        server_id: Option<&str>,
+        typed: &str,
+        limit: u32,
+    ) -> Result<Vec<PlayerRow>, MongoError> {
+        let mut filter = doc! { "guild_id": guild_id.to_string() };
+        if let Some(server) = server_id {
+            filter.insert("server_id", server);
+        }
+        if !typed.is_empty() {
+            filter.insert("name", matching(typed, false));
+        }
+        self.rows(filter, doc! { "kills": -1 }, limit).await
+    }
+
+    pub async fn leaderboard(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        stat: LeaderboardStat,
+        limit: u32,
+    ) -> Result<Vec<PlayerRow>, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        // A board of zeros says nothing: only players who have the stat.
+        filter.insert(stat.field(), doc! { "$gt": 0 });
+        let sort = doc! { stat.field(): -1, "kills": -1, "player_id": 1 };
+        self.rows(filter, sort, limit.clamp(1, MAX_LIMIT)).await
+    }
+
+    async fn rows(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: u32,
+    ) -> Result<Vec<PlayerRow>, MongoError> {
+        let docs: Vec<Document> = self
+            .players
+            .find(filter)
+            .sort(sort)
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().map(row).collect())
+    }
+
+    /// Names for player ids (ids without a stored name map to themselves).
+    pub async fn names(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        filter.insert("player_id", doc! { "$in": ids });
+        let docs: Vec<Document> = self
+            .players
+            .find(filter)
+            .projection(doc! { "player_id": 1, "name": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let mut names: HashMap<String, String> = ids.iter().map(|i| (i.clone(), i.clone())).collect();
+        for d in &docs {
+            if let (Ok(id), Ok(name)) = (d.get_str("player_id"), d.get_str("name")) {
+                names.insert(id.to_owned(), name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    /// A player's kills per weapon, most first.
+    pub async fn player_weapons(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        player_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, u64)>, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        filter.insert("player_id", player_id);
+        let docs: Vec<Document> = self
+            .player_weapons
+            .find(filter)
+            .sort(doc! { "kills": -1, "weapon": 1 })
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| Some((d.get_str("weapon").ok()?.to_owned(), get_u64(d, "kills"))))
+            .collect())
+    }
+
+    /// Whom a player killed most (prey) or who killed them most (nemesis): (id, kills).
+    pub async fn matchups(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        player_id: &str,
+        nemesis: bool,
+        limit: u32,
+    ) -> Result<Vec<(String, u64)>, MongoError> {
+        let (me, other) = if nemesis {
+            ("victim_id", "killer_id")
+        } else {
+            ("killer_id", "victim_id")
+        };
+        let mut filter = scope(guild_id, server_id);
+        filter.insert(me, player_id);
+        let docs: Vec<Document> = self
+            .matchups
+            .find(filter)
+            .sort(doc! { "kills": -1, other: 1 })
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| Some((d.get_str(other).ok()?.to_owned(), get_u64(d, "kills"))))
+            .collect())
+    }
+
+    /// Players with the most kills with one weapon: (id, kills).
+    pub async fn weapon_leaders(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        weapon: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, u64)>, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        filter.insert("weapon", weapon);
+        let docs: Vec<Document> = self
+            .player_weapons
+            .find(filter)
+            .sort(doc! { "kills": -1, "player_id": 1 })
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| Some((d.get_str("player_id").ok()?.to_owned(), get_u64(d, "kills"))))
+            .collect())
+    }
+
+    /// A server's weapons, most kills first; `typed` filters by name prefix.
+    pub async fn weapons(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        typed: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<WeaponRow>, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        if let Some(t) = typed.filter(|t| !t.is_empty()) {
+            filter.insert("weapon", matching(t, false));
+        }
+        let docs: Vec<Document> = self
+            .weapons
+            .find(filter)
+            .sort(doc! { "kills": -1, "weapon": 1 })
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().filter_map(weapon_row).collect())
+    }
+
+    /// One weapon by exact name, then case-insensitively.
+    pub async fn weapon(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        name: &str,
+    ) -> Result<Option<WeaponRow>, MongoError> {
+        let mut exact = scope(guild_id, server_id);
+        exact.insert("weapon", name);
+        if let Some(d) = self.weapons.find_one(exact).await? {
+            return Ok(weapon_row(&d));
+        }
+        let mut any_case = scope(guild_id, server_id);
+        any_case.insert("weapon", matching(name, true));
+        Ok(self
+            .weapons
+            .find_one(any_case)
+            .await?
+            .as_ref()
+            .and_then(weapon_row))
+    }
+
+    pub async fn server(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+    ) -> Result<Option<ServerTotals>, MongoError> {
+        let Some(d) = self.servers.find_one(scope(guild_id, server_id)).await? else {
+            return Ok(None);
+        };
+        let suicides = d
+            .get_document("suicides")
+            .map(|s| s.values().map(|v| bson_u64(v)).sum())
+            .unwrap_or(0);
+        let longest_kill = d.get_document("longest_kill").ok().and_then(|l| {
+            Some((
+                get_u64(l, "distance_m"),
+                l.get_str("killer_id").ok()?.to_owned(),
+                l.get_str("weapon").unwrap_or_default().to_owned(),
+            ))
+        });
+        let players = self
+            .players
+            .count_documents(scope(guild_id, server_id))
+            .await?;
+        Ok(Some(ServerTotals {
+            kills: get_u64(&d, "kills"),
+            roadkills: get_u64(&d, "roadkills"),
+            suicides,
+            environment_deaths: get_u64(&d, "environment_deaths"),
+            malformed_lines: get_u64(&d, "malformed_lines"),
+            players,
+            longest_kill,
+        }))
+    }
+}
+
+fn bson_u64(v: &Bson) -> u64 {
+    match v {
+        Bson::Int64(n) => u64::try_from(*n).unwrap_or(0),
+        Bson::Int32(n) => u64::try_from(*n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn row(d: &Document) -> PlayerRow {
+    PlayerRow {
+        player_id: d.get_str("player_id").unwrap_or_default().to_owned(),
+        stats: player_from(d),
+    }
+}
+
+fn weapon_row(d: &Document) -> Option<WeaponRow> {
+    Some(WeaponRow {
+        weapon: d.get_str("weapon").ok()?.to_owned(),
+        kills: get_u64(d, "kills"),
+        longest_m: get_u64(d, "longest_m"),
+    })
+}
