@@ -45,19 +45,27 @@ impl Caller {
 impl Bot {
     /// Whether the caller counts as an admin of their guild.
     pub async fn is_admin(&self, caller: &Caller) -> Result<bool, CommandError> {
-        if self.is_owner(caller.user_id) || caller.permissions.contains(Permissions::ADMINISTRATOR) {
+        if self.is_owner(caller.user_id) || caller.permissions.contains(Permissions::ADMINISTRATOR)
+        {
             return Ok(true);
         }
         let settings = self.guilds.settings(caller.guild_id).await?;
-        Ok(settings.admin_role.is_some_and(|r| caller.roles.contains(&r)))
+        Ok(settings
+            .admin_role
+            .is_some_and(|r| caller.roles.contains(&r)))
     }
 
     pub async fn require_admin(&self, caller: &Caller, command: &str) -> Result<(), CommandError> {
         if self.is_admin(caller).await? {
             return Ok(());
         }
-        self.audit_refusal(caller, command, "permission.refused", doc! { "needs": "admin" })
-            .await;
+        self.audit_refusal(
+            caller,
+            command,
+            "permission.refused",
+            doc! { "needs": "admin" },
+        )
+        .await;
         Err(CommandError::refused(
             format!("`/{command}` is for this server's admins."),
             "Ask someone with the Administrator permission or the bot admin role (/admin setrole).",
@@ -96,7 +104,11 @@ impl Bot {
     }
 
     /// Only admins of the home guild (or the bot owner) grant premium.
-    pub async fn require_premium_granter(&self, caller: &Caller, command: &str) -> Result<(), CommandError> {
+    pub async fn require_premium_granter(
+        &self,
+        caller: &Caller,
+        command: &str,
+    ) -> Result<(), CommandError> {
         if self.is_owner(caller.user_id) {
             return Ok(());
         }
@@ -104,27 +116,47 @@ impl Bot {
         if home == Some(caller.guild_id) && self.is_admin(caller).await? {
             return Ok(());
         }
-        self.audit_refusal(caller, command, "permission.refused", doc! { "needs": "home guild admin" })
-            .await;
+        self.audit_refusal(
+            caller,
+            command,
+            "permission.refused",
+            doc! { "needs": "home guild admin" },
+        )
+        .await;
         Err(CommandError::refused(
             "Premium is granted only by admins of the bot's home server, or the bot owner.",
             "Ask the bot's operators to grant it.",
         ))
     }
 
-    pub async fn require_bot_owner(&self, caller: &Caller, command: &str) -> Result<(), CommandError> {
+    pub async fn require_bot_owner(
+        &self,
+        caller: &Caller,
+        command: &str,
+    ) -> Result<(), CommandError> {
         if self.is_owner(caller.user_id) {
             return Ok(());
         }
-        self.audit_refusal(caller, command, "permission.refused", doc! { "needs": "bot owner" })
-            .await;
+        self.audit_refusal(
+            caller,
+            command,
+            "permission.refused",
+            doc! { "needs": "bot owner" },
+        )
+        .await;
         Err(CommandError::refused(
             format!("`/{command}` is for the bot's owner."),
             "Ask the bot's operators.",
         ))
     }
 
-    async fn audit_refusal(&self, caller: &Caller, command: &str, action: &str, detail: mongodb::bson::Document) {
+    async fn audit_refusal(
+        &self,
+        caller: &Caller,
+        command: &str,
+        action: &str,
+        detail: mongodb::bson::Document,
+    ) {
         let entry = AuditEntry {
             guild_id: caller.guild_id,
             actor: caller.user_id,

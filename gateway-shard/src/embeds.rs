@@ -113,15 +113,26 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
             let kind = SuicideKind::try_from(s.kind).unwrap_or(SuicideKind::Other);
             let line = match kind {
                 SuicideKind::Menu => pick(
-                    &["{} left this world by their own hand.", "{} took the easy way out.", "{} pressed the respawn button."],
+                    &[
+                        "{} left this world by their own hand.",
+                        "{} took the easy way out.",
+                        "{} pressed the respawn button.",
+                    ],
                     &n.cursor,
                 ),
                 SuicideKind::Fall => pick(
-                    &["{} forgot that gravity always wins.", "{} fell to their death.", "{} tried to fly. It did not work."],
+                    &[
+                        "{} forgot that gravity always wins.",
+                        "{} fell to their death.",
+                        "{} tried to fly. It did not work.",
+                    ],
                     &n.cursor,
                 ),
                 SuicideKind::Vehicle => pick(
-                    &["{} was wrecked by their own vehicle.", "{} should not have been driving."],
+                    &[
+                        "{} was wrecked by their own vehicle.",
+                        "{} should not have been driving.",
+                    ],
                     &n.cursor,
                 ),
                 SuicideKind::Other | SuicideKind::Unspecified => pick(
@@ -136,7 +147,10 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
         }
         Payload::EnvironmentDeath(e) => EmbedBuilder::new()
             .title("Killed by the world")
-            .description(format!("**{}** was killed by the environment.", name(e.player.as_ref())))
+            .description(format!(
+                "**{}** was killed by the environment.",
+                name(e.player.as_ref())
+            ))
             .color(theme.suicide()),
         Payload::GameEvent(e) => {
             let kind = GameEventKind::try_from(e.kind).unwrap_or(GameEventKind::Unspecified);
@@ -153,20 +167,42 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
             let mut text = if kind == GameEventKind::ServerRestart {
                 "The server restarted.".to_owned()
             } else {
-                format!("**{}** {}", clip(&e.name, 100), clip(&e.state.to_lowercase(), 50))
+                format!(
+                    "**{}** {}",
+                    clip(&e.name, 100),
+                    clip(&e.state.to_lowercase(), 50)
+                )
             };
             if e.level > 0 {
                 text.push_str(&format!(" (level {})", e.level));
             }
-            EmbedBuilder::new().title(title).description(text).color(theme.event())
+            EmbedBuilder::new()
+                .title(title)
+                .description(text)
+                .color(theme.event())
         }
         Payload::Connection(c) => {
             let joined = ConnectionKind::try_from(c.kind) == Ok(ConnectionKind::Joined);
             let who = name(c.player.as_ref());
             EmbedBuilder::new()
-                .title(if joined { "Player joined" } else { "Player left" })
-                .description(format!("**{who}** {}", if joined { "joined the server." } else { "left the server." }))
-                .color(if joined { colour::SUCCESS } else { colour::WARNING })
+                .title(if joined {
+                    "Player joined"
+                } else {
+                    "Player left"
+                })
+                .description(format!(
+                    "**{who}** {}",
+                    if joined {
+                        "joined the server."
+                    } else {
+                        "left the server."
+                    }
+                ))
+                .color(if joined {
+                    colour::SUCCESS
+                } else {
+                    colour::WARNING
+                })
         }
         Payload::PlayerCount(_) => return None,
     };
@@ -190,12 +226,15 @@ fn kill(k: &KillNotice, theme: Theme) -> EmbedBuilder {
         .color(theme.kill())
         .field(EmbedFieldBuilder::new("Killer", killer).inline())
         .field(EmbedFieldBuilder::new("Victim", victim).inline())
-        .field(EmbedFieldBuilder::new("Weapon", clip(non_empty(&k.weapon, "Unknown"), 100)).inline());
+        .field(
+            EmbedFieldBuilder::new("Weapon", clip(non_empty(&k.weapon, "Unknown"), 100)).inline(),
+        );
     if k.distance_m > 0 {
         b = b.field(EmbedFieldBuilder::new("Distance", format!("{} m", k.distance_m)).inline());
     }
     if k.killer_streak >= 3 {
-        b = b.field(EmbedFieldBuilder::new("Streak", format!("{} kills", k.killer_streak)).inline());
+        b = b
+            .field(EmbedFieldBuilder::new("Streak", format!("{} kills", k.killer_streak)).inline());
     }
     b
 }
@@ -230,9 +269,15 @@ mod tests {
             })),
             ..Notification::default()
         };
-        let e = notification(&n, "EU #1", Theme::Classic).expect("kills are posted");
+        let Some(e) = notification(&n, "EU #1", Theme::Classic) else {
+            panic!("kills are posted")
+        };
         assert_eq!(e.title.as_deref(), Some("Alpha killed Bravo"));
-        let fields: Vec<_> = e.fields.iter().map(|f| (f.name.as_str(), f.value.as_str())).collect();
+        let fields: Vec<_> = e
+            .fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.as_str()))
+            .collect();
         assert!(fields.contains(&("Weapon", "AK-SU")));
         assert!(fields.contains(&("Distance", "143 m")));
         assert!(validate(&e).is_ok());
@@ -251,7 +296,9 @@ mod tests {
             })),
             ..Notification::default()
         };
-        let e = notification(&n, &long, Theme::Blood).expect("posted");
+        let Some(e) = notification(&n, &long, Theme::Blood) else {
+            panic!("kills are posted")
+        };
         assert!(validate(&e).is_ok());
     }
 
@@ -267,11 +314,16 @@ mod tests {
             ..Notification::default()
         };
         let texts: std::collections::BTreeSet<_> = (0..20)
-            .map(|i| notification(&mk(&i.to_string()), "s", Theme::Classic).and_then(|e| e.description))
+            .map(|i| {
+                notification(&mk(&i.to_string()), "s", Theme::Classic).and_then(|e| e.description)
+            })
             .collect();
         assert!(texts.len() > 1, "one wording for every fall: {texts:?}");
         let again = notification(&mk("3"), "s", Theme::Classic).and_then(|e| e.description);
-        assert_eq!(again, notification(&mk("3"), "s", Theme::Classic).and_then(|e| e.description));
+        assert_eq!(
+            again,
+            notification(&mk("3"), "s", Theme::Classic).and_then(|e| e.description)
+        );
         assert!(again.is_some_and(|d| d.contains("**Charlie**")));
     }
 }

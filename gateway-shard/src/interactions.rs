@@ -48,7 +48,11 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     let inv = Invocation::from_data(data);
     let started = std::time::Instant::now();
     let Some(caller) = Caller::of(&interaction) else {
-        let reply = Reply::done("Servers only", "This bot's commands work in Discord servers, not in direct messages.").ephemeral();
+        let reply = Reply::done(
+            "Servers only",
+            "This bot's commands work in Discord servers, not in direct messages.",
+        )
+        .ephemeral();
         respond(&bot, &interaction, &reply).await;
         return;
     };
@@ -61,7 +65,10 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
 
     if spec.slow {
         // Answer at once; the work edits this message.
-        let working = Reply::done("Working…", "This can take a little while; this message updates when it is done.");
+        let working = Reply::done(
+            "Working…",
+            "This can take a little while; this message updates when it is done.",
+        );
         if !respond(&bot, &interaction, &working).await {
             return;
         }
@@ -94,7 +101,13 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
 
 /// Checks access and the premium tier, then runs the command; a failure becomes the
 /// error reply (reported to telemetry with its error id).
-async fn run_checked(bot: &Bot, shard: u32, caller: &Caller, inv: &Invocation, spec: commands::Spec) -> Reply {
+async fn run_checked(
+    bot: &Bot,
+    shard: u32,
+    caller: &Caller,
+    inv: &Invocation,
+    spec: commands::Spec,
+) -> Reply {
     let result = async {
         match spec.access {
             Access::Anyone => {}
@@ -105,7 +118,10 @@ async fn run_checked(bot: &Bot, shard: u32, caller: &Caller, inv: &Invocation, s
         bot.require_feature(caller, &inv.path, spec.feature).await?;
         match tokio::time::timeout(COMMAND_TIMEOUT, commands::run(bot, caller, inv)).await {
             Ok(r) => r,
-            Err(_) => Err(CommandError::failed("The command took too long and was stopped", "timeout")),
+            Err(_) => Err(CommandError::failed(
+                "The command took too long and was stopped",
+                "timeout",
+            )),
         }
     }
     .await;
@@ -119,7 +135,13 @@ async fn run_checked(bot: &Bot, shard: u32, caller: &Caller, inv: &Invocation, s
 }
 
 /// Reports a failure to telemetry and returns what the user sees.
-pub fn failure(bot: &Bot, shard: u32, caller: &Caller, inv: &Invocation, e: &CommandError) -> Reply {
+pub fn failure(
+    bot: &Bot,
+    shard: u32,
+    caller: &Caller,
+    inv: &Invocation,
+    e: &CommandError,
+) -> Reply {
     let server_id = inv
         .opt_str("server_id")
         .ok()
@@ -144,8 +166,20 @@ pub fn failure(bot: &Bot, shard: u32, caller: &Caller, inv: &Invocation, e: &Com
     e.to_reply(&error_id)
 }
 
-fn panicked(bot: &Bot, shard: u32, caller: &Caller, inv: &Invocation, e: &tokio::task::JoinError) -> Reply {
-    failure(bot, shard, caller, inv, &CommandError::failed("The command stopped unexpectedly", e))
+fn panicked(
+    bot: &Bot,
+    shard: u32,
+    caller: &Caller,
+    inv: &Invocation,
+    e: &tokio::task::JoinError,
+) -> Reply {
+    failure(
+        bot,
+        shard,
+        caller,
+        inv,
+        &CommandError::failed("The command stopped unexpectedly", e),
+    )
 }
 
 /// The first response. Returns whether Discord took it.
@@ -157,11 +191,23 @@ async fn respond(bot: &Bot, interaction: &Interaction, reply: &Reply) -> bool {
             return false;
         }
     };
-    send_response(bot, interaction, InteractionResponseType::ChannelMessageWithSource, Some(data)).await
+    send_response(
+        bot,
+        interaction,
+        InteractionResponseType::ChannelMessageWithSource,
+        Some(data),
+    )
+    .await
 }
 
 async fn defer(bot: &Bot, interaction: &Interaction) -> bool {
-    send_response(bot, interaction, InteractionResponseType::DeferredChannelMessageWithSource, None).await
+    send_response(
+        bot,
+        interaction,
+        InteractionResponseType::DeferredChannelMessageWithSource,
+        None,
+    )
+    .await
 }
 
 async fn send_response(
@@ -174,7 +220,11 @@ async fn send_response(
     let client = bot.http.interaction(bot.application_id);
     let sent = bot
         .rate_limits
-        .send(|| client.create_response(interaction.id, &interaction.token, &response).into_future())
+        .send(|| {
+            client
+                .create_response(interaction.id, &interaction.token, &response)
+                .into_future()
+        })
         .await;
     log_sent(sent.map(|_| ()), "respond to the interaction")
 }
@@ -227,15 +277,26 @@ async fn autocomplete(bot: Arc<Bot>, interaction: Interaction) {
         choices: Some(choices),
         ..InteractionResponseData::default()
     };
-    send_response(&bot, &interaction, InteractionResponseType::ApplicationCommandAutocompleteResult, Some(data)).await;
+    send_response(
+        &bot,
+        &interaction,
+        InteractionResponseType::ApplicationCommandAutocompleteResult,
+        Some(data),
+    )
+    .await;
 }
 
 async fn component(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     let Some(InteractionData::MessageComponent(data)) = &interaction.data else {
         return;
     };
-    let Some(caller) = Caller::of(&interaction) else { return };
-    let inv = Invocation { path: "stats player".to_owned(), options: Vec::new() };
+    let Some(caller) = Caller::of(&interaction) else {
+        return;
+    };
+    let inv = Invocation {
+        path: "stats player".to_owned(),
+        options: Vec::new(),
+    };
     let reply = match commands::stats::page_button(&bot, &caller, &data.custom_id).await {
         Ok(r) => r,
         Err(e) => failure(&bot, shard, &caller, &inv, &e),

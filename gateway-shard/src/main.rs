@@ -148,8 +148,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         .map_err(|e| StartError::Discord(format!("unexpected answer from Discord: {e}")))?;
     let mut owners: Vec<u64> = config.discord.owner_id.into_iter().collect();
     owners.extend(application.owner.as_ref().map(|o| o.id.get()));
-    let workers = Workers::new(&config.gateway.worker_urls, &token)
-        .map_err(|e| StartError::Config(tower_shared::config::ConfigError::Invalid(format!("TOWER_WORKER_URLS: {e}"))))?;
+    let workers = Workers::new(&config.gateway.worker_urls, &token).map_err(|e| {
+        StartError::Config(tower_shared::config::ConfigError::Invalid(format!(
+            "TOWER_WORKER_URLS: {e}"
+        )))
+    })?;
     let bot = Arc::new(Bot {
         http: Arc::clone(&http),
         application_id: application.id,
@@ -172,8 +175,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     // Commands: registered only when the schema changed since the last registration.
     match registration::register(&bot, &commands::schema()).await {
         Ok(Registration::Unchanged) => tracing::info!("slash commands unchanged"),
-        Ok(Registration::Registered { commands }) => tracing::info!(commands, "slash commands registered"),
-        Err(e) => tracing::error!(error = %e, "could not register slash commands; the previous set stays"),
+        Ok(Registration::Registered { commands }) => {
+            tracing::info!(commands, "slash commands registered")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not register slash commands; the previous set stays")
+        }
     }
 
     // Posting: the workers' notifications for this shard range → channel messages.

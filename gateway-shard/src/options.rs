@@ -22,10 +22,11 @@ impl Invocation {
         let mut path = data.name.clone();
         let mut options = data.options.clone();
         // Descend through subcommand groups and subcommands.
-        loop {
-            let [only] = options.as_slice() else { break };
+        while let [only] = options.as_slice() {
             let inner = match &only.value {
-                CommandOptionValue::SubCommand(o) | CommandOptionValue::SubCommandGroup(o) => o.clone(),
+                CommandOptionValue::SubCommand(o) | CommandOptionValue::SubCommandGroup(o) => {
+                    o.clone()
+                }
                 _ => break,
             };
             path.push(' ');
@@ -36,7 +37,10 @@ impl Invocation {
     }
 
     fn get(&self, name: &str) -> Option<&CommandOptionValue> {
-        self.options.iter().find(|o| o.name == name).map(|o| &o.value)
+        self.options
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| &o.value)
     }
 
     fn missing(name: &str) -> CommandError {
@@ -108,7 +112,10 @@ impl Invocation {
         let raw = self.str(name)?;
         ServerId::parse(raw.trim()).map_err(|why| {
             CommandError::invalid(
-                format!("`{}` is not a server id: {why}", crate::embeds::clip(raw, 40)),
+                format!(
+                    "`{}` is not a server id: {why}",
+                    crate::embeds::clip(raw, 40)
+                ),
                 "Pick a server from the list Discord suggests.",
             )
         })

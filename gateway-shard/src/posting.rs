@@ -3,25 +3,39 @@
 //!
 //! This process subscribes to the notification stream for its shard range as a durable
 //! subscriber (`gateway:<first>-<last>/<total>`). Notifications that arrive close together
-//! are batched (up to 10 embeds per message, per channel). A batch is acknowledged only
-//! after it is posted, so a restart resumes after the last posted one; a message posted
-//! just before a crash carries a nonce derived from its notifications with
-//! `enforce_nonce`, so posting it again after the restart does not repeat it.
+//! are batched (up to 10 embeds per message, per channel).
+//!
+//! Each message is posted exactly once:
+//! 1. before posting, a delivery record (`deliveries`) names the message's notifications,
+//!    its body and its nonce (state `sending`);
+//! 2. the message is posted with that nonce and `enforce_nonce`, then marked `sent`;
+//! 3. the batch is acknowledged to the worker.
+//!
+//! After a restart the stream resumes after the last acknowledged notification. A
+//! notification already in a `sent` record is skipped; one in a `sending` record (a crash
+//! between 1 and 2's end) is posted again with the same body and nonce, which Discord
+//! recognises as the same message.
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
+use mongodb::bson::{DateTime, Document, doc};
 use tokio::time::Instant;
 use twilight_model::channel::message::Embed;
 use twilight_model::id::Id;
 
 use tower_proto::v1::notification::Payload;
-use tower_proto::v1::{AckNotificationsRequest, ConnectionKind, GameEventKind, Notification, NotificationsRequest, SuicideKind};
+use tower_proto::v1::{
+    AckNotificationsRequest, ConnectionKind, GameEventKind, Notification, NotificationsRequest,
+    SuicideKind,
+};
+use tower_shared::db::collections;
 use tower_shared::game_servers::{GameServer, GameServerError};
 use tower_shared::ids::{GuildId, ServerId};
+use tower_shared::schema::SCHEMA_VERSION;
 use tower_shared::shutdown::Shutdown;
 use tower_shared::tier::{Feature, Tier};
 
@@ -55,6 +69,7 @@ pub struct Poster {
     subscriber: String,
     settings: HashMap<(u64, String), Target>,
     voice: VoiceStatus,
+    deliveries: mongodb::Collection<Document>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +86,7 @@ enum PostError {
 
 /// What to do with one notification.
 enum Action {
-    Post { channel: u64, embed: Embed },
+    Post { channel: u64, embed: Box<Embed> },
     Rename { channel: u64, name: String },
     Skip,
 }
@@ -81,9 +96,10 @@ impl Poster {
         let r = bot.shards;
         Self {
             subscriber: format!("gateway:{}-{}/{}", r.first, r.last, r.total),
-            bot,
             settings: HashMap::new(),
             voice: VoiceStatus::default(),
+            deliveries: bot.db.raw().collection(collections::DELIVERIES),
+            bot,
         }
     }
 
@@ -91,7 +107,12 @@ impl Poster {
     /// fails.
     pub async fn run(mut self, shutdown: Shutdown) {
         let mut backoff = Duration::from_millis(500);
-        let workers: Vec<_> = self.bot.workers.all().map(|(u, c)| (u.to_owned(), c)).collect();
+        let workers: Vec<_> = self
+            .bot
+            .workers
+            .all()
+            .map(|(u, c)| (u.to_owned(), c))
+            .collect();
         let mut turn = 0usize;
         while !shutdown.is_triggered() && !workers.is_empty() {
             let (url, client) = &workers[turn % workers.len()];
@@ -115,11 +136,19 @@ impl Poster {
         }
     }
 
-    async fn follow(&mut self, mut client: crate::workers::WorkerClient, shutdown: &Shutdown) -> Result<(), PostError> {
+    async fn follow(
+        &mut self,
+        mut client: crate::workers::WorkerClient,
+        shutdown: &Shutdown,
+    ) -> Result<(), PostError> {
         let r = self.bot.shards;
         let mut stream = client
             .notifications(NotificationsRequest {
-                shards: Some(tower_proto::v1::ShardRange { first: r.first, last: r.last, total: r.total }),
+                shards: Some(tower_proto::v1::ShardRange {
+                    first: r.first,
+                    last: r.last,
+                    total: r.total,
+                }),
                 subscriber: self.subscriber.clone(),
                 resume_after: String::new(),
             })
@@ -143,7 +172,10 @@ impl Poster {
             self.deliver(&batch).await?;
             let cursors = batch.iter().map(|n| n.cursor.clone()).collect();
             client
-                .ack_notifications(AckNotificationsRequest { subscriber: self.subscriber.clone(), cursors })
+                .ack_notifications(AckNotificationsRequest {
+                    subscriber: self.subscriber.clone(),
+                    cursors,
+                })
                 .await?;
             if shutdown.is_triggered() {
                 return Ok(());
@@ -153,38 +185,104 @@ impl Poster {
 
     /// Posts a batch: per channel, in order, up to 10 embeds per message.
     async fn deliver(&mut self, batch: &[Notification]) -> Result<(), PostError> {
+        // Notifications some earlier message already carries (a replay after a restart).
+        let cursors: Vec<&str> = batch.iter().map(|n| n.cursor.as_str()).collect();
+        let earlier: Vec<Document> = self
+            .deliveries
+            .find(doc! { "subscriber": &self.subscriber, "cursors": { "$in": &cursors } })
+            .await?
+            .try_collect()
+            .await?;
+        let mut delivered = std::collections::HashSet::new();
+        for d in &earlier {
+            let carried = d
+                .get_array("cursors")
+                .map(|a| a.iter().filter_map(|c| c.as_str()).collect::<Vec<_>>())
+                .unwrap_or_default();
+            delivered.extend(carried.iter().map(|c| (*c).to_owned()));
+            if d.get_str("state").ok() == Some("sending") {
+                // Maybe posted before a crash: the same body and nonce again, which
+                // Discord posts once.
+                let (Ok(channel), Ok(nonce), Ok(body)) =
+                    (d.get_i64("channel"), d.get_str("_id"), d.get_str("body"))
+                else {
+                    continue;
+                };
+                let channel = u64::try_from(channel).unwrap_or(0);
+                self.post(channel, body.as_bytes()).await?;
+                self.deliveries
+                    .update_one(doc! { "_id": nonce }, doc! { "$set": { "state": "sent" } })
+                    .await?;
+                tracing::info!(
+                    channel,
+                    nonce,
+                    "re-posted a message interrupted by a restart"
+                );
+            }
+        }
+
         let mut posts: Vec<(u64, Vec<(&str, Embed)>)> = Vec::new();
-        for n in batch {
+        for n in batch.iter().filter(|n| !delivered.contains(&n.cursor)) {
             match self.action(n).await? {
-                Action::Post { channel, embed } => match posts.iter_mut().find(|(c, _)| *c == channel) {
-                    Some((_, list)) => list.push((n.cursor.as_str(), embed)),
-                    None => posts.push((channel, vec![(n.cursor.as_str(), embed)])),
-                },
+                Action::Post { channel, embed } => {
+                    match posts.iter_mut().find(|(c, _)| *c == channel) {
+                        Some((_, list)) => list.push((n.cursor.as_str(), *embed)),
+                        None => posts.push((channel, vec![(n.cursor.as_str(), *embed)])),
+                    }
+                }
                 Action::Rename { channel, name } => self.voice.request(&self.bot, channel, name),
                 Action::Skip => {}
             }
         }
         for (channel, list) in posts {
             for chunk in list.chunks(EMBEDS_PER_MESSAGE) {
-                let nonce = nonce(channel, chunk[0].0);
-                let embeds: Vec<Embed> = chunk.iter().map(|(_, e)| e.clone()).collect();
-                self.post(channel, &embeds, nonce).await?;
+                let cursors: Vec<&str> = chunk.iter().map(|(c, _)| *c).collect();
+                let nonce = nonce(channel, &cursors).to_string();
+                let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
+                let body =
+                    serde_json::json!({ "embeds": embeds, "nonce": &nonce, "enforce_nonce": true })
+                        .to_string();
+                self.deliveries
+                    .update_one(
+                        doc! { "_id": &nonce },
+                        doc! { "$setOnInsert": {
+                            "subscriber": &self.subscriber,
+                            "channel": i64::try_from(channel).unwrap_or(i64::MAX),
+                            "cursors": &cursors,
+                            "body": &body,
+                            "state": "sending",
+                            "at": DateTime::now(),
+                            "schema_version": SCHEMA_VERSION,
+                        } },
+                    )
+                    .upsert(true)
+                    .await?;
+                self.post(channel, body.as_bytes()).await?;
+                self.deliveries
+                    .update_one(doc! { "_id": &nonce }, doc! { "$set": { "state": "sent" } })
+                    .await?;
             }
         }
         Ok(())
     }
 
-    async fn post(&self, channel: u64, embeds: &[Embed], nonce: u64) -> Result<(), PostError> {
-        let Some(id) = Id::new_checked(channel) else { return Ok(()) };
-        let body = serde_json::json!({ "embeds": embeds, "nonce": nonce.to_string(), "enforce_nonce": true });
-        let body = serde_json::to_vec(&body).unwrap_or_default();
+    async fn post(&self, channel: u64, body: &[u8]) -> Result<(), PostError> {
+        let Some(id) = Id::new_checked(channel) else {
+            return Ok(());
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let sent = self
                 .bot
                 .rate_limits
-                .send(|| self.bot.http.create_message(id).payload_json(&body).into_future())
+                .send(|| {
+                    self.bot
+                        .http
+                        .create_message(id)
+                        .payload_json(body)
+                        .into_future()
+                })
                 .await;
             match sent {
                 Ok(_) => return Ok(()),
@@ -229,28 +327,43 @@ impl Poster {
             Err(_) => None,
         };
         let settings = self.bot.guilds.settings(guild).await?;
-        let t = Target { server: found, tier: settings.tier, theme: Theme::parse(settings.theme.as_deref()), read_at: Instant::now() };
+        let t = Target {
+            server: found,
+            tier: settings.tier,
+            theme: Theme::parse(settings.theme.as_deref()),
+            read_at: Instant::now(),
+        };
         self.settings.insert(key, t.clone());
         Ok(t)
     }
 
     async fn action(&mut self, n: &Notification) -> Result<Action, PostError> {
-        let Some(r) = &n.server else { return Ok(Action::Skip) };
+        let Some(r) = &n.server else {
+            return Ok(Action::Skip);
+        };
         let t = self.target(r.guild_id, &r.server_id).await?;
-        let Some(server) = &t.server else { return Ok(Action::Skip) };
-        let Some(payload) = &n.payload else { return Ok(Action::Skip) };
+        let Some(server) = &t.server else {
+            return Ok(Action::Skip);
+        };
+        let Some(payload) = &n.payload else {
+            return Ok(Action::Skip);
+        };
         let allowed = |f: Feature| f.is_unlocked_at(t.tier);
         let channel = match payload {
-            Payload::Kill(_) | Payload::EnvironmentDeath(_) => {
-                server.feeds.killfeed.then_some(server.channels.killfeed).flatten()
-            }
+            Payload::Kill(_) | Payload::EnvironmentDeath(_) => server
+                .feeds
+                .killfeed
+                .then_some(server.channels.killfeed)
+                .flatten(),
             Payload::Suicide(s) => {
                 let switch = match SuicideKind::try_from(s.kind) {
                     Ok(SuicideKind::Menu) => "suicide_menu",
                     Ok(SuicideKind::Fall) => "suicide_fall",
                     _ => "suicide_other",
                 };
-                (server.feeds.killfeed && server.notifies(switch)).then_some(server.channels.killfeed).flatten()
+                (server.feeds.killfeed && server.notifies(switch))
+                    .then_some(server.channels.killfeed)
+                    .flatten()
             }
             Payload::GameEvent(e) => {
                 let switch = match GameEventKind::try_from(e.kind) {
@@ -268,39 +381,59 @@ impl Poster {
                     .flatten()
             }
             Payload::Connection(c) => {
-                let switch = if ConnectionKind::try_from(c.kind) == Ok(ConnectionKind::Left) { "disconnect" } else { "connect" };
+                let switch = if ConnectionKind::try_from(c.kind) == Ok(ConnectionKind::Left) {
+                    "disconnect"
+                } else {
+                    "connect"
+                };
                 if ConnectionKind::try_from(c.kind) == Ok(ConnectionKind::Queued) {
                     None
                 } else {
-                    (allowed(Feature::ConnectionsFeed) && server.feeds.connections && server.notifies(switch))
-                        .then_some(server.channels.connections)
-                        .flatten()
+                    (allowed(Feature::ConnectionsFeed)
+                        && server.feeds.connections
+                        && server.notifies(switch))
+                    .then_some(server.channels.connections)
+                    .flatten()
                 }
             }
             Payload::PlayerCount(p) => {
                 return Ok(match server.channels.voice_status {
-                    Some(channel) if allowed(Feature::VoicePlayerCount) => {
-                        Action::Rename { channel, name: voice_status::channel_name(p.online, p.queued) }
-                    }
+                    Some(channel) if allowed(Feature::VoicePlayerCount) => Action::Rename {
+                        channel,
+                        name: voice_status::channel_name(p.online, p.queued),
+                    },
                     _ => Action::Skip,
                 });
             }
         };
-        let Some(channel) = channel else { return Ok(Action::Skip) };
+        let Some(channel) = channel else {
+            return Ok(Action::Skip);
+        };
         let mut n = n.clone();
         self.fill_names(&mut n).await?;
         Ok(match embeds::notification(&n, &server.name, t.theme) {
-            Some(embed) => Action::Post { channel, embed },
+            Some(embed) => Action::Post {
+                channel,
+                embed: Box::new(embed),
+            },
             None => Action::Skip,
         })
     }
 
     /// Connections carry only the player's id: show the name the statistics know.
     async fn fill_names(&self, n: &mut Notification) -> Result<(), PostError> {
-        let (Some(r), Some(Payload::Connection(c))) = (&n.server, &mut n.payload) else { return Ok(()) };
-        let Some(p) = c.player.as_mut() else { return Ok(()) };
+        let (Some(r), Some(Payload::Connection(c))) = (&n.server, &mut n.payload) else {
+            return Ok(());
+        };
+        let Some(p) = c.player.as_mut() else {
+            return Ok(());
+        };
         if p.name.is_empty() && !p.eos_id.is_empty() {
-            let names = self.bot.stats.names(r.guild_id, &r.server_id, std::slice::from_ref(&p.eos_id)).await?;
+            let names = self
+                .bot
+                .stats
+                .names(r.guild_id, &r.server_id, std::slice::from_ref(&p.eos_id))
+                .await?;
             if let Some(name) = names.get(&p.eos_id).filter(|n| **n != p.eos_id) {
                 p.name = name.clone();
             }
@@ -309,10 +442,12 @@ impl Poster {
     }
 }
 
-/// A message's nonce: the same for the same notifications in the same channel, so a
-/// repost after a restart is recognised by Discord (`enforce_nonce`).
-fn nonce(channel: u64, first_cursor: &str) -> u64 {
-    let d = ring::digest::digest(&ring::digest::SHA256, format!("{channel}|{first_cursor}").as_bytes());
+/// A message's nonce: the same for the same notifications in the same channel.
+fn nonce(channel: u64, cursors: &[&str]) -> u64 {
+    let d = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{channel}|{}", cursors.join(",")).as_bytes(),
+    );
     let mut b = [0u8; 8];
     b.copy_from_slice(&d.as_ref()[..8]);
     // Discord nonces are at most 25 characters; any u64 is at most 20 digits.

@@ -63,5 +63,7 @@ pub async fn register(bot: &Bot, commands: &[Command]) -> Result<Registration, R
         )
         .upsert(true)
         .await?;
-    Ok(Registration::Registered { commands: commands.len() })
+    Ok(Registration::Registered {
+        commands: commands.len(),
+    })
 }

@@ -156,9 +156,12 @@ impl From<mongodb::error::Error> for CommandError {
 impl From<tonic::Status> for CommandError {
     fn from(s: tonic::Status) -> Self {
         match s.code() {
-            tonic::Code::InvalidArgument | tonic::Code::NotFound | tonic::Code::FailedPrecondition => {
-                Self::invalid(s.message().to_owned(), "Check the server's settings with /setup list_servers.")
-            }
+            tonic::Code::InvalidArgument
+            | tonic::Code::NotFound
+            | tonic::Code::FailedPrecondition => Self::invalid(
+                s.message().to_owned(),
+                "Check the server's settings with /setup list_servers.",
+            ),
             tonic::Code::ResourceExhausted => Self::refused(
                 s.message().to_owned(),
                 "Wait for the running work to finish, or upgrade your premium tier (/premium tiers).",
@@ -180,7 +183,10 @@ impl From<tower_shared::game_servers::GameServerError> for CommandError {
                 format!("This server already has a game server with id `{id}`."),
                 "Use another server_id, or remove the old one first (/setup removeserver).",
             ),
-            E::NoKey => Self::failed("Credentials cannot be stored: the bot has no secret key configured", "no secret key"),
+            E::NoKey => Self::failed(
+                "Credentials cannot be stored: the bot has no secret key configured",
+                "no secret key",
+            ),
             other => Self::failed("Could not read or store the game server", other),
         }
     }

@@ -73,7 +73,11 @@ impl RateLimits {
             let wait = Duration::try_from_secs_f64(limit.retry_after)
                 .unwrap_or(MAX_WAIT)
                 .min(MAX_WAIT);
-            tracing::warn!(retry_after_ms = wait.as_millis() as u64, global = limit.global, "rate limited by Discord; waiting");
+            tracing::warn!(
+                retry_after_ms = wait.as_millis() as u64,
+                global = limit.global,
+                "rate limited by Discord; waiting"
+            );
             if limit.global {
                 let until = Instant::now() + wait;
                 let mut held = self.global_until.lock().await;

@@ -53,7 +53,9 @@ impl VoiceStatus {
     /// it does.
     pub fn request(&self, bot: &Arc<Bot>, channel: u64, name: String) {
         let next = {
-            let Ok(mut all) = self.channels.lock() else { return };
+            let Ok(mut all) = self.channels.lock() else {
+                return;
+            };
             let state = all.entry(channel).or_default();
             if state.current.as_deref() == Some(name.as_str()) {
                 state.pending = None;
@@ -64,13 +66,20 @@ impl VoiceStatus {
                 return;
             }
             let now = Instant::now();
-            while state.recent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            while state
+                .recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+            {
                 state.recent.pop_front();
             }
             let next = if state.recent.len() < RENAMES_PER_WINDOW {
                 Next::Now
             } else {
-                state.recent.front().map_or(Next::Nothing, |t| Next::At(*t + WINDOW))
+                state
+                    .recent
+                    .front()
+                    .map_or(Next::Nothing, |t| Next::At(*t + WINDOW))
             };
             state.waiting = !matches!(next, Next::Nothing);
             next
@@ -90,14 +99,20 @@ impl VoiceStatus {
 
     async fn apply(&self, bot: &Arc<Bot>, channel: u64) {
         let name = {
-            let Ok(mut all) = self.channels.lock() else { return };
+            let Ok(mut all) = self.channels.lock() else {
+                return;
+            };
             let state = all.entry(channel).or_default();
             state.waiting = false;
-            let Some(name) = state.pending.take() else { return };
+            let Some(name) = state.pending.take() else {
+                return;
+            };
             state.recent.push_back(Instant::now());
             name
         };
-        let Some(id) = Id::new_checked(channel) else { return };
+        let Some(id) = Id::new_checked(channel) else {
+            return;
+        };
         let result = bot
             .rate_limits
             .send(|| bot.http.update_channel(id).name(&name).into_future())
@@ -108,7 +123,9 @@ impl VoiceStatus {
                     all.entry(channel).or_default().current = Some(name);
                 }
             }
-            Err(e) => tracing::warn!(channel, error = %e, "could not rename the player-count channel"),
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "could not rename the player-count channel")
+            }
         }
     }
 }

@@ -37,7 +37,9 @@ impl Workers {
     {
         let n = self.clients.len();
         if n == 0 {
-            return Err(Status::unavailable("no sftp-worker is configured (TOWER_WORKER_URLS)"));
+            return Err(Status::unavailable(
+                "no sftp-worker is configured (TOWER_WORKER_URLS)",
+            ));
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut last = Status::unavailable("no sftp-worker answered");
@@ -65,7 +67,9 @@ impl Workers {
         let mut last = Status::unavailable("no sftp-worker is configured (TOWER_WORKER_URLS)");
         for (url, client) in &self.clients {
             match call(client.clone()).await {
-                Err(status) if matches!(status.code(), Code::Unavailable | Code::FailedPrecondition) => {
+                Err(status)
+                    if matches!(status.code(), Code::Unavailable | Code::FailedPrecondition) =>
+                {
                     tracing::debug!(worker = %url, error = %status.message(), "not this worker");
                     last = status;
                 }

@@ -464,7 +464,10 @@ impl SftpWorker for Worker {
         for s in &servers {
             let id = s.get_str("server_id").unwrap_or_default();
             let killfeed = store.load(r.guild_id, id).await.map_err(storage_error)?;
-            let log = store.load_log(r.guild_id, id).await.map_err(storage_error)?;
+            let log = store
+                .load_log(r.guild_id, id)
+                .await
+                .map_err(storage_error)?;
             let found = [("killfeed", killfeed.cursor), ("log", log.cursor)]
                 .into_iter()
                 .filter_map(|(kind, c)| {

@@ -51,6 +51,8 @@ pub mod collections {
     pub const PLAYER_LINKS: &str = "player_links";
     /// Premium grants and refused permission or premium checks.
     pub const AUDIT_LOG: &str = "audit_log";
+    /// Messages the gateway-shards post: which notifications each carries, sent or not.
+    pub const DELIVERIES: &str = "deliveries";
     /// Global state of the gateway-shards: the registered command set's hash.
     pub const GATEWAY_STATE: &str = "gateway_state";
     pub const TELEMETRY_GROUPS: &str = "telemetry_groups";

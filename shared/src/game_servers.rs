@@ -68,7 +68,10 @@ impl Channels {
     }
 
     fn from_doc(d: Option<&Document>) -> Self {
-        let id = |k: &str| d.and_then(|d| d.get_str(k).ok()).and_then(|s| s.parse().ok());
+        let id = |k: &str| {
+            d.and_then(|d| d.get_str(k).ok())
+                .and_then(|s| s.parse().ok())
+        };
         Self {
             killfeed: id("killfeed"),
             events: id("events"),

@@ -111,7 +111,10 @@ impl GuildStore {
         set.insert("schema_version", SCHEMA_VERSION);
         set.insert("updated_at", DateTime::now());
         self.guilds
-            .update_one(doc! { "guild_id": guild_id.to_string() }, doc! { "$set": set })
+            .update_one(
+                doc! { "guild_id": guild_id.to_string() },
+                doc! { "$set": set },
+            )
             .upsert(true)
             .await?;
         Ok(())

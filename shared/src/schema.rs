@@ -224,11 +224,29 @@ pub const MIGRATIONS: &[Migration] = &[
                 "guild_at",
                 &[("guild_id", 1), ("at", -1)],
             ),
+            index(
+                collections::DELIVERIES,
+                "subscriber_cursors",
+                &[("subscriber", 1), ("cursors", 1)],
+            ),
+            // A delivery record only matters while its notifications can be replayed.
+            IndexSpec {
+                collection: collections::DELIVERIES,
+                name: "expire",
+                keys: &[("at", 1)],
+                unique: false,
+                expire_after_secs: Some(7 * 24 * 3600),
+            },
             // `/events list`: a server's latest notifications of one kind.
             index(
                 collections::NOTIFICATIONS,
                 "server_kind_at",
-                &[("guild_id", 1), ("server_id", 1), ("kind", 1), ("at_ms", -1)],
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("kind", 1),
+                    ("at_ms", -1),
+                ],
             ),
         ],
     },

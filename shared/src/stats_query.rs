@@ -238,7 +238,8 @@ impl StatsQuery {
             .await?
             .try_collect()
             .await?;
-        let mut names: HashMap<String, String> = ids.iter().map(|i| (i.clone(), i.clone())).collect();
+        let mut names: HashMap<String, String> =
+            ids.iter().map(|i| (i.clone(), i.clone())).collect();
         for d in &docs {
             if let (Ok(id), Ok(name)) = (d.get_str("player_id"), d.get_str("name")) {
                 names.insert(id.to_owned(), name.to_owned());
@@ -380,7 +381,7 @@ impl StatsQuery {
         };
         let suicides = d
             .get_document("suicides")
-            .map(|s| s.values().map(|v| bson_u64(v)).sum())
+            .map(|s| s.values().map(bson_u64).sum())
             .unwrap_or(0);
         let longest_kill = d.get_document("longest_kill").ok().and_then(|l| {
             Some((

@@ -9,6 +9,7 @@
 //!   stop it with SIGTERM; its logs are printed when a test fails.
 //! - [`stack`]: collector, worker and gateway wired together, as the sandbox runs them.
 //! - [`discord_sim`]: the Discord gateway and REST simulator.
+//! - [`sftp_home`]: game servers' files laid out in the SFTP test user's home.
 //! - [`support`]: helpers every test uses (fixtures, expected statistics, settings).
 //!
 //! The `tower-local` binary (the README's run command) is [`stack`] with a simulator and
@@ -17,6 +18,7 @@
 pub mod backing;
 pub mod daemon;
 pub mod discord_sim;
+pub mod sftp_home;
 pub mod stack;
 pub mod support;
 

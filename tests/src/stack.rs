@@ -32,6 +32,8 @@ pub struct StackOptions {
     pub echo: bool,
     /// Log filter for the daemons (RUST_LOG syntax).
     pub log_filter: String,
+    /// More environment for every daemon (e.g. `TOWER_SFTP_ALLOW_LOOPBACK`).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl StackOptions {
@@ -46,10 +48,11 @@ impl StackOptions {
         if let Some(key) = &self.secret_key {
             env.push(("TOWER_SECRET_KEY".to_owned(), key.clone()));
         }
+        env.extend(self.extra_env.iter().cloned());
         env
     }
 
-    fn discord_env(&self) -> Vec<(String, String)> {
+    pub fn discord_env(&self) -> Vec<(String, String)> {
         match &self.discord {
             DiscordTarget::Simulator {
                 gateway_url,

@@ -37,6 +37,7 @@ fn options(db: &TestDatabase, sim: &DiscordSimulator, secret_key: Option<String>
         },
         echo: false,
         log_filter: "info".to_owned(),
+        extra_env: Vec::new(),
     }
 }
 

@@ -4,7 +4,6 @@
 //! doubled.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -21,53 +20,10 @@ use tower_shared::stats_store::StatsStore;
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::{Daemon, DaemonSpec};
+use tower_tests::sftp_home::{Home, lines};
 use tower_tests::support::{fixture, ok, required_env};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
-
-/// The first `n` lines of `bytes`.
-fn lines(bytes: &[u8], n: usize) -> &[u8] {
-    let end = bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .nth(n - 1)
-        .map_or(bytes.len(), |(i, _)| i + 1);
-    &bytes[..end]
-}
-
-/// A folder in the SFTP user's home holding game servers' files; removed at the end.
-struct Home(PathBuf);
-
-impl Home {
-    fn new(test: &str) -> Home {
-        let dir = PathBuf::from(required_env("TOWER_TEST_SFTP_HOME"))
-            .join(format!("p_{test}_{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        ok(std::fs::create_dir_all(&dir));
-        Home(dir)
-    }
-
-    fn killfeed(&self, server_id: &str) -> PathBuf {
-        let dir = self
-            .0
-            .join(format!("127.0.0.1_{server_id}/actual1/deathlogs/world_0"));
-        ok(std::fs::create_dir_all(&dir));
-        dir
-    }
-
-    fn log(&self, server_id: &str) -> PathBuf {
-        let dir = self.0.join(format!("127.0.0.1_{server_id}/Logs"));
-        ok(std::fs::create_dir_all(&dir));
-        dir.join("Deadside.log")
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 async fn worker(
     db: &TestDatabase,

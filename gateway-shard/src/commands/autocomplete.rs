@@ -22,7 +22,11 @@ fn choice(name: String, value: String) -> CommandOptionChoice {
     }
 }
 
-pub async fn suggest(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Vec<CommandOptionChoice>, CommandError> {
+pub async fn suggest(
+    bot: &Bot,
+    caller: &Caller,
+    inv: &Invocation,
+) -> Result<Vec<CommandOptionChoice>, CommandError> {
     let Some((option, typed)) = inv.focused() else {
         return Ok(Vec::new());
     };
@@ -46,12 +50,22 @@ pub async fn suggest(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Vec
                         || s.name.to_lowercase().contains(&lower)
                 })
                 .take(MAX_CHOICES)
-                .map(|s| choice(format!("{} ({})", s.name, s.server), s.server.as_str().to_owned()))
+                .map(|s| {
+                    choice(
+                        format!("{} ({})", s.name, s.server),
+                        s.server.as_str().to_owned(),
+                    )
+                })
                 .collect()
         }
         "player_name" => bot
             .stats
-            .players_named(caller.guild_id, server.as_deref(), typed, MAX_CHOICES as u32)
+            .players_named(
+                caller.guild_id,
+                server.as_deref(),
+                typed,
+                MAX_CHOICES as u32,
+            )
             .await?
             .into_iter()
             .filter(|p| p.stats.name.chars().count() <= 100)

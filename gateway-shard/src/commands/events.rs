@@ -33,16 +33,54 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     "\nChoose their channels with `/setup channels {id}` (events_channel, connections_channel)."
                 ));
             }
-            Ok(Reply::done(if on { "Events started" } else { "Events stopped" }, text))
+            Ok(Reply::done(
+                if on {
+                    "Events started"
+                } else {
+                    "Events stopped"
+                },
+                text,
+            ))
         }
-        "events config" => switches(bot, caller, inv, &[
-            ("mission", "mission"), ("airdrop", "airdrop"), ("crash", "crash"), ("trader", "trader"),
-            ("convoy", "convoy"), ("encounter", "encounter"), ("server_restart", "server_restart"),
-        ]).await,
-        "events conn_config" => switches(bot, caller, inv, &[("connect", "connect"), ("disconnect", "disconnect")]).await,
-        "events suicide_config" => switches(bot, caller, inv, &[
-            ("menu", "suicide_menu"), ("fall", "suicide_fall"), ("other", "suicide_other"),
-        ]).await,
+        "events config" => {
+            switches(
+                bot,
+                caller,
+                inv,
+                &[
+                    ("mission", "mission"),
+                    ("airdrop", "airdrop"),
+                    ("crash", "crash"),
+                    ("trader", "trader"),
+                    ("convoy", "convoy"),
+                    ("encounter", "encounter"),
+                    ("server_restart", "server_restart"),
+                ],
+            )
+            .await
+        }
+        "events conn_config" => {
+            switches(
+                bot,
+                caller,
+                inv,
+                &[("connect", "connect"), ("disconnect", "disconnect")],
+            )
+            .await
+        }
+        "events suicide_config" => {
+            switches(
+                bot,
+                caller,
+                inv,
+                &[
+                    ("menu", "suicide_menu"),
+                    ("fall", "suicide_fall"),
+                    ("other", "suicide_other"),
+                ],
+            )
+            .await
+        }
         "events list" => list(bot, caller, inv).await,
         "events players" => players(bot, caller, inv).await,
         "events status" => {
@@ -64,7 +102,11 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                         "events {} · connections {}{}",
                         show(s.feeds.events, s.channels.events),
                         show(s.feeds.connections, s.channels.connections),
-                        if off.is_empty() { String::new() } else { format!("\nmuted: {}", off.join(", ")) }
+                        if off.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\nmuted: {}", off.join(", "))
+                        }
                     ),
                 ));
             }
@@ -75,7 +117,12 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
 }
 
 /// Sets the switches given as options (option name → stored switch name).
-async fn switches(bot: &Bot, caller: &Caller, inv: &Invocation, names: &[(&str, &str)]) -> Result<Reply, CommandError> {
+async fn switches(
+    bot: &Bot,
+    caller: &Caller,
+    inv: &Invocation,
+    names: &[(&str, &str)],
+) -> Result<Reply, CommandError> {
     let guild = GuildId(caller.guild_id);
     let id = inv.server_id("server_id")?;
     let mut set = Vec::new();
@@ -88,10 +135,19 @@ async fn switches(bot: &Bot, caller: &Caller, inv: &Invocation, names: &[(&str, 
     let s = bot.servers.get(guild, &id).await?;
     let state: Vec<String> = names
         .iter()
-        .map(|(option, switch)| format!("{option}: {}", if s.notifies(switch) { "on" } else { "off" }))
+        .map(|(option, switch)| {
+            format!(
+                "{option}: {}",
+                if s.notifies(switch) { "on" } else { "off" }
+            )
+        })
         .collect();
     Ok(Reply::done(
-        if set.is_empty() { "Settings" } else { "Settings saved" },
+        if set.is_empty() {
+            "Settings"
+        } else {
+            "Settings saved"
+        },
         format!("`{id}` — {}", state.join(" · ")),
     ))
 }
@@ -100,7 +156,8 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
     let id = inv.server_id("server_id")?;
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
     let limit = inv.opt_int("limit")?.unwrap_or(10).clamp(1, 20);
-    let mut filter = doc! { "guild_id": caller.guild_id.to_string(), "server_id": id.as_str(), "kind": "event" };
+    let mut filter =
+        doc! { "guild_id": caller.guild_id.to_string(), "server_id": id.as_str(), "kind": "event" };
     if let Some(kind) = inv.opt_str("event_type")? {
         filter.insert("data.event", kind);
     }
@@ -120,7 +177,12 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
         let text = |k: &str| data.and_then(|d| d.get_str(k).ok()).unwrap_or_default();
         let at = e.get_i64("at_ms").unwrap_or(0) / 1000;
         lines.push(clip(
-            &format!("<t:{at}:R> **{}** {} {}", text("event"), clip(text("name"), 60), text("state").to_lowercase()),
+            &format!(
+                "<t:{at}:R> **{}** {} {}",
+                text("event"),
+                clip(text("name"), 60),
+                text("state").to_lowercase()
+            ),
             200,
         ));
     }
@@ -145,8 +207,14 @@ async fn players(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         .load_log(caller.guild_id, id.as_str())
         .await?;
     let (online, queued) = (state.online, state.queued);
-    let names = bot.stats.names(caller.guild_id, id.as_str(), &online).await?;
-    let mut shown: Vec<&str> = online.iter().map(|i| names.get(i).map(String::as_str).unwrap_or(i)).collect();
+    let names = bot
+        .stats
+        .names(caller.guild_id, id.as_str(), &online)
+        .await?;
+    let mut shown: Vec<&str> = online
+        .iter()
+        .map(|i| names.get(i).map(String::as_str).unwrap_or(i))
+        .collect();
     shown.sort_unstable();
     let list = if shown.is_empty() {
         "Nobody is online (as of the last log read).".to_owned()
@@ -156,7 +224,11 @@ async fn players(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
     Ok(Reply::embed(
         EmbedBuilder::new()
             .title(clip(&format!("Players online — {}", server.name), 256))
-            .description(format!("**{}** online · **{}** in queue\n\n{list}", online.len(), queued.len()))
+            .description(format!(
+                "**{}** online · **{}** in queue\n\n{list}",
+                online.len(),
+                queued.len()
+            ))
             .color(colour::INFO)
             .build(),
     ))

@@ -18,8 +18,15 @@ pub fn commands(schema: &[Command]) -> Reply {
             .filter(|o| o.kind == CommandOptionType::SubCommand)
             .map(|o| format!("`{}` — {}", o.name, o.description))
             .collect();
-        let text = if subs.is_empty() { c.description.clone() } else { subs.join("\n") };
-        b = b.field(EmbedFieldBuilder::new(format!("/{}", c.name), clip(&text, 1024)));
+        let text = if subs.is_empty() {
+            c.description.clone()
+        } else {
+            subs.join("\n")
+        };
+        b = b.field(EmbedFieldBuilder::new(
+            format!("/{}", c.name),
+            clip(&text, 1024),
+        ));
     }
     Reply::embed(b.build()).ephemeral()
 }

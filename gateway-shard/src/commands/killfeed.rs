@@ -24,9 +24,18 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 (true, None) => format!(
                     "The killfeed of `{id}` is on, but it has no channel yet: choose one with `/setup channels {id} killfeed_channel:`."
                 ),
-                (false, _) => format!("Kills on `{id}` are no longer posted. Statistics keep counting."),
+                (false, _) => {
+                    format!("Kills on `{id}` are no longer posted. Statistics keep counting.")
+                }
             };
-            Ok(Reply::done(if on { "Killfeed started" } else { "Killfeed stopped" }, text))
+            Ok(Reply::done(
+                if on {
+                    "Killfeed started"
+                } else {
+                    "Killfeed stopped"
+                },
+                text,
+            ))
         }
         "killfeed status" => {
             let servers = bot.servers.list(guild).await?;
@@ -40,7 +49,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     (true, None) => "on, but no channel (/setup channels)".to_owned(),
                     (false, _) => "stopped".to_owned(),
                 };
-                b = b.field(EmbedFieldBuilder::new(clip(&format!("{} ({})", s.name, s.server), 256), state));
+                b = b.field(EmbedFieldBuilder::new(
+                    clip(&format!("{} ({})", s.name, s.server), 256),
+                    state,
+                ));
             }
             Ok(Reply::embed(b.build()))
         }

@@ -18,7 +18,11 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             let server = inv.opt_server_id("server_id")?;
             let removed = bot
                 .links
-                .unlink(caller.guild_id, caller.user_id, server.as_ref().map(|s| s.as_str()))
+                .unlink(
+                    caller.guild_id,
+                    caller.user_id,
+                    server.as_ref().map(|s| s.as_str()),
+                )
                 .await?;
             if removed == 0 {
                 return Err(CommandError::invalid(
@@ -35,11 +39,25 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             } else {
                 links
                     .iter()
-                    .map(|l| format!("`{}` — **{}** ({})", l.server_id, clip(&l.player_name, 60), l.player_id))
+                    .map(|l| {
+                        format!(
+                            "`{}` — **{}** ({})",
+                            l.server_id,
+                            clip(&l.player_name, 60),
+                            l.player_id
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             };
-            Ok(Reply::embed(EmbedBuilder::new().title("Your players").description(text).color(colour::INFO).build()).ephemeral())
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title("Your players")
+                    .description(text)
+                    .color(colour::INFO)
+                    .build(),
+            )
+            .ephemeral())
         }
         other => Err(super::unknown(other)),
     }
@@ -60,13 +78,19 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
     }
     let mut linked = Vec::new();
     for server in &servers {
-        if let Some(row) = bot.stats.player(caller.guild_id, server.server.as_str(), name).await? {
+        if let Some(row) = bot
+            .stats
+            .player(caller.guild_id, server.server.as_str(), name)
+            .await?
+        {
             let link = PlayerLink {
                 server_id: server.server.as_str().to_owned(),
                 player_id: row.player_id.clone(),
                 player_name: row.stats.name.clone(),
             };
-            bot.links.link(caller.guild_id, caller.user_id, &link).await?;
+            bot.links
+                .link(caller.guild_id, caller.user_id, &link)
+                .await?;
             linked.push(link);
         }
     }

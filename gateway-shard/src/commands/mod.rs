@@ -50,7 +50,11 @@ pub struct Spec {
 }
 
 const fn spec(access: Access, feature: Feature) -> Spec {
-    Spec { access, feature, slow: false }
+    Spec {
+        access,
+        feature,
+        slow: false,
+    }
 }
 
 /// The rules for a command path, `None` for a path this build does not have.
@@ -76,8 +80,14 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         "admin premium" => spec(PremiumGranter, PremiumInfo),
         "admin sethomeguild" => spec(BotOwner, PremiumInfo),
         "admin setrole" | "admin status" => spec(Admin, PremiumInfo),
-        "test_sftp" | "list_sftp_files" => Spec { slow: true, ..spec(Admin, Diagnostics) },
-        "historical_parse" => Spec { slow: true, ..spec(Admin, Backfill) },
+        "test_sftp" | "list_sftp_files" => Spec {
+            slow: true,
+            ..spec(Admin, Diagnostics)
+        },
+        "historical_parse" => Spec {
+            slow: true,
+            ..spec(Admin, Backfill)
+        },
         "csv_status" | "log_status" => spec(Admin, Diagnostics),
         "commands" => spec(Anyone, Help),
         _ => return None,
@@ -145,41 +155,96 @@ pub fn schema() -> Vec<Command> {
         command("setup", "Set up game servers and channels")
             .option(
                 sub("addserver", "Add a game server (SFTP access to its logs)")
-                    .option(text("server_name", "A name to show for the server", true).max_length(100))
+                    .option(
+                        text("server_name", "A name to show for the server", true).max_length(100),
+                    )
                     .option(text("host", "SFTP host name or address", true).max_length(253))
-                    .option(IntegerBuilder::new("port", "SFTP port").required(true).min_value(1).max_value(65535))
+                    .option(
+                        IntegerBuilder::new("port", "SFTP port")
+                            .required(true)
+                            .min_value(1)
+                            .max_value(65535),
+                    )
                     .option(text("username", "SFTP user name", true).max_length(128))
-                    .option(text("password", "SFTP password (stored encrypted)", true).max_length(256))
-                    .option(text("server_id", "The game server's id (the number in its folder name)", true).max_length(32)),
+                    .option(
+                        text("password", "SFTP password (stored encrypted)", true).max_length(256),
+                    )
+                    .option(
+                        text(
+                            "server_id",
+                            "The game server's id (the number in its folder name)",
+                            true,
+                        )
+                        .max_length(32),
+                    ),
             )
             .option(sub("removeserver", "Remove a game server").option(server("server_id", true)))
-            .option(sub("list_servers", "List this Discord server's game servers"))
+            .option(sub(
+                "list_servers",
+                "List this Discord server's game servers",
+            ))
             .option(
                 sub("channels", "Choose where a game server's messages go")
                     .option(server("server_id", true))
-                    .option(channel("killfeed_channel", "Kills and suicides", &text_channels))
-                    .option(channel("events_channel", "Missions, airdrops, crashes, traders, convoys, restarts", &text_channels))
-                    .option(channel("connections_channel", "Players joining and leaving", &text_channels))
-                    .option(channel("voice_status_channel", "A voice channel renamed to the player count", &[ChannelType::GuildVoice])),
+                    .option(channel(
+                        "killfeed_channel",
+                        "Kills and suicides",
+                        &text_channels,
+                    ))
+                    .option(channel(
+                        "events_channel",
+                        "Missions, airdrops, crashes, traders, convoys, restarts",
+                        &text_channels,
+                    ))
+                    .option(channel(
+                        "connections_channel",
+                        "Players joining and leaving",
+                        &text_channels,
+                    ))
+                    .option(channel(
+                        "voice_status_channel",
+                        "A voice channel renamed to the player count",
+                        &[ChannelType::GuildVoice],
+                    )),
             )
             .build(),
         command("killfeed", "The live killfeed")
-            .option(sub("start", "Start posting a server's killfeed").option(server("server_id", true)))
-            .option(sub("stop", "Stop posting a server's killfeed").option(server("server_id", true)))
+            .option(
+                sub("start", "Start posting a server's killfeed").option(server("server_id", true)),
+            )
+            .option(
+                sub("stop", "Stop posting a server's killfeed").option(server("server_id", true)),
+            )
             .option(sub("status", "Killfeed state of every game server"))
             .build(),
         command("events", "Game events and connections")
-            .option(sub("start", "Start posting a server's events and connections").option(server("server_id", true)))
-            .option(sub("stop", "Stop posting a server's events and connections").option(server("server_id", true)))
+            .option(
+                sub("start", "Start posting a server's events and connections")
+                    .option(server("server_id", true)),
+            )
+            .option(
+                sub("stop", "Stop posting a server's events and connections")
+                    .option(server("server_id", true)),
+            )
             .option(
                 sub("list", "Recent events of a server")
                     .option(server("server_id", true))
-                    .option(StringBuilder::new("event_type", "Only this kind of event").choices([
-                        ("Mission", "mission"), ("Airdrop", "airdrop"), ("Helicopter crash", "helicrash"),
-                        ("Trader", "trader"), ("Convoy", "convoy"), ("Encounter", "encounter"),
-                        ("Server restart", "server_restart"),
-                    ]))
-                    .option(IntegerBuilder::new("limit", "How many (at most 20)").min_value(1).max_value(20)),
+                    .option(
+                        StringBuilder::new("event_type", "Only this kind of event").choices([
+                            ("Mission", "mission"),
+                            ("Airdrop", "airdrop"),
+                            ("Helicopter crash", "helicrash"),
+                            ("Trader", "trader"),
+                            ("Convoy", "convoy"),
+                            ("Encounter", "encounter"),
+                            ("Server restart", "server_restart"),
+                        ]),
+                    )
+                    .option(
+                        IntegerBuilder::new("limit", "How many (at most 20)")
+                            .min_value(1)
+                            .max_value(20),
+                    ),
             )
             .option(
                 sub("config", "Choose which events are posted")
@@ -206,34 +271,60 @@ pub fn schema() -> Vec<Command> {
                     .option(switch("other", "Other suicides (vehicles, …)")),
             )
             .option(sub("players", "Players online now").option(server("server_id", true)))
-            .option(sub("status", "Event and connection feeds of every game server"))
+            .option(sub(
+                "status",
+                "Event and connection feeds of every game server",
+            ))
             .build(),
         command("stats", "PvP statistics")
             .option(
                 sub("player", "A player's statistics")
                     .option(server("server_id", true))
-                    .option(text("player_name", "The player", true).autocomplete(true).max_length(100)),
+                    .option(
+                        text("player_name", "The player", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    ),
             )
             .option(sub("server", "A game server's totals").option(server("server_id", true)))
             .option(
                 sub("leaderboard", "The best players by one statistic")
                     .option(server("server_id", true))
-                    .option(StringBuilder::new("stat", "Rank by").required(true).choices([
-                        ("Kills", "kills"), ("Deaths", "deaths"), ("K/D ratio", "kdr"),
-                        ("Longest shot", "longest_shot"), ("Highest killstreak", "highest_killstreak"),
-                        ("Suicides", "suicides"),
-                    ]))
-                    .option(IntegerBuilder::new("limit", "How many (default 10, at most 25)").min_value(1).max_value(25)),
+                    .option(
+                        StringBuilder::new("stat", "Rank by")
+                            .required(true)
+                            .choices([
+                                ("Kills", "kills"),
+                                ("Deaths", "deaths"),
+                                ("K/D ratio", "kdr"),
+                                ("Longest shot", "longest_shot"),
+                                ("Highest killstreak", "highest_killstreak"),
+                                ("Suicides", "suicides"),
+                            ]),
+                    )
+                    .option(
+                        IntegerBuilder::new("limit", "How many (default 10, at most 25)")
+                            .min_value(1)
+                            .max_value(25),
+                    ),
             )
             .option(
                 sub("weapon", "A weapon's statistics")
                     .option(server("server_id", true))
-                    .option(text("weapon_name", "The weapon", true).autocomplete(true).max_length(100)),
+                    .option(
+                        text("weapon_name", "The weapon", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    ),
             )
             .option(sub("weapon_categories", "Kills by weapon").option(server("server_id", true)))
             .build(),
         command("link", "Link your Discord account to your in-game player")
-            .option(text("player_name", "Your in-game name", true).autocomplete(true).max_length(100))
+            .option(
+                text("player_name", "Your in-game name", true)
+                    .autocomplete(true)
+                    .max_length(100),
+            )
             .option(server("server_id", false))
             .build(),
         command("unlink", "Remove your player links")
@@ -249,12 +340,26 @@ pub fn schema() -> Vec<Command> {
             .option(
                 sub("premium", "Grant a premium tier (home server admins)")
                     .option(text("guild_id", "The Discord server's id", true).max_length(20))
-                    .option(IntegerBuilder::new("tier", "The tier").required(true).choices([
-                        ("0 Scavenger", 0), ("1 Survivor", 1), ("2 Mercenary", 2), ("3 Warlord", 3), ("4 Overseer", 4),
-                    ])),
+                    .option(
+                        IntegerBuilder::new("tier", "The tier")
+                            .required(true)
+                            .choices([
+                                ("0 Scavenger", 0),
+                                ("1 Survivor", 1),
+                                ("2 Mercenary", 2),
+                                ("3 Warlord", 3),
+                                ("4 Overseer", 4),
+                            ]),
+                    ),
             )
-            .option(sub("sethomeguild", "Make this the bot's home server (bot owner)"))
-            .option(sub("setrole", "Members with this role count as bot admins here").option(RoleBuilder::new("role", "The role").required(true)))
+            .option(sub(
+                "sethomeguild",
+                "Make this the bot's home server (bot owner)",
+            ))
+            .option(
+                sub("setrole", "Members with this role count as bot admins here")
+                    .option(RoleBuilder::new("role", "The role").required(true)),
+            )
             .option(sub("status", "Bot status for this Discord server"))
             .build(),
         command("test_sftp", "Test the SFTP connection to a game server")
@@ -263,14 +368,32 @@ pub fn schema() -> Vec<Command> {
         command("list_sftp_files", "List files on a game server's SFTP")
             .option(server("server", true))
             .option(text("path", "Folder (default: the killfeed folder)", false).max_length(512))
-            .option(text("pattern", "Only names matching this glob, e.g. *.csv", false).max_length(100))
+            .option(
+                text(
+                    "pattern",
+                    "Only names matching this glob, e.g. *.csv",
+                    false,
+                )
+                .max_length(100),
+            )
             .build(),
-        command("historical_parse", "Read every killfeed file again (backfill)")
-            .option(server("server_id", false))
-            .option(IntegerBuilder::new("days", "Only files from the last N days").min_value(1).max_value(3650))
-            .build(),
+        command(
+            "historical_parse",
+            "Read every killfeed file again (backfill)",
+        )
+        .option(server("server_id", false))
+        .option(
+            IntegerBuilder::new("days", "Only files from the last N days")
+                .min_value(1)
+                .max_value(3650),
+        )
+        .build(),
         command("csv_status", "Killfeed reading state of every game server").build(),
-        command("log_status", "Server log reading state of every game server").build(),
+        command(
+            "log_status",
+            "Server log reading state of every game server",
+        )
+        .build(),
         command("commands", "Every command of this bot").build(),
     ]
 }
@@ -308,7 +431,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 38);
+        assert_eq!(paths().len(), 36);
     }
 
     #[test]
@@ -326,8 +449,10 @@ mod tests {
     fn registered_schema_matches_the_committed_file() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/commands.json");
         let now = crate::registration::schema_json(&schema());
-        if std::env::var_os("UPDATE_COMMANDS").is_some() {
-            std::fs::write(path, &now).expect("write commands.json");
+        if std::env::var_os("UPDATE_COMMANDS").is_some()
+            && let Err(e) = std::fs::write(path, &now)
+        {
+            panic!("cannot write {path}: {e}");
         }
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(

@@ -38,7 +38,9 @@ const FEATURES: [(Feature, &str); 17] = [
 pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
     match inv.path.as_str() {
         "premium tiers" => {
-            let mut b = EmbedBuilder::new().title("Premium tiers").color(colour::INFO);
+            let mut b = EmbedBuilder::new()
+                .title("Premium tiers")
+                .color(colour::INFO);
             for l in bot.tiers.rows() {
                 b = b.field(EmbedFieldBuilder::new(
                     format!("{} · {}", l.tier.get(), l.name),
@@ -71,23 +73,57 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 .iter()
                 .map(|(f, name)| {
                     let need = f.min_tier();
-                    let mark = if f.is_unlocked_at(tier) { "✅" } else { "🔒" };
-                    format!("{mark} {name} — {} (tier {})", bot.tiers.limits(need).name, need.get())
+                    let mark = if f.is_unlocked_at(tier) {
+                        "✅"
+                    } else {
+                        "🔒"
+                    };
+                    format!(
+                        "{mark} {name} — {} (tier {})",
+                        bot.tiers.limits(need).name,
+                        need.get()
+                    )
                 })
                 .collect();
-            Ok(Reply::embed(EmbedBuilder::new().title("Features by tier").description(lines.join("\n")).color(colour::INFO).build()))
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title("Features by tier")
+                    .description(lines.join("\n"))
+                    .color(colour::INFO)
+                    .build(),
+            ))
         }
         "admin premium" => grant(bot, caller, inv).await,
         "admin sethomeguild" => {
             bot.guilds.set_home_guild(caller.guild_id).await?;
-            audit(bot, caller, "admin.set_home_guild", "admin sethomeguild", doc! {}).await?;
-            Ok(Reply::done("Home server set", "Admins of this Discord server can now grant premium with /admin premium."))
+            audit(
+                bot,
+                caller,
+                "admin.set_home_guild",
+                "admin sethomeguild",
+                doc! {},
+            )
+            .await?;
+            Ok(Reply::done(
+                "Home server set",
+                "Admins of this Discord server can now grant premium with /admin premium.",
+            ))
         }
         "admin setrole" => {
             let role = inv.role("role")?;
             bot.guilds.set_admin_role(caller.guild_id, role).await?;
-            audit(bot, caller, "admin.set_role", "admin setrole", doc! { "role": role.to_string() }).await?;
-            Ok(Reply::done("Admin role set", format!("Members with <@&{role}> can now use admin commands here.")))
+            audit(
+                bot,
+                caller,
+                "admin.set_role",
+                "admin setrole",
+                doc! { "role": role.to_string() },
+            )
+            .await?;
+            Ok(Reply::done(
+                "Admin role set",
+                format!("Members with <@&{role}> can now use admin commands here."),
+            ))
         }
         "admin status" => {
             let settings = bot.guilds.settings(caller.guild_id).await?;
@@ -97,10 +133,41 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 EmbedBuilder::new()
                     .title("Bot status")
                     .color(colour::INFO)
-                    .field(EmbedFieldBuilder::new("Tier", format!("{} ({})", bot.tiers.limits(settings.tier).name, settings.tier.get())).inline())
-                    .field(EmbedFieldBuilder::new("Game servers", servers.len().to_string()).inline())
-                    .field(EmbedFieldBuilder::new("Admin role", settings.admin_role.map(|r| format!("<@&{r}>")).unwrap_or_else(|| "—".to_owned())).inline())
-                    .field(EmbedFieldBuilder::new("Home server", if home == Some(caller.guild_id) { "this one" } else { "another" }).inline())
+                    .field(
+                        EmbedFieldBuilder::new(
+                            "Tier",
+                            format!(
+                                "{} ({})",
+                                bot.tiers.limits(settings.tier).name,
+                                settings.tier.get()
+                            ),
+                        )
+                        .inline(),
+                    )
+                    .field(
+                        EmbedFieldBuilder::new("Game servers", servers.len().to_string()).inline(),
+                    )
+                    .field(
+                        EmbedFieldBuilder::new(
+                            "Admin role",
+                            settings
+                                .admin_role
+                                .map(|r| format!("<@&{r}>"))
+                                .unwrap_or_else(|| "—".to_owned()),
+                        )
+                        .inline(),
+                    )
+                    .field(
+                        EmbedFieldBuilder::new(
+                            "Home server",
+                            if home == Some(caller.guild_id) {
+                                "this one"
+                            } else {
+                                "another"
+                            },
+                        )
+                        .inline(),
+                    )
                     .field(EmbedFieldBuilder::new("Shards", bot.shards.to_string()).inline())
                     .field(EmbedFieldBuilder::new("Version", tower_shared::VERSION).inline())
                     .build(),
@@ -114,14 +181,19 @@ async fn grant(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Co
     let raw = inv.str("guild_id")?.trim();
     let guild_id: u64 = raw.parse().ok().filter(|g| *g > 0).ok_or_else(|| {
         CommandError::invalid(
-            format!("`{}` is not a Discord server id.", crate::embeds::clip(raw, 30)),
+            format!(
+                "`{}` is not a Discord server id.",
+                crate::embeds::clip(raw, 30)
+            ),
             "Copy the server's id (Developer Mode → right-click the server → Copy Server ID).",
         )
     })?;
     let tier = u8::try_from(inv.int("tier")?)
         .ok()
         .and_then(Tier::new)
-        .ok_or_else(|| CommandError::invalid("The tier must be 0 to 4.", "Pick a tier from the list."))?;
+        .ok_or_else(|| {
+            CommandError::invalid("The tier must be 0 to 4.", "Pick a tier from the list.")
+        })?;
     // Audited before it takes effect: no grant without its record.
     let before = bot.guilds.tier(guild_id).await?;
     audit(
@@ -145,9 +217,21 @@ async fn grant(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Co
     ))
 }
 
-async fn audit(bot: &Bot, caller: &Caller, action: &str, command: &str, detail: mongodb::bson::Document) -> Result<(), CommandError> {
+async fn audit(
+    bot: &Bot,
+    caller: &Caller,
+    action: &str,
+    command: &str,
+    detail: mongodb::bson::Document,
+) -> Result<(), CommandError> {
     bot.audit
-        .record(AuditEntry { guild_id: caller.guild_id, actor: caller.user_id, action, command, detail })
+        .record(AuditEntry {
+            guild_id: caller.guild_id,
+            actor: caller.user_id,
+            action,
+            command,
+            detail,
+        })
         .await?;
     Ok(())
 }

@@ -21,7 +21,9 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             bot.servers.remove(GuildId(caller.guild_id), &id).await?;
             Ok(Reply::done(
                 "Server removed",
-                format!("`{id}` is no longer polled. Its statistics are kept; adding it again continues them."),
+                format!(
+                    "`{id}` is no longer polled. Its statistics are kept; adding it again continues them."
+                ),
             ))
         }
         "setup list_servers" => list(bot, caller).await,
@@ -40,7 +42,12 @@ async fn add(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Comm
     let port = u16::try_from(inv.int("port")?)
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| CommandError::invalid("The port must be between 1 and 65535.", "Use the SFTP port your host gave you (often 22 or 8822)."))?;
+        .ok_or_else(|| {
+            CommandError::invalid(
+                "The port must be between 1 and 65535.",
+                "Use the SFTP port your host gave you (often 22 or 8822).",
+            )
+        })?;
     if name.is_empty() || username.is_empty() || password.is_empty() {
         return Err(CommandError::invalid(
             "The server name, user name and password cannot be empty.",
@@ -59,10 +66,20 @@ async fn add(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Comm
     if used >= u64::from(slots) {
         let next = Tier::all()
             .find(|t| bot.tiers.limits(*t).game_servers > slots)
-            .map(|t| format!("{} (tier {}) allows {}.", bot.tiers.limits(t).name, t.get(), bot.tiers.limits(t).game_servers))
+            .map(|t| {
+                format!(
+                    "{} (tier {}) allows {}.",
+                    bot.tiers.limits(t).name,
+                    t.get(),
+                    bot.tiers.limits(t).game_servers
+                )
+            })
             .unwrap_or_else(|| "No tier allows more.".to_owned());
         return Err(CommandError::refused(
-            format!("This server's tier ({}) allows {slots} game server(s) and {used} are set up.", bot.tiers.limits(tier).name),
+            format!(
+                "This server's tier ({}) allows {slots} game server(s) and {used} are set up.",
+                bot.tiers.limits(tier).name
+            ),
             format!("Remove one with /setup removeserver, or upgrade: {next} See /premium tiers."),
         ));
     }
@@ -95,7 +112,10 @@ async fn add(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Comm
 
 fn channel_line(servers: &GameServer) -> String {
     let c = &servers.channels;
-    let show = |id: Option<u64>| id.map(|i| format!("<#{i}>")).unwrap_or_else(|| "—".to_owned());
+    let show = |id: Option<u64>| {
+        id.map(|i| format!("<#{i}>"))
+            .unwrap_or_else(|| "—".to_owned())
+    };
     format!(
         "killfeed {} · events {} · connections {} · player count {}",
         show(c.killfeed),
@@ -112,9 +132,16 @@ async fn list(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
     let mut b = EmbedBuilder::new()
         .title("Game servers")
         .color(colour::INFO)
-        .description(format!("{} of {} used ({} tier).", servers.len(), limits.game_servers, limits.name));
+        .description(format!(
+            "{} of {} used ({} tier).",
+            servers.len(),
+            limits.game_servers,
+            limits.name
+        ));
     if servers.is_empty() {
-        b = b.description("No game server is set up yet. An admin adds one with `/setup addserver`.");
+        b = b.description(
+            "No game server is set up yet. An admin adds one with `/setup addserver`.",
+        );
     }
     for s in servers.iter().take(25) {
         let feeds = format!(
@@ -141,11 +168,18 @@ async fn channels(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
     };
     if wanted == Channels::default() {
         let current = bot.servers.get(guild, &server).await?;
-        return Ok(Reply::done("Channels", format!("`{server}`: {}", channel_line(&current))));
+        return Ok(Reply::done(
+            "Channels",
+            format!("`{server}`: {}", channel_line(&current)),
+        ));
     }
     if wanted.voice_status.is_some() {
-        bot.require_feature(caller, "setup channels voice_status_channel", Feature::VoicePlayerCount)
-            .await?;
+        bot.require_feature(
+            caller,
+            "setup channels voice_status_channel",
+            Feature::VoicePlayerCount,
+        )
+        .await?;
     }
     bot.servers.set_channels(guild, &server, &wanted).await?;
     let updated = bot.servers.get(guild, &server).await?;

@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
 use tower_proto::v1::{
-    BackfillState, BreakerState, ListFilesRequest, ServerRef, ServerStatusReply, ServerStatusRequest,
-    StartBackfillRequest, TestServerRequest,
+    BackfillState, BreakerState, ListFilesRequest, ServerRef, ServerStatusReply,
+    ServerStatusRequest, StartBackfillRequest, TestServerRequest,
 };
 use tower_shared::ids::{GuildId, ServerId};
 
@@ -32,14 +32,22 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
 }
 
 fn server_ref(caller: &Caller, id: &ServerId) -> Option<ServerRef> {
-    Some(ServerRef { guild_id: caller.guild_id, server_id: id.as_str().to_owned() })
+    Some(ServerRef {
+        guild_id: caller.guild_id,
+        server_id: id.as_str().to_owned(),
+    })
 }
 
 async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, CommandError> {
     let server = bot.servers.get(GuildId(caller.guild_id), id).await?;
     let reply = bot
         .workers
-        .call(|mut w| async move { w.test_server(TestServerRequest { server: server_ref(caller, id) }).await })
+        .call(|mut w| async move {
+            w.test_server(TestServerRequest {
+                server: server_ref(caller, id),
+            })
+            .await
+        })
         .await?
         .into_inner();
     let steps: Vec<String> = reply
@@ -47,26 +55,54 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
         .iter()
         .map(|s| {
             let mark = if s.ok { "✅" } else { "❌" };
-            let detail = if s.detail.is_empty() { String::new() } else { format!(" — {}", clip(&s.detail, 200)) };
+            let detail = if s.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", clip(&s.detail, 200))
+            };
             format!("{mark} **{}** ({} ms){detail}", s.name, s.elapsed_ms)
         })
         .collect();
     let mut b = EmbedBuilder::new()
         .title(clip(&format!("SFTP test — {}", server.name), 256))
-        .color(if reply.ok { colour::SUCCESS } else { colour::ERROR })
+        .color(if reply.ok {
+            colour::SUCCESS
+        } else {
+            colour::ERROR
+        })
         .description(steps.join("\n"));
     if reply.ok {
-        let dirs = if reply.killfeed_dirs.is_empty() { "none found".to_owned() } else { clip(&reply.killfeed_dirs.join("\n"), 1000) };
+        let dirs = if reply.killfeed_dirs.is_empty() {
+            "none found".to_owned()
+        } else {
+            clip(&reply.killfeed_dirs.join("\n"), 1000)
+        };
         b = b
             .field(EmbedFieldBuilder::new("Killfeed folders", dirs))
             .field(EmbedFieldBuilder::new("CSV files", reply.csv_files.to_string()).inline())
-            .field(EmbedFieldBuilder::new("Server log", if reply.log_path.is_empty() { "not found".to_owned() } else { clip(&reply.log_path, 1000) }).inline());
+            .field(
+                EmbedFieldBuilder::new(
+                    "Server log",
+                    if reply.log_path.is_empty() {
+                        "not found".to_owned()
+                    } else {
+                        clip(&reply.log_path, 1000)
+                    },
+                )
+                .inline(),
+            );
     }
     if !reply.host_key_sha256.is_empty() {
-        b = b.field(EmbedFieldBuilder::new("Host key", clip(&reply.host_key_sha256, 1000)));
+        b = b.field(EmbedFieldBuilder::new(
+            "Host key",
+            clip(&reply.host_key_sha256, 1000),
+        ));
     }
     if !reply.error_id.is_empty() {
-        b = b.field(EmbedFieldBuilder::new("Error id", format!("{} · admins: /debug {}", reply.error_id, reply.error_id)));
+        b = b.field(EmbedFieldBuilder::new(
+            "Error id",
+            format!("{} · admins: /debug {}", reply.error_id, reply.error_id),
+        ));
     }
     Ok(Reply::embed(b.build()))
 }
@@ -82,7 +118,13 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
             let (path, pattern) = (path.clone(), pattern.clone());
             let id = &id;
             async move {
-                w.list_files(ListFilesRequest { server: server_ref(caller, id), path, pattern, limit: 50 }).await
+                w.list_files(ListFilesRequest {
+                    server: server_ref(caller, id),
+                    path,
+                    pattern,
+                    limit: 50,
+                })
+                .await
             }
         })
         .await?
@@ -98,11 +140,21 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
             }
         })
         .collect();
-    let mut text = if lines.is_empty() { "No files match.".to_owned() } else { clip(&lines.join("\n"), 3800) };
+    let mut text = if lines.is_empty() {
+        "No files match.".to_owned()
+    } else {
+        clip(&lines.join("\n"), 3800)
+    };
     if reply.truncated {
         text.push_str("\n… more files; narrow it with `pattern`.");
     }
-    Ok(Reply::embed(EmbedBuilder::new().title(format!("Files on `{id}`")).description(text).color(colour::INFO).build()))
+    Ok(Reply::embed(
+        EmbedBuilder::new()
+            .title(format!("Files on `{id}`"))
+            .description(text)
+            .color(colour::INFO)
+            .build(),
+    ))
 }
 
 async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
@@ -112,21 +164,39 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
         None => bot.servers.list(guild).await?,
     };
     if servers.is_empty() {
-        return Err(CommandError::invalid("This Discord server has no game server yet.", "Add one with /setup addserver."));
+        return Err(CommandError::invalid(
+            "This Discord server has no game server yet.",
+            "Add one with /setup addserver.",
+        ));
     }
-    let days = inv.opt_int("days")?.map(|d| u32::try_from(d.max(0)).unwrap_or(0)).unwrap_or(0);
-    let mut b = EmbedBuilder::new().title("Historical parse").color(colour::SUCCESS);
+    let days = inv
+        .opt_int("days")?
+        .map(|d| u32::try_from(d.max(0)).unwrap_or(0))
+        .unwrap_or(0);
+    let mut b = EmbedBuilder::new()
+        .title("Historical parse")
+        .color(colour::SUCCESS);
     for server in &servers {
-        let request = StartBackfillRequest { server: server_ref(caller, &server.server), days };
+        let request = StartBackfillRequest {
+            server: server_ref(caller, &server.server),
+            days,
+        };
         // A server that was just added may not have a worker yet: retry for a while.
         let deadline = tokio::time::Instant::now() + PICKUP_WAIT;
         let stream = loop {
-            match bot.workers.call_holder(|mut w| {
-                let request = request.clone();
-                async move { w.start_backfill(request).await }
-            }).await {
+            match bot
+                .workers
+                .call_holder(|mut w| {
+                    let request = request.clone();
+                    async move { w.start_backfill(request).await }
+                })
+                .await
+            {
                 Ok(s) => break s.into_inner(),
-                Err(s) if s.code() == tonic::Code::FailedPrecondition && tokio::time::Instant::now() < deadline => {
+                Err(s)
+                    if s.code() == tonic::Code::FailedPrecondition
+                        && tokio::time::Instant::now() < deadline =>
+                {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 Err(s) => return Err(s.into()),
@@ -148,7 +218,10 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
             }
             None => "no progress reported".to_owned(),
         };
-        b = b.field(EmbedFieldBuilder::new(clip(&format!("{} ({})", server.name, server.server), 256), line));
+        b = b.field(EmbedFieldBuilder::new(
+            clip(&format!("{} ({})", server.name, server.server), 256),
+            line,
+        ));
     }
     Ok(Reply::embed(b.build()))
 }
@@ -157,31 +230,54 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
     let reply: ServerStatusReply = bot
         .workers
         .call(|mut w| async move {
-            w.server_status(ServerStatusRequest { guild_id: caller.guild_id, server_id: String::new() }).await
+            w.server_status(ServerStatusRequest {
+                guild_id: caller.guild_id,
+                server_id: String::new(),
+            })
+            .await
         })
         .await?
         .into_inner();
     let kind = if killfeed { "killfeed" } else { "log" };
     let mut b = EmbedBuilder::new()
-        .title(if killfeed { "Killfeed (CSV) reading" } else { "Server log reading" })
+        .title(if killfeed {
+            "Killfeed (CSV) reading"
+        } else {
+            "Server log reading"
+        })
         .color(colour::INFO);
     if reply.servers.is_empty() {
         b = b.description("No game server is set up yet (/setup addserver).");
     }
     for s in reply.servers.iter().take(25) {
-        let name = s.server.as_ref().map(|r| r.server_id.clone()).unwrap_or_default();
+        let name = s
+            .server
+            .as_ref()
+            .map(|r| r.server_id.clone())
+            .unwrap_or_default();
         let cursors: Vec<String> = s
             .cursors
             .iter()
             .filter(|c| c.kind == kind || (killfeed && c.kind.is_empty()))
-            .map(|c| format!("`{}` at {} of {} bytes", clip(&c.file, 80), c.offset, c.size))
+            .map(|c| {
+                format!(
+                    "`{}` at {} of {} bytes",
+                    clip(&c.file, 80),
+                    c.offset,
+                    c.size
+                )
+            })
             .collect();
         let breaker = match BreakerState::try_from(s.breaker) {
             Ok(BreakerState::Open) => "paused after repeated failures",
             Ok(BreakerState::HalfOpen) => "retrying",
             _ => "ok",
         };
-        let last_poll = if s.last_poll_unix_ms > 0 { format!("<t:{}:R>", s.last_poll_unix_ms / 1000) } else { "never".to_owned() };
+        let last_poll = if s.last_poll_unix_ms > 0 {
+            format!("<t:{}:R>", s.last_poll_unix_ms / 1000)
+        } else {
+            "never".to_owned()
+        };
         let mut text = format!(
             "{} · every {} s · last read {last_poll} · lag {} ms · {breaker}",
             if s.enabled { "polled" } else { "disabled" },
@@ -198,7 +294,13 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
         b = b.field(EmbedFieldBuilder::new(name, clip(&text, 1024)));
     }
     if let Some(pool) = &reply.pool {
-        b = b.field(EmbedFieldBuilder::new("SFTP connections", format!("{} open, {} busy, limit {}", pool.open, pool.busy, pool.limit)));
+        b = b.field(EmbedFieldBuilder::new(
+            "SFTP connections",
+            format!(
+                "{} open, {} busy, limit {}",
+                pool.open, pool.busy, pool.limit
+            ),
+        ));
     }
     Ok(Reply::embed(b.build()))
 }

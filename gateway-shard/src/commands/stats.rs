@@ -90,7 +90,13 @@ impl PageButton {
         if parts.next().is_some() {
             return None;
         }
-        Some(Self { page, caller, expires_unix, server, player_id })
+        Some(Self {
+            page,
+            caller,
+            expires_unix,
+            server,
+            player_id,
+        })
     }
 }
 
@@ -115,9 +121,16 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
     match inv.path.as_str() {
         "stats player" => {
             let name = inv.str("player_name")?;
-            let Some(row) = bot.stats.player(caller.guild_id, id.as_str(), name.trim()).await? else {
+            let Some(row) = bot
+                .stats
+                .player(caller.guild_id, id.as_str(), name.trim())
+                .await?
+            else {
                 return Err(CommandError::invalid(
-                    format!("No player named `{}` has a kill or death on `{id}` yet.", clip(name, 60)),
+                    format!(
+                        "No player named `{}` has a kill or death on `{id}` yet.",
+                        clip(name, 60)
+                    ),
                     "Pick a name from the list Discord suggests while you type.",
                 ));
             };
@@ -131,22 +144,41 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             player_page(bot, caller.guild_id, &server.name, &row, &button).await
         }
         "stats server" => {
-            let totals = bot.stats.server(caller.guild_id, id.as_str()).await?.unwrap_or_default();
+            let totals = bot
+                .stats
+                .server(caller.guild_id, id.as_str())
+                .await?
+                .unwrap_or_default();
             let mut b = EmbedBuilder::new()
                 .title(clip(&format!("{} — totals", server.name), 256))
                 .color(colour::INFO)
                 .field(EmbedFieldBuilder::new("Kills", totals.kills.to_string()).inline())
                 .field(EmbedFieldBuilder::new("Roadkills", totals.roadkills.to_string()).inline())
                 .field(EmbedFieldBuilder::new("Suicides", totals.suicides.to_string()).inline())
-                .field(EmbedFieldBuilder::new("Environment deaths", totals.environment_deaths.to_string()).inline())
+                .field(
+                    EmbedFieldBuilder::new(
+                        "Environment deaths",
+                        totals.environment_deaths.to_string(),
+                    )
+                    .inline(),
+                )
                 .field(EmbedFieldBuilder::new("Players", totals.players.to_string()).inline());
             if let Some((m, killer, weapon)) = &totals.longest_kill {
-                let names = bot.stats.names(caller.guild_id, id.as_str(), std::slice::from_ref(killer)).await?;
+                let names = bot
+                    .stats
+                    .names(caller.guild_id, id.as_str(), std::slice::from_ref(killer))
+                    .await?;
                 let who = names.get(killer).map(String::as_str).unwrap_or(killer);
-                b = b.field(EmbedFieldBuilder::new("Longest kill", clip(&format!("{m} m by {who} ({weapon})"), 1024)));
+                b = b.field(EmbedFieldBuilder::new(
+                    "Longest kill",
+                    clip(&format!("{m} m by {who} ({weapon})"), 1024),
+                ));
             }
             if totals.malformed_lines > 0 {
-                b = b.footer(EmbedFooterBuilder::new(format!("{} unreadable log lines skipped", totals.malformed_lines)));
+                b = b.footer(EmbedFooterBuilder::new(format!(
+                    "{} unreadable log lines skipped",
+                    totals.malformed_lines
+                )));
             }
             Ok(Reply::embed(b.build()))
         }
@@ -162,13 +194,27 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 .opt_int("limit")?
                 .map(|n| n.clamp(1, i64::from(MAX_LIMIT)) as u32)
                 .unwrap_or(DEFAULT_LIMIT);
-            let rows = bot.stats.leaderboard(caller.guild_id, id.as_str(), stat, limit).await?;
+            let rows = bot
+                .stats
+                .leaderboard(caller.guild_id, id.as_str(), stat, limit)
+                .await?;
             let lines: Vec<String> = rows
                 .iter()
                 .enumerate()
-                .map(|(i, r)| format!("**{}.** {} — {}", i + 1, clip(&r.stats.name, 40), value(stat, r)))
+                .map(|(i, r)| {
+                    format!(
+                        "**{}.** {} — {}",
+                        i + 1,
+                        clip(&r.stats.name, 40),
+                        value(stat, r)
+                    )
+                })
                 .collect();
-            let description = if lines.is_empty() { "No player has this statistic yet.".to_owned() } else { lines.join("\n") };
+            let description = if lines.is_empty() {
+                "No player has this statistic yet.".to_owned()
+            } else {
+                lines.join("\n")
+            };
             Ok(Reply::embed(
                 EmbedBuilder::new()
                     .title(clip(&format!("{} — {}", stat.label(), server.name), 256))
@@ -179,41 +225,78 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         }
         "stats weapon" => {
             let name = inv.str("weapon_name")?;
-            let Some(w) = bot.stats.weapon(caller.guild_id, id.as_str(), name.trim()).await? else {
+            let Some(w) = bot
+                .stats
+                .weapon(caller.guild_id, id.as_str(), name.trim())
+                .await?
+            else {
                 return Err(CommandError::invalid(
                     format!("No kill with `{}` on `{id}` yet.", clip(name, 60)),
                     "Pick a weapon from the list Discord suggests while you type.",
                 ));
             };
-            let leaders = bot.stats.weapon_leaders(caller.guild_id, id.as_str(), &w.weapon, 5).await?;
+            let leaders = bot
+                .stats
+                .weapon_leaders(caller.guild_id, id.as_str(), &w.weapon, 5)
+                .await?;
             let ids: Vec<String> = leaders.iter().map(|(p, _)| p.clone()).collect();
             let names = bot.stats.names(caller.guild_id, id.as_str(), &ids).await?;
             let top: Vec<String> = leaders
                 .iter()
                 .enumerate()
-                .map(|(i, (p, k))| format!("**{}.** {} — {k}", i + 1, clip(names.get(p).map(String::as_str).unwrap_or(p), 40)))
+                .map(|(i, (p, k))| {
+                    format!(
+                        "**{}.** {} — {k}",
+                        i + 1,
+                        clip(names.get(p).map(String::as_str).unwrap_or(p), 40)
+                    )
+                })
                 .collect();
             Ok(Reply::embed(
                 EmbedBuilder::new()
                     .title(clip(&format!("{} — {}", w.weapon, server.name), 256))
                     .color(colour::INFO)
                     .field(EmbedFieldBuilder::new("Kills", w.kills.to_string()).inline())
-                    .field(EmbedFieldBuilder::new("Longest kill", format!("{} m", w.longest_m)).inline())
-                    .field(EmbedFieldBuilder::new("Top players", if top.is_empty() { "—".to_owned() } else { top.join("\n") }))
+                    .field(
+                        EmbedFieldBuilder::new("Longest kill", format!("{} m", w.longest_m))
+                            .inline(),
+                    )
+                    .field(EmbedFieldBuilder::new(
+                        "Top players",
+                        if top.is_empty() {
+                            "—".to_owned()
+                        } else {
+                            top.join("\n")
+                        },
+                    ))
                     .build(),
             ))
         }
         "stats weapon_categories" => {
-            let weapons = bot.stats.weapons(caller.guild_id, id.as_str(), None, 25).await?;
+            let weapons = bot
+                .stats
+                .weapons(caller.guild_id, id.as_str(), None, 25)
+                .await?;
             let total: u64 = weapons.iter().map(|w| w.kills).sum();
             let lines: Vec<String> = weapons
                 .iter()
-                .map(|w| format!("{} — {} ({:.0}%)", clip(&w.weapon, 40), w.kills, 100.0 * w.kills as f64 / total.max(1) as f64))
+                .map(|w| {
+                    format!(
+                        "{} — {} ({:.0}%)",
+                        clip(&w.weapon, 40),
+                        w.kills,
+                        100.0 * w.kills as f64 / total.max(1) as f64
+                    )
+                })
                 .collect();
             Ok(Reply::embed(
                 EmbedBuilder::new()
                     .title(clip(&format!("Kills by weapon — {}", server.name), 256))
-                    .description(if lines.is_empty() { "No kills yet.".to_owned() } else { lines.join("\n") })
+                    .description(if lines.is_empty() {
+                        "No kills yet.".to_owned()
+                    } else {
+                        lines.join("\n")
+                    })
                     .color(colour::INFO)
                     .build(),
             ))
@@ -235,9 +318,16 @@ fn value(stat: LeaderboardStat, r: &PlayerRow) -> String {
 }
 
 /// A page button pressed: the page, or a private refusal.
-pub async fn page_button(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Reply, CommandError> {
+pub async fn page_button(
+    bot: &Bot,
+    caller: &Caller,
+    custom_id: &str,
+) -> Result<Reply, CommandError> {
     let Some(button) = PageButton::parse(custom_id) else {
-        return Err(CommandError::invalid("This button is not one this bot made.", "Run the command again."));
+        return Err(CommandError::invalid(
+            "This button is not one this bot made.",
+            "Run the command again.",
+        ));
     };
     if button.caller != caller.user_id {
         return Ok(Reply::done(
@@ -247,23 +337,44 @@ pub async fn page_button(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<
         .ephemeral());
     }
     if now_unix_ms() / 1000 > button.expires_unix {
-        return Ok(Reply::done("These buttons expired", "Run /stats player again for fresh numbers.").ephemeral());
+        return Ok(Reply::done(
+            "These buttons expired",
+            "Run /stats player again for fresh numbers.",
+        )
+        .ephemeral());
     }
-    let id = ServerId::parse(&button.server)
-        .map_err(|_| CommandError::invalid("This button names no server.", "Run the command again."))?;
+    let id = ServerId::parse(&button.server).map_err(|_| {
+        CommandError::invalid("This button names no server.", "Run the command again.")
+    })?;
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
-    let Some(row) = bot.stats.player(caller.guild_id, id.as_str(), &button.player_id).await? else {
-        return Err(CommandError::invalid("This player is no longer in the statistics.", "Run /stats player again."));
+    let Some(row) = bot
+        .stats
+        .player(caller.guild_id, id.as_str(), &button.player_id)
+        .await?
+    else {
+        return Err(CommandError::invalid(
+            "This player is no longer in the statistics.",
+            "Run /stats player again.",
+        ));
     };
     player_page(bot, caller.guild_id, &server.name, &row, &button).await
 }
 
-async fn player_page(bot: &Bot, guild_id: u64, server_name: &str, row: &PlayerRow, button: &PageButton) -> Result<Reply, CommandError> {
+async fn player_page(
+    bot: &Bot,
+    guild_id: u64,
+    server_name: &str,
+    row: &PlayerRow,
+    button: &PageButton,
+) -> Result<Reply, CommandError> {
     let s = &row.stats;
     let mut b = EmbedBuilder::new()
         .title(clip(&format!("{} — {}", s.name, button.page.label()), 256))
         .color(colour::INFO)
-        .footer(EmbedFooterBuilder::new(clip(&format!("{server_name} · {}", row.player_id), 200)));
+        .footer(EmbedFooterBuilder::new(clip(
+            &format!("{server_name} · {}", row.player_id),
+            200,
+        )));
     match button.page {
         Page::Overview => {
             b = b
@@ -271,52 +382,124 @@ async fn player_page(bot: &Bot, guild_id: u64, server_name: &str, row: &PlayerRo
                 .field(EmbedFieldBuilder::new("Deaths", s.deaths.to_string()).inline())
                 .field(EmbedFieldBuilder::new("K/D", format!("{:.2}", s.kdr())).inline())
                 .field(EmbedFieldBuilder::new("Suicides", s.suicides.total().to_string()).inline())
-                .field(EmbedFieldBuilder::new("Environment deaths", s.environment_deaths.to_string()).inline())
-                .field(EmbedFieldBuilder::new("Longest kill", format!("{} m", s.longest_kill_m.unwrap_or(0))).inline())
-                .field(EmbedFieldBuilder::new("Killstreak", format!("{} now · {} best", s.current_killstreak, s.best_killstreak)).inline())
-                .field(EmbedFieldBuilder::new("Deathstreak", format!("{} now · {} worst", s.current_deathstreak, s.worst_deathstreak)).inline());
+                .field(
+                    EmbedFieldBuilder::new("Environment deaths", s.environment_deaths.to_string())
+                        .inline(),
+                )
+                .field(
+                    EmbedFieldBuilder::new(
+                        "Longest kill",
+                        format!("{} m", s.longest_kill_m.unwrap_or(0)),
+                    )
+                    .inline(),
+                )
+                .field(
+                    EmbedFieldBuilder::new(
+                        "Killstreak",
+                        format!("{} now · {} best", s.current_killstreak, s.best_killstreak),
+                    )
+                    .inline(),
+                )
+                .field(
+                    EmbedFieldBuilder::new(
+                        "Deathstreak",
+                        format!(
+                            "{} now · {} worst",
+                            s.current_deathstreak, s.worst_deathstreak
+                        ),
+                    )
+                    .inline(),
+                );
             if s.names.len() > 1 {
-                b = b.field(EmbedFieldBuilder::new("Also known as", clip(&s.names.join(", "), 1024)));
+                b = b.field(EmbedFieldBuilder::new(
+                    "Also known as",
+                    clip(&s.names.join(", "), 1024),
+                ));
             }
         }
         Page::Weapons => {
-            let weapons = bot.stats.player_weapons(guild_id, &button.server, &row.player_id, 15).await?;
-            let lines: Vec<String> = weapons.iter().map(|(w, k)| format!("{} — {k}", clip(w, 60))).collect();
-            b = b.description(if lines.is_empty() { "No kills yet.".to_owned() } else { lines.join("\n") });
+            let weapons = bot
+                .stats
+                .player_weapons(guild_id, &button.server, &row.player_id, 15)
+                .await?;
+            let lines: Vec<String> = weapons
+                .iter()
+                .map(|(w, k)| format!("{} — {k}", clip(w, 60)))
+                .collect();
+            b = b.description(if lines.is_empty() {
+                "No kills yet.".to_owned()
+            } else {
+                lines.join("\n")
+            });
         }
         Page::Matchups => {
-            let nemesis = bot.stats.matchups(guild_id, &button.server, &row.player_id, true, 5).await?;
-            let prey = bot.stats.matchups(guild_id, &button.server, &row.player_id, false, 5).await?;
-            let ids: Vec<String> = nemesis.iter().chain(&prey).map(|(p, _)| p.clone()).collect();
+            let nemesis = bot
+                .stats
+                .matchups(guild_id, &button.server, &row.player_id, true, 5)
+                .await?;
+            let prey = bot
+                .stats
+                .matchups(guild_id, &button.server, &row.player_id, false, 5)
+                .await?;
+            let ids: Vec<String> = nemesis
+                .iter()
+                .chain(&prey)
+                .map(|(p, _)| p.clone())
+                .collect();
             let names = bot.stats.names(guild_id, &button.server, &ids).await?;
             let show = |list: &[(String, u64)], verb: &str| -> String {
                 if list.is_empty() {
                     return "—".to_owned();
                 }
                 list.iter()
-                    .map(|(p, k)| format!("{} — {verb} {k}×", clip(names.get(p).map(String::as_str).unwrap_or(p), 40)))
+                    .map(|(p, k)| {
+                        format!(
+                            "{} — {verb} {k}×",
+                            clip(names.get(p).map(String::as_str).unwrap_or(p), 40)
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             };
             b = b
-                .field(EmbedFieldBuilder::new("Nemesis (killed you most)", show(&nemesis, "killed you")))
-                .field(EmbedFieldBuilder::new("Prey (you killed most)", show(&prey, "killed")));
+                .field(EmbedFieldBuilder::new(
+                    "Nemesis (killed you most)",
+                    show(&nemesis, "killed you"),
+                ))
+                .field(EmbedFieldBuilder::new(
+                    "Prey (you killed most)",
+                    show(&prey, "killed"),
+                ));
         }
     }
     let buttons: Vec<Component> = Page::ALL
         .iter()
         .map(|p| {
-            let id = PageButton { page: *p, ..button.clone() }.custom_id();
+            let id = PageButton {
+                page: *p,
+                ..button.clone()
+            }
+            .custom_id();
             Component::Button(
-                ButtonBuilder::new(if *p == button.page { ButtonStyle::Primary } else { ButtonStyle::Secondary })
-                    .label(p.label())
-                    .custom_id(id)
-                    .disabled(*p == button.page)
-                    .build(),
+                ButtonBuilder::new(if *p == button.page {
+                    ButtonStyle::Primary
+                } else {
+                    ButtonStyle::Secondary
+                })
+                .label(p.label())
+                .custom_id(id)
+                .disabled(*p == button.page)
+                .build(),
             )
         })
         .collect();
-    let row = Component::ActionRow(ActionRowBuilder::new().component(buttons[0].clone()).component(buttons[1].clone()).component(buttons[2].clone()).build());
+    let row = Component::ActionRow(
+        ActionRowBuilder::new()
+            .component(buttons[0].clone())
+            .component(buttons[1].clone())
+            .component(buttons[2].clone())
+            .build(),
+    );
     Ok(Reply::embed(b.build()).with_components(vec![row]))
 }
 

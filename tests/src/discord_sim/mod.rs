@@ -8,9 +8,14 @@
 //!
 //! - [`gateway`]: HELLO, heartbeat ACKs, IDENTIFY → READY (with this simulator's own
 //!   `resume_gateway_url`), RESUME → RESUMED or INVALID_SESSION, dispatches.
-//! - [`rest`]: `/api/v10/...`, recorded, with the answers the bot needs.
+//! - [`rest`]: `/api/v10/...`, recorded, with the answers the bot needs: command
+//!   registration, interaction callbacks and edits, channel messages (with Discord's
+//!   `enforce_nonce` de-duplication), channel renames; 429s injected on demand.
+//! - [`interactions`]: acting as a user: slash commands, autocomplete, buttons, and
+//!   awaiting what the bot answered.
 
 pub mod gateway;
+pub mod interactions;
 pub mod rest;
 
 use std::net::SocketAddr;
@@ -24,6 +29,8 @@ use tokio::sync::broadcast;
 pub const BOT_USER_ID: u64 = 100_000_000_000_000_001;
 pub const APPLICATION_ID: u64 = 100_000_000_000_000_002;
 pub const BOT_NAME: &str = "Tower of Temptation (sandbox)";
+/// The application's owner (the bot owner the gateway learns from `/oauth2/applications/@me`).
+pub const OWNER_USER_ID: u64 = 100_000_000_000_000_003;
 
 /// Something the bot did, as Discord saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +60,12 @@ pub enum SimEvent {
         connection: u64,
     },
     Rest(rest::RestCall),
+    /// A new message in a channel (a repost with an already-used nonce is not one).
+    Posted {
+        channel: u64,
+        message_id: u64,
+        body: Value,
+    },
 }
 
 /// Commands from tests to live gateway connections.
@@ -78,6 +91,7 @@ pub(crate) struct SimState {
     pub(crate) control: broadcast::Sender<Control>,
     pub(crate) sessions: Mutex<std::collections::HashMap<String, gateway::SessionRecord>>,
     pub(crate) next_connection: std::sync::atomic::AtomicU64,
+    pub(crate) rest: rest::RestState,
 }
 
 impl SimState {
@@ -126,6 +140,7 @@ impl DiscordSimulator {
             control,
             sessions: Mutex::new(Default::default()),
             next_connection: std::sync::atomic::AtomicU64::new(1),
+            rest: rest::RestState::default(),
         });
         let app = axum::Router::new()
             .route("/", axum::routing::get(gateway::upgrade))
@@ -215,6 +230,52 @@ impl DiscordSimulator {
     /// Sends op 7 RECONNECT to every connection.
     pub fn request_reconnect(&self) {
         let _ = self.state.control.send(Control::Reconnect);
+    }
+
+    /// Answers the next `times` calls whose method is `method` and whose path starts with
+    /// `path_prefix` with 429 Too Many Requests (`retry_after` seconds; `global` for the
+    /// global limit).
+    pub fn rate_limit(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        times: u32,
+        retry_after: f64,
+        global: bool,
+    ) {
+        if let Ok(mut rules) = self.state.rest.rate_limits.lock() {
+            rules.push(rest::RateLimitRule {
+                method: method.to_owned(),
+                path_prefix: path_prefix.to_owned(),
+                remaining: times,
+                retry_after,
+                global,
+            });
+        }
+    }
+
+    /// Messages posted so far in a channel (reposts with a used nonce excluded).
+    pub fn posted(&self, channel: u64) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                SimEvent::Posted {
+                    channel: c, body, ..
+                } if c == channel => Some(body),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The command set the bot registered last (`PUT /applications/{id}/commands`).
+    pub fn registered_commands(&self) -> Option<Value> {
+        self.rest_calls()
+            .into_iter()
+            .rev()
+            .find(|c| {
+                c.method == "PUT" && c.path == format!("/applications/{APPLICATION_ID}/commands")
+            })
+            .and_then(|c| c.body)
     }
 
     /// Forgets every session: the next RESUME gets INVALID_SESSION.

@@ -1,15 +1,17 @@
 //! The simulated REST API under `/api/v10`: records each call and answers what the bot
 //! needs. Calls it does not know are recorded and answered 404, as Discord would.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{APPLICATION_ID, BOT_NAME, BOT_USER_ID, SimEvent, SimState};
+use super::{APPLICATION_ID, BOT_NAME, BOT_USER_ID, OWNER_USER_ID, SimEvent, SimState};
 
 /// One REST call the bot made.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +21,43 @@ pub struct RestCall {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Option<Value>,
+    /// Answered 429 (an injected rate limit).
+    pub rate_limited: bool,
+}
+
+/// A rate limit to inject (see `DiscordSimulator::rate_limit`).
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimitRule {
+    pub(crate) method: String,
+    pub(crate) path_prefix: String,
+    pub(crate) remaining: u32,
+    pub(crate) retry_after: f64,
+    pub(crate) global: bool,
+}
+
+/// What the REST side remembers.
+#[derive(Default)]
+pub(crate) struct RestState {
+    pub(crate) rate_limits: Mutex<Vec<RateLimitRule>>,
+    /// (channel, nonce) → message id, for `enforce_nonce`.
+    nonces: Mutex<HashMap<(u64, String), u64>>,
+    next_id: AtomicU64,
+}
+
+impl RestState {
+    fn next_id(&self) -> u64 {
+        300_000_000_000_000_000 + self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Takes one injected 429 for this call, if a rule matches.
+    fn take_rate_limit(&self, method: &str, path: &str) -> Option<(f64, bool)> {
+        let mut rules = self.rate_limits.lock().ok()?;
+        let rule = rules
+            .iter_mut()
+            .find(|r| r.remaining > 0 && r.method == method && path.starts_with(&r.path_prefix))?;
+        rule.remaining -= 1;
+        Some((rule.retry_after, rule.global))
+    }
 }
 
 pub(crate) async fn handle(
@@ -29,6 +68,7 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     let path = format!("/{path}");
+    let limited = state.rest.take_rate_limit(method.as_str(), &path);
     let call = RestCall {
         method: method.to_string(),
         path: path.clone(),
@@ -37,6 +77,7 @@ pub(crate) async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body: serde_json::from_slice(&body).ok(),
+        rate_limited: limited.is_some(),
     };
     state.record(SimEvent::Rest(call.clone()));
     if call
@@ -46,6 +87,9 @@ pub(crate) async fn handle(
     {
         return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
     }
+    if let Some((retry_after, global)) = limited {
+        return too_many_requests(retry_after, global);
+    }
     answer(&state, &method, &path, call.body)
         .unwrap_or_else(|| error(StatusCode::NOT_FOUND, 0, "404: Not Found"))
 }
@@ -53,6 +97,7 @@ pub(crate) async fn handle(
 fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) -> Option<Response> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let ok = |v: Value| Some((StatusCode::OK, axum::Json(v)).into_response());
+    let app = APPLICATION_ID.to_string();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["users", "@me"]) => ok(current_user()),
         ("GET", ["gateway", "bot"]) => ok(json!({
@@ -63,27 +108,94 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
         ("GET", ["gateway"]) => ok(json!({ "url": format!("ws://{}", state.addr) })),
         ("GET", ["applications", "@me"]) | ("GET", ["oauth2", "applications", "@me"]) => {
             ok(json!({
-                "id": APPLICATION_ID.to_string(), "name": BOT_NAME, "icon": null, "description": "",
+                "id": app, "name": BOT_NAME, "icon": null, "description": "",
                 "bot_public": true, "bot_require_code_grant": false, "verify_key": "", "flags": 0,
-                "owner": bot_user(), "team": null,
+                "owner": user(OWNER_USER_ID, "owner", false), "team": null,
             }))
+        }
+        ("PUT", ["applications", a, "commands"]) if *a == app => {
+            let commands: Vec<Value> = body
+                .and_then(|b| b.as_array().cloned())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut c| {
+                    if let Some(map) = c.as_object_mut() {
+                        map.insert("id".into(), json!(state.rest.next_id().to_string()));
+                        map.insert("application_id".into(), json!(app));
+                        map.insert("version".into(), json!("1"));
+                    }
+                    c
+                })
+                .collect();
+            ok(Value::Array(commands))
         }
         ("POST", ["channels", channel, "messages"]) => {
+            let channel_id: u64 = channel.parse().ok()?;
             let body = body.unwrap_or(Value::Null);
-            ok(json!({
-                "id": "200000000000000001", "channel_id": channel, "author": bot_user(),
-                "content": body.get("content").cloned().unwrap_or(json!("")),
-                "timestamp": "2026-01-01T00:00:00.000000+00:00", "edited_timestamp": null,
-                "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
-                "attachments": [], "embeds": body.get("embeds").cloned().unwrap_or(json!([])),
-                "pinned": false, "type": 0,
-            }))
+            let nonce = body.get("nonce").map(|n| match n {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            let enforce = body.get("enforce_nonce").and_then(Value::as_bool) == Some(true);
+            let known = match (&nonce, enforce) {
+                (Some(n), true) => state
+                    .rest
+                    .nonces
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&(channel_id, n.clone())).copied()),
+                _ => None,
+            };
+            let id = match known {
+                Some(id) => id,
+                None => {
+                    let id = state.rest.next_id();
+                    if let (Some(n), true) = (&nonce, enforce)
+                        && let Ok(mut m) = state.rest.nonces.lock()
+                    {
+                        m.insert((channel_id, n.clone()), id);
+                    }
+                    state.record(SimEvent::Posted {
+                        channel: channel_id,
+                        message_id: id,
+                        body: body.clone(),
+                    });
+                    id
+                }
+            };
+            ok(message(id, channel, &body))
         }
+        ("PATCH", ["channels", channel]) => ok(json!({
+            "id": channel, "type": 2, "guild_id": "1",
+            "name": body.as_ref().and_then(|b| b.get("name")).cloned().unwrap_or(json!("voice")),
+            "position": 0, "permission_overwrites": [], "bitrate": 64000, "user_limit": 0,
+        })),
         ("POST", ["interactions", _, _, "callback"]) => {
             Some(StatusCode::NO_CONTENT.into_response())
         }
+        ("PATCH" | "GET", ["webhooks", a, _token, "messages", "@original"]) if *a == app => ok(
+            message(state.rest.next_id(), "1", &body.unwrap_or(Value::Null)),
+        ),
+        ("POST", ["webhooks", a, _token]) if *a == app => ok(message(
+            state.rest.next_id(),
+            "1",
+            &body.unwrap_or(Value::Null),
+        )),
         _ => None,
     }
+}
+
+/// A message as Discord returns it.
+pub(crate) fn message(id: u64, channel: &str, body: &Value) -> Value {
+    json!({
+        "id": id.to_string(), "channel_id": channel, "author": bot_user(),
+        "content": body.get("content").cloned().unwrap_or(json!("")),
+        "timestamp": "2026-01-01T00:00:00.000000+00:00", "edited_timestamp": null,
+        "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+        "attachments": [], "embeds": body.get("embeds").cloned().unwrap_or(json!([])),
+        "components": body.get("components").cloned().unwrap_or(json!([])),
+        "pinned": false, "type": 0,
+    })
 }
 
 /// `GET /users/@me`: the bot's own account, with the fields only that endpoint has.
@@ -101,8 +213,12 @@ pub(crate) fn current_user() -> Value {
     user
 }
 
+pub(crate) fn user(id: u64, name: &str, bot: bool) -> Value {
+    json!({ "id": id.to_string(), "username": name, "discriminator": "0", "avatar": null, "bot": bot })
+}
+
 fn bot_user() -> Value {
-    json!({ "id": BOT_USER_ID.to_string(), "username": BOT_NAME, "discriminator": "0", "avatar": null, "bot": true })
+    user(BOT_USER_ID, BOT_NAME, true)
 }
 
 fn error(status: StatusCode, code: u32, message: &str) -> Response {
@@ -111,4 +227,24 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
         axum::Json(json!({ "message": message, "code": code })),
     )
         .into_response()
+}
+
+fn too_many_requests(retry_after: f64, global: bool) -> Response {
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({ "message": "You are being rate limited.", "retry_after": retry_after, "global": global })),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&retry_after.ceil().to_string()) {
+        headers.insert("retry-after", v);
+    }
+    headers.insert(
+        "x-ratelimit-scope",
+        HeaderValue::from_static(if global { "global" } else { "user" }),
+    );
+    if global {
+        headers.insert("x-ratelimit-global", HeaderValue::from_static("true"));
+    }
+    response
 }

@@ -1,0 +1,347 @@
+//! Acting as a Discord user: slash commands, autocomplete and button presses sent to the
+//! bot as `INTERACTION_CREATE` dispatches, shaped as Discord sends them, and waiting for
+//! what the bot answered (the interaction callback, then any edit of the original
+//! response).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::rest::{self, RestCall};
+use super::{APPLICATION_ID, DiscordSimulator, SimError, SimEvent};
+
+/// Permission bits (as Discord sends them in `member.permissions`).
+pub const ADMINISTRATOR: u64 = 1 << 3;
+/// What an ordinary member has: view channels, send messages, use application commands.
+pub const MEMBER: u64 = (1 << 10) | (1 << 11) | (1 << 31);
+
+/// The member an interaction comes from.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub guild_id: u64,
+    pub user_id: u64,
+    pub permissions: u64,
+    pub roles: Vec<u64>,
+}
+
+impl Member {
+    pub fn admin(guild_id: u64, user_id: u64) -> Self {
+        Self {
+            guild_id,
+            user_id,
+            permissions: ADMINISTRATOR | MEMBER,
+            roles: Vec::new(),
+        }
+    }
+
+    pub fn ordinary(guild_id: u64, user_id: u64) -> Self {
+        Self {
+            guild_id,
+            user_id,
+            permissions: MEMBER,
+            roles: Vec::new(),
+        }
+    }
+}
+
+/// One option value of a slash command.
+#[derive(Debug, Clone)]
+pub enum Opt {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Channel(u64),
+    Role(u64),
+    /// The option being typed in (autocomplete).
+    Focused(String),
+}
+
+impl Opt {
+    pub fn str(s: impl Into<String>) -> Self {
+        Self::Str(s.into())
+    }
+
+    fn json(&self, name: &str) -> Value {
+        match self {
+            Self::Str(s) => json!({ "name": name, "type": 3, "value": s }),
+            Self::Int(n) => json!({ "name": name, "type": 4, "value": n }),
+            Self::Bool(b) => json!({ "name": name, "type": 5, "value": b }),
+            Self::Channel(id) => json!({ "name": name, "type": 7, "value": id.to_string() }),
+            Self::Role(id) => json!({ "name": name, "type": 8, "value": id.to_string() }),
+            Self::Focused(s) => json!({ "name": name, "type": 3, "value": s, "focused": true }),
+        }
+    }
+}
+
+/// An interaction the simulator sent.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub id: u64,
+    pub token: String,
+}
+
+/// What the bot answered to an interaction.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The callback type (4 message, 5 deferred, 7 update message, 8 autocomplete result).
+    pub kind: u64,
+    /// The message data (callback `data`, or the edit's body).
+    pub data: Value,
+}
+
+impl Answer {
+    pub fn embeds(&self) -> Vec<Value> {
+        self.data
+            .get("embeds")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The first embed's title.
+    pub fn title(&self) -> String {
+        self.embeds()
+            .first()
+            .and_then(|e| e.get("title"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Every text of the message (content, titles, descriptions, fields, footers), joined.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        if let Some(c) = self.data.get("content").and_then(Value::as_str) {
+            out.push_str(c);
+            out.push('\n');
+        }
+        for e in self.embeds() {
+            for k in ["title", "description"] {
+                if let Some(t) = e.get(k).and_then(Value::as_str) {
+                    out.push_str(t);
+                    out.push('\n');
+                }
+            }
+            for f in e
+                .get("fields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                for k in ["name", "value"] {
+                    if let Some(t) = f.get(k).and_then(Value::as_str) {
+                        out.push_str(t);
+                        out.push('\n');
+                    }
+                }
+            }
+            if let Some(t) = e.pointer("/footer/text").and_then(Value::as_str) {
+                out.push_str(t);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Only the caller sees it.
+    pub fn is_ephemeral(&self) -> bool {
+        self.data
+            .get("flags")
+            .and_then(Value::as_u64)
+            .is_some_and(|f| f & 64 != 0)
+    }
+
+    /// `custom_id`s of the message's buttons.
+    pub fn buttons(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for row in self
+            .data
+            .get("components")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            for c in row
+                .get("components")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                if let Some(id) = c.get("custom_id").and_then(Value::as_str) {
+                    out.push(id.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// Autocomplete suggestions: (name, value).
+    pub fn choices(&self) -> Vec<(String, String)> {
+        self.data
+            .get("choices")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let s = |k: &str| {
+                    c.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                (s("name"), s("value"))
+            })
+            .collect()
+    }
+}
+
+static NEXT_INTERACTION: AtomicU64 = AtomicU64::new(1);
+
+/// Discord's `data.options` for a command path and its options.
+fn command_data(path: &str, options: &[(&str, Opt)]) -> Value {
+    let mut names = path.split(' ');
+    let name = names.next().unwrap_or_default();
+    let mut opts: Vec<Value> = options.iter().map(|(n, o)| o.json(n)).collect();
+    let subs: Vec<&str> = names.collect();
+    for sub in subs.iter().rev() {
+        opts = vec![json!({ "name": sub, "type": 1, "options": opts })];
+    }
+    json!({ "id": "400000000000000001", "name": name, "type": 1, "options": opts })
+}
+
+impl DiscordSimulator {
+    fn interaction(
+        &self,
+        shard: u32,
+        member: &Member,
+        kind: u64,
+        data: Value,
+        message: Option<Value>,
+    ) -> Sent {
+        let n = NEXT_INTERACTION.fetch_add(1, Ordering::Relaxed);
+        let id = 500_000_000_000_000_000 + n;
+        let token = format!("sim-interaction-token-{n}");
+        let mut body = json!({
+            "id": id.to_string(),
+            "application_id": APPLICATION_ID.to_string(),
+            "type": kind,
+            "data": data,
+            "guild_id": member.guild_id.to_string(),
+            "channel_id": "600000000000000001",
+            "member": {
+                "user": rest::user(member.user_id, &format!("user{}", member.user_id % 1000), false),
+                "roles": member.roles.iter().map(u64::to_string).collect::<Vec<_>>(),
+                "permissions": member.permissions.to_string(),
+                "joined_at": "2025-01-01T00:00:00.000000+00:00",
+                "deaf": false, "mute": false, "flags": 0, "nick": null,
+                "communication_disabled_until": null,
+            },
+            "token": token,
+            "version": 1,
+            "app_permissions": "2147483647",
+            "locale": "en-GB",
+            "guild_locale": "en-GB",
+            "entitlements": [],
+            "authorizing_integration_owners": { "0": member.guild_id.to_string() },
+            "context": 0,
+            "attachment_size_limit": 10_485_760,
+        });
+        if let (Some(m), Some(map)) = (message, body.as_object_mut()) {
+            map.insert("message".into(), m);
+        }
+        self.dispatch(shard, "INTERACTION_CREATE", body);
+        Sent { id, token }
+    }
+
+    /// A slash command: `path` is the command and subcommand names (`"stats player"`).
+    pub fn slash(&self, shard: u32, member: &Member, path: &str, options: &[(&str, Opt)]) -> Sent {
+        self.interaction(shard, member, 2, command_data(path, options), None)
+    }
+
+    /// Typing in an option: exactly one option should be [`Opt::Focused`].
+    pub fn autocomplete(
+        &self,
+        shard: u32,
+        member: &Member,
+        path: &str,
+        options: &[(&str, Opt)],
+    ) -> Sent {
+        self.interaction(shard, member, 4, command_data(path, options), None)
+    }
+
+    /// Pressing a button of a message the bot sent.
+    pub fn press(&self, shard: u32, member: &Member, custom_id: &str) -> Sent {
+        let message = rest::message(700_000_000_000_000_001, "600000000000000001", &json!({}));
+        self.interaction(
+            shard,
+            member,
+            3,
+            json!({ "custom_id": custom_id, "component_type": 2 }),
+            Some(message),
+        )
+    }
+
+    fn is_callback(sent: &Sent, c: &RestCall) -> bool {
+        !c.rate_limited
+            && c.method == "POST"
+            && c.path == format!("/interactions/{}/{}/callback", sent.id, sent.token)
+    }
+
+    fn is_edit(sent: &Sent, c: &RestCall) -> bool {
+        !c.rate_limited
+            && c.method == "PATCH"
+            && c.path
+                == format!(
+                    "/webhooks/{APPLICATION_ID}/{}/messages/@original",
+                    sent.token
+                )
+    }
+
+    /// The bot's first response (the interaction callback).
+    pub async fn first_answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {
+        let event = self
+            .wait_for(
+                "the interaction callback",
+                timeout,
+                |e| matches!(e, SimEvent::Rest(c) if Self::is_callback(sent, c)),
+            )
+            .await?;
+        let SimEvent::Rest(call) = event else {
+            unreachable!("matched a REST call")
+        };
+        let body = call.body.unwrap_or(Value::Null);
+        Ok(Answer {
+            kind: body.get("type").and_then(Value::as_u64).unwrap_or(0),
+            data: body.get("data").cloned().unwrap_or(Value::Null),
+        })
+    }
+
+    /// The bot's latest edit of the original response.
+    pub async fn edited_answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {
+        let event = self
+            .wait_for(
+                "an edit of the original response",
+                timeout,
+                |e| matches!(e, SimEvent::Rest(c) if Self::is_edit(sent, c)),
+            )
+            .await?;
+        let SimEvent::Rest(call) = event else {
+            unreachable!("matched a REST call")
+        };
+        Ok(Answer {
+            kind: 4,
+            data: call.body.unwrap_or(Value::Null),
+        })
+    }
+
+    /// What the user ends up seeing: the callback, or after a defer (type 5) the edit.
+    pub async fn answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {
+        let first = self.first_answer(sent, timeout).await?;
+        if first.kind == 5 {
+            return self.edited_answer(sent, timeout).await;
+        }
+        Ok(first)
+    }
+}

@@ -1,0 +1,51 @@
+//! Game servers' files in the SFTP test user's home (`TOWER_TEST_SFTP_HOME`), laid out
+//! as Deadside hosts lay them out: `<host>_<server_id>/actual1/deathlogs/world_0/*.csv`
+//! and `<host>_<server_id>/Logs/Deadside.log`.
+
+use std::path::PathBuf;
+
+use crate::support::{ok, required_env};
+
+/// The first `n` lines of `bytes`.
+pub fn lines(bytes: &[u8], n: usize) -> &[u8] {
+    let end = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(n - 1)
+        .map_or(bytes.len(), |(i, _)| i + 1);
+    &bytes[..end]
+}
+
+/// A folder in the SFTP user's home holding game servers' files; removed at the end.
+pub struct Home(PathBuf);
+
+impl Home {
+    pub fn new(test: &str) -> Home {
+        let dir = PathBuf::from(required_env("TOWER_TEST_SFTP_HOME"))
+            .join(format!("p_{test}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        ok(std::fs::create_dir_all(&dir));
+        Home(dir)
+    }
+
+    pub fn killfeed(&self, server_id: &str) -> PathBuf {
+        let dir = self
+            .0
+            .join(format!("127.0.0.1_{server_id}/actual1/deathlogs/world_0"));
+        ok(std::fs::create_dir_all(&dir));
+        dir
+    }
+
+    pub fn log(&self, server_id: &str) -> PathBuf {
+        let dir = self.0.join(format!("127.0.0.1_{server_id}/Logs"));
+        ok(std::fs::create_dir_all(&dir));
+        dir.join("Deadside.log")
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

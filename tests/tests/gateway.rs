@@ -1,0 +1,543 @@
+//! The Discord front end, driven as users drive it: slash commands, autocomplete and
+//! buttons sent through the project's Discord simulator to the real gateway-shard, with
+//! the real sftp-worker polling a real OpenSSH server into a real MongoDB-wire server.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use mongodb::bson::{Document, doc};
+use serde_json::Value;
+use tower_shared::ingest::parse_killfeed_chunk;
+use tower_shared::secret::SecretKey;
+use tower_tests::WAIT;
+use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID, SimEvent};
+use tower_tests::sftp_home::{Home, lines};
+use tower_tests::stack::{DiscordTarget, Stack, StackOptions};
+use tower_tests::support::{expected_stats, fixture, ok, required_env};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+const GUILD_A: u64 = 810_000_000_000_000_001;
+const GUILD_B: u64 = 820_000_000_000_000_002;
+const ADMIN_A: u64 = 910_000_000_000_000_001;
+const MEMBER_A: u64 = 910_000_000_000_000_002;
+const ADMIN_B: u64 = 920_000_000_000_000_001;
+const KILLFEED_CHANNEL: u64 = 610_000_000_000_000_001;
+
+fn options(db: &TestDatabase, sim: &DiscordSimulator, key: &str) -> StackOptions {
+    StackOptions {
+        mongodb_uri: db.uri.clone(),
+        database: db.name.clone(),
+        auth_token: TOKEN.to_owned(),
+        secret_key: Some(key.to_owned()),
+        discord: DiscordTarget::Simulator {
+            gateway_url: sim.gateway_url(),
+            api_proxy: sim.api_proxy(),
+        },
+        echo: false,
+        log_filter: "info".to_owned(),
+        extra_env: vec![
+            ("TOWER_SFTP_ALLOW_LOOPBACK".to_owned(), "true".to_owned()),
+            ("TOWER_POLL_INTERVAL_SECS".to_owned(), "1".to_owned()),
+        ],
+    }
+}
+
+/// Waits (bounded) until `check` holds, looking again every 100 ms (state written by
+/// another process).
+async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let found = tokio::time::timeout(limit, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        found.is_ok(),
+        "timed out after {limit:?} waiting for {what}"
+    );
+}
+
+fn embeds_posted(sim: &DiscordSimulator, channel: u64) -> Vec<Value> {
+    sim.posted(channel)
+        .iter()
+        .flat_map(|m| {
+            m.get("embeds")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+async fn add_server(sim: &DiscordSimulator, admin: &Member, server_id: &str) -> String {
+    let sent = sim.slash(
+        0,
+        admin,
+        "setup addserver",
+        &[
+            ("server_name", Opt::str(format!("Server {server_id}"))),
+            ("host", Opt::str("127.0.0.1")),
+            ("port", Opt::Int(i64::from(ok(sshd_port())))),
+            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
+            (
+                "password",
+                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
+            ),
+            ("server_id", Opt::str(server_id)),
+        ],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(answer.title(), "Server added", "{}", answer.text());
+    assert!(
+        answer.is_ephemeral(),
+        "the answer to /setup addserver is private"
+    );
+    answer.text()
+}
+
+#[tokio::test]
+async fn commands_work_end_to_end_and_refuse_what_they_must() {
+    let db = ok(TestDatabase::create("gateway_commands").await);
+    let home = Home::new("gateway_commands");
+    let key = ok(SecretKey::generate_base64());
+    let server_id = format!("{}", 7000 + std::process::id() % 1000);
+    let file = fixture("2025.05.01-00.00.00.csv");
+    let posted_lines = lines(&file, 40);
+    ok(std::fs::write(
+        home.killfeed(&server_id).join("2025.05.01-00.00.00.csv"),
+        posted_lines,
+    ));
+    let sim = ok(DiscordSimulator::start().await);
+    let stack = ok(Stack::start(&options(&db, &sim, &key)).await);
+    let (admin_a, member_a, admin_b) = (
+        Member::admin(GUILD_A, ADMIN_A),
+        Member::ordinary(GUILD_A, MEMBER_A),
+        Member::admin(GUILD_B, ADMIN_B),
+    );
+    let owner_b = Member::ordinary(GUILD_B, OWNER_USER_ID);
+
+    // The command set was registered, and it is the committed one.
+    let registered = ok(sim
+        .wait_for("command registration", WAIT, |e| matches!(e, SimEvent::Rest(c) if c.method == "PUT" && c.path.ends_with("/commands")))
+        .await);
+    let SimEvent::Rest(call) = registered else {
+        unreachable!("matched a REST call")
+    };
+    let committed: Value = ok(serde_json::from_str(&ok(std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../gateway-shard/commands.json"
+    )))));
+    assert_eq!(
+        call.body,
+        Some(committed),
+        "the registered set is gateway-shard/commands.json"
+    );
+
+    // Adding a server: the password is stored sealed, never in clear.
+    let password = required_env("TOWER_TEST_SFTP_PASSWORD");
+    let text = add_server(&sim, &admin_a, &server_id).await;
+    assert!(
+        !text.contains(&password),
+        "the answer does not repeat the password"
+    );
+    let stored: Vec<Document> = ok(futures_util::TryStreamExt::try_collect(ok(db
+        .handle()
+        .collection::<Document>("game_servers")
+        .find(doc! {})
+        .await))
+    .await);
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !format!("{stored:?}").contains(&password),
+        "no clear password in game_servers"
+    );
+
+    // A member who is not an admin is refused, and the refusal is audited.
+    let sent = sim.slash(
+        0,
+        &member_a,
+        "setup removeserver",
+        &[("server_id", Opt::str(&server_id))],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(answer.title(), "Not allowed", "{}", answer.text());
+    assert!(
+        answer.text().contains("Error id E-"),
+        "refusals carry an error id: {}",
+        answer.text()
+    );
+    let audited = ok(db
+        .handle()
+        .collection::<Document>("audit_log")
+        .count_documents(doc! { "action": "permission.refused", "actor": MEMBER_A.to_string() })
+        .await);
+    assert_eq!(audited, 1);
+
+    // Stats need Survivor: the refusal names the tier.
+    let sent = sim.slash(
+        0,
+        &member_a,
+        "stats server",
+        &[("server_id", Opt::str(&server_id))],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(answer.title(), "Not allowed");
+    assert!(answer.text().contains("Survivor"), "{}", answer.text());
+
+    // Only a home-guild admin or the owner grants premium; grants are audited.
+    let sent = sim.slash(
+        0,
+        &admin_b,
+        "admin premium",
+        &[
+            ("guild_id", Opt::str(GUILD_B.to_string())),
+            ("tier", Opt::Int(4)),
+        ],
+    );
+    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Not allowed");
+    for guild in [GUILD_A, GUILD_B] {
+        let sent = sim.slash(
+            0,
+            &owner_b,
+            "admin premium",
+            &[
+                ("guild_id", Opt::str(guild.to_string())),
+                ("tier", Opt::Int(3)),
+            ],
+        );
+        let answer = ok(sim.answer(&sent, WAIT).await);
+        assert_eq!(answer.title(), "Premium granted", "{}", answer.text());
+    }
+    let grants = ok(db
+        .handle()
+        .collection::<Document>("audit_log")
+        .count_documents(doc! { "action": "premium.grant" })
+        .await);
+    assert_eq!(grants, 2);
+
+    // Another guild cannot reach this guild's server, by command or by autocomplete.
+    let sent = sim.slash(
+        0,
+        &admin_b,
+        "stats server",
+        &[("server_id", Opt::str(&server_id))],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(answer.title(), "Cannot do that", "{}", answer.text());
+    let sent = sim.autocomplete(
+        0,
+        &admin_b,
+        "stats server",
+        &[("server_id", Opt::Focused(String::new()))],
+    );
+    assert_eq!(
+        ok(sim.first_answer(&sent, WAIT).await).choices(),
+        Vec::<(String, String)>::new()
+    );
+    let sent = sim.autocomplete(
+        0,
+        &admin_a,
+        "stats server",
+        &[("server_id", Opt::Focused(String::new()))],
+    );
+    let choices = ok(sim.first_answer(&sent, WAIT).await).choices();
+    assert_eq!(
+        choices.iter().map(|c| c.1.as_str()).collect::<Vec<_>>(),
+        [server_id.as_str()]
+    );
+
+    // Channels, then the killfeed posts every line of the file, ≤ 10 embeds a message.
+    let sent = sim.slash(
+        0,
+        &admin_a,
+        "setup channels",
+        &[
+            ("server_id", Opt::str(&server_id)),
+            ("killfeed_channel", Opt::Channel(KILLFEED_CHANNEL)),
+        ],
+    );
+    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Channels saved");
+    let mut chunk = parse_killfeed_chunk("f.csv", posted_lines, 0, true);
+    chunk.dedupe(GUILD_A, &server_id, &mut HashSet::new());
+    let want = chunk.events.len();
+    eventually("every killfeed line posted", WAIT, || async {
+        embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
+    })
+    .await;
+    let posted = embeds_posted(&sim, KILLFEED_CHANNEL);
+    assert_eq!(posted.len(), want, "each line posted once");
+    assert!(sim.posted(KILLFEED_CHANNEL).iter().all(|m| {
+        m["embeds"]
+            .as_array()
+            .is_some_and(|e| (1..=10).contains(&e.len()))
+    }));
+
+    // Leaderboard: the top killer of the file first.
+    let expected = expected_stats(GUILD_A, &server_id, &[posted_lines]);
+    let top = expected
+        .players
+        .values()
+        .max_by_key(|p| (p.kills, std::cmp::Reverse(p.name.clone())))
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    let sent = sim.slash(
+        0,
+        &member_a,
+        "stats leaderboard",
+        &[
+            ("server_id", Opt::str(&server_id)),
+            ("stat", Opt::str("kills")),
+        ],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    let board = answer.embeds()[0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        board.starts_with(&format!("**1.** {top}")),
+        "leaderboard: {board}, top killer {top}"
+    );
+
+    // A player's pages: buttons only the caller can use.
+    let sent = sim.slash(
+        0,
+        &member_a,
+        "stats player",
+        &[
+            ("server_id", Opt::str(&server_id)),
+            ("player_name", Opt::str(&top)),
+        ],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert!(answer.title().starts_with(&top), "{}", answer.title());
+    let buttons = answer.buttons();
+    assert_eq!(buttons.len(), 3);
+    let sent = sim.press(0, &admin_a, &buttons[1]);
+    let refused = ok(sim.first_answer(&sent, WAIT).await);
+    assert!(
+        refused.is_ephemeral() && refused.title() == "Not your buttons",
+        "{}",
+        refused.text()
+    );
+    let sent = sim.press(0, &member_a, &buttons[1]);
+    let page = ok(sim.first_answer(&sent, WAIT).await);
+    assert_eq!(page.kind, 7, "the caller's button updates the message");
+    assert!(page.title().ends_with("Weapons"), "{}", page.title());
+
+    // Player-name autocomplete is scoped to this guild's server.
+    let sent = sim.autocomplete(
+        0,
+        &member_a,
+        "stats player",
+        &[
+            ("server_id", Opt::str(&server_id)),
+            ("player_name", Opt::Focused(top.chars().take(2).collect())),
+        ],
+    );
+    let names = ok(sim.first_answer(&sent, WAIT).await).choices();
+    assert!(names.iter().any(|(n, _)| *n == top), "{names:?}");
+
+    // A bad option value gets a clear error.
+    let sent = sim.slash(
+        0,
+        &member_a,
+        "stats leaderboard",
+        &[
+            ("server_id", Opt::str(&server_id)),
+            ("stat", Opt::str("bogus")),
+        ],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(answer.title(), "Cannot do that");
+    assert!(answer.text().contains("bogus"), "{}", answer.text());
+
+    // SFTP work answers "working…" at once, then edits in the result.
+    let sent = sim.slash(
+        0,
+        &admin_a,
+        "test_sftp",
+        &[("server", Opt::str(&server_id))],
+    );
+    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+    let tested = ok(sim.edited_answer(&sent, WAIT).await);
+    assert!(tested.title().starts_with("SFTP test"), "{}", tested.text());
+    assert!(
+        tested.text().contains("✅") && !tested.text().contains("❌"),
+        "{}",
+        tested.text()
+    );
+
+    // Linking a player, and the help list.
+    let sent = sim.slash(0, &member_a, "link", &[("player_name", Opt::str(&top))]);
+    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Linked");
+    let sent = sim.slash(0, &member_a, "myplayers", &[]);
+    assert!(ok(sim.answer(&sent, WAIT).await).text().contains(&top));
+    let sent = sim.slash(0, &member_a, "commands", &[]);
+    let help = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(
+        help.embeds()[0]["fields"].as_array().map(Vec::len),
+        Some(15)
+    );
+
+    ok(stack.stop(Duration::from_secs(20)).await);
+    ok(db.drop_database().await);
+}
+
+#[tokio::test]
+async fn posting_survives_rate_limits_and_restarts_without_repeating() {
+    let db = ok(TestDatabase::create("gateway_posting").await);
+    let home = Home::new("gateway_posting");
+    let key = ok(SecretKey::generate_base64());
+    let server_id = format!("{}", 8000 + std::process::id() % 1000);
+    let file = fixture("2025.05.01-00.00.00.csv");
+    let first = lines(&file, 25);
+    let csv = home.killfeed(&server_id).join("2025.05.01-00.00.00.csv");
+    let sim = ok(DiscordSimulator::start().await);
+    // Discord answers the first two posts 429: they are waited out and retried.
+    sim.rate_limit(
+        "POST",
+        &format!("/channels/{KILLFEED_CHANNEL}/messages"),
+        2,
+        0.2,
+        false,
+    );
+    let opts = options(&db, &sim, &key);
+    let stack = ok(Stack::start(&opts).await);
+    let admin = Member::admin(GUILD_A, ADMIN_A);
+    add_server(&sim, &admin, &server_id).await;
+    let sent = sim.slash(
+        0,
+        &admin,
+        "setup channels",
+        &[
+            ("server_id", Opt::str(&server_id)),
+            ("killfeed_channel", Opt::Channel(KILLFEED_CHANNEL)),
+        ],
+    );
+    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Channels saved");
+    ok(std::fs::write(&csv, first));
+
+    let count = |bytes: &[u8]| {
+        let mut chunk = parse_killfeed_chunk("f.csv", bytes, 0, true);
+        chunk.dedupe(GUILD_A, &server_id, &mut HashSet::new());
+        chunk.events.len()
+    };
+    let want = count(first);
+    eventually("the first lines posted", WAIT, || async {
+        embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
+    })
+    .await;
+    assert_eq!(embeds_posted(&sim, KILLFEED_CHANNEL).len(), want);
+    let limited = sim.rest_calls().iter().filter(|c| c.rate_limited).count();
+    assert_eq!(limited, 2, "both 429s were hit and retried");
+
+    // Stop the gateway; pretend it crashed before acknowledging anything and before
+    // marking its last message sent (the state a crash between post and record leaves).
+    let acks = db.handle().collection::<Document>("notification_acks");
+    let deliveries = db.handle().collection::<Document>("deliveries");
+    let Stack {
+        gateway,
+        worker,
+        collector,
+        worker_addr,
+        ..
+    } = stack;
+    ok(gateway.stop(Duration::from_secs(20)).await);
+    ok(acks
+        .update_many(doc! {}, doc! { "$set": { "seq": 0i64 } })
+        .await);
+    let last = ok(deliveries.find_one(doc! {}).sort(doc! { "at": -1 }).await);
+    let last_id = last
+        .as_ref()
+        .and_then(|d| d.get_str("_id").ok())
+        .unwrap_or_default()
+        .to_owned();
+    ok(deliveries
+        .update_one(
+            doc! { "_id": &last_id },
+            doc! { "$set": { "state": "sending" } },
+        )
+        .await);
+
+    // More lines arrive while it is down; a new gateway posts those, once, and nothing twice.
+    let more = lines(&file, 45);
+    ok(std::fs::write(&csv, more));
+    let mut env = opts.base_env();
+    env.push((
+        "TOWER_WORKER_URLS".to_owned(),
+        format!("http://{worker_addr}"),
+    ));
+    env.push((
+        "TOWER_COLLECTOR_URL".to_owned(),
+        "http://127.0.0.1:1".to_owned(),
+    ));
+    env.extend(opts.discord_env());
+    let gateway = ok(
+        tower_tests::daemon::Daemon::spawn(tower_tests::daemon::DaemonSpec::grpc(
+            "gateway-shard",
+            env,
+        ))
+        .await,
+    );
+    let want = count(more);
+    eventually("the new lines posted", WAIT, || async {
+        embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
+    })
+    .await;
+    // Wait until the new gateway has worked through everything stored.
+    let notifications = db.handle().collection::<Document>("notifications");
+    eventually("the replay acknowledged", WAIT, || async {
+        let max = notifications
+            .find_one(doc! {})
+            .sort(doc! { "seq": -1 })
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok())
+            .unwrap_or(-1);
+        let acked = acks
+            .find_one(doc! {})
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok())
+            .unwrap_or(0);
+        acked >= max
+    })
+    .await;
+    assert_eq!(
+        embeds_posted(&sim, KILLFEED_CHANNEL).len(),
+        want,
+        "no line posted twice after the restart"
+    );
+    let reposted = sim
+        .rest_calls()
+        .iter()
+        .filter(|c| {
+            c.method == "POST"
+                && c.body
+                    .as_ref()
+                    .and_then(|b| b.get("nonce"))
+                    .and_then(Value::as_str)
+                    == Some(last_id.as_str())
+        })
+        .count();
+    assert_eq!(
+        reposted, 2,
+        "the interrupted message was sent again with its nonce, and Discord kept one"
+    );
+    let sent = ok(deliveries.count_documents(doc! { "state": "sent" }).await);
+    assert_eq!(sent, ok(deliveries.count_documents(doc! {}).await));
+
+    ok(gateway.stop(Duration::from_secs(20)).await);
+    ok(worker.stop(Duration::from_secs(20)).await);
+    ok(collector.stop(Duration::from_secs(20)).await);
+    ok(db.drop_database().await);
+}
