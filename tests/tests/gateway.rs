@@ -110,6 +110,10 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let file = fixture("2025.05.01-00.00.00.csv");
     let posted_lines = lines(&file, 40);
     ok(std::fs::write(
+        home.log(&server_id),
+        "Log file open, 05/03/25 02:00:00\n",
+    ));
+    ok(std::fs::write(
         home.killfeed(&server_id).join("2025.05.01-00.00.00.csv"),
         posted_lines,
     ));

@@ -80,10 +80,13 @@ pub(crate) async fn handle(
         rate_limited: limited.is_some(),
     };
     state.record(SimEvent::Rest(call.clone()));
-    if call
-        .authorization
-        .as_deref()
-        .is_none_or(|a| !a.starts_with("Bot "))
+    // Interaction callbacks and webhooks are authorised by the token in their path.
+    let token_in_path = path.starts_with("/interactions/") || path.starts_with("/webhooks/");
+    if !token_in_path
+        && call
+            .authorization
+            .as_deref()
+            .is_none_or(|a| !a.starts_with("Bot "))
     {
         return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
     }
