@@ -190,10 +190,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     tracing::info!(bot = %bot_user.name, id = %bot_user.id, shards = %range, "starting shards");
     let (news_tx, mut news) = mpsc::channel(64);
     let shards = shards::build(
+        &bot,
         range,
         discord_token.expose(),
         config.discord.gateway_url.as_deref(),
-    );
+    )
+    .await;
     let expected = shards.len();
     let loops: Vec<_> = shards
         .into_iter()

@@ -521,6 +521,17 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
         want,
         "no line posted twice after the restart"
     );
+
+    // The restarted gateway resumed its saved session instead of identifying again.
+    ok(sim
+        .wait_for("RESUME", WAIT, |e| matches!(e, SimEvent::Resumed { .. }))
+        .await);
+    let identified = sim
+        .events()
+        .iter()
+        .filter(|e| matches!(e, SimEvent::Identified { .. }))
+        .count();
+    assert_eq!(identified, 1, "one IDENTIFY across the restart");
     let reposted = sim
         .rest_calls()
         .iter()
