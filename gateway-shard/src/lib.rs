@@ -3,7 +3,8 @@
 //! connection messages for the guilds on its shards.
 //!
 //! Map of the modules:
-//! - [`shards`]: connecting the shards and their receive loops (nothing slow runs there).
+//! - [`shards`]: connecting the shards and their receive loops (nothing slow runs there);
+//!   [`identify_queue`]: Discord's identify limit shared by every process of the bot.
 //! - [`events`]: each gateway event, handled on its own task.
 //! - [`interactions`]: answering within Discord's deadline (respond, defer, edit).
 //! - [`commands`]: the slash-command schema and every command; [`options`] reads their
@@ -21,6 +22,7 @@ pub mod bot;
 pub mod commands;
 pub mod embeds;
 pub mod events;
+pub mod identify_queue;
 pub mod interactions;
 pub mod options;
 pub mod posting;

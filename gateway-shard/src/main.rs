@@ -23,6 +23,7 @@ use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
 
 use gateway_shard::bot::Bot;
+use gateway_shard::identify_queue::IdentifyQueue;
 use gateway_shard::posting::Poster;
 use gateway_shard::registration::{self, Registration};
 use gateway_shard::rest::RateLimits;
@@ -189,11 +190,25 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     // Shards: receive events; every event is handled on its own task.
     tracing::info!(bot = %bot_user.name, id = %bot_user.id, shards = %range, "starting shards");
     let (news_tx, mut news) = mpsc::channel(64);
+    // Identify limits are per token: shared through MongoDB with every other process.
+    let max_concurrency = match http.gateway().authed().await {
+        Ok(r) => r
+            .model()
+            .await
+            .map(|g| g.session_start_limit.max_concurrency)
+            .unwrap_or(1),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the identify limit; assuming 1 per 5 s");
+            1
+        }
+    };
+    let queue = IdentifyQueue::new(&db, bot.application_id.to_string(), max_concurrency);
     let shards = shards::build(
         &bot,
         range,
         discord_token.expose(),
         config.discord.gateway_url.as_deref(),
+        queue,
     )
     .await;
     let expected = shards.len();

@@ -26,6 +26,7 @@ use tower_shared::ids::ShardRange;
 use tower_shared::shutdown::Shutdown;
 
 use crate::bot::Bot;
+use crate::identify_queue::IdentifyQueue;
 
 /// How long a closing shard may take to say goodbye before we stop waiting.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -55,14 +56,15 @@ pub async fn build(
     range: ShardRange,
     token: &str,
     gateway_url: Option<&str>,
-) -> Vec<Shard> {
+    queue: IdentifyQueue,
+) -> Vec<Shard<IdentifyQueue>> {
     let state = bot
         .db
         .raw()
         .collection::<Document>(collections::GATEWAY_STATE);
     let mut shards = Vec::new();
     for id in range.shards() {
-        let mut builder = ConfigBuilder::new(token.to_owned(), INTENTS);
+        let mut builder = ConfigBuilder::new(token.to_owned(), INTENTS).queue(queue.clone());
         if let Some(url) = gateway_url {
             builder = builder.proxy_url(url.trim_end_matches('/').to_owned());
         }
@@ -92,7 +94,7 @@ pub async fn build(
                 ))
                 .resume_url(url.to_owned());
         }
-        let config: Config = builder.build();
+        let config: Config<IdentifyQueue> = builder.build();
         shards.push(Shard::with_config(ShardId::new(id, range.total), config));
     }
     shards
@@ -119,7 +121,7 @@ impl ReadyShards {
 
 /// Runs one shard until shutdown: receives, hands events off, closes cleanly.
 pub async fn run(
-    mut shard: Shard,
+    mut shard: Shard<IdentifyQueue>,
     bot: Arc<Bot>,
     news: mpsc::Sender<ShardNews>,
     shutdown: Shutdown,
@@ -208,7 +210,7 @@ async fn save_session(bot: &Bot, id: ShardId, session: &Session, url: &str) {
     }
 }
 
-async fn close(shard: &mut Shard, id: u32) {
+async fn close(shard: &mut Shard<IdentifyQueue>, id: u32) {
     // RESUME keeps the session alive on Discord's side for the next start.
     shard.close(CloseFrame::RESUME);
     let drained = tokio::time::timeout(CLOSE_GRACE, async {
