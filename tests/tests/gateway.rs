@@ -390,6 +390,66 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         Some(15)
     );
 
+    // More commands' happy paths.
+    let run = async |member: &Member, path: &str, opts: &[(&str, Opt)]| {
+        let sent = sim.slash(0, member, path, opts);
+        ok(sim.answer(&sent, WAIT).await)
+    };
+    let sid = || ("server_id", Opt::str(&server_id));
+    let a = run(&admin_a, "killfeed stop", &[sid()]).await;
+    assert_eq!(a.title(), "Killfeed stopped", "{}", a.text());
+    let a = run(&member_a, "killfeed status", &[]).await;
+    assert!(a.text().contains("stopped"), "{}", a.text());
+    let a = run(&member_a, "setup list_servers", &[]).await;
+    assert!(
+        a.text().contains(&server_id) && !a.text().contains("127.0.0.1"),
+        "{}",
+        a.text()
+    );
+    let a = run(&member_a, "premium tiers", &[]).await;
+    assert!(a.text().contains("Overseer"), "{}", a.text());
+    let a = run(&member_a, "premium status", &[]).await;
+    assert_eq!(a.title(), "Warlord (tier 3)");
+    let a = run(
+        &admin_a,
+        "admin setrole",
+        &[("role", Opt::Role(777_000_000_000_000_001))],
+    )
+    .await;
+    assert_eq!(a.title(), "Admin role set");
+    let role_member = Member {
+        roles: vec![777_000_000_000_000_001],
+        ..Member::ordinary(GUILD_A, 910_000_000_000_000_003)
+    };
+    let a = run(&role_member, "admin status", &[]).await;
+    assert_eq!(
+        a.title(),
+        "Bot status",
+        "the admin role counts as admin: {}",
+        a.text()
+    );
+    let a = run(
+        &admin_a,
+        "events config",
+        &[sid(), ("airdrop", Opt::Bool(false))],
+    )
+    .await;
+    assert!(
+        a.text().contains("airdrop: off") && a.text().contains("mission: on"),
+        "{}",
+        a.text()
+    );
+    let a = run(&member_a, "stats weapon_categories", &[sid()]).await;
+    assert!(a.text().contains('%'), "{}", a.text());
+    let a = run(&member_a, "unlink", &[]).await;
+    assert_eq!(a.title(), "Unlinked");
+    let a = run(&admin_a, "csv_status", &[]).await;
+    assert!(
+        a.text().contains(&server_id) && a.text().contains(".csv"),
+        "{}",
+        a.text()
+    );
+
     ok(stack.stop(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
 }
