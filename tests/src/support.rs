@@ -37,3 +37,22 @@ pub fn expected_stats(guild_id: u64, server_id: &str, files: &[&[u8]]) -> Server
     }
     stats
 }
+
+/// Waits (bounded) until `check` holds, looking again every 100 ms: for state in MongoDB
+/// written by another process, where there is no event to await.
+pub async fn eventually<F, Fut>(what: &str, limit: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let found = tokio::time::timeout(limit, async {
+        while !check().await {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        found.is_ok(),
+        "timed out after {limit:?} waiting for {what}"
+    );
+}

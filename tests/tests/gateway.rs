@@ -15,7 +15,7 @@ use tower_tests::discord_sim::interactions::{Member, Opt};
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID, SimEvent};
 use tower_tests::sftp_home::{Home, lines};
 use tower_tests::stack::{DiscordTarget, Stack, StackOptions};
-use tower_tests::support::{expected_stats, fixture, ok, required_env};
+use tower_tests::support::{eventually, expected_stats, fixture, ok, required_env};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 const GUILD_A: u64 = 810_000_000_000_000_001;
@@ -42,25 +42,6 @@ fn options(db: &TestDatabase, sim: &DiscordSimulator, key: &str) -> StackOptions
             ("TOWER_POLL_INTERVAL_SECS".to_owned(), "1".to_owned()),
         ],
     }
-}
-
-/// Waits (bounded) until `check` holds, looking again every 100 ms (state written by
-/// another process).
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let found = tokio::time::timeout(limit, async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    assert!(
-        found.is_ok(),
-        "timed out after {limit:?} waiting for {what}"
-    );
 }
 
 fn embeds_posted(sim: &DiscordSimulator, channel: u64) -> Vec<Value> {

@@ -21,7 +21,7 @@ use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::{Daemon, DaemonSpec};
 use tower_tests::sftp_home::{Home, lines};
-use tower_tests::support::{fixture, ok, required_env};
+use tower_tests::support::{eventually, fixture, ok, required_env};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -66,25 +66,6 @@ async fn register(db: &TestDatabase, key: &SecretKey, guild: GuildId, server_id:
     ok(GameServerStore::new(&handle)
         .add(guild, new, Some(key))
         .await);
-}
-
-/// Waits (bounded) until `check` holds, looking again every 100 ms: these are states in
-/// MongoDB written by another process.
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let found = tokio::time::timeout(limit, async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    assert!(
-        found.is_ok(),
-        "timed out after {limit:?} waiting for {what}"
-    );
 }
 
 #[tokio::test]
