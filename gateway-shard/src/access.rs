@@ -3,11 +3,12 @@
 //! granting premium needs an admin of the home guild or the bot owner. Every refusal is
 //! audited and says what would allow the command.
 
-use mongodb::bson::doc;
+use mongodb::bson::{Document, doc};
 use twilight_model::application::interaction::Interaction;
 use twilight_model::guild::Permissions;
 
 use tower_shared::audit::AuditEntry;
+use tower_shared::guilds::GuildSettings;
 use tower_shared::tier::{Feature, Tier};
 
 use crate::bot::Bot;
@@ -42,57 +43,101 @@ impl Caller {
     }
 }
 
+/// Who may run a command, checked before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Anyone,
+    /// The guild owner, Administrator, the guild's admin role, or the bot owner.
+    Admin,
+    /// Admins of the home guild, or the bot owner.
+    PremiumGranter,
+    BotOwner,
+}
+
+impl Access {
+    /// What a refusal says (problem, what to do) and audits (`needs`).
+    fn refusal(self, command: &str) -> (String, &'static str, &'static str) {
+        match self {
+            Self::Anyone | Self::Admin => (
+                format!("`/{command}` is for this server's admins."),
+                "Ask someone with the Administrator permission or the bot admin role (/admin setrole).",
+                "admin",
+            ),
+            Self::PremiumGranter => (
+                "Premium is granted only by admins of the bot's home server, or the bot owner."
+                    .to_owned(),
+                "Ask the bot's operators to grant it.",
+                "home guild admin",
+            ),
+            Self::BotOwner => (
+                format!("`/{command}` is for the bot's owner."),
+                "Ask the bot's operators.",
+                "bot owner",
+            ),
+        }
+    }
+}
+
 impl Bot {
+    /// Checks that the caller may run `command` and that their guild's tier unlocks
+    /// `feature`, reading the guild's settings once; returns them for the command.
+    pub async fn admit(
+        &self,
+        caller: &Caller,
+        command: &str,
+        access: Access,
+        feature: Feature,
+    ) -> Result<GuildSettings, CommandError> {
+        let guild = self.guilds.settings(caller.guild_id).await?;
+        let allowed = match access {
+            Access::Anyone => true,
+            Access::Admin => self.is_admin(caller, &guild),
+            Access::PremiumGranter => {
+                self.is_owner(caller.user_id)
+                    || (self.is_admin(caller, &guild)
+                        && self.home_guild().await? == Some(caller.guild_id))
+            }
+            Access::BotOwner => self.is_owner(caller.user_id),
+        };
+        if !allowed {
+            let (problem, fix, needs) = access.refusal(command);
+            let detail = doc! { "needs": needs };
+            return Err(self
+                .refuse(
+                    caller,
+                    command,
+                    "permission.refused",
+                    detail,
+                    CommandError::refused(problem, fix),
+                )
+                .await);
+        }
+        self.require_feature(caller, command, feature, guild.tier)
+            .await?;
+        Ok(guild)
+    }
+
     /// Whether the caller counts as an admin of their guild.
-    pub async fn is_admin(&self, caller: &Caller) -> Result<bool, CommandError> {
-        if self.is_owner(caller.user_id) || caller.permissions.contains(Permissions::ADMINISTRATOR)
-        {
-            return Ok(true);
-        }
-        let settings = self.guilds.settings(caller.guild_id).await?;
-        Ok(settings
-            .admin_role
-            .is_some_and(|r| caller.roles.contains(&r)))
+    pub fn is_admin(&self, caller: &Caller, guild: &GuildSettings) -> bool {
+        self.is_owner(caller.user_id)
+            || caller.permissions.contains(Permissions::ADMINISTRATOR)
+            || guild.admin_role.is_some_and(|r| caller.roles.contains(&r))
     }
 
-    pub async fn require_admin(&self, caller: &Caller, command: &str) -> Result<(), CommandError> {
-        if self.is_admin(caller).await? {
-            return Ok(());
-        }
-        self.audit_refusal(
-            caller,
-            command,
-            "permission.refused",
-            doc! { "needs": "admin" },
-        )
-        .await;
-        Err(CommandError::refused(
-            format!("`/{command}` is for this server's admins."),
-            "Ask someone with the Administrator permission or the bot admin role (/admin setrole).",
-        ))
-    }
-
-    /// Refuses when the guild's tier is below the feature's, naming the tier that unlocks it.
+    /// Refuses when `tier` is below the feature's, naming the tier that unlocks it.
     pub async fn require_feature(
         &self,
         caller: &Caller,
         command: &str,
         feature: Feature,
-    ) -> Result<Tier, CommandError> {
-        let tier = self.guilds.tier(caller.guild_id).await?;
+        tier: Tier,
+    ) -> Result<(), CommandError> {
         if feature.is_unlocked_at(tier) {
-            return Ok(tier);
+            return Ok(());
         }
         let needed = feature.min_tier();
         let name = &self.tiers.limits(needed).name;
-        self.audit_refusal(
-            caller,
-            command,
-            "premium.refused",
-            doc! { "feature": format!("{feature:?}"), "tier": i32::from(tier.get()), "needs": i32::from(needed.get()) },
-        )
-        .await;
-        Err(CommandError::refused(
+        let refusal = CommandError::refused(
             format!(
                 "`/{command}` needs the {name} tier (tier {}) or higher; this server is on {} (tier {}).",
                 needed.get(),
@@ -100,72 +145,45 @@ impl Bot {
                 tier.get()
             ),
             format!("See /premium tiers; a bot admin can grant {name} with /admin premium."),
-        ))
+        );
+        let detail = doc! { "feature": format!("{feature:?}"), "tier": i32::from(tier.get()), "needs": i32::from(needed.get()) };
+        Err(self
+            .refuse(caller, command, "premium.refused", detail, refusal)
+            .await)
     }
 
-    /// Only admins of the home guild (or the bot owner) grant premium.
-    pub async fn require_premium_granter(
-        &self,
-        caller: &Caller,
-        command: &str,
-    ) -> Result<(), CommandError> {
-        if self.is_owner(caller.user_id) {
-            return Ok(());
-        }
-        let home = self.home_guild().await?;
-        if home == Some(caller.guild_id) && self.is_admin(caller).await? {
-            return Ok(());
-        }
-        self.audit_refusal(
-            caller,
-            command,
-            "permission.refused",
-            doc! { "needs": "home guild admin" },
-        )
-        .await;
-        Err(CommandError::refused(
-            "Premium is granted only by admins of the bot's home server, or the bot owner.",
-            "Ask the bot's operators to grant it.",
-        ))
-    }
-
-    pub async fn require_bot_owner(
-        &self,
-        caller: &Caller,
-        command: &str,
-    ) -> Result<(), CommandError> {
-        if self.is_owner(caller.user_id) {
-            return Ok(());
-        }
-        self.audit_refusal(
-            caller,
-            command,
-            "permission.refused",
-            doc! { "needs": "bot owner" },
-        )
-        .await;
-        Err(CommandError::refused(
-            format!("`/{command}` is for the bot's owner."),
-            "Ask the bot's operators.",
-        ))
-    }
-
-    async fn audit_refusal(
+    /// Audits a refusal and hands it back. A refusal that cannot be audited is still a
+    /// refusal (the failure to audit is logged).
+    async fn refuse(
         &self,
         caller: &Caller,
         command: &str,
         action: &str,
-        detail: mongodb::bson::Document,
-    ) {
-        let entry = AuditEntry {
-            guild_id: caller.guild_id,
-            actor: caller.user_id,
-            action,
-            command,
-            detail,
-        };
-        if let Err(e) = self.audit.record(entry).await {
+        detail: Document,
+        refusal: CommandError,
+    ) -> CommandError {
+        if let Err(e) = self.audit(caller, action, command, detail).await {
             tracing::warn!(error = %e, command, "could not audit a refused check");
         }
+        refusal
+    }
+
+    /// Records an action by the caller in the audit log.
+    pub async fn audit(
+        &self,
+        caller: &Caller,
+        action: &str,
+        command: &str,
+        detail: Document,
+    ) -> Result<(), mongodb::error::Error> {
+        self.audit
+            .record(AuditEntry {
+                guild_id: caller.guild_id,
+                actor: caller.user_id,
+                action,
+                command,
+                detail,
+            })
+            .await
     }
 }

@@ -7,10 +7,12 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::ApplicationMarker;
 
 use tower_shared::audit::AuditLog;
+use tower_shared::cursor_store::CursorStore;
 use tower_shared::db::Database;
 use tower_shared::game_servers::GameServerStore;
 use tower_shared::guilds::GuildStore;
 use tower_shared::ids::ShardRange;
+use tower_shared::outbox::Outbox;
 use tower_shared::player_links::PlayerLinks;
 use tower_shared::secret::SecretKey;
 use tower_shared::stats_query::StatsQuery;
@@ -34,6 +36,8 @@ pub struct Bot {
     pub links: PlayerLinks,
     pub audit: AuditLog,
     pub stats: StatsQuery,
+    pub outbox: Outbox,
+    pub cursors: CursorStore,
     pub tiers: TierTable,
     pub secret_key: Option<SecretKey>,
     pub workers: Workers,

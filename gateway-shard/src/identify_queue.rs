@@ -39,20 +39,26 @@ impl IdentifyQueue {
         }
     }
 
-    /// Waits until this process holds the shard's bucket for the next 5 s.
-    async fn claim(&self, shard: u32) {
+    /// Waits until this process holds the shard's bucket for the next 5 s. Clocks of the
+    /// processes sharing a token are assumed in step (NTP); a skewed host would claim
+    /// early by its skew.
+    async fn claim(&self, shard: u32, gone: &oneshot::Sender<()>) {
         let id = format!(
             "identify:{}:{}",
             self.application,
             shard % self.max_concurrency
         );
         loop {
+            if gone.is_closed() {
+                return; // the shard stopped waiting (shutdown)
+            }
             let now = DateTime::now();
             let until = DateTime::from_millis(now.timestamp_millis() + WINDOW.as_millis() as i64);
             let claimed = self
                 .state
                 .update_one(
-                    doc! { "_id": &id, "free_at": { "$lte": now } },
+                    // A bucket document without a date (never claimed, or damaged) is free.
+                    doc! { "_id": &id, "$or": [{ "free_at": { "$lte": now } }, { "free_at": { "$exists": false } }] },
                     doc! { "$set": { "free_at": until } },
                 )
                 .upsert(true)
@@ -86,7 +92,7 @@ impl Queue for IdentifyQueue {
         let (tx, rx) = oneshot::channel();
         let this = self.clone();
         tokio::spawn(async move {
-            this.claim(shard).await;
+            this.claim(shard, &tx).await;
             let _ = tx.send(());
         });
         rx

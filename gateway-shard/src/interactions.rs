@@ -1,9 +1,11 @@
 //! Answering interactions within Discord's deadline (3 s for the first response).
 //!
-//! A slash command runs on its own task. Fast commands answer directly; when one is still
+//! Access and premium are checked first: a refusal is answered at once, privately. The
+//! command then runs on its own task. Fast commands answer directly; when one is still
 //! running after [`DEFER_AFTER`] the interaction is deferred and the answer edits the
 //! original response. Slow commands (SFTP) answer "working…" at once and edit it when done.
-//! A failed command edits the response with a clear error and an error id.
+//! A failed command edits the response with a clear error and an error id. Commands whose
+//! answer is private are deferred privately too (an edit cannot make a message private).
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -16,10 +18,12 @@ use twilight_model::http::interaction::{
 };
 
 use tower_proto::v1::ErrorContext;
+use tower_shared::guilds::GuildSettings;
+use twilight_model::channel::message::MessageFlags;
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::commands::{self, Access};
+use crate::commands;
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 use crate::rest::RestError;
@@ -53,85 +57,126 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
             "This bot's commands work in Discord servers, not in direct messages.",
         )
         .ephemeral();
-        respond(&bot, &interaction, &reply).await;
+        respond(&bot, &interaction, &checked(reply)).await;
         return;
     };
     let Some(spec) = commands::spec_of(&inv.path) else {
         let e = commands::unknown(&inv.path);
         let reply = failure(&bot, shard, &caller, &inv, &e);
-        respond(&bot, &interaction, &reply).await;
+        respond(&bot, &interaction, &checked(reply)).await;
         return;
     };
-
-    if spec.slow {
-        // Answer at once; the work edits this message.
-        let working = Reply::done(
-            "Working…",
-            "This can take a little while; this message updates when it is done.",
-        );
-        if !respond(&bot, &interaction, &working).await {
+    // Checked before anything is shown, so a refusal is answered at once and privately.
+    let guild = match bot
+        .admit(&caller, &inv.path, spec.access, spec.feature)
+        .await
+    {
+        Ok(guild) => guild,
+        Err(e) => {
+            let reply = failure(&bot, shard, &caller, &inv, &e);
+            respond(&bot, &interaction, &checked(reply)).await;
             return;
         }
-        let reply = run_checked(&bot, shard, &caller, &inv, spec).await;
-        edit(&bot, &interaction, &reply).await;
+    };
+
+    let work = tokio::spawn({
+        let bot = Arc::clone(&bot);
+        let (caller, inv) = (caller.clone(), inv.clone());
+        async move { run(&bot, shard, &caller, &guild, &inv, spec).await }
+    });
+    tokio::pin!(work);
+    // Slow commands acknowledge at once; others only if they are still running at
+    // DEFER_AFTER.
+    let acknowledge_after = if spec.slow {
+        Duration::ZERO
     } else {
-        let work = tokio::spawn({
-            let bot = Arc::clone(&bot);
-            let (caller, inv) = (caller.clone(), inv.clone());
-            async move { run_checked(&bot, shard, &caller, &inv, spec).await }
-        });
-        tokio::pin!(work);
-        tokio::select! {
-            done = &mut work => {
-                let reply = done.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
-                respond(&bot, &interaction, &reply).await;
+        DEFER_AFTER
+    };
+    tokio::select! {
+        biased;
+        done = &mut work => {
+            let data = done.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
+            respond(&bot, &interaction, &data).await;
+        }
+        () = tokio::time::sleep(acknowledge_after) => {
+            if !acknowledge(&bot, &interaction, spec).await {
+                work.abort();
+                return;
             }
-            () = tokio::time::sleep(DEFER_AFTER) => {
-                if !defer(&bot, &interaction).await {
-                    work.abort();
-                    return;
-                }
-                let reply = work.await.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
-                edit(&bot, &interaction, &reply).await;
-            }
+            let data = work.await.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
+            edit(&bot, &interaction, &data).await;
         }
     }
     tracing::info!(command = %inv.path, guild = caller.guild_id, ms = started.elapsed().as_millis() as u64, "command answered");
 }
 
-/// Checks access and the premium tier, then runs the command; a failure becomes the
-/// error reply (reported to telemetry with its error id).
-async fn run_checked(
+/// Runs an admitted command; its reply, or its failure (reported to telemetry with its
+/// error id), as a message that fits Discord's limits.
+async fn run(
     bot: &Bot,
     shard: u32,
     caller: &Caller,
+    guild: &GuildSettings,
     inv: &Invocation,
     spec: commands::Spec,
-) -> Reply {
-    let result = async {
-        match spec.access {
-            Access::Anyone => {}
-            Access::Admin => bot.require_admin(caller, &inv.path).await?,
-            Access::PremiumGranter => bot.require_premium_granter(caller, &inv.path).await?,
-            Access::BotOwner => bot.require_bot_owner(caller, &inv.path).await?,
-        }
-        bot.require_feature(caller, &inv.path, spec.feature).await?;
-        match tokio::time::timeout(COMMAND_TIMEOUT, commands::run(bot, caller, inv)).await {
+) -> InteractionResponseData {
+    let result =
+        match tokio::time::timeout(COMMAND_TIMEOUT, commands::run(bot, caller, guild, inv)).await {
             Ok(r) => r,
             Err(_) => Err(CommandError::failed(
                 "The command took too long and was stopped",
                 "timeout",
             )),
+        };
+    let reply = match result {
+        Ok(mut reply) => {
+            reply.ephemeral |= spec.private;
+            match reply.to_data() {
+                Ok(data) => return data,
+                Err(e) => failure(bot, shard, caller, inv, &e),
+            }
         }
-    }
-    .await;
-    match result {
-        Ok(reply) => match reply.to_data() {
-            Ok(_) => reply,
-            Err(e) => failure(bot, shard, caller, inv, &e),
-        },
         Err(e) => failure(bot, shard, caller, inv, &e),
+    };
+    checked(reply)
+}
+
+/// A reply of ours as response data. Error and notice replies are short and always fit;
+/// should one not, a plain line stands in for it.
+fn checked(reply: Reply) -> InteractionResponseData {
+    reply.to_data().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a reply did not fit Discord's limits");
+        InteractionResponseData {
+            content: Some("Something went wrong showing this answer.".to_owned()),
+            flags: Some(MessageFlags::EPHEMERAL),
+            ..InteractionResponseData::default()
+        }
+    })
+}
+
+/// Tells Discord the answer is coming: "Working…" for slow commands, a defer (Discord's
+/// "thinking…") for others; private when the answer will be. Returns whether it took it.
+async fn acknowledge(bot: &Bot, interaction: &Interaction, spec: commands::Spec) -> bool {
+    let flags = spec.private.then_some(MessageFlags::EPHEMERAL);
+    if spec.slow {
+        let mut working = Reply::done(
+            "Working…",
+            "This can take a little while; this message updates when it is done.",
+        );
+        working.ephemeral = spec.private;
+        return respond(bot, interaction, &checked(working)).await;
     }
+    let data = InteractionResponseData {
+        flags,
+        ..InteractionResponseData::default()
+    };
+    send_response(
+        bot,
+        interaction,
+        InteractionResponseType::DeferredChannelMessageWithSource,
+        Some(data),
+    )
+    .await
 }
 
 /// Reports a failure to telemetry and returns what the user sees.
@@ -172,40 +217,23 @@ fn panicked(
     caller: &Caller,
     inv: &Invocation,
     e: &tokio::task::JoinError,
-) -> Reply {
-    failure(
+) -> InteractionResponseData {
+    checked(failure(
         bot,
         shard,
         caller,
         inv,
         &CommandError::failed("The command stopped unexpectedly", e),
-    )
+    ))
 }
 
-/// The first response. Returns whether Discord took it.
-async fn respond(bot: &Bot, interaction: &Interaction, reply: &Reply) -> bool {
-    let data = match reply.to_data() {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "a reply did not fit Discord's limits");
-            return false;
-        }
-    };
+/// The first response, a message. Returns whether Discord took it.
+async fn respond(bot: &Bot, interaction: &Interaction, data: &InteractionResponseData) -> bool {
     send_response(
         bot,
         interaction,
         InteractionResponseType::ChannelMessageWithSource,
-        Some(data),
-    )
-    .await
-}
-
-async fn defer(bot: &Bot, interaction: &Interaction) -> bool {
-    send_response(
-        bot,
-        interaction,
-        InteractionResponseType::DeferredChannelMessageWithSource,
-        None,
+        Some(data.clone()),
     )
     .await
 }
@@ -218,9 +246,10 @@ async fn send_response(
 ) -> bool {
     let response = InteractionResponse { kind, data };
     let client = bot.http.interaction(bot.application_id);
+    // Interaction callbacks do not count against the bot's global limit.
     let sent = bot
         .rate_limits
-        .send(|| {
+        .send_unheld(|| {
             client
                 .create_response(interaction.id, &interaction.token, &response)
                 .into_future()
@@ -230,17 +259,19 @@ async fn send_response(
 }
 
 /// Replaces the original response (after a defer or a "working…").
-async fn edit(bot: &Bot, interaction: &Interaction, reply: &Reply) -> bool {
+async fn edit(bot: &Bot, interaction: &Interaction, data: &InteractionResponseData) -> bool {
     let client = bot.http.interaction(bot.application_id);
-    let content = reply.content.as_deref();
+    let content = data.content.as_deref().unwrap_or_default();
+    let embeds = data.embeds.as_deref().unwrap_or_default();
+    let components = data.components.as_deref().unwrap_or_default();
     let sent = bot
         .rate_limits
-        .send(|| {
+        .send_unheld(|| {
             client
                 .update_response(&interaction.token)
-                .content(Some(content.unwrap_or_default()))
-                .embeds(Some(&reply.embeds))
-                .components(Some(&reply.components))
+                .content(Some(content))
+                .embeds(Some(embeds))
+                .components(Some(components))
                 .into_future()
         })
         .await;
@@ -301,15 +332,11 @@ async fn component(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
         Ok(r) => r,
         Err(e) => failure(&bot, shard, &caller, &inv, &e),
     };
-    let data = match reply.to_data() {
-        Ok(d) => d,
-        Err(_) => return,
-    };
     // The caller's own button updates the message; a refusal is a private message.
     let kind = if reply.ephemeral {
         InteractionResponseType::ChannelMessageWithSource
     } else {
         InteractionResponseType::UpdateMessage
     };
-    send_response(&bot, &interaction, kind, Some(data)).await;
+    send_response(&bot, &interaction, kind, Some(checked(reply))).await;
 }

@@ -16,7 +16,6 @@ use tower_proto::v1::ProcessKind;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
 use tower_shared::grpc;
-use tower_shared::ids::ShardRange;
 use tower_shared::process::{self, ProcessIdentity};
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
@@ -92,12 +91,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let me = ProcessIdentity::new(ProcessKind::GatewayShard);
     let token = config.auth_token()?;
     let listen = args.daemon.listen.unwrap_or(config.gateway.listen);
-    let g = &config.gateway;
-    let range = ShardRange {
-        first: g.first_shard,
-        last: g.last_shard.unwrap_or(g.total_shards - 1),
-        total: g.total_shards,
-    };
+    let range = config.gateway.shard_range();
     let discord_token = discord_token(&config)?;
 
     // Storage and secrets: connect, migrate, and refuse a missing or wrong secret key.
@@ -149,11 +143,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         .map_err(|e| StartError::Discord(format!("unexpected answer from Discord: {e}")))?;
     let mut owners: Vec<u64> = config.discord.owner_id.into_iter().collect();
     owners.extend(application.owner.as_ref().map(|o| o.id.get()));
-    let workers = Workers::new(&config.gateway.worker_urls, &token).map_err(|e| {
-        StartError::Config(tower_shared::config::ConfigError::Invalid(format!(
-            "TOWER_WORKER_URLS: {e}"
-        )))
-    })?;
+    let workers = Workers::new(&config.gateway.worker_urls, &token)?;
     let bot = Arc::new(Bot {
         http: Arc::clone(&http),
         application_id: application.id,
@@ -165,6 +155,8 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         links: tower_shared::player_links::PlayerLinks::new(&db),
         audit: tower_shared::audit::AuditLog::new(&db),
         stats: tower_shared::stats_query::StatsQuery::new(&db),
+        outbox: tower_shared::outbox::Outbox::new(&db),
+        cursors: tower_shared::cursor_store::CursorStore::new(&db),
         db: db.clone(),
         tiers: config.premium.tiers.clone(),
         secret_key,

@@ -118,10 +118,9 @@ impl Poster {
             let (url, client) = &workers[turn % workers.len()];
             turn += 1;
             let started = Instant::now();
-            let result = tokio::select! {
-                r = self.follow(client.clone(), &shutdown) => r,
-                () = shutdown.wait() => return,
-            };
+            // Not raced against shutdown: `follow` stops between messages by itself, so
+            // no message is cut off between its post and its record.
+            let result = self.follow(client.clone(), &shutdown).await;
             if let Err(e) = result {
                 tracing::warn!(worker = %url, error = %e, "notification stream interrupted; resuming from the last posted notification");
             }
@@ -156,7 +155,11 @@ impl Poster {
             .into_inner();
         tracing::info!(subscriber = %self.subscriber, "following notifications");
         loop {
-            let first = match stream.next().await {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                () = shutdown.wait() => return Ok(()),
+            };
+            let first = match next {
                 Some(n) => n?,
                 None => return Err(PostError::StreamEnded),
             };
@@ -169,7 +172,11 @@ impl Poster {
                     Err(_) => break,
                 }
             }
-            self.deliver(&batch).await?;
+            if !self.deliver(&batch, shutdown).await? {
+                // Stopped part-way for shutdown: not acknowledged, so the rest comes again
+                // (what was sent is skipped by its delivery record).
+                return Ok(());
+            }
             let cursors = batch.iter().map(|n| n.cursor.clone()).collect();
             client
                 .ack_notifications(AckNotificationsRequest {
@@ -177,14 +184,16 @@ impl Poster {
                     cursors,
                 })
                 .await?;
-            if shutdown.is_triggered() {
-                return Ok(());
-            }
         }
     }
 
-    /// Posts a batch: per channel, in order, up to 10 embeds per message.
-    async fn deliver(&mut self, batch: &[Notification]) -> Result<(), PostError> {
+    /// Posts a batch: per channel, in order, as few messages as Discord's limits allow.
+    /// Returns `false` when it stopped before the end because of shutdown.
+    async fn deliver(
+        &mut self,
+        batch: &[Notification],
+        shutdown: &Shutdown,
+    ) -> Result<bool, PostError> {
         // Notifications some earlier message already carries (a replay after a restart).
         let cursors: Vec<&str> = batch.iter().map(|n| n.cursor.as_str()).collect();
         let earlier: Vec<Document> = self
@@ -235,7 +244,10 @@ impl Poster {
             }
         }
         for (channel, list) in posts {
-            for chunk in list.chunks(EMBEDS_PER_MESSAGE) {
+            for chunk in messages(&list) {
+                if shutdown.is_triggered() {
+                    return Ok(false);
+                }
                 let cursors: Vec<&str> = chunk.iter().map(|(c, _)| *c).collect();
                 let nonce = nonce(channel, &cursors).to_string();
                 let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
@@ -263,7 +275,7 @@ impl Poster {
                     .await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn post(&self, channel: u64, body: &[u8]) -> Result<(), PostError> {
@@ -298,6 +310,8 @@ impl Poster {
                     tracing::warn!(channel, %error_id, error = %e, "post refused by Discord; skipped");
                     return Ok(());
                 }
+                // `send` has already waited out the 429s it could.
+                Err(e @ RestError::RateLimited) => return Err(e.into()),
                 Err(e) if attempt < POST_ATTEMPTS => {
                     tracing::warn!(channel, attempt, error = %e, "post failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
@@ -442,6 +456,28 @@ impl Poster {
     }
 }
 
+/// Splits one channel's embeds, in order, into messages within Discord's limits: at most
+/// 10 embeds and 6000 characters of embed text each.
+fn messages<T>(list: &[(T, Embed)]) -> Vec<&[(T, Embed)]> {
+    let mut out = Vec::new();
+    let (mut start, mut chars) = (0, 0);
+    for (i, (_, embed)) in list.iter().enumerate() {
+        let size = twilight_validate::embed::chars(embed);
+        if i > start
+            && (i - start == EMBEDS_PER_MESSAGE
+                || chars + size > twilight_validate::embed::EMBED_TOTAL_LENGTH)
+        {
+            out.push(&list[start..i]);
+            (start, chars) = (i, 0);
+        }
+        chars += size;
+    }
+    if start < list.len() {
+        out.push(&list[start..]);
+    }
+    out
+}
+
 /// A message's nonce: the same for the same notifications in the same channel.
 fn nonce(channel: u64, cursors: &[&str]) -> u64 {
     let d = ring::digest::digest(
@@ -452,4 +488,30 @@ fn nonce(channel: u64, cursors: &[&str]) -> u64 {
     b.copy_from_slice(&d.as_ref()[..8]);
     // Discord nonces are at most 25 characters; any u64 is at most 20 digits.
     u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twilight_util::builder::embed::EmbedBuilder;
+
+    #[test]
+    fn messages_hold_at_most_10_embeds_and_6000_characters() {
+        let small: Vec<((), Embed)> = (0..23)
+            .map(|_| ((), EmbedBuilder::new().title("x").build()))
+            .collect();
+        let sizes: Vec<usize> = messages(&small).iter().map(|m| m.len()).collect();
+        assert_eq!(sizes, [10, 10, 3]);
+        let big: Vec<((), Embed)> = (0..4)
+            .map(|_| {
+                (
+                    (),
+                    EmbedBuilder::new().description("d".repeat(2500)).build(),
+                )
+            })
+            .collect();
+        let sizes: Vec<usize> = messages(&big).iter().map(|m| m.len()).collect();
+        assert_eq!(sizes, [2, 2], "5000 characters fit, 7500 do not");
+        assert!(messages::<()>(&[]).is_empty());
+    }
 }

@@ -23,7 +23,7 @@ pub fn schema_json(commands: &[Command]) -> String {
 
 fn hash(json: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, json.as_bytes());
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    tower_shared::hex::encode(d.as_ref())
 }
 
 /// What [`register`] did.

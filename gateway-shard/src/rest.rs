@@ -28,9 +28,9 @@ pub struct RateLimits {
 pub enum RestError {
     #[error("Discord refused the request: {0}")]
     Discord(#[from] twilight_http::Error),
-    #[error("Discord's response could not be read: {0}")]
-    Body(#[from] twilight_http::response::DeserializeBodyError),
-    #[error("still rate limited by Discord after {ATTEMPTS} attempts")]
+    #[error(
+        "still rate limited by Discord (after {ATTEMPTS} attempts, or for longer than {MAX_WAIT:?})"
+    )]
     RateLimited,
 }
 
@@ -48,15 +48,35 @@ impl RestError {
 }
 
 impl RateLimits {
-    /// Runs `call` until it is not rate limited (at most [`ATTEMPTS`] times).
-    pub async fn send<T, F, Fut>(&self, mut call: F) -> Result<T, RestError>
+    /// Runs `call` until it is not rate limited (at most [`ATTEMPTS`] times), waiting
+    /// while this process is globally rate limited.
+    pub async fn send<T, F, Fut>(&self, call: F) -> Result<T, RestError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, twilight_http::Error>>,
+    {
+        self.send_inner(call, true).await
+    }
+
+    /// [`Self::send`] for interaction callbacks and edits, which Discord does not count
+    /// against the bot's global limit: a global 429 from posting must not make a first
+    /// response miss its 3 s deadline.
+    pub async fn send_unheld<T, F, Fut>(&self, call: F) -> Result<T, RestError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, twilight_http::Error>>,
+    {
+        self.send_inner(call, false).await
+    }
+
+    async fn send_inner<T, F, Fut>(&self, mut call: F, held: bool) -> Result<T, RestError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, twilight_http::Error>>,
     {
         for _ in 0..ATTEMPTS {
-            let held = *self.global_until.lock().await;
-            if let Some(until) = held {
+            let until = *self.global_until.lock().await;
+            if let Some(until) = until.filter(|_| held) {
                 tokio::time::sleep_until(until).await;
             }
             let error = match call().await {
@@ -70,9 +90,12 @@ impl RateLimits {
             else {
                 return Err(error.into());
             };
-            let wait = Duration::try_from_secs_f64(limit.retry_after)
-                .unwrap_or(MAX_WAIT)
-                .min(MAX_WAIT);
+            let Some(wait) = Duration::try_from_secs_f64(limit.retry_after)
+                .ok()
+                .filter(|w| *w <= MAX_WAIT)
+            else {
+                return Err(RestError::RateLimited);
+            };
             tracing::warn!(
                 retry_after_ms = wait.as_millis() as u64,
                 global = limit.global,
@@ -80,11 +103,13 @@ impl RateLimits {
             );
             if limit.global {
                 let until = Instant::now() + wait;
-                let mut held = self.global_until.lock().await;
-                if held.is_none_or(|h| h < until) {
-                    *held = Some(until);
+                let mut global = self.global_until.lock().await;
+                if global.is_none_or(|g| g < until) {
+                    *global = Some(until);
                 }
-            } else {
+            }
+            // The global wait happens at the top of the loop for held calls.
+            if !limit.global || !held {
                 tokio::time::sleep(wait).await;
             }
         }

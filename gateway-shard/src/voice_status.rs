@@ -42,53 +42,26 @@ pub fn channel_name(online: u32, queued: u32) -> String {
     }
 }
 
-enum Next {
-    Now,
-    At(Instant),
-    Nothing,
-}
-
 impl VoiceStatus {
     /// Asks for `channel` to be named `name`: renamed now if the window allows, else once
-    /// it does.
+    /// it does. One rename per channel is in flight or scheduled at a time.
     pub fn request(&self, bot: &Arc<Bot>, channel: u64, name: String) {
-        let next = {
-            let Ok(mut all) = self.channels.lock() else {
-                return;
-            };
-            let state = all.entry(channel).or_default();
-            if state.current.as_deref() == Some(name.as_str()) {
-                state.pending = None;
-                return;
-            }
-            state.pending = Some(name);
-            if state.waiting {
-                return;
-            }
-            let now = Instant::now();
-            while state
-                .recent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-            {
-                state.recent.pop_front();
-            }
-            let next = if state.recent.len() < RENAMES_PER_WINDOW {
-                Next::Now
-            } else {
-                state
-                    .recent
-                    .front()
-                    .map_or(Next::Nothing, |t| Next::At(*t + WINDOW))
-            };
-            state.waiting = !matches!(next, Next::Nothing);
-            next
+        let Ok(mut all) = self.channels.lock() else {
+            return;
         };
-        let at = match next {
-            Next::Now => Instant::now(),
-            Next::At(t) => t,
-            Next::Nothing => return,
-        };
+        let state = all.entry(channel).or_default();
+        if state.current.as_deref() == Some(name.as_str()) {
+            state.pending = None;
+            return;
+        }
+        state.pending = Some(name);
+        if !state.waiting {
+            state.waiting = true;
+            self.schedule(bot, channel, state.next_allowed());
+        }
+    }
+
+    fn schedule(&self, bot: &Arc<Bot>, channel: u64, at: Instant) {
         let this = self.clone();
         let bot = Arc::clone(bot);
         tokio::spawn(async move {
@@ -97,35 +70,64 @@ impl VoiceStatus {
         });
     }
 
+    /// Renames to the pending name; `waiting` stays set until the call returns, so no
+    /// second rename starts meanwhile. A name asked for meanwhile is applied next.
     async fn apply(&self, bot: &Arc<Bot>, channel: u64) {
         let name = {
             let Ok(mut all) = self.channels.lock() else {
                 return;
             };
             let state = all.entry(channel).or_default();
-            state.waiting = false;
             let Some(name) = state.pending.take() else {
+                state.waiting = false;
                 return;
             };
             state.recent.push_back(Instant::now());
             name
         };
-        let Some(id) = Id::new_checked(channel) else {
+        let result = match Id::new_checked(channel) {
+            Some(id) => bot
+                .rate_limits
+                .send(|| bot.http.update_channel(id).name(&name).into_future())
+                .await
+                .map(|_| ()),
+            None => return,
+        };
+        let Ok(mut all) = self.channels.lock() else {
             return;
         };
-        let result = bot
-            .rate_limits
-            .send(|| bot.http.update_channel(id).name(&name).into_future())
-            .await;
+        let state = all.entry(channel).or_default();
         match result {
-            Ok(_) => {
-                if let Ok(mut all) = self.channels.lock() {
-                    all.entry(channel).or_default().current = Some(name);
-                }
-            }
+            Ok(()) => state.current = Some(name),
             Err(e) => {
-                tracing::warn!(channel, error = %e, "could not rename the player-count channel")
+                tracing::warn!(channel, error = %e, "could not rename the player-count channel");
+                // Tried again with the next count, unless a newer one is already waiting.
+                state.pending.get_or_insert(name);
             }
+        }
+        if state.pending.is_some() {
+            self.schedule(bot, channel, state.next_allowed());
+        } else {
+            state.waiting = false;
+        }
+    }
+}
+
+impl ChannelState {
+    /// When the next rename is allowed: now, or when the oldest rename of the window ages
+    /// out.
+    fn next_allowed(&mut self) -> Instant {
+        let now = Instant::now();
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        match self.recent.front() {
+            Some(oldest) if self.recent.len() >= RENAMES_PER_WINDOW => *oldest + WINDOW,
+            _ => now,
         }
     }
 }

@@ -5,7 +5,6 @@
 //! A backfill is a poll started at once whose progress is streamed; it runs on the worker
 //! that holds the server's lease (another worker answers FAILED_PRECONDITION).
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -458,30 +457,15 @@ impl SftpWorker for Worker {
             .try_collect()
             .await
             .map_err(storage_error)?;
-        // Where reading stands, per server: the killfeed file and the log.
-        let store = tower_shared::cursor_store::CursorStore::new(&self.db);
-        let mut cursors: HashMap<String, Vec<tower_proto::v1::FileCursor>> = HashMap::new();
-        for s in &servers {
-            let id = s.get_str("server_id").unwrap_or_default();
-            let killfeed = store.load(r.guild_id, id).await.map_err(storage_error)?;
-            let log = store
-                .load_log(r.guild_id, id)
-                .await
-                .map_err(storage_error)?;
-            let found = [("killfeed", killfeed.cursor), ("log", log.cursor)]
-                .into_iter()
-                .filter_map(|(kind, c)| {
-                    c.map(|c| tower_proto::v1::FileCursor {
-                        file: c.file,
-                        offset: c.offset,
-                        size: c.size,
-                        mtime_unix: c.mtime,
-                        kind: kind.to_owned(),
-                    })
-                })
-                .collect();
-            cursors.insert(id.to_owned(), found);
-        }
+        // Where reading stands, per server: the killfeed file and the log (one query).
+        let ids: Vec<&str> = servers
+            .iter()
+            .filter_map(|s| s.get_str("server_id").ok())
+            .collect();
+        let mut cursors = tower_shared::cursor_store::CursorStore::new(&self.db)
+            .cursors(r.guild_id, &ids)
+            .await
+            .map_err(storage_error)?;
         let servers = servers
             .iter()
             .map(|s| {
@@ -496,7 +480,18 @@ impl SftpWorker for Worker {
                         server_id: id.to_owned(),
                     }),
                     enabled: s.get_bool("enabled").unwrap_or(true),
-                    cursors: cursors.remove(id).unwrap_or_default(),
+                    cursors: cursors
+                        .remove(id)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(kind, c)| tower_proto::v1::FileCursor {
+                            file: c.file,
+                            offset: c.offset,
+                            size: c.size,
+                            mtime_unix: c.mtime,
+                            kind,
+                        })
+                        .collect(),
                     last_poll_unix_ms: st
                         .and_then(|d| d.get_datetime("last_poll").ok())
                         .map_or(0, |t| t.timestamp_millis()),
@@ -611,7 +606,7 @@ impl SftpWorker for Worker {
         }
         let mut last = if r.resume_after.is_empty() {
             self.outbox
-                .acked(&r.subscriber)
+                .resume_point(&r.subscriber)
                 .await
                 .map_err(storage_error)?
         } else {

@@ -183,6 +183,19 @@ pub struct GatewayConfig {
     pub total_shards: u32,
 }
 
+impl GatewayConfig {
+    /// The shards this process runs (`last_shard` defaults to the last of all).
+    pub fn shard_range(&self) -> crate::ids::ShardRange {
+        crate::ids::ShardRange {
+            first: self.first_shard,
+            last: self
+                .last_shard
+                .unwrap_or(self.total_shards.saturating_sub(1)),
+            total: self.total_shards,
+        }
+    }
+}
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
@@ -367,11 +380,11 @@ impl Config {
                 "gateway.total_shards must be at least 1".into(),
             ));
         }
-        let last = g.last_shard.unwrap_or(g.total_shards - 1);
-        if g.first_shard > last || last >= g.total_shards {
+        let r = g.shard_range();
+        if r.first > r.last || r.last >= r.total {
             return Err(ConfigError::Invalid(format!(
                 "gateway shard range {}..={} does not fit in {} shards",
-                g.first_shard, last, g.total_shards
+                r.first, r.last, r.total
             )));
         }
         Ok(())

@@ -91,10 +91,7 @@ pub fn next_killfeed_read(cursor: Option<&FileCursor>, files: &[FileMeta]) -> Op
 /// The head hash of `bytes` (the first bytes of a file).
 pub fn head_hash(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&digest.as_ref()[..16])
 }
 
 /// Whether the log at `now` is the one the cursor was reading, reading its first bytes

@@ -96,6 +96,48 @@ impl CursorStore {
         self.load_slot(guild_id, server_id, "log").await
     }
 
+    /// The file cursors of many servers of one guild in one query: per server id, the
+    /// `(slot, cursor)` of each slot (`killfeed`, `log`) that has one.
+    pub async fn cursors(
+        &self,
+        guild_id: u64,
+        server_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<(String, FileCursor)>>, mongodb::error::Error>
+    {
+        use futures_util::TryStreamExt;
+        let keys: Vec<String> = server_ids
+            .iter()
+            .flat_map(|s| ["killfeed", "log"].map(|slot| key(guild_id, s, slot)))
+            .collect();
+        let docs: Vec<Document> = self
+            .cursors
+            .find(doc! { "_id": { "$in": keys } })
+            .projection(doc! { "server_id": 1, "state.cursor": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let mut out: std::collections::HashMap<String, Vec<(String, FileCursor)>> =
+            std::collections::HashMap::new();
+        for d in &docs {
+            let (Ok(id), Ok(server)) = (d.get_str("_id"), d.get_str("server_id")) else {
+                continue;
+            };
+            let slot = id.rsplit(':').next().unwrap_or_default();
+            let Some(cursor) = d
+                .get_document("state")
+                .and_then(|s| s.get_document("cursor"))
+                .ok()
+                .and_then(|c| mongodb::bson::deserialize_from_document(c.clone()).ok())
+            else {
+                continue;
+            };
+            out.entry(server.to_owned())
+                .or_default()
+                .push((slot.to_owned(), cursor));
+        }
+        Ok(out)
+    }
+
     async fn load_slot<T: serde::de::DeserializeOwned + Default>(
         &self,
         guild_id: u64,
@@ -214,9 +256,15 @@ impl<'a> StoreSink<'a> {
         let Some(p) = self.state.pending.clone() else {
             return Ok(());
         };
-        let len = usize::try_from(p.to - p.from).unwrap_or(usize::MAX);
+        // A stored range is data from outside this process: never trust its order.
+        let Some(range) = p.to.checked_sub(p.from) else {
+            return Err(RecoverError::Shrunk {
+                path: p.path.clone(),
+            });
+        };
+        let len = usize::try_from(range).unwrap_or(usize::MAX);
         let bytes = source.read_at(&p.path, p.from, len).await?;
-        if (bytes.len() as u64) < p.to - p.from {
+        if (bytes.len() as u64) < range {
             return Err(RecoverError::Shrunk {
                 path: p.path.clone(),
             });

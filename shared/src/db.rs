@@ -46,15 +46,16 @@ pub mod collections {
     pub const SERVER_LEASES: &str = "server_leases";
     /// Per (guild, server): last poll, lag, breaker, online counts — what `/csv_status` shows.
     pub const SERVER_STATUS: &str = "server_status";
-    /// Telemetry: one document per error fingerprint.
     /// Discord users' links to in-game players, per guild and server.
     pub const PLAYER_LINKS: &str = "player_links";
     /// Premium grants and refused permission or premium checks.
     pub const AUDIT_LOG: &str = "audit_log";
     /// Messages the gateway-shards post: which notifications each carries, sent or not.
     pub const DELIVERIES: &str = "deliveries";
-    /// Global state of the gateway-shards: the registered command set's hash.
+    /// Global state of the gateway-shards: the registered command set's hash, saved
+    /// sessions, identify buckets.
     pub const GATEWAY_STATE: &str = "gateway_state";
+    /// Telemetry: one document per error fingerprint.
     pub const TELEMETRY_GROUPS: &str = "telemetry_groups";
     /// Telemetry: one document per reported occurrence (error id).
     pub const TELEMETRY_EVENTS: &str = "telemetry_events";
@@ -78,7 +79,6 @@ pub enum DbError {
 /// A connected database.
 #[derive(Debug, Clone)]
 pub struct Database {
-    client: mongodb::Client,
     db: mongodb::Database,
 }
 
@@ -105,20 +105,12 @@ impl Database {
         db.run_command(doc! { "ping": 1 })
             .await
             .map_err(|source| DbError::Unreachable { hosts, source })?;
-        Ok(Self { client, db })
+        Ok(Self { db })
     }
 
     /// The driver's database handle, for collections and commands.
     pub fn raw(&self) -> &mongodb::Database {
         &self.db
-    }
-
-    pub fn client(&self) -> &mongodb::Client {
-        &self.client
-    }
-
-    pub fn name(&self) -> &str {
-        self.db.name()
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {

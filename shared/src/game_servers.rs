@@ -112,20 +112,23 @@ impl Feeds {
     }
 }
 
-/// The per-kind switches `/events config`, `conn_config` and `suicide_config` set.
-pub const NOTIFY_SWITCHES: [&str; 12] = [
-    "mission",
-    "airdrop",
-    "crash",
-    "trader",
-    "convoy",
-    "encounter",
-    "server_restart",
-    "connect",
-    "disconnect",
-    "suicide_menu",
-    "suicide_fall",
-    "suicide_other",
+/// The per-kind switches, as (command option, stored switch name): `/events config`
+/// (game events), `/events conn_config` (connections), `/events suicide_config`.
+pub const EVENT_SWITCHES: [(&str, &str); 7] = [
+    ("mission", "mission"),
+    ("airdrop", "airdrop"),
+    ("crash", "crash"),
+    ("trader", "trader"),
+    ("convoy", "convoy"),
+    ("encounter", "encounter"),
+    ("server_restart", "server_restart"),
+];
+pub const CONNECTION_SWITCHES: [(&str, &str); 2] =
+    [("connect", "connect"), ("disconnect", "disconnect")];
+pub const SUICIDE_SWITCHES: [(&str, &str); 3] = [
+    ("menu", "suicide_menu"),
+    ("fall", "suicide_fall"),
+    ("other", "suicide_other"),
 ];
 
 impl GameServer {
@@ -280,12 +283,7 @@ impl GameServerStore {
         guild: GuildId,
         server: &ServerId,
     ) -> Result<GameServer, GameServerError> {
-        self.servers
-            .find_one(doc! { "guild_id": guild.to_string(), "server_id": server.as_str() })
-            .await?
-            .as_ref()
-            .and_then(GameServer::from_doc)
-            .ok_or_else(|| GameServerError::NotFound(server.clone()))
+        self.update(guild, server, Document::new()).await
     }
 
     /// Pins the host key seen on first connection (or when an admin re-trusts a new one).
@@ -336,13 +334,14 @@ impl GameServerStore {
         Ok(())
     }
 
-    /// Sets channels (`Some`) and leaves the others as they are.
+    /// Sets channels (`Some`) and leaves the others as they are; returns the server as
+    /// it is now.
     pub async fn set_channels(
         &self,
         guild: GuildId,
         server: &ServerId,
         channels: &Channels,
-    ) -> Result<(), GameServerError> {
+    ) -> Result<GameServer, GameServerError> {
         let mut set = Document::new();
         for name in Channels::NAMES {
             if let Some(id) = channels.get(name) {
@@ -352,51 +351,55 @@ impl GameServerStore {
         self.update(guild, server, set).await
     }
 
-    /// Turns a feed (`killfeed`, `events`, `connections`) on or off.
-    pub async fn set_feed(
+    /// Turns feeds (`killfeed`, `events`, `connections`) on or off; returns the server.
+    pub async fn set_feeds(
         &self,
         guild: GuildId,
         server: &ServerId,
-        feed: &str,
-        on: bool,
-    ) -> Result<(), GameServerError> {
-        self.update(guild, server, doc! { format!("feeds.{feed}"): on })
-            .await
+        feeds: &[(&str, bool)],
+    ) -> Result<GameServer, GameServerError> {
+        let set = feeds
+            .iter()
+            .map(|(feed, on)| (format!("feeds.{feed}"), Bson::Boolean(*on)))
+            .collect();
+        self.update(guild, server, set).await
     }
 
-    /// Sets per-kind switches (names from [`NOTIFY_SWITCHES`]).
+    /// Sets per-kind switches (the stored names of [`EVENT_SWITCHES`] and the others);
+    /// returns the server.
     pub async fn set_switches(
         &self,
         guild: GuildId,
         server: &ServerId,
         switches: &[(&str, bool)],
-    ) -> Result<(), GameServerError> {
-        let mut set = Document::new();
-        for (name, on) in switches {
-            set.insert(format!("notify.{name}"), *on);
-        }
+    ) -> Result<GameServer, GameServerError> {
+        let set = switches
+            .iter()
+            .map(|(name, on)| (format!("notify.{name}"), Bson::Boolean(*on)))
+            .collect();
         self.update(guild, server, set).await
     }
 
+    /// Applies `$set` (nothing when empty) and returns the server after it, in one round
+    /// trip.
     async fn update(
         &self,
         guild: GuildId,
         server: &ServerId,
         set: Document,
-    ) -> Result<(), GameServerError> {
-        if set.is_empty() {
-            return self.get(guild, server).await.map(|_| ());
-        }
-        let updated = self
-            .servers
-            .update_one(
-                doc! { "guild_id": guild.to_string(), "server_id": server.as_str() },
-                doc! { "$set": set },
-            )
-            .await?;
-        if updated.matched_count == 0 {
-            return Err(GameServerError::NotFound(server.clone()));
-        }
-        Ok(())
+    ) -> Result<GameServer, GameServerError> {
+        let filter = doc! { "guild_id": guild.to_string(), "server_id": server.as_str() };
+        let found = if set.is_empty() {
+            self.servers.find_one(filter).await?
+        } else {
+            self.servers
+                .find_one_and_update(filter, doc! { "$set": set })
+                .return_document(mongodb::options::ReturnDocument::After)
+                .await?
+        };
+        found
+            .as_ref()
+            .and_then(GameServer::from_doc)
+            .ok_or_else(|| GameServerError::NotFound(server.clone()))
     }
 }

@@ -42,6 +42,7 @@ fn stored_id(d: &Document, key: &str) -> Option<u64> {
     match d.get(key)? {
         mongodb::bson::Bson::String(s) => s.parse().ok(),
         mongodb::bson::Bson::Int64(n) => u64::try_from(*n).ok(),
+        mongodb::bson::Bson::Int32(n) => u64::try_from(*n).ok(),
         _ => None,
     }
 }
@@ -90,12 +91,18 @@ impl GuildStore {
             .collect())
     }
 
-    /// Sets a guild's tier; returns the tier it had.
+    /// Sets a guild's tier; returns the tier it had (read and written in one step, so the
+    /// audited "before" is the one replaced).
     pub async fn set_tier(&self, guild_id: u64, tier: Tier) -> Result<Tier, mongodb::error::Error> {
-        let before = self.tier(guild_id).await?;
-        self.set(guild_id, doc! { "premium_tier": i32::from(tier.get()) })
+        let before = self
+            .guilds
+            .find_one_and_update(
+                doc! { "guild_id": guild_id.to_string() },
+                doc! { "$set": Self::stamped(doc! { "premium_tier": i32::from(tier.get()) }) },
+            )
+            .upsert(true)
             .await?;
-        Ok(before)
+        Ok(before.as_ref().and_then(stored_tier).unwrap_or_default())
     }
 
     pub async fn set_admin_role(
@@ -107,13 +114,18 @@ impl GuildStore {
             .await
     }
 
-    async fn set(&self, guild_id: u64, mut set: Document) -> Result<(), mongodb::error::Error> {
+    /// A `$set` with the bookkeeping every guild write carries.
+    fn stamped(mut set: Document) -> Document {
         set.insert("schema_version", SCHEMA_VERSION);
         set.insert("updated_at", DateTime::now());
+        set
+    }
+
+    async fn set(&self, guild_id: u64, set: Document) -> Result<(), mongodb::error::Error> {
         self.guilds
             .update_one(
                 doc! { "guild_id": guild_id.to_string() },
-                doc! { "$set": set },
+                doc! { "$set": Self::stamped(set) },
             )
             .upsert(true)
             .await?;

@@ -77,13 +77,6 @@ impl TryFrom<String> for ServerId {
     }
 }
 
-/// A game server in the system: always qualified by its guild.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ServerKey {
-    pub guild: GuildId,
-    pub server: ServerId,
-}
-
 /// A contiguous range of Discord shards `first..=last` out of `total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardRange {

@@ -22,6 +22,7 @@
 //! - [`stats_store`]: the same statistics in MongoDB, each line counted exactly once.
 //! - [`stats_query`]: reading them back: players, leaderboards, weapons, matchups.
 //! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
+//! - [`hex`]: hex text for ids and digests.
 //! - [`db`]: the MongoDB connection; [`schema`]: `schema_version`, migrations and indexes.
 //! - [`secret`]: encryption at rest for SFTP passwords and other secrets, and redaction.
 //! - [`address_guard`]: which SFTP hosts may be connected to (no internal addresses).
@@ -44,6 +45,7 @@ pub mod db;
 pub mod game_servers;
 pub mod grpc;
 pub mod guilds;
+pub mod hex;
 pub mod ids;
 pub mod ingest;
 pub mod killfeed;

@@ -17,7 +17,7 @@ use mongodb::options::{FindOneAndUpdateOptions, InsertManyOptions, ReturnDocumen
 
 use crate::db::{Database, collections};
 use crate::ingest::Chunk;
-use crate::killfeed::{KillfeedEvent, line_identity};
+use crate::killfeed::{KillfeedEvent, line_id};
 use crate::schema::SCHEMA_VERSION;
 
 /// One notification to store.
@@ -33,6 +33,13 @@ pub struct Notice {
     pub data: Document,
 }
 
+/// A stored notification, as [`Outbox::recent`] reads it back.
+#[derive(Debug, Clone)]
+pub struct RecentNotice {
+    pub at_ms: i64,
+    pub data: Document,
+}
+
 /// How long a reader waits for a missing sequence number before skipping it.
 pub const GAP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -41,10 +48,6 @@ pub struct Outbox {
     notifications: mongodb::Collection<Document>,
     counters: mongodb::Collection<Document>,
     acks: mongodb::Collection<Document>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Outbox {
@@ -67,7 +70,7 @@ impl Outbox {
         kept.iter()
             .filter_map(|&i| Some((chunk.events.get(i)?, chunk.raw.get(i)?)))
             .map(|(line, raw)| {
-                let key = format!("k:{}", hex(&line_identity(guild_id, server_id, raw)));
+                let key = format!("k:{}", line_id(guild_id, server_id, raw));
                 let (kind, data) = match &line.event {
                     KillfeedEvent::Kill { killer, victim, weapon, distance_m, roadkill } => (
                         "kill",
@@ -96,6 +99,9 @@ impl Outbox {
 
     /// Stores notices (each once, whatever the retries).
     pub async fn add(&self, notices: Vec<Notice>) -> Result<(), mongodb::error::Error> {
+        if notices.is_empty() {
+            return Ok(());
+        }
         // Already stored (a replay): not given a new sequence number, which would leave a
         // gap that subscribers wait on.
         let keys: Vec<&str> = notices.iter().map(|n| n.key.as_str()).collect();
@@ -160,6 +166,38 @@ impl Outbox {
         }
     }
 
+    /// A server's latest notifications of one kind (`event`, `connection`, …), newest first;
+    /// `event` narrows game events to one type (`mission`, `airdrop`, …).
+    pub async fn recent(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        kind: &str,
+        event: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RecentNotice>, mongodb::error::Error> {
+        let mut filter =
+            doc! { "guild_id": guild_id.to_string(), "server_id": server_id, "kind": kind };
+        if let Some(event) = event {
+            filter.insert("data.event", event);
+        }
+        let docs: Vec<Document> = self
+            .notifications
+            .find(filter)
+            .sort(doc! { "at": -1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .into_iter()
+            .map(|d| RecentNotice {
+                at_ms: d.get_datetime("at").map_or(0, |t| t.timestamp_millis()),
+                data: d.get_document("data").cloned().unwrap_or_default(),
+            })
+            .collect())
+    }
+
     /// Notifications after `seq`, oldest first.
     pub async fn after(
         &self,
@@ -175,14 +213,29 @@ impl Outbox {
             .await
     }
 
-    /// The last `seq` a subscriber acknowledged (0: none).
-    pub async fn acked(&self, subscriber: &str) -> Result<i64, mongodb::error::Error> {
-        Ok(self
+    /// Where a subscriber resumes: after its last acknowledged `seq`. A subscriber that never
+    /// acknowledged starts after the newest notification stored now (a new gateway is not
+    /// sent the whole history), recorded at once as its acknowledgement so that a
+    /// reconnect before its first ack does not skip what came meanwhile.
+    pub async fn resume_point(&self, subscriber: &str) -> Result<i64, mongodb::error::Error> {
+        if let Some(seq) = self
             .acks
             .find_one(doc! { "_id": subscriber })
             .await?
             .and_then(|d| d.get_i64("seq").ok())
-            .unwrap_or(0))
+        {
+            return Ok(seq);
+        }
+        let head = self
+            .notifications
+            .find_one(doc! {})
+            .sort(doc! { "seq": -1 })
+            .projection(doc! { "seq": 1 })
+            .await?
+            .and_then(|d| d.get_i64("seq").ok())
+            .unwrap_or(0);
+        self.ack(subscriber, head).await?;
+        Ok(head)
     }
 
     /// Records that a subscriber has everything up to `seq` (never moves back).

@@ -38,7 +38,7 @@ impl ProcessIdentity {
         let mut nonce = [0u8; 3];
         // A failed random read only makes the suffix less unique; the pid still separates us.
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce);
-        let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let suffix = crate::hex::encode(&nonce);
         let instance = format!("{}-{host}-{}-{suffix}", kind_name(kind), std::process::id());
         Self {
             kind,

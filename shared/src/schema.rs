@@ -241,12 +241,7 @@ pub const MIGRATIONS: &[Migration] = &[
             index(
                 collections::NOTIFICATIONS,
                 "server_kind_at",
-                &[
-                    ("guild_id", 1),
-                    ("server_id", 1),
-                    ("kind", 1),
-                    ("at_ms", -1),
-                ],
+                &[("guild_id", 1), ("server_id", 1), ("kind", 1), ("at", -1)],
             ),
         ],
     },

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 use mongodb::Collection;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Document, doc};
 use mongodb::error::Error as MongoError;
 
 use crate::db::{Database, collections};
 use crate::stats::PlayerStats;
-use crate::stats_store::{get_u64, player_from};
+use crate::stats_store::{get_u64, player_from, suicides_from};
 
 /// Leaderboard entries shown when no limit is given, and the most ever shown.
 pub const DEFAULT_LIMIT: u32 = 10;
@@ -211,14 +211,7 @@ impl StatsQuery {
         sort: Document,
         limit: u32,
     ) -> Result<Vec<PlayerRow>, MongoError> {
-        let docs: Vec<Document> = self
-            .players
-            .find(filter)
-            .sort(sort)
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
-            .await?;
+        let docs = top(&self.players, filter, sort, limit).await?;
         Ok(docs.iter().map(row).collect())
     }
 
@@ -258,18 +251,9 @@ impl StatsQuery {
     ) -> Result<Vec<(String, u64)>, MongoError> {
         let mut filter = scope(guild_id, server_id);
         filter.insert("player_id", player_id);
-        let docs: Vec<Document> = self
-            .player_weapons
-            .find(filter)
-            .sort(doc! { "kills": -1, "weapon": 1 })
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| Some((d.get_str("weapon").ok()?.to_owned(), get_u64(d, "kills"))))
-            .collect())
+        let sort = doc! { "kills": -1, "weapon": 1 };
+        let docs = top(&self.player_weapons, filter, sort, limit).await?;
+        Ok(kills_by(&docs, "weapon"))
     }
 
     /// Whom a player killed most (prey) or who killed them most (nemesis): (id, kills).
@@ -288,18 +272,14 @@ impl StatsQuery {
         };
         let mut filter = scope(guild_id, server_id);
         filter.insert(me, player_id);
-        let docs: Vec<Document> = self
-            .matchups
-            .find(filter)
-            .sort(doc! { "kills": -1, other: 1 })
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| Some((d.get_str(other).ok()?.to_owned(), get_u64(d, "kills"))))
-            .collect())
+        let docs = top(
+            &self.matchups,
+            filter,
+            doc! { "kills": -1, other: 1 },
+            limit,
+        )
+        .await?;
+        Ok(kills_by(&docs, other))
     }
 
     /// Players with the most kills with one weapon: (id, kills).
@@ -312,18 +292,9 @@ impl StatsQuery {
     ) -> Result<Vec<(String, u64)>, MongoError> {
         let mut filter = scope(guild_id, server_id);
         filter.insert("weapon", weapon);
-        let docs: Vec<Document> = self
-            .player_weapons
-            .find(filter)
-            .sort(doc! { "kills": -1, "player_id": 1 })
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| Some((d.get_str("player_id").ok()?.to_owned(), get_u64(d, "kills"))))
-            .collect())
+        let sort = doc! { "kills": -1, "player_id": 1 };
+        let docs = top(&self.player_weapons, filter, sort, limit).await?;
+        Ok(kills_by(&docs, "player_id"))
     }
 
     /// A server's weapons, most kills first; `typed` filters by name prefix.
@@ -338,14 +309,13 @@ impl StatsQuery {
         if let Some(t) = typed.filter(|t| !t.is_empty()) {
             filter.insert("weapon", matching(t, false));
         }
-        let docs: Vec<Document> = self
-            .weapons
-            .find(filter)
-            .sort(doc! { "kills": -1, "weapon": 1 })
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
-            .await?;
+        let docs = top(
+            &self.weapons,
+            filter,
+            doc! { "kills": -1, "weapon": 1 },
+            limit,
+        )
+        .await?;
         Ok(docs.iter().filter_map(weapon_row).collect())
     }
 
@@ -379,10 +349,6 @@ impl StatsQuery {
         let Some(d) = self.servers.find_one(scope(guild_id, server_id)).await? else {
             return Ok(None);
         };
-        let suicides = d
-            .get_document("suicides")
-            .map(|s| s.values().map(bson_u64).sum())
-            .unwrap_or(0);
         let longest_kill = d.get_document("longest_kill").ok().and_then(|l| {
             Some((
                 get_u64(l, "distance_m"),
@@ -397,7 +363,7 @@ impl StatsQuery {
         Ok(Some(ServerTotals {
             kills: get_u64(&d, "kills"),
             roadkills: get_u64(&d, "roadkills"),
-            suicides,
+            suicides: suicides_from(&d).total(),
             environment_deaths: get_u64(&d, "environment_deaths"),
             malformed_lines: get_u64(&d, "malformed_lines"),
             players,
@@ -406,12 +372,27 @@ impl StatsQuery {
     }
 }
 
-fn bson_u64(v: &Bson) -> u64 {
-    match v {
-        Bson::Int64(n) => u64::try_from(*n).unwrap_or(0),
-        Bson::Int32(n) => u64::try_from(*n).unwrap_or(0),
-        _ => 0,
-    }
+/// The first `limit` documents matching `filter` in `sort` order.
+async fn top(
+    collection: &Collection<Document>,
+    filter: Document,
+    sort: Document,
+    limit: u32,
+) -> Result<Vec<Document>, MongoError> {
+    collection
+        .find(filter)
+        .sort(sort)
+        .limit(i64::from(limit))
+        .await?
+        .try_collect()
+        .await
+}
+
+/// `(document[key], document.kills)` for each document that has the key.
+fn kills_by(docs: &[Document], key: &str) -> Vec<(String, u64)> {
+    docs.iter()
+        .filter_map(|d| Some((d.get_str(key).ok()?.to_owned(), get_u64(d, "kills"))))
+        .collect()
 }
 
 fn row(d: &Document) -> PlayerRow {

@@ -28,7 +28,7 @@ use mongodb::options::InsertManyOptions;
 
 use crate::db::{Database, collections};
 use crate::ingest::Chunk;
-use crate::killfeed::{KillfeedEvent, KillfeedLine, line_identity};
+use crate::killfeed::{KillfeedEvent, KillfeedLine, line_id};
 use crate::schema::SCHEMA_VERSION;
 use crate::stats::{
     BatchDelta, LongestKill, PlayerDelta, PlayerStats, Runs, ServerStats, Suicides, WeaponTotals,
@@ -126,7 +126,7 @@ impl StatsStore {
         let mut in_batch = HashSet::new();
         let mut kept = Vec::with_capacity(chunk.events.len());
         for (i, (event, raw)) in chunk.events.iter().zip(&chunk.raw).enumerate() {
-            let id = hex(&line_identity(at.guild_id, at.server_id, raw));
+            let id = line_id(at.guild_id, at.server_id, raw);
             // The same line twice within one batch counts once, too.
             if !in_batch.insert(id.clone()) {
                 outcome.duplicates += 1;
@@ -138,7 +138,7 @@ impl StatsStore {
         // Malformed lines are stored too (index past the events), so each counts once.
         let malformed_from = chunk.events.len();
         for (j, (raw, m)) in chunk.malformed_raw.iter().zip(&chunk.malformed).enumerate() {
-            let id = hex(&line_identity(at.guild_id, at.server_id, raw));
+            let id = line_id(at.guild_id, at.server_id, raw);
             if !in_batch.insert(id.clone()) {
                 continue;
             }
@@ -553,7 +553,7 @@ pub(crate) fn get_u64(d: &Document, key: &str) -> u64 {
     }
 }
 
-fn suicides_from(d: &Document) -> Suicides {
+pub(crate) fn suicides_from(d: &Document) -> Suicides {
     let s = d.get_document("suicides").ok();
     let n = |k: &str| s.map(|s| get_u64(s, k)).unwrap_or(0);
     Suicides {
@@ -599,8 +599,4 @@ pub(crate) fn player_from(d: &Document) -> PlayerStats {
         first_seen: secs(d, "first_seen"),
         last_seen: secs(d, "last_seen"),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -59,6 +59,10 @@ impl Telemetry {
         if event.occurred_unix_ms == 0 {
             event.occurred_unix_ms = now_unix_ms();
         }
+        // Every event gets its id here, so a batch sent again is recognised as the same.
+        if event.error_id.is_empty() {
+            event.error_id = new_error_id();
+        }
         if self.tx.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }

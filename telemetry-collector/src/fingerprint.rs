@@ -44,10 +44,7 @@ pub fn normalize(message: &str) -> String {
 
 pub fn fingerprint(kind: &str, normalized: &str, location: &str) -> String {
     let input = format!("{kind}\0{normalized}\0{location}");
-    digest(&SHA256, input.as_bytes()).as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    tower_shared::hex::encode(&digest(&SHA256, input.as_bytes()).as_ref()[..8])
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //!
 //! Counts are `$inc`remented on the server, never read-modified-written here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::TryStreamExt;
 use mongodb::Collection;
@@ -71,29 +71,30 @@ impl TelemetryStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut ids = Vec::with_capacity(events.len());
-        let mut docs = Vec::with_capacity(events.len());
-        let mut groups: HashMap<String, GroupUpdate> = HashMap::new();
-        for event in events {
-            let prepared = Prepared::from(event);
-            let error_id = prepared.error_id.clone();
-            let g = groups
-                .entry(prepared.fingerprint.clone())
-                .or_insert_with(|| GroupUpdate::first(&prepared));
-            g.add(&prepared);
-            docs.push(prepared.into_document(process));
-            ids.push(error_id);
-        }
+        let prepared: Vec<Prepared> = events.into_iter().map(Prepared::from).collect();
+        let ids: Vec<String> = prepared.iter().map(|p| p.error_id.clone()).collect();
+        let docs: Vec<Document> = prepared.iter().map(|p| p.to_document(process)).collect();
         let inserted = self
             .events
             .insert_many(docs)
             .with_options(InsertManyOptions::builder().ordered(false).build())
             .await;
-        match inserted {
-            Ok(_) => {}
-            // A retried batch: the occurrences are stored already; do not count them twice.
-            Err(e) if is_duplicate_key(&e) => return Ok(ids),
+        // A retried batch may hold occurrences stored already (same error ids): those are
+        // not counted again; the rest of the batch is.
+        let stored_before: HashSet<usize> = match inserted {
+            Ok(_) => HashSet::new(),
+            Err(e) if is_duplicate_key(&e) => duplicate_indexes(&e),
             Err(e) => return Err(e),
+        };
+        let mut groups: HashMap<String, GroupUpdate> = HashMap::new();
+        for (i, p) in prepared.iter().enumerate() {
+            if stored_before.contains(&i) {
+                continue;
+            }
+            groups
+                .entry(p.fingerprint.clone())
+                .or_insert_with(|| GroupUpdate::first(p))
+                .add(p);
         }
         for (fp, g) in groups {
             self.groups
@@ -291,20 +292,20 @@ impl From<TelemetryEvent> for Prepared {
 }
 
 impl Prepared {
-    fn into_document(self, process: &ProcessInfo) -> Document {
+    fn to_document(&self, process: &ProcessInfo) -> Document {
         let attributes: Document = self
             .event
             .attributes
-            .into_iter()
-            .map(|(k, v)| (k, mongodb::bson::Bson::String(v)))
+            .iter()
+            .map(|(k, v)| (k.clone(), mongodb::bson::Bson::String(v.clone())))
             .collect();
         doc! {
-            "_id": self.error_id,
-            "fingerprint": self.fingerprint,
+            "_id": &self.error_id,
+            "fingerprint": &self.fingerprint,
             "level": level_of(self.event.level),
-            "kind": self.event.kind,
-            "message": self.event.message,
-            "location": self.event.location,
+            "kind": &self.event.kind,
+            "message": &self.event.message,
+            "location": &self.event.location,
             "context": context_doc(self.event.context.as_ref()),
             "occurred_at": self.occurred_at,
             "received_at": DateTime::now(),
@@ -450,4 +451,18 @@ fn occurrence(event: &Document, group: Option<&Document>) -> ErrorGroup {
         g.count = 1;
     }
     g
+}
+
+/// Which documents of an unordered `insert_many` were refused as duplicates.
+fn duplicate_indexes(e: &mongodb::error::Error) -> HashSet<usize> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(m) => m
+            .write_errors
+            .iter()
+            .flatten()
+            .filter(|w| w.code == 11000)
+            .map(|w| w.index)
+            .collect(),
+        _ => HashSet::new(),
+    }
 }

@@ -20,6 +20,14 @@ pub fn lines(bytes: &[u8], n: usize) -> &[u8] {
 /// A folder in the SFTP user's home holding game servers' files; removed at the end.
 pub struct Home(PathBuf);
 
+/// A game server id no other test uses: every test process shares the SFTP home, and
+/// discovery goes by the `_<server id>` folder name.
+pub fn unique_server_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}{n:03}", std::process::id())
+}
+
 impl Home {
     pub fn new(test: &str) -> Home {
         let dir = PathBuf::from(required_env("TOWER_TEST_SFTP_HOME"))

@@ -36,7 +36,41 @@ pub struct StackOptions {
     pub extra_env: Vec<(String, String)>,
 }
 
+/// The auth token test stacks use.
+pub const TEST_TOKEN: &str = "test-token-0123456789abcdef";
+
 impl StackOptions {
+    /// A test stack on this test's database, with the Discord simulator, a fresh secret
+    /// key, and workers that may reach the test sshd on loopback and poll every second.
+    pub fn simulated(
+        db: &crate::backing::TestDatabase,
+        sim: &crate::discord_sim::DiscordSimulator,
+        secret_key: Option<String>,
+    ) -> Self {
+        Self {
+            mongodb_uri: db.uri.clone(),
+            database: db.name.clone(),
+            auth_token: TEST_TOKEN.to_owned(),
+            secret_key,
+            discord: DiscordTarget::Simulator {
+                gateway_url: sim.gateway_url(),
+                api_proxy: sim.api_proxy(),
+            },
+            echo: false,
+            log_filter: "info".to_owned(),
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// Workers may reach the test sshd on loopback and poll every second.
+    pub fn with_loopback_sftp(mut self) -> Self {
+        self.extra_env.extend([
+            ("TOWER_SFTP_ALLOW_LOOPBACK".to_owned(), "true".to_owned()),
+            ("TOWER_POLL_INTERVAL_SECS".to_owned(), "1".to_owned()),
+        ]);
+        self
+    }
+
     /// The environment every daemon of this stack gets.
     pub fn base_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
@@ -79,35 +113,57 @@ pub struct Stack {
 /// How long each daemon may take to come up.
 const START: Duration = Duration::from_secs(60);
 
+/// Starts one daemon and waits until it is SERVING.
+async fn spawn_serving(
+    options: &StackOptions,
+    binary: &str,
+    env: Vec<(String, String)>,
+) -> Result<Daemon, HarnessError> {
+    let mut spec = DaemonSpec::grpc(binary, env);
+    spec.echo = options.echo;
+    let daemon = Daemon::spawn(spec).await?;
+    let addr = daemon.grpc_addr(START).await?;
+    daemon.wait_serving(addr, "", START).await?;
+    Ok(daemon)
+}
+
+/// The gateway's environment: the stack's, the collector and worker, and Discord.
+fn gateway_env(
+    options: &StackOptions,
+    collector: SocketAddr,
+    worker: SocketAddr,
+) -> Vec<(String, String)> {
+    let mut env = options.base_env();
+    env.push((
+        "TOWER_COLLECTOR_URL".to_owned(),
+        format!("http://{collector}"),
+    ));
+    env.push(("TOWER_WORKER_URLS".to_owned(), format!("http://{worker}")));
+    env.extend(options.discord_env());
+    env
+}
+
 impl Stack {
     /// Starts collector, worker and gateway, each once the one before is SERVING.
     pub async fn start(options: &StackOptions) -> Result<Stack, HarnessError> {
-        let start = |binary: &str, env: Vec<(String, String)>| {
-            let mut spec = DaemonSpec::grpc(binary, env);
-            spec.echo = options.echo;
-            Daemon::spawn(spec)
-        };
-        let collector = start("telemetry-collector", options.base_env()).await?;
+        let collector = spawn_serving(options, "telemetry-collector", options.base_env()).await?;
         let collector_addr = collector.grpc_addr(START).await?;
-        collector.wait_serving(collector_addr, "", START).await?;
 
         let mut env = options.base_env();
         env.push((
             "TOWER_COLLECTOR_URL".to_owned(),
             format!("http://{collector_addr}"),
         ));
-        let worker = start("sftp-worker", env.clone()).await?;
+        let worker = spawn_serving(options, "sftp-worker", env).await?;
         let worker_addr = worker.grpc_addr(START).await?;
-        worker.wait_serving(worker_addr, "", START).await?;
 
-        env.push((
-            "TOWER_WORKER_URLS".to_owned(),
-            format!("http://{worker_addr}"),
-        ));
-        env.extend(options.discord_env());
-        let gateway = start("gateway-shard", env).await?;
+        let gateway = spawn_serving(
+            options,
+            "gateway-shard",
+            gateway_env(options, collector_addr, worker_addr),
+        )
+        .await?;
         let gateway_addr = gateway.grpc_addr(START).await?;
-        gateway.wait_serving(gateway_addr, "", START).await?;
 
         Ok(Stack {
             collector,
@@ -117,6 +173,46 @@ impl Stack {
             gateway,
             gateway_addr,
         })
+    }
+
+    /// Stops the gateway (SIGTERM), runs `while_stopped`, and starts a new gateway with the
+    /// same settings; returns the stack with it, the old gateway's exit status, and what
+    /// `while_stopped` gave.
+    pub async fn restart_gateway<F: Future>(
+        self,
+        options: &StackOptions,
+        timeout: Duration,
+        while_stopped: F,
+    ) -> Result<(Stack, ExitStatus, F::Output), HarnessError> {
+        let status = self.gateway.stop(timeout).await?;
+        let out = while_stopped.await;
+        let env = gateway_env(options, self.collector_addr, self.worker_addr);
+        let gateway = spawn_serving(options, "gateway-shard", env).await?;
+        let gateway_addr = gateway.grpc_addr(START).await?;
+        let stack = Stack {
+            gateway,
+            gateway_addr,
+            ..self
+        };
+        Ok((stack, status, out))
+    }
+
+    /// Stops gateway, worker, collector in that order (SIGTERM) and checks each exited
+    /// cleanly (status 0).
+    pub async fn stop_cleanly(self, timeout: Duration) -> Result<(), HarnessError> {
+        let statuses = self.stop(timeout).await?;
+        for (name, status) in ["gateway-shard", "sftp-worker", "telemetry-collector"]
+            .iter()
+            .zip(statuses)
+        {
+            if !status.success() {
+                return Err(HarnessError::Other {
+                    label: (*name).to_owned(),
+                    message: format!("did not stop cleanly: {status}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Stops gateway, worker, collector in that order (SIGTERM); returns their exit

@@ -20,25 +20,13 @@ use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::{Daemon, DaemonSpec, HarnessError};
 use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
-use tower_tests::stack::{DiscordTarget, Stack, StackOptions};
+use tower_tests::stack::{Stack, StackOptions};
 use tower_tests::support::ok;
 
-const TOKEN: &str = "test-token-0123456789abcdef";
+use tower_tests::stack::TEST_TOKEN as TOKEN;
 
 fn options(db: &TestDatabase, sim: &DiscordSimulator, secret_key: Option<String>) -> StackOptions {
-    StackOptions {
-        mongodb_uri: db.uri.clone(),
-        database: db.name.clone(),
-        auth_token: TOKEN.to_owned(),
-        secret_key,
-        discord: DiscordTarget::Simulator {
-            gateway_url: sim.gateway_url(),
-            api_proxy: sim.api_proxy(),
-        },
-        echo: false,
-        log_filter: "info".to_owned(),
-        extra_env: Vec::new(),
-    }
+    StackOptions::simulated(db, sim, secret_key)
 }
 
 async fn health(addr: std::net::SocketAddr, service: &str) -> ServingStatus {
@@ -171,7 +159,7 @@ async fn tower_calls_without_the_token_are_refused() {
         .list_processes(ListProcessesRequest { kind: 0 })
         .await);
 
-    ok(stack.stop(Duration::from_secs(20)).await);
+    ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
 }
 
@@ -229,7 +217,7 @@ async fn worker_and_gateway_reach_mongodb_and_the_collector() {
     let processes = ok(reported.map_err(|_| "worker and gateway never reported to the collector"));
     assert!(processes.iter().all(|p| p.last_seen_unix_ms > 0));
 
-    ok(stack.stop(Duration::from_secs(20)).await);
+    ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
 }
 
@@ -319,7 +307,7 @@ async fn a_deployment_with_secrets_needs_the_same_key_every_start() {
     let worker = ok(Daemon::spawn(DaemonSpec::grpc("sftp-worker", env)).await);
     let addr = ok(worker.grpc_addr(WAIT).await);
     ok(worker.wait_serving(addr, "", WAIT).await);
-    ok(worker.stop(Duration::from_secs(20)).await);
+    assert!(ok(worker.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
 

@@ -13,11 +13,10 @@ use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::discord_sim::interactions::{Member, Opt};
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID, SimEvent};
-use tower_tests::sftp_home::{Home, lines};
-use tower_tests::stack::{DiscordTarget, Stack, StackOptions};
+use tower_tests::sftp_home::{Home, lines, unique_server_id};
+use tower_tests::stack::{Stack, StackOptions};
 use tower_tests::support::{eventually, expected_stats, fixture, ok, required_env};
 
-const TOKEN: &str = "test-token-0123456789abcdef";
 const GUILD_A: u64 = 810_000_000_000_000_001;
 const GUILD_B: u64 = 820_000_000_000_000_002;
 const ADMIN_A: u64 = 910_000_000_000_000_001;
@@ -26,22 +25,26 @@ const ADMIN_B: u64 = 920_000_000_000_000_001;
 const KILLFEED_CHANNEL: u64 = 610_000_000_000_000_001;
 
 fn options(db: &TestDatabase, sim: &DiscordSimulator, key: &str) -> StackOptions {
-    StackOptions {
-        mongodb_uri: db.uri.clone(),
-        database: db.name.clone(),
-        auth_token: TOKEN.to_owned(),
-        secret_key: Some(key.to_owned()),
-        discord: DiscordTarget::Simulator {
-            gateway_url: sim.gateway_url(),
-            api_proxy: sim.api_proxy(),
-        },
-        echo: false,
-        log_filter: "info".to_owned(),
-        extra_env: vec![
-            ("TOWER_SFTP_ALLOW_LOOPBACK".to_owned(), "true".to_owned()),
-            ("TOWER_POLL_INTERVAL_SECS".to_owned(), "1".to_owned()),
-        ],
-    }
+    StackOptions::simulated(db, sim, Some(key.to_owned())).with_loopback_sftp()
+}
+
+/// Waits until the gateway has acknowledged every notification stored: everything the
+/// worker produced so far has been posted (or skipped), so counts are final.
+async fn posting_caught_up(db: &TestDatabase) {
+    let notifications = db.handle().collection::<Document>("notifications");
+    let acks = db.handle().collection::<Document>("notification_acks");
+    eventually("every notification acknowledged", WAIT, || async {
+        let seq = |d: Option<Document>| d.and_then(|d| d.get_i64("seq").ok());
+        let max = seq(notifications
+            .find_one(doc! {})
+            .sort(doc! { "seq": -1 })
+            .await
+            .ok()
+            .flatten());
+        let acked = seq(acks.find_one(doc! {}).await.ok().flatten());
+        matches!((max, acked), (Some(m), Some(a)) if a >= m)
+    })
+    .await;
 }
 
 fn embeds_posted(sim: &DiscordSimulator, channel: u64) -> Vec<Value> {
@@ -87,7 +90,7 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let db = ok(TestDatabase::create("gateway_commands").await);
     let home = Home::new("gateway_commands");
     let key = ok(SecretKey::generate_base64());
-    let server_id = format!("{}", 7000 + std::process::id() % 1000);
+    let server_id = unique_server_id();
     let file = fixture("2025.05.01-00.00.00.csv");
     let posted_lines = lines(&file, 40);
     ok(std::fs::write(
@@ -107,29 +110,27 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     );
     let owner_b = Member::ordinary(GUILD_B, OWNER_USER_ID);
 
-    // The command set was registered, and it is the committed one.
-    let registered = ok(sim
-        .wait_for("command registration", WAIT, |e| matches!(e, SimEvent::Rest(c) if c.method == "PUT" && c.path.ends_with("/commands")))
-        .await);
-    let SimEvent::Rest(call) = registered else {
-        unreachable!("matched a REST call")
-    };
+    // The command set was registered (before the gateway reported SERVING), and it is the
+    // committed one.
     let committed: Value = ok(serde_json::from_str(&ok(std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../gateway-shard/commands.json"
     )))));
     assert_eq!(
-        call.body,
+        sim.registered_commands(),
         Some(committed),
         "the registered set is gateway-shard/commands.json"
     );
 
     // Adding a server: the password is stored sealed, never in clear.
     let password = required_env("TOWER_TEST_SFTP_PASSWORD");
-    let text = add_server(&sim, &admin_a, &server_id).await;
+    add_server(&sim, &admin_a, &server_id).await;
     assert!(
-        !text.contains(&password),
-        "the answer does not repeat the password"
+        sim.rest_calls()
+            .iter()
+            .filter_map(|c| c.body.as_ref())
+            .all(|b| !b.to_string().contains(&password)),
+        "no answer of the bot repeats the password"
     );
     let stored: Vec<Document> = ok(futures_util::TryStreamExt::try_collect(ok(db
         .handle()
@@ -255,6 +256,8 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
     })
     .await;
+    // Counted once everything stored has been handled, so a late repeat would show.
+    posting_caught_up(&db).await;
     let posted = embeds_posted(&sim, KILLFEED_CHANNEL);
     assert_eq!(posted.len(), want, "each line posted once");
     assert!(sim.posted(KILLFEED_CHANNEL).iter().all(|m| {
@@ -271,6 +274,8 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         .max_by_key(|p| (p.kills, std::cmp::Reverse(p.name.clone())))
         .map(|p| p.name.clone())
         .unwrap_or_default();
+    // The golden top killer of these 40 lines (`towerctl analyze`: 5 kills, next has 3).
+    assert_eq!(top, "vAsxre");
     let sent = sim.slash(
         0,
         &member_a,
@@ -329,14 +334,14 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let names = ok(sim.first_answer(&sent, WAIT).await).choices();
     assert!(names.iter().any(|(n, _)| *n == top), "{names:?}");
 
-    // A bad option value gets a clear error.
+    // A value Discord lets through but that names nothing gets a clear error.
     let sent = sim.slash(
         0,
         &member_a,
-        "stats leaderboard",
+        "stats player",
         &[
             ("server_id", Opt::str(&server_id)),
-            ("stat", Opt::str("bogus")),
+            ("player_name", Opt::str("bogus")),
         ],
     );
     let answer = ok(sim.answer(&sent, WAIT).await);
@@ -431,7 +436,7 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         a.text()
     );
 
-    ok(stack.stop(Duration::from_secs(20)).await);
+    ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
 }
 
@@ -440,7 +445,7 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
     let db = ok(TestDatabase::create("gateway_posting").await);
     let home = Home::new("gateway_posting");
     let key = ok(SecretKey::generate_base64());
-    let server_id = format!("{}", 8000 + std::process::id() % 1000);
+    let server_id = unique_server_id();
     let file = fixture("2025.05.01-00.00.00.csv");
     let first = lines(&file, 25);
     let csv = home.killfeed(&server_id).join("2025.05.01-00.00.00.csv");
@@ -479,6 +484,7 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
         embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
     })
     .await;
+    posting_caught_up(&db).await;
     assert_eq!(embeds_posted(&sim, KILLFEED_CHANNEL).len(), want);
     let limited = sim.rest_calls().iter().filter(|c| c.rate_limited).count();
     assert_eq!(limited, 2, "both 429s were hit and retried");
@@ -487,76 +493,38 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
     // marking its last message sent (the state a crash between post and record leaves).
     let acks = db.handle().collection::<Document>("notification_acks");
     let deliveries = db.handle().collection::<Document>("deliveries");
-    let Stack {
-        gateway,
-        worker,
-        collector,
-        worker_addr,
-        ..
-    } = stack;
-    ok(gateway.stop(Duration::from_secs(20)).await);
-    ok(acks
-        .update_many(doc! {}, doc! { "$set": { "seq": 0i64 } })
-        .await);
-    let last = ok(deliveries.find_one(doc! {}).sort(doc! { "at": -1 }).await);
-    let last_id = last
-        .as_ref()
-        .and_then(|d| d.get_str("_id").ok())
-        .unwrap_or_default()
-        .to_owned();
-    ok(deliveries
-        .update_one(
-            doc! { "_id": &last_id },
-            doc! { "$set": { "state": "sending" } },
-        )
-        .await);
-
-    // More lines arrive while it is down; a new gateway posts those, once, and nothing twice.
     let more = lines(&file, 45);
-    ok(std::fs::write(&csv, more));
-    let mut env = opts.base_env();
-    env.push((
-        "TOWER_WORKER_URLS".to_owned(),
-        format!("http://{worker_addr}"),
-    ));
-    env.push((
-        "TOWER_COLLECTOR_URL".to_owned(),
-        "http://127.0.0.1:1".to_owned(),
-    ));
-    env.extend(opts.discord_env());
-    let gateway = ok(
-        tower_tests::daemon::Daemon::spawn(tower_tests::daemon::DaemonSpec::grpc(
-            "gateway-shard",
-            env,
-        ))
-        .await,
-    );
+    let (stack, stopped, last_id) = ok(stack
+        .restart_gateway(&opts, Duration::from_secs(20), async {
+            ok(acks
+                .update_many(doc! {}, doc! { "$set": { "seq": 0i64 } })
+                .await);
+            let last = ok(deliveries.find_one(doc! {}).sort(doc! { "at": -1 }).await);
+            let last_id = last
+                .as_ref()
+                .and_then(|d| d.get_str("_id").ok())
+                .unwrap_or_default()
+                .to_owned();
+            ok(deliveries
+                .update_one(
+                    doc! { "_id": &last_id },
+                    doc! { "$set": { "state": "sending" } },
+                )
+                .await);
+            // More lines arrive while it is down; the new gateway posts those, once, and
+            // nothing twice.
+            ok(std::fs::write(&csv, more));
+            last_id
+        })
+        .await);
+    assert!(stopped.success(), "the gateway stopped cleanly: {stopped}");
     let want = count(more);
     eventually("the new lines posted", WAIT, || async {
         embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
     })
     .await;
     // Wait until the new gateway has worked through everything stored.
-    let notifications = db.handle().collection::<Document>("notifications");
-    eventually("the replay acknowledged", WAIT, || async {
-        let max = notifications
-            .find_one(doc! {})
-            .sort(doc! { "seq": -1 })
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok())
-            .unwrap_or(-1);
-        let acked = acks
-            .find_one(doc! {})
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok())
-            .unwrap_or(0);
-        acked >= max
-    })
-    .await;
+    posting_caught_up(&db).await;
     assert_eq!(
         embeds_posted(&sim, KILLFEED_CHANNEL).len(),
         want,
@@ -592,8 +560,6 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
     let sent = ok(deliveries.count_documents(doc! { "state": "sent" }).await);
     assert_eq!(sent, ok(deliveries.count_documents(doc! {}).await));
 
-    ok(gateway.stop(Duration::from_secs(20)).await);
-    ok(worker.stop(Duration::from_secs(20)).await);
-    ok(collector.stop(Duration::from_secs(20)).await);
+    ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
 }

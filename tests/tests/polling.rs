@@ -20,7 +20,7 @@ use tower_shared::stats_store::StatsStore;
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::{Daemon, DaemonSpec};
-use tower_tests::sftp_home::{Home, lines};
+use tower_tests::sftp_home::{Home, lines, unique_server_id};
 use tower_tests::support::{eventually, fixture, ok, required_env};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -75,7 +75,7 @@ async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
     let key_text = ok(SecretKey::generate_base64());
     let key = ok(SecretKey::from_base64(&key_text));
     let guild = GuildId(444_444_444_444_444_444);
-    let server_id = format!("{}", 500 + std::process::id() % 1000);
+    let server_id = unique_server_id();
     let file = fixture("2025.05.01-00.00.00.csv");
     let csv = home.killfeed(&server_id).join("2025.05.01-00.00.00.csv");
     ok(std::fs::write(&csv, lines(&file, 100)));
@@ -103,7 +103,8 @@ async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
                 total: 1,
             }),
             subscriber: "test-gateway".to_owned(),
-            resume_after: String::new(),
+            // From the oldest: the worker may have stored some before this subscribes.
+            resume_after: "0".to_owned(),
         })
         .await)
     .into_inner();
@@ -279,6 +280,20 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
     let stats = StatsStore::new(&handle);
     let mut expected = ServerStats::default();
     expected.apply(&parse_killfeed_chunk("f", lines(&file, 40), 0, true).events);
+    // A batch stores its lines before it updates the statistics: wait for the updates.
+    eventually("every server's statistics complete", WAIT, || {
+        let (stats, ids, expected) = (&stats, &ids, &expected);
+        async move {
+            for id in ids {
+                match stats.load(guild.0, id).await {
+                    Ok(s) if s.totals == expected.totals => {}
+                    _ => return false,
+                }
+            }
+            true
+        }
+    })
+    .await;
     for id in &ids {
         let stored = ok(stats.load(guild.0, id).await);
         assert_eq!(stored.totals, expected.totals, "server {id}");
@@ -297,7 +312,7 @@ async fn two_guilds_with_the_same_host_and_server_id_stay_apart() {
         GuildId(666_666_666_666_666_666),
         GuildId(777_777_777_777_777_777),
     );
-    let server_id = format!("{}", 3000 + std::process::id() % 1000);
+    let server_id = unique_server_id();
     let file = fixture("2025.05.01-00.00.00.csv");
     ok(std::fs::write(
         home.killfeed(&server_id).join("2025.05.01-00.00.00.csv"),
@@ -347,7 +362,7 @@ async fn a_backfill_reports_its_progress_to_the_end() {
     let key_text = ok(SecretKey::generate_base64());
     let key = ok(SecretKey::from_base64(&key_text));
     let guild = GuildId(888_888_888_888_888_888);
-    let server_id = format!("{}", 7000 + std::process::id() % 1000);
+    let server_id = unique_server_id();
     let dir = home.killfeed(&server_id);
     register(&db, &key, guild, &server_id).await;
     // Polls only when asked (after the first, empty one).

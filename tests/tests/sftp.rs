@@ -31,7 +31,7 @@ struct GameFolder {
 impl GameFolder {
     fn create(test: &str) -> GameFolder {
         // A server id of this test's own, so discovery picks this test's folder.
-        let server_id = format!("{}{}", std::process::id(), test.len());
+        let server_id = tower_tests::sftp_home::unique_server_id();
         let root = PathBuf::from(required_env("TOWER_TEST_SFTP_HOME"))
             .join(format!("t_{test}_{}", std::process::id()));
         let base = root.join(format!("127.0.0.1_{server_id}"));
@@ -131,7 +131,7 @@ impl Setup {
     }
 
     async fn finish(self) {
-        ok(self.worker.stop(std::time::Duration::from_secs(20)).await);
+        assert!(ok(self.worker.stop(std::time::Duration::from_secs(20)).await).success());
         ok(self.db.drop_database().await);
     }
 }

@@ -5,7 +5,7 @@
 use mongodb::bson::{Document, doc};
 use tower_shared::db::Database;
 use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
-use tower_shared::killfeed::line_identity;
+use tower_shared::killfeed::line_id;
 use tower_shared::stats::ServerStats;
 use tower_shared::stats_store::{BatchRef, StatsStore};
 use tower_tests::backing::TestDatabase;
@@ -123,10 +123,7 @@ async fn a_batch_retried_after_a_crash_counts_each_line_once() {
     let half = chunks[2].raw.len() / 2;
     let kills = db.raw().collection::<Document>("kills");
     for raw in &chunks[2].raw[..half] {
-        let id: String = line_identity(GUILD, SERVER, raw)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = line_id(GUILD, SERVER, raw);
         ok(kills.insert_one(doc! { "_id": id, "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": 3i64 }).await);
     }
     // The retry of batch 3 counts all of it, then batch 3 is retried once more (the cursor

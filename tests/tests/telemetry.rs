@@ -124,6 +124,26 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
         .map(|s| s.code());
     assert_eq!(missing, Some(tonic::Code::NotFound));
 
+    // A batch sent again with new events behind the old ones (the reporter's retry after a
+    // lost answer): the old ones are not counted again, the new one is.
+    let mut retry = batch.clone();
+    retry.events.truncate(1);
+    retry.events.push(error(
+        "auth failed for user 'delta' on 10.0.0.4:22",
+        111,
+        "E-TESTAAAAAA4",
+    ));
+    ok(client.report(retry).await);
+    let top = ok(client
+        .top_errors(TopErrorsRequest {
+            window_secs: 0,
+            limit: 10,
+        })
+        .await)
+    .into_inner()
+    .groups;
+    assert_eq!(top.first().map(|g| g.count), Some(4));
+
     let guild = ok(client
         .guild_errors(GuildErrorsRequest {
             guild_id: 222,

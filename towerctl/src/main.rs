@@ -55,8 +55,8 @@ enum Bench {
         mongodb_uri: String,
         #[arg(long, default_value_t = 20_000)]
         lines: usize,
-        #[arg(long, default_value_t = 5_000)]
-        batch: usize,
+        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+        batch: u64,
     },
 }
 
@@ -82,7 +82,11 @@ fn main() -> ExitCode {
                 .build()
             {
                 Ok(rt) => rt
-                    .block_on(bench::ingest(&mongodb_uri, lines, batch))
+                    .block_on(bench::ingest(
+                        &mongodb_uri,
+                        lines,
+                        usize::try_from(batch).unwrap_or(usize::MAX),
+                    ))
                     .map_err(Into::into),
                 Err(e) => Err(Box::<dyn std::error::Error>::from(e.to_string())),
             }

@@ -1,11 +1,9 @@
 //! `/events`: the game-event and connection feeds of a server, which kinds are posted,
 //! the recent events, and who is online.
 
-use futures_util::TryStreamExt;
-use mongodb::bson::{Document, doc};
-use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
+use twilight_util::builder::embed::EmbedBuilder;
 
-use tower_shared::db::collections;
+use tower_shared::game_servers::{CONNECTION_SWITCHES, EVENT_SWITCHES, SUICIDE_SWITCHES};
 use tower_shared::ids::GuildId;
 
 use crate::access::Caller;
@@ -20,9 +18,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         "events start" | "events stop" => {
             let on = inv.path.ends_with("start");
             let id = inv.server_id("server_id")?;
-            bot.servers.set_feed(guild, &id, "events", on).await?;
-            bot.servers.set_feed(guild, &id, "connections", on).await?;
-            let s = bot.servers.get(guild, &id).await?;
+            let s = bot
+                .servers
+                .set_feeds(guild, &id, &[("events", on), ("connections", on)])
+                .await?;
             let mut text = if on {
                 format!("Events and connections of `{id}` are posted.")
             } else {
@@ -33,84 +32,37 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     "\nChoose their channels with `/setup channels {id}` (events_channel, connections_channel)."
                 ));
             }
-            Ok(Reply::done(
-                if on {
-                    "Events started"
-                } else {
-                    "Events stopped"
-                },
-                text,
-            ))
+            let title = if on {
+                "Events started"
+            } else {
+                "Events stopped"
+            };
+            Ok(Reply::done(title, text))
         }
-        "events config" => {
-            switches(
-                bot,
-                caller,
-                inv,
-                &[
-                    ("mission", "mission"),
-                    ("airdrop", "airdrop"),
-                    ("crash", "crash"),
-                    ("trader", "trader"),
-                    ("convoy", "convoy"),
-                    ("encounter", "encounter"),
-                    ("server_restart", "server_restart"),
-                ],
-            )
-            .await
-        }
-        "events conn_config" => {
-            switches(
-                bot,
-                caller,
-                inv,
-                &[("connect", "connect"), ("disconnect", "disconnect")],
-            )
-            .await
-        }
-        "events suicide_config" => {
-            switches(
-                bot,
-                caller,
-                inv,
-                &[
-                    ("menu", "suicide_menu"),
-                    ("fall", "suicide_fall"),
-                    ("other", "suicide_other"),
-                ],
-            )
-            .await
-        }
+        "events config" => switches(bot, caller, inv, &EVENT_SWITCHES).await,
+        "events conn_config" => switches(bot, caller, inv, &CONNECTION_SWITCHES).await,
+        "events suicide_config" => switches(bot, caller, inv, &SUICIDE_SWITCHES).await,
         "events list" => list(bot, caller, inv).await,
         "events players" => players(bot, caller, inv).await,
         "events status" => {
             let servers = bot.servers.list(guild).await?;
-            let mut b = EmbedBuilder::new().title("Event feeds").color(colour::INFO);
-            if servers.is_empty() {
-                b = b.description("No game server is set up yet (/setup addserver).");
-            }
-            for s in servers.iter().take(25) {
-                let show = |on: bool, ch: Option<u64>| match (on, ch) {
-                    (true, Some(c)) => format!("on in <#{c}>"),
-                    (true, None) => "on, no channel".to_owned(),
-                    (false, _) => "off".to_owned(),
-                };
-                let off: Vec<&str> = s.muted.iter().map(String::as_str).collect();
-                b = b.field(EmbedFieldBuilder::new(
-                    clip(&format!("{} ({})", s.name, s.server), 256),
-                    format!(
-                        "events {} · connections {}{}",
-                        show(s.feeds.events, s.channels.events),
-                        show(s.feeds.connections, s.channels.connections),
-                        if off.is_empty() {
-                            String::new()
-                        } else {
-                            format!("\nmuted: {}", off.join(", "))
-                        }
-                    ),
-                ));
-            }
-            Ok(Reply::embed(b.build()))
+            let embed = super::servers_embed(
+                "Event feeds",
+                &servers,
+                "No game server is set up yet (/setup addserver).",
+                |s| {
+                    let mut text = format!(
+                        "events {} · connections {}",
+                        super::feed_state(s.feeds.events, s.channels.events),
+                        super::feed_state(s.feeds.connections, s.channels.connections),
+                    );
+                    if !s.muted.is_empty() {
+                        text.push_str(&format!("\nmuted: {}", s.muted.join(", ")));
+                    }
+                    text
+                },
+            );
+            Ok(Reply::embed(embed.build()))
         }
         other => Err(super::unknown(other)),
     }
@@ -131,8 +83,7 @@ async fn switches(
             set.push((*switch, on));
         }
     }
-    bot.servers.set_switches(guild, &id, &set).await?;
-    let s = bot.servers.get(guild, &id).await?;
+    let s = bot.servers.set_switches(guild, &id, &set).await?;
     let state: Vec<String> = names
         .iter()
         .map(|(option, switch)| {
@@ -156,41 +107,31 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
     let id = inv.server_id("server_id")?;
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
     let limit = inv.opt_int("limit")?.unwrap_or(10).clamp(1, 20);
-    let mut filter =
-        doc! { "guild_id": caller.guild_id.to_string(), "server_id": id.as_str(), "kind": "event" };
-    if let Some(kind) = inv.opt_str("event_type")? {
-        filter.insert("data.event", kind);
-    }
-    let events: Vec<Document> = bot
-        .db
-        .raw()
-        .collection::<Document>(collections::NOTIFICATIONS)
-        .find(filter)
-        .sort(doc! { "at_ms": -1 })
-        .limit(limit)
-        .await?
-        .try_collect()
+    let event_type = inv.opt_str("event_type")?;
+    let events = bot
+        .outbox
+        .recent(caller.guild_id, id.as_str(), "event", event_type, limit)
         .await?;
-    let mut lines = Vec::new();
-    for e in &events {
-        let data = e.get_document("data").ok();
-        let text = |k: &str| data.and_then(|d| d.get_str(k).ok()).unwrap_or_default();
-        let at = e.get_i64("at_ms").unwrap_or(0) / 1000;
-        lines.push(clip(
-            &format!(
-                "<t:{at}:R> **{}** {} {}",
-                text("event"),
-                clip(text("name"), 60),
-                text("state").to_lowercase()
-            ),
-            200,
-        ));
-    }
-    let description = if lines.is_empty() {
-        "No events yet. They come from the server's Deadside.log.".to_owned()
-    } else {
-        lines.join("\n")
-    };
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let text = |k: &str| e.data.get_str(k).unwrap_or_default();
+            clip(
+                &format!(
+                    "<t:{}:R> **{}** {} {}",
+                    e.at_ms / 1000,
+                    text("event"),
+                    clip(text("name"), 60),
+                    text("state").to_lowercase()
+                ),
+                200,
+            )
+        })
+        .collect();
+    let description = super::lines_or(
+        &lines,
+        "No events yet. They come from the server's Deadside.log.",
+    );
     Ok(Reply::embed(
         EmbedBuilder::new()
             .title(clip(&format!("Recent events — {}", server.name), 256))
@@ -203,18 +144,14 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
 async fn players(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
     let id = inv.server_id("server_id")?;
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
-    let state = tower_shared::cursor_store::CursorStore::new(&bot.db)
-        .load_log(caller.guild_id, id.as_str())
-        .await?;
+    let state = bot.cursors.load_log(caller.guild_id, id.as_str()).await?;
     let (online, queued) = (state.online, state.queued);
     let names = bot
         .stats
         .names(caller.guild_id, id.as_str(), &online)
         .await?;
-    let mut shown: Vec<&str> = online
-        .iter()
-        .map(|i| names.get(i).map(String::as_str).unwrap_or(i))
-        .collect();
+    // `names` has every online id (ids without a known name as themselves).
+    let mut shown: Vec<&str> = names.values().map(String::as_str).collect();
     shown.sort_unstable();
     let list = if shown.is_empty() {
         "Nobody is online (as of the last log read).".to_owned()

@@ -28,5 +28,5 @@ pub fn commands(schema: &[Command]) -> Reply {
             clip(&text, 1024),
         ));
     }
-    Reply::embed(b.build()).ephemeral()
+    Reply::embed(b.build())
 }

@@ -1,13 +1,10 @@
 //! `/killfeed start|stop|status`: whether a server's kills and suicides are posted.
 //! Polling and statistics go on either way.
 
-use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
-
 use tower_shared::ids::GuildId;
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::{clip, colour};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -17,8 +14,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         "killfeed start" | "killfeed stop" => {
             let on = inv.path.ends_with("start");
             let id = inv.server_id("server_id")?;
-            bot.servers.set_feed(guild, &id, "killfeed", on).await?;
-            let server = bot.servers.get(guild, &id).await?;
+            let server = bot
+                .servers
+                .set_feeds(guild, &id, &[("killfeed", on)])
+                .await?;
             let text = match (on, server.channels.killfeed) {
                 (true, Some(ch)) => format!("Kills on `{id}` are posted in <#{ch}>."),
                 (true, None) => format!(
@@ -39,22 +38,13 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         }
         "killfeed status" => {
             let servers = bot.servers.list(guild).await?;
-            let mut b = EmbedBuilder::new().title("Killfeed").color(colour::INFO);
-            if servers.is_empty() {
-                b = b.description("No game server is set up yet (/setup addserver).");
-            }
-            for s in servers.iter().take(25) {
-                let state = match (s.feeds.killfeed, s.channels.killfeed) {
-                    (true, Some(ch)) => format!("posting in <#{ch}>"),
-                    (true, None) => "on, but no channel (/setup channels)".to_owned(),
-                    (false, _) => "stopped".to_owned(),
-                };
-                b = b.field(EmbedFieldBuilder::new(
-                    clip(&format!("{} ({})", s.name, s.server), 256),
-                    state,
-                ));
-            }
-            Ok(Reply::embed(b.build()))
+            let embed = super::servers_embed(
+                "Killfeed",
+                &servers,
+                "No game server is set up yet (/setup addserver).",
+                |s| super::feed_state(s.feeds.killfeed, s.channels.killfeed),
+            );
+            Ok(Reply::embed(embed.build()))
         }
         other => Err(super::unknown(other)),
     }

@@ -1,4 +1,5 @@
 //! `/link`, `/unlink`, `/myplayers`: a Discord user's in-game players, per game server.
+//! Their answers are private (`Spec::private`).
 
 use twilight_util::builder::embed::EmbedBuilder;
 
@@ -30,7 +31,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     "Link one with /link player_name.",
                 ));
             }
-            Ok(Reply::done("Unlinked", format!("{removed} link(s) removed.")).ephemeral())
+            Ok(Reply::done(
+                "Unlinked",
+                format!("{removed} link(s) removed."),
+            ))
         }
         "myplayers" => {
             let links = bot.links.of_user(caller.guild_id, caller.user_id).await?;
@@ -56,8 +60,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     .description(text)
                     .color(colour::INFO)
                     .build(),
-            )
-            .ephemeral())
+            ))
         }
         other => Err(super::unknown(other)),
     }
@@ -104,5 +107,5 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
         .iter()
         .map(|l| format!("`{}` — **{}**", l.server_id, clip(&l.player_name, 60)))
         .collect();
-    Ok(Reply::done("Linked", lines.join("\n")).ephemeral())
+    Ok(Reply::done("Linked", lines.join("\n")))
 }

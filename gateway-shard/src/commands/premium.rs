@@ -4,7 +4,7 @@
 use mongodb::bson::doc;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
-use tower_shared::audit::AuditEntry;
+use tower_shared::guilds::GuildSettings;
 use tower_shared::ids::GuildId;
 use tower_shared::tier::{Feature, Tier};
 
@@ -35,7 +35,12 @@ const FEATURES: [(Feature, &str); 17] = [
     (Feature::Gambling, "Gambling (coming)"),
 ];
 
-pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+pub async fn run(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
     match inv.path.as_str() {
         "premium tiers" => {
             let mut b = EmbedBuilder::new()
@@ -53,7 +58,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             Ok(Reply::embed(b.build()))
         }
         "premium status" => {
-            let tier = bot.guilds.tier(caller.guild_id).await?;
+            let tier = guild.tier;
             let l = bot.tiers.limits(tier);
             let used = bot.servers.count(GuildId(caller.guild_id)).await?;
             Ok(Reply::embed(
@@ -68,7 +73,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             ))
         }
         "premium features" => {
-            let tier = bot.guilds.tier(caller.guild_id).await?;
+            let tier = guild.tier;
             let lines: Vec<String> = FEATURES
                 .iter()
                 .map(|(f, name)| {
@@ -95,15 +100,9 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         }
         "admin premium" => grant(bot, caller, inv).await,
         "admin sethomeguild" => {
+            bot.audit(caller, "admin.set_home_guild", &inv.path, doc! {})
+                .await?;
             bot.guilds.set_home_guild(caller.guild_id).await?;
-            audit(
-                bot,
-                caller,
-                "admin.set_home_guild",
-                "admin sethomeguild",
-                doc! {},
-            )
-            .await?;
             Ok(Reply::done(
                 "Home server set",
                 "Admins of this Discord server can now grant premium with /admin premium.",
@@ -111,22 +110,17 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         }
         "admin setrole" => {
             let role = inv.role("role")?;
+            let detail = doc! { "role": role.to_string() };
+            bot.audit(caller, "admin.set_role", &inv.path, detail)
+                .await?;
             bot.guilds.set_admin_role(caller.guild_id, role).await?;
-            audit(
-                bot,
-                caller,
-                "admin.set_role",
-                "admin setrole",
-                doc! { "role": role.to_string() },
-            )
-            .await?;
             Ok(Reply::done(
                 "Admin role set",
                 format!("Members with <@&{role}> can now use admin commands here."),
             ))
         }
         "admin status" => {
-            let settings = bot.guilds.settings(caller.guild_id).await?;
+            let settings = guild;
             let servers = bot.servers.list(GuildId(caller.guild_id)).await?;
             let home = bot.home_guild().await?;
             Ok(Reply::embed(
@@ -194,17 +188,12 @@ async fn grant(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Co
         .ok_or_else(|| {
             CommandError::invalid("The tier must be 0 to 4.", "Pick a tier from the list.")
         })?;
-    // Audited before it takes effect: no grant without its record.
-    let before = bot.guilds.tier(guild_id).await?;
-    audit(
-        bot,
-        caller,
-        "premium.grant",
-        "admin premium",
-        doc! { "target_guild": guild_id.to_string(), "from": i32::from(before.get()), "to": i32::from(tier.get()) },
-    )
-    .await?;
-    bot.guilds.set_tier(guild_id, tier).await?;
+    // Audited before it takes effect: no grant without its record. (The tier it replaces
+    // is the previous grant's `to`.)
+    let detail = doc! { "target_guild": guild_id.to_string(), "to": i32::from(tier.get()) };
+    bot.audit(caller, "premium.grant", &inv.path, detail)
+        .await?;
+    let before = bot.guilds.set_tier(guild_id, tier).await?;
     Ok(Reply::done(
         "Premium granted",
         format!(
@@ -215,23 +204,4 @@ async fn grant(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Co
             before.get()
         ),
     ))
-}
-
-async fn audit(
-    bot: &Bot,
-    caller: &Caller,
-    action: &str,
-    command: &str,
-    detail: mongodb::bson::Document,
-) -> Result<(), CommandError> {
-    bot.audit
-        .record(AuditEntry {
-            guild_id: caller.guild_id,
-            actor: caller.user_id,
-            action,
-            command,
-            detail,
-        })
-        .await?;
-    Ok(())
 }

@@ -1,21 +1,25 @@
 //! `/setup`: add, remove and list game servers, and choose their channels.
 
-use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
-
 use tower_shared::game_servers::{Channels, Credential, GameServer, NewGameServer};
+use tower_shared::guilds::GuildSettings;
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::secret::Redacted;
 use tower_shared::tier::{Feature, Tier};
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::{clip, colour};
+use crate::embeds::clip;
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
-pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+pub async fn run(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
     match inv.path.as_str() {
-        "setup addserver" => add(bot, caller, inv).await,
+        "setup addserver" => add(bot, caller, guild.tier, inv).await,
         "setup removeserver" => {
             let id = inv.server_id("server_id")?;
             bot.servers.remove(GuildId(caller.guild_id), &id).await?;
@@ -26,13 +30,18 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 ),
             ))
         }
-        "setup list_servers" => list(bot, caller).await,
-        "setup channels" => channels(bot, caller, inv).await,
+        "setup list_servers" => list(bot, caller, guild.tier).await,
+        "setup channels" => channels(bot, caller, guild.tier, inv).await,
         other => Err(super::unknown(other)),
     }
 }
 
-async fn add(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+async fn add(
+    bot: &Bot,
+    caller: &Caller,
+    tier: Tier,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
     let guild = GuildId(caller.guild_id);
     let server = inv.server_id("server_id")?;
     let name = inv.str("server_name")?.trim();
@@ -60,7 +69,6 @@ async fn add(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Comm
             "Use the SFTP host only, like `sftp.example.com` or `203.0.113.7`, without `sftp://` or a path.",
         ));
     }
-    let tier = bot.guilds.tier(caller.guild_id).await?;
     let slots = bot.tiers.limits(tier).game_servers;
     let used = bot.servers.count(guild).await?;
     if used >= u64::from(slots) {
@@ -106,12 +114,11 @@ async fn add(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Comm
             clip(name, 100),
             clip(host, 100)
         ),
-    )
-    .ephemeral())
+    ))
 }
 
-fn channel_line(servers: &GameServer) -> String {
-    let c = &servers.channels;
+fn channel_line(server: &GameServer) -> String {
+    let c = &server.channels;
     let show = |id: Option<u64>| {
         id.map(|i| format!("<#{i}>"))
             .unwrap_or_else(|| "—".to_owned())
@@ -125,40 +132,39 @@ fn channel_line(servers: &GameServer) -> String {
     )
 }
 
-async fn list(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
+async fn list(bot: &Bot, caller: &Caller, tier: Tier) -> Result<Reply, CommandError> {
     let servers = bot.servers.list(GuildId(caller.guild_id)).await?;
-    let tier = bot.guilds.tier(caller.guild_id).await?;
     let limits = bot.tiers.limits(tier);
-    let mut b = EmbedBuilder::new()
-        .title("Game servers")
-        .color(colour::INFO)
-        .description(format!(
+    let mut b = super::servers_embed(
+        "Game servers",
+        &servers,
+        "No game server is set up yet. An admin adds one with `/setup addserver`.",
+        |s| {
+            format!(
+                "killfeed {} · events {}\n{}",
+                if s.feeds.killfeed { "on" } else { "off" },
+                if s.feeds.events { "on" } else { "off" },
+                channel_line(s)
+            )
+        },
+    );
+    if !servers.is_empty() {
+        b = b.description(format!(
             "{} of {} used ({} tier).",
             servers.len(),
             limits.game_servers,
             limits.name
         ));
-    if servers.is_empty() {
-        b = b.description(
-            "No game server is set up yet. An admin adds one with `/setup addserver`.",
-        );
-    }
-    for s in servers.iter().take(25) {
-        let feeds = format!(
-            "killfeed {} · events {}",
-            if s.feeds.killfeed { "on" } else { "off" },
-            if s.feeds.events { "on" } else { "off" }
-        );
-        b = b.field(EmbedFieldBuilder::new(
-            clip(&format!("{} ({})", s.name, s.server), 256),
-            format!("{feeds}\n{}", channel_line(s)),
-        ));
     }
     Ok(Reply::embed(b.build()))
 }
 
-async fn channels(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
-    let guild = GuildId(caller.guild_id);
+async fn channels(
+    bot: &Bot,
+    caller: &Caller,
+    tier: Tier,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
     let server: ServerId = inv.server_id("server_id")?;
     let wanted = Channels {
         killfeed: inv.opt_channel("killfeed_channel")?,
@@ -166,25 +172,22 @@ async fn channels(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
         connections: inv.opt_channel("connections_channel")?,
         voice_status: inv.opt_channel("voice_status_channel")?,
     };
-    if wanted == Channels::default() {
-        let current = bot.servers.get(guild, &server).await?;
-        return Ok(Reply::done(
-            "Channels",
-            format!("`{server}`: {}", channel_line(&current)),
-        ));
-    }
     if wanted.voice_status.is_some() {
-        bot.require_feature(
-            caller,
-            "setup channels voice_status_channel",
-            Feature::VoicePlayerCount,
-        )
-        .await?;
+        bot.require_feature(caller, &inv.path, Feature::VoicePlayerCount, tier)
+            .await?;
     }
-    bot.servers.set_channels(guild, &server, &wanted).await?;
-    let updated = bot.servers.get(guild, &server).await?;
+    // No channel given: shows the current ones.
+    let title = if wanted == Channels::default() {
+        "Channels"
+    } else {
+        "Channels saved"
+    };
+    let updated = bot
+        .servers
+        .set_channels(GuildId(caller.guild_id), &server, &wanted)
+        .await?;
     Ok(Reply::done(
-        "Channels saved",
+        title,
         format!("`{server}`: {}", channel_line(&updated)),
     ))
 }

@@ -210,11 +210,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     )
                 })
                 .collect();
-            let description = if lines.is_empty() {
-                "No player has this statistic yet.".to_owned()
-            } else {
-                lines.join("\n")
-            };
+            let description = super::lines_or(&lines, "No player has this statistic yet.");
             Ok(Reply::embed(
                 EmbedBuilder::new()
                     .title(clip(&format!("{} — {}", stat.label(), server.name), 256))
@@ -263,11 +259,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     )
                     .field(EmbedFieldBuilder::new(
                         "Top players",
-                        if top.is_empty() {
-                            "—".to_owned()
-                        } else {
-                            top.join("\n")
-                        },
+                        super::lines_or(&top, "—"),
                     ))
                     .build(),
             ))
@@ -292,11 +284,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             Ok(Reply::embed(
                 EmbedBuilder::new()
                     .title(clip(&format!("Kills by weapon — {}", server.name), 256))
-                    .description(if lines.is_empty() {
-                        "No kills yet.".to_owned()
-                    } else {
-                        lines.join("\n")
-                    })
+                    .description(super::lines_or(&lines, "No kills yet."))
                     .color(colour::INFO)
                     .build(),
             ))
@@ -426,11 +414,7 @@ async fn player_page(
                 .iter()
                 .map(|(w, k)| format!("{} — {k}", clip(w, 60)))
                 .collect();
-            b = b.description(if lines.is_empty() {
-                "No kills yet.".to_owned()
-            } else {
-                lines.join("\n")
-            });
+            b = b.description(super::lines_or(&lines, "No kills yet."));
         }
         Page::Matchups => {
             let nemesis = bot

@@ -1,23 +1,29 @@
 //! tower-bench-interactions: time from an INTERACTION_CREATE to the bot's first response
 //! (p50/p99), at a steady rate of slash commands, while the worker backfills a large
-//! killfeed; and whether heartbeats were ACKed on time throughout. Uses the test command's
+//! killfeed; and the largest gap between heartbeats meanwhile. Uses the test command's
 //! servers (the same `TOWER_TEST_*` variables as `tower-bench-polling`) and the daemons in
 //! `TOWER_BIN_DIR`:
 //!
 //! ```text
 //! tower-bench-interactions --rate 50 --seconds 20 --backfill-mib 64
 //! ```
+//!
+//! Times are taken by the simulator: when it hands the interaction to the gateway
+//! connection, and when the bot's callback reaches its REST side. An interaction without a
+//! callback counts as the wait limit (30 s) in the percentiles.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use mongodb::bson::{Document, doc};
 use tower_shared::secret::SecretKey;
 use tower_tests::backing::{TestDatabase, sshd_port};
-use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::discord_sim::interactions::{Member, Opt, Sent};
 use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
-use tower_tests::stack::{DiscordTarget, Stack, StackOptions};
+use tower_tests::sftp_home::{Home, unique_server_id};
+use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::{fixture, required_env};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -31,9 +37,10 @@ struct Args {
     backfill_mib: usize,
 }
 
-fn env(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set (see the bench's docs)"))
-}
+/// How long an interaction may go unanswered before it counts as lost.
+const LIMIT: Duration = Duration::from_secs(30);
+/// The simulator's heartbeat interval for this bench.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -43,6 +50,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse();
@@ -50,43 +61,27 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let key = SecretKey::generate_base64().map_err(|e| e.to_string())?;
-    let server_id = format!("{}", 9000 + std::process::id() % 1000);
-    let home =
-        PathBuf::from(env("TOWER_TEST_SFTP_HOME")?).join(format!("bench_i_{}", std::process::id()));
-    let dir = home.join(format!("127.0.0.1_{server_id}/actual1/deathlogs/world_0"));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let fixture = tower_tests::support::fixture("2025.05.01-00.00.00.csv");
-    let mut big = Vec::with_capacity(args.backfill_mib << 20);
+    let server_id = unique_server_id();
+    let home = Home::new("bench_interactions");
     // Distinct lines (so each counts): the fixture repeated with a changing year.
+    let fixture = fixture("2025.05.01-00.00.00.csv");
+    let mut big = Vec::with_capacity(args.backfill_mib << 20);
     let mut year = 2000u32;
     while big.len() < args.backfill_mib << 20 {
         let text = String::from_utf8_lossy(&fixture).replace("2025.", &format!("{year}."));
         big.extend_from_slice(text.as_bytes());
         year += 1;
     }
-    std::fs::write(dir.join("2025.05.01-00.00.00.csv"), &big).map_err(|e| e.to_string())?;
+    std::fs::write(
+        home.killfeed(&server_id).join("2025.05.01-00.00.00.csv"),
+        &big,
+    )
+    .map_err(|e| e.to_string())?;
 
-    let sim = Arc::new(
-        DiscordSimulator::start_with_heartbeat(1000)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
-    let options = StackOptions {
-        mongodb_uri: db.uri.clone(),
-        database: db.name.clone(),
-        auth_token: "bench-token-0123456789abcdef".to_owned(),
-        secret_key: Some(key),
-        discord: DiscordTarget::Simulator {
-            gateway_url: sim.gateway_url(),
-            api_proxy: sim.api_proxy(),
-        },
-        echo: false,
-        log_filter: "info".to_owned(),
-        extra_env: vec![
-            ("TOWER_SFTP_ALLOW_LOOPBACK".to_owned(), "true".to_owned()),
-            ("TOWER_POLL_INTERVAL_SECS".to_owned(), "1".to_owned()),
-        ],
-    };
+    let sim = DiscordSimulator::start_with_heartbeat(HEARTBEAT.as_millis() as u64)
+        .await
+        .map_err(|e| e.to_string())?;
+    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
     let stack = Stack::start(&options).await.map_err(|e| e.to_string())?;
     let admin = Member::admin(1_000_000_000_000_001, 2_000_000_000_000_001);
     let add = sim.slash(
@@ -100,80 +95,110 @@ async fn main() -> Result<(), String> {
                 "port",
                 Opt::Int(i64::from(sshd_port().map_err(|e| e.to_string())?)),
             ),
-            ("username", Opt::str(env("TOWER_TEST_SFTP_USER")?)),
-            ("password", Opt::str(env("TOWER_TEST_SFTP_PASSWORD")?)),
+            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
+            (
+                "password",
+                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
+            ),
             ("server_id", Opt::str(&server_id)),
         ],
     );
-    sim.answer(&add, Duration::from_secs(30))
-        .await
-        .map_err(|e| e.to_string())?;
+    sim.answer(&add, LIMIT).await.map_err(|e| e.to_string())?;
+    let kills = db.handle().collection::<Document>("kills");
+    // The backfill must be under way before the load starts, and still running after.
+    let deadline = Instant::now() + LIMIT;
+    while kills.count_documents(doc! {}).await.unwrap_or(0) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines_before = kills.count_documents(doc! {}).await.unwrap_or(0);
     println!(
         "killfeed of {} MiB being backfilled; {} commands/s for {} s",
         args.backfill_mib, args.rate, args.seconds
     );
 
-    let heartbeats_before = sim
-        .events()
-        .iter()
-        .filter(|e| matches!(e, SimEvent::Heartbeat { .. }))
-        .count();
     let total = args.rate * args.seconds;
     let gap = Duration::from_secs(1) / args.rate.max(1);
     let started = Instant::now();
-    let mut tasks = Vec::new();
+    let mut sent: Vec<Sent> = Vec::with_capacity(total as usize);
     for i in 0..total {
         tokio::time::sleep_until((started + gap * i).into()).await;
-        let sim = Arc::clone(&sim);
-        let admin = admin.clone();
-        let server_id = server_id.clone();
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let sent = if i % 2 == 0 {
-                sim.slash(0, &admin, "killfeed status", &[])
-            } else {
-                sim.slash(
-                    0,
-                    &admin,
-                    "events list",
-                    &[("server_id", Opt::str(&server_id))],
-                )
-            };
-            sim.first_answer(&sent, Duration::from_secs(30))
-                .await
-                .map(|_| t.elapsed())
-        }));
+        sent.push(if i % 2 == 0 {
+            sim.slash(0, &admin, "killfeed status", &[])
+        } else {
+            sim.slash(
+                0,
+                &admin,
+                "events list",
+                &[("server_id", Opt::str(&server_id))],
+            )
+        });
     }
-    let mut times = Vec::new();
-    let mut failed = 0;
-    for t in tasks {
-        match t.await {
-            Ok(Ok(d)) => times.push(d),
-            _ => failed += 1,
+    let load_ended = Instant::now();
+    let lines_after = kills.count_documents(doc! {}).await.unwrap_or(0);
+    // Wait (bounded) for the last answers.
+    if let Some(last) = sent.last() {
+        let _ = sim.first_answer(last, LIMIT).await;
+    }
+
+    let callbacks: HashMap<String, Instant> = sim
+        .rest_calls()
+        .into_iter()
+        .filter(|c| !c.rate_limited && c.path.starts_with("/interactions/"))
+        .map(|c| (c.path, c.at))
+        .collect();
+    let mut times: Vec<Duration> = Vec::with_capacity(sent.len());
+    let mut unanswered = 0;
+    for s in &sent {
+        let path = format!("/interactions/{}/{}/callback", s.id, s.token);
+        match callbacks.get(&path) {
+            Some(at) => times.push(at.duration_since(s.at)),
+            None => {
+                unanswered += 1;
+                times.push(LIMIT);
+            }
         }
     }
     times.sort();
-    let elapsed = started.elapsed();
-    let heartbeats = sim
-        .events()
-        .iter()
-        .filter(|e| matches!(e, SimEvent::Heartbeat { .. }))
-        .count()
-        - heartbeats_before;
+
+    // Heartbeats during the load, per connection: the largest gap between two.
+    let mut beats: HashMap<u64, Vec<Instant>> = HashMap::new();
+    let mut reconnects = 0;
+    for e in sim.events() {
+        match e {
+            SimEvent::Heartbeat { connection, at } if at >= started && at <= load_ended => {
+                beats.entry(connection).or_default().push(at);
+            }
+            SimEvent::Identified { .. } | SimEvent::Resumed { .. } => reconnects += 1,
+            _ => {}
+        }
+    }
+    let largest_gap = beats
+        .values()
+        .flat_map(|b| b.windows(2).map(|w| w[1].duration_since(w[0])))
+        .max()
+        .unwrap_or_default();
+    let beat_count: usize = beats.values().map(Vec::len).sum();
+
     println!(
-        "{} interactions in {:.1} s ({failed} unanswered): first response p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        times.len(),
-        elapsed.as_secs_f64(),
-        percentile(&times, 0.5).as_secs_f64() * 1000.0,
-        percentile(&times, 0.99).as_secs_f64() * 1000.0,
-        times.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        "{} interactions in {:.1} s, {unanswered} unanswered (counted as {} s): first response p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        sent.len(),
+        (load_ended - started).as_secs_f64(),
+        LIMIT.as_secs(),
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        ms(times.last().copied().unwrap_or_default()),
     );
     println!(
-        "heartbeats meanwhile: {heartbeats} in {:.1} s at a 1 s interval (each ACKed by the simulator; a late one would show as fewer)",
-        elapsed.as_secs_f64()
+        "heartbeats during the load: {beat_count} at a {} s interval, largest gap {:.0} ms; connections identified or resumed in all: {reconnects}",
+        HEARTBEAT.as_secs(),
+        ms(largest_gap),
+    );
+    println!(
+        "backfill during the load: {} lines counted ({lines_before} before, {lines_after} at the end)",
+        lines_after.saturating_sub(lines_before)
     );
     let _ = stack.stop(Duration::from_secs(20)).await;
-    let _ = std::fs::remove_dir_all(&home);
+    drop(home);
     let _ = db.drop_database().await;
     Ok(())
 }

@@ -110,6 +110,7 @@ impl Connection {
             1 => {
                 self.state.record(SimEvent::Heartbeat {
                     connection: self.connection,
+                    at: std::time::Instant::now(),
                 });
                 if send(socket, &json!({ "op": 11 })).await.is_err() {
                     return Next::Close;

@@ -79,6 +79,8 @@ impl Opt {
 pub struct Sent {
     pub id: u64,
     pub token: String,
+    /// When it was handed to the gateway connection.
+    pub at: std::time::Instant,
 }
 
 /// What the bot answered to an interaction.
@@ -251,13 +253,76 @@ impl DiscordSimulator {
         if let (Some(m), Some(map)) = (message, body.as_object_mut()) {
             map.insert("message".into(), m);
         }
+        let at = std::time::Instant::now();
         self.dispatch(shard, "INTERACTION_CREATE", body);
-        Sent { id, token }
+        Sent { id, token, at }
     }
 
     /// A slash command: `path` is the command and subcommand names (`"stats player"`).
+    /// Like Discord, only what the bot registered can be sent: an unknown command or
+    /// option, a wrong type, a value outside the choices, or a missing required option
+    /// stops the test.
     pub fn slash(&self, shard: u32, member: &Member, path: &str, options: &[(&str, Opt)]) -> Sent {
+        self.check_against_registered(path, options, true);
         self.interaction(shard, member, 2, command_data(path, options), None)
+    }
+
+    /// Panics when Discord could not send this command (see [`Self::slash`]).
+    fn check_against_registered(&self, path: &str, options: &[(&str, Opt)], complete: bool) {
+        let Some(Value::Array(commands)) = self.registered_commands() else {
+            panic!("/{path}: the bot has registered no commands");
+        };
+        let mut names = path.split(' ');
+        let top = names.next().unwrap_or_default();
+        let Some(mut node) = commands.iter().find(|c| c["name"] == top) else {
+            panic!("/{path}: no such command registered");
+        };
+        for sub in names {
+            let found = node["options"]
+                .as_array()
+                .and_then(|o| o.iter().find(|o| o["name"] == sub));
+            let Some(found) = found else {
+                panic!("/{path}: no subcommand {sub} registered");
+            };
+            node = found;
+        }
+        let schema = node["options"].as_array().cloned().unwrap_or_default();
+        for (name, value) in options {
+            let Some(option) = schema.iter().find(|o| o["name"] == *name) else {
+                panic!("/{path}: no option {name} registered");
+            };
+            let sent = value.json(name);
+            let kind = if matches!(value, Opt::Focused(_)) {
+                3
+            } else {
+                sent["type"].as_u64().unwrap_or(0)
+            };
+            let registered = option["type"].as_u64().unwrap_or(0);
+            assert!(
+                kind == registered || matches!(value, Opt::Focused(_)),
+                "/{path}: option {name} is type {registered}, sent as {kind}"
+            );
+            if let (Some(choices), false) = (
+                option["choices"].as_array().filter(|c| !c.is_empty()),
+                matches!(value, Opt::Focused(_)),
+            ) {
+                assert!(
+                    choices.iter().any(|c| c["value"] == sent["value"]),
+                    "/{path}: {name}={} is not one of its choices",
+                    sent["value"]
+                );
+            }
+        }
+        if complete {
+            for option in &schema {
+                let name = option["name"].as_str().unwrap_or_default();
+                assert!(
+                    option["required"] != Value::Bool(true)
+                        || options.iter().any(|(n, _)| *n == name),
+                    "/{path}: required option {name} missing"
+                );
+            }
+        }
     }
 
     /// Typing in an option: exactly one option should be [`Opt::Focused`].
@@ -268,6 +333,8 @@ impl DiscordSimulator {
         path: &str,
         options: &[(&str, Opt)],
     ) -> Sent {
+        // While typing, required options may still be empty.
+        self.check_against_registered(path, options, false);
         self.interaction(shard, member, 4, command_data(path, options), None)
     }
 
@@ -283,7 +350,8 @@ impl DiscordSimulator {
         )
     }
 
-    fn is_callback(sent: &Sent, c: &RestCall) -> bool {
+    /// Whether `c` is the bot's first response to `sent`.
+    pub fn is_callback(sent: &Sent, c: &RestCall) -> bool {
         !c.rate_limited
             && c.method == "POST"
             && c.path == format!("/interactions/{}/{}/callback", sent.id, sent.token)
@@ -318,7 +386,7 @@ impl DiscordSimulator {
         })
     }
 
-    /// The bot's latest edit of the original response.
+    /// The bot's first edit of the original response.
     pub async fn edited_answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {
         let event = self
             .wait_for(

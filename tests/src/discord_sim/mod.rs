@@ -55,6 +55,8 @@ pub enum SimEvent {
     },
     Heartbeat {
         connection: u64,
+        /// When the simulator received it (and answered with an ACK).
+        at: std::time::Instant,
     },
     Disconnected {
         connection: u64,

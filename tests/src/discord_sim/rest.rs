@@ -23,6 +23,8 @@ pub struct RestCall {
     pub body: Option<Value>,
     /// Answered 429 (an injected rate limit).
     pub rate_limited: bool,
+    /// When the simulator received it.
+    pub at: std::time::Instant,
 }
 
 /// A rate limit to inject (see `DiscordSimulator::rate_limit`).
@@ -78,6 +80,7 @@ pub(crate) async fn handle(
             .map(str::to_owned),
         body: serde_json::from_slice(&body).ok(),
         rate_limited: limited.is_some(),
+        at: std::time::Instant::now(),
     };
     state.record(SimEvent::Rest(call.clone()));
     // Interaction callbacks and webhooks are authorised by the token in their path.
