@@ -222,24 +222,30 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     );
     tracing::info!(instance = %me.instance, %addr, "gateway-shard ready");
 
-    // Run until shutdown, keeping health in step with the shards.
+    // Run until shutdown: SERVING while every shard is READY and MongoDB answers.
     let mut ready = shards::ReadyShards::default();
+    let mut all_ready = false;
+    let mut database = grpc::watch_database(db.clone(), shutdown.clone());
     let mut serving = false;
     loop {
         tokio::select! {
             got = news.recv() => match got {
-                Some(n) => {
-                    let all_ready = ready.apply(&n, expected);
-                    if all_ready != serving {
-                        serving = all_ready;
-                        let status = if all_ready { ServingStatus::Serving } else { ServingStatus::NotServing };
-                        health.set_service_status("", status).await;
-                        tracing::info!(ready = all_ready, "shard health changed");
-                    }
-                }
+                Some(n) => all_ready = ready.apply(&n, expected),
                 None => break,
             },
+            changed = database.changed() => if changed.is_err() { break },
             () = shutdown.wait() => break,
+        }
+        let now = all_ready && *database.borrow_and_update();
+        if now != serving {
+            serving = now;
+            let status = if now {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status("", status).await;
+            tracing::info!(serving, shards_ready = all_ready, "health changed");
         }
     }
 

@@ -75,6 +75,39 @@ pub fn collector_client(
 /// How often a daemon re-checks MongoDB for its health status.
 pub const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(5);
 
+/// Whether MongoDB answers, re-checked every [`HEALTH_CHECK_EVERY`] until shutdown: `true`
+/// at first (the daemon has just connected), then each change.
+pub fn watch_database(
+    db: crate::db::Database,
+    shutdown: crate::shutdown::Shutdown,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(true);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEALTH_CHECK_EVERY);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.wait() => return,
+            }
+            let ok = tokio::time::timeout(HEALTH_CHECK_EVERY, db.ping())
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if *tx.borrow() != ok {
+                if ok {
+                    tracing::info!("MongoDB reachable again");
+                } else {
+                    tracing::warn!("MongoDB unreachable");
+                }
+                if tx.send(ok).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
 /// Keeps the overall health status ("") in step with MongoDB: NOT_SERVING while pings
 /// fail, SERVING again when they succeed. Ends at shutdown.
 pub async fn track_database_health(
@@ -83,27 +116,17 @@ pub async fn track_database_health(
     shutdown: crate::shutdown::Shutdown,
 ) {
     use tonic_health::ServingStatus;
-    let mut serving = true;
-    let mut tick = tokio::time::interval(HEALTH_CHECK_EVERY);
-    tick.tick().await;
+    let mut reachable = watch_database(db, shutdown.clone());
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            changed = reachable.changed() => if changed.is_err() { return },
             () = shutdown.wait() => return,
         }
-        let ok = tokio::time::timeout(HEALTH_CHECK_EVERY, db.ping())
-            .await
-            .is_ok_and(|r| r.is_ok());
-        if ok != serving {
-            serving = ok;
-            let status = if ok {
-                tracing::info!("MongoDB reachable again; serving");
-                ServingStatus::Serving
-            } else {
-                tracing::warn!("MongoDB unreachable; reporting NOT_SERVING");
-                ServingStatus::NotServing
-            };
-            health.set_service_status("", status).await;
-        }
+        let status = if *reachable.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status("", status).await;
     }
 }

@@ -398,10 +398,14 @@ impl ServerStats {
                 .total_cmp(&stat.value(a.1))
                 .then_with(|| a.0.cmp(b.0))
         });
-        rows.truncate(limit.clamp(1, 25));
+        rows.truncate(limit.clamp(1, MAX_LIMIT as usize));
         rows
     }
 }
+
+/// Leaderboard entries shown when no limit is given, and the most ever shown (PRODUCT.md §4).
+pub const DEFAULT_LIMIT: u32 = 10;
+pub const MAX_LIMIT: u32 = 25;
 
 /// The leaderboards of PRODUCT.md §4 (weapon kills is per weapon: see `weapons`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,6 +419,50 @@ pub enum Leaderboard {
 }
 
 impl Leaderboard {
+    pub const ALL: [Leaderboard; 6] = [
+        Self::Kills,
+        Self::Deaths,
+        Self::Kdr,
+        Self::LongestShot,
+        Self::HighestKillstreak,
+        Self::Suicides,
+    ];
+
+    /// The name users pick it by (`/stats leaderboard stat:`), as the earlier bot named it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Kills => "kills",
+            Self::Deaths => "deaths",
+            Self::Kdr => "kdr",
+            Self::LongestShot => "longest_shot",
+            Self::HighestKillstreak => "highest_killstreak",
+            Self::Suicides => "suicides",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Kills => "Kills",
+            Self::Deaths => "Deaths",
+            Self::Kdr => "K/D ratio",
+            Self::LongestShot => "Longest shot",
+            Self::HighestKillstreak => "Highest killstreak",
+            Self::Suicides => "Suicides",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.key() == key)
+    }
+
+    /// The value as shown: K/D with two decimals, the others whole.
+    pub fn shown(self, p: &PlayerStats) -> String {
+        match self {
+            Self::Kdr => format!("{:.2}", p.kdr()),
+            other => format!("{}", other.value(p)),
+        }
+    }
+
     pub fn value(self, p: &PlayerStats) -> f64 {
         match self {
             Leaderboard::Kills => p.kills as f64,

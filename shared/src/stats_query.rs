@@ -10,70 +10,21 @@ use mongodb::bson::{Document, doc};
 use mongodb::error::Error as MongoError;
 
 use crate::db::{Database, collections};
-use crate::stats::PlayerStats;
+use crate::stats::{Leaderboard, PlayerStats};
 use crate::stats_store::{get_u64, player_from, suicides_from};
 
-/// Leaderboard entries shown when no limit is given, and the most ever shown.
-pub const DEFAULT_LIMIT: u32 = 10;
-pub const MAX_LIMIT: u32 = 25;
+pub use crate::stats::{DEFAULT_LIMIT, MAX_LIMIT};
 
-/// What a leaderboard ranks by (the `/stats leaderboard` `stat` option).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaderboardStat {
-    Kills,
-    Deaths,
-    Kdr,
-    LongestShot,
-    HighestKillstreak,
-    Suicides,
-}
-
-impl LeaderboardStat {
-    pub const ALL: [LeaderboardStat; 6] = [
-        Self::Kills,
-        Self::Deaths,
-        Self::Kdr,
-        Self::LongestShot,
-        Self::HighestKillstreak,
-        Self::Suicides,
-    ];
-
-    /// The option value, as the earlier bot named it.
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::Kills => "kills",
-            Self::Deaths => "deaths",
-            Self::Kdr => "kdr",
-            Self::LongestShot => "longest_shot",
-            Self::HighestKillstreak => "highest_killstreak",
-            Self::Suicides => "suicides",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Kills => "Kills",
-            Self::Deaths => "Deaths",
-            Self::Kdr => "K/D ratio",
-            Self::LongestShot => "Longest shot",
-            Self::HighestKillstreak => "Highest killstreak",
-            Self::Suicides => "Suicides",
-        }
-    }
-
-    pub fn parse(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.key() == key)
-    }
-
-    fn field(self) -> &'static str {
-        match self {
-            Self::Kills => "kills",
-            Self::Deaths => "deaths",
-            Self::Kdr => "kdr",
-            Self::LongestShot => "longest_kill_m",
-            Self::HighestKillstreak => "best_killstreak",
-            Self::Suicides => "suicides_total",
-        }
+/// The stored field a leaderboard sorts by (each has an index of migration
+/// `0002_killfeed_stats`).
+fn field(board: Leaderboard) -> &'static str {
+    match board {
+        Leaderboard::Kills => "kills",
+        Leaderboard::Deaths => "deaths",
+        Leaderboard::Kdr => "kdr",
+        Leaderboard::LongestShot => "longest_kill_m",
+        Leaderboard::HighestKillstreak => "best_killstreak",
+        Leaderboard::Suicides => "suicides_total",
     }
 }
 
@@ -195,13 +146,13 @@ impl StatsQuery {
         &self,
         guild_id: u64,
         server_id: &str,
-        stat: LeaderboardStat,
+        stat: Leaderboard,
         limit: u32,
     ) -> Result<Vec<PlayerRow>, MongoError> {
         let mut filter = scope(guild_id, server_id);
         // A board of zeros says nothing: only players who have the stat.
-        filter.insert(stat.field(), doc! { "$gt": 0 });
-        let sort = doc! { stat.field(): -1, "kills": -1, "player_id": 1 };
+        filter.insert(field(stat), doc! { "$gt": 0 });
+        let sort = doc! { field(stat): -1, "kills": -1, "player_id": 1 };
         self.rows(filter, sort, limit.clamp(1, MAX_LIMIT)).await
     }
 

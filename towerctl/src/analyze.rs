@@ -241,7 +241,7 @@ fn print_tables(a: &Analysis, top: usize) {
     ] {
         println!("\n{title}");
         for (rank, (_, p)) in s.leaderboard(board, top).iter().enumerate() {
-            println!("{:>3}. {:<32} {}", rank + 1, p.name, format_value(board, p));
+            println!("{:>3}. {:<32} {}", rank + 1, p.name, board.shown(p));
         }
     }
     println!(
@@ -267,12 +267,5 @@ fn print_tables(a: &Analysis, top: usize) {
             p.longest_kill_m.map_or("-".to_owned(), |m| m.to_string()),
             p.best_killstreak
         );
-    }
-}
-
-fn format_value(board: Leaderboard, p: &PlayerStats) -> String {
-    match board {
-        Leaderboard::Kdr => format!("{:.2}", p.kdr()),
-        other => format!("{}", other.value(p)),
     }
 }

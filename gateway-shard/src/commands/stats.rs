@@ -11,7 +11,8 @@ use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooter
 use twilight_util::builder::message::{ActionRowBuilder, ButtonBuilder};
 
 use tower_shared::ids::{GuildId, ServerId};
-use tower_shared::stats_query::{DEFAULT_LIMIT, LeaderboardStat, MAX_LIMIT, PlayerRow};
+use tower_shared::stats::Leaderboard;
+use tower_shared::stats_query::{DEFAULT_LIMIT, MAX_LIMIT, PlayerRow};
 use tower_shared::telemetry::now_unix_ms;
 
 use crate::access::Caller;
@@ -184,7 +185,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         }
         "stats leaderboard" => {
             let key = inv.str("stat")?;
-            let stat = LeaderboardStat::parse(key).ok_or_else(|| {
+            let stat = Leaderboard::parse(key).ok_or_else(|| {
                 CommandError::invalid(
                     format!("`{}` is not a leaderboard.", clip(key, 40)),
                     "Pick one of: kills, deaths, kdr, longest_shot, highest_killstreak, suicides.",
@@ -293,15 +294,12 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
     }
 }
 
-fn value(stat: LeaderboardStat, r: &PlayerRow) -> String {
-    let s = &r.stats;
-    match stat {
-        LeaderboardStat::Kills => s.kills.to_string(),
-        LeaderboardStat::Deaths => s.deaths.to_string(),
-        LeaderboardStat::Kdr => format!("{:.2}", s.kdr()),
-        LeaderboardStat::LongestShot => format!("{} m", s.longest_kill_m.unwrap_or(0)),
-        LeaderboardStat::HighestKillstreak => s.best_killstreak.to_string(),
-        LeaderboardStat::Suicides => s.suicides.total().to_string(),
+fn value(stat: Leaderboard, r: &PlayerRow) -> String {
+    let shown = stat.shown(&r.stats);
+    if stat == Leaderboard::LongestShot {
+        format!("{shown} m")
+    } else {
+        shown
     }
 }
 
