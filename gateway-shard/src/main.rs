@@ -16,7 +16,7 @@ use tower_proto::v1::ProcessKind;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
 use tower_shared::grpc;
-use tower_shared::process::{self, ProcessIdentity};
+use tower_shared::process::ProcessIdentity;
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
@@ -104,11 +104,15 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         Telemetry::start(&config.collector.url, &token, &me, shutdown.clone())?;
 
     // Health: NOT_SERVING until every shard is READY.
-    let (listener, addr) = startup::listen(listen).await?;
-    let heartbeat = process::register(
+    let startup::Listening {
+        listener,
+        addr,
+        heartbeat,
+    } = startup::listen(
+        listen,
         &db,
         &me,
-        doc! { "listen": addr.to_string(), "shards": range.to_string() },
+        doc! { "shards": range.to_string() },
         shutdown.clone(),
     )
     .await?;

@@ -14,7 +14,7 @@ use tower_shared::auth::RequireToken;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
 use tower_shared::grpc;
-use tower_shared::process::{self, ProcessIdentity};
+use tower_shared::process::ProcessIdentity;
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
@@ -55,14 +55,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         Telemetry::start(&config.collector.url, &token, &me, shutdown.clone())?;
 
     // Serve: health (open), the worker API (token required).
-    let (listener, addr) = startup::listen(listen).await?;
-    let heartbeat = process::register(
-        &db,
-        &me,
-        doc! { "listen": addr.to_string() },
-        shutdown.clone(),
-    )
-    .await?;
+    let startup::Listening {
+        listener,
+        addr,
+        heartbeat,
+    } = startup::listen(listen, &db, &me, doc! {}, shutdown.clone()).await?;
     // Poll: the servers this worker holds leases on, into statistics and the outbox.
     let poller = std::sync::Arc::new(poller::Poller::new(
         &db,

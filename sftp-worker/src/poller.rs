@@ -58,6 +58,9 @@ struct Runtime {
     held: bool,
     /// A backfill someone follows: progress of the next poll goes here.
     backfill: Option<tokio::sync::watch::Sender<BackfillProgress>>,
+    /// The lease token the server's cursors were last fenced with by this worker: fencing
+    /// again with the same token changes nothing, so it is done once per token.
+    fenced: Option<i64>,
 }
 
 pub struct Poller {
@@ -285,18 +288,22 @@ impl Poller {
     async fn poll(&self, key: ServerKey, token: i64, tier: Tier, due_at: Instant) {
         let started = Instant::now();
         let lag = started.saturating_duration_since(due_at);
-        let layout = self
+        let (layout, backfill, fenced) = self
             .runtime
             .lock()
             .ok()
-            .and_then(|r| r.get(&key).and_then(|rt| rt.layout.clone()));
-        let backfill = self
-            .runtime
-            .lock()
-            .ok()
-            .and_then(|r| r.get(&key).and_then(|rt| rt.backfill.clone()));
+            .and_then(|r| {
+                r.get(&key).map(|rt| {
+                    (
+                        rt.layout.clone(),
+                        rt.backfill.clone(),
+                        rt.fenced == Some(token),
+                    )
+                })
+            })
+            .unwrap_or_default();
         let result = self
-            .poll_server(&key, token, tier, layout, backfill.as_ref())
+            .poll_server(&key, token, !fenced, tier, layout, backfill.as_ref())
             .await;
         if let Some(tx) = &backfill {
             tx.send_modify(|p| match &result {
@@ -328,6 +335,7 @@ impl Poller {
                 match &result {
                     Ok((_, layout)) => {
                         rt.layout = Some(layout.clone());
+                        rt.fenced = Some(token);
                         rt.breaker.succeeded();
                     }
                     Err(f) => {
@@ -390,26 +398,28 @@ impl Poller {
         &self,
         key: &ServerKey,
         token: i64,
+        fence: bool,
         tier: Tier,
         layout: Option<Layout>,
         backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
     ) -> Result<(PollOutcome, Layout), PollFailure> {
         let server_id =
             ServerId::parse(&key.1).map_err(|e| failure("poll.bad_server", e, false))?;
-        let server = self
-            .servers
-            .get(GuildId(key.0), &server_id)
-            .await
-            .map_err(|e| failure("poll.server_lookup", e.to_string(), true))?;
         let quota = self.tiers.limits(tier).sftp_connections;
         let _permits = self
             .pools
             .acquire(key.0, quota)
             .await
             .ok_or_else(|| failure("poll.pool", "connection pool closed", true))?;
+        // The server's settings are read only to open a connection: a kept one needs none.
         let conn = match self.pools.take(key) {
             Some(conn) => conn,
             None => {
+                let server = self
+                    .servers
+                    .get(GuildId(key.0), &server_id)
+                    .await
+                    .map_err(|e| failure("poll.server_lookup", e.to_string(), true))?;
                 let conn = self.connect(&server).await?;
                 // Counted so operators (and tests) can see steady state opens no sessions.
                 let _ = self
@@ -424,7 +434,7 @@ impl Poller {
             }
         };
         let result = self
-            .read_server(&server, &conn, token, layout, backfill)
+            .read_server((key.0, &server_id), &conn, (token, fence), layout, backfill)
             .await;
         match &result {
             Ok(_) => self.pools.put(key.clone(), conn, quota).await,
@@ -484,9 +494,9 @@ impl Poller {
 
     async fn read_server(
         &self,
-        server: &GameServer,
+        (guild, server_id): (u64, &ServerId),
         conn: &SftpConnection,
-        token: i64,
+        (token, fence): (i64, bool),
         layout: Option<Layout>,
         backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
     ) -> Result<(PollOutcome, Layout), PollFailure> {
@@ -496,13 +506,19 @@ impl Poller {
         };
         let layout = match layout {
             Some(l) => l,
-            None => discover(&source, server.server.as_str())
+            None => discover(&source, server_id.as_str())
                 .await
                 .map_err(|e| failure("sftp.discovery", e.to_string(), true))?,
         };
-        let (guild, sid) = (server.guild.0, server.server.as_str());
-        // Take the cursors from any earlier holder before reading them.
-        self.cursors.fence(guild, sid, token).await.map_err(|e| {
+        let sid = server_id.as_str();
+        // Take the cursors from any earlier holder before reading them (once per lease
+        // token: every cursor write is fenced with it as well).
+        let fenced = if fence {
+            self.cursors.fence(guild, sid, token).await
+        } else {
+            Ok(())
+        };
+        fenced.map_err(|e| {
             if tower_shared::cursor_store::is_fenced(&e) {
                 failure(
                     "poll.lease_lost",

@@ -17,7 +17,7 @@ use mongodb::options::{FindOneAndUpdateOptions, InsertManyOptions, ReturnDocumen
 
 use crate::db::{Database, collections};
 use crate::ingest::Chunk;
-use crate::killfeed::{KillfeedEvent, line_id};
+use crate::killfeed::KillfeedEvent;
 use crate::schema::SCHEMA_VERSION;
 
 /// One notification to store.
@@ -65,12 +65,12 @@ impl Outbox {
         guild_id: u64,
         server_id: &str,
         chunk: &Chunk<'_>,
-        kept: &[usize],
+        kept: &[(usize, String)],
     ) -> Vec<Notice> {
         kept.iter()
-            .filter_map(|&i| Some((chunk.events.get(i)?, chunk.raw.get(i)?)))
-            .map(|(line, raw)| {
-                let key = format!("k:{}", line_id(guild_id, server_id, raw));
+            .filter_map(|(i, id)| Some((chunk.events.get(*i)?, id)))
+            .map(|(line, id)| {
+                let key = format!("k:{id}");
                 let (kind, data) = match &line.event {
                     KillfeedEvent::Kill { killer, victim, weapon, distance_m, roadkill } => (
                         "kill",

@@ -96,11 +96,32 @@ pub async fn open_secret_key(
     Ok(key)
 }
 
-/// Binds the daemon's gRPC address (logging the address bound).
+/// Where a daemon serves, and its registration in `processes`.
+pub struct Listening {
+    pub listener: tokio::net::TcpListener,
+    /// The address bound (the one asked for may have port 0).
+    pub addr: std::net::SocketAddr,
+    /// The registration heartbeat; it records the stop at shutdown.
+    pub heartbeat: tokio::task::JoinHandle<()>,
+}
+
+/// Binds the daemon's gRPC address (logging the address bound) and registers the process
+/// with it and `details` (a heartbeat until shutdown).
 pub async fn listen(
     addr: std::net::SocketAddr,
-) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), StartError> {
-    crate::grpc::bind(addr)
+    db: &crate::db::Database,
+    me: &crate::process::ProcessIdentity,
+    mut details: mongodb::bson::Document,
+    shutdown: crate::shutdown::Shutdown,
+) -> Result<Listening, StartError> {
+    let (listener, addr) = crate::grpc::bind(addr)
         .await
-        .map_err(|source| StartError::Listen { addr, source })
+        .map_err(|source| StartError::Listen { addr, source })?;
+    details.insert("listen", addr.to_string());
+    let heartbeat = crate::process::register(db, me, details, shutdown).await?;
+    Ok(Listening {
+        listener,
+        addr,
+        heartbeat,
+    })
 }

@@ -51,8 +51,9 @@ pub struct StatsStore {
 pub struct BatchOutcome {
     /// Malformed lines this batch counted (each once, like kills).
     pub malformed: u64,
-    /// Indexes (into the chunk's events) of the lines this batch counted: what to notify.
-    pub kept: Vec<usize>,
+    /// The lines this batch counted, as (index into the chunk's events, line id): what to
+    /// notify, with the id already computed.
+    pub kept: Vec<(usize, String)>,
     /// Lines counted by this batch.
     pub counted: u64,
     /// Lines dropped because an earlier batch had counted them.
@@ -94,7 +95,7 @@ impl StatsStore {
         let guild = at.guild_id.to_string();
         let mut outcome = BatchOutcome::default();
         let kept = self.record_lines(at, &guild, chunk, &mut outcome).await?;
-        let mut delta = BatchDelta::from_events(kept.iter().map(|&i| &chunk.events[i]));
+        let mut delta = BatchDelta::from_events(kept.iter().map(|(i, _)| &chunk.events[*i]));
         delta.totals.malformed_lines = outcome.malformed;
         outcome.kept = kept;
         if delta.is_empty() {
@@ -117,7 +118,7 @@ impl StatsStore {
         guild: &str,
         chunk: &Chunk<'_>,
         outcome: &mut BatchOutcome,
-    ) -> Result<Vec<usize>, MongoError> {
+    ) -> Result<Vec<(usize, String)>, MongoError> {
         if chunk.events.is_empty() && chunk.malformed_raw.is_empty() {
             return Ok(Vec::new());
         }
@@ -188,10 +189,10 @@ impl StatsStore {
                 }
             }
         }
-        for (n, (i, id)) in ids.iter().enumerate() {
-            if !failed.contains(&n) || ours_before.contains(id) {
-                if *i < malformed_from {
-                    kept.push(*i);
+        for (n, (i, id)) in ids.into_iter().enumerate() {
+            if !failed.contains(&n) || ours_before.contains(&id) {
+                if i < malformed_from {
+                    kept.push((i, id));
                 } else {
                     outcome.malformed += 1;
                 }

@@ -21,7 +21,7 @@ use tower_shared::auth::RequireToken;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
 use tower_shared::grpc;
-use tower_shared::process::{self, ProcessIdentity};
+use tower_shared::process::ProcessIdentity;
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
 
@@ -49,14 +49,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Storage: connect, bring the schema up to date, register this process.
     let db = startup::open_database(&config, &me).await?;
-    let (listener, addr) = startup::listen(listen).await?;
-    let heartbeat = process::register(
-        &db,
-        &me,
-        doc! { "listen": addr.to_string() },
-        shutdown.clone(),
-    )
-    .await?;
+    let startup::Listening {
+        listener,
+        addr,
+        heartbeat,
+    } = startup::listen(listen, &db, &me, doc! {}, shutdown.clone()).await?;
 
     // Serve: health (open), the collector (token required).
     let (health, health_service) = tonic_health::server::health_reporter();

@@ -224,3 +224,42 @@ impl Stack {
         Ok([gateway, worker, collector])
     }
 }
+
+/// One sftp-worker on its own, for tests of the worker alone: this test's database and
+/// secret key, no collector (telemetry is dropped), `extra` environment; SERVING when
+/// returned, with its address.
+pub async fn standalone_worker(
+    db: &crate::backing::TestDatabase,
+    secret_key: &str,
+    extra: &[(&str, &str)],
+) -> Result<(Daemon, SocketAddr), HarnessError> {
+    let mut env = vec![
+        ("MONGODB_URI".to_owned(), db.uri.clone()),
+        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
+        ("TOWER_AUTH_TOKEN".to_owned(), TEST_TOKEN.to_owned()),
+        ("TOWER_SECRET_KEY".to_owned(), secret_key.to_owned()),
+        (
+            "TOWER_COLLECTOR_URL".to_owned(),
+            "http://127.0.0.1:1".to_owned(),
+        ),
+    ];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let daemon = Daemon::spawn(DaemonSpec::grpc("sftp-worker", env)).await?;
+    let addr = daemon.grpc_addr(START).await?;
+    daemon.wait_serving(addr, "", START).await?;
+    Ok((daemon, addr))
+}
+
+/// A client of the worker at `addr`, with the test token.
+pub fn worker_client(
+    addr: SocketAddr,
+) -> tower_proto::v1::sftp_worker_client::SftpWorkerClient<tower_shared::grpc::AuthedChannel> {
+    let token = tower_shared::auth::AuthToken::new(TEST_TOKEN)
+        .unwrap_or_else(|e| panic!("the test token is valid: {e}"));
+    tower_shared::grpc::worker_client(&format!("http://{addr}"), &token)
+        .unwrap_or_else(|e| panic!("a loopback address is a valid endpoint: {e}"))
+}

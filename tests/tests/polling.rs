@@ -10,7 +10,6 @@ use futures_util::StreamExt;
 use mongodb::bson::{Document, doc};
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{NotificationsRequest, ShardRange};
-use tower_shared::auth::AuthToken;
 use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::ingest::parse_killfeed_chunk;
@@ -19,38 +18,24 @@ use tower_shared::stats::ServerStats;
 use tower_shared::stats_store::StatsStore;
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
-use tower_tests::daemon::{Daemon, DaemonSpec};
+use tower_tests::daemon::Daemon;
 use tower_tests::sftp_home::{Home, lines, unique_server_id};
+use tower_tests::stack::{standalone_worker, worker_client};
 use tower_tests::support::{eventually, fixture, ok, required_env};
 
-const TOKEN: &str = "test-token-0123456789abcdef";
-
+/// A worker that may reach the test sshd on loopback and polls every second (unless
+/// `extra` says otherwise).
 async fn worker(
     db: &TestDatabase,
     key: &str,
     extra: &[(&str, &str)],
 ) -> (Daemon, std::net::SocketAddr) {
     let mut env = vec![
-        ("MONGODB_URI".to_owned(), db.uri.clone()),
-        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
-        ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("TOWER_SECRET_KEY".to_owned(), key.to_owned()),
-        (
-            "TOWER_COLLECTOR_URL".to_owned(),
-            "http://127.0.0.1:1".to_owned(),
-        ),
-        ("TOWER_SFTP_ALLOW_LOOPBACK".to_owned(), "true".to_owned()),
-        ("TOWER_POLL_INTERVAL_SECS".to_owned(), "1".to_owned()),
+        ("TOWER_SFTP_ALLOW_LOOPBACK", "true"),
+        ("TOWER_POLL_INTERVAL_SECS", "1"),
     ];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let daemon = ok(Daemon::spawn(DaemonSpec::grpc("sftp-worker", env)).await);
-    let addr = ok(daemon.grpc_addr(WAIT).await);
-    ok(daemon.wait_serving(addr, "", WAIT).await);
-    (daemon, addr)
+    env.extend_from_slice(extra);
+    ok(standalone_worker(db, key, &env).await)
 }
 
 async fn register(db: &TestDatabase, key: &SecretKey, guild: GuildId, server_id: &str) {
@@ -91,10 +76,7 @@ async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
     ));
     register(&db, &key, guild, &server_id).await;
     let (daemon, addr) = worker(&db, &key_text, &[]).await;
-    let mut client = ok(tower_shared::grpc::worker_client(
-        &format!("http://{addr}"),
-        &ok(AuthToken::new(TOKEN)),
-    ));
+    let mut client = worker_client(addr);
     let mut stream = ok(client
         .notifications(NotificationsRequest {
             shards: Some(ShardRange {
@@ -390,10 +372,7 @@ async fn a_backfill_reports_its_progress_to_the_end() {
         total += bytes.len() as u64;
         ok(std::fs::write(dir.join(name), bytes));
     }
-    let mut client = ok(tower_shared::grpc::worker_client(
-        &format!("http://{addr}"),
-        &ok(AuthToken::new(TOKEN)),
-    ));
+    let mut client = worker_client(addr);
     let request = StartBackfillRequest {
         server: Some(ServerRef {
             guild_id: guild.0,

@@ -9,17 +9,15 @@ use tokio::net::TcpListener;
 use tonic::Code;
 use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
 use tower_proto::v1::{ListFilesRequest, ServerRef, TestServerReply, TestServerRequest};
-use tower_shared::auth::AuthToken;
 use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
 use tower_shared::grpc::AuthedChannel;
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::secret::{Redacted, SecretKey};
-use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
-use tower_tests::daemon::{Daemon, DaemonSpec};
+use tower_tests::daemon::Daemon;
+use tower_tests::stack::{standalone_worker, worker_client};
 use tower_tests::support::{ok, required_env};
 
-const TOKEN: &str = "test-token-0123456789abcdef";
 const GUILD: GuildId = GuildId(333_333_333_333_333_333);
 
 /// A game server's folders in the SFTP user's home, named after this test.
@@ -67,28 +65,8 @@ struct Setup {
 async fn start_worker(test: &str, extra: &[(&str, &str)]) -> Setup {
     let db = ok(TestDatabase::create(test).await);
     let key_text = ok(SecretKey::generate_base64());
-    let mut env = vec![
-        ("MONGODB_URI".to_owned(), db.uri.clone()),
-        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
-        ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("TOWER_SECRET_KEY".to_owned(), key_text.clone()),
-        (
-            "TOWER_COLLECTOR_URL".to_owned(),
-            "http://127.0.0.1:1".to_owned(),
-        ),
-    ];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let worker = ok(Daemon::spawn(DaemonSpec::grpc("sftp-worker", env)).await);
-    let addr = ok(worker.grpc_addr(WAIT).await);
-    ok(worker.wait_serving(addr, "", WAIT).await);
-    let client = ok(tower_shared::grpc::worker_client(
-        &format!("http://{addr}"),
-        &ok(AuthToken::new(TOKEN)),
-    ));
+    let (worker, addr) = ok(standalone_worker(&db, &key_text, extra).await);
+    let client = worker_client(addr);
     Setup {
         db,
         key: ok(SecretKey::from_base64(&key_text)),

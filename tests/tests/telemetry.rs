@@ -14,7 +14,7 @@ use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::{Daemon, DaemonSpec};
 use tower_tests::support::ok;
 
-const TOKEN: &str = "test-token-0123456789abcdef";
+use tower_tests::stack::TEST_TOKEN as TOKEN;
 
 fn error(message: &str, guild: u64, error_id: &str) -> TelemetryEvent {
     TelemetryEvent {
