@@ -16,6 +16,20 @@ use tower_tests::support::ok;
 
 use tower_tests::stack::TEST_TOKEN as TOKEN;
 
+/// The largest error groups, all time (`window_secs` 0) or within a window.
+async fn top_groups(
+    client: &mut tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient<
+        tower_shared::grpc::AuthedChannel,
+    >,
+    window_secs: u32,
+) -> Vec<tower_proto::v1::ErrorGroup> {
+    let request = TopErrorsRequest {
+        window_secs,
+        limit: 10,
+    };
+    ok(client.top_errors(request).await).into_inner().groups
+}
+
 fn error(message: &str, guild: u64, error_id: &str) -> TelemetryEvent {
     TelemetryEvent {
         level: Level::Error as i32,
@@ -81,14 +95,7 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     replay.events.truncate(2);
     ok(client.report(replay).await);
 
-    let top = ok(client
-        .top_errors(TopErrorsRequest {
-            window_secs: 0,
-            limit: 10,
-        })
-        .await)
-    .into_inner()
-    .groups;
+    let top = top_groups(&mut client, 0).await;
     assert_eq!(
         top.len(),
         1,
@@ -96,14 +103,7 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     );
     assert_eq!(top[0].count, 3);
     assert_eq!(top[0].message, "auth failed for user '…' on #.#.#.#:#");
-    let windowed = ok(client
-        .top_errors(TopErrorsRequest {
-            window_secs: 3600,
-            limit: 10,
-        })
-        .await)
-    .into_inner()
-    .groups;
+    let windowed = top_groups(&mut client, 3600).await;
     assert_eq!(windowed.first().map(|g| g.count), Some(3));
 
     let one = ok(client
@@ -134,14 +134,7 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
         "E-TESTAAAAAA4",
     ));
     ok(client.report(retry).await);
-    let top = ok(client
-        .top_errors(TopErrorsRequest {
-            window_secs: 0,
-            limit: 10,
-        })
-        .await)
-    .into_inner()
-    .groups;
+    let top = top_groups(&mut client, 0).await;
     assert_eq!(top.first().map(|g| g.count), Some(4));
 
     let guild = ok(client

@@ -3,7 +3,6 @@
 
 use twilight_util::builder::embed::EmbedBuilder;
 
-use tower_shared::ids::GuildId;
 use tower_shared::player_links::PlayerLink;
 
 use crate::access::Caller;
@@ -67,18 +66,8 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
 }
 
 async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
-    let guild = GuildId(caller.guild_id);
     let name = inv.str("player_name")?.trim();
-    let servers = match inv.opt_server_id("server_id")? {
-        Some(id) => vec![bot.servers.get(guild, &id).await?],
-        None => bot.servers.list(guild).await?,
-    };
-    if servers.is_empty() {
-        return Err(CommandError::invalid(
-            "This Discord server has no game server yet.",
-            "An admin adds one with /setup addserver.",
-        ));
-    }
+    let servers = super::chosen_servers(bot, caller, inv).await?;
     let mut linked = Vec::new();
     for server in &servers {
         if let Some(row) = bot

@@ -133,6 +133,27 @@ pub fn unknown(path: &str) -> CommandError {
     )
 }
 
+/// The game server named by the optional `server_id` option, or else every server of the
+/// caller's guild; refused when the guild has none.
+pub async fn chosen_servers(
+    bot: &Bot,
+    caller: &Caller,
+    inv: &Invocation,
+) -> Result<Vec<GameServer>, CommandError> {
+    let guild = tower_shared::ids::GuildId(caller.guild_id);
+    let servers = match inv.opt_server_id("server_id")? {
+        Some(id) => vec![bot.servers.get(guild, &id).await?],
+        None => bot.servers.list(guild).await?,
+    };
+    if servers.is_empty() {
+        return Err(CommandError::invalid(
+            "This Discord server has no game server yet.",
+            "An admin adds one with /setup addserver.",
+        ));
+    }
+    Ok(servers)
+}
+
 /// An embed with one field per game server (`name (id)` → `describe(server)`), or `empty`
 /// when the guild has none; Discord shows at most 25 fields.
 pub fn servers_embed(

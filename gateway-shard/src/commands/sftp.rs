@@ -158,17 +158,7 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
 }
 
 async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
-    let guild = GuildId(caller.guild_id);
-    let servers = match inv.opt_server_id("server_id")? {
-        Some(id) => vec![bot.servers.get(guild, &id).await?],
-        None => bot.servers.list(guild).await?,
-    };
-    if servers.is_empty() {
-        return Err(CommandError::invalid(
-            "This Discord server has no game server yet.",
-            "Add one with /setup addserver.",
-        ));
-    }
+    let servers = super::chosen_servers(bot, caller, inv).await?;
     let days = inv
         .opt_int("days")?
         .map(|d| u32::try_from(d.max(0)).unwrap_or(0))
