@@ -67,7 +67,7 @@ impl<'a> Iterator for Lines<'a> {
             let start = self.pos;
             self.pos += len + 1;
             let mut bytes = &rest[..len];
-            if let Some(stripped) = bytes.strip_suffix(b"\r") {
+            if let Some((b'\r', stripped)) = bytes.split_last() {
                 bytes = stripped;
             }
             if bytes.iter().all(u8::is_ascii_whitespace) {

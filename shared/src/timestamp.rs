@@ -6,19 +6,22 @@
 
 /// Seconds since the Unix epoch, or `None` when `text` is not `YYYY.MM.DD-HH.MM.SS`.
 pub fn parse_seconds(text: &[u8]) -> Option<i64> {
-    if text.len() != 19 {
-        return None;
-    }
-    let sep = |i: usize, c: u8| text[i] == c;
-    if !(sep(4, b'.') && sep(7, b'.') && sep(10, b'-') && sep(13, b'.') && sep(16, b'.')) {
-        return None;
-    }
-    let year = digits(&text[0..4])?;
-    let month = digits(&text[5..7])?;
-    let day = digits(&text[8..10])?;
-    let hour = digits(&text[11..13])?;
-    let minute = digits(&text[14..16])?;
-    let second = digits(&text[17..19])?;
+    let text: &[u8; 19] = text.try_into().ok()?;
+    // Read as three overlapping 8-byte words: every line has a timestamp, and checking
+    // eight bytes at once is several times cheaper than one byte at a time.
+    let word = |at: usize| {
+        text.get(at..at + 8)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let date = Layout::new(b"0000.00.").digits(word(0)?)?; // YYYY.MM.
+    let day = Layout::new(b"00-00.00").digits(word(8)?)?; // DD-HH.MM
+    let time = Layout::new(b"00.00.00").digits(word(11)?)?; // HH.MM.SS
+    let number = |word: u64, from: u32, len: u32| {
+        (from..from + len).fold(0i64, |acc, i| acc * 10 + ((word >> (8 * i)) & 0xf) as i64)
+    };
+    let (year, month, day) = (number(date, 0, 4), number(date, 5, 2), number(day, 0, 2));
+    let (hour, minute, second) = (number(time, 0, 2), number(time, 3, 2), number(time, 6, 2));
     if !(1..=12).contains(&month)
         || day == 0
         || day > days_in_month(year, month)
@@ -29,6 +32,41 @@ pub fn parse_seconds(text: &[u8]) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// Eight bytes of a timestamp: `0` where a digit goes, else the separator that must be there.
+struct Layout {
+    /// The layout's bytes: subtracted, a digit leaves its value and a separator 0.
+    pattern: u64,
+    /// 9 for a digit, 0 for a separator: the most each byte may hold after subtracting.
+    limit: u64,
+}
+
+impl Layout {
+    const fn new(layout: &[u8; 8]) -> Self {
+        let mut limit = [0u8; 8];
+        let mut i = 0;
+        while i < 8 {
+            limit[i] = if layout[i] == b'0' { 9 } else { 0 };
+            i += 1;
+        }
+        Layout {
+            pattern: u64::from_le_bytes(*layout),
+            limit: u64::from_le_bytes(limit),
+        }
+    }
+
+    /// `word` minus the pattern, with each digit's value in its byte; `None` when a byte
+    /// does not fit. A byte below its pattern byte borrows and comes out at 208 or more, so
+    /// it is caught even though it disturbs the byte after it.
+    fn digits(&self, word: u64) -> Option<u64> {
+        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let d = word.wrapping_sub(self.pattern);
+        // A byte b <= 127 plus (127 - limit) sets its top bit exactly when b > limit.
+        let over = (d.wrapping_add(LOW7 - self.limit) | d) & HIGH;
+        (over == 0).then_some(d)
+    }
 }
 
 /// Milliseconds since the epoch for `YYYY.MM.DD-HH.MM.SS:mmm` (the log's prefix).
@@ -59,15 +97,19 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
-/// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+/// Days since 1970-01-01 for a valid date of years 0 to 9999 (proleptic Gregorian).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    /// Days before each month's first, in a year counted from March (so that February,
+    /// the month that varies, comes last).
+    const BEFORE_MONTH: [i64; 12] = [0, 31, 61, 92, 122, 153, 184, 214, 245, 275, 306, 337];
+    // Counted from March of year -400 so every quantity is positive: division by a
+    // constant is then a multiply, where signed `div_euclid` needs corrections.
+    let march_year = year + 400 - i64::from(month <= 2);
+    let from_march = usize::try_from((month + 9) % 12).unwrap_or(0);
+    let leap_days = march_year / 4 - march_year / 100 + march_year / 400;
+    let days = march_year * 365 + leap_days + BEFORE_MONTH[from_march] + day - 1;
+    // Day 0 above is 1 March of year -400 (401 BC); 1970-01-01 is 865,565 days later.
+    days - 865_565
 }
 
 /// `YYYY.MM.DD-HH.MM.SS` for Unix seconds (what the earlier bot showed, and file names use).
@@ -101,6 +143,9 @@ mod tests {
         // `date -u -d 2025-03-27T10:42:35 +%s` = 1743072155
         assert_eq!(parse_seconds(b"2025.03.27-10.42.35"), Some(1_743_072_155));
         assert_eq!(parse_seconds(b"1970.01.01-00.00.00"), Some(0));
+        // The ends of the range four digits can write.
+        assert_eq!(parse_seconds(b"0000.01.01-00.00.00"), Some(-62_167_219_200));
+        assert_eq!(parse_seconds(b"9999.12.31-23.59.59"), Some(253_402_300_799));
         assert_eq!(parse_seconds(b"2024.02.29-23.59.59"), Some(1_709_251_199));
         assert_eq!(
             parse_millis(b"2025.05.03-02.01.50:297"),
@@ -117,6 +162,8 @@ mod tests {
             b"2025-01-01 00:00:00",
             b"2025.01.01-00.00.0x",
             b"",
+            b"2025.01.01-00.00.00 ",
+            b"2025.01.01_00.00.00",
         ] {
             assert_eq!(parse_seconds(bad), None, "{}", String::from_utf8_lossy(bad));
         }

@@ -48,6 +48,9 @@ enum Bench {
         /// Input size in MiB.
         #[arg(long, default_value_t = 64)]
         mib: usize,
+        /// Timing rounds; each figure is the fastest round.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
+        rounds: u64,
     },
     /// Events/s into MongoDB: bulk batches against one upsert per line.
     Ingest {
@@ -67,8 +70,8 @@ fn main() -> ExitCode {
             analyze::run(&paths, json, top).map_err(Into::into)
         }
         Command::Bench {
-            what: Bench::Parse { mib },
-        } => bench::parse(mib).map_err(Into::into),
+            what: Bench::Parse { mib, rounds },
+        } => bench::parse(mib, usize::try_from(rounds).unwrap_or(usize::MAX)).map_err(Into::into),
         Command::Bench {
             what:
                 Bench::Ingest {
