@@ -2,9 +2,11 @@
 //! core: `taskset -c 0 target/release/towerctl bench parse`).
 //!
 //! - `parse`: lines/s and MB/s of the killfeed parser, against a plain line split of the
-//!   same bytes (the floor), and of parse + statistics.
-//! - `ingest`: events/s into MongoDB with the bulk, batched store against one upsert per
-//!   line (what the earlier bot did).
+//!   same bytes (the floor), and of the engine as the worker runs it (4 MiB reads), with
+//!   and without the batch statistics.
+//! - `ingest`: events/s into MongoDB with the bulk, batched store, against the one-by-one
+//!   way the earlier bot wrote (the same statistics with one upsert per document and line),
+//!   and against the least any per-line store could write (one `$inc` per line).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -160,15 +162,17 @@ pub fn parse(mib: usize, rounds: usize) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn ingest(uri: &str, lines: usize, batch: usize) -> Result<(), String> {
+/// `lines` events stored in batches of `batch` lines, against the same statistics stored
+/// one line at a time (`single_lines` of them: it is slow), and against the least any
+/// per-line store could write (one `$inc`).
+pub async fn ingest(
+    uri: &str,
+    lines: usize,
+    batch: usize,
+    single_lines: usize,
+) -> Result<(), String> {
     let all = corpus(lines * 200)?;
-    let end = all
-        .iter()
-        .enumerate()
-        .filter(|&(_, &b)| b == b'\n')
-        .nth(lines.saturating_sub(1))
-        .map_or(all.len(), |(i, _)| i + 1);
-    let bytes = &all[..end];
+    let bytes = first_lines(&all, lines);
     // Each way gets a fresh database of its own, so neither pays for the other's data.
     let open = |suffix: &str| {
         let config = MongoConfig {
@@ -186,10 +190,83 @@ pub async fn ingest(uri: &str, lines: usize, batch: usize) -> Result<(), String>
             Ok::<_, String>(db)
         }
     };
-    let db = open("bulk").await?;
-    let store = StatsStore::new(&db);
 
-    // Bulk: the bot's store, batches of `batch` lines.
+    let db = open("bulk").await?;
+    let (bulk_events, bulk) = store_in_batches(&db, bytes, batch).await?;
+    let _ = db.raw().drop().await;
+
+    // The one-by-one way with the same results: every line its own batch, so each of its
+    // documents (the line, both players, weapon, matchup, server) is one upsert.
+    let db = open("per_line").await?;
+    let (per_line_events, per_line) =
+        store_in_batches(&db, first_lines(bytes, single_lines), 1).await?;
+    let _ = db.raw().drop().await;
+
+    // The least a per-line store can do: one `$inc` on the killer's document, no line
+    // identity (replays double count), no streaks, weapons or matchups.
+    let db = open("inc").await?;
+    let players = db.raw().collection::<Document>("players");
+    let chunk = parse_killfeed_chunk("bench.csv", first_lines(bytes, single_lines), 0, true);
+    let start = Instant::now();
+    for event in &chunk.events {
+        let (id, field) = match &event.event {
+            KillfeedEvent::Kill { killer, .. } => (killer.id, "kills"),
+            KillfeedEvent::Suicide { player, .. } => (player.id, "suicides"),
+            KillfeedEvent::EnvironmentDeath { victim } => (victim.id, "environment_deaths"),
+        };
+        players
+            .update_one(doc! { "_id": id }, doc! { "$inc": { field: 1 } })
+            .upsert(true)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let inc = (chunk.events.len(), start.elapsed());
+    let _ = db.raw().drop().await;
+
+    let rate = |(events, time): (usize, Duration)| events as f64 / time.as_secs_f64();
+    let bulk_rate = rate((bulk_events, bulk));
+    println!(
+        "bulk store, batches of {batch} lines (ids, 5 collections, exact streaks) {:>8.0} events/s  ({bulk_events} events, {:.2} s)",
+        bulk_rate,
+        bulk.as_secs_f64()
+    );
+    for (name, events, time) in [
+        (
+            "same statistics, one line at a time (one upsert per document)",
+            per_line_events,
+            per_line,
+        ),
+        ("one $inc per line (no ids, streaks, weapons)", inc.0, inc.1),
+    ] {
+        let r = rate((events, time));
+        println!(
+            "{name:<70} {r:>8.0} events/s  ({events} events, {:.2} s)  bulk is {:.1}x",
+            time.as_secs_f64(),
+            bulk_rate / r
+        );
+    }
+    Ok(())
+}
+
+/// The bytes of the first `n` lines of `bytes`.
+fn first_lines(bytes: &[u8], n: usize) -> &[u8] {
+    let end = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .nth(n.saturating_sub(1))
+        .map_or(bytes.len(), |(i, _)| i + 1);
+    &bytes[..end]
+}
+
+/// Stores `bytes` through the bot's store in batches of `batch` lines, as the worker does;
+/// returns the events counted and the time taken.
+async fn store_in_batches(
+    db: &Database,
+    bytes: &[u8],
+    batch: usize,
+) -> Result<(usize, Duration), String> {
+    let store = StatsStore::new(db);
     let start = Instant::now();
     let mut counted = 0;
     let mut base = 0usize;
@@ -209,45 +286,8 @@ pub async fn ingest(uri: &str, lines: usize, batch: usize) -> Result<(), String>
             .map_err(|e| e.to_string())?
             .counted;
     }
-    let bulk = start.elapsed();
-
-    let _ = db.raw().drop().await;
-
-    // One upsert per line, as the earlier bot did ($inc on the killer's document).
-    let db = open("single").await?;
-    let players = db.raw().collection::<Document>("players");
-    let chunk = parse_killfeed_chunk("bench.csv", bytes, 0, true);
-    let start = Instant::now();
-    for event in &chunk.events {
-        let (id, field) = match &event.event {
-            KillfeedEvent::Kill { killer, .. } => (killer.id, "kills"),
-            KillfeedEvent::Suicide { player, .. } => (player.id, "suicides"),
-            KillfeedEvent::EnvironmentDeath { victim } => (victim.id, "environment_deaths"),
-        };
-        players
-            .update_one(doc! { "_id": id }, doc! { "$inc": { field: 1 } })
-            .upsert(true)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let single = start.elapsed();
-    let _ = db.raw().drop().await;
-
-    let n = chunk.events.len() as f64;
-    println!(
-        "{} events ({counted} counted), batches of {batch} lines",
-        chunk.events.len()
-    );
-    println!(
-        "bulk store (ids, 5 collections, exact streaks) {:>10.0} events/s  ({:.2} s)",
-        n / bulk.as_secs_f64(),
-        bulk.as_secs_f64()
-    );
-    println!(
-        "one upsert per line ($inc one counter)         {:>10.0} events/s  ({:.2} s)",
-        n / single.as_secs_f64(),
-        single.as_secs_f64()
-    );
-    println!("ratio: {:.1}x", single.as_secs_f64() / bulk.as_secs_f64());
-    Ok(())
+    Ok((
+        usize::try_from(counted).unwrap_or(usize::MAX),
+        start.elapsed(),
+    ))
 }

@@ -60,6 +60,9 @@ enum Bench {
         lines: usize,
         #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
         batch: u64,
+        /// Lines for the two one-line-at-a-time ways (slow: a few round trips per line).
+        #[arg(long, default_value_t = 1_000)]
+        single_lines: usize,
     },
 }
 
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
                     mongodb_uri,
                     lines,
                     batch,
+                    single_lines,
                 },
         } => {
             match tokio::runtime::Builder::new_current_thread()
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
                         &mongodb_uri,
                         lines,
                         usize::try_from(batch).unwrap_or(usize::MAX),
+                        single_lines,
                     ))
                     .map_err(Into::into),
                 Err(e) => Err(Box::<dyn std::error::Error>::from(e.to_string())),
