@@ -1,6 +1,7 @@
 //! Leases: which worker polls which game server (`server_leases`).
 //!
-//! A worker holds a server's lease for `lease_secs` and renews it every poll round; a
+//! A worker holds a server's lease for `lease_secs` and renews it every lease round (all
+//! its leases in two round trips); a
 //! worker that dies stops renewing and the others take its servers when the lease runs
 //! out. Each takeover increments the lease's token; the new holder writes its cursors with
 //! that token and MongoDB refuses writes with an older one, so a worker that was only
@@ -81,6 +82,44 @@ impl Leases {
             Err(e) if is_duplicate_key(&e) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Renews the leases of `keys` that this worker still holds, in two round trips
+    /// whatever their number; their tokens, which renewal does not change. A key missing
+    /// from the answer was lost or ran out, and must be claimed again ([`Leases::claim`]).
+    pub async fn renew(
+        &self,
+        keys: &[ServerKey],
+    ) -> Result<HashMap<ServerKey, i64>, mongodb::error::Error> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let by_id: HashMap<String, &ServerKey> = keys.iter().map(|k| (id(k), k)).collect();
+        let ids: Vec<&String> = by_id.keys().collect();
+        let now = DateTime::now();
+        let ours =
+            doc! { "_id": { "$in": &ids }, "owner": &self.me, "expires_at": { "$gte": now } };
+        self.leases
+            .update_many(
+                ours.clone(),
+                doc! { "$set": { "expires_at": self.expiry() } },
+            )
+            .await?;
+        // Still ours at `now` and renewed since: nobody else could take them meanwhile.
+        let renewed: Vec<Document> = self
+            .leases
+            .find(ours)
+            .projection(doc! { "token": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(renewed
+            .iter()
+            .filter_map(|d| {
+                let key = by_id.get(d.get_str("_id").ok()?)?;
+                Some(((*key).clone(), d.get_i64("token").ok()?))
+            })
+            .collect())
     }
 
     /// Gives a lease back at once (over fair share, or shutting down).

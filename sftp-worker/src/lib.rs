@@ -7,6 +7,7 @@
 //! - [`breaker`]: backing off failing servers.
 //! - [`lease`]: which worker polls which server.
 //! - [`poller`]: polling every held server into statistics and the outbox.
+//! - [`status`]: what each poll did, written to `server_status` in batches.
 //! - [`service`]: the tower.v1.SftpWorker gRPC service.
 
 pub mod breaker;
@@ -17,3 +18,4 @@ pub mod poller;
 pub mod pool;
 pub mod service;
 pub mod sftp_source;
+pub mod status;

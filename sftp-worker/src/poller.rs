@@ -39,6 +39,7 @@ use crate::discovery::{Layout, discover};
 use crate::lease::{Leases, fair_share};
 use crate::pool::{Pools, ServerKey};
 use crate::sftp_source::SftpSource;
+use crate::status::StatusWriter;
 
 /// How often the scheduler looks for due polls.
 const TICK: Duration = Duration::from_millis(50);
@@ -70,7 +71,7 @@ pub struct Poller {
     servers: GameServerStore,
     game_servers: mongodb::Collection<Document>,
     guilds: GuildStore,
-    status: mongodb::Collection<Document>,
+    pub status: StatusWriter,
     tiers: TierTable,
     sftp: SftpConfig,
     poll_override: Option<Duration>,
@@ -116,7 +117,7 @@ impl Poller {
             servers: GameServerStore::new(db),
             game_servers: db.raw().collection(collections::GAME_SERVERS),
             guilds: GuildStore::new(db),
-            status: db.raw().collection(collections::SERVER_STATUS),
+            status: StatusWriter::new(db),
             tiers,
             sftp,
             poll_override: worker
@@ -137,6 +138,11 @@ impl Poller {
         // Leases on their own task: a round makes a MongoDB call per server, and must not
         // hold up polls that are due.
         let leasing = tokio::spawn(Arc::clone(&self).keep_leases(shutdown.clone()));
+        let reporting = {
+            let poller = Arc::clone(&self);
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { poller.status.run(shutdown).await })
+        };
         let mut last_reap = Instant::now();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -159,6 +165,9 @@ impl Poller {
             let _ = self.leases.release(&key).await;
         }
         self.pools.close_all().await;
+        let _ = reporting.await;
+        // Polls that ended after the writer's last flush.
+        self.status.flush().await;
     }
 
     /// A lease round every third of the lease time, until shutdown.
@@ -213,15 +222,28 @@ impl Poller {
         let held = self.held();
         let exists: HashSet<&ServerKey> = all.iter().collect();
 
-        // Renew what is held (and still registered), in a stable order.
+        // Renew what is held (and still registered) up to the fair share, in a stable
+        // order; give back the rest.
+        let mut still: Vec<ServerKey> = held
+            .iter()
+            .filter(|k| exists.contains(k))
+            .cloned()
+            .collect();
+        still.sort();
+        for key in still.iter().skip(share) {
+            let _ = self.leases.release(key).await;
+        }
+        still.truncate(share);
+        let renewed = self.leases.renew(&still).await?;
         let mut kept: Vec<(ServerKey, i64)> = Vec::new();
-        for key in held.iter().filter(|k| exists.contains(k)) {
-            if kept.len() >= share {
-                let _ = self.leases.release(key).await;
-                continue;
-            }
-            if let Some(token) = self.leases.claim(key).await? {
-                kept.push((key.clone(), token));
+        for key in still {
+            let token = match renewed.get(&key) {
+                Some(token) => Some(*token),
+                // Ran out (a paused worker) or lost: claimed afresh, with a new token.
+                None => self.leases.claim(&key).await?,
+            };
+            if let Some(token) = token {
+                kept.push((key, token));
             }
         }
         // Take free servers, each worker preferring different ones (rendezvous order).
@@ -381,17 +403,7 @@ impl Poller {
             set.insert("last_bytes", i64::try_from(o.bytes).unwrap_or(i64::MAX));
             set.insert("last_lines", i64::try_from(o.lines).unwrap_or(i64::MAX));
         }
-        if let Err(e) = self
-            .status
-            .update_one(
-                doc! { "_id": format!("{}:{}", key.0, key.1) },
-                doc! { "$set": set, "$inc": { "polls": 1i64 } },
-            )
-            .upsert(true)
-            .await
-        {
-            tracing::warn!(error = %e, "server status not written");
-        }
+        self.status.polled(format!("{}:{}", key.0, key.1), set);
     }
 
     async fn poll_server(
@@ -422,14 +434,8 @@ impl Poller {
                     .map_err(|e| failure("poll.server_lookup", e.to_string(), true))?;
                 let conn = self.connect(&server).await?;
                 // Counted so operators (and tests) can see steady state opens no sessions.
-                let _ = self
-                    .status
-                    .update_one(
-                        doc! { "_id": format!("{}:{}", key.0, key.1) },
-                        doc! { "$inc": { "connections_opened": 1i64 } },
-                    )
-                    .upsert(true)
-                    .await;
+                self.status
+                    .connection_opened(format!("{}:{}", key.0, key.1));
                 conn
             }
         };
