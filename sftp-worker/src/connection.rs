@@ -291,14 +291,19 @@ impl SftpConnection {
         !self.handle.is_closed()
     }
 
-    /// Closes politely; a dead peer is not waited for.
+    /// Closes politely and waits for the session to end, so that the connection is gone
+    /// (and no longer counts against the game host) when this returns; a dead peer is
+    /// not waited for past 2 s.
     pub async fn close(self) {
+        let Self { handle, sftp, .. } = self;
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            let _ = self.sftp.close().await;
-            let _ = self
-                .handle
+            let _ = sftp.close().await;
+            let _ = handle
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
                 .await;
+            drop(sftp);
+            // The handle resolves when the session's task has ended and dropped its socket.
+            let _ = handle.await;
         })
         .await;
     }

@@ -432,6 +432,7 @@ impl Poller {
                     .get(GuildId(key.0), &server_id)
                     .await
                     .map_err(|e| failure("poll.server_lookup", e.to_string(), true))?;
+                self.pools.make_room(key.0, quota).await;
                 let conn = self.connect(&server).await?;
                 // Counted so operators (and tests) can see steady state opens no sessions.
                 self.status

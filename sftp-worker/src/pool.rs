@@ -1,10 +1,11 @@
 //! SFTP connections per guild, never shared across guilds.
 //!
-//! A guild may use at most its tier's connection quota at once and the worker at most its
-//! global cap; both are fair (FIFO) semaphores, so a guild with many busy servers waits
-//! its turn instead of starving the others. Open connections are kept per server between
-//! polls (steady state opens no new SSH session), checked before reuse, and closed when
-//! idle too long.
+//! A guild may have at most its tier's connection quota open at once, kept or in use, and
+//! the worker at most its global cap in use; both are fair (FIFO) semaphores, so a guild
+//! with many busy servers waits its turn instead of starving the others. Open connections
+//! are kept per server between polls (steady state opens no new SSH session), checked
+//! before reuse, closed when idle too long, and the guild's least recently used one is
+//! closed first when a new one would go over its quota.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -103,6 +104,34 @@ impl Pools {
                     .collect();
                 closing.extend(replaced);
                 closing
+            }
+            Err(_) => Vec::new(),
+        };
+        for conn in evicted {
+            conn.close().await;
+        }
+    }
+
+    /// Before opening a new connection for `guild` while holding one of its permits:
+    /// closes its least recently used kept connections until kept + in use (this one
+    /// included) fits `limit`. A kept connection is an SSH session on the game host as
+    /// much as a busy one.
+    pub async fn make_room(&self, guild: u64, limit: u32) {
+        let busy = self.usage(guild).busy as usize;
+        let allowed = (limit as usize).saturating_sub(busy);
+        let evicted: Vec<SftpConnection> = match self.idle.lock() {
+            Ok(mut idle) => {
+                let mut mine: Vec<(ServerKey, Instant)> = idle
+                    .iter()
+                    .filter(|((g, _), _)| *g == guild)
+                    .map(|(k, (_, used))| (k.clone(), *used))
+                    .collect();
+                mine.sort_by_key(|(_, used)| *used);
+                let excess = mine.len().saturating_sub(allowed);
+                mine.into_iter()
+                    .take(excess)
+                    .filter_map(|(k, _)| idle.remove(&k).map(|(c, _)| c))
+                    .collect()
             }
             Err(_) => Vec::new(),
         };

@@ -133,6 +133,7 @@ impl Worker {
                     "the connection pool is closed".to_owned(),
                 )
             })?;
+        self.poller.pools.make_room(server.guild.0, quota).await;
         let key = self.secret_key.as_deref().ok_or_else(|| {
             (
                 "config.no_secret_key".to_owned(),

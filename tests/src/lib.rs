@@ -10,6 +10,7 @@
 //! - [`stack`]: collector, worker and gateway wired together, as the sandbox runs them.
 //! - [`discord_sim`]: the Discord gateway and REST simulator.
 //! - [`sftp_home`]: game servers' files laid out in the SFTP test user's home.
+//! - [`sockets`]: the TCP connections a process holds (SSH sessions seen from outside).
 //! - [`support`]: helpers every test uses (fixtures, expected statistics, settings).
 //!
 //! The `tower-local` binary (the README's run command) is [`stack`] with a simulator and
@@ -19,6 +20,7 @@ pub mod backing;
 pub mod daemon;
 pub mod discord_sim;
 pub mod sftp_home;
+pub mod sockets;
 pub mod stack;
 pub mod support;
 

@@ -1,9 +1,10 @@
 //! Polling over real SFTP: a registered server's killfeed and log become statistics and
-//! notifications as they grow, over one kept connection; two workers split the servers
-//! with leases and one killed with SIGKILL has its servers taken over, nothing lost or
-//! doubled.
+//! notifications as they grow, over one kept connection; a guild never has more SSH
+//! sessions open than its tier allows; a session killed mid-backfill is reopened and the
+//! backfill goes on from its cursor; two workers split 50 servers with leases and one
+//! killed with SIGKILL has its servers taken over — nothing lost or doubled.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -11,15 +12,18 @@ use mongodb::bson::{Document, doc};
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{NotificationsRequest, ShardRange};
 use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
+use tower_shared::guilds::GuildStore;
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::ingest::parse_killfeed_chunk;
 use tower_shared::secret::{Redacted, SecretKey};
 use tower_shared::stats::ServerStats;
 use tower_shared::stats_store::StatsStore;
+use tower_shared::tier::Tier;
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::Daemon;
 use tower_tests::sftp_home::{Home, lines, unique_server_id};
+use tower_tests::sockets::{established_to, server_side_of};
 use tower_tests::stack::{standalone_worker, worker_client};
 use tower_tests::support::{eventually, fixture, ok, required_env};
 
@@ -187,23 +191,29 @@ async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
 
 #[tokio::test]
 async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() {
-    const SERVERS: usize = 20;
+    const SERVERS: usize = 50;
+    const GUILDS: usize = 5;
     let db = ok(TestDatabase::create("leases").await);
     let home = Home::new("leases");
     let key_text = ok(SecretKey::generate_base64());
     let key = ok(SecretKey::from_base64(&key_text));
-    let guild = GuildId(555_555_555_555_555_555);
     let file = fixture("2025.05.15-00.00.00.csv");
     let base = 10_000 + (std::process::id() % 1000) * 100;
-    let ids: Vec<String> = (0..SERVERS)
-        .map(|i| (base as usize + i).to_string())
+    // 50 servers over 5 guilds (a guild's servers may be on either worker).
+    let servers: Vec<(GuildId, String)> = (0..SERVERS)
+        .map(|i| {
+            (
+                GuildId(555_555_555_555_555_000 + (i % GUILDS) as u64),
+                (base as usize + i).to_string(),
+            )
+        })
         .collect();
-    for id in &ids {
+    for (guild, id) in &servers {
         ok(std::fs::write(
             home.killfeed(id).join("2025.05.15-00.00.00.csv"),
             lines(&file, 10),
         ));
-        register(&db, &key, guild, id).await;
+        register(&db, &key, *guild, id).await;
     }
     let extra = [("TOWER_LEASE_SECS", "4")];
     let (first, _) = worker(&db, &key_text, &extra).await;
@@ -212,14 +222,14 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
     let leases = handle.raw().collection::<Document>("server_leases");
     let kills = handle.raw().collection::<Document>("kills");
 
-    // Both workers hold servers, and every server's first 10 lines are in.
+    // Each worker holds its fair share (25 of 50), and every server's first 10 lines are in.
     eventually(
-        "the servers spread over both workers and read",
-        Duration::from_secs(60),
+        "the servers split evenly over both workers and read",
+        Duration::from_secs(90),
         || {
             let (leases, kills) = (leases.clone(), kills.clone());
             async move {
-                let owners: HashSet<String> = match leases.find(doc! {}).await {
+                let owners: Vec<String> = match leases.find(doc! {}).await {
                     Ok(c) => {
                         c.filter_map(|d| async { d.ok()?.get_str("owner").ok().map(str::to_owned) })
                             .collect()
@@ -227,7 +237,12 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
                     }
                     Err(_) => return false,
                 };
-                owners.len() == 2
+                let mut held: HashMap<&str, usize> = HashMap::new();
+                for owner in &owners {
+                    *held.entry(owner.as_str()).or_default() += 1;
+                }
+                held.len() == 2
+                    && held.values().all(|&n| n == SERVERS / 2)
                     && kills
                         .count_documents(doc! {})
                         .await
@@ -239,7 +254,7 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
 
     // SIGKILL one worker; the files grow; the other takes everything over.
     ok(first.kill().await);
-    for id in &ids {
+    for (_, id) in &servers {
         ok(std::fs::write(
             home.killfeed(id).join("2025.05.15-00.00.00.csv"),
             lines(&file, 40),
@@ -247,7 +262,7 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
     }
     eventually(
         "every line of every server, once",
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         || {
             let kills = kills.clone();
             async move {
@@ -264,9 +279,9 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
     expected.apply(&parse_killfeed_chunk("f", lines(&file, 40), 0, true).events);
     // A batch stores its lines before it updates the statistics: wait for the updates.
     eventually("every server's statistics complete", WAIT, || {
-        let (stats, ids, expected) = (&stats, &ids, &expected);
+        let (stats, servers, expected) = (&stats, &servers, &expected);
         async move {
-            for id in ids {
+            for (guild, id) in servers {
                 match stats.load(guild.0, id).await {
                     Ok(s) if s.totals == expected.totals => {}
                     _ => return false,
@@ -276,11 +291,165 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
         }
     })
     .await;
-    for id in &ids {
+    for (guild, id) in &servers {
         let stored = ok(stats.load(guild.0, id).await);
         assert_eq!(stored.totals, expected.totals, "server {id}");
     }
     assert!(ok(second.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
+
+#[tokio::test]
+async fn a_guild_never_has_more_connections_open_than_its_tier_allows() {
+    const SERVERS: usize = 4;
+    let db = ok(TestDatabase::create("quota").await);
+    let home = Home::new("quota");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(666_666_666_666_666_666);
+    let file = fixture("2025.05.15-00.00.00.csv");
+    for _ in 0..SERVERS {
+        let id = unique_server_id();
+        ok(std::fs::write(
+            home.killfeed(&id).join("2025.05.15-00.00.00.csv"),
+            lines(&file, 10),
+        ));
+        register(&db, &key, guild, &id).await;
+    }
+    // No grant: tier 0 (Scavenger), 2 SFTP connections for the four servers.
+    let (worker, _) = worker(&db, &key_text, &[("TOWER_LEASE_SECS", "3")]).await;
+    let pid = worker.pid().unwrap_or(0);
+    let port = ok(sshd_port());
+    let handle = ok(db.open().await);
+    let status = handle.raw().collection::<Document>("server_status");
+    let kills = handle.raw().collection::<Document>("kills");
+
+    // Watch the worker's SSH sessions from outside while every server is polled three
+    // times (the samples only observe; what ends the loop is the poll count).
+    let mut most = 0;
+    let deadline = std::time::Instant::now() + 2 * WAIT;
+    loop {
+        most = most.max(ok(established_to(pid, port)).len());
+        let polled = ok(status
+            .count_documents(doc! { "polls": { "$gte": 3 } })
+            .await);
+        if polled == SERVERS as u64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {polled} of {SERVERS} servers polled three times"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(most, 2, "a tier-0 guild's sessions open at once");
+    assert_eq!(
+        ok(kills.count_documents(doc! {}).await),
+        10 * SERVERS as u64
+    );
+
+    // Mercenary (10 connections): every server keeps its own session.
+    ok(GuildStore::new(&handle)
+        .set_tier(guild.0, Tier::MERCENARY)
+        .await);
+    eventually("each of the four servers keeps a session", WAIT, || async {
+        established_to(pid, port).is_ok_and(|open| open.len() == SERVERS)
+    })
+    .await;
+    assert!(ok(worker.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
+
+#[tokio::test]
+async fn an_sshd_session_killed_mid_backfill_loses_and_doubles_nothing() {
+    const FILES: usize = 10;
+    let db = ok(TestDatabase::create("sshd_killed").await);
+    let home = Home::new("sshd_killed");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(777_777_777_777_777_777);
+    let id = unique_server_id();
+    // Ten hourly files (a read and a batch each), each line distinct: the fixture's
+    // lines with the year changed per file.
+    let fixture_lines = fixture("2025.05.15-00.00.00.csv");
+    let mut all = Vec::new();
+    for hour in 0..FILES {
+        let mut file = Vec::new();
+        for line in fixture_lines.split_inclusive(|&b| b == b'\n') {
+            file.extend_from_slice(format!("{}", 2030 + hour).as_bytes());
+            file.extend_from_slice(line.get(4..).unwrap_or_default());
+        }
+        ok(std::fs::write(
+            home.killfeed(&id)
+                .join(format!("2025.05.15-{hour:02}.00.00.csv")),
+            &file,
+        ));
+        all.extend_from_slice(&file);
+    }
+    let mut expected = ServerStats::default();
+    expected.apply(&parse_killfeed_chunk("f", &all, 0, true).events);
+    let total = expected.totals.kills
+        + expected.totals.suicides.total()
+        + expected.totals.environment_deaths;
+    register(&db, &key, guild, &id).await;
+    let (worker, _) = worker(&db, &key_text, &[]).await;
+    let pid = worker.pid().unwrap_or(0);
+    let port = ok(sshd_port());
+    let handle = ok(db.open().await);
+    let kills = handle.raw().collection::<Document>("kills");
+
+    // As soon as the first file's lines are in, kill -9 the sshd processes serving the
+    // worker's session: the backfill is cut between two reads.
+    eventually("the backfill under way", WAIT, || async {
+        kills.count_documents(doc! {}).await.is_ok_and(|n| n > 0)
+    })
+    .await;
+    let mut killed = Vec::new();
+    for client_port in ok(established_to(pid, port)) {
+        for sshd in ok(server_side_of(client_port, port)) {
+            if let Some(p) = rustix::process::Pid::from_raw(sshd as i32) {
+                ok(rustix::process::kill_process(
+                    p,
+                    rustix::process::Signal::KILL,
+                ));
+                killed.push(sshd);
+            }
+        }
+    }
+    let stored_when_killed = ok(kills.count_documents(doc! {}).await);
+    assert!(!killed.is_empty(), "no sshd process served the worker");
+    assert!(
+        stored_when_killed < total,
+        "the backfill ended before the kill ({stored_when_killed} of {total} lines)"
+    );
+
+    // The worker reconnects and reads on from its cursor: every line once.
+    let stats = StatsStore::new(&handle);
+    eventually(
+        "every line counted once after the reconnect",
+        2 * WAIT,
+        || {
+            let (stats, kills, expected, id) = (&stats, &kills, &expected, &id);
+            async move {
+                kills
+                    .count_documents(doc! {})
+                    .await
+                    .is_ok_and(|n| n == total)
+                    && stats
+                        .load(guild.0, id)
+                        .await
+                        .is_ok_and(|s| s.totals == expected.totals)
+            }
+        },
+    )
+    .await;
+    let stored = ok(stats.load(guild.0, &id).await);
+    assert_eq!(stored.players, expected.players);
+    let status = handle.raw().collection::<Document>("server_status");
+    let opened = ok(status.find_one(doc! { "server_id": &id }).await)
+        .and_then(|d| d.get_i64("connections_opened").ok());
+    assert_eq!(opened, Some(2), "one session, then one after the kill");
+    assert!(ok(worker.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
 
