@@ -1,7 +1,7 @@
 //! Polling over real SFTP: a registered server's killfeed and log become statistics and
 //! notifications as they grow, over one kept connection; a guild never has more SSH
-//! sessions open than its tier allows; a session killed mid-backfill is reopened and the
-//! backfill goes on from its cursor; two workers split 50 servers with leases and one
+//! sessions open than its tier allows; a backfill cut short by a killed sshd session or a
+//! killed worker goes on from its cursor; two workers split 50 servers with leases and one
 //! killed with SIGKILL has its servers taken over — nothing lost or doubled.
 
 use std::collections::{HashMap, HashSet};
@@ -360,11 +360,35 @@ async fn a_guild_never_has_more_connections_open_than_its_tier_allows() {
     ok(db.drop_database().await);
 }
 
+/// What cuts a backfill short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interruption {
+    /// The sshd processes serving the worker's session are killed -9.
+    SshdSession,
+    /// The worker itself is killed -9, and a new one started.
+    Worker,
+}
+
 #[tokio::test]
 async fn an_sshd_session_killed_mid_backfill_loses_and_doubles_nothing() {
+    backfill_interrupted(Interruption::SshdSession).await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_backfill_and_restarted_loses_and_doubles_nothing() {
+    backfill_interrupted(Interruption::Worker).await;
+}
+
+/// A backfill of ten files is cut short as soon as the first file's lines are in; it
+/// goes on from its cursor, and every line is counted once.
+async fn backfill_interrupted(how: Interruption) {
     const FILES: usize = 10;
-    let db = ok(TestDatabase::create("sshd_killed").await);
-    let home = Home::new("sshd_killed");
+    let test = match how {
+        Interruption::SshdSession => "sshd_killed",
+        Interruption::Worker => "worker_killed",
+    };
+    let db = ok(TestDatabase::create(test).await);
+    let home = Home::new(test);
     let key_text = ok(SecretKey::generate_base64());
     let key = ok(SecretKey::from_base64(&key_text));
     let guild = GuildId(777_777_777_777_777_777);
@@ -392,38 +416,49 @@ async fn an_sshd_session_killed_mid_backfill_loses_and_doubles_nothing() {
         + expected.totals.suicides.total()
         + expected.totals.environment_deaths;
     register(&db, &key, guild, &id).await;
-    let (worker, _) = worker(&db, &key_text, &[]).await;
-    let pid = worker.pid().unwrap_or(0);
+    // A short lease, so that a restarted worker takes the server over soon.
+    let lease = [("TOWER_LEASE_SECS", "3")];
+    let (first, _) = worker(&db, &key_text, &lease).await;
+    let pid = first.pid().unwrap_or(0);
     let port = ok(sshd_port());
     let handle = ok(db.open().await);
     let kills = handle.raw().collection::<Document>("kills");
 
-    // As soon as the first file's lines are in, kill -9 the sshd processes serving the
-    // worker's session: the backfill is cut between two reads.
+    // As soon as the first file's lines are in, the backfill is cut between two reads.
     eventually("the backfill under way", WAIT, || async {
         kills.count_documents(doc! {}).await.is_ok_and(|n| n > 0)
     })
     .await;
-    let mut killed = Vec::new();
-    for client_port in ok(established_to(pid, port)) {
-        for sshd in ok(server_side_of(client_port, port)) {
-            if let Some(p) = rustix::process::Pid::from_raw(sshd as i32) {
-                ok(rustix::process::kill_process(
-                    p,
-                    rustix::process::Signal::KILL,
-                ));
-                killed.push(sshd);
+    let worker = match how {
+        Interruption::SshdSession => {
+            let mut killed = Vec::new();
+            for client_port in ok(established_to(pid, port)) {
+                for sshd in ok(server_side_of(client_port, port)) {
+                    if let Some(p) = rustix::process::Pid::from_raw(sshd as i32) {
+                        ok(rustix::process::kill_process(
+                            p,
+                            rustix::process::Signal::KILL,
+                        ));
+                        killed.push(sshd);
+                    }
+                }
             }
+            assert!(!killed.is_empty(), "no sshd process served the worker");
+            first
         }
-    }
+        Interruption::Worker => {
+            ok(first.kill().await);
+            worker(&db, &key_text, &lease).await.0
+        }
+    };
     let stored_when_killed = ok(kills.count_documents(doc! {}).await);
-    assert!(!killed.is_empty(), "no sshd process served the worker");
     assert!(
         stored_when_killed < total,
-        "the backfill ended before the kill ({stored_when_killed} of {total} lines)"
+        "the backfill ended before it was cut ({stored_when_killed} of {total} lines)"
     );
 
-    // The worker reconnects and reads on from its cursor: every line once.
+    // The session is reopened (by the same worker or the new one) and the backfill goes
+    // on from its cursor: every line once.
     let stats = StatsStore::new(&handle);
     eventually(
         "every line counted once after the reconnect",
@@ -445,10 +480,26 @@ async fn an_sshd_session_killed_mid_backfill_loses_and_doubles_nothing() {
     .await;
     let stored = ok(stats.load(guild.0, &id).await);
     assert_eq!(stored.players, expected.players);
+    // Sessions opened, as the worker reports them (within a second): one, then one after
+    // the cut. A worker killed -9 loses its last second of reports, so after a worker
+    // restart only the new worker's session is sure to be counted.
     let status = handle.raw().collection::<Document>("server_status");
-    let opened = ok(status.find_one(doc! { "server_id": &id }).await)
-        .and_then(|d| d.get_i64("connections_opened").ok());
-    assert_eq!(opened, Some(2), "one session, then one after the kill");
+    eventually("the reopened session reported", WAIT, || {
+        let (status, id) = (&status, &id);
+        async move {
+            let opened = status
+                .find_one(doc! { "server_id": id })
+                .await
+                .ok()
+                .flatten()
+                .and_then(|d| d.get_i64("connections_opened").ok());
+            match how {
+                Interruption::SshdSession => opened == Some(2),
+                Interruption::Worker => opened.is_some_and(|n| (1..=2).contains(&n)),
+            }
+        }
+    })
+    .await;
     assert!(ok(worker.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
