@@ -88,7 +88,7 @@ impl Bot {
         access: Access,
         feature: Feature,
     ) -> Result<GuildSettings, CommandError> {
-        let guild = self.guilds.settings(caller.guild_id).await?;
+        let guild = self.settings.get(caller.guild_id).await?;
         let allowed = match access {
             Access::Anyone => true,
             Access::Admin => self.is_admin(caller, &guild),

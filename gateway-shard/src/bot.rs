@@ -19,6 +19,7 @@ use tower_shared::stats_query::StatsQuery;
 use tower_shared::telemetry::Telemetry;
 use tower_shared::tier::TierTable;
 
+use crate::guild_settings::SettingsCache;
 use crate::rest::RateLimits;
 use crate::workers::Workers;
 
@@ -33,6 +34,8 @@ pub struct Bot {
     pub db: Database,
     pub servers: GameServerStore,
     pub guilds: GuildStore,
+    /// Guild settings for access checks, kept a few seconds.
+    pub settings: SettingsCache,
     pub links: PlayerLinks,
     pub audit: AuditLog,
     pub stats: StatsQuery,

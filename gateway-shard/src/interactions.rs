@@ -28,9 +28,10 @@ use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 use crate::rest::RestError;
 
-/// How long a command may run before the interaction is deferred; well inside Discord's
-/// 3 s, leaving room for the defer call itself.
-pub const DEFER_AFTER: Duration = Duration::from_millis(1500);
+/// How long a command may run before the interaction is deferred: short, so that the
+/// user sees at once that the command was taken even while MongoDB is busy (under a
+/// backfill a read can wait a second), while a quick command still answers in one message.
+pub const DEFER_AFTER: Duration = Duration::from_millis(100);
 
 /// The longest a command may run before it is reported as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);

@@ -8,7 +8,8 @@
 //! - [`events`]: each gateway event, handled on its own task.
 //! - [`interactions`]: answering within Discord's deadline (respond, defer, edit).
 //! - [`commands`]: the slash-command schema and every command; [`options`] reads their
-//!   options, [`access`] checks admins and premium tiers (and audits refusals).
+//!   options, [`access`] checks admins and premium tiers (and audits refusals) with the
+//!   settings [`guild_settings`] keeps for a few seconds.
 //! - [`reply`]: what a command answers and how its failures read.
 //! - [`embeds`]: the killfeed, suicide, event and connection messages; Discord's limits.
 //! - [`posting`]: the workers' notification stream → channel messages, exactly once.
@@ -22,6 +23,7 @@ pub mod bot;
 pub mod commands;
 pub mod embeds;
 pub mod events;
+pub mod guild_settings;
 pub mod identify_queue;
 pub mod interactions;
 pub mod options;

@@ -22,6 +22,7 @@ use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
 
 use gateway_shard::bot::Bot;
+use gateway_shard::guild_settings::SettingsCache;
 use gateway_shard::identify_queue::IdentifyQueue;
 use gateway_shard::posting::Poster;
 use gateway_shard::registration::{self, Registration};
@@ -156,6 +157,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         shards: range,
         servers: tower_shared::game_servers::GameServerStore::new(&db),
         guilds: tower_shared::guilds::GuildStore::new(&db),
+        settings: SettingsCache::new(tower_shared::guilds::GuildStore::new(&db)),
         links: tower_shared::player_links::PlayerLinks::new(&db),
         audit: tower_shared::audit::AuditLog::new(&db),
         stats: tower_shared::stats_query::StatsQuery::new(&db),

@@ -114,6 +114,7 @@ pub async fn run(
             bot.audit(caller, "admin.set_role", &inv.path, detail)
                 .await?;
             bot.guilds.set_admin_role(caller.guild_id, role).await?;
+            bot.settings.forget(caller.guild_id);
             Ok(Reply::done(
                 "Admin role set",
                 format!("Members with <@&{role}> can now use admin commands here."),
@@ -194,6 +195,7 @@ async fn grant(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Co
     bot.audit(caller, "premium.grant", &inv.path, detail)
         .await?;
     let before = bot.guilds.set_tier(guild_id, tier).await?;
+    bot.settings.forget(guild_id);
     Ok(Reply::done(
         "Premium granted",
         format!(
