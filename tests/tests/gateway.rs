@@ -441,6 +441,259 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
 }
 
 #[tokio::test]
+async fn events_connections_and_the_player_count_reach_their_channels() {
+    const EVENTS_CHANNEL: u64 = 610_000_000_000_000_002;
+    const CONNECTIONS_CHANNEL: u64 = 610_000_000_000_000_003;
+    const VOICE_CHANNEL: u64 = 610_000_000_000_000_004;
+    const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
+    const BRAVO: &str = "00024afed387453195c040bb85708405";
+    let db = ok(TestDatabase::create("gateway_events").await);
+    let home = Home::new("gateway_events");
+    let key = ok(SecretKey::generate_base64());
+    let server_id = unique_server_id();
+    // Nothing happens on the server until its feeds are set up.
+    let csv = home.killfeed(&server_id).join("2025.05.03-00.00.00.csv");
+    ok(std::fs::write(&csv, ""));
+    ok(std::fs::write(home.log(&server_id), ""));
+    let sim = ok(DiscordSimulator::start().await);
+    let stack = ok(Stack::start(&options(&db, &sim, &key)).await);
+    let (admin_a, member_a, admin_b) = (
+        Member::admin(GUILD_A, ADMIN_A),
+        Member::ordinary(GUILD_A, MEMBER_A),
+        Member::admin(GUILD_B, ADMIN_B),
+    );
+    let owner_a = Member::ordinary(GUILD_A, OWNER_USER_ID);
+    let run = async |member: &Member, path: &str, opts: &[(&str, Opt)]| {
+        let sent = sim.slash(0, member, path, opts);
+        ok(sim.answer(&sent, WAIT).await)
+    };
+    let sid = || ("server_id", Opt::str(&server_id));
+    add_server(&sim, &admin_a, &server_id).await;
+
+    // The owner makes this the home server; its admins then grant premium.
+    let a = run(
+        &admin_a,
+        "admin premium",
+        &[
+            ("guild_id", Opt::str(GUILD_A.to_string())),
+            ("tier", Opt::Int(4)),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "Not allowed", "no home server yet: {}", a.text());
+    let a = run(&owner_a, "admin sethomeguild", &[]).await;
+    assert_eq!(a.title(), "Home server set", "{}", a.text());
+    for guild in [GUILD_A, GUILD_B] {
+        let a = run(
+            &admin_a,
+            "admin premium",
+            &[
+                ("guild_id", Opt::str(guild.to_string())),
+                ("tier", Opt::Int(4)),
+            ],
+        )
+        .await;
+        assert_eq!(a.title(), "Premium granted", "{}", a.text());
+    }
+    let a = run(&admin_b, "premium status", &[]).await;
+    assert_eq!(a.title(), "Overseer (tier 4)");
+    let a = run(&member_a, "premium features", &[]).await;
+    assert_eq!(a.title(), "Features by tier");
+    assert!(a.text().contains("Warlord"), "{}", a.text());
+
+    // Channels, feeds and switches.
+    let a = run(
+        &admin_a,
+        "setup channels",
+        &[
+            sid(),
+            ("killfeed_channel", Opt::Channel(KILLFEED_CHANNEL)),
+            ("events_channel", Opt::Channel(EVENTS_CHANNEL)),
+            ("connections_channel", Opt::Channel(CONNECTIONS_CHANNEL)),
+            ("voice_status_channel", Opt::Channel(VOICE_CHANNEL)),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "Channels saved", "{}", a.text());
+    let a = run(&admin_a, "killfeed start", &[sid()]).await;
+    assert_eq!(a.title(), "Killfeed started", "{}", a.text());
+    let a = run(&admin_a, "events start", &[sid()]).await;
+    assert_eq!(a.title(), "Events started", "{}", a.text());
+    let a = run(
+        &admin_a,
+        "events conn_config",
+        &[sid(), ("disconnect", Opt::Bool(false))],
+    )
+    .await;
+    assert!(
+        a.text().contains("connect: on") && a.text().contains("disconnect: off"),
+        "{}",
+        a.text()
+    );
+    let a = run(
+        &admin_a,
+        "events suicide_config",
+        &[sid(), ("fall", Opt::Bool(false))],
+    )
+    .await;
+    assert!(
+        a.text().contains("fall: off") && a.text().contains("menu: on"),
+        "{}",
+        a.text()
+    );
+    let a = run(&member_a, "events status", &[]).await;
+    assert!(a.text().contains("events on"), "{}", a.text());
+
+    // Then the server comes alive: two players join, a mission and an airdrop start, one
+    // player leaves; a kill, a fall and a respawn from the menu.
+    ok(std::fs::write(
+        home.log(&server_id),
+        format!(
+            "Log file open, 05/03/25 02:00:00\n\
+             [2025.05.03-02.01.50:297][ 42]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Alpha&Name=Alpha%20One&eosid=|{ALPHA}\n\
+             [2025.05.03-02.01.52:004][ 43]LogOnline: Warning: Player |{ALPHA} successfully registered!\n\
+             [2025.05.03-02.02.50:297][ 44]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Bravo&Name=Bravo&eosid=|{BRAVO}\n\
+             [2025.05.03-02.02.52:004][ 45]LogOnline: Warning: Player |{BRAVO} successfully registered!\n\
+             [2025.05.03-02.10.00:000][  1]LogSFPS: Mission GA_Military_02_mis1 switched to READY\n\
+             [2025.05.03-02.11.00:000][  1]LogSFPS: AirDrop switched to Flying\n\
+             [2025.05.03-02.30.00:000][  1]UChannel::Close: Sending CloseBunch. ChIndex == 0. UniqueId: EOS:|{BRAVO}\n"
+        ),
+    ));
+    ok(std::fs::write(
+        &csv,
+        format!(
+            "2025.05.03-02.20.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;\n\
+             2025.05.03-02.21.00;Bravo;{BRAVO};Bravo;{BRAVO};falling;0;\n\
+             2025.05.03-02.22.00;Alpha One;{ALPHA};Alpha One;{ALPHA};suicide_by_relocation;0;\n"
+        ),
+    ));
+    let titles = |channel: u64| -> Vec<String> {
+        embeds_posted(&sim, channel)
+            .iter()
+            .map(|e| e["title"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    eventually("the events, connections and kills posted", WAIT, || async {
+        titles(EVENTS_CHANNEL).len() >= 2
+            && titles(CONNECTIONS_CHANNEL).len() >= 2
+            && titles(KILLFEED_CHANNEL).len() >= 2
+    })
+    .await;
+    posting_caught_up(&db).await;
+    let events = embeds_posted(&sim, EVENTS_CHANNEL);
+    let described = |title: &str| {
+        events
+            .iter()
+            .filter(|e| e["title"] == title)
+            .map(|e| e["description"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        described("Mission"),
+        vec!["**GA_Military_02_mis1** ready (level 4)".to_owned()]
+    );
+    assert_eq!(described("Airdrop"), vec!["**AirDrop** flying".to_owned()]);
+    // Joins only: disconnects were switched off.
+    assert_eq!(
+        titles(CONNECTIONS_CHANNEL),
+        vec!["Player joined", "Player joined"]
+    );
+    // The kill and the menu respawn; the fall was switched off.
+    let kills = titles(KILLFEED_CHANNEL);
+    assert_eq!(kills.len(), 2, "{kills:?}");
+    assert!(
+        kills.contains(&"Alpha One killed Bravo".to_owned()),
+        "{kills:?}"
+    );
+    assert!(kills.contains(&"Suicide".to_owned()), "{kills:?}");
+    // One player online (Bravo left): the voice channel says so, within the rename limit.
+    eventually(
+        "the player count in the voice channel's name",
+        WAIT,
+        || async {
+            sim.rest_calls()
+                .iter()
+                .rev()
+                .find(|c| c.method == "PATCH" && c.path == format!("/channels/{VOICE_CHANNEL}"))
+                .and_then(|c| c.body.as_ref()?.get("name")?.as_str().map(str::to_owned))
+                .is_some_and(|name| name == "🟢 Online: 1")
+        },
+    )
+    .await;
+    let renames = sim
+        .rest_calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path == format!("/channels/{VOICE_CHANNEL}"))
+        .count();
+    assert!((1..=2).contains(&renames), "{renames} renames");
+
+    // What members can look up about it.
+    let a = run(&member_a, "events players", &[sid()]).await;
+    assert!(a.text().contains("**1** online"), "{}", a.text());
+    let a = run(&member_a, "events list", &[sid()]).await;
+    assert!(
+        a.text().contains("GA_Military_02_mis1") && a.text().contains("AirDrop"),
+        "{}",
+        a.text()
+    );
+    let a = run(
+        &member_a,
+        "events list",
+        &[sid(), ("event_type", Opt::str("airdrop"))],
+    )
+    .await;
+    assert!(
+        a.text().contains("AirDrop") && !a.text().contains("GA_Military_02_mis1"),
+        "{}",
+        a.text()
+    );
+    let a = run(&member_a, "stats server", &[sid()]).await;
+    assert!(a.title().ends_with("— totals"), "{}", a.title());
+    assert!(a.text().contains("120 m"), "{}", a.text());
+    let a = run(
+        &member_a,
+        "stats weapon",
+        &[sid(), ("weapon_name", Opt::str("AK-74"))],
+    )
+    .await;
+    assert!(a.title().starts_with("AK-74 — "), "{}", a.title());
+    assert!(a.text().contains("Alpha One"), "{}", a.text());
+
+    // SFTP look-ups answer "working…" at once, then edit in the result.
+    let sent = sim.slash(
+        0,
+        &admin_a,
+        "list_sftp_files",
+        &[("server", Opt::str(&server_id))],
+    );
+    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+    let a = ok(sim.edited_answer(&sent, WAIT).await);
+    assert_eq!(a.title(), format!("Files on `{server_id}`"));
+    assert!(a.text().contains("2025.05.03-00.00.00.csv"), "{}", a.text());
+    let sent = sim.slash(0, &admin_a, "historical_parse", &[sid()]);
+    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+    let a = ok(sim.edited_answer(&sent, WAIT).await);
+    assert_eq!(a.title(), "Historical parse", "{}", a.text());
+    // The file was read as it grew: nothing was left to read.
+    assert!(
+        a.text().contains("up to date") && !a.text().contains("failed"),
+        "{}",
+        a.text()
+    );
+    let a = run(&admin_a, "log_status", &[]).await;
+    assert_eq!(a.title(), "Server log reading");
+    assert!(a.text().contains(&server_id), "{}", a.text());
+
+    let a = run(&admin_a, "events stop", &[sid()]).await;
+    assert_eq!(a.title(), "Events stopped", "{}", a.text());
+    let a = run(&member_a, "events status", &[]).await;
+    assert!(a.text().contains("events stopped"), "{}", a.text());
+
+    ok(stack.stop_cleanly(Duration::from_secs(20)).await);
+    ok(db.drop_database().await);
+}
+
+#[tokio::test]
 async fn posting_survives_rate_limits_and_restarts_without_repeating() {
     let db = ok(TestDatabase::create("gateway_posting").await);
     let home = Home::new("gateway_posting");

@@ -198,6 +198,9 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
             last = Some(p?);
         }
         let line = match last {
+            Some(p) if p.state == BackfillState::Done as i32 && p.files_total == 0 => {
+                "up to date: every killfeed file had already been read".to_owned()
+            }
             Some(p) if p.state == BackfillState::Done as i32 => format!(
                 "{} of {} files, {} lines ({} unreadable)",
                 p.files_done, p.files_total, p.lines, p.malformed_lines
