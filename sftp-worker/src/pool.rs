@@ -90,18 +90,7 @@ impl Pools {
             Ok(mut idle) => {
                 let guild = key.0;
                 let replaced = idle.insert(key, (conn, Instant::now())).map(|(c, _)| c);
-                let mut mine: Vec<(ServerKey, Instant)> = idle
-                    .iter()
-                    .filter(|((g, _), _)| *g == guild)
-                    .map(|(k, (_, used))| (k.clone(), *used))
-                    .collect();
-                mine.sort_by_key(|(_, used)| *used);
-                let excess = mine.len().saturating_sub(limit as usize);
-                let mut closing: Vec<SftpConnection> = mine
-                    .into_iter()
-                    .take(excess)
-                    .filter_map(|(k, _)| idle.remove(&k).map(|(c, _)| c))
-                    .collect();
+                let mut closing = oldest_over(&mut idle, guild, limit as usize);
                 closing.extend(replaced);
                 closing
             }
@@ -119,20 +108,8 @@ impl Pools {
     pub async fn make_room(&self, guild: u64, limit: u32) {
         let busy = self.usage(guild).busy as usize;
         let allowed = (limit as usize).saturating_sub(busy);
-        let evicted: Vec<SftpConnection> = match self.idle.lock() {
-            Ok(mut idle) => {
-                let mut mine: Vec<(ServerKey, Instant)> = idle
-                    .iter()
-                    .filter(|((g, _), _)| *g == guild)
-                    .map(|(k, (_, used))| (k.clone(), *used))
-                    .collect();
-                mine.sort_by_key(|(_, used)| *used);
-                let excess = mine.len().saturating_sub(allowed);
-                mine.into_iter()
-                    .take(excess)
-                    .filter_map(|(k, _)| idle.remove(&k).map(|(c, _)| c))
-                    .collect()
-            }
+        let evicted = match self.idle.lock() {
+            Ok(mut idle) => oldest_over(&mut idle, guild, allowed),
             Err(_) => Vec::new(),
         };
         for conn in evicted {
@@ -188,6 +165,25 @@ impl Pools {
     pub async fn close_all(&self) {
         self.close_idle(Duration::ZERO, |_| false).await;
     }
+}
+
+/// Takes out `guild`'s least recently used kept connections beyond the `keep` newest.
+fn oldest_over(
+    idle: &mut HashMap<ServerKey, (SftpConnection, Instant)>,
+    guild: u64,
+    keep: usize,
+) -> Vec<SftpConnection> {
+    let mut mine: Vec<(ServerKey, Instant)> = idle
+        .iter()
+        .filter(|((g, _), _)| *g == guild)
+        .map(|(k, (_, used))| (k.clone(), *used))
+        .collect();
+    mine.sort_by_key(|(_, used)| *used);
+    let excess = mine.len().saturating_sub(keep);
+    mine.into_iter()
+        .take(excess)
+        .filter_map(|(k, _)| idle.remove(&k).map(|(c, _)| c))
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use tower_shared::ingest::parse_killfeed_chunk;
 use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
-use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::discord_sim::interactions::{Answer, Member, Opt};
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID, SimEvent};
 use tower_tests::sftp_home::{Home, lines, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
@@ -59,6 +59,24 @@ fn embeds_posted(sim: &DiscordSimulator, channel: u64) -> Vec<Value> {
         .collect()
 }
 
+/// The users these tests act as: an admin and a member of guild A, an admin of guild B.
+fn members() -> (Member, Member, Member) {
+    (
+        Member::admin(GUILD_A, ADMIN_A),
+        Member::ordinary(GUILD_A, MEMBER_A),
+        Member::admin(GUILD_B, ADMIN_B),
+    )
+}
+
+/// Asserts that the answer's text holds every one of `parts`.
+#[track_caller]
+fn mentions(answer: &Answer, parts: &[&str]) {
+    let text = answer.text();
+    for part in parts {
+        assert!(text.contains(part), "{part:?} not in: {text}");
+    }
+}
+
 async fn add_server(sim: &DiscordSimulator, admin: &Member, server_id: &str) -> String {
     let sent = sim.slash(
         0,
@@ -103,11 +121,7 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     ));
     let sim = ok(DiscordSimulator::start().await);
     let stack = ok(Stack::start(&options(&db, &sim, &key)).await);
-    let (admin_a, member_a, admin_b) = (
-        Member::admin(GUILD_A, ADMIN_A),
-        Member::ordinary(GUILD_A, MEMBER_A),
-        Member::admin(GUILD_B, ADMIN_B),
-    );
+    let (admin_a, member_a, admin_b) = members();
     let owner_b = Member::ordinary(GUILD_B, OWNER_USER_ID);
 
     // The command set was registered (before the gateway reported SERVING), and it is the
@@ -385,7 +399,7 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let a = run(&admin_a, "killfeed stop", &[sid()]).await;
     assert_eq!(a.title(), "Killfeed stopped", "{}", a.text());
     let a = run(&member_a, "killfeed status", &[]).await;
-    assert!(a.text().contains("stopped"), "{}", a.text());
+    mentions(&a, &["stopped"]);
     let a = run(&member_a, "setup list_servers", &[]).await;
     assert!(
         a.text().contains(&server_id) && !a.text().contains("127.0.0.1"),
@@ -393,7 +407,7 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         a.text()
     );
     let a = run(&member_a, "premium tiers", &[]).await;
-    assert!(a.text().contains("Overseer"), "{}", a.text());
+    mentions(&a, &["Overseer"]);
     let a = run(&member_a, "premium status", &[]).await;
     assert_eq!(a.title(), "Warlord (tier 3)");
     let a = run(
@@ -420,21 +434,13 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         &[sid(), ("airdrop", Opt::Bool(false))],
     )
     .await;
-    assert!(
-        a.text().contains("airdrop: off") && a.text().contains("mission: on"),
-        "{}",
-        a.text()
-    );
+    mentions(&a, &["airdrop: off", "mission: on"]);
     let a = run(&member_a, "stats weapon_categories", &[sid()]).await;
     assert!(a.text().contains('%'), "{}", a.text());
     let a = run(&member_a, "unlink", &[]).await;
     assert_eq!(a.title(), "Unlinked");
     let a = run(&admin_a, "csv_status", &[]).await;
-    assert!(
-        a.text().contains(&server_id) && a.text().contains(".csv"),
-        "{}",
-        a.text()
-    );
+    mentions(&a, &[&server_id, ".csv"]);
 
     ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
@@ -457,11 +463,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     ok(std::fs::write(home.log(&server_id), ""));
     let sim = ok(DiscordSimulator::start().await);
     let stack = ok(Stack::start(&options(&db, &sim, &key)).await);
-    let (admin_a, member_a, admin_b) = (
-        Member::admin(GUILD_A, ADMIN_A),
-        Member::ordinary(GUILD_A, MEMBER_A),
-        Member::admin(GUILD_B, ADMIN_B),
-    );
+    let (admin_a, member_a, admin_b) = members();
     let owner_a = Member::ordinary(GUILD_A, OWNER_USER_ID);
     let run = async |member: &Member, path: &str, opts: &[(&str, Opt)]| {
         let sent = sim.slash(0, member, path, opts);
@@ -470,36 +472,26 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     let sid = || ("server_id", Opt::str(&server_id));
     add_server(&sim, &admin_a, &server_id).await;
 
-    // The owner makes this the home server; its admins then grant premium.
-    let a = run(
-        &admin_a,
-        "admin premium",
-        &[
-            ("guild_id", Opt::str(GUILD_A.to_string())),
+    // The owner makes this the home server; its admins then grant premium (not before).
+    let overseer = |guild: u64| {
+        [
+            ("guild_id", Opt::str(guild.to_string())),
             ("tier", Opt::Int(4)),
-        ],
-    )
-    .await;
+        ]
+    };
+    let a = run(&admin_a, "admin premium", &overseer(GUILD_A)).await;
     assert_eq!(a.title(), "Not allowed", "no home server yet: {}", a.text());
     let a = run(&owner_a, "admin sethomeguild", &[]).await;
     assert_eq!(a.title(), "Home server set", "{}", a.text());
     for guild in [GUILD_A, GUILD_B] {
-        let a = run(
-            &admin_a,
-            "admin premium",
-            &[
-                ("guild_id", Opt::str(guild.to_string())),
-                ("tier", Opt::Int(4)),
-            ],
-        )
-        .await;
+        let a = run(&admin_a, "admin premium", &overseer(guild)).await;
         assert_eq!(a.title(), "Premium granted", "{}", a.text());
     }
     let a = run(&admin_b, "premium status", &[]).await;
     assert_eq!(a.title(), "Overseer (tier 4)");
     let a = run(&member_a, "premium features", &[]).await;
     assert_eq!(a.title(), "Features by tier");
-    assert!(a.text().contains("Warlord"), "{}", a.text());
+    mentions(&a, &["Warlord"]);
 
     // Channels, feeds and switches.
     let a = run(
@@ -525,24 +517,16 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         &[sid(), ("disconnect", Opt::Bool(false))],
     )
     .await;
-    assert!(
-        a.text().contains("connect: on") && a.text().contains("disconnect: off"),
-        "{}",
-        a.text()
-    );
+    mentions(&a, &["connect: on", "disconnect: off"]);
     let a = run(
         &admin_a,
         "events suicide_config",
         &[sid(), ("fall", Opt::Bool(false))],
     )
     .await;
-    assert!(
-        a.text().contains("fall: off") && a.text().contains("menu: on"),
-        "{}",
-        a.text()
-    );
+    mentions(&a, &["fall: off", "menu: on"]);
     let a = run(&member_a, "events status", &[]).await;
-    assert!(a.text().contains("events on"), "{}", a.text());
+    mentions(&a, &["events on"]);
 
     // Then the server comes alive: two players join, a mission and an airdrop start, one
     // player leaves; a kill, a fall and a respawn from the menu.
@@ -629,13 +613,9 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
 
     // What members can look up about it.
     let a = run(&member_a, "events players", &[sid()]).await;
-    assert!(a.text().contains("**1** online"), "{}", a.text());
+    mentions(&a, &["**1** online"]);
     let a = run(&member_a, "events list", &[sid()]).await;
-    assert!(
-        a.text().contains("GA_Military_02_mis1") && a.text().contains("AirDrop"),
-        "{}",
-        a.text()
-    );
+    mentions(&a, &["GA_Military_02_mis1", "AirDrop"]);
     let a = run(
         &member_a,
         "events list",
@@ -649,7 +629,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     );
     let a = run(&member_a, "stats server", &[sid()]).await;
     assert!(a.title().ends_with("— totals"), "{}", a.title());
-    assert!(a.text().contains("120 m"), "{}", a.text());
+    mentions(&a, &["120 m"]);
     let a = run(
         &member_a,
         "stats weapon",
@@ -657,7 +637,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     )
     .await;
     assert!(a.title().starts_with("AK-74 — "), "{}", a.title());
-    assert!(a.text().contains("Alpha One"), "{}", a.text());
+    mentions(&a, &["Alpha One"]);
 
     // SFTP look-ups answer "working…" at once, then edit in the result.
     let sent = sim.slash(
@@ -669,7 +649,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
     let a = ok(sim.edited_answer(&sent, WAIT).await);
     assert_eq!(a.title(), format!("Files on `{server_id}`"));
-    assert!(a.text().contains("2025.05.03-00.00.00.csv"), "{}", a.text());
+    mentions(&a, &["2025.05.03-00.00.00.csv"]);
     let sent = sim.slash(0, &admin_a, "historical_parse", &[sid()]);
     assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
     let a = ok(sim.edited_answer(&sent, WAIT).await);
@@ -682,12 +662,12 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     );
     let a = run(&admin_a, "log_status", &[]).await;
     assert_eq!(a.title(), "Server log reading");
-    assert!(a.text().contains(&server_id), "{}", a.text());
+    mentions(&a, &[&server_id]);
 
     let a = run(&admin_a, "events stop", &[sid()]).await;
     assert_eq!(a.title(), "Events stopped", "{}", a.text());
     let a = run(&member_a, "events status", &[]).await;
-    assert!(a.text().contains("events stopped"), "{}", a.text());
+    mentions(&a, &["events stopped"]);
 
     ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
