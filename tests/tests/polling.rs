@@ -1,5 +1,5 @@
 //! Polling over real SFTP: a registered server's killfeed and log become statistics and
-//! notifications as they grow, over one kept connection; a guild never has more SSH
+//! notifications as they grow, over one kept connection, and a replaced log is read anew; a guild never has more SSH
 //! sessions open than its tier allows; a backfill cut short by a killed sshd session or a
 //! killed worker goes on from its cursor; two workers split 50 servers with leases and one
 //! killed with SIGKILL has its servers taken over — nothing lost or doubled.
@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use mongodb::bson::{Document, doc};
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{NotificationsRequest, ShardRange};
+use tower_shared::cursor_store::CursorStore;
 use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
 use tower_shared::guilds::GuildStore;
 use tower_shared::ids::{GuildId, ServerId};
@@ -168,6 +169,26 @@ async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
         doc.as_ref().and_then(|d| d.get_str("last_error").ok()),
         Some("")
     );
+
+    // The log is replaced by a shorter one (the game server restarted): it is read from
+    // its start, and the players counted are the new log's, not the old one's.
+    let other = "00024afed387453195c040bb85708405";
+    ok(std::fs::write(
+        home.log(&server_id),
+        format!(
+            "Log file open, 05/04/25 09:00:00\n\
+             [2025.05.04-09.00.05:000][  1]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Q&Name=Q&eosid=|{other}\n\
+             [2025.05.04-09.00.07:000][  2]LogOnline: Warning: Player |{other} successfully registered!\n"
+        ),
+    ));
+    let cursors = CursorStore::new(&handle);
+    eventually("only the new log's player online", WAIT, || async {
+        cursors
+            .load_log(guild.0, &server_id)
+            .await
+            .is_ok_and(|s| s.online == vec![other.to_owned()])
+    })
+    .await;
 
     // A subscriber that acknowledged resumes after its acknowledgement.
     ok(client
