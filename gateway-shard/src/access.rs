@@ -78,16 +78,35 @@ impl Access {
     }
 }
 
+/// A command not admitted: what the caller is told, and the audit record of the refused
+/// check (none when the check itself failed, say MongoDB did not answer). The record is
+/// written while the refusal is answered, so the answer does not wait on the database.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: CommandError,
+    audit: Option<(&'static str, Document)>,
+}
+
+impl From<mongodb::error::Error> for Refusal {
+    fn from(e: mongodb::error::Error) -> Self {
+        Self {
+            error: e.into(),
+            audit: None,
+        }
+    }
+}
+
 impl Bot {
     /// Checks that the caller may run `command` and that their guild's tier unlocks
-    /// `feature`, reading the guild's settings once; returns them for the command.
+    /// `feature`, reading the guild's settings once; returns them for the command. A
+    /// refusal is returned with its audit record, for [`Bot::audit_refusal`].
     pub async fn admit(
         &self,
         caller: &Caller,
         command: &str,
         access: Access,
         feature: Feature,
-    ) -> Result<GuildSettings, CommandError> {
+    ) -> Result<GuildSettings, Refusal> {
         let guild = self.settings.get(caller.guild_id).await?;
         let allowed = match access {
             Access::Anyone => true,
@@ -101,20 +120,15 @@ impl Bot {
         };
         if !allowed {
             let (problem, fix, needs) = access.refusal(command);
-            let detail = doc! { "needs": needs };
-            return Err(self
-                .refuse(
-                    caller,
-                    command,
-                    "permission.refused",
-                    detail,
-                    CommandError::refused(problem, fix),
-                )
-                .await);
+            return Err(Refusal {
+                error: CommandError::refused(problem, fix),
+                audit: Some(("permission.refused", doc! { "needs": needs })),
+            });
         }
-        self.require_feature(caller, command, feature, guild.tier)
-            .await?;
-        Ok(guild)
+        match self.feature_refusal(command, feature, guild.tier) {
+            Some(refusal) => Err(refusal),
+            None => Ok(guild),
+        }
     }
 
     /// Whether the caller counts as an admin of their guild.
@@ -124,7 +138,8 @@ impl Bot {
             || guild.admin_role.is_some_and(|r| caller.roles.contains(&r))
     }
 
-    /// Refuses when `tier` is below the feature's, naming the tier that unlocks it.
+    /// Refuses (and audits) a feature the guild's tier does not unlock; for checks made
+    /// inside a command, whose answer comes later anyway.
     pub async fn require_feature(
         &self,
         caller: &Caller,
@@ -132,12 +147,23 @@ impl Bot {
         feature: Feature,
         tier: Tier,
     ) -> Result<(), CommandError> {
+        match self.feature_refusal(command, feature, tier) {
+            Some(refusal) => {
+                self.audit_refusal(caller, command, &refusal).await;
+                Err(refusal.error)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The refusal when `tier` does not unlock `feature`: it names the tier that does.
+    fn feature_refusal(&self, command: &str, feature: Feature, tier: Tier) -> Option<Refusal> {
         if feature.is_unlocked_at(tier) {
-            return Ok(());
+            return None;
         }
         let needed = feature.min_tier();
         let name = &self.tiers.limits(needed).name;
-        let refusal = CommandError::refused(
+        let error = CommandError::refused(
             format!(
                 "`/{command}` needs the {name} tier (tier {}) or higher; this server is on {} (tier {}).",
                 needed.get(),
@@ -147,25 +173,21 @@ impl Bot {
             format!("See /premium tiers; a bot admin can grant {name} with /admin premium."),
         );
         let detail = doc! { "feature": format!("{feature:?}"), "tier": i32::from(tier.get()), "needs": i32::from(needed.get()) };
-        Err(self
-            .refuse(caller, command, "premium.refused", detail, refusal)
-            .await)
+        Some(Refusal {
+            error,
+            audit: Some(("premium.refused", detail)),
+        })
     }
 
-    /// Audits a refusal and hands it back. A refusal that cannot be audited is still a
+    /// Writes a refusal's audit record. A refusal that cannot be audited is still a
     /// refusal (the failure to audit is logged).
-    async fn refuse(
-        &self,
-        caller: &Caller,
-        command: &str,
-        action: &str,
-        detail: Document,
-        refusal: CommandError,
-    ) -> CommandError {
-        if let Err(e) = self.audit(caller, action, command, detail).await {
+    pub async fn audit_refusal(&self, caller: &Caller, command: &str, refusal: &Refusal) {
+        let Some((action, detail)) = &refusal.audit else {
+            return;
+        };
+        if let Err(e) = self.audit(caller, action, command, detail.clone()).await {
             tracing::warn!(error = %e, command, "could not audit a refused check");
         }
-        refusal
     }
 
     /// Records an action by the caller in the audit log.

@@ -73,9 +73,13 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
         .await
     {
         Ok(guild) => guild,
-        Err(e) => {
-            let reply = failure(&bot, shard, &caller, &inv, &e);
-            respond(&bot, &interaction, &checked(reply)).await;
+        Err(refusal) => {
+            let reply = checked(failure(&bot, shard, &caller, &inv, &refusal.error));
+            // Answered while the refusal is audited: the user does not wait on MongoDB.
+            tokio::join!(
+                respond(&bot, &interaction, &reply),
+                bot.audit_refusal(&caller, &inv.path, &refusal)
+            );
             return;
         }
     };
@@ -93,22 +97,33 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     } else {
         DEFER_AFTER
     };
-    tokio::select! {
+    let first_response = tokio::select! {
         biased;
         done = &mut work => {
             let data = done.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
             respond(&bot, &interaction, &data).await;
+            started.elapsed()
         }
         () = tokio::time::sleep(acknowledge_after) => {
             if !acknowledge(&bot, &interaction, spec).await {
                 work.abort();
                 return;
             }
+            let acknowledged = started.elapsed();
             let data = work.await.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
             edit(&bot, &interaction, &data).await;
+            acknowledged
         }
-    }
-    tracing::info!(command = %inv.path, guild = caller.guild_id, ms = started.elapsed().as_millis() as u64, "command answered");
+    };
+    // `first_ms`: until Discord had a first response (what the user waits for to see the
+    // command taken); `ms`: until the answer was complete.
+    tracing::info!(
+        command = %inv.path,
+        guild = caller.guild_id,
+        first_ms = first_response.as_millis() as u64,
+        ms = started.elapsed().as_millis() as u64,
+        "command answered"
+    );
 }
 
 /// Runs an admitted command; its reply, or its failure (reported to telemetry with its

@@ -172,12 +172,16 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         "refusals carry an error id: {}",
         answer.text()
     );
-    let audited = ok(db
-        .handle()
-        .collection::<Document>("audit_log")
-        .count_documents(doc! { "action": "permission.refused", "actor": MEMBER_A.to_string() })
-        .await);
-    assert_eq!(audited, 1);
+    // Audited as it is answered (the answer does not wait for the record).
+    let audit_log = db.handle().collection::<Document>("audit_log");
+    let refused = doc! { "action": "permission.refused", "actor": MEMBER_A.to_string() };
+    eventually("the refusal audited", WAIT, || async {
+        audit_log
+            .count_documents(refused.clone())
+            .await
+            .is_ok_and(|n| n == 1)
+    })
+    .await;
 
     // Stats need Survivor: the refusal names the tier.
     let sent = sim.slash(
@@ -668,6 +672,10 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     assert_eq!(a.title(), "Events stopped", "{}", a.text());
     let a = run(&member_a, "events status", &[]).await;
     mentions(&a, &["events stopped"]);
+    let a = run(&admin_a, "setup removeserver", &[sid()]).await;
+    assert_eq!(a.title(), "Server removed", "{}", a.text());
+    let a = run(&member_a, "setup list_servers", &[]).await;
+    assert!(!a.text().contains(&server_id), "{}", a.text());
 
     ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
