@@ -5,8 +5,9 @@
 //!   same bytes (the floor), and of the engine as the worker runs it (4 MiB reads), with
 //!   and without the batch statistics.
 //! - `ingest`: events/s into MongoDB with the bulk, batched store, against the one-by-one
-//!   way the earlier bot wrote (the same statistics with one upsert per document and line),
-//!   and against the least any per-line store could write (one `$inc` per line).
+//!   way (the same statistics with one upsert per document and line), against the earlier
+//!   bot's writes (the line, then each player it names), and against the least any
+//!   per-line store could write (one `$inc` per line).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use mongodb::bson::{Document, doc};
 use tower_shared::config::MongoConfig;
 use tower_shared::db::Database;
 use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
-use tower_shared::killfeed::{KillfeedEvent, parse_line};
+use tower_shared::killfeed::{KillfeedEvent, KillfeedLine, parse_line};
 use tower_shared::reader::MAX_READ;
 use tower_shared::schema;
 use tower_shared::secret::Redacted;
@@ -202,25 +203,18 @@ pub async fn ingest(
         store_in_batches(&db, first_lines(bytes, single_lines), 1).await?;
     let _ = db.raw().drop().await;
 
-    // The least a per-line store can do: one `$inc` on the killer's document, no line
-    // identity (replays double count), no streaks, weapons or matchups.
-    let db = open("inc").await?;
-    let players = db.raw().collection::<Document>("players");
     let chunk = parse_killfeed_chunk("bench.csv", first_lines(bytes, single_lines), 0, true);
-    let start = Instant::now();
-    for event in &chunk.events {
-        let (id, field) = match &event.event {
-            KillfeedEvent::Kill { killer, .. } => (killer.id, "kills"),
-            KillfeedEvent::Suicide { player, .. } => (player.id, "suicides"),
-            KillfeedEvent::EnvironmentDeath { victim } => (victim.id, "environment_deaths"),
-        };
-        players
-            .update_one(doc! { "_id": id }, doc! { "$inc": { field: 1 } })
-            .upsert(true)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let inc = (chunk.events.len(), start.elapsed());
+
+    // The earlier bot's writes: the line into `kills`, then one upsert of each player's
+    // document it names (kills, weapons and longest shot for the killer, deaths for the
+    // victim). No line identity (a replay counts twice), streaks or matchups.
+    let db = open("earlier").await?;
+    let earlier = per_line_writes(&db, &chunk.events, true).await?;
+    let _ = db.raw().drop().await;
+
+    // The least a per-line store can do: one `$inc` on one player's document.
+    let db = open("inc").await?;
+    let inc = per_line_writes(&db, &chunk.events, false).await?;
     let _ = db.raw().drop().await;
 
     let rate = |(events, time): (usize, Duration)| events as f64 / time.as_secs_f64();
@@ -236,6 +230,11 @@ pub async fn ingest(
             per_line_events,
             per_line,
         ),
+        (
+            "the earlier bot's writes (the line, then each player named)",
+            earlier.0,
+            earlier.1,
+        ),
         ("one $inc per line (no ids, streaks, weapons)", inc.0, inc.1),
     ] {
         let r = rate((events, time));
@@ -246,6 +245,63 @@ pub async fn ingest(
         );
     }
     Ok(())
+}
+
+/// Writes each event one round trip at a time, as a per-line store does: with `full`,
+/// the earlier bot's writes (the line, the killer's and the victim's documents), else a
+/// single `$inc`. Returns the events written and the time taken.
+async fn per_line_writes(
+    db: &Database,
+    events: &[KillfeedLine<'_>],
+    full: bool,
+) -> Result<(usize, Duration), String> {
+    let kills = db.raw().collection::<Document>("kills");
+    let players = db.raw().collection::<Document>("players");
+    let upsert = async |id: &str, change: Document| {
+        players
+            .update_one(doc! { "_id": id }, change)
+            .upsert(true)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    let start = Instant::now();
+    for event in events {
+        if full {
+            kills
+                .insert_one(doc! { "at": event.at, "line": format!("{:?}", event.event) })
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        match &event.event {
+            KillfeedEvent::Kill {
+                killer,
+                victim,
+                weapon,
+                distance_m,
+                ..
+            } => {
+                if full {
+                    let weapon_field = format!("weapons.{}", weapon.replace('.', "_"));
+                    upsert(
+                        killer.id,
+                        doc! { "$inc": { "kills": 1, weapon_field: 1 }, "$max": { "longest_shot": i64::from(*distance_m) } },
+                    )
+                    .await?;
+                    upsert(victim.id, doc! { "$inc": { "deaths": 1 } }).await?;
+                } else {
+                    upsert(killer.id, doc! { "$inc": { "kills": 1 } }).await?;
+                }
+            }
+            KillfeedEvent::Suicide { player, .. } => {
+                upsert(player.id, doc! { "$inc": { "suicides": 1 } }).await?;
+            }
+            KillfeedEvent::EnvironmentDeath { victim } => {
+                upsert(victim.id, doc! { "$inc": { "environment_deaths": 1 } }).await?;
+            }
+        }
+    }
+    Ok((events.len(), start.elapsed()))
 }
 
 /// The bytes of the first `n` lines of `bytes`.
