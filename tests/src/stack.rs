@@ -34,6 +34,8 @@ pub struct StackOptions {
     pub log_filter: String,
     /// More environment for every daemon (e.g. `TOWER_SFTP_ALLOW_LOOPBACK`).
     pub extra_env: Vec<(String, String)>,
+    /// More arguments for the gateway-shard (e.g. `--shards 0..1 --total-shards 2`).
+    pub gateway_args: Vec<String>,
 }
 
 /// The auth token test stacks use.
@@ -59,6 +61,7 @@ impl StackOptions {
             echo: false,
             log_filter: "info".to_owned(),
             extra_env: Vec::new(),
+            gateway_args: Vec::new(),
         }
     }
 
@@ -119,7 +122,18 @@ async fn spawn_serving(
     binary: &str,
     env: Vec<(String, String)>,
 ) -> Result<Daemon, HarnessError> {
+    spawn_serving_with(options, binary, env, &[]).await
+}
+
+/// [`spawn_serving`] with more arguments.
+async fn spawn_serving_with(
+    options: &StackOptions,
+    binary: &str,
+    env: Vec<(String, String)>,
+    args: &[String],
+) -> Result<Daemon, HarnessError> {
     let mut spec = DaemonSpec::grpc(binary, env);
+    spec.args.extend_from_slice(args);
     spec.echo = options.echo;
     let daemon = Daemon::spawn(spec).await?;
     let addr = daemon.grpc_addr(START).await?;
@@ -157,10 +171,11 @@ impl Stack {
         let worker = spawn_serving(options, "sftp-worker", env).await?;
         let worker_addr = worker.grpc_addr(START).await?;
 
-        let gateway = spawn_serving(
+        let gateway = spawn_serving_with(
             options,
             "gateway-shard",
             gateway_env(options, collector_addr, worker_addr),
+            &options.gateway_args,
         )
         .await?;
         let gateway_addr = gateway.grpc_addr(START).await?;
@@ -175,6 +190,17 @@ impl Stack {
         })
     }
 
+    /// Starts one more gateway-shard process beside the stack's, with `args` instead of
+    /// the options' gateway arguments (another shard range); SERVING when returned.
+    pub async fn spawn_gateway(
+        &self,
+        options: &StackOptions,
+        args: &[String],
+    ) -> Result<Daemon, HarnessError> {
+        let env = gateway_env(options, self.collector_addr, self.worker_addr);
+        spawn_serving_with(options, "gateway-shard", env, args).await
+    }
+
     /// Stops the gateway (SIGTERM), runs `while_stopped`, and starts a new gateway with the
     /// same settings; returns the stack with it, the old gateway's exit status, and what
     /// `while_stopped` gave.
@@ -187,7 +213,8 @@ impl Stack {
         let status = self.gateway.stop(timeout).await?;
         let out = while_stopped.await;
         let env = gateway_env(options, self.collector_addr, self.worker_addr);
-        let gateway = spawn_serving(options, "gateway-shard", env).await?;
+        let gateway =
+            spawn_serving_with(options, "gateway-shard", env, &options.gateway_args).await?;
         let gateway_addr = gateway.grpc_addr(START).await?;
         let stack = Stack {
             gateway,

@@ -804,3 +804,42 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
     ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
 }
+
+#[tokio::test]
+async fn two_gateway_processes_share_the_identify_limit() {
+    let db = ok(TestDatabase::create("gateway_identify").await);
+    let key = ok(SecretKey::generate_base64());
+    let sim = ok(DiscordSimulator::start().await);
+    let range = |shards: &str| {
+        ["--shards", shards, "--total-shards", "2"]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let mut opts = options(&db, &sim, &key);
+    opts.gateway_args = range("0..1");
+    let stack = ok(Stack::start(&opts).await);
+    let second = ok(stack.spawn_gateway(&opts, &range("1..2")).await);
+
+    // One IDENTIFY per shard, each process its own shard; Discord says max_concurrency 1,
+    // so both are in one bucket and may not identify within 5 s of each other.
+    let mut identified: Vec<([u32; 2], std::time::Instant)> = sim
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            SimEvent::Identified { shard, at, .. } => Some((shard, at)),
+            _ => None,
+        })
+        .collect();
+    identified.sort_by_key(|(_, at)| *at);
+    let shards: Vec<[u32; 2]> = identified.iter().map(|(s, _)| *s).collect();
+    assert_eq!(shards, vec![[0, 2], [1, 2]]);
+    let gap = identified[1].1.duration_since(identified[0].1);
+    assert!(
+        gap >= Duration::from_millis(4500),
+        "the second IDENTIFY came {gap:?} after the first"
+    );
+
+    assert!(ok(second.stop(Duration::from_secs(20)).await).success());
+    ok(stack.stop_cleanly(Duration::from_secs(20)).await);
+    ok(db.drop_database().await);
+}

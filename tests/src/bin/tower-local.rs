@@ -74,6 +74,7 @@ async fn run() -> Result<(), String> {
         echo: true,
         log_filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
         extra_env: Vec::new(),
+        gateway_args: Vec::new(),
     };
 
     let stack = Stack::start(&options).await.map_err(|e| e.to_string())?;

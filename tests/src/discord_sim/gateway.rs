@@ -143,6 +143,7 @@ impl Connection {
             shard,
             session_id: session_id.clone(),
             token,
+            at: std::time::Instant::now(),
         });
         self.session = Some((session_id.clone(), shard));
         let ready = json!({

@@ -43,6 +43,8 @@ pub enum SimEvent {
         shard: [u32; 2],
         session_id: String,
         token: String,
+        /// When the simulator received the IDENTIFY.
+        at: std::time::Instant,
     },
     Resumed {
         connection: u64,
