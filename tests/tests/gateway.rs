@@ -843,3 +843,60 @@ async fn two_gateway_processes_share_the_identify_limit() {
     ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
 }
+
+#[tokio::test]
+async fn a_close_code_that_forbids_reconnecting_stops_the_shard_with_a_clear_log() {
+    let db = ok(TestDatabase::create("gateway_fatal_close").await);
+    let key = ok(SecretKey::generate_base64());
+    let sim = ok(DiscordSimulator::start().await);
+    let stack = ok(Stack::start(&options(&db, &sim, &key)).await);
+
+    // Discord closes with 4004 (authentication failed): reconnecting cannot help.
+    sim.close_all(4004, "Authentication failed.");
+    let line = ok(stack
+        .gateway
+        .wait_for_log("the shard stopped", WAIT, |l| {
+            l.message()
+                .is_some_and(|m| m.contains("forbids reconnecting"))
+        })
+        .await);
+    assert!(
+        line.field("close")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.starts_with("4004")),
+        "{}",
+        line.raw
+    );
+    // The process says it cannot do its job, and did not connect again.
+    let channel = ok(ok(tonic::transport::Endpoint::from_shared(format!(
+        "http://{}",
+        stack.gateway_addr
+    )))
+    .connect()
+    .await);
+    let health = tonic_health::pb::health_client::HealthClient::new(channel);
+    eventually("the gateway NOT_SERVING", WAIT, || {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok_and(|r| {
+                    r.into_inner().status
+                        == tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+                })
+        }
+    })
+    .await;
+    let connections = sim
+        .events()
+        .iter()
+        .filter(|e| matches!(e, SimEvent::Connected { .. }))
+        .count();
+    assert_eq!(connections, 1);
+
+    ok(stack.stop_cleanly(Duration::from_secs(20)).await);
+    ok(db.drop_database().await);
+}

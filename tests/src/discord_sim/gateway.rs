@@ -84,6 +84,11 @@ impl Connection {
                     Ok(Control::Reconnect) => {
                         let _ = send(&mut socket, &json!({ "op": 7, "d": null })).await;
                     }
+                    Ok(Control::CloseAll { code, reason }) => {
+                        let frame = axum::extract::ws::CloseFrame { code, reason: reason.into() };
+                        let _ = socket.send(Message::Close(Some(frame))).await;
+                        return;
+                    }
                     Err(_) => {}
                 },
             }

@@ -85,6 +85,8 @@ pub(crate) enum Control {
     DropAll,
     /// Ask every connection to reconnect (op 7).
     Reconnect,
+    /// Close every connection with this close code and reason, as Discord does.
+    CloseAll { code: u16, reason: String },
 }
 
 pub(crate) struct SimState {
@@ -229,6 +231,15 @@ impl DiscordSimulator {
     /// Drops every gateway connection without a close frame.
     pub fn drop_connections(&self) {
         let _ = self.state.control.send(Control::DropAll);
+    }
+
+    /// Closes every connection with a close frame, e.g. 4004 (authentication failed),
+    /// after which a client must not reconnect.
+    pub fn close_all(&self, code: u16, reason: &str) {
+        let _ = self.state.control.send(Control::CloseAll {
+            code,
+            reason: reason.to_owned(),
+        });
     }
 
     /// Sends op 7 RECONNECT to every connection.
