@@ -4,8 +4,10 @@
 //! command then runs on its own task. Fast commands answer directly; when one is still
 //! running after [`DEFER_AFTER`] the interaction is deferred and the answer edits the
 //! original response. Slow commands (SFTP) answer "working…" at once and edit it when done.
-//! A failed command edits the response with a clear error and an error id. Commands whose
-//! answer is private are deferred privately too (an edit cannot make a message private).
+//! A failed command answers with a clear error and an error id, privately. Commands whose
+//! answer is private are deferred privately too, since an edit cannot make a message
+//! private; a private answer to a command acknowledged in public (an error) replaces the
+//! public acknowledgement with a private follow-up.
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -111,7 +113,7 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
             }
             let acknowledged = started.elapsed();
             let data = work.await.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
-            edit(&bot, &interaction, &data).await;
+            finish(&bot, &interaction, spec, &data).await;
             acknowledged
         }
     };
@@ -275,6 +277,45 @@ async fn send_response(
 }
 
 /// Replaces the original response (after a defer or a "working…").
+/// Completes an acknowledged command with its answer. An edit cannot make a message
+/// private: a private answer (an error, say) to a command acknowledged in public replaces
+/// the public "thinking…" or "Working…" message with a private follow-up.
+async fn finish(
+    bot: &Bot,
+    interaction: &Interaction,
+    spec: commands::Spec,
+    data: &InteractionResponseData,
+) -> bool {
+    let private = data
+        .flags
+        .is_some_and(|f| f.contains(MessageFlags::EPHEMERAL));
+    if !private || spec.private {
+        return edit(bot, interaction, data).await;
+    }
+    let client = bot.http.interaction(bot.application_id);
+    let deleted = bot
+        .rate_limits
+        .send_unheld(|| client.delete_response(&interaction.token).into_future())
+        .await;
+    log_sent(deleted.map(|_| ()), "remove the public acknowledgement");
+    let content = data.content.as_deref().unwrap_or_default();
+    let embeds = data.embeds.as_deref().unwrap_or_default();
+    let components = data.components.as_deref().unwrap_or_default();
+    let sent = bot
+        .rate_limits
+        .send_unheld(|| {
+            client
+                .create_followup(&interaction.token)
+                .flags(MessageFlags::EPHEMERAL)
+                .content(content)
+                .embeds(embeds)
+                .components(components)
+                .into_future()
+        })
+        .await;
+    log_sent(sent.map(|_| ()), "send the private answer")
+}
+
 async fn edit(bot: &Bot, interaction: &Interaction, data: &InteractionResponseData) -> bool {
     let client = bot.http.interaction(bot.application_id);
     let content = data.content.as_deref().unwrap_or_default();

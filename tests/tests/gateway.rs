@@ -654,6 +654,26 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     let a = ok(sim.edited_answer(&sent, WAIT).await);
     assert_eq!(a.title(), format!("Files on `{server_id}`"));
     mentions(&a, &["2025.05.03-00.00.00.csv"]);
+    // A failure after a public "Working…" is told privately: the public message goes.
+    let sent = sim.slash(
+        0,
+        &admin_a,
+        "list_sftp_files",
+        &[
+            ("server", Opt::str(&server_id)),
+            ("path", Opt::str("no/such/folder")),
+        ],
+    );
+    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+    let a = ok(sim.edited_answer(&sent, WAIT).await);
+    assert!(a.is_ephemeral(), "{}", a.text());
+    mentions(&a, &["no/such/folder", "Error id E-"]);
+    assert!(
+        sim.rest_calls()
+            .iter()
+            .any(|c| c.method == "DELETE" && c.path.contains(&sent.token)),
+        "the public \"Working…\" was removed"
+    );
     let sent = sim.slash(0, &admin_a, "historical_parse", &[sid()]);
     assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
     let a = ok(sim.edited_answer(&sent, WAIT).await);

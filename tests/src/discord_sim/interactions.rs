@@ -357,14 +357,13 @@ impl DiscordSimulator {
             && c.path == format!("/interactions/{}/{}/callback", sent.id, sent.token)
     }
 
+    /// How the bot completes an acknowledged interaction: it edits the original response,
+    /// or (for a private answer to a public acknowledgement) sends a follow-up.
     fn is_edit(sent: &Sent, c: &RestCall) -> bool {
+        let webhook = format!("/webhooks/{APPLICATION_ID}/{}", sent.token);
         !c.rate_limited
-            && c.method == "PATCH"
-            && c.path
-                == format!(
-                    "/webhooks/{APPLICATION_ID}/{}/messages/@original",
-                    sent.token
-                )
+            && ((c.method == "PATCH" && c.path == format!("{webhook}/messages/@original"))
+                || (c.method == "POST" && c.path == webhook))
     }
 
     /// The bot's first response (the interaction callback).
@@ -404,7 +403,8 @@ impl DiscordSimulator {
         })
     }
 
-    /// What the user ends up seeing: the callback, or after a defer (type 5) the edit.
+    /// What the user ends up seeing: the callback, or after a defer (type 5) the edit or
+    /// the private follow-up that replaced it.
     pub async fn answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {
         let first = self.first_answer(sent, timeout).await?;
         if first.kind == 5 {

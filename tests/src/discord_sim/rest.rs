@@ -179,6 +179,9 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
         ("POST", ["interactions", _, _, "callback"]) => {
             Some(StatusCode::NO_CONTENT.into_response())
         }
+        ("DELETE", ["webhooks", a, _token, "messages", "@original"]) if *a == app => {
+            Some(StatusCode::NO_CONTENT.into_response())
+        }
         ("PATCH" | "GET", ["webhooks", a, _token, "messages", "@original"]) if *a == app => ok(
             message(state.rest.next_id(), "1", &body.unwrap_or(Value::Null)),
         ),
