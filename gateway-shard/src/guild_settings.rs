@@ -17,43 +17,64 @@ pub const FRESH_FOR: Duration = Duration::from_secs(10);
 
 pub struct SettingsCache {
     store: GuildStore,
-    entries: Mutex<HashMap<u64, (GuildSettings, Instant)>>,
+    inner: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    settings: HashMap<u64, (GuildSettings, Instant)>,
+    /// Per guild, how many times it was forgotten: a read that started before a change
+    /// must not store what it read after the change was made.
+    changes: HashMap<u64, u64>,
 }
 
 impl SettingsCache {
     pub fn new(store: GuildStore) -> Self {
         Self {
             store,
-            entries: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Entries::default()),
         }
     }
 
     /// The guild's settings, read from MongoDB when not read within [`FRESH_FOR`].
     pub async fn get(&self, guild_id: u64) -> Result<GuildSettings, mongodb::error::Error> {
-        let cached = self.entries.lock().ok().and_then(|entries| {
-            entries
-                .get(&guild_id)
-                .filter(|(_, read_at)| read_at.elapsed() < FRESH_FOR)
-                .map(|(settings, _)| settings.clone())
-        });
+        let (cached, changes_before) = match self.inner.lock() {
+            Ok(inner) => (
+                inner
+                    .settings
+                    .get(&guild_id)
+                    .filter(|(_, read_at)| read_at.elapsed() < FRESH_FOR)
+                    .map(|(settings, _)| settings.clone()),
+                inner.changes.get(&guild_id).copied(),
+            ),
+            Err(_) => (None, None),
+        };
         if let Some(settings) = cached {
             return Ok(settings);
         }
         let settings = self.store.settings(guild_id).await?;
-        if let Ok(mut entries) = self.entries.lock() {
+        if let Ok(mut inner) = self.inner.lock()
+            && inner.changes.get(&guild_id).copied() == changes_before
+        {
             // Guilds not asked about for a while are dropped as others are read.
-            if entries.len() >= 10_000 {
-                entries.retain(|_, (_, read_at)| read_at.elapsed() < FRESH_FOR);
+            if inner.settings.len() >= 10_000 {
+                inner
+                    .settings
+                    .retain(|_, (_, read_at)| read_at.elapsed() < FRESH_FOR);
             }
-            entries.insert(guild_id, (settings.clone(), Instant::now()));
+            inner
+                .settings
+                .insert(guild_id, (settings.clone(), Instant::now()));
         }
         Ok(settings)
     }
 
-    /// Reads the guild's settings afresh next time (this process changed them).
+    /// Reads the guild's settings afresh next time (this process changed them); a read
+    /// already under way is not kept.
     pub fn forget(&self, guild_id: u64) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(&guild_id);
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.settings.remove(&guild_id);
+            *inner.changes.entry(guild_id).or_default() += 1;
         }
     }
 }

@@ -82,6 +82,11 @@ impl IdentifyQueue {
                     Duration::from_millis(u64::try_from(ms.max(50)).unwrap_or(50))
                 })
                 .min(WINDOW);
+            tracing::info!(
+                shard,
+                wait_ms = wait.as_millis() as u64,
+                "identify bucket taken (by this or another process); waiting"
+            );
             tokio::time::sleep(wait).await;
         }
     }

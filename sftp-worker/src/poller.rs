@@ -222,21 +222,21 @@ impl Poller {
         let held = self.held();
         let exists: HashSet<&ServerKey> = all.iter().collect();
 
-        // Renew what is held (and still registered) up to the fair share, in a stable
-        // order; give back the rest.
+        // Renew what is held (and still registered), in a stable order; keep up to the
+        // fair share of what is still ours and give back the rest.
         let mut still: Vec<ServerKey> = held
             .iter()
             .filter(|k| exists.contains(k))
             .cloned()
             .collect();
         still.sort();
-        for key in still.iter().skip(share) {
-            let _ = self.leases.release(key).await;
-        }
-        still.truncate(share);
         let renewed = self.leases.renew(&still).await?;
         let mut kept: Vec<(ServerKey, i64)> = Vec::new();
         for key in still {
+            if kept.len() >= share {
+                let _ = self.leases.release(&key).await;
+                continue;
+            }
             let token = match renewed.get(&key) {
                 Some(token) => Some(*token),
                 // Ran out (a paused worker) or lost: claimed afresh, with a new token.

@@ -62,6 +62,8 @@ impl Pools {
             });
             if pool.limit != limit {
                 // The tier changed: new permits from now on; running polls finish on the old.
+                // After a downgrade the guild can so have more connections than its new
+                // quota until those polls end (seconds), and make_room does not count them.
                 *pool = GuildPool {
                     limit,
                     permits: Arc::new(Semaphore::new(limit as usize)),

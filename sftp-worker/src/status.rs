@@ -73,8 +73,8 @@ impl StatusWriter {
         self.flush().await;
     }
 
-    /// Writes what is pending in one command. On failure the reports are dropped with a
-    /// warning: they describe polls, and the next poll reports afresh.
+    /// Writes what is pending in one command. Reports that could not be written are put
+    /// back for the next flush: their poll and connection counts are running totals.
     pub async fn flush(&self) {
         let batch: Vec<(String, Pending)> = match self.pending.lock() {
             Ok(mut pending) => pending.drain().collect(),
@@ -84,13 +84,13 @@ impl StatusWriter {
             return;
         }
         let statements: Vec<Bson> = batch
-            .into_iter()
+            .iter()
             .map(|(id, p)| {
                 let mut update = doc! {
                     "$inc": { "polls": p.polls, "connections_opened": p.connections_opened },
                 };
                 if !p.set.is_empty() {
-                    update.insert("$set", p.set);
+                    update.insert("$set", p.set.clone());
                 }
                 Bson::Document(doc! { "q": { "_id": id }, "u": update, "upsert": true })
             })
@@ -101,12 +101,49 @@ impl StatusWriter {
             "updates": statements,
             "ordered": false,
         };
-        match self.db.raw().run_command(command).await {
-            Ok(reply) if reply.get_array("writeErrors").is_ok_and(|e| !e.is_empty()) => {
-                tracing::warn!(servers = n, reply = %reply, "some server status reports not written");
+        let failed: Vec<usize> = match self.db.raw().run_command(command).await {
+            Ok(reply) => {
+                let failed: Vec<usize> = reply
+                    .get_array("writeErrors")
+                    .map(|errors| {
+                        errors
+                            .iter()
+                            .filter_map(|e| e.as_document()?.get_i32("index").ok())
+                            .filter_map(|i| usize::try_from(i).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !failed.is_empty() {
+                    tracing::warn!(servers = n, reply = %reply, "some server status reports not written; kept for the next try");
+                }
+                failed
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(servers = n, error = %e, "server status reports not written"),
+            Err(e) => {
+                tracing::warn!(servers = n, error = %e, "server status reports not written; kept for the next try");
+                (0..n).collect()
+            }
+        };
+        self.put_back(batch, &failed);
+    }
+
+    /// Puts unwritten reports back under what came in meanwhile: counts add up, and the
+    /// newer state of a server wins.
+    fn put_back(&self, batch: Vec<(String, Pending)>, failed: &[usize]) {
+        if failed.is_empty() {
+            return;
+        }
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        for (i, (id, mut older)) in batch.into_iter().enumerate() {
+            if !failed.contains(&i) {
+                continue;
+            }
+            let slot = pending.entry(id).or_default();
+            older.set.extend(std::mem::take(&mut slot.set));
+            slot.set = older.set;
+            slot.polls += older.polls;
+            slot.connections_opened += older.connections_opened;
         }
     }
 }

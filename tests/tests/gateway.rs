@@ -858,6 +858,13 @@ async fn two_gateway_processes_share_the_identify_limit() {
         gap >= Duration::from_millis(4500),
         "the second IDENTIFY came {gap:?} after the first"
     );
+    // And the gap is the queue's doing, not a slow start: the second process waited.
+    assert!(
+        second.logs().iter().any(|l| l
+            .message()
+            .is_some_and(|m| m.starts_with("identify bucket taken"))),
+        "the second gateway did not wait for the identify bucket"
+    );
 
     assert!(ok(second.stop(Duration::from_secs(20)).await).success());
     ok(stack.stop_cleanly(Duration::from_secs(20)).await);

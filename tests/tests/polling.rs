@@ -465,6 +465,12 @@ async fn backfill_interrupted(how: Interruption) {
                 }
             }
             assert!(!killed.is_empty(), "no sshd process served the worker");
+            // The cut was seen: a poll failed on the dead session.
+            ok(first
+                .wait_for_log("a poll cut short", WAIT, |l| {
+                    l.message() == Some("poll failed")
+                })
+                .await);
             first
         }
         Interruption::Worker => {
