@@ -21,7 +21,7 @@ use twilight_model::http::interaction::{
 
 use tower_proto::v1::ErrorContext;
 use tower_shared::guilds::GuildSettings;
-use twilight_model::channel::message::MessageFlags;
+use twilight_model::channel::message::{Component, Embed, MessageFlags};
 
 use crate::access::Caller;
 use crate::bot::Bot;
@@ -298,9 +298,7 @@ async fn finish(
         .send_unheld(|| client.delete_response(&interaction.token).into_future())
         .await;
     log_sent(deleted.map(|_| ()), "remove the public acknowledgement");
-    let content = data.content.as_deref().unwrap_or_default();
-    let embeds = data.embeds.as_deref().unwrap_or_default();
-    let components = data.components.as_deref().unwrap_or_default();
+    let (content, embeds, components) = message_parts(data);
     let sent = bot
         .rate_limits
         .send_unheld(|| {
@@ -316,11 +314,18 @@ async fn finish(
     log_sent(sent.map(|_| ()), "send the private answer")
 }
 
+/// A response's text, embeds and components, empty where it has none.
+fn message_parts(data: &InteractionResponseData) -> (&str, &[Embed], &[Component]) {
+    (
+        data.content.as_deref().unwrap_or_default(),
+        data.embeds.as_deref().unwrap_or_default(),
+        data.components.as_deref().unwrap_or_default(),
+    )
+}
+
 async fn edit(bot: &Bot, interaction: &Interaction, data: &InteractionResponseData) -> bool {
     let client = bot.http.interaction(bot.application_id);
-    let content = data.content.as_deref().unwrap_or_default();
-    let embeds = data.embeds.as_deref().unwrap_or_default();
-    let components = data.components.as_deref().unwrap_or_default();
+    let (content, embeds, components) = message_parts(data);
     let sent = bot
         .rate_limits
         .send_unheld(|| {
