@@ -99,12 +99,12 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     } else {
         DEFER_AFTER
     };
-    let first_response = tokio::select! {
+    let (first_response, deferred) = tokio::select! {
         biased;
         done = &mut work => {
             let data = done.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
             respond(&bot, &interaction, &data).await;
-            started.elapsed()
+            (started.elapsed(), false)
         }
         () = tokio::time::sleep(acknowledge_after) => {
             if !acknowledge(&bot, &interaction, spec).await {
@@ -114,7 +114,7 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
             let acknowledged = started.elapsed();
             let data = work.await.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
             finish(&bot, &interaction, spec, &data).await;
-            acknowledged
+            (acknowledged, true)
         }
     };
     // `first_ms`: until Discord had a first response (what the user waits for to see the
@@ -123,6 +123,7 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
         command = %inv.path,
         guild = caller.guild_id,
         first_ms = first_response.as_millis() as u64,
+        deferred,
         ms = started.elapsed().as_millis() as u64,
         "command answered"
     );
@@ -276,7 +277,6 @@ async fn send_response(
     log_sent(sent.map(|_| ()), "respond to the interaction")
 }
 
-/// Replaces the original response (after a defer or a "working…").
 /// Completes an acknowledged command with its answer. An edit cannot make a message
 /// private: a private answer (an error, say) to a command acknowledged in public replaces
 /// the public "thinking…" or "Working…" message with a private follow-up.

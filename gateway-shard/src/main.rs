@@ -149,6 +149,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let mut owners: Vec<u64> = config.discord.owner_id.into_iter().collect();
     owners.extend(application.owner.as_ref().map(|o| o.id.get()));
     let workers = Workers::new(&config.gateway.worker_urls, &token)?;
+    let guilds = tower_shared::guilds::GuildStore::new(&db);
     let bot = Arc::new(Bot {
         http: Arc::clone(&http),
         application_id: application.id,
@@ -156,8 +157,8 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         configured_home_guild: config.premium.home_guild_id,
         shards: range,
         servers: tower_shared::game_servers::GameServerStore::new(&db),
-        guilds: tower_shared::guilds::GuildStore::new(&db),
-        settings: SettingsCache::new(tower_shared::guilds::GuildStore::new(&db)),
+        guilds: guilds.clone(),
+        settings: SettingsCache::new(guilds),
         links: tower_shared::player_links::PlayerLinks::new(&db),
         audit: tower_shared::audit::AuditLog::new(&db),
         stats: tower_shared::stats_query::StatsQuery::new(&db),

@@ -51,7 +51,7 @@ const BATCH_MAX: usize = 100;
 /// Embeds per Discord message.
 const EMBEDS_PER_MESSAGE: usize = twilight_validate::message::EMBED_COUNT_LIMIT;
 /// How long a server's settings are reused before being read again.
-const SETTINGS_TTL: Duration = Duration::from_secs(5);
+const SERVER_TTL: Duration = Duration::from_secs(5);
 /// Attempts to post one message before the batch is given up for a retry later.
 const POST_ATTEMPTS: u32 = 3;
 
@@ -61,13 +61,13 @@ struct Target {
     server: Option<GameServer>,
     tier: Tier,
     theme: Theme,
-    read_at: Instant,
 }
 
 pub struct Poster {
     bot: Arc<Bot>,
     subscriber: String,
-    settings: HashMap<(u64, String), Target>,
+    /// Game servers' settings as last read, and when.
+    servers: HashMap<(u64, String), (Option<GameServer>, Instant)>,
     voice: VoiceStatus,
     deliveries: mongodb::Collection<Document>,
 }
@@ -96,7 +96,7 @@ impl Poster {
         let r = bot.shards;
         Self {
             subscriber: format!("gateway:{}-{}/{}", r.first, r.last, r.total),
-            settings: HashMap::new(),
+            servers: HashMap::new(),
             voice: VoiceStatus::default(),
             deliveries: bot.db.raw().collection(collections::DELIVERIES),
             bot,
@@ -321,34 +321,35 @@ impl Poster {
         }
     }
 
+    /// Where and how a server's notifications are posted: its settings (kept
+    /// [`SERVER_TTL`]) and its guild's tier and theme (from the bot's settings cache).
     async fn target(&mut self, guild: u64, server: &str) -> Result<Target, PostError> {
         let key = (guild, server.to_owned());
-        if let Some(t) = self.settings.get(&key)
-            && t.read_at.elapsed() < SETTINGS_TTL
-        {
-            return Ok(t.clone());
-        }
-        let found = match ServerId::parse(server) {
-            Ok(id) => match self.bot.servers.get(GuildId(guild), &id).await {
-                Ok(s) => Some(s),
-                Err(GameServerError::NotFound(_)) => None,
-                Err(GameServerError::Db(e)) => return Err(e.into()),
-                Err(e) => {
-                    tracing::warn!(guild, server, error = %e, "cannot read the server's settings");
-                    None
-                }
-            },
-            Err(_) => None,
+        let server = match self.servers.get(&key) {
+            Some((s, read_at)) if read_at.elapsed() < SERVER_TTL => s.clone(),
+            _ => {
+                let found = match ServerId::parse(server) {
+                    Ok(id) => match self.bot.servers.get(GuildId(guild), &id).await {
+                        Ok(s) => Some(s),
+                        Err(GameServerError::NotFound(_)) => None,
+                        Err(GameServerError::Db(e)) => return Err(e.into()),
+                        Err(e) => {
+                            tracing::warn!(guild, server, error = %e, "cannot read the server's settings");
+                            None
+                        }
+                    },
+                    Err(_) => None,
+                };
+                self.servers.insert(key, (found.clone(), Instant::now()));
+                found
+            }
         };
-        let settings = self.bot.guilds.settings(guild).await?;
-        let t = Target {
-            server: found,
+        let settings = self.bot.settings.get(guild).await?;
+        Ok(Target {
+            server,
             tier: settings.tier,
             theme: Theme::parse(settings.theme.as_deref()),
-            read_at: Instant::now(),
-        };
-        self.settings.insert(key, t.clone());
-        Ok(t)
+        })
     }
 
     async fn action(&mut self, n: &Notification) -> Result<Action, PostError> {

@@ -17,17 +17,13 @@ use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
 use tower_shared::db::{Database, collections, is_duplicate_key};
 use tower_shared::schema::SCHEMA_VERSION;
 
-use crate::pool::ServerKey;
+use crate::pool::{ServerKey, key_id};
 
 pub struct Leases {
     leases: mongodb::Collection<Document>,
     processes: mongodb::Collection<Document>,
     me: String,
     lease: Duration,
-}
-
-fn id((guild, server): &ServerKey) -> String {
-    format!("{guild}:{server}")
 }
 
 impl Leases {
@@ -66,7 +62,7 @@ impl Leases {
         let result = self
             .leases
             .find_one_and_update(
-                doc! { "_id": id(key), "$or": [{ "owner": me }, { "expires_at": { "$lt": now } }] },
+                doc! { "_id": key_id(key), "$or": [{ "owner": me }, { "expires_at": { "$lt": now } }] },
                 update,
             )
             .with_options(
@@ -94,7 +90,7 @@ impl Leases {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let by_id: HashMap<String, &ServerKey> = keys.iter().map(|k| (id(k), k)).collect();
+        let by_id: HashMap<String, &ServerKey> = keys.iter().map(|k| (key_id(k), k)).collect();
         let ids: Vec<&String> = by_id.keys().collect();
         let now = DateTime::now();
         let ours =
@@ -126,7 +122,7 @@ impl Leases {
     pub async fn release(&self, key: &ServerKey) -> Result<(), mongodb::error::Error> {
         self.leases
             .update_one(
-                doc! { "_id": id(key), "owner": &self.me },
+                doc! { "_id": key_id(key), "owner": &self.me },
                 doc! { "$set": { "expires_at": DateTime::from_millis(0) } },
             )
             .await?;

@@ -37,7 +37,7 @@ use crate::breaker::Breaker;
 use crate::connection::{ConnectErrorKind, SftpConnection, Target, Timeouts};
 use crate::discovery::{Layout, discover};
 use crate::lease::{Leases, fair_share};
-use crate::pool::{Pools, ServerKey};
+use crate::pool::{Pools, ServerKey, key_id};
 use crate::sftp_source::SftpSource;
 use crate::status::StatusWriter;
 
@@ -166,7 +166,7 @@ impl Poller {
         }
         self.pools.close_all().await;
         let _ = reporting.await;
-        // Polls that ended after the writer's last flush.
+        // The last reports, of polls that ended after the writer stopped.
         self.status.flush().await;
     }
 
@@ -249,7 +249,7 @@ impl Poller {
         // Take free servers, each worker preferring different ones (rendezvous order).
         let mut free: Vec<&ServerKey> = all
             .iter()
-            .filter(|k| !held.contains(*k) && !holders.contains_key(&format!("{}:{}", k.0, k.1)))
+            .filter(|k| !held.contains(*k) && !holders.contains_key(&key_id(k)))
             .collect();
         free.sort_by_key(|k| rendezvous(&self.me, k));
         for key in free {
@@ -403,7 +403,7 @@ impl Poller {
             set.insert("last_bytes", i64::try_from(o.bytes).unwrap_or(i64::MAX));
             set.insert("last_lines", i64::try_from(o.lines).unwrap_or(i64::MAX));
         }
-        self.status.polled(format!("{}:{}", key.0, key.1), set);
+        self.status.polled(key_id(&key), set);
     }
 
     async fn poll_server(
@@ -435,8 +435,7 @@ impl Poller {
                 self.pools.make_room(key.0, quota).await;
                 let conn = self.connect(&server).await?;
                 // Counted so operators (and tests) can see steady state opens no sessions.
-                self.status
-                    .connection_opened(format!("{}:{}", key.0, key.1));
+                self.status.connection_opened(key_id(key));
                 conn
             }
         };

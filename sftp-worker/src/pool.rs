@@ -18,6 +18,11 @@ use crate::connection::SftpConnection;
 /// A server, always with its guild.
 pub type ServerKey = (u64, String);
 
+/// A server's `_id` in `server_leases` and `server_status`: `guild:server`.
+pub fn key_id((guild, server): &ServerKey) -> String {
+    format!("{guild}:{server}")
+}
+
 struct GuildPool {
     limit: u32,
     permits: Arc<Semaphore>,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Document, doc};
 use tower_shared::db::{Database, collections};
 use tower_shared::shutdown::Shutdown;
 
@@ -59,7 +59,8 @@ impl StatusWriter {
         }
     }
 
-    /// Writes reports every [`FLUSH_EVERY`] until shutdown, then the last ones.
+    /// Writes reports every [`FLUSH_EVERY`] until shutdown. The owner flushes once more
+    /// after its last polls have ended.
     pub async fn run(&self, shutdown: Shutdown) {
         let mut every = tokio::time::interval(FLUSH_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -70,7 +71,6 @@ impl StatusWriter {
             }
             self.flush().await;
         }
-        self.flush().await;
     }
 
     /// Writes what is pending in one command. Reports that could not be written are put
@@ -83,7 +83,7 @@ impl StatusWriter {
         if batch.is_empty() {
             return;
         }
-        let statements: Vec<Bson> = batch
+        let statements: Vec<Document> = batch
             .iter()
             .map(|(id, p)| {
                 let mut update = doc! {
@@ -92,31 +92,20 @@ impl StatusWriter {
                 if !p.set.is_empty() {
                     update.insert("$set", p.set.clone());
                 }
-                Bson::Document(doc! { "q": { "_id": id }, "u": update, "upsert": true })
+                doc! { "q": { "_id": id }, "u": update, "upsert": true }
             })
             .collect();
         let n = statements.len();
-        let command = doc! {
-            "update": collections::SERVER_STATUS,
-            "updates": statements,
-            "ordered": false,
-        };
-        let failed: Vec<usize> = match self.db.raw().run_command(command).await {
-            Ok(reply) => {
-                let failed: Vec<usize> = reply
-                    .get_array("writeErrors")
-                    .map(|errors| {
-                        errors
-                            .iter()
-                            .filter_map(|e| e.as_document()?.get_i32("index").ok())
-                            .filter_map(|i| usize::try_from(i).ok())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if !failed.is_empty() {
-                    tracing::warn!(servers = n, reply = %reply, "some server status reports not written; kept for the next try");
+        let failed: Vec<usize> = match self
+            .db
+            .update_statements(collections::SERVER_STATUS, &statements)
+            .await
+        {
+            Ok(refused) => {
+                if let Some((_, _, first)) = refused.first() {
+                    tracing::warn!(servers = n, refused = refused.len(), first = %first, "some server status reports not written; kept for the next try");
                 }
-                failed
+                refused.into_iter().map(|(i, _, _)| i).collect()
             }
             Err(e) => {
                 tracing::warn!(servers = n, error = %e, "server status reports not written; kept for the next try");

@@ -358,11 +358,7 @@ impl GameServerStore {
         server: &ServerId,
         feeds: &[(&str, bool)],
     ) -> Result<GameServer, GameServerError> {
-        let set = feeds
-            .iter()
-            .map(|(feed, on)| (format!("feeds.{feed}"), Bson::Boolean(*on)))
-            .collect();
-        self.update(guild, server, set).await
+        self.set_flags(guild, server, "feeds", feeds).await
     }
 
     /// Sets per-kind switches (the stored names of [`EVENT_SWITCHES`] and the others);
@@ -373,9 +369,20 @@ impl GameServerStore {
         server: &ServerId,
         switches: &[(&str, bool)],
     ) -> Result<GameServer, GameServerError> {
-        let set = switches
+        self.set_flags(guild, server, "notify", switches).await
+    }
+
+    /// Sets `prefix.name` to each on/off of `flags`; returns the server.
+    async fn set_flags(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        prefix: &str,
+        flags: &[(&str, bool)],
+    ) -> Result<GameServer, GameServerError> {
+        let set = flags
             .iter()
-            .map(|(name, on)| (format!("notify.{name}"), Bson::Boolean(*on)))
+            .map(|(name, on)| (format!("{prefix}.{name}"), Bson::Boolean(*on)))
             .collect();
         self.update(guild, server, set).await
     }

@@ -23,7 +23,7 @@
 //! - [`stats_query`]: reading them back: players, leaderboards, weapons, matchups.
 //! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
 //! - [`hex`]: hex text for ids and digests.
-//! - [`db`]: the MongoDB connection; [`schema`]: `schema_version`, migrations and indexes.
+//! - [`db`]: the MongoDB connection, many updates in one command, duplicate-key answers; [`schema`]: `schema_version`, migrations and indexes.
 //! - [`secret`]: encryption at rest for SFTP passwords and other secrets, and redaction.
 //! - [`address_guard`]: which SFTP hosts may be connected to (no internal addresses).
 //! - [`auth`]: the shared-secret token every inter-process gRPC call carries.

@@ -200,11 +200,8 @@ impl StatsQuery {
         player_id: &str,
         limit: u32,
     ) -> Result<Vec<(String, u64)>, MongoError> {
-        let mut filter = scope(guild_id, server_id);
-        filter.insert("player_id", player_id);
-        let sort = doc! { "kills": -1, "weapon": 1 };
-        let docs = top(&self.player_weapons, filter, sort, limit).await?;
-        Ok(kills_by(&docs, "weapon"))
+        let at = (guild_id, server_id, "player_id", player_id);
+        ranked(&self.player_weapons, at, "weapon", limit).await
     }
 
     /// Whom a player killed most (prey) or who killed them most (nemesis): (id, kills).
@@ -221,16 +218,13 @@ impl StatsQuery {
         } else {
             ("killer_id", "victim_id")
         };
-        let mut filter = scope(guild_id, server_id);
-        filter.insert(me, player_id);
-        let docs = top(
+        ranked(
             &self.matchups,
-            filter,
-            doc! { "kills": -1, other: 1 },
+            (guild_id, server_id, me, player_id),
+            other,
             limit,
         )
-        .await?;
-        Ok(kills_by(&docs, other))
+        .await
     }
 
     /// Players with the most kills with one weapon: (id, kills).
@@ -241,11 +235,8 @@ impl StatsQuery {
         weapon: &str,
         limit: u32,
     ) -> Result<Vec<(String, u64)>, MongoError> {
-        let mut filter = scope(guild_id, server_id);
-        filter.insert("weapon", weapon);
-        let sort = doc! { "kills": -1, "player_id": 1 };
-        let docs = top(&self.player_weapons, filter, sort, limit).await?;
-        Ok(kills_by(&docs, "player_id"))
+        let at = (guild_id, server_id, "weapon", weapon);
+        ranked(&self.player_weapons, at, "player_id", limit).await
     }
 
     /// A server's weapons, most kills first; `typed` filters by name prefix.
@@ -337,6 +328,20 @@ async fn top(
         .await?
         .try_collect()
         .await
+}
+
+/// Counter documents of one server where `key` is `value`, as (`by`, kills), most kills
+/// first (ties by `by`).
+async fn ranked(
+    collection: &Collection<Document>,
+    (guild_id, server_id, key, value): (u64, &str, &str, &str),
+    by: &str,
+    limit: u32,
+) -> Result<Vec<(String, u64)>, MongoError> {
+    let mut filter = scope(guild_id, server_id);
+    filter.insert(key, value);
+    let docs = top(collection, filter, doc! { "kills": -1, by: 1 }, limit).await?;
+    Ok(kills_by(&docs, by))
 }
 
 /// `(document[key], document.kills)` for each document that has the key.

@@ -23,10 +23,10 @@ use std::collections::{BTreeMap, HashSet};
 use futures_util::TryStreamExt;
 use mongodb::Collection;
 use mongodb::bson::{Bson, DateTime, Document, doc};
-use mongodb::error::{Error as MongoError, ErrorKind};
+use mongodb::error::Error as MongoError;
 use mongodb::options::InsertManyOptions;
 
-use crate::db::{Database, collections};
+use crate::db::{Database, already_stored, collections};
 use crate::ingest::Chunk;
 use crate::killfeed::{KillfeedEvent, KillfeedLine, line_id};
 use crate::schema::SCHEMA_VERSION;
@@ -157,17 +157,7 @@ impl StatsStore {
             .await;
         let failed: HashSet<usize> = match inserted {
             Ok(_) => HashSet::new(),
-            Err(e) => match e.kind.as_ref() {
-                ErrorKind::InsertMany(m)
-                    if m.write_concern_error.is_none()
-                        && m.write_errors
-                            .as_ref()
-                            .is_some_and(|w| w.iter().all(|w| w.code == 11000)) =>
-                {
-                    m.write_errors.iter().flatten().map(|w| w.index).collect()
-                }
-                _ => return Err(e),
-            },
+            Err(e) => already_stored(&e).ok_or(e)?,
         };
         // Lines already stored: ours if an earlier attempt of this batch stored them.
         let mut ours_before = HashSet::new();
@@ -268,45 +258,28 @@ impl StatsStore {
         ]
     }
 
-    /// One `update` command with many statements: one round trip, and it works on every
-    /// MongoDB version (the newer `bulkWrite` command needs 8.0, and was 4x slower on
-    /// SecantusDB). A duplicate key from an upsert whose guard did not match means the
-    /// document already has this batch: not an error.
+    /// One `update` command for many statements ([`Database::update_statements`]). A
+    /// duplicate key from an upsert whose guard did not match means the document already
+    /// has this batch: not an error.
     async fn run_updates(
         &self,
         collection: &str,
         statements: &[Document],
     ) -> Result<(), MongoError> {
-        let reply = self
-            .db
-            .raw()
-            .run_command(doc! { "update": collection, "updates": statements, "ordered": false })
-            .await?;
-        if let Ok(errors) = reply.get_array("writeErrors") {
-            let real: Vec<String> = errors
-                .iter()
-                .filter_map(Bson::as_document)
-                .filter(|e| e.get_i32("code").unwrap_or_default() != 11000)
-                .map(|e| {
-                    e.get_str("errmsg")
-                        .unwrap_or("unknown write error")
-                        .to_owned()
-                })
-                .collect();
-            if let Some(first) = real.first() {
-                return Err(MongoError::custom(format!(
-                    "{} of {} updates to {collection} failed; first: {first}",
-                    real.len(),
-                    statements.len()
-                )));
-            }
+        let refused = self.db.update_statements(collection, statements).await?;
+        let real: Vec<&String> = refused
+            .iter()
+            .filter(|(_, code, _)| *code != 11000)
+            .map(|(_, _, message)| message)
+            .collect();
+        match real.first() {
+            Some(first) => Err(MongoError::custom(format!(
+                "{} of {} updates to {collection} failed; first: {first}",
+                real.len(),
+                statements.len()
+            ))),
+            None => Ok(()),
         }
-        if let Ok(wc) = reply.get_document("writeConcernError") {
-            return Err(MongoError::custom(format!(
-                "write concern not met on {collection}: {wc}"
-            )));
-        }
-        Ok(())
     }
 
     /// Reads a server's statistics back (for `/stats`, checks and tests).

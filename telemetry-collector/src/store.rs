@@ -15,7 +15,7 @@ use mongodb::options::InsertManyOptions;
 use tower_proto::v1::{
     ErrorContext, ErrorGroup, Level, ProcessInfo, ProcessRecord, TelemetryEvent,
 };
-use tower_shared::db::{Database, collections, is_duplicate_key};
+use tower_shared::db::{Database, already_stored, collections};
 use tower_shared::schema::SCHEMA_VERSION;
 use tower_shared::telemetry::new_error_id;
 
@@ -83,8 +83,7 @@ impl TelemetryStore {
         // not counted again; the rest of the batch is.
         let stored_before: HashSet<usize> = match inserted {
             Ok(_) => HashSet::new(),
-            Err(e) if is_duplicate_key(&e) => duplicate_indexes(&e),
-            Err(e) => return Err(e),
+            Err(e) => already_stored(&e).ok_or(e)?,
         };
         let mut groups: HashMap<String, GroupUpdate> = HashMap::new();
         for (i, p) in prepared.iter().enumerate() {
@@ -451,18 +450,4 @@ fn occurrence(event: &Document, group: Option<&Document>) -> ErrorGroup {
         g.count = 1;
     }
     g
-}
-
-/// Which documents of an unordered `insert_many` were refused as duplicates.
-fn duplicate_indexes(e: &mongodb::error::Error) -> HashSet<usize> {
-    match e.kind.as_ref() {
-        mongodb::error::ErrorKind::InsertMany(m) => m
-            .write_errors
-            .iter()
-            .flatten()
-            .filter(|w| w.code == 11000)
-            .map(|w| w.index)
-            .collect(),
-        _ => HashSet::new(),
-    }
 }

@@ -668,12 +668,14 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     let a = ok(sim.edited_answer(&sent, WAIT).await);
     assert!(a.is_ephemeral(), "{}", a.text());
     mentions(&a, &["no/such/folder", "Error id E-"]);
-    assert!(
-        sim.rest_calls()
-            .iter()
-            .any(|c| c.method == "DELETE" && c.path.contains(&sent.token)),
-        "the public \"Working…\" was removed"
-    );
+    let calls = sim.rest_calls();
+    let webhook = |method: &str| {
+        calls.iter().any(|c| {
+            c.method == method && c.path.starts_with("/webhooks/") && c.path.contains(&sent.token)
+        })
+    };
+    assert!(webhook("DELETE"), "the public \"Working…\" was removed");
+    assert!(webhook("POST"), "the answer came as a private follow-up");
     let sent = sim.slash(0, &admin_a, "historical_parse", &[sid()]);
     assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
     let a = ok(sim.edited_answer(&sent, WAIT).await);
@@ -686,7 +688,8 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     );
     let a = run(&admin_a, "log_status", &[]).await;
     assert_eq!(a.title(), "Server log reading");
-    mentions(&a, &[&server_id]);
+    mentions(&a, &[&server_id, "Deadside.log` at ", "· ok"]);
+    assert!(!a.text().contains("last error"), "{}", a.text());
 
     let a = run(&admin_a, "events stop", &[sid()]).await;
     assert_eq!(a.title(), "Events stopped", "{}", a.text());

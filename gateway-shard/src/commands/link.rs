@@ -37,22 +37,21 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         }
         "myplayers" => {
             let links = bot.links.of_user(caller.guild_id, caller.user_id).await?;
-            let text = if links.is_empty() {
-                "You have no linked player here. Link one with /link player_name.".to_owned()
-            } else {
-                links
-                    .iter()
-                    .map(|l| {
-                        format!(
-                            "`{}` — **{}** ({})",
-                            l.server_id,
-                            clip(&l.player_name, 60),
-                            l.player_id
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
+            let lines: Vec<String> = links
+                .iter()
+                .map(|l| {
+                    format!(
+                        "`{}` — **{}** ({})",
+                        l.server_id,
+                        clip(&l.player_name, 60),
+                        l.player_id
+                    )
+                })
+                .collect();
+            let text = super::lines_or(
+                &lines,
+                "You have no linked player here. Link one with /link player_name.",
+            );
             Ok(Reply::embed(
                 EmbedBuilder::new()
                     .title("Your players")

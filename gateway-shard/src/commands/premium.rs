@@ -122,7 +122,7 @@ pub async fn run(
         }
         "admin status" => {
             let settings = guild;
-            let servers = bot.servers.list(GuildId(caller.guild_id)).await?;
+            let servers = bot.servers.count(GuildId(caller.guild_id)).await?;
             let home = bot.home_guild().await?;
             Ok(Reply::embed(
                 EmbedBuilder::new()
@@ -139,9 +139,7 @@ pub async fn run(
                         )
                         .inline(),
                     )
-                    .field(
-                        EmbedFieldBuilder::new("Game servers", servers.len().to_string()).inline(),
-                    )
+                    .field(EmbedFieldBuilder::new("Game servers", servers.to_string()).inline())
                     .field(
                         EmbedFieldBuilder::new(
                             "Admin role",

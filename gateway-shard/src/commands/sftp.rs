@@ -109,6 +109,7 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
 
 async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
     let id = inv.server_id("server")?;
+    // Checked here too: an unknown id gets the setup hint even when no worker answers.
     bot.servers.get(GuildId(caller.guild_id), &id).await?;
     let path = inv.opt_str("path")?.unwrap_or_default().to_owned();
     let pattern = inv.opt_str("pattern")?.unwrap_or_default().to_owned();

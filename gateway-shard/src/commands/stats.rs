@@ -78,12 +78,8 @@ impl PageButton {
         if parts.next()? != "sp" {
             return None;
         }
-        let page = match parts.next()? {
-            "o" => Page::Overview,
-            "w" => Page::Weapons,
-            "m" => Page::Matchups,
-            _ => return None,
-        };
+        let key = parts.next()?;
+        let page = Page::ALL.into_iter().find(|p| p.key() == key)?;
         let caller = u64::from_str_radix(parts.next()?, 36).ok()?;
         let expires_unix = i64::try_from(u64::from_str_radix(parts.next()?, 36).ok()?).ok()?;
         let server = parts.next()?.to_owned();
