@@ -81,6 +81,8 @@ pub struct Poller {
     pub pools: Pools,
     leases: Leases,
     lease: Duration,
+    /// Killfeed bytes per batch (`worker.batch_kib`).
+    batch_bytes: usize,
     runtime: Mutex<HashMap<ServerKey, Runtime>>,
 }
 
@@ -129,6 +131,9 @@ impl Poller {
             pools: Pools::new(worker.max_connections),
             leases: Leases::new(db, me, lease),
             lease,
+            batch_bytes: usize::try_from(worker.batch_kib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1024),
             runtime: Mutex::new(HashMap::new()),
         }
     }
@@ -560,9 +565,27 @@ impl Poller {
                         tx,
                         files,
                     };
-                    poll_killfeed(&source, dir, cursor, &mut sink, &mut outcome).await
+                    poll_killfeed(
+                        &source,
+                        dir,
+                        self.batch_bytes,
+                        cursor,
+                        &mut sink,
+                        &mut outcome,
+                    )
+                    .await
                 }
-                None => poll_killfeed(&source, dir, cursor, &mut sink, &mut outcome).await,
+                None => {
+                    poll_killfeed(
+                        &source,
+                        dir,
+                        self.batch_bytes,
+                        cursor,
+                        &mut sink,
+                        &mut outcome,
+                    )
+                    .await
+                }
             };
             polled.map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
         }
@@ -654,19 +677,21 @@ impl KillfeedSink for ProgressSink<'_, '_> {
 
     async fn apply(
         &mut self,
-        chunk: &tower_shared::ingest::Chunk<'_>,
+        batch: &[tower_shared::ingest::Chunk<'_>],
         cursor: &FileCursor,
     ) -> Result<(), Self::Error> {
-        self.inner.apply(chunk, cursor).await?;
+        self.inner.apply(batch, cursor).await?;
         let finished = self
             .files
             .iter()
             .filter(|f| f.name < cursor.file || (f.name == cursor.file && cursor.offset >= f.size))
             .count();
         self.tx.send_modify(|p| {
-            p.bytes_done += chunk.consumed as u64;
-            p.lines += chunk.lines;
-            p.malformed_lines += chunk.malformed.len() as u64;
+            for chunk in batch {
+                p.bytes_done += chunk.consumed as u64;
+                p.lines += chunk.lines;
+                p.malformed_lines += chunk.malformed.len() as u64;
+            }
             p.files_done = u32::try_from(finished)
                 .unwrap_or(u32::MAX)
                 .min(p.files_total.max(p.files_done));

@@ -155,6 +155,10 @@ pub struct WorkerConfig {
     /// A server's lease: another worker takes it over this long after its holder stops
     /// renewing (`TOWER_LEASE_SECS`).
     pub lease_secs: u32,
+    /// Killfeed bytes one batch holds at most, in KiB (`TOWER_BATCH_KIB`). Bigger batches
+    /// update each player's statistics fewer times during a backfill; each poll in
+    /// progress holds up to this much in memory.
+    pub batch_kib: u32,
 }
 
 impl Default for WorkerConfig {
@@ -164,6 +168,7 @@ impl Default for WorkerConfig {
             poll_interval_secs: None,
             max_connections: 1000,
             lease_secs: 30,
+            batch_kib: 4096,
         }
     }
 }
@@ -353,6 +358,9 @@ impl Config {
         if let Some(v) = get("TOWER_LEASE_SECS") {
             self.worker.lease_secs = parse_u32("TOWER_LEASE_SECS", &v)?;
         }
+        if let Some(v) = get("TOWER_BATCH_KIB") {
+            self.worker.batch_kib = parse_u32("TOWER_BATCH_KIB", &v)?;
+        }
         if let Some(v) = get("TOWER_SFTP_ALLOW_LOOPBACK") {
             self.sftp.addresses.allow_loopback = parse_bool("TOWER_SFTP_ALLOW_LOOPBACK", &v)?;
         }
@@ -378,6 +386,11 @@ impl Config {
         if g.total_shards == 0 {
             return Err(ConfigError::Invalid(
                 "gateway.total_shards must be at least 1".into(),
+            ));
+        }
+        if self.worker.batch_kib == 0 {
+            return Err(ConfigError::Invalid(
+                "worker.batch_kib must be at least 1".into(),
             ));
         }
         let r = g.shard_range();

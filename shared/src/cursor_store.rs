@@ -18,18 +18,51 @@ use crate::schema::SCHEMA_VERSION;
 use crate::source::ByteSource;
 use crate::stats_store::{BatchOutcome, BatchRef, StatsStore};
 
-/// A batch whose range was recorded but whose application was not confirmed.
+/// A batch whose ranges were recorded but whose application was not confirmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredPending")]
 pub struct PendingBatch {
     pub batch: i64,
-    /// Path to read again, and the range.
+    /// What to read again: one range per file, in reading order.
+    pub ranges: Vec<PendingRange>,
+    /// The cursor to commit once applied.
+    pub cursor: FileCursor,
+}
+
+/// One file's part of a pending batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRange {
     pub path: String,
     pub from: u64,
     pub to: u64,
     /// Whether the range ends the (final) file: its last line counts without a newline.
     pub at_eof: bool,
-    /// The cursor to commit once applied.
-    pub cursor: FileCursor,
+}
+
+/// A pending batch as stored: batches of one file were stored with their range inline
+/// before batches could span files.
+#[derive(Deserialize)]
+struct StoredPending {
+    batch: i64,
+    #[serde(default)]
+    ranges: Vec<PendingRange>,
+    #[serde(flatten)]
+    inline: Option<PendingRange>,
+    cursor: FileCursor,
+}
+
+impl From<StoredPending> for PendingBatch {
+    fn from(p: StoredPending) -> Self {
+        let mut ranges = p.ranges;
+        if ranges.is_empty() {
+            ranges.extend(p.inline);
+        }
+        Self {
+            batch: p.batch,
+            ranges,
+            cursor: p.cursor,
+        }
+    }
 }
 
 /// One server's killfeed reading state.
@@ -251,33 +284,42 @@ impl<'a> StoreSink<'a> {
         })
     }
 
-    /// Finishes a batch a crash interrupted, re-reading exactly its range.
+    /// Finishes a batch a crash interrupted, re-reading exactly its ranges.
     pub async fn recover<S: ByteSource>(&mut self, source: &S) -> Result<(), RecoverError> {
         let Some(p) = self.state.pending.clone() else {
             return Ok(());
         };
-        // A stored range is data from outside this process: never trust its order.
-        let Some(range) = p.to.checked_sub(p.from) else {
-            return Err(RecoverError::Shrunk {
-                path: p.path.clone(),
-            });
-        };
-        let len = usize::try_from(range).unwrap_or(usize::MAX);
-        let bytes = source.read_at(&p.path, p.from, len).await?;
-        if (bytes.len() as u64) < range {
-            return Err(RecoverError::Shrunk {
-                path: p.path.clone(),
-            });
+        let mut reads = Vec::with_capacity(p.ranges.len());
+        for r in &p.ranges {
+            // A stored range is data from outside this process: never trust its order.
+            let Some(range) = r.to.checked_sub(r.from) else {
+                return Err(RecoverError::Shrunk {
+                    path: r.path.clone(),
+                });
+            };
+            let len = usize::try_from(range).unwrap_or(usize::MAX);
+            let bytes = source.read_at(&r.path, r.from, len).await?;
+            if (bytes.len() as u64) < range {
+                return Err(RecoverError::Shrunk {
+                    path: r.path.clone(),
+                });
+            }
+            reads.push(bytes);
         }
-        let chunk = parse_killfeed_chunk(&p.path, &bytes, p.from, p.at_eof);
-        self.finish(&chunk, p).await?;
+        let batch: Vec<Chunk<'_>> = p
+            .ranges
+            .iter()
+            .zip(&reads)
+            .map(|(r, bytes)| parse_killfeed_chunk(&r.path, bytes, r.from, r.at_eof))
+            .collect();
+        self.finish(&batch, p).await?;
         Ok(())
     }
 
     /// Step 2: applies the batch and commits the cursor past it.
     pub async fn finish(
         &mut self,
-        chunk: &Chunk<'_>,
+        batch: &[Chunk<'_>],
         pending: PendingBatch,
     ) -> Result<(), mongodb::error::Error> {
         let at = BatchRef {
@@ -285,13 +327,13 @@ impl<'a> StoreSink<'a> {
             server_id: self.server_id,
             batch: pending.batch,
         };
-        let outcome = self.stats.apply_batch(at, chunk).await?;
+        let outcome = self.stats.apply_batch(at, batch).await?;
         if let Some(outbox) = self.outbox {
             outbox
                 .add(crate::outbox::Outbox::kill_notices(
                     self.guild_id,
                     self.server_id,
-                    chunk,
+                    batch,
                     &outcome.kept,
                 ))
                 .await?;
@@ -309,9 +351,9 @@ impl<'a> StoreSink<'a> {
 impl KillfeedSink for StoreSink<'_> {
     type Error = mongodb::error::Error;
 
-    async fn apply(&mut self, chunk: &Chunk<'_>, cursor: &FileCursor) -> Result<(), Self::Error> {
-        let pending = self.begin(chunk, cursor).await?;
-        self.finish(chunk, pending).await
+    async fn apply(&mut self, batch: &[Chunk<'_>], cursor: &FileCursor) -> Result<(), Self::Error> {
+        let pending = self.begin(batch, cursor).await?;
+        self.finish(batch, pending).await
     }
 }
 
@@ -329,31 +371,28 @@ impl StoreSink<'_> {
             .await
     }
 
-    /// Step 1: records the batch's exact range as pending, durably.
+    /// Step 1: records the batch's exact ranges as pending, durably.
     pub async fn begin(
         &mut self,
-        chunk: &Chunk<'_>,
+        batch: &[Chunk<'_>],
         cursor: &FileCursor,
     ) -> Result<PendingBatch, mongodb::error::Error> {
         let pending = PendingBatch {
             batch: self.state.next_batch,
-            path: chunk_path(chunk, cursor),
-            from: cursor.offset - chunk.consumed as u64,
-            to: cursor.offset,
-            at_eof: chunk.at_eof,
+            ranges: batch
+                .iter()
+                .map(|c| PendingRange {
+                    path: c.path.clone(),
+                    from: c.from,
+                    to: c.from + c.consumed as u64,
+                    at_eof: c.at_eof,
+                })
+                .collect(),
             cursor: cursor.clone(),
         };
         self.state.pending = Some(pending.clone());
         self.save().await?;
         Ok(pending)
-    }
-}
-
-fn chunk_path(chunk: &Chunk<'_>, cursor: &FileCursor) -> String {
-    if chunk.path.is_empty() {
-        cursor.file.clone()
-    } else {
-        chunk.path.clone()
     }
 }
 
@@ -365,4 +404,47 @@ pub enum RecoverError {
     Shrunk { path: String },
     #[error("database: {0}")]
     Db(#[from] mongodb::error::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_batch_of_one_file_stored_inline_is_still_read() {
+        let cursor = doc! { "file": "b.csv", "offset": 90i64, "size": 90i64, "mtime": 0i64, "head_hash": "", "head_len": 0i64 };
+        let inline = doc! { "batch": 7i64, "path": "k/b.csv", "from": 10i64, "to": 90i64, "at_eof": false, "cursor": cursor.clone() };
+        let read: PendingBatch = match mongodb::bson::deserialize_from_document(inline) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        let range = PendingRange {
+            path: "k/b.csv".to_owned(),
+            from: 10,
+            to: 90,
+            at_eof: false,
+        };
+        assert_eq!((read.batch, read.ranges.clone()), (7, vec![range]));
+
+        // And a batch of several files round-trips.
+        let mut read = read;
+        read.ranges.insert(
+            0,
+            PendingRange {
+                path: "k/a.csv".to_owned(),
+                from: 500,
+                to: 800,
+                at_eof: true,
+            },
+        );
+        let stored = match to_bson(&read) {
+            Ok(mongodb::bson::Bson::Document(d)) => d,
+            other => panic!("{other:?}"),
+        };
+        let again: PendingBatch = match mongodb::bson::deserialize_from_document(stored) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(again, read);
+    }
 }

@@ -18,6 +18,8 @@ pub struct MalformedLine {
 pub struct Chunk<'a> {
     /// The file the chunk was read from (as the source names it).
     pub path: String,
+    /// The file offset of the chunk's first byte.
+    pub from: u64,
     /// Whether a last line without a newline was counted (the file is final).
     pub at_eof: bool,
     pub events: Vec<KillfeedLine<'a>>,
@@ -42,6 +44,7 @@ pub fn parse_killfeed_chunk<'a>(file: &str, buf: &'a [u8], base: u64, at_eof: bo
     let expected_lines = buf.len() / 112 + 1;
     let mut chunk = Chunk {
         path: file.to_owned(),
+        from: base,
         at_eof,
         events: Vec::with_capacity(expected_lines),
         raw: Vec::with_capacity(expected_lines),
@@ -85,6 +88,26 @@ pub fn parse_killfeed_chunk<'a>(file: &str, buf: &'a [u8], base: u64, at_eof: bo
         chunk.consumed = buf.len();
     }
     chunk
+}
+
+/// How many bytes of `buf` (read at `base`) [`parse_killfeed_chunk`] consumes: what a
+/// reader needs to know where the next read starts, without parsing first.
+pub fn consumed_by(buf: &[u8], base: u64, at_eof: bool) -> usize {
+    if at_eof {
+        buf.len()
+    } else {
+        complete_lines(buf, base).consumed()
+    }
+}
+
+/// The events of a batch (its chunks in reading order) with their raw lines. A batch's
+/// lines are numbered in this order.
+pub fn batch_events<'c, 'a>(
+    chunks: &'c [Chunk<'a>],
+) -> impl Iterator<Item = (&'c KillfeedLine<'a>, &'a [u8])> + 'c {
+    chunks
+        .iter()
+        .flat_map(|c| c.events.iter().zip(c.raw.iter().copied()))
 }
 
 impl<'a> Chunk<'a> {
@@ -146,6 +169,23 @@ mod tests {
         // Another server's identical line is another kill.
         let mut other = parse_killfeed_chunk("a.csv", text.as_bytes(), 0, false);
         assert_eq!(other.dedupe(1, "7021", &mut seen), 1);
+    }
+
+    #[test]
+    fn a_reader_knows_what_the_parser_will_consume() {
+        let text = format!("\u{feff}{LINE}\r\n\n{LINE}\n{LINE}");
+        for base in [0, 7] {
+            for at_eof in [false, true] {
+                for end in 0..=text.len() {
+                    let buf = &text.as_bytes()[..end];
+                    assert_eq!(
+                        consumed_by(buf, base, at_eof),
+                        parse_killfeed_chunk("a.csv", buf, base, at_eof).consumed,
+                        "{end} bytes from {base}, at_eof {at_eof}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

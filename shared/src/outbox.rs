@@ -16,7 +16,7 @@ use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::options::{FindOneAndUpdateOptions, InsertManyOptions, ReturnDocument};
 
 use crate::db::{Database, collections};
-use crate::ingest::Chunk;
+use crate::ingest::{Chunk, batch_events};
 use crate::killfeed::KillfeedEvent;
 use crate::schema::SCHEMA_VERSION;
 
@@ -64,11 +64,12 @@ impl Outbox {
     pub fn kill_notices(
         guild_id: u64,
         server_id: &str,
-        chunk: &Chunk<'_>,
+        batch: &[Chunk<'_>],
         kept: &[(usize, String)],
     ) -> Vec<Notice> {
+        let events: Vec<_> = batch_events(batch).map(|(e, _)| e).collect();
         kept.iter()
-            .filter_map(|(i, id)| Some((chunk.events.get(*i)?, id)))
+            .filter_map(|(i, id)| Some((*events.get(*i)?, id)))
             .map(|(line, id)| {
                 let key = format!("k:{id}");
                 let (kind, data) = match &line.event {

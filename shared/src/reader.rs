@@ -9,7 +9,7 @@
 use crate::cursor::{
     FileCursor, HEAD_LEN, LogRestart, csv_files, head_hash, log_restart, next_killfeed_read,
 };
-use crate::ingest::{Chunk, parse_killfeed_chunk};
+use crate::ingest::{Chunk, consumed_by, parse_killfeed_chunk};
 use crate::lines::complete_lines;
 use crate::server_log::{LogRecord, parse_log_line};
 use crate::source::{ByteSource, FileMeta, SourceError};
@@ -17,12 +17,18 @@ use crate::source::{ByteSource, FileMeta, SourceError};
 /// Largest single read; bigger files take several steps (and batches).
 pub const MAX_READ: usize = 4 << 20;
 
-/// Applies what was read. The sink makes the batch durable together with `cursor`.
+/// The most killfeed bytes one batch holds, unless the worker is configured otherwise.
+/// Small files (a day is a few hundred lines) are gathered into one batch, so a backfill
+/// updates each player's statistics once per batch instead of once per file.
+pub const BATCH_BYTES: usize = 4 << 20;
+
+/// Applies what was read: a batch, the chunks of one or more files in reading order. The
+/// sink makes the batch durable together with `cursor`, the position after its last chunk.
 pub trait KillfeedSink {
     type Error;
     fn apply(
         &mut self,
-        chunk: &Chunk<'_>,
+        batch: &[Chunk<'_>],
         cursor: &FileCursor,
     ) -> impl Future<Output = Result<(), Self::Error>>;
 }
@@ -54,45 +60,91 @@ pub struct PollOutcome {
     pub batches: u64,
 }
 
-/// Reads everything new in the killfeed folder `dir`; returns the cursor reached.
+/// Reads everything new in the killfeed folder `dir`, in batches of up to `batch_bytes`
+/// ([`BATCH_BYTES`] unless configured); returns the cursor reached.
 pub async fn poll_killfeed<S: ByteSource, K: KillfeedSink>(
     source: &S,
     dir: &str,
+    batch_bytes: usize,
     mut cursor: Option<FileCursor>,
     sink: &mut K,
     outcome: &mut PollOutcome,
 ) -> Result<Option<FileCursor>, PollError<K::Error>> {
     let files = csv_files(&source.list(dir).await?);
-    while let Some(read) = next_killfeed_read(cursor.as_ref(), &files) {
-        let want = usize::try_from(read.file.size.saturating_sub(read.from))
-            .unwrap_or(MAX_READ)
-            .min(MAX_READ);
-        let bytes = source.read_at(&read.file.path, read.from, want).await?;
-        let reaches_end = read.from + bytes.len() as u64 >= read.file.size;
-        let chunk = parse_killfeed_chunk(
-            &read.file.path,
-            &bytes,
-            read.from,
-            read.is_final && reaches_end,
-        );
-        let next = FileCursor {
-            file: read.file.name.clone(),
-            offset: read.from + chunk.consumed as u64,
-            size: read.file.size,
-            mtime: read.file.mtime,
-            head_hash: String::new(),
-            head_len: 0,
+    loop {
+        let reads = gather_reads(source, cursor.as_ref(), &files, batch_bytes).await?;
+        let Some(next) = reads.last().map(|r| r.cursor.clone()) else {
+            break;
         };
-        if cursor.as_ref() == Some(&next) {
-            break; // only a partial line is new: wait for its newline
+        let batch: Vec<Chunk<'_>> = reads
+            .iter()
+            .map(|r| parse_killfeed_chunk(&r.path, &r.bytes, r.from, r.at_eof))
+            .collect();
+        sink.apply(&batch, &next).await.map_err(PollError::Sink)?;
+        for chunk in &batch {
+            outcome.bytes += chunk.consumed as u64;
+            outcome.lines += chunk.lines;
         }
-        sink.apply(&chunk, &next).await.map_err(PollError::Sink)?;
-        outcome.bytes += chunk.consumed as u64;
-        outcome.lines += chunk.lines;
         outcome.batches += 1;
         cursor = Some(next);
     }
     Ok(cursor)
+}
+
+/// One file's bytes read for a batch, and the cursor after them.
+struct BatchRead {
+    path: String,
+    from: u64,
+    bytes: Vec<u8>,
+    at_eof: bool,
+    cursor: FileCursor,
+}
+
+/// The reads of the next batch: from `cursor` on, file after file, until `batch_bytes`
+/// or nothing new. Empty when only a partial line is new (it waits for its newline).
+async fn gather_reads<S: ByteSource>(
+    source: &S,
+    mut cursor: Option<&FileCursor>,
+    files: &[FileMeta],
+    batch_bytes: usize,
+) -> Result<Vec<BatchRead>, SourceError> {
+    let mut reads: Vec<BatchRead> = Vec::new();
+    let mut budget = batch_bytes;
+    while let Some(read) = next_killfeed_read(cursor, files) {
+        let left = usize::try_from(read.file.size.saturating_sub(read.from)).unwrap_or(usize::MAX);
+        // The first read is whole whatever the budget, so that a long line still moves
+        // the cursor (see `lines::MAX_PENDING`).
+        let want = match reads.is_empty() {
+            true => left.min(MAX_READ),
+            false if budget == 0 => break,
+            false => left.min(budget).min(MAX_READ),
+        };
+        let bytes = source.read_at(&read.file.path, read.from, want).await?;
+        let at_eof = read.is_final && read.from + bytes.len() as u64 >= read.file.size;
+        let consumed = consumed_by(&bytes, read.from, at_eof);
+        if consumed == 0 {
+            // Only a partial line: it waits for its newline, or (cut by the budget) for
+            // the next batch.
+            break;
+        }
+        budget = budget.saturating_sub(bytes.len());
+        reads.push(BatchRead {
+            path: read.file.path.clone(),
+            from: read.from,
+            cursor: FileCursor {
+                file: read.file.name.clone(),
+                offset: read.from + consumed as u64,
+                size: read.file.size,
+                mtime: read.file.mtime,
+                head_hash: String::new(),
+                head_len: 0,
+            },
+            bytes,
+            at_eof,
+        });
+        cursor = reads.last().map(|r| &r.cursor);
+    }
+    Ok(reads)
 }
 
 /// Reads everything new in the log at `path`; returns the cursor reached.

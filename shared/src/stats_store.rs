@@ -27,7 +27,7 @@ use mongodb::error::Error as MongoError;
 use mongodb::options::InsertManyOptions;
 
 use crate::db::{Database, already_stored, collections};
-use crate::ingest::Chunk;
+use crate::ingest::{Chunk, batch_events};
 use crate::killfeed::{KillfeedEvent, KillfeedLine, line_id};
 use crate::schema::SCHEMA_VERSION;
 use crate::stats::{
@@ -51,8 +51,8 @@ pub struct StatsStore {
 pub struct BatchOutcome {
     /// Malformed lines this batch counted (each once, like kills).
     pub malformed: u64,
-    /// The lines this batch counted, as (index into the chunk's events, line id): what to
-    /// notify, with the id already computed.
+    /// The lines this batch counted, as (index in [`batch_events`] order, line id): what
+    /// to notify, with the id already computed.
     pub kept: Vec<(usize, String)>,
     /// Lines counted by this batch.
     pub counted: u64,
@@ -85,17 +85,19 @@ impl StatsStore {
         }
     }
 
-    /// Records a batch's lines and adds them to the statistics; safe to call again with
-    /// the same batch after any failure.
+    /// Records a batch's lines (its chunks, in reading order) and adds them to the
+    /// statistics; safe to call again with the same batch after any failure.
     pub async fn apply_batch(
         &self,
         at: BatchRef<'_>,
-        chunk: &Chunk<'_>,
+        batch: &[Chunk<'_>],
     ) -> Result<BatchOutcome, MongoError> {
         let guild = at.guild_id.to_string();
         let mut outcome = BatchOutcome::default();
-        let kept = self.record_lines(at, &guild, chunk, &mut outcome).await?;
-        let mut delta = BatchDelta::from_events(kept.iter().map(|(i, _)| &chunk.events[*i]));
+        let kept = self.record_lines(at, &guild, batch, &mut outcome).await?;
+        let events: Vec<&KillfeedLine<'_>> = batch_events(batch).map(|(e, _)| e).collect();
+        let mut delta =
+            BatchDelta::from_events(kept.iter().filter_map(|(i, _)| events.get(*i).copied()));
         delta.totals.malformed_lines = outcome.malformed;
         outcome.kept = kept;
         if delta.is_empty() {
@@ -116,17 +118,19 @@ impl StatsStore {
         &self,
         at: BatchRef<'_>,
         guild: &str,
-        chunk: &Chunk<'_>,
+        batch: &[Chunk<'_>],
         outcome: &mut BatchOutcome,
     ) -> Result<Vec<(usize, String)>, MongoError> {
-        if chunk.events.is_empty() && chunk.malformed_raw.is_empty() {
+        let lines: usize = batch.iter().map(|c| c.events.len()).sum();
+        let malformed: usize = batch.iter().map(|c| c.malformed.len()).sum();
+        if lines == 0 && malformed == 0 {
             return Ok(Vec::new());
         }
-        let mut ids = Vec::with_capacity(chunk.events.len());
-        let mut docs = Vec::with_capacity(chunk.events.len());
+        let mut ids = Vec::with_capacity(lines + malformed);
+        let mut docs = Vec::with_capacity(lines + malformed);
         let mut in_batch = HashSet::new();
-        let mut kept = Vec::with_capacity(chunk.events.len());
-        for (i, (event, raw)) in chunk.events.iter().zip(&chunk.raw).enumerate() {
+        let mut kept = Vec::with_capacity(lines);
+        for (i, (event, raw)) in batch_events(batch).enumerate() {
             let id = line_id(at.guild_id, at.server_id, raw);
             // The same line twice within one batch counts once, too.
             if !in_batch.insert(id.clone()) {
@@ -137,8 +141,11 @@ impl StatsStore {
             ids.push((i, id));
         }
         // Malformed lines are stored too (index past the events), so each counts once.
-        let malformed_from = chunk.events.len();
-        for (j, (raw, m)) in chunk.malformed_raw.iter().zip(&chunk.malformed).enumerate() {
+        let malformed_from = lines;
+        let malformed_lines = batch
+            .iter()
+            .flat_map(|c| c.malformed_raw.iter().zip(&c.malformed));
+        for (j, (raw, m)) in malformed_lines.enumerate() {
             let id = line_id(at.guild_id, at.server_id, raw);
             if !in_batch.insert(id.clone()) {
                 continue;

@@ -7,7 +7,9 @@ use std::convert::Infallible;
 
 use tower_shared::cursor::{FileCursor, LogRestart};
 use tower_shared::ingest::Chunk;
-use tower_shared::reader::{KillfeedSink, LogSink, PollOutcome, poll_killfeed, poll_log};
+use tower_shared::reader::{
+    BATCH_BYTES, KillfeedSink, LogSink, MAX_READ, PollOutcome, poll_killfeed, poll_log,
+};
 use tower_shared::server_log::{LogRecord, PlayerCounts};
 use tower_shared::source::LocalSource;
 use tower_shared::stats::{BatchDelta, ServerStats};
@@ -34,18 +36,21 @@ struct StatsSink {
     stats: ServerStats,
     seen: HashSet<[u8; 16]>,
     malformed: usize,
+    /// Files per batch, in order.
+    batches: Vec<usize>,
 }
 
 impl KillfeedSink for StatsSink {
     type Error = Infallible;
-    async fn apply(&mut self, chunk: &Chunk<'_>, _cursor: &FileCursor) -> Result<(), Infallible> {
-        let mut events = Chunk {
-            events: chunk.events.clone(),
-            raw: chunk.raw.clone(),
-            ..Chunk::default()
-        };
+    async fn apply(&mut self, batch: &[Chunk<'_>], _cursor: &FileCursor) -> Result<(), Infallible> {
+        self.batches.push(batch.len());
+        let mut events = Chunk::default();
+        for chunk in batch {
+            events.events.extend(chunk.events.iter().cloned());
+            events.raw.extend(&chunk.raw);
+            self.malformed += chunk.malformed.len();
+        }
         events.dedupe(1, "7020", &mut self.seen);
-        self.malformed += chunk.malformed.len();
         self.stats.merge(&BatchDelta::from_events(&events.events));
         Ok(())
     }
@@ -74,7 +79,7 @@ async fn a_growing_killfeed_folder_is_read_exactly_once() {
     // The first half of file A, cut in the middle of a line.
     let cut = a.len() / 2;
     ok(std::fs::write(&a_path, &a[..cut]));
-    let cursor = ok(poll_killfeed(&source, dir, None, &mut sink, &mut outcome).await);
+    let cursor = ok(poll_killfeed(&source, dir, BATCH_BYTES, None, &mut sink, &mut outcome).await);
     let held = cursor.as_ref().map_or(0, |c| c.offset);
     assert!(
         held < cut as u64 && a[held as usize - 1] == b'\n',
@@ -83,13 +88,21 @@ async fn a_growing_killfeed_folder_is_read_exactly_once() {
 
     // Nothing new: nothing read.
     let mut idle = PollOutcome::default();
-    let same = ok(poll_killfeed(&source, dir, cursor.clone(), &mut sink, &mut idle).await);
+    let same = ok(poll_killfeed(
+        &source,
+        dir,
+        BATCH_BYTES,
+        cursor.clone(),
+        &mut sink,
+        &mut idle,
+    )
+    .await);
     assert_eq!((same, idle.bytes), (cursor.clone(), 0));
 
     // The rest of A arrives, then a newer file B.
     ok(std::fs::write(&a_path, &a));
     let mut second = PollOutcome::default();
-    let cursor = ok(poll_killfeed(&source, dir, cursor, &mut sink, &mut second).await);
+    let cursor = ok(poll_killfeed(&source, dir, BATCH_BYTES, cursor, &mut sink, &mut second).await);
     assert_eq!(
         second.bytes,
         a.len() as u64 - held,
@@ -99,7 +112,8 @@ async fn a_growing_killfeed_folder_is_read_exactly_once() {
         root.join(dir).join("2025.05.15-00.00.00.csv"),
         &b,
     ));
-    let cursor = ok(poll_killfeed(&source, dir, cursor, &mut sink, &mut outcome).await);
+    let cursor =
+        ok(poll_killfeed(&source, dir, BATCH_BYTES, cursor, &mut sink, &mut outcome).await);
     assert_eq!(
         cursor.map(|c| (c.file, c.offset)),
         Some(("2025.05.15-00.00.00.csv".to_owned(), b.len() as u64))
@@ -110,8 +124,44 @@ async fn a_growing_killfeed_folder_is_read_exactly_once() {
 
     // Reading the whole folder again from scratch (a lost cursor) counts nothing twice.
     let before = sink.stats.clone();
-    ok(poll_killfeed(&source, dir, None, &mut sink, &mut outcome).await);
+    ok(poll_killfeed(&source, dir, BATCH_BYTES, None, &mut sink, &mut outcome).await);
     assert_eq!(sink.stats, before);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn small_files_share_a_batch_and_a_large_one_takes_several() {
+    let root = temp_dir("batches");
+    let dir = "deathlogs/world_0";
+    let source = LocalSource::new(&root);
+    let a = fixture("2025.05.01-00.00.00");
+    let b = fixture("2025.05.15-00.00.00");
+    // A day bigger than one read: B's lines over and over.
+    let big: Vec<u8> = b.repeat(MAX_READ / b.len() + 8);
+    for (name, bytes) in [
+        ("2025.05.01-00.00.00", &a),
+        ("2025.05.15-00.00.00", &b),
+        ("2025.05.16-00.00.00", &big),
+    ] {
+        ok(std::fs::write(
+            root.join(dir).join(format!("{name}.csv")),
+            bytes,
+        ));
+    }
+    let mut sink = StatsSink::default();
+    let mut outcome = PollOutcome::default();
+    let cursor = ok(poll_killfeed(&source, dir, BATCH_BYTES, None, &mut sink, &mut outcome).await);
+
+    // A, B and the start of the big file in the first batch (at most MAX_READ bytes), the
+    // rest of it in the second.
+    assert_eq!(sink.batches, vec![3, 1]);
+    assert_eq!(outcome.batches, 2);
+    assert_eq!(outcome.bytes, (a.len() + b.len() + big.len()) as u64);
+    assert_eq!(
+        cursor.map(|c| (c.file, c.offset)),
+        Some(("2025.05.16-00.00.00.csv".to_owned(), big.len() as u64))
+    );
+    assert_eq!(sink.stats, one_read(&[&a, &b]));
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -6,7 +6,7 @@ use mongodb::bson::{Document, doc};
 use tower_shared::cursor_store::{CursorStore, StoreSink};
 use tower_shared::ingest::parse_killfeed_chunk;
 use tower_shared::killfeed::line_id;
-use tower_shared::reader::{PollOutcome, poll_killfeed};
+use tower_shared::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
 use tower_shared::source::LocalSource;
 use tower_shared::stats_store::StatsStore;
 use tower_tests::backing::TestDatabase;
@@ -27,42 +27,61 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     let source = LocalSource::new(&root);
     let a = fixture("2025.05.01-00.00.00.csv");
     let b = fixture("2025.05.15-00.00.00.csv");
-    ok(std::fs::write(
-        root.join(DIR).join("2025.05.01-00.00.00.csv"),
-        &a,
-    ));
+    // The first 100 lines of A.
+    let a_path = root.join(DIR).join("2025.05.01-00.00.00.csv");
+    let half = a
+        .iter()
+        .enumerate()
+        .filter(|&(_, &byte)| byte == b'\n')
+        .nth(99)
+        .map_or(a.len(), |(i, _)| i + 1);
+    ok(std::fs::write(&a_path, &a[..half]));
 
-    // First worker: reads A entirely.
+    // First worker: reads them.
     let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
     let mut outcome = PollOutcome::default();
     let cursor = ok(poll_killfeed(
         &source,
         DIR,
+        BATCH_BYTES,
         sink.state.cursor.clone(),
         &mut sink,
         &mut outcome,
     )
     .await);
-    assert_eq!(sink.totals.counted, 258);
+    assert_eq!(sink.totals.counted, 100);
 
-    // B appears. The worker records the batch as pending, stores a third of its lines,
-    // and dies before updating any statistics or its cursor.
+    // The rest of A is written and B appears: one batch covers both files. The worker
+    // records it as pending, stores a third of each file's lines, and dies before
+    // updating any statistics or its cursor.
+    ok(std::fs::write(&a_path, &a));
     ok(std::fs::write(
         root.join(DIR).join("2025.05.15-00.00.00.csv"),
         &b,
     ));
-    let chunk = parse_killfeed_chunk(&format!("{DIR}/2025.05.15-00.00.00.csv"), &b, 0, false);
+    let batch = [
+        parse_killfeed_chunk(
+            &format!("{DIR}/2025.05.01-00.00.00.csv"),
+            &a[half..],
+            half as u64,
+            true,
+        ),
+        parse_killfeed_chunk(&format!("{DIR}/2025.05.15-00.00.00.csv"), &b, 0, false),
+    ];
     let next = tower_shared::cursor::FileCursor {
         file: "2025.05.15-00.00.00.csv".to_owned(),
-        offset: chunk.consumed as u64,
+        offset: batch[1].consumed as u64,
         size: b.len() as u64,
         ..Default::default()
     };
-    let pending = ok(sink.begin(&chunk, &next).await);
+    let pending = ok(sink.begin(&batch, &next).await);
+    assert_eq!(pending.ranges.len(), 2);
     let kills = db.raw().collection::<Document>("kills");
-    for raw in &chunk.raw[..chunk.raw.len() / 3] {
-        let id = line_id(GUILD, SERVER, raw);
-        ok(kills.insert_one(doc! { "_id": id, "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": pending.batch }).await);
+    for chunk in &batch {
+        for raw in &chunk.raw[..chunk.raw.len() / 3] {
+            let id = line_id(GUILD, SERVER, raw);
+            ok(kills.insert_one(doc! { "_id": id, "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": pending.batch }).await);
+        }
     }
     drop(sink);
     // The crash came before the commit: the stored cursor has not moved.
@@ -79,6 +98,7 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     ok(poll_killfeed(
         &source,
         DIR,
+        BATCH_BYTES,
         sink.state.cursor.clone(),
         &mut sink,
         &mut outcome,
@@ -107,6 +127,7 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     ok(poll_killfeed(
         &source,
         DIR,
+        BATCH_BYTES,
         sink.state.cursor.clone(),
         &mut sink,
         &mut idle,

@@ -424,7 +424,7 @@ async fn backfill_interrupted(how: Interruption) {
     let key = ok(SecretKey::from_base64(&key_text));
     let guild = GuildId(777_777_777_777_777_777);
     let id = unique_server_id();
-    // Ten hourly files (a read and a batch each), each line distinct: the fixture's
+    // Ten hourly files (a read and a batch each, see below), each line distinct: the fixture's
     // lines with the year changed per file.
     let fixture_lines = fixture("2025.05.15-00.00.00.csv");
     let mut all = Vec::new();
@@ -447,8 +447,9 @@ async fn backfill_interrupted(how: Interruption) {
         + expected.totals.suicides.total()
         + expected.totals.environment_deaths;
     register(&db, &key, guild, &id).await;
-    // A short lease, so that a restarted worker takes the server over soon.
-    let lease = [("TOWER_LEASE_SECS", "3")];
+    // A short lease, so that a restarted worker takes the server over soon; batches of
+    // one file each, so that the backfill takes ten batches to cut between.
+    let lease = [("TOWER_LEASE_SECS", "3"), ("TOWER_BATCH_KIB", "32")];
     let (first, _) = worker(&db, &key_text, &lease).await;
     let pid = first.pid().unwrap_or(0);
     let port = ok(sshd_port());

@@ -61,7 +61,7 @@ async fn apply_all(store: &StatsStore, chunks: &[Chunk<'_>], first_batch: i64) -
             server_id: SERVER,
             batch: first_batch + i as i64,
         };
-        let outcome = ok(store.apply_batch(at, chunk).await);
+        let outcome = ok(store.apply_batch(at, std::slice::from_ref(chunk)).await);
         counted += outcome.counted;
         duplicates += outcome.duplicates;
     }
@@ -135,7 +135,7 @@ async fn a_batch_retried_after_a_crash_counts_each_line_once() {
                 server_id: SERVER,
                 batch: 3,
             },
-            &chunks[2],
+            std::slice::from_ref(&chunks[2]),
         )
         .await);
     assert_eq!(first.counted as usize, chunks[2].events.len());
@@ -146,7 +146,7 @@ async fn a_batch_retried_after_a_crash_counts_each_line_once() {
                 server_id: SERVER,
                 batch: 3,
             },
-            &chunks[2],
+            std::slice::from_ref(&chunks[2]),
         )
         .await);
     apply_all(&store, &chunks[3..], 4).await;
@@ -170,7 +170,7 @@ async fn names_that_look_like_mongodb_expressions_are_kept_as_names() {
                 server_id: SERVER,
                 batch: 1,
             },
-            &chunk,
+            std::slice::from_ref(&chunk),
         )
         .await);
     let stored = ok(store.load(GUILD, SERVER).await);
@@ -206,7 +206,7 @@ async fn a_malformed_line_read_twice_is_counted_once() {
                     server_id: SERVER,
                     batch,
                 },
-                &chunk,
+                std::slice::from_ref(&chunk),
             )
             .await);
     }

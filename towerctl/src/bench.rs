@@ -4,7 +4,8 @@
 //! - `parse`: lines/s and MB/s of the killfeed parser, against a plain line split of the
 //!   same bytes (the floor), and of the engine as the worker runs it (4 MiB reads), with
 //!   and without the batch statistics.
-//! - `ingest`: events/s into MongoDB with the bulk, batched store, against the one-by-one
+//! - `ingest`: events/s into MongoDB through the worker's reader and bulk store (daily
+//!   files, batches of up to 4 MiB), against the one-by-one
 //!   way (the same statistics with one upsert per document and line), against the earlier
 //!   bot's writes (the line, then each player it names), and against the least any
 //!   per-line store could write (one `$inc` per line).
@@ -14,12 +15,15 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{Document, doc};
 use tower_shared::config::MongoConfig;
+use tower_shared::cursor_store::{CursorStore, StoreSink};
 use tower_shared::db::Database;
 use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
 use tower_shared::killfeed::{KillfeedEvent, KillfeedLine, parse_line};
 use tower_shared::reader::MAX_READ;
+use tower_shared::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
 use tower_shared::schema;
 use tower_shared::secret::Redacted;
+use tower_shared::source::LocalSource;
 use tower_shared::stats::BatchDelta;
 use tower_shared::stats_store::{BatchRef, StatsStore};
 
@@ -163,15 +167,11 @@ pub fn parse(mib: usize, rounds: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// `lines` events stored in batches of `batch` lines, against the same statistics stored
-/// one line at a time (`single_lines` of them: it is slow), and against the least any
-/// per-line store could write (one `$inc`).
-pub async fn ingest(
-    uri: &str,
-    lines: usize,
-    batch: usize,
-    single_lines: usize,
-) -> Result<(), String> {
+/// `lines` events ingested as the worker does (daily files read from a folder, batches of
+/// up to [`MAX_READ`] bytes, cursors and pending batches recorded), against the same
+/// statistics stored one line at a time (`single_lines` of them: it is slow), against the
+/// earlier bot's writes, and against the least any per-line store could write.
+pub async fn ingest(uri: &str, lines: usize, single_lines: usize) -> Result<(), String> {
     let all = corpus(lines * 200)?;
     let bytes = first_lines(&all, lines);
     // Each way gets a fresh database of its own, so neither pays for the other's data.
@@ -193,14 +193,15 @@ pub async fn ingest(
     };
 
     let db = open("bulk").await?;
-    let (bulk_events, bulk) = store_in_batches(&db, bytes, batch).await?;
+    let bulk = ingest_folder(&db, bytes).await;
     let _ = db.raw().drop().await;
+    let (bulk_events, bulk_batches, bulk_files, bulk) = bulk?;
 
     // The one-by-one way with the same results: every line its own batch, so each of its
     // documents (the line, both players, weapon, matchup, server) is one upsert.
     let db = open("per_line").await?;
     let (per_line_events, per_line) =
-        store_in_batches(&db, first_lines(bytes, single_lines), 1).await?;
+        store_line_by_line(&db, first_lines(bytes, single_lines)).await?;
     let _ = db.raw().drop().await;
 
     let chunk = parse_killfeed_chunk("bench.csv", first_lines(bytes, single_lines), 0, true);
@@ -220,8 +221,8 @@ pub async fn ingest(
     let rate = |(events, time): (usize, Duration)| events as f64 / time.as_secs_f64();
     let bulk_rate = rate((bulk_events, bulk));
     println!(
-        "bulk store, batches of {batch} lines (ids, 5 collections, exact streaks) {:>8.0} events/s  ({bulk_events} events, {:.2} s)",
-        bulk_rate,
+        "{:<70} {bulk_rate:>8.0} events/s  ({bulk_events} events, {:.2} s; {bulk_files} daily files in {bulk_batches} batches)",
+        "the worker's ingest (line ids, 5 collections, exact streaks)",
         bulk.as_secs_f64()
     );
     for (name, events, time) in [
@@ -315,29 +316,74 @@ fn first_lines(bytes: &[u8], n: usize) -> &[u8] {
     &bytes[..end]
 }
 
-/// Stores `bytes` through the bot's store in batches of `batch` lines, as the worker does;
-/// returns the events counted and the time taken.
-async fn store_in_batches(
+/// Ingests `bytes` as a game server's killfeed folder, through the worker's reader and
+/// store: the lines are written as one file per day (as Deadside writes them) and read
+/// with cursors and the pending-batch protocol. Returns the events counted, the batches,
+/// the files and the time taken.
+async fn ingest_folder(
     db: &Database,
     bytes: &[u8],
-    batch: usize,
-) -> Result<(usize, Duration), String> {
+) -> Result<(usize, u64, usize, Duration), String> {
+    let root = std::env::temp_dir().join(format!("tower-bench-ingest-{}", std::process::id()));
+    let dir = "deathlogs/world_0";
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join(dir)).map_err(|e| e.to_string())?;
+    // Lines start with their date (`2025.03.27-10.42.35;`): a file per date.
+    let days = days(bytes);
+    for (date, day) in &days {
+        std::fs::write(root.join(dir).join(format!("{date}-00.00.00.csv")), day)
+            .map_err(|e| e.to_string())?;
+    }
+    let files = days.len();
+    let (stats, cursors) = (StatsStore::new(db), CursorStore::new(db));
+    let source = LocalSource::new(&root);
+    let start = Instant::now();
+    let mut sink = StoreSink::open(1, "1", &stats, &cursors)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut outcome = PollOutcome::default();
+    let read = poll_killfeed(&source, dir, BATCH_BYTES, None, &mut sink, &mut outcome).await;
+    let time = start.elapsed();
+    let _ = std::fs::remove_dir_all(&root);
+    read.map_err(|e| e.to_string())?;
+    Ok((
+        usize::try_from(sink.totals.counted).unwrap_or(usize::MAX),
+        outcome.batches,
+        files,
+        time,
+    ))
+}
+
+/// `bytes` split into runs of lines of the same date, with the date (`2025.03.27`).
+fn days(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let date = String::from_utf8_lossy(line.get(..10).unwrap_or_default()).into_owned();
+        match out.last_mut() {
+            Some((d, day)) if *d == date => day.extend_from_slice(line),
+            _ => out.push((date, line.to_vec())),
+        }
+    }
+    out
+}
+
+/// Stores `bytes` through the bot's store one line per batch, so each document a line
+/// touches is one upsert; returns the events counted and the time taken.
+async fn store_line_by_line(db: &Database, bytes: &[u8]) -> Result<(usize, Duration), String> {
     let store = StatsStore::new(db);
     let start = Instant::now();
     let mut counted = 0;
-    let mut base = 0usize;
-    let parts: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
-    for (batch_no, part) in (1i64..).zip(parts.chunks(batch)) {
-        let joined: Vec<u8> = part.concat();
-        let chunk = parse_killfeed_chunk("bench.csv", &joined, base as u64, true);
-        base += joined.len();
+    let mut base = 0u64;
+    for (batch, line) in (1i64..).zip(bytes.split_inclusive(|&b| b == b'\n')) {
+        let chunk = parse_killfeed_chunk("bench.csv", line, base, true);
+        base += line.len() as u64;
         let at = BatchRef {
             guild_id: 1,
             server_id: "1",
-            batch: batch_no,
+            batch,
         };
         counted += store
-            .apply_batch(at, &chunk)
+            .apply_batch(at, std::slice::from_ref(&chunk))
             .await
             .map_err(|e| e.to_string())?
             .counted;

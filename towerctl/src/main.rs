@@ -52,14 +52,12 @@ enum Bench {
         #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
         rounds: u64,
     },
-    /// Events/s into MongoDB: bulk batches against one upsert per line.
+    /// Events/s into MongoDB: the worker's batched ingest against one upsert per line.
     Ingest {
         #[arg(long, env = "MONGODB_URI")]
         mongodb_uri: String,
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 50_000)]
         lines: usize,
-        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
-        batch: u64,
         /// Lines for the two one-line-at-a-time ways (slow: a few round trips per line).
         #[arg(long, default_value_t = 1_000)]
         single_lines: usize,
@@ -80,7 +78,6 @@ fn main() -> ExitCode {
                 Bench::Ingest {
                     mongodb_uri,
                     lines,
-                    batch,
                     single_lines,
                 },
         } => {
@@ -89,12 +86,7 @@ fn main() -> ExitCode {
                 .build()
             {
                 Ok(rt) => rt
-                    .block_on(bench::ingest(
-                        &mongodb_uri,
-                        lines,
-                        usize::try_from(batch).unwrap_or(usize::MAX),
-                        single_lines,
-                    ))
+                    .block_on(bench::ingest(&mongodb_uri, lines, single_lines))
                     .map_err(Into::into),
                 Err(e) => Err(Box::<dyn std::error::Error>::from(e.to_string())),
             }
