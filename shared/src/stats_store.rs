@@ -1,9 +1,13 @@
 //! Killfeed statistics in MongoDB, written exactly once per line.
 //!
 //! A batch (the lines between two cursor positions) is applied in two steps:
-//! 1. its lines go into `kills`, `_id` = the line's identity. A line whose identity is
-//!    already stored from an *earlier* batch is a replay or an overlap and is dropped; one
-//!    stored by an earlier attempt of the *same* batch (a crash mid-batch) is kept.
+//! 1. its lines go into `kills`, each with its identity, in time order and
+//!    [`LINES_PER_DOCUMENT`] to a document that records its time span and batch. The
+//!    documents overlapping the batch's span are read first: a line already stored by an
+//!    *earlier* batch is a replay or an overlap and is dropped; one stored by an earlier
+//!    attempt of the *same* batch (a crash mid-batch) is kept. A line always has the same
+//!    time, so it can only be stored in a document whose span holds that time. Malformed
+//!    lines (no time) are stored one per document, `_id` = their identity.
 //! 2. one server-side update per document touched (player, weapon per player, matchup,
 //!    weapon, server) adds the batch's [`BatchDelta`]. Each update only matches while
 //!    the document's `last_batch` is below this batch's number, so retrying a batch after
@@ -18,7 +22,7 @@
 //! fixed-width hex, so they cannot run into each other): compact, and fast on every
 //! MongoDB-wire server (compound-document `_id`s were 35x slower on SecantusDB).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::TryStreamExt;
 use mongodb::Collection;
@@ -121,15 +125,8 @@ impl StatsStore {
         batch: &[Chunk<'_>],
         outcome: &mut BatchOutcome,
     ) -> Result<Vec<(usize, String)>, MongoError> {
-        let lines: usize = batch.iter().map(|c| c.events.len()).sum();
-        let malformed: usize = batch.iter().map(|c| c.malformed.len()).sum();
-        if lines == 0 && malformed == 0 {
-            return Ok(Vec::new());
-        }
-        let mut ids = Vec::with_capacity(lines + malformed);
-        let mut docs = Vec::with_capacity(lines + malformed);
-        let mut in_batch = HashSet::new();
-        let mut kept = Vec::with_capacity(lines);
+        let mut lines = Vec::with_capacity(batch.iter().map(|c| c.events.len()).sum());
+        let mut in_batch = HashSet::with_capacity(lines.capacity());
         for (i, (event, raw)) in batch_events(batch).enumerate() {
             let id = line_id(at.guild_id, at.server_id, raw);
             // The same line twice within one batch counts once, too.
@@ -137,15 +134,135 @@ impl StatsStore {
                 outcome.duplicates += 1;
                 continue;
             }
-            docs.push(kill_document(&id, guild, at, event));
-            ids.push((i, id));
+            lines.push((i, id, event));
         }
-        // Malformed lines are stored too (index past the events), so each counts once.
-        let malformed_from = lines;
-        let malformed_lines = batch
+        let stored = self.stored_batches(at, guild, &lines, &in_batch).await?;
+        let mut kept = Vec::with_capacity(lines.len());
+        let mut new = Vec::new();
+        for (i, id, event) in lines {
+            match stored.get(&id) {
+                // Stored by an earlier batch: a replay or an overlap.
+                Some(b) if *b != at.batch => outcome.duplicates += 1,
+                // Stored by an earlier attempt of this batch: counted by this one.
+                Some(_) => kept.push((i, id)),
+                None => {
+                    new.push((id.clone(), event));
+                    kept.push((i, id));
+                }
+            }
+        }
+        self.store_lines(at, guild, new).await?;
+        outcome.malformed = self.record_malformed(at, guild, batch).await?;
+        outcome.counted = kept.len() as u64;
+        Ok(kept)
+    }
+
+    /// Which of `lines` are stored already, and by which batch. A line is stored in a
+    /// `kills` document whose time span holds the line's time, so only the documents
+    /// overlapping the batch's span are read (for a batch read in order, the newest).
+    async fn stored_batches(
+        &self,
+        at: BatchRef<'_>,
+        guild: &str,
+        lines: &[(usize, String, &KillfeedLine<'_>)],
+        in_batch: &HashSet<String>,
+    ) -> Result<HashMap<String, i64>, MongoError> {
+        let mut stored = HashMap::new();
+        let (Some(first), Some(last)) = (
+            lines.iter().map(|(_, _, e)| e.at).min(),
+            lines.iter().map(|(_, _, e)| e.at).max(),
+        ) else {
+            return Ok(stored);
+        };
+        let mut cursor = self
+            .kills
+            .find(doc! {
+                "guild_id": guild,
+                "server_id": at.server_id,
+                "at": { "$gte": seconds(first) },
+                // A document of one line (stored before lines were grouped) has no `from`.
+                "$or": [{ "from": { "$lte": seconds(last) } }, { "from": { "$exists": false } }],
+            })
+            .projection(doc! { "batch": 1, "lines.id": 1 })
+            .await?;
+        while let Some(d) = cursor.try_next().await? {
+            let Ok(batch) = d.get_i64("batch") else {
+                continue;
+            };
+            let ids: Vec<&str> = match d.get_array("lines") {
+                Ok(lines) => lines
+                    .iter()
+                    .filter_map(|l| l.as_document()?.get_str("id").ok())
+                    .collect(),
+                Err(_) => d.get_str("_id").into_iter().collect(),
+            };
+            for id in ids {
+                if in_batch.contains(id) {
+                    stored.insert(id.to_owned(), batch);
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Stores a batch's new lines in time order, [`LINES_PER_DOCUMENT`] to a `kills`
+    /// document: a few large inserts instead of one per line.
+    async fn store_lines(
+        &self,
+        at: BatchRef<'_>,
+        guild: &str,
+        mut new: Vec<(String, &KillfeedLine<'_>)>,
+    ) -> Result<(), MongoError> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        new.sort_by_key(|(_, e)| e.at);
+        let docs: Vec<Document> = new
+            .chunks(LINES_PER_DOCUMENT)
+            .map(|part| {
+                let (first, last) = (part[0].1.at, part[part.len() - 1].1.at);
+                doc! {
+                    // A retry of the batch stores only lines not stored yet, so its first
+                    // line (and this id) is new too.
+                    "_id": format!("{}:{}", part[0].0, at.batch),
+                    "guild_id": guild,
+                    "server_id": at.server_id,
+                    "batch": at.batch,
+                    "from": seconds(first),
+                    // The newest line's time (`at`, as the `server_at` index orders kills).
+                    "at": seconds(last),
+                    "lines": part.iter().map(|(id, e)| Bson::Document(line_document(id, e))).collect::<Vec<_>>(),
+                    "schema_version": SCHEMA_VERSION,
+                }
+            })
+            .collect();
+        let inserted = self
+            .kills
+            .insert_many(docs)
+            .with_options(InsertManyOptions::builder().ordered(false).build())
+            .await;
+        match inserted {
+            // Already there: the same batch, stored by an attempt that raced this one.
+            Err(e) => already_stored(&e).map(drop).ok_or(e),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Stores a batch's malformed lines (one document each: they have no time to group
+    /// them by); returns how many this batch counts.
+    async fn record_malformed(
+        &self,
+        at: BatchRef<'_>,
+        guild: &str,
+        batch: &[Chunk<'_>],
+    ) -> Result<u64, MongoError> {
+        let mut ids = Vec::new();
+        let mut docs = Vec::new();
+        let mut in_batch = HashSet::new();
+        let malformed = batch
             .iter()
             .flat_map(|c| c.malformed_raw.iter().zip(&c.malformed));
-        for (j, (raw, m)) in malformed_lines.enumerate() {
+        for (raw, m) in malformed {
             let id = line_id(at.guild_id, at.server_id, raw);
             if !in_batch.insert(id.clone()) {
                 continue;
@@ -155,7 +272,10 @@ impl StatsStore {
                 "kind": "malformed", "reason": m.reason.to_string(), "file": &m.file,
                 "offset": i64::try_from(m.offset).unwrap_or(i64::MAX), "schema_version": SCHEMA_VERSION,
             });
-            ids.push((malformed_from + j, id));
+            ids.push(id);
+        }
+        if docs.is_empty() {
+            return Ok(0);
         }
         let inserted = self
             .kills
@@ -166,39 +286,38 @@ impl StatsStore {
             Ok(_) => HashSet::new(),
             Err(e) => already_stored(&e).ok_or(e)?,
         };
+        if failed.is_empty() {
+            return Ok(ids.len() as u64);
+        }
         // Lines already stored: ours if an earlier attempt of this batch stored them.
-        let mut ours_before = HashSet::new();
-        if !failed.is_empty() {
-            let dup_ids: Vec<&str> = ids
-                .iter()
-                .enumerate()
-                .filter(|(n, _)| failed.contains(n))
-                .map(|(_, (_, id))| id.as_str())
-                .collect();
-            let mut cursor = self
-                .kills
-                .find(doc! { "_id": { "$in": dup_ids }, "batch": at.batch })
-                .projection(doc! { "_id": 1 })
-                .await?;
-            while let Some(d) = cursor.try_next().await? {
-                if let Ok(id) = d.get_str("_id") {
-                    ours_before.insert(id.to_owned());
-                }
-            }
-        }
-        for (n, (i, id)) in ids.into_iter().enumerate() {
-            if !failed.contains(&n) || ours_before.contains(&id) {
-                if i < malformed_from {
-                    kept.push((i, id));
-                } else {
-                    outcome.malformed += 1;
-                }
-            } else {
-                outcome.duplicates += 1;
-            }
-        }
-        outcome.counted = kept.len() as u64;
-        Ok(kept)
+        let dup_ids: Vec<&str> = ids
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| failed.contains(n))
+            .map(|(_, id)| id.as_str())
+            .collect();
+        let ours_before = self
+            .kills
+            .count_documents(doc! { "_id": { "$in": dup_ids }, "batch": at.batch })
+            .await?;
+        Ok((ids.len() - failed.len()) as u64 + ours_before)
+    }
+
+    /// Lines recorded (counted or malformed) in the `kills` documents `filter` matches
+    /// (`guild_id`, `server_id`, `batch`), for checks and tests.
+    pub async fn lines_recorded(&self, filter: Document) -> Result<u64, MongoError> {
+        let mut cursor = self
+            .kills
+            .aggregate(vec![
+                doc! { "$match": filter },
+                doc! { "$group": { "_id": null, "n": { "$sum": { "$cond": [{ "$isArray": "$lines" }, { "$size": "$lines" }, 1i64] } } } },
+            ])
+            .await?;
+        let n = match cursor.try_next().await? {
+            Some(d) => get_u64(&d, "n"),
+            None => 0,
+        };
+        Ok(n)
     }
 
     /// Step 2: one guarded update per document the batch touches.
@@ -354,6 +473,10 @@ impl StatsStore {
 /// Statements per `update` command (MongoDB accepts up to 100,000 and 48 MB).
 const UPDATES_PER_COMMAND: usize = 10_000;
 
+/// Lines per `kills` document (about 250 KB): large enough that storing a batch's lines
+/// takes a few inserts, small enough that a document spans a short time.
+const LINES_PER_DOCUMENT: usize = 1_000;
+
 /// A counter document's update: `change` (`$inc`, `$max`) plus its scope, identifying
 /// `fields`, the batch and the schema version.
 fn counter(scope: &Document, fields: Document, batch: i64, mut change: Document) -> UpdateMods {
@@ -369,15 +492,9 @@ enum UpdateMods {
     Doc(Document),
 }
 
-fn kill_document(id: &str, guild: &str, at: BatchRef<'_>, line: &KillfeedLine<'_>) -> Document {
-    let mut d = doc! {
-        "_id": id,
-        "guild_id": guild,
-        "server_id": at.server_id,
-        "batch": at.batch,
-        "at": DateTime::from_millis(line.at.saturating_mul(1000)),
-        "schema_version": SCHEMA_VERSION,
-    };
+/// One line in a `kills` document.
+fn line_document(id: &str, line: &KillfeedLine<'_>) -> Document {
+    let mut d = doc! { "id": id, "at": seconds(line.at) };
     match &line.event {
         KillfeedEvent::Kill {
             killer,
@@ -406,6 +523,11 @@ fn kill_document(id: &str, guild: &str, at: BatchRef<'_>, line: &KillfeedLine<'_
         }),
     }
     d
+}
+
+/// A game time (seconds) as a BSON date.
+fn seconds(at: i64) -> DateTime {
+    DateTime::from_millis(at.saturating_mul(1000))
 }
 
 /// A value from outside (a player name, a weapon) inside a pipeline: `$literal`, so a name

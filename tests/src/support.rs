@@ -3,7 +3,10 @@
 
 use std::collections::HashSet;
 
-use tower_shared::ingest::parse_killfeed_chunk;
+use mongodb::bson::{DateTime, Document, doc};
+use tower_shared::db::Database;
+use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
+use tower_shared::killfeed::line_id;
 use tower_shared::stats::ServerStats;
 
 /// The value, or a panic with the error's own message (what a failing test should show).
@@ -55,4 +58,42 @@ where
         found.is_ok(),
         "timed out after {limit:?} waiting for {what}"
     );
+}
+
+/// What a worker that died in the middle of `batch` leaves behind: the first `n` lines of
+/// `chunk` stored in `kills` (as the store stores them), and no statistics.
+pub async fn store_lines_then_crash(
+    db: &Database,
+    guild_id: u64,
+    server_id: &str,
+    batch: i64,
+    chunk: &Chunk<'_>,
+    n: usize,
+) {
+    let lines: Vec<(String, i64)> = chunk
+        .raw
+        .iter()
+        .zip(&chunk.events)
+        .take(n)
+        .map(|(raw, e)| (line_id(guild_id, server_id, raw), e.at))
+        .collect();
+    let (Some(first), Some(last)) = (
+        lines.iter().map(|l| l.1).min(),
+        lines.iter().map(|l| l.1).max(),
+    ) else {
+        return;
+    };
+    let at = |s: i64| DateTime::from_millis(s * 1000);
+    let stored: Vec<Document> = lines
+        .iter()
+        .map(|(id, t)| doc! { "id": id, "at": at(*t) })
+        .collect();
+    let kills = db.raw().collection::<Document>("kills");
+    ok(kills
+        .insert_one(doc! {
+            "_id": format!("crashed:{server_id}:{batch}:{}", lines[0].0),
+            "guild_id": guild_id.to_string(), "server_id": server_id, "batch": batch,
+            "from": at(first), "at": at(last), "lines": stored,
+        })
+        .await);
 }

@@ -2,15 +2,14 @@
 //! source, the real MongoDB-wire server): cursors persist, and a process that dies in the
 //! middle of a batch leaves nothing lost or doubled for the next one to find.
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::doc;
 use tower_shared::cursor_store::{CursorStore, StoreSink};
 use tower_shared::ingest::parse_killfeed_chunk;
-use tower_shared::killfeed::line_id;
 use tower_shared::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
 use tower_shared::source::LocalSource;
 use tower_shared::stats_store::StatsStore;
 use tower_tests::backing::TestDatabase;
-use tower_tests::support::{expected_stats, fixture, ok};
+use tower_tests::support::{expected_stats, fixture, ok, store_lines_then_crash};
 
 const GUILD: u64 = 222_222_222_222_222_222;
 const SERVER: &str = "9001";
@@ -76,12 +75,16 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     };
     let pending = ok(sink.begin(&batch, &next).await);
     assert_eq!(pending.ranges.len(), 2);
-    let kills = db.raw().collection::<Document>("kills");
     for chunk in &batch {
-        for raw in &chunk.raw[..chunk.raw.len() / 3] {
-            let id = line_id(GUILD, SERVER, raw);
-            ok(kills.insert_one(doc! { "_id": id, "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": pending.batch }).await);
-        }
+        store_lines_then_crash(
+            &db,
+            GUILD,
+            SERVER,
+            pending.batch,
+            chunk,
+            chunk.raw.len() / 3,
+        )
+        .await;
     }
     drop(sink);
     // The crash came before the commit: the stored cursor has not moved.
@@ -120,7 +123,7 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
             "{id}"
         );
     }
-    assert_eq!(ok(kills.count_documents(doc! {}).await), 258 + 283);
+    assert_eq!(ok(stats.lines_recorded(doc! {}).await), 258 + 283);
     // And the cursor persisted: a third worker reads nothing new.
     let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
     let mut idle = PollOutcome::default();

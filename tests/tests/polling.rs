@@ -241,14 +241,14 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
     let (second, _) = worker(&db, &key_text, &extra).await;
     let handle = ok(db.open().await);
     let leases = handle.raw().collection::<Document>("server_leases");
-    let kills = handle.raw().collection::<Document>("kills");
+    let recorded = StatsStore::new(&handle);
 
     // Each worker holds its fair share (25 of 50), and every server's first 10 lines are in.
     eventually(
         "the servers split evenly over both workers and read",
         Duration::from_secs(90),
         || {
-            let (leases, kills) = (leases.clone(), kills.clone());
+            let (leases, recorded) = (leases.clone(), recorded.clone());
             async move {
                 let owners: Vec<String> = match leases.find(doc! {}).await {
                     Ok(c) => {
@@ -264,8 +264,8 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
                 }
                 held.len() == 2
                     && held.values().all(|&n| n == SERVERS / 2)
-                    && kills
-                        .count_documents(doc! {})
+                    && recorded
+                        .lines_recorded(doc! {})
                         .await
                         .is_ok_and(|n| n == 10 * SERVERS as u64)
             }
@@ -285,10 +285,10 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
         "every line of every server, once",
         Duration::from_secs(90),
         || {
-            let kills = kills.clone();
+            let recorded = recorded.clone();
             async move {
-                kills
-                    .count_documents(doc! {})
+                recorded
+                    .lines_recorded(doc! {})
                     .await
                     .is_ok_and(|n| n == 40 * SERVERS as u64)
             }
@@ -343,7 +343,7 @@ async fn a_guild_never_has_more_connections_open_than_its_tier_allows() {
     let port = ok(sshd_port());
     let handle = ok(db.open().await);
     let status = handle.raw().collection::<Document>("server_status");
-    let kills = handle.raw().collection::<Document>("kills");
+    let recorded = StatsStore::new(&handle);
 
     // Watch the worker's SSH sessions from outside while every server is polled three
     // times (the samples only observe; what ends the loop is the poll count).
@@ -365,7 +365,7 @@ async fn a_guild_never_has_more_connections_open_than_its_tier_allows() {
     }
     assert_eq!(most, 2, "a tier-0 guild's sessions open at once");
     assert_eq!(
-        ok(kills.count_documents(doc! {}).await),
+        ok(recorded.lines_recorded(doc! {}).await),
         10 * SERVERS as u64
     );
 
@@ -454,11 +454,11 @@ async fn backfill_interrupted(how: Interruption) {
     let pid = first.pid().unwrap_or(0);
     let port = ok(sshd_port());
     let handle = ok(db.open().await);
-    let kills = handle.raw().collection::<Document>("kills");
+    let recorded = StatsStore::new(&handle);
 
     // As soon as the first file's lines are in, the backfill is cut between two reads.
     eventually("the backfill under way", WAIT, || async {
-        kills.count_documents(doc! {}).await.is_ok_and(|n| n > 0)
+        recorded.lines_recorded(doc! {}).await.is_ok_and(|n| n > 0)
     })
     .await;
     let status = handle.raw().collection::<Document>("server_status");
@@ -499,7 +499,7 @@ async fn backfill_interrupted(how: Interruption) {
             worker(&db, &key_text, &lease).await.0
         }
     };
-    let stored_when_killed = ok(kills.count_documents(doc! {}).await);
+    let stored_when_killed = ok(recorded.lines_recorded(doc! {}).await);
     assert!(
         stored_when_killed < total,
         "the backfill ended before it was cut ({stored_when_killed} of {total} lines)"
@@ -512,10 +512,10 @@ async fn backfill_interrupted(how: Interruption) {
         "every line counted once after the reconnect",
         2 * WAIT,
         || {
-            let (stats, kills, expected, id) = (&stats, &kills, &expected, &id);
+            let (stats, recorded, expected, id) = (&stats, &recorded, &expected, &id);
             async move {
-                kills
-                    .count_documents(doc! {})
+                recorded
+                    .lines_recorded(doc! {})
                     .await
                     .is_ok_and(|n| n == total)
                     && stats

@@ -2,14 +2,13 @@
 //! engine (itself checked against independent golden numbers), each line counted exactly
 //! once across replays, overlapping files and a batch retried after a crash.
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::doc;
 use tower_shared::db::Database;
 use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
-use tower_shared::killfeed::line_id;
 use tower_shared::stats::ServerStats;
 use tower_shared::stats_store::{BatchRef, StatsStore};
 use tower_tests::backing::TestDatabase;
-use tower_tests::support::{expected_stats, fixture, ok};
+use tower_tests::support::{expected_stats, fixture, ok, store_lines_then_crash};
 
 const GUILD: u64 = 111_111_111_111_111_111;
 const SERVER: &str = "7020";
@@ -121,11 +120,7 @@ async fn a_batch_retried_after_a_crash_counts_each_line_once() {
     // statistics: its lines are in `kills` with batch 3.
     apply_all(&store, &chunks[..2], 1).await;
     let half = chunks[2].raw.len() / 2;
-    let kills = db.raw().collection::<Document>("kills");
-    for raw in &chunks[2].raw[..half] {
-        let id = line_id(GUILD, SERVER, raw);
-        ok(kills.insert_one(doc! { "_id": id, "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": 3i64 }).await);
-    }
+    store_lines_then_crash(&db, GUILD, SERVER, 3, &chunks[2], half).await;
     // The retry of batch 3 counts all of it, then batch 3 is retried once more (the cursor
     // commit was lost too): still counted once. Then the rest.
     let first = ok(store
@@ -153,7 +148,7 @@ async fn a_batch_retried_after_a_crash_counts_each_line_once() {
 
     let expected = expected_stats(GUILD, SERVER, &[&bytes]);
     assert_same(&ok(store.load(GUILD, SERVER).await), &expected);
-    assert_eq!(ok(kills.count_documents(doc! {}).await), 283);
+    assert_eq!(ok(store.lines_recorded(doc! {}).await), 283);
     ok(test.drop_database().await);
 }
 

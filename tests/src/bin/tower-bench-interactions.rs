@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::doc;
 use tower_shared::secret::SecretKey;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::LogLine;
@@ -120,13 +120,14 @@ async fn main() -> Result<(), String> {
     if granted.title() != "Premium granted" {
         return Err(format!("the grant was answered: {}", granted.text()));
     }
-    let kills = db.handle().collection::<Document>("kills");
+    let recorded =
+        tower_shared::stats_store::StatsStore::new(&db.open().await.map_err(|e| e.to_string())?);
     // The backfill must be under way before the load starts, and still running after.
     let deadline = Instant::now() + LIMIT;
-    while kills.count_documents(doc! {}).await.unwrap_or(0) == 0 && Instant::now() < deadline {
+    while recorded.lines_recorded(doc! {}).await.unwrap_or(0) == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let lines_before = kills.count_documents(doc! {}).await.unwrap_or(0);
+    let lines_before = recorded.lines_recorded(doc! {}).await.unwrap_or(0);
     println!(
         "killfeed of {} MiB being backfilled; {} commands/s for {} s",
         args.backfill_mib, args.rate, args.seconds
@@ -150,7 +151,7 @@ async fn main() -> Result<(), String> {
         });
     }
     let load_ended = Instant::now();
-    let lines_after = kills.count_documents(doc! {}).await.unwrap_or(0);
+    let lines_after = recorded.lines_recorded(doc! {}).await.unwrap_or(0);
     // Wait (bounded) for the last answers.
     if let Some(last) = sent.last() {
         let _ = sim.first_answer(last, LIMIT).await;
