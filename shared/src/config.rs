@@ -155,9 +155,9 @@ pub struct WorkerConfig {
     /// A server's lease: another worker takes it over this long after its holder stops
     /// renewing (`TOWER_LEASE_SECS`).
     pub lease_secs: u32,
-    /// Killfeed bytes one batch holds at most, in KiB (`TOWER_BATCH_KIB`). Bigger batches
-    /// update each player's statistics fewer times during a backfill; each poll in
-    /// progress holds up to this much in memory.
+    /// Killfeed bytes one batch gathers from several files, in KiB (`TOWER_BATCH_KIB`,
+    /// 1 to 65,536). Bigger batches update each player's statistics fewer times during a
+    /// backfill. A poll in progress holds this much, or one 4 MiB read if that is more.
     pub batch_kib: u32,
 }
 
@@ -388,10 +388,11 @@ impl Config {
                 "gateway.total_shards must be at least 1".into(),
             ));
         }
-        if self.worker.batch_kib == 0 {
-            return Err(ConfigError::Invalid(
-                "worker.batch_kib must be at least 1".into(),
-            ));
+        if !(1..=MAX_BATCH_KIB).contains(&self.worker.batch_kib) {
+            return Err(ConfigError::Invalid(format!(
+                "worker.batch_kib must be 1 to {MAX_BATCH_KIB} (KiB), not {}",
+                self.worker.batch_kib
+            )));
         }
         let r = g.shard_range();
         if r.first > r.last || r.last >= r.total {
@@ -424,6 +425,10 @@ impl Config {
         crate::auth::AuthToken::new(raw.trim()).map_err(ConfigError::Invalid)
     }
 }
+
+/// The largest batch a worker may be configured with (64 MiB): every poll in progress can
+/// hold one.
+const MAX_BATCH_KIB: u32 = 64 * 1024;
 
 fn parse_u32(name: &'static str, value: &str) -> Result<u32, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Env {

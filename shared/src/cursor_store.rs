@@ -20,7 +20,7 @@ use crate::stats_store::{BatchOutcome, BatchRef, StatsStore};
 
 /// A batch whose ranges were recorded but whose application was not confirmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "StoredPending")]
+#[serde(try_from = "StoredPending")]
 pub struct PendingBatch {
     pub batch: i64,
     /// What to read again: one range per file, in reading order.
@@ -51,17 +51,27 @@ struct StoredPending {
     cursor: FileCursor,
 }
 
-impl From<StoredPending> for PendingBatch {
-    fn from(p: StoredPending) -> Self {
+impl TryFrom<StoredPending> for PendingBatch {
+    type Error = String;
+
+    /// A record with no range it can read is refused: finishing it as empty would commit
+    /// its cursor past lines never counted.
+    fn try_from(p: StoredPending) -> Result<Self, String> {
         let mut ranges = p.ranges;
         if ranges.is_empty() {
             ranges.extend(p.inline);
         }
-        Self {
+        if ranges.is_empty() {
+            return Err(format!(
+                "pending batch {} has no readable byte range",
+                p.batch
+            ));
+        }
+        Ok(Self {
             batch: p.batch,
             ranges,
             cursor: p.cursor,
-        }
+        })
     }
 }
 
@@ -446,5 +456,9 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(again, read);
+
+        // A record with no readable range is an error, not an empty batch.
+        let broken = doc! { "batch": 8i64, "path": "k/b.csv", "from": "ten", "cursor": cursor };
+        assert!(mongodb::bson::deserialize_from_document::<PendingBatch>(broken).is_err());
     }
 }

@@ -22,7 +22,8 @@ pub mod collections {
     pub const GUILDS: &str = "guilds";
     /// Game servers, one document per (guild, server id).
     pub const GAME_SERVERS: &str = "game_servers";
-    /// Every killfeed line counted, `_id` = its line identity.
+    /// Every killfeed line recorded: up to 1,000 lines (`lines.id` = identity) per document
+    /// spanning at most a day; malformed lines one per document (`_id` = identity).
     pub const KILLS: &str = "kills";
     /// Per (guild, server, player): the player's statistics.
     pub const PLAYER_STATS: &str = "player_stats";

@@ -346,7 +346,8 @@ pub fn line_identity(guild_id: u64, server_id: &str, line: &[u8]) -> [u8; 16] {
     id
 }
 
-/// [`line_identity`] as the hex text stored as the line's `kills` `_id`.
+/// [`line_identity`] as the hex text stored in `kills` (`lines.id`, or `_id` for a
+/// malformed line).
 pub fn line_id(guild_id: u64, server_id: &str, line: &[u8]) -> String {
     crate::hex::encode(&line_identity(guild_id, server_id, line))
 }

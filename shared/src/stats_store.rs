@@ -1,9 +1,9 @@
 //! Killfeed statistics in MongoDB, written exactly once per line.
 //!
 //! A batch (the lines between two cursor positions) is applied in two steps:
-//! 1. its lines go into `kills`, each with its identity, in time order and
-//!    [`LINES_PER_DOCUMENT`] to a document that records its time span and batch. The
-//!    documents overlapping the batch's span are read first: a line already stored by an
+//! 1. its lines go into `kills`, each with its identity, in time order and up to
+//!    [`LINES_PER_DOCUMENT`] within a day to a document that records its time span and
+//!    batch. The documents whose span can hold the batch's times are read first: a line already stored by an
 //!    *earlier* batch is a replay or an overlap and is dropped; one stored by an earlier
 //!    attempt of the *same* batch (a crash mid-batch) is kept. A line always has the same
 //!    time, so it can only be stored in a document whose span holds that time. Malformed
@@ -167,27 +167,44 @@ impl StatsStore {
         lines: &[(usize, String, &KillfeedLine<'_>)],
         in_batch: &HashSet<String>,
     ) -> Result<HashMap<String, i64>, MongoError> {
-        let mut stored = HashMap::new();
-        let (Some(first), Some(last)) = (
-            lines.iter().map(|(_, _, e)| e.at).min(),
-            lines.iter().map(|(_, _, e)| e.at).max(),
-        ) else {
-            return Ok(stored);
-        };
+        let mut stored: HashMap<String, i64> = HashMap::new();
+        // A document holding a line of time t has from <= t <= at <= from + MAX_SPAN, so
+        // for the times of one cluster, its `at` lies in [first, last + MAX_SPAN]: a
+        // bounded range of the server_at index, even for a batch with a stray date.
+        let ranges: Vec<Document> = time_clusters(lines.iter().map(|(_, _, e)| e.at))
+            .into_iter()
+            .map(|(first, last)| {
+                doc! { "at": { "$gte": seconds(first), "$lte": seconds(last.saturating_add(MAX_SPAN_SECS)) } }
+            })
+            .collect();
+        for part in ranges.chunks(RANGES_PER_QUERY) {
+            self.read_stored(at, guild, part, in_batch, &mut stored)
+                .await?;
+        }
+        Ok(stored)
+    }
+
+    /// One query of [`Self::stored_batches`]: the documents in `ranges`.
+    async fn read_stored(
+        &self,
+        at: BatchRef<'_>,
+        guild: &str,
+        ranges: &[Document],
+        in_batch: &HashSet<String>,
+        stored: &mut HashMap<String, i64>,
+    ) -> Result<(), MongoError> {
         let mut cursor = self
             .kills
-            .find(doc! {
-                "guild_id": guild,
-                "server_id": at.server_id,
-                "at": { "$gte": seconds(first) },
-                // A document of one line (stored before lines were grouped) has no `from`.
-                "$or": [{ "from": { "$lte": seconds(last) } }, { "from": { "$exists": false } }],
-            })
+            .find(doc! { "guild_id": guild, "server_id": at.server_id, "$or": ranges })
             .projection(doc! { "batch": 1, "lines.id": 1 })
             .await?;
         while let Some(d) = cursor.try_next().await? {
-            let Ok(batch) = d.get_i64("batch") else {
-                continue;
+            // A batch number that cannot be read counts as an earlier batch's: its lines
+            // are not counted again.
+            let batch = match d.get("batch") {
+                Some(Bson::Int64(n)) => *n,
+                Some(Bson::Int32(n)) => i64::from(*n),
+                _ => i64::MIN,
             };
             let ids: Vec<&str> = match d.get_array("lines") {
                 Ok(lines) => lines
@@ -198,15 +215,16 @@ impl StatsStore {
             };
             for id in ids {
                 if in_batch.contains(id) {
-                    stored.insert(id.to_owned(), batch);
+                    let first = stored.entry(id.to_owned()).or_insert(batch);
+                    *first = (*first).min(batch);
                 }
             }
         }
-        Ok(stored)
+        Ok(())
     }
 
-    /// Stores a batch's new lines in time order, [`LINES_PER_DOCUMENT`] to a `kills`
-    /// document: a few large inserts instead of one per line.
+    /// Stores a batch's new lines in time order, up to [`LINES_PER_DOCUMENT`] within
+    /// [`MAX_SPAN_SECS`] to a `kills` document: a few large inserts instead of one per line.
     async fn store_lines(
         &self,
         at: BatchRef<'_>,
@@ -217,8 +235,22 @@ impl StatsStore {
             return Ok(());
         }
         new.sort_by_key(|(_, e)| e.at);
-        let docs: Vec<Document> = new
-            .chunks(LINES_PER_DOCUMENT)
+        // Consecutive lines, at most LINES_PER_DOCUMENT of them within MAX_SPAN_SECS.
+        let mut parts: Vec<&[(String, &KillfeedLine<'_>)]> = Vec::new();
+        let mut rest = new.as_slice();
+        while let Some((head, _)) = rest.split_first() {
+            let end = rest
+                .iter()
+                .take(LINES_PER_DOCUMENT)
+                .take_while(|(_, e)| e.at.saturating_sub(head.1.at) <= MAX_SPAN_SECS)
+                .count()
+                .max(1);
+            let (part, tail) = rest.split_at(end);
+            parts.push(part);
+            rest = tail;
+        }
+        let docs: Vec<Document> = parts
+            .into_iter()
             .map(|part| {
                 let (first, last) = (part[0].1.at, part[part.len() - 1].1.at);
                 doc! {
@@ -474,8 +506,30 @@ impl StatsStore {
 const UPDATES_PER_COMMAND: usize = 10_000;
 
 /// Lines per `kills` document (about 250 KB): large enough that storing a batch's lines
-/// takes a few inserts, small enough that a document spans a short time.
+/// takes a few inserts.
 const LINES_PER_DOCUMENT: usize = 1_000;
+
+/// The most game time one `kills` document spans (a day: a Deadside killfeed file), so
+/// that the documents that may hold a given time are a bounded range.
+const MAX_SPAN_SECS: i64 = 24 * 3600;
+
+/// Time ranges per query for stored lines (a batch of many days has many).
+const RANGES_PER_QUERY: usize = 100;
+
+/// The times as clusters `(first, last)`: sorted, split where two are more than
+/// [`MAX_SPAN_SECS`] apart.
+fn time_clusters(times: impl Iterator<Item = i64>) -> Vec<(i64, i64)> {
+    let mut times: Vec<i64> = times.collect();
+    times.sort_unstable();
+    let mut clusters: Vec<(i64, i64)> = Vec::new();
+    for t in times {
+        match clusters.last_mut() {
+            Some((_, last)) if t.saturating_sub(*last) <= MAX_SPAN_SECS => *last = t,
+            _ => clusters.push((t, t)),
+        }
+    }
+    clusters
+}
 
 /// A counter document's update: `change` (`$inc`, `$max`) plus its scope, identifying
 /// `fields`, the batch and the schema version.
@@ -701,5 +755,20 @@ pub(crate) fn player_from(d: &Document) -> PlayerStats {
         killed_by: BTreeMap::new(),
         first_seen: secs(d, "first_seen"),
         last_seen: secs(d, "last_seen"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_more_than_a_span_apart_are_separate_clusters() {
+        let day = MAX_SPAN_SECS;
+        assert_eq!(time_clusters(std::iter::empty()), vec![]);
+        assert_eq!(
+            time_clusters([5 * day, 0, 10, 5 * day + day, 3 * day].into_iter()),
+            vec![(0, 10), (3 * day, 3 * day), (5 * day, 6 * day)]
+        );
     }
 }

@@ -209,3 +209,51 @@ async fn a_malformed_line_read_twice_is_counted_once() {
     assert_eq!((stored.totals.kills, stored.totals.malformed_lines), (1, 2));
     ok(test.drop_database().await);
 }
+
+#[tokio::test]
+async fn lines_far_apart_in_time_and_lines_stored_by_an_earlier_build_count_once() {
+    let test = ok(TestDatabase::create("stats_spans").await);
+    let (store, db) = store(&test).await;
+    // A stray date among ordinary ones, two days apart, and a line of a day after.
+    let line = |date: &str, weapon: &str| {
+        format!(
+            "{date};K;0002ca35475e48e28fdf97e052dc130f;V;00024afed387453195c040bb85708405;{weapon};5;\n"
+        )
+    };
+    let old = line("2025.03.27-10.00.00", "SKS");
+    let text = [
+        line("1971.01.01-00.00.00", "AK"),
+        line("2025.03.27-10.42.35", "AK"),
+        line("2025.03.29-10.42.35", "AK"),
+        old.clone(),
+    ]
+    .concat();
+    // `old` was stored by an earlier build, one document per line, in batch 1.
+    let stored_old = parse_killfeed_chunk("f.csv", old.as_bytes(), 0, true);
+    let kills = db.raw().collection::<mongodb::bson::Document>("kills");
+    ok(kills
+        .insert_one(doc! {
+            "_id": tower_shared::killfeed::line_id(GUILD, SERVER, stored_old.raw[0]),
+            "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": 1i64, "kind": "kill",
+            "at": mongodb::bson::DateTime::from_millis(stored_old.events[0].at * 1000),
+        })
+        .await);
+
+    let chunk = parse_killfeed_chunk("f.csv", text.as_bytes(), 0, true);
+    let mut counted = Vec::new();
+    for batch in [2, 3] {
+        let at = BatchRef {
+            guild_id: GUILD,
+            server_id: SERVER,
+            batch,
+        };
+        let outcome = ok(store.apply_batch(at, std::slice::from_ref(&chunk)).await);
+        counted.push((outcome.counted, outcome.duplicates));
+    }
+    // Batch 2 counts the three new lines, not the stored one; batch 3 (a replay) nothing.
+    assert_eq!(counted, vec![(3, 1), (0, 4)]);
+    assert_eq!(ok(store.load(GUILD, SERVER).await).totals.kills, 3);
+    // Three days (and the stray date) apart: one document each, plus the old one.
+    assert_eq!(ok(kills.count_documents(doc! {}).await), 4);
+    ok(test.drop_database().await);
+}
