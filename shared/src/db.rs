@@ -75,6 +75,11 @@ pub enum DbError {
     },
     #[error("MongoDB: {0}")]
     Query(#[from] mongodb::error::Error),
+    #[error(
+        "the database was migrated by a newer build (migration {migration}); \
+         run the newer build, or restore a backup from before the upgrade"
+    )]
+    NewerSchema { migration: String },
 }
 
 /// A connected database.

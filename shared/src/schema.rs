@@ -13,7 +13,7 @@ use mongodb::options::IndexOptions;
 use crate::db::{Database, DbError, collections};
 
 /// The schema version written on every document by this build.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// One migration: its id (never renamed), the schema version it brings, and its indexes.
 pub struct Migration {
@@ -245,6 +245,14 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    // Killfeed lines grouped up to 1,000 to a `kills` document, and pending batches of
+    // several files. No index changes; recorded so that an older build refuses this
+    // database (it would look lines up by `_id` and count grouped ones again).
+    Migration {
+        id: "0005_grouped_kills",
+        schema_version: 2,
+        indexes: &[],
+    },
 ];
 
 /// What [`migrate`] did.
@@ -260,6 +268,16 @@ pub async fn migrate(db: &Database, applied_by: &str) -> Result<MigrationReport,
         .raw()
         .collection::<Document>(collections::SCHEMA_MIGRATIONS);
     let mut report = MigrationReport::default();
+    // A database migrated by a newer build is not this build's to write.
+    let known: Vec<&str> = MIGRATIONS.iter().map(|m| m.id).collect();
+    if let Some(newer) = records
+        .find_one(doc! { "_id": { "$nin": known }, "state": "done" })
+        .await?
+    {
+        return Err(DbError::NewerSchema {
+            migration: newer.get_str("_id").unwrap_or("?").to_owned(),
+        });
+    }
     for migration in MIGRATIONS {
         if records
             .find_one(doc! { "_id": migration.id, "state": "done" })

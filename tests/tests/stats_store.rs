@@ -257,3 +257,23 @@ async fn lines_far_apart_in_time_and_lines_stored_by_an_earlier_build_count_once
     assert_eq!(ok(kills.count_documents(doc! {}).await), 4);
     ok(test.drop_database().await);
 }
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_build_is_refused() {
+    let test = ok(TestDatabase::create("stats_newer_schema").await);
+    let db = ok(test.open().await);
+    let records = db
+        .raw()
+        .collection::<mongodb::bson::Document>("schema_migrations");
+    ok(records
+        .insert_one(doc! { "_id": "9999_from_the_future", "state": "done" })
+        .await);
+    match tower_shared::schema::migrate(&db, "an older build").await {
+        Err(e) => assert!(
+            e.to_string().contains("9999_from_the_future"),
+            "the refusal names the migration: {e}"
+        ),
+        Ok(report) => panic!("an older build migrated a newer database: {report:?}"),
+    }
+    ok(test.drop_database().await);
+}
