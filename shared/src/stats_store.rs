@@ -158,8 +158,9 @@ impl StatsStore {
     }
 
     /// Which of `lines` are stored already, and by which batch. A line is stored in a
-    /// `kills` document whose time span holds the line's time, so only the documents
-    /// overlapping the batch's span are read (for a batch read in order, the newest).
+    /// `kills` document whose span (at most a day) holds the line's time, so only the
+    /// documents ending within a day after each cluster of the batch's times are read
+    /// (for a batch read in order, the newest).
     async fn stored_batches(
         &self,
         at: BatchRef<'_>,
