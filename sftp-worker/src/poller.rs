@@ -15,7 +15,6 @@ use mongodb::bson::{DateTime, Document, doc};
 use tower_proto::v1::ErrorContext;
 use tower_proto::v1::{BackfillProgress, BackfillState, ServerRef};
 use tower_shared::config::{SftpConfig, WorkerConfig};
-use tower_shared::cursor::csv_files;
 use tower_shared::cursor::{FileCursor, LogRestart};
 use tower_shared::cursor_store::{CursorStore, LogState, StoreSink};
 use tower_shared::db::{Database, collections};
@@ -28,7 +27,7 @@ use tower_shared::schema::SCHEMA_VERSION;
 use tower_shared::secret::SecretKey;
 use tower_shared::server_log::{LogEvent, LogRecord, PlayerCounts};
 use tower_shared::shutdown::Shutdown;
-use tower_shared::source::{ByteSource, FileMeta};
+use tower_shared::source::FileMeta;
 use tower_shared::stats_store::StatsStore;
 use tower_shared::telemetry::Telemetry;
 use tower_shared::tier::{Tier, TierTable};
@@ -551,42 +550,20 @@ impl Poller {
             sink.fence = Some(token);
             sink.recover(&source).await.map_err(|e| db_error(&e))?;
             let cursor = sink.state.cursor.clone();
-            let polled = match backfill {
-                Some(tx) => {
-                    let files = csv_files(
-                        &source
-                            .list(dir)
-                            .await
-                            .map_err(|e| failure("poll.killfeed", e.to_string(), true))?,
-                    );
-                    tx.send_modify(|p| start_progress(p, &files, cursor.as_ref()));
-                    let mut sink = ProgressSink {
-                        inner: &mut sink,
-                        tx,
-                        files,
-                    };
-                    poll_killfeed(
-                        &source,
-                        dir,
-                        self.batch_bytes,
-                        cursor,
-                        &mut sink,
-                        &mut outcome,
-                    )
-                    .await
-                }
-                None => {
-                    poll_killfeed(
-                        &source,
-                        dir,
-                        self.batch_bytes,
-                        cursor,
-                        &mut sink,
-                        &mut outcome,
-                    )
-                    .await
-                }
+            let mut sink = ProgressSink {
+                inner: &mut sink,
+                backfill,
+                unread: Vec::new(),
             };
+            let polled = poll_killfeed(
+                &source,
+                dir,
+                self.batch_bytes,
+                cursor,
+                &mut sink,
+                &mut outcome,
+            )
+            .await;
             polled.map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
         }
         if let Some(log) = &layout.log_path {
@@ -652,28 +629,34 @@ impl Poller {
     }
 }
 
-/// Totals of what is left to read, from the folder listing and the cursor.
-fn start_progress(p: &mut BackfillProgress, files: &[FileMeta], cursor: Option<&FileCursor>) {
-    let unread = |f: &FileMeta| match cursor {
-        Some(c) if f.name < c.file => 0,
-        Some(c) if f.name == c.file => f.size.saturating_sub(c.offset),
-        _ => f.size,
-    };
-    p.state = BackfillState::Running as i32;
-    p.files_total =
-        u32::try_from(files.iter().filter(|f| unread(f) > 0).count()).unwrap_or(u32::MAX);
-    p.bytes_total = files.iter().map(unread).sum();
-}
-
-/// Passes batches to the store and counts them into a backfill's progress.
+/// Passes batches to the store and, when a backfill is followed, counts them into its
+/// progress.
 struct ProgressSink<'a, 'b> {
     inner: &'a mut StoreSink<'b>,
-    tx: &'a tokio::sync::watch::Sender<BackfillProgress>,
-    files: Vec<FileMeta>,
+    backfill: Option<&'a tokio::sync::watch::Sender<BackfillProgress>>,
+    /// The files with bytes left to read when the backfill started.
+    unread: Vec<FileMeta>,
 }
 
 impl KillfeedSink for ProgressSink<'_, '_> {
     type Error = mongodb::error::Error;
+
+    fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
+        let Some(tx) = self.backfill else {
+            return;
+        };
+        let unread = |f: &FileMeta| match cursor {
+            Some(c) if f.name < c.file => 0,
+            Some(c) if f.name == c.file => f.size.saturating_sub(c.offset),
+            _ => f.size,
+        };
+        self.unread = files.iter().filter(|f| unread(f) > 0).cloned().collect();
+        tx.send_modify(|p| {
+            p.state = BackfillState::Running as i32;
+            p.files_total = u32::try_from(self.unread.len()).unwrap_or(u32::MAX);
+            p.bytes_total = files.iter().map(unread).sum();
+        });
+    }
 
     async fn apply(
         &mut self,
@@ -681,20 +664,21 @@ impl KillfeedSink for ProgressSink<'_, '_> {
         cursor: &FileCursor,
     ) -> Result<(), Self::Error> {
         self.inner.apply(batch, cursor).await?;
+        let Some(tx) = self.backfill else {
+            return Ok(());
+        };
         let finished = self
-            .files
+            .unread
             .iter()
             .filter(|f| f.name < cursor.file || (f.name == cursor.file && cursor.offset >= f.size))
             .count();
-        self.tx.send_modify(|p| {
+        tx.send_modify(|p| {
             for chunk in batch {
                 p.bytes_done += chunk.consumed as u64;
                 p.lines += chunk.lines;
                 p.malformed_lines += chunk.malformed.len() as u64;
             }
-            p.files_done = u32::try_from(finished)
-                .unwrap_or(u32::MAX)
-                .min(p.files_total.max(p.files_done));
+            p.files_done = u32::try_from(finished).unwrap_or(u32::MAX);
         });
         Ok(())
     }

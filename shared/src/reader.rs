@@ -26,6 +26,9 @@ pub const BATCH_BYTES: usize = 4 << 20;
 /// sink makes the batch durable together with `cursor`, the position after its last chunk.
 pub trait KillfeedSink {
     type Error;
+    /// The folder's killfeed files, in reading order, and the cursor reading starts
+    /// from: called once per poll, before any batch (a backfill's totals come from it).
+    fn listed(&mut self, _files: &[FileMeta], _cursor: Option<&FileCursor>) {}
     fn apply(
         &mut self,
         batch: &[Chunk<'_>],
@@ -71,6 +74,7 @@ pub async fn poll_killfeed<S: ByteSource, K: KillfeedSink>(
     outcome: &mut PollOutcome,
 ) -> Result<Option<FileCursor>, PollError<K::Error>> {
     let files = csv_files(&source.list(dir).await?);
+    sink.listed(&files, cursor.as_ref());
     loop {
         let reads = gather_reads(source, cursor.as_ref(), &files, batch_bytes).await?;
         let Some(next) = reads.last().map(|r| r.cursor.clone()) else {

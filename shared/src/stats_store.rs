@@ -99,11 +99,9 @@ impl StatsStore {
         let guild = at.guild_id.to_string();
         let mut outcome = BatchOutcome::default();
         let kept = self.record_lines(at, &guild, batch, &mut outcome).await?;
-        let events: Vec<&KillfeedLine<'_>> = batch_events(batch).map(|(e, _)| e).collect();
-        let mut delta =
-            BatchDelta::from_events(kept.iter().filter_map(|(i, _)| events.get(*i).copied()));
+        let mut delta = BatchDelta::from_events(kept.iter().map(|(_, _, e)| *e));
         delta.totals.malformed_lines = outcome.malformed;
-        outcome.kept = kept;
+        outcome.kept = kept.into_iter().map(|(i, id, _)| (i, id)).collect();
         if delta.is_empty() {
             return Ok(outcome);
         }
@@ -117,14 +115,15 @@ impl StatsStore {
         Ok(outcome)
     }
 
-    /// Step 1: store the lines; returns the indexes of the events this batch counts.
-    async fn record_lines(
+    /// Step 1: store the lines; returns the events this batch counts, with their index
+    /// and id.
+    async fn record_lines<'c, 'a>(
         &self,
         at: BatchRef<'_>,
         guild: &str,
-        batch: &[Chunk<'_>],
+        batch: &'c [Chunk<'a>],
         outcome: &mut BatchOutcome,
-    ) -> Result<Vec<(usize, String)>, MongoError> {
+    ) -> Result<Vec<(usize, String, &'c KillfeedLine<'a>)>, MongoError> {
         let mut lines = Vec::with_capacity(batch.iter().map(|c| c.events.len()).sum());
         let mut in_batch = HashSet::with_capacity(lines.capacity());
         for (i, (event, raw)) in batch_events(batch).enumerate() {
@@ -144,10 +143,10 @@ impl StatsStore {
                 // Stored by an earlier batch: a replay or an overlap.
                 Some(b) if *b != at.batch => outcome.duplicates += 1,
                 // Stored by an earlier attempt of this batch: counted by this one.
-                Some(_) => kept.push((i, id)),
+                Some(_) => kept.push((i, id, event)),
                 None => {
                     new.push((id.clone(), event));
-                    kept.push((i, id));
+                    kept.push((i, id, event));
                 }
             }
         }
@@ -623,8 +622,7 @@ fn runs(current: &str, best: &str, r: &Runs) -> (Bson, Bson) {
 }
 
 fn player_pipeline(scope: &Document, player: &str, d: &PlayerDelta, batch: i64) -> Vec<Document> {
-    let first = DateTime::from_millis(d.first_seen.saturating_mul(1000));
-    let last = DateTime::from_millis(d.last_seen.saturating_mul(1000));
+    let (first, last) = (seconds(d.first_seen), seconds(d.last_seen));
     let (cur_k, best_k) = runs("current_killstreak", "best_killstreak", &d.kill_runs);
     let (cur_d, worst_d) = runs("current_deathstreak", "worst_deathstreak", &d.death_runs);
     let mut set = scope.clone();

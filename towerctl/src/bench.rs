@@ -168,7 +168,7 @@ pub fn parse(mib: usize, rounds: usize) -> Result<(), String> {
 }
 
 /// `lines` events ingested as the worker does (daily files read from a folder, batches of
-/// up to [`MAX_READ`] bytes, cursors and pending batches recorded), against the same
+/// up to [`BATCH_BYTES`], cursors and pending batches recorded), against the same
 /// statistics stored one line at a time (`single_lines` of them: it is slow), against the
 /// earlier bot's writes, and against the least any per-line store could write.
 pub async fn ingest(uri: &str, lines: usize, single_lines: usize) -> Result<(), String> {
@@ -366,15 +366,12 @@ async fn ingest_folder(
     ))
 }
 
-/// `bytes` split into runs of lines of the same date, with the date (`2025.03.27`).
-fn days(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+/// The lines of `bytes` by date (`2025.03.27`), in date order.
+fn days(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::<String, Vec<u8>>::new();
     for line in bytes.split_inclusive(|&b| b == b'\n') {
         let date = String::from_utf8_lossy(line.get(..10).unwrap_or_default()).into_owned();
-        match out.last_mut() {
-            Some((d, day)) if *d == date => day.extend_from_slice(line),
-            _ => out.push((date, line.to_vec())),
-        }
+        out.entry(date).or_default().extend_from_slice(line);
     }
     out
 }
