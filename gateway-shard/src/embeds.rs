@@ -71,6 +71,21 @@ pub fn validate(embed: &Embed) -> Result<(), CommandError> {
         .map_err(|e| CommandError::failed("The answer did not fit in a Discord message", e))
 }
 
+/// The characters Discord counts against a message's 6,000: title, description, field
+/// names and values, footer and author.
+pub fn characters(embed: &Embed) -> usize {
+    let count = |t: Option<&String>| t.map_or(0, |t| t.chars().count());
+    count(embed.title.as_ref())
+        + count(embed.description.as_ref())
+        + embed
+            .fields
+            .iter()
+            .map(|f| f.name.chars().count() + f.value.chars().count())
+            .sum::<usize>()
+        + count(embed.footer.as_ref().map(|f| &f.text))
+        + count(embed.author.as_ref().map(|a| &a.name))
+}
+
 /// `text` cut to at most `max` characters (with `…` when cut).
 pub fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -81,11 +96,49 @@ pub fn clip(text: &str, max: usize) -> String {
     out
 }
 
-/// A player's name as shown (clipped; the id when the name is unknown).
+/// Text that players or admins chose (player, weapon, server, event names), as shown in an
+/// embed: cut to `max` characters, with Discord's markdown escaped so that a player named
+/// `[Free skins](https://…)` shows as typed and never as a link, a mention or formatting.
+pub fn shown(text: &str, max: usize) -> String {
+    let clipped = clip(text, max);
+    let mut out = String::with_capacity(clipped.len() + 8);
+    for c in clipped.chars() {
+        if matches!(
+            c,
+            '\\' | '*'
+                | '_'
+                | '~'
+                | '`'
+                | '|'
+                | '>'
+                | '<'
+                | '#'
+                | '-'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | ':'
+                | '@'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// User-chosen text inside a code span (`` `…` ``), where a backslash shows as itself: a
+/// backtick would end the span, so it is swapped for a look-alike.
+pub fn code(text: &str, max: usize) -> String {
+    clip(text, max).replace('`', "ˋ")
+}
+
+/// A player's name as shown (clipped and escaped; the id when the name is unknown).
 fn name(player: Option<&Player>) -> String {
     match player {
-        Some(p) if !p.name.trim().is_empty() => clip(p.name.trim(), 64),
-        Some(p) if !p.eos_id.is_empty() => clip(&p.eos_id, 64),
+        Some(p) if !p.name.trim().is_empty() => shown(p.name.trim(), 64),
+        Some(p) if !p.eos_id.is_empty() => shown(&p.eos_id, 64),
         _ => "Unknown".to_owned(),
     }
 }
@@ -105,6 +158,7 @@ fn pick<'a>(options: &[&'a str], cursor: &str) -> &'a str {
 /// The embed posted for one notification, or `None` for those that are not posted
 /// (player counts rename a channel instead).
 pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option<Embed> {
+    // Footers show no markdown: the server's name goes in as typed.
     let footer = EmbedFooterBuilder::new(clip(server_name, 100));
     let mut b = match n.payload.as_ref()? {
         Payload::Kill(k) => kill(k, theme),
@@ -169,8 +223,8 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
             } else {
                 format!(
                     "**{}** {}",
-                    clip(&e.name, 100),
-                    clip(&e.state.to_lowercase(), 50)
+                    shown(&e.name, 100),
+                    shown(&e.state.to_lowercase(), 50)
                 )
             };
             if e.level > 0 {
@@ -227,7 +281,7 @@ fn kill(k: &KillNotice, theme: Theme) -> EmbedBuilder {
         .field(EmbedFieldBuilder::new("Killer", killer).inline())
         .field(EmbedFieldBuilder::new("Victim", victim).inline())
         .field(
-            EmbedFieldBuilder::new("Weapon", clip(non_empty(&k.weapon, "Unknown"), 100)).inline(),
+            EmbedFieldBuilder::new("Weapon", shown(non_empty(&k.weapon, "Unknown"), 100)).inline(),
         );
     if k.distance_m > 0 {
         b = b.field(EmbedFieldBuilder::new("Distance", format!("{} m", k.distance_m)).inline());
@@ -281,6 +335,44 @@ mod tests {
         assert!(fields.contains(&("Weapon", "AK-SU")));
         assert!(fields.contains(&("Distance", "143 m")));
         assert!(validate(&e).is_ok());
+    }
+
+    #[test]
+    fn player_and_weapon_names_cannot_make_links_mentions_or_formatting() {
+        let hostile = "[Free skins](https://evil.example/x) **@everyone** <@1> `x` ~~s~~ _i_";
+        let n = Notification {
+            cursor: "k3".into(),
+            payload: Some(Payload::Kill(KillNotice {
+                killer: player(hostile),
+                victim: player("||spoiler|| # Heading"),
+                weapon: "[AK](https://evil.example)".into(),
+                distance_m: 10,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let Some(embed) = notification(&n, "Server", Theme::Classic) else {
+            panic!("a kill has an embed")
+        };
+        let mut texts = vec![embed.title.clone().unwrap_or_default()];
+        texts.extend(embed.fields.iter().map(|f| f.value.clone()));
+        for text in &texts {
+            // Every markdown character is preceded by a backslash: nothing is left that
+            // Discord would read as markup.
+            let chars: Vec<char> = text.chars().collect();
+            for (i, c) in chars.iter().enumerate() {
+                if matches!(
+                    c,
+                    '[' | ']' | '(' | ')' | '*' | '@' | '<' | '`' | '~' | '_' | '|' | '#'
+                ) {
+                    assert!(i > 0 && chars[i - 1] == '\\', "unescaped {c:?} in {text}");
+                }
+            }
+            assert!(!text.contains("](h"), "a link survives in {text}");
+        }
+        assert!(texts[0].contains("Free skins"), "{}", texts[0]);
+        assert_eq!(shown("a\\b", 10), "a\\\\b", "a backslash is itself escaped");
+        assert_eq!(code("a`b", 10), "aˋb");
     }
 
     #[test]

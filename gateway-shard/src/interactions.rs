@@ -102,8 +102,11 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     let (first_response, deferred) = tokio::select! {
         biased;
         done = &mut work => {
-            let data = done.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
-            respond(&bot, &interaction, &data).await;
+            let messages = done.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
+            let (first, rest) = split_first(messages);
+            if respond(&bot, &interaction, &first).await {
+                follow_up(&bot, &interaction, &rest).await;
+            }
             (started.elapsed(), false)
         }
         () = tokio::time::sleep(acknowledge_after) => {
@@ -112,8 +115,11 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
                 return;
             }
             let acknowledged = started.elapsed();
-            let data = work.await.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
-            finish(&bot, &interaction, spec, &data).await;
+            let messages = work.await.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
+            let (first, rest) = split_first(messages);
+            if finish(&bot, &interaction, spec, &first).await {
+                follow_up(&bot, &interaction, &rest).await;
+            }
             (acknowledged, true)
         }
     };
@@ -130,7 +136,7 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
 }
 
 /// Runs an admitted command; its reply, or its failure (reported to telemetry with its
-/// error id), as a message that fits Discord's limits.
+/// error id), as messages that fit Discord's limits (a long list takes several).
 async fn run(
     bot: &Bot,
     shard: u32,
@@ -138,7 +144,7 @@ async fn run(
     guild: &GuildSettings,
     inv: &Invocation,
     spec: commands::Spec,
-) -> InteractionResponseData {
+) -> Vec<InteractionResponseData> {
     let result =
         match tokio::time::timeout(COMMAND_TIMEOUT, commands::run(bot, caller, guild, inv)).await {
             Ok(r) => r,
@@ -150,14 +156,50 @@ async fn run(
     let reply = match result {
         Ok(mut reply) => {
             reply.ephemeral |= spec.private;
-            match reply.to_data() {
-                Ok(data) => return data,
+            match reply.messages() {
+                Ok(messages) => return messages,
                 Err(e) => failure(bot, shard, caller, inv, &e),
             }
         }
         Err(e) => failure(bot, shard, caller, inv, &e),
     };
-    checked(reply)
+    vec![checked(reply)]
+}
+
+/// The first message of an answer, and the follow-ups.
+fn split_first(
+    mut messages: Vec<InteractionResponseData>,
+) -> (InteractionResponseData, Vec<InteractionResponseData>) {
+    if messages.is_empty() {
+        return (InteractionResponseData::default(), Vec::new());
+    }
+    let first = messages.remove(0);
+    (first, messages)
+}
+
+/// The rest of a long answer, in order, each as private as the answer.
+async fn follow_up(bot: &Bot, interaction: &Interaction, rest: &[InteractionResponseData]) {
+    let client = bot.http.interaction(bot.application_id);
+    for data in rest {
+        let (content, embeds, components) = message_parts(data);
+        let sent = bot
+            .rate_limits
+            .send_unheld(|| {
+                let mut followup = client
+                    .create_followup(&interaction.token)
+                    .content(content)
+                    .embeds(embeds)
+                    .components(components);
+                if let Some(flags) = data.flags {
+                    followup = followup.flags(flags);
+                }
+                followup.into_future()
+            })
+            .await;
+        if !log_sent(sent.map(|_| ()), "send the rest of a long answer") {
+            return;
+        }
+    }
 }
 
 /// A reply of ours as response data. Error and notice replies are short and always fit;
@@ -236,14 +278,14 @@ fn panicked(
     caller: &Caller,
     inv: &Invocation,
     e: &tokio::task::JoinError,
-) -> InteractionResponseData {
-    checked(failure(
+) -> Vec<InteractionResponseData> {
+    vec![checked(failure(
         bot,
         shard,
         caller,
         inv,
         &CommandError::failed("The command stopped unexpectedly", e),
-    ))
+    ))]
 }
 
 /// The first response, a message. Returns whether Discord took it.

@@ -26,6 +26,15 @@ impl Reply {
         }
     }
 
+    /// An answer of several embeds (a long list); [`Reply::messages`] spreads them over as
+    /// many messages as Discord's limits need.
+    pub fn embeds(embeds: Vec<Embed>) -> Self {
+        Self {
+            embeds,
+            ..Self::default()
+        }
+    }
+
     /// A short confirmation in the bot's colours.
     pub fn done(title: &str, description: impl Into<String>) -> Self {
         Self::embed(
@@ -47,20 +56,61 @@ impl Reply {
         self
     }
 
-    /// As interaction response data, checked against Discord's limits.
+    /// As interaction response data for one message, checked against Discord's limits.
     pub fn to_data(&self) -> Result<InteractionResponseData, CommandError> {
+        let mut messages = self.messages()?;
+        if messages.len() > 1 {
+            return Err(CommandError::failed(
+                "The answer did not fit in one Discord message",
+                format!("{} messages needed", messages.len()),
+            ));
+        }
+        Ok(messages.swap_remove(0))
+    }
+
+    /// As the messages Discord takes: each embed checked, then the embeds packed in order,
+    /// at most 10 and 6,000 characters a message. The first message carries the text and
+    /// the components; the others are sent as follow-ups. Never empty.
+    pub fn messages(&self) -> Result<Vec<InteractionResponseData>, CommandError> {
+        let mut groups: Vec<Vec<Embed>> = vec![Vec::new()];
+        let mut used = 0;
         for embed in &self.embeds {
             embeds::validate(embed)?;
+            let size = embeds::characters(embed);
+            let full = groups.last().is_some_and(|g| {
+                !g.is_empty() && (g.len() == MAX_EMBEDS || used + size > MAX_MESSAGE_CHARS)
+            });
+            if full {
+                groups.push(Vec::new());
+                used = 0;
+            }
+            used += size;
+            if let Some(group) = groups.last_mut() {
+                group.push(embed.clone());
+            }
         }
-        Ok(InteractionResponseData {
-            content: self.content.clone(),
-            embeds: Some(self.embeds.clone()),
-            components: Some(self.components.clone()),
-            flags: self.ephemeral.then_some(MessageFlags::EPHEMERAL),
-            ..InteractionResponseData::default()
-        })
+        let flags = self.ephemeral.then_some(MessageFlags::EPHEMERAL);
+        Ok(groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, embeds)| InteractionResponseData {
+                content: if i == 0 { self.content.clone() } else { None },
+                embeds: Some(embeds),
+                components: Some(if i == 0 {
+                    self.components.clone()
+                } else {
+                    Vec::new()
+                }),
+                flags,
+                ..InteractionResponseData::default()
+            })
+            .collect())
     }
 }
+
+/// Discord's limits on one message's embeds.
+const MAX_EMBEDS: usize = 10;
+const MAX_MESSAGE_CHARS: usize = 6_000;
 
 /// Why a command did not do what was asked.
 #[derive(Debug, thiserror::Error)]

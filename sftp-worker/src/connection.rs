@@ -169,7 +169,7 @@ impl SftpConnection {
                 .resolve(target.host, target.port)
                 .await
                 .map_err(|e| match e {
-                    AddressError::Refused { .. } => {
+                    AddressError::Refused { .. } | AddressError::PortRefused { .. } => {
                         fail(ConnectErrorKind::AddressRefused, e.to_string())
                     }
                     AddressError::Unresolved { .. } => {

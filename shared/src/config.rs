@@ -32,7 +32,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SftpConfig {
-    /// `TOWER_SFTP_ALLOW_LOOPBACK` / `TOWER_SFTP_ALLOW_PRIVATE` (`true`/`1`).
+    /// `TOWER_SFTP_ALLOW_LOOPBACK` / `TOWER_SFTP_ALLOW_PRIVATE` (`true`/`1`),
+    /// `TOWER_SFTP_ALLOWED_PORTS` (`22,1024-65535`).
     #[serde(flatten)]
     pub addresses: crate::address_guard::AddressPolicy,
     /// TCP connect plus SSH handshake and authentication, `TOWER_SFTP_CONNECT_TIMEOUT_SECS`.
@@ -366,6 +367,12 @@ impl Config {
         }
         if let Some(v) = get("TOWER_SFTP_ALLOW_PRIVATE") {
             self.sftp.addresses.allow_private = parse_bool("TOWER_SFTP_ALLOW_PRIVATE", &v)?;
+        }
+        if let Some(v) = get("TOWER_SFTP_ALLOWED_PORTS") {
+            self.sftp.addresses.allowed_ports = v.parse().map_err(|reason| ConfigError::Env {
+                name: "TOWER_SFTP_ALLOWED_PORTS",
+                reason,
+            })?;
         }
         if let Some(v) = get("TOWER_SFTP_CONNECT_TIMEOUT_SECS") {
             self.sftp.connect_timeout_secs = v.trim().parse().map_err(|_| ConfigError::Env {

@@ -373,7 +373,10 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         "test_sftp",
         &[("server", Opt::str(&server_id))],
     );
-    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+    let working = ok(sim.first_answer(&sent, WAIT).await);
+    assert_eq!(working.title(), "Working…");
+    // Private from the first answer: the result names the SFTP user, address and paths.
+    assert!(working.is_ephemeral(), "/test_sftp is answered privately");
     let tested = ok(sim.edited_answer(&sent, WAIT).await);
     assert!(tested.title().starts_with("SFTP test"), "{}", tested.text());
     assert!(
@@ -650,11 +653,15 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         "list_sftp_files",
         &[("server", Opt::str(&server_id))],
     );
-    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+    let working = ok(sim.first_answer(&sent, WAIT).await);
+    assert_eq!(working.title(), "Working…");
+    assert!(
+        working.is_ephemeral(),
+        "/list_sftp_files is answered privately"
+    );
     let a = ok(sim.edited_answer(&sent, WAIT).await);
     assert_eq!(a.title(), format!("Files on `{server_id}`"));
     mentions(&a, &["2025.05.03-00.00.00.csv"]);
-    // A failure after a public "Working…" is told privately: the public message goes.
     let sent = sim.slash(
         0,
         &admin_a,
@@ -664,10 +671,20 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
             ("path", Opt::str("no/such/folder")),
         ],
     );
-    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
     let a = ok(sim.edited_answer(&sent, WAIT).await);
     assert!(a.is_ephemeral(), "{}", a.text());
     mentions(&a, &["no/such/folder", "Error id E-"]);
+    // A failure after a public "Working…" is told privately: the public message goes.
+    let sent = sim.slash(
+        0,
+        &admin_a,
+        "historical_parse",
+        &[("server_id", Opt::str("no-such-server"))],
+    );
+    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+    let a = ok(sim.edited_answer(&sent, WAIT).await);
+    assert!(a.is_ephemeral(), "{}", a.text());
+    mentions(&a, &["no-such-server", "Error id E-"]);
     let calls = sim.rest_calls();
     let webhook = |method: &str| {
         calls.iter().any(|c| {

@@ -14,12 +14,23 @@ use crate::reply::CommandError;
 /// Discord shows at most 25 suggestions.
 const MAX_CHOICES: usize = 25;
 
-fn choice(name: String, value: String) -> CommandOptionChoice {
-    CommandOptionChoice {
-        name: clip(&name, 100),
+/// A suggestion, or `None` for a value Discord would refuse (empty, or over 100 characters):
+/// one bad choice makes Discord reject the whole answer. A blank label shows the value.
+fn choice(name: String, value: String) -> Option<CommandOptionChoice> {
+    let length = value.chars().count();
+    if value.trim().is_empty() || length > 100 {
+        return None;
+    }
+    let name = if name.trim().is_empty() {
+        &value
+    } else {
+        &name
+    };
+    Some(CommandOptionChoice {
+        name: clip(name, 100),
         name_localizations: None,
         value: CommandOptionChoiceValue::String(value),
-    }
+    })
 }
 
 pub async fn suggest(
@@ -50,7 +61,7 @@ pub async fn suggest(
                         || s.name.to_lowercase().contains(&lower)
                 })
                 .take(MAX_CHOICES)
-                .map(|s| {
+                .filter_map(|s| {
                     choice(
                         format!("{} ({})", s.name, s.server),
                         s.server.as_str().to_owned(),
@@ -68,8 +79,7 @@ pub async fn suggest(
             )
             .await?
             .into_iter()
-            .filter(|p| p.stats.name.chars().count() <= 100)
-            .map(|p| choice(p.stats.name.clone(), p.stats.name))
+            .filter_map(|p| choice(p.stats.name.clone(), p.stats.name))
             .collect(),
         "weapon_name" => match server.as_deref() {
             Some(s) => bot
@@ -77,8 +87,7 @@ pub async fn suggest(
                 .weapons(caller.guild_id, s, Some(typed), MAX_CHOICES as u32)
                 .await?
                 .into_iter()
-                .filter(|w| w.weapon.chars().count() <= 100)
-                .map(|w| choice(format!("{} ({} kills)", w.weapon, w.kills), w.weapon))
+                .filter_map(|w| choice(format!("{} ({} kills)", w.weapon, w.kills), w.weapon))
                 .collect(),
             None => Vec::new(),
         },
@@ -97,4 +106,24 @@ fn dedupe(choices: Vec<CommandOptionChoice>) -> Vec<CommandOptionChoice> {
             _ => true,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_discord_would_refuse_are_left_out() {
+        assert!(choice(String::new(), String::new()).is_none());
+        assert!(choice("  ".into(), " ".into()).is_none());
+        assert!(choice("x".into(), "n".repeat(101)).is_none());
+        let Some(named) = choice(String::new(), "Bob".into()) else {
+            panic!("a choice")
+        };
+        assert_eq!(named.name, "Bob", "a blank label shows the value");
+        let Some(long) = choice("l".repeat(300), "v".into()) else {
+            panic!("a choice")
+        };
+        assert_eq!(long.name.chars().count(), 100);
+    }
 }

@@ -8,7 +8,7 @@ use tower_shared::ids::GuildId;
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::{clip, colour};
+use crate::embeds::{clip, colour, shown as escaped};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -46,9 +46,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         "events players" => players(bot, caller, inv).await,
         "events status" => {
             let servers = bot.servers.list(guild).await?;
-            let embed = super::servers_embed(
+            Ok(super::servers_reply(
                 "Event feeds",
                 &servers,
+                None,
                 "No game server is set up yet (/setup addserver).",
                 |s| {
                     let mut text = format!(
@@ -61,8 +62,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     }
                     text
                 },
-            );
-            Ok(Reply::embed(embed.build()))
+            ))
         }
         other => Err(super::unknown(other)),
     }
@@ -121,8 +121,8 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
                     "<t:{}:R> **{}** {} {}",
                     e.at_ms / 1000,
                     text("event"),
-                    clip(text("name"), 60),
-                    text("state").to_lowercase()
+                    escaped(text("name"), 60),
+                    escaped(&text("state").to_lowercase(), 40)
                 ),
                 200,
             )
@@ -134,7 +134,10 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
     );
     Ok(Reply::embed(
         EmbedBuilder::new()
-            .title(clip(&format!("Recent events — {}", server.name), 256))
+            .title(clip(
+                &format!("Recent events — {}", escaped(&server.name, 100)),
+                256,
+            ))
             .description(description)
             .color(colour::INFO)
             .build(),
@@ -156,11 +159,21 @@ async fn players(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
     let list = if shown.is_empty() {
         "Nobody is online (as of the last log read).".to_owned()
     } else {
-        clip(&shown.join(", "), 3500)
+        clip(
+            &shown
+                .iter()
+                .map(|n| escaped(n, 64))
+                .collect::<Vec<_>>()
+                .join(", "),
+            3500,
+        )
     };
     Ok(Reply::embed(
         EmbedBuilder::new()
-            .title(clip(&format!("Players online — {}", server.name), 256))
+            .title(clip(
+                &format!("Players online — {}", escaped(&server.name, 100)),
+                256,
+            ))
             .description(format!(
                 "**{}** online · **{}** in queue\n\n{list}",
                 online.len(),

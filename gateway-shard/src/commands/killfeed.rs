@@ -38,13 +38,13 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         }
         "killfeed status" => {
             let servers = bot.servers.list(guild).await?;
-            let embed = super::servers_embed(
+            Ok(super::servers_reply(
                 "Killfeed",
                 &servers,
+                None,
                 "No game server is set up yet (/setup addserver).",
                 |s| super::feed_state(s.feeds.killfeed, s.channels.killfeed),
-            );
-            Ok(Reply::embed(embed.build()))
+            ))
         }
         other => Err(super::unknown(other)),
     }

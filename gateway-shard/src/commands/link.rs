@@ -7,7 +7,7 @@ use tower_shared::player_links::PlayerLink;
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::{clip, colour};
+use crate::embeds::{code, colour, shown};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -43,7 +43,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     format!(
                         "`{}` — **{}** ({})",
                         l.server_id,
-                        clip(&l.player_name, 60),
+                        shown(&l.player_name, 60),
                         l.player_id
                     )
                 })
@@ -87,13 +87,13 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
     }
     if linked.is_empty() {
         return Err(CommandError::invalid(
-            format!("No player named `{}` has been seen yet.", clip(name, 60)),
+            format!("No player named `{}` has been seen yet.", code(name, 60)),
             "Players appear after their first kill or death. Pick a name from the suggestions.",
         ));
     }
     let lines: Vec<String> = linked
         .iter()
-        .map(|l| format!("`{}` — **{}**", l.server_id, clip(&l.player_name, 60)))
+        .map(|l| format!("`{}` — **{}**", l.server_id, shown(&l.player_name, 60)))
         .collect();
     Ok(Reply::done("Linked", lines.join("\n")))
 }

@@ -26,11 +26,12 @@ use twilight_util::builder::command::{
 use tower_shared::game_servers::GameServer;
 use tower_shared::guilds::GuildSettings;
 use tower_shared::tier::Feature;
+use twilight_model::channel::message::Embed;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
 use crate::access::{Access, Caller};
 use crate::bot::Bot;
-use crate::embeds::{clip, colour};
+use crate::embeds::{clip, colour, shown};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -84,8 +85,10 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         "admin premium" => spec(PremiumGranter, PremiumInfo),
         "admin sethomeguild" => spec(BotOwner, PremiumInfo),
         "admin setrole" | "admin status" => spec(Admin, PremiumInfo),
+        // Private: the answers show the SFTP user, the resolved address and paths.
         "test_sftp" | "list_sftp_files" => Spec {
             slow: true,
+            private: true,
             ..spec(Admin, Diagnostics)
         },
         "historical_parse" => Spec {
@@ -154,25 +157,89 @@ pub async fn chosen_servers(
     Ok(servers)
 }
 
-/// An embed with one field per game server (`name (id)` → `describe(server)`), or `empty`
-/// when the guild has none; Discord shows at most 25 fields.
-pub fn servers_embed(
+/// One field per game server (`name (id)` → `describe(server)`), or `empty` when the guild
+/// has none, spread over as many embeds as Discord's limits need ([`field_embeds`]).
+pub fn servers_reply(
     title: &str,
     servers: &[GameServer],
+    description: Option<String>,
     empty: &str,
     describe: impl Fn(&GameServer) -> String,
-) -> EmbedBuilder {
-    let mut b = EmbedBuilder::new().title(title).color(colour::INFO);
+) -> Reply {
     if servers.is_empty() {
-        b = b.description(empty);
+        return Reply::embed(
+            EmbedBuilder::new()
+                .title(title)
+                .color(colour::INFO)
+                .description(empty)
+                .build(),
+        );
     }
-    for s in servers.iter().take(25) {
-        b = b.field(EmbedFieldBuilder::new(
-            clip(&format!("{} ({})", s.name, s.server), 256),
-            clip(&describe(s), 1024),
-        ));
+    let fields = servers
+        .iter()
+        .map(|s| (server_label(s), describe(s)))
+        .collect();
+    Reply::embeds(field_embeds(title, colour::INFO, description, fields))
+}
+
+/// A game server as a field name: its name (escaped) and id.
+pub fn server_label(s: &GameServer) -> String {
+    clip(&format!("{} ({})", shown(&s.name, 100), s.server), 256)
+}
+
+/// Discord's limits an embed of [`field_embeds`] keeps within: 25 fields, and 6,000
+/// characters for a whole message (so an embed never needs more than one message).
+const FIELDS_PER_EMBED: usize = 25;
+const CHARS_PER_EMBED: usize = 5_800;
+
+/// A list answer: `fields` (name → value, each clipped to Discord's field limits) over as
+/// many embeds as needed, the later ones titled "… (continued)". [`Reply::messages`] then
+/// spreads the embeds over follow-up messages, so no list is ever cut short.
+pub fn field_embeds(
+    title: &str,
+    colour: u32,
+    description: Option<String>,
+    fields: Vec<(String, String)>,
+) -> Vec<Embed> {
+    let new_embed = |first: bool| {
+        let mut b = EmbedBuilder::new().color(colour);
+        let mut used = 0;
+        if first {
+            b = b.title(clip(title, 256));
+            used += title.chars().count().min(256);
+            if let Some(d) = &description {
+                let d = clip(d, 4096);
+                used += d.chars().count();
+                b = b.description(d);
+            }
+        } else {
+            let t = clip(&format!("{title} (continued)"), 256);
+            used += t.chars().count();
+            b = b.title(t);
+        }
+        (b, used, 0usize)
+    };
+    let mut embeds = Vec::new();
+    let (mut b, mut used, mut count) = new_embed(true);
+    for (name, value) in fields {
+        let name = clip(non_blank(&name), 256);
+        let value = clip(non_blank(&value), 1024);
+        let size = name.chars().count() + value.chars().count();
+        if count == FIELDS_PER_EMBED || (count > 0 && used + size > CHARS_PER_EMBED) {
+            embeds.push(b.build());
+            (b, used, count) = new_embed(false);
+        }
+        b = b.field(EmbedFieldBuilder::new(name, value));
+        used += size;
+        count += 1;
     }
-    b
+    embeds.push(b.build());
+    embeds
+}
+
+/// Discord refuses an empty field name or value.
+fn non_blank(text: &str) -> &str {
+    if text.trim().is_empty() { "—" } else { text }
 }
 
 /// The text for a list: its lines, or `empty` when there are none.

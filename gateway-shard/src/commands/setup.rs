@@ -135,9 +135,16 @@ fn channel_line(server: &GameServer) -> String {
 async fn list(bot: &Bot, caller: &Caller, tier: Tier) -> Result<Reply, CommandError> {
     let servers = bot.servers.list(GuildId(caller.guild_id)).await?;
     let limits = bot.tiers.limits(tier);
-    let mut b = super::servers_embed(
+    let used = format!(
+        "{} of {} used ({} tier).",
+        servers.len(),
+        limits.game_servers,
+        limits.name
+    );
+    Ok(super::servers_reply(
         "Game servers",
         &servers,
+        Some(used),
         "No game server is set up yet. An admin adds one with `/setup addserver`.",
         |s| {
             format!(
@@ -147,16 +154,7 @@ async fn list(bot: &Bot, caller: &Caller, tier: Tier) -> Result<Reply, CommandEr
                 channel_line(s)
             )
         },
-    );
-    if !servers.is_empty() {
-        b = b.description(format!(
-            "{} of {} used ({} tier).",
-            servers.len(),
-            limits.game_servers,
-            limits.name
-        ));
-    }
-    Ok(Reply::embed(b.build()))
+    ))
 }
 
 async fn channels(

@@ -14,7 +14,7 @@ use tower_shared::ids::{GuildId, ServerId};
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::{clip, colour};
+use crate::embeds::{clip, code, colour, shown};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -64,7 +64,10 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
         })
         .collect();
     let mut b = EmbedBuilder::new()
-        .title(clip(&format!("SFTP test — {}", server.name), 256))
+        .title(clip(
+            &format!("SFTP test — {}", shown(&server.name, 100)),
+            256,
+        ))
         .color(if reply.ok {
             colour::SUCCESS
         } else {
@@ -135,9 +138,9 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
         .iter()
         .map(|e| {
             if e.is_dir {
-                format!("📁 `{}`", clip(&e.path, 150))
+                format!("📁 `{}`", code(&e.path, 150))
             } else {
-                format!("📄 `{}` — {} bytes", clip(&e.path, 150), e.size)
+                format!("📄 `{}` — {} bytes", code(&e.path, 150), e.size)
             }
         })
         .collect();
@@ -164,9 +167,8 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
         .opt_int("days")?
         .map(|d| u32::try_from(d.max(0)).unwrap_or(0))
         .unwrap_or(0);
-    let mut b = EmbedBuilder::new()
-        .title("Historical parse")
-        .color(colour::SUCCESS);
+    let mut colour = colour::SUCCESS;
+    let mut fields = Vec::with_capacity(servers.len());
     for server in &servers {
         let request = StartBackfillRequest {
             server: server_ref(caller, &server.server),
@@ -207,17 +209,19 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
                 p.files_done, p.files_total, p.lines, p.malformed_lines
             ),
             Some(p) => {
-                b = b.color(colour::ERROR);
+                colour = colour::ERROR;
                 format!("failed: {} (error id {})", clip(&p.error, 300), p.error_id)
             }
             None => "no progress reported".to_owned(),
         };
-        b = b.field(EmbedFieldBuilder::new(
-            clip(&format!("{} ({})", server.name, server.server), 256),
-            line,
-        ));
+        fields.push((super::server_label(server), line));
     }
-    Ok(Reply::embed(b.build()))
+    Ok(Reply::embeds(super::field_embeds(
+        "Historical parse",
+        colour,
+        None,
+        fields,
+    )))
 }
 
 async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, CommandError> {
@@ -233,17 +237,17 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
         .await?
         .into_inner();
     let kind = if killfeed { "killfeed" } else { "log" };
-    let mut b = EmbedBuilder::new()
-        .title(if killfeed {
-            "Killfeed (CSV) reading"
-        } else {
-            "Server log reading"
-        })
-        .color(colour::INFO);
-    if reply.servers.is_empty() {
-        b = b.description("No game server is set up yet (/setup addserver).");
-    }
-    for s in reply.servers.iter().take(25) {
+    let title = if killfeed {
+        "Killfeed (CSV) reading"
+    } else {
+        "Server log reading"
+    };
+    let description = reply
+        .servers
+        .is_empty()
+        .then(|| "No game server is set up yet (/setup addserver).".to_owned());
+    let mut fields = Vec::with_capacity(reply.servers.len() + 1);
+    for s in &reply.servers {
         let name = s
             .server
             .as_ref()
@@ -285,16 +289,21 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
         if !s.last_error.is_empty() {
             text.push_str(&format!("\nlast error: {}", clip(&s.last_error, 200)));
         }
-        b = b.field(EmbedFieldBuilder::new(name, clip(&text, 1024)));
+        fields.push((name, text));
     }
     if let Some(pool) = &reply.pool {
-        b = b.field(EmbedFieldBuilder::new(
-            "SFTP connections",
+        fields.push((
+            "SFTP connections".to_owned(),
             format!(
                 "{} open, {} busy, limit {}",
                 pool.open, pool.busy, pool.limit
             ),
         ));
     }
-    Ok(Reply::embed(b.build()))
+    Ok(Reply::embeds(super::field_embeds(
+        title,
+        colour::INFO,
+        description,
+        fields,
+    )))
 }

@@ -17,7 +17,7 @@ use tower_shared::telemetry::now_unix_ms;
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::{clip, colour};
+use crate::embeds::{clip, code, colour, shown};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -126,7 +126,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 return Err(CommandError::invalid(
                     format!(
                         "No player named `{}` has a kill or death on `{id}` yet.",
-                        clip(name, 60)
+                        code(name, 60)
                     ),
                     "Pick a name from the list Discord suggests while you type.",
                 ));
@@ -147,7 +147,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 .await?
                 .unwrap_or_default();
             let mut b = EmbedBuilder::new()
-                .title(clip(&format!("{} — totals", server.name), 256))
+                .title(clip(&format!("{} — totals", shown(&server.name, 100)), 256))
                 .color(colour::INFO)
                 .field(EmbedFieldBuilder::new("Kills", totals.kills.to_string()).inline())
                 .field(EmbedFieldBuilder::new("Roadkills", totals.roadkills.to_string()).inline())
@@ -165,7 +165,8 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     .stats
                     .names(caller.guild_id, id.as_str(), std::slice::from_ref(killer))
                     .await?;
-                let who = names.get(killer).map(String::as_str).unwrap_or(killer);
+                let who = shown(names.get(killer).map(String::as_str).unwrap_or(killer), 64);
+                let weapon = shown(weapon, 100);
                 b = b.field(EmbedFieldBuilder::new(
                     "Longest kill",
                     clip(&format!("{m} m by {who} ({weapon})"), 1024),
@@ -183,7 +184,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             let key = inv.str("stat")?;
             let stat = Leaderboard::parse(key).ok_or_else(|| {
                 CommandError::invalid(
-                    format!("`{}` is not a leaderboard.", clip(key, 40)),
+                    format!("`{}` is not a leaderboard.", code(key, 40)),
                     "Pick one of: kills, deaths, kdr, longest_shot, highest_killstreak, suicides.",
                 )
             })?;
@@ -202,7 +203,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     format!(
                         "**{}.** {} — {}",
                         i + 1,
-                        clip(&r.stats.name, 40),
+                        shown(&r.stats.name, 40),
                         value(stat, r)
                     )
                 })
@@ -210,7 +211,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             let description = super::lines_or(&lines, "No player has this statistic yet.");
             Ok(Reply::embed(
                 EmbedBuilder::new()
-                    .title(clip(&format!("{} — {}", stat.label(), server.name), 256))
+                    .title(clip(
+                        &format!("{} — {}", stat.label(), shown(&server.name, 100)),
+                        256,
+                    ))
                     .description(description)
                     .color(colour::INFO)
                     .build(),
@@ -224,7 +228,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 .await?
             else {
                 return Err(CommandError::invalid(
-                    format!("No kill with `{}` on `{id}` yet.", clip(name, 60)),
+                    format!("No kill with `{}` on `{id}` yet.", code(name, 60)),
                     "Pick a weapon from the list Discord suggests while you type.",
                 ));
             };
@@ -241,13 +245,16 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     format!(
                         "**{}.** {} — {k}",
                         i + 1,
-                        clip(names.get(p).map(String::as_str).unwrap_or(p), 40)
+                        shown(names.get(p).map(String::as_str).unwrap_or(p), 40)
                     )
                 })
                 .collect();
             Ok(Reply::embed(
                 EmbedBuilder::new()
-                    .title(clip(&format!("{} — {}", w.weapon, server.name), 256))
+                    .title(clip(
+                        &format!("{} — {}", shown(&w.weapon, 100), shown(&server.name, 100)),
+                        256,
+                    ))
                     .color(colour::INFO)
                     .field(EmbedFieldBuilder::new("Kills", w.kills.to_string()).inline())
                     .field(
@@ -272,7 +279,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 .map(|w| {
                     format!(
                         "{} — {} ({:.0}%)",
-                        clip(&w.weapon, 40),
+                        shown(&w.weapon, 40),
                         w.kills,
                         100.0 * w.kills as f64 / total.max(1) as f64
                     )
@@ -280,7 +287,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 .collect();
             Ok(Reply::embed(
                 EmbedBuilder::new()
-                    .title(clip(&format!("Kills by weapon — {}", server.name), 256))
+                    .title(clip(
+                        &format!("Kills by weapon — {}", shown(&server.name, 100)),
+                        256,
+                    ))
                     .description(super::lines_or(&lines, "No kills yet."))
                     .color(colour::INFO)
                     .build(),
@@ -351,7 +361,10 @@ async fn player_page(
 ) -> Result<Reply, CommandError> {
     let s = &row.stats;
     let mut b = EmbedBuilder::new()
-        .title(clip(&format!("{} — {}", s.name, button.page.label()), 256))
+        .title(clip(
+            &format!("{} — {}", shown(&s.name, 64), button.page.label()),
+            256,
+        ))
         .color(colour::INFO)
         .footer(EmbedFooterBuilder::new(clip(
             &format!("{server_name} · {}", row.player_id),
@@ -395,7 +408,14 @@ async fn player_page(
             if s.names.len() > 1 {
                 b = b.field(EmbedFieldBuilder::new(
                     "Also known as",
-                    clip(&s.names.join(", "), 1024),
+                    clip(
+                        &s.names
+                            .iter()
+                            .map(|n| shown(n, 64))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        1024,
+                    ),
                 ));
             }
         }
@@ -406,7 +426,7 @@ async fn player_page(
                 .await?;
             let lines: Vec<String> = weapons
                 .iter()
-                .map(|(w, k)| format!("{} — {k}", clip(w, 60)))
+                .map(|(w, k)| format!("{} — {k}", shown(w, 60)))
                 .collect();
             b = b.description(super::lines_or(&lines, "No kills yet."));
         }
@@ -433,7 +453,7 @@ async fn player_page(
                     .map(|(p, k)| {
                         format!(
                             "{} — {verb} {k}×",
-                            clip(names.get(p).map(String::as_str).unwrap_or(p), 40)
+                            shown(names.get(p).map(String::as_str).unwrap_or(p), 40)
                         )
                     })
                     .collect::<Vec<_>>()

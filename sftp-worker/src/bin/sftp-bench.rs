@@ -52,7 +52,7 @@ async fn main() -> Result<(), String> {
     };
     let policy = AddressPolicy {
         allow_loopback: true,
-        allow_private: false,
+        ..AddressPolicy::default()
     };
     let timeouts = Timeouts {
         connect: Duration::from_secs(10),

@@ -378,6 +378,9 @@ impl DiscordSimulator {
         let SimEvent::Rest(call) = event else {
             unreachable!("matched a REST call")
         };
+        if let Some(reason) = call.rejected {
+            return Err(SimError::Refused(reason));
+        }
         let body = call.body.unwrap_or(Value::Null);
         Ok(Answer {
             kind: body.get("type").and_then(Value::as_u64).unwrap_or(0),
@@ -397,6 +400,9 @@ impl DiscordSimulator {
         let SimEvent::Rest(call) = event else {
             unreachable!("matched a REST call")
         };
+        if let Some(reason) = call.rejected {
+            return Err(SimError::Refused(reason));
+        }
         Ok(Answer {
             kind: 4,
             data: call.body.unwrap_or(Value::Null),

@@ -122,6 +122,8 @@ pub enum SimError {
     Bind(std::io::Error),
     #[error("timed out after {0:?} waiting for: {1}")]
     Timeout(Duration, String),
+    #[error("Discord would refuse the bot's answer (400 Invalid Form Body): {0}")]
+    Refused(String),
 }
 
 impl DiscordSimulator {

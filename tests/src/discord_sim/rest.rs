@@ -23,6 +23,9 @@ pub struct RestCall {
     pub body: Option<Value>,
     /// Answered 429 (an injected rate limit).
     pub rate_limited: bool,
+    /// Answered 400 "Invalid Form Body": what Discord would refuse in it (an embed over
+    /// its limits, an autocomplete choice with an empty name, …).
+    pub rejected: Option<String>,
     /// When the simulator received it.
     pub at: std::time::Instant,
 }
@@ -71,6 +74,10 @@ pub(crate) async fn handle(
 ) -> Response {
     let path = format!("/{path}");
     let limited = state.rest.take_rate_limit(method.as_str(), &path);
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let rejected = parsed
+        .as_ref()
+        .and_then(|b| form_body::check(method.as_str(), &path, b).err());
     let call = RestCall {
         method: method.to_string(),
         path: path.clone(),
@@ -78,8 +85,9 @@ pub(crate) async fn handle(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        body: serde_json::from_slice(&body).ok(),
+        body: parsed,
         rate_limited: limited.is_some(),
+        rejected: rejected.clone(),
         at: std::time::Instant::now(),
     };
     state.record(SimEvent::Rest(call.clone()));
@@ -95,6 +103,13 @@ pub(crate) async fn handle(
     }
     if let Some((retry_after, global)) = limited {
         return too_many_requests(retry_after, global);
+    }
+    if let Some(reason) = rejected {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "message": "Invalid Form Body", "code": 50035, "errors": reason })),
+        )
+            .into_response();
     }
     answer(&state, &method, &path, call.body)
         .unwrap_or_else(|| error(StatusCode::NOT_FOUND, 0, "404: Not Found"))
@@ -256,4 +271,99 @@ fn too_many_requests(retry_after: f64, global: bool) -> Response {
         headers.insert("x-ratelimit-global", HeaderValue::from_static("true"));
     }
     response
+}
+
+/// Discord's checks of a request body, as documented for messages, embeds and interaction
+/// responses: what the bot sends over a limit is refused with 400, never shown cut.
+mod form_body {
+    use serde_json::Value;
+
+    fn chars(v: Option<&Value>) -> usize {
+        v.and_then(Value::as_str).map_or(0, |s| s.chars().count())
+    }
+
+    fn at_most(what: &str, n: usize, max: usize) -> Result<(), String> {
+        if n > max {
+            return Err(format!("{what} has {n}, at most {max} allowed"));
+        }
+        Ok(())
+    }
+
+    /// A message body: content, up to 10 embeds within their limits and 6,000 characters
+    /// together, up to 5 rows of components.
+    pub(super) fn message(body: &Value) -> Result<(), String> {
+        at_most("content", chars(body.get("content")), 2000)?;
+        let embeds = body.get("embeds").and_then(Value::as_array);
+        let embeds = embeds.map(Vec::as_slice).unwrap_or_default();
+        at_most("embeds", embeds.len(), 10)?;
+        let mut total = 0;
+        for (i, e) in embeds.iter().enumerate() {
+            let title = chars(e.get("title"));
+            at_most(&format!("embeds[{i}].title"), title, 256)?;
+            let description = chars(e.get("description"));
+            at_most(&format!("embeds[{i}].description"), description, 4096)?;
+            let footer = chars(e.pointer("/footer/text"));
+            at_most(&format!("embeds[{i}].footer.text"), footer, 2048)?;
+            let author = chars(e.pointer("/author/name"));
+            at_most(&format!("embeds[{i}].author.name"), author, 256)?;
+            total += title + description + footer + author;
+            let fields = e.get("fields").and_then(Value::as_array);
+            let fields = fields.map(Vec::as_slice).unwrap_or_default();
+            at_most(&format!("embeds[{i}].fields"), fields.len(), 25)?;
+            for (j, f) in fields.iter().enumerate() {
+                let (name, value) = (chars(f.get("name")), chars(f.get("value")));
+                if name == 0 || value == 0 {
+                    return Err(format!(
+                        "embeds[{i}].fields[{j}] has an empty name or value"
+                    ));
+                }
+                at_most(&format!("embeds[{i}].fields[{j}].name"), name, 256)?;
+                at_most(&format!("embeds[{i}].fields[{j}].value"), value, 1024)?;
+                total += name + value;
+            }
+        }
+        at_most("the embeds' text together", total, 6000)?;
+        let rows = body.get("components").and_then(Value::as_array);
+        at_most("component rows", rows.map_or(0, Vec::len), 5)
+    }
+
+    /// An autocomplete result: up to 25 choices, each name and value 1–100 characters.
+    fn choices(data: &Value) -> Result<(), String> {
+        let choices = data.get("choices").and_then(Value::as_array);
+        let choices = choices.map(Vec::as_slice).unwrap_or_default();
+        at_most("choices", choices.len(), 25)?;
+        for (i, c) in choices.iter().enumerate() {
+            let name = chars(c.get("name"));
+            let value = match c.get("value") {
+                Some(Value::String(s)) => s.chars().count(),
+                Some(_) => 1,
+                None => 0,
+            };
+            if !(1..=100).contains(&name) || !(1..=100).contains(&value) {
+                return Err(format!(
+                    "choices[{i}]: name and value must be 1 to 100 characters (name {name}, \
+                     value {value})"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn check(method: &str, path: &str, body: &Value) -> Result<(), String> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (method, segments.as_slice()) {
+            ("POST", ["interactions", _, _, "callback"]) => {
+                let data = body.get("data").unwrap_or(&Value::Null);
+                match body.get("type").and_then(Value::as_u64) {
+                    Some(8) => choices(data),
+                    Some(4 | 7) => message(data),
+                    _ => Ok(()),
+                }
+            }
+            ("POST", ["channels", _, "messages"])
+            | ("PATCH", ["webhooks", _, _, "messages", _])
+            | ("POST", ["webhooks", _, _]) => message(body),
+            _ => Ok(()),
+        }
+    }
 }
