@@ -15,6 +15,12 @@
 //! notification already in a `sent` record is skipped; one in a `sending` record (a crash
 //! between 1 and 2's end) is posted again with the same body and nonce, which Discord
 //! recognises as the same message.
+//!
+//! Freshness: a notification the worker recorded longer ago than `notice_max_age` (a
+//! gateway back from downtime, a stalled stream) is not posted; it is counted per server in
+//! `server_status.stale_notices`, which `/csv_status` shows. Fairness: a batch's messages
+//! go out one per channel per round, so a guild with many messages delays another guild's
+//! post by at most one message per channel ahead of it.
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -66,6 +72,9 @@ struct Target {
 pub struct Poster {
     bot: Arc<Bot>,
     subscriber: String,
+    /// Notifications recorded longer ago than this are not posted.
+    max_age: Duration,
+    status: mongodb::Collection<Document>,
     /// Game servers' settings as last read, and when.
     servers: HashMap<(u64, String), (Option<GameServer>, Instant)>,
     voice: VoiceStatus,
@@ -92,10 +101,12 @@ enum Action {
 }
 
 impl Poster {
-    pub fn new(bot: Arc<Bot>) -> Self {
+    pub fn new(bot: Arc<Bot>, max_age: Duration) -> Self {
         let r = bot.shards;
         Self {
             subscriber: format!("gateway:{}-{}/{}", r.first, r.last, r.total),
+            max_age,
+            status: bot.db.raw().collection(collections::SERVER_STATUS),
             servers: HashMap::new(),
             voice: VoiceStatus::default(),
             deliveries: bot.db.raw().collection(collections::DELIVERIES),
@@ -231,8 +242,18 @@ impl Poster {
         }
 
         let mut posts: Vec<(u64, Vec<(&str, Embed)>)> = Vec::new();
+        let now_ms = DateTime::now().timestamp_millis();
+        let max_age_ms = i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
+        let mut stale: HashMap<(u64, &str), i64> = HashMap::new();
         for n in batch.iter().filter(|n| !delivered.contains(&n.cursor)) {
-            match self.action(n).await? {
+            let action = self.action(n).await?;
+            let too_old =
+                n.recorded_unix_ms > 0 && now_ms.saturating_sub(n.recorded_unix_ms) > max_age_ms;
+            if let (true, Action::Post { .. }, Some(r)) = (too_old, &action, &n.server) {
+                *stale.entry((r.guild_id, r.server_id.as_str())).or_default() += 1;
+                continue;
+            }
+            match action {
                 Action::Post { channel, embed } => {
                     match posts.iter_mut().find(|(c, _)| *c == channel) {
                         Some((_, list)) => list.push((n.cursor.as_str(), *embed)),
@@ -243,39 +264,65 @@ impl Poster {
                 Action::Skip => {}
             }
         }
-        for (channel, list) in posts {
-            for chunk in messages(&list) {
-                if shutdown.is_triggered() {
-                    return Ok(false);
-                }
-                let cursors: Vec<&str> = chunk.iter().map(|(c, _)| *c).collect();
-                let nonce = nonce(channel, &cursors).to_string();
-                let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
-                let body =
-                    serde_json::json!({ "embeds": embeds, "nonce": &nonce, "enforce_nonce": true })
-                        .to_string();
-                self.deliveries
-                    .update_one(
-                        doc! { "_id": &nonce },
-                        doc! { "$setOnInsert": {
-                            "subscriber": &self.subscriber,
-                            "channel": i64::try_from(channel).unwrap_or(i64::MAX),
-                            "cursors": &cursors,
-                            "body": &body,
-                            "state": "sending",
-                            "at": DateTime::now(),
-                            "schema_version": SCHEMA_VERSION,
-                        } },
-                    )
-                    .upsert(true)
-                    .await?;
-                self.post(channel, body.as_bytes()).await?;
-                self.deliveries
-                    .update_one(doc! { "_id": &nonce }, doc! { "$set": { "state": "sent" } })
-                    .await?;
+        self.count_stale(&stale).await?;
+        for (channel, chunk) in round_robin(&posts) {
+            if shutdown.is_triggered() {
+                return Ok(false);
             }
+            let cursors: Vec<&str> = chunk.iter().map(|(c, _)| *c).collect();
+            let nonce = nonce(channel, &cursors).to_string();
+            let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
+            let body =
+                serde_json::json!({ "embeds": embeds, "nonce": &nonce, "enforce_nonce": true })
+                    .to_string();
+            self.deliveries
+                .update_one(
+                    doc! { "_id": &nonce },
+                    doc! { "$setOnInsert": {
+                        "subscriber": &self.subscriber,
+                        "channel": i64::try_from(channel).unwrap_or(i64::MAX),
+                        "cursors": &cursors,
+                        "body": &body,
+                        "state": "sending",
+                        "at": DateTime::now(),
+                        "schema_version": SCHEMA_VERSION,
+                    } },
+                )
+                .upsert(true)
+                .await?;
+            self.post(channel, body.as_bytes()).await?;
+            self.deliveries
+                .update_one(doc! { "_id": &nonce }, doc! { "$set": { "state": "sent" } })
+                .await?;
         }
         Ok(true)
+    }
+
+    /// Adds notifications not posted for their age to each server's status.
+    async fn count_stale(&self, stale: &HashMap<(u64, &str), i64>) -> Result<(), PostError> {
+        for ((guild, server), n) in stale {
+            tracing::info!(
+                guild,
+                server,
+                count = n,
+                "notifications older than the freshness limit not posted"
+            );
+            self.status
+                .update_one(
+                    doc! { "_id": format!("{guild}:{server}") },
+                    doc! {
+                        "$inc": { "stale_notices": *n },
+                        "$setOnInsert": {
+                            "guild_id": guild.to_string(),
+                            "server_id": *server,
+                            "schema_version": SCHEMA_VERSION,
+                        },
+                    },
+                )
+                .upsert(true)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn post(&self, channel: u64, body: &[u8]) -> Result<(), PostError> {
@@ -479,6 +526,25 @@ fn messages<T>(list: &[(T, Embed)]) -> Vec<&[(T, Embed)]> {
     out
 }
 
+/// Every channel's messages, taking one message from each channel in turn: the first
+/// message of every channel goes out before the second of any.
+type Message<'a, T> = &'a [(T, Embed)];
+
+fn round_robin<T>(posts: &[(u64, Vec<(T, Embed)>)]) -> Vec<(u64, Message<'_, T>)> {
+    let per_channel: Vec<(u64, Vec<Message<'_, T>>)> = posts
+        .iter()
+        .map(|(channel, list)| (*channel, messages(list)))
+        .collect();
+    let rounds = per_channel.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+    (0..rounds)
+        .flat_map(|round| {
+            per_channel
+                .iter()
+                .filter_map(move |(channel, m)| Some((*channel, *m.get(round)?)))
+        })
+        .collect()
+}
+
 /// A message's nonce: the same for the same notifications in the same channel.
 fn nonce(channel: u64, cursors: &[&str]) -> u64 {
     let d = ring::digest::digest(
@@ -514,5 +580,28 @@ mod tests {
         let sizes: Vec<usize> = messages(&big).iter().map(|m| m.len()).collect();
         assert_eq!(sizes, [2, 2], "5000 characters fit, 7500 do not");
         assert!(messages::<()>(&[]).is_empty());
+    }
+
+    #[test]
+    fn channels_take_turns_one_message_each() {
+        let embeds = |n: usize| -> Vec<(usize, Embed)> {
+            (0..n)
+                .map(|i| (i, EmbedBuilder::new().title("x").build()))
+                .collect()
+        };
+        // A channel with a backlog of 35 embeds (4 messages), two with one each.
+        let posts = vec![(1, embeds(35)), (2, embeds(1)), (3, embeds(1))];
+        let order: Vec<u64> = round_robin(&posts).iter().map(|(c, _)| *c).collect();
+        assert_eq!(order, [1, 2, 3, 1, 1, 1]);
+        let first_of_1: Vec<usize> = round_robin(&posts)
+            .iter()
+            .filter(|(c, _)| *c == 1)
+            .map(|(_, m)| m[0].0)
+            .collect();
+        assert_eq!(
+            first_of_1,
+            [0, 10, 20, 30],
+            "a channel's messages stay in order"
+        );
     }
 }

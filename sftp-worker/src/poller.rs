@@ -328,9 +328,10 @@ impl Poller {
                 })
             })
             .unwrap_or_default();
-        let result = self
-            .poll_server(&key, token, !fenced, tier, layout, backfill.as_ref())
-            .await;
+        let result =
+            guarded(self.poll_server(&key, token, !fenced, tier, layout, backfill.as_ref()))
+                .await
+                .and_then(|r| r);
         if let Some(tx) = &backfill {
             tx.send_modify(|p| match &result {
                 Ok(_) => p.state = BackfillState::Done as i32,
@@ -548,6 +549,7 @@ impl Poller {
                 .map_err(|e| db_error(&e))?;
             sink.outbox = Some(&self.outbox);
             sink.fence = Some(token);
+            sink.backfill = backfill.is_some();
             sink.recover(&source).await.map_err(|e| db_error(&e))?;
             let cursor = sink.state.cursor.clone();
             let mut sink = ProgressSink {
@@ -564,7 +566,13 @@ impl Poller {
                 &mut outcome,
             )
             .await;
+            let quiet = sink.inner.quiet_lines;
+            if quiet > 0 {
+                self.status
+                    .quiet_lines(key_id(&(guild, sid.to_owned())), quiet);
+            }
             polled.map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
+            sink.inner.settle().await.map_err(|e| db_error(&e))?;
         }
         if let Some(log) = &layout.log_path {
             let state = self
@@ -575,6 +583,9 @@ impl Poller {
             let mut sink = ServerLogSink {
                 guild,
                 server_id: sid,
+                // A log first seen is read for who is online, not announced line by line:
+                // its joins and events are history.
+                history: state.cursor.is_none(),
                 counts: PlayerCounts::from_ids(state.online.clone(), state.queued.clone()),
                 cursors: &self.cursors,
                 outbox: &self.outbox,
@@ -642,6 +653,7 @@ impl KillfeedSink for ProgressSink<'_, '_> {
     type Error = mongodb::error::Error;
 
     fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
+        self.inner.listed(files, cursor);
         let Some(tx) = self.backfill else {
             return;
         };
@@ -654,7 +666,8 @@ impl KillfeedSink for ProgressSink<'_, '_> {
         tx.send_modify(|p| {
             p.state = BackfillState::Running as i32;
             p.files_total = u32::try_from(self.unread.len()).unwrap_or(u32::MAX);
-            p.bytes_total = files.iter().map(unread).sum();
+            // Sizes are the SFTP server's word: a hostile one may claim u64::MAX per file.
+            p.bytes_total = files.iter().map(unread).fold(0, u64::saturating_add);
         });
     }
 
@@ -674,14 +687,37 @@ impl KillfeedSink for ProgressSink<'_, '_> {
             .count();
         tx.send_modify(|p| {
             for chunk in batch {
-                p.bytes_done += chunk.consumed as u64;
-                p.lines += chunk.lines;
-                p.malformed_lines += chunk.malformed.len() as u64;
+                p.bytes_done = p.bytes_done.saturating_add(chunk.consumed as u64);
+                p.lines = p.lines.saturating_add(chunk.lines);
+                p.malformed_lines = p
+                    .malformed_lines
+                    .saturating_add(chunk.malformed.len() as u64);
             }
             p.files_done = u32::try_from(finished).unwrap_or(u32::MAX);
         });
         Ok(())
     }
+}
+
+/// Runs one poll so that a panic in it is a failed poll, not a lost task: the server is
+/// released (`in_flight` cleared, the breaker told) and polled again, with no restart.
+async fn guarded<T>(poll: impl Future<Output = T>) -> Result<T, PollFailure> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(poll)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            failure(
+                "poll.panic",
+                format!("the poll stopped unexpectedly ({what}); it is retried"),
+                true,
+            )
+        })
 }
 
 /// A stable per-worker order of servers, so workers reach for different ones first.
@@ -699,6 +735,8 @@ fn rendezvous(me: &str, key: &ServerKey) -> [u8; 8] {
 struct ServerLogSink<'a> {
     guild: u64,
     server_id: &'a str,
+    /// The first read of this server's log: no connection or event is announced.
+    history: bool,
     counts: PlayerCounts,
     cursors: &'a CursorStore,
     outbox: &'a Outbox,
@@ -715,7 +753,9 @@ impl LogSink for ServerLogSink<'_> {
         cursor: &FileCursor,
     ) -> Result<(), Self::Error> {
         let (g, s) = (self.guild, self.server_id);
-        let log_id = format!("{g}:{s}:{}", cursor.head_hash);
+        // Keyed by the log's first line, not its head hash, which changes while a log
+        // under HEAD_LEN bytes grows: a retried read gives the same keys.
+        let log_id = format!("{g}:{s}:{}", cursor.log_id);
         let mut notices = Vec::new();
         let before = (self.counts.online(), self.counts.queued());
         if matches!(restart, Some(LogRestart::Truncated | LogRestart::Replaced)) {
@@ -734,6 +774,9 @@ impl LogSink for ServerLogSink<'_> {
                 at_ms,
                 data,
             };
+            if self.history {
+                continue;
+            }
             match &record.event {
                 LogEvent::Joined { eos_id } => notices.push(notice(
                     "connection",
@@ -785,5 +828,30 @@ fn event_doc(e: &LogEvent<'_>) -> Document {
         }
         LogEvent::Restart => doc! { "event": "server_restart" },
         _ => doc! {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_poll_is_a_failed_poll() {
+        let panicked = guarded(async {
+            let sizes: Vec<u64> = Vec::new();
+            // An index out of range, as a bug on a request path would be.
+            sizes[usize::from(sizes.is_empty())]
+        })
+        .await;
+        let Err(f) = panicked else {
+            panic!("a panic must come back as a failure")
+        };
+        assert_eq!(f.kind, "poll.panic");
+        assert!(
+            f.transient && f.message.contains("out of bounds"),
+            "{}",
+            f.message
+        );
+        assert!(matches!(guarded(async { 7 }).await, Ok(7)));
     }
 }

@@ -509,6 +509,8 @@ impl SftpWorker for Worker {
                         .and_then(|d| d.get_str("worker").ok())
                         .unwrap_or(&self.instance)
                         .to_owned(),
+                    stale_notices: u64::try_from(int("stale_notices")).unwrap_or(0),
+                    quiet_lines: u64::try_from(int("quiet_lines")).unwrap_or(0),
                 }
             })
             .collect();
@@ -761,6 +763,10 @@ fn notification(d: &Document) -> Option<Notification> {
         }),
         occurred_unix_ms: d
             .get_datetime("at")
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0),
+        recorded_unix_ms: d
+            .get_datetime("created_at")
             .map(|t| t.timestamp_millis())
             .unwrap_or(0),
         payload: Some(payload),

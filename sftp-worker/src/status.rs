@@ -25,6 +25,8 @@ struct Pending {
     set: Document,
     polls: i64,
     connections_opened: i64,
+    /// Killfeed lines counted but not announced (history).
+    quiet_lines: i64,
 }
 
 pub struct StatusWriter {
@@ -46,6 +48,12 @@ impl StatusWriter {
             p.set.extend(set);
             p.polls += 1;
         });
+    }
+
+    /// A poll of `id` counted `lines` killfeed lines it did not announce (history).
+    pub fn quiet_lines(&self, id: String, lines: u64) {
+        let lines = i64::try_from(lines).unwrap_or(i64::MAX);
+        self.with(id, |p| p.quiet_lines = p.quiet_lines.saturating_add(lines));
     }
 
     /// A new SFTP connection was opened for `id` (steady state opens none).
@@ -87,7 +95,11 @@ impl StatusWriter {
             .iter()
             .map(|(id, p)| {
                 let mut update = doc! {
-                    "$inc": { "polls": p.polls, "connections_opened": p.connections_opened },
+                    "$inc": {
+                        "polls": p.polls,
+                        "connections_opened": p.connections_opened,
+                        "quiet_lines": p.quiet_lines,
+                    },
                 };
                 if !p.set.is_empty() {
                     update.insert("$set", p.set.clone());
@@ -133,6 +145,7 @@ impl StatusWriter {
             slot.set = older.set;
             slot.polls += older.polls;
             slot.connections_opened += older.connections_opened;
+            slot.quiet_lines = slot.quiet_lines.saturating_add(older.quiet_lines);
         }
     }
 }

@@ -187,6 +187,10 @@ pub struct GatewayConfig {
     pub last_shard: Option<u32>,
     /// Shards across all gateway-shard processes sharing the token.
     pub total_shards: u32,
+    /// `TOWER_NOTICE_MAX_AGE_SECS`: notifications recorded longer ago than this are not
+    /// posted (counted in `/csv_status` instead): a gateway back from downtime does not
+    /// flood channels with stale kills.
+    pub notice_max_age_secs: u64,
 }
 
 impl GatewayConfig {
@@ -210,6 +214,7 @@ impl Default for GatewayConfig {
             first_shard: 0,
             last_shard: None,
             total_shards: 1,
+            notice_max_age_secs: 600,
         }
     }
 }
@@ -352,6 +357,12 @@ impl Config {
         }
         if let Some(v) = get("TOWER_DISCORD_API_PROXY") {
             self.discord.api_proxy = Some(v);
+        }
+        if let Some(v) = get("TOWER_NOTICE_MAX_AGE_SECS") {
+            self.gateway.notice_max_age_secs = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "TOWER_NOTICE_MAX_AGE_SECS",
+                reason: format!("`{v}` is not a number of seconds"),
+            })?;
         }
         if let Some(v) = get("TOWER_POLL_INTERVAL_SECS") {
             self.worker.poll_interval_secs = Some(parse_u32("TOWER_POLL_INTERVAL_SECS", &v)?);

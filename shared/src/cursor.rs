@@ -24,6 +24,10 @@ pub struct FileCursor {
     /// SHA-256 (hex, first 16 bytes) of the first `head_len` bytes.
     pub head_hash: String,
     pub head_len: u64,
+    /// Logs only: which log this is, in keys that must not change while the log grows or
+    /// when a read is retried (its notices' keys): see [`log_id`]. Empty until known.
+    #[serde(default)]
+    pub log_id: String,
 }
 
 /// Why a log is read again from 0.
@@ -94,6 +98,19 @@ pub fn head_hash(bytes: &[u8]) -> String {
     crate::hex::encode(&digest.as_ref()[..16])
 }
 
+/// A log's identity from its first bytes: the hash of its first line (Deadside's
+/// `Log file open, <time>`), or of the first [`HEAD_LEN`] bytes when that line is longer.
+/// `None` while the first line is still partial; no line of the log is complete then, so
+/// nothing needs a key yet. Unlike the head hash, it is the same however far the log has
+/// grown when it is read.
+pub fn log_id(head: &[u8]) -> Option<String> {
+    match head.iter().position(|&b| b == b'\n') {
+        Some(nl) => Some(head_hash(&head[..=nl])),
+        None if head.len() as u64 >= HEAD_LEN => Some(head_hash(&head[..HEAD_LEN as usize])),
+        None => None,
+    }
+}
+
 /// Whether the log at `now` is the one the cursor was reading, reading its first bytes
 /// when needed. `Ok(None)`: same file, continue from the cursor.
 pub async fn log_restart<S: ByteSource>(
@@ -137,6 +154,30 @@ mod tests {
             offset,
             ..FileCursor::default()
         }
+    }
+
+    #[test]
+    fn a_logs_id_is_the_same_however_far_it_has_grown() {
+        let log = format!("Log file open, 05/03/25 02:00:00\n{}", "x".repeat(600));
+        let first_line = 33;
+        assert_eq!(
+            log_id(&log.as_bytes()[..20]),
+            None,
+            "first line still partial"
+        );
+        let id = log_id(&log.as_bytes()[..first_line]);
+        assert!(id.is_some());
+        for len in [first_line + 1, 100, 255, 256, 600] {
+            let head = &log.as_bytes()[..len.min(HEAD_LEN as usize)];
+            assert_eq!(log_id(head), id, "after {len} bytes");
+        }
+        let other = "Log file open, 05/03/25 03:00:00\n";
+        assert_ne!(log_id(other.as_bytes()), id, "another log, another id");
+        let no_newline = "y".repeat(300);
+        assert_eq!(
+            log_id(&no_newline.as_bytes()[..HEAD_LEN as usize]),
+            Some(head_hash(&no_newline.as_bytes()[..HEAD_LEN as usize]))
+        );
     }
 
     #[test]

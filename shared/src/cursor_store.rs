@@ -15,7 +15,7 @@ use crate::db::{Database, collections};
 use crate::ingest::{Chunk, parse_killfeed_chunk};
 use crate::reader::KillfeedSink;
 use crate::schema::SCHEMA_VERSION;
-use crate::source::ByteSource;
+use crate::source::{ByteSource, FileMeta};
 use crate::stats_store::{BatchOutcome, BatchRef, StatsStore};
 
 /// A batch whose ranges were recorded but whose application was not confirmed.
@@ -82,6 +82,32 @@ pub struct KillfeedState {
     pub cursor: Option<FileCursor>,
     pub next_batch: i64,
     pub pending: Option<PendingBatch>,
+    /// The folder has been listed once: what was there then is history.
+    pub listed: bool,
+    /// History ends here (the end of the newest file when the folder was first listed, or
+    /// when a backfill was asked for): lines up to it are counted but not announced.
+    /// Kept with the cursor, so a read interrupted part-way stays quiet when it resumes.
+    pub quiet_until: Option<ReadPoint>,
+}
+
+/// A position in a killfeed folder's reading order: a file (named by its time) and an
+/// offset in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPoint {
+    pub file: String,
+    pub offset: u64,
+}
+
+impl ReadPoint {
+    /// Reading has got this far (or further).
+    fn reached_by(&self, cursor: &FileCursor) -> bool {
+        (cursor.file.as_str(), cursor.offset) >= (self.file.as_str(), self.offset)
+    }
+
+    /// A batch ending at `cursor` lies wholly before this point.
+    fn covers(&self, cursor: &FileCursor) -> bool {
+        (cursor.file.as_str(), cursor.offset) <= (self.file.as_str(), self.offset)
+    }
 }
 
 #[derive(Clone)]
@@ -270,8 +296,15 @@ pub struct StoreSink<'a> {
     pub outbox: Option<&'a crate::outbox::Outbox>,
     /// This worker's lease token for the server, fencing every cursor write.
     pub fence: Option<i64>,
+    /// A backfill was asked for: what the folder holds now is history (counted, not
+    /// announced), as is everything on a server's first read.
+    pub backfill: bool,
     pub state: KillfeedState,
     pub totals: BatchOutcome,
+    /// Lines counted but not announced (history), this poll.
+    pub quiet_lines: u64,
+    /// `state` changed without a batch to save it with.
+    unsaved: bool,
 }
 
 impl<'a> StoreSink<'a> {
@@ -289,9 +322,22 @@ impl<'a> StoreSink<'a> {
             cursors,
             outbox: None,
             fence: None,
+            backfill: false,
             state,
             totals: BatchOutcome::default(),
+            quiet_lines: 0,
+            unsaved: false,
         })
+    }
+
+    /// Saves what [`KillfeedSink::listed`] learnt when no batch saved it (a first listing
+    /// that found nothing to read).
+    pub async fn settle(&mut self) -> Result<(), mongodb::error::Error> {
+        if self.unsaved {
+            self.save().await?;
+            self.unsaved = false;
+        }
+        Ok(())
     }
 
     /// Finishes a batch a crash interrupted, re-reading exactly its ranges.
@@ -338,7 +384,14 @@ impl<'a> StoreSink<'a> {
             batch: pending.batch,
         };
         let outcome = self.stats.apply_batch(at, batch).await?;
-        if let Some(outbox) = self.outbox {
+        let quiet = self.state.quiet_until.as_ref();
+        let history = quiet.is_some_and(|q| q.covers(&pending.cursor));
+        if quiet.is_some_and(|q| q.reached_by(&pending.cursor)) {
+            self.state.quiet_until = None;
+        }
+        if history {
+            self.quiet_lines += outcome.kept.len() as u64;
+        } else if let Some(outbox) = self.outbox {
             outbox
                 .add(crate::outbox::Outbox::kill_notices(
                     self.guild_id,
@@ -360,6 +413,28 @@ impl<'a> StoreSink<'a> {
 
 impl KillfeedSink for StoreSink<'_> {
     type Error = mongodb::error::Error;
+
+    /// A first listing, or one for a backfill, marks what the folder holds as history.
+    fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
+        let first = !self.state.listed && self.state.cursor.is_none();
+        if first || self.backfill {
+            let end = files.last().map(|f| ReadPoint {
+                file: f.name.clone(),
+                offset: f.size,
+            });
+            let unread = end
+                .as_ref()
+                .is_some_and(|e| cursor.is_none_or(|c| !e.reached_by(c)));
+            if unread && end != self.state.quiet_until {
+                self.state.quiet_until = end;
+                self.unsaved = true;
+            }
+        }
+        if !self.state.listed {
+            self.state.listed = true;
+            self.unsaved = true;
+        }
+    }
 
     async fn apply(&mut self, batch: &[Chunk<'_>], cursor: &FileCursor) -> Result<(), Self::Error> {
         let pending = self.begin(batch, cursor).await?;

@@ -7,7 +7,7 @@
 //! cursor only moves once the sink has succeeded, so a failure re-reads rather than loses.
 
 use crate::cursor::{
-    FileCursor, HEAD_LEN, LogRestart, csv_files, head_hash, log_restart, next_killfeed_read,
+    FileCursor, HEAD_LEN, LogRestart, csv_files, head_hash, log_id, log_restart, next_killfeed_read,
 };
 use crate::ingest::{Chunk, consumed_by, parse_killfeed_chunk};
 use crate::lines::complete_lines;
@@ -140,8 +140,7 @@ async fn gather_reads<S: ByteSource>(
                 offset: read.from + consumed as u64,
                 size: read.file.size,
                 mtime: read.file.mtime,
-                head_hash: String::new(),
-                head_len: 0,
+                ..FileCursor::default()
             },
             bytes,
             at_eof,
@@ -167,6 +166,10 @@ pub async fn poll_log<S: ByteSource, L: LogSink>(
     // The log's identity is its first HEAD_LEN bytes. A log first seen shorter than that
     // gets its identity completed as it grows (checking the part already known).
     let mut head = cursor.as_ref().map(|c| (c.head_hash.clone(), c.head_len));
+    let mut id = cursor
+        .as_ref()
+        .map(|c| c.log_id.clone())
+        .unwrap_or_default();
     if head
         .as_ref()
         .is_none_or(|(_, len)| *len < HEAD_LEN && now.size > *len)
@@ -177,11 +180,20 @@ pub async fn poll_log<S: ByteSource, L: LogSink>(
             if bytes.len() < known || head_hash(&bytes[..known]) != *hash {
                 restart = Some(LogRestart::Replaced);
                 cursor = None;
+                id.clear();
             }
         }
         head = Some((head_hash(&bytes), bytes.len() as u64));
+        if id.is_empty() {
+            id = log_id(&bytes).unwrap_or_default();
+        }
     }
     let head = head.unwrap_or_default();
+    if id.is_empty() && head.1 >= HEAD_LEN {
+        // A cursor of an earlier build: its whole head hash was its notices' key.
+        id = head.0.clone();
+    }
+    let head = (head.0, head.1, id);
     let mut offset = cursor.as_ref().map_or(0, |c| c.offset);
     while offset < now.size {
         let want = usize::try_from(now.size - offset)
@@ -219,7 +231,7 @@ pub async fn poll_log<S: ByteSource, L: LogSink>(
     Ok(cursor)
 }
 
-fn log_cursor(now: &FileMeta, offset: u64, head: &(String, u64)) -> FileCursor {
+fn log_cursor(now: &FileMeta, offset: u64, head: &(String, u64, String)) -> FileCursor {
     FileCursor {
         file: now.name.clone(),
         offset,
@@ -227,5 +239,6 @@ fn log_cursor(now: &FileMeta, offset: u64, head: &(String, u64)) -> FileCursor {
         mtime: now.mtime,
         head_hash: head.0.clone(),
         head_len: head.1,
+        log_id: head.2.clone(),
     }
 }

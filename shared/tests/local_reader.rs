@@ -288,3 +288,63 @@ async fn a_log_first_seen_empty_is_still_told_apart_from_its_replacement() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Notes the key each record's notice would get (`log id`, offset), and fails its first
+/// apply after noting them, as a worker that stored notices and died before its cursor.
+#[derive(Default)]
+struct KeysSink {
+    keys: Vec<(String, u64)>,
+    failed_once: bool,
+}
+
+impl LogSink for KeysSink {
+    type Error = String;
+    async fn apply(
+        &mut self,
+        _restart: Option<LogRestart>,
+        records: &[(u64, LogRecord<'_>)],
+        c: &FileCursor,
+    ) -> Result<(), String> {
+        for (offset, _) in records {
+            self.keys.push((c.log_id.clone(), *offset));
+        }
+        if !self.failed_once {
+            self.failed_once = true;
+            return Err("died before the cursor was saved".to_owned());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_short_logs_lines_keep_their_keys_when_read_again_after_it_grew() {
+    let root = temp_dir("log-keys");
+    let path = "Logs/Deadside.log";
+    ok(std::fs::create_dir_all(root.join("Logs")));
+    let source = LocalSource::new(&root);
+    let mut sink = KeysSink::default();
+    let mut outcome = PollOutcome::default();
+    // Under HEAD_LEN bytes: a join, a mission.
+    let short = "Log file open, 05/03/25 02:00:00\n[2025.05.03-02.10.00:000][  1]LogSFPS: Mission GA_Military_02_mis1 switched to READY\n";
+    assert!(short.len() < 256);
+    ok(std::fs::write(root.join(path), short));
+    assert!(
+        poll_log(&source, path, None, &mut sink, &mut outcome)
+            .await
+            .is_err()
+    );
+    let first_try = sink.keys.clone();
+    assert!(!first_try.is_empty());
+    // The log grows past HEAD_LEN before the retry: the same lines get the same keys.
+    let grown = format!("{short}{}", join(P1, "One").repeat(3));
+    assert!(grown.len() > 256);
+    ok(std::fs::write(root.join(path), &grown));
+    sink.keys.clear();
+    ok(poll_log(&source, path, None, &mut sink, &mut outcome).await);
+    assert_eq!(
+        &sink.keys[..first_try.len()],
+        &first_try[..],
+        "each line keeps its key"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

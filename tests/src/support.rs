@@ -97,3 +97,20 @@ pub async fn store_lines_then_crash(
         })
         .await);
 }
+
+/// Waits (bounded) until a worker has read `server_id` of `guild` once without an error.
+/// What its files hold then is history: counted, never announced. Tests that want lines
+/// announced write them after this.
+pub async fn first_read_done(db: &mongodb::Database, guild: u64, server_id: &str) {
+    let status = db.collection::<Document>("server_status");
+    let id = format!("{guild}:{server_id}");
+    eventually("the server's first read", crate::WAIT, || async {
+        status
+            .find_one(doc! { "_id": &id, "polls": { "$gte": 1 }, "last_error": "" })
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    })
+    .await;
+}

@@ -15,7 +15,9 @@ use tower_tests::discord_sim::interactions::{Answer, Member, Opt};
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID, SimEvent};
 use tower_tests::sftp_home::{Home, lines, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, expected_stats, fixture, ok, required_env};
+use tower_tests::support::{
+    eventually, expected_stats, first_read_done, fixture, ok, required_env,
+};
 
 const GUILD_A: u64 = 810_000_000_000_000_001;
 const GUILD_B: u64 = 820_000_000_000_000_002;
@@ -115,10 +117,9 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         home.log(&server_id),
         "Log file open, 05/03/25 02:00:00\n",
     ));
-    ok(std::fs::write(
-        home.killfeed(&server_id).join("2025.05.01-00.00.00.csv"),
-        posted_lines,
-    ));
+    // Lines already there at the first read are history, never posted: they come later.
+    let csv = home.killfeed(&server_id).join("2025.05.01-00.00.00.csv");
+    ok(std::fs::write(&csv, ""));
     let sim = ok(DiscordSimulator::start().await);
     let stack = ok(Stack::start(&options(&db, &sim, &key)).await);
     let (admin_a, member_a, admin_b) = members();
@@ -267,6 +268,8 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         ],
     );
     assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Channels saved");
+    first_read_done(&db.handle(), GUILD_A, &server_id).await;
+    ok(std::fs::write(&csv, posted_lines));
     let mut chunk = parse_killfeed_chunk("f.csv", posted_lines, 0, true);
     chunk.dedupe(GUILD_A, &server_id, &mut HashSet::new());
     let want = chunk.events.len();
@@ -537,6 +540,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
 
     // Then the server comes alive: two players join, a mission and an airdrop start, one
     // player leaves; a kill, a fall and a respawn from the menu.
+    first_read_done(&db.handle(), GUILD_A, &server_id).await;
     ok(std::fs::write(
         home.log(&server_id),
         format!(
@@ -753,6 +757,8 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
         ],
     );
     assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Channels saved");
+    ok(std::fs::write(&csv, ""));
+    first_read_done(&db.handle(), GUILD_A, &server_id).await;
     ok(std::fs::write(&csv, first));
 
     let count = |bytes: &[u8]| {

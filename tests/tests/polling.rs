@@ -26,7 +26,7 @@ use tower_tests::daemon::Daemon;
 use tower_tests::sftp_home::{Home, lines, unique_server_id};
 use tower_tests::sockets::{established_to, server_side_of};
 use tower_tests::stack::{standalone_worker, worker_client};
-use tower_tests::support::{eventually, fixture, ok, required_env};
+use tower_tests::support::{eventually, first_read_done, fixture, ok, required_env};
 
 /// A worker that may reach the test sshd on loopback and polls every second (unless
 /// `extra` says otherwise).
@@ -68,8 +68,14 @@ async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
     let server_id = unique_server_id();
     let file = fixture("2025.05.01-00.00.00.csv");
     let csv = home.killfeed(&server_id).join("2025.05.01-00.00.00.csv");
-    ok(std::fs::write(&csv, lines(&file, 100)));
+    // What the files hold at the first read is history: they start empty.
+    ok(std::fs::write(&csv, ""));
+    ok(std::fs::write(home.log(&server_id), ""));
     let id = "0002e69a65204b669c20238266782d7b";
+    register(&db, &key, guild, &server_id).await;
+    let (daemon, addr) = worker(&db, &key_text, &[]).await;
+    first_read_done(&db.handle(), guild.0, &server_id).await;
+    ok(std::fs::write(&csv, lines(&file, 100)));
     ok(std::fs::write(
         home.log(&server_id),
         format!(
@@ -79,8 +85,6 @@ async fn a_server_is_polled_into_stats_and_notifications_over_one_connection() {
              [2025.05.03-02.10.00:000][  1]LogSFPS: Mission GA_Military_02_mis1 switched to READY\n"
         ),
     ));
-    register(&db, &key, guild, &server_id).await;
-    let (daemon, addr) = worker(&db, &key_text, &[]).await;
     let mut client = worker_client(addr);
     let mut stream = ok(client
         .notifications(NotificationsRequest {

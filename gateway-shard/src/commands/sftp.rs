@@ -289,6 +289,18 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
         if !s.last_error.is_empty() {
             text.push_str(&format!("\nlast error: {}", clip(&s.last_error, 200)));
         }
+        if killfeed && s.quiet_lines > 0 {
+            text.push_str(&format!(
+                "\n{} lines of history counted without posts",
+                s.quiet_lines
+            ));
+        }
+        if s.stale_notices > 0 {
+            text.push_str(&format!(
+                "\n{} stale notifications not posted (older than the freshness limit)",
+                s.stale_notices
+            ));
+        }
         fields.push((name, text));
     }
     if let Some(pool) = &reply.pool {

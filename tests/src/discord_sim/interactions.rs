@@ -409,6 +409,32 @@ impl DiscordSimulator {
         })
     }
 
+    /// Every message of the answer so far, in order: the callback's message (unless it was
+    /// a defer), edits of it, and follow-ups; a message Discord would have refused is an
+    /// `Err` with the reason. A long answer comes as several.
+    pub fn messages(&self, sent: &Sent) -> Vec<Result<Answer, String>> {
+        self.rest_calls()
+            .into_iter()
+            .filter(|c| Self::is_callback(sent, c) || Self::is_edit(sent, c))
+            .filter_map(|c| {
+                if let Some(reason) = c.rejected {
+                    return Some(Err(reason));
+                }
+                let callback = Self::is_callback(sent, &c);
+                let body = c.body.unwrap_or(Value::Null);
+                if callback {
+                    let kind = body.get("type").and_then(Value::as_u64).unwrap_or(0);
+                    let data = body.get("data").cloned().unwrap_or(Value::Null);
+                    return (kind == 4 || kind == 7).then_some(Ok(Answer { kind, data }));
+                }
+                Some(Ok(Answer {
+                    kind: 4,
+                    data: body,
+                }))
+            })
+            .collect()
+    }
+
     /// What the user ends up seeing: the callback, or after a defer (type 5) the edit or
     /// the private follow-up that replaced it.
     pub async fn answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {

@@ -1,0 +1,257 @@
+//! History is counted, not announced: what a server's killfeed already holds when the bot
+//! first reads it (thousands of old kills) goes into the statistics without a post, and
+//! does not hold up another guild's live kill; notifications that waited longer than the
+//! freshness limit (a gateway down for a while) are counted, not posted.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{Document, doc};
+use tower_shared::ingest::parse_killfeed_chunk;
+use tower_shared::secret::SecretKey;
+use tower_tests::WAIT;
+use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
+use tower_tests::sftp_home::{Home, unique_server_id};
+use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::{eventually, first_read_done, fixture, ok, required_env};
+
+const GUILD_A: u64 = 840_000_000_000_000_001;
+const GUILD_B: u64 = 850_000_000_000_000_002;
+const CHANNEL_A: u64 = 640_000_000_000_000_001;
+const CHANNEL_B: u64 = 650_000_000_000_000_002;
+/// The test stacks' poll interval (`with_loopback_sftp`).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
+const BRAVO: &str = "00024afed387453195c040bb85708405";
+
+async fn add_server(sim: &DiscordSimulator, admin: &Member, server_id: &str, channel: u64) {
+    let sent = sim.slash(
+        0,
+        admin,
+        "setup addserver",
+        &[
+            ("server_name", Opt::str(format!("Server {server_id}"))),
+            ("host", Opt::str("127.0.0.1")),
+            ("port", Opt::Int(i64::from(ok(sshd_port())))),
+            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
+            (
+                "password",
+                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
+            ),
+            ("server_id", Opt::str(server_id)),
+        ],
+    );
+    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Server added");
+    let sent = sim.slash(
+        0,
+        admin,
+        "setup channels",
+        &[
+            ("server_id", Opt::str(server_id)),
+            ("killfeed_channel", Opt::Channel(channel)),
+        ],
+    );
+    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Channels saved");
+}
+
+/// The real fixture days, copied into other years so every line is a new one: 6,612
+/// killfeed lines in 12 daily files.
+fn history_files() -> Vec<(String, Vec<u8>)> {
+    let days = [
+        "2025.03.27-00.00.00.csv",
+        "2025.05.01-00.00.00.csv",
+        "2025.05.15-00.00.00.csv",
+    ];
+    let mut files = Vec::new();
+    for year in 2021..2025 {
+        for day in days {
+            let text = String::from_utf8_lossy(&fixture(day)).replace("2025.", &format!("{year}."));
+            files.push((day.replace("2025.", &format!("{year}.")), text.into_bytes()));
+        }
+    }
+    files
+}
+
+fn killfeed_lines(guild: u64, server: &str, files: &[(String, Vec<u8>)]) -> usize {
+    let mut seen = HashSet::new();
+    files
+        .iter()
+        .map(|(_, bytes)| {
+            let mut chunk = parse_killfeed_chunk("f.csv", bytes, 0, true);
+            chunk.dedupe(guild, server, &mut seen);
+            chunk.events.len()
+        })
+        .sum()
+}
+
+async fn status(db: &TestDatabase, guild: u64, server: &str) -> Document {
+    ok(db
+        .handle()
+        .collection::<Document>("server_status")
+        .find_one(doc! { "_id": format!("{guild}:{server}") })
+        .await)
+    .unwrap_or_default()
+}
+
+fn int(d: &Document, key: &str) -> i64 {
+    d.get_i64(key).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_first_read_counts_history_without_posting_it_or_holding_up_another_guild() {
+    let db = ok(TestDatabase::create("history").await);
+    let home = Home::new("history");
+    let key = ok(SecretKey::generate_base64());
+    let (server_a, server_b) = (unique_server_id(), unique_server_id());
+    let history = history_files();
+    let history_lines = killfeed_lines(GUILD_A, &server_a, &history);
+    assert!(history_lines >= 5_000, "{history_lines} lines");
+    for (name, bytes) in &history {
+        ok(std::fs::write(home.killfeed(&server_a).join(name), bytes));
+    }
+    let live_b = home.killfeed(&server_b).join("2026.01.01-00.00.00.csv");
+    ok(std::fs::write(&live_b, ""));
+    let sim = ok(DiscordSimulator::start().await);
+    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    let stack = ok(Stack::start(&options).await);
+
+    let admin_b = Member::admin(GUILD_B, 950_000_000_000_000_001);
+    add_server(&sim, &admin_b, &server_b, CHANNEL_B).await;
+    first_read_done(&db.handle(), GUILD_B, &server_b).await;
+    // Guild A's server arrives with its history; guild B gets one live kill meanwhile.
+    let admin_a = Member::admin(GUILD_A, 940_000_000_000_000_001);
+    add_server(&sim, &admin_a, &server_a, CHANNEL_A).await;
+    ok(std::fs::write(
+        &live_b,
+        format!("2026.01.01-00.10.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n"),
+    ));
+    let written = Instant::now();
+    let posted = ok(sim
+        .wait_for(
+            "guild B's live kill posted",
+            WAIT,
+            |e| matches!(e, SimEvent::Posted { channel, .. } if *channel == CHANNEL_B),
+        )
+        .await);
+    let waited = written.elapsed();
+    println!("guild B's live kill posted {waited:?} after it was written");
+    assert!(
+        waited <= POLL_INTERVAL + Duration::from_secs(2),
+        "guild B waited {waited:?} behind guild A's history"
+    );
+    let SimEvent::Posted { body, .. } = posted else {
+        unreachable!("matched a post")
+    };
+    assert!(body.to_string().contains("Alpha One"), "{body}");
+
+    // Guild A's history is all counted, and none of it posted.
+    first_read_done(&db.handle(), GUILD_A, &server_a).await;
+    eventually("guild A's history counted", WAIT, || async {
+        int(&status(&db, GUILD_A, &server_a).await, "quiet_lines") == history_lines as i64
+    })
+    .await;
+    let players = ok(db
+        .handle()
+        .collection::<Document>("player_stats")
+        .count_documents(doc! { "guild_id": GUILD_A.to_string(), "server_id": &server_a })
+        .await);
+    assert!(
+        players > 100,
+        "guild A's statistics hold its history: {players} players"
+    );
+    // A live kill on A after its history is posted: the feed works, history stays quiet.
+    let live_a = home.killfeed(&server_a).join("2026.01.01-00.00.00.csv");
+    ok(std::fs::write(
+        &live_a,
+        format!("2026.01.01-00.20.00;Bravo;{BRAVO};Alpha One;{ALPHA};M99;300;PS5;PS5;\n"),
+    ));
+    ok(sim
+        .wait_for(
+            "guild A's live kill posted",
+            WAIT,
+            |e| matches!(e, SimEvent::Posted { channel, .. } if *channel == CHANNEL_A),
+        )
+        .await);
+    let embeds_a: usize = sim
+        .posted(CHANNEL_A)
+        .iter()
+        .map(|m| m["embeds"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(embeds_a, 1, "only the live kill was posted to guild A");
+    ok(stack.stop_cleanly(WAIT).await);
+}
+
+#[tokio::test]
+async fn notifications_older_than_the_freshness_limit_are_counted_not_posted() {
+    let db = ok(TestDatabase::create("freshness").await);
+    let home = Home::new("freshness");
+    let key = ok(SecretKey::generate_base64());
+    let server = unique_server_id();
+    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
+    ok(std::fs::write(&csv, ""));
+    let sim = ok(DiscordSimulator::start().await);
+    let mut options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    let max_age = Duration::from_secs(3);
+    options.extra_env.push((
+        "TOWER_NOTICE_MAX_AGE_SECS".to_owned(),
+        max_age.as_secs().to_string(),
+    ));
+    let stack = ok(Stack::start(&options).await);
+    let admin = Member::admin(GUILD_A, 940_000_000_000_000_001);
+    add_server(&sim, &admin, &server, CHANNEL_A).await;
+    first_read_done(&db.handle(), GUILD_A, &server).await;
+
+    // The gateway is down while two kills happen and stays down past the limit.
+    let notifications = db.handle().collection::<Document>("notifications");
+    let (stack, _, ()) = ok(stack
+        .restart_gateway(&options, WAIT, async {
+            ok(std::fs::write(
+                &csv,
+                format!(
+                    "2026.01.01-00.10.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n\
+                     2026.01.01-00.11.00;Bravo;{BRAVO};Alpha One;{ALPHA};AK-74;80;PS5;PS5;\n"
+                ),
+            ));
+            eventually("the kills recorded", WAIT, || async {
+                notifications
+                    .count_documents(doc! {})
+                    .await
+                    .is_ok_and(|n| n == 2)
+            })
+            .await;
+            // Time passing is what this test is about: nothing to await but the clock.
+            tokio::time::sleep(max_age + Duration::from_secs(1)).await;
+        })
+        .await);
+    eventually("the stale kills counted", WAIT, || async {
+        int(&status(&db, GUILD_A, &server).await, "stale_notices") == 2
+    })
+    .await;
+    // A fresh kill after the gateway is back is posted; the stale ones never are.
+    let mut text = ok(std::fs::read_to_string(&csv));
+    text.push_str(&format!(
+        "2026.01.01-00.12.00;Alpha One;{ALPHA};Bravo;{BRAVO};M99;300;PS5;PS5;\n"
+    ));
+    ok(std::fs::write(&csv, text));
+    ok(sim
+        .wait_for(
+            "the fresh kill posted",
+            WAIT,
+            |e| matches!(e, SimEvent::Posted { channel, .. } if *channel == CHANNEL_A),
+        )
+        .await);
+    let posted = sim.posted(CHANNEL_A);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(posted[0].to_string().contains("M99"), "{:?}", posted[0]);
+    let sent = sim.slash(0, &admin, "csv_status", &[]);
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert!(
+        answer.text().contains("2 stale notifications not posted"),
+        "{}",
+        answer.text()
+    );
+    ok(stack.stop_cleanly(WAIT).await);
+}
