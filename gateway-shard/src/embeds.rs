@@ -102,25 +102,10 @@ pub fn clip(text: &str, max: usize) -> String {
 pub fn shown(text: &str, max: usize) -> String {
     let clipped = clip(text, max);
     let mut out = String::with_capacity(clipped.len() + 8);
-    for c in clipped.chars() {
-        if matches!(
-            c,
-            '\\' | '*'
-                | '_'
-                | '~'
-                | '`'
-                | '|'
-                | '>'
-                | '<'
-                | '#'
-                | '-'
-                | '['
-                | ']'
-                | '('
-                | ')'
-                | ':'
-                | '@'
-        ) {
+    for (i, c) in clipped.chars().enumerate() {
+        // `-` only makes a list at the start of a line; inside a name it is just a dash.
+        let markup = "\\*_~`|><#[]():@".contains(c) || (c == '-' && i == 0);
+        if markup {
             out.push('\\');
         }
         out.push(c);

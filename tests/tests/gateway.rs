@@ -585,7 +585,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     };
     assert_eq!(
         described("Mission"),
-        vec!["**GA_Military_02_mis1** ready (level 4)".to_owned()]
+        vec!["**GA\\_Military\\_02\\_mis1** ready (level 4)".to_owned()]
     );
     assert_eq!(described("Airdrop"), vec!["**AirDrop** flying".to_owned()]);
     // Joins only: disconnects were switched off.
@@ -626,7 +626,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     let a = run(&member_a, "events players", &[sid()]).await;
     mentions(&a, &["**1** online"]);
     let a = run(&member_a, "events list", &[sid()]).await;
-    mentions(&a, &["GA_Military_02_mis1", "AirDrop"]);
+    mentions(&a, &["GA\\_Military\\_02\\_mis1", "AirDrop"]);
     let a = run(
         &member_a,
         "events list",
@@ -634,7 +634,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     )
     .await;
     assert!(
-        a.text().contains("AirDrop") && !a.text().contains("GA_Military_02_mis1"),
+        a.text().contains("AirDrop") && !a.text().contains("GA\\_Military"),
         "{}",
         a.text()
     );
@@ -675,20 +675,21 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
             ("path", Opt::str("no/such/folder")),
         ],
     );
+    // Private from its "Working…" on: the error edits that private message in place.
+    assert!(ok(sim.first_answer(&sent, WAIT).await).is_ephemeral());
     let a = ok(sim.edited_answer(&sent, WAIT).await);
-    assert!(a.is_ephemeral(), "{}", a.text());
     mentions(&a, &["no/such/folder", "Error id E-"]);
     // A failure after a public "Working…" is told privately: the public message goes.
     let sent = sim.slash(
         0,
         &admin_a,
         "historical_parse",
-        &[("server_id", Opt::str("no-such-server"))],
+        &[("server_id", Opt::str("999000999"))],
     );
     assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
     let a = ok(sim.edited_answer(&sent, WAIT).await);
     assert!(a.is_ephemeral(), "{}", a.text());
-    mentions(&a, &["no-such-server", "Error id E-"]);
+    mentions(&a, &["999000999", "Error id E-"]);
     let calls = sim.rest_calls();
     let webhook = |method: &str| {
         calls.iter().any(|c| {
