@@ -38,7 +38,7 @@ use crate::discovery::{Layout, discover};
 use crate::lease::{Leases, fair_share};
 use crate::pool::{Pools, ServerKey, key_id};
 use crate::sftp_source::SftpSource;
-use crate::status::StatusWriter;
+use crate::status::{Counter, StatusWriter};
 
 /// How often the scheduler looks for due polls.
 const TICK: Duration = Duration::from_millis(50);
@@ -566,10 +566,14 @@ impl Poller {
                 &mut outcome,
             )
             .await;
-            let quiet = sink.inner.quiet_lines;
-            if quiet > 0 {
-                self.status
-                    .quiet_lines(key_id(&(guild, sid.to_owned())), quiet);
+            let id = key_id(&(guild, sid.to_owned()));
+            for (counter, n) in [
+                (Counter::QuietLines, sink.inner.quiet_lines),
+                (Counter::LostBytes, sink.inner.lost_bytes),
+            ] {
+                if n > 0 {
+                    self.status.add(id.clone(), counter, n);
+                }
             }
             polled.map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
             sink.inner.settle().await.map_err(|e| db_error(&e))?;

@@ -511,6 +511,7 @@ impl SftpWorker for Worker {
                         .to_owned(),
                     stale_notices: u64::try_from(int("stale_notices")).unwrap_or(0),
                     quiet_lines: u64::try_from(int("quiet_lines")).unwrap_or(0),
+                    lost_bytes: u64::try_from(int("lost_bytes")).unwrap_or(0),
                 }
             })
             .collect();

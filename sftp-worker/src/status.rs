@@ -25,8 +25,26 @@ struct Pending {
     set: Document,
     polls: i64,
     connections_opened: i64,
-    /// Killfeed lines counted but not announced (history).
-    quiet_lines: i64,
+    /// Running totals to add ([`Counter`]).
+    counts: HashMap<Counter, i64>,
+}
+
+/// Running totals kept per server beside polls and connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counter {
+    /// Killfeed lines counted but not announced (history: a first read, a backfill).
+    QuietLines,
+    /// Bytes of interrupted batches that could no longer be re-read.
+    LostBytes,
+}
+
+impl Counter {
+    fn field(self) -> &'static str {
+        match self {
+            Self::QuietLines => "quiet_lines",
+            Self::LostBytes => "lost_bytes",
+        }
+    }
 }
 
 pub struct StatusWriter {
@@ -50,10 +68,13 @@ impl StatusWriter {
         });
     }
 
-    /// A poll of `id` counted `lines` killfeed lines it did not announce (history).
-    pub fn quiet_lines(&self, id: String, lines: u64) {
-        let lines = i64::try_from(lines).unwrap_or(i64::MAX);
-        self.with(id, |p| p.quiet_lines = p.quiet_lines.saturating_add(lines));
+    /// Adds `n` to one of `id`'s running totals.
+    pub fn add(&self, id: String, counter: Counter, n: u64) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.with(id, |p| {
+            let total = p.counts.entry(counter).or_default();
+            *total = total.saturating_add(n);
+        });
     }
 
     /// A new SFTP connection was opened for `id` (steady state opens none).
@@ -94,13 +115,11 @@ impl StatusWriter {
         let statements: Vec<Document> = batch
             .iter()
             .map(|(id, p)| {
-                let mut update = doc! {
-                    "$inc": {
-                        "polls": p.polls,
-                        "connections_opened": p.connections_opened,
-                        "quiet_lines": p.quiet_lines,
-                    },
-                };
+                let mut inc = doc! { "polls": p.polls, "connections_opened": p.connections_opened };
+                for (counter, n) in &p.counts {
+                    inc.insert(counter.field(), *n);
+                }
+                let mut update = doc! { "$inc": inc };
                 if !p.set.is_empty() {
                     update.insert("$set", p.set.clone());
                 }
@@ -145,7 +164,10 @@ impl StatusWriter {
             slot.set = older.set;
             slot.polls += older.polls;
             slot.connections_opened += older.connections_opened;
-            slot.quiet_lines = slot.quiet_lines.saturating_add(older.quiet_lines);
+            for (counter, n) in older.counts {
+                let total = slot.counts.entry(counter).or_default();
+                *total = total.saturating_add(n);
+            }
         }
     }
 }

@@ -73,6 +73,15 @@ pub fn next_killfeed_read(cursor: Option<&FileCursor>, files: &[FileMeta]) -> Op
         Some(c) => {
             if let Some(i) = files.iter().position(|f| f.name == c.file) {
                 let f = &files[i];
+                // Shorter than what was read: replaced. Read again from its start; the
+                // lines already counted are known by their identities and dropped.
+                if f.size < c.offset {
+                    return Some(KillfeedRead {
+                        file: f.clone(),
+                        from: 0,
+                        is_final: is_final(i),
+                    });
+                }
                 // More bytes, or a now-final file whose unterminated last line is due.
                 if f.size > c.offset {
                     return Some(KillfeedRead {
@@ -90,6 +99,29 @@ pub fn next_killfeed_read(cursor: Option<&FileCursor>, files: &[FileMeta]) -> Op
             })
         }
     }
+}
+
+/// Whether the killfeed file the cursor is in was replaced by one as long or longer (its
+/// first bytes differ from those read): it is then read again from its start. Checked
+/// only when the file changed since it was read, and only for cursors that know the
+/// file's first bytes (cursors of earlier builds do not).
+pub async fn killfeed_replaced<S: ByteSource>(
+    source: &S,
+    cursor: &FileCursor,
+    files: &[FileMeta],
+) -> Result<bool, SourceError> {
+    let Some(now) = files.iter().find(|f| f.name == cursor.file) else {
+        return Ok(false);
+    };
+    if cursor.head_len == 0 || (now.size == cursor.size && now.mtime == cursor.mtime) {
+        return Ok(false);
+    }
+    if now.size < cursor.offset {
+        return Ok(true);
+    }
+    let len = usize::try_from(cursor.head_len).unwrap_or(usize::MAX);
+    let head = source.read_at(&now.path, 0, len).await?;
+    Ok(head.len() != len || head_hash(&head) != cursor.head_hash)
 }
 
 /// The head hash of `bytes` (the first bytes of a file).
@@ -216,5 +248,12 @@ mod tests {
         assert_eq!(next_killfeed_read(Some(&cursor("c.csv", 0)), &files), None);
         // Older files never change: a cursor past them ignores them.
         assert_eq!(next_killfeed_read(Some(&cursor("z.csv", 0)), &files), None);
+        // The current file is now shorter than what was read: it was replaced, and is
+        // read again from its start.
+        let replaced = next_killfeed_read(Some(&cursor("b.csv", 70)), &files);
+        assert_eq!(
+            replaced.map(|r| (r.file.name, r.from)),
+            Some(("b.csv".to_owned(), 0))
+        );
     }
 }

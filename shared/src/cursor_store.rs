@@ -84,6 +84,9 @@ pub struct KillfeedState {
     pub pending: Option<PendingBatch>,
     /// The folder has been listed once: what was there then is history.
     pub listed: bool,
+    /// Bytes of interrupted batches that could no longer be re-read (their file shrank,
+    /// was replaced or vanished before the batch was finished): never counted.
+    pub lost_bytes: u64,
     /// History ends here (the end of the newest file when the folder was first listed, or
     /// when a backfill was asked for): lines up to it are counted but not announced.
     /// Kept with the cursor, so a read interrupted part-way stays quiet when it resumes.
@@ -303,6 +306,8 @@ pub struct StoreSink<'a> {
     pub totals: BatchOutcome,
     /// Lines counted but not announced (history), this poll.
     pub quiet_lines: u64,
+    /// Bytes of an interrupted batch found unreadable, this poll.
+    pub lost_bytes: u64,
     /// `state` changed without a batch to save it with.
     unsaved: bool,
 }
@@ -326,6 +331,7 @@ impl<'a> StoreSink<'a> {
             state,
             totals: BatchOutcome::default(),
             quiet_lines: 0,
+            lost_bytes: 0,
             unsaved: false,
         })
     }
@@ -340,25 +346,32 @@ impl<'a> StoreSink<'a> {
         Ok(())
     }
 
-    /// Finishes a batch a crash interrupted, re-reading exactly its ranges.
+    /// Finishes a batch a crash interrupted, re-reading exactly its ranges. A range that
+    /// can no longer be read whole (its file shrank, was replaced or is gone) is settled:
+    /// its complete lines still there are applied, the rest is counted in `lost_bytes`
+    /// (shown by `/csv_status`), and reading goes on. Waiting for the bytes to come back
+    /// would block the server for good.
     pub async fn recover<S: ByteSource>(&mut self, source: &S) -> Result<(), RecoverError> {
         let Some(p) = self.state.pending.clone() else {
             return Ok(());
         };
         let mut reads = Vec::with_capacity(p.ranges.len());
+        let mut short = Vec::new();
         for r in &p.ranges {
             // A stored range is data from outside this process: never trust its order.
             let Some(range) = r.to.checked_sub(r.from) else {
-                return Err(RecoverError::Shrunk {
+                return Err(RecoverError::BadRange {
                     path: r.path.clone(),
                 });
             };
             let len = usize::try_from(range).unwrap_or(usize::MAX);
-            let bytes = source.read_at(&r.path, r.from, len).await?;
+            let bytes = match source.read_at(&r.path, r.from, len).await {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind == crate::source::SourceErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
             if (bytes.len() as u64) < range {
-                return Err(RecoverError::Shrunk {
-                    path: r.path.clone(),
-                });
+                short.push(reads.len());
             }
             reads.push(bytes);
         }
@@ -366,8 +379,23 @@ impl<'a> StoreSink<'a> {
             .ranges
             .iter()
             .zip(&reads)
-            .map(|(r, bytes)| parse_killfeed_chunk(&r.path, bytes, r.from, r.at_eof))
+            .enumerate()
+            .map(|(i, (r, bytes))| {
+                // What is left of a short range ends wherever its last complete line does.
+                let at_eof = r.at_eof && !short.contains(&i);
+                parse_killfeed_chunk(&r.path, bytes, r.from, at_eof)
+            })
             .collect();
+        let lost: u64 = p
+            .ranges
+            .iter()
+            .zip(&batch)
+            .map(|(r, c)| (r.to - r.from).saturating_sub(c.consumed as u64))
+            .fold(0, u64::saturating_add);
+        if lost > 0 {
+            self.state.lost_bytes = self.state.lost_bytes.saturating_add(lost);
+            self.lost_bytes = lost;
+        }
         self.finish(&batch, p).await?;
         Ok(())
     }
@@ -485,8 +513,8 @@ impl StoreSink<'_> {
 pub enum RecoverError {
     #[error("reading the interrupted batch again: {0}")]
     Source(#[from] crate::source::SourceError),
-    #[error("{path} is shorter than the interrupted batch; it cannot be finished")]
-    Shrunk { path: String },
+    #[error("the interrupted batch's record for {path} ends before it starts; it is refused")]
+    BadRange { path: String },
     #[error("database: {0}")]
     Db(#[from] mongodb::error::Error),
 }

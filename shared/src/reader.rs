@@ -7,7 +7,8 @@
 //! cursor only moves once the sink has succeeded, so a failure re-reads rather than loses.
 
 use crate::cursor::{
-    FileCursor, HEAD_LEN, LogRestart, csv_files, head_hash, log_id, log_restart, next_killfeed_read,
+    FileCursor, HEAD_LEN, LogRestart, csv_files, head_hash, killfeed_replaced, log_id, log_restart,
+    next_killfeed_read,
 };
 use crate::ingest::{Chunk, consumed_by, parse_killfeed_chunk};
 use crate::lines::complete_lines;
@@ -74,6 +75,15 @@ pub async fn poll_killfeed<S: ByteSource, K: KillfeedSink>(
     outcome: &mut PollOutcome,
 ) -> Result<Option<FileCursor>, PollError<K::Error>> {
     let files = csv_files(&source.list(dir).await?);
+    if let Some(c) = &cursor
+        && killfeed_replaced(source, c, &files).await?
+    {
+        // Read again from its start (the identities of counted lines drop them).
+        cursor = Some(FileCursor {
+            file: c.file.clone(),
+            ..FileCursor::default()
+        });
+    }
     sink.listed(&files, cursor.as_ref());
     loop {
         let reads = gather_reads(source, cursor.as_ref(), &files, batch_bytes).await?;
@@ -132,6 +142,16 @@ async fn gather_reads<S: ByteSource>(
             break;
         }
         budget = budget.saturating_sub(bytes.len());
+        // The file's first bytes, so that a replacement is noticed: known when this read
+        // starts the file, carried on from the cursor when it continues it.
+        let (head_hash, head_len) = match cursor {
+            _ if read.from == 0 => {
+                let head = &bytes[..bytes.len().min(HEAD_LEN as usize)];
+                (crate::cursor::head_hash(head), head.len() as u64)
+            }
+            Some(c) if c.file == read.file.name => (c.head_hash.clone(), c.head_len),
+            _ => (String::new(), 0),
+        };
         reads.push(BatchRead {
             path: read.file.path.clone(),
             from: read.from,
@@ -140,7 +160,9 @@ async fn gather_reads<S: ByteSource>(
                 offset: read.from + consumed as u64,
                 size: read.file.size,
                 mtime: read.file.mtime,
-                ..FileCursor::default()
+                head_hash,
+                head_len,
+                log_id: String::new(),
             },
             bytes,
             at_eof,

@@ -140,3 +140,110 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     let _ = std::fs::remove_dir_all(&root);
     ok(test.drop_database().await);
 }
+
+/// The first `n` lines of `bytes`.
+fn first_lines(bytes: &[u8], n: usize) -> &[u8] {
+    tower_tests::sftp_home::lines(bytes, n)
+}
+
+async fn poll_once(source: &LocalSource, stats: &StatsStore, cursors: &CursorStore) -> (u64, u64) {
+    let mut sink = ok(StoreSink::open(GUILD, SERVER, stats, cursors).await);
+    ok(sink.recover(source).await);
+    let mut outcome = PollOutcome::default();
+    ok(poll_killfeed(
+        source,
+        DIR,
+        BATCH_BYTES,
+        sink.state.cursor.clone(),
+        &mut sink,
+        &mut outcome,
+    )
+    .await);
+    (sink.totals.counted, sink.lost_bytes)
+}
+
+#[tokio::test]
+async fn a_killfeed_file_replaced_by_a_shorter_or_different_one_is_read_from_its_start() {
+    let test = ok(TestDatabase::create("killfeed_replaced").await);
+    let db = ok(test.open().await);
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let root = std::env::temp_dir().join(format!("tower-replaced-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    ok(std::fs::create_dir_all(root.join(DIR)));
+    let source = LocalSource::new(&root);
+    let path = root.join(DIR).join("2025.05.01-00.00.00.csv");
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let b = fixture("2025.05.15-00.00.00.csv");
+
+    ok(std::fs::write(&path, first_lines(&a, 40)));
+    assert_eq!(poll_once(&source, &stats, &cursors).await.0, 40);
+    // Replaced by a shorter file: 10 other lines. Read from its start.
+    ok(std::fs::write(&path, first_lines(&b, 10)));
+    assert_eq!(poll_once(&source, &stats, &cursors).await.0, 10);
+    // Replaced by a longer file with other first bytes: 5 new lines, then the 40 lines
+    // already counted. Read from its start, the 40 dropped by their identities.
+    let mut longer = b[first_lines(&b, 10).len()..first_lines(&b, 15).len()].to_vec();
+    longer.extend_from_slice(first_lines(&a, 40));
+    ok(std::fs::write(&path, &longer));
+    assert_eq!(poll_once(&source, &stats, &cursors).await.0, 5);
+    let b15 = first_lines(&b, 15);
+    let expected = expected_stats(GUILD, SERVER, &[first_lines(&a, 40), b15]);
+    let stored = ok(stats.load(GUILD, SERVER).await);
+    assert_eq!(stored.totals, expected.totals);
+    assert_eq!(ok(stats.lines_recorded(doc! {}).await), 55);
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}
+
+#[tokio::test]
+async fn an_interrupted_batch_whose_file_shrank_or_vanished_is_settled_not_retried_forever() {
+    let test = ok(TestDatabase::create("killfeed_settled").await);
+    let db = ok(test.open().await);
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let root = std::env::temp_dir().join(format!("tower-settled-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    ok(std::fs::create_dir_all(root.join(DIR)));
+    let source = LocalSource::new(&root);
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let b = fixture("2025.05.15-00.00.00.csv");
+    let a_path = root.join(DIR).join("2025.05.01-00.00.00.csv");
+    let b_path = root.join(DIR).join("2025.05.15-00.00.00.csv");
+    ok(std::fs::write(&a_path, &a));
+    ok(std::fs::write(&b_path, &b));
+
+    // A worker records a batch of both files as pending and dies before applying it.
+    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+    let batch = [
+        parse_killfeed_chunk(&format!("{DIR}/2025.05.01-00.00.00.csv"), &a, 0, true),
+        parse_killfeed_chunk(&format!("{DIR}/2025.05.15-00.00.00.csv"), &b, 0, false),
+    ];
+    let next = tower_shared::cursor::FileCursor {
+        file: "2025.05.15-00.00.00.csv".to_owned(),
+        offset: batch[1].consumed as u64,
+        size: b.len() as u64,
+        ..Default::default()
+    };
+    ok(sink.begin(&batch, &next).await);
+    drop(sink);
+    // Meanwhile the first file vanished and the second shrank to 20 lines.
+    ok(std::fs::remove_file(&a_path));
+    let b20 = first_lines(&b, 20);
+    ok(std::fs::write(&b_path, b20));
+
+    // The next worker settles the batch: the 20 lines still there counted, the rest
+    // recorded as lost; reading goes on.
+    let (counted, lost) = poll_once(&source, &stats, &cursors).await;
+    assert_eq!(counted, 20);
+    assert_eq!(lost, (a.len() + b.len() - b20.len()) as u64);
+    let state = ok(cursors.load(GUILD, SERVER).await);
+    assert!(state.pending.is_none());
+    assert_eq!(state.lost_bytes, lost);
+    // New lines in the shrunk file are read as they come.
+    let mut grown = b20.to_vec();
+    grown.extend_from_slice(&a[..first_lines(&a, 3).len()]);
+    ok(std::fs::write(&b_path, &grown));
+    assert_eq!(poll_once(&source, &stats, &cursors).await.0, 3);
+    assert_eq!(ok(stats.lines_recorded(doc! {}).await), 23);
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}

@@ -295,6 +295,13 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
                 s.quiet_lines
             ));
         }
+        if killfeed && s.lost_bytes > 0 {
+            text.push_str(&format!(
+                "\n{} bytes lost: an interrupted read whose file shrank or vanished before it \
+                 could be finished",
+                s.lost_bytes
+            ));
+        }
         if s.stale_notices > 0 {
             text.push_str(&format!(
                 "\n{} stale notifications not posted (older than the freshness limit)",
