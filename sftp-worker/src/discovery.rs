@@ -16,16 +16,27 @@ const MAX_DIRS: usize = 400;
 /// What was found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// Every `deathlogs/world_*` folder of the server, in name order: each is read.
     pub killfeed_dirs: Vec<String>,
+    /// The same folders with what they held when searched.
+    pub folders: Vec<KillfeedFolder>,
     pub log_path: Option<String>,
     pub csv_files: u32,
     pub dirs_searched: usize,
 }
 
+/// A killfeed folder as found: how many CSV files, and the newest (name, mtime).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct KillfeedFolder {
+    pub path: String,
+    pub csv_files: u32,
+    pub newest: Option<(String, i64)>,
+}
+
 pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layout, SourceError> {
     let mut layout = Layout::default();
     let mut logs: Vec<String> = Vec::new();
-    let mut csv_counts: Vec<(String, u32)> = Vec::new();
+    let mut csv_counts: Vec<KillfeedFolder> = Vec::new();
     let mut queue: VecDeque<(String, usize, Option<String>)> =
         VecDeque::from([(String::new(), 0, None)]);
     let suffix = format!("_{server_id}");
@@ -46,8 +57,14 @@ pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layo
         let name = dir.rsplit('/').next().unwrap_or_default().to_owned();
         let is_world = parent_name.as_deref() == Some("deathlogs") && name.starts_with("world");
         if is_world {
-            let csv = entries.iter().filter(|f| is_csv(f)).count();
-            csv_counts.push((dir.clone(), u32::try_from(csv).unwrap_or(u32::MAX)));
+            let csv: Vec<&FileMeta> = entries.iter().filter(|f| is_csv(f)).collect();
+            // Files are named by their start time: the greatest name is the newest.
+            let newest = csv.iter().max_by(|a, b| a.name.cmp(&b.name));
+            csv_counts.push(KillfeedFolder {
+                path: dir.clone(),
+                csv_files: u32::try_from(csv.len()).unwrap_or(u32::MAX),
+                newest: newest.map(|f| (f.name.clone(), f.mtime)),
+            });
         }
         // On a host with many servers, go straight into this server's own folder.
         let own_dirs = entries
@@ -68,20 +85,29 @@ pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layo
     // used when it is the one candidate on the host (a host can hold several servers, and
     // reading another server's files would mix their data).
     let ours = |p: &String| p.split('/').any(|part| part.ends_with(&suffix));
-    let any_ours = csv_counts.iter().any(|(d, _)| ours(d)) || logs.iter().any(ours);
+    let any_ours = csv_counts.iter().any(|f| ours(&f.path)) || logs.iter().any(ours);
     if any_ours {
-        csv_counts.retain(|(d, _)| ours(d));
+        csv_counts.retain(|f| ours(&f.path));
         logs.retain(ours);
     } else {
-        if csv_counts.len() > 1 {
+        // Several world folders of one `deathlogs` are one server's; folders under
+        // different `deathlogs` may be different servers'.
+        let parent = |f: &KillfeedFolder| f.path.rsplit_once('/').map(|(p, _)| p.to_owned());
+        let first = csv_counts.first().and_then(parent);
+        if csv_counts.iter().any(|f| parent(f) != first) {
             csv_counts.clear();
         }
         if logs.len() > 1 {
             logs.clear();
         }
     }
-    layout.csv_files = csv_counts.iter().map(|(_, n)| n).sum();
-    layout.killfeed_dirs = csv_counts.into_iter().map(|(d, _)| d).collect();
+    csv_counts.sort_by(|a, b| a.path.cmp(&b.path));
+    layout.csv_files = csv_counts
+        .iter()
+        .map(|f| f.csv_files)
+        .fold(0, u32::saturating_add);
+    layout.killfeed_dirs = csv_counts.iter().map(|f| f.path.clone()).collect();
+    layout.folders = csv_counts;
     layout.log_path = logs.into_iter().next();
     Ok(layout)
 }
@@ -102,6 +128,7 @@ mod tests {
         let mk = |p: &str| std::fs::create_dir_all(root.join(p)).unwrap_or_else(|e| panic!("{e}"));
         let touch = |p: &str| std::fs::write(root.join(p), b"").unwrap_or_else(|e| panic!("{e}"));
         mk("srv/1.2.3.4_7020/actual1/deathlogs/world_1");
+        mk("srv/1.2.3.4_7020/actual1/deathlogs/world_0");
         mk("srv/1.2.3.4_7020/Logs");
         mk("srv/1.2.3.4_8000/actual1/deathlogs/world_0");
         touch("srv/1.2.3.4_7020/actual1/deathlogs/world_1/2025.05.01-00.00.00.csv");
@@ -110,9 +137,18 @@ mod tests {
         let layout = discover(&LocalSource::new(&root), "7020")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        // An empty world_0 beside a live world_1: both are read.
         assert_eq!(
             layout.killfeed_dirs,
-            vec!["srv/1.2.3.4_7020/actual1/deathlogs/world_1".to_owned()]
+            vec![
+                "srv/1.2.3.4_7020/actual1/deathlogs/world_0".to_owned(),
+                "srv/1.2.3.4_7020/actual1/deathlogs/world_1".to_owned()
+            ]
+        );
+        assert_eq!(layout.folders[0].newest, None);
+        assert_eq!(
+            layout.folders[1].newest.as_ref().map(|(n, _)| n.as_str()),
+            Some("2025.05.02-00.00.00.csv")
         );
         assert_eq!(
             layout.log_path.as_deref(),

@@ -54,6 +54,8 @@ struct Runtime {
     in_flight: bool,
     breaker: Breaker,
     layout: Option<Layout>,
+    /// When `layout` was found: it is searched for again after `rediscover`.
+    layout_at: Option<Instant>,
     /// Whether this worker holds the lease (an entry stays while its poll finishes).
     held: bool,
     /// A backfill someone follows: progress of the next poll goes here.
@@ -82,6 +84,8 @@ pub struct Poller {
     lease: Duration,
     /// Killfeed bytes per batch (`worker.batch_kib`).
     batch_bytes: usize,
+    /// How long a server's layout is kept before its folders are searched again.
+    rediscover: Duration,
     runtime: Mutex<HashMap<ServerKey, Runtime>>,
 }
 
@@ -133,6 +137,7 @@ impl Poller {
             batch_bytes: usize::try_from(worker.batch_kib)
                 .unwrap_or(usize::MAX)
                 .saturating_mul(1024),
+            rediscover: Duration::from_secs(u64::from(worker.rediscover_secs.max(1))),
             runtime: Mutex::new(HashMap::new()),
         }
     }
@@ -320,14 +325,17 @@ impl Poller {
             .ok()
             .and_then(|r| {
                 r.get(&key).map(|rt| {
+                    // Searched again now and then, and for a backfill: folders appear.
+                    let fresh = rt.layout_at.is_some_and(|t| t.elapsed() < self.rediscover);
                     (
-                        rt.layout.clone(),
+                        rt.layout.clone().filter(|_| fresh && rt.backfill.is_none()),
                         rt.backfill.clone(),
                         rt.fenced == Some(token),
                     )
                 })
             })
             .unwrap_or_default();
+        let searched = layout.is_none();
         let result =
             guarded(self.poll_server(&key, token, !fenced, tier, layout, backfill.as_ref()))
                 .await
@@ -361,6 +369,9 @@ impl Poller {
                 }
                 match &result {
                     Ok((_, layout)) => {
+                        if searched {
+                            rt.layout_at = Some(Instant::now());
+                        }
                         rt.layout = Some(layout.clone());
                         rt.fenced = Some(token);
                         rt.breaker.succeeded();
@@ -541,42 +552,16 @@ impl Poller {
             }
         })?;
         let mut outcome = PollOutcome::default();
-        if let Some(dir) = layout.killfeed_dirs.first() {
-            let db_error =
-                |e: &dyn std::fmt::Display| failure("poll.database", e.to_string(), true);
-            let mut sink = StoreSink::open(guild, sid, &self.stats, &self.cursors)
-                .await
-                .map_err(|e| db_error(&e))?;
-            sink.outbox = Some(&self.outbox);
-            sink.fence = Some(token);
-            sink.backfill = backfill.is_some();
-            sink.recover(&source).await.map_err(|e| db_error(&e))?;
-            let cursor = sink.state.cursor.clone();
-            let mut sink = ProgressSink {
-                inner: &mut sink,
-                backfill,
-                unread: Vec::new(),
-            };
-            let polled = poll_killfeed(
+        if !layout.killfeed_dirs.is_empty() {
+            self.poll_killfeed_folders(
+                (guild, sid),
                 &source,
-                dir,
-                self.batch_bytes,
-                cursor,
-                &mut sink,
+                &layout,
+                token,
+                backfill,
                 &mut outcome,
             )
-            .await;
-            let id = key_id(&(guild, sid.to_owned()));
-            for (counter, n) in [
-                (Counter::QuietLines, sink.inner.quiet_lines),
-                (Counter::LostBytes, sink.inner.lost_bytes),
-            ] {
-                if n > 0 {
-                    self.status.add(id.clone(), counter, n);
-                }
-            }
-            polled.map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
-            sink.inner.settle().await.map_err(|e| db_error(&e))?;
+            .await?;
         }
         if let Some(log) = &layout.log_path {
             let state = self
@@ -604,6 +589,81 @@ impl Poller {
 }
 
 impl Poller {
+    /// Reads every killfeed folder of a server (`deathlogs/world_*`), each from its own
+    /// cursor, all batches numbered in one sequence: first every interrupted batch is
+    /// finished, then each folder reads what is new.
+    async fn poll_killfeed_folders(
+        &self,
+        (guild, sid): (u64, &str),
+        source: &SftpSource<'_>,
+        layout: &Layout,
+        token: i64,
+        backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
+        outcome: &mut PollOutcome,
+    ) -> Result<(), PollFailure> {
+        let db_error = |e: &dyn std::fmt::Display| failure("poll.database", e.to_string(), true);
+        let mut sinks = StoreSink::open_folders(
+            guild,
+            sid,
+            &layout.killfeed_dirs,
+            &self.stats,
+            &self.cursors,
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+        for sink in &mut sinks {
+            sink.outbox = Some(&self.outbox);
+            sink.fence = Some(token);
+            sink.backfill = backfill.is_some();
+            sink.recover(source).await.map_err(|e| db_error(&e))?;
+        }
+        let id = key_id(&(guild, sid.to_owned()));
+        let mut progress = FoldersProgress::default();
+        let mut before: Option<i64> = None;
+        let result = async {
+            for (dir, sink) in layout.killfeed_dirs.iter().zip(&mut sinks) {
+                // Batch numbers go on from the folder read before.
+                if let Some(next) = before {
+                    sink.state.next_batch = sink.state.next_batch.max(next);
+                }
+                let cursor = sink.state.cursor.clone();
+                let mut progress_sink = ProgressSink {
+                    inner: &mut *sink,
+                    backfill,
+                    unread: Vec::new(),
+                    unread_bytes: 0,
+                    before: progress,
+                };
+                let polled = poll_killfeed(
+                    source,
+                    dir,
+                    self.batch_bytes,
+                    cursor,
+                    &mut progress_sink,
+                    outcome,
+                )
+                .await;
+                progress = progress_sink.after();
+                polled.map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
+                sink.settle().await.map_err(|e| db_error(&e))?;
+                before = Some(sink.state.next_batch);
+            }
+            Ok(())
+        }
+        .await;
+        for sink in &sinks {
+            for (counter, n) in [
+                (Counter::QuietLines, sink.quiet_lines),
+                (Counter::LostBytes, sink.lost_bytes),
+            ] {
+                if n > 0 {
+                    self.status.add(id.clone(), counter, n);
+                }
+            }
+        }
+        result
+    }
+
     /// Polls the server now and reports the progress of reading it; `None` when another
     /// worker holds it.
     pub fn start_backfill(
@@ -649,8 +709,37 @@ impl Poller {
 struct ProgressSink<'a, 'b> {
     inner: &'a mut StoreSink<'b>,
     backfill: Option<&'a tokio::sync::watch::Sender<BackfillProgress>>,
-    /// The files with bytes left to read when the backfill started.
+    /// The files of this folder with bytes left to read when the backfill started.
     unread: Vec<FileMeta>,
+    /// Their bytes left to read.
+    unread_bytes: u64,
+    /// What the folders read before this one added (all done by now).
+    before: FoldersProgress,
+}
+
+/// A backfill's totals over the killfeed folders read so far.
+#[derive(Debug, Default, Clone, Copy)]
+struct FoldersProgress {
+    files: u32,
+    bytes: u64,
+}
+
+impl ProgressSink<'_, '_> {
+    /// The totals once this folder is read too.
+    fn after(&self) -> FoldersProgress {
+        FoldersProgress {
+            files: self
+                .before
+                .files
+                .saturating_add(u32::try_from(self.unread.len()).unwrap_or(u32::MAX)),
+            bytes: self.before.bytes.saturating_add(
+                self.unread
+                    .iter()
+                    .map(|f| f.size)
+                    .fold(0, u64::saturating_add),
+            ),
+        }
+    }
 }
 
 impl KillfeedSink for ProgressSink<'_, '_> {
@@ -667,11 +756,16 @@ impl KillfeedSink for ProgressSink<'_, '_> {
             _ => f.size,
         };
         self.unread = files.iter().filter(|f| unread(f) > 0).cloned().collect();
+        // Sizes are the SFTP server's word: a hostile one may claim u64::MAX per file.
+        self.unread_bytes = files.iter().map(unread).fold(0, u64::saturating_add);
+        let before = self.before;
+        let unread_bytes = self.unread_bytes;
         tx.send_modify(|p| {
             p.state = BackfillState::Running as i32;
-            p.files_total = u32::try_from(self.unread.len()).unwrap_or(u32::MAX);
-            // Sizes are the SFTP server's word: a hostile one may claim u64::MAX per file.
-            p.bytes_total = files.iter().map(unread).fold(0, u64::saturating_add);
+            p.files_total = before
+                .files
+                .saturating_add(u32::try_from(self.unread.len()).unwrap_or(u32::MAX));
+            p.bytes_total = before.bytes.saturating_add(unread_bytes);
         });
     }
 
@@ -697,7 +791,10 @@ impl KillfeedSink for ProgressSink<'_, '_> {
                     .malformed_lines
                     .saturating_add(chunk.malformed.len() as u64);
             }
-            p.files_done = u32::try_from(finished).unwrap_or(u32::MAX);
+            p.files_done = self
+                .before
+                .files
+                .saturating_add(u32::try_from(finished).unwrap_or(u32::MAX));
         });
         Ok(())
     }

@@ -327,6 +327,16 @@ impl SftpWorker for Worker {
                     elapsed,
                 });
                 reply.ok = killfeed_ok;
+                reply.killfeed_folders = layout
+                    .folders
+                    .iter()
+                    .map(|f| tower_proto::v1::KillfeedFolder {
+                        path: f.path.clone(),
+                        csv_files: f.csv_files,
+                        newest_file: f.newest.as_ref().map(|n| n.0.clone()).unwrap_or_default(),
+                        newest_mtime_unix: f.newest.as_ref().map_or(0, |n| n.1),
+                    })
+                    .collect();
                 reply.killfeed_dirs = layout.killfeed_dirs;
                 reply.log_path = layout.log_path.unwrap_or_default();
                 reply.csv_files = layout.csv_files;

@@ -160,6 +160,9 @@ pub struct WorkerConfig {
     /// 1 to 65,536). Bigger batches update each player's statistics fewer times during a
     /// backfill. A poll in progress holds this much, or one 4 MiB read if that is more.
     pub batch_kib: u32,
+    /// How often a server's folders are searched again (`TOWER_REDISCOVER_SECS`), so a
+    /// `deathlogs/world_*` folder that appears later is read without a restart.
+    pub rediscover_secs: u32,
 }
 
 impl Default for WorkerConfig {
@@ -170,6 +173,7 @@ impl Default for WorkerConfig {
             max_connections: 1000,
             lease_secs: 30,
             batch_kib: 4096,
+            rediscover_secs: 300,
         }
     }
 }
@@ -369,6 +373,9 @@ impl Config {
         }
         if let Some(v) = get("TOWER_LEASE_SECS") {
             self.worker.lease_secs = parse_u32("TOWER_LEASE_SECS", &v)?;
+        }
+        if let Some(v) = get("TOWER_REDISCOVER_SECS") {
+            self.worker.rediscover_secs = parse_u32("TOWER_REDISCOVER_SECS", &v)?;
         }
         if let Some(v) = get("TOWER_BATCH_KIB") {
             self.worker.batch_kib = parse_u32("TOWER_BATCH_KIB", &v)?;

@@ -79,6 +79,9 @@ impl TryFrom<StoredPending> for PendingBatch {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KillfeedState {
+    /// The killfeed folder this state reads (`…/deathlogs/world_N`). States saved by
+    /// earlier builds have none: they read the server's first folder.
+    pub folder: Option<String>,
     pub cursor: Option<FileCursor>,
     pub next_batch: i64,
     pub pending: Option<PendingBatch>,
@@ -111,6 +114,11 @@ impl ReadPoint {
     fn covers(&self, cursor: &FileCursor) -> bool {
         (cursor.file.as_str(), cursor.offset) <= (self.file.as_str(), self.offset)
     }
+}
+
+/// The slot of a killfeed folder other than a server's first.
+pub fn folder_slot(dir: &str) -> String {
+    format!("{PRIMARY_KILLFEED}:{dir}")
 }
 
 #[derive(Clone)]
@@ -160,6 +168,41 @@ impl CursorStore {
         })
     }
 
+    /// The killfeed states of `slots` of one server, in one round trip; slots with no
+    /// state are left out.
+    pub async fn load_killfeed_slots(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        slots: &[String],
+    ) -> Result<std::collections::HashMap<String, KillfeedState>, mongodb::error::Error> {
+        use futures_util::TryStreamExt;
+        let prefix = key(guild_id, server_id, "");
+        let keys: Vec<String> = slots.iter().map(|s| format!("{prefix}{s}")).collect();
+        let docs: Vec<Document> = self
+            .cursors
+            .find(doc! { "_id": { "$in": keys } })
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = std::collections::HashMap::new();
+        for d in docs {
+            let Some(slot) = d
+                .get_str("_id")
+                .ok()
+                .and_then(|id| id.strip_prefix(&prefix))
+            else {
+                continue;
+            };
+            let state: KillfeedState = mongodb::bson::deserialize_from_document(
+                d.get_document("state").cloned().unwrap_or_default(),
+            )
+            .map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
+            out.insert(slot.to_owned(), state);
+        }
+        Ok(out)
+    }
+
     pub async fn load_log(
         &self,
         guild_id: u64,
@@ -177,13 +220,9 @@ impl CursorStore {
     ) -> Result<std::collections::HashMap<String, Vec<(String, FileCursor)>>, mongodb::error::Error>
     {
         use futures_util::TryStreamExt;
-        let keys: Vec<String> = server_ids
-            .iter()
-            .flat_map(|s| ["killfeed", "log"].map(|slot| key(guild_id, s, slot)))
-            .collect();
         let docs: Vec<Document> = self
             .cursors
-            .find(doc! { "_id": { "$in": keys } })
+            .find(doc! { "guild_id": guild_id.to_string(), "server_id": { "$in": server_ids } })
             .projection(doc! { "server_id": 1, "state.cursor": 1 })
             .await?
             .try_collect()
@@ -194,7 +233,9 @@ impl CursorStore {
             let (Ok(id), Ok(server)) = (d.get_str("_id"), d.get_str("server_id")) else {
                 continue;
             };
-            let slot = id.rsplit(':').next().unwrap_or_default();
+            let Some(slot) = id.strip_prefix(&key(guild_id, server, "")) else {
+                continue;
+            };
             let Some(cursor) = d
                 .get_document("state")
                 .and_then(|s| s.get_document("cursor"))
@@ -238,7 +279,7 @@ impl CursorStore {
         server_id: &str,
         token: i64,
     ) -> Result<(), mongodb::error::Error> {
-        for slot in ["killfeed", "log"] {
+        for slot in [PRIMARY_KILLFEED, "log"] {
             self.cursors
                 .update_one(
                     doc! {
@@ -250,6 +291,18 @@ impl CursorStore {
                 .upsert(true)
                 .await?;
         }
+        // The other killfeed folders' slots, where they exist (a newer holder's token on
+        // the two above has already refused this call).
+        self.cursors
+            .update_many(
+                doc! {
+                    "guild_id": guild_id.to_string(),
+                    "server_id": server_id,
+                    "$or": [{ "lease_token": { "$exists": false } }, { "lease_token": { "$lte": token } }],
+                },
+                doc! { "$set": { "lease_token": token } },
+            )
+            .await?;
         Ok(())
     }
 
@@ -289,10 +342,16 @@ impl CursorStore {
     }
 }
 
+/// The slot of a server's first killfeed folder (and of the only one, for earlier
+/// builds); every other folder has a slot of its own, `killfeed:<folder>`.
+pub const PRIMARY_KILLFEED: &str = "killfeed";
+
 /// Applies killfeed batches to the statistics with the pending/commit protocol.
 pub struct StoreSink<'a> {
     pub guild_id: u64,
     pub server_id: &'a str,
+    /// Where this folder's state is kept ([`PRIMARY_KILLFEED`] or `killfeed:<folder>`).
+    pub slot: String,
     pub stats: &'a StatsStore,
     pub cursors: &'a CursorStore,
     /// Where the lines a batch counted are announced (none for offline use).
@@ -320,9 +379,88 @@ impl<'a> StoreSink<'a> {
         cursors: &'a CursorStore,
     ) -> Result<Self, mongodb::error::Error> {
         let state = cursors.load(guild_id, server_id).await?;
-        Ok(Self {
+        Ok(Self::with_state(
             guild_id,
             server_id,
+            PRIMARY_KILLFEED.to_owned(),
+            state,
+            stats,
+            cursors,
+        ))
+    }
+
+    /// One sink per killfeed folder of a server, in the order of `dirs`, each with its
+    /// own cursor and all drawing batch numbers from one sequence (statistics accept only
+    /// a higher batch than the last that changed them). The first folder keeps the slot
+    /// earlier builds used for their only folder. Every interrupted batch must be
+    /// recovered ([`StoreSink::recover`]) before any folder reads new lines, and each sink
+    /// continues the numbers of the one before ([`StoreSink::continue_after`]).
+    pub async fn open_folders(
+        guild_id: u64,
+        server_id: &'a str,
+        dirs: &[String],
+        stats: &'a StatsStore,
+        cursors: &'a CursorStore,
+    ) -> Result<Vec<Self>, mongodb::error::Error> {
+        let mut slots = vec![PRIMARY_KILLFEED.to_owned()];
+        slots.extend(dirs.iter().map(|d| folder_slot(d)));
+        let mut states = cursors
+            .load_killfeed_slots(guild_id, server_id, &slots)
+            .await?;
+        let primary = states.remove(PRIMARY_KILLFEED).unwrap_or_default();
+        let primary_dir = primary.folder.clone().or_else(|| dirs.first().cloned());
+        // A folder that appears on a server already read holds live lines, not history.
+        let server_read = primary.listed
+            || primary.cursor.is_some()
+            || states.values().any(|s| s.listed || s.cursor.is_some());
+        let mut primary = Some(primary);
+        let floor = states
+            .values()
+            .chain(primary.iter())
+            .map(|s| s.next_batch)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut sinks = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            let (slot, mut state) = match primary_dir.as_ref() == Some(dir) {
+                true => (
+                    PRIMARY_KILLFEED.to_owned(),
+                    primary.take().unwrap_or_default(),
+                ),
+                false => {
+                    let slot = folder_slot(dir);
+                    let state = states.remove(&slot).unwrap_or_default();
+                    (slot, state)
+                }
+            };
+            state.folder = Some(dir.clone());
+            state.next_batch = state.next_batch.max(floor);
+            state.listed |= server_read;
+            sinks.push(Self::with_state(
+                guild_id, server_id, slot, state, stats, cursors,
+            ));
+        }
+        Ok(sinks)
+    }
+
+    /// Continues the batch numbers of a sink of another folder of the same server.
+    pub fn continue_after(&mut self, other: &StoreSink<'_>) {
+        self.state.next_batch = self.state.next_batch.max(other.state.next_batch);
+    }
+
+    fn with_state(
+        guild_id: u64,
+        server_id: &'a str,
+        slot: String,
+        state: KillfeedState,
+        stats: &'a StatsStore,
+        cursors: &'a CursorStore,
+    ) -> Self {
+        Self {
+            guild_id,
+            server_id,
+            slot,
             stats,
             cursors,
             outbox: None,
@@ -333,7 +471,7 @@ impl<'a> StoreSink<'a> {
             quiet_lines: 0,
             lost_bytes: 0,
             unsaved: false,
-        })
+        }
     }
 
     /// Saves what [`KillfeedSink::listed`] learnt when no batch saved it (a first listing
@@ -477,7 +615,7 @@ impl StoreSink<'_> {
             .save_slot(
                 self.guild_id,
                 self.server_id,
-                "killfeed",
+                &self.slot,
                 &self.state,
                 self.fence,
             )

@@ -13,7 +13,7 @@ use mongodb::options::IndexOptions;
 use crate::db::{Database, DbError, collections};
 
 /// The schema version written on every document by this build.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// One migration: its id (never renamed), the schema version it brings, and its indexes.
 pub struct Migration {
@@ -252,6 +252,19 @@ pub const MIGRATIONS: &[Migration] = &[
         id: "0005_grouped_kills",
         schema_version: 2,
         indexes: &[],
+    },
+    // Every `deathlogs/world_*` folder of a server read, each with a cursor slot of its
+    // own (`killfeed:<folder>`) sharing the server's batch numbers: found by server. An
+    // older build would read only the first folder and number its batches below the
+    // others', so it must refuse this database.
+    Migration {
+        id: "0006_killfeed_folders",
+        schema_version: 3,
+        indexes: &[index(
+            collections::INGEST_CURSORS,
+            "guild_server",
+            &[("guild_id", 1), ("server_id", 1)],
+        )],
     },
 ];
 

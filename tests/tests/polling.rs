@@ -674,3 +674,74 @@ async fn a_backfill_reports_its_progress_to_the_end() {
     assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
+
+#[tokio::test]
+async fn every_world_folder_is_read_and_a_new_one_is_found_without_a_restart() {
+    let db = ok(TestDatabase::create("worlds").await);
+    let home = Home::new("worlds");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(555_555_555_555_555_555);
+    let server_id = unique_server_id();
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let b = fixture("2025.05.15-00.00.00.csv");
+    // An empty world_0 beside a live world_1, as a host that moved the map leaves it.
+    let world_0 = home.killfeed(&server_id);
+    let world_1 = world_0.with_file_name("world_1");
+    ok(std::fs::create_dir_all(&world_1));
+    ok(std::fs::write(
+        world_1.join("2025.05.01-00.00.00.csv"),
+        lines(&a, 30),
+    ));
+    register(&db, &key, guild, &server_id).await;
+    let (daemon, _) = worker(&db, &key_text, &[("TOWER_REDISCOVER_SECS", "1")]).await;
+    let handle = ok(db.open().await);
+    let stats = StatsStore::new(&handle);
+    let recorded = || async {
+        stats
+            .lines_recorded(doc! { "guild_id": guild.0.to_string() })
+            .await
+            .unwrap_or(0)
+    };
+    eventually("world_1's lines counted", WAIT, || async {
+        recorded().await == 30
+    })
+    .await;
+    // world_1 grows; world_2 appears with lines of its own; world_0 starts too.
+    ok(std::fs::write(world_1.join("2025.05.01-00.00.00.csv"), &a));
+    let world_2 = world_0.with_file_name("world_2");
+    ok(std::fs::create_dir_all(&world_2));
+    ok(std::fs::write(
+        world_2.join("2025.05.15-00.00.00.csv"),
+        lines(&b, 20),
+    ));
+    ok(std::fs::write(
+        world_0.join("2025.05.15-00.00.00.csv"),
+        &b[lines(&b, 20).len()..lines(&b, 25).len()],
+    ));
+    let want = 258 + 20 + 5;
+    eventually("every folder's lines counted", WAIT, || async {
+        recorded().await == want
+    })
+    .await;
+    let expected = tower_tests::support::expected_stats(guild.0, &server_id, &[&a, lines(&b, 25)]);
+    assert_eq!(
+        ok(stats.load(guild.0, &server_id).await).totals,
+        expected.totals
+    );
+    // Each folder has its own cursor: /csv_status shows all three.
+    let cursors = ok(CursorStore::new(&handle)
+        .cursors(guild.0, &[server_id.as_str()])
+        .await);
+    let slots: Vec<&str> = cursors
+        .get(&server_id)
+        .map(|c| c.iter().map(|(slot, _)| slot.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        slots.iter().filter(|s| s.starts_with("killfeed")).count(),
+        3,
+        "{slots:?}"
+    );
+    assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}

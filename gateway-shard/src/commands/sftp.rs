@@ -75,10 +75,26 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
         })
         .description(steps.join("\n"));
     if reply.ok {
-        let dirs = if reply.killfeed_dirs.is_empty() {
+        // Every folder is read; which ones hold recent files tells an admin where the
+        // game writes today.
+        let folders: Vec<String> = reply
+            .killfeed_folders
+            .iter()
+            .map(|f| match f.newest_file.as_str() {
+                "" => format!("`{}` — no CSV file", code(&f.path, 120)),
+                newest => format!(
+                    "`{}` — {} files, newest `{}` (<t:{}:R>)",
+                    code(&f.path, 120),
+                    f.csv_files,
+                    code(newest, 40),
+                    f.newest_mtime_unix
+                ),
+            })
+            .collect();
+        let dirs = if folders.is_empty() {
             "none found".to_owned()
         } else {
-            clip(&reply.killfeed_dirs.join("\n"), 1000)
+            clip(&folders.join("\n"), 1000)
         };
         b = b
             .field(EmbedFieldBuilder::new("Killfeed folders", dirs))
@@ -256,11 +272,18 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
         let cursors: Vec<String> = s
             .cursors
             .iter()
-            .filter(|c| c.kind == kind || (killfeed && c.kind.is_empty()))
+            .filter(|c| c.kind.starts_with(kind) || (killfeed && c.kind.is_empty()))
             .map(|c| {
+                // A second killfeed folder's slot is `killfeed:<folder>`: name the folder.
+                let folder = c
+                    .kind
+                    .split_once(':')
+                    .and_then(|(_, dir)| dir.rsplit('/').next())
+                    .map(|d| format!("{} ", shown(d, 30)))
+                    .unwrap_or_default();
                 format!(
-                    "`{}` at {} of {} bytes",
-                    clip(&c.file, 80),
+                    "{folder}`{}` at {} of {} bytes",
+                    code(&c.file, 80),
                     c.offset,
                     c.size
                 )
