@@ -102,9 +102,12 @@ pub fn clip(text: &str, max: usize) -> String {
 pub fn shown(text: &str, max: usize) -> String {
     let clipped = clip(text, max);
     let mut out = String::with_capacity(clipped.len() + 8);
+    // `-`, `+` and `1.` only make a list at the start of a line: inside a name they are
+    // just characters.
+    let digits = clipped.chars().take_while(char::is_ascii_digit).count();
     for (i, c) in clipped.chars().enumerate() {
-        // `-` only makes a list at the start of a line; inside a name it is just a dash.
-        let markup = "\\*_~`|><#[]():@".contains(c) || (c == '-' && i == 0);
+        let list_mark = (i == 0 && (c == '-' || c == '+')) || (i == digits && i > 0 && c == '.');
+        let markup = "\\*_~`|><#[]():@".contains(c) || list_mark;
         if markup {
             out.push('\\');
         }
@@ -358,6 +361,12 @@ mod tests {
         assert!(texts[0].contains("Free skins"), "{}", texts[0]);
         assert_eq!(shown("a\\b", 10), "a\\\\b", "a backslash is itself escaped");
         assert_eq!(code("a`b", 10), "aˋb");
+        assert_eq!(shown("1. Bob", 10), "1\\. Bob", "no numbered list");
+        assert_eq!(
+            shown("- x-y", 10),
+            "\\- x-y",
+            "no bullet, a dash inside stays"
+        );
     }
 
     #[test]

@@ -244,13 +244,18 @@ impl Poster {
         let mut posts: Vec<(u64, Vec<(&str, Embed)>)> = Vec::new();
         let now_ms = DateTime::now().timestamp_millis();
         let max_age_ms = i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
-        let mut stale: HashMap<(u64, &str), i64> = HashMap::new();
+        let mut stale: HashMap<(u64, &str), Vec<&str>> = HashMap::new();
         for n in batch.iter().filter(|n| !delivered.contains(&n.cursor)) {
             let action = self.action(n).await?;
-            let too_old =
-                n.recorded_unix_ms > 0 && now_ms.saturating_sub(n.recorded_unix_ms) > max_age_ms;
+            // A limit of 0 turns the rule off.
+            let too_old = max_age_ms > 0
+                && n.recorded_unix_ms > 0
+                && now_ms.saturating_sub(n.recorded_unix_ms) > max_age_ms;
             if let (true, Action::Post { .. }, Some(r)) = (too_old, &action, &n.server) {
-                *stale.entry((r.guild_id, r.server_id.as_str())).or_default() += 1;
+                stale
+                    .entry((r.guild_id, r.server_id.as_str()))
+                    .or_default()
+                    .push(n.cursor.as_str());
                 continue;
             }
             match action {
@@ -298,9 +303,31 @@ impl Poster {
         Ok(true)
     }
 
-    /// Adds notifications not posted for their age to each server's status.
-    async fn count_stale(&self, stale: &HashMap<(u64, &str), i64>) -> Result<(), PostError> {
-        for ((guild, server), n) in stale {
+    /// Records notifications not posted for their age, once each: a delivery record in
+    /// state `stale` (so a replay of the batch skips them as delivered) and, the first
+    /// time, a count in the server's status.
+    async fn count_stale(&self, stale: &HashMap<(u64, &str), Vec<&str>>) -> Result<(), PostError> {
+        for ((guild, server), cursors) in stale {
+            let id = format!("stale:{}", nonce(0, cursors));
+            let recorded = self
+                .deliveries
+                .update_one(
+                    doc! { "_id": &id },
+                    doc! { "$setOnInsert": {
+                        "subscriber": &self.subscriber,
+                        "channel": 0i64,
+                        "cursors": cursors,
+                        "state": "stale",
+                        "at": DateTime::now(),
+                        "schema_version": SCHEMA_VERSION,
+                    } },
+                )
+                .upsert(true)
+                .await?;
+            if recorded.upserted_id.is_none() {
+                continue;
+            }
+            let n = i64::try_from(cursors.len()).unwrap_or(i64::MAX);
             tracing::info!(
                 guild,
                 server,
@@ -311,7 +338,7 @@ impl Poster {
                 .update_one(
                     doc! { "_id": format!("{guild}:{server}") },
                     doc! {
-                        "$inc": { "stale_notices": *n },
+                        "$inc": { "stale_notices": n },
                         "$setOnInsert": {
                             "guild_id": guild.to_string(),
                             "server_id": *server,

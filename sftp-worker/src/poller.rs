@@ -572,9 +572,8 @@ impl Poller {
             let mut sink = ServerLogSink {
                 guild,
                 server_id: sid,
-                // A log first seen is read for who is online, not announced line by line:
-                // its joins and events are history.
-                history: state.cursor.is_none(),
+                first_read: state.cursor.is_none(),
+                quiet_until: state.quiet_until,
                 counts: PlayerCounts::from_ids(state.online.clone(), state.queued.clone()),
                 cursors: &self.cursors,
                 outbox: &self.outbox,
@@ -745,6 +744,10 @@ impl ProgressSink<'_, '_> {
 impl KillfeedSink for ProgressSink<'_, '_> {
     type Error = mongodb::error::Error;
 
+    fn history_end(&self) -> Option<&tower_shared::cursor::ReadPoint> {
+        self.inner.history_end()
+    }
+
     fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
         self.inner.listed(files, cursor);
         let Some(tx) = self.backfill else {
@@ -836,8 +839,10 @@ fn rendezvous(me: &str, key: &ServerKey) -> [u8; 8] {
 struct ServerLogSink<'a> {
     guild: u64,
     server_id: &'a str,
-    /// The first read of this server's log: no connection or event is announced.
-    history: bool,
+    /// No cursor yet: what the log holds now is history.
+    first_read: bool,
+    /// Where the log's history ends ([`LogState::quiet_until`]).
+    quiet_until: Option<u64>,
     counts: PlayerCounts,
     cursors: &'a CursorStore,
     outbox: &'a Outbox,
@@ -859,8 +864,15 @@ impl LogSink for ServerLogSink<'_> {
         let log_id = format!("{g}:{s}:{}", cursor.log_id);
         let mut notices = Vec::new();
         let before = (self.counts.online(), self.counts.queued());
-        if matches!(restart, Some(LogRestart::Truncated | LogRestart::Replaced)) {
-            self.counts.apply(&LogEvent::Restart);
+        match restart {
+            Some(LogRestart::Truncated | LogRestart::Replaced) => {
+                self.counts.apply(&LogEvent::Restart);
+                // A new log after a restart is live from its first line.
+                self.quiet_until = None;
+            }
+            // The first read: what is there is history, announced by nobody.
+            Some(LogRestart::New) if self.first_read => self.quiet_until = Some(cursor.size),
+            _ => {}
         }
         for (offset, record) in records {
             self.counts.apply(&record.event);
@@ -875,7 +887,7 @@ impl LogSink for ServerLogSink<'_> {
                 at_ms,
                 data,
             };
-            if self.history {
+            if self.quiet_until.is_some_and(|end| *offset < end) {
                 continue;
             }
             match &record.event {
@@ -905,10 +917,14 @@ impl LogSink for ServerLogSink<'_> {
         }
         self.outbox.add(notices).await?;
         let (online, queued) = self.counts.ids();
+        if self.quiet_until.is_some_and(|end| cursor.offset >= end) {
+            self.quiet_until = None;
+        }
         let state = LogState {
             cursor: Some(cursor.clone()),
             online,
             queued,
+            quiet_until: self.quiet_until,
         };
         self.cursors
             .save_slot(g, s, "log", &state, Some(self.fence))

@@ -90,14 +90,18 @@ impl Pools {
         conn.is_open().then_some(conn)
     }
 
-    /// Keeps a connection for the server's next poll. A guild keeps at most `limit`
-    /// connections open: past that, its least recently used one is closed.
+    /// Keeps a connection for the server's next poll, called while the poll still holds
+    /// its permit. A guild keeps at most `limit` connections open, kept and in use by its
+    /// other polls together: past that, its least recently used kept one is closed.
     pub async fn put(&self, key: ServerKey, conn: SftpConnection, limit: u32) {
+        // In use by other polls: every permit taken but this one's.
+        let others_busy = self.usage(key.0).busy.saturating_sub(1) as usize;
+        let keep = (limit as usize).saturating_sub(others_busy);
         let evicted = match self.idle.lock() {
             Ok(mut idle) => {
                 let guild = key.0;
                 let replaced = idle.insert(key, (conn, Instant::now())).map(|(c, _)| c);
-                let mut closing = oldest_over(&mut idle, guild, limit as usize);
+                let mut closing = oldest_over(&mut idle, guild, keep);
                 closing.extend(replaced);
                 closing
             }

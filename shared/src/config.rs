@@ -193,7 +193,7 @@ pub struct GatewayConfig {
     pub total_shards: u32,
     /// `TOWER_NOTICE_MAX_AGE_SECS`: notifications recorded longer ago than this are not
     /// posted (counted in `/csv_status` instead): a gateway back from downtime does not
-    /// flood channels with stale kills.
+    /// flood channels with stale kills. 0 posts everything, however old.
     pub notice_max_age_secs: u64,
 }
 

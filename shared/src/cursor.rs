@@ -30,6 +30,26 @@ pub struct FileCursor {
     pub log_id: String,
 }
 
+/// A position in a killfeed folder's reading order: a file (named by its time) and an
+/// offset in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPoint {
+    pub file: String,
+    pub offset: u64,
+}
+
+impl ReadPoint {
+    /// Reading has got this far (or further).
+    pub fn reached_by(&self, cursor: &FileCursor) -> bool {
+        (cursor.file.as_str(), cursor.offset) >= (self.file.as_str(), self.offset)
+    }
+
+    /// A batch ending at `cursor` lies wholly before this point.
+    pub fn covers(&self, cursor: &FileCursor) -> bool {
+        (cursor.file.as_str(), cursor.offset) <= (self.file.as_str(), self.offset)
+    }
+}
+
 /// Why a log is read again from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogRestart {

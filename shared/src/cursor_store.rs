@@ -10,7 +10,7 @@
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 
-use crate::cursor::FileCursor;
+use crate::cursor::{FileCursor, ReadPoint, head_hash};
 use crate::db::{Database, collections};
 use crate::ingest::{Chunk, parse_killfeed_chunk};
 use crate::reader::KillfeedSink;
@@ -96,26 +96,6 @@ pub struct KillfeedState {
     pub quiet_until: Option<ReadPoint>,
 }
 
-/// A position in a killfeed folder's reading order: a file (named by its time) and an
-/// offset in it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadPoint {
-    pub file: String,
-    pub offset: u64,
-}
-
-impl ReadPoint {
-    /// Reading has got this far (or further).
-    fn reached_by(&self, cursor: &FileCursor) -> bool {
-        (cursor.file.as_str(), cursor.offset) >= (self.file.as_str(), self.offset)
-    }
-
-    /// A batch ending at `cursor` lies wholly before this point.
-    fn covers(&self, cursor: &FileCursor) -> bool {
-        (cursor.file.as_str(), cursor.offset) <= (self.file.as_str(), self.offset)
-    }
-}
-
 /// The slot of a killfeed folder other than a server's first.
 pub fn folder_slot(dir: &str) -> String {
     format!("{PRIMARY_KILLFEED}:{dir}")
@@ -142,6 +122,10 @@ pub struct LogState {
     pub cursor: Option<FileCursor>,
     pub online: Vec<String>,
     pub queued: Vec<String>,
+    /// History ends at this offset of the log: its size when the bot first read it. Lines
+    /// before it count for who is online but are not announced. Kept with the cursor, so
+    /// a first read cut short stays quiet when it resumes.
+    pub quiet_until: Option<u64>,
 }
 
 /// A write refused because another worker now holds the server (a higher lease token).
@@ -493,9 +477,24 @@ impl<'a> StoreSink<'a> {
         let Some(p) = self.state.pending.clone() else {
             return Ok(());
         };
+        let mut p = p;
         let mut reads = Vec::with_capacity(p.ranges.len());
         let mut short = Vec::new();
-        for r in &p.ranges {
+        // The batch's last file may have been replaced by one as long or longer: its first
+        // bytes tell (when the cursor knows them). Its old lines can then not be re-read.
+        let last = p.ranges.len().saturating_sub(1);
+        let replaced = match p.ranges.last() {
+            Some(r) if p.cursor.head_len > 0 => {
+                let len = usize::try_from(p.cursor.head_len).unwrap_or(usize::MAX);
+                match source.read_at(&r.path, 0, len).await {
+                    Ok(head) => head.len() != len || head_hash(&head) != p.cursor.head_hash,
+                    Err(e) if e.kind == crate::source::SourceErrorKind::NotFound => true,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => false,
+        };
+        for (i, r) in p.ranges.iter().enumerate() {
             // A stored range is data from outside this process: never trust its order.
             let Some(range) = r.to.checked_sub(r.from) else {
                 return Err(RecoverError::BadRange {
@@ -504,6 +503,7 @@ impl<'a> StoreSink<'a> {
             };
             let len = usize::try_from(range).unwrap_or(usize::MAX);
             let bytes = match source.read_at(&r.path, r.from, len).await {
+                Ok(_) if replaced && i == last => Vec::new(),
                 Ok(bytes) => bytes,
                 Err(e) if e.kind == crate::source::SourceErrorKind::NotFound => Vec::new(),
                 Err(e) => return Err(e.into()),
@@ -534,6 +534,15 @@ impl<'a> StoreSink<'a> {
             self.state.lost_bytes = self.state.lost_bytes.saturating_add(lost);
             self.lost_bytes = lost;
         }
+        // Settled short: reading goes on from what was really read of the last file (its
+        // start, when it was replaced), not from where the batch meant to end.
+        if let (true, Some(r), Some(c)) = (short.contains(&last), p.ranges.last(), batch.last()) {
+            p.cursor.offset = if replaced {
+                0
+            } else {
+                r.from + c.consumed as u64
+            };
+        }
         self.finish(&batch, p).await?;
         Ok(())
     }
@@ -555,9 +564,7 @@ impl<'a> StoreSink<'a> {
         if quiet.is_some_and(|q| q.reached_by(&pending.cursor)) {
             self.state.quiet_until = None;
         }
-        if history {
-            self.quiet_lines += outcome.kept.len() as u64;
-        } else if let Some(outbox) = self.outbox {
+        if !history && let Some(outbox) = self.outbox {
             outbox
                 .add(crate::outbox::Outbox::kill_notices(
                     self.guild_id,
@@ -573,21 +580,37 @@ impl<'a> StoreSink<'a> {
         self.state.cursor = Some(pending.cursor);
         self.state.next_batch = pending.batch + 1;
         self.state.pending = None;
-        self.save().await
+        self.save().await?;
+        // Counted once the batch is committed: a retried batch is not counted twice.
+        if history {
+            self.quiet_lines += outcome.kept.len() as u64;
+        }
+        Ok(())
     }
 }
 
 impl KillfeedSink for StoreSink<'_> {
     type Error = mongodb::error::Error;
 
-    /// A first listing, or one for a backfill, marks what the folder holds as history.
+    fn history_end(&self) -> Option<&ReadPoint> {
+        self.state.quiet_until.as_ref()
+    }
+
+    /// A first listing marks what the folder holds as history; a backfill, the files
+    /// before the newest (whole days gone by: the newest file's new lines are live).
     fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
         let first = !self.state.listed && self.state.cursor.is_none();
         if first || self.backfill {
-            let end = files.last().map(|f| ReadPoint {
-                file: f.name.clone(),
-                offset: f.size,
-            });
+            let end = match first {
+                true => files.last().map(|f| ReadPoint {
+                    file: f.name.clone(),
+                    offset: f.size,
+                }),
+                false => files.last().map(|f| ReadPoint {
+                    file: f.name.clone(),
+                    offset: 0,
+                }),
+            };
             let unread = end
                 .as_ref()
                 .is_some_and(|e| cursor.is_none_or(|c| !e.reached_by(c)));

@@ -7,8 +7,8 @@
 //! cursor only moves once the sink has succeeded, so a failure re-reads rather than loses.
 
 use crate::cursor::{
-    FileCursor, HEAD_LEN, LogRestart, csv_files, head_hash, killfeed_replaced, log_id, log_restart,
-    next_killfeed_read,
+    FileCursor, HEAD_LEN, LogRestart, ReadPoint, csv_files, head_hash, killfeed_replaced, log_id,
+    log_restart, next_killfeed_read,
 };
 use crate::ingest::{Chunk, consumed_by, parse_killfeed_chunk};
 use crate::lines::complete_lines;
@@ -30,6 +30,11 @@ pub trait KillfeedSink {
     /// The folder's killfeed files, in reading order, and the cursor reading starts
     /// from: called once per poll, before any batch (a backfill's totals come from it).
     fn listed(&mut self, _files: &[FileMeta], _cursor: Option<&FileCursor>) {}
+    /// Where history ends, if the sink keeps some lines quiet: no batch crosses it, so
+    /// every batch is wholly history or wholly new.
+    fn history_end(&self) -> Option<&ReadPoint> {
+        None
+    }
     fn apply(
         &mut self,
         batch: &[Chunk<'_>],
@@ -86,7 +91,9 @@ pub async fn poll_killfeed<S: ByteSource, K: KillfeedSink>(
     }
     sink.listed(&files, cursor.as_ref());
     loop {
-        let reads = gather_reads(source, cursor.as_ref(), &files, batch_bytes).await?;
+        let stop = sink.history_end().cloned();
+        let reads =
+            gather_reads(source, cursor.as_ref(), &files, batch_bytes, stop.as_ref()).await?;
         let Some(next) = reads.last().map(|r| r.cursor.clone()) else {
             break;
         };
@@ -121,10 +128,23 @@ async fn gather_reads<S: ByteSource>(
     mut cursor: Option<&FileCursor>,
     files: &[FileMeta],
     batch_bytes: usize,
+    stop: Option<&ReadPoint>,
 ) -> Result<Vec<BatchRead>, SourceError> {
     let mut reads: Vec<BatchRead> = Vec::new();
     let mut budget = batch_bytes;
     while let Some(read) = next_killfeed_read(cursor, files) {
+        let start = FileCursor {
+            file: read.file.name.clone(),
+            offset: read.from,
+            ..FileCursor::default()
+        };
+        // A batch of history ends where history does.
+        if let (Some(stop), Some(last)) = (stop, reads.last())
+            && stop.covers(&last.cursor)
+            && stop.reached_by(&start)
+        {
+            break;
+        }
         let left = usize::try_from(read.file.size.saturating_sub(read.from)).unwrap_or(usize::MAX);
         // The first read is whole whatever the budget, so that a long line still moves
         // the cursor (see `lines::MAX_PENDING`).
@@ -133,8 +153,20 @@ async fn gather_reads<S: ByteSource>(
             false if budget == 0 => break,
             false => left.min(budget).min(MAX_READ),
         };
-        let bytes = source.read_at(&read.file.path, read.from, want).await?;
-        let at_eof = read.is_final && read.from + bytes.len() as u64 >= read.file.size;
+        let mut bytes = source.read_at(&read.file.path, read.from, want).await?;
+        // Reading past the end of history: cut at the last whole line before it, and end
+        // the batch there. A line across the end (partial when history was marked) goes
+        // with what follows.
+        let mut at_history_end = false;
+        if let Some(stop) = stop.filter(|s| s.file == read.file.name && s.offset > read.from) {
+            let cap = usize::try_from(stop.offset - read.from).unwrap_or(usize::MAX);
+            if bytes.len() > cap && consumed_by(&bytes[..cap], read.from, false) > 0 {
+                bytes.truncate(cap);
+                at_history_end = true;
+            }
+        }
+        let at_eof =
+            !at_history_end && read.is_final && read.from + bytes.len() as u64 >= read.file.size;
         let consumed = consumed_by(&bytes, read.from, at_eof);
         if consumed == 0 {
             // Only a partial line: it waits for its newline, or (cut by the budget) for
@@ -167,6 +199,9 @@ async fn gather_reads<S: ByteSource>(
             bytes,
             at_eof,
         });
+        if at_history_end {
+            break;
+        }
         cursor = reads.last().map(|r| &r.cursor);
     }
     Ok(reads)
@@ -181,6 +216,7 @@ pub async fn poll_log<S: ByteSource, L: LogSink>(
     outcome: &mut PollOutcome,
 ) -> Result<Option<FileCursor>, PollError<L::Error>> {
     let now = source.stat(path).await?;
+    let previous_id = cursor.as_ref().map(|c| c.log_id.clone());
     let mut restart = log_restart(source, cursor.as_ref(), &now).await?;
     if restart.is_some() {
         cursor = None;
@@ -214,6 +250,13 @@ pub async fn poll_log<S: ByteSource, L: LogSink>(
     if id.is_empty() && head.1 >= HEAD_LEN {
         // A cursor of an earlier build: its whole head hash was its notices' key.
         id = head.0.clone();
+    }
+    // A new log whose first line is the same as the old one's (a restart within the
+    // second, a host that writes a generic first line) must not reuse its notices' keys.
+    if matches!(restart, Some(LogRestart::Truncated | LogRestart::Replaced))
+        && let Some(previous) = previous_id.filter(|p| !p.is_empty() && *p == id)
+    {
+        id = next_log_id(&previous);
     }
     let head = (head.0, head.1, id);
     let mut offset = cursor.as_ref().map_or(0, |c| c.offset);
@@ -251,6 +294,16 @@ pub async fn poll_log<S: ByteSource, L: LogSink>(
         cursor = Some(next);
     }
     Ok(cursor)
+}
+
+/// The id of a log that replaced one with the same first line: `id.1`, then `id.2`, …
+fn next_log_id(previous: &str) -> String {
+    match previous.rsplit_once('.') {
+        Some((base, n)) if n.parse::<u64>().is_ok() => {
+            format!("{base}.{}", n.parse::<u64>().unwrap_or(0).saturating_add(1))
+        }
+        _ => format!("{previous}.1"),
+    }
 }
 
 fn log_cursor(now: &FileMeta, offset: u64, head: &(String, u64, String)) -> FileCursor {

@@ -348,3 +348,28 @@ async fn a_short_logs_lines_keep_their_keys_when_read_again_after_it_grew() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test]
+async fn a_new_log_with_the_same_first_line_gets_new_keys() {
+    let root = temp_dir("log-same-first-line");
+    let path = "Logs/Deadside.log";
+    ok(std::fs::create_dir_all(root.join("Logs")));
+    let source = LocalSource::new(&root);
+    let mut sink = CountsSink::default();
+    let mut outcome = PollOutcome::default();
+    let first = format!("Log file open, 05/03/25 02:00:00\n{}", join(P1, "One"));
+    ok(std::fs::write(root.join(path), &first));
+    let cursor = ok(poll_log(&source, path, None, &mut sink, &mut outcome).await);
+    let before = cursor.as_ref().map(|c| c.log_id.clone());
+    // Restarted within the same second: a shorter log with the same first line.
+    ok(std::fs::write(
+        root.join(path),
+        "Log file open, 05/03/25 02:00:00\n",
+    ));
+    let cursor = ok(poll_log(&source, path, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(sink.restarts.last(), Some(&LogRestart::Truncated));
+    let after = cursor.as_ref().map(|c| c.log_id.clone());
+    assert_ne!(after, before, "its lines must not reuse the old log's keys");
+    assert_eq!(after, before.map(|b| format!("{b}.1")));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -137,9 +137,12 @@ async fn a_first_read_counts_history_without_posting_it_or_holding_up_another_gu
         )
         .await);
     let waited = written.elapsed();
+    // Measured here at 1.4 s (poll interval 1 s). Had A's history been announced, B's
+    // post would queue behind some 660 of A's messages: minutes. The bound leaves room
+    // for a loaded machine and still tells the two apart.
     println!("guild B's live kill posted {waited:?} after it was written");
     assert!(
-        waited <= POLL_INTERVAL + Duration::from_secs(2),
+        waited <= POLL_INTERVAL + Duration::from_secs(10),
         "guild B waited {waited:?} behind guild A's history"
     );
     let SimEvent::Posted { body, .. } = posted else {

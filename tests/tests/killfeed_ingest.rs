@@ -247,3 +247,111 @@ async fn an_interrupted_batch_whose_file_shrank_or_vanished_is_settled_not_retri
     let _ = std::fs::remove_dir_all(&root);
     ok(test.drop_database().await);
 }
+
+/// Passes batches to the store until `left` runs out, then fails: a first read cut short
+/// (an SFTP timeout, a lost lease) after some of its batches.
+struct CutShort<'s, 'a> {
+    inner: &'s mut StoreSink<'a>,
+    left: usize,
+}
+
+impl tower_shared::reader::KillfeedSink for CutShort<'_, '_> {
+    type Error = String;
+
+    fn listed(
+        &mut self,
+        files: &[tower_shared::source::FileMeta],
+        cursor: Option<&tower_shared::cursor::FileCursor>,
+    ) {
+        self.inner.listed(files, cursor);
+    }
+
+    fn history_end(&self) -> Option<&tower_shared::cursor::ReadPoint> {
+        self.inner.history_end()
+    }
+
+    async fn apply(
+        &mut self,
+        batch: &[tower_shared::ingest::Chunk<'_>],
+        cursor: &tower_shared::cursor::FileCursor,
+    ) -> Result<(), String> {
+        if self.left == 0 {
+            return Err("cut short".to_owned());
+        }
+        self.left -= 1;
+        self.inner
+            .apply(batch, cursor)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[tokio::test]
+async fn a_first_read_cut_short_stays_quiet_and_only_new_lines_are_announced() {
+    use tower_shared::reader::KillfeedSink;
+    let test = ok(TestDatabase::create("killfeed_history").await);
+    let db = ok(test.open().await);
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let outbox = tower_shared::outbox::Outbox::new(&db);
+    let notifications = db
+        .raw()
+        .collection::<mongodb::bson::Document>("notifications");
+    let root = std::env::temp_dir().join(format!("tower-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    ok(std::fs::create_dir_all(root.join(DIR)));
+    let source = LocalSource::new(&root);
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let b = fixture("2025.05.15-00.00.00.csv");
+    // History: all of A and the first 100 lines of B.
+    ok(std::fs::write(
+        root.join(DIR).join("2025.05.01-00.00.00.csv"),
+        &a,
+    ));
+    let b_path = root.join(DIR).join("2025.05.15-00.00.00.csv");
+    ok(std::fs::write(&b_path, first_lines(&b, 100)));
+    let open = || async {
+        let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+        sink.outbox = Some(&outbox);
+        sink
+    };
+
+    // The first read gets one small batch in, then is cut short.
+    let mut sink = open().await;
+    let mut outcome = PollOutcome::default();
+    let cursor = sink.state.cursor.clone();
+    let cut = poll_killfeed(
+        &source,
+        DIR,
+        8 * 1024,
+        cursor,
+        &mut CutShort {
+            inner: &mut sink,
+            left: 1,
+        },
+        &mut outcome,
+    )
+    .await;
+    assert!(cut.is_err());
+    assert!(sink.history_end().is_some(), "history is marked");
+    drop(sink);
+    // B grows by 30 lines before the next poll: those are live.
+    ok(std::fs::write(&b_path, first_lines(&b, 130)));
+    let mut sink = open().await;
+    let cursor = sink.state.cursor.clone();
+    ok(poll_killfeed(&source, DIR, 8 * 1024, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(sink.history_end(), None, "history read to its end");
+
+    let live = b[first_lines(&b, 100).len()..first_lines(&b, 130).len()].to_vec();
+    let mut live_chunk = parse_killfeed_chunk("f.csv", &live, 0, true);
+    live_chunk.dedupe(GUILD, SERVER, &mut std::collections::HashSet::new());
+    assert_eq!(
+        ok(notifications.count_documents(doc! {}).await),
+        live_chunk.events.len() as u64,
+        "only the 30 new lines are announced"
+    );
+    // Everything is counted.
+    let expected = expected_stats(GUILD, SERVER, &[&a, first_lines(&b, 130)]);
+    assert_eq!(ok(stats.load(GUILD, SERVER).await).totals, expected.totals);
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}

@@ -8,7 +8,7 @@ use tower_shared::tier::{Feature, Tier};
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::clip;
+use crate::embeds::{clip, code, shown};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -65,7 +65,7 @@ async fn add(
     }
     if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
         return Err(CommandError::invalid(
-            format!("`{}` is not a host name or address.", clip(host, 60)),
+            format!("`{}` is not a host name or address.", code(host, 60)),
             "Use the SFTP host only, like `sftp.example.com` or `203.0.113.7`, without `sftp://` or a path.",
         ));
     }
@@ -109,10 +109,10 @@ async fn add(
         "Server added",
         format!(
             "**{}** (`{server}`) at `{}:{port}` is added; its password is stored encrypted.\n\
-             Its killfeed history is read first, then new kills as they happen.\n\
+             Its killfeed history is counted first (not posted), then new kills are posted as they happen.\n\
              Next: check the connection with `/test_sftp`, then choose channels with `/setup channels`.",
-            clip(name, 100),
-            clip(host, 100)
+            shown(name, 100),
+            code(host, 100)
         ),
     ))
 }

@@ -105,7 +105,7 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
                     if reply.log_path.is_empty() {
                         "not found".to_owned()
                     } else {
-                        clip(&reply.log_path, 1000)
+                        format!("`{}`", code(&reply.log_path, 1000))
                     },
                 )
                 .inline(),
