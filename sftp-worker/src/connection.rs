@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh_sftp::client::SftpSession;
+use russh_sftp::client::{RawSftpSession, SftpSession};
 use tower_shared::address_guard::{AddressError, AddressPolicy};
 use tower_shared::game_servers::Credential;
 
@@ -109,6 +109,9 @@ impl client::Handler for HostKeyCheck {
 pub struct SftpConnection {
     handle: client::Handle<HostKeyCheck>,
     pub sftp: SftpSession,
+    /// A second SFTP channel for listings, read entry batch by entry batch so a listing
+    /// can be bounded (the session's `read_dir` collects a whole folder, however big).
+    pub lister: RawSftpSession,
     /// The host key fingerprint the server presented (and that was accepted).
     pub host_key: String,
     pub operation_timeout: Duration,
@@ -275,12 +278,25 @@ impl SftpConnection {
                 .await
                 .map_err(|e| no_sftp(e.to_string()))?;
             sftp.set_timeout(timeouts.operation.as_secs().max(1));
-            Ok((sftp, "SFTP session open".to_owned()))
+            let channel = handle
+                .channel_open_session()
+                .await
+                .map_err(|e| no_sftp(e.to_string()))?;
+            channel
+                .request_subsystem(true, "sftp")
+                .await
+                .map_err(|e| no_sftp(e.to_string()))?;
+            let lister = RawSftpSession::new(channel.into_stream());
+            lister.set_timeout(timeouts.operation.as_secs().max(1));
+            lister.init().await.map_err(|e| no_sftp(e.to_string()))?;
+            Ok(((sftp, lister), "SFTP session open".to_owned()))
         })
         .await?;
+        let (sftp, lister) = sftp;
         Ok(SftpConnection {
             handle,
             sftp,
+            lister,
             host_key,
             operation_timeout: timeouts.operation,
         })
@@ -294,6 +310,15 @@ impl SftpConnection {
     /// Closes politely and waits for the session to end, so that the connection is gone
     /// (and no longer counts against the game host) when this returns; a dead peer is
     /// not waited for past 2 s.
+    /// The connection as a byte source.
+    pub fn source(&self) -> crate::sftp_source::SftpSource<'_> {
+        crate::sftp_source::SftpSource {
+            sftp: &self.sftp,
+            lister: &self.lister,
+            timeout: self.operation_timeout,
+        }
+    }
+
     pub async fn close(self) {
         let Self { handle, sftp, .. } = self;
         let _ = tokio::time::timeout(Duration::from_secs(2), async {

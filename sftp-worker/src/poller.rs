@@ -522,10 +522,7 @@ impl Poller {
         layout: Option<Layout>,
         backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
     ) -> Result<(PollOutcome, Layout), PollFailure> {
-        let source = SftpSource {
-            sftp: &conn.sftp,
-            timeout: conn.operation_timeout,
-        };
+        let source = conn.source();
         let layout = match layout {
             Some(l) => l,
             None => discover(&source, server_id.as_str())

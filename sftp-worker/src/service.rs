@@ -26,13 +26,13 @@ use tower_shared::guilds::GuildStore;
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::secret::SecretKey;
 use tower_shared::source::ByteSource;
+use tower_shared::source::SourceErrorKind;
 use tower_shared::telemetry::Telemetry;
 use tower_shared::tier::{Tier, TierTable};
 
 use crate::connection::{SftpConnection, Step, Target, Timeouts};
 use crate::discovery::discover;
 use crate::poller::Poller;
-use crate::sftp_source::SftpSource;
 use tower_shared::ids::ShardRange;
 use tower_shared::outbox::Outbox;
 use tower_shared::shutdown::Shutdown;
@@ -284,10 +284,7 @@ impl SftpWorker for Worker {
                 }));
             }
         };
-        let source = SftpSource {
-            sftp: &conn.sftp,
-            timeout: conn.operation_timeout,
-        };
+        let source = conn.source();
         let start = Instant::now();
         let found = discover(&source, server.server.as_str()).await;
         let elapsed = start.elapsed();
@@ -378,10 +375,7 @@ impl SftpWorker for Worker {
                     let id = self.report(&server, &kind, &message, "list_sftp_files");
                     Status::failed_precondition(format!("{message} (error id {id})"))
                 })?;
-        let source = SftpSource {
-            sftp: &conn.sftp,
-            timeout: conn.operation_timeout,
-        };
+        let source = conn.source();
         let path = if r.path.trim().is_empty() {
             discover(&source, server.server.as_str())
                 .await
@@ -394,7 +388,7 @@ impl SftpWorker for Worker {
         let listed = source.list(&path).await;
         conn.close().await;
         let entries = listed.map_err(|e| {
-            Status::not_found(format!(
+            let message = format!(
                 "cannot list {}: {}",
                 if path.is_empty() {
                     "the home folder"
@@ -402,7 +396,11 @@ impl SftpWorker for Worker {
                     &path
                 },
                 e.message
-            ))
+            );
+            match e.kind {
+                SourceErrorKind::TooLarge => Status::resource_exhausted(message),
+                _ => Status::not_found(message),
+            }
         })?;
         let limit = if r.limit == 0 {
             100

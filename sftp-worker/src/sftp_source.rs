@@ -1,16 +1,25 @@
 //! An SFTP session as a [`ByteSource`]: what the incremental reader and discovery use.
-//! Every operation is bounded by the operation timeout.
+//! Every operation is bounded by the operation timeout, and a listing also by
+//! [`MAX_LIST_ENTRIES`] and [`MAX_LIST_BYTES`]: a hostile server could otherwise send
+//! millions of names and pin a worker core and its memory.
 
 use std::time::Duration;
 
-use russh_sftp::client::SftpSession;
 use russh_sftp::client::error::Error as SftpError;
+use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tower_shared::source::{ByteSource, FileMeta, SourceError, SourceErrorKind};
 
+/// The most entries one listing takes: a Deadside killfeed folder holds one file a day.
+pub const MAX_LIST_ENTRIES: usize = 20_000;
+/// The most bytes of names one listing takes.
+pub const MAX_LIST_BYTES: usize = 8 << 20;
+
 pub struct SftpSource<'a> {
     pub sftp: &'a SftpSession,
+    /// The connection's listing channel.
+    pub lister: &'a RawSftpSession,
     pub timeout: Duration,
 }
 
@@ -72,6 +81,47 @@ impl SftpSource<'_> {
         Ok(buf)
     }
 
+    /// Reads a folder batch by batch, stopping with [`SourceErrorKind::TooLarge`] past the
+    /// bounds; the handle is closed either way.
+    async fn list_bounded(&self, listing: &str, dir: &str) -> Result<Vec<FileMeta>, SourceError> {
+        let handle = self
+            .lister
+            .opendir(listing)
+            .await
+            .map_err(|e| error(dir, &e))?
+            .handle;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let result = loop {
+            let batch = match self.lister.readdir(handle.as_str()).await {
+                Ok(batch) => batch,
+                Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break Ok(()),
+                Err(e) => break Err(error(dir, &e)),
+            };
+            for f in batch.files {
+                bytes = bytes.saturating_add(f.filename.len() + f.longname.len());
+                if f.filename == "." || f.filename == ".." {
+                    continue;
+                }
+                let path = join(dir, &f.filename);
+                out.push(meta(f.filename, path, &f.attrs));
+            }
+            if out.len() > MAX_LIST_ENTRIES || bytes > MAX_LIST_BYTES {
+                break Err(SourceError {
+                    kind: SourceErrorKind::TooLarge,
+                    path: dir.to_owned(),
+                    message: format!(
+                        "the folder lists more than {MAX_LIST_ENTRIES} entries or {} MiB of \
+                         names; the bot stops there (is this the game server's folder?)",
+                        MAX_LIST_BYTES >> 20
+                    ),
+                });
+            }
+        };
+        let _ = self.lister.close(handle.as_str()).await;
+        result.map(|()| out)
+    }
+
     async fn bounded<T>(
         &self,
         path: &str,
@@ -87,15 +137,12 @@ impl SftpSource<'_> {
 impl ByteSource for SftpSource<'_> {
     async fn list(&self, dir: &str) -> Result<Vec<FileMeta>, SourceError> {
         let listing = if dir.is_empty() { "." } else { dir };
-        let entries = self.bounded(dir, self.sftp.read_dir(listing)).await?;
-        let mut out: Vec<FileMeta> = entries
-            .map(|e| {
-                let name = e.file_name();
-                let path = join(dir, &name);
-                meta(name, path, &e.metadata())
-            })
-            .filter(|m| m.name != "." && m.name != "..")
-            .collect();
+        // One deadline for the whole listing, however many batches the server sends.
+        let mut out =
+            match tokio::time::timeout(self.timeout, self.list_bounded(listing, dir)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(timed_out(dir, self.timeout)),
+            };
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }

@@ -22,6 +22,9 @@ pub enum SourceErrorKind {
     PermissionDenied,
     Timeout,
     Io,
+    /// A listing over the bounds a game server's folder never needs (a hostile or
+    /// misconfigured server).
+    TooLarge,
 }
 
 /// Why a source could not list, stat or read.

@@ -307,3 +307,50 @@ async fn internal_addresses_and_other_guilds_servers_are_refused() {
     assert_eq!(other.err().map(|e| e.code()), Some(Code::NotFound));
     s.finish().await;
 }
+
+#[tokio::test]
+async fn a_folder_of_200000_names_is_refused_with_a_clear_error() {
+    let folder = GameFolder::create("huge_listing");
+    let huge = folder
+        .root
+        .join(format!("127.0.0.1_{}", folder.server_id))
+        .join("huge");
+    ok(std::fs::create_dir_all(&huge));
+    for i in 0..200_000 {
+        ok(std::fs::File::create(
+            huge.join(format!("2025.05.01-00.00.00-{i:06}.csv")),
+        ));
+    }
+    let mut s = start_worker("huge_listing", &[("TOWER_SFTP_ALLOW_LOOPBACK", "true")]).await;
+    s.add_server(GUILD, &folder.server_id, ok(sshd_port()), password())
+        .await;
+    let home = PathBuf::from(required_env("TOWER_TEST_SFTP_HOME"));
+    let path = ok(huge.strip_prefix(&home)).to_string_lossy().into_owned();
+    let started = std::time::Instant::now();
+    let listed = s
+        .client
+        .list_files(ListFilesRequest {
+            server: Some(ServerRef {
+                guild_id: GUILD.0,
+                server_id: folder.server_id.clone(),
+            }),
+            path,
+            pattern: String::new(),
+            limit: 0,
+        })
+        .await;
+    println!("refused after {:?}", started.elapsed());
+    let Err(status) = listed else {
+        panic!("a listing of 200,000 names must be refused")
+    };
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("more than 20000 entries"),
+        "{}",
+        status.message()
+    );
+    // The worker is none the worse: the server still tests fine.
+    let reply = ok(s.test_server(GUILD, &folder.server_id).await);
+    assert!(reply.ok, "{reply:?}");
+    s.finish().await;
+}

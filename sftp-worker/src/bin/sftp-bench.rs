@@ -63,8 +63,8 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let source = SftpSource {
-        sftp: &conn.sftp,
         timeout: Duration::from_secs(60),
+        ..conn.source()
     };
     let size = source
         .stat(&args.file)
