@@ -719,16 +719,16 @@ async fn every_world_folder_is_read_and_a_new_one_is_found_without_a_restart() {
         world_0.join("2025.05.15-00.00.00.csv"),
         &b[lines(&b, 20).len()..lines(&b, 25).len()],
     ));
-    let want = 258 + 20 + 5;
-    eventually("every folder's lines counted", WAIT, || async {
-        recorded().await == want
+    let expected = tower_tests::support::expected_stats(guild.0, &server_id, &[&a, lines(&b, 25)]);
+    // Lines are recorded before the statistics they change: wait for the statistics.
+    eventually("every folder's lines in the statistics", WAIT, || async {
+        stats
+            .load(guild.0, &server_id)
+            .await
+            .is_ok_and(|s| s.totals == expected.totals)
     })
     .await;
-    let expected = tower_tests::support::expected_stats(guild.0, &server_id, &[&a, lines(&b, 25)]);
-    assert_eq!(
-        ok(stats.load(guild.0, &server_id).await).totals,
-        expected.totals
-    );
+    assert_eq!(recorded().await, 258 + 20 + 5);
     // Each folder has its own cursor: /csv_status shows all three.
     let cursors = ok(CursorStore::new(&handle)
         .cursors(guild.0, &[server_id.as_str()])
