@@ -46,6 +46,8 @@ pub struct Bot {
     pub workers: Workers,
     pub telemetry: Telemetry,
     pub rate_limits: RateLimits,
+    /// Channels Discord refused a post to.
+    pub channel_blocks: crate::channel_blocks::ChannelBlocks,
 }
 
 impl Bot {

@@ -123,6 +123,10 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
             (acknowledged, true)
         }
     };
+    // An admin hears once, privately, of channels the bot cannot post in.
+    if spec.access == crate::access::Access::Admin {
+        tell_refused_channels(&bot, &interaction, caller.guild_id).await;
+    }
     // `first_ms`: until Discord had a first response (what the user waits for to see the
     // command taken); `ms`: until the answer was complete.
     tracing::info!(
@@ -164,6 +168,29 @@ async fn run(
         Err(e) => failure(bot, shard, caller, inv, &e),
     };
     vec![checked(reply)]
+}
+
+/// Sends the admin who just ran a command a private note of the guild's refused channels
+/// no admin has been told of yet.
+async fn tell_refused_channels(bot: &Bot, interaction: &Interaction, guild: u64) {
+    let blocks = match bot.channel_blocks.tell(guild).await {
+        Ok(blocks) if !blocks.is_empty() => blocks,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(guild, error = %e, "could not read the refused channels");
+            return;
+        }
+    };
+    let text: Vec<String> = blocks.iter().map(crate::channel_blocks::describe).collect();
+    let note = Reply::embed(
+        twilight_util::builder::embed::EmbedBuilder::new()
+            .title("The bot cannot post in some channels")
+            .description(crate::embeds::clip(&text.join("\n"), 4000))
+            .color(crate::embeds::colour::WARNING)
+            .build(),
+    )
+    .ephemeral();
+    follow_up(bot, interaction, &[checked(note)]).await;
 }
 
 /// The first message of an answer, and the follow-ups.

@@ -12,7 +12,8 @@
 //!   settings [`guild_settings`] keeps for a few seconds.
 //! - [`reply`]: what a command answers and how its failures read.
 //! - [`embeds`]: the killfeed, suicide, event and connection messages; Discord's limits.
-//! - [`posting`]: the workers' notification stream → channel messages, exactly once.
+//! - [`posting`]: the workers' notification stream → channel messages, exactly once;
+//!   [`channel_blocks`]: channels Discord refused, left alone until an admin fixes them.
 //! - [`voice_status`]: the player-count channel name within Discord's rename limit.
 //! - [`registration`]: registering the command set only when it changed.
 //! - [`rest`]: Discord REST calls with 429 handling; [`workers`]: calling sftp-workers.
@@ -20,6 +21,7 @@
 
 pub mod access;
 pub mod bot;
+pub mod channel_blocks;
 pub mod commands;
 pub mod embeds;
 pub mod events;

@@ -170,7 +170,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         workers,
         telemetry: telemetry.clone(),
         rate_limits: RateLimits::default(),
+        channel_blocks: gateway_shard::channel_blocks::ChannelBlocks::new(&db),
     });
+    if let Err(e) = bot.channel_blocks.load().await {
+        tracing::warn!(error = %e, "could not read the refused channels; they are found again as posts are refused");
+    }
 
     // Commands: registered only when the schema changed since the last registration.
     match registration::register(&bot, &commands::schema()).await {

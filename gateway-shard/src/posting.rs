@@ -93,6 +93,33 @@ enum PostError {
     StreamEnded,
 }
 
+/// What became of one post.
+enum Posted {
+    Sent,
+    /// Discord refused the channel (403, 404): it is blocked.
+    Refused {
+        status: u16,
+        reason: String,
+    },
+    /// Not postable (a 400 for this message, or no such channel id).
+    Skipped,
+}
+
+/// Discord's own words for a refusal ("Missing Permissions").
+fn refusal(e: &RestError) -> String {
+    let message = match e {
+        RestError::Discord(e) => match e.kind() {
+            twilight_http::error::ErrorType::Response {
+                error: twilight_http::api_error::ApiError::General(g),
+                ..
+            } => g.message.clone(),
+            _ => e.to_string(),
+        },
+        other => other.to_string(),
+    };
+    embeds::clip(&message, 100)
+}
+
 /// What to do with one notification.
 enum Action {
     Post { channel: u64, embed: Box<Embed> },
@@ -229,7 +256,19 @@ impl Poster {
                     continue;
                 };
                 let channel = u64::try_from(channel).unwrap_or(0);
-                self.post(channel, body.as_bytes()).await?;
+                if let Posted::Refused { status, reason } =
+                    self.post(channel, body.as_bytes()).await?
+                {
+                    let guild = d
+                        .get_str("guild_id")
+                        .ok()
+                        .and_then(|g| g.parse().ok())
+                        .unwrap_or(0);
+                    self.bot
+                        .channel_blocks
+                        .block(guild, channel, status, &reason)
+                        .await?;
+                }
                 self.deliveries
                     .update_one(doc! { "_id": nonce }, doc! { "$set": { "state": "sent" } })
                     .await?;
@@ -242,6 +281,8 @@ impl Poster {
         }
 
         let mut posts: Vec<(u64, Vec<(&str, Embed)>)> = Vec::new();
+        // Whose channel each is: a refused channel is blocked for its guild.
+        let mut guild_of: HashMap<u64, u64> = HashMap::new();
         let now_ms = DateTime::now().timestamp_millis();
         let max_age_ms = i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
         let mut stale: HashMap<(u64, &str), Vec<&str>> = HashMap::new();
@@ -260,6 +301,9 @@ impl Poster {
             }
             match action {
                 Action::Post { channel, embed } => {
+                    if let Some(r) = &n.server {
+                        guild_of.insert(channel, r.guild_id);
+                    }
                     match posts.iter_mut().find(|(c, _)| *c == channel) {
                         Some((_, list)) => list.push((n.cursor.as_str(), *embed)),
                         None => posts.push((channel, vec![(n.cursor.as_str(), *embed)])),
@@ -274,6 +318,12 @@ impl Poster {
             if shutdown.is_triggered() {
                 return Ok(false);
             }
+            // A channel Discord refused is left alone until an admin fixes it: each post
+            // would be one more invalid request against the bot's IP.
+            if self.bot.channel_blocks.is_blocked(channel).await? {
+                tracing::debug!(channel, "channel refused earlier; message not posted");
+                continue;
+            }
             let cursors: Vec<&str> = chunk.iter().map(|(c, _)| *c).collect();
             let nonce = nonce(channel, &cursors).to_string();
             let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
@@ -286,6 +336,7 @@ impl Poster {
                     doc! { "$setOnInsert": {
                         "subscriber": &self.subscriber,
                         "channel": i64::try_from(channel).unwrap_or(i64::MAX),
+                        "guild_id": guild_of.get(&channel).map(u64::to_string).unwrap_or_default(),
                         "cursors": &cursors,
                         "body": &body,
                         "state": "sending",
@@ -295,7 +346,17 @@ impl Poster {
                 )
                 .upsert(true)
                 .await?;
-            self.post(channel, body.as_bytes()).await?;
+            match self.post(channel, body.as_bytes()).await? {
+                Posted::Sent => self.bot.channel_blocks.posted(channel).await?,
+                Posted::Refused { status, reason } => {
+                    let guild = guild_of.get(&channel).copied().unwrap_or(0);
+                    self.bot
+                        .channel_blocks
+                        .block(guild, channel, status, &reason)
+                        .await?;
+                }
+                Posted::Skipped => {}
+            }
             self.deliveries
                 .update_one(doc! { "_id": &nonce }, doc! { "$set": { "state": "sent" } })
                 .await?;
@@ -352,9 +413,9 @@ impl Poster {
         Ok(())
     }
 
-    async fn post(&self, channel: u64, body: &[u8]) -> Result<(), PostError> {
+    async fn post(&self, channel: u64, body: &[u8]) -> Result<Posted, PostError> {
         let Some(id) = Id::new_checked(channel) else {
-            return Ok(());
+            return Ok(Posted::Skipped);
         };
         let mut attempt = 0;
         loop {
@@ -371,9 +432,10 @@ impl Poster {
                 })
                 .await;
             match sent {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(Posted::Sent),
                 // The channel is gone or the bot may not post there: this message can never
-                // be delivered; skipping it keeps the feed moving.
+                // be delivered; skipping it keeps the feed moving, and the channel is
+                // blocked (a 400 is this message's own fault, not the channel's).
                 Err(e) if matches!(e.status(), Some(400 | 403 | 404)) => {
                     let error_id = self.bot.telemetry.error(
                         "posting.refused",
@@ -382,8 +444,16 @@ impl Poster {
                         None,
                     );
                     tracing::warn!(channel, %error_id, error = %e, "post refused by Discord; skipped");
-                    return Ok(());
+                    return Ok(match e.status() {
+                        Some(status @ (403 | 404)) => Posted::Refused {
+                            status,
+                            reason: refusal(&e),
+                        },
+                        _ => Posted::Skipped,
+                    });
                 }
+                // Too many invalid requests lately: nothing but answers to users goes out.
+                Err(e @ RestError::Braked) => return Err(e.into()),
                 // `send` has already waited out the 429s it could.
                 Err(e @ RestError::RateLimited) => return Err(e.into()),
                 Err(e) if attempt < POST_ATTEMPTS => {

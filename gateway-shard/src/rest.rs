@@ -17,10 +17,44 @@ const ATTEMPTS: u32 = 5;
 /// The longest single wait we accept; a longer `retry_after` fails the call instead.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
-/// This process's view of Discord's global rate limit.
+/// Discord bans the bot's IP, for every guild, at 10,000 invalid requests (401, 403, 404,
+/// 429) in ten minutes. Past this many in the window this process stops every call but
+/// answers to users, which it cannot do without.
+pub const BRAKE_AT: usize = 2_500;
+/// The window Discord counts invalid requests in.
+pub const INVALID_WINDOW: Duration = Duration::from_secs(600);
+
+/// This process's view of Discord's global rate limit and of its invalid requests.
 #[derive(Clone, Default)]
 pub struct RateLimits {
     global_until: Arc<Mutex<Option<Instant>>>,
+    invalid: Arc<std::sync::Mutex<InvalidRequests>>,
+}
+
+/// When this process's recent invalid requests were answered, oldest first.
+#[derive(Default)]
+struct InvalidRequests(std::collections::VecDeque<Instant>);
+
+impl InvalidRequests {
+    fn record(&mut self, now: Instant) {
+        self.forget(now);
+        self.0.push_back(now);
+    }
+
+    fn forget(&mut self, now: Instant) {
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= INVALID_WINDOW)
+        {
+            self.0.pop_front();
+        }
+    }
+
+    fn count(&mut self, now: Instant) -> usize {
+        self.forget(now);
+        self.0.len()
+    }
 }
 
 /// Why a Discord call failed.
@@ -32,6 +66,11 @@ pub enum RestError {
         "still rate limited by Discord (after {ATTEMPTS} attempts, or for longer than {MAX_WAIT:?})"
     )]
     RateLimited,
+    #[error(
+        "not sent: {BRAKE_AT} or more invalid requests in the last ten minutes; only answers \
+         to users go out until they age out"
+    )]
+    Braked,
 }
 
 impl RestError {
@@ -69,11 +108,31 @@ impl RateLimits {
         self.send_inner(call, false).await
     }
 
+    /// Invalid requests (401, 403, 404, 429) answered in the last ten minutes.
+    pub fn invalid_requests(&self) -> usize {
+        self.invalid
+            .lock()
+            .map(|mut i| i.count(Instant::now()))
+            .unwrap_or(0)
+    }
+
+    fn count_invalid(&self, error: &twilight_http::Error) {
+        if let ErrorType::Response { status, .. } = error.kind()
+            && matches!(status.get(), 401 | 403 | 404 | 429)
+            && let Ok(mut invalid) = self.invalid.lock()
+        {
+            invalid.record(Instant::now());
+        }
+    }
+
     async fn send_inner<T, F, Fut>(&self, mut call: F, held: bool) -> Result<T, RestError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, twilight_http::Error>>,
     {
+        if held && self.invalid_requests() >= BRAKE_AT {
+            return Err(RestError::Braked);
+        }
         for _ in 0..ATTEMPTS {
             let until = *self.global_until.lock().await;
             if let Some(until) = until.filter(|_| held) {
@@ -83,6 +142,7 @@ impl RateLimits {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            self.count_invalid(&error);
             let ErrorType::Response {
                 error: ApiError::Ratelimited(limit),
                 ..
@@ -114,5 +174,41 @@ impl RateLimits {
             }
         }
         Err(RestError::RateLimited)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_requests_age_out_of_the_ten_minute_window() {
+        let mut invalid = InvalidRequests::default();
+        let start = Instant::now();
+        for i in 0..5 {
+            invalid.record(start + Duration::from_secs(i * 100));
+        }
+        assert_eq!(invalid.count(start + Duration::from_secs(450)), 5);
+        // The first two (at 0 s and 100 s) are ten minutes old at 700 s.
+        assert_eq!(invalid.count(start + Duration::from_secs(700)), 3);
+        assert_eq!(invalid.count(start + Duration::from_secs(2000)), 0);
+    }
+
+    #[tokio::test]
+    async fn past_the_brake_only_answers_to_users_go_out() {
+        let limits = RateLimits::default();
+        if let Ok(mut invalid) = limits.invalid.lock() {
+            for _ in 0..BRAKE_AT {
+                invalid.record(Instant::now());
+            }
+        }
+        let held = limits
+            .send(|| async { Ok::<_, twilight_http::Error>(()) })
+            .await;
+        assert!(matches!(held, Err(RestError::Braked)), "{held:?}");
+        let answer = limits
+            .send_unheld(|| async { Ok::<_, twilight_http::Error>(()) })
+            .await;
+        assert!(answer.is_ok());
     }
 }

@@ -53,6 +53,8 @@ pub mod collections {
     pub const AUDIT_LOG: &str = "audit_log";
     /// Messages the gateway-shards post: which notifications each carries, sent or not.
     pub const DELIVERIES: &str = "deliveries";
+    /// Channels Discord refused a post to (403/404): not posted to until fixed.
+    pub const CHANNEL_BLOCKS: &str = "channel_blocks";
     /// Global state of the gateway-shards: the registered command set's hash, saved
     /// sessions, identify buckets.
     pub const GATEWAY_STATE: &str = "gateway_state";

@@ -49,7 +49,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             Ok(super::servers_reply(
                 "Event feeds",
                 &servers,
-                None,
+                super::refused_channels(bot, guild.0).await?,
                 "No game server is set up yet (/setup addserver).",
                 |s| {
                     let mut text = format!(

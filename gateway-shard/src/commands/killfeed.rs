@@ -41,7 +41,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             Ok(super::servers_reply(
                 "Killfeed",
                 &servers,
-                None,
+                super::refused_channels(bot, guild.0).await?,
                 "No game server is set up yet (/setup addserver).",
                 |s| super::feed_state(s.feeds.killfeed, s.channels.killfeed),
             ))

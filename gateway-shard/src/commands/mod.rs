@@ -242,6 +242,22 @@ fn non_blank(text: &str) -> &str {
     if text.trim().is_empty() { "—" } else { text }
 }
 
+/// The guild's channels Discord refused posts to, as a warning for a status answer.
+pub async fn refused_channels(bot: &Bot, guild: u64) -> Result<Option<String>, CommandError> {
+    let blocks = bot
+        .channel_blocks
+        .of_guild(guild)
+        .await
+        .map_err(|e| CommandError::failed("Could not read the refused channels", e))?;
+    Ok((!blocks.is_empty()).then(|| {
+        blocks
+            .iter()
+            .map(crate::channel_blocks::describe)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }))
+}
+
 /// The text for a list: its lines, or `empty` when there are none.
 pub fn lines_or(lines: &[String], empty: &str) -> String {
     if lines.is_empty() {

@@ -184,6 +184,12 @@ async fn channels(
         .servers
         .set_channels(GuildId(caller.guild_id), &server, &wanted)
         .await?;
+    // Saving the channels is how an admin says the permissions are fixed: posting tries
+    // every channel of the guild again.
+    bot.channel_blocks
+        .clear_guild(caller.guild_id)
+        .await
+        .map_err(|e| CommandError::failed("Could not clear the refused channels", e))?;
     Ok(Reply::done(
         title,
         format!("`{server}`: {}", channel_line(&updated)),

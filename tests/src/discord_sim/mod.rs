@@ -271,6 +271,18 @@ impl DiscordSimulator {
         }
     }
 
+    /// Refuses every post to `channel` with 403 Missing Permissions (code 50013), as
+    /// Discord does once a guild takes the bot's Send Messages there; `false` lifts it.
+    pub fn refuse_posts(&self, channel: u64, refused: bool) {
+        if let Ok(mut channels) = self.state.rest.refused_channels.lock() {
+            if refused {
+                channels.insert(channel);
+            } else {
+                channels.remove(&channel);
+            }
+        }
+    }
+
     /// Messages posted so far in a channel (reposts with a used nonce excluded).
     pub fn posted(&self, channel: u64) -> Vec<Value> {
         self.events()

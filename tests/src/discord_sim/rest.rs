@@ -47,6 +47,8 @@ pub(crate) struct RestState {
     /// (channel, nonce) → message id, for `enforce_nonce`.
     nonces: Mutex<HashMap<(u64, String), u64>>,
     next_id: AtomicU64,
+    /// Channels whose posts are answered 403 (see `DiscordSimulator::refuse_posts`).
+    pub(crate) refused_channels: Mutex<std::collections::HashSet<u64>>,
 }
 
 impl RestState {
@@ -152,6 +154,14 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
         }
         ("POST", ["channels", channel, "messages"]) => {
             let channel_id: u64 = channel.parse().ok()?;
+            if state
+                .rest
+                .refused_channels
+                .lock()
+                .is_ok_and(|r| r.contains(&channel_id))
+            {
+                return Some(error(StatusCode::FORBIDDEN, 50013, "Missing Permissions"));
+            }
             let body = body.unwrap_or(Value::Null);
             let nonce = body.get("nonce").map(|n| match n {
                 Value::String(s) => s.clone(),

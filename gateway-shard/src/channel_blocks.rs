@@ -1,0 +1,211 @@
+//! Channels the bot may not post in (`channel_blocks`): a post Discord refused with 403 or
+//! 404 (the bot lost Send Messages or View Channel, or the channel is gone) blocks the
+//! channel, so a guild that took the bot's permission costs one invalid request, not one
+//! per kill. Discord bans a bot's IP for every guild at 10,000 invalid requests in ten
+//! minutes.
+//!
+//! A block ends when an admin saves the guild's channels again (`/setup channels`), or
+//! after [`RETRY_AFTER`], when one post tries again (the permission re-check). Admins are
+//! told in `/killfeed status` and `/events status`, and once, privately, the next time one
+//! of them runs a command.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{DateTime, Document, doc};
+use tokio::time::Instant;
+
+use tower_shared::db::{Database, collections};
+use tower_shared::schema::SCHEMA_VERSION;
+
+/// How long a refused channel is left alone before one post tries it again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(600);
+/// How long the poster trusts its memory of a block before asking MongoDB whether an
+/// admin has cleared it.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// A channel the bot may not post in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub channel: u64,
+    /// Discord's answer: 403 (missing permission) or 404 (unknown channel).
+    pub status: u16,
+    pub reason: String,
+    pub since_unix: i64,
+}
+
+pub struct ChannelBlocks {
+    blocks: mongodb::Collection<Document>,
+    /// channel → (when to try again, when MongoDB was last asked).
+    known: Mutex<HashMap<u64, (Instant, Instant)>>,
+}
+
+impl ChannelBlocks {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            blocks: db.raw().collection(collections::CHANNEL_BLOCKS),
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records that Discord refused a post to `channel` of `guild`.
+    pub async fn block(
+        &self,
+        guild: u64,
+        channel: u64,
+        status: u16,
+        reason: &str,
+    ) -> Result<(), mongodb::error::Error> {
+        let now = Instant::now();
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(channel, (now + RETRY_AFTER, now));
+        }
+        self.blocks
+            .update_one(
+                doc! { "_id": id(channel) },
+                doc! {
+                    "$set": {
+                        "guild_id": guild.to_string(),
+                        "status": i32::from(status),
+                        "reason": reason,
+                        "schema_version": SCHEMA_VERSION,
+                    },
+                    "$setOnInsert": { "since": DateTime::now(), "told": false },
+                },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether posts to `channel` are held back now. Past [`RETRY_AFTER`] one post may try
+    /// again; a block an admin cleared is noticed within a few seconds.
+    pub async fn is_blocked(&self, channel: u64) -> Result<bool, mongodb::error::Error> {
+        let now = Instant::now();
+        let Some((retry_at, checked_at)) = self
+            .known
+            .lock()
+            .ok()
+            .and_then(|k| k.get(&channel).copied())
+        else {
+            return Ok(false);
+        };
+        if now >= retry_at {
+            // The re-check: this post goes out; a refusal blocks the channel again.
+            if let Ok(mut known) = self.known.lock() {
+                known.remove(&channel);
+            }
+            return Ok(false);
+        }
+        if now.duration_since(checked_at) < RECHECK {
+            return Ok(true);
+        }
+        let still = self
+            .blocks
+            .find_one(doc! { "_id": id(channel) })
+            .await?
+            .is_some();
+        if let Ok(mut known) = self.known.lock() {
+            if still {
+                known.insert(channel, (retry_at, now));
+            } else {
+                known.remove(&channel);
+            }
+        }
+        Ok(still)
+    }
+
+    /// A post to `channel` went through: it is not blocked (any more).
+    pub async fn posted(&self, channel: u64) -> Result<(), mongodb::error::Error> {
+        let was = self
+            .known
+            .lock()
+            .map(|mut k| k.remove(&channel).is_some())
+            .unwrap_or(true);
+        if was {
+            self.blocks.delete_one(doc! { "_id": id(channel) }).await?;
+        }
+        Ok(())
+    }
+
+    /// Loads the blocks MongoDB holds (at start: another process of this bot may have
+    /// recorded some).
+    pub async fn load(&self) -> Result<(), mongodb::error::Error> {
+        let docs: Vec<Document> = self.blocks.find(doc! {}).await?.try_collect().await?;
+        let now = Instant::now();
+        if let Ok(mut known) = self.known.lock() {
+            for d in docs {
+                if let Ok(channel) = d.get_i64("_id") {
+                    known.insert(channel as u64, (now + RETRY_AFTER, now));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The guild's blocked channels.
+    pub async fn of_guild(&self, guild: u64) -> Result<Vec<Block>, mongodb::error::Error> {
+        let docs: Vec<Document> = self
+            .blocks
+            .find(doc! { "guild_id": guild.to_string() })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().filter_map(block).collect())
+    }
+
+    /// The guild's blocked channels no admin has been told of yet, now marked told.
+    pub async fn tell(&self, guild: u64) -> Result<Vec<Block>, mongodb::error::Error> {
+        let filter = doc! { "guild_id": guild.to_string(), "told": false };
+        let docs: Vec<Document> = self
+            .blocks
+            .find(filter.clone())
+            .await?
+            .try_collect()
+            .await?;
+        if !docs.is_empty() {
+            self.blocks
+                .update_many(filter, doc! { "$set": { "told": true } })
+                .await?;
+        }
+        Ok(docs.iter().filter_map(block).collect())
+    }
+
+    /// An admin saved the guild's channels: every block of the guild ends.
+    pub async fn clear_guild(&self, guild: u64) -> Result<(), mongodb::error::Error> {
+        self.blocks
+            .delete_many(doc! { "guild_id": guild.to_string() })
+            .await?;
+        Ok(())
+    }
+}
+
+fn id(channel: u64) -> i64 {
+    i64::try_from(channel).unwrap_or(i64::MAX)
+}
+
+fn block(d: &Document) -> Option<Block> {
+    Some(Block {
+        channel: u64::try_from(d.get_i64("_id").ok()?).ok()?,
+        status: u16::try_from(d.get_i32("status").unwrap_or(0)).unwrap_or(0),
+        reason: d.get_str("reason").unwrap_or_default().to_owned(),
+        since_unix: d
+            .get_datetime("since")
+            .map_or(0, |t| t.timestamp_millis() / 1000),
+    })
+}
+
+/// How a block reads to an admin: the channel, what Discord said, and what fixes it.
+pub fn describe(b: &Block) -> String {
+    let what = match b.status {
+        404 => "the channel is gone or the bot cannot see it",
+        _ => "the bot lacks View Channel, Send Messages or Embed Links there",
+    };
+    format!(
+        "⚠️ Cannot post in <#{}> since <t:{}:R>: {what} ({}). Fix the permissions, then run \
+         /setup channels.",
+        b.channel, b.since_unix, b.reason
+    )
+}

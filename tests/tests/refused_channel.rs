@@ -1,0 +1,171 @@
+//! A guild takes the bot's Send Messages in its killfeed channel: Discord answers 403 to
+//! the first post, and the bot stops posting there (each post would be one more invalid
+//! request against the bot's IP) until an admin saves the channels again. The admins are
+//! told in `/killfeed status` and once, privately, on their next command.
+
+use mongodb::bson::{Document, doc};
+use tower_shared::secret::SecretKey;
+use tower_tests::WAIT;
+use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
+use tower_tests::sftp_home::{Home, unique_server_id};
+use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::{eventually, first_read_done, ok, required_env};
+
+const GUILD: u64 = 860_000_000_000_000_001;
+const ADMIN: u64 = 960_000_000_000_000_001;
+const CHANNEL: u64 = 660_000_000_000_000_001;
+const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
+const BRAVO: &str = "00024afed387453195c040bb85708405";
+
+fn kill(minute: u32) -> String {
+    format!("2026.01.01-00.{minute:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
+}
+
+fn posts_to(sim: &DiscordSimulator) -> usize {
+    sim.rest_calls()
+        .iter()
+        .filter(|c| c.method == "POST" && c.path == format!("/channels/{CHANNEL}/messages"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
+    let db = ok(TestDatabase::create("refused_channel").await);
+    let home = Home::new("refused_channel");
+    let key = ok(SecretKey::generate_base64());
+    let server = unique_server_id();
+    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
+    ok(std::fs::write(&csv, ""));
+    let sim = ok(DiscordSimulator::start().await);
+    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    let stack = ok(Stack::start(&options).await);
+    let admin = Member::admin(GUILD, ADMIN);
+    let run = async |path: &str, opts: &[(&str, Opt)]| {
+        let sent = sim.slash(0, &admin, path, opts);
+        ok(sim.answer(&sent, WAIT).await)
+    };
+    let a = run(
+        "setup addserver",
+        &[
+            ("server_name", Opt::str("Refusing")),
+            ("host", Opt::str("127.0.0.1")),
+            ("port", Opt::Int(i64::from(ok(sshd_port())))),
+            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
+            (
+                "password",
+                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
+            ),
+            ("server_id", Opt::str(&server)),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "Server added");
+    let channels = [
+        ("server_id", Opt::str(&server)),
+        ("killfeed_channel", Opt::Channel(CHANNEL)),
+    ];
+    assert_eq!(
+        run("setup channels", &channels).await.title(),
+        "Channels saved"
+    );
+    first_read_done(&db.handle(), GUILD, &server).await;
+
+    // The guild takes the bot's permission; a kill is refused, and the channel blocked.
+    sim.refuse_posts(CHANNEL, true);
+    let mut text = kill(1);
+    ok(std::fs::write(&csv, &text));
+    let blocks = db.handle().collection::<Document>("channel_blocks");
+    eventually("the channel blocked", WAIT, || async {
+        blocks
+            .count_documents(doc! { "_id": CHANNEL as i64 })
+            .await
+            .is_ok_and(|n| n == 1)
+    })
+    .await;
+    assert_eq!(posts_to(&sim), 1);
+    // More kills: not one more request to the refusing channel.
+    let notifications = db.handle().collection::<Document>("notifications");
+    for minute in 2..5 {
+        text.push_str(&kill(minute));
+    }
+    ok(std::fs::write(&csv, &text));
+    let acks = db.handle().collection::<Document>("notification_acks");
+    eventually("the later kills handled", WAIT, || async {
+        let newest = notifications
+            .find_one(doc! {})
+            .sort(doc! { "seq": -1 })
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok());
+        let acked = acks
+            .find_one(doc! {})
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok());
+        newest.is_some_and(|n| n == 4) && acked >= newest
+    })
+    .await;
+    assert_eq!(posts_to(&sim), 1, "a blocked channel gets no more requests");
+
+    // The status says so; the admin's next command brings a private note, once.
+    let status = run("killfeed status", &[]).await;
+    assert!(
+        status
+            .text()
+            .contains(&format!("Cannot post in <#{CHANNEL}>"))
+            && status.text().contains("Missing Permissions"),
+        "{}",
+        status.text()
+    );
+    let note = |sent: &tower_tests::discord_sim::interactions::Sent| {
+        sim.messages(sent)
+            .into_iter()
+            .filter_map(Result::ok)
+            .any(|m| m.title() == "The bot cannot post in some channels" && m.is_ephemeral())
+    };
+    let sent = sim.slash(
+        0,
+        &admin,
+        "killfeed stop",
+        &[("server_id", Opt::str(&server))],
+    );
+    ok(sim.answer(&sent, WAIT).await);
+    ok(sim
+        .wait_for("the private note", WAIT, |e| {
+            matches!(e, SimEvent::Rest(c) if c.method == "POST"
+                && c.path.starts_with("/webhooks/")
+                && c.path.contains(&sent.token))
+        })
+        .await);
+    assert!(note(&sent));
+    let sent = sim.slash(
+        0,
+        &admin,
+        "killfeed start",
+        &[("server_id", Opt::str(&server))],
+    );
+    ok(sim.answer(&sent, WAIT).await);
+    assert!(!note(&sent), "told once");
+
+    // Fixed: the permission is back and the admin saves the channels; the next kill posts.
+    sim.refuse_posts(CHANNEL, false);
+    assert_eq!(
+        run("setup channels", &channels).await.title(),
+        "Channels saved"
+    );
+    text.push_str(&kill(9));
+    ok(std::fs::write(&csv, &text));
+    ok(sim
+        .wait_for(
+            "a kill posted after the fix",
+            WAIT,
+            |e| matches!(e, SimEvent::Posted { channel, .. } if *channel == CHANNEL),
+        )
+        .await);
+    assert_eq!(ok(blocks.count_documents(doc! {}).await), 0);
+    ok(stack.stop_cleanly(WAIT).await);
+}
