@@ -22,9 +22,6 @@ use tower_shared::schema::SCHEMA_VERSION;
 
 /// How long a refused channel is left alone before one post tries it again.
 pub const RETRY_AFTER: Duration = Duration::from_secs(600);
-/// How long the poster trusts its memory of a block before asking MongoDB whether an
-/// admin has cleared it.
-const RECHECK: Duration = Duration::from_secs(5);
 
 /// A channel the bot may not post in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +35,10 @@ pub struct Block {
 
 pub struct ChannelBlocks {
     blocks: mongodb::Collection<Document>,
-    /// channel → (when to try again, when MongoDB was last asked).
-    known: Mutex<HashMap<u64, (Instant, Instant)>>,
+    /// channel → when to try it again.
+    known: Mutex<HashMap<u64, Instant>>,
+    /// Channels whose re-check post is under way.
+    retrying: Mutex<std::collections::HashSet<u64>>,
 }
 
 impl ChannelBlocks {
@@ -47,6 +46,7 @@ impl ChannelBlocks {
         Self {
             blocks: db.raw().collection(collections::CHANNEL_BLOCKS),
             known: Mutex::new(HashMap::new()),
+            retrying: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -60,7 +60,7 @@ impl ChannelBlocks {
     ) -> Result<(), mongodb::error::Error> {
         let now = Instant::now();
         if let Ok(mut known) = self.known.lock() {
-            known.insert(channel, (now + RETRY_AFTER, now));
+            known.insert(channel, now + RETRY_AFTER);
         }
         self.blocks
             .update_one(
@@ -81,10 +81,11 @@ impl ChannelBlocks {
     }
 
     /// Whether posts to `channel` are held back now. Past [`RETRY_AFTER`] one post may try
-    /// again; a block an admin cleared is noticed within a few seconds.
+    /// again. A block in memory is confirmed in MongoDB each time (blocked channels are
+    /// few), so one an admin cleared ends at once: no kill is held back by a stale memory.
     pub async fn is_blocked(&self, channel: u64) -> Result<bool, mongodb::error::Error> {
         let now = Instant::now();
-        let Some((retry_at, checked_at)) = self
+        let Some(retry_at) = self
             .known
             .lock()
             .ok()
@@ -92,26 +93,20 @@ impl ChannelBlocks {
         else {
             return Ok(false);
         };
-        if now >= retry_at {
-            // The re-check: this post goes out; a refusal blocks the channel again.
-            if let Ok(mut known) = self.known.lock() {
-                known.remove(&channel);
-            }
-            return Ok(false);
-        }
-        if now.duration_since(checked_at) < RECHECK {
-            return Ok(true);
-        }
-        let still = self
-            .blocks
-            .find_one(doc! { "_id": id(channel) })
-            .await?
-            .is_some();
-        if let Ok(mut known) = self.known.lock() {
-            if still {
-                known.insert(channel, (retry_at, now));
-            } else {
-                known.remove(&channel);
+        let still = now < retry_at
+            && self
+                .blocks
+                .find_one(doc! { "_id": id(channel) })
+                .await?
+                .is_some();
+        if !still && let Ok(mut known) = self.known.lock() {
+            // Cleared, or time for the re-check: this post goes out, and a refusal
+            // blocks the channel again (its success ends the block in MongoDB).
+            known.remove(&channel);
+            if now >= retry_at
+                && let Ok(mut retrying) = self.retrying.lock()
+            {
+                retrying.insert(channel);
             }
         }
         Ok(still)
@@ -119,12 +114,17 @@ impl ChannelBlocks {
 
     /// A post to `channel` went through: it is not blocked (any more).
     pub async fn posted(&self, channel: u64) -> Result<(), mongodb::error::Error> {
-        let was = self
+        let known = self
             .known
             .lock()
             .map(|mut k| k.remove(&channel).is_some())
             .unwrap_or(true);
-        if was {
+        let retried = self
+            .retrying
+            .lock()
+            .map(|mut r| r.remove(&channel))
+            .unwrap_or(true);
+        if known || retried {
             self.blocks.delete_one(doc! { "_id": id(channel) }).await?;
         }
         Ok(())
@@ -138,7 +138,7 @@ impl ChannelBlocks {
         if let Ok(mut known) = self.known.lock() {
             for d in docs {
                 if let Ok(channel) = d.get_i64("_id") {
-                    known.insert(channel as u64, (now + RETRY_AFTER, now));
+                    known.insert(channel as u64, now + RETRY_AFTER);
                 }
             }
         }
