@@ -459,9 +459,23 @@ async fn component(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
         path: "stats player".to_owned(),
         options: Vec::new(),
     };
-    let reply = match commands::stats::page_button(&bot, &caller, &data.custom_id).await {
-        Ok(r) => r,
-        Err(e) => failure(&bot, shard, &caller, &inv, &e),
+    // A button is the command again: its premium tier is checked again (the guild may
+    // have been downgraded since the message was sent).
+    let reply = match commands::spec_of(&inv.path) {
+        Some(spec) => match bot
+            .admit(&caller, &inv.path, spec.access, spec.feature)
+            .await
+        {
+            Ok(_) => match commands::stats::page_button(&bot, &caller, &data.custom_id).await {
+                Ok(r) => r,
+                Err(e) => failure(&bot, shard, &caller, &inv, &e),
+            },
+            Err(refusal) => {
+                bot.audit_refusal(&caller, &inv.path, &refusal).await;
+                failure(&bot, shard, &caller, &inv, &refusal.error)
+            }
+        },
+        None => failure(&bot, shard, &caller, &inv, &commands::unknown(&inv.path)),
     };
     // The caller's own button updates the message; a refusal is a private message.
     let kind = if reply.ephemeral {

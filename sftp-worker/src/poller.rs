@@ -212,20 +212,12 @@ impl Poller {
         let servers: Vec<Document> = self
             .game_servers
             .find(doc! { "enabled": { "$ne": false } })
-            .projection(doc! { "guild_id": 1, "server_id": 1 })
+            .projection(doc! { "guild_id": 1, "server_id": 1, "created_at": 1 })
             .await?
             .try_collect()
             .await?;
-        let all: Vec<ServerKey> = servers
-            .iter()
-            .filter_map(|d| {
-                Some((
-                    d.get_str("guild_id").ok()?.parse().ok()?,
-                    d.get_str("server_id").ok()?.to_owned(),
-                ))
-            })
-            .collect();
         let tiers = self.guilds.tiers().await?;
+        let all = self.within_slots(&servers, &tiers);
         let share = fair_share(all.len(), self.leases.live_workers().await?);
         let holders = self.leases.holders().await?;
         let held = self.held();
@@ -284,6 +276,48 @@ impl Poller {
             }
         }
         Ok(())
+    }
+
+    /// The servers to poll: per guild, the oldest up to its tier's slots. After a
+    /// downgrade the others are paused (given back if held) until a slot frees up or the
+    /// tier rises; `/setup list_servers` shows which.
+    fn within_slots(&self, servers: &[Document], tiers: &HashMap<u64, Tier>) -> Vec<ServerKey> {
+        let mut by_guild: HashMap<u64, Vec<(i64, String)>> = HashMap::new();
+        for d in servers {
+            let (Some(guild), Ok(server)) = (
+                d.get_str("guild_id").ok().and_then(|g| g.parse().ok()),
+                d.get_str("server_id"),
+            ) else {
+                continue;
+            };
+            let added = d
+                .get_datetime("created_at")
+                .map_or(0, |t| t.timestamp_millis());
+            by_guild
+                .entry(guild)
+                .or_default()
+                .push((added, server.to_owned()));
+        }
+        let mut all = Vec::new();
+        for (guild, mut list) in by_guild {
+            let tier = tiers.get(&guild).copied().unwrap_or_default();
+            let slots = usize::try_from(self.tiers.limits(tier).game_servers).unwrap_or(usize::MAX);
+            if list.len() > slots {
+                tracing::info!(
+                    guild,
+                    servers = list.len(),
+                    slots,
+                    "servers beyond the tier's slots paused"
+                );
+            }
+            list.sort();
+            all.extend(
+                list.into_iter()
+                    .take(slots)
+                    .map(|(_, server)| (guild, server)),
+            );
+        }
+        all
     }
 
     fn interval(&self, tier: Tier) -> Duration {

@@ -40,6 +40,8 @@ pub struct GameServer {
     pub feeds: Feeds,
     /// Per-kind switches that are off (`mission`, `connect`, `suicide_fall`, …).
     pub muted: Vec<String>,
+    /// When it was added (ms): a guild's oldest servers use its tier's slots first.
+    pub created_at_ms: i64,
     sealed_password: Option<Vec<u8>>,
     sealed_key: Option<Vec<u8>>,
 }
@@ -159,6 +161,8 @@ pub enum GameServerError {
     Secret(#[from] SecretError),
     #[error("no secret key is configured, so credentials cannot be stored or used")]
     NoKey,
+    #[error("this guild's tier allows {slots} game server(s), all in use")]
+    NoSlot { slots: u32 },
     #[error("database: {0}")]
     Db(#[from] mongodb::error::Error),
 }
@@ -207,10 +211,24 @@ impl GameServer {
             channels: Channels::from_doc(d.get_document("channels").ok()),
             feeds: Feeds::from_doc(d.get_document("feeds").ok()),
             muted,
+            created_at_ms: d
+                .get_datetime("created_at")
+                .map_or(0, |t| t.timestamp_millis()),
             sealed_password: binary("password_sealed"),
             sealed_key: binary("key_sealed"),
         })
     }
+}
+
+/// Which of a guild's servers its tier's `slots` cover: the oldest first. After a
+/// downgrade the others are not polled or posted until a slot frees up.
+pub fn within_slots(servers: &[GameServer], slots: u32) -> Vec<&GameServer> {
+    let mut by_age: Vec<&GameServer> = servers.iter().collect();
+    by_age.sort_by(|a, b| {
+        (a.created_at_ms, a.server.as_str()).cmp(&(b.created_at_ms, b.server.as_str()))
+    });
+    by_age.truncate(usize::try_from(slots).unwrap_or(usize::MAX));
+    by_age
 }
 
 /// The `game_servers` collection.
@@ -234,6 +252,42 @@ impl GameServerStore {
     }
 
     /// Registers a server, sealing its credential.
+    /// Adds a server if the guild has a free slot of its tier's `slots`, atomically: the
+    /// server is written, then kept only if fewer than `slots` of the guild's servers came
+    /// before it (two admins adding at once cannot both take the last slot).
+    pub async fn add_within(
+        &self,
+        guild: GuildId,
+        new: NewGameServer,
+        key: Option<&SecretKey>,
+        slots: u32,
+    ) -> Result<(), GameServerError> {
+        let server = new.server.clone();
+        self.add(guild, new, key).await?;
+        let filter = doc! { "guild_id": guild.to_string(), "server_id": server.as_str() };
+        let mine = self
+            .servers
+            .find_one(filter.clone())
+            .await?
+            .and_then(|d| d.get_datetime("created_at").ok().copied())
+            .unwrap_or_else(DateTime::now);
+        let before = self
+            .servers
+            .count_documents(doc! {
+                "guild_id": guild.to_string(),
+                "$or": [
+                    { "created_at": { "$lt": mine } },
+                    { "created_at": mine, "server_id": { "$lt": server.as_str() } },
+                ],
+            })
+            .await?;
+        if before >= u64::from(slots) {
+            self.servers.delete_one(filter).await?;
+            return Err(GameServerError::NoSlot { slots });
+        }
+        Ok(())
+    }
+
     pub async fn add(
         &self,
         guild: GuildId,

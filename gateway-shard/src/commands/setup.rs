@@ -1,6 +1,8 @@
 //! `/setup`: add, remove and list game servers, and choose their channels.
 
-use tower_shared::game_servers::{Channels, Credential, GameServer, NewGameServer};
+use tower_shared::game_servers::{
+    Channels, Credential, GameServer, GameServerError, NewGameServer, within_slots,
+};
 use tower_shared::guilds::GuildSettings;
 use tower_shared::ids::{GuildId, ServerId};
 use tower_shared::secret::Redacted;
@@ -70,8 +72,7 @@ async fn add(
         ));
     }
     let slots = bot.tiers.limits(tier).game_servers;
-    let used = bot.servers.count(guild).await?;
-    if used >= u64::from(slots) {
+    let no_slot = |used: u64| {
         let next = Tier::all()
             .find(|t| bot.tiers.limits(*t).game_servers > slots)
             .map(|t| {
@@ -83,16 +84,22 @@ async fn add(
                 )
             })
             .unwrap_or_else(|| "No tier allows more.".to_owned());
-        return Err(CommandError::refused(
+        CommandError::refused(
             format!(
                 "This server's tier ({}) allows {slots} game server(s) and {used} are set up.",
                 bot.tiers.limits(tier).name
             ),
             format!("Remove one with /setup removeserver, or upgrade: {next} See /premium tiers."),
-        ));
+        )
+    };
+    let used = bot.servers.count(guild).await?;
+    if used >= u64::from(slots) {
+        return Err(no_slot(used));
     }
-    bot.servers
-        .add(
+    // Checked again as it is added: two admins adding at once cannot both take the last slot.
+    let added = bot
+        .servers
+        .add_within(
             guild,
             NewGameServer {
                 server: server.clone(),
@@ -103,8 +110,15 @@ async fn add(
                 credential: Credential::Password(Redacted::new(password.to_owned())),
             },
             bot.secret_key.as_ref(),
+            slots,
         )
-        .await?;
+        .await;
+    match added {
+        Err(GameServerError::NoSlot { .. }) => {
+            return Err(no_slot(bot.servers.count(guild).await?));
+        }
+        other => other?,
+    }
     Ok(Reply::done(
         "Server added",
         format!(
@@ -141,14 +155,28 @@ async fn list(bot: &Bot, caller: &Caller, tier: Tier) -> Result<Reply, CommandEr
         limits.game_servers,
         limits.name
     );
+    // After a downgrade, the oldest servers keep the tier's slots; the rest are paused.
+    let covered: Vec<&ServerId> = within_slots(&servers, limits.game_servers)
+        .into_iter()
+        .map(|s| &s.server)
+        .collect();
     Ok(super::servers_reply(
         "Game servers",
         &servers,
         Some(used),
         "No game server is set up yet. An admin adds one with `/setup addserver`.",
         |s| {
+            let paused = if covered.contains(&&s.server) {
+                String::new()
+            } else {
+                format!(
+                    "\n⏸️ paused: beyond the {} game server(s) of the {} tier (the oldest are \
+                     read); remove one or upgrade",
+                    limits.game_servers, limits.name
+                )
+            };
             format!(
-                "killfeed {} · events {}\n{}",
+                "killfeed {} · events {}\n{}{paused}",
                 if s.feeds.killfeed { "on" } else { "off" },
                 if s.feeds.events { "on" } else { "off" },
                 channel_line(s)

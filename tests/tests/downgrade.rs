@@ -1,0 +1,196 @@
+//! Premium after a downgrade: the guild's oldest servers keep its tier's slots and the
+//! others stop being read (and say so in `/setup list_servers`); page buttons of an
+//! earlier answer check the tier again; two admins adding a server at once cannot both
+//! take a guild's last slot.
+
+use mongodb::bson::{Document, doc};
+use tower_shared::secret::SecretKey;
+use tower_tests::WAIT;
+use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID};
+use tower_tests::sftp_home::{Home, unique_server_id};
+use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::{eventually, first_read_done, ok, required_env};
+
+const GUILD: u64 = 870_000_000_000_000_001;
+const OTHER_GUILD: u64 = 870_000_000_000_000_002;
+const ADMIN: u64 = 970_000_000_000_000_001;
+const OTHER_ADMIN: u64 = 970_000_000_000_000_002;
+const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
+const BRAVO: &str = "00024afed387453195c040bb85708405";
+
+fn addserver(server_id: &str) -> Vec<(&'static str, Opt)> {
+    vec![
+        ("server_name", Opt::str(format!("Server {server_id}"))),
+        ("host", Opt::str("127.0.0.1")),
+        ("port", Opt::Int(i64::from(ok(sshd_port())))),
+        ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
+        (
+            "password",
+            Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
+        ),
+        ("server_id", Opt::str(server_id)),
+    ]
+}
+
+fn kills(n: u32) -> String {
+    (0..n)
+        .map(|i| {
+            format!("2026.01.01-00.{i:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_again() {
+    let db = ok(TestDatabase::create("downgrade").await);
+    let home = Home::new("downgrade");
+    let key = ok(SecretKey::generate_base64());
+    let (older, newer) = (unique_server_id(), unique_server_id());
+    let csv = |s: &str| home.killfeed(s).join("2026.01.01-00.00.00.csv");
+    for s in [&older, &newer] {
+        ok(std::fs::write(csv(s), ""));
+    }
+    let sim = ok(DiscordSimulator::start().await);
+    let mut options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    // Lease rounds every second, so a paused server is given back at once.
+    options
+        .extra_env
+        .push(("TOWER_LEASE_SECS".to_owned(), "3".to_owned()));
+    let stack = ok(Stack::start(&options).await);
+    let admin = Member::admin(GUILD, ADMIN);
+    let owner = Member::ordinary(GUILD, OWNER_USER_ID);
+    let run = async |member: &Member, path: &str, opts: &[(&str, Opt)]| {
+        let sent = sim.slash(0, member, path, opts);
+        ok(sim.answer(&sent, WAIT).await)
+    };
+    let grant = async |tier: i64| {
+        let a = run(
+            &owner,
+            "admin premium",
+            &[
+                ("guild_id", Opt::str(GUILD.to_string())),
+                ("tier", Opt::Int(tier)),
+            ],
+        )
+        .await;
+        assert_eq!(a.title(), "Premium granted", "{}", a.text());
+    };
+    grant(1).await;
+    for s in [&older, &newer] {
+        let a = run(&admin, "setup addserver", &addserver(s)).await;
+        assert_eq!(a.title(), "Server added", "{}", a.text());
+        first_read_done(&db.handle(), GUILD, s).await;
+    }
+    ok(std::fs::write(csv(&older), kills(3)));
+    let stats = db.handle().collection::<Document>("player_stats");
+    let alpha_kills = |server: String| {
+        let stats = stats.clone();
+        async move {
+            stats
+                .find_one(
+                    doc! { "guild_id": GUILD.to_string(), "server_id": server, "player_id": ALPHA },
+                )
+                .await
+                .ok()
+                .flatten()
+                .map_or(0, |d| {
+                    d.get_i64("kills")
+                        .or_else(|_| d.get_i32("kills").map(i64::from))
+                        .unwrap_or(0)
+                })
+        }
+    };
+    eventually("the older server's kills counted", WAIT, || async {
+        alpha_kills(older.clone()).await == 3
+    })
+    .await;
+    let page = run(
+        &admin,
+        "stats player",
+        &[
+            ("server_id", Opt::str(&older)),
+            ("player_name", Opt::str("Alpha One")),
+        ],
+    )
+    .await;
+    let buttons = page.buttons();
+    assert_eq!(buttons.len(), 3, "{}", page.text());
+
+    // Down to Scavenger: one server. The older keeps it; the newer is paused.
+    grant(0).await;
+    let list = run(&admin, "setup list_servers", &[]).await;
+    let text = list.text();
+    let paused_line = |s: &str| {
+        text.split(&format!("({s})")).nth(1).is_some_and(|rest| {
+            rest.split("\n(")
+                .next()
+                .unwrap_or_default()
+                .contains("paused")
+        })
+    };
+    assert!(paused_line(&newer) && !paused_line(&older), "{text}");
+    ok(std::fs::write(csv(&newer), kills(4)));
+    ok(std::fs::write(csv(&older), kills(5)));
+    eventually("the older server read on", WAIT, || async {
+        alpha_kills(older.clone()).await == 5
+    })
+    .await;
+    let status = db.handle().collection::<Document>("server_status");
+    let polls = |s: String| {
+        let status = status.clone();
+        async move {
+            status
+                .find_one(doc! { "_id": format!("{GUILD}:{s}") })
+                .await
+                .ok()
+                .flatten()
+                .and_then(|d| d.get_i64("polls").ok())
+                .unwrap_or(0)
+        }
+    };
+    let newer_polls = polls(newer.clone()).await;
+    let older_polls = polls(older.clone()).await;
+    eventually("three more polls of the older server", WAIT, || async {
+        polls(older.clone()).await >= older_polls + 3
+    })
+    .await;
+    assert_eq!(
+        polls(newer.clone()).await,
+        newer_polls,
+        "the paused server is not polled"
+    );
+    assert_eq!(alpha_kills(newer.clone()).await, 0, "nor its kills counted");
+
+    // The page buttons of the earlier answer: Stats needs Survivor now.
+    let sent = sim.press(0, &admin, &buttons[1]);
+    let refused = ok(sim.first_answer(&sent, WAIT).await);
+    assert!(
+        refused.is_ephemeral() && refused.title() == "Not allowed",
+        "{}",
+        refused.text()
+    );
+
+    // Another Scavenger guild: two admins add a server at the same moment; one slot.
+    let other = Member::admin(OTHER_GUILD, OTHER_ADMIN);
+    let (a, b) = (unique_server_id(), unique_server_id());
+    let first = sim.slash(0, &other, "setup addserver", &addserver(&a));
+    let second = sim.slash(0, &other, "setup addserver", &addserver(&b));
+    let titles = [
+        ok(sim.answer(&first, WAIT).await).title(),
+        ok(sim.answer(&second, WAIT).await).title(),
+    ];
+    assert_eq!(
+        titles.iter().filter(|t| *t == "Server added").count(),
+        1,
+        "{titles:?}"
+    );
+    let servers = ok(db
+        .handle()
+        .collection::<Document>("game_servers")
+        .count_documents(doc! { "guild_id": OTHER_GUILD.to_string() })
+        .await);
+    assert_eq!(servers, 1);
+    ok(stack.stop_cleanly(WAIT).await);
+}
