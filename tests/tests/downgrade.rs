@@ -124,7 +124,7 @@ async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_
     let text = list.text();
     let paused_line = |s: &str| {
         text.split(&format!("({s})")).nth(1).is_some_and(|rest| {
-            rest.split("\n(")
+            rest.split("\nServer ")
                 .next()
                 .unwrap_or_default()
                 .contains("paused")
