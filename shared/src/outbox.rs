@@ -40,6 +40,19 @@ pub struct RecentNotice {
     pub data: Document,
 }
 
+/// How long a subscriber's acknowledgement counts for a new subscriber of its family.
+const FAMILY_MEMORY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// `text` with the characters that mean something in a regular expression escaped.
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.^$|?*+()[]{}".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
 /// How long a reader waits for a missing sequence number before skipping it.
 pub const GAP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -215,9 +228,13 @@ impl Outbox {
     }
 
     /// Where a subscriber resumes: after its last acknowledged `seq`. A subscriber that never
-    /// acknowledged starts after the newest notification stored now (a new gateway is not
-    /// sent the whole history), recorded at once as its acknowledgement so that a
-    /// reconnect before its first ack does not skip what came meanwhile.
+    /// acknowledged starts where the slowest subscriber of its family (`gateway:…`, other
+    /// shard layouts of the same bot) acknowledged within the last week: after re-sharding,
+    /// every guild the new layout serves resumes after what its old layout posted (what
+    /// was posted already is skipped by its delivery record). With no such subscriber it
+    /// starts after the newest notification stored now (a new bot is not sent the whole
+    /// history). The point is recorded at once as its acknowledgement, so that a reconnect
+    /// before its first ack does not skip what came meanwhile.
     pub async fn resume_point(&self, subscriber: &str) -> Result<i64, mongodb::error::Error> {
         if let Some(seq) = self
             .acks
@@ -227,16 +244,36 @@ impl Outbox {
         {
             return Ok(seq);
         }
-        let head = self
-            .notifications
-            .find_one(doc! {})
-            .sort(doc! { "seq": -1 })
-            .projection(doc! { "seq": 1 })
-            .await?
-            .and_then(|d| d.get_i64("seq").ok())
-            .unwrap_or(0);
-        self.ack(subscriber, head).await?;
-        Ok(head)
+        let week_ago = DateTime::from_millis(
+            DateTime::now()
+                .timestamp_millis()
+                .saturating_sub(FAMILY_MEMORY.as_millis() as i64),
+        );
+        let family = subscriber
+            .split_once(':')
+            .map(|(family, _)| format!("^{}:", regex_escape(family)));
+        let earliest = match family {
+            Some(prefix) => self
+                .acks
+                .find_one(doc! { "_id": { "$regex": prefix }, "at": { "$gte": week_ago } })
+                .sort(doc! { "seq": 1 })
+                .await?
+                .and_then(|d| d.get_i64("seq").ok()),
+            None => None,
+        };
+        let start = match earliest {
+            Some(seq) => seq,
+            None => self
+                .notifications
+                .find_one(doc! {})
+                .sort(doc! { "seq": -1 })
+                .projection(doc! { "seq": 1 })
+                .await?
+                .and_then(|d| d.get_i64("seq").ok())
+                .unwrap_or(0),
+        };
+        self.ack(subscriber, start).await?;
+        Ok(start)
     }
 
     /// Records that a subscriber has everything up to `seq` (never moves back).
@@ -244,7 +281,10 @@ impl Outbox {
         self.acks
             .update_one(
                 doc! { "_id": subscriber },
-                doc! { "$max": { "seq": Bson::Int64(seq) }, "$set": { "schema_version": SCHEMA_VERSION } },
+                doc! {
+                    "$max": { "seq": Bson::Int64(seq) },
+                    "$set": { "at": DateTime::now(), "schema_version": SCHEMA_VERSION },
+                },
             )
             .upsert(true)
             .await?;

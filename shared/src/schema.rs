@@ -254,17 +254,23 @@ pub const MIGRATIONS: &[Migration] = &[
         indexes: &[],
     },
     // Every `deathlogs/world_*` folder of a server read, each with a cursor slot of its
-    // own (`killfeed:<folder>`) sharing the server's batch numbers: found by server. An
+    // own (`killfeed:<folder>`) sharing the server's batch numbers: found by server; and
+    // deliveries found by notification, for re-sharding. An
     // older build would read only the first folder and number its batches below the
     // others', so it must refuse this database.
     Migration {
         id: "0006_killfeed_folders",
         schema_version: 3,
-        indexes: &[index(
-            collections::INGEST_CURSORS,
-            "guild_server",
-            &[("guild_id", 1), ("server_id", 1)],
-        )],
+        indexes: &[
+            index(
+                collections::INGEST_CURSORS,
+                "guild_server",
+                &[("guild_id", 1), ("server_id", 1)],
+            ),
+            // Deliveries are looked up by notification whoever posted them: a new shard
+            // layout skips what the old one posted.
+            index(collections::DELIVERIES, "cursors", &[("cursors", 1)]),
+        ],
     },
 ];
 

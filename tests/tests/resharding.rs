@@ -1,0 +1,119 @@
+//! Re-sharding: the bot comes back with another shard layout (a new subscriber name for
+//! the notification stream). It resumes where the old layout stopped for the guilds it
+//! now serves: kills that happened in between are posted, and none is posted twice.
+
+use mongodb::bson::{Document, doc};
+use tower_shared::secret::SecretKey;
+use tower_tests::WAIT;
+use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::discord_sim::DiscordSimulator;
+use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::sftp_home::{Home, unique_server_id};
+use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::{eventually, first_read_done, ok, required_env};
+
+const GUILD: u64 = 880_000_000_000_000_001;
+const ADMIN: u64 = 980_000_000_000_000_001;
+const CHANNEL: u64 = 680_000_000_000_000_001;
+const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
+const BRAVO: &str = "00024afed387453195c040bb85708405";
+
+fn kills(n: u32) -> String {
+    (0..n)
+        .map(|i| {
+            format!("2026.01.01-00.{i:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
+        })
+        .collect()
+}
+
+fn embeds_in(sim: &DiscordSimulator) -> usize {
+    sim.posted(CHANNEL)
+        .iter()
+        .map(|m| m["embeds"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+#[tokio::test]
+async fn a_new_shard_layout_resumes_where_the_old_one_stopped() {
+    let db = ok(TestDatabase::create("resharding").await);
+    let home = Home::new("resharding");
+    let key = ok(SecretKey::generate_base64());
+    let server = unique_server_id();
+    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
+    ok(std::fs::write(&csv, ""));
+    let sim = ok(DiscordSimulator::start().await);
+    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    let stack = ok(Stack::start(&options).await);
+    let admin = Member::admin(GUILD, ADMIN);
+    let run = async |path: &str, opts: &[(&str, Opt)]| {
+        let sent = sim.slash(0, &admin, path, opts);
+        ok(sim.answer(&sent, WAIT).await)
+    };
+    let a = run(
+        "setup addserver",
+        &[
+            ("server_name", Opt::str("Resharded")),
+            ("host", Opt::str("127.0.0.1")),
+            ("port", Opt::Int(i64::from(ok(sshd_port())))),
+            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
+            (
+                "password",
+                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
+            ),
+            ("server_id", Opt::str(&server)),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "Server added");
+    let channels = [
+        ("server_id", Opt::str(&server)),
+        ("killfeed_channel", Opt::Channel(CHANNEL)),
+    ];
+    assert_eq!(
+        run("setup channels", &channels).await.title(),
+        "Channels saved"
+    );
+    first_read_done(&db.handle(), GUILD, &server).await;
+    ok(std::fs::write(&csv, kills(1)));
+    eventually("the first kill posted", WAIT, || async {
+        embeds_in(&sim) == 1
+    })
+    .await;
+
+    // The bot is redeployed with two shards in one process: a new subscriber. Two kills
+    // happen while no gateway runs.
+    let mut resharded = options.clone();
+    resharded.gateway_args = ["--shards", "0..1", "--total-shards", "2"]
+        .map(str::to_owned)
+        .to_vec();
+    let notifications = db.handle().collection::<Document>("notifications");
+    let (stack, _, ()) = ok(stack
+        .restart_gateway(&resharded, WAIT, async {
+            ok(std::fs::write(&csv, kills(3)));
+            eventually("the two kills recorded", WAIT, || async {
+                notifications
+                    .count_documents(doc! {})
+                    .await
+                    .is_ok_and(|n| n == 3)
+            })
+            .await;
+        })
+        .await);
+    eventually("the kills of the downtime posted", WAIT, || async {
+        embeds_in(&sim) >= 3
+    })
+    .await;
+    // Caught up: the new layout has acknowledged everything, and nothing came twice.
+    let acks = db.handle().collection::<Document>("notification_acks");
+    eventually("the new layout caught up", WAIT, || async {
+        acks.find_one(doc! { "_id": "gateway:0-1/2" })
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok())
+            .is_some_and(|s| s >= 3)
+    })
+    .await;
+    assert_eq!(embeds_in(&sim), 3, "each kill posted once");
+    ok(stack.stop_cleanly(WAIT).await);
+}
