@@ -83,7 +83,7 @@ async fn a_new_shard_layout_resumes_where_the_old_one_stopped() {
     // The bot is redeployed with two shards in one process: a new subscriber. Two kills
     // happen while no gateway runs.
     let mut resharded = options.clone();
-    resharded.gateway_args = ["--shards", "0..1", "--total-shards", "2"]
+    resharded.gateway_args = ["--shards", "0..2", "--total-shards", "2"]
         .map(str::to_owned)
         .to_vec();
     let notifications = db.handle().collection::<Document>("notifications");
