@@ -15,8 +15,10 @@ use tonic_health::ServingStatus;
 use tower_proto::v1::ProcessKind;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
+use tower_shared::db::collections;
 use tower_shared::grpc;
 use tower_shared::process::ProcessIdentity;
+use tower_shared::retention;
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
@@ -99,6 +101,18 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let db = startup::open_database(&config, &me).await?;
     // Checked now so a wrong key stops the start; it seals SFTP passwords of new servers.
     let secret_key = startup::open_secret_key(&config, &db).await?;
+
+    // Retention: audit records older than their limit go.
+    let rules = retention::Rule::days(
+        collections::AUDIT_LOG,
+        "at",
+        config.retention.audit_log_days,
+    );
+    tokio::spawn(retention::run(
+        db.clone(),
+        rules.into_iter().collect(),
+        shutdown.clone(),
+    ));
 
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =

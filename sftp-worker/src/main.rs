@@ -13,8 +13,10 @@ use tower_proto::v1::sftp_worker_server::SftpWorkerServer;
 use tower_shared::auth::RequireToken;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
+use tower_shared::db::collections;
 use tower_shared::grpc;
 use tower_shared::process::ProcessIdentity;
+use tower_shared::retention;
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
 use tower_shared::telemetry::Telemetry;
@@ -49,6 +51,18 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let secret_key = startup::open_secret_key(&config, &db)
         .await?
         .map(std::sync::Arc::new);
+
+    // Retention: notifications older than their limit go.
+    let rules = retention::Rule::days(
+        collections::NOTIFICATIONS,
+        "created_at",
+        config.retention.notifications_days,
+    );
+    tokio::spawn(retention::run(
+        db.clone(),
+        rules.into_iter().collect(),
+        shutdown.clone(),
+    ));
 
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =

@@ -26,6 +26,27 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub premium: PremiumConfig,
     pub sftp: SftpConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long records are kept, in days (0: forever). Error occurrences follow
+/// `collector.retention_days`; delivery records expire after a week on their own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Notifications the workers recorded (kills, events, connections).
+    pub notifications_days: u32,
+    /// Premium grants and refused checks.
+    pub audit_log_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            notifications_days: 14,
+            audit_log_days: 365,
+        }
+    }
 }
 
 /// How the sftp-worker connects to game servers.

@@ -16,6 +16,7 @@
 //! - [`cursor`]: per-file cursors and what to read next.
 //! - [`cursor_store`]: cursors in MongoDB; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`outbox`]: the durable notification outbox the gateway-shards post from.
+//! - [`retention`]: old notifications, error occurrences and audit records deleted.
 //! - [`reader`]: incremental reading of a killfeed folder and a server log.
 //! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
 //! - [`stats`]: PvP statistics per game server, applied in batches of deltas.
@@ -55,6 +56,7 @@ pub mod outbox;
 pub mod player_links;
 pub mod process;
 pub mod reader;
+pub mod retention;
 pub mod schema;
 pub mod secret;
 pub mod server_log;

@@ -232,6 +232,11 @@ pub struct PlayerCounts {
     queued: HashSet<String>,
 }
 
+/// The most players counted online (or queued) at once. A Deadside server holds at most
+/// a few hundred; a log claiming more (a hostile or broken one) would otherwise grow the
+/// set saved with the log cursor until the document passes MongoDB's 16 MB.
+pub const MAX_PLAYERS: usize = 2_000;
+
 impl PlayerCounts {
     /// Counts as saved with a log cursor.
     pub fn from_ids(online: Vec<String>, queued: Vec<String>) -> Self {
@@ -254,12 +259,16 @@ impl PlayerCounts {
     pub fn apply(&mut self, event: &LogEvent<'_>) -> bool {
         let before = (self.online.len(), self.queued.len());
         match event {
-            LogEvent::Queued { eos_id, .. } if !self.online.contains(eos_id) => {
+            LogEvent::Queued { eos_id, .. }
+                if !self.online.contains(eos_id) && self.queued.len() < MAX_PLAYERS =>
+            {
                 self.queued.insert(eos_id.clone());
             }
             LogEvent::Joined { eos_id } => {
                 self.queued.remove(eos_id);
-                self.online.insert(eos_id.clone());
+                if self.online.len() < MAX_PLAYERS {
+                    self.online.insert(eos_id.clone());
+                }
             }
             LogEvent::Left { eos_id } => {
                 self.queued.remove(eos_id);
@@ -366,6 +375,27 @@ mod tests {
             event("[2025.05.03-03.00.00:000][ 12]LogTemp: nothing"),
             None
         );
+    }
+
+    #[test]
+    fn a_log_claiming_more_players_than_a_server_holds_is_capped() {
+        let mut counts = PlayerCounts::default();
+        for i in 0..(MAX_PLAYERS + 500) {
+            counts.apply(&LogEvent::Joined {
+                eos_id: format!("{i:032x}"),
+            });
+            counts.apply(&LogEvent::Queued {
+                eos_id: format!("q{i:031x}"),
+                name: String::new(),
+                platform: None,
+            });
+        }
+        assert_eq!(
+            (counts.online(), counts.queued()),
+            (MAX_PLAYERS, MAX_PLAYERS)
+        );
+        let (online, queued) = counts.ids();
+        assert_eq!((online.len(), queued.len()), (MAX_PLAYERS, MAX_PLAYERS));
     }
 
     #[test]

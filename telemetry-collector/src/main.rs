@@ -20,8 +20,10 @@ use tower_proto::v1::telemetry_collector_server::TelemetryCollectorServer;
 use tower_shared::auth::RequireToken;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
+use tower_shared::db::collections;
 use tower_shared::grpc;
 use tower_shared::process::ProcessIdentity;
+use tower_shared::retention;
 use tower_shared::shutdown::Shutdown;
 use tower_shared::startup::{self, StartError};
 
@@ -65,6 +67,17 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     tokio::spawn(grpc::track_database_health(
         db.clone(),
         health,
+        shutdown.clone(),
+    ));
+    // Retention: error occurrences older than `collector.retention_days` go.
+    let rules = retention::Rule::days(
+        collections::TELEMETRY_EVENTS,
+        "received_at",
+        config.collector.retention_days,
+    );
+    tokio::spawn(retention::run(
+        db.clone(),
+        rules.into_iter().collect(),
         shutdown.clone(),
     ));
     tracing::info!(instance = %me.instance, %addr, "telemetry-collector ready");
