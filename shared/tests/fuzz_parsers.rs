@@ -1,6 +1,8 @@
-//! A fuzz harness for both parsers, run briefly on every test run: arbitrary bytes, and
-//! real lines with random damage, must give a result or a reason — never a panic — and a
-//! line that parses must keep its meaning when its line ending changes.
+//! A fuzz harness for both parsers, run briefly on every test run (512 cases each) and at
+//! length by `deploy/local/fuzz` (`TOWER_FUZZ_CASES`, a million by default there):
+//! arbitrary bytes, and real lines with random damage, must give a result or a reason —
+//! never a panic — and a line that parses must keep its meaning when its line ending
+//! changes.
 
 use proptest::prelude::*;
 use tower_shared::ingest::parse_killfeed_chunk;
@@ -29,8 +31,16 @@ fn damaged(base: &'static str) -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Cases per property: 512 in the test suite, `TOWER_FUZZ_CASES` when set.
+fn cases() -> u32 {
+    std::env::var("TOWER_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn killfeed_parser_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
