@@ -131,13 +131,14 @@ impl fmt::Display for Malformed {
 /// The longest line accepted. Real lines are under 200 bytes.
 pub const MAX_LINE: usize = 4096;
 
-/// Parses one line (without its line ending; a trailing `\r` is tolerated).
+/// Parses one line (without its line ending; trailing `\r`s are tolerated: a file
+/// written with `\r\r\n` endings, found by fuzzing, reads like any other).
 pub fn parse_line(line: &[u8]) -> Result<KillfeedLine<'_>, Malformed> {
     // `split_last` rather than `strip_suffix`: a one-byte check, not a `memcmp` call.
-    let line = match line.split_last() {
-        Some((b'\r', rest)) => rest,
-        _ => line,
-    };
+    let mut line = line;
+    while let Some((b'\r', rest)) = line.split_last() {
+        line = rest;
+    }
     if line.len() > MAX_LINE {
         return Err(Malformed::TooLong(line.len()));
     }

@@ -745,3 +745,67 @@ async fn every_world_folder_is_read_and_a_new_one_is_found_without_a_restart() {
     assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
+
+#[tokio::test]
+async fn a_killfeed_file_rotated_while_the_worker_is_down_loses_and_doubles_nothing() {
+    let db = ok(TestDatabase::create("rotated").await);
+    let home = Home::new("rotated");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(555_555_555_555_555_556);
+    let server_id = unique_server_id();
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let b = fixture("2025.05.15-00.00.00.csv");
+    let dir = home.killfeed(&server_id);
+    let today = dir.join("2025.05.01-00.00.00.csv");
+    ok(std::fs::write(&today, lines(&a, 50)));
+    register(&db, &key, guild, &server_id).await;
+    let handle = ok(db.open().await);
+    let stats = StatsStore::new(&handle);
+    let totals_are = |files: Vec<Vec<u8>>| {
+        let expected = tower_tests::support::expected_stats(
+            guild.0,
+            &server_id,
+            &files.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        );
+        let stats = &stats;
+        let server_id = server_id.clone();
+        async move {
+            stats
+                .load(guild.0, &server_id)
+                .await
+                .is_ok_and(|s| s.totals == expected.totals)
+        }
+    };
+    let (daemon, _) = worker(&db, &key_text, &[]).await;
+    eventually("the first 50 lines counted", WAIT, || {
+        totals_are(vec![lines(&a, 50).to_vec()])
+    })
+    .await;
+    assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
+
+    // While the worker is down the host rotates the log: today's file is rewritten from
+    // scratch, shorter and with other lines first (what it held is kept in a dated copy
+    // that sorts before it), and the next day's file starts.
+    ok(std::fs::write(
+        dir.join("2025.04.30-23.59.59.csv"),
+        lines(&a, 50),
+    ));
+    let rewritten = [&b[lines(&b, 10).len()..lines(&b, 20).len()], lines(&a, 30)].concat();
+    ok(std::fs::write(&today, &rewritten));
+    ok(std::fs::write(
+        dir.join("2025.05.02-00.00.00.csv"),
+        lines(&b, 10),
+    ));
+
+    // Back up: every line counted once — the 50 already counted are not doubled by the
+    // copy or the rewrite, and the 20 new ones are counted.
+    let (daemon, _) = worker(&db, &key_text, &[]).await;
+    eventually("the rotated files counted once", WAIT, || {
+        totals_are(vec![lines(&a, 50).to_vec(), lines(&b, 20).to_vec()])
+    })
+    .await;
+    assert_eq!(ok(stats.lines_recorded(doc! {}).await), 70);
+    assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
