@@ -45,6 +45,13 @@ impl Home {
         dir
     }
 
+    /// A file of this test's own (a config file for a daemon, say); its path.
+    pub fn config_file(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        ok(std::fs::write(&path, text));
+        path.to_string_lossy().into_owned()
+    }
+
     pub fn log(&self, server_id: &str) -> PathBuf {
         let dir = self.0.join(format!("127.0.0.1_{server_id}/Logs"));
         ok(std::fs::create_dir_all(&dir));

@@ -150,8 +150,16 @@ async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_
                 .unwrap_or(0)
         }
     };
+    // Polls are reported once a second: the newer server's count is read once the older
+    // has been polled three more times (a poll of the newer begun before the lease round
+    // is in by then), then must not move while the older is polled three times again.
+    let mut older_polls = polls(older.clone()).await;
+    eventually("three more polls of the older server", WAIT, || async {
+        polls(older.clone()).await >= older_polls + 3
+    })
+    .await;
     let newer_polls = polls(newer.clone()).await;
-    let older_polls = polls(older.clone()).await;
+    older_polls = polls(older.clone()).await;
     eventually("three more polls of the older server", WAIT, || async {
         polls(older.clone()).await >= older_polls + 3
     })

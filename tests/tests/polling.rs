@@ -240,6 +240,13 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
         ));
         register(&db, &key, *guild, id).await;
     }
+    // Ten servers a guild: Warlord's slots.
+    let guilds = GuildStore::new(&ok(db.open().await));
+    for g in 0..GUILDS {
+        ok(guilds
+            .set_tier(555_555_555_555_555_000 + g as u64, Tier::WARLORD)
+            .await);
+    }
     let extra = [("TOWER_LEASE_SECS", "4")];
     let (first, _) = worker(&db, &key_text, &extra).await;
     let (second, _) = worker(&db, &key_text, &extra).await;
@@ -324,6 +331,44 @@ async fn two_workers_split_the_servers_and_a_killed_one_is_taken_over_exactly() 
     ok(db.drop_database().await);
 }
 
+/// A tier table where tier 0 has more server slots (4) than connections (2).
+const QUOTA_TIERS: &str = r#"
+[[premium.tiers]]
+tier = 0
+name = "Scavenger"
+game_servers = 4
+sftp_connections = 2
+killfeed_poll_secs = 60
+
+[[premium.tiers]]
+tier = 1
+name = "Survivor"
+game_servers = 4
+sftp_connections = 5
+killfeed_poll_secs = 30
+
+[[premium.tiers]]
+tier = 2
+name = "Mercenary"
+game_servers = 5
+sftp_connections = 10
+killfeed_poll_secs = 15
+
+[[premium.tiers]]
+tier = 3
+name = "Warlord"
+game_servers = 10
+sftp_connections = 20
+killfeed_poll_secs = 10
+
+[[premium.tiers]]
+tier = 4
+name = "Overseer"
+game_servers = 25
+sftp_connections = 40
+killfeed_poll_secs = 5
+"#;
+
 #[tokio::test]
 async fn a_guild_never_has_more_connections_open_than_its_tier_allows() {
     const SERVERS: usize = 4;
@@ -341,8 +386,15 @@ async fn a_guild_never_has_more_connections_open_than_its_tier_allows() {
         ));
         register(&db, &key, guild, &id).await;
     }
-    // No grant: tier 0 (Scavenger), 2 SFTP connections for the four servers.
-    let (worker, _) = worker(&db, &key_text, &[("TOWER_LEASE_SECS", "3")]).await;
+    // No grant: tier 0, here with four server slots but 2 SFTP connections (the default
+    // tiers never give a guild more servers than connections).
+    let tiers = home.config_file("tiers.toml", QUOTA_TIERS);
+    let (worker, _) = worker(
+        &db,
+        &key_text,
+        &[("TOWER_LEASE_SECS", "3"), ("TOWER_CONFIG", tiers.as_str())],
+    )
+    .await;
     let pid = worker.pid().unwrap_or(0);
     let port = ok(sshd_port());
     let handle = ok(db.open().await);
