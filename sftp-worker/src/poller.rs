@@ -96,6 +96,13 @@ struct PollFailure {
     transient: bool,
 }
 
+impl PollFailure {
+    /// MongoDB failed, not the game server.
+    fn is_database(&self) -> bool {
+        matches!(self.kind.as_str(), "poll.database" | "poll.server_lookup")
+    }
+}
+
 fn failure(kind: &str, message: impl Into<String>, transient: bool) -> PollFailure {
     PollFailure {
         kind: kind.to_owned(),
@@ -414,8 +421,17 @@ impl Poller {
                         if !f.transient {
                             rt.layout = None;
                         }
-                        rt.breaker
-                            .failed(f.message.clone(), f.transient, Instant::now(), jitter);
+                        // The breaker is the game server's: a database outage is the
+                        // worker's, and every server is read again at its next interval
+                        // once MongoDB is back, not minutes of backoff later.
+                        if !f.is_database() {
+                            rt.breaker.failed(
+                                f.message.clone(),
+                                f.transient,
+                                Instant::now(),
+                                jitter,
+                            );
+                        }
                     }
                 }
                 rt.breaker.state(Instant::now())

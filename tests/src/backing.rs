@@ -42,7 +42,13 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create(test_name: &str) -> Result<Self, BackingError> {
-        let uri = mongodb_uri()?;
+        Self::create_on(&mongodb_uri()?, test_name).await
+    }
+
+    /// A database of this test's own on the MongoDB-wire server at `uri` (a private one,
+    /// for a test that stops and starts it).
+    pub async fn create_on(uri: &str, test_name: &str) -> Result<Self, BackingError> {
+        let uri = uri.to_owned();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())

@@ -1,0 +1,196 @@
+//! MongoDB stopped for 20 s and started again while a worker polls and a gateway posts:
+//! both report NOT_SERVING while it is gone, SERVING again without a restart once it is
+//! back, and every kill written meanwhile is counted and posted exactly once.
+//!
+//! This test runs its own MongoDB-wire server (the project's `deploy/local/mongodb`, an
+//! instance of its own on a port of its own): stopping the suite's would stop every test.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use mongodb::bson::{Document, doc};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tower_shared::secret::SecretKey;
+use tower_tests::WAIT;
+use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::discord_sim::DiscordSimulator;
+use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::sftp_home::{Home, unique_server_id};
+use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::{eventually, first_read_done, ok, required_env};
+
+const GUILD: u64 = 890_000_000_000_000_001;
+const ADMIN: u64 = 990_000_000_000_000_001;
+const CHANNEL: u64 = 690_000_000_000_000_001;
+const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
+const BRAVO: &str = "00024afed387453195c040bb85708405";
+
+/// The project's MongoDB script for an instance of this test's own.
+fn mongodb(action: &str, port: u16) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/mongodb");
+    let out = ok(Command::new(script)
+        .arg(action)
+        .env(
+            "TOWER_LOCAL_INSTANCE",
+            format!("restart-{}", std::process::id()),
+        )
+        .env("TOWER_MONGODB_PORT", port.to_string())
+        .output());
+    assert!(
+        out.status.success(),
+        "deploy/local/mongodb {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn free_port() -> u16 {
+    let listener = ok(std::net::TcpListener::bind("127.0.0.1:0"));
+    ok(listener.local_addr()).port()
+}
+
+fn kills(n: u32) -> String {
+    (0..n)
+        .map(|i| {
+            format!("2026.01.01-00.{i:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
+        })
+        .collect()
+}
+
+async fn status(addr: std::net::SocketAddr) -> ServingStatus {
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+        return ServingStatus::Unknown;
+    };
+    let Ok(channel) = endpoint.connect().await else {
+        return ServingStatus::Unknown;
+    };
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .ok()
+        .and_then(|r| ServingStatus::try_from(r.into_inner().status).ok())
+        .unwrap_or(ServingStatus::Unknown)
+}
+
+fn embeds_in(sim: &DiscordSimulator) -> usize {
+    sim.posted(CHANNEL)
+        .iter()
+        .map(|m| m["embeds"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+#[tokio::test]
+async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
+    let port = free_port();
+    let uri = mongodb("start", port);
+    let db = ok(TestDatabase::create_on(&uri, "database_restart").await);
+    let home = Home::new("database_restart");
+    let key = ok(SecretKey::generate_base64());
+    let server = unique_server_id();
+    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
+    ok(std::fs::write(&csv, ""));
+    let sim = ok(DiscordSimulator::start().await);
+    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    let stack = ok(Stack::start(&options).await);
+    let admin = Member::admin(GUILD, ADMIN);
+    let run = async |path: &str, opts: &[(&str, Opt)]| {
+        let sent = sim.slash(0, &admin, path, opts);
+        ok(sim.answer(&sent, WAIT).await)
+    };
+    let a = run(
+        "setup addserver",
+        &[
+            ("server_name", Opt::str("Restarted")),
+            ("host", Opt::str("127.0.0.1")),
+            ("port", Opt::Int(i64::from(ok(sshd_port())))),
+            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
+            (
+                "password",
+                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
+            ),
+            ("server_id", Opt::str(&server)),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "Server added");
+    let channels = [
+        ("server_id", Opt::str(&server)),
+        ("killfeed_channel", Opt::Channel(CHANNEL)),
+    ];
+    assert_eq!(
+        run("setup channels", &channels).await.title(),
+        "Channels saved"
+    );
+    first_read_done(&db.handle(), GUILD, &server).await;
+    ok(std::fs::write(&csv, kills(3)));
+    eventually("the first kills posted", WAIT, || async {
+        embeds_in(&sim) == 3
+    })
+    .await;
+
+    // MongoDB goes away: both daemons say so, and kills keep coming.
+    mongodb("stop", port);
+    for (what, addr) in [
+        ("worker", stack.worker_addr),
+        ("gateway", stack.gateway_addr),
+    ] {
+        eventually(&format!("the {what} NOT_SERVING"), WAIT, || async {
+            status(addr).await == ServingStatus::NotServing
+        })
+        .await;
+    }
+    ok(std::fs::write(&csv, kills(6)));
+    // The fault lasts 20 s whatever the daemons do: there is nothing to await but time.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    mongodb("start", port);
+
+    // Back without a restart: SERVING, the kills of the outage counted and posted once.
+    for (what, addr) in [
+        ("worker", stack.worker_addr),
+        ("gateway", stack.gateway_addr),
+    ] {
+        eventually(&format!("the {what} SERVING again"), WAIT, || async {
+            status(addr).await == ServingStatus::Serving
+        })
+        .await;
+    }
+    ok(std::fs::write(&csv, kills(8)));
+    eventually("every kill posted", WAIT, || async { embeds_in(&sim) >= 8 }).await;
+    let notifications = db.handle().collection::<Document>("notifications");
+    let acks = db.handle().collection::<Document>("notification_acks");
+    eventually("posting caught up", WAIT, || async {
+        let newest = notifications
+            .find_one(doc! {})
+            .sort(doc! { "seq": -1 })
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok());
+        let acked = acks
+            .find_one(doc! {})
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok());
+        newest.is_some() && acked >= newest
+    })
+    .await;
+    assert_eq!(embeds_in(&sim), 8, "each kill posted once");
+    let stats = db.handle().collection::<Document>("player_stats");
+    let alpha = ok(stats
+        .find_one(doc! { "guild_id": GUILD.to_string(), "server_id": &server, "player_id": ALPHA })
+        .await)
+    .unwrap_or_default();
+    let kills_counted = alpha
+        .get_i64("kills")
+        .or_else(|_| alpha.get_i32("kills").map(i64::from))
+        .unwrap_or(0);
+    assert_eq!(kills_counted, 8, "each kill counted once");
+    ok(stack.stop_cleanly(WAIT).await);
+    mongodb("stop", port);
+}
