@@ -47,6 +47,22 @@ fn mongodb(action: &str, port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Stops this test's MongoDB however the test ends.
+struct Private(u16);
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/mongodb");
+        let _ = Command::new(script)
+            .arg("stop")
+            .env(
+                "TOWER_LOCAL_INSTANCE",
+                format!("restart-{}", std::process::id()),
+            )
+            .output();
+    }
+}
+
 fn free_port() -> u16 {
     let listener = ok(std::net::TcpListener::bind("127.0.0.1:0"));
     ok(listener.local_addr()).port()
@@ -88,6 +104,7 @@ fn embeds_in(sim: &DiscordSimulator) -> usize {
 async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
     let port = free_port();
     let uri = mongodb("start", port);
+    let _private = Private(port);
     let db = ok(TestDatabase::create_on(&uri, "database_restart").await);
     let home = Home::new("database_restart");
     let key = ok(SecretKey::generate_base64());
@@ -192,5 +209,4 @@ async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
         .unwrap_or(0);
     assert_eq!(kills_counted, 8, "each kill counted once");
     ok(stack.stop_cleanly(WAIT).await);
-    mongodb("stop", port);
 }
