@@ -48,7 +48,7 @@ fn mongodb(action: &str, port: u16) -> String {
 }
 
 /// Stops this test's MongoDB however the test ends.
-struct Private(u16);
+struct Private;
 
 impl Drop for Private {
     fn drop(&mut self) {
@@ -104,7 +104,7 @@ fn embeds_in(sim: &DiscordSimulator) -> usize {
 async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
     let port = free_port();
     let uri = mongodb("start", port);
-    let _private = Private(port);
+    let _private = Private;
     let db = ok(TestDatabase::create_on(&uri, "database_restart").await);
     let home = Home::new("database_restart");
     let key = ok(SecretKey::generate_base64());
