@@ -109,7 +109,13 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
             }
             (started.elapsed(), false)
         }
-        () = tokio::time::sleep(acknowledge_after) => {
+        // Not a zero-length timer for slow commands: it waits for the timer's next tick
+        // (a millisecond), time enough for a quick failure to skip the "Working…".
+        () = async {
+            if !acknowledge_after.is_zero() {
+                tokio::time::sleep(acknowledge_after).await;
+            }
+        } => {
             if !acknowledge(&bot, &interaction, spec).await {
                 work.abort();
                 return;
