@@ -20,8 +20,10 @@ use tokio::time::Instant;
 use tower_shared::db::{Database, collections};
 use tower_shared::schema::SCHEMA_VERSION;
 
-/// How long a refused channel is left alone before one post tries it again.
+/// How long a refused channel is left alone before one post tries it again (doubling with
+/// each refusal in a row, up to [`MAX_RETRY_AFTER`]).
 pub const RETRY_AFTER: Duration = Duration::from_secs(600);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// A channel the bot may not post in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +52,9 @@ impl ChannelBlocks {
         }
     }
 
-    /// Records that Discord refused a post to `channel` of `guild`.
+    /// Records that Discord refused a post to `channel` of `guild`. Each refusal in a row
+    /// doubles the wait before the next re-check ([`RETRY_AFTER`], up to a day), so a
+    /// channel that stays refused costs few invalid requests.
     pub async fn block(
         &self,
         guild: u64,
@@ -58,12 +62,9 @@ impl ChannelBlocks {
         status: u16,
         reason: &str,
     ) -> Result<(), mongodb::error::Error> {
-        let now = Instant::now();
-        if let Ok(mut known) = self.known.lock() {
-            known.insert(channel, now + RETRY_AFTER);
-        }
-        self.blocks
-            .update_one(
+        let stored = self
+            .blocks
+            .find_one_and_update(
                 doc! { "_id": id(channel) },
                 doc! {
                     "$set": {
@@ -72,11 +73,23 @@ impl ChannelBlocks {
                         "reason": reason,
                         "schema_version": SCHEMA_VERSION,
                     },
+                    "$inc": { "refusals": 1 },
                     "$setOnInsert": { "since": DateTime::now(), "told": false },
                 },
             )
             .upsert(true)
+            .return_document(mongodb::options::ReturnDocument::After)
             .await?;
+        let refusals = stored
+            .and_then(|d| d.get_i32("refusals").ok())
+            .unwrap_or(1)
+            .clamp(1, 16);
+        let wait = RETRY_AFTER
+            .saturating_mul(1 << (refusals - 1))
+            .min(MAX_RETRY_AFTER);
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(channel, Instant::now() + wait);
+        }
         Ok(())
     }
 
@@ -156,21 +169,31 @@ impl ChannelBlocks {
         Ok(docs.iter().filter_map(block).collect())
     }
 
-    /// The guild's blocked channels no admin has been told of yet, now marked told.
+    /// The guild's blocked channels no admin has been told of yet, now marked told: each
+    /// claimed one by one, so two admins at once are not both told, and a block recorded
+    /// meanwhile waits for the next admin.
     pub async fn tell(&self, guild: u64) -> Result<Vec<Block>, mongodb::error::Error> {
         let filter = doc! { "guild_id": guild.to_string(), "told": false };
-        let docs: Vec<Document> = self
-            .blocks
-            .find(filter.clone())
-            .await?
-            .try_collect()
-            .await?;
-        if !docs.is_empty() {
-            self.blocks
-                .update_many(filter, doc! { "$set": { "told": true } })
+        let docs: Vec<Document> = self.blocks.find(filter).await?.try_collect().await?;
+        let mut told = Vec::new();
+        for d in docs {
+            let Ok(id) = d.get_i64("_id") else {
+                continue;
+            };
+            let claimed = self
+                .blocks
+                .update_one(
+                    doc! { "_id": id, "told": false },
+                    doc! { "$set": { "told": true } },
+                )
                 .await?;
+            if claimed.modified_count == 1
+                && let Some(b) = block(&d)
+            {
+                told.push(b);
+            }
         }
-        Ok(docs.iter().filter_map(block).collect())
+        Ok(told)
     }
 
     /// An admin saved the guild's channels: every block of the guild ends.

@@ -16,7 +16,9 @@ use tower_proto::v1::ErrorContext;
 use tower_proto::v1::{BackfillProgress, BackfillState, ServerRef};
 use tower_shared::config::{SftpConfig, WorkerConfig};
 use tower_shared::cursor::{FileCursor, LogRestart};
-use tower_shared::cursor_store::{CursorStore, LogState, StoreSink};
+use tower_shared::cursor_store::{
+    CursorStore, LogState, OpenFoldersError, RecoverError, StoreSink,
+};
 use tower_shared::db::{Database, collections};
 use tower_shared::game_servers::{GameServer, GameServerStore};
 use tower_shared::guilds::GuildStore;
@@ -94,6 +96,23 @@ struct PollFailure {
     kind: String,
     message: String,
     transient: bool,
+}
+
+/// A database failure of a poll; a write refused for a newer lease holder is the lease lost.
+fn database(e: &mongodb::error::Error) -> PollFailure {
+    if tower_shared::cursor_store::is_fenced(e) {
+        lease_lost()
+    } else {
+        failure("poll.database", e.to_string(), true)
+    }
+}
+
+fn lease_lost() -> PollFailure {
+    failure(
+        "poll.lease_lost",
+        "another worker now holds this server",
+        true,
+    )
 }
 
 impl PollFailure {
@@ -647,25 +666,33 @@ impl Poller {
         backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
         outcome: &mut PollOutcome,
     ) -> Result<(), PollFailure> {
-        let db_error = |e: &dyn std::fmt::Display| failure("poll.database", e.to_string(), true);
         let mut sinks = StoreSink::open_folders(
             guild,
             sid,
             &layout.killfeed_dirs,
+            Some(token),
             &self.stats,
             &self.cursors,
         )
         .await
-        .map_err(|e| db_error(&e))?;
+        .map_err(|e| match e {
+            OpenFoldersError::Fenced => lease_lost(),
+            OpenFoldersError::Db(e) => database(&e),
+            other => failure("poll.killfeed", other.to_string(), true),
+        })?;
         for sink in &mut sinks {
             sink.outbox = Some(&self.outbox);
             sink.fence = Some(token);
             sink.backfill = backfill.is_some();
-            sink.recover(source).await.map_err(|e| db_error(&e))?;
+            sink.recover(source).await.map_err(|e| match e {
+                RecoverError::Db(e) => database(&e),
+                other => failure("poll.killfeed", other.to_string(), true),
+            })?;
         }
         let id = key_id(&(guild, sid.to_owned()));
         let mut progress = FoldersProgress::default();
-        let mut before: Option<i64> = None;
+        // Interrupted batches are finished: new ones are numbered after every folder's.
+        let mut before = Some(StoreSink::next_batch_of(&sinks));
         let result = async {
             for (dir, sink) in layout.killfeed_dirs.iter().zip(&mut sinks) {
                 // Batch numbers go on from the folder read before.
@@ -690,8 +717,12 @@ impl Poller {
                 )
                 .await;
                 progress = progress_sink.after();
-                polled.map_err(|e| failure("poll.killfeed", e.to_string(), true))?;
-                sink.settle().await.map_err(|e| db_error(&e))?;
+                polled.map_err(|e| match e {
+                    // The store failed, not the game server.
+                    tower_shared::reader::PollError::Sink(e) => database(&e),
+                    other => failure("poll.killfeed", other.to_string(), true),
+                })?;
+                sink.settle().await.map_err(|e| database(&e))?;
                 before = Some(sink.state.next_batch);
             }
             Ok(())

@@ -96,6 +96,28 @@ pub struct KillfeedState {
     pub quiet_until: Option<ReadPoint>,
 }
 
+/// A server's killfeed slots as stored.
+#[derive(Debug, Default)]
+pub struct KillfeedSlots {
+    /// slot → state.
+    pub states: std::collections::HashMap<String, KillfeedState>,
+    /// The lease token fencing the server's first slot.
+    pub lease_token: Option<i64>,
+}
+
+/// Why a server's killfeed folders cannot be read now.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenFoldersError {
+    #[error("another worker now holds this server")]
+    Fenced,
+    #[error(
+        "the killfeed folder of slot {0} has an interrupted batch but was not listed; it is finished first"
+    )]
+    PendingElsewhere(String),
+    #[error("database: {0}")]
+    Db(#[from] mongodb::error::Error),
+}
+
 /// The slot of a killfeed folder other than a server's first.
 pub fn folder_slot(dir: &str) -> String {
     format!("{PRIMARY_KILLFEED}:{dir}")
@@ -152,24 +174,22 @@ impl CursorStore {
         })
     }
 
-    /// The killfeed states of `slots` of one server, in one round trip; slots with no
-    /// state are left out.
+    /// Every killfeed slot state of one server (`killfeed`, `killfeed:<folder>`), and the
+    /// lease token on its first slot, in one round trip.
     pub async fn load_killfeed_slots(
         &self,
         guild_id: u64,
         server_id: &str,
-        slots: &[String],
-    ) -> Result<std::collections::HashMap<String, KillfeedState>, mongodb::error::Error> {
+    ) -> Result<KillfeedSlots, mongodb::error::Error> {
         use futures_util::TryStreamExt;
         let prefix = key(guild_id, server_id, "");
-        let keys: Vec<String> = slots.iter().map(|s| format!("{prefix}{s}")).collect();
         let docs: Vec<Document> = self
             .cursors
-            .find(doc! { "_id": { "$in": keys } })
+            .find(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
             .await?
             .try_collect()
             .await?;
-        let mut out = std::collections::HashMap::new();
+        let mut out = KillfeedSlots::default();
         for d in docs {
             let Some(slot) = d
                 .get_str("_id")
@@ -178,11 +198,18 @@ impl CursorStore {
             else {
                 continue;
             };
-            let state: KillfeedState = mongodb::bson::deserialize_from_document(
-                d.get_document("state").cloned().unwrap_or_default(),
-            )
-            .map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
-            out.insert(slot.to_owned(), state);
+            if slot != PRIMARY_KILLFEED && !slot.starts_with(&format!("{PRIMARY_KILLFEED}:")) {
+                continue;
+            }
+            if slot == PRIMARY_KILLFEED {
+                out.lease_token = d.get_i64("lease_token").ok();
+            }
+            let Ok(state) = d.get_document("state") else {
+                continue;
+            };
+            let state: KillfeedState = mongodb::bson::deserialize_from_document(state.clone())
+                .map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
+            out.states.insert(slot.to_owned(), state);
         }
         Ok(out)
     }
@@ -383,20 +410,38 @@ impl<'a> StoreSink<'a> {
         guild_id: u64,
         server_id: &'a str,
         dirs: &[String],
+        fence: Option<i64>,
         stats: &'a StatsStore,
         cursors: &'a CursorStore,
-    ) -> Result<Vec<Self>, mongodb::error::Error> {
-        let mut slots = vec![PRIMARY_KILLFEED.to_owned()];
-        slots.extend(dirs.iter().map(|d| folder_slot(d)));
-        let mut states = cursors
-            .load_killfeed_slots(guild_id, server_id, &slots)
-            .await?;
+    ) -> Result<Vec<Self>, OpenFoldersError> {
+        // Every killfeed slot of the server, listed this time or not: batch numbers go on
+        // from the highest of them all.
+        let loaded = cursors.load_killfeed_slots(guild_id, server_id).await?;
+        if let (Some(mine), Some(theirs)) = (fence, loaded.lease_token)
+            && theirs > mine
+        {
+            // A newer holder fenced the server: this worker must not create folder slots
+            // or number batches any more.
+            return Err(OpenFoldersError::Fenced);
+        }
+        let mut states = loaded.states;
         let primary = states.remove(PRIMARY_KILLFEED).unwrap_or_default();
         let primary_dir = primary.folder.clone().or_else(|| dirs.first().cloned());
-        // A folder that appears on a server already read holds live lines, not history.
-        let server_read = primary.listed
-            || primary.cursor.is_some()
-            || states.values().any(|s| s.listed || s.cursor.is_some());
+        let listed: Vec<String> = dirs.iter().map(|d| folder_slot(d)).collect();
+        if let Some((slot, _)) = states
+            .iter()
+            .find(|(slot, s)| s.pending.is_some() && !listed.contains(slot))
+        {
+            // Its interrupted batch must be finished before any other batch is numbered.
+            return Err(OpenFoldersError::PendingElsewhere(slot.clone()));
+        }
+        // A folder that appears on a server this build has already read holds live lines.
+        // States of earlier builds (no folder recorded) read only the first folder: the
+        // others' lines are history to this build.
+        let server_read = primary.folder.is_some() && (primary.listed || primary.cursor.is_some())
+            || states
+                .values()
+                .any(|s| s.folder.is_some() && (s.listed || s.cursor.is_some()));
         let mut primary = Some(primary);
         let floor = states
             .values()
@@ -428,9 +473,10 @@ impl<'a> StoreSink<'a> {
         Ok(sinks)
     }
 
-    /// Continues the batch numbers of a sink of another folder of the same server.
-    pub fn continue_after(&mut self, other: &StoreSink<'_>) {
-        self.state.next_batch = self.state.next_batch.max(other.state.next_batch);
+    /// The next batch number after every sink's: where reading goes on once interrupted
+    /// batches are finished.
+    pub fn next_batch_of(sinks: &[StoreSink<'_>]) -> i64 {
+        sinks.iter().map(|s| s.state.next_batch).max().unwrap_or(1)
     }
 
     fn with_state(

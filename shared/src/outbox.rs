@@ -40,8 +40,9 @@ pub struct RecentNotice {
     pub data: Document,
 }
 
-/// How long a subscriber's acknowledgement counts for a new subscriber of its family.
-const FAMILY_MEMORY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// How long a subscriber's acknowledgement counts for a new subscriber of its family: well
+/// within the week delivery records are kept, so what was posted is still recognised.
+const FAMILY_MEMORY: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
 
 /// `text` with the characters that mean something in a regular expression escaped.
 fn regex_escape(text: &str) -> String {
@@ -229,7 +230,7 @@ impl Outbox {
 
     /// Where a subscriber resumes: after its last acknowledged `seq`. A subscriber that never
     /// acknowledged starts where the slowest subscriber of its family (`gateway:…`, other
-    /// shard layouts of the same bot) acknowledged within the last week: after re-sharding,
+    /// shard layouts of the same bot) acknowledged within the last three days: after re-sharding,
     /// every guild the new layout serves resumes after what its old layout posted (what
     /// was posted already is skipped by its delivery record). With no such subscriber it
     /// starts after the newest notification stored now (a new bot is not sent the whole
@@ -255,7 +256,11 @@ impl Outbox {
         let earliest = match family {
             Some(prefix) => self
                 .acks
-                .find_one(doc! { "_id": { "$regex": prefix }, "at": { "$gte": week_ago } })
+                .find_one(doc! {
+                    "_id": { "$regex": prefix },
+                    // Acknowledgements of earlier builds carry no time: they count.
+                    "$or": [{ "at": { "$gte": week_ago } }, { "at": { "$exists": false } }],
+                })
                 .sort(doc! { "seq": 1 })
                 .await?
                 .and_then(|d| d.get_i64("seq").ok()),

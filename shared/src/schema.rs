@@ -270,6 +270,19 @@ pub const MIGRATIONS: &[Migration] = &[
             // Deliveries are looked up by notification whoever posted them: a new shard
             // layout skips what the old one posted.
             index(collections::DELIVERIES, "cursors", &[("cursors", 1)]),
+            // What the retention sweeps delete by (audit records: `guild_at` does not
+            // lead with the date).
+            index(
+                collections::NOTIFICATIONS,
+                "created_at",
+                &[("created_at", 1)],
+            ),
+            index(
+                collections::TELEMETRY_EVENTS,
+                "received_at",
+                &[("received_at", 1)],
+            ),
+            index(collections::AUDIT_LOG, "at", &[("at", 1)]),
         ],
     },
 ];

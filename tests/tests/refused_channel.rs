@@ -142,6 +142,14 @@ async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
         })
         .await);
     assert!(note(&sent));
+    // Recorded as told before the next command, so a second note would be caught.
+    eventually("the block marked told", WAIT, || async {
+        blocks
+            .count_documents(doc! { "_id": CHANNEL as i64, "told": true })
+            .await
+            .is_ok_and(|n| n == 1)
+    })
+    .await;
     let sent = sim.slash(
         0,
         &admin,
@@ -149,6 +157,10 @@ async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
         &[("server_id", Opt::str(&server))],
     );
     ok(sim.answer(&sent, WAIT).await);
+    // A note would come right after that answer: the answer to one more command comes
+    // after it.
+    let later = sim.slash(0, &admin, "killfeed status", &[]);
+    ok(sim.answer(&later, WAIT).await);
     assert!(!note(&sent), "told once");
 
     // Fixed: the permission is back and the admin saves the channels; the next kill posts.
