@@ -158,6 +158,21 @@ where
     }
 }
 
+/// A new session channel of the connection running the SFTP subsystem.
+async fn sftp_channel(
+    handle: &client::Handle<HostKeyCheck>,
+) -> Result<russh::ChannelStream<client::Msg>, String> {
+    let channel = handle
+        .channel_open_session()
+        .await
+        .map_err(|e| e.to_string())?;
+    channel
+        .request_subsystem(true, "sftp")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(channel.into_stream())
+}
+
 impl SftpConnection {
     /// Opens a connection, recording each step in `steps`.
     pub async fn open(
@@ -266,27 +281,12 @@ impl SftpConnection {
                     format!("logged in, but SFTP is not available: {e}"),
                 )
             };
-            let channel = handle
-                .channel_open_session()
-                .await
-                .map_err(|e| no_sftp(e.to_string()))?;
-            channel
-                .request_subsystem(true, "sftp")
-                .await
-                .map_err(|e| no_sftp(e.to_string()))?;
-            let sftp = SftpSession::new(channel.into_stream())
+            // Two SFTP channels: one for reads, one for bounded listings.
+            let sftp = SftpSession::new(sftp_channel(&handle).await.map_err(no_sftp)?)
                 .await
                 .map_err(|e| no_sftp(e.to_string()))?;
             sftp.set_timeout(timeouts.operation.as_secs().max(1));
-            let channel = handle
-                .channel_open_session()
-                .await
-                .map_err(|e| no_sftp(e.to_string()))?;
-            channel
-                .request_subsystem(true, "sftp")
-                .await
-                .map_err(|e| no_sftp(e.to_string()))?;
-            let lister = RawSftpSession::new(channel.into_stream());
+            let lister = RawSftpSession::new(sftp_channel(&handle).await.map_err(no_sftp)?);
             lister.set_timeout(timeouts.operation.as_secs().max(1));
             lister.init().await.map_err(|e| no_sftp(e.to_string()))?;
             Ok(((sftp, lister), "SFTP session open".to_owned()))

@@ -9,7 +9,8 @@
 //!   stop it with SIGTERM; its logs are printed when a test fails.
 //! - [`stack`]: collector, worker and gateway wired together, as the sandbox runs them.
 //! - [`discord_sim`]: the Discord gateway and REST simulator.
-//! - [`sftp_home`]: game servers' files laid out in the SFTP test user's home.
+//! - [`sftp_home`]: game servers' files laid out in the SFTP test user's home;
+//!   [`guild_setup`]: a game server set up through the bot's commands, kills to write.
 //! - [`sockets`]: the TCP connections a process holds (SSH sessions seen from outside).
 //! - [`support`]: helpers every test uses (fixtures, expected statistics, settings).
 //!
@@ -19,6 +20,7 @@
 pub mod backing;
 pub mod daemon;
 pub mod discord_sim;
+pub mod guild_setup;
 pub mod sftp_home;
 pub mod sockets;
 pub mod stack;

@@ -15,18 +15,17 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
-use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::DiscordSimulator;
-use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::discord_sim::interactions::Member;
+use tower_tests::guild_setup::{ALPHA, add_server_with_killfeed, kills};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, first_read_done, ok, required_env};
+use tower_tests::support::{eventually, ok};
 
 const GUILD: u64 = 890_000_000_000_000_001;
 const ADMIN: u64 = 990_000_000_000_000_001;
 const CHANNEL: u64 = 690_000_000_000_000_001;
-const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
-const BRAVO: &str = "00024afed387453195c040bb85708405";
 
 /// The project's MongoDB script for an instance of this test's own.
 fn mongodb(action: &str, port: u16) -> String {
@@ -68,14 +67,6 @@ fn free_port() -> u16 {
     ok(listener.local_addr()).port()
 }
 
-fn kills(n: u32) -> String {
-    (0..n)
-        .map(|i| {
-            format!("2026.01.01-00.{i:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
-        })
-        .collect()
-}
-
 async fn status(addr: std::net::SocketAddr) -> ServingStatus {
     let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
         return ServingStatus::Unknown;
@@ -115,35 +106,7 @@ async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
     let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
     let stack = ok(Stack::start(&options).await);
     let admin = Member::admin(GUILD, ADMIN);
-    let run = async |path: &str, opts: &[(&str, Opt)]| {
-        let sent = sim.slash(0, &admin, path, opts);
-        ok(sim.answer(&sent, WAIT).await)
-    };
-    let a = run(
-        "setup addserver",
-        &[
-            ("server_name", Opt::str("Restarted")),
-            ("host", Opt::str("127.0.0.1")),
-            ("port", Opt::Int(i64::from(ok(sshd_port())))),
-            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
-            (
-                "password",
-                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
-            ),
-            ("server_id", Opt::str(&server)),
-        ],
-    )
-    .await;
-    assert_eq!(a.title(), "Server added");
-    let channels = [
-        ("server_id", Opt::str(&server)),
-        ("killfeed_channel", Opt::Channel(CHANNEL)),
-    ];
-    assert_eq!(
-        run("setup channels", &channels).await.title(),
-        "Channels saved"
-    );
-    first_read_done(&db.handle(), GUILD, &server).await;
+    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
     ok(std::fs::write(&csv, kills(3)));
     eventually("the first kills posted", WAIT, || async {
         embeds_in(&sim) == 3

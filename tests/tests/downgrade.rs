@@ -6,41 +6,18 @@
 use mongodb::bson::{Document, doc};
 use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
-use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::{Member, Opt};
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID};
+use tower_tests::guild_setup::{ALPHA, addserver_options, kills};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, first_read_done, ok, required_env};
+use tower_tests::support::{eventually, first_read_done, ok};
 
 const GUILD: u64 = 870_000_000_000_000_001;
 const OTHER_GUILD: u64 = 870_000_000_000_000_002;
 const ADMIN: u64 = 970_000_000_000_000_001;
 const OTHER_ADMIN: u64 = 970_000_000_000_000_002;
-const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
-const BRAVO: &str = "00024afed387453195c040bb85708405";
-
-fn addserver(server_id: &str) -> Vec<(&'static str, Opt)> {
-    vec![
-        ("server_name", Opt::str(format!("Server {server_id}"))),
-        ("host", Opt::str("127.0.0.1")),
-        ("port", Opt::Int(i64::from(ok(sshd_port())))),
-        ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
-        (
-            "password",
-            Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
-        ),
-        ("server_id", Opt::str(server_id)),
-    ]
-}
-
-fn kills(n: u32) -> String {
-    (0..n)
-        .map(|i| {
-            format!("2026.01.01-00.{i:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_again() {
@@ -79,7 +56,7 @@ async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_
     };
     grant(1).await;
     for s in [&older, &newer] {
-        let a = run(&admin, "setup addserver", &addserver(s)).await;
+        let a = run(&admin, "setup addserver", &addserver_options(s)).await;
         assert_eq!(a.title(), "Server added", "{}", a.text());
         first_read_done(&db.handle(), GUILD, s).await;
     }
@@ -183,8 +160,8 @@ async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_
     // Another Scavenger guild: two admins add a server at the same moment; one slot.
     let other = Member::admin(OTHER_GUILD, OTHER_ADMIN);
     let (a, b) = (unique_server_id(), unique_server_id());
-    let first = sim.slash(0, &other, "setup addserver", &addserver(&a));
-    let second = sim.slash(0, &other, "setup addserver", &addserver(&b));
+    let first = sim.slash(0, &other, "setup addserver", &addserver_options(&a));
+    let second = sim.slash(0, &other, "setup addserver", &addserver_options(&b));
     let titles = [
         ok(sim.answer(&first, WAIT).await).title(),
         ok(sim.answer(&second, WAIT).await).title(),

@@ -10,12 +10,13 @@ use mongodb::bson::{Document, doc};
 use tower_shared::ingest::parse_killfeed_chunk;
 use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
-use tower_tests::backing::{TestDatabase, sshd_port};
-use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::backing::TestDatabase;
+use tower_tests::discord_sim::interactions::Member;
 use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
+use tower_tests::guild_setup::{ALPHA, BRAVO, addserver_options, killfeed_channel};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, first_read_done, fixture, ok, required_env};
+use tower_tests::support::{eventually, first_read_done, fixture, ok};
 
 const GUILD_A: u64 = 840_000_000_000_000_001;
 const GUILD_B: u64 = 850_000_000_000_000_002;
@@ -24,35 +25,15 @@ const CHANNEL_B: u64 = 650_000_000_000_000_002;
 /// The test stacks' poll interval (`with_loopback_sftp`).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
-const BRAVO: &str = "00024afed387453195c040bb85708405";
-
+/// Adds a server and its killfeed channel, without waiting for its first read.
 async fn add_server(sim: &DiscordSimulator, admin: &Member, server_id: &str, channel: u64) {
-    let sent = sim.slash(
-        0,
-        admin,
-        "setup addserver",
-        &[
-            ("server_name", Opt::str(format!("Server {server_id}"))),
-            ("host", Opt::str("127.0.0.1")),
-            ("port", Opt::Int(i64::from(ok(sshd_port())))),
-            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
-            (
-                "password",
-                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
-            ),
-            ("server_id", Opt::str(server_id)),
-        ],
-    );
+    let sent = sim.slash(0, admin, "setup addserver", &addserver_options(server_id));
     assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Server added");
     let sent = sim.slash(
         0,
         admin,
         "setup channels",
-        &[
-            ("server_id", Opt::str(server_id)),
-            ("killfeed_channel", Opt::Channel(channel)),
-        ],
+        &killfeed_channel(server_id, channel),
     );
     assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Channels saved");
 }

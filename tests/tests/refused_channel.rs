@@ -6,23 +6,17 @@
 use mongodb::bson::{Document, doc};
 use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
-use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::{Member, Opt};
 use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
+use tower_tests::guild_setup::{add_server_with_killfeed, kill, killfeed_channel};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, first_read_done, ok, required_env};
+use tower_tests::support::{eventually, ok};
 
 const GUILD: u64 = 860_000_000_000_000_001;
 const ADMIN: u64 = 960_000_000_000_000_001;
 const CHANNEL: u64 = 660_000_000_000_000_001;
-const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
-const BRAVO: &str = "00024afed387453195c040bb85708405";
-
-fn kill(minute: u32) -> String {
-    format!("2026.01.01-00.{minute:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
-}
-
 fn posts_to(sim: &DiscordSimulator) -> usize {
     sim.rest_calls()
         .iter()
@@ -46,31 +40,8 @@ async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
         let sent = sim.slash(0, &admin, path, opts);
         ok(sim.answer(&sent, WAIT).await)
     };
-    let a = run(
-        "setup addserver",
-        &[
-            ("server_name", Opt::str("Refusing")),
-            ("host", Opt::str("127.0.0.1")),
-            ("port", Opt::Int(i64::from(ok(sshd_port())))),
-            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
-            (
-                "password",
-                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
-            ),
-            ("server_id", Opt::str(&server)),
-        ],
-    )
-    .await;
-    assert_eq!(a.title(), "Server added");
-    let channels = [
-        ("server_id", Opt::str(&server)),
-        ("killfeed_channel", Opt::Channel(CHANNEL)),
-    ];
-    assert_eq!(
-        run("setup channels", &channels).await.title(),
-        "Channels saved"
-    );
-    first_read_done(&db.handle(), GUILD, &server).await;
+    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
+    let channels = killfeed_channel(&server, CHANNEL);
 
     // The guild takes the bot's permission; a kill is refused, and the channel blocked.
     sim.refuse_posts(CHANNEL, true);

@@ -1,0 +1,68 @@
+//! A guild's game server set up the way an admin sets one up, through the bot's own
+//! commands on the simulator: `/setup addserver` for a server on the test sshd, then
+//! `/setup channels` for its killfeed; and killfeed lines to write for it.
+
+use crate::WAIT;
+use crate::backing::sshd_port;
+use crate::discord_sim::DiscordSimulator;
+use crate::discord_sim::interactions::{Member, Opt};
+use crate::support::{first_read_done, ok, required_env};
+
+/// Two players' EOS ids for written kills.
+pub const ALPHA: &str = "0002e69a65204b669c20238266782d7b";
+pub const BRAVO: &str = "00024afed387453195c040bb85708405";
+
+/// The `/setup addserver` options for `server_id` on the test sshd, named `Server <id>`.
+pub fn addserver_options(server_id: &str) -> Vec<(&'static str, Opt)> {
+    vec![
+        ("server_name", Opt::str(format!("Server {server_id}"))),
+        ("host", Opt::str("127.0.0.1")),
+        ("port", Opt::Int(i64::from(ok(sshd_port())))),
+        ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
+        (
+            "password",
+            Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
+        ),
+        ("server_id", Opt::str(server_id)),
+    ]
+}
+
+/// Adds `server_id` as `admin` and points its killfeed at `channel`, then waits for the
+/// worker's first read of it (what its files hold by then is history, never posted).
+pub async fn add_server_with_killfeed(
+    sim: &DiscordSimulator,
+    db: &mongodb::Database,
+    admin: &Member,
+    server_id: &str,
+    channel: u64,
+) {
+    let sent = sim.slash(0, admin, "setup addserver", &addserver_options(server_id));
+    let added = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(added.title(), "Server added", "{}", added.text());
+    let sent = sim.slash(
+        0,
+        admin,
+        "setup channels",
+        &killfeed_channel(server_id, channel),
+    );
+    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Channels saved");
+    first_read_done(db, admin.guild_id, server_id).await;
+}
+
+/// The `/setup channels` options that point `server_id`'s killfeed at `channel`.
+pub fn killfeed_channel(server_id: &str, channel: u64) -> Vec<(&'static str, Opt)> {
+    vec![
+        ("server_id", Opt::str(server_id)),
+        ("killfeed_channel", Opt::Channel(channel)),
+    ]
+}
+
+/// `n` killfeed lines, Alpha One killing Bravo a minute apart from 2026-01-01 00:00.
+pub fn kills(n: u32) -> String {
+    (0..n).map(kill).collect()
+}
+
+/// Alpha One kills Bravo at 2026-01-01 00:`minute`.
+pub fn kill(minute: u32) -> String {
+    format!("2026.01.01-00.{minute:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
+}
