@@ -271,6 +271,13 @@ impl DiscordSimulator {
         }
     }
 
+    /// Fails every channel post as Discord does in an outage (`None` ends it).
+    pub fn fail_posts(&self, how: Option<rest::PostFailure>) {
+        if let Ok(mut failing) = self.state.rest.failing_posts.lock() {
+            *failing = how;
+        }
+    }
+
     /// Refuses every post to `channel` with 403 Missing Permissions (code 50013), as
     /// Discord does once a guild takes the bot's Send Messages there; `false` lifts it.
     pub fn refuse_posts(&self, channel: u64, refused: bool) {

@@ -41,9 +41,19 @@ pub(crate) struct RateLimitRule {
 }
 
 /// What the REST side remembers.
+/// How the simulator fails channel posts, when it does (`DiscordSimulator::fail_posts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostFailure {
+    /// 500 Internal Server Error at once; nothing is posted.
+    ServerError,
+    /// No answer for 15 s (past the bot's request timeout), then a 500; nothing posted.
+    Timeout,
+}
+
 #[derive(Default)]
 pub(crate) struct RestState {
     pub(crate) rate_limits: Mutex<Vec<RateLimitRule>>,
+    pub(crate) failing_posts: Mutex<Option<PostFailure>>,
     /// (channel, nonce) → message id, for `enforce_nonce`.
     nonces: Mutex<HashMap<(u64, String), u64>>,
     next_id: AtomicU64,
@@ -105,6 +115,19 @@ pub(crate) async fn handle(
     }
     if let Some((retry_after, global)) = limited {
         return too_many_requests(retry_after, global);
+    }
+    let post =
+        method == Method::POST && path.starts_with("/channels/") && path.ends_with("/messages");
+    let failing = state.rest.failing_posts.lock().ok().and_then(|f| *f);
+    if let (true, Some(failure)) = (post, failing) {
+        if failure == PostFailure::Timeout {
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+        }
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            0,
+            "500: Internal Server Error",
+        );
     }
     if let Some(reason) = rejected {
         return (

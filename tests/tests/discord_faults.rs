@@ -1,0 +1,110 @@
+//! Discord failing under the bot: its REST API answers 500s, then stops answering
+//! (timeouts), for 30 s while kills keep coming; then a burst of kills is posted while
+//! the gateway's WebSocket is dropped. Every kill is posted once, none lost or doubled.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use mongodb::bson::{Document, doc};
+use tower_shared::secret::SecretKey;
+use tower_tests::WAIT;
+use tower_tests::backing::TestDatabase;
+use tower_tests::discord_sim::DiscordSimulator;
+use tower_tests::discord_sim::interactions::Member;
+use tower_tests::discord_sim::rest::PostFailure;
+use tower_tests::guild_setup::{add_server_with_killfeed, kills};
+use tower_tests::sftp_home::{Home, unique_server_id};
+use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::{eventually, ok};
+
+const GUILD: u64 = 895_000_000_000_000_001;
+const ADMIN: u64 = 995_000_000_000_000_001;
+const CHANNEL: u64 = 695_000_000_000_000_001;
+
+/// The kill embeds posted, by their time (one per kill line).
+fn posted(sim: &DiscordSimulator) -> Vec<String> {
+    sim.posted(CHANNEL)
+        .iter()
+        .flat_map(|m| m["embeds"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["timestamp"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn post_attempts(sim: &DiscordSimulator) -> usize {
+    sim.rest_calls()
+        .iter()
+        .filter(|c| c.method == "POST" && c.path == format!("/channels/{CHANNEL}/messages"))
+        .count()
+}
+
+#[tokio::test]
+async fn discord_failing_for_30_s_and_a_dropped_gateway_lose_and_double_nothing() {
+    let db = ok(TestDatabase::create("discord_faults").await);
+    let home = Home::new("discord_faults");
+    let key = ok(SecretKey::generate_base64());
+    let server = unique_server_id();
+    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
+    ok(std::fs::write(&csv, ""));
+    let sim = ok(DiscordSimulator::start().await);
+    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    let stack = ok(Stack::start(&options).await);
+    let admin = Member::admin(GUILD, ADMIN);
+    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
+
+    // Discord's REST side fails: 500s first, then no answer at all.
+    sim.fail_posts(Some(PostFailure::ServerError));
+    let outage = tokio::time::Instant::now();
+    ok(std::fs::write(&csv, kills(2)));
+    eventually("posts tried and refused", WAIT, || async {
+        post_attempts(&sim) >= 2
+    })
+    .await;
+    sim.fail_posts(Some(PostFailure::Timeout));
+    ok(std::fs::write(&csv, kills(3)));
+    // The outage lasts 30 s whatever the bot does: nothing to await but time.
+    tokio::time::sleep_until(outage + Duration::from_secs(30)).await;
+    assert!(
+        posted(&sim).is_empty(),
+        "nothing is posted while Discord fails"
+    );
+    sim.fail_posts(None);
+
+    // Back: a burst of kills, and the gateway's connection dropped in the middle of it.
+    ok(std::fs::write(&csv, kills(23)));
+    eventually("the burst begun", 2 * WAIT, || async {
+        !posted(&sim).is_empty()
+    })
+    .await;
+    sim.drop_connections();
+    eventually("every kill posted", 2 * WAIT, || async {
+        posted(&sim).len() >= 23
+    })
+    .await;
+    let notifications = db.handle().collection::<Document>("notifications");
+    let acks = db.handle().collection::<Document>("notification_acks");
+    eventually("posting caught up", WAIT, || async {
+        let newest = notifications
+            .find_one(doc! {})
+            .sort(doc! { "seq": -1 })
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok());
+        let acked = acks
+            .find_one(doc! {})
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("seq").ok());
+        newest.is_some() && acked >= newest
+    })
+    .await;
+    let times = posted(&sim);
+    assert_eq!(times.len(), 23, "each kill posted once");
+    assert_eq!(
+        times.iter().collect::<HashSet<_>>().len(),
+        23,
+        "no kill posted twice"
+    );
+    ok(stack.stop_cleanly(WAIT).await);
+}
