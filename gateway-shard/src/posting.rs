@@ -93,6 +93,31 @@ enum PostError {
     StreamEnded,
 }
 
+/// Why notifications were not posted.
+#[derive(Debug, Clone, Copy)]
+enum Unposted {
+    /// Older than the freshness limit.
+    Stale,
+    /// Their channel refuses the bot.
+    Blocked,
+}
+
+impl Unposted {
+    fn state(self) -> &'static str {
+        match self {
+            Self::Stale => "stale",
+            Self::Blocked => "blocked",
+        }
+    }
+
+    fn counter(self) -> &'static str {
+        match self {
+            Self::Stale => "stale_notices",
+            Self::Blocked => "blocked_notices",
+        }
+    }
+}
+
 /// What became of one post.
 enum Posted {
     Sent,
@@ -285,6 +310,14 @@ impl Poster {
         let mut posts: Vec<(u64, Vec<(&str, Embed)>)> = Vec::new();
         // Whose channel each is: a refused channel is blocked for its guild.
         let mut guild_of: HashMap<u64, u64> = HashMap::new();
+        // Whose notification each is, for the counts of what was not posted.
+        let server_of: HashMap<&str, (u64, &str)> = batch
+            .iter()
+            .filter_map(|n| {
+                let r = n.server.as_ref()?;
+                Some((n.cursor.as_str(), (r.guild_id, r.server_id.as_str())))
+            })
+            .collect();
         let now_ms = DateTime::now().timestamp_millis();
         let max_age_ms = i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
         let mut stale: HashMap<(u64, &str), Vec<&str>> = HashMap::new();
@@ -315,7 +348,8 @@ impl Poster {
                 Action::Skip => {}
             }
         }
-        self.count_stale(&stale).await?;
+        self.count_unposted(Unposted::Stale, &stale).await?;
+        let mut blocked: HashMap<(u64, &str), Vec<&str>> = HashMap::new();
         for (channel, chunk) in round_robin(&posts) {
             if shutdown.is_triggered() {
                 return Ok(false);
@@ -324,6 +358,11 @@ impl Poster {
             // would be one more invalid request against the bot's IP.
             if self.bot.channel_blocks.is_blocked(channel).await? {
                 tracing::debug!(channel, "channel refused earlier; message not posted");
+                for (cursor, _) in chunk {
+                    if let Some(key) = server_of.get(cursor) {
+                        blocked.entry(*key).or_default().push(cursor);
+                    }
+                }
                 continue;
             }
             let cursors: Vec<&str> = chunk.iter().map(|(c, _)| *c).collect();
@@ -363,15 +402,21 @@ impl Poster {
                 .update_one(doc! { "_id": &nonce }, doc! { "$set": { "state": "sent" } })
                 .await?;
         }
+        self.count_unposted(Unposted::Blocked, &blocked).await?;
         Ok(true)
     }
 
-    /// Records notifications not posted for their age, once each: a delivery record in
-    /// state `stale` (so a replay of the batch skips them as delivered) and, the first
-    /// time, a count in the server's status.
-    async fn count_stale(&self, stale: &HashMap<(u64, &str), Vec<&str>>) -> Result<(), PostError> {
-        for ((guild, server), cursors) in stale {
-            let id = format!("stale:{}", nonce(0, cursors));
+    /// Records notifications not posted, once each: a delivery record in state `stale` or
+    /// `blocked` (so a replay of the batch skips them as delivered) and, the first time,
+    /// a count in the server's status (`stale_notices`, `blocked_notices`), which
+    /// `/csv_status` shows.
+    async fn count_unposted(
+        &self,
+        why: Unposted,
+        unposted: &HashMap<(u64, &str), Vec<&str>>,
+    ) -> Result<(), PostError> {
+        for ((guild, server), cursors) in unposted {
+            let id = format!("{}:{}", why.state(), nonce(0, cursors));
             let recorded = self
                 .deliveries
                 .update_one(
@@ -380,7 +425,7 @@ impl Poster {
                         "subscriber": &self.subscriber,
                         "channel": 0i64,
                         "cursors": cursors,
-                        "state": "stale",
+                        "state": why.state(),
                         "at": DateTime::now(),
                         "schema_version": SCHEMA_VERSION,
                     } },
@@ -395,13 +440,14 @@ impl Poster {
                 guild,
                 server,
                 count = n,
-                "notifications older than the freshness limit not posted"
+                state = why.state(),
+                "notifications not posted"
             );
             self.status
                 .update_one(
                     doc! { "_id": format!("{guild}:{server}") },
                     doc! {
-                        "$inc": { "stale_notices": n },
+                        "$inc": { why.counter(): n },
                         "$setOnInsert": {
                             "guild_id": guild.to_string(),
                             "server_id": *server,

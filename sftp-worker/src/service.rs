@@ -520,6 +520,7 @@ impl SftpWorker for Worker {
                     stale_notices: u64::try_from(int("stale_notices")).unwrap_or(0),
                     quiet_lines: u64::try_from(int("quiet_lines")).unwrap_or(0),
                     lost_bytes: u64::try_from(int("lost_bytes")).unwrap_or(0),
+                    blocked_notices: u64::try_from(int("blocked_notices")).unwrap_or(0),
                 }
             })
             .collect();

@@ -81,6 +81,18 @@ async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
     })
     .await;
     assert_eq!(posts_to(&sim), 1, "a blocked channel gets no more requests");
+    // What was held back is counted (and `/csv_status` says so, below).
+    let status = db.handle().collection::<Document>("server_status");
+    eventually("the held-back kills counted", WAIT, || async {
+        status
+            .find_one(doc! { "_id": format!("{GUILD}:{server}") })
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_i64("blocked_notices").ok())
+            == Some(3)
+    })
+    .await;
 
     // The status says so; the admin's next command brings a private note, once.
     let status = run("killfeed status", &[]).await;
@@ -133,6 +145,14 @@ async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
     let later = sim.slash(0, &admin, "killfeed status", &[]);
     ok(sim.answer(&later, WAIT).await);
     assert!(!note(&sent), "told once");
+    let csv_status = run("csv_status", &[]).await;
+    assert!(
+        csv_status
+            .text()
+            .contains("3 notifications not posted: their channel refuses the bot"),
+        "{}",
+        csv_status.text()
+    );
 
     // Fixed: the permission is back and the admin saves the channels; the next kill posts.
     sim.refuse_posts(CHANNEL, false);

@@ -325,6 +325,12 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
                 s.lost_bytes
             ));
         }
+        if s.blocked_notices > 0 {
+            text.push_str(&format!(
+                "\n{} notifications not posted: their channel refuses the bot (see /killfeed status)",
+                s.blocked_notices
+            ));
+        }
         if s.stale_notices > 0 {
             text.push_str(&format!(
                 "\n{} stale notifications not posted (older than the freshness limit)",
