@@ -103,14 +103,13 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let secret_key = startup::open_secret_key(&config, &db).await?;
 
     // Retention: audit records older than their limit go.
-    let rules = retention::Rule::days(
-        collections::AUDIT_LOG,
-        "at",
-        config.retention.audit_log_days,
-    );
     tokio::spawn(retention::run(
         db.clone(),
-        rules.into_iter().collect(),
+        retention::Rule::days(
+            collections::AUDIT_LOG,
+            "at",
+            config.retention.audit_log_days,
+        ),
         shutdown.clone(),
     ));
 

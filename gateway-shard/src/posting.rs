@@ -308,9 +308,8 @@ impl Poster {
         }
 
         let mut posts: Vec<(u64, Vec<(&str, Embed)>)> = Vec::new();
-        // Whose channel each is: a refused channel is blocked for its guild.
-        let mut guild_of: HashMap<u64, u64> = HashMap::new();
-        // Whose notification each is, for the counts of what was not posted.
+        // Whose notification each is: a refused channel is blocked for its guild, and what
+        // is not posted is counted for its server.
         let server_of: HashMap<&str, (u64, &str)> = batch
             .iter()
             .filter_map(|n| {
@@ -336,9 +335,6 @@ impl Poster {
             }
             match action {
                 Action::Post { channel, embed } => {
-                    if let Some(r) = &n.server {
-                        guild_of.insert(channel, r.guild_id);
-                    }
                     match posts.iter_mut().find(|(c, _)| *c == channel) {
                         Some((_, list)) => list.push((n.cursor.as_str(), *embed)),
                         None => posts.push((channel, vec![(n.cursor.as_str(), *embed)])),
@@ -366,6 +362,11 @@ impl Poster {
                 continue;
             }
             let cursors: Vec<&str> = chunk.iter().map(|(c, _)| *c).collect();
+            // A channel belongs to one guild: its first notification's.
+            let guild = cursors
+                .first()
+                .and_then(|c| server_of.get(c))
+                .map_or(0, |(guild, _)| *guild);
             let nonce = nonce(channel, &cursors).to_string();
             let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
             let body =
@@ -377,7 +378,7 @@ impl Poster {
                     doc! { "$setOnInsert": {
                         "subscriber": &self.subscriber,
                         "channel": i64::try_from(channel).unwrap_or(i64::MAX),
-                        "guild_id": guild_of.get(&channel).map(u64::to_string).unwrap_or_default(),
+                        "guild_id": guild.to_string(),
                         "cursors": &cursors,
                         "body": &body,
                         "state": "sending",
@@ -390,7 +391,6 @@ impl Poster {
             match self.post(channel, body.as_bytes()).await? {
                 Posted::Sent => self.bot.channel_blocks.posted(channel).await?,
                 Posted::Refused { status, reason } => {
-                    let guild = guild_of.get(&channel).copied().unwrap_or(0);
                     self.bot
                         .channel_blocks
                         .block(guild, channel, status, &reason)

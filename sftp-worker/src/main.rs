@@ -53,14 +53,13 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         .map(std::sync::Arc::new);
 
     // Retention: notifications older than their limit go.
-    let rules = retention::Rule::days(
-        collections::NOTIFICATIONS,
-        "created_at",
-        config.retention.notifications_days,
-    );
     tokio::spawn(retention::run(
         db.clone(),
-        rules.into_iter().collect(),
+        retention::Rule::days(
+            collections::NOTIFICATIONS,
+            "created_at",
+            config.retention.notifications_days,
+        ),
         shutdown.clone(),
     ));
 

@@ -692,13 +692,11 @@ impl Poller {
         let id = key_id(&(guild, sid.to_owned()));
         let mut progress = FoldersProgress::default();
         // Interrupted batches are finished: new ones are numbered after every folder's.
-        let mut before = Some(StoreSink::next_batch_of(&sinks));
+        let mut next_batch = StoreSink::next_batch_of(&sinks);
         let result = async {
             for (dir, sink) in layout.killfeed_dirs.iter().zip(&mut sinks) {
                 // Batch numbers go on from the folder read before.
-                if let Some(next) = before {
-                    sink.state.next_batch = sink.state.next_batch.max(next);
-                }
+                sink.state.next_batch = sink.state.next_batch.max(next_batch);
                 let cursor = sink.state.cursor.clone();
                 let mut progress_sink = ProgressSink {
                     inner: &mut *sink,
@@ -723,7 +721,7 @@ impl Poller {
                     other => failure("poll.killfeed", other.to_string(), true),
                 })?;
                 sink.settle().await.map_err(|e| database(&e))?;
-                before = Some(sink.state.next_batch);
+                next_batch = sink.state.next_batch;
             }
             Ok(())
         }

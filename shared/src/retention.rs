@@ -53,8 +53,10 @@ pub async fn sweep(db: &Database, rules: &[Rule]) -> Result<Vec<u64>, mongodb::e
     Ok(deleted)
 }
 
-/// Sweeps every [`EVERY`] (the first time a minute after start) until shutdown.
-pub async fn run(db: Database, rules: Vec<Rule>, shutdown: Shutdown) {
+/// Sweeps every [`EVERY`] (the first time a minute after start) until shutdown; `rules`
+/// may be one [`Rule::days`] as it comes (none for a limit of 0).
+pub async fn run(db: Database, rules: impl IntoIterator<Item = Rule>, shutdown: Shutdown) {
+    let rules: Vec<Rule> = rules.into_iter().collect();
     if rules.is_empty() {
         return;
     }

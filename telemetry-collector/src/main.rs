@@ -70,14 +70,13 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         shutdown.clone(),
     ));
     // Retention: error occurrences older than `collector.retention_days` go.
-    let rules = retention::Rule::days(
-        collections::TELEMETRY_EVENTS,
-        "received_at",
-        config.collector.retention_days,
-    );
     tokio::spawn(retention::run(
         db.clone(),
-        rules.into_iter().collect(),
+        retention::Rule::days(
+            collections::TELEMETRY_EVENTS,
+            "received_at",
+            config.collector.retention_days,
+        ),
         shutdown.clone(),
     ));
     tracing::info!(instance = %me.instance, %addr, "telemetry-collector ready");

@@ -114,3 +114,29 @@ pub async fn first_read_done(db: &mongodb::Database, guild: u64, server_id: &str
     })
     .await;
 }
+
+/// Waits (bounded) until at least `at_least` notifications are stored and the furthest
+/// gateway subscriber has acknowledged every one: everything the worker produced so far has been posted (or
+/// deliberately not), so counts of posts are final.
+pub async fn posting_caught_up(db: &mongodb::Database, at_least: i64) {
+    let notifications = db.collection::<Document>("notifications");
+    let acks = db.collection::<Document>("notification_acks");
+    eventually("every notification acknowledged", crate::WAIT, || async {
+        let seq = |d: Option<Document>| d.and_then(|d| d.get_i64("seq").ok());
+        let newest = seq(notifications
+            .find_one(doc! {})
+            .sort(doc! { "seq": -1 })
+            .await
+            .ok()
+            .flatten());
+        // The furthest subscriber: after re-sharding the old layout's stays behind.
+        let acked = seq(acks
+            .find_one(doc! {})
+            .sort(doc! { "seq": -1 })
+            .await
+            .ok()
+            .flatten());
+        matches!((newest, acked), (Some(n), Some(a)) if n >= at_least && a >= n)
+    })
+    .await;
+}

@@ -21,7 +21,7 @@ use tower_tests::discord_sim::interactions::Member;
 use tower_tests::guild_setup::{ALPHA, add_server_with_killfeed, kills};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, ok};
+use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 890_000_000_000_000_001;
 const ADMIN: u64 = 990_000_000_000_000_001;
@@ -84,13 +84,6 @@ async fn status(addr: std::net::SocketAddr) -> ServingStatus {
         .unwrap_or(ServingStatus::Unknown)
 }
 
-fn embeds_in(sim: &DiscordSimulator) -> usize {
-    sim.posted(CHANNEL)
-        .iter()
-        .map(|m| m["embeds"].as_array().map_or(0, Vec::len))
-        .sum()
-}
-
 #[tokio::test]
 async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
     let port = free_port();
@@ -109,7 +102,7 @@ async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
     add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
     ok(std::fs::write(&csv, kills(3)));
     eventually("the first kills posted", WAIT, || async {
-        embeds_in(&sim) == 3
+        sim.embeds_posted(CHANNEL).len() == 3
     })
     .await;
 
@@ -140,27 +133,12 @@ async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
         .await;
     }
     ok(std::fs::write(&csv, kills(8)));
-    eventually("every kill posted", WAIT, || async { embeds_in(&sim) >= 8 }).await;
-    let notifications = db.handle().collection::<Document>("notifications");
-    let acks = db.handle().collection::<Document>("notification_acks");
-    eventually("posting caught up", WAIT, || async {
-        let newest = notifications
-            .find_one(doc! {})
-            .sort(doc! { "seq": -1 })
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok());
-        let acked = acks
-            .find_one(doc! {})
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok());
-        newest.is_some() && acked >= newest
+    eventually("every kill posted", WAIT, || async {
+        sim.embeds_posted(CHANNEL).len() >= 8
     })
     .await;
-    assert_eq!(embeds_in(&sim), 8, "each kill posted once");
+    posting_caught_up(&db.handle(), 8).await;
+    assert_eq!(sim.embeds_posted(CHANNEL).len(), 8, "each kill posted once");
     let stats = db.handle().collection::<Document>("player_stats");
     let alpha = ok(stats
         .find_one(doc! { "guild_id": GUILD.to_string(), "server_id": &server, "player_id": ALPHA })

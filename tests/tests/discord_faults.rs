@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use mongodb::bson::{Document, doc};
 use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
@@ -15,7 +14,7 @@ use tower_tests::discord_sim::rest::PostFailure;
 use tower_tests::guild_setup::{add_server_with_killfeed, kills};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, ok};
+use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 895_000_000_000_000_001;
 const ADMIN: u64 = 995_000_000_000_000_001;
@@ -23,18 +22,10 @@ const CHANNEL: u64 = 695_000_000_000_000_001;
 
 /// The kill embeds posted, by their time (one per kill line).
 fn posted(sim: &DiscordSimulator) -> Vec<String> {
-    sim.posted(CHANNEL)
+    sim.embeds_posted(CHANNEL)
         .iter()
-        .flat_map(|m| m["embeds"].as_array().cloned().unwrap_or_default())
         .map(|e| e["timestamp"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-fn post_attempts(sim: &DiscordSimulator) -> usize {
-    sim.rest_calls()
-        .iter()
-        .filter(|c| c.method == "POST" && c.path == format!("/channels/{CHANNEL}/messages"))
-        .count()
 }
 
 #[tokio::test]
@@ -56,7 +47,7 @@ async fn discord_failing_for_30_s_and_a_dropped_gateway_lose_and_double_nothing(
     let outage = tokio::time::Instant::now();
     ok(std::fs::write(&csv, kills(2)));
     eventually("posts tried and refused", WAIT, || async {
-        post_attempts(&sim) >= 2
+        sim.post_attempts(CHANNEL) >= 2
     })
     .await;
     sim.fail_posts(Some(PostFailure::Timeout));
@@ -80,25 +71,7 @@ async fn discord_failing_for_30_s_and_a_dropped_gateway_lose_and_double_nothing(
         posted(&sim).len() >= 23
     })
     .await;
-    let notifications = db.handle().collection::<Document>("notifications");
-    let acks = db.handle().collection::<Document>("notification_acks");
-    eventually("posting caught up", WAIT, || async {
-        let newest = notifications
-            .find_one(doc! {})
-            .sort(doc! { "seq": -1 })
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok());
-        let acked = acks
-            .find_one(doc! {})
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok());
-        newest.is_some() && acked >= newest
-    })
-    .await;
+    posting_caught_up(&db.handle(), 23).await;
     let times = posted(&sim);
     assert_eq!(times.len(), 23, "each kill posted once");
     assert_eq!(

@@ -10,13 +10,14 @@ use serde_json::Value;
 use tower_shared::ingest::parse_killfeed_chunk;
 use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
-use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::{Answer, Member, Opt};
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID, SimEvent};
+use tower_tests::guild_setup::addserver_options;
 use tower_tests::sftp_home::{Home, lines, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
 use tower_tests::support::{
-    eventually, expected_stats, first_read_done, fixture, ok, required_env,
+    eventually, expected_stats, first_read_done, fixture, ok, posting_caught_up, required_env,
 };
 
 const GUILD_A: u64 = 810_000_000_000_000_001;
@@ -28,37 +29,6 @@ const KILLFEED_CHANNEL: u64 = 610_000_000_000_000_001;
 
 fn options(db: &TestDatabase, sim: &DiscordSimulator, key: &str) -> StackOptions {
     StackOptions::simulated(db, sim, Some(key.to_owned())).with_loopback_sftp()
-}
-
-/// Waits until the gateway has acknowledged every notification stored: everything the
-/// worker produced so far has been posted (or skipped), so counts are final.
-async fn posting_caught_up(db: &TestDatabase) {
-    let notifications = db.handle().collection::<Document>("notifications");
-    let acks = db.handle().collection::<Document>("notification_acks");
-    eventually("every notification acknowledged", WAIT, || async {
-        let seq = |d: Option<Document>| d.and_then(|d| d.get_i64("seq").ok());
-        let max = seq(notifications
-            .find_one(doc! {})
-            .sort(doc! { "seq": -1 })
-            .await
-            .ok()
-            .flatten());
-        let acked = seq(acks.find_one(doc! {}).await.ok().flatten());
-        matches!((max, acked), (Some(m), Some(a)) if a >= m)
-    })
-    .await;
-}
-
-fn embeds_posted(sim: &DiscordSimulator, channel: u64) -> Vec<Value> {
-    sim.posted(channel)
-        .iter()
-        .flat_map(|m| {
-            m.get("embeds")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// The users these tests act as: an admin and a member of guild A, an admin of guild B.
@@ -80,22 +50,7 @@ fn mentions(answer: &Answer, parts: &[&str]) {
 }
 
 async fn add_server(sim: &DiscordSimulator, admin: &Member, server_id: &str) -> String {
-    let sent = sim.slash(
-        0,
-        admin,
-        "setup addserver",
-        &[
-            ("server_name", Opt::str(format!("Server {server_id}"))),
-            ("host", Opt::str("127.0.0.1")),
-            ("port", Opt::Int(i64::from(ok(sshd_port())))),
-            ("username", Opt::str(required_env("TOWER_TEST_SFTP_USER"))),
-            (
-                "password",
-                Opt::str(required_env("TOWER_TEST_SFTP_PASSWORD")),
-            ),
-            ("server_id", Opt::str(server_id)),
-        ],
-    );
+    let sent = sim.slash(0, admin, "setup addserver", &addserver_options(server_id));
     let answer = ok(sim.answer(&sent, WAIT).await);
     assert_eq!(answer.title(), "Server added", "{}", answer.text());
     assert!(
@@ -274,12 +229,12 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     chunk.dedupe(GUILD_A, &server_id, &mut HashSet::new());
     let want = chunk.events.len();
     eventually("every killfeed line posted", WAIT, || async {
-        embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
+        sim.embeds_posted(KILLFEED_CHANNEL).len() >= want
     })
     .await;
     // Counted once everything stored has been handled, so a late repeat would show.
-    posting_caught_up(&db).await;
-    let posted = embeds_posted(&sim, KILLFEED_CHANNEL);
+    posting_caught_up(&db.handle(), 1).await;
+    let posted = sim.embeds_posted(KILLFEED_CHANNEL);
     assert_eq!(posted.len(), want, "each line posted once");
     assert!(sim.posted(KILLFEED_CHANNEL).iter().all(|m| {
         m["embeds"]
@@ -563,7 +518,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         ),
     ));
     let titles = |channel: u64| -> Vec<String> {
-        embeds_posted(&sim, channel)
+        sim.embeds_posted(channel)
             .iter()
             .map(|e| e["title"].as_str().unwrap_or_default().to_owned())
             .collect()
@@ -574,8 +529,8 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
             && titles(KILLFEED_CHANNEL).len() >= 2
     })
     .await;
-    posting_caught_up(&db).await;
-    let events = embeds_posted(&sim, EVENTS_CHANNEL);
+    posting_caught_up(&db.handle(), 1).await;
+    let events = sim.embeds_posted(EVENTS_CHANNEL);
     let described = |title: &str| {
         events
             .iter()
@@ -769,11 +724,11 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
     };
     let want = count(first);
     eventually("the first lines posted", WAIT, || async {
-        embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
+        sim.embeds_posted(KILLFEED_CHANNEL).len() >= want
     })
     .await;
-    posting_caught_up(&db).await;
-    assert_eq!(embeds_posted(&sim, KILLFEED_CHANNEL).len(), want);
+    posting_caught_up(&db.handle(), 1).await;
+    assert_eq!(sim.embeds_posted(KILLFEED_CHANNEL).len(), want);
     let limited = sim.rest_calls().iter().filter(|c| c.rate_limited).count();
     assert_eq!(limited, 2, "both 429s were hit and retried");
 
@@ -808,13 +763,13 @@ async fn posting_survives_rate_limits_and_restarts_without_repeating() {
     assert!(stopped.success(), "the gateway stopped cleanly: {stopped}");
     let want = count(more);
     eventually("the new lines posted", WAIT, || async {
-        embeds_posted(&sim, KILLFEED_CHANNEL).len() >= want
+        sim.embeds_posted(KILLFEED_CHANNEL).len() >= want
     })
     .await;
     // Wait until the new gateway has worked through everything stored.
-    posting_caught_up(&db).await;
+    posting_caught_up(&db.handle(), 1).await;
     assert_eq!(
-        embeds_posted(&sim, KILLFEED_CHANNEL).len(),
+        sim.embeds_posted(KILLFEED_CHANNEL).len(),
         want,
         "no line posted twice after the restart"
     );

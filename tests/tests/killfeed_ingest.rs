@@ -15,15 +15,22 @@ const GUILD: u64 = 222_222_222_222_222_222;
 const SERVER: &str = "9001";
 const DIR: &str = "deathlogs/world_0";
 
+/// An empty killfeed folder (`DIR`) of this test's own under the temp folder, and a byte
+/// source over it.
+fn killfeed_folder(name: &str) -> (std::path::PathBuf, LocalSource) {
+    let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    ok(std::fs::create_dir_all(root.join(DIR)));
+    let source = LocalSource::new(&root);
+    (root, source)
+}
+
 #[tokio::test]
 async fn a_crash_mid_batch_loses_and_doubles_nothing() {
     let test = ok(TestDatabase::create("killfeed_ingest").await);
     let db = ok(test.open().await);
     let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
-    let root = std::env::temp_dir().join(format!("tower-ingest-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    ok(std::fs::create_dir_all(root.join(DIR)));
-    let source = LocalSource::new(&root);
+    let (root, source) = killfeed_folder("ingest");
     let a = fixture("2025.05.01-00.00.00.csv");
     let b = fixture("2025.05.15-00.00.00.csv");
     // The first 100 lines of A.
@@ -167,10 +174,7 @@ async fn a_killfeed_file_replaced_by_a_shorter_or_different_one_is_read_from_its
     let test = ok(TestDatabase::create("killfeed_replaced").await);
     let db = ok(test.open().await);
     let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
-    let root = std::env::temp_dir().join(format!("tower-replaced-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    ok(std::fs::create_dir_all(root.join(DIR)));
-    let source = LocalSource::new(&root);
+    let (root, source) = killfeed_folder("replaced");
     let path = root.join(DIR).join("2025.05.01-00.00.00.csv");
     let a = fixture("2025.05.01-00.00.00.csv");
     let b = fixture("2025.05.15-00.00.00.csv");
@@ -200,10 +204,7 @@ async fn an_interrupted_batch_whose_file_shrank_or_vanished_is_settled_not_retri
     let test = ok(TestDatabase::create("killfeed_settled").await);
     let db = ok(test.open().await);
     let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
-    let root = std::env::temp_dir().join(format!("tower-settled-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    ok(std::fs::create_dir_all(root.join(DIR)));
-    let source = LocalSource::new(&root);
+    let (root, source) = killfeed_folder("settled");
     let a = fixture("2025.05.01-00.00.00.csv");
     let b = fixture("2025.05.15-00.00.00.csv");
     let a_path = root.join(DIR).join("2025.05.01-00.00.00.csv");
@@ -296,10 +297,7 @@ async fn a_first_read_cut_short_stays_quiet_and_only_new_lines_are_announced() {
     let notifications = db
         .raw()
         .collection::<mongodb::bson::Document>("notifications");
-    let root = std::env::temp_dir().join(format!("tower-history-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    ok(std::fs::create_dir_all(root.join(DIR)));
-    let source = LocalSource::new(&root);
+    let (root, source) = killfeed_folder("history");
     let a = fixture("2025.05.01-00.00.00.csv");
     let b = fixture("2025.05.15-00.00.00.csv");
     // History: all of A and the first 100 lines of B.

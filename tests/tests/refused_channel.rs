@@ -12,17 +12,11 @@ use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
 use tower_tests::guild_setup::{add_server_with_killfeed, kill, killfeed_channel};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, ok};
+use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 860_000_000_000_000_001;
 const ADMIN: u64 = 960_000_000_000_000_001;
 const CHANNEL: u64 = 660_000_000_000_000_001;
-fn posts_to(sim: &DiscordSimulator) -> usize {
-    sim.rest_calls()
-        .iter()
-        .filter(|c| c.method == "POST" && c.path == format!("/channels/{CHANNEL}/messages"))
-        .count()
-}
 
 #[tokio::test]
 async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
@@ -55,32 +49,18 @@ async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
             .is_ok_and(|n| n == 1)
     })
     .await;
-    assert_eq!(posts_to(&sim), 1);
+    assert_eq!(sim.post_attempts(CHANNEL), 1);
     // More kills: not one more request to the refusing channel.
-    let notifications = db.handle().collection::<Document>("notifications");
     for minute in 2..5 {
         text.push_str(&kill(minute));
     }
     ok(std::fs::write(&csv, &text));
-    let acks = db.handle().collection::<Document>("notification_acks");
-    eventually("the later kills handled", WAIT, || async {
-        let newest = notifications
-            .find_one(doc! {})
-            .sort(doc! { "seq": -1 })
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok());
-        let acked = acks
-            .find_one(doc! {})
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok());
-        newest.is_some_and(|n| n == 4) && acked >= newest
-    })
-    .await;
-    assert_eq!(posts_to(&sim), 1, "a blocked channel gets no more requests");
+    posting_caught_up(&db.handle(), 4).await;
+    assert_eq!(
+        sim.post_attempts(CHANNEL),
+        1,
+        "a blocked channel gets no more requests"
+    );
     // What was held back is counted (and `/csv_status` says so, below).
     let status = db.handle().collection::<Document>("server_status");
     eventually("the held-back kills counted", WAIT, || async {

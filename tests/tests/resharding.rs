@@ -11,17 +11,11 @@ use tower_tests::discord_sim::interactions::Member;
 use tower_tests::guild_setup::{add_server_with_killfeed, kills};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
-use tower_tests::support::{eventually, ok};
+use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 880_000_000_000_000_001;
 const ADMIN: u64 = 980_000_000_000_000_001;
 const CHANNEL: u64 = 680_000_000_000_000_001;
-fn embeds_in(sim: &DiscordSimulator) -> usize {
-    sim.posted(CHANNEL)
-        .iter()
-        .map(|m| m["embeds"].as_array().map_or(0, Vec::len))
-        .sum()
-}
 
 #[tokio::test]
 async fn a_new_shard_layout_resumes_where_the_old_one_stopped() {
@@ -38,7 +32,7 @@ async fn a_new_shard_layout_resumes_where_the_old_one_stopped() {
     add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
     ok(std::fs::write(&csv, kills(1)));
     eventually("the first kill posted", WAIT, || async {
-        embeds_in(&sim) == 1
+        sim.embeds_posted(CHANNEL).len() == 1
     })
     .await;
 
@@ -62,20 +56,11 @@ async fn a_new_shard_layout_resumes_where_the_old_one_stopped() {
         })
         .await);
     eventually("the kills of the downtime posted", WAIT, || async {
-        embeds_in(&sim) >= 3
+        sim.embeds_posted(CHANNEL).len() >= 3
     })
     .await;
     // Caught up: the new layout has acknowledged everything, and nothing came twice.
-    let acks = db.handle().collection::<Document>("notification_acks");
-    eventually("the new layout caught up", WAIT, || async {
-        acks.find_one(doc! { "_id": "gateway:0-1/2" })
-            .await
-            .ok()
-            .flatten()
-            .and_then(|d| d.get_i64("seq").ok())
-            .is_some_and(|s| s >= 3)
-    })
-    .await;
-    assert_eq!(embeds_in(&sim), 3, "each kill posted once");
+    posting_caught_up(&db.handle(), 3).await;
+    assert_eq!(sim.embeds_posted(CHANNEL).len(), 3, "each kill posted once");
     ok(stack.stop_cleanly(WAIT).await);
 }

@@ -303,6 +303,23 @@ impl DiscordSimulator {
             .collect()
     }
 
+    /// Every embed posted so far in a channel, message after message.
+    pub fn embeds_posted(&self, channel: u64) -> Vec<Value> {
+        self.posted(channel)
+            .iter()
+            .flat_map(|m| m["embeds"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Every post the bot tried in a channel, refused or failed ones included.
+    pub fn post_attempts(&self, channel: u64) -> usize {
+        let path = format!("/channels/{channel}/messages");
+        self.rest_calls()
+            .iter()
+            .filter(|c| c.method == "POST" && c.path == path)
+            .count()
+    }
+
     /// The command set the bot registered last (`PUT /applications/{id}/commands`).
     pub fn registered_commands(&self) -> Option<Value> {
         self.rest_calls()
