@@ -66,3 +66,51 @@ pub fn kills(n: u32) -> String {
 pub fn kill(minute: u32) -> String {
     format!("2026.01.01-00.{minute:02}.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;PS5;PS5;\n")
 }
+
+/// A whole stack (collector, worker, gateway, simulated Discord) with one game server of
+/// `guild`, added by its admin, whose killfeed posts to `channel`; its killfeed file is
+/// empty and the worker has read it once, so every kill written to `csv` is live.
+pub struct KillfeedSetup {
+    pub db: crate::backing::TestDatabase,
+    /// Holds the server's files; they go when it is dropped.
+    pub home: crate::sftp_home::Home,
+    pub sim: DiscordSimulator,
+    pub options: crate::stack::StackOptions,
+    pub stack: crate::stack::Stack,
+    pub admin: Member,
+    pub server: String,
+    /// The server's killfeed file of 2026-01-01.
+    pub csv: std::path::PathBuf,
+}
+
+impl KillfeedSetup {
+    /// Starts it on `db`, the files in a folder named after `test`.
+    pub async fn start(
+        db: crate::backing::TestDatabase,
+        test: &str,
+        (guild, admin): (u64, u64),
+        channel: u64,
+    ) -> Self {
+        let home = crate::sftp_home::Home::new(test);
+        let key = ok(tower_shared::secret::SecretKey::generate_base64());
+        let server = crate::sftp_home::unique_server_id();
+        let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
+        ok(std::fs::write(&csv, ""));
+        let sim = ok(DiscordSimulator::start().await);
+        let options =
+            crate::stack::StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+        let stack = ok(crate::stack::Stack::start(&options).await);
+        let admin = Member::admin(guild, admin);
+        add_server_with_killfeed(&sim, &db.handle(), &admin, &server, channel).await;
+        Self {
+            db,
+            home,
+            sim,
+            options,
+            stack,
+            admin,
+            server,
+            csv,
+        }
+    }
+}

@@ -13,14 +13,9 @@ use mongodb::bson::{Document, doc};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
-use tower_tests::discord_sim::DiscordSimulator;
-use tower_tests::discord_sim::interactions::Member;
-use tower_tests::guild_setup::{ALPHA, add_server_with_killfeed, kills};
-use tower_tests::sftp_home::{Home, unique_server_id};
-use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::guild_setup::{ALPHA, KillfeedSetup, kills};
 use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 890_000_000_000_000_001;
@@ -89,17 +84,21 @@ async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
     let port = free_port();
     let uri = mongodb("start", port);
     let _private = Private;
-    let db = ok(TestDatabase::create_on(&uri, "database_restart").await);
-    let home = Home::new("database_restart");
-    let key = ok(SecretKey::generate_base64());
-    let server = unique_server_id();
-    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
-    ok(std::fs::write(&csv, ""));
-    let sim = ok(DiscordSimulator::start().await);
-    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
-    let stack = ok(Stack::start(&options).await);
-    let admin = Member::admin(GUILD, ADMIN);
-    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
+    let KillfeedSetup {
+        db,
+        home: _home,
+        sim,
+        stack,
+        server,
+        csv,
+        ..
+    } = KillfeedSetup::start(
+        ok(TestDatabase::create_on(&uri, "database_restart").await),
+        "database_restart",
+        (GUILD, ADMIN),
+        CHANNEL,
+    )
+    .await;
     ok(std::fs::write(&csv, kills(3)));
     eventually("the first kills posted", WAIT, || async {
         sim.embeds_posted(CHANNEL).len() == 3

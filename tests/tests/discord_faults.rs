@@ -5,15 +5,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::DiscordSimulator;
-use tower_tests::discord_sim::interactions::Member;
 use tower_tests::discord_sim::rest::PostFailure;
-use tower_tests::guild_setup::{add_server_with_killfeed, kills};
-use tower_tests::sftp_home::{Home, unique_server_id};
-use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::guild_setup::{KillfeedSetup, kills};
 use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 895_000_000_000_000_001;
@@ -30,18 +26,20 @@ fn posted(sim: &DiscordSimulator) -> Vec<String> {
 
 #[tokio::test]
 async fn discord_failing_for_30_s_and_a_dropped_gateway_lose_and_double_nothing() {
-    let db = ok(TestDatabase::create("discord_faults").await);
-    let home = Home::new("discord_faults");
-    let key = ok(SecretKey::generate_base64());
-    let server = unique_server_id();
-    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
-    ok(std::fs::write(&csv, ""));
-    let sim = ok(DiscordSimulator::start().await);
-    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
-    let stack = ok(Stack::start(&options).await);
-    let admin = Member::admin(GUILD, ADMIN);
-    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
-
+    let KillfeedSetup {
+        db,
+        home: _home,
+        sim,
+        stack,
+        csv,
+        ..
+    } = KillfeedSetup::start(
+        ok(TestDatabase::create("discord_faults").await),
+        "discord_faults",
+        (GUILD, ADMIN),
+        CHANNEL,
+    )
+    .await;
     // Discord's REST side fails: 500s first, then no answer at all.
     sim.fail_posts(Some(PostFailure::ServerError));
     let outage = tokio::time::Instant::now();

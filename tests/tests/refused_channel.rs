@@ -4,14 +4,11 @@
 //! told in `/killfeed status` and once, privately, on their next command.
 
 use mongodb::bson::{Document, doc};
-use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
-use tower_tests::discord_sim::interactions::{Member, Opt};
-use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
-use tower_tests::guild_setup::{add_server_with_killfeed, kill, killfeed_channel};
-use tower_tests::sftp_home::{Home, unique_server_id};
-use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::discord_sim::SimEvent;
+use tower_tests::discord_sim::interactions::Opt;
+use tower_tests::guild_setup::{KillfeedSetup, kill, killfeed_channel};
 use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 860_000_000_000_000_001;
@@ -20,21 +17,26 @@ const CHANNEL: u64 = 660_000_000_000_000_001;
 
 #[tokio::test]
 async fn a_channel_that_refuses_posts_is_left_alone_until_an_admin_fixes_it() {
-    let db = ok(TestDatabase::create("refused_channel").await);
-    let home = Home::new("refused_channel");
-    let key = ok(SecretKey::generate_base64());
-    let server = unique_server_id();
-    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
-    ok(std::fs::write(&csv, ""));
-    let sim = ok(DiscordSimulator::start().await);
-    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
-    let stack = ok(Stack::start(&options).await);
-    let admin = Member::admin(GUILD, ADMIN);
+    let KillfeedSetup {
+        db,
+        home: _home,
+        sim,
+        stack,
+        admin,
+        server,
+        csv,
+        ..
+    } = KillfeedSetup::start(
+        ok(TestDatabase::create("refused_channel").await),
+        "refused_channel",
+        (GUILD, ADMIN),
+        CHANNEL,
+    )
+    .await;
     let run = async |path: &str, opts: &[(&str, Opt)]| {
         let sent = sim.slash(0, &admin, path, opts);
         ok(sim.answer(&sent, WAIT).await)
     };
-    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
     let channels = killfeed_channel(&server, CHANNEL);
 
     // The guild takes the bot's permission; a kill is refused, and the channel blocked.

@@ -3,14 +3,9 @@
 //! now serves: kills that happened in between are posted, and none is posted twice.
 
 use mongodb::bson::{Document, doc};
-use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
-use tower_tests::discord_sim::DiscordSimulator;
-use tower_tests::discord_sim::interactions::Member;
-use tower_tests::guild_setup::{add_server_with_killfeed, kills};
-use tower_tests::sftp_home::{Home, unique_server_id};
-use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::guild_setup::{KillfeedSetup, kills};
 use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 880_000_000_000_000_001;
@@ -19,17 +14,21 @@ const CHANNEL: u64 = 680_000_000_000_000_001;
 
 #[tokio::test]
 async fn a_new_shard_layout_resumes_where_the_old_one_stopped() {
-    let db = ok(TestDatabase::create("resharding").await);
-    let home = Home::new("resharding");
-    let key = ok(SecretKey::generate_base64());
-    let server = unique_server_id();
-    let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
-    ok(std::fs::write(&csv, ""));
-    let sim = ok(DiscordSimulator::start().await);
-    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
-    let stack = ok(Stack::start(&options).await);
-    let admin = Member::admin(GUILD, ADMIN);
-    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, CHANNEL).await;
+    let KillfeedSetup {
+        db,
+        home: _home,
+        sim,
+        options,
+        stack,
+        csv,
+        ..
+    } = KillfeedSetup::start(
+        ok(TestDatabase::create("resharding").await),
+        "resharding",
+        (GUILD, ADMIN),
+        CHANNEL,
+    )
+    .await;
     ok(std::fs::write(&csv, kills(1)));
     eventually("the first kill posted", WAIT, || async {
         sim.embeds_posted(CHANNEL).len() == 1
