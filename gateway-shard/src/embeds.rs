@@ -71,19 +71,26 @@ pub fn validate(embed: &Embed) -> Result<(), CommandError> {
         .map_err(|e| CommandError::failed("The answer did not fit in a Discord message", e))
 }
 
-/// The characters Discord counts against a message's 6,000: title, description, field
-/// names and values, footer and author.
-pub fn characters(embed: &Embed) -> usize {
-    let count = |t: Option<&String>| t.map_or(0, |t| t.chars().count());
-    count(embed.title.as_ref())
-        + count(embed.description.as_ref())
-        + embed
-            .fields
-            .iter()
-            .map(|f| f.name.chars().count() + f.value.chars().count())
-            .sum::<usize>()
-        + count(embed.footer.as_ref().map(|f| &f.text))
-        + count(embed.author.as_ref().map(|a| &a.name))
+/// Splits `items`, in order, into messages within Discord's limits: at most 10 embeds
+/// and 6,000 characters of embed text each (posting a channel's embeds, or a long answer).
+pub fn message_groups<T>(items: &[T], embed: impl Fn(&T) -> &Embed) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let (mut start, mut chars) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let size = twilight_validate::embed::chars(embed(item));
+        if i > start
+            && (i - start == twilight_validate::message::EMBED_COUNT_LIMIT
+                || chars + size > twilight_validate::embed::EMBED_TOTAL_LENGTH)
+        {
+            out.push(&items[start..i]);
+            (start, chars) = (i, 0);
+        }
+        chars += size;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
 }
 
 /// `text` cut to at most `max` characters (with `…` when cut).
@@ -296,6 +303,32 @@ mod tests {
             name: name.into(),
             platform: String::new(),
         })
+    }
+
+    #[test]
+    fn messages_hold_at_most_10_embeds_and_6000_characters() {
+        let small: Vec<((), Embed)> = (0..23)
+            .map(|_| ((), EmbedBuilder::new().title("x").build()))
+            .collect();
+        let sizes: Vec<usize> = message_groups(&small, |(_, e)| e)
+            .iter()
+            .map(|m| m.len())
+            .collect();
+        assert_eq!(sizes, [10, 10, 3]);
+        let big: Vec<((), Embed)> = (0..4)
+            .map(|_| {
+                (
+                    (),
+                    EmbedBuilder::new().description("d".repeat(2500)).build(),
+                )
+            })
+            .collect();
+        let sizes: Vec<usize> = message_groups(&big, |(_, e)| e)
+            .iter()
+            .map(|m| m.len())
+            .collect();
+        assert_eq!(sizes, [2, 2], "5000 characters fit, 7500 do not");
+        assert!(message_groups::<((), Embed)>(&[], |(_, e)| e).is_empty());
     }
 
     #[test]

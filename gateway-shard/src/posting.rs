@@ -54,8 +54,6 @@ use crate::voice_status::{self, VoiceStatus};
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
 /// Notifications handled per batch at most.
 const BATCH_MAX: usize = 100;
-/// Embeds per Discord message.
-const EMBEDS_PER_MESSAGE: usize = twilight_validate::message::EMBED_COUNT_LIMIT;
 /// How long a server's settings are reused before being read again.
 const SERVER_TTL: Duration = Duration::from_secs(5);
 /// Attempts to post one message before the batch is given up for a retry later.
@@ -649,28 +647,6 @@ impl Poster {
     }
 }
 
-/// Splits one channel's embeds, in order, into messages within Discord's limits: at most
-/// 10 embeds and 6000 characters of embed text each.
-fn messages<T>(list: &[(T, Embed)]) -> Vec<&[(T, Embed)]> {
-    let mut out = Vec::new();
-    let (mut start, mut chars) = (0, 0);
-    for (i, (_, embed)) in list.iter().enumerate() {
-        let size = twilight_validate::embed::chars(embed);
-        if i > start
-            && (i - start == EMBEDS_PER_MESSAGE
-                || chars + size > twilight_validate::embed::EMBED_TOTAL_LENGTH)
-        {
-            out.push(&list[start..i]);
-            (start, chars) = (i, 0);
-        }
-        chars += size;
-    }
-    if start < list.len() {
-        out.push(&list[start..]);
-    }
-    out
-}
-
 /// Every channel's messages, taking one message from each channel in turn: the first
 /// message of every channel goes out before the second of any.
 type Message<'a, T> = &'a [(T, Embed)];
@@ -678,7 +654,7 @@ type Message<'a, T> = &'a [(T, Embed)];
 fn round_robin<T>(posts: &[(u64, Vec<(T, Embed)>)]) -> Vec<(u64, Message<'_, T>)> {
     let per_channel: Vec<(u64, Vec<Message<'_, T>>)> = posts
         .iter()
-        .map(|(channel, list)| (*channel, messages(list)))
+        .map(|(channel, list)| (*channel, embeds::message_groups(list, |(_, e)| e)))
         .collect();
     let rounds = per_channel.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
     (0..rounds)
@@ -706,26 +682,6 @@ fn nonce(channel: u64, cursors: &[&str]) -> u64 {
 mod tests {
     use super::*;
     use twilight_util::builder::embed::EmbedBuilder;
-
-    #[test]
-    fn messages_hold_at_most_10_embeds_and_6000_characters() {
-        let small: Vec<((), Embed)> = (0..23)
-            .map(|_| ((), EmbedBuilder::new().title("x").build()))
-            .collect();
-        let sizes: Vec<usize> = messages(&small).iter().map(|m| m.len()).collect();
-        assert_eq!(sizes, [10, 10, 3]);
-        let big: Vec<((), Embed)> = (0..4)
-            .map(|_| {
-                (
-                    (),
-                    EmbedBuilder::new().description("d".repeat(2500)).build(),
-                )
-            })
-            .collect();
-        let sizes: Vec<usize> = messages(&big).iter().map(|m| m.len()).collect();
-        assert_eq!(sizes, [2, 2], "5000 characters fit, 7500 do not");
-        assert!(messages::<()>(&[]).is_empty());
-    }
 
     #[test]
     fn channels_take_turns_one_message_each() {

@@ -72,22 +72,12 @@ impl Reply {
     /// at most 10 and 6,000 characters a message. The first message carries the text and
     /// the components; the others are sent as follow-ups. Never empty.
     pub fn messages(&self) -> Result<Vec<InteractionResponseData>, CommandError> {
-        let mut groups: Vec<Vec<Embed>> = vec![Vec::new()];
-        let mut used = 0;
         for embed in &self.embeds {
             embeds::validate(embed)?;
-            let size = embeds::characters(embed);
-            let full = groups.last().is_some_and(|g| {
-                !g.is_empty() && (g.len() == MAX_EMBEDS || used + size > MAX_MESSAGE_CHARS)
-            });
-            if full {
-                groups.push(Vec::new());
-                used = 0;
-            }
-            used += size;
-            if let Some(group) = groups.last_mut() {
-                group.push(embed.clone());
-            }
+        }
+        let mut groups = embeds::message_groups(&self.embeds, |e| e);
+        if groups.is_empty() {
+            groups.push(&[]);
         }
         let flags = self.ephemeral.then_some(MessageFlags::EPHEMERAL);
         Ok(groups
@@ -95,7 +85,7 @@ impl Reply {
             .enumerate()
             .map(|(i, embeds)| InteractionResponseData {
                 content: if i == 0 { self.content.clone() } else { None },
-                embeds: Some(embeds),
+                embeds: Some(embeds.to_vec()),
                 components: Some(if i == 0 {
                     self.components.clone()
                 } else {
@@ -107,10 +97,6 @@ impl Reply {
             .collect())
     }
 }
-
-/// Discord's limits on one message's embeds.
-const MAX_EMBEDS: usize = 10;
-const MAX_MESSAGE_CHARS: usize = 6_000;
 
 /// Why a command did not do what was asked.
 #[derive(Debug, thiserror::Error)]
