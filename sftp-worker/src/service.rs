@@ -34,13 +34,12 @@ use crate::connection::{SftpConnection, Step, Target, Timeouts};
 use crate::discovery::discover;
 use crate::poller::Poller;
 use tower_shared::ids::ShardRange;
-use tower_shared::outbox::Outbox;
 use tower_shared::shutdown::Shutdown;
+use tower_shared::subscription::{self, Subscription};
 
 pub struct Worker {
     db: Database,
     poller: Arc<Poller>,
-    outbox: Outbox,
     shutdown: Shutdown,
     servers: GameServerStore,
     guilds: GuildStore,
@@ -67,7 +66,6 @@ impl Worker {
         Self {
             servers: GameServerStore::new(&db),
             guilds: GuildStore::new(&db),
-            outbox: Outbox::new(&db),
             poller,
             shutdown,
             db,
@@ -617,24 +615,21 @@ impl SftpWorker for Worker {
                 "subscriber (a durable name) is required",
             ));
         }
-        let mut last = if r.resume_after.is_empty() {
-            self.outbox
-                .resume_point(&r.subscriber)
-                .await
-                .map_err(storage_error)?
+        let after = if r.resume_after.is_empty() {
+            None
         } else {
-            r.resume_after.parse().map_err(|_| {
+            Some(r.resume_after.parse().map_err(|_| {
                 Status::invalid_argument("resume_after is not a cursor this worker gave out")
-            })?
+            })?)
         };
+        let mut subscription = Subscription::resume(&self.db, &r.subscriber, after)
+            .await
+            .map_err(storage_error)?;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let outbox = self.outbox.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            // When the next number is missing: since when (see `outbox::GAP_GRACE`).
-            let mut gap_since: Option<std::time::Instant> = None;
             loop {
-                let batch = match outbox.after(last, 500).await {
+                let batch = match subscription.next().await {
                     Ok(b) => b,
                     Err(e) => {
                         let _ = tx
@@ -643,17 +638,8 @@ impl SftpWorker for Worker {
                         return;
                     }
                 };
-                let before = last;
+                let idle = batch.is_empty();
                 for d in batch {
-                    let Ok(seq) = d.get_i64("seq") else { continue };
-                    if seq != last + 1 {
-                        let since = *gap_since.get_or_insert_with(std::time::Instant::now);
-                        if since.elapsed() < tower_shared::outbox::GAP_GRACE {
-                            break; // a lower number is still being stored: wait for it
-                        }
-                    }
-                    gap_since = None;
-                    last = seq;
                     let Some(n) = notification(&d) else { continue };
                     let in_range = n
                         .server
@@ -663,7 +649,7 @@ impl SftpWorker for Worker {
                         return; // the subscriber went away
                     }
                 }
-                if last == before {
+                if idle {
                     // Nothing new: look again shortly (ends with shutdown or the subscriber).
                     tokio::select! {
                         () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
@@ -687,12 +673,9 @@ impl SftpWorker for Worker {
             return Err(Status::invalid_argument("subscriber is required"));
         }
         let seqs: Vec<i64> = r.cursors.iter().filter_map(|c| c.parse().ok()).collect();
-        if let Some(max) = seqs.iter().max() {
-            self.outbox
-                .ack(&r.subscriber, *max)
-                .await
-                .map_err(storage_error)?;
-        }
+        subscription::acknowledge(&self.db, &r.subscriber, &seqs)
+            .await
+            .map_err(storage_error)?;
         Ok(Response::new(AckNotificationsReply {
             acknowledged: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
         }))

@@ -16,6 +16,7 @@
 //! - [`cursor`]: per-file cursors and what to read next.
 //! - [`cursor_store`]: cursors in MongoDB; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`outbox`]: the durable notification outbox the gateway-shards post from.
+//! - [`subscription`]: a subscriber reading the outbox in order, never skipping a late write.
 //! - [`retention`]: old notifications, error occurrences and audit records deleted.
 //! - [`reader`]: incremental reading of a killfeed folder and a server log.
 //! - [`lines`]: complete lines out of a buffer read at a cursor's offset.
@@ -66,6 +67,7 @@ pub mod startup;
 pub mod stats;
 pub mod stats_query;
 pub mod stats_store;
+pub mod subscription;
 pub mod telemetry;
 pub mod tier;
 pub mod timestamp;

@@ -4,15 +4,15 @@
 //! Each notification has a stable `_id` derived from what it reports (a kill line's
 //! identity, a log line's position in its log), so writing it twice — a replayed batch, a
 //! worker taking over a server — stores it once. Each also gets a global, increasing `seq`
-//! from a counter: subscribers read in `seq` order and resume after the last one they
-//! acknowledged. Numbers are reserved before the insert, so for a moment a higher number
-//! can be stored before a lower one: readers wait at a gap ([`GAP_GRACE`] at most, after
-//! which the reservation counts as abandoned, e.g. by a worker that died in between).
-//!
-//! [`GAP_GRACE`]: GAP_GRACE
+//! from a counter: subscribers read in `seq` order and resume after what they acknowledged
+//! (see [`crate::subscription`]). Numbers are reserved before the insert, so a higher number
+//! can be stored before a lower one; a reader passes such a gap and keeps looking for the
+//! lower number. A writer whose reservation is older than [`RESERVATION_TTL`] when it
+//! stores takes fresh numbers, so a number a reader has stopped looking for
+//! ([`crate::subscription::GAP_MEMORY`]) is never stored.
 
 use futures_util::TryStreamExt;
-use mongodb::bson::{Bson, DateTime, Document, doc};
+use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::{FindOneAndUpdateOptions, InsertManyOptions, ReturnDocument};
 
 use crate::db::{Database, collections};
@@ -40,28 +40,23 @@ pub struct RecentNotice {
     pub data: Document,
 }
 
-/// How long a subscriber's acknowledgement counts for a new subscriber of its family: well
-/// within the week delivery records are kept, so what was posted is still recognised.
-const FAMILY_MEMORY: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
+/// How long reserved sequence numbers stay usable: a writer stalled longer (a paused
+/// process, a slow database) reserves again, well before readers stop looking for them.
+pub const RESERVATION_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// `text` with the characters that mean something in a regular expression escaped.
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let special = "\\.^$|?*+()[]{}".contains(c);
-            special.then_some('\\').into_iter().chain([c])
-        })
-        .collect()
+/// Notices with their sequence numbers reserved, ready to be stored ([`Reserved::store`]).
+pub struct Reserved<'a> {
+    outbox: &'a Outbox,
+    notices: Vec<Notice>,
+    /// The last of the reserved numbers (the first is `last - len + 1`).
+    last: i64,
+    at: std::time::Instant,
 }
-
-/// How long a reader waits for a missing sequence number before skipping it.
-pub const GAP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Outbox {
     notifications: mongodb::Collection<Document>,
     counters: mongodb::Collection<Document>,
-    acks: mongodb::Collection<Document>,
 }
 
 impl Outbox {
@@ -70,7 +65,6 @@ impl Outbox {
         Self {
             notifications: raw.collection(collections::NOTIFICATIONS),
             counters: raw.collection(collections::COUNTERS),
-            acks: raw.collection(collections::NOTIFICATION_ACKS),
         }
     }
 
@@ -114,11 +108,22 @@ impl Outbox {
 
     /// Stores notices (each once, whatever the retries).
     pub async fn add(&self, notices: Vec<Notice>) -> Result<(), mongodb::error::Error> {
+        match self.reserve(notices).await? {
+            Some(reserved) => reserved.store().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Reserves sequence numbers for the notices not stored yet (`None`: all are).
+    pub async fn reserve(
+        &self,
+        notices: Vec<Notice>,
+    ) -> Result<Option<Reserved<'_>>, mongodb::error::Error> {
         if notices.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         // Already stored (a replay): not given a new sequence number, which would leave a
-        // gap that subscribers wait on.
+        // gap that subscribers look for.
         let keys: Vec<&str> = notices.iter().map(|n| n.key.as_str()).collect();
         let existing: std::collections::HashSet<String> = self
             .notifications
@@ -135,9 +140,20 @@ impl Outbox {
             .filter(|n| !existing.contains(&n.key))
             .collect();
         if notices.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let n = i64::try_from(notices.len()).unwrap_or(i64::MAX);
+        let last = self.reserve_numbers(notices.len()).await?;
+        Ok(Some(Reserved {
+            outbox: self,
+            notices,
+            last,
+            at: std::time::Instant::now(),
+        }))
+    }
+
+    /// Reserves `n` sequence numbers; returns the last of them.
+    async fn reserve_numbers(&self, n: usize) -> Result<i64, mongodb::error::Error> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
         let counter = self
             .counters
             .find_one_and_update(
@@ -151,34 +167,7 @@ impl Outbox {
                     .build(),
             )
             .await?;
-        let last = counter.and_then(|c| c.get_i64("seq").ok()).unwrap_or(n);
-        let docs: Vec<Document> = notices
-            .into_iter()
-            .enumerate()
-            .map(|(i, notice)| {
-                doc! {
-                    "_id": notice.key,
-                    "seq": last - n + 1 + i as i64,
-                    "guild_id": notice.guild_id.to_string(),
-                    "server_id": notice.server_id,
-                    "kind": notice.kind,
-                    "at": DateTime::from_millis(notice.at_ms),
-                    "data": notice.data,
-                    "created_at": DateTime::now(),
-                    "schema_version": SCHEMA_VERSION,
-                }
-            })
-            .collect();
-        match self
-            .notifications
-            .insert_many(docs)
-            .with_options(InsertManyOptions::builder().ordered(false).build())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if crate::db::is_duplicate_key(&e) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(counter.and_then(|c| c.get_i64("seq").ok()).unwrap_or(n))
     }
 
     /// A server's latest notifications of one kind (`event`, `connection`, …), newest first;
@@ -212,87 +201,51 @@ impl Outbox {
             })
             .collect())
     }
+}
 
-    /// Notifications after `seq`, oldest first.
-    pub async fn after(
-        &self,
-        seq: i64,
-        limit: i64,
-    ) -> Result<Vec<Document>, mongodb::error::Error> {
-        self.notifications
-            .find(doc! { "seq": { "$gt": seq } })
-            .sort(doc! { "seq": 1 })
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
-    }
-
-    /// Where a subscriber resumes: after its last acknowledged `seq`. A subscriber that never
-    /// acknowledged starts where the slowest subscriber of its family (`gateway:…`, other
-    /// shard layouts of the same bot) acknowledged within the last three days: after re-sharding,
-    /// every guild the new layout serves resumes after what its old layout posted (what
-    /// was posted already is skipped by its delivery record). With no such subscriber it
-    /// starts after the newest notification stored now (a new bot is not sent the whole
-    /// history). The point is recorded at once as its acknowledgement, so that a reconnect
-    /// before its first ack does not skip what came meanwhile.
-    pub async fn resume_point(&self, subscriber: &str) -> Result<i64, mongodb::error::Error> {
-        if let Some(seq) = self
-            .acks
-            .find_one(doc! { "_id": subscriber })
-            .await?
-            .and_then(|d| d.get_i64("seq").ok())
-        {
-            return Ok(seq);
-        }
-        let week_ago = DateTime::from_millis(
-            DateTime::now()
-                .timestamp_millis()
-                .saturating_sub(FAMILY_MEMORY.as_millis() as i64),
-        );
-        let family = subscriber
-            .split_once(':')
-            .map(|(family, _)| format!("^{}:", regex_escape(family)));
-        let earliest = match family {
-            Some(prefix) => self
-                .acks
-                .find_one(doc! {
-                    "_id": { "$regex": prefix },
-                    // Acknowledgements of earlier builds carry no time: they count.
-                    "$or": [{ "at": { "$gte": week_ago } }, { "at": { "$exists": false } }],
-                })
-                .sort(doc! { "seq": 1 })
-                .await?
-                .and_then(|d| d.get_i64("seq").ok()),
-            None => None,
+impl Reserved<'_> {
+    /// Stores the notices under their numbers — fresh ones if the reservation is older than
+    /// [`RESERVATION_TTL`], as readers may have stopped looking for the old ones.
+    pub async fn store(self) -> Result<(), mongodb::error::Error> {
+        let n = i64::try_from(self.notices.len()).unwrap_or(i64::MAX);
+        let last = if self.at.elapsed() > RESERVATION_TTL {
+            tracing::info!(
+                count = n,
+                "notification numbers reserved too long ago; reserving again"
+            );
+            self.outbox.reserve_numbers(self.notices.len()).await?
+        } else {
+            self.last
         };
-        let start = match earliest {
-            Some(seq) => seq,
-            None => self
-                .notifications
-                .find_one(doc! {})
-                .sort(doc! { "seq": -1 })
-                .projection(doc! { "seq": 1 })
-                .await?
-                .and_then(|d| d.get_i64("seq").ok())
-                .unwrap_or(0),
-        };
-        self.ack(subscriber, start).await?;
-        Ok(start)
-    }
-
-    /// Records that a subscriber has everything up to `seq` (never moves back).
-    pub async fn ack(&self, subscriber: &str, seq: i64) -> Result<(), mongodb::error::Error> {
-        self.acks
-            .update_one(
-                doc! { "_id": subscriber },
+        let now = DateTime::now();
+        let docs: Vec<Document> = self
+            .notices
+            .into_iter()
+            .zip(last - n + 1..)
+            .map(|(notice, seq)| {
                 doc! {
-                    "$max": { "seq": Bson::Int64(seq) },
-                    "$set": { "at": DateTime::now(), "schema_version": SCHEMA_VERSION },
-                },
-            )
-            .upsert(true)
-            .await?;
-        Ok(())
+                    "_id": notice.key,
+                    "seq": seq,
+                    "guild_id": notice.guild_id.to_string(),
+                    "server_id": notice.server_id,
+                    "kind": notice.kind,
+                    "at": DateTime::from_millis(notice.at_ms),
+                    "data": notice.data,
+                    "created_at": now,
+                    "schema_version": SCHEMA_VERSION,
+                }
+            })
+            .collect();
+        match self
+            .outbox
+            .notifications
+            .insert_many(docs)
+            .with_options(InsertManyOptions::builder().ordered(false).build())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if crate::db::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
