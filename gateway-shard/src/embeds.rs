@@ -93,6 +93,24 @@ pub fn message_groups<T>(items: &[T], embed: impl Fn(&T) -> &Embed) -> Vec<&[T]>
     out
 }
 
+/// True when `shown` (a message as Discord returns it) carries the same embeds as `sent`:
+/// the same titles, descriptions, fields, footers and times. What Discord adds of its own
+/// (an embed's type, image sizes) does not count.
+pub fn same_embeds(shown: &[Embed], sent: &[Embed]) -> bool {
+    let same = |a: &Embed, b: &Embed| {
+        a.title == b.title
+            && a.description == b.description
+            && a.timestamp == b.timestamp
+            && a.footer.as_ref().map(|f| &f.text) == b.footer.as_ref().map(|f| &f.text)
+            && a.fields.len() == b.fields.len()
+            && a.fields
+                .iter()
+                .zip(&b.fields)
+                .all(|(x, y)| x.name == y.name && x.value == y.value)
+    };
+    shown.len() == sent.len() && shown.iter().zip(sent).all(|(a, b)| same(a, b))
+}
+
 /// `text` cut to at most `max` characters (with `…` when cut).
 pub fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

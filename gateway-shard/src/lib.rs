@@ -12,7 +12,8 @@
 //!   settings [`guild_settings`] keeps for a few seconds.
 //! - [`reply`]: what a command answers and how its failures read.
 //! - [`embeds`]: the killfeed, suicide, event and connection messages; Discord's limits.
-//! - [`posting`]: the workers' notification stream → channel messages, exactly once;
+//! - [`posting`]: the workers' notification stream → channel messages, exactly once
+//!   ([`deliveries`]: which message claimed which notification);
 //!   [`channel_blocks`]: channels Discord refused, left alone until an admin fixes them.
 //! - [`voice_status`]: the player-count channel name within Discord's rename limit.
 //! - [`registration`]: registering the command set only when it changed.
@@ -23,6 +24,7 @@ pub mod access;
 pub mod bot;
 pub mod channel_blocks;
 pub mod commands;
+pub mod deliveries;
 pub mod embeds;
 pub mod events;
 pub mod guild_settings;

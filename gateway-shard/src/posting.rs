@@ -5,16 +5,13 @@
 //! subscriber (`gateway:<first>-<last>/<total>`). Notifications that arrive close together
 //! are batched (up to 10 embeds per message, per channel).
 //!
-//! Each message is posted exactly once:
-//! 1. before posting, a delivery record (`deliveries`) names the message's notifications,
-//!    its body and its nonce (state `sending`);
-//! 2. the message is posted with that nonce and `enforce_nonce`, then marked `sent`;
-//! 3. the batch is acknowledged to the worker.
-//!
-//! After a restart the stream resumes after the last acknowledged notification. A
-//! notification already in a `sent` record is skipped; one in a `sending` record (a crash
-//! between 1 and 2's end) is posted again with the same body and nonce, which Discord
-//! recognises as the same message.
+//! Each message is posted exactly once ([`crate::deliveries`]): its notifications are
+//! claimed for it (a unique claim each, so a second gateway of the same shard range posts
+//! none of them again), it is posted with a nonce and `enforce_nonce`, marked `sent`, and
+//! only then is the batch acknowledged to the worker. After a restart the stream resumes
+//! after the last acknowledged notification; what a delivery record carries is skipped,
+//! and a message whose process died mid-post is finished: if the channel's recent messages
+//! do not show it, it is posted again with the same nonce.
 //!
 //! Freshness: a notification the worker recorded longer ago than `notice_max_age` (a
 //! gateway back from downtime, a stalled stream) is not posted; it is counted per server in
@@ -27,7 +24,7 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use tokio::time::Instant;
 use twilight_model::channel::message::Embed;
@@ -46,6 +43,7 @@ use tower_shared::shutdown::Shutdown;
 use tower_shared::tier::{Feature, Tier};
 
 use crate::bot::Bot;
+use crate::deliveries::{Claim, Deliveries, Outgoing, Record, State};
 use crate::embeds::{self, Theme};
 use crate::rest::RestError;
 use crate::voice_status::{self, VoiceStatus};
@@ -58,6 +56,11 @@ const BATCH_MAX: usize = 100;
 const SERVER_TTL: Duration = Duration::from_secs(5);
 /// Attempts to post one message before the batch is given up for a retry later.
 const POST_ATTEMPTS: u32 = 3;
+/// How often messages left in flight by a process that died are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// Times a batch is planned again around another gateway's claims before the stream is
+/// restarted (by then a dead claimer's records have settled).
+const CONTENDED_RETRIES: u32 = 40;
 
 /// What posting needs to know about a server.
 #[derive(Clone)]
@@ -76,7 +79,7 @@ pub struct Poster {
     /// Game servers' settings as last read, and when.
     servers: HashMap<(u64, String), (Option<GameServer>, Instant)>,
     voice: VoiceStatus,
-    deliveries: mongodb::Collection<Document>,
+    deliveries: Deliveries,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,20 @@ enum PostError {
     Discord(#[from] RestError),
     #[error("the notification stream ended")]
     StreamEnded,
+    #[error("Discord's answer could not be read: {0}")]
+    Unreadable(#[from] twilight_http::response::DeserializeBodyError),
+    #[error("another gateway kept claiming this batch's notifications")]
+    Contended,
+}
+
+/// What became of a batch.
+enum Delivery {
+    /// Every notification posted, or recorded as not to be posted.
+    Done,
+    /// Stopped part-way for shutdown.
+    Stopped,
+    /// Some messages were claimed by another gateway's messages: plan again.
+    Contended,
 }
 
 /// Why notifications were not posted.
@@ -159,7 +176,7 @@ impl Poster {
             status: bot.db.raw().collection(collections::SERVER_STATUS),
             servers: HashMap::new(),
             voice: VoiceStatus::default(),
-            deliveries: bot.db.raw().collection(collections::DELIVERIES),
+            deliveries: Deliveries::new(&bot.db),
             bot,
         }
     }
@@ -215,10 +232,15 @@ impl Poster {
             .await?
             .into_inner();
         tracing::info!(subscriber = %self.subscriber, "following notifications");
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
         loop {
             let next = tokio::select! {
                 n = stream.next() => n,
                 () = shutdown.wait() => return Ok(()),
+                _ = sweep.tick() => {
+                    self.settle_interrupted().await?;
+                    continue;
+                }
             };
             let first = match next {
                 Some(n) => n?,
@@ -233,10 +255,26 @@ impl Poster {
                     Err(_) => break,
                 }
             }
-            if !self.deliver(&batch, shutdown).await? {
-                // Stopped part-way for shutdown: not acknowledged, so the rest comes again
-                // (what was sent is skipped by its delivery record).
-                return Ok(());
+            let mut contended = 0;
+            loop {
+                match self.deliver(&batch, shutdown).await? {
+                    Delivery::Done => break,
+                    // Stopped part-way for shutdown: not acknowledged, so the rest comes
+                    // again (what was sent is skipped by its delivery record).
+                    Delivery::Stopped => return Ok(()),
+                    // Another gateway of this shard range claimed some of it: plan again
+                    // around what it carries (settled within `CLAIM_TIMEOUT` if it died).
+                    Delivery::Contended => {
+                        contended += 1;
+                        if contended > CONTENDED_RETRIES {
+                            return Err(PostError::Contended);
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep(BATCH_WINDOW) => {}
+                            () = shutdown.wait() => return Ok(()),
+                        }
+                    }
+                }
             }
             let cursors = batch.iter().map(|n| n.cursor.clone()).collect();
             client
@@ -249,59 +287,28 @@ impl Poster {
     }
 
     /// Posts a batch: per channel, in order, as few messages as Discord's limits allow.
-    /// Returns `false` when it stopped before the end because of shutdown.
     async fn deliver(
         &mut self,
         batch: &[Notification],
         shutdown: &Shutdown,
-    ) -> Result<bool, PostError> {
-        // Notifications some earlier message already carries (a replay after a restart).
+    ) -> Result<Delivery, PostError> {
+        // Notifications some earlier message carries: a replay after a restart, or another
+        // gateway of this shard range (a rolling deploy).
         let cursors: Vec<&str> = batch.iter().map(|n| n.cursor.as_str()).collect();
-        let earlier: Vec<Document> = self
-            .deliveries
-            // Any subscriber's record counts: after re-sharding, the new layout skips what
-            // the old one posted.
-            .find(doc! { "cursors": { "$in": &cursors } })
-            .await?
-            .try_collect()
-            .await?;
         let mut delivered = std::collections::HashSet::new();
-        for d in &earlier {
-            let carried = d
-                .get_array("cursors")
-                .map(|a| a.iter().filter_map(|c| c.as_str()).collect::<Vec<_>>())
-                .unwrap_or_default();
-            delivered.extend(carried.iter().map(|c| (*c).to_owned()));
-            if d.get_str("state").ok() == Some("sending") {
-                // Maybe posted before a crash: the same body and nonce again, which
-                // Discord posts once.
-                let (Ok(channel), Ok(nonce), Ok(body)) =
-                    (d.get_i64("channel"), d.get_str("_id"), d.get_str("body"))
-                else {
-                    continue;
-                };
-                let channel = u64::try_from(channel).unwrap_or(0);
-                if let Posted::Refused { status, reason } =
-                    self.post(channel, body.as_bytes()).await?
-                {
-                    let guild = d
-                        .get_str("guild_id")
-                        .ok()
-                        .and_then(|g| g.parse().ok())
-                        .unwrap_or(0);
-                    self.bot
-                        .channel_blocks
-                        .block(guild, channel, status, &reason)
-                        .await?;
-                }
-                self.deliveries
-                    .update_one(doc! { "_id": nonce }, doc! { "$set": { "state": "sent" } })
-                    .await?;
-                tracing::info!(
-                    channel,
-                    nonce,
-                    "re-posted a message interrupted by a restart"
-                );
+        for record in self.deliveries.carrying(&cursors).await? {
+            let carried = match record.state {
+                State::Dropped => false,
+                // Being claimed right now: the claims decide who posts.
+                State::Claiming if record.in_flight() => false,
+                // Being posted by another gateway of this range, or by this one before a
+                // restart: finished by the sweep if its process died.
+                State::Sending if record.in_flight() => true,
+                State::Claiming | State::Sending => self.settle(&record).await?,
+                State::Sent | State::Unposted => true,
+            };
+            if carried {
+                delivered.extend(record.cursors);
             }
         }
 
@@ -344,9 +351,10 @@ impl Poster {
         }
         self.count_unposted(Unposted::Stale, &stale).await?;
         let mut blocked: HashMap<(u64, &str), Vec<&str>> = HashMap::new();
+        let mut outcome = Delivery::Done;
         for (channel, chunk) in round_robin(&posts) {
             if shutdown.is_triggered() {
-                return Ok(false);
+                return Ok(Delivery::Stopped);
             }
             // A channel Discord refused is left alone until an admin fixes it: each post
             // would be one more invalid request against the bot's IP.
@@ -370,38 +378,103 @@ impl Poster {
             let body =
                 serde_json::json!({ "embeds": embeds, "nonce": &nonce, "enforce_nonce": true })
                     .to_string();
-            self.deliveries
-                .update_one(
-                    doc! { "_id": &nonce },
-                    doc! { "$setOnInsert": {
-                        "subscriber": &self.subscriber,
-                        "channel": i64::try_from(channel).unwrap_or(i64::MAX),
-                        "guild_id": guild.to_string(),
-                        "cursors": &cursors,
-                        "body": &body,
-                        "state": "sending",
-                        "at": DateTime::now(),
-                        "schema_version": SCHEMA_VERSION,
-                    } },
-                )
-                .upsert(true)
+            let claim = self
+                .deliveries
+                .claim(&Outgoing {
+                    subscriber: &self.subscriber,
+                    nonce: &nonce,
+                    channel,
+                    guild,
+                    cursors: &cursors,
+                    body: &body,
+                })
                 .await?;
-            match self.post(channel, body.as_bytes()).await? {
-                Posted::Sent => self.bot.channel_blocks.posted(channel).await?,
-                Posted::Refused { status, reason } => {
-                    self.bot
-                        .channel_blocks
-                        .block(guild, channel, status, &reason)
-                        .await?;
-                }
-                Posted::Skipped => {}
+            if claim == Claim::Contended {
+                tracing::info!(
+                    channel,
+                    "another message claimed some of these notifications; planning again"
+                );
+                outcome = Delivery::Contended;
+                continue;
             }
-            self.deliveries
-                .update_one(doc! { "_id": &nonce }, doc! { "$set": { "state": "sent" } })
-                .await?;
+            self.post_and_block(guild, channel, body.as_bytes()).await?;
+            self.deliveries.sent(&nonce).await?;
         }
         self.count_unposted(Unposted::Blocked, &blocked).await?;
-        Ok(true)
+        Ok(outcome)
+    }
+
+    /// Settles a message whose process died claiming or posting it: finished if it held
+    /// its claims (`true`), else released.
+    async fn settle(&self, record: &Record) -> Result<bool, PostError> {
+        let held = record.state == State::Sending || self.deliveries.settle(record).await?;
+        if held {
+            self.finish(record).await?;
+        }
+        Ok(held)
+    }
+
+    /// Settles this subscriber's messages left in flight by a process that died.
+    async fn settle_interrupted(&self) -> Result<(), PostError> {
+        for record in self.deliveries.interrupted(&self.subscriber).await? {
+            self.settle(&record).await?;
+        }
+        Ok(())
+    }
+
+    /// Finishes a message left `sending` by a process that died: marked sent if the channel shows it already — Discord forgets a
+    /// nonce after a few minutes, so a repost could be a second message — else posted
+    /// again with the same nonce.
+    async fn finish(&self, record: &Record) -> Result<(), PostError> {
+        if self.already_posted(record.channel, &record.body).await? {
+            tracing::info!(channel = record.channel, nonce = %record.nonce, "an interrupted message had gone out; not posted again");
+        } else {
+            self.post_and_block(record.guild, record.channel, record.body.as_bytes())
+                .await?;
+            tracing::info!(channel = record.channel, nonce = %record.nonce, "re-posted a message interrupted by a restart");
+        }
+        self.deliveries.sent(&record.nonce).await?;
+        Ok(())
+    }
+
+    /// True if one of the channel's last 50 messages is the bot's with these embeds.
+    async fn already_posted(&self, channel: u64, body: &str) -> Result<bool, PostError> {
+        let Some(id) = Id::new_checked(channel) else {
+            return Ok(false);
+        };
+        let wanted: Vec<Embed> = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|b| serde_json::from_value(b["embeds"].clone()).ok())
+            .unwrap_or_default();
+        let messages = match self
+            .bot
+            .rate_limits
+            .send(|| self.bot.http.channel_messages(id).limit(50).into_future())
+            .await
+        {
+            Ok(response) => response.models().await?,
+            // The channel is gone or closed to the bot: posting will say so.
+            Err(e) if matches!(e.status(), Some(403 | 404)) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(messages
+            .iter()
+            .any(|m| m.author.bot && embeds::same_embeds(&m.embeds, &wanted)))
+    }
+
+    /// Posts, and blocks the channel if Discord refuses it.
+    async fn post_and_block(&self, guild: u64, channel: u64, body: &[u8]) -> Result<(), PostError> {
+        match self.post(channel, body).await? {
+            Posted::Sent => self.bot.channel_blocks.posted(channel).await?,
+            Posted::Refused { status, reason } => {
+                self.bot
+                    .channel_blocks
+                    .block(guild, channel, status, &reason)
+                    .await?;
+            }
+            Posted::Skipped => {}
+        }
+        Ok(())
     }
 
     /// Records notifications not posted, once each: a delivery record in state `stale` or
@@ -417,20 +490,9 @@ impl Poster {
             let id = format!("{}:{}", why.state(), nonce(0, cursors));
             let recorded = self
                 .deliveries
-                .update_one(
-                    doc! { "_id": &id },
-                    doc! { "$setOnInsert": {
-                        "subscriber": &self.subscriber,
-                        "channel": 0i64,
-                        "cursors": cursors,
-                        "state": why.state(),
-                        "at": DateTime::now(),
-                        "schema_version": SCHEMA_VERSION,
-                    } },
-                )
-                .upsert(true)
+                .record_unposted(&self.subscriber, &id, cursors, why.state())
                 .await?;
-            if recorded.upserted_id.is_none() {
+            if !recorded {
                 continue;
             }
             let n = i64::try_from(cursors.len()).unwrap_or(i64::MAX);

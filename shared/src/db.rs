@@ -39,7 +39,8 @@ pub mod collections {
     pub const INGEST_CURSORS: &str = "ingest_cursors";
     /// The notification outbox the gateway-shards post from.
     pub const NOTIFICATIONS: &str = "notifications";
-    /// Per subscriber: the last notification it acknowledged.
+    /// Per subscriber: the last notification it acknowledged, and the lower numbers it
+    /// read past while they were not stored yet.
     pub const NOTIFICATION_ACKS: &str = "notification_acks";
     /// Named counters (notification sequence numbers).
     pub const COUNTERS: &str = "counters";
@@ -53,6 +54,8 @@ pub mod collections {
     pub const AUDIT_LOG: &str = "audit_log";
     /// Messages the gateway-shards post: which notifications each carries, sent or not.
     pub const DELIVERIES: &str = "deliveries";
+    /// One per notification being posted: which message claimed it.
+    pub const DELIVERY_CLAIMS: &str = "delivery_claims";
     /// Channels Discord refused a post to (403/404): not posted to until fixed.
     pub const CHANNEL_BLOCKS: &str = "channel_blocks";
     /// Global state of the gateway-shards: the registered command set's hash, saved

@@ -285,6 +285,22 @@ pub const MIGRATIONS: &[Migration] = &[
             index(collections::AUDIT_LOG, "at", &[("at", 1)]),
         ],
     },
+    // One claim per notification being posted (`_id`: its cursor), so two gateways of one
+    // shard range never post it twice; released by message, kept as long as deliveries.
+    Migration {
+        id: "0007_delivery_claims",
+        schema_version: 3,
+        indexes: &[
+            index(collections::DELIVERY_CLAIMS, "nonce", &[("nonce", 1)]),
+            IndexSpec {
+                collection: collections::DELIVERY_CLAIMS,
+                name: "expire",
+                keys: &[("at", 1)],
+                unique: false,
+                expire_after_secs: Some(7 * 24 * 3600),
+            },
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

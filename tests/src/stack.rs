@@ -210,18 +210,62 @@ impl Stack {
         timeout: Duration,
         while_stopped: F,
     ) -> Result<(Stack, ExitStatus, F::Output), HarnessError> {
-        let status = self.gateway.stop(timeout).await?;
+        let Stack {
+            collector,
+            collector_addr,
+            worker,
+            worker_addr,
+            gateway,
+            ..
+        } = self;
+        let status = gateway.stop(timeout).await?;
         let out = while_stopped.await;
-        let env = gateway_env(options, self.collector_addr, self.worker_addr);
+        let stack =
+            Self::with_new_gateway(options, collector, collector_addr, worker, worker_addr).await?;
+        Ok((stack, status, out))
+    }
+
+    /// Kills the gateway at once (SIGKILL, as a crash would), runs `while_down`, and
+    /// starts a new gateway with the same settings.
+    pub async fn restart_gateway_after_crash<F: Future>(
+        self,
+        options: &StackOptions,
+        while_down: F,
+    ) -> Result<(Stack, F::Output), HarnessError> {
+        let Stack {
+            collector,
+            collector_addr,
+            worker,
+            worker_addr,
+            gateway,
+            ..
+        } = self;
+        gateway.kill().await?;
+        let out = while_down.await;
+        let stack =
+            Self::with_new_gateway(options, collector, collector_addr, worker, worker_addr).await?;
+        Ok((stack, out))
+    }
+
+    async fn with_new_gateway(
+        options: &StackOptions,
+        collector: Daemon,
+        collector_addr: SocketAddr,
+        worker: Daemon,
+        worker_addr: SocketAddr,
+    ) -> Result<Stack, HarnessError> {
+        let env = gateway_env(options, collector_addr, worker_addr);
         let gateway =
             spawn_serving_with(options, "gateway-shard", env, &options.gateway_args).await?;
         let gateway_addr = gateway.grpc_addr(START).await?;
-        let stack = Stack {
+        Ok(Stack {
+            collector,
+            collector_addr,
+            worker,
+            worker_addr,
             gateway,
             gateway_addr,
-            ..self
-        };
-        Ok((stack, status, out))
+        })
     }
 
     /// Stops gateway, worker, collector in that order (SIGTERM) and checks each exited

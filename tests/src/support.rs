@@ -115,13 +115,22 @@ pub async fn first_read_done(db: &mongodb::Database, guild: u64, server_id: &str
     .await;
 }
 
-/// Waits (bounded) until at least `at_least` notifications are stored and the furthest
-/// gateway subscriber has acknowledged every one: everything the worker produced so far has been posted (or
-/// deliberately not), so counts of posts are final.
+/// Waits (bounded) until at least `at_least` notifications are stored, the furthest
+/// gateway subscriber has acknowledged every one and looks for none it read past, and no
+/// message is claimed and unsent: everything the worker produced so far has been posted
+/// (or deliberately not), so counts of posts are final.
 pub async fn posting_caught_up(db: &mongodb::Database, at_least: i64) {
     let notifications = db.collection::<Document>("notifications");
     let acks = db.collection::<Document>("notification_acks");
+    let deliveries = db.collection::<Document>("deliveries");
     eventually("every notification acknowledged", crate::WAIT, || async {
+        let in_flight = deliveries
+            .count_documents(doc! { "state": { "$in": ["claiming", "sending"] } })
+            .await
+            .unwrap_or(1);
+        if in_flight > 0 {
+            return false;
+        }
         let seq = |d: Option<Document>| d.and_then(|d| d.get_i64("seq").ok());
         let newest = seq(notifications
             .find_one(doc! {})
@@ -130,13 +139,18 @@ pub async fn posting_caught_up(db: &mongodb::Database, at_least: i64) {
             .ok()
             .flatten());
         // The furthest subscriber: after re-sharding the old layout's stays behind.
-        let acked = seq(acks
+        let furthest = acks
             .find_one(doc! {})
             .sort(doc! { "seq": -1 })
             .await
             .ok()
-            .flatten());
-        matches!((newest, acked), (Some(n), Some(a)) if n >= at_least && a >= n)
+            .flatten();
+        let looking = furthest
+            .as_ref()
+            .and_then(|d| d.get_array("open").ok())
+            .is_some_and(|open| !open.is_empty());
+        let acked = seq(furthest);
+        !looking && matches!((newest, acked), (Some(n), Some(a)) if n >= at_least && a >= n)
     })
     .await;
 }

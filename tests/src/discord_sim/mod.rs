@@ -9,8 +9,9 @@
 //! - [`gateway`]: HELLO, heartbeat ACKs, IDENTIFY → READY (with this simulator's own
 //!   `resume_gateway_url`), RESUME → RESUMED or INVALID_SESSION, dispatches.
 //! - [`rest`]: `/api/v10/...`, recorded, with the answers the bot needs: command
-//!   registration, interaction callbacks and edits, channel messages (with Discord's
-//!   `enforce_nonce` de-duplication), channel renames; 429s injected on demand.
+//!   registration, interaction callbacks and edits, channel messages posted (with
+//!   Discord's `enforce_nonce` de-duplication, for a few minutes as Discord) and read
+//!   back, channel renames; 429s, 5xx, lost answers and slow posts injected on demand.
 //! - [`interactions`]: acting as a user: slash commands, autocomplete, buttons, and
 //!   awaiting what the bot answered.
 
@@ -275,6 +276,22 @@ impl DiscordSimulator {
     pub fn fail_posts(&self, how: Option<rest::PostFailure>) {
         if let Ok(mut failing) = self.state.rest.failing_posts.lock() {
             *failing = how;
+        }
+    }
+
+    /// Makes every channel post take `delay` before the message exists and is answered
+    /// (`None`: at once), as a busy Discord does.
+    pub fn slow_posts(&self, delay: Option<std::time::Duration>) {
+        if let Ok(mut d) = self.state.rest.post_delay.lock() {
+            *d = delay;
+        }
+    }
+
+    /// Forgets a message's nonce after `memory` instead of Discord's few minutes
+    /// ([`rest::NONCE_MEMORY`]): a post repeated later with the same nonce is a new message.
+    pub fn remember_nonces_for(&self, memory: std::time::Duration) {
+        if let Ok(mut m) = self.state.rest.nonce_memory.lock() {
+            *m = Some(memory);
         }
     }
 

@@ -48,14 +48,23 @@ pub enum PostFailure {
     ServerError,
     /// No answer for 15 s (past the bot's request timeout), then a 500; nothing posted.
     Timeout,
+    /// The message is posted, but its answer is lost: no answer for 15 s, then a 500.
+    LostAnswer,
 }
+
+/// How long Discord remembers a message's nonce for `enforce_nonce`: "a few minutes".
+pub const NONCE_MEMORY: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Default)]
 pub(crate) struct RestState {
     pub(crate) rate_limits: Mutex<Vec<RateLimitRule>>,
     pub(crate) failing_posts: Mutex<Option<PostFailure>>,
-    /// (channel, nonce) → message id, for `enforce_nonce`.
-    nonces: Mutex<HashMap<(u64, String), u64>>,
+    /// (channel, nonce) → message id and when it was posted, for `enforce_nonce`.
+    nonces: Mutex<HashMap<(u64, String), (u64, std::time::Instant)>>,
+    /// How long each channel post takes (see `DiscordSimulator::slow_posts`).
+    pub(crate) post_delay: Mutex<Option<std::time::Duration>>,
+    /// How long a nonce is remembered ([`NONCE_MEMORY`] unless a test shortens it).
+    pub(crate) nonce_memory: Mutex<Option<std::time::Duration>>,
     next_id: AtomicU64,
     /// Channels whose posts are answered 403 (see `DiscordSimulator::refuse_posts`).
     pub(crate) refused_channels: Mutex<std::collections::HashSet<u64>>,
@@ -120,7 +129,10 @@ pub(crate) async fn handle(
         method == Method::POST && path.starts_with("/channels/") && path.ends_with("/messages");
     let failing = state.rest.failing_posts.lock().ok().and_then(|f| *f);
     if let (true, Some(failure)) = (post, failing) {
-        if failure == PostFailure::Timeout {
+        if failure == PostFailure::LostAnswer {
+            let _ = answer(&state, &method, &path, call.body);
+        }
+        if matches!(failure, PostFailure::Timeout | PostFailure::LostAnswer) {
             tokio::time::sleep(std::time::Duration::from_secs(15)).await;
         }
         return error(
@@ -128,6 +140,10 @@ pub(crate) async fn handle(
             0,
             "500: Internal Server Error",
         );
+    }
+    let delay = state.rest.post_delay.lock().ok().and_then(|d| *d);
+    if let (true, Some(delay)) = (post, delay) {
+        tokio::time::sleep(delay).await;
     }
     if let Some(reason) = rejected {
         return (
@@ -191,13 +207,22 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
                 other => other.to_string(),
             });
             let enforce = body.get("enforce_nonce").and_then(Value::as_bool) == Some(true);
+            let memory = state
+                .rest
+                .nonce_memory
+                .lock()
+                .ok()
+                .and_then(|m| *m)
+                .unwrap_or(NONCE_MEMORY);
             let known = match (&nonce, enforce) {
                 (Some(n), true) => state
                     .rest
                     .nonces
                     .lock()
                     .ok()
-                    .and_then(|m| m.get(&(channel_id, n.clone())).copied()),
+                    .and_then(|m| m.get(&(channel_id, n.clone())).copied())
+                    .filter(|(_, at)| at.elapsed() < memory)
+                    .map(|(id, _)| id),
                 _ => None,
             };
             let id = match known {
@@ -207,7 +232,7 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
                     if let (Some(n), true) = (&nonce, enforce)
                         && let Ok(mut m) = state.rest.nonces.lock()
                     {
-                        m.insert((channel_id, n.clone()), id);
+                        m.insert((channel_id, n.clone()), (id, std::time::Instant::now()));
                     }
                     state.record(SimEvent::Posted {
                         channel: channel_id,
@@ -218,6 +243,25 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
                 }
             };
             ok(message(id, channel, &body))
+        }
+        // The channel's latest 50 messages, newest first (what the bot posted).
+        ("GET", ["channels", channel, "messages"]) => {
+            let channel_id: u64 = channel.parse().ok()?;
+            let log = state.log.lock().ok()?;
+            let messages: Vec<Value> = log
+                .iter()
+                .rev()
+                .filter_map(|e| match e {
+                    SimEvent::Posted {
+                        channel: c,
+                        message_id,
+                        body,
+                    } if *c == channel_id => Some(message(*message_id, channel, body)),
+                    _ => None,
+                })
+                .take(50)
+                .collect();
+            ok(Value::Array(messages))
         }
         ("PATCH", ["channels", channel]) => ok(json!({
             "id": channel, "type": 2, "guild_id": "1",

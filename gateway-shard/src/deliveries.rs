@@ -1,0 +1,309 @@
+//! Delivery records and claims: which message carries which notifications, so that each
+//! notification is posted once — across crashes, and across two gateway processes serving
+//! the same shards (a rolling deploy), which batch the same notifications differently.
+//!
+//! A message is posted only by whoever claims every notification it carries:
+//! 1. its record (`deliveries`, `_id` = the message's nonce, with its channel and body) is
+//!    written in state `claiming`;
+//! 2. one claim per notification (`delivery_claims`, `_id` = the notification's cursor,
+//!    holding the nonce) is inserted. `_id` is unique, so one notification is claimed by
+//!    one message. A message some of whose notifications another message claimed is
+//!    [`Claim::Contended`]: its own claims are released, its record `dropped`, and the
+//!    batch is planned again without what the other carries;
+//! 3. state `sending`, the post (nonce, `enforce_nonce`), state `sent`.
+//!
+//! A record `claiming` or `sending` for less than [`CLAIM_TIMEOUT`] is a live process's
+//! work in flight: its notifications count as carried. Older, its process died: a
+//! `sending` one is finished — Discord recognises a nonce for a few minutes only, so the
+//! channel's recent messages are checked before it is posted again (`posting`) — and a
+//! `claiming` one is finished if it holds all of its claims, else released. Records are
+//! met again when their notifications come again, and swept ([`Deliveries::interrupted`]).
+
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{DateTime, Document, doc};
+use mongodb::options::InsertManyOptions;
+
+use tower_shared::db::{Database, collections};
+use tower_shared::schema::SCHEMA_VERSION;
+
+/// How long a message may stay claimed and unsent (`claiming`, `sending`) before any
+/// process settles it: until then it is some live process's work in flight (claiming takes
+/// two round trips, a post a few seconds), later its process died.
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a message is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Record written, claims being inserted.
+    Claiming,
+    /// Claims held; being posted (or interrupted while posted).
+    Sending,
+    /// Posted.
+    Sent,
+    /// Not posted, and not to be: too old, or its channel refuses the bot.
+    Unposted,
+    /// Given up for another message that carries some of the same notifications.
+    Dropped,
+}
+
+impl State {
+    fn parse(s: &str) -> Self {
+        match s {
+            "claiming" => Self::Claiming,
+            "sending" => Self::Sending,
+            "dropped" => Self::Dropped,
+            "sent" => Self::Sent,
+            _ => Self::Unposted,
+        }
+    }
+}
+
+/// One message's delivery record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub nonce: String,
+    pub channel: u64,
+    pub guild: u64,
+    pub cursors: Vec<String>,
+    pub body: String,
+    pub state: State,
+    /// When the record was written.
+    pub at: DateTime,
+}
+
+impl Record {
+    fn parse(d: &Document) -> Option<Self> {
+        Some(Self {
+            nonce: d.get_str("_id").ok()?.to_owned(),
+            channel: d
+                .get_i64("channel")
+                .ok()
+                .and_then(|c| u64::try_from(c).ok())
+                .unwrap_or(0),
+            guild: d
+                .get_str("guild_id")
+                .ok()
+                .and_then(|g| g.parse().ok())
+                .unwrap_or(0),
+            cursors: d
+                .get_array("cursors")
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            body: d.get_str("body").unwrap_or_default().to_owned(),
+            state: State::parse(d.get_str("state").unwrap_or_default()),
+            at: d
+                .get_datetime("at")
+                .copied()
+                .unwrap_or_else(|_| DateTime::from_millis(0)),
+        })
+    }
+
+    /// True while a claimed, unsent message may still be a live process's work.
+    pub fn in_flight(&self) -> bool {
+        let age_ms = DateTime::now()
+            .timestamp_millis()
+            .saturating_sub(self.at.timestamp_millis());
+        matches!(self.state, State::Claiming | State::Sending)
+            && u128::try_from(age_ms).unwrap_or(0) < CLAIM_TIMEOUT.as_millis()
+    }
+}
+
+/// A message about to be claimed.
+pub struct Outgoing<'a> {
+    pub subscriber: &'a str,
+    pub nonce: &'a str,
+    pub channel: u64,
+    pub guild: u64,
+    pub cursors: &'a [&'a str],
+    pub body: &'a str,
+}
+
+/// What claiming a message gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Every notification is this message's: post it.
+    Held,
+    /// Another message holds some of them: not posted; plan the batch again.
+    Contended,
+}
+
+#[derive(Clone)]
+pub struct Deliveries {
+    records: mongodb::Collection<Document>,
+    claims: mongodb::Collection<Document>,
+}
+
+impl Deliveries {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            records: db.raw().collection(collections::DELIVERIES),
+            claims: db.raw().collection(collections::DELIVERY_CLAIMS),
+        }
+    }
+
+    /// The records of messages that carry any of `cursors`, whoever wrote them: after
+    /// re-sharding, the new layout skips what the old one posted.
+    pub async fn carrying(&self, cursors: &[&str]) -> Result<Vec<Record>, mongodb::error::Error> {
+        let docs: Vec<Document> = self
+            .records
+            .find(doc! { "cursors": { "$in": cursors } })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().filter_map(Record::parse).collect())
+    }
+
+    /// `subscriber`'s messages left claimed and unsent for longer than [`CLAIM_TIMEOUT`]:
+    /// their process died (or a restart acknowledged past them while they were in flight).
+    pub async fn interrupted(
+        &self,
+        subscriber: &str,
+    ) -> Result<Vec<Record>, mongodb::error::Error> {
+        let before = DateTime::from_millis(
+            DateTime::now()
+                .timestamp_millis()
+                .saturating_sub(i64::try_from(CLAIM_TIMEOUT.as_millis()).unwrap_or(i64::MAX)),
+        );
+        let docs: Vec<Document> = self
+            .records
+            .find(doc! {
+                "subscriber": subscriber,
+                "state": { "$in": ["claiming", "sending"] },
+                "at": { "$lt": before },
+            })
+            .limit(100)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().filter_map(Record::parse).collect())
+    }
+
+    /// Claims every notification of `message` for it (see the module docs).
+    pub async fn claim(&self, message: &Outgoing<'_>) -> Result<Claim, mongodb::error::Error> {
+        // A new record, or one dropped earlier; any other record with this nonce is the
+        // same message in someone's hands (the upsert then fails on `_id`).
+        let written = self
+            .records
+            .update_one(
+                doc! { "_id": message.nonce, "state": "dropped" },
+                doc! { "$set": {
+                    "subscriber": message.subscriber,
+                    "channel": i64::try_from(message.channel).unwrap_or(i64::MAX),
+                    "guild_id": message.guild.to_string(),
+                    "cursors": message.cursors,
+                    "body": message.body,
+                    "state": "claiming",
+                    "at": DateTime::now(),
+                    "schema_version": SCHEMA_VERSION,
+                } },
+            )
+            .upsert(true)
+            .await;
+        match written {
+            Ok(_) => {}
+            Err(e) if tower_shared::db::is_duplicate_key(&e) => return Ok(Claim::Contended),
+            Err(e) => return Err(e),
+        }
+        let now = DateTime::now();
+        let claims: Vec<Document> = message
+            .cursors
+            .iter()
+            .map(|c| doc! { "_id": *c, "nonce": message.nonce, "at": now })
+            .collect();
+        let inserted = self
+            .claims
+            .insert_many(claims)
+            .with_options(InsertManyOptions::builder().ordered(false).build())
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if tower_shared::db::is_duplicate_key(&e) => {
+                // Claimed before: by this message (a retry), or by another.
+                if !self.holds_all(message.nonce, message.cursors).await? {
+                    self.release(message.nonce).await?;
+                    return Ok(Claim::Contended);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        self.set_state(message.nonce, "sending").await?;
+        Ok(Claim::Held)
+    }
+
+    /// Settles a record left `claiming` by a process that died: `true` (now `sending`, to
+    /// be finished) if it holds every claim, else released.
+    pub async fn settle(&self, record: &Record) -> Result<bool, mongodb::error::Error> {
+        let cursors: Vec<&str> = record.cursors.iter().map(String::as_str).collect();
+        if self.holds_all(&record.nonce, &cursors).await? {
+            self.set_state(&record.nonce, "sending").await?;
+            Ok(true)
+        } else {
+            self.release(&record.nonce).await?;
+            Ok(false)
+        }
+    }
+
+    /// Records that the message went out (or can never go out).
+    pub async fn sent(&self, nonce: &str) -> Result<(), mongodb::error::Error> {
+        self.set_state(nonce, "sent").await
+    }
+
+    /// Records notifications that are not to be posted (`state`: why), once: `false` if
+    /// `id` was recorded before.
+    pub async fn record_unposted(
+        &self,
+        subscriber: &str,
+        id: &str,
+        cursors: &[&str],
+        state: &str,
+    ) -> Result<bool, mongodb::error::Error> {
+        let recorded = self
+            .records
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$setOnInsert": {
+                    "subscriber": subscriber,
+                    "channel": 0i64,
+                    "cursors": cursors,
+                    "state": state,
+                    "at": DateTime::now(),
+                    "schema_version": SCHEMA_VERSION,
+                } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(recorded.upserted_id.is_some())
+    }
+
+    async fn holds_all(
+        &self,
+        nonce: &str,
+        cursors: &[&str],
+    ) -> Result<bool, mongodb::error::Error> {
+        let held = self
+            .claims
+            .count_documents(doc! { "_id": { "$in": cursors }, "nonce": nonce })
+            .await?;
+        Ok(usize::try_from(held).unwrap_or(0) == cursors.len())
+    }
+
+    /// Gives a message's claims back and marks its record `dropped` (claims first: a
+    /// crash between leaves a `claiming` record that settles as released).
+    async fn release(&self, nonce: &str) -> Result<(), mongodb::error::Error> {
+        self.claims.delete_many(doc! { "nonce": nonce }).await?;
+        self.set_state(nonce, "dropped").await
+    }
+
+    async fn set_state(&self, nonce: &str, state: &str) -> Result<(), mongodb::error::Error> {
+        self.records
+            .update_one(doc! { "_id": nonce }, doc! { "$set": { "state": state } })
+            .await?;
+        Ok(())
+    }
+}
