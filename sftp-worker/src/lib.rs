@@ -3,7 +3,8 @@
 //! - [`connection`]: an SSH connection and its SFTP session, host key pinned.
 //! - [`sftp_source`]: SFTP as a byte source for the incremental reader.
 //! - [`discovery`]: finding a server's killfeed folders and log.
-//! - [`pool`]: per-guild connection quotas and kept connections.
+//! - [`pool`]: per-guild connection quotas and kept connections; [`slots`]: the quota
+//!   held across every worker.
 //! - [`breaker`]: backing off failing servers.
 //! - [`lease`]: which worker polls which server.
 //! - [`poller`]: polling every held server into statistics and the outbox.
@@ -18,4 +19,5 @@ pub mod poller;
 pub mod pool;
 pub mod service;
 pub mod sftp_source;
+pub mod slots;
 pub mod status;

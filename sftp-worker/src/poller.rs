@@ -40,12 +40,15 @@ use crate::discovery::{Layout, discover};
 use crate::lease::{Leases, fair_share};
 use crate::pool::{Pools, ServerKey, key_id};
 use crate::sftp_source::SftpSource;
+use crate::slots::{RENEW_EVERY, Slots};
 use crate::status::{Counter, StatusWriter};
 
 /// How often the scheduler looks for due polls.
 const TICK: Duration = Duration::from_millis(50);
 /// Connections unused this long are closed.
 const IDLE_CLOSE: Duration = Duration::from_secs(300);
+/// How long a poll waits for one of its guild's connection slots held on other workers.
+const SLOT_WAIT: Duration = Duration::from_secs(20);
 
 /// What the worker knows of one server it polls.
 #[derive(Default)]
@@ -116,9 +119,12 @@ fn lease_lost() -> PollFailure {
 }
 
 impl PollFailure {
-    /// MongoDB failed, not the game server.
-    fn is_database(&self) -> bool {
-        matches!(self.kind.as_str(), "poll.database" | "poll.server_lookup")
+    /// MongoDB failed, or the guild's connections were all in use: not the game server.
+    fn is_workers(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "poll.database" | "poll.server_lookup" | "poll.connection_slot"
+        )
     }
 }
 
@@ -157,7 +163,7 @@ impl Poller {
             key,
             telemetry,
             me: me.to_owned(),
-            pools: Pools::new(worker.max_connections),
+            pools: Pools::new(worker.max_connections, Slots::new(db.raw(), me)),
             leases: Leases::new(db, me, lease),
             lease,
             batch_bytes: usize::try_from(worker.batch_kib)
@@ -173,6 +179,7 @@ impl Poller {
         // Leases on their own task: a round makes a MongoDB call per server, and must not
         // hold up polls that are due.
         let leasing = tokio::spawn(Arc::clone(&self).keep_leases(shutdown.clone()));
+        let slots = tokio::spawn(Arc::clone(&self).keep_slots(shutdown.clone()));
         let reporting = {
             let poller = Arc::clone(&self);
             let shutdown = shutdown.clone();
@@ -196,6 +203,7 @@ impl Poller {
             }
         }
         let _ = leasing.await;
+        let _ = slots.await;
         for key in self.held() {
             let _ = self.leases.release(&key).await;
         }
@@ -206,6 +214,22 @@ impl Poller {
     }
 
     /// A lease round every third of the lease time, until shutdown.
+    /// Renews the guild connection slots this worker holds, and closes kept connections
+    /// another worker waits for (see [`crate::slots`]).
+    async fn keep_slots(self: Arc<Self>, shutdown: Shutdown) {
+        let mut every = tokio::time::interval(RENEW_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = shutdown.wait() => return,
+            }
+            if let Err(e) = self.pools.renew_slots().await {
+                tracing::warn!(error = %e, "connection slots not renewed; retrying");
+            }
+        }
+    }
+
     async fn keep_leases(self: Arc<Self>, shutdown: Shutdown) {
         let mut every = tokio::time::interval((self.lease / 3).max(Duration::from_secs(1)));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -443,7 +467,7 @@ impl Poller {
                         // The breaker is the game server's: a database outage is the
                         // worker's, and every server is read again at its next interval
                         // once MongoDB is back, not minutes of backoff later.
-                        if !f.is_database() {
+                        if !f.is_workers() {
                             rt.breaker.failed(
                                 f.message.clone(),
                                 f.transient,
@@ -509,8 +533,8 @@ impl Poller {
             .await
             .ok_or_else(|| failure("poll.pool", "connection pool closed", true))?;
         // The server's settings are read only to open a connection: a kept one needs none.
-        let conn = match self.pools.take(key) {
-            Some(conn) => conn,
+        let (conn, slot) = match self.pools.take(key).await {
+            Some(kept) => kept,
             None => {
                 let server = self
                     .servers
@@ -518,18 +542,27 @@ impl Poller {
                     .await
                     .map_err(|e| failure("poll.server_lookup", e.to_string(), true))?;
                 self.pools.make_room(key.0, quota).await;
+                // Waiting on the guild's other connections is no fault of the game server.
+                let slot = self
+                    .pools
+                    .slot(key.0, quota, SLOT_WAIT)
+                    .await
+                    .map_err(|e| failure("poll.connection_slot", e.to_string(), true))?;
                 let conn = self.connect(&server).await?;
                 // Counted so operators (and tests) can see steady state opens no sessions.
                 self.status.connection_opened(key_id(key));
-                conn
+                (conn, slot)
             }
         };
         let result = self
             .read_server((key.0, &server_id), &conn, (token, fence), layout, backfill)
             .await;
         match &result {
-            Ok(_) => self.pools.put(key.clone(), conn, quota).await,
-            Err(_) => conn.close().await,
+            Ok(_) => self.pools.put(key.clone(), conn, slot, quota).await,
+            Err(_) => {
+                conn.close().await;
+                drop(slot);
+            }
         }
         result
     }

@@ -2,10 +2,12 @@
 //!
 //! A guild may have at most its tier's connection quota open at once, kept or in use, and
 //! the worker at most its global cap in use; both are fair (FIFO) semaphores, so a guild
-//! with many busy servers waits its turn instead of starving the others. Open connections
-//! are kept per server between polls (steady state opens no new SSH session), checked
-//! before reuse, closed when idle too long, and the guild's least recently used one is
-//! closed first when a new one would go over its quota.
+//! with many busy servers waits its turn instead of starving the others. Across workers
+//! the quota holds by slots ([`crate::slots`]): every open connection holds one of its
+//! guild's. Open connections are kept per server between polls (steady state opens no new
+//! SSH session), checked before reuse, closed when idle too long or wanted by another
+//! worker, and the guild's least recently used one is closed first when a new one would
+//! go over its quota.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::connection::SftpConnection;
+use crate::slots::{Slot, SlotError, Slots};
 
 /// A server, always with its guild.
 pub type ServerKey = (u64, String);
@@ -31,7 +34,23 @@ struct GuildPool {
 pub struct Pools {
     global: Arc<Semaphore>,
     guilds: Mutex<HashMap<u64, GuildPool>>,
-    idle: Mutex<HashMap<ServerKey, (SftpConnection, Instant)>>,
+    idle: Mutex<HashMap<ServerKey, Kept>>,
+    slots: Slots,
+}
+
+/// A connection kept for its server's next poll, with the guild slot it holds.
+struct Kept {
+    conn: SftpConnection,
+    slot: Slot,
+    used: Instant,
+}
+
+impl Kept {
+    async fn close(self) {
+        self.conn.close().await;
+        // The slot goes back only once the session is gone.
+        drop(self.slot);
+    }
 }
 
 /// The right to use one connection for one guild; released when dropped.
@@ -49,12 +68,40 @@ pub struct Usage {
 }
 
 impl Pools {
-    pub fn new(max_connections: u32) -> Self {
+    pub fn new(max_connections: u32, slots: Slots) -> Self {
         Self {
             global: Arc::new(Semaphore::new(max_connections.max(1) as usize)),
             guilds: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
+            slots,
         }
+    }
+
+    /// One of `guild`'s slots for a new connection (after [`Self::make_room`]), waiting up
+    /// to `wait` for another worker to give one back.
+    pub async fn slot(&self, guild: u64, quota: u32, wait: Duration) -> Result<Slot, SlotError> {
+        self.slots.take(guild, quota, wait).await
+    }
+
+    /// Renews this worker's slots, and closes the kept connections of guilds another
+    /// worker waits for, and of slots that ran out (see [`crate::slots`]).
+    pub async fn renew_slots(&self) -> Result<(), mongodb::error::Error> {
+        let wanted = self.slots.renew().await?;
+        let closing: Vec<Kept> = match self.idle.lock() {
+            Ok(mut idle) => {
+                let keys: Vec<ServerKey> = idle
+                    .iter()
+                    .filter(|(k, kept)| wanted.contains(&k.0) || kept.slot.lost())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                keys.iter().filter_map(|k| idle.remove(k)).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for kept in closing {
+            kept.close().await;
+        }
+        Ok(())
     }
 
     /// Waits for a connection slot of `guild` (quota `limit`) and of the worker.
@@ -84,31 +131,46 @@ impl Pools {
         })
     }
 
-    /// The server's kept connection, if it is still up.
-    pub fn take(&self, key: &ServerKey) -> Option<SftpConnection> {
-        let (conn, _) = self.idle.lock().ok()?.remove(key)?;
-        conn.is_open().then_some(conn)
+    /// The server's kept connection and its slot, if it is still up and still holds the
+    /// slot (one that is not is closed).
+    pub async fn take(&self, key: &ServerKey) -> Option<(SftpConnection, Slot)> {
+        let kept = self.idle.lock().ok()?.remove(key)?;
+        if kept.conn.is_open() && !kept.slot.lost() {
+            return Some((kept.conn, kept.slot));
+        }
+        kept.close().await;
+        None
     }
 
     /// Keeps a connection for the server's next poll, called while the poll still holds
     /// its permit. A guild keeps at most `limit` connections open, kept and in use by its
     /// other polls together: past that, its least recently used kept one is closed.
-    pub async fn put(&self, key: ServerKey, conn: SftpConnection, limit: u32) {
+    /// A connection whose slot is above the quota (a downgrade) is closed instead.
+    pub async fn put(&self, key: ServerKey, conn: SftpConnection, slot: Slot, limit: u32) {
+        let kept = Kept {
+            conn,
+            slot,
+            used: Instant::now(),
+        };
+        if !kept.slot.within(limit) || kept.slot.lost() {
+            kept.close().await;
+            return;
+        }
         // In use by other polls: every permit taken but this one's.
         let others_busy = self.usage(key.0).busy.saturating_sub(1) as usize;
         let keep = (limit as usize).saturating_sub(others_busy);
         let evicted = match self.idle.lock() {
             Ok(mut idle) => {
                 let guild = key.0;
-                let replaced = idle.insert(key, (conn, Instant::now())).map(|(c, _)| c);
+                let replaced = idle.insert(key, kept);
                 let mut closing = oldest_over(&mut idle, guild, keep);
                 closing.extend(replaced);
                 closing
             }
             Err(_) => Vec::new(),
         };
-        for conn in evicted {
-            conn.close().await;
+        for kept in evicted {
+            kept.close().await;
         }
     }
 
@@ -123,29 +185,26 @@ impl Pools {
             Ok(mut idle) => oldest_over(&mut idle, guild, allowed),
             Err(_) => Vec::new(),
         };
-        for conn in evicted {
-            conn.close().await;
+        for kept in evicted {
+            kept.close().await;
         }
     }
 
     /// Closes connections unused for `idle_for`, and any of servers no longer polled here.
     pub async fn close_idle(&self, idle_for: Duration, keep: impl Fn(&ServerKey) -> bool) {
-        let stale: Vec<SftpConnection> = match self.idle.lock() {
+        let stale: Vec<Kept> = match self.idle.lock() {
             Ok(mut idle) => {
                 let keys: Vec<ServerKey> = idle
                     .iter()
-                    .filter(|(k, (_, used))| used.elapsed() >= idle_for || !keep(k))
+                    .filter(|(k, kept)| kept.used.elapsed() >= idle_for || !keep(k))
                     .map(|(k, _)| k.clone())
                     .collect();
-                keys.iter()
-                    .filter_map(|k| idle.remove(k))
-                    .map(|(c, _)| c)
-                    .collect()
+                keys.iter().filter_map(|k| idle.remove(k)).collect()
             }
             Err(_) => Vec::new(),
         };
-        for conn in stale {
-            conn.close().await;
+        for kept in stale {
+            kept.close().await;
         }
     }
 
@@ -179,21 +238,17 @@ impl Pools {
 }
 
 /// Takes out `guild`'s least recently used kept connections beyond the `keep` newest.
-fn oldest_over(
-    idle: &mut HashMap<ServerKey, (SftpConnection, Instant)>,
-    guild: u64,
-    keep: usize,
-) -> Vec<SftpConnection> {
+fn oldest_over(idle: &mut HashMap<ServerKey, Kept>, guild: u64, keep: usize) -> Vec<Kept> {
     let mut mine: Vec<(ServerKey, Instant)> = idle
         .iter()
         .filter(|((g, _), _)| *g == guild)
-        .map(|(k, (_, used))| (k.clone(), *used))
+        .map(|(k, kept)| (k.clone(), kept.used))
         .collect();
     mine.sort_by_key(|(_, used)| *used);
     let excess = mine.len().saturating_sub(keep);
     mine.into_iter()
         .take(excess)
-        .filter_map(|(k, _)| idle.remove(&k).map(|(c, _)| c))
+        .filter_map(|(k, _)| idle.remove(&k))
         .collect()
 }
 
@@ -201,9 +256,24 @@ fn oldest_over(
 mod tests {
     use super::*;
 
+    /// Pools whose slot store is never reached (these tests open no connection).
+    fn pools(max_connections: u32) -> Pools {
+        let options = mongodb::options::ClientOptions::builder()
+            .hosts(vec![mongodb::options::ServerAddress::Tcp {
+                host: "127.0.0.1".to_owned(),
+                port: Some(1),
+            }])
+            .build();
+        let unreachable = match mongodb::Client::with_options(options) {
+            Ok(client) => client.database("unused"),
+            Err(e) => panic!("client options: {e}"),
+        };
+        Pools::new(max_connections, Slots::new(&unreachable, "test"))
+    }
+
     #[tokio::test]
     async fn a_guild_never_holds_more_than_its_quota() {
-        let pools = Arc::new(Pools::new(10));
+        let pools = Arc::new(pools(10));
         let a1 = pools.acquire(1, 2).await;
         let a2 = pools.acquire(1, 2).await;
         assert!(a1.is_some() && a2.is_some());
@@ -234,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_worker_cap_holds_across_guilds() {
-        let pools = Pools::new(2);
+        let pools = pools(2);
         let _a = pools.acquire(1, 5).await;
         let _b = pools.acquire(2, 5).await;
         assert!(

@@ -50,6 +50,16 @@ pub struct Worker {
     instance: String,
 }
 
+/// How long a command waits for one of its guild's connection slots.
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// What a command's connection holds: this worker's permits and a guild slot, given back
+/// when dropped (after the connection is closed).
+struct Held {
+    _permits: crate::pool::Permits,
+    _slot: crate::slots::Slot,
+}
+
 /// Most entries `ListFiles` returns.
 const MAX_LIST: usize = 1000;
 
@@ -113,7 +123,7 @@ impl Worker {
         &self,
         server: &GameServer,
         steps: &mut Vec<Step>,
-    ) -> Result<(SftpConnection, crate::pool::Permits), (String, String)> {
+    ) -> Result<(SftpConnection, Held), (String, String)> {
         // A test or a listing is a connection of the guild's too: it waits for a slot.
         let tier = self
             .guild_tier(server.guild.0)
@@ -132,6 +142,12 @@ impl Worker {
                 )
             })?;
         self.poller.pools.make_room(server.guild.0, quota).await;
+        let slot = self
+            .poller
+            .pools
+            .slot(server.guild.0, quota, SLOT_WAIT)
+            .await
+            .map_err(|e| ("sftp.connection_slot".to_owned(), e.to_string()))?;
         let key = self.secret_key.as_deref().ok_or_else(|| {
             (
                 "config.no_secret_key".to_owned(),
@@ -163,7 +179,13 @@ impl Worker {
         {
             tracing::warn!(error = %e, "host key not pinned; it will be pinned next time");
         }
-        Ok((conn, permits))
+        Ok((
+            conn,
+            Held {
+                _permits: permits,
+                _slot: slot,
+            },
+        ))
     }
 
     fn report(&self, server: &GameServer, kind: &str, message: &str, command: &str) -> String {
@@ -270,7 +292,7 @@ impl SftpWorker for Worker {
     ) -> Result<Response<TestServerReply>, Status> {
         let server = self.server(request.into_inner().server).await?;
         let mut steps = Vec::new();
-        let (conn, _permits) = match self.connect(&server, &mut steps).await {
+        let (conn, _held) = match self.connect(&server, &mut steps).await {
             Ok(c) => c,
             Err((kind, message)) => {
                 let error_id = self.report(&server, &kind, &message, "test_sftp");
@@ -366,7 +388,7 @@ impl SftpWorker for Worker {
         let r = request.into_inner();
         let server = self.server(r.server).await?;
         let mut steps = Vec::new();
-        let (conn, _permits) =
+        let (conn, _held) =
             self.connect(&server, &mut steps)
                 .await
                 .map_err(|(kind, message)| {

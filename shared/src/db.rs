@@ -56,6 +56,9 @@ pub mod collections {
     pub const DELIVERIES: &str = "deliveries";
     /// One per notification being posted: which message claimed it.
     pub const DELIVERY_CLAIMS: &str = "delivery_claims";
+    /// Per guild: its SFTP connection slots (`0..quota`), each held by the worker whose
+    /// connection uses it.
+    pub const CONNECTION_SLOTS: &str = "connection_slots";
     /// Channels Discord refused a post to (403/404): not posted to until fixed.
     pub const CHANNEL_BLOCKS: &str = "channel_blocks";
     /// Global state of the gateway-shards: the registered command set's hash, saved

@@ -301,6 +301,21 @@ pub const MIGRATIONS: &[Migration] = &[
             },
         ],
     },
+    // A guild's SFTP connection quota across workers: slots taken by guild, renewed and
+    // looked at by holder.
+    Migration {
+        id: "0008_connection_slots",
+        schema_version: 3,
+        indexes: &[
+            index(
+                collections::CONNECTION_SLOTS,
+                "guild_n",
+                &[("guild_id", 1), ("n", 1)],
+            ),
+            index(collections::CONNECTION_SLOTS, "holder", &[("holder", 1)]),
+            index(collections::CONNECTION_SLOTS, "token", &[("token", 1)]),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

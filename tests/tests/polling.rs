@@ -10,7 +10,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mongodb::bson::{Document, doc};
 use tower_proto::v1::notification::Payload;
-use tower_proto::v1::{NotificationsRequest, ShardRange};
+use tower_proto::v1::{
+    ListFilesRequest, NotificationsRequest, ServerRef, ShardRange, TestServerRequest,
+};
 use tower_shared::cursor_store::CursorStore;
 use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
 use tower_shared::guilds::GuildStore;
@@ -434,6 +436,125 @@ async fn a_guild_never_has_more_connections_open_than_its_tier_allows() {
     })
     .await;
     assert!(ok(worker.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
+
+#[tokio::test]
+async fn a_guild_s_quota_holds_across_three_workers_while_its_commands_run() {
+    const SERVERS: usize = 4;
+    let db = ok(TestDatabase::create("quota_workers").await);
+    let home = Home::new("quota_workers");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(666_666_666_666_666_667);
+    let file = fixture("2025.05.15-00.00.00.csv");
+    let mut ids = Vec::new();
+    for _ in 0..SERVERS {
+        let id = unique_server_id();
+        ok(std::fs::write(
+            home.killfeed(&id).join("2025.05.15-00.00.00.csv"),
+            lines(&file, 10),
+        ));
+        register(&db, &key, guild, &id).await;
+        ids.push(id);
+    }
+    // Tier 0 (no grant), here with four server slots and 2 SFTP connections.
+    let tiers = home.config_file("tiers.toml", QUOTA_TIERS);
+    let env = [("TOWER_LEASE_SECS", "3"), ("TOWER_CONFIG", tiers.as_str())];
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        workers.push(worker(&db, &key_text, &env).await);
+    }
+    let pids: Vec<u32> = workers.iter().filter_map(|(w, _)| w.pid()).collect();
+    let port = ok(sshd_port());
+    let handle = ok(db.open().await);
+    let status = handle.raw().collection::<Document>("server_status");
+
+    // While the servers are polled, every worker runs `/test_sftp` and `/list_sftp_files`
+    // for the guild, again and again.
+    let addrs: Vec<std::net::SocketAddr> = workers.iter().map(|(_, a)| *a).collect();
+    let commands = tokio::spawn({
+        let ids = ids.clone();
+        async move {
+            let (mut tested, mut listed, mut failed) = (0, 0, Vec::new());
+            for round in 0..3 {
+                let calls = addrs.iter().enumerate().map(|(i, addr)| {
+                    let server = ServerRef {
+                        guild_id: guild.0,
+                        server_id: ids[(i + round) % ids.len()].clone(),
+                    };
+                    let mut client = worker_client(*addr);
+                    async move {
+                        let test = client.test_server(TestServerRequest {
+                            server: Some(server.clone()),
+                        });
+                        let test = test.await.map(|r| {
+                            let r = r.into_inner();
+                            (r.ok, format!("{:?}", r.steps))
+                        });
+                        let list = client
+                            .list_files(ListFilesRequest {
+                                server: Some(server),
+                                path: String::new(),
+                                pattern: String::new(),
+                                limit: 0,
+                            })
+                            .await
+                            .map(|r| !r.into_inner().entries.is_empty());
+                        (test, list)
+                    }
+                });
+                for (test, list) in futures_util::future::join_all(calls).await {
+                    match test {
+                        Ok((true, _)) => tested += 1,
+                        other => failed.push(format!("{other:?}")),
+                    }
+                    match list {
+                        Ok(true) => listed += 1,
+                        other => failed.push(format!("{other:?}")),
+                    }
+                }
+            }
+            (tested, listed, failed)
+        }
+    });
+
+    // Watch the workers' SSH sessions from outside until every server is polled three
+    // times and the commands are done (the samples only observe).
+    let mut most = 0;
+    let deadline = std::time::Instant::now() + 3 * WAIT;
+    loop {
+        let open: usize = pids
+            .iter()
+            .map(|pid| established_to(*pid, port).map_or(0, |o| o.len()))
+            .sum();
+        most = most.max(open);
+        let polled = ok(status
+            .count_documents(doc! { "polls": { "$gte": 3 } })
+            .await);
+        if polled == SERVERS as u64 && commands.is_finished() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {polled} of {SERVERS} servers polled three times, commands finished: {}",
+            commands.is_finished()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (tested, listed, failed) = ok(commands.await);
+    assert_eq!(
+        (tested, listed),
+        (9, 9),
+        "every command went through: {failed:?}"
+    );
+    assert!(
+        most <= 2,
+        "a tier-0 guild had {most} sessions open at once across three workers"
+    );
+    for (worker, _) in workers {
+        assert!(ok(worker.stop(Duration::from_secs(20)).await).success());
+    }
     ok(db.drop_database().await);
 }
 
