@@ -92,8 +92,10 @@ fn load_config(args: &Args) -> Result<Config, tower_shared::config::ConfigError>
 async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let shutdown = Shutdown::on_signals();
     let me = ProcessIdentity::new(ProcessKind::GatewayShard);
-    let token = config.auth_token()?;
+    let calling = config.grpc_client()?;
     let listen = args.daemon.listen.unwrap_or(config.gateway.listen);
+    // Checked before anything starts: no plaintext beyond loopback unless allowed.
+    let mut server = grpc::server(&config.grpc_server()?, listen)?;
     let range = config.gateway.shard_range();
     let discord_token = discord_token(&config)?;
 
@@ -115,7 +117,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
-        Telemetry::start(&config.collector.url, &token, &me, shutdown.clone())?;
+        Telemetry::start(&config.collector.url, &calling, &me, shutdown.clone())?;
 
     // Health: NOT_SERVING until every shard is READY.
     let startup::Listening {
@@ -135,7 +137,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         .set_service_status("", ServingStatus::NotServing)
         .await;
     let server = tokio::spawn(
-        grpc::server()
+        server
             .add_service(health_service)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(listener),
@@ -161,7 +163,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         .map_err(|e| StartError::Discord(format!("unexpected answer from Discord: {e}")))?;
     let mut owners: Vec<u64> = config.discord.owner_id.into_iter().collect();
     owners.extend(application.owner.as_ref().map(|o| o.id.get()));
-    let workers = Workers::new(&config.gateway.worker_urls, &token)?;
+    let workers = Workers::new(&config.gateway.worker_urls, &calling)?;
     let guilds = tower_shared::guilds::GuildStore::new(&db);
     let bot = Arc::new(Bot {
         http: Arc::clone(&http),

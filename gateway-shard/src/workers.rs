@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tonic::{Code, Status};
 use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
-use tower_shared::auth::AuthToken;
-use tower_shared::grpc::{self, AuthedChannel};
+use tower_shared::grpc::{self, AuthedChannel, ClientSecurity};
 
 pub type WorkerClient = SftpWorkerClient<AuthedChannel>;
 
@@ -17,11 +16,11 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn new(urls: &[String], token: &AuthToken) -> Result<Self, tonic::transport::Error> {
+    pub fn new(urls: &[String], security: &ClientSecurity) -> Result<Self, grpc::GrpcError> {
         let clients = urls
             .iter()
-            .map(|u| Ok((u.clone(), grpc::worker_client(u, token)?)))
-            .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
+            .map(|u| Ok((u.clone(), grpc::worker_client(u, security)?)))
+            .collect::<Result<Vec<_>, grpc::GrpcError>>()?;
         Ok(Self {
             clients,
             next: AtomicUsize::new(0),

@@ -10,7 +10,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tower_proto::v1::ProcessKind;
 use tower_proto::v1::sftp_worker_server::SftpWorkerServer;
-use tower_shared::auth::RequireToken;
+use tower_shared::auth::Role;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
 use tower_shared::db::collections;
@@ -42,8 +42,11 @@ async fn main() -> ExitCode {
 async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let shutdown = Shutdown::on_signals();
     let me = ProcessIdentity::new(ProcessKind::SftpWorker);
-    let token = config.auth_token()?;
+    let calling = config.grpc_client()?;
+    let serving = config.grpc_server()?;
     let listen = args.daemon.listen.unwrap_or(config.worker.listen);
+    // Checked before anything starts: no plaintext beyond loopback unless allowed.
+    let mut server = grpc::server(&serving, listen)?;
 
     // Storage and secrets: connect, migrate, and refuse a missing or wrong secret key.
     let db = startup::open_database(&config, &me).await?;
@@ -65,7 +68,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
-        Telemetry::start(&config.collector.url, &token, &me, shutdown.clone())?;
+        Telemetry::start(&config.collector.url, &calling, &me, shutdown.clone())?;
 
     // Serve: health (open), the worker API (token required).
     let startup::Listening {
@@ -106,11 +109,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     ));
     telemetry.info("process.started", format!("sftp-worker serving on {addr}"));
     tracing::info!(instance = %me.instance, %addr, "sftp-worker ready");
-    grpc::server()
+    // Only gateways call workers: a worker's token cannot poll, test or acknowledge.
+    server
         .add_service(health_service)
         .add_service(SftpWorkerServer::with_interceptor(
             worker,
-            RequireToken::new(token),
+            serving.require(&[Role::Gateway]),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.wait())
         .await?;

@@ -1,9 +1,15 @@
-//! The inter-process auth token.
+//! Inter-process auth: a token per role.
 //!
-//! Every tower.v1 call carries `authorization: Bearer <token>`, a secret shared by all the
-//! processes of one deployment (config `[auth]`). Servers wrap each tower.v1 service in
-//! [`RequireToken`]; clients wrap their channel in [`AttachToken`]. The standard gRPC health
-//! service stays open so orchestrators can probe it without the secret.
+//! Every tower.v1 call carries `authorization: Bearer <token>`, the calling process's own
+//! token (config `[auth] token`). A server knows its callers by the SHA-256 of their
+//! tokens (`[auth.callers]`, by [`Role`]), never the tokens themselves, so no process holds
+//! a token that lets it call as another role. Servers wrap each tower.v1 service in
+//! [`RequireToken`] naming the roles that may call it (the sftp-worker: the gateway; the
+//! collector: the gateway and the workers), and put the caller's [`Role`] in the request's
+//! extensions for finer checks ([`caller`]). Clients wrap their channel in
+//! [`AttachToken`]. A deployment that configures no callers runs on one shared token:
+//! every process accepts its own token as any role (roles cannot be told apart). The
+//! standard gRPC health service stays open so orchestrators can probe it without a token.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,10 +20,37 @@ use tonic::{Request, Status};
 
 const HEADER: &str = "authorization";
 
-/// The shared secret. `Debug` never shows it.
+/// Who calls: the kind of process a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A gateway-shard: calls the workers and the collector.
+    Gateway,
+    /// An sftp-worker: reports to the collector.
+    Worker,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::Gateway, Role::Worker];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A process's own token. `Debug` never shows it.
 #[derive(Clone)]
 pub struct AuthToken {
     header: AsciiMetadataValue,
+    digest: [u8; 32],
 }
 
 impl fmt::Debug for AuthToken {
@@ -41,13 +74,112 @@ impl AuthToken {
         let header = format!("Bearer {token}")
             .parse()
             .map_err(|_| "the inter-process auth token is not a valid header value".to_owned())?;
-        Ok(Self { header })
+        Ok(Self {
+            header,
+            digest: digest(token.as_bytes()),
+        })
     }
 
-    fn matches(&self, metadata: &MetadataMap) -> bool {
-        metadata
-            .get(HEADER)
-            .is_some_and(|got| constant_time_eq(got.as_bytes(), self.header.as_bytes()))
+    /// A new random token (24 bytes, in hex).
+    pub fn generate() -> Result<String, String> {
+        let mut bytes = [0u8; 24];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+            .map_err(|_| "no randomness available for a token".to_owned())?;
+        Ok(crate::hex::encode(&bytes))
+    }
+
+    /// The SHA-256 of the token, in hex: what its callees are configured with.
+    pub fn sha256_hex(&self) -> String {
+        crate::hex::encode(&self.digest)
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// The SHA-256 (hex) of a caller's token, as configured in `[auth.callers]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenDigest([u8; 32]);
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenDigest({})", crate::hex::encode(&self.0))
+    }
+}
+
+impl TokenDigest {
+    /// 64 hex digits.
+    pub fn parse_hex(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes: Option<Vec<u8>> = (text.len() == 64)
+            .then(|| {
+                (0..32)
+                    .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+                    .collect()
+            })
+            .flatten();
+        let mut out = [0u8; 32];
+        match bytes {
+            Some(b) => {
+                out.copy_from_slice(&b);
+                Ok(Self(out))
+            }
+            None => Err(
+                "a caller's token digest must be the SHA-256 of its token: 64 hex digits \
+                 (`towerctl token` prints both)"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// Which tokens belong to which role, as a server sees its callers.
+#[derive(Clone, Debug)]
+pub struct Callers {
+    digests: Vec<(Role, [u8; 32])>,
+    /// No callers configured: one token for every role.
+    shared: bool,
+}
+
+impl Callers {
+    /// From `[auth.callers]`.
+    pub fn configured(configured: &[(Role, TokenDigest)]) -> Self {
+        Self {
+            digests: configured.iter().map(|(r, d)| (*r, d.0)).collect(),
+            shared: false,
+        }
+    }
+
+    /// With no callers configured: `own` is accepted as every role (one shared token).
+    pub fn shared_token(own: &AuthToken) -> Self {
+        Self {
+            digests: vec![(Role::Gateway, own.digest)],
+            shared: true,
+        }
+    }
+
+    /// True when the roles cannot be told apart (one shared token).
+    pub fn shared(&self) -> bool {
+        self.shared
+    }
+
+    /// The role of the token a call carries.
+    fn role_of(&self, metadata: &MetadataMap) -> Option<Role> {
+        let got = metadata.get(HEADER)?.to_str().ok()?;
+        let token = got.strip_prefix("Bearer ")?;
+        let d = digest(token.as_bytes());
+        // Every role compared, without an early exit: the time taken tells nothing.
+        self.digests.iter().fold(None, |found, (role, want)| {
+            if constant_time_eq(&d, want) && found.is_none() {
+                Some(*role)
+            } else {
+                found
+            }
+        })
     }
 }
 
@@ -57,26 +189,51 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Server side: refuses a call without the token with `UNAUTHENTICATED`.
+/// Server side: refuses a call without a known token with `UNAUTHENTICATED`, and one of a
+/// role not allowed here with `PERMISSION_DENIED`; puts the caller's [`Role`] in the
+/// request's extensions.
 #[derive(Clone, Debug)]
-pub struct RequireToken(Arc<AuthToken>);
+pub struct RequireToken {
+    callers: Arc<Callers>,
+    allowed: &'static [Role],
+}
 
 impl RequireToken {
-    pub fn new(token: AuthToken) -> Self {
-        Self(Arc::new(token))
+    pub fn new(callers: Callers, allowed: &'static [Role]) -> Self {
+        Self {
+            callers: Arc::new(callers),
+            allowed,
+        }
     }
 }
 
 impl Interceptor for RequireToken {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        if self.0.matches(request.metadata()) {
-            Ok(request)
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(role) = self.callers.role_of(request.metadata()) else {
+            return Err(Status::unauthenticated(
+                "missing or unknown inter-process auth token (authorization: Bearer …)",
+            ));
+        };
+        // With one shared token the caller may be any role: it is allowed as the first
+        // role allowed here.
+        let role = if self.callers.shared() {
+            self.allowed.first().copied().unwrap_or(role)
         } else {
-            Err(Status::unauthenticated(
-                "missing or wrong inter-process auth token (authorization: Bearer …)",
-            ))
+            role
+        };
+        if !self.allowed.contains(&role) {
+            return Err(Status::permission_denied(format!(
+                "a {role} token may not call this service"
+            )));
         }
+        request.extensions_mut().insert(role);
+        Ok(request)
     }
+}
+
+/// The role [`RequireToken`] found for a request.
+pub fn caller<T>(request: &Request<T>) -> Option<Role> {
+    request.extensions().get::<Role>().copied()
 }
 
 /// Client side: adds the token to every call.
@@ -104,30 +261,60 @@ mod tests {
         AuthToken::new(s).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    fn digest_of(t: &AuthToken) -> TokenDigest {
+        TokenDigest::parse_hex(&t.sha256_hex()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn carrying(t: &str) -> Request<()> {
+        AttachToken::new(token(t))
+            .call(Request::new(()))
+            .unwrap_or_else(|s| panic!("{s}"))
+    }
+
     #[test]
     fn short_or_odd_tokens_are_refused() {
         assert!(AuthToken::new("short").is_err());
         assert!(AuthToken::new("has a space in it!!").is_err());
         assert!(AuthToken::new("0123456789abcdef").is_ok());
+        assert!(TokenDigest::parse_hex("abc").is_err());
     }
 
     #[test]
-    fn calls_need_the_right_token() {
-        let mut require = RequireToken::new(token("0123456789abcdef"));
+    fn each_role_calls_only_what_it_may() {
+        let gateway = token("gateway-0123456789abcdef");
+        let worker = token("worker-0123456789abcdef");
+        let callers = Callers::configured(&[
+            (Role::Gateway, digest_of(&gateway)),
+            (Role::Worker, digest_of(&worker)),
+        ]);
+        let mut worker_api = RequireToken::new(callers.clone(), &[Role::Gateway]);
+        let code = |r: Result<Request<()>, Status>| r.err().map(|s| s.code());
         assert_eq!(
-            require.call(Request::new(())).map_err(|s| s.code()).err(),
+            code(worker_api.call(Request::new(()))),
             Some(tonic::Code::Unauthenticated)
         );
-        let mut wrong = AttachToken::new(token("fedcba9876543210"));
-        let req = wrong
-            .call(Request::new(()))
-            .unwrap_or_else(|s| panic!("{s}"));
-        assert!(require.call(req).is_err());
-        let mut right = AttachToken::new(token("0123456789abcdef"));
-        let req = right
-            .call(Request::new(()))
-            .unwrap_or_else(|s| panic!("{s}"));
-        assert!(require.call(req).is_ok());
+        assert_eq!(
+            code(worker_api.call(carrying("someone-else-0123456789"))),
+            Some(tonic::Code::Unauthenticated)
+        );
+        assert_eq!(
+            code(worker_api.call(carrying("worker-0123456789abcdef"))),
+            Some(tonic::Code::PermissionDenied)
+        );
+        let allowed = worker_api.call(carrying("gateway-0123456789abcdef"));
+        assert_eq!(allowed.as_ref().ok().and_then(caller), Some(Role::Gateway));
+
+        let mut collector = RequireToken::new(callers, &[Role::Gateway, Role::Worker]);
+        let reported = collector.call(carrying("worker-0123456789abcdef"));
+        assert_eq!(reported.as_ref().ok().and_then(caller), Some(Role::Worker));
+    }
+
+    #[test]
+    fn one_shared_token_is_every_role() {
+        let shared = token("0123456789abcdef");
+        let mut require = RequireToken::new(Callers::shared_token(&shared), &[Role::Gateway]);
+        assert!(require.call(carrying("0123456789abcdef")).is_ok());
+        assert!(require.call(carrying("fedcba9876543210")).is_err());
     }
 
     #[test]

@@ -27,6 +27,23 @@ pub struct Config {
     pub premium: PremiumConfig,
     pub sftp: SftpConfig,
     pub retention: RetentionConfig,
+    pub tls: TlsConfig,
+}
+
+/// TLS for gRPC between processes. Without a certificate a process serves plaintext, and
+/// only on a loopback address unless `allow_plaintext`; `https://` URLs are called over
+/// TLS and checked against `ca_file`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// `TOWER_TLS_CERT_FILE`: this process's certificate chain (PEM) for its gRPC server.
+    pub cert_file: Option<PathBuf>,
+    /// `TOWER_TLS_KEY_FILE`: its private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// `TOWER_TLS_CA_FILE`: the CA (PEM) that signed the other processes' certificates.
+    pub ca_file: Option<PathBuf>,
+    /// `TOWER_TLS_ALLOW_PLAINTEXT`: plaintext gRPC beyond loopback (a private network).
+    pub allow_plaintext: bool,
 }
 
 /// How long records are kept, in days (0: forever). Error occurrences follow
@@ -97,14 +114,27 @@ impl Default for MongoConfig {
     }
 }
 
-/// The shared secret every inter-process gRPC call carries.
+/// The token this process's gRPC calls carry, and the tokens of those who may call it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// `TOWER_AUTH_TOKEN`.
+    /// `TOWER_AUTH_TOKEN`: this process's own token (one per role: gateway, worker).
     pub token: Option<Redacted<String>>,
     /// `TOWER_AUTH_TOKEN_FILE`: a file holding the token (trailing whitespace ignored).
     pub token_file: Option<PathBuf>,
+    /// Who may call this process, by the SHA-256 of their tokens. None: this process's own
+    /// token is accepted from every caller (one token for every role).
+    pub callers: CallersConfig,
+}
+
+/// The SHA-256 (64 hex digits) of each role's token (`towerctl token` prints both).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallersConfig {
+    /// `TOWER_AUTH_GATEWAY_SHA256`: the gateway-shards' token.
+    pub gateway: Option<String>,
+    /// `TOWER_AUTH_WORKER_SHA256`: the sftp-workers' token.
+    pub worker: Option<String>,
 }
 
 /// The key that encrypts secrets at rest (32 bytes, base64).
@@ -333,6 +363,24 @@ impl Config {
         if let Some(v) = get("TOWER_AUTH_TOKEN_FILE") {
             self.auth.token_file = Some(v.into());
         }
+        if let Some(v) = get("TOWER_AUTH_GATEWAY_SHA256") {
+            self.auth.callers.gateway = Some(v);
+        }
+        if let Some(v) = get("TOWER_AUTH_WORKER_SHA256") {
+            self.auth.callers.worker = Some(v);
+        }
+        if let Some(v) = get("TOWER_TLS_CERT_FILE") {
+            self.tls.cert_file = Some(v.into());
+        }
+        if let Some(v) = get("TOWER_TLS_KEY_FILE") {
+            self.tls.key_file = Some(v.into());
+        }
+        if let Some(v) = get("TOWER_TLS_CA_FILE") {
+            self.tls.ca_file = Some(v.into());
+        }
+        if let Some(v) = get("TOWER_TLS_ALLOW_PLAINTEXT") {
+            self.tls.allow_plaintext = parse_bool("TOWER_TLS_ALLOW_PLAINTEXT", &v)?;
+        }
         if let Some(v) = get("TOWER_SECRET_KEY") {
             self.secrets.key = Some(Redacted::new(v));
         }
@@ -470,6 +518,70 @@ impl Config {
         };
         crate::auth::AuthToken::new(raw.trim()).map_err(ConfigError::Invalid)
     }
+
+    /// The roles that may call this process, by their tokens' digests (`[auth.callers]`).
+    pub fn auth_callers(
+        &self,
+    ) -> Result<Vec<(crate::auth::Role, crate::auth::TokenDigest)>, ConfigError> {
+        use crate::auth::{Role, TokenDigest};
+        let c = &self.auth.callers;
+        [(Role::Gateway, &c.gateway), (Role::Worker, &c.worker)]
+            .into_iter()
+            .filter_map(|(role, hex)| Some((role, hex.as_deref()?)))
+            .map(|(role, hex)| {
+                TokenDigest::parse_hex(hex)
+                    .map(|d| (role, d))
+                    .map_err(|e| ConfigError::Invalid(format!("auth.callers.{role}: {e}")))
+            })
+            .collect()
+    }
+
+    /// How this process serves gRPC: who may call it, and its TLS identity.
+    pub fn grpc_server(&self) -> Result<crate::grpc::ServerSecurity, ConfigError> {
+        let configured = self.auth_callers()?;
+        // A process that knows its callers needs no token of its own to serve them.
+        let callers = if configured.is_empty() {
+            crate::auth::Callers::shared_token(&self.auth_token()?)
+        } else {
+            crate::auth::Callers::configured(&configured)
+        };
+        let identity = match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(cert), Some(key)) => Some(tonic::transport::Identity::from_pem(
+                read_file(cert)?,
+                read_file(key)?,
+            )),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "tls.cert_file and tls.key_file go together".into(),
+                ));
+            }
+        };
+        Ok(crate::grpc::ServerSecurity {
+            callers,
+            identity,
+            allow_plaintext: self.tls.allow_plaintext,
+        })
+    }
+
+    /// How this process calls others: its own token, and the CA it trusts.
+    pub fn grpc_client(&self) -> Result<crate::grpc::ClientSecurity, ConfigError> {
+        Ok(crate::grpc::ClientSecurity {
+            token: self.auth_token()?,
+            ca: match &self.tls.ca_file {
+                Some(path) => Some(tonic::transport::Certificate::from_pem(read_file(path)?)),
+                None => None,
+            },
+            allow_plaintext: self.tls.allow_plaintext,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The largest batch a worker may be configured with (64 MiB): every poll in progress can

@@ -28,8 +28,8 @@
 //! - [`db`]: the MongoDB connection, many updates in one command, duplicate-key answers; [`schema`]: `schema_version`, migrations and indexes.
 //! - [`secret`]: encryption at rest for SFTP passwords and other secrets, and redaction.
 //! - [`address_guard`]: which SFTP hosts may be connected to (no internal addresses).
-//! - [`auth`]: the shared-secret token every inter-process gRPC call carries.
-//! - [`grpc`]: serving and calling tower.v1 services (listener, health, auth, channels).
+//! - [`auth`]: role tokens on inter-process gRPC calls (gateway, worker), checked by digest.
+//! - [`grpc`]: serving and calling tower.v1 services (listener, TLS, health, auth, channels).
 //! - [`process`]: who this process is, and its registration heartbeat in MongoDB.
 //! - [`telemetry`]: batched, non-blocking reports to the telemetry-collector.
 //! - [`logging`]: tracing output, human-readable or JSON.

@@ -21,9 +21,15 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("gRPC: {0}")]
-    Grpc(#[from] tonic::transport::Error),
+    Grpc(#[from] crate::grpc::GrpcError),
     #[error("discord: {0}")]
     Discord(String),
+}
+
+impl From<tonic::transport::Error> for StartError {
+    fn from(e: tonic::transport::Error) -> Self {
+        Self::Grpc(e.into())
+    }
 }
 
 impl StartError {

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tower_proto::v1::{ErrorContext, Level, ReportRequest, TelemetryEvent};
 
-use crate::auth::AuthToken;
+use crate::grpc::ClientSecurity;
 use crate::process::ProcessIdentity;
 use crate::shutdown::Shutdown;
 
@@ -37,11 +37,11 @@ impl Telemetry {
     /// `shutdown` fires (bounded by one call timeout), then ends.
     pub fn start(
         collector_url: &str,
-        token: &AuthToken,
+        security: &ClientSecurity,
         me: &ProcessIdentity,
         shutdown: Shutdown,
-    ) -> Result<(Telemetry, tokio::task::JoinHandle<()>), tonic::transport::Error> {
-        let client = crate::grpc::collector_client(collector_url, token)?;
+    ) -> Result<(Telemetry, tokio::task::JoinHandle<()>), crate::grpc::GrpcError> {
+        let client = crate::grpc::collector_client(collector_url, security)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(send_batches(

@@ -17,7 +17,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tower_proto::v1::ProcessKind;
 use tower_proto::v1::telemetry_collector_server::TelemetryCollectorServer;
-use tower_shared::auth::RequireToken;
+use tower_shared::auth::Role;
 use tower_shared::cli::DaemonArgs;
 use tower_shared::config::Config;
 use tower_shared::db::collections;
@@ -46,8 +46,10 @@ async fn main() -> ExitCode {
 async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let shutdown = Shutdown::on_signals();
     let me = ProcessIdentity::new(ProcessKind::TelemetryCollector);
-    let token = config.auth_token()?;
+    let serving = config.grpc_server()?;
     let listen = args.daemon.listen.unwrap_or(config.collector.listen);
+    // Checked before anything starts: no plaintext beyond loopback unless allowed.
+    let mut server = grpc::server(&serving, listen)?;
 
     // Storage: connect, bring the schema up to date, register this process.
     let db = startup::open_database(&config, &me).await?;
@@ -80,11 +82,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         shutdown.clone(),
     ));
     tracing::info!(instance = %me.instance, %addr, "telemetry-collector ready");
-    grpc::server()
+    // Gateways and workers report; only gateways read errors back (`service.rs`).
+    server
         .add_service(health_service)
         .add_service(TelemetryCollectorServer::with_interceptor(
             collector,
-            RequireToken::new(token),
+            serving.require(&[Role::Gateway, Role::Worker]),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.wait())
         .await?;

@@ -7,6 +7,8 @@ use tower_proto::v1::{
     ListProcessesRequest, ReportReply, ReportRequest, TopErrorsReply, TopErrorsRequest,
 };
 
+use tower_shared::auth::Role;
+
 use crate::store::TelemetryStore;
 
 /// Most events accepted in one report; reporters send at most 100.
@@ -19,6 +21,18 @@ pub struct Collector {
 impl Collector {
     pub fn new(store: TelemetryStore) -> Self {
         Self { store }
+    }
+}
+
+/// Reading errors and processes back is for gateways (the commands that show them): a
+/// worker only reports.
+fn readers_only<T>(request: &Request<T>) -> Result<(), Status> {
+    match tower_shared::auth::caller(request) {
+        Some(Role::Gateway) => Ok(()),
+        Some(role) => Err(Status::permission_denied(format!(
+            "a {role} token may report, not read errors back"
+        ))),
+        None => Err(Status::unauthenticated("no caller role on this request")),
     }
 }
 
@@ -66,6 +80,7 @@ impl TelemetryCollector for Collector {
         &self,
         request: Request<TopErrorsRequest>,
     ) -> Result<Response<TopErrorsReply>, Status> {
+        readers_only(&request)?;
         let r = request.into_inner();
         let limit = if r.limit == 0 { 10 } else { r.limit };
         let groups = self
@@ -80,6 +95,7 @@ impl TelemetryCollector for Collector {
         &self,
         request: Request<GetErrorRequest>,
     ) -> Result<Response<ErrorGroup>, Status> {
+        readers_only(&request)?;
         let id = request.into_inner().error_id;
         let id = id.trim();
         if id.is_empty() {
@@ -99,6 +115,7 @@ impl TelemetryCollector for Collector {
         &self,
         request: Request<GuildErrorsRequest>,
     ) -> Result<Response<GuildErrorsReply>, Status> {
+        readers_only(&request)?;
         let r = request.into_inner();
         if r.guild_id == 0 {
             return Err(Status::invalid_argument("guild_id is required"));
@@ -116,6 +133,7 @@ impl TelemetryCollector for Collector {
         &self,
         request: Request<ListProcessesRequest>,
     ) -> Result<Response<ListProcessesReply>, Status> {
+        readers_only(&request)?;
         let processes = self
             .store
             .processes(request.into_inner().kind)

@@ -312,6 +312,23 @@ impl Daemon {
         service: &str,
         timeout: Duration,
     ) -> Result<(), HarnessError> {
+        let endpoint =
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}")).map_err(|e| {
+                HarnessError::Other {
+                    label: self.label.clone(),
+                    message: format!("bad address: {e}"),
+                }
+            })?;
+        self.wait_serving_at(endpoint, service, timeout).await
+    }
+
+    /// [`Self::wait_serving`] through `endpoint` (a TLS one, say).
+    pub async fn wait_serving_at(
+        &self,
+        endpoint: tonic::transport::Endpoint,
+        service: &str,
+        timeout: Duration,
+    ) -> Result<(), HarnessError> {
         let what = format!("health SERVING for {service:?}");
         let label = self.label.clone();
         let fail = |message: String| HarnessError::Other {
@@ -319,8 +336,7 @@ impl Daemon {
             message,
         };
         let watch = async {
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .map_err(|e| fail(format!("bad address: {e}")))?
+            let channel = endpoint
                 .connect()
                 .await
                 .map_err(|e| fail(format!("cannot reach health service: {e}")))?;

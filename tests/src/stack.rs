@@ -25,7 +25,7 @@ pub enum DiscordTarget {
 pub struct StackOptions {
     pub mongodb_uri: String,
     pub database: String,
-    pub auth_token: String,
+    pub tokens: RoleTokens,
     pub secret_key: Option<String>,
     pub discord: DiscordTarget,
     /// Print the daemons' logs as they come.
@@ -38,8 +38,43 @@ pub struct StackOptions {
     pub gateway_args: Vec<String>,
 }
 
-/// The auth token test stacks use.
-pub const TEST_TOKEN: &str = "test-token-0123456789abcdef";
+/// The gateway's auth token in test stacks: what tests calling a worker or the collector
+/// present, as a gateway does.
+pub const TEST_TOKEN: &str = "test-gateway-token-0123456789abcdef";
+/// The workers' auth token in test stacks.
+pub const TEST_WORKER_TOKEN: &str = "test-worker-token-0123456789abcdef";
+
+/// Each role's own token; every daemon is told the digests of both (`[auth.callers]`).
+#[derive(Debug, Clone)]
+pub struct RoleTokens {
+    pub gateway: String,
+    pub worker: String,
+}
+
+impl RoleTokens {
+    pub fn test() -> Self {
+        Self {
+            gateway: TEST_TOKEN.to_owned(),
+            worker: TEST_WORKER_TOKEN.to_owned(),
+        }
+    }
+
+    /// `[auth.callers]` as environment: the SHA-256 of each role's token.
+    pub fn callers_env(&self) -> Vec<(String, String)> {
+        let digest = |t: &str| {
+            tower_shared::auth::AuthToken::new(t)
+                .map(|t| t.sha256_hex())
+                .unwrap_or_default()
+        };
+        vec![
+            (
+                "TOWER_AUTH_GATEWAY_SHA256".to_owned(),
+                digest(&self.gateway),
+            ),
+            ("TOWER_AUTH_WORKER_SHA256".to_owned(), digest(&self.worker)),
+        ]
+    }
+}
 
 impl StackOptions {
     /// A test stack on this test's database, with the Discord simulator, a fresh secret
@@ -52,7 +87,7 @@ impl StackOptions {
         Self {
             mongodb_uri: db.uri.clone(),
             database: db.name.clone(),
-            auth_token: TEST_TOKEN.to_owned(),
+            tokens: RoleTokens::test(),
             secret_key,
             discord: DiscordTarget::Simulator {
                 gateway_url: sim.gateway_url(),
@@ -79,13 +114,20 @@ impl StackOptions {
         let mut env = vec![
             ("MONGODB_URI".to_owned(), self.mongodb_uri.clone()),
             ("TOWER_MONGODB_DATABASE".to_owned(), self.database.clone()),
-            ("TOWER_AUTH_TOKEN".to_owned(), self.auth_token.clone()),
             ("RUST_LOG".to_owned(), self.log_filter.clone()),
         ];
+        env.extend(self.tokens.callers_env());
         if let Some(key) = &self.secret_key {
             env.push(("TOWER_SECRET_KEY".to_owned(), key.clone()));
         }
         env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    /// A worker's environment: the stack's, and the workers' own token.
+    pub fn worker_env(&self) -> Vec<(String, String)> {
+        let mut env = self.base_env();
+        env.push(("TOWER_AUTH_TOKEN".to_owned(), self.tokens.worker.clone()));
         env
     }
 
@@ -149,6 +191,10 @@ fn gateway_env(
 ) -> Vec<(String, String)> {
     let mut env = options.base_env();
     env.push((
+        "TOWER_AUTH_TOKEN".to_owned(),
+        options.tokens.gateway.clone(),
+    ));
+    env.push((
         "TOWER_COLLECTOR_URL".to_owned(),
         format!("http://{collector}"),
     ));
@@ -163,7 +209,7 @@ impl Stack {
         let collector = spawn_serving(options, "telemetry-collector", options.base_env()).await?;
         let collector_addr = collector.grpc_addr(START).await?;
 
-        let mut env = options.base_env();
+        let mut env = options.worker_env();
         env.push((
             "TOWER_COLLECTOR_URL".to_owned(),
             format!("http://{collector_addr}"),
@@ -307,13 +353,14 @@ pub async fn standalone_worker(
     let mut env = vec![
         ("MONGODB_URI".to_owned(), db.uri.clone()),
         ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
-        ("TOWER_AUTH_TOKEN".to_owned(), TEST_TOKEN.to_owned()),
+        ("TOWER_AUTH_TOKEN".to_owned(), TEST_WORKER_TOKEN.to_owned()),
         ("TOWER_SECRET_KEY".to_owned(), secret_key.to_owned()),
         (
             "TOWER_COLLECTOR_URL".to_owned(),
             "http://127.0.0.1:1".to_owned(),
         ),
     ];
+    env.extend(RoleTokens::test().callers_env());
     env.extend(
         extra
             .iter()
@@ -331,6 +378,7 @@ pub fn worker_client(
 ) -> tower_proto::v1::sftp_worker_client::SftpWorkerClient<tower_shared::grpc::AuthedChannel> {
     let token = tower_shared::auth::AuthToken::new(TEST_TOKEN)
         .unwrap_or_else(|e| panic!("the test token is valid: {e}"));
-    tower_shared::grpc::worker_client(&format!("http://{addr}"), &token)
+    let security = tower_shared::grpc::ClientSecurity::plaintext(token);
+    tower_shared::grpc::worker_client(&format!("http://{addr}"), &security)
         .unwrap_or_else(|e| panic!("a loopback address is a valid endpoint: {e}"))
 }

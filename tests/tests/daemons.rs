@@ -13,8 +13,11 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
 use tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient;
-use tower_proto::v1::{ListProcessesRequest, ProcessKind, ServerStatusRequest};
+use tower_proto::v1::{
+    AckNotificationsRequest, ListProcessesRequest, ProcessKind, ReportRequest, ServerStatusRequest,
+};
 use tower_shared::auth::AuthToken;
+use tower_shared::grpc::ClientSecurity;
 use tower_shared::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
@@ -23,7 +26,7 @@ use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
 use tower_tests::stack::{Stack, StackOptions};
 use tower_tests::support::ok;
 
-use tower_tests::stack::TEST_TOKEN as TOKEN;
+use tower_tests::stack::{TEST_TOKEN as TOKEN, TEST_WORKER_TOKEN};
 
 fn options(db: &TestDatabase, sim: &DiscordSimulator, secret_key: Option<String>) -> StackOptions {
     StackOptions::simulated(db, sim, secret_key)
@@ -123,7 +126,7 @@ async fn tower_calls_without_the_token_are_refused() {
     let wrong = ok(AuthToken::new("wrong-token-0123456789abcdef"));
     let mut worker_wrong = ok(tower_shared::grpc::worker_client(
         &format!("http://{}", stack.worker_addr),
-        &wrong,
+        &ClientSecurity::plaintext(wrong),
     ));
     let status = worker_wrong
         .server_status(ServerStatusRequest {
@@ -136,7 +139,7 @@ async fn tower_calls_without_the_token_are_refused() {
     assert_eq!(status, Some(Code::Unauthenticated));
 
     // The right one.
-    let right = ok(AuthToken::new(TOKEN));
+    let right = ClientSecurity::plaintext(ok(AuthToken::new(TOKEN)));
     let mut worker_right = ok(tower_shared::grpc::worker_client(
         &format!("http://{}", stack.worker_addr),
         &right,
@@ -158,6 +161,52 @@ async fn tower_calls_without_the_token_are_refused() {
     ok(collector_right
         .list_processes(ListProcessesRequest { kind: 0 })
         .await);
+
+    // A worker's own token: it may report to the collector, and nothing else — not call
+    // a worker (poll, test, acknowledge notifications), not read errors back.
+    let as_worker = ClientSecurity::plaintext(ok(AuthToken::new(TEST_WORKER_TOKEN)));
+    let mut worker_as_worker = ok(tower_shared::grpc::worker_client(
+        &format!("http://{}", stack.worker_addr),
+        &as_worker,
+    ));
+    let status = worker_as_worker
+        .ack_notifications(AckNotificationsRequest {
+            subscriber: "gateway:0-0/1".to_owned(),
+            cursors: vec!["1".to_owned()],
+        })
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(status, Some(Code::PermissionDenied));
+    let status = worker_as_worker
+        .server_status(ServerStatusRequest {
+            guild_id: 1,
+            server_id: String::new(),
+        })
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(status, Some(Code::PermissionDenied));
+    let mut collector_as_worker = ok(tower_shared::grpc::collector_client(
+        &format!("http://{}", stack.collector_addr),
+        &as_worker,
+    ));
+    let status = collector_as_worker
+        .list_processes(ListProcessesRequest { kind: 0 })
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(status, Some(Code::PermissionDenied));
+    let status = collector_as_worker
+        .report(ReportRequest::default())
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(
+        status,
+        Some(Code::InvalidArgument),
+        "a worker's report passes the token check (this empty one is then refused)"
+    );
 
     ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
@@ -189,7 +238,7 @@ async fn worker_and_gateway_reach_mongodb_and_the_collector() {
 
     // The collector: worker and gateway each reported `process.started`. Reports are
     // batched and sent in the background, so wait (bounded) until both are in.
-    let token = ok(AuthToken::new(TOKEN));
+    let token = ClientSecurity::plaintext(ok(AuthToken::new(TOKEN)));
     let mut collector = ok(tower_shared::grpc::collector_client(
         &format!("http://{}", stack.collector_addr),
         &token,
@@ -273,7 +322,7 @@ async fn a_deployment_with_secrets_needs_the_same_key_every_start() {
     let with_key = options(&db, &sim, Some(key.clone()));
 
     // First start with a key records the key check.
-    let mut env = with_key.base_env();
+    let mut env = with_key.worker_env();
     env.push((
         "TOWER_COLLECTOR_URL".to_owned(),
         "http://127.0.0.1:1".to_owned(),

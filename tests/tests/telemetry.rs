@@ -61,7 +61,7 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     ok(collector.wait_serving(addr, "", WAIT).await);
     let mut client = ok(tower_shared::grpc::collector_client(
         &format!("http://{addr}"),
-        &ok(AuthToken::new(TOKEN)),
+        &tower_shared::grpc::ClientSecurity::plaintext(ok(AuthToken::new(TOKEN))),
     ));
 
     let batch = ReportRequest {

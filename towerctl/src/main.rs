@@ -34,6 +34,9 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// A new inter-process token for one role, and the SHA-256 its callees are given
+    /// (`[auth] token` for the process, `[auth.callers] <role>` for the others).
+    Token,
     /// Speed figures of the ingest engine (build with --release; pin to one core).
     Bench {
         #[command(subcommand)]
@@ -64,12 +67,21 @@ enum Bench {
     },
 }
 
+fn token() -> Result<(), String> {
+    let text = tower_shared::auth::AuthToken::generate()?;
+    let token = tower_shared::auth::AuthToken::new(&text)?;
+    println!("token  = \"{text}\"");
+    println!("sha256 = \"{}\"", token.sha256_hex());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Analyze { paths, json, top } => {
             analyze::run(&paths, json, top).map_err(Into::into)
         }
+        Command::Token => token().map_err(Into::into),
         Command::Bench {
             what: Bench::Parse { mib, rounds },
         } => bench::parse(mib, usize::try_from(rounds).unwrap_or(usize::MAX)).map_err(Into::into),

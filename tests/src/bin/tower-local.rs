@@ -13,7 +13,7 @@ use std::time::Duration;
 use tower_shared::secret::SecretKey;
 use tower_shared::shutdown::Shutdown;
 use tower_tests::discord_sim::DiscordSimulator;
-use tower_tests::stack::{DiscordTarget, Stack, StackOptions};
+use tower_tests::stack::{DiscordTarget, RoleTokens, Stack, StackOptions};
 
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -44,9 +44,15 @@ async fn run() -> Result<(), String> {
         .join("sandbox");
     std::fs::create_dir_all(&state)
         .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
-    let auth_token = kept_secret(&state.join("auth_token"), || {
-        SecretKey::generate_base64().map(|k| k.replace(['+', '/', '='], ""))
-    })?;
+    let token = |name: &str| {
+        kept_secret(&state.join(name), || {
+            SecretKey::generate_base64().map(|k| k.replace(['+', '/', '='], ""))
+        })
+    };
+    let tokens = RoleTokens {
+        gateway: token("gateway_token")?,
+        worker: token("worker_token")?,
+    };
     let secret_key = kept_secret(&state.join("secret_key"), SecretKey::generate_base64)?;
 
     // Discord: the real one with a token, else the simulator.
@@ -68,7 +74,7 @@ async fn run() -> Result<(), String> {
         mongodb_uri,
         database: std::env::var("TOWER_MONGODB_DATABASE")
             .unwrap_or_else(|_| "tower_sandbox".to_owned()),
-        auth_token,
+        tokens,
         secret_key: Some(secret_key),
         discord,
         echo: true,
