@@ -5,13 +5,14 @@
 //! - [`discovery`]: finding a server's killfeed folders and log.
 //! - [`pool`]: per-guild connection quotas and kept connections; [`slots`]: the quota
 //!   held across every worker.
-//! - [`breaker`]: backing off failing servers.
+//! - [`breaker`]: backing off failing servers; [`budget`]: a guild's ingest per hour.
 //! - [`lease`]: which worker polls which server.
 //! - [`poller`]: polling every held server into statistics and the outbox.
 //! - [`status`]: what each poll did, written to `server_status` in batches.
 //! - [`service`]: the tower.v1.SftpWorker gRPC service.
 
 pub mod breaker;
+pub mod budget;
 pub mod connection;
 pub mod discovery;
 pub mod lease;

@@ -35,6 +35,7 @@ use tower_shared::telemetry::Telemetry;
 use tower_shared::tier::{Tier, TierTable};
 
 use crate::breaker::Breaker;
+use crate::budget::{IngestBudget, Pause};
 use crate::connection::{ConnectErrorKind, SftpConnection, Target, Timeouts};
 use crate::discovery::{Layout, discover};
 use crate::lease::{Leases, fair_share};
@@ -85,6 +86,7 @@ pub struct Poller {
     telemetry: Telemetry,
     me: String,
     pub pools: Pools,
+    budget: IngestBudget,
     leases: Leases,
     lease: Duration,
     /// Killfeed bytes per batch (`worker.batch_kib`).
@@ -164,6 +166,7 @@ impl Poller {
             telemetry,
             me: me.to_owned(),
             pools: Pools::new(worker.max_connections, Slots::new(db.raw(), me)),
+            budget: IngestBudget::new(db.raw()),
             leases: Leases::new(db, me, lease),
             lease,
             batch_bytes: usize::try_from(worker.batch_kib)
@@ -403,6 +406,10 @@ impl Poller {
     async fn poll(&self, key: ServerKey, token: i64, tier: Tier, due_at: Instant) {
         let started = Instant::now();
         let lag = started.saturating_duration_since(due_at);
+        if let Some(pause) = self.budget.paused(key.0) {
+            self.hold(&key, &pause);
+            return;
+        }
         let (layout, backfill, fenced) = self
             .runtime
             .lock()
@@ -437,6 +444,18 @@ impl Poller {
         let (status_error, outcome) = match &result {
             Ok((outcome, _)) => (None, Some(*outcome)),
             Err(f) => (Some(f.message.clone()), None),
+        };
+        // What was read counts against the guild's budget for the hour.
+        let paused = match outcome {
+            Some(o) => self
+                .budget
+                .spend(key.0, o.bytes, o.lines, self.tiers.limits(tier))
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(guild = key.0, error = %e, "ingest budget not counted");
+                    None
+                }),
+            None => None,
         };
         let breaker_state = match self.runtime.lock() {
             Ok(mut runtime) => runtime.get_mut(&key).map(|rt| {
@@ -512,7 +531,46 @@ impl Poller {
             set.insert("last_bytes", i64::try_from(o.bytes).unwrap_or(i64::MAX));
             set.insert("last_lines", i64::try_from(o.lines).unwrap_or(i64::MAX));
         }
+        match paused {
+            Some(p) => {
+                set.insert("paused", p.message());
+                set.insert("paused_until", DateTime::from_millis(p.until_ms));
+            }
+            None => {
+                set.insert("paused", "");
+            }
+        }
         self.status.polled(key_id(&key), set);
+    }
+
+    /// A poll not made: the guild's ingest budget for the hour is used up. The server is
+    /// due again when the hour ends (a backfill asked for waits too), and its status says
+    /// why.
+    fn hold(&self, key: &ServerKey, pause: &Pause) {
+        let wait_ms = pause
+            .until_ms
+            .saturating_sub(DateTime::now().timestamp_millis());
+        let resume = Instant::now() + Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+        if let Ok(mut runtime) = self.runtime.lock() {
+            if let Some(rt) = runtime.get_mut(key) {
+                rt.in_flight = false;
+                rt.next_due = Some(resume);
+            }
+            if runtime.get(key).is_some_and(|rt| !rt.held) {
+                runtime.remove(key);
+            }
+        }
+        self.status.noted(
+            key_id(key),
+            doc! {
+                "guild_id": key.0.to_string(),
+                "server_id": &key.1,
+                "worker": &self.me,
+                "paused": pause.message(),
+                "paused_until": DateTime::from_millis(pause.until_ms),
+                "schema_version": SCHEMA_VERSION,
+            },
+        );
     }
 
     async fn poll_server(

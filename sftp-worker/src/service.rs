@@ -541,6 +541,15 @@ impl SftpWorker for Worker {
                     quiet_lines: u64::try_from(int("quiet_lines")).unwrap_or(0),
                     lost_bytes: u64::try_from(int("lost_bytes")).unwrap_or(0),
                     blocked_notices: u64::try_from(int("blocked_notices")).unwrap_or(0),
+                    // Only while the pause lasts.
+                    paused: st
+                        .filter(|d| {
+                            d.get_datetime("paused_until")
+                                .is_ok_and(|t| *t > mongodb::bson::DateTime::now())
+                        })
+                        .and_then(|d| d.get_str("paused").ok())
+                        .unwrap_or_default()
+                        .to_owned(),
                 }
             })
             .collect();

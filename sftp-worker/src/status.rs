@@ -77,6 +77,11 @@ impl StatusWriter {
         });
     }
 
+    /// `id`'s state changed without a poll (`set`: the fields that changed).
+    pub fn noted(&self, id: String, set: Document) {
+        self.with(id, |p| p.set.extend(set));
+    }
+
     /// A new SFTP connection was opened for `id` (steady state opens none).
     pub fn connection_opened(&self, id: String) {
         self.with(id, |p| p.connections_opened += 1);

@@ -59,6 +59,8 @@ pub mod collections {
     /// Per guild: its SFTP connection slots (`0..quota`), each held by the worker whose
     /// connection uses it.
     pub const CONNECTION_SLOTS: &str = "connection_slots";
+    /// Per guild and clock hour: what its servers read (the tier's ingest budget).
+    pub const INGEST_BUDGET: &str = "ingest_budget";
     /// Channels Discord refused a post to (403/404): not posted to until fixed.
     pub const CHANNEL_BLOCKS: &str = "channel_blocks";
     /// Global state of the gateway-shards: the registered command set's hash, saved

@@ -316,6 +316,18 @@ pub const MIGRATIONS: &[Migration] = &[
             index(collections::CONNECTION_SLOTS, "token", &[("token", 1)]),
         ],
     },
+    // What each guild read per hour, swept after the hour (`expires_at`).
+    Migration {
+        id: "0009_ingest_budget",
+        schema_version: 3,
+        indexes: &[IndexSpec {
+            collection: collections::INGEST_BUDGET,
+            name: "expire",
+            keys: &[("expires_at", 1)],
+            unique: false,
+            expire_after_secs: Some(0),
+        }],
+    },
 ];
 
 /// What [`migrate`] did.

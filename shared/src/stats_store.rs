@@ -7,7 +7,7 @@
 //!    *earlier* batch is a replay or an overlap and is dropped; one stored by an earlier
 //!    attempt of the *same* batch (a crash mid-batch) is kept. A line always has the same
 //!    time, so it can only be stored in a document whose span holds that time. Malformed
-//!    lines (no time) are stored one per document, `_id` = their identity.
+//!    lines (no time) are counted per batch in one document, with a few as examples.
 //! 2. one server-side update per document touched (player, weapon per player, matchup,
 //!    weapon, server) adds the batch's [`BatchDelta`]. Each update only matches while
 //!    the document's `last_batch` is below this batch's number, so retrying a batch after
@@ -37,6 +37,13 @@ use crate::schema::SCHEMA_VERSION;
 use crate::stats::{
     BatchDelta, LongestKill, PlayerDelta, PlayerStats, Runs, ServerStats, Suicides, WeaponTotals,
 };
+
+/// Malformed lines kept as examples per batch.
+const MALFORMED_SAMPLE: usize = 5;
+/// Characters of a malformed line kept in an example.
+const SAMPLE_CHARS: usize = 200;
+/// Malformed lines per server whose identities are kept, so a line read again counts once.
+const MALFORMED_REMEMBERED: usize = 10_000;
 
 /// A game server's statistics in MongoDB.
 #[derive(Clone)]
@@ -280,59 +287,111 @@ impl StatsStore {
         }
     }
 
-    /// Stores a batch's malformed lines (one document each: they have no time to group
-    /// them by); returns how many this batch counts.
+    /// Records a batch's malformed lines as one document (`guild:server:malformed:<batch>`):
+    /// how many, how many of each reason, and the first [`MALFORMED_SAMPLE`] as examples —
+    /// a file of garbage costs one document per batch, not one per line. A line counts
+    /// once: the identities of the server's last [`MALFORMED_REMEMBERED`] malformed lines
+    /// are kept (`guild:server:malformed_ids`, 8 bytes each), so a line read again (an
+    /// overlapping or replaced file) is not counted again. A batch retried after a crash
+    /// finds its document and counts the same. Returns how many this batch counts.
     async fn record_malformed(
         &self,
         at: BatchRef<'_>,
         guild: &str,
         batch: &[Chunk<'_>],
     ) -> Result<u64, MongoError> {
-        let mut ids = Vec::new();
-        let mut docs = Vec::new();
-        let mut in_batch = HashSet::new();
-        let malformed = batch
+        let mut seen = HashSet::new();
+        let lines: Vec<(i64, &[u8], &crate::ingest::MalformedLine)> = batch
             .iter()
-            .flat_map(|c| c.malformed_raw.iter().zip(&c.malformed));
-        for (raw, m) in malformed {
-            let id = line_id(at.guild_id, at.server_id, raw);
-            if !in_batch.insert(id.clone()) {
-                continue;
-            }
-            docs.push(doc! {
-                "_id": &id, "guild_id": guild, "server_id": at.server_id, "batch": at.batch,
-                "kind": "malformed", "reason": m.reason.to_string(), "file": &m.file,
-                "offset": i64::try_from(m.offset).unwrap_or(i64::MAX), "schema_version": SCHEMA_VERSION,
-            });
-            ids.push(id);
-        }
-        if docs.is_empty() {
+            .flat_map(|c| c.malformed_raw.iter().zip(&c.malformed))
+            .map(|(raw, m)| {
+                let id = crate::killfeed::line_identity(at.guild_id, at.server_id, raw);
+                let mut short = [0u8; 8];
+                short.copy_from_slice(&id[..8]);
+                (i64::from_be_bytes(short), *raw, m)
+            })
+            .filter(|(id, _, _)| seen.insert(*id))
+            .collect();
+        if lines.is_empty() {
             return Ok(0);
         }
-        let inserted = self
-            .kills
-            .insert_many(docs)
-            .with_options(InsertManyOptions::builder().ordered(false).build())
-            .await;
-        let failed: HashSet<usize> = match inserted {
-            Ok(_) => HashSet::new(),
-            Err(e) => already_stored(&e).ok_or(e)?,
-        };
-        if failed.is_empty() {
-            return Ok(ids.len() as u64);
+        let batch_id = format!("{guild}:{}:malformed:{}", at.server_id, at.batch);
+        let ids_id = format!("{guild}:{}:malformed_ids", at.server_id);
+        let all_ids: Vec<i64> = lines.iter().map(|(id, _, _)| *id).collect();
+        if let Some(earlier) = self.kills.find_one(doc! { "_id": &batch_id }).await? {
+            // An earlier attempt of this batch: its count stands; its lines are remembered
+            // (again, if it stopped before that).
+            self.remember_malformed(&ids_id, &all_ids).await?;
+            return Ok(u64::try_from(earlier.get_i64("count").unwrap_or(0)).unwrap_or(0));
         }
-        // Lines already stored: ours if an earlier attempt of this batch stored them.
-        let dup_ids: Vec<&str> = ids
-            .iter()
-            .enumerate()
-            .filter(|(n, _)| failed.contains(n))
-            .map(|(_, id)| id.as_str())
-            .collect();
-        let ours_before = self
+        let known: HashSet<i64> = self
             .kills
-            .count_documents(doc! { "_id": { "$in": dup_ids }, "batch": at.batch })
+            .find_one(doc! { "_id": &ids_id })
+            .await?
+            .and_then(|d| d.get_array("ids").ok().cloned())
+            .map(|ids| ids.iter().filter_map(Bson::as_i64).collect())
+            .unwrap_or_default();
+        let fresh: Vec<_> = lines
+            .into_iter()
+            .filter(|(id, _, _)| !known.contains(id))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
+        for (_, _, m) in &fresh {
+            *reasons.entry(m.reason.to_string()).or_default() += 1;
+        }
+        let sample: Vec<Document> = fresh
+            .iter()
+            .take(MALFORMED_SAMPLE)
+            .map(|(_, raw, m)| {
+                let text = String::from_utf8_lossy(raw);
+                doc! {
+                    "file": &m.file,
+                    "offset": i64::try_from(m.offset).unwrap_or(i64::MAX),
+                    "reason": m.reason.to_string(),
+                    "text": text.chars().take(SAMPLE_CHARS).collect::<String>(),
+                }
+            })
+            .collect();
+        let count = fresh.len() as u64;
+        // The count first: a crash before the identities are remembered is a retry that
+        // finds this document.
+        self.kills
+            .update_one(
+                doc! { "_id": &batch_id },
+                doc! { "$setOnInsert": {
+                    "guild_id": guild, "server_id": at.server_id, "batch": at.batch,
+                    "kind": "malformed",
+                    "count": i64::try_from(count).unwrap_or(i64::MAX),
+                    "reasons": reasons.into_iter().map(|(r, n)| (r, Bson::Int64(n))).collect::<Document>(),
+                    "sample": sample,
+                    "schema_version": SCHEMA_VERSION,
+                } },
+            )
+            .upsert(true)
             .await?;
-        Ok((ids.len() - failed.len()) as u64 + ours_before)
+        let fresh_ids: Vec<i64> = fresh.iter().map(|(id, _, _)| *id).collect();
+        self.remember_malformed(&ids_id, &fresh_ids).await?;
+        Ok(count)
+    }
+
+    /// Adds malformed lines' identities to the server's remembered ones (the newest
+    /// [`MALFORMED_REMEMBERED`] kept).
+    async fn remember_malformed(&self, ids_id: &str, ids: &[i64]) -> Result<(), MongoError> {
+        let max = i32::try_from(MALFORMED_REMEMBERED).unwrap_or(i32::MAX);
+        self.kills
+            .update_one(
+                doc! { "_id": ids_id },
+                doc! {
+                    "$push": { "ids": { "$each": ids, "$slice": -max } },
+                    "$setOnInsert": { "kind": "malformed_ids", "schema_version": SCHEMA_VERSION },
+                },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
     }
 
     /// Lines recorded (counted or malformed) in the `kills` documents `filter` matches
@@ -342,7 +401,15 @@ impl StatsStore {
             .kills
             .aggregate(vec![
                 doc! { "$match": filter },
-                doc! { "$group": { "_id": null, "n": { "$sum": { "$cond": [{ "$isArray": "$lines" }, { "$size": "$lines" }, 1i64] } } } },
+                // The remembered identities of malformed lines are not lines.
+                doc! { "$match": { "kind": { "$ne": "malformed_ids" } } },
+                doc! { "$group": { "_id": null, "n": { "$sum": { "$cond": [
+                    { "$isArray": "$lines" },
+                    { "$size": "$lines" },
+                    // A batch's malformed lines (`count`), or one malformed line of an
+                    // earlier build.
+                    { "$ifNull": ["$count", 1i64] },
+                ] } } } },
             ])
             .await?;
         let n = match cursor.try_next().await? {

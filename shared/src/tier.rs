@@ -63,6 +63,20 @@ pub struct TierLimits {
     pub game_servers: u32,
     pub sftp_connections: u32,
     pub killfeed_poll_secs: u32,
+    /// What the guild's servers may read per clock hour, killfeed and log together;
+    /// past it, reading pauses until the next hour. Left out: the top tier's default.
+    #[serde(default = "default_ingest_mib")]
+    pub ingest_mib_per_hour: u32,
+    #[serde(default = "default_ingest_lines")]
+    pub ingest_lines_per_hour: u32,
+}
+
+fn default_ingest_mib() -> u32 {
+    1024
+}
+
+fn default_ingest_lines() -> u32 {
+    4_000_000
 }
 
 /// The tier table: one row per tier, 0 to 4, in order.
@@ -73,14 +87,20 @@ pub struct TierTable(Vec<TierLimits>);
 impl Default for TierTable {
     /// PRODUCT.md §5.
     fn default() -> Self {
-        let row =
-            |tier, name: &str, game_servers, sftp_connections, killfeed_poll_secs| TierLimits {
+        let row = |tier, name: &str, game_servers, sftp_connections, killfeed_poll_secs| {
+            // The ingest budget doubles with each tier: 64 MiB and 250,000 lines an hour
+            // at tier 0, many times what a busy server writes.
+            let scale = 1u32 << tier;
+            TierLimits {
                 tier: Tier(tier),
                 name: name.to_owned(),
                 game_servers,
                 sftp_connections,
                 killfeed_poll_secs,
-            };
+                ingest_mib_per_hour: 64 * scale,
+                ingest_lines_per_hour: 250_000 * scale,
+            }
+        };
         TierTable(vec![
             row(0, "Scavenger", 1, 2, 60),
             row(1, "Survivor", 2, 5, 30),
@@ -108,7 +128,12 @@ impl TierTable {
                     row.tier
                 ));
             }
-            if row.game_servers == 0 || row.sftp_connections == 0 || row.killfeed_poll_secs == 0 {
+            if row.game_servers == 0
+                || row.sftp_connections == 0
+                || row.killfeed_poll_secs == 0
+                || row.ingest_mib_per_hour == 0
+                || row.ingest_lines_per_hour == 0
+            {
                 return Err(format!("tier {}: limits must be at least 1", row.tier));
             }
         }
@@ -117,6 +142,8 @@ impl TierTable {
             if hi.game_servers < lo.game_servers
                 || hi.sftp_connections < lo.sftp_connections
                 || hi.killfeed_poll_secs > lo.killfeed_poll_secs
+                || hi.ingest_mib_per_hour < lo.ingest_mib_per_hour
+                || hi.ingest_lines_per_hour < lo.ingest_lines_per_hour
             {
                 return Err(format!(
                     "tier {} ({}) gives less than tier {} ({}); tiers inherit",

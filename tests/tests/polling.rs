@@ -11,7 +11,8 @@ use futures_util::StreamExt;
 use mongodb::bson::{Document, doc};
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
-    ListFilesRequest, NotificationsRequest, ServerRef, ShardRange, TestServerRequest,
+    ListFilesRequest, NotificationsRequest, ServerRef, ServerStatusRequest, ShardRange,
+    TestServerRequest,
 };
 use tower_shared::cursor_store::CursorStore;
 use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
@@ -555,6 +556,76 @@ async fn a_guild_s_quota_holds_across_three_workers_while_its_commands_run() {
     for (worker, _) in workers {
         assert!(ok(worker.stop(Duration::from_secs(20)).await).success());
     }
+    ok(db.drop_database().await);
+}
+
+#[tokio::test]
+async fn a_guild_past_its_ingest_budget_pauses_until_the_hour_ends_and_says_so() {
+    let db = ok(TestDatabase::create("budget").await);
+    let home = Home::new("budget");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(666_666_666_666_666_668);
+    let server_id = unique_server_id();
+    let file = fixture("2025.05.15-00.00.00.csv");
+    let csv = home.killfeed(&server_id).join("2025.05.15-00.00.00.csv");
+    ok(std::fs::write(&csv, lines(&file, 10)));
+    register(&db, &key, guild, &server_id).await;
+    // Tier 0 may read 100 lines an hour here.
+    let tiers = home.config_file(
+        "tiers.toml",
+        &QUOTA_TIERS.replacen(
+            "killfeed_poll_secs = 60\n",
+            "killfeed_poll_secs = 60\ningest_mib_per_hour = 1\ningest_lines_per_hour = 100\n",
+            1,
+        ),
+    );
+    let (worker, addr) = worker(&db, &key_text, &[("TOWER_CONFIG", tiers.as_str())]).await;
+    first_read_done(&db.handle(), guild.0, &server_id).await;
+    let handle = ok(db.open().await);
+    let recorded = StatsStore::new(&handle);
+    let key_id = format!("{}:{server_id}", guild.0);
+    let status = handle.raw().collection::<Document>("server_status");
+
+    // 200 lines more: read (a poll is not cut short), and the budget is used up.
+    ok(std::fs::write(&csv, lines(&file, 210)));
+    eventually("the guild paused with a reason", WAIT, || async {
+        ok(status.find_one(doc! { "_id": &key_id }).await)
+            .and_then(|d| d.get_str("paused").ok().map(str::to_owned))
+            .is_some_and(|p| p.contains("ingest budget"))
+    })
+    .await;
+    assert_eq!(ok(recorded.lines_recorded(doc! {}).await), 210);
+    let reply = ok(worker_client(addr)
+        .server_status(ServerStatusRequest {
+            guild_id: guild.0,
+            server_id: server_id.clone(),
+        })
+        .await)
+    .into_inner();
+    let paused = reply
+        .servers
+        .first()
+        .map(|s| s.paused.clone())
+        .unwrap_or_default();
+    assert!(
+        paused.contains("210 of 100 lines") && paused.contains("reading resumes at"),
+        "/csv_status says why and until when: {paused}"
+    );
+
+    // More lines are not read for the rest of the hour. (That nothing happens can only
+    // be watched: three poll intervals.)
+    ok(std::fs::write(&csv, lines(&file, 220)));
+    let polls = |d: Option<Document>| d.and_then(|d| d.get_i64("polls").ok()).unwrap_or(0);
+    let before = polls(ok(status.find_one(doc! { "_id": &key_id }).await));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        polls(ok(status.find_one(doc! { "_id": &key_id }).await)),
+        before,
+        "no poll while paused"
+    );
+    assert_eq!(ok(recorded.lines_recorded(doc! {}).await), 210);
+    assert!(ok(worker.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
 

@@ -211,6 +211,42 @@ async fn a_malformed_line_read_twice_is_counted_once() {
 }
 
 #[tokio::test]
+async fn a_file_of_garbage_costs_one_document_per_batch_with_a_few_examples() {
+    let test = ok(TestDatabase::create("stats_garbage").await);
+    let (store, db) = store(&test).await;
+    let text: String = (0..5_000).map(|i| format!("garbage line {i}\n")).collect();
+    let chunk = parse_killfeed_chunk("f.csv", text.as_bytes(), 0, true);
+    assert_eq!(chunk.malformed.len(), 5_000);
+    // Read twice (an overlapping file): counted once.
+    for batch in [1, 2] {
+        ok(store
+            .apply_batch(
+                BatchRef {
+                    guild_id: GUILD,
+                    server_id: SERVER,
+                    batch,
+                },
+                std::slice::from_ref(&chunk),
+            )
+            .await);
+    }
+    let stored = ok(store.load(GUILD, SERVER).await);
+    assert_eq!(stored.totals.malformed_lines, 5_000);
+    let kills = db.raw().collection::<mongodb::bson::Document>("kills");
+    assert_eq!(
+        ok(kills.count_documents(doc! {}).await),
+        2,
+        "one document for the batch, one remembering the lines"
+    );
+    let Some(recorded) = ok(kills.find_one(doc! { "kind": "malformed" }).await) else {
+        panic!("the batch's malformed lines are recorded");
+    };
+    assert_eq!(recorded.get_i64("count").ok(), Some(5_000));
+    assert_eq!(recorded.get_array("sample").map(Vec::len).ok(), Some(5));
+    ok(test.drop_database().await);
+}
+
+#[tokio::test]
 async fn lines_far_apart_in_time_and_lines_stored_by_an_earlier_build_count_once() {
     let test = ok(TestDatabase::create("stats_spans").await);
     let (store, db) = store(&test).await;

@@ -309,6 +309,9 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
             text.push('\n');
             text.push_str(&cursors.join("\n"));
         }
+        if !s.paused.is_empty() {
+            text.push_str(&format!("\npaused: {}", clip(&s.paused, 300)));
+        }
         if !s.last_error.is_empty() {
             text.push_str(&format!("\nlast error: {}", clip(&s.last_error, 200)));
         }
