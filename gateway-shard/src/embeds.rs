@@ -12,8 +12,6 @@ use tower_proto::v1::{
     ConnectionKind, GameEventKind, KillNotice, Notification, Player, SuicideKind,
 };
 
-use crate::reply::CommandError;
-
 /// Colours (0xRRGGBB).
 pub mod colour {
     pub const SUCCESS: u32 = 0x2E_CC_71;
@@ -66,9 +64,8 @@ impl Theme {
 }
 
 /// Checks an embed against Discord's limits.
-pub fn validate(embed: &Embed) -> Result<(), CommandError> {
+pub fn validate(embed: &Embed) -> Result<(), twilight_validate::embed::EmbedValidationError> {
     twilight_validate::embed::embed(embed)
-        .map_err(|e| CommandError::failed("The answer did not fit in a Discord message", e))
 }
 
 /// Splits `items`, in order, into messages within Discord's limits: at most 10 embeds

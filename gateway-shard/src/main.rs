@@ -92,10 +92,10 @@ fn load_config(args: &Args) -> Result<Config, tower_shared::config::ConfigError>
 async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let shutdown = Shutdown::on_signals();
     let me = ProcessIdentity::new(ProcessKind::GatewayShard);
-    let calling = config.grpc_client()?;
+    let calling = grpc::ClientSecurity::from_config(&config)?;
     let listen = args.daemon.listen.unwrap_or(config.gateway.listen);
     // Checked before anything starts: no plaintext beyond loopback unless allowed.
-    let mut server = grpc::server(&config.grpc_server()?, listen)?;
+    let mut server = grpc::server(&grpc::ServerSecurity::from_config(&config)?, listen)?;
     let range = config.gateway.shard_range();
     let discord_token = discord_token(&config)?;
 
@@ -112,7 +112,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
             "at",
             config.retention.audit_log_days,
         ),
-        shutdown.clone(),
+        shutdown.clone().wait_owned(),
     ));
 
     // Telemetry: errors and events go to the collector in the background.

@@ -73,7 +73,9 @@ impl Reply {
     /// the components; the others are sent as follow-ups. Never empty.
     pub fn messages(&self) -> Result<Vec<InteractionResponseData>, CommandError> {
         for embed in &self.embeds {
-            embeds::validate(embed)?;
+            embeds::validate(embed).map_err(|e| {
+                CommandError::failed("The answer did not fit in a Discord message", e)
+            })?;
         }
         let mut groups = embeds::message_groups(&self.embeds, |e| e);
         if groups.is_empty() {

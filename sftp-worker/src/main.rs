@@ -42,8 +42,8 @@ async fn main() -> ExitCode {
 async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let shutdown = Shutdown::on_signals();
     let me = ProcessIdentity::new(ProcessKind::SftpWorker);
-    let calling = config.grpc_client()?;
-    let serving = config.grpc_server()?;
+    let calling = grpc::ClientSecurity::from_config(&config)?;
+    let serving = grpc::ServerSecurity::from_config(&config)?;
     let listen = args.daemon.listen.unwrap_or(config.worker.listen);
     // Checked before anything starts: no plaintext beyond loopback unless allowed.
     let mut server = grpc::server(&serving, listen)?;
@@ -63,7 +63,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
             "created_at",
             config.retention.notifications_days,
         ),
-        shutdown.clone(),
+        shutdown.clone().wait_owned(),
     ));
 
     // Telemetry: errors and events go to the collector in the background.

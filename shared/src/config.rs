@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::db::MongoConfig;
 use crate::secret::Redacted;
 use crate::tier::TierTable;
 
@@ -89,27 +90,6 @@ impl Default for SftpConfig {
             connect_timeout_secs: 15,
             operation_timeout_secs: 30,
             keepalive_secs: 15,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MongoConfig {
-    /// `MONGODB_URI`.
-    pub uri: Redacted<String>,
-    /// `TOWER_MONGODB_DATABASE`.
-    pub database: String,
-    /// How long to wait for a usable server before a call fails.
-    pub server_selection_timeout_secs: u64,
-}
-
-impl Default for MongoConfig {
-    fn default() -> Self {
-        Self {
-            uri: Redacted::new("mongodb://127.0.0.1:27017".to_owned()),
-            database: "tower".to_owned(),
-            server_selection_timeout_secs: 10,
         }
     }
 }
@@ -535,49 +515,9 @@ impl Config {
             })
             .collect()
     }
-
-    /// How this process serves gRPC: who may call it, and its TLS identity.
-    pub fn grpc_server(&self) -> Result<crate::grpc::ServerSecurity, ConfigError> {
-        let configured = self.auth_callers()?;
-        // A process that knows its callers needs no token of its own to serve them.
-        let callers = if configured.is_empty() {
-            crate::auth::Callers::shared_token(&self.auth_token()?)
-        } else {
-            crate::auth::Callers::configured(&configured)
-        };
-        let identity = match (&self.tls.cert_file, &self.tls.key_file) {
-            (Some(cert), Some(key)) => Some(tonic::transport::Identity::from_pem(
-                read_file(cert)?,
-                read_file(key)?,
-            )),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Invalid(
-                    "tls.cert_file and tls.key_file go together".into(),
-                ));
-            }
-        };
-        Ok(crate::grpc::ServerSecurity {
-            callers,
-            identity,
-            allow_plaintext: self.tls.allow_plaintext,
-        })
-    }
-
-    /// How this process calls others: its own token, and the CA it trusts.
-    pub fn grpc_client(&self) -> Result<crate::grpc::ClientSecurity, ConfigError> {
-        Ok(crate::grpc::ClientSecurity {
-            token: self.auth_token()?,
-            ca: match &self.tls.ca_file {
-                Some(path) => Some(tonic::transport::Certificate::from_pem(read_file(path)?)),
-                None => None,
-            },
-            allow_plaintext: self.tls.allow_plaintext,
-        })
-    }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,

@@ -8,7 +8,31 @@ use std::time::Duration;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ClientOptions;
 
-use crate::config::MongoConfig;
+use serde::Deserialize;
+
+use crate::secret::Redacted;
+
+/// Where the database is (`[mongodb]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MongoConfig {
+    /// `MONGODB_URI`.
+    pub uri: Redacted<String>,
+    /// `TOWER_MONGODB_DATABASE`.
+    pub database: String,
+    /// How long to wait for a usable server before a call fails.
+    pub server_selection_timeout_secs: u64,
+}
+
+impl Default for MongoConfig {
+    fn default() -> Self {
+        Self {
+            uri: Redacted::new("mongodb://127.0.0.1:27017".to_owned()),
+            database: "tower".to_owned(),
+            server_selection_timeout_secs: 10,
+        }
+    }
+}
 
 /// Collection names. The earlier bot's names are kept where the data is the same (§7).
 pub mod collections {
@@ -23,7 +47,8 @@ pub mod collections {
     /// Game servers, one document per (guild, server id).
     pub const GAME_SERVERS: &str = "game_servers";
     /// Every killfeed line recorded: up to 1,000 lines (`lines.id` = identity) per document
-    /// spanning at most a day; malformed lines one per document (`_id` = identity).
+    /// spanning at most a day; malformed lines counted per batch (one document each), and
+    /// per server the identities of its last malformed lines.
     pub const KILLS: &str = "kills";
     /// Per (guild, server, player): the player's statistics.
     pub const PLAYER_STATS: &str = "player_stats";

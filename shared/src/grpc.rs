@@ -22,6 +22,7 @@ use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
 use tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient;
 
 use crate::auth::{AttachToken, AuthToken, Callers, RequireToken, Role};
+use crate::config::{Config, ConfigError, read_file};
 
 /// Calls in progress at once across all connections of one process; more wait their turn
 /// rather than exhaust memory.
@@ -73,6 +74,31 @@ pub struct ServerSecurity {
 }
 
 impl ServerSecurity {
+    /// From `[auth]` and `[tls]`: who may call this process, and its TLS identity.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let configured = config.auth_callers()?;
+        // A process that knows its callers needs no token of its own to serve them.
+        let callers = if configured.is_empty() {
+            Callers::shared_token(&config.auth_token()?)
+        } else {
+            Callers::configured(&configured)
+        };
+        let identity = match (&config.tls.cert_file, &config.tls.key_file) {
+            (Some(cert), Some(key)) => Some(Identity::from_pem(read_file(cert)?, read_file(key)?)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "tls.cert_file and tls.key_file go together".into(),
+                ));
+            }
+        };
+        Ok(Self {
+            callers,
+            identity,
+            allow_plaintext: config.tls.allow_plaintext,
+        })
+    }
+
     /// The interceptor for a tower.v1 service that `allowed` roles may call.
     pub fn require(&self, allowed: &'static [Role]) -> RequireToken {
         if self.callers.shared() {
@@ -94,6 +120,18 @@ pub struct ClientSecurity {
 }
 
 impl ClientSecurity {
+    /// From `[auth]` and `[tls]`: this process's own token, and the CA it trusts.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            token: config.auth_token()?,
+            ca: match &config.tls.ca_file {
+                Some(path) => Some(Certificate::from_pem(read_file(path)?)),
+                None => None,
+            },
+            allow_plaintext: config.tls.allow_plaintext,
+        })
+    }
+
     /// Plaintext only (to loopback), with `token`.
     pub fn plaintext(token: AuthToken) -> Self {
         Self {

@@ -50,6 +50,7 @@ pub mod guilds;
 pub mod hex;
 pub mod ids;
 pub mod ingest;
+pub mod key_check;
 pub mod killfeed;
 pub mod lines;
 pub mod logging;

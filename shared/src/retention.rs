@@ -12,7 +12,6 @@ use std::time::Duration;
 use mongodb::bson::{DateTime, Document, doc};
 
 use crate::db::Database;
-use crate::shutdown::Shutdown;
 
 /// How often a process sweeps its collections.
 pub const EVERY: Duration = Duration::from_secs(3600);
@@ -53,18 +52,24 @@ pub async fn sweep(db: &Database, rules: &[Rule]) -> Result<Vec<u64>, mongodb::e
     Ok(deleted)
 }
 
-/// Sweeps every [`EVERY`] (the first time a minute after start) until shutdown; `rules`
-/// may be one [`Rule::days`] as it comes (none for a limit of 0).
-pub async fn run(db: Database, rules: impl IntoIterator<Item = Rule>, shutdown: Shutdown) {
+/// Sweeps every [`EVERY`] (the first time a minute after start) until `stop` resolves
+/// (the process's shutdown); `rules` may be one [`Rule::days`] as it comes (none for a
+/// limit of 0).
+pub async fn run(
+    db: Database,
+    rules: impl IntoIterator<Item = Rule>,
+    stop: impl Future<Output = ()>,
+) {
     let rules: Vec<Rule> = rules.into_iter().collect();
     if rules.is_empty() {
         return;
     }
     let mut wait = Duration::from_secs(60);
+    let mut stop = std::pin::pin!(stop);
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = shutdown.wait() => return,
+            () = &mut stop => return,
         }
         wait = EVERY;
         match sweep(&db, &rules).await {

@@ -7,16 +7,14 @@
 //!
 //! [`Redacted`] wraps configuration secrets so `Debug` and logs never show them.
 //!
-//! A deployment that has stored secrets must always start with the same key: the first
-//! start records a key check in `bot_config`, and [`SecretKey::check_against`] refuses a
-//! different key, or no key at all, from then on.
+//! Sealing needs no database: the check that a deployment starts with the key its secrets
+//! were sealed with is [`crate::key_check`]'s.
 
 use std::fmt;
 use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use mongodb::bson::{Binary, doc, spec::BinarySubtype};
 use ring::aead::{self, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -51,9 +49,6 @@ impl<T> fmt::Display for Redacted<T> {
 
 /// Format version of a sealed value: `[VERSION, nonce(12), ciphertext+tag(16)]`.
 const SEALED_V1: u8 = 1;
-const KEY_CHECK_ID: &str = "secret_key_check";
-const KEY_CHECK_CONTEXT: &str = "bot_config/secret_key_check";
-const KEY_CHECK_PLAINTEXT: &[u8] = b"tower-of-temptation key check";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -70,15 +65,6 @@ pub enum SecretError {
     Malformed,
     #[error("the system random generator failed")]
     Random,
-    #[error(
-        "secrets are stored in this database but no secret key is configured: set \
-         TOWER_SECRET_KEY or TOWER_SECRET_KEY_FILE to the key they were sealed with"
-    )]
-    KeyRequired,
-    #[error("the configured secret key is not the one this database's secrets were sealed with")]
-    WrongKey,
-    #[error("database: {0}")]
-    Db(#[from] mongodb::error::Error),
 }
 
 /// The key that seals secrets at rest.
@@ -129,15 +115,6 @@ impl SecretKey {
         Ok(BASE64.encode(bytes))
     }
 
-    /// The key from configuration, if one is configured.
-    pub fn from_config(config: &crate::config::SecretsConfig) -> Result<Option<Self>, SecretError> {
-        match (&config.key, &config.key_file) {
-            (Some(key), _) => Self::from_base64(key.expose()).map(Some),
-            (None, Some(path)) => Self::from_file(path).map(Some),
-            (None, None) => Ok(None),
-        }
-    }
-
     /// Seals `plaintext`, bound to `context` (where the secret is stored).
     pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>, SecretError> {
         let mut nonce = [0u8; aead::NONCE_LEN];
@@ -171,43 +148,6 @@ impl SecretKey {
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
             .map_err(|_| SecretError::Open)?;
         Ok(Redacted(plain.to_vec()))
-    }
-
-    /// Refuses to run with the wrong key, or with none when secrets exist; records the key
-    /// check on a deployment's first start with a key.
-    pub async fn check_against(
-        key: Option<&SecretKey>,
-        db: &crate::db::Database,
-    ) -> Result<(), SecretError> {
-        let bot_config = db.raw().collection::<mongodb::bson::Document>("bot_config");
-        let check = bot_config.find_one(doc! { "_id": KEY_CHECK_ID }).await?;
-        let sealed = check
-            .as_ref()
-            .and_then(|d| d.get_binary_generic("sealed").ok())
-            .cloned();
-        match (key, sealed) {
-            (Some(key), Some(sealed)) => key
-                .open(&sealed, KEY_CHECK_CONTEXT)
-                .map(|_| ())
-                .map_err(|_| SecretError::WrongKey),
-            (Some(key), None) => {
-                let sealed = key.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_CONTEXT)?;
-                let record = doc! {
-                    "_id": KEY_CHECK_ID,
-                    "sealed": Binary { subtype: BinarySubtype::Generic, bytes: sealed },
-                    "schema_version": crate::schema::SCHEMA_VERSION,
-                };
-                // Two processes starting together with different keys: the first write wins
-                // and the other fails its check on the next start.
-                match bot_config.insert_one(record).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if crate::db::is_duplicate_key(&e) => Ok(()),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            (None, Some(_)) => Err(SecretError::KeyRequired),
-            (None, None) => Ok(()),
-        }
     }
 }
 

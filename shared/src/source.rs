@@ -103,15 +103,17 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
+// Blocking `std::fs` inside the async calls: a local folder is for tools and tests
+// (`towerctl`, the ingest tests), where a short block is fine and the ingest core stays
+// free of an async runtime.
 impl ByteSource for LocalSource {
     async fn list(&self, dir: &str) -> Result<Vec<FileMeta>, SourceError> {
-        let mut entries = tokio::fs::read_dir(self.full(dir))
-            .await
-            .map_err(|e| io_error(dir, &e))?;
+        let entries = std::fs::read_dir(self.full(dir)).map_err(|e| io_error(dir, &e))?;
         let mut out = Vec::new();
-        while let Some(entry) = entries.next_entry().await.map_err(|e| io_error(dir, &e))? {
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(dir, &e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let meta = entry.metadata().await.map_err(|e| io_error(dir, &e))?;
+            let meta = entry.metadata().map_err(|e| io_error(dir, &e))?;
             out.push(meta_of(name.clone(), join(dir, &name), &meta));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -119,9 +121,7 @@ impl ByteSource for LocalSource {
     }
 
     async fn stat(&self, path: &str) -> Result<FileMeta, SourceError> {
-        let meta = tokio::fs::metadata(self.full(path))
-            .await
-            .map_err(|e| io_error(path, &e))?;
+        let meta = std::fs::metadata(self.full(path)).map_err(|e| io_error(path, &e))?;
         let name = Path::new(path)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -130,17 +130,13 @@ impl ByteSource for LocalSource {
     }
 
     async fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, SourceError> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let mut file = tokio::fs::File::open(self.full(path))
-            .await
-            .map_err(|e| io_error(path, &e))?;
+        use std::io::{Read, Seek};
+        let mut file = std::fs::File::open(self.full(path)).map_err(|e| io_error(path, &e))?;
         file.seek(std::io::SeekFrom::Start(offset))
-            .await
             .map_err(|e| io_error(path, &e))?;
         let mut buf = Vec::with_capacity(len.min(1 << 22));
         file.take(len as u64)
             .read_to_end(&mut buf)
-            .await
             .map_err(|e| io_error(path, &e))?;
         Ok(buf)
     }

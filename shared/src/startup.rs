@@ -15,6 +15,8 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error("secrets: {0}")]
     Secret(#[from] SecretError),
+    #[error("secrets: {0}")]
+    KeyCheck(#[from] crate::key_check::KeyCheckError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -39,7 +41,7 @@ impl StartError {
             StartError::Config(_) => "config",
             StartError::Logging(_) => "logging",
             StartError::Db(_) => "database",
-            StartError::Secret(_) => "secrets",
+            StartError::Secret(_) | StartError::KeyCheck(_) => "secrets",
             StartError::Listen { .. } => "listen",
             StartError::Grpc(_) => "grpc",
             StartError::Discord(_) => "discord",
@@ -97,8 +99,13 @@ pub async fn open_secret_key(
     config: &crate::config::Config,
     db: &crate::db::Database,
 ) -> Result<Option<crate::secret::SecretKey>, StartError> {
-    let key = crate::secret::SecretKey::from_config(&config.secrets)?;
-    crate::secret::SecretKey::check_against(key.as_ref(), db).await?;
+    use crate::secret::SecretKey;
+    let key = match (&config.secrets.key, &config.secrets.key_file) {
+        (Some(key), _) => Some(SecretKey::from_base64(key.expose())?),
+        (None, Some(path)) => Some(SecretKey::from_file(path)?),
+        (None, None) => None,
+    };
+    crate::key_check::check(key.as_ref(), db).await?;
     Ok(key)
 }
 

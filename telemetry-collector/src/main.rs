@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let shutdown = Shutdown::on_signals();
     let me = ProcessIdentity::new(ProcessKind::TelemetryCollector);
-    let serving = config.grpc_server()?;
+    let serving = grpc::ServerSecurity::from_config(&config)?;
     let listen = args.daemon.listen.unwrap_or(config.collector.listen);
     // Checked before anything starts: no plaintext beyond loopback unless allowed.
     let mut server = grpc::server(&serving, listen)?;
@@ -79,7 +79,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
             "received_at",
             config.collector.retention_days,
         ),
-        shutdown.clone(),
+        shutdown.clone().wait_owned(),
     ));
     tracing::info!(instance = %me.instance, %addr, "telemetry-collector ready");
     // Gateways and workers report; only gateways read errors back (`service.rs`).
