@@ -7,9 +7,9 @@ use mongodb::bson::{Document, doc};
 use twilight_model::application::interaction::Interaction;
 use twilight_model::guild::Permissions;
 
-use tower_shared::audit::AuditEntry;
-use tower_shared::guilds::GuildSettings;
-use tower_shared::tier::{Feature, Tier};
+use tower_store::audit::AuditEntry;
+use tower_store::guilds::GuildSettings;
+use tower_store::tier::{Feature, Tier};
 
 use crate::bot::Bot;
 use crate::reply::CommandError;

@@ -17,8 +17,8 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use tokio::time::Instant;
 
-use tower_shared::db::{Database, collections};
-use tower_shared::schema::SCHEMA_VERSION;
+use tower_store::db::{Database, collections};
+use tower_store::schema::SCHEMA_VERSION;
 
 /// How long a refused channel is left alone before one post tries it again (doubling with
 /// each refusal in a row, up to [`MAX_RETRY_AFTER`]).

@@ -25,8 +25,8 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::InsertManyOptions;
 
-use tower_shared::db::{Database, collections};
-use tower_shared::schema::SCHEMA_VERSION;
+use tower_store::db::{Database, collections};
+use tower_store::schema::SCHEMA_VERSION;
 
 /// How long a message may stay claimed and unsent (`claiming`, `sending`) before any
 /// process settles it: until then it is some live process's work in flight (claiming takes
@@ -207,7 +207,7 @@ impl Deliveries {
             .await;
         match written {
             Ok(_) => {}
-            Err(e) if tower_shared::db::is_duplicate_key(&e) => return Ok(Claim::Contended),
+            Err(e) if tower_store::db::is_duplicate_key(&e) => return Ok(Claim::Contended),
             Err(e) => return Err(e),
         }
         let now = DateTime::now();
@@ -223,7 +223,7 @@ impl Deliveries {
             .await;
         match inserted {
             Ok(_) => {}
-            Err(e) if tower_shared::db::is_duplicate_key(&e) => {
+            Err(e) if tower_store::db::is_duplicate_key(&e) => {
                 // Claimed before: by this message (a retry), or by another.
                 if !self.holds_all(message.nonce, message.cursors).await? {
                     self.release(message.nonce).await?;

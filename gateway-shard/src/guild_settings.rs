@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tower_shared::guilds::{GuildSettings, GuildStore};
+use tower_store::guilds::{GuildSettings, GuildStore};
 
 /// How long a guild's settings are used before they are read again.
 pub const FRESH_FOR: Duration = Duration::from_secs(10);

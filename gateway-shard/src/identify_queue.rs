@@ -10,7 +10,7 @@ use mongodb::bson::{DateTime, Document, doc};
 use tokio::sync::oneshot;
 use twilight_gateway::queue::Queue;
 
-use tower_shared::db::{Database, collections, is_duplicate_key};
+use tower_store::db::{Database, collections, is_duplicate_key};
 
 /// Discord's identify window per bucket.
 const WINDOW: Duration = Duration::from_secs(5);

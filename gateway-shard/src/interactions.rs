@@ -20,7 +20,7 @@ use twilight_model::http::interaction::{
 };
 
 use tower_proto::v1::ErrorContext;
-use tower_shared::guilds::GuildSettings;
+use tower_store::guilds::GuildSettings;
 use twilight_model::channel::message::{Component, Embed, MessageFlags};
 
 use crate::access::Caller;

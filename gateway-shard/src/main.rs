@@ -12,16 +12,16 @@ use mongodb::bson::doc;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
+use tower_daemon::cli::DaemonArgs;
+use tower_daemon::config::Config;
+use tower_daemon::grpc;
+use tower_daemon::process::ProcessIdentity;
+use tower_daemon::shutdown::Shutdown;
+use tower_daemon::startup::{self, StartError};
+use tower_daemon::telemetry::Telemetry;
 use tower_proto::v1::ProcessKind;
-use tower_shared::cli::DaemonArgs;
-use tower_shared::config::Config;
-use tower_shared::db::collections;
-use tower_shared::grpc;
-use tower_shared::process::ProcessIdentity;
-use tower_shared::retention;
-use tower_shared::shutdown::Shutdown;
-use tower_shared::startup::{self, StartError};
-use tower_shared::telemetry::Telemetry;
+use tower_store::db::collections;
+use tower_store::retention;
 
 use gateway_shard::bot::Bot;
 use gateway_shard::guild_settings::SettingsCache;
@@ -76,7 +76,7 @@ async fn main() -> ExitCode {
     .await
 }
 
-fn load_config(args: &Args) -> Result<Config, tower_shared::config::ConfigError> {
+fn load_config(args: &Args) -> Result<Config, tower_daemon::config::ConfigError> {
     let mut config = args.daemon.load_config()?;
     if let Some(total) = args.total_shards {
         config.gateway.total_shards = total;
@@ -164,21 +164,21 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let mut owners: Vec<u64> = config.discord.owner_id.into_iter().collect();
     owners.extend(application.owner.as_ref().map(|o| o.id.get()));
     let workers = Workers::new(&config.gateway.worker_urls, &calling)?;
-    let guilds = tower_shared::guilds::GuildStore::new(&db);
+    let guilds = tower_store::guilds::GuildStore::new(&db);
     let bot = Arc::new(Bot {
         http: Arc::clone(&http),
         application_id: application.id,
         owners,
         configured_home_guild: config.premium.home_guild_id,
         shards: range,
-        servers: tower_shared::game_servers::GameServerStore::new(&db),
+        servers: tower_store::game_servers::GameServerStore::new(&db),
         guilds: guilds.clone(),
         settings: SettingsCache::new(guilds),
-        links: tower_shared::player_links::PlayerLinks::new(&db),
-        audit: tower_shared::audit::AuditLog::new(&db),
-        stats: tower_shared::stats_query::StatsQuery::new(&db),
-        outbox: tower_shared::outbox::Outbox::new(&db),
-        cursors: tower_shared::cursor_store::CursorStore::new(&db),
+        links: tower_store::player_links::PlayerLinks::new(&db),
+        audit: tower_store::audit::AuditLog::new(&db),
+        stats: tower_store::stats_query::StatsQuery::new(&db),
+        outbox: tower_store::outbox::Outbox::new(&db),
+        cursors: tower_store::cursor_store::CursorStore::new(&db),
         db: db.clone(),
         tiers: config.premium.tiers.clone(),
         secret_key,
@@ -292,10 +292,10 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 }
 
 /// The bot token; a simulator (gateway_url set) accepts any token.
-fn discord_token(config: &Config) -> Result<tower_shared::secret::Redacted<String>, StartError> {
+fn discord_token(config: &Config) -> Result<tower_store::secret::Redacted<String>, StartError> {
     match (&config.discord.token, &config.discord.gateway_url) {
         (Some(token), _) => Ok(token.clone()),
-        (None, Some(_)) => Ok(tower_shared::secret::Redacted::new("sandbox-token".to_owned())),
+        (None, Some(_)) => Ok(tower_store::secret::Redacted::new("sandbox-token".to_owned())),
         (None, None) => Err(StartError::Discord(
             "DISCORD_TOKEN is not set. To run without Discord, start the local sandbox: deploy/local/run"
                 .to_owned(),
@@ -306,7 +306,7 @@ fn discord_token(config: &Config) -> Result<tower_shared::secret::Redacted<Strin
 /// The REST client, pointed at the simulator when one stands in for Discord.
 fn discord_http(
     config: &Config,
-    token: &tower_shared::secret::Redacted<String>,
+    token: &tower_store::secret::Redacted<String>,
 ) -> twilight_http::Client {
     let mut builder = twilight_http::Client::builder().token(token.expose().clone());
     if let Some(proxy) = &config.discord.api_proxy {

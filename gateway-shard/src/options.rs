@@ -6,7 +6,7 @@ use twilight_model::application::interaction::application_command::{
     CommandData, CommandDataOption, CommandOptionValue,
 };
 
-use tower_shared::ids::ServerId;
+use tower_store::ids::ServerId;
 
 use crate::reply::CommandError;
 

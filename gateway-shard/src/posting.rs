@@ -30,17 +30,17 @@ use tokio::time::Instant;
 use twilight_model::channel::message::Embed;
 use twilight_model::id::Id;
 
+use tower_daemon::shutdown::Shutdown;
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
     AckNotificationsRequest, ConnectionKind, GameEventKind, Notification, NotificationsRequest,
     SuicideKind,
 };
-use tower_shared::db::collections;
-use tower_shared::game_servers::{GameServer, GameServerError};
-use tower_shared::ids::{GuildId, ServerId};
-use tower_shared::schema::SCHEMA_VERSION;
-use tower_shared::shutdown::Shutdown;
-use tower_shared::tier::{Feature, Tier};
+use tower_store::db::collections;
+use tower_store::game_servers::{GameServer, GameServerError};
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::schema::SCHEMA_VERSION;
+use tower_store::tier::{Feature, Tier};
 
 use crate::bot::Bot;
 use crate::deliveries::{Claim, Deliveries, Outgoing, Record, State};

@@ -7,8 +7,8 @@ use std::future::IntoFuture;
 use mongodb::bson::{DateTime, Document, doc};
 use twilight_model::application::command::Command;
 
-use tower_shared::db::collections;
-use tower_shared::schema::SCHEMA_VERSION;
+use tower_store::db::collections;
+use tower_store::schema::SCHEMA_VERSION;
 
 use crate::bot::Bot;
 use crate::rest::RestError;
@@ -23,7 +23,7 @@ pub fn schema_json(commands: &[Command]) -> String {
 
 fn hash(json: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, json.as_bytes());
-    tower_shared::hex::encode(d.as_ref())
+    tower_ingest::hex::encode(d.as_ref())
 }
 
 /// What [`register`] did.

@@ -209,9 +209,9 @@ impl From<tonic::Status> for CommandError {
     }
 }
 
-impl From<tower_shared::game_servers::GameServerError> for CommandError {
-    fn from(e: tower_shared::game_servers::GameServerError) -> Self {
-        use tower_shared::game_servers::GameServerError as E;
+impl From<tower_store::game_servers::GameServerError> for CommandError {
+    fn from(e: tower_store::game_servers::GameServerError) -> Self {
+        use tower_store::game_servers::GameServerError as E;
         match e {
             E::NotFound(id) => Self::invalid(
                 format!("This server has no game server with id `{id}`."),

@@ -15,15 +15,15 @@ use std::time::Duration;
 
 use mongodb::bson::{DateTime, Document, doc};
 use tokio::sync::mpsc;
-use tower_shared::db::collections;
-use tower_shared::schema::SCHEMA_VERSION;
+use tower_store::db::collections;
+use tower_store::schema::SCHEMA_VERSION;
 use twilight_gateway::{
     CloseFrame, Config, ConfigBuilder, Event, EventTypeFlags, Intents, Session, Shard, ShardId,
     StreamExt,
 };
 
-use tower_shared::ids::ShardRange;
-use tower_shared::shutdown::Shutdown;
+use tower_daemon::shutdown::Shutdown;
+use tower_store::ids::ShardRange;
 
 use crate::bot::Bot;
 use crate::identify_queue::IdentifyQueue;

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tonic::{Code, Status};
+use tower_daemon::grpc::{self, AuthedChannel, ClientSecurity};
 use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
-use tower_shared::grpc::{self, AuthedChannel, ClientSecurity};
 
 pub type WorkerClient = SftpWorkerClient<AuthedChannel>;
 

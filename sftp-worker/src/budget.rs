@@ -13,9 +13,9 @@ use std::sync::Mutex;
 
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
-use tower_shared::db::collections;
-use tower_shared::schema::SCHEMA_VERSION;
-use tower_shared::tier::TierLimits;
+use tower_store::db::collections;
+use tower_store::schema::SCHEMA_VERSION;
+use tower_store::tier::TierLimits;
 
 const HOUR_MS: i64 = 3_600_000;
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh_sftp::client::{RawSftpSession, SftpSession};
-use tower_shared::address_guard::{AddressError, AddressPolicy};
-use tower_shared::game_servers::Credential;
+use tower_daemon::address_guard::{AddressError, AddressPolicy};
+use tower_store::game_servers::Credential;
 
 /// Timeouts for connecting and for each operation.
 #[derive(Debug, Clone, Copy)]

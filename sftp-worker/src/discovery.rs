@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use tower_shared::source::{ByteSource, FileMeta, SourceError};
+use tower_ingest::source::{ByteSource, FileMeta, SourceError};
 
 /// How deep and how wide the search goes before giving up.
 const MAX_DEPTH: usize = 6;
@@ -119,7 +119,7 @@ fn is_csv(f: &FileMeta) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tower_shared::source::LocalSource;
+    use tower_ingest::source::LocalSource;
 
     #[tokio::test]
     async fn finds_the_server_folders_wherever_they_are() {

@@ -14,8 +14,8 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
-use tower_shared::db::{Database, collections, is_duplicate_key};
-use tower_shared::schema::SCHEMA_VERSION;
+use tower_store::db::{Database, collections, is_duplicate_key};
+use tower_store::schema::SCHEMA_VERSION;
 
 use crate::pool::{ServerKey, key_id};
 

@@ -9,7 +9,7 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tower_shared::source::{ByteSource, FileMeta, SourceError, SourceErrorKind};
+use tower_ingest::source::{ByteSource, FileMeta, SourceError, SourceErrorKind};
 
 /// The most entries one listing takes: a Deadside killfeed folder holds one file a day.
 pub const MAX_LIST_ENTRIES: usize = 20_000;

@@ -24,8 +24,8 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::{FindOneAndUpdateOptions, InsertManyOptions, ReturnDocument};
 
-use tower_shared::db::collections;
-use tower_shared::schema::SCHEMA_VERSION;
+use tower_store::db::collections;
+use tower_store::schema::SCHEMA_VERSION;
 
 /// The longest a connection waits for a slot; a waiter older than this is gone.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -290,7 +290,7 @@ impl Slots {
             .await
         {
             Ok(_) => {}
-            Err(e) if tower_shared::db::is_duplicate_key(&e) => {}
+            Err(e) if tower_store::db::is_duplicate_key(&e) => {}
             Err(e) => return Err(e),
         }
         if let Ok(mut created) = self.shared.created.lock() {

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
-use tower_shared::db::{Database, collections};
-use tower_shared::shutdown::Shutdown;
+use tower_daemon::shutdown::Shutdown;
+use tower_store::db::{Database, collections};
 
 /// How often reports are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);

@@ -44,7 +44,7 @@ pub fn normalize(message: &str) -> String {
 
 pub fn fingerprint(kind: &str, normalized: &str, location: &str) -> String {
     let input = format!("{kind}\0{normalized}\0{location}");
-    tower_shared::hex::encode(&digest(&SHA256, input.as_bytes()).as_ref()[..8])
+    tower_ingest::hex::encode(&digest(&SHA256, input.as_bytes()).as_ref()[..8])
 }
 
 #[cfg(test)]

@@ -15,17 +15,17 @@ use clap::Parser;
 use mongodb::bson::doc;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
+use tower_daemon::auth::Role;
+use tower_daemon::cli::DaemonArgs;
+use tower_daemon::config::Config;
+use tower_daemon::grpc;
+use tower_daemon::process::ProcessIdentity;
+use tower_daemon::shutdown::Shutdown;
+use tower_daemon::startup::{self, StartError};
 use tower_proto::v1::ProcessKind;
 use tower_proto::v1::telemetry_collector_server::TelemetryCollectorServer;
-use tower_shared::auth::Role;
-use tower_shared::cli::DaemonArgs;
-use tower_shared::config::Config;
-use tower_shared::db::collections;
-use tower_shared::grpc;
-use tower_shared::process::ProcessIdentity;
-use tower_shared::retention;
-use tower_shared::shutdown::Shutdown;
-use tower_shared::startup::{self, StartError};
+use tower_store::db::collections;
+use tower_store::retention;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Tower of Temptation telemetry-collector")]

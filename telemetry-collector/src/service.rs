@@ -7,7 +7,7 @@ use tower_proto::v1::{
     ListProcessesRequest, ReportReply, ReportRequest, TopErrorsReply, TopErrorsRequest,
 };
 
-use tower_shared::auth::Role;
+use tower_daemon::auth::Role;
 
 use crate::store::TelemetryStore;
 
@@ -27,7 +27,7 @@ impl Collector {
 /// Reading errors and processes back is for gateways (the commands that show them): a
 /// worker only reports.
 fn readers_only<T>(request: &Request<T>) -> Result<(), Status> {
-    match tower_shared::auth::caller(request) {
+    match tower_daemon::auth::caller(request) {
         Some(Role::Gateway) => Ok(()),
         Some(role) => Err(Status::permission_denied(format!(
             "a {role} token may report, not read errors back"

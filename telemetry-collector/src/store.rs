@@ -12,12 +12,12 @@ use futures_util::TryStreamExt;
 use mongodb::Collection;
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::InsertManyOptions;
+use tower_daemon::telemetry::new_error_id;
 use tower_proto::v1::{
     ErrorContext, ErrorGroup, Level, ProcessInfo, ProcessRecord, TelemetryEvent,
 };
-use tower_shared::db::{Database, already_stored, collections};
-use tower_shared::schema::SCHEMA_VERSION;
-use tower_shared::telemetry::new_error_id;
+use tower_store::db::{Database, already_stored, collections};
+use tower_store::schema::SCHEMA_VERSION;
 
 use crate::fingerprint::{fingerprint, normalize};
 

@@ -64,16 +64,16 @@ impl TestDatabase {
     }
 
     /// The project's own connection to this database, schema migrated, as a daemon has it.
-    pub async fn open(&self) -> Result<tower_shared::db::Database, String> {
-        let config = tower_shared::config::MongoConfig {
-            uri: tower_shared::secret::Redacted::new(self.uri.clone()),
+    pub async fn open(&self) -> Result<tower_store::db::Database, String> {
+        let config = tower_daemon::config::MongoConfig {
+            uri: tower_store::secret::Redacted::new(self.uri.clone()),
             database: self.name.clone(),
             server_selection_timeout_secs: 10,
         };
-        let db = tower_shared::db::Database::connect(&config, "tower-tests")
+        let db = tower_store::db::Database::connect(&config, "tower-tests")
             .await
             .map_err(|e| e.to_string())?;
-        tower_shared::schema::migrate(&db, "tower-tests")
+        tower_store::schema::migrate(&db, "tower-tests")
             .await
             .map_err(|e| e.to_string())?;
         Ok(db)

@@ -92,7 +92,7 @@ impl KillfeedSetup {
         channel: u64,
     ) -> Self {
         let home = crate::sftp_home::Home::new(test);
-        let key = ok(tower_shared::secret::SecretKey::generate_base64());
+        let key = ok(tower_store::secret::SecretKey::generate_base64());
         let server = crate::sftp_home::unique_server_id();
         let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
         ok(std::fs::write(&csv, ""));

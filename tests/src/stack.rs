@@ -62,7 +62,7 @@ impl RoleTokens {
     /// `[auth.callers]` as environment: the SHA-256 of each role's token.
     pub fn callers_env(&self) -> Vec<(String, String)> {
         let digest = |t: &str| {
-            tower_shared::auth::AuthToken::new(t)
+            tower_daemon::auth::AuthToken::new(t)
                 .map(|t| t.sha256_hex())
                 .unwrap_or_default()
         };
@@ -375,10 +375,10 @@ pub async fn standalone_worker(
 /// A client of the worker at `addr`, with the test token.
 pub fn worker_client(
     addr: SocketAddr,
-) -> tower_proto::v1::sftp_worker_client::SftpWorkerClient<tower_shared::grpc::AuthedChannel> {
-    let token = tower_shared::auth::AuthToken::new(TEST_TOKEN)
+) -> tower_proto::v1::sftp_worker_client::SftpWorkerClient<tower_daemon::grpc::AuthedChannel> {
+    let token = tower_daemon::auth::AuthToken::new(TEST_TOKEN)
         .unwrap_or_else(|e| panic!("the test token is valid: {e}"));
-    let security = tower_shared::grpc::ClientSecurity::plaintext(token);
-    tower_shared::grpc::worker_client(&format!("http://{addr}"), &security)
+    let security = tower_daemon::grpc::ClientSecurity::plaintext(token);
+    tower_daemon::grpc::worker_client(&format!("http://{addr}"), &security)
         .unwrap_or_else(|e| panic!("a loopback address is a valid endpoint: {e}"))
 }

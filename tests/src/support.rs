@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 
 use mongodb::bson::{DateTime, Document, doc};
-use tower_shared::db::Database;
-use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
-use tower_shared::killfeed::line_id;
-use tower_shared::stats::ServerStats;
+use tower_ingest::ingest::{Chunk, parse_killfeed_chunk};
+use tower_ingest::killfeed::line_id;
+use tower_ingest::stats::ServerStats;
+use tower_store::db::Database;
 
 /// The value, or a panic with the error's own message (what a failing test should show).
 pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {

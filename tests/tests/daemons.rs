@@ -11,14 +11,14 @@ use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tower_daemon::auth::AuthToken;
+use tower_daemon::grpc::ClientSecurity;
 use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
 use tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient;
 use tower_proto::v1::{
     AckNotificationsRequest, ListProcessesRequest, ProcessKind, ReportRequest, ServerStatusRequest,
 };
-use tower_shared::auth::AuthToken;
-use tower_shared::grpc::ClientSecurity;
-use tower_shared::secret::SecretKey;
+use tower_store::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::{Daemon, DaemonSpec, HarnessError};
@@ -124,7 +124,7 @@ async fn tower_calls_without_the_token_are_refused() {
 
     // A wrong token.
     let wrong = ok(AuthToken::new("wrong-token-0123456789abcdef"));
-    let mut worker_wrong = ok(tower_shared::grpc::worker_client(
+    let mut worker_wrong = ok(tower_daemon::grpc::worker_client(
         &format!("http://{}", stack.worker_addr),
         &ClientSecurity::plaintext(wrong),
     ));
@@ -140,7 +140,7 @@ async fn tower_calls_without_the_token_are_refused() {
 
     // The right one.
     let right = ClientSecurity::plaintext(ok(AuthToken::new(TOKEN)));
-    let mut worker_right = ok(tower_shared::grpc::worker_client(
+    let mut worker_right = ok(tower_daemon::grpc::worker_client(
         &format!("http://{}", stack.worker_addr),
         &right,
     ));
@@ -154,7 +154,7 @@ async fn tower_calls_without_the_token_are_refused() {
     assert!(reply.servers.is_empty());
     // A guild without premium gets tier 0's connection quota.
     assert_eq!(reply.pool.map(|p| p.limit), Some(2));
-    let mut collector_right = ok(tower_shared::grpc::collector_client(
+    let mut collector_right = ok(tower_daemon::grpc::collector_client(
         &format!("http://{}", stack.collector_addr),
         &right,
     ));
@@ -165,7 +165,7 @@ async fn tower_calls_without_the_token_are_refused() {
     // A worker's own token: it may report to the collector, and nothing else — not call
     // a worker (poll, test, acknowledge notifications), not read errors back.
     let as_worker = ClientSecurity::plaintext(ok(AuthToken::new(TEST_WORKER_TOKEN)));
-    let mut worker_as_worker = ok(tower_shared::grpc::worker_client(
+    let mut worker_as_worker = ok(tower_daemon::grpc::worker_client(
         &format!("http://{}", stack.worker_addr),
         &as_worker,
     ));
@@ -187,7 +187,7 @@ async fn tower_calls_without_the_token_are_refused() {
         .err()
         .map(|s| s.code());
     assert_eq!(status, Some(Code::PermissionDenied));
-    let mut collector_as_worker = ok(tower_shared::grpc::collector_client(
+    let mut collector_as_worker = ok(tower_daemon::grpc::collector_client(
         &format!("http://{}", stack.collector_addr),
         &as_worker,
     ));
@@ -239,7 +239,7 @@ async fn worker_and_gateway_reach_mongodb_and_the_collector() {
     // The collector: worker and gateway each reported `process.started`. Reports are
     // batched and sent in the background, so wait (bounded) until both are in.
     let token = ClientSecurity::plaintext(ok(AuthToken::new(TOKEN)));
-    let mut collector = ok(tower_shared::grpc::collector_client(
+    let mut collector = ok(tower_daemon::grpc::collector_client(
         &format!("http://{}", stack.collector_addr),
         &token,
     ));

@@ -4,7 +4,7 @@
 //! Body), as Discord does, so an answer that would be refused or cut fails here.
 
 use mongodb::bson::{Document, doc};
-use tower_shared::secret::SecretKey;
+use tower_store::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::discord_sim::interactions::{Answer, Member, Opt, Sent};

@@ -4,7 +4,7 @@
 //! take a guild's last slot.
 
 use mongodb::bson::{Document, doc};
-use tower_shared::secret::SecretKey;
+use tower_store::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::{Member, Opt};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
-use tower_shared::ingest::parse_killfeed_chunk;
-use tower_shared::secret::SecretKey;
+use tower_ingest::ingest::parse_killfeed_chunk;
+use tower_store::secret::SecretKey;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::{Answer, Member, Opt};

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use tonic::transport::{Certificate, Endpoint};
+use tower_daemon::auth::AuthToken;
+use tower_daemon::grpc::ClientSecurity;
 use tower_proto::v1::{ListProcessesRequest, ProcessKind, ServerStatusRequest};
-use tower_shared::auth::AuthToken;
-use tower_shared::grpc::ClientSecurity;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::{Daemon, DaemonSpec};
@@ -91,7 +91,7 @@ async fn processes_talk_over_tls_and_refuse_plaintext_beyond_loopback() {
         ca: Some(Certificate::from_pem(ok(std::fs::read(&pki.0)))),
         allow_plaintext: false,
     };
-    let mut client = ok(tower_shared::grpc::worker_client(
+    let mut client = ok(tower_daemon::grpc::worker_client(
         &format!("https://{worker_addr}"),
         &gateway,
     ));
@@ -101,7 +101,7 @@ async fn processes_talk_over_tls_and_refuse_plaintext_beyond_loopback() {
     };
     ok(client.server_status(status.clone()).await);
     // The same call in plaintext does not get through.
-    let mut plaintext = ok(tower_shared::grpc::worker_client(
+    let mut plaintext = ok(tower_daemon::grpc::worker_client(
         &format!("http://{worker_addr}"),
         &ClientSecurity::plaintext(ok(AuthToken::new(TEST_TOKEN))),
     ));
@@ -113,7 +113,7 @@ async fn processes_talk_over_tls_and_refuse_plaintext_beyond_loopback() {
     );
 
     // The worker reported its start to the collector, over TLS.
-    let mut collector_client = ok(tower_shared::grpc::collector_client(
+    let mut collector_client = ok(tower_daemon::grpc::collector_client(
         &format!("https://{collector_addr}"),
         &gateway,
     ));

@@ -3,11 +3,11 @@
 //! middle of a batch leaves nothing lost or doubled for the next one to find.
 
 use mongodb::bson::doc;
-use tower_shared::cursor_store::{CursorStore, StoreSink};
-use tower_shared::ingest::parse_killfeed_chunk;
-use tower_shared::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
-use tower_shared::source::LocalSource;
-use tower_shared::stats_store::StatsStore;
+use tower_ingest::ingest::parse_killfeed_chunk;
+use tower_ingest::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
+use tower_ingest::source::LocalSource;
+use tower_store::cursor_store::{CursorStore, StoreSink};
+use tower_store::stats_store::StatsStore;
 use tower_tests::backing::TestDatabase;
 use tower_tests::support::{expected_stats, fixture, ok, store_lines_then_crash};
 
@@ -74,7 +74,7 @@ async fn a_crash_mid_batch_loses_and_doubles_nothing() {
         ),
         parse_killfeed_chunk(&format!("{DIR}/2025.05.15-00.00.00.csv"), &b, 0, false),
     ];
-    let next = tower_shared::cursor::FileCursor {
+    let next = tower_ingest::cursor::FileCursor {
         file: "2025.05.15-00.00.00.csv".to_owned(),
         offset: batch[1].consumed as u64,
         size: b.len() as u64,
@@ -218,7 +218,7 @@ async fn an_interrupted_batch_whose_file_shrank_or_vanished_is_settled_not_retri
         parse_killfeed_chunk(&format!("{DIR}/2025.05.01-00.00.00.csv"), &a, 0, true),
         parse_killfeed_chunk(&format!("{DIR}/2025.05.15-00.00.00.csv"), &b, 0, false),
     ];
-    let next = tower_shared::cursor::FileCursor {
+    let next = tower_ingest::cursor::FileCursor {
         file: "2025.05.15-00.00.00.csv".to_owned(),
         offset: batch[1].consumed as u64,
         size: b.len() as u64,
@@ -256,25 +256,25 @@ struct CutShort<'s, 'a> {
     left: usize,
 }
 
-impl tower_shared::reader::KillfeedSink for CutShort<'_, '_> {
+impl tower_ingest::reader::KillfeedSink for CutShort<'_, '_> {
     type Error = String;
 
     fn listed(
         &mut self,
-        files: &[tower_shared::source::FileMeta],
-        cursor: Option<&tower_shared::cursor::FileCursor>,
+        files: &[tower_ingest::source::FileMeta],
+        cursor: Option<&tower_ingest::cursor::FileCursor>,
     ) {
         self.inner.listed(files, cursor);
     }
 
-    fn history_end(&self) -> Option<&tower_shared::cursor::ReadPoint> {
+    fn history_end(&self) -> Option<&tower_ingest::cursor::ReadPoint> {
         self.inner.history_end()
     }
 
     async fn apply(
         &mut self,
-        batch: &[tower_shared::ingest::Chunk<'_>],
-        cursor: &tower_shared::cursor::FileCursor,
+        batch: &[tower_ingest::ingest::Chunk<'_>],
+        cursor: &tower_ingest::cursor::FileCursor,
     ) -> Result<(), String> {
         if self.left == 0 {
             return Err("cut short".to_owned());
@@ -289,11 +289,11 @@ impl tower_shared::reader::KillfeedSink for CutShort<'_, '_> {
 
 #[tokio::test]
 async fn a_first_read_cut_short_stays_quiet_and_only_new_lines_are_announced() {
-    use tower_shared::reader::KillfeedSink;
+    use tower_ingest::reader::KillfeedSink;
     let test = ok(TestDatabase::create("killfeed_history").await);
     let db = ok(test.open().await);
     let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
-    let outbox = tower_shared::outbox::Outbox::new(&db);
+    let outbox = tower_store::outbox::Outbox::new(&db);
     let notifications = db
         .raw()
         .collection::<mongodb::bson::Document>("notifications");

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use mongodb::bson::{DateTime, doc};
-use tower_shared::outbox::{Notice, Outbox};
-use tower_shared::subscription::{self, Subscription};
+use tower_store::outbox::{Notice, Outbox};
+use tower_store::subscription::{self, Subscription};
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::guild_setup::{ALPHA, BRAVO, KillfeedSetup, kills};

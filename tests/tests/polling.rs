@@ -9,20 +9,20 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use mongodb::bson::{Document, doc};
+use tower_ingest::ingest::parse_killfeed_chunk;
+use tower_ingest::stats::ServerStats;
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
     ListFilesRequest, NotificationsRequest, ServerRef, ServerStatusRequest, ShardRange,
     TestServerRequest,
 };
-use tower_shared::cursor_store::CursorStore;
-use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
-use tower_shared::guilds::GuildStore;
-use tower_shared::ids::{GuildId, ServerId};
-use tower_shared::ingest::parse_killfeed_chunk;
-use tower_shared::secret::{Redacted, SecretKey};
-use tower_shared::stats::ServerStats;
-use tower_shared::stats_store::StatsStore;
-use tower_shared::tier::Tier;
+use tower_store::cursor_store::CursorStore;
+use tower_store::game_servers::{Credential, GameServerStore, NewGameServer};
+use tower_store::guilds::GuildStore;
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::secret::{Redacted, SecretKey};
+use tower_store::stats_store::StatsStore;
+use tower_store::tier::Tier;
 use tower_tests::WAIT;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::Daemon;

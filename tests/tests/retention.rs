@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use mongodb::bson::{DateTime, Document, doc};
-use tower_shared::retention::{Rule, sweep};
+use tower_store::retention::{Rule, sweep};
 use tower_tests::backing::TestDatabase;
 use tower_tests::support::ok;
 

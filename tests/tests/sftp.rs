@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 use tonic::Code;
+use tower_daemon::grpc::AuthedChannel;
 use tower_proto::v1::sftp_worker_client::SftpWorkerClient;
 use tower_proto::v1::{ListFilesRequest, ServerRef, TestServerReply, TestServerRequest};
-use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
-use tower_shared::grpc::AuthedChannel;
-use tower_shared::ids::{GuildId, ServerId};
-use tower_shared::secret::{Redacted, SecretKey};
+use tower_store::game_servers::{Credential, GameServerStore, NewGameServer};
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::secret::{Redacted, SecretKey};
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::Daemon;
 use tower_tests::stack::{standalone_worker, worker_client};

@@ -3,10 +3,10 @@
 //! once across replays, overlapping files and a batch retried after a crash.
 
 use mongodb::bson::doc;
-use tower_shared::db::Database;
-use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
-use tower_shared::stats::ServerStats;
-use tower_shared::stats_store::{BatchRef, StatsStore};
+use tower_ingest::ingest::{Chunk, parse_killfeed_chunk};
+use tower_ingest::stats::ServerStats;
+use tower_store::db::Database;
+use tower_store::stats_store::{BatchRef, StatsStore};
 use tower_tests::backing::TestDatabase;
 use tower_tests::support::{expected_stats, fixture, ok, store_lines_then_crash};
 
@@ -269,7 +269,7 @@ async fn lines_far_apart_in_time_and_lines_stored_by_an_earlier_build_count_once
     let kills = db.raw().collection::<mongodb::bson::Document>("kills");
     ok(kills
         .insert_one(doc! {
-            "_id": tower_shared::killfeed::line_id(GUILD, SERVER, stored_old.raw[0]),
+            "_id": tower_ingest::killfeed::line_id(GUILD, SERVER, stored_old.raw[0]),
             "guild_id": GUILD.to_string(), "server_id": SERVER, "batch": 1i64, "kind": "kill",
             "at": mongodb::bson::DateTime::from_millis(stored_old.events[0].at * 1000),
         })
@@ -304,7 +304,7 @@ async fn a_database_migrated_by_a_newer_build_is_refused() {
     ok(records
         .insert_one(doc! { "_id": "9999_from_the_future", "state": "done" })
         .await);
-    match tower_shared::schema::migrate(&db, "an older build").await {
+    match tower_store::schema::migrate(&db, "an older build").await {
         Err(e) => assert!(
             e.to_string().contains("9999_from_the_future"),
             "the refusal names the migration: {e}"

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use tower_daemon::auth::AuthToken;
 use tower_proto::v1::{
     ErrorContext, GetErrorRequest, GuildErrorsRequest, Level, ProcessInfo, ProcessKind,
     ReportRequest, TelemetryEvent, TopErrorsRequest,
 };
-use tower_shared::auth::AuthToken;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::{Daemon, DaemonSpec};
@@ -19,7 +19,7 @@ use tower_tests::stack::TEST_TOKEN as TOKEN;
 /// The largest error groups, all time (`window_secs` 0) or within a window.
 async fn top_groups(
     client: &mut tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient<
-        tower_shared::grpc::AuthedChannel,
+        tower_daemon::grpc::AuthedChannel,
     >,
     window_secs: u32,
 ) -> Vec<tower_proto::v1::ErrorGroup> {
@@ -59,9 +59,9 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     let collector = ok(Daemon::spawn(DaemonSpec::grpc("telemetry-collector", env)).await);
     let addr = ok(collector.grpc_addr(WAIT).await);
     ok(collector.wait_serving(addr, "", WAIT).await);
-    let mut client = ok(tower_shared::grpc::collector_client(
+    let mut client = ok(tower_daemon::grpc::collector_client(
         &format!("http://{addr}"),
-        &tower_shared::grpc::ClientSecurity::plaintext(ok(AuthToken::new(TOKEN))),
+        &tower_daemon::grpc::ClientSecurity::plaintext(ok(AuthToken::new(TOKEN))),
     ));
 
     let batch = ReportRequest {

@@ -1,11 +1,11 @@
 //! `towerctl analyze`: killfeed statistics from local files, through the bot's own engine
-//! (`tower_shared::ingest` and `tower_shared::stats`), without MongoDB.
+//! (`tower_ingest::ingest` and `tower_ingest::stats`), without MongoDB.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use tower_shared::ingest::{MalformedLine, parse_killfeed_chunk};
-use tower_shared::stats::{BatchDelta, Leaderboard, PlayerStats, ServerStats};
+use tower_ingest::ingest::{MalformedLine, parse_killfeed_chunk};
+use tower_ingest::stats::{BatchDelta, Leaderboard, PlayerStats, ServerStats};
 
 use crate::progress::Progress;
 
@@ -154,8 +154,8 @@ fn player_json(p: &PlayerStats) -> Value {
         "weapons": p.weapons,
         "nemesis": p.nemesis().map(|(id, _)| id),
         "prey": p.prey().map(|(id, _)| id),
-        "first_seen": tower_shared::timestamp::format_seconds(p.first_seen),
-        "last_seen": tower_shared::timestamp::format_seconds(p.last_seen),
+        "first_seen": tower_ingest::timestamp::format_seconds(p.first_seen),
+        "last_seen": tower_ingest::timestamp::format_seconds(p.last_seen),
     })
 }
 

@@ -14,18 +14,18 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{Document, doc};
-use tower_shared::config::MongoConfig;
-use tower_shared::cursor_store::{CursorStore, StoreSink};
-use tower_shared::db::Database;
-use tower_shared::ingest::{Chunk, parse_killfeed_chunk};
-use tower_shared::killfeed::{KillfeedEvent, KillfeedLine, parse_line};
-use tower_shared::reader::MAX_READ;
-use tower_shared::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
-use tower_shared::schema;
-use tower_shared::secret::Redacted;
-use tower_shared::source::LocalSource;
-use tower_shared::stats::BatchDelta;
-use tower_shared::stats_store::{BatchRef, StatsStore};
+use tower_daemon::config::MongoConfig;
+use tower_ingest::ingest::{Chunk, parse_killfeed_chunk};
+use tower_ingest::killfeed::{KillfeedEvent, KillfeedLine, parse_line};
+use tower_ingest::reader::MAX_READ;
+use tower_ingest::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
+use tower_ingest::source::LocalSource;
+use tower_ingest::stats::BatchDelta;
+use tower_store::cursor_store::{CursorStore, StoreSink};
+use tower_store::db::Database;
+use tower_store::schema;
+use tower_store::secret::Redacted;
+use tower_store::stats_store::{BatchRef, StatsStore};
 
 /// The real fixture lines, repeated with shifted timestamps until `target` bytes.
 pub fn corpus(target: usize) -> Result<Vec<u8>, String> {
@@ -194,7 +194,7 @@ pub async fn ingest(uri: &str, lines: usize, single_lines: usize) -> Result<(), 
 
     // How often the corpus names the same players: the bulk store writes each player,
     // weapon per player and matchup once per batch, so this sets how much batching saves.
-    let mut corpus_stats = tower_shared::stats::ServerStats::default();
+    let mut corpus_stats = tower_ingest::stats::ServerStats::default();
     corpus_stats.apply(&parse_killfeed_chunk("bench.csv", bytes, 0, true).events);
     let players = &corpus_stats.players;
     println!(

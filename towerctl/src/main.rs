@@ -68,8 +68,8 @@ enum Bench {
 }
 
 fn token() -> Result<(), String> {
-    let text = tower_shared::auth::AuthToken::generate()?;
-    let token = tower_shared::auth::AuthToken::new(&text)?;
+    let text = tower_daemon::auth::AuthToken::generate()?;
+    let token = tower_daemon::auth::AuthToken::new(&text)?;
     println!("token  = \"{text}\"");
     println!("sha256 = \"{}\"", token.sha256_hex());
     Ok(())

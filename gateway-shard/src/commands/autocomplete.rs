@@ -3,7 +3,7 @@
 
 use twilight_model::application::command::{CommandOptionChoice, CommandOptionChoiceValue};
 
-use tower_shared::ids::GuildId;
+use tower_store::ids::GuildId;
 
 use crate::access::Caller;
 use crate::bot::Bot;

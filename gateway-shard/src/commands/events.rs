@@ -3,8 +3,8 @@
 
 use twilight_util::builder::embed::EmbedBuilder;
 
-use tower_shared::game_servers::{CONNECTION_SWITCHES, EVENT_SWITCHES, SUICIDE_SWITCHES};
-use tower_shared::ids::GuildId;
+use tower_store::game_servers::{CONNECTION_SWITCHES, EVENT_SWITCHES, SUICIDE_SWITCHES};
+use tower_store::ids::GuildId;
 
 use crate::access::Caller;
 use crate::bot::Bot;

@@ -1,7 +1,7 @@
 //! `/killfeed start|stop|status`: whether a server's kills and suicides are posted.
 //! Polling and statistics go on either way.
 
-use tower_shared::ids::GuildId;
+use tower_store::ids::GuildId;
 
 use crate::access::Caller;
 use crate::bot::Bot;

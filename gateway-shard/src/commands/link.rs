@@ -3,7 +3,7 @@
 
 use twilight_util::builder::embed::EmbedBuilder;
 
-use tower_shared::player_links::PlayerLink;
+use tower_store::player_links::PlayerLink;
 
 use crate::access::Caller;
 use crate::bot::Bot;

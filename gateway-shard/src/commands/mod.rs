@@ -23,9 +23,9 @@ use twilight_util::builder::command::{
     SubCommandBuilder,
 };
 
-use tower_shared::game_servers::GameServer;
-use tower_shared::guilds::GuildSettings;
-use tower_shared::tier::Feature;
+use tower_store::game_servers::GameServer;
+use tower_store::guilds::GuildSettings;
+use tower_store::tier::Feature;
 use twilight_model::channel::message::Embed;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
@@ -143,7 +143,7 @@ pub async fn chosen_servers(
     caller: &Caller,
     inv: &Invocation,
 ) -> Result<Vec<GameServer>, CommandError> {
-    let guild = tower_shared::ids::GuildId(caller.guild_id);
+    let guild = tower_store::ids::GuildId(caller.guild_id);
     let servers = match inv.opt_server_id("server_id")? {
         Some(id) => vec![bot.servers.get(guild, &id).await?],
         None => bot.servers.list(guild).await?,

@@ -4,9 +4,9 @@
 use mongodb::bson::doc;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
-use tower_shared::guilds::GuildSettings;
-use tower_shared::ids::GuildId;
-use tower_shared::tier::{Feature, Tier};
+use tower_store::guilds::GuildSettings;
+use tower_store::ids::GuildId;
+use tower_store::tier::{Feature, Tier};
 
 use crate::access::Caller;
 use crate::bot::Bot;
@@ -162,7 +162,7 @@ pub async fn run(
                         .inline(),
                     )
                     .field(EmbedFieldBuilder::new("Shards", bot.shards.to_string()).inline())
-                    .field(EmbedFieldBuilder::new("Version", tower_shared::VERSION).inline())
+                    .field(EmbedFieldBuilder::new("Version", tower_daemon::VERSION).inline())
                     .build(),
             ))
         }

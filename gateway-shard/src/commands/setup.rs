@@ -1,12 +1,12 @@
 //! `/setup`: add, remove and list game servers, and choose their channels.
 
-use tower_shared::game_servers::{
+use tower_store::game_servers::{
     Channels, Credential, GameServer, GameServerError, NewGameServer, within_slots,
 };
-use tower_shared::guilds::GuildSettings;
-use tower_shared::ids::{GuildId, ServerId};
-use tower_shared::secret::Redacted;
-use tower_shared::tier::{Feature, Tier};
+use tower_store::guilds::GuildSettings;
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::secret::Redacted;
+use tower_store::tier::{Feature, Tier};
 
 use crate::access::Caller;
 use crate::bot::Bot;

@@ -10,7 +10,7 @@ use tower_proto::v1::{
     BackfillState, BreakerState, ListFilesRequest, ServerRef, ServerStatusReply,
     ServerStatusRequest, StartBackfillRequest, TestServerRequest,
 };
-use tower_shared::ids::{GuildId, ServerId};
+use tower_store::ids::{GuildId, ServerId};
 
 use crate::access::Caller;
 use crate::bot::Bot;

@@ -10,10 +10,10 @@ use twilight_model::channel::message::component::ButtonStyle;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
 use twilight_util::builder::message::{ActionRowBuilder, ButtonBuilder};
 
-use tower_shared::ids::{GuildId, ServerId};
-use tower_shared::stats::Leaderboard;
-use tower_shared::stats_query::{DEFAULT_LIMIT, MAX_LIMIT, PlayerRow};
-use tower_shared::telemetry::now_unix_ms;
+use tower_daemon::telemetry::now_unix_ms;
+use tower_ingest::stats::Leaderboard;
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::stats_query::{DEFAULT_LIMIT, MAX_LIMIT, PlayerRow};
 
 use crate::access::Caller;
 use crate::bot::Bot;

@@ -12,11 +12,11 @@ use clap::Parser;
 use sftp_worker::connection::{SftpConnection, Target, Timeouts};
 use sftp_worker::sftp_source::SftpSource;
 use tokio::io::AsyncReadExt;
-use tower_shared::address_guard::AddressPolicy;
-use tower_shared::game_servers::Credential;
-use tower_shared::reader::MAX_READ;
-use tower_shared::secret::Redacted;
-use tower_shared::source::ByteSource;
+use tower_daemon::address_guard::AddressPolicy;
+use tower_ingest::reader::MAX_READ;
+use tower_ingest::source::ByteSource;
+use tower_store::game_servers::Credential;
+use tower_store::secret::Redacted;
 
 #[derive(Debug, Parser)]
 struct Args {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mongodb::bson::doc;
-use tower_shared::secret::SecretKey;
+use tower_store::secret::SecretKey;
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::LogLine;
 use tower_tests::discord_sim::interactions::{Member, Opt, Sent};
@@ -121,7 +121,7 @@ async fn main() -> Result<(), String> {
         return Err(format!("the grant was answered: {}", granted.text()));
     }
     let recorded =
-        tower_shared::stats_store::StatsStore::new(&db.open().await.map_err(|e| e.to_string())?);
+        tower_store::stats_store::StatsStore::new(&db.open().await.map_err(|e| e.to_string())?);
     // The backfill must be under way before the load starts, and still running after.
     let deadline = Instant::now() + LIMIT;
     while recorded.lines_recorded(doc! {}).await.unwrap_or(0) == 0 && Instant::now() < deadline {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use tower_shared::game_servers::{Credential, GameServerStore, NewGameServer};
-use tower_shared::ids::{GuildId, ServerId};
-use tower_shared::secret::{Redacted, SecretKey};
+use tower_store::game_servers::{Credential, GameServerStore, NewGameServer};
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::secret::{Redacted, SecretKey};
 use tower_tests::backing::{TestDatabase, sshd_port};
 use tower_tests::daemon::{Daemon, DaemonSpec};
 
@@ -79,7 +79,7 @@ async fn main() -> Result<(), String> {
         ),
         (
             "RUST_LOG".to_owned(),
-            "warn,tower_shared::grpc=info".to_owned(),
+            "warn,tower_daemon::grpc=info".to_owned(),
         ),
     ];
     worker_env.sort();

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tower_shared::secret::SecretKey;
-use tower_shared::shutdown::Shutdown;
+use tower_daemon::shutdown::Shutdown;
+use tower_store::secret::SecretKey;
 use tower_tests::discord_sim::DiscordSimulator;
 use tower_tests::stack::{DiscordTarget, RoleTokens, Stack, StackOptions};
 
@@ -117,7 +117,7 @@ async fn run() -> Result<(), String> {
 /// Reads a secret kept at `path`, creating it (mode 0600) on first use.
 fn kept_secret(
     path: &Path,
-    make: impl FnOnce() -> Result<String, tower_shared::secret::SecretError>,
+    make: impl FnOnce() -> Result<String, tower_store::secret::SecretError>,
 ) -> Result<String, String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         return Ok(existing.trim().to_owned());

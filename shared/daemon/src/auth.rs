@@ -85,12 +85,12 @@ impl AuthToken {
         let mut bytes = [0u8; 24];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
             .map_err(|_| "no randomness available for a token".to_owned())?;
-        Ok(crate::hex::encode(&bytes))
+        Ok(tower_ingest::hex::encode(&bytes))
     }
 
     /// The SHA-256 of the token, in hex: what its callees are configured with.
     pub fn sha256_hex(&self) -> String {
-        crate::hex::encode(&self.digest)
+        tower_ingest::hex::encode(&self.digest)
     }
 }
 
@@ -107,7 +107,7 @@ pub struct TokenDigest([u8; 32]);
 
 impl fmt::Debug for TokenDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenDigest({})", crate::hex::encode(&self.0))
+        write!(f, "TokenDigest({})", tower_ingest::hex::encode(&self.0))
     }
 }
 

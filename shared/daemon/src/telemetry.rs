@@ -5,7 +5,7 @@
 //! [`MAX_BATCH`], retrying with backoff while the collector is unreachable. When the queue
 //! is full the newest events are dropped and counted (logged), because telemetry must
 //! never slow ingest or Discord work. Messages must not hold secrets: callers format
-//! secrets through [`crate::secret::Redacted`].
+//! secrets through [`tower_store::secret::Redacted`].
 
 use std::collections::HashMap;
 use std::sync::Arc;

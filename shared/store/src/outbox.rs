@@ -16,9 +16,9 @@ use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::{FindOneAndUpdateOptions, InsertManyOptions, ReturnDocument};
 
 use crate::db::{Database, collections};
-use crate::ingest::{Chunk, batch_events};
-use crate::killfeed::KillfeedEvent;
 use crate::schema::SCHEMA_VERSION;
+use tower_ingest::ingest::{Chunk, batch_events};
+use tower_ingest::killfeed::KillfeedEvent;
 
 /// One notification to store.
 #[derive(Debug, Clone)]

@@ -6,12 +6,12 @@
 use std::collections::HashSet;
 
 use proptest::prelude::*;
-use tower_shared::ingest::parse_killfeed_chunk;
-use tower_shared::stats::{BatchDelta, ServerStats};
+use tower_ingest::ingest::parse_killfeed_chunk;
+use tower_ingest::stats::{BatchDelta, ServerStats};
 
 fn fixture(stem: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../tests/fixtures/deadside/killfeed/{stem}.csv"));
+        .join(format!("../../tests/fixtures/deadside/killfeed/{stem}.csv"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

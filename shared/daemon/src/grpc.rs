@@ -236,7 +236,7 @@ pub const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Whether MongoDB answers, re-checked every [`HEALTH_CHECK_EVERY`] until shutdown: `true`
 /// at first (the daemon has just connected), then each change.
 pub fn watch_database(
-    db: crate::db::Database,
+    db: tower_store::db::Database,
     shutdown: crate::shutdown::Shutdown,
 ) -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(true);
@@ -269,7 +269,7 @@ pub fn watch_database(
 /// Keeps the overall health status ("") in step with MongoDB: NOT_SERVING while pings
 /// fail, SERVING again when they succeed. Ends at shutdown.
 pub async fn track_database_health(
-    db: crate::db::Database,
+    db: tower_store::db::Database,
     health: tonic_health::server::HealthReporter,
     shutdown: crate::shutdown::Shutdown,
 ) {

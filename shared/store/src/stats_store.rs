@@ -14,7 +14,7 @@
 //!    a crash skips the documents it already changed and completes the rest.
 //!
 //! Nothing is read-modified-written by the client: counts, streaks and maxima are computed
-//! by MongoDB from the stored values (the same formulas as [`crate::stats`]). The caller
+//! by MongoDB from the stored values (the same formulas as [`tower_ingest::stats`]). The caller
 //! numbers batches per server and commits its cursor after [`StatsStore::apply_batch`].
 //! A batch's updates go as one `update` command per collection (five round trips
 //! whatever the batch size).
@@ -31,10 +31,10 @@ use mongodb::error::Error as MongoError;
 use mongodb::options::InsertManyOptions;
 
 use crate::db::{Database, already_stored, collections};
-use crate::ingest::{Chunk, batch_events};
-use crate::killfeed::{KillfeedEvent, KillfeedLine, line_id};
 use crate::schema::SCHEMA_VERSION;
-use crate::stats::{
+use tower_ingest::ingest::{Chunk, batch_events};
+use tower_ingest::killfeed::{KillfeedEvent, KillfeedLine, line_id};
+use tower_ingest::stats::{
     BatchDelta, LongestKill, PlayerDelta, PlayerStats, Runs, ServerStats, Suicides, WeaponTotals,
 };
 
@@ -301,11 +301,11 @@ impl StatsStore {
         batch: &[Chunk<'_>],
     ) -> Result<u64, MongoError> {
         let mut seen = HashSet::new();
-        let lines: Vec<(i64, &[u8], &crate::ingest::MalformedLine)> = batch
+        let lines: Vec<(i64, &[u8], &tower_ingest::ingest::MalformedLine)> = batch
             .iter()
             .flat_map(|c| c.malformed_raw.iter().zip(&c.malformed))
             .map(|(raw, m)| {
-                let id = crate::killfeed::line_identity(at.guild_id, at.server_id, raw);
+                let id = tower_ingest::killfeed::line_identity(at.guild_id, at.server_id, raw);
                 let mut short = [0u8; 8];
                 short.copy_from_slice(&id[..8]);
                 (i64::from_be_bytes(short), *raw, m)

@@ -5,14 +5,14 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 
-use tower_shared::cursor::{FileCursor, LogRestart};
-use tower_shared::ingest::Chunk;
-use tower_shared::reader::{
+use tower_ingest::cursor::{FileCursor, LogRestart};
+use tower_ingest::ingest::Chunk;
+use tower_ingest::reader::{
     BATCH_BYTES, KillfeedSink, LogSink, MAX_READ, PollOutcome, poll_killfeed, poll_log,
 };
-use tower_shared::server_log::{LogRecord, PlayerCounts};
-use tower_shared::source::LocalSource;
-use tower_shared::stats::{BatchDelta, ServerStats};
+use tower_ingest::server_log::{LogRecord, PlayerCounts};
+use tower_ingest::source::LocalSource;
+use tower_ingest::stats::{BatchDelta, ServerStats};
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -20,7 +20,7 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 
 fn fixture(stem: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../tests/fixtures/deadside/killfeed/{stem}.csv"));
+        .join(format!("../../tests/fixtures/deadside/killfeed/{stem}.csv"));
     ok(std::fs::read(path))
 }
 
@@ -59,7 +59,7 @@ impl KillfeedSink for StatsSink {
 fn one_read(files: &[&[u8]]) -> ServerStats {
     let mut stats = ServerStats::default();
     for bytes in files {
-        let chunk = tower_shared::ingest::parse_killfeed_chunk("f", bytes, 0, true);
+        let chunk = tower_ingest::ingest::parse_killfeed_chunk("f", bytes, 0, true);
         stats.apply(&chunk.events);
     }
     stats

@@ -9,9 +9,9 @@ use std::time::Duration;
 use mongodb::bson::{DateTime, Document, doc};
 use tower_proto::v1::{ProcessInfo, ProcessKind};
 
-use crate::db::{Database, DbError, collections};
-use crate::schema::SCHEMA_VERSION;
 use crate::shutdown::Shutdown;
+use tower_store::db::{Database, DbError, collections};
+use tower_store::schema::SCHEMA_VERSION;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
@@ -38,7 +38,7 @@ impl ProcessIdentity {
         let mut nonce = [0u8; 3];
         // A failed random read only makes the suffix less unique; the pid still separates us.
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce);
-        let suffix = crate::hex::encode(&nonce);
+        let suffix = tower_ingest::hex::encode(&nonce);
         let instance = format!("{}-{host}-{}-{suffix}", kind_name(kind), std::process::id());
         Self {
             kind,

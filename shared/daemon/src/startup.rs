@@ -2,8 +2,8 @@
 //! that failed; the message says what to do about it.
 
 use crate::config::ConfigError;
-use crate::db::DbError;
-use crate::secret::SecretError;
+use tower_store::db::DbError;
+use tower_store::secret::SecretError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -16,7 +16,7 @@ pub enum StartError {
     #[error("secrets: {0}")]
     Secret(#[from] SecretError),
     #[error("secrets: {0}")]
-    KeyCheck(#[from] crate::key_check::KeyCheckError),
+    KeyCheck(#[from] tower_store::key_check::KeyCheckError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -87,9 +87,9 @@ where
 pub async fn open_database(
     config: &crate::config::Config,
     me: &crate::process::ProcessIdentity,
-) -> Result<crate::db::Database, StartError> {
-    let db = crate::db::Database::connect(&config.mongodb, me.kind_name()).await?;
-    crate::schema::migrate(&db, &me.instance).await?;
+) -> Result<tower_store::db::Database, StartError> {
+    let db = tower_store::db::Database::connect(&config.mongodb, me.kind_name()).await?;
+    tower_store::schema::migrate(&db, &me.instance).await?;
     Ok(db)
 }
 
@@ -97,15 +97,15 @@ pub async fn open_database(
 /// this database holds (for the processes that handle secrets).
 pub async fn open_secret_key(
     config: &crate::config::Config,
-    db: &crate::db::Database,
-) -> Result<Option<crate::secret::SecretKey>, StartError> {
-    use crate::secret::SecretKey;
+    db: &tower_store::db::Database,
+) -> Result<Option<tower_store::secret::SecretKey>, StartError> {
+    use tower_store::secret::SecretKey;
     let key = match (&config.secrets.key, &config.secrets.key_file) {
         (Some(key), _) => Some(SecretKey::from_base64(key.expose())?),
         (None, Some(path)) => Some(SecretKey::from_file(path)?),
         (None, None) => None,
     };
-    crate::key_check::check(key.as_ref(), db).await?;
+    tower_store::key_check::check(key.as_ref(), db).await?;
     Ok(key)
 }
 
@@ -122,7 +122,7 @@ pub struct Listening {
 /// with it and `details` (a heartbeat until shutdown).
 pub async fn listen(
     addr: std::net::SocketAddr,
-    db: &crate::db::Database,
+    db: &tower_store::db::Database,
     me: &crate::process::ProcessIdentity,
     mut details: mongodb::bson::Document,
     shutdown: crate::shutdown::Shutdown,

@@ -10,13 +10,13 @@
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 
-use crate::cursor::{FileCursor, ReadPoint, head_hash};
 use crate::db::{Database, collections};
-use crate::ingest::{Chunk, parse_killfeed_chunk};
-use crate::reader::KillfeedSink;
 use crate::schema::SCHEMA_VERSION;
-use crate::source::{ByteSource, FileMeta};
 use crate::stats_store::{BatchOutcome, BatchRef, StatsStore};
+use tower_ingest::cursor::{FileCursor, ReadPoint, head_hash};
+use tower_ingest::ingest::{Chunk, parse_killfeed_chunk};
+use tower_ingest::reader::KillfeedSink;
+use tower_ingest::source::{ByteSource, FileMeta};
 
 /// A batch whose ranges were recorded but whose application was not confirmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -534,7 +534,7 @@ impl<'a> StoreSink<'a> {
                 let len = usize::try_from(p.cursor.head_len).unwrap_or(usize::MAX);
                 match source.read_at(&r.path, 0, len).await {
                     Ok(head) => head.len() != len || head_hash(&head) != p.cursor.head_hash,
-                    Err(e) if e.kind == crate::source::SourceErrorKind::NotFound => true,
+                    Err(e) if e.kind == tower_ingest::source::SourceErrorKind::NotFound => true,
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -551,7 +551,7 @@ impl<'a> StoreSink<'a> {
             let bytes = match source.read_at(&r.path, r.from, len).await {
                 Ok(_) if replaced && i == last => Vec::new(),
                 Ok(bytes) => bytes,
-                Err(e) if e.kind == crate::source::SourceErrorKind::NotFound => Vec::new(),
+                Err(e) if e.kind == tower_ingest::source::SourceErrorKind::NotFound => Vec::new(),
                 Err(e) => return Err(e.into()),
             };
             if (bytes.len() as u64) < range {
@@ -719,7 +719,7 @@ impl StoreSink<'_> {
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
     #[error("reading the interrupted batch again: {0}")]
-    Source(#[from] crate::source::SourceError),
+    Source(#[from] tower_ingest::source::SourceError),
     #[error("the interrupted batch's record for {path} ends before it starts; it is refused")]
     BadRange { path: String },
     #[error("database: {0}")]

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use crate::db::MongoConfig;
-use crate::secret::Redacted;
-use crate::tier::TierTable;
+pub use tower_store::db::MongoConfig;
+use tower_store::secret::Redacted;
+use tower_store::tier::TierTable;
 
 /// The whole configuration of one process. Each daemon reads the parts it needs.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -140,7 +140,7 @@ pub enum LogFormat {
 pub struct LoggingConfig {
     /// `TOWER_LOG_FORMAT`: `human` or `json`.
     pub format: LogFormat,
-    /// `RUST_LOG` syntax, e.g. `info,tower_shared=debug`.
+    /// `RUST_LOG` syntax, e.g. `info,tower_store=debug`.
     pub filter: String,
 }
 
@@ -230,8 +230,8 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     /// The shards this process runs (`last_shard` defaults to the last of all).
-    pub fn shard_range(&self) -> crate::ids::ShardRange {
-        crate::ids::ShardRange {
+    pub fn shard_range(&self) -> tower_store::ids::ShardRange {
+        tower_store::ids::ShardRange {
             first: self.first_shard,
             last: self
                 .last_shard
@@ -568,7 +568,7 @@ mod tests {
 
     #[test]
     fn example_file_parses_and_validates() {
-        let text = include_str!("../../deploy/tower.example.toml");
+        let text = include_str!("../../../deploy/tower.example.toml");
         let config = Config::from_toml(text).map_err(|e| e.to_string());
         let config = config.as_ref().map_err(String::as_str);
         assert!(config.is_ok(), "{config:?}");

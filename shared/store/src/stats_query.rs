@@ -10,10 +10,10 @@ use mongodb::bson::{Document, doc};
 use mongodb::error::Error as MongoError;
 
 use crate::db::{Database, collections};
-use crate::stats::{Leaderboard, PlayerStats};
 use crate::stats_store::{get_u64, player_from, suicides_from};
+use tower_ingest::stats::{Leaderboard, PlayerStats};
 
-pub use crate::stats::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use tower_ingest::stats::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// The stored field a leaderboard sorts by (each has an index of migration
 /// `0002_killfeed_stats`).

@@ -5,9 +5,9 @@
 //! changes.
 
 use proptest::prelude::*;
-use tower_shared::ingest::parse_killfeed_chunk;
-use tower_shared::killfeed::parse_line;
-use tower_shared::server_log::{PlayerCounts, parse_log_line};
+use tower_ingest::ingest::parse_killfeed_chunk;
+use tower_ingest::killfeed::parse_line;
+use tower_ingest::server_log::{PlayerCounts, parse_log_line};
 
 const KILL: &str = "2025.05.01-00.07.23;HallagerTheDane;00024d4be1e44ba0aa342b39b0fb9937;KT93141;00022ba2df89427c8a252ab6be1df3f3;M99;152;PS5;XSX;";
 const LOG: &str = "[2025.05.03-02.01.50:297][ 42]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Nj&Name=Nj%20s&eosid=|0002e69a65204b669c20238266782d7b&platformid=PS5:1";

@@ -1,0 +1,204 @@
+//! The killfeed path of a poll: every `deathlogs/world_*` folder read from its own cursor,
+//! batches into the statistics and the outbox (the cursor store's `StoreSink`), counted into a backfill's
+//! progress when one is followed.
+
+use tower_ingest::cursor::FileCursor;
+use tower_ingest::reader::{KillfeedSink, PollOutcome, poll_killfeed};
+use tower_ingest::source::FileMeta;
+use tower_proto::v1::{BackfillProgress, BackfillState};
+use tower_store::cursor_store::{OpenFoldersError, RecoverError, StoreSink};
+
+use crate::discovery::Layout;
+use crate::pool::key_id;
+use crate::sftp_source::SftpSource;
+use crate::status::Counter;
+
+use super::Poller;
+use super::poll::{PollFailure, database, failure, lease_lost};
+
+impl Poller {
+    /// Reads every killfeed folder of a server (`deathlogs/world_*`), each from its own
+    /// cursor, all batches numbered in one sequence: first every interrupted batch is
+    /// finished, then each folder reads what is new.
+    pub(super) async fn poll_killfeed_folders(
+        &self,
+        (guild, sid): (u64, &str),
+        source: &SftpSource<'_>,
+        layout: &Layout,
+        token: i64,
+        backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
+        outcome: &mut PollOutcome,
+    ) -> Result<(), PollFailure> {
+        let mut sinks = StoreSink::open_folders(
+            guild,
+            sid,
+            &layout.killfeed_dirs,
+            Some(token),
+            &self.stats,
+            &self.cursors,
+        )
+        .await
+        .map_err(|e| match e {
+            OpenFoldersError::Fenced => lease_lost(),
+            OpenFoldersError::Db(e) => database(&e),
+            other => failure("poll.killfeed", other.to_string(), true),
+        })?;
+        for sink in &mut sinks {
+            sink.outbox = Some(&self.outbox);
+            sink.fence = Some(token);
+            sink.backfill = backfill.is_some();
+            sink.recover(source).await.map_err(|e| match e {
+                RecoverError::Db(e) => database(&e),
+                other => failure("poll.killfeed", other.to_string(), true),
+            })?;
+        }
+        let id = key_id(&(guild, sid.to_owned()));
+        let mut progress = FoldersProgress::default();
+        // Interrupted batches are finished: new ones are numbered after every folder's.
+        let mut next_batch = StoreSink::next_batch_of(&sinks);
+        let result = async {
+            for (dir, sink) in layout.killfeed_dirs.iter().zip(&mut sinks) {
+                // Batch numbers go on from the folder read before.
+                sink.state.next_batch = sink.state.next_batch.max(next_batch);
+                let cursor = sink.state.cursor.clone();
+                let mut progress_sink = ProgressSink {
+                    inner: &mut *sink,
+                    backfill,
+                    unread: Vec::new(),
+                    unread_bytes: 0,
+                    before: progress,
+                };
+                let polled = poll_killfeed(
+                    source,
+                    dir,
+                    self.batch_bytes,
+                    cursor,
+                    &mut progress_sink,
+                    outcome,
+                )
+                .await;
+                progress = progress_sink.after();
+                polled.map_err(|e| match e {
+                    // The store failed, not the game server.
+                    tower_ingest::reader::PollError::Sink(e) => database(&e),
+                    other => failure("poll.killfeed", other.to_string(), true),
+                })?;
+                sink.settle().await.map_err(|e| database(&e))?;
+                next_batch = sink.state.next_batch;
+            }
+            Ok(())
+        }
+        .await;
+        for sink in &sinks {
+            for (counter, n) in [
+                (Counter::QuietLines, sink.quiet_lines),
+                (Counter::LostBytes, sink.lost_bytes),
+            ] {
+                if n > 0 {
+                    self.status.add(id.clone(), counter, n);
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Passes batches to the store and, when a backfill is followed, counts them into its
+/// progress.
+struct ProgressSink<'a, 'b> {
+    inner: &'a mut StoreSink<'b>,
+    backfill: Option<&'a tokio::sync::watch::Sender<BackfillProgress>>,
+    /// The files of this folder with bytes left to read when the backfill started.
+    unread: Vec<FileMeta>,
+    /// Their bytes left to read.
+    unread_bytes: u64,
+    /// What the folders read before this one added (all done by now).
+    before: FoldersProgress,
+}
+
+/// A backfill's totals over the killfeed folders read so far.
+#[derive(Debug, Default, Clone, Copy)]
+struct FoldersProgress {
+    files: u32,
+    bytes: u64,
+}
+
+impl ProgressSink<'_, '_> {
+    /// The totals once this folder is read too.
+    fn after(&self) -> FoldersProgress {
+        FoldersProgress {
+            files: self
+                .before
+                .files
+                .saturating_add(u32::try_from(self.unread.len()).unwrap_or(u32::MAX)),
+            bytes: self.before.bytes.saturating_add(
+                self.unread
+                    .iter()
+                    .map(|f| f.size)
+                    .fold(0, u64::saturating_add),
+            ),
+        }
+    }
+}
+
+impl KillfeedSink for ProgressSink<'_, '_> {
+    type Error = mongodb::error::Error;
+
+    fn history_end(&self) -> Option<&tower_ingest::cursor::ReadPoint> {
+        self.inner.history_end()
+    }
+
+    fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
+        self.inner.listed(files, cursor);
+        let Some(tx) = self.backfill else {
+            return;
+        };
+        let unread = |f: &FileMeta| match cursor {
+            Some(c) if f.name < c.file => 0,
+            Some(c) if f.name == c.file => f.size.saturating_sub(c.offset),
+            _ => f.size,
+        };
+        self.unread = files.iter().filter(|f| unread(f) > 0).cloned().collect();
+        // Sizes are the SFTP server's word: a hostile one may claim u64::MAX per file.
+        self.unread_bytes = files.iter().map(unread).fold(0, u64::saturating_add);
+        let before = self.before;
+        let unread_bytes = self.unread_bytes;
+        tx.send_modify(|p| {
+            p.state = BackfillState::Running as i32;
+            p.files_total = before
+                .files
+                .saturating_add(u32::try_from(self.unread.len()).unwrap_or(u32::MAX));
+            p.bytes_total = before.bytes.saturating_add(unread_bytes);
+        });
+    }
+
+    async fn apply(
+        &mut self,
+        batch: &[tower_ingest::ingest::Chunk<'_>],
+        cursor: &FileCursor,
+    ) -> Result<(), Self::Error> {
+        self.inner.apply(batch, cursor).await?;
+        let Some(tx) = self.backfill else {
+            return Ok(());
+        };
+        let finished = self
+            .unread
+            .iter()
+            .filter(|f| f.name < cursor.file || (f.name == cursor.file && cursor.offset >= f.size))
+            .count();
+        tx.send_modify(|p| {
+            for chunk in batch {
+                p.bytes_done = p.bytes_done.saturating_add(chunk.consumed as u64);
+                p.lines = p.lines.saturating_add(chunk.lines);
+                p.malformed_lines = p
+                    .malformed_lines
+                    .saturating_add(chunk.malformed.len() as u64);
+            }
+            p.files_done = self
+                .before
+                .files
+                .saturating_add(u32::try_from(finished).unwrap_or(u32::MAX));
+        });
+        Ok(())
+    }
+}

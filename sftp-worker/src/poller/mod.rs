@@ -1,0 +1,172 @@
+//! Polling: every game server this worker holds a lease on is read at its tier's
+//! interval — new killfeed lines into the statistics and the outbox, new server-log lines
+//! into events, connections and player counts — over a kept SFTP connection.
+//!
+//! One loop schedules ([`schedule`]); each poll runs on its own task ([`poll`]), within the
+//! guild's and the worker's connection limits and the guild's ingest budget. A failing
+//! server backs off (circuit breaker) without holding anyone else up. The killfeed's
+//! batches go to the statistics through [`killfeed_sink`], the log's records to
+//! notifications through [`log_sink`]. What each poll did is written to `server_status`.
+//! This file holds the [`Poller`] itself, what it knows of each server, and the backfill
+//! requests it takes.
+
+mod killfeed_sink;
+mod log_sink;
+mod poll;
+mod schedule;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mongodb::bson::Document;
+use tower_daemon::config::{SftpConfig, WorkerConfig};
+use tower_daemon::telemetry::Telemetry;
+use tower_proto::v1::{BackfillProgress, BackfillState, ServerRef};
+use tower_store::cursor_store::CursorStore;
+use tower_store::db::{Database, collections};
+use tower_store::game_servers::GameServerStore;
+use tower_store::guilds::GuildStore;
+use tower_store::outbox::Outbox;
+use tower_store::secret::SecretKey;
+use tower_store::stats_store::StatsStore;
+use tower_store::tier::{Tier, TierTable};
+
+use crate::breaker::Breaker;
+use crate::budget::IngestBudget;
+use crate::discovery::Layout;
+use crate::lease::Leases;
+use crate::pool::{Pools, ServerKey};
+use crate::slots::Slots;
+use crate::status::StatusWriter;
+
+/// How often the scheduler looks for due polls.
+const TICK: Duration = Duration::from_millis(50);
+/// Connections unused this long are closed.
+const IDLE_CLOSE: Duration = Duration::from_secs(300);
+/// How long a poll waits for one of its guild's connection slots held on other workers.
+const SLOT_WAIT: Duration = Duration::from_secs(20);
+
+/// What the worker knows of one server it polls.
+#[derive(Default)]
+struct Runtime {
+    token: i64,
+    tier: Tier,
+    next_due: Option<Instant>,
+    in_flight: bool,
+    breaker: Breaker,
+    layout: Option<Layout>,
+    /// When `layout` was found: it is searched for again after `rediscover`.
+    layout_at: Option<Instant>,
+    /// Whether this worker holds the lease (an entry stays while its poll finishes).
+    held: bool,
+    /// A backfill someone follows: progress of the next poll goes here.
+    backfill: Option<tokio::sync::watch::Sender<BackfillProgress>>,
+    /// The lease token the server's cursors were last fenced with by this worker: fencing
+    /// again with the same token changes nothing, so it is done once per token.
+    fenced: Option<i64>,
+}
+
+pub struct Poller {
+    stats: StatsStore,
+    cursors: CursorStore,
+    outbox: Outbox,
+    servers: GameServerStore,
+    game_servers: mongodb::Collection<Document>,
+    guilds: GuildStore,
+    pub status: StatusWriter,
+    tiers: TierTable,
+    sftp: SftpConfig,
+    poll_override: Option<Duration>,
+    key: Option<Arc<SecretKey>>,
+    telemetry: Telemetry,
+    me: String,
+    pub pools: Pools,
+    budget: IngestBudget,
+    leases: Leases,
+    lease: Duration,
+    /// Killfeed bytes per batch (`worker.batch_kib`).
+    batch_bytes: usize,
+    /// How long a server's layout is kept before its folders are searched again.
+    rediscover: Duration,
+    runtime: Mutex<HashMap<ServerKey, Runtime>>,
+}
+
+impl Poller {
+    pub fn new(
+        db: &Database,
+        worker: &WorkerConfig,
+        sftp: SftpConfig,
+        tiers: TierTable,
+        key: Option<Arc<SecretKey>>,
+        telemetry: Telemetry,
+        me: &str,
+    ) -> Self {
+        let lease = Duration::from_secs(u64::from(worker.lease_secs.max(3)));
+        Self {
+            stats: StatsStore::new(db),
+            cursors: CursorStore::new(db),
+            outbox: Outbox::new(db),
+            servers: GameServerStore::new(db),
+            game_servers: db.raw().collection(collections::GAME_SERVERS),
+            guilds: GuildStore::new(db),
+            status: StatusWriter::new(db),
+            tiers,
+            sftp,
+            poll_override: worker
+                .poll_interval_secs
+                .map(|s| Duration::from_secs(u64::from(s.max(1)))),
+            key,
+            telemetry,
+            me: me.to_owned(),
+            pools: Pools::new(worker.max_connections, Slots::new(db.raw(), me)),
+            budget: IngestBudget::new(db.raw()),
+            leases: Leases::new(db, me, lease),
+            lease,
+            batch_bytes: usize::try_from(worker.batch_kib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1024),
+            rediscover: Duration::from_secs(u64::from(worker.rediscover_secs.max(1))),
+            runtime: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Polls the server now and reports the progress of reading it; `None` when another
+    /// worker holds it.
+    pub fn start_backfill(
+        &self,
+        key: &ServerKey,
+        backfill_id: String,
+    ) -> Option<tokio::sync::watch::Receiver<BackfillProgress>> {
+        let mut runtime = self.runtime.lock().ok()?;
+        let rt = runtime.get_mut(key)?;
+        if let Some(tx) = &rt.backfill {
+            return Some(tx.subscribe());
+        }
+        let (tx, rx) = tokio::sync::watch::channel(BackfillProgress {
+            backfill_id,
+            server: Some(ServerRef {
+                guild_id: key.0,
+                server_id: key.1.clone(),
+            }),
+            state: BackfillState::Queued as i32,
+            ..BackfillProgress::default()
+        });
+        rt.backfill = Some(tx);
+        rt.next_due = Some(Instant::now());
+        Some(rx)
+    }
+
+    /// Follows a backfill already started on this worker.
+    pub fn watch_backfill(
+        &self,
+        key: &ServerKey,
+    ) -> Option<tokio::sync::watch::Receiver<BackfillProgress>> {
+        let runtime = self.runtime.lock().ok()?;
+        runtime
+            .get(key)?
+            .backfill
+            .as_ref()
+            .map(tokio::sync::watch::Sender::subscribe)
+    }
+}

@@ -1,0 +1,37 @@
+//! What Tower of Temptation keeps in MongoDB: one owner per collection, and the types they
+//! store — identifiers in the product's words, premium tiers, sealed secrets.
+//!
+//! Map of the modules:
+//! - [`db`]: the MongoDB connection, collection names, many updates in one command,
+//!   duplicate-key answers; [`schema`]: `schema_version`, migrations and indexes.
+//! - [`ids`]: Discord and game identifiers (guild, server, shard).
+//! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
+//! - [`secret`]: sealing SFTP passwords and other secrets at rest, and `Redacted`;
+//!   [`key_check`]: a deployment always starts with the key its secrets were sealed with.
+//! - [`guilds`]: guild settings (premium tier, admin role, theme) and the home guild.
+//! - [`game_servers`]: registered game servers, credentials sealed, always per guild.
+//! - [`player_links`]: Discord users linked to in-game players.
+//! - [`audit`]: premium grants and refused checks, audited.
+//! - [`stats_store`]: killfeed statistics, each line counted exactly once;
+//!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups).
+//! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
+//! - [`outbox`]: the durable notification outbox the gateway-shards post from;
+//!   [`subscription`]: a subscriber reading it in order, never skipping a late write.
+//! - [`retention`]: old notifications, error occurrences and audit records deleted.
+
+pub mod audit;
+pub mod cursor_store;
+pub mod db;
+pub mod game_servers;
+pub mod guilds;
+pub mod ids;
+pub mod key_check;
+pub mod outbox;
+pub mod player_links;
+pub mod retention;
+pub mod schema;
+pub mod secret;
+pub mod stats_query;
+pub mod stats_store;
+pub mod subscription;
+pub mod tier;
