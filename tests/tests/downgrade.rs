@@ -108,12 +108,6 @@ async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_
         })
     };
     assert!(paused_line(&newer) && !paused_line(&older), "{text}");
-    ok(std::fs::write(csv(&newer), kills(4)));
-    ok(std::fs::write(csv(&older), kills(5)));
-    eventually("the older server read on", WAIT, || async {
-        alpha_kills(older.clone()).await == 5
-    })
-    .await;
     let status = db.handle().collection::<Document>("server_status");
     let polls = |s: String| {
         let status = status.clone();
@@ -146,6 +140,14 @@ async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_
         newer_polls,
         "the paused server is not polled"
     );
+    // Now that the worker has let it go, kills written to it are not counted; the older
+    // server reads on.
+    ok(std::fs::write(csv(&newer), kills(4)));
+    ok(std::fs::write(csv(&older), kills(5)));
+    eventually("the older server read on", WAIT, || async {
+        alpha_kills(older.clone()).await == 5
+    })
+    .await;
     assert_eq!(alpha_kills(newer.clone()).await, 0, "nor its kills counted");
 
     // The page buttons of the earlier answer: Stats needs Survivor now.

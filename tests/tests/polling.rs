@@ -973,19 +973,25 @@ async fn every_world_folder_is_read_and_a_new_one_is_found_without_a_restart() {
     })
     .await;
     assert_eq!(recorded().await, 258 + 20 + 5);
-    // Each folder has its own cursor: /csv_status shows all three.
-    let cursors = ok(CursorStore::new(&handle)
-        .cursors(guild.0, &[server_id.as_str()])
-        .await);
-    let slots: Vec<&str> = cursors
-        .get(&server_id)
-        .map(|c| c.iter().map(|(slot, _)| slot.as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(
-        slots.iter().filter(|s| s.starts_with("killfeed")).count(),
-        3,
-        "{slots:?}"
-    );
+    // Each folder has its own cursor: /csv_status shows all three. (A batch's cursor is
+    // saved just after its statistics: wait for it.)
+    let killfeed_slots = || async {
+        let cursors = ok(CursorStore::new(&handle)
+            .cursors(guild.0, &[server_id.as_str()])
+            .await);
+        cursors
+            .get(&server_id)
+            .map(|c| {
+                c.iter()
+                    .filter(|(slot, _)| slot.starts_with("killfeed"))
+                    .count()
+            })
+            .unwrap_or_default()
+    };
+    eventually("a cursor for each of the three folders", WAIT, || async {
+        killfeed_slots().await == 3
+    })
+    .await;
     assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
