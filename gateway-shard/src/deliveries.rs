@@ -12,7 +12,7 @@
 //!    batch is planned again without what the other carries;
 //! 3. state `sending`, the post (nonce, `enforce_nonce`), state `sent`.
 //!
-//! A record `claiming` or `sending` for less than [`CLAIM_TIMEOUT`] is a live process's
+//! A record `claiming` or `sending` for less than the claim timeout (`gateway.claim_timeout_secs`) is a live process's
 //! work in flight: its notifications count as carried. Older, its process died: a
 //! `sending` one is finished — Discord recognises a nonce for a few minutes only, so the
 //! channel's recent messages are checked before it is posted again (`posting`) — and a
@@ -27,11 +27,6 @@ use mongodb::options::InsertManyOptions;
 
 use tower_store::db::{Database, collections};
 use tower_store::schema::SCHEMA_VERSION;
-
-/// How long a message may stay claimed and unsent (`claiming`, `sending`) before any
-/// process settles it: until then it is some live process's work in flight (claiming takes
-/// two round trips, a post a few seconds), later its process died.
-pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a message is in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +44,16 @@ pub enum State {
 }
 
 impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Claiming => "claiming",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Unposted => "unposted",
+            Self::Dropped => "dropped",
+        }
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "claiming" => Self::Claiming,
@@ -103,15 +108,6 @@ impl Record {
                 .unwrap_or_else(|_| DateTime::from_millis(0)),
         })
     }
-
-    /// True while a claimed, unsent message may still be a live process's work.
-    pub fn in_flight(&self) -> bool {
-        let age_ms = DateTime::now()
-            .timestamp_millis()
-            .saturating_sub(self.at.timestamp_millis());
-        matches!(self.state, State::Claiming | State::Sending)
-            && u128::try_from(age_ms).unwrap_or(0) < CLAIM_TIMEOUT.as_millis()
-    }
 }
 
 /// A message about to be claimed.
@@ -137,14 +133,29 @@ pub enum Claim {
 pub struct Deliveries {
     records: mongodb::Collection<Document>,
     claims: mongodb::Collection<Document>,
+    /// How long a message may stay claimed and unsent (`claiming`, `sending`) before any
+    /// process settles it (`gateway.claim_timeout_secs`): until then it is some live
+    /// process's work in flight (claiming takes two round trips; each post attempt renews
+    /// the time), later its process died.
+    claim_timeout: Duration,
 }
 
 impl Deliveries {
-    pub fn new(db: &Database) -> Self {
+    pub fn new(db: &Database, claim_timeout: Duration) -> Self {
         Self {
             records: db.raw().collection(collections::DELIVERIES),
             claims: db.raw().collection(collections::DELIVERY_CLAIMS),
+            claim_timeout,
         }
+    }
+
+    /// True while a claimed, unsent message may still be a live process's work.
+    pub fn in_flight(&self, record: &Record) -> bool {
+        let age_ms = DateTime::now()
+            .timestamp_millis()
+            .saturating_sub(record.at.timestamp_millis());
+        matches!(record.state, State::Claiming | State::Sending)
+            && u128::try_from(age_ms).unwrap_or(0) < self.claim_timeout.as_millis()
     }
 
     /// The records of messages that carry any of `cursors`, whoever wrote them: after
@@ -159,21 +170,18 @@ impl Deliveries {
         Ok(docs.iter().filter_map(Record::parse).collect())
     }
 
-    /// `subscriber`'s messages left claimed and unsent for longer than [`CLAIM_TIMEOUT`]:
-    /// their process died (or a restart acknowledged past them while they were in flight).
-    pub async fn interrupted(
-        &self,
-        subscriber: &str,
-    ) -> Result<Vec<Record>, mongodb::error::Error> {
+    /// Messages left claimed and unsent for longer than the claim timeout, whoever wrote
+    /// them (another shard layout too): their process died, or a restart acknowledged past
+    /// them while they were in flight. Settling one starts with [`Self::take_over`].
+    pub async fn interrupted(&self) -> Result<Vec<Record>, mongodb::error::Error> {
         let before = DateTime::from_millis(
             DateTime::now()
                 .timestamp_millis()
-                .saturating_sub(i64::try_from(CLAIM_TIMEOUT.as_millis()).unwrap_or(i64::MAX)),
+                .saturating_sub(i64::try_from(self.claim_timeout.as_millis()).unwrap_or(i64::MAX)),
         );
         let docs: Vec<Document> = self
             .records
             .find(doc! {
-                "subscriber": subscriber,
                 "state": { "$in": ["claiming", "sending"] },
                 "at": { "$lt": before },
             })
@@ -216,24 +224,93 @@ impl Deliveries {
             .iter()
             .map(|c| doc! { "_id": *c, "nonce": message.nonce, "at": now })
             .collect();
-        let inserted = self
-            .claims
-            .insert_many(claims)
-            .with_options(InsertManyOptions::builder().ordered(false).build())
-            .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if tower_store::db::is_duplicate_key(&e) => {
-                // Claimed before: by this message (a retry), or by another.
-                if !self.holds_all(message.nonce, message.cursors).await? {
+        for attempt in 0..2 {
+            let inserted = self
+                .claims
+                .insert_many(claims.clone())
+                .with_options(InsertManyOptions::builder().ordered(false).build())
+                .await;
+            match inserted {
+                Ok(_) => break,
+                Err(e) if tower_store::db::is_duplicate_key(&e) => {
+                    // Claimed before: by this message (a retry), by a message that was
+                    // given up but not yet cleared, or by a live one.
+                    if self.holds_all(message.nonce, message.cursors).await? {
+                        break;
+                    }
+                    if attempt == 0 && self.clear_stale(message.nonce, message.cursors).await? {
+                        continue;
+                    }
                     self.release(message.nonce).await?;
                     return Ok(Claim::Contended);
                 }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
-        self.set_state(message.nonce, "sending").await?;
-        Ok(Claim::Held)
+        // Only from `claiming`: another process may have settled this record as released.
+        if self.advance(message.nonce, "claiming", "sending").await? {
+            Ok(Claim::Held)
+        } else {
+            Ok(Claim::Contended)
+        }
+    }
+
+    /// Deletes claims on `cursors` held by messages that were given up (dropped, or with no
+    /// record): a release interrupted between its two steps. `true` if any went.
+    async fn clear_stale(
+        &self,
+        nonce: &str,
+        cursors: &[&str],
+    ) -> Result<bool, mongodb::error::Error> {
+        let others: Vec<Document> = self
+            .claims
+            .find(doc! { "_id": { "$in": cursors }, "nonce": { "$ne": nonce } })
+            .await?
+            .try_collect()
+            .await?;
+        let mut nonces: Vec<&str> = others
+            .iter()
+            .filter_map(|c| c.get_str("nonce").ok())
+            .collect();
+        nonces.sort_unstable();
+        nonces.dedup();
+        let mut cleared = false;
+        for other in nonces {
+            let live = self
+                .records
+                .find_one(doc! { "_id": other, "state": { "$ne": "dropped" } })
+                .await?
+                .is_some();
+            if !live {
+                self.claims.delete_many(doc! { "nonce": other }).await?;
+                cleared = true;
+            }
+        }
+        Ok(cleared)
+    }
+
+    /// Takes a message left in flight by a process that died, so that one process settles
+    /// it: `true` if this one won (its time is renewed, so no one else takes it meanwhile).
+    pub async fn take_over(&self, record: &Record) -> Result<bool, mongodb::error::Error> {
+        let taken = self
+            .records
+            .update_one(
+                doc! { "_id": &record.nonce, "state": record.state.as_str(), "at": record.at },
+                doc! { "$set": { "at": DateTime::now() } },
+            )
+            .await?;
+        Ok(taken.matched_count == 1)
+    }
+
+    /// Renews a message's time while it is being posted: it is still in flight.
+    pub async fn touch(&self, nonce: &str) -> Result<(), mongodb::error::Error> {
+        self.records
+            .update_one(
+                doc! { "_id": nonce, "state": "sending" },
+                doc! { "$set": { "at": DateTime::now() } },
+            )
+            .await?;
+        Ok(())
     }
 
     /// Settles a record left `claiming` by a process that died: `true` (now `sending`, to
@@ -241,8 +318,7 @@ impl Deliveries {
     pub async fn settle(&self, record: &Record) -> Result<bool, mongodb::error::Error> {
         let cursors: Vec<&str> = record.cursors.iter().map(String::as_str).collect();
         if self.holds_all(&record.nonce, &cursors).await? {
-            self.set_state(&record.nonce, "sending").await?;
-            Ok(true)
+            self.advance(&record.nonce, "claiming", "sending").await
         } else {
             self.release(&record.nonce).await?;
             Ok(false)
@@ -293,11 +369,32 @@ impl Deliveries {
         Ok(usize::try_from(held).unwrap_or(0) == cursors.len())
     }
 
-    /// Gives a message's claims back and marks its record `dropped` (claims first: a
-    /// crash between leaves a `claiming` record that settles as released).
+    /// Gives up a message still `claiming`: its record `dropped`, then its claims deleted
+    /// (a crash between leaves claims of a dropped message, which the next claimant
+    /// clears). A message that has moved on (being posted) is left alone.
     async fn release(&self, nonce: &str) -> Result<(), mongodb::error::Error> {
-        self.claims.delete_many(doc! { "nonce": nonce }).await?;
-        self.set_state(nonce, "dropped").await
+        if self.advance(nonce, "claiming", "dropped").await? {
+            self.claims.delete_many(doc! { "nonce": nonce }).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves a record from state `from` to `to` (renewing its time); `false` if it was no
+    /// longer in `from`.
+    async fn advance(
+        &self,
+        nonce: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, mongodb::error::Error> {
+        let moved = self
+            .records
+            .update_one(
+                doc! { "_id": nonce, "state": from },
+                doc! { "$set": { "state": to, "at": DateTime::now() } },
+            )
+            .await?;
+        Ok(moved.matched_count == 1)
     }
 
     async fn set_state(&self, nonce: &str, state: &str) -> Result<(), mongodb::error::Error> {

@@ -204,7 +204,9 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Posting: the workers' notifications for this shard range → channel messages.
     let max_age = std::time::Duration::from_secs(config.gateway.notice_max_age_secs);
-    let poster = tokio::spawn(Poster::new(Arc::clone(&bot), max_age).run(shutdown.clone()));
+    let claim_timeout = std::time::Duration::from_secs(config.gateway.claim_timeout_secs.max(1));
+    let poster =
+        tokio::spawn(Poster::new(Arc::clone(&bot), max_age, claim_timeout).run(shutdown.clone()));
 
     // Shards: receive events; every event is handled on its own task.
     tracing::info!(bot = %bot_user.name, id = %bot_user.id, shards = %range, "starting shards");

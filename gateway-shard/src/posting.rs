@@ -168,7 +168,7 @@ enum Action {
 }
 
 impl Poster {
-    pub fn new(bot: Arc<Bot>, max_age: Duration) -> Self {
+    pub fn new(bot: Arc<Bot>, max_age: Duration, claim_timeout: Duration) -> Self {
         let r = bot.shards;
         Self {
             subscriber: format!("gateway:{}-{}/{}", r.first, r.last, r.total),
@@ -176,7 +176,7 @@ impl Poster {
             status: bot.db.raw().collection(collections::SERVER_STATUS),
             servers: HashMap::new(),
             voice: VoiceStatus::default(),
-            deliveries: Deliveries::new(&bot.db),
+            deliveries: Deliveries::new(&bot.db, claim_timeout),
             bot,
         }
     }
@@ -263,7 +263,7 @@ impl Poster {
                     // again (what was sent is skipped by its delivery record).
                     Delivery::Stopped => return Ok(()),
                     // Another gateway of this shard range claimed some of it: plan again
-                    // around what it carries (settled within `CLAIM_TIMEOUT` if it died).
+                    // around what it carries (settled after the claim timeout if it died).
                     Delivery::Contended => {
                         contended += 1;
                         if contended > CONTENDED_RETRIES {
@@ -300,11 +300,20 @@ impl Poster {
             let carried = match record.state {
                 State::Dropped => false,
                 // Being claimed right now: the claims decide who posts.
-                State::Claiming if record.in_flight() => false,
+                State::Claiming if self.deliveries.in_flight(&record) => false,
                 // Being posted by another gateway of this range, or by this one before a
                 // restart: finished by the sweep if its process died.
-                State::Sending if record.in_flight() => true,
-                State::Claiming | State::Sending => self.settle(&record).await?,
+                State::Sending if self.deliveries.in_flight(&record) => true,
+                // Left by a process that died: settled by whichever gateway takes it first;
+                // one another gateway took is carried if it is being posted, and left to
+                // the claims if it was still being claimed.
+                State::Claiming | State::Sending => {
+                    if self.deliveries.take_over(&record).await? {
+                        self.settle(&record).await?
+                    } else {
+                        record.state == State::Sending
+                    }
+                }
                 State::Sent | State::Unposted => true,
             };
             if carried {
@@ -397,7 +406,8 @@ impl Poster {
                 outcome = Delivery::Contended;
                 continue;
             }
-            self.post_and_block(guild, channel, body.as_bytes()).await?;
+            self.post_and_block(guild, channel, &nonce, body.as_bytes())
+                .await?;
             self.deliveries.sent(&nonce).await?;
         }
         self.count_unposted(Unposted::Blocked, &blocked).await?;
@@ -416,8 +426,10 @@ impl Poster {
 
     /// Settles this subscriber's messages left in flight by a process that died.
     async fn settle_interrupted(&self) -> Result<(), PostError> {
-        for record in self.deliveries.interrupted(&self.subscriber).await? {
-            self.settle(&record).await?;
+        for record in self.deliveries.interrupted().await? {
+            if self.deliveries.take_over(&record).await? {
+                self.settle(&record).await?;
+            }
         }
         Ok(())
     }
@@ -429,8 +441,13 @@ impl Poster {
         if self.already_posted(record.channel, &record.body).await? {
             tracing::info!(channel = record.channel, nonce = %record.nonce, "an interrupted message had gone out; not posted again");
         } else {
-            self.post_and_block(record.guild, record.channel, record.body.as_bytes())
-                .await?;
+            self.post_and_block(
+                record.guild,
+                record.channel,
+                &record.nonce,
+                record.body.as_bytes(),
+            )
+            .await?;
             tracing::info!(channel = record.channel, nonce = %record.nonce, "re-posted a message interrupted by a restart");
         }
         self.deliveries.sent(&record.nonce).await?;
@@ -463,8 +480,14 @@ impl Poster {
     }
 
     /// Posts, and blocks the channel if Discord refuses it.
-    async fn post_and_block(&self, guild: u64, channel: u64, body: &[u8]) -> Result<(), PostError> {
-        match self.post(channel, body).await? {
+    async fn post_and_block(
+        &self,
+        guild: u64,
+        channel: u64,
+        nonce: &str,
+        body: &[u8],
+    ) -> Result<(), PostError> {
+        match self.post(channel, nonce, body).await? {
             Posted::Sent => self.bot.channel_blocks.posted(channel).await?,
             Posted::Refused { status, reason } => {
                 self.bot
@@ -521,13 +544,15 @@ impl Poster {
         Ok(())
     }
 
-    async fn post(&self, channel: u64, body: &[u8]) -> Result<Posted, PostError> {
+    /// Posts one message; each attempt renews its delivery's time (it is in flight).
+    async fn post(&self, channel: u64, nonce: &str, body: &[u8]) -> Result<Posted, PostError> {
         let Some(id) = Id::new_checked(channel) else {
             return Ok(Posted::Skipped);
         };
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.deliveries.touch(nonce).await?;
             let sent = self
                 .bot
                 .rate_limits

@@ -147,37 +147,39 @@ impl Slots {
             return Ok(slot);
         }
         let started = tokio::time::Instant::now();
+        // In the queue from here on: left in the background however this ends (taken,
+        // given up, an error, or the caller gone), so a waiter never blocks the line.
+        let _in_line = InLine {
+            collection: self.collection.clone(),
+            queue: queue_id(guild),
+            token: token.clone(),
+        };
         self.collection
             .update_one(
                 doc! { "_id": queue_id(guild) },
-                doc! { "$push": { "waiters": { "token": &token, "at": DateTime::now() } } },
+                doc! {
+                    "$push": { "waiters": { "token": &token, "at": DateTime::now() } },
+                },
             )
             .upsert(true)
             .await?;
         let mut pause = Duration::from_millis(100);
-        let taken = loop {
+        loop {
             self.want(guild).await?;
             if self.queue(guild).await?.first() == Some(&token)
                 && let Some(slot) = self.try_take(guild, quota, &token).await?
             {
-                break Ok(slot);
+                return Ok(slot);
             }
             if started.elapsed() + pause > wait {
-                break Err(SlotError::Busy {
+                return Err(SlotError::Busy {
                     quota,
                     waited: started.elapsed(),
                 });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(RENEW_EVERY / 2);
-        };
-        self.collection
-            .update_one(
-                doc! { "_id": queue_id(guild) },
-                doc! { "$pull": { "waiters": { "token": &token } } },
-            )
-            .await?;
-        taken
+        }
     }
 
     /// The tokens waiting for one of `guild`'s slots, first come first; waiters older than
@@ -355,8 +357,9 @@ impl Slots {
                 count = lost.len(),
                 "connection slots ran out and were taken by another worker; closing their connections"
             );
-            if let Ok(mut l) = self.shared.lost.lock() {
-                l.extend(lost.into_iter().cloned());
+            // Only slots still held: one dropped meanwhile was given back, not lost.
+            if let (Ok(held), Ok(mut l)) = (self.shared.tokens.lock(), self.shared.lost.lock()) {
+                l.extend(lost.into_iter().filter(|t| held.contains(*t)).cloned());
             }
         }
         Ok(mine
@@ -364,6 +367,50 @@ impl Slots {
             .filter(|d| d.get_datetime("wanted_at").is_ok_and(|w| *w > since))
             .filter_map(|d| d.get_str("guild_id").ok()?.parse().ok())
             .collect())
+    }
+}
+
+/// A waiter's place in a guild's queue, left when dropped.
+struct InLine {
+    collection: mongodb::Collection<Document>,
+    queue: String,
+    token: String,
+}
+
+impl Drop for InLine {
+    fn drop(&mut self) {
+        let (collection, queue, token) = (
+            self.collection.clone(),
+            std::mem::take(&mut self.queue),
+            std::mem::take(&mut self.token),
+        );
+        let since = DateTime::from_millis(
+            DateTime::now()
+                .timestamp_millis()
+                .saturating_sub(i64::try_from(MAX_WAIT.as_millis()).unwrap_or(i64::MAX)),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                // This waiter, then any whose process died waiting.
+                let mut left = collection
+                    .update_one(
+                        doc! { "_id": &queue },
+                        doc! { "$pull": { "waiters": { "token": &token } } },
+                    )
+                    .await;
+                if left.is_ok() {
+                    left = collection
+                        .update_one(
+                            doc! { "_id": &queue },
+                            doc! { "$pull": { "waiters": { "at": { "$lt": since } } } },
+                        )
+                        .await;
+                }
+                if let Err(e) = left {
+                    tracing::warn!(error = %e, "a slot waiter not taken off its queue; it ages out");
+                }
+            });
+        }
     }
 }
 

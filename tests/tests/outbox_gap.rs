@@ -146,4 +146,35 @@ async fn a_reader_restarted_past_a_missing_number_still_delivers_it() {
     assert_eq!(ok(late[0].get_i64("seq")), after - 1);
     assert_eq!(reader.open().count(), 0, "no longer looked for");
     assert!(ok(reader.next().await).is_empty(), "and delivered once");
+
+    // Delivered is not posted: until the subscriber acknowledges it, a restart still
+    // looks for it, even after the reader has passed another gap meanwhile.
+    let Some(_second) = ok(outbox.reserve(vec![kill_notice("7020", "slow-2")]).await) else {
+        panic!("a fresh notice gets a number");
+    };
+    ok(outbox.add(vec![kill_notice("7020", "after-2")]).await);
+    let read = ok(tokio::time::timeout(WAIT, async {
+        loop {
+            let read = ok(reader.next().await);
+            if !read.is_empty() {
+                break read;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await);
+    assert_eq!(read.len(), 1, "the second gap read past");
+    drop(reader);
+    let reader = ok(Subscription::resume(&db, "gateway:0-0/1", None).await);
+    assert!(
+        reader.open().any(|seq| seq == after - 1),
+        "the late notice, not yet acknowledged, is still looked for"
+    );
+    ok(subscription::acknowledge(&db, "gateway:0-0/1", &[after - 1]).await);
+    drop(reader);
+    let reader = ok(Subscription::resume(&db, "gateway:0-0/1", None).await);
+    assert!(
+        !reader.open().any(|seq| seq == after - 1),
+        "acknowledged: no longer looked for"
+    );
 }

@@ -69,7 +69,7 @@ async fn a_post_interrupted_by_a_crash_is_not_doubled_after_discord_forgot_its_n
         .await);
     // The interrupted message is settled (once its process is surely gone) without a
     // second post.
-    eventually("the interrupted message settled", 3 * WAIT, || async {
+    eventually("the interrupted message settled", 2 * WAIT, || async {
         unsettled(&db.handle()).await == 0
     })
     .await;

@@ -226,6 +226,10 @@ pub struct GatewayConfig {
     /// posted (counted in `/csv_status` instead): a gateway back from downtime does not
     /// flood channels with stale kills. 0 posts everything, however old.
     pub notice_max_age_secs: u64,
+    /// `TOWER_CLAIM_TIMEOUT_SECS`: how long a message may be claimed and unsent before
+    /// another gateway takes it as left by a dead process and finishes it (each post
+    /// attempt renews the time; one attempt waits out a rate limit for at most a minute).
+    pub claim_timeout_secs: u64,
 }
 
 impl GatewayConfig {
@@ -250,6 +254,7 @@ impl Default for GatewayConfig {
             last_shard: None,
             total_shards: 1,
             notice_max_age_secs: 600,
+            claim_timeout_secs: 90,
         }
     }
 }
@@ -411,6 +416,12 @@ impl Config {
         if let Some(v) = get("TOWER_DISCORD_API_PROXY") {
             self.discord.api_proxy = Some(v);
         }
+        if let Some(v) = get("TOWER_CLAIM_TIMEOUT_SECS") {
+            self.gateway.claim_timeout_secs = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "TOWER_CLAIM_TIMEOUT_SECS",
+                reason: format!("`{v}` is not a number of seconds"),
+            })?;
+        }
         if let Some(v) = get("TOWER_NOTICE_MAX_AGE_SECS") {
             self.gateway.notice_max_age_secs = v.trim().parse().map_err(|_| ConfigError::Env {
                 name: "TOWER_NOTICE_MAX_AGE_SECS",
@@ -505,15 +516,27 @@ impl Config {
     ) -> Result<Vec<(crate::auth::Role, crate::auth::TokenDigest)>, ConfigError> {
         use crate::auth::{Role, TokenDigest};
         let c = &self.auth.callers;
-        [(Role::Gateway, &c.gateway), (Role::Worker, &c.worker)]
-            .into_iter()
-            .filter_map(|(role, hex)| Some((role, hex.as_deref()?)))
-            .map(|(role, hex)| {
-                TokenDigest::parse_hex(hex)
-                    .map(|d| (role, d))
-                    .map_err(|e| ConfigError::Invalid(format!("auth.callers.{role}: {e}")))
-            })
-            .collect()
+        let callers: Vec<(Role, TokenDigest)> =
+            [(Role::Gateway, &c.gateway), (Role::Worker, &c.worker)]
+                .into_iter()
+                .filter_map(|(role, hex)| Some((role, hex.as_deref()?)))
+                .map(|(role, hex)| {
+                    TokenDigest::parse_hex(hex)
+                        .map(|d| (role, d))
+                        .map_err(|e| ConfigError::Invalid(format!("auth.callers.{role}: {e}")))
+                })
+                .collect::<Result<_, _>>()?;
+        // One token for two roles would make every worker a gateway.
+        if let [(_, a), (_, b)] = callers.as_slice()
+            && a == b
+        {
+            return Err(ConfigError::Invalid(
+                "auth.callers: the gateway and worker tokens must differ (`towerctl token` \
+                 makes one for each)"
+                    .into(),
+            ));
+        }
+        Ok(callers)
     }
 }
 

@@ -95,11 +95,8 @@ impl Subscription {
                 doc! { "_id": subscriber },
                 doc! {
                     "$max": { "seq": Bson::Int64(start) },
-                    "$set": {
-                        "open": this.open.keys().copied().collect::<Vec<i64>>(),
-                        "at": DateTime::now(),
-                        "schema_version": SCHEMA_VERSION,
-                    },
+                    "$addToSet": { "open": { "$each": this.open.keys().copied().collect::<Vec<i64>>() } },
+                    "$set": { "at": DateTime::now(), "schema_version": SCHEMA_VERSION },
                 },
             )
             .upsert(true)
@@ -165,7 +162,10 @@ impl Subscription {
                 if since.elapsed() < GAP_WAIT {
                     break; // most likely a writer a moment behind: wait for it
                 }
-                passed.extend(self.high + 1..seq);
+                // A jump by more than the cap is not a writer behind (a reader far behind
+                // what is still stored): only the newest numbers are worth looking for.
+                let first = (self.high + 1).max(seq.saturating_sub(MAX_OPEN as i64));
+                passed.extend(first..seq);
             }
             self.waiting_since = None;
             self.high = seq;
@@ -205,48 +205,61 @@ impl Subscription {
     }
 
     /// Records numbers read past, before anything after them is delivered (so an
-    /// acknowledgement past them never loses them).
+    /// acknowledgement past them never loses them). The saved list only grows here; a
+    /// number leaves it when it is acknowledged or given up, never by being found (its
+    /// post may still fail).
     async fn keep_open(&mut self, passed: Vec<i64>) -> Result<(), mongodb::error::Error> {
-        // A counter jump by more than the cap is not a writer behind: keep the newest.
-        let skip = passed.len().saturating_sub(MAX_OPEN);
         let now = Instant::now();
-        let added: Vec<i64> = passed.into_iter().skip(skip).collect();
         tracing::info!(
             subscriber = %self.subscriber,
-            first = added.first().copied(),
-            count = added.len(),
+            first = passed.first().copied(),
+            count = passed.len(),
             "read past notifications not stored yet; still looking for them"
         );
-        self.open.extend(added.iter().map(|seq| (*seq, now)));
+        self.open.extend(passed.iter().map(|seq| (*seq, now)));
+        let mut dropped = Vec::new();
         while self.open.len() > MAX_OPEN {
-            self.open.pop_first();
+            dropped.extend(self.open.pop_first().map(|(seq, _)| seq));
         }
-        self.save_open().await
+        self.acks
+            .update_one(
+                doc! { "_id": &self.subscriber },
+                doc! { "$addToSet": { "open": { "$each": passed } } },
+            )
+            .upsert(true)
+            .await?;
+        self.give_up(dropped).await
     }
 
     /// Gives up numbers looked for longer than [`GAP_MEMORY`] (their writer is gone).
     async fn forget_old(&mut self) -> Result<(), mongodb::error::Error> {
-        let before = self.open.len();
-        self.open.retain(|_, since| since.elapsed() < GAP_MEMORY);
-        if self.open.len() == before {
+        let old: Vec<i64> = self
+            .open
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= GAP_MEMORY)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in &old {
+            self.open.remove(seq);
+        }
+        self.give_up(old).await
+    }
+
+    /// Takes numbers off the saved list without their being delivered.
+    async fn give_up(&self, seqs: Vec<i64>) -> Result<(), mongodb::error::Error> {
+        if seqs.is_empty() {
             return Ok(());
         }
         tracing::warn!(
             subscriber = %self.subscriber,
-            given_up = before - self.open.len(),
+            given_up = seqs.len(),
             "notification numbers never stored; no longer looked for"
         );
-        self.save_open().await
-    }
-
-    async fn save_open(&self) -> Result<(), mongodb::error::Error> {
-        let open: Vec<i64> = self.open.keys().copied().collect();
         self.acks
             .update_one(
                 doc! { "_id": &self.subscriber },
-                doc! { "$set": { "open": open } },
+                doc! { "$pull": { "open": { "$in": seqs } } },
             )
-            .upsert(true)
             .await?;
         Ok(())
     }
