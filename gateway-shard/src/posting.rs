@@ -56,6 +56,9 @@ const BATCH_MAX: usize = 100;
 const SERVER_TTL: Duration = Duration::from_secs(5);
 /// Attempts to post one message before the batch is given up for a retry later.
 const POST_ATTEMPTS: u32 = 3;
+/// How long after a post attempt Discord surely still knows its nonce ("a few minutes"):
+/// within it, a message that cannot be checked is posted again with the same nonce.
+const NONCE_TRUSTED: Duration = Duration::from_secs(120);
 /// How often messages left in flight by a process that died are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Times a batch is planned again around another gateway's claims before the stream is
@@ -438,8 +441,18 @@ impl Poster {
     /// nonce after a few minutes, so a repost could be a second message — else posted
     /// again with the same nonce.
     async fn finish(&self, record: &Record) -> Result<(), PostError> {
-        if self.already_posted(record.channel, &record.body).await? {
+        let since_last_attempt_ms = DateTime::now()
+            .timestamp_millis()
+            .saturating_sub(record.at.timestamp_millis());
+        let nonce_remembered =
+            u128::try_from(since_last_attempt_ms).unwrap_or(u128::MAX) < NONCE_TRUSTED.as_millis();
+        let seen = self.already_posted(record.channel, &record.body).await?;
+        if seen == Some(true) {
             tracing::info!(channel = record.channel, nonce = %record.nonce, "an interrupted message had gone out; not posted again");
+        } else if seen.is_none() && !nonce_remembered {
+            // No way to tell, and Discord has forgotten the nonce: a second post could be a
+            // duplicate. Left as sent; the statistics have the kills either way.
+            tracing::warn!(channel = record.channel, nonce = %record.nonce, "an interrupted message could not be checked (no access to the channel's history); not posted again");
         } else {
             self.post_and_block(
                 record.guild,
@@ -454,10 +467,11 @@ impl Poster {
         Ok(())
     }
 
-    /// True if one of the channel's last 50 messages is the bot's with these embeds.
-    async fn already_posted(&self, channel: u64, body: &str) -> Result<bool, PostError> {
+    /// Whether one of the channel's last 50 messages is the bot's with these embeds;
+    /// `None` when the bot may not read the channel's history.
+    async fn already_posted(&self, channel: u64, body: &str) -> Result<Option<bool>, PostError> {
         let Some(id) = Id::new_checked(channel) else {
-            return Ok(false);
+            return Ok(Some(false));
         };
         let wanted: Vec<Embed> = serde_json::from_str::<serde_json::Value>(body)
             .ok()
@@ -470,13 +484,13 @@ impl Poster {
             .await
         {
             Ok(response) => response.models().await?,
-            // The channel is gone or closed to the bot: posting will say so.
-            Err(e) if matches!(e.status(), Some(403 | 404)) => return Ok(false),
+            // The channel is gone or its history closed to the bot: unknown.
+            Err(e) if matches!(e.status(), Some(403 | 404)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        Ok(messages
-            .iter()
-            .any(|m| m.author.bot && embeds::same_embeds(&m.embeds, &wanted)))
+        Ok(Some(messages.iter().any(|m| {
+            m.author.bot && embeds::same_embeds(&m.embeds, &wanted)
+        })))
     }
 
     /// Posts, and blocks the channel if Discord refuses it.
