@@ -3,6 +3,10 @@
 //! - `towerctl analyze PATH... [--json]`: killfeed statistics from local CSV files, through
 //!   the same engine the bot uses, without MongoDB.
 //! - `towerctl bench parse|ingest`: the ingest engine's speed figures.
+//! - `towerctl token`: a new inter-process token and its SHA-256.
+//!
+//! Without the default feature `database` (`--no-default-features`) it builds from the
+//! ingest core alone — `analyze` and `bench parse`, no database driver or async runtime.
 
 mod analyze;
 mod bench;
@@ -36,6 +40,7 @@ enum Command {
     },
     /// A new inter-process token for one role, and the SHA-256 its callees are given
     /// (`[auth] token` for the process, `[auth.callers] <role>` for the others).
+    #[cfg(feature = "database")]
     Token,
     /// Speed figures of the ingest engine (build with --release; pin to one core).
     Bench {
@@ -56,6 +61,7 @@ enum Bench {
         rounds: u64,
     },
     /// Events/s into MongoDB: the worker's batched ingest against one upsert per line.
+    #[cfg(feature = "database")]
     Ingest {
         #[arg(long, env = "MONGODB_URI")]
         mongodb_uri: String,
@@ -67,6 +73,7 @@ enum Bench {
     },
 }
 
+#[cfg(feature = "database")]
 fn token() -> Result<(), String> {
     let text = tower_daemon::auth::AuthToken::generate()?;
     let token = tower_daemon::auth::AuthToken::new(&text)?;
@@ -81,10 +88,13 @@ fn main() -> ExitCode {
         Command::Analyze { paths, json, top } => {
             analyze::run(&paths, json, top).map_err(Into::into)
         }
+        #[cfg(feature = "database")]
         Command::Token => token().map_err(Into::into),
         Command::Bench {
             what: Bench::Parse { mib, rounds },
-        } => bench::parse(mib, usize::try_from(rounds).unwrap_or(usize::MAX)).map_err(Into::into),
+        } => bench::parse::parse(mib, usize::try_from(rounds).unwrap_or(usize::MAX))
+            .map_err(Into::into),
+        #[cfg(feature = "database")]
         Command::Bench {
             what:
                 Bench::Ingest {
@@ -98,7 +108,7 @@ fn main() -> ExitCode {
                 .build()
             {
                 Ok(rt) => rt
-                    .block_on(bench::ingest(&mongodb_uri, lines, single_lines))
+                    .block_on(bench::ingest::ingest(&mongodb_uri, lines, single_lines))
                     .map_err(Into::into),
                 Err(e) => Err(Box::<dyn std::error::Error>::from(e.to_string())),
             }
