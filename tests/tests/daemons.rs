@@ -388,3 +388,41 @@ async fn the_test_runs_sshd_speaks_ssh_on_loopback() {
     let banner = String::from_utf8_lossy(&banner[..ok(n)]).to_string();
     assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner}");
 }
+
+/// `towerctl health ADDR`, as a container healthcheck runs it.
+async fn towerctl_health(addr: &str) -> std::process::Output {
+    let towerctl = ok(tower_tests::daemon::binary_path("towerctl"));
+    ok(ok(tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(towerctl)
+            .args(["health", addr, "--timeout-secs", "3"])
+            .output(),
+    )
+    .await))
+}
+
+#[tokio::test]
+async fn towerctl_health_says_whether_a_daemon_serves() {
+    let db = ok(TestDatabase::create("health_probe").await);
+    let env = vec![
+        ("MONGODB_URI".to_owned(), db.uri.clone()),
+        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
+        ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
+    ];
+    let collector = ok(Daemon::spawn(DaemonSpec::grpc("telemetry-collector", env)).await);
+    let addr = ok(collector.grpc_addr(WAIT).await);
+    ok(collector.wait_serving(addr, "", WAIT).await);
+    let serving = towerctl_health(&addr.to_string()).await;
+    assert!(serving.status.success(), "{serving:?}");
+    assert!(String::from_utf8_lossy(&serving.stdout).contains("SERVING"));
+
+    // Nothing listening there any more: a failed probe, saying why.
+    assert!(ok(collector.stop(WAIT).await).success());
+    let gone = towerctl_health(&addr.to_string()).await;
+    assert!(!gone.status.success(), "{gone:?}");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("no answer"),
+        "{gone:?}"
+    );
+    ok(db.drop_database().await);
+}

@@ -4,12 +4,16 @@
 //!   the same engine the bot uses, without MongoDB.
 //! - `towerctl bench parse|ingest`: the ingest engine's speed figures.
 //! - `towerctl token`: a new inter-process token and its SHA-256.
+//! - `towerctl health ADDR`: a daemon's gRPC health (exit 0 when SERVING), for container
+//!   healthchecks and probes without another binary.
 //!
 //! Without the default feature `database` (`--no-default-features`) it builds from the
 //! ingest core alone — `analyze` and `bench parse`, no database driver or async runtime.
 
 mod analyze;
 mod bench;
+#[cfg(feature = "probe")]
+mod health;
 mod progress;
 
 use std::path::PathBuf;
@@ -42,6 +46,15 @@ enum Command {
     /// (`[auth] token` for the process, `[auth.callers] <role>` for the others).
     #[cfg(feature = "database")]
     Token,
+    /// Whether a daemon serves: exit 0 when its gRPC health is SERVING, 1 otherwise.
+    #[cfg(feature = "probe")]
+    Health {
+        /// The daemon's gRPC address, `HOST:PORT` (plaintext) or an `http(s)://` URL.
+        addr: String,
+        /// How long to wait for an answer.
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
     /// Speed figures of the ingest engine (build with --release; pin to one core).
     Bench {
         #[command(subcommand)]
@@ -90,6 +103,10 @@ fn main() -> ExitCode {
         }
         #[cfg(feature = "database")]
         Command::Token => token().map_err(Into::into),
+        #[cfg(feature = "probe")]
+        Command::Health { addr, timeout_secs } => {
+            health::check(&addr, std::time::Duration::from_secs(timeout_secs)).map_err(Into::into)
+        }
         Command::Bench {
             what: Bench::Parse { mib, rounds },
         } => bench::parse::parse(mib, usize::try_from(rounds).unwrap_or(usize::MAX))
