@@ -45,6 +45,10 @@ pub struct Bot {
     pub secret_key: Option<SecretKey>,
     pub workers: Workers,
     pub telemetry: Telemetry,
+    /// Reading errors back (`/debug`).
+    pub collector: tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient<
+        tower_daemon::grpc::AuthedChannel,
+    >,
     pub rate_limits: RateLimits,
     /// Channels Discord refused a post to.
     pub channel_blocks: crate::channel_blocks::ChannelBlocks,

@@ -184,6 +184,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         secret_key,
         workers,
         telemetry: telemetry.clone(),
+        collector: grpc::collector_client(&config.collector.url, &calling)?,
         rate_limits: RateLimits::default(),
         channel_blocks: gateway_shard::channel_blocks::ChannelBlocks::new(&db),
     });

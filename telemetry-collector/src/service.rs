@@ -96,14 +96,20 @@ impl TelemetryCollector for Collector {
         request: Request<GetErrorRequest>,
     ) -> Result<Response<ErrorGroup>, Status> {
         readers_only(&request)?;
-        let id = request.into_inner().error_id;
-        let id = id.trim();
+        let r = request.into_inner();
+        let guild = (r.guild_id != 0).then_some(r.guild_id);
+        let id = r.error_id.trim();
         if id.is_empty() {
             return Err(Status::invalid_argument(
                 "give an error id, like E-7K2M9Q4XRD",
             ));
         }
-        match self.store.get_error(id).await.map_err(storage_error)? {
+        match self
+            .store
+            .get_error(id, guild)
+            .await
+            .map_err(storage_error)?
+        {
             Some(group) => Ok(Response::new(group)),
             None => Err(Status::not_found(format!(
                 "no error with id {id} (ids are kept for the retention period)"

@@ -163,11 +163,17 @@ impl TelemetryStore {
     }
 
     /// One occurrence by error id, with its group's totals.
+    /// The error with this id and its group; with `guild`, only if it occurred there.
     pub async fn get_error(
         &self,
         error_id: &str,
+        guild: Option<u64>,
     ) -> Result<Option<ErrorGroup>, mongodb::error::Error> {
-        let Some(event) = self.events.find_one(doc! { "_id": error_id }).await? else {
+        let mut filter = doc! { "_id": error_id };
+        if let Some(guild) = guild {
+            filter.insert("context.guild_id", guild.to_string());
+        }
+        let Some(event) = self.events.find_one(filter).await? else {
             return Ok(None);
         };
         let group = match event.get_str("fingerprint") {

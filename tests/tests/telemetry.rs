@@ -109,6 +109,7 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     let one = ok(client
         .get_error(GetErrorRequest {
             error_id: "E-TESTAAAAAA2".to_owned(),
+            guild_id: 0,
         })
         .await)
     .into_inner();
@@ -118,11 +119,28 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     let missing = client
         .get_error(GetErrorRequest {
             error_id: "E-NOSUCHTHING".to_owned(),
+            guild_id: 0,
         })
         .await
         .err()
         .map(|s| s.code());
     assert_eq!(missing, Some(tonic::Code::NotFound));
+    // Scoped to a guild (an admin's /debug): found in its own guild, not in another's.
+    let in_guild = |guild_id| GetErrorRequest {
+        error_id: "E-TESTAAAAAA2".to_owned(),
+        guild_id,
+    };
+    ok(client.get_error(in_guild(111)).await);
+    let elsewhere = client
+        .get_error(in_guild(222))
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(
+        elsewhere,
+        Some(tonic::Code::NotFound),
+        "another guild's error"
+    );
 
     // A batch sent again with new events behind the old ones (the reporter's retry after a
     // lost answer): the old ones are not counted again, the new one is.

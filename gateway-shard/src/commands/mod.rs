@@ -6,6 +6,7 @@
 //! [`help`]; [`autocomplete`] answers server, player and weapon suggestions.
 
 pub mod autocomplete;
+pub mod debug;
 pub mod events;
 pub mod help;
 pub mod killfeed;
@@ -96,6 +97,11 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             ..spec(Admin, Backfill)
         },
         "csv_status" | "log_status" => spec(Admin, Diagnostics),
+        // Private: errors name servers, hosts and paths.
+        "debug" => Spec {
+            private: true,
+            ..spec(Admin, Diagnostics)
+        },
         "commands" => Spec {
             private: true,
             ..spec(Anyone, Help)
@@ -124,6 +130,7 @@ pub async fn run(
         "test_sftp" | "list_sftp_files" | "historical_parse" | "csv_status" | "log_status" => {
             sftp::run(bot, caller, inv).await
         }
+        "debug" => debug::run(bot, caller, inv).await,
         "commands" => Ok(help::commands(&schema())),
         _ => Err(unknown(&inv.path)),
     }
@@ -550,6 +557,23 @@ pub fn schema() -> Vec<Command> {
             "Server log reading state of every game server",
         )
         .build(),
+        command(
+            "debug",
+            "Look up an error by its id, or this server's recent errors",
+        )
+        .option(
+            text(
+                "error_id",
+                "The id an error message gave, like E-7K2M9Q4XRD",
+                false,
+            )
+            .max_length(20),
+        )
+        .option(switch(
+            "show_recent",
+            "This Discord server's most recent errors",
+        ))
+        .build(),
         command("commands", "Every command of this bot").build(),
     ]
 }
@@ -583,7 +607,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 36);
+        assert_eq!(paths().len(), 37);
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! `/debug`: an error id that a failed command gave leads an admin to the error itself;
+//! another Discord server's admin cannot look it up; `/debug show_recent` lists it.
+
+use tower_tests::WAIT;
+use tower_tests::backing::TestDatabase;
+use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::guild_setup::KillfeedSetup;
+use tower_tests::support::ok;
+
+const GUILD: u64 = 898_000_000_000_000_001;
+const ADMIN: u64 = 998_000_000_000_000_001;
+const CHANNEL: u64 = 698_000_000_000_000_001;
+const OTHER_GUILD: u64 = 898_000_000_000_000_002;
+const OTHER_ADMIN: u64 = 998_000_000_000_000_002;
+
+#[tokio::test]
+async fn an_error_id_leads_its_own_admins_to_the_error_and_no_one_else() {
+    let KillfeedSetup {
+        db: _db,
+        home: _home,
+        sim,
+        stack,
+        admin,
+        server,
+        ..
+    } = KillfeedSetup::start(
+        ok(TestDatabase::create("debug").await),
+        "debug",
+        (GUILD, ADMIN),
+        CHANNEL,
+    )
+    .await;
+    // A real failure: a folder the game server does not have.
+    let sent = sim.slash(
+        0,
+        &admin,
+        "list_sftp_files",
+        &[
+            ("server", Opt::str(&server)),
+            ("path", Opt::str("no/such/folder")),
+        ],
+    );
+    // A slow command: "Working…" first, then the answer edited in.
+    ok(sim.first_answer(&sent, WAIT).await);
+    let failed = ok(sim.edited_answer(&sent, WAIT).await).text();
+    let Some(id) = failed
+        .split("Error id ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+    else {
+        panic!("the failure gives an error id: {failed}");
+    };
+
+    // Its admin looks it up (the report reaches the collector in the background).
+    let debug = |member: &Member, options: Vec<(&'static str, Opt)>| {
+        let sent = sim.slash(0, member, "debug", &options);
+        let sim = &sim;
+        async move { ok(sim.answer(&sent, WAIT).await) }
+    };
+    let shown = ok(tokio::time::timeout(WAIT, async {
+        loop {
+            let a = debug(&admin, vec![("error_id", Opt::str(&id))]).await;
+            if a.title() == format!("Error {id}") {
+                break a.text();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await);
+    assert!(shown.contains("no/such/folder"), "what failed: {shown}");
+    assert!(shown.contains(&server), "on which game server: {shown}");
+
+    // Another Discord server's admin: not theirs, so not found.
+    let other = Member::admin(OTHER_GUILD, OTHER_ADMIN);
+    let refused = debug(&other, vec![("error_id", Opt::str(&id))]).await;
+    assert!(refused.is_ephemeral());
+    let text = refused.text();
+    assert!(text.contains("No error"), "{text}");
+    assert!(
+        !text.contains("no/such/folder"),
+        "nothing of it shown: {text}"
+    );
+
+    // The recent errors of the admin's own server list it.
+    let recent = debug(&admin, vec![("show_recent", Opt::Bool(true))]).await;
+    assert!(recent.text().contains(&id), "{}", recent.text());
+    ok(stack.stop_cleanly(WAIT).await);
+}
