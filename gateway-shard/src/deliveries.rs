@@ -174,11 +174,7 @@ impl Deliveries {
     /// them (another shard layout too): their process died, or a restart acknowledged past
     /// them while they were in flight. Settling one starts with [`Self::take_over`].
     pub async fn interrupted(&self) -> Result<Vec<Record>, mongodb::error::Error> {
-        let before = DateTime::from_millis(
-            DateTime::now()
-                .timestamp_millis()
-                .saturating_sub(i64::try_from(self.claim_timeout.as_millis()).unwrap_or(i64::MAX)),
-        );
+        let before = tower_store::db::ago(self.claim_timeout);
         let docs: Vec<Document> = self
             .records
             .find(doc! {

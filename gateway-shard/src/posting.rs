@@ -558,7 +558,8 @@ impl Poster {
         Ok(())
     }
 
-    /// Posts one message; each attempt renews its delivery's time (it is in flight).
+    /// Posts one message; each retry renews its delivery's time (it is in flight; the
+    /// first attempt follows the claim or take-over that set it).
     async fn post(&self, channel: u64, nonce: &str, body: &[u8]) -> Result<Posted, PostError> {
         let Some(id) = Id::new_checked(channel) else {
             return Ok(Posted::Skipped);
@@ -566,7 +567,9 @@ impl Poster {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.deliveries.touch(nonce).await?;
+            if attempt > 1 {
+                self.deliveries.touch(nonce).await?;
+            }
             let sent = self
                 .bot
                 .rate_limits

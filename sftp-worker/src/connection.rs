@@ -12,7 +12,8 @@ use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh_sftp::client::{RawSftpSession, SftpSession};
 use tower_daemon::address_guard::{AddressError, AddressPolicy};
-use tower_store::game_servers::Credential;
+use tower_daemon::config::SftpConfig;
+use tower_store::game_servers::{Credential, GameServer};
 
 /// Timeouts for connecting and for each operation.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +21,17 @@ pub struct Timeouts {
     pub connect: Duration,
     pub operation: Duration,
     pub keepalive: Duration,
+}
+
+impl Timeouts {
+    /// As `[sftp]` sets them (each at least a second).
+    pub fn from_config(sftp: &SftpConfig) -> Self {
+        Self {
+            connect: Duration::from_secs(sftp.connect_timeout_secs.max(1)),
+            operation: Duration::from_secs(sftp.operation_timeout_secs.max(1)),
+            keepalive: Duration::from_secs(sftp.keepalive_secs.max(1)),
+        }
+    }
 }
 
 /// Where to connect and as whom.
@@ -31,6 +43,19 @@ pub struct Target<'a> {
     pub credential: &'a Credential,
     /// The pinned `SHA256:…` fingerprint; `None` trusts the first key seen.
     pub pinned_host_key: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    /// A registered game server, with its opened credential.
+    pub fn of(server: &'a GameServer, credential: &'a Credential) -> Self {
+        Self {
+            host: &server.host,
+            port: server.port,
+            username: &server.username,
+            credential,
+            pinned_host_key: server.host_key_sha256.as_deref(),
+        }
+    }
 }
 
 /// One step of opening a connection, for `/test_sftp`.

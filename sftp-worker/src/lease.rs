@@ -37,10 +37,7 @@ impl Leases {
     }
 
     fn expiry(&self) -> DateTime {
-        DateTime::from_millis(
-            DateTime::now().timestamp_millis()
-                + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX),
-        )
+        tower_store::db::from_now(self.lease)
     }
 
     /// Takes or renews the lease; its token when this worker holds it now.

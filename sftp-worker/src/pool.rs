@@ -77,10 +77,13 @@ impl Pools {
         }
     }
 
-    /// One of `guild`'s slots for a new connection (after [`Self::make_room`]), waiting up
-    /// to `wait` for another worker to give one back.
-    pub async fn slot(&self, guild: u64, quota: u32, wait: Duration) -> Result<Slot, SlotError> {
-        self.slots.take(guild, quota, wait).await
+    /// Room for a new connection of `guild`, by a caller holding one of its permits: its
+    /// least recently used kept connections closed until this one fits the quota here
+    /// ([`Self::make_room`]), then one of the guild's slots across workers, waiting up to
+    /// [`crate::slots::SLOT_WAIT`] for another worker to give one back.
+    pub async fn room_for_new(&self, guild: u64, quota: u32) -> Result<Slot, SlotError> {
+        self.make_room(guild, quota).await;
+        self.slots.take(guild, quota).await
     }
 
     /// Renews this worker's slots, and closes the kept connections of guilds another

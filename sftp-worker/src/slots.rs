@@ -27,7 +27,9 @@ use mongodb::options::{FindOneAndUpdateOptions, InsertManyOptions, ReturnDocumen
 use tower_store::db::collections;
 use tower_store::schema::SCHEMA_VERSION;
 
-/// The longest a connection waits for a slot; a waiter older than this is gone.
+/// How long a new connection (a poll's, a command's) waits for one of its guild's slots.
+pub const SLOT_WAIT: Duration = Duration::from_secs(20);
+/// A waiter in a queue longer than this is gone (its process died while it waited).
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// How long a slot stays held without renewal.
 pub const SLOT_TTL: Duration = Duration::from_secs(30);
@@ -130,12 +132,11 @@ impl Slots {
         }
     }
 
-    /// Takes one of `guild`'s `quota` slots, waiting up to `wait` (at most
-    /// [`MAX_WAIT`]) for one to come free. Waiters are served first come, first served,
-    /// whichever worker they are on, and the workers holding the guild's slots are told
-    /// one is wanted.
-    pub async fn take(&self, guild: u64, quota: u32, wait: Duration) -> Result<Slot, SlotError> {
-        let wait = wait.min(MAX_WAIT);
+    /// Takes one of `guild`'s `quota` slots, waiting up to [`SLOT_WAIT`] for one to come
+    /// free. Waiters are served first come, first served, whichever worker they are on,
+    /// and the workers holding the guild's slots are told one is wanted.
+    pub async fn take(&self, guild: u64, quota: u32) -> Result<Slot, SlotError> {
+        let wait = SLOT_WAIT;
         let n = self
             .shared
             .next
@@ -185,11 +186,7 @@ impl Slots {
     /// The tokens waiting for one of `guild`'s slots, first come first; waiters older than
     /// [`MAX_WAIT`] (their process died) do not count.
     async fn queue(&self, guild: u64) -> Result<Vec<String>, mongodb::error::Error> {
-        let since = DateTime::from_millis(
-            DateTime::now()
-                .timestamp_millis()
-                .saturating_sub(i64::try_from(MAX_WAIT.as_millis()).unwrap_or(i64::MAX)),
-        );
+        let since = tower_store::db::ago(MAX_WAIT);
         let queue = self
             .collection
             .find_one(doc! { "_id": queue_id(guild) })
@@ -234,7 +231,7 @@ impl Slots {
                 doc! { "$set": {
                     "holder": &self.me,
                     "token": &token,
-                    "expires_at": expiry(),
+                    "expires_at": tower_store::db::from_now(SLOT_TTL),
                 } },
             )
             .with_options(
@@ -329,14 +326,10 @@ impl Slots {
             .collection
             .update_many(
                 doc! { "token": { "$in": &tokens } },
-                doc! { "$set": { "expires_at": expiry() } },
+                doc! { "$set": { "expires_at": tower_store::db::from_now(SLOT_TTL) } },
             )
             .await?;
-        let since = DateTime::from_millis(
-            DateTime::now()
-                .timestamp_millis()
-                .saturating_sub(2 * i64::try_from(RENEW_EVERY.as_millis()).unwrap_or(0)),
-        );
+        let since = tower_store::db::ago(2 * RENEW_EVERY);
         let mine: Vec<Document> = self
             .collection
             .find(doc! { "holder": &self.me })
@@ -384,11 +377,7 @@ impl Drop for InLine {
             std::mem::take(&mut self.queue),
             std::mem::take(&mut self.token),
         );
-        let since = DateTime::from_millis(
-            DateTime::now()
-                .timestamp_millis()
-                .saturating_sub(i64::try_from(MAX_WAIT.as_millis()).unwrap_or(i64::MAX)),
-        );
+        let since = tower_store::db::ago(MAX_WAIT);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 // This waiter, then any whose process died waiting.
@@ -417,12 +406,4 @@ impl Drop for InLine {
 /// The `_id` of the document listing who waits for `guild`'s slots.
 fn queue_id(guild: u64) -> String {
     format!("queue:{guild}")
-}
-
-fn expiry() -> DateTime {
-    DateTime::from_millis(
-        DateTime::now()
-            .timestamp_millis()
-            .saturating_add(i64::try_from(SLOT_TTL.as_millis()).unwrap_or(i64::MAX)),
-    )
 }

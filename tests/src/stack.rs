@@ -157,6 +157,14 @@ pub struct Stack {
     pub gateway_addr: SocketAddr,
 }
 
+/// How a gateway is ended before a new one replaces it.
+enum GatewayEnd {
+    /// SIGTERM, waiting this long for a clean exit.
+    Stop(Duration),
+    /// SIGKILL, as a crash.
+    Kill,
+}
+
 /// How long each daemon may take to come up.
 const START: Duration = Duration::from_secs(60);
 
@@ -258,19 +266,8 @@ impl Stack {
         timeout: Duration,
         while_stopped: F,
     ) -> Result<(Stack, ExitStatus, F::Output), HarnessError> {
-        let Stack {
-            collector,
-            collector_addr,
-            worker,
-            worker_addr,
-            gateway,
-            ..
-        } = self;
-        let status = gateway.stop(timeout).await?;
-        let out = while_stopped.await;
-        let stack =
-            Self::with_new_gateway(options, collector, collector_addr, worker, worker_addr).await?;
-        Ok((stack, status, out))
+        self.replace_gateway(options, GatewayEnd::Stop(timeout), while_stopped)
+            .await
     }
 
     /// Kills the gateway at once (SIGKILL, as a crash would), runs `while_down`, and
@@ -280,6 +277,19 @@ impl Stack {
         options: &StackOptions,
         while_down: F,
     ) -> Result<(Stack, F::Output), HarnessError> {
+        let (stack, _, out) = self
+            .replace_gateway(options, GatewayEnd::Kill, while_down)
+            .await?;
+        Ok((stack, out))
+    }
+
+    /// Ends the gateway as `end` says, runs `meanwhile`, starts a new one.
+    async fn replace_gateway<F: Future>(
+        self,
+        options: &StackOptions,
+        end: GatewayEnd,
+        meanwhile: F,
+    ) -> Result<(Stack, ExitStatus, F::Output), HarnessError> {
         let Stack {
             collector,
             collector_addr,
@@ -288,32 +298,24 @@ impl Stack {
             gateway,
             ..
         } = self;
-        gateway.kill().await?;
-        let out = while_down.await;
-        let stack =
-            Self::with_new_gateway(options, collector, collector_addr, worker, worker_addr).await?;
-        Ok((stack, out))
-    }
-
-    async fn with_new_gateway(
-        options: &StackOptions,
-        collector: Daemon,
-        collector_addr: SocketAddr,
-        worker: Daemon,
-        worker_addr: SocketAddr,
-    ) -> Result<Stack, HarnessError> {
+        let status = match end {
+            GatewayEnd::Stop(timeout) => gateway.stop(timeout).await?,
+            GatewayEnd::Kill => gateway.kill().await?,
+        };
+        let out = meanwhile.await;
         let env = gateway_env(options, collector_addr, worker_addr);
         let gateway =
             spawn_serving_with(options, "gateway-shard", env, &options.gateway_args).await?;
         let gateway_addr = gateway.grpc_addr(START).await?;
-        Ok(Stack {
+        let stack = Stack {
             collector,
             collector_addr,
             worker,
             worker_addr,
             gateway,
             gateway_addr,
-        })
+        };
+        Ok((stack, status, out))
     }
 
     /// Stops gateway, worker, collector in that order (SIGTERM) and checks each exited
@@ -369,6 +371,22 @@ pub async fn standalone_worker(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let daemon = Daemon::spawn(DaemonSpec::grpc("sftp-worker", env)).await?;
+    let addr = daemon.grpc_addr(START).await?;
+    daemon.wait_serving(addr, "", START).await?;
+    Ok((daemon, addr))
+}
+
+/// One telemetry-collector on its own, on this test's database, taking the test token
+/// (one shared token, no `[auth.callers]`); SERVING when returned, with its address.
+pub async fn standalone_collector(
+    db: &crate::backing::TestDatabase,
+) -> Result<(Daemon, SocketAddr), HarnessError> {
+    let env = vec![
+        ("MONGODB_URI".to_owned(), db.uri.clone()),
+        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
+        ("TOWER_AUTH_TOKEN".to_owned(), TEST_TOKEN.to_owned()),
+    ];
+    let daemon = Daemon::spawn(DaemonSpec::grpc("telemetry-collector", env)).await?;
     let addr = daemon.grpc_addr(START).await?;
     daemon.wait_serving(addr, "", START).await?;
     Ok((daemon, addr))

@@ -115,6 +115,15 @@ pub async fn first_read_done(db: &mongodb::Database, guild: u64, server_id: &str
     .await;
 }
 
+/// Messages a gateway has claimed and not yet marked sent (`deliveries` in `claiming` or
+/// `sending`); a failed read counts as one, so a wait on it goes on.
+pub async fn messages_in_flight(db: &mongodb::Database) -> u64 {
+    db.collection::<Document>("deliveries")
+        .count_documents(doc! { "state": { "$in": ["claiming", "sending"] } })
+        .await
+        .unwrap_or(1)
+}
+
 /// Waits (bounded) until at least `at_least` notifications are stored, the furthest
 /// gateway subscriber has acknowledged every one and looks for none it read past, and no
 /// message is claimed and unsent: everything the worker produced so far has been posted
@@ -122,13 +131,8 @@ pub async fn first_read_done(db: &mongodb::Database, guild: u64, server_id: &str
 pub async fn posting_caught_up(db: &mongodb::Database, at_least: i64) {
     let notifications = db.collection::<Document>("notifications");
     let acks = db.collection::<Document>("notification_acks");
-    let deliveries = db.collection::<Document>("deliveries");
     eventually("every notification acknowledged", crate::WAIT, || async {
-        let in_flight = deliveries
-            .count_documents(doc! { "state": { "$in": ["claiming", "sending"] } })
-            .await
-            .unwrap_or(1);
-        if in_flight > 0 {
+        if messages_in_flight(db).await > 0 {
             return false;
         }
         let seq = |d: Option<Document>| d.and_then(|d| d.get_i64("seq").ok());

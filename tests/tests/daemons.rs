@@ -96,114 +96,80 @@ async fn the_stack_comes_up_serving_and_stops_cleanly() {
     ok(db.drop_database().await);
 }
 
+/// The code a call was refused with (`None`: it was answered).
+fn refusal<T>(answer: Result<T, tonic::Status>) -> Option<Code> {
+    answer.err().map(|s| s.code())
+}
+
 #[tokio::test]
 async fn tower_calls_without_the_token_are_refused() {
     let db = ok(TestDatabase::create("auth").await);
     let sim = ok(DiscordSimulator::start().await);
     let stack = ok(Stack::start(&options(&db, &sim, None)).await);
     let channel = |addr| ok(Endpoint::from_shared(format!("http://{addr}"))).connect_lazy();
+    let status_request = || ServerStatusRequest {
+        guild_id: 1,
+        server_id: String::new(),
+    };
+    // The worker's and the collector's clients carrying `token`.
+    let clients_with = |token: &str| {
+        let security = ClientSecurity::plaintext(ok(AuthToken::new(token)));
+        (
+            ok(tower_daemon::grpc::worker_client(
+                &format!("http://{}", stack.worker_addr),
+                &security,
+            )),
+            ok(tower_daemon::grpc::collector_client(
+                &format!("http://{}", stack.collector_addr),
+                &security,
+            )),
+        )
+    };
 
     // No token.
     let mut worker = SftpWorkerClient::new(channel(stack.worker_addr));
-    let status = worker
-        .server_status(ServerStatusRequest {
-            guild_id: 1,
-            server_id: String::new(),
-        })
-        .await
-        .err()
-        .map(|s| s.code());
-    assert_eq!(status, Some(Code::Unauthenticated));
+    let status = worker.server_status(status_request()).await;
+    assert_eq!(refusal(status), Some(Code::Unauthenticated));
     let mut collector = TelemetryCollectorClient::new(channel(stack.collector_addr));
-    let status = collector
+    let processes = collector
         .list_processes(ListProcessesRequest { kind: 0 })
-        .await
-        .err()
-        .map(|s| s.code());
-    assert_eq!(status, Some(Code::Unauthenticated));
+        .await;
+    assert_eq!(refusal(processes), Some(Code::Unauthenticated));
 
     // A wrong token.
-    let wrong = ok(AuthToken::new("wrong-token-0123456789abcdef"));
-    let mut worker_wrong = ok(tower_daemon::grpc::worker_client(
-        &format!("http://{}", stack.worker_addr),
-        &ClientSecurity::plaintext(wrong),
-    ));
-    let status = worker_wrong
-        .server_status(ServerStatusRequest {
-            guild_id: 1,
-            server_id: String::new(),
-        })
-        .await
-        .err()
-        .map(|s| s.code());
-    assert_eq!(status, Some(Code::Unauthenticated));
+    let (mut worker_wrong, _) = clients_with("wrong-token-0123456789abcdef");
+    let status = worker_wrong.server_status(status_request()).await;
+    assert_eq!(refusal(status), Some(Code::Unauthenticated));
 
     // The right one.
-    let right = ClientSecurity::plaintext(ok(AuthToken::new(TOKEN)));
-    let mut worker_right = ok(tower_daemon::grpc::worker_client(
-        &format!("http://{}", stack.worker_addr),
-        &right,
-    ));
-    let reply = ok(worker_right
-        .server_status(ServerStatusRequest {
-            guild_id: 1,
-            server_id: String::new(),
-        })
-        .await)
-    .into_inner();
+    let (mut worker_right, mut collector_right) = clients_with(TOKEN);
+    let reply = ok(worker_right.server_status(status_request()).await).into_inner();
     assert!(reply.servers.is_empty());
     // A guild without premium gets tier 0's connection quota.
     assert_eq!(reply.pool.map(|p| p.limit), Some(2));
-    let mut collector_right = ok(tower_daemon::grpc::collector_client(
-        &format!("http://{}", stack.collector_addr),
-        &right,
-    ));
     ok(collector_right
         .list_processes(ListProcessesRequest { kind: 0 })
         .await);
 
     // A worker's own token: it may report to the collector, and nothing else — not call
     // a worker (poll, test, acknowledge notifications), not read errors back.
-    let as_worker = ClientSecurity::plaintext(ok(AuthToken::new(TEST_WORKER_TOKEN)));
-    let mut worker_as_worker = ok(tower_daemon::grpc::worker_client(
-        &format!("http://{}", stack.worker_addr),
-        &as_worker,
-    ));
-    let status = worker_as_worker
+    let (mut worker_as_worker, mut collector_as_worker) = clients_with(TEST_WORKER_TOKEN);
+    let acked = worker_as_worker
         .ack_notifications(AckNotificationsRequest {
             subscriber: "gateway:0-0/1".to_owned(),
             cursors: vec!["1".to_owned()],
         })
-        .await
-        .err()
-        .map(|s| s.code());
-    assert_eq!(status, Some(Code::PermissionDenied));
-    let status = worker_as_worker
-        .server_status(ServerStatusRequest {
-            guild_id: 1,
-            server_id: String::new(),
-        })
-        .await
-        .err()
-        .map(|s| s.code());
-    assert_eq!(status, Some(Code::PermissionDenied));
-    let mut collector_as_worker = ok(tower_daemon::grpc::collector_client(
-        &format!("http://{}", stack.collector_addr),
-        &as_worker,
-    ));
-    let status = collector_as_worker
+        .await;
+    assert_eq!(refusal(acked), Some(Code::PermissionDenied));
+    let status = worker_as_worker.server_status(status_request()).await;
+    assert_eq!(refusal(status), Some(Code::PermissionDenied));
+    let processes = collector_as_worker
         .list_processes(ListProcessesRequest { kind: 0 })
-        .await
-        .err()
-        .map(|s| s.code());
-    assert_eq!(status, Some(Code::PermissionDenied));
-    let status = collector_as_worker
-        .report(ReportRequest::default())
-        .await
-        .err()
-        .map(|s| s.code());
+        .await;
+    assert_eq!(refusal(processes), Some(Code::PermissionDenied));
+    let reported = collector_as_worker.report(ReportRequest::default()).await;
     assert_eq!(
-        status,
+        refusal(reported),
         Some(Code::InvalidArgument),
         "a worker's report passes the token check (this empty one is then refused)"
     );
@@ -404,14 +370,7 @@ async fn towerctl_health(addr: &str) -> std::process::Output {
 #[tokio::test]
 async fn towerctl_health_says_whether_a_daemon_serves() {
     let db = ok(TestDatabase::create("health_probe").await);
-    let env = vec![
-        ("MONGODB_URI".to_owned(), db.uri.clone()),
-        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
-        ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
-    ];
-    let collector = ok(Daemon::spawn(DaemonSpec::grpc("telemetry-collector", env)).await);
-    let addr = ok(collector.grpc_addr(WAIT).await);
-    ok(collector.wait_serving(addr, "", WAIT).await);
+    let (collector, addr) = ok(tower_tests::stack::standalone_collector(&db).await);
     let serving = towerctl_health(&addr.to_string()).await;
     assert!(serving.status.success(), "{serving:?}");
     assert!(String::from_utf8_lossy(&serving.stdout).contains("SERVING"));

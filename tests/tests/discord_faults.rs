@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
-use tower_tests::discord_sim::DiscordSimulator;
 use tower_tests::discord_sim::rest::PostFailure;
 use tower_tests::guild_setup::{KillfeedSetup, kills};
 use tower_tests::support::{eventually, ok, posting_caught_up};
@@ -15,14 +14,6 @@ use tower_tests::support::{eventually, ok, posting_caught_up};
 const GUILD: u64 = 895_000_000_000_000_001;
 const ADMIN: u64 = 995_000_000_000_000_001;
 const CHANNEL: u64 = 695_000_000_000_000_001;
-
-/// The kill embeds posted, by their time (one per kill line).
-fn posted(sim: &DiscordSimulator) -> Vec<String> {
-    sim.embeds_posted(CHANNEL)
-        .iter()
-        .map(|e| e["timestamp"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
 
 #[tokio::test]
 async fn discord_failing_for_30_s_and_a_dropped_gateway_lose_and_double_nothing() {
@@ -53,7 +44,7 @@ async fn discord_failing_for_30_s_and_a_dropped_gateway_lose_and_double_nothing(
     // The outage lasts 30 s whatever the bot does: nothing to await but time.
     tokio::time::sleep_until(outage + Duration::from_secs(30)).await;
     assert!(
-        posted(&sim).is_empty(),
+        sim.embed_times(CHANNEL).is_empty(),
         "nothing is posted while Discord fails"
     );
     sim.fail_posts(None);
@@ -61,16 +52,16 @@ async fn discord_failing_for_30_s_and_a_dropped_gateway_lose_and_double_nothing(
     // Back: a burst of kills, and the gateway's connection dropped in the middle of it.
     ok(std::fs::write(&csv, kills(23)));
     eventually("the burst begun", 2 * WAIT, || async {
-        !posted(&sim).is_empty()
+        !sim.embed_times(CHANNEL).is_empty()
     })
     .await;
     sim.drop_connections();
     eventually("every kill posted", 2 * WAIT, || async {
-        posted(&sim).len() >= 23
+        sim.embed_times(CHANNEL).len() >= 23
     })
     .await;
     posting_caught_up(&db.handle(), 23).await;
-    let times = posted(&sim);
+    let times = sim.embed_times(CHANNEL);
     assert_eq!(times.len(), 23, "each kill posted once");
     assert_eq!(
         times.iter().collect::<HashSet<_>>().len(),

@@ -102,6 +102,20 @@ async fn a_writer_stalled_15_s_loses_nothing_and_holds_up_no_one() {
     ok(stack.stop_cleanly(WAIT).await);
 }
 
+/// What the reader reads once it has waited at a missing number and read past it.
+async fn read_past_gap(reader: &mut Subscription) -> Vec<mongodb::bson::Document> {
+    ok(tokio::time::timeout(WAIT, async {
+        loop {
+            let read = ok(reader.next().await);
+            if !read.is_empty() {
+                break read;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await)
+}
+
 #[tokio::test]
 async fn a_reader_restarted_past_a_missing_number_still_delivers_it() {
     let test = ok(TestDatabase::create("outbox_gap_resume").await);
@@ -114,16 +128,7 @@ async fn a_reader_restarted_past_a_missing_number_still_delivers_it() {
     };
     ok(outbox.add(vec![kill_notice("7020", "after")]).await);
     // The reader waits a moment at the missing number, then reads past it.
-    let read = ok(tokio::time::timeout(WAIT, async {
-        loop {
-            let read = ok(reader.next().await);
-            if !read.is_empty() {
-                break read;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await);
+    let read = read_past_gap(&mut reader).await;
     assert_eq!(read.len(), 1, "only the stored notice is read");
     let after = ok(read[0].get_i64("seq"));
     let missing: Vec<i64> = reader.open().collect();
@@ -153,16 +158,7 @@ async fn a_reader_restarted_past_a_missing_number_still_delivers_it() {
         panic!("a fresh notice gets a number");
     };
     ok(outbox.add(vec![kill_notice("7020", "after-2")]).await);
-    let read = ok(tokio::time::timeout(WAIT, async {
-        loop {
-            let read = ok(reader.next().await);
-            if !read.is_empty() {
-                break read;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await);
+    let read = read_past_gap(&mut reader).await;
     assert_eq!(read.len(), 1, "the second gap read past");
     drop(reader);
     let reader = ok(Subscription::resume(&db, "gateway:0-0/1", None).await);

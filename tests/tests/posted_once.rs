@@ -6,33 +6,15 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use mongodb::bson::doc;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
-use tower_tests::discord_sim::DiscordSimulator;
 use tower_tests::discord_sim::rest::PostFailure;
 use tower_tests::guild_setup::{KillfeedSetup, kills};
-use tower_tests::support::{eventually, ok, posting_caught_up};
+use tower_tests::support::{eventually, messages_in_flight, ok, posting_caught_up};
 
 const GUILD: u64 = 897_000_000_000_000_001;
 const ADMIN: u64 = 997_000_000_000_000_001;
 const CHANNEL: u64 = 697_000_000_000_000_001;
-
-/// The kill embeds posted, by their time (one per kill line).
-fn posted(sim: &DiscordSimulator) -> Vec<String> {
-    sim.embeds_posted(CHANNEL)
-        .iter()
-        .map(|e| e["timestamp"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-/// Delivery records still claimed and unsent.
-async fn unsettled(db: &mongodb::Database) -> u64 {
-    ok(db
-        .collection::<mongodb::bson::Document>("deliveries")
-        .count_documents(doc! { "state": { "$in": ["claiming", "sending"] } })
-        .await)
-}
 
 #[tokio::test]
 async fn a_post_interrupted_by_a_crash_is_not_doubled_after_discord_forgot_its_nonce() {
@@ -56,7 +38,7 @@ async fn a_post_interrupted_by_a_crash_is_not_doubled_after_discord_forgot_its_n
     sim.fail_posts(Some(PostFailure::LostAnswer));
     ok(std::fs::write(&csv, kills(1)));
     eventually("the kill posted, its answer lost", WAIT, || async {
-        posted(&sim).len() == 1
+        sim.embed_times(CHANNEL).len() == 1
     })
     .await;
     // …which crashes before it learns the post went out.
@@ -70,14 +52,22 @@ async fn a_post_interrupted_by_a_crash_is_not_doubled_after_discord_forgot_its_n
     // The interrupted message is settled (once its process is surely gone) without a
     // second post.
     eventually("the interrupted message settled", 2 * WAIT, || async {
-        unsettled(&db.handle()).await == 0
+        messages_in_flight(&db.handle()).await == 0
     })
     .await;
-    assert_eq!(posted(&sim).len(), 1, "the kill is in the channel once");
+    assert_eq!(
+        sim.embed_times(CHANNEL).len(),
+        1,
+        "the kill is in the channel once"
+    );
     // Later kills still flow.
     ok(std::fs::write(&csv, kills(2)));
     posting_caught_up(&db.handle(), 2).await;
-    assert_eq!(posted(&sim).len(), 2, "the next kill posted once");
+    assert_eq!(
+        sim.embed_times(CHANNEL).len(),
+        2,
+        "the next kill posted once"
+    );
     ok(stack.stop_cleanly(WAIT).await);
 }
 
@@ -107,12 +97,12 @@ async fn two_gateways_serving_the_same_shards_post_each_kill_once() {
     for n in [3, 4, 9, 10, 17, 25] {
         ok(std::fs::write(&csv, kills(n)));
         eventually("the burst posted", WAIT, || async {
-            posted(&sim).len() >= n as usize
+            sim.embed_times(CHANNEL).len() >= n as usize
         })
         .await;
     }
     posting_caught_up(&db.handle(), 25).await;
-    let times = posted(&sim);
+    let times = sim.embed_times(CHANNEL);
     assert_eq!(
         times.iter().collect::<HashSet<_>>().len(),
         25,

@@ -9,9 +9,7 @@ use tower_proto::v1::{
     ErrorContext, GetErrorRequest, GuildErrorsRequest, Level, ProcessInfo, ProcessKind,
     ReportRequest, TelemetryEvent, TopErrorsRequest,
 };
-use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
-use tower_tests::daemon::{Daemon, DaemonSpec};
 use tower_tests::support::ok;
 
 use tower_tests::stack::TEST_TOKEN as TOKEN;
@@ -51,14 +49,7 @@ fn error(message: &str, guild: u64, error_id: &str) -> TelemetryEvent {
 #[tokio::test]
 async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     let db = ok(TestDatabase::create("telemetry").await);
-    let env = vec![
-        ("MONGODB_URI".to_owned(), db.uri.clone()),
-        ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
-        ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
-    ];
-    let collector = ok(Daemon::spawn(DaemonSpec::grpc("telemetry-collector", env)).await);
-    let addr = ok(collector.grpc_addr(WAIT).await);
-    ok(collector.wait_serving(addr, "", WAIT).await);
+    let (collector, addr) = ok(tower_tests::stack::standalone_collector(&db).await);
     let mut client = ok(tower_daemon::grpc::collector_client(
         &format!("http://{addr}"),
         &tower_daemon::grpc::ClientSecurity::plaintext(ok(AuthToken::new(TOKEN))),

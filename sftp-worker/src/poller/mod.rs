@@ -44,8 +44,6 @@ use crate::status::StatusWriter;
 const TICK: Duration = Duration::from_millis(50);
 /// Connections unused this long are closed.
 const IDLE_CLOSE: Duration = Duration::from_secs(300);
-/// How long a poll waits for one of its guild's connection slots held on other workers.
-const SLOT_WAIT: Duration = Duration::from_secs(20);
 
 /// What the worker knows of one server it polls.
 #[derive(Default)]

@@ -19,8 +19,8 @@ use crate::connection::{ConnectErrorKind, SftpConnection, Target, Timeouts};
 use crate::discovery::{Layout, discover};
 use crate::pool::{ServerKey, key_id};
 
+use super::Poller;
 use super::log_sink::ServerLogSink;
-use super::{Poller, SLOT_WAIT};
 
 /// Why one poll failed.
 pub(super) struct PollFailure {
@@ -261,11 +261,9 @@ impl Poller {
                     .get(GuildId(key.0), &server_id)
                     .await
                     .map_err(|e| failure("poll.server_lookup", e.to_string(), true))?;
-                self.pools.make_room(key.0, quota).await;
-                // Waiting on the guild's other connections is no fault of the game server.
                 let slot = self
                     .pools
-                    .slot(key.0, quota, SLOT_WAIT)
+                    .room_for_new(key.0, quota)
                     .await
                     .map_err(|e| failure("poll.connection_slot", e.to_string(), true))?;
                 let conn = self.connect(&server).await?;
@@ -298,18 +296,8 @@ impl Poller {
         let credential = server
             .credential(key)
             .map_err(|e| failure("secrets.open", e.to_string(), false))?;
-        let target = Target {
-            host: &server.host,
-            port: server.port,
-            username: &server.username,
-            credential: &credential,
-            pinned_host_key: server.host_key_sha256.as_deref(),
-        };
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(self.sftp.connect_timeout_secs.max(1)),
-            operation: Duration::from_secs(self.sftp.operation_timeout_secs.max(1)),
-            keepalive: Duration::from_secs(self.sftp.keepalive_secs.max(1)),
-        };
+        let target = Target::of(server, &credential);
+        let timeouts = Timeouts::from_config(&self.sftp);
         let mut steps = Vec::new();
         let conn = SftpConnection::open(&target, &self.sftp.addresses, timeouts, &mut steps)
             .await

@@ -54,9 +54,6 @@ pub struct Worker {
     instance: String,
 }
 
-/// How long a command waits for one of its guild's connection slots.
-const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
-
 /// What a command's connection holds: this worker's permits and a guild slot, given back
 /// when dropped (after the connection is closed).
 struct Held {
@@ -85,14 +82,6 @@ impl Worker {
             secret_key,
             telemetry,
             instance,
-        }
-    }
-
-    fn timeouts(&self) -> Timeouts {
-        Timeouts {
-            connect: std::time::Duration::from_secs(self.sftp.connect_timeout_secs.max(1)),
-            operation: std::time::Duration::from_secs(self.sftp.operation_timeout_secs.max(1)),
-            keepalive: std::time::Duration::from_secs(self.sftp.keepalive_secs.max(1)),
         }
     }
 
@@ -142,11 +131,10 @@ impl Worker {
                     "the connection pool is closed".to_owned(),
                 )
             })?;
-        self.poller.pools.make_room(server.guild.0, quota).await;
         let slot = self
             .poller
             .pools
-            .slot(server.guild.0, quota, SLOT_WAIT)
+            .room_for_new(server.guild.0, quota)
             .await
             .map_err(|e| ("sftp.connection_slot".to_owned(), e.to_string()))?;
         let key = self.secret_key.as_deref().ok_or_else(|| {
@@ -161,16 +149,15 @@ impl Worker {
                 format!("the stored credential cannot be opened: {e}"),
             )
         })?;
-        let target = Target {
-            host: &server.host,
-            port: server.port,
-            username: &server.username,
-            credential: &credential,
-            pinned_host_key: server.host_key_sha256.as_deref(),
-        };
-        let conn = SftpConnection::open(&target, &self.sftp.addresses, self.timeouts(), steps)
-            .await
-            .map_err(|e| (format!("sftp.{:?}", e.kind).to_ascii_lowercase(), e.message))?;
+        let target = Target::of(server, &credential);
+        let conn = SftpConnection::open(
+            &target,
+            &self.sftp.addresses,
+            Timeouts::from_config(&self.sftp),
+            steps,
+        )
+        .await
+        .map_err(|e| (format!("sftp.{:?}", e.kind).to_ascii_lowercase(), e.message))?;
         if server.host_key_sha256.is_none()
             && !conn.host_key.is_empty()
             && let Err(e) = self

@@ -30,8 +30,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 2] = [Role::Gateway, Role::Worker];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Gateway => "gateway",

@@ -224,3 +224,23 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
         _ => false,
     }
 }
+
+/// The time `d` ago, as stored (lease expiries, claim and waiter ages compare with it).
+pub fn ago(d: Duration) -> mongodb::bson::DateTime {
+    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    mongodb::bson::DateTime::from_millis(
+        mongodb::bson::DateTime::now()
+            .timestamp_millis()
+            .saturating_sub(ms),
+    )
+}
+
+/// The time `d` from now, as stored.
+pub fn from_now(d: Duration) -> mongodb::bson::DateTime {
+    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    mongodb::bson::DateTime::from_millis(
+        mongodb::bson::DateTime::now()
+            .timestamp_millis()
+            .saturating_add(ms),
+    )
+}

@@ -110,11 +110,7 @@ impl Subscription {
         let Some((family, _)) = self.subscriber.split_once(':') else {
             return Ok(None);
         };
-        let since = DateTime::from_millis(
-            DateTime::now()
-                .timestamp_millis()
-                .saturating_sub(i64::try_from(FAMILY_MEMORY.as_millis()).unwrap_or(i64::MAX)),
-        );
+        let since = crate::db::ago(FAMILY_MEMORY);
         self.acks
             .find_one(doc! {
                 "_id": { "$regex": format!("^{}:", regex_escape(family)) },

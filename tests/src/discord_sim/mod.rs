@@ -328,6 +328,15 @@ impl DiscordSimulator {
             .collect()
     }
 
+    /// The time of each embed posted in a channel, message after message: a killfeed embed
+    /// carries its kill's time, so one per kill line.
+    pub fn embed_times(&self, channel: u64) -> Vec<String> {
+        self.embeds_posted(channel)
+            .iter()
+            .map(|e| e["timestamp"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Every post the bot tried in a channel, refused or failed ones included.
     pub fn post_attempts(&self, channel: u64) -> usize {
         let path = format!("/channels/{channel}/messages");
