@@ -46,6 +46,28 @@ pub enum HarnessError {
     Other { label: String, message: String },
 }
 
+/// How many log lines of an echoed daemon stay in memory.
+const ECHOED_LINES_KEPT: usize = 20_000;
+
+/// Where a daemon's log lines are copied as they come.
+#[derive(Debug, Clone, Default)]
+pub enum Echo {
+    /// Kept in memory only (tests print them when they fail).
+    #[default]
+    Off,
+    /// On our stderr, each line behind the daemon's name (`tower-local --logs`).
+    Terminal,
+    /// Appended to this file (the sandbox keeps them in `.local/sandbox/logs/`).
+    File(PathBuf),
+}
+
+/// [`Echo`] once the file is open.
+#[derive(Clone)]
+enum EchoTo {
+    Terminal(String),
+    File(Arc<Mutex<std::fs::File>>),
+}
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct DaemonSpec {
@@ -56,8 +78,8 @@ pub struct DaemonSpec {
     pub args: Vec<String>,
     /// The daemon's whole environment besides PATH and HOME (nothing else is inherited).
     pub env: Vec<(String, String)>,
-    /// Print its log lines on our stderr as they come (the sandbox does).
-    pub echo: bool,
+    /// Where its log lines go besides the harness's memory.
+    pub echo: Echo,
 }
 
 impl DaemonSpec {
@@ -73,7 +95,7 @@ impl DaemonSpec {
                 "127.0.0.1:0".into(),
             ],
             env,
-            echo: false,
+            echo: Echo::Off,
         }
     }
 }
@@ -181,6 +203,21 @@ impl Daemon {
             source,
         })?;
         let pid = child.id();
+        let echo = match &spec.echo {
+            Echo::Off => None,
+            Echo::Terminal => Some(EchoTo::Terminal(spec.label.clone())),
+            Echo::File(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| HarnessError::Spawn {
+                        label: format!("{} (log file {})", spec.label, path.display()),
+                        source,
+                    })?;
+                Some(EchoTo::File(Arc::new(Mutex::new(file))))
+            }
+        };
         let logs = Arc::new(Logs::default());
         let (version_tx, log_version) = watch::channel(0u64);
         let version_tx = Arc::new(version_tx);
@@ -189,7 +226,7 @@ impl Daemon {
                 out,
                 Arc::clone(&logs),
                 Arc::clone(&version_tx),
-                spec.echo.then(|| spec.label.clone()),
+                echo.clone(),
             ));
         }
         if let Some(err) = child.stderr.take() {
@@ -197,7 +234,7 @@ impl Daemon {
                 err,
                 Arc::clone(&logs),
                 Arc::clone(&version_tx),
-                spec.echo.then(|| spec.label.clone()),
+                echo.clone(),
             ));
         }
         let (exit_tx, exit) = watch::channel(None);
@@ -451,7 +488,7 @@ async fn read_lines(
     stream: impl AsyncRead + Unpin,
     logs: Arc<Logs>,
     version: Arc<watch::Sender<u64>>,
-    echo: Option<String>,
+    echo: Option<EchoTo>,
 ) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
@@ -466,10 +503,22 @@ async fn read_lines(
             .ok()
             .filter(Value::is_object);
         let line = LogLine { raw, json };
-        if let Some(label) = &echo {
-            eprintln!("{label:>19} | {}", line.pretty());
+        match &echo {
+            Some(EchoTo::Terminal(label)) => eprintln!("{label:>19} | {}", line.pretty()),
+            Some(EchoTo::File(file)) => {
+                if let Ok(mut file) = file.lock() {
+                    use std::io::Write as _;
+                    // A full disk loses log lines, never the sandbox.
+                    let _ = writeln!(file, "{}", line.pretty());
+                }
+            }
+            None => {}
         }
         if let Ok(mut lines) = logs.lines.lock() {
+            // A sandbox runs for hours and has its logs elsewhere: keep only recent ones.
+            if echo.is_some() && lines.len() >= ECHOED_LINES_KEPT {
+                lines.drain(..ECHOED_LINES_KEPT / 2);
+            }
             lines.push(line);
         }
         version.send_modify(|v| *v += 1);

@@ -14,13 +14,14 @@
 //! - [`sockets`]: the TCP connections a process holds (SSH sessions seen from outside).
 //! - [`support`]: helpers every test uses (fixtures, expected statistics, settings).
 //!
-//! The `tower-local` binary (the README's run command) is [`stack`] with a simulator and
-//! logs on the terminal.
+//! - [`sandbox`]: the README's run command (`tower-local`): [`stack`] with a simulator, a
+//!   demo guild and game server, and a console that shows what a Discord user would see.
 
 pub mod backing;
 pub mod daemon;
 pub mod discord_sim;
 pub mod guild_setup;
+pub mod sandbox;
 pub mod sftp_home;
 pub mod sockets;
 pub mod stack;

@@ -28,8 +28,8 @@ pub struct StackOptions {
     pub tokens: RoleTokens,
     pub secret_key: Option<String>,
     pub discord: DiscordTarget,
-    /// Print the daemons' logs as they come.
-    pub echo: bool,
+    /// Where the daemons' logs go as they come (a daemon's name is added to a file's).
+    pub echo: crate::daemon::Echo,
     /// Log filter for the daemons (RUST_LOG syntax).
     pub log_filter: String,
     /// More environment for every daemon (e.g. `TOWER_SFTP_ALLOW_LOOPBACK`).
@@ -93,7 +93,7 @@ impl StackOptions {
                 gateway_url: sim.gateway_url(),
                 api_proxy: sim.api_proxy(),
             },
-            echo: false,
+            echo: crate::daemon::Echo::Off,
             log_filter: "info".to_owned(),
             // A message left in flight by a killed gateway is finished within a test's
             // patience (90 s in production).
@@ -186,7 +186,12 @@ async fn spawn_serving_with(
 ) -> Result<Daemon, HarnessError> {
     let mut spec = DaemonSpec::grpc(binary, env);
     spec.args.extend_from_slice(args);
-    spec.echo = options.echo;
+    spec.echo = match &options.echo {
+        crate::daemon::Echo::File(dir) => {
+            crate::daemon::Echo::File(dir.join(format!("{binary}.log")))
+        }
+        other => other.clone(),
+    };
     let daemon = Daemon::spawn(spec).await?;
     let addr = daemon.grpc_addr(START).await?;
     daemon.wait_serving(addr, "", START).await?;

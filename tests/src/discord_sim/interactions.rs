@@ -263,66 +263,84 @@ impl DiscordSimulator {
     /// option, a wrong type, a value outside the choices, or a missing required option
     /// stops the test.
     pub fn slash(&self, shard: u32, member: &Member, path: &str, options: &[(&str, Opt)]) -> Sent {
-        self.check_against_registered(path, options, true);
-        self.interaction(shard, member, 2, command_data(path, options), None)
+        self.try_slash(shard, member, path, options)
+            .unwrap_or_else(|refused| panic!("{refused}"))
     }
 
-    /// Panics when Discord could not send this command (see [`Self::slash`]).
-    fn check_against_registered(&self, path: &str, options: &[(&str, Opt)], complete: bool) {
+    /// [`Self::slash`], with what Discord would refuse as an `Err` (the sandbox's prompt).
+    pub fn try_slash(
+        &self,
+        shard: u32,
+        member: &Member,
+        path: &str,
+        options: &[(&str, Opt)],
+    ) -> Result<Sent, String> {
+        self.check_against_registered(path, options, true)?;
+        Ok(self.interaction(shard, member, 2, command_data(path, options), None))
+    }
+
+    /// Why Discord could not send this command (see [`Self::slash`]), if it could not.
+    fn check_against_registered(
+        &self,
+        path: &str,
+        options: &[(&str, Opt)],
+        complete: bool,
+    ) -> Result<(), String> {
         let Some(Value::Array(commands)) = self.registered_commands() else {
-            panic!("/{path}: the bot has registered no commands");
+            return Err(format!("/{path}: the bot has registered no commands"));
         };
         let mut names = path.split(' ');
         let top = names.next().unwrap_or_default();
         let Some(mut node) = commands.iter().find(|c| c["name"] == top) else {
-            panic!("/{path}: no such command registered");
+            return Err(format!("/{path}: no such command registered"));
         };
         for sub in names {
             let found = node["options"]
                 .as_array()
                 .and_then(|o| o.iter().find(|o| o["name"] == sub));
             let Some(found) = found else {
-                panic!("/{path}: no subcommand {sub} registered");
+                return Err(format!("/{path}: no subcommand {sub} registered"));
             };
             node = found;
         }
         let schema = node["options"].as_array().cloned().unwrap_or_default();
         for (name, value) in options {
             let Some(option) = schema.iter().find(|o| o["name"] == *name) else {
-                panic!("/{path}: no option {name} registered");
+                return Err(format!("/{path}: no option {name} registered"));
             };
             let sent = value.json(name);
-            let kind = if matches!(value, Opt::Focused(_)) {
-                3
-            } else {
-                sent["type"].as_u64().unwrap_or(0)
-            };
+            let focused = matches!(value, Opt::Focused(_));
+            let kind = sent["type"].as_u64().unwrap_or(0);
             let registered = option["type"].as_u64().unwrap_or(0);
-            assert!(
-                kind == registered || matches!(value, Opt::Focused(_)),
-                "/{path}: option {name} is type {registered}, sent as {kind}"
-            );
+            if kind != registered && !focused {
+                return Err(format!(
+                    "/{path}: option {name} is type {registered}, sent as {kind}"
+                ));
+            }
             if let (Some(choices), false) = (
                 option["choices"].as_array().filter(|c| !c.is_empty()),
-                matches!(value, Opt::Focused(_)),
-            ) {
-                assert!(
-                    choices.iter().any(|c| c["value"] == sent["value"]),
-                    "/{path}: {name}={} is not one of its choices",
-                    sent["value"]
-                );
+                focused,
+            ) && !choices.iter().any(|c| c["value"] == sent["value"])
+            {
+                let allowed: Vec<String> = choices.iter().map(|c| c["value"].to_string()).collect();
+                return Err(format!(
+                    "/{path}: {name}={} is not one of its choices ({})",
+                    sent["value"],
+                    allowed.join(", ")
+                ));
             }
         }
         if complete {
             for option in &schema {
                 let name = option["name"].as_str().unwrap_or_default();
-                assert!(
-                    option["required"] != Value::Bool(true)
-                        || options.iter().any(|(n, _)| *n == name),
-                    "/{path}: required option {name} missing"
-                );
+                if option["required"] == Value::Bool(true)
+                    && !options.iter().any(|(n, _)| *n == name)
+                {
+                    return Err(format!("/{path}: required option {name} missing"));
+                }
             }
         }
+        Ok(())
     }
 
     /// Typing in an option: exactly one option should be [`Opt::Focused`].
@@ -333,9 +351,21 @@ impl DiscordSimulator {
         path: &str,
         options: &[(&str, Opt)],
     ) -> Sent {
+        self.try_autocomplete(shard, member, path, options)
+            .unwrap_or_else(|refused| panic!("{refused}"))
+    }
+
+    /// [`Self::autocomplete`], with what Discord would refuse as an `Err`.
+    pub fn try_autocomplete(
+        &self,
+        shard: u32,
+        member: &Member,
+        path: &str,
+        options: &[(&str, Opt)],
+    ) -> Result<Sent, String> {
         // While typing, required options may still be empty.
-        self.check_against_registered(path, options, false);
-        self.interaction(shard, member, 4, command_data(path, options), None)
+        self.check_against_registered(path, options, false)?;
+        Ok(self.interaction(shard, member, 4, command_data(path, options), None))
     }
 
     /// Pressing a button of a message the bot sent.

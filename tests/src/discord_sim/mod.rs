@@ -194,6 +194,11 @@ impl DiscordSimulator {
             .collect()
     }
 
+    /// Everything the simulator records from now on, as it happens (the sandbox's view).
+    pub fn subscribe(&self) -> broadcast::Receiver<SimEvent> {
+        self.state.events.subscribe()
+    }
+
     /// The first recorded event (past or future) that matches, within `timeout`.
     pub async fn wait_for(
         &self,
@@ -346,7 +351,8 @@ impl DiscordSimulator {
             .count()
     }
 
-    /// The command set the bot registered last (`PUT /applications/{id}/commands`).
+    /// The command set the bot registered last (`PUT /applications/{id}/commands`), or
+    /// the one Discord had before, if the bot has not registered since.
     pub fn registered_commands(&self) -> Option<Value> {
         self.rest_calls()
             .into_iter()
@@ -355,6 +361,22 @@ impl DiscordSimulator {
                 c.method == "PUT" && c.path == format!("/applications/{APPLICATION_ID}/commands")
             })
             .and_then(|c| c.body)
+            .or_else(|| {
+                self.state
+                    .rest
+                    .earlier_commands
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.clone())
+            })
+    }
+
+    /// Discord keeps an application's commands between runs, and a bot registers only
+    /// a changed set: a sandbox run on kept data starts with the set registered before.
+    pub fn commands_registered_before(&self, commands: Value) {
+        if let Ok(mut earlier) = self.state.rest.earlier_commands.lock() {
+            *earlier = Some(commands);
+        }
     }
 
     /// Forgets every session: the next RESUME gets INVALID_SESSION.

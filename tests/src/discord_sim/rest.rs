@@ -68,6 +68,9 @@ pub(crate) struct RestState {
     next_id: AtomicU64,
     /// Channels whose posts are answered 403 (see `DiscordSimulator::refuse_posts`).
     pub(crate) refused_channels: Mutex<std::collections::HashSet<u64>>,
+    /// The command set Discord had before this simulator started (see
+    /// `DiscordSimulator::commands_registered_before`).
+    pub(crate) earlier_commands: Mutex<Option<Value>>,
 }
 
 impl RestState {
