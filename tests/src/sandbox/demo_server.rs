@@ -69,14 +69,16 @@ impl DemoServer {
         self.root.join("Logs/Deadside.log")
     }
 
-    /// Makes the folders, and opens the server log (a restart) unless it is already there.
-    pub fn prepare(&self, now: i64) -> std::io::Result<()> {
+    /// Makes the folders.
+    pub fn prepare(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(self.killfeed_dir())?;
-        std::fs::create_dir_all(self.root.join("Logs"))?;
-        if !self.log_path().exists() {
-            std::fs::write(self.log_path(), Replay::log_opened(now))?;
-        }
-        Ok(())
+        std::fs::create_dir_all(self.root.join("Logs"))
+    }
+
+    /// The game server (re)starts: its log is opened, and nobody is online.
+    pub fn start(&self, now: i64) -> std::io::Result<()> {
+        self.prepare()?;
+        append_to(&self.log_path(), &Replay::log_opened(now))
     }
 
     /// Appends one step of the replay, as it happens at `now`: the killfeed goes to the
@@ -97,6 +99,9 @@ impl DemoServer {
     pub async fn replay(self, every: Duration, stop: tokio::sync::watch::Receiver<bool>) {
         let mut stop = stop;
         let mut replay = Replay::new();
+        if let Err(e) = self.start(unix_now()) {
+            tracing::warn!(error = %e, folder = %self.root.display(), "the demo server could not start");
+        }
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -106,7 +111,7 @@ impl DemoServer {
             }
             let now = unix_now();
             let written = self
-                .prepare(now)
+                .prepare()
                 .and_then(|()| self.append(&mut replay, now));
             if let Err(e) = written {
                 tracing::warn!(error = %e, folder = %self.root.display(), "the demo server could not write its files");
