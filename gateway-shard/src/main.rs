@@ -15,6 +15,7 @@ use tonic_health::ServingStatus;
 use tower_daemon::cli::DaemonArgs;
 use tower_daemon::config::Config;
 use tower_daemon::grpc;
+use tower_daemon::health_port;
 use tower_daemon::process::ProcessIdentity;
 use tower_daemon::shutdown::Shutdown;
 use tower_daemon::startup::{self, StartError};
@@ -136,6 +137,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
+    health_port::spawn(
+        config.health.listen,
+        health_service.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     let server = tokio::spawn(
         server
             .add_service(health_service)
@@ -294,16 +301,30 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     Ok(())
 }
 
-/// The bot token; a simulator (gateway_url set) accepts any token.
+/// The bot token (`DISCORD_TOKEN`, or the file `DISCORD_TOKEN_FILE` names); a simulator
+/// (gateway_url set) accepts any token.
 fn discord_token(config: &Config) -> Result<tower_store::secret::Redacted<String>, StartError> {
-    match (&config.discord.token, &config.discord.gateway_url) {
-        (Some(token), _) => Ok(token.clone()),
-        (None, Some(_)) => Ok(tower_store::secret::Redacted::new("sandbox-token".to_owned())),
-        (None, None) => Err(StartError::Discord(
-            "DISCORD_TOKEN is not set. To run without Discord, start the local sandbox: deploy/local/run"
-                .to_owned(),
-        )),
+    if let Some(token) = &config.discord.token {
+        return Ok(token.clone());
     }
+    if let Some(path) = &config.discord.token_file {
+        let token = std::fs::read_to_string(path).map_err(|e| {
+            StartError::Discord(format!(
+                "cannot read DISCORD_TOKEN_FILE {}: {e}",
+                path.display()
+            ))
+        })?;
+        return Ok(tower_store::secret::Redacted::new(token.trim().to_owned()));
+    }
+    if config.discord.gateway_url.is_some() {
+        return Ok(tower_store::secret::Redacted::new(
+            "sandbox-token".to_owned(),
+        ));
+    }
+    Err(StartError::Discord(
+        "DISCORD_TOKEN is not set. To run without Discord, start the local sandbox: deploy/local/run"
+            .to_owned(),
+    ))
 }
 
 /// The REST client, pointed at the simulator when one stands in for Discord.

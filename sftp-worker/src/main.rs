@@ -12,6 +12,7 @@ use tower_daemon::auth::Role;
 use tower_daemon::cli::DaemonArgs;
 use tower_daemon::config::Config;
 use tower_daemon::grpc;
+use tower_daemon::health_port;
 use tower_daemon::process::ProcessIdentity;
 use tower_daemon::shutdown::Shutdown;
 use tower_daemon::startup::{self, StartError};
@@ -107,6 +108,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         health,
         shutdown.clone(),
     ));
+    health_port::spawn(
+        config.health.listen,
+        health_service.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     telemetry.info("process.started", format!("sftp-worker serving on {addr}"));
     tracing::info!(instance = %me.instance, %addr, "sftp-worker ready");
     // Only gateways call workers: a worker's token cannot poll, test or acknowledge.

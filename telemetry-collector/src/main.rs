@@ -19,6 +19,7 @@ use tower_daemon::auth::Role;
 use tower_daemon::cli::DaemonArgs;
 use tower_daemon::config::Config;
 use tower_daemon::grpc;
+use tower_daemon::health_port;
 use tower_daemon::process::ProcessIdentity;
 use tower_daemon::shutdown::Shutdown;
 use tower_daemon::startup::{self, StartError};
@@ -81,6 +82,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         ),
         shutdown.clone().wait_owned(),
     ));
+    health_port::spawn(
+        config.health.listen,
+        health_service.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(instance = %me.instance, %addr, "telemetry-collector ready");
     // Gateways and workers report; only gateways read errors back (`service.rs`).
     server

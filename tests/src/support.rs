@@ -158,3 +158,15 @@ pub async fn posting_caught_up(db: &mongodb::Database, at_least: i64) {
     })
     .await;
 }
+
+/// `towerctl health ADDR`, as a container healthcheck runs it (bounded by [`crate::WAIT`]).
+pub async fn towerctl_health(addr: &str) -> std::process::Output {
+    let towerctl = ok(crate::daemon::binary_path("towerctl"));
+    ok(ok(tokio::time::timeout(
+        crate::WAIT,
+        tokio::process::Command::new(towerctl)
+            .args(["health", addr, "--timeout-secs", "3"])
+            .output(),
+    )
+    .await))
+}

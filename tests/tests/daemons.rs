@@ -355,29 +355,17 @@ async fn the_test_runs_sshd_speaks_ssh_on_loopback() {
     assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner}");
 }
 
-/// `towerctl health ADDR`, as a container healthcheck runs it.
-async fn towerctl_health(addr: &str) -> std::process::Output {
-    let towerctl = ok(tower_tests::daemon::binary_path("towerctl"));
-    ok(ok(tokio::time::timeout(
-        WAIT,
-        tokio::process::Command::new(towerctl)
-            .args(["health", addr, "--timeout-secs", "3"])
-            .output(),
-    )
-    .await))
-}
-
 #[tokio::test]
 async fn towerctl_health_says_whether_a_daemon_serves() {
     let db = ok(TestDatabase::create("health_probe").await);
     let (collector, addr) = ok(tower_tests::stack::standalone_collector(&db).await);
-    let serving = towerctl_health(&addr.to_string()).await;
+    let serving = tower_tests::support::towerctl_health(&addr.to_string()).await;
     assert!(serving.status.success(), "{serving:?}");
     assert!(String::from_utf8_lossy(&serving.stdout).contains("SERVING"));
 
     // Nothing listening there any more: a failed probe, saying why.
     assert!(ok(collector.stop(WAIT).await).success());
-    let gone = towerctl_health(&addr.to_string()).await;
+    let gone = tower_tests::support::towerctl_health(&addr.to_string()).await;
     assert!(!gone.status.success(), "{gone:?}");
     assert!(
         String::from_utf8_lossy(&gone.stderr).contains("no answer"),

@@ -14,7 +14,7 @@ use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::{Daemon, DaemonSpec};
 use tower_tests::sftp_home::Home;
 use tower_tests::stack::{RoleTokens, TEST_TOKEN, TEST_WORKER_TOKEN};
-use tower_tests::support::ok;
+use tower_tests::support::{ok, towerctl_health};
 
 /// A deployment CA and one certificate it signed for `127.0.0.1` and `localhost`, written
 /// to `home`: (CA, certificate, key) paths.
@@ -82,8 +82,27 @@ async fn processes_talk_over_tls_and_refuse_plaintext_beyond_loopback() {
             "TOWER_COLLECTOR_URL".to_owned(),
             format!("https://{collector_addr}"),
         ),
+        // The health port, for probes that cannot speak TLS.
+        ("TOWER_HEALTH_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
     ]);
     let (worker, worker_addr) = spawn_tls("sftp-worker", worker_env, &pki).await;
+
+    // A probe that speaks no TLS gets the worker's health from its health port, and only
+    // there: the main port takes TLS alone.
+    let line = ok(worker
+        .wait_for_log("the health port", WAIT, |l| {
+            l.message() == Some("health port listening")
+        })
+        .await);
+    let health_port = line
+        .field("addr")
+        .and_then(|a| a.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let probe = towerctl_health(&health_port).await;
+    assert!(probe.status.success(), "{probe:?}");
+    let probe = towerctl_health(&worker_addr.to_string()).await;
+    assert!(!probe.status.success(), "{probe:?}");
 
     // A gateway's call over TLS, its certificate checked against the deployment CA.
     let gateway = ClientSecurity {

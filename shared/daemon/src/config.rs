@@ -29,6 +29,16 @@ pub struct Config {
     pub sftp: SftpConfig,
     pub retention: RetentionConfig,
     pub tls: TlsConfig,
+    pub health: HealthConfig,
+}
+
+/// The health port ([`crate::health_port`]): the gRPC health service alone, in plaintext,
+/// for probes that cannot speak TLS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// `TOWER_HEALTH_LISTEN`: where to serve it (none: not served).
+    pub listen: Option<SocketAddr>,
 }
 
 /// TLS for gRPC between processes. Without a certificate a process serves plaintext, and
@@ -220,8 +230,13 @@ pub struct GatewayConfig {
     pub first_shard: u32,
     /// Last shard this process runs (inclusive); defaults to `total_shards - 1`.
     pub last_shard: Option<u32>,
-    /// Shards across all gateway-shard processes sharing the token.
+    /// `TOWER_TOTAL_SHARDS`: shards across all gateway-shard processes sharing the token.
     pub total_shards: u32,
+    /// `TOWER_SHARDS_PER_PROCESS` with `TOWER_GATEWAY_INDEX`: process `index` runs shards
+    /// `index × per` to `index × per + per - 1` (the last process may run fewer). A
+    /// Kubernetes StatefulSet gives each pod its index; this replaces first/last_shard.
+    pub shards_per_process: Option<u32>,
+    pub process_index: Option<u32>,
     /// `TOWER_NOTICE_MAX_AGE_SECS`: notifications recorded longer ago than this are not
     /// posted (counted in `/csv_status` instead): a gateway back from downtime does not
     /// flood channels with stale kills. 0 posts everything, however old.
@@ -233,8 +248,19 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// The shards this process runs (`last_shard` defaults to the last of all).
+    /// The shards this process runs: by its index when `shards_per_process` is set, else
+    /// `first_shard` to `last_shard` (which defaults to the last of all).
     pub fn shard_range(&self) -> tower_store::ids::ShardRange {
+        if let (Some(per), Some(index)) = (self.shards_per_process, self.process_index) {
+            let first = index.saturating_mul(per);
+            return tower_store::ids::ShardRange {
+                first,
+                last: first
+                    .saturating_add(per.saturating_sub(1))
+                    .min(self.total_shards.saturating_sub(1)),
+                total: self.total_shards,
+            };
+        }
         tower_store::ids::ShardRange {
             first: self.first_shard,
             last: self
@@ -253,6 +279,8 @@ impl Default for GatewayConfig {
             first_shard: 0,
             last_shard: None,
             total_shards: 1,
+            shards_per_process: None,
+            process_index: None,
             notice_max_age_secs: 600,
             claim_timeout_secs: 90,
         }
@@ -262,8 +290,11 @@ impl Default for GatewayConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscordConfig {
-    /// `DISCORD_TOKEN`. Without it the gateway-shard needs `gateway_url` (a simulator).
+    /// `DISCORD_TOKEN`. Without it (or `token_file`) the gateway-shard needs
+    /// `gateway_url` (a simulator).
     pub token: Option<Redacted<String>>,
+    /// `DISCORD_TOKEN_FILE`: a file holding the token (a mounted secret).
+    pub token_file: Option<PathBuf>,
     /// `TOWER_DISCORD_GATEWAY_URL`: a `ws://` gateway to use instead of Discord's
     /// (the project's simulator). No trailing slash.
     pub gateway_url: Option<String>,
@@ -404,6 +435,9 @@ impl Config {
                 .map(str::to_owned)
                 .collect();
         }
+        if let Some(v) = get("TOWER_HEALTH_LISTEN") {
+            self.health.listen = Some(parse_addr("TOWER_HEALTH_LISTEN", &v)?);
+        }
         if let Some(v) = get("TOWER_GATEWAY_LISTEN") {
             self.gateway.listen = parse_addr("TOWER_GATEWAY_LISTEN", &v)?;
         }
@@ -415,6 +449,18 @@ impl Config {
         }
         if let Some(v) = get("TOWER_DISCORD_API_PROXY") {
             self.discord.api_proxy = Some(v);
+        }
+        if let Some(v) = get("TOWER_TOTAL_SHARDS") {
+            self.gateway.total_shards = parse_u32("TOWER_TOTAL_SHARDS", &v)?;
+        }
+        if let Some(v) = get("TOWER_SHARDS_PER_PROCESS") {
+            self.gateway.shards_per_process = Some(parse_u32("TOWER_SHARDS_PER_PROCESS", &v)?);
+        }
+        if let Some(v) = get("TOWER_GATEWAY_INDEX") {
+            self.gateway.process_index = Some(parse_u32("TOWER_GATEWAY_INDEX", &v)?);
+        }
+        if let Some(v) = get("DISCORD_TOKEN_FILE") {
+            self.discord.token_file = Some(v.into());
         }
         if let Some(v) = get("TOWER_CLAIM_TIMEOUT_SECS") {
             self.gateway.claim_timeout_secs = v.trim().parse().map_err(|_| ConfigError::Env {
@@ -478,6 +524,17 @@ impl Config {
                 "worker.batch_kib must be 1 to {MAX_BATCH_KIB} (KiB), not {}",
                 self.worker.batch_kib
             )));
+        }
+        if g.shards_per_process == Some(0) {
+            return Err(ConfigError::Invalid(
+                "gateway.shards_per_process must be at least 1".into(),
+            ));
+        }
+        if g.shards_per_process.is_some() != g.process_index.is_some() {
+            return Err(ConfigError::Invalid(
+                "gateway.shards_per_process and gateway.process_index go together                  (TOWER_SHARDS_PER_PROCESS, TOWER_GATEWAY_INDEX)"
+                    .into(),
+            ));
         }
         let r = g.shard_range();
         if r.first > r.last || r.last >= r.total {
@@ -618,6 +675,35 @@ mod tests {
             vec!["http://w1:1".to_owned(), "http://w2:2".to_owned()]
         );
         assert_eq!(config.logging.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_statefulset_pod_runs_the_shards_of_its_index() {
+        let range = |index: &str| {
+            let mut config = Config::default();
+            config
+                .apply_env(env(&[
+                    ("TOWER_TOTAL_SHARDS", "10"),
+                    ("TOWER_SHARDS_PER_PROCESS", "4"),
+                    ("TOWER_GATEWAY_INDEX", index),
+                ]))
+                .unwrap_or_else(|e| panic!("{e}"));
+            config.validate().map(|()| config.gateway.shard_range())
+        };
+        let shown = |index: &str| match range(index) {
+            Ok(r) => format!("{}..={} of {}", r.first, r.last, r.total),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(shown("0"), "0..=3 of 10");
+        assert_eq!(shown("1"), "4..=7 of 10");
+        // The last pod runs what is left.
+        assert_eq!(shown("2"), "8..=9 of 10");
+        // A pod beyond the shards is refused at start, not left idle.
+        assert!(
+            shown("3").contains("does not fit in 10 shards"),
+            "{}",
+            shown("3")
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod grpc;
+pub mod health_port;
 pub mod logging;
 pub mod process;
 pub mod shutdown;

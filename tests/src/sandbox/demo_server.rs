@@ -110,9 +110,7 @@ impl DemoServer {
                 _ = stop.changed() => return,
             }
             let now = unix_now();
-            let written = self
-                .prepare()
-                .and_then(|()| self.append(&mut replay, now));
+            let written = self.prepare().and_then(|()| self.append(&mut replay, now));
             if let Err(e) = written {
                 tracing::warn!(error = %e, folder = %self.root.display(), "the demo server could not write its files");
             }
