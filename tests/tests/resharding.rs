@@ -63,3 +63,52 @@ async fn a_new_shard_layout_resumes_where_the_old_one_stopped() {
     assert_eq!(sim.embeds_posted(CHANNEL).len(), 3, "each kill posted once");
     ok(stack.stop_cleanly(WAIT).await);
 }
+
+/// Kubernetes runs the gateways as a StatefulSet: each pod is told only its index, and the
+/// shard count and shards per pod are shared. Pod 0 runs shards 0–1 of 4, pod 1 shards 2–3:
+/// every shard connected once, by the pod whose range holds it.
+#[tokio::test]
+async fn each_gateway_pod_runs_the_shards_its_index_picks() {
+    use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
+    use tower_tests::stack::{Stack, StackOptions};
+
+    let db = ok(TestDatabase::create("shards_by_index").await);
+    let sim = ok(DiscordSimulator::start().await);
+    let pod = |index: &str| {
+        let mut options = StackOptions::simulated(&db, &sim, None);
+        options.extra_env.extend(
+            [
+                ("TOWER_TOTAL_SHARDS", "4"),
+                ("TOWER_SHARDS_PER_PROCESS", "2"),
+                ("TOWER_GATEWAY_INDEX", index),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        options
+    };
+    let stack = ok(Stack::start(&pod("0")).await);
+    let second = ok(stack.spawn_gateway(&pod("1"), &[]).await);
+    for shard in 0..4 {
+        let what = format!("shard {shard} of 4 identified");
+        ok(sim
+            .wait_for(
+                &what,
+                WAIT,
+                |e| matches!(e, SimEvent::Identified { shard: s, .. } if *s == [shard, 4]),
+            )
+            .await);
+    }
+    let connected: Vec<[u32; 2]> = sim
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            SimEvent::Identified { shard, .. } => Some(shard),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = connected.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [[0, 4], [1, 4], [2, 4], [3, 4]], "{connected:?}");
+    assert!(ok(second.stop(WAIT).await).success());
+    ok(stack.stop_cleanly(WAIT).await);
+}
