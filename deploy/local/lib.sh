@@ -58,3 +58,33 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$file"
 }
+
+# start_backing_servers: what the tests and the benches run against, on loopback: a
+# MongoDB-compatible server (unless MONGODB_URI points at one) and an sshd with one
+# SFTP-only user; their addresses in TOWER_TEST_* (exported). Pair with
+# stop_backing_servers (an EXIT trap).
+start_backing_servers() {
+  if [ -n "${MONGODB_URI:-}" ]; then
+    log "using the operator's MongoDB (MONGODB_URI)"
+    export TOWER_TEST_MONGODB_URI=$MONGODB_URI
+  else
+    "$ROOT/deploy/local/mongodb" install
+    TOWER_TEST_MONGODB_URI=$("$ROOT/deploy/local/mongodb" start --fresh)
+    started_mongodb=1
+    export TOWER_TEST_MONGODB_URI
+  fi
+  "$ROOT/deploy/local/sshd" install
+  TOWER_TEST_SSHD_PORT=$("$ROOT/deploy/local/sshd" start)
+  # One SFTP user; each test works in a folder of its own in its home. Named after this
+  # checkout and instance, so two checkouts on one machine do not share it.
+  TOWER_TEST_SFTP_USER=tt_$(printf '%s' "$STATE/$INSTANCE" | sha256sum | cut -c1-8)
+  TOWER_TEST_SFTP_PASSWORD=tower-test-password
+  TOWER_TEST_SFTP_HOME=$("$ROOT/deploy/local/sshd" user "$TOWER_TEST_SFTP_USER" "$TOWER_TEST_SFTP_PASSWORD")
+  TOWER_TEST_SFTP_KEY=$STATE/sshd-$INSTANCE/keys/$TOWER_TEST_SFTP_USER
+  export TOWER_TEST_SSHD_PORT TOWER_TEST_SFTP_USER TOWER_TEST_SFTP_PASSWORD TOWER_TEST_SFTP_HOME TOWER_TEST_SFTP_KEY
+}
+
+stop_backing_servers() {
+  "$ROOT/deploy/local/sshd" stop || true
+  if [ -n "${started_mongodb:-}" ]; then "$ROOT/deploy/local/mongodb" stop || true; fi
+}

@@ -16,6 +16,8 @@ pub enum BackingError {
     Mongo(#[from] mongodb::error::Error),
     #[error("{0} is not a port number")]
     BadPort(String),
+    #[error("{0}")]
+    Script(String),
 }
 
 /// The MongoDB URI for tests: the test command's server, or an operator's MONGODB_URI.
@@ -86,5 +88,93 @@ impl TestDatabase {
     pub async fn drop_database(self) -> Result<(), BackingError> {
         self.client.database(&self.name).drop().await?;
         Ok(())
+    }
+}
+
+/// A MongoDB-wire server of one test's own: the project's `deploy/local/mongodb`, as an
+/// instance named after the test and this process, on a port of its own. For a test that
+/// stops it, or counts the operations it serves. Stopped when dropped.
+pub struct PrivateMongo {
+    instance: String,
+    port: u16,
+    pub uri: String,
+}
+
+impl PrivateMongo {
+    pub fn start(test: &str) -> Result<Self, BackingError> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| BackingError::Script(format!("no free port: {e}")))?;
+        let mut private = Self {
+            instance: format!("{test}-{}", std::process::id()),
+            port,
+            uri: String::new(),
+        };
+        private.uri = private.run("start")?;
+        Ok(private)
+    }
+
+    /// Stops it (its data stays for [`PrivateMongo::restart`]).
+    pub fn stop(&self) -> Result<(), BackingError> {
+        self.run("stop").map(|_| ())
+    }
+
+    /// Starts it again, on the same port and data.
+    pub fn restart(&self) -> Result<(), BackingError> {
+        self.run("start").map(|_| ())
+    }
+
+    fn run(&self, action: &str) -> Result<String, BackingError> {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/mongodb");
+        let out = std::process::Command::new(script)
+            .arg(action)
+            .env("TOWER_LOCAL_INSTANCE", &self.instance)
+            .env("TOWER_MONGODB_PORT", self.port.to_string())
+            .output()
+            .map_err(|e| BackingError::Script(format!("deploy/local/mongodb {action}: {e}")))?;
+        if !out.status.success() {
+            return Err(BackingError::Script(format!(
+                "deploy/local/mongodb {action}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Operations it has served so far: the sum of `serverStatus` opcounters (this call
+    /// itself counts one command).
+    pub async fn operations(&self) -> Result<i64, BackingError> {
+        let client = mongodb::Client::with_uri_str(&self.uri).await?;
+        let status = client
+            .database("admin")
+            .run_command(mongodb::bson::doc! { "serverStatus": 1 })
+            .await?;
+        let ops = status
+            .get_document("opcounters")
+            .map_err(|e| BackingError::Script(format!("serverStatus has no opcounters: {e}")))?;
+        Ok(
+            ["insert", "query", "update", "delete", "getmore", "command"]
+                .iter()
+                .map(|k| {
+                    ops.get(*k)
+                        .and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from)))
+                        .unwrap_or(0)
+                })
+                .sum(),
+        )
+    }
+}
+
+impl Drop for PrivateMongo {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        // Its data goes with it.
+        let state = std::env::var("TOWER_STATE_DIR").map_or_else(
+            |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local"),
+            std::path::PathBuf::from,
+        );
+        let _ = std::fs::remove_dir_all(state.join(format!("mongodb-{}", self.instance)));
     }
 }

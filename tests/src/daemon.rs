@@ -105,6 +105,8 @@ impl DaemonSpec {
 pub struct LogLine {
     pub raw: String,
     pub json: Option<Value>,
+    /// When the harness read it.
+    pub at: std::time::Instant,
 }
 
 impl LogLine {
@@ -502,7 +504,11 @@ async fn read_lines(
         let json = serde_json::from_str::<Value>(&raw)
             .ok()
             .filter(Value::is_object);
-        let line = LogLine { raw, json };
+        let line = LogLine {
+            raw,
+            json,
+            at: std::time::Instant::now(),
+        };
         match &echo {
             Some(EchoTo::Terminal(label)) => eprintln!("{label:>19} | {}", line.pretty()),
             Some(EchoTo::File(file)) => {

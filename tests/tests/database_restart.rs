@@ -5,8 +5,6 @@
 //! This test runs its own MongoDB-wire server (the project's `deploy/local/mongodb`, an
 //! instance of its own on a port of its own): stopping the suite's would stop every test.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
@@ -14,53 +12,13 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tower_tests::WAIT;
-use tower_tests::backing::TestDatabase;
+use tower_tests::backing::{PrivateMongo, TestDatabase};
 use tower_tests::guild_setup::{ALPHA, KillfeedSetup, kills};
 use tower_tests::support::{eventually, ok, posting_caught_up};
 
 const GUILD: u64 = 890_000_000_000_000_001;
 const ADMIN: u64 = 990_000_000_000_000_001;
 const CHANNEL: u64 = 690_000_000_000_000_001;
-
-/// The project's MongoDB script for an instance of this test's own.
-fn mongodb(action: &str, port: u16) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/mongodb");
-    let out = ok(Command::new(script)
-        .arg(action)
-        .env(
-            "TOWER_LOCAL_INSTANCE",
-            format!("restart-{}", std::process::id()),
-        )
-        .env("TOWER_MONGODB_PORT", port.to_string())
-        .output());
-    assert!(
-        out.status.success(),
-        "deploy/local/mongodb {action}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Stops this test's MongoDB however the test ends.
-struct Private;
-
-impl Drop for Private {
-    fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/mongodb");
-        let _ = Command::new(script)
-            .arg("stop")
-            .env(
-                "TOWER_LOCAL_INSTANCE",
-                format!("restart-{}", std::process::id()),
-            )
-            .output();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = ok(std::net::TcpListener::bind("127.0.0.1:0"));
-    ok(listener.local_addr()).port()
-}
 
 async fn status(addr: std::net::SocketAddr) -> ServingStatus {
     let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
@@ -81,9 +39,7 @@ async fn status(addr: std::net::SocketAddr) -> ServingStatus {
 
 #[tokio::test]
 async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
-    let port = free_port();
-    let uri = mongodb("start", port);
-    let _private = Private;
+    let mongo = ok(PrivateMongo::start("restart"));
     let KillfeedSetup {
         db,
         home: _home,
@@ -93,7 +49,7 @@ async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
         csv,
         ..
     } = KillfeedSetup::start(
-        ok(TestDatabase::create_on(&uri, "database_restart").await),
+        ok(TestDatabase::create_on(&mongo.uri, "database_restart").await),
         "database_restart",
         (GUILD, ADMIN),
         CHANNEL,
@@ -106,7 +62,7 @@ async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
     .await;
 
     // MongoDB goes away: both daemons say so, and kills keep coming.
-    mongodb("stop", port);
+    ok(mongo.stop());
     for (what, addr) in [
         ("worker", stack.worker_addr),
         ("gateway", stack.gateway_addr),
@@ -119,7 +75,7 @@ async fn mongodb_stopped_for_20_s_loses_and_doubles_nothing() {
     ok(std::fs::write(&csv, kills(6)));
     // The fault lasts 20 s whatever the daemons do: there is nothing to await but time.
     tokio::time::sleep(Duration::from_secs(20)).await;
-    mongodb("start", port);
+    ok(mongo.restart());
 
     // Back without a restart: SERVING, the kills of the outage counted and posted once.
     for (what, addr) in [

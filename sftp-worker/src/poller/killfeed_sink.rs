@@ -6,7 +6,7 @@ use tower_ingest::cursor::FileCursor;
 use tower_ingest::reader::{KillfeedSink, PollOutcome, poll_killfeed};
 use tower_ingest::source::FileMeta;
 use tower_proto::v1::{BackfillProgress, BackfillState};
-use tower_store::cursor_store::{OpenFoldersError, RecoverError, StoreSink};
+use tower_store::cursor_store::{KillfeedSlots, OpenFoldersError, RecoverError, StoreSink};
 
 use crate::discovery::Layout;
 use crate::pool::key_id;
@@ -25,19 +25,29 @@ impl Poller {
         (guild, sid): (u64, &str),
         source: &SftpSource<'_>,
         layout: &Layout,
-        token: i64,
+        (token, kept): (i64, Option<KillfeedSlots>),
         backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
         outcome: &mut PollOutcome,
-    ) -> Result<(), PollFailure> {
-        let mut sinks = StoreSink::open_folders(
+    ) -> Result<KillfeedSlots, PollFailure> {
+        let loaded = match kept {
+            Some(kept) => kept,
+            None => self
+                .cursors
+                .load_killfeed_slots(guild, sid)
+                .await
+                .map_err(|e| database(&e))?,
+        };
+        // What this poll leaves: the slots it read, with the states its sinks end with.
+        let mut left = loaded.clone();
+        let mut sinks = StoreSink::from_slots(
             guild,
             sid,
             &layout.killfeed_dirs,
             Some(token),
+            loaded,
             &self.stats,
             &self.cursors,
         )
-        .await
         .map_err(|e| match e {
             OpenFoldersError::Fenced => lease_lost(),
             OpenFoldersError::Db(e) => database(&e),
@@ -99,7 +109,12 @@ impl Poller {
                 }
             }
         }
-        result
+        result?;
+        for sink in &sinks {
+            left.states.insert(sink.slot.clone(), sink.state.clone());
+        }
+        left.lease_token = Some(token);
+        Ok(left)
     }
 }
 

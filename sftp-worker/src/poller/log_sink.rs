@@ -20,6 +20,8 @@ pub(super) struct ServerLogSink<'a> {
     pub(super) cursors: &'a CursorStore,
     pub(super) outbox: &'a Outbox,
     pub(super) fence: i64,
+    /// The state last written, if this poll wrote one.
+    pub(super) saved: Option<LogState>,
 }
 
 impl LogSink for ServerLogSink<'_> {
@@ -101,7 +103,9 @@ impl LogSink for ServerLogSink<'_> {
         };
         self.cursors
             .save_slot(g, s, "log", &state, Some(self.fence))
-            .await
+            .await?;
+        self.saved = Some(state);
+        Ok(())
     }
 }
 

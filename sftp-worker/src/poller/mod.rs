@@ -63,6 +63,22 @@ struct Runtime {
     /// The lease token the server's cursors were last fenced with by this worker: fencing
     /// again with the same token changes nothing, so it is done once per token.
     fenced: Option<i64>,
+    /// The server's cursors as the last poll left them.
+    kept: Option<KeptCursors>,
+}
+
+/// A server's reading state as this worker last loaded or wrote it, under one lease
+/// token. A poll under the same token starts from it instead of reading MongoDB, so a poll
+/// that finds nothing new makes no database round trip. It stays true because only the
+/// lease holder writes these cursors, and every write is fenced by its token: a worker
+/// that lost the lease has its next write refused, and the failed poll drops what it kept.
+#[derive(Debug, Clone)]
+pub(super) struct KeptCursors {
+    token: i64,
+    /// The killfeed slots (`None`: not loaded yet, the layout had no killfeed folder).
+    killfeed: Option<tower_store::cursor_store::KillfeedSlots>,
+    /// The server log's state (`None`: not loaded yet).
+    log: Option<tower_store::cursor_store::LogState>,
 }
 
 pub struct Poller {

@@ -19,8 +19,24 @@ use crate::connection::{ConnectErrorKind, SftpConnection, Target, Timeouts};
 use crate::discovery::{Layout, discover};
 use crate::pool::{ServerKey, key_id};
 
-use super::Poller;
 use super::log_sink::ServerLogSink;
+use super::{KeptCursors, Poller};
+
+/// How a poll reads its server: under which lease token, whether to fence the cursors
+/// with it first, the folders found earlier and the cursors kept from the last poll.
+pub(super) struct Reading {
+    pub(super) token: i64,
+    pub(super) fence: bool,
+    pub(super) layout: Option<Layout>,
+    pub(super) kept: Option<KeptCursors>,
+}
+
+/// What a poll read, the folders it read, and the cursors it left.
+pub(super) struct Read {
+    pub(super) outcome: PollOutcome,
+    pub(super) layout: Layout,
+    pub(super) kept: KeptCursors,
+}
 
 /// Why one poll failed.
 pub(super) struct PollFailure {
@@ -72,7 +88,7 @@ impl Poller {
             self.hold(&key, &pause);
             return;
         }
-        let (layout, backfill, fenced) = self
+        let (layout, backfill, fenced, kept) = self
             .runtime
             .lock()
             .ok()
@@ -84,15 +100,21 @@ impl Poller {
                         rt.layout.clone().filter(|_| fresh && rt.backfill.is_none()),
                         rt.backfill.clone(),
                         rt.fenced == Some(token),
+                        rt.kept.clone().filter(|k| k.token == token),
                     )
                 })
             })
             .unwrap_or_default();
         let searched = layout.is_none();
-        let result =
-            guarded(self.poll_server(&key, token, !fenced, tier, layout, backfill.as_ref()))
-                .await
-                .and_then(|r| r);
+        let reading = Reading {
+            token,
+            fence: !fenced,
+            layout,
+            kept,
+        };
+        let result = guarded(self.poll_server(&key, tier, reading, backfill.as_ref()))
+            .await
+            .and_then(|r| r);
         if let Some(tx) = &backfill {
             tx.send_modify(|p| match &result {
                 Ok(_) => p.state = BackfillState::Done as i32,
@@ -104,7 +126,7 @@ impl Poller {
         }
         let jitter = f64::from(started.elapsed().subsec_nanos() % 1000) / 1000.0;
         let (status_error, outcome) = match &result {
-            Ok((outcome, _)) => (None, Some(*outcome)),
+            Ok(read) => (None, Some(read.outcome)),
             Err(f) => (Some(f.message.clone()), None),
         };
         // What was read counts against the guild's budget for the hour.
@@ -133,15 +155,19 @@ impl Poller {
                     rt.next_due = Some(Instant::now());
                 }
                 match &result {
-                    Ok((_, layout)) => {
+                    Ok(read) => {
                         if searched {
                             rt.layout_at = Some(Instant::now());
                         }
-                        rt.layout = Some(layout.clone());
+                        rt.layout = Some(read.layout.clone());
                         rt.fenced = Some(token);
+                        rt.kept = Some(read.kept.clone());
                         rt.breaker.succeeded();
                     }
                     Err(f) => {
+                        // Read again from MongoDB next time: a failed poll may have
+                        // written part of what it read, or lost the lease.
+                        rt.kept = None;
                         if !f.transient {
                             rt.layout = None;
                         }
@@ -203,6 +229,16 @@ impl Poller {
             }
         }
         self.status.polled(key_id(&key), set);
+        // One line per poll, for benches and for an operator chasing a slow server.
+        tracing::debug!(
+            guild = key.0,
+            server = %key.1,
+            lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            lines = outcome.map_or(0, |o| o.lines),
+            failed = result.is_err(),
+            "polled"
+        );
     }
 
     /// A poll not made: the guild's ingest budget for the hour is used up. The server is
@@ -238,12 +274,10 @@ impl Poller {
     pub(super) async fn poll_server(
         &self,
         key: &ServerKey,
-        token: i64,
-        fence: bool,
         tier: Tier,
-        layout: Option<Layout>,
+        reading: Reading,
         backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
-    ) -> Result<(PollOutcome, Layout), PollFailure> {
+    ) -> Result<Read, PollFailure> {
         let server_id =
             ServerId::parse(&key.1).map_err(|e| failure("poll.bad_server", e, false))?;
         let quota = self.tiers.limits(tier).sftp_connections;
@@ -273,7 +307,7 @@ impl Poller {
             }
         };
         let result = self
-            .read_server((key.0, &server_id), &conn, (token, fence), layout, backfill)
+            .read_server((key.0, &server_id), &conn, reading, backfill)
             .await;
         match &result {
             Ok(_) => self.pools.put(key.clone(), conn, slot, quota).await,
@@ -328,10 +362,16 @@ impl Poller {
         &self,
         (guild, server_id): (u64, &ServerId),
         conn: &SftpConnection,
-        (token, fence): (i64, bool),
-        layout: Option<Layout>,
+        reading: Reading,
         backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
-    ) -> Result<(PollOutcome, Layout), PollFailure> {
+    ) -> Result<Read, PollFailure> {
+        let Reading {
+            token,
+            fence,
+            layout,
+            kept,
+        } = reading;
+        let (kept_killfeed, kept_log) = kept.map_or((None, None), |k| (k.killfeed, k.log));
         let source = conn.source();
         let layout = match layout {
             Some(l) => l,
@@ -359,23 +399,30 @@ impl Poller {
             }
         })?;
         let mut outcome = PollOutcome::default();
+        let mut killfeed = None;
         if !layout.killfeed_dirs.is_empty() {
-            self.poll_killfeed_folders(
-                (guild, sid),
-                &source,
-                &layout,
-                token,
-                backfill,
-                &mut outcome,
-            )
-            .await?;
+            killfeed = Some(
+                self.poll_killfeed_folders(
+                    (guild, sid),
+                    &source,
+                    &layout,
+                    (token, kept_killfeed),
+                    backfill,
+                    &mut outcome,
+                )
+                .await?,
+            );
         }
+        let mut log_state = None;
         if let Some(log) = &layout.log_path {
-            let state = self
-                .cursors
-                .load_log(guild, sid)
-                .await
-                .map_err(|e| failure("poll.database", e.to_string(), true))?;
+            let state = match kept_log {
+                Some(state) => state,
+                None => self
+                    .cursors
+                    .load_log(guild, sid)
+                    .await
+                    .map_err(|e| failure("poll.database", e.to_string(), true))?,
+            };
             let mut sink = ServerLogSink {
                 guild,
                 server_id: sid,
@@ -385,12 +432,22 @@ impl Poller {
                 cursors: &self.cursors,
                 outbox: &self.outbox,
                 fence: token,
+                saved: None,
             };
             poll_log(&source, log, state.cursor.clone(), &mut sink, &mut outcome)
                 .await
                 .map_err(|e| failure("poll.log", e.to_string(), true))?;
+            log_state = Some(sink.saved.unwrap_or(state));
         }
-        Ok((outcome, layout))
+        Ok(Read {
+            outcome,
+            layout,
+            kept: KeptCursors {
+                token,
+                killfeed,
+                log: log_state,
+            },
+        })
     }
 }
 

@@ -97,7 +97,7 @@ pub struct KillfeedState {
 }
 
 /// A server's killfeed slots as stored.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct KillfeedSlots {
     /// slot → state.
     pub states: std::collections::HashMap<String, KillfeedState>,
@@ -417,6 +417,20 @@ impl<'a> StoreSink<'a> {
         // Every killfeed slot of the server, listed this time or not: batch numbers go on
         // from the highest of them all.
         let loaded = cursors.load_killfeed_slots(guild_id, server_id).await?;
+        Self::from_slots(guild_id, server_id, dirs, fence, loaded, stats, cursors)
+    }
+
+    /// [`StoreSink::open_folders`] from slots already loaded (a lease holder keeps them
+    /// between polls: every change it makes is also written, fenced by its token).
+    pub fn from_slots(
+        guild_id: u64,
+        server_id: &'a str,
+        dirs: &[String],
+        fence: Option<i64>,
+        loaded: KillfeedSlots,
+        stats: &'a StatsStore,
+        cursors: &'a CursorStore,
+    ) -> Result<Vec<Self>, OpenFoldersError> {
         if let (Some(mine), Some(theirs)) = (fence, loaded.lease_token)
             && theirs > mine
         {
