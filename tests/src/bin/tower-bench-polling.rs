@@ -109,6 +109,14 @@ fn kill_line(n: u64) -> String {
     )
 }
 
+/// The server a worker's "polled" line is about.
+fn last_poll_key(line: &tower_tests::daemon::LogLine) -> String {
+    line.field("server")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A small deterministic generator (xorshift): which servers get lines, and how many.
 struct Picks(u64);
 
@@ -297,6 +305,7 @@ async fn main() -> Result<(), String> {
 
     // Every poll the worker logged (when it ended), by server: when the last one started.
     let mut last_poll: HashMap<String, Instant> = HashMap::new();
+    let mut per_server: HashMap<String, u64> = HashMap::new();
     let mut lags: Vec<u64> = Vec::new();
     let (mut done, mut failed, mut lines) = (0u64, 0u64, 0u64);
     for line in worker.logs() {
@@ -321,6 +330,7 @@ async fn main() -> Result<(), String> {
             continue;
         }
         done += 1;
+        *per_server.entry(last_poll_key(&line)).or_default() += 1;
         lags.push(line.field("lag_ms").and_then(|v| v.as_u64()).unwrap_or(0));
         lines += line.field("lines").and_then(|v| v.as_u64()).unwrap_or(0);
         if line.field("failed").and_then(|v| v.as_bool()) == Some(true) {
@@ -342,6 +352,7 @@ async fn main() -> Result<(), String> {
         }
     }
     lags.sort_unstable();
+    let most = per_server.values().copied().max().unwrap_or(0);
     let pct = |p: f64| {
         lags.get(((lags.len() as f64 * p) as usize).min(lags.len().saturating_sub(1)))
             .copied()
@@ -357,8 +368,9 @@ async fn main() -> Result<(), String> {
         args.servers, args.interval, args.active_percent
     );
     println!(
-        "polls due: {due}, done: {done} ({:.2}%), failed: {failed}, overdue at the end: {overdue}",
-        done as f64 * 100.0 / due.max(1) as f64
+        "polls due: {due}, done: {done} ({:.2}%), failed: {failed}, overdue at the end: {overdue}; at most {most} polls of one server (due {})",
+        done as f64 * 100.0 / due.max(1) as f64,
+        args.rounds
     );
     println!(
         "lag over every due poll (done and overdue): p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",

@@ -23,8 +23,9 @@ use tower_store::secret::SecretKey;
 use tower_tests::daemon::Echo;
 use tower_tests::discord_sim::interactions::Member;
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID};
-use tower_tests::sandbox::console::{self, Console};
+use tower_tests::sandbox::console::Console;
 use tower_tests::sandbox::demo_server::{DemoServer, SftpAccount};
+use tower_tests::sandbox::prompt;
 use tower_tests::sandbox::render::Style;
 use tower_tests::sandbox::{self, demo_guild};
 use tower_tests::stack::{DiscordTarget, RoleTokens, Stack, StackOptions};
@@ -152,7 +153,7 @@ async fn run_sandbox(args: &Args, mut options: StackOptions, state: &Path) -> Re
     let logs = state.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
 
-    let sim = DiscordSimulator::start().await.map_err(|e| e.to_string())?;
+    let sim = std::sync::Arc::new(DiscordSimulator::start().await.map_err(|e| e.to_string())?);
     // What the bot registered on an earlier run (it registers only a changed set).
     let committed: serde_json::Value = serde_json::from_str(COMMANDS).map_err(|e| e.to_string())?;
     sim.commands_registered_before(committed);
@@ -195,7 +196,7 @@ async fn run_sandbox(args: &Args, mut options: StackOptions, state: &Path) -> Re
     let (stop_replay, replay_stopped) = tokio::sync::watch::channel(false);
     let replay = tokio::spawn(demo_server.replay(REPLAY_STEP.div_f64(args.speed), replay_stopped));
 
-    let console = Console::new(&sim, admin, member, args.acting == "member");
+    let console = Console::new(&sim, admin.clone(), member, args.acting == "member");
     let shutdown = Shutdown::on_signals();
     let outcome = match &args.script {
         Some(file) => {
@@ -215,14 +216,17 @@ async fn run_sandbox(args: &Args, mut options: StackOptions, state: &Path) -> Re
         None => {
             eprintln!(
                 "\nSandbox up: guild \"Sandbox\" (Overseer tier), game server \"{}\" ({}).\n\
-                 Posts appear below as they come; type help, or quit.\n",
+                 Posts appear below as they come; Tab completes; type help, or quit.\n",
                 sandbox::SERVER_NAME,
                 sandbox::SERVER_ID
             );
-            let live = console::show_live(&sim, Style::for_stdout());
-            let prompt = run_prompt(console);
+            let prompt = prompt::run(
+                console,
+                std::sync::Arc::clone(&sim),
+                admin,
+                Style::for_stdout(),
+            );
             tokio::select! {
-                () = live => Ok(None),
                 () = prompt => Ok(None),
                 died = until_a_daemon_dies(&stack, shutdown.wait()) => Ok(died),
             }
@@ -282,33 +286,6 @@ async fn run_script(mut console: Console<'_>, lines: &str) -> Result<(), String>
         }
     }
     Ok(())
-}
-
-/// Reads typed lines until `quit` or the end of input.
-async fn run_prompt(mut console: Console<'_>) {
-    // A thread of its own: a blocked read of stdin must not hold up the runtime's exit.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
-    std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        let mut line = String::new();
-        while stdin.read_line(&mut line).is_ok_and(|n| n > 0) {
-            if tx.blocking_send(std::mem::take(&mut line)).is_err() {
-                return;
-            }
-        }
-    });
-    loop {
-        eprint!("sandbox> ");
-        let Some(line) = rx.recv().await else { return };
-        let line = line.trim();
-        if matches!(line, "quit" | "exit") {
-            return;
-        }
-        match console.run(line).await {
-            Ok(shown) => print!("{shown}"),
-            Err(e) => eprintln!("  {e}"),
-        }
-    }
 }
 
 /// Which daemon died on its own, if one did before `stop_asked` fired.

@@ -223,7 +223,7 @@ fn seconds(text: &str) -> Result<Duration, String> {
 
 /// Prints every post in a sandbox channel and every rename of its voice channel as they
 /// happen (the prompt's live view), until the simulator stops.
-pub async fn show_live(sim: &DiscordSimulator, style: Style) {
+pub async fn show_live(sim: &DiscordSimulator, style: Style, print: super::prompt::Print) {
     let mut events = sim.subscribe();
     loop {
         let event = match events.recv().await {
@@ -234,7 +234,7 @@ pub async fn show_live(sim: &DiscordSimulator, style: Style) {
         match event {
             SimEvent::Posted { channel, body, .. } => {
                 if let Some(c) = CHANNELS.iter().find(|c| c.id == channel) {
-                    println!("{}", render::message(&format!("#{}", c.name), &body, style));
+                    print(render::message(&format!("#{}", c.name), &body, style));
                 }
             }
             SimEvent::Rest(call) if call.method == "PATCH" && !call.rate_limited => {
@@ -247,7 +247,7 @@ pub async fn show_live(sim: &DiscordSimulator, style: Style) {
                     .and_then(|b| b.get("name"))
                     .and_then(Value::as_str);
                 if let (Some(c), Some(name)) = (renamed, name) {
-                    println!("{}", render::rename(c.name, name, style));
+                    print(render::rename(c.name, name, style));
                 }
             }
             _ => {}

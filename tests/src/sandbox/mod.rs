@@ -8,12 +8,16 @@
 //!   bot's own commands.
 //! - [`command_line`]: a typed slash command read against the registered schema.
 //! - [`render`]: what a Discord user would see, as terminal text.
-//! - [`console`]: the prompt and `--script`, one line at a time.
+//! - [`console`]: the prompt's and `--script`'s lines, one at a time.
+//! - [`prompt`]: line editing and history; [`completion`]: Tab, the bot's autocomplete
+//!   included.
 
 pub mod command_line;
+pub mod completion;
 pub mod console;
 pub mod demo_guild;
 pub mod demo_server;
+pub mod prompt;
 pub mod render;
 pub mod replay;
 
