@@ -314,6 +314,12 @@ fn discord_token(config: &Config) -> Result<tower_store::secret::Redacted<String
                 path.display()
             ))
         })?;
+        if token.trim().is_empty() {
+            return Err(StartError::Discord(format!(
+                "DISCORD_TOKEN_FILE {} is empty",
+                path.display()
+            )));
+        }
         return Ok(tower_store::secret::Redacted::new(token.trim().to_owned()));
     }
     if config.discord.gateway_url.is_some() {

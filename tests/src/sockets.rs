@@ -16,6 +16,26 @@ pub fn established_to(pid: u32, port: u16) -> std::io::Result<Vec<u16>> {
 
 /// The processes holding the server end of the loopback connection from `client_port` to
 /// `server_port` (for sshd: the session's processes).
+/// How many TCP connections to `127.0.0.1:port` the processes `pids` hold together, from
+/// one read of the kernel's connection table: a connection one process closes while
+/// another opens one is never seen twice, as reading each process's table in turn could.
+pub fn established_by_any(pids: &[u32], port: u16) -> std::io::Result<usize> {
+    let Some(first) = pids.first() else {
+        return Ok(0);
+    };
+    let table = tcp_table(*first)?;
+    let mut inodes = HashSet::new();
+    for pid in pids {
+        // A process that has exited holds nothing.
+        inodes.extend(socket_inodes(*pid).unwrap_or_default());
+    }
+    let remote = loopback(port);
+    Ok(table
+        .iter()
+        .filter(|s| s.remote == remote && s.established && inodes.contains(&s.inode))
+        .count())
+}
+
 pub fn server_side_of(client_port: u16, server_port: u16) -> std::io::Result<Vec<u32>> {
     let (local, remote) = (loopback(server_port), loopback(client_port));
     let Some(inode) = tcp_table(std::process::id())?

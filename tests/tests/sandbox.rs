@@ -144,7 +144,7 @@ async fn the_tour_shows_the_product_working() {
     assert!(!run.success, "a refused command must fail the script");
     assert!(
         run.stderr
-            .contains("Sandbox Deadside (7020) is already set up"),
+            .contains("Sandbox Deadside (7020) is already added"),
         "{}",
         run.stderr
     );

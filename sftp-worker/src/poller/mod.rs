@@ -65,6 +65,9 @@ struct Runtime {
     fenced: Option<i64>,
     /// The server's cursors as the last poll left them.
     kept: Option<KeptCursors>,
+    /// When this worker last renewed or took the lease: what it kept is used only while
+    /// that is less than a lease period ago (a paused worker may have lost it meanwhile).
+    leased_at: Option<Instant>,
 }
 
 /// A server's reading state as this worker last loaded or wrote it, under one lease

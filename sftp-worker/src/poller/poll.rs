@@ -100,7 +100,10 @@ impl Poller {
                         rt.layout.clone().filter(|_| fresh && rt.backfill.is_none()),
                         rt.backfill.clone(),
                         rt.fenced == Some(token),
-                        rt.kept.clone().filter(|k| k.token == token),
+                        rt.kept.clone().filter(|k| {
+                            k.token == token
+                                && rt.leased_at.is_some_and(|t| t.elapsed() < self.lease)
+                        }),
                     )
                 })
             })

@@ -165,6 +165,7 @@ impl Poller {
                 let rt = runtime.entry(key.clone()).or_default();
                 rt.held = true;
                 rt.token = token;
+                rt.leased_at = Some(Instant::now());
                 rt.tier = tiers.get(&key.0).copied().unwrap_or_default();
             }
         }

@@ -532,7 +532,15 @@ impl Config {
         }
         if g.shards_per_process.is_some() != g.process_index.is_some() {
             return Err(ConfigError::Invalid(
-                "gateway.shards_per_process and gateway.process_index go together                  (TOWER_SHARDS_PER_PROCESS, TOWER_GATEWAY_INDEX)"
+                "gateway.shards_per_process and gateway.process_index go together \
+                 (TOWER_SHARDS_PER_PROCESS, TOWER_GATEWAY_INDEX)"
+                    .into(),
+            ));
+        }
+        if g.shards_per_process.is_some() && (g.first_shard != 0 || g.last_shard.is_some()) {
+            return Err(ConfigError::Invalid(
+                "a gateway's shards come from its index (TOWER_GATEWAY_INDEX) or from \
+                 first_shard/last_shard (--shards), not both"
                     .into(),
             ));
         }

@@ -477,12 +477,15 @@ impl<'a> StoreSink<'a> {
                     (slot, state)
                 }
             };
+            let before = state.clone();
             state.folder = Some(dir.clone());
             state.next_batch = state.next_batch.max(floor);
             state.listed |= server_read;
-            sinks.push(Self::with_state(
-                guild_id, server_id, slot, state, stats, cursors,
-            ));
+            let mut sink = Self::with_state(guild_id, server_id, slot, state, stats, cursors);
+            // What was worked out here is written too (by `settle`, if no batch does), so
+            // a holder that keeps these states and a later reader of MongoDB agree.
+            sink.unsaved = sink.state != before;
+            sinks.push(sink);
         }
         Ok(sinks)
     }

@@ -207,7 +207,10 @@ async fn run_sandbox(args: &Args, mut options: StackOptions, state: &Path) -> Re
                     let script = run_script(console.plain(), &lines);
                     tokio::select! {
                         r = script => r.map(|()| None),
-                        died = until_a_daemon_dies(&stack, shutdown.wait()) => Ok(died),
+                        died = until_a_daemon_dies(&stack, shutdown.wait()) => match died {
+                            Some(died) => Ok(Some(died)),
+                            None => Err("the script was interrupted".to_owned()),
+                        },
                     }
                 }
                 Err(e) => Err(e),
@@ -280,6 +283,9 @@ async fn run_script(mut console: Console<'_>, lines: &str) -> Result<(), String>
             continue;
         }
         println!("> {line}");
+        if matches!(line, "quit" | "exit") {
+            return Ok(());
+        }
         match console.run(line).await {
             Ok(shown) => print!("{shown}"),
             Err(e) => return Err(format!("script line {}: {e}", number + 1)),
@@ -324,11 +330,15 @@ fn kept_secret(
         return Ok(existing.trim().to_owned());
     }
     let value = make().map_err(|e| e.to_string())?;
-    std::fs::write(path, &value).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
+    // Readable by its owner alone from the moment it exists.
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(value)
 }

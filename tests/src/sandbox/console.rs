@@ -118,6 +118,7 @@ impl<'a> Console<'a> {
                 _ => Err("as admin, or as member".to_owned()),
             },
             Some("help") => Ok(format!("{HELP}\n")),
+            Some("quit" | "exit") => Ok(String::new()),
             Some("commands") => {
                 let registered = self.sim.registered_commands().unwrap_or(Value::Null);
                 let paths = command_line::command_paths(&registered);

@@ -53,11 +53,17 @@ impl Completer for PromptHelper {
             let Ok(sent) = self.sim.try_autocomplete(0, &self.member, path, &options) else {
                 return Vec::new();
             };
-            // On the editor's own thread, not the runtime's: it may wait on the runtime.
-            self.runtime
-                .block_on(self.sim.first_answer(&sent, SUGGESTIONS_WAIT))
-                .map(|a| a.choices().into_iter().map(|(_, value)| value).collect())
-                .unwrap_or_default()
+            // The wait runs on the runtime; this thread (the editor's) only waits for its
+            // result, bounded, so nothing here can hold the runtime up.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let sim = Arc::clone(&self.sim);
+            self.runtime.spawn(async move {
+                let _ = tx.send(sim.first_answer(&sent, SUGGESTIONS_WAIT).await);
+            });
+            match rx.recv_timeout(SUGGESTIONS_WAIT + Duration::from_secs(1)) {
+                Ok(Ok(answer)) => answer.choices().into_iter().map(|(_, v)| v).collect(),
+                _ => Vec::new(),
+            }
         };
         let before = line.get(..pos).unwrap_or(line);
         Ok(completion::complete(before, &registered, &ask))
@@ -91,13 +97,23 @@ pub async fn run(
         member,
         runtime: tokio::runtime::Handle::current(),
     }));
-    // Above the line being typed on a terminal; plain lines otherwise.
+    // Above the line being typed on a terminal; plain lines otherwise. The editor's
+    // printer waits while the editor is busy (completing, say), so it gets a thread of its
+    // own, fed without waiting: a post never holds up the runtime.
     let print: Print = match editor.create_external_printer() {
-        Ok(printer) => {
-            let printer = Mutex::new(printer);
+        Ok(mut printer) => {
+            let (tx, rx) = std::sync::mpsc::channel::<String>();
+            std::thread::spawn(move || {
+                while let Ok(text) = rx.recv() {
+                    if printer.print(text).is_err() {
+                        return;
+                    }
+                }
+            });
+            let tx = Mutex::new(tx);
             Arc::new(move |text: String| {
-                if let Ok(mut p) = printer.lock() {
-                    let _ = p.print(text);
+                if let Ok(tx) = tx.lock() {
+                    let _ = tx.send(text);
                 }
             })
         }
@@ -110,7 +126,10 @@ pub async fn run(
             match editor.readline("sandbox> ") {
                 Ok(line) => {
                     let _ = editor.add_history_entry(line.as_str());
-                    if tx.blocking_send(line).is_err() {
+                    // Not back into the editor after the last line: it would leave the
+                    // terminal in raw mode.
+                    let last = matches!(line.trim(), "quit" | "exit");
+                    if tx.blocking_send(line).is_err() || last {
                         return;
                     }
                 }
