@@ -91,6 +91,30 @@ impl TestDatabase {
     }
 }
 
+/// What a MongoDB-wire server has served so far, the sum of its `serverStatus`
+/// opcounters (this call itself counts one command), and its process id.
+pub async fn server_operations(
+    client: &mongodb::Client,
+) -> Result<(i64, Option<u32>), BackingError> {
+    let status = client
+        .database("admin")
+        .run_command(mongodb::bson::doc! { "serverStatus": 1 })
+        .await?;
+    let number = |v: &mongodb::bson::Bson| v.as_i64().or_else(|| v.as_i32().map(i64::from));
+    let ops = status
+        .get_document("opcounters")
+        .map_err(|e| BackingError::Script(format!("serverStatus has no opcounters: {e}")))?;
+    let total = ["insert", "query", "update", "delete", "getmore", "command"]
+        .iter()
+        .filter_map(|k| ops.get(*k).and_then(number))
+        .sum();
+    let pid = status
+        .get("pid")
+        .and_then(number)
+        .and_then(|p| u32::try_from(p).ok());
+    Ok((total, pid))
+}
+
 /// A MongoDB-wire server of one test's own: the project's `deploy/local/mongodb`, as an
 /// instance named after the test and this process, on a port of its own. For a test that
 /// stops it, or counts the operations it serves. Stopped when dropped.
@@ -143,27 +167,10 @@ impl PrivateMongo {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
-    /// Operations it has served so far: the sum of `serverStatus` opcounters (this call
-    /// itself counts one command).
+    /// Operations it has served so far (see [`server_operations`]).
     pub async fn operations(&self) -> Result<i64, BackingError> {
         let client = mongodb::Client::with_uri_str(&self.uri).await?;
-        let status = client
-            .database("admin")
-            .run_command(mongodb::bson::doc! { "serverStatus": 1 })
-            .await?;
-        let ops = status
-            .get_document("opcounters")
-            .map_err(|e| BackingError::Script(format!("serverStatus has no opcounters: {e}")))?;
-        Ok(
-            ["insert", "query", "update", "delete", "getmore", "command"]
-                .iter()
-                .map(|k| {
-                    ops.get(*k)
-                        .and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from)))
-                        .unwrap_or(0)
-                })
-                .sum(),
-        )
+        Ok(server_operations(&client).await?.0)
     }
 }
 

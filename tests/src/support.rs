@@ -170,3 +170,17 @@ pub async fn towerctl_health(addr: &str) -> std::process::Output {
     )
     .await))
 }
+
+/// A small deterministic generator (xorshift): benches pick servers and moments with it,
+/// the same ones on every run.
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next number below `below` (at least 1).
+    pub fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below.max(1)
+    }
+}

@@ -385,22 +385,12 @@ impl Poller {
         let sid = server_id.as_str();
         // Take the cursors from any earlier holder before reading them (once per lease
         // token: every cursor write is fenced with it as well).
-        let fenced = if fence {
-            self.cursors.fence(guild, sid, token).await
-        } else {
-            Ok(())
-        };
-        fenced.map_err(|e| {
-            if tower_store::cursor_store::is_fenced(&e) {
-                failure(
-                    "poll.lease_lost",
-                    "another worker now holds this server",
-                    true,
-                )
-            } else {
-                failure("poll.database", e.to_string(), true)
-            }
-        })?;
+        if fence {
+            self.cursors
+                .fence(guild, sid, token)
+                .await
+                .map_err(|e| database(&e))?;
+        }
         let mut outcome = PollOutcome::default();
         let mut killfeed = None;
         if !layout.killfeed_dirs.is_empty() {
@@ -424,7 +414,7 @@ impl Poller {
                     .cursors
                     .load_log(guild, sid)
                     .await
-                    .map_err(|e| failure("poll.database", e.to_string(), true))?,
+                    .map_err(|e| database(&e))?,
             };
             let mut sink = ServerLogSink {
                 guild,

@@ -21,6 +21,7 @@ use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
 use tower_tests::guild_setup::{add_server_with_killfeed, kill};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::Xorshift;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -54,18 +55,6 @@ fn poll_interval(tier: u8) -> Result<Duration, String> {
     Ok(Duration::from_secs(u64::from(
         TierTable::default().limits(tier).killfeed_poll_secs,
     )))
-}
-
-/// A small deterministic generator (xorshift) for the moments lines are written.
-struct Moments(u64);
-
-impl Moments {
-    fn within(&mut self, span: Duration) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        span.mul_f64((self.0 % 10_000) as f64 / 10_000.0)
-    }
 }
 
 #[tokio::main]
@@ -125,10 +114,12 @@ async fn measure(tier: u8, lines: u32) -> Result<(usize, Vec<Duration>), String>
         let written = std::sync::Arc::clone(&written);
         let csv = csv.clone();
         tokio::spawn(async move {
-            let mut moments = Moments(0x9e37_79b9_7f4a_7c15 ^ u64::from(tier));
+            let mut moments = Xorshift(0x9e37_79b9_7f4a_7c15 ^ u64::from(tier));
             let mut text = String::new();
             for minute in 0..lines {
-                tokio::time::sleep(moments.within(interval)).await;
+                // A random moment of the interval.
+                let within = moments.next(10_000) as f64 / 10_000.0;
+                tokio::time::sleep(interval.mul_f64(within)).await;
                 text.push_str(&kill(minute));
                 if std::fs::write(&csv, &text).is_ok()
                     && let Ok(mut w) = written.lock()

@@ -28,8 +28,9 @@ use mongodb::bson::{Document, doc};
 use tower_store::game_servers::{Credential, GameServerStore, NewGameServer};
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::secret::{Redacted, SecretKey};
-use tower_tests::backing::{TestDatabase, sshd_port};
+use tower_tests::backing::{TestDatabase, server_operations, sshd_port};
 use tower_tests::daemon::{Daemon, DaemonSpec};
+use tower_tests::support::Xorshift;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -75,58 +76,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / rustix::param::clock_ticks_per_second() as f64
 }
 
-/// The database's operation counters, summed, and its process id.
-async fn database_ops(client: &mongodb::Client) -> Result<(i64, u32), String> {
-    let status = client
-        .database("admin")
-        .run_command(doc! { "serverStatus": 1 })
-        .await
-        .map_err(|e| e.to_string())?;
-    let ops = status
-        .get_document("opcounters")
-        .map_err(|e| format!("serverStatus has no opcounters: {e}"))?;
-    let total = ["insert", "query", "update", "delete", "getmore", "command"]
-        .iter()
-        .map(|k| {
-            ops.get(*k)
-                .and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from)))
-                .unwrap_or(0)
-        })
-        .sum();
-    let pid = status
-        .get("pid")
-        .and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from)))
-        .and_then(|p| u32::try_from(p).ok())
-        .unwrap_or(0);
-    Ok((total, pid))
-}
-
 /// A kill line at `n` seconds after 2025-05-15: every appended line is a new kill.
 fn kill_line(n: u64) -> String {
     let at = tower_ingest::timestamp::format_seconds(1_747_267_200 + i64::try_from(n).unwrap_or(0));
     format!(
         "{at};Fatalben0;0002548521ba4271a497e39d5bfe5611;Rogue731;00022ac42542497589f654e6ac2c0a6f;MR5;20;XSX;XSX;\n"
     )
-}
-
-/// The server a worker's "polled" line is about.
-fn last_poll_key(line: &tower_tests::daemon::LogLine) -> String {
-    line.field("server")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// A small deterministic generator (xorshift): which servers get lines, and how many.
-struct Picks(u64);
-
-impl Picks {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below.max(1)
-    }
 }
 
 /// Appends 1–5 new lines to `active_percent`% of the servers each interval, spread over
@@ -138,7 +93,7 @@ async fn write_new_lines(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> u64 {
     let mut stop = stop;
-    let mut picks = Picks(0x2545_f491_4f6c_dd1d);
+    let mut picks = Xorshift(0x2545_f491_4f6c_dd1d);
     let per_second = files.len() as f64 * active_percent as f64 / 100.0 / interval.as_secs_f64();
     let (mut owed, mut n, mut written) = (0.0, 0u64, 0u64);
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
@@ -292,14 +247,19 @@ async fn main() -> Result<(), String> {
         args.active_percent,
         writing_stopped,
     ));
-    let (ops_start, db_pid) = database_ops(&client).await?;
+    let (ops_start, db_pid) = server_operations(&client)
+        .await
+        .map_err(|e| e.to_string())?;
+    let db_pid = db_pid.unwrap_or(0);
     let (worker_cpu, db_cpu) = (cpu_seconds(pid), cpu_seconds(db_pid));
     let start = Instant::now();
     let window = interval * u32::try_from(args.rounds).unwrap_or(1);
     tokio::time::sleep(window).await;
     let end = Instant::now();
     let (worker_cpu, db_cpu) = (cpu_seconds(pid) - worker_cpu, cpu_seconds(db_pid) - db_cpu);
-    let (ops_end, _) = database_ops(&client).await?;
+    let (ops_end, _) = server_operations(&client)
+        .await
+        .map_err(|e| e.to_string())?;
     let _ = stop_writing.send(true);
     let appended = writer.await.unwrap_or(0);
 
@@ -325,12 +285,12 @@ async fn main() -> Result<(), String> {
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
         );
-        last_poll.insert(server, line.at.checked_sub(took).unwrap_or(line.at));
+        last_poll.insert(server.clone(), line.at.checked_sub(took).unwrap_or(line.at));
         if line.at < start {
             continue;
         }
         done += 1;
-        *per_server.entry(last_poll_key(&line)).or_default() += 1;
+        *per_server.entry(server).or_default() += 1;
         lags.push(line.field("lag_ms").and_then(|v| v.as_u64()).unwrap_or(0));
         lines += line.field("lines").and_then(|v| v.as_u64()).unwrap_or(0);
         if line.field("failed").and_then(|v| v.as_bool()) == Some(true) {

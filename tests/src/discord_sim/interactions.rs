@@ -201,6 +201,10 @@ impl Answer {
 
 static NEXT_INTERACTION: AtomicU64 = AtomicU64::new(1);
 
+/// Interaction types (Discord's `type`): a slash command, and an option being typed.
+const SLASH_COMMAND: u64 = 2;
+const AUTOCOMPLETE: u64 = 4;
+
 /// Discord's `data.options` for a command path and its options.
 fn command_data(path: &str, options: &[(&str, Opt)]) -> Value {
     let mut names = path.split(' ');
@@ -275,8 +279,32 @@ impl DiscordSimulator {
         path: &str,
         options: &[(&str, Opt)],
     ) -> Result<Sent, String> {
-        self.check_against_registered(path, options, true)?;
-        Ok(self.interaction(shard, member, 2, command_data(path, options), None))
+        self.checked_command(shard, member, path, options, SLASH_COMMAND)
+    }
+
+    /// [`Self::autocomplete`], with what Discord would refuse as an `Err`.
+    pub fn try_autocomplete(
+        &self,
+        shard: u32,
+        member: &Member,
+        path: &str,
+        options: &[(&str, Opt)],
+    ) -> Result<Sent, String> {
+        self.checked_command(shard, member, path, options, AUTOCOMPLETE)
+    }
+
+    /// A command interaction of `kind`, if Discord would send it: a slash command needs
+    /// its required options; while typing (autocomplete) they may still be empty.
+    fn checked_command(
+        &self,
+        shard: u32,
+        member: &Member,
+        path: &str,
+        options: &[(&str, Opt)],
+        kind: u64,
+    ) -> Result<Sent, String> {
+        self.check_against_registered(path, options, kind == SLASH_COMMAND)?;
+        Ok(self.interaction(shard, member, kind, command_data(path, options), None))
     }
 
     /// Why Discord could not send this command (see [`Self::slash`]), if it could not.
@@ -353,19 +381,6 @@ impl DiscordSimulator {
     ) -> Sent {
         self.try_autocomplete(shard, member, path, options)
             .unwrap_or_else(|refused| panic!("{refused}"))
-    }
-
-    /// [`Self::autocomplete`], with what Discord would refuse as an `Err`.
-    pub fn try_autocomplete(
-        &self,
-        shard: u32,
-        member: &Member,
-        path: &str,
-        options: &[(&str, Opt)],
-    ) -> Result<Sent, String> {
-        // While typing, required options may still be empty.
-        self.check_against_registered(path, options, false)?;
-        Ok(self.interaction(shard, member, 4, command_data(path, options), None))
     }
 
     /// Pressing a button of a message the bot sent.

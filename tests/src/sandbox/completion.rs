@@ -125,11 +125,9 @@ pub fn complete(before: &str, registered: &Value, ask_bot: &AskBot<'_>) -> (usiz
         _ if option["autocomplete"] == Value::Bool(true) => {
             // The options typed before this one, as the bot will see them.
             let line = format!("/{path} {}", typed.join(" "));
-            let earlier = command_line::parse(&line, registered, &|n| {
-                CHANNELS.iter().find(|c| c.name == n).map(|c| c.id)
-            })
-            .map(|t| t.options)
-            .unwrap_or_default();
+            let earlier = command_line::parse(&line, registered, &super::channel_id)
+                .map(|t| t.options)
+                .unwrap_or_default();
             // The bot has matched what is typed already (in its own way: any case, any
             // part of a name), so its suggestions are all kept.
             let suggested = ask_bot(&path, earlier, name, value);

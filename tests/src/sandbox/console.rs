@@ -19,7 +19,7 @@ use crate::discord_sim::interactions::{Answer, Member};
 use crate::discord_sim::{DiscordSimulator, SimEvent};
 
 use super::render::{self, Style};
-use super::{CHANNELS, command_line};
+use super::{CHANNELS, channel_id, command_line};
 
 /// How long a command's answer may take.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
@@ -207,11 +207,6 @@ impl<'a> Console<'a> {
             _ => Err(format!("no post in #{name} within {}s", patience.as_secs())),
         }
     }
-}
-
-/// A sandbox channel's id by name.
-pub fn channel_id(name: &str) -> Option<u64> {
-    CHANNELS.iter().find(|c| c.name == name).map(|c| c.id)
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {

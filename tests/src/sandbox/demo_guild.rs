@@ -7,7 +7,7 @@ use crate::discord_sim::DiscordSimulator;
 use crate::discord_sim::interactions::{Member, Opt};
 
 use super::demo_server::SftpAccount;
-use super::{CHANNELS, SERVER_ID, SERVER_NAME};
+use super::{SERVER_ID, SERVER_NAME, channel_id};
 
 /// How long one set-up command may take.
 const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -25,12 +25,7 @@ pub async fn set_up(
         .await?
         .contains(SERVER_ID);
     let sid = || ("server_id", Opt::str(SERVER_ID));
-    let channel = |name: &str| {
-        CHANNELS
-            .iter()
-            .find(|c| c.name == name)
-            .map_or(Opt::Channel(0), |c| Opt::Channel(c.id))
-    };
+    let channel = |name: &str| Opt::Channel(channel_id(name).unwrap_or(0));
     let mut done = Vec::new();
     if listed {
         done.push(format!("{SERVER_NAME} ({SERVER_ID}) is already added"));

@@ -38,6 +38,11 @@ pub struct Channel {
     pub id: u64,
 }
 
+/// A sandbox channel's id by name.
+pub fn channel_id(name: &str) -> Option<u64> {
+    CHANNELS.iter().find(|c| c.name == name).map(|c| c.id)
+}
+
 /// The channels the demo server's feeds post to; `players` is the voice channel the bot
 /// renames with the player count.
 pub const CHANNELS: [Channel; 4] = [
