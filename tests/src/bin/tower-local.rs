@@ -150,6 +150,9 @@ async fn run_sandbox(args: &Args, mut options: StackOptions, state: &Path) -> Re
     if args.reset {
         reset(&options, &demo_server).await?;
     }
+    demo_server
+        .start()
+        .map_err(|e| format!("the demo server cannot write its files: {e}"))?;
     let logs = state.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
 
@@ -192,6 +195,12 @@ async fn run_sandbox(args: &Args, mut options: StackOptions, state: &Path) -> Re
             stop(stack, None).await?;
             return Err(format!("setting up the demo guild failed: {e}"));
         }
+    }
+    // The replay starts once the worker has read the server: what it writes then is live
+    // (posted), never history.
+    if let Err(e) = first_read(&options).await {
+        stop(stack, None).await?;
+        return Err(e);
     }
     let (stop_replay, replay_stopped) = tokio::sync::watch::channel(false);
     let replay = tokio::spawn(demo_server.replay(REPLAY_STEP.div_f64(args.speed), replay_stopped));
@@ -261,6 +270,31 @@ async fn reset(options: &StackOptions, demo_server: &DemoServer) -> Result<(), S
         .map_err(|e| format!("cannot remove the demo server's files: {e}"))?;
     eprintln!("sandbox reset: its data and the demo server's files are gone");
     Ok(())
+}
+
+/// Until the worker has read the demo server once (its status counts a poll).
+async fn first_read(options: &StackOptions) -> Result<(), String> {
+    let client = mongodb::Client::with_uri_str(&options.mongodb_uri)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = client
+        .database(&options.database)
+        .collection::<mongodb::bson::Document>("server_status");
+    let id = format!("{}:{}", sandbox::GUILD_ID, sandbox::SERVER_ID);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = status
+            .find_one(mongodb::bson::doc! { "_id": &id, "polls": { "$gte": 1 } })
+            .await
+            .map_err(|e| e.to_string())?;
+        if read.is_some() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err("the worker did not read the demo server within 60 s (see .local/sandbox/logs/sftp-worker.log)".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Until the gateway's shard is connected (interactions reach it only then).

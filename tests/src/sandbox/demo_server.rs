@@ -75,10 +75,11 @@ impl DemoServer {
         std::fs::create_dir_all(self.root.join("Logs"))
     }
 
-    /// The game server (re)starts: its log is opened, and nobody is online.
-    pub fn start(&self, now: i64) -> std::io::Result<()> {
+    /// The game server (re)starts: its folders are there, its log is opened, and nobody
+    /// is online. Done before the worker first reads it, so its layout is found at once.
+    pub fn start(&self) -> std::io::Result<()> {
         self.prepare()?;
-        append_to(&self.log_path(), &Replay::log_opened(now))
+        append_to(&self.log_path(), &Replay::log_opened(unix_now()))
     }
 
     /// Appends one step of the replay, as it happens at `now`: the killfeed goes to the
@@ -99,9 +100,6 @@ impl DemoServer {
     pub async fn replay(self, every: Duration, stop: tokio::sync::watch::Receiver<bool>) {
         let mut stop = stop;
         let mut replay = Replay::new();
-        if let Err(e) = self.start(unix_now()) {
-            tracing::warn!(error = %e, folder = %self.root.display(), "the demo server could not start");
-        }
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -130,8 +128,6 @@ fn append_to(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Now, in Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+fn unix_now() -> i64 {
+    mongodb::bson::DateTime::now().timestamp_millis() / 1000
 }
