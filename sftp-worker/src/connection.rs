@@ -344,17 +344,47 @@ impl SftpConnection {
         }
     }
 
+    /// Ends the session (see [`Self::close_releasing`]).
     pub async fn close(self) {
-        let Self { handle, sftp, .. } = self;
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        self.close_releasing(()).await;
+    }
+
+    /// Ends the session, and drops `held` (the connection slot it holds) only once the
+    /// session's socket is gone: inline when that takes under [`CLOSE_WAIT`], otherwise
+    /// in the background (at most [`CLOSE_GIVE_UP`]). A slot given back while its session
+    /// was still open would let the guild's quota be exceeded for that moment.
+    pub async fn close_releasing<T: Send + 'static>(self, held: T) {
+        let Self {
+            handle,
+            sftp,
+            lister,
+            ..
+        } = self;
+        let mut ending = Box::pin(async move {
             let _ = sftp.close().await;
+            // Both channels gone before the disconnect, so nothing keeps the session up.
+            drop(sftp);
+            drop(lister);
             let _ = handle
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
                 .await;
-            drop(sftp);
             // The handle resolves when the session's task has ended and dropped its socket.
             let _ = handle.await;
-        })
-        .await;
+        });
+        if tokio::time::timeout(CLOSE_WAIT, &mut ending).await.is_ok() {
+            drop(held);
+            return;
+        }
+        tokio::spawn(async move {
+            if tokio::time::timeout(CLOSE_GIVE_UP, ending).await.is_err() {
+                tracing::warn!("an SFTP session did not end within 30 s of closing");
+            }
+            drop(held);
+        });
     }
 }
+
+/// How long closing a session waits inline for it to end.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// The longest a session that will not end keeps its slot.
+const CLOSE_GIVE_UP: Duration = Duration::from_secs(30);

@@ -115,11 +115,17 @@ impl Leases {
             .collect())
     }
 
-    /// Gives a lease back at once (over fair share, or shutting down).
-    pub async fn release(&self, key: &ServerKey) -> Result<(), mongodb::error::Error> {
+    /// Gives leases back at once (over fair share, or shutting down), in one command
+    /// whatever their number: a worker stopping with a thousand servers must not make a
+    /// thousand round trips, each up to the server selection timeout when MongoDB is away.
+    pub async fn release(&self, keys: &[ServerKey]) -> Result<(), mongodb::error::Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = keys.iter().map(key_id).collect();
         self.leases
-            .update_one(
-                doc! { "_id": key_id(key), "owner": &self.me },
+            .update_many(
+                doc! { "_id": { "$in": ids }, "owner": &self.me },
                 doc! { "$set": { "expires_at": DateTime::from_millis(0) } },
             )
             .await?;

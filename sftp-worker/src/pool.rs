@@ -47,9 +47,8 @@ struct Kept {
 
 impl Kept {
     async fn close(self) {
-        self.conn.close().await;
         // The slot goes back only once the session is gone.
-        drop(self.slot);
+        self.conn.close_releasing(self.slot).await;
     }
 }
 
@@ -206,9 +205,9 @@ impl Pools {
             }
             Err(_) => Vec::new(),
         };
-        for kept in stale {
-            kept.close().await;
-        }
+        // All at once: each close waits for the server's answer (bounded), and a worker
+        // stopping with a thousand kept connections must not wait for them one by one.
+        futures_util::future::join_all(stale.into_iter().map(Kept::close)).await;
     }
 
     pub fn usage(&self, guild: u64) -> Usage {

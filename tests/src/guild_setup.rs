@@ -114,3 +114,49 @@ impl KillfeedSetup {
         }
     }
 }
+
+/// `count` game servers of a top-tier `guild` on the test sshd, stored directly (for the
+/// worker's own tests, without a gateway), each with a killfeed of `kill_count` kills and
+/// a log; their killfeed files.
+pub async fn stored_servers(
+    db: &tower_store::db::Database,
+    home: &crate::sftp_home::Home,
+    key: &tower_store::secret::SecretKey,
+    guild: u64,
+    (count, kill_count): (usize, u32),
+) -> Vec<std::path::PathBuf> {
+    use mongodb::bson::{Document, doc};
+    use tower_store::game_servers::{Credential, GameServerStore, NewGameServer};
+    use tower_store::ids::{GuildId, ServerId};
+    use tower_store::secret::Redacted;
+
+    ok(db
+        .raw()
+        .collection::<Document>("guilds")
+        .insert_one(doc! { "guild_id": guild.to_string(), "premium_tier": 4, "schema_version": 1 })
+        .await);
+    let store = GameServerStore::new(db);
+    let mut files = Vec::new();
+    for _ in 0..count {
+        let id = crate::sftp_home::unique_server_id();
+        let csv = home.killfeed(&id).join("2026.01.01-00.00.00.csv");
+        ok(std::fs::write(&csv, kills(kill_count)));
+        ok(std::fs::write(
+            home.log(&id),
+            "Log file open, 01/01/26 00:00:00\n",
+        ));
+        files.push(csv);
+        let new = NewGameServer {
+            server: ok(ServerId::parse(&id)),
+            name: format!("Server {id}"),
+            host: "127.0.0.1".to_owned(),
+            port: ok(sshd_port()),
+            username: required_env("TOWER_TEST_SFTP_USER"),
+            credential: Credential::Password(Redacted::new(required_env(
+                "TOWER_TEST_SFTP_PASSWORD",
+            ))),
+        };
+        ok(store.add(GuildId(guild), new, Some(key)).await);
+    }
+    files
+}

@@ -7,15 +7,13 @@
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
-use tower_store::game_servers::{Credential, GameServerStore, NewGameServer};
-use tower_store::ids::{GuildId, ServerId};
-use tower_store::secret::{Redacted, SecretKey};
+use tower_store::secret::SecretKey;
 use tower_tests::WAIT;
-use tower_tests::backing::{PrivateMongo, TestDatabase, sshd_port};
-use tower_tests::guild_setup::kills;
-use tower_tests::sftp_home::{Home, unique_server_id};
+use tower_tests::backing::{PrivateMongo, TestDatabase};
+use tower_tests::guild_setup::{kills, stored_servers};
+use tower_tests::sftp_home::Home;
 use tower_tests::stack::standalone_worker;
-use tower_tests::support::{eventually, ok, required_env};
+use tower_tests::support::{eventually, ok};
 
 const GUILD: u64 = 870_000_000_000_000_001;
 const SERVERS: usize = 20;
@@ -30,34 +28,7 @@ async fn a_poll_that_finds_nothing_new_makes_no_database_round_trip() {
     let home = Home::new("idle_polls");
     let key_text = ok(SecretKey::generate_base64());
     let key = ok(SecretKey::from_base64(&key_text));
-    ok(db
-        .handle()
-        .collection::<Document>("guilds")
-        .insert_one(doc! { "guild_id": GUILD.to_string(), "premium_tier": 4, "schema_version": 1 })
-        .await);
-    let store = GameServerStore::new(&handle);
-    let mut files = Vec::new();
-    for _ in 0..SERVERS {
-        let id = unique_server_id();
-        let csv = home.killfeed(&id).join("2026.01.01-00.00.00.csv");
-        ok(std::fs::write(&csv, kills(3)));
-        ok(std::fs::write(
-            home.log(&id),
-            "Log file open, 01/01/26 00:00:00\n",
-        ));
-        files.push(csv);
-        let new = NewGameServer {
-            server: ok(ServerId::parse(&id)),
-            name: format!("Server {id}"),
-            host: "127.0.0.1".to_owned(),
-            port: ok(sshd_port()),
-            username: required_env("TOWER_TEST_SFTP_USER"),
-            credential: Credential::Password(Redacted::new(required_env(
-                "TOWER_TEST_SFTP_PASSWORD",
-            ))),
-        };
-        ok(store.add(GuildId(GUILD), new, Some(&key)).await);
-    }
+    let files = stored_servers(&handle, &home, &key, GUILD, (SERVERS, 3)).await;
     let (worker, _) = ok(standalone_worker(
         &db,
         &key_text,

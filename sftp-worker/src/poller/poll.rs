@@ -314,10 +314,7 @@ impl Poller {
             .await;
         match &result {
             Ok(_) => self.pools.put(key.clone(), conn, slot, quota).await,
-            Err(_) => {
-                conn.close().await;
-                drop(slot);
-            }
+            Err(_) => conn.close_releasing(slot).await,
         }
         result
     }

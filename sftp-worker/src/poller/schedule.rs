@@ -16,6 +16,10 @@ use crate::slots::RENEW_EVERY;
 
 use super::{IDLE_CLOSE, Poller, TICK};
 
+/// The longest a step of stopping waits for MongoDB (giving leases back, the last status
+/// reports): a Kubernetes pod gets 30 s between SIGTERM and SIGKILL.
+const STOP_STEP: Duration = Duration::from_secs(3);
+
 impl Poller {
     /// Schedules polls until shutdown, then gives its leases back.
     pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
@@ -47,13 +51,27 @@ impl Poller {
         }
         let _ = leasing.await;
         let _ = slots.await;
-        for key in self.held() {
-            let _ = self.leases.release(&key).await;
+        // Each step that needs MongoDB is bounded: a worker told to stop while MongoDB is
+        // away must still stop within its grace period (its leases then run out instead).
+        let held: Vec<ServerKey> = self.held().into_iter().collect();
+        if tokio::time::timeout(STOP_STEP, self.leases.release(&held))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                servers = held.len(),
+                "leases not given back in time; they run out instead"
+            );
         }
         self.pools.close_all().await;
         let _ = reporting.await;
         // The last reports, of polls that ended after the writer stopped.
-        self.status.flush().await;
+        if tokio::time::timeout(STOP_STEP, self.status.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("last server status reports not written before stopping");
+        }
     }
 
     /// A lease round every third of the lease time, until shutdown.
@@ -67,8 +85,12 @@ impl Poller {
                 _ = every.tick() => {}
                 () = shutdown.wait() => return,
             }
-            if let Err(e) = self.pools.renew_slots().await {
-                tracing::warn!(error = %e, "connection slots not renewed; retrying");
+            // A round still waiting on MongoDB is given up at shutdown.
+            tokio::select! {
+                renewed = self.pools.renew_slots() => if let Err(e) = renewed {
+                    tracing::warn!(error = %e, "connection slots not renewed; retrying");
+                },
+                () = shutdown.wait() => return,
             }
         }
     }
@@ -81,8 +103,11 @@ impl Poller {
                 _ = every.tick() => {}
                 () = shutdown.wait() => return,
             }
-            if let Err(e) = self.lease_round().await {
-                tracing::warn!(error = %e, "lease round failed; keeping current servers");
+            tokio::select! {
+                round = self.lease_round() => if let Err(e) = round {
+                    tracing::warn!(error = %e, "lease round failed; keeping current servers");
+                },
+                () = shutdown.wait() => return,
             }
         }
     }
@@ -126,9 +151,10 @@ impl Poller {
         still.sort();
         let renewed = self.leases.renew(&still).await?;
         let mut kept: Vec<(ServerKey, i64)> = Vec::new();
+        let mut over_share = Vec::new();
         for key in still {
             if kept.len() >= share {
-                let _ = self.leases.release(&key).await;
+                over_share.push(key);
                 continue;
             }
             let token = match renewed.get(&key) {
@@ -139,6 +165,9 @@ impl Poller {
             if let Some(token) = token {
                 kept.push((key, token));
             }
+        }
+        if let Err(e) = self.leases.release(&over_share).await {
+            tracing::warn!(error = %e, servers = over_share.len(), "leases over the fair share not given back; they run out instead");
         }
         // Take free servers, each worker preferring different ones (rendezvous order).
         let mut free: Vec<&ServerKey> = all

@@ -25,7 +25,7 @@ impl Worker {
     ) -> Result<Response<TestServerReply>, Status> {
         let server = self.server(request.into_inner().server).await?;
         let mut steps = Vec::new();
-        let (conn, _held) = match self.connect(&server, &mut steps).await {
+        let (conn, held) = match self.connect(&server, &mut steps).await {
             Ok(c) => c,
             Err((kind, message)) => {
                 let error_id = self.report(&server, &kind, &message, "test_sftp");
@@ -42,7 +42,8 @@ impl Worker {
         let found = discover(&source, server.server.as_str()).await;
         let elapsed = start.elapsed();
         let host_key = conn.host_key.clone();
-        conn.close().await;
+        // Permits and slot go back once the session is gone.
+        conn.close_releasing(held).await;
         let mut reply = TestServerReply {
             host_key_sha256: host_key,
             ..TestServerReply::default()
@@ -121,13 +122,13 @@ impl Worker {
         let r = request.into_inner();
         let server = self.server(r.server).await?;
         let mut steps = Vec::new();
-        let (conn, _held) =
-            self.connect(&server, &mut steps)
-                .await
-                .map_err(|(kind, message)| {
-                    let id = self.report(&server, &kind, &message, "list_sftp_files");
-                    Status::failed_precondition(format!("{message} (error id {id})"))
-                })?;
+        let (conn, held) = self
+            .connect(&server, &mut steps)
+            .await
+            .map_err(|(kind, message)| {
+                let id = self.report(&server, &kind, &message, "list_sftp_files");
+                Status::failed_precondition(format!("{message} (error id {id})"))
+            })?;
         let source = conn.source();
         let path = if r.path.trim().is_empty() {
             discover(&source, server.server.as_str())
@@ -139,7 +140,8 @@ impl Worker {
             r.path.trim().to_owned()
         };
         let listed = source.list(&path).await;
-        conn.close().await;
+        // Permits and slot go back once the session is gone.
+        conn.close_releasing(held).await;
         let entries = listed.map_err(|e| {
             let message = format!(
                 "cannot list {}: {}",

@@ -14,6 +14,8 @@ use tower_store::db::{Database, DbError, collections};
 use tower_store::schema::SCHEMA_VERSION;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// The longest a stopping process waits to record its stop.
+const STOP_RECORD_WAIT: Duration = Duration::from_secs(3);
 
 /// This process.
 #[derive(Debug, Clone)]
@@ -115,23 +117,27 @@ async fn heartbeat(processes: mongodb::Collection<Document>, instance: String, s
             _ = tick.tick() => {}
             () = shutdown.wait() => break,
         }
-        if let Err(e) = processes
-            .update_one(
-                doc! { "_id": &instance },
-                doc! { "$set": { "last_seen": DateTime::now() } },
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "process heartbeat not written; retrying next beat");
+        let beat = processes.update_one(
+            doc! { "_id": &instance },
+            doc! { "$set": { "last_seen": DateTime::now() } },
+        );
+        tokio::select! {
+            written = beat => if let Err(e) = written {
+                tracing::warn!(error = %e, "process heartbeat not written; retrying next beat");
+            },
+            // A beat waiting on MongoDB that is away must not hold up stopping.
+            () = shutdown.wait() => break,
         }
     }
-    let result = processes
-        .update_one(
-            doc! { "_id": &instance },
-            doc! { "$set": { "stopped_at": DateTime::now() } },
-        )
-        .await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not record the stop in MongoDB");
+    // Bounded: with MongoDB away the stop goes unrecorded, and the process still stops
+    // within its grace period (the heartbeat's age then tells it is gone).
+    let stop = processes.update_one(
+        doc! { "_id": &instance },
+        doc! { "$set": { "stopped_at": DateTime::now() } },
+    );
+    match tokio::time::timeout(STOP_RECORD_WAIT, stop).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not record the stop in MongoDB"),
+        Err(_) => tracing::warn!("could not record the stop in MongoDB in time"),
     }
 }
