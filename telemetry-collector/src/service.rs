@@ -11,7 +11,8 @@ use tower_daemon::auth::Role;
 
 use crate::store::TelemetryStore;
 
-/// Most events accepted in one report; reporters send at most 100.
+/// Most events accepted in one report; reporters send at most
+/// [`tower_daemon::telemetry::MAX_BATCH`].
 pub const MAX_EVENTS_PER_REPORT: usize = 1_000;
 
 pub struct Collector {

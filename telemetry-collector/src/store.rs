@@ -7,6 +7,8 @@
 //! Counts are `$inc`remented on the server, never read-modified-written here.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use mongodb::Collection;
@@ -27,20 +29,50 @@ pub const MAX_MESSAGE: usize = 4_000;
 const MAX_SHORT_FIELD: usize = 200;
 const MAX_ATTRIBUTES: usize = 32;
 
+/// How stale a reporter's `last_seen` may get: it is written at most this often per
+/// process, so a busy reporter's batches cost no extra round trip each.
+const REPORTER_REFRESH: Duration = Duration::from_secs(15);
+
 #[derive(Clone)]
 pub struct TelemetryStore {
+    db: Database,
     events: Collection<Document>,
     groups: Collection<Document>,
     reporters: Collection<Document>,
+    /// When each reporter's document was last written by this collector.
+    reporters_written: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl TelemetryStore {
     pub fn new(db: &Database) -> Self {
         let raw = db.raw().clone();
         Self {
+            db: db.clone(),
             events: raw.collection(collections::TELEMETRY_EVENTS),
             groups: raw.collection(collections::TELEMETRY_GROUPS),
             reporters: raw.collection(collections::TELEMETRY_REPORTERS),
+            reporters_written: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// True when `instance`'s reporter document is due a write (and notes it as written).
+    fn reporter_due(&self, instance: &str) -> bool {
+        let Ok(mut written) = self.reporters_written.lock() else {
+            return true;
+        };
+        match written.get(instance) {
+            Some(at) if at.elapsed() < REPORTER_REFRESH => false,
+            _ => {
+                written.insert(instance.to_owned(), Instant::now());
+                true
+            }
+        }
+    }
+
+    /// Forgets that `instance` was written, so its next batch writes it (after a failure).
+    fn reporter_unwritten(&self, instance: &str) {
+        if let Ok(mut written) = self.reporters_written.lock() {
+            written.remove(instance);
         }
     }
 
@@ -52,6 +84,22 @@ impl TelemetryStore {
         events: Vec<TelemetryEvent>,
     ) -> Result<Vec<String>, mongodb::error::Error> {
         let now = DateTime::now();
+        if self.reporter_due(&process.instance) {
+            self.write_reporter(process, now).await.inspect_err(|_| {
+                self.reporter_unwritten(&process.instance);
+            })?;
+        }
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.record_events(process, events).await
+    }
+
+    async fn write_reporter(
+        &self,
+        process: &ProcessInfo,
+        now: DateTime,
+    ) -> Result<(), mongodb::error::Error> {
         self.reporters
             .update_one(
                 doc! { "_id": &process.instance },
@@ -68,9 +116,15 @@ impl TelemetryStore {
             )
             .upsert(true)
             .await?;
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
+        Ok(())
+    }
+
+    /// The events of a batch and their groups: two commands whatever the batch holds.
+    async fn record_events(
+        &self,
+        process: &ProcessInfo,
+        events: Vec<TelemetryEvent>,
+    ) -> Result<Vec<String>, mongodb::error::Error> {
         let prepared: Vec<Prepared> = events.into_iter().map(Prepared::from).collect();
         let ids: Vec<String> = prepared.iter().map(|p| p.error_id.clone()).collect();
         let docs: Vec<Document> = prepared.iter().map(|p| p.to_document(process)).collect();
@@ -95,11 +149,12 @@ impl TelemetryStore {
                 .or_insert_with(|| GroupUpdate::first(p))
                 .add(p);
         }
-        for (fp, g) in groups {
-            self.groups
-                .update_one(
-                    doc! { "_id": &fp },
-                    doc! {
+        let statements: Vec<Document> = groups
+            .iter()
+            .map(|(fp, g)| {
+                doc! {
+                    "q": { "_id": fp },
+                    "u": {
                         "$inc": { "count": g.count },
                         "$min": { "first_seen": g.first_seen },
                         "$max": { "last_seen": g.last_seen, "level": g.level },
@@ -114,9 +169,23 @@ impl TelemetryStore {
                             "location": &g.location,
                         },
                     },
-                )
-                .upsert(true)
-                .await?;
+                    "upsert": true,
+                }
+            })
+            .collect();
+        if statements.is_empty() {
+            return Ok(ids);
+        }
+        let refused = self
+            .db
+            .update_statements(collections::TELEMETRY_GROUPS, &statements)
+            .await?;
+        if let Some((_, code, message)) = refused.first() {
+            return Err(mongodb::error::Error::custom(format!(
+                "{} of {} error groups not updated (code {code}: {message})",
+                refused.len(),
+                statements.len()
+            )));
         }
         Ok(ids)
     }

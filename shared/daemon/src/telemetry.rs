@@ -19,7 +19,9 @@ use crate::grpc::ClientSecurity;
 use crate::process::ProcessIdentity;
 use crate::shutdown::Shutdown;
 
-pub const MAX_BATCH: usize = 100;
+/// The most events in one report. A backlog (a burst, the collector back after a while)
+/// drains in large batches: one round trip and two database commands per batch.
+pub const MAX_BATCH: usize = 500;
 const QUEUE: usize = 10_000;
 const BATCH_WINDOW: Duration = Duration::from_millis(200);
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,6 +68,11 @@ impl Telemetry {
         if self.tx.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Events dropped so far because the queue was full (the collector away or slow).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// An informational event, such as `process.started`.

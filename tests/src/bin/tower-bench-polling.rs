@@ -29,8 +29,8 @@ use tower_store::game_servers::{Credential, GameServerStore, NewGameServer};
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::secret::{Redacted, SecretKey};
 use tower_tests::backing::{TestDatabase, server_operations, sshd_port};
-use tower_tests::daemon::{Daemon, DaemonSpec};
-use tower_tests::support::Xorshift;
+use tower_tests::daemon::{Daemon, DaemonSpec, Echo};
+use tower_tests::support::{Xorshift, cpu_seconds, rss_kib};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -45,35 +45,16 @@ struct Args {
     /// Servers that get new lines each interval, in percent (1 to 5 lines each).
     #[arg(long, default_value_t = 10)]
     active_percent: u64,
+    /// Also write the worker's log here (JSON lines), to see why it fell behind.
+    #[arg(long)]
+    worker_log: Option<PathBuf>,
+    /// The worker's log filter (RUST_LOG) besides the per-poll lines the bench reads.
+    #[arg(long, default_value = "warn")]
+    worker_log_filter: String,
 }
 
 fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set (see the bench's docs)"))
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time a process has used, user and system, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces) in parentheses.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
-    ticks as f64 / rustix::param::clock_ticks_per_second() as f64
 }
 
 /// A kill line at `n` seconds after 2025-05-15: every appended line is a new kill.
@@ -162,13 +143,18 @@ async fn main() -> Result<(), String> {
         ),
         (
             "RUST_LOG".to_owned(),
-            "warn,tower_daemon::grpc=info,sftp_worker::poller::poll=debug".to_owned(),
+            format!(
+                "{},tower_daemon::grpc=info,sftp_worker::poller::poll=debug",
+                args.worker_log_filter
+            ),
         ),
     ];
     worker_env.sort();
-    let worker = Daemon::spawn(DaemonSpec::grpc("sftp-worker", worker_env))
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut spec = DaemonSpec::grpc("sftp-worker", worker_env);
+    if let Some(path) = &args.worker_log {
+        spec.echo = Echo::File(path.clone());
+    }
+    let worker = Daemon::spawn(spec).await.map_err(|e| e.to_string())?;
     let addr = worker
         .grpc_addr(Duration::from_secs(60))
         .await
