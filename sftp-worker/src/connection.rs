@@ -134,9 +134,10 @@ impl client::Handler for HostKeyCheck {
 pub struct SftpConnection {
     handle: client::Handle<HostKeyCheck>,
     pub sftp: SftpSession,
-    /// A second SFTP channel for listings, read entry batch by entry batch so a listing
-    /// can be bounded (the session's `read_dir` collects a whole folder, however big).
-    pub lister: RawSftpSession,
+    /// A second SFTP channel, raw: listings read entry batch by entry batch so a listing
+    /// can be bounded (the session's `read_dir` collects a whole folder, however big), and
+    /// pipelined reads ([`crate::read_ahead`]).
+    pub raw: Arc<RawSftpSession>,
     /// The host key fingerprint the server presented (and that was accepted).
     pub host_key: String,
     pub operation_timeout: Duration,
@@ -311,17 +312,17 @@ impl SftpConnection {
                 .await
                 .map_err(|e| no_sftp(e.to_string()))?;
             sftp.set_timeout(timeouts.operation.as_secs().max(1));
-            let lister = RawSftpSession::new(sftp_channel(&handle).await.map_err(no_sftp)?);
-            lister.set_timeout(timeouts.operation.as_secs().max(1));
-            lister.init().await.map_err(|e| no_sftp(e.to_string()))?;
-            Ok(((sftp, lister), "SFTP session open".to_owned()))
+            let raw = RawSftpSession::new(sftp_channel(&handle).await.map_err(no_sftp)?);
+            raw.set_timeout(timeouts.operation.as_secs().max(1));
+            raw.init().await.map_err(|e| no_sftp(e.to_string()))?;
+            Ok(((sftp, Arc::new(raw)), "SFTP session open".to_owned()))
         })
         .await?;
-        let (sftp, lister) = sftp;
+        let (sftp, raw) = sftp;
         Ok(SftpConnection {
             handle,
             sftp,
-            lister,
+            raw,
             host_key,
             operation_timeout: timeouts.operation,
         })
@@ -337,11 +338,7 @@ impl SftpConnection {
     /// not waited for past 2 s.
     /// The connection as a byte source.
     pub fn source(&self) -> crate::sftp_source::SftpSource<'_> {
-        crate::sftp_source::SftpSource {
-            sftp: &self.sftp,
-            lister: &self.lister,
-            timeout: self.operation_timeout,
-        }
+        crate::sftp_source::SftpSource::new(&self.sftp, &self.raw, self.operation_timeout)
     }
 
     /// Ends the session (see [`Self::close_releasing`]).
@@ -355,16 +352,13 @@ impl SftpConnection {
     /// was still open would let the guild's quota be exceeded for that moment.
     pub async fn close_releasing<T: Send + 'static>(self, held: T) {
         let Self {
-            handle,
-            sftp,
-            lister,
-            ..
+            handle, sftp, raw, ..
         } = self;
         let mut ending = Box::pin(async move {
             let _ = sftp.close().await;
             // Both channels gone before the disconnect, so nothing keeps the session up.
             drop(sftp);
-            drop(lister);
+            drop(raw);
             let _ = handle
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
                 .await;

@@ -1,7 +1,8 @@
 //! The sftp-worker's parts, as a library so its binary, tests and benchmarks share them.
 //!
 //! - [`connection`]: an SSH connection and its SFTP session, host key pinned.
-//! - [`sftp_source`]: SFTP as a byte source for the incremental reader.
+//! - [`sftp_source`]: SFTP as a byte source for the incremental reader; [`read_ahead`]:
+//!   its reads, pipelined so a far-away server is read at the link's speed.
 //! - [`discovery`]: finding a server's killfeed folders and log.
 //! - [`pool`]: per-guild connection quotas and kept connections; [`slots`]: the quota
 //!   held across every worker.
@@ -18,6 +19,7 @@ pub mod discovery;
 pub mod lease;
 pub mod poller;
 pub mod pool;
+pub mod read_ahead;
 pub mod service;
 pub mod sftp_source;
 pub mod slots;

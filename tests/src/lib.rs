@@ -12,6 +12,7 @@
 //! - [`sftp_home`]: game servers' files laid out in the SFTP test user's home;
 //!   [`guild_setup`]: a game server set up through the bot's commands, kills to write.
 //! - [`sockets`]: the TCP connections a process holds (SSH sessions seen from outside).
+//! - [`delay_line`]: a network path with latency and a bandwidth limit, for benches.
 //! - [`support`]: helpers every test uses (fixtures, expected statistics, settings).
 //!
 //! - [`sandbox`]: the README's run command (`tower-local`): [`stack`] with a simulator, a
@@ -19,6 +20,7 @@
 
 pub mod backing;
 pub mod daemon;
+pub mod delay_line;
 pub mod discord_sim;
 pub mod guild_setup;
 pub mod sandbox;
