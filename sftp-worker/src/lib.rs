@@ -5,7 +5,8 @@
 //!   its reads, pipelined so a far-away server is read at the link's speed.
 //! - [`discovery`]: finding a server's killfeed folders and log.
 //! - [`pool`]: per-guild connection quotas and kept connections; [`slots`]: the quota
-//!   held across every worker.
+//!   held across every worker; [`handshakes`]: how many connections open at once, per
+//!   host and in all.
 //! - [`breaker`]: backing off failing servers; [`budget`]: a guild's ingest per hour.
 //! - [`lease`]: which worker polls which server.
 //! - [`poller`]: polling every held server into statistics and the outbox.
@@ -16,6 +17,7 @@ pub mod breaker;
 pub mod budget;
 pub mod connection;
 pub mod discovery;
+pub mod handshakes;
 pub mod lease;
 pub mod poller;
 pub mod pool;

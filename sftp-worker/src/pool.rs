@@ -32,6 +32,8 @@ struct GuildPool {
 }
 
 pub struct Pools {
+    /// Turns to open a connection ([`crate::handshakes`]).
+    pub handshakes: crate::handshakes::Handshakes,
     global: Arc<Semaphore>,
     guilds: Mutex<HashMap<u64, GuildPool>>,
     idle: Mutex<HashMap<ServerKey, Kept>>,
@@ -69,6 +71,7 @@ pub struct Usage {
 impl Pools {
     pub fn new(max_connections: u32, slots: Slots) -> Self {
         Self {
+            handshakes: crate::handshakes::Handshakes::default(),
             global: Arc::new(Semaphore::new(max_connections.max(1) as usize)),
             guilds: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),

@@ -210,3 +210,19 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or(0);
     ticks as f64 / rustix::param::clock_ticks_per_second() as f64
 }
+
+/// CPU time used so far by every live process named `name` (as in `/proc/PID/comm`), in
+/// seconds: sshd's one process per session, for instance.
+pub fn cpu_seconds_named(name: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .map(cpu_seconds)
+        .sum()
+}

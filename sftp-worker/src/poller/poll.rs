@@ -333,6 +333,12 @@ impl Poller {
         let target = Target::of(server, &credential);
         let timeouts = Timeouts::from_config(&self.sftp);
         let mut steps = Vec::new();
+        let _turn = self
+            .pools
+            .handshakes
+            .turn(&server.host)
+            .await
+            .ok_or_else(|| failure("poll.pool", "connection pool closed", true))?;
         let conn = SftpConnection::open(&target, &self.sftp.addresses, timeouts, &mut steps)
             .await
             .map_err(|e| {

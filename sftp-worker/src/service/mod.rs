@@ -150,6 +150,18 @@ impl Worker {
             )
         })?;
         let target = Target::of(server, &credential);
+        let _turn = self
+            .poller
+            .pools
+            .handshakes
+            .turn(&server.host)
+            .await
+            .ok_or_else(|| {
+                (
+                    "sftp.pool".to_owned(),
+                    "the connection pool is closed".to_owned(),
+                )
+            })?;
         let conn = SftpConnection::open(
             &target,
             &self.sftp.addresses,

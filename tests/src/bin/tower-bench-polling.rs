@@ -30,7 +30,7 @@ use tower_store::ids::{GuildId, ServerId};
 use tower_store::secret::{Redacted, SecretKey};
 use tower_tests::backing::{TestDatabase, server_operations, sshd_port};
 use tower_tests::daemon::{Daemon, DaemonSpec, Echo};
-use tower_tests::support::{Xorshift, cpu_seconds, rss_kib};
+use tower_tests::support::{Xorshift, cpu_seconds, cpu_seconds_named, rss_kib};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -237,12 +237,20 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let db_pid = db_pid.unwrap_or(0);
-    let (worker_cpu, db_cpu) = (cpu_seconds(pid), cpu_seconds(db_pid));
+    let (worker_cpu, db_cpu, sshd_cpu) = (
+        cpu_seconds(pid),
+        cpu_seconds(db_pid),
+        cpu_seconds_named("sshd"),
+    );
     let start = Instant::now();
     let window = interval * u32::try_from(args.rounds).unwrap_or(1);
     tokio::time::sleep(window).await;
     let end = Instant::now();
-    let (worker_cpu, db_cpu) = (cpu_seconds(pid) - worker_cpu, cpu_seconds(db_pid) - db_cpu);
+    let (worker_cpu, db_cpu, sshd_cpu) = (
+        cpu_seconds(pid) - worker_cpu,
+        cpu_seconds(db_pid) - db_cpu,
+        cpu_seconds_named("sshd") - sshd_cpu,
+    );
     let (ops_end, _) = server_operations(&client)
         .await
         .map_err(|e| e.to_string())?;
@@ -331,9 +339,10 @@ async fn main() -> Result<(), String> {
         commands / seconds
     );
     println!(
-        "CPU: worker {:.1}% of a core, database {:.1}% of a core",
+        "CPU: worker {:.1}% of a core, database {:.1}% of a core, the game servers' sshd (every session, on these same cores) {:.1}%",
         worker_cpu * 100.0 / seconds,
-        db_cpu * 100.0 / seconds
+        db_cpu * 100.0 / seconds,
+        sshd_cpu * 100.0 / seconds
     );
     println!(
         "worker RSS: {:.1} MiB at rest, {:.1} MiB with {} servers: {:.1} KiB per server",
