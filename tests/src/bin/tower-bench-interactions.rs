@@ -36,6 +36,9 @@ struct Args {
     /// Size of the killfeed the worker backfills meanwhile.
     #[arg(long, default_value_t = 64)]
     backfill_mib: usize,
+    /// Also write each daemon's log to `DIR/<daemon>.log`.
+    #[arg(long)]
+    logs: Option<std::path::PathBuf>,
 }
 
 /// How long an interaction may go unanswered before it counts as lost.
@@ -82,7 +85,12 @@ async fn main() -> Result<(), String> {
     let sim = DiscordSimulator::start_with_heartbeat(HEARTBEAT.as_millis() as u64)
         .await
         .map_err(|e| e.to_string())?;
-    let options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    let mut options = StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    if let Some(dir) = &args.logs {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        options.echo = tower_tests::daemon::Echo::File(dir.clone());
+        options.log_filter = "info,sftp_worker=debug".to_owned();
+    }
     let stack = Stack::start(&options).await.map_err(|e| e.to_string())?;
     let admin = Member::admin(1_000_000_000_000_001, 2_000_000_000_000_001);
     let add = sim.slash(
@@ -104,7 +112,10 @@ async fn main() -> Result<(), String> {
             ("server_id", Opt::str(&server_id)),
         ],
     );
-    sim.answer(&add, LIMIT).await.map_err(|e| e.to_string())?;
+    let added = sim.answer(&add, LIMIT).await.map_err(|e| e.to_string())?;
+    if added.title() != "Server added" {
+        return Err(format!("the server was not added: {}", added.text()));
+    }
     // Warlord, so that `/events list` (half the load) runs instead of being refused.
     let owner = Member::ordinary(admin.guild_id, OWNER_USER_ID);
     let grant = sim.slash(
@@ -127,7 +138,40 @@ async fn main() -> Result<(), String> {
     while recorded.lines_recorded(doc! {}).await.unwrap_or(0) == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let lines_before = recorded.lines_recorded(doc! {}).await.unwrap_or(0);
+    let lines_before = recorded
+        .lines_recorded(doc! {})
+        .await
+        .map_err(|e| e.to_string())?;
+    if lines_before == 0 {
+        // What the worker says of the server, to see why.
+        let status = db
+            .handle()
+            .collection::<mongodb::bson::Document>("server_status")
+            .find_one(doc! {})
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut counts = Vec::new();
+        for c in ["kills", "player_stats", "ingest_cursors", "server_stats"] {
+            let n = db
+                .handle()
+                .collection::<mongodb::bson::Document>(c)
+                .count_documents(doc! {})
+                .await
+                .map_err(|e| e.to_string())?;
+            counts.push(format!("{c}: {n}"));
+        }
+        let cursor = db
+            .handle()
+            .collection::<mongodb::bson::Document>("ingest_cursors")
+            .find_one(doc! {})
+            .await
+            .map_err(|e| e.to_string())?;
+        return Err(format!(
+            "the backfill had not started {} s after the server was added (nothing to measure against); the server's status: {status:?}; {}; a cursor: {cursor:?}",
+            LIMIT.as_secs(),
+            counts.join(", ")
+        ));
+    }
     println!(
         "killfeed of {} MiB being backfilled; {} commands/s for {} s",
         args.backfill_mib, args.rate, args.seconds
