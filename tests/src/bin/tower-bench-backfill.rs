@@ -224,5 +224,9 @@ async fn main() -> Result<(), String> {
         "worker / sftp client time: {:.2}x",
         best(&ours).as_secs_f64() / best(&openssh).as_secs_f64()
     );
+    let home = std::path::PathBuf::from(env("TOWER_TEST_SFTP_HOME")?);
+    if let Some(dir) = home.join(&file).parent() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     Ok(())
 }
