@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh_sftp::client::{RawSftpSession, SftpSession};
+use russh_sftp::client::RawSftpSession;
 use tower_daemon::address_guard::{AddressError, AddressPolicy};
 use tower_daemon::config::SftpConfig;
 use tower_store::game_servers::{Credential, GameServer};
@@ -133,9 +133,8 @@ impl client::Handler for HostKeyCheck {
 /// An open SSH connection and its SFTP session.
 pub struct SftpConnection {
     handle: client::Handle<HostKeyCheck>,
-    pub sftp: SftpSession,
-    /// A second SFTP channel, raw: listings read entry batch by entry batch so a listing
-    /// can be bounded (the session's `read_dir` collects a whole folder, however big), and
+    /// The SFTP channel, raw: listings read entry batch by entry batch so a listing can be
+    /// bounded (the library's `read_dir` collects a whole folder, however big), stats, and
     /// pipelined reads ([`crate::read_ahead`]).
     pub raw: Arc<RawSftpSession>,
     /// The host key fingerprint the server presented (and that was accepted).
@@ -307,22 +306,18 @@ impl SftpConnection {
                     format!("logged in, but SFTP is not available: {e}"),
                 )
             };
-            // Two SFTP channels: one for reads, one for bounded listings.
-            let sftp = SftpSession::new(sftp_channel(&handle).await.map_err(no_sftp)?)
-                .await
-                .map_err(|e| no_sftp(e.to_string()))?;
-            sftp.set_timeout(timeouts.operation.as_secs().max(1));
+            // One raw SFTP channel: bounded listings, stats and pipelined reads. (The
+            // library's session type would be a second channel, buffers and a task per
+            // kept connection, for nothing the raw one cannot do.)
             let raw = RawSftpSession::new(sftp_channel(&handle).await.map_err(no_sftp)?);
             raw.set_timeout(timeouts.operation.as_secs().max(1));
             raw.init().await.map_err(|e| no_sftp(e.to_string()))?;
-            Ok(((sftp, Arc::new(raw)), "SFTP session open".to_owned()))
+            Ok((Arc::new(raw), "SFTP session open".to_owned()))
         })
         .await?;
-        let (sftp, raw) = sftp;
         Ok(SftpConnection {
             handle,
-            sftp,
-            raw,
+            raw: sftp,
             host_key,
             operation_timeout: timeouts.operation,
         })
@@ -338,7 +333,7 @@ impl SftpConnection {
     /// not waited for past 2 s.
     /// The connection as a byte source.
     pub fn source(&self) -> crate::sftp_source::SftpSource<'_> {
-        crate::sftp_source::SftpSource::new(&self.sftp, &self.raw, self.operation_timeout)
+        crate::sftp_source::SftpSource::new(&self.raw, self.operation_timeout)
     }
 
     /// Ends the session (see [`Self::close_releasing`]).
@@ -351,13 +346,9 @@ impl SftpConnection {
     /// in the background (at most [`CLOSE_GIVE_UP`]). A slot given back while its session
     /// was still open would let the guild's quota be exceeded for that moment.
     pub async fn close_releasing<T: Send + 'static>(self, held: T) {
-        let Self {
-            handle, sftp, raw, ..
-        } = self;
+        let Self { handle, raw, .. } = self;
         let mut ending = Box::pin(async move {
-            let _ = sftp.close().await;
-            // Both channels gone before the disconnect, so nothing keeps the session up.
-            drop(sftp);
+            // The channel gone before the disconnect, so nothing keeps the session up.
             drop(raw);
             let _ = handle
                 .disconnect(russh::Disconnect::ByApplication, "", "en")

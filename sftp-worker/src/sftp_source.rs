@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
-use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::StatusCode;
 use tower_ingest::source::{ByteSource, FileMeta, SourceError, SourceErrorKind};
 
@@ -19,8 +19,7 @@ pub const MAX_LIST_ENTRIES: usize = 20_000;
 pub const MAX_LIST_BYTES: usize = 8 << 20;
 
 pub struct SftpSource<'a> {
-    pub sftp: &'a SftpSession,
-    /// The connection's raw channel: listings.
+    /// The connection's SFTP channel: listings and stats.
     pub raw: &'a RawSftpSession,
     /// Reads, pipelined on the raw channel ([`ReadAhead`]).
     reads: ReadAhead,
@@ -73,9 +72,8 @@ fn meta(name: String, path: String, attrs: &russh_sftp::protocol::FileAttributes
 impl<'a> SftpSource<'a> {
     /// The source of one poll or command: its reads of a file share one handle and read
     /// ahead, until it is dropped.
-    pub fn new(sftp: &'a SftpSession, raw: &'a Arc<RawSftpSession>, timeout: Duration) -> Self {
+    pub fn new(raw: &'a Arc<RawSftpSession>, timeout: Duration) -> Self {
         Self {
-            sftp,
             raw,
             reads: ReadAhead::new(Arc::clone(raw)),
             timeout,
@@ -149,7 +147,9 @@ impl ByteSource for SftpSource<'_> {
     }
 
     async fn stat(&self, path: &str) -> Result<FileMeta, SourceError> {
-        let attrs = self.bounded(path, self.sftp.metadata(path)).await?;
+        let attrs = self
+            .bounded(path, async { self.raw.stat(path).await.map(|a| a.attrs) })
+            .await?;
         let name = path.rsplit('/').next().unwrap_or(path).to_owned();
         Ok(meta(name, path.to_owned(), &attrs))
     }
