@@ -354,8 +354,5 @@ async fn main() -> Result<(), String> {
     let _ = worker.stop(Duration::from_secs(60)).await;
     let _ = std::fs::remove_dir_all(&home);
     db.drop_database().await.map_err(|e| e.to_string())?;
-    // Thousands of server folders left in the SFTP home would make every later search
-    // for a server's folders (bounded at 400 folders) give up before finding them.
-    std::fs::remove_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
     Ok(())
 }
