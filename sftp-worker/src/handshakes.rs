@@ -43,9 +43,10 @@ impl Handshakes {
     pub async fn turn(&self, host: &str) -> Option<Handshake> {
         let per_host = {
             let mut hosts = self.hosts.lock().ok()?;
-            // Hosts with nobody connecting are forgotten: the map stays as small as the
-            // handshakes in progress.
-            hosts.retain(|_, s| s.available_permits() < HOST_HANDSHAKES);
+            // Hosts with nobody connecting or waiting are forgotten (every turn holds a
+            // clone of its host's semaphore): the map stays as small as the handshakes in
+            // progress, and a host is never given a second semaphore while one is in use.
+            hosts.retain(|_, s| Arc::strong_count(s) > 1);
             Arc::clone(
                 hosts
                     .entry(host.to_ascii_lowercase())

@@ -132,6 +132,18 @@ impl Leases {
         Ok(())
     }
 
+    /// Gives back every lease this worker holds (stopping), including any a lease round
+    /// took just before it was given up, in one command.
+    pub async fn release_all(&self) -> Result<(), mongodb::error::Error> {
+        self.leases
+            .update_many(
+                doc! { "owner": &self.me },
+                doc! { "$set": { "expires_at": DateTime::from_millis(0) } },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Who holds which lease now (unexpired).
     pub async fn holders(&self) -> Result<HashMap<String, String>, mongodb::error::Error> {
         let docs: Vec<Document> = self

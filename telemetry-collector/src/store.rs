@@ -35,7 +35,6 @@ const REPORTER_REFRESH: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 pub struct TelemetryStore {
-    db: Database,
     events: Collection<Document>,
     groups: Collection<Document>,
     reporters: Collection<Document>,
@@ -47,7 +46,6 @@ impl TelemetryStore {
     pub fn new(db: &Database) -> Self {
         let raw = db.raw().clone();
         Self {
-            db: db.clone(),
             events: raw.collection(collections::TELEMETRY_EVENTS),
             groups: raw.collection(collections::TELEMETRY_GROUPS),
             reporters: raw.collection(collections::TELEMETRY_REPORTERS),
@@ -119,7 +117,8 @@ impl TelemetryStore {
         Ok(())
     }
 
-    /// The events of a batch and their groups: two commands whatever the batch holds.
+    /// The events of a batch (one command) and their groups (one update per group, sent
+    /// together).
     async fn record_events(
         &self,
         process: &ProcessInfo,
@@ -149,12 +148,14 @@ impl TelemetryStore {
                 .or_insert_with(|| GroupUpdate::first(p))
                 .add(p);
         }
-        let statements: Vec<Document> = groups
-            .iter()
-            .map(|(fp, g)| {
-                doc! {
-                    "q": { "_id": fp },
-                    "u": {
+        // One update per group, all sent at once: each a retryable write, so a failover
+        // or a dropped connection mid-batch is retried by the driver instead of losing
+        // the counts (the events are stored by then, and a resent batch skips them).
+        let updates = groups.iter().map(|(fp, g)| {
+            self.groups
+                .update_one(
+                    doc! { "_id": fp },
+                    doc! {
                         "$inc": { "count": g.count },
                         "$min": { "first_seen": g.first_seen },
                         "$max": { "last_seen": g.last_seen, "level": g.level },
@@ -169,23 +170,12 @@ impl TelemetryStore {
                             "location": &g.location,
                         },
                     },
-                    "upsert": true,
-                }
-            })
-            .collect();
-        if statements.is_empty() {
-            return Ok(ids);
-        }
-        let refused = self
-            .db
-            .update_statements(collections::TELEMETRY_GROUPS, &statements)
-            .await?;
-        if let Some((_, code, message)) = refused.first() {
-            return Err(mongodb::error::Error::custom(format!(
-                "{} of {} error groups not updated (code {code}: {message})",
-                refused.len(),
-                statements.len()
-            )));
+                )
+                .upsert(true)
+                .into_future()
+        });
+        for result in futures_util::future::join_all(updates).await {
+            result?;
         }
         Ok(ids)
     }

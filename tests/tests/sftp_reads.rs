@@ -1,7 +1,9 @@
 //! The worker's reads over SFTP (pipelined, one handle per file, reading ahead) return
-//! exactly the file's bytes: read in the reader's 4 MiB steps to the end, read again from
-//! an earlier offset, switching files, of a file that grew meanwhile, and over a path with
-//! 40 ms of round trip (the delay line), where the requests really are in flight at once.
+//! exactly the file's bytes: read in the reader's 4 MiB steps to the end, read on from a
+//! little before where the last read ended (as the reader does after a partial line) with
+//! odd lengths, read again from an earlier offset, switching files, of a file that grew
+//! meanwhile, and over a path with 40 ms of round trip (the delay line), where the
+//! requests really are in flight at once.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -83,6 +85,21 @@ async fn reads_are_exact(port: u16, test: &str) {
         read_to_end(&source, &big_path, 0, MAX_READ).await == big,
         "read in 4 MiB steps to the end"
     );
+    // As the reader reads on: from the end of the last whole line, a little before where
+    // the last read ended, with lengths that are no multiple of anything. Each read gives
+    // exactly the bytes asked for (all of them, none past them) until the file ends.
+    let (mut offset, step) = (0usize, 1_500_001usize);
+    while offset < big.len() {
+        let got = ok(source.read_at(&big_path, offset as u64, step).await);
+        let want = &big[offset..big.len().min(offset + step)];
+        assert!(
+            got == want,
+            "a read of {step} bytes at {offset} gave {} bytes, not the {} of the file there",
+            got.len(),
+            want.len()
+        );
+        offset += got.len().saturating_sub(137).max(1);
+    }
     // Back to an earlier offset in the same file: what was read ahead is not used.
     let from = 5_000_000;
     assert!(

@@ -53,18 +53,16 @@ impl Poller {
         let _ = slots.await;
         // Each step that needs MongoDB is bounded: a worker told to stop while MongoDB is
         // away must still stop within its grace period (its leases then run out instead).
-        let held: Vec<ServerKey> = self.held().into_iter().collect();
-        if tokio::time::timeout(STOP_STEP, self.leases.release(&held))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                servers = held.len(),
-                "leases not given back in time; they run out instead"
-            );
+        match tokio::time::timeout(STOP_STEP, self.leases.release_all()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "leases not given back; they run out instead");
+            }
+            Err(_) => tracing::warn!("leases not given back in time; they run out instead"),
         }
         self.pools.close_all().await;
-        let _ = reporting.await;
+        // A status flush under way when stopping began is waited for, bounded.
+        let _ = tokio::time::timeout(STOP_STEP, reporting).await;
         // The last reports, of polls that ended after the writer stopped.
         if tokio::time::timeout(STOP_STEP, self.status.flush())
             .await
