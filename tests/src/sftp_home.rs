@@ -64,3 +64,34 @@ impl Drop for Home {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A worker's SFTP connection to the test sshd (or a delay line in front of it) on
+/// loopback `port`, as `user` with `credential`: what tests and benches that drive the
+/// worker's reads directly open.
+pub async fn connect_loopback(
+    port: u16,
+    user: &str,
+    credential: &tower_store::game_servers::Credential,
+) -> Result<sftp_worker::connection::SftpConnection, String> {
+    use sftp_worker::connection::{SftpConnection, Target, Timeouts};
+    use std::time::Duration;
+    let target = Target {
+        host: "127.0.0.1",
+        port,
+        username: user,
+        credential,
+        pinned_host_key: None,
+    };
+    let policy = tower_daemon::address_guard::AddressPolicy {
+        allow_loopback: true,
+        ..tower_daemon::address_guard::AddressPolicy::default()
+    };
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(20),
+        operation: Duration::from_secs(60),
+        keepalive: Duration::from_secs(15),
+    };
+    SftpConnection::open(&target, &policy, timeouts, &mut Vec::new())
+        .await
+        .map_err(|e| e.to_string())
+}

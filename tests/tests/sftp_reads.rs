@@ -6,16 +6,15 @@
 //! requests really are in flight at once.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use sftp_worker::connection::{SftpConnection, Target, Timeouts};
-use tower_daemon::address_guard::AddressPolicy;
+use sftp_worker::connection::SftpConnection;
 use tower_ingest::reader::MAX_READ;
 use tower_ingest::source::ByteSource;
 use tower_store::game_servers::Credential;
 use tower_store::secret::Redacted;
 use tower_tests::backing::sshd_port;
 use tower_tests::delay_line::{DelayLine, Link};
+use tower_tests::sftp_home::connect_loopback;
 use tower_tests::support::{Xorshift, ok, required_env};
 
 /// `n` bytes that differ at every offset (a misplaced chunk cannot match).
@@ -33,24 +32,7 @@ fn folder(test: &str) -> (PathBuf, String) {
 
 async fn connect(port: u16) -> SftpConnection {
     let credential = Credential::Password(Redacted::new(required_env("TOWER_TEST_SFTP_PASSWORD")));
-    let user = required_env("TOWER_TEST_SFTP_USER");
-    let target = Target {
-        host: "127.0.0.1",
-        port,
-        username: &user,
-        credential: &credential,
-        pinned_host_key: None,
-    };
-    let policy = AddressPolicy {
-        allow_loopback: true,
-        ..AddressPolicy::default()
-    };
-    let timeouts = Timeouts {
-        connect: Duration::from_secs(20),
-        operation: Duration::from_secs(30),
-        keepalive: Duration::from_secs(15),
-    };
-    ok(SftpConnection::open(&target, &policy, timeouts, &mut Vec::new()).await)
+    ok(connect_loopback(port, &required_env("TOWER_TEST_SFTP_USER"), &credential).await)
 }
 
 /// Reads `path` from `from` to its end in `step`-byte reads, as the reader does.

@@ -16,14 +16,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use sftp_worker::connection::{SftpConnection, Target, Timeouts};
 use sftp_worker::sftp_source::SftpSource;
-use tower_daemon::address_guard::AddressPolicy;
 use tower_ingest::reader::MAX_READ;
 use tower_ingest::source::ByteSource;
 use tower_store::game_servers::Credential;
 use tower_store::secret::Redacted;
 use tower_tests::delay_line::{DelayLine, Link};
+use tower_tests::sftp_home::connect_loopback;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -83,25 +82,7 @@ async fn worker_reads(
     file: &str,
     size: u64,
 ) -> Result<Duration, String> {
-    let target = Target {
-        host: "127.0.0.1",
-        port: addr.port(),
-        username: user,
-        credential,
-        pinned_host_key: None,
-    };
-    let policy = AddressPolicy {
-        allow_loopback: true,
-        ..AddressPolicy::default()
-    };
-    let timeouts = Timeouts {
-        connect: Duration::from_secs(20),
-        operation: Duration::from_secs(60),
-        keepalive: Duration::from_secs(15),
-    };
-    let conn = SftpConnection::open(&target, &policy, timeouts, &mut Vec::new())
-        .await
-        .map_err(|e| e.to_string())?;
+    let conn = connect_loopback(addr.port(), user, credential).await?;
     let source: SftpSource<'_> = conn.source();
     let start = Instant::now();
     let mut offset = 0u64;
