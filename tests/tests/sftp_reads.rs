@@ -80,7 +80,12 @@ async fn reads_are_exact(port: u16, test: &str) {
             got.len(),
             want.len()
         );
-        offset += got.len().saturating_sub(137).max(1);
+        if got.len() < step {
+            // The end of the file (reading on from 137 bytes back would re-read the tail
+            // a byte at a time, one round trip each).
+            break;
+        }
+        offset += got.len() - 137;
     }
     // Back to an earlier offset in the same file: what was read ahead is not used.
     let from = 5_000_000;
