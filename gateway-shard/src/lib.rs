@@ -14,7 +14,8 @@
 //! - [`embeds`]: the killfeed, suicide, event and connection messages; Discord's limits.
 //! - [`posting`]: the workers' notification stream → channel messages, exactly once
 //!   ([`deliveries`]: which message claimed which notification);
-//!   [`channel_blocks`]: channels Discord refused, left alone until an admin fixes them.
+//!   [`channel_blocks`]: channels Discord refused, left alone until an admin fixes them;
+//!   [`channel_permissions`]: what the bot may do in a channel, read from Discord.
 //! - [`voice_status`]: the player-count channel name within Discord's rename limit.
 //! - [`registration`]: registering the command set only when it changed.
 //! - [`rest`]: Discord REST calls with 429 handling; [`workers`]: calling sftp-workers.
@@ -23,6 +24,7 @@
 pub mod access;
 pub mod bot;
 pub mod channel_blocks;
+pub mod channel_permissions;
 pub mod commands;
 pub mod deliveries;
 pub mod embeds;

@@ -71,6 +71,10 @@ pub enum RestError {
          to users go out until they age out"
     )]
     Braked,
+    #[error("Discord's answer could not be read: {0}")]
+    Body(#[from] twilight_http::response::DeserializeBodyError),
+    #[error("not a Discord id (zero)")]
+    NoSuchId,
 }
 
 impl RestError {

@@ -13,6 +13,7 @@ pub mod killfeed;
 pub mod link;
 pub mod premium;
 pub mod setup;
+pub mod setup_check;
 pub mod sftp;
 pub mod stats;
 
@@ -66,6 +67,12 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             ..spec(Admin, ServerSetup)
         },
         "setup removeserver" | "setup channels" => spec(Admin, ServerSetup),
+        // Private: it names hosts, folders and errors; slow: it tests SFTP.
+        "setup check" => Spec {
+            private: true,
+            slow: true,
+            ..spec(Admin, Diagnostics)
+        },
         "setup list_servers" => spec(Anyone, ServerSetup),
         "killfeed start" | "killfeed stop" => spec(Admin, Killfeed),
         "killfeed status" => spec(Anyone, Killfeed),
@@ -342,6 +349,13 @@ pub fn schema() -> Vec<Command> {
                     ),
             )
             .option(sub("removeserver", "Remove a game server").option(server("server_id", true)))
+            .option(
+                sub(
+                    "check",
+                    "Why is nothing posting? Checks SFTP, files, reading, feeds and permissions",
+                )
+                .option(server("server_id", true)),
+            )
             .option(sub(
                 "list_servers",
                 "List this Discord server's game servers",
@@ -607,7 +621,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 37);
+        assert_eq!(paths().len(), 38);
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub async fn run(
             ))
         }
         "setup list_servers" => list(bot, caller, guild.tier).await,
+        "setup check" => super::setup_check::run(bot, caller, guild, inv).await,
         "setup channels" => channels(bot, caller, guild.tier, inv).await,
         other => Err(super::unknown(other)),
     }

@@ -8,7 +8,7 @@ use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
 use tower_proto::v1::{
     BackfillState, BreakerState, ListFilesRequest, ServerRef, ServerStatusReply,
-    ServerStatusRequest, StartBackfillRequest, TestServerRequest,
+    ServerStatusRequest, StartBackfillRequest, TestServerReply, TestServerRequest,
 };
 use tower_store::ids::{GuildId, ServerId};
 
@@ -50,19 +50,7 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
         })
         .await?
         .into_inner();
-    let steps: Vec<String> = reply
-        .steps
-        .iter()
-        .map(|s| {
-            let mark = if s.ok { "✅" } else { "❌" };
-            let detail = if s.detail.is_empty() {
-                String::new()
-            } else {
-                format!(" — {}", clip(&s.detail, 200))
-            };
-            format!("{mark} **{}** ({} ms){detail}", s.name, s.elapsed_ms)
-        })
-        .collect();
+    let steps = step_lines(&reply);
     let mut b = EmbedBuilder::new()
         .title(clip(
             &format!("SFTP test — {}", shown(&server.name, 100)),
@@ -124,6 +112,23 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
         ));
     }
     Ok(Reply::embed(b.build()))
+}
+
+/// One line per SFTP step of a test: ✅ or ❌, its name, how long it took and its detail.
+pub fn step_lines(reply: &TestServerReply) -> Vec<String> {
+    reply
+        .steps
+        .iter()
+        .map(|s| {
+            let mark = if s.ok { "✅" } else { "❌" };
+            let detail = if s.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", clip(&s.detail, 200))
+            };
+            format!("{mark} **{}** ({} ms){detail}", s.name, s.elapsed_ms)
+        })
+        .collect()
 }
 
 async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {

@@ -312,6 +312,14 @@ impl DiscordSimulator {
         }
     }
 
+    /// Makes `channel` a voice channel (what `GET /channels/{id}` answers); every other
+    /// channel is a text channel.
+    pub fn voice_channel(&self, channel: u64) {
+        if let Ok(mut channels) = self.state.rest.voice_channels.lock() {
+            channels.insert(channel);
+        }
+    }
+
     /// Messages posted so far in a channel (reposts with a used nonce excluded).
     pub fn posted(&self, channel: u64) -> Vec<Value> {
         self.events()

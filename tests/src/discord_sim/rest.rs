@@ -68,6 +68,9 @@ pub(crate) struct RestState {
     next_id: AtomicU64,
     /// Channels whose posts are answered 403 (see `DiscordSimulator::refuse_posts`).
     pub(crate) refused_channels: Mutex<std::collections::HashSet<u64>>,
+    /// Channels that are voice channels (see `DiscordSimulator::voice_channel`); every
+    /// other channel id is a text channel.
+    pub(crate) voice_channels: Mutex<std::collections::HashSet<u64>>,
     /// The command set Discord had before this simulator started (see
     /// `DiscordSimulator::commands_registered_before`).
     pub(crate) earlier_commands: Mutex<Option<Value>>,
@@ -266,6 +269,43 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
                 .collect();
             ok(Value::Array(messages))
         }
+        // Every guild has the same two roles: @everyone (the guild's id) may view, send,
+        // embed and read history; the bot's role adds Manage Channels.
+        ("GET", ["guilds", guild, "roles"]) => ok(json!([
+            role(guild, "@everyone", EVERYONE_PERMISSIONS, 0),
+            role(&BOT_ROLE_ID.to_string(), BOT_NAME, BOT_ROLE_PERMISSIONS, 1),
+        ])),
+        ("GET", ["guilds", _guild, "members", member]) if *member == BOT_USER_ID.to_string() => {
+            ok(json!({
+                "user": bot_user(), "nick": null, "roles": [BOT_ROLE_ID.to_string()],
+                "joined_at": "2026-01-01T00:00:00.000000+00:00", "deaf": false, "mute": false,
+                "flags": 0, "pending": false, "communication_disabled_until": null,
+            }))
+        }
+        // A channel that refuses posts denies the bot Send Messages, as the guild's
+        // change that makes Discord answer 403 would.
+        ("GET", ["channels", channel]) => {
+            let channel_id: u64 = channel.parse().ok()?;
+            let voice = state
+                .rest
+                .voice_channels
+                .lock()
+                .is_ok_and(|v| v.contains(&channel_id));
+            let refused = state
+                .rest
+                .refused_channels
+                .lock()
+                .is_ok_and(|r| r.contains(&channel_id));
+            let overwrites = if refused {
+                json!([{ "id": BOT_USER_ID.to_string(), "type": 1, "allow": "0", "deny": SEND_MESSAGES.to_string() }])
+            } else {
+                json!([])
+            };
+            ok(json!({
+                "id": channel, "type": if voice { 2 } else { 0 }, "name": format!("channel-{channel}"),
+                "position": 0, "permission_overwrites": overwrites,
+            }))
+        }
         ("PATCH", ["channels", channel]) => ok(json!({
             "id": channel, "type": 2, "guild_id": "1",
             "name": body.as_ref().and_then(|b| b.get("name")).cloned().unwrap_or(json!("voice")),
@@ -287,6 +327,29 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
         )),
         _ => None,
     }
+}
+
+/// Discord's permission bits the simulated guilds use.
+const VIEW_CHANNEL: u64 = 1 << 10;
+const SEND_MESSAGES: u64 = 1 << 11;
+const EMBED_LINKS: u64 = 1 << 14;
+const READ_MESSAGE_HISTORY: u64 = 1 << 16;
+const MANAGE_CHANNELS: u64 = 1 << 4;
+/// What @everyone may do in every simulated guild.
+pub const EVERYONE_PERMISSIONS: u64 =
+    VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | READ_MESSAGE_HISTORY;
+/// What the bot's own role adds.
+pub const BOT_ROLE_PERMISSIONS: u64 = MANAGE_CHANNELS;
+/// The bot's role in every simulated guild.
+pub const BOT_ROLE_ID: u64 = 100_000_000_000_000_004;
+
+fn role(id: &str, name: &str, permissions: u64, position: i64) -> Value {
+    json!({
+        "id": id, "name": name, "color": 0,
+        "colors": { "primary_color": 0, "secondary_color": null, "tertiary_color": null },
+        "hoist": false, "managed": false, "mentionable": false,
+        "permissions": permissions.to_string(), "position": position, "flags": 0,
+    })
 }
 
 /// A message as Discord returns it.

@@ -1,0 +1,536 @@
+//! `/setup check server_id`: "why is nothing posting?" answered in one reply. It goes
+//! through everything a game server's messages depend on, in the order they flow: the tier
+//! (is the server within its slots), SFTP (as `/test_sftp`), the killfeed folders and how
+//! fresh their newest file is, the worker's reading (last poll, lag, breaker), the feeds'
+//! switches and channels, and the bot's permissions in each configured channel, read from
+//! Discord. Every problem found comes with its fix.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use twilight_model::channel::ChannelType;
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
+
+use tower_proto::v1::{
+    BreakerState, ServerRef, ServerStatus, ServerStatusRequest, TestServerReply, TestServerRequest,
+};
+use tower_store::game_servers::{GameServer, within_slots};
+use tower_store::guilds::GuildSettings;
+use tower_store::ids::{GuildId, ServerId};
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::channel_permissions::{BotInGuild, ChannelAccess, TO_POST, TO_RENAME};
+use crate::embeds::{clip, code, colour, shown};
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+/// A killfeed whose newest file is older than this is worth a word: the game writes a new
+/// file at every restart and appends to it all day.
+const STALE_SECS: i64 = 24 * 3600;
+
+/// A problem found, and what an admin does about it.
+struct Problem {
+    what: String,
+    fix: String,
+}
+
+/// What the check found, section by section, and the problems.
+#[derive(Default)]
+struct Findings {
+    sections: Vec<(String, String)>,
+    problems: Vec<Problem>,
+}
+
+impl Findings {
+    fn section(&mut self, name: &str, text: String) {
+        self.sections.push((name.to_owned(), text));
+    }
+
+    fn problem(&mut self, what: impl Into<String>, fix: impl Into<String>) {
+        self.problems.push(Problem {
+            what: what.into(),
+            fix: fix.into(),
+        });
+    }
+}
+
+pub async fn run(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
+    let id = inv.server_id("server_id")?;
+    let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
+    let mut found = Findings::default();
+    tier(bot, caller, guild, &server, &mut found).await?;
+    let test = sftp(bot, caller, &id, &mut found).await;
+    if let Some(test) = &test {
+        files(&server, test, &mut found);
+    }
+    reading(bot, caller, &id, &mut found).await;
+    feeds(&server, &mut found);
+    permissions(bot, caller, &server, &mut found).await?;
+    Ok(Reply::embeds(render(&server, found)))
+}
+
+/// The tier: a server beyond the tier's slots is not read at all.
+async fn tier(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    server: &GameServer,
+    found: &mut Findings,
+) -> Result<(), CommandError> {
+    let limits = bot.tiers.limits(guild.tier);
+    let servers = bot.servers.list(GuildId(caller.guild_id)).await?;
+    let covered = within_slots(&servers, limits.game_servers)
+        .iter()
+        .any(|s| s.server == server.server);
+    found.section(
+        "Tier",
+        format!(
+            "{} · {} of {} game server(s) · read every {} s",
+            limits.name,
+            servers.len(),
+            limits.game_servers,
+            limits.killfeed_poll_secs
+        ),
+    );
+    if !covered {
+        found.problem(
+            format!(
+                "This server is beyond the {} game server(s) of the {} tier, so it is not read.",
+                limits.game_servers, limits.name
+            ),
+            "Remove a server you no longer need (/setup removeserver), or upgrade (/premium).",
+        );
+    }
+    if !server.enabled {
+        found.problem(
+            "This server is switched off, so it is not read.",
+            "Add it again with /setup addserver (its statistics are kept).",
+        );
+    }
+    Ok(())
+}
+
+/// The SFTP steps, as `/test_sftp` shows them. `None` when no worker answered.
+async fn sftp(
+    bot: &Bot,
+    caller: &Caller,
+    id: &ServerId,
+    found: &mut Findings,
+) -> Option<TestServerReply> {
+    let answer = bot
+        .workers
+        .call(|mut w| async move {
+            w.test_server(TestServerRequest {
+                server: Some(ServerRef {
+                    guild_id: caller.guild_id,
+                    server_id: id.as_str().to_owned(),
+                }),
+            })
+            .await
+        })
+        .await;
+    let reply = match answer {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            found.section(
+                "SFTP",
+                format!("not tested: {}", clip(status.message(), 300)),
+            );
+            found.problem(
+                "No sftp-worker answered, so nothing is being read for this server.",
+                "This is on the bot's side: tell the bot's operator (an error id from /debug \
+                 helps them).",
+            );
+            return None;
+        }
+    };
+    found.section("SFTP", super::sftp::step_lines(&reply).join("\n"));
+    // A missing server log matters only to events and connections (see `files`).
+    if let Some(step) = reply.steps.iter().find(|s| !s.ok && s.name != "find_log") {
+        found.problem(
+            format!(
+                "SFTP step **{}** failed: {}",
+                step.name,
+                clip(&step.detail, 300)
+            ),
+            step_fix(&step.name),
+        );
+    }
+    Some(reply)
+}
+
+/// What to do when an SFTP step fails.
+fn step_fix(step: &str) -> &'static str {
+    match step {
+        "resolve" => {
+            "The host name does not resolve: check it in your game host's panel and add the \
+             server again with /setup addserver."
+        }
+        "connect" => {
+            "Nothing answers at that host and port: check the SFTP port in your game host's \
+             panel (often 22 or 8822; not the game port) and that the server is online."
+        }
+        "handshake" => {
+            "The SSH handshake failed: if the host's key changed (a new machine), an admin \
+             removes and adds the server again to trust the new key."
+        }
+        "auth" => {
+            "The user name or password was refused: copy them again from your game host's panel \
+             and add the server again with /setup addserver."
+        }
+        "sftp" => "The host does not offer SFTP to this user: ask your game host to enable it.",
+        "find_killfeed" => {
+            "No killfeed folder was found: the game writes kills to \
+             `<host>_<server_id>/actual1/deathlogs/world_*/`; check the server id (the number \
+             in that folder's name) with /list_sftp_files."
+        }
+        "find_log" => {
+            "No Deadside.log was found: events and connections come from \
+             `<host>_<server_id>/Logs/Deadside.log`; check the server id with /list_sftp_files."
+        }
+        _ => "Run /test_sftp for details.",
+    }
+}
+
+/// The killfeed folders found and how fresh their newest file is.
+fn files(server: &GameServer, test: &TestServerReply, found: &mut Findings) {
+    if !test.ok && test.killfeed_folders.is_empty() {
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut lines = Vec::new();
+    let mut newest = 0i64;
+    for f in &test.killfeed_folders {
+        if f.newest_file.is_empty() {
+            lines.push(format!("`{}` — no CSV file", code(&f.path, 120)));
+        } else {
+            newest = newest.max(f.newest_mtime_unix);
+            lines.push(format!(
+                "`{}` — {} files, newest `{}` (<t:{}:R>)",
+                code(&f.path, 120),
+                f.csv_files,
+                code(&f.newest_file, 40),
+                f.newest_mtime_unix
+            ));
+        }
+    }
+    if test.log_path.is_empty() {
+        lines.push("server log: not found".to_owned());
+    } else {
+        lines.push(format!("server log: `{}`", code(&test.log_path, 200)));
+    }
+    found.section("Killfeed files", lines.join("\n"));
+    if test.ok && test.csv_files == 0 {
+        found.problem(
+            "The killfeed folder has no CSV file yet.",
+            "The game writes one when the server starts: restart the game server, or check that \
+             its killfeed logging is on in your game host's panel.",
+        );
+    } else if newest > 0 && now.saturating_sub(newest) > STALE_SECS {
+        found.problem(
+            format!(
+                "The newest killfeed file was last written <t:{newest}:R>: nothing new to post."
+            ),
+            "Check that the game server is running and has players; after a move to another \
+             machine the game may write under a new server id (see /list_sftp_files).",
+        );
+    }
+    if test.log_path.is_empty() && (server.feeds.events || server.feeds.connections) {
+        found.problem(
+            "Events or connections are on, but the server log was not found.",
+            step_fix("find_log"),
+        );
+    }
+}
+
+/// What the worker reading the server reports: last poll, lag, breaker, last error.
+async fn reading(bot: &Bot, caller: &Caller, id: &ServerId, found: &mut Findings) {
+    let answer = bot
+        .workers
+        .call(|mut w| async move {
+            w.server_status(ServerStatusRequest {
+                guild_id: caller.guild_id,
+                server_id: id.as_str().to_owned(),
+            })
+            .await
+        })
+        .await;
+    let status: Option<ServerStatus> = answer.ok().and_then(|r| {
+        r.into_inner().servers.into_iter().find(|s| {
+            s.server
+                .as_ref()
+                .is_some_and(|r| r.server_id == id.as_str())
+        })
+    });
+    let Some(s) = status else {
+        found.section("Reading", "no status reported yet".to_owned());
+        return;
+    };
+    let last_poll = if s.last_poll_unix_ms > 0 {
+        format!("<t:{}:R>", s.last_poll_unix_ms / 1000)
+    } else {
+        "never".to_owned()
+    };
+    let breaker = BreakerState::try_from(s.breaker).unwrap_or(BreakerState::Unspecified);
+    let mut text = format!(
+        "every {} s · last read {last_poll} · lag {} ms · {}",
+        s.poll_interval_secs,
+        s.lag_ms,
+        match breaker {
+            BreakerState::Open => "paused after repeated failures",
+            BreakerState::HalfOpen => "retrying",
+            _ => "ok",
+        }
+    );
+    if !s.last_error.is_empty() {
+        text.push_str(&format!("\nlast error: {}", clip(&s.last_error, 200)));
+    }
+    found.section("Reading", text);
+    if breaker == BreakerState::Open {
+        found.problem(
+            format!(
+                "Reading is paused after repeated failures: {}",
+                clip(&s.last_error, 200)
+            ),
+            "Fix what the SFTP steps above show; reading resumes by itself within a few \
+             minutes of the next success.",
+        );
+    }
+    if !s.paused.is_empty() {
+        found.problem(
+            format!("Reading is paused: {}", clip(&s.paused, 300)),
+            "This lifts at the next clock hour, or with a higher tier (/premium).",
+        );
+    }
+}
+
+/// The feeds' switches and channels.
+fn feeds(server: &GameServer, found: &mut Findings) {
+    let c = &server.channels;
+    let feed = |on: bool, channel: Option<u64>| match (on, channel) {
+        (true, Some(ch)) => format!("on → <#{ch}>"),
+        (true, None) => "on, no channel".to_owned(),
+        (false, Some(ch)) => format!("off (<#{ch}>)"),
+        (false, None) => "off".to_owned(),
+    };
+    found.section(
+        "Feeds",
+        format!(
+            "killfeed {} · events {} · connections {} · player count {}",
+            feed(server.feeds.killfeed, c.killfeed),
+            feed(server.feeds.events, c.events),
+            feed(server.feeds.connections, c.connections),
+            c.voice_status
+                .map_or_else(|| "—".to_owned(), |ch| format!("<#{ch}>"))
+        ),
+    );
+    let id = &server.server;
+    let checks = [
+        (
+            "killfeed",
+            server.feeds.killfeed,
+            c.killfeed,
+            "killfeed_channel",
+            format!("/killfeed start server_id:{id}"),
+        ),
+        (
+            "events",
+            server.feeds.events,
+            c.events,
+            "events_channel",
+            format!("/events start server_id:{id}"),
+        ),
+        (
+            "connections",
+            server.feeds.connections,
+            c.connections,
+            "connections_channel",
+            format!("/events start server_id:{id}"),
+        ),
+    ];
+    for (name, on, channel, option, start) in checks {
+        match (on, channel) {
+            (true, None) => found.problem(
+                format!("The {name} feed is on but has no channel."),
+                format!("/setup channels server_id:{id} {option}:#your-channel"),
+            ),
+            (false, Some(_)) if name == "killfeed" => {
+                found.problem("The killfeed has a channel but is switched off.", start)
+            }
+            _ => {}
+        }
+    }
+    if !server.feeds.killfeed && c.killfeed.is_none() {
+        found.problem(
+            "The killfeed is off and has no channel.",
+            format!(
+                "/setup channels server_id:{id} killfeed_channel:#your-channel, then /killfeed \
+                 start server_id:{id}"
+            ),
+        );
+    }
+}
+
+/// The bot's permissions in every configured channel, read from Discord.
+async fn permissions(
+    bot: &Bot,
+    caller: &Caller,
+    server: &GameServer,
+    found: &mut Findings,
+) -> Result<(), CommandError> {
+    let c = &server.channels;
+    let mut channels: Vec<(&str, u64, bool)> = Vec::new();
+    for (name, channel) in [
+        ("killfeed", c.killfeed),
+        ("events", c.events),
+        ("connections", c.connections),
+    ] {
+        if let Some(ch) = channel
+            && !channels.iter().any(|(_, seen, _)| *seen == ch)
+        {
+            channels.push((name, ch, false));
+        }
+    }
+    if let Some(ch) = c.voice_status {
+        channels.push(("player count", ch, true));
+    }
+    if channels.is_empty() {
+        return Ok(());
+    }
+    let me = match BotInGuild::read(bot, caller.guild_id).await {
+        Ok(me) => me,
+        Err(e) => {
+            found.section(
+                "Bot's permissions",
+                format!("not read: {}", clip(&e.to_string(), 300)),
+            );
+            return Ok(());
+        }
+    };
+    let blocked = bot
+        .channel_blocks
+        .of_guild(caller.guild_id)
+        .await
+        .map_err(|e| CommandError::failed("Could not read the refused channels", e))?;
+    let mut lines = Vec::new();
+    for (name, channel, voice) in channels {
+        let access = match me.in_channel(bot, channel).await {
+            Ok(access) => access,
+            Err(e) => {
+                lines.push(format!(
+                    "<#{channel}> ({name}): not read: {}",
+                    clip(&e.to_string(), 200)
+                ));
+                continue;
+            }
+        };
+        let needed = if voice { TO_RENAME } else { TO_POST };
+        let missing = access.missing(needed);
+        match (&access, missing.is_empty()) {
+            (ChannelAccess::Unseen { .. }, _) => {
+                lines.push(format!("❌ <#{channel}> ({name}): the bot cannot see it"));
+                found.problem(
+                    format!("The bot cannot see the {name} channel <#{channel}> (deleted, or hidden from it)."),
+                    format!(
+                        "Choose a channel the bot can see with /setup channels, or give the bot's \
+                         role {} there (channel settings → Permissions).",
+                        names(needed)
+                    ),
+                );
+            }
+            (ChannelAccess::Seen { .. }, false) => {
+                lines.push(format!(
+                    "❌ <#{channel}> ({name}): missing {}",
+                    missing.join(", ")
+                ));
+                found.problem(
+                    format!(
+                        "The bot lacks {} in <#{channel}> ({name}).",
+                        missing.join(", ")
+                    ),
+                    format!(
+                        "In <#{channel}>'s settings → Permissions, allow the bot's role {}; then \
+                         run /setup channels server_id:{} once, so posting there starts again.",
+                        missing.join(", "),
+                        server.server
+                    ),
+                );
+            }
+            (ChannelAccess::Seen { kind, .. }, true) => {
+                lines.push(format!("✅ <#{channel}> ({name}): {}", names(needed)));
+                if voice && *kind != ChannelType::GuildVoice {
+                    found.problem(
+                        format!("The player-count channel <#{channel}> is not a voice channel."),
+                        "Choose a voice channel as voice_status_channel in /setup channels.",
+                    );
+                }
+            }
+        }
+        if !voice && blocked.iter().any(|b| b.channel == channel) {
+            found.problem(
+                format!(
+                    "Discord refused a post to <#{channel}> earlier; the bot leaves it alone until \
+                     an admin says it is fixed."
+                ),
+                format!(
+                    "Once the permissions are right, run /setup channels server_id:{} once.",
+                    server.server
+                ),
+            );
+        }
+    }
+    found.section("Bot's permissions", lines.join("\n"));
+    Ok(())
+}
+
+fn names(needed: &[(twilight_model::guild::Permissions, &str)]) -> String {
+    needed
+        .iter()
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn render(server: &GameServer, found: Findings) -> Vec<twilight_model::channel::message::Embed> {
+    let title = clip(&format!("Setup check — {}", shown(&server.name, 100)), 256);
+    let (colour, summary) = if found.problems.is_empty() {
+        (
+            colour::SUCCESS,
+            "✅ Nothing wrong found: new kills post within one read interval.".to_owned(),
+        )
+    } else {
+        (
+            colour::ERROR,
+            format!(
+                "❌ {} problem(s) found, each with its fix:",
+                found.problems.len()
+            ),
+        )
+    };
+    let mut b = EmbedBuilder::new()
+        .title(title)
+        .color(colour)
+        .description(summary);
+    for (i, p) in found.problems.iter().enumerate().take(8) {
+        b = b.field(EmbedFieldBuilder::new(
+            clip(&format!("{}. {}", i + 1, p.what), 256),
+            clip(&format!("Fix: {}", p.fix), 1024),
+        ));
+    }
+    let mut embeds = vec![b.build()];
+    let mut details = EmbedBuilder::new()
+        .title("What was checked")
+        .color(colour::INFO);
+    for (name, text) in found.sections {
+        details = details.field(EmbedFieldBuilder::new(name, clip(&text, 1024)));
+    }
+    embeds.push(details.build());
+    embeds
+}

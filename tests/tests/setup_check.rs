@@ -1,0 +1,91 @@
+//! `/setup check`: "why is nothing posting?" in one reply. A healthy server is said to be
+//! healthy; once the guild takes the bot's Send Messages in the killfeed channel, the check
+//! reads the bot's permissions from Discord, names the channel and the missing permission
+//! and gives the fix; another Discord server's admin cannot check this server.
+
+use tower_tests::WAIT;
+use tower_tests::backing::TestDatabase;
+use tower_tests::discord_sim::interactions::{Member, Opt};
+use tower_tests::guild_setup::KillfeedSetup;
+use tower_tests::support::ok;
+
+const GUILD: u64 = 897_000_000_000_000_001;
+const ADMIN: u64 = 997_000_000_000_000_001;
+const CHANNEL: u64 = 697_000_000_000_000_001;
+const OTHER_GUILD: u64 = 897_000_000_000_000_002;
+const OTHER_ADMIN: u64 = 997_000_000_000_000_002;
+
+#[tokio::test]
+async fn setup_check_finds_a_channel_that_refuses_the_bot_and_says_how_to_fix_it() {
+    let KillfeedSetup {
+        db: _db,
+        home: _home,
+        sim,
+        stack: _stack,
+        admin,
+        server,
+        ..
+    } = KillfeedSetup::start(
+        ok(TestDatabase::create("setup_check").await),
+        "setup_check",
+        (GUILD, ADMIN),
+        CHANNEL,
+    )
+    .await;
+    let check = async |member: &Member| {
+        let sent = sim.slash(
+            0,
+            member,
+            "setup check",
+            &[("server_id", Opt::str(&server))],
+        );
+        // It tests SFTP: "Working…" (only the caller sees it), then the answer edited in.
+        let first = ok(sim.first_answer(&sent, WAIT).await);
+        assert!(first.is_ephemeral(), "it names hosts, folders and errors");
+        ok(sim.edited_answer(&sent, WAIT).await)
+    };
+
+    let healthy = check(&admin).await;
+    let text = healthy.text();
+    assert!(text.contains("Nothing wrong found"), "{text}");
+    assert!(text.contains("**auth**"), "the SFTP steps: {text}");
+    assert!(
+        text.contains(&format!("✅ <#{CHANNEL}> (killfeed)")),
+        "the bot's permissions in the killfeed channel: {text}"
+    );
+
+    // The guild takes the bot's Send Messages in the killfeed channel.
+    sim.refuse_posts(CHANNEL, true);
+    let broken = check(&admin).await;
+    let text = broken.text();
+    assert!(text.contains("1 problem(s) found"), "{text}");
+    // Without Send Messages, Discord takes Embed Links too (twilight's calculator does
+    // as Discord does).
+    assert!(
+        text.contains(&format!(
+            "The bot lacks Send Messages, Embed Links in <#{CHANNEL}> (killfeed)"
+        )),
+        "the channel and the permission: {text}"
+    );
+    assert!(
+        text.contains("allow the bot's role Send Messages"),
+        "the fix: {text}"
+    );
+    // It read that from Discord, not from a refused post.
+    assert_eq!(sim.post_attempts(CHANNEL), 0, "nothing was posted");
+    assert!(
+        sim.rest_calls()
+            .iter()
+            .any(|c| c.method == "GET" && c.path == format!("/channels/{CHANNEL}")),
+        "the channel's overwrites were read"
+    );
+
+    // Another Discord server's admin: not their server.
+    let other = check(&Member::admin(OTHER_GUILD, OTHER_ADMIN)).await;
+    let text = other.text();
+    assert!(!text.contains("Setup check"), "{text}");
+    assert!(
+        text.contains(&server),
+        "says which server was not found: {text}"
+    );
+}
