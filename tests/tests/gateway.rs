@@ -353,7 +353,7 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     // One field per top-level command.
     assert_eq!(
         help.embeds()[0]["fields"].as_array().map(Vec::len),
-        Some(16)
+        Some(17)
     );
 
     // More commands' happy paths.

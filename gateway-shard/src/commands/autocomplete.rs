@@ -1,5 +1,5 @@
 //! Suggestions while a user types: server ids, player names and weapon names, always
-//! from the caller's own guild.
+//! from the caller's own guild; command names for `/error_guide`.
 
 use twilight_model::application::command::{CommandOptionChoice, CommandOptionChoiceValue};
 
@@ -91,6 +91,16 @@ pub async fn suggest(
                 .collect(),
             None => Vec::new(),
         },
+        // `/error_guide command_usage`: the commands of the registered schema.
+        "command" => {
+            let lower = typed.trim_start_matches('/').to_lowercase();
+            super::command_paths(&super::schema())
+                .into_iter()
+                .filter(|p| p.contains(&lower))
+                .take(MAX_CHOICES)
+                .filter_map(|p| choice(format!("/{p}"), p))
+                .collect()
+        }
         _ => Vec::new(),
     };
     Ok(dedupe(choices))

@@ -7,6 +7,7 @@
 
 pub mod autocomplete;
 pub mod debug;
+pub mod error_guide;
 pub mod events;
 pub mod help;
 pub mod killfeed;
@@ -17,7 +18,7 @@ pub mod setup_check;
 pub mod sftp;
 pub mod stats;
 
-use twilight_model::application::command::{Command, CommandType};
+use twilight_model::application::command::{Command, CommandOptionType, CommandType};
 use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::channel::ChannelType;
 use twilight_util::builder::command::{
@@ -113,6 +114,7 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             private: true,
             ..spec(Anyone, Help)
         },
+        "error_guide" => spec(Anyone, Help),
         _ => return None,
     };
     Some(s)
@@ -139,6 +141,7 @@ pub async fn run(
         }
         "debug" => debug::run(bot, caller, inv).await,
         "commands" => Ok(help::commands(&schema())),
+        "error_guide" => error_guide::run(bot, inv),
         _ => Err(unknown(&inv.path)),
     }
 }
@@ -589,31 +592,50 @@ pub fn schema() -> Vec<Command> {
         ))
         .build(),
         command("commands", "Every command of this bot").build(),
+        command("error_guide", "How to resolve a problem, step by step")
+            .option(
+                StringBuilder::new("error_type", "What kind of problem")
+                    .required(true)
+                    .choices(error_guide::GUIDES.iter().copied()),
+            )
+            .option(
+                text(
+                    "command",
+                    "For command_usage: the command to explain",
+                    false,
+                )
+                .max_length(60)
+                .autocomplete(true),
+            )
+            .build(),
     ]
+}
+
+/// Every command and subcommand path of `schema` ("setup addserver", "debug").
+pub fn command_paths(schema: &[Command]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in schema {
+        let subs: Vec<_> = c
+            .options
+            .iter()
+            .filter(|o| o.kind == CommandOptionType::SubCommand)
+            .collect();
+        if subs.is_empty() {
+            out.push(c.name.clone());
+        }
+        for s in subs {
+            out.push(format!("{} {}", c.name, s.name));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use twilight_model::application::command::CommandOptionType;
 
-    /// Every command and subcommand path of the schema.
     fn paths() -> Vec<String> {
-        let mut out = Vec::new();
-        for c in schema() {
-            let subs: Vec<_> = c
-                .options
-                .iter()
-                .filter(|o| o.kind == CommandOptionType::SubCommand)
-                .collect();
-            if subs.is_empty() {
-                out.push(c.name.clone());
-            }
-            for s in subs {
-                out.push(format!("{} {}", c.name, s.name));
-            }
-        }
-        out
+        command_paths(&schema())
     }
 
     #[test]
@@ -621,7 +643,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 38);
+        assert_eq!(paths().len(), 39);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! `/setup check`: "why is nothing posting?" in one reply. A healthy server is said to be
-//! healthy; once the guild takes the bot's Send Messages in the killfeed channel, the check
-//! reads the bot's permissions from Discord, names the channel and the missing permission
-//! and gives the fix; another Discord server's admin cannot check this server.
+//! The answers to "why is nothing posting?". `/setup check`: a healthy server is said to
+//! be healthy; once the guild takes the bot's Send Messages in the killfeed channel, the
+//! check reads the bot's permissions from Discord, names the channel and the missing
+//! permission and gives the fix; another Discord server's admin cannot check this server.
+//! `/error_guide`: a guide for anyone, and `command_usage` explaining a command (suggested
+//! as the user types) from the registered schema.
 
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
@@ -16,7 +18,7 @@ const OTHER_GUILD: u64 = 897_000_000_000_000_002;
 const OTHER_ADMIN: u64 = 997_000_000_000_000_002;
 
 #[tokio::test]
-async fn setup_check_finds_a_channel_that_refuses_the_bot_and_says_how_to_fix_it() {
+async fn setup_check_and_error_guide_say_what_is_wrong_and_how_to_fix_it() {
     let KillfeedSetup {
         db: _db,
         home: _home,
@@ -26,8 +28,8 @@ async fn setup_check_finds_a_channel_that_refuses_the_bot_and_says_how_to_fix_it
         server,
         ..
     } = KillfeedSetup::start(
-        ok(TestDatabase::create("setup_check").await),
-        "setup_check",
+        ok(TestDatabase::create("diagnostics").await),
+        "diagnostics",
         (GUILD, ADMIN),
         CHANNEL,
     )
@@ -87,5 +89,53 @@ async fn setup_check_finds_a_channel_that_refuses_the_bot_and_says_how_to_fix_it
     assert!(
         text.contains(&server),
         "says which server was not found: {text}"
+    );
+
+    // `/error_guide`, for anyone: the command to explain is suggested as it is typed…
+    let player = Member::ordinary(GUILD, 997_000_000_000_000_003);
+    let sent = sim.autocomplete(
+        0,
+        &player,
+        "error_guide",
+        &[
+            ("error_type", Opt::str("command_usage")),
+            ("command", Opt::Focused("setup ch".to_owned())),
+        ],
+    );
+    let choices = ok(sim.first_answer(&sent, WAIT).await).choices();
+    assert!(
+        choices.iter().any(|(_, value)| value == "setup check"),
+        "{choices:?}"
+    );
+    // …and explained from the registered schema.
+    let sent = sim.slash(
+        0,
+        &player,
+        "error_guide",
+        &[
+            ("error_type", Opt::str("command_usage")),
+            ("command", Opt::str("setup check")),
+        ],
+    );
+    let usage = ok(sim.answer(&sent, WAIT).await);
+    assert!(!usage.is_ephemeral(), "a guide is public");
+    assert_eq!(usage.title(), "❓ Command Usage Guide: /setup check");
+    let text = usage.text();
+    assert!(
+        text.contains("/setup check server_id:"),
+        "the syntax: {text}"
+    );
+    assert!(text.contains("**server_id** (text, required)"), "{text}");
+    assert!(text.contains("admins"), "who may use it: {text}");
+    let sent = sim.slash(
+        0,
+        &player,
+        "error_guide",
+        &[("error_type", Opt::str("sftp_connection"))],
+    );
+    let text = ok(sim.answer(&sent, WAIT).await).text();
+    assert!(
+        text.contains("actual1/deathlogs/world_*"),
+        "where the game writes kills: {text}"
     );
 }
