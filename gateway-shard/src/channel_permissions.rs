@@ -4,6 +4,7 @@
 //! channel lacks which permission, before a post is refused.
 
 use twilight_model::channel::ChannelType;
+use twilight_model::channel::permission_overwrite::PermissionOverwriteType;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{GuildMarker, RoleMarker, UserMarker};
@@ -18,9 +19,11 @@ pub const TO_POST: &[(Permissions, &str)] = &[
     (Permissions::SEND_MESSAGES, "Send Messages"),
     (Permissions::EMBED_LINKS, "Embed Links"),
 ];
-/// What renaming the player-count voice channel needs.
+/// What renaming the player-count voice channel needs (Discord also wants Connect to edit
+/// a voice channel, and player-count channels are often locked by denying it).
 pub const TO_RENAME: &[(Permissions, &str)] = &[
     (Permissions::VIEW_CHANNEL, "View Channel"),
+    (Permissions::CONNECT, "Connect"),
     (Permissions::MANAGE_CHANNELS, "Manage Channels"),
 ];
 
@@ -30,6 +33,8 @@ pub struct BotInGuild {
     user: Id<UserMarker>,
     everyone: Permissions,
     roles: Vec<(Id<RoleMarker>, Permissions)>,
+    /// A timed-out member keeps only View Channel and Read Message History.
+    pub timed_out: bool,
 }
 
 /// The bot's access to one channel.
@@ -39,6 +44,9 @@ pub enum ChannelAccess {
     Seen {
         kind: ChannelType,
         permissions: Permissions,
+        /// What an overwrite for the bot itself denies: it beats any role's allow, so
+        /// the fix is to remove it, not to allow a role.
+        denied_to_bot: Permissions,
     },
     /// Discord does not show the channel to the bot: deleted, or the bot may not see it.
     Unseen { status: Option<u16> },
@@ -87,6 +95,12 @@ impl BotInGuild {
             .model()
             .await
             .map_err(RestError::Body)?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let timed_out = member
+            .communication_disabled_until
+            .is_some_and(|until| until.as_micros() / 1000 > now_ms);
         // @everyone's id is the guild's.
         let everyone = roles
             .iter()
@@ -102,6 +116,7 @@ impl BotInGuild {
             user,
             everyone,
             roles,
+            timed_out,
         })
     }
 
@@ -126,9 +141,14 @@ impl BotInGuild {
         let permissions =
             PermissionCalculator::new(self.guild, self.user, self.everyone, &self.roles)
                 .in_channel(channel.kind, &overwrites);
+        let denied_to_bot = overwrites
+            .iter()
+            .filter(|o| o.kind == PermissionOverwriteType::Member && o.id == self.user.cast())
+            .fold(Permissions::empty(), |d, o| d | o.deny);
         Ok(ChannelAccess::Seen {
             kind: channel.kind,
             permissions,
+            denied_to_bot,
         })
     }
 }

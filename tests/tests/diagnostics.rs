@@ -70,7 +70,8 @@ async fn setup_check_and_error_guide_say_what_is_wrong_and_how_to_fix_it() {
         "the channel and the permission: {text}"
     );
     assert!(
-        text.contains("allow the bot's role Send Messages"),
+        // The simulator denies it on the bot's own entry, which beats any role's allow.
+        text.contains("the entry for the bot itself denies Send Messages: remove that deny"),
         "the fix: {text}"
     );
     // It read that from Discord, not from a refused post.

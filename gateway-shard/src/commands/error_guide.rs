@@ -328,7 +328,7 @@ fn missing_permission() -> twilight_model::channel::message::Embed {
                 "1. The bot in its channels",
                 "In every killfeed, events and connections channel the bot's role needs **View \
                  Channel**, **Send Messages** and **Embed Links**; in the player-count voice \
-                 channel, **View Channel** and **Manage Channels**. `/setup check server_id` \
+                 channel, **View Channel**, **Connect** and **Manage Channels**. `/setup check server_id` \
                  reads them from Discord and names what is missing where."
                     .to_owned(),
             ),

@@ -16,6 +16,7 @@ use tower_proto::v1::{
 use tower_store::game_servers::{GameServer, within_slots};
 use tower_store::guilds::GuildSettings;
 use tower_store::ids::{GuildId, ServerId};
+use tower_store::tier::{Feature, Tier};
 
 use crate::access::Caller;
 use crate::bot::Bot;
@@ -68,9 +69,9 @@ pub async fn run(
     if let Some(test) = &test {
         files(&server, test, &mut found);
     }
-    reading(bot, caller, &id, &mut found).await;
-    feeds(&server, &mut found);
-    permissions(bot, caller, &server, &mut found).await?;
+    reading(bot, caller, &server, &mut found).await;
+    feeds(&server, guild.tier, &mut found);
+    permissions(bot, caller, &server, &mut found).await;
     Ok(Reply::embeds(render(&server, found)))
 }
 
@@ -109,13 +110,14 @@ async fn tier(
     if !server.enabled {
         found.problem(
             "This server is switched off, so it is not read.",
-            "Add it again with /setup addserver (its statistics are kept).",
+            "Remove it (/setup removeserver) and add it again (/setup addserver); its \
+             statistics are kept. Or ask the bot's operator.",
         );
     }
     Ok(())
 }
 
-/// The SFTP steps, as `/test_sftp` shows them. `None` when no worker answered.
+/// The SFTP steps, as `/test_sftp` shows them. `None` when the test could not run.
 async fn sftp(
     bot: &Bot,
     caller: &Caller,
@@ -141,15 +143,30 @@ async fn sftp(
                 "SFTP",
                 format!("not tested: {}", clip(status.message(), 300)),
             );
-            found.problem(
-                "No sftp-worker answered, so nothing is being read for this server.",
-                "This is on the bot's side: tell the bot's operator (an error id from /debug \
-                 helps them).",
-            );
+            if status.code() == tonic::Code::Unavailable {
+                found.problem(
+                    "No sftp-worker answered, so nothing is being read for this server.",
+                    "This is on the bot's side: tell the bot's operator.",
+                );
+            } else {
+                found.problem(
+                    format!("The SFTP test failed: {}", clip(status.message(), 300)),
+                    "Try again in a minute; if it stays, tell the bot's operator.",
+                );
+            }
             return None;
         }
     };
-    found.section("SFTP", super::sftp::step_lines(&reply).join("\n"));
+    let mut lines = super::sftp::step_lines(&reply);
+    if lines.is_empty() {
+        // It failed before its first step (no connection slot free, credentials that
+        // cannot be opened).
+        lines.push("no step ran".to_owned());
+    }
+    if !reply.error_id.is_empty() {
+        lines.push(format!("Error id {}", reply.error_id));
+    }
+    found.section("SFTP", lines.join("\n"));
     // A missing server log matters only to events and connections (see `files`).
     if let Some(step) = reply.steps.iter().find(|s| !s.ok && s.name != "find_log") {
         found.problem(
@@ -160,6 +177,15 @@ async fn sftp(
             ),
             step_fix(&step.name),
         );
+    } else if !reply.ok {
+        found.problem(
+            "The SFTP test could not run.",
+            format!(
+                "Try again in a minute; if it stays, an admin runs /debug {} and tells the bot's \
+                 operator.",
+                reply.error_id
+            ),
+        );
     }
     Some(reply)
 }
@@ -168,8 +194,9 @@ async fn sftp(
 fn step_fix(step: &str) -> &'static str {
     match step {
         "resolve" => {
-            "The host name does not resolve: check it in your game host's panel and add the \
-             server again with /setup addserver."
+            "The host cannot be used: its name does not resolve, or it is an address the bot \
+             may not connect to (a private network). Check the host in your game host's panel \
+             and add the server again with /setup addserver."
         }
         "connect" => {
             "Nothing answers at that host and port: check the SFTP port in your game host's \
@@ -251,7 +278,8 @@ fn files(server: &GameServer, test: &TestServerReply, found: &mut Findings) {
 }
 
 /// What the worker reading the server reports: last poll, lag, breaker, last error.
-async fn reading(bot: &Bot, caller: &Caller, id: &ServerId, found: &mut Findings) {
+async fn reading(bot: &Bot, caller: &Caller, server: &GameServer, found: &mut Findings) {
+    let id = &server.server;
     let answer = bot
         .workers
         .call(|mut w| async move {
@@ -299,20 +327,42 @@ async fn reading(bot: &Bot, caller: &Caller, id: &ServerId, found: &mut Findings
                 "Reading is paused after repeated failures: {}",
                 clip(&s.last_error, 200)
             ),
-            "Fix what the SFTP steps above show; reading resumes by itself within a few \
-             minutes of the next success.",
+            "Fix what the SFTP steps show; reading resumes by itself within a few minutes of \
+             the next success.",
         );
-    }
-    if !s.paused.is_empty() {
+    } else if !s.paused.is_empty() {
         found.problem(
             format!("Reading is paused: {}", clip(&s.paused, 300)),
             "This lifts at the next clock hour, or with a higher tier (/premium).",
         );
+    } else if s.enabled
+        && now_ms().saturating_sub(s.last_poll_unix_ms.max(server.created_at_ms)) > stale_after(&s)
+    {
+        // Nobody has read it for several intervals: no worker holds it, or its reads hang.
+        found.problem(
+            format!("This server has not been read for a while (last read {last_poll})."),
+            "If it stays so for a few more minutes, tell the bot's operator: no worker may be \
+             reading it.",
+        );
     }
 }
 
-/// The feeds' switches and channels.
-fn feeds(server: &GameServer, found: &mut Findings) {
+/// How long without a read is worth a word: three intervals, at least two minutes (a
+/// server just added waits for a worker to pick it up).
+fn stale_after(s: &ServerStatus) -> i64 {
+    i64::from(s.poll_interval_secs.max(1))
+        .saturating_mul(3_000)
+        .max(120_000)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The feeds' switches and channels, and whether the tier unlocks them.
+fn feeds(server: &GameServer, tier: Tier, found: &mut Findings) {
     let c = &server.channels;
     let feed = |on: bool, channel: Option<u64>| match (on, channel) {
         (true, Some(ch)) => format!("on → <#{ch}>"),
@@ -335,6 +385,7 @@ fn feeds(server: &GameServer, found: &mut Findings) {
     let checks = [
         (
             "killfeed",
+            Feature::Killfeed,
             server.feeds.killfeed,
             c.killfeed,
             "killfeed_channel",
@@ -342,6 +393,7 @@ fn feeds(server: &GameServer, found: &mut Findings) {
         ),
         (
             "events",
+            Feature::EventsFeed,
             server.feeds.events,
             c.events,
             "events_channel",
@@ -349,42 +401,53 @@ fn feeds(server: &GameServer, found: &mut Findings) {
         ),
         (
             "connections",
+            Feature::ConnectionsFeed,
             server.feeds.connections,
             c.connections,
             "connections_channel",
             format!("/events start server_id:{id}"),
         ),
     ];
-    for (name, on, channel, option, start) in checks {
+    for (name, feature, on, channel, option, start) in checks {
+        if (on || channel.is_some()) && !feature.is_unlocked_at(tier) {
+            found.problem(
+                format!(
+                    "The {name} feed needs a higher tier than this server has, so it is not posted."
+                ),
+                "See /premium features; the feed starts again once the tier allows it.",
+            );
+            continue;
+        }
         match (on, channel) {
             (true, None) => found.problem(
                 format!("The {name} feed is on but has no channel."),
                 format!("/setup channels server_id:{id} {option}:#your-channel"),
             ),
-            (false, Some(_)) if name == "killfeed" => {
-                found.problem("The killfeed has a channel but is switched off.", start)
-            }
+            (false, Some(ch)) => found.problem(
+                format!("The {name} feed has a channel (<#{ch}>) but is switched off."),
+                start,
+            ),
+            (false, None) if name == "killfeed" => found.problem(
+                "The killfeed is off and has no channel.",
+                format!(
+                    "/setup channels server_id:{id} killfeed_channel:#your-channel, then \
+                     /killfeed start server_id:{id}"
+                ),
+            ),
             _ => {}
         }
     }
-    if !server.feeds.killfeed && c.killfeed.is_none() {
+    if c.voice_status.is_some() && !Feature::VoicePlayerCount.is_unlocked_at(tier) {
         found.problem(
-            "The killfeed is off and has no channel.",
-            format!(
-                "/setup channels server_id:{id} killfeed_channel:#your-channel, then /killfeed \
-                 start server_id:{id}"
-            ),
+            "The player-count channel needs a higher tier than this server has, so it is not \
+             renamed.",
+            "See /premium features.",
         );
     }
 }
 
 /// The bot's permissions in every configured channel, read from Discord.
-async fn permissions(
-    bot: &Bot,
-    caller: &Caller,
-    server: &GameServer,
-    found: &mut Findings,
-) -> Result<(), CommandError> {
+async fn permissions(bot: &Bot, caller: &Caller, server: &GameServer, found: &mut Findings) {
     let c = &server.channels;
     let mut channels: Vec<(&str, u64, bool)> = Vec::new();
     for (name, channel) in [
@@ -402,7 +465,7 @@ async fn permissions(
         channels.push(("player count", ch, true));
     }
     if channels.is_empty() {
-        return Ok(());
+        return;
     }
     let me = match BotInGuild::read(bot, caller.guild_id).await {
         Ok(me) => me,
@@ -411,16 +474,45 @@ async fn permissions(
                 "Bot's permissions",
                 format!("not read: {}", clip(&e.to_string(), 300)),
             );
-            return Ok(());
+            if matches!(e.status(), Some(403 | 404)) {
+                found.problem(
+                    "The bot is not a member of this Discord server: its commands work, but it \
+                     cannot post.",
+                    "Invite the bot again with its invite link (the `bot` scope, not only \
+                     `applications.commands`).",
+                );
+            } else {
+                found.problem(
+                    "The bot's permissions could not be read from Discord.",
+                    "Run /setup check again in a minute.",
+                );
+            }
+            return;
         }
     };
-    let blocked = bot
-        .channel_blocks
-        .of_guild(caller.guild_id)
-        .await
-        .map_err(|e| CommandError::failed("Could not read the refused channels", e))?;
+    if me.timed_out {
+        found.problem(
+            "The bot is timed out in this Discord server, so it cannot post.",
+            "Remove the bot's timeout (its member menu → Remove Timeout).",
+        );
+    }
+    // Channels Discord refused a post to (the posting side leaves them alone a while).
+    let blocked = match bot.channel_blocks.of_guild(caller.guild_id).await {
+        Ok(blocked) => blocked,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the refused channels");
+            Vec::new()
+        }
+    };
     let mut lines = Vec::new();
     for (name, channel, voice) in channels {
+        let refused = (!voice)
+            .then(|| blocked.iter().find(|b| b.channel == channel))
+            .flatten();
+        let resume = format!(
+            "then run /setup channels server_id:{} once, so posting there starts again at once",
+            server.server
+        );
         let access = match me.in_channel(bot, channel).await {
             Ok(access) => access,
             Err(e) => {
@@ -428,66 +520,87 @@ async fn permissions(
                     "<#{channel}> ({name}): not read: {}",
                     clip(&e.to_string(), 200)
                 ));
+                found.problem(
+                    format!("The bot's permissions in <#{channel}> ({name}) could not be read."),
+                    "Run /setup check again in a minute.",
+                );
                 continue;
             }
         };
         let needed = if voice { TO_RENAME } else { TO_POST };
         let missing = access.missing(needed);
-        match (&access, missing.is_empty()) {
-            (ChannelAccess::Unseen { .. }, _) => {
+        match &access {
+            ChannelAccess::Unseen { .. } => {
                 lines.push(format!("❌ <#{channel}> ({name}): the bot cannot see it"));
                 found.problem(
-                    format!("The bot cannot see the {name} channel <#{channel}> (deleted, or hidden from it)."),
                     format!(
-                        "Choose a channel the bot can see with /setup channels, or give the bot's \
-                         role {} there (channel settings → Permissions).",
+                        "The bot cannot see the {name} channel <#{channel}> (deleted, or hidden \
+                         from it)."
+                    ),
+                    format!(
+                        "Choose a channel that exists with /setup channels, or give the bot {} \
+                         there (channel settings → Permissions); {resume}.",
                         names(needed)
                     ),
                 );
             }
-            (ChannelAccess::Seen { .. }, false) => {
+            ChannelAccess::Seen { denied_to_bot, .. } if !missing.is_empty() => {
                 lines.push(format!(
                     "❌ <#{channel}> ({name}): missing {}",
                     missing.join(", ")
                 ));
+                let on_bot: Vec<&str> = needed
+                    .iter()
+                    .filter(|(p, n)| missing.contains(n) && denied_to_bot.contains(*p))
+                    .map(|(_, n)| *n)
+                    .collect();
+                let fix = if on_bot.is_empty() {
+                    format!(
+                        "In <#{channel}>'s settings → Permissions, allow the bot's role {}; \
+                         {resume}.",
+                        missing.join(", ")
+                    )
+                } else {
+                    format!(
+                        "In <#{channel}>'s settings → Permissions, the entry for the bot itself \
+                         denies {}: remove that deny (it beats any role); {resume}.",
+                        on_bot.join(", ")
+                    )
+                };
                 found.problem(
                     format!(
                         "The bot lacks {} in <#{channel}> ({name}).",
                         missing.join(", ")
                     ),
-                    format!(
-                        "In <#{channel}>'s settings → Permissions, allow the bot's role {}; then \
-                         run /setup channels server_id:{} once, so posting there starts again.",
-                        missing.join(", "),
-                        server.server
-                    ),
+                    fix,
                 );
             }
-            (ChannelAccess::Seen { kind, .. }, true) => {
+            ChannelAccess::Seen { kind, .. } => {
                 lines.push(format!("✅ <#{channel}> ({name}): {}", names(needed)));
-                if voice && *kind != ChannelType::GuildVoice {
+                if voice && !matches!(kind, ChannelType::GuildVoice | ChannelType::GuildStageVoice)
+                {
                     found.problem(
                         format!("The player-count channel <#{channel}> is not a voice channel."),
                         "Choose a voice channel as voice_status_channel in /setup channels.",
                     );
+                } else if let Some(block) = refused {
+                    found.problem(
+                        format!(
+                            "Discord refused a post to <#{channel}> ({name}) earlier ({}), so the \
+                             bot is holding its posts there; the permissions look right now.",
+                            block.status
+                        ),
+                        format!(
+                            "Run /setup channels server_id:{} once: posting there starts again at \
+                             once (otherwise the bot tries again by itself later).",
+                            server.server
+                        ),
+                    );
                 }
             }
         }
-        if !voice && blocked.iter().any(|b| b.channel == channel) {
-            found.problem(
-                format!(
-                    "Discord refused a post to <#{channel}> earlier; the bot leaves it alone until \
-                     an admin says it is fixed."
-                ),
-                format!(
-                    "Once the permissions are right, run /setup channels server_id:{} once.",
-                    server.server
-                ),
-            );
-        }
     }
     found.section("Bot's permissions", lines.join("\n"));
-    Ok(())
 }
 
 fn names(needed: &[(twilight_model::guild::Permissions, &str)]) -> String {
@@ -497,6 +610,9 @@ fn names(needed: &[(twilight_model::guild::Permissions, &str)]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Problems shown at most (each an embed field; the rest are counted).
+const PROBLEMS_SHOWN: usize = 6;
 
 fn render(server: &GameServer, found: Findings) -> Vec<twilight_model::channel::message::Embed> {
     let title = clip(&format!("Setup check — {}", shown(&server.name, 100)), 256);
@@ -518,18 +634,39 @@ fn render(server: &GameServer, found: Findings) -> Vec<twilight_model::channel::
         .title(title)
         .color(colour)
         .description(summary);
-    for (i, p) in found.problems.iter().enumerate().take(8) {
+    // The problem goes in the value: Discord shows channel mentions and times there, not
+    // in a field's name. At most 6 × 800 characters, well inside an embed's 6,000.
+    for (i, p) in found.problems.iter().enumerate().take(PROBLEMS_SHOWN) {
         b = b.field(EmbedFieldBuilder::new(
-            clip(&format!("{}. {}", i + 1, p.what), 256),
-            clip(&format!("Fix: {}", p.fix), 1024),
+            format!("Problem {}", i + 1),
+            clip(&format!("{}\n**Fix:** {}", p.what, p.fix), 800),
+        ));
+    }
+    if found.problems.len() > PROBLEMS_SHOWN {
+        b = b.field(EmbedFieldBuilder::new(
+            "More",
+            format!(
+                "…and {} more: fix these, then run /setup check again.",
+                found.problems.len() - PROBLEMS_SHOWN
+            ),
         ));
     }
     let mut embeds = vec![b.build()];
+    // The details, packed into as many embeds as Discord's 6,000 characters need.
     let mut details = EmbedBuilder::new()
         .title("What was checked")
         .color(colour::INFO);
+    let mut size = 0;
     for (name, text) in found.sections {
-        details = details.field(EmbedFieldBuilder::new(name, clip(&text, 1024)));
+        let value = clip(&text, 1000);
+        let len = name.chars().count() + value.chars().count();
+        if size + len > 5500 {
+            embeds.push(details.build());
+            details = EmbedBuilder::new().color(colour::INFO);
+            size = 0;
+        }
+        size += len;
+        details = details.field(EmbedFieldBuilder::new(name, value));
     }
     embeds.push(details.build());
     embeds
