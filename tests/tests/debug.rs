@@ -1,5 +1,6 @@
 //! `/debug`: an error id that a failed command gave leads an admin to the error itself;
-//! another Discord server's admin cannot look it up; `/debug show_recent` lists it.
+//! another Discord server's admin cannot look it up; `/debug show_recent` lists it, and
+//! `/debug` alone gives the overview (errors by kind, each server's reading, the shard).
 
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
@@ -70,6 +71,7 @@ async fn an_error_id_leads_its_own_admins_to_the_error_and_no_one_else() {
     .await);
     assert!(shown.contains("no/such/folder"), "what failed: {shown}");
     assert!(shown.contains(&server), "on which game server: {shown}");
+    assert!(shown.contains("What to do"), "with what to do: {shown}");
 
     // Another Discord server's admin: not theirs, so not found.
     let other = Member::admin(OTHER_GUILD, OTHER_ADMIN);
@@ -85,5 +87,16 @@ async fn an_error_id_leads_its_own_admins_to_the_error_and_no_one_else() {
     // The recent errors of the admin's own server list it.
     let recent = debug(&admin, vec![("show_recent", Opt::Bool(true))]).await;
     assert!(recent.text().contains(&id), "{}", recent.text());
+
+    // Neither option: the week's errors by kind, each server's reading, the shard.
+    let overview = debug(&admin, vec![]).await;
+    let text = overview.text();
+    assert_eq!(overview.title(), "Diagnostics", "{text}");
+    assert!(text.contains(&id), "the week's errors: {text}");
+    assert!(
+        text.contains(&format!("`{server}` ✅ ok · last read")),
+        "the server's reading: {text}"
+    );
+    assert!(text.contains("Shard\n0 of 1"), "the guild's shard: {text}");
     ok(stack.stop_cleanly(WAIT).await);
 }

@@ -1,9 +1,14 @@
 //! `/debug [error_id] [show_recent]`: the error behind an id that an error message gave
-//! ("Error id E-… · admins: /debug E-…"), or this Discord server's recent errors, from the
-//! telemetry-collector. An admin sees only their own server's errors; the bot owner may look
-//! up any id.
+//! ("Error id E-… · admins: /debug E-…") with what to do about it, this Discord server's
+//! recent errors, or with neither option an overview: the last 7 days' errors by kind, each
+//! game server's reading health (last read, lag, breaker, connections) and the shard that
+//! serves the guild. Errors come from the telemetry-collector; an admin sees only their own
+//! server's, and the bot owner may look up any id.
 
-use tower_proto::v1::{ErrorGroup, GetErrorRequest, GuildErrorsRequest};
+use tower_proto::v1::{
+    BreakerState, ErrorGroup, GetErrorRequest, GuildErrorsRequest, ServerStatusRequest,
+};
+use tower_store::ids::{GuildId, ShardRange};
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
 use crate::access::Caller;
@@ -20,10 +25,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         .opt_str("error_id")?
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    match error_id {
-        Some(id) => one(bot, caller, id).await,
-        // Without an id, the recent errors are the answer (`show_recent` or not).
-        None => recent(bot, caller).await,
+    match (error_id, inv.opt_bool("show_recent")?) {
+        (Some(id), _) => one(bot, caller, id).await,
+        (None, Some(true)) => recent(bot, caller).await,
+        (None, _) => overview(bot, caller).await,
     }
 }
 
@@ -68,6 +73,7 @@ async fn one(bot: &Bot, caller: &Caller, id: &str) -> Result<Reply, CommandError
     for (name, value) in facts(&group) {
         embed = embed.field(EmbedFieldBuilder::new(name, value).inline());
     }
+    embed = embed.field(EmbedFieldBuilder::new("What to do", fix_for(&group.kind)));
     Ok(Reply::embed(embed.build()))
 }
 
@@ -137,4 +143,201 @@ async fn recent(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
             .description(clip(&description, 4000))
             .build(),
     ))
+}
+
+/// What an admin does about an error of a kind (the kinds the processes report).
+fn fix_for(kind: &str) -> &'static str {
+    match kind {
+        "sftp.auth" => {
+            "The game server refused the user name or password: copy them again from your game \
+             host's panel and add the server again (/setup removeserver, /setup addserver; \
+             statistics are kept)."
+        }
+        "sftp.connect" => {
+            "Nothing answered at the server's SFTP host and port, or its host key changed: check \
+             them in your game host's panel (the SFTP port, not the game port); /test_sftp shows \
+             the failing step."
+        }
+        "sftp.no_killfeed" | "sftp.discovery" => {
+            "The killfeed folder was not found: check the server id (the number in the \
+             `<host>_<server_id>` folder) with /list_sftp_files."
+        }
+        "sftp.connection_slot" | "sftp.pool" | "poll.connection_slot" | "poll.pool" => {
+            "Every SFTP connection your tier allows was busy (a backfill, or many servers): it \
+             passes by itself; a higher tier allows more connections (/premium)."
+        }
+        "posting.refused" => {
+            "Discord refused a post in a feed channel: /setup check server_id names the \
+             channel and the missing permission."
+        }
+        "command.invalid" => {
+            "An option was not accepted: /error_guide command_usage explains the command."
+        }
+        "command.refused" => {
+            "The command needs admin rights or a higher tier: /error_guide missing_permission."
+        }
+        kind if kind.starts_with("poll.") || kind.starts_with("command.") => {
+            "This is on the bot's side and it retries by itself; if it repeats, give this error \
+             id to the bot's operator."
+        }
+        _ => {
+            "/setup check server_id shows what is wrong with a game server; if nothing is, give \
+             this error id to the bot's operator."
+        }
+    }
+}
+
+/// The 7 days the overview counts errors over.
+const OVERVIEW_DAYS: i64 = 7;
+/// Error groups read for the overview.
+const OVERVIEW_GROUPS: u32 = 200;
+
+/// With neither option: this guild's errors of the last 7 days by kind, each game server's
+/// reading health, and the shard that serves the guild.
+async fn overview(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .saturating_sub(OVERVIEW_DAYS * 24 * 3600 * 1000);
+    let mut b = EmbedBuilder::new()
+        .title("Diagnostics")
+        .color(colour::INFO)
+        .description(
+            "`/debug error_id` explains one error; `/debug show_recent` lists the latest; \
+             `/setup check server_id` checks a server end to end.",
+        );
+    let errors = match bot
+        .collector
+        .clone()
+        .guild_errors(GuildErrorsRequest {
+            guild_id: caller.guild_id,
+            limit: OVERVIEW_GROUPS,
+        })
+        .await
+    {
+        Ok(r) => {
+            let recent: Vec<ErrorGroup> = r
+                .into_inner()
+                .errors
+                .into_iter()
+                .filter(|e| e.last_seen_unix_ms >= since)
+                .collect();
+            error_summary(&recent)
+        }
+        Err(s) => format!("the error log did not answer: {}", clip(s.message(), 200)),
+    };
+    b = b.field(EmbedFieldBuilder::new(
+        format!("Errors, last {OVERVIEW_DAYS} days"),
+        clip(&errors, 1024),
+    ));
+    let status = bot
+        .workers
+        .call(|mut w| async move {
+            w.server_status(ServerStatusRequest {
+                guild_id: caller.guild_id,
+                server_id: String::new(),
+            })
+            .await
+        })
+        .await;
+    let (servers, pool) = match status {
+        Ok(r) => {
+            let r = r.into_inner();
+            let lines: Vec<String> = r
+                .servers
+                .iter()
+                .map(|s| {
+                    let id = s
+                        .server
+                        .as_ref()
+                        .map(|r| r.server_id.as_str())
+                        .unwrap_or("?");
+                    let last = if s.last_poll_unix_ms > 0 {
+                        format!("<t:{}:R>", s.last_poll_unix_ms / 1000)
+                    } else {
+                        "never".to_owned()
+                    };
+                    let breaker = match BreakerState::try_from(s.breaker) {
+                        Ok(BreakerState::Open) => "❌ paused after failures",
+                        Ok(BreakerState::HalfOpen) => "⚠️ retrying",
+                        _ => "✅ ok",
+                    };
+                    let mut line = format!(
+                        "`{}` {breaker} · last read {last} · lag {} ms",
+                        code(id, 32),
+                        s.lag_ms
+                    );
+                    if !s.last_error.is_empty() {
+                        line.push_str(&format!(" · {}", clip(&s.last_error, 80)));
+                    }
+                    line
+                })
+                .collect();
+            let pool = r
+                .pool
+                .map(|p| format!("{} open, {} busy, limit {}", p.open, p.busy, p.limit));
+            let servers = if lines.is_empty() {
+                "No game server is set up (/setup addserver).".to_owned()
+            } else {
+                lines.join("\n")
+            };
+            (servers, pool)
+        }
+        Err(s) => (
+            format!("no sftp-worker answered: {}", clip(s.message(), 200)),
+            None,
+        ),
+    };
+    b = b.field(EmbedFieldBuilder::new("Game servers", clip(&servers, 1024)));
+    if let Some(pool) = pool {
+        b = b.field(EmbedFieldBuilder::new("SFTP connections", pool).inline());
+    }
+    let shard = ShardRange::shard_of(GuildId(caller.guild_id), bot.shards.total);
+    b = b.field(
+        EmbedFieldBuilder::new(
+            "Shard",
+            format!(
+                "{shard} of {} (this process runs {}–{})",
+                bot.shards.total, bot.shards.first, bot.shards.last
+            ),
+        )
+        .inline(),
+    );
+    Ok(Reply::embed(b.build()))
+}
+
+/// Error groups by kind: how many kinds, how often each was seen, the latest id of each.
+fn error_summary(groups: &[ErrorGroup]) -> String {
+    if groups.is_empty() {
+        return "None.".to_owned();
+    }
+    let mut by_area: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
+    for g in groups {
+        let area = match g.kind.split('.').next().unwrap_or_default() {
+            "sftp" | "poll" => "SFTP and reading",
+            "posting" => "posting to Discord",
+            "command" => "commands",
+            _ => "other",
+        };
+        let entry = by_area.entry(area).or_default();
+        entry.0 += 1;
+        entry.1 += g.count;
+    }
+    let mut lines: Vec<String> = by_area
+        .iter()
+        .map(|(area, (kinds, seen))| {
+            format!(
+                "**{area}**: {kinds} kind(s) of error, {seen} occurrences since each first appeared"
+            )
+        })
+        .collect();
+    for g in groups.iter().take(5) {
+        lines.push(format!(
+            "`{}` {} — {}",
+            code(&g.last_error_id, 20),
+            code(&g.kind, 40),
+            clip(&shown(&g.message, 100), 100)
+        ));
+    }
+    lines.join("\n")
 }
