@@ -4,8 +4,10 @@
 
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
+use tower_tests::daemon::binary_path;
 use tower_tests::discord_sim::interactions::{Member, Opt};
 use tower_tests::guild_setup::KillfeedSetup;
+use tower_tests::stack::TEST_TOKEN;
 use tower_tests::support::ok;
 
 const GUILD: u64 = 898_000_000_000_000_001;
@@ -23,6 +25,7 @@ async fn an_error_id_leads_its_own_admins_to_the_error_and_no_one_else() {
         stack,
         admin,
         server,
+        options,
         ..
     } = KillfeedSetup::start(
         ok(TestDatabase::create("debug").await),
@@ -98,5 +101,48 @@ async fn an_error_id_leads_its_own_admins_to_the_error_and_no_one_else() {
         "the server's reading: {text}"
     );
     assert!(text.contains("Shard\n0 of 1"), "the guild's shard: {text}");
+
+    // Operators see the same from the command line (a gateway token, the collector's URL).
+    let towerctl = async |args: &[&str]| -> serde_json::Value {
+        let mut command = tokio::process::Command::new(ok(binary_path("towerctl")));
+        command
+            .args(args)
+            .envs(options.base_env())
+            .env(
+                "TOWER_COLLECTOR_URL",
+                format!("http://{}", stack.collector_addr),
+            )
+            .env("TOWER_AUTH_TOKEN", TEST_TOKEN);
+        let out = ok(ok(tokio::time::timeout(WAIT, command.output()).await));
+        assert!(
+            out.status.success(),
+            "towerctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ok(serde_json::from_slice(&out.stdout))
+    };
+    let shown = towerctl(&["errors", "show", &id, "--json"]).await;
+    assert_eq!(shown["error_id"], serde_json::json!(id), "{shown}");
+    assert_eq!(shown["server_id"], serde_json::json!(server), "{shown}");
+    let top = towerctl(&["errors", "top", "--since", "1h", "--json"]).await;
+    let listed = top["errors"].as_array().cloned().unwrap_or_default();
+    assert!(
+        listed
+            .iter()
+            .any(|e| e["error_id"] == serde_json::json!(id)),
+        "{top}"
+    );
+    let status = towerctl(&["status", "--json"]).await;
+    let kinds: Vec<String> = status["processes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p["kind"].as_str().map(str::to_owned))
+        .collect();
+    // The collector answers for the processes that reported to it.
+    for kind in ["gateway_shard", "sftp_worker"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {status}");
+    }
     ok(stack.stop_cleanly(WAIT).await);
 }

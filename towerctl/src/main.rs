@@ -6,12 +6,17 @@
 //! - `towerctl token`: a new inter-process token and its SHA-256.
 //! - `towerctl health ADDR`: a daemon's gRPC health (exit 0 when SERVING), for container
 //!   healthchecks and probes without another binary.
+//! - `towerctl errors top [--since 1h] [--category C] [--guild G] [--json]`, `towerctl
+//!   errors show ID`, `towerctl status`: what the telemetry-collector knows (errors by
+//!   group; every process that reported), for operators.
 //!
 //! Without the default feature `database` (`--no-default-features`) it builds from the
 //! ingest core alone — `analyze` and `bench parse`, no database driver or async runtime.
 
 mod analyze;
 mod bench;
+#[cfg(feature = "database")]
+mod errors;
 #[cfg(feature = "probe")]
 mod health;
 mod progress;
@@ -55,10 +60,56 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         timeout_secs: u64,
     },
+    /// The errors the telemetry-collector grouped (its URL and a gateway token from the
+    /// config file or TOWER_COLLECTOR_URL and TOWER_AUTH_TOKEN).
+    #[cfg(feature = "database")]
+    Errors {
+        #[command(subcommand)]
+        what: Errors,
+        /// The config file the daemons use.
+        #[arg(long, env = "TOWER_CONFIG", global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Every process that has reported to the telemetry-collector: kind, instance, since
+    /// when, last heard from.
+    #[cfg(feature = "database")]
+    Status {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "TOWER_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Speed figures of the ingest engine (build with --release; pin to one core).
     Bench {
         #[command(subcommand)]
         what: Bench,
+    },
+}
+
+#[cfg(feature = "database")]
+#[derive(Debug, Subcommand)]
+enum Errors {
+    /// The most frequent error groups, most frequent first.
+    Top {
+        /// Only errors seen within this window: 30m, 1h, 7d; 0 for all time.
+        #[arg(long, default_value = "1h")]
+        since: String,
+        /// Only kinds of this area (the kind's first part: sftp, poll, posting, command).
+        #[arg(long)]
+        category: Option<String>,
+        /// Only errors of this Discord server (guild id).
+        #[arg(long)]
+        guild: Option<u64>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One error by the id a user was shown (any guild).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -106,6 +157,36 @@ fn main() -> ExitCode {
         #[cfg(feature = "probe")]
         Command::Health { addr, timeout_secs } => {
             health::check(&addr, std::time::Duration::from_secs(timeout_secs)).map_err(Into::into)
+        }
+        #[cfg(feature = "database")]
+        Command::Errors { what, config } => match what {
+            Errors::Top {
+                since,
+                category,
+                guild,
+                limit,
+                json,
+            } => errors::parse_since(&since)
+                .and_then(|since| {
+                    errors::top(
+                        config.as_deref(),
+                        &errors::TopQuery {
+                            since,
+                            limit,
+                            category,
+                            guild,
+                        },
+                        json,
+                    )
+                })
+                .map_err(Into::into),
+            Errors::Show { id, json } => {
+                errors::show(config.as_deref(), &id, json).map_err(Into::into)
+            }
+        },
+        #[cfg(feature = "database")]
+        Command::Status { json, config } => {
+            errors::status(config.as_deref(), json).map_err(Into::into)
         }
         Command::Bench {
             what: Bench::Parse { mib, rounds },

@@ -1,0 +1,300 @@
+//! `towerctl errors top|show` and `towerctl status`: what the telemetry-collector knows,
+//! for operators. They call the collector like the gateway does (its URL and this
+//! process's token from the same config file and environment: `TOWER_COLLECTOR_URL`,
+//! `TOWER_AUTH_TOKEN` with a gateway token), and print a table or, with `--json`, one
+//! JSON document.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tower_daemon::config::Config;
+use tower_daemon::grpc::{AuthedChannel, ClientSecurity, collector_client};
+use tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient;
+use tower_proto::v1::{
+    ErrorGroup, GetErrorRequest, GuildErrorsRequest, ListProcessesRequest, ProcessKind,
+    TopErrorsRequest,
+};
+
+/// How long a call to the collector may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// A process not heard from for this long is shown as silent.
+const SILENT_AFTER_MS: i64 = 90_000;
+
+/// What `towerctl errors top` asks for.
+pub struct TopQuery {
+    /// Only errors last seen within this window (`None`: all time).
+    pub since: Option<Duration>,
+    pub limit: u32,
+    /// Only kinds in this area: the first part of the kind (`sftp`, `poll`, `posting`,
+    /// `command`, …).
+    pub category: Option<String>,
+    pub guild: Option<u64>,
+}
+
+/// `30s`, `15m`, `1h`, `7d`, or `0` for all time.
+pub fn parse_since(text: &str) -> Result<Option<Duration>, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(None);
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("--since {text}: expected a number and s, m, h or d (like 1h)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("--since {text}: the unit must be s, m, h or d")),
+    };
+    Ok(Some(Duration::from_secs(secs)))
+}
+
+fn client(config: Option<&Path>) -> Result<TelemetryCollectorClient<AuthedChannel>, String> {
+    let config = Config::load(config).map_err(|e| e.to_string())?;
+    let security = ClientSecurity::from_config(&config).map_err(|e| e.to_string())?;
+    collector_client(&config.collector.url, &security)
+        .map_err(|e| format!("the collector at {}: {e}", config.collector.url))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Runs one call with [`CALL_TIMEOUT`], turning a refusal into a sentence.
+async fn call<T>(
+    what: &str,
+    future: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, future).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) if s.code() == tonic::Code::NotFound => Err(format!("{what}: not found")),
+        Ok(Err(s)) if s.code() == tonic::Code::Unauthenticated => Err(format!(
+            "{what}: the collector refused this token (TOWER_AUTH_TOKEN must be a gateway token)"
+        )),
+        Ok(Err(s)) => Err(format!("{what}: {}", s.message())),
+        Err(_) => Err(format!("{what}: no answer within {CALL_TIMEOUT:?}")),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `5s ago`, `3m ago`, `2h ago`, `4d ago`.
+fn ago(ms: i64) -> String {
+    if ms <= 0 {
+        return "never".to_owned();
+    }
+    let secs = now_ms().saturating_sub(ms).max(0) / 1000;
+    match secs {
+        s if s < 120 => format!("{s}s ago"),
+        s if s < 7200 => format!("{}m ago", s / 60),
+        s if s < 172_800 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86_400),
+    }
+}
+
+fn group_json(g: &ErrorGroup) -> Value {
+    let context = g.last_context.as_ref();
+    json!({
+        "error_id": g.last_error_id,
+        "fingerprint": g.fingerprint,
+        "kind": g.kind,
+        "message": g.message,
+        "location": g.location,
+        "count": g.count,
+        "first_seen_unix_ms": g.first_seen_unix_ms,
+        "last_seen_unix_ms": g.last_seen_unix_ms,
+        "guild_id": context.map(|c| c.guild_id.to_string()),
+        "server_id": context.map(|c| c.server_id.clone()).filter(|s| !s.is_empty()),
+        "command": context.map(|c| c.command.clone()).filter(|s| !s.is_empty()),
+        "shard": context.and_then(|c| c.shard),
+    })
+}
+
+/// `towerctl errors top`.
+pub fn top(config: Option<&Path>, query: &TopQuery, json_out: bool) -> Result<(), String> {
+    let groups = runtime()?.block_on(async {
+        // The channel is made inside the runtime (it spawns its connection task there).
+        let mut client = client(config)?;
+        match query.guild {
+            Some(guild) => call(
+                "errors of the guild",
+                client.guild_errors(GuildErrorsRequest {
+                    guild_id: guild,
+                    limit: query.limit,
+                }),
+            )
+            .await
+            .map(|r| r.errors),
+            None => call(
+                "the top errors",
+                client.top_errors(TopErrorsRequest {
+                    window_secs: query
+                        .since
+                        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
+                    limit: query.limit,
+                }),
+            )
+            .await
+            .map(|r| r.groups),
+        }
+    })?;
+    let since_ms = query
+        .since
+        .map(|d| now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+    let groups: Vec<&ErrorGroup> = groups
+        .iter()
+        .filter(|g| since_ms.is_none_or(|s| g.last_seen_unix_ms >= s))
+        .filter(|g| {
+            query
+                .category
+                .as_deref()
+                .is_none_or(|c| g.kind.split('.').next() == Some(c))
+        })
+        .collect();
+    if json_out {
+        let doc = json!({ "errors": groups.iter().map(|g| group_json(g)).collect::<Vec<_>>() });
+        println!("{doc}");
+        return Ok(());
+    }
+    if groups.is_empty() {
+        println!("no errors");
+        return Ok(());
+    }
+    println!(
+        "{:>7}  {:<10}  {:<14}  {:<24}  message",
+        "count", "last seen", "error id", "kind"
+    );
+    for g in groups {
+        println!(
+            "{:>7}  {:<10}  {:<14}  {:<24}  {}",
+            g.count,
+            ago(g.last_seen_unix_ms),
+            g.last_error_id,
+            g.kind,
+            g.message.chars().take(100).collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+/// `towerctl errors show ID`: one error group, whatever guild it happened in.
+pub fn show(config: Option<&Path>, id: &str, json_out: bool) -> Result<(), String> {
+    let group = runtime()?.block_on(async {
+        let mut client = client(config)?;
+        call(
+            &format!("error {id}"),
+            client.get_error(GetErrorRequest {
+                error_id: id.to_owned(),
+                guild_id: 0,
+            }),
+        )
+        .await
+    })?;
+    let doc = group_json(&group);
+    if json_out {
+        println!("{doc}");
+        return Ok(());
+    }
+    if let Some(fields) = doc.as_object() {
+        for (name, value) in fields {
+            match value {
+                Value::Null => {}
+                Value::String(s) => println!("{name:<20} {s}"),
+                other => println!("{name:<20} {other}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `towerctl status`: every process that has reported to the collector, newest first.
+pub fn status(config: Option<&Path>, json_out: bool) -> Result<(), String> {
+    let processes = runtime()?
+        .block_on(async {
+            let mut client = client(config)?;
+            call(
+                "the processes",
+                client.list_processes(ListProcessesRequest {
+                    kind: ProcessKind::Unspecified as i32,
+                }),
+            )
+            .await
+        })?
+        .processes;
+    let now = now_ms();
+    let rows: Vec<Value> = processes
+        .iter()
+        .map(|p| {
+            let info = p.process.clone().unwrap_or_default();
+            let kind = ProcessKind::try_from(info.kind)
+                .map(|k| {
+                    k.as_str_name()
+                        .trim_start_matches("PROCESS_KIND_")
+                        .to_lowercase()
+                })
+                .unwrap_or_else(|_| "unknown".to_owned());
+            json!({
+                "kind": kind,
+                "instance": info.instance,
+                "version": info.version,
+                "host": info.host,
+                "started_unix_ms": p.started_unix_ms,
+                "last_seen_unix_ms": p.last_seen_unix_ms,
+                "silent": now.saturating_sub(p.last_seen_unix_ms) > SILENT_AFTER_MS,
+            })
+        })
+        .collect();
+    if json_out {
+        println!("{}", json!({ "processes": rows }));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no process has reported to the collector");
+        return Ok(());
+    }
+    println!(
+        "{:<20}  {:<44}  {:<10}  {:<10}  state",
+        "kind", "instance", "started", "last seen"
+    );
+    for (row, p) in rows.iter().zip(&processes) {
+        println!(
+            "{:<20}  {:<44}  {:<10}  {:<10}  {}",
+            row["kind"].as_str().unwrap_or_default(),
+            row["instance"].as_str().unwrap_or_default(),
+            ago(p.started_unix_ms),
+            ago(p.last_seen_unix_ms),
+            if row["silent"].as_bool() == Some(true) {
+                "silent"
+            } else {
+                "up"
+            }
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_number_and_a_unit() {
+        assert_eq!(parse_since("90s"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(parse_since("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(parse_since("7d"), Ok(Some(Duration::from_secs(604_800))));
+        assert_eq!(parse_since("0"), Ok(None));
+        assert!(parse_since("1w").is_err());
+        assert!(parse_since("h").is_err());
+        assert!(parse_since("").is_err());
+    }
+}
