@@ -2,9 +2,12 @@
 //! them by fingerprint, stores them in MongoDB, and answers the diagnostics queries behind
 //! `/debug` and the operator tools.
 //!
-//! Modules: [`fingerprint`] (what makes two errors the same), [`store`] (MongoDB),
-//! [`service`] (the tower.v1.TelemetryCollector service).
+//! Modules: [`fingerprint`] (what makes two errors the same), [`category`] (discord_api,
+//! sftp, timeout, …), [`store`] (MongoDB), [`detections`] (spikes, one guild's errors,
+//! hosts down), [`service`] (the tower.v1.TelemetryCollector service).
 
+mod category;
+mod detections;
 mod fingerprint;
 mod service;
 mod store;
@@ -62,7 +65,10 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
 
     // Serve: health (open), the collector (token required).
     let (health, health_service) = tonic_health::server::health_reporter();
-    let collector = service::Collector::new(store::TelemetryStore::new(&db));
+    let collector = service::Collector::new(
+        store::TelemetryStore::new(&db),
+        detections::Detector::new(&db),
+    );
     health
         .set_serving::<TelemetryCollectorServer<service::Collector>>()
         .await;
@@ -80,6 +86,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
             "received_at",
             config.collector.retention_days,
         ),
+        shutdown.clone().wait_owned(),
+    ));
+    // Detections: spikes, one guild's errors, SFTP hosts down for everyone.
+    tokio::spawn(detections::Detector::new(&db).run(
+        std::time::Duration::from_secs(u64::from(config.collector.detect_every_secs)),
         shutdown.clone().wait_owned(),
     ));
     health_port::spawn(

@@ -3,12 +3,14 @@
 use tonic::{Request, Response, Status};
 use tower_proto::v1::telemetry_collector_server::TelemetryCollector;
 use tower_proto::v1::{
-    ErrorGroup, GetErrorRequest, GuildErrorsReply, GuildErrorsRequest, ListProcessesReply,
-    ListProcessesRequest, ReportReply, ReportRequest, TopErrorsReply, TopErrorsRequest,
+    DetectionsReply, DetectionsRequest, ErrorGroup, GetErrorRequest, GuildErrorsReply,
+    GuildErrorsRequest, ListProcessesReply, ListProcessesRequest, ReportReply, ReportRequest,
+    TopErrorsReply, TopErrorsRequest,
 };
 
 use tower_daemon::auth::Role;
 
+use crate::detections::Detector;
 use crate::store::TelemetryStore;
 
 /// Most events accepted in one report; reporters send at most
@@ -17,11 +19,12 @@ pub const MAX_EVENTS_PER_REPORT: usize = 1_000;
 
 pub struct Collector {
     store: TelemetryStore,
+    detector: Detector,
 }
 
 impl Collector {
-    pub fn new(store: TelemetryStore) -> Self {
-        Self { store }
+    pub fn new(store: TelemetryStore, detector: Detector) -> Self {
+        Self { store, detector }
     }
 }
 
@@ -147,5 +150,14 @@ impl TelemetryCollector for Collector {
             .await
             .map_err(storage_error)?;
         Ok(Response::new(ListProcessesReply { processes }))
+    }
+
+    async fn detections(
+        &self,
+        request: Request<DetectionsRequest>,
+    ) -> Result<Response<DetectionsReply>, Status> {
+        readers_only(&request)?;
+        let detections = self.detector.current().await.map_err(storage_error)?;
+        Ok(Response::new(DetectionsReply { detections }))
     }
 }

@@ -166,6 +166,7 @@ impl TelemetryStore {
                         },
                         "$setOnInsert": {
                             "kind": &g.kind,
+                            "category": crate::category::category(&g.kind, &g.normalized),
                             "message": &g.normalized,
                             "location": &g.location,
                         },
@@ -368,6 +369,7 @@ impl Prepared {
             "fingerprint": &self.fingerprint,
             "level": level_of(self.event.level),
             "kind": &self.event.kind,
+            "category": crate::category::category(&self.event.kind, &self.event.message),
             "message": &self.event.message,
             "location": &self.event.location,
             "context": context_doc(self.event.context.as_ref()),
@@ -498,6 +500,17 @@ fn group_from_doc(d: &Document) -> ErrorGroup {
         last_error_id: d.get_str("last_error_id").unwrap_or_default().to_owned(),
         last_context: context_from_doc(d.get_document("last_context").ok()),
         level: d.get_i32("level").unwrap_or_default(),
+        // Groups stored before categories have none: worked out from the kind.
+        category: d.get_str("category").map_or_else(
+            |_| {
+                crate::category::category(
+                    d.get_str("kind").unwrap_or_default(),
+                    d.get_str("message").unwrap_or_default(),
+                )
+                .to_owned()
+            },
+            str::to_owned,
+        ),
     }
 }
 

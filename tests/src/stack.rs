@@ -386,11 +386,20 @@ pub async fn standalone_worker(
 pub async fn standalone_collector(
     db: &crate::backing::TestDatabase,
 ) -> Result<(Daemon, SocketAddr), HarnessError> {
-    let env = vec![
+    standalone_collector_with(db, Vec::new()).await
+}
+
+/// [`standalone_collector`] with more environment (`TOWER_COLLECTOR_DETECT_EVERY_SECS`).
+pub async fn standalone_collector_with(
+    db: &crate::backing::TestDatabase,
+    more_env: Vec<(String, String)>,
+) -> Result<(Daemon, SocketAddr), HarnessError> {
+    let mut env = vec![
         ("MONGODB_URI".to_owned(), db.uri.clone()),
         ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
         ("TOWER_AUTH_TOKEN".to_owned(), TEST_TOKEN.to_owned()),
     ];
+    env.extend(more_env);
     let daemon = Daemon::spawn(DaemonSpec::grpc("telemetry-collector", env)).await?;
     let addr = daemon.grpc_addr(START).await?;
     daemon.wait_serving(addr, "", START).await?;

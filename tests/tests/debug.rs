@@ -132,6 +132,8 @@ async fn an_error_id_leads_its_own_admins_to_the_error_and_no_one_else() {
             .any(|e| e["error_id"] == serde_json::json!(id)),
         "{top}"
     );
+    let detections = towerctl(&["errors", "detections", "--json"]).await;
+    assert!(detections["detections"].is_array(), "{detections}");
     let status = towerctl(&["status", "--json"]).await;
     let kinds: Vec<String> = status["processes"]
         .as_array()

@@ -12,8 +12,8 @@ use tower_daemon::config::Config;
 use tower_daemon::grpc::{AuthedChannel, ClientSecurity, collector_client};
 use tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient;
 use tower_proto::v1::{
-    ErrorGroup, GetErrorRequest, GuildErrorsRequest, ListProcessesRequest, ProcessKind,
-    TopErrorsRequest,
+    DetectionsRequest, ErrorGroup, GetErrorRequest, GuildErrorsRequest, ListProcessesRequest,
+    ProcessKind, TopErrorsRequest,
 };
 
 /// How long a call to the collector may take.
@@ -26,8 +26,8 @@ pub struct TopQuery {
     /// Only errors last seen within this window (`None`: all time).
     pub since: Option<Duration>,
     pub limit: u32,
-    /// Only kinds in this area: the first part of the kind (`sftp`, `poll`, `posting`,
-    /// `command`, …).
+    /// Only errors of this category (discord_api, database, sftp, permission, validation,
+    /// timeout, rate_limit, internal).
     pub category: Option<String>,
     pub guild: Option<u64>,
 }
@@ -108,6 +108,7 @@ fn group_json(g: &ErrorGroup) -> Value {
         "error_id": g.last_error_id,
         "fingerprint": g.fingerprint,
         "kind": g.kind,
+        "category": g.category,
         "message": g.message,
         "location": g.location,
         "count": g.count,
@@ -154,12 +155,7 @@ pub fn top(config: Option<&Path>, query: &TopQuery, json_out: bool) -> Result<()
     let groups: Vec<&ErrorGroup> = groups
         .iter()
         .filter(|g| since_ms.is_none_or(|s| g.last_seen_unix_ms >= s))
-        .filter(|g| {
-            query
-                .category
-                .as_deref()
-                .is_none_or(|c| g.kind.split('.').next() == Some(c))
-        })
+        .filter(|g| query.category.as_deref().is_none_or(|c| g.category == c))
         .collect();
     if json_out {
         let doc = json!({ "errors": groups.iter().map(|g| group_json(g)).collect::<Vec<_>>() });
@@ -213,6 +209,48 @@ pub fn show(config: Option<&Path>, id: &str, json_out: bool) -> Result<(), Strin
                 other => println!("{name:<20} {other}"),
             }
         }
+    }
+    Ok(())
+}
+
+/// `towerctl errors detections`: what the collector noticed lately (spikes, errors from
+/// one guild, SFTP hosts down for everyone), newest first.
+pub fn detections(config: Option<&Path>, json_out: bool) -> Result<(), String> {
+    let found = runtime()?
+        .block_on(async {
+            let mut client = client(config)?;
+            call("the detections", client.detections(DetectionsRequest {})).await
+        })?
+        .detections;
+    if json_out {
+        let rows: Vec<Value> = found
+            .iter()
+            .map(|d| {
+                json!({
+                    "kind": d.kind,
+                    "key": d.key,
+                    "summary": d.summary,
+                    "count": d.count,
+                    "first_detected_unix_ms": d.first_detected_unix_ms,
+                    "last_detected_unix_ms": d.last_detected_unix_ms,
+                    "expires_unix_ms": d.expires_unix_ms,
+                })
+            })
+            .collect();
+        println!("{}", json!({ "detections": rows }));
+        return Ok(());
+    }
+    if found.is_empty() {
+        println!("nothing detected in the last hour");
+        return Ok(());
+    }
+    for d in found {
+        println!(
+            "{:<10} {:<10} {}",
+            d.kind,
+            ago(d.last_detected_unix_ms),
+            d.summary
+        );
     }
     Ok(())
 }

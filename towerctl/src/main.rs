@@ -7,7 +7,7 @@
 //! - `towerctl health ADDR`: a daemon's gRPC health (exit 0 when SERVING), for container
 //!   healthchecks and probes without another binary.
 //! - `towerctl errors top [--since 1h] [--category C] [--guild G] [--json]`, `towerctl
-//!   errors show ID`, `towerctl status`: what the telemetry-collector knows (errors by
+//!   errors show ID`, `towerctl errors detections`, `towerctl status`: what the telemetry-collector knows (errors by
 //!   group; every process that reported), for operators.
 //!
 //! Without the default feature `database` (`--no-default-features`) it builds from the
@@ -94,7 +94,8 @@ enum Errors {
         /// Only errors seen within this window: 30m, 1h, 7d; 0 for all time.
         #[arg(long, default_value = "1h")]
         since: String,
-        /// Only kinds of this area (the kind's first part: sftp, poll, posting, command).
+        /// Only this category: discord_api, database, sftp, permission, validation,
+        /// timeout, rate_limit, internal.
         #[arg(long)]
         category: Option<String>,
         /// Only errors of this Discord server (guild id).
@@ -108,6 +109,12 @@ enum Errors {
     /// One error by the id a user was shown (any guild).
     Show {
         id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the collector noticed lately: error spikes, errors mostly from one guild,
+    /// SFTP hosts failing for every guild that uses them (each kept an hour).
+    Detections {
         #[arg(long)]
         json: bool,
     },
@@ -182,6 +189,9 @@ fn main() -> ExitCode {
                 .map_err(Into::into),
             Errors::Show { id, json } => {
                 errors::show(config.as_deref(), &id, json).map_err(Into::into)
+            }
+            Errors::Detections { json } => {
+                errors::detections(config.as_deref(), json).map_err(Into::into)
             }
         },
         #[cfg(feature = "database")]

@@ -172,6 +172,9 @@ pub struct CollectorConfig {
     pub url: String,
     /// How long error occurrences are kept, in days.
     pub retention_days: u32,
+    /// `TOWER_COLLECTOR_DETECT_EVERY_SECS`: how often the collector looks for error
+    /// spikes, errors from one guild, and SFTP hosts down for everyone.
+    pub detect_every_secs: u32,
 }
 
 impl Default for CollectorConfig {
@@ -180,6 +183,7 @@ impl Default for CollectorConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50053)),
             url: "http://127.0.0.1:50053".to_owned(),
             retention_days: 30,
+            detect_every_secs: 60,
         }
     }
 }
@@ -423,6 +427,10 @@ impl Config {
         }
         if let Some(v) = get("TOWER_COLLECTOR_URL") {
             self.collector.url = v;
+        }
+        if let Some(v) = get("TOWER_COLLECTOR_DETECT_EVERY_SECS") {
+            self.collector.detect_every_secs =
+                parse_u32("TOWER_COLLECTOR_DETECT_EVERY_SECS", &v)?.max(1);
         }
         if let Some(v) = get("TOWER_WORKER_LISTEN") {
             self.worker.listen = parse_addr("TOWER_WORKER_LISTEN", &v)?;

@@ -97,6 +97,8 @@ pub mod collections {
     pub const TELEMETRY_EVENTS: &str = "telemetry_events";
     /// Telemetry: processes that have reported to the collector.
     pub const TELEMETRY_REPORTERS: &str = "telemetry_reporters";
+    /// What the collector detected (spikes, one guild's errors, hosts down); they expire.
+    pub const TELEMETRY_DETECTIONS: &str = "telemetry_detections";
 }
 
 #[derive(Debug, thiserror::Error)]

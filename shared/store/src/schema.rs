@@ -328,6 +328,18 @@ pub const MIGRATIONS: &[Migration] = &[
             expire_after_secs: Some(0),
         }],
     },
+    // The collector's detections, gone an hour after last seen (`expires_at`).
+    Migration {
+        id: "0010_error_detections",
+        schema_version: 3,
+        indexes: &[IndexSpec {
+            collection: collections::TELEMETRY_DETECTIONS,
+            name: "expire",
+            keys: &[("expires_at", 1)],
+            unique: false,
+            expire_after_secs: Some(0),
+        }],
+    },
 ];
 
 /// What [`migrate`] did.
