@@ -29,7 +29,7 @@ use gateway_shard::guild_settings::SettingsCache;
 use gateway_shard::identify_queue::IdentifyQueue;
 use gateway_shard::posting::Poster;
 use gateway_shard::registration::{self, Registration};
-use gateway_shard::rest::RateLimits;
+use gateway_shard::rest::{self, RateLimits};
 use gateway_shard::workers::Workers;
 use gateway_shard::{commands, shards};
 
@@ -215,6 +215,13 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let claim_timeout = std::time::Duration::from_secs(config.gateway.claim_timeout_secs.max(1));
     let poster =
         tokio::spawn(Poster::new(Arc::clone(&bot), max_age, claim_timeout).run(shutdown.clone()));
+
+    // Invalid requests: the count goes to the collector, which sums every process's.
+    tokio::spawn(rest::report_invalid_requests(
+        bot.rate_limits.clone(),
+        bot.telemetry.clone(),
+        shutdown.clone(),
+    ));
 
     // Shards: receive events; every event is handled on its own task.
     tracing::info!(bot = %bot_user.name, id = %bot_user.id, shards = %range, "starting shards");

@@ -181,6 +181,47 @@ impl RateLimits {
     }
 }
 
+/// Past this many invalid requests in ten minutes, a process reports its count to the
+/// collector every [`INVALID_REPORT_EVERY`]: Discord's ban counts every process of the bot
+/// on one address, so only the collector sees the sum.
+pub const INVALID_REPORT_AT: usize = 500;
+/// How often the count is looked at.
+pub const INVALID_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Reports this process's invalid requests to telemetry (kind `discord.invalid_requests`,
+/// attribute `count`) while they are at or past [`INVALID_REPORT_AT`], until shutdown.
+pub async fn report_invalid_requests(
+    limits: RateLimits,
+    telemetry: tower_daemon::telemetry::Telemetry,
+    shutdown: tower_daemon::shutdown::Shutdown,
+) {
+    let mut tick = tokio::time::interval(INVALID_REPORT_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            _ = tick.tick() => {}
+        }
+        let count = limits.invalid_requests();
+        if count < INVALID_REPORT_AT {
+            continue;
+        }
+        tracing::warn!(
+            count,
+            "many invalid Discord requests in the last ten minutes"
+        );
+        telemetry.report(tower_proto::v1::TelemetryEvent {
+            level: tower_proto::v1::Level::Warn as i32,
+            kind: "discord.invalid_requests".to_owned(),
+            message: format!(
+                "{count} invalid requests (401, 403, 404, 429) in the last ten minutes"
+            ),
+            location: "gateway_shard::rest".to_owned(),
+            attributes: [("count".to_owned(), count.to_string())].into(),
+            ..Default::default()
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

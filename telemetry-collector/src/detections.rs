@@ -5,7 +5,10 @@
 //! - **one_guild**: one Discord server producing most ([`ONE_GUILD_SHARE`]) of an error in
 //!   the last hour: its own setup, not the bot, is the likely cause;
 //! - **host_down**: an SFTP host whose every guild's servers failed in the last 15 minutes
-//!   (two guilds or more): the game host is down, not anyone's settings.
+//!   (two guilds or more): the game host is down, not anyone's settings;
+//! - **discord_ban_risk**: the gateways' invalid Discord requests (401, 403, 404, 429) of
+//!   the last ten minutes, each process's latest count summed, at [`BAN_RISK_AT`] or more:
+//!   Discord bans the bot's address for an hour at 10,000.
 //!
 //! Each is stored in `telemetry_detections` under a stable id (kind and key), so a problem
 //! that lasts is one detection whose `last_detected` moves; it expires an hour after it was
@@ -35,6 +38,10 @@ pub const ONE_GUILD_WINDOW: Duration = Duration::from_secs(3600);
 pub const ONE_GUILD_SHARE: f64 = 0.8;
 /// The window SFTP failures per host are counted in.
 pub const HOST_WINDOW: Duration = Duration::from_secs(900);
+/// The invalid requests in ten minutes, all gateways together, worth a detection.
+pub const BAN_RISK_AT: u64 = 2_000;
+/// The window Discord counts invalid requests in.
+pub const INVALID_WINDOW: Duration = Duration::from_secs(600);
 /// How long a detection stays after it was last seen.
 pub const KEEP: Duration = Duration::from_secs(3600);
 
@@ -106,6 +113,7 @@ impl Detector {
         let mut found = self.spikes(now).await?;
         found.extend(self.one_guild(now).await?);
         found.extend(self.hosts_down(now).await?);
+        found.extend(self.ban_risk(now).await?);
         let expires = DateTime::from_millis(
             now.timestamp_millis()
                 .saturating_add(i64::try_from(KEEP.as_millis()).unwrap_or(i64::MAX)),
@@ -342,6 +350,53 @@ impl Detector {
             });
         }
         Ok(found)
+    }
+
+    async fn ban_risk(&self, now: DateTime) -> Result<Vec<Found>, mongodb::error::Error> {
+        let mut cursor = self
+            .events
+            .find(doc! {
+                "kind": "discord.invalid_requests",
+                "occurred_at": { "$gte": ago(now, INVALID_WINDOW) },
+            })
+            .await?;
+        // Each process's latest count (they are counts over the same sliding window).
+        let mut latest: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+        while let Some(e) = cursor.try_next().await? {
+            let instance = e
+                .get_document("process")
+                .ok()
+                .and_then(|p| p.get_str("instance").ok())
+                .unwrap_or_default()
+                .to_owned();
+            let at = e
+                .get_datetime("occurred_at")
+                .map_or(0, |t| t.timestamp_millis());
+            let count = e
+                .get_document("attributes")
+                .ok()
+                .and_then(|a| a.get_str("count").ok())
+                .and_then(|c| c.parse::<u64>().ok())
+                .unwrap_or(0);
+            let slot = latest.entry(instance).or_insert((at, count));
+            if at >= slot.0 {
+                *slot = (at, count);
+            }
+        }
+        let total: u64 = latest.values().map(|(_, c)| c).sum();
+        if total < BAN_RISK_AT {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Found {
+            kind: "discord_ban_risk",
+            key: "invalid_requests".to_owned(),
+            summary: format!(
+                "{total} invalid Discord requests in the last ten minutes across {} gateway \
+                 process(es); Discord bans the bot's address at 10,000",
+                latest.len()
+            ),
+            count: total,
+        }])
     }
 
     /// The stored detections that have not expired, newest first.

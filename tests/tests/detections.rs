@@ -1,8 +1,9 @@
 //! The collector's detections, from real reports: an error that jumps above its usual rate
 //! is a spike and one produced by one guild is named with the guild, while an error as
 //! frequent as usual, spread over guilds, is neither; an SFTP host failing for every guild
-//! that uses it is a host down, one that still works for some guild is not. Errors carry
-//! their category (sftp, timeout, …).
+//! that uses it is a host down, one that still works for some guild is not; the gateways'
+//! invalid Discord requests, summed, near the ban are a risk. Errors carry their category
+//! (sftp, timeout, …).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -122,6 +123,35 @@ async fn spikes_one_guilds_errors_and_hosts_down_are_detected_and_nothing_else()
             events,
         })
         .await);
+    // Two gateways' invalid Discord requests: 1,500 and then 1,200 from one (its latest
+    // counts), 900 from the other: 2,100 together.
+    for (instance, counts) in [("gateway-a", vec![1_500, 1_200]), ("gateway-b", vec![900])] {
+        let events = counts
+            .iter()
+            .enumerate()
+            .map(|(i, count)| TelemetryEvent {
+                level: Level::Warn as i32,
+                kind: "discord.invalid_requests".to_owned(),
+                message: format!("{count} invalid requests in the last ten minutes"),
+                location: "gateway_shard::rest".to_owned(),
+                occurred_unix_ms: tower_daemon::telemetry::now_unix_ms() - 60_000
+                    + i64::try_from(i).unwrap_or(0) * 1_000,
+                attributes: [("count".to_owned(), count.to_string())].into(),
+                ..Default::default()
+            })
+            .collect();
+        ok(client
+            .report(ReportRequest {
+                process: Some(ProcessInfo {
+                    kind: ProcessKind::GatewayShard as i32,
+                    instance: instance.to_owned(),
+                    version: "test".to_owned(),
+                    host: "test".to_owned(),
+                }),
+                events,
+            })
+            .await);
+    }
 
     let detections = ok(tokio::time::timeout(WAIT, async {
         loop {
@@ -129,7 +159,7 @@ async fn spikes_one_guilds_errors_and_hosts_down_are_detected_and_nothing_else()
                 .into_inner()
                 .detections;
             let kinds: Vec<&str> = found.iter().map(|d| d.kind.as_str()).collect();
-            if ["spike", "one_guild", "host_down"]
+            if ["spike", "one_guild", "host_down", "discord_ban_risk"]
                 .iter()
                 .all(|k| kinds.contains(k))
             {
@@ -164,6 +194,15 @@ async fn spikes_one_guilds_errors_and_hosts_down_are_detected_and_nothing_else()
         .collect();
     assert_eq!(down.len(), 1, "{summaries:#?}");
     assert!(down[0].contains("down.example"), "{summaries:#?}");
+    let risk: Vec<&String> = summaries
+        .iter()
+        .filter(|s| s.starts_with("discord_ban_risk"))
+        .collect();
+    assert_eq!(risk.len(), 1, "{summaries:#?}");
+    assert!(
+        risk[0].contains("2100 invalid Discord requests"),
+        "each gateway's latest count, summed: {summaries:#?}"
+    );
     assert!(
         detections
             .iter()
