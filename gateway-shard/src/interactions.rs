@@ -132,6 +132,7 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     // An admin hears once, privately, of channels the bot cannot post in.
     if spec.access == crate::access::Access::Admin {
         tell_refused_channels(&bot, &interaction, caller.guild_id).await;
+        tell_unread_servers(&bot, &interaction, caller.guild_id).await;
     }
     // `first_ms`: until Discord had a first response (what the user waits for to see the
     // command taken); `ms`: until the answer was complete.
@@ -192,6 +193,32 @@ async fn tell_refused_channels(bot: &Bot, interaction: &Interaction, guild: u64)
         twilight_util::builder::embed::EmbedBuilder::new()
             .title("The bot cannot post in some channels")
             .description(crate::embeds::clip(&text.join("\n"), 4000))
+            .color(crate::embeds::colour::WARNING)
+            .build(),
+    )
+    .ephemeral();
+    follow_up(bot, interaction, &[checked(note)]).await;
+}
+
+/// Sends the admin who just ran a command a private note of the guild's servers that
+/// stopped being read for a reason an admin fixes, once per problem.
+async fn tell_unread_servers(bot: &Bot, interaction: &Interaction, guild: u64) {
+    let alerts = crate::admin_alerts::AdminAlerts::new(&bot.db);
+    if let Err(e) = alerts.forget_solved(guild).await {
+        tracing::warn!(guild, error = %e, "could not clear solved reading problems");
+    }
+    let notes = match alerts.untold(guild).await {
+        Ok(notes) if !notes.is_empty() => notes,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(guild, error = %e, "could not read the servers' reading problems");
+            return;
+        }
+    };
+    let note = Reply::embed(
+        twilight_util::builder::embed::EmbedBuilder::new()
+            .title("Some game servers are not being read")
+            .description(crate::embeds::clip(&notes.join("\n"), 4000))
             .color(crate::embeds::colour::WARNING)
             .build(),
     )

@@ -132,6 +132,8 @@ impl Poller {
             Ok(read) => (None, Some(read.outcome)),
             Err(f) => (Some(f.message.clone()), None),
         };
+        // The kind says an admin what to fix (`sftp.authfailed`, …): the gateway tells them.
+        let error_kind = result.as_ref().err().map(|f| f.kind.clone());
         // What was read counts against the guild's budget for the hour.
         let paused = match outcome {
             Some(o) => self
@@ -216,6 +218,7 @@ impl Poller {
             "duration_ms": i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             "breaker": breaker_state.map_or(0, |b| b as i32),
             "last_error": status_error.unwrap_or_default(),
+            "last_error_kind": error_kind.unwrap_or_default(),
             "schema_version": SCHEMA_VERSION,
         };
         if let Some(o) = outcome {

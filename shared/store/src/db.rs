@@ -73,6 +73,8 @@ pub mod collections {
     pub const SERVER_LEASES: &str = "server_leases";
     /// Per (guild, server): last poll, lag, breaker, online counts — what `/csv_status` shows.
     pub const SERVER_STATUS: &str = "server_status";
+    /// Which reading problem of each server its admins were last told of.
+    pub const ADMIN_ALERTS: &str = "admin_alerts";
     /// Discord users' links to in-game players, per guild and server.
     pub const PLAYER_LINKS: &str = "player_links";
     /// Premium grants and refused permission or premium checks.

@@ -1,0 +1,136 @@
+//! Telling a guild's admins when one of their game servers stopped being read for a reason
+//! only they can fix (a wrong password, a changed host key, no SFTP for the user, an
+//! address the bot may not use): once per problem, privately, to the next admin who runs
+//! a command, and not again until the problem changes. The worker records each poll's
+//! failure kind in `server_status`; which problem each server's admins were last told of is
+//! in `admin_alerts` (`_id`: guild:server).
+
+use futures_util::TryStreamExt;
+use mongodb::Collection;
+use mongodb::bson::{DateTime, Document, doc};
+use tower_store::db::{Database, collections, is_duplicate_key};
+use tower_store::schema::SCHEMA_VERSION;
+
+/// The failure kinds an admin fixes, and how.
+const FIXABLE: &[(&str, &str)] = &[
+    (
+        "sftp.authfailed",
+        "the user name or password was refused: copy them again from your game host's panel \
+         and add the server again (/setup removeserver, /setup addserver; statistics are kept)",
+    ),
+    (
+        "sftp.hostkeychanged",
+        "the server's host key changed: if your host moved it to a new machine, remove and \
+         add the server again to trust the new key",
+    ),
+    (
+        "sftp.sftp",
+        "the host gives this user no SFTP: ask your game host to enable it",
+    ),
+    (
+        "sftp.addressrefused",
+        "the host is an address the bot may not connect to (a private network): use the \
+         public host name from your game host's panel",
+    ),
+];
+
+pub struct AdminAlerts {
+    status: Collection<Document>,
+    told: Collection<Document>,
+}
+
+impl AdminAlerts {
+    pub fn new(db: &Database) -> Self {
+        let raw = db.raw();
+        Self {
+            status: raw.collection(collections::SERVER_STATUS),
+            told: raw.collection(collections::ADMIN_ALERTS),
+        }
+    }
+
+    /// The guild's admin-fixable reading problems no admin has been told of, each now
+    /// marked told (claimed one by one, so two admins at once are not both told).
+    pub async fn untold(&self, guild: u64) -> Result<Vec<String>, mongodb::error::Error> {
+        let kinds: Vec<&str> = FIXABLE.iter().map(|(k, _)| *k).collect();
+        let mut cursor = self
+            .status
+            .find(doc! { "guild_id": guild.to_string(), "last_error_kind": { "$in": kinds } })
+            .await?;
+        let mut notes = Vec::new();
+        while let Some(s) = cursor.try_next().await? {
+            let (Ok(server), Ok(kind)) = (s.get_str("server_id"), s.get_str("last_error_kind"))
+            else {
+                continue;
+            };
+            let Some((_, fix)) = FIXABLE.iter().find(|(k, _)| *k == kind) else {
+                continue;
+            };
+            let id = format!("{guild}:{server}");
+            let told = self
+                .told
+                .find_one(doc! { "_id": &id })
+                .await?
+                .and_then(|d| d.get_str("kind").ok().map(str::to_owned));
+            if told.as_deref() == Some(kind) {
+                continue;
+            }
+            let set = doc! {
+                "guild_id": guild.to_string(),
+                "kind": kind,
+                "told_at": DateTime::now(),
+                "schema_version": SCHEMA_VERSION,
+            };
+            let claimed = match told {
+                Some(old) => {
+                    self.told
+                        .update_one(doc! { "_id": &id, "kind": old }, doc! { "$set": set })
+                        .await?
+                        .modified_count
+                        == 1
+                }
+                None => {
+                    let mut new = set;
+                    new.insert("_id", &id);
+                    match self.told.insert_one(new).await {
+                        Ok(_) => true,
+                        // Another admin's command claimed it first.
+                        Err(e) if is_duplicate_key(&e) => false,
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            if claimed {
+                notes.push(format!(
+                    "**{server}** is not being read: {fix}. `/setup check server_id:{server}` \
+                     checks everything."
+                ));
+            }
+        }
+        Ok(notes)
+    }
+
+    /// A server read again, or removed: the next problem is told afresh.
+    pub async fn forget_solved(&self, guild: u64) -> Result<(), mongodb::error::Error> {
+        let kinds: Vec<&str> = FIXABLE.iter().map(|(k, _)| *k).collect();
+        let still: Vec<String> = self
+            .status
+            .find(doc! { "guild_id": guild.to_string(), "last_error_kind": { "$in": kinds } })
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .iter()
+            .filter_map(|s| {
+                s.get_str("server_id")
+                    .ok()
+                    .map(|id| format!("{guild}:{id}"))
+            })
+            .collect();
+        self.told
+            .delete_many(doc! {
+                "guild_id": guild.to_string(),
+                "_id": { "$nin": still },
+            })
+            .await?;
+        Ok(())
+    }
+}
