@@ -37,6 +37,7 @@ const FIXABLE: &[(&str, &str)] = &[
 pub struct AdminAlerts {
     status: Collection<Document>,
     told: Collection<Document>,
+    servers: Collection<Document>,
 }
 
 impl AdminAlerts {
@@ -45,6 +46,7 @@ impl AdminAlerts {
         Self {
             status: raw.collection(collections::SERVER_STATUS),
             told: raw.collection(collections::ADMIN_ALERTS),
+            servers: raw.collection(collections::GAME_SERVERS),
         }
     }
 
@@ -52,6 +54,8 @@ impl AdminAlerts {
     /// marked told (claimed one by one, so two admins at once are not both told).
     pub async fn untold(&self, guild: u64) -> Result<Vec<String>, mongodb::error::Error> {
         let kinds: Vec<&str> = FIXABLE.iter().map(|(k, _)| *k).collect();
+        // A removed or switched-off server's last status is no news.
+        let read = self.servers_read(guild).await?;
         let mut cursor = self
             .status
             .find(doc! { "guild_id": guild.to_string(), "last_error_kind": { "$in": kinds } })
@@ -65,6 +69,9 @@ impl AdminAlerts {
             let Some((_, fix)) = FIXABLE.iter().find(|(k, _)| *k == kind) else {
                 continue;
             };
+            if !read.iter().any(|id| id == server) {
+                continue;
+            }
             let id = format!("{guild}:{server}");
             let told = self
                 .told
@@ -109,12 +116,25 @@ impl AdminAlerts {
         Ok(notes)
     }
 
-    /// A server read again, or removed: the next problem is told afresh.
+    /// The guild's servers that are read (added and not switched off).
+    async fn servers_read(&self, guild: u64) -> Result<Vec<String>, mongodb::error::Error> {
+        Ok(self
+            .servers
+            .find(doc! { "guild_id": guild.to_string(), "enabled": { "$ne": false } })
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .iter()
+            .filter_map(|s| s.get_str("server_id").ok().map(str::to_owned))
+            .collect())
+    }
+
+    /// A server read successfully since, or removed: its next problem is told afresh. A
+    /// failure of another kind meanwhile (the worker's own, a timeout) forgets nothing.
     pub async fn forget_solved(&self, guild: u64) -> Result<(), mongodb::error::Error> {
-        let kinds: Vec<&str> = FIXABLE.iter().map(|(k, _)| *k).collect();
-        let still: Vec<String> = self
+        let read_again: Vec<String> = self
             .status
-            .find(doc! { "guild_id": guild.to_string(), "last_error_kind": { "$in": kinds } })
+            .find(doc! { "guild_id": guild.to_string(), "last_error_kind": "" })
             .await?
             .try_collect::<Vec<Document>>()
             .await?
@@ -125,10 +145,16 @@ impl AdminAlerts {
                     .map(|id| format!("{guild}:{id}"))
             })
             .collect();
+        let servers: Vec<String> = self
+            .servers_read(guild)
+            .await?
+            .iter()
+            .map(|id| format!("{guild}:{id}"))
+            .collect();
         self.told
             .delete_many(doc! {
                 "guild_id": guild.to_string(),
-                "_id": { "$nin": still },
+                "$or": [ { "_id": { "$in": read_again } }, { "_id": { "$nin": servers } } ],
             })
             .await?;
         Ok(())

@@ -181,36 +181,39 @@ impl RateLimits {
     }
 }
 
-/// Past this many invalid requests in ten minutes, a process reports its count to the
-/// collector every [`INVALID_REPORT_EVERY`]: Discord's ban counts every process of the bot
-/// on one address, so only the collector sees the sum.
-pub const INVALID_REPORT_AT: usize = 500;
-/// How often the count is looked at.
+/// How often a process reports its invalid requests of the last ten minutes to the
+/// collector (while there are any, and once more when they are gone): Discord's ban counts
+/// every process of the bot on one address, so only the collector sees the sum.
 pub const INVALID_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Reports this process's invalid requests to telemetry (kind `discord.invalid_requests`,
-/// attribute `count`) while they are at or past [`INVALID_REPORT_AT`], until shutdown.
+/// attribute `count`, informational: not an error) every [`INVALID_REPORT_EVERY`] while
+/// there are any, and a last 0 when they are gone, until shutdown.
 pub async fn report_invalid_requests(
     limits: RateLimits,
     telemetry: tower_daemon::telemetry::Telemetry,
     shutdown: tower_daemon::shutdown::Shutdown,
 ) {
     let mut tick = tokio::time::interval(INVALID_REPORT_EVERY);
+    let mut reported = false;
     loop {
         tokio::select! {
             () = shutdown.wait() => return,
             _ = tick.tick() => {}
         }
         let count = limits.invalid_requests();
-        if count < INVALID_REPORT_AT {
+        if count == 0 && !reported {
             continue;
         }
-        tracing::warn!(
-            count,
-            "many invalid Discord requests in the last ten minutes"
-        );
+        reported = count > 0;
+        if count >= BRAKE_AT / 2 {
+            tracing::warn!(
+                count,
+                "many invalid Discord requests in the last ten minutes"
+            );
+        }
         telemetry.report(tower_proto::v1::TelemetryEvent {
-            level: tower_proto::v1::Level::Warn as i32,
+            level: tower_proto::v1::Level::Info as i32,
             kind: "discord.invalid_requests".to_owned(),
             message: format!(
                 "{count} invalid requests (401, 403, 404, 429) in the last ten minutes"

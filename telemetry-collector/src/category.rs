@@ -7,7 +7,11 @@
 /// internal (what is stored, and what `--category` takes).
 pub fn category(kind: &str, message: &str) -> &'static str {
     let message = message.to_ascii_lowercase();
-    if message.contains("429") || message.contains("rate limit") {
+    // "429" as a status code, not inside a port, a size or an id.
+    let status_429 = message
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| word == "429");
+    if status_429 || message.contains("too many requests") || message.contains("rate limit") {
         return "rate_limit";
     }
     if message.contains("timed out") || message.contains("timeout") || kind.ends_with("timeout") {
@@ -53,5 +57,10 @@ mod tests {
         assert_eq!(category("poll.database", "server selection"), "database");
         assert_eq!(category("command.invalid", "bad port"), "validation");
         assert_eq!(category("poll.panic", "index out of range"), "internal");
+        assert_eq!(
+            category("sftp.unreachable", "connection refused by 10.0.0.1:4290"),
+            "sftp",
+            "a 429 inside a number is no rate limit"
+        );
     }
 }

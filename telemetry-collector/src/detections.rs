@@ -4,11 +4,12 @@
 //!   minutes, and [`SPIKE_FACTOR`] times more often than its rate over the 6 hours before;
 //! - **one_guild**: one Discord server producing most ([`ONE_GUILD_SHARE`]) of an error in
 //!   the last hour: its own setup, not the bot, is the likely cause;
-//! - **host_down**: an SFTP host whose every guild's servers failed in the last 15 minutes
-//!   (two guilds or more): the game host is down, not anyone's settings;
+//! - **host_down**: an SFTP host that every server on it failed to reach in the last 15
+//!   minutes (unreachable, timed out, no SSH, no address; servers of two guilds or more):
+//!   the game host is down, not anyone's settings;
 //! - **discord_ban_risk**: the gateways' invalid Discord requests (401, 403, 404, 429) of
-//!   the last ten minutes, each process's latest count summed, at [`BAN_RISK_AT`] or more:
-//!   Discord bans the bot's address for an hour at 10,000.
+//!   the last ten minutes, each process's latest count summed per host, at
+//!   [`BAN_RISK_AT`] or more: Discord bans an address for an hour at 10,000.
 //!
 //! Each is stored in `telemetry_detections` under a stable id (kind and key), so a problem
 //! that lasts is one detection whose `last_detected` moves; it expires an hour after it was
@@ -42,6 +43,15 @@ pub const HOST_WINDOW: Duration = Duration::from_secs(900);
 pub const BAN_RISK_AT: u64 = 2_000;
 /// The window Discord counts invalid requests in.
 pub const INVALID_WINDOW: Duration = Duration::from_secs(600);
+/// The failures that say a host is down or unreachable: not a wrong password, a changed
+/// key or a private address (each guild's own settings), nor the worker's own database or
+/// connection limits.
+pub const HOST_FAILURES: &[&str] = &[
+    "sftp.unreachable",
+    "sftp.timeout",
+    "sftp.handshake",
+    "sftp.unresolved",
+];
 /// How long a detection stays after it was last seen.
 pub const KEEP: Duration = Duration::from_secs(3600);
 
@@ -110,10 +120,19 @@ impl Detector {
 
     /// One look at the stored errors as of `now`; stores and returns what it found.
     pub async fn detect(&self, now: DateTime) -> Result<usize, mongodb::error::Error> {
-        let mut found = self.spikes(now).await?;
-        found.extend(self.one_guild(now).await?);
-        found.extend(self.hosts_down(now).await?);
-        found.extend(self.ban_risk(now).await?);
+        // Each on its own: one that fails (the database busy) does not hide the others.
+        let mut found = Vec::new();
+        for (name, result) in [
+            ("discord_ban_risk", self.ban_risk(now).await),
+            ("host_down", self.hosts_down(now).await),
+            ("spike", self.spikes(now).await),
+            ("one_guild", self.one_guild(now).await),
+        ] {
+            match result {
+                Ok(f) => found.extend(f),
+                Err(e) => tracing::warn!(detection = name, error = %e, "a detection failed"),
+            }
+        }
         let expires = DateTime::from_millis(
             now.timestamp_millis()
                 .saturating_add(i64::try_from(KEEP.as_millis()).unwrap_or(i64::MAX)),
@@ -263,7 +282,7 @@ impl Detector {
                 summary: format!(
                     "guild {guild} produced {most} of {total} in the last hour ({} guild(s) in \
                      all) — {}",
-                    guilds.len(),
+                    guilds.keys().filter(|g| !g.is_empty()).count(),
                     self.describe(&fp).await?
                 ),
                 key: format!("{fp}/{guild}"),
@@ -279,9 +298,8 @@ impl Detector {
             .events
             .aggregate(vec![
                 doc! { "$match": {
+                    "kind": { "$in": HOST_FAILURES },
                     "occurred_at": { "$gte": ago(now, HOST_WINDOW) },
-                    "level": { "$gte": MIN_LEVEL },
-                    "category": { "$in": ["sftp", "timeout"] },
                 } },
                 doc! { "$group": {
                     "_id": { "guild": "$context.guild_id", "server": "$context.server_id" },
@@ -297,51 +315,64 @@ impl Detector {
                 failing.push((guild.to_owned(), server.to_owned(), count_of(&d)));
             }
         }
-        // …by the host they are on…
-        let mut failing_by_host: BTreeMap<String, (BTreeSet<String>, u64)> = BTreeMap::new();
+        // …by the host they are on (one query for all of them)…
+        let ids: Vec<&str> = failing
+            .iter()
+            .map(|(_, server, _)| server.as_str())
+            .collect();
+        let mut cursor = self
+            .servers
+            .find(doc! { "server_id": { "$in": ids } })
+            .await?;
+        let mut host_of: HashMap<(String, String), String> = HashMap::new();
+        while let Some(s) = cursor.try_next().await? {
+            if let (Ok(guild), Ok(server), Some(host)) = (
+                s.get_str("guild_id"),
+                s.get_str("server_id"),
+                s.get_document("sftp")
+                    .ok()
+                    .and_then(|sftp| sftp.get_str("host").ok()),
+            ) {
+                host_of.insert((guild.to_owned(), server.to_owned()), host.to_owned());
+            }
+        }
+        let mut failing_by_host: BTreeMap<String, (BTreeSet<(String, String)>, u64)> =
+            BTreeMap::new();
         for (guild, server, count) in failing {
-            let Some(s) = self
-                .servers
-                .find_one(doc! { "guild_id": &guild, "server_id": &server })
-                .await?
-            else {
+            let key = (guild, server);
+            let Some(host) = host_of.get(&key) else {
                 continue;
             };
-            let Some(host) = s
-                .get_document("sftp")
-                .ok()
-                .and_then(|sftp| sftp.get_str("host").ok())
-            else {
-                continue;
-            };
-            let entry = failing_by_host.entry(host.to_owned()).or_default();
-            entry.0.insert(guild);
+            let entry = failing_by_host.entry(host.clone()).or_default();
+            entry.0.insert(key);
             entry.1 += count;
         }
-        // …against every guild that uses the host.
+        // …against every server on the host: all of them failing, in two guilds or more.
         let mut found = Vec::new();
-        for (host, (guilds, count)) in failing_by_host {
+        for (host, (servers, count)) in failing_by_host {
+            let guilds: BTreeSet<&String> = servers.iter().map(|(g, _)| g).collect();
             if guilds.len() < 2 {
                 continue;
             }
-            let mut users = BTreeSet::new();
+            let mut on_host = BTreeSet::new();
             let mut cursor = self
                 .servers
                 .find(doc! { "sftp.host": &host, "enabled": { "$ne": false } })
                 .await?;
             while let Some(s) = cursor.try_next().await? {
-                if let Ok(g) = s.get_str("guild_id") {
-                    users.insert(g.to_owned());
+                if let (Ok(g), Ok(id)) = (s.get_str("guild_id"), s.get_str("server_id")) {
+                    on_host.insert((g.to_owned(), id.to_owned()));
                 }
             }
-            if !users.is_subset(&guilds) {
+            if !on_host.is_subset(&servers) {
                 continue;
             }
             found.push(Found {
                 kind: "host_down",
                 summary: format!(
-                    "SFTP to {host} failed for every guild that uses it ({} guilds, {count} \
-                     errors in the last {} min): the game host, not their settings",
+                    "SFTP to {host} failed for every server on it ({} servers of {} guilds, \
+                     {count} errors in the last {} min): the game host, not their settings",
+                    servers.len(),
                     guilds.len(),
                     HOST_WINDOW.as_secs() / 60
                 ),
@@ -360,15 +391,18 @@ impl Detector {
                 "occurred_at": { "$gte": ago(now, INVALID_WINDOW) },
             })
             .await?;
-        // Each process's latest count (they are counts over the same sliding window).
-        let mut latest: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+        // Each process's latest count (they are counts over the same sliding window),
+        // summed per host: Discord counts per address.
+        let mut latest: BTreeMap<(String, String), (i64, u64)> = BTreeMap::new();
         while let Some(e) = cursor.try_next().await? {
-            let instance = e
-                .get_document("process")
-                .ok()
-                .and_then(|p| p.get_str("instance").ok())
-                .unwrap_or_default()
-                .to_owned();
+            let process = e.get_document("process").ok();
+            let field = |k: &str| {
+                process
+                    .and_then(|p| p.get_str(k).ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let instance = (field("host"), field("instance"));
             let at = e
                 .get_datetime("occurred_at")
                 .map_or(0, |t| t.timestamp_millis());
@@ -383,20 +417,25 @@ impl Detector {
                 *slot = (at, count);
             }
         }
-        let total: u64 = latest.values().map(|(_, c)| c).sum();
-        if total < BAN_RISK_AT {
-            return Ok(Vec::new());
+        let mut by_host: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+        for ((host, _), (_, count)) in &latest {
+            let entry = by_host.entry(host.as_str()).or_default();
+            entry.0 += count;
+            entry.1 += 1;
         }
-        Ok(vec![Found {
-            kind: "discord_ban_risk",
-            key: "invalid_requests".to_owned(),
-            summary: format!(
-                "{total} invalid Discord requests in the last ten minutes across {} gateway \
-                 process(es); Discord bans the bot's address at 10,000",
-                latest.len()
-            ),
-            count: total,
-        }])
+        Ok(by_host
+            .into_iter()
+            .filter(|(_, (total, _))| *total >= BAN_RISK_AT)
+            .map(|(host, (total, processes))| Found {
+                kind: "discord_ban_risk",
+                key: format!("invalid_requests/{host}"),
+                summary: format!(
+                    "{total} invalid Discord requests in the last ten minutes from {processes} \
+                     gateway process(es) on {host}; Discord bans an address at 10,000"
+                ),
+                count: total,
+            })
+            .collect())
     }
 
     /// The stored detections that have not expired, newest first.

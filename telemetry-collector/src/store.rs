@@ -166,7 +166,7 @@ impl TelemetryStore {
                         },
                         "$setOnInsert": {
                             "kind": &g.kind,
-                            "category": crate::category::category(&g.kind, &g.normalized),
+                            "category": g.category,
                             "message": &g.normalized,
                             "location": &g.location,
                         },
@@ -303,6 +303,8 @@ impl TelemetryStore {
 /// An event after validation and normalization.
 struct Prepared {
     error_id: String,
+    /// From the raw message (normalizing turns a 429 into `#`), for the event and its group.
+    category: &'static str,
     fingerprint: String,
     normalized: String,
     event: TelemetryEvent,
@@ -341,13 +343,17 @@ impl From<TelemetryEvent> for Prepared {
         };
         let normalized = normalize(&event.message);
         let fingerprint = fingerprint(&event.kind, &normalized, &event.location);
+        // A reporter's clock ahead of ours must not put an event in every later window.
+        let now = DateTime::now();
         let occurred_at = if event.occurred_unix_ms > 0 {
-            DateTime::from_millis(event.occurred_unix_ms)
+            DateTime::from_millis(event.occurred_unix_ms.min(now.timestamp_millis()))
         } else {
-            DateTime::now()
+            now
         };
+        let category = crate::category::category(&event.kind, &event.message);
         Self {
             error_id,
+            category,
             fingerprint,
             normalized,
             event,
@@ -369,13 +375,13 @@ impl Prepared {
             "fingerprint": &self.fingerprint,
             "level": level_of(self.event.level),
             "kind": &self.event.kind,
-            "category": crate::category::category(&self.event.kind, &self.event.message),
+            "category": self.category,
             "message": &self.event.message,
             "location": &self.event.location,
             "context": context_doc(self.event.context.as_ref()),
             "occurred_at": self.occurred_at,
             "received_at": DateTime::now(),
-            "process": { "kind": process.kind, "instance": &process.instance, "version": &process.version },
+            "process": { "kind": process.kind, "instance": &process.instance, "version": &process.version, "host": &process.host },
             "attributes": attributes,
             "schema_version": SCHEMA_VERSION,
         }
@@ -385,6 +391,7 @@ impl Prepared {
 /// What one batch adds to one group.
 struct GroupUpdate {
     kind: String,
+    category: &'static str,
     normalized: String,
     location: String,
     level: i32,
@@ -399,6 +406,7 @@ impl GroupUpdate {
     fn first(p: &Prepared) -> Self {
         Self {
             kind: p.event.kind.clone(),
+            category: p.category,
             normalized: p.normalized.clone(),
             location: p.event.location.clone(),
             level: level_of(p.event.level),

@@ -1,7 +1,8 @@
 //! The collector's detections, from real reports: an error that jumps above its usual rate
 //! is a spike and one produced by one guild is named with the guild, while an error as
 //! frequent as usual, spread over guilds, is neither; an SFTP host failing for every guild
-//! that uses it is a host down, one that still works for some guild is not; the gateways'
+//! that uses it is a host down, one that still works for some guild is not, nor one whose
+//! guilds all gave a wrong password; the gateways'
 //! invalid Discord requests, summed, near the ban are a risk. Errors carry their category
 //! (sftp, timeout, …).
 
@@ -50,6 +51,8 @@ async fn spikes_one_guilds_errors_and_hosts_down_are_detected_and_nothing_else()
         ("33", "3301", "partly.example"),
         ("34", "3401", "partly.example"),
         ("35", "3501", "partly.example"),
+        ("36", "3601", "wrongpw.example"),
+        ("37", "3701", "wrongpw.example"),
     ] {
         ok(servers
             .insert_one(doc! {
@@ -105,8 +108,18 @@ async fn spikes_one_guilds_errors_and_hosts_down_are_detected_and_nothing_else()
     // SFTP failures: both guilds of down.example, two of the three of partly.example.
     for (guild, server) in [(31, "3101"), (32, "3201"), (33, "3301"), (34, "3401")] {
         events.push(event(
-            "sftp.connect",
+            "sftp.timeout",
             "connect timed out after 10s",
+            guild,
+            server,
+            1_000,
+        ));
+    }
+    // Both guilds of wrongpw.example gave a wrong password: their settings, not the host.
+    for (guild, server) in [(36, "3601"), (37, "3701")] {
+        events.push(event(
+            "sftp.authfailed",
+            "the user name or password was refused",
             guild,
             server,
             1_000,
@@ -226,5 +239,5 @@ async fn spikes_one_guilds_errors_and_hosts_down_are_detected_and_nothing_else()
             .map(|g| g.category.clone())
     };
     assert_eq!(category("sftp.auth").as_deref(), Some("sftp"));
-    assert_eq!(category("sftp.connect").as_deref(), Some("timeout"));
+    assert_eq!(category("sftp.timeout").as_deref(), Some("timeout"));
 }

@@ -38,7 +38,9 @@ pub fn parse_since(text: &str) -> Result<Option<Duration>, String> {
     if text == "0" {
         return Ok(None);
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    // The unit is the last character (a byte index could split a multi-byte one).
+    let at = text.char_indices().last().map_or(0, |(i, _)| i);
+    let (number, unit) = text.split_at(at);
     let n: u64 = number
         .parse()
         .map_err(|_| format!("--since {text}: expected a number and s, m, h or d (like 1h)"))?;
@@ -49,7 +51,8 @@ pub fn parse_since(text: &str) -> Result<Option<Duration>, String> {
         "d" => n.saturating_mul(86_400),
         _ => return Err(format!("--since {text}: the unit must be s, m, h or d")),
     };
-    Ok(Some(Duration::from_secs(secs)))
+    // `0s` is all time too (the collector reads a zero window so).
+    Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
 
 fn client(config: Option<&Path>) -> Result<TelemetryCollectorClient<AuthedChannel>, String> {
@@ -142,7 +145,12 @@ pub fn top(config: Option<&Path>, query: &TopQuery, json_out: bool) -> Result<()
                     window_secs: query
                         .since
                         .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
-                    limit: query.limit,
+                    // The category is filtered here: ask for more so `limit` are left.
+                    limit: if query.category.is_some() {
+                        query.limit.max(100).saturating_mul(10)
+                    } else {
+                        query.limit
+                    },
                 }),
             )
             .await
@@ -156,6 +164,7 @@ pub fn top(config: Option<&Path>, query: &TopQuery, json_out: bool) -> Result<()
         .iter()
         .filter(|g| since_ms.is_none_or(|s| g.last_seen_unix_ms >= s))
         .filter(|g| query.category.as_deref().is_none_or(|c| g.category == c))
+        .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
         .collect();
     if json_out {
         let doc = json!({ "errors": groups.iter().map(|g| group_json(g)).collect::<Vec<_>>() });
@@ -334,5 +343,7 @@ mod tests {
         assert!(parse_since("1w").is_err());
         assert!(parse_since("h").is_err());
         assert!(parse_since("").is_err());
+        assert!(parse_since("5é").is_err(), "no panic on a multi-byte unit");
+        assert_eq!(parse_since("0s"), Ok(None));
     }
 }

@@ -521,6 +521,11 @@ impl Config {
             .tiers
             .validate()
             .map_err(ConfigError::Invalid)?;
+        if self.collector.detect_every_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "collector.detect_every_secs must be at least 1".into(),
+            ));
+        }
         let g = &self.gateway;
         if g.total_shards == 0 {
             return Err(ConfigError::Invalid(

@@ -328,17 +328,28 @@ pub const MIGRATIONS: &[Migration] = &[
             expire_after_secs: Some(0),
         }],
     },
-    // The collector's detections, gone an hour after last seen (`expires_at`).
+    // The collector's detections, gone an hour after last seen (`expires_at`); what they
+    // read by (an error's kind over time, the servers on one host); a guild's server
+    // statuses, read on every admin command (admin alerts).
     Migration {
         id: "0010_error_detections",
         schema_version: 3,
-        indexes: &[IndexSpec {
-            collection: collections::TELEMETRY_DETECTIONS,
-            name: "expire",
-            keys: &[("expires_at", 1)],
-            unique: false,
-            expire_after_secs: Some(0),
-        }],
+        indexes: &[
+            IndexSpec {
+                collection: collections::TELEMETRY_DETECTIONS,
+                name: "expire",
+                keys: &[("expires_at", 1)],
+                unique: false,
+                expire_after_secs: Some(0),
+            },
+            index(
+                collections::TELEMETRY_EVENTS,
+                "kind_occurred",
+                &[("kind", 1), ("occurred_at", -1)],
+            ),
+            index(collections::GAME_SERVERS, "sftp_host", &[("sftp.host", 1)]),
+            index(collections::SERVER_STATUS, "guild_id", &[("guild_id", 1)]),
+        ],
     },
 ];
 
