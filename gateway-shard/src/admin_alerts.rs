@@ -52,10 +52,19 @@ impl AdminAlerts {
 
     /// The guild's admin-fixable reading problems no admin has been told of, each now
     /// marked told (claimed one by one, so two admins at once are not both told).
-    pub async fn untold(&self, guild: u64) -> Result<Vec<String>, mongodb::error::Error> {
-        let kinds: Vec<&str> = FIXABLE.iter().map(|(k, _)| *k).collect();
-        // A removed or switched-off server's last status is no news.
+    pub async fn tell(&self, guild: u64) -> Result<Vec<String>, mongodb::error::Error> {
+        // Read once for both: a removed or switched-off server's last status is no news.
         let read = self.servers_read(guild).await?;
+        self.forget_solved(guild, &read).await?;
+        self.untold(guild, &read).await
+    }
+
+    async fn untold(
+        &self,
+        guild: u64,
+        read: &[String],
+    ) -> Result<Vec<String>, mongodb::error::Error> {
+        let kinds: Vec<&str> = FIXABLE.iter().map(|(k, _)| *k).collect();
         let mut cursor = self
             .status
             .find(doc! { "guild_id": guild.to_string(), "last_error_kind": { "$in": kinds } })
@@ -131,7 +140,11 @@ impl AdminAlerts {
 
     /// A server read successfully since, or removed: its next problem is told afresh. A
     /// failure of another kind meanwhile (the worker's own, a timeout) forgets nothing.
-    pub async fn forget_solved(&self, guild: u64) -> Result<(), mongodb::error::Error> {
+    async fn forget_solved(
+        &self,
+        guild: u64,
+        read: &[String],
+    ) -> Result<(), mongodb::error::Error> {
         let read_again: Vec<String> = self
             .status
             .find(doc! { "guild_id": guild.to_string(), "last_error_kind": "" })
@@ -145,12 +158,7 @@ impl AdminAlerts {
                     .map(|id| format!("{guild}:{id}"))
             })
             .collect();
-        let servers: Vec<String> = self
-            .servers_read(guild)
-            .await?
-            .iter()
-            .map(|id| format!("{guild}:{id}"))
-            .collect();
+        let servers: Vec<String> = read.iter().map(|id| format!("{guild}:{id}")).collect();
         self.told
             .delete_many(doc! {
                 "guild_id": guild.to_string(),

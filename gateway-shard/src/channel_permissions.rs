@@ -95,9 +95,7 @@ impl BotInGuild {
             .model()
             .await
             .map_err(RestError::Body)?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = tower_daemon::telemetry::now_unix_ms();
         let timed_out = member
             .communication_disabled_until
             .is_some_and(|until| until.as_micros() / 1000 > now_ms);

@@ -203,11 +203,10 @@ async fn tell_refused_channels(bot: &Bot, interaction: &Interaction, guild: u64)
 /// Sends the admin who just ran a command a private note of the guild's servers that
 /// stopped being read for a reason an admin fixes, once per problem.
 async fn tell_unread_servers(bot: &Bot, interaction: &Interaction, guild: u64) {
-    let alerts = crate::admin_alerts::AdminAlerts::new(&bot.db);
-    if let Err(e) = alerts.forget_solved(guild).await {
-        tracing::warn!(guild, error = %e, "could not clear solved reading problems");
-    }
-    let notes = match alerts.untold(guild).await {
+    let notes = match crate::admin_alerts::AdminAlerts::new(&bot.db)
+        .tell(guild)
+        .await
+    {
         Ok(notes) if !notes.is_empty() => notes,
         Ok(_) => return,
         Err(e) => {

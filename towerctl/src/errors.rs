@@ -5,11 +5,12 @@
 //! JSON document.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tower_daemon::config::Config;
 use tower_daemon::grpc::{AuthedChannel, ClientSecurity, collector_client};
+use tower_daemon::telemetry::now_unix_ms;
 use tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient;
 use tower_proto::v1::{
     DetectionsRequest, ErrorGroup, GetErrorRequest, GuildErrorsRequest, ListProcessesRequest,
@@ -85,18 +86,12 @@ async fn call<T>(
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// `5s ago`, `3m ago`, `2h ago`, `4d ago`.
 fn ago(ms: i64) -> String {
     if ms <= 0 {
         return "never".to_owned();
     }
-    let secs = now_ms().saturating_sub(ms).max(0) / 1000;
+    let secs = now_unix_ms().saturating_sub(ms).max(0) / 1000;
     match secs {
         s if s < 120 => format!("{s}s ago"),
         s if s < 7200 => format!("{}m ago", s / 60),
@@ -159,7 +154,7 @@ pub fn top(config: Option<&Path>, query: &TopQuery, json_out: bool) -> Result<()
     })?;
     let since_ms = query
         .since
-        .map(|d| now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        .map(|d| now_unix_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
     let groups: Vec<&ErrorGroup> = groups
         .iter()
         .filter(|g| since_ms.is_none_or(|s| g.last_seen_unix_ms >= s))
@@ -278,7 +273,7 @@ pub fn status(config: Option<&Path>, json_out: bool) -> Result<(), String> {
             .await
         })?
         .processes;
-    let now = now_ms();
+    let now = now_unix_ms();
     let rows: Vec<Value> = processes
         .iter()
         .map(|p| {

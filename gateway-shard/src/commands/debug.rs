@@ -5,9 +5,7 @@
 //! serves the guild. Errors come from the telemetry-collector; an admin sees only their own
 //! server's, and the bot owner may look up any id.
 
-use tower_proto::v1::{
-    BreakerState, ErrorGroup, GetErrorRequest, GuildErrorsRequest, ServerStatusRequest,
-};
+use tower_proto::v1::{ErrorGroup, GetErrorRequest, GuildErrorsRequest};
 use tower_store::ids::{GuildId, ShardRange};
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
@@ -195,10 +193,8 @@ const OVERVIEW_GROUPS: u32 = 200;
 /// With neither option: this guild's errors of the last 7 days by kind, each game server's
 /// reading health, and the shard that serves the guild.
 async fn overview(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .saturating_sub(OVERVIEW_DAYS * 24 * 3600 * 1000);
+    let since =
+        tower_daemon::telemetry::now_unix_ms().saturating_sub(OVERVIEW_DAYS * 24 * 3600 * 1000);
     let mut b = EmbedBuilder::new()
         .title("Diagnostics")
         .color(colour::INFO)
@@ -230,19 +226,9 @@ async fn overview(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
         format!("Errors, last {OVERVIEW_DAYS} days"),
         clip(&errors, 1024),
     ));
-    let status = bot
-        .workers
-        .call(|mut w| async move {
-            w.server_status(ServerStatusRequest {
-                guild_id: caller.guild_id,
-                server_id: String::new(),
-            })
-            .await
-        })
-        .await;
+    let status = super::sftp::reading_status(bot, caller.guild_id, "").await;
     let (servers, pool) = match status {
         Ok(r) => {
-            let r = r.into_inner();
             let lines: Vec<String> = r
                 .servers
                 .iter()
@@ -252,19 +238,11 @@ async fn overview(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
                         .as_ref()
                         .map(|r| r.server_id.as_str())
                         .unwrap_or("?");
-                    let last = if s.last_poll_unix_ms > 0 {
-                        format!("<t:{}:R>", s.last_poll_unix_ms / 1000)
-                    } else {
-                        "never".to_owned()
-                    };
-                    let breaker = match BreakerState::try_from(s.breaker) {
-                        Ok(BreakerState::Open) => "❌ paused after failures",
-                        Ok(BreakerState::HalfOpen) => "⚠️ retrying",
-                        _ => "✅ ok",
-                    };
+                    let (icon, state) = super::sftp::reading_state(s.breaker);
                     let mut line = format!(
-                        "`{}` {breaker} · last read {last} · lag {} ms",
+                        "`{}` {icon} {state} · last read {} · lag {} ms",
                         code(id, 32),
+                        super::sftp::last_read(s.last_poll_unix_ms),
                         s.lag_ms
                     );
                     if !s.last_error.is_empty() {

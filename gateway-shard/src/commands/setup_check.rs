@@ -5,14 +5,12 @@
 //! switches and channels, and the bot's permissions in each configured channel, read from
 //! Discord. Every problem found comes with its fix.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use tower_daemon::telemetry::now_unix_ms;
 
 use twilight_model::channel::ChannelType;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
-use tower_proto::v1::{
-    BreakerState, ServerRef, ServerStatus, ServerStatusRequest, TestServerReply, TestServerRequest,
-};
+use tower_proto::v1::{BreakerState, ServerRef, ServerStatus, TestServerReply, TestServerRequest};
 use tower_store::game_servers::{GameServer, within_slots};
 use tower_store::guilds::GuildSettings;
 use tower_store::ids::{GuildId, ServerId};
@@ -229,25 +227,19 @@ fn files(server: &GameServer, test: &TestServerReply, found: &mut Findings) {
     if !test.ok && test.killfeed_folders.is_empty() {
         return;
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let mut lines = Vec::new();
-    let mut newest = 0i64;
-    for f in &test.killfeed_folders {
-        if f.newest_file.is_empty() {
-            lines.push(format!("`{}` — no CSV file", code(&f.path, 120)));
-        } else {
-            newest = newest.max(f.newest_mtime_unix);
-            lines.push(format!(
-                "`{}` — {} files, newest `{}` (<t:{}:R>)",
-                code(&f.path, 120),
-                f.csv_files,
-                code(&f.newest_file, 40),
-                f.newest_mtime_unix
-            ));
-        }
-    }
+    let now = now_unix_ms() / 1000;
+    let mut lines: Vec<String> = test
+        .killfeed_folders
+        .iter()
+        .map(super::sftp::folder_line)
+        .collect();
+    let newest = test
+        .killfeed_folders
+        .iter()
+        .filter(|f| !f.newest_file.is_empty())
+        .map(|f| f.newest_mtime_unix)
+        .max()
+        .unwrap_or(0);
     if test.log_path.is_empty() {
         lines.push("server log: not found".to_owned());
     } else {
@@ -280,18 +272,9 @@ fn files(server: &GameServer, test: &TestServerReply, found: &mut Findings) {
 /// What the worker reading the server reports: last poll, lag, breaker, last error.
 async fn reading(bot: &Bot, caller: &Caller, server: &GameServer, found: &mut Findings) {
     let id = &server.server;
-    let answer = bot
-        .workers
-        .call(|mut w| async move {
-            w.server_status(ServerStatusRequest {
-                guild_id: caller.guild_id,
-                server_id: id.as_str().to_owned(),
-            })
-            .await
-        })
-        .await;
+    let answer = super::sftp::reading_status(bot, caller.guild_id, id.as_str()).await;
     let status: Option<ServerStatus> = answer.ok().and_then(|r| {
-        r.into_inner().servers.into_iter().find(|s| {
+        r.servers.into_iter().find(|s| {
             s.server
                 .as_ref()
                 .is_some_and(|r| r.server_id == id.as_str())
@@ -301,21 +284,13 @@ async fn reading(bot: &Bot, caller: &Caller, server: &GameServer, found: &mut Fi
         found.section("Reading", "no status reported yet".to_owned());
         return;
     };
-    let last_poll = if s.last_poll_unix_ms > 0 {
-        format!("<t:{}:R>", s.last_poll_unix_ms / 1000)
-    } else {
-        "never".to_owned()
-    };
+    let last_poll = super::sftp::last_read(s.last_poll_unix_ms);
     let breaker = BreakerState::try_from(s.breaker).unwrap_or(BreakerState::Unspecified);
     let mut text = format!(
         "every {} s · last read {last_poll} · lag {} ms · {}",
         s.poll_interval_secs,
         s.lag_ms,
-        match breaker {
-            BreakerState::Open => "paused after repeated failures",
-            BreakerState::HalfOpen => "retrying",
-            _ => "ok",
-        }
+        super::sftp::reading_state(s.breaker).1
     );
     if !s.last_error.is_empty() {
         text.push_str(&format!("\nlast error: {}", clip(&s.last_error, 200)));
@@ -336,7 +311,8 @@ async fn reading(bot: &Bot, caller: &Caller, server: &GameServer, found: &mut Fi
             "This lifts at the next clock hour, or with a higher tier (/premium).",
         );
     } else if s.enabled
-        && now_ms().saturating_sub(s.last_poll_unix_ms.max(server.created_at_ms)) > stale_after(&s)
+        && now_unix_ms().saturating_sub(s.last_poll_unix_ms.max(server.created_at_ms))
+            > stale_after(&s)
     {
         // Nobody has read it for several intervals: no worker holds it, or its reads hang.
         found.problem(
@@ -353,12 +329,6 @@ fn stale_after(s: &ServerStatus) -> i64 {
     i64::from(s.poll_interval_secs.max(1))
         .saturating_mul(3_000)
         .max(120_000)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The feeds' switches and channels, and whether the tier unlocks them.

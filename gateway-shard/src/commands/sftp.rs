@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
 use tower_proto::v1::{
-    BackfillState, BreakerState, ListFilesRequest, ServerRef, ServerStatusReply,
+    BackfillState, BreakerState, KillfeedFolder, ListFilesRequest, ServerRef, ServerStatusReply,
     ServerStatusRequest, StartBackfillRequest, TestServerReply, TestServerRequest,
 };
 use tower_store::ids::{GuildId, ServerId};
@@ -65,20 +65,7 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
     if reply.ok {
         // Every folder is read; which ones hold recent files tells an admin where the
         // game writes today.
-        let folders: Vec<String> = reply
-            .killfeed_folders
-            .iter()
-            .map(|f| match f.newest_file.as_str() {
-                "" => format!("`{}` — no CSV file", code(&f.path, 120)),
-                newest => format!(
-                    "`{}` — {} files, newest `{}` (<t:{}:R>)",
-                    code(&f.path, 120),
-                    f.csv_files,
-                    code(newest, 40),
-                    f.newest_mtime_unix
-                ),
-            })
-            .collect();
+        let folders: Vec<String> = reply.killfeed_folders.iter().map(folder_line).collect();
         let dirs = if folders.is_empty() {
             "none found".to_owned()
         } else {
@@ -112,6 +99,20 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
         ));
     }
     Ok(Reply::embed(b.build()))
+}
+
+/// A killfeed folder a test found: how many CSV files, the newest and when it was written.
+pub fn folder_line(f: &KillfeedFolder) -> String {
+    match f.newest_file.as_str() {
+        "" => format!("`{}` — no CSV file", code(&f.path, 120)),
+        newest => format!(
+            "`{}` — {} files, newest `{}` (<t:{}:R>)",
+            code(&f.path, 120),
+            f.csv_files,
+            code(newest, 40),
+            f.newest_mtime_unix
+        ),
+    }
 }
 
 /// One line per SFTP step of a test: ✅ or ❌, its name, how long it took and its detail.
@@ -245,18 +246,45 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
     )))
 }
 
-async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, CommandError> {
-    let reply: ServerStatusReply = bot
+/// The reading status of a guild's servers (`server_id` empty) or of one, from the workers.
+pub async fn reading_status(
+    bot: &Bot,
+    guild_id: u64,
+    server_id: &str,
+) -> Result<ServerStatusReply, tonic::Status> {
+    Ok(bot
         .workers
         .call(|mut w| async move {
             w.server_status(ServerStatusRequest {
-                guild_id: caller.guild_id,
-                server_id: String::new(),
+                guild_id,
+                server_id: server_id.to_owned(),
             })
             .await
         })
         .await?
-        .into_inner();
+        .into_inner())
+}
+
+/// How a server's reading stands, from its breaker: an icon and the words.
+pub fn reading_state(breaker: i32) -> (&'static str, &'static str) {
+    match BreakerState::try_from(breaker) {
+        Ok(BreakerState::Open) => ("❌", "paused after repeated failures"),
+        Ok(BreakerState::HalfOpen) => ("⚠️", "retrying"),
+        _ => ("✅", "ok"),
+    }
+}
+
+/// When a server was last read, as a Discord relative time ("never" before its first).
+pub fn last_read(unix_ms: i64) -> String {
+    if unix_ms > 0 {
+        format!("<t:{}:R>", unix_ms / 1000)
+    } else {
+        "never".to_owned()
+    }
+}
+
+async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, CommandError> {
+    let reply = reading_status(bot, caller.guild_id, "").await?;
     let kind = if killfeed { "killfeed" } else { "log" };
     let title = if killfeed {
         "Killfeed (CSV) reading"
@@ -294,16 +322,8 @@ async fn status(bot: &Bot, caller: &Caller, killfeed: bool) -> Result<Reply, Com
                 )
             })
             .collect();
-        let breaker = match BreakerState::try_from(s.breaker) {
-            Ok(BreakerState::Open) => "paused after repeated failures",
-            Ok(BreakerState::HalfOpen) => "retrying",
-            _ => "ok",
-        };
-        let last_poll = if s.last_poll_unix_ms > 0 {
-            format!("<t:{}:R>", s.last_poll_unix_ms / 1000)
-        } else {
-            "never".to_owned()
-        };
+        let (_, breaker) = reading_state(s.breaker);
+        let last_poll = last_read(s.last_poll_unix_ms);
         let mut text = format!(
             "{} · every {} s · last read {last_poll} · lag {} ms · {breaker}",
             if s.enabled { "polled" } else { "disabled" },
