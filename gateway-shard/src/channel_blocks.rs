@@ -6,8 +6,8 @@
 //!
 //! A block ends when an admin saves the guild's channels again (`/setup channels`), or
 //! after [`RETRY_AFTER`], when one post tries again (the permission re-check). Admins are
-//! told in `/killfeed status` and `/events status`, and once, privately, the next time one
-//! of them runs a command.
+//! told in `/killfeed status` and `/events status`, and once ([`crate::admin_alerts`]): in
+//! the guild's admin channel, or privately the next time one of them runs a command.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -194,6 +194,42 @@ impl ChannelBlocks {
             }
         }
         Ok(told)
+    }
+
+    /// The note of `channel`'s block did not reach the admins: the next may tell it.
+    pub async fn untell(&self, channel: u64) -> Result<(), mongodb::error::Error> {
+        self.blocks
+            .update_one(
+                doc! { "_id": id(channel) },
+                doc! { "$set": { "told": false } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a block of `channel` is recorded (by any process), without the memory
+    /// [`Self::is_blocked`] keeps for posting.
+    pub async fn is_recorded(&self, channel: u64) -> Result<bool, mongodb::error::Error> {
+        Ok(self
+            .blocks
+            .find_one(doc! { "_id": id(channel) })
+            .await?
+            .is_some())
+    }
+
+    /// The guilds with a block no admin has been told of.
+    pub async fn untold_guilds(&self) -> Result<Vec<u64>, mongodb::error::Error> {
+        let docs: Vec<Document> = self
+            .blocks
+            .find(doc! { "told": false })
+            .projection(doc! { "guild_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("guild_id").ok()?.parse().ok())
+            .collect())
     }
 
     /// An admin saved the guild's channels: every block of the guild ends.

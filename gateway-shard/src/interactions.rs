@@ -86,6 +86,7 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
         }
     };
 
+    let admin_channel = guild.admin_channel;
     let work = tokio::spawn({
         let bot = Arc::clone(&bot);
         let (caller, inv) = (caller.clone(), inv.clone());
@@ -129,10 +130,9 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
             (acknowledged, true)
         }
     };
-    // An admin hears once, privately, of channels the bot cannot post in.
+    // Problems only admins can fix: told once, here when the guild has no admin channel.
     if spec.access == crate::access::Access::Admin {
-        tell_refused_channels(&bot, &interaction, caller.guild_id).await;
-        tell_unread_servers(&bot, &interaction, caller.guild_id).await;
+        tell_admin(&bot, &interaction, caller.guild_id, admin_channel).await;
     }
     // `first_ms`: until Discord had a first response (what the user waits for to see the
     // command taken); `ms`: until the answer was complete.
@@ -177,52 +177,35 @@ async fn run(
     vec![checked(reply)]
 }
 
-/// Sends the admin who just ran a command a private note of the guild's refused channels
-/// no admin has been told of yet.
-async fn tell_refused_channels(bot: &Bot, interaction: &Interaction, guild: u64) {
-    let blocks = match bot.channel_blocks.tell(guild).await {
-        Ok(blocks) if !blocks.is_empty() => blocks,
+/// Sends the admin who just ran a command a private note of the guild's problems only an
+/// admin can fix that no admin has been told of, unless the guild's admin channel gets
+/// them ([`crate::admin_alerts`]).
+async fn tell_admin(bot: &Bot, interaction: &Interaction, guild: u64, admin_channel: Option<u64>) {
+    let alerts = crate::admin_alerts::AdminAlerts::new(&bot.db);
+    let due = async {
+        if crate::admin_alerts::usable_admin_channel(bot, admin_channel)
+            .await?
+            .is_some()
+        {
+            return Ok(Vec::new());
+        }
+        alerts.due(&bot.channel_blocks, guild).await
+    };
+    let due = match due.await {
+        Ok(due) if !due.is_empty() => due,
         Ok(_) => return,
         Err(e) => {
-            tracing::warn!(guild, error = %e, "could not read the refused channels");
+            tracing::warn!(guild, error = %e, "could not read the problems admins fix");
             return;
         }
     };
-    let text: Vec<String> = blocks.iter().map(crate::channel_blocks::describe).collect();
-    let note = Reply::embed(
-        twilight_util::builder::embed::EmbedBuilder::new()
-            .title("The bot cannot post in some channels")
-            .description(crate::embeds::clip(&text.join("\n"), 4000))
-            .color(crate::embeds::colour::WARNING)
-            .build(),
-    )
-    .ephemeral();
-    follow_up(bot, interaction, &[checked(note)]).await;
-}
-
-/// Sends the admin who just ran a command a private note of the guild's servers that
-/// stopped being read for a reason an admin fixes, once per problem.
-async fn tell_unread_servers(bot: &Bot, interaction: &Interaction, guild: u64) {
-    let notes = match crate::admin_alerts::AdminAlerts::new(&bot.db)
-        .tell(guild)
-        .await
-    {
-        Ok(notes) if !notes.is_empty() => notes,
-        Ok(_) => return,
-        Err(e) => {
-            tracing::warn!(guild, error = %e, "could not read the servers' reading problems");
-            return;
-        }
-    };
-    let note = Reply::embed(
-        twilight_util::builder::embed::EmbedBuilder::new()
-            .title("Some game servers are not being read")
-            .description(crate::embeds::clip(&notes.join("\n"), 4000))
-            .color(crate::embeds::colour::WARNING)
-            .build(),
-    )
-    .ephemeral();
-    follow_up(bot, interaction, &[checked(note)]).await;
+    let notes: Vec<InteractionResponseData> = crate::admin_alerts::embeds(&due)
+        .into_iter()
+        .map(|e| checked(Reply::embed(e).ephemeral()))
+        .collect();
+    if !follow_up(bot, interaction, &notes).await {
+        alerts.release(&bot.channel_blocks, &due).await;
+    }
 }
 
 /// The first message of an answer, and the follow-ups.
@@ -237,7 +220,8 @@ fn split_first(
 }
 
 /// The rest of a long answer, in order, each as private as the answer.
-async fn follow_up(bot: &Bot, interaction: &Interaction, rest: &[InteractionResponseData]) {
+/// Whether every one went out.
+async fn follow_up(bot: &Bot, interaction: &Interaction, rest: &[InteractionResponseData]) -> bool {
     let client = bot.http.interaction(bot.application_id);
     for data in rest {
         let (content, embeds, components) = message_parts(data);
@@ -256,9 +240,10 @@ async fn follow_up(bot: &Bot, interaction: &Interaction, rest: &[InteractionResp
             })
             .await;
         if !log_sent(sent.map(|_| ()), "send the rest of a long answer") {
-            return;
+            return false;
         }
     }
+    true
 }
 
 /// A reply of ours as response data. Error and notice replies are short and always fit;

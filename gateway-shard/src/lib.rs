@@ -16,8 +16,9 @@
 //!   ([`deliveries`]: which message claimed which notification);
 //!   [`channel_blocks`]: channels Discord refused, left alone until an admin fixes them;
 //!   [`channel_permissions`]: what the bot may do in a channel, read from Discord.
-//! - [`admin_alerts`]: servers that stopped being read for a reason an admin fixes, told
-//!   once per problem to the next admin who runs a command.
+//! - [`admin_alerts`]: problems only an admin fixes (a server not read, a refused
+//!   channel, a failed backfill), told once each: in the guild's admin channel, or
+//!   privately to the next admin who runs a command.
 //! - [`voice_status`]: the player-count channel name within Discord's rename limit.
 //! - [`registration`]: registering the command set only when it changed.
 //! - [`rest`]: Discord REST calls with 429 handling; [`workers`]: calling sftp-workers.

@@ -1,7 +1,8 @@
 //! gateway-shard: the only process that talks to Discord. What it does, in order:
 //! connect to MongoDB and open the secret key; report to the telemetry collector; serve
 //! gRPC health; check the Discord token; register the slash commands (when they changed);
-//! follow the workers' notifications and post them; run its shards and answer
+//! follow the workers' notifications and post them; post admin alerts to admin channels;
+//! run its shards and answer
 //! interactions; on SIGTERM close the shards and stop.
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ use tower_proto::v1::ProcessKind;
 use tower_store::db::collections;
 use tower_store::retention;
 
+use gateway_shard::admin_alerts;
 use gateway_shard::bot::Bot;
 use gateway_shard::guild_settings::SettingsCache;
 use gateway_shard::identify_queue::IdentifyQueue;
@@ -215,6 +217,13 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     let claim_timeout = std::time::Duration::from_secs(config.gateway.claim_timeout_secs.max(1));
     let poster =
         tokio::spawn(Poster::new(Arc::clone(&bot), max_age, claim_timeout).run(shutdown.clone()));
+
+    // Problems only admins can fix, posted to their guilds' admin channels.
+    tokio::spawn(admin_alerts::post_to_admin_channels(
+        Arc::clone(&bot),
+        std::time::Duration::from_secs(u64::from(config.gateway.admin_alerts_every_secs)),
+        shutdown.clone(),
+    ));
 
     // Invalid requests: the count goes to the collector, which sums every process's.
     tokio::spawn(rest::report_invalid_requests(

@@ -78,3 +78,143 @@ async fn an_admin_is_told_once_of_a_server_with_a_wrong_password() {
     ok(sim.answer(&later, WAIT).await);
     assert_eq!(note(&sent), None, "told once");
 }
+
+const ADMIN_CHANNEL: u64 = 661_000_000_000_000_001;
+
+/// The embeds posted in the admin channel, message by message: (title, description).
+fn admin_notes(sim: &DiscordSimulator) -> Vec<Vec<(String, String)>> {
+    sim.posted(ADMIN_CHANNEL)
+        .iter()
+        .map(|m| {
+            m["embeds"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|e| {
+                    (
+                        e["title"].as_str().unwrap_or_default().to_owned(),
+                        e["description"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_guild_with_an_admin_channel_hears_there_once_per_problem() {
+    let db = ok(TestDatabase::create("admin_channel_alerts").await);
+    let home = tower_tests::sftp_home::Home::new("admin_channel_alerts");
+    let (first, second) = (
+        tower_tests::sftp_home::unique_server_id(),
+        tower_tests::sftp_home::unique_server_id(),
+    );
+    for server in [&first, &second] {
+        ok(std::fs::write(
+            home.killfeed(server).join("2026.01.01-00.00.00.csv"),
+            "",
+        ));
+    }
+    let sim = ok(DiscordSimulator::start().await);
+    let key = ok(tower_store::secret::SecretKey::generate_base64());
+    let mut options =
+        tower_tests::stack::StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    options
+        .extra_env
+        .push(("TOWER_ADMIN_ALERTS_EVERY_SECS".to_owned(), "1".to_owned()));
+    let _stack = ok(tower_tests::stack::Stack::start(&options).await);
+    let guild = GUILD + 1;
+    // Two servers take a premium tier.
+    ok(db
+        .handle()
+        .collection::<Document>("guilds")
+        .insert_one(doc! { "guild_id": guild.to_string(), "premium_tier": 2, "schema_version": 1 })
+        .await);
+    let admin = Member::admin(guild, ADMIN);
+    let run = async |path: &str, opts: &[(&str, Opt)]| {
+        let sent = sim.slash(0, &admin, path, opts);
+        let answer = ok(sim.answer(&sent, WAIT).await);
+        (sent, answer)
+    };
+    let add_with_wrong_password = |server: &str| {
+        let mut wrong = addserver_options(server);
+        for (name, value) in &mut wrong {
+            if *name == "password" {
+                *value = Opt::str("not-the-password");
+            }
+        }
+        wrong
+    };
+
+    // The first server's password is wrong; the admin names an admin channel.
+    let (_, added) = run("setup addserver", &add_with_wrong_password(&first)).await;
+    assert_eq!(added.title(), "Server added");
+    let (_, saved) = run(
+        "setup channels",
+        &[
+            ("server_id", Opt::str(first.as_str())),
+            ("admin_channel", Opt::Channel(ADMIN_CHANNEL)),
+        ],
+    )
+    .await;
+    assert!(
+        saved.text().contains(&format!("<#{ADMIN_CHANNEL}>")),
+        "{}",
+        saved.text()
+    );
+    ok(sim
+        .wait_for(
+            "the first note",
+            WAIT,
+            |e| matches!(e, SimEvent::Posted { channel, .. } if *channel == ADMIN_CHANNEL),
+        )
+        .await);
+    let notes = admin_notes(&sim);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0][0].0, "Some game servers are not being read");
+    assert!(notes[0][0].1.contains(&first), "{notes:?}");
+    assert!(notes[0][0].1.contains("password was refused"), "{notes:?}");
+
+    // A backfill asked for runs at once (the breaker would wait half an hour) and fails:
+    // that is news of its own.
+    let (sent, _) = run(
+        "historical_parse",
+        &[("server_id", Opt::str(first.as_str()))],
+    )
+    .await;
+    ok(sim
+        .wait_for("the backfill's note", WAIT, |e| {
+            matches!(e, SimEvent::Posted { channel, body, .. } if *channel == ADMIN_CHANNEL
+                && body.to_string().contains("A backfill failed"))
+        })
+        .await);
+    // With an admin channel, commands bring no private notes.
+    assert!(
+        !sim.messages(&sent)
+            .into_iter()
+            .filter_map(Result::ok)
+            .any(|m| m.is_ephemeral() && m.title().contains("not being read")),
+        "told in the channel, not privately"
+    );
+
+    // A second server with a wrong password: its note comes in a new message, and the
+    // first server's problem, still there through many rounds, is not told again.
+    let (_, added) = run("setup addserver", &add_with_wrong_password(&second)).await;
+    assert_eq!(added.title(), "Server added");
+    ok(sim
+        .wait_for("the second server's note", WAIT, |e| {
+            matches!(e, SimEvent::Posted { channel, body, .. } if *channel == ADMIN_CHANNEL
+                && body.to_string().contains(second.as_str()))
+        })
+        .await);
+    let notes = admin_notes(&sim);
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert_eq!(notes[1][0].0, "A backfill failed");
+    assert!(notes[1][0].1.contains(&first), "{notes:?}");
+    assert_eq!(notes[2].len(), 1, "{notes:?}");
+    assert!(
+        notes[2][0].1.contains(&second) && !notes[2][0].1.contains(&first),
+        "told once: {notes:?}"
+    );
+}

@@ -385,6 +385,11 @@ pub fn schema() -> Vec<Command> {
                         "voice_status_channel",
                         "A voice channel renamed to the player count",
                         &[ChannelType::GuildVoice],
+                    ))
+                    .option(channel(
+                        "admin_channel",
+                        "Where admins are told of problems only they can fix (all servers)",
+                        &text_channels,
                     )),
             )
             .build(),

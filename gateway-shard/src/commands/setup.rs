@@ -34,7 +34,7 @@ pub async fn run(
         }
         "setup list_servers" => list(bot, caller, guild.tier).await,
         "setup check" => super::setup_check::run(bot, caller, guild, inv).await,
-        "setup channels" => channels(bot, caller, guild.tier, inv).await,
+        "setup channels" => channels(bot, caller, guild, inv).await,
         other => Err(super::unknown(other)),
     }
 }
@@ -189,9 +189,10 @@ async fn list(bot: &Bot, caller: &Caller, tier: Tier) -> Result<Reply, CommandEr
 async fn channels(
     bot: &Bot,
     caller: &Caller,
-    tier: Tier,
+    guild: &GuildSettings,
     inv: &Invocation,
 ) -> Result<Reply, CommandError> {
+    let tier = guild.tier;
     let server: ServerId = inv.server_id("server_id")?;
     let wanted = Channels {
         killfeed: inv.opt_channel("killfeed_channel")?,
@@ -199,12 +200,20 @@ async fn channels(
         connections: inv.opt_channel("connections_channel")?,
         voice_status: inv.opt_channel("voice_status_channel")?,
     };
+    let admin_channel = inv.opt_channel("admin_channel")?;
     if wanted.voice_status.is_some() {
         bot.require_feature(caller, &inv.path, Feature::VoicePlayerCount, tier)
             .await?;
     }
+    if let Some(channel) = admin_channel {
+        bot.guilds
+            .set_admin_channel(caller.guild_id, channel)
+            .await
+            .map_err(|e| CommandError::failed("Could not save the admin channel", e))?;
+        bot.settings.forget(caller.guild_id);
+    }
     // No channel given: shows the current ones.
-    let title = if wanted == Channels::default() {
+    let title = if wanted == Channels::default() && admin_channel.is_none() {
         "Channels"
     } else {
         "Channels saved"
@@ -219,8 +228,14 @@ async fn channels(
         .clear_guild(caller.guild_id)
         .await
         .map_err(|e| CommandError::failed("Could not clear the refused channels", e))?;
+    let admin_line = match admin_channel.or(guild.admin_channel) {
+        Some(c) => format!("admin notes (all servers): <#{c}>"),
+        None => "admin notes: privately, to the next admin who runs a command \
+                 (`admin_channel:` sets a channel)"
+            .to_owned(),
+    };
     Ok(Reply::done(
         title,
-        format!("`{server}`: {}", channel_line(&updated)),
+        format!("`{server}`: {}\n{admin_line}", channel_line(&updated)),
     ))
 }

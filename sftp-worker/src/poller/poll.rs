@@ -72,6 +72,10 @@ impl PollFailure {
     }
 }
 
+/// The status kind of a server whose SFTP login finds neither a killfeed folder nor a
+/// server log: read, but with nothing to read.
+const NO_FOLDER: &str = "sftp.nofolder";
+
 pub(super) fn failure(kind: &str, message: impl Into<String>, transient: bool) -> PollFailure {
     PollFailure {
         kind: kind.to_owned(),
@@ -133,7 +137,14 @@ impl Poller {
             Err(f) => (Some(f.message.clone()), None),
         };
         // The kind says an admin what to fix (`sftp.authfailed`, …): the gateway tells them.
-        let error_kind = result.as_ref().err().map(|f| f.kind.clone());
+        // A login that finds neither killfeed folder nor server log is one too.
+        let error_kind = match &result {
+            Err(f) => f.kind.clone(),
+            Ok(read) if read.layout.killfeed_dirs.is_empty() && read.layout.log_path.is_none() => {
+                NO_FOLDER.to_owned()
+            }
+            Ok(_) => String::new(),
+        };
         // What was read counts against the guild's budget for the hour.
         let paused = match outcome {
             Some(o) => self
@@ -218,9 +229,21 @@ impl Poller {
             "duration_ms": i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             "breaker": breaker_state.map_or(0, |b| b as i32),
             "last_error": status_error.unwrap_or_default(),
-            "last_error_kind": error_kind.unwrap_or_default(),
+            "last_error_kind": error_kind,
             "schema_version": SCHEMA_VERSION,
         };
+        // A failed backfill is told to the guild's admins (once per failure, by its time).
+        match (&backfill, &result) {
+            (Some(_), Err(f)) => {
+                set.insert("backfill_failed_at", DateTime::now());
+                set.insert("backfill_error", f.message.clone());
+            }
+            (Some(_), Ok(_)) => {
+                set.insert("backfill_failed_at", mongodb::bson::Bson::Null);
+                set.insert("backfill_error", "");
+            }
+            (None, _) => {}
+        }
         if let Some(o) = outcome {
             set.insert("last_bytes", i64::try_from(o.bytes).unwrap_or(i64::MAX));
             set.insert("last_lines", i64::try_from(o.lines).unwrap_or(i64::MAX));

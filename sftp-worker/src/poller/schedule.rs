@@ -259,7 +259,9 @@ impl Poller {
                 .filter(|(_, rt)| {
                     rt.held
                         && !rt.in_flight
-                        && rt.breaker.allows(now)
+                        // A backfill someone asked for tries now, whatever the breaker: they
+                        // hear at once whether it works.
+                        && (rt.breaker.allows(now) || rt.backfill.is_some())
                         && rt.next_due.is_none_or(|d| d <= now)
                 })
                 .map(|(k, rt)| {

@@ -249,6 +249,9 @@ pub struct GatewayConfig {
     /// another gateway takes it as left by a dead process and finishes it (each post
     /// attempt renews the time; one attempt waits out a rate limit for at most a minute).
     pub claim_timeout_secs: u64,
+    /// `TOWER_ADMIN_ALERTS_EVERY_SECS`: how often problems only admins can fix are looked
+    /// for and posted to the admin channels of this process's guilds (at least 1).
+    pub admin_alerts_every_secs: u32,
 }
 
 impl GatewayConfig {
@@ -287,6 +290,7 @@ impl Default for GatewayConfig {
             process_index: None,
             notice_max_age_secs: 600,
             claim_timeout_secs: 90,
+            admin_alerts_every_secs: 60,
         }
     }
 }
@@ -476,6 +480,10 @@ impl Config {
                 reason: format!("`{v}` is not a number of seconds"),
             })?;
         }
+        if let Some(v) = get("TOWER_ADMIN_ALERTS_EVERY_SECS") {
+            self.gateway.admin_alerts_every_secs =
+                parse_u32("TOWER_ADMIN_ALERTS_EVERY_SECS", &v)?.max(1);
+        }
         if let Some(v) = get("TOWER_NOTICE_MAX_AGE_SECS") {
             self.gateway.notice_max_age_secs = v.trim().parse().map_err(|_| ConfigError::Env {
                 name: "TOWER_NOTICE_MAX_AGE_SECS",
@@ -527,6 +535,11 @@ impl Config {
             ));
         }
         let g = &self.gateway;
+        if g.admin_alerts_every_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "gateway.admin_alerts_every_secs must be at least 1".into(),
+            ));
+        }
         if g.total_shards == 0 {
             return Err(ConfigError::Invalid(
                 "gateway.total_shards must be at least 1".into(),

@@ -25,6 +25,9 @@ pub struct GuildSettings {
     /// Members with this role count as the guild's admins.
     pub admin_role: Option<u64>,
     pub theme: Option<String>,
+    /// Where admins are told of problems only they can fix (`/setup channels
+    /// admin_channel`); without one, the next admin who runs a command is told privately.
+    pub admin_channel: Option<u64>,
 }
 
 /// The tier stored in a guild document (`premium_tier`, as the earlier bot wrote it).
@@ -68,6 +71,7 @@ impl GuildStore {
                 tier: stored_tier(&d).unwrap_or_default(),
                 admin_role: stored_id(&d, "admin_role_id"),
                 theme: d.get_str("theme").ok().map(str::to_owned),
+                admin_channel: stored_id(&d, "admin_channel_id"),
             })
             .unwrap_or_default())
     }
@@ -112,6 +116,35 @@ impl GuildStore {
     ) -> Result<(), mongodb::error::Error> {
         self.set(guild_id, doc! { "admin_role_id": role.to_string() })
             .await
+    }
+
+    pub async fn set_admin_channel(
+        &self,
+        guild_id: u64,
+        channel: u64,
+    ) -> Result<(), mongodb::error::Error> {
+        self.set(guild_id, doc! { "admin_channel_id": channel.to_string() })
+            .await
+    }
+
+    /// Every guild's admin channel, where one is set.
+    pub async fn admin_channels(&self) -> Result<HashMap<u64, u64>, mongodb::error::Error> {
+        let docs: Vec<Document> = self
+            .guilds
+            .find(doc! { "admin_channel_id": { "$exists": true } })
+            .projection(doc! { "guild_id": 1, "admin_channel_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("guild_id").ok()?.parse().ok()?,
+                    stored_id(d, "admin_channel_id")?,
+                ))
+            })
+            .collect())
     }
 
     /// A `$set` with the bookkeeping every guild write carries.
