@@ -32,35 +32,7 @@ use tower_store::schema::SCHEMA_VERSION;
 use crate::bot::Bot;
 use crate::channel_blocks::{self, ChannelBlocks};
 use crate::embeds::{clip, colour};
-
-/// The failure kinds an admin fixes, and how.
-const FIXABLE: &[(&str, &str)] = &[
-    (
-        "sftp.authfailed",
-        "the user name or password was refused: copy them again from your game host's panel \
-         and add the server again (/setup removeserver, /setup addserver; statistics are kept)",
-    ),
-    (
-        "sftp.hostkeychanged",
-        "the server's host key changed: if your host moved it to a new machine, remove and \
-         add the server again to trust the new key",
-    ),
-    (
-        "sftp.sftp",
-        "the host gives this user no SFTP: ask your game host to enable it",
-    ),
-    (
-        "sftp.addressrefused",
-        "the host is an address the bot may not connect to (a private network): use the \
-         public host name from your game host's panel",
-    ),
-    (
-        "sftp.nofolder",
-        "the SFTP login works but finds no killfeed folder (`deathlogs/world_*`) and no \
-         `Deadside.log`: check that this login sees the game server's files and that the \
-         server id is the number in its folder's name (`host_ID`)",
-    ),
-];
+use crate::error_fixes::{ADMIN_FIXABLE, fix_for};
 
 /// A failed backfill older than this is not news any more.
 const BACKFILL_NEWS_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -193,9 +165,9 @@ impl AdminAlerts {
             else {
                 continue;
             };
-            let Some((_, fix)) = FIXABLE.iter().find(|(k, _)| *k == kind) else {
+            if !ADMIN_FIXABLE.contains(&kind) {
                 continue;
-            };
+            }
             if !read.iter().any(|id| id == server) {
                 continue;
             }
@@ -204,8 +176,9 @@ impl AdminAlerts {
                 alerts.push(Alert {
                     heading: Heading::UnreadServers,
                     text: format!(
-                        "**{server}** is not being read: {fix}. \
-                         `/setup check server_id:{server}` checks everything."
+                        "**{server}** is not being read. {} \
+                         `/setup check server_id:{server}` checks everything.",
+                        fix_for(kind)
                     ),
                     claim: Claim::Told(id),
                 });
@@ -350,7 +323,7 @@ impl AdminAlerts {
 }
 
 fn fixable_kinds() -> Vec<&'static str> {
-    FIXABLE.iter().map(|(k, _)| *k).collect()
+    ADMIN_FIXABLE.to_vec()
 }
 
 /// The notes as embeds: one per heading, within Discord's description limit.

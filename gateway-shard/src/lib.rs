@@ -16,6 +16,8 @@
 //!   ([`deliveries`]: which message claimed which notification);
 //!   [`channel_blocks`]: channels Discord refused, left alone until an admin fixes them;
 //!   [`channel_permissions`]: what the bot may do in a channel, read from Discord.
+//! - [`error_fixes`]: what an admin does about an error, by its kind (for `/debug` and
+//!   the alerts).
 //! - [`admin_alerts`]: problems only an admin fixes (a server not read, a refused
 //!   channel, a failed backfill), told once each: in the guild's admin channel, or
 //!   privately to the next admin who runs a command.
@@ -32,6 +34,7 @@ pub mod channel_permissions;
 pub mod commands;
 pub mod deliveries;
 pub mod embeds;
+pub mod error_fixes;
 pub mod events;
 pub mod guild_settings;
 pub mod identify_queue;

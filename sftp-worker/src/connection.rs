@@ -86,6 +86,23 @@ pub enum ConnectErrorKind {
     Sftp,
 }
 
+impl ConnectErrorKind {
+    /// The error kind reported to telemetry and recorded in `server_status` (the gateway
+    /// tells admins the fix by it).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AddressRefused => "sftp.addressrefused",
+            Self::Unresolved => "sftp.unresolved",
+            Self::Unreachable => "sftp.unreachable",
+            Self::Timeout => "sftp.timeout",
+            Self::Handshake => "sftp.handshake",
+            Self::HostKeyChanged => "sftp.hostkeychanged",
+            Self::AuthFailed => "sftp.authfailed",
+            Self::Sftp => "sftp.sftp",
+        }
+    }
+}
+
 /// Why a connection could not be opened, said for an admin.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]

@@ -1,5 +1,6 @@
 //! A game server whose password is wrong is not read; the next admin who runs a command is
-//! told privately, with the fix, once: not on every poll, not on every command.
+//! told privately, with the fix, once: not on every poll, not on every command; the refused
+//! login's error id leads to it in `/debug`. A guild with an admin channel hears there.
 
 use mongodb::bson::{Document, doc};
 use tower_tests::WAIT;
@@ -69,7 +70,10 @@ async fn an_admin_is_told_once_of_a_server_with_a_wrong_password() {
         panic!("the admin is told: {:?}", sim.messages(&sent));
     };
     assert!(text.contains(&server), "{text}");
-    assert!(text.contains("password was refused"), "the fix: {text}");
+    assert!(
+        text.contains("refused the user name or password"),
+        "the fix: {text}"
+    );
 
     // The worker keeps failing (its polls go on); the admins are not told again.
     let sent = sim.slash(0, &admin, "csv_status", &[]);
@@ -77,6 +81,39 @@ async fn an_admin_is_told_once_of_a_server_with_a_wrong_password() {
     let later = sim.slash(0, &admin, "log_status", &[]);
     ok(sim.answer(&later, WAIT).await);
     assert_eq!(note(&sent), None, "told once");
+
+    // The refused login is an error with an id: the admin finds it in `/debug show_recent`
+    // and `/debug error_id` gives what happened and the fix.
+    let debug = async |options: &[(&str, Opt)]| {
+        let sent = sim.slash(0, &admin, "debug", options);
+        ok(sim.answer(&sent, WAIT).await)
+    };
+    let id = ok(tokio::time::timeout(WAIT, async {
+        loop {
+            let recent = debug(&[("show_recent", Opt::Bool(true))]).await.text();
+            let id = recent
+                .lines()
+                .find(|l| l.contains("refused the login"))
+                .and_then(|l| l.split('`').nth(1))
+                .map(str::to_owned);
+            if let Some(id) = id {
+                break id;
+            }
+            // The report reaches the collector in the background.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await);
+    let shown = debug(&[("error_id", Opt::str(id.as_str()))]).await;
+    assert_eq!(shown.title(), format!("Error {id}"));
+    let text = shown.text();
+    assert!(text.contains("sftp.authfailed"), "{text}");
+    assert!(text.contains(&server), "{text}");
+    assert!(
+        text.contains("refused the user name or password"),
+        "the fix for a refused login: {text}"
+    );
+    assert!(!text.contains("not-the-password"), "no secret: {text}");
 }
 
 const ADMIN_CHANNEL: u64 = 661_000_000_000_000_001;
@@ -174,7 +211,10 @@ async fn a_guild_with_an_admin_channel_hears_there_once_per_problem() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(notes[0][0].0, "Some game servers are not being read");
     assert!(notes[0][0].1.contains(&first), "{notes:?}");
-    assert!(notes[0][0].1.contains("password was refused"), "{notes:?}");
+    assert!(
+        notes[0][0].1.contains("refused the user name or password"),
+        "{notes:?}"
+    );
 
     // A backfill asked for runs at once (the breaker would wait half an hour) and fails:
     // that is news of its own.

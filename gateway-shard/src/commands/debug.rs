@@ -71,7 +71,10 @@ async fn one(bot: &Bot, caller: &Caller, id: &str) -> Result<Reply, CommandError
     for (name, value) in facts(&group) {
         embed = embed.field(EmbedFieldBuilder::new(name, value).inline());
     }
-    embed = embed.field(EmbedFieldBuilder::new("What to do", fix_for(&group.kind)));
+    embed = embed.field(EmbedFieldBuilder::new(
+        "What to do",
+        crate::error_fixes::fix_for(&group.kind),
+    ));
     Ok(Reply::embed(embed.build()))
 }
 
@@ -141,48 +144,6 @@ async fn recent(bot: &Bot, caller: &Caller) -> Result<Reply, CommandError> {
             .description(clip(&description, 4000))
             .build(),
     ))
-}
-
-/// What an admin does about an error of a kind (the kinds the processes report).
-fn fix_for(kind: &str) -> &'static str {
-    match kind {
-        "sftp.auth" => {
-            "The game server refused the user name or password: copy them again from your game \
-             host's panel and add the server again (/setup removeserver, /setup addserver; \
-             statistics are kept)."
-        }
-        "sftp.connect" => {
-            "Nothing answered at the server's SFTP host and port, or its host key changed: check \
-             them in your game host's panel (the SFTP port, not the game port); /test_sftp shows \
-             the failing step."
-        }
-        "sftp.no_killfeed" | "sftp.discovery" => {
-            "The killfeed folder was not found: check the server id (the number in the \
-             `<host>_<server_id>` folder) with /list_sftp_files."
-        }
-        "sftp.connection_slot" | "sftp.pool" | "poll.connection_slot" | "poll.pool" => {
-            "Every SFTP connection your tier allows was busy (a backfill, or many servers): it \
-             passes by itself; a higher tier allows more connections (/premium)."
-        }
-        "posting.refused" => {
-            "Discord refused a post in a feed channel: /setup check server_id names the \
-             channel and the missing permission."
-        }
-        "command.invalid" => {
-            "An option was not accepted: /error_guide command_usage explains the command."
-        }
-        "command.refused" => {
-            "The command needs admin rights or a higher tier: /error_guide missing_permission."
-        }
-        kind if kind.starts_with("poll.") || kind.starts_with("command.") => {
-            "This is on the bot's side and it retries by itself; if it repeats, give this error \
-             id to the bot's operator."
-        }
-        _ => {
-            "/setup check server_id shows what is wrong with a game server; if nothing is, give \
-             this error id to the bot's operator."
-        }
-    }
 }
 
 /// The 7 days the overview counts errors over.

@@ -375,11 +375,7 @@ impl Poller {
                         | ConnectErrorKind::Handshake
                         | ConnectErrorKind::Unresolved
                 );
-                failure(
-                    &format!("sftp.{:?}", e.kind).to_ascii_lowercase(),
-                    e.message,
-                    transient,
-                )
+                failure(e.kind.code(), e.message, transient)
             })?;
         if server.host_key_sha256.is_none() && !conn.host_key.is_empty() {
             let _ = self

@@ -169,7 +169,7 @@ impl Worker {
             steps,
         )
         .await
-        .map_err(|e| (format!("sftp.{:?}", e.kind).to_ascii_lowercase(), e.message))?;
+        .map_err(|e| (e.kind.code().to_owned(), e.message))?;
         if server.host_key_sha256.is_none()
             && !conn.host_key.is_empty()
             && let Err(e) = self
