@@ -134,17 +134,42 @@ async fn an_error_id_leads_its_own_admins_to_the_error_and_no_one_else() {
     );
     let detections = towerctl(&["errors", "detections", "--json"]).await;
     assert!(detections["detections"].is_array(), "{detections}");
+    // `towerctl status`: every process with its health and what it serves, and the
+    // gateway's notification backlog.
     let status = towerctl(&["status", "--json"]).await;
-    let kinds: Vec<String> = status["processes"]
+    let processes = status["processes"].as_array().cloned().unwrap_or_default();
+    let of_kind = |kind: &str| -> Vec<serde_json::Value> {
+        processes
+            .iter()
+            .filter(|p| p["kind"] == serde_json::json!(kind) && p["state"] == "up")
+            .cloned()
+            .collect()
+    };
+    let gateways = of_kind("gateway-shard");
+    assert_eq!(gateways.len(), 1, "{status}");
+    assert_eq!(gateways[0]["shards"], "0..=0/1", "{status}");
+    assert_eq!(gateways[0]["health"], "serving", "{status}");
+    let workers = of_kind("sftp-worker");
+    assert_eq!(workers.len(), 1, "{status}");
+    assert_eq!(workers[0]["health"], "serving", "{status}");
+    assert_eq!(workers[0]["leases"], 1, "the one game server: {status}");
+    assert_eq!(of_kind("telemetry-collector").len(), 1, "{status}");
+    for p in gateways.iter().chain(&workers) {
+        assert!(
+            p["reported_to_collector_unix_ms"].is_i64(),
+            "heard by the collector: {status}"
+        );
+    }
+    let subscribers = status["subscribers"]
         .as_array()
         .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| p["kind"].as_str().map(str::to_owned))
-        .collect();
-    // The collector answers for the processes that reported to it.
-    for kind in ["gateway_shard", "sftp_worker"] {
-        assert!(kinds.iter().any(|k| k == kind), "{kind} in {status}");
-    }
+        .unwrap_or_default();
+    assert!(
+        subscribers
+            .iter()
+            .any(|s| s["subscriber"] == "gateway:0-0/1" && s["backlog"].is_i64()),
+        "{status}"
+    );
+    assert_eq!(status["collector"], "answering", "{status}");
     ok(stack.stop_cleanly(WAIT).await);
 }

@@ -1,5 +1,5 @@
-//! `towerctl errors top|show` and `towerctl status`: what the telemetry-collector knows,
-//! for operators. They call the collector like the gateway does (its URL and this
+//! `towerctl errors top|show|detections`: the errors the telemetry-collector grouped, for
+//! operators. They call the collector like the gateway does (its URL and this
 //! process's token from the same config file and environment: `TOWER_COLLECTOR_URL`,
 //! `TOWER_AUTH_TOKEN` with a gateway token), and print a table or, with `--json`, one
 //! JSON document.
@@ -13,14 +13,11 @@ use tower_daemon::grpc::{AuthedChannel, ClientSecurity, collector_client};
 use tower_daemon::telemetry::now_unix_ms;
 use tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient;
 use tower_proto::v1::{
-    DetectionsRequest, ErrorGroup, GetErrorRequest, GuildErrorsRequest, ListProcessesRequest,
-    ProcessKind, TopErrorsRequest,
+    DetectionsRequest, ErrorGroup, GetErrorRequest, GuildErrorsRequest, TopErrorsRequest,
 };
 
 /// How long a call to the collector may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// A process not heard from for this long is shown as silent.
-const SILENT_AFTER_MS: i64 = 90_000;
 
 /// What `towerctl errors top` asks for.
 pub struct TopQuery {
@@ -56,14 +53,16 @@ pub fn parse_since(text: &str) -> Result<Option<Duration>, String> {
     Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
 
-fn client(config: Option<&Path>) -> Result<TelemetryCollectorClient<AuthedChannel>, String> {
+pub(crate) fn client(
+    config: Option<&Path>,
+) -> Result<TelemetryCollectorClient<AuthedChannel>, String> {
     let config = Config::load(config).map_err(|e| e.to_string())?;
     let security = ClientSecurity::from_config(&config).map_err(|e| e.to_string())?;
     collector_client(&config.collector.url, &security)
         .map_err(|e| format!("the collector at {}: {e}", config.collector.url))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -71,7 +70,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// Runs one call with [`CALL_TIMEOUT`], turning a refusal into a sentence.
-async fn call<T>(
+pub(crate) async fn call<T>(
     what: &str,
     future: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> Result<T, String> {
@@ -87,7 +86,7 @@ async fn call<T>(
 }
 
 /// `5s ago`, `3m ago`, `2h ago`, `4d ago`.
-fn ago(ms: i64) -> String {
+pub(crate) fn ago(ms: i64) -> String {
     if ms <= 0 {
         return "never".to_owned();
     }
@@ -254,72 +253,6 @@ pub fn detections(config: Option<&Path>, json_out: bool) -> Result<(), String> {
             d.kind,
             ago(d.last_detected_unix_ms),
             d.summary
-        );
-    }
-    Ok(())
-}
-
-/// `towerctl status`: every process that has reported to the collector, newest first.
-pub fn status(config: Option<&Path>, json_out: bool) -> Result<(), String> {
-    let processes = runtime()?
-        .block_on(async {
-            let mut client = client(config)?;
-            call(
-                "the processes",
-                client.list_processes(ListProcessesRequest {
-                    kind: ProcessKind::Unspecified as i32,
-                }),
-            )
-            .await
-        })?
-        .processes;
-    let now = now_unix_ms();
-    let rows: Vec<Value> = processes
-        .iter()
-        .map(|p| {
-            let info = p.process.clone().unwrap_or_default();
-            let kind = ProcessKind::try_from(info.kind)
-                .map(|k| {
-                    k.as_str_name()
-                        .trim_start_matches("PROCESS_KIND_")
-                        .to_lowercase()
-                })
-                .unwrap_or_else(|_| "unknown".to_owned());
-            json!({
-                "kind": kind,
-                "instance": info.instance,
-                "version": info.version,
-                "host": info.host,
-                "started_unix_ms": p.started_unix_ms,
-                "last_seen_unix_ms": p.last_seen_unix_ms,
-                "silent": now.saturating_sub(p.last_seen_unix_ms) > SILENT_AFTER_MS,
-            })
-        })
-        .collect();
-    if json_out {
-        println!("{}", json!({ "processes": rows }));
-        return Ok(());
-    }
-    if rows.is_empty() {
-        println!("no process has reported to the collector");
-        return Ok(());
-    }
-    println!(
-        "{:<20}  {:<44}  {:<10}  {:<10}  state",
-        "kind", "instance", "started", "last seen"
-    );
-    for (row, p) in rows.iter().zip(&processes) {
-        println!(
-            "{:<20}  {:<44}  {:<10}  {:<10}  {}",
-            row["kind"].as_str().unwrap_or_default(),
-            row["instance"].as_str().unwrap_or_default(),
-            ago(p.started_unix_ms),
-            ago(p.last_seen_unix_ms),
-            if row["silent"].as_bool() == Some(true) {
-                "silent"
-            } else {
-                "up"
-            }
         );
     }
     Ok(())

@@ -7,8 +7,10 @@
 //! - `towerctl health ADDR`: a daemon's gRPC health (exit 0 when SERVING), for container
 //!   healthchecks and probes without another binary.
 //! - `towerctl errors top [--since 1h] [--category C] [--guild G] [--json]`, `towerctl
-//!   errors show ID`, `towerctl errors detections`, `towerctl status`: what the telemetry-collector knows (errors by
-//!   group; every process that reported), for operators.
+//!   errors show ID`, `towerctl errors detections`: the errors the telemetry-collector
+//!   grouped, and what it detected, for operators.
+//! - `towerctl status [--json]`: every registered process with its health and what it
+//!   serves (shards, leases, SFTP connections), and each notification subscriber's backlog.
 //!
 //! Without the default feature `database` (`--no-default-features`) it builds from the
 //! ingest core alone — `analyze` and `bench parse`, no database driver or async runtime.
@@ -20,6 +22,8 @@ mod errors;
 #[cfg(feature = "probe")]
 mod health;
 mod progress;
+#[cfg(feature = "database")]
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,8 +74,10 @@ enum Command {
         #[arg(long, env = "TOWER_CONFIG", global = true)]
         config: Option<PathBuf>,
     },
-    /// Every process that has reported to the telemetry-collector: kind, instance, since
-    /// when, last heard from.
+    /// Every registered process with its health (heartbeat, gRPC health, heard by the
+    /// collector) and what it serves (a gateway's shards, a worker's leases and SFTP
+    /// connections), and each notification subscriber's backlog (MongoDB and the collector
+    /// from the config file or the environment).
     #[cfg(feature = "database")]
     Status {
         #[arg(long)]
@@ -196,7 +202,7 @@ fn main() -> ExitCode {
         },
         #[cfg(feature = "database")]
         Command::Status { json, config } => {
-            errors::status(config.as_deref(), json).map_err(Into::into)
+            status::status(config.as_deref(), json).map_err(Into::into)
         }
         Command::Bench {
             what: Bench::Parse { mib, rounds },
