@@ -12,6 +12,7 @@
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use twilight_model::application::command::CommandOptionChoice;
 use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
@@ -87,11 +88,16 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     };
 
     let admin_channel = guild.admin_channel;
-    let work = tokio::spawn({
-        let bot = Arc::clone(&bot);
-        let (caller, inv) = (caller.clone(), inv.clone());
-        async move { run(&bot, shard, &caller, &guild, &inv, spec).await }
-    });
+    // One trace per command when OTLP export is on.
+    let span = tracing::info_span!("command", command = %inv.path, guild = caller.guild_id);
+    let work = tokio::spawn(
+        {
+            let bot = Arc::clone(&bot);
+            let (caller, inv) = (caller.clone(), inv.clone());
+            async move { run(&bot, shard, &caller, &guild, &inv, spec).await }
+        }
+        .instrument(span),
+    );
     tokio::pin!(work);
     // Slow commands acknowledge at once; others only if they are still running at
     // DEFER_AFTER.
@@ -134,6 +140,13 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     if spec.access == crate::access::Access::Admin {
         tell_admin(&bot, &interaction, caller.guild_id, admin_channel).await;
     }
+    tower_daemon::metrics::instruments().commands.add(
+        1,
+        &[tower_daemon::metrics::KeyValue::new(
+            "command",
+            inv.path.clone(),
+        )],
+    );
     // `first_ms`: until Discord had a first response (what the user waits for to see the
     // command taken); `ms`: until the answer was complete.
     tracing::info!(

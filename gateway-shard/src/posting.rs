@@ -27,6 +27,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use twilight_model::channel::message::Embed;
 use twilight_model::id::Id;
 
@@ -501,7 +502,17 @@ impl Poster {
         nonce: &str,
         body: &[u8],
     ) -> Result<(), PostError> {
-        match self.post(channel, nonce, body).await? {
+        let span = tracing::info_span!("post", guild, channel);
+        let posted = self.post(channel, nonce, body).instrument(span).await?;
+        let result = match &posted {
+            Posted::Sent => "sent",
+            Posted::Refused { .. } => "refused",
+            Posted::Skipped => "skipped",
+        };
+        tower_daemon::metrics::instruments()
+            .posts
+            .add(1, &[tower_daemon::metrics::KeyValue::new("result", result)]);
+        match posted {
             Posted::Sent => self.bot.channel_blocks.posted(channel).await?,
             Posted::Refused { status, reason } => {
                 self.bot

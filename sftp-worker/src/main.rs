@@ -88,6 +88,25 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         &me.instance,
     ));
     let polling = tokio::spawn(std::sync::Arc::clone(&poller).run(shutdown.clone()));
+    // Its SFTP connections, observed when metrics are exported.
+    let _connections_gauge = {
+        let poller = std::sync::Arc::clone(&poller);
+        tower_daemon::metrics::meter()
+            .u64_observable_gauge("tower.sftp.connections")
+            .with_description("The worker's SFTP connections, open (kept or in use) and busy")
+            .with_callback(move |observe| {
+                let (open, busy) = poller.pools.totals();
+                observe.observe(
+                    open,
+                    &[tower_daemon::metrics::KeyValue::new("state", "open")],
+                );
+                observe.observe(
+                    busy,
+                    &[tower_daemon::metrics::KeyValue::new("state", "busy")],
+                );
+            })
+            .build()
+    };
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let worker = service::Worker::new(

@@ -35,6 +35,7 @@ pub struct Pools {
     /// Turns to open a connection ([`crate::handshakes`]).
     pub handshakes: crate::handshakes::Handshakes,
     global: Arc<Semaphore>,
+    max_connections: u32,
     guilds: Mutex<HashMap<u64, GuildPool>>,
     idle: Mutex<HashMap<ServerKey, Kept>>,
     slots: Slots,
@@ -73,6 +74,7 @@ impl Pools {
         Self {
             handshakes: crate::handshakes::Handshakes::default(),
             global: Arc::new(Semaphore::new(max_connections.max(1) as usize)),
+            max_connections: max_connections.max(1),
             guilds: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
             slots,
@@ -234,6 +236,14 @@ impl Pools {
             busy,
             limit,
         }
+    }
+
+    /// This worker's connections, every guild's: (open, busy). Open counts the kept ones.
+    pub fn totals(&self) -> (u64, u64) {
+        let busy =
+            u64::from(self.max_connections).saturating_sub(self.global.available_permits() as u64);
+        let kept = self.idle.lock().map_or(0, |idle| idle.len() as u64);
+        (kept + busy, busy)
     }
 
     /// Closes everything (shutdown).

@@ -13,6 +13,7 @@
 //!   [`guild_setup`]: a game server set up through the bot's commands, kills to write.
 //! - [`sockets`]: the TCP connections a process holds (SSH sessions seen from outside).
 //! - [`delay_line`]: a network path with latency and a bandwidth limit, for benches.
+//! - [`otlp_receiver`]: an OTLP/gRPC receiver standing in for an OpenTelemetry collector.
 //! - [`support`]: helpers every test uses (fixtures, expected statistics, settings).
 //!
 //! - [`sandbox`]: the README's run command (`tower-local`): [`stack`] with a simulator, a
@@ -23,6 +24,7 @@ pub mod daemon;
 pub mod delay_line;
 pub mod discord_sim;
 pub mod guild_setup;
+pub mod otlp_receiver;
 pub mod sandbox;
 pub mod sftp_home;
 pub mod sockets;

@@ -13,6 +13,7 @@ use tower_store::game_servers::GameServer;
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::schema::SCHEMA_VERSION;
 use tower_store::tier::Tier;
+use tracing::Instrument as _;
 
 use crate::budget::Pause;
 use crate::connection::{ConnectErrorKind, SftpConnection, Target, Timeouts};
@@ -119,9 +120,23 @@ impl Poller {
             layout,
             kept,
         };
-        let result = guarded(self.poll_server(&key, tier, reading, backfill.as_ref()))
-            .await
-            .and_then(|r| r);
+        // One trace per poll when OTLP export is on.
+        let span = tracing::info_span!("poll", guild = key.0, server = %key.1, backfill = backfill.is_some());
+        let result = guarded(
+            self.poll_server(&key, tier, reading, backfill.as_ref())
+                .instrument(span),
+        )
+        .await
+        .and_then(|r| r);
+        let metrics = tower_daemon::metrics::instruments();
+        metrics.poll_lag_ms.record(lag.as_secs_f64() * 1000.0, &[]);
+        metrics.polls.add(
+            1,
+            &[tower_daemon::metrics::KeyValue::new(
+                "outcome",
+                if result.is_ok() { "ok" } else { "failed" },
+            )],
+        );
         if let Some(tx) = &backfill {
             tx.send_modify(|p| match &result {
                 Ok(_) => p.state = BackfillState::Done as i32,

@@ -30,6 +30,16 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub tls: TlsConfig,
     pub health: HealthConfig,
+    pub otlp: OtlpConfig,
+}
+
+/// OpenTelemetry export ([`crate::otlp`]): off unless an endpoint is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: an OTLP/gRPC collector (`http://collector:4317`) that
+    /// receives this process's traces and metrics.
+    pub endpoint: Option<String>,
 }
 
 /// The health port ([`crate::health_port`]): the gRPC health service alone, in plaintext,
@@ -446,6 +456,9 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect();
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty()) {
+            self.otlp.endpoint = Some(v.trim().to_owned());
         }
         if let Some(v) = get("TOWER_HEALTH_LISTEN") {
             self.health.listen = Some(parse_addr("TOWER_HEALTH_LISTEN", &v)?);

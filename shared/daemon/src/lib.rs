@@ -12,7 +12,8 @@
 //! - [`grpc`]: serving and calling tower.v1 services (listener, TLS, health, auth, channels).
 //! - [`process`]: who this process is, and its registration heartbeat in MongoDB.
 //! - [`telemetry`]: batched, non-blocking reports to the telemetry-collector.
-//! - [`logging`]: tracing output, human-readable or JSON.
+//! - [`logging`]: tracing output, human-readable or JSON; [`otlp`]: traces and metrics
+//!   ([`metrics`]) exported to an OpenTelemetry collector when one is configured.
 //! - [`address_guard`]: which SFTP hosts and ports may be connected to (no internal ones).
 
 pub mod address_guard;
@@ -22,6 +23,8 @@ pub mod config;
 pub mod grpc;
 pub mod health_port;
 pub mod logging;
+pub mod metrics;
+pub mod otlp;
 pub mod process;
 pub mod shutdown;
 pub mod startup;

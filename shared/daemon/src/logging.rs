@@ -1,27 +1,39 @@
 //! Log output for every process: human-readable by default, one JSON object per line with
-//! `--log-format json` (what the test harness and log shippers read).
+//! `--log-format json` (what the test harness and log shippers read); and, when OTLP
+//! export is on ([`crate::otlp`]), the same spans as OpenTelemetry traces.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::{LogFormat, LoggingConfig};
 
-/// Installs the global subscriber. Call once, first thing in `main`.
-pub fn init(config: &LoggingConfig) -> Result<(), String> {
+/// Installs the global subscriber. Call once, first thing in `main`; `traces` is the OTLP
+/// tracer when export is on.
+pub fn init(
+    config: &LoggingConfig,
+    traces: Option<opentelemetry_sdk::trace::Tracer>,
+) -> Result<(), String> {
     let filter = EnvFilter::try_new(&config.filter)
         .map_err(|e| format!("log filter `{}` is not valid: {e}", config.filter))?;
     // A log line that cannot be written (the reader of stderr is gone) is dropped: the
     // default would report it with `eprintln!`, which panics on that same broken stderr.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .log_internal_errors(false);
-    let result = match config.format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder
+    let output = match config.format {
+        LogFormat::Human => output.boxed(),
+        LogFormat::Json => output
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init(),
+            .boxed(),
     };
-    result.map_err(|e| format!("cannot install the logger: {e}"))
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
+        .try_init()
+        .map_err(|e| format!("cannot install the logger: {e}"))
 }

@@ -67,11 +67,24 @@ where
             return std::process::ExitCode::FAILURE;
         }
     };
-    if let Err(e) = crate::logging::init(&config.logging) {
+    let (export, traces) = match config.otlp.endpoint.as_deref() {
+        Some(endpoint) => match crate::otlp::start(endpoint, name) {
+            Ok((export, tracer)) => (Some(export), Some(tracer)),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        None => (None, None),
+    };
+    if let Err(e) = crate::logging::init(&config.logging, traces) {
         eprintln!("{name}: {e}");
         return std::process::ExitCode::FAILURE;
     }
-    match run(config).await {
+    if let Some(endpoint) = &config.otlp.endpoint {
+        tracing::info!(endpoint, "exporting traces and metrics over OTLP");
+    }
+    let code = match run(config).await {
         Ok(()) => {
             tracing::info!("{name} stopped cleanly");
             std::process::ExitCode::SUCCESS
@@ -80,7 +93,12 @@ where
             tracing::error!(kind = e.kind(), error = %e, "{name} stopped");
             std::process::ExitCode::FAILURE
         }
+    };
+    if let Some(export) = export {
+        // The SDK's shutdown waits on its own workers: off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || export.shutdown()).await;
     }
+    code
 }
 
 /// Connects to MongoDB and brings its schema up to date.

@@ -89,6 +89,9 @@ impl Telemetry {
         location: &str,
         context: Option<ErrorContext>,
     ) -> String {
+        crate::metrics::instruments()
+            .errors
+            .add(1, &[opentelemetry::KeyValue::new("kind", kind.to_owned())]);
         let mut e = event(Level::Error, kind, message.into(), location, context);
         e.error_id = new_error_id();
         let id = e.error_id.clone();
