@@ -3,7 +3,8 @@
 //! - **spike**: an error (fingerprint) seen at least [`SPIKE_MIN`] times in the last 10
 //!   minutes, and [`SPIKE_FACTOR`] times more often than its rate over the 6 hours before;
 //! - **one_guild**: one Discord server producing most ([`ONE_GUILD_SHARE`]) of an error in
-//!   the last hour: its own setup, not the bot, is the likely cause;
+//!   the last hour, naming the game server too when one makes most of it: its own setup,
+//!   not the bot, is the likely cause;
 //! - **host_down**: an SFTP host that every server on it failed to reach in the last 15
 //!   minutes (unreachable, timed out, no SSH, no address; servers of two guilds or more):
 //!   the game host is down, not anyone's settings;
@@ -243,13 +244,18 @@ impl Detector {
                     "level": { "$gte": MIN_LEVEL },
                 } },
                 doc! { "$group": {
-                    "_id": { "fingerprint": "$fingerprint", "guild": "$context.guild_id" },
+                    "_id": {
+                        "fingerprint": "$fingerprint",
+                        "guild": "$context.guild_id",
+                        "server": "$context.server_id",
+                    },
                     "count": { "$sum": 1 },
                 } },
             ])
             .await?;
-        // fingerprint → guild → occurrences.
+        // fingerprint → guild → occurrences; and (fingerprint, guild) → server → occurrences.
         let mut by_error: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
+        let mut by_server: HashMap<(String, String), BTreeMap<String, u64>> = HashMap::new();
         while let Some(d) = cursor.try_next().await? {
             let Ok(id) = d.get_document("_id") else {
                 continue;
@@ -258,6 +264,14 @@ impl Detector {
                 continue;
             };
             let guild = id.get_str("guild").unwrap_or_default().to_owned();
+            let server = id.get_str("server").unwrap_or_default().to_owned();
+            if !server.is_empty() {
+                *by_server
+                    .entry((fp.to_owned(), guild.clone()))
+                    .or_default()
+                    .entry(server)
+                    .or_default() += count_of(&d);
+            }
             *by_error
                 .entry(fp.to_owned())
                 .or_default()
@@ -277,11 +291,18 @@ impl Detector {
             if total < SPIKE_MIN || (*most as f64) < ONE_GUILD_SHARE * total as f64 {
                 continue;
             }
+            // One of its game servers alone, when one makes most of it too.
+            let server = by_server
+                .get(&(fp.clone(), guild.clone()))
+                .and_then(|servers| servers.iter().max_by_key(|(_, n)| **n))
+                .filter(|(_, n)| (**n as f64) >= ONE_GUILD_SHARE * total as f64)
+                .map(|(server, n)| format!(", game server {server} alone {n}"))
+                .unwrap_or_default();
             found.push(Found {
                 kind: "one_guild",
                 summary: format!(
-                    "guild {guild} produced {most} of {total} in the last hour ({} guild(s) in \
-                     all) — {}",
+                    "guild {guild} produced {most} of {total} in the last hour{server} ({} \
+                     guild(s) in all) — {}",
                     guilds.keys().filter(|g| !g.is_empty()).count(),
                     self.describe(&fp).await?
                 ),

@@ -198,7 +198,8 @@ async fn spikes_one_guilds_errors_and_hosts_down_are_detected_and_nothing_else()
         .collect();
     assert_eq!(one_guild.len(), 1, "{summaries:#?}");
     assert!(
-        one_guild[0].contains("guild 21 produced 25 of 25"),
+        one_guild[0]
+            .contains("guild 21 produced 25 of 25 in the last hour, game server 2101 alone 25"),
         "{summaries:#?}"
     );
     let down: Vec<&String> = summaries
