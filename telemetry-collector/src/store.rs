@@ -319,6 +319,8 @@ impl From<TelemetryEvent> for Prepared {
         truncate(&mut event.kind, MAX_SHORT_FIELD);
         truncate(&mut event.location, MAX_SHORT_FIELD);
         truncate(&mut event.message, MAX_MESSAGE);
+        // Whoever sent it, nothing secret is stored.
+        tower_daemon::redaction::redact_event(&mut event);
         if event.attributes.len() > MAX_ATTRIBUTES {
             let keep: Vec<String> = {
                 let mut keys: Vec<&String> = event.attributes.keys().collect();

@@ -2,6 +2,7 @@
 //! told privately, with the fix, once: not on every poll, not on every command; the refused
 //! login's error id leads to it in `/debug`. A guild with an admin channel hears there.
 
+use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
@@ -26,7 +27,7 @@ async fn an_admin_is_told_once_of_a_server_with_a_wrong_password() {
     let key = ok(tower_store::secret::SecretKey::generate_base64());
     let options =
         tower_tests::stack::StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
-    let _stack = ok(tower_tests::stack::Stack::start(&options).await);
+    let stack = ok(tower_tests::stack::Stack::start(&options).await);
     let admin = Member::admin(GUILD, ADMIN);
 
     let mut wrong = addserver_options(&server);
@@ -114,6 +115,29 @@ async fn an_admin_is_told_once_of_a_server_with_a_wrong_password() {
         "the fix for a refused login: {text}"
     );
     assert!(!text.contains("not-the-password"), "no secret: {text}");
+
+    // Nowhere stored, nowhere logged: every document of every collection, every line of
+    // every process's log.
+    let handle = db.handle();
+    for name in ok(handle.list_collection_names().await) {
+        let mut docs = ok(handle.collection::<Document>(&name).find(doc! {}).await);
+        while let Some(d) = ok(docs.try_next().await) {
+            assert!(
+                !d.to_string().contains("not-the-password"),
+                "the password in {name}: {d}"
+            );
+        }
+    }
+    for daemon in [&stack.gateway, &stack.worker, &stack.collector] {
+        for line in daemon.logs() {
+            assert!(
+                !line.raw.contains("not-the-password"),
+                "the password in {}'s log: {}",
+                daemon.label(),
+                line.raw
+            );
+        }
+    }
 }
 
 const ADMIN_CHANNEL: u64 = 661_000_000_000_000_001;

@@ -157,6 +157,28 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     assert_eq!(guild.len(), 1, "a guild sees only its own errors");
     assert!(guild[0].message.contains("gamma"));
 
+    // A message that quotes a secret (a caller's mistake) is stored without it.
+    let mut leaky = batch.clone();
+    leaky.events = vec![error(
+        "connect to mongodb://tower:hunter2@db.example:27017 failed; password=hunter2",
+        333,
+        "",
+    )];
+    ok(client.report(leaky).await);
+    let stored = ok(client
+        .guild_errors(GuildErrorsRequest {
+            guild_id: 333,
+            limit: 10,
+        })
+        .await)
+    .into_inner()
+    .errors;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].message,
+        "connect to mongodb://tower:[redacted]@db.example:27017 failed; password=[redacted]"
+    );
+
     assert!(ok(collector.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }

@@ -11,7 +11,8 @@
 //! - [`auth`]: role tokens on inter-process gRPC calls (gateway, worker), checked by digest.
 //! - [`grpc`]: serving and calling tower.v1 services (listener, TLS, health, auth, channels).
 //! - [`process`]: who this process is, and its registration heartbeat in MongoDB.
-//! - [`telemetry`]: batched, non-blocking reports to the telemetry-collector.
+//! - [`telemetry`]: batched, non-blocking reports to the telemetry-collector, secrets taken
+//!   out of them first ([`redaction`]).
 //! - [`logging`]: tracing output, human-readable or JSON; [`otlp`]: traces and metrics
 //!   ([`metrics`]) exported to an OpenTelemetry collector when one is configured.
 //! - [`address_guard`]: which SFTP hosts and ports may be connected to (no internal ones).
@@ -26,6 +27,7 @@ pub mod logging;
 pub mod metrics;
 pub mod otlp;
 pub mod process;
+pub mod redaction;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;

@@ -61,6 +61,7 @@ impl Telemetry {
         if event.occurred_unix_ms == 0 {
             event.occurred_unix_ms = now_unix_ms();
         }
+        crate::redaction::redact_event(&mut event);
         // Every event gets its id here, so a batch sent again is recognised as the same.
         if event.error_id.is_empty() {
             event.error_id = new_error_id();
