@@ -182,3 +182,86 @@ async fn errors_are_grouped_counted_and_found_by_id_and_guild() {
     assert!(ok(collector.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }
+
+/// The collector goes away and comes back on the same address: reporting never waits on
+/// it, what the queue holds arrives once it is back, and what did not fit is counted.
+#[tokio::test]
+async fn the_collector_away_and_back_loses_nothing_the_queue_holds_and_counts_the_rest() {
+    use tower_daemon::telemetry::{MAX_BATCH, QUEUE, Telemetry};
+
+    let db = ok(TestDatabase::create("telemetry_away").await);
+    let (collector, addr) = ok(tower_tests::stack::standalone_collector(&db).await);
+    let security = tower_daemon::grpc::ClientSecurity::plaintext(ok(AuthToken::new(TOKEN)));
+    let (_stop, shutdown) = tower_daemon::shutdown::Shutdown::new();
+    let me = tower_daemon::process::ProcessIdentity::new(ProcessKind::SftpWorker);
+    let (telemetry, _reporter) = ok(Telemetry::start(
+        &format!("http://{addr}"),
+        &security,
+        &me,
+        shutdown,
+    ));
+    assert!(ok(collector.stop(Duration::from_secs(20)).await).success());
+
+    // While it is away: errors first (they fit), then more than the queue holds.
+    let ids: Vec<String> = (0..10)
+        .map(|i| {
+            telemetry.error(
+                "poll.killfeed",
+                format!("read failed while the collector was away ({i})"),
+                "test",
+                None,
+            )
+        })
+        .collect();
+    let flood = QUEUE + MAX_BATCH + 500;
+    for i in 0..flood {
+        telemetry.info("test.flood", format!("flood {i}"));
+    }
+    assert!(
+        telemetry.dropped() >= 500,
+        "what did not fit is counted: {}",
+        telemetry.dropped()
+    );
+
+    // Back on the same address.
+    let mut spec = tower_tests::daemon::DaemonSpec::grpc(
+        "telemetry-collector",
+        vec![
+            ("MONGODB_URI".to_owned(), db.uri.clone()),
+            ("TOWER_MONGODB_DATABASE".to_owned(), db.name.clone()),
+            ("TOWER_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
+        ],
+    );
+    spec.args = vec![
+        "--log-format".into(),
+        "json".into(),
+        "--listen".into(),
+        addr.to_string(),
+    ];
+    let back = ok(tower_tests::daemon::Daemon::spawn(spec).await);
+    assert_eq!(ok(back.grpc_addr(tower_tests::WAIT).await), addr);
+    ok(back.wait_serving(addr, "", tower_tests::WAIT).await);
+    let mut client = ok(tower_daemon::grpc::collector_client(
+        &format!("http://{addr}"),
+        &security,
+    ));
+    for id in &ids {
+        let found = ok(tokio::time::timeout(tower_tests::WAIT, async {
+            loop {
+                let request = GetErrorRequest {
+                    error_id: id.clone(),
+                    guild_id: 0,
+                };
+                if let Ok(e) = client.get_error(request).await {
+                    break e.into_inner();
+                }
+                // The reporter retries with a backoff of up to 30 s.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await);
+        assert!(found.message.contains("while the collector was away"));
+    }
+    assert!(ok(back.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}

@@ -22,7 +22,9 @@ use crate::shutdown::Shutdown;
 /// The most events in one report. A backlog (a burst, the collector back after a while)
 /// drains in large batches: one round trip and two database commands per batch.
 pub const MAX_BATCH: usize = 500;
-const QUEUE: usize = 10_000;
+/// Events held while the collector is away or slow (besides the batch in flight); more
+/// are dropped and counted ([`Telemetry::dropped`]), never waited for.
+pub const QUEUE: usize = 10_000;
 const BATCH_WINDOW: Duration = Duration::from_millis(200);
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
