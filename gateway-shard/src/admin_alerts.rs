@@ -66,7 +66,11 @@ pub struct Alert {
 /// How a claim is given back when the note was not posted.
 #[derive(Debug, Clone)]
 enum Claim {
-    Told(String),
+    /// `admin_alerts` `_id`, and the problem claimed (a newer one is never given back).
+    Told {
+        id: String,
+        kind: String,
+    },
     Block(u64),
 }
 
@@ -86,35 +90,50 @@ impl AdminAlerts {
         }
     }
 
-    /// The guild's problems no admin has been told of, each now claimed as told.
+    /// The guild's problems no admin has been told of, each now claimed as told. On a
+    /// failure midway, what was claimed is given back.
     pub async fn due(
         &self,
         blocks: &ChannelBlocks,
         guild: u64,
     ) -> Result<Vec<Alert>, mongodb::error::Error> {
-        let mut alerts: Vec<Alert> = blocks
-            .tell(guild)
-            .await?
-            .iter()
-            .map(|b| Alert {
-                heading: Heading::RefusedChannels,
-                text: channel_blocks::describe(b),
-                claim: Claim::Block(b.channel),
-            })
-            .collect();
+        let mut alerts = Vec::new();
+        match self.claim_all(blocks, guild, &mut alerts).await {
+            Ok(()) => Ok(alerts),
+            Err(e) => {
+                self.release(blocks, &alerts).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn claim_all(
+        &self,
+        blocks: &ChannelBlocks,
+        guild: u64,
+        alerts: &mut Vec<Alert>,
+    ) -> Result<(), mongodb::error::Error> {
+        alerts.extend(blocks.tell(guild).await?.iter().map(|b| Alert {
+            heading: Heading::RefusedChannels,
+            text: channel_blocks::describe(b),
+            claim: Claim::Block(b.channel),
+        }));
         // Read once for both: a removed or switched-off server's last status is no news.
         let read = self.servers_read(guild).await?;
         self.forget_solved(guild, &read).await?;
-        alerts.extend(self.unread_servers(guild, &read).await?);
-        alerts.extend(self.failed_backfills(guild, &read).await?);
-        Ok(alerts)
+        self.unread_servers(guild, &read, alerts).await?;
+        self.failed_backfills(guild, &read, alerts).await
     }
 
     /// The notes were not posted: the next chance tells them.
     pub async fn release(&self, blocks: &ChannelBlocks, alerts: &[Alert]) {
         for alert in alerts {
             let given_back = match &alert.claim {
-                Claim::Told(id) => self.told.delete_one(doc! { "_id": id }).await.map(|_| ()),
+                Claim::Told { id, kind } => self
+                    .told
+                    .delete_one(doc! { "_id": id, "kind": kind })
+                    .await
+                    .map(|_| ()),
                 Claim::Block(channel) => blocks.untell(*channel).await,
             };
             if let Err(e) = given_back {
@@ -124,12 +143,26 @@ impl AdminAlerts {
     }
 
     /// The guilds that may have news: a fixable failure, a failed backfill or a channel
-    /// block not told yet (told problems too: whether told is [`Self::due`]'s to decide).
+    /// block not told yet (told problems too: whether told is [`Self::due`]'s to decide),
+    /// and the guilds with a told problem that may be solved now.
     pub async fn guilds_with_news(
         &self,
         blocks: &ChannelBlocks,
     ) -> Result<HashSet<u64>, mongodb::error::Error> {
         let mut guilds: HashSet<u64> = blocks.untold_guilds().await?.into_iter().collect();
+        // A told problem's claim goes once it is solved, so that it is told again if it
+        // comes back: those guilds are looked at too.
+        let told: Vec<Document> = self
+            .told
+            .find(doc! { "subject": { "$ne": "backfill" } })
+            .projection(doc! { "guild_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        guilds.extend(
+            told.iter()
+                .filter_map(|d| d.get_str("guild_id").ok()?.parse::<u64>().ok()),
+        );
         let since = DateTime::from_millis(
             DateTime::now().timestamp_millis() - BACKFILL_NEWS_FOR.as_millis() as i64,
         );
@@ -154,21 +187,18 @@ impl AdminAlerts {
         &self,
         guild: u64,
         read: &[String],
-    ) -> Result<Vec<Alert>, mongodb::error::Error> {
+        alerts: &mut Vec<Alert>,
+    ) -> Result<(), mongodb::error::Error> {
         let mut cursor = self
             .status
             .find(doc! { "guild_id": guild.to_string(), "last_error_kind": { "$in": fixable_kinds() } })
             .await?;
-        let mut alerts = Vec::new();
         while let Some(s) = cursor.try_next().await? {
             let (Ok(server), Ok(kind)) = (s.get_str("server_id"), s.get_str("last_error_kind"))
             else {
                 continue;
             };
-            if !ADMIN_FIXABLE.contains(&kind) {
-                continue;
-            }
-            if !read.iter().any(|id| id == server) {
+            if !ADMIN_FIXABLE.contains(&kind) || !read.iter().any(|id| id == server) {
                 continue;
             }
             let id = format!("{guild}:{server}");
@@ -180,18 +210,22 @@ impl AdminAlerts {
                          `/setup check server_id:{server}` checks everything.",
                         fix_for(kind)
                     ),
-                    claim: Claim::Told(id),
+                    claim: Claim::Told {
+                        id,
+                        kind: kind.to_owned(),
+                    },
                 });
             }
         }
-        Ok(alerts)
+        Ok(())
     }
 
     async fn failed_backfills(
         &self,
         guild: u64,
         read: &[String],
-    ) -> Result<Vec<Alert>, mongodb::error::Error> {
+        alerts: &mut Vec<Alert>,
+    ) -> Result<(), mongodb::error::Error> {
         let since = DateTime::from_millis(
             DateTime::now().timestamp_millis() - BACKFILL_NEWS_FOR.as_millis() as i64,
         );
@@ -199,7 +233,6 @@ impl AdminAlerts {
             .status
             .find(doc! { "guild_id": guild.to_string(), "backfill_failed_at": { "$gte": since } })
             .await?;
-        let mut alerts = Vec::new();
         while let Some(s) = cursor.try_next().await? {
             let (Ok(server), Ok(at)) =
                 (s.get_str("server_id"), s.get_datetime("backfill_failed_at"))
@@ -212,25 +245,38 @@ impl AdminAlerts {
             // Each failure is its own problem: told by its time.
             let id = format!("{guild}:{server}:backfill");
             let when = at.timestamp_millis();
-            if self
-                .claim(&id, guild, "backfill", &when.to_string())
-                .await?
-            {
-                let error = s.get_str("backfill_error").unwrap_or_default();
-                alerts.push(Alert {
-                    heading: Heading::FailedBackfills,
-                    text: format!(
-                        "The backfill of **{server}** failed <t:{}:R>: {}. Fix what it says \
-                         (`/setup check server_id:{server}`), then run \
-                         `/historical_parse server_id:{server}` again; what was read is kept.",
-                        when / 1000,
-                        clip(error, 300)
-                    ),
-                    claim: Claim::Told(id),
-                });
+            let kind = when.to_string();
+            if !self.claim(&id, guild, "backfill", &kind).await? {
+                continue;
             }
+            let error = s.get_str("backfill_error").unwrap_or_default();
+            // What the admin does depends on whose failure it was.
+            let then = if s
+                .get_str("backfill_error_kind")
+                .is_ok_and(|k| k.starts_with("sftp."))
+            {
+                format!(
+                    "Fix what it says (`/setup check server_id:{server}`), then run \
+                     `/historical_parse server_id:{server}` again"
+                )
+            } else {
+                format!(
+                    "It failed on the bot's side: run `/historical_parse server_id:{server}` \
+                     again"
+                )
+            };
+            alerts.push(Alert {
+                heading: Heading::FailedBackfills,
+                text: format!(
+                    "The backfill of **{server}** failed <t:{}:R>: {}. {then}; what was read \
+                     is kept.",
+                    when / 1000,
+                    clip(error, 300)
+                ),
+                claim: Claim::Told { id, kind },
+            });
         }
-        Ok(alerts)
+        Ok(())
     }
 
     /// Marks `id` told of `kind`; false when it already was, or another process claimed
@@ -326,24 +372,23 @@ fn fixable_kinds() -> Vec<&'static str> {
     ADMIN_FIXABLE.to_vec()
 }
 
-/// The notes as embeds: one per heading, within Discord's description limit.
-pub fn embeds(alerts: &[Alert]) -> Vec<Embed> {
+/// The notes as messages: one embed per heading (one message each, as a message's embeds
+/// share 6,000 characters), with the notes each carries.
+pub fn messages(alerts: &[Alert]) -> Vec<(Embed, Vec<Alert>)> {
     let mut headings: Vec<Heading> = alerts.iter().map(|a| a.heading).collect();
     headings.sort();
     headings.dedup();
     headings
         .into_iter()
         .map(|h| {
-            let lines: Vec<&str> = alerts
-                .iter()
-                .filter(|a| a.heading == h)
-                .map(|a| a.text.as_str())
-                .collect();
-            EmbedBuilder::new()
+            let notes: Vec<Alert> = alerts.iter().filter(|a| a.heading == h).cloned().collect();
+            let lines: Vec<&str> = notes.iter().map(|a| a.text.as_str()).collect();
+            let embed = EmbedBuilder::new()
                 .title(h.title())
                 .description(clip(&lines.join("\n"), 4000))
                 .color(colour::WARNING)
-                .build()
+                .build();
+            (embed, notes)
         })
         .collect()
 }
@@ -384,38 +429,53 @@ async fn post_round(bot: &Bot, alerts: &AdminAlerts) -> Result<(), mongodb::erro
     }
     let news = alerts.guilds_with_news(&bot.channel_blocks).await?;
     for (guild, channel) in channels {
+        let Some(id) = Id::new_checked(channel) else {
+            continue;
+        };
         if !news.contains(&guild)
             || !bot.shards.contains_guild(tower_store::ids::GuildId(guild))
             || bot.channel_blocks.is_blocked(channel).await?
         {
             continue;
         }
-        let due = alerts.due(&bot.channel_blocks, guild).await?;
-        if due.is_empty() {
-            continue;
-        }
-        let Some(id) = Id::new_checked(channel) else {
-            continue;
-        };
-        let embeds = embeds(&due);
-        let sent = bot
-            .rate_limits
-            .send(|| bot.http.create_message(id).embeds(&embeds).into_future())
-            .await;
-        match sent {
-            Ok(_) => {
-                tracing::info!(guild, channel, notes = due.len(), "admin alerts posted");
-                bot.channel_blocks.posted(channel).await?;
-            }
-            Err(e) => {
-                tracing::warn!(guild, channel, error = %e, "admin alerts not posted");
-                alerts.release(&bot.channel_blocks, &due).await;
-                // Refused: the channel is blocked like a feed's, and the admins hear of it
-                // (and of the rest) privately until it is fixed.
-                if let Some(status @ (403 | 404)) = e.status() {
-                    bot.channel_blocks
-                        .block(guild, channel, status, &e.to_string())
-                        .await?;
+        // The admin channel's own block is no news where a post just went through.
+        let due: Vec<Alert> = alerts
+            .due(&bot.channel_blocks, guild)
+            .await?
+            .into_iter()
+            .filter(|a| !matches!(a.claim, Claim::Block(c) if c == channel))
+            .collect();
+        let mut unsent = messages(&due).into_iter();
+        while let Some((embed, notes)) = unsent.next() {
+            let sent = bot
+                .rate_limits
+                .send(|| {
+                    bot.http
+                        .create_message(id)
+                        .embeds(std::slice::from_ref(&embed))
+                        .into_future()
+                })
+                .await;
+            match sent {
+                Ok(_) => {
+                    tracing::info!(guild, channel, notes = notes.len(), "admin alerts posted");
+                    bot.channel_blocks.posted(channel).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(guild, channel, error = %e, "admin alerts not posted");
+                    let rest: Vec<Alert> = notes
+                        .into_iter()
+                        .chain(unsent.by_ref().flat_map(|(_, n)| n))
+                        .collect();
+                    alerts.release(&bot.channel_blocks, &rest).await;
+                    // Refused: the channel is blocked like a feed's, and the admins hear
+                    // of it (and of the rest) privately until it is fixed.
+                    if let Some(status @ (403 | 404)) = e.status() {
+                        bot.channel_blocks
+                            .block(guild, channel, status, &e.to_string())
+                            .await?;
+                    }
+                    break;
                 }
             }
         }

@@ -200,7 +200,7 @@ impl ChannelBlocks {
     pub async fn untell(&self, channel: u64) -> Result<(), mongodb::error::Error> {
         self.blocks
             .update_one(
-                doc! { "_id": id(channel) },
+                doc! { "_id": id(channel), "told": true },
                 doc! { "$set": { "told": false } },
             )
             .await?;

@@ -212,12 +212,18 @@ async fn tell_admin(bot: &Bot, interaction: &Interaction, guild: u64, admin_chan
             return;
         }
     };
-    let notes: Vec<InteractionResponseData> = crate::admin_alerts::embeds(&due)
-        .into_iter()
-        .map(|e| checked(Reply::embed(e).ephemeral()))
-        .collect();
-    if !follow_up(bot, interaction, &notes).await {
-        alerts.release(&bot.channel_blocks, &due).await;
+    // One follow-up per kind of note: those not sent are given back to be told later.
+    let mut unsent = crate::admin_alerts::messages(&due).into_iter();
+    while let Some((embed, notes)) = unsent.next() {
+        let note = checked(Reply::embed(embed).ephemeral());
+        if !follow_up(bot, interaction, &[note]).await {
+            let rest: Vec<crate::admin_alerts::Alert> = notes
+                .into_iter()
+                .chain(unsent.by_ref().flat_map(|(_, n)| n))
+                .collect();
+            alerts.release(&bot.channel_blocks, &rest).await;
+            return;
+        }
     }
 }
 

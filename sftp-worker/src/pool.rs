@@ -149,6 +149,15 @@ impl Pools {
         None
     }
 
+    /// Closes the server's kept connection, if any (its settings changed: a connection made
+    /// with the old ones must not be used again).
+    pub async fn close_server(&self, key: &ServerKey) {
+        let kept = self.idle.lock().ok().and_then(|mut idle| idle.remove(key));
+        if let Some(kept) = kept {
+            kept.close().await;
+        }
+    }
+
     /// Keeps a connection for the server's next poll, called while the poll still holds
     /// its permit. A guild keeps at most `limit` connections open, kept and in use by its
     /// other polls together: past that, its least recently used kept one is closed.

@@ -318,9 +318,10 @@ impl From<TelemetryEvent> for Prepared {
         }
         truncate(&mut event.kind, MAX_SHORT_FIELD);
         truncate(&mut event.location, MAX_SHORT_FIELD);
-        truncate(&mut event.message, MAX_MESSAGE);
-        // Whoever sent it, nothing secret is stored.
+        // Whoever sent it, nothing secret is stored; redacted whole, then cut (a secret cut
+        // in half would no longer be recognised).
         tower_daemon::redaction::redact_event(&mut event);
+        truncate(&mut event.message, MAX_MESSAGE);
         if event.attributes.len() > MAX_ATTRIBUTES {
             let keep: Vec<String> = {
                 let mut keys: Vec<&String> = event.attributes.keys().collect();

@@ -281,4 +281,105 @@ async fn a_guild_with_an_admin_channel_hears_there_once_per_problem() {
         notes[2][0].1.contains(&second) && !notes[2][0].1.contains(&first),
         "told once: {notes:?}"
     );
+
+    // Fixed, then broken again: told again. The admin adds the first server again with
+    // the right password; once it is read, its told problem is forgotten…
+    let told = db.handle().collection::<Document>("admin_alerts");
+    let status = db.handle().collection::<Document>("server_status");
+    let (_, removed) = run(
+        "setup removeserver",
+        &[("server_id", Opt::str(first.as_str()))],
+    )
+    .await;
+    assert_eq!(removed.title(), "Server removed");
+    let (_, added) = run("setup addserver", &addserver_options(&first)).await;
+    assert_eq!(added.title(), "Server added");
+    eventually("the first server read again", WAIT, || async {
+        status
+            .count_documents(doc! {
+                "_id": format!("{guild}:{first}"),
+                "last_error_kind": "",
+            })
+            .await
+            .is_ok_and(|n| n == 1)
+    })
+    .await;
+    eventually("its told problem forgotten", WAIT, || async {
+        told.count_documents(doc! { "_id": format!("{guild}:{first}") })
+            .await
+            .is_ok_and(|n| n == 0)
+    })
+    .await;
+    // …so the same wrong password, given again, is news again.
+    run(
+        "setup removeserver",
+        &[("server_id", Opt::str(first.as_str()))],
+    )
+    .await;
+    run("setup addserver", &add_with_wrong_password(&first)).await;
+    eventually("the first server's problem, told again", WAIT, || async {
+        admin_notes(&sim).len() == 4
+    })
+    .await;
+    let notes = admin_notes(&sim);
+    assert!(
+        notes[3][0].1.contains(first.as_str()) && notes[3][0].1.contains("not being read"),
+        "{notes:?}"
+    );
+
+    // The guild takes the bot's Send Messages in the admin channel: the next problem
+    // cannot be posted there, so the next admin command brings it privately, with the
+    // refused admin channel.
+    sim.refuse_posts(ADMIN_CHANNEL, true);
+    run(
+        "setup removeserver",
+        &[("server_id", Opt::str(second.as_str()))],
+    )
+    .await;
+    eventually(
+        "the second server's told problem forgotten",
+        WAIT,
+        || async {
+            told.count_documents(doc! { "_id": format!("{guild}:{second}") })
+                .await
+                .is_ok_and(|n| n == 0)
+        },
+    )
+    .await;
+    run("setup addserver", &add_with_wrong_password(&second)).await;
+    let blocks = db.handle().collection::<Document>("channel_blocks");
+    eventually("the admin channel refused", WAIT, || async {
+        blocks
+            .count_documents(doc! { "_id": ADMIN_CHANNEL as i64 })
+            .await
+            .is_ok_and(|n| n == 1)
+    })
+    .await;
+    let (sent, _) = run("csv_status", &[]).await;
+    ok(sim
+        .wait_for("the private notes", WAIT, |e| {
+            matches!(e, SimEvent::Rest(c) if c.method == "POST"
+                && c.path.starts_with("/webhooks/")
+                && c.path.contains(&sent.token)
+                && c.body.as_ref().is_some_and(|b| b.to_string().contains("not being read")))
+        })
+        .await);
+    let private: Vec<String> = sim
+        .messages(&sent)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|m| m.is_ephemeral())
+        .map(|m| m.text())
+        .collect();
+    let all = private.join("\n");
+    assert!(all.contains(second.as_str()), "{all}");
+    assert!(
+        all.contains(&format!("Cannot post in <#{ADMIN_CHANNEL}>")),
+        "the refused admin channel: {all}"
+    );
+    assert_eq!(
+        admin_notes(&sim).len(),
+        4,
+        "nothing more in the refused channel"
+    );
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use serde_json::{Value, json};
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -95,7 +95,7 @@ pub fn status(config_path: Option<&Path>, json_out: bool) -> Result<(), String> 
         let db = Database::connect(&config.mongodb, "towerctl")
             .await
             .map_err(|e| format!("MongoDB: {e}"))?;
-        gather(&db, config_path).await
+        gather(&db, &config, config_path).await
     })?;
     if json_out {
         println!("{report}");
@@ -105,7 +105,20 @@ pub fn status(config_path: Option<&Path>, json_out: bool) -> Result<(), String> 
     Ok(())
 }
 
-async fn gather(db: &Database, config_path: Option<&Path>) -> Result<Value, String> {
+async fn gather(
+    db: &Database,
+    config: &Config,
+    config_path: Option<&Path>,
+) -> Result<Value, String> {
+    // The daemons serve TLS when the deployment has a CA: their health is asked so too.
+    let tls = match &config.tls.ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map(Certificate::from_pem)
+                .map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let raw = db.raw();
     let read = |e: mongodb::error::Error| format!("MongoDB: {e}");
     let now = now_unix_ms();
@@ -156,7 +169,7 @@ async fn gather(db: &Database, config_path: Option<&Path>) -> Result<Value, Stri
     for p in &processes {
         let state = p.state(now);
         let health = match (&p.listen, state) {
-            (Some(addr), "up") => grpc_health(addr).await,
+            (Some(listen), "up") => grpc_health(&reach(listen, &p.host), tls.as_ref()).await,
             _ => "—".to_owned(),
         };
         let mut row = json!({
@@ -219,7 +232,8 @@ async fn count_by(
 }
 
 /// Each subscriber: its last acknowledged number, and the notifications for its shards
-/// recorded after it (how many, and since when the oldest waits).
+/// recorded after it (how many, and since when the oldest waits: its `created_at`, not the
+/// game time of the line it comes from).
 async fn backlogs(db: &Database) -> Result<Vec<Value>, mongodb::error::Error> {
     let raw = db.raw();
     let acks: Vec<Document> = raw
@@ -241,7 +255,7 @@ async fn backlogs(db: &Database) -> Result<Vec<Value>, mongodb::error::Error> {
                 doc! { "$group": {
                     "_id": "$guild_id",
                     "n": { "$sum": 1 },
-                    "oldest": { "$min": "$at" },
+                    "oldest": { "$min": "$created_at" },
                 } },
             ])
             .await?
@@ -298,14 +312,35 @@ async fn reported_to_collector(config_path: Option<&Path>) -> Result<HashMap<Str
         .collect())
 }
 
-/// The process's standard gRPC health: `serving`, `not serving` or why there is no answer.
-async fn grpc_health(addr: &str) -> String {
-    let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
+/// Where a process is reached: its bound address, or its host's name with the port when
+/// it bound every interface.
+fn reach(listen: &str, host: &str) -> String {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() && !host.is_empty() => format!("{host}:{}", a.port()),
+        _ => listen.to_owned(),
+    }
+}
+
+/// The process's standard gRPC health (served without a token): `serving`, `not serving`
+/// or why there is no answer.
+async fn grpc_health(addr: &str, tls: Option<&Certificate>) -> String {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let Ok(endpoint) = Endpoint::from_shared(format!("{scheme}://{addr}")) else {
         return "bad address".to_owned();
     };
-    let endpoint = endpoint
+    let mut endpoint = endpoint
         .connect_timeout(HEALTH_TIMEOUT)
         .timeout(HEALTH_TIMEOUT);
+    if let Some(ca) = tls {
+        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+        let config = ClientTlsConfig::new()
+            .ca_certificate(ca.clone())
+            .domain_name(host.trim_matches(['[', ']']));
+        endpoint = match endpoint.tls_config(config) {
+            Ok(e) => e,
+            Err(e) => return format!("TLS: {e}"),
+        };
+    }
     let channel = match endpoint.connect().await {
         Ok(c) => c,
         Err(_) => return "no answer".to_owned(),
@@ -382,6 +417,14 @@ fn print_table(report: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_bound_to_every_interface_is_reached_by_its_host_name() {
+        assert_eq!(reach("0.0.0.0:50052", "worker-1"), "worker-1:50052");
+        assert_eq!(reach("[::]:50052", "worker-1"), "worker-1:50052");
+        assert_eq!(reach("10.0.0.5:50052", "worker-1"), "10.0.0.5:50052");
+        assert_eq!(reach("127.0.0.1:50052", ""), "127.0.0.1:50052");
+    }
 
     #[test]
     fn a_gateway_subscriber_names_its_shards() {

@@ -68,6 +68,9 @@ struct Runtime {
     /// When this worker last renewed or took the lease: what it kept is used only while
     /// that is less than a lease period ago (a paused worker may have lost it meanwhile).
     leased_at: Option<Instant>,
+    /// When the server was added (ms): removed and added again (new credentials, a new
+    /// host) between two lease rounds, it is read afresh, not after the old breaker.
+    added_at: Option<i64>,
 }
 
 /// A server's reading state as this worker last loaded or wrote it, under one lease

@@ -252,6 +252,7 @@ impl Poller {
             (Some(_), Err(f)) => {
                 set.insert("backfill_failed_at", DateTime::now());
                 set.insert("backfill_error", f.message.clone());
+                set.insert("backfill_error_kind", f.kind.clone());
             }
             (Some(_), Ok(_)) => {
                 set.insert("backfill_failed_at", mongodb::bson::Bson::Null);

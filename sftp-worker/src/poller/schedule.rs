@@ -10,6 +10,7 @@ use mongodb::bson::{Document, doc};
 use tower_daemon::shutdown::Shutdown;
 use tower_store::tier::Tier;
 
+use crate::breaker::Breaker;
 use crate::lease::fair_share;
 use crate::pool::{ServerKey, key_id};
 use crate::slots::RENEW_EVERY;
@@ -182,6 +183,16 @@ impl Poller {
             }
         }
         let kept_keys: HashSet<ServerKey> = kept.iter().map(|(k, _)| k.clone()).collect();
+        let added_at: HashMap<ServerKey, i64> = servers
+            .iter()
+            .filter_map(|d| {
+                let guild = d.get_str("guild_id").ok()?.parse().ok()?;
+                let server = d.get_str("server_id").ok()?.to_owned();
+                let added = d.get_datetime("created_at").ok()?.timestamp_millis();
+                Some(((guild, server), added))
+            })
+            .collect();
+        let mut added_again = Vec::new();
         if let Ok(mut runtime) = self.runtime.lock() {
             // Given back: forget it, or once its running poll ends.
             runtime.retain(|k, rt| kept_keys.contains(k) || rt.in_flight);
@@ -194,7 +205,21 @@ impl Poller {
                 rt.token = token;
                 rt.leased_at = Some(Instant::now());
                 rt.tier = tiers.get(&key.0).copied().unwrap_or_default();
+                let added = added_at.get(&key).copied();
+                if rt.added_at.is_some() && rt.added_at != added {
+                    // Added again since the last round: new settings, read at once.
+                    rt.breaker = Breaker::default();
+                    rt.layout = None;
+                    rt.layout_at = None;
+                    rt.next_due = None;
+                    added_again.push(key.clone());
+                }
+                rt.added_at = added;
             }
+        }
+        for key in added_again {
+            tracing::info!(guild = key.0, server = %key.1, "server added again: read afresh");
+            self.pools.close_server(&key).await;
         }
         Ok(())
     }

@@ -201,6 +201,14 @@ pub fn channel(url: &str, security: &ClientSecurity) -> Result<Channel, GrpcErro
     Ok(endpoint.connect_lazy())
 }
 
+/// Whether `url`'s host is loopback (plaintext is allowed to it).
+pub fn is_loopback_url(url: &str) -> bool {
+    url.parse::<tonic::codegen::http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(is_loopback_host))
+        .unwrap_or(false)
+}
+
 /// `localhost`, or an address in 127.0.0.0/8 or `::1`.
 fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")

@@ -4,6 +4,7 @@
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -31,9 +32,29 @@ pub fn init(
             .boxed(),
     };
     tracing_subscriber::registry()
-        .with(filter)
-        .with(output)
-        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
+        .with(output.with_filter(filter))
+        .with(traces.map(|t| {
+            tracing_opentelemetry::layer()
+                .with_tracer(t)
+                .with_filter(exported())
+        }))
         .try_init()
         .map_err(|e| format!("cannot install the logger: {e}"))
+}
+
+/// What becomes a trace, whatever the log filter: our spans at info, and nothing of the
+/// transport underneath the export itself (its own spans would be exported in turn, and
+/// feed it).
+fn exported() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("h2", LevelFilter::OFF)
+        .with_target("hyper", LevelFilter::OFF)
+        .with_target("hyper_util", LevelFilter::OFF)
+        .with_target("tonic", LevelFilter::OFF)
+        .with_target("opentelemetry", LevelFilter::OFF)
+        .with_target("opentelemetry_sdk", LevelFilter::OFF)
+        .with_target("opentelemetry_otlp", LevelFilter::OFF)
+        .with_target("mongodb", LevelFilter::OFF)
+        .with_target("russh", LevelFilter::OFF)
 }

@@ -5,7 +5,7 @@
 //! - `tower.polls` {outcome: ok | failed}, `tower.poll.lag` (ms past due): the worker's polls.
 //! - `tower.sftp.connections` {state: open | busy}: the worker's SFTP connections
 //!   (observed from its pools, registered by the worker).
-//! - `tower.posts` {result: sent | refused}: the gateway's channel messages.
+//! - `tower.posts` {result: sent | refused | skipped}: the gateway's channel messages.
 //! - `tower.commands` {command}: slash commands answered.
 
 use std::sync::OnceLock;

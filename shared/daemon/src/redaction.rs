@@ -10,15 +10,23 @@ use std::borrow::Cow;
 /// What stands in for a secret.
 pub const HIDDEN: &str = "[redacted]";
 
-/// Words whose value (`word=value`, `word: value`, `"word":"value"`) is a secret.
+/// Names whose value (`name=value`, `name: value`, `"name":"value"`) is a secret, alone
+/// or ending a longer name (`db_password`, `TOWER_AUTH_TOKEN`, `X-Auth-Token`).
 const SECRET_WORDS: &[&str] = &[
     "password",
     "passwd",
     "pwd",
     "secret",
+    "secret_key",
+    "private_key",
+    "api_key",
+    "apikey",
     "token",
     "authorization",
 ];
+
+/// Schemes of an `Authorization` credential.
+const SCHEMES: &[&str] = &["bearer", "basic", "bot", "token", "digest"];
 
 /// `text` with every secret it shows replaced by [`HIDDEN`]. One pass, no allocation when
 /// there is nothing to hide (telemetry capture runs it on the caller's path).
@@ -60,25 +68,37 @@ fn is_word_byte(b: u8) -> bool {
 fn secret_at(text: &str, word_start: bool) -> Option<(usize, usize)> {
     match text.as_bytes().first()? {
         b':' => url_password(text),
-        b'B' if word_start => scheme_credential(text).or_else(|| discord_token(text)),
-        b'p' | b'P' | b's' | b'S' | b't' | b'T' | b'a' | b'A' if word_start => {
-            named_value(text).or_else(|| discord_token(text))
-        }
-        &c if word_start && is_word_byte(c) => discord_token(text),
+        &c if word_start && is_word_byte(c) => named_value(text)
+            .or_else(|| scheme_credential(text))
+            .or_else(|| discord_token(text)),
         _ => None,
     }
 }
 
-/// Redacts an event's message and attribute values in place.
+/// Redacts an event's message and attribute values in place (an attribute named like a
+/// secret is hidden whole).
 pub fn redact_event(event: &mut tower_proto::v1::TelemetryEvent) {
     if let Cow::Owned(r) = redact(&event.message) {
         event.message = r;
     }
-    for value in event.attributes.values_mut() {
-        if let Cow::Owned(r) = redact(value) {
+    for (name, value) in event.attributes.iter_mut() {
+        if names_a_secret(name) {
+            HIDDEN.clone_into(value);
+        } else if let Cow::Owned(r) = redact(value) {
             *value = r;
         }
     }
+}
+
+/// Whether a name (`password`, `db_password`, `X-Auth-Token`) is a secret's.
+fn names_a_secret(name: &str) -> bool {
+    let name = name.as_bytes();
+    SECRET_WORDS.iter().any(|w| {
+        let w = w.as_bytes();
+        name.len() >= w.len()
+            && name[name.len() - w.len()..].eq_ignore_ascii_case(w)
+            && (name.len() == w.len() || matches!(name[name.len() - w.len() - 1], b'_' | b'-'))
+    })
 }
 
 /// `://user:password@`: the password.
@@ -92,16 +112,15 @@ fn url_password(text: &str) -> Option<(usize, usize)> {
     (password > 0).then_some((3 + colon + 1, password))
 }
 
-/// `password=…`, `token: …`, `"secret":"…"`: the value.
+/// `password=…`, `db_password: …`, `"secret":"…"`, `Authorization: Bearer …`: the value.
 fn named_value(text: &str) -> Option<(usize, usize)> {
     let bytes = text.as_bytes();
-    let word = SECRET_WORDS.iter().find(|w| {
-        bytes
-            .get(..w.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(w.as_bytes()))
-    })?;
-    let mut i = word.len();
-    // The word may be quoted as a JSON key.
+    let name_len = bytes.iter().take_while(|b| is_word_byte(**b)).count();
+    if !names_a_secret(&text[..name_len]) {
+        return None;
+    }
+    let mut i = name_len;
+    // The name may be quoted as a JSON key.
     if bytes.get(i) == Some(&b'"') {
         i += 1;
     }
@@ -123,24 +142,40 @@ fn named_value(text: &str) -> Option<(usize, usize)> {
     let len = match quote {
         // A quoted value runs to its closing quote.
         Some(q) => value.find(char::from(q)).unwrap_or(value.len()),
-        None => value
-            .find(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '&' | ')' | '}' | ']'))
-            .unwrap_or(value.len()),
+        None => {
+            let word = |v: &str| {
+                v.find(|c: char| {
+                    c.is_whitespace() || matches!(c, ',' | ';' | '&' | ')' | '}' | ']')
+                })
+                .unwrap_or(v.len())
+            };
+            let first = word(value);
+            // `Authorization: Bearer <credential>`: the credential too.
+            let scheme = SCHEMES
+                .iter()
+                .any(|s| value[..first].eq_ignore_ascii_case(s));
+            match value[first..].strip_prefix(' ') {
+                Some(rest) if scheme => first + 1 + word(rest),
+                _ => first,
+            }
+        }
     };
     (len > 0).then_some((i, len))
 }
 
-/// `Bearer …`, `Bot …` (an Authorization header's credential).
+/// `Bearer …`, `Bot …`, `Basic …` (an Authorization header's credential, in any case).
 fn scheme_credential(text: &str) -> Option<(usize, usize)> {
-    let prefix = ["Bearer ", "Bot "]
-        .into_iter()
-        .find(|p| text.starts_with(p))?;
-    let value = &text[prefix.len()..];
+    // The scheme is a short word: look no further than its length.
+    let word = text.bytes().take(8).position(|b| b == b' ')?;
+    if !SCHEMES.iter().any(|s| text[..word].eq_ignore_ascii_case(s)) {
+        return None;
+    }
+    let value = &text[word + 1..];
     let len = value
         .find(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\''))
         .unwrap_or(value.len());
     // A credential is long; "Bot token" or "Bot 12" in a sentence is not one.
-    (len >= 20).then_some((prefix.len(), len))
+    (len >= 20).then_some((word + 1, len))
 }
 
 /// A Discord bot token: three base64url parts joined by dots (24+, 6+, 27+ characters),
@@ -179,7 +214,7 @@ mod tests {
             ("Password: 'x y'", "Password: '[redacted]'"),
             (
                 "header Authorization: Bot MTAxMjM0NTY3ODkwMTIzNDU2Nzg5MA.GaBcDe.abcdefghijklmnopqrstuvwxyz012",
-                "header Authorization: [redacted] [redacted]",
+                "header Authorization: [redacted]",
             ),
             (
                 "leaked MTAxMjM0NTY3ODkwMTIzNDU2Nzg5MA.GaBcDe.abcdefghijklmnopqrstuvwxyz012 here",
@@ -189,10 +224,44 @@ mod tests {
                 "sent Bearer abcdefghijklmnopqrstuvwxyz",
                 "sent Bearer [redacted]",
             ),
+            (
+                "Authorization: Bearer opaque-credential-1 next",
+                "Authorization: [redacted] next",
+            ),
+            (
+                "authorization=basic dXNlcjpwYXNzd29yZA==",
+                "authorization=[redacted]",
+            ),
+            (
+                "sent bearer abcdefghijklmnopqrstuvwxyz",
+                "sent bearer [redacted]",
+            ),
+            (
+                "env TOWER_AUTH_TOKEN=abc123 db_password: x X-Auth-Token: y client_secret=z",
+                "env TOWER_AUTH_TOKEN=[redacted] db_password: [redacted] X-Auth-Token: [redacted] client_secret=[redacted]",
+            ),
+            ("é password=ü€ x", "é password=[redacted] x"),
         ];
         for (given, wanted) in cases {
             assert_eq!(redact(given), wanted, "{given}");
         }
+    }
+
+    #[test]
+    fn an_attribute_named_like_a_secret_is_hidden_whole() {
+        let mut event = tower_proto::v1::TelemetryEvent {
+            message: "login failed".to_owned(),
+            ..Default::default()
+        };
+        event
+            .attributes
+            .insert("sftp_password".to_owned(), "plain words".to_owned());
+        event
+            .attributes
+            .insert("host".to_owned(), "203.0.113.5".to_owned());
+        redact_event(&mut event);
+        assert_eq!(event.attributes["sftp_password"], HIDDEN);
+        assert_eq!(event.attributes["host"], "203.0.113.5");
     }
 
     #[test]
@@ -203,6 +272,7 @@ mod tests {
             "Bot restarted; token bucket refilled",
             "read failed: eof at deathlogs/world_0/2026.01.01-00.00.00.csv",
             "https://example.com/path@v1",
+            "tokens: 5, secrets=2, passwordless login",
             "",
         ] {
             assert!(matches!(redact(text), Cow::Borrowed(_)), "{text}");

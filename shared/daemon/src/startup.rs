@@ -68,7 +68,9 @@ where
         }
     };
     let (export, traces) = match config.otlp.endpoint.as_deref() {
-        Some(endpoint) => match crate::otlp::start(endpoint, name) {
+        Some(endpoint) => match otlp_transport(&config)
+            .and_then(|t| crate::otlp::start(endpoint, name, &t).map_err(|e| e.to_string()))
+        {
             Ok((export, tracer)) => (Some(export), Some(tracer)),
             Err(e) => {
                 eprintln!("{name}: {e}");
@@ -99,6 +101,20 @@ where
         let _ = tokio::task::spawn_blocking(move || export.shutdown()).await;
     }
     code
+}
+
+/// How OTLP export reaches its endpoint: the deployment's CA and plaintext rule.
+fn otlp_transport(config: &crate::config::Config) -> Result<crate::otlp::Transport, String> {
+    let ca = match &config.tls.ca_file {
+        Some(path) => Some(tonic::transport::Certificate::from_pem(
+            std::fs::read(path).map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    Ok(crate::otlp::Transport {
+        ca,
+        allow_plaintext: config.tls.allow_plaintext,
+    })
 }
 
 /// Connects to MongoDB and brings its schema up to date.

@@ -351,6 +351,34 @@ pub const MIGRATIONS: &[Migration] = &[
             index(collections::SERVER_STATUS, "guild_id", &[("guild_id", 1)]),
         ],
     },
+    Migration {
+        // What the gateways look at every round of admin alerts.
+        id: "0011_admin_alerts",
+        schema_version: 3,
+        indexes: &[
+            index(
+                collections::SERVER_STATUS,
+                "last_error_kind",
+                &[("last_error_kind", 1)],
+            ),
+            index(
+                collections::SERVER_STATUS,
+                "backfill_failed_at",
+                &[("backfill_failed_at", 1)],
+            ),
+            index(
+                collections::ADMIN_ALERTS,
+                "subject_guild",
+                &[("subject", 1), ("guild_id", 1)],
+            ),
+            index(collections::CHANNEL_BLOCKS, "told", &[("told", 1)]),
+            index(
+                collections::GUILDS,
+                "admin_channel_id",
+                &[("admin_channel_id", 1)],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.
