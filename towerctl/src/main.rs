@@ -9,6 +9,8 @@
 //! - `towerctl errors top [--since 1h] [--category C] [--guild G] [--json]`, `towerctl
 //!   errors show ID`, `towerctl errors detections`: the errors the telemetry-collector
 //!   grouped, and what it detected, for operators.
+//! - `towerctl import-legacy --from URI --database NAME [--dry-run] [--json]`: the earlier
+//!   bot's guilds, home guild and game servers imported (passwords sealed).
 //! - `towerctl status [--json]`: every registered process with its health and what it
 //!   serves (shards, leases, SFTP connections), and each notification subscriber's backlog.
 //!
@@ -21,6 +23,8 @@ mod bench;
 mod errors;
 #[cfg(feature = "probe")]
 mod health;
+#[cfg(feature = "database")]
+mod import_legacy;
 mod progress;
 #[cfg(feature = "database")]
 mod status;
@@ -82,6 +86,26 @@ enum Command {
     Status {
         #[arg(long)]
         json: bool,
+        #[arg(long, env = "TOWER_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Imports a database the earlier (Python) bot wrote: guilds (tier, admin role,
+    /// theme), the home guild, and game servers (passwords sealed on the way in); a second
+    /// run changes nothing.
+    #[cfg(feature = "database")]
+    ImportLegacy {
+        /// The earlier bot's MongoDB connection string.
+        #[arg(long)]
+        from: String,
+        /// Its database name (it differed between the earlier bot's versions).
+        #[arg(long)]
+        database: String,
+        /// Reports what would be imported, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        /// This bot's config file (its database and secret key).
         #[arg(long, env = "TOWER_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -167,6 +191,21 @@ fn main() -> ExitCode {
         }
         #[cfg(feature = "database")]
         Command::Token => token().map_err(Into::into),
+        #[cfg(feature = "database")]
+        Command::ImportLegacy {
+            from,
+            database,
+            dry_run,
+            json,
+            config,
+        } => import_legacy::import(&import_legacy::ImportRequest {
+            from: &from,
+            database: &database,
+            dry_run,
+            json,
+            config: config.as_deref(),
+        })
+        .map_err(Into::into),
         #[cfg(feature = "probe")]
         Command::Health { addr, timeout_secs } => {
             health::check(&addr, std::time::Duration::from_secs(timeout_secs)).map_err(Into::into)

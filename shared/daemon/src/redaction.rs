@@ -116,7 +116,12 @@ fn url_password(text: &str) -> Option<(usize, usize)> {
 fn named_value(text: &str) -> Option<(usize, usize)> {
     let bytes = text.as_bytes();
     let name_len = bytes.iter().take_while(|b| is_word_byte(**b)).count();
-    if !names_a_secret(&text[..name_len]) {
+    // Cheap first: a name is followed by `=` or `:` (after a quote or spaces).
+    let separator = bytes[name_len..]
+        .iter()
+        .find(|b| !matches!(b, b'"' | b' '))
+        .is_some_and(|b| matches!(b, b'=' | b':'));
+    if !separator || !names_a_secret(&text[..name_len]) {
         return None;
     }
     let mut i = name_len;
@@ -179,17 +184,22 @@ fn scheme_credential(text: &str) -> Option<(usize, usize)> {
 }
 
 /// A Discord bot token: three base64url parts joined by dots (24+, 6+, 27+ characters),
-/// at the start of a word.
+/// at the start of a word. One pass over the word, no allocation.
 fn discord_token(text: &str) -> Option<(usize, usize)> {
-    let is_part = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    let len = text
-        .find(|c: char| !is_part(c) && c != '.')
-        .unwrap_or(text.len());
-    let parts: Vec<&str> = text[..len].split('.').collect();
-    let [a, b, c] = parts.as_slice() else {
-        return None;
-    };
-    (a.len() >= 24 && b.len() >= 6 && c.len() >= 27).then_some((0, len))
+    let mut parts = [0usize; 3];
+    let mut part = 0;
+    let mut len = 0;
+    for b in text.bytes() {
+        match b {
+            b'.' if part < 2 => part += 1,
+            // A fourth part: not a token.
+            b'.' => return None,
+            b if is_word_byte(b) => parts[part] += 1,
+            _ => break,
+        }
+        len += 1;
+    }
+    (part == 2 && parts[0] >= 24 && parts[1] >= 6 && parts[2] >= 27).then_some((0, len))
 }
 
 #[cfg(test)]

@@ -127,6 +127,11 @@ impl GuildStore {
             .await
     }
 
+    /// The embed theme (a name; PRODUCT.md §5's themes, as the earlier bot stored it).
+    pub async fn set_theme(&self, guild_id: u64, theme: &str) -> Result<(), mongodb::error::Error> {
+        self.set(guild_id, doc! { "theme": theme }).await
+    }
+
     /// Every guild's admin channel, where one is set.
     pub async fn admin_channels(&self) -> Result<HashMap<u64, u64>, mongodb::error::Error> {
         let docs: Vec<Document> = self

@@ -1,0 +1,297 @@
+//! `towerctl import-legacy`: a database written by the earlier bot, in the shapes its
+//! versions wrote (string and 64-bit guild ids, servers embedded in `guilds.servers[]` and
+//! flat in `game_servers` and `servers`, plain-string `servers[]` elements, `hostname`
+//! beside `sftp_host`, a port in the host), imported: guilds, the home guild and the
+//! servers once each, passwords sealed and nowhere in plaintext, every bad document
+//! reported with its reason, a dry run writing nothing, and a second run changing nothing.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+use serde_json::Value;
+use tower_store::game_servers::{Credential, GameServerStore};
+use tower_store::guilds::GuildStore;
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::secret::SecretKey;
+use tower_tests::WAIT;
+use tower_tests::backing::TestDatabase;
+use tower_tests::daemon::binary_path;
+use tower_tests::support::ok;
+
+const PD_GUILD: u64 = 910_000_000_000_000_001;
+const OLD_GUILD: u64 = 910_000_000_000_000_002;
+const MF_GUILD: u64 = 910_000_000_000_000_003;
+const BAD_TIER_GUILD: u64 = 910_000_000_000_000_004;
+const PASSWORDS: [&str; 3] = ["pd-secret-pw", "old-secret-pw", "mf-secret-pw"];
+
+/// The earlier bot's database, one document of each shape its versions wrote.
+async fn legacy_fixture(legacy: &mongodb::Database) {
+    let insert = async |collection: &str, docs: Vec<Document>| {
+        ok(legacy
+            .collection::<Document>(collection)
+            .insert_many(docs)
+            .await);
+    };
+    // Its newest shape: a UUID server_id with the game id beside it, every field twice.
+    let pd_server = doc! {
+        "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
+        "original_server_id": "7020",
+        "server_name": "Emerald EU",
+        "guild_id": PD_GUILD.to_string(),
+        "sftp_host": "203.0.113.10:8822", "hostname": "203.0.113.10:8822",
+        "sftp_port": 8822, "port": 8822,
+        "sftp_username": "baked", "username": "baked",
+        "sftp_password": PASSWORDS[0], "password": PASSWORDS[0],
+        "last_csv_line": 0, "last_log_line": 0, "sftp_enabled": true,
+        "csv_parser_path": "/203.0.113.10_7020/actual1/deathlogs",
+    };
+    insert(
+        "guilds",
+        vec![
+            doc! {
+                "guild_id": PD_GUILD.to_string(), "name": "Emerald", "premium_tier": 2,
+                "admin_role_id": "920000000000000001", "servers": [pd_server.clone()],
+            },
+            // The same guild written again with an integer id: one guild.
+            doc! { "guild_id": PD_GUILD as i64, "premium_tier": 2 },
+            // The older shape: 64-bit ids, a theme, the typed server id, no duplicates.
+            doc! {
+                "guild_id": OLD_GUILD as i64, "premium_tier": 3,
+                "admin_role_id": 920_000_000_000_000_002i64, "theme": "midnight",
+                "servers": [{
+                    "server_id": "4411", "server_name": "Old Server",
+                    "guild_id": OLD_GUILD as i64, "sftp_host": "old.example",
+                    "sftp_port": 2222, "sftp_username": "u",
+                    "sftp_password": PASSWORDS[1], "last_csv_line": 17,
+                }],
+            },
+            // A version that kept only server ids here (the server is in game_servers),
+            // with its tier as a string.
+            doc! {
+                "guild_id": MF_GUILD.to_string(), "premium_tier": "1",
+                "servers": ["0c1e7f2a-1111-4222-8333-444455556666"],
+            },
+            // A tier that does not exist, and a guild without an id.
+            doc! { "guild_id": BAD_TIER_GUILD.to_string(), "premium_tier": 9 },
+            doc! { "_id": Bson::Null, "guild_id": "", "premium_tier": 0 },
+        ],
+    )
+    .await;
+    let mut pd_copy = pd_server.clone();
+    pd_copy.insert("name", "Emerald EU");
+    insert(
+        "game_servers",
+        vec![
+            pd_copy,
+            doc! {
+                "server_id": "0c1e7f2a-1111-4222-8333-444455556666",
+                "original_server_id": "5555", "guild_id": MF_GUILD.to_string(),
+                "name": "MF Server", "hostname": "mf.example", "port": 22,
+                "username": "mf", "password": PASSWORDS[2],
+            },
+            // No host anywhere: reported, not guessed.
+            doc! {
+                "server_id": "9a9a9a9a-0000-4000-8000-000000000000",
+                "original_server_id": "6666", "guild_id": PD_GUILD.to_string(),
+                "sftp_username": "x", "sftp_password": "y",
+            },
+        ],
+    )
+    .await;
+    insert(
+        "servers",
+        vec![
+            pd_server,
+            // No numeric game server id anywhere.
+            doc! {
+                "server_id": "not-a-number", "guild_id": PD_GUILD.to_string(),
+                "sftp_host": "h", "sftp_username": "u", "sftp_password": "p",
+            },
+        ],
+    )
+    .await;
+    insert(
+        "bot_config",
+        vec![doc! { "key": "home_guild_id", "value": PD_GUILD.to_string() }],
+    )
+    .await;
+    insert(
+        "kills",
+        vec![
+            doc! { "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46", "killer_id": "a", "victim_id": "b" },
+            doc! { "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46", "killer_id": "b", "victim_id": "a" },
+        ],
+    )
+    .await;
+    insert(
+        "csv_processor_state",
+        vec![doc! {
+            "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
+            "line_positions": { "2025.05.03-00.00.00.csv": 120 },
+        }],
+    )
+    .await;
+}
+
+/// Runs towerctl import-legacy into `db`; its JSON report and everything it printed.
+async fn import(
+    db: &TestDatabase,
+    legacy: &TestDatabase,
+    key: &str,
+    extra: &[&str],
+) -> (Value, String) {
+    let mut command = tokio::process::Command::new(ok(binary_path("towerctl")));
+    command
+        .args([
+            "import-legacy",
+            "--from",
+            &legacy.uri,
+            "--database",
+            &legacy.name,
+            "--json",
+        ])
+        .args(extra)
+        .env_clear()
+        .env("MONGODB_URI", &db.uri)
+        .env("TOWER_MONGODB_DATABASE", &db.name)
+        .env("TOWER_SECRET_KEY", key);
+    let out = ok(ok(tokio::time::timeout(WAIT, command.output()).await));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "towerctl import-legacy: {printed}");
+    (ok(serde_json::from_slice(&out.stdout)), printed)
+}
+
+/// Every document of every collection of `db`, as text.
+async fn everything(db: &mongodb::Database) -> Vec<String> {
+    let mut all = Vec::new();
+    for name in ok(db.list_collection_names().await) {
+        if name == "schema_migrations" {
+            continue;
+        }
+        let mut docs = ok(db.collection::<Document>(&name).find(doc! {}).await);
+        while let Some(d) = ok(docs.try_next().await) {
+            all.push(format!("{name}: {d}"));
+        }
+    }
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() {
+    let db = ok(TestDatabase::create("import_legacy").await);
+    let legacy = ok(TestDatabase::create("import_legacy_source").await);
+    legacy_fixture(&legacy.handle()).await;
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+
+    // A dry run reports what it would do and writes nothing.
+    let (dry, _) = import(&db, &legacy, &key_text, &["--dry-run"]).await;
+    assert_eq!(dry["imported"]["game_servers"], 3, "{dry}");
+    let ours = ok(db.open().await);
+    let store = GameServerStore::new(&ours);
+    for server in ["7020", "4411", "5555"] {
+        let found = store
+            .get(GuildId(PD_GUILD), &ok(ServerId::parse(server)))
+            .await;
+        assert!(found.is_err(), "a dry run wrote {server}");
+    }
+
+    let (report, printed) = import(&db, &legacy, &key_text, &[]).await;
+    assert_eq!(report["imported"]["guilds"], 3, "{report}");
+    assert_eq!(report["imported"]["game_servers"], 3, "{report}");
+    assert_eq!(report["imported"]["bot_config"], 1, "{report}");
+    let servers = report["servers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(servers.len(), 3, "{report}");
+    assert!(
+        servers.iter().all(|s| s["statistics"] == "backfill"),
+        "{report}"
+    );
+    let skipped = report["skipped"].as_array().cloned().unwrap_or_default();
+    let reason = |id_part: &str| -> String {
+        skipped
+            .iter()
+            .find(|s| s["id"].as_str().is_some_and(|i| i.contains(id_part)))
+            .and_then(|s| s["reason"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    assert!(
+        reason(&BAD_TIER_GUILD.to_string()).contains("premium_tier 9"),
+        "{report}"
+    );
+    assert!(reason("6666").contains("no SFTP host"), "{report}");
+    assert!(
+        skipped.iter().any(|s| s["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no readable guild_id"))),
+        "{report}"
+    );
+    assert!(
+        skipped.iter().any(|s| s["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("numeric game server id"))),
+        "{report}"
+    );
+    assert_eq!(report["not_imported"]["kills"]["count"], 2, "{report}");
+    assert_eq!(
+        report["not_imported"]["csv_processor_state"]["count"], 1,
+        "{report}"
+    );
+
+    // What a user of this bot now has.
+    let guilds = GuildStore::new(&ours);
+    let pd = ok(guilds.settings(PD_GUILD).await);
+    assert_eq!(
+        (pd.tier.get(), pd.admin_role),
+        (2, Some(920_000_000_000_000_001))
+    );
+    let old = ok(guilds.settings(OLD_GUILD).await);
+    assert_eq!(old.tier.get(), 3);
+    assert_eq!(old.admin_role, Some(920_000_000_000_000_002));
+    assert_eq!(old.theme.as_deref(), Some("midnight"));
+    assert_eq!(ok(guilds.settings(MF_GUILD).await).tier.get(), 1);
+    assert_eq!(ok(guilds.home_guild().await), Some(PD_GUILD));
+    for (guild, server, host, port, password) in [
+        (PD_GUILD, "7020", "203.0.113.10", 8822, PASSWORDS[0]),
+        (OLD_GUILD, "4411", "old.example", 2222, PASSWORDS[1]),
+        (MF_GUILD, "5555", "mf.example", 22, PASSWORDS[2]),
+    ] {
+        let s = ok(store
+            .get(GuildId(guild), &ok(ServerId::parse(server)))
+            .await);
+        assert_eq!((s.host.as_str(), s.port), (host, port), "{server}");
+        match ok(s.credential(&key)) {
+            Credential::Password(p) => assert_eq!(p.expose(), password, "{server}"),
+            Credential::Key(_) => panic!("{server}: a password was imported"),
+        }
+    }
+    // Sealed: in no document, and never printed.
+    let stored = everything(&db.handle()).await;
+    for password in PASSWORDS {
+        assert!(
+            !stored.iter().any(|d| d.contains(password)),
+            "{password} stored in plaintext"
+        );
+        assert!(!printed.contains(password), "{password} printed");
+    }
+
+    // A second run changes nothing.
+    let (again, _) = import(&db, &legacy, &key_text, &[]).await;
+    assert!(
+        again["imported"].as_object().is_none_or(|m| m.is_empty()),
+        "{again}"
+    );
+    assert_eq!(again["already"]["game_servers"], 3, "{again}");
+    assert_eq!(again["already"]["guilds"], 3, "{again}");
+    assert_eq!(
+        everything(&db.handle()).await,
+        stored,
+        "the second run wrote"
+    );
+
+    ok(db.drop_database().await);
+    ok(legacy.drop_database().await);
+}

@@ -1,0 +1,570 @@
+//! `towerctl import-legacy --from URI --database NAME [--dry-run] [--json]`: a database
+//! the earlier (Python) bot wrote, imported into this one.
+//!
+//! What it reads, as the earlier bot's versions wrote it (its shapes disagree: string and
+//! 64-bit guild ids, `sftp_host` and `hostname`, servers embedded in `guilds.servers[]` and
+//! flat in `game_servers` and `servers`, plain-string `servers[]` elements):
+//! - `guilds`: premium tier, admin role, theme;
+//! - `bot_config`: the home guild (`{key: "home_guild_id", value}` or `home_guild_id`);
+//! - game servers from `guilds.servers[]`, `game_servers` and `servers`, merged per
+//!   (guild, game server id) so none is doubled; the game server id is the numeric id of
+//!   its folder (`original_server_id`, else `server_id`, else the `{host}_{id}` folder
+//!   of `csv_parser_path`); the SFTP password, stored in plaintext there, is sealed with
+//!   this deployment's secret key on the way in and never printed.
+//!
+//! Statistics are not copied: the earlier bot summed a player's kills across every server
+//! and skipped files of more than 100 events. Each imported server's first read counts its
+//! killfeed's CSV history exactly instead (without posting it), so every server reports
+//! `"statistics": "backfill"`. Kills, players, rivalries, bounties, economy and factions
+//! are counted under `not_imported` with why.
+//!
+//! A document it cannot import is reported with the reason and skipped; one bad document
+//! never stops the rest. Running it again changes nothing: what exists is left as it is.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+use serde_json::{Value, json};
+use tower_daemon::config::Config;
+use tower_store::db::Database;
+use tower_store::game_servers::{Credential, GameServerError, GameServerStore, NewGameServer};
+use tower_store::guilds::GuildStore;
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::secret::{Redacted, SecretKey};
+use tower_store::tier::Tier;
+
+/// What `towerctl import-legacy` was asked.
+pub struct ImportRequest<'a> {
+    pub from: &'a str,
+    pub database: &'a str,
+    pub dry_run: bool,
+    pub json: bool,
+    pub config: Option<&'a Path>,
+}
+
+/// One game server as the earlier bot kept it, merged from its copies.
+#[derive(Debug, Clone, Default)]
+struct LegacyServer {
+    guild: u64,
+    server: Option<ServerId>,
+    name: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl LegacyServer {
+    /// Fills what this copy lacks from another copy of the same server.
+    fn merge(&mut self, other: LegacyServer) {
+        self.name = self.name.take().or(other.name);
+        self.host = self.host.take().or(other.host);
+        self.port = self.port.or(other.port);
+        self.username = self.username.take().or(other.username);
+        self.password = self.password.take().or(other.password);
+    }
+}
+
+/// What the import did, as `--json` prints it.
+#[derive(Debug, Default)]
+struct Report {
+    imported: BTreeMap<&'static str, u64>,
+    already: BTreeMap<&'static str, u64>,
+    skipped: Vec<Value>,
+    servers: Vec<Value>,
+    not_imported: BTreeMap<&'static str, (u64, &'static str)>,
+}
+
+impl Report {
+    fn skip(&mut self, collection: &str, id: impl Into<String>, reason: impl Into<String>) {
+        self.skipped.push(json!({
+            "collection": collection,
+            "id": id.into(),
+            "reason": reason.into(),
+        }));
+    }
+
+    fn count(map: &mut BTreeMap<&'static str, u64>, collection: &'static str) {
+        *map.entry(collection).or_default() += 1;
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "imported": self.imported,
+            "already": self.already,
+            "skipped": self.skipped,
+            "servers": self.servers,
+            "not_imported": self
+                .not_imported
+                .iter()
+                .map(|(c, (n, why))| (c.to_string(), json!({ "count": n, "why": why })))
+                .collect::<serde_json::Map<String, Value>>(),
+        })
+    }
+}
+
+/// Collections of the earlier bot left alone, and why.
+const NOT_IMPORTED: &[(&str, &str)] = &[
+    (
+        "kills",
+        "statistics are recomputed from the killfeed CSV files by each server's first read",
+    ),
+    (
+        "players",
+        "the earlier bot summed players across servers; each server's first read recounts them",
+    ),
+    (
+        "csv_processor_state",
+        "the first read counts the CSV history without posting it; posting starts with new lines",
+    ),
+    (
+        "rivalries",
+        "rivalries are computed from the statistics (issue #18)",
+    ),
+    ("player_links", "not imported yet"),
+    ("bounties", "bounties are not built yet (issue #17)"),
+    ("economy", "the economy is not built yet (issue #17)"),
+    ("factions", "factions are not built yet (issue #18)"),
+];
+
+pub fn import(request: &ImportRequest<'_>) -> Result<(), String> {
+    let config = Config::load(request.config).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let report = runtime.block_on(async {
+        let legacy = mongodb::Client::with_uri_str(request.from)
+            .await
+            .map_err(|e| format!("the earlier bot's database ({}): {e}", redact(request.from)))?
+            .database(request.database);
+        let db = Database::connect(&config.mongodb, "towerctl")
+            .await
+            .map_err(|e| format!("MongoDB: {e}"))?;
+        tower_store::schema::migrate(&db, "towerctl import-legacy")
+            .await
+            .map_err(|e| format!("MongoDB: {e}"))?;
+        let key = tower_daemon::startup::open_secret_key(&config, &db)
+            .await
+            .map_err(|e| e.to_string())?;
+        run(&legacy, &db, key.as_ref(), request.dry_run).await
+    })?;
+    if request.json {
+        println!("{}", report.to_json());
+    } else {
+        print_report(&report, request.dry_run);
+    }
+    Ok(())
+}
+
+/// A connection string without its password, for messages.
+fn redact(uri: &str) -> String {
+    tower_daemon::redaction::redact(uri).into_owned()
+}
+
+async fn run(
+    legacy: &mongodb::Database,
+    db: &Database,
+    key: Option<&SecretKey>,
+    dry_run: bool,
+) -> Result<Report, String> {
+    let read = |e: mongodb::error::Error| format!("the earlier bot's database: {e}");
+    let mut report = Report::default();
+    let guilds = GuildStore::new(db);
+    let servers_store = GameServerStore::new(db);
+    let mut servers: BTreeMap<(u64, String), LegacyServer> = BTreeMap::new();
+
+    // Guilds, and the servers embedded in them. A guild written twice (a string id and
+    // an integer one) is one guild.
+    let mut seen = std::collections::HashSet::new();
+    for d in all(legacy, "guilds").await.map_err(read)? {
+        let Some(guild) = discord_id(d.get("guild_id")) else {
+            report.skip("guilds", shown_id(&d), "no readable guild_id");
+            continue;
+        };
+        let first_copy = seen.insert(guild);
+        let tier = d.get("premium_tier").and_then(number).map(|n| {
+            u8::try_from(n)
+                .ok()
+                .and_then(Tier::new)
+                .ok_or(format!("premium_tier {n} is not a tier (0 to 4)"))
+        });
+        if let Some(Err(why)) = &tier {
+            report.skip("guilds", guild.to_string(), why.clone());
+            continue;
+        }
+        let tier = tier.and_then(Result::ok);
+        let role = discord_id(d.get("admin_role_id"));
+        let theme = d.get_str("theme").ok().filter(|t| !t.is_empty());
+        // Only what differs is written: a second run changes nothing.
+        let ours = guilds
+            .settings(guild)
+            .await
+            .map_err(|e| format!("MongoDB: {e}"))?;
+        let new_tier = tier.filter(|t| *t != ours.tier);
+        let new_role = role.filter(|r| ours.admin_role != Some(*r));
+        let new_theme = theme.filter(|t| ours.theme.as_deref() != Some(*t));
+        if new_tier.is_none() && new_role.is_none() && new_theme.is_none() {
+            if first_copy {
+                Report::count(&mut report.already, "guilds");
+            }
+        } else {
+            if !dry_run {
+                let write = async {
+                    if let Some(tier) = new_tier {
+                        guilds.set_tier(guild, tier).await?;
+                    }
+                    if let Some(role) = new_role {
+                        guilds.set_admin_role(guild, role).await?;
+                    }
+                    if let Some(theme) = new_theme {
+                        guilds.set_theme(guild, theme).await?;
+                    }
+                    Ok::<_, mongodb::error::Error>(())
+                };
+                if let Err(e) = write.await {
+                    report.skip("guilds", guild.to_string(), format!("not written: {e}"));
+                    continue;
+                }
+            }
+            if first_copy {
+                Report::count(&mut report.imported, "guilds");
+            }
+        }
+        if let Ok(embedded) = d.get_array("servers") {
+            for (i, element) in embedded.iter().enumerate() {
+                let id = format!("{guild}/servers[{i}]");
+                match element {
+                    Bson::Document(s) => match legacy_server(s, Some(guild)) {
+                        Ok(s) => add_copy(&mut servers, s),
+                        Err(why) => report.skip("guilds.servers", id, why),
+                    },
+                    // One version kept only the server's id here, the rest elsewhere.
+                    Bson::String(_) => {}
+                    _ => report.skip("guilds.servers", id, "not a server document"),
+                }
+            }
+        }
+    }
+    // The flat copies.
+    for collection in ["game_servers", "servers"] {
+        for d in all(legacy, collection).await.map_err(read)? {
+            match legacy_server(&d, None) {
+                Ok(s) => add_copy(&mut servers, s),
+                Err(why) => report.skip(collection, shown_id(&d), why),
+            }
+        }
+    }
+
+    // The servers, each once.
+    for ((guild, server_id), s) in servers {
+        let id = format!("{guild}/{server_id}");
+        let new = match complete(&s) {
+            Ok(new) => new,
+            Err(why) => {
+                report.skip("game_servers", id, why);
+                continue;
+            }
+        };
+        let added = if dry_run {
+            match servers_store.get(GuildId(guild), &new.server).await {
+                Ok(_) => Err(GameServerError::Exists(new.server.clone())),
+                Err(GameServerError::NotFound(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        } else {
+            servers_store.add(GuildId(guild), new, key).await
+        };
+        match added {
+            Ok(()) => {
+                Report::count(&mut report.imported, "game_servers");
+                report.servers.push(json!({
+                    "guild_id": guild.to_string(),
+                    "server_id": server_id,
+                    "statistics": "backfill",
+                }));
+            }
+            Err(GameServerError::Exists(_)) => Report::count(&mut report.already, "game_servers"),
+            Err(GameServerError::NoKey) => {
+                return Err(
+                    "no secret key is configured (secrets.key or TOWER_SECRET_KEY): the SFTP \
+                     passwords could not be sealed, so nothing of the servers was imported"
+                        .to_owned(),
+                );
+            }
+            Err(e) => report.skip("game_servers", id, format!("not written: {e}")),
+        }
+    }
+
+    // The home guild.
+    let home = all(legacy, "bot_config")
+        .await
+        .map_err(read)?
+        .iter()
+        .find_map(|d| match d.get_str("key") {
+            Ok("home_guild_id") => discord_id(d.get("value")),
+            _ => discord_id(d.get("home_guild_id")),
+        });
+    if let Some(home) = home {
+        match guilds.home_guild().await.map_err(|e| e.to_string())? {
+            Some(ours) if ours == home => Report::count(&mut report.already, "bot_config"),
+            Some(ours) => report.skip(
+                "bot_config",
+                home.to_string(),
+                format!("this bot's home guild is already {ours}; left as it is"),
+            ),
+            None => {
+                if !dry_run {
+                    guilds
+                        .set_home_guild(home)
+                        .await
+                        .map_err(|e| format!("MongoDB: {e}"))?;
+                }
+                Report::count(&mut report.imported, "bot_config");
+            }
+        }
+    }
+
+    for (collection, why) in NOT_IMPORTED {
+        let n = legacy
+            .collection::<Document>(collection)
+            .estimated_document_count()
+            .await
+            .map_err(read)?;
+        if n > 0 {
+            report.not_imported.insert(collection, (n, why));
+        }
+    }
+    Ok(report)
+}
+
+async fn all(
+    legacy: &mongodb::Database,
+    collection: &str,
+) -> Result<Vec<Document>, mongodb::error::Error> {
+    legacy
+        .collection::<Document>(collection)
+        .find(doc! {})
+        .await?
+        .try_collect()
+        .await
+}
+
+fn add_copy(servers: &mut BTreeMap<(u64, String), LegacyServer>, s: LegacyServer) {
+    let Some(server) = s.server.clone() else {
+        return;
+    };
+    let key = (s.guild, server.as_str().to_owned());
+    match servers.get_mut(&key) {
+        Some(known) => known.merge(s),
+        None => {
+            servers.insert(key, s);
+        }
+    }
+}
+
+/// One copy of a server; `guild` when it is embedded in its guild's document.
+fn legacy_server(d: &Document, guild: Option<u64>) -> Result<LegacyServer, String> {
+    let guild = discord_id(d.get("guild_id"))
+        .or(guild)
+        .ok_or("no readable guild_id")?;
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| d.get_str(k).ok().map(str::trim).filter(|v| !v.is_empty()))
+            .map(str::to_owned)
+    };
+    let server = ["original_server_id", "server_id"]
+        .iter()
+        .find_map(|k| {
+            d.get(k)
+                .and_then(id_text)
+                .and_then(|s| ServerId::parse(&s).ok())
+        })
+        .or_else(|| {
+            text(&["csv_parser_path", "log_parser_path"]).and_then(|p| folder_server_id(&p))
+        })
+        .ok_or_else(|| {
+            format!(
+                "no numeric game server id (server_id {:?}; the id of the server's folder, \
+                 `host_ID`, is needed)",
+                d.get("server_id").and_then(id_text).unwrap_or_default()
+            )
+        })?;
+    // `sftp_host` may carry the port (`host:port`).
+    let (host, port_in_host) = match text(&["sftp_host", "hostname", "host"]) {
+        Some(h) => match h.rsplit_once(':') {
+            Some((name, port)) if port.parse::<u16>().is_ok() => {
+                (Some(name.to_owned()), port.parse::<u16>().ok())
+            }
+            _ => (Some(h), None),
+        },
+        None => (None, None),
+    };
+    let port = ["sftp_port", "port"]
+        .iter()
+        .find_map(|k| d.get(k).and_then(number))
+        .and_then(|n| u16::try_from(n).ok())
+        .or(port_in_host);
+    Ok(LegacyServer {
+        guild,
+        server: Some(server),
+        name: text(&["server_name", "name"]),
+        host,
+        port,
+        username: text(&["sftp_username", "username"]),
+        password: ["sftp_password", "password"]
+            .iter()
+            .find_map(|k| d.get_str(k).ok().filter(|v| !v.is_empty()))
+            .map(str::to_owned),
+    })
+}
+
+/// What this bot stores, or why the merged copies are not enough.
+fn complete(s: &LegacyServer) -> Result<NewGameServer, String> {
+    let server = s.server.clone().ok_or("no game server id")?;
+    let host = s.host.clone().ok_or("no SFTP host")?;
+    let username = s.username.clone().ok_or("no SFTP user name")?;
+    let password = s.password.clone().ok_or("no SFTP password")?;
+    Ok(NewGameServer {
+        name: s
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("Server {}", server.as_str())),
+        server,
+        host,
+        port: s.port.unwrap_or(22),
+        username,
+        credential: Credential::Password(Redacted::new(password)),
+    })
+}
+
+/// The `ID` of a `/{host}_{ID}/…` folder path.
+fn folder_server_id(path: &str) -> Option<ServerId> {
+    let folder = path.trim_start_matches('/').split('/').next()?;
+    let (_, id) = folder.rsplit_once('_')?;
+    ServerId::parse(id).ok()
+}
+
+/// A Discord id written as a string, a 64-bit or a 32-bit integer.
+fn discord_id(value: Option<&Bson>) -> Option<u64> {
+    match value? {
+        Bson::String(s) => s.trim().parse().ok(),
+        Bson::Int64(n) => u64::try_from(*n).ok(),
+        Bson::Int32(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+    .filter(|id| *id > 0)
+}
+
+/// A number written as an integer, a float or a string of digits.
+fn number(value: &Bson) -> Option<i64> {
+    match value {
+        Bson::Int32(n) => Some(i64::from(*n)),
+        Bson::Int64(n) => Some(*n),
+        Bson::Double(f) if f.fract() == 0.0 && f.is_finite() => Some(*f as i64),
+        Bson::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An id written as a string or an integer, as text.
+fn id_text(value: &Bson) -> Option<String> {
+    match value {
+        Bson::String(s) => Some(s.trim().to_owned()),
+        Bson::Int64(n) => Some(n.to_string()),
+        Bson::Int32(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// How a skipped document is named: its `_id`, whatever its type.
+fn shown_id(d: &Document) -> String {
+    match d.get("_id") {
+        Some(Bson::ObjectId(o)) => o.to_hex(),
+        Some(Bson::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "(no _id)".to_owned(),
+    }
+}
+
+fn print_report(report: &Report, dry_run: bool) {
+    if dry_run {
+        println!("dry run: nothing was written");
+    }
+    for (collection, n) in &report.imported {
+        println!("imported {n} from {collection}");
+    }
+    for (collection, n) in &report.already {
+        println!("{n} from {collection} already here, left as they are");
+    }
+    for s in &report.servers {
+        println!(
+            "server {} of guild {}: statistics from its CSV history, counted by its first read",
+            s["server_id"].as_str().unwrap_or_default(),
+            s["guild_id"].as_str().unwrap_or_default()
+        );
+    }
+    for s in &report.skipped {
+        println!(
+            "skipped {} {}: {}",
+            s["collection"].as_str().unwrap_or_default(),
+            s["id"].as_str().unwrap_or_default(),
+            s["reason"].as_str().unwrap_or_default()
+        );
+    }
+    for (collection, (n, why)) in &report.not_imported {
+        println!("not imported: {n} from {collection} ({why})");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shape_of_a_legacy_server_is_read() {
+        // The earlier bot's newest shape: a UUID server_id, the game id beside it, both
+        // spellings of every field, the port in the host.
+        let pd = doc! {
+            "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
+            "original_server_id": "7020",
+            "guild_id": "1219706687980568769",
+            "server_name": "Emerald EU",
+            "sftp_host": "79.127.236.1:8822",
+            "hostname": "79.127.236.1:8822",
+            "sftp_username": "baked",
+            "sftp_password": "plaintext",
+        };
+        let s = legacy_server(&pd, None).unwrap_or_default();
+        assert_eq!(s.guild, 1_219_706_687_980_568_769);
+        assert_eq!(s.server.as_ref().map(ServerId::as_str), Some("7020"));
+        assert_eq!(s.host.as_deref(), Some("79.127.236.1"));
+        assert_eq!(s.port, Some(8822));
+        // An older shape: a 64-bit guild id from the parent, the typed id, no duplicates.
+        let old = doc! { "server_id": "1234", "sftp_host": "h", "sftp_port": 22 };
+        let s = legacy_server(&old, Some(77)).unwrap_or_default();
+        assert_eq!((s.guild, s.port), (77, Some(22)));
+        // Only the folder says which game server it is.
+        let path = doc! {
+            "server_id": "2f9c1e0a-0000-4000-8000-000000000000",
+            "guild_id": 5i64,
+            "csv_parser_path": "/79.127.236.1_9999/actual1/deathlogs",
+        };
+        let s = legacy_server(&path, None).unwrap_or_default();
+        assert_eq!(s.server.as_ref().map(ServerId::as_str), Some("9999"));
+        // No id anywhere: a reason, not a guess.
+        let none = doc! { "server_id": "abc", "guild_id": "5" };
+        assert!(legacy_server(&none, None).is_err());
+    }
+
+    #[test]
+    fn discord_ids_come_as_strings_or_integers() {
+        assert_eq!(discord_id(Some(&Bson::String("42".into()))), Some(42));
+        assert_eq!(discord_id(Some(&Bson::Int64(42))), Some(42));
+        assert_eq!(discord_id(Some(&Bson::String(String::new()))), None);
+        assert_eq!(discord_id(Some(&Bson::Null)), None);
+        assert_eq!(discord_id(None), None);
+    }
+}
