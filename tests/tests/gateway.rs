@@ -594,6 +594,14 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         "{}",
         a.text()
     );
+    // `all`, as the earlier bot offered it: every type.
+    let a = run(
+        &member_a,
+        "events list",
+        &[sid(), ("event_type", Opt::str("all"))],
+    )
+    .await;
+    mentions(&a, &["GA\\_Military\\_02\\_mis1", "AirDrop"]);
     let a = run(&member_a, "stats server", &[sid()]).await;
     assert!(a.title().ends_with("— totals"), "{}", a.title());
     mentions(&a, &["120 m"]);

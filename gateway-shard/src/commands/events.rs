@@ -107,7 +107,13 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
     let id = inv.server_id("server_id")?;
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
     let limit = inv.opt_int("limit")?.unwrap_or(10).clamp(1, 20);
-    let event_type = inv.opt_str("event_type")?;
+    // As the earlier bot named them: `all` is every type, `crash` the helicopter crash
+    // (stored as `helicrash`, which a client with the old command list may still send).
+    let event_type = match inv.opt_str("event_type")? {
+        None | Some("all") => None,
+        Some("crash" | "helicrash") => Some("helicrash"),
+        Some(other) => Some(other),
+    };
     let events = bot
         .outbox
         .recent(caller.guild_id, id.as_str(), "event", event_type, limit)

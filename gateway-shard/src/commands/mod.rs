@@ -415,10 +415,12 @@ pub fn schema() -> Vec<Command> {
                 sub("list", "Recent events of a server")
                     .option(server("server_id", true))
                     .option(
+                        // The earlier bot's choices and values (EARLIER-BOT.md §2.11).
                         StringBuilder::new("event_type", "Only this kind of event").choices([
+                            ("All", "all"),
                             ("Mission", "mission"),
                             ("Airdrop", "airdrop"),
-                            ("Helicopter crash", "helicrash"),
+                            ("Helicopter crash", "crash"),
                             ("Trader", "trader"),
                             ("Convoy", "convoy"),
                             ("Encounter", "encounter"),

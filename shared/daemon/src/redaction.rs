@@ -1,6 +1,6 @@
 //! Secrets taken out of text that leaves a process or is stored for operators: telemetry
-//! messages (here, before they are queued) and again by the collector before it stores
-//! them. Secrets are meant never to reach such text — callers format them through
+//! messages (by the reporter's task, before they leave the process) and again by the
+//! collector before it stores them. Secrets are meant never to reach such text — callers format them through
 //! [`tower_store::secret::Redacted`] — so this is the second line: a message that quotes a
 //! connection string, a `password=…`, an `Authorization` header or a Discord bot token
 //! still stores none of it.

@@ -5,7 +5,8 @@
 //! [`MAX_BATCH`], retrying with backoff while the collector is unreachable. When the queue
 //! is full the newest events are dropped and counted (logged), because telemetry must
 //! never slow ingest or Discord work. Messages must not hold secrets: callers format
-//! secrets through [`tower_store::secret::Redacted`].
+//! secrets through [`tower_store::secret::Redacted`]; the sending task redacts what
+//! slipped through anyway ([`crate::redaction`]) before anything leaves the process.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,7 +64,6 @@ impl Telemetry {
         if event.occurred_unix_ms == 0 {
             event.occurred_unix_ms = now_unix_ms();
         }
-        crate::redaction::redact_event(&mut event);
         // Every event gets its id here, so a batch sent again is recognised as the same.
         if event.error_id.is_empty() {
             event.error_id = new_error_id();
@@ -92,9 +92,6 @@ impl Telemetry {
         location: &str,
         context: Option<ErrorContext>,
     ) -> String {
-        crate::metrics::instruments()
-            .errors
-            .add(1, &[opentelemetry::KeyValue::new("kind", kind.to_owned())]);
         let mut e = event(Level::Error, kind, message.into(), location, context);
         e.error_id = new_error_id();
         let id = e.error_id.clone();
@@ -145,6 +142,20 @@ pub fn new_error_id() -> String {
     format!("E-{id}")
 }
 
+/// An event as it leaves the process: secrets taken out ([`crate::redaction`]) and
+/// errors counted for metrics. Done here, off the caller's path, where reporting costs a
+/// queue push.
+fn leaving(mut event: TelemetryEvent) -> TelemetryEvent {
+    crate::redaction::redact_event(&mut event);
+    if event.level == Level::Error as i32 {
+        crate::metrics::instruments().errors.add(
+            1,
+            &[opentelemetry::KeyValue::new("kind", event.kind.clone())],
+        );
+    }
+    event
+}
+
 async fn send_batches(
     mut client: tower_proto::v1::telemetry_collector_client::TelemetryCollectorClient<
         crate::grpc::AuthedChannel,
@@ -161,7 +172,7 @@ async fn send_batches(
         if pending.is_empty() {
             tokio::select! {
                 got = rx.recv() => match got {
-                    Some(e) => pending.push(e),
+                    Some(e) => pending.push(leaving(e)),
                     None => return,
                 },
                 () = shutdown.wait() => {}
@@ -172,7 +183,7 @@ async fn send_batches(
             while pending.len() < MAX_BATCH && !shutdown.is_triggered() {
                 tokio::select! {
                     got = rx.recv() => match got {
-                        Some(e) => pending.push(e),
+                        Some(e) => pending.push(leaving(e)),
                         None => break,
                     },
                     () = &mut window => break,
@@ -181,7 +192,7 @@ async fn send_batches(
         }
         while pending.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(e) => pending.push(e),
+                Ok(e) => pending.push(leaving(e)),
                 Err(_) => break,
             }
         }
