@@ -12,6 +12,7 @@ use tower_store::game_servers::{Credential, GameServerStore};
 use tower_store::guilds::GuildStore;
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::secret::SecretKey;
+use tower_store::tier::Tier;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::daemon::binary_path;
@@ -21,7 +22,13 @@ const PD_GUILD: u64 = 910_000_000_000_000_001;
 const OLD_GUILD: u64 = 910_000_000_000_000_002;
 const MF_GUILD: u64 = 910_000_000_000_000_003;
 const BAD_TIER_GUILD: u64 = 910_000_000_000_000_004;
-const PASSWORDS: [&str; 3] = ["pd-secret-pw", "old-secret-pw", "mf-secret-pw"];
+const NULL_ID_GUILD: u64 = 910_000_000_000_000_005;
+const PASSWORDS: [&str; 4] = [
+    "pd-secret-pw",
+    "old-secret-pw",
+    "mf-secret-pw",
+    "bad-tier-pw",
+];
 
 /// The earlier bot's database, one document of each shape its versions wrote.
 async fn legacy_fixture(legacy: &mongodb::Database) {
@@ -38,7 +45,8 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
         "server_name": "Emerald EU",
         "guild_id": PD_GUILD.to_string(),
         "sftp_host": "203.0.113.10:8822", "hostname": "203.0.113.10:8822",
-        "sftp_port": 8822, "port": 8822,
+        // The port in the host is the one the earlier bot connected to.
+        "sftp_port": 22, "port": 22,
         "sftp_username": "baked", "username": "baked",
         "sftp_password": PASSWORDS[0], "password": PASSWORDS[0],
         "last_csv_line": 0, "last_log_line": 0, "sftp_enabled": true,
@@ -51,8 +59,9 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
                 "guild_id": PD_GUILD.to_string(), "name": "Emerald", "premium_tier": 2,
                 "admin_role_id": "920000000000000001", "servers": [pd_server.clone()],
             },
-            // The same guild written again with an integer id: one guild.
-            doc! { "guild_id": PD_GUILD as i64, "premium_tier": 2 },
+            // The same guild written again with an integer id and another tier: one
+            // guild, its string-id copy first.
+            doc! { "guild_id": PD_GUILD as i64, "premium_tier": 0 },
             // The older shape: 64-bit ids, a theme, the typed server id, no duplicates.
             doc! {
                 "guild_id": OLD_GUILD as i64, "premium_tier": 3,
@@ -68,11 +77,27 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
             // with its tier as a string.
             doc! {
                 "guild_id": MF_GUILD.to_string(), "premium_tier": "1",
-                "servers": ["0c1e7f2a-1111-4222-8333-444455556666"],
+                "servers": [
+                    "0c1e7f2a-1111-4222-8333-444455556666",
+                    // Nothing else of this one anywhere.
+                    "ffffffff-dead-4bee-8000-000000000000",
+                ],
             },
-            // A tier that does not exist, and a guild without an id.
-            doc! { "guild_id": BAD_TIER_GUILD.to_string(), "premium_tier": 9 },
-            doc! { "_id": Bson::Null, "guild_id": "", "premium_tier": 0 },
+            // A tier that does not exist: the guild's server still comes over.
+            doc! {
+                "guild_id": BAD_TIER_GUILD.to_string(), "premium_tier": 9,
+                "servers": [{
+                    "server_id": "7777", "sftp_host": "bad.example",
+                    "sftp_username": "b", "sftp_password": PASSWORDS[3],
+                }],
+            },
+            // Written with `_id: null` by one path of the earlier bot.
+            doc! {
+                "_id": Bson::Null, "guild_id": NULL_ID_GUILD.to_string(), "name": "Null",
+                "premium_tier": 0, "admin_role_id": Bson::Null, "servers": [],
+            },
+            // No guild id at all.
+            doc! { "guild_id": "", "premium_tier": 1 },
         ],
     )
     .await;
@@ -188,24 +213,32 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     let key_text = ok(SecretKey::generate_base64());
     let key = ok(SecretKey::from_base64(&key_text));
 
-    // A dry run reports what it would do and writes nothing.
-    let (dry, _) = import(&db, &legacy, &key_text, &["--dry-run"]).await;
-    assert_eq!(dry["imported"]["game_servers"], 3, "{dry}");
+    // A dry run reports what it would do and writes nothing at all.
+    let (dry, dry_printed) = import(&db, &legacy, &key_text, &["--dry-run"]).await;
+    assert_eq!(dry["imported"]["game_servers"], 4, "{dry}");
+    assert!(
+        ok(db.handle().list_collection_names().await).is_empty(),
+        "a dry run wrote"
+    );
+
+    // This bot already has a tier for one guild: an admin's choice is never reverted.
     let ours = ok(db.open().await);
-    let store = GameServerStore::new(&ours);
-    for server in ["7020", "4411", "5555"] {
-        let found = store
-            .get(GuildId(PD_GUILD), &ok(ServerId::parse(server)))
-            .await;
-        assert!(found.is_err(), "a dry run wrote {server}");
-    }
+    ok(tower_store::schema::migrate(&ours, "test").await);
+    let guilds = GuildStore::new(&ours);
+    ok(guilds
+        .set_tier(OLD_GUILD, ok(Tier::new(4).ok_or("tier 4")))
+        .await);
 
     let (report, printed) = import(&db, &legacy, &key_text, &[]).await;
-    assert_eq!(report["imported"]["guilds"], 3, "{report}");
-    assert_eq!(report["imported"]["game_servers"], 3, "{report}");
+    assert_eq!(report["imported"]["guilds"], 4, "{report}");
+    assert_eq!(report["imported"]["game_servers"], 4, "{report}");
+    assert!(
+        report["already"].get("game_servers").is_none(),
+        "merged, not added twice: {report}"
+    );
     assert_eq!(report["imported"]["bot_config"], 1, "{report}");
     let servers = report["servers"].as_array().cloned().unwrap_or_default();
-    assert_eq!(servers.len(), 3, "{report}");
+    assert_eq!(servers.len(), 4, "{report}");
     assert!(
         servers.iter().all(|s| s["statistics"] == "backfill"),
         "{report}"
@@ -220,6 +253,14 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     };
     assert!(
         reason(&BAD_TIER_GUILD.to_string()).contains("premium_tier 9"),
+        "{report}"
+    );
+    assert!(
+        reason(&OLD_GUILD.to_string()).contains("premium_tier is 4 here"),
+        "{report}"
+    );
+    assert!(
+        reason("ffffffff-dead").contains("no copy with its SFTP details"),
         "{report}"
     );
     assert!(reason("6666").contains("no SFTP host"), "{report}");
@@ -242,14 +283,14 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     );
 
     // What a user of this bot now has.
-    let guilds = GuildStore::new(&ours);
+    let store = GameServerStore::new(&ours);
     let pd = ok(guilds.settings(PD_GUILD).await);
     assert_eq!(
         (pd.tier.get(), pd.admin_role),
         (2, Some(920_000_000_000_000_001))
     );
     let old = ok(guilds.settings(OLD_GUILD).await);
-    assert_eq!(old.tier.get(), 3);
+    assert_eq!(old.tier.get(), 4, "this bot's tier kept");
     assert_eq!(old.admin_role, Some(920_000_000_000_000_002));
     assert_eq!(old.theme.as_deref(), Some("midnight"));
     assert_eq!(ok(guilds.settings(MF_GUILD).await).tier.get(), 1);
@@ -258,6 +299,7 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
         (PD_GUILD, "7020", "203.0.113.10", 8822, PASSWORDS[0]),
         (OLD_GUILD, "4411", "old.example", 2222, PASSWORDS[1]),
         (MF_GUILD, "5555", "mf.example", 22, PASSWORDS[2]),
+        (BAD_TIER_GUILD, "7777", "bad.example", 22, PASSWORDS[3]),
     ] {
         let s = ok(store
             .get(GuildId(guild), &ok(ServerId::parse(server)))
@@ -276,16 +318,23 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
             "{password} stored in plaintext"
         );
         assert!(!printed.contains(password), "{password} printed");
+        assert!(
+            !dry_printed.contains(password),
+            "{password} printed by the dry run"
+        );
     }
 
     // A second run changes nothing.
-    let (again, _) = import(&db, &legacy, &key_text, &[]).await;
+    let (again, again_printed) = import(&db, &legacy, &key_text, &[]).await;
+    for password in PASSWORDS {
+        assert!(!again_printed.contains(password), "{password} printed");
+    }
     assert!(
         again["imported"].as_object().is_none_or(|m| m.is_empty()),
         "{again}"
     );
-    assert_eq!(again["already"]["game_servers"], 3, "{again}");
-    assert_eq!(again["already"]["guilds"], 3, "{again}");
+    assert_eq!(again["already"]["game_servers"], 4, "{again}");
+    assert_eq!(again["already"]["guilds"], 5, "{again}");
     assert_eq!(
         everything(&db.handle()).await,
         stored,

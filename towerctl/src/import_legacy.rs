@@ -4,8 +4,10 @@
 //! What it reads, as the earlier bot's versions wrote it (its shapes disagree: string and
 //! 64-bit guild ids, `sftp_host` and `hostname`, servers embedded in `guilds.servers[]` and
 //! flat in `game_servers` and `servers`, plain-string `servers[]` elements):
-//! - `guilds`: premium tier, admin role, theme;
-//! - `bot_config`: the home guild (`{key: "home_guild_id", value}` or `home_guild_id`);
+//! - `guilds`: premium tier, admin role, theme (every copy of a guild read together; each
+//!   setting written only where this bot has none, a different one here kept and reported);
+//! - `bot_config` (or `config`): the home guild (`{key: "home_guild_id", value}` or
+//!   `home_guild_id`);
 //! - game servers from `guilds.servers[]`, `game_servers` and `servers`, merged per
 //!   (guild, game server id) so none is doubled; the game server id is the numeric id of
 //!   its folder (`original_server_id`, else `server_id`, else the `{host}_{id}` folder
@@ -53,7 +55,7 @@ struct LegacyServer {
     host: Option<String>,
     port: Option<u16>,
     username: Option<String>,
-    password: Option<String>,
+    password: Option<Redacted<String>>,
 }
 
 impl LegacyServer {
@@ -127,6 +129,14 @@ const NOT_IMPORTED: &[(&str, &str)] = &[
     ("bounties", "bounties are not built yet (issue #17)"),
     ("economy", "the economy is not built yet (issue #17)"),
     ("factions", "factions are not built yet (issue #18)"),
+    (
+        "collections.factions",
+        "factions are not built yet (issue #18)",
+    ),
+    (
+        "collections.players",
+        "faction members: factions are not built yet (issue #18)",
+    ),
 ];
 
 pub fn import(request: &ImportRequest<'_>) -> Result<(), String> {
@@ -143,13 +153,26 @@ pub fn import(request: &ImportRequest<'_>) -> Result<(), String> {
         let db = Database::connect(&config.mongodb, "towerctl")
             .await
             .map_err(|e| format!("MongoDB: {e}"))?;
-        tower_store::schema::migrate(&db, "towerctl import-legacy")
-            .await
-            .map_err(|e| format!("MongoDB: {e}"))?;
-        let key = tower_daemon::startup::open_secret_key(&config, &db)
-            .await
-            .map_err(|e| e.to_string())?;
-        run(&legacy, &db, key.as_ref(), request.dry_run).await
+        // A dry run writes nothing, not even the schema or the key check: it only needs
+        // to know a key is configured.
+        let key = if request.dry_run {
+            configured_key(&config)?
+        } else {
+            tower_store::schema::migrate(&db, "towerctl import-legacy")
+                .await
+                .map_err(|e| format!("MongoDB: {e}"))?;
+            tower_daemon::startup::open_secret_key(&config, &db)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        let Some(key) = key else {
+            return Err(
+                "no secret key is configured (secrets.key or TOWER_SECRET_KEY): the \
+                        SFTP passwords could not be sealed, so nothing was imported"
+                    .to_owned(),
+            );
+        };
+        run(&legacy, &db, &key, request.dry_run).await
     })?;
     if request.json {
         println!("{}", report.to_json());
@@ -157,6 +180,19 @@ pub fn import(request: &ImportRequest<'_>) -> Result<(), String> {
         print_report(&report, request.dry_run);
     }
     Ok(())
+}
+
+/// The configured secret key, read without recording anything.
+fn configured_key(config: &Config) -> Result<Option<SecretKey>, String> {
+    match (&config.secrets.key, &config.secrets.key_file) {
+        (Some(key), _) => SecretKey::from_base64(key.expose())
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        (None, Some(path)) => SecretKey::from_file(path)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A connection string without its password, for messages.
@@ -167,7 +203,7 @@ fn redact(uri: &str) -> String {
 async fn run(
     legacy: &mongodb::Database,
     db: &Database,
-    key: Option<&SecretKey>,
+    key: &SecretKey,
     dry_run: bool,
 ) -> Result<Report, String> {
     let read = |e: mongodb::error::Error| format!("the earlier bot's database: {e}");
@@ -176,64 +212,24 @@ async fn run(
     let servers_store = GameServerStore::new(db);
     let mut servers: BTreeMap<(u64, String), LegacyServer> = BTreeMap::new();
 
-    // Guilds, and the servers embedded in them. A guild written twice (a string id and
-    // an integer one) is one guild.
-    let mut seen = std::collections::HashSet::new();
+    // Guilds: every copy of one guild (a string id and an integer one) read together, the
+    // string-id copy first (the earlier bot read that one first), then written once.
+    let mut copies: BTreeMap<u64, Vec<Document>> = BTreeMap::new();
     for d in all(legacy, "guilds").await.map_err(read)? {
-        let Some(guild) = discord_id(d.get("guild_id")) else {
-            report.skip("guilds", shown_id(&d), "no readable guild_id");
-            continue;
-        };
-        let first_copy = seen.insert(guild);
-        let tier = d.get("premium_tier").and_then(number).map(|n| {
-            u8::try_from(n)
-                .ok()
-                .and_then(Tier::new)
-                .ok_or(format!("premium_tier {n} is not a tier (0 to 4)"))
-        });
-        if let Some(Err(why)) = &tier {
-            report.skip("guilds", guild.to_string(), why.clone());
-            continue;
+        match discord_id(d.get("guild_id")) {
+            Some(guild) => copies.entry(guild).or_default().push(d),
+            None => report.skip("guilds", shown_id(&d), "no readable guild_id"),
         }
-        let tier = tier.and_then(Result::ok);
-        let role = discord_id(d.get("admin_role_id"));
-        let theme = d.get_str("theme").ok().filter(|t| !t.is_empty());
-        // Only what differs is written: a second run changes nothing.
-        let ours = guilds
-            .settings(guild)
-            .await
-            .map_err(|e| format!("MongoDB: {e}"))?;
-        let new_tier = tier.filter(|t| *t != ours.tier);
-        let new_role = role.filter(|r| ours.admin_role != Some(*r));
-        let new_theme = theme.filter(|t| ours.theme.as_deref() != Some(*t));
-        if new_tier.is_none() && new_role.is_none() && new_theme.is_none() {
-            if first_copy {
-                Report::count(&mut report.already, "guilds");
-            }
-        } else {
-            if !dry_run {
-                let write = async {
-                    if let Some(tier) = new_tier {
-                        guilds.set_tier(guild, tier).await?;
-                    }
-                    if let Some(role) = new_role {
-                        guilds.set_admin_role(guild, role).await?;
-                    }
-                    if let Some(theme) = new_theme {
-                        guilds.set_theme(guild, theme).await?;
-                    }
-                    Ok::<_, mongodb::error::Error>(())
-                };
-                if let Err(e) = write.await {
-                    report.skip("guilds", guild.to_string(), format!("not written: {e}"));
-                    continue;
-                }
-            }
-            if first_copy {
-                Report::count(&mut report.imported, "guilds");
-            }
-        }
-        if let Ok(embedded) = d.get_array("servers") {
+    }
+    let mut id_only: Vec<(u64, String)> = Vec::new();
+    for (guild, mut docs) in copies {
+        docs.sort_by_key(|d| !matches!(d.get("guild_id"), Some(Bson::String(_))));
+        import_guild(db, guild, &docs, dry_run, &mut report).await?;
+        // The servers embedded in any copy.
+        for d in &docs {
+            let Ok(embedded) = d.get_array("servers") else {
+                continue;
+            };
             for (i, element) in embedded.iter().enumerate() {
                 let id = format!("{guild}/servers[{i}]");
                 match element {
@@ -242,19 +238,33 @@ async fn run(
                         Err(why) => report.skip("guilds.servers", id, why),
                     },
                     // One version kept only the server's id here, the rest elsewhere.
-                    Bson::String(_) => {}
+                    Bson::String(legacy_id) => id_only.push((guild, legacy_id.clone())),
                     _ => report.skip("guilds.servers", id, "not a server document"),
                 }
             }
         }
     }
     // The flat copies.
+    let mut flat_ids = std::collections::HashSet::new();
     for collection in ["game_servers", "servers"] {
         for d in all(legacy, collection).await.map_err(read)? {
+            if let Some(id) = d.get("server_id").and_then(id_text) {
+                flat_ids.insert(id);
+            }
             match legacy_server(&d, None) {
                 Ok(s) => add_copy(&mut servers, s),
                 Err(why) => report.skip(collection, shown_id(&d), why),
             }
+        }
+    }
+
+    for (guild, legacy_id) in id_only {
+        if !flat_ids.contains(&legacy_id) {
+            report.skip(
+                "guilds.servers",
+                format!("{guild}/{legacy_id}"),
+                "only the server's id was kept here, and no copy with its SFTP details was found",
+            );
         }
     }
 
@@ -275,7 +285,7 @@ async fn run(
                 Err(e) => Err(e),
             }
         } else {
-            servers_store.add(GuildId(guild), new, key).await
+            servers_store.add(GuildId(guild), new, Some(key)).await
         };
         match added {
             Ok(()) => {
@@ -287,26 +297,18 @@ async fn run(
                 }));
             }
             Err(GameServerError::Exists(_)) => Report::count(&mut report.already, "game_servers"),
-            Err(GameServerError::NoKey) => {
-                return Err(
-                    "no secret key is configured (secrets.key or TOWER_SECRET_KEY): the SFTP \
-                     passwords could not be sealed, so nothing of the servers was imported"
-                        .to_owned(),
-                );
-            }
             Err(e) => report.skip("game_servers", id, format!("not written: {e}")),
         }
     }
 
     // The home guild.
-    let home = all(legacy, "bot_config")
-        .await
-        .map_err(read)?
-        .iter()
-        .find_map(|d| match d.get_str("key") {
-            Ok("home_guild_id") => discord_id(d.get("value")),
-            _ => discord_id(d.get("home_guild_id")),
-        });
+    // `bot_config`, or `config` in one version.
+    let mut config_docs = all(legacy, "bot_config").await.map_err(read)?;
+    config_docs.extend(all(legacy, "config").await.map_err(read)?);
+    let home = config_docs.iter().find_map(|d| match d.get_str("key") {
+        Ok("home_guild_id") => discord_id(d.get("value")),
+        _ => discord_id(d.get("home_guild_id")),
+    });
     if let Some(home) = home {
         match guilds.home_guild().await.map_err(|e| e.to_string())? {
             Some(ours) if ours == home => Report::count(&mut report.already, "bot_config"),
@@ -338,6 +340,94 @@ async fn run(
         }
     }
     Ok(report)
+}
+
+/// One guild's settings from its copies: each field taken from the first copy that has
+/// it, written only where this bot has none (what an admin set here is never reverted);
+/// a different value already here is reported and left as it is.
+async fn import_guild(
+    db: &Database,
+    guild: u64,
+    docs: &[Document],
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<(), String> {
+    let failed = |e: mongodb::error::Error| format!("MongoDB: {e}");
+    let mut tier = None;
+    for d in docs {
+        if let Some(n) = d.get("premium_tier").and_then(number) {
+            match u8::try_from(n).ok().and_then(Tier::new) {
+                Some(t) => {
+                    tier = Some(t);
+                    break;
+                }
+                None => report.skip(
+                    "guilds",
+                    guild.to_string(),
+                    format!(
+                        "premium_tier {n} is not a tier (0 to 4); the rest of the guild is imported"
+                    ),
+                ),
+            }
+        }
+    }
+    let role = docs.iter().find_map(|d| discord_id(d.get("admin_role_id")));
+    let theme = docs.iter().find_map(|d| {
+        d.get_str("theme")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    });
+    let ours = db
+        .raw()
+        .collection::<Document>(tower_store::db::collections::GUILDS)
+        .find_one(doc! { "guild_id": guild.to_string() })
+        .await
+        .map_err(failed)?
+        .unwrap_or_default();
+    let mut set = Document::new();
+    let mut conflicts = Vec::new();
+    let mut consider = |field: &str, legacy: Option<Bson>| {
+        let Some(legacy) = legacy else { return };
+        match ours.get(field) {
+            None | Some(Bson::Null) => {
+                set.insert(field, legacy);
+            }
+            Some(here) if here == &legacy => {}
+            Some(here) => conflicts.push(format!("{field} is {here} here, {legacy} there")),
+        }
+    };
+    consider(
+        "premium_tier",
+        tier.map(|t| Bson::Int32(i32::from(t.get()))),
+    );
+    consider("admin_role_id", role.map(|r| Bson::String(r.to_string())));
+    consider("theme", theme.map(Bson::String));
+    for conflict in conflicts {
+        report.skip(
+            "guilds",
+            guild.to_string(),
+            format!("{conflict}: this bot's value is kept"),
+        );
+    }
+    if set.is_empty() {
+        Report::count(&mut report.already, "guilds");
+        return Ok(());
+    }
+    if !dry_run {
+        let guilds = GuildStore::new(db);
+        if let Some(tier) = tier.filter(|_| set.contains_key("premium_tier")) {
+            guilds.set_tier(guild, tier).await.map_err(failed)?;
+        }
+        if let Some(role) = role.filter(|_| set.contains_key("admin_role_id")) {
+            guilds.set_admin_role(guild, role).await.map_err(failed)?;
+        }
+        if let Ok(theme) = set.get_str("theme") {
+            guilds.set_theme(guild, theme).await.map_err(failed)?;
+        }
+    }
+    Report::count(&mut report.imported, "guilds");
+    Ok(())
 }
 
 async fn all(
@@ -402,11 +492,13 @@ fn legacy_server(d: &Document, guild: Option<u64>) -> Result<LegacyServer, Strin
         },
         None => (None, None),
     };
-    let port = ["sftp_port", "port"]
-        .iter()
-        .find_map(|k| d.get(k).and_then(number))
-        .and_then(|n| u16::try_from(n).ok())
-        .or(port_in_host);
+    // The earlier bot connected to the host's own port when it had one, not `sftp_port`.
+    let port = port_in_host.or_else(|| {
+        ["sftp_port", "port"]
+            .iter()
+            .find_map(|k| d.get(k).and_then(number))
+            .and_then(|n| u16::try_from(n).ok())
+    });
     Ok(LegacyServer {
         guild,
         server: Some(server),
@@ -417,7 +509,7 @@ fn legacy_server(d: &Document, guild: Option<u64>) -> Result<LegacyServer, Strin
         password: ["sftp_password", "password"]
             .iter()
             .find_map(|k| d.get_str(k).ok().filter(|v| !v.is_empty()))
-            .map(str::to_owned),
+            .map(|p| Redacted::new(p.to_owned())),
     })
 }
 
@@ -436,7 +528,7 @@ fn complete(s: &LegacyServer) -> Result<NewGameServer, String> {
         host,
         port: s.port.unwrap_or(22),
         username,
-        credential: Credential::Password(Redacted::new(password)),
+        credential: Credential::Password(password),
     })
 }
 
