@@ -159,13 +159,8 @@ impl AdminAlerts {
             .await?
             .try_collect()
             .await?;
-        guilds.extend(
-            told.iter()
-                .filter_map(|d| d.get_str("guild_id").ok()?.parse::<u64>().ok()),
-        );
-        let since = DateTime::from_millis(
-            DateTime::now().timestamp_millis() - BACKFILL_NEWS_FOR.as_millis() as i64,
-        );
+        guilds.extend(told.iter().filter_map(guild_of));
+        let since = tower_store::db::ago(BACKFILL_NEWS_FOR);
         let docs: Vec<Document> = self
             .status
             .find(doc! { "$or": [
@@ -176,10 +171,7 @@ impl AdminAlerts {
             .await?
             .try_collect()
             .await?;
-        guilds.extend(
-            docs.iter()
-                .filter_map(|d| d.get_str("guild_id").ok()?.parse::<u64>().ok()),
-        );
+        guilds.extend(docs.iter().filter_map(guild_of));
         Ok(guilds)
     }
 
@@ -226,9 +218,7 @@ impl AdminAlerts {
         read: &[String],
         alerts: &mut Vec<Alert>,
     ) -> Result<(), mongodb::error::Error> {
-        let since = DateTime::from_millis(
-            DateTime::now().timestamp_millis() - BACKFILL_NEWS_FOR.as_millis() as i64,
-        );
+        let since = tower_store::db::ago(BACKFILL_NEWS_FOR);
         let mut cursor = self
             .status
             .find(doc! { "guild_id": guild.to_string(), "backfill_failed_at": { "$gte": since } })
@@ -366,6 +356,11 @@ impl AdminAlerts {
             .await?;
         Ok(())
     }
+}
+
+/// The guild a stored document belongs to (`guild_id`, a decimal string).
+fn guild_of(d: &Document) -> Option<u64> {
+    d.get_str("guild_id").ok()?.parse().ok()
 }
 
 fn fixable_kinds() -> Vec<&'static str> {

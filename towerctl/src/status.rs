@@ -219,16 +219,17 @@ async fn count_by(
         .await?;
     Ok(groups
         .iter()
-        .filter_map(|g| {
-            Some((
-                g.get_str("_id").ok()?.to_owned(),
-                g.get_i32("n")
-                    .map(i64::from)
-                    .or_else(|_| g.get_i64("n"))
-                    .ok()?,
-            ))
-        })
+        .filter_map(|g| Some((g.get_str("_id").ok()?.to_owned(), count_of(g)?)))
         .collect())
+}
+
+/// A `$group` row's `n` (`$sum` gives an int32 or an int64).
+fn count_of(group: &Document) -> Option<i64> {
+    group
+        .get_i32("n")
+        .map(i64::from)
+        .or_else(|_| group.get_i64("n"))
+        .ok()
 }
 
 /// Each subscriber: its last acknowledged number, and the notifications for its shards
@@ -275,11 +276,7 @@ async fn backlogs(db: &Database) -> Result<Vec<Value>, mongodb::error::Error> {
             if !mine {
                 continue;
             }
-            backlog += g
-                .get_i32("n")
-                .map(i64::from)
-                .or_else(|_| g.get_i64("n"))
-                .unwrap_or(0);
+            backlog += count_of(g).unwrap_or(0);
             if let Ok(at) = g.get_datetime("oldest") {
                 let at = at.timestamp_millis();
                 oldest = Some(oldest.map_or(at, |o: i64| o.min(at)));
