@@ -23,6 +23,7 @@ const OLD_GUILD: u64 = 910_000_000_000_000_002;
 const MF_GUILD: u64 = 910_000_000_000_000_003;
 const BAD_TIER_GUILD: u64 = 910_000_000_000_000_004;
 const NULL_ID_GUILD: u64 = 910_000_000_000_000_005;
+const OLD_KILLFEED: u64 = 930_000_000_000_000_002;
 const PASSWORDS: [&str; 4] = [
     "pd-secret-pw",
     "old-secret-pw",
@@ -71,6 +72,8 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
                     "guild_id": OLD_GUILD as i64, "sftp_host": "old.example",
                     "sftp_port": 2222, "sftp_username": "u",
                     "sftp_password": PASSWORDS[1], "last_csv_line": 17,
+                    "killfeed_channel_id": OLD_KILLFEED as i64,
+                    "event_notifications": { "crash": false, "airdrop": true },
                 }],
             },
             // A version that kept only server ids here (the server is in game_servers),
@@ -149,10 +152,44 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
     .await;
     insert(
         "csv_processor_state",
-        vec![doc! {
-            "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
-            "line_positions": { "2025.05.03-00.00.00.csv": 120 },
-        }],
+        vec![
+            doc! {
+                "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
+                "line_positions": { "2025.05.03-00.00.00.csv": 120 },
+            },
+            // Only a date survived: no position to continue from.
+            doc! { "server_id": "4411", "last_processed": "2025-05-04T01:12:40" },
+            // A server that was never imported.
+            doc! { "server_id": "gone-server", "line_positions": { "2025.05.01-00.00.00.csv": 3 } },
+        ],
+    )
+    .await;
+    insert(
+        "player_links",
+        vec![
+            doc! {
+                "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
+                "guild_id": PD_GUILD as i64, "discord_id": "462961235382763520",
+                "player_id": "00024d4be1e44ba0aa342b39b0fb9937", "player_name": "HallagerTheDane",
+                "verify_code": "K7Q2ZP", "verified": false,
+            },
+            // The earlier bot's placeholder server.
+            doc! {
+                "server_id": "test_server", "guild_id": PD_GUILD.to_string(),
+                "discord_id": "462961235382763521",
+                "player_id": "00022ba2df89427c8a252ab6be1df3f3", "player_name": "KT93141",
+            },
+            // The shape that names no server.
+            doc! {
+                "player_id": "00024d4be1e44ba0aa342b39b0fb9937", "guild_id": PD_GUILD.to_string(),
+                "link_type": "discord", "linked_id": "462961235382763520", "status": "active",
+            },
+            // Not a player id.
+            doc! {
+                "server_id": "7020", "guild_id": PD_GUILD.to_string(),
+                "discord_id": "462961235382763522", "player_id": "HallagerTheDane",
+            },
+        ],
     )
     .await;
 }
@@ -277,8 +314,29 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
         "{report}"
     );
     assert_eq!(report["not_imported"]["kills"]["count"], 2, "{report}");
-    assert_eq!(
-        report["not_imported"]["csv_processor_state"]["count"], 1,
+    assert_eq!(report["imported"]["csv_processor_state"], 1, "{report}");
+    assert_eq!(report["imported"]["player_links"], 1, "{report}");
+    assert!(reason("4411").contains("no line_positions"), "{report}");
+    assert!(
+        reason("gone-server").contains("no imported server"),
+        "{report}"
+    );
+    assert!(
+        skipped.iter().any(|s| s["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("\"test_server\" is no imported server"))),
+        "{report}"
+    );
+    assert!(
+        skipped.iter().any(|s| s["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("names no game server"))),
+        "{report}"
+    );
+    assert!(
+        skipped.iter().any(|s| s["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("32 hex digits"))),
         "{report}"
     );
 
@@ -293,6 +351,11 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     assert_eq!(old.tier.get(), 4, "this bot's tier kept");
     assert_eq!(old.admin_role, Some(920_000_000_000_000_002));
     assert_eq!(old.theme.as_deref(), Some("midnight"));
+    let old_server = ok(GameServerStore::new(&ours)
+        .get(GuildId(OLD_GUILD), &ok(ServerId::parse("4411")))
+        .await);
+    assert_eq!(old_server.channels.killfeed, Some(OLD_KILLFEED));
+    assert!(!old_server.notifies("crash") && old_server.notifies("airdrop"));
     assert_eq!(ok(guilds.settings(MF_GUILD).await).tier.get(), 1);
     assert_eq!(ok(guilds.home_guild().await), Some(PD_GUILD));
     for (guild, server, host, port, password) in [
@@ -334,6 +397,7 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
         "{again}"
     );
     assert_eq!(again["already"]["game_servers"], 4, "{again}");
+    assert_eq!(again["already"]["player_links"], 1, "{again}");
     assert_eq!(again["already"]["guilds"], 5, "{again}");
     assert_eq!(
         everything(&db.handle()).await,
@@ -341,6 +405,149 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
         "the second run wrote"
     );
 
+    ok(db.drop_database().await);
+    ok(legacy.drop_database().await);
+}
+
+const SWITCH_GUILD: u64 = 910_000_000_000_000_006;
+const SWITCH_CHANNEL: u64 = 910_000_000_000_000_206;
+/// A player of the guild, linked in the earlier bot.
+const LINKED_USER: u64 = 462_961_235_382_763_520;
+
+/// A community switches bots: the earlier bot had read the killfeed's first file and 283
+/// lines of the second (`csv_processor_state`), and three kills were written since. The
+/// imported server's first read counts every line, as a fresh ingest of the same files
+/// would, and posts exactly the three kills the earlier bot never posted, to the channel
+/// the earlier bot posted in; the player link comes over too.
+#[tokio::test]
+async fn the_killfeed_goes_on_where_the_earlier_bot_stopped() {
+    use tower_tests::backing::sshd_port;
+    use tower_tests::discord_sim::DiscordSimulator;
+    use tower_tests::discord_sim::interactions::Member;
+    use tower_tests::guild_setup::kill;
+    use tower_tests::support::{
+        eventually, expected_stats, first_read_done, fixture, posting_caught_up, required_env,
+    };
+
+    let db = ok(TestDatabase::create("import_legacy_resume").await);
+    let legacy = ok(TestDatabase::create("import_legacy_resume_source").await);
+    let home = tower_tests::sftp_home::Home::new("import_legacy_resume");
+    let server = tower_tests::sftp_home::unique_server_id();
+    let folder = home.killfeed(&server);
+    let first = fixture("2025.03.27-00.00.00.csv");
+    let mut second = fixture("2025.05.15-00.00.00.csv");
+    let new_kills = format!("{}{}{}", kill(1), kill(2), kill(3));
+    second.extend_from_slice(new_kills.as_bytes());
+    ok(std::fs::write(
+        folder.join("2025.03.27-00.00.00.csv"),
+        &first,
+    ));
+    ok(std::fs::write(
+        folder.join("2025.05.15-00.00.00.csv"),
+        &second,
+    ));
+
+    let uuid = "5251382d-8bce-4abd-8bcb-cdef73698a46";
+    let l = legacy.handle();
+    ok(l.collection::<Document>("guilds")
+        .insert_one(doc! {
+            "guild_id": SWITCH_GUILD.to_string(), "premium_tier": 2,
+            "servers": [{
+                "server_id": uuid, "original_server_id": &server, "server_name": "Emerald EU",
+                "guild_id": SWITCH_GUILD.to_string(),
+                "sftp_host": "127.0.0.1", "sftp_port": i32::from(ok(sshd_port())),
+                "sftp_username": required_env("TOWER_TEST_SFTP_USER"),
+                "sftp_password": required_env("TOWER_TEST_SFTP_PASSWORD"),
+                "killfeed_channel_id": SWITCH_CHANNEL as i64,
+                "suicide_notifications": { "menu": false },
+            }],
+        })
+        .await);
+    ok(l.collection::<Document>("csv_processor_state")
+        .insert_one(doc! {
+            "server_id": uuid,
+            "line_positions": { "2025.03.27-00.00.00.csv": 1112, "2025.05.15-00.00.00.csv": 283 },
+        })
+        .await);
+    ok(l.collection::<Document>("player_links")
+        .insert_one(doc! {
+            "server_id": uuid, "guild_id": SWITCH_GUILD as i64,
+            "discord_id": LINKED_USER.to_string(),
+            "player_id": tower_tests::guild_setup::ALPHA, "player_name": "Alpha One",
+            "verify_code": "K7Q2ZP", "verified": false,
+        })
+        .await);
+
+    let key = ok(SecretKey::generate_base64());
+    let (report, _) = import(&db, &legacy, &key, &[]).await;
+    assert_eq!(report["imported"]["csv_processor_state"], 1, "{report}");
+    assert_eq!(report["imported"]["player_links"], 1, "{report}");
+    assert_eq!(
+        report["servers"][0]["killfeed"]["continues_after"]["line"], 283,
+        "{report}"
+    );
+
+    let sim = ok(DiscordSimulator::start().await);
+    let options =
+        tower_tests::stack::StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    let stack = ok(tower_tests::stack::Stack::start(&options).await);
+    first_read_done(&db.handle(), SWITCH_GUILD, &server).await;
+    posting_caught_up(&db.handle(), 1).await;
+
+    // Posted: the three kills written after the earlier bot stopped, nothing before them.
+    let times = sim.embed_times(SWITCH_CHANNEL);
+    assert_eq!(times.len(), 3, "{times:?}");
+    for minute in 1..=3 {
+        assert!(
+            times
+                .iter()
+                .any(|t| t.starts_with(&format!("2026-01-01T00:0{minute}:00"))),
+            "kill {minute} not posted: {times:?}"
+        );
+    }
+    // Counted: every line, exactly as a fresh ingest of the same files.
+    let ours = ok(db.open().await);
+    let stats = tower_store::stats_store::StatsStore::new(&ours);
+    let stored = ok(stats.load(SWITCH_GUILD, &server).await);
+    let expected = expected_stats(SWITCH_GUILD, &server, &[&first, &second]);
+    assert_eq!(stored.totals, expected.totals);
+    assert_eq!(stored.players.len(), expected.players.len());
+    for (id, e) in &expected.players {
+        assert_eq!(
+            (stored.players[id].kills, stored.players[id].deaths),
+            (e.kills, e.deaths),
+            "{id}"
+        );
+    }
+    // The switch the earlier bot kept, and the player's link.
+    let kept = ok(GameServerStore::new(&ours)
+        .get(GuildId(SWITCH_GUILD), &ok(ServerId::parse(&server)))
+        .await);
+    assert!(!kept.notifies("suicide_menu"), "menu suicides stay off");
+    let member = Member::ordinary(SWITCH_GUILD, LINKED_USER);
+    let sent = sim.slash(0, &member, "myplayers", &[]);
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert!(answer.text().contains("Alpha One"), "{}", answer.text());
+
+    // Nothing more is posted later: a poll after the first finds nothing new.
+    let polls = |n: i64| {
+        let status = db.handle().collection::<Document>("server_status");
+        let id = format!("{SWITCH_GUILD}:{server}");
+        async move {
+            status
+                .find_one(doc! { "_id": &id, "polls": { "$gte": n } })
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+        }
+    };
+    eventually("two more polls", WAIT, || polls(3)).await;
+    posting_caught_up(&db.handle(), 1).await;
+    assert_eq!(sim.embed_times(SWITCH_CHANNEL).len(), 3);
+
+    ok(stack.stop_cleanly(WAIT).await);
+    drop(home);
     ok(db.drop_database().await);
     ok(legacy.drop_database().await);
 }

@@ -163,6 +163,14 @@ impl KillfeedSink for ProgressSink<'_, '_> {
         self.inner.history_end()
     }
 
+    fn earlier_position(&self) -> Option<&tower_ingest::earlier_position::EarlierPosition> {
+        self.inner.earlier_position()
+    }
+
+    fn earlier_position_found(&mut self, point: tower_ingest::cursor::ReadPoint) {
+        self.inner.earlier_position_found(point);
+    }
+
     fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
         self.inner.listed(files, cursor);
         let Some(tx) = self.backfill else {

@@ -13,10 +13,12 @@
 //! - [`source`]: where log bytes come from (the [`source::ByteSource`] trait; a local
 //!   folder for tools and tests; SFTP in the worker).
 //! - [`cursor`]: per-file cursors and what to read next; a replaced file; where history ends.
+//! - [`earlier_position`]: where the earlier bot stopped reading, as a byte position.
 //! - [`reader`]: incremental reading of a killfeed folder and a server log into sinks.
 //! - [`hex`]: hex text for ids and digests.
 
 pub mod cursor;
+pub mod earlier_position;
 pub mod hex;
 pub mod ingest;
 pub mod killfeed;

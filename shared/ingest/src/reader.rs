@@ -10,6 +10,7 @@ use crate::cursor::{
     FileCursor, HEAD_LEN, LogRestart, ReadPoint, csv_files, head_hash, killfeed_replaced, log_id,
     log_restart, next_killfeed_read,
 };
+use crate::earlier_position::EarlierPosition;
 use crate::ingest::{Chunk, consumed_by, parse_killfeed_chunk};
 use crate::lines::complete_lines;
 use crate::server_log::{LogRecord, parse_log_line};
@@ -35,6 +36,14 @@ pub trait KillfeedSink {
     fn history_end(&self) -> Option<&ReadPoint> {
         None
     }
+    /// Where the earlier bot stopped reading this folder, while it is still to be found
+    /// in bytes (before the folder's first read).
+    fn earlier_position(&self) -> Option<&EarlierPosition> {
+        None
+    }
+    /// [`KillfeedSink::earlier_position`] found: history ends at `point`. Called before
+    /// [`KillfeedSink::listed`].
+    fn earlier_position_found(&mut self, _point: ReadPoint) {}
     fn apply(
         &mut self,
         batch: &[Chunk<'_>],
@@ -88,6 +97,12 @@ pub async fn poll_killfeed<S: ByteSource, K: KillfeedSink>(
             file: c.file.clone(),
             ..FileCursor::default()
         });
+    }
+    if cursor.is_none()
+        && let Some(earlier) = sink.earlier_position().cloned()
+    {
+        let point = crate::earlier_position::locate(source, &files, &earlier).await?;
+        sink.earlier_position_found(point);
     }
     sink.listed(&files, cursor.as_ref());
     loop {

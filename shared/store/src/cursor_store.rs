@@ -14,6 +14,7 @@ use crate::db::{Database, collections};
 use crate::schema::SCHEMA_VERSION;
 use crate::stats_store::{BatchOutcome, BatchRef, StatsStore};
 use tower_ingest::cursor::{FileCursor, ReadPoint, head_hash};
+use tower_ingest::earlier_position::EarlierPosition;
 use tower_ingest::ingest::{Chunk, parse_killfeed_chunk};
 use tower_ingest::reader::KillfeedSink;
 use tower_ingest::source::{ByteSource, FileMeta};
@@ -94,6 +95,10 @@ pub struct KillfeedState {
     /// when a backfill was asked for): lines up to it are counted but not announced.
     /// Kept with the cursor, so a read interrupted part-way stays quiet when it resumes.
     pub quiet_until: Option<ReadPoint>,
+    /// Where the earlier bot stopped reading this folder (`towerctl import-legacy`), until
+    /// the first read finds it in bytes: history then ends there instead of at the end of
+    /// the newest file, so what the earlier bot had not posted yet is posted.
+    pub earlier_bot: Option<EarlierPosition>,
 }
 
 /// A server's killfeed slots as stored.
@@ -320,6 +325,35 @@ impl CursorStore {
     /// Saves a state. With a `fence` (the caller's lease token) the write only lands while
     /// no worker with a higher token has written: a worker that lost its lease cannot
     /// move a cursor back ([`is_fenced`] tells that error apart).
+    /// Records where the earlier bot stopped reading a server's killfeed, for its first
+    /// read here ([`KillfeedState::earlier_bot`]). Only for a server never read here:
+    /// whether it was recorded (false: the server already has a killfeed state).
+    pub async fn record_earlier_position(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        position: &EarlierPosition,
+    ) -> Result<bool, mongodb::error::Error> {
+        let state = KillfeedState {
+            earlier_bot: Some(position.clone()),
+            ..KillfeedState::default()
+        };
+        let done = self
+            .cursors
+            .update_one(
+                doc! { "_id": key(guild_id, server_id, PRIMARY_KILLFEED) },
+                doc! { "$setOnInsert": {
+                    "guild_id": guild_id.to_string(),
+                    "server_id": server_id,
+                    "state": to_bson(&state)?,
+                    "schema_version": SCHEMA_VERSION,
+                } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(done.upserted_id.is_some())
+    }
+
     pub async fn save_slot<T: Serialize>(
         &self,
         guild_id: u64,
@@ -380,6 +414,8 @@ pub struct StoreSink<'a> {
     pub lost_bytes: u64,
     /// `state` changed without a batch to save it with.
     unsaved: bool,
+    /// This poll placed history's end where the earlier bot stopped reading.
+    earlier_found: bool,
 }
 
 impl<'a> StoreSink<'a> {
@@ -518,6 +554,7 @@ impl<'a> StoreSink<'a> {
             quiet_lines: 0,
             lost_bytes: 0,
             unsaved: false,
+            earlier_found: false,
         }
     }
 
@@ -659,11 +696,27 @@ impl KillfeedSink for StoreSink<'_> {
         self.state.quiet_until.as_ref()
     }
 
+    fn earlier_position(&self) -> Option<&EarlierPosition> {
+        self.state
+            .earlier_bot
+            .as_ref()
+            .filter(|_| !self.state.listed && self.state.cursor.is_none())
+    }
+
+    fn earlier_position_found(&mut self, point: ReadPoint) {
+        self.state.earlier_bot = None;
+        self.state.quiet_until = Some(point);
+        self.earlier_found = true;
+        self.unsaved = true;
+    }
+
     /// A first listing marks what the folder holds as history; a backfill, the files
     /// before the newest (whole days gone by: the newest file's new lines are live).
     fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
         let first = !self.state.listed && self.state.cursor.is_none();
-        if first || self.backfill {
+        // History ends where the earlier bot stopped, found just before.
+        let earlier = first && self.earlier_found;
+        if !earlier && (first || self.backfill) {
             let end = match first {
                 true => files.last().map(|f| ReadPoint {
                     file: f.name.clone(),

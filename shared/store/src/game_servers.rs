@@ -405,6 +405,46 @@ impl GameServerStore {
         self.update(guild, server, set).await
     }
 
+    /// Sets channels and per-kind switches only where the server has none yet (an import
+    /// never replaces what an admin set here); how many were set.
+    pub async fn fill_absent(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        channels: &Channels,
+        switches: &[(&str, bool)],
+    ) -> Result<u64, GameServerError> {
+        let mut fields: Vec<(String, Bson)> = Channels::NAMES
+            .iter()
+            .filter_map(|name| {
+                let id = channels.get(name)?;
+                Some((format!("channels.{name}"), Bson::String(id.to_string())))
+            })
+            .collect();
+        fields.extend(
+            switches
+                .iter()
+                .map(|(name, on)| (format!("notify.{name}"), Bson::Boolean(*on))),
+        );
+        let mut set = 0;
+        // One field at a time: each is written only if absent, without a pipeline update.
+        for (field, value) in fields {
+            let done = self
+                .servers
+                .update_one(
+                    doc! {
+                        "guild_id": guild.to_string(),
+                        "server_id": server.as_str(),
+                        &field: { "$exists": false },
+                    },
+                    doc! { "$set": { &field: value } },
+                )
+                .await?;
+            set += done.modified_count;
+        }
+        Ok(set)
+    }
+
     /// Turns feeds (`killfeed`, `events`, `connections`) on or off; returns the server.
     pub async fn set_feeds(
         &self,

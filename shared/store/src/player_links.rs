@@ -49,6 +49,30 @@ impl PlayerLinks {
         Ok(())
     }
 
+    /// Links a user's player on one server unless the user already has a player there;
+    /// whether it linked. (An import never replaces what a user chose here.)
+    pub async fn link_if_absent(
+        &self,
+        guild_id: u64,
+        discord_id: u64,
+        link: &PlayerLink,
+    ) -> Result<bool, mongodb::error::Error> {
+        let done = self
+            .links
+            .update_one(
+                doc! { "guild_id": guild_id.to_string(), "discord_id": discord_id.to_string(), "server_id": &link.server_id },
+                doc! { "$setOnInsert": {
+                    "player_id": &link.player_id,
+                    "player_name": &link.player_name,
+                    "linked_at": DateTime::now(),
+                    "schema_version": SCHEMA_VERSION,
+                } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(done.upserted_id.is_some())
+    }
+
     /// Removes a user's links: on one server, or all of them in this guild. Returns how
     /// many were removed.
     pub async fn unlink(

@@ -12,7 +12,13 @@
 //!   (guild, game server id) so none is doubled; the game server id is the numeric id of
 //!   its folder (`original_server_id`, else `server_id`, else the `{host}_{id}` folder
 //!   of `csv_parser_path`); the SFTP password, stored in plaintext there, is sealed with
-//!   this deployment's secret key on the way in and never printed.
+//!   this deployment's secret key on the way in and never printed; the channels and the
+//!   per-kind switches one version kept on each server (`killfeed_channel_id`, …,
+//!   `event_notifications`), and the guild-wide `killfeed_channel` of another, where
+//!   this bot has none;
+//! - where each server's killfeed reading stopped ([`read_positions`]): the first read
+//!   here counts the whole CSV history but posts only what the earlier bot had not;
+//! - player links ([`player_links`]) whose server was imported.
 //!
 //! Statistics are not copied: the earlier bot summed a player's kills across every server
 //! and skipped files of more than 100 events. Each imported server's first read counts its
@@ -20,18 +26,28 @@
 //! `"statistics": "backfill"`. Kills, players, rivalries, bounties, economy and factions
 //! are counted under `not_imported` with why.
 //!
+//! Order matters for a run cut short: a server's read position is written before the
+//! server, so no worker reads a server before knowing where the earlier bot stopped.
+//!
 //! A document it cannot import is reported with the reason and skipped; one bad document
 //! never stops the rest. Running it again changes nothing: what exists is left as it is.
 
-use std::collections::BTreeMap;
+mod player_links;
+mod read_positions;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::{Value, json};
 use tower_daemon::config::Config;
+use tower_store::cursor_store::CursorStore;
 use tower_store::db::Database;
-use tower_store::game_servers::{Credential, GameServerError, GameServerStore, NewGameServer};
+use tower_store::game_servers::{
+    CONNECTION_SWITCHES, Channels, Credential, EVENT_SWITCHES, GameServerError, GameServerStore,
+    NewGameServer, SUICIDE_SWITCHES,
+};
 use tower_store::guilds::GuildStore;
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::secret::{Redacted, SecretKey};
@@ -56,6 +72,12 @@ struct LegacyServer {
     port: Option<u16>,
     username: Option<String>,
     password: Option<Redacted<String>>,
+    /// The ids the earlier bot knew it by (`server_id`, often a UUID, and
+    /// `original_server_id`): what its read positions and links name.
+    legacy_ids: BTreeSet<String>,
+    channels: Channels,
+    /// Per-kind switches by this bot's stored name (`mission`, `suicide_menu`, …).
+    switches: BTreeMap<&'static str, bool>,
 }
 
 impl LegacyServer {
@@ -66,6 +88,15 @@ impl LegacyServer {
         self.port = self.port.or(other.port);
         self.username = self.username.take().or(other.username);
         self.password = self.password.take().or(other.password);
+        self.legacy_ids.extend(other.legacy_ids);
+        let c = &mut self.channels;
+        c.killfeed = c.killfeed.or(other.channels.killfeed);
+        c.events = c.events.or(other.channels.events);
+        c.connections = c.connections.or(other.channels.connections);
+        c.voice_status = c.voice_status.or(other.channels.voice_status);
+        for (name, on) in other.switches {
+            self.switches.entry(name).or_insert(on);
+        }
     }
 }
 
@@ -118,14 +149,9 @@ const NOT_IMPORTED: &[(&str, &str)] = &[
         "the earlier bot summed players across servers; each server's first read recounts them",
     ),
     (
-        "csv_processor_state",
-        "the first read counts the CSV history without posting it; posting starts with new lines",
-    ),
-    (
         "rivalries",
         "rivalries are computed from the statistics (issue #18)",
     ),
-    ("player_links", "not imported yet"),
     ("bounties", "bounties are not built yet (issue #17)"),
     ("economy", "the economy is not built yet (issue #17)"),
     ("factions", "factions are not built yet (issue #18)"),
@@ -222,9 +248,17 @@ async fn run(
         }
     }
     let mut id_only: Vec<(u64, String)> = Vec::new();
+    // One version kept a guild-wide killfeed channel (as the text the admin typed).
+    let mut guild_killfeed: BTreeMap<u64, u64> = BTreeMap::new();
     for (guild, mut docs) in copies {
         docs.sort_by_key(|d| !matches!(d.get("guild_id"), Some(Bson::String(_))));
         import_guild(db, guild, &docs, dry_run, &mut report).await?;
+        if let Some(channel) = docs
+            .iter()
+            .find_map(|d| discord_id(d.get("killfeed_channel")))
+        {
+            guild_killfeed.insert(guild, channel);
+        }
         // The servers embedded in any copy.
         for d in &docs {
             let Ok(embedded) = d.get_array("servers") else {
@@ -268,9 +302,22 @@ async fn run(
         }
     }
 
+    // Where the earlier bot stopped reading each server's killfeed.
+    let mut positions = read_positions::ReadPositions::read(
+        &all(legacy, "csv_processor_state").await.map_err(read)?,
+        &all(legacy, "bot_config").await.map_err(read)?,
+        &mut report,
+    );
+    let cursors = CursorStore::new(db);
+    let server_ids = ServerIds::of(&servers);
+
     // The servers, each once.
-    for ((guild, server_id), s) in servers {
+    for ((guild, server_id), mut s) in servers {
         let id = format!("{guild}/{server_id}");
+        if s.channels.killfeed.is_none() {
+            s.channels.killfeed = guild_killfeed.get(&guild).copied();
+        }
+        let resume = positions.of(&s.legacy_ids);
         let new = match complete(&s) {
             Ok(new) => new,
             Err(why) => {
@@ -278,28 +325,73 @@ async fn run(
                 continue;
             }
         };
-        let added = if dry_run {
-            match servers_store.get(GuildId(guild), &new.server).await {
-                Ok(_) => Err(GameServerError::Exists(new.server.clone())),
-                Err(GameServerError::NotFound(_)) => Ok(()),
-                Err(e) => Err(e),
+        let ours = new.server.clone();
+        let exists = match servers_store.get(GuildId(guild), &ours).await {
+            Ok(_) => true,
+            Err(GameServerError::NotFound(_)) => false,
+            Err(e) => {
+                report.skip("game_servers", id, format!("not read: {e}"));
+                continue;
             }
-        } else {
-            servers_store.add(GuildId(guild), new, Some(key)).await
+        };
+        // The read position first: a worker may take the server as soon as it exists.
+        if let Some(resume) = resume.as_ref().filter(|_| !exists && !dry_run) {
+            cursors
+                .record_earlier_position(guild, &server_id, resume)
+                .await
+                .map_err(|e| format!("MongoDB: {e}"))?;
+        }
+        let added = match (exists, dry_run) {
+            (true, _) => Err(GameServerError::Exists(ours.clone())),
+            (false, true) => Ok(()),
+            (false, false) => servers_store.add(GuildId(guild), new, Some(key)).await,
         };
         match added {
             Ok(()) => {
                 Report::count(&mut report.imported, "game_servers");
+                if resume.is_some() {
+                    Report::count(&mut report.imported, "csv_processor_state");
+                }
                 report.servers.push(json!({
                     "guild_id": guild.to_string(),
                     "server_id": server_id,
                     "statistics": "backfill",
+                    "killfeed": match &resume {
+                        Some(r) => json!({ "continues_after": { "file": r.file, "line": r.records } }),
+                        None => json!("new lines only"),
+                    },
                 }));
             }
             Err(GameServerError::Exists(_)) => Report::count(&mut report.already, "game_servers"),
-            Err(e) => report.skip("game_servers", id, format!("not written: {e}")),
+            Err(e) => {
+                report.skip("game_servers", id, format!("not written: {e}"));
+                continue;
+            }
+        }
+        // Channels and switches, where this bot has none (so also on a second run after
+        // one cut short).
+        let switches: Vec<(&str, bool)> = s.switches.iter().map(|(k, v)| (*k, *v)).collect();
+        if !dry_run {
+            let set = servers_store
+                .fill_absent(GuildId(guild), &ours, &s.channels, &switches)
+                .await
+                .map_err(|e| format!("MongoDB: {e}"))?;
+            if set > 0 {
+                Report::count(&mut report.imported, "server_settings");
+            }
         }
     }
+    positions.report_unclaimed(&mut report);
+
+    // Player links whose server is here now.
+    player_links::import(
+        &all(legacy, "player_links").await.map_err(read)?,
+        &server_ids,
+        &tower_store::player_links::PlayerLinks::new(db),
+        dry_run,
+        &mut report,
+    )
+    .await?;
 
     // The home guild.
     // `bot_config`, or `config` in one version.
@@ -442,6 +534,28 @@ async fn all(
         .await
 }
 
+/// Which imported server (this bot's id) the earlier bot meant by one of its ids, per
+/// guild.
+#[derive(Debug, Default)]
+struct ServerIds(BTreeMap<(u64, String), String>);
+
+impl ServerIds {
+    fn of(servers: &BTreeMap<(u64, String), LegacyServer>) -> Self {
+        let mut ids = BTreeMap::new();
+        for ((guild, ours), s) in servers {
+            ids.insert((*guild, ours.clone()), ours.clone());
+            for legacy in &s.legacy_ids {
+                ids.insert((*guild, legacy.clone()), ours.clone());
+            }
+        }
+        Self(ids)
+    }
+
+    fn ours(&self, guild: u64, legacy: &str) -> Option<String> {
+        self.0.get(&(guild, legacy.to_owned())).cloned()
+    }
+}
+
 fn add_copy(servers: &mut BTreeMap<(u64, String), LegacyServer>, s: LegacyServer) {
     let Some(server) = s.server.clone() else {
         return;
@@ -499,9 +613,40 @@ fn legacy_server(d: &Document, guild: Option<u64>) -> Result<LegacyServer, Strin
             .find_map(|k| d.get(k).and_then(number))
             .and_then(|n| u16::try_from(n).ok())
     });
+    let legacy_ids = ["server_id", "original_server_id"]
+        .iter()
+        .filter_map(|k| d.get(k).and_then(id_text))
+        .filter(|id| !id.is_empty())
+        .collect();
+    let channel = |k: &str| discord_id(d.get(k));
+    let channels = Channels {
+        killfeed: channel("killfeed_channel_id"),
+        events: channel("events_channel_id"),
+        connections: channel("connections_channel_id"),
+        voice_status: channel("voice_status_channel_id"),
+    };
+    // Absent in the earlier bot means on, as here: only what it stored is carried over.
+    let mut switches = BTreeMap::new();
+    for (group, names) in [
+        ("event_notifications", &EVENT_SWITCHES[..]),
+        ("connection_notifications", &CONNECTION_SWITCHES[..]),
+        ("suicide_notifications", &SUICIDE_SWITCHES[..]),
+    ] {
+        let Ok(stored) = d.get_document(group) else {
+            continue;
+        };
+        for (option, name) in names {
+            if let Ok(on) = stored.get_bool(option) {
+                switches.insert(*name, on);
+            }
+        }
+    }
     Ok(LegacyServer {
         guild,
         server: Some(server),
+        legacy_ids,
+        channels,
+        switches,
         name: text(&["server_name", "name"]),
         host,
         port,
