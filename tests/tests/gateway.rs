@@ -345,9 +345,50 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
 
     // Linking a player, and the help list.
     let sent = sim.slash(0, &member_a, "link", &[("player_name", Opt::str(&top))]);
-    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Linked");
+    assert_eq!(ok(sim.answer(&sent, WAIT).await).title(), "Player Linked");
     let sent = sim.slash(0, &member_a, "myplayers", &[]);
-    assert!(ok(sim.answer(&sent, WAIT).await).text().contains(&top));
+    let mine = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(mine.title(), "Your Linked Players");
+    let top_kills = expected
+        .players
+        .values()
+        .map(|p| p.kills)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        mine.text().contains(&top)
+            && mine.text().contains(&format!("Kills: {top_kills}"))
+            && mine.text().contains("K/D: "),
+        "{}",
+        mine.text()
+    );
+    // One Discord user per player: another member can neither take nor unlink it.
+    let member_b = Member::ordinary(GUILD_A, 910_000_000_000_000_009);
+    let sent = sim.slash(0, &member_b, "link", &[("player_name", Opt::str(&top))]);
+    let refused = ok(sim.answer(&sent, WAIT).await);
+    assert!(
+        refused
+            .text()
+            .contains("already linked to another Discord user"),
+        "{}",
+        refused.text()
+    );
+    let sent = sim.slash(0, &member_b, "unlink", &[("player_name", Opt::str(&top))]);
+    let refused = ok(sim.answer(&sent, WAIT).await);
+    assert!(
+        refused.text().contains("is linked to another Discord user"),
+        "{}",
+        refused.text()
+    );
+    // Its own players are what `/unlink` suggests.
+    let sent = sim.autocomplete(
+        0,
+        &member_a,
+        "unlink",
+        &[("player_name", Opt::Focused(String::new()))],
+    );
+    let names = ok(sim.first_answer(&sent, WAIT).await).choices();
+    assert_eq!(names.len(), 1, "{names:?}");
     let sent = sim.slash(0, &member_a, "commands", &[]);
     let help = ok(sim.answer(&sent, WAIT).await);
     // One field per top-level command.
@@ -403,8 +444,10 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     mentions(&a, &["airdrop: off", "mission: on"]);
     let a = run(&member_a, "stats weapon_categories", &[sid()]).await;
     assert!(a.text().contains('%'), "{}", a.text());
-    let a = run(&member_a, "unlink", &[]).await;
-    assert_eq!(a.title(), "Unlinked");
+    let a = run(&member_a, "unlink", &[("player_name", Opt::str(&top))]).await;
+    assert_eq!(a.title(), "Player Unlinked", "{}", a.text());
+    let a = run(&member_a, "myplayers", &[]).await;
+    assert_eq!(a.title(), "No Linked Players");
     let a = run(&admin_a, "csv_status", &[]).await;
     mentions(&a, &[&server_id, ".csv"]);
 

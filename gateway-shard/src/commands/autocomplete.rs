@@ -69,6 +69,19 @@ pub async fn suggest(
                 })
                 .collect()
         }
+        // `/unlink`: the caller's own players.
+        "player_name" if inv.path == "unlink" => {
+            let lower = typed.to_lowercase();
+            bot.links
+                .of_user(caller.guild_id, caller.user_id)
+                .await?
+                .into_iter()
+                .filter(|l| server.as_deref().is_none_or(|s| s == l.server_id))
+                .filter(|l| l.player_name.to_lowercase().contains(&lower))
+                .take(MAX_CHOICES)
+                .filter_map(|l| choice(l.player_name.clone(), l.player_name))
+                .collect()
+        }
         "player_name" => bot
             .stats
             .players_named(

@@ -1,8 +1,11 @@
-//! `/link`, `/unlink`, `/myplayers`: a Discord user's in-game players, per game server.
-//! Their answers are private (`Spec::private`).
+//! `/link player_name [server_id]`, `/unlink player_name [server_id]`, `/myplayers
+//! [server_id]`: a Discord user's in-game players, per game server, with the earlier bot's
+//! options and messages. A player is linked to one Discord user per server: the first to
+//! link it keeps it. Their answers are private (`Spec::private`).
 
-use twilight_util::builder::embed::EmbedBuilder;
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
+use tower_store::game_servers::GameServer;
 use tower_store::player_links::PlayerLink;
 
 use crate::access::Caller;
@@ -11,56 +14,23 @@ use crate::embeds::{code, colour, shown};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
+/// Discord's limit of fields in one embed.
+const MAX_FIELDS: usize = 25;
+
 pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
     match inv.path.as_str() {
         "link" => link(bot, caller, inv).await,
-        "unlink" => {
-            let server = inv.opt_server_id("server_id")?;
-            let removed = bot
-                .links
-                .unlink(
-                    caller.guild_id,
-                    caller.user_id,
-                    server.as_ref().map(|s| s.as_str()),
-                )
-                .await?;
-            if removed == 0 {
-                return Err(CommandError::invalid(
-                    "You have no linked player here.",
-                    "Link one with /link player_name.",
-                ));
-            }
-            Ok(Reply::done(
-                "Unlinked",
-                format!("{removed} link(s) removed."),
-            ))
-        }
-        "myplayers" => {
-            let links = bot.links.of_user(caller.guild_id, caller.user_id).await?;
-            let lines: Vec<String> = links
-                .iter()
-                .map(|l| {
-                    format!(
-                        "`{}` — **{}** ({})",
-                        l.server_id,
-                        shown(&l.player_name, 60),
-                        l.player_id
-                    )
-                })
-                .collect();
-            let text = super::lines_or(
-                &lines,
-                "You have no linked player here. Link one with /link player_name.",
-            );
-            Ok(Reply::embed(
-                EmbedBuilder::new()
-                    .title("Your players")
-                    .description(text)
-                    .color(colour::INFO)
-                    .build(),
-            ))
-        }
+        "unlink" => unlink(bot, caller, inv).await,
+        "myplayers" => my_players(bot, caller, inv).await,
         other => Err(super::unknown(other)),
+    }
+}
+
+/// Where the options point: one server, or every server of the guild.
+fn on_where(servers: &[GameServer], chosen: bool) -> String {
+    match (chosen, servers.first()) {
+        (true, Some(s)) => format!("on server `{}`", s.server),
+        _ => "on any server here".to_owned(),
     }
 }
 
@@ -68,32 +38,186 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
     let name = inv.str("player_name")?.trim();
     let servers = super::chosen_servers(bot, caller, inv).await?;
     let mut linked = Vec::new();
+    let mut taken = 0;
     for server in &servers {
-        if let Some(row) = bot
-            .stats
-            .player(caller.guild_id, server.server.as_str(), name)
-            .await?
-        {
-            let link = PlayerLink {
-                server_id: server.server.as_str().to_owned(),
-                player_id: row.player_id.clone(),
-                player_name: row.stats.name.clone(),
-            };
-            bot.links
-                .link(caller.guild_id, caller.user_id, &link)
-                .await?;
-            linked.push(link);
+        let server_id = server.server.as_str();
+        let Some(row) = bot.stats.player(caller.guild_id, server_id, name).await? else {
+            continue;
+        };
+        let link = PlayerLink {
+            server_id: server_id.to_owned(),
+            player_id: row.player_id.clone(),
+            player_name: row.stats.name.clone(),
+        };
+        let holder = bot.links.holder(caller.guild_id, server_id, &row.player_id);
+        if holder.await?.is_some_and(|h| h != caller.user_id) {
+            taken += 1;
+            continue;
         }
+        bot.links
+            .link(caller.guild_id, caller.user_id, &link)
+            .await?;
+        // Two users linking one player at once: the first link stands, the other goes.
+        let holder = bot.links.holder(caller.guild_id, server_id, &row.player_id);
+        if holder.await?.is_some_and(|h| h != caller.user_id) {
+            bot.links
+                .unlink(caller.guild_id, caller.user_id, Some(server_id))
+                .await?;
+            taken += 1;
+            continue;
+        }
+        linked.push(link);
+    }
+    if linked.is_empty() && taken > 0 {
+        return Err(CommandError::invalid(
+            format!(
+                "Player `{}` is already linked to another Discord user.",
+                code(name, 60)
+            ),
+            "If it is yours, ask that user to /unlink it, or an admin.",
+        ));
     }
     if linked.is_empty() {
         return Err(CommandError::invalid(
-            format!("No player named `{}` has been seen yet.", code(name, 60)),
+            format!(
+                "Player `{}` not found {}.",
+                code(name, 60),
+                on_where(&servers, inv.opt_str("server_id")?.is_some())
+            ),
             "Players appear after their first kill or death. Pick a name from the suggestions.",
         ));
     }
     let lines: Vec<String> = linked
         .iter()
-        .map(|l| format!("`{}` — **{}**", l.server_id, shown(&l.player_name, 60)))
+        .map(|l| {
+            format!(
+                "Successfully linked your Discord account to player `{}` on server `{}`.",
+                code(&l.player_name, 60),
+                l.server_id
+            )
+        })
         .collect();
-    Ok(Reply::done("Linked", lines.join("\n")))
+    Ok(Reply::done("Player Linked", lines.join("\n")))
+}
+
+async fn unlink(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let name = inv.str("player_name")?.trim();
+    let servers = super::chosen_servers(bot, caller, inv).await?;
+    let chosen = inv.opt_str("server_id")?.is_some();
+    let mine = bot.links.of_user(caller.guild_id, caller.user_id).await?;
+    let mut unlinked = Vec::new();
+    let mut seen = false;
+    let mut someone_else = false;
+    for server in &servers {
+        let server_id = server.server.as_str();
+        // The caller's own link, by the name it was linked under or the player's now.
+        let row = bot.stats.player(caller.guild_id, server_id, name).await?;
+        let own = mine.iter().find(|l| {
+            l.server_id == server_id
+                && (l.player_name.eq_ignore_ascii_case(name)
+                    || row.as_ref().is_some_and(|r| r.player_id == l.player_id))
+        });
+        if let Some(own) = own {
+            bot.links
+                .unlink(caller.guild_id, caller.user_id, Some(server_id))
+                .await?;
+            unlinked.push(own.clone());
+            continue;
+        }
+        let Some(row) = row else { continue };
+        seen = true;
+        let holder = bot.links.holder(caller.guild_id, server_id, &row.player_id);
+        someone_else |= holder.await?.is_some();
+    }
+    if !unlinked.is_empty() {
+        let lines: Vec<String> = unlinked
+            .iter()
+            .map(|l| {
+                format!(
+                    "Successfully unlinked your Discord account from player `{}` on server `{}`.",
+                    code(&l.player_name, 60),
+                    l.server_id
+                )
+            })
+            .collect();
+        return Ok(Reply::done("Player Unlinked", lines.join("\n")));
+    }
+    let shown_name = code(name, 60);
+    Err(match (seen, someone_else) {
+        (false, _) => CommandError::invalid(
+            format!(
+                "Player `{shown_name}` not found {}.",
+                on_where(&servers, chosen)
+            ),
+            "Check the name: /myplayers lists the players linked to you.",
+        ),
+        (true, true) => CommandError::invalid(
+            format!("Player `{shown_name}` is linked to another Discord user."),
+            "Only the user who linked it can unlink it.",
+        ),
+        (true, false) => CommandError::invalid(
+            format!("Player `{shown_name}` is not linked to any Discord user."),
+            "/myplayers lists the players linked to you.",
+        ),
+    })
+}
+
+async fn my_players(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let chosen = inv.opt_server_id("server_id")?;
+    let servers = bot
+        .servers
+        .list(tower_store::ids::GuildId(caller.guild_id))
+        .await?;
+    let links: Vec<PlayerLink> = bot
+        .links
+        .of_user(caller.guild_id, caller.user_id)
+        .await?
+        .into_iter()
+        .filter(|l| chosen.as_ref().is_none_or(|c| c.as_str() == l.server_id))
+        .collect();
+    let place = match &chosen {
+        Some(c) => format!("on server `{c}`"),
+        None => "on this Discord server".to_owned(),
+    };
+    if links.is_empty() {
+        return Ok(Reply::embed(
+            EmbedBuilder::new()
+                .title("No Linked Players")
+                .description(format!(
+                    "You don't have any players linked {place}. Link one with /link player_name."
+                ))
+                .color(colour::INFO)
+                .build(),
+        ));
+    }
+    let mut embed = EmbedBuilder::new()
+        .title("Your Linked Players")
+        .description(format!("Players linked to your Discord account {place}"))
+        .color(colour::INFO);
+    let several = links.iter().any(|l| l.server_id != links[0].server_id);
+    for l in links.iter().take(MAX_FIELDS) {
+        let row = bot
+            .stats
+            .player(caller.guild_id, &l.server_id, &l.player_id)
+            .await?;
+        let (kills, deaths, kd) = row
+            .map(|r| (r.stats.kills, r.stats.deaths, r.stats.kdr()))
+            .unwrap_or_default();
+        let server_name = servers
+            .iter()
+            .find(|s| s.server.as_str() == l.server_id)
+            .map_or(l.server_id.as_str(), |s| s.name.as_str());
+        let name = match several {
+            true => format!("{} ({})", shown(&l.player_name, 60), shown(server_name, 60)),
+            false => shown(&l.player_name, 100),
+        };
+        embed = embed.field(
+            EmbedFieldBuilder::new(
+                name,
+                format!("Kills: {kills}\nDeaths: {deaths}\nK/D: {kd:.2}"),
+            )
+            .inline(),
+        );
+    }
+    Ok(Reply::embed(embed.build()))
 }

@@ -514,10 +514,23 @@ pub fn schema() -> Vec<Command> {
             )
             .option(server("server_id", false))
             .build(),
-        command("unlink", "Remove your player links")
-            .option(server("server_id", false))
-            .build(),
-        command("myplayers", "Your linked players").build(),
+        command(
+            "unlink",
+            "Unlink an in-game player from your Discord account",
+        )
+        .option(
+            text("player_name", "The in-game player name to unlink", true)
+                .autocomplete(true)
+                .max_length(100),
+        )
+        .option(server("server_id", false))
+        .build(),
+        command(
+            "myplayers",
+            "Your linked players, with their kills and deaths",
+        )
+        .option(server("server_id", false))
+        .build(),
         command("premium", "Premium tiers")
             .option(sub("tiers", "What each tier gives"))
             .option(sub("status", "This Discord server's tier and use"))

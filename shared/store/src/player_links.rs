@@ -89,6 +89,23 @@ impl PlayerLinks {
         Ok(self.links.delete_many(filter).await?.deleted_count)
     }
 
+    /// The Discord user a player is linked to on one server: the first who linked it,
+    /// if two did at once (each linker checks after writing, and the later one steps
+    /// back).
+    pub async fn holder(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        player_id: &str,
+    ) -> Result<Option<u64>, mongodb::error::Error> {
+        let first = self
+            .links
+            .find_one(doc! { "guild_id": guild_id.to_string(), "server_id": server_id, "player_id": player_id })
+            .sort(doc! { "linked_at": 1, "discord_id": 1 })
+            .await?;
+        Ok(first.and_then(|d| d.get_str("discord_id").ok()?.parse().ok()))
+    }
+
     /// A user's links in one guild, by server.
     pub async fn of_user(
         &self,

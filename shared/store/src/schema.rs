@@ -379,6 +379,22 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // Who holds a player on a server (`/link`, `/unlink`): not unique, as links made
+        // before one user per player was kept may share a player.
+        id: "0012_player_holder",
+        schema_version: 3,
+        indexes: &[index(
+            collections::PLAYER_LINKS,
+            "server_player",
+            &[
+                ("guild_id", 1),
+                ("server_id", 1),
+                ("player_id", 1),
+                ("linked_at", 1),
+            ],
+        )],
+    },
 ];
 
 /// What [`migrate`] did.
