@@ -492,17 +492,19 @@ async fn component(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
         return;
     };
     let inv = Invocation {
-        path: "stats player".to_owned(),
+        path: commands::button_command(&data.custom_id)
+            .unwrap_or("unknown button")
+            .to_owned(),
         options: Vec::new(),
     };
-    // A button is the command again: its premium tier is checked again (the guild may
-    // have been downgraded since the message was sent).
+    // A button is the command again: who may run it and its premium tier are checked
+    // again (the guild may have been downgraded since the message was sent).
     let reply = match commands::spec_of(&inv.path) {
         Some(spec) => match bot
             .admit(&caller, &inv.path, spec.access, spec.feature)
             .await
         {
-            Ok(_) => match commands::stats::page_button(&bot, &caller, &data.custom_id).await {
+            Ok(_) => match commands::press(&bot, &caller, &inv.path, &data.custom_id).await {
                 Ok(r) => r,
                 Err(e) => failure(&bot, shard, &caller, &inv, &e),
             },

@@ -49,6 +49,30 @@ pub async fn add_server_with_killfeed(
     first_read_done(db, admin.guild_id, server_id).await;
 }
 
+/// `/setup removeserver server_id` as `admin`, confirmed with its Confirm button: the
+/// message as the press left it.
+pub async fn remove_server(
+    sim: &DiscordSimulator,
+    admin: &Member,
+    server_id: &str,
+) -> crate::discord_sim::interactions::Answer {
+    let sent = sim.slash(
+        0,
+        admin,
+        "setup removeserver",
+        &[("server_id", Opt::str(server_id))],
+    );
+    let asked = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(asked.title(), "Confirm Server Removal", "{}", asked.text());
+    let confirm = asked
+        .buttons()
+        .into_iter()
+        .find(|b| b.starts_with("rm|y|"))
+        .unwrap_or_default();
+    let pressed = sim.press(0, admin, &confirm);
+    ok(sim.first_answer(&pressed, WAIT).await)
+}
+
 /// The `/setup channels` options that point `server_id`'s killfeed at `channel`.
 pub fn killfeed_channel(server_id: &str, channel: u64) -> Vec<(&'static str, Opt)> {
     vec![

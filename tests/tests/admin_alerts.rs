@@ -8,7 +8,7 @@ use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::{Member, Opt, Sent};
 use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
-use tower_tests::guild_setup::addserver_options;
+use tower_tests::guild_setup::{addserver_options, remove_server};
 use tower_tests::support::{eventually, ok};
 
 const GUILD: u64 = 861_000_000_000_000_001;
@@ -286,11 +286,7 @@ async fn a_guild_with_an_admin_channel_hears_there_once_per_problem() {
     // the right password; once it is read, its told problem is forgotten…
     let told = db.handle().collection::<Document>("admin_alerts");
     let status = db.handle().collection::<Document>("server_status");
-    let (_, removed) = run(
-        "setup removeserver",
-        &[("server_id", Opt::str(first.as_str()))],
-    )
-    .await;
+    let removed = remove_server(&sim, &admin, first.as_str()).await;
     assert_eq!(removed.title(), "Server removed");
     let (_, added) = run("setup addserver", &addserver_options(&first)).await;
     assert_eq!(added.title(), "Server added");
@@ -311,11 +307,7 @@ async fn a_guild_with_an_admin_channel_hears_there_once_per_problem() {
     })
     .await;
     // …so the same wrong password, given again, is news again.
-    run(
-        "setup removeserver",
-        &[("server_id", Opt::str(first.as_str()))],
-    )
-    .await;
+    remove_server(&sim, &admin, first.as_str()).await;
     run("setup addserver", &add_with_wrong_password(&first)).await;
     eventually("the first server's problem, told again", WAIT, || async {
         admin_notes(&sim).len() == 4
@@ -331,11 +323,7 @@ async fn a_guild_with_an_admin_channel_hears_there_once_per_problem() {
     // cannot be posted there, so the next admin command brings it privately, with the
     // refused admin channel.
     sim.refuse_posts(ADMIN_CHANNEL, true);
-    run(
-        "setup removeserver",
-        &[("server_id", Opt::str(second.as_str()))],
-    )
-    .await;
+    remove_server(&sim, &admin, second.as_str()).await;
     eventually(
         "the second server's told problem forgotten",
         WAIT,

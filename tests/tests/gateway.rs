@@ -13,7 +13,7 @@ use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::{Answer, Member, Opt};
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID, SimEvent};
-use tower_tests::guild_setup::addserver_options;
+use tower_tests::guild_setup::{addserver_options, remove_server};
 use tower_tests::sftp_home::{Home, lines, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
 use tower_tests::support::{
@@ -724,7 +724,27 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     assert_eq!(a.title(), "Events stopped", "{}", a.text());
     let a = run(&member_a, "events status", &[]).await;
     mentions(&a, &["events stopped"]);
+    // Removal asks first; only the admin who asked can answer, and Cancel keeps it.
     let a = run(&admin_a, "setup removeserver", &[sid()]).await;
+    assert_eq!(a.title(), "Confirm Server Removal", "{}", a.text());
+    mentions(&a, &[&server_id, "Are you sure"]);
+    let buttons = a.buttons();
+    assert_eq!(buttons.len(), 2, "Confirm and Cancel");
+    let other_admin = Member::admin(GUILD_A, 910_000_000_000_000_010);
+    let sent = sim.press(0, &other_admin, &buttons[0]);
+    let refused = ok(sim.first_answer(&sent, WAIT).await);
+    assert!(
+        refused.is_ephemeral() && refused.title() == "Not your buttons",
+        "{}",
+        refused.text()
+    );
+    let sent = sim.press(0, &admin_a, &buttons[1]);
+    let cancelled = ok(sim.first_answer(&sent, WAIT).await);
+    assert_eq!(cancelled.title(), "Removal cancelled");
+    assert!(cancelled.buttons().is_empty(), "the buttons go");
+    let a = run(&member_a, "setup list_servers", &[]).await;
+    assert!(a.text().contains(&server_id), "still there: {}", a.text());
+    let a = remove_server(&sim, &admin_a, &server_id).await;
     assert_eq!(a.title(), "Server removed", "{}", a.text());
     let a = run(&member_a, "setup list_servers", &[]).await;
     assert!(!a.text().contains(&server_id), "{}", a.text());

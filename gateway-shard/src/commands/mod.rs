@@ -3,7 +3,7 @@
 //!
 //! One file per command family: [`setup`], [`killfeed`], [`events`], [`stats`],
 //! [`link`], [`premium`] (with `/admin`), [`sftp`] (the SFTP diagnostics and backfill),
-//! [`help`]; [`autocomplete`] answers server, player and weapon suggestions.
+//! [`removal`] (the confirmation of `/setup removeserver`), [`help`]; [`autocomplete`] answers server, player and weapon suggestions.
 
 pub mod autocomplete;
 pub mod debug;
@@ -13,6 +13,7 @@ pub mod help;
 pub mod killfeed;
 pub mod link;
 pub mod premium;
+pub mod removal;
 pub mod setup;
 pub mod setup_check;
 pub mod sftp;
@@ -319,6 +320,30 @@ fn channel(name: &str, description: &str, kinds: &[ChannelType]) -> ChannelBuild
 fn command(name: &str, description: &str) -> CommandBuilder {
     CommandBuilder::new(name, description, CommandType::ChatInput)
         .contexts([InteractionContextType::Guild])
+}
+
+/// A button pressed: the command it belongs to (by its `custom_id`'s prefix), whose access
+/// and tier are checked again before [`press`].
+pub fn button_command(custom_id: &str) -> Option<&'static str> {
+    match custom_id.split('|').next()? {
+        "sp" => Some("stats player"),
+        removal::RemovalButton::PREFIX => Some("setup removeserver"),
+        _ => None,
+    }
+}
+
+/// Runs a pressed button of `path` ([`button_command`]).
+pub async fn press(
+    bot: &Bot,
+    caller: &Caller,
+    path: &str,
+    custom_id: &str,
+) -> Result<Reply, CommandError> {
+    match path {
+        "stats player" => stats::page_button(bot, caller, custom_id).await,
+        "setup removeserver" => removal::pressed(bot, caller, custom_id).await,
+        other => Err(unknown(other)),
+    }
 }
 
 /// The global command set, in the order `/commands` lists it.

@@ -23,14 +23,7 @@ pub async fn run(
     match inv.path.as_str() {
         "setup addserver" => add(bot, caller, guild.tier, inv).await,
         "setup removeserver" => {
-            let id = inv.server_id("server_id")?;
-            bot.servers.remove(GuildId(caller.guild_id), &id).await?;
-            Ok(Reply::done(
-                "Server removed",
-                format!(
-                    "`{id}` is no longer polled. Its statistics are kept; adding it again continues them."
-                ),
-            ))
+            super::removal::ask(bot, caller, &inv.server_id("server_id")?).await
         }
         "setup list_servers" => list(bot, caller, guild.tier).await,
         "setup check" => super::setup_check::run(bot, caller, guild, inv).await,

@@ -97,7 +97,8 @@ impl PageButton {
     }
 }
 
-fn radix36(mut n: u64) -> String {
+/// A number in base 36: short enough for a button's 100-character `custom_id`.
+pub(super) fn radix36(mut n: u64) -> String {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut out = Vec::new();
     loop {
