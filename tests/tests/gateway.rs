@@ -442,8 +442,89 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     )
     .await;
     mentions(&a, &["airdrop: off", "mission: on"]);
+    // Kills by category, as the earlier bot counted them (death types are no weapon).
+    use tower_ingest::weapons::Category;
     let a = run(&member_a, "stats weapon_categories", &[sid()]).await;
-    assert!(a.text().contains('%'), "{}", a.text());
+    assert!(
+        a.title().starts_with("Weapon Category Stats"),
+        "{}",
+        a.title()
+    );
+    let in_category = |c: Category| -> u64 {
+        expected
+            .weapons
+            .iter()
+            .filter(|(w, _)| Category::of(w) == c)
+            .map(|(_, t)| t.kills)
+            .sum()
+    };
+    let total: u64 = Category::WEAPONS.into_iter().map(in_category).sum();
+    mentions(
+        &a,
+        &[
+            &format!("Total Kills\n{total}\n"),
+            &format!("Shotguns\n{} kills", in_category(Category::Shotguns)),
+            "Category Definitions",
+        ],
+    );
+    // A weapon by any part of its name: the matches as pages, most kills first.
+    let mut by_kills: Vec<(&String, u64)> =
+        expected.weapons.iter().map(|(w, t)| (w, t.kills)).collect();
+    by_kills.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let typed = "a";
+    let matching: Vec<&String> = by_kills
+        .iter()
+        .map(|(w, _)| *w)
+        .filter(|w| w.to_lowercase().contains(typed))
+        .take(5)
+        .collect();
+    assert!(matching.len() > 1, "the fixture has several: {matching:?}");
+    let a = run(
+        &member_a,
+        "stats weapon",
+        &[sid(), ("weapon_name", Opt::str(typed.to_uppercase()))],
+    )
+    .await;
+    let first = &expected.weapons[matching[0]];
+    let users = expected
+        .players
+        .values()
+        .filter(|p| p.weapons.contains_key(matching[0]))
+        .count();
+    assert!(a.title().starts_with(matching[0].as_str()), "{}", a.title());
+    mentions(
+        &a,
+        &[
+            &format!("Total Kills\n{}\n", first.kills),
+            &format!("Unique Users\n{users}\n"),
+            &format!("Max: {} m", first.longest_m),
+            &format!("Weapon 1 of {}", matching.len()),
+        ],
+    );
+    let next = a.buttons()[1].clone();
+    let sent = sim.press(0, &member_a, &next);
+    let page = ok(sim.first_answer(&sent, WAIT).await);
+    assert!(
+        page.title().starts_with(matching[1].as_str()),
+        "{}",
+        page.title()
+    );
+    // The server's top killers, top weapons and recent events.
+    let a = run(&member_a, "stats server", &[sid()]).await;
+    let top_kills = expected
+        .players
+        .values()
+        .map(|p| p.kills)
+        .max()
+        .unwrap_or(0);
+    mentions(
+        &a,
+        &[
+            &format!("1. {top}: {top_kills} kills"),
+            &format!("1. {}: {} kills", by_kills[0].0, by_kills[0].1),
+            "Recent Events",
+        ],
+    );
     let a = run(&member_a, "unlink", &[("player_name", Opt::str(&top))]).await;
     assert_eq!(a.title(), "Player Unlinked", "{}", a.text());
     let a = run(&member_a, "myplayers", &[]).await;

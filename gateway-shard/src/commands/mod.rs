@@ -1,7 +1,7 @@
 //! Every slash command (PRODUCT.md §6): the schema registered with Discord ([`schema`]),
 //! who may run each one ([`Access`]), and the code that runs it ([`run`]).
 //!
-//! One file per command family: [`setup`], [`killfeed`], [`events`], [`stats`],
+//! One file per command family: [`setup`], [`killfeed`], [`events`], [`stats`] (with [`weapons`]),
 //! [`link`], [`premium`] (with `/admin`), [`sftp`] (the SFTP diagnostics and backfill),
 //! [`removal`] (the confirmation of `/setup removeserver`), [`help`]; [`autocomplete`] answers server, player and weapon suggestions.
 
@@ -18,6 +18,7 @@ pub mod setup;
 pub mod setup_check;
 pub mod sftp;
 pub mod stats;
+pub mod weapons;
 
 use twilight_model::application::command::{Command, CommandOptionType, CommandType};
 use twilight_model::application::interaction::InteractionContextType;
@@ -327,6 +328,7 @@ fn command(name: &str, description: &str) -> CommandBuilder {
 pub fn button_command(custom_id: &str) -> Option<&'static str> {
     match custom_id.split('|').next()? {
         "sp" => Some("stats player"),
+        weapons::WeaponPage::PREFIX => Some("stats weapon"),
         removal::RemovalButton::PREFIX => Some("setup removeserver"),
         _ => None,
     }
@@ -341,6 +343,7 @@ pub async fn press(
 ) -> Result<Reply, CommandError> {
     match path {
         "stats player" => stats::page_button(bot, caller, custom_id).await,
+        "stats weapon" => weapons::page_button(bot, caller, custom_id).await,
         "setup removeserver" => removal::pressed(bot, caller, custom_id).await,
         other => Err(unknown(other)),
     }

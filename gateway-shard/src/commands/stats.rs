@@ -173,6 +173,59 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     clip(&format!("{m} m by {who} ({weapon})"), 1024),
                 ));
             }
+            // As the earlier bot: the top five killers and weapons, the last three events.
+            let killers = bot
+                .stats
+                .leaderboard(caller.guild_id, id.as_str(), Leaderboard::Kills, 5)
+                .await?;
+            let lines: Vec<String> = killers
+                .iter()
+                .filter(|r| r.stats.kills > 0)
+                .enumerate()
+                .map(|(i, r)| {
+                    format!(
+                        "{}. {}: {} kills",
+                        i + 1,
+                        shown(&r.stats.name, 40),
+                        r.stats.kills
+                    )
+                })
+                .collect();
+            b = b.field(EmbedFieldBuilder::new(
+                "Top Killers",
+                super::lines_or(&lines, "No kills yet."),
+            ));
+            let weapons = bot
+                .stats
+                .weapons(caller.guild_id, id.as_str(), None, 5)
+                .await?;
+            let lines: Vec<String> = weapons
+                .iter()
+                .enumerate()
+                .map(|(i, w)| format!("{}. {}: {} kills", i + 1, shown(&w.weapon, 40), w.kills))
+                .collect();
+            b = b.field(EmbedFieldBuilder::new(
+                "Top Weapons",
+                super::lines_or(&lines, "No kills yet."),
+            ));
+            let events = bot
+                .outbox
+                .recent(caller.guild_id, id.as_str(), "event", None, 3)
+                .await?;
+            let lines: Vec<String> = events
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: <t:{}:R>",
+                        shown(e.data.get_str("event").unwrap_or_default(), 40),
+                        e.at_ms / 1000
+                    )
+                })
+                .collect();
+            b = b.field(EmbedFieldBuilder::new(
+                "Recent Events",
+                super::lines_or(&lines, "No events yet."),
+            ));
             if totals.malformed_lines > 0 {
                 b = b.footer(EmbedFooterBuilder::new(format!(
                     "{} unreadable log lines skipped",
@@ -222,81 +275,9 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             ))
         }
         "stats weapon" => {
-            let name = inv.str("weapon_name")?;
-            let Some(w) = bot
-                .stats
-                .weapon(caller.guild_id, id.as_str(), name.trim())
-                .await?
-            else {
-                return Err(CommandError::invalid(
-                    format!("No kill with `{}` on `{id}` yet.", code(name, 60)),
-                    "Pick a weapon from the list Discord suggests while you type.",
-                ));
-            };
-            let leaders = bot
-                .stats
-                .weapon_leaders(caller.guild_id, id.as_str(), &w.weapon, 5)
-                .await?;
-            let ids: Vec<String> = leaders.iter().map(|(p, _)| p.clone()).collect();
-            let names = bot.stats.names(caller.guild_id, id.as_str(), &ids).await?;
-            let top: Vec<String> = leaders
-                .iter()
-                .enumerate()
-                .map(|(i, (p, k))| {
-                    format!(
-                        "**{}.** {} — {k}",
-                        i + 1,
-                        shown(names.get(p).map(String::as_str).unwrap_or(p), 40)
-                    )
-                })
-                .collect();
-            Ok(Reply::embed(
-                EmbedBuilder::new()
-                    .title(clip(
-                        &format!("{} — {}", shown(&w.weapon, 100), shown(&server.name, 100)),
-                        256,
-                    ))
-                    .color(colour::INFO)
-                    .field(EmbedFieldBuilder::new("Kills", w.kills.to_string()).inline())
-                    .field(
-                        EmbedFieldBuilder::new("Longest kill", format!("{} m", w.longest_m))
-                            .inline(),
-                    )
-                    .field(EmbedFieldBuilder::new(
-                        "Top players",
-                        super::lines_or(&top, "—"),
-                    ))
-                    .build(),
-            ))
+            super::weapons::weapon(bot, caller, &server, inv.str("weapon_name")?).await
         }
-        "stats weapon_categories" => {
-            let weapons = bot
-                .stats
-                .weapons(caller.guild_id, id.as_str(), None, 25)
-                .await?;
-            let total: u64 = weapons.iter().map(|w| w.kills).sum();
-            let lines: Vec<String> = weapons
-                .iter()
-                .map(|w| {
-                    format!(
-                        "{} — {} ({:.0}%)",
-                        shown(&w.weapon, 40),
-                        w.kills,
-                        100.0 * w.kills as f64 / total.max(1) as f64
-                    )
-                })
-                .collect();
-            Ok(Reply::embed(
-                EmbedBuilder::new()
-                    .title(clip(
-                        &format!("Kills by weapon — {}", shown(&server.name, 100)),
-                        256,
-                    ))
-                    .description(super::lines_or(&lines, "No kills yet."))
-                    .color(colour::INFO)
-                    .build(),
-            ))
-        }
+        "stats weapon_categories" => super::weapons::categories(bot, caller, &server).await,
         other => Err(super::unknown(other)),
     }
 }

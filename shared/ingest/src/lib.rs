@@ -15,6 +15,7 @@
 //! - [`cursor`]: per-file cursors and what to read next; a replaced file; where history ends.
 //! - [`earlier_position`]: where the earlier bot stopped reading, as a byte position.
 //! - [`reader`]: incremental reading of a killfeed folder and a server log into sinks.
+//! - [`weapons`]: weapon categories and what each weapon is.
 //! - [`hex`]: hex text for ids and digests.
 
 pub mod cursor;
@@ -28,3 +29,4 @@ pub mod server_log;
 pub mod source;
 pub mod stats;
 pub mod timestamp;
+pub mod weapons;

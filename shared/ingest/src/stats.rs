@@ -104,11 +104,14 @@ fn most(map: &BTreeMap<String, u64>) -> Option<(&str, u64)> {
         })
 }
 
-/// Kills and longest shot with one weapon across the server.
+/// Kills and their distances with one weapon across the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WeaponTotals {
     pub kills: u64,
     pub longest_m: u32,
+    /// The sum of the kills' distances (for the average).
+    pub distance_sum_m: u64,
+    pub shortest_m: Option<u32>,
 }
 
 /// The longest PvP kill on the server.
@@ -274,6 +277,8 @@ impl BatchDelta {
                 let w = self.weapons.entry(weapon.to_string()).or_default();
                 w.kills += 1;
                 w.longest_m = w.longest_m.max(*distance_m);
+                w.distance_sum_m += u64::from(*distance_m);
+                w.shortest_m = Some(w.shortest_m.map_or(*distance_m, |s| s.min(*distance_m)));
                 *self
                     .matchups
                     .entry((killer.id.to_owned(), victim.id.to_owned()))
@@ -364,6 +369,11 @@ impl ServerStats {
             let s = self.weapons.entry(w.clone()).or_default();
             s.kills += t.kills;
             s.longest_m = s.longest_m.max(t.longest_m);
+            s.distance_sum_m += t.distance_sum_m;
+            s.shortest_m = match (s.shortest_m, t.shortest_m) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         let t = &mut self.totals;
         t.kills += delta.totals.kills;

@@ -41,6 +41,11 @@ pub struct WeaponRow {
     pub weapon: String,
     pub kills: u64,
     pub longest_m: u64,
+    /// The sum of the distances of `distance_kills` of the kills (those since distances
+    /// were summed), and the shortest of them.
+    pub distance_sum_m: u64,
+    pub distance_kills: u64,
+    pub shortest_m: Option<u64>,
 }
 
 /// A server's totals.
@@ -73,16 +78,23 @@ fn scope(guild_id: u64, server_id: &str) -> Document {
 /// A case-insensitive match on text typed by a user: "starts with", or the whole text.
 fn matching(text: &str, whole: bool) -> Document {
     let mut pattern = String::from("^");
+    pattern.push_str(&literal(text));
+    if whole {
+        pattern.push('$');
+    }
+    doc! { "$regex": pattern, "$options": "i" }
+}
+
+/// Text typed by a user as a regular expression that matches only that text.
+fn literal(text: &str) -> String {
+    let mut pattern = String::new();
     for c in text.chars().filter(|c| *c != '\0') {
         if "\\^$.|?*+()[]{}/-".contains(c) {
             pattern.push('\\');
         }
         pattern.push(c);
     }
-    if whole {
-        pattern.push('$');
-    }
-    doc! { "$regex": pattern, "$options": "i" }
+    pattern
 }
 
 impl StatsQuery {
@@ -261,6 +273,38 @@ impl StatsQuery {
         Ok(docs.iter().filter_map(weapon_row).collect())
     }
 
+    /// A server's weapons whose name contains `text` (any case), most kills first.
+    pub async fn weapons_containing(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<WeaponRow>, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        filter.insert("weapon", doc! { "$regex": literal(text), "$options": "i" });
+        let docs = top(
+            &self.weapons,
+            filter,
+            doc! { "kills": -1, "weapon": 1 },
+            limit,
+        )
+        .await?;
+        Ok(docs.iter().filter_map(weapon_row).collect())
+    }
+
+    /// How many players killed with a weapon.
+    pub async fn weapon_users(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        weapon: &str,
+    ) -> Result<u64, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        filter.insert("weapon", weapon);
+        self.player_weapons.count_documents(filter).await
+    }
+
     /// One weapon by exact name, then case-insensitively.
     pub async fn weapon(
         &self,
@@ -363,5 +407,8 @@ fn weapon_row(d: &Document) -> Option<WeaponRow> {
         weapon: d.get_str("weapon").ok()?.to_owned(),
         kills: get_u64(d, "kills"),
         longest_m: get_u64(d, "longest_m"),
+        distance_sum_m: get_u64(d, "distance_sum_m"),
+        distance_kills: get_u64(d, "distance_kills"),
+        shortest_m: d.get("shortest_m").map(|_| get_u64(d, "shortest_m")),
     })
 }

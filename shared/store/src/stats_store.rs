@@ -463,7 +463,19 @@ impl StatsStore {
         }
         for (weapon, t) in &delta.weapons {
             let id = Bson::String(format!("{guild}:{}:{weapon}", at.server_id));
-            let change = doc! { "$inc": { "kills": to_i64(t.kills) }, "$max": { "longest_m": i64::from(t.longest_m) } };
+            // `distance_kills` counts the kills in `distance_sum_m`: documents written
+            // before distances were summed average only the kills since.
+            let mut change = doc! {
+                "$inc": {
+                    "kills": to_i64(t.kills),
+                    "distance_sum_m": to_i64(t.distance_sum_m),
+                    "distance_kills": to_i64(t.kills),
+                },
+                "$max": { "longest_m": i64::from(t.longest_m) },
+            };
+            if let Some(shortest) = t.shortest_m {
+                change.insert("$min", doc! { "shortest_m": i64::from(shortest) });
+            }
             weapons.push(statement(
                 id,
                 counter(&scope, doc! { "weapon": weapon }, b, change),
@@ -548,6 +560,10 @@ impl StatsStore {
                     WeaponTotals {
                         kills: get_u64(&d, "kills"),
                         longest_m: get_u64(&d, "longest_m") as u32,
+                        distance_sum_m: get_u64(&d, "distance_sum_m"),
+                        shortest_m: d
+                            .get("shortest_m")
+                            .map(|_| get_u64(&d, "shortest_m") as u32),
                     },
                 );
             }
