@@ -248,7 +248,12 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
         Payload::Connection(c) => {
             let joined = ConnectionKind::try_from(c.kind) == Ok(ConnectionKind::Joined);
             let who = name(c.player.as_ref());
-            EmbedBuilder::new()
+            let platform = c
+                .player
+                .as_ref()
+                .map(|p| p.platform.trim())
+                .filter(|p| !p.is_empty());
+            let b = EmbedBuilder::new()
                 .title(if joined {
                     "Player joined"
                 } else {
@@ -266,7 +271,11 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
                     colour::SUCCESS
                 } else {
                     colour::WARNING
-                })
+                });
+            match platform {
+                Some(p) => b.field(EmbedFieldBuilder::new("Platform", shown(p, 32)).inline()),
+                None => b,
+            }
         }
         Payload::PlayerCount(_) => return None,
     };

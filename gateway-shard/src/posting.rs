@@ -740,7 +740,8 @@ impl Poster {
         })
     }
 
-    /// Connections carry only the player's id: show the name the statistics know.
+    /// A connection carries the name and platform of the player's join request when the
+    /// worker read it; otherwise those the statistics know (from the killfeed).
     async fn fill_names(&self, n: &mut Notification) -> Result<(), PostError> {
         let (Some(r), Some(Payload::Connection(c))) = (&n.server, &mut n.payload) else {
             return Ok(());
@@ -748,14 +749,19 @@ impl Poster {
         let Some(p) = c.player.as_mut() else {
             return Ok(());
         };
-        if p.name.is_empty() && !p.eos_id.is_empty() {
-            let names = self
+        if (p.name.is_empty() || p.platform.is_empty()) && !p.eos_id.is_empty() {
+            let known = self
                 .bot
                 .stats
-                .names(r.guild_id, &r.server_id, std::slice::from_ref(&p.eos_id))
+                .player(r.guild_id, &r.server_id, &p.eos_id)
                 .await?;
-            if let Some(name) = names.get(&p.eos_id).filter(|n| **n != p.eos_id) {
-                p.name = name.clone();
+            if let Some(row) = known.filter(|row| row.player_id == p.eos_id) {
+                if p.name.is_empty() {
+                    p.name = row.stats.name;
+                }
+                if p.platform.is_empty() {
+                    p.platform = row.stats.platform.unwrap_or_default();
+                }
             }
         }
         Ok(())

@@ -625,7 +625,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         home.log(&server_id),
         format!(
             "Log file open, 05/03/25 02:00:00\n\
-             [2025.05.03-02.01.50:297][ 42]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Alpha&Name=Alpha%20One&eosid=|{ALPHA}\n\
+             [2025.05.03-02.01.50:297][ 42]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Alpha&Name=Alpha%20One&eosid=|{ALPHA}&platformid=PS5:1234\n\
              [2025.05.03-02.01.52:004][ 43]LogOnline: Warning: Player |{ALPHA} successfully registered!\n\
              [2025.05.03-02.02.50:297][ 44]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Bravo&Name=Bravo&eosid=|{BRAVO}\n\
              [2025.05.03-02.02.52:004][ 45]LogOnline: Warning: Player |{BRAVO} successfully registered!\n\
@@ -672,6 +672,26 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     assert_eq!(
         titles(CONNECTIONS_CHANNEL),
         vec!["Player joined", "Player joined"]
+    );
+    // Named as the join request named them, with the platform when it gave one.
+    let joins = sim.embeds_posted(CONNECTIONS_CHANNEL);
+    let alpha = joins
+        .iter()
+        .find(|e| {
+            e["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("Alpha One"))
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(alpha["fields"][0]["name"], "Platform", "{alpha}");
+    assert_eq!(alpha["fields"][0]["value"], "PS5", "{alpha}");
+    assert!(
+        joins.iter().any(|e| e["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Bravo"))
+            && e.get("fields").is_none()),
+        "no platform, no field: {joins:?}"
     );
     // The kill and the menu respawn; the fall was switched off.
     let kills = titles(KILLFEED_CHANNEL);

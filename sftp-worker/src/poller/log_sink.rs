@@ -5,8 +5,12 @@ use mongodb::bson::{DateTime, Document, doc};
 use tower_ingest::cursor::{FileCursor, LogRestart};
 use tower_ingest::reader::LogSink;
 use tower_ingest::server_log::{LogEvent, LogRecord, PlayerCounts};
-use tower_store::cursor_store::{CursorStore, LogState};
+use tower_store::cursor_store::{CursorStore, JoiningPlayer, LogState};
 use tower_store::outbox::{Notice, Outbox};
+
+/// The most players remembered at once (from join request to leaving; a server holds
+/// far fewer).
+const MAX_JOINING: usize = 500;
 
 /// Server-log lines → connection, event and player-count notifications, then the cursor.
 pub(super) struct ServerLogSink<'a> {
@@ -17,6 +21,8 @@ pub(super) struct ServerLogSink<'a> {
     /// Where the log's history ends ([`LogState::quiet_until`]).
     pub(super) quiet_until: Option<u64>,
     pub(super) counts: PlayerCounts,
+    /// [`LogState::joining`]: from a join request until the player leaves.
+    pub(super) joining: std::collections::BTreeMap<String, JoiningPlayer>,
     pub(super) cursors: &'a CursorStore,
     pub(super) outbox: &'a Outbox,
     pub(super) fence: i64,
@@ -62,20 +68,53 @@ impl LogSink for ServerLogSink<'_> {
                 at_ms,
                 data,
             };
+            // Who is joining, kept across history too: a join request read as history
+            // may be followed by a live join.
+            let player = match &record.event {
+                LogEvent::Queued {
+                    eos_id,
+                    name,
+                    platform,
+                } => {
+                    // Bounded like the queue: a player never seen joining or leaving does
+                    // not stay for ever.
+                    if self.joining.len() >= MAX_JOINING {
+                        self.joining.pop_first();
+                    }
+                    self.joining.insert(
+                        eos_id.clone(),
+                        JoiningPlayer {
+                            name: name.clone(),
+                            platform: platform.clone().unwrap_or_default(),
+                        },
+                    );
+                    None
+                }
+                // Kept while the player is on the server, for the post when they leave.
+                LogEvent::Joined { eos_id } => {
+                    let known = self.joining.get(eos_id).cloned().unwrap_or_default();
+                    Some(doc! { "id": eos_id, "name": known.name, "platform": known.platform })
+                }
+                LogEvent::Left { eos_id } => {
+                    let known = self.joining.remove(eos_id).unwrap_or_default();
+                    Some(doc! { "id": eos_id, "name": known.name, "platform": known.platform })
+                }
+                _ => None,
+            };
             if self.quiet_until.is_some_and(|end| *offset < end) {
                 continue;
             }
-            match &record.event {
-                LogEvent::Joined { eos_id } => notices.push(notice(
+            match (&record.event, player) {
+                (LogEvent::Joined { .. }, Some(player)) => notices.push(notice(
                     "connection",
-                    doc! { "player": { "id": eos_id }, "connection": "joined" },
+                    doc! { "player": player, "connection": "joined" },
                 )),
-                LogEvent::Left { eos_id } => notices.push(notice(
+                (LogEvent::Left { .. }, Some(player)) => notices.push(notice(
                     "connection",
-                    doc! { "player": { "id": eos_id }, "connection": "left" },
+                    doc! { "player": player, "connection": "left" },
                 )),
-                LogEvent::Queued { .. } => {}
-                e if e.is_announced() => notices.push(notice("event", event_doc(e))),
+                (LogEvent::Queued { .. }, _) => {}
+                (e, _) if e.is_announced() => notices.push(notice("event", event_doc(e))),
                 _ => {}
             }
         }
@@ -99,6 +138,7 @@ impl LogSink for ServerLogSink<'_> {
             cursor: Some(cursor.clone()),
             online,
             queued,
+            joining: self.joining.clone(),
             quiet_until: self.quiet_until,
         };
         self.cursors

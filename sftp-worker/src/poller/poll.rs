@@ -463,6 +463,7 @@ impl Poller {
                 first_read: state.cursor.is_none(),
                 quiet_until: state.quiet_until,
                 counts: PlayerCounts::from_ids(state.online.clone(), state.queued.clone()),
+                joining: state.joining.clone(),
                 cursors: &self.cursors,
                 outbox: &self.outbox,
                 fence: token,

@@ -149,10 +149,21 @@ pub struct LogState {
     pub cursor: Option<FileCursor>,
     pub online: Vec<String>,
     pub queued: Vec<String>,
+    /// The name and platform of each player from their join request until they leave:
+    /// what the connection posts show (the join and leave lines name only the id).
+    pub joining: std::collections::BTreeMap<String, JoiningPlayer>,
     /// History ends at this offset of the log: its size when the bot first read it. Lines
     /// before it count for who is online but are not announced. Kept with the cursor, so
     /// a first read cut short stays quiet when it resumes.
     pub quiet_until: Option<u64>,
+}
+
+/// A player's name and platform, from their join request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JoiningPlayer {
+    pub name: String,
+    pub platform: String,
 }
 
 /// A write refused because another worker now holds the server (a higher lease token).
