@@ -10,7 +10,10 @@
 //!   errors show ID`, `towerctl errors detections`: the errors the telemetry-collector
 //!   grouped, and what it detected, for operators.
 //! - `towerctl import-legacy --from URI --database NAME [--dry-run] [--json]`: the earlier
-//!   bot's guilds, home guild and game servers imported (passwords sealed).
+//!   bot's guilds, home guild, game servers (passwords sealed), player links and read
+//!   positions imported.
+//! - `towerctl verify [--guild G] [--repair] [--json]`: statistics counted again from the
+//!   stored kill lines; every difference reported, and repaired when asked.
 //! - `towerctl status [--json]`: every registered process with its health and what it
 //!   serves (shards, leases, SFTP connections), and each notification subscriber's backlog.
 //!
@@ -28,6 +31,8 @@ mod import_legacy;
 mod progress;
 #[cfg(feature = "database")]
 mod status;
+#[cfg(feature = "database")]
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,6 +111,21 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// This bot's config file (its database and secret key).
+        #[arg(long, env = "TOWER_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Counts every server's statistics again from its stored kill lines and reports
+    /// (and with --repair, fixes) every difference; exits non-zero on one left unfixed.
+    #[cfg(feature = "database")]
+    Verify {
+        /// Only this Discord server's game servers.
+        #[arg(long)]
+        guild: Option<u64>,
+        /// Writes the counted values where the stored ones differ.
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
         #[arg(long, env = "TOWER_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -239,6 +259,19 @@ fn main() -> ExitCode {
                 errors::detections(config.as_deref(), json).map_err(Into::into)
             }
         },
+        #[cfg(feature = "database")]
+        Command::Verify {
+            guild,
+            repair,
+            json,
+            config,
+        } => verify::verify(&verify::VerifyRequest {
+            guild,
+            repair,
+            json,
+            config: config.as_deref(),
+        })
+        .map_err(Into::into),
         #[cfg(feature = "database")]
         Command::Status { json, config } => {
             status::status(config.as_deref(), json).map_err(Into::into)

@@ -13,7 +13,8 @@
 //! - [`player_links`]: Discord users linked to in-game players.
 //! - [`audit`]: premium grants and refused checks, audited.
 //! - [`stats_store`]: killfeed statistics, each line counted exactly once;
-//!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups).
+//!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
+//!   [`recount`]: counting them again from the stored kill lines, and repairing.
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`outbox`]: the durable notification outbox the gateway-shards post from;
 //!   [`subscription`]: a subscriber reading it in order, never skipping a late write.
@@ -28,6 +29,7 @@ pub mod ids;
 pub mod key_check;
 pub mod outbox;
 pub mod player_links;
+pub mod recount;
 pub mod retention;
 pub mod schema;
 pub mod secret;
