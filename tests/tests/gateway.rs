@@ -296,6 +296,15 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let page = ok(sim.first_answer(&sent, WAIT).await);
     assert_eq!(page.kind, 7, "the caller's button updates the message");
     assert!(page.title().ends_with("Weapons"), "{}", page.title());
+    mentions(
+        &page,
+        &["Combat Profile", "Combat kills: ", "Weapon Categories"],
+    );
+    assert!(
+        answer.text().contains("First seen <t:"),
+        "{}",
+        answer.text()
+    );
 
     // Player-name autocomplete is scoped to this guild's server.
     let sent = sim.autocomplete(

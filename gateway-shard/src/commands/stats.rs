@@ -387,6 +387,16 @@ async fn player_page(
                     )
                     .inline(),
                 );
+            // Game time, read as UTC (what the killfeed writes).
+            if s.last_seen > 0 {
+                b = b.field(EmbedFieldBuilder::new(
+                    "Activity",
+                    format!(
+                        "First seen <t:{}:f>\nLast seen <t:{}:R>",
+                        s.first_seen, s.last_seen
+                    ),
+                ));
+            }
             if s.names.len() > 1 {
                 b = b.field(EmbedFieldBuilder::new(
                     "Also known as",
@@ -402,15 +412,25 @@ async fn player_page(
             }
         }
         Page::Weapons => {
+            // Every weapon (a player uses a few dozen at most), the top 15 listed.
             let weapons = bot
                 .stats
-                .player_weapons(guild_id, &button.server, &row.player_id, 15)
+                .player_weapons(guild_id, &button.server, &row.player_id, 500)
                 .await?;
             let lines: Vec<String> = weapons
                 .iter()
+                .take(15)
                 .map(|(w, k)| format!("{} — {k}", shown(w, 60)))
                 .collect();
             b = b.description(super::lines_or(&lines, "No kills yet."));
+            if let Some(profile) = super::weapons::combat_profile(&weapons) {
+                b = b
+                    .field(EmbedFieldBuilder::new("Combat Profile", profile.summary))
+                    .field(EmbedFieldBuilder::new(
+                        "Weapon Categories",
+                        profile.categories,
+                    ));
+            }
         }
         Page::Matchups => {
             let nemesis = bot

@@ -319,9 +319,88 @@ pub async fn categories(
     Ok(Reply::embed(b.build()))
 }
 
+/// A player's weapons seen as the earlier bot's "Weapon Analysis" page showed them.
+pub struct CombatProfile {
+    /// Combat kills (with a weapon, not a vehicle or a death type), the melee share,
+    /// and the style their most-used category makes.
+    pub summary: String,
+    /// Kills and share per category, most first.
+    pub categories: String,
+}
+
+/// The profile of a player's `(weapon, kills)`; `None` without a combat kill.
+pub fn combat_profile(weapons: &[(String, u64)]) -> Option<CombatProfile> {
+    let mut by_category = std::collections::BTreeMap::<Category, u64>::new();
+    let mut combat = 0;
+    for (w, k) in weapons {
+        let c = Category::of(w);
+        if matches!(c, Category::DeathTypes) {
+            continue;
+        }
+        *by_category.entry(c).or_default() += k;
+        // As the earlier bot: every weapon but a vehicle is a combat kill.
+        if !matches!(w.as_str(), "land_vehicle" | "boat") {
+            combat += k;
+        }
+    }
+    if combat == 0 {
+        return None;
+    }
+    let melee = by_category.get(&Category::Melee).copied().unwrap_or(0);
+    let style = by_category
+        .iter()
+        .filter(|(c, _)| !matches!(c, Category::Special | Category::Other))
+        .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
+        .map_or("Mixed", |(c, _)| c.label());
+    let total: u64 = by_category.values().sum();
+    let mut ranked: Vec<(&Category, &u64)> = by_category.iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let categories = ranked
+        .iter()
+        .map(|(c, n)| {
+            format!(
+                "{}: {n} ({:.1}%)",
+                c.label(),
+                100.0 * **n as f64 / total.max(1) as f64
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(CombatProfile {
+        summary: format!(
+            "Combat kills: {combat}\nMelee: {:.1}%\nCombat style: {style}",
+            100.0 * melee as f64 / combat as f64
+        ),
+        categories,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_counts_combat_kills_and_names_the_style_by_category() {
+        let weapons = [
+            ("MR5".to_owned(), 6),
+            ("Mosin".to_owned(), 2),
+            ("Fire Axe".to_owned(), 2),
+            ("land_vehicle".to_owned(), 5),
+        ];
+        let Some(p) = combat_profile(&weapons) else {
+            panic!("a profile")
+        };
+        assert_eq!(
+            p.summary,
+            "Combat kills: 10\nMelee: 20.0%\nCombat style: Sniper Rifles"
+        );
+        assert!(
+            p.categories.starts_with("Sniper Rifles: 8 (53.3%)"),
+            "{}",
+            p.categories
+        );
+        assert!(combat_profile(&[("land_vehicle".to_owned(), 3)]).is_none());
+    }
 
     #[test]
     fn weapon_page_buttons_fit_discords_100_characters_and_keep_the_text() {
