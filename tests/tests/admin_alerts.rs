@@ -211,6 +211,8 @@ async fn a_guild_with_an_admin_channel_hears_there_once_per_problem() {
     // The first server's password is wrong; the admin names an admin channel.
     let (_, added) = run("setup addserver", &add_with_wrong_password(&first)).await;
     assert_eq!(added.title(), "Server added");
+    // The admin learns it at once from the inline test.
+    assert!(added.text().contains("❌"), "{}", added.text());
     let (_, saved) = run(
         "setup channels",
         &[

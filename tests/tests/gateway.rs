@@ -51,11 +51,19 @@ fn mentions(answer: &Answer, parts: &[&str]) {
 
 async fn add_server(sim: &DiscordSimulator, admin: &Member, server_id: &str) -> String {
     let sent = sim.slash(0, admin, "setup addserver", &addserver_options(server_id));
+    // Private from its first response (a defer while the connection is tested).
+    let first = ok(sim.first_answer(&sent, WAIT).await);
+    assert!(
+        first.is_ephemeral(),
+        "the answer to /setup addserver is private"
+    );
     let answer = ok(sim.answer(&sent, WAIT).await);
     assert_eq!(answer.title(), "Server added", "{}", answer.text());
+    // Tested at once, as the earlier bot did.
     assert!(
-        answer.is_ephemeral(),
-        "the answer to /setup addserver is private"
+        answer.text().contains("✅ Connection successful"),
+        "{}",
+        answer.text()
     );
     answer.text()
 }

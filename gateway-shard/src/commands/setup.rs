@@ -1,5 +1,7 @@
 //! `/setup`: add, remove and list game servers, and choose their channels.
 
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
+
 use tower_store::game_servers::{
     Channels, Credential, GameServer, GameServerError, NewGameServer, within_slots,
 };
@@ -10,7 +12,7 @@ use tower_store::tier::{Feature, Tier};
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::{clip, code, shown};
+use crate::embeds::{clip, code, colour, shown};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -113,16 +115,63 @@ async fn add(
         }
         other => other?,
     }
-    Ok(Reply::done(
-        "Server added",
-        format!(
+    // The connection tested at once, as the earlier bot did: an admin learns of a wrong
+    // password now, not from the admin channel later.
+    let status = match tokio::time::timeout(
+        INLINE_TEST_FOR,
+        super::sftp::test_reply(bot, caller, &server),
+    )
+    .await
+    {
+        Ok(Ok(test)) => connection_status(&test),
+        Ok(Err(_)) => "Not tested: no worker answered. Run `/test_sftp` once one runs.".to_owned(),
+        Err(_) => "Still testing after a while; `/test_sftp` shows the result.".to_owned(),
+    };
+    let embed = EmbedBuilder::new()
+        .title("Server added")
+        .description(format!(
             "**{}** (`{server}`) at `{}:{port}` is added; its password is stored encrypted.\n\
-             Its killfeed history is counted first (not posted), then new kills are posted as they happen.\n\
-             Next: check the connection with `/test_sftp`, then choose channels with `/setup channels`.",
+             Its killfeed history is counted first (not posted), then new kills are posted as they happen.",
             shown(name, 100),
             code(host, 100)
-        ),
-    ))
+        ))
+        .color(colour::SUCCESS)
+        .field(EmbedFieldBuilder::new("Connection Status", clip(&status, 1024)))
+        .field(EmbedFieldBuilder::new(
+            "Next Steps",
+            "Choose channels with `/setup channels`, then `/killfeed start`.",
+        ))
+        .build();
+    Ok(Reply::embed(embed))
+}
+
+/// How long `/setup addserver` waits for its connection test.
+const INLINE_TEST_FOR: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// A connection test in a line or two: connected, with what was found, or the step that
+/// failed and what to do.
+fn connection_status(test: &tower_proto::v1::TestServerReply) -> String {
+    if test.ok {
+        let log = if test.log_path.is_empty() {
+            "no server log found".to_owned()
+        } else {
+            "server log found".to_owned()
+        };
+        return format!(
+            "✅ Connection successful: {} killfeed file(s), {log}.",
+            test.csv_files
+        );
+    }
+    let failed = test
+        .steps
+        .iter()
+        .find(|s| !s.ok)
+        .map(|s| format!("{}: {}", s.name, clip(&s.detail, 300)))
+        .unwrap_or_else(|| "the connection failed".to_owned());
+    format!(
+        "❌ {failed}\nThe server is kept and retried; fix the details with `/setup removeserver` \
+         and `/setup addserver`, or see `/setup check`."
+    )
 }
 
 fn channel_line(server: &GameServer) -> String {

@@ -38,9 +38,13 @@ fn server_ref(caller: &Caller, id: &ServerId) -> Option<ServerRef> {
     })
 }
 
-async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, CommandError> {
-    let server = bot.servers.get(GuildId(caller.guild_id), id).await?;
-    let reply = bot
+/// A worker's SFTP test of a stored server: each step, the folders and log it found.
+pub async fn test_reply(
+    bot: &Bot,
+    caller: &Caller,
+    id: &ServerId,
+) -> Result<TestServerReply, CommandError> {
+    Ok(bot
         .workers
         .call(|mut w| async move {
             w.test_server(TestServerRequest {
@@ -49,7 +53,12 @@ async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, Comman
             .await
         })
         .await?
-        .into_inner();
+        .into_inner())
+}
+
+async fn test(bot: &Bot, caller: &Caller, id: &ServerId) -> Result<Reply, CommandError> {
+    let server = bot.servers.get(GuildId(caller.guild_id), id).await?;
+    let reply = test_reply(bot, caller, id).await?;
     let steps = step_lines(&reply);
     let mut b = EmbedBuilder::new()
         .title(clip(
