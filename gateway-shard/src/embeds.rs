@@ -20,29 +20,67 @@ pub mod colour {
     pub const WARNING: u32 = 0xF1_C4_0F;
 }
 
-/// A guild's colour theme (`guilds.theme`; setting one is an Overseer feature).
+/// A guild's colour theme (`guilds.theme`; setting one is an Overseer feature): the
+/// earlier bot's six, `default` being the classic colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Theme {
     #[default]
     Classic,
     Midnight,
     Blood,
+    Gold,
+    Toxic,
+    Ghost,
 }
 
 impl Theme {
+    /// The `/premium theme` choices: (label, stored value), as the earlier bot offered.
+    pub const CHOICES: [(&'static str, &'static str); 6] = [
+        ("Default", "default"),
+        ("Midnight", "midnight"),
+        ("Blood", "blood"),
+        ("Gold", "gold"),
+        ("Toxic", "toxic"),
+        ("Ghost", "ghost"),
+    ];
+
     pub fn parse(name: Option<&str>) -> Self {
-        match name.map(str::to_ascii_lowercase).as_deref() {
-            Some("midnight") => Self::Midnight,
-            Some("blood") => Self::Blood,
-            _ => Self::Classic,
+        Self::known(name.unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// A stored or chosen theme name (any case); `None` for one that does not exist.
+    pub fn known(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "default" | "classic" | "" => Self::Classic,
+            "midnight" => Self::Midnight,
+            "blood" => Self::Blood,
+            "gold" => Self::Gold,
+            "toxic" => Self::Toxic,
+            "ghost" => Self::Ghost,
+            _ => return None,
+        })
+    }
+
+    /// As users see it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Classic => "Default",
+            Self::Midnight => "Midnight",
+            Self::Blood => "Blood",
+            Self::Gold => "Gold",
+            Self::Toxic => "Toxic",
+            Self::Ghost => "Ghost",
         }
     }
 
-    fn kill(self) -> u32 {
+    pub fn kill(self) -> u32 {
         match self {
             Self::Classic => 0xC0_39_2B,
             Self::Midnight => 0x2C_3E_50,
             Self::Blood => 0x8B_00_00,
+            Self::Gold => 0xD4_AF_37,
+            Self::Toxic => 0x39_FF_14,
+            Self::Ghost => 0xEC_F0_F1,
         }
     }
 
@@ -51,6 +89,9 @@ impl Theme {
             Self::Classic => 0x95_A5_A6,
             Self::Midnight => 0x34_49_5E,
             Self::Blood => 0x5D_0F_0F,
+            Self::Gold => 0xB8_86_0B,
+            Self::Toxic => 0x2E_8B_57,
+            Self::Ghost => 0xBD_C3_C7,
         }
     }
 
@@ -59,6 +100,9 @@ impl Theme {
             Self::Classic => 0xE6_7E_22,
             Self::Midnight => 0x8E_44_AD,
             Self::Blood => 0xB0_3A_2E,
+            Self::Gold => 0xF1_C4_0F,
+            Self::Toxic => 0x7F_FF_00,
+            Self::Ghost => 0x95_A5_A6,
         }
     }
 }
@@ -155,6 +199,11 @@ fn name(player: Option<&Player>) -> String {
 
 fn timestamp(ms: i64) -> Option<Timestamp> {
     Timestamp::from_micros(ms.checked_mul(1000)?).ok()
+}
+
+/// Now, for an embed's timestamp.
+pub fn now_timestamp() -> Option<Timestamp> {
+    timestamp(tower_daemon::telemetry::now_unix_ms())
 }
 
 /// Picks one wording, stably for the same notification (a retried post says the same).

@@ -504,7 +504,9 @@ async fn component(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
             .admit(&caller, &inv.path, spec.access, spec.feature)
             .await
         {
-            Ok(_) => match commands::press(&bot, &caller, &inv.path, &data.custom_id).await {
+            Ok(_) => match commands::press(&bot, &caller, &inv.path, &data.custom_id, &data.values)
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => failure(&bot, shard, &caller, &inv, &e),
             },

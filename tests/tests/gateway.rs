@@ -157,6 +157,19 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let answer = ok(sim.answer(&sent, WAIT).await);
     assert_eq!(answer.title(), "Not allowed");
     assert!(answer.text().contains("Survivor"), "{}", answer.text());
+    // An events channel before the events feed's tier: refused, naming it.
+    let sent = sim.slash(
+        0,
+        &admin_a,
+        "setup channels",
+        &[
+            ("server_id", Opt::str(&server_id)),
+            ("events_channel", Opt::Channel(810_000_000_000_000_077)),
+        ],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(answer.title(), "Not allowed", "{}", answer.text());
+    assert!(answer.text().contains("Warlord"), "{}", answer.text());
 
     // Only a home-guild admin or the owner grants premium; grants are audited.
     let sent = sim.slash(
@@ -188,6 +201,50 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         .count_documents(doc! { "action": "premium.grant" })
         .await);
     assert_eq!(grants, 2);
+
+    // Asking for the next tier: posted to the home server's admin channel, once a day.
+    let sent = sim.slash(0, &member_a, "premium upgrade", &[]);
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert!(
+        answer
+            .text()
+            .contains("Could not find an admin channel in the home guild"),
+        "{}",
+        answer.text()
+    );
+    const HOME_ADMIN_CHANNEL: u64 = 810_000_000_000_000_090;
+    let ours = ok(db.open().await);
+    let guilds = tower_store::guilds::GuildStore::new(&ours);
+    ok(guilds.set_home_guild(GUILD_B).await);
+    ok(guilds.set_admin_channel(GUILD_B, HOME_ADMIN_CHANNEL).await);
+    let sent = sim.slash(0, &member_a, "premium upgrade", &[]);
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(answer.title(), "Request Sent", "{}", answer.text());
+    let request = sim.embeds_posted(HOME_ADMIN_CHANNEL);
+    assert_eq!(request.len(), 1, "{request:?}");
+    assert_eq!(request[0]["title"], "Premium Upgrade Request");
+    assert!(
+        request[0]
+            .to_string()
+            .contains(&format!("/admin premium guild_id:{GUILD_A} tier:4")),
+        "{}",
+        request[0]
+    );
+    let sent = sim.slash(0, &member_a, "premium upgrade", &[]);
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert!(answer.text().contains("already asked"), "{}", answer.text());
+    assert_eq!(sim.embeds_posted(HOME_ADMIN_CHANNEL).len(), 1, "once a day");
+    // The help of the admin and events commands.
+    let sent = sim.slash(0, &member_a, "admin help", &[]);
+    assert_eq!(
+        ok(sim.answer(&sent, WAIT).await).title(),
+        "Admin Commands Help"
+    );
+    let sent = sim.slash(0, &member_a, "events help", &[]);
+    assert_eq!(
+        ok(sim.answer(&sent, WAIT).await).title(),
+        "Events Commands Help"
+    );
 
     // Another guild cannot reach this guild's server, by command or by autocomplete.
     let sent = sim.slash(
@@ -408,10 +465,28 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     assert_eq!(names.len(), 1, "{names:?}");
     let sent = sim.slash(0, &member_a, "commands", &[]);
     let help = ok(sim.answer(&sent, WAIT).await);
-    // One field per top-level command.
-    assert_eq!(
-        help.embeds()[0]["fields"].as_array().map(Vec::len),
-        Some(17)
+    mentions(&help, &["Getting Started", "/setup addserver"]);
+    // A menu of categories: only its caller may use it; a category lists its commands.
+    let menu = help
+        .data
+        .pointer("/components/0/components/0/custom_id")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let sent = sim.select(0, &admin_a, &menu, &["stats"]);
+    let refused = ok(sim.first_answer(&sent, WAIT).await);
+    assert!(
+        refused.is_ephemeral() && refused.text().contains("This menu is not for you"),
+        "{}",
+        refused.text()
+    );
+    let sent = sim.select(0, &member_a, &menu, &["stats"]);
+    let stats = ok(sim.first_answer(&sent, WAIT).await);
+    assert_eq!(stats.kind, 7, "the caller's choice updates the message");
+    assert_eq!(stats.title(), "📊 Stats Commands");
+    mentions(
+        &stats,
+        &["`/stats player` — ", "`/stats weapon_categories` — "],
     );
 
     // More commands' happy paths.
@@ -596,6 +671,16 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     }
     let a = run(&admin_b, "premium status", &[]).await;
     assert_eq!(a.title(), "Overseer (tier 4)");
+    let a = run(&member_a, "premium upgrade", &[]).await;
+    assert!(
+        a.text().contains("maximum premium tier (Overseer)"),
+        "{}",
+        a.text()
+    );
+    // Overseer's custom themes: the answer, and then the killfeed, in the new colours.
+    let a = run(&admin_a, "premium theme", &[("theme", Opt::str("gold"))]).await;
+    assert_eq!(a.title(), "Theme Set Successfully", "{}", a.text());
+    assert_eq!(a.embeds()[0]["color"], 0xD4_AF_37);
     let a = run(&member_a, "premium features", &[]).await;
     assert_eq!(a.title(), "Features by tier");
     mentions(&a, &["Warlord"]);
@@ -718,6 +803,13 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         "{kills:?}"
     );
     assert!(kills.contains(&"Suicide".to_owned()), "{kills:?}");
+    assert!(
+        sim.embeds_posted(KILLFEED_CHANNEL)
+            .iter()
+            .filter(|e| e["title"] == "Alpha One killed Bravo")
+            .all(|e| e["color"] == 0xD4_AF_37),
+        "the kill in the Gold theme"
+    );
     // One player online (Bravo left): the voice channel says so, within the rename limit.
     eventually(
         "the player count in the voice channel's name",

@@ -43,6 +43,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         "events conn_config" => switches(bot, caller, inv, &CONNECTION_SWITCHES).await,
         "events suicide_config" => switches(bot, caller, inv, &SUICIDE_SWITCHES).await,
         "events list" => list(bot, caller, inv).await,
+        "events help" => Ok(super::help::events()),
         "events players" => players(bot, caller, inv).await,
         "events status" => {
             let servers = bot.servers.list(guild).await?;

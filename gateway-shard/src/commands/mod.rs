@@ -92,7 +92,11 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             private: true,
             ..spec(Anyone, PlayerLinking)
         },
-        "premium tiers" | "premium status" | "premium features" => spec(Anyone, PremiumInfo),
+        "premium tiers" | "premium status" | "premium features" | "premium upgrade" => {
+            spec(Anyone, PremiumInfo)
+        }
+        "premium theme" => spec(Admin, CustomThemes),
+        "admin help" | "events help" => spec(Anyone, Help),
         "admin premium" => spec(PremiumGranter, PremiumInfo),
         "admin sethomeguild" => spec(BotOwner, PremiumInfo),
         "admin setrole" | "admin status" => spec(Admin, PremiumInfo),
@@ -142,7 +146,7 @@ pub async fn run(
             sftp::run(bot, caller, inv).await
         }
         "debug" => debug::run(bot, caller, inv).await,
-        "commands" => Ok(help::commands(&schema())),
+        "commands" => Ok(help::commands(caller.user_id)),
         "error_guide" => error_guide::run(bot, inv),
         _ => Err(unknown(&inv.path)),
     }
@@ -323,25 +327,29 @@ fn command(name: &str, description: &str) -> CommandBuilder {
         .contexts([InteractionContextType::Guild])
 }
 
-/// A button pressed: the command it belongs to (by its `custom_id`'s prefix), whose access
+/// A button pressed or a menu value chosen: the command it belongs to (by its
+/// `custom_id`'s prefix), whose access
 /// and tier are checked again before [`press`].
 pub fn button_command(custom_id: &str) -> Option<&'static str> {
     match custom_id.split('|').next()? {
         "sp" => Some("stats player"),
+        help::HelpMenu::PREFIX => Some("commands"),
         weapons::WeaponPage::PREFIX => Some("stats weapon"),
         removal::RemovalButton::PREFIX => Some("setup removeserver"),
         _ => None,
     }
 }
 
-/// Runs a pressed button of `path` ([`button_command`]).
+/// Runs a pressed button or a chosen menu value of `path` ([`button_command`]).
 pub async fn press(
     bot: &Bot,
     caller: &Caller,
     path: &str,
     custom_id: &str,
+    values: &[String],
 ) -> Result<Reply, CommandError> {
     match path {
+        "commands" => help::chosen(&schema(), caller.user_id, custom_id, values),
         "stats player" => stats::page_button(bot, caller, custom_id).await,
         "stats weapon" => weapons::page_button(bot, caller, custom_id).await,
         "setup removeserver" => removal::pressed(bot, caller, custom_id).await,
@@ -490,6 +498,7 @@ pub fn schema() -> Vec<Command> {
                 "status",
                 "Event and connection feeds of every game server",
             ))
+            .option(sub("help", "The events commands and how to configure them"))
             .build(),
         command("stats", "PvP statistics")
             .option(
@@ -563,6 +572,17 @@ pub fn schema() -> Vec<Command> {
             .option(sub("tiers", "What each tier gives"))
             .option(sub("status", "This Discord server's tier and use"))
             .option(sub("features", "Which tier unlocks each feature"))
+            .option(sub(
+                "upgrade",
+                "Ask the bot's administrators for the next tier",
+            ))
+            .option(
+                sub("theme", "The colours of this Discord server's messages").option(
+                    StringBuilder::new("theme", "The theme")
+                        .required(true)
+                        .choices(crate::embeds::Theme::CHOICES),
+                ),
+            )
             .build(),
         command("admin", "Bot administration")
             .option(
@@ -589,6 +609,7 @@ pub fn schema() -> Vec<Command> {
                     .option(RoleBuilder::new("role", "The role").required(true)),
             )
             .option(sub("status", "Bot status for this Discord server"))
+            .option(sub("help", "The admin commands and who may use them"))
             .build(),
         command("test_sftp", "Test the SFTP connection to a game server")
             .option(server("server", true))
@@ -691,7 +712,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 39);
+        assert_eq!(paths().len(), 43);
     }
 
     #[test]

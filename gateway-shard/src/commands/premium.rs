@@ -1,5 +1,5 @@
-//! `/premium tiers|status|features` and `/admin premium|sethomeguild|setrole|status`.
-//! Every grant is audited.
+//! `/premium tiers|status|features|upgrade|theme` and `/admin
+//! premium|sethomeguild|setrole|status|help`. Every grant and upgrade request is audited.
 
 use mongodb::bson::doc;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
@@ -10,7 +10,7 @@ use tower_store::tier::{Feature, Tier};
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::colour;
+use crate::embeds::{Theme, colour};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
@@ -98,6 +98,9 @@ pub async fn run(
                     .build(),
             ))
         }
+        "premium upgrade" => upgrade(bot, caller, guild, inv).await,
+        "premium theme" => theme(bot, caller, inv).await,
+        "admin help" => Ok(super::help::admin()),
         "admin premium" => grant(bot, caller, inv).await,
         "admin sethomeguild" => {
             bot.audit(caller, "admin.set_home_guild", &inv.path, doc! {})
@@ -203,5 +206,142 @@ async fn grant(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Co
             bot.tiers.limits(before).name,
             before.get()
         ),
+    ))
+}
+
+/// How often a guild may ask for an upgrade.
+const UPGRADE_REQUESTS_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `/premium upgrade`: a request posted to the home server's admin channel, with the
+/// command that grants it; once a day per guild, audited.
+async fn upgrade(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
+    let next = Tier::all().find(|t| *t > guild.tier).ok_or_else(|| {
+        CommandError::invalid(
+            format!(
+                "This guild is already at the maximum premium tier ({}).",
+                bot.tiers.limits(guild.tier).name
+            ),
+            "Nothing to ask for: every feature is unlocked.",
+        )
+    })?;
+    let no_channel = || {
+        CommandError::invalid(
+            "Could not find an admin channel in the home guild.",
+            "Please contact the bot owner directly.",
+        )
+    };
+    let home = bot.home_guild().await?.ok_or_else(no_channel)?;
+    let channel = bot
+        .guilds
+        .settings(home)
+        .await?
+        .admin_channel
+        .and_then(twilight_model::id::Id::new_checked)
+        .ok_or_else(no_channel)?;
+    if !bot
+        .guilds
+        .claim_upgrade_request(caller.guild_id, UPGRADE_REQUESTS_EVERY)
+        .await?
+    {
+        return Err(CommandError::invalid(
+            "This guild already asked for an upgrade today.",
+            "The home server's admins have it; ask again tomorrow.",
+        ));
+    }
+    bot.audit(
+        caller,
+        "premium.upgrade_requested",
+        &inv.path,
+        doc! { "from": i32::from(guild.tier.get()), "to": i32::from(next.get()) },
+    )
+    .await?;
+    let servers = bot.servers.count(GuildId(caller.guild_id)).await?;
+    let mut request = EmbedBuilder::new()
+        .title("Premium Upgrade Request")
+        .description("A guild has requested a premium upgrade.")
+        .color(0xF1_C4_0F)
+        .field(EmbedFieldBuilder::new("Guild ID", caller.guild_id.to_string()).inline())
+        .field(
+            EmbedFieldBuilder::new(
+                "Current Tier",
+                format!(
+                    "{} ({})",
+                    bot.tiers.limits(guild.tier).name,
+                    guild.tier.get()
+                ),
+            )
+            .inline(),
+        )
+        .field(
+            EmbedFieldBuilder::new(
+                "Requested By",
+                format!("<@{}> ({})", caller.user_id, caller.user_id),
+            )
+            .inline(),
+        )
+        .field(EmbedFieldBuilder::new("Current Servers", servers.to_string()).inline())
+        .field(EmbedFieldBuilder::new(
+            "Approve Command",
+            format!(
+                "`/admin premium guild_id:{} tier:{}`",
+                caller.guild_id,
+                next.get()
+            ),
+        ));
+    if let Some(now) = crate::embeds::now_timestamp() {
+        request = request.timestamp(now);
+    }
+    let request = request.build();
+    bot.rate_limits
+        .send(|| {
+            bot.http
+                .create_message(channel)
+                .embeds(std::slice::from_ref(&request))
+                .into_future()
+        })
+        .await
+        .map_err(|e| CommandError::failed("The request could not be posted", e))?;
+    Ok(Reply::done(
+        "Request Sent",
+        "Your premium upgrade request has been sent to the administrators. You will be notified once your request has been processed.",
+    ))
+}
+
+/// `/premium theme theme`: the guild's colours, answered in the new theme.
+async fn theme(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let chosen = inv.str("theme")?;
+    let Some(theme) = Theme::known(chosen) else {
+        return Err(CommandError::invalid(
+            format!(
+                "The theme '{}' does not exist.",
+                crate::embeds::clip(chosen, 40)
+            ),
+            "Pick one from the list: Default, Midnight, Blood, Gold, Toxic or Ghost.",
+        ));
+    };
+    let stored = Theme::CHOICES
+        .iter()
+        .find(|(label, _)| *label == theme.label())
+        .map_or("default", |(_, value)| value);
+    bot.guilds.set_theme(caller.guild_id, stored).await?;
+    bot.settings.forget(caller.guild_id);
+    Ok(Reply::embed(
+        EmbedBuilder::new()
+            .title("Theme Set Successfully")
+            .description(format!(
+                "Your guild's theme has been set to **{}**. All embeds will now use this theme.",
+                theme.label()
+            ))
+            .color(theme.kill())
+            .field(EmbedFieldBuilder::new(
+                "Preview",
+                "This is a preview of your new theme.",
+            ))
+            .build(),
     ))
 }

@@ -243,9 +243,16 @@ async fn channels(
         voice_status: inv.opt_channel("voice_status_channel")?,
     };
     let admin_channel = inv.opt_channel("admin_channel")?;
-    if wanted.voice_status.is_some() {
-        bot.require_feature(caller, &inv.path, Feature::VoicePlayerCount, tier)
-            .await?;
+    // As the earlier bot: a feed's channel is set only where its tier allows the feed.
+    for (given, feature) in [
+        (wanted.events, Feature::EventsFeed),
+        (wanted.connections, Feature::ConnectionsFeed),
+        (wanted.voice_status, Feature::VoicePlayerCount),
+    ] {
+        if given.is_some() {
+            bot.require_feature(caller, &inv.path, feature, tier)
+                .await?;
+        }
     }
     if let Some(channel) = admin_channel {
         bot.guilds

@@ -132,6 +132,41 @@ impl GuildStore {
         self.set(guild_id, doc! { "theme": theme }).await
     }
 
+    /// Claims the guild's one premium upgrade request per `every`: true when this caller
+    /// may send one now (two members asking at once: one request).
+    pub async fn claim_upgrade_request(
+        &self,
+        guild_id: u64,
+        every: std::time::Duration,
+    ) -> Result<bool, mongodb::error::Error> {
+        let now = DateTime::now();
+        let since = DateTime::from_millis(
+            now.timestamp_millis()
+                .saturating_sub(i64::try_from(every.as_millis()).unwrap_or(i64::MAX)),
+        );
+        let claimed = self
+            .guilds
+            .update_one(
+                doc! {
+                    "guild_id": guild_id.to_string(),
+                    "$or": [
+                        { "upgrade_requested_at": { "$exists": false } },
+                        { "upgrade_requested_at": { "$lt": since } },
+                    ],
+                },
+                doc! { "$set": Self::stamped(doc! { "upgrade_requested_at": now }) },
+            )
+            .upsert(true)
+            .await;
+        match claimed {
+            Ok(_) => Ok(true),
+            // The guild's document exists and asked within `every`: the upsert's insert
+            // met the unique guild id.
+            Err(e) if crate::db::is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every guild's admin channel, where one is set.
     pub async fn admin_channels(&self) -> Result<HashMap<u64, u64>, mongodb::error::Error> {
         let docs: Vec<Document> = self

@@ -395,6 +395,18 @@ impl DiscordSimulator {
         )
     }
 
+    /// `member` chooses `values` in the select menu `custom_id` of a bot message.
+    pub fn select(&self, shard: u32, member: &Member, custom_id: &str, values: &[&str]) -> Sent {
+        let message = rest::message(700_000_000_000_000_001, "600000000000000001", &json!({}));
+        self.interaction(
+            shard,
+            member,
+            3,
+            json!({ "custom_id": custom_id, "component_type": 3, "values": values }),
+            Some(message),
+        )
+    }
+
     /// Whether `c` is the bot's first response to `sent`.
     pub fn is_callback(sent: &Sent, c: &RestCall) -> bool {
         !c.rate_limited

@@ -1,0 +1,257 @@
+//! Every message the bot renders without a database, against the committed golden file
+//! `tests/golden/embeds.json`: the killfeed (kills, roadkills, each kind of suicide,
+//! environment deaths) in every theme, game events, connections, the help pages, and how
+//! a failure reads. A change to any of them shows here as a diff to review; when it is
+//! meant, `UPDATE_GOLDEN=1 cargo test -p gateway-shard --test golden_embeds` rewrites the
+//! file.
+
+use std::collections::BTreeMap;
+
+use gateway_shard::commands;
+use gateway_shard::embeds::{Theme, notification};
+use gateway_shard::reply::{CommandError, Reply};
+use tower_proto::v1::notification::Payload;
+use tower_proto::v1::{
+    ConnectionKind, ConnectionNotice, EnvironmentDeathNotice, GameEventKind, GameEventNotice,
+    KillNotice, Notification, Player, SuicideKind, SuicideNotice,
+};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/embeds.json");
+
+fn player(name: &str, platform: &str) -> Option<Player> {
+    Some(Player {
+        eos_id: "0002e69a65204b669c20238266782d7b".to_owned(),
+        name: name.to_owned(),
+        platform: platform.to_owned(),
+    })
+}
+
+fn posted(cursor: &str, payload: Payload) -> Notification {
+    Notification {
+        cursor: cursor.to_owned(),
+        // 2025-05-03 02:20:00 UTC.
+        occurred_unix_ms: 1_746_238_800_000,
+        payload: Some(payload),
+        ..Notification::default()
+    }
+}
+
+/// Every rendered message, by name.
+fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
+    let mut out = BTreeMap::new();
+    let mut put = |name: &str, value: serde_json::Value| {
+        out.insert(name.to_owned(), value);
+    };
+    let kill = |weapon: &str, distance_m, roadkill, killer_streak| {
+        Payload::Kill(KillNotice {
+            killer: player("Alpha One", "PS5"),
+            victim: player("Bravo", "XSX"),
+            weapon: weapon.to_owned(),
+            distance_m,
+            roadkill,
+            killer_streak,
+        })
+    };
+    let mut notifications = vec![
+        ("kill", posted("k1", kill("MR5", 312, false, 1))),
+        ("kill_streak", posted("k3", kill("AK-SU", 40, false, 5))),
+        (
+            "kill_roadkill",
+            posted("k2", kill("land_vehicle", 0, true, 1)),
+        ),
+        (
+            "environment_death",
+            posted(
+                "e1",
+                Payload::EnvironmentDeath(EnvironmentDeathNotice {
+                    player: player("Charlie", ""),
+                }),
+            ),
+        ),
+    ];
+    for (name, kind, cause) in [
+        ("suicide_menu", SuicideKind::Menu, "suicide_by_relocation"),
+        ("suicide_fall", SuicideKind::Fall, "falling"),
+        ("suicide_vehicle", SuicideKind::Vehicle, "land_vehicle"),
+        ("suicide_other", SuicideKind::Other, "Dynamite"),
+    ] {
+        notifications.push((
+            name,
+            posted(
+                "s1",
+                Payload::Suicide(SuicideNotice {
+                    player: player("Charlie", "PC"),
+                    kind: kind as i32,
+                    cause: cause.to_owned(),
+                }),
+            ),
+        ));
+    }
+    for (name, kind, event, state, level) in [
+        (
+            "event_mission",
+            GameEventKind::Mission,
+            "GA_Military_02_mis1",
+            "READY",
+            4,
+        ),
+        (
+            "event_airdrop",
+            GameEventKind::Airdrop,
+            "AirDrop",
+            "Flying",
+            0,
+        ),
+        (
+            "event_helicrash",
+            GameEventKind::Helicrash,
+            "HeliCrash_01",
+            "ACTIVE",
+            0,
+        ),
+        (
+            "event_trader",
+            GameEventKind::Trader,
+            "Trader_Bunker",
+            "ACTIVE",
+            0,
+        ),
+        (
+            "event_convoy",
+            GameEventKind::Convoy,
+            "Convoy_North",
+            "ACTIVE",
+            0,
+        ),
+        (
+            "event_encounter",
+            GameEventKind::Encounter,
+            "Encounter_01",
+            "ACTIVE",
+            0,
+        ),
+        (
+            "event_server_restart",
+            GameEventKind::ServerRestart,
+            "",
+            "",
+            0,
+        ),
+    ] {
+        notifications.push((
+            name,
+            posted(
+                "g1",
+                Payload::GameEvent(GameEventNotice {
+                    kind: kind as i32,
+                    name: event.to_owned(),
+                    state: state.to_owned(),
+                    level,
+                }),
+            ),
+        ));
+    }
+    for (name, kind, platform) in [
+        ("connection_joined", ConnectionKind::Joined, "PS5"),
+        ("connection_joined_no_platform", ConnectionKind::Joined, ""),
+        ("connection_left", ConnectionKind::Left, "PC"),
+    ] {
+        notifications.push((
+            name,
+            posted(
+                "c1",
+                Payload::Connection(ConnectionNotice {
+                    player: player("Alpha One", platform),
+                    kind: kind as i32,
+                }),
+            ),
+        ));
+    }
+    let json = |e: &twilight_model::channel::message::Embed| {
+        serde_json::to_value(e).map_err(|e| e.to_string())
+    };
+    for (name, n) in &notifications {
+        if let Some(e) = notification(n, "Emerald EU", Theme::Classic) {
+            put(name, json(&e)?);
+        }
+    }
+    for (label, value) in Theme::CHOICES {
+        let theme = Theme::known(value).ok_or(label)?;
+        if let Some(e) = notification(&notifications[0].1, "Emerald EU", theme) {
+            put(&format!("kill_theme_{value}"), json(&e)?);
+        }
+    }
+    let reply = |r: &Reply| -> Result<serde_json::Value, String> {
+        serde_json::to_value(&r.embeds).map_err(|e| e.to_string())
+    };
+    // The menu's id carries its expiry: the embeds are what is pinned.
+    put("commands", reply(&commands::help::commands(1))?);
+    let schema = commands::schema();
+    for (key, ..) in commands::help::CATEGORIES {
+        let embed = commands::help::category(&schema, key).ok_or(key)?;
+        put(&format!("commands_{key}"), json(&embed)?);
+    }
+    put("admin_help", reply(&commands::help::admin())?);
+    put("events_help", reply(&commands::help::events())?);
+    for (name, error) in [
+        (
+            "error_invalid",
+            CommandError::invalid(
+                "`9999` is not a game server here.",
+                "Pick one from the list.",
+            ),
+        ),
+        (
+            "error_refused",
+            CommandError::refused(
+                "Stats need Survivor (tier 1).",
+                "Ask for an upgrade with /premium upgrade.",
+            ),
+        ),
+        (
+            "error_failed",
+            CommandError::failed("The database did not answer", "timed out"),
+        ),
+    ] {
+        put(name, reply(&error.to_reply("E-0000000000000"))?);
+    }
+    Ok(out)
+}
+
+#[test]
+fn every_rendered_message_matches_the_golden_file() -> Result<(), String> {
+    let now = rendered()?;
+    let text = serde_json::to_string_pretty(&now).map_err(|e| e.to_string())? + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(GOLDEN, &text).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let golden = std::fs::read_to_string(GOLDEN).map_err(|e| format!("{GOLDEN}: {e}"))?;
+    let before: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&golden).map_err(|e| e.to_string())?;
+    let mut changed = Vec::new();
+    for name in before
+        .keys()
+        .chain(now.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        if before.get(name) != now.get(name) {
+            changed.push(format!(
+                "{name}:\n  golden: {}\n  now:    {}",
+                before
+                    .get(name)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                now.get(name).map(ToString::to_string).unwrap_or_default()
+            ));
+        }
+    }
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "rendered messages changed (if meant: UPDATE_GOLDEN=1 cargo test -p gateway-shard --test golden_embeds):\n{}",
+            changed.join("\n")
+        ))
+    }
+}
