@@ -93,7 +93,7 @@ async fn a_downgrade_pauses_servers_beyond_the_slots_and_buttons_check_the_tier_
     )
     .await;
     let buttons = page.buttons();
-    assert_eq!(buttons.len(), 3, "{}", page.text());
+    assert_eq!(buttons.len(), 4, "{}", page.text());
 
     // Down to Scavenger: one server. The older keeps it; the newer is paused.
     grant(0).await;

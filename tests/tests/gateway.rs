@@ -349,7 +349,7 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let answer = ok(sim.answer(&sent, WAIT).await);
     assert!(answer.title().starts_with(&top), "{}", answer.title());
     let buttons = answer.buttons();
-    assert_eq!(buttons.len(), 3);
+    assert_eq!(buttons.len(), 4);
     let sent = sim.press(0, &admin_a, &buttons[1]);
     let refused = ok(sim.first_answer(&sent, WAIT).await);
     assert!(
@@ -370,6 +370,11 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
         "{}",
         answer.text()
     );
+    // The fixture's kills are from 2025: no recent form, and the history says why.
+    let sent = sim.press(0, &member_a, &buttons[3]);
+    let history = ok(sim.first_answer(&sent, WAIT).await);
+    assert!(history.title().ends_with("History"), "{}", history.title());
+    mentions(&history, &["Not enough history yet"]);
 
     // Player-name autocomplete is scoped to this guild's server.
     let sent = sim.autocomplete(

@@ -313,3 +313,43 @@ async fn a_database_migrated_by_a_newer_build_is_refused() {
     }
     ok(test.drop_database().await);
 }
+
+#[tokio::test]
+async fn a_players_encounters_are_read_back_from_the_kill_lines_in_order() {
+    use tower_store::stats_query::{Encounter, StatsQuery};
+    let test = ok(TestDatabase::create("stats_encounters").await);
+    let (store, db) = store(&test).await;
+    const A: &str = "0002e69a65204b669c20238266782d7b";
+    const B: &str = "00024afed387453195c040bb85708405";
+    const C: &str = "0002ffffd387453195c040bb85708405";
+    let lines = format!(
+        "2025.05.03-02.20.00;Alpha;{A};Bravo;{B};AK-SU;120;\n\
+         2025.05.03-02.21.00;Bravo;{B};Alpha;{A};MR5;300;\n\
+         2025.05.03-02.22.00;Charlie;{C};Bravo;{B};MR5;10;\n\
+         2025.05.04-10.00.00;Alpha;{A};Alpha;{A};falling;0;\n\
+         2025.05.04-11.00.00;Alpha;{A};Charlie;{C};IZH-43;5;\n"
+    );
+    let chunk = parse_killfeed_chunk("a.csv", lines.as_bytes(), 0, true);
+    apply_all(&store, std::slice::from_ref(&chunk), 1).await;
+    let query = StatsQuery::new(&db);
+    // 2025-05-03 00:00 UTC.
+    let since = 1_746_230_400;
+    let found = ok(query.encounters(GUILD, SERVER, A, since).await);
+    let e = |at: i64, won: bool, opponent: &str| Encounter {
+        at,
+        won,
+        opponent: opponent.to_owned(),
+    };
+    assert_eq!(
+        found,
+        vec![
+            e(since + 2 * 3600 + 20 * 60, true, B),
+            e(since + 2 * 3600 + 21 * 60, false, B),
+            e(since + 86_400 + 11 * 3600, true, C),
+        ],
+        "kills and deaths only, oldest first; not the fall, not others' fights"
+    );
+    let later = ok(query.encounters(GUILD, SERVER, A, since + 86_400).await);
+    assert_eq!(later.len(), 1, "{later:?}");
+    ok(test.drop_database().await);
+}

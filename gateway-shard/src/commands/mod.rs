@@ -12,6 +12,7 @@ pub mod events;
 pub mod help;
 pub mod killfeed;
 pub mod link;
+pub mod player_form;
 pub mod premium;
 pub mod removal;
 pub mod setup;

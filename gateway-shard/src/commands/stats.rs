@@ -29,16 +29,18 @@ pub enum Page {
     Overview,
     Weapons,
     Matchups,
+    History,
 }
 
 impl Page {
-    const ALL: [Page; 3] = [Page::Overview, Page::Weapons, Page::Matchups];
+    const ALL: [Page; 4] = [Page::Overview, Page::Weapons, Page::Matchups, Page::History];
 
     fn key(self) -> &'static str {
         match self {
             Self::Overview => "o",
             Self::Weapons => "w",
             Self::Matchups => "m",
+            Self::History => "h",
         }
     }
 
@@ -47,9 +49,13 @@ impl Page {
             Self::Overview => "Overview",
             Self::Weapons => "Weapons",
             Self::Matchups => "Matchups",
+            Self::History => "History",
         }
     }
 }
+
+/// How far back the recent form and the history read the kill lines.
+const FORM_DAYS: i64 = 30;
 
 /// What a page button stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -470,6 +476,50 @@ async fn player_page(
                     "Prey (you killed most)",
                     show(&prey, "killed"),
                 ));
+            let now = now_unix_ms() / 1000;
+            let encounters = bot
+                .stats
+                .encounters(
+                    guild_id,
+                    &button.server,
+                    &row.player_id,
+                    now - FORM_DAYS * 86_400,
+                )
+                .await?;
+            if let Some(text) = super::player_form::recent_performance(&encounters, s.kdr()) {
+                b = b.field(EmbedFieldBuilder::new("Recent Performance", text));
+            }
+            let met = super::player_form::recent_matchups(&encounters);
+            if !met.is_empty() {
+                let ids: Vec<String> = met.iter().map(|(p, ..)| p.clone()).collect();
+                let names = bot.stats.names(guild_id, &button.server, &ids).await?;
+                let lines: Vec<String> = met
+                    .iter()
+                    .map(|(p, k, d)| {
+                        format!(
+                            "{} — {k} kills, {d} deaths",
+                            shown(names.get(p).map(String::as_str).unwrap_or(p), 40)
+                        )
+                    })
+                    .collect();
+                b = b.field(EmbedFieldBuilder::new("Recent Matchups", lines.join("\n")));
+            }
+        }
+        Page::History => {
+            let now = now_unix_ms() / 1000;
+            let encounters = bot
+                .stats
+                .encounters(
+                    guild_id,
+                    &button.server,
+                    &row.player_id,
+                    now - super::player_form::DAYS * 86_400,
+                )
+                .await?;
+            b = b.description(match super::player_form::daily_kills(&encounters, now) {
+                Some(days) => super::player_form::history_text(&days),
+                None => "Not enough history yet: kills or deaths on more than two of the last seven days are needed.".to_owned(),
+            });
         }
     }
     let buttons: Vec<Component> = Page::ALL
@@ -498,6 +548,7 @@ async fn player_page(
             .component(buttons[0].clone())
             .component(buttons[1].clone())
             .component(buttons[2].clone())
+            .component(buttons[3].clone())
             .build(),
     );
     Ok(Reply::embed(b.build()).with_components(vec![row]))

@@ -35,6 +35,19 @@ pub struct PlayerRow {
     pub stats: PlayerStats,
 }
 
+/// One PvP kill a player took part in, from the stored kill lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encounter {
+    /// Unix seconds, game time.
+    pub at: i64,
+    /// The player killed (rather than died).
+    pub won: bool,
+    pub opponent: String,
+}
+
+/// The most stored lines an encounter query reads (a week of a busy server).
+const ENCOUNTER_LINES: usize = 200_000;
+
 /// A weapon's totals on a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeaponRow {
@@ -64,6 +77,7 @@ pub struct ServerTotals {
 /// Read access to one deployment's statistics.
 #[derive(Clone)]
 pub struct StatsQuery {
+    kills: Collection<Document>,
     players: Collection<Document>,
     player_weapons: Collection<Document>,
     matchups: Collection<Document>,
@@ -101,6 +115,7 @@ impl StatsQuery {
     pub fn new(db: &Database) -> Self {
         let raw = db.raw();
         Self {
+            kills: raw.collection(collections::KILLS),
             players: raw.collection(collections::PLAYER_STATS),
             player_weapons: raw.collection(collections::PLAYER_WEAPONS),
             matchups: raw.collection(collections::MATCHUPS),
@@ -237,6 +252,68 @@ impl StatsQuery {
             limit,
         )
         .await
+    }
+
+    /// A player's PvP kills and deaths since `since` (Unix seconds, game time), oldest
+    /// first, from the stored kill lines (for the history and recent form of `/stats
+    /// player`). Reads at most [`ENCOUNTER_LINES`] lines.
+    pub async fn encounters(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        player_id: &str,
+        since: i64,
+    ) -> Result<Vec<Encounter>, MongoError> {
+        let since_date = mongodb::bson::DateTime::from_millis(since.saturating_mul(1000));
+        let mut filter = scope(guild_id, server_id);
+        filter.insert("at", doc! { "$gte": since_date });
+        let mut cursor = self
+            .kills
+            .find(filter)
+            .projection(doc! {
+                "lines.at": 1, "lines.kind": 1, "lines.killer_id": 1, "lines.victim_id": 1,
+            })
+            .sort(doc! { "at": 1 })
+            .await?;
+        let mut out = Vec::new();
+        let mut read = 0;
+        while let Some(d) = cursor.try_next().await? {
+            let Ok(lines) = d.get_array("lines") else {
+                continue;
+            };
+            read += lines.len();
+            for l in lines.iter().filter_map(|l| l.as_document()) {
+                let at = match l.get_datetime("at") {
+                    Ok(t) => t.timestamp_millis().div_euclid(1000),
+                    Err(_) => continue,
+                };
+                if at < since || l.get_str("kind").ok() != Some("kill") {
+                    continue;
+                }
+                let (killer, victim) = (
+                    l.get_str("killer_id").unwrap_or_default(),
+                    l.get_str("victim_id").unwrap_or_default(),
+                );
+                if killer == player_id {
+                    out.push(Encounter {
+                        at,
+                        won: true,
+                        opponent: victim.to_owned(),
+                    });
+                } else if victim == player_id {
+                    out.push(Encounter {
+                        at,
+                        won: false,
+                        opponent: killer.to_owned(),
+                    });
+                }
+            }
+            if read >= ENCOUNTER_LINES {
+                break;
+            }
+        }
+        out.sort_by_key(|e| e.at);
+        Ok(out)
     }
 
     /// Players with the most kills with one weapon: (id, kills).
