@@ -551,3 +551,102 @@ async fn the_killfeed_goes_on_where_the_earlier_bot_stopped() {
     ok(db.drop_database().await);
     ok(legacy.drop_database().await);
 }
+
+/// An import cut short (here: after the first server's read position and the second
+/// server were written, before anything else) completes when run again: nothing doubled,
+/// nothing missing, the cut-short server's settings filled in.
+#[tokio::test]
+async fn an_import_cut_short_completes_when_run_again() {
+    use tower_ingest::earlier_position::EarlierPosition;
+    use tower_store::cursor_store::CursorStore;
+    use tower_store::game_servers::NewGameServer;
+    use tower_store::secret::Redacted;
+
+    const GUILD: u64 = 910_000_000_000_000_007;
+    const CHANNEL: u64 = 930_000_000_000_000_007;
+    let db = ok(TestDatabase::create("import_legacy_cut").await);
+    let legacy = ok(TestDatabase::create("import_legacy_cut_source").await);
+    let server = |id: &str| {
+        doc! {
+            "server_id": format!("uuid-{id}"), "original_server_id": id,
+            "server_name": format!("Server {id}"), "sftp_host": "cut.example",
+            "sftp_username": "u", "sftp_password": "cut-secret-pw",
+            "killfeed_channel_id": CHANNEL as i64,
+        }
+    };
+    ok(legacy
+        .handle()
+        .collection::<Document>("guilds")
+        .insert_one(doc! {
+            "guild_id": GUILD.to_string(), "premium_tier": 3,
+            "servers": [server("8801"), server("8802")],
+        })
+        .await);
+    ok(legacy
+        .handle()
+        .collection::<Document>("csv_processor_state")
+        .insert_one(
+            doc! { "server_id": "uuid-8801", "line_positions": { "2025.05.01-00.00.00.csv": 40 } },
+        )
+        .await);
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+
+    // What a run cut short left: 8801's read position, and 8802 without its channels.
+    let ours = ok(db.open().await);
+    ok(tower_store::schema::migrate(&ours, "test").await);
+    let position = EarlierPosition {
+        file: "2025.05.01-00.00.00.csv".to_owned(),
+        records: 40,
+    };
+    assert!(ok(CursorStore::new(&ours)
+        .record_earlier_position(GUILD, "8801", &position)
+        .await));
+    let store = GameServerStore::new(&ours);
+    ok(store
+        .add(
+            GuildId(GUILD),
+            NewGameServer {
+                server: ok(ServerId::parse("8802")),
+                name: "Server 8802".to_owned(),
+                host: "cut.example".to_owned(),
+                port: 22,
+                username: "u".to_owned(),
+                credential: Credential::Password(Redacted::new("cut-secret-pw".to_owned())),
+            },
+            Some(&key),
+        )
+        .await);
+
+    let (report, _) = import(&db, &legacy, &key_text, &[]).await;
+    assert_eq!(report["imported"]["game_servers"], 1, "{report}");
+    assert_eq!(report["already"]["game_servers"], 1, "{report}");
+    for id in ["8801", "8802"] {
+        let s = ok(store.get(GuildId(GUILD), &ok(ServerId::parse(id))).await);
+        assert_eq!(s.channels.killfeed, Some(CHANNEL), "{id}'s channel");
+    }
+    let slots = ok(CursorStore::new(&ours)
+        .load_killfeed_slots(GUILD, "8801")
+        .await);
+    assert_eq!(
+        slots
+            .states
+            .get("killfeed")
+            .and_then(|s| s.earlier_bot.clone()),
+        Some(position),
+        "the read position kept, once"
+    );
+    let stored = everything(&db.handle()).await;
+    let (again, _) = import(&db, &legacy, &key_text, &[]).await;
+    assert!(
+        again["imported"].as_object().is_none_or(|m| m.is_empty()),
+        "{again}"
+    );
+    assert_eq!(
+        everything(&db.handle()).await,
+        stored,
+        "the third run wrote"
+    );
+    ok(db.drop_database().await);
+    ok(legacy.drop_database().await);
+}
