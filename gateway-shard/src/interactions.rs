@@ -36,6 +36,11 @@ use crate::rest::RestError;
 /// backfill a read can wait a second), while a quick command still answers in one message.
 pub const DEFER_AFTER: Duration = Duration::from_millis(100);
 
+/// A button press still working after this is acknowledged, then its message edited:
+/// well within Discord's three seconds, and long enough that a page answered from the
+/// statistics (milliseconds) updates in one step.
+pub const PRESS_DEFER_AFTER: Duration = Duration::from_millis(1500);
+
 /// The longest a command may run before it is reported as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -491,37 +496,78 @@ async fn component(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     let Some(caller) = Caller::of(&interaction) else {
         return;
     };
+    let (custom_id, values) = (data.custom_id.clone(), data.values.clone());
+    let work = tokio::spawn({
+        let bot = Arc::clone(&bot);
+        async move { pressed(&bot, shard, &caller, &custom_id, &values).await }
+    });
+    tokio::pin!(work);
+    let failed = |e: tokio::task::JoinError| {
+        tracing::error!(error = %e, "a button's work panicked");
+        Reply::done("Something went wrong", "Try again in a minute.").ephemeral()
+    };
+    tokio::select! {
+        biased;
+        done = &mut work => {
+            let reply = done.unwrap_or_else(failed);
+            // The caller's own button updates the message; a refusal is a private message.
+            let kind = if reply.ephemeral {
+                InteractionResponseType::ChannelMessageWithSource
+            } else {
+                InteractionResponseType::UpdateMessage
+            };
+            send_response(&bot, &interaction, kind, Some(checked(reply))).await;
+        }
+        // A page that reads much (a player's history) acknowledges first, within Discord's
+        // three seconds, then edits the message in.
+        () = tokio::time::sleep(PRESS_DEFER_AFTER) => {
+            let kind = InteractionResponseType::DeferredUpdateMessage;
+            if !send_response(&bot, &interaction, kind, None).await {
+                work.abort();
+                return;
+            }
+            let reply = work.await.unwrap_or_else(failed);
+            let private = reply.ephemeral;
+            let data = checked(reply);
+            if private {
+                follow_up(&bot, &interaction, std::slice::from_ref(&data)).await;
+            } else {
+                edit(&bot, &interaction, &data).await;
+            }
+        }
+    }
+}
+
+/// What a pressed button or a chosen menu value answers: its command's page, or a
+/// refusal (access and tier are checked again: the guild may have been downgraded since
+/// the message was sent).
+async fn pressed(
+    bot: &Bot,
+    shard: u32,
+    caller: &Caller,
+    custom_id: &str,
+    values: &[String],
+) -> Reply {
     let inv = Invocation {
-        path: commands::button_command(&data.custom_id)
+        path: commands::button_command(custom_id)
             .unwrap_or("unknown button")
             .to_owned(),
         options: Vec::new(),
     };
-    // A button is the command again: who may run it and its premium tier are checked
-    // again (the guild may have been downgraded since the message was sent).
-    let reply = match commands::spec_of(&inv.path) {
+    match commands::spec_of(&inv.path) {
         Some(spec) => match bot
-            .admit(&caller, &inv.path, spec.access, spec.feature)
+            .admit(caller, &inv.path, spec.access, spec.feature)
             .await
         {
-            Ok(_) => match commands::press(&bot, &caller, &inv.path, &data.custom_id, &data.values)
-                .await
-            {
+            Ok(_) => match commands::press(bot, caller, &inv.path, custom_id, values).await {
                 Ok(r) => r,
-                Err(e) => failure(&bot, shard, &caller, &inv, &e),
+                Err(e) => failure(bot, shard, caller, &inv, &e),
             },
             Err(refusal) => {
-                bot.audit_refusal(&caller, &inv.path, &refusal).await;
-                failure(&bot, shard, &caller, &inv, &refusal.error)
+                bot.audit_refusal(caller, &inv.path, &refusal).await;
+                failure(bot, shard, caller, &inv, &refusal.error)
             }
         },
-        None => failure(&bot, shard, &caller, &inv, &commands::unknown(&inv.path)),
-    };
-    // The caller's own button updates the message; a refusal is a private message.
-    let kind = if reply.ephemeral {
-        InteractionResponseType::ChannelMessageWithSource
-    } else {
-        InteractionResponseType::UpdateMessage
-    };
-    send_response(&bot, &interaction, kind, Some(checked(reply))).await;
+        None => failure(bot, shard, caller, &inv, &commands::unknown(&inv.path)),
+    }
 }

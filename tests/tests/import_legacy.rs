@@ -598,6 +598,7 @@ async fn an_import_cut_short_completes_when_run_again() {
     let position = EarlierPosition {
         file: "2025.05.01-00.00.00.csv".to_owned(),
         records: 40,
+        recorded_unix: mongodb::bson::DateTime::now().timestamp_millis() / 1000,
     };
     assert!(ok(CursorStore::new(&ours)
         .record_earlier_position(GUILD, "8801", &position)
@@ -632,8 +633,9 @@ async fn an_import_cut_short_completes_when_run_again() {
         slots
             .states
             .get("killfeed")
-            .and_then(|s| s.earlier_bot.clone()),
-        Some(position),
+            .and_then(|s| s.earlier_bot.clone())
+            .map(|p| (p.file, p.records)),
+        Some((position.file, position.records)),
         "the read position kept, once"
     );
     let stored = everything(&db.handle()).await;

@@ -108,6 +108,15 @@ async fn verify_finds_repairs_and_then_agrees() {
             doc! { "$inc": { "kills": 5 } },
         )
         .await);
+    // A player in no kill line at all.
+    const GHOST: &str = "0000000000000000000000000000beef";
+    ok(raw
+        .collection::<Document>("player_stats")
+        .insert_one(doc! {
+            "_id": at(GHOST), "guild_id": GUILD.to_string(), "server_id": SERVER,
+            "player_id": GHOST, "name": "Ghost", "kills": 7_i64, "last_batch": 1_i64,
+        })
+        .await);
 
     let (report, agreed) = verify(&test, &["--guild", &GUILD.to_string()]).await;
     assert!(!agreed, "a disagreement is a failure: {report}");
@@ -129,7 +138,15 @@ async fn verify_finds_repairs_and_then_agrees() {
         "{found:?}"
     );
     assert!(has("server kills"), "{found:?}");
-    assert_eq!(found.len(), 5, "nothing else: {found:?}");
+    assert!(has(&format!("player {GHOST} kills")), "{found:?}");
+    assert_eq!(
+        found
+            .iter()
+            .filter(|f| !f.contains(&format!("player {GHOST} ")))
+            .count(),
+        5,
+        "nothing else: {found:?}"
+    );
 
     let (report, repaired) = verify(&test, &["--repair"]).await;
     assert!(repaired, "{report}");
@@ -143,6 +160,20 @@ async fn verify_finds_repairs_and_then_agrees() {
     assert_eq!(
         stored.weapons[weapon].longest_m,
         expected.weapons[weapon].longest_m
+    );
+    assert!(
+        !stored.players.contains_key(GHOST),
+        "a player in no line is gone"
+    );
+    // The fields the leaderboards sort by moved with the counters.
+    let top_doc = ok(ok(raw
+        .collection::<Document>("player_stats")
+        .find_one(doc! { "_id": at(top) })
+        .await)
+    .ok_or("the top player"));
+    assert_eq!(
+        top_doc.get_i64("suicides_total").unwrap_or(-1),
+        top_stats.suicides.total() as i64
     );
 
     let _ = std::fs::remove_dir_all(&root);

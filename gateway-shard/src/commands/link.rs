@@ -54,15 +54,31 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
             taken += 1;
             continue;
         }
+        let before = bot
+            .links
+            .of_user(caller.guild_id, caller.user_id)
+            .await?
+            .into_iter()
+            .find(|l| l.server_id == server_id);
         bot.links
             .link(caller.guild_id, caller.user_id, &link)
             .await?;
-        // Two users linking one player at once: the first link stands, the other goes.
+        // Two users linking one player at once: the first link stands; the other's
+        // earlier link on this server comes back.
         let holder = bot.links.holder(caller.guild_id, server_id, &row.player_id);
         if holder.await?.is_some_and(|h| h != caller.user_id) {
-            bot.links
-                .unlink(caller.guild_id, caller.user_id, Some(server_id))
-                .await?;
+            match &before {
+                Some(previous) => {
+                    bot.links
+                        .link(caller.guild_id, caller.user_id, previous)
+                        .await?
+                }
+                None => {
+                    bot.links
+                        .unlink(caller.guild_id, caller.user_id, Some(server_id))
+                        .await?;
+                }
+            }
             taken += 1;
             continue;
         }

@@ -63,7 +63,10 @@ pub fn recent_matchups(encounters: &[Encounter]) -> Vec<(String, u64, u64)> {
 /// Kills per day over the [`DAYS`] days ending with `now`'s (UTC days, game time), oldest
 /// first as `(days ago, kills)`; `None` with fewer than three days of kills or deaths.
 pub fn daily_kills(encounters: &[Encounter], now: i64) -> Option<Vec<(i64, u64)>> {
-    let today = now.div_euclid(86_400);
+    // Game time is the server's clock read as UTC: on a server ahead of UTC, its newest
+    // kills are "later" than now.
+    let newest = encounters.iter().map(|e| e.at).max().unwrap_or(now);
+    let today = now.max(newest).div_euclid(86_400);
     let mut kills = BTreeMap::new();
     let mut active = std::collections::BTreeSet::new();
     for e in encounters {

@@ -297,15 +297,20 @@ async fn upgrade(
         request = request.timestamp(now);
     }
     let request = request.build();
-    bot.rate_limits
+    let posted = bot
+        .rate_limits
         .send(|| {
             bot.http
                 .create_message(channel)
                 .embeds(std::slice::from_ref(&request))
                 .into_future()
         })
-        .await
-        .map_err(|e| CommandError::failed("The request could not be posted", e))?;
+        .await;
+    if let Err(e) = posted {
+        // Not posted: the guild may ask again at once.
+        bot.guilds.release_upgrade_request(caller.guild_id).await?;
+        return Err(CommandError::failed("The request could not be posted", e));
+    }
     Ok(Reply::done(
         "Request Sent",
         "Your premium upgrade request has been sent to the administrators. You will be notified once your request has been processed.",

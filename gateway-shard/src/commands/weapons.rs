@@ -141,13 +141,12 @@ async fn weapon_page(
         .stats
         .weapons_containing(caller.guild_id, id, &button.typed, MAX_WEAPONS)
         .await?;
-    // The exact name first (a name picked from the suggestions), whatever its kills.
-    if let Some(i) = found
-        .iter()
-        .position(|w| w.weapon.eq_ignore_ascii_case(&button.typed))
-    {
-        let exact = found.remove(i);
+    // The exact name first (a name picked from the suggestions), whatever its kills and
+    // however many weapons with more kills contain it.
+    if let Some(exact) = bot.stats.weapon(caller.guild_id, id, &button.typed).await? {
+        found.retain(|w| w.weapon != exact.weapon);
         found.insert(0, exact);
+        found.truncate(MAX_WEAPONS as usize);
     }
     let Some(w) = found.get(button.page.min(found.len().saturating_sub(1))) else {
         return Err(CommandError::invalid(

@@ -48,6 +48,8 @@ impl LogSink for ServerLogSink<'_> {
         match restart {
             Some(LogRestart::Truncated | LogRestart::Replaced) => {
                 self.counts.apply(&LogEvent::Restart);
+                // A restart ends every session: nobody is joining or on the server.
+                self.joining.clear();
                 // A new log after a restart is live from its first line.
                 self.quiet_until = None;
             }
@@ -78,14 +80,21 @@ impl LogSink for ServerLogSink<'_> {
                 } => {
                     // Bounded like the queue: a player never seen joining or leaving does
                     // not stay for ever.
-                    if self.joining.len() >= MAX_JOINING {
-                        self.joining.pop_first();
+                    if self.joining.len() >= MAX_JOINING
+                        && let Some(oldest) = self
+                            .joining
+                            .iter()
+                            .min_by_key(|(_, p)| p.requested_at_ms)
+                            .map(|(id, _)| id.clone())
+                    {
+                        self.joining.remove(&oldest);
                     }
                     self.joining.insert(
                         eos_id.clone(),
                         JoiningPlayer {
                             name: name.clone(),
                             platform: platform.clone().unwrap_or_default(),
+                            requested_at_ms: at_ms,
                         },
                     );
                     None

@@ -26,6 +26,10 @@ pub struct EarlierPosition {
     pub file: String,
     /// CSV records of that file the earlier bot had read (and posted).
     pub records: u64,
+    /// When it was imported (Unix seconds): a position much older than the switch-over
+    /// would announce days of old kills, so it is only used while fresh.
+    #[serde(default)]
+    pub recorded_unix: i64,
 }
 
 /// Counts CSV records as Python's `csv.reader` does, over bytes fed in pieces.
@@ -164,6 +168,7 @@ mod tests {
         let at = |file: &str, records| EarlierPosition {
             file: file.to_owned(),
             records,
+            recorded_unix: 0,
         };
         let read = locate(&source, &files, &at("2026.01.02-00.00.00.csv", 4)).await?;
         assert_eq!(read.offset, 4 * line);

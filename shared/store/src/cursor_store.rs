@@ -164,6 +164,9 @@ pub struct LogState {
 pub struct JoiningPlayer {
     pub name: String,
     pub platform: String,
+    /// When their join request was logged (Unix ms): the oldest goes first when the
+    /// bound is reached.
+    pub requested_at_ms: i64,
 }
 
 /// A write refused because another worker now holds the server (a higher lease token).
@@ -337,32 +340,57 @@ impl CursorStore {
     /// no worker with a higher token has written: a worker that lost its lease cannot
     /// move a cursor back ([`is_fenced`] tells that error apart).
     /// Records where the earlier bot stopped reading a server's killfeed, for its first
-    /// read here ([`KillfeedState::earlier_bot`]). Only for a server never read here:
-    /// whether it was recorded (false: the server already has a killfeed state).
+    /// read here ([`KillfeedState::earlier_bot`]). Only for a server never read here (no
+    /// state, or one with no cursor that was never listed): whether it was recorded.
     pub async fn record_earlier_position(
         &self,
         guild_id: u64,
         server_id: &str,
         position: &EarlierPosition,
     ) -> Result<bool, mongodb::error::Error> {
-        let state = KillfeedState {
-            earlier_bot: Some(position.clone()),
-            ..KillfeedState::default()
-        };
-        let done = self
+        let recorded = self
             .cursors
             .update_one(
-                doc! { "_id": key(guild_id, server_id, PRIMARY_KILLFEED) },
-                doc! { "$setOnInsert": {
-                    "guild_id": guild_id.to_string(),
-                    "server_id": server_id,
-                    "state": to_bson(&state)?,
-                    "schema_version": SCHEMA_VERSION,
-                } },
+                doc! {
+                    "_id": key(guild_id, server_id, PRIMARY_KILLFEED),
+                    "state.cursor": null,
+                    "state.listed": { "$ne": true },
+                },
+                doc! {
+                    "$set": { "state.earlier_bot": to_bson(position)? },
+                    "$setOnInsert": {
+                        "guild_id": guild_id.to_string(),
+                        "server_id": server_id,
+                        "schema_version": SCHEMA_VERSION,
+                    },
+                },
             )
             .upsert(true)
+            .await;
+        match recorded {
+            Ok(_) => Ok(true),
+            // A state that has read: the upsert's insert met its id.
+            Err(e) if crate::db::is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets an earlier bot's read position of a server never read here (its import
+    /// did not add the server after all).
+    pub async fn forget_earlier_position(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+    ) -> Result<(), mongodb::error::Error> {
+        self.cursors
+            .delete_one(doc! {
+                "_id": key(guild_id, server_id, PRIMARY_KILLFEED),
+                "state.cursor": null,
+                "state.listed": { "$ne": true },
+                "state.pending": null,
+            })
             .await?;
-        Ok(done.upserted_id.is_some())
+        Ok(())
     }
 
     pub async fn save_slot<T: Serialize>(
@@ -397,6 +425,11 @@ impl CursorStore {
         Ok(())
     }
 }
+
+/// How long after its import an earlier bot's read position is used: a server first read
+/// later than that starts as any new server does (history quiet, new lines posted), rather
+/// than announcing everything written since the earlier bot stopped.
+pub const EARLIER_POSITION_FOR_SECS: i64 = 3 * 24 * 3600;
 
 /// The slot of a server's first killfeed folder (and of the only one, for earlier
 /// builds); every other folder has a slot of its own, `killfeed:<folder>`.
@@ -503,6 +536,9 @@ impl<'a> StoreSink<'a> {
             || states
                 .values()
                 .any(|s| s.folder.is_some() && (s.listed || s.cursor.is_some()));
+        // Where the earlier bot stopped applies to every folder (it read them all by file
+        // name): each finds it in its own files on its first read.
+        let earlier = primary.earlier_bot.clone().filter(|_| !server_read);
         let mut primary = Some(primary);
         let floor = states
             .values()
@@ -528,6 +564,9 @@ impl<'a> StoreSink<'a> {
             state.folder = Some(dir.clone());
             state.next_batch = state.next_batch.max(floor);
             state.listed |= server_read;
+            if !state.listed && state.cursor.is_none() && state.earlier_bot.is_none() {
+                state.earlier_bot = earlier.clone();
+            }
             let mut sink = Self::with_state(guild_id, server_id, slot, state, stats, cursors);
             // What was worked out here is written too (by `settle`, if no batch does), so
             // a holder that keeps these states and a later reader of MongoDB agree.
@@ -708,10 +747,12 @@ impl KillfeedSink for StoreSink<'_> {
     }
 
     fn earlier_position(&self) -> Option<&EarlierPosition> {
-        self.state
-            .earlier_bot
-            .as_ref()
-            .filter(|_| !self.state.listed && self.state.cursor.is_none())
+        let now = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
+        self.state.earlier_bot.as_ref().filter(|p| {
+            !self.state.listed
+                && self.state.cursor.is_none()
+                && now.saturating_sub(p.recorded_unix) <= EARLIER_POSITION_FOR_SECS
+        })
     }
 
     fn earlier_position_found(&mut self, point: ReadPoint) {

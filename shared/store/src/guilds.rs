@@ -167,6 +167,20 @@ impl GuildStore {
         }
     }
 
+    /// Gives back a guild's upgrade request claim (its request could not be posted).
+    pub async fn release_upgrade_request(
+        &self,
+        guild_id: u64,
+    ) -> Result<(), mongodb::error::Error> {
+        self.guilds
+            .update_one(
+                doc! { "guild_id": guild_id.to_string() },
+                doc! { "$unset": { "upgrade_requested_at": "" } },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Every guild's admin channel, where one is set.
     pub async fn admin_channels(&self) -> Result<HashMap<u64, u64>, mongodb::error::Error> {
         let docs: Vec<Document> = self

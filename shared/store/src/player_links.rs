@@ -27,16 +27,21 @@ impl PlayerLinks {
         }
     }
 
-    /// Links (or re-links) a user's player on one server.
+    /// Links (or re-links) a user's player on one server. Linking the player already
+    /// linked keeps its `linked_at` (who linked a player first is who holds it).
     pub async fn link(
         &self,
         guild_id: u64,
         discord_id: u64,
         link: &PlayerLink,
     ) -> Result<(), mongodb::error::Error> {
-        self.links
+        let changed = self
+            .links
             .update_one(
-                doc! { "guild_id": guild_id.to_string(), "discord_id": discord_id.to_string(), "server_id": &link.server_id },
+                doc! {
+                    "guild_id": guild_id.to_string(), "discord_id": discord_id.to_string(),
+                    "server_id": &link.server_id, "player_id": { "$ne": &link.player_id },
+                },
                 doc! { "$set": {
                     "player_id": &link.player_id,
                     "player_name": &link.player_name,
@@ -45,8 +50,13 @@ impl PlayerLinks {
                 } },
             )
             .upsert(true)
-            .await?;
-        Ok(())
+            .await;
+        match changed {
+            Ok(_) => Ok(()),
+            // Already this player: the upsert's insert met the user's link on the server.
+            Err(e) if crate::db::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Links a user's player on one server unless the user already has a player there;

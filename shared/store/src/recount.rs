@@ -97,9 +97,11 @@ pub async fn recount(
     server_id: &str,
 ) -> Result<(ServerStats, u64), MongoError> {
     let kills = db.raw().collection::<Document>(collections::KILLS);
+    // No index orders a server's documents by batch: a large server's sort spills to disk.
     let mut cursor = kills
         .find(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
         .sort(doc! { "batch": 1, "from": 1, "_id": 1 })
+        .allow_disk_use(true)
         .await?;
     let mut stats = ServerStats::default();
     let mut batch_lines: Vec<StoredLine> = Vec::new();
@@ -295,6 +297,7 @@ pub async fn repair(
         "schema_version": SCHEMA_VERSION, "last_batch": 0_i64,
     };
     let mut changed = 0;
+    let mut deleted = 0;
     let mut write = async |collection: &str, id: String, update: Document| {
         let done = raw
             .collection::<Document>(collection)
@@ -312,9 +315,28 @@ pub async fn repair(
         .collect();
     for id in ids {
         let a = stored.players.get(id).unwrap_or(&none);
-        let b = counted.players.get(id).unwrap_or(&none);
+        let Some(b) = counted.players.get(id) else {
+            // In no counted line: the player's documents go (matchups against them go
+            // with their killers' below).
+            let of = |key: &str| {
+                doc! { "guild_id": &guild, "server_id": server_id, key: id.as_str() }
+            };
+            for (collection, filter) in [
+                (collections::PLAYER_STATS, of("player_id")),
+                (collections::PLAYER_WEAPONS, of("player_id")),
+                (collections::MATCHUPS, of("killer_id")),
+            ] {
+                deleted += raw
+                    .collection::<Document>(collection)
+                    .delete_many(filter)
+                    .await?
+                    .deleted_count;
+            }
+            continue;
+        };
         let mut inc = Document::new();
         let mut set = Document::new();
+        let mut unset = Document::new();
         for ((name, x), (_, y)) in counters(a).into_iter().zip(counters(b)) {
             match (ADDED.contains(&name), x == y) {
                 (_, true) => {}
@@ -326,8 +348,27 @@ pub async fn repair(
                 }
             }
         }
+        // Fields the batches derive from the counters, kept in step: the stored total
+        // itself is read, as it may disagree with the stored kinds.
+        if !inc.is_empty() || !set.is_empty() {
+            let total = raw
+                .collection::<Document>(collections::PLAYER_STATS)
+                .find_one(doc! { "_id": format!("{guild}:{server_id}:{id}") })
+                .projection(doc! { "suicides_total": 1 })
+                .await?
+                .map_or(0, |d| crate::stats_store::get_u64(&d, "suicides_total"));
+            if total != b.suicides.total() {
+                inc.insert("suicides_total", diff(total, b.suicides.total()));
+            }
+        }
+        if (a.kills, a.deaths) != (b.kills, b.deaths) {
+            set.insert("kdr", tower_ingest::stats::kdr(b.kills, b.deaths));
+        }
         if a.longest_kill_m != b.longest_kill_m {
-            set.insert("longest_kill_m", b.longest_kill_m.map(i64::from));
+            match b.longest_kill_m {
+                Some(m) => set.insert("longest_kill_m", i64::from(m)),
+                None => unset.insert("longest_kill_m", ""),
+            };
         }
         if (a.first_seen, a.last_seen) != (b.first_seen, b.last_seen) {
             set.insert(
@@ -339,7 +380,7 @@ pub async fn repair(
                 DateTime::from_millis(b.last_seen.saturating_mul(1000)),
             );
         }
-        if !inc.is_empty() || !set.is_empty() {
+        if !inc.is_empty() || !set.is_empty() || !unset.is_empty() {
             let mut insert = scope.clone();
             insert.insert("player_id", id.as_str());
             insert.insert("name", b.name.as_str());
@@ -353,6 +394,9 @@ pub async fn repair(
             }
             if !set.is_empty() {
                 update.insert("$set", set);
+            }
+            if !unset.is_empty() {
+                update.insert("$unset", unset);
             }
             write(
                 collections::PLAYER_STATS,
@@ -445,11 +489,14 @@ pub async fn repair(
         if !inc.is_empty() {
             update.insert("$inc", inc);
         }
-        if let Some(l) = c.longest_kill.as_ref().filter(|_| longest(s) != longest(c)) {
-            update.insert(
-                "$set",
-                doc! { "longest_kill": { "distance_m": i64::from(l.distance_m), "killer_id": &l.killer_id, "weapon": &l.weapon } },
-            );
+        if longest(s) != longest(c) {
+            match &c.longest_kill {
+                Some(l) => update.insert(
+                    "$set",
+                    doc! { "longest_kill": { "distance_m": i64::from(l.distance_m), "killer_id": &l.killer_id, "weapon": &l.weapon } },
+                ),
+                None => update.insert("$unset", doc! { "longest_kill": "" }),
+            };
         }
         write(
             collections::SERVER_STATS,
@@ -458,5 +505,5 @@ pub async fn repair(
         )
         .await?;
     }
-    Ok(changed)
+    Ok(changed + deleted)
 }

@@ -273,7 +273,8 @@ impl StatsQuery {
             .projection(doc! {
                 "lines.at": 1, "lines.kind": 1, "lines.killer_id": 1, "lines.victim_id": 1,
             })
-            .sort(doc! { "at": 1 })
+            // Newest first: past the bound, what is left out is the oldest.
+            .sort(doc! { "at": -1 })
             .await?;
         let mut out = Vec::new();
         let mut read = 0;

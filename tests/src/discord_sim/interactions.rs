@@ -492,11 +492,12 @@ impl DiscordSimulator {
             .collect()
     }
 
-    /// What the user ends up seeing: the callback, or after a defer (type 5) the edit or
-    /// the private follow-up that replaced it.
+    /// What the user ends up seeing: the callback, or after a defer (type 5, or 6 for a
+    /// button's message) the edit or the private follow-up that replaced it.
     pub async fn answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {
         let first = self.first_answer(sent, timeout).await?;
-        if first.kind == 5 {
+        // A deferred answer, or a deferred update of a message (a button's).
+        if first.kind == 5 || first.kind == 6 {
             return self.edited_answer(sent, timeout).await;
         }
         Ok(first)

@@ -335,17 +335,33 @@ async fn run(
             }
         };
         // The read position first: a worker may take the server as soon as it exists.
-        if let Some(resume) = resume.as_ref().filter(|_| !exists && !dry_run) {
-            cursors
-                .record_earlier_position(guild, &server_id, resume)
+        // A server this bot has read before (removed and not re-added) keeps its own.
+        let mut resume = resume.filter(|_| !exists);
+        if let Some(position) = resume.as_ref().filter(|_| !dry_run)
+            && !cursors
+                .record_earlier_position(guild, &server_id, position)
                 .await
-                .map_err(|e| format!("MongoDB: {e}"))?;
+                .map_err(|e| format!("MongoDB: {e}"))?
+        {
+            report.skip(
+                "csv_processor_state",
+                id.clone(),
+                "this bot has read the server before: its own read position is kept",
+            );
+            resume = None;
         }
         let added = match (exists, dry_run) {
             (true, _) => Err(GameServerError::Exists(ours.clone())),
             (false, true) => Ok(()),
             (false, false) => servers_store.add(GuildId(guild), new, Some(key)).await,
         };
+        // Not added after all: its position must not wait for a server added by hand later.
+        if added.is_err() && resume.is_some() && !dry_run && !exists {
+            cursors
+                .forget_earlier_position(guild, &server_id)
+                .await
+                .map_err(|e| format!("MongoDB: {e}"))?;
+        }
         match added {
             Ok(()) => {
                 Report::count(&mut report.imported, "game_servers");

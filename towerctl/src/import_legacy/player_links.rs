@@ -65,6 +65,20 @@ pub(super) async fn import(
             player_id: player_id.to_ascii_lowercase(),
             player_name: d.get_str("player_name").unwrap_or_default().to_owned(),
         };
+        // One Discord user per player and server, as /link keeps it.
+        if let Some(other) = store
+            .holder(guild, &link.server_id, &link.player_id)
+            .await
+            .map_err(|e| format!("MongoDB: {e}"))?
+            .filter(|h| *h != discord)
+        {
+            report.skip(
+                "player_links",
+                id,
+                format!("the player is linked to another Discord user here ({other})"),
+            );
+            continue;
+        }
         let added = if dry_run {
             !store
                 .of_user(guild, discord)

@@ -107,6 +107,7 @@ impl ReadPositions {
             .map(|(file, records)| EarlierPosition {
                 file: file.clone(),
                 records: *records,
+                recorded_unix: mongodb::bson::DateTime::now().timestamp_millis() / 1000,
             })
     }
 
@@ -146,12 +147,10 @@ mod tests {
         ];
         let mut positions = ReadPositions::read(&states, &config, &mut report);
         let ids = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let found = positions.of(&ids(&["7020", "uuid-a"]));
         assert_eq!(
-            positions.of(&ids(&["7020", "uuid-a"])),
-            Some(EarlierPosition {
-                file: "2025.05.11-00.00.00.csv".to_owned(),
-                records: 258
-            })
+            found.map(|p| (p.file, p.records)),
+            Some(("2025.05.11-00.00.00.csv".to_owned(), 258))
         );
         assert_eq!(positions.of(&ids(&["uuid-b"])), None);
         positions.report_unclaimed(&mut report);
