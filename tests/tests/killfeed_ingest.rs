@@ -353,3 +353,62 @@ async fn a_first_read_cut_short_stays_quiet_and_only_new_lines_are_announced() {
     let _ = std::fs::remove_dir_all(&root);
     ok(test.drop_database().await);
 }
+
+/// A server imported from the earlier bot, with two killfeed folders: the earlier bot read
+/// both by file name, so each folder's first read keeps quiet what it had read (every
+/// older file, and the first records of the file it named) and counts everything.
+#[tokio::test]
+async fn every_folder_resumes_where_the_earlier_bot_stopped() {
+    use tower_ingest::earlier_position::EarlierPosition;
+    use tower_tests::guild_setup::kill;
+
+    let test = ok(TestDatabase::create("killfeed_earlier").await);
+    let db = ok(test.open().await);
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let root = std::env::temp_dir().join(format!("tower-earlier-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let lines = |from: u32, n: u32| (from..from + n).map(kill).collect::<String>();
+    for (dir, older, named) in [("world_0", 10, 6), ("world_1", 4, 5)] {
+        let folder = root.join("deathlogs").join(dir);
+        ok(std::fs::create_dir_all(&folder));
+        let base = if dir == "world_0" { 0 } else { 30 };
+        ok(std::fs::write(
+            folder.join("2025.05.01-00.00.00.csv"),
+            lines(base, older),
+        ));
+        ok(std::fs::write(
+            folder.join("2025.05.02-00.00.00.csv"),
+            lines(base + 15, named),
+        ));
+    }
+    let position = EarlierPosition {
+        file: "2025.05.02-00.00.00.csv".to_owned(),
+        records: 3,
+        recorded_unix: mongodb::bson::DateTime::now().timestamp_millis() / 1000,
+    };
+    assert!(ok(cursors
+        .record_earlier_position(GUILD, SERVER, &position)
+        .await));
+    let dirs = vec![
+        "deathlogs/world_0".to_owned(),
+        "deathlogs/world_1".to_owned(),
+    ];
+    let loaded = ok(cursors.load_killfeed_slots(GUILD, SERVER).await);
+    let sinks = ok(StoreSink::from_slots(
+        GUILD, SERVER, &dirs, None, loaded, &stats, &cursors,
+    ));
+    let source = LocalSource::new(&root);
+    let mut quiet = Vec::new();
+    for (mut sink, dir) in sinks.into_iter().zip(&dirs) {
+        let mut outcome = PollOutcome::default();
+        ok(poll_killfeed(&source, dir, BATCH_BYTES, None, &mut sink, &mut outcome).await);
+        quiet.push((sink.quiet_lines, sink.totals.counted));
+    }
+    assert_eq!(
+        quiet,
+        vec![(10 + 3, 16), (4 + 3, 9)],
+        "(quiet, counted) per folder: the rest of the named file is announced"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}
