@@ -64,8 +64,8 @@ impl HelpMenu {
         format!(
             "{}|{}|{}",
             Self::PREFIX,
-            super::stats::radix36(self.caller),
-            super::stats::radix36(u64::try_from(self.expires_unix).unwrap_or(0))
+            super::buttons::radix36(self.caller),
+            super::buttons::radix36_time(self.expires_unix)
         )
     }
 
@@ -74,8 +74,8 @@ impl HelpMenu {
         if parts.next()? != Self::PREFIX {
             return None;
         }
-        let caller = u64::from_str_radix(parts.next()?, 36).ok()?;
-        let expires_unix = i64::try_from(u64::from_str_radix(parts.next()?, 36).ok()?).ok()?;
+        let caller = super::buttons::from_radix36(parts.next()?)?;
+        let expires_unix = i64::try_from(super::buttons::from_radix36(parts.next()?)?).ok()?;
         parts.next().is_none().then_some(Self {
             caller,
             expires_unix,
@@ -168,21 +168,16 @@ pub fn chosen(
     custom_id: &str,
     values: &[String],
 ) -> Result<Reply, CommandError> {
-    let Some(menu) = HelpMenu::parse(custom_id) else {
-        return Err(CommandError::invalid(
-            "This menu is not one this bot made.",
-            "Run /commands again.",
-        ));
+    let menu = HelpMenu::parse(custom_id).ok_or_else(super::buttons::not_ours)?;
+    let rules = super::buttons::PressRules {
+        owner: menu.caller,
+        expires_unix: menu.expires_unix,
+        noun: "menu",
+        not_yours: "This menu is not for you. Run /commands yourself.",
+        expired: "Run /commands again.",
     };
-    if menu.caller != caller {
-        return Ok(Reply::done(
-            "Not your menu",
-            "This menu is not for you. Run /commands yourself.",
-        )
-        .ephemeral());
-    }
-    if now_unix_ms() / 1000 > menu.expires_unix {
-        return Ok(Reply::done("This menu expired", "Run /commands again.").ephemeral());
+    if let Some(refusal) = rules.refusal(caller) {
+        return Ok(refusal);
     }
     let key = values.first().map(String::as_str).unwrap_or_default();
     let embed = category(schema, key).ok_or_else(|| {

@@ -1,11 +1,14 @@
 //! Every slash command (PRODUCT.md §6): the schema registered with Discord ([`schema`]),
 //! who may run each one ([`Access`]), and the code that runs it ([`run`]).
 //!
-//! One file per command family: [`setup`], [`killfeed`], [`events`], [`stats`] (with [`weapons`]),
-//! [`link`], [`premium`] (with `/admin`), [`sftp`] (the SFTP diagnostics and backfill),
-//! [`removal`] (the confirmation of `/setup removeserver`), [`help`]; [`autocomplete`] answers server, player and weapon suggestions.
+//! One file per command family: [`setup`], [`killfeed`], [`events`], [`stats`] (with
+//! [`weapons`] and [`player_form`]), [`link`], [`premium`] (with `/admin`), [`sftp`] (the
+//! SFTP diagnostics and backfill), [`removal`] (the confirmation of `/setup
+//! removeserver`), [`help`]; [`buttons`]: who may press a message's buttons and menus,
+//! and until when; [`autocomplete`] answers server, player and weapon suggestions.
 
 pub mod autocomplete;
+pub mod buttons;
 pub mod debug;
 pub mod error_guide;
 pub mod events;

@@ -38,8 +38,8 @@ impl RemovalButton {
             "{}|{}|{}|{}|{}",
             Self::PREFIX,
             if self.confirm { "y" } else { "n" },
-            super::stats::radix36(self.caller),
-            super::stats::radix36(u64::try_from(self.expires_unix).unwrap_or(0)),
+            super::buttons::radix36(self.caller),
+            super::buttons::radix36_time(self.expires_unix),
             self.server
         )
     }
@@ -54,8 +54,8 @@ impl RemovalButton {
             "n" => false,
             _ => return None,
         };
-        let caller = u64::from_str_radix(parts.next()?, 36).ok()?;
-        let expires_unix = i64::try_from(u64::from_str_radix(parts.next()?, 36).ok()?).ok()?;
+        let caller = super::buttons::from_radix36(parts.next()?)?;
+        let expires_unix = i64::try_from(super::buttons::from_radix36(parts.next()?)?).ok()?;
         let server = parts.next()?.to_owned();
         if parts.next().is_some() {
             return None;
@@ -110,25 +110,16 @@ pub async fn ask(bot: &Bot, caller: &Caller, server: &ServerId) -> Result<Reply,
 /// A Confirm or Cancel button pressed: the message edited to the outcome, or a private
 /// refusal.
 pub async fn pressed(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Reply, CommandError> {
-    let Some(button) = RemovalButton::parse(custom_id) else {
-        return Err(CommandError::invalid(
-            "This button is not one this bot made.",
-            "Run the command again.",
-        ));
+    let button = RemovalButton::parse(custom_id).ok_or_else(super::buttons::not_ours)?;
+    let rules = super::buttons::PressRules {
+        owner: button.caller,
+        expires_unix: button.expires_unix,
+        noun: "buttons",
+        not_yours: "Only the admin who ran this /setup removeserver can confirm or cancel it.",
+        expired: "Nothing was removed. Run /setup removeserver again.",
     };
-    if button.caller != caller.user_id {
-        return Ok(Reply::done(
-            "Not your buttons",
-            "Only the admin who ran this /setup removeserver can confirm or cancel it.",
-        )
-        .ephemeral());
-    }
-    if now_unix_ms() / 1000 > button.expires_unix {
-        return Ok(Reply::done(
-            "This confirmation expired",
-            "Nothing was removed. Run /setup removeserver again.",
-        )
-        .ephemeral());
+    if let Some(refusal) = rules.refusal(caller.user_id) {
+        return Ok(refusal);
     }
     let id = ServerId::parse(&button.server).map_err(|_| {
         CommandError::invalid("This button names no server.", "Run the command again.")

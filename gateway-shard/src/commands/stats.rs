@@ -15,6 +15,7 @@ use tower_ingest::stats::Leaderboard;
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::stats_query::{DEFAULT_LIMIT, MAX_LIMIT, PlayerRow};
 
+use super::buttons::{PressRules, from_radix36, radix36, radix36_time};
 use crate::access::Caller;
 use crate::bot::Bot;
 use crate::embeds::{clip, code, colour, shown};
@@ -73,7 +74,7 @@ impl PageButton {
             "sp|{}|{}|{}|{}|{}",
             self.page.key(),
             radix36(self.caller),
-            radix36(u64::try_from(self.expires_unix).unwrap_or(0)),
+            radix36_time(self.expires_unix),
             self.server,
             self.player_id
         )
@@ -86,8 +87,8 @@ impl PageButton {
         }
         let key = parts.next()?;
         let page = Page::ALL.into_iter().find(|p| p.key() == key)?;
-        let caller = u64::from_str_radix(parts.next()?, 36).ok()?;
-        let expires_unix = i64::try_from(u64::from_str_radix(parts.next()?, 36).ok()?).ok()?;
+        let caller = from_radix36(parts.next()?)?;
+        let expires_unix = i64::try_from(from_radix36(parts.next()?)?).ok()?;
         let server = parts.next()?.to_owned();
         let player_id = parts.next()?.to_owned();
         if parts.next().is_some() {
@@ -101,21 +102,6 @@ impl PageButton {
             player_id,
         })
     }
-}
-
-/// A number in base 36: short enough for a button's 100-character `custom_id`.
-pub(super) fn radix36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
 }
 
 pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
@@ -303,25 +289,16 @@ pub async fn page_button(
     caller: &Caller,
     custom_id: &str,
 ) -> Result<Reply, CommandError> {
-    let Some(button) = PageButton::parse(custom_id) else {
-        return Err(CommandError::invalid(
-            "This button is not one this bot made.",
-            "Run the command again.",
-        ));
+    let button = PageButton::parse(custom_id).ok_or_else(super::buttons::not_ours)?;
+    let rules = PressRules {
+        owner: button.caller,
+        expires_unix: button.expires_unix,
+        noun: "buttons",
+        not_yours: "Only the person who ran this /stats player can turn its pages. Run /stats player yourself.",
+        expired: "Run /stats player again for fresh numbers.",
     };
-    if button.caller != caller.user_id {
-        return Ok(Reply::done(
-            "Not your buttons",
-            "Only the person who ran this /stats player can turn its pages. Run /stats player yourself.",
-        )
-        .ephemeral());
-    }
-    if now_unix_ms() / 1000 > button.expires_unix {
-        return Ok(Reply::done(
-            "These buttons expired",
-            "Run /stats player again for fresh numbers.",
-        )
-        .ephemeral());
+    if let Some(refusal) = rules.refusal(caller.user_id) {
+        return Ok(refusal);
     }
     let id = ServerId::parse(&button.server).map_err(|_| {
         CommandError::invalid("This button names no server.", "Run the command again.")

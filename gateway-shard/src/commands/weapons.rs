@@ -44,8 +44,8 @@ impl WeaponPage {
             "{}|{}|{}|{}|{}|",
             Self::PREFIX,
             self.page,
-            super::stats::radix36(self.caller),
-            super::stats::radix36(u64::try_from(self.expires_unix).unwrap_or(0)),
+            super::buttons::radix36(self.caller),
+            super::buttons::radix36_time(self.expires_unix),
             self.server
         );
         let room = 100usize.saturating_sub(head.len());
@@ -66,8 +66,8 @@ impl WeaponPage {
             return None;
         }
         let page = parts.next()?.parse().ok()?;
-        let caller = u64::from_str_radix(parts.next()?, 36).ok()?;
-        let expires_unix = i64::try_from(u64::from_str_radix(parts.next()?, 36).ok()?).ok()?;
+        let caller = super::buttons::from_radix36(parts.next()?)?;
+        let expires_unix = i64::try_from(super::buttons::from_radix36(parts.next()?)?).ok()?;
         let server = parts.next()?.to_owned();
         let typed = parts.next()?.to_owned();
         Some(Self {
@@ -103,25 +103,16 @@ pub async fn page_button(
     caller: &Caller,
     custom_id: &str,
 ) -> Result<Reply, CommandError> {
-    let Some(button) = WeaponPage::parse(custom_id) else {
-        return Err(CommandError::invalid(
-            "This button is not one this bot made.",
-            "Run the command again.",
-        ));
+    let button = WeaponPage::parse(custom_id).ok_or_else(super::buttons::not_ours)?;
+    let rules = super::buttons::PressRules {
+        owner: button.caller,
+        expires_unix: button.expires_unix,
+        noun: "buttons",
+        not_yours: "Only the person who ran this /stats weapon can turn its pages. Run /stats weapon yourself.",
+        expired: "Run /stats weapon again for fresh numbers.",
     };
-    if button.caller != caller.user_id {
-        return Ok(Reply::done(
-            "Not your buttons",
-            "Only the person who ran this /stats weapon can turn its pages. Run /stats weapon yourself.",
-        )
-        .ephemeral());
-    }
-    if now_unix_ms() / 1000 > button.expires_unix {
-        return Ok(Reply::done(
-            "These buttons expired",
-            "Run /stats weapon again for fresh numbers.",
-        )
-        .ephemeral());
+    if let Some(refusal) = rules.refusal(caller.user_id) {
+        return Ok(refusal);
     }
     let id = ServerId::parse(&button.server).map_err(|_| {
         CommandError::invalid("This button names no server.", "Run the command again.")
