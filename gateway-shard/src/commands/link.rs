@@ -37,6 +37,8 @@ fn on_where(servers: &[GameServer], chosen: bool) -> String {
 async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
     let name = inv.str("player_name")?.trim();
     let servers = super::chosen_servers(bot, caller, inv).await?;
+    // The caller's links before this command: read once, not per server.
+    let mine = bot.links.of_user(caller.guild_id, caller.user_id).await?;
     let mut linked = Vec::new();
     let mut taken = 0;
     for server in &servers {
@@ -54,12 +56,7 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
             taken += 1;
             continue;
         }
-        let before = bot
-            .links
-            .of_user(caller.guild_id, caller.user_id)
-            .await?
-            .into_iter()
-            .find(|l| l.server_id == server_id);
+        let before = mine.iter().find(|l| l.server_id == server_id);
         bot.links
             .link(caller.guild_id, caller.user_id, &link)
             .await?;
@@ -67,7 +64,7 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
         // earlier link on this server comes back.
         let holder = bot.links.holder(caller.guild_id, server_id, &row.player_id);
         if holder.await?.is_some_and(|h| h != caller.user_id) {
-            match &before {
+            match before {
                 Some(previous) => {
                     bot.links
                         .link(caller.guild_id, caller.user_id, previous)

@@ -90,6 +90,14 @@ fn player<'a>(id: &'a str, name: &'a str) -> PlayerRef<'a> {
     }
 }
 
+/// The keys of two maps, each once, in order.
+fn both<'a>(
+    a: impl Iterator<Item = &'a String>,
+    b: impl Iterator<Item = &'a String>,
+) -> BTreeSet<&'a String> {
+    a.chain(b).collect()
+}
+
 /// A server's statistics counted from its stored kill lines; how many lines.
 pub async fn recount(
     db: &Database,
@@ -172,11 +180,7 @@ pub fn differences(stored: &ServerStats, counted: &ServerStats) -> Vec<Differenc
         format!("{:?}", s.longest_kill.as_ref().map(|l| l.distance_m)),
         format!("{:?}", c.longest_kill.as_ref().map(|l| l.distance_m)),
     );
-    let ids: BTreeSet<&String> = stored
-        .players
-        .keys()
-        .chain(counted.players.keys())
-        .collect();
+    let ids = both(stored.players.keys(), counted.players.keys());
     let none = PlayerStats::default();
     for id in ids {
         let a = stored.players.get(id).unwrap_or(&none);
@@ -211,7 +215,7 @@ pub fn differences(stored: &ServerStats, counted: &ServerStats) -> Vec<Differenc
             ("weapon", &a.weapons, &b.weapons),
             ("killed", &a.killed, &b.killed),
         ] {
-            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            let keys = both(x.keys(), y.keys());
             for k in keys {
                 check(
                     format!("player {id} {map} {k}"),
@@ -221,11 +225,7 @@ pub fn differences(stored: &ServerStats, counted: &ServerStats) -> Vec<Differenc
             }
         }
     }
-    let weapons: BTreeSet<&String> = stored
-        .weapons
-        .keys()
-        .chain(counted.weapons.keys())
-        .collect();
+    let weapons = both(stored.weapons.keys(), counted.weapons.keys());
     for w in weapons {
         let a = stored.weapons.get(w).copied().unwrap_or_default();
         let b = counted.weapons.get(w).copied().unwrap_or_default();
@@ -308,11 +308,7 @@ pub async fn repair(
         Ok::<(), MongoError>(())
     };
     let none = PlayerStats::default();
-    let ids: BTreeSet<&String> = stored
-        .players
-        .keys()
-        .chain(counted.players.keys())
-        .collect();
+    let ids = both(stored.players.keys(), counted.players.keys());
     for id in ids {
         let a = stored.players.get(id).unwrap_or(&none);
         let Some(b) = counted.players.get(id) else {
@@ -414,7 +410,7 @@ pub async fn repair(
             ),
             ("victim_id", collections::MATCHUPS, &a.killed, &b.killed),
         ] {
-            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            let keys = both(x.keys(), y.keys());
             for k in keys {
                 let (m, n) = (
                     x.get(k).copied().unwrap_or(0),
@@ -440,11 +436,7 @@ pub async fn repair(
             }
         }
     }
-    let weapons: BTreeSet<&String> = stored
-        .weapons
-        .keys()
-        .chain(counted.weapons.keys())
-        .collect();
+    let weapons = both(stored.weapons.keys(), counted.weapons.keys());
     for w in weapons {
         let a = stored.weapons.get(w).copied().unwrap_or_default();
         let b = counted.weapons.get(w).copied().unwrap_or_default();

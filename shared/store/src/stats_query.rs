@@ -337,18 +337,8 @@ impl StatsQuery {
         typed: Option<&str>,
         limit: u32,
     ) -> Result<Vec<WeaponRow>, MongoError> {
-        let mut filter = scope(guild_id, server_id);
-        if let Some(t) = typed.filter(|t| !t.is_empty()) {
-            filter.insert("weapon", matching(t, false));
-        }
-        let docs = top(
-            &self.weapons,
-            filter,
-            doc! { "kills": -1, "weapon": 1 },
-            limit,
-        )
-        .await?;
-        Ok(docs.iter().filter_map(weapon_row).collect())
+        let name = typed.filter(|t| !t.is_empty()).map(|t| matching(t, false));
+        self.weapons_named(guild_id, server_id, name, limit).await
     }
 
     /// A server's weapons whose name contains `text` (any case), most kills first.
@@ -359,8 +349,23 @@ impl StatsQuery {
         text: &str,
         limit: u32,
     ) -> Result<Vec<WeaponRow>, MongoError> {
+        let name = doc! { "$regex": literal(text), "$options": "i" };
+        self.weapons_named(guild_id, server_id, Some(name), limit)
+            .await
+    }
+
+    /// A server's weapons whose name matches `name` (any, without), most kills first.
+    async fn weapons_named(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        name: Option<Document>,
+        limit: u32,
+    ) -> Result<Vec<WeaponRow>, MongoError> {
         let mut filter = scope(guild_id, server_id);
-        filter.insert("weapon", doc! { "$regex": literal(text), "$options": "i" });
+        if let Some(name) = name {
+            filter.insert("weapon", name);
+        }
         let docs = top(
             &self.weapons,
             filter,
