@@ -39,6 +39,8 @@ pub struct Bot {
     pub links: PlayerLinks,
     pub audit: AuditLog,
     pub stats: StatsQuery,
+    /// Closed statistics seasons (`/stats season`).
+    pub seasons: tower_store::seasons::SeasonStore,
     pub outbox: Outbox,
     pub cursors: CursorStore,
     pub tiers: TierTable,

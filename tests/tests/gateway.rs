@@ -629,6 +629,97 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let a = run(&admin_a, "csv_status", &[]).await;
     mentions(&a, &[&server_id, ".csv"]);
 
+    // /reset_stats closes the season: archived under its name, then from zero.
+    let season_name = || ("season_name", Opt::str("Wipe 1"));
+    let a = run(&member_a, "reset_stats", &[sid(), season_name()]).await;
+    assert_eq!(a.title(), "Not allowed", "admins only: {}", a.text());
+    let a = run(&admin_a, "reset_stats", &[sid(), season_name()]).await;
+    assert_eq!(a.title(), "⚠️ Reset All Player Statistics?", "{}", a.text());
+    assert!(a.is_ephemeral());
+    mentions(&a, &[&server_id, "**Wipe 1**", "cannot be undone"]);
+    let buttons = a.buttons();
+    assert_eq!(buttons.len(), 2, "Confirm Reset and Cancel");
+    let sent = sim.press(0, &admin_a, &buttons[1]);
+    assert_eq!(
+        ok(sim.first_answer(&sent, WAIT).await).title(),
+        "Reset Cancelled"
+    );
+    let before = expected.totals.kills;
+    let sent = sim.press(0, &admin_a, &buttons[0]);
+    let done = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(done.title(), "Statistics Reset Complete", "{}", done.text());
+    mentions(
+        &done,
+        &[&format!(
+            "archived as **Wipe 1** ({} players, {before} kills)",
+            expected.players.len()
+        )],
+    );
+    // The archive: champions, and a player's line as it stood.
+    let a = run(&member_a, "stats season", &[sid()]).await;
+    mentions(&a, &["#1 Wipe 1", &format!("{before} kills"), &top]);
+    let a = run(
+        &member_a,
+        "stats season",
+        &[sid(), ("season", Opt::str("wipe 1"))],
+    )
+    .await;
+    assert!(a.title().starts_with("Wipe 1 — "), "{}", a.title());
+    mentions(&a, &[&format!("🥇 {top} — {top_kills}")]);
+    let a = run(
+        &member_a,
+        "stats season",
+        &[
+            sid(),
+            ("season", Opt::str("Wipe 1")),
+            ("player_name", Opt::str(&top)),
+        ],
+    )
+    .await;
+    mentions(&a, &["#1 by kills", &format!("Kills\n{top_kills}\n")]);
+    // The current season is empty: the player has no line until they play again.
+    let a = run(
+        &member_a,
+        "stats player",
+        &[sid(), ("player_name", Opt::str(&top))],
+    )
+    .await;
+    assert_eq!(a.title(), "Cannot do that", "{}", a.text());
+    // New lines count from zero, and the recount agrees (it counts the new season only).
+    let grown = lines(&file, 60);
+    ok(std::fs::write(&csv, grown));
+    let added = expected_stats(GUILD_A, &server_id, &[&grown[posted_lines.len()..]]);
+    assert!(
+        added.totals.kills > 0,
+        "the fixture's next lines have kills"
+    );
+    let store = ok(db.open().await);
+    let stats = tower_store::stats_store::StatsStore::new(&store);
+    eventually("the new lines counted", WAIT, || async {
+        stats
+            .load(GUILD_A, &server_id)
+            .await
+            .is_ok_and(|s| s.totals.kills == added.totals.kills)
+    })
+    .await;
+    let stored = ok(stats.load(GUILD_A, &server_id).await);
+    let (counted, _) = ok(tower_store::recount::recount(&store, GUILD_A, &server_id).await);
+    assert_eq!(
+        tower_store::recount::differences(&stored, &counted),
+        vec![],
+        "the stored new season is what its lines count"
+    );
+    assert_eq!(stored.players.len(), added.players.len());
+    // The same name again changes nothing.
+    let a = run(&admin_a, "reset_stats", &[sid(), season_name()]).await;
+    let sent = sim.press(0, &admin_a, &a.buttons()[0]);
+    let again = ok(sim.answer(&sent, WAIT).await);
+    mentions(&again, &["was closed before; nothing was reset"]);
+    assert_eq!(
+        ok(stats.load(GUILD_A, &server_id).await).totals.kills,
+        added.totals.kills
+    );
+
     ok(stack.stop_cleanly(Duration::from_secs(20)).await);
     ok(db.drop_database().await);
 }
@@ -920,6 +1011,100 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     };
     assert!(webhook("DELETE"), "the public \"Working…\" was removed");
     assert!(webhook("POST"), "the answer came as a private follow-up");
+    // /settings default_server: the server a command uses when server_id is omitted.
+    let second = unique_server_id();
+    ok(std::fs::write(
+        home.killfeed(&second).join("2025.05.03-00.00.00.csv"),
+        "",
+    ));
+    add_server(&sim, &admin_a, &second).await;
+    let a = run(&admin_a, "settings", &[]).await;
+    assert_eq!(a.title(), "Server Settings", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            "None (a command without server_id uses every game server)",
+            &second,
+        ],
+    );
+    let a = run(&member_a, "settings", &[]).await;
+    assert_eq!(a.title(), "Not allowed", "admins only: {}", a.text());
+    let default_to = |value: &str| {
+        [
+            ("setting", Opt::str("default_server")),
+            ("value", Opt::str(value)),
+        ]
+    };
+    let a = run(&admin_a, "settings", &default_to("999000999")).await;
+    mentions(&a, &["999000999", "Error id E-"]);
+    let a = run(&admin_a, "settings", &default_to(&second)).await;
+    mentions(
+        &a,
+        &[&format!("Setting `default_server` updated to `{second}`")],
+    );
+    let a = run(&admin_a, "settings", &[("setting", Opt::str("prefix"))]).await;
+    mentions(&a, &["no prefix"]);
+    let sent = sim.slash(0, &admin_a, "historical_parse", &[]);
+    assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+    let a = ok(sim.edited_answer(&sent, WAIT).await);
+    assert_eq!(a.title(), "Historical parse", "{}", a.text());
+    assert!(
+        a.text().contains(&second) && !a.text().contains(&server_id),
+        "only the default server is read: {}",
+        a.text()
+    );
+    // Removing the default server clears the setting: every server is used again.
+    let a = remove_server(&sim, &admin_a, &second).await;
+    assert_eq!(a.title(), "Server removed", "{}", a.text());
+    let a = run(
+        &admin_a,
+        "settings",
+        &[("setting", Opt::str("default_server"))],
+    )
+    .await;
+    mentions(
+        &a,
+        &["None (a command without server_id uses every game server)"],
+    );
+
+    // The earlier bot's manual re-reads: a read now, told in its words.
+    let slow = async |path: &str, opts: &[(&str, Opt)]| {
+        let sent = sim.slash(0, &admin_a, path, opts);
+        assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
+        ok(sim.edited_answer(&sent, WAIT).await)
+    };
+    let a = slow("process_csv", &[sid()]).await;
+    assert_eq!(a.title(), "No Files Found", "{}", a.text());
+    mentions(
+        &a,
+        &[&format!(
+            "No new CSV files found for server `{server_id}` in the last 24 hours"
+        )],
+    );
+    let a = slow("process_logs", &[sid()]).await;
+    assert_eq!(a.title(), "Log Processing Complete", "{}", a.text());
+    mentions(
+        &a,
+        &["Processed 1 log file(s)", "Deadside.log` read to byte"],
+    );
+    let a = run(&admin_a, "clear_csv_cache", &[]).await;
+    assert_eq!(a.title(), "Cache Cleared", "{}", a.text());
+    let server = || ("server", Opt::str(&server_id));
+    let sent = sim.slash(0, &admin_a, "get_latest_logs", &[server()]);
+    let working = ok(sim.first_answer(&sent, WAIT).await);
+    assert!(working.is_ephemeral(), "log paths are told privately");
+    let a = ok(sim.edited_answer(&sent, WAIT).await);
+    assert!(a.title().starts_with("Latest Log Files on"), "{}", a.text());
+    mentions(&a, &["📄 `Deadside.log` - ", "Showing up to 5 log files"]);
+    let a = run(
+        &admin_a,
+        "download_log",
+        &[server(), ("path", Opt::str("/etc/passwd"))],
+    )
+    .await;
+    assert_eq!(a.title(), "Downloads are not sent through Discord");
+    assert!(!a.text().contains("root:"), "{}", a.text());
+
     let sent = sim.slash(0, &admin_a, "historical_parse", &[sid()]);
     assert_eq!(ok(sim.first_answer(&sent, WAIT).await).title(), "Working…");
     let a = ok(sim.edited_answer(&sent, WAIT).await);

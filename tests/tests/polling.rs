@@ -499,6 +499,7 @@ async fn a_guild_s_quota_holds_across_three_workers_while_its_commands_run() {
                                 path: String::new(),
                                 pattern: String::new(),
                                 limit: 0,
+                                log_folder: false,
                             })
                             .await
                             .map(|r| !r.into_inner().entries.is_empty());

@@ -196,6 +196,7 @@ async fn password_and_key_logins_find_the_killfeed_and_pin_the_host_key() {
             path: String::new(),
             pattern: "2025.05.1*".to_owned(),
             limit: 0,
+            log_folder: false,
         })
         .await)
     .into_inner();
@@ -337,6 +338,7 @@ async fn a_folder_of_200000_names_is_refused_with_a_clear_error() {
             path,
             pattern: String::new(),
             limit: 0,
+            log_folder: false,
         })
         .await;
     println!("refused after {:?}", started.elapsed());

@@ -48,8 +48,12 @@ pub async fn suggest(
         .filter(|o| *o != option)
         .find_map(|o| inv.opt_str(o).ok().flatten())
         .map(str::to_owned);
+    if option == "value" && inv.opt_str("setting").ok().flatten() != Some("default_server") {
+        return Ok(Vec::new());
+    }
     let choices = match option {
-        "server_id" | "server" => {
+        // `/settings default_server <value>`: a server id, like any server option.
+        "server_id" | "server" | "value" => {
             let lower = typed.to_lowercase();
             bot.servers
                 .list(GuildId(caller.guild_id))
@@ -82,6 +86,39 @@ pub async fn suggest(
                 .filter_map(|l| choice(l.player_name.clone(), l.player_name))
                 .collect()
         }
+        // `/stats season`: the players of the season chosen.
+        "player_name" if inv.path == "stats season" => {
+            let season = match (server.as_deref(), inv.opt_str("season").ok().flatten()) {
+                (Some(s), Some(wanted)) => bot.seasons.find(caller.guild_id, s, wanted).await?,
+                _ => None,
+            };
+            match season {
+                Some(season) => bot
+                    .seasons
+                    .players_named(&season, typed, MAX_CHOICES as i64)
+                    .await?
+                    .into_iter()
+                    .filter_map(|n| choice(n.clone(), n))
+                    .collect(),
+                None => Vec::new(),
+            }
+        }
+        "season" => match server.as_deref() {
+            Some(s) => {
+                let lower = typed.to_lowercase();
+                bot.seasons
+                    .list(caller.guild_id, s)
+                    .await?
+                    .into_iter()
+                    .rev()
+                    .filter(|x| x.state == "closed")
+                    .filter(|x| lower.is_empty() || x.label.to_lowercase().contains(&lower))
+                    .take(MAX_CHOICES)
+                    .filter_map(|x| choice(format!("#{} {}", x.number, x.label), x.label))
+                    .collect()
+            }
+            None => Vec::new(),
+        },
         "player_name" => bot
             .stats
             .players_named(

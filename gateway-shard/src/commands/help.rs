@@ -28,7 +28,14 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 7] = [
         "setup",
         "Setup",
         "⚙️",
-        &["setup", "test_sftp", "list_sftp_files"],
+        &[
+            "setup",
+            "settings",
+            "test_sftp",
+            "list_sftp_files",
+            "get_latest_logs",
+            "download_log",
+        ],
     ),
     (
         "killfeed",
@@ -43,7 +50,15 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 7] = [
         "parser",
         "Parser",
         "📋",
-        &["historical_parse", "csv_status", "log_status"],
+        &[
+            "historical_parse",
+            "process_csv",
+            "process_logs",
+            "clear_csv_cache",
+            "reset_stats",
+            "csv_status",
+            "log_status",
+        ],
     ),
 ];
 

@@ -36,7 +36,7 @@ fn on_where(servers: &[GameServer], chosen: bool) -> String {
 
 async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
     let name = inv.str("player_name")?.trim();
-    let servers = super::chosen_servers(bot, caller, inv).await?;
+    let servers = super::chosen_servers(bot, caller, inv, super::WhenOmitted::EveryServer).await?;
     // The caller's links before this command: read once, not per server.
     let mine = bot.links.of_user(caller.guild_id, caller.user_id).await?;
     let mut linked = Vec::new();
@@ -115,7 +115,7 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
 
 async fn unlink(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
     let name = inv.str("player_name")?.trim();
-    let servers = super::chosen_servers(bot, caller, inv).await?;
+    let servers = super::chosen_servers(bot, caller, inv, super::WhenOmitted::EveryServer).await?;
     let chosen = inv.opt_str("server_id")?.is_some();
     let mine = bot.links.of_user(caller.guild_id, caller.user_id).await?;
     let mut unlinked = Vec::new();

@@ -15,9 +15,13 @@ pub mod events;
 pub mod help;
 pub mod killfeed;
 pub mod link;
+pub mod log_files;
+pub mod manual_reads;
 pub mod player_form;
 pub mod premium;
 pub mod removal;
+pub mod seasons;
+pub mod settings;
 pub mod setup;
 pub mod setup_check;
 pub mod sftp;
@@ -89,7 +93,12 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         "events list" => spec(Anyone, EventsFeed),
         "events players" => spec(Anyone, ConnectionsFeed),
         "events status" => spec(Anyone, Killfeed),
-        "stats player" | "stats server" => spec(Anyone, Stats),
+        "stats player" | "stats server" | "stats season" => spec(Anyone, Stats),
+        // Private: the warning and its buttons concern the admin who asked.
+        "reset_stats" => Spec {
+            private: true,
+            ..spec(Admin, Seasons)
+        },
         "stats leaderboard" => spec(Anyone, Leaderboards),
         "stats weapon" | "stats weapon_categories" => spec(Anyone, WeaponStats),
         "link" | "unlink" | "myplayers" => Spec {
@@ -115,6 +124,22 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             ..spec(Admin, Backfill)
         },
         "csv_status" | "log_status" => spec(Admin, Diagnostics),
+        // The earlier bot's manual re-reads: a poll now (slow: it waits for the poll).
+        "process_csv" | "process_logs" => Spec {
+            slow: true,
+            ..spec(Admin, Backfill)
+        },
+        "clear_csv_cache" => spec(Admin, Backfill),
+        // Private: log names and paths.
+        "get_latest_logs" => Spec {
+            slow: true,
+            private: true,
+            ..spec(Admin, Diagnostics)
+        },
+        "download_log" => Spec {
+            private: true,
+            ..spec(Admin, Diagnostics)
+        },
         // Private: errors name servers, hosts and paths.
         "debug" => Spec {
             private: true,
@@ -125,6 +150,7 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             ..spec(Anyone, Help)
         },
         "error_guide" => spec(Anyone, Help),
+        "settings" => spec(Admin, ServerSetup),
         _ => return None,
     };
     Some(s)
@@ -152,6 +178,12 @@ pub async fn run(
         "debug" => debug::run(bot, caller, inv).await,
         "commands" => Ok(help::commands(caller.user_id)),
         "error_guide" => error_guide::run(bot, inv),
+        "settings" => settings::run(bot, caller, guild, inv).await,
+        "reset_stats" => seasons::ask(bot, caller, inv).await,
+        "process_csv" | "process_logs" | "clear_csv_cache" => {
+            manual_reads::run(bot, caller, inv).await
+        }
+        "get_latest_logs" | "download_log" => log_files::run(bot, caller, inv).await,
         _ => Err(unknown(&inv.path)),
     }
 }
@@ -163,17 +195,45 @@ pub fn unknown(path: &str) -> CommandError {
     )
 }
 
-/// The game server named by the optional `server_id` option, or else every server of the
-/// caller's guild; refused when the guild has none.
+/// What a command does when its `server_id` is omitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenOmitted {
+    EveryServer,
+    /// The guild's default server (`/settings default_server`) while it is one of the
+    /// guild's servers, else every server.
+    DefaultServer,
+}
+
+/// The game server named by the optional `server_id` option, or as `omitted` says.
+/// Refused when the guild has none.
 pub async fn chosen_servers(
     bot: &Bot,
     caller: &Caller,
     inv: &Invocation,
+    omitted: WhenOmitted,
 ) -> Result<Vec<GameServer>, CommandError> {
     let guild = tower_store::ids::GuildId(caller.guild_id);
     let servers = match inv.opt_server_id("server_id")? {
         Some(id) => vec![bot.servers.get(guild, &id).await?],
-        None => bot.servers.list(guild).await?,
+        None => {
+            let all = bot.servers.list(guild).await?;
+            // Read afresh, not from the access checks' cache: a change applies at once.
+            let default = match omitted {
+                WhenOmitted::DefaultServer => {
+                    bot.guilds
+                        .settings(caller.guild_id)
+                        .await
+                        .map_err(|e| CommandError::failed("Could not read the settings", e))?
+                        .default_server
+                }
+                WhenOmitted::EveryServer => None,
+            };
+            let default = default.and_then(|d| all.iter().find(|s| s.server.as_str() == d));
+            match default {
+                Some(s) => vec![s.clone()],
+                None => all,
+            }
+        }
     };
     if servers.is_empty() {
         return Err(CommandError::invalid(
@@ -340,6 +400,7 @@ pub fn button_command(custom_id: &str) -> Option<&'static str> {
         help::HelpMenu::PREFIX => Some("commands"),
         weapons::WeaponPage::PREFIX => Some("stats weapon"),
         removal::RemovalButton::PREFIX => Some("setup removeserver"),
+        seasons::ResetButton::PREFIX => Some("reset_stats"),
         _ => None,
     }
 }
@@ -357,6 +418,7 @@ pub async fn press(
         "stats player" => stats::page_button(bot, caller, custom_id).await,
         "stats weapon" => weapons::page_button(bot, caller, custom_id).await,
         "setup removeserver" => removal::pressed(bot, caller, custom_id).await,
+        "reset_stats" => seasons::pressed(bot, caller, custom_id).await,
         other => Err(unknown(other)),
     }
 }
@@ -546,6 +608,20 @@ pub fn schema() -> Vec<Command> {
                     ),
             )
             .option(sub("weapon_categories", "Kills by weapon").option(server("server_id", true)))
+            .option(
+                sub("season", "Closed seasons: their champions and players")
+                    .option(server("server_id", true))
+                    .option(
+                        text("season", "The season (its name or number)", false)
+                            .autocomplete(true)
+                            .max_length(40),
+                    )
+                    .option(
+                        text("player_name", "A player's line in that season", false)
+                            .autocomplete(true)
+                            .max_length(100),
+                    ),
+            )
             .build(),
         command("link", "Link your Discord account to your in-game player")
             .option(
@@ -641,6 +717,67 @@ pub fn schema() -> Vec<Command> {
                 .max_value(3650),
         )
         .build(),
+        command(
+            "reset_stats",
+            "Close the statistics season: archive it, then start again from zero",
+        )
+        .option(server("server_id", false))
+        .option(
+            text(
+                "season_name",
+                "The name it is archived under (default: Season N)",
+                false,
+            )
+            .max_length(40),
+        )
+        .build(),
+        command(
+            "process_csv",
+            "Read a server's new killfeed lines now (they are also read all the time)",
+        )
+        .option(server("server_id", false))
+        .option(
+            IntegerBuilder::new("hours", "Kept from the earlier bot: everything new is read")
+                .min_value(1)
+                .max_value(8760),
+        )
+        .build(),
+        command(
+            "process_logs",
+            "Read a server's log now (it is also read all the time)",
+        )
+        .option(server("server_id", false))
+        .option(
+            IntegerBuilder::new(
+                "minutes",
+                "Kept from the earlier bot: everything new is read",
+            )
+            .min_value(1)
+            .max_value(1440),
+        )
+        .build(),
+        command(
+            "clear_csv_cache",
+            "Clear the CSV parser cache (kept from the earlier bot)",
+        )
+        .build(),
+        command("get_latest_logs", "List a game server's latest log files")
+            .option(server("server", true))
+            .option(
+                IntegerBuilder::new("hours", "Changed in the last N hours (default 24)")
+                    .min_value(1)
+                    .max_value(8760),
+            )
+            .option(
+                IntegerBuilder::new("count", "How many (default 5, at most 20)")
+                    .min_value(1)
+                    .max_value(20),
+            )
+            .build(),
+        command("download_log", "How to download a game server's log file")
+            .option(server("server", true))
+            .option(text("path", "The file (from /get_latest_logs)", true).max_length(512))
+            .build(),
         command("csv_status", "Killfeed reading state of every game server").build(),
         command(
             "log_status",
@@ -665,6 +802,21 @@ pub fn schema() -> Vec<Command> {
         ))
         .build(),
         command("commands", "Every command of this bot").build(),
+        command("settings", "View or modify server settings")
+            .option(
+                StringBuilder::new("setting", "Setting to modify")
+                    .choices(settings::SETTINGS.iter().copied()),
+            )
+            .option(
+                text(
+                    "value",
+                    "New value (default_server: a server id, or none)",
+                    false,
+                )
+                .max_length(100)
+                .autocomplete(true),
+            )
+            .build(),
         command("error_guide", "How to resolve a problem, step by step")
             .option(
                 StringBuilder::new("error_type", "What kind of problem")
@@ -716,7 +868,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 43);
+        assert_eq!(paths().len(), 51);
     }
 
     #[test]

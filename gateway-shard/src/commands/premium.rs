@@ -15,7 +15,7 @@ use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
 /// Features as users know them, for `/premium features`.
-const FEATURES: [(Feature, &str); 17] = [
+const FEATURES: [(Feature, &str); 18] = [
     (Feature::Killfeed, "Killfeed"),
     (Feature::ServerSetup, "Server setup"),
     (Feature::Backfill, "Historical parse"),
@@ -27,6 +27,7 @@ const FEATURES: [(Feature, &str); 17] = [
     (Feature::Leaderboards, "Leaderboards"),
     (Feature::WeaponStats, "Weapon stats"),
     (Feature::Rivalries, "Rivalries, bounties, economy (coming)"),
+    (Feature::Seasons, "Statistics seasons (/reset_stats)"),
     (Feature::EventsFeed, "Events feed"),
     (Feature::ConnectionsFeed, "Connections feed"),
     (Feature::VoicePlayerCount, "Voice channel player count"),

@@ -131,6 +131,10 @@ pub async fn pressed(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Repl
         ));
     }
     bot.servers.remove(GuildId(caller.guild_id), &id).await?;
+    bot.guilds
+        .forget_default_server(caller.guild_id, id.as_str())
+        .await
+        .map_err(|e| CommandError::failed("Could not clear the default server", e))?;
     Ok(Reply::done(
         "Server removed",
         format!(

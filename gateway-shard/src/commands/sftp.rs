@@ -7,8 +7,9 @@ use futures_util::StreamExt;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
 use tower_proto::v1::{
-    BackfillState, BreakerState, KillfeedFolder, ListFilesRequest, ServerRef, ServerStatusReply,
-    ServerStatusRequest, StartBackfillRequest, TestServerReply, TestServerRequest,
+    BackfillProgress, BackfillState, BreakerState, KillfeedFolder, ListFilesRequest, ServerRef,
+    ServerStatusReply, ServerStatusRequest, StartBackfillRequest, TestServerReply,
+    TestServerRequest,
 };
 use tower_store::ids::{GuildId, ServerId};
 
@@ -158,6 +159,7 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
                     path,
                     pattern,
                     limit: 50,
+                    log_folder: false,
                 })
                 .await
             }
@@ -193,7 +195,8 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
 }
 
 async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
-    let servers = super::chosen_servers(bot, caller, inv).await?;
+    let servers =
+        super::chosen_servers(bot, caller, inv, super::WhenOmitted::DefaultServer).await?;
     let days = inv
         .opt_int("days")?
         .map(|d| u32::try_from(d.max(0)).unwrap_or(0))
@@ -201,36 +204,7 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
     let mut colour = colour::SUCCESS;
     let mut fields = Vec::with_capacity(servers.len());
     for server in &servers {
-        let request = StartBackfillRequest {
-            server: server_ref(caller, &server.server),
-            days,
-        };
-        // A server that was just added may not have a worker yet: retry for a while.
-        let deadline = tokio::time::Instant::now() + PICKUP_WAIT;
-        let stream = loop {
-            match bot
-                .workers
-                .call_holder(|mut w| {
-                    let request = request.clone();
-                    async move { w.start_backfill(request).await }
-                })
-                .await
-            {
-                Ok(s) => break s.into_inner(),
-                Err(s)
-                    if s.code() == tonic::Code::FailedPrecondition
-                        && tokio::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Err(s) => return Err(s.into()),
-            }
-        };
-        let mut last = None;
-        let mut stream = stream;
-        while let Some(p) = stream.next().await {
-            last = Some(p?);
-        }
+        let last = backfill_of(bot, caller, &server.server, days).await?;
         let line = match last {
             Some(p) if p.state == BackfillState::Done as i32 && p.files_total == 0 => {
                 "up to date: every killfeed file had already been read".to_owned()
@@ -253,6 +227,54 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
         None,
         fields,
     )))
+}
+
+/// Reads a server now, on the worker that holds it (every killfeed file not yet counted,
+/// and its log); the last progress it reported.
+pub async fn read_now(
+    bot: &Bot,
+    caller: &Caller,
+    id: &ServerId,
+) -> Result<Option<BackfillProgress>, CommandError> {
+    backfill_of(bot, caller, id, 0).await
+}
+
+async fn backfill_of(
+    bot: &Bot,
+    caller: &Caller,
+    id: &ServerId,
+    days: u32,
+) -> Result<Option<BackfillProgress>, CommandError> {
+    let request = StartBackfillRequest {
+        server: server_ref(caller, id),
+        days,
+    };
+    // A server that was just added may not have a worker yet: retry for a while.
+    let deadline = tokio::time::Instant::now() + PICKUP_WAIT;
+    let mut stream = loop {
+        match bot
+            .workers
+            .call_holder(|mut w| {
+                let request = request.clone();
+                async move { w.start_backfill(request).await }
+            })
+            .await
+        {
+            Ok(s) => break s.into_inner(),
+            Err(s)
+                if s.code() == tonic::Code::FailedPrecondition
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(s) => return Err(s.into()),
+        }
+    };
+    let mut last = None;
+    while let Some(p) = stream.next().await {
+        last = Some(p?);
+    }
+    Ok(last)
 }
 
 /// The reading status of a guild's servers (`server_id` empty) or of one, from the workers.

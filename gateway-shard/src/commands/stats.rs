@@ -270,6 +270,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             super::weapons::weapon(bot, caller, &server, inv.str("weapon_name")?).await
         }
         "stats weapon_categories" => super::weapons::categories(bot, caller, &server).await,
+        "stats season" => super::seasons::season(bot, caller, &server, inv).await,
         other => Err(super::unknown(other)),
     }
 }

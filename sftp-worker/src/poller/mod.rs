@@ -28,6 +28,7 @@ use tower_store::db::{Database, collections};
 use tower_store::game_servers::GameServerStore;
 use tower_store::guilds::GuildStore;
 use tower_store::outbox::Outbox;
+use tower_store::seasons::{CloseOutcome, SeasonStore};
 use tower_store::secret::SecretKey;
 use tower_store::stats_store::StatsStore;
 use tower_store::tier::{Tier, TierTable};
@@ -71,6 +72,24 @@ struct Runtime {
     /// When the server was added (ms): removed and added again (new credentials, a new
     /// host) between two lease rounds, it is read afresh, not after the old breaker.
     added_at: Option<i64>,
+    /// A season close asked for (`/reset_stats`): run after the next poll, before another.
+    season_close: Option<SeasonClose>,
+}
+
+/// A season close waiting for the end of the server's poll, and who waits for its outcome.
+pub struct SeasonClose {
+    pub label: Option<String>,
+    pub closed_by: u64,
+    pub reply: tokio::sync::oneshot::Sender<Result<CloseOutcome, String>>,
+}
+
+/// Why a season close cannot be asked of this worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseRefused {
+    /// Another worker holds the server.
+    NotHere,
+    /// A close of this server is already waiting.
+    Busy,
 }
 
 /// A server's reading state as this worker last loaded or wrote it, under one lease
@@ -89,6 +108,7 @@ pub(super) struct KeptCursors {
 
 pub struct Poller {
     stats: StatsStore,
+    seasons: SeasonStore,
     cursors: CursorStore,
     outbox: Outbox,
     servers: GameServerStore,
@@ -125,6 +145,7 @@ impl Poller {
         let lease = Duration::from_secs(u64::from(worker.lease_secs.max(3)));
         Self {
             stats: StatsStore::new(db),
+            seasons: SeasonStore::new(db),
             cursors: CursorStore::new(db),
             outbox: Outbox::new(db),
             servers: GameServerStore::new(db),
@@ -175,6 +196,61 @@ impl Poller {
         rt.backfill = Some(tx);
         rt.next_due = Some(Instant::now());
         Some(rx)
+    }
+
+    /// Asks for a season close of a server this worker holds: it runs at the end of the
+    /// server's next poll (now), so no batch of its lines is split between two seasons.
+    pub fn close_season(
+        &self,
+        key: &ServerKey,
+        label: Option<String>,
+        closed_by: u64,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<CloseOutcome, String>>, CloseRefused> {
+        let mut runtime = self.runtime.lock().map_err(|_| CloseRefused::NotHere)?;
+        let rt = runtime
+            .get_mut(key)
+            .filter(|rt| rt.held)
+            .ok_or(CloseRefused::NotHere)?;
+        if rt.season_close.is_some() {
+            return Err(CloseRefused::Busy);
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        rt.season_close = Some(SeasonClose {
+            label,
+            closed_by,
+            reply,
+        });
+        if !rt.in_flight {
+            rt.next_due = Some(Instant::now());
+        }
+        Ok(rx)
+    }
+
+    /// Runs the season close asked for the server, if any: called by its poll, after its
+    /// batches and before the next poll can start. Refused when the lease may have been
+    /// lost meanwhile (another worker could be applying batches).
+    async fn close_asked_season(&self, key: &ServerKey) {
+        let asked = self.runtime.lock().ok().and_then(|mut r| {
+            let rt = r.get_mut(key)?;
+            let fresh = rt.leased_at.is_some_and(|t| t.elapsed() < self.lease);
+            rt.season_close.take().map(|c| (c, fresh))
+        });
+        let Some((asked, fresh)) = asked else {
+            return;
+        };
+        let outcome = if fresh {
+            self.seasons
+                .close(key.0, &key.1, asked.label.as_deref(), asked.closed_by)
+                .await
+                .map_err(|e| format!("the database failed while closing the season: {e}"))
+        } else {
+            Err("this worker may no longer hold the server; ask again in a few seconds".to_owned())
+        };
+        if let Err(e) = &outcome {
+            tracing::warn!(guild = key.0, server = %key.1, error = %e, "season close failed");
+        }
+        // The caller may have given up waiting: the close stands all the same.
+        let _ = asked.reply.send(outcome);
     }
 
     /// Follows a backfill already started on this worker.

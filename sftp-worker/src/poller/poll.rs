@@ -90,6 +90,8 @@ impl Poller {
         let started = Instant::now();
         let lag = started.saturating_duration_since(due_at);
         if let Some(pause) = self.budget.paused(key.0) {
+            // A season close needs no reading: it is not held up by the budget.
+            self.close_asked_season(&key).await;
             self.hold(&key, &pause);
             return;
         }
@@ -146,6 +148,8 @@ impl Poller {
                 }
             });
         }
+        // Between this poll's batches and the next poll's: a season close asked meanwhile.
+        self.close_asked_season(&key).await;
         let jitter = f64::from(started.elapsed().subsec_nanos() % 1000) / 1000.0;
         let (status_error, outcome) = match &result {
             Ok(read) => (None, Some(read.outcome)),

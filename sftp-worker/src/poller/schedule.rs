@@ -286,7 +286,10 @@ impl Poller {
                         && !rt.in_flight
                         // A backfill someone asked for tries now, whatever the breaker: they
                         // hear at once whether it works.
-                        && (rt.breaker.allows(now) || rt.backfill.is_some())
+                        // So does a season close (it needs the database, not the server).
+                        && (rt.breaker.allows(now)
+                            || rt.backfill.is_some()
+                            || rt.season_close.is_some())
                         && rt.next_due.is_none_or(|d| d <= now)
                 })
                 .map(|(k, rt)| {

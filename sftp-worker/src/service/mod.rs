@@ -8,11 +8,13 @@
 //! This file holds the [`Worker`], what its calls share (finding a guild's server,
 //! connecting within the guild's quota, reporting errors) and the RPC table; each RPC's
 //! work is in the file of its duty: [`sftp_commands`] (`/test_sftp`, `/list_sftp_files`),
-//! [`server_status`] (`/csv_status`), [`backfills`] (`/historical_parse`),
+//! [`server_status`] (`/csv_status`), [`backfills`] (`/historical_parse`), [`seasons`]
+//! (`/reset_stats`),
 //! [`notification_stream`] (what the gateways post).
 
 mod backfills;
 mod notification_stream;
+mod seasons;
 mod server_status;
 mod sftp_commands;
 
@@ -26,9 +28,10 @@ use tower_daemon::config::SftpConfig;
 use tower_daemon::telemetry::Telemetry;
 use tower_proto::v1::sftp_worker_server::SftpWorker;
 use tower_proto::v1::{
-    AckNotificationsReply, AckNotificationsRequest, ErrorContext, ListFilesReply, ListFilesRequest,
-    NotificationsRequest, ServerRef, ServerStatusReply, ServerStatusRequest, StartBackfillRequest,
-    TestServerReply, TestServerRequest, WatchBackfillRequest,
+    AckNotificationsReply, AckNotificationsRequest, CloseSeasonReply, CloseSeasonRequest,
+    ErrorContext, ListFilesReply, ListFilesRequest, NotificationsRequest, ServerRef,
+    ServerStatusReply, ServerStatusRequest, StartBackfillRequest, TestServerReply,
+    TestServerRequest, WatchBackfillRequest,
 };
 use tower_store::db::Database;
 use tower_store::game_servers::{GameServer, GameServerError, GameServerStore};
@@ -252,6 +255,13 @@ impl SftpWorker for Worker {
         request: Request<WatchBackfillRequest>,
     ) -> Result<Response<Self::WatchBackfillStream>, Status> {
         self.watch_backfill_rpc(request).await
+    }
+
+    async fn close_season(
+        &self,
+        request: Request<CloseSeasonRequest>,
+    ) -> Result<Response<CloseSeasonReply>, Status> {
+        self.close_season_rpc(request).await
     }
 
     type NotificationsStream = NotificationStream;

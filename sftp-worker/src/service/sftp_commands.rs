@@ -130,7 +130,23 @@ impl Worker {
                 Status::failed_precondition(format!("{message} (error id {id})"))
             })?;
         let source = conn.source();
-        let path = if r.path.trim().is_empty() {
+        let path = if r.log_folder {
+            let log = discover(&source, server.server.as_str())
+                .await
+                .ok()
+                .and_then(|l| l.log_path);
+            match log {
+                Some(log) => log
+                    .rsplit_once('/')
+                    .map_or_else(String::new, |(dir, _)| dir.to_owned()),
+                None => {
+                    conn.close_releasing(held).await;
+                    return Err(Status::not_found(
+                        "no server log (Deadside.log) was found on this server",
+                    ));
+                }
+            }
+        } else if r.path.trim().is_empty() {
             discover(&source, server.server.as_str())
                 .await
                 .ok()

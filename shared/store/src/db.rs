@@ -101,6 +101,10 @@ pub mod collections {
     pub const TELEMETRY_REPORTERS: &str = "telemetry_reporters";
     /// What the collector detected (spikes, one guild's errors, hosts down); they expire.
     pub const TELEMETRY_DETECTIONS: &str = "telemetry_detections";
+    /// Closed statistics seasons of a server (`/reset_stats`): label, champions, totals.
+    pub const SEASONS: &str = "seasons";
+    /// The player statistics of each closed season, as they stood when it closed.
+    pub const SEASON_PLAYERS: &str = "season_players";
 }
 
 #[derive(Debug, thiserror::Error)]

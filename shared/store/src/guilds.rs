@@ -28,6 +28,9 @@ pub struct GuildSettings {
     /// Where admins are told of problems only they can fix (`/setup channels
     /// admin_channel`); without one, the next admin who runs a command is told privately.
     pub admin_channel: Option<u64>,
+    /// The game server a command uses when its `server_id` is omitted (`/settings
+    /// default_server`; the earlier bots wrote `default_server` or `default_server_id`).
+    pub default_server: Option<String>,
 }
 
 /// The tier stored in a guild document (`premium_tier`, as the earlier bot wrote it).
@@ -48,6 +51,17 @@ fn stored_id(d: &Document, key: &str) -> Option<u64> {
         mongodb::bson::Bson::Int32(n) => u64::try_from(*n).ok(),
         _ => None,
     }
+}
+
+/// A game server id stored as a string or a number; `None` when absent or blank.
+fn stored_server_id(d: &Document, key: &str) -> Option<String> {
+    let id = match d.get(key)? {
+        mongodb::bson::Bson::String(s) => s.trim().to_owned(),
+        mongodb::bson::Bson::Int64(n) => n.to_string(),
+        mongodb::bson::Bson::Int32(n) => n.to_string(),
+        _ => return None,
+    };
+    (!id.is_empty()).then_some(id)
 }
 
 /// The `bot_config` document that names the home guild.
@@ -72,6 +86,9 @@ impl GuildStore {
                 admin_role: stored_id(&d, "admin_role_id"),
                 theme: d.get_str("theme").ok().map(str::to_owned),
                 admin_channel: stored_id(&d, "admin_channel_id"),
+                default_server: ["default_server", "default_server_id"]
+                    .into_iter()
+                    .find_map(|k| stored_server_id(&d, k)),
             })
             .unwrap_or_default())
     }
@@ -130,6 +147,47 @@ impl GuildStore {
     /// The embed theme (a name; PRODUCT.md §5's themes, as the earlier bot stored it).
     pub async fn set_theme(&self, guild_id: u64, theme: &str) -> Result<(), mongodb::error::Error> {
         self.set(guild_id, doc! { "theme": theme }).await
+    }
+
+    /// The game server used where a command's `server_id` is omitted; `None` clears it
+    /// (and the earlier bot's `default_server_id`, so an imported value cannot come back).
+    pub async fn set_default_server(
+        &self,
+        guild_id: u64,
+        server: Option<&str>,
+    ) -> Result<(), mongodb::error::Error> {
+        let update = match server {
+            Some(id) => doc! {
+                "$set": Self::stamped(doc! { "default_server": id }),
+                "$unset": { "default_server_id": "" },
+            },
+            None => doc! {
+                "$set": Self::stamped(doc! {}),
+                "$unset": { "default_server": "", "default_server_id": "" },
+            },
+        };
+        self.guilds
+            .update_one(doc! { "guild_id": guild_id.to_string() }, update)
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    /// Clears the default server if it is `server` (the server was removed).
+    pub async fn forget_default_server(
+        &self,
+        guild_id: u64,
+        server: &str,
+    ) -> Result<(), mongodb::error::Error> {
+        for key in ["default_server", "default_server_id"] {
+            self.guilds
+                .update_one(
+                    doc! { "guild_id": guild_id.to_string(), key: server },
+                    doc! { "$unset": { key: "" } },
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Claims the guild's one premium upgrade request per `every`: true when this caller

@@ -8,13 +8,15 @@
 //! - [`tier`]: the premium tier table (PRODUCT.md §5) and which tier unlocks each feature.
 //! - [`secret`]: sealing SFTP passwords and other secrets at rest, and `Redacted`;
 //!   [`key_check`]: a deployment always starts with the key its secrets were sealed with.
-//! - [`guilds`]: guild settings (premium tier, admin role, theme) and the home guild.
+//! - [`guilds`]: guild settings (premium tier, admin role, theme, default server) and the
+//!   home guild.
 //! - [`game_servers`]: registered game servers, credentials sealed, always per guild.
 //! - [`player_links`]: Discord users linked to in-game players.
 //! - [`audit`]: premium grants and refused checks, audited.
 //! - [`stats_store`]: killfeed statistics, each line counted exactly once;
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
-//!   [`recount`]: counting them again from the stored kill lines, and repairing.
+//!   [`recount`]: counting them again from the stored kill lines, and repairing;
+//!   [`seasons`]: a server's statistics closed under a label and started again.
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`outbox`]: the durable notification outbox the gateway-shards post from;
 //!   [`subscription`]: a subscriber reading it in order, never skipping a late write.
@@ -32,6 +34,7 @@ pub mod player_links;
 pub mod recount;
 pub mod retention;
 pub mod schema;
+pub mod seasons;
 pub mod secret;
 pub mod stats_query;
 pub mod stats_store;

@@ -98,16 +98,25 @@ fn both<'a>(
     a.chain(b).collect()
 }
 
-/// A server's statistics counted from its stored kill lines; how many lines.
+/// A server's statistics of the current season counted from its stored kill lines; how
+/// many lines.
 pub async fn recount(
     db: &Database,
     guild_id: u64,
     server_id: &str,
 ) -> Result<(ServerStats, u64), MongoError> {
     let kills = db.raw().collection::<Document>(collections::KILLS);
+    // The current season: the lines of batches after the last closed season's.
+    let after = crate::seasons::SeasonStore::new(db)
+        .current_after_batch(guild_id, server_id)
+        .await?;
     // No index orders a server's documents by batch: a large server's sort spills to disk.
+    let mut filter = doc! { "guild_id": guild_id.to_string(), "server_id": server_id };
+    if after > 0 {
+        filter.insert("batch", doc! { "$gt": after });
+    }
     let mut cursor = kills
-        .find(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
+        .find(filter)
         .sort(doc! { "batch": 1, "from": 1, "_id": 1 })
         .allow_disk_use(true)
         .await?;

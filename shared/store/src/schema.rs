@@ -395,6 +395,29 @@ pub const MIGRATIONS: &[Migration] = &[
             ],
         )],
     },
+    Migration {
+        // Closed statistics seasons (`/reset_stats`, `/stats season`): a server's seasons in
+        // order, and an archived player by name within a season.
+        id: "0013_seasons",
+        schema_version: 3,
+        indexes: &[
+            index(
+                collections::SEASONS,
+                "server_number",
+                &[("guild_id", 1), ("server_id", 1), ("number", 1)],
+            ),
+            index(
+                collections::SEASON_PLAYERS,
+                "season_name",
+                &[("season_id", 1), ("name", 1)],
+            ),
+            index(
+                collections::SEASON_PLAYERS,
+                "season_kills",
+                &[("season_id", 1), ("kills", -1)],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

@@ -83,6 +83,7 @@ pub struct StatsQuery {
     matchups: Collection<Document>,
     weapons: Collection<Document>,
     servers: Collection<Document>,
+    seasons: crate::seasons::SeasonStore,
 }
 
 fn scope(guild_id: u64, server_id: &str) -> Document {
@@ -100,7 +101,7 @@ fn matching(text: &str, whole: bool) -> Document {
 }
 
 /// Text typed by a user as a regular expression that matches only that text.
-fn literal(text: &str) -> String {
+pub(crate) fn literal(text: &str) -> String {
     let mut pattern = String::new();
     for c in text.chars().filter(|c| *c != '\0') {
         if "\\^$.|?*+()[]{}/-".contains(c) {
@@ -121,6 +122,7 @@ impl StatsQuery {
             matchups: raw.collection(collections::MATCHUPS),
             weapons: raw.collection(collections::WEAPON_STATS),
             servers: raw.collection(collections::SERVER_STATS),
+            seasons: crate::seasons::SeasonStore::new(db),
         }
     }
 
@@ -254,8 +256,8 @@ impl StatsQuery {
         .await
     }
 
-    /// A player's PvP kills and deaths since `since` (Unix seconds, game time), oldest
-    /// first, from the stored kill lines (for the history and recent form of `/stats
+    /// A player's PvP kills and deaths of the current season since `since` (Unix seconds,
+    /// game time), oldest first, from the stored kill lines (for the history and recent form of `/stats
     /// player`). Reads at most [`ENCOUNTER_LINES`] lines.
     pub async fn encounters(
         &self,
@@ -267,6 +269,14 @@ impl StatsQuery {
         let since_date = mongodb::bson::DateTime::from_millis(since.saturating_mul(1000));
         let mut filter = scope(guild_id, server_id);
         filter.insert("at", doc! { "$gte": since_date });
+        // Only the current season's lines (a season closed by /reset_stats is archived).
+        let after = self
+            .seasons
+            .current_after_batch(guild_id, server_id)
+            .await?;
+        if after > 0 {
+            filter.insert("batch", doc! { "$gt": after });
+        }
         let mut cursor = self
             .kills
             .find(filter)

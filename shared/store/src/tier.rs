@@ -179,6 +179,8 @@ pub enum Feature {
     Leaderboards,
     WeaponStats,
     Rivalries,
+    /// `/reset_stats` (a season close); the earlier bot gated it with rivalries.
+    Seasons,
     Bounties,
     Economy,
     Gambling,
@@ -197,7 +199,7 @@ impl Feature {
             Killfeed | ServerSetup | Backfill | PlayerLinking | Help | PremiumInfo
             | Diagnostics => Tier::SCAVENGER,
             Stats | Leaderboards | WeaponStats => Tier::SURVIVOR,
-            Rivalries | Bounties | Economy | Gambling => Tier::MERCENARY,
+            Rivalries | Seasons | Bounties | Economy | Gambling => Tier::MERCENARY,
             EventsFeed | ConnectionsFeed | Factions | VoicePlayerCount => Tier::WARLORD,
             CustomThemes => Tier::OVERSEER,
         }

@@ -4,7 +4,7 @@
 //! What it reads, as the earlier bot's versions wrote it (its shapes disagree: string and
 //! 64-bit guild ids, `sftp_host` and `hostname`, servers embedded in `guilds.servers[]` and
 //! flat in `game_servers` and `servers`, plain-string `servers[]` elements):
-//! - `guilds`: premium tier, admin role, theme (every copy of a guild read together; each
+//! - `guilds`: premium tier, admin role, theme, default server (every copy of a guild read together; each
 //!   setting written only where this bot has none, a different one here kept and reported);
 //! - `bot_config` (or `config`): the home guild (`{key: "home_guild_id", value}` or
 //!   `home_guild_id`);
@@ -486,6 +486,17 @@ async fn import_guild(
             .filter(|t| !t.is_empty())
             .map(str::to_owned)
     });
+    // MF's `/settings default_server` wrote `default_server`, PD read `default_server_id`.
+    let default_server = docs.iter().find_map(|d| {
+        ["default_server", "default_server_id"]
+            .into_iter()
+            .find_map(|k| match d.get(k)? {
+                Bson::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                Bson::Int32(n) => Some(n.to_string()),
+                Bson::Int64(n) => Some(n.to_string()),
+                _ => None,
+            })
+    });
     let ours = db
         .raw()
         .collection::<Document>(tower_store::db::collections::GUILDS)
@@ -511,6 +522,7 @@ async fn import_guild(
     );
     consider("admin_role_id", role.map(|r| Bson::String(r.to_string())));
     consider("theme", theme.map(Bson::String));
+    consider("default_server", default_server.map(Bson::String));
     for conflict in conflicts {
         report.skip(
             "guilds",
@@ -532,6 +544,12 @@ async fn import_guild(
         }
         if let Ok(theme) = set.get_str("theme") {
             guilds.set_theme(guild, theme).await.map_err(failed)?;
+        }
+        if let Ok(server) = set.get_str("default_server") {
+            guilds
+                .set_default_server(guild, Some(server))
+                .await
+                .map_err(failed)?;
         }
     }
     Report::count(&mut report.imported, "guilds");

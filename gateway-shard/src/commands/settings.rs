@@ -1,0 +1,189 @@
+//! `/settings [setting] [value]`, the earlier bot's guild settings (EARLIER-BOT.md §2.10).
+//! Only `default_server` still means something: the game server a command uses when its
+//! `server_id` is omitted (`/historical_parse`, `/process_csv`, `/process_logs`). The other
+//! settings are answered with what replaced them: channels are chosen per game server with
+//! `/setup channels`, and slash commands have no prefix.
+
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
+
+use tower_store::guilds::GuildSettings;
+use tower_store::ids::{GuildId, ServerId};
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::{colour, shown};
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+/// The earlier bot's setting names, as the command's choices.
+pub const SETTINGS: [(&str, &str); 5] = [
+    ("log_channel", "log_channel"),
+    ("killfeed_channel", "killfeed_channel"),
+    ("announcements_channel", "announcements_channel"),
+    ("prefix", "prefix"),
+    ("default_server", "default_server"),
+];
+
+/// A `value` that clears the default server.
+const CLEARED: [&str; 3] = ["none", "clear", "-"];
+
+/// What replaced a setting this bot no longer keeps.
+fn replaced_by(setting: &str) -> Option<&'static str> {
+    match setting {
+        "log_channel" => Some(
+            "Problems are posted to the admin channel: `/setup channels server_id admin_channel`.",
+        ),
+        "killfeed_channel" => {
+            Some("Each game server has its own: `/setup channels server_id killfeed_channel`.")
+        }
+        "announcements_channel" => Some(
+            "Events and connections have their own channels per game server: `/setup channels server_id events_channel connections_channel`.",
+        ),
+        "prefix" => Some("This bot only has slash commands, so there is no prefix."),
+        _ => None,
+    }
+}
+
+pub async fn run(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
+    let setting = inv.opt_str("setting")?;
+    let value = inv.opt_str("value")?.map(str::trim);
+    match (setting, value) {
+        (None, None) => overview(bot, caller, guild).await,
+        (None, Some(_)) => Err(CommandError::invalid(
+            "A value needs a setting.",
+            "Choose the setting too: /settings setting:default_server value:<server_id>.",
+        )),
+        (Some(setting), value) => {
+            if let Some(instead) = replaced_by(setting) {
+                return Ok(Reply::embed(
+                    EmbedBuilder::new()
+                        .title(format!("`{setting}` is not a setting here"))
+                        .description(instead)
+                        .color(colour::INFO)
+                        .build(),
+                ));
+            }
+            if setting != "default_server" {
+                return Err(CommandError::invalid(
+                    format!("`{}` is not a setting.", shown(setting, 40)),
+                    "Choose one from the list: default_server.",
+                ));
+            }
+            match value {
+                None => Ok(Reply::done(
+                    "Default Server",
+                    format!(
+                        "Current value of `default_server`: {}\n\nUse `/settings default_server [new value]` to change it.",
+                        describe_default(bot, caller, guild).await?
+                    ),
+                )),
+                Some(v) => set_default(bot, caller, v).await,
+            }
+        }
+    }
+}
+
+/// The default server as the settings show it.
+async fn describe_default(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+) -> Result<String, CommandError> {
+    let Some(id) = &guild.default_server else {
+        return Ok("None (a command without server_id uses every game server)".to_owned());
+    };
+    let Ok(parsed) = ServerId::parse(id) else {
+        return Ok(format!("`{}` (not a server id)", shown(id, 32)));
+    };
+    Ok(
+        match bot.servers.get(GuildId(caller.guild_id), &parsed).await {
+            Ok(s) => format!("{} (`{}`)", shown(&s.name, 100), s.server),
+            Err(_) => format!("`{parsed}` (no longer a game server here: every server is used)"),
+        },
+    )
+}
+
+async fn overview(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+) -> Result<Reply, CommandError> {
+    let servers = bot.servers.list(GuildId(caller.guild_id)).await?;
+    let listed = if servers.is_empty() {
+        "No servers configured".to_owned()
+    } else {
+        servers
+            .iter()
+            .map(|s| format!("• {} (`{}`)", shown(&s.name, 80), s.server))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let channels = "Per game server: /setup channels (killfeed, events, connections, voice status)";
+    let embed = EmbedBuilder::new()
+        .title("Server Settings")
+        .description("Current bot configuration for this server")
+        .color(colour::INFO)
+        .field(
+            EmbedFieldBuilder::new(
+                "Default Server",
+                describe_default(bot, caller, guild).await?,
+            )
+            .inline(),
+        )
+        .field(
+            EmbedFieldBuilder::new(
+                "Admin Channel",
+                guild
+                    .admin_channel
+                    .map_or_else(|| "Not set".to_owned(), |c| format!("<#{c}>")),
+            )
+            .inline(),
+        )
+        .field(EmbedFieldBuilder::new("Channels", channels))
+        .field(EmbedFieldBuilder::new(
+            "Configured Servers",
+            crate::embeds::clip(&listed, 1024),
+        ))
+        .footer(EmbedFooterBuilder::new(
+            "Use /settings [setting] [value] to modify a setting",
+        ))
+        .build();
+    Ok(Reply::embed(embed))
+}
+
+async fn set_default(bot: &Bot, caller: &Caller, value: &str) -> Result<Reply, CommandError> {
+    if CLEARED.contains(&value.to_lowercase().as_str()) {
+        bot.guilds
+            .set_default_server(caller.guild_id, None)
+            .await
+            .map_err(|e| CommandError::failed("Could not save the setting", e))?;
+        return Ok(Reply::done(
+            "Setting updated",
+            "Setting `default_server` cleared: a command without server_id uses every game server.",
+        ));
+    }
+    let id = ServerId::parse(value).map_err(|_| {
+        CommandError::invalid(
+            format!("`{}` is not a server id.", shown(value, 40)),
+            "Pick one of the suggestions, or `none` to clear it.",
+        )
+    })?;
+    // Refused unless it is one of this guild's servers.
+    let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
+    bot.guilds
+        .set_default_server(caller.guild_id, Some(id.as_str()))
+        .await
+        .map_err(|e| CommandError::failed("Could not save the setting", e))?;
+    Ok(Reply::done(
+        "Setting updated",
+        format!(
+            "Setting `default_server` updated to `{id}` ({}).",
+            shown(&server.name, 100)
+        ),
+    ))
+}
