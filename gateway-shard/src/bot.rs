@@ -39,6 +39,8 @@ pub struct Bot {
     pub links: PlayerLinks,
     pub audit: AuditLog,
     pub stats: StatsQuery,
+    /// Economy balances and their transactions (`/economy`).
+    pub ledger: tower_store::ledger::Ledger,
     /// Closed statistics seasons (`/stats season`).
     pub seasons: tower_store::seasons::SeasonStore,
     pub outbox: Outbox,

@@ -28,6 +28,7 @@ use crate::access::Caller;
 use crate::bot::Bot;
 use crate::commands;
 use crate::options::Invocation;
+use crate::progress::{PROGRESS_EDIT_EVERY, Progress};
 use crate::reply::{CommandError, Reply};
 use crate::rest::RestError;
 
@@ -93,13 +94,14 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     };
 
     let admin_channel = guild.admin_channel;
+    let (progress, mut progress_shown) = Progress::channel();
     // One trace per command when OTLP export is on.
     let span = tracing::info_span!("command", command = %inv.path, guild = caller.guild_id);
     let work = tokio::spawn(
         {
             let bot = Arc::clone(&bot);
             let (caller, inv) = (caller.clone(), inv.clone());
-            async move { run(&bot, shard, &caller, &guild, &inv, spec).await }
+            async move { run(&bot, shard, &caller, &guild, &inv, spec, &progress).await }
         }
         .instrument(span),
     );
@@ -133,7 +135,9 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
                 return;
             }
             let acknowledged = started.elapsed();
-            let messages = work.await.unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
+            let messages = show_progress(&bot, &interaction, &mut work, &mut progress_shown)
+                .await
+                .unwrap_or_else(|e| panicked(&bot, shard, &caller, &inv, &e));
             let (first, rest) = split_first(messages);
             if finish(&bot, &interaction, spec, &first).await {
                 follow_up(&bot, &interaction, &rest).await;
@@ -164,6 +168,39 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
     );
 }
 
+/// Waits for an acknowledged command's answer, editing the response with each step of
+/// its progress meanwhile (at most once every [`PROGRESS_EDIT_EVERY`]).
+async fn show_progress(
+    bot: &Bot,
+    interaction: &Interaction,
+    work: &mut std::pin::Pin<&mut tokio::task::JoinHandle<Vec<InteractionResponseData>>>,
+    shown: &mut tokio::sync::watch::Receiver<Option<Reply>>,
+) -> Result<Vec<InteractionResponseData>, tokio::task::JoinError> {
+    let mut next_edit = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut *work => return done,
+            changed = shown.changed() => {
+                if changed.is_err() {
+                    // The command is done with its progress: its answer follows.
+                    return work.await;
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            done = &mut *work => return done,
+            () = tokio::time::sleep_until(next_edit) => {}
+        }
+        let step = shown.borrow_and_update().clone();
+        if let Some(step) = step {
+            edit(bot, interaction, &checked(step)).await;
+            next_edit = tokio::time::Instant::now() + PROGRESS_EDIT_EVERY;
+        }
+    }
+}
+
 /// Runs an admitted command; its reply, or its failure (reported to telemetry with its
 /// error id), as messages that fit Discord's limits (a long list takes several).
 async fn run(
@@ -173,15 +210,20 @@ async fn run(
     guild: &GuildSettings,
     inv: &Invocation,
     spec: commands::Spec,
+    progress: &Progress,
 ) -> Vec<InteractionResponseData> {
-    let result =
-        match tokio::time::timeout(COMMAND_TIMEOUT, commands::run(bot, caller, guild, inv)).await {
-            Ok(r) => r,
-            Err(_) => Err(CommandError::failed(
-                "The command took too long and was stopped",
-                "timeout",
-            )),
-        };
+    let result = match tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        commands::run(bot, caller, guild, inv, progress),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(CommandError::failed(
+            "The command took too long and was stopped",
+            "timeout",
+        )),
+    };
     let reply = match result {
         Ok(mut reply) => {
             reply.ephemeral |= spec.private;

@@ -41,6 +41,7 @@ pub mod identify_queue;
 pub mod interactions;
 pub mod options;
 pub mod posting;
+pub mod progress;
 pub mod registration;
 pub mod reply;
 pub mod rest;

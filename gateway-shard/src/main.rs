@@ -187,6 +187,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         audit: tower_store::audit::AuditLog::new(&db),
         stats: tower_store::stats_query::StatsQuery::new(&db),
         seasons: tower_store::seasons::SeasonStore::new(&db),
+        ledger: tower_store::ledger::Ledger::new(&db),
         outbox: tower_store::outbox::Outbox::new(&db),
         cursors: tower_store::cursor_store::CursorStore::new(&db),
         db: db.clone(),

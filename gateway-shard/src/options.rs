@@ -98,6 +98,18 @@ impl Invocation {
         }
     }
 
+    pub fn opt_user(&self, name: &str) -> Result<Option<u64>, CommandError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CommandOptionValue::User(id)) => Ok(Some(id.get())),
+            Some(_) => Err(Self::wrong(name, "a member")),
+        }
+    }
+
+    pub fn user(&self, name: &str) -> Result<u64, CommandError> {
+        self.opt_user(name)?.ok_or_else(|| Self::missing(name))
+    }
+
     pub fn role(&self, name: &str) -> Result<u64, CommandError> {
         match self.get(name) {
             None => Err(Self::missing(name)),

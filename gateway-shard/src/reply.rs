@@ -46,6 +46,18 @@ impl Reply {
         )
     }
 
+    /// A step of a command still working ([`crate::progress::Progress`]); its title ends
+    /// with "…".
+    pub fn progress(title: &str, description: impl Into<String>) -> Self {
+        Self::embed(
+            EmbedBuilder::new()
+                .title(title)
+                .description(description)
+                .color(colour::INFO)
+                .build(),
+        )
+    }
+
     pub fn ephemeral(mut self) -> Self {
         self.ephemeral = true;
         self

@@ -192,6 +192,37 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         put(&format!("commands_{key}"), json(&embed)?);
     }
     put("admin_help", reply(&commands::help::admin())?);
+    let champion = |name: &str, value: &str| tower_store::seasons::Champion {
+        player_id: format!("{:0>32}", name.len()),
+        name: name.to_owned(),
+        value: value.to_owned(),
+    };
+    let season = tower_store::seasons::Season {
+        id: "1:7020:1".to_owned(),
+        label: "Wipe 1".to_owned(),
+        number: 1,
+        closed_at_unix: 1_746_237_710,
+        closed_by: 1,
+        after_batch: 12,
+        players: 41,
+        kills: 388,
+        deaths: 402,
+        suicides: 14,
+        champions: vec![
+            (
+                "kills".to_owned(),
+                vec![champion("vAsxre", "25"), champion("Alpha One", "19")],
+            ),
+            ("kdr".to_owned(), vec![champion("Alpha One", "3.17")]),
+            ("suicides".to_owned(), vec![]),
+        ],
+        weapons: vec![("AK-SU".to_owned(), 120), ("VSD".to_owned(), 44)],
+        state: "closed".to_owned(),
+    };
+    put(
+        "season_champions",
+        json(&commands::seasons::champions("Emerald EU", &season))?,
+    );
     put("events_help", reply(&commands::help::events())?);
     for (name, error) in [
         (

@@ -67,6 +67,9 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         shutdown.clone().wait_owned(),
     ));
 
+    // Ledger: economy transactions cut short (a process stopped mid-way) are completed.
+    tokio::spawn(tower_store::ledger::Ledger::new(&db).resume_until(shutdown.clone().wait_owned()));
+
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
         Telemetry::start(&config.collector.url, &calling, &me, shutdown.clone())?;

@@ -59,6 +59,18 @@ async fn add_server(sim: &DiscordSimulator, admin: &Member, server_id: &str) -> 
     );
     let answer = ok(sim.answer(&sent, WAIT).await);
     assert_eq!(answer.title(), "Server added", "{}", answer.text());
+    // The connection test takes a moment: its step was shown before the answer.
+    let shown: Vec<String> = sim
+        .messages(&sent)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|m| m.title())
+        .collect();
+    assert_eq!(
+        shown.first().map(String::as_str),
+        Some("Adding Server…"),
+        "{shown:?}"
+    );
     // Tested at once, as the earlier bot did.
     assert!(
         answer.text().contains("✅ Connection successful"),
@@ -1011,6 +1023,92 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     };
     assert!(webhook("DELETE"), "the public \"Working…\" was removed");
     assert!(webhook("POST"), "the answer came as a private follow-up");
+    // The economy: a ledger per member and game server.
+    let a = run(&member_a, "economy balance", &[sid()]).await;
+    assert_eq!(a.title(), "💰 Your Balance", "{}", a.text());
+    mentions(&a, &["Balance\n0 credits"]);
+    let a = run(&member_a, "economy daily", &[sid()]).await;
+    assert_eq!(a.title(), "💰 Daily Reward", "{}", a.text());
+    mentions(&a, &["You received 200 credits", "now 200 credits"]);
+    let a = run(&member_a, "economy daily", &[sid()]).await;
+    assert_eq!(a.title(), "❌ Daily Reward", "once a day: {}", a.text());
+    let give = |user: u64, amount: i64| {
+        [
+            sid(),
+            ("user", Opt::User(user)),
+            ("amount", Opt::Int(amount)),
+        ]
+    };
+    let a = run(&member_a, "economy give", &give(ADMIN_A, 500)).await;
+    assert_eq!(a.title(), "Insufficient Funds", "{}", a.text());
+    mentions(&a, &["You have 200 credits"]);
+    let a = run(&member_a, "economy give", &give(MEMBER_A, 5)).await;
+    assert_eq!(a.title(), "Invalid Recipient", "{}", a.text());
+    let a = run(&member_a, "economy give", &give(ADMIN_A, 50)).await;
+    assert_eq!(a.title(), "Credits Transfer", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            &format!("transferred 50 credits to <@{ADMIN_A}>"),
+            "150 credits",
+        ],
+    );
+    let adjust = |amount: i64| {
+        [
+            sid(),
+            ("user", Opt::User(MEMBER_A)),
+            ("amount", Opt::Int(amount)),
+            ("reason", Opt::str("Event prize")),
+        ]
+    };
+    let a = run(&member_a, "economy adjust", &adjust(25)).await;
+    assert_eq!(a.title(), "Not allowed", "admins only: {}", a.text());
+    let a = run(&admin_a, "economy adjust", &adjust(-1000)).await;
+    mentions(
+        &a,
+        &["Player only has 150 credits. Cannot remove 1000 credits."],
+    );
+    let a = run(&admin_a, "economy adjust", &adjust(25)).await;
+    assert_eq!(a.title(), "Credits Adjustment", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            &format!("Added 25 credits to <@{MEMBER_A}>"),
+            "Previous Balance\n150 credits",
+            "New Balance\n175 credits",
+            "Event prize",
+        ],
+    );
+    let a = run(&member_a, "economy transactions", &[sid()]).await;
+    assert!(a.is_ephemeral(), "a member's history is private");
+    assert_eq!(a.title(), "Transaction History", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            "Current Balance\n175 credits",
+            "1. +25 credits",
+            "**Admin Adjustment**: By <@",
+            "2. -50 credits",
+            "**Daily Reward**: Daily reward claimed",
+        ],
+    );
+    let a = run(
+        &member_a,
+        "economy transactions",
+        &[sid(), ("user", Opt::User(ADMIN_A))],
+    )
+    .await;
+    assert_eq!(a.title(), "Permission Denied", "{}", a.text());
+    let a = run(&member_a, "economy leaderboard", &[sid()]).await;
+    assert_eq!(a.title(), "Richest Players", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            &format!("#1 <@{MEMBER_A}>: 175 credits (Lifetime: 225)"),
+            &format!("#2 <@{ADMIN_A}>: 50 credits (Lifetime: 0)"),
+        ],
+    );
+
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();
     ok(std::fs::write(

@@ -17,7 +17,7 @@ use crate::reply::{CommandError, Reply};
 
 /// The help menu's categories, as the earlier bot grouped its commands: (key, label,
 /// emoji, top-level commands).
-pub const CATEGORIES: [(&str, &str, &str, &[&str]); 7] = [
+pub const CATEGORIES: [(&str, &str, &str, &[&str]); 8] = [
     (
         "admin",
         "Admin",
@@ -45,6 +45,7 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 7] = [
     ),
     ("events", "Events", "🔔", &["events"]),
     ("stats", "Stats", "📊", &["stats"]),
+    ("economy", "Economy", "💰", &["economy"]),
     ("premium", "Premium", "✨", &["premium"]),
     (
         "parser",

@@ -56,7 +56,19 @@ async fn process(
     let (mut files, mut events, mut failed) = (0u64, 0u64, false);
     for server in &servers {
         let name = shown(&server.name, 80);
-        let progress = super::sftp::read_now(bot, caller, &server.server).await?;
+        // One server failing does not stop the others: its line says why.
+        let progress = match super::sftp::read_now(bot, caller, &server.server).await {
+            Ok(p) => p,
+            Err(e) => {
+                failed = true;
+                lines.push(format!(
+                    "• **{}**: Error - {}",
+                    server.server,
+                    clip(&e.to_string(), 300)
+                ));
+                continue;
+            }
+        };
         match progress {
             Some(p) if p.state == BackfillState::Done as i32 => match kind {
                 Kind::Csv => {
@@ -77,9 +89,10 @@ async fn process(
                 Kind::Log => {
                     let log =
                         super::sftp::reading_status(bot, caller.guild_id, server.server.as_str())
-                            .await?
-                            .servers
+                            .await
+                            .ok()
                             .into_iter()
+                            .flat_map(|r| r.servers)
                             .flat_map(|s| s.cursors)
                             .find(|c| c.kind == "log");
                     lines.push(match log {

@@ -10,6 +10,7 @@
 pub mod autocomplete;
 pub mod buttons;
 pub mod debug;
+pub mod economy;
 pub mod error_guide;
 pub mod events;
 pub mod help;
@@ -33,7 +34,7 @@ use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::channel::ChannelType;
 use twilight_util::builder::command::{
     BooleanBuilder, ChannelBuilder, CommandBuilder, IntegerBuilder, RoleBuilder, StringBuilder,
-    SubCommandBuilder,
+    SubCommandBuilder, UserBuilder,
 };
 
 use tower_store::game_servers::GameServer;
@@ -46,6 +47,7 @@ use crate::access::{Access, Caller};
 use crate::bot::Bot;
 use crate::embeds::{clip, colour, shown};
 use crate::options::Invocation;
+use crate::progress::Progress;
 use crate::reply::{CommandError, Reply};
 
 /// How a command is run.
@@ -151,6 +153,15 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         },
         "error_guide" => spec(Anyone, Help),
         "settings" => spec(Admin, ServerSetup),
+        "economy balance" | "economy daily" | "economy leaderboard" | "economy give" => {
+            spec(Anyone, Economy)
+        }
+        // Private: a member's money history.
+        "economy transactions" => Spec {
+            private: true,
+            ..spec(Anyone, Economy)
+        },
+        "economy adjust" => spec(Admin, Economy),
         _ => return None,
     };
     Some(s)
@@ -163,10 +174,11 @@ pub async fn run(
     caller: &Caller,
     guild: &GuildSettings,
     inv: &Invocation,
+    progress: &Progress,
 ) -> Result<Reply, CommandError> {
     let family = inv.path.split(' ').next().unwrap_or_default();
     match family {
-        "setup" => setup::run(bot, caller, guild, inv).await,
+        "setup" => setup::run(bot, caller, guild, inv, progress).await,
         "killfeed" => killfeed::run(bot, caller, inv).await,
         "events" => events::run(bot, caller, inv).await,
         "stats" => stats::run(bot, caller, inv).await,
@@ -179,6 +191,7 @@ pub async fn run(
         "commands" => Ok(help::commands(caller.user_id)),
         "error_guide" => error_guide::run(bot, inv),
         "settings" => settings::run(bot, caller, guild, inv).await,
+        "economy" => economy::run(bot, caller, guild, inv).await,
         "reset_stats" => seasons::ask(bot, caller, inv).await,
         "process_csv" | "process_logs" | "clear_csv_cache" => {
             manual_reads::run(bot, caller, inv).await
@@ -648,6 +661,41 @@ pub fn schema() -> Vec<Command> {
         )
         .option(server("server_id", false))
         .build(),
+        command("economy", "Credits earned on the killfeed, per game server")
+            .option(sub("balance", "Your balance").option(server("server_id", true)))
+            .option(sub("daily", "Claim your daily reward").option(server("server_id", true)))
+            .option(sub("leaderboard", "The richest players").option(server("server_id", true)))
+            .option(
+                sub("give", "Give credits to another member")
+                    .option(server("server_id", true))
+                    .option(UserBuilder::new("user", "Who gets them").required(true))
+                    .option(
+                        IntegerBuilder::new("amount", "How many credits")
+                            .required(true)
+                            .min_value(1),
+                    ),
+            )
+            .option(
+                sub("adjust", "Add or remove a member's credits (admin)")
+                    .option(server("server_id", true))
+                    .option(UserBuilder::new("user", "Whose credits").required(true))
+                    .option(
+                        IntegerBuilder::new("amount", "Credits to add (negative: to remove)")
+                            .required(true),
+                    )
+                    .option(text("reason", "Why (shown in their history)", false).max_length(200)),
+            )
+            .option(
+                sub("transactions", "A balance's history")
+                    .option(server("server_id", true))
+                    .option(UserBuilder::new("user", "Whose (admins: anyone's)"))
+                    .option(
+                        IntegerBuilder::new("limit", "How many (default 10, at most 25)")
+                            .min_value(1)
+                            .max_value(25),
+                    ),
+            )
+            .build(),
         command("premium", "Premium tiers")
             .option(sub("tiers", "What each tier gives"))
             .option(sub("status", "This Discord server's tier and use"))
@@ -868,7 +916,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 51);
+        assert_eq!(paths().len(), 57);
     }
 
     #[test]

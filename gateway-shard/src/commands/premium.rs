@@ -15,7 +15,7 @@ use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
 /// Features as users know them, for `/premium features`.
-const FEATURES: [(Feature, &str); 18] = [
+const FEATURES: [(Feature, &str); 19] = [
     (Feature::Killfeed, "Killfeed"),
     (Feature::ServerSetup, "Server setup"),
     (Feature::Backfill, "Historical parse"),
@@ -26,7 +26,11 @@ const FEATURES: [(Feature, &str); 18] = [
     (Feature::Stats, "Player and server stats"),
     (Feature::Leaderboards, "Leaderboards"),
     (Feature::WeaponStats, "Weapon stats"),
-    (Feature::Rivalries, "Rivalries, bounties, economy (coming)"),
+    (
+        Feature::Economy,
+        "Economy (balances, daily rewards, transfers)",
+    ),
+    (Feature::Rivalries, "Rivalries and bounties (coming)"),
     (Feature::Seasons, "Statistics seasons (/reset_stats)"),
     (Feature::EventsFeed, "Events feed"),
     (Feature::ConnectionsFeed, "Connections feed"),

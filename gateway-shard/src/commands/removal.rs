@@ -135,6 +135,7 @@ pub async fn pressed(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Repl
         .forget_default_server(caller.guild_id, id.as_str())
         .await
         .map_err(|e| CommandError::failed("Could not clear the default server", e))?;
+    bot.settings.forget(caller.guild_id);
     Ok(Reply::done(
         "Server removed",
         format!(

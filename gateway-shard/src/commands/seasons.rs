@@ -279,7 +279,7 @@ pub async fn season(
     };
     match inv.opt_str("player_name")?.map(str::trim) {
         Some(name) => player_line(bot, server, &season, name).await,
-        None => Ok(Reply::embed(champions(server, &season))),
+        None => Ok(Reply::embed(champions(&server.name, &season))),
     }
 }
 
@@ -338,10 +338,10 @@ fn top_of(season: &Season, board: Leaderboard) -> &[tower_store::seasons::Champi
 }
 
 /// A season's champions on every leaderboard, its totals and weapons.
-pub fn champions(server: &GameServer, season: &Season) -> twilight_model::channel::message::Embed {
+pub fn champions(server_name: &str, season: &Season) -> twilight_model::channel::message::Embed {
     let mut b = EmbedBuilder::new()
         .title(clip(
-            &format!("{} — {}", season.label, shown(&server.name, 100)),
+            &format!("{} — {}", season.label, shown(server_name, 100)),
             256,
         ))
         .description(format!(

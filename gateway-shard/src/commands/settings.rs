@@ -162,6 +162,7 @@ async fn set_default(bot: &Bot, caller: &Caller, value: &str) -> Result<Reply, C
             .set_default_server(caller.guild_id, None)
             .await
             .map_err(|e| CommandError::failed("Could not save the setting", e))?;
+        bot.settings.forget(caller.guild_id);
         return Ok(Reply::done(
             "Setting updated",
             "Setting `default_server` cleared: a command without server_id uses every game server.",
@@ -179,6 +180,8 @@ async fn set_default(bot: &Bot, caller: &Caller, value: &str) -> Result<Reply, C
         .set_default_server(caller.guild_id, Some(id.as_str()))
         .await
         .map_err(|e| CommandError::failed("Could not save the setting", e))?;
+    // This process shows the new value at once (others within the cache's seconds).
+    bot.settings.forget(caller.guild_id);
     Ok(Reply::done(
         "Setting updated",
         format!(

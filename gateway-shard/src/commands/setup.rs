@@ -14,6 +14,7 @@ use crate::access::Caller;
 use crate::bot::Bot;
 use crate::embeds::{clip, code, colour, shown};
 use crate::options::Invocation;
+use crate::progress::Progress;
 use crate::reply::{CommandError, Reply};
 
 pub async fn run(
@@ -21,9 +22,10 @@ pub async fn run(
     caller: &Caller,
     guild: &GuildSettings,
     inv: &Invocation,
+    progress: &Progress,
 ) -> Result<Reply, CommandError> {
     match inv.path.as_str() {
-        "setup addserver" => add(bot, caller, guild.tier, inv).await,
+        "setup addserver" => add(bot, caller, guild.tier, inv, progress).await,
         "setup removeserver" => {
             super::removal::ask(bot, caller, &inv.server_id("server_id")?).await
         }
@@ -39,6 +41,7 @@ async fn add(
     caller: &Caller,
     tier: Tier,
     inv: &Invocation,
+    progress: &Progress,
 ) -> Result<Reply, CommandError> {
     let guild = GuildId(caller.guild_id);
     let server = inv.server_id("server_id")?;
@@ -92,6 +95,11 @@ async fn add(
     if used >= u64::from(slots) {
         return Err(no_slot(used));
     }
+    // The earlier bot's progress steps, shown while each one takes a moment.
+    progress.step(
+        "Adding Server…",
+        format!("Saving **{}** (`{server}`)…", shown(name, 100)),
+    );
     // Checked again as it is added: two admins adding at once cannot both take the last slot.
     let added = bot
         .servers
@@ -117,6 +125,13 @@ async fn add(
     }
     // The connection tested at once, as the earlier bot did: an admin learns of a wrong
     // password now, not from the admin channel later.
+    progress.step(
+        "Adding Server…",
+        format!(
+            "Testing connection to `{}:{port}`, then looking for the killfeed and log files…",
+            code(host, 100)
+        ),
+    );
     let status = match tokio::time::timeout(
         INLINE_TEST_FOR,
         super::sftp::test_reply(bot, caller, &server),

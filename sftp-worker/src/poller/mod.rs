@@ -80,16 +80,18 @@ struct Runtime {
 pub struct SeasonClose {
     pub label: Option<String>,
     pub closed_by: u64,
-    pub reply: tokio::sync::oneshot::Sender<Result<CloseOutcome, String>>,
+    pub reply: tokio::sync::oneshot::Sender<Result<CloseOutcome, CloseRefused>>,
 }
 
-/// Why a season close cannot be asked of this worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a season close was not done by this worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseRefused {
-    /// Another worker holds the server.
+    /// Another worker holds the server (or may, by now).
     NotHere,
     /// A close of this server is already waiting.
     Busy,
+    /// The database failed; the close is finished before the server's next batch.
+    Failed(String),
 }
 
 /// A server's reading state as this worker last loaded or wrote it, under one lease
@@ -205,7 +207,8 @@ impl Poller {
         key: &ServerKey,
         label: Option<String>,
         closed_by: u64,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<CloseOutcome, String>>, CloseRefused> {
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<CloseOutcome, CloseRefused>>, CloseRefused>
+    {
         let mut runtime = self.runtime.lock().map_err(|_| CloseRefused::NotHere)?;
         let rt = runtime
             .get_mut(key)
@@ -226,31 +229,78 @@ impl Poller {
         Ok(rx)
     }
 
-    /// Runs the season close asked for the server, if any: called by its poll, after its
-    /// batches and before the next poll can start. Refused when the lease may have been
-    /// lost meanwhile (another worker could be applying batches).
-    async fn close_asked_season(&self, key: &ServerKey) {
+    /// Runs the season close asked for the server, if any: called by its poll under
+    /// lease `token`, after its batches and before the next poll can start. It waits (the
+    /// next poll is made due now) while a batch of the server is pending, so the close
+    /// never splits one; it is refused when this worker may no longer hold the server.
+    async fn close_asked_season(&self, key: &ServerKey, token: i64) {
         let asked = self.runtime.lock().ok().and_then(|mut r| {
             let rt = r.get_mut(key)?;
-            let fresh = rt.leased_at.is_some_and(|t| t.elapsed() < self.lease);
-            rt.season_close.take().map(|c| (c, fresh))
+            let ours = rt.held
+                && rt.token == token
+                && rt.leased_at.is_some_and(|t| t.elapsed() < self.lease);
+            rt.season_close.take().map(|c| (c, ours))
         });
-        let Some((asked, fresh)) = asked else {
+        let Some((asked, ours)) = asked else {
             return;
         };
-        let outcome = if fresh {
-            self.seasons
-                .close(key.0, &key.1, asked.label.as_deref(), asked.closed_by)
-                .await
-                .map_err(|e| format!("the database failed while closing the season: {e}"))
-        } else {
-            Err("this worker may no longer hold the server; ask again in a few seconds".to_owned())
+        if !ours {
+            let _ = asked.reply.send(Err(CloseRefused::NotHere));
+            return;
+        }
+        let slots = match self.cursors.load_killfeed_slots(key.0, &key.1).await {
+            Ok(slots) => slots,
+            Err(e) => {
+                let _ = asked.reply.send(Err(CloseRefused::Failed(e.to_string())));
+                return;
+            }
         };
+        // A newer lease holder fenced the cursors: it may be applying batches.
+        if slots.lease_token.is_some_and(|t| t > token) {
+            let _ = asked.reply.send(Err(CloseRefused::NotHere));
+            return;
+        }
+        if slots.states.values().any(|s| s.pending.is_some()) {
+            // The next poll finishes the interrupted batch first; the close runs after it.
+            if let Ok(mut r) = self.runtime.lock()
+                && let Some(rt) = r.get_mut(key)
+            {
+                rt.season_close = Some(asked);
+            }
+            return;
+        }
+        // Every batch numbered below each folder's next one is applied.
+        let after_batch = slots
+            .states
+            .values()
+            .map(|s| s.next_batch - 1)
+            .max()
+            .unwrap_or(0)
+            .max(0);
+        let outcome = self
+            .seasons
+            .close(
+                key.0,
+                &key.1,
+                asked.label.as_deref(),
+                asked.closed_by,
+                after_batch,
+            )
+            .await;
         if let Err(e) = &outcome {
             tracing::warn!(guild = key.0, server = %key.1, error = %e, "season close failed");
+            // Read afresh next time: that poll finishes the close before any batch.
+            if let Ok(mut r) = self.runtime.lock()
+                && let Some(rt) = r.get_mut(key)
+            {
+                rt.fenced = None;
+                rt.kept = None;
+            }
         }
         // The caller may have given up waiting: the close stands all the same.
-        let _ = asked.reply.send(outcome);
+        let _ = asked
+            .reply
+            .send(outcome.map_err(|e| CloseRefused::Failed(e.to_string())));
     }
 
     /// Follows a backfill already started on this worker.

@@ -91,7 +91,7 @@ impl Poller {
         let lag = started.saturating_duration_since(due_at);
         if let Some(pause) = self.budget.paused(key.0) {
             // A season close needs no reading: it is not held up by the budget.
-            self.close_asked_season(&key).await;
+            self.close_asked_season(&key, token).await;
             self.hold(&key, &pause);
             return;
         }
@@ -124,12 +124,26 @@ impl Poller {
         };
         // One trace per poll when OTLP export is on.
         let span = tracing::info_span!("poll", guild = key.0, server = %key.1, backfill = backfill.is_some());
-        let result = guarded(
-            self.poll_server(&key, tier, reading, backfill.as_ref())
-                .instrument(span),
-        )
-        .await
-        .and_then(|r| r);
+        // The first poll under a lease finishes a season close that was cut short before
+        // any batch is applied (the statistics may be half archived).
+        let unfinished_close = if fenced {
+            Ok(())
+        } else {
+            self.seasons
+                .finish_unfinished(key.0, &key.1)
+                .await
+                .map(|_| ())
+                .map_err(|e| database(&e))
+        };
+        let result = match unfinished_close {
+            Ok(()) => guarded(
+                self.poll_server(&key, tier, reading, backfill.as_ref())
+                    .instrument(span),
+            )
+            .await
+            .and_then(|r| r),
+            Err(failure) => Err(failure),
+        };
         let metrics = tower_daemon::metrics::instruments();
         metrics.poll_lag_ms.record(lag.as_secs_f64() * 1000.0, &[]);
         metrics.polls.add(
@@ -149,7 +163,7 @@ impl Poller {
             });
         }
         // Between this poll's batches and the next poll's: a season close asked meanwhile.
-        self.close_asked_season(&key).await;
+        self.close_asked_season(&key, token).await;
         let jitter = f64::from(started.elapsed().subsec_nanos() % 1000) / 1000.0;
         let (status_error, outcome) = match &result {
             Ok(read) => (None, Some(read.outcome)),
@@ -187,6 +201,11 @@ impl Poller {
                 if rt.backfill.as_ref().is_some_and(served) {
                     rt.backfill = None;
                 } else if rt.backfill.is_some() {
+                    rt.next_due = Some(Instant::now());
+                }
+                // A season close asked during this poll, or waiting for a pending batch
+                // to be finished: the next poll is now.
+                if rt.season_close.is_some() {
                     rt.next_due = Some(Instant::now());
                 }
                 match &result {

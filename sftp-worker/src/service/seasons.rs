@@ -27,28 +27,35 @@ impl Worker {
         }
         let server = self.server(r.server).await?;
         let key = (server.guild.0, server.server.to_string());
+        let refused = |refused: CloseRefused| match refused {
+            // The gateway then asks the other workers.
+            CloseRefused::NotHere => Status::failed_precondition(format!(
+                "server {} is not polled by this worker right now",
+                key.1
+            )),
+            CloseRefused::Busy => Status::aborted(format!(
+                "a season close of server {} is already under way",
+                key.1
+            )),
+            // Not "unavailable": the gateway would ask another worker and hide the cause.
+            CloseRefused::Failed(e) => Status::internal(format!(
+                "the database failed while closing the season ({e}); it is finished before the server's next batch"
+            )),
+        };
         let waiting = self
             .poller
             .close_season(&key, (!label.is_empty()).then_some(label), r.closed_by)
-            .map_err(|refused| match refused {
-                CloseRefused::NotHere => Status::failed_precondition(format!(
-                    "server {} is not polled by this worker right now",
-                    key.1
-                )),
-                CloseRefused::Busy => Status::aborted(format!(
-                    "a season close of server {} is already under way",
-                    key.1
-                )),
-            })?;
+            .map_err(refused)?;
         let outcome = tokio::time::timeout(CLOSE_WAIT, waiting)
             .await
             .map_err(|_| {
                 Status::deadline_exceeded(
-                    "the season close is still waiting for the server's poll; it will run, ask /stats season in a minute",
+                    "the season close is still waiting for the server's poll (an interrupted batch is finished first); it runs when that poll succeeds: see /stats season",
                 )
             })?
-            .map_err(|_| Status::aborted("the worker stopped before closing the season"))?
-            .map_err(Status::unavailable)?;
+            // The server's entry went (its lease moved): another worker may hold it now.
+            .map_err(|_| refused(CloseRefused::NotHere))?
+            .map_err(refused)?;
         let (season, already_closed) = match outcome {
             CloseOutcome::Closed(s) => (s, false),
             CloseOutcome::AlreadyClosed(s) => (s, true),

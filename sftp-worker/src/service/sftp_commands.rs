@@ -178,7 +178,7 @@ impl Worker {
         } else {
             (r.limit as usize).min(MAX_LIST)
         };
-        let matching: Vec<FileEntry> = entries
+        let mut matching: Vec<FileEntry> = entries
             .into_iter()
             .filter(|e| glob_match(&r.pattern, &e.name))
             .map(|e| FileEntry {
@@ -188,6 +188,10 @@ impl Worker {
                 is_dir: e.is_dir,
             })
             .collect();
+        // Logs pile up as rotated copies: the newest are the ones asked for.
+        if r.log_folder {
+            matching.sort_by_key(|e| std::cmp::Reverse(e.mtime_unix));
+        }
         let truncated = matching.len() > limit;
         Ok(Response::new(ListFilesReply {
             entries: matching.into_iter().take(limit).collect(),

@@ -105,6 +105,10 @@ pub mod collections {
     pub const SEASONS: &str = "seasons";
     /// The player statistics of each closed season, as they stood when it closed.
     pub const SEASON_PLAYERS: &str = "season_players";
+    /// Economy balances, one per (guild, game server, Discord user).
+    pub const ECONOMY_ACCOUNTS: &str = "economy_accounts";
+    /// Every change of a balance, keyed by what caused it (the ledger).
+    pub const ECONOMY_TRANSACTIONS: &str = "economy_transactions";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@
 //! - [`game_servers`]: registered game servers, credentials sealed, always per guild.
 //! - [`player_links`]: Discord users linked to in-game players.
 //! - [`audit`]: premium grants and refused checks, audited.
+//! - [`ledger`]: the economy's balances, every change a transaction applied exactly once.
 //! - [`stats_store`]: killfeed statistics, each line counted exactly once;
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
@@ -29,6 +30,7 @@ pub mod game_servers;
 pub mod guilds;
 pub mod ids;
 pub mod key_check;
+pub mod ledger;
 pub mod outbox;
 pub mod player_links;
 pub mod recount;

@@ -418,6 +418,29 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // The economy's ledger: an account's history, the transactions to resume, the
+        // richest accounts of a server.
+        id: "0014_economy_ledger",
+        schema_version: 3,
+        indexes: &[
+            index(
+                collections::ECONOMY_TRANSACTIONS,
+                "account_history",
+                &[("account", 1), ("state", 1), ("at", -1)],
+            ),
+            index(
+                collections::ECONOMY_TRANSACTIONS,
+                "state_at",
+                &[("state", 1), ("at", 1)],
+            ),
+            index(
+                collections::ECONOMY_ACCOUNTS,
+                "server_balance",
+                &[("guild_id", 1), ("server_id", 1), ("balance", -1)],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

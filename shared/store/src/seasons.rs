@@ -2,12 +2,14 @@
 //! under a label (its top players on every leaderboard, its totals and weapons, every
 //! player's line as it stood), then started again from zero.
 //!
-//! A close is run by the worker that holds the server, between two of its polls, so no
-//! batch is half in one season and half in the next. The season records the last batch
-//! it holds (`after_batch`): the new season is every kill line of a later batch, which is
-//! what [`crate::recount`] counts. It goes in steps recorded on the season document
-//! (`archiving` → `archived` → `closed`), so a close cut short is finished by the next one
-//! and never archives a half-deleted season.
+//! A close is run by the worker that holds the server, between two of its polls and only
+//! while no batch of the server is pending (interrupted), so no batch is half in one
+//! season and half in the next. The season records the last batch it holds
+//! (`after_batch`, from the cursors): the new season is every kill line of a later batch,
+//! which is what [`crate::recount`] counts. It goes in steps recorded on the season
+//! document (`archiving` → `archived` → `closed`); a close cut short is finished
+//! ([`SeasonStore::finish_unfinished`]) before the server's next batch, and never archives
+//! a half-deleted season.
 
 use futures_util::TryStreamExt;
 use mongodb::Collection;
@@ -196,22 +198,37 @@ impl SeasonStore {
         Ok(above + 1)
     }
 
-    /// Closes the server's current season as `label` (default "Season N"), and starts the
-    /// next from zero. Only the worker holding the server calls this, between two polls.
-    /// An interrupted close of this server is finished first, and is what is returned.
+    /// Finishes a close of the server that was cut short (a crash, a database failure):
+    /// the worker calls this before the first batch under a new lease. The season, if any.
+    pub async fn finish_unfinished(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+    ) -> Result<Option<Season>, MongoError> {
+        let unfinished = self
+            .list(guild_id, server_id)
+            .await?
+            .into_iter()
+            .find(|s| s.state != "closed");
+        match unfinished {
+            Some(s) => Ok(Some(self.finish(guild_id, server_id, s).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Closes the server's current season as `label` (default "Season N"), holding every
+    /// batch up to `after_batch`, and starts the next from zero. Only the worker holding
+    /// the server calls this, between two polls, with no batch pending.
     pub async fn close(
         &self,
         guild_id: u64,
         server_id: &str,
         label: Option<&str>,
         closed_by: u64,
+        after_batch: i64,
     ) -> Result<CloseOutcome, MongoError> {
+        self.finish_unfinished(guild_id, server_id).await?;
         let seasons = self.list(guild_id, server_id).await?;
-        if let Some(unfinished) = seasons.iter().find(|s| s.state != "closed") {
-            return Ok(CloseOutcome::Closed(
-                self.finish(guild_id, server_id, unfinished.clone()).await?,
-            ));
-        }
         let label = label.map(str::trim).filter(|l| !l.is_empty());
         if let Some(done) = label.and_then(|l| {
             seasons
@@ -227,7 +244,7 @@ impl SeasonStore {
             |l| l.chars().take(MAX_LABEL_CHARS).collect(),
         );
         let season = self
-            .begin(guild_id, server_id, label, number, closed_by)
+            .begin(guild_id, server_id, label, number, closed_by, after_batch)
             .await?;
         Ok(CloseOutcome::Closed(
             self.finish(guild_id, server_id, season).await?,
@@ -242,21 +259,9 @@ impl SeasonStore {
         label: String,
         number: i64,
         closed_by: u64,
+        after_batch: i64,
     ) -> Result<Season, MongoError> {
         let guild = guild_id.to_string();
-        let raw = self.db.raw();
-        let server_doc = raw
-            .collection::<Document>(collections::SERVER_STATS)
-            .find_one(doc! { "guild_id": &guild, "server_id": server_id })
-            .await?;
-        let after_batch = server_doc
-            .as_ref()
-            .and_then(|d| match d.get("last_batch") {
-                Some(Bson::Int64(n)) => Some(*n),
-                Some(Bson::Int32(n)) => Some(i64::from(*n)),
-                _ => None,
-            })
-            .unwrap_or(0);
         let stats = StatsStore::new(&self.db).load(guild_id, server_id).await?;
         let champions = Leaderboard::ALL
             .iter()

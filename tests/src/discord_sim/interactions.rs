@@ -53,6 +53,7 @@ pub enum Opt {
     Bool(bool),
     Channel(u64),
     Role(u64),
+    User(u64),
     /// The option being typed in (autocomplete).
     Focused(String),
 }
@@ -69,6 +70,7 @@ impl Opt {
             Self::Bool(b) => json!({ "name": name, "type": 5, "value": b }),
             Self::Channel(id) => json!({ "name": name, "type": 7, "value": id.to_string() }),
             Self::Role(id) => json!({ "name": name, "type": 8, "value": id.to_string() }),
+            Self::User(id) => json!({ "name": name, "type": 6, "value": id.to_string() }),
             Self::Focused(s) => json!({ "name": name, "type": 3, "value": s, "focused": true }),
         }
     }
@@ -423,6 +425,15 @@ impl DiscordSimulator {
                 || (c.method == "POST" && c.path == webhook))
     }
 
+    /// An edit showing a command's progress: its first embed's title ends with "…".
+    fn is_progress(c: &RestCall) -> bool {
+        c.body
+            .as_ref()
+            .and_then(|b| b.pointer("/embeds/0/title"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.ends_with('…'))
+    }
+
     /// The bot's first response (the interaction callback).
     pub async fn first_answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {
         let event = self
@@ -445,14 +456,13 @@ impl DiscordSimulator {
         })
     }
 
-    /// The bot's first edit of the original response.
+    /// The bot's first edit of the original response that is not a progress step (a
+    /// progress title ends with "…").
     pub async fn edited_answer(&self, sent: &Sent, timeout: Duration) -> Result<Answer, SimError> {
         let event = self
-            .wait_for(
-                "an edit of the original response",
-                timeout,
-                |e| matches!(e, SimEvent::Rest(c) if Self::is_edit(sent, c)),
-            )
+            .wait_for("an edit of the original response", timeout, |e| {
+                matches!(e, SimEvent::Rest(c) if Self::is_edit(sent, c) && !Self::is_progress(c))
+            })
             .await?;
         let SimEvent::Rest(call) = event else {
             unreachable!("matched a REST call")

@@ -1,0 +1,482 @@
+//! `/economy balance|daily|leaderboard|give|adjust|transactions` (EARLIER-BOT.md §2.15):
+//! balances per Discord user and game server, every change a transaction of the ledger
+//! ([`tower_store::ledger`]), so a command run twice or two at once never pays twice or
+//! overdraws. Names, options and messages are the earlier bot's.
+
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
+
+use tower_daemon::telemetry::now_unix_ms;
+use tower_store::game_servers::GameServer;
+use tower_store::guilds::GuildSettings;
+use tower_store::ids::GuildId;
+use tower_store::ledger::{AccountId, Entry, Posted, Source, Transferred};
+use tower_store::tier::Tier;
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::{clip, colour, shown};
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+/// The earlier bot's gold.
+const GOLD: u32 = 0xF1_C4_0F;
+/// Transactions shown at once, and the most asked for.
+const HISTORY_SHOWN: i64 = 10;
+const HISTORY_MOST: i64 = 25;
+/// The richest players listed.
+const RICHEST: i64 = 10;
+
+/// The daily reward by tier, as the earlier bot paid it.
+pub fn daily_amount(tier: Tier) -> i64 {
+    if tier >= Tier::WARLORD {
+        200
+    } else if tier >= Tier::MERCENARY {
+        150
+    } else {
+        100
+    }
+}
+
+pub async fn run(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
+    let id = inv.server_id("server_id")?;
+    // Also proves the server is the caller's guild's.
+    let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
+    let mine = AccountId {
+        guild_id: caller.guild_id,
+        server_id: id.as_str().to_owned(),
+        user_id: caller.user_id,
+    };
+    match inv.path.as_str() {
+        "economy balance" => balance(bot, caller, &server, &mine).await,
+        "economy daily" => daily(bot, &mine, guild.tier).await,
+        "economy leaderboard" => leaderboard(bot, caller, &server).await,
+        "economy give" => give(bot, caller, inv, &mine).await,
+        "economy adjust" => adjust(bot, caller, inv, &mine).await,
+        "economy transactions" => transactions(bot, caller, guild, inv, &server, &mine).await,
+        other => Err(super::unknown(other)),
+    }
+}
+
+fn ledger_failed(e: mongodb::error::Error) -> CommandError {
+    CommandError::failed("The economy could not be read or changed", e)
+}
+
+async fn balance(
+    bot: &Bot,
+    caller: &Caller,
+    server: &GameServer,
+    mine: &AccountId,
+) -> Result<Reply, CommandError> {
+    let account = bot.ledger.account(mine).await.map_err(ledger_failed)?;
+    Ok(Reply::embed(
+        EmbedBuilder::new()
+            .title("💰 Your Balance")
+            .description(format!("Server: {}", shown(&server.name, 100)))
+            .color(GOLD)
+            .field(
+                EmbedFieldBuilder::new("Balance", format!("{} credits", account.balance)).inline(),
+            )
+            .field(
+                EmbedFieldBuilder::new(
+                    "Lifetime Earnings",
+                    format!("{} credits", account.lifetime),
+                )
+                .inline(),
+            )
+            .footer(EmbedFooterBuilder::new(format!(
+                "User ID: {}",
+                caller.user_id
+            )))
+            .build(),
+    ))
+}
+
+/// The start of the next UTC day, in Unix seconds.
+fn next_day(now_unix: i64) -> i64 {
+    (now_unix.div_euclid(86_400) + 1) * 86_400
+}
+
+async fn daily(bot: &Bot, mine: &AccountId, tier: Tier) -> Result<Reply, CommandError> {
+    let now = now_unix_ms() / 1000;
+    let amount = daily_amount(tier);
+    // One claim per account and UTC day: the day is in the key.
+    let entry = Entry {
+        key: format!(
+            "daily:{}:{}:{}:{}",
+            mine.guild_id,
+            mine.server_id,
+            mine.user_id,
+            now.div_euclid(86_400)
+        ),
+        account: mine.clone(),
+        amount,
+        source: Source::DailyReward,
+        details: "Daily reward claimed".to_owned(),
+        reference: String::new(),
+    };
+    let posted = bot.ledger.post(&entry).await.map_err(ledger_failed)?;
+    let balance = match posted {
+        Posted::Applied {
+            earlier: false,
+            balance_after: Some(b),
+        } => b,
+        Posted::Applied { earlier: false, .. } => {
+            bot.ledger
+                .account(mine)
+                .await
+                .map_err(ledger_failed)?
+                .balance
+        }
+        // Claimed before today (or by the same command an instant ago).
+        Posted::Applied { earlier: true, .. } | Posted::Refused { .. } => {
+            return Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title("❌ Daily Reward")
+                    .description(format!(
+                        "You already claimed today's reward. Claim again <t:{}:R>.",
+                        next_day(now)
+                    ))
+                    .color(colour::ERROR)
+                    .build(),
+            ));
+        }
+    };
+    Ok(Reply::embed(
+        EmbedBuilder::new()
+            .title("💰 Daily Reward")
+            .description(format!(
+                "You received {amount} credits! Your balance is now {balance} credits."
+            ))
+            .color(GOLD)
+            .build(),
+    ))
+}
+
+async fn leaderboard(
+    bot: &Bot,
+    caller: &Caller,
+    server: &GameServer,
+) -> Result<Reply, CommandError> {
+    let richest = bot
+        .ledger
+        .richest(caller.guild_id, server.server.as_str(), RICHEST)
+        .await
+        .map_err(ledger_failed)?;
+    let name = shown(&server.name, 100);
+    if richest.is_empty() {
+        return Ok(Reply::embed(
+            EmbedBuilder::new()
+                .title("No Data")
+                .description(format!("No player economy data found for server {name}."))
+                .color(colour::INFO)
+                .build(),
+        ));
+    }
+    let lines: Vec<String> = richest
+        .iter()
+        .enumerate()
+        .map(|(i, (user, a))| {
+            format!(
+                "#{} <@{user}>: {} credits (Lifetime: {})",
+                i + 1,
+                a.balance,
+                a.lifetime
+            )
+        })
+        .collect();
+    Ok(Reply::embed(
+        EmbedBuilder::new()
+            .title("Richest Players")
+            .description(clip(
+                &format!("Server: {name}\n\n{}", lines.join("\n")),
+                4096,
+            ))
+            .color(GOLD)
+            .build(),
+    ))
+}
+
+/// A positive amount of credits from the `amount` option.
+fn positive(inv: &Invocation) -> Result<i64, CommandError> {
+    let amount = inv.int("amount")?;
+    if amount <= 0 {
+        return Err(CommandError::invalid(
+            "The amount must be more than 0.",
+            "Give a whole number of credits, like 50.",
+        ));
+    }
+    Ok(amount)
+}
+
+/// A unique key for a command's transaction: the caller and the moment (a command is
+/// answered once; its ledger changes are still applied once each).
+fn command_key(kind: &str, caller: &Caller) -> String {
+    format!(
+        "{kind}:{}:{}:{}",
+        caller.guild_id,
+        caller.user_id,
+        tower_daemon::telemetry::now_unix_ms()
+    )
+}
+
+async fn give(
+    bot: &Bot,
+    caller: &Caller,
+    inv: &Invocation,
+    mine: &AccountId,
+) -> Result<Reply, CommandError> {
+    let to = inv.user("user")?;
+    let amount = positive(inv)?;
+    if to == caller.user_id {
+        return Ok(Reply::embed(
+            EmbedBuilder::new()
+                .title("Invalid Recipient")
+                .description("You can't give credits to yourself.")
+                .color(colour::ERROR)
+                .build(),
+        ));
+    }
+    let theirs = AccountId {
+        user_id: to,
+        ..mine.clone()
+    };
+    let done = bot
+        .ledger
+        .transfer(
+            &command_key("give", caller),
+            mine,
+            &theirs,
+            amount,
+            format!("To <@{to}>"),
+            format!("From <@{}>", caller.user_id),
+        )
+        .await
+        .map_err(ledger_failed)?;
+    match done {
+        Transferred::InsufficientFunds { balance } => Ok(Reply::embed(
+            EmbedBuilder::new()
+                .title("Insufficient Funds")
+                .description(format!(
+                    "You don't have enough credits. You have {balance} credits."
+                ))
+                .color(colour::ERROR)
+                .build(),
+        )),
+        Transferred::Done { from_balance } => {
+            let balance = match from_balance {
+                Some(b) => b,
+                None => {
+                    bot.ledger
+                        .account(mine)
+                        .await
+                        .map_err(ledger_failed)?
+                        .balance
+                }
+            };
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title("Credits Transfer")
+                    .description(format!(
+                        "Successfully transferred {amount} credits to <@{to}>"
+                    ))
+                    .color(GOLD)
+                    .field(EmbedFieldBuilder::new(
+                        "Your New Balance",
+                        format!("{balance} credits"),
+                    ))
+                    .build(),
+            ))
+        }
+    }
+}
+
+async fn adjust(
+    bot: &Bot,
+    caller: &Caller,
+    inv: &Invocation,
+    mine: &AccountId,
+) -> Result<Reply, CommandError> {
+    let user = inv.user("user")?;
+    let amount = inv.int("amount")?;
+    if amount == 0 {
+        return Err(CommandError::invalid(
+            "The amount cannot be 0.",
+            "A positive amount adds credits, a negative one removes them.",
+        ));
+    }
+    let reason = inv
+        .opt_str("reason")?
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("Admin adjustment");
+    let theirs = AccountId {
+        user_id: user,
+        ..mine.clone()
+    };
+    let before = bot.ledger.account(&theirs).await.map_err(ledger_failed)?;
+    let posted = bot
+        .ledger
+        .post(&Entry {
+            key: command_key("adjust", caller),
+            account: theirs.clone(),
+            amount,
+            source: Source::AdminAdjustment,
+            details: format!("By <@{}>: {}", caller.user_id, clip(reason, 200)),
+            reference: String::new(),
+        })
+        .await
+        .map_err(ledger_failed)?;
+    match posted {
+        Posted::Refused { balance } => Ok(Reply::embed(
+            EmbedBuilder::new()
+                .title("Insufficient Funds")
+                .description(format!(
+                    "Player only has {balance} credits. Cannot remove {} credits.",
+                    -amount
+                ))
+                .color(colour::ERROR)
+                .build(),
+        )),
+        Posted::Applied { balance_after, .. } => {
+            let after = match balance_after {
+                Some(b) => b,
+                None => {
+                    bot.ledger
+                        .account(&theirs)
+                        .await
+                        .map_err(ledger_failed)?
+                        .balance
+                }
+            };
+            let (verb, to) = if amount > 0 {
+                ("Added", "to")
+            } else {
+                ("Removed", "from")
+            };
+            Ok(Reply::embed(
+                EmbedBuilder::new()
+                    .title("Credits Adjustment")
+                    .description(format!("{verb} {} credits {to} <@{user}>", amount.abs()))
+                    .color(GOLD)
+                    .field(
+                        EmbedFieldBuilder::new(
+                            "Previous Balance",
+                            format!("{} credits", before.balance),
+                        )
+                        .inline(),
+                    )
+                    .field(
+                        EmbedFieldBuilder::new("New Balance", format!("{after} credits")).inline(),
+                    )
+                    .field(EmbedFieldBuilder::new("Reason", clip(reason, 1024)))
+                    .build(),
+            ))
+        }
+    }
+}
+
+async fn transactions(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+    server: &GameServer,
+    mine: &AccountId,
+) -> Result<Reply, CommandError> {
+    let user = inv.opt_user("user")?.unwrap_or(caller.user_id);
+    if user != caller.user_id && !bot.is_admin(caller, guild) {
+        return Ok(Reply::embed(
+            EmbedBuilder::new()
+                .title("Permission Denied")
+                .description("You can only view your own transactions unless you're an admin.")
+                .color(colour::ERROR)
+                .build(),
+        ));
+    }
+    let limit = inv
+        .opt_int("limit")?
+        .unwrap_or(HISTORY_SHOWN)
+        .clamp(1, HISTORY_MOST);
+    let whose = AccountId {
+        user_id: user,
+        ..mine.clone()
+    };
+    let account = bot.ledger.account(&whose).await.map_err(ledger_failed)?;
+    let (history, total) = bot
+        .ledger
+        .history(&whose, limit)
+        .await
+        .map_err(ledger_failed)?;
+    let mut description = format!(
+        "Recent transactions for <@{user}> on {}",
+        shown(&server.name, 100)
+    );
+    if total > history.len() as u64 {
+        description.push_str(&format!(
+            "\n\nShowing {} of {total} transactions.",
+            history.len()
+        ));
+    }
+    let mut embed = EmbedBuilder::new()
+        .title("Transaction History")
+        .description(description)
+        .color(GOLD)
+        .field(EmbedFieldBuilder::new(
+            "Current Balance",
+            format!("{} credits", account.balance),
+        ));
+    for (i, t) in history.iter().enumerate() {
+        let sign = if t.amount >= 0 { "+" } else { "-" };
+        let source = t.source.map_or("Other", source_label);
+        let after = t
+            .balance_after
+            .map_or_else(String::new, |b| format!("\nBalance: {b} credits"));
+        embed = embed.field(EmbedFieldBuilder::new(
+            format!(
+                "{}. {sign}{} credits - <t:{}:R>",
+                i + 1,
+                t.amount.abs(),
+                t.at_unix
+            ),
+            clip(&format!("**{source}**: {}{after}", t.details), 1024),
+        ));
+    }
+    if history.is_empty() {
+        embed = embed.field(EmbedFieldBuilder::new("No transactions", "Nothing yet."));
+    }
+    Ok(Reply::embed(embed.build()))
+}
+
+/// A transaction source as the history shows it.
+fn source_label(source: Source) -> &'static str {
+    match source {
+        Source::KillReward => "Kill Reward",
+        Source::DailyReward => "Daily Reward",
+        Source::Transfer => "Transfer",
+        Source::Received => "Received",
+        Source::AdminAdjustment => "Admin Adjustment",
+        Source::Gambling => "Gambling",
+        Source::BountyPlaced => "Bounty Placed",
+        Source::BountyRefund => "Bounty Refund",
+        Source::BountyClaimed => "Bounty Claimed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daily_reward_grows_with_the_tier_and_resets_at_midnight_utc() {
+        assert_eq!(daily_amount(Tier::SURVIVOR), 100);
+        assert_eq!(daily_amount(Tier::MERCENARY), 150);
+        assert_eq!(daily_amount(Tier::OVERSEER), 200);
+        assert_eq!(next_day(86_400 * 3 + 5), 86_400 * 4);
+        assert_eq!(next_day(86_400 * 3), 86_400 * 4);
+    }
+}

@@ -1,0 +1,550 @@
+//! The economy's ledger (issue #17): every change of a balance is a transaction record
+//! (source, amount, balance after, reference), applied exactly once without multi-document
+//! transactions, so it works on a standalone MongoDB as well as a replica set.
+//!
+//! An account is one document per (guild, game server, Discord user), as the earlier bot
+//! kept them. A transaction is keyed by what caused it (`kill:<guild>:<server>:<line id>`,
+//! `daily:…:<day>`, `give:<interaction id>:debit`): posting the same key twice — a line
+//! read again, a command retried, a worker that took over — applies it once.
+//!
+//! Posting goes in three steps, each safe to repeat:
+//! 1. the transaction is recorded `pending` (its key is its `_id`: a second post finds it);
+//! 2. the account is changed by one atomic update that only matches while the account's
+//!    `recent` keys lack this one (and, for a debit, while the balance covers it), pushing
+//!    the key; so no change is applied twice and no balance goes below zero, whatever
+//!    runs at the same moment;
+//! 3. the transaction is marked `applied` (with the balance after) or `refused`.
+//!
+//! A post cut short between 2 and 3 is completed by posting it again (or by
+//! [`Ledger::resume_pending`]): step 2 then finds its key in `recent`. An account keeps its
+//! last [`RECENT_KEYS`] keys, far more than can be posted to one account before a pending
+//! transaction is resumed (within a minute).
+//!
+//! A transfer is two transactions: its credit recorded `waiting`, then its debit posted,
+//! then its credit posted. A credit cannot be refused, so once the debit is applied the
+//! transfer completes; [`Ledger::resume_pending`] completes one cut short (or voids its
+//! credit when the debit was refused or never made), so it ends with both or neither.
+
+use futures_util::TryStreamExt;
+use mongodb::Collection;
+use mongodb::bson::{Bson, DateTime, Document, doc};
+use mongodb::error::Error as MongoError;
+use mongodb::options::ReturnDocument;
+
+use crate::db::{Database, collections, is_duplicate_key};
+use crate::schema::SCHEMA_VERSION;
+
+/// Transaction keys an account remembers, newest last.
+pub const RECENT_KEYS: i32 = 512;
+/// A pending transaction older than this is resumed by [`Ledger::resume_pending`].
+pub const RESUME_AFTER_SECS: i64 = 60;
+
+/// Whose balance: a Discord user's on one game server of a guild.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountId {
+    pub guild_id: u64,
+    pub server_id: String,
+    pub user_id: u64,
+}
+
+impl AccountId {
+    fn key(&self) -> String {
+        format!("{}:{}:{}", self.guild_id, self.server_id, self.user_id)
+    }
+}
+
+/// Why a balance changed, as the earlier bot named its transaction sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    KillReward,
+    DailyReward,
+    Transfer,
+    Received,
+    AdminAdjustment,
+    Gambling,
+    BountyPlaced,
+    BountyRefund,
+    BountyClaimed,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KillReward => "kill_reward",
+            Self::DailyReward => "daily_reward",
+            Self::Transfer => "transfer",
+            Self::Received => "received",
+            Self::AdminAdjustment => "admin_adjustment",
+            Self::Gambling => "gambling",
+            Self::BountyPlaced => "bounty_placed",
+            Self::BountyRefund => "bounty_refund",
+            Self::BountyClaimed => "bounty_claimed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::KillReward,
+            Self::DailyReward,
+            Self::Transfer,
+            Self::Received,
+            Self::AdminAdjustment,
+            Self::Gambling,
+            Self::BountyPlaced,
+            Self::BountyRefund,
+            Self::BountyClaimed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Money coming in counts toward lifetime earnings; a transfer received does not
+    /// (it was earned once already), nor does a refund.
+    fn earns(self) -> bool {
+        matches!(
+            self,
+            Self::KillReward
+                | Self::DailyReward
+                | Self::AdminAdjustment
+                | Self::Gambling
+                | Self::BountyClaimed
+        )
+    }
+}
+
+/// One change to post.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// What caused it, unique: posting the same key again changes nothing.
+    pub key: String,
+    pub account: AccountId,
+    /// Credits in (positive) or out (negative); never 0.
+    pub amount: i64,
+    pub source: Source,
+    /// Shown in the history ("To @user", "Daily reward claimed").
+    pub details: String,
+    /// What it refers to (a killfeed line id, a transfer's other account, a bounty).
+    pub reference: String,
+}
+
+/// What posting did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    /// Applied, now or by an earlier post of the same key (`earlier`); the balance right
+    /// after it (`None` when an earlier post applied it and was cut short before recording
+    /// it).
+    Applied {
+        balance_after: Option<i64>,
+        earlier: bool,
+    },
+    /// A debit the balance did not cover (now or when first posted); the balance then.
+    Refused { balance: i64 },
+}
+
+/// One account as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    pub balance: i64,
+    pub lifetime: i64,
+}
+
+/// A recorded transaction, for the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    pub key: String,
+    pub amount: i64,
+    pub source: Option<Source>,
+    pub details: String,
+    pub balance_after: Option<i64>,
+    pub at_unix: i64,
+}
+
+/// A transfer's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transferred {
+    Done { from_balance: Option<i64> },
+    InsufficientFunds { balance: i64 },
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    accounts: Collection<Document>,
+    transactions: Collection<Document>,
+}
+
+impl Ledger {
+    pub fn new(db: &Database) -> Self {
+        let raw = db.raw();
+        Self {
+            accounts: raw.collection(collections::ECONOMY_ACCOUNTS),
+            transactions: raw.collection(collections::ECONOMY_TRANSACTIONS),
+        }
+    }
+
+    /// An account's balance and lifetime earnings (zero when it has none yet).
+    pub async fn account(&self, id: &AccountId) -> Result<Account, MongoError> {
+        Ok(self
+            .accounts
+            .find_one(doc! { "_id": id.key() })
+            .projection(doc! { "balance": 1, "lifetime": 1 })
+            .await?
+            .map(|d| Account {
+                balance: int(&d, "balance"),
+                lifetime: int(&d, "lifetime"),
+            })
+            .unwrap_or_default())
+    }
+
+    /// Posts one change, exactly once per key (see the module's steps).
+    pub async fn post(&self, entry: &Entry) -> Result<Posted, MongoError> {
+        match self.transactions.insert_one(record(entry, "pending")).await {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => {
+                // Posted before: its outcome, or the rest of a post cut short.
+                if let Some(done) = self.recorded(&entry.key).await? {
+                    return Ok(done);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        self.apply(entry).await
+    }
+
+    /// The outcome recorded for a key, `None` while it is pending.
+    async fn recorded(&self, key: &str) -> Result<Option<Posted>, MongoError> {
+        let Some(d) = self.transactions.find_one(doc! { "_id": key }).await? else {
+            return Ok(None);
+        };
+        Ok(match d.get_str("state").unwrap_or_default() {
+            "applied" => Some(Posted::Applied {
+                balance_after: d.get("balance_after").and_then(Bson::as_i64),
+                earlier: true,
+            }),
+            "refused" => Some(Posted::Refused {
+                balance: int(&d, "balance_at_refusal"),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Steps 2 and 3 of a post.
+    async fn apply(&self, entry: &Entry) -> Result<Posted, MongoError> {
+        let account = entry.account.key();
+        let mut filter = doc! { "_id": &account, "recent": { "$ne": &entry.key } };
+        let mut inc = doc! { "balance": entry.amount };
+        if entry.amount > 0 && entry.source.earns() {
+            inc.insert("lifetime", entry.amount);
+        }
+        if entry.amount < 0 {
+            filter.insert("balance", doc! { "$gte": -entry.amount });
+        }
+        let update = doc! {
+            "$inc": inc,
+            "$push": { "recent": { "$each": [&entry.key], "$slice": -RECENT_KEYS } },
+            "$set": { "updated_at": DateTime::now(), "schema_version": SCHEMA_VERSION },
+            "$setOnInsert": {
+                "guild_id": entry.account.guild_id.to_string(),
+                "server_id": &entry.account.server_id,
+                "user_id": entry.account.user_id.to_string(),
+            },
+        };
+        // A credit may open the account; a debit needs one that covers it.
+        let changed = self
+            .accounts
+            .find_one_and_update(filter, update)
+            .upsert(entry.amount > 0)
+            .return_document(ReturnDocument::After)
+            .await;
+        let posted = match changed {
+            Ok(Some(d)) => Posted::Applied {
+                balance_after: Some(int(&d, "balance")),
+                earlier: false,
+            },
+            // The account holds the key already (a credit's upsert then meets its id).
+            Ok(None) | Err(_) if self.holds(&account, &entry.key).await? => Posted::Applied {
+                balance_after: None,
+                earlier: true,
+            },
+            Ok(None) => Posted::Refused {
+                balance: self.account(&entry.account).await?.balance,
+            },
+            Err(e) => return Err(e),
+        };
+        let set = match posted {
+            Posted::Applied { balance_after, .. } => {
+                let mut set = doc! { "state": "applied" };
+                if let Some(b) = balance_after {
+                    set.insert("balance_after", b);
+                }
+                set
+            }
+            Posted::Refused { balance } => {
+                doc! { "state": "refused", "balance_at_refusal": balance }
+            }
+        };
+        self.transactions
+            .update_one(doc! { "_id": &entry.key }, doc! { "$set": set })
+            .await?;
+        Ok(posted)
+    }
+
+    /// Whether the account has applied `key`.
+    async fn holds(&self, account: &str, key: &str) -> Result<bool, MongoError> {
+        Ok(self
+            .accounts
+            .find_one(doc! { "_id": account, "recent": key })
+            .projection(doc! { "_id": 1 })
+            .await?
+            .is_some())
+    }
+
+    /// Moves `amount` (> 0) from one account to another, once per `key`: both changes or
+    /// neither (a transfer cut short after its debit is completed by posting it again or
+    /// by [`Ledger::resume_pending`]).
+    pub async fn transfer(
+        &self,
+        key: &str,
+        from: &AccountId,
+        to: &AccountId,
+        amount: i64,
+        from_details: String,
+        to_details: String,
+    ) -> Result<Transferred, MongoError> {
+        let debit = Entry {
+            key: format!("{key}:debit"),
+            account: from.clone(),
+            amount: -amount,
+            source: Source::Transfer,
+            details: from_details,
+            reference: format!("{key}:credit"),
+        };
+        let credit = Entry {
+            key: format!("{key}:credit"),
+            account: to.clone(),
+            amount,
+            source: Source::Received,
+            details: to_details,
+            reference: format!("{key}:debit"),
+        };
+        // The credit is recorded first, waiting for its debit: whoever completes the
+        // transfer later (a retry, or resume_pending) knows where the money goes.
+        match self
+            .transactions
+            .insert_one(record(&credit, "waiting"))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(e),
+        }
+        match self.post(&debit).await? {
+            Posted::Refused { balance } => {
+                self.void(&credit.key).await?;
+                Ok(Transferred::InsufficientFunds { balance })
+            }
+            Posted::Applied { balance_after, .. } => {
+                self.post(&credit).await?;
+                Ok(Transferred::Done {
+                    from_balance: balance_after,
+                })
+            }
+        }
+    }
+
+    /// A waiting credit whose debit was refused: it never applies.
+    async fn void(&self, key: &str) -> Result<(), MongoError> {
+        self.transactions
+            .update_one(
+                doc! { "_id": key, "state": "waiting" },
+                doc! { "$set": { "state": "void" } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Completes the posts cut short more than [`RESUME_AFTER_SECS`] ago (a process
+    /// stopped mid-way), and the credit of every transfer whose debit was applied. How many
+    /// it completed.
+    pub async fn resume_pending(&self) -> Result<u64, MongoError> {
+        let before = DateTime::from_millis(
+            DateTime::now()
+                .timestamp_millis()
+                .saturating_sub(RESUME_AFTER_SECS * 1000),
+        );
+        let pending: Vec<Document> = self
+            .transactions
+            .find(doc! { "state": "pending", "at": { "$lt": before } })
+            .limit(1_000)
+            .await?
+            .try_collect()
+            .await?;
+        let mut done = 0;
+        for d in &pending {
+            if let Some(entry) = entry_of(d) {
+                self.apply(&entry).await?;
+                done += 1;
+            }
+        }
+        // Transfers cut short: each waiting credit follows its debit's outcome.
+        let waiting: Vec<Document> = self
+            .transactions
+            .find(doc! { "state": "waiting", "at": { "$lt": before } })
+            .limit(1_000)
+            .await?
+            .try_collect()
+            .await?;
+        for d in &waiting {
+            let Some(credit) = entry_of(d) else { continue };
+            match self.recorded(&credit.reference).await? {
+                Some(Posted::Applied { .. }) => {
+                    self.apply(&credit).await?;
+                    done += 1;
+                }
+                Some(Posted::Refused { .. }) => self.void(&credit.key).await?,
+                // The debit is still pending (resumed above next time), or was never
+                // recorded (the transfer stopped before it): nothing left the sender.
+                None => {
+                    let debit_exists = self
+                        .transactions
+                        .find_one(doc! { "_id": &credit.reference })
+                        .await?
+                        .is_some();
+                    if !debit_exists {
+                        self.void(&credit.key).await?;
+                    }
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Completes posts cut short every [`RESUME_AFTER_SECS`] until `stop` resolves (the
+    /// process's shutdown).
+    pub async fn resume_until(self, stop: impl std::future::Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(RESUME_AFTER_SECS as u64)) => {}
+                () = &mut stop => return,
+            }
+            match self.resume_pending().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(completed = n, "ledger: transactions cut short completed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ledger: resuming transactions failed; trying again later")
+                }
+            }
+        }
+    }
+
+    /// An account's newest transactions, newest first, and how many it has in all.
+    pub async fn history(
+        &self,
+        id: &AccountId,
+        limit: i64,
+    ) -> Result<(Vec<Transaction>, u64), MongoError> {
+        let filter = doc! { "account": id.key(), "state": "applied" };
+        let total = self.transactions.count_documents(filter.clone()).await?;
+        let docs: Vec<Document> = self
+            .transactions
+            .find(filter)
+            .sort(doc! { "at": -1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok((
+            docs.iter()
+                .map(|d| Transaction {
+                    key: d.get_str("_id").unwrap_or_default().to_owned(),
+                    amount: int(d, "amount"),
+                    source: d.get_str("source").ok().and_then(Source::parse),
+                    details: d.get_str("details").unwrap_or_default().to_owned(),
+                    balance_after: d.get("balance_after").and_then(Bson::as_i64),
+                    at_unix: d
+                        .get_datetime("at")
+                        .map(|t| t.timestamp_millis() / 1000)
+                        .unwrap_or(0),
+                })
+                .collect(),
+            total,
+        ))
+    }
+
+    /// The richest accounts of a server: (user id, balance, lifetime), most first.
+    pub async fn richest(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(u64, Account)>, MongoError> {
+        let docs: Vec<Document> = self
+            .accounts
+            .find(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
+            .projection(doc! { "user_id": 1, "balance": 1, "lifetime": 1 })
+            .sort(doc! { "balance": -1, "_id": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("user_id").ok()?.parse().ok()?,
+                    Account {
+                        balance: int(d, "balance"),
+                        lifetime: int(d, "lifetime"),
+                    },
+                ))
+            })
+            .collect())
+    }
+}
+
+/// A transaction's record, in `state`.
+fn record(entry: &Entry, state: &str) -> Document {
+    doc! {
+        "_id": &entry.key,
+        "account": entry.account.key(),
+        "guild_id": entry.account.guild_id.to_string(),
+        "server_id": &entry.account.server_id,
+        "user_id": entry.account.user_id.to_string(),
+        "amount": entry.amount,
+        "source": entry.source.as_str(),
+        "details": &entry.details,
+        "reference": &entry.reference,
+        "state": state,
+        "at": DateTime::now(),
+        "schema_version": SCHEMA_VERSION,
+    }
+}
+
+/// A pending transaction's entry, to apply it again.
+fn entry_of(d: &Document) -> Option<Entry> {
+    Some(Entry {
+        key: d.get_str("_id").ok()?.to_owned(),
+        account: account_of(d.get_str("account").ok()?)?,
+        amount: int(d, "amount"),
+        source: Source::parse(d.get_str("source").ok()?)?,
+        details: d.get_str("details").unwrap_or_default().to_owned(),
+        reference: d.get_str("reference").unwrap_or_default().to_owned(),
+    })
+}
+
+fn account_of(key: &str) -> Option<AccountId> {
+    let mut parts = key.splitn(3, ':');
+    Some(AccountId {
+        guild_id: parts.next()?.parse().ok()?,
+        server_id: parts.next()?.to_owned(),
+        user_id: parts.next()?.parse().ok()?,
+    })
+}
+
+fn int(d: &Document, key: &str) -> i64 {
+    match d.get(key) {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        _ => 0,
+    }
+}
