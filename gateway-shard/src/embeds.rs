@@ -358,7 +358,29 @@ fn kill(k: &KillNotice, theme: Theme) -> EmbedBuilder {
         b = b
             .field(EmbedFieldBuilder::new("Streak", format!("{} kills", k.killer_streak)).inline());
     }
+    if let Some(r) = &k.reward {
+        b = b.field(EmbedFieldBuilder::new("💰 Economy", reward_text(r)));
+    }
     b
+}
+
+/// What a kill paid, as the earlier bot's "💰 Economy" field said it (the distance bonus
+/// on its own line, not also in the first).
+fn reward_text(r: &tower_proto::v1::KillReward) -> String {
+    let mut text = format!("+{} credits for kill", r.credits);
+    if r.distance_bonus > 0 {
+        text.push_str(&format!("\n+{} distance bonus", r.distance_bonus));
+    }
+    if r.streak_bonus > 0 {
+        text.push_str(&format!(
+            "\n+{} killstreak bonus (x{})",
+            r.streak_bonus, r.streak
+        ));
+    }
+    if let Some(b) = r.balance {
+        text.push_str(&format!("\nBalance: {b} credits"));
+    }
+    text
 }
 
 fn non_empty<'a>(s: &'a str, fallback: &'a str) -> &'a str {

@@ -50,11 +50,30 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             distance_m,
             roadkill,
             killer_streak,
+            reward: None,
         })
     };
+    // A kill that paid its killer's linked user: 10, the distance bonus, a 5-kill bonus.
+    let rewarded = Payload::Kill(KillNotice {
+        killer: player("Alpha One", "PS5"),
+        victim: player("Bravo", "XSX"),
+        weapon: "MR5".to_owned(),
+        distance_m: 312,
+        roadkill: false,
+        killer_streak: 5,
+        reward: Some(tower_proto::v1::KillReward {
+            user_id: 1,
+            credits: 10,
+            distance_bonus: 31,
+            streak_bonus: 25,
+            streak: 5,
+            balance: Some(466),
+        }),
+    });
     let mut notifications = vec![
         ("kill", posted("k1", kill("MR5", 312, false, 1))),
         ("kill_streak", posted("k3", kill("AK-SU", 40, false, 5))),
+        ("kill_reward", posted("k4", rewarded)),
         (
             "kill_roadkill",
             posted("k2", kill("land_vehicle", 0, true, 1)),

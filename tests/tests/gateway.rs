@@ -1108,6 +1108,66 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
             &format!("#2 <@{ADMIN_A}>: 50 credits (Lifetime: 0)"),
         ],
     );
+    // Kill rewards: a live kill pays the killer's linked user, shown on the post.
+    let unpaid = sim
+        .embeds_posted(KILLFEED_CHANNEL)
+        .into_iter()
+        .find(|e| e["title"] == "Alpha One killed Bravo")
+        .unwrap_or_default();
+    assert!(
+        !unpaid.to_string().contains("💰 Economy"),
+        "no one was linked to Alpha One then: {unpaid}"
+    );
+    let a = run(
+        &member_a,
+        "link",
+        &[sid(), ("player_name", Opt::str("Alpha One"))],
+    )
+    .await;
+    assert_eq!(a.title(), "Player Linked", "{}", a.text());
+    let posted_before = sim.embeds_posted(KILLFEED_CHANNEL).len();
+    {
+        use std::io::Write as _;
+        let mut file = ok(std::fs::OpenOptions::new().append(true).open(&csv));
+        ok(write!(
+            file,
+            "2025.05.03-02.40.00;Alpha One;{ALPHA};Bravo;{BRAVO};SVD;150;\n\
+             2025.05.03-02.41.00;Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;50;\n"
+        ));
+    }
+    eventually("the rewarded kills posted", WAIT, || async {
+        sim.embeds_posted(KILLFEED_CHANNEL).len() >= posted_before + 2
+    })
+    .await;
+    let economy: Vec<String> = sim.embeds_posted(KILLFEED_CHANNEL)[posted_before..]
+        .iter()
+        .map(|e| {
+            e["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|f| f["name"] == "💰 Economy")
+                .and_then(|f| f["value"].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        economy,
+        vec![
+            "+10 credits for kill\n+15 distance bonus\nBalance: 200 credits".to_owned(),
+            "+10 credits for kill\nBalance: 210 credits".to_owned(),
+        ],
+        "paid at ingest, in order"
+    );
+    let a = run(&member_a, "economy transactions", &[sid()]).await;
+    mentions(
+        &a,
+        &[
+            "Current Balance\n210 credits",
+            "**Kill Reward**: Killed Bravo (SVD, 150 m)",
+        ],
+    );
 
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();

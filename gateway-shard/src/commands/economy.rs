@@ -456,6 +456,7 @@ async fn transactions(
 fn source_label(source: Source) -> &'static str {
     match source {
         Source::KillReward => "Kill Reward",
+        Source::KillstreakBonus => "Killstreak Bonus",
         Source::DailyReward => "Daily Reward",
         Source::Transfer => "Transfer",
         Source::Received => "Received",

@@ -26,7 +26,10 @@ impl Poller {
         source: &SftpSource<'_>,
         layout: &Layout,
         (token, kept): (i64, Option<KillfeedSlots>),
-        backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
+        (backfill, tier): (
+            Option<&tokio::sync::watch::Sender<BackfillProgress>>,
+            tower_store::tier::Tier,
+        ),
         outcome: &mut PollOutcome,
     ) -> Result<KillfeedSlots, PollFailure> {
         let loaded = match kept {
@@ -53,8 +56,13 @@ impl Poller {
             OpenFoldersError::Db(e) => database(&e),
             other => failure("poll.killfeed", other.to_string(), true),
         })?;
+        // Kills pay their killers' linked users where the guild's tier has the economy.
+        let rewards = tower_store::tier::Feature::Economy
+            .is_unlocked_at(tier)
+            .then_some(&self.rewards);
         for sink in &mut sinks {
             sink.outbox = Some(&self.outbox);
+            sink.rewards = rewards;
             sink.fence = Some(token);
             sink.backfill = backfill.is_some();
             sink.recover(source).await.map_err(|e| match e {

@@ -111,6 +111,7 @@ pub(super) struct KeptCursors {
 pub struct Poller {
     stats: StatsStore,
     seasons: SeasonStore,
+    rewards: tower_store::kill_rewards::KillRewards,
     cursors: CursorStore,
     outbox: Outbox,
     servers: GameServerStore,
@@ -148,6 +149,7 @@ impl Poller {
         Self {
             stats: StatsStore::new(db),
             seasons: SeasonStore::new(db),
+            rewards: tower_store::kill_rewards::KillRewards::new(db),
             cursors: CursorStore::new(db),
             outbox: Outbox::new(db),
             servers: GameServerStore::new(db),

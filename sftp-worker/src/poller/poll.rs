@@ -24,8 +24,10 @@ use super::log_sink::ServerLogSink;
 use super::{KeptCursors, Poller};
 
 /// How a poll reads its server: under which lease token, whether to fence the cursors
-/// with it first, the folders found earlier and the cursors kept from the last poll.
+/// with it first, the folders found earlier, the cursors kept from the last poll, and the
+/// guild's tier (what the lines it reads pay).
 pub(super) struct Reading {
+    pub(super) tier: Tier,
     pub(super) token: i64,
     pub(super) fence: bool,
     pub(super) layout: Option<Layout>,
@@ -117,6 +119,7 @@ impl Poller {
             .unwrap_or_default();
         let searched = layout.is_none();
         let reading = Reading {
+            tier,
             token,
             fence: !fenced,
             layout,
@@ -433,6 +436,7 @@ impl Poller {
         backfill: Option<&tokio::sync::watch::Sender<BackfillProgress>>,
     ) -> Result<Read, PollFailure> {
         let Reading {
+            tier,
             token,
             fence,
             layout,
@@ -464,7 +468,7 @@ impl Poller {
                     &source,
                     &layout,
                     (token, kept_killfeed),
-                    backfill,
+                    (backfill, tier),
                     &mut outcome,
                 )
                 .await?,

@@ -115,7 +115,7 @@ fn notification(d: &Document) -> Option<Notification> {
     use tower_proto::v1::notification::Payload;
     use tower_proto::v1::{
         ConnectionKind, ConnectionNotice, EnvironmentDeathNotice, GameEventKind, GameEventNotice,
-        KillNotice, Player, PlayerCountNotice, SuicideKind, SuicideNotice,
+        KillNotice, KillReward, Player, PlayerCountNotice, SuicideKind, SuicideNotice,
     };
     let data = d.get_document("data").ok()?;
     let player = |k: &str| {
@@ -126,6 +126,19 @@ fn notification(d: &Document) -> Option<Notification> {
         })
     };
     let text = |k: &str| data.get_str(k).unwrap_or_default().to_owned();
+    let int = |d: &Document, k: &str| d.get_i64(k).unwrap_or(0);
+    let reward = data.get_document("reward").ok().map(|r| KillReward {
+        user_id: r
+            .get_str("user_id")
+            .ok()
+            .and_then(|u| u.parse().ok())
+            .unwrap_or(0),
+        credits: int(r, "credits"),
+        distance_bonus: int(r, "distance_bonus"),
+        streak_bonus: int(r, "streak_bonus"),
+        streak: u32::try_from(int(r, "streak")).unwrap_or(u32::MAX),
+        balance: r.get_i64("balance").ok(),
+    });
     let payload = match d.get_str("kind").ok()? {
         "kill" => Payload::Kill(KillNotice {
             killer: player("killer"),
@@ -133,7 +146,8 @@ fn notification(d: &Document) -> Option<Notification> {
             weapon: text("weapon"),
             distance_m: u32::try_from(data.get_i64("distance_m").unwrap_or(0)).unwrap_or(0),
             roadkill: data.get_bool("roadkill").unwrap_or(false),
-            killer_streak: 0,
+            killer_streak: reward.as_ref().map_or(0, |r| r.streak),
+            reward,
         }),
         "suicide" => Payload::Suicide(SuicideNotice {
             player: player("player"),

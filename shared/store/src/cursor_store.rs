@@ -445,6 +445,8 @@ pub struct StoreSink<'a> {
     pub cursors: &'a CursorStore,
     /// Where the lines a batch counted are announced (none for offline use).
     pub outbox: Option<&'a crate::outbox::Outbox>,
+    /// Pays live kills to the killers' linked users (none without the economy's tier).
+    pub rewards: Option<&'a crate::kill_rewards::KillRewards>,
     /// This worker's lease token for the server, fencing every cursor write.
     pub fence: Option<i64>,
     /// A backfill was asked for: what the folder holds now is history (counted, not
@@ -597,6 +599,7 @@ impl<'a> StoreSink<'a> {
             stats,
             cursors,
             outbox: None,
+            rewards: None,
             fence: None,
             backfill: false,
             state,
@@ -708,12 +711,33 @@ impl<'a> StoreSink<'a> {
             server_id: self.server_id,
             batch: pending.batch,
         };
-        let outcome = self.stats.apply_batch(at, batch).await?;
         let quiet = self.state.quiet_until.as_ref();
         let history = quiet.is_some_and(|q| q.covers(&pending.cursor));
+        // Live kills pay their killers; read before the batch changes their streaks.
+        let rewards = match self.rewards.filter(|_| !history) {
+            Some(r) => Some((r, r.prepare(self.guild_id, self.server_id, batch).await?)),
+            None => None,
+        };
+        let outcome = self.stats.apply_batch(at, batch).await?;
         if quiet.is_some_and(|q| q.reached_by(&pending.cursor)) {
             self.state.quiet_until = None;
         }
+        // Paid before the notices are stored, so a kill post shows what it paid; a batch
+        // finished after a crash pays again under the same line ids: once.
+        let paid = match &rewards {
+            Some((r, prepared)) => {
+                r.pay(
+                    self.guild_id,
+                    self.server_id,
+                    pending.batch,
+                    batch,
+                    &outcome.kept,
+                    prepared,
+                )
+                .await?
+            }
+            None => std::collections::HashMap::new(),
+        };
         if !history && let Some(outbox) = self.outbox {
             outbox
                 .add(crate::outbox::Outbox::kill_notices(
@@ -721,6 +745,7 @@ impl<'a> StoreSink<'a> {
                     self.server_id,
                     batch,
                     &outcome.kept,
+                    &paid,
                 ))
                 .await?;
         }

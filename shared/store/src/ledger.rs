@@ -13,7 +13,8 @@
 //!    `recent` keys lack this one (and, for a debit, while the balance covers it), pushing
 //!    the key; so no change is applied twice and no balance goes below zero, whatever
 //!    runs at the same moment;
-//! 3. the transaction is marked `applied` (with the balance after) or `refused`.
+//! 3. the transaction is marked `applied` (with the balance after) or `refused`; the post
+//!    that marks it is the one told it applied it now (`earlier: false`).
 //!
 //! A post cut short between 2 and 3 is completed by posting it again (or by
 //! [`Ledger::resume_pending`]): step 2 then finds its key in `recent`. An account keeps its
@@ -57,6 +58,7 @@ impl AccountId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     KillReward,
+    KillstreakBonus,
     DailyReward,
     Transfer,
     Received,
@@ -71,6 +73,7 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::KillReward => "kill_reward",
+            Self::KillstreakBonus => "killstreak_bonus",
             Self::DailyReward => "daily_reward",
             Self::Transfer => "transfer",
             Self::Received => "received",
@@ -85,6 +88,7 @@ impl Source {
     pub fn parse(text: &str) -> Option<Self> {
         [
             Self::KillReward,
+            Self::KillstreakBonus,
             Self::DailyReward,
             Self::Transfer,
             Self::Received,
@@ -104,6 +108,7 @@ impl Source {
         matches!(
             self,
             Self::KillReward
+                | Self::KillstreakBonus
                 | Self::DailyReward
                 | Self::AdminAdjustment
                 | Self::Gambling
@@ -248,13 +253,27 @@ impl Ledger {
                 "user_id": entry.account.user_id.to_string(),
             },
         };
-        // A credit may open the account; a debit needs one that covers it.
-        let changed = self
-            .accounts
-            .find_one_and_update(filter, update)
-            .upsert(entry.amount > 0)
-            .return_document(ReturnDocument::After)
-            .await;
+        // A credit may open the account; a debit needs one that covers it. Two credits
+        // opening one account at once: the second's insert meets the first's account, and
+        // it goes again (then as an update).
+        let mut changed;
+        let mut tries = 0;
+        loop {
+            changed = self
+                .accounts
+                .find_one_and_update(filter.clone(), update.clone())
+                .upsert(entry.amount > 0)
+                .return_document(ReturnDocument::After)
+                .await;
+            tries += 1;
+            match &changed {
+                Err(e)
+                    if tries < 3
+                        && is_duplicate_key(e)
+                        && !self.holds(&account, &entry.key).await? => {}
+                _ => break,
+            }
+        }
         let posted = match changed {
             Ok(Some(d)) => Posted::Applied {
                 balance_after: Some(int(&d, "balance")),
@@ -282,10 +301,23 @@ impl Ledger {
                 doc! { "state": "refused", "balance_at_refusal": balance }
             }
         };
-        self.transactions
-            .update_one(doc! { "_id": &entry.key }, doc! { "$set": set })
+        // Whoever records the outcome is the post that made it: two posts of one key at
+        // once (or a retried write) may both find the key applied, but only one records it.
+        let recorded = self
+            .transactions
+            .update_one(
+                doc! { "_id": &entry.key, "state": { "$in": ["pending", "waiting"] } },
+                doc! { "$set": set },
+            )
             .await?;
-        Ok(posted)
+        let earlier = recorded.modified_count == 0;
+        Ok(match posted {
+            Posted::Applied { balance_after, .. } => Posted::Applied {
+                balance_after,
+                earlier,
+            },
+            refused => refused,
+        })
     }
 
     /// Whether the account has applied `key`.

@@ -13,7 +13,8 @@
 //! - [`game_servers`]: registered game servers, credentials sealed, always per guild.
 //! - [`player_links`]: Discord users linked to in-game players.
 //! - [`audit`]: premium grants and refused checks, audited.
-//! - [`ledger`]: the economy's balances, every change a transaction applied exactly once.
+//! - [`ledger`]: the economy's balances, every change a transaction applied exactly once;
+//!   [`kill_rewards`]: what a kill on the live killfeed pays the killer's linked user.
 //! - [`stats_store`]: killfeed statistics, each line counted exactly once;
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
@@ -30,6 +31,7 @@ pub mod game_servers;
 pub mod guilds;
 pub mod ids;
 pub mod key_check;
+pub mod kill_rewards;
 pub mod ledger;
 pub mod outbox;
 pub mod player_links;

@@ -68,12 +68,13 @@ impl Outbox {
         }
     }
 
-    /// Notices for the killfeed lines a batch counted.
+    /// Notices for the killfeed lines a batch counted, with the rewards `paid` for them.
     pub fn kill_notices(
         guild_id: u64,
         server_id: &str,
         batch: &[Chunk<'_>],
         kept: &[(usize, String)],
+        paid: &std::collections::HashMap<String, crate::kill_rewards::Paid>,
     ) -> Vec<Notice> {
         let events: Vec<_> = batch_events(batch).map(|(e, _)| e).collect();
         kept.iter()
@@ -101,6 +102,20 @@ impl Outbox {
                         doc! { "player": { "id": victim.id, "name": victim.name.as_ref(), "platform": victim.platform } },
                     ),
                 };
+                let mut data = data;
+                if let Some(p) = paid.get(id.as_str()) {
+                    let mut reward = doc! {
+                        "user_id": p.user_id.to_string(),
+                        "credits": p.reward.base,
+                        "distance_bonus": p.reward.distance_bonus,
+                        "streak_bonus": p.reward.streak_bonus,
+                        "streak": i64::try_from(p.reward.streak).unwrap_or(i64::MAX),
+                    };
+                    if let Some(b) = p.balance {
+                        reward.insert("balance", b);
+                    }
+                    data.insert("reward", reward);
+                }
                 Notice { key, guild_id, server_id: server_id.to_owned(), kind, at_ms: line.at.saturating_mul(1000), data }
             })
             .collect()

@@ -116,6 +116,39 @@ impl PlayerLinks {
         Ok(first.and_then(|d| d.get_str("discord_id").ok()?.parse().ok()))
     }
 
+    /// The Discord users some players are linked to on one server (the first linker of
+    /// each, as [`PlayerLinks::holder`]), in one query; players linked to nobody are absent.
+    pub async fn holders(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        player_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, u64>, mongodb::error::Error> {
+        let docs: Vec<Document> = self
+            .links
+            .find(doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "player_id": { "$in": player_ids },
+            })
+            .projection(doc! { "player_id": 1, "discord_id": 1, "linked_at": 1 })
+            .sort(doc! { "linked_at": 1, "discord_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = std::collections::HashMap::new();
+        for d in &docs {
+            if let (Ok(player), Some(user)) = (
+                d.get_str("player_id"),
+                d.get_str("discord_id").ok().and_then(|u| u.parse().ok()),
+            ) {
+                // Sorted by when they were linked: the first linker holds the player.
+                out.entry(player.to_owned()).or_insert(user);
+            }
+        }
+        Ok(out)
+    }
+
     /// A user's links in one guild, by server.
     pub async fn of_user(
         &self,

@@ -54,9 +54,28 @@ pub async fn ingest(uri: &str, lines: usize, single_lines: usize) -> Result<(), 
     );
 
     let db = open("bulk").await?;
-    let bulk = ingest_folder(&db, bytes).await;
+    let bulk = ingest_folder(&db, bytes, Reading::History).await;
     let _ = db.raw().drop().await;
     let (bulk_events, bulk_batches, bulk_files, bulk) = bulk?;
+
+    // Kill rewards' cost (issue #17): the same lines read live, without the economy and
+    // with every killer linked to a user and paid, each way on a fresh database.
+    let db = open("live").await?;
+    let live = ingest_folder(&db, bytes, Reading::Live).await;
+    let _ = db.raw().drop().await;
+    let (live_events, _, _, live) = live?;
+    let db = open("rewards").await?;
+    let linked = link_every_killer(&db, &corpus_stats).await;
+    let rewarded = match linked {
+        Ok(()) => ingest_folder(&db, bytes, Reading::LivePaid).await,
+        Err(e) => Err(e),
+    };
+    let paid = tower_store::ledger::Ledger::new(&db)
+        .richest(1, "1", i64::MAX)
+        .await
+        .map(|accounts| accounts.iter().map(|(_, a)| a.balance).sum::<i64>());
+    let _ = db.raw().drop().await;
+    let (rewarded_events, _, _, rewarded) = rewarded?;
 
     // The one-by-one way with the same results: every line its own batch, so each of its
     // documents (the line, both players, weapon, matchup, server) is one upsert.
@@ -85,6 +104,20 @@ pub async fn ingest(uri: &str, lines: usize, single_lines: usize) -> Result<(), 
         "{:<70} {bulk_rate:>8.0} events/s  ({bulk_events} events, {:.2} s; {bulk_files} daily files in {bulk_batches} batches)",
         "the worker's reader and store (ids, 5 collections, streaks; no notices)",
         bulk.as_secs_f64()
+    );
+    let live_rate = rate((live_events, live));
+    let rewarded_rate = rate((rewarded_events, rewarded));
+    println!(
+        "{:<70} {live_rate:>8.0} events/s  ({live_events} events, {:.2} s)",
+        "the same, read live (not history; no economy)",
+        live.as_secs_f64()
+    );
+    println!(
+        "{:<70} {rewarded_rate:>8.0} events/s  ({rewarded_events} events, {:.2} s; {} credits paid)  {:.1}% slower than live",
+        "the same, live, every killer linked and paid (kill rewards)",
+        rewarded.as_secs_f64(),
+        paid.map_or_else(|e| format!("? ({e})"), |n| n.to_string()),
+        (live_rate / rewarded_rate - 1.0) * 100.0
     );
     for (name, events, time) in [
         (
@@ -184,6 +217,7 @@ fn first_lines(bytes: &[u8], n: usize) -> &[u8] {
 async fn ingest_folder(
     db: &Database,
     bytes: &[u8],
+    reading: Reading,
 ) -> Result<(usize, u64, usize, Duration), String> {
     let root = std::env::temp_dir().join(format!("tower-bench-ingest-{}", std::process::id()));
     let dir = "deathlogs/world_0";
@@ -199,9 +233,17 @@ async fn ingest_folder(
     let (stats, cursors) = (StatsStore::new(db), CursorStore::new(db));
     let source = LocalSource::new(&root);
     let start = Instant::now();
+    let rewards = tower_store::kill_rewards::KillRewards::new(db);
     let mut sink = StoreSink::open(1, "1", &stats, &cursors)
         .await
         .map_err(|e| e.to_string())?;
+    if reading != Reading::History {
+        // As if the folder had been listed before: its lines are new, not history.
+        sink.state.listed = true;
+    }
+    if reading == Reading::LivePaid {
+        sink.rewards = Some(&rewards);
+    }
     let mut outcome = PollOutcome::default();
     let read = poll_killfeed(&source, dir, BATCH_BYTES, None, &mut sink, &mut outcome).await;
     let time = start.elapsed();
@@ -213,6 +255,40 @@ async fn ingest_folder(
         files,
         time,
     ))
+}
+
+/// How [`ingest_folder`] reads: as a first read (history: counted, nothing paid), or as
+/// new lines, without or with kill rewards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    History,
+    Live,
+    LivePaid,
+}
+
+/// Links every killer of the corpus to a Discord user of their own (guild 1, server 1).
+async fn link_every_killer(
+    db: &Database,
+    corpus: &tower_ingest::stats::ServerStats,
+) -> Result<(), String> {
+    let links = tower_store::player_links::PlayerLinks::new(db);
+    for (n, (id, p)) in corpus
+        .players
+        .iter()
+        .filter(|(_, p)| p.kills > 0)
+        .enumerate()
+    {
+        let link = tower_store::player_links::PlayerLink {
+            server_id: "1".to_owned(),
+            player_id: id.clone(),
+            player_name: p.name.clone(),
+        };
+        links
+            .link(1, 1_000 + n as u64, &link)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The lines of `bytes` by date (`2025.03.27`), in date order.
