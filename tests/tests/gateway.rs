@@ -1085,7 +1085,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     mentions(
         &a,
         &[
-            "Current Balance\n175 credits",
+            "**Current Balance**: 175 credits",
             "1. +25 credits",
             "**Admin Adjustment**: By <@",
             "2. -50 credits",
@@ -1164,7 +1164,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     mentions(
         &a,
         &[
-            "Current Balance\n210 credits",
+            "**Current Balance**: 210 credits",
             "**Kill Reward**: Killed Bravo (SVD, 150 m)",
         ],
     );

@@ -219,5 +219,21 @@ async fn posts_cut_short_are_completed_once() {
     let two = ok(ledger.account(&account(2)).await);
     assert_eq!(two.balance, 15);
     assert_eq!(two.lifetime, 0, "money received is not earned again");
+    // Posted again while still pending (a batch retried after a crash) naming another
+    // user and amount (the player was linked anew): what was recorded is what is paid.
+    ok(test
+        .handle()
+        .collection::<Document>("economy_transactions")
+        .insert_one(doc! {
+            "_id": "kill:r3", "account": format!("{GUILD}:{SERVER}:1"),
+            "guild_id": GUILD.to_string(), "server_id": SERVER, "user_id": "1",
+            "amount": 5_i64, "source": "kill_reward", "details": "Kill", "reference": "",
+            "state": "pending", "at": DateTime::now(),
+        })
+        .await);
+    ok(ledger.post(&credit("kill:r3", 2, 99)).await);
+    assert_eq!(ok(ledger.account(&account(1)).await).balance, 5);
+    assert_eq!(ok(ledger.account(&account(2)).await).balance, 15);
+    assert_eq!(ok(ledger.resume_pending().await), 0, "and not again");
     ok(test.drop_database().await);
 }

@@ -63,7 +63,16 @@ pub async fn run(
 }
 
 fn ledger_failed(e: mongodb::error::Error) -> CommandError {
-    CommandError::failed("The economy could not be read or changed", e)
+    CommandError::failed("The economy could not be read", e)
+}
+
+/// A change that may be half done: it was recorded, and the worker completes it within
+/// a minute, so running the command again would make it twice.
+fn change_failed(e: mongodb::error::Error) -> CommandError {
+    CommandError::failed(
+        "The change was recorded but not finished; it completes within a minute by itself. Check /economy transactions before running the command again",
+        e,
+    )
 }
 
 async fn balance(
@@ -119,7 +128,7 @@ async fn daily(bot: &Bot, mine: &AccountId, tier: Tier) -> Result<Reply, Command
         details: "Daily reward claimed".to_owned(),
         reference: String::new(),
     };
-    let posted = bot.ledger.post(&entry).await.map_err(ledger_failed)?;
+    let posted = bot.ledger.post(&entry).await.map_err(change_failed)?;
     let balance = match posted {
         Posted::Applied {
             earlier: false,
@@ -256,7 +265,7 @@ async fn give(
             format!("From <@{}>", caller.user_id),
         )
         .await
-        .map_err(ledger_failed)?;
+        .map_err(change_failed)?;
     match done {
         Transferred::InsufficientFunds { balance } => Ok(Reply::embed(
             EmbedBuilder::new()
@@ -330,7 +339,7 @@ async fn adjust(
             reference: String::new(),
         })
         .await
-        .map_err(ledger_failed)?;
+        .map_err(change_failed)?;
     match posted {
         Posted::Refused { balance } => Ok(Reply::embed(
             EmbedBuilder::new()
@@ -422,14 +431,15 @@ async fn transactions(
             history.len()
         ));
     }
+    // The balance in the description: 25 transactions take Discord's 25 fields.
+    description.push_str(&format!(
+        "\n\n**Current Balance**: {} credits",
+        account.balance
+    ));
     let mut embed = EmbedBuilder::new()
         .title("Transaction History")
         .description(description)
-        .color(GOLD)
-        .field(EmbedFieldBuilder::new(
-            "Current Balance",
-            format!("{} credits", account.balance),
-        ));
+        .color(GOLD);
     for (i, t) in history.iter().enumerate() {
         let sign = if t.amount >= 0 { "+" } else { "-" };
         let source = t.source.map_or("Other", source_label);
@@ -443,7 +453,11 @@ async fn transactions(
                 t.amount.abs(),
                 t.at_unix
             ),
-            clip(&format!("**{source}**: {}{after}", t.details), 1024),
+            // 25 of them stay within Discord's 6,000 characters a message.
+            clip(
+                &format!("**{source}**: {}{after}", clip(&t.details, 150)),
+                200,
+            ),
         ));
     }
     if history.is_empty() {

@@ -203,33 +203,39 @@ impl Ledger {
     /// Posts one change, exactly once per key (see the module's steps).
     pub async fn post(&self, entry: &Entry) -> Result<Posted, MongoError> {
         match self.transactions.insert_one(record(entry, "pending")).await {
-            Ok(_) => {}
+            Ok(_) => self.apply(entry).await,
             Err(e) if is_duplicate_key(&e) => {
                 // Posted before: its outcome, or the rest of a post cut short.
-                if let Some(done) = self.recorded(&entry.key).await? {
+                let Some(d) = self
+                    .transactions
+                    .find_one(doc! { "_id": &entry.key })
+                    .await?
+                else {
+                    return self.apply(entry).await;
+                };
+                if let Some(done) = outcome_of(&d) {
                     return Ok(done);
                 }
+                // Cut short: what was recorded is finished, not what is asked now (a
+                // retried batch may name another user or amount; `resume_pending` would
+                // apply the recorded one).
+                match entry_of(&d) {
+                    Some(stored) => self.apply(&stored).await,
+                    None => self.apply(entry).await,
+                }
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-        self.apply(entry).await
     }
 
     /// The outcome recorded for a key, `None` while it is pending.
     async fn recorded(&self, key: &str) -> Result<Option<Posted>, MongoError> {
-        let Some(d) = self.transactions.find_one(doc! { "_id": key }).await? else {
-            return Ok(None);
-        };
-        Ok(match d.get_str("state").unwrap_or_default() {
-            "applied" => Some(Posted::Applied {
-                balance_after: d.get("balance_after").and_then(Bson::as_i64),
-                earlier: true,
-            }),
-            "refused" => Some(Posted::Refused {
-                balance: int(&d, "balance_at_refusal"),
-            }),
-            _ => None,
-        })
+        Ok(self
+            .transactions
+            .find_one(doc! { "_id": key })
+            .await?
+            .as_ref()
+            .and_then(outcome_of))
     }
 
     /// Steps 2 and 3 of a post.
@@ -403,24 +409,41 @@ impl Ledger {
                 .timestamp_millis()
                 .saturating_sub(RESUME_AFTER_SECS * 1000),
         );
+        // Oldest first: the older a pending key, the closer it is to leaving its account's
+        // `recent` window. One that fails is left for the next pass, not the others.
         let pending: Vec<Document> = self
             .transactions
             .find(doc! { "state": "pending", "at": { "$lt": before } })
+            .sort(doc! { "at": 1 })
             .limit(1_000)
             .await?
             .try_collect()
             .await?;
         let mut done = 0;
         for d in &pending {
-            if let Some(entry) = entry_of(d) {
-                self.apply(&entry).await?;
-                done += 1;
+            match entry_of(d) {
+                Some(entry) => match self.apply(&entry).await {
+                    Ok(_) => done += 1,
+                    Err(e) => {
+                        tracing::warn!(key = %entry.key, error = %e, "ledger: a pending transaction could not be completed; trying again later");
+                    }
+                },
+                // Not one this build wrote: set aside, so it cannot hold up the others.
+                None => {
+                    self.transactions
+                        .update_one(
+                            doc! { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) },
+                            doc! { "$set": { "state": "unreadable" } },
+                        )
+                        .await?;
+                }
             }
         }
         // Transfers cut short: each waiting credit follows its debit's outcome.
         let waiting: Vec<Document> = self
             .transactions
             .find(doc! { "state": "waiting", "at": { "$lt": before } })
+            .sort(doc! { "at": 1 })
             .limit(1_000)
             .await?
             .try_collect()
@@ -428,10 +451,12 @@ impl Ledger {
         for d in &waiting {
             let Some(credit) = entry_of(d) else { continue };
             match self.recorded(&credit.reference).await? {
-                Some(Posted::Applied { .. }) => {
-                    self.apply(&credit).await?;
-                    done += 1;
-                }
+                Some(Posted::Applied { .. }) => match self.apply(&credit).await {
+                    Ok(_) => done += 1,
+                    Err(e) => {
+                        tracing::warn!(key = %credit.key, error = %e, "ledger: a transfer's credit could not be completed; trying again later");
+                    }
+                },
                 Some(Posted::Refused { .. }) => self.void(&credit.key).await?,
                 // The debit is still pending (resumed above next time), or was never
                 // recorded (the transfer stopped before it): nothing left the sender.
@@ -549,6 +574,21 @@ fn record(entry: &Entry, state: &str) -> Document {
         "state": state,
         "at": DateTime::now(),
         "schema_version": SCHEMA_VERSION,
+    }
+}
+
+/// A transaction's recorded outcome: `None` while it is pending or waiting. A voided
+/// credit (its transfer's debit was refused) reads as refused.
+fn outcome_of(d: &Document) -> Option<Posted> {
+    match d.get_str("state").unwrap_or_default() {
+        "applied" => Some(Posted::Applied {
+            balance_after: d.get("balance_after").and_then(Bson::as_i64),
+            earlier: true,
+        }),
+        "refused" | "void" => Some(Posted::Refused {
+            balance: int(d, "balance_at_refusal"),
+        }),
+        _ => None,
     }
 }
 
