@@ -4,6 +4,9 @@
 //! late, is refused privately.
 
 use tower_daemon::telemetry::now_unix_ms;
+use twilight_model::channel::message::Component;
+use twilight_model::channel::message::component::ButtonStyle;
+use twilight_util::builder::message::{ActionRowBuilder, ButtonBuilder};
 
 use crate::reply::{CommandError, Reply};
 
@@ -37,6 +40,19 @@ impl PressRules<'_> {
         }
         None
     }
+}
+
+/// The row of a destructive action's question: a red `confirm` button and a grey Cancel.
+pub fn confirm_row(confirm: &str, confirm_id: String, cancel_id: String) -> Component {
+    let button = |style, label: &str, id: String| {
+        Component::Button(ButtonBuilder::new(style).label(label).custom_id(id).build())
+    };
+    Component::ActionRow(
+        ActionRowBuilder::new()
+            .component(button(ButtonStyle::Danger, confirm, confirm_id))
+            .component(button(ButtonStyle::Secondary, "Cancel", cancel_id))
+            .build(),
+    )
 }
 
 /// A `custom_id` this bot did not make (or an older build made differently).

@@ -4,10 +4,7 @@
 //! statistics are kept, so adding it again continues them (the earlier bot deleted them;
 //! a removal by mistake should not cost a community its history).
 
-use twilight_model::channel::message::Component;
-use twilight_model::channel::message::component::ButtonStyle;
 use twilight_util::builder::embed::EmbedBuilder;
-use twilight_util::builder::message::{ActionRowBuilder, ButtonBuilder};
 
 use tower_daemon::telemetry::now_unix_ms;
 use tower_store::ids::{GuildId, ServerId};
@@ -78,21 +75,10 @@ pub async fn ask(bot: &Bot, caller: &Caller, server: &ServerId) -> Result<Reply,
         expires_unix: now_unix_ms() / 1000 + CONFIRM_FOR_SECS,
         server: server.as_str().to_owned(),
     };
-    let row = Component::ActionRow(
-        ActionRowBuilder::new()
-            .component(Component::Button(
-                ButtonBuilder::new(ButtonStyle::Danger)
-                    .label("Confirm")
-                    .custom_id(button(true).custom_id())
-                    .build(),
-            ))
-            .component(Component::Button(
-                ButtonBuilder::new(ButtonStyle::Secondary)
-                    .label("Cancel")
-                    .custom_id(button(false).custom_id())
-                    .build(),
-            ))
-            .build(),
+    let row = super::buttons::confirm_row(
+        "Confirm",
+        button(true).custom_id(),
+        button(false).custom_id(),
     );
     let embed = EmbedBuilder::new()
         .title("Confirm Server Removal")

@@ -7,10 +7,7 @@
 //! minutes), as the earlier bot did; the close itself is run by the worker that holds each
 //! server, between two of its polls (`CloseSeason`).
 
-use twilight_model::channel::message::Component;
-use twilight_model::channel::message::component::ButtonStyle;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
-use twilight_util::builder::message::{ActionRowBuilder, ButtonBuilder};
 
 use tower_daemon::telemetry::now_unix_ms;
 use tower_ingest::stats::Leaderboard;
@@ -113,21 +110,10 @@ pub async fn ask(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         server: server.clone(),
         label: label.clone(),
     };
-    let row = Component::ActionRow(
-        ActionRowBuilder::new()
-            .component(Component::Button(
-                ButtonBuilder::new(ButtonStyle::Danger)
-                    .label("Confirm Reset")
-                    .custom_id(button(true).custom_id())
-                    .build(),
-            ))
-            .component(Component::Button(
-                ButtonBuilder::new(ButtonStyle::Secondary)
-                    .label("Cancel")
-                    .custom_id(button(false).custom_id())
-                    .build(),
-            ))
-            .build(),
+    let row = super::buttons::confirm_row(
+        "Confirm Reset",
+        button(true).custom_id(),
+        button(false).custom_id(),
     );
     let listed: Vec<String> = servers
         .iter()

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Document, doc};
 use mongodb::error::Error as MongoError;
 use tower_ingest::ingest::{Chunk, batch_events};
 use tower_ingest::killfeed::KillfeedEvent;
@@ -140,11 +140,7 @@ impl KillRewards {
                     d.get_str("player_id").ok()?.to_owned(),
                     (
                         crate::stats_store::get_u64(d, "current_killstreak"),
-                        match d.get("last_batch") {
-                            Some(Bson::Int64(n)) => *n,
-                            Some(Bson::Int32(n)) => i64::from(*n),
-                            _ => 0,
-                        },
+                        crate::stats_store::get_i64(d, "last_batch").unwrap_or(0),
                     ),
                 ))
             })

@@ -614,9 +614,5 @@ fn account_of(key: &str) -> Option<AccountId> {
 }
 
 fn int(d: &Document, key: &str) -> i64 {
-    match d.get(key) {
-        Some(Bson::Int64(n)) => *n,
-        Some(Bson::Int32(n)) => i64::from(*n),
-        _ => 0,
-    }
+    crate::stats_store::get_i64(d, key).unwrap_or(0)
 }

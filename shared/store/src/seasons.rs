@@ -20,7 +20,7 @@ use mongodb::options::InsertManyOptions;
 use crate::db::{Database, already_stored, collections, is_duplicate_key};
 use crate::schema::SCHEMA_VERSION;
 use crate::stats_query::{PlayerRow, literal};
-use crate::stats_store::{StatsStore, get_u64, player_from};
+use crate::stats_store::{StatsStore, get_i64, get_u64, player_from};
 use tower_ingest::stats::Leaderboard;
 
 /// Players on each leaderboard a season keeps as its champions.
@@ -461,11 +461,7 @@ fn season_from(d: &Document) -> Option<Season> {
     Some(Season {
         id: d.get_str("_id").ok()?.to_owned(),
         label: d.get_str("label").ok()?.to_owned(),
-        number: match d.get("number") {
-            Some(Bson::Int64(n)) => *n,
-            Some(Bson::Int32(n)) => i64::from(*n),
-            _ => return None,
-        },
+        number: get_i64(d, "number")?,
         closed_at_unix: d
             .get_datetime("closed_at")
             .map(|t| t.timestamp_millis() / 1000)
@@ -475,11 +471,7 @@ fn season_from(d: &Document) -> Option<Season> {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
-        after_batch: match d.get("after_batch") {
-            Some(Bson::Int64(n)) => *n,
-            Some(Bson::Int32(n)) => i64::from(*n),
-            _ => 0,
-        },
+        after_batch: get_i64(d, "after_batch").unwrap_or(0),
         players: get_u64(d, "players"),
         kills: get_u64(d, "kills"),
         deaths: get_u64(d, "deaths"),

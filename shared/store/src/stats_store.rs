@@ -208,11 +208,7 @@ impl StatsStore {
         while let Some(d) = cursor.try_next().await? {
             // A batch number that cannot be read counts as an earlier batch's: its lines
             // are not counted again.
-            let batch = match d.get("batch") {
-                Some(Bson::Int64(n)) => *n,
-                Some(Bson::Int32(n)) => i64::from(*n),
-                _ => i64::MIN,
-            };
+            let batch = get_i64(&d, "batch").unwrap_or(i64::MIN);
             let ids: Vec<&str> = match d.get_array("lines") {
                 Ok(lines) => lines
                     .iter()
@@ -781,6 +777,15 @@ fn server_pipeline(scope: &Document, delta: &BatchDelta, batch: i64) -> Vec<Docu
         );
     }
     vec![doc! { "$set": set }]
+}
+
+/// An integer field as stored (32- or 64-bit); `None` when absent or not an integer.
+pub(crate) fn get_i64(d: &Document, key: &str) -> Option<i64> {
+    match d.get(key) {
+        Some(Bson::Int64(n)) => Some(*n),
+        Some(Bson::Int32(n)) => Some(i64::from(*n)),
+        _ => None,
+    }
 }
 
 pub(crate) fn get_u64(d: &Document, key: &str) -> u64 {
