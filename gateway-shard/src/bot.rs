@@ -41,6 +41,8 @@ pub struct Bot {
     pub stats: StatsQuery,
     /// Economy balances and their transactions (`/economy`).
     pub ledger: tower_store::ledger::Ledger,
+    /// Bounties placed on players (`/bounty`).
+    pub bounties: tower_store::bounties::Bounties,
     /// Closed statistics seasons (`/stats season`).
     pub seasons: tower_store::seasons::SeasonStore,
     pub outbox: Outbox,
@@ -54,6 +56,9 @@ pub struct Bot {
         tower_daemon::grpc::AuthedChannel,
     >,
     pub rate_limits: RateLimits,
+    /// Counts commands that changed a game server's settings (channels, feeds,
+    /// switches): the poster reads settings again when it moves.
+    pub server_edits: std::sync::atomic::AtomicU64,
     /// Channels Discord refused a post to.
     pub channel_blocks: crate::channel_blocks::ChannelBlocks,
 }

@@ -214,6 +214,44 @@ fn pick<'a>(options: &[&'a str], cursor: &str) -> &'a str {
     options[(h % options.len() as u64) as usize]
 }
 
+/// A bounty notice as the bounty embed `/bounty place` answers with.
+fn bounty(n: &tower_proto::v1::BountyNotice, server_name: &str) -> Embed {
+    use tower_proto::v1::BountyEvent;
+    use tower_store::bounties::{Bounty, Claim, Status};
+    let event = BountyEvent::try_from(n.event).unwrap_or(BountyEvent::Unspecified);
+    let (event, status) = match event {
+        BountyEvent::Placed | BountyEvent::Unspecified => ("placed", Status::Active),
+        BountyEvent::Claimed => ("claimed", Status::Claimed),
+        BountyEvent::Paid => ("paid", Status::Claimed),
+        BountyEvent::Expired => ("expired", Status::Expired),
+        BountyEvent::Unclaimed => ("unclaimed", Status::Claimed),
+    };
+    let target = n.target.as_ref();
+    let b = Bounty {
+        id: n.bounty_id.clone(),
+        guild_id: 0,
+        server_id: String::new(),
+        target_id: target.map(|p| p.eos_id.clone()).unwrap_or_default(),
+        target_name: target.map(|p| p.name.clone()).unwrap_or_default(),
+        reward: n.reward,
+        reason: n.reason.clone(),
+        placed_by: n.placed_by,
+        placed_at_unix: 0,
+        expires_at_unix: n.expires_unix,
+        status,
+        claim: n.hunter.as_ref().map(|h| Claim {
+            hunter_id: h.eos_id.clone(),
+            hunter_name: h.name.clone(),
+            user_id: n.hunter_user,
+            line: String::new(),
+            at_unix: 0,
+            paid: n.paid,
+        }),
+        refunded: matches!(event, "expired" | "unclaimed"),
+    };
+    crate::commands::bounties::bounty_embed(&b, event, server_name)
+}
+
 /// The embed posted for one notification, or `None` for those that are not posted
 /// (player counts rename a channel instead).
 pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option<Embed> {
@@ -327,6 +365,7 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
             }
         }
         Payload::PlayerCount(_) => return None,
+        Payload::Bounty(b) => return Some(bounty(b, server_name)),
     };
     b = b.footer(footer);
     if let Some(t) = timestamp(n.occurred_unix_ms) {

@@ -59,7 +59,8 @@ async fn command(bot: Arc<Bot>, shard: u32, interaction: Interaction) {
         tracing::warn!(id = %interaction.id, "command interaction without command data; ignored");
         return;
     };
-    let inv = Invocation::from_data(data);
+    let mut inv = Invocation::from_data(data);
+    inv.interaction_id = interaction.id.get();
     let started = std::time::Instant::now();
     let Some(caller) = Caller::of(&interaction) else {
         let reply = Reply::done(
@@ -595,6 +596,7 @@ async fn pressed(
             .unwrap_or("unknown button")
             .to_owned(),
         options: Vec::new(),
+        interaction_id: 0,
     };
     match commands::spec_of(&inv.path) {
         Some(spec) => match bot

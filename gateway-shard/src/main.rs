@@ -188,6 +188,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         stats: tower_store::stats_query::StatsQuery::new(&db),
         seasons: tower_store::seasons::SeasonStore::new(&db),
         ledger: tower_store::ledger::Ledger::new(&db),
+        bounties: tower_store::bounties::Bounties::new(&db),
         outbox: tower_store::outbox::Outbox::new(&db),
         cursors: tower_store::cursor_store::CursorStore::new(&db),
         db: db.clone(),
@@ -198,6 +199,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         collector: grpc::collector_client(&config.collector.url, &calling)?,
         rate_limits: RateLimits::default(),
         channel_blocks: gateway_shard::channel_blocks::ChannelBlocks::new(&db),
+        server_edits: std::sync::atomic::AtomicU64::new(0),
     });
     if let Err(e) = bot.channel_blocks.load().await {
         tracing::warn!(error = %e, "could not read the refused channels; they are found again as posts are refused");

@@ -15,6 +15,9 @@ use crate::reply::CommandError;
 pub struct Invocation {
     pub path: String,
     pub options: Vec<CommandDataOption>,
+    /// The interaction's id (0 where there is none, as for autocomplete): unique per
+    /// command run, so what a command changes is keyed by it and never made twice.
+    pub interaction_id: u64,
 }
 
 impl Invocation {
@@ -33,7 +36,11 @@ impl Invocation {
             path.push_str(&only.name);
             options = inner;
         }
-        Self { path, options }
+        Self {
+            path,
+            options,
+            interaction_id: 0,
+        }
     }
 
     fn get(&self, name: &str) -> Option<&CommandOptionValue> {

@@ -72,6 +72,8 @@ struct Target {
     server: Option<GameServer>,
     tier: Tier,
     theme: Theme,
+    /// The guild's bounty channel, for servers with none of their own.
+    bounty_channel: Option<u64>,
 }
 
 pub struct Poster {
@@ -82,6 +84,8 @@ pub struct Poster {
     status: mongodb::Collection<Document>,
     /// Game servers' settings as last read, and when.
     servers: HashMap<(u64, String), (Option<GameServer>, Instant)>,
+    /// [`Bot::server_edits`] when `servers` was last emptied.
+    server_edits: u64,
     voice: VoiceStatus,
     deliveries: Deliveries,
 }
@@ -179,6 +183,7 @@ impl Poster {
             max_age,
             status: bot.db.raw().collection(collections::SERVER_STATUS),
             servers: HashMap::new(),
+            server_edits: 0,
             voice: VoiceStatus::default(),
             deliveries: Deliveries::new(&bot.db, claim_timeout),
             bot,
@@ -630,6 +635,16 @@ impl Poster {
     /// [`SERVER_TTL`]) and its guild's tier and theme (from the bot's settings cache).
     async fn target(&mut self, guild: u64, server: &str) -> Result<Target, PostError> {
         let key = (guild, server.to_owned());
+        // A command here changed a server's settings: what it set applies to the next post
+        // (a channel set a moment before a bounty is placed), not SERVER_TTL later.
+        let edits = self
+            .bot
+            .server_edits
+            .load(std::sync::atomic::Ordering::Acquire);
+        if edits != self.server_edits {
+            self.servers.clear();
+            self.server_edits = edits;
+        }
         let server = match self.servers.get(&key) {
             Some((s, read_at)) if read_at.elapsed() < SERVER_TTL => s.clone(),
             _ => {
@@ -654,6 +669,7 @@ impl Poster {
             server,
             tier: settings.tier,
             theme: Theme::parse(settings.theme.as_deref()),
+            bounty_channel: settings.bounty_channel,
         })
     }
 
@@ -716,6 +732,11 @@ impl Poster {
                     .flatten()
                 }
             }
+            Payload::Bounty(_) => server
+                .channels
+                .bounty
+                .or(t.bounty_channel)
+                .filter(|_| allowed(Feature::Bounties)),
             Payload::PlayerCount(p) => {
                 return Ok(match server.channels.voice_status {
                     Some(channel) if allowed(Feature::VoicePlayerCount) => Action::Rename {

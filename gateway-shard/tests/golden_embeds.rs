@@ -1,7 +1,7 @@
 //! Every message the bot renders without a database, against the committed golden file
 //! `tests/golden/embeds.json`: the killfeed (kills, roadkills, each kind of suicide,
-//! environment deaths) in every theme, game events, connections, the help pages, and how
-//! a failure reads. A change to any of them shows here as a diff to review; when it is
+//! environment deaths) in every theme, game events, connections, bounties, the help pages,
+//! and how a failure reads. A change to any of them shows here as a diff to review; when it is
 //! meant, `UPDATE_GOLDEN=1 cargo test -p gateway-shard --test golden_embeds` rewrites the
 //! file.
 
@@ -12,8 +12,8 @@ use gateway_shard::embeds::{Theme, notification};
 use gateway_shard::reply::{CommandError, Reply};
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
-    ConnectionKind, ConnectionNotice, EnvironmentDeathNotice, GameEventKind, GameEventNotice,
-    KillNotice, Notification, Player, SuicideKind, SuicideNotice,
+    BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
+    GameEventKind, GameEventNotice, KillNotice, Notification, Player, SuicideKind, SuicideNotice,
 };
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/embeds.json");
@@ -70,7 +70,53 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             balance: Some(466),
         }),
     });
+    // Bounties through their life; "placed" shows the minutes left, so it expires an hour
+    // from now.
+    let in_an_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+        + 3_600;
+    let bounty = |event: BountyEvent, placed_by: Option<u64>, hunter_user: Option<u64>, paid| {
+        Payload::Bounty(BountyNotice {
+            bounty_id: "3f9a0c21d4".to_owned(),
+            event: event as i32,
+            target: player("Bravo", "XSX"),
+            reward: 250,
+            reason: "Camping the trader".to_owned(),
+            placed_by,
+            expires_unix: in_an_hour,
+            hunter: (event != BountyEvent::Placed && event != BountyEvent::Expired)
+                .then(|| player("Alpha One", "PS5"))
+                .flatten(),
+            hunter_user,
+            paid,
+        })
+    };
     let mut notifications = vec![
+        (
+            "bounty_placed",
+            posted("b1", bounty(BountyEvent::Placed, Some(7), None, false)),
+        ),
+        (
+            "bounty_auto_placed",
+            posted("b2", bounty(BountyEvent::Placed, None, None, false)),
+        ),
+        (
+            "bounty_claimed_held",
+            posted("b3", bounty(BountyEvent::Claimed, Some(7), None, false)),
+        ),
+        (
+            "bounty_claimed_paid",
+            posted("b4", bounty(BountyEvent::Paid, Some(7), Some(8), true)),
+        ),
+        (
+            "bounty_expired",
+            posted("b5", bounty(BountyEvent::Expired, Some(7), None, false)),
+        ),
+        (
+            "bounty_unclaimed",
+            posted("b6", bounty(BountyEvent::Unclaimed, Some(7), None, false)),
+        ),
         ("kill", posted("k1", kill("MR5", 312, false, 1))),
         ("kill_streak", posted("k3", kill("AK-SU", 40, false, 5))),
         ("kill_reward", posted("k4", rewarded)),

@@ -70,6 +70,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     // Ledger: economy transactions cut short (a process stopped mid-way) are completed.
     tokio::spawn(tower_store::ledger::Ledger::new(&db).resume_until(shutdown.clone().wait_owned()));
 
+    // Bounties: overdue ones expire and are refunded; held claims are paid once linked.
+    tokio::spawn(
+        tower_store::bounties::Bounties::new(&db).sweep_until(shutdown.clone().wait_owned()),
+    );
+
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
         Telemetry::start(&config.collector.url, &calling, &me, shutdown.clone())?;

@@ -1169,6 +1169,139 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         ],
     );
 
+    // Bounties: placed from the balance, announced in the bounty channel, claimed by a
+    // kill of the target on the killfeed; a hunter with no Discord link is paid on /link.
+    const BOUNTY_CHANNEL: u64 = 610_000_000_000_000_005;
+    const CHARLIE: &str = "0002c4a11e0000000000000000000c01";
+    let a = run(
+        &admin_a,
+        "setup channels",
+        &[sid(), ("bounty_channel", Opt::Channel(BOUNTY_CHANNEL))],
+    )
+    .await;
+    mentions(&a, &[&format!("bounties <#{BOUNTY_CHANNEL}>")]);
+    let place = |name: &str, reward: i64| {
+        [
+            sid(),
+            ("player_name", Opt::str(name)),
+            ("reward", Opt::Int(reward)),
+            ("reason", Opt::str("Camping the trader")),
+        ]
+    };
+    let a = run(&member_a, "bounty place", &place("alpha one", 100)).await;
+    mentions(&a, &["Error: You cannot place a bounty on yourself."]);
+    let a = run(&member_a, "bounty place", &place("Nobody Here", 100)).await;
+    mentions(
+        &a,
+        &["Error: Could not find player with name 'Nobody Here' on this server."],
+    );
+    let a = run(&member_a, "bounty place", &place("Bravo", 5_000)).await;
+    mentions(
+        &a,
+        &["Error: You don't have enough currency. Current balance: 210 coins."],
+    );
+    let a = run(&member_a, "bounty place", &place("Bravo", 100)).await;
+    assert_eq!(a.title(), "Bounty Placed", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            "Bravo",
+            "100 coins",
+            "Camping the trader",
+            "In 60 minutes",
+            "Bounty ID: ",
+        ],
+    );
+    let a = run(&member_a, "bounty active", &[sid()]).await;
+    assert_eq!(a.title(), "Active Bounties (Page 1/1)", "{}", a.text());
+    mentions(&a, &["💰 Bravo (ID: ", "**Reward:** 100 coins"]);
+    eventually("the bounty announced", WAIT, || async {
+        sim.embeds_posted(BOUNTY_CHANNEL)
+            .iter()
+            .any(|e| e["title"] == "Bounty Placed")
+    })
+    .await;
+    {
+        use std::io::Write as _;
+        let mut file = ok(std::fs::OpenOptions::new().append(true).open(&csv));
+        ok(writeln!(
+            file,
+            "2025.05.03-02.50.00;Charlie;{CHARLIE};Bravo;{BRAVO};M4;80;"
+        ));
+    }
+    eventually("the claim announced", WAIT, || async {
+        sim.embeds_posted(BOUNTY_CHANNEL)
+            .iter()
+            .any(|e| e["title"] == "Bounty Claimed")
+    })
+    .await;
+    let claimed = sim
+        .embeds_posted(BOUNTY_CHANNEL)
+        .into_iter()
+        .find(|e| e["title"] == "Bounty Claimed")
+        .unwrap_or_default()
+        .to_string();
+    assert!(claimed.contains("Held until the hunter links"), "{claimed}");
+    let a = run(
+        &admin_a,
+        "link",
+        &[sid(), ("player_name", Opt::str("Charlie"))],
+    )
+    .await;
+    mentions(&a, &["🎯 100 coins of bounties claimed by `Charlie`"]);
+    let a = run(&admin_a, "economy balance", &[sid()]).await;
+    mentions(&a, &["Balance\n150 credits"]);
+    let a = run(&member_a, "bounty my", &[sid()]).await;
+    assert!(a.is_ephemeral());
+    mentions(&a, &["#1: Target: Bravo", "Claimed by Charlie"]);
+    let a = run(&member_a, "bounty active", &[sid()]).await;
+    assert_eq!(a.title(), "No Active Bounties", "{}", a.text());
+    let a = run(&member_a, "economy balance", &[sid()]).await;
+    mentions(&a, &["Balance\n110 credits"]);
+    // Auto-bounties (admins turn them on): three kills in ten minutes put one on the killer.
+    let setting =
+        |name: &str, value: &str| [("setting", Opt::str(name)), ("value", Opt::str(value))];
+    let a = run(&member_a, "bounty settings", &setting("auto_bounty", "on")).await;
+    assert_eq!(a.title(), "Not allowed", "admins only: {}", a.text());
+    let a = run(
+        &admin_a,
+        "bounty settings",
+        &setting("kill_threshold", "11"),
+    )
+    .await;
+    mentions(&a, &["`kill_threshold` takes a whole number from 3 to 10."]);
+    let a = run(&admin_a, "bounty settings", &setting("kill_threshold", "3")).await;
+    assert_eq!(a.title(), "Bounty Settings Updated", "{}", a.text());
+    mentions(&a, &["Kill threshold for auto-bounties set to 3."]);
+    let a = run(&admin_a, "bounty settings", &setting("auto_bounty", "on")).await;
+    mentions(&a, &["Auto-bounty system enabled."]);
+    {
+        use std::io::Write as _;
+        let mut file = ok(std::fs::OpenOptions::new().append(true).open(&csv));
+        ok(write!(
+            file,
+            "2025.05.03-03.00.00;Bravo;{BRAVO};Charlie;{CHARLIE};M4;20;\n\
+             2025.05.03-03.01.00;Bravo;{BRAVO};Alpha One;{ALPHA};M4;20;\n\
+             2025.05.03-03.02.00;Bravo;{BRAVO};Charlie;{CHARLIE};M4;20;\n"
+        ));
+    }
+    eventually("the auto-bounty announced", WAIT, || async {
+        sim.embeds_posted(BOUNTY_CHANNEL)
+            .iter()
+            .any(|e| e["title"] == "Auto-Bounty Created")
+    })
+    .await;
+    let auto = sim
+        .embeds_posted(BOUNTY_CHANNEL)
+        .into_iter()
+        .find(|e| e["title"] == "Auto-Bounty Created")
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        auto.contains("Killstreak of 3 in 10 minutes") && auto.contains("Bravo"),
+        "{auto}"
+    );
+
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();
     ok(std::fs::write(

@@ -1,11 +1,19 @@
 //! The economy's ledger in the real MongoDB-wire server: a change posted twice applies
-//! once, concurrent transfers never overdraw, and posts cut short by a crash are completed
-//! once, transfers with both sides or neither.
+//! once, concurrent transfers never overdraw, posts cut short by a crash are completed
+//! once (transfers with both sides or neither), and a killfeed batch's kill rewards are
+//! paid once and the same whether or not the worker died in the middle of it.
 
 use mongodb::bson::{DateTime, Document, doc};
-use tower_store::ledger::{AccountId, Entry, Ledger, Posted, Source, Transferred};
+use tower_ingest::ingest::parse_killfeed_chunk;
+use tower_ingest::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
+use tower_ingest::source::LocalSource;
+use tower_store::cursor_store::{CursorStore, StoreSink};
+use tower_store::kill_rewards::KillRewards;
+use tower_store::ledger::{AccountId, CreditGroup, Entry, Ledger, Posted, Source, Transferred};
+use tower_store::player_links::{PlayerLink, PlayerLinks};
+use tower_store::stats_store::{BatchRef, StatsStore};
 use tower_tests::backing::TestDatabase;
-use tower_tests::support::ok;
+use tower_tests::support::{expected_stats, fixture, ok};
 
 const GUILD: u64 = 121_212_121_212_121_212;
 const SERVER: &str = "7020";
@@ -235,5 +243,366 @@ async fn posts_cut_short_are_completed_once() {
     assert_eq!(ok(ledger.account(&account(1)).await).balance, 5);
     assert_eq!(ok(ledger.account(&account(2)).await).balance, 15);
     assert_eq!(ok(ledger.resume_pending().await), 0, "and not again");
+    ok(test.drop_database().await);
+}
+
+fn group(key: &str, user: u64, parts: &[(&str, i64)]) -> CreditGroup {
+    CreditGroup {
+        record: Entry {
+            amount: parts.iter().map(|(_, a)| a).sum(),
+            ..credit(key, user, 0)
+        },
+        parts: parts.iter().map(|(k, a)| credit(k, user, *a)).collect(),
+    }
+}
+
+/// Each account's history adds up to its balance: no payment made without its record, and
+/// no record of a payment made twice.
+async fn assert_history_adds_up(ledger: &Ledger, users: &[u64]) {
+    for &user in users {
+        let (history, _) = ok(ledger.history(&account(user), 1_000).await);
+        let recorded: i64 = history.iter().map(|t| t.amount).sum();
+        assert_eq!(
+            recorded,
+            ok(ledger.account(&account(user)).await).balance,
+            "user {user}: {history:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn grouped_credits_pay_each_part_once() {
+    let test = ok(TestDatabase::create("ledger_groups").await);
+    let ledger = Ledger::new(&ok(test.open().await));
+    ok(ledger.post(&credit("daily:g", 2, 100)).await);
+    // A batch paying a new account and one with money: each group's balance after it.
+    let batch = [
+        group("kills:b1:1", 1, &[("kill:a", 10), ("kill:b", 25)]),
+        group("kills:b1:2", 2, &[("kill:c", 10)]),
+    ];
+    let paid = ok(ledger.post_groups(&batch).await);
+    assert_eq!(paid, vec![Some(35), Some(110)]);
+    let (history, total) = ok(ledger.history(&account(1), 10).await);
+    assert_eq!((total, history[0].amount), (1, 35), "one record per group");
+    // The batch finished again (a worker took over): nothing moves, the records stand.
+    assert_eq!(ok(ledger.post_groups(&batch).await), paid);
+    // Applied but the process stopped before recording it: recorded once, not paid again.
+    ok(test
+        .handle()
+        .collection::<Document>("economy_transactions")
+        .delete_one(doc! { "_id": "kills:b1:1" })
+        .await);
+    ok(ledger.post_groups(&batch).await);
+    assert_eq!(ok(ledger.account(&account(1)).await).balance, 35);
+    // A group holding a part paid in another one (a line counted twice): that part is
+    // skipped, the rest is paid.
+    let overlap = [group("kills:b2:1", 1, &[("kill:b", 25), ("kill:d", 10)])];
+    assert_eq!(ok(ledger.post_groups(&overlap).await), vec![Some(45)]);
+    assert_eq!(ok(ledger.account(&account(1)).await).balance, 45);
+    // The same new batch posted twice at once (two workers finishing it): paid once.
+    let twice = [group("kills:b3:3", 3, &[("kill:e", 10), ("kill:f", 20)])];
+    let (x, y) = tokio::join!(ledger.post_groups(&twice), ledger.post_groups(&twice));
+    let (x, y) = (ok(x), ok(y));
+    assert!(x == vec![Some(30)] || y == vec![Some(30)], "{x:?} {y:?}");
+    let three = ok(ledger.account(&account(3)).await);
+    assert_eq!((three.balance, three.lifetime), (30, 30));
+    assert_history_adds_up(&ledger, &[1, 2, 3]).await;
+    ok(test.drop_database().await);
+}
+
+/// Every killer of a killfeed linked to a user of their own; their users by EOS id.
+async fn link_every_killer(
+    db: &tower_store::db::Database,
+    files: &[&[u8]],
+) -> std::collections::HashMap<String, u64> {
+    let links = PlayerLinks::new(db);
+    let stats = expected_stats(GUILD, SERVER, files);
+    let mut users = std::collections::HashMap::new();
+    // In id order: each run gives each player the same user.
+    let mut killers: Vec<_> = stats.players.iter().filter(|(_, p)| p.kills > 0).collect();
+    killers.sort_by(|a, b| a.0.cmp(b.0));
+    for (n, (id, p)) in killers.into_iter().enumerate() {
+        let user = 5_000 + n as u64;
+        let link = PlayerLink {
+            server_id: SERVER.to_owned(),
+            player_id: id.clone(),
+            player_name: p.name.clone(),
+        };
+        ok(links.link(GUILD, user, &link).await);
+        users.insert(id.clone(), user);
+    }
+    users
+}
+
+#[tokio::test]
+async fn kill_rewards_are_the_same_when_the_worker_dies_mid_batch() {
+    const DIR: &str = "deathlogs/world_0";
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let b = fixture("2025.05.15-00.00.00.csv");
+    let half = a
+        .iter()
+        .enumerate()
+        .filter(|&(_, &byte)| byte == b'\n')
+        .nth(99)
+        .map_or(a.len(), |(i, _)| i + 1);
+    // Two runs of the same lines, live (every killer linked): the first 100 lines of A,
+    // then the rest of A and all of B in one batch. In the second, the worker applies that
+    // batch and pays it, then dies before committing it; the next worker finishes it.
+    let mut balances = Vec::new();
+    for crash in [false, true] {
+        let name = format!("ledger_kill_rewards_{crash}");
+        let test = ok(TestDatabase::create(&name).await);
+        let db = ok(test.open().await);
+        let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+        let rewards = KillRewards::new(&db);
+        let users = link_every_killer(&db, &[&a, &b]).await;
+        let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        ok(std::fs::create_dir_all(root.join(DIR)));
+        let source = LocalSource::new(&root);
+        let a_path = root.join(DIR).join("2025.05.01-00.00.00.csv");
+        ok(std::fs::write(&a_path, &a[..half]));
+        let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+        sink.state.listed = true;
+        sink.rewards = Some(&rewards);
+        let mut outcome = PollOutcome::default();
+        ok(poll_killfeed(&source, DIR, BATCH_BYTES, None, &mut sink, &mut outcome).await);
+        ok(std::fs::write(&a_path, &a));
+        ok(std::fs::write(
+            root.join(DIR).join("2025.05.15-00.00.00.csv"),
+            &b,
+        ));
+        if crash {
+            let batch = [
+                parse_killfeed_chunk(
+                    &format!("{DIR}/2025.05.01-00.00.00.csv"),
+                    &a[half..],
+                    half as u64,
+                    true,
+                ),
+                parse_killfeed_chunk(&format!("{DIR}/2025.05.15-00.00.00.csv"), &b, 0, false),
+            ];
+            let next = tower_ingest::cursor::FileCursor {
+                file: "2025.05.15-00.00.00.csv".to_owned(),
+                offset: batch[1].consumed as u64,
+                size: b.len() as u64,
+                ..Default::default()
+            };
+            let pending = ok(sink.begin(&batch, &next).await);
+            let prepared = pending.rewards.clone().unwrap_or_default();
+            assert!(!prepared.killers.is_empty(), "read before the batch");
+            let at = BatchRef {
+                guild_id: GUILD,
+                server_id: SERVER,
+                batch: pending.batch,
+            };
+            let applied = ok(stats.apply_batch(at, &batch).await);
+            let paid = ok(rewards
+                .pay(
+                    GUILD,
+                    SERVER,
+                    pending.batch,
+                    &batch,
+                    &applied.kept,
+                    &prepared,
+                )
+                .await);
+            assert!(!paid.paid.is_empty());
+            drop(sink);
+            let mut next_worker = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+            next_worker.rewards = Some(&rewards);
+            ok(next_worker.recover(&source).await);
+            assert!(next_worker.state.pending.is_none());
+            ok(poll_killfeed(
+                &source,
+                DIR,
+                BATCH_BYTES,
+                next_worker.state.cursor.clone(),
+                &mut next_worker,
+                &mut outcome,
+            )
+            .await);
+        } else {
+            ok(poll_killfeed(
+                &source,
+                DIR,
+                BATCH_BYTES,
+                sink.state.cursor.clone(),
+                &mut sink,
+                &mut outcome,
+            )
+            .await);
+        }
+        let ledger = Ledger::new(&db);
+        let mut by_user = std::collections::BTreeMap::new();
+        let mut ids: Vec<u64> = users.values().copied().collect();
+        ids.sort_unstable();
+        for &user in &ids {
+            let acc = ok(ledger.account(&account(user)).await);
+            by_user.insert(user, (acc.balance, acc.lifetime));
+        }
+        assert!(by_user.values().any(|(b, _)| *b > 0), "kills were paid");
+        assert_history_adds_up(&ledger, &ids).await;
+        balances.push(by_user);
+        let _ = std::fs::remove_dir_all(&root);
+        ok(test.drop_database().await);
+    }
+    assert_eq!(
+        balances[0], balances[1],
+        "the same users paid the same, streak bonuses included"
+    );
+}
+
+#[tokio::test]
+async fn bounties_pay_their_hunter_once_and_refund_once() {
+    use tower_store::bounties::{Bounties, KillSeen, NewBounty, Placed, Status};
+    let test = ok(TestDatabase::create("ledger_bounties").await);
+    let db = ok(test.open().await);
+    let (ledger, bounties) = (Ledger::new(&db), Bounties::new(&db));
+    let links = PlayerLinks::new(&db);
+    ok(ledger.post(&credit("daily:b", 1, 500)).await);
+    let new = |id: &str, target: &str, reward: i64| NewBounty {
+        id: id.to_owned(),
+        guild_id: GUILD,
+        server_id: SERVER.to_owned(),
+        target_id: target.to_owned(),
+        target_name: format!("Name of {target}"),
+        reward,
+        reason: "No reason provided".to_owned(),
+        placed_by: 1,
+    };
+    let balance = async |user: u64| ok(ledger.account(&account(user)).await).balance;
+    // Placing pays the reward; the same command again (same id) pays nothing more.
+    let placed = ok(bounties.place(&new("b1", "target-a", 200)).await);
+    assert!(matches!(&placed, Placed::Active(b) if b.status == Status::Active));
+    ok(bounties.place(&new("b1", "target-a", 200)).await);
+    assert_eq!(balance(1).await, 300);
+    assert_eq!(
+        ok(bounties.place(&new("b2", "target-a", 1_000)).await),
+        Placed::InsufficientFunds { balance: 300 }
+    );
+    assert_eq!(ok(bounties.active(GUILD, SERVER).await).len(), 1);
+
+    // A kill of the target by a linked hunter claims it and pays them; the same line
+    // read again (a batch finished after a crash) pays nothing more, and a later kill of
+    // the same target finds nothing to claim.
+    let hunter = PlayerLink {
+        server_id: SERVER.to_owned(),
+        player_id: "hunter".to_owned(),
+        player_name: "Hunter".to_owned(),
+    };
+    ok(links.link(GUILD, 2, &hunter).await);
+    let holders = std::collections::HashMap::from([("hunter", 2_u64)]);
+    let kill = |line: &'static str, killer: &'static str, victim: &'static str| KillSeen {
+        line,
+        killer_id: killer,
+        killer_name: killer,
+        victim_id: victim,
+    };
+    let claims = ok(bounties
+        .claim(
+            GUILD,
+            SERVER,
+            &[kill("line-1", "hunter", "target-a")],
+            &holders,
+        )
+        .await);
+    assert_eq!(claims.len(), 1);
+    assert_eq!(balance(2).await, 200);
+    let again = ok(bounties
+        .claim(
+            GUILD,
+            SERVER,
+            &[kill("line-1", "hunter", "target-a")],
+            &holders,
+        )
+        .await);
+    assert_eq!(
+        again.len(),
+        1,
+        "the same claim, announced under the same key"
+    );
+    assert_eq!(again[0].key, claims[0].key);
+    assert!(
+        ok(bounties
+            .claim(
+                GUILD,
+                SERVER,
+                &[kill("line-2", "hunter", "target-a")],
+                &holders
+            )
+            .await)
+        .is_empty()
+    );
+    assert_eq!(balance(2).await, 200, "paid once");
+
+    // The placer's own kill of their target claims nothing.
+    ok(links
+        .link(
+            GUILD,
+            1,
+            &PlayerLink {
+                server_id: SERVER.to_owned(),
+                player_id: "placer".to_owned(),
+                player_name: "Placer".to_owned(),
+            },
+        )
+        .await);
+    ok(bounties.place(&new("b3", "target-b", 100)).await);
+    let own = std::collections::HashMap::from([("placer", 1_u64)]);
+    assert!(
+        ok(bounties
+            .claim(GUILD, SERVER, &[kill("line-3", "placer", "target-b")], &own)
+            .await)
+        .is_empty()
+    );
+    // Unclaimed past its hour: expired and refunded, once, however many sweeps run.
+    ok(test
+        .handle()
+        .collection::<Document>("bounties")
+        .update_one(
+            doc! { "_id": "b3" },
+            doc! { "$set": { "expires_at": DateTime::from_millis(DateTime::now().timestamp_millis() - 1_000) } },
+        )
+        .await);
+    assert_eq!(balance(1).await, 200);
+    let (x, y) = tokio::join!(bounties.sweep(), bounties.sweep());
+    ok(x);
+    ok(y);
+    ok(bounties.sweep().await);
+    assert_eq!(balance(1).await, 300, "refunded once");
+    let b3 = ok(bounties.get("b3").await);
+    assert!(b3.is_some_and(|b| b.status == Status::Expired && b.refunded));
+
+    // A hunter with no linked user: the claim is held, and paid once they link.
+    ok(bounties.place(&new("b4", "target-c", 150)).await);
+    let none = std::collections::HashMap::new();
+    ok(bounties
+        .claim(
+            GUILD,
+            SERVER,
+            &[kill("line-4", "stranger", "target-c")],
+            &none,
+        )
+        .await);
+    ok(bounties.sweep().await);
+    let held = ok(bounties.get("b4").await);
+    assert!(held.is_some_and(|b| b.claim.is_some_and(|c| !c.paid)));
+    ok(links
+        .link(
+            GUILD,
+            3,
+            &PlayerLink {
+                server_id: SERVER.to_owned(),
+                player_id: "stranger".to_owned(),
+                player_name: "Stranger".to_owned(),
+            },
+        )
+        .await);
+    ok(bounties.sweep().await);
+    ok(bounties.sweep().await);
+    assert_eq!(balance(3).await, 150, "paid once, after linking");
+    assert_eq!(balance(1).await, 150, "500 - 200 - 150 (b3 refunded)");
+    assert_history_adds_up(&ledger, &[1, 2, 3]).await;
     ok(test.drop_database().await);
 }

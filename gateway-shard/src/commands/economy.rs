@@ -222,15 +222,10 @@ fn positive(inv: &Invocation) -> Result<i64, CommandError> {
     Ok(amount)
 }
 
-/// A unique key for a command's transaction: the caller and the moment (a command is
-/// answered once; its ledger changes are still applied once each).
-fn command_key(kind: &str, caller: &Caller) -> String {
-    format!(
-        "{kind}:{}:{}:{}",
-        caller.guild_id,
-        caller.user_id,
-        tower_daemon::telemetry::now_unix_ms()
-    )
+/// A unique key for a command's transaction: its interaction (Discord delivers an
+/// interaction once, but a retried run of it applies its ledger changes once each).
+fn command_key(kind: &str, inv: &Invocation) -> String {
+    format!("{kind}:{}", inv.interaction_id)
 }
 
 async fn give(
@@ -257,7 +252,7 @@ async fn give(
     let done = bot
         .ledger
         .transfer(
-            &command_key("give", caller),
+            &command_key("give", inv),
             mine,
             &theirs,
             amount,
@@ -331,7 +326,7 @@ async fn adjust(
     let posted = bot
         .ledger
         .post(&Entry {
-            key: command_key("adjust", caller),
+            key: command_key("adjust", inv),
             account: theirs.clone(),
             amount,
             source: Source::AdminAdjustment,

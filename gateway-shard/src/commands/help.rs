@@ -45,7 +45,7 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 8] = [
     ),
     ("events", "Events", "🔔", &["events"]),
     ("stats", "Stats", "📊", &["stats"]),
-    ("economy", "Economy", "💰", &["economy"]),
+    ("economy", "Economy", "💰", &["economy", "bounty"]),
     ("premium", "Premium", "✨", &["premium"]),
     (
         "parser",

@@ -110,6 +110,22 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
             )
         })
         .collect();
+    let mut lines = lines;
+    // Bounties this player claimed before they were linked are paid now.
+    for l in &linked {
+        let paid = bot
+            .bounties
+            .pay_held(caller.guild_id, &l.server_id, &l.player_id, caller.user_id)
+            .await
+            .map_err(|e| CommandError::failed("The held bounty rewards could not be paid", e))?;
+        if paid > 0 {
+            lines.push(format!(
+                "🎯 {paid} coins of bounties claimed by `{}` on `{}` were paid to you.",
+                code(&l.player_name, 60),
+                l.server_id
+            ));
+        }
+    }
     Ok(Reply::done("Player Linked", lines.join("\n")))
 }
 

@@ -8,6 +8,7 @@
 //! and until when; [`autocomplete`] answers server, player and weapon suggestions.
 
 pub mod autocomplete;
+pub mod bounties;
 pub mod buttons;
 pub mod debug;
 pub mod economy;
@@ -162,6 +163,13 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             ..spec(Anyone, Economy)
         },
         "economy adjust" => spec(Admin, Economy),
+        "bounty place" | "bounty active" => spec(Anyone, Bounties),
+        "bounty settings" => spec(Admin, Bounties),
+        // Private, as the earlier bot answered it.
+        "bounty my" => Spec {
+            private: true,
+            ..spec(Anyone, Bounties)
+        },
         _ => return None,
     };
     Some(s)
@@ -177,6 +185,25 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<Reply, CommandError> {
     let family = inv.path.split(' ').next().unwrap_or_default();
+    let answer = run_family(bot, caller, guild, inv, progress, family).await;
+    if matches!(
+        family,
+        "setup" | "killfeed" | "events" | "bounty" | "settings"
+    ) {
+        bot.server_edits
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+    answer
+}
+
+async fn run_family(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+    progress: &Progress,
+    family: &str,
+) -> Result<Reply, CommandError> {
     match family {
         "setup" => setup::run(bot, caller, guild, inv, progress).await,
         "killfeed" => killfeed::run(bot, caller, inv).await,
@@ -192,6 +219,7 @@ pub async fn run(
         "error_guide" => error_guide::run(bot, inv),
         "settings" => settings::run(bot, caller, guild, inv).await,
         "economy" => economy::run(bot, caller, guild, inv).await,
+        "bounty" => bounties::run(bot, caller, guild, inv).await,
         "reset_stats" => seasons::ask(bot, caller, inv).await,
         "process_csv" | "process_logs" | "clear_csv_cache" => {
             manual_reads::run(bot, caller, inv).await
@@ -505,6 +533,16 @@ pub fn schema() -> Vec<Command> {
                         "admin_channel",
                         "Where admins are told of problems only they can fix (all servers)",
                         &text_channels,
+                    ))
+                    .option(channel(
+                        "bounty_channel",
+                        "Bounties placed, claimed and expired",
+                        &text_channels,
+                    ))
+                    .option(channel(
+                        "economy_channel",
+                        "The economy's announcements: gambling's big wins",
+                        &text_channels,
                     )),
             )
             .build(),
@@ -694,6 +732,61 @@ pub fn schema() -> Vec<Command> {
                             .min_value(1)
                             .max_value(25),
                     ),
+            )
+            .build(),
+        command("bounty", "Rewards on players, claimed by killing them")
+            .option(
+                sub(
+                    "place",
+                    "Place a bounty on a player, paid from your balance",
+                )
+                .option(server("server_id", true))
+                .option(
+                    text("player_name", "The player to hunt", true)
+                        .autocomplete(true)
+                        .max_length(100),
+                )
+                .option(
+                    IntegerBuilder::new("reward", "Coins for the hunter (50 to 10000)")
+                        .required(true)
+                        .min_value(tower_store::bounties::MIN_REWARD)
+                        .max_value(tower_store::bounties::MAX_REWARD),
+                )
+                .option(text("reason", "Why (shown on the bounty)", false).max_length(200)),
+            )
+            .option(sub("active", "The active bounties").option(server("server_id", true)))
+            .option(
+                sub("my", "Bounties you placed or claimed")
+                    .option(server("server_id", true))
+                    .option(
+                        StringBuilder::new("view_type", "Which (default: placed)").choices([
+                            ("Bounties I've Placed", "placed"),
+                            ("Bounties I've Claimed", "claimed"),
+                        ]),
+                    ),
+            )
+            .option(
+                sub("settings", "Auto-bounties and the bounty channel (admin)")
+                    .option(
+                        StringBuilder::new("setting", "Which setting")
+                            .required(true)
+                            .choices([
+                                ("Auto-Bounty System (On/Off)", "auto_bounty"),
+                                ("Kill Threshold for Auto-Bounties", "kill_threshold"),
+                                ("Target Fixation Threshold", "repeat_threshold"),
+                                ("Time Window (minutes)", "time_window"),
+                                ("Auto-Bounty Reward Amount", "reward_amount"),
+                                ("Bounty Announcement Channel", "bounty_channel"),
+                            ]),
+                    )
+                    .option(
+                        text("value", "The new value (on/off, or a number)", false).max_length(10),
+                    )
+                    .option(channel(
+                        "channel",
+                        "For the announcement channel",
+                        &text_channels,
+                    )),
             )
             .build(),
         command("premium", "Premium tiers")
@@ -916,7 +1009,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 57);
+        assert_eq!(paths().len(), 61);
     }
 
     #[test]

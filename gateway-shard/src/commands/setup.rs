@@ -195,13 +195,22 @@ fn channel_line(server: &GameServer) -> String {
         id.map(|i| format!("<#{i}>"))
             .unwrap_or_else(|| "—".to_owned())
     };
-    format!(
+    let mut line = format!(
         "killfeed {} · events {} · connections {} · player count {}",
         show(c.killfeed),
         show(c.events),
         show(c.connections),
         show(c.voice_status)
-    )
+    );
+    // The economy's channels, once one is set (tier 2).
+    if c.bounty.is_some() || c.economy.is_some() {
+        line.push_str(&format!(
+            " · bounties {} · economy {}",
+            show(c.bounty),
+            show(c.economy)
+        ));
+    }
+    line
 }
 
 async fn list(bot: &Bot, caller: &Caller, tier: Tier) -> Result<Reply, CommandError> {
@@ -256,6 +265,8 @@ async fn channels(
         events: inv.opt_channel("events_channel")?,
         connections: inv.opt_channel("connections_channel")?,
         voice_status: inv.opt_channel("voice_status_channel")?,
+        bounty: inv.opt_channel("bounty_channel")?,
+        economy: inv.opt_channel("economy_channel")?,
     };
     let admin_channel = inv.opt_channel("admin_channel")?;
     // As the earlier bot: a feed's channel is set only where its tier allows the feed.
@@ -263,6 +274,8 @@ async fn channels(
         (wanted.events, Feature::EventsFeed),
         (wanted.connections, Feature::ConnectionsFeed),
         (wanted.voice_status, Feature::VoicePlayerCount),
+        (wanted.bounty, Feature::Bounties),
+        (wanted.economy, Feature::Economy),
     ] {
         if given.is_some() {
             bot.require_feature(caller, &inv.path, feature, tier)

@@ -114,8 +114,9 @@ impl Worker {
 fn notification(d: &Document) -> Option<Notification> {
     use tower_proto::v1::notification::Payload;
     use tower_proto::v1::{
-        ConnectionKind, ConnectionNotice, EnvironmentDeathNotice, GameEventKind, GameEventNotice,
-        KillNotice, KillReward, Player, PlayerCountNotice, SuicideKind, SuicideNotice,
+        BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
+        GameEventKind, GameEventNotice, KillNotice, KillReward, Player, PlayerCountNotice,
+        SuicideKind, SuicideNotice,
     };
     let data = d.get_document("data").ok()?;
     let player = |k: &str| {
@@ -173,6 +174,28 @@ fn notification(d: &Document) -> Option<Notification> {
         "player_count" => Payload::PlayerCount(PlayerCountNotice {
             online: u32::try_from(data.get_i64("online").unwrap_or(0)).unwrap_or(0),
             queued: u32::try_from(data.get_i64("queued").unwrap_or(0)).unwrap_or(0),
+        }),
+        "bounty" => Payload::Bounty(BountyNotice {
+            bounty_id: text("bounty_id"),
+            event: match data.get_str("event").unwrap_or_default() {
+                "placed" => BountyEvent::Placed,
+                "claimed" => BountyEvent::Claimed,
+                "paid" => BountyEvent::Paid,
+                "expired" => BountyEvent::Expired,
+                "unclaimed" => BountyEvent::Unclaimed,
+                _ => BountyEvent::Unspecified,
+            } as i32,
+            target: player("target"),
+            reward: int(data, "reward"),
+            reason: text("reason"),
+            placed_by: data.get_str("placed_by").ok().and_then(|u| u.parse().ok()),
+            expires_unix: int(data, "expires_unix"),
+            hunter: player("hunter"),
+            hunter_user: data
+                .get_str("hunter_user")
+                .ok()
+                .and_then(|u| u.parse().ok()),
+            paid: data.get_bool("paid").unwrap_or(false),
         }),
         "event" => Payload::GameEvent(GameEventNotice {
             kind: match data.get_str("event").unwrap_or_default() {

@@ -28,6 +28,10 @@ pub struct PendingBatch {
     pub ranges: Vec<PendingRange>,
     /// The cursor to commit once applied.
     pub cursor: FileCursor,
+    /// What the batch's kill rewards are computed from, read before it was applied (none
+    /// when it pays nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<crate::kill_rewards::Prepared>,
 }
 
 /// One file's part of a pending batch.
@@ -50,6 +54,8 @@ struct StoredPending {
     #[serde(flatten)]
     inline: Option<PendingRange>,
     cursor: FileCursor,
+    #[serde(default)]
+    rewards: Option<crate::kill_rewards::Prepared>,
 }
 
 impl TryFrom<StoredPending> for PendingBatch {
@@ -72,6 +78,7 @@ impl TryFrom<StoredPending> for PendingBatch {
             batch: p.batch,
             ranges,
             cursor: p.cursor,
+            rewards: p.rewards,
         })
     }
 }
@@ -713,10 +720,12 @@ impl<'a> StoreSink<'a> {
         };
         let quiet = self.state.quiet_until.as_ref();
         let history = quiet.is_some_and(|q| q.covers(&pending.cursor));
-        // Live kills pay their killers; read before the batch changes their streaks.
-        let rewards = match self.rewards.filter(|_| !history) {
-            Some(r) => Some((r, r.prepare(self.guild_id, self.server_id, batch).await?)),
-            None => None,
+        // Live kills pay their killers, as read before the batch was applied (read now
+        // only for a batch recorded without it).
+        let rewards = match (self.rewards.filter(|_| !history), pending.rewards) {
+            (Some(r), Some(prepared)) => Some((r, prepared)),
+            (Some(r), None) => Some((r, r.prepare(self.guild_id, self.server_id, batch).await?)),
+            (None, _) => None,
         };
         let outcome = self.stats.apply_batch(at, batch).await?;
         if quiet.is_some_and(|q| q.reached_by(&pending.cursor)) {
@@ -724,7 +733,7 @@ impl<'a> StoreSink<'a> {
         }
         // Paid before the notices are stored, so a kill post shows what it paid; a batch
         // finished after a crash pays again under the same line ids: once.
-        let paid = match &rewards {
+        let payouts = match &rewards {
             Some((r, prepared)) => {
                 r.pay(
                     self.guild_id,
@@ -736,18 +745,18 @@ impl<'a> StoreSink<'a> {
                 )
                 .await?
             }
-            None => std::collections::HashMap::new(),
+            None => crate::kill_rewards::Payouts::default(),
         };
         if !history && let Some(outbox) = self.outbox {
-            outbox
-                .add(crate::outbox::Outbox::kill_notices(
-                    self.guild_id,
-                    self.server_id,
-                    batch,
-                    &outcome.kept,
-                    &paid,
-                ))
-                .await?;
+            let mut notices = crate::outbox::Outbox::kill_notices(
+                self.guild_id,
+                self.server_id,
+                batch,
+                &outcome.kept,
+                &payouts.paid,
+            );
+            notices.extend(payouts.bounties);
+            outbox.add(notices).await?;
         }
         self.totals.counted += outcome.counted;
         self.totals.duplicates += outcome.duplicates;
@@ -838,12 +847,22 @@ impl StoreSink<'_> {
             .await
     }
 
-    /// Step 1: records the batch's exact ranges as pending, durably.
+    /// Step 1: records the batch's exact ranges as pending, durably, with what its kill
+    /// rewards are computed from (read before the batch changes the killers' streaks).
     pub async fn begin(
         &mut self,
         batch: &[Chunk<'_>],
         cursor: &FileCursor,
     ) -> Result<PendingBatch, mongodb::error::Error> {
+        let history = self
+            .state
+            .quiet_until
+            .as_ref()
+            .is_some_and(|q| q.covers(cursor));
+        let rewards = match self.rewards.filter(|_| !history) {
+            Some(r) => Some(r.prepare(self.guild_id, self.server_id, batch).await?),
+            None => None,
+        };
         let pending = PendingBatch {
             batch: self.state.next_batch,
             ranges: batch
@@ -856,6 +875,7 @@ impl StoreSink<'_> {
                 })
                 .collect(),
             cursor: cursor.clone(),
+            rewards,
         };
         self.state.pending = Some(pending.clone());
         self.save().await?;

@@ -109,6 +109,10 @@ pub mod collections {
     pub const ECONOMY_ACCOUNTS: &str = "economy_accounts";
     /// Every change of a balance, keyed by what caused it (the ledger).
     pub const ECONOMY_TRANSACTIONS: &str = "economy_transactions";
+    /// Bounties placed on game players, active to settled.
+    pub const BOUNTIES: &str = "bounties";
+    /// Each server's recent kills, watched for auto-bounties.
+    pub const BOUNTY_WATCH: &str = "bounty_watch";
 }
 
 #[derive(Debug, thiserror::Error)]

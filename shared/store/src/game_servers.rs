@@ -54,10 +54,21 @@ pub struct Channels {
     pub connections: Option<u64>,
     /// A voice channel renamed to show the player count.
     pub voice_status: Option<u64>,
+    /// Bounties placed, claimed and expired.
+    pub bounty: Option<u64>,
+    /// The economy's announcements (gambling's big wins).
+    pub economy: Option<u64>,
 }
 
 impl Channels {
-    pub const NAMES: [&'static str; 4] = ["killfeed", "events", "connections", "voice_status"];
+    pub const NAMES: [&'static str; 6] = [
+        "killfeed",
+        "events",
+        "connections",
+        "voice_status",
+        "bounty",
+        "economy",
+    ];
 
     pub fn get(&self, name: &str) -> Option<u64> {
         match name {
@@ -65,6 +76,8 @@ impl Channels {
             "events" => self.events,
             "connections" => self.connections,
             "voice_status" => self.voice_status,
+            "bounty" => self.bounty,
+            "economy" => self.economy,
             _ => None,
         }
     }
@@ -79,6 +92,8 @@ impl Channels {
             events: id("events"),
             connections: id("connections"),
             voice_status: id("voice_status"),
+            bounty: id("bounty"),
+            economy: id("economy"),
         }
     }
 }

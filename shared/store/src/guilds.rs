@@ -31,6 +31,11 @@ pub struct GuildSettings {
     /// The game server a command uses when its `server_id` is omitted (`/settings
     /// default_server`; the earlier bots wrote `default_server` or `default_server_id`).
     pub default_server: Option<String>,
+    /// Auto-bounties and their thresholds (`/bounty settings`).
+    pub bounty: crate::bounties::BountySettings,
+    /// Where bounties are posted for servers with no bounty channel of their own
+    /// (`/bounty settings bounty_channel`).
+    pub bounty_channel: Option<u64>,
 }
 
 /// The tier stored in a guild document (`premium_tier`, as the earlier bot wrote it).
@@ -89,6 +94,13 @@ impl GuildStore {
                 default_server: ["default_server", "default_server_id"]
                     .into_iter()
                     .find_map(|k| stored_server_id(&d, k)),
+                bounty: crate::bounties::BountySettings::from_doc(
+                    d.get_document("bounty_settings").ok(),
+                ),
+                bounty_channel: d
+                    .get_document("bounty_settings")
+                    .ok()
+                    .and_then(|b| stored_id(b, "bounty_channel")),
             })
             .unwrap_or_default())
     }
@@ -124,6 +136,17 @@ impl GuildStore {
             .upsert(true)
             .await?;
         Ok(before.as_ref().and_then(stored_tier).unwrap_or_default())
+    }
+
+    /// Sets one of `/bounty settings` (`auto_bounty`, a threshold, `bounty_channel`).
+    pub async fn set_bounty_setting(
+        &self,
+        guild_id: u64,
+        name: &str,
+        value: mongodb::bson::Bson,
+    ) -> Result<(), mongodb::error::Error> {
+        self.set(guild_id, doc! { format!("bounty_settings.{name}"): value })
+            .await
     }
 
     pub async fn set_admin_role(

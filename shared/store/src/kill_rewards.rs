@@ -7,23 +7,33 @@
 //! pays once. History (a first read, a backfill) pays nothing.
 //!
 //! A kill's streak is the killer's current streak before the batch plus their kills in
-//! the batch up to that line (a death resets it), as the statistics count it. The streaks
-//! before the batch are read before it is applied ([`KillRewards::prepare`]).
+//! the batch up to that line (a death resets it), as the statistics count it. Who the
+//! killers are linked to and their streaks before the batch are read before it is applied
+//! ([`KillRewards::prepare`]) and kept with the pending batch, so a batch finished again
+//! after a crash pays the same users the same amounts.
+//!
+//! A batch pays each user once ([`crate::ledger::Ledger::post_groups`]): one record with
+//! the sum of their kills' rewards, applied under every line's own key, in a constant
+//! number of round trips however many kills the batch holds.
 
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::error::Error as MongoError;
+use serde::{Deserialize, Serialize};
 use tower_ingest::ingest::{Chunk, batch_events};
 use tower_ingest::killfeed::KillfeedEvent;
 
 use crate::db::{Database, collections};
-use crate::ledger::{AccountId, Entry, Ledger, Posted, Source};
+use crate::ledger::{AccountId, CreditGroup, Entry, Ledger, Source};
 use crate::player_links::PlayerLinks;
 
 /// Credits for any PvP kill.
 pub const KILL_CREDITS: i64 = 10;
+
+/// Credits of one user in one record at most (a kill and its streak bonus are two).
+const GROUP_PARTS: usize = 200;
 
 /// What one kill pays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,18 +83,45 @@ pub struct Paid {
     pub balance: Option<i64>,
 }
 
-/// What [`KillRewards::prepare`] read before a batch is applied.
+/// What a batch's live kills paid: the rewards by line id, and the bounties they claimed
+/// (as notices to post with the batch's).
 #[derive(Debug, Default)]
+pub struct Payouts {
+    pub paid: HashMap<String, Paid>,
+    pub bounties: Vec<crate::outbox::Notice>,
+}
+
+/// What [`KillRewards::prepare`] read before a batch is applied, stored with the pending
+/// batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prepared {
-    /// Killer EOS id → linked Discord user.
-    holders: HashMap<String, u64>,
-    /// Linked killer → (current kill streak, last batch) before this batch, as stored.
-    before: HashMap<String, (u64, i64)>,
+    /// The batch's killers linked to a Discord user on this server.
+    pub killers: Vec<LinkedKiller>,
+    /// The guild's bounty settings when the batch has kills (auto-bounties).
+    #[serde(default)]
+    pub bounty: Option<crate::bounties::BountySettings>,
+}
+
+/// A killer the batch may pay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedKiller {
+    /// EOS id.
+    pub player_id: String,
+    /// The linked Discord user (a string: Discord ids use all 64 bits).
+    pub user_id: String,
+    /// Their kill streak before the batch, and the batch that last changed it, as stored.
+    #[serde(default)]
+    pub streak: i64,
+    #[serde(default)]
+    pub last_batch: i64,
 }
 
 #[derive(Clone)]
 pub struct KillRewards {
     ledger: Ledger,
+    bounties: crate::bounties::Bounties,
+    auto_bounties: crate::auto_bounties::AutoBounties,
+    guilds: crate::guilds::GuildStore,
     links: PlayerLinks,
     players: mongodb::Collection<Document>,
 }
@@ -93,6 +130,9 @@ impl KillRewards {
     pub fn new(db: &Database) -> Self {
         Self {
             ledger: Ledger::new(db),
+            bounties: crate::bounties::Bounties::new(db),
+            auto_bounties: crate::auto_bounties::AutoBounties::new(db),
+            guilds: crate::guilds::GuildStore::new(db),
             links: PlayerLinks::new(db),
             players: db.raw().collection(collections::PLAYER_STATS),
         }
@@ -117,39 +157,55 @@ impl KillRewards {
         if killers.is_empty() {
             return Ok(Prepared::default());
         }
+        let bounty = Some(self.guilds.settings(guild_id).await?.bounty);
         let holders = self.links.holders(guild_id, server_id, &killers).await?;
         if holders.is_empty() {
-            return Ok(Prepared::default());
+            return Ok(Prepared {
+                killers: Vec::new(),
+                bounty,
+            });
         }
-        let linked: Vec<&str> = holders.keys().map(String::as_str).collect();
+        let mut linked: Vec<&str> = holders.keys().map(String::as_str).collect();
+        linked.sort_unstable();
         let docs: Vec<Document> = self
             .players
             .find(doc! {
                 "guild_id": guild_id.to_string(),
                 "server_id": server_id,
-                "player_id": { "$in": linked },
+                "player_id": { "$in": &linked },
             })
             .projection(doc! { "player_id": 1, "current_killstreak": 1, "last_batch": 1 })
             .await?
             .try_collect()
             .await?;
-        let before = docs
+        let before: HashMap<&str, &Document> = docs
             .iter()
-            .filter_map(|d| {
-                Some((
-                    d.get_str("player_id").ok()?.to_owned(),
-                    (
-                        crate::stats_store::get_u64(d, "current_killstreak"),
-                        crate::stats_store::get_i64(d, "last_batch").unwrap_or(0),
-                    ),
-                ))
+            .filter_map(|d| Some((d.get_str("player_id").ok()?, d)))
+            .collect();
+        let killers = linked
+            .iter()
+            .filter_map(|id| {
+                let d = before.get(id);
+                Some(LinkedKiller {
+                    player_id: (*id).to_owned(),
+                    user_id: holders.get(*id)?.to_string(),
+                    streak: d.map_or(0, |d| {
+                        i64::try_from(crate::stats_store::get_u64(d, "current_killstreak"))
+                            .unwrap_or(i64::MAX)
+                    }),
+                    last_batch: d.map_or(0, |d| {
+                        crate::stats_store::get_i64(d, "last_batch").unwrap_or(0)
+                    }),
+                })
             })
             .collect();
-        Ok(Prepared { holders, before })
+        Ok(Prepared { killers, bounty })
     }
 
     /// After batch number `batch_no` is applied: pays each counted (`kept`) kill of a
-    /// linked killer, once per line. The payments by line id.
+    /// linked killer, once per line, one record per user, and claims the bounties on the
+    /// victims. The payments by line id, each with the user's balance right after that
+    /// line's reward.
     pub async fn pay(
         &self,
         guild_id: u64,
@@ -158,17 +214,67 @@ impl KillRewards {
         batch: &[Chunk<'_>],
         kept: &[(usize, String)],
         prepared: &Prepared,
-    ) -> Result<HashMap<String, Paid>, MongoError> {
-        let mut paid = HashMap::new();
-        if prepared.holders.is_empty() {
-            return Ok(paid);
-        }
+    ) -> Result<Payouts, MongoError> {
+        let holders: HashMap<&str, u64> = prepared
+            .killers
+            .iter()
+            .filter_map(|k| Some((k.player_id.as_str(), k.user_id.parse().ok()?)))
+            .collect();
         let events: Vec<_> = batch_events(batch).map(|(e, _)| e).collect();
         let counted: Vec<(&tower_ingest::killfeed::KillfeedLine<'_>, &String)> = kept
             .iter()
             .filter_map(|(i, id)| Some((*events.get(*i)?, id)))
             .collect();
+        let kills: Vec<crate::bounties::KillSeen<'_>> = counted
+            .iter()
+            .filter_map(|(line, id)| match &line.event {
+                KillfeedEvent::Kill { killer, victim, .. } => Some(crate::bounties::KillSeen {
+                    line: id.as_str(),
+                    killer_id: killer.id,
+                    killer_name: killer.name.as_ref(),
+                    victim_id: victim.id,
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut bounties = self
+            .bounties
+            .claim(guild_id, server_id, &kills, &holders)
+            .await?;
+        if let Some(settings) = prepared.bounty.filter(|s| s.auto_bounty) {
+            let watched: Vec<crate::auto_bounties::WatchedKill> = counted
+                .iter()
+                .filter_map(|(line, id)| match &line.event {
+                    KillfeedEvent::Kill { killer, victim, .. } => {
+                        Some(crate::auto_bounties::WatchedKill {
+                            line: (*id).clone(),
+                            killer_id: killer.id.to_owned(),
+                            killer_name: killer.name.as_ref().to_owned(),
+                            victim_id: victim.id.to_owned(),
+                            victim_name: victim.name.as_ref().to_owned(),
+                            at: line.at,
+                        })
+                    }
+                    _ => None,
+                })
+                .collect();
+            bounties.extend(
+                self.auto_bounties
+                    .watch(guild_id, server_id, &settings, &watched)
+                    .await?,
+            );
+        }
+        if holders.is_empty() {
+            return Ok(Payouts {
+                paid: HashMap::new(),
+                bounties,
+            });
+        }
         let streaks = streaks_in_batch(&counted, prepared, batch_no);
+        // Each paid line in batch order, and each user's credits in one group.
+        let mut lines: Vec<(&String, u64, Reward)> = Vec::new();
+        let mut groups: Vec<CreditGroup> = Vec::new();
+        let mut group_of: HashMap<u64, usize> = HashMap::new();
         for ((line, id), streak) in counted.iter().zip(streaks) {
             let KillfeedEvent::Kill {
                 killer,
@@ -180,7 +286,7 @@ impl KillRewards {
             else {
                 continue;
             };
-            let Some(&user_id) = prepared.holders.get(killer.id) else {
+            let Some(&user_id) = holders.get(killer.id) else {
                 continue;
             };
             let r = reward(*distance_m, streak);
@@ -189,8 +295,35 @@ impl KillRewards {
                 server_id: server_id.to_owned(),
                 user_id,
             };
-            let mut balance = None;
-            let kill = Entry {
+            // An account remembers RECENT_KEYS keys: a user's group is closed well before.
+            let g = match group_of.get(&user_id) {
+                Some(&g) if groups[g].parts.len() < GROUP_PARTS => g,
+                _ => {
+                    let n = groups
+                        .iter()
+                        .filter(|g| g.record.account.user_id == user_id)
+                        .count();
+                    let key = match n {
+                        0 => format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}"),
+                        n => format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}:{n}"),
+                    };
+                    groups.push(CreditGroup {
+                        record: Entry {
+                            key,
+                            account: account.clone(),
+                            amount: 0,
+                            source: Source::KillReward,
+                            details: String::new(),
+                            reference: format!("batch {batch_no}"),
+                        },
+                        parts: Vec::new(),
+                    });
+                    group_of.insert(user_id, groups.len() - 1);
+                    groups.len() - 1
+                }
+            };
+            let group = &mut groups[g];
+            group.parts.push(Entry {
                 key: format!("kill:{guild_id}:{server_id}:{id}"),
                 account: account.clone(),
                 amount: r.base + r.distance_bonus,
@@ -202,25 +335,35 @@ impl KillRewards {
                     distance_m
                 ),
                 reference: (*id).clone(),
-            };
-            if let Posted::Applied { balance_after, .. } = self.ledger.post(&kill).await? {
-                balance = balance_after;
-            }
+            });
             if r.streak_bonus > 0 {
-                let bonus = Entry {
+                group.parts.push(Entry {
                     key: format!("streak:{guild_id}:{server_id}:{id}"),
                     account,
                     amount: r.streak_bonus,
                     source: Source::KillstreakBonus,
                     details: format!("Killstreak x{}", r.streak),
                     reference: (*id).clone(),
-                };
-                if let Posted::Applied { balance_after, .. } = self.ledger.post(&bonus).await? {
-                    balance = balance_after;
-                }
+                });
             }
+            group.record.amount += r.total();
+            lines.push((id, user_id, r));
+        }
+        for g in &mut groups {
+            g.record.details = group_details(&g.parts);
+        }
+        let after = self.ledger.post_groups(&groups).await?;
+        // Each line's balance: the group's balance after, less the user's later lines.
+        let mut running: HashMap<u64, Option<i64>> = group_of
+            .iter()
+            .map(|(user, &g)| (*user, after.get(g).copied().flatten()))
+            .collect();
+        let mut paid = HashMap::with_capacity(lines.len());
+        for (id, user_id, r) in lines.into_iter().rev() {
+            let balance = running.get(&user_id).copied().flatten();
+            running.insert(user_id, balance.map(|b| b - r.total()));
             paid.insert(
-                (*id).clone(),
+                id.clone(),
                 Paid {
                     user_id,
                     reward: r,
@@ -228,16 +371,48 @@ impl KillRewards {
                 },
             );
         }
-        Ok(paid)
+        Ok(Payouts { paid, bounties })
     }
 }
 
+/// A batch's rewards for one user, as the history shows them: the first few kills, how
+/// many when more than one, and the streak bonuses.
+fn group_details(parts: &[Entry]) -> String {
+    const SHOWN: usize = 3;
+    let kills: Vec<&Entry> = parts
+        .iter()
+        .filter(|p| p.source == Source::KillReward)
+        .collect();
+    let bonuses: Vec<&Entry> = parts
+        .iter()
+        .filter(|p| p.source == Source::KillstreakBonus)
+        .collect();
+    let shown: Vec<&str> = kills
+        .iter()
+        .take(SHOWN)
+        .map(|p| p.details.as_str())
+        .collect();
+    let mut text = shown.join("; ");
+    if kills.len() > SHOWN {
+        text.push_str("; …");
+    }
+    if kills.len() > 1 {
+        text.push_str(&format!(" ({} kills)", kills.len()));
+    }
+    if !bonuses.is_empty() {
+        let total: i64 = bonuses.iter().map(|p| p.amount).sum();
+        let last = bonuses.last().map_or("", |p| p.details.as_str());
+        text.push_str(&format!(" · {last} +{total}"));
+    }
+    text
+}
+
 /// Each counted line's killer streak with it (0 for lines that are not kills). A linked
-/// killer's streak before the batch is what was stored before it; when the stored
-/// document already holds this batch (a batch finished after a crash), it is the stored
-/// streak less the batch's own kills when the killer did not die in it, else counted
-/// from 0 (the kills before that death are then counted from 0 too: the only case where a
-/// bonus can differ from an uninterrupted run).
+/// killer's streak before the batch is what was read before it (kept with the pending
+/// batch). Only when it was read after the batch was applied (a batch recorded pending by
+/// an older build, finished after a crash) does the stored document already hold the
+/// batch: then it is the stored streak less the batch's own kills when the killer did not
+/// die in it, else counted from 0.
 fn streaks_in_batch(
     counted: &[(&tower_ingest::killfeed::KillfeedLine<'_>, &String)],
     prepared: &Prepared,
@@ -260,9 +435,19 @@ fn streaks_in_batch(
             }
         }
     }
+    let before: HashMap<&str, (u64, i64)> = prepared
+        .killers
+        .iter()
+        .map(|k| {
+            (
+                k.player_id.as_str(),
+                (u64::try_from(k.streak).unwrap_or(0), k.last_batch),
+            )
+        })
+        .collect();
     let mut now: HashMap<&str, u64> = HashMap::new();
     let start = |id: &str| -> u64 {
-        match prepared.before.get(id) {
+        match before.get(id) {
             None => 0,
             Some(&(streak, last)) if last < batch_no => streak,
             Some(&(streak, _)) => match lead.get(id) {

@@ -21,6 +21,12 @@
 //! last [`RECENT_KEYS`] keys, far more than can be posted to one account before a pending
 //! transaction is resumed (within a minute).
 //!
+//! Credits that arrive together (a killfeed batch's kill rewards) are posted as groups
+//! ([`Ledger::post_groups`]) in a constant number of round trips: each group is one
+//! record for one account, applied by one statement under all its parts' keys. The
+//! killfeed batch is the pending record there: a batch cut short is finished again with
+//! the same groups, and a group its account already holds is finished part by part.
+//!
 //! A transfer is two transactions: its credit recorded `waiting`, then its debit posted,
 //! then its credit posted. A credit cannot be refused, so once the debit is applied the
 //! transfer completes; [`Ledger::resume_pending`] completes one cut short (or voids its
@@ -132,6 +138,18 @@ pub struct Entry {
     pub reference: String,
 }
 
+/// Credits posted as one record ([`Ledger::post_groups`]): a killfeed batch's rewards of
+/// one kind for one account.
+#[derive(Debug, Clone)]
+pub struct CreditGroup {
+    /// The record: its key names the group (`kills:<guild>:<server>:<batch>:<user>`), its
+    /// amount is the parts' sum.
+    pub record: Entry,
+    /// The credits it is made of, each keyed by what caused it (a killfeed line): the
+    /// account remembers these keys, so no part is paid twice, whatever group it comes in.
+    pub parts: Vec<Entry>,
+}
+
 /// What posting did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Posted {
@@ -173,6 +191,7 @@ pub enum Transferred {
 
 #[derive(Clone)]
 pub struct Ledger {
+    db: Database,
     accounts: Collection<Document>,
     transactions: Collection<Document>,
 }
@@ -181,6 +200,7 @@ impl Ledger {
     pub fn new(db: &Database) -> Self {
         let raw = db.raw();
         Self {
+            db: db.clone(),
             accounts: raw.collection(collections::ECONOMY_ACCOUNTS),
             transactions: raw.collection(collections::ECONOMY_TRANSACTIONS),
         }
@@ -252,7 +272,11 @@ impl Ledger {
         let update = doc! {
             "$inc": inc,
             "$push": { "recent": { "$each": [&entry.key], "$slice": -RECENT_KEYS } },
-            "$set": { "updated_at": DateTime::now(), "schema_version": SCHEMA_VERSION },
+            "$set": {
+                "updated_at": DateTime::now(),
+                "last_post": &entry.key,
+                "schema_version": SCHEMA_VERSION,
+            },
             "$setOnInsert": {
                 "guild_id": entry.account.guild_id.to_string(),
                 "server_id": &entry.account.server_id,
@@ -334,6 +358,237 @@ impl Ledger {
             .projection(doc! { "_id": 1 })
             .await?
             .is_some())
+    }
+
+    /// Posts credits that arrived together, each group once, in three round trips whatever
+    /// their number (more only for a group whose account already holds one of its keys: a
+    /// batch finished again after a crash). The balance after each group, in order (`None`
+    /// where it is not known exactly: another change landed on the account in between, or
+    /// an earlier post applied it).
+    ///
+    /// 1. every group's account is credited by one unordered `update` command, each
+    ///    statement matching only while its account lacks all the group's keys;
+    /// 2. the accounts are read: a balance is this group's when the account's `last_post`
+    ///    is still the group's key;
+    /// 3. the groups' records are inserted, applied.
+    ///
+    /// A group whose statement failed (its account holds its keys: a crash between 1 and
+    /// 3, or the batch finished again after 3) stands as recorded, or, when it was never
+    /// recorded, is posted part by part through [`Ledger::post`], which records each part.
+    pub async fn post_groups(
+        &self,
+        groups: &[CreditGroup],
+    ) -> Result<Vec<Option<i64>>, MongoError> {
+        let mut balances = vec![None; groups.len()];
+        if groups.is_empty() {
+            return Ok(balances);
+        }
+        let todo: Vec<usize> = (0..groups.len())
+            .filter(|&i| groups[i].record.amount > 0 && !groups[i].parts.is_empty())
+            .collect();
+        // 1. One statement per group.
+        let now = DateTime::now();
+        let statements: Vec<Document> = todo
+            .iter()
+            .map(|&i| {
+                let g = &groups[i];
+                let entry = &g.record;
+                // The group's own key with its parts': the account then tells whether this
+                // group was applied, apart from a part paid in another group.
+                let part_keys: Vec<&str> = std::iter::once(entry.key.as_str())
+                    .chain(g.parts.iter().map(|p| p.key.as_str()))
+                    .collect();
+                let mut inc = doc! { "balance": entry.amount };
+                if entry.source.earns() {
+                    inc.insert("lifetime", entry.amount);
+                }
+                doc! {
+                    "q": { "_id": entry.account.key(), "recent": { "$nin": &part_keys } },
+                    "u": {
+                        "$inc": inc,
+                        "$push": { "recent": { "$each": &part_keys, "$slice": -RECENT_KEYS } },
+                        "$set": { "updated_at": now, "last_post": &entry.key, "schema_version": SCHEMA_VERSION },
+                        "$setOnInsert": {
+                            "guild_id": entry.account.guild_id.to_string(),
+                            "server_id": &entry.account.server_id,
+                            "user_id": entry.account.user_id.to_string(),
+                        },
+                    },
+                    "upsert": true,
+                }
+            })
+            .collect();
+        let refused = self
+            .db
+            .update_statements(collections::ECONOMY_ACCOUNTS, &statements)
+            .await?;
+        if let Some((_, code, message)) = refused.iter().find(|(_, code, _)| *code != 11000) {
+            return Err(MongoError::custom(format!(
+                "crediting accounts refused (code {code}): {message}"
+            )));
+        }
+        // A duplicate key: the account exists and holds one of the group's keys (or two
+        // posts opened it at once); part by part below.
+        let failed: std::collections::HashSet<usize> = refused
+            .iter()
+            .filter_map(|(n, _, _)| todo.get(*n).copied())
+            .collect();
+        let applied: Vec<usize> = todo
+            .iter()
+            .copied()
+            .filter(|i| !failed.contains(i))
+            .collect();
+        // 2. The balances right after.
+        if !applied.is_empty() {
+            let ids: Vec<String> = applied
+                .iter()
+                .map(|&i| groups[i].record.account.key())
+                .collect();
+            let after: std::collections::HashMap<String, (i64, String)> = self
+                .accounts
+                .find(doc! { "_id": { "$in": &ids } })
+                .projection(doc! { "balance": 1, "last_post": 1 })
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await?
+                .iter()
+                .filter_map(|d| {
+                    Some((
+                        d.get_str("_id").ok()?.to_owned(),
+                        (
+                            int(d, "balance"),
+                            d.get_str("last_post").unwrap_or_default().to_owned(),
+                        ),
+                    ))
+                })
+                .collect();
+            let records: Vec<Document> = applied
+                .iter()
+                .map(|&i| {
+                    let g = &groups[i];
+                    let balance = after
+                        .get(&g.record.account.key())
+                        .filter(|(_, last)| *last == g.record.key)
+                        .map(|(b, _)| *b);
+                    balances[i] = balance;
+                    let mut r = record(&g.record, "applied");
+                    if let Some(b) = balance {
+                        r.insert("balance_after", b);
+                    }
+                    r.insert(
+                        "parts",
+                        g.parts.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
+                    );
+                    r
+                })
+                .collect();
+            // 3. Recorded; one recorded by a post that raced this one stands.
+            let inserted = self
+                .transactions
+                .insert_many(records)
+                .with_options(
+                    mongodb::options::InsertManyOptions::builder()
+                        .ordered(false)
+                        .build(),
+                )
+                .await;
+            if let Err(e) = inserted
+                && crate::db::already_stored(&e).is_none()
+            {
+                return Err(e);
+            }
+        }
+        if failed.is_empty() {
+            return Ok(balances);
+        }
+        // Groups recorded by an earlier post stand as recorded; the rest part by part.
+        let keys: Vec<&str> = failed
+            .iter()
+            .map(|&i| groups[i].record.key.as_str())
+            .collect();
+        let recorded: std::collections::HashMap<String, Option<i64>> = self
+            .transactions
+            .find(doc! { "_id": { "$in": &keys } })
+            .projection(doc! { "balance_after": 1 })
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_str("_id").ok()?.to_owned(),
+                    d.get("balance_after").and_then(Bson::as_i64),
+                ))
+            })
+            .collect();
+        let unrecorded: Vec<usize> = failed
+            .iter()
+            .copied()
+            .filter(|&i| match recorded.get(&groups[i].record.key) {
+                Some(b) => {
+                    balances[i] = *b;
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        if unrecorded.is_empty() {
+            return Ok(balances);
+        }
+        let ids: Vec<String> = unrecorded
+            .iter()
+            .map(|&i| groups[i].record.account.key())
+            .collect();
+        let held: std::collections::HashMap<String, std::collections::HashSet<String>> = self
+            .accounts
+            .find(doc! { "_id": { "$in": &ids } })
+            .projection(doc! { "recent": 1 })
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .iter()
+            .filter_map(|d| {
+                let keys = d
+                    .get_array("recent")
+                    .ok()?
+                    .iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect();
+                Some((d.get_str("_id").ok()?.to_owned(), keys))
+            })
+            .collect();
+        for i in unrecorded {
+            let g = &groups[i];
+            let held = held.get(&g.record.account.key());
+            if held.is_some_and(|h| h.contains(&g.record.key)) {
+                // Applied, not recorded (a crash between 1 and 3, or a post racing this
+                // one): recorded now, once.
+                match self
+                    .transactions
+                    .insert_one(record(&g.record, "applied"))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_duplicate_key(&e) => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            // Not applied: some part was paid in another group (skipped here), or two posts
+            // opened the account at once. The rest part by part.
+            let mut last = None;
+            for part in g
+                .parts
+                .iter()
+                .filter(|p| !held.is_some_and(|h| h.contains(&p.key)))
+            {
+                if let Posted::Applied { balance_after, .. } = self.post(part).await? {
+                    last = balance_after;
+                }
+            }
+            balances[i] = last;
+        }
+        Ok(balances)
     }
 
     /// Moves `amount` (> 0) from one account to another, once per `key`: both changes or

@@ -14,7 +14,9 @@
 //! - [`player_links`]: Discord users linked to in-game players.
 //! - [`audit`]: premium grants and refused checks, audited.
 //! - [`ledger`]: the economy's balances, every change a transaction applied exactly once;
-//!   [`kill_rewards`]: what a kill on the live killfeed pays the killer's linked user.
+//!   [`kill_rewards`]: what a kill on the live killfeed pays the killer's linked user;
+//!   [`bounties`]: rewards placed on players, claimed by a kill, refunded when they expire;
+//!   [`auto_bounties`]: bounties the bot places on killstreaks and target fixation.
 //! - [`stats_store`]: killfeed statistics, each line counted exactly once;
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
@@ -25,6 +27,8 @@
 //! - [`retention`]: old notifications, error occurrences and audit records deleted.
 
 pub mod audit;
+pub mod auto_bounties;
+pub mod bounties;
 pub mod cursor_store;
 pub mod db;
 pub mod game_servers;

@@ -441,6 +441,49 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // Bounties: a server's active ones by target (claims at ingest) and by expiry
+        // (`/bounty active`, the sweep), a user's placed and claimed ones.
+        id: "0015_bounties",
+        schema_version: 3,
+        indexes: &[
+            index(
+                collections::BOUNTIES,
+                "server_target",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("target_id", 1),
+                    ("status", 1),
+                ],
+            ),
+            index(
+                collections::BOUNTIES,
+                "status_expiry",
+                &[("status", 1), ("expires_at", 1)],
+            ),
+            index(
+                collections::BOUNTIES,
+                "placed_by",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("placed_by", 1),
+                    ("created_at", -1),
+                ],
+            ),
+            index(
+                collections::BOUNTIES,
+                "claimed_by",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("claim.user_id", 1),
+                    ("claim.at", -1),
+                ],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

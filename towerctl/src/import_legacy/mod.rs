@@ -658,6 +658,8 @@ fn legacy_server(d: &Document, guild: Option<u64>) -> Result<LegacyServer, Strin
         events: channel("events_channel_id"),
         connections: channel("connections_channel_id"),
         voice_status: channel("voice_status_channel_id"),
+        // The earlier bot kept its bounty channel per guild (`/bounty settings`).
+        ..Channels::default()
     };
     // Absent in the earlier bot means on, as here: only what it stored is carried over.
     let mut switches = BTreeMap::new();

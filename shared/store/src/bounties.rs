@@ -1,0 +1,840 @@
+//! Bounties (issue #17; the earlier bot's rules, EARLIER-BOT.md §2.13): a player places a
+//! reward on a game player, paid from their balance; a PvP kill of the target on the live
+//! killfeed by anyone but the placer claims every active bounty on them and pays the
+//! killer's linked Discord user; a bounty not claimed within its hour expires and its
+//! reward goes back to the placer (the earlier bot kept it).
+//!
+//! Every change of money goes through the ledger under a key of the bounty's
+//! (`bounty:<id>:placed`, `:claim`, `:refund`) and every change of state is one atomic
+//! update from the state before, so a command retried, a killfeed line read twice or two
+//! workers sweeping at once pay once:
+//! - placing records the bounty `placing`, debits the placer, then makes it `active` (or
+//!   `void` when the balance did not cover it); a placing cut short is finished by
+//!   [`Bounties::sweep`] from the debit's recorded outcome;
+//! - a claim moves it `active → claimed` naming the killfeed line; a batch finished again
+//!   after a crash finds its own line there and pays (again: once);
+//! - a claim whose killer has no linked user is held ([`HOLD_SECS`]): paid by the sweep
+//!   once they link, else refunded to the placer;
+//! - the sweep moves overdue bounties `active → expired` and refunds them.
+//!
+//! Each change is announced through the notification outbox (`bounty` notices, one per
+//! bounty and change), posted to the server's bounty channel like the killfeed.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use mongodb::Collection;
+use mongodb::bson::{Bson, DateTime, Document, doc};
+use mongodb::error::Error as MongoError;
+
+use crate::db::{Database, collections, is_duplicate_key};
+use crate::ledger::{AccountId, Entry, Ledger, Posted, Source};
+use crate::outbox::{Notice, Outbox};
+use crate::player_links::PlayerLinks;
+use crate::schema::SCHEMA_VERSION;
+
+/// The smallest and largest reward a player may place, as the earlier bot allowed.
+pub const MIN_REWARD: i64 = 50;
+pub const MAX_REWARD: i64 = 10_000;
+/// How long a bounty stays active.
+pub const LIFETIME_SECS: i64 = 3_600;
+/// How long a claim by a killer with no linked Discord user waits for them to link.
+pub const HOLD_SECS: i64 = 7 * 86_400;
+/// A placing older than this was cut short and is finished by the sweep.
+const PLACING_STALE_SECS: i64 = 60;
+
+/// Where a bounty stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Recorded, the placer's debit not yet confirmed.
+    Placing,
+    Active,
+    Claimed,
+    Expired,
+    /// The placer could not pay it: it never existed for anyone else.
+    Void,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Placing => "placing",
+            Self::Active => "active",
+            Self::Claimed => "claimed",
+            Self::Expired => "expired",
+            Self::Void => "void",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Placing,
+            Self::Active,
+            Self::Claimed,
+            Self::Expired,
+            Self::Void,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A bounty as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounty {
+    pub id: String,
+    pub guild_id: u64,
+    pub server_id: String,
+    /// The target's EOS id and name.
+    pub target_id: String,
+    pub target_name: String,
+    pub reward: i64,
+    pub reason: String,
+    /// The Discord user who placed it; `None` for one the bot placed.
+    pub placed_by: Option<u64>,
+    pub placed_at_unix: i64,
+    pub expires_at_unix: i64,
+    pub status: Status,
+    pub claim: Option<Claim>,
+    /// Whether the reward went back to the placer (expired, or a held claim ran out); set
+    /// on an auto-bounty too once it is settled, though it has no placer to pay.
+    pub refunded: bool,
+}
+
+/// Who claimed a bounty, with which killfeed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub hunter_id: String,
+    pub hunter_name: String,
+    /// The hunter's linked Discord user, once known.
+    pub user_id: Option<u64>,
+    pub line: String,
+    pub at_unix: i64,
+    pub paid: bool,
+}
+
+/// A bounty to place.
+#[derive(Debug, Clone)]
+pub struct NewBounty {
+    /// Unique per request (a retried command gets the same bounty).
+    pub id: String,
+    pub guild_id: u64,
+    pub server_id: String,
+    pub target_id: String,
+    pub target_name: String,
+    pub reward: i64,
+    pub reason: String,
+    pub placed_by: u64,
+}
+
+/// What placing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    Active(Box<Bounty>),
+    InsufficientFunds { balance: i64 },
+}
+
+/// A PvP kill as a claim needs it.
+#[derive(Debug, Clone)]
+pub struct KillSeen<'a> {
+    /// The killfeed line's identity.
+    pub line: &'a str,
+    pub killer_id: &'a str,
+    pub killer_name: &'a str,
+    pub victim_id: &'a str,
+}
+
+#[derive(Clone)]
+pub struct Bounties {
+    bounties: Collection<Document>,
+    ledger: Ledger,
+    links: PlayerLinks,
+    outbox: Outbox,
+}
+
+impl Bounties {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            bounties: db.raw().collection(collections::BOUNTIES),
+            ledger: Ledger::new(db),
+            links: PlayerLinks::new(db),
+            outbox: Outbox::new(db),
+        }
+    }
+
+    /// Places a bounty: the placer pays the reward, then it is active for
+    /// [`LIFETIME_SECS`]. Placing the same id again returns the first outcome.
+    pub async fn place(&self, new: &NewBounty) -> Result<Placed, MongoError> {
+        let now = now_unix();
+        let d = doc! {
+            "_id": &new.id,
+            "guild_id": new.guild_id.to_string(),
+            "server_id": &new.server_id,
+            "target_id": &new.target_id,
+            "target_name": &new.target_name,
+            "reward": new.reward,
+            "reason": &new.reason,
+            "placed_by": new.placed_by.to_string(),
+            "source": "player",
+            "created_at": DateTime::from_millis(now * 1000),
+            "expires_at": DateTime::from_millis((now + LIFETIME_SECS) * 1000),
+            "status": Status::Placing.as_str(),
+            "schema_version": SCHEMA_VERSION,
+        };
+        match self.bounties.insert_one(d).await {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let Some(stored) = self.get(&new.id).await? else {
+            return Err(MongoError::custom(format!(
+                "bounty {} vanished while it was placed",
+                new.id
+            )));
+        };
+        self.finish_placing(stored).await
+    }
+
+    /// Places a bounty for an auto-bounty trigger, paid by the bot, unless one is active on
+    /// the killer already. Its id comes from the triggering line: a batch finished again
+    /// places it once. Its notice, when placed (now or by that earlier attempt).
+    pub async fn place_auto(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        trigger: &crate::auto_bounties::Trigger,
+        reward: i64,
+    ) -> Result<Option<Notice>, MongoError> {
+        let id = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (guild_id, server_id, &trigger.line).hash(&mut h);
+            format!("a{:09x}", h.finish() & 0xf_ffff_ffff)
+        };
+        if let Some(b) = self.get(&id).await? {
+            return Ok((b.status == Status::Active).then(|| notice(&b, "placed", now_unix())));
+        }
+        let already = self
+            .bounties
+            .find_one(doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "target_id": &trigger.killer_id,
+                "status": Status::Active.as_str(),
+                "expires_at": { "$gt": DateTime::now() },
+            })
+            .projection(doc! { "_id": 1 })
+            .await?;
+        if already.is_some() {
+            return Ok(None);
+        }
+        let now = now_unix();
+        let b = Bounty {
+            id: id.clone(),
+            guild_id,
+            server_id: server_id.to_owned(),
+            target_id: trigger.killer_id.clone(),
+            target_name: trigger.killer_name.clone(),
+            reward,
+            reason: trigger.reason.clone(),
+            placed_by: None,
+            placed_at_unix: now,
+            expires_at_unix: now + LIFETIME_SECS,
+            status: Status::Active,
+            claim: None,
+            refunded: false,
+        };
+        let d = doc! {
+            "_id": &id,
+            "guild_id": guild_id.to_string(),
+            "server_id": server_id,
+            "target_id": &b.target_id,
+            "target_name": &b.target_name,
+            "reward": reward,
+            "reason": &b.reason,
+            "source": "auto",
+            "trigger_line": &trigger.line,
+            "created_at": DateTime::from_millis(now * 1000),
+            "expires_at": DateTime::from_millis(b.expires_at_unix * 1000),
+            "status": Status::Active.as_str(),
+            "schema_version": SCHEMA_VERSION,
+        };
+        match self.bounties.insert_one(d).await {
+            Ok(_) => Ok(Some(notice(&b, "placed", now))),
+            Err(e) if is_duplicate_key(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Debits the placer of a bounty being placed and activates it (or voids it).
+    async fn finish_placing(&self, b: Bounty) -> Result<Placed, MongoError> {
+        let Some(placer) = b.placed_by else {
+            return Ok(Placed::Active(Box::new(b)));
+        };
+        match b.status {
+            Status::Placing => {}
+            Status::Void => {
+                return Ok(Placed::InsufficientFunds {
+                    balance: self.ledger.account(&account(&b, placer)).await?.balance,
+                });
+            }
+            _ => return Ok(Placed::Active(Box::new(b))),
+        }
+        let debit = Entry {
+            key: format!("bounty:{}:placed", b.id),
+            account: account(&b, placer),
+            amount: -b.reward,
+            source: Source::BountyPlaced,
+            details: format!("Bounty on {}", b.target_name),
+            reference: b.id.clone(),
+        };
+        match self.ledger.post(&debit).await? {
+            Posted::Refused { balance } => {
+                self.move_status(&b.id, Status::Placing, Status::Void, doc! {})
+                    .await?;
+                Ok(Placed::InsufficientFunds { balance })
+            }
+            Posted::Applied { .. } => {
+                self.move_status(&b.id, Status::Placing, Status::Active, doc! {})
+                    .await?;
+                let active = Bounty {
+                    status: Status::Active,
+                    ..b
+                };
+                self.outbox
+                    .add(vec![notice(&active, "placed", now_unix())])
+                    .await?;
+                Ok(Placed::Active(Box::new(active)))
+            }
+        }
+    }
+
+    /// One bounty.
+    pub async fn get(&self, id: &str) -> Result<Option<Bounty>, MongoError> {
+        Ok(self
+            .bounties
+            .find_one(doc! { "_id": id })
+            .await?
+            .as_ref()
+            .and_then(bounty_of))
+    }
+
+    /// A server's active bounties, the soonest to expire first.
+    pub async fn active(&self, guild_id: u64, server_id: &str) -> Result<Vec<Bounty>, MongoError> {
+        self.list(
+            doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "status": Status::Active.as_str(),
+                "expires_at": { "$gt": DateTime::now() },
+            },
+            doc! { "expires_at": 1 },
+            100,
+        )
+        .await
+    }
+
+    /// The bounties a user placed on a server, newest first.
+    pub async fn placed_by(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        user_id: u64,
+        limit: i64,
+    ) -> Result<Vec<Bounty>, MongoError> {
+        self.list(
+            doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "placed_by": user_id.to_string(),
+                "status": { "$in": ["active", "claimed", "expired"] },
+            },
+            doc! { "created_at": -1 },
+            limit,
+        )
+        .await
+    }
+
+    /// The bounties a user's kills claimed on a server, newest first.
+    pub async fn claimed_by(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        user_id: u64,
+        limit: i64,
+    ) -> Result<Vec<Bounty>, MongoError> {
+        self.list(
+            doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "claim.user_id": user_id.to_string(),
+                "status": Status::Claimed.as_str(),
+            },
+            doc! { "claim.at": -1 },
+            limit,
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+    ) -> Result<Vec<Bounty>, MongoError> {
+        let docs: Vec<Document> = self
+            .bounties
+            .find(filter)
+            .sort(sort)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().filter_map(bounty_of).collect())
+    }
+
+    /// Claims, for a live killfeed batch's counted PvP kills in order, every active
+    /// bounty on each victim not placed by the killer's linked user (`holders`: killer EOS
+    /// id → Discord user), and pays the linked hunters. One query when no kill's victim
+    /// has a bounty. The notices of the claims, to store with the batch's.
+    pub async fn claim(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        kills: &[KillSeen<'_>],
+        holders: &HashMap<&str, u64>,
+    ) -> Result<Vec<Notice>, MongoError> {
+        if kills.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut victims: Vec<&str> = kills.iter().map(|k| k.victim_id).collect();
+        victims.sort_unstable();
+        victims.dedup();
+        let lines: Vec<&str> = kills.iter().map(|k| k.line).collect();
+        // Active ones, and those this batch claimed already (finished again after a crash).
+        let open: Vec<Bounty> = self
+            .list(
+                doc! {
+                    "guild_id": guild_id.to_string(),
+                    "server_id": server_id,
+                    "target_id": { "$in": &victims },
+                    "$or": [
+                        { "status": Status::Active.as_str() },
+                        { "status": Status::Claimed.as_str(), "claim.line": { "$in": &lines } },
+                    ],
+                },
+                doc! { "created_at": 1 },
+                1_000,
+            )
+            .await?;
+        if open.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_unix();
+        let mut notices = Vec::new();
+        for kill in kills {
+            let user = holders.get(kill.killer_id).copied();
+            for b in open.iter().filter(|b| b.target_id == kill.victim_id) {
+                // The placer killing their own target claims nothing; nor does a kill by
+                // the target (a suicide is not a PvP kill, but names may be reused).
+                if (b.placed_by.is_some() && b.placed_by == user) || kill.killer_id == b.target_id {
+                    continue;
+                }
+                let claimed_here = match &b.claim {
+                    Some(c) => c.line == kill.line,
+                    None => {
+                        let claim = doc! {
+                            "hunter_id": kill.killer_id,
+                            "hunter_name": kill.killer_name,
+                            "user_id": user.map(|u| u.to_string()),
+                            "line": kill.line,
+                            "at": DateTime::from_millis(now * 1000),
+                            "paid": false,
+                        };
+                        self.move_status(
+                            &b.id,
+                            Status::Active,
+                            Status::Claimed,
+                            doc! { "claim": claim },
+                        )
+                        .await?
+                    }
+                };
+                if !claimed_here {
+                    continue;
+                }
+                let Some(claimed) = self.get(&b.id).await? else {
+                    continue;
+                };
+                let paid = self.pay_claim(&claimed).await?;
+                notices.push(notice(&paid, "claimed", now));
+            }
+        }
+        Ok(notices)
+    }
+
+    /// Pays a claimed bounty's hunter when they are linked (once, by the ledger key).
+    async fn pay_claim(&self, b: &Bounty) -> Result<Bounty, MongoError> {
+        let Some(claim) = &b.claim else {
+            return Ok(b.clone());
+        };
+        let Some(user) = claim.user_id else {
+            return Ok(b.clone());
+        };
+        if !claim.paid {
+            let credit = Entry {
+                key: format!("bounty:{}:claim", b.id),
+                account: account(b, user),
+                amount: b.reward,
+                source: Source::BountyClaimed,
+                details: format!("Bounty on {} claimed", b.target_name),
+                reference: b.id.clone(),
+            };
+            self.ledger.post(&credit).await?;
+            self.bounties
+                .update_one(
+                    doc! { "_id": &b.id },
+                    doc! { "$set": { "claim.paid": true, "claim.user_id": user.to_string() } },
+                )
+                .await?;
+        }
+        let mut paid = b.clone();
+        if let Some(c) = &mut paid.claim {
+            c.paid = true;
+        }
+        Ok(paid)
+    }
+
+    /// Pays a player's held claims to the user who just linked them; the coins paid.
+    pub async fn pay_held(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        player_id: &str,
+        user_id: u64,
+    ) -> Result<i64, MongoError> {
+        let held = self
+            .list(
+                doc! {
+                    "guild_id": guild_id.to_string(),
+                    "server_id": server_id,
+                    "status": Status::Claimed.as_str(),
+                    "claim.hunter_id": player_id,
+                    "claim.paid": false,
+                    "refunded": { "$ne": true },
+                },
+                doc! { "claim.at": 1 },
+                100,
+            )
+            .await?;
+        let mut paid = 0;
+        for b in held {
+            let mut linked = b.clone();
+            if let Some(c) = &mut linked.claim {
+                c.user_id = Some(user_id);
+            }
+            let done = self.pay_claim(&linked).await?;
+            self.outbox
+                .add(vec![notice(&done, "paid", now_unix())])
+                .await?;
+            paid += b.reward;
+        }
+        Ok(paid)
+    }
+
+    /// Expires overdue bounties and refunds them, pays held claims whose hunter has linked
+    /// since (refunding those held too long), and finishes placings cut short. Safe to run
+    /// from any number of processes at once. How many bounties it changed.
+    pub async fn sweep(&self) -> Result<u64, MongoError> {
+        let now = now_unix();
+        let mut changed = 0;
+        // Placings cut short: the debit's outcome decides.
+        let stale = DateTime::from_millis((now - PLACING_STALE_SECS) * 1000);
+        for b in self
+            .list(
+                doc! { "status": Status::Placing.as_str(), "created_at": { "$lt": stale } },
+                doc! { "created_at": 1 },
+                500,
+            )
+            .await?
+        {
+            self.finish_placing(b).await?;
+            changed += 1;
+        }
+        // Expired: active past their time, and those expired whose refund was cut short.
+        let overdue = self
+            .list(
+                doc! {
+                    "$or": [
+                        { "status": Status::Active.as_str(), "expires_at": { "$lte": DateTime::now() } },
+                        { "status": Status::Expired.as_str(), "refunded": { "$ne": true } },
+                    ],
+                },
+                doc! { "expires_at": 1 },
+                500,
+            )
+            .await?;
+        for b in overdue {
+            if b.status == Status::Active
+                && !self
+                    .move_status(&b.id, Status::Active, Status::Expired, doc! {})
+                    .await?
+            {
+                continue; // claimed (or expired by another sweep) meanwhile
+            }
+            self.refund(&b, "expired").await?;
+            changed += 1;
+        }
+        // Held claims: paid once the hunter links, refunded when the hold runs out.
+        let held = self
+            .list(
+                doc! { "status": Status::Claimed.as_str(), "claim.paid": false, "refunded": { "$ne": true } },
+                doc! { "claim.at": 1 },
+                500,
+            )
+            .await?;
+        for b in held {
+            let Some(claim) = &b.claim else { continue };
+            let hunter = match claim.user_id {
+                Some(u) => Some(u),
+                None => {
+                    let found = self
+                        .links
+                        .holders(b.guild_id, &b.server_id, &[claim.hunter_id.as_str()])
+                        .await?;
+                    found.get(&claim.hunter_id).copied()
+                }
+            };
+            match hunter {
+                Some(user) => {
+                    let mut linked = b.clone();
+                    if let Some(c) = &mut linked.claim {
+                        c.user_id = Some(user);
+                    }
+                    let paid = self.pay_claim(&linked).await?;
+                    self.outbox.add(vec![notice(&paid, "paid", now)]).await?;
+                    changed += 1;
+                }
+                None if now - claim.at_unix > HOLD_SECS => {
+                    self.refund(&b, "unclaimed").await?;
+                    changed += 1;
+                }
+                None => {}
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Gives a bounty's reward back to its placer (once), marks it refunded, announces it.
+    async fn refund(&self, b: &Bounty, why: &str) -> Result<(), MongoError> {
+        if let Some(placer) = b.placed_by {
+            let credit = Entry {
+                key: format!("bounty:{}:refund", b.id),
+                account: account(b, placer),
+                amount: b.reward,
+                source: Source::BountyRefund,
+                details: format!("Bounty on {} {why}", b.target_name),
+                reference: b.id.clone(),
+            };
+            self.ledger.post(&credit).await?;
+        }
+        // An auto-bounty has no placer: marked settled all the same, so no sweep takes it up.
+        self.bounties
+            .update_one(doc! { "_id": &b.id }, doc! { "$set": { "refunded": true } })
+            .await?;
+        let refunded = Bounty {
+            status: if b.status == Status::Claimed {
+                Status::Claimed
+            } else {
+                Status::Expired
+            },
+            refunded: true,
+            ..b.clone()
+        };
+        // Keyed by bounty and event: announced once, however many sweeps got here.
+        self.outbox
+            .add(vec![notice(&refunded, why, now_unix())])
+            .await?;
+        Ok(())
+    }
+
+    /// Runs [`Bounties::sweep`] every minute until `stop` resolves.
+    pub async fn sweep_until(self, stop: impl std::future::Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                () = &mut stop => return,
+            }
+            match self.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(changed = n, "bounties: expired, refunded or paid"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "bounties: the sweep failed; trying again later")
+                }
+            }
+        }
+    }
+
+    /// Moves a bounty from one status to another (with `set`); whether this call did.
+    async fn move_status(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+        set: Document,
+    ) -> Result<bool, MongoError> {
+        let mut set = set;
+        set.insert("status", to.as_str());
+        set.insert("updated_at", DateTime::now());
+        let moved = self
+            .bounties
+            .update_one(
+                doc! { "_id": id, "status": from.as_str() },
+                doc! { "$set": set },
+            )
+            .await?;
+        Ok(moved.modified_count == 1)
+    }
+}
+
+fn account(b: &Bounty, user_id: u64) -> AccountId {
+    AccountId {
+        guild_id: b.guild_id,
+        server_id: b.server_id.clone(),
+        user_id,
+    }
+}
+
+fn now_unix() -> i64 {
+    DateTime::now().timestamp_millis() / 1000
+}
+
+fn unix(d: &Document, key: &str) -> i64 {
+    d.get_datetime(key)
+        .map(|t| t.timestamp_millis() / 1000)
+        .unwrap_or(0)
+}
+
+fn bounty_of(d: &Document) -> Option<Bounty> {
+    let id_of = |v: Option<&Bson>| match v? {
+        Bson::String(s) => s.parse().ok(),
+        Bson::Int64(n) => u64::try_from(*n).ok(),
+        _ => None,
+    };
+    let claim = d.get_document("claim").ok().map(|c| Claim {
+        hunter_id: c.get_str("hunter_id").unwrap_or_default().to_owned(),
+        hunter_name: c.get_str("hunter_name").unwrap_or_default().to_owned(),
+        user_id: id_of(c.get("user_id")),
+        line: c.get_str("line").unwrap_or_default().to_owned(),
+        at_unix: unix(c, "at"),
+        paid: c.get_bool("paid").unwrap_or(false),
+    });
+    Some(Bounty {
+        id: d.get_str("_id").ok()?.to_owned(),
+        guild_id: id_of(d.get("guild_id"))?,
+        server_id: d.get_str("server_id").ok()?.to_owned(),
+        target_id: d.get_str("target_id").unwrap_or_default().to_owned(),
+        target_name: d.get_str("target_name").unwrap_or_default().to_owned(),
+        reward: crate::stats_store::get_i64(d, "reward").unwrap_or(0),
+        reason: d.get_str("reason").unwrap_or_default().to_owned(),
+        placed_by: id_of(d.get("placed_by")),
+        placed_at_unix: unix(d, "created_at"),
+        expires_at_unix: unix(d, "expires_at"),
+        status: Status::parse(d.get_str("status").ok()?)?,
+        claim,
+        refunded: d.get_bool("refunded").unwrap_or(false),
+    })
+}
+
+/// A `bounty` notification: `event` is placed, claimed, paid, expired or unclaimed.
+fn notice(b: &Bounty, event: &str, at_unix: i64) -> Notice {
+    let mut data = doc! {
+        "bounty_id": &b.id,
+        "event": event,
+        "target": { "id": &b.target_id, "name": &b.target_name },
+        "reward": b.reward,
+        "reason": &b.reason,
+        "expires_unix": b.expires_at_unix,
+        "refunded": b.refunded,
+    };
+    if let Some(p) = b.placed_by {
+        data.insert("placed_by", p.to_string());
+    }
+    if let Some(c) = &b.claim {
+        data.insert(
+            "hunter",
+            doc! { "id": &c.hunter_id, "name": &c.hunter_name },
+        );
+        if let Some(u) = c.user_id {
+            data.insert("hunter_user", u.to_string());
+        }
+        data.insert("paid", c.paid);
+    }
+    Notice {
+        key: format!("b:{}:{event}", b.id),
+        guild_id: b.guild_id,
+        server_id: b.server_id.clone(),
+        kind: "bounty",
+        at_ms: at_unix.saturating_mul(1000),
+        data,
+    }
+}
+
+/// A guild's bounty settings (`/bounty settings`): the earlier bot's names, ranges and
+/// defaults. Auto-bounties are off until an admin turns them on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BountySettings {
+    pub auto_bounty: bool,
+    /// Kills within the window, without dying, that put a bounty on the killer.
+    pub kill_threshold: i64,
+    /// Kills of the same victim within the window that put a bounty on the killer.
+    pub repeat_threshold: i64,
+    /// Minutes.
+    pub time_window: i64,
+    /// What an auto-bounty pays its hunter (the bot pays it: no one's balance is debited).
+    pub reward_amount: i64,
+}
+
+impl Default for BountySettings {
+    fn default() -> Self {
+        Self {
+            auto_bounty: false,
+            kill_threshold: 5,
+            repeat_threshold: 3,
+            time_window: 10,
+            reward_amount: 100,
+        }
+    }
+}
+
+/// The numeric settings: (name, smallest, largest), as the earlier bot bounded them.
+pub const NUMERIC_SETTINGS: [(&str, i64, i64); 4] = [
+    ("kill_threshold", 3, 10),
+    ("repeat_threshold", 2, 8),
+    ("time_window", 5, 30),
+    ("reward_amount", 50, 1_000),
+];
+
+impl BountySettings {
+    /// As stored in the guild document (`bounty_settings`); a value out of its range (an
+    /// old or hand-edited document) counts as the default.
+    pub fn from_doc(d: Option<&Document>) -> Self {
+        let dflt = Self::default();
+        let num = |name: &str, default: i64| {
+            let range = NUMERIC_SETTINGS.iter().find(|(n, ..)| *n == name);
+            d.and_then(|d| crate::stats_store::get_i64(d, name))
+                .filter(|v| range.is_some_and(|(_, lo, hi)| (lo..=hi).contains(&v)))
+                .unwrap_or(default)
+        };
+        Self {
+            auto_bounty: d
+                .and_then(|d| d.get_bool("auto_bounty").ok())
+                .unwrap_or(dflt.auto_bounty),
+            kill_threshold: num("kill_threshold", dflt.kill_threshold),
+            repeat_threshold: num("repeat_threshold", dflt.repeat_threshold),
+            time_window: num("time_window", dflt.time_window),
+            reward_amount: num("reward_amount", dflt.reward_amount),
+        }
+    }
+}
