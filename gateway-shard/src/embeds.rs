@@ -246,6 +246,7 @@ fn bounty(n: &tower_proto::v1::BountyNotice, server_name: &str) -> Embed {
             line: String::new(),
             at_unix: 0,
             paid: n.paid,
+            settle: None,
         }),
         refunded: matches!(event, "expired" | "unclaimed"),
     };

@@ -271,9 +271,10 @@ async fn assert_history_adds_up(ledger: &Ledger, users: &[u64]) {
 }
 
 #[tokio::test]
-async fn grouped_credits_pay_each_part_once() {
+async fn grouped_credits_pay_each_group_once() {
     let test = ok(TestDatabase::create("ledger_groups").await);
     let ledger = Ledger::new(&ok(test.open().await));
+    let transactions = test.handle().collection::<Document>("economy_transactions");
     ok(ledger.post(&credit("daily:g", 2, 100)).await);
     // A batch paying a new account and one with money: each group's balance after it.
     let batch = [
@@ -286,19 +287,34 @@ async fn grouped_credits_pay_each_part_once() {
     assert_eq!((total, history[0].amount), (1, 35), "one record per group");
     // The batch finished again (a worker took over): nothing moves, the records stand.
     assert_eq!(ok(ledger.post_groups(&batch).await), paid);
-    // Applied but the process stopped before recording it: recorded once, not paid again.
-    ok(test
-        .handle()
-        .collection::<Document>("economy_transactions")
-        .delete_one(doc! { "_id": "kills:b1:1" })
+    // Applied, then the process stopped before marking it: marked once, not paid again.
+    ok(transactions
+        .update_one(
+            doc! { "_id": "kills:b1:1" },
+            doc! { "$set": { "state": "pending" }, "$unset": { "balance_after": "" } },
+        )
         .await);
     ok(ledger.post_groups(&batch).await);
     assert_eq!(ok(ledger.account(&account(1)).await).balance, 35);
-    // A group holding a part paid in another one (a line counted twice): that part is
-    // skipped, the rest is paid.
-    let overlap = [group("kills:b2:1", 1, &[("kill:b", 25), ("kill:d", 10)])];
-    assert_eq!(ok(ledger.post_groups(&overlap).await), vec![Some(45)]);
-    assert_eq!(ok(ledger.account(&account(1)).await).balance, 45);
+    // Recorded, then stopped before the account changed; the batch finished again reads
+    // fewer lines (its file was replaced): what was recorded is what is paid.
+    let recorded = [group("kills:b2:4", 4, &[("kill:d", 50)])];
+    ok(transactions
+        .insert_many(vec![{
+            let mut d =
+                ok(transactions.find_one(doc! { "_id": "kills:b1:2" }).await).unwrap_or_default();
+            d.insert("_id", "kills:b2:4");
+            d.insert("account", format!("{GUILD}:{SERVER}:4"));
+            d.insert("user_id", "4");
+            d.insert("amount", 50_i64);
+            d.insert("state", "pending");
+            d.remove("balance_after");
+            d
+        }])
+        .await);
+    let fewer = [group("kills:b2:4", 4, &[("kill:d", 10)])];
+    assert_eq!(ok(ledger.post_groups(&fewer).await), vec![Some(50)]);
+    assert_eq!(ok(ledger.post_groups(&recorded).await), vec![Some(50)]);
     // The same new batch posted twice at once (two workers finishing it): paid once.
     let twice = [group("kills:b3:3", 3, &[("kill:e", 10), ("kill:f", 20)])];
     let (x, y) = tokio::join!(ledger.post_groups(&twice), ledger.post_groups(&twice));
@@ -306,7 +322,29 @@ async fn grouped_credits_pay_each_part_once() {
     assert!(x == vec![Some(30)] || y == vec![Some(30)], "{x:?} {y:?}");
     let three = ok(ledger.account(&account(3)).await);
     assert_eq!((three.balance, three.lifetime), (30, 30));
-    assert_history_adds_up(&ledger, &[1, 2, 3]).await;
+    // A group recorded and never applied (no batch came back for it): the resume pays it.
+    let stale = [group("kills:b4:5", 5, &[("kill:g", 15)])];
+    ok(transactions
+        .insert_one({
+            let mut d =
+                ok(transactions.find_one(doc! { "_id": "kills:b1:2" }).await).unwrap_or_default();
+            d.insert("_id", &stale[0].record.key);
+            d.insert("account", format!("{GUILD}:{SERVER}:5"));
+            d.insert("user_id", "5");
+            d.insert("amount", 15_i64);
+            d.insert("state", "pending");
+            d.insert(
+                "at",
+                DateTime::from_millis(DateTime::now().timestamp_millis() - 3_600_000),
+            );
+            d.remove("balance_after");
+            d
+        })
+        .await);
+    assert_eq!(ok(ledger.resume_pending().await), 1);
+    assert_eq!(ok(ledger.post_groups(&stale).await), vec![Some(15)]);
+    assert_eq!(ok(ledger.account(&account(5)).await).balance, 15);
+    assert_history_adds_up(&ledger, &[1, 2, 3, 4, 5]).await;
     ok(test.drop_database().await);
 }
 
@@ -603,6 +641,56 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
     ok(bounties.sweep().await);
     assert_eq!(balance(3).await, 150, "paid once, after linking");
     assert_eq!(balance(1).await, 150, "500 - 200 - 150 (b3 refunded)");
-    assert_history_adds_up(&ledger, &[1, 2, 3]).await;
+
+    // A held claim past its hold: refunded to the placer, and a /link after that pays
+    // nothing (the refund and the payment never both happen).
+    ok(bounties.place(&new("b5", "target-d", 50)).await);
+    ok(bounties
+        .claim(
+            GUILD,
+            SERVER,
+            &[kill("line-5", "drifter", "target-d")],
+            &none,
+        )
+        .await);
+    let long_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 8 * 86_400_000);
+    ok(test
+        .handle()
+        .collection::<Document>("bounties")
+        .update_one(
+            doc! { "_id": "b5" },
+            doc! { "$set": { "claim.at": long_ago } },
+        )
+        .await);
+    assert_eq!(balance(1).await, 100);
+    ok(bounties.sweep().await);
+    assert_eq!(balance(1).await, 150, "refunded after the hold");
+    assert_eq!(ok(bounties.pay_held(GUILD, SERVER, "drifter", 4).await), 0);
+    assert_eq!(balance(4).await, 0);
+    // A bounty past its hour but not swept yet is not claimed by a kill.
+    ok(bounties.place(&new("b6", "target-e", 50)).await);
+    ok(test
+        .handle()
+        .collection::<Document>("bounties")
+        .update_one(
+            doc! { "_id": "b6" },
+            doc! { "$set": { "expires_at": DateTime::from_millis(DateTime::now().timestamp_millis() - 1_000) } },
+        )
+        .await);
+    assert!(
+        ok(bounties
+            .claim(
+                GUILD,
+                SERVER,
+                &[kill("line-6", "hunter", "target-e")],
+                &holders
+            )
+            .await)
+        .is_empty()
+    );
+    ok(bounties.sweep().await);
+    assert_eq!(balance(1).await, 150, "b6 refunded");
+    assert_eq!(balance(2).await, 200);
+    assert_history_adds_up(&ledger, &[1, 2, 3, 4]).await;
     ok(test.drop_database().await);
 }

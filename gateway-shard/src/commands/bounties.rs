@@ -148,6 +148,12 @@ async fn place(
     server: &GameServer,
 ) -> Result<Reply, CommandError> {
     let name = inv.str("player_name")?.trim();
+    if name.is_empty() {
+        return Err(CommandError::invalid(
+            "No player name given.",
+            "Pick the player from the suggestions.",
+        ));
+    }
     let reward = inv.int("reward")?;
     let reason = inv
         .opt_str("reason")?
@@ -192,7 +198,7 @@ async fn place(
         ));
     }
     let new = NewBounty {
-        id: bounty_id(caller.guild_id, inv.interaction_id),
+        id: super::buttons::radix36(inv.interaction_id),
         guild_id: caller.guild_id,
         server_id: server_id.to_owned(),
         target_id: target.player_id.clone(),
@@ -212,15 +218,6 @@ async fn place(
         ))),
         Placed::Active(b) => Ok(Reply::embed(bounty_embed(&b, "placed", &server.name))),
     }
-}
-
-/// A short id for a bounty, unique per command run: its footer and `/bounty active` show
-/// it (the earlier bot showed six characters of a longer id).
-fn bounty_id(guild_id: u64, interaction_id: u64) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (guild_id, interaction_id).hash(&mut h);
-    format!("{:010x}", h.finish() & 0xff_ffff_ffff)
 }
 
 /// Minutes from now until `unix`, at least 0.
@@ -252,7 +249,14 @@ pub fn bounty_embed(b: &Bounty, event: &str, server_name: &str) -> Embed {
                 ),
             )
         }
-        ("unclaimed", _) => (
+        ("unclaimed", None) => (
+            "Bounty Lapsed",
+            format!(
+                "The hunter of **{}** never linked a Discord account: the bot's bounty lapsed.",
+                shown(&b.target_name, 100)
+            ),
+        ),
+        ("unclaimed", Some(_)) => (
             "Bounty Refunded",
             format!(
                 "The hunter of **{}** never linked a Discord account: the reward went back to the placer.",
@@ -330,12 +334,13 @@ async fn active(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply
                 .build(),
         ));
     }
-    // Every page, not only the first (the earlier bot's TODO).
-    let pages = list.len().div_ceil(PAGE);
-    let embeds = list
+    // Every page, not only the first (the earlier bot's TODO), up to Discord's ten
+    // embeds; the soonest to expire first.
+    let shown_count = list.len().min(PAGE * 10);
+    let pages = shown_count.div_ceil(PAGE);
+    let embeds = list[..shown_count]
         .chunks(PAGE)
         .enumerate()
-        .take(10)
         .map(|(i, page)| {
             let mut e = EmbedBuilder::new()
                 .title(format!("Active Bounties (Page {}/{pages})", i + 1))
@@ -414,6 +419,10 @@ async fn mine(
                 (Status::Active, _) => format!(
                     "Active (Expires in {} minutes)",
                     minutes_left(b.expires_at_unix)
+                ),
+                (Status::Claimed, Some(c)) if b.refunded => format!(
+                    "Claimed by {}, who never linked a Discord account: refunded",
+                    shown(&c.hunter_name, 100)
                 ),
                 (Status::Claimed, Some(c)) => format!("Claimed by {}", shown(&c.hunter_name, 100)),
                 (_, _) if b.refunded => "Expired (refunded)".to_owned(),

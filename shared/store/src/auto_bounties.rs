@@ -7,8 +7,8 @@
 //! Each server keeps its recent kills (the longest window's worth) in one `bounty_watch`
 //! document: a batch reads it, finds what its kills trigger, places those bounties under
 //! ids made from the triggering line (so a batch finished again after a crash places the
-//! same ones, once), then saves the window. A line already in the window is not counted
-//! twice.
+//! same ones, once, and announces them), then saves the window. A batch counts its own
+//! lines afresh, and a line of another batch is never counted twice.
 
 use mongodb::Collection;
 use mongodb::bson::{Bson, DateTime, Document, doc};
@@ -84,6 +84,10 @@ impl AutoBounties {
                     .collect()
             })
             .unwrap_or_default();
+        // A batch finished again after a crash counts its own lines again (its window may
+        // have been saved before the crash): the same bounties, found placed, announced.
+        let own: std::collections::HashSet<&str> = kills.iter().map(|k| k.line.as_str()).collect();
+        window.retain(|k| !own.contains(k.line.as_str()));
         let triggers = triggered(&mut window, kills, settings);
         let mut notices = Vec::new();
         for t in &triggers {

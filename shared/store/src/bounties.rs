@@ -28,7 +28,7 @@ use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::Error as MongoError;
 
 use crate::db::{Database, collections, is_duplicate_key};
-use crate::ledger::{AccountId, Entry, Ledger, Posted, Source};
+use crate::ledger::{AccountId, Entry, Ledger, Posted, Recorded, Source};
 use crate::outbox::{Notice, Outbox};
 use crate::player_links::PlayerLinks;
 use crate::schema::SCHEMA_VERSION;
@@ -111,6 +111,8 @@ pub struct Claim {
     pub line: String,
     pub at_unix: i64,
     pub paid: bool,
+    /// Where the reward goes, once decided: `pay` (the hunter) or `refund` (the placer).
+    pub settle: Option<String>,
 }
 
 /// A bounty to place.
@@ -176,6 +178,7 @@ impl Bounties {
             "reason": &new.reason,
             "placed_by": new.placed_by.to_string(),
             "source": "player",
+            "refunded": false,
             "created_at": DateTime::from_millis(now * 1000),
             "expires_at": DateTime::from_millis((now + LIFETIME_SECS) * 1000),
             "status": Status::Placing.as_str(),
@@ -205,11 +208,17 @@ impl Bounties {
         trigger: &crate::auto_bounties::Trigger,
         reward: i64,
     ) -> Result<Option<Notice>, MongoError> {
+        // Stable across builds and processes: the same line gives the same bounty.
         let id = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (guild_id, server_id, &trigger.line).hash(&mut h);
-            format!("a{:09x}", h.finish() & 0xf_ffff_ffff)
+            let digest = ring::digest::digest(
+                &ring::digest::SHA256,
+                format!("{guild_id}:{server_id}:{}", trigger.line).as_bytes(),
+            );
+            let hex: String = digest.as_ref()[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("a{hex}")
         };
         if let Some(b) = self.get(&id).await? {
             return Ok((b.status == Status::Active).then(|| notice(&b, "placed", now_unix())));
@@ -253,6 +262,7 @@ impl Bounties {
             "reward": reward,
             "reason": &b.reason,
             "source": "auto",
+            "refunded": false,
             "trigger_line": &trigger.line,
             "created_at": DateTime::from_millis(now * 1000),
             "expires_at": DateTime::from_millis(b.expires_at_unix * 1000),
@@ -419,7 +429,7 @@ impl Bounties {
                     "server_id": server_id,
                     "target_id": { "$in": &victims },
                     "$or": [
-                        { "status": Status::Active.as_str() },
+                        { "status": Status::Active.as_str(), "expires_at": { "$gt": DateTime::now() } },
                         { "status": Status::Claimed.as_str(), "claim.line": { "$in": &lines } },
                     ],
                 },
@@ -475,34 +485,62 @@ impl Bounties {
 
     /// Pays a claimed bounty's hunter when they are linked (once, by the ledger key).
     async fn pay_claim(&self, b: &Bounty) -> Result<Bounty, MongoError> {
-        let Some(claim) = &b.claim else {
+        let Some(user) = b.claim.as_ref().and_then(|c| c.user_id) else {
             return Ok(b.clone());
         };
-        let Some(user) = claim.user_id else {
-            return Ok(b.clone());
+        let decided = self.settle(b, "pay", Some(user)).await?;
+        let Some(claim) = decided.claim.as_ref() else {
+            return Ok(decided);
         };
-        if !claim.paid {
-            let credit = Entry {
-                key: format!("bounty:{}:claim", b.id),
-                account: account(b, user),
-                amount: b.reward,
-                source: Source::BountyClaimed,
-                details: format!("Bounty on {} claimed", b.target_name),
-                reference: b.id.clone(),
-            };
-            self.ledger.post(&credit).await?;
-            self.bounties
-                .update_one(
-                    doc! { "_id": &b.id },
-                    doc! { "$set": { "claim.paid": true, "claim.user_id": user.to_string() } },
-                )
-                .await?;
+        if claim.settle.as_deref() != Some("pay") || claim.paid {
+            return Ok(decided);
         }
-        let mut paid = b.clone();
+        // The user decided on, not the one asked: a /link and a sweep at once pay one.
+        let Some(user) = claim.user_id else {
+            return Ok(decided);
+        };
+        let credit = Entry {
+            key: format!("bounty:{}:claim", b.id),
+            account: account(b, user),
+            amount: b.reward,
+            source: Source::BountyClaimed,
+            details: format!("Bounty on {} claimed", b.target_name),
+            reference: b.id.clone(),
+        };
+        self.ledger.post(&credit).await?;
+        self.bounties
+            .update_one(
+                doc! { "_id": &b.id },
+                doc! { "$set": { "claim.paid": true } },
+            )
+            .await?;
+        let mut paid = decided.clone();
         if let Some(c) = &mut paid.claim {
             c.paid = true;
         }
         Ok(paid)
+    }
+
+    /// Decides once where a claimed bounty's reward goes: to the hunter (`pay`, naming
+    /// their user) or back to the placer (`refund`). The bounty as decided, by this call or
+    /// an earlier one (the decision stands; the money follows it, resumably).
+    async fn settle(
+        &self,
+        b: &Bounty,
+        decision: &str,
+        user: Option<u64>,
+    ) -> Result<Bounty, MongoError> {
+        let mut set = doc! { "claim.settle": decision };
+        if let Some(u) = user {
+            set.insert("claim.user_id", u.to_string());
+        }
+        self.bounties
+            .update_one(
+                doc! { "_id": &b.id, "status": Status::Claimed.as_str(), "claim.settle": { "$exists": false } },
+                doc! { "$set": set },
+            )
+            .await?;
+        Ok(self.get(&b.id).await?.unwrap_or_else(|| b.clone()))
     }
 
     /// Pays a player's held claims to the user who just linked them; the coins paid.
@@ -521,7 +559,7 @@ impl Bounties {
                     "status": Status::Claimed.as_str(),
                     "claim.hunter_id": player_id,
                     "claim.paid": false,
-                    "refunded": { "$ne": true },
+                    "refunded": false,
                 },
                 doc! { "claim.at": 1 },
                 100,
@@ -548,7 +586,8 @@ impl Bounties {
     pub async fn sweep(&self) -> Result<u64, MongoError> {
         let now = now_unix();
         let mut changed = 0;
-        // Placings cut short: the debit's outcome decides.
+        // Placings cut short: the debit's outcome decides; one never made is not made now
+        // (the placer was told it failed).
         let stale = DateTime::from_millis((now - PLACING_STALE_SECS) * 1000);
         for b in self
             .list(
@@ -558,7 +597,17 @@ impl Bounties {
             )
             .await?
         {
-            self.finish_placing(b).await?;
+            let debit = format!("bounty:{}:placed", b.id);
+            match self.ledger.state(&debit).await? {
+                Recorded::Pending => continue,
+                Recorded::Done(Posted::Applied { .. }) => {
+                    self.finish_placing(b).await?;
+                }
+                Recorded::Missing | Recorded::Done(Posted::Refused { .. }) => {
+                    self.move_status(&b.id, Status::Placing, Status::Void, doc! {})
+                        .await?;
+                }
+            }
             changed += 1;
         }
         // Expired: active past their time, and those expired whose refund was cut short.
@@ -567,7 +616,7 @@ impl Bounties {
                 doc! {
                     "$or": [
                         { "status": Status::Active.as_str(), "expires_at": { "$lte": DateTime::now() } },
-                        { "status": Status::Expired.as_str(), "refunded": { "$ne": true } },
+                        { "status": Status::Expired.as_str(), "refunded": false },
                     ],
                 },
                 doc! { "expires_at": 1 },
@@ -585,16 +634,31 @@ impl Bounties {
             self.refund(&b, "expired").await?;
             changed += 1;
         }
-        // Held claims: paid once the hunter links, refunded when the hold runs out.
+        // Held claims: paid once the hunter links, refunded when the hold runs out; a
+        // decision taken before (by a sweep or a /link cut short) is carried out.
         let held = self
             .list(
-                doc! { "status": Status::Claimed.as_str(), "claim.paid": false, "refunded": { "$ne": true } },
+                doc! { "status": Status::Claimed.as_str(), "refunded": false, "claim.paid": false },
                 doc! { "claim.at": 1 },
                 500,
             )
             .await?;
         for b in held {
             let Some(claim) = &b.claim else { continue };
+            match claim.settle.as_deref() {
+                Some("pay") => {
+                    let paid = self.pay_claim(&b).await?;
+                    self.outbox.add(vec![notice(&paid, "paid", now)]).await?;
+                    changed += 1;
+                    continue;
+                }
+                Some(_) => {
+                    self.refund(&b, "unclaimed").await?;
+                    changed += 1;
+                    continue;
+                }
+                None => {}
+            }
             let hunter = match claim.user_id {
                 Some(u) => Some(u),
                 None => {
@@ -616,7 +680,14 @@ impl Bounties {
                     changed += 1;
                 }
                 None if now - claim.at_unix > HOLD_SECS => {
-                    self.refund(&b, "unclaimed").await?;
+                    let decided = self.settle(&b, "refund", None).await?;
+                    match decided.claim.as_ref().and_then(|c| c.settle.as_deref()) {
+                        Some("refund") => self.refund(&decided, "unclaimed").await?,
+                        _ => {
+                            let paid = self.pay_claim(&decided).await?;
+                            self.outbox.add(vec![notice(&paid, "paid", now)]).await?;
+                        }
+                    }
                     changed += 1;
                 }
                 None => {}
@@ -729,6 +800,7 @@ fn bounty_of(d: &Document) -> Option<Bounty> {
         line: c.get_str("line").unwrap_or_default().to_owned(),
         at_unix: unix(c, "at"),
         paid: c.get_bool("paid").unwrap_or(false),
+        settle: c.get_str("settle").ok().map(str::to_owned),
     });
     Some(Bounty {
         id: d.get_str("_id").ok()?.to_owned(),

@@ -13,8 +13,9 @@
 //! after a crash pays the same users the same amounts.
 //!
 //! A batch pays each user once ([`crate::ledger::Ledger::post_groups`]): one record with
-//! the sum of their kills' rewards, applied under every line's own key, in a constant
-//! number of round trips however many kills the batch holds.
+//! the sum of their kills' rewards, keyed by the batch (the statistics count a line in one
+//! batch only, so a line pays once), in a constant number of round trips however many
+//! kills the batch holds.
 
 use std::collections::HashMap;
 
@@ -31,9 +32,6 @@ use crate::player_links::PlayerLinks;
 
 /// Credits for any PvP kill.
 pub const KILL_CREDITS: i64 = 10;
-
-/// Credits of one user in one record at most (a kill and its streak bonus are two).
-const GROUP_PARTS: usize = 200;
 
 /// What one kill pays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -295,33 +293,20 @@ impl KillRewards {
                 server_id: server_id.to_owned(),
                 user_id,
             };
-            // An account remembers RECENT_KEYS keys: a user's group is closed well before.
-            let g = match group_of.get(&user_id) {
-                Some(&g) if groups[g].parts.len() < GROUP_PARTS => g,
-                _ => {
-                    let n = groups
-                        .iter()
-                        .filter(|g| g.record.account.user_id == user_id)
-                        .count();
-                    let key = match n {
-                        0 => format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}"),
-                        n => format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}:{n}"),
-                    };
-                    groups.push(CreditGroup {
-                        record: Entry {
-                            key,
-                            account: account.clone(),
-                            amount: 0,
-                            source: Source::KillReward,
-                            details: String::new(),
-                            reference: format!("batch {batch_no}"),
-                        },
-                        parts: Vec::new(),
-                    });
-                    group_of.insert(user_id, groups.len() - 1);
-                    groups.len() - 1
-                }
-            };
+            let g = *group_of.entry(user_id).or_insert_with(|| {
+                groups.push(CreditGroup {
+                    record: Entry {
+                        key: format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}"),
+                        account: account.clone(),
+                        amount: 0,
+                        source: Source::KillReward,
+                        details: String::new(),
+                        reference: format!("batch {batch_no}"),
+                    },
+                    parts: Vec::new(),
+                });
+                groups.len() - 1
+            });
             let group = &mut groups[g];
             group.parts.push(Entry {
                 key: format!("kill:{guild_id}:{server_id}:{id}"),

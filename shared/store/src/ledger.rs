@@ -23,9 +23,8 @@
 //!
 //! Credits that arrive together (a killfeed batch's kill rewards) are posted as groups
 //! ([`Ledger::post_groups`]) in a constant number of round trips: each group is one
-//! record for one account, applied by one statement under all its parts' keys. The
-//! killfeed batch is the pending record there: a batch cut short is finished again with
-//! the same groups, and a group its account already holds is finished part by part.
+//! record for one account (with the keys of the lines it pays), through the same three
+//! steps, all groups of a batch at once.
 //!
 //! A transfer is two transactions: its credit recorded `waiting`, then its debit posted,
 //! then its credit posted. A credit cannot be refused, so once the debit is applied the
@@ -138,15 +137,15 @@ pub struct Entry {
     pub reference: String,
 }
 
-/// Credits posted as one record ([`Ledger::post_groups`]): a killfeed batch's rewards of
-/// one kind for one account.
+/// Credits posted as one record ([`Ledger::post_groups`]): a killfeed batch's rewards for
+/// one account.
 #[derive(Debug, Clone)]
 pub struct CreditGroup {
     /// The record: its key names the group (`kills:<guild>:<server>:<batch>:<user>`), its
     /// amount is the parts' sum.
     pub record: Entry,
-    /// The credits it is made of, each keyed by what caused it (a killfeed line): the
-    /// account remembers these keys, so no part is paid twice, whatever group it comes in.
+    /// The credits it is made of, each keyed by what caused it (a killfeed line), kept in
+    /// the record for the history.
     pub parts: Vec<Entry>,
 }
 
@@ -162,6 +161,16 @@ pub enum Posted {
     },
     /// A debit the balance did not cover (now or when first posted); the balance then.
     Refused { balance: i64 },
+}
+
+/// Where one transaction stands ([`Ledger::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Never recorded: nothing was changed.
+    Missing,
+    /// Recorded, not finished: [`Ledger::resume_pending`] finishes it.
+    Pending,
+    Done(Posted),
 }
 
 /// One account as stored.
@@ -246,6 +255,19 @@ impl Ledger {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Where the transaction of `key` stands.
+    pub async fn state(&self, key: &str) -> Result<Recorded, MongoError> {
+        Ok(
+            match self.transactions.find_one(doc! { "_id": key }).await? {
+                None => Recorded::Missing,
+                Some(d) => match outcome_of(&d) {
+                    Some(done) => Recorded::Done(done),
+                    None => Recorded::Pending,
+                },
+            },
+        )
     }
 
     /// The outcome recorded for a key, `None` while it is pending.
@@ -360,53 +382,126 @@ impl Ledger {
             .is_some())
     }
 
-    /// Posts credits that arrived together, each group once, in three round trips whatever
-    /// their number (more only for a group whose account already holds one of its keys: a
-    /// batch finished again after a crash). The balance after each group, in order (`None`
-    /// where it is not known exactly: another change landed on the account in between, or
-    /// an earlier post applied it).
+    /// Posts credits that arrived together, each group once, in four round trips whatever
+    /// their number. The balance after each group, in order (`None` where it is not known
+    /// exactly: another change landed on the account in between, or an earlier post
+    /// applied it).
     ///
-    /// 1. every group's account is credited by one unordered `update` command, each
-    ///    statement matching only while its account lacks all the group's keys;
-    /// 2. the accounts are read: a balance is this group's when the account's `last_post`
-    ///    is still the group's key;
-    /// 3. the groups' records are inserted, applied.
+    /// 1. the groups are recorded `pending`, with their parts (one unordered insert); a
+    ///    group recorded before (the batch finished again) is read back, and what was
+    ///    recorded is what is applied, whatever the retry computed;
+    /// 2. every pending group's account is credited by one unordered `update` command,
+    ///    each statement matching only while its account lacks the group's key;
+    /// 3. the accounts are read: a balance is this group's when the account's
+    ///    `last_post` is still the group's key;
+    /// 4. the groups are marked applied, with their balances.
     ///
-    /// A group whose statement failed (its account holds its keys: a crash between 1 and
-    /// 3, or the batch finished again after 3) stands as recorded, or, when it was never
-    /// recorded, is posted part by part through [`Ledger::post`], which records each part.
+    /// A group whose statement failed (its account holds its key: a crash between 2 and
+    /// 4) is marked applied without a balance; one cut short before 2 is completed by the
+    /// batch finished again or by [`Ledger::resume_pending`]. Only the group's key goes
+    /// into the account's `recent` keys (a part is a killfeed line, counted once by the
+    /// statistics before it is paid): a batch of any size uses one.
     pub async fn post_groups(
         &self,
         groups: &[CreditGroup],
     ) -> Result<Vec<Option<i64>>, MongoError> {
         let mut balances = vec![None; groups.len()];
+        let mut todo: Vec<CreditGroup> = Vec::new();
+        let mut index_of: Vec<usize> = Vec::new();
+        let asked: Vec<usize> = (0..groups.len())
+            .filter(|&i| groups[i].record.amount > 0)
+            .collect();
+        if asked.is_empty() {
+            return Ok(balances);
+        }
+        // 1. Recorded pending; those recorded before stand as recorded.
+        let records: Vec<Document> = asked
+            .iter()
+            .map(|&i| group_record(&groups[i], "pending"))
+            .collect();
+        let inserted = self
+            .transactions
+            .insert_many(records)
+            .with_options(
+                mongodb::options::InsertManyOptions::builder()
+                    .ordered(false)
+                    .build(),
+            )
+            .await;
+        let earlier = match inserted {
+            Ok(_) => std::collections::HashSet::new(),
+            Err(e) => match crate::db::already_stored(&e) {
+                Some(at) => at,
+                None => return Err(e),
+            },
+        };
+        let mut stored: std::collections::HashMap<String, Document> = if earlier.is_empty() {
+            std::collections::HashMap::new()
+        } else {
+            let keys: Vec<&str> = earlier
+                .iter()
+                .filter_map(|&n| asked.get(n).map(|&i| groups[i].record.key.as_str()))
+                .collect();
+            self.transactions
+                .find(doc! { "_id": { "$in": &keys } })
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await?
+                .into_iter()
+                .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
+                .collect()
+        };
+        for (n, &i) in asked.iter().enumerate() {
+            let group = &groups[i];
+            if !earlier.contains(&n) {
+                todo.push(group.clone());
+                index_of.push(i);
+                continue;
+            }
+            if let Some(d) = stored.remove(&group.record.key) {
+                match (outcome_of(&d), group_of(&d)) {
+                    (Some(Posted::Applied { balance_after, .. }), _) => balances[i] = balance_after,
+                    (Some(Posted::Refused { .. }), _) => {}
+                    (None, Some(recorded)) => {
+                        todo.push(recorded);
+                        index_of.push(i);
+                    }
+                    (None, None) => {
+                        tracing::warn!(key = %group.record.key, "ledger: a recorded group cannot be read; left for resume_pending");
+                    }
+                }
+            }
+        }
+        let applied = self.apply_groups(&todo).await?;
+        for (n, balance) in applied.into_iter().enumerate() {
+            if let Some(&i) = index_of.get(n) {
+                balances[i] = balance;
+            }
+        }
+        Ok(balances)
+    }
+
+    /// Steps 2 to 4 of [`Ledger::post_groups`] for groups recorded pending.
+    async fn apply_groups(&self, groups: &[CreditGroup]) -> Result<Vec<Option<i64>>, MongoError> {
+        let mut balances = vec![None; groups.len()];
         if groups.is_empty() {
             return Ok(balances);
         }
-        let todo: Vec<usize> = (0..groups.len())
-            .filter(|&i| groups[i].record.amount > 0 && !groups[i].parts.is_empty())
-            .collect();
-        // 1. One statement per group.
+        // 2. One statement per group.
         let now = DateTime::now();
-        let statements: Vec<Document> = todo
+        let statements: Vec<Document> = groups
             .iter()
-            .map(|&i| {
-                let g = &groups[i];
+            .map(|g| {
                 let entry = &g.record;
-                // The group's own key with its parts': the account then tells whether this
-                // group was applied, apart from a part paid in another group.
-                let part_keys: Vec<&str> = std::iter::once(entry.key.as_str())
-                    .chain(g.parts.iter().map(|p| p.key.as_str()))
-                    .collect();
                 let mut inc = doc! { "balance": entry.amount };
                 if entry.source.earns() {
                     inc.insert("lifetime", entry.amount);
                 }
                 doc! {
-                    "q": { "_id": entry.account.key(), "recent": { "$nin": &part_keys } },
+                    "q": { "_id": entry.account.key(), "recent": { "$ne": &entry.key } },
                     "u": {
                         "$inc": inc,
-                        "$push": { "recent": { "$each": &part_keys, "$slice": -RECENT_KEYS } },
+                        "$push": { "recent": { "$each": [&entry.key], "$slice": -RECENT_KEYS } },
                         "$set": { "updated_at": now, "last_post": &entry.key, "schema_version": SCHEMA_VERSION },
                         "$setOnInsert": {
                             "guild_id": entry.account.guild_id.to_string(),
@@ -427,89 +522,15 @@ impl Ledger {
                 "crediting accounts refused (code {code}): {message}"
             )));
         }
-        // A duplicate key: the account exists and holds one of the group's keys (or two
-        // posts opened it at once); part by part below.
-        let failed: std::collections::HashSet<usize> = refused
-            .iter()
-            .filter_map(|(n, _, _)| todo.get(*n).copied())
-            .collect();
-        let applied: Vec<usize> = todo
-            .iter()
-            .copied()
-            .filter(|i| !failed.contains(i))
-            .collect();
-        // 2. The balances right after.
-        if !applied.is_empty() {
-            let ids: Vec<String> = applied
-                .iter()
-                .map(|&i| groups[i].record.account.key())
-                .collect();
-            let after: std::collections::HashMap<String, (i64, String)> = self
-                .accounts
-                .find(doc! { "_id": { "$in": &ids } })
-                .projection(doc! { "balance": 1, "last_post": 1 })
-                .await?
-                .try_collect::<Vec<Document>>()
-                .await?
-                .iter()
-                .filter_map(|d| {
-                    Some((
-                        d.get_str("_id").ok()?.to_owned(),
-                        (
-                            int(d, "balance"),
-                            d.get_str("last_post").unwrap_or_default().to_owned(),
-                        ),
-                    ))
-                })
-                .collect();
-            let records: Vec<Document> = applied
-                .iter()
-                .map(|&i| {
-                    let g = &groups[i];
-                    let balance = after
-                        .get(&g.record.account.key())
-                        .filter(|(_, last)| *last == g.record.key)
-                        .map(|(b, _)| *b);
-                    balances[i] = balance;
-                    let mut r = record(&g.record, "applied");
-                    if let Some(b) = balance {
-                        r.insert("balance_after", b);
-                    }
-                    r.insert(
-                        "parts",
-                        g.parts.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
-                    );
-                    r
-                })
-                .collect();
-            // 3. Recorded; one recorded by a post that raced this one stands.
-            let inserted = self
-                .transactions
-                .insert_many(records)
-                .with_options(
-                    mongodb::options::InsertManyOptions::builder()
-                        .ordered(false)
-                        .build(),
-                )
-                .await;
-            if let Err(e) = inserted
-                && crate::db::already_stored(&e).is_none()
-            {
-                return Err(e);
-            }
-        }
-        if failed.is_empty() {
-            return Ok(balances);
-        }
-        // Groups recorded by an earlier post stand as recorded; the rest part by part.
-        let keys: Vec<&str> = failed
-            .iter()
-            .map(|&i| groups[i].record.key.as_str())
-            .collect();
-        let recorded: std::collections::HashMap<String, Option<i64>> = self
-            .transactions
-            .find(doc! { "_id": { "$in": &keys } })
-            .projection(doc! { "balance_after": 1 })
+        // A duplicate key: the account holds the group's key (applied by a post cut short),
+        // or two posts opened the account at once: told apart below.
+        let failed: std::collections::HashSet<usize> = refused.iter().map(|(n, _, _)| *n).collect();
+        // 3. The balances right after.
+        let ids: Vec<String> = groups.iter().map(|g| g.record.account.key()).collect();
+        let after: std::collections::HashMap<String, (i64, String, bool)> = self
+            .accounts
+            .find(doc! { "_id": { "$in": &ids } })
+            .projection(doc! { "balance": 1, "last_post": 1 })
             .await?
             .try_collect::<Vec<Document>>()
             .await?
@@ -517,76 +538,56 @@ impl Ledger {
             .filter_map(|d| {
                 Some((
                     d.get_str("_id").ok()?.to_owned(),
-                    d.get("balance_after").and_then(Bson::as_i64),
+                    (
+                        int(d, "balance"),
+                        d.get_str("last_post").unwrap_or_default().to_owned(),
+                        true,
+                    ),
                 ))
             })
             .collect();
-        let unrecorded: Vec<usize> = failed
-            .iter()
-            .copied()
-            .filter(|&i| match recorded.get(&groups[i].record.key) {
-                Some(b) => {
-                    balances[i] = *b;
-                    false
-                }
-                None => true,
-            })
-            .collect();
-        if unrecorded.is_empty() {
-            return Ok(balances);
-        }
-        let ids: Vec<String> = unrecorded
-            .iter()
-            .map(|&i| groups[i].record.account.key())
-            .collect();
-        let held: std::collections::HashMap<String, std::collections::HashSet<String>> = self
-            .accounts
-            .find(doc! { "_id": { "$in": &ids } })
-            .projection(doc! { "recent": 1 })
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
-            .iter()
-            .filter_map(|d| {
-                let keys = d
-                    .get_array("recent")
-                    .ok()?
-                    .iter()
-                    .filter_map(|k| k.as_str().map(str::to_owned))
-                    .collect();
-                Some((d.get_str("_id").ok()?.to_owned(), keys))
-            })
-            .collect();
-        for i in unrecorded {
-            let g = &groups[i];
-            let held = held.get(&g.record.account.key());
-            if held.is_some_and(|h| h.contains(&g.record.key)) {
-                // Applied, not recorded (a crash between 1 and 3, or a post racing this
-                // one): recorded now, once.
-                match self
-                    .transactions
-                    .insert_one(record(&g.record, "applied"))
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) if is_duplicate_key(&e) => {}
-                    Err(e) => return Err(e),
+        // 4. Marked applied.
+        let mut marks = Vec::with_capacity(groups.len());
+        for (n, g) in groups.iter().enumerate() {
+            if failed.contains(&n) {
+                if self.holds(&g.record.account.key(), &g.record.key).await? {
+                    marks.push(doc! {
+                        "q": { "_id": &g.record.key, "state": "pending" },
+                        "u": { "$set": { "state": "applied" } },
+                    });
+                } else {
+                    // Two posts opened the account at once: this one again, as an update.
+                    balances[n] = match self.apply(&g.record).await? {
+                        Posted::Applied { balance_after, .. } => balance_after,
+                        Posted::Refused { .. } => None,
+                    };
                 }
                 continue;
             }
-            // Not applied: some part was paid in another group (skipped here), or two posts
-            // opened the account at once. The rest part by part.
-            let mut last = None;
-            for part in g
-                .parts
-                .iter()
-                .filter(|p| !held.is_some_and(|h| h.contains(&p.key)))
-            {
-                if let Posted::Applied { balance_after, .. } = self.post(part).await? {
-                    last = balance_after;
-                }
+            let balance = after
+                .get(&g.record.account.key())
+                .filter(|(_, last, _)| *last == g.record.key)
+                .map(|(b, ..)| *b);
+            balances[n] = balance;
+            let mut set = doc! { "state": "applied" };
+            if let Some(b) = balance {
+                set.insert("balance_after", b);
             }
-            balances[i] = last;
+            marks.push(doc! {
+                "q": { "_id": &g.record.key, "state": "pending" },
+                "u": { "$set": set },
+            });
+        }
+        if !marks.is_empty() {
+            let refused = self
+                .db
+                .update_statements(collections::ECONOMY_TRANSACTIONS, &marks)
+                .await?;
+            if let Some((_, code, message)) = refused.first() {
+                return Err(MongoError::custom(format!(
+                    "marking credits applied refused (code {code}): {message}"
+                )));
+            }
         }
         Ok(balances)
     }
@@ -830,6 +831,37 @@ fn record(entry: &Entry, state: &str) -> Document {
         "at": DateTime::now(),
         "schema_version": SCHEMA_VERSION,
     }
+}
+
+/// A group's record: its entry with the keys of its parts.
+fn group_record(g: &CreditGroup, state: &str) -> Document {
+    let mut r = record(&g.record, state);
+    r.insert(
+        "parts",
+        g.parts.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
+    );
+    r
+}
+
+/// A recorded group, to apply it again (its parts as keys only: what a group applies is
+/// its own entry).
+fn group_of(d: &Document) -> Option<CreditGroup> {
+    let record = entry_of(d)?;
+    let parts = d
+        .get_array("parts")
+        .ok()?
+        .iter()
+        .filter_map(|k| {
+            Some(Entry {
+                key: k.as_str()?.to_owned(),
+                amount: 0,
+                details: String::new(),
+                reference: String::new(),
+                ..record.clone()
+            })
+        })
+        .collect();
+    Some(CreditGroup { record, parts })
 }
 
 /// A transaction's recorded outcome: `None` while it is pending or waiting. A voided

@@ -460,7 +460,7 @@ pub const MIGRATIONS: &[Migration] = &[
             index(
                 collections::BOUNTIES,
                 "status_expiry",
-                &[("status", 1), ("expires_at", 1)],
+                &[("status", 1), ("refunded", 1), ("expires_at", 1)],
             ),
             index(
                 collections::BOUNTIES,

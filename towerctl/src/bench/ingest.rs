@@ -54,28 +54,40 @@ pub async fn ingest(uri: &str, lines: usize, single_lines: usize) -> Result<(), 
     );
 
     let db = open("bulk").await?;
-    let bulk = ingest_folder(&db, bytes, Reading::History).await;
+    let bulk = ingest_folder(&db, bytes, Reading::History, BATCH_BYTES).await;
     let _ = db.raw().drop().await;
     let (bulk_events, bulk_batches, bulk_files, bulk) = bulk?;
 
     // Kill rewards' cost (issue #17): the same lines read live, without the economy and
-    // with every killer linked to a user and paid, each way on a fresh database.
-    let db = open("live").await?;
-    let live = ingest_folder(&db, bytes, Reading::Live).await;
-    let _ = db.raw().drop().await;
-    let (live_events, _, _, live) = live?;
-    let db = open("rewards").await?;
-    let linked = link_every_killer(&db, &corpus_stats).await;
-    let rewarded = match linked {
-        Ok(()) => ingest_folder(&db, bytes, Reading::LivePaid).await,
-        Err(e) => Err(e),
-    };
-    let paid = tower_store::ledger::Ledger::new(&db)
-        .richest(1, "1", i64::MAX)
-        .await
-        .map(|accounts| accounts.iter().map(|(_, a)| a.balance).sum::<i64>());
-    let _ = db.raw().drop().await;
-    let (rewarded_events, _, _, rewarded) = rewarded?;
+    // with every killer linked to a user and paid, each way on a fresh database; in
+    // batches as large as the worker reads, and in small ones (a live poll finds a few
+    // lines: the rewards' round trips per batch weigh more there).
+    let mut rewards_rows = Vec::new();
+    for (name, batch_bytes) in [("worker-sized", BATCH_BYTES), ("small (2 KiB)", 2 * 1024)] {
+        let db = open("live").await?;
+        let live = ingest_folder(&db, bytes, Reading::Live, batch_bytes).await;
+        let _ = db.raw().drop().await;
+        let (live_events, batches, _, live) = live?;
+        let db = open("rewards").await?;
+        let linked = link_every_killer(&db, &corpus_stats).await;
+        let rewarded = match linked {
+            Ok(()) => ingest_folder(&db, bytes, Reading::LivePaid, batch_bytes).await,
+            Err(e) => Err(e),
+        };
+        let paid = tower_store::ledger::Ledger::new(&db)
+            .richest(1, "1", i64::MAX)
+            .await
+            .map(|accounts| accounts.iter().map(|(_, a)| a.balance).sum::<i64>());
+        let _ = db.raw().drop().await;
+        let (rewarded_events, _, _, rewarded) = rewarded?;
+        rewards_rows.push((
+            name,
+            batches,
+            (live_events, live),
+            (rewarded_events, rewarded),
+            paid,
+        ));
+    }
 
     // The one-by-one way with the same results: every line its own batch, so each of its
     // documents (the line, both players, weapon, matchup, server) is one upsert.
@@ -105,20 +117,23 @@ pub async fn ingest(uri: &str, lines: usize, single_lines: usize) -> Result<(), 
         "the worker's reader and store (ids, 5 collections, streaks; no notices)",
         bulk.as_secs_f64()
     );
-    let live_rate = rate((live_events, live));
-    let rewarded_rate = rate((rewarded_events, rewarded));
-    println!(
-        "{:<70} {live_rate:>8.0} events/s  ({live_events} events, {:.2} s)",
-        "the same, read live (not history; no economy)",
-        live.as_secs_f64()
-    );
-    println!(
-        "{:<70} {rewarded_rate:>8.0} events/s  ({rewarded_events} events, {:.2} s; {} credits paid)  {:.1}% slower than live",
-        "the same, live, every killer linked and paid (kill rewards)",
-        rewarded.as_secs_f64(),
-        paid.map_or_else(|e| format!("? ({e})"), |n| n.to_string()),
-        (live_rate / rewarded_rate - 1.0) * 100.0
-    );
+    for (name, batches, live, rewarded, paid) in rewards_rows {
+        let (live_rate, rewarded_rate) = (rate(live), rate(rewarded));
+        println!(
+            "{:<70} {live_rate:>8.0} events/s  ({} events, {:.2} s; {batches} batches)",
+            format!("the same, read live in {name} batches (no economy)"),
+            live.0,
+            live.1.as_secs_f64()
+        );
+        println!(
+            "{:<70} {rewarded_rate:>8.0} events/s  ({} events, {:.2} s; {} credits paid)  {:.1}% slower than live",
+            "  and every killer linked and paid (kill rewards, bounties)",
+            rewarded.0,
+            rewarded.1.as_secs_f64(),
+            paid.map_or_else(|e| format!("? ({e})"), |n| n.to_string()),
+            (live_rate / rewarded_rate - 1.0) * 100.0
+        );
+    }
     for (name, events, time) in [
         (
             "same statistics, one line at a time (one upsert per document)",
@@ -218,6 +233,7 @@ async fn ingest_folder(
     db: &Database,
     bytes: &[u8],
     reading: Reading,
+    batch_bytes: usize,
 ) -> Result<(usize, u64, usize, Duration), String> {
     let root = std::env::temp_dir().join(format!("tower-bench-ingest-{}", std::process::id()));
     let dir = "deathlogs/world_0";
@@ -245,7 +261,7 @@ async fn ingest_folder(
         sink.rewards = Some(&rewards);
     }
     let mut outcome = PollOutcome::default();
-    let read = poll_killfeed(&source, dir, BATCH_BYTES, None, &mut sink, &mut outcome).await;
+    let read = poll_killfeed(&source, dir, batch_bytes, None, &mut sink, &mut outcome).await;
     let time = start.elapsed();
     let _ = std::fs::remove_dir_all(&root);
     read.map_err(|e| e.to_string())?;
