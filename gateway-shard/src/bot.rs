@@ -41,6 +41,8 @@ pub struct Bot {
     pub stats: StatsQuery,
     /// Economy balances and their transactions (`/economy`).
     pub ledger: tower_store::ledger::Ledger,
+    /// Blackjack, slots and roulette games (`/gambling`).
+    pub gambling: tower_store::gambling::Gambling,
     /// Bounties placed on players (`/bounty`).
     pub bounties: tower_store::bounties::Bounties,
     /// Closed statistics seasons (`/stats season`).

@@ -1,7 +1,7 @@
 //! Every message the bot renders without a database, against the committed golden file
 //! `tests/golden/embeds.json`: the killfeed (kills, roadkills, each kind of suicide,
-//! environment deaths) in every theme, game events, connections, bounties, the help pages,
-//! and how a failure reads. A change to any of them shows here as a diff to review; when it is
+//! environment deaths) in every theme, game events, connections, bounties, the games, the
+//! help pages, and how a failure reads. A change to any of them shows here as a diff to review; when it is
 //! meant, `UPDATE_GOLDEN=1 cargo test -p gateway-shard --test golden_embeds` rewrites the
 //! file.
 
@@ -289,6 +289,70 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         json(&commands::seasons::champions("Emerald EU", &season))?,
     );
     put("events_help", reply(&commands::help::events())?);
+    // The games, open and settled, with fixed draws.
+    use tower_store::gambling::{Game, GameKind, GameState};
+    use tower_store::games::{Blackjack, Card, RouletteBet};
+    let card = |rank| Card { rank, suit: 1 };
+    let game = |kind, state| Game {
+        id: "k3x9q2".to_owned(),
+        account: tower_store::ledger::AccountId {
+            guild_id: 1,
+            server_id: "7020".to_owned(),
+            user_id: 7,
+        },
+        kind,
+        bet: 50,
+        state,
+        version: 0,
+        blackjack: None,
+        reels: None,
+        pocket: None,
+        roulette_bet: None,
+        result: None,
+        returned: 0,
+        paid: false,
+        expires_at_unix: 1_746_238_980,
+    };
+    let mut hand = Blackjack::deal([10, 10, 9, 6, 10].map(card).to_vec());
+    let open_hand = Game {
+        blackjack: Some(hand.clone()),
+        ..game(GameKind::Blackjack, GameState::Open)
+    };
+    hand.stand();
+    let won_hand = Game {
+        blackjack: Some(hand),
+        result: Some("dealer_bust".to_owned()),
+        returned: 100,
+        paid: true,
+        ..game(GameKind::Blackjack, GameState::Settled)
+    };
+    let spun = Game {
+        reels: Some([8, 8, 8]),
+        result: Some("win".to_owned()),
+        returned: 2_500,
+        paid: true,
+        ..game(GameKind::Slots, GameState::Settled)
+    };
+    let wheel = Game {
+        pocket: Some(17),
+        roulette_bet: Some(RouletteBet::Red),
+        result: Some("loss".to_owned()),
+        paid: true,
+        ..game(GameKind::Roulette, GameState::Settled)
+    };
+    for (name, g) in [
+        ("blackjack_open", open_hand),
+        ("blackjack_dealer_bust", won_hand),
+        ("slots_ready", game(GameKind::Slots, GameState::Open)),
+        ("slots_three_emeralds", spun),
+        ("roulette_ready", game(GameKind::Roulette, GameState::Open)),
+        ("roulette_lost", wheel),
+    ] {
+        put(
+            &format!("game_{name}"),
+            reply(&commands::gambling::game_reply(&g, 950, 7))?,
+        );
+    }
     for (name, error) in [
         (
             "error_invalid",

@@ -75,6 +75,11 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         tower_store::bounties::Bounties::new(&db).sweep_until(shutdown.clone().wait_owned()),
     );
 
+    // Gambling: games whose buttons expired are settled (blackjack stands) and paid.
+    tokio::spawn(
+        tower_store::gambling::Gambling::new(&db).sweep_until(shutdown.clone().wait_owned()),
+    );
+
     // Telemetry: errors and events go to the collector in the background.
     let (telemetry, telemetry_task) =
         Telemetry::start(&config.collector.url, &calling, &me, shutdown.clone())?;

@@ -1302,6 +1302,76 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         "{auto}"
     );
 
+    // Gambling: limits set by admins; the bet taken at the start, the machine only the
+    // player can spin, the return paid once and counted in the house statistics.
+    let a = run(
+        &admin_a,
+        "gambling limits",
+        &[("min_bet", Opt::Int(5)), ("max_bet", Opt::Int(50))],
+    )
+    .await;
+    assert_eq!(a.title(), "Bet Limits Updated", "{}", a.text());
+    let a = run(
+        &member_a,
+        "gambling slots",
+        &[sid(), ("bet", Opt::Int(100))],
+    )
+    .await;
+    mentions(&a, &["Bets on this server are from 5 to 50 credits."]);
+    let a = run(&member_a, "gambling slots", &[sid(), ("bet", Opt::Int(10))]).await;
+    assert_eq!(a.title(), "Slot Machine", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            "Ready to play! Bet: 10 credits",
+            "Your Balance\n100 credits",
+        ],
+    );
+    let spin = a.buttons();
+    assert_eq!(spin.len(), 1);
+    let refused = ok(sim
+        .first_answer(&sim.press(0, &admin_a, &spin[0]), WAIT)
+        .await);
+    assert!(refused.is_ephemeral(), "{}", refused.text());
+    mentions(&refused, &["This isn't your salvage machine!"]);
+    let spun = ok(sim
+        .first_answer(&sim.press(0, &member_a, &spin[0]), WAIT)
+        .await);
+    assert_eq!(spun.kind, 7, "the machine's message is updated");
+    let text = spun.text();
+    let after: i64 = text
+        .split("New Balance\n")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(-1);
+    assert!(
+        after == 100 || after >= 110,
+        "the bet lost, or at least returned: {text}"
+    );
+    let a = run(&member_a, "economy balance", &[sid()]).await;
+    mentions(&a, &[&format!("Balance\n{after} credits"), "Slots Stats"]);
+    let a = run(
+        &member_a,
+        "gambling roulette",
+        &[sid(), ("bet", Opt::Int(5)), ("number", Opt::Int(17))],
+    )
+    .await;
+    mentions(
+        &a,
+        &["The ball lands on", "**5** credits on **Straight 17**"],
+    );
+    let a = run(&admin_a, "economy stats", &[sid()]).await;
+    assert_eq!(a.title(), "Economy Statistics", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            "**Slots**: 1 games",
+            "**Roulette**: 1 games",
+            "**Gambling**: Count ",
+        ],
+    );
+
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();
     ok(std::fs::write(

@@ -694,3 +694,92 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
     assert_history_adds_up(&ledger, &[1, 2, 3, 4]).await;
     ok(test.drop_database().await);
 }
+
+#[tokio::test]
+async fn games_take_the_bet_once_and_pay_once_even_after_a_restart() {
+    use tower_store::gambling::{Gambling, GameKind, GameState, Started};
+    use tower_store::games::{Blackjack, FixedDraw, RouletteBet, shuffled_deck};
+    let test = ok(TestDatabase::create("ledger_games").await);
+    let db = ok(test.open().await);
+    let (ledger, games) = (Ledger::new(&db), Gambling::new(&db));
+    ok(ledger.post(&credit("daily:games", 1, 1_000)).await);
+    let balance = async |user: u64| ok(ledger.account(&account(user)).await).balance;
+    let draw = |numbers: &[u32]| FixedDraw(numbers.iter().copied().collect());
+    let open = |s: Started| match s {
+        Started::Open(g) => *g,
+        other => panic!("not started: {other:?}"),
+    };
+    // Slots with three emeralds drawn: 50 times the bet, paid once however often pressed.
+    let slots = open(ok(games
+        .start(
+            "s1",
+            &account(1),
+            GameKind::Slots,
+            10,
+            &mut draw(&[107, 106, 105]),
+        )
+        .await));
+    assert_eq!(slots.state, GameState::Open);
+    assert_eq!(
+        balance(1).await,
+        990,
+        "the bet is taken when the game starts"
+    );
+    let spun = ok(games.spin("s1").await);
+    assert_eq!((spun.state, spun.returned), (GameState::Settled, 500));
+    ok(games.spin("s1").await);
+    assert_eq!(balance(1).await, 1_490);
+    // The same command again (same id) takes no second bet.
+    ok(games
+        .start(
+            "s1",
+            &account(1),
+            GameKind::Slots,
+            10,
+            &mut draw(&[0, 0, 0]),
+        )
+        .await);
+    assert_eq!(balance(1).await, 1_490);
+    // Roulette: the ball was drawn at the start (17, black).
+    open(ok(games
+        .start("r1", &account(1), GameKind::Roulette, 10, &mut draw(&[17]))
+        .await));
+    let played = ok(games.choose("r1", RouletteBet::Black).await);
+    assert_eq!((played.pocket, played.returned), (Some(17), 20));
+    ok(games.choose("r1", RouletteBet::Red).await);
+    assert_eq!(balance(1).await, 1_500, "1490 - 10 + 20, chosen once");
+    // Not enough credits: nothing taken.
+    assert!(matches!(
+        ok(games
+            .start("s2", &account(2), GameKind::Slots, 10, &mut draw(&[]))
+            .await),
+        Started::InsufficientFunds { balance: 0 }
+    ));
+    // Blackjack left open, then the bot restarts and its buttons expire: the worker's
+    // sweep (another process) settles it as it stood, once.
+    let mut expected = Blackjack::deal(shuffled_deck(&mut draw(&[])));
+    if expected.result.is_none() {
+        expected.stand();
+    }
+    let expected_return = expected.result.map_or(0, |r| r.returns(100));
+    open(ok(games
+        .start("b1", &account(1), GameKind::Blackjack, 100, &mut draw(&[]))
+        .await));
+    ok(test
+        .handle()
+        .collection::<Document>("gambling_games")
+        .update_one(
+            doc! { "_id": "b1" },
+            doc! { "$set": { "expires_at": DateTime::from_millis(DateTime::now().timestamp_millis() - 600_000) } },
+        )
+        .await);
+    let after_restart = Gambling::new(&ok(test.open().await));
+    ok(after_restart.sweep().await);
+    ok(after_restart.sweep().await);
+    let hand = ok(games.get("b1").await).unwrap_or_else(|| panic!("b1 is stored"));
+    assert_eq!((hand.state, hand.paid), (GameState::Settled, true));
+    assert_eq!(hand.returned, expected_return);
+    assert_eq!(balance(1).await, 1_500 - 100 + expected_return);
+    assert_history_adds_up(&ledger, &[1]).await;
+    ok(test.drop_database().await);
+}

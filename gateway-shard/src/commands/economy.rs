@@ -1,4 +1,4 @@
-//! `/economy balance|daily|leaderboard|give|adjust|transactions` (EARLIER-BOT.md §2.15):
+//! `/economy balance|daily|leaderboard|give|adjust|transactions|stats` (EARLIER-BOT.md §2.15):
 //! balances per Discord user and game server, every change a transaction of the ledger
 //! ([`tower_store::ledger`]), so a command run twice or two at once never pays twice or
 //! overdraws. Names, options and messages are the earlier bot's.
@@ -58,6 +58,7 @@ pub async fn run(
         "economy give" => give(bot, caller, inv, &mine).await,
         "economy adjust" => adjust(bot, caller, inv, &mine).await,
         "economy transactions" => transactions(bot, caller, guild, inv, &server, &mine).await,
+        "economy stats" => stats(bot, caller, &server).await,
         other => Err(super::unknown(other)),
     }
 }
@@ -82,27 +83,114 @@ async fn balance(
     mine: &AccountId,
 ) -> Result<Reply, CommandError> {
     let account = bot.ledger.account(mine).await.map_err(ledger_failed)?;
-    Ok(Reply::embed(
-        EmbedBuilder::new()
-            .title("💰 Your Balance")
-            .description(format!("Server: {}", shown(&server.name, 100)))
-            .color(GOLD)
-            .field(
-                EmbedFieldBuilder::new("Balance", format!("{} credits", account.balance)).inline(),
-            )
-            .field(
-                EmbedFieldBuilder::new(
-                    "Lifetime Earnings",
-                    format!("{} credits", account.lifetime),
-                )
+    let played = bot
+        .gambling
+        .house(
+            caller.guild_id,
+            server.server.as_str(),
+            Some(caller.user_id),
+        )
+        .await
+        .map_err(ledger_failed)?;
+    let mut embed = EmbedBuilder::new()
+        .title("💰 Your Balance")
+        .description(format!("Server: {}", shown(&server.name, 100)))
+        .color(GOLD)
+        .field(EmbedFieldBuilder::new("Balance", format!("{} credits", account.balance)).inline())
+        .field(
+            EmbedFieldBuilder::new("Lifetime Earnings", format!("{} credits", account.lifetime))
                 .inline(),
-            )
+        );
+    // The earlier bot's per-game lines, for the games played.
+    for (kind, h) in &played {
+        embed = embed.field(EmbedFieldBuilder::new(
+            format!("{} Stats", kind.title()),
+            format!(
+                "Wins: {}, Losses: {}\nNet Earnings: {} credits",
+                h.wins, h.losses, h.player_net
+            ),
+        ));
+    }
+    Ok(Reply::embed(
+        embed
             .footer(EmbedFooterBuilder::new(format!(
                 "User ID: {}",
                 caller.user_id
             )))
             .build(),
     ))
+}
+
+/// `/economy stats` (admin): the server's economy and the house's games, as the earlier
+/// bot's "Economy Statistics".
+async fn stats(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply, CommandError> {
+    let server_id = server.server.as_str();
+    let figures = bot
+        .ledger
+        .server_stats(caller.guild_id, server_id)
+        .await
+        .map_err(ledger_failed)?;
+    let house = bot
+        .gambling
+        .house(caller.guild_id, server_id, None)
+        .await
+        .map_err(ledger_failed)?;
+    let mut e = EmbedBuilder::new()
+        .title("Economy Statistics")
+        .description(format!("Server: {}", shown(&server.name, 100)))
+        .color(GOLD)
+        .field(EmbedFieldBuilder::new(
+            "General Statistics",
+            format!(
+                "Total Currency: {} credits\nLifetime Earnings: {} credits\nActive Accounts: {}",
+                figures.total_balance, figures.lifetime, figures.accounts
+            ),
+        ));
+    let games = if house.is_empty() {
+        "No games played yet.".to_owned()
+    } else {
+        house
+            .iter()
+            .map(|(kind, h)| {
+                let rate = if h.games > 0 {
+                    h.wins as f64 * 100.0 / h.games as f64
+                } else {
+                    0.0
+                };
+                format!(
+                    "**{}**: {} games, {} wins, {} losses ({rate:.1}% win rate), player earnings {} credits",
+                    kind.title(),
+                    h.games,
+                    h.wins,
+                    h.losses,
+                    h.player_net
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    e = e.field(EmbedFieldBuilder::new("Gambling Statistics", games));
+    let sources = if figures.sources.is_empty() {
+        "No transactions yet.".to_owned()
+    } else {
+        let lines: Vec<String> = figures
+            .sources
+            .iter()
+            .map(|s| {
+                let name = match tower_store::ledger::Source::parse(&s.source) {
+                    Some(known) => source_label(known).to_owned(),
+                    None => s.source.clone(),
+                };
+                format!(
+                    "**{name}**: Count {}, Credits In {}, Credits Out {}",
+                    s.count, s.credits_in, s.credits_out
+                )
+            })
+            .collect();
+        lines.join("\n")
+    };
+    e = e.field(EmbedFieldBuilder::new("Top Transaction Sources", sources));
+    Ok(Reply::embed(e.build()))
 }
 
 /// The start of the next UTC day, in Unix seconds.

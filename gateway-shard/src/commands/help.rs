@@ -45,7 +45,12 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 8] = [
     ),
     ("events", "Events", "🔔", &["events"]),
     ("stats", "Stats", "📊", &["stats"]),
-    ("economy", "Economy", "💰", &["economy", "bounty"]),
+    (
+        "economy",
+        "Economy",
+        "💰",
+        &["economy", "bounty", "gambling"],
+    ),
     ("premium", "Premium", "✨", &["premium"]),
     (
         "parser",

@@ -14,6 +14,7 @@ pub mod debug;
 pub mod economy;
 pub mod error_guide;
 pub mod events;
+pub mod gambling;
 pub mod help;
 pub mod killfeed;
 pub mod link;
@@ -162,9 +163,11 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             private: true,
             ..spec(Anyone, Economy)
         },
-        "economy adjust" => spec(Admin, Economy),
+        "economy adjust" | "economy stats" => spec(Admin, Economy),
         "bounty place" | "bounty active" => spec(Anyone, Bounties),
         "bounty settings" => spec(Admin, Bounties),
+        "gambling blackjack" | "gambling slots" | "gambling roulette" => spec(Anyone, Gambling),
+        "gambling limits" => spec(Admin, Gambling),
         // Private, as the earlier bot answered it.
         "bounty my" => Spec {
             private: true,
@@ -220,6 +223,7 @@ async fn run_family(
         "settings" => settings::run(bot, caller, guild, inv).await,
         "economy" => economy::run(bot, caller, guild, inv).await,
         "bounty" => bounties::run(bot, caller, guild, inv).await,
+        "gambling" => gambling::run(bot, caller, guild, inv).await,
         "reset_stats" => seasons::ask(bot, caller, inv).await,
         "process_csv" | "process_logs" | "clear_csv_cache" => {
             manual_reads::run(bot, caller, inv).await
@@ -442,6 +446,8 @@ pub fn button_command(custom_id: &str) -> Option<&'static str> {
         weapons::WeaponPage::PREFIX => Some("stats weapon"),
         removal::RemovalButton::PREFIX => Some("setup removeserver"),
         seasons::ResetButton::PREFIX => Some("reset_stats"),
+        // Every game's controls: access and tier as for the games.
+        gambling::GameButton::PREFIX => Some("gambling blackjack"),
         _ => None,
     }
 }
@@ -460,6 +466,7 @@ pub async fn press(
         "stats weapon" => weapons::page_button(bot, caller, custom_id).await,
         "setup removeserver" => removal::pressed(bot, caller, custom_id).await,
         "reset_stats" => seasons::pressed(bot, caller, custom_id).await,
+        "gambling blackjack" => gambling::pressed(bot, caller, custom_id, values).await,
         other => Err(unknown(other)),
     }
 }
@@ -724,6 +731,10 @@ pub fn schema() -> Vec<Command> {
                     .option(text("reason", "Why (shown in their history)", false).max_length(200)),
             )
             .option(
+                sub("stats", "The server's economy and games in figures (admin)")
+                    .option(server("server_id", true)),
+            )
+            .option(
                 sub("transactions", "A balance's history")
                     .option(server("server_id", true))
                     .option(UserBuilder::new("user", "Whose (admins: anyone's)"))
@@ -787,6 +798,33 @@ pub fn schema() -> Vec<Command> {
                         "For the announcement channel",
                         &text_channels,
                     )),
+            )
+            .build(),
+        command("gambling", "Blackjack, slots and roulette for credits")
+            .option(
+                sub("blackjack", "Beat the dealer to 21")
+                    .option(server("server_id", true))
+                    .option(IntegerBuilder::new("bet", "Credits to bet (default 10)").min_value(1)),
+            )
+            .option(
+                sub("slots", "Spin the salvage machine")
+                    .option(server("server_id", true))
+                    .option(IntegerBuilder::new("bet", "Credits to bet (default 10)").min_value(1)),
+            )
+            .option(
+                sub("roulette", "Bet on where the ball lands")
+                    .option(server("server_id", true))
+                    .option(IntegerBuilder::new("bet", "Credits to bet (default 10)").min_value(1))
+                    .option(
+                        IntegerBuilder::new("number", "A straight bet on one number (35 to 1)")
+                            .min_value(0)
+                            .max_value(36),
+                    ),
+            )
+            .option(
+                sub("limits", "The smallest and largest bet (admin)")
+                    .option(IntegerBuilder::new("min_bet", "The smallest bet").min_value(1))
+                    .option(IntegerBuilder::new("max_bet", "The largest bet").min_value(1)),
             )
             .build(),
         command("premium", "Premium tiers")
@@ -1009,7 +1047,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 61);
+        assert_eq!(paths().len(), 66);
     }
 
     #[test]

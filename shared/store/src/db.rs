@@ -113,6 +113,8 @@ pub mod collections {
     pub const BOUNTIES: &str = "bounties";
     /// Each server's recent kills, watched for auto-bounties.
     pub const BOUNTY_WATCH: &str = "bounty_watch";
+    /// Blackjack, slots and roulette games, from the bet taken to the return paid.
+    pub const GAMBLING_GAMES: &str = "gambling_games";
 }
 
 #[derive(Debug, thiserror::Error)]

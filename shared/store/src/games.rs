@@ -166,7 +166,10 @@ impl RouletteBet {
             Self::Odd => "Odd".to_owned(),
             Self::Low => "Low (1-18)".to_owned(),
             Self::High => "High (19-36)".to_owned(),
-            Self::Dozen(d) => format!("{} Dozen", ["First", "Second", "Third"][usize::from(d.clamp(1, 3) - 1)]),
+            Self::Dozen(d) => format!(
+                "{} Dozen",
+                ["First", "Second", "Third"][usize::from(d.clamp(1, 3) - 1)]
+            ),
             Self::Straight(n) => format!("Straight {n}"),
         }
     }
@@ -177,7 +180,7 @@ impl RouletteBet {
         let won = match self {
             Self::Red => red,
             Self::Black => number != 0 && !red,
-            Self::Even => number != 0 && number % 2 == 0,
+            Self::Even => number != 0 && number.is_multiple_of(2),
             Self::Odd => number % 2 == 1,
             Self::Low => (1..=18).contains(&number),
             Self::High => (19..=36).contains(&number),
@@ -385,7 +388,11 @@ mod tests {
     fn slots_pay_the_earlier_table() {
         let i = |name: &str| SYMBOLS.iter().position(|s| s.0 == name).unwrap_or(99);
         let m = |a, b, c| slots_multiplier([i(a), i(b), i(c)]);
-        assert_eq!(m("emerald", "emerald", "emerald"), 50, "special before triple");
+        assert_eq!(
+            m("emerald", "emerald", "emerald"),
+            50,
+            "special before triple"
+        );
         assert_eq!(m("dogtag", "dogtag", "dogtag"), 30);
         assert_eq!(m("pistol", "rifle", "ammo"), 10);
         assert_eq!(m("ammo", "rifle", "pistol"), 0, "in order only");
@@ -424,7 +431,10 @@ mod tests {
         // Player 10+9, dealer 10+6: the dealer draws a 10 and busts.
         let deck = [10, 10, 9, 6, 10].map(card).to_vec();
         let mut hand = Blackjack::deal(deck);
-        assert_eq!((hand.player_value(), hand.dealer_value(), hand.result), (19, 16, None));
+        assert_eq!(
+            (hand.player_value(), hand.dealer_value(), hand.result),
+            (19, 16, None)
+        );
         hand.stand();
         assert_eq!(hand.result, Some(BlackjackResult::DealerBust));
         assert_eq!(BlackjackResult::DealerBust.returns(100), 200);

@@ -19,7 +19,7 @@ pub struct GuildStore {
 }
 
 /// One guild's settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuildSettings {
     pub tier: Tier,
     /// Members with this role count as the guild's admins.
@@ -36,6 +36,29 @@ pub struct GuildSettings {
     /// Where bounties are posted for servers with no bounty channel of their own
     /// (`/bounty settings bounty_channel`).
     pub bounty_channel: Option<u64>,
+    /// The smallest and largest bet of the guild's games (`/gambling limits`).
+    pub min_bet: i64,
+    pub max_bet: i64,
+}
+
+/// Bet limits when a guild set none.
+pub const DEFAULT_MIN_BET: i64 = 1;
+pub const DEFAULT_MAX_BET: i64 = 10_000;
+
+impl Default for GuildSettings {
+    fn default() -> Self {
+        Self {
+            tier: Tier::default(),
+            admin_role: None,
+            theme: None,
+            admin_channel: None,
+            default_server: None,
+            bounty: crate::bounties::BountySettings::default(),
+            bounty_channel: None,
+            min_bet: DEFAULT_MIN_BET,
+            max_bet: DEFAULT_MAX_BET,
+        }
+    }
 }
 
 /// The tier stored in a guild document (`premium_tier`, as the earlier bot wrote it).
@@ -101,6 +124,18 @@ impl GuildStore {
                     .get_document("bounty_settings")
                     .ok()
                     .and_then(|b| stored_id(b, "bounty_channel")),
+                min_bet: d
+                    .get_document("economy_settings")
+                    .ok()
+                    .and_then(|e| crate::stats_store::get_i64(e, "min_bet"))
+                    .filter(|n| *n >= 1)
+                    .unwrap_or(DEFAULT_MIN_BET),
+                max_bet: d
+                    .get_document("economy_settings")
+                    .ok()
+                    .and_then(|e| crate::stats_store::get_i64(e, "max_bet"))
+                    .filter(|n| *n >= 1)
+                    .unwrap_or(DEFAULT_MAX_BET),
             })
             .unwrap_or_default())
     }
@@ -147,6 +182,20 @@ impl GuildStore {
     ) -> Result<(), mongodb::error::Error> {
         self.set(guild_id, doc! { format!("bounty_settings.{name}"): value })
             .await
+    }
+
+    /// Sets the bet limits of the guild's games.
+    pub async fn set_bet_limits(
+        &self,
+        guild_id: u64,
+        min_bet: i64,
+        max_bet: i64,
+    ) -> Result<(), mongodb::error::Error> {
+        self.set(
+            guild_id,
+            doc! { "economy_settings.min_bet": min_bet, "economy_settings.max_bet": max_bet },
+        )
+        .await
     }
 
     pub async fn set_admin_role(

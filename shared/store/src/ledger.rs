@@ -163,6 +163,26 @@ pub enum Posted {
     Refused { balance: i64 },
 }
 
+/// A server's economy in figures ([`Ledger::server_stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EconomyStats {
+    pub total_balance: i64,
+    pub lifetime: i64,
+    pub accounts: i64,
+    /// The top transaction sources by count.
+    pub sources: Vec<SourceStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStats {
+    /// As stored (`kill_reward`, `gambling`, …).
+    pub source: String,
+    pub count: i64,
+    pub credits_in: i64,
+    /// Credits out, as a positive number.
+    pub credits_out: i64,
+}
+
 /// Where one transaction stands ([`Ledger::state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -782,6 +802,64 @@ impl Ledger {
                 .collect(),
             total,
         ))
+    }
+
+    /// A server's economy in figures (`/economy stats`): total balances, lifetime
+    /// earnings, accounts, and the top transaction sources by count.
+    pub async fn server_stats(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+    ) -> Result<EconomyStats, MongoError> {
+        let scope = doc! { "guild_id": guild_id.to_string(), "server_id": server_id };
+        let totals: Vec<Document> = self
+            .accounts
+            .aggregate(vec![
+                doc! { "$match": scope.clone() },
+                doc! { "$group": {
+                    "_id": Bson::Null,
+                    "balance": { "$sum": "$balance" },
+                    "lifetime": { "$sum": "$lifetime" },
+                    "accounts": { "$sum": 1 },
+                } },
+            ])
+            .await?
+            .try_collect()
+            .await?;
+        let mut applied = scope;
+        applied.insert("state", "applied");
+        let sources: Vec<Document> = self
+            .transactions
+            .aggregate(vec![
+                doc! { "$match": applied },
+                doc! { "$group": {
+                    "_id": "$source",
+                    "count": { "$sum": 1 },
+                    "credits_in": { "$sum": { "$cond": [{ "$gt": ["$amount", 0] }, "$amount", 0] } },
+                    "credits_out": { "$sum": { "$cond": [{ "$lt": ["$amount", 0] }, "$amount", 0] } },
+                } },
+                doc! { "$sort": { "count": -1, "_id": 1 } },
+                doc! { "$limit": 5 },
+            ])
+            .await?
+            .try_collect()
+            .await?;
+        let t = totals.first();
+        let total = |k: &str| t.map_or(0, |d| int(d, k));
+        Ok(EconomyStats {
+            total_balance: total("balance"),
+            lifetime: total("lifetime"),
+            accounts: total("accounts"),
+            sources: sources
+                .iter()
+                .map(|d| SourceStats {
+                    source: d.get_str("_id").unwrap_or("unknown").to_owned(),
+                    count: int(d, "count"),
+                    credits_in: int(d, "credits_in"),
+                    credits_out: -int(d, "credits_out"),
+                })
+                .collect(),
+        })
     }
 
     /// The richest accounts of a server: (user id, balance, lifetime), most first.

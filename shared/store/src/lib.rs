@@ -16,7 +16,9 @@
 //! - [`ledger`]: the economy's balances, every change a transaction applied exactly once;
 //!   [`kill_rewards`]: what a kill on the live killfeed pays the killer's linked user;
 //!   [`bounties`]: rewards placed on players, claimed by a kill, refunded when they expire;
-//!   [`auto_bounties`]: bounties the bot places on killstreaks and target fixation.
+//!   [`auto_bounties`]: bounties the bot places on killstreaks and target fixation;
+//!   [`games`]: the rules of blackjack, slots and roulette; [`gambling`]: games played for
+//!   credits, the bet taken and the return paid once.
 //! - [`stats_store`]: killfeed statistics, each line counted exactly once;
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
@@ -31,7 +33,9 @@ pub mod auto_bounties;
 pub mod bounties;
 pub mod cursor_store;
 pub mod db;
+pub mod gambling;
 pub mod game_servers;
+pub mod games;
 pub mod guilds;
 pub mod ids;
 pub mod key_check;

@@ -484,6 +484,34 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // Gambling: games left open or unpaid (the sweep), a server's house statistics.
+        id: "0016_gambling",
+        schema_version: 3,
+        indexes: &[
+            index(
+                collections::GAMBLING_GAMES,
+                "state_expiry",
+                &[("state", 1), ("paid", 1), ("expires_at", 1)],
+            ),
+            index(
+                collections::GAMBLING_GAMES,
+                "server_kind",
+                &[("guild_id", 1), ("server_id", 1), ("state", 1), ("kind", 1)],
+            ),
+            // `/economy stats`: a server's transactions by source.
+            index(
+                collections::ECONOMY_TRANSACTIONS,
+                "server_source",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("state", 1),
+                    ("source", 1),
+                ],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.
