@@ -1317,7 +1317,10 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         &[sid(), ("bet", Opt::Int(100))],
     )
     .await;
-    mentions(&a, &["Bets on this server are from 5 to 50 credits."]);
+    mentions(
+        &a,
+        &["Bets in this Discord server are from 5 to 50 credits."],
+    );
     let a = run(&member_a, "gambling slots", &[sid(), ("bet", Opt::Int(10))]).await;
     assert_eq!(a.title(), "Slot Machine", "{}", a.text());
     mentions(
@@ -1371,6 +1374,34 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
             "**Gambling**: Count ",
         ],
     );
+    // The guild's own kill reward, paid from the next batch on.
+    let a = run(&admin_a, "economy settings", &[]).await;
+    mentions(&a, &["kill_reward: 10 credits a kill", "pay_history: off"]);
+    let a = run(
+        &admin_a,
+        "economy settings",
+        &[
+            ("setting", Opt::str("kill_reward")),
+            ("value", Opt::str("25")),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "Economy Settings Updated", "{}", a.text());
+    let posted_before = sim.embeds_posted(KILLFEED_CHANNEL).len();
+    {
+        use std::io::Write as _;
+        let mut file = ok(std::fs::OpenOptions::new().append(true).open(&csv));
+        ok(writeln!(
+            file,
+            "2025.05.03-03.30.00;Alpha One;{ALPHA};Charlie;{CHARLIE};AK-74;20;"
+        ));
+    }
+    eventually("the kill at the new reward posted", WAIT, || async {
+        sim.embeds_posted(KILLFEED_CHANNEL).len() > posted_before
+    })
+    .await;
+    let post = sim.embeds_posted(KILLFEED_CHANNEL)[posted_before].to_string();
+    assert!(post.contains("+25 credits for kill"), "{post}");
 
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();

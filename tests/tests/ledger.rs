@@ -761,7 +761,6 @@ async fn games_take_the_bet_once_and_pay_once_even_after_a_restart() {
     if expected.result.is_none() {
         expected.stand();
     }
-    let expected_return = expected.result.map_or(0, |r| r.returns(100));
     open(ok(games
         .start("b1", &account(1), GameKind::Blackjack, 100, &mut draw(&[]))
         .await));
@@ -773,6 +772,27 @@ async fn games_take_the_bet_once_and_pay_once_even_after_a_restart() {
             doc! { "$set": { "expires_at": DateTime::from_millis(DateTime::now().timestamp_millis() - 600_000) } },
         )
         .await);
+    // A double click on Draw Card (both presses from the message at version 0), or a
+    // Hold from a message older than the last card: nothing more happens.
+    let hand = ok(games.get("b1").await).unwrap_or_else(|| panic!("b1 is stored"));
+    if hand.state == GameState::Open {
+        let cards =
+            |g: &tower_store::gambling::Game| g.blackjack.as_ref().map_or(0, |h| h.player.len());
+        let once = ok(games.hit("b1", 0).await);
+        let twice = ok(games.hit("b1", 0).await);
+        assert_eq!(cards(&twice), cards(&once), "one card for two presses");
+        let stale = ok(games.stand("b1", Some(0)).await);
+        assert_eq!(
+            stale.state, once.state,
+            "a Hold from before the card changes nothing"
+        );
+        expected = Blackjack::deal(shuffled_deck(&mut draw(&[])));
+        expected.hit();
+        if expected.result.is_none() {
+            expected.stand();
+        }
+    }
+    let expected_return = expected.result.map_or(0, |r| r.returns(100));
     let after_restart = Gambling::new(&ok(test.open().await));
     ok(after_restart.sweep().await);
     ok(after_restart.sweep().await);

@@ -1,4 +1,5 @@
-//! `/economy balance|daily|leaderboard|give|adjust|transactions|stats` (EARLIER-BOT.md §2.15):
+//! `/economy balance|daily|leaderboard|give|adjust|transactions|stats|settings`
+//! (EARLIER-BOT.md §2.15):
 //! balances per Discord user and game server, every change a transaction of the ledger
 //! ([`tower_store::ledger`]), so a command run twice or two at once never pays twice or
 //! overdraws. Names, options and messages are the earlier bot's.
@@ -43,6 +44,9 @@ pub async fn run(
     guild: &GuildSettings,
     inv: &Invocation,
 ) -> Result<Reply, CommandError> {
+    if inv.path == "economy settings" {
+        return settings(bot, caller, guild, inv).await;
+    }
     let id = inv.server_id("server_id")?;
     // Also proves the server is the caller's guild's.
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
@@ -53,7 +57,13 @@ pub async fn run(
     };
     match inv.path.as_str() {
         "economy balance" => balance(bot, caller, &server, &mine).await,
-        "economy daily" => daily(bot, &mine, guild.tier).await,
+        "economy daily" => {
+            let amount = guild
+                .economy
+                .daily_amount
+                .unwrap_or(daily_amount(guild.tier));
+            daily(bot, &mine, amount).await
+        }
         "economy leaderboard" => leaderboard(bot, caller, &server).await,
         "economy give" => give(bot, caller, inv, &mine).await,
         "economy adjust" => adjust(bot, caller, inv, &mine).await,
@@ -119,6 +129,83 @@ async fn balance(
             )))
             .build(),
     ))
+}
+
+/// `/economy settings [setting] [value]` (admin): the daily reward, what a kill pays, and
+/// whether kills read as history pay; without options, the current ones.
+async fn settings(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
+    use mongodb::bson::Bson;
+    let e = &guild.economy;
+    let Some(setting) = inv.opt_str("setting")? else {
+        let daily = match e.daily_amount {
+            Some(n) => format!("{n} credits"),
+            None => format!("{} credits (by tier)", daily_amount(guild.tier)),
+        };
+        return Ok(Reply::done(
+            "Economy Settings",
+            format!(
+                "daily_amount: {daily}\nkill_reward: {} credits a kill, before the distance and streak bonuses\npay_history: {} (kills read as history: a first read, a backfill)",
+                e.kill_reward
+                    .unwrap_or(tower_store::kill_rewards::KILL_CREDITS),
+                if e.pay_history { "on" } else { "off" }
+            ),
+        ));
+    };
+    let value = inv.opt_str("value")?.map(str::trim).unwrap_or_default();
+    let (stored, text) = match setting {
+        "pay_history" => {
+            let on = match value.to_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => true,
+                "off" | "false" | "no" | "0" => false,
+                _ => {
+                    return Err(CommandError::invalid(
+                        "`pay_history` is on or off.",
+                        "Give on or off in `value`.",
+                    ));
+                }
+            };
+            (
+                Bson::Boolean(on),
+                format!(
+                    "Kills read as history {} pay their killers.",
+                    if on { "now" } else { "no longer" }
+                ),
+            )
+        }
+        "daily_amount" | "kill_reward" => {
+            let (lo, hi) = if setting == "daily_amount" {
+                (1, 1_000_000)
+            } else {
+                (0, 10_000)
+            };
+            if value.eq_ignore_ascii_case("default") {
+                (
+                    Bson::Null,
+                    format!("`{setting}` is back to the earlier bot's amount."),
+                )
+            } else {
+                let Some(n) = value.parse::<i64>().ok().filter(|n| (lo..=hi).contains(n)) else {
+                    return Err(CommandError::invalid(
+                        format!("`{setting}` takes a whole number from {lo} to {hi}, or default."),
+                        "Give it in `value`.",
+                    ));
+                };
+                (Bson::Int64(n), format!("`{setting}` set to {n} credits."))
+            }
+        }
+        other => return Err(super::unknown(other)),
+    };
+    bot.guilds
+        .set_economy_setting(caller.guild_id, setting, stored)
+        .await
+        .map_err(|e| CommandError::failed("Could not save the economy settings", e))?;
+    bot.settings.forget(caller.guild_id);
+    Ok(Reply::done("Economy Settings Updated", text))
 }
 
 /// `/economy stats` (admin): the server's economy and the house's games, as the earlier
@@ -198,9 +285,8 @@ fn next_day(now_unix: i64) -> i64 {
     (now_unix.div_euclid(86_400) + 1) * 86_400
 }
 
-async fn daily(bot: &Bot, mine: &AccountId, tier: Tier) -> Result<Reply, CommandError> {
+async fn daily(bot: &Bot, mine: &AccountId, amount: i64) -> Result<Reply, CommandError> {
     let now = now_unix_ms() / 1000;
-    let amount = daily_amount(tier);
     // One claim per account and UTC day: the day is in the key.
     let entry = Entry {
         key: format!(

@@ -26,7 +26,8 @@ use crate::reply::{CommandError, Reply};
 const GOLD: u32 = 0xF1_C4_0F;
 const BROWN: u32 = 0x8B_45_13;
 
-/// A game's control, carried in its `custom_id`: `gm|<action>|<game>|<player>|<expiry>`.
+/// A game's control, carried in its `custom_id`:
+/// `gm|<action>|<game>|<player>|<expiry>|<version>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GameButton {
     /// `h` draw a card, `s` hold, `p` spin, `r` the roulette menu.
@@ -34,6 +35,9 @@ pub struct GameButton {
     pub game: String,
     pub player: u64,
     pub expires_unix: i64,
+    /// The game's moves when the control was shown: a second press of the same message
+    /// (a double click) finds the game moved on and changes nothing.
+    pub version: i64,
 }
 
 impl GameButton {
@@ -41,12 +45,13 @@ impl GameButton {
 
     pub fn custom_id(&self) -> String {
         format!(
-            "{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}",
             Self::PREFIX,
             self.action,
             self.game,
             super::buttons::radix36(self.player),
-            super::buttons::radix36_time(self.expires_unix)
+            super::buttons::radix36_time(self.expires_unix),
+            super::buttons::radix36_time(self.version)
         )
     }
 
@@ -59,14 +64,19 @@ impl GameButton {
         let game = parts.next()?.to_owned();
         let player = super::buttons::from_radix36(parts.next()?)?;
         let expires_unix = i64::try_from(super::buttons::from_radix36(parts.next()?)?).ok()?;
+        let version = i64::try_from(super::buttons::from_radix36(parts.next()?)?).ok()?;
         (parts.next().is_none() && "hspr".contains(action)).then_some(Self {
             action,
             game,
             player,
             expires_unix,
+            version,
         })
     }
 }
+
+/// The largest bet limit a guild may set.
+const MOST_BET: i64 = 1_000_000;
 
 /// A guild's bet limits (`/gambling limits`), with the defaults.
 pub fn bet_limits(guild: &GuildSettings) -> (i64, i64) {
@@ -91,18 +101,19 @@ pub async fn run(
         "gambling roulette" => GameKind::Roulette,
         other => return Err(super::unknown(other)),
     };
-    let bet = inv.opt_int("bet")?.unwrap_or(10);
+    let (min, max) = bet_limits(guild);
+    // The earlier bot's default of 10, within the guild's limits.
+    let bet = inv.opt_int("bet")?.unwrap_or(10_i64.clamp(min, max));
     if bet <= 0 {
         return Ok(error(
             "Invalid Bet",
             "Bet must be greater than 0.".to_owned(),
         ));
     }
-    let (min, max) = bet_limits(guild);
     if bet < min || bet > max {
         return Ok(error(
             "Invalid Bet",
-            format!("Bets on this server are from {min} to {max} credits."),
+            format!("Bets in this Discord server are from {min} to {max} credits."),
         ));
     }
     let account = AccountId {
@@ -192,10 +203,12 @@ async fn limits(
     }
     min = new_min.unwrap_or(min);
     max = new_max.unwrap_or(max);
-    if min < 1 || max < min {
+    if min < 1 || max < min || max > MOST_BET {
         return Err(CommandError::invalid(
             format!("A minimum of {min} and a maximum of {max} do not make a range."),
-            "The minimum is at least 1 and at most the maximum.",
+            format!(
+                "The minimum is at least 1 and at most the maximum; the maximum at most {MOST_BET}."
+            ),
         ));
     }
     bot.guilds
@@ -220,9 +233,13 @@ pub async fn pressed(
     let rules = super::buttons::PressRules {
         owner: button.player,
         expires_unix: button.expires_unix,
-        noun: "buttons",
+        noun: if button.action == 'r' {
+            "menu"
+        } else {
+            "buttons"
+        },
         not_yours: "This isn't your salvage machine! Start your own game with /gambling.",
-        expired: "This game is over: it was settled as it stood (a blackjack hand holds). Check /economy transactions.",
+        expired: "This game's time is up: within a few minutes it is settled as it stands (a blackjack hand holds, slots spin, an unplaced roulette bet comes back), and paid.",
     };
     if let Some(refusal) = rules.refusal(caller.user_id) {
         return Ok(refusal);
@@ -230,12 +247,14 @@ pub async fn pressed(
     let failed = |e| CommandError::failed("The game could not be played on", e);
     let store = &bot.gambling;
     let game = match button.action {
-        'h' => {
-            let now = store.get(&button.game).await.map_err(failed)?;
-            let version = now.as_ref().map_or(0, |g| g.version);
-            store.hit(&button.game, version).await.map_err(failed)?
-        }
-        's' => store.stand(&button.game).await.map_err(failed)?,
+        'h' => store
+            .hit(&button.game, button.version)
+            .await
+            .map_err(failed)?,
+        's' => store
+            .stand(&button.game, Some(button.version))
+            .await
+            .map_err(failed)?,
         'p' => store.spin(&button.game).await.map_err(failed)?,
         _ => {
             let on = values
@@ -261,6 +280,7 @@ pub fn game_reply(game: &Game, balance: i64, player: u64) -> Reply {
             game: game.id.clone(),
             player,
             expires_unix: game.expires_at_unix,
+            version: game.version,
         }
         .custom_id()
     };

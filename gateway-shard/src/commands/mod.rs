@@ -163,7 +163,7 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             private: true,
             ..spec(Anyone, Economy)
         },
-        "economy adjust" | "economy stats" => spec(Admin, Economy),
+        "economy adjust" | "economy stats" | "economy settings" => spec(Admin, Economy),
         "bounty place" | "bounty active" => spec(Anyone, Bounties),
         "bounty settings" => spec(Admin, Bounties),
         "gambling blackjack" | "gambling slots" | "gambling roulette" => spec(Anyone, Gambling),
@@ -735,6 +735,18 @@ pub fn schema() -> Vec<Command> {
                     .option(server("server_id", true)),
             )
             .option(
+                sub(
+                    "settings",
+                    "The daily reward, kill rewards, history pay (admin)",
+                )
+                .option(StringBuilder::new("setting", "Which setting").choices([
+                    ("Daily reward amount", "daily_amount"),
+                    ("Credits for a kill", "kill_reward"),
+                    ("Pay kills read as history (on/off)", "pay_history"),
+                ]))
+                .option(text("value", "A number, default, or on/off", false).max_length(12)),
+            )
+            .option(
                 sub("transactions", "A balance's history")
                     .option(server("server_id", true))
                     .option(UserBuilder::new("user", "Whose (admins: anyone's)"))
@@ -1047,7 +1059,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 66);
+        assert_eq!(paths().len(), 67);
     }
 
     #[test]

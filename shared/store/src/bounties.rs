@@ -305,8 +305,31 @@ impl Bounties {
                 Ok(Placed::InsufficientFunds { balance })
             }
             Posted::Applied { .. } => {
-                self.move_status(&b.id, Status::Placing, Status::Active, doc! {})
+                let moved = self
+                    .move_status(&b.id, Status::Placing, Status::Active, doc! {})
                     .await?;
+                // Voided meanwhile (this placing stalled past the sweep's patience): the
+                // reward taken goes back, once.
+                if !moved
+                    && self
+                        .get(&b.id)
+                        .await?
+                        .is_some_and(|s| s.status == Status::Void)
+                {
+                    self.ledger
+                        .post(&Entry {
+                            key: format!("bounty:{}:refund", b.id),
+                            account: account(&b, placer),
+                            amount: b.reward,
+                            source: Source::BountyRefund,
+                            details: format!("Bounty on {} cancelled", b.target_name),
+                            reference: b.id.clone(),
+                        })
+                        .await?;
+                    return Err(MongoError::custom(
+                        "the bounty was cancelled while it was placed; the reward was returned",
+                    ));
+                }
                 let active = Bounty {
                     status: Status::Active,
                     ..b

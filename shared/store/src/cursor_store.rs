@@ -720,12 +720,14 @@ impl<'a> StoreSink<'a> {
         };
         let quiet = self.state.quiet_until.as_ref();
         let history = quiet.is_some_and(|q| q.covers(&pending.cursor));
-        // Live kills pay their killers, as read before the batch was applied (read now
-        // only for a batch recorded without it).
-        let rewards = match (self.rewards.filter(|_| !history), pending.rewards) {
+        // Kills pay their killers as read before the batch was applied (live kills, and
+        // history where the guild pays it); read now only for a batch recorded without.
+        let rewards = match (self.rewards, pending.rewards) {
             (Some(r), Some(prepared)) => Some((r, prepared)),
-            (Some(r), None) => Some((r, r.prepare(self.guild_id, self.server_id, batch).await?)),
-            (None, _) => None,
+            (Some(r), None) if !history => {
+                Some((r, r.prepare(self.guild_id, self.server_id, batch).await?))
+            }
+            _ => None,
         };
         let outcome = self.stats.apply_batch(at, batch).await?;
         if quiet.is_some_and(|q| q.reached_by(&pending.cursor)) {
@@ -859,9 +861,12 @@ impl StoreSink<'_> {
             .quiet_until
             .as_ref()
             .is_some_and(|q| q.covers(cursor));
-        let rewards = match self.rewards.filter(|_| !history) {
-            Some(r) => Some(r.prepare(self.guild_id, self.server_id, batch).await?),
-            None => None,
+        // History pays only where the guild's admins turned that on.
+        let rewards = match self.rewards {
+            Some(r) if !history || r.pays_history(self.guild_id).await? => {
+                Some(r.prepare(self.guild_id, self.server_id, batch).await?)
+            }
+            _ => None,
         };
         let pending = PendingBatch {
             batch: self.state.next_batch,

@@ -188,6 +188,11 @@ impl Gambling {
                 d.insert("pocket", i64::from(draw.below(37)));
             }
         }
+        if draw.failed() {
+            return Err(MongoError::custom(
+                "the system's secure random generator failed: the game was not started",
+            ));
+        }
         match self.games.insert_one(d).await {
             Ok(_) => {}
             Err(e) if is_duplicate_key(&e) => {}
@@ -226,6 +231,23 @@ impl Gambling {
                 self.move_state(&game.id, GameState::Opening, GameState::Open, doc! {})
                     .await?;
                 let game = self.must_get(&game.id).await?;
+                // Voided meanwhile (this start stalled past the sweep's patience): the bet
+                // taken goes back, once.
+                if game.state == GameState::Void {
+                    self.ledger
+                        .post(&Entry {
+                            key: format!("game:{}:void", game.id),
+                            account: game.account.clone(),
+                            amount: game.bet,
+                            source: Source::Gambling,
+                            details: format!("{} - Cancelled", game.kind.title()),
+                            reference: game.id.clone(),
+                        })
+                        .await?;
+                    return Err(MongoError::custom(
+                        "the game was cancelled while it started; the bet was returned",
+                    ));
+                }
                 // A natural ends a blackjack hand at once.
                 if let Some(result) = game.blackjack.as_ref().and_then(|h| h.result) {
                     let settled = self
@@ -280,9 +302,13 @@ impl Gambling {
         }
     }
 
-    /// Blackjack "Hold Position": the dealer plays, the hand is settled.
-    pub async fn stand(&self, id: &str) -> Result<Game, MongoError> {
+    /// Blackjack "Hold Position": the dealer plays, the hand is settled (only from the
+    /// hand as of `version`; `None`: as it is now, the sweep's way).
+    pub async fn stand(&self, id: &str, version: Option<i64>) -> Result<Game, MongoError> {
         let game = self.must_get(id).await?;
+        if version.is_some_and(|v| v != game.version) {
+            return Ok(game);
+        }
         let Some(mut hand) = game.blackjack.clone() else {
             return Ok(game);
         };
@@ -336,7 +362,8 @@ impl Gambling {
         .await
     }
 
-    /// Settles an open game once (`open → settled`, with `set`), then pays what it
+    /// Settles an open game once (`open → settled`, with `set`) from the state it was read
+    /// in (its `version`: a card drawn meanwhile is not undone), then pays what it
     /// returns. The game as settled, by this call or an earlier one.
     async fn settle(
         &self,
@@ -349,7 +376,12 @@ impl Gambling {
         set.insert("result", result);
         set.insert("returned", returned);
         set.insert("settled_at", DateTime::now());
-        self.move_state(&game.id, GameState::Open, GameState::Settled, set)
+        set.insert("state", GameState::Settled.as_str());
+        self.games
+            .update_one(
+                doc! { "_id": &game.id, "state": GameState::Open.as_str(), "version": game.version },
+                doc! { "$set": set },
+            )
             .await?;
         let settled = self.must_get(&game.id).await?;
         self.finish_payment(settled).await
@@ -423,7 +455,7 @@ impl Gambling {
         {
             match game.kind {
                 GameKind::Blackjack => {
-                    self.stand(&game.id).await?;
+                    self.stand(&game.id, None).await?;
                 }
                 GameKind::Slots => {
                     self.spin(&game.id).await?;

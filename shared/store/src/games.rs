@@ -13,14 +13,26 @@ use serde::{Deserialize, Serialize};
 pub trait Draw {
     /// A number in `0..n` (`n` > 0), uniform.
     fn below(&mut self, n: u32) -> u32;
+
+    /// Whether a draw could not be made as promised (the system generator failed): the
+    /// game is then not played.
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's cryptographically secure generator (through `ring`).
-pub struct SystemDraw(ring::rand::SystemRandom);
+pub struct SystemDraw {
+    rng: ring::rand::SystemRandom,
+    failed: bool,
+}
 
 impl SystemDraw {
     pub fn new() -> Self {
-        Self(ring::rand::SystemRandom::new())
+        Self {
+            rng: ring::rand::SystemRandom::new(),
+            failed: false,
+        }
     }
 }
 
@@ -38,14 +50,20 @@ impl Draw for SystemDraw {
         let zone = u32::MAX - (u32::MAX % n);
         loop {
             let mut bytes = [0u8; 4];
-            // The system generator does not fail on the platforms this runs on; were it
-            // to, the zero it leaves is rejected or used like any other draw.
-            let _ = self.0.fill(&mut bytes);
+            if self.rng.fill(&mut bytes).is_err() {
+                // Said by `failed`: the game that asked is refused, not played on zeros.
+                self.failed = true;
+                return 0;
+            }
             let x = u32::from_le_bytes(bytes);
             if x < zone {
                 return x % n;
             }
         }
+    }
+
+    fn failed(&self) -> bool {
+        self.failed
     }
 }
 

@@ -39,11 +39,40 @@ pub struct GuildSettings {
     /// The smallest and largest bet of the guild's games (`/gambling limits`).
     pub min_bet: i64,
     pub max_bet: i64,
+    /// The economy's amounts and switches (`/economy settings`).
+    pub economy: EconomySettings,
 }
 
 /// Bet limits when a guild set none.
 pub const DEFAULT_MIN_BET: i64 = 1;
 pub const DEFAULT_MAX_BET: i64 = 10_000;
+
+/// A guild's economy settings (`/economy settings`); unset, the earlier bot's amounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EconomySettings {
+    /// The daily reward; `None`: by tier, as the earlier bot paid it.
+    pub daily_amount: Option<i64>,
+    /// Credits for a kill before its bonuses; `None`: the earlier bot's 10.
+    pub kill_reward: Option<i64>,
+    /// Whether kills read as history (a first read, a backfill) pay too.
+    pub pay_history: bool,
+}
+
+impl EconomySettings {
+    fn from_doc(d: Option<&Document>) -> Self {
+        let num = |k: &str, lo: i64, hi: i64| {
+            d.and_then(|d| crate::stats_store::get_i64(d, k))
+                .filter(|n| (lo..=hi).contains(n))
+        };
+        Self {
+            daily_amount: num("daily_amount", 1, 1_000_000),
+            kill_reward: num("kill_reward", 0, 10_000),
+            pay_history: d
+                .and_then(|d| d.get_bool("pay_history").ok())
+                .unwrap_or(false),
+        }
+    }
+}
 
 impl Default for GuildSettings {
     fn default() -> Self {
@@ -57,6 +86,7 @@ impl Default for GuildSettings {
             bounty_channel: None,
             min_bet: DEFAULT_MIN_BET,
             max_bet: DEFAULT_MAX_BET,
+            economy: EconomySettings::default(),
         }
     }
 }
@@ -136,6 +166,7 @@ impl GuildStore {
                     .and_then(|e| crate::stats_store::get_i64(e, "max_bet"))
                     .filter(|n| *n >= 1)
                     .unwrap_or(DEFAULT_MAX_BET),
+                economy: EconomySettings::from_doc(d.get_document("economy_settings").ok()),
             })
             .unwrap_or_default())
     }
@@ -182,6 +213,27 @@ impl GuildStore {
     ) -> Result<(), mongodb::error::Error> {
         self.set(guild_id, doc! { format!("bounty_settings.{name}"): value })
             .await
+    }
+
+    /// Sets one of `/economy settings` (`daily_amount`, `kill_reward`, `pay_history`);
+    /// `Bson::Null` goes back to the default.
+    pub async fn set_economy_setting(
+        &self,
+        guild_id: u64,
+        name: &str,
+        value: mongodb::bson::Bson,
+    ) -> Result<(), mongodb::error::Error> {
+        let field = format!("economy_settings.{name}");
+        if value == mongodb::bson::Bson::Null {
+            self.guilds
+                .update_one(
+                    doc! { "guild_id": guild_id.to_string() },
+                    doc! { "$unset": { field: "" } },
+                )
+                .await?;
+            return Ok(());
+        }
+        self.set(guild_id, doc! { field: value }).await
     }
 
     /// Sets the bet limits of the guild's games.

@@ -51,6 +51,11 @@ impl Reward {
 
 /// The earlier bot's reward for a kill at `distance_m` that makes a streak of `streak`.
 pub fn reward(distance_m: u32, streak: u64) -> Reward {
+    reward_from(KILL_CREDITS, distance_m, streak)
+}
+
+/// The reward for a kill when a kill itself pays `base` (a guild's `kill_reward`).
+pub fn reward_from(base: i64, distance_m: u32, streak: u64) -> Reward {
     let distance_bonus = if distance_m >= 100 {
         i64::from(distance_m / 10).min(50)
     } else {
@@ -66,7 +71,7 @@ pub fn reward(distance_m: u32, streak: u64) -> Reward {
         _ => 0,
     };
     Reward {
-        base: KILL_CREDITS,
+        base,
         distance_bonus,
         streak_bonus,
         streak,
@@ -98,6 +103,9 @@ pub struct Prepared {
     /// The guild's bounty settings when the batch has kills (auto-bounties).
     #[serde(default)]
     pub bounty: Option<crate::bounties::BountySettings>,
+    /// What a kill pays before its bonuses (the guild's `kill_reward`; absent: 10).
+    #[serde(default)]
+    pub kill_credits: Option<i64>,
 }
 
 /// A killer the batch may pay.
@@ -136,6 +144,12 @@ impl KillRewards {
         }
     }
 
+    /// Whether a guild's kills read as history (a first read, a backfill) pay too
+    /// (`/economy settings pay_history`).
+    pub async fn pays_history(&self, guild_id: u64) -> Result<bool, MongoError> {
+        Ok(self.guilds.settings(guild_id).await?.economy.pay_history)
+    }
+
     /// Before a batch is applied: who the killers in it are linked to, and their streaks.
     /// Nothing is read when no line is a PvP kill; one query more when a killer is linked.
     pub async fn prepare(
@@ -155,12 +169,15 @@ impl KillRewards {
         if killers.is_empty() {
             return Ok(Prepared::default());
         }
-        let bounty = Some(self.guilds.settings(guild_id).await?.bounty);
+        let guild = self.guilds.settings(guild_id).await?;
+        let bounty = Some(guild.bounty);
+        let kill_credits = guild.economy.kill_reward;
         let holders = self.links.holders(guild_id, server_id, &killers).await?;
         if holders.is_empty() {
             return Ok(Prepared {
                 killers: Vec::new(),
                 bounty,
+                kill_credits,
             });
         }
         let mut linked: Vec<&str> = holders.keys().map(String::as_str).collect();
@@ -197,7 +214,11 @@ impl KillRewards {
                 })
             })
             .collect();
-        Ok(Prepared { killers, bounty })
+        Ok(Prepared {
+            killers,
+            bounty,
+            kill_credits,
+        })
     }
 
     /// After batch number `batch_no` is applied: pays each counted (`kept`) kill of a
@@ -287,7 +308,11 @@ impl KillRewards {
             let Some(&user_id) = holders.get(killer.id) else {
                 continue;
             };
-            let r = reward(*distance_m, streak);
+            let r = reward_from(
+                prepared.kill_credits.unwrap_or(KILL_CREDITS),
+                *distance_m,
+                streak,
+            );
             let account = AccountId {
                 guild_id,
                 server_id: server_id.to_owned(),

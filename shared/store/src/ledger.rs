@@ -108,7 +108,8 @@ impl Source {
     }
 
     /// Money coming in counts toward lifetime earnings; a transfer received does not
-    /// (it was earned once already), nor does a refund.
+    /// (it was earned once already), nor does a refund, nor a game's return (its stake
+    /// coming back is not earned, and a push would count it again).
     fn earns(self) -> bool {
         matches!(
             self,
@@ -116,7 +117,6 @@ impl Source {
                 | Self::KillstreakBonus
                 | Self::DailyReward
                 | Self::AdminAdjustment
-                | Self::Gambling
                 | Self::BountyClaimed
         )
     }
