@@ -367,6 +367,21 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
         }
         Payload::PlayerCount(_) => return None,
         Payload::Bounty(b) => return Some(bounty(b, server_name)),
+        Payload::Jackpot(j) => {
+            let times = if j.bet > 0 { j.returned / j.bet } else { 0 };
+            EmbedBuilder::new()
+                .title("💎 Jackpot!")
+                .description(format!(
+                    "<@{}> won **{} credits** at {} ({}×their bet of {}).",
+                    j.user_id,
+                    j.returned,
+                    shown(&j.game, 20),
+                    times,
+                    j.bet
+                ))
+                .color(0xF1_C4_0F)
+                .field(EmbedFieldBuilder::new("How", shown(&j.detail, 100)))
+        }
     };
     b = b.footer(footer);
     if let Some(t) = timestamp(n.occurred_unix_ms) {

@@ -732,6 +732,10 @@ impl Poster {
                     .flatten()
                 }
             }
+            Payload::Jackpot(_) => server
+                .channels
+                .economy
+                .filter(|_| allowed(Feature::Gambling)),
             Payload::Bounty(_) => server
                 .channels
                 .bounty

@@ -94,6 +94,19 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
     };
     let mut notifications = vec![
         (
+            "jackpot",
+            posted(
+                "j1",
+                Payload::Jackpot(tower_proto::v1::JackpotNotice {
+                    user_id: 7,
+                    game: "Slots".to_owned(),
+                    bet: 50,
+                    returned: 2_500,
+                    detail: "💎 💎 💎".to_owned(),
+                }),
+            ),
+        ),
+        (
             "bounty_placed",
             posted("b1", bounty(BountyEvent::Placed, Some(7), None, false)),
         ),

@@ -192,6 +192,43 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
         ],
     )
     .await;
+    // Bounties as PD's models/bounty.py wrote them.
+    let at = |hours: i64| {
+        mongodb::bson::DateTime::from_millis(
+            mongodb::bson::DateTime::now().timestamp_millis() + hours * 3_600_000,
+        )
+    };
+    let bounty = |id: &str, status: &str, expires: i64| {
+        doc! {
+            "bounty_id": id, "guild_id": PD_GUILD.to_string(),
+            "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
+            "target_id": "00022ba2df89427c8a252ab6be1df3f3", "target_name": "KT93141",
+            "placed_by_id": "462961235382763520", "placed_by_name": "Hallager",
+            "amount": 250, "status": status, "bounty_type": "player",
+            "requirement": { "reason": "Camping the trader" },
+            "created_at": at(expires - 1), "expires_at": at(expires),
+        }
+    };
+    let mut claimed = bounty("b-claimed", "claimed", -5);
+    claimed.insert("claimed_by_id", "00024d4be1e44ba0aa342b39b0fb9937");
+    claimed.insert("claimed_by_name", "HallagerTheDane");
+    claimed.insert("claimed_at", at(-5));
+    let mut no_target = bounty("b-bad", "active", 1);
+    no_target.remove("target_id");
+    let mut elsewhere = bounty("b-elsewhere", "active", 1);
+    elsewhere.insert("server_id", "test_server");
+    insert(
+        "bounties",
+        vec![
+            bounty("b-active", "active", 1),
+            bounty("b-old", "active", -2),
+            claimed,
+            bounty("b-cancelled", "cancelled", -3),
+            no_target,
+            elsewhere,
+        ],
+    )
+    .await;
 }
 
 /// Runs towerctl import-legacy into `db`; its JSON report and everything it printed.
@@ -316,6 +353,31 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     assert_eq!(report["not_imported"]["kills"]["count"], 2, "{report}");
     assert_eq!(report["imported"]["csv_processor_state"], 1, "{report}");
     assert_eq!(report["imported"]["player_links"], 1, "{report}");
+    // Bounties: the active one stays active; the rest are kept settled; nothing is paid.
+    assert_eq!(report["imported"]["bounties"], 4, "{report}");
+    assert!(reason("b-bad").contains("no target player id"), "{report}");
+    assert!(
+        reason("b-elsewhere").contains("no imported server"),
+        "{report}"
+    );
+    let bounties = tower_store::bounties::Bounties::new(&ok(db.open().await));
+    let status = async |id: &str| {
+        ok(bounties.get(id).await).map(|b| (b.status, b.refunded, b.claim.is_some_and(|c| c.paid)))
+    };
+    use tower_store::bounties::Status;
+    assert_eq!(
+        status("b-active").await,
+        Some((Status::Active, false, false))
+    );
+    assert_eq!(status("b-old").await, Some((Status::Expired, true, false)));
+    assert_eq!(
+        status("b-claimed").await,
+        Some((Status::Claimed, false, true))
+    );
+    assert_eq!(
+        status("b-cancelled").await,
+        Some((Status::Expired, true, false))
+    );
     assert!(reason("4411").contains("no line_positions"), "{report}");
     assert!(
         reason("gone-server").contains("no imported server"),
@@ -398,6 +460,7 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     );
     assert_eq!(again["already"]["game_servers"], 4, "{again}");
     assert_eq!(again["already"]["player_links"], 1, "{again}");
+    assert_eq!(again["already"]["bounties"], 4, "{again}");
     assert_eq!(again["already"]["guilds"], 5, "{again}");
     assert_eq!(
         everything(&db.handle()).await,

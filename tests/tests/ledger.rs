@@ -729,6 +729,12 @@ async fn games_take_the_bet_once_and_pay_once_even_after_a_restart() {
     assert_eq!((spun.state, spun.returned), (GameState::Settled, 500));
     ok(games.spin("s1").await);
     assert_eq!(balance(1).await, 1_490);
+    let jackpots = ok(test
+        .handle()
+        .collection::<Document>("notifications")
+        .count_documents(doc! { "kind": "jackpot" })
+        .await);
+    assert_eq!(jackpots, 1, "a 50x win is announced, once");
     // The same command again (same id) takes no second bet.
     ok(games
         .start(

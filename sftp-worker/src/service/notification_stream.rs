@@ -115,8 +115,8 @@ fn notification(d: &Document) -> Option<Notification> {
     use tower_proto::v1::notification::Payload;
     use tower_proto::v1::{
         BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
-        GameEventKind, GameEventNotice, KillNotice, KillReward, Player, PlayerCountNotice,
-        SuicideKind, SuicideNotice,
+        GameEventKind, GameEventNotice, JackpotNotice, KillNotice, KillReward, Player,
+        PlayerCountNotice, SuicideKind, SuicideNotice,
     };
     let data = d.get_document("data").ok()?;
     let player = |k: &str| {
@@ -174,6 +174,17 @@ fn notification(d: &Document) -> Option<Notification> {
         "player_count" => Payload::PlayerCount(PlayerCountNotice {
             online: u32::try_from(data.get_i64("online").unwrap_or(0)).unwrap_or(0),
             queued: u32::try_from(data.get_i64("queued").unwrap_or(0)).unwrap_or(0),
+        }),
+        "jackpot" => Payload::Jackpot(JackpotNotice {
+            user_id: data
+                .get_str("user_id")
+                .ok()
+                .and_then(|u| u.parse().ok())
+                .unwrap_or(0),
+            game: text("game"),
+            bet: int(data, "bet"),
+            returned: int(data, "returned"),
+            detail: text("detail"),
         }),
         "bounty" => Payload::Bounty(BountyNotice {
             bounty_id: text("bounty_id"),

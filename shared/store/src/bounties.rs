@@ -129,6 +129,25 @@ pub struct NewBounty {
     pub placed_by: u64,
 }
 
+/// A bounty imported from the earlier bot (`towerctl import-legacy`): already settled
+/// unless active.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub id: String,
+    pub guild_id: u64,
+    pub server_id: String,
+    pub target_id: String,
+    pub target_name: String,
+    pub reward: i64,
+    pub reason: String,
+    pub placed_by: Option<u64>,
+    pub created_at: DateTime,
+    pub expires_at: DateTime,
+    pub status: Status,
+    /// Who claimed it (EOS id, name) and when, for a claimed one.
+    pub hunter: Option<(String, String, DateTime)>,
+}
+
 /// What placing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placed {
@@ -339,6 +358,49 @@ impl Bounties {
                     .await?;
                 Ok(Placed::Active(Box::new(active)))
             }
+        }
+    }
+
+    /// Stores an imported bounty unless one with its id exists; whether it was stored.
+    /// Nothing is paid or refunded for it now, except an active one's refund when it
+    /// expires here.
+    pub async fn import(&self, b: &Imported) -> Result<bool, MongoError> {
+        let mut d = doc! {
+            "_id": &b.id,
+            "guild_id": b.guild_id.to_string(),
+            "server_id": &b.server_id,
+            "target_id": &b.target_id,
+            "target_name": &b.target_name,
+            "reward": b.reward,
+            "reason": &b.reason,
+            "source": if b.placed_by.is_some() { "player" } else { "auto" },
+            "imported": true,
+            "refunded": b.status == Status::Expired,
+            "created_at": b.created_at,
+            "expires_at": b.expires_at,
+            "status": b.status.as_str(),
+            "schema_version": SCHEMA_VERSION,
+        };
+        if let Some(p) = b.placed_by {
+            d.insert("placed_by", p.to_string());
+        }
+        if let Some((hunter_id, hunter_name, at)) = &b.hunter {
+            d.insert(
+                "claim",
+                doc! {
+                    "hunter_id": hunter_id,
+                    "hunter_name": hunter_name,
+                    "line": "",
+                    "at": *at,
+                    "paid": true,
+                    "settle": "pay",
+                },
+            );
+        }
+        match self.bounties.insert_one(d).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -134,10 +134,15 @@ pub struct HouseStats {
     pub player_net: i64,
 }
 
+/// A game returning at least this many times its bet is announced in the server's economy
+/// channel.
+pub const JACKPOT_TIMES: i64 = 10;
+
 #[derive(Clone)]
 pub struct Gambling {
     games: Collection<Document>,
     ledger: Ledger,
+    outbox: crate::outbox::Outbox,
 }
 
 impl Gambling {
@@ -145,6 +150,7 @@ impl Gambling {
         Self {
             games: db.raw().collection(collections::GAMBLING_GAMES),
             ledger: Ledger::new(db),
+            outbox: crate::outbox::Outbox::new(db),
         }
     }
 
@@ -407,6 +413,10 @@ impl Gambling {
             };
             self.ledger.post(&credit).await?;
         }
+        // A jackpot is announced (keyed by the game: once, whatever retries).
+        if game.bet > 0 && game.returned >= game.bet.saturating_mul(JACKPOT_TIMES) {
+            self.outbox.add(vec![jackpot_notice(&game)]).await?;
+        }
         self.games
             .update_one(doc! { "_id": &game.id }, doc! { "$set": { "paid": true } })
             .await?;
@@ -560,6 +570,37 @@ impl Gambling {
             )
             .await?;
         Ok(moved.modified_count == 1)
+    }
+}
+
+/// A `jackpot` notification for the server's economy channel.
+fn jackpot_notice(game: &Game) -> crate::outbox::Notice {
+    let detail = match game.kind {
+        GameKind::Slots => game
+            .reels
+            .map(|r| {
+                r.iter()
+                    .filter_map(|&i| crate::games::SYMBOLS.get(i).map(|s| s.1))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
+        GameKind::Roulette => game.roulette_bet.map(|b| b.label()).unwrap_or_default(),
+        GameKind::Blackjack => "Blackjack".to_owned(),
+    };
+    crate::outbox::Notice {
+        key: format!("j:{}", game.id),
+        guild_id: game.account.guild_id,
+        server_id: game.account.server_id.clone(),
+        kind: "jackpot",
+        at_ms: now_unix().saturating_mul(1000),
+        data: doc! {
+            "user_id": game.account.user_id.to_string(),
+            "game": game.kind.title(),
+            "bet": game.bet,
+            "returned": game.returned,
+            "detail": detail,
+        },
     }
 }
 

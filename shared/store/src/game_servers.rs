@@ -56,7 +56,7 @@ pub struct Channels {
     pub voice_status: Option<u64>,
     /// Bounties placed, claimed and expired.
     pub bounty: Option<u64>,
-    /// The economy's announcements (gambling's big wins).
+    /// The economy's announcements (a game won at ten times its bet or more).
     pub economy: Option<u64>,
 }
 

@@ -18,13 +18,14 @@
 //!   this bot has none;
 //! - where each server's killfeed reading stopped ([`read_positions`]): the first read
 //!   here counts the whole CSV history but posts only what the earlier bot had not;
-//! - player links ([`player_links`]) whose server was imported.
+//! - player links ([`player_links`]) whose server was imported;
+//! - bounties ([`bounties`]) whose server was imported.
 //!
 //! Statistics are not copied: the earlier bot summed a player's kills across every server
 //! and skipped files of more than 100 events. Each imported server's first read counts its
 //! killfeed's CSV history exactly instead (without posting it), so every server reports
-//! `"statistics": "backfill"`. Kills, players, rivalries, bounties, economy and factions
-//! are counted under `not_imported` with why.
+//! `"statistics": "backfill"`. Kills, players, rivalries, economy and factions are
+//! counted under `not_imported` with why.
 //!
 //! Order matters for a run cut short: a server's read position is written before the
 //! server, so no worker reads a server before knowing where the earlier bot stopped.
@@ -32,6 +33,7 @@
 //! A document it cannot import is reported with the reason and skipped; one bad document
 //! never stops the rest. Running it again changes nothing: what exists is left as it is.
 
+mod bounties;
 mod player_links;
 mod read_positions;
 
@@ -152,8 +154,10 @@ const NOT_IMPORTED: &[(&str, &str)] = &[
         "rivalries",
         "rivalries are computed from the statistics (issue #18)",
     ),
-    ("bounties", "bounties are not built yet (issue #17)"),
-    ("economy", "the economy is not built yet (issue #17)"),
+    (
+        "economy",
+        "the earlier bot's economy could not run (its commands called model methods that did not exist): balances start at 0",
+    ),
     ("factions", "factions are not built yet (issue #18)"),
     (
         "collections.factions",
@@ -404,6 +408,16 @@ async fn run(
         &all(legacy, "player_links").await.map_err(read)?,
         &server_ids,
         &tower_store::player_links::PlayerLinks::new(db),
+        dry_run,
+        &mut report,
+    )
+    .await?;
+
+    // Bounties whose server is here now.
+    bounties::import(
+        &all(legacy, "bounties").await.map_err(read)?,
+        &server_ids,
+        &tower_store::bounties::Bounties::new(db),
         dry_run,
         &mut report,
     )
