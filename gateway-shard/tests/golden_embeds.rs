@@ -302,6 +302,94 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         json(&commands::seasons::champions("Emerald EU", &season))?,
     );
     put("events_help", reply(&commands::help::events())?);
+    // The economy's messages that read the ledger, from fixed figures.
+    use tower_store::gambling::HouseStats;
+    use tower_store::ledger::{Account, EconomyStats, Source, SourceStats, Transaction};
+    let played = vec![(
+        tower_store::gambling::GameKind::Slots,
+        HouseStats {
+            games: 12,
+            wins: 4,
+            losses: 8,
+            player_net: -140,
+        },
+    )];
+    let account = Account {
+        balance: 466,
+        lifetime: 1_210,
+    };
+    put(
+        "economy_balance",
+        json(&commands::economy::balance_embed(
+            "Emerald EU",
+            7,
+            &account,
+            &played,
+        ))?,
+    );
+    put(
+        "economy_richest",
+        json(&commands::economy::richest_embed(
+            "Emerald EU",
+            &[
+                (7, account.clone()),
+                (
+                    8,
+                    Account {
+                        balance: 90,
+                        lifetime: 90,
+                    },
+                ),
+            ],
+        ))?,
+    );
+    let figures = EconomyStats {
+        total_balance: 556,
+        lifetime: 1_300,
+        accounts: 2,
+        sources: vec![SourceStats {
+            source: "kill_reward".to_owned(),
+            count: 31,
+            credits_in: 455,
+            credits_out: 0,
+        }],
+    };
+    put(
+        "economy_stats",
+        json(&commands::economy::stats_embed(
+            "Emerald EU",
+            &figures,
+            &played,
+        ))?,
+    );
+    let history = vec![
+        Transaction {
+            key: "kills:1:7020:12:7".to_owned(),
+            amount: 41,
+            source: Some(Source::KillReward),
+            details: "Killed Bravo (MR5, 312 m)".to_owned(),
+            balance_after: Some(466),
+            at_unix: 1_746_238_800,
+        },
+        Transaction {
+            key: "give:9".to_owned(),
+            amount: -50,
+            source: Some(Source::Transfer),
+            details: "To <@8>".to_owned(),
+            balance_after: Some(425),
+            at_unix: 1_746_238_700,
+        },
+    ];
+    put(
+        "economy_transactions",
+        json(&commands::economy::history_embed(
+            "Emerald EU",
+            7,
+            466,
+            &history,
+            14,
+        ))?,
+    );
     // The games, open and settled, with fixed draws.
     use tower_store::gambling::{Game, GameKind, GameState};
     use tower_store::games::{Blackjack, Card, RouletteBet};

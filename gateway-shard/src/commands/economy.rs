@@ -4,6 +4,8 @@
 //! ([`tower_store::ledger`]), so a command run twice or two at once never pays twice or
 //! overdraws. Names, options and messages are the earlier bot's.
 
+use tower_store::gambling::{GameKind, HouseStats};
+use twilight_model::channel::message::Embed;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
 
 use tower_daemon::telemetry::now_unix_ms;
@@ -102,17 +104,31 @@ async fn balance(
         )
         .await
         .map_err(ledger_failed)?;
+    Ok(Reply::embed(balance_embed(
+        &server.name,
+        caller.user_id,
+        &account,
+        &played,
+    )))
+}
+
+/// The earlier bot's "💰 Your Balance", with a line per game played.
+pub fn balance_embed(
+    server_name: &str,
+    user: u64,
+    account: &tower_store::ledger::Account,
+    played: &[(GameKind, HouseStats)],
+) -> Embed {
     let mut embed = EmbedBuilder::new()
         .title("💰 Your Balance")
-        .description(format!("Server: {}", shown(&server.name, 100)))
+        .description(format!("Server: {}", shown(server_name, 100)))
         .color(GOLD)
         .field(EmbedFieldBuilder::new("Balance", format!("{} credits", account.balance)).inline())
         .field(
             EmbedFieldBuilder::new("Lifetime Earnings", format!("{} credits", account.lifetime))
                 .inline(),
         );
-    // The earlier bot's per-game lines, for the games played.
-    for (kind, h) in &played {
+    for (kind, h) in played {
         embed = embed.field(EmbedFieldBuilder::new(
             format!("{} Stats", kind.title()),
             format!(
@@ -121,14 +137,9 @@ async fn balance(
             ),
         ));
     }
-    Ok(Reply::embed(
-        embed
-            .footer(EmbedFooterBuilder::new(format!(
-                "User ID: {}",
-                caller.user_id
-            )))
-            .build(),
-    ))
+    embed
+        .footer(EmbedFooterBuilder::new(format!("User ID: {user}")))
+        .build()
 }
 
 /// `/economy settings [setting] [value]` (admin): the daily reward, what a kill pays, and
@@ -222,21 +233,24 @@ async fn stats(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply,
         .house(caller.guild_id, server_id, None)
         .await
         .map_err(ledger_failed)?;
-    let mut e = EmbedBuilder::new()
-        .title("Economy Statistics")
-        .description(format!("Server: {}", shown(&server.name, 100)))
-        .color(GOLD)
-        .field(EmbedFieldBuilder::new(
-            "General Statistics",
-            format!(
-                "Total Currency: {} credits\nLifetime Earnings: {} credits\nActive Accounts: {}",
-                figures.total_balance, figures.lifetime, figures.accounts
-            ),
-        ));
+    Ok(Reply::embed(stats_embed(&server.name, &figures, &house)))
+}
+
+/// The earlier bot's "Economy Statistics": the server's economy, the house's games, the
+/// top transaction sources.
+pub fn stats_embed(
+    server_name: &str,
+    figures: &tower_store::ledger::EconomyStats,
+    house: &[(GameKind, HouseStats)],
+) -> Embed {
+    let general = format!(
+        "Total Currency: {} credits\nLifetime Earnings: {} credits\nActive Accounts: {}",
+        figures.total_balance, figures.lifetime, figures.accounts
+    );
     let games = if house.is_empty() {
         "No games played yet.".to_owned()
     } else {
-        house
+        let lines: Vec<String> = house
             .iter()
             .map(|(kind, h)| {
                 let rate = if h.games > 0 {
@@ -253,10 +267,9 @@ async fn stats(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply,
                     h.player_net
                 )
             })
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect();
+        lines.join("\n")
     };
-    e = e.field(EmbedFieldBuilder::new("Gambling Statistics", games));
     let sources = if figures.sources.is_empty() {
         "No transactions yet.".to_owned()
     } else {
@@ -264,7 +277,7 @@ async fn stats(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply,
             .sources
             .iter()
             .map(|s| {
-                let name = match tower_store::ledger::Source::parse(&s.source) {
+                let name = match Source::parse(&s.source) {
                     Some(known) => source_label(known).to_owned(),
                     None => s.source.clone(),
                 };
@@ -276,8 +289,14 @@ async fn stats(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply,
             .collect();
         lines.join("\n")
     };
-    e = e.field(EmbedFieldBuilder::new("Top Transaction Sources", sources));
-    Ok(Reply::embed(e.build()))
+    EmbedBuilder::new()
+        .title("Economy Statistics")
+        .description(format!("Server: {}", shown(server_name, 100)))
+        .color(GOLD)
+        .field(EmbedFieldBuilder::new("General Statistics", general))
+        .field(EmbedFieldBuilder::new("Gambling Statistics", games))
+        .field(EmbedFieldBuilder::new("Top Transaction Sources", sources))
+        .build()
 }
 
 /// The start of the next UTC day, in Unix seconds.
@@ -350,15 +369,18 @@ async fn leaderboard(
         .richest(caller.guild_id, server.server.as_str(), RICHEST)
         .await
         .map_err(ledger_failed)?;
-    let name = shown(&server.name, 100);
+    Ok(Reply::embed(richest_embed(&server.name, &richest)))
+}
+
+/// The earlier bot's "Richest Players" (or "No Data").
+pub fn richest_embed(server_name: &str, richest: &[(u64, tower_store::ledger::Account)]) -> Embed {
+    let name = shown(server_name, 100);
     if richest.is_empty() {
-        return Ok(Reply::embed(
-            EmbedBuilder::new()
-                .title("No Data")
-                .description(format!("No player economy data found for server {name}."))
-                .color(colour::INFO)
-                .build(),
-        ));
+        return EmbedBuilder::new()
+            .title("No Data")
+            .description(format!("No player economy data found for server {name}."))
+            .color(colour::INFO)
+            .build();
     }
     let lines: Vec<String> = richest
         .iter()
@@ -372,16 +394,14 @@ async fn leaderboard(
             )
         })
         .collect();
-    Ok(Reply::embed(
-        EmbedBuilder::new()
-            .title("Richest Players")
-            .description(clip(
-                &format!("Server: {name}\n\n{}", lines.join("\n")),
-                4096,
-            ))
-            .color(GOLD)
-            .build(),
-    ))
+    EmbedBuilder::new()
+        .title("Richest Players")
+        .description(clip(
+            &format!("Server: {name}\n\n{}", lines.join("\n")),
+            4096,
+        ))
+        .color(GOLD)
+        .build()
 }
 
 /// A positive amount of credits from the `amount` option.
@@ -590,9 +610,26 @@ async fn transactions(
         .history(&whose, limit)
         .await
         .map_err(ledger_failed)?;
+    Ok(Reply::embed(history_embed(
+        &server.name,
+        user,
+        account.balance,
+        &history,
+        total,
+    )))
+}
+
+/// The earlier bot's "Transaction History": a field per transaction, newest first.
+pub fn history_embed(
+    server_name: &str,
+    user: u64,
+    balance: i64,
+    history: &[tower_store::ledger::Transaction],
+    total: u64,
+) -> Embed {
     let mut description = format!(
         "Recent transactions for <@{user}> on {}",
-        shown(&server.name, 100)
+        shown(server_name, 100)
     );
     if total > history.len() as u64 {
         description.push_str(&format!(
@@ -601,10 +638,7 @@ async fn transactions(
         ));
     }
     // The balance in the description: 25 transactions take Discord's 25 fields.
-    description.push_str(&format!(
-        "\n\n**Current Balance**: {} credits",
-        account.balance
-    ));
+    description.push_str(&format!("\n\n**Current Balance**: {balance} credits"));
     let mut embed = EmbedBuilder::new()
         .title("Transaction History")
         .description(description)
@@ -632,7 +666,7 @@ async fn transactions(
     if history.is_empty() {
         embed = embed.field(EmbedFieldBuilder::new("No transactions", "Nothing yet."));
     }
-    Ok(Reply::embed(embed.build()))
+    embed.build()
 }
 
 /// A transaction source as the history shows it.
