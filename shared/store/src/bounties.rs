@@ -816,20 +816,8 @@ impl Bounties {
 
     /// Runs [`Bounties::sweep`] every minute until `stop` resolves.
     pub async fn sweep_until(self, stop: impl std::future::Future<Output = ()>) {
-        let mut stop = std::pin::pin!(stop);
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-                () = &mut stop => return,
-            }
-            match self.sweep().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(changed = n, "bounties: expired, refunded or paid"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "bounties: the sweep failed; trying again later")
-                }
-            }
-        }
+        let period = std::time::Duration::from_secs(60);
+        crate::sweep::every(period, stop, "bounties", || self.sweep()).await;
     }
 
     /// Moves a bounty from one status to another (with `set`); whether this call did.

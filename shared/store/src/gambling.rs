@@ -487,20 +487,8 @@ impl Gambling {
 
     /// Runs [`Gambling::sweep`] every 30 s until `stop` resolves.
     pub async fn sweep_until(self, stop: impl std::future::Future<Output = ()>) {
-        let mut stop = std::pin::pin!(stop);
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
-                () = &mut stop => return,
-            }
-            match self.sweep().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(finished = n, "gambling: games settled or paid"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "gambling: the sweep failed; trying again later")
-                }
-            }
-        }
+        let period = std::time::Duration::from_secs(30);
+        crate::sweep::every(period, stop, "gambling", || self.sweep()).await;
     }
 
     /// A server's house statistics per game, and per user when `user` is given.

@@ -754,20 +754,8 @@ impl Ledger {
     /// Completes posts cut short every [`RESUME_AFTER_SECS`] until `stop` resolves (the
     /// process's shutdown).
     pub async fn resume_until(self, stop: impl std::future::Future<Output = ()>) {
-        let mut stop = std::pin::pin!(stop);
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(std::time::Duration::from_secs(RESUME_AFTER_SECS as u64)) => {}
-                () = &mut stop => return,
-            }
-            match self.resume_pending().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(completed = n, "ledger: transactions cut short completed"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "ledger: resuming transactions failed; trying again later")
-                }
-            }
-        }
+        let period = std::time::Duration::from_secs(RESUME_AFTER_SECS.unsigned_abs());
+        crate::sweep::every(period, stop, "ledger", || self.resume_pending()).await;
     }
 
     /// An account's newest transactions, newest first, and how many it has in all.

@@ -26,7 +26,8 @@
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`outbox`]: the durable notification outbox the gateway-shards post from;
 //!   [`subscription`]: a subscriber reading it in order, never skipping a late write.
-//! - [`retention`]: old notifications, error occurrences and audit records deleted.
+//! - [`retention`]: old notifications, error occurrences and audit records deleted;
+//!   [`sweep`]: the worker's periodic sweeps that finish what a stopped process left.
 
 pub mod audit;
 pub mod auto_bounties;
@@ -51,4 +52,5 @@ pub mod secret;
 pub mod stats_query;
 pub mod stats_store;
 pub mod subscription;
+pub mod sweep;
 pub mod tier;
