@@ -809,3 +809,80 @@ async fn games_take_the_bet_once_and_pay_once_even_after_a_restart() {
     assert_history_adds_up(&ledger, &[1]).await;
     ok(test.drop_database().await);
 }
+
+#[tokio::test]
+async fn history_pays_only_where_the_guild_asks_and_never_claims_bounties() {
+    use tower_store::bounties::{Bounties, NewBounty, Status};
+    const DIR: &str = "deathlogs/world_0";
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let mut balances = Vec::new();
+    for pay_history in [false, true] {
+        let name = format!("ledger_history_{pay_history}");
+        let test = ok(TestDatabase::create(&name).await);
+        let db = ok(test.open().await);
+        let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+        let rewards = KillRewards::new(&db);
+        let users = link_every_killer(&db, &[&a]).await;
+        ok(tower_store::guilds::GuildStore::new(&db)
+            .set_economy_setting(
+                GUILD,
+                "pay_history",
+                mongodb::bson::Bson::Boolean(pay_history),
+            )
+            .await);
+        // An active bounty on every victim of the file, placed before it is read.
+        let ledger = Ledger::new(&db);
+        ok(ledger.post(&credit("daily:placer", 1, 1_000_000)).await);
+        let victims: Vec<String> = expected_stats(GUILD, SERVER, &[&a])
+            .players
+            .into_iter()
+            .filter(|(_, p)| p.deaths > 0)
+            .map(|(id, _)| id)
+            .collect();
+        let bounties = Bounties::new(&db);
+        for (n, victim) in victims.iter().enumerate() {
+            ok(bounties
+                .place(&NewBounty {
+                    id: format!("h{n}"),
+                    guild_id: GUILD,
+                    server_id: SERVER.to_owned(),
+                    target_id: victim.clone(),
+                    target_name: victim.clone(),
+                    reward: 50,
+                    reason: "History".to_owned(),
+                    placed_by: 1,
+                })
+                .await);
+        }
+        // The folder's first read: history.
+        let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        ok(std::fs::create_dir_all(root.join(DIR)));
+        ok(std::fs::write(
+            root.join(DIR).join("2025.05.01-00.00.00.csv"),
+            &a,
+        ));
+        let source = LocalSource::new(&root);
+        let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+        sink.rewards = Some(&rewards);
+        let mut outcome = PollOutcome::default();
+        ok(poll_killfeed(&source, DIR, BATCH_BYTES, None, &mut sink, &mut outcome).await);
+        assert!(sink.totals.counted > 0);
+        let mut paid = 0;
+        for user in users.values() {
+            paid += ok(ledger.account(&account(*user)).await).balance;
+        }
+        balances.push(paid);
+        for n in 0..victims.len() {
+            let b = ok(bounties.get(&format!("h{n}")).await);
+            assert!(
+                b.is_some_and(|b| b.status == Status::Active),
+                "an old kill claims no bounty placed after it (pay_history {pay_history})"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&root);
+        ok(test.drop_database().await);
+    }
+    assert_eq!(balances[0], 0, "history pays nothing by default");
+    assert!(balances[1] > 0, "and pays when the guild asks");
+}

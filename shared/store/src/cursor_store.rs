@@ -864,7 +864,9 @@ impl StoreSink<'_> {
         // History pays only where the guild's admins turned that on.
         let rewards = match self.rewards {
             Some(r) if !history || r.pays_history(self.guild_id).await? => {
-                Some(r.prepare(self.guild_id, self.server_id, batch).await?)
+                let mut prepared = r.prepare(self.guild_id, self.server_id, batch).await?;
+                prepared.history = history;
+                Some(prepared)
             }
             _ => None,
         };

@@ -106,6 +106,10 @@ pub struct Prepared {
     /// What a kill pays before its bonuses (the guild's `kill_reward`; absent: 10).
     #[serde(default)]
     pub kill_credits: Option<i64>,
+    /// The batch is history paid because the guild asked (`pay_history`): its kills pay
+    /// their killers but claim no bounty and trigger none (they may predate them).
+    #[serde(default)]
+    pub history: bool,
 }
 
 /// A killer the batch may pay.
@@ -178,6 +182,7 @@ impl KillRewards {
                 killers: Vec::new(),
                 bounty,
                 kill_credits,
+                history: false,
             });
         }
         let mut linked: Vec<&str> = holders.keys().map(String::as_str).collect();
@@ -218,6 +223,7 @@ impl KillRewards {
             killers,
             bounty,
             kill_credits,
+            history: false,
         })
     }
 
@@ -256,11 +262,18 @@ impl KillRewards {
                 _ => None,
             })
             .collect();
-        let mut bounties = self
-            .bounties
-            .claim(guild_id, server_id, &kills, &holders)
-            .await?;
-        if let Some(settings) = prepared.bounty.filter(|s| s.auto_bounty) {
+        let mut bounties = match prepared.history {
+            true => Vec::new(),
+            false => {
+                self.bounties
+                    .claim(guild_id, server_id, &kills, &holders)
+                    .await?
+            }
+        };
+        if let Some(settings) = prepared
+            .bounty
+            .filter(|s| s.auto_bounty && !prepared.history)
+        {
             let watched: Vec<crate::auto_bounties::WatchedKill> = counted
                 .iter()
                 .filter_map(|(line, id)| match &line.event {
