@@ -345,15 +345,14 @@ impl SftpConnection {
         !self.handle.is_closed()
     }
 
-    /// Closes politely and waits for the session to end, so that the connection is gone
-    /// (and no longer counts against the game host) when this returns; a dead peer is
-    /// not waited for past 2 s.
     /// The connection as a byte source.
     pub fn source(&self) -> crate::sftp_source::SftpSource<'_> {
         crate::sftp_source::SftpSource::new(&self.raw, self.operation_timeout)
     }
 
-    /// Ends the session (see [`Self::close_releasing`]).
+    /// Closes politely and waits for the session to end, so that the connection is gone
+    /// (and no longer counts against the game host) when this returns; a dead peer is
+    /// not waited for past 2 s (see [`Self::close_releasing`]).
     pub async fn close(self) {
         self.close_releasing(()).await;
     }
