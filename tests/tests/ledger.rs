@@ -781,7 +781,8 @@ async fn games_take_the_bet_once_and_pay_once_even_after_a_restart() {
     // A double click on Draw Card (both presses from the message at version 0), or a
     // Hold from a message older than the last card: nothing more happens.
     let hand = ok(games.get("b1").await).unwrap_or_else(|| panic!("b1 is stored"));
-    if hand.state == GameState::Open {
+    assert_eq!(hand.state, GameState::Open, "this draw deals no natural");
+    {
         let cards =
             |g: &tower_store::gambling::Game| g.blackjack.as_ref().map_or(0, |h| h.player.len());
         let once = ok(games.hit("b1", 0).await);

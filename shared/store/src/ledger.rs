@@ -290,16 +290,6 @@ impl Ledger {
         )
     }
 
-    /// The outcome recorded for a key, `None` while it is pending.
-    async fn recorded(&self, key: &str) -> Result<Option<Posted>, MongoError> {
-        Ok(self
-            .transactions
-            .find_one(doc! { "_id": key })
-            .await?
-            .as_ref()
-            .and_then(outcome_of))
-    }
-
     /// Steps 2 and 3 of a post.
     async fn apply(&self, entry: &Entry) -> Result<Posted, MongoError> {
         let account = entry.account.key();
@@ -547,7 +537,7 @@ impl Ledger {
         let failed: std::collections::HashSet<usize> = refused.iter().map(|(n, _, _)| *n).collect();
         // 3. The balances right after.
         let ids: Vec<String> = groups.iter().map(|g| g.record.account.key()).collect();
-        let after: std::collections::HashMap<String, (i64, String, bool)> = self
+        let after: std::collections::HashMap<String, (i64, String)> = self
             .accounts
             .find(doc! { "_id": { "$in": &ids } })
             .projection(doc! { "balance": 1, "last_post": 1 })
@@ -561,7 +551,6 @@ impl Ledger {
                     (
                         int(d, "balance"),
                         d.get_str("last_post").unwrap_or_default().to_owned(),
-                        true,
                     ),
                 ))
             })
@@ -586,8 +575,8 @@ impl Ledger {
             }
             let balance = after
                 .get(&g.record.account.key())
-                .filter(|(_, last, _)| *last == g.record.key)
-                .map(|(b, ..)| *b);
+                .filter(|(_, last)| *last == g.record.key)
+                .map(|(b, _)| *b);
             balances[n] = balance;
             let mut set = doc! { "state": "applied" };
             if let Some(b) = balance {
@@ -726,26 +715,18 @@ impl Ledger {
             .await?;
         for d in &waiting {
             let Some(credit) = entry_of(d) else { continue };
-            match self.recorded(&credit.reference).await? {
-                Some(Posted::Applied { .. }) => match self.apply(&credit).await {
+            match self.state(&credit.reference).await? {
+                Recorded::Done(Posted::Applied { .. }) => match self.apply(&credit).await {
                     Ok(_) => done += 1,
                     Err(e) => {
                         tracing::warn!(key = %credit.key, error = %e, "ledger: a transfer's credit could not be completed; trying again later");
                     }
                 },
-                Some(Posted::Refused { .. }) => self.void(&credit.key).await?,
-                // The debit is still pending (resumed above next time), or was never
-                // recorded (the transfer stopped before it): nothing left the sender.
-                None => {
-                    let debit_exists = self
-                        .transactions
-                        .find_one(doc! { "_id": &credit.reference })
-                        .await?
-                        .is_some();
-                    if !debit_exists {
-                        self.void(&credit.key).await?;
-                    }
-                }
+                Recorded::Done(Posted::Refused { .. }) => self.void(&credit.key).await?,
+                // Still pending: resumed above next time.
+                Recorded::Pending => {}
+                // Never recorded (the transfer stopped before it): nothing left the sender.
+                Recorded::Missing => self.void(&credit.key).await?,
             }
         }
         Ok(done)
