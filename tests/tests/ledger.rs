@@ -9,7 +9,7 @@ use tower_ingest::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
 use tower_ingest::source::LocalSource;
 use tower_store::cursor_store::{CursorStore, StoreSink};
 use tower_store::kill_rewards::KillRewards;
-use tower_store::ledger::{AccountId, CreditGroup, Entry, Ledger, Posted, Source, Transferred};
+use tower_store::ledger::{AccountId, Entry, Ledger, Posted, Source, Transferred};
 use tower_store::player_links::{PlayerLink, PlayerLinks};
 use tower_store::stats_store::{BatchRef, StatsStore};
 use tower_tests::backing::TestDatabase;
@@ -246,16 +246,6 @@ async fn posts_cut_short_are_completed_once() {
     ok(test.drop_database().await);
 }
 
-fn group(key: &str, user: u64, parts: &[(&str, i64)]) -> CreditGroup {
-    CreditGroup {
-        record: Entry {
-            amount: parts.iter().map(|(_, a)| a).sum(),
-            ..credit(key, user, 0)
-        },
-        parts: parts.iter().map(|(k, a)| credit(k, user, *a)).collect(),
-    }
-}
-
 /// Each account's history adds up to its balance: no payment made without its record, and
 /// no record of a payment made twice.
 async fn assert_history_adds_up(ledger: &Ledger, users: &[u64]) {
@@ -271,64 +261,65 @@ async fn assert_history_adds_up(ledger: &Ledger, users: &[u64]) {
 }
 
 #[tokio::test]
-async fn grouped_credits_pay_each_group_once() {
-    let test = ok(TestDatabase::create("ledger_groups").await);
+async fn credits_posted_together_pay_each_once() {
+    let test = ok(TestDatabase::create("ledger_credits").await);
     let ledger = Ledger::new(&ok(test.open().await));
     let transactions = test.handle().collection::<Document>("economy_transactions");
     ok(ledger.post(&credit("daily:g", 2, 100)).await);
-    // A batch paying a new account and one with money: each group's balance after it.
-    let batch = [
-        group("kills:b1:1", 1, &[("kill:a", 10), ("kill:b", 25)]),
-        group("kills:b1:2", 2, &[("kill:c", 10)]),
-    ];
-    let paid = ok(ledger.post_groups(&batch).await);
+    // A batch paying a new account and one with money: each credit's balance after it.
+    let batch = [credit("kills:b1:1", 1, 35), credit("kills:b1:2", 2, 10)];
+    let paid = ok(ledger.post_credits(&batch).await);
     assert_eq!(paid, vec![Some(35), Some(110)]);
     let (history, total) = ok(ledger.history(&account(1), 10).await);
-    assert_eq!((total, history[0].amount), (1, 35), "one record per group");
+    assert_eq!((total, history[0].amount), (1, 35), "one record per credit");
+    assert_eq!(history[0].balance_after, Some(35));
     // The batch finished again (a worker took over): nothing moves, the records stand.
-    assert_eq!(ok(ledger.post_groups(&batch).await), paid);
-    // Applied, then the process stopped before marking it: marked once, not paid again.
+    assert_eq!(ok(ledger.post_credits(&batch).await), paid);
+    // The accounts changed, then the process stopped before recording: recorded once,
+    // with its balance, and not paid again.
     ok(transactions
-        .update_one(
-            doc! { "_id": "kills:b1:1" },
-            doc! { "$set": { "state": "pending" }, "$unset": { "balance_after": "" } },
-        )
+        .delete_many(doc! { "_id": { "$in": ["kills:b1:1", "kills:b1:2"] } })
         .await);
-    ok(ledger.post_groups(&batch).await);
+    assert_eq!(ok(ledger.post_credits(&batch).await), paid);
     assert_eq!(ok(ledger.account(&account(1)).await).balance, 35);
-    // Recorded, then stopped before the account changed; the batch finished again reads
-    // fewer lines (its file was replaced): what was recorded is what is paid.
-    let recorded = [group("kills:b2:4", 4, &[("kill:d", 50)])];
+    assert_eq!(ok(ledger.history(&account(1), 10).await).1, 1);
+    // A credit recorded pending by an older build (record first), then stopped before
+    // the account changed: the batch finished again pays it once and marks it applied.
+    let old = credit("kills:b2:4", 4, 50);
     ok(transactions
-        .insert_many(vec![{
+        .insert_one({
             let mut d =
                 ok(transactions.find_one(doc! { "_id": "kills:b1:2" }).await).unwrap_or_default();
-            d.insert("_id", "kills:b2:4");
+            d.insert("_id", &old.key);
             d.insert("account", format!("{GUILD}:{SERVER}:4"));
             d.insert("user_id", "4");
             d.insert("amount", 50_i64);
             d.insert("state", "pending");
             d.remove("balance_after");
             d
-        }])
+        })
         .await);
-    let fewer = [group("kills:b2:4", 4, &[("kill:d", 10)])];
-    assert_eq!(ok(ledger.post_groups(&fewer).await), vec![Some(50)]);
-    assert_eq!(ok(ledger.post_groups(&recorded).await), vec![Some(50)]);
-    // The same new batch posted twice at once (two workers finishing it): paid once.
-    let twice = [group("kills:b3:3", 3, &[("kill:e", 10), ("kill:f", 20)])];
-    let (x, y) = tokio::join!(ledger.post_groups(&twice), ledger.post_groups(&twice));
-    let (x, y) = (ok(x), ok(y));
-    assert!(x == vec![Some(30)] || y == vec![Some(30)], "{x:?} {y:?}");
+    assert_eq!(
+        ok(ledger.post_credits(std::slice::from_ref(&old)).await),
+        vec![Some(50)]
+    );
+    assert_eq!(ok(ledger.resume_pending().await), 0, "nothing left pending");
+    assert_eq!(ok(ledger.account(&account(4)).await).balance, 50);
+    // The same new batch posted twice at once (two workers finishing it): paid once, and
+    // each post knows the balance.
+    let twice = [credit("kills:b3:3", 3, 30)];
+    let (x, y) = tokio::join!(ledger.post_credits(&twice), ledger.post_credits(&twice));
+    assert_eq!((ok(x), ok(y)), (vec![Some(30)], vec![Some(30)]));
     let three = ok(ledger.account(&account(3)).await);
     assert_eq!((three.balance, three.lifetime), (30, 30));
-    // A group recorded and never applied (no batch came back for it): the resume pays it.
-    let stale = [group("kills:b4:5", 5, &[("kill:g", 15)])];
+    // A credit recorded pending by an older build and never applied (no batch came back
+    // for it): the resume pays it, and posting it later changes nothing.
+    let stale = [credit("kills:b4:5", 5, 15)];
     ok(transactions
         .insert_one({
             let mut d =
                 ok(transactions.find_one(doc! { "_id": "kills:b1:2" }).await).unwrap_or_default();
-            d.insert("_id", &stale[0].record.key);
+            d.insert("_id", &stale[0].key);
             d.insert("account", format!("{GUILD}:{SERVER}:5"));
             d.insert("user_id", "5");
             d.insert("amount", 15_i64);
@@ -342,7 +333,7 @@ async fn grouped_credits_pay_each_group_once() {
         })
         .await);
     assert_eq!(ok(ledger.resume_pending().await), 1);
-    assert_eq!(ok(ledger.post_groups(&stale).await), vec![Some(15)]);
+    assert_eq!(ok(ledger.post_credits(&stale).await), vec![Some(15)]);
     assert_eq!(ok(ledger.account(&account(5)).await).balance, 15);
     assert_history_adds_up(&ledger, &[1, 2, 3, 4, 5]).await;
     ok(test.drop_database().await);
@@ -394,6 +385,11 @@ async fn kill_rewards_are_the_same_when_the_worker_dies_mid_batch() {
         let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
         let rewards = KillRewards::new(&db);
         let users = link_every_killer(&db, &[&a, &b]).await;
+        // The fixtures' kills are old: late kills pay, as the guild may ask, so every one
+        // does (what is late is judged in `late_kills_pay_only_where_the_guild_asks`).
+        ok(tower_store::guilds::GuildStore::new(&db)
+            .set_economy_setting(GUILD, "pay_history", mongodb::bson::Bson::Boolean(true))
+            .await);
         let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         ok(std::fs::create_dir_all(root.join(DIR)));
@@ -889,4 +885,107 @@ async fn history_pays_only_where_the_guild_asks_and_never_claims_bounties() {
     }
     assert_eq!(balances[0], 0, "history pays nothing by default");
     assert!(balances[1] > 0, "and pays when the guild asks");
+}
+
+/// A kill read long after it happened (a worker catching up after downtime) pays nothing
+/// and claims no bounty, unless the guild pays history. Judged from the killfeed file's
+/// own time (its mtime is when its newest line was written), so a game server whose
+/// clock runs hours off UTC is judged alike.
+#[tokio::test]
+async fn late_kills_pay_only_where_the_guild_asks() {
+    use tower_store::bounties::{Bounties, NewBounty, Status};
+    const DIR: &str = "deathlogs/world_0";
+    const KILLER: &str = "0002ca35475e48e28fdf97e052dc1111";
+    let unix_now = DateTime::now().timestamp_millis() / 1000;
+    for (name, clock_ahead, pay_history) in [
+        ("utc", 0, false),
+        ("ahead", 5 * 3600, false),
+        ("behind", -7 * 3600, false),
+        ("paid", 0, true),
+    ] {
+        let test = ok(TestDatabase::create(&format!("ledger_late_{name}")).await);
+        let db = ok(test.open().await);
+        let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+        let (rewards, ledger, bounties) =
+            (KillRewards::new(&db), Ledger::new(&db), Bounties::new(&db));
+        let link = PlayerLink {
+            server_id: SERVER.to_owned(),
+            player_id: KILLER.to_owned(),
+            player_name: "Alpha".to_owned(),
+        };
+        ok(PlayerLinks::new(&db).link(GUILD, 1, &link).await);
+        if pay_history {
+            ok(tower_store::guilds::GuildStore::new(&db)
+                .set_economy_setting(GUILD, "pay_history", mongodb::bson::Bson::Boolean(true))
+                .await);
+        }
+        // A bounty on the victim of the late kill, placed by someone with the money.
+        ok(ledger.post(&credit("daily:placer", 9, 500)).await);
+        let victim = |n: u32| format!("0002ca35475e48e28fdf97e052dc{n:04}");
+        ok(bounties
+            .place(&NewBounty {
+                id: "late".to_owned(),
+                guild_id: GUILD,
+                server_id: SERVER.to_owned(),
+                target_id: victim(1),
+                target_name: "Victim 1".to_owned(),
+                reward: 100,
+                reason: "No reason provided".to_owned(),
+                placed_by: 9,
+            })
+            .await);
+        // Three kills by Alpha on the game server's clock: three hours ago (late), a
+        // minute ago and now; the file is written now.
+        let server_now = unix_now + clock_ahead;
+        let line = |at: i64, n: u32| {
+            format!(
+                "{};Alpha;{KILLER};Victim {n};{};AK-74;50;\n",
+                tower_ingest::timestamp::format_seconds(at),
+                victim(n)
+            )
+        };
+        let text = [
+            line(server_now - 3 * 3600, 1),
+            line(server_now - 60, 2),
+            line(server_now, 3),
+        ]
+        .concat();
+        let root = std::env::temp_dir().join(format!("tower-late-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        ok(std::fs::create_dir_all(root.join(DIR)));
+        let day = tower_ingest::timestamp::format_seconds(server_now - 3 * 3600);
+        ok(std::fs::write(
+            root.join(DIR).join(format!("{}-00.00.00.csv", &day[..10])),
+            text,
+        ));
+        let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+        sink.state.listed = true;
+        sink.rewards = Some(&rewards);
+        let mut outcome = PollOutcome::default();
+        ok(poll_killfeed(
+            &LocalSource::new(&root),
+            DIR,
+            BATCH_BYTES,
+            None,
+            &mut sink,
+            &mut outcome,
+        )
+        .await);
+        assert_eq!(sink.totals.counted, 3, "{name}: every kill counted");
+        // Fresh: 10 + 10 + 15 (the third kill of a streak); late paid too: 10 more.
+        let expected = if pay_history { 45 } else { 35 };
+        assert_eq!(
+            ok(ledger.account(&account(1)).await).balance,
+            expected,
+            "{name}: what Alpha's user was paid"
+        );
+        let bounty = ok(bounties.active(GUILD, SERVER).await);
+        assert_eq!(
+            bounty.iter().map(|b| b.status).collect::<Vec<_>>(),
+            vec![Status::Active],
+            "{name}: a late kill claims no bounty"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+        ok(test.drop_database().await);
+    }
 }

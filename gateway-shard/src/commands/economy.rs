@@ -160,7 +160,7 @@ async fn settings(
         return Ok(Reply::done(
             "Economy Settings",
             format!(
-                "daily_amount: {daily}\nkill_reward: {} credits a kill, before the distance and streak bonuses\npay_history: {} (kills read as history: a first read, a backfill)",
+                "daily_amount: {daily}\nkill_reward: {} credits a kill, before the distance and streak bonuses\npay_history: {} (kills read as history: a first read, a backfill; or read more than 10 minutes after they happened)",
                 e.kill_reward
                     .unwrap_or(tower_store::kill_rewards::KILL_CREDITS),
                 if e.pay_history { "on" } else { "off" }
@@ -183,7 +183,7 @@ async fn settings(
             (
                 Bson::Boolean(on),
                 format!(
-                    "Kills read as history {} pay their killers.",
+                    "Kills read as history or late {} pay their killers.",
                     if on { "now" } else { "no longer" }
                 ),
             )

@@ -742,7 +742,7 @@ pub fn schema() -> Vec<Command> {
                 .option(StringBuilder::new("setting", "Which setting").choices([
                     ("Daily reward amount", "daily_amount"),
                     ("Credits for a kill", "kill_reward"),
-                    ("Pay kills read as history (on/off)", "pay_history"),
+                    ("Pay kills read as history or late (on/off)", "pay_history"),
                 ]))
                 .option(text("value", "A number, default, or on/off", false).max_length(12)),
             )

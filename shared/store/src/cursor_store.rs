@@ -11,11 +11,12 @@ use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{Database, collections};
+use crate::kill_rewards::KillRewards;
 use crate::schema::SCHEMA_VERSION;
 use crate::stats_store::{BatchOutcome, BatchRef, StatsStore};
 use tower_ingest::cursor::{FileCursor, ReadPoint, head_hash};
 use tower_ingest::earlier_position::EarlierPosition;
-use tower_ingest::ingest::{Chunk, parse_killfeed_chunk};
+use tower_ingest::ingest::{Chunk, batch_events, parse_killfeed_chunk};
 use tower_ingest::reader::KillfeedSink;
 use tower_ingest::source::{ByteSource, FileMeta};
 
@@ -106,6 +107,10 @@ pub struct KillfeedState {
     /// the first read finds it in bytes: history then ends there instead of at the end of
     /// the newest file, so what the earlier bot had not posted yet is posted.
     pub earlier_bot: Option<EarlierPosition>,
+    /// How far the game server's clock runs ahead of UTC (seconds; negative: behind), as
+    /// last measured: a batch read to a file's end ends with the line written at the
+    /// file's mtime. Kill rewards tell late kills from fresh ones with it.
+    pub clock_ahead: Option<i64>,
 }
 
 /// A server's killfeed slots as stored.
@@ -735,15 +740,27 @@ impl<'a> StoreSink<'a> {
         }
         // Paid before the notices are stored, so a kill post shows what it paid; a batch
         // finished after a crash pays again under the same line ids: once.
-        let payouts = match &rewards {
-            Some((r, prepared)) => {
+        let payouts = match rewards {
+            Some((r, mut prepared)) => {
+                if prepared.credits.is_none() {
+                    let credits =
+                        KillRewards::credits(batch, &outcome.kept, &prepared, pending.batch);
+                    let paying = !credits.is_empty();
+                    prepared.credits = Some(credits);
+                    // Kept with the pending batch before any account changes: a batch
+                    // finished again pays these, whatever it reads again.
+                    if paying && let Some(p) = self.state.pending.as_mut() {
+                        p.rewards = Some(prepared.clone());
+                        self.save().await?;
+                    }
+                }
                 r.pay(
                     self.guild_id,
                     self.server_id,
                     pending.batch,
                     batch,
                     &outcome.kept,
-                    prepared,
+                    &prepared,
                 )
                 .await?
             }
@@ -861,11 +878,20 @@ impl StoreSink<'_> {
             .quiet_until
             .as_ref()
             .is_some_and(|q| q.covers(cursor));
+        let newest = batch_events(batch).map(|(line, _)| line.at).max();
+        if let Some(newest) = newest
+            && cursor.offset >= cursor.size
+            && cursor.mtime > 0
+        {
+            self.state.clock_ahead = Some(newest - cursor.mtime);
+        }
         // History pays only where the guild's admins turned that on.
         let rewards = match self.rewards {
             Some(r) if !history || r.pays_history(self.guild_id).await? => {
                 let mut prepared = r.prepare(self.guild_id, self.server_id, batch).await?;
                 prepared.history = history;
+                prepared.read_at = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
+                prepared.clock_ahead = self.state.clock_ahead.unwrap_or(0);
                 Some(prepared)
             }
             _ => None,

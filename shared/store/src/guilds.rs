@@ -54,7 +54,8 @@ pub struct EconomySettings {
     pub daily_amount: Option<i64>,
     /// Credits for a kill before its bonuses; `None`: the earlier bot's 10.
     pub kill_reward: Option<i64>,
-    /// Whether kills read as history (a first read, a backfill) pay too.
+    /// Whether kills read as history (a first read, a backfill) or late (more than
+    /// [`crate::kill_rewards::FRESH_FOR_SECS`] after they happened) pay too.
     pub pay_history: bool,
 }
 

@@ -12,10 +12,18 @@
 //! ([`KillRewards::prepare`]) and kept with the pending batch, so a batch finished again
 //! after a crash pays the same users the same amounts.
 //!
-//! A batch pays each user once ([`crate::ledger::Ledger::post_groups`]): one record with
+//! A kill read more than [`FRESH_FOR_SECS`] after it happened (a worker catching up after
+//! downtime) is late: it claims and triggers no bounty, and pays only where the guild pays
+//! history. A line's time is the game server's clock; how far that runs from UTC is
+//! measured from the killfeed file's mtime ([`Prepared::clock_ahead`]), so a server in any
+//! time zone is judged alike.
+//!
+//! A batch pays each user once ([`crate::ledger::Ledger::post_credits`]): one record with
 //! the sum of their kills' rewards, keyed by the batch (the statistics count a line in one
 //! batch only, so a line pays once), in a constant number of round trips however many
-//! kills the batch holds.
+//! kills the batch holds. What each user is paid is fixed with the pending batch before
+//! any account changes ([`Prepared::credits`]): that is the payment's intent, so the
+//! ledger records each payment once, after it is applied.
 
 use std::collections::HashMap;
 
@@ -27,11 +35,16 @@ use tower_ingest::ingest::{Chunk, batch_events};
 use tower_ingest::killfeed::KillfeedEvent;
 
 use crate::db::{Database, collections};
-use crate::ledger::{AccountId, CreditGroup, Entry, Ledger, Source};
+use crate::ledger::{AccountId, Entry, Ledger, Source};
 use crate::player_links::PlayerLinks;
 
 /// Credits for any PvP kill.
 pub const KILL_CREDITS: i64 = 10;
+
+/// How long after it happened a kill is read and still fresh: the gateway's default
+/// freshness for posts (`TOWER_NOTICE_MAX_AGE_SECS`), so a kill too old to be posted is
+/// not paid either.
+pub const FRESH_FOR_SECS: i64 = 600;
 
 /// What one kill pays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,6 +123,38 @@ pub struct Prepared {
     /// their killers but claim no bounty and trigger none (they may predate them).
     #[serde(default)]
     pub history: bool,
+    /// Late kills pay too (the guild's `pay_history`).
+    #[serde(default)]
+    pub pays_late: bool,
+    /// When the batch was read (Unix seconds; 0: not known, every kill is fresh).
+    #[serde(default)]
+    pub read_at: i64,
+    /// How far the game server's clock ran ahead of UTC then (seconds).
+    #[serde(default)]
+    pub clock_ahead: i64,
+    /// What the batch pays each user, fixed once its lines are counted and before any
+    /// account changes ([`KillRewards::credits`]): a batch finished again pays these,
+    /// whatever it reads again.
+    #[serde(default)]
+    pub credits: Option<Vec<KillCredit>>,
+}
+
+impl Prepared {
+    /// Whether a kill at `at` (the game server's time) was read more than
+    /// [`FRESH_FOR_SECS`] after it happened.
+    pub fn late(&self, at: i64) -> bool {
+        self.read_at > 0 && self.read_at - (at - self.clock_ahead) > FRESH_FOR_SECS
+    }
+}
+
+/// One user's kill rewards in one batch, as fixed before they are paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillCredit {
+    /// The Discord user (a string: Discord ids use all 64 bits).
+    pub user_id: String,
+    pub amount: i64,
+    /// The history's line ("Killed X (AK, 120 m); … (4 kills) · Killstreak x5 +25").
+    pub details: String,
 }
 
 /// A killer the batch may pay.
@@ -179,10 +224,10 @@ impl KillRewards {
         let holders = self.links.holders(guild_id, server_id, &killers).await?;
         if holders.is_empty() {
             return Ok(Prepared {
-                killers: Vec::new(),
                 bounty,
                 kill_credits,
-                history: false,
+                pays_late: guild.economy.pay_history,
+                ..Prepared::default()
             });
         }
         let mut linked: Vec<&str> = holders.keys().map(String::as_str).collect();
@@ -223,8 +268,20 @@ impl KillRewards {
             killers,
             bounty,
             kill_credits,
-            history: false,
+            pays_late: guild.economy.pay_history,
+            ..Prepared::default()
         })
+    }
+
+    /// What batch number `batch_no`'s counted (`kept`) kills pay each user, to keep with
+    /// the pending batch before [`KillRewards::pay`] changes any account.
+    pub fn credits(
+        batch: &[Chunk<'_>],
+        kept: &[(usize, String)],
+        prepared: &Prepared,
+        batch_no: i64,
+    ) -> Vec<KillCredit> {
+        plan(&counted(batch, kept), prepared, batch_no).1
     }
 
     /// After batch number `batch_no` is applied: pays each counted (`kept`) kill of a
@@ -240,17 +297,14 @@ impl KillRewards {
         kept: &[(usize, String)],
         prepared: &Prepared,
     ) -> Result<Payouts, MongoError> {
-        let holders: HashMap<&str, u64> = prepared
-            .killers
+        let holders = holders(prepared);
+        let counted = counted(batch, kept);
+        // Late kills claim and trigger no bounty (they may predate it).
+        let fresh: Vec<_> = counted
             .iter()
-            .filter_map(|k| Some((k.player_id.as_str(), k.user_id.parse().ok()?)))
+            .filter(|(line, _)| !prepared.late(line.at))
             .collect();
-        let events: Vec<_> = batch_events(batch).map(|(e, _)| e).collect();
-        let counted: Vec<(&tower_ingest::killfeed::KillfeedLine<'_>, &String)> = kept
-            .iter()
-            .filter_map(|(i, id)| Some((*events.get(*i)?, id)))
-            .collect();
-        let kills: Vec<crate::bounties::KillSeen<'_>> = counted
+        let kills: Vec<crate::bounties::KillSeen<'_>> = fresh
             .iter()
             .filter_map(|(line, id)| match &line.event {
                 KillfeedEvent::Kill { killer, victim, .. } => Some(crate::bounties::KillSeen {
@@ -274,7 +328,7 @@ impl KillRewards {
             .bounty
             .filter(|s| s.auto_bounty && !prepared.history)
         {
-            let watched: Vec<crate::auto_bounties::WatchedKill> = counted
+            let watched: Vec<crate::auto_bounties::WatchedKill> = fresh
                 .iter()
                 .filter_map(|(line, id)| match &line.event {
                     KillfeedEvent::Kill { killer, victim, .. } => {
@@ -302,84 +356,32 @@ impl KillRewards {
                 bounties,
             });
         }
-        let streaks = streaks_in_batch(&counted, prepared, batch_no);
-        // Each paid line in batch order, and each user's credits in one group.
-        let mut lines: Vec<(&String, u64, Reward)> = Vec::new();
-        let mut groups: Vec<CreditGroup> = Vec::new();
-        let mut group_of: HashMap<u64, usize> = HashMap::new();
-        for ((line, id), streak) in counted.iter().zip(streaks) {
-            let KillfeedEvent::Kill {
-                killer,
-                victim,
-                weapon,
-                distance_m,
-                ..
-            } = &line.event
-            else {
-                continue;
-            };
-            let Some(&user_id) = holders.get(killer.id) else {
-                continue;
-            };
-            let r = reward_from(
-                prepared.kill_credits.unwrap_or(KILL_CREDITS),
-                *distance_m,
-                streak,
-            );
-            let account = AccountId {
-                guild_id,
-                server_id: server_id.to_owned(),
-                user_id,
-            };
-            let g = *group_of.entry(user_id).or_insert_with(|| {
-                groups.push(CreditGroup {
-                    record: Entry {
-                        key: format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}"),
-                        account: account.clone(),
-                        amount: 0,
-                        source: Source::KillReward,
-                        details: String::new(),
-                        reference: format!("batch {batch_no}"),
-                    },
-                    parts: Vec::new(),
-                });
-                groups.len() - 1
-            });
-            let group = &mut groups[g];
-            group.parts.push(Entry {
-                key: format!("kill:{guild_id}:{server_id}:{id}"),
-                account: account.clone(),
-                amount: r.base + r.distance_bonus,
-                source: Source::KillReward,
-                details: format!(
-                    "Killed {} ({}, {} m)",
-                    victim.name.as_ref(),
-                    weapon.as_ref(),
-                    distance_m
-                ),
-                reference: (*id).clone(),
-            });
-            if r.streak_bonus > 0 {
-                group.parts.push(Entry {
-                    key: format!("streak:{guild_id}:{server_id}:{id}"),
-                    account,
-                    amount: r.streak_bonus,
-                    source: Source::KillstreakBonus,
-                    details: format!("Killstreak x{}", r.streak),
-                    reference: (*id).clone(),
-                });
-            }
-            group.record.amount += r.total();
-            lines.push((id, user_id, r));
-        }
-        for g in &mut groups {
-            g.record.details = group_details(&g.parts);
-        }
-        let after = self.ledger.post_groups(&groups).await?;
-        // Each line's balance: the group's balance after, less the user's later lines.
-        let mut running: HashMap<u64, Option<i64>> = group_of
+        let (lines, planned) = plan(&counted, prepared, batch_no);
+        let credits = prepared.credits.as_ref().unwrap_or(&planned);
+        let entries: Vec<Entry> = credits
             .iter()
-            .map(|(user, &g)| (*user, after.get(g).copied().flatten()))
+            .filter_map(|c| {
+                let user_id: u64 = c.user_id.parse().ok()?;
+                Some(Entry {
+                    key: format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}"),
+                    account: AccountId {
+                        guild_id,
+                        server_id: server_id.to_owned(),
+                        user_id,
+                    },
+                    amount: c.amount,
+                    source: Source::KillReward,
+                    details: c.details.clone(),
+                    reference: format!("batch {batch_no}"),
+                })
+            })
+            .collect();
+        let after = self.ledger.post_credits(&entries).await?;
+        // Each line's balance: the credit's balance after, less the user's later lines.
+        let mut running: HashMap<u64, Option<i64>> = entries
+            .iter()
+            .zip(after)
+            .map(|(e, balance)| (e.account.user_id, balance))
             .collect();
         let mut paid = HashMap::with_capacity(lines.len());
         for (id, user_id, r) in lines.into_iter().rev() {
@@ -398,23 +400,109 @@ impl KillRewards {
     }
 }
 
+/// The linked killers' users by EOS id.
+fn holders(prepared: &Prepared) -> HashMap<&str, u64> {
+    prepared
+        .killers
+        .iter()
+        .filter_map(|k| Some((k.player_id.as_str(), k.user_id.parse().ok()?)))
+        .collect()
+}
+
+/// The batch's counted lines (`kept`), each with its id.
+fn counted<'c, 'a, 'k>(
+    batch: &'c [Chunk<'a>],
+    kept: &'k [(usize, String)],
+) -> Vec<(&'c tower_ingest::killfeed::KillfeedLine<'a>, &'k String)> {
+    let events: Vec<_> = batch_events(batch).map(|(e, _)| e).collect();
+    kept.iter()
+        .filter_map(|(i, id)| Some((*events.get(*i)?, id)))
+        .collect()
+}
+
+/// One user's paid kills in a batch, while it is planned.
+#[derive(Default)]
+struct UserKills {
+    user_id: u64,
+    amount: i64,
+    /// Each kill as the history shows it.
+    kills: Vec<String>,
+    /// Each streak bonus: its text and amount.
+    bonuses: Vec<(String, i64)>,
+}
+
+/// What the counted lines pay: each paid line (its id, the user, the reward) in batch
+/// order, and each user's credit.
+fn plan<'k>(
+    counted: &[(&tower_ingest::killfeed::KillfeedLine<'_>, &'k String)],
+    prepared: &Prepared,
+    batch_no: i64,
+) -> (Vec<(&'k String, u64, Reward)>, Vec<KillCredit>) {
+    let holders = holders(prepared);
+    let streaks = streaks_in_batch(counted, prepared, batch_no);
+    let mut lines = Vec::new();
+    // Each user's kills (their history text) and streak bonuses, in order of first kill.
+    let mut users: Vec<UserKills> = Vec::new();
+    let mut user_at: HashMap<u64, usize> = HashMap::new();
+    for ((line, id), streak) in counted.iter().zip(streaks) {
+        let KillfeedEvent::Kill {
+            killer,
+            victim,
+            weapon,
+            distance_m,
+            ..
+        } = &line.event
+        else {
+            continue;
+        };
+        let Some(&user_id) = holders.get(killer.id) else {
+            continue;
+        };
+        if prepared.late(line.at) && !prepared.pays_late {
+            continue;
+        }
+        let r = reward_from(
+            prepared.kill_credits.unwrap_or(KILL_CREDITS),
+            *distance_m,
+            streak,
+        );
+        let at = *user_at.entry(user_id).or_insert_with(|| {
+            users.push(UserKills {
+                user_id,
+                ..UserKills::default()
+            });
+            users.len() - 1
+        });
+        let user = &mut users[at];
+        user.amount += r.total();
+        user.kills.push(format!(
+            "Killed {} ({}, {} m)",
+            victim.name.as_ref(),
+            weapon.as_ref(),
+            distance_m
+        ));
+        if r.streak_bonus > 0 {
+            user.bonuses
+                .push((format!("Killstreak x{}", r.streak), r.streak_bonus));
+        }
+        lines.push((*id, user_id, r));
+    }
+    let credits = users
+        .into_iter()
+        .map(|u| KillCredit {
+            user_id: u.user_id.to_string(),
+            amount: u.amount,
+            details: credit_details(&u.kills, &u.bonuses),
+        })
+        .collect();
+    (lines, credits)
+}
+
 /// A batch's rewards for one user, as the history shows them: the first few kills, how
 /// many when more than one, and the streak bonuses.
-fn group_details(parts: &[Entry]) -> String {
+fn credit_details(kills: &[String], bonuses: &[(String, i64)]) -> String {
     const SHOWN: usize = 3;
-    let kills: Vec<&Entry> = parts
-        .iter()
-        .filter(|p| p.source == Source::KillReward)
-        .collect();
-    let bonuses: Vec<&Entry> = parts
-        .iter()
-        .filter(|p| p.source == Source::KillstreakBonus)
-        .collect();
-    let shown: Vec<&str> = kills
-        .iter()
-        .take(SHOWN)
-        .map(|p| p.details.as_str())
-        .collect();
+    let shown: Vec<&str> = kills.iter().take(SHOWN).map(String::as_str).collect();
     let mut text = shown.join("; ");
     if kills.len() > SHOWN {
         text.push_str("; …");
@@ -422,9 +510,8 @@ fn group_details(parts: &[Entry]) -> String {
     if kills.len() > 1 {
         text.push_str(&format!(" ({} kills)", kills.len()));
     }
-    if !bonuses.is_empty() {
-        let total: i64 = bonuses.iter().map(|p| p.amount).sum();
-        let last = bonuses.last().map_or("", |p| p.details.as_str());
+    if let Some((last, _)) = bonuses.last() {
+        let total: i64 = bonuses.iter().map(|(_, amount)| amount).sum();
         text.push_str(&format!(" · {last} +{total}"));
     }
     text

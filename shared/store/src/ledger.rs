@@ -21,10 +21,10 @@
 //! last [`RECENT_KEYS`] keys, far more than can be posted to one account before a pending
 //! transaction is resumed (within a minute).
 //!
-//! Credits that arrive together (a killfeed batch's kill rewards) are posted as groups
-//! ([`Ledger::post_groups`]) in a constant number of round trips: each group is one
-//! record for one account (with the keys of the lines it pays), through the same three
-//! steps, all groups of a batch at once.
+//! Credits that arrive together (a killfeed batch's kill rewards, one per account) are
+//! posted at once ([`Ledger::post_credits`]) in a constant number of round trips: the
+//! caller keeps them durably until posted (the batch's pending record is their intent), so
+//! each is recorded once, after its account changed, with step 2's same guard.
 //!
 //! A transfer is two transactions: its credit recorded `waiting`, then its debit posted,
 //! then its credit posted. A credit cannot be refused, so once the debit is applied the
@@ -135,18 +135,6 @@ pub struct Entry {
     pub details: String,
     /// What it refers to (a killfeed line id, a transfer's other account, a bounty).
     pub reference: String,
-}
-
-/// Credits posted as one record ([`Ledger::post_groups`]): a killfeed batch's rewards for
-/// one account.
-#[derive(Debug, Clone)]
-pub struct CreditGroup {
-    /// The record: its key names the group (`kills:<guild>:<server>:<batch>:<user>`), its
-    /// amount is the parts' sum.
-    pub record: Entry,
-    /// The credits it is made of, each keyed by what caused it (a killfeed line), kept in
-    /// the record for the history.
-    pub parts: Vec<Entry>,
 }
 
 /// What posting did.
@@ -292,6 +280,41 @@ impl Ledger {
 
     /// Steps 2 and 3 of a post.
     async fn apply(&self, entry: &Entry) -> Result<Posted, MongoError> {
+        let posted = self.change_account(entry).await?;
+        let set = match posted {
+            Posted::Applied { balance_after, .. } => {
+                let mut set = doc! { "state": "applied" };
+                if let Some(b) = balance_after {
+                    set.insert("balance_after", b);
+                }
+                set
+            }
+            Posted::Refused { balance } => {
+                doc! { "state": "refused", "balance_at_refusal": balance }
+            }
+        };
+        // Whoever records the outcome is the post that made it: two posts of one key at
+        // once (or a retried write) may both find the key applied, but only one records it.
+        let recorded = self
+            .transactions
+            .update_one(
+                doc! { "_id": &entry.key, "state": { "$in": ["pending", "waiting"] } },
+                doc! { "$set": set },
+            )
+            .await?;
+        let earlier = recorded.modified_count == 0;
+        Ok(match posted {
+            Posted::Applied { balance_after, .. } => Posted::Applied {
+                balance_after,
+                earlier,
+            },
+            refused => refused,
+        })
+    }
+
+    /// Step 2 of a post: the account changed once for `entry`, unless it holds its key
+    /// (`earlier`) or, for a debit, its balance does not cover it.
+    async fn change_account(&self, entry: &Entry) -> Result<Posted, MongoError> {
         let account = entry.account.key();
         let mut filter = doc! { "_id": &account, "recent": { "$ne": &entry.key } };
         let mut inc = doc! { "balance": entry.amount };
@@ -336,7 +359,7 @@ impl Ledger {
                 _ => break,
             }
         }
-        let posted = match changed {
+        Ok(match changed {
             Ok(Some(d)) => Posted::Applied {
                 balance_after: Some(int(&d, "balance")),
                 earlier: false,
@@ -350,35 +373,6 @@ impl Ledger {
                 balance: self.account(&entry.account).await?.balance,
             },
             Err(e) => return Err(e),
-        };
-        let set = match posted {
-            Posted::Applied { balance_after, .. } => {
-                let mut set = doc! { "state": "applied" };
-                if let Some(b) = balance_after {
-                    set.insert("balance_after", b);
-                }
-                set
-            }
-            Posted::Refused { balance } => {
-                doc! { "state": "refused", "balance_at_refusal": balance }
-            }
-        };
-        // Whoever records the outcome is the post that made it: two posts of one key at
-        // once (or a retried write) may both find the key applied, but only one records it.
-        let recorded = self
-            .transactions
-            .update_one(
-                doc! { "_id": &entry.key, "state": { "$in": ["pending", "waiting"] } },
-                doc! { "$set": set },
-            )
-            .await?;
-        let earlier = recorded.modified_count == 0;
-        Ok(match posted {
-            Posted::Applied { balance_after, .. } => Posted::Applied {
-                balance_after,
-                earlier,
-            },
-            refused => refused,
         })
     }
 
@@ -392,117 +386,39 @@ impl Ledger {
             .is_some())
     }
 
-    /// Posts credits that arrived together, each group once, in four round trips whatever
-    /// their number. The balance after each group, in order (`None` where it is not known
-    /// exactly: another change landed on the account in between, or an earlier post
-    /// applied it).
+    /// Posts credits that arrive together (a killfeed batch's kill rewards: one per
+    /// account), each once, in three round trips whatever their number. The balance after
+    /// each, in order (`None` where it is not known exactly: another change landed on the
+    /// account in between, or an earlier post applied it).
     ///
-    /// 1. the groups are recorded `pending`, with their parts (one unordered insert); a
-    ///    group recorded before (the batch finished again) is read back, and what was
-    ///    recorded is what is applied, whatever the retry computed;
-    /// 2. every pending group's account is credited by one unordered `update` command,
-    ///    each statement matching only while its account lacks the group's key;
-    /// 3. the accounts are read: a balance is this group's when the account's
-    ///    `last_post` is still the group's key;
-    /// 4. the groups are marked applied, with their balances.
+    /// The caller keeps the credits durably until this returns, and posts the same ones
+    /// again if it was cut short (a killfeed batch keeps them with its pending record):
+    /// that is their intent, so each is recorded once, after its account changed.
+    /// 1. every account is credited by one unordered `update` command, each statement
+    ///    matching only while its account lacks the credit's key;
+    /// 2. the accounts are read: a balance is this credit's when the account's
+    ///    `last_post` is still its key;
+    /// 3. each credit is recorded `applied`, with its balance; one recorded before (the
+    ///    batch finished again) stands as recorded.
     ///
-    /// A group whose statement failed (its account holds its key: a crash between 2 and
-    /// 4) is marked applied without a balance; one cut short before 2 is completed by the
-    /// batch finished again or by [`Ledger::resume_pending`]. Only the group's key goes
-    /// into the account's `recent` keys (a part is a killfeed line, counted once by the
-    /// statistics before it is paid): a batch of any size uses one.
-    pub async fn post_groups(
-        &self,
-        groups: &[CreditGroup],
-    ) -> Result<Vec<Option<i64>>, MongoError> {
-        let mut balances = vec![None; groups.len()];
-        let mut todo: Vec<CreditGroup> = Vec::new();
-        let mut index_of: Vec<usize> = Vec::new();
-        let asked: Vec<usize> = (0..groups.len())
-            .filter(|&i| groups[i].record.amount > 0)
+    /// A statement refused with a duplicate key is a credit applied before (its account
+    /// holds the key: posted again after a crash), or two posts opening one account at
+    /// once (then it goes again, alone). Only the credit's key goes into the account's
+    /// `recent` keys: a batch of any size uses one.
+    pub async fn post_credits(&self, credits: &[Entry]) -> Result<Vec<Option<i64>>, MongoError> {
+        let mut balances = vec![None; credits.len()];
+        let asked: Vec<usize> = (0..credits.len())
+            .filter(|&i| credits[i].amount > 0)
             .collect();
         if asked.is_empty() {
             return Ok(balances);
         }
-        // 1. Recorded pending; those recorded before stand as recorded.
-        let records: Vec<Document> = asked
-            .iter()
-            .map(|&i| group_record(&groups[i], "pending"))
-            .collect();
-        let inserted = self
-            .transactions
-            .insert_many(records)
-            .with_options(
-                mongodb::options::InsertManyOptions::builder()
-                    .ordered(false)
-                    .build(),
-            )
-            .await;
-        let earlier = match inserted {
-            Ok(_) => std::collections::HashSet::new(),
-            Err(e) => match crate::db::already_stored(&e) {
-                Some(at) => at,
-                None => return Err(e),
-            },
-        };
-        let mut stored: std::collections::HashMap<String, Document> = if earlier.is_empty() {
-            std::collections::HashMap::new()
-        } else {
-            let keys: Vec<&str> = earlier
-                .iter()
-                .filter_map(|&n| asked.get(n).map(|&i| groups[i].record.key.as_str()))
-                .collect();
-            self.transactions
-                .find(doc! { "_id": { "$in": &keys } })
-                .await?
-                .try_collect::<Vec<Document>>()
-                .await?
-                .into_iter()
-                .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
-                .collect()
-        };
-        for (n, &i) in asked.iter().enumerate() {
-            let group = &groups[i];
-            if !earlier.contains(&n) {
-                todo.push(group.clone());
-                index_of.push(i);
-                continue;
-            }
-            if let Some(d) = stored.remove(&group.record.key) {
-                match (outcome_of(&d), group_of(&d)) {
-                    (Some(Posted::Applied { balance_after, .. }), _) => balances[i] = balance_after,
-                    (Some(Posted::Refused { .. }), _) => {}
-                    (None, Some(recorded)) => {
-                        todo.push(recorded);
-                        index_of.push(i);
-                    }
-                    (None, None) => {
-                        tracing::warn!(key = %group.record.key, "ledger: a recorded group cannot be read; left for resume_pending");
-                    }
-                }
-            }
-        }
-        let applied = self.apply_groups(&todo).await?;
-        for (n, balance) in applied.into_iter().enumerate() {
-            if let Some(&i) = index_of.get(n) {
-                balances[i] = balance;
-            }
-        }
-        Ok(balances)
-    }
-
-    /// Steps 2 to 4 of [`Ledger::post_groups`] for groups recorded pending.
-    async fn apply_groups(&self, groups: &[CreditGroup]) -> Result<Vec<Option<i64>>, MongoError> {
-        let mut balances = vec![None; groups.len()];
-        if groups.is_empty() {
-            return Ok(balances);
-        }
-        // 2. One statement per group.
+        // 1. One statement per credit.
         let now = DateTime::now();
-        let statements: Vec<Document> = groups
+        let statements: Vec<Document> = asked
             .iter()
-            .map(|g| {
-                let entry = &g.record;
+            .map(|&i| {
+                let entry = &credits[i];
                 let mut inc = doc! { "balance": entry.amount };
                 if entry.source.earns() {
                     inc.insert("lifetime", entry.amount);
@@ -532,11 +448,23 @@ impl Ledger {
                 "crediting accounts refused (code {code}): {message}"
             )));
         }
-        // A duplicate key: the account holds the group's key (applied by a post cut short),
-        // or two posts opened the account at once: told apart below.
-        let failed: std::collections::HashSet<usize> = refused.iter().map(|(n, _, _)| *n).collect();
-        // 3. The balances right after.
-        let ids: Vec<String> = groups.iter().map(|g| g.record.account.key()).collect();
+        let refused: Vec<usize> = refused
+            .iter()
+            .filter_map(|(n, _, _)| asked.get(*n).copied())
+            .collect();
+        // Refused as a duplicate: applied before, or the account opened by another post at
+        // the same moment (this credit goes again, alone).
+        let held = self.held(credits, &refused).await?;
+        for &i in &refused {
+            if !held.contains(&i)
+                && let Posted::Applied { balance_after, .. } =
+                    self.change_account(&credits[i]).await?
+            {
+                balances[i] = balance_after;
+            }
+        }
+        // 2. The balances right after.
+        let ids: Vec<String> = asked.iter().map(|&i| credits[i].account.key()).collect();
         let after: std::collections::HashMap<String, (i64, String)> = self
             .accounts
             .find(doc! { "_id": { "$in": &ids } })
@@ -555,50 +483,113 @@ impl Ledger {
                 ))
             })
             .collect();
-        // 4. Marked applied.
-        let mut marks = Vec::with_capacity(groups.len());
-        for (n, g) in groups.iter().enumerate() {
-            if failed.contains(&n) {
-                if self.holds(&g.record.account.key(), &g.record.key).await? {
-                    marks.push(doc! {
-                        "q": { "_id": &g.record.key, "state": "pending" },
-                        "u": { "$set": { "state": "applied" } },
-                    });
-                } else {
-                    // Two posts opened the account at once: this one again, as an update.
-                    balances[n] = match self.apply(&g.record).await? {
-                        Posted::Applied { balance_after, .. } => balance_after,
-                        Posted::Refused { .. } => None,
-                    };
-                }
-                continue;
+        for &i in &asked {
+            if balances[i].is_none() {
+                balances[i] = after
+                    .get(&credits[i].account.key())
+                    .filter(|(_, last)| *last == credits[i].key)
+                    .map(|(b, _)| *b);
             }
-            let balance = after
-                .get(&g.record.account.key())
-                .filter(|(_, last)| *last == g.record.key)
-                .map(|(b, _)| *b);
-            balances[n] = balance;
-            let mut set = doc! { "state": "applied" };
-            if let Some(b) = balance {
-                set.insert("balance_after", b);
-            }
-            marks.push(doc! {
-                "q": { "_id": &g.record.key, "state": "pending" },
-                "u": { "$set": set },
-            });
         }
-        if !marks.is_empty() {
-            let refused = self
-                .db
-                .update_statements(collections::ECONOMY_TRANSACTIONS, &marks)
-                .await?;
-            if let Some((_, code, message)) = refused.first() {
-                return Err(MongoError::custom(format!(
-                    "marking credits applied refused (code {code}): {message}"
-                )));
+        // 3. Recorded once, applied.
+        let records: Vec<Document> = asked
+            .iter()
+            .map(|&i| {
+                let mut r = record(&credits[i], "applied");
+                if let Some(b) = balances[i] {
+                    r.insert("balance_after", b);
+                }
+                r
+            })
+            .collect();
+        let inserted = self
+            .transactions
+            .insert_many(records)
+            .with_options(
+                mongodb::options::InsertManyOptions::builder()
+                    .ordered(false)
+                    .build(),
+            )
+            .await;
+        let earlier: Vec<usize> = match inserted {
+            Ok(_) => Vec::new(),
+            Err(e) => match crate::db::already_stored(&e) {
+                Some(at) => at
+                    .into_iter()
+                    .filter_map(|n| asked.get(n).copied())
+                    .collect(),
+                None => return Err(e),
+            },
+        };
+        if !earlier.is_empty() {
+            let keys: Vec<&str> = earlier.iter().map(|&i| credits[i].key.as_str()).collect();
+            let stored: std::collections::HashMap<String, Document> = self
+                .transactions
+                .find(doc! { "_id": { "$in": &keys } })
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await?
+                .into_iter()
+                .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
+                .collect();
+            for i in earlier {
+                let Some(d) = stored.get(&credits[i].key) else {
+                    continue;
+                };
+                match outcome_of(d) {
+                    Some(Posted::Applied { balance_after, .. }) => balances[i] = balance_after,
+                    Some(Posted::Refused { .. }) => balances[i] = None,
+                    // Recorded pending by an older build, which wrote the record first:
+                    // every credit here is applied on its account by now, so it is marked
+                    // applied, with what was applied.
+                    None => {
+                        let mut set = doc! { "state": "applied", "amount": credits[i].amount };
+                        if let Some(b) = balances[i] {
+                            set.insert("balance_after", b);
+                        }
+                        self.transactions
+                            .update_one(
+                                doc! { "_id": &credits[i].key, "state": { "$in": ["pending", "waiting"] } },
+                                doc! { "$set": set },
+                            )
+                            .await?;
+                    }
+                }
             }
         }
         Ok(balances)
+    }
+
+    /// Which of the credits at `at` their accounts hold (applied before), in one query.
+    async fn held(
+        &self,
+        credits: &[Entry],
+        at: &[usize],
+    ) -> Result<std::collections::HashSet<usize>, MongoError> {
+        if at.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let either: Vec<Document> = at
+            .iter()
+            .map(|&i| doc! { "_id": credits[i].account.key(), "recent": &credits[i].key })
+            .collect();
+        let holding: Vec<Document> = self
+            .accounts
+            .find(doc! { "$or": either })
+            .projection(doc! { "_id": 1, "last_post": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let accounts: std::collections::HashSet<&str> = holding
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok())
+            .collect();
+        // An account holds every credit of the batch that names it: one per account.
+        Ok(at
+            .iter()
+            .copied()
+            .filter(|&i| accounts.contains(credits[i].account.key().as_str()))
+            .collect())
     }
 
     /// Moves `amount` (> 0) from one account to another, once per `key`: both changes or
@@ -878,37 +869,6 @@ fn record(entry: &Entry, state: &str) -> Document {
         "at": DateTime::now(),
         "schema_version": SCHEMA_VERSION,
     }
-}
-
-/// A group's record: its entry with the keys of its parts.
-fn group_record(g: &CreditGroup, state: &str) -> Document {
-    let mut r = record(&g.record, state);
-    r.insert(
-        "parts",
-        g.parts.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
-    );
-    r
-}
-
-/// A recorded group, to apply it again (its parts as keys only: what a group applies is
-/// its own entry).
-fn group_of(d: &Document) -> Option<CreditGroup> {
-    let record = entry_of(d)?;
-    let parts = d
-        .get_array("parts")
-        .ok()?
-        .iter()
-        .filter_map(|k| {
-            Some(Entry {
-                key: k.as_str()?.to_owned(),
-                amount: 0,
-                details: String::new(),
-                reference: String::new(),
-                ..record.clone()
-            })
-        })
-        .collect();
-    Some(CreditGroup { record, parts })
 }
 
 /// A transaction's recorded outcome: `None` while it is pending or waiting. A voided

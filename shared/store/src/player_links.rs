@@ -132,21 +132,26 @@ impl PlayerLinks {
                 "player_id": { "$in": player_ids },
             })
             .projection(doc! { "player_id": 1, "discord_id": 1, "linked_at": 1 })
-            .sort(doc! { "linked_at": 1, "discord_id": 1 })
             .await?
             .try_collect()
             .await?;
-        let mut out = std::collections::HashMap::new();
+        // The first linker holds the player (by time, then id): chosen here rather than by
+        // a sort in the query, which the server would do in memory over the whole `$in`.
+        // (Ids compare as stored, as strings, as `holder` sorts them.)
+        let mut first = std::collections::HashMap::<&str, (i64, &str)>::new();
         for d in &docs {
-            if let (Ok(player), Some(user)) = (
-                d.get_str("player_id"),
-                d.get_str("discord_id").ok().and_then(|u| u.parse().ok()),
-            ) {
-                // Sorted by when they were linked: the first linker holds the player.
-                out.entry(player.to_owned()).or_insert(user);
+            if let (Ok(player), Ok(user)) = (d.get_str("player_id"), d.get_str("discord_id")) {
+                let at = d
+                    .get_datetime("linked_at")
+                    .map_or(i64::MAX, |t| t.timestamp_millis());
+                let held = first.entry(player).or_insert((at, user));
+                *held = (*held).min((at, user));
             }
         }
-        Ok(out)
+        Ok(first
+            .into_iter()
+            .filter_map(|(player, (_, user))| Some((player.to_owned(), user.parse().ok()?)))
+            .collect())
     }
 
     /// A user's links in one guild, by server.
