@@ -11,6 +11,7 @@ use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
     ConnectionKind, GameEventKind, KillNotice, Notification, Player, SuicideKind,
 };
+use tower_store::guilds::Currency;
 
 /// Colours (0xRRGGBB).
 pub mod colour {
@@ -215,7 +216,7 @@ fn pick<'a>(options: &[&'a str], cursor: &str) -> &'a str {
 }
 
 /// A bounty notice as the bounty embed `/bounty place` answers with.
-fn bounty(n: &tower_proto::v1::BountyNotice, server_name: &str) -> Embed {
+fn bounty(n: &tower_proto::v1::BountyNotice, server_name: &str, currency: &Currency) -> Embed {
     use tower_proto::v1::BountyEvent;
     use tower_store::bounties::{Bounty, Claim, Status};
     let event = BountyEvent::try_from(n.event).unwrap_or(BountyEvent::Unspecified);
@@ -250,16 +251,22 @@ fn bounty(n: &tower_proto::v1::BountyNotice, server_name: &str) -> Embed {
         }),
         refunded: matches!(event, "expired" | "unclaimed"),
     };
-    crate::commands::bounties::bounty_embed(&b, event, server_name)
+    crate::commands::bounties::bounty_embed(&b, event, server_name, currency.coins())
 }
 
 /// The embed posted for one notification, or `None` for those that are not posted
 /// (player counts rename a channel instead).
-pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option<Embed> {
+/// Money shows under the guild's `currency` name.
+pub fn notification(
+    n: &Notification,
+    server_name: &str,
+    theme: Theme,
+    currency: &Currency,
+) -> Option<Embed> {
     // Footers show no markdown: the server's name goes in as typed.
     let footer = EmbedFooterBuilder::new(clip(server_name, 100));
     let mut b = match n.payload.as_ref()? {
-        Payload::Kill(k) => kill(k, theme),
+        Payload::Kill(k) => kill(k, theme, currency.credits()),
         Payload::Suicide(s) => {
             let who = name(s.player.as_ref());
             let kind = SuicideKind::try_from(s.kind).unwrap_or(SuicideKind::Other);
@@ -366,15 +373,16 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
             }
         }
         Payload::PlayerCount(_) => return None,
-        Payload::Bounty(b) => return Some(bounty(b, server_name)),
+        Payload::Bounty(b) => return Some(bounty(b, server_name, currency)),
         Payload::Jackpot(j) => {
             let times = if j.bet > 0 { j.returned / j.bet } else { 0 };
             EmbedBuilder::new()
                 .title("💎 Jackpot!")
                 .description(format!(
-                    "<@{}> won **{} credits** at {} ({}×their bet of {}).",
+                    "<@{}> won **{} {}** at {} ({}×their bet of {}).",
                     j.user_id,
                     j.returned,
+                    currency.credits(),
                     shown(&j.game, 20),
                     times,
                     j.bet
@@ -390,7 +398,7 @@ pub fn notification(n: &Notification, server_name: &str, theme: Theme) -> Option
     Some(b.build())
 }
 
-fn kill(k: &KillNotice, theme: Theme) -> EmbedBuilder {
+fn kill(k: &KillNotice, theme: Theme, money: &str) -> EmbedBuilder {
     let killer = name(k.killer.as_ref());
     let victim = name(k.victim.as_ref());
     let title = if k.roadkill {
@@ -414,15 +422,15 @@ fn kill(k: &KillNotice, theme: Theme) -> EmbedBuilder {
             .field(EmbedFieldBuilder::new("Streak", format!("{} kills", k.killer_streak)).inline());
     }
     if let Some(r) = &k.reward {
-        b = b.field(EmbedFieldBuilder::new("💰 Economy", reward_text(r)));
+        b = b.field(EmbedFieldBuilder::new("💰 Economy", reward_text(r, money)));
     }
     b
 }
 
 /// What a kill paid, as the earlier bot's "💰 Economy" field said it (the distance bonus
 /// on its own line, not also in the first).
-fn reward_text(r: &tower_proto::v1::KillReward) -> String {
-    let mut text = format!("+{} credits for kill", r.credits);
+fn reward_text(r: &tower_proto::v1::KillReward, money: &str) -> String {
+    let mut text = format!("+{} {money} for kill", r.credits);
     if r.distance_bonus > 0 {
         text.push_str(&format!("\n+{} distance bonus", r.distance_bonus));
     }
@@ -433,7 +441,7 @@ fn reward_text(r: &tower_proto::v1::KillReward) -> String {
         ));
     }
     if let Some(b) = r.balance {
-        text.push_str(&format!("\nBalance: {b} credits"));
+        text.push_str(&format!("\nBalance: {b} {money}"));
     }
     text
 }
@@ -494,7 +502,7 @@ mod tests {
             })),
             ..Notification::default()
         };
-        let Some(e) = notification(&n, "EU #1", Theme::Classic) else {
+        let Some(e) = notification(&n, "EU #1", Theme::Classic, &Currency::default()) else {
             panic!("kills are posted")
         };
         assert_eq!(e.title.as_deref(), Some("Alpha killed Bravo"));
@@ -522,7 +530,7 @@ mod tests {
             })),
             ..Default::default()
         };
-        let Some(embed) = notification(&n, "Server", Theme::Classic) else {
+        let Some(embed) = notification(&n, "Server", Theme::Classic, &Currency::default()) else {
             panic!("a kill has an embed")
         };
         let mut texts = vec![embed.title.clone().unwrap_or_default()];
@@ -565,7 +573,7 @@ mod tests {
             })),
             ..Notification::default()
         };
-        let Some(e) = notification(&n, &long, Theme::Blood) else {
+        let Some(e) = notification(&n, &long, Theme::Blood, &Currency::default()) else {
             panic!("kills are posted")
         };
         assert!(validate(&e).is_ok());
@@ -584,12 +592,19 @@ mod tests {
         };
         let texts: std::collections::BTreeSet<_> = (0..20)
             .map(|i| {
-                notification(&mk(&i.to_string()), "s", Theme::Classic).and_then(|e| e.description)
+                notification(
+                    &mk(&i.to_string()),
+                    "s",
+                    Theme::Classic,
+                    &Currency::default(),
+                )
+                .and_then(|e| e.description)
             })
             .collect();
         assert!(texts.len() > 1, "one wording for every fall: {texts:?}");
         // Pinned: a post retried by another process (or another version) says the same.
-        let again = notification(&mk("3"), "s", Theme::Classic).and_then(|e| e.description);
+        let again = notification(&mk("3"), "s", Theme::Classic, &Currency::default())
+            .and_then(|e| e.description);
         assert_eq!(
             again.as_deref(),
             Some("**Charlie** forgot that gravity always wins.")

@@ -72,6 +72,8 @@ struct Target {
     server: Option<GameServer>,
     tier: Tier,
     theme: Theme,
+    /// What the guild's money is called.
+    currency: tower_store::guilds::Currency,
     /// The guild's bounty channel, for servers with none of their own.
     bounty_channel: Option<u64>,
 }
@@ -669,6 +671,7 @@ impl Poster {
             server,
             tier: settings.tier,
             theme: Theme::parse(settings.theme.as_deref()),
+            currency: settings.economy.currency.clone(),
             bounty_channel: settings.bounty_channel,
         })
     }
@@ -756,13 +759,15 @@ impl Poster {
         };
         let mut n = n.clone();
         self.fill_names(&mut n).await?;
-        Ok(match embeds::notification(&n, &server.name, t.theme) {
-            Some(embed) => Action::Post {
-                channel,
-                embed: Box::new(embed),
+        Ok(
+            match embeds::notification(&n, &server.name, t.theme, &t.currency) {
+                Some(embed) => Action::Post {
+                    channel,
+                    embed: Box::new(embed),
+                },
+                None => Action::Skip,
             },
-            None => Action::Skip,
-        })
+        )
     }
 
     /// A connection carries the name and platform of the player's join request when the

@@ -15,6 +15,7 @@ use tower_proto::v1::{
     BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
     GameEventKind, GameEventNotice, KillNotice, Notification, Player, SuicideKind, SuicideNotice,
 };
+use tower_store::guilds::Currency;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/embeds.json");
 
@@ -249,13 +250,18 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         serde_json::to_value(e).map_err(|e| e.to_string())
     };
     for (name, n) in &notifications {
-        if let Some(e) = notification(n, "Emerald EU", Theme::Classic) {
+        if let Some(e) = notification(n, "Emerald EU", Theme::Classic, &Currency::default()) {
             put(name, json(&e)?);
         }
     }
     for (label, value) in Theme::CHOICES {
         let theme = Theme::known(value).ok_or(label)?;
-        if let Some(e) = notification(&notifications[0].1, "Emerald EU", theme) {
+        if let Some(e) = notification(
+            &notifications[0].1,
+            "Emerald EU",
+            theme,
+            &Currency::default(),
+        ) {
             put(&format!("kill_theme_{value}"), json(&e)?);
         }
     }
@@ -325,6 +331,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             7,
             &account,
             &played,
+            "credits",
         ))?,
     );
     put(
@@ -341,6 +348,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
                     },
                 ),
             ],
+            "credits",
         ))?,
     );
     let figures = EconomyStats {
@@ -360,6 +368,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             "Emerald EU",
             &figures,
             &played,
+            "credits",
         ))?,
     );
     let history = vec![
@@ -388,6 +397,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             466,
             &history,
             14,
+            "credits",
         ))?,
     );
     // The games, open and settled, with fixed draws.
@@ -451,7 +461,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
     ] {
         put(
             &format!("game_{name}"),
-            reply(&commands::gambling::game_reply(&g, 950, 7))?,
+            reply(&commands::gambling::game_reply(&g, 950, 7, "credits"))?,
         );
     }
     for (name, error) in [

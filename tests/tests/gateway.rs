@@ -1387,6 +1387,24 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     )
     .await;
     assert_eq!(a.title(), "Economy Settings Updated", "{}", a.text());
+    // The money's name: refused with markup, then shown everywhere money is.
+    let currency = |name: &'static str| {
+        [
+            ("setting", Opt::str("currency_name")),
+            ("value", Opt::str(name)),
+        ]
+    };
+    let a = run(&admin_a, "economy settings", &currency("@everyone")).await;
+    assert_ne!(a.title(), "Economy Settings Updated", "{}", a.text());
+    let a = run(&admin_a, "economy settings", &currency("caps")).await;
+    assert_eq!(a.title(), "Economy Settings Updated", "{}", a.text());
+    mentions(&a, &["The money is now called caps."]);
+    let a = run(&member_a, "economy balance", &[sid()]).await;
+    assert!(
+        a.text().contains(" caps") && !a.text().contains("credits"),
+        "{}",
+        a.text()
+    );
     let posted_before = sim.embeds_posted(KILLFEED_CHANNEL).len();
     {
         use std::io::Write as _;
@@ -1401,7 +1419,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     })
     .await;
     let post = sim.embeds_posted(KILLFEED_CHANNEL)[posted_before].to_string();
-    assert!(post.contains("+25 credits for kill"), "{post}");
+    assert!(post.contains("+25 caps for kill"), "{post}");
 
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();

@@ -31,13 +31,14 @@ pub async fn run(
     if inv.path == "bounty settings" {
         return settings(bot, caller, guild, inv).await;
     }
+    let coins = guild.economy.currency.coins();
     let id = inv.server_id("server_id")?;
     // Also proves the server is the caller's guild's.
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
     match inv.path.as_str() {
-        "bounty place" => place(bot, caller, inv, &server).await,
-        "bounty active" => active(bot, caller, &server).await,
-        "bounty my" => mine(bot, caller, inv, &server).await,
+        "bounty place" => place(bot, caller, inv, &server, coins).await,
+        "bounty active" => active(bot, caller, &server, coins).await,
+        "bounty my" => mine(bot, caller, inv, &server, coins).await,
         other => Err(super::unknown(other)),
     }
 }
@@ -52,6 +53,7 @@ async fn settings(
     inv: &Invocation,
 ) -> Result<Reply, CommandError> {
     use mongodb::bson::Bson;
+    let coins = guild.economy.currency.coins();
     let setting = inv.str("setting")?;
     let value = inv.opt_str("value")?.map(str::trim);
     let (stored, text) = match setting {
@@ -107,7 +109,7 @@ async fn settings(
                 "kill_threshold" => format!("Kill threshold for auto-bounties set to {n}."),
                 "repeat_threshold" => format!("Target fixation threshold set to {n}."),
                 "time_window" => format!("Time window for auto-bounties set to {n} minutes."),
-                _ => format!("Auto-bounty reward amount set to {n} coins."),
+                _ => format!("Auto-bounty reward amount set to {n} {coins}."),
             };
             (Bson::Int64(n), text)
         }
@@ -146,6 +148,7 @@ async fn place(
     caller: &Caller,
     inv: &Invocation,
     server: &GameServer,
+    coins: &str,
 ) -> Result<Reply, CommandError> {
     let name = inv.str("player_name")?.trim();
     if name.is_empty() {
@@ -162,12 +165,12 @@ async fn place(
         .unwrap_or("No reason provided");
     if reward < MIN_REWARD {
         return Ok(error(format!(
-            "Error: Minimum bounty amount is {MIN_REWARD} coins."
+            "Error: Minimum bounty amount is {MIN_REWARD} {coins}."
         )));
     }
     if reward > MAX_REWARD {
         return Ok(error(format!(
-            "Error: Maximum bounty amount is {MAX_REWARD} coins."
+            "Error: Maximum bounty amount is {MAX_REWARD} {coins}."
         )));
     }
     let server_id = server.server.as_str();
@@ -214,9 +217,9 @@ async fn place(
         )
     })? {
         Placed::InsufficientFunds { balance } => Ok(error(format!(
-            "Error: You don't have enough currency. Current balance: {balance} coins."
+            "Error: You don't have enough currency. Current balance: {balance} {coins}."
         ))),
-        Placed::Active(b) => Ok(Reply::embed(bounty_embed(&b, "placed", &server.name))),
+        Placed::Active(b) => Ok(Reply::embed(bounty_embed(&b, "placed", &server.name, coins))),
     }
 }
 
@@ -228,7 +231,7 @@ fn minutes_left(unix: i64) -> i64 {
 
 /// The bounty embed, as the earlier bot posted it, for each change of a bounty: `event` is
 /// placed, claimed, paid, expired or unclaimed.
-pub fn bounty_embed(b: &Bounty, event: &str, server_name: &str) -> Embed {
+pub fn bounty_embed(b: &Bounty, event: &str, server_name: &str, coins: &str) -> Embed {
     let (title, description) = match (event, b.placed_by) {
         ("placed", Some(_)) => ("Bounty Placed", "💰 **Bounty Placed** 💰".to_owned()),
         ("placed", None) => (
@@ -276,7 +279,7 @@ pub fn bounty_embed(b: &Bounty, event: &str, server_name: &str) -> Embed {
         .description(description)
         .color(GOLD)
         .field(EmbedFieldBuilder::new("Target", shown(&b.target_name, 100)).inline())
-        .field(EmbedFieldBuilder::new("Reward", format!("{} coins", b.reward)).inline())
+        .field(EmbedFieldBuilder::new("Reward", format!("{} {coins}", b.reward)).inline())
         .field(EmbedFieldBuilder::new("Reason", shown(&b.reason, 200)));
     match event {
         "placed" => {
@@ -300,7 +303,7 @@ pub fn bounty_embed(b: &Bounty, event: &str, server_name: &str) -> Embed {
         }
         _ => {
             let refund = match b.placed_by {
-                Some(u) => format!("{} coins returned to <@{u}>", b.reward),
+                Some(u) => format!("{} {coins} returned to <@{u}>", b.reward),
                 None => "Placed by the bot: nothing to return".to_owned(),
             };
             e = e.field(EmbedFieldBuilder::new("Refund", refund));
@@ -319,7 +322,12 @@ pub fn bounty_embed(b: &Bounty, event: &str, server_name: &str) -> Embed {
     .build()
 }
 
-async fn active(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply, CommandError> {
+async fn active(
+    bot: &Bot,
+    caller: &Caller,
+    server: &GameServer,
+    coins: &str,
+) -> Result<Reply, CommandError> {
     let list = bot
         .bounties
         .active(caller.guild_id, server.server.as_str())
@@ -357,7 +365,7 @@ async fn active(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply
                         b.id.get(..6).unwrap_or(&b.id)
                     ),
                     format!(
-                        "**Reward:** {} coins\n**Reason:** {}\n**Expires:** In {} minutes\n**Placed By:** {placed_by}",
+                        "**Reward:** {} {coins}\n**Reason:** {}\n**Expires:** In {} minutes\n**Placed By:** {placed_by}",
                         b.reward,
                         shown(&b.reason, 200),
                         minutes_left(b.expires_at_unix)
@@ -375,6 +383,7 @@ async fn mine(
     caller: &Caller,
     inv: &Invocation,
     server: &GameServer,
+    coins: &str,
 ) -> Result<Reply, CommandError> {
     let claimed = inv.opt_str("view_type")? == Some("claimed");
     let server_id = server.server.as_str();
@@ -411,7 +420,7 @@ async fn mine(
                 .placed_by
                 .map_or_else(|| "Auto-bounty".to_owned(), |u| format!("<@{u}>"));
             format!(
-                "**Reward:** {} coins\n**Placed By:** {placed_by}\n**Claimed:** <t:{at}:R>",
+                "**Reward:** {} {coins}\n**Placed By:** {placed_by}\n**Claimed:** <t:{at}:R>",
                 b.reward
             )
         } else {
@@ -429,7 +438,7 @@ async fn mine(
                 _ => "Expired".to_owned(),
             };
             format!(
-                "**Reward:** {} coins\n**Reason:** {}\n**Status:** {status}\n**Placed:** <t:{}:R>",
+                "**Reward:** {} {coins}\n**Reason:** {}\n**Status:** {status}\n**Placed:** <t:{}:R>",
                 b.reward,
                 shown(&b.reason, 200),
                 b.placed_at_unix

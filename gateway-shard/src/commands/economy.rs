@@ -10,7 +10,7 @@ use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooter
 
 use tower_daemon::telemetry::now_unix_ms;
 use tower_store::game_servers::GameServer;
-use tower_store::guilds::GuildSettings;
+use tower_store::guilds::{CURRENCY_NAME_MAX, Currency, GuildSettings};
 use tower_store::ids::GuildId;
 use tower_store::ledger::{AccountId, Entry, Posted, Source, Transferred};
 use tower_store::tier::Tier;
@@ -49,6 +49,7 @@ pub async fn run(
     if inv.path == "economy settings" {
         return settings(bot, caller, guild, inv).await;
     }
+    let money = guild.economy.currency.credits();
     let id = inv.server_id("server_id")?;
     // Also proves the server is the caller's guild's.
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
@@ -58,19 +59,19 @@ pub async fn run(
         user_id: caller.user_id,
     };
     match inv.path.as_str() {
-        "economy balance" => balance(bot, caller, &server, &mine).await,
+        "economy balance" => balance(bot, caller, &server, &mine, money).await,
         "economy daily" => {
             let amount = guild
                 .economy
                 .daily_amount
                 .unwrap_or(daily_amount(guild.tier));
-            daily(bot, &mine, amount).await
+            daily(bot, &mine, amount, money).await
         }
-        "economy leaderboard" => leaderboard(bot, caller, &server).await,
-        "economy give" => give(bot, caller, inv, &mine).await,
-        "economy adjust" => adjust(bot, caller, inv, &mine).await,
+        "economy leaderboard" => leaderboard(bot, caller, &server, money).await,
+        "economy give" => give(bot, caller, inv, &mine, money).await,
+        "economy adjust" => adjust(bot, caller, inv, &mine, money).await,
         "economy transactions" => transactions(bot, caller, guild, inv, &server, &mine).await,
-        "economy stats" => stats(bot, caller, &server).await,
+        "economy stats" => stats(bot, caller, &server, money).await,
         other => Err(super::unknown(other)),
     }
 }
@@ -93,6 +94,7 @@ async fn balance(
     caller: &Caller,
     server: &GameServer,
     mine: &AccountId,
+    money: &str,
 ) -> Result<Reply, CommandError> {
     let account = bot.ledger.account(mine).await.map_err(ledger_failed)?;
     let played = bot
@@ -109,6 +111,7 @@ async fn balance(
         caller.user_id,
         &account,
         &played,
+        money,
     )))
 }
 
@@ -118,21 +121,22 @@ pub fn balance_embed(
     user: u64,
     account: &tower_store::ledger::Account,
     played: &[(GameKind, HouseStats)],
+    money: &str,
 ) -> Embed {
     let mut embed = EmbedBuilder::new()
         .title("💰 Your Balance")
         .description(format!("Server: {}", shown(server_name, 100)))
         .color(GOLD)
-        .field(EmbedFieldBuilder::new("Balance", format!("{} credits", account.balance)).inline())
+        .field(EmbedFieldBuilder::new("Balance", format!("{} {money}", account.balance)).inline())
         .field(
-            EmbedFieldBuilder::new("Lifetime Earnings", format!("{} credits", account.lifetime))
+            EmbedFieldBuilder::new("Lifetime Earnings", format!("{} {money}", account.lifetime))
                 .inline(),
         );
     for (kind, h) in played {
         embed = embed.field(EmbedFieldBuilder::new(
             format!("{} Stats", kind.title()),
             format!(
-                "Wins: {}, Losses: {}\nNet Earnings: {} credits",
+                "Wins: {}, Losses: {}\nNet Earnings: {} {money}",
                 h.wins, h.losses, h.player_net
             ),
         ));
@@ -152,18 +156,22 @@ async fn settings(
 ) -> Result<Reply, CommandError> {
     use mongodb::bson::Bson;
     let e = &guild.economy;
+    let money = e.currency.credits();
     let Some(setting) = inv.opt_str("setting")? else {
         let daily = match e.daily_amount {
-            Some(n) => format!("{n} credits"),
-            None => format!("{} credits (by tier)", daily_amount(guild.tier)),
+            Some(n) => format!("{n} {money}"),
+            None => format!("{} {money} (by tier)", daily_amount(guild.tier)),
         };
         return Ok(Reply::done(
             "Economy Settings",
             format!(
-                "daily_amount: {daily}\nkill_reward: {} credits a kill, before the distance and streak bonuses\npay_history: {} (kills read as history: a first read, a backfill; or read more than 10 minutes after they happened)",
+                "daily_amount: {daily}\nkill_reward: {} {money} a kill, before the distance and streak bonuses\npay_history: {} (kills read as history: a first read, a backfill; or read more than 10 minutes after they happened)\ncurrency_name: {}",
                 e.kill_reward
                     .unwrap_or(tower_store::kill_rewards::KILL_CREDITS),
-                if e.pay_history { "on" } else { "off" }
+                if e.pay_history { "on" } else { "off" },
+                e.currency
+                    .name()
+                    .unwrap_or("default (credits, and coins on bounties)"),
             ),
         ));
     };
@@ -206,7 +214,27 @@ async fn settings(
                         "Give it in `value`.",
                     ));
                 };
-                (Bson::Int64(n), format!("`{setting}` set to {n} credits."))
+                (Bson::Int64(n), format!("`{setting}` set to {n} {money}."))
+            }
+        }
+        "currency_name" => {
+            if value.is_empty() || value.eq_ignore_ascii_case("default") {
+                (
+                    Bson::Null,
+                    "The money is called as the earlier bot called it again: credits, and coins on bounties.".to_owned(),
+                )
+            } else {
+                let Some(name) = Currency::parse(value).and_then(|c| c.name().map(str::to_owned))
+                else {
+                    return Err(CommandError::invalid(
+                        format!(
+                            "A currency name has 1 to {CURRENCY_NAME_MAX} characters, without markdown, mentions or line breaks."
+                        ),
+                        "Give it in `value`, or default.",
+                    ));
+                };
+                let text = format!("The money is now called {name}.");
+                (Bson::String(name), text)
             }
         }
         other => return Err(super::unknown(other)),
@@ -221,7 +249,12 @@ async fn settings(
 
 /// `/economy stats` (admin): the server's economy and the house's games, as the earlier
 /// bot's "Economy Statistics".
-async fn stats(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply, CommandError> {
+async fn stats(
+    bot: &Bot,
+    caller: &Caller,
+    server: &GameServer,
+    money: &str,
+) -> Result<Reply, CommandError> {
     let server_id = server.server.as_str();
     let figures = bot
         .ledger
@@ -233,7 +266,12 @@ async fn stats(bot: &Bot, caller: &Caller, server: &GameServer) -> Result<Reply,
         .house(caller.guild_id, server_id, None)
         .await
         .map_err(ledger_failed)?;
-    Ok(Reply::embed(stats_embed(&server.name, &figures, &house)))
+    Ok(Reply::embed(stats_embed(
+        &server.name,
+        &figures,
+        &house,
+        money,
+    )))
 }
 
 /// The earlier bot's "Economy Statistics": the server's economy, the house's games, the
@@ -242,9 +280,10 @@ pub fn stats_embed(
     server_name: &str,
     figures: &tower_store::ledger::EconomyStats,
     house: &[(GameKind, HouseStats)],
+    money: &str,
 ) -> Embed {
     let general = format!(
-        "Total Currency: {} credits\nLifetime Earnings: {} credits\nActive Accounts: {}",
+        "Total Currency: {} {money}\nLifetime Earnings: {} {money}\nActive Accounts: {}",
         figures.total_balance, figures.lifetime, figures.accounts
     );
     let games = if house.is_empty() {
@@ -259,7 +298,7 @@ pub fn stats_embed(
                     0.0
                 };
                 format!(
-                    "**{}**: {} games, {} wins, {} losses ({rate:.1}% win rate), player earnings {} credits",
+                    "**{}**: {} games, {} wins, {} losses ({rate:.1}% win rate), player earnings {} {money}",
                     kind.title(),
                     h.games,
                     h.wins,
@@ -304,7 +343,12 @@ fn next_day(now_unix: i64) -> i64 {
     (now_unix.div_euclid(86_400) + 1) * 86_400
 }
 
-async fn daily(bot: &Bot, mine: &AccountId, amount: i64) -> Result<Reply, CommandError> {
+async fn daily(
+    bot: &Bot,
+    mine: &AccountId,
+    amount: i64,
+    money: &str,
+) -> Result<Reply, CommandError> {
     let now = now_unix_ms() / 1000;
     // One claim per account and UTC day: the day is in the key.
     let entry = Entry {
@@ -352,7 +396,7 @@ async fn daily(bot: &Bot, mine: &AccountId, amount: i64) -> Result<Reply, Comman
         EmbedBuilder::new()
             .title("💰 Daily Reward")
             .description(format!(
-                "You received {amount} credits! Your balance is now {balance} credits."
+                "You received {amount} {money}! Your balance is now {balance} {money}."
             ))
             .color(GOLD)
             .build(),
@@ -363,17 +407,22 @@ async fn leaderboard(
     bot: &Bot,
     caller: &Caller,
     server: &GameServer,
+    money: &str,
 ) -> Result<Reply, CommandError> {
     let richest = bot
         .ledger
         .richest(caller.guild_id, server.server.as_str(), RICHEST)
         .await
         .map_err(ledger_failed)?;
-    Ok(Reply::embed(richest_embed(&server.name, &richest)))
+    Ok(Reply::embed(richest_embed(&server.name, &richest, money)))
 }
 
 /// The earlier bot's "Richest Players" (or "No Data").
-pub fn richest_embed(server_name: &str, richest: &[(u64, tower_store::ledger::Account)]) -> Embed {
+pub fn richest_embed(
+    server_name: &str,
+    richest: &[(u64, tower_store::ledger::Account)],
+    money: &str,
+) -> Embed {
     let name = shown(server_name, 100);
     if richest.is_empty() {
         return EmbedBuilder::new()
@@ -387,7 +436,7 @@ pub fn richest_embed(server_name: &str, richest: &[(u64, tower_store::ledger::Ac
         .enumerate()
         .map(|(i, (user, a))| {
             format!(
-                "#{} <@{user}>: {} credits (Lifetime: {})",
+                "#{} <@{user}>: {} {money} (Lifetime: {})",
                 i + 1,
                 a.balance,
                 a.lifetime
@@ -427,6 +476,7 @@ async fn give(
     caller: &Caller,
     inv: &Invocation,
     mine: &AccountId,
+    money: &str,
 ) -> Result<Reply, CommandError> {
     let to = inv.user("user")?;
     let amount = positive(inv)?;
@@ -434,7 +484,7 @@ async fn give(
         return Ok(Reply::embed(
             EmbedBuilder::new()
                 .title("Invalid Recipient")
-                .description("You can't give credits to yourself.")
+                .description(format!("You can't give {money} to yourself."))
                 .color(colour::ERROR)
                 .build(),
         ));
@@ -460,7 +510,7 @@ async fn give(
             EmbedBuilder::new()
                 .title("Insufficient Funds")
                 .description(format!(
-                    "You don't have enough credits. You have {balance} credits."
+                    "You don't have enough {money}. You have {balance} {money}."
                 ))
                 .color(colour::ERROR)
                 .build(),
@@ -480,12 +530,12 @@ async fn give(
                 EmbedBuilder::new()
                     .title("Credits Transfer")
                     .description(format!(
-                        "Successfully transferred {amount} credits to <@{to}>"
+                        "Successfully transferred {amount} {money} to <@{to}>"
                     ))
                     .color(GOLD)
                     .field(EmbedFieldBuilder::new(
                         "Your New Balance",
-                        format!("{balance} credits"),
+                        format!("{balance} {money}"),
                     ))
                     .build(),
             ))
@@ -498,6 +548,7 @@ async fn adjust(
     caller: &Caller,
     inv: &Invocation,
     mine: &AccountId,
+    money: &str,
 ) -> Result<Reply, CommandError> {
     let user = inv.user("user")?;
     let amount = inv.int("amount")?;
@@ -534,7 +585,7 @@ async fn adjust(
             EmbedBuilder::new()
                 .title("Insufficient Funds")
                 .description(format!(
-                    "Player only has {balance} credits. Cannot remove {} credits.",
+                    "Player only has {balance} {money}. Cannot remove {} {money}.",
                     -amount
                 ))
                 .color(colour::ERROR)
@@ -559,17 +610,17 @@ async fn adjust(
             Ok(Reply::embed(
                 EmbedBuilder::new()
                     .title("Credits Adjustment")
-                    .description(format!("{verb} {} credits {to} <@{user}>", amount.abs()))
+                    .description(format!("{verb} {} {money} {to} <@{user}>", amount.abs()))
                     .color(GOLD)
                     .field(
                         EmbedFieldBuilder::new(
                             "Previous Balance",
-                            format!("{} credits", before.balance),
+                            format!("{} {money}", before.balance),
                         )
                         .inline(),
                     )
                     .field(
-                        EmbedFieldBuilder::new("New Balance", format!("{after} credits")).inline(),
+                        EmbedFieldBuilder::new("New Balance", format!("{after} {money}")).inline(),
                     )
                     .field(EmbedFieldBuilder::new("Reason", clip(reason, 1024)))
                     .build(),
@@ -616,6 +667,7 @@ async fn transactions(
         account.balance,
         &history,
         total,
+        guild.economy.currency.credits(),
     )))
 }
 
@@ -626,6 +678,7 @@ pub fn history_embed(
     balance: i64,
     history: &[tower_store::ledger::Transaction],
     total: u64,
+    money: &str,
 ) -> Embed {
     let mut description = format!(
         "Recent transactions for <@{user}> on {}",
@@ -638,7 +691,7 @@ pub fn history_embed(
         ));
     }
     // The balance in the description: 25 transactions take Discord's 25 fields.
-    description.push_str(&format!("\n\n**Current Balance**: {balance} credits"));
+    description.push_str(&format!("\n\n**Current Balance**: {balance} {money}"));
     let mut embed = EmbedBuilder::new()
         .title("Transaction History")
         .description(description)
@@ -648,10 +701,10 @@ pub fn history_embed(
         let source = t.source.map_or("Other", source_label);
         let after = t
             .balance_after
-            .map_or_else(String::new, |b| format!("\nBalance: {b} credits"));
+            .map_or_else(String::new, |b| format!("\nBalance: {b} {money}"));
         embed = embed.field(EmbedFieldBuilder::new(
             format!(
-                "{}. {sign}{} credits - <t:{}:R>",
+                "{}. {sign}{} {money} - <t:{}:R>",
                 i + 1,
                 t.amount.abs(),
                 t.at_unix

@@ -102,6 +102,7 @@ pub async fn run(
         other => return Err(super::unknown(other)),
     };
     let (min, max) = bet_limits(guild);
+    let money = guild.economy.currency.credits();
     // The earlier bot's default of 10, within the guild's limits.
     let bet = inv.opt_int("bet")?.unwrap_or(10_i64.clamp(min, max));
     if bet <= 0 {
@@ -113,7 +114,7 @@ pub async fn run(
     if bet < min || bet > max {
         return Ok(error(
             "Invalid Bet",
-            format!("Bets in this Discord server are from {min} to {max} credits."),
+            format!("Bets in this Discord server are from {min} to {max} {money}."),
         ));
     }
     let account = AccountId {
@@ -136,7 +137,7 @@ pub async fn run(
         Started::InsufficientFunds { .. } => {
             return Ok(error(
                 "Insufficient Funds",
-                format!("You don't have enough credits. You need {bet} credits to play."),
+                format!("You don't have enough {money}. You need {bet} {money} to play."),
             ));
         }
         Started::Open(game) => game,
@@ -164,7 +165,7 @@ pub async fn run(
         _ => game,
     };
     let balance = balance(bot, &game.account).await?;
-    Ok(game_reply(&game, balance, caller.user_id))
+    Ok(game_reply(&game, balance, caller.user_id, money))
 }
 
 async fn balance(bot: &Bot, account: &AccountId) -> Result<i64, CommandError> {
@@ -194,11 +195,12 @@ async fn limits(
     inv: &Invocation,
 ) -> Result<Reply, CommandError> {
     let (mut min, mut max) = bet_limits(guild);
+    let money = guild.economy.currency.credits();
     let (new_min, new_max) = (inv.opt_int("min_bet")?, inv.opt_int("max_bet")?);
     if new_min.is_none() && new_max.is_none() {
         return Ok(Reply::done(
             "Bet Limits",
-            format!("Bets on this Discord server's games are from {min} to {max} credits."),
+            format!("Bets on this Discord server's games are from {min} to {max} {money}."),
         ));
     }
     min = new_min.unwrap_or(min);
@@ -218,7 +220,7 @@ async fn limits(
     bot.settings.forget(caller.guild_id);
     Ok(Reply::done(
         "Bet Limits Updated",
-        format!("Bets on this Discord server's games are now from {min} to {max} credits."),
+        format!("Bets on this Discord server's games are now from {min} to {max} {money}."),
     ))
 }
 
@@ -265,12 +267,21 @@ pub async fn pressed(
         }
     };
     let balance = balance(bot, &game.account).await?;
-    Ok(game_reply(&game, balance, caller.user_id))
+    let guild =
+        bot.settings.get(caller.guild_id).await.map_err(|e| {
+            CommandError::failed("The Discord server's settings could not be read", e)
+        })?;
+    Ok(game_reply(
+        &game,
+        balance,
+        caller.user_id,
+        guild.economy.currency.credits(),
+    ))
 }
 
 /// A game's message: its state, and its controls while it is open.
-pub fn game_reply(game: &Game, balance: i64, player: u64) -> Reply {
-    let embed = game_embed(game, balance);
+pub fn game_reply(game: &Game, balance: i64, player: u64, money: &str) -> Reply {
+    let embed = game_embed(game, balance, money);
     if game.state != GameState::Open {
         return Reply::embed(embed).with_components(Vec::new());
     }
@@ -331,33 +342,33 @@ const ROULETTE_MENU: [(&str, &str); 9] = [
 ];
 
 /// What a settled game paid, as the earlier bot's result field said it.
-fn outcome_field(game: &Game) -> (String, String) {
+fn outcome_field(game: &Game, money: &str) -> (String, String) {
     let net = game.net();
     if net > 0 {
-        ("Payout".to_owned(), format!("You won {net} credits!"))
+        ("Payout".to_owned(), format!("You won {net} {money}!"))
     } else if net == 0 {
         (
             "Push".to_owned(),
-            format!("Your bet of {} credits has been returned.", game.bet),
+            format!("Your bet of {} {money} has been returned.", game.bet),
         )
     } else {
-        ("Loss".to_owned(), format!("You lost {} credits.", -net))
+        ("Loss".to_owned(), format!("You lost {} {money}.", -net))
     }
 }
 
-pub fn game_embed(game: &Game, balance: i64) -> Embed {
+pub fn game_embed(game: &Game, balance: i64, money: &str) -> Embed {
     let settled = game.state == GameState::Settled;
     let mut e = match game.kind {
-        GameKind::Blackjack => blackjack(game),
-        GameKind::Slots => slots(game),
-        GameKind::Roulette => roulette(game),
+        GameKind::Blackjack => blackjack(game, money),
+        GameKind::Slots => slots(game, money),
+        GameKind::Roulette => roulette(game, money),
     };
     if settled {
-        let (name, value) = outcome_field(game);
+        let (name, value) = outcome_field(game, money);
         e = e.field(EmbedFieldBuilder::new(name, value));
-        e = e.field(EmbedFieldBuilder::new("New Balance", format!("{balance} credits")).inline());
+        e = e.field(EmbedFieldBuilder::new("New Balance", format!("{balance} {money}")).inline());
     } else {
-        e = e.field(EmbedFieldBuilder::new("Your Balance", format!("{balance} credits")).inline());
+        e = e.field(EmbedFieldBuilder::new("Your Balance", format!("{balance} {money}")).inline());
     }
     e.footer(EmbedFooterBuilder::new(format!("Game {}", game.id)))
         .build()
@@ -367,7 +378,7 @@ fn cards(hand: &[tower_store::games::Card]) -> String {
     hand.iter().map(|c| c.shown()).collect::<Vec<_>>().join(" ")
 }
 
-fn blackjack(game: &Game) -> EmbedBuilder {
+fn blackjack(game: &Game, money: &str) -> EmbedBuilder {
     let Some(hand) = &game.blackjack else {
         return EmbedBuilder::new().title("🃏 Blackjack").color(BROWN);
     };
@@ -381,10 +392,10 @@ fn blackjack(game: &Game) -> EmbedBuilder {
     let description = match game.result.as_deref() {
         Some("blackjack") => "💎 **BLACKJACK!** 💎 You've struck gold in the wasteland!".to_owned(),
         Some("dealer_bust") => "💥 **DEALER BUSTS!**".to_owned(),
-        Some(_) if game.net() < 0 => format!("The wasteland claims {} of your credits.", game.bet),
+        Some(_) if game.net() < 0 => format!("The wasteland claims {} of your {money}.", game.bet),
         Some(_) => "The hand is over.".to_owned(),
         None => format!(
-            "Bet: {} credits. Draw a card or hold your position.",
+            "Bet: {} {money}. Draw a card or hold your position.",
             game.bet
         ),
     };
@@ -402,11 +413,11 @@ fn blackjack(game: &Game) -> EmbedBuilder {
         .field(EmbedFieldBuilder::new("Dealer's Hand", dealer).inline())
 }
 
-fn slots(game: &Game) -> EmbedBuilder {
+fn slots(game: &Game, money: &str) -> EmbedBuilder {
     if game.state != GameState::Settled {
         return EmbedBuilder::new()
             .title("Slot Machine")
-            .description(format!("Ready to play! Bet: {} credits", game.bet))
+            .description(format!("Ready to play! Bet: {} {money}", game.bet))
             .color(GOLD)
             .field(EmbedFieldBuilder::new(
                 "Instructions",
@@ -429,18 +440,18 @@ fn slots(game: &Game) -> EmbedBuilder {
         .field(EmbedFieldBuilder::new(
             "Result",
             if multiplier > 0 {
-                format!("×{multiplier} on a bet of {} credits", game.bet)
+                format!("×{multiplier} on a bet of {} {money}", game.bet)
             } else {
                 "No match this time.".to_owned()
             },
         ))
 }
 
-fn roulette(game: &Game) -> EmbedBuilder {
+fn roulette(game: &Game, money: &str) -> EmbedBuilder {
     if game.state != GameState::Settled {
         return EmbedBuilder::new()
             .title("🎲 Roulette 🎲")
-            .description(format!("Place your bet: {} credits", game.bet))
+            .description(format!("Place your bet: {} {money}", game.bet))
             .color(GOLD)
             .field(EmbedFieldBuilder::new(
                 "How to Play",
@@ -448,8 +459,8 @@ fn roulette(game: &Game) -> EmbedBuilder {
             ));
     }
     let wager = match game.roulette_bet {
-        Some(on) => format!("**{}** credits on **{}**", game.bet, on.label()),
-        None => format!("**{}** credits, no bet type chosen in time", game.bet),
+        Some(on) => format!("**{}** {money} on **{}**", game.bet, on.label()),
+        None => format!("**{}** {money}, no bet type chosen in time", game.bet),
     };
     let n = game.pocket.unwrap_or(0);
     EmbedBuilder::new()

@@ -119,8 +119,12 @@ async fn link(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
             .await
             .map_err(|e| CommandError::failed("The held bounty rewards could not be paid", e))?;
         if paid > 0 {
+            let guild = bot.settings.get(caller.guild_id).await.map_err(|e| {
+                CommandError::failed("The Discord server's settings could not be read", e)
+            })?;
             lines.push(format!(
-                "🎯 {paid} coins of bounties claimed by `{}` on `{}` were paid to you.",
+                "🎯 {paid} {} of bounties claimed by `{}` on `{}` were paid to you.",
+                guild.economy.currency.coins(),
                 code(&l.player_name, 60),
                 l.server_id
             ));

@@ -737,14 +737,17 @@ pub fn schema() -> Vec<Command> {
             .option(
                 sub(
                     "settings",
-                    "The daily reward, kill rewards, history pay (admin)",
+                    "The daily reward, kill rewards, history pay, the money's name (admin)",
                 )
                 .option(StringBuilder::new("setting", "Which setting").choices([
                     ("Daily reward amount", "daily_amount"),
                     ("Credits for a kill", "kill_reward"),
                     ("Pay kills read as history or late (on/off)", "pay_history"),
+                    ("Currency name", "currency_name"),
                 ]))
-                .option(text("value", "A number, default, or on/off", false).max_length(12)),
+                .option(
+                    text("value", "A number, a name, default, or on/off", false).max_length(20),
+                ),
             )
             .option(
                 sub("transactions", "A balance's history")

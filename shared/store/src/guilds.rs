@@ -48,7 +48,7 @@ pub const DEFAULT_MIN_BET: i64 = 1;
 pub const DEFAULT_MAX_BET: i64 = 10_000;
 
 /// A guild's economy settings (`/economy settings`); unset, the earlier bot's amounts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EconomySettings {
     /// The daily reward; `None`: by tier, as the earlier bot paid it.
     pub daily_amount: Option<i64>,
@@ -57,6 +57,51 @@ pub struct EconomySettings {
     /// Whether kills read as history (a first read, a backfill) or late (more than
     /// [`crate::kill_rewards::FRESH_FOR_SECS`] after they happened) pay too.
     pub pay_history: bool,
+    /// What the money is called (`currency_name`).
+    pub currency: Currency,
+}
+
+/// What a guild's money is called (`/economy settings currency_name`). Unset, the earlier
+/// bot's own words: "credits" in the economy, its games and on kill posts, "coins" on
+/// bounties.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Currency(Option<String>);
+
+/// Characters a currency name may have at most.
+pub const CURRENCY_NAME_MAX: usize = 20;
+
+impl Currency {
+    /// A name as an admin typed it: 1 to [`CURRENCY_NAME_MAX`] characters, with no
+    /// markdown, mention or line break (it is shown inside sentences and embeds).
+    pub fn parse(text: &str) -> Option<Self> {
+        let name = text.trim();
+        let shown_as_typed = |c: char| {
+            !c.is_control()
+                && !matches!(
+                    c,
+                    '*' | '_' | '~' | '`' | '|' | '<' | '>' | '@' | '#' | '\\' | '[' | ']'
+                )
+        };
+        (!name.is_empty()
+            && name.chars().count() <= CURRENCY_NAME_MAX
+            && name.chars().all(shown_as_typed))
+        .then(|| Self(Some(name.to_owned())))
+    }
+
+    /// The name set, if one is.
+    pub fn name(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// The money's name where the earlier bot said "credits".
+    pub fn credits(&self) -> &str {
+        self.0.as_deref().unwrap_or("credits")
+    }
+
+    /// The money's name where the earlier bot said "coins" (bounties).
+    pub fn coins(&self) -> &str {
+        self.0.as_deref().unwrap_or("coins")
+    }
 }
 
 impl EconomySettings {
@@ -71,6 +116,10 @@ impl EconomySettings {
             pay_history: d
                 .and_then(|d| d.get_bool("pay_history").ok())
                 .unwrap_or(false),
+            currency: d
+                .and_then(|d| d.get_str("currency_name").ok())
+                .and_then(Currency::parse)
+                .unwrap_or_default(),
         }
     }
 }
@@ -216,7 +265,8 @@ impl GuildStore {
             .await
     }
 
-    /// Sets one of `/economy settings` (`daily_amount`, `kill_reward`, `pay_history`);
+    /// Sets one of `/economy settings` (`daily_amount`, `kill_reward`, `pay_history`,
+    /// `currency_name`);
     /// `Bson::Null` goes back to the default.
     pub async fn set_economy_setting(
         &self,
