@@ -989,3 +989,45 @@ async fn late_kills_pay_only_where_the_guild_asks() {
         ok(test.drop_database().await);
     }
 }
+
+/// The bot pays auto-bounties, so one is placed on a player at most once a day: two
+/// players taking turns to trigger one on each other and claim it make money once, not
+/// without end.
+#[tokio::test]
+async fn auto_bounties_are_placed_on_a_player_once_a_day() {
+    use tower_store::auto_bounties::Trigger;
+    use tower_store::bounties::Bounties;
+    let test = ok(TestDatabase::create("ledger_auto_cooldown").await);
+    let bounties = Bounties::new(&ok(test.open().await));
+    let trigger = |line: &str, killer: &str| Trigger {
+        line: line.to_owned(),
+        killer_id: killer.to_owned(),
+        killer_name: format!("Name of {killer}"),
+        reason: "Target fixation on B (2 kills)".to_owned(),
+    };
+    let first = ok(bounties
+        .place_auto(GUILD, SERVER, &trigger("line-1", "a"), 100)
+        .await);
+    assert!(first.is_some(), "the first is placed");
+    // Claimed (no longer active), then triggered again the same day: not placed again.
+    ok(test
+        .handle()
+        .collection::<Document>("bounties")
+        .update_many(
+            doc! { "target_id": "a" },
+            doc! { "$set": { "status": "claimed" } },
+        )
+        .await);
+    let again = ok(bounties
+        .place_auto(GUILD, SERVER, &trigger("line-2", "a"), 100)
+        .await);
+    assert!(again.is_none(), "not twice in a day: {again:?}");
+    // Another player is not held back by it.
+    assert!(
+        ok(bounties
+            .place_auto(GUILD, SERVER, &trigger("line-3", "b"), 100)
+            .await)
+        .is_some()
+    );
+    ok(test.drop_database().await);
+}

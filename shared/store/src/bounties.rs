@@ -40,6 +40,10 @@ pub const MAX_REWARD: i64 = 10_000;
 pub const LIFETIME_SECS: i64 = 3_600;
 /// How long a claim by a killer with no linked Discord user waits for them to link.
 pub const HOLD_SECS: i64 = 7 * 86_400;
+/// An auto-bounty is placed on a player at most once in this long: the bot pays it, so
+/// two players taking turns to trigger one on each other and claim it would otherwise
+/// make money without end.
+pub const AUTO_COOLDOWN_SECS: i64 = 86_400;
 /// A placing older than this was cut short and is finished by the sweep.
 const PLACING_STALE_SECS: i64 = 60;
 
@@ -218,7 +222,8 @@ impl Bounties {
     }
 
     /// Places a bounty for an auto-bounty trigger, paid by the bot, unless one is active on
-    /// the killer already. Its id comes from the triggering line: a batch finished again
+    /// the killer already or an auto-bounty was placed on them within
+    /// [`AUTO_COOLDOWN_SECS`]. Its id comes from the triggering line: a batch finished again
     /// places it once. Its notice, when placed (now or by that earlier attempt).
     pub async fn place_auto(
         &self,
@@ -242,14 +247,17 @@ impl Bounties {
         if let Some(b) = self.get(&id).await? {
             return Ok((b.status == Status::Active).then(|| notice(&b, "placed", now_unix())));
         }
+        let cooled = DateTime::from_millis((now_unix() - AUTO_COOLDOWN_SECS) * 1000);
         let already = self
             .bounties
             .find_one(doc! {
                 "guild_id": guild_id.to_string(),
                 "server_id": server_id,
                 "target_id": &trigger.killer_id,
-                "status": Status::Active.as_str(),
-                "expires_at": { "$gt": DateTime::now() },
+                "$or": [
+                    { "status": Status::Active.as_str(), "expires_at": { "$gt": DateTime::now() } },
+                    { "source": "auto", "created_at": { "$gt": cooled } },
+                ],
             })
             .projection(doc! { "_id": 1 })
             .await?;
