@@ -236,7 +236,23 @@ pub struct BatchDelta {
     pub weapons: BTreeMap<String, WeaponTotals>,
     /// (killer id, victim id) → kills.
     pub matchups: BTreeMap<(String, String), u64>,
+    /// The rivalries: (lower id, higher id) → their kills of each other, the last kill.
+    pub rivalries: BTreeMap<(String, String), PairDelta>,
     pub totals: Totals,
+}
+
+/// What one batch adds to a rivalry: two players' PvP kills of each other, the pair in id
+/// order (the first has the lower EOS id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairDelta {
+    /// Kills of the second by the first.
+    pub first_kills: u64,
+    /// Kills of the first by the second.
+    pub second_kills: u64,
+    /// The batch's last kill between them: when (Unix seconds), with what, by which.
+    pub last_at: i64,
+    pub last_weapon: String,
+    pub last_by_first: bool,
 }
 
 impl BatchDelta {
@@ -283,6 +299,24 @@ impl BatchDelta {
                     .matchups
                     .entry((killer.id.to_owned(), victim.id.to_owned()))
                     .or_default() += 1;
+                let by_first = killer.id < victim.id;
+                let pair = if by_first {
+                    (killer.id.to_owned(), victim.id.to_owned())
+                } else {
+                    (victim.id.to_owned(), killer.id.to_owned())
+                };
+                let r = self.rivalries.entry(pair).or_default();
+                if by_first {
+                    r.first_kills += 1;
+                } else {
+                    r.second_kills += 1;
+                }
+                // Lines come in order: a later one (or one as late) is the last kill.
+                if at >= r.last_at {
+                    r.last_at = at;
+                    r.last_weapon = weapon.to_string();
+                    r.last_by_first = by_first;
+                }
                 self.totals.kills += 1;
                 self.totals.roadkills += u64::from(*roadkill);
                 if self

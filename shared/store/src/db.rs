@@ -56,6 +56,9 @@ pub mod collections {
     pub const PLAYER_WEAPONS: &str = "player_weapons";
     /// Per (guild, server, killer, victim): kills (nemesis and prey).
     pub const MATCHUPS: &str = "matchups";
+    /// Per (guild, server, pair of players in id order): their kills of each other and
+    /// the last kill (`/rivalry`).
+    pub const RIVALRIES: &str = "rivalries";
     /// Per (guild, server, weapon): kills and longest shot.
     pub const WEAPON_STATS: &str = "weapon_stats";
     /// Per (guild, server): totals.

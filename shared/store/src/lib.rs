@@ -21,6 +21,7 @@
 //!   credits, the bet taken and the return paid once.
 //! - [`stats_store`]: killfeed statistics, each line counted exactly once;
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
+//!   [`rivalries`]: two players' kills of each other, kept by the same batches;
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
 //!   [`seasons`]: a server's statistics closed under a label and started again.
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
@@ -46,6 +47,7 @@ pub mod outbox;
 pub mod player_links;
 pub mod recount;
 pub mod retention;
+pub mod rivalries;
 pub mod schema;
 pub mod seasons;
 pub mod secret;

@@ -512,6 +512,54 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // Rivalries (`/rivalry`): a player's, the most intense (by total), the closest
+        // (by lead), the most recent; each served by an index, never a scan of all pairs.
+        id: "0017_rivalries",
+        schema_version: 3,
+        indexes: &[
+            index(
+                collections::RIVALRIES,
+                "first",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("first_id", 1),
+                    ("total", -1),
+                ],
+            ),
+            index(
+                collections::RIVALRIES,
+                "second",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("second_id", 1),
+                    ("total", -1),
+                ],
+            ),
+            index(
+                collections::RIVALRIES,
+                "total",
+                &[("guild_id", 1), ("server_id", 1), ("total", -1)],
+            ),
+            index(
+                collections::RIVALRIES,
+                "lead",
+                &[
+                    ("guild_id", 1),
+                    ("server_id", 1),
+                    ("lead", 1),
+                    ("total", -1),
+                ],
+            ),
+            index(
+                collections::RIVALRIES,
+                "recent",
+                &[("guild_id", 1), ("server_id", 1), ("last_at", -1)],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

@@ -345,6 +345,7 @@ impl SeasonStore {
                 collections::PLAYER_STATS,
                 collections::PLAYER_WEAPONS,
                 collections::MATCHUPS,
+                collections::RIVALRIES,
                 collections::WEAPON_STATS,
                 collections::SERVER_STATS,
             ] {

@@ -457,6 +457,17 @@ impl StatsStore {
                 counter(&scope, fields, b, doc! { "$inc": { "kills": to_i64(*n) } }),
             ));
         }
+        let rivalries = delta
+            .rivalries
+            .iter()
+            .map(|((first, second), r)| {
+                let id = Bson::String(format!("{guild}:{}:{first}:{second}", at.server_id));
+                statement(
+                    id,
+                    UpdateMods::Pipeline(rivalry_pipeline(&scope, first, second, r, b)),
+                )
+            })
+            .collect();
         for (weapon, t) in &delta.weapons {
             let id = Bson::String(format!("{guild}:{}:{weapon}", at.server_id));
             // `distance_kills` counts the kills in `distance_sum_m`: documents written
@@ -486,6 +497,7 @@ impl StatsStore {
             (collections::PLAYER_STATS, players),
             (collections::PLAYER_WEAPONS, player_weapons),
             (collections::MATCHUPS, matchups),
+            (collections::RIVALRIES, rivalries),
             (collections::WEAPON_STATS, weapons),
             (collections::SERVER_STATS, server),
         ]
@@ -656,6 +668,41 @@ fn line_document(id: &str, line: &KillfeedLine<'_>) -> Document {
         }),
     }
     d
+}
+
+/// A rivalry's update: both players' kills of each other added, the last kill kept when
+/// this batch's is as late or later, and the total and lead the indexes sort by.
+fn rivalry_pipeline(
+    scope: &Document,
+    first: &str,
+    second: &str,
+    r: &tower_ingest::stats::PairDelta,
+    batch: i64,
+) -> Vec<Document> {
+    let last = seconds(r.last_at);
+    let newer = doc! { "$gte": [last, stored("last_at", DateTime::from_millis(0))] };
+    let keep = |name: &str, value: Bson| -> Bson {
+        Bson::Document(doc! { "$cond": [newer.clone(), value, field(name)] })
+    };
+    let mut set = scope.clone();
+    set.extend(doc! {
+        "first_id": first,
+        "second_id": second,
+        "first_kills": add("first_kills", r.first_kills),
+        "second_kills": add("second_kills", r.second_kills),
+        "last_at": keep("last_at", Bson::DateTime(last)),
+        "last_weapon": keep("last_weapon", literal(&r.last_weapon)),
+        "last_by_first": keep("last_by_first", Bson::Boolean(r.last_by_first)),
+        "last_batch": batch,
+        "schema_version": SCHEMA_VERSION,
+    });
+    vec![
+        doc! { "$set": set },
+        doc! { "$set": {
+            "total": { "$add": ["$first_kills", "$second_kills"] },
+            "lead": { "$abs": { "$subtract": ["$first_kills", "$second_kills"] } },
+        } },
+    ]
 }
 
 /// A game time (seconds) as a BSON date.

@@ -1,0 +1,289 @@
+//! Rivalries (issue #18; EARLIER-BOT.md §2.12): two players' PvP kills of each other on one
+//! server, with the last kill between them.
+//!
+//! A rivalry is one document per pair (the pair in EOS id order), written by the
+//! statistics in the same exactly-once batch as the pair's matchups
+//! ([`crate::stats_store`]), so its numbers are the statistics' own. Every query here is
+//! served by an index of `0017_rivalries`: a player's rivalries by either side, the most
+//! intense by total, the closest by lead, the most recent by last kill.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, DateTime, Document, doc};
+use mongodb::error::Error as MongoError;
+use mongodb::{Collection, options::FindOptions};
+
+use crate::db::{Database, collections};
+
+/// A rivalry counts for `top` and `closest` above this many kills (the earlier bot's).
+pub const SETTLED_ABOVE: i64 = 5;
+
+/// Two players' kills of each other on a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rivalry {
+    /// The pair, in EOS id order.
+    pub first_id: String,
+    pub second_id: String,
+    pub first_kills: i64,
+    pub second_kills: i64,
+    /// The last kill between them: when (Unix seconds, game time), with what, by which.
+    pub last: Option<LastKill>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastKill {
+    pub at_unix: i64,
+    pub weapon: String,
+    pub by_first: bool,
+}
+
+impl Rivalry {
+    pub fn total(&self) -> i64 {
+        self.first_kills + self.second_kills
+    }
+
+    /// The earlier bot's intensity, 0 to 100 (`models/rivalry.py`): how many kills, how
+    /// even, how recent (against `now_unix`).
+    pub fn intensity(&self, now_unix: i64) -> i64 {
+        let total = self.total();
+        let base = intensity_base(total);
+        let (low, high) = (
+            self.first_kills.min(self.second_kills),
+            self.first_kills.max(self.second_kills),
+        );
+        let balance = if low > 0 { 20 * low / high } else { 0 };
+        let age = self
+            .last
+            .as_ref()
+            .map_or(i64::MAX, |l| now_unix.saturating_sub(l.at_unix));
+        let recency = match age {
+            a if a < 86_400 => 20,
+            a if a < 3 * 86_400 => 15,
+            a if a < 7 * 86_400 => 10,
+            a if a < 30 * 86_400 => 5,
+            _ => 0,
+        };
+        base + balance + recency
+    }
+
+    /// The other player of the pair, seen from `player_id`, with both sides' kills
+    /// (theirs first).
+    pub fn against(&self, player_id: &str) -> (&str, i64, i64) {
+        if self.first_id == player_id {
+            (&self.second_id, self.first_kills, self.second_kills)
+        } else {
+            (&self.first_id, self.second_kills, self.first_kills)
+        }
+    }
+}
+
+/// The part of the intensity that only grows with the total: 5 a kill up to 5, then 1 a
+/// kill up to 20, then 1 every two kills (at most 20 more).
+fn intensity_base(total: i64) -> i64 {
+    if total < 5 {
+        5 * total
+    } else if total < 20 {
+        25 + (total - 5)
+    } else {
+        40 + ((total - 20) / 2).min(20)
+    }
+}
+
+#[derive(Clone)]
+pub struct Rivalries {
+    rivalries: Collection<Document>,
+}
+
+impl Rivalries {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            rivalries: db.raw().collection(collections::RIVALRIES),
+        }
+    }
+
+    /// One pair's rivalry, if they ever killed each other.
+    pub async fn between(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<Rivalry>, MongoError> {
+        let (first, second) = if a < b { (a, b) } else { (b, a) };
+        let id = format!("{guild_id}:{server_id}:{first}:{second}");
+        Ok(self
+            .rivalries
+            .find_one(doc! { "_id": id })
+            .await?
+            .as_ref()
+            .and_then(rivalry_of))
+    }
+
+    /// A player's rivalries, most kills first.
+    pub async fn of_player(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        player_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Rivalry>, MongoError> {
+        let mut out = Vec::new();
+        for side in ["first_id", "second_id"] {
+            let filter = doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                side: player_id,
+            };
+            out.extend(self.list(filter, doc! { "total": -1 }, limit).await?);
+        }
+        out.sort_by(|a, b| b.total().cmp(&a.total()).then(a.first_id.cmp(&b.first_id)));
+        out.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(out)
+    }
+
+    /// The most intense rivalries of more than [`SETTLED_ABOVE`] kills. Read by total,
+    /// most first, and only until no rivalry further down could make the list: the
+    /// intensity beyond its total's part is at most 40.
+    pub async fn top(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        limit: usize,
+        now_unix: i64,
+    ) -> Result<Vec<Rivalry>, MongoError> {
+        let mut cursor = self
+            .rivalries
+            .find(doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "total": { "$gt": SETTLED_ABOVE },
+            })
+            .with_options(
+                FindOptions::builder()
+                    .sort(doc! { "total": -1 })
+                    .batch_size(u32::try_from(limit.max(10) * 2).unwrap_or(100))
+                    .build(),
+            )
+            .await?;
+        let mut best: Vec<(i64, Rivalry)> = Vec::new();
+        while let Some(d) = cursor.try_next().await? {
+            let Some(r) = rivalry_of(&d) else { continue };
+            let floor = best.get(limit.saturating_sub(1)).map(|(i, _)| *i);
+            if best.len() >= limit && floor.is_some_and(|f| intensity_base(r.total()) + 40 < f) {
+                break;
+            }
+            best.push((r.intensity(now_unix), r));
+            best.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total().cmp(&a.1.total())));
+            best.truncate(limit);
+        }
+        Ok(best.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// The closest rivalries of more than [`SETTLED_ABOVE`] kills: the smallest lead
+    /// first, then the most kills.
+    pub async fn closest(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Rivalry>, MongoError> {
+        self.list(
+            doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "total": { "$gt": SETTLED_ABOVE },
+            },
+            doc! { "lead": 1, "total": -1 },
+            limit,
+        )
+        .await
+    }
+
+    /// Rivalries with a kill since `since_unix` (game time), the latest first.
+    pub async fn recent(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        since_unix: i64,
+        limit: i64,
+    ) -> Result<Vec<Rivalry>, MongoError> {
+        self.list(
+            doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "last_at": { "$gte": DateTime::from_millis(since_unix.saturating_mul(1000)) },
+            },
+            doc! { "last_at": -1 },
+            limit,
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+    ) -> Result<Vec<Rivalry>, MongoError> {
+        let docs: Vec<Document> = self
+            .rivalries
+            .find(filter)
+            .sort(sort)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().filter_map(rivalry_of).collect())
+    }
+}
+
+fn rivalry_of(d: &Document) -> Option<Rivalry> {
+    let int = |k: &str| match d.get(k) {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Double(f)) => *f as i64,
+        _ => 0,
+    };
+    Some(Rivalry {
+        first_id: d.get_str("first_id").ok()?.to_owned(),
+        second_id: d.get_str("second_id").ok()?.to_owned(),
+        first_kills: int("first_kills"),
+        second_kills: int("second_kills"),
+        last: d.get_datetime("last_at").ok().map(|at| LastKill {
+            at_unix: at.timestamp_millis() / 1000,
+            weapon: d.get_str("last_weapon").unwrap_or_default().to_owned(),
+            by_first: d.get_bool("last_by_first").unwrap_or(false),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rivalry(first_kills: i64, second_kills: i64, age_secs: Option<i64>) -> Rivalry {
+        Rivalry {
+            first_id: "a".to_owned(),
+            second_id: "b".to_owned(),
+            first_kills,
+            second_kills,
+            last: age_secs.map(|age| LastKill {
+                at_unix: 1_000_000 - age,
+                weapon: "AK-74".to_owned(),
+                by_first: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn intensity_is_the_earlier_bots() {
+        // 3 kills, one-sided, a year ago: 15.
+        assert_eq!(rivalry(3, 0, Some(365 * 86_400)).intensity(1_000_000), 15);
+        // 10 kills, 6–4, an hour ago: 25 + 5, + 20·4/6 = 13, + 20.
+        assert_eq!(rivalry(6, 4, Some(3_600)).intensity(1_000_000), 63);
+        // 100 kills, even, two days ago: 40 + 20, + 20, + 15: the most it reaches is 100.
+        assert_eq!(rivalry(50, 50, Some(2 * 86_400)).intensity(1_000_000), 95);
+        assert_eq!(rivalry(50, 50, Some(60)).intensity(1_000_000), 100);
+        // Never dated (no last kill): no recency.
+        assert_eq!(rivalry(1, 1, None).intensity(1_000_000), 30);
+    }
+}

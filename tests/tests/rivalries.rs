@@ -1,0 +1,203 @@
+//! Rivalries in the real MongoDB-wire server, kept by the worker's own store from the real
+//! killfeed fixtures: every pair's kills and last kill equal an independent count of the
+//! same lines, a replay changes nothing, and the lists come in the earlier bot's orders.
+
+use std::collections::{BTreeMap, HashSet};
+
+use tower_ingest::ingest::parse_killfeed_chunk;
+use tower_ingest::killfeed::KillfeedEvent;
+use tower_ingest::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
+use tower_ingest::source::LocalSource;
+use tower_store::cursor_store::{CursorStore, StoreSink};
+use tower_store::rivalries::{Rivalries, Rivalry, SETTLED_ABOVE};
+use tower_store::stats_store::StatsStore;
+use tower_tests::backing::TestDatabase;
+use tower_tests::support::{fixture, ok};
+
+const GUILD: u64 = 343_434_343_434_343_434;
+const SERVER: &str = "8030";
+const DIR: &str = "deathlogs/world_0";
+const FILES: [&str; 3] = [
+    "2025.03.27-00.00.00.csv",
+    "2025.05.01-00.00.00.csv",
+    "2025.05.15-00.00.00.csv",
+];
+
+/// A pair's numbers counted straight from the lines: (first's kills of the second, the
+/// second's of the first, the last kill's time and weapon).
+type Counted = (i64, i64, i64, String);
+
+fn independent_count() -> BTreeMap<(String, String), Counted> {
+    let mut pairs: BTreeMap<(String, String), Counted> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    for name in FILES {
+        let bytes = fixture(name);
+        let mut chunk = parse_killfeed_chunk(name, &bytes, 0, true);
+        chunk.dedupe(GUILD, SERVER, &mut seen);
+        for line in &chunk.events {
+            let KillfeedEvent::Kill {
+                killer,
+                victim,
+                weapon,
+                ..
+            } = &line.event
+            else {
+                continue;
+            };
+            let (a, b) = (killer.id.to_owned(), victim.id.to_owned());
+            let key = if a < b { (a, b) } else { (b, a) };
+            let p = pairs
+                .entry(key.clone())
+                .or_insert((0, 0, i64::MIN, String::new()));
+            if killer.id == key.0 {
+                p.0 += 1;
+            } else {
+                p.1 += 1;
+            }
+            if line.at >= p.2 {
+                p.2 = line.at;
+                p.3 = weapon.to_string();
+            }
+        }
+    }
+    pairs
+}
+
+async fn ingest_fixtures(db: &tower_store::db::Database, root: &std::path::Path) {
+    let (stats, cursors) = (StatsStore::new(db), CursorStore::new(db));
+    let _ = std::fs::remove_dir_all(root);
+    ok(std::fs::create_dir_all(root.join(DIR)));
+    for name in FILES {
+        ok(std::fs::write(root.join(DIR).join(name), fixture(name)));
+    }
+    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+    let mut outcome = PollOutcome::default();
+    ok(poll_killfeed(
+        &LocalSource::new(root),
+        DIR,
+        BATCH_BYTES,
+        None,
+        &mut sink,
+        &mut outcome,
+    )
+    .await);
+}
+
+fn numbers(r: &Rivalry) -> Counted {
+    let last = r
+        .last
+        .clone()
+        .map(|l| (l.at_unix, l.weapon))
+        .unwrap_or_default();
+    (r.first_kills, r.second_kills, last.0, last.1)
+}
+
+#[tokio::test]
+async fn rivalries_equal_an_independent_count_and_replays_change_nothing() {
+    let test = ok(TestDatabase::create("rivalries_count").await);
+    let db = ok(test.open().await);
+    let rivalries = Rivalries::new(&db);
+    let root = std::env::temp_dir().join(format!("tower-rivalries-{}", std::process::id()));
+    ingest_fixtures(&db, &root).await;
+    let expected = independent_count();
+    assert!(expected.len() > 100, "the fixtures hold many pairs");
+    let check = async || {
+        for ((a, b), want) in &expected {
+            let got = ok(rivalries.between(GUILD, SERVER, b, a).await);
+            let got = got.map(|r| numbers(&r));
+            assert_eq!(got.as_ref(), Some(want), "{a} vs {b}");
+        }
+    };
+    check().await;
+    // The same files read again from the start (a replay): nothing changes.
+    let cursors = test
+        .handle()
+        .collection::<mongodb::bson::Document>("ingest_cursors");
+    assert!(ok(cursors.delete_many(mongodb::bson::doc! {}).await).deleted_count > 0);
+    ingest_fixtures(&db, &root).await;
+    check().await;
+
+    // A player's rivalries: every pair naming them, most kills first.
+    let busiest = expected
+        .keys()
+        .flat_map(|(a, b)| [a, b])
+        .fold(BTreeMap::<&String, usize>::new(), |mut m, p| {
+            *m.entry(p).or_default() += 1;
+            m
+        })
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(p, _)| p.clone())
+        .unwrap_or_default();
+    let theirs = ok(rivalries.of_player(GUILD, SERVER, &busiest, 1_000).await);
+    let mut want: Vec<i64> = expected
+        .iter()
+        .filter(|((a, b), _)| *a == busiest || *b == busiest)
+        .map(|(_, c)| c.0 + c.1)
+        .collect();
+    want.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(theirs.iter().map(Rivalry::total).collect::<Vec<_>>(), want);
+
+    // The closest: more than 5 kills, smallest lead first, then most kills.
+    let mut want: Vec<(i64, i64)> = expected
+        .values()
+        .filter(|c| c.0 + c.1 > SETTLED_ABOVE)
+        .map(|c| ((c.0 - c.1).abs(), -(c.0 + c.1)))
+        .collect();
+    want.sort_unstable();
+    want.truncate(10);
+    let closest = ok(rivalries.closest(GUILD, SERVER, 10).await);
+    let got: Vec<(i64, i64)> = closest
+        .iter()
+        .map(|r| ((r.first_kills - r.second_kills).abs(), -r.total()))
+        .collect();
+    assert_eq!(got, want);
+
+    // The most intense, against every pair's intensity computed here.
+    let now = expected.values().map(|c| c.2).max().unwrap_or(0) + 3_600;
+    let mut want: Vec<i64> = expected
+        .iter()
+        .filter(|(_, c)| c.0 + c.1 > SETTLED_ABOVE)
+        .map(|((a, b), c)| {
+            Rivalry {
+                first_id: a.clone(),
+                second_id: b.clone(),
+                first_kills: c.0,
+                second_kills: c.1,
+                last: Some(tower_store::rivalries::LastKill {
+                    at_unix: c.2,
+                    weapon: c.3.clone(),
+                    by_first: true,
+                }),
+            }
+            .intensity(now)
+        })
+        .collect();
+    want.sort_unstable_by(|a, b| b.cmp(a));
+    want.truncate(10);
+    let top = ok(rivalries.top(GUILD, SERVER, 10, now).await);
+    assert_eq!(
+        top.iter().map(|r| r.intensity(now)).collect::<Vec<_>>(),
+        want
+    );
+
+    // The most recent: a kill within the last day of the fixtures, latest first.
+    let since = now - 3_600 - 86_400;
+    let mut want: Vec<i64> = expected
+        .values()
+        .map(|c| c.2)
+        .filter(|at| *at >= since)
+        .collect();
+    want.sort_unstable_by(|a, b| b.cmp(a));
+    want.truncate(10);
+    let recent = ok(rivalries.recent(GUILD, SERVER, since, 10).await);
+    assert_eq!(
+        recent
+            .iter()
+            .map(|r| r.last.as_ref().map_or(0, |l| l.at_unix))
+            .collect::<Vec<_>>(),
+        want
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}
