@@ -45,6 +45,7 @@ pub struct Bot {
     pub gambling: tower_store::gambling::Gambling,
     /// Bounties placed on players (`/bounty`).
     pub bounties: tower_store::bounties::Bounties,
+    pub rivalries: tower_store::rivalries::Rivalries,
     /// Closed statistics seasons (`/stats season`).
     pub seasons: tower_store::seasons::SeasonStore,
     pub outbox: Outbox,

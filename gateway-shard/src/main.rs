@@ -189,6 +189,7 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         seasons: tower_store::seasons::SeasonStore::new(&db),
         ledger: tower_store::ledger::Ledger::new(&db),
         bounties: tower_store::bounties::Bounties::new(&db),
+        rivalries: tower_store::rivalries::Rivalries::new(&db),
         gambling: tower_store::gambling::Gambling::new(&db),
         outbox: tower_store::outbox::Outbox::new(&db),
         cursors: tower_store::cursor_store::CursorStore::new(&db),

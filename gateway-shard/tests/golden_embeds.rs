@@ -324,6 +324,39 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         balance: 466,
         lifetime: 1_210,
     };
+    // Rivalries: one led, with its last kill; one tied and never dated.
+    use tower_store::rivalries::{LastKill, Rivalry};
+    let names = std::collections::HashMap::from([
+        ("a1".to_owned(), "Alpha One".to_owned()),
+        ("b2".to_owned(), "Bravo_*".to_owned()),
+    ]);
+    let rivalry = Rivalry {
+        first_id: "a1".to_owned(),
+        second_id: "b2".to_owned(),
+        first_kills: 3,
+        second_kills: 14,
+        last: Some(LastKill {
+            at_unix: 1_746_057_600,
+            weapon: "SVD".to_owned(),
+            by_first: false,
+        }),
+    };
+    put(
+        "rivalry_led",
+        json(&commands::rivalry::rivalry_embed(&rivalry, &names))?,
+    );
+    put(
+        "rivalry_tied",
+        json(&commands::rivalry::rivalry_embed(
+            &Rivalry {
+                first_kills: 6,
+                second_kills: 6,
+                last: None,
+                ..rivalry
+            },
+            &names,
+        ))?,
+    );
     put(
         "economy_balance",
         json(&commands::economy::balance_embed(

@@ -1421,6 +1421,37 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     let post = sim.embeds_posted(KILLFEED_CHANNEL)[posted_before].to_string();
     assert!(post.contains("+25 caps for kill"), "{post}");
 
+    // /rivalry: Alpha One and Bravo's kills of each other, as the statistics counted them.
+    let a = run(
+        &member_a,
+        "rivalry between",
+        &[
+            ("player1", Opt::str("Alpha One")),
+            ("player2", Opt::str("bravo")),
+            sid(),
+        ],
+    )
+    .await;
+    assert!(a.title().starts_with("⚔️ Rivalry: "), "{}", a.text());
+    mentions(&a, &["Alpha One", "Bravo", "Total Kills", "**Weapon:** "]);
+    // The caller's own: member A is linked to Alpha One.
+    let a = run(&member_a, "rivalry list", &[sid()]).await;
+    assert!(a.title().starts_with("⚔️ Rivalry: "), "{}", a.text());
+    // The kills are from May 2025: none within a week of now.
+    let a = run(&member_a, "rivalry recent", &[sid()]).await;
+    assert_eq!(a.title(), "No Recent Rivalries", "{}", a.text());
+    let a = run(
+        &member_a,
+        "rivalry between",
+        &[
+            ("player1", Opt::str("Alpha One")),
+            ("player2", Opt::str("Nobody At All")),
+            sid(),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "No Rivalry", "{}", a.text());
+
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();
     ok(std::fs::write(

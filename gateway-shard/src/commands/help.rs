@@ -44,7 +44,7 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 8] = [
         &["killfeed", "link", "unlink", "myplayers"],
     ),
     ("events", "Events", "🔔", &["events"]),
-    ("stats", "Stats", "📊", &["stats"]),
+    ("stats", "Stats", "📊", &["stats", "rivalry"]),
     (
         "economy",
         "Economy",

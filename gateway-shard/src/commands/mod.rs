@@ -23,6 +23,7 @@ pub mod manual_reads;
 pub mod player_form;
 pub mod premium;
 pub mod removal;
+pub mod rivalry;
 pub mod seasons;
 pub mod settings;
 pub mod setup;
@@ -165,6 +166,8 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         },
         "economy adjust" | "economy stats" | "economy settings" => spec(Admin, Economy),
         "bounty place" | "bounty active" => spec(Anyone, Bounties),
+        "rivalry list" | "rivalry player" | "rivalry top" | "rivalry closest"
+        | "rivalry recent" | "rivalry between" => spec(Anyone, Rivalries),
         "bounty settings" => spec(Admin, Bounties),
         "gambling blackjack" | "gambling slots" | "gambling roulette" => spec(Anyone, Gambling),
         "gambling limits" => spec(Admin, Gambling),
@@ -223,6 +226,7 @@ async fn run_family(
         "settings" => settings::run(bot, caller, guild, inv).await,
         "economy" => economy::run(bot, caller, guild, inv).await,
         "bounty" => bounties::run(bot, caller, guild, inv).await,
+        "rivalry" => rivalry::run(bot, caller, inv).await,
         "gambling" => gambling::run(bot, caller, guild, inv).await,
         "reset_stats" => seasons::ask(bot, caller, inv).await,
         "process_csv" | "process_logs" | "clear_csv_cache" => {
@@ -417,6 +421,13 @@ fn server(name: &str, required: bool) -> StringBuilder {
         .required(required)
         .autocomplete(true)
         .max_length(32)
+}
+
+/// How many rivalries a `/rivalry` list shows.
+fn rivalry_limit() -> IntegerBuilder {
+    IntegerBuilder::new("limit", "How many (default 10, at most 25)")
+        .min_value(1)
+        .max_value(25)
 }
 
 fn text(name: &str, description: &str, required: bool) -> StringBuilder {
@@ -815,6 +826,56 @@ pub fn schema() -> Vec<Command> {
                     )),
             )
             .build(),
+        command("rivalry", "Who fights whom: players' kills of each other")
+            .option(
+                sub("list", "Your rivalries")
+                    .option(server("server_id", false))
+                    .option(rivalry_limit()),
+            )
+            .option(
+                sub("player", "A player's rivalries")
+                    .option(
+                        text("player_name", "The player", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    )
+                    .option(server("server_id", false)),
+            )
+            .option(
+                sub("top", "The most intense rivalries")
+                    .option(server("server_id", false))
+                    .option(rivalry_limit()),
+            )
+            .option(
+                sub("closest", "The closest rivalries")
+                    .option(server("server_id", false))
+                    .option(rivalry_limit()),
+            )
+            .option(
+                sub("recent", "Rivalries with recent kills")
+                    .option(server("server_id", false))
+                    .option(rivalry_limit())
+                    .option(
+                        IntegerBuilder::new("days", "Within how many days (default 7)")
+                            .min_value(1)
+                            .max_value(365),
+                    ),
+            )
+            .option(
+                sub("between", "The rivalry between two players")
+                    .option(
+                        text("player1", "One player", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    )
+                    .option(
+                        text("player2", "The other", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    )
+                    .option(server("server_id", false)),
+            )
+            .build(),
         command("gambling", "Blackjack, slots and roulette for credits")
             .option(
                 sub("blackjack", "Beat the dealer to 21")
@@ -1062,7 +1123,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 67);
+        assert_eq!(paths().len(), 73);
     }
 
     #[test]

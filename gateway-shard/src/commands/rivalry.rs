@@ -1,0 +1,256 @@
+//! `/rivalry list|player|top|closest|recent|between` (EARLIER-BOT.md §2.12): two players'
+//! kills of each other on a server, from the statistics' own rivalry documents
+//! ([`tower_store::rivalries`]). Names, options, orders and messages are the earlier
+//! bot's; `server_id` may be omitted (the guild's default server, else its first).
+
+use std::collections::HashMap;
+
+use twilight_model::channel::message::Embed;
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
+
+use tower_store::rivalries::{Rivalry, SETTLED_ABOVE};
+
+use crate::access::Caller;
+use crate::bot::Bot;
+use crate::embeds::{colour, shown};
+use crate::options::Invocation;
+use crate::reply::{CommandError, Reply};
+
+/// The earlier bot's red for rivalries.
+const RED: u32 = 0xE7_4C_3C;
+/// Rivalries listed when `limit` is not given, and the most (one embed each, ten a
+/// message, as Discord allows).
+const LISTED: i64 = 10;
+const LISTED_MOST: i64 = 25;
+
+pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let servers =
+        super::chosen_servers(bot, caller, inv, super::WhenOmitted::DefaultServer).await?;
+    let Some(server) = servers.first() else {
+        return Err(super::unknown(&inv.path));
+    };
+    let limit = inv
+        .opt_int("limit")?
+        .unwrap_or(LISTED)
+        .clamp(1, LISTED_MOST);
+    let server_id = server.server.as_str();
+    let failed = |e| CommandError::failed("The rivalries could not be read", e);
+    let rivalries = &bot.rivalries;
+    let found = match inv.path.as_str() {
+        "rivalry list" => {
+            let links = bot
+                .links
+                .of_user(caller.guild_id, caller.user_id)
+                .await
+                .map_err(|e| CommandError::failed("Your linked players could not be read", e))?;
+            if links.is_empty() {
+                return Ok(notice(
+                    "No Linked Player",
+                    "You don't have any linked players. Use `/link player` to link your in-game player first.",
+                ));
+            }
+            let Some(mine) = links.iter().find(|l| l.server_id == server_id) else {
+                return Ok(notice(
+                    "No Player on Server",
+                    format!(
+                        "You don't have a linked player on server `{}`. Use `/link` with that server.",
+                        shown(&server.name, 100)
+                    ),
+                ));
+            };
+            let list = rivalries
+                .of_player(caller.guild_id, server_id, &mine.player_id, limit)
+                .await
+                .map_err(failed)?;
+            if list.is_empty() {
+                return Ok(notice(
+                    "No Rivalries",
+                    "You don't have any rivalries yet. Play more and engage with other players!",
+                ));
+            }
+            list
+        }
+        "rivalry player" => {
+            let name = inv.str("player_name")?.trim();
+            let Some(player) = bot
+                .stats
+                .player(caller.guild_id, server_id, name)
+                .await
+                .map_err(failed)?
+            else {
+                return Ok(notice(
+                    "Player Not Found",
+                    format!(
+                        "No player named `{}` on server `{}`.",
+                        shown(name, 100),
+                        shown(&server.name, 100)
+                    ),
+                ));
+            };
+            let list = rivalries
+                .of_player(caller.guild_id, server_id, &player.player_id, limit)
+                .await
+                .map_err(failed)?;
+            if list.is_empty() {
+                return Ok(notice(
+                    "No Rivalries",
+                    format!(
+                        "`{}` doesn't have any rivalries yet.",
+                        shown(&player.stats.name, 100)
+                    ),
+                ));
+            }
+            list
+        }
+        "rivalry top" | "rivalry closest" => {
+            let list = if inv.path == "rivalry top" {
+                rivalries
+                    .top(
+                        caller.guild_id,
+                        server_id,
+                        usize::try_from(limit).unwrap_or(10),
+                        now_unix(),
+                    )
+                    .await
+            } else {
+                rivalries.closest(caller.guild_id, server_id, limit).await
+            }
+            .map_err(failed)?;
+            if list.is_empty() {
+                return Ok(notice(
+                    "No Rivalries",
+                    format!(
+                        "There are no rivalries of more than {SETTLED_ABOVE} kills on server `{}` yet.",
+                        shown(&server.name, 100)
+                    ),
+                ));
+            }
+            list
+        }
+        "rivalry recent" => {
+            let days = inv.opt_int("days")?.unwrap_or(7).clamp(1, 365);
+            let list = rivalries
+                .recent(
+                    caller.guild_id,
+                    server_id,
+                    now_unix() - days * 86_400,
+                    limit,
+                )
+                .await
+                .map_err(failed)?;
+            if list.is_empty() {
+                return Ok(notice(
+                    "No Recent Rivalries",
+                    format!(
+                        "There are no rivalries active in the last {days} days on server `{}`.",
+                        shown(&server.name, 100)
+                    ),
+                ));
+            }
+            list
+        }
+        "rivalry between" => {
+            let (a, b) = (inv.str("player1")?.trim(), inv.str("player2")?.trim());
+            let find = async |name: &str| {
+                bot.stats
+                    .player(caller.guild_id, server_id, name)
+                    .await
+                    .map_err(failed)
+            };
+            let found = match (find(a).await?, find(b).await?) {
+                (Some(x), Some(y)) => rivalries
+                    .between(caller.guild_id, server_id, &x.player_id, &y.player_id)
+                    .await
+                    .map_err(failed)?,
+                _ => None,
+            };
+            let Some(r) = found else {
+                return Ok(notice(
+                    "No Rivalry",
+                    format!(
+                        "There is no rivalry between `{}` and `{}` on server `{}`.",
+                        shown(a, 100),
+                        shown(b, 100),
+                        shown(&server.name, 100)
+                    ),
+                ));
+            };
+            vec![r]
+        }
+        other => return Err(super::unknown(other)),
+    };
+    let mut ids: Vec<String> = found
+        .iter()
+        .flat_map(|r| [r.first_id.clone(), r.second_id.clone()])
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let names = bot
+        .stats
+        .names(caller.guild_id, server_id, &ids)
+        .await
+        .map_err(failed)?;
+    Ok(Reply::embeds(
+        found.iter().map(|r| rivalry_embed(r, &names)).collect(),
+    ))
+}
+
+fn now_unix() -> i64 {
+    mongodb::bson::DateTime::now().timestamp_millis() / 1000
+}
+
+fn notice(title: &str, text: impl Into<String>) -> Reply {
+    Reply::embed(
+        EmbedBuilder::new()
+            .title(title)
+            .description(text)
+            .color(colour::INFO)
+            .build(),
+    )
+}
+
+/// The earlier bot's rivalry embed: who leads by how much, each side's kills, the last
+/// kill between them (Deadside logs no location).
+pub fn rivalry_embed(r: &Rivalry, names: &HashMap<String, String>) -> Embed {
+    let name = |id: &str| shown(names.get(id).map_or(id, String::as_str), 100);
+    let (first, second) = (name(&r.first_id), name(&r.second_id));
+    let lead = (r.first_kills - r.second_kills).abs();
+    let standing = match lead {
+        l if l > 10 => "Dominating!",
+        l if l > 5 => "Significant Lead",
+        l if l > 1 => "Leading",
+        _ => "Close Match",
+    };
+    let description = if lead == 0 {
+        format!("The rivalry is tied. ({standing})")
+    } else {
+        let leader = if r.first_kills > r.second_kills {
+            &first
+        } else {
+            &second
+        };
+        format!("{leader} is ahead by {lead} kills. ({standing})")
+    };
+    let mut e = EmbedBuilder::new()
+        .title(format!("⚔️ Rivalry: {first} vs {second}"))
+        .description(description)
+        .color(RED)
+        .field(EmbedFieldBuilder::new(first.clone(), format!("{} kills", r.first_kills)).inline())
+        .field(EmbedFieldBuilder::new(second.clone(), format!("{} kills", r.second_kills)).inline())
+        .field(EmbedFieldBuilder::new("Total Kills", r.total().to_string()).inline());
+    if let Some(last) = &r.last {
+        let by = if last.by_first { &first } else { &second };
+        e = e.field(EmbedFieldBuilder::new(
+            "Last Kill",
+            format!(
+                "**When:** <t:{}:R>\n**By:** {by}\n**Weapon:** {}\n**Location:** Unknown",
+                last.at_unix,
+                shown(&last.weapon, 100)
+            ),
+        ));
+    }
+    e.footer(EmbedFooterBuilder::new(
+        "Tower of Temptation PvP Statistics",
+    ))
+    .build()
+}
