@@ -108,6 +108,17 @@ async fn verify_finds_repairs_and_then_agrees() {
             doc! { "$inc": { "kills": 5 } },
         )
         .await);
+    // A rivalry lost (as on a server read before rivalries were kept).
+    let pair = if top.as_str() < victim.as_str() {
+        format!("{top}:{victim}")
+    } else {
+        format!("{victim}:{top}")
+    };
+    let deleted = ok(raw
+        .collection::<Document>("rivalries")
+        .delete_one(doc! { "_id": at(&pair) })
+        .await);
+    assert_eq!(deleted.deleted_count, 1, "ingest kept the rivalry");
     // A player in no kill line at all.
     const GHOST: &str = "0000000000000000000000000000beef";
     ok(raw
@@ -139,12 +150,16 @@ async fn verify_finds_repairs_and_then_agrees() {
     );
     assert!(has("server kills"), "{found:?}");
     assert!(has(&format!("player {GHOST} kills")), "{found:?}");
+    assert!(
+        has(&format!("rivalry {}", pair.replace(':', " vs "))),
+        "{found:?}"
+    );
     assert_eq!(
         found
             .iter()
             .filter(|f| !f.contains(&format!("player {GHOST} ")))
             .count(),
-        5,
+        6,
         "nothing else: {found:?}"
     );
 
@@ -165,6 +180,16 @@ async fn verify_finds_repairs_and_then_agrees() {
         !stored.players.contains_key(GHOST),
         "a player in no line is gone"
     );
+    let rivalry = ok(ok(tower_store::rivalries::Rivalries::new(&db)
+        .between(GUILD, SERVER, top, victim)
+        .await)
+    .ok_or("the rivalry, repaired"));
+    let of = |a: &str, b: &str| expected.players[a].killed.get(b).copied().unwrap_or(0) as i64;
+    assert_eq!(
+        (rivalry.against(top).1, rivalry.against(top).2),
+        (of(top, victim), of(victim, top))
+    );
+    assert!(rivalry.last.is_some(), "with its last kill");
     // The fields the leaderboards sort by moved with the counters.
     let top_doc = ok(ok(raw
         .collection::<Document>("player_stats")

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tower_daemon::config::Config;
 use tower_store::cursor_store::CursorStore;
 use tower_store::db::{Database, collections};
-use tower_store::recount::{Difference, differences, recount, repair};
+use tower_store::recount::{Difference, differences, recount_with_rivalries, repair};
+use tower_store::rivalries::{Pairs, Rivalries};
 use tower_store::stats_store::StatsStore;
 
 /// How often a busy server is read again, and how long apart.
@@ -135,18 +136,26 @@ async fn verify_server(
     let guild_id: u64 = guild.parse().unwrap_or(0);
     let cursors = CursorStore::new(db);
     let stats = StatsStore::new(db);
+    let rivalries = Rivalries::new(db);
     for _ in 0..ATTEMPTS {
         let before = batches(&cursors, guild_id, server).await?;
         let stored = stats.load(guild_id, server).await?;
-        let (counted, lines) = recount(db, guild_id, server).await?;
+        let stored_pairs = rivalries.load(guild_id, server).await?;
+        let (counted, counted_pairs, lines) = recount_with_rivalries(db, guild_id, server).await?;
         let after = batches(&cursors, guild_id, server).await?;
         if before != after || before.1 {
             tokio::time::sleep(AGAIN_AFTER).await;
             continue;
         }
-        let found = differences(&stored, &counted);
+        let mut found = differences(&stored, &counted);
+        found.extend(rivalry_differences(&stored_pairs, &counted_pairs));
         let repaired = match (fix, found.is_empty()) {
-            (true, false) => Some(repair(db, guild_id, server, &stored, &counted).await?),
+            (true, false) => Some(
+                repair(db, guild_id, server, &stored, &counted).await?
+                    + rivalries
+                        .repair(guild_id, server, &stored_pairs, &counted_pairs)
+                        .await?,
+            ),
             _ => None,
         };
         return Ok(Outcome {
@@ -166,6 +175,33 @@ async fn verify_server(
         repaired: None,
         busy: true,
     })
+}
+
+/// Rivalries stored otherwise than the kill lines make them, or missing, or left over.
+fn rivalry_differences(stored: &Pairs, counted: &Pairs) -> Vec<Difference> {
+    let shown = |p: Option<&tower_ingest::stats::PairDelta>| {
+        p.map_or_else(
+            || "none".to_owned(),
+            |p| {
+                format!(
+                    "{}-{} (last at {})",
+                    p.first_kills, p.second_kills, p.last_at
+                )
+            },
+        )
+    };
+    let mut pairs: Vec<&(String, String)> = stored.keys().chain(counted.keys()).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+        .into_iter()
+        .filter(|p| stored.get(*p) != counted.get(*p))
+        .map(|p| Difference {
+            what: format!("rivalry {} vs {}", p.0, p.1),
+            stored: shown(stored.get(p)),
+            counted: shown(counted.get(p)),
+        })
+        .collect()
 }
 
 fn print(outcomes: &[Outcome], json: bool) {

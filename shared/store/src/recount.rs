@@ -3,8 +3,9 @@
 //! order the worker applied them; where the stored statistics differ; and the repair.
 //!
 //! Compared: every counter, longest kills, streaks, first and last seen, per player, per
-//! weapon, per killer–victim pair and per server. Not compared: platforms and unreadable
-//! lines, which the kill lines do not keep.
+//! weapon, per killer–victim pair and per server, and every rivalry (its kills and last
+//! kill; a server read before rivalries were kept gets them from the repair). Not
+//! compared: platforms and unreadable lines, which the kill lines do not keep.
 //!
 //! The repair adds the differences of counters (`$inc`), so a worker applying a batch at
 //! the same moment loses nothing, and sets the other fields to the counted values.
@@ -105,6 +106,16 @@ pub async fn recount(
     guild_id: u64,
     server_id: &str,
 ) -> Result<(ServerStats, u64), MongoError> {
+    let (stats, _, count) = recount_with_rivalries(db, guild_id, server_id).await?;
+    Ok((stats, count))
+}
+
+/// [`recount`], with the rivalries the same lines make.
+pub async fn recount_with_rivalries(
+    db: &Database,
+    guild_id: u64,
+    server_id: &str,
+) -> Result<(ServerStats, crate::rivalries::Pairs, u64), MongoError> {
     let kills = db.raw().collection::<Document>(collections::KILLS);
     // The current season: the lines of batches after the last closed season's.
     let after = crate::seasons::SeasonStore::new(db)
@@ -121,12 +132,15 @@ pub async fn recount(
         .allow_disk_use(true)
         .await?;
     let mut stats = ServerStats::default();
+    let mut pairs = crate::rivalries::Pairs::new();
     let mut batch_lines: Vec<StoredLine> = Vec::new();
     let mut batch = None;
     let mut count = 0;
-    let apply = |stats: &mut ServerStats, lines: &[StoredLine]| {
+    let mut apply = |stats: &mut ServerStats, lines: &[StoredLine]| {
         let events: Vec<KillfeedLine<'_>> = lines.iter().filter_map(StoredLine::event).collect();
         stats.apply(&events);
+        let delta = tower_ingest::stats::BatchDelta::from_events(&events);
+        crate::rivalries::merge(&mut pairs, delta.rivalries);
     };
     while let Some(d) = cursor.try_next().await? {
         let this = d.get("batch").cloned();
@@ -143,7 +157,7 @@ pub async fn recount(
         }
     }
     apply(&mut stats, &batch_lines);
-    Ok((stats, count))
+    Ok((stats, pairs, count))
 }
 
 /// One field whose stored value differs from the counted one.

@@ -7,12 +7,32 @@
 //! served by an index of `0017_rivalries`: a player's rivalries by either side, the most
 //! intense by total, the closest by lead, the most recent by last kill.
 
+use std::collections::BTreeMap;
+
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::Error as MongoError;
 use mongodb::{Collection, options::FindOptions};
+use tower_ingest::stats::PairDelta;
 
 use crate::db::{Database, collections};
+
+/// Every rivalry of a server by pair (in EOS id order), as counted or stored.
+pub type Pairs = BTreeMap<(String, String), PairDelta>;
+
+/// Adds one batch's rivalries to those before it.
+pub fn merge(into: &mut Pairs, batch: Pairs) {
+    for (pair, d) in batch {
+        let r = into.entry(pair).or_default();
+        r.first_kills += d.first_kills;
+        r.second_kills += d.second_kills;
+        if d.last_at >= r.last_at {
+            r.last_at = d.last_at;
+            r.last_weapon = d.last_weapon;
+            r.last_by_first = d.last_by_first;
+        }
+    }
+}
 
 /// A rivalry counts for `top` and `closest` above this many kills (the earlier bot's).
 pub const SETTLED_ABOVE: i64 = 5;
@@ -216,6 +236,101 @@ impl Rivalries {
             limit,
         )
         .await
+    }
+
+    /// Every rivalry of a server, as stored (for `towerctl verify`).
+    pub async fn load(&self, guild_id: u64, server_id: &str) -> Result<Pairs, MongoError> {
+        let mut cursor = self
+            .rivalries
+            .find(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
+            .await?;
+        let mut out = Pairs::new();
+        while let Some(d) = cursor.try_next().await? {
+            let Some(r) = rivalry_of(&d) else { continue };
+            let last = r.last.unwrap_or(LastKill {
+                at_unix: 0,
+                weapon: String::new(),
+                by_first: false,
+            });
+            out.insert(
+                (r.first_id, r.second_id),
+                PairDelta {
+                    first_kills: u64::try_from(r.first_kills).unwrap_or(0),
+                    second_kills: u64::try_from(r.second_kills).unwrap_or(0),
+                    last_at: last.at_unix,
+                    last_weapon: last.weapon,
+                    last_by_first: last.by_first,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Writes the rivalries of `counted` that `stored` lacks or has otherwise, and deletes
+    /// those no counted line makes; how many documents it changed. The kills are set as
+    /// differences (`$inc`), so a batch applied meanwhile loses nothing.
+    pub async fn repair(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        stored: &Pairs,
+        counted: &Pairs,
+    ) -> Result<u64, MongoError> {
+        let guild = guild_id.to_string();
+        let mut changed = 0;
+        let none = PairDelta::default();
+        for (pair, want) in counted {
+            let have = stored.get(pair).unwrap_or(&none);
+            if have == want {
+                continue;
+            }
+            let diff = |w: u64, h: u64| {
+                i64::try_from(w).unwrap_or(i64::MAX) - i64::try_from(h).unwrap_or(i64::MAX)
+            };
+            let id = format!("{guild}:{server_id}:{}:{}", pair.0, pair.1);
+            let inc = doc! {
+                "first_kills": diff(want.first_kills, have.first_kills),
+                "second_kills": diff(want.second_kills, have.second_kills),
+            };
+            let set = doc! {
+                "guild_id": &guild,
+                "server_id": server_id,
+                "first_id": &pair.0,
+                "second_id": &pair.1,
+                "last_at": DateTime::from_millis(want.last_at.saturating_mul(1000)),
+                "last_weapon": &want.last_weapon,
+                "last_by_first": want.last_by_first,
+                "schema_version": crate::schema::SCHEMA_VERSION,
+            };
+            // `last_batch: 0` on a document the repair creates: every later batch applies.
+            self.rivalries
+                .update_one(
+                    doc! { "_id": &id },
+                    doc! { "$inc": inc, "$set": set, "$setOnInsert": { "last_batch": 0_i64 } },
+                )
+                .upsert(true)
+                .await?;
+            // The sort keys, from the kills now stored.
+            self.rivalries
+                .update_one(
+                    doc! { "_id": &id },
+                    vec![doc! { "$set": {
+                        "total": { "$add": ["$first_kills", "$second_kills"] },
+                        "lead": { "$abs": { "$subtract": ["$first_kills", "$second_kills"] } },
+                    } }],
+                )
+                .await?;
+            changed += 1;
+        }
+        for pair in stored.keys().filter(|p| !counted.contains_key(*p)) {
+            let id = format!("{guild}:{server_id}:{}:{}", pair.0, pair.1);
+            changed += self
+                .rivalries
+                .delete_one(doc! { "_id": id })
+                .await?
+                .deleted_count;
+        }
+        Ok(changed)
     }
 
     async fn list(
