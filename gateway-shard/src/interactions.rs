@@ -597,6 +597,7 @@ async fn pressed(
             .to_owned(),
         options: Vec::new(),
         interaction_id: 0,
+        target_user: None,
     };
     match commands::spec_of(&inv.path) {
         Some(spec) => match bot

@@ -18,6 +18,8 @@ pub struct Invocation {
     /// The interaction's id (0 where there is none, as for autocomplete): unique per
     /// command run, so what a command changes is keyed by it and never made twice.
     pub interaction_id: u64,
+    /// The member a user context-menu command ("View Rivalries") was used on.
+    pub target_user: Option<u64>,
 }
 
 impl Invocation {
@@ -36,10 +38,17 @@ impl Invocation {
             path.push_str(&only.name);
             options = inner;
         }
+        let target_user = match data.kind {
+            twilight_model::application::command::CommandType::User => {
+                data.target_id.map(|id| id.get())
+            }
+            _ => None,
+        };
         Self {
             path,
             options,
             interaction_id: 0,
+            target_user,
         }
     }
 

@@ -1451,6 +1451,16 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     )
     .await;
     assert_eq!(a.title(), "No Rivalry", "{}", a.text());
+    // "View Rivalries" on member A (linked to Alpha One), answered privately; on a member
+    // with no linked player, said so.
+    let sent = sim.user_command(0, &admin_a, "View Rivalries", MEMBER_A);
+    let a = ok(sim.answer(&sent, WAIT).await);
+    assert!(a.title().starts_with("⚔️ Rivalry: "), "{}", a.text());
+    assert!(a.is_ephemeral(), "only to who asked");
+    let sent = sim.user_command(0, &member_a, "View Rivalries", 910_000_000_000_000_099);
+    let a = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(a.title(), "No Rivalries", "{}", a.text());
+    mentions(&a, &["has no linked player"]);
 
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();

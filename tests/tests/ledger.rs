@@ -1031,3 +1031,86 @@ async fn auto_bounties_are_placed_on_a_player_once_a_day() {
     );
     ok(test.drop_database().await);
 }
+
+/// Kill rewards fixed with a pending batch are paid by the next worker before it reads
+/// the game server again: a server that cannot be read for days does not leave accounts
+/// half paid (credited before the crash, without their records) for that long.
+#[tokio::test]
+async fn fixed_kill_rewards_are_paid_before_the_batch_is_read_again() {
+    const DIR: &str = "deathlogs/world_0";
+    let a = fixture("2025.05.01-00.00.00.csv");
+    let test = ok(TestDatabase::create("ledger_fixed_first").await);
+    let db = ok(test.open().await);
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let rewards = KillRewards::new(&db);
+    let ledger = Ledger::new(&db);
+    let users = link_every_killer(&db, &[&a]).await;
+    ok(tower_store::guilds::GuildStore::new(&db)
+        .set_economy_setting(GUILD, "pay_history", mongodb::bson::Bson::Boolean(true))
+        .await);
+    let root = std::env::temp_dir().join(format!("tower-fixed-first-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    ok(std::fs::create_dir_all(root.join(DIR)));
+    let path = root.join(DIR).join("2025.05.01-00.00.00.csv");
+    ok(std::fs::write(&path, &a));
+    // The worker begins the batch, applies it and fixes its credits, then dies.
+    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+    sink.state.listed = true;
+    sink.rewards = Some(&rewards);
+    let batch = [parse_killfeed_chunk(
+        &format!("{DIR}/2025.05.01-00.00.00.csv"),
+        &a,
+        0,
+        true,
+    )];
+    let next = tower_ingest::cursor::FileCursor {
+        file: "2025.05.01-00.00.00.csv".to_owned(),
+        offset: a.len() as u64,
+        size: a.len() as u64,
+        ..Default::default()
+    };
+    let pending = ok(sink.begin(&batch, &next).await);
+    let mut prepared = pending.rewards.clone().unwrap_or_default();
+    let at = BatchRef {
+        guild_id: GUILD,
+        server_id: SERVER,
+        batch: pending.batch,
+    };
+    let applied = ok(stats.apply_batch(at, &batch).await);
+    let credits = KillRewards::credits(&batch, &applied.kept, &prepared, pending.batch);
+    assert!(!credits.is_empty());
+    prepared.credits = Some(credits.clone());
+    ok(cursors
+        .save_pending_rewards(
+            GUILD,
+            SERVER,
+            tower_store::cursor_store::PRIMARY_KILLFEED,
+            pending.batch,
+            &prepared,
+            None,
+        )
+        .await);
+    drop(sink);
+    // The file cannot be read now (a directory stands where it was).
+    ok(std::fs::remove_file(&path));
+    ok(std::fs::create_dir_all(&path));
+    let mut next_worker = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+    next_worker.rewards = Some(&rewards);
+    assert!(
+        next_worker.recover(&LocalSource::new(&root)).await.is_err(),
+        "the batch cannot be read again yet"
+    );
+    assert!(next_worker.state.pending.is_some(), "still pending");
+    for c in &credits {
+        let user: u64 = ok(c.user_id.parse());
+        assert_eq!(
+            ok(ledger.account(&account(user)).await).balance,
+            c.amount,
+            "user {user} paid what was fixed"
+        );
+    }
+    let ids: Vec<u64> = users.values().copied().collect();
+    assert_history_adds_up(&ledger, &ids).await;
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}

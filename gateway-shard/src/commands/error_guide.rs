@@ -3,7 +3,9 @@
 //! permissions the bot needs, the tier table). `command_usage` explains one command from
 //! the registered schema, so it cannot drift from what Discord shows.
 
-use twilight_model::application::command::{Command, CommandOption, CommandOptionType};
+use twilight_model::application::command::{
+    Command, CommandOption, CommandOptionType, CommandType,
+};
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
 
 use tower_store::tier::{Tier, TierTable};
@@ -198,6 +200,13 @@ fn command_usage(
 
 /// The command or subcommand at `path` ("setup addserver", "debug").
 fn find<'a>(schema: &'a [Command], path: &str) -> Option<(&'a Command, Option<&'a CommandOption>)> {
+    // A context-menu command is named as shown ("View Rivalries"), spaces and all.
+    if let Some(menu) = schema
+        .iter()
+        .find(|c| c.kind != CommandType::ChatInput && c.name.eq_ignore_ascii_case(path))
+    {
+        return Some((menu, None));
+    }
     let mut words = path.split_whitespace();
     let name = words.next()?;
     let command = schema.iter().find(|c| c.name == name)?;

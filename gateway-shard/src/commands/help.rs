@@ -44,7 +44,12 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 8] = [
         &["killfeed", "link", "unlink", "myplayers"],
     ),
     ("events", "Events", "🔔", &["events"]),
-    ("stats", "Stats", "📊", &["stats", "rivalry"]),
+    (
+        "stats",
+        "Stats",
+        "📊",
+        &["stats", "rivalry", "View Rivalries"],
+    ),
     (
         "economy",
         "Economy",
@@ -163,6 +168,13 @@ pub fn category(schema: &[Command], key: &str) -> Option<Embed> {
             "Server and player options suggest values as you type. Admin commands need the Administrator permission or the bot admin role.",
         ));
     for c in schema.iter().filter(|c| names.contains(&c.name.as_str())) {
+        if c.kind == twilight_model::application::command::CommandType::User {
+            b = b.field(EmbedFieldBuilder::new(
+                c.name.clone(),
+                "On a member: right-click (or long-press) → Apps",
+            ));
+            continue;
+        }
         let subs: Vec<String> = c
             .options
             .iter()

@@ -168,6 +168,11 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         "bounty place" | "bounty active" => spec(Anyone, Bounties),
         "rivalry list" | "rivalry player" | "rivalry top" | "rivalry closest"
         | "rivalry recent" | "rivalry between" => spec(Anyone, Rivalries),
+        // A member's rivalries, shown only to who asked (as the earlier bot did).
+        rivalry::VIEW_RIVALRIES => Spec {
+            private: true,
+            ..spec(Anyone, Rivalries)
+        },
         "bounty settings" => spec(Admin, Bounties),
         "gambling blackjack" | "gambling slots" | "gambling roulette" => spec(Anyone, Gambling),
         "gambling limits" => spec(Admin, Gambling),
@@ -227,6 +232,7 @@ async fn run_family(
         "economy" => economy::run(bot, caller, guild, inv).await,
         "bounty" => bounties::run(bot, caller, guild, inv).await,
         "rivalry" => rivalry::run(bot, caller, inv).await,
+        _ if inv.path == rivalry::VIEW_RIVALRIES => rivalry::of_member(bot, caller, inv).await,
         "gambling" => gambling::run(bot, caller, guild, inv).await,
         "reset_stats" => seasons::ask(bot, caller, inv).await,
         "process_csv" | "process_logs" | "clear_csv_cache" => {
@@ -876,6 +882,10 @@ pub fn schema() -> Vec<Command> {
                     .option(server("server_id", false)),
             )
             .build(),
+        // The user context menu on a member ("Apps → View Rivalries").
+        CommandBuilder::new(rivalry::VIEW_RIVALRIES, "", CommandType::User)
+            .contexts([InteractionContextType::Guild])
+            .build(),
         command("gambling", "Blackjack, slots and roulette for credits")
             .option(
                 sub("blackjack", "Beat the dealer to 21")
@@ -1123,7 +1133,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 73);
+        assert_eq!(paths().len(), 74);
     }
 
     #[test]

@@ -12,9 +12,12 @@ use tower_store::rivalries::{Rivalry, SETTLED_ABOVE};
 
 use crate::access::Caller;
 use crate::bot::Bot;
-use crate::embeds::{colour, shown};
+use crate::embeds::{clip, colour, shown};
 use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
+
+/// The user context menu's name (a member → Apps → View Rivalries).
+pub const VIEW_RIVALRIES: &str = "View Rivalries";
 
 /// The earlier bot's red for rivalries.
 const RED: u32 = 0xE7_4C_3C;
@@ -195,6 +198,59 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
     ))
 }
 
+/// "View Rivalries" on a member: their linked players' rivalries on the guild's default
+/// server (else on each of its servers), most kills first.
+pub async fn of_member(
+    bot: &Bot,
+    caller: &Caller,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
+    let Some(member) = inv.target_user else {
+        return Err(super::unknown(&inv.path));
+    };
+    let servers =
+        super::chosen_servers(bot, caller, inv, super::WhenOmitted::DefaultServer).await?;
+    let links = bot
+        .links
+        .of_user(caller.guild_id, member)
+        .await
+        .map_err(|e| CommandError::failed("The member's linked players could not be read", e))?;
+    let failed = |e| CommandError::failed("The rivalries could not be read", e);
+    let mut embeds = Vec::new();
+    for server in &servers {
+        let server_id = server.server.as_str();
+        let Some(link) = links.iter().find(|l| l.server_id == server_id) else {
+            continue;
+        };
+        let list = bot
+            .rivalries
+            .of_player(caller.guild_id, server_id, &link.player_id, LISTED)
+            .await
+            .map_err(failed)?;
+        let mut ids: Vec<String> = list
+            .iter()
+            .flat_map(|r| [r.first_id.clone(), r.second_id.clone()])
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let names = bot
+            .stats
+            .names(caller.guild_id, server_id, &ids)
+            .await
+            .map_err(failed)?;
+        embeds.extend(list.iter().map(|r| rivalry_embed(r, &names)));
+    }
+    if embeds.is_empty() {
+        let text = if links.is_empty() {
+            format!("<@{member}> has no linked player.")
+        } else {
+            format!("<@{member}> doesn't have any rivalries yet.")
+        };
+        return Ok(notice("No Rivalries", text));
+    }
+    Ok(Reply::embeds(embeds))
+}
+
 fn now_unix() -> i64 {
     mongodb::bson::DateTime::now().timestamp_millis() / 1000
 }
@@ -232,7 +288,7 @@ pub fn rivalry_embed(r: &Rivalry, names: &HashMap<String, String>) -> Embed {
         format!("{leader} is ahead by {lead} kills. ({standing})")
     };
     let mut e = EmbedBuilder::new()
-        .title(format!("⚔️ Rivalry: {first} vs {second}"))
+        .title(clip(&format!("⚔️ Rivalry: {first} vs {second}"), 256))
         .description(description)
         .color(RED)
         .field(EmbedFieldBuilder::new(first.clone(), format!("{} kills", r.first_kills)).inline())

@@ -16,7 +16,7 @@ use crate::schema::SCHEMA_VERSION;
 use crate::stats_store::{BatchOutcome, BatchRef, StatsStore};
 use tower_ingest::cursor::{FileCursor, ReadPoint, head_hash};
 use tower_ingest::earlier_position::EarlierPosition;
-use tower_ingest::ingest::{Chunk, batch_events, parse_killfeed_chunk};
+use tower_ingest::ingest::{Chunk, parse_killfeed_chunk};
 use tower_ingest::reader::KillfeedSink;
 use tower_ingest::source::{ByteSource, FileMeta};
 
@@ -405,6 +405,40 @@ impl CursorStore {
         Ok(())
     }
 
+    /// Records the kill rewards fixed for a slot's pending batch number `batch`, changing
+    /// nothing else of its state (what the batch has changed so far in memory is saved
+    /// only when it is committed).
+    pub async fn save_pending_rewards(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        slot: &str,
+        batch: i64,
+        rewards: &crate::kill_rewards::Prepared,
+        fence: Option<i64>,
+    ) -> Result<(), mongodb::error::Error> {
+        let mut filter = doc! {
+            "_id": key(guild_id, server_id, slot),
+            "state.pending.batch": batch,
+        };
+        if let Some(token) = fence {
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "lease_token": { "$exists": false } },
+                    doc! { "lease_token": { "$lte": token } },
+                ],
+            );
+        }
+        self.cursors
+            .update_one(
+                filter,
+                doc! { "$set": { "state.pending.rewards": to_bson(rewards)? } },
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn save_slot<T: Serialize>(
         &self,
         guild_id: u64,
@@ -642,6 +676,13 @@ impl<'a> StoreSink<'a> {
         let Some(p) = self.state.pending.clone() else {
             return Ok(());
         };
+        // Rewards fixed before the crash are paid first, whether or not the game server
+        // can be read now: the accounts may already hold part of them, and remember the
+        // batch's key only for so many later changes.
+        if let (Some(r), Some(prepared)) = (self.rewards, &p.rewards) {
+            r.pay_fixed(self.guild_id, self.server_id, p.batch, prepared)
+                .await?;
+        }
         let mut p = p;
         let mut reads = Vec::with_capacity(p.ranges.len());
         let mut short = Vec::new();
@@ -748,10 +789,20 @@ impl<'a> StoreSink<'a> {
                     let paying = !credits.is_empty();
                     prepared.credits = Some(credits);
                     // Kept with the pending batch before any account changes: a batch
-                    // finished again pays these, whatever it reads again.
+                    // finished again pays these, whatever it reads again. Only they are
+                    // written: the rest of the state is committed with the batch.
                     if paying && let Some(p) = self.state.pending.as_mut() {
                         p.rewards = Some(prepared.clone());
-                        self.save().await?;
+                        self.cursors
+                            .save_pending_rewards(
+                                self.guild_id,
+                                self.server_id,
+                                &self.slot,
+                                pending.batch,
+                                &prepared,
+                                self.fence,
+                            )
+                            .await?;
                     }
                 }
                 r.pay(
@@ -878,7 +929,11 @@ impl StoreSink<'_> {
             .quiet_until
             .as_ref()
             .is_some_and(|q| q.covers(cursor));
-        let newest = batch_events(batch).map(|(line, _)| line.at).max();
+        // The file the cursor is in is the batch's last: its newest line was written at its
+        // mtime (when the batch read it to its end).
+        let newest = batch
+            .last()
+            .and_then(|c| c.events.iter().map(|line| line.at).max());
         if let Some(newest) = newest
             && cursor.offset >= cursor.size
             && cursor.mtime > 0

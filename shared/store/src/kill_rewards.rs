@@ -273,6 +273,24 @@ impl KillRewards {
         })
     }
 
+    /// Pays the credits fixed for batch number `batch_no` (before its lines are read
+    /// again after a crash); nothing when none were fixed. Paying them again later
+    /// changes nothing.
+    pub async fn pay_fixed(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        batch_no: i64,
+        prepared: &Prepared,
+    ) -> Result<(), MongoError> {
+        if let Some(credits) = prepared.credits.as_ref().filter(|c| !c.is_empty()) {
+            self.ledger
+                .post_credits(&credit_entries(guild_id, server_id, batch_no, credits))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// What batch number `batch_no`'s counted (`kept`) kills pay each user, to keep with
     /// the pending batch before [`KillRewards::pay`] changes any account.
     pub fn credits(
@@ -358,24 +376,7 @@ impl KillRewards {
         }
         let (lines, planned) = plan(&counted, prepared, batch_no);
         let credits = prepared.credits.as_ref().unwrap_or(&planned);
-        let entries: Vec<Entry> = credits
-            .iter()
-            .filter_map(|c| {
-                let user_id: u64 = c.user_id.parse().ok()?;
-                Some(Entry {
-                    key: format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}"),
-                    account: AccountId {
-                        guild_id,
-                        server_id: server_id.to_owned(),
-                        user_id,
-                    },
-                    amount: c.amount,
-                    source: Source::KillReward,
-                    details: c.details.clone(),
-                    reference: format!("batch {batch_no}"),
-                })
-            })
-            .collect();
+        let entries = credit_entries(guild_id, server_id, batch_no, credits);
         let after = self.ledger.post_credits(&entries).await?;
         // Each line's balance: the credit's balance after, less the user's later lines.
         let mut running: HashMap<u64, Option<i64>> = entries
@@ -398,6 +399,33 @@ impl KillRewards {
         }
         Ok(Payouts { paid, bounties })
     }
+}
+
+/// The ledger's entries for a batch's credits: one per user, keyed by the batch.
+fn credit_entries(
+    guild_id: u64,
+    server_id: &str,
+    batch_no: i64,
+    credits: &[KillCredit],
+) -> Vec<Entry> {
+    credits
+        .iter()
+        .filter_map(|c| {
+            let user_id: u64 = c.user_id.parse().ok()?;
+            Some(Entry {
+                key: format!("kills:{guild_id}:{server_id}:{batch_no}:{user_id}"),
+                account: AccountId {
+                    guild_id,
+                    server_id: server_id.to_owned(),
+                    user_id,
+                },
+                amount: c.amount,
+                source: Source::KillReward,
+                details: c.details.clone(),
+                reference: format!("batch {batch_no}"),
+            })
+        })
+        .collect()
 }
 
 /// The linked killers' users by EOS id.

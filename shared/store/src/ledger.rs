@@ -541,9 +541,13 @@ impl Ledger {
                     Some(Posted::Refused { .. }) => balances[i] = None,
                     // Recorded pending by an older build, which wrote the record first:
                     // every credit here is applied on its account by now, so it is marked
-                    // applied, with what was applied.
+                    // applied, with what was applied: this post's amount where this post
+                    // applied it, the recorded one where the account held it before.
                     None => {
-                        let mut set = doc! { "state": "applied", "amount": credits[i].amount };
+                        let mut set = doc! { "state": "applied" };
+                        if !held.contains(&i) {
+                            set.insert("amount", credits[i].amount);
+                        }
                         if let Some(b) = balances[i] {
                             set.insert("balance_after", b);
                         }

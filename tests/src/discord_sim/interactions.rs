@@ -273,6 +273,27 @@ impl DiscordSimulator {
             .unwrap_or_else(|refused| panic!("{refused}"))
     }
 
+    /// A user context-menu command (`"View Rivalries"`) used on the member `target`: as
+    /// Discord sends it (command type 2, `target_id`, the user resolved). Only a user
+    /// command the bot registered can be sent.
+    pub fn user_command(&self, shard: u32, member: &Member, name: &str, target: u64) -> Sent {
+        let registered = self.registered_commands().is_some_and(|commands| {
+            commands
+                .as_array()
+                .is_some_and(|all| all.iter().any(|c| c["name"] == name && c["type"] == 2))
+        });
+        assert!(registered, "{name}: no such user command registered");
+        let user = rest::user(target, &format!("user{}", target % 1000), false);
+        let data = json!({
+            "id": "400000000000000002",
+            "name": name,
+            "type": 2,
+            "target_id": target.to_string(),
+            "resolved": { "users": { target.to_string(): user } },
+        });
+        self.interaction(shard, member, SLASH_COMMAND, data, None)
+    }
+
     /// [`Self::slash`], with what Discord would refuse as an `Err` (the sandbox's prompt).
     pub fn try_slash(
         &self,
