@@ -182,7 +182,19 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         }
         other => return Err(super::unknown(other)),
     };
-    let mut ids: Vec<String> = found
+    Ok(Reply::embeds(
+        embeds(bot, caller.guild_id, server_id, &found).await?,
+    ))
+}
+
+/// The rivalries' embeds, with the players' current names.
+async fn embeds(
+    bot: &Bot,
+    guild_id: u64,
+    server_id: &str,
+    rivalries: &[Rivalry],
+) -> Result<Vec<Embed>, CommandError> {
+    let mut ids: Vec<String> = rivalries
         .iter()
         .flat_map(|r| [r.first_id.clone(), r.second_id.clone()])
         .collect();
@@ -190,12 +202,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
     ids.dedup();
     let names = bot
         .stats
-        .names(caller.guild_id, server_id, &ids)
+        .names(guild_id, server_id, &ids)
         .await
-        .map_err(failed)?;
-    Ok(Reply::embeds(
-        found.iter().map(|r| rivalry_embed(r, &names)).collect(),
-    ))
+        .map_err(|e| CommandError::failed("The players' names could not be read", e))?;
+    Ok(rivalries.iter().map(|r| rivalry_embed(r, &names)).collect())
 }
 
 /// "View Rivalries" on a member: their linked players' rivalries on the guild's default
@@ -216,7 +226,7 @@ pub async fn of_member(
         .await
         .map_err(|e| CommandError::failed("The member's linked players could not be read", e))?;
     let failed = |e| CommandError::failed("The rivalries could not be read", e);
-    let mut embeds = Vec::new();
+    let mut found = Vec::new();
     for server in &servers {
         let server_id = server.server.as_str();
         let Some(link) = links.iter().find(|l| l.server_id == server_id) else {
@@ -227,20 +237,9 @@ pub async fn of_member(
             .of_player(caller.guild_id, server_id, &link.player_id, LISTED)
             .await
             .map_err(failed)?;
-        let mut ids: Vec<String> = list
-            .iter()
-            .flat_map(|r| [r.first_id.clone(), r.second_id.clone()])
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let names = bot
-            .stats
-            .names(caller.guild_id, server_id, &ids)
-            .await
-            .map_err(failed)?;
-        embeds.extend(list.iter().map(|r| rivalry_embed(r, &names)));
+        found.extend(embeds(bot, caller.guild_id, server_id, &list).await?);
     }
-    if embeds.is_empty() {
+    if found.is_empty() {
         let text = if links.is_empty() {
             format!("<@{member}> has no linked player.")
         } else {
@@ -248,7 +247,7 @@ pub async fn of_member(
         };
         return Ok(notice("No Rivalries", text));
     }
-    Ok(Reply::embeds(embeds))
+    Ok(Reply::embeds(found))
 }
 
 fn now_unix() -> i64 {

@@ -421,15 +421,7 @@ impl CursorStore {
             "_id": key(guild_id, server_id, slot),
             "state.pending.batch": batch,
         };
-        if let Some(token) = fence {
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "lease_token": { "$exists": false } },
-                    doc! { "lease_token": { "$lte": token } },
-                ],
-            );
-        }
+        fenced(&mut filter, fence);
         self.cursors
             .update_one(
                 filter,
@@ -454,14 +446,8 @@ impl CursorStore {
             "state": to_bson(state)?,
             "schema_version": SCHEMA_VERSION,
         };
+        fenced(&mut filter, fence);
         if let Some(token) = fence {
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "lease_token": { "$exists": false } },
-                    doc! { "lease_token": { "$lte": token } },
-                ],
-            );
             set.insert("lease_token", token);
         }
         self.cursors
@@ -469,6 +455,20 @@ impl CursorStore {
             .upsert(true)
             .await?;
         Ok(())
+    }
+}
+
+/// Only a writer whose lease token is the slot's or newer may change it (a worker that
+/// lost its lease never writes again).
+fn fenced(filter: &mut Document, fence: Option<i64>) {
+    if let Some(token) = fence {
+        filter.insert(
+            "$or",
+            vec![
+                doc! { "lease_token": { "$exists": false } },
+                doc! { "lease_token": { "$lte": token } },
+            ],
+        );
     }
 }
 
@@ -770,9 +770,10 @@ impl<'a> StoreSink<'a> {
         // history where the guild pays it); read now only for a batch recorded without.
         let rewards = match (self.rewards, pending.rewards) {
             (Some(r), Some(prepared)) => Some((r, prepared)),
-            (Some(r), None) if !history => {
-                Some((r, r.prepare(self.guild_id, self.server_id, batch).await?))
-            }
+            (Some(r), None) if !history => r
+                .prepare(self.guild_id, self.server_id, batch, false)
+                .await?
+                .map(|prepared| (r, prepared)),
             _ => None,
         };
         let outcome = self.stats.apply_batch(at, batch).await?;
@@ -940,16 +941,16 @@ impl StoreSink<'_> {
         {
             self.state.clock_ahead = Some(newest - cursor.mtime);
         }
-        // History pays only where the guild's admins turned that on.
         let rewards = match self.rewards {
-            Some(r) if !history || r.pays_history(self.guild_id).await? => {
-                let mut prepared = r.prepare(self.guild_id, self.server_id, batch).await?;
-                prepared.history = history;
-                prepared.read_at = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
-                prepared.clock_ahead = self.state.clock_ahead.unwrap_or(0);
-                Some(prepared)
-            }
-            _ => None,
+            Some(r) => r
+                .prepare(self.guild_id, self.server_id, batch, history)
+                .await?
+                .map(|mut prepared| {
+                    prepared.read_at = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
+                    prepared.clock_ahead = self.state.clock_ahead.unwrap_or(0);
+                    prepared
+                }),
+            None => None,
         };
         let pending = PendingBatch {
             batch: self.state.next_batch,

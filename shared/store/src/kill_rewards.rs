@@ -193,20 +193,33 @@ impl KillRewards {
         }
     }
 
-    /// Whether a guild's kills read as history (a first read, a backfill) pay too
-    /// (`/economy settings pay_history`).
-    pub async fn pays_history(&self, guild_id: u64) -> Result<bool, MongoError> {
-        Ok(self.guilds.settings(guild_id).await?.economy.pay_history)
-    }
-
     /// Before a batch is applied: who the killers in it are linked to, and their streaks.
     /// Nothing is read when no line is a PvP kill; one query more when a killer is linked.
+    /// A batch read as `history` (a first read, a backfill) pays only where the guild's
+    /// admins turned that on (`pay_history`): `None` where it pays nothing.
     pub async fn prepare(
         &self,
         guild_id: u64,
         server_id: &str,
         batch: &[Chunk<'_>],
-    ) -> Result<Prepared, MongoError> {
+        history: bool,
+    ) -> Result<Option<Prepared>, MongoError> {
+        let mut prepared = self
+            .read_before(guild_id, server_id, batch, history)
+            .await?;
+        if let Some(p) = prepared.as_mut() {
+            p.history = history;
+        }
+        Ok(prepared)
+    }
+
+    async fn read_before(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        batch: &[Chunk<'_>],
+        history: bool,
+    ) -> Result<Option<Prepared>, MongoError> {
         let mut killers: Vec<&str> = batch_events(batch)
             .filter_map(|(line, _)| match &line.event {
                 KillfeedEvent::Kill { killer, .. } => Some(killer.id),
@@ -216,19 +229,22 @@ impl KillRewards {
         killers.sort_unstable();
         killers.dedup();
         if killers.is_empty() {
-            return Ok(Prepared::default());
+            return Ok(Some(Prepared::default()));
         }
         let guild = self.guilds.settings(guild_id).await?;
+        if history && !guild.economy.pay_history {
+            return Ok(None);
+        }
         let bounty = Some(guild.bounty);
         let kill_credits = guild.economy.kill_reward;
         let holders = self.links.holders(guild_id, server_id, &killers).await?;
         if holders.is_empty() {
-            return Ok(Prepared {
+            return Ok(Some(Prepared {
                 bounty,
                 kill_credits,
                 pays_late: guild.economy.pay_history,
                 ..Prepared::default()
-            });
+            }));
         }
         let mut linked: Vec<&str> = holders.keys().map(String::as_str).collect();
         linked.sort_unstable();
@@ -264,13 +280,13 @@ impl KillRewards {
                 })
             })
             .collect();
-        Ok(Prepared {
+        Ok(Some(Prepared {
             killers,
             bounty,
             kill_credits,
             pays_late: guild.economy.pay_history,
             ..Prepared::default()
-        })
+        }))
     }
 
     /// Pays the credits fixed for batch number `batch_no` (before its lines are read

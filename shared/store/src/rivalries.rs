@@ -16,6 +16,7 @@ use mongodb::{Collection, options::FindOptions};
 use tower_ingest::stats::PairDelta;
 
 use crate::db::{Database, collections};
+use crate::stats_query::scope;
 
 /// Every rivalry of a server by pair (in EOS id order), as counted or stored.
 pub type Pairs = BTreeMap<(String, String), PairDelta>;
@@ -148,11 +149,8 @@ impl Rivalries {
     ) -> Result<Vec<Rivalry>, MongoError> {
         let mut out = Vec::new();
         for side in ["first_id", "second_id"] {
-            let filter = doc! {
-                "guild_id": guild_id.to_string(),
-                "server_id": server_id,
-                side: player_id,
-            };
+            let mut filter = scope(guild_id, server_id);
+            filter.insert(side, player_id);
             out.extend(self.list(filter, doc! { "total": -1 }, limit).await?);
         }
         out.sort_by(|a, b| b.total().cmp(&a.total()).then(a.first_id.cmp(&b.first_id)));
@@ -172,11 +170,7 @@ impl Rivalries {
     ) -> Result<Vec<Rivalry>, MongoError> {
         let mut cursor = self
             .rivalries
-            .find(doc! {
-                "guild_id": guild_id.to_string(),
-                "server_id": server_id,
-                "total": { "$gt": SETTLED_ABOVE },
-            })
+            .find(settled(guild_id, server_id))
             .with_options(
                 FindOptions::builder()
                     .sort(doc! { "total": -1 })
@@ -207,11 +201,7 @@ impl Rivalries {
         limit: i64,
     ) -> Result<Vec<Rivalry>, MongoError> {
         self.list(
-            doc! {
-                "guild_id": guild_id.to_string(),
-                "server_id": server_id,
-                "total": { "$gt": SETTLED_ABOVE },
-            },
+            settled(guild_id, server_id),
             doc! { "lead": 1, "total": -1 },
             limit,
         )
@@ -226,24 +216,17 @@ impl Rivalries {
         since_unix: i64,
         limit: i64,
     ) -> Result<Vec<Rivalry>, MongoError> {
-        self.list(
-            doc! {
-                "guild_id": guild_id.to_string(),
-                "server_id": server_id,
-                "last_at": { "$gte": DateTime::from_millis(since_unix.saturating_mul(1000)) },
-            },
-            doc! { "last_at": -1 },
-            limit,
-        )
-        .await
+        let mut filter = scope(guild_id, server_id);
+        filter.insert(
+            "last_at",
+            doc! { "$gte": DateTime::from_millis(since_unix.saturating_mul(1000)) },
+        );
+        self.list(filter, doc! { "last_at": -1 }, limit).await
     }
 
     /// Every rivalry of a server, as stored (for `towerctl verify`).
     pub async fn load(&self, guild_id: u64, server_id: &str) -> Result<Pairs, MongoError> {
-        let mut cursor = self
-            .rivalries
-            .find(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
-            .await?;
+        let mut cursor = self.rivalries.find(scope(guild_id, server_id)).await?;
         let mut out = Pairs::new();
         while let Some(d) = cursor.try_next().await? {
             let Some(r) = rivalry_of(&d) else { continue };
@@ -349,6 +332,13 @@ impl Rivalries {
             .await?;
         Ok(docs.iter().filter_map(rivalry_of).collect())
     }
+}
+
+/// A server's rivalries of more than [`SETTLED_ABOVE`] kills.
+fn settled(guild_id: u64, server_id: &str) -> Document {
+    let mut filter = scope(guild_id, server_id);
+    filter.insert("total", doc! { "$gt": SETTLED_ABOVE });
+    filter
 }
 
 fn rivalry_of(d: &Document) -> Option<Rivalry> {

@@ -86,7 +86,8 @@ pub struct StatsQuery {
     seasons: crate::seasons::SeasonStore,
 }
 
-fn scope(guild_id: u64, server_id: &str) -> Document {
+/// One server's documents of a statistics collection.
+pub(crate) fn scope(guild_id: u64, server_id: &str) -> Document {
     doc! { "guild_id": guild_id.to_string(), "server_id": server_id }
 }
 
