@@ -81,6 +81,33 @@ impl TestDatabase {
         Ok(db)
     }
 
+    /// The project's connection to this database on a client that records every `find`
+    /// it sends (collection and filter), to replay them with `explain`: what the server
+    /// examined for them.
+    pub async fn open_watched(&self) -> Result<(tower_store::db::Database, WatchedFinds), String> {
+        self.open().await?;
+        let finds = WatchedFinds::default();
+        let mut options = mongodb::options::ClientOptions::parse(&self.uri)
+            .await
+            .map_err(|e| e.to_string())?;
+        let seen = finds.clone();
+        options.command_event_handler = Some(mongodb::event::EventHandler::callback(
+            move |event: mongodb::event::command::CommandEvent| {
+                if let mongodb::event::command::CommandEvent::Started(started) = event
+                    && started.command_name == "find"
+                    && let Ok(mut finds) = seen.0.lock()
+                {
+                    finds.push(started.command);
+                }
+            },
+        ));
+        let client = mongodb::Client::with_options(options).map_err(|e| e.to_string())?;
+        Ok((
+            tower_store::db::Database::from_handle(client.database(&self.name)),
+            finds,
+        ))
+    }
+
     pub fn handle(&self) -> mongodb::Database {
         self.client.database(&self.name)
     }
@@ -88,6 +115,65 @@ impl TestDatabase {
     pub async fn drop_database(self) -> Result<(), BackingError> {
         self.client.database(&self.name).drop().await?;
         Ok(())
+    }
+}
+
+/// The `find` commands a watched client sent ([`TestDatabase::open_watched`]).
+#[derive(Clone, Default)]
+pub struct WatchedFinds(std::sync::Arc<std::sync::Mutex<Vec<mongodb::bson::Document>>>);
+
+impl WatchedFinds {
+    /// Forgets the finds sent so far.
+    pub fn clear(&self) {
+        if let Ok(mut finds) = self.0.lock() {
+            finds.clear();
+        }
+    }
+
+    /// The documents the server examined for the finds on `collection` since the last
+    /// [`WatchedFinds::clear`], and how many finds: each replayed with `explain`
+    /// (`executionStats`), without its session and cluster fields.
+    pub async fn examined(
+        &self,
+        db: &mongodb::Database,
+        collection: &str,
+    ) -> Result<(i64, usize), mongodb::error::Error> {
+        let finds: Vec<mongodb::bson::Document> = match self.0.lock() {
+            Ok(finds) => finds.clone(),
+            Err(_) => Vec::new(),
+        };
+        let mut examined = 0;
+        let mut count = 0;
+        for find in finds
+            .iter()
+            .filter(|f| f.get_str("find").ok() == Some(collection))
+        {
+            let mut command = mongodb::bson::Document::new();
+            for key in ["find", "filter", "sort", "projection", "limit"] {
+                if let Some(v) = find.get(key) {
+                    command.insert(key, v.clone());
+                }
+            }
+            let explained = db
+                .run_command(
+                    mongodb::bson::doc! { "explain": command, "verbosity": "executionStats" },
+                )
+                .await?;
+            let stats = explained
+                .get_document("executionStats")
+                .map_err(|e| mongodb::error::Error::custom(format!("explain: {e}")))?;
+            examined += match stats.get("totalDocsExamined") {
+                Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+                Some(mongodb::bson::Bson::Int64(n)) => *n,
+                _ => {
+                    return Err(mongodb::error::Error::custom(
+                        "explain: no totalDocsExamined",
+                    ));
+                }
+            };
+            count += 1;
+        }
+        Ok((examined, count))
     }
 }
 

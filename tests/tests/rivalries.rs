@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use futures_util::TryStreamExt;
+
 use tower_ingest::ingest::parse_killfeed_chunk;
 use tower_ingest::killfeed::KillfeedEvent;
 use tower_ingest::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
@@ -190,7 +192,7 @@ async fn rivalries_equal_an_independent_count_and_replays_change_nothing() {
         .collect();
     want.sort_unstable_by(|a, b| b.cmp(a));
     want.truncate(10);
-    let recent = ok(rivalries.recent(GUILD, SERVER, since, 10).await);
+    let recent = ok(rivalries.recent(GUILD, SERVER, since, now, 10).await);
     assert_eq!(
         recent
             .iter()
@@ -198,6 +200,165 @@ async fn rivalries_equal_an_independent_count_and_replays_change_nothing() {
             .collect::<Vec<_>>(),
         want
     );
+
+    // The sort keys the server computed as it stored them: a settled rivalry's strength
+    // is the intensity's lasting part, an unsettled one has none (the lists skip it).
+    let mut stored = ok(test
+        .handle()
+        .collection::<mongodb::bson::Document>("rivalries")
+        .find(mongodb::bson::doc! {})
+        .await);
+    let mut seen = 0;
+    while let Some(d) = ok(stored.try_next().await) {
+        let (Ok(a), Ok(b)) = (d.get_str("first_id"), d.get_str("second_id")) else {
+            panic!("a rivalry without its pair: {d}");
+        };
+        let c = &expected[&(a.to_owned(), b.to_owned())];
+        let r = Rivalry {
+            first_id: a.to_owned(),
+            second_id: b.to_owned(),
+            first_kills: c.0,
+            second_kills: c.1,
+            last: None,
+        };
+        let settled = r.total() > SETTLED_ABOVE;
+        let want_strength = settled.then(|| r.strength());
+        let want_rank = settled.then(|| (c.0 - c.1).abs() * 1_000_000 + 999_999 - r.total());
+        assert_eq!(d.get_i64("strength").ok(), want_strength, "{d}");
+        assert_eq!(d.get_i64("close_rank").ok(), want_rank, "{d}");
+        seen += 1;
+    }
+    assert_eq!(seen, expected.len());
     let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}
+
+/// 50,000 pairs on one server, shaped like a busy server's (most pairs met once or twice,
+/// a long tail of feuds): the ordered lists equal the same lists worked out here, and each
+/// reads only the pairs near its top, never the server's every pair.
+#[tokio::test]
+async fn lists_of_fifty_thousand_pairs_read_only_the_pairs_near_their_top() {
+    const PAIRS: usize = 50_000;
+    let test = ok(TestDatabase::create("rivalries_50k").await);
+    let (db, finds) = ok(test.open_watched().await);
+    let rivalries = Rivalries::new(&db);
+    let now: i64 = 1_800_000_000;
+    // A fixed pseudo-random sequence (xorshift): the same pairs every run.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut pairs = Vec::with_capacity(PAIRS);
+    let mut docs = Vec::with_capacity(PAIRS);
+    for n in 0..PAIRS {
+        // Kills: Pareto-like (shape 1.3) from a uniform draw; the last kill within 120 days.
+        let u = ((next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        let total = (u.powf(-1.0 / 1.3) as i64).clamp(1, 5_000);
+        let first_kills = i64::try_from(next() % (total as u64 + 1)).unwrap_or(0);
+        let at = now - i64::try_from(next() % (120 * 86_400)).unwrap_or(0);
+        let r = Rivalry {
+            first_id: format!("p{n:06}a"),
+            second_id: format!("p{n:06}b"),
+            first_kills,
+            second_kills: total - first_kills,
+            last: Some(tower_store::rivalries::LastKill {
+                at_unix: at,
+                weapon: "AK-74".to_owned(),
+                by_first: true,
+            }),
+        };
+        let settled = total > SETTLED_ABOVE;
+        let lead = (r.first_kills - r.second_kills).abs();
+        docs.push(mongodb::bson::doc! {
+            "_id": format!("{GUILD}:{SERVER}:{}:{}", r.first_id, r.second_id),
+            "guild_id": GUILD.to_string(),
+            "server_id": SERVER,
+            "first_id": &r.first_id,
+            "second_id": &r.second_id,
+            "first_kills": r.first_kills,
+            "second_kills": r.second_kills,
+            "total": total,
+            "lead": lead,
+            // As the server computes them (checked against it on the fixtures above).
+            "strength": settled.then(|| r.strength()),
+            "close_rank": settled.then(|| lead * 1_000_000 + 999_999 - total),
+            "last_at": mongodb::bson::DateTime::from_millis(at * 1000),
+            "last_weapon": "AK-74",
+            "last_by_first": true,
+            "last_batch": 1_i64,
+        });
+        pairs.push(r);
+    }
+    let raw = test
+        .handle()
+        .collection::<mongodb::bson::Document>("rivalries");
+    for chunk in docs.chunks(5_000) {
+        ok(raw.insert_many(chunk.to_vec()).await);
+    }
+    let settled: Vec<&Rivalry> = pairs.iter().filter(|r| r.total() > SETTLED_ABOVE).collect();
+    // Examined per list: the pairs near its top, not the server's 50,000 (nor its
+    // thousands of settled ones); the bound leaves room for the ranges' granularity.
+    const READ_AT_MOST: i64 = 1_000;
+    assert!(
+        settled.len() > 4 * READ_AT_MOST as usize,
+        "{}",
+        settled.len()
+    );
+
+    // The most intense.
+    let mut want: Vec<(i64, i64)> = settled
+        .iter()
+        .map(|r| (r.intensity(now), r.total()))
+        .collect();
+    want.sort_unstable_by(|a, b| b.cmp(a));
+    want.truncate(10);
+    finds.clear();
+    let top = ok(rivalries.top(GUILD, SERVER, 10, now).await);
+    let got: Vec<(i64, i64)> = top.iter().map(|r| (r.intensity(now), r.total())).collect();
+    assert_eq!(got, want);
+    let (examined, queries) = ok(finds.examined(&test.handle(), "rivalries").await);
+    println!("top: {examined} pairs examined in {queries} finds");
+    assert!(examined <= READ_AT_MOST, "top examined {examined}");
+
+    // The closest.
+    let mut want: Vec<(i64, i64)> = settled
+        .iter()
+        .map(|r| ((r.first_kills - r.second_kills).abs(), -r.total()))
+        .collect();
+    want.sort_unstable();
+    want.truncate(10);
+    finds.clear();
+    let closest = ok(rivalries.closest(GUILD, SERVER, 10).await);
+    let got: Vec<(i64, i64)> = closest
+        .iter()
+        .map(|r| ((r.first_kills - r.second_kills).abs(), -r.total()))
+        .collect();
+    assert_eq!(got, want);
+    let (examined, queries) = ok(finds.examined(&test.handle(), "rivalries").await);
+    println!("closest: {examined} pairs examined in {queries} finds");
+    assert!(examined <= READ_AT_MOST, "closest examined {examined}");
+
+    // The most recent of the last week.
+    let since = now - 7 * 86_400;
+    let mut want: Vec<i64> = pairs
+        .iter()
+        .filter_map(|r| r.last.as_ref().map(|l| l.at_unix))
+        .filter(|at| *at >= since)
+        .collect();
+    want.sort_unstable_by(|a, b| b.cmp(a));
+    want.truncate(10);
+    finds.clear();
+    let recent = ok(rivalries.recent(GUILD, SERVER, since, now, 10).await);
+    let got: Vec<i64> = recent
+        .iter()
+        .filter_map(|r| r.last.as_ref().map(|l| l.at_unix))
+        .collect();
+    assert_eq!(got, want);
+    let (examined, queries) = ok(finds.examined(&test.handle(), "rivalries").await);
+    println!("recent: {examined} pairs examined in {queries} finds");
+    assert!(examined <= READ_AT_MOST, "recent examined {examined}");
     ok(test.drop_database().await);
 }

@@ -36,6 +36,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         .opt_int("limit")?
         .unwrap_or(LISTED)
         .clamp(1, LISTED_MOST);
+    let listed = usize::try_from(limit).unwrap_or(1);
     let server_id = server.server.as_str();
     let failed = |e| CommandError::failed("The rivalries could not be read", e);
     let rivalries = &bot.rivalries;
@@ -108,15 +109,10 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         "rivalry top" | "rivalry closest" => {
             let list = if inv.path == "rivalry top" {
                 rivalries
-                    .top(
-                        caller.guild_id,
-                        server_id,
-                        usize::try_from(limit).unwrap_or(10),
-                        now_unix(),
-                    )
+                    .top(caller.guild_id, server_id, listed, now_unix())
                     .await
             } else {
-                rivalries.closest(caller.guild_id, server_id, limit).await
+                rivalries.closest(caller.guild_id, server_id, listed).await
             }
             .map_err(failed)?;
             if list.is_empty() {
@@ -137,7 +133,8 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                     caller.guild_id,
                     server_id,
                     now_unix() - days * 86_400,
-                    limit,
+                    now_unix(),
+                    listed,
                 )
                 .await
                 .map_err(failed)?;

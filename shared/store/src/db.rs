@@ -170,6 +170,11 @@ impl Database {
         Ok(Self { db })
     }
 
+    /// A database on a client set up elsewhere (a test's, watching the commands sent).
+    pub fn from_handle(db: mongodb::Database) -> Self {
+        Self { db }
+    }
+
     /// The driver's database handle, for collections and commands.
     pub fn raw(&self) -> &mongodb::Database {
         &self.db

@@ -4,15 +4,22 @@
 //! A rivalry is one document per pair (the pair in EOS id order), written by the
 //! statistics in the same exactly-once batch as the pair's matchups
 //! ([`crate::stats_store`]), so its numbers are the statistics' own. Every query here is
-//! served by an index of `0017_rivalries`: a player's rivalries by either side, the most
-//! intense by total, the closest by lead, the most recent by last kill.
+//! served by an index: a player's rivalries by either side (`0017_rivalries`), the most
+//! intense by [`Rivalry::strength`], the closest by their rank (lead, then kills), the most
+//! recent by last kill (`0018_rivalry_ranks`).
+//!
+//! The ordered lists never ask the server to sort: a server that cannot sort by an index
+//! (SecantusDB fetches every match, then sorts) would read all of a server's pairs for a
+//! top 10. They read the index in ranges instead, best range first, each range an index
+//! scan of only the pairs in it, and stop as soon as no pair further down could make the
+//! list ([`Rivalries::top`], [`Rivalries::closest`], [`Rivalries::recent`]).
 
 use std::collections::BTreeMap;
 
 use futures_util::TryStreamExt;
+use mongodb::Collection;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::Error as MongoError;
-use mongodb::{Collection, options::FindOptions};
 use tower_ingest::stats::PairDelta;
 
 use crate::db::{Database, collections};
@@ -37,6 +44,47 @@ pub fn merge(into: &mut Pairs, batch: Pairs) {
 
 /// A rivalry counts for `top` and `closest` above this many kills (the earlier bot's).
 pub const SETTLED_ABOVE: i64 = 5;
+
+/// The closest rank of a rivalry: its lead, then the most kills first, as one number.
+const RANK_PER_LEAD: i64 = 1_000_000;
+
+/// The stored sort keys of a rivalry, computed by the server from the kills it holds (a
+/// batch adds kills with `$inc`-like updates, never knowing the totals): `total` and
+/// `lead`, then, for a settled rivalry only (more than [`SETTLED_ABOVE`] kills, else
+/// null, so the lists' indexes skip it), its [`Rivalry::strength`] and its closest rank
+/// (lead × 1,000,000 + 999,999 − total). Two pipeline stages (a stage reads the document
+/// as the stage before left it).
+pub fn sort_keys() -> Vec<Document> {
+    let low = doc! { "$min": ["$first_kills", "$second_kills"] };
+    let high = doc! { "$max": ["$first_kills", "$second_kills"] };
+    // `intensity_base`, in the server's words.
+    let base = doc! { "$switch": {
+        "branches": [
+            { "case": { "$lt": ["$total", 5] }, "then": { "$multiply": [5, "$total"] } },
+            { "case": { "$lt": ["$total", 20] }, "then": { "$add": [20, "$total"] } },
+        ],
+        "default": { "$add": [40, { "$min": [20, { "$floor": { "$divide": [{ "$subtract": ["$total", 20] }, 2] } }] }] },
+    } };
+    let balance = doc! { "$cond": [
+        { "$gt": [low.clone(), 0] },
+        { "$floor": { "$divide": [{ "$multiply": [20, low] }, high] } },
+        0,
+    ] };
+    let settled = doc! { "$gt": ["$total", SETTLED_ABOVE] };
+    vec![
+        doc! { "$set": {
+            "total": { "$add": ["$first_kills", "$second_kills"] },
+            "lead": { "$abs": { "$subtract": ["$first_kills", "$second_kills"] } },
+        } },
+        doc! { "$set": {
+            "strength": { "$cond": [settled.clone(), { "$toLong": { "$add": [base, balance] } }, Bson::Null] },
+            "close_rank": { "$cond": [settled, { "$add": [
+                { "$multiply": ["$lead", RANK_PER_LEAD] },
+                { "$subtract": [RANK_PER_LEAD - 1, { "$min": ["$total", RANK_PER_LEAD - 1] }] },
+            ] }, Bson::Null] },
+        } },
+    ]
+}
 
 /// Two players' kills of each other on a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +111,8 @@ impl Rivalry {
     }
 
     /// The earlier bot's intensity, 0 to 100 (`models/rivalry.py`): how many kills, how
-    /// even, how recent (against `now_unix`).
+    /// even ([`Rivalry::strength`]), how recent (against `now_unix`, at most 20).
     pub fn intensity(&self, now_unix: i64) -> i64 {
-        let total = self.total();
-        let base = intensity_base(total);
-        let (low, high) = (
-            self.first_kills.min(self.second_kills),
-            self.first_kills.max(self.second_kills),
-        );
-        let balance = if low > 0 { 20 * low / high } else { 0 };
         let age = self
             .last
             .as_ref()
@@ -83,7 +124,18 @@ impl Rivalry {
             a if a < 30 * 86_400 => 5,
             _ => 0,
         };
-        base + balance + recency
+        self.strength() + recency
+    }
+
+    /// The intensity's part that does not age, 0 to 80: how many kills, how even. Stored
+    /// with a settled rivalry ([`sort_keys`]) for [`Rivalries::top`].
+    pub fn strength(&self) -> i64 {
+        let (low, high) = (
+            self.first_kills.min(self.second_kills),
+            self.first_kills.max(self.second_kills),
+        );
+        let balance = if low > 0 { 20 * low / high } else { 0 };
+        intensity_base(self.total()) + balance
     }
 
     /// The other player of the pair, seen from `player_id`, with both sides' kills
@@ -158,9 +210,10 @@ impl Rivalries {
         Ok(out)
     }
 
-    /// The most intense rivalries of more than [`SETTLED_ABOVE`] kills. Read by total,
-    /// most first, and only until no rivalry further down could make the list: the
-    /// intensity beyond its total's part is at most 40.
+    /// The most intense rivalries of more than [`SETTLED_ABOVE`] kills, the most kills
+    /// first among equals. Read by stored strength in ranges, strongest first, until no
+    /// rivalry further down could make the list: the intensity adds at most
+    /// [`MAX_RECENCY`] to the strength.
     pub async fn top(
         &self,
         guild_id: u64,
@@ -168,60 +221,109 @@ impl Rivalries {
         limit: usize,
         now_unix: i64,
     ) -> Result<Vec<Rivalry>, MongoError> {
-        let mut cursor = self
-            .rivalries
-            .find(settled(guild_id, server_id))
-            .with_options(
-                FindOptions::builder()
-                    .sort(doc! { "total": -1 })
-                    .batch_size(u32::try_from(limit.max(10) * 2).unwrap_or(100))
-                    .build(),
-            )
-            .await?;
+        // Strength ranges (from, below): a settled rivalry's is at least 26 (six kills).
+        const RANGES: [(i64, Option<i64>); 6] = [
+            (70, None),
+            (60, Some(70)),
+            (50, Some(60)),
+            (40, Some(50)),
+            (30, Some(40)),
+            (0, Some(30)),
+        ];
         let mut best: Vec<(i64, Rivalry)> = Vec::new();
-        while let Some(d) = cursor.try_next().await? {
-            let Some(r) = rivalry_of(&d) else { continue };
-            let floor = best.get(limit.saturating_sub(1)).map(|(i, _)| *i);
-            if best.len() >= limit && floor.is_some_and(|f| intensity_base(r.total()) + 40 < f) {
+        for (from, below) in RANGES {
+            if best.len() >= limit
+                && let (Some(floor), Some(below)) = (best.last().map(|(i, _)| *i), below)
+                && below - 1 + MAX_RECENCY < floor
+            {
                 break;
             }
-            best.push((r.intensity(now_unix), r));
-            best.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total().cmp(&a.1.total())));
+            let range = self
+                .in_range(guild_id, server_id, "strength", Some(from), below)
+                .await?;
+            best.extend(range.into_iter().map(|r| (r.intensity(now_unix), r)));
+            best.sort_by(|a, b| {
+                b.0.cmp(&a.0)
+                    .then(b.1.total().cmp(&a.1.total()))
+                    .then_with(|| pair(&a.1).cmp(&pair(&b.1)))
+            });
             best.truncate(limit);
         }
         Ok(best.into_iter().map(|(_, r)| r).collect())
     }
 
     /// The closest rivalries of more than [`SETTLED_ABOVE`] kills: the smallest lead
-    /// first, then the most kills.
+    /// first, then the most kills. Read by stored rank in ranges, closest first, until the
+    /// list is full.
     pub async fn closest(
         &self,
         guild_id: u64,
         server_id: &str,
-        limit: i64,
+        limit: usize,
     ) -> Result<Vec<Rivalry>, MongoError> {
-        self.list(
-            settled(guild_id, server_id),
-            doc! { "lead": 1, "total": -1 },
-            limit,
-        )
-        .await
+        let mut found: Vec<Rivalry> = Vec::new();
+        for (from, below) in closest_ranges() {
+            if found.len() >= limit {
+                break;
+            }
+            found.extend(
+                self.in_range(guild_id, server_id, "close_rank", Some(from), below)
+                    .await?,
+            );
+        }
+        found.sort_by(|a, b| close(a).cmp(&close(b)).then_with(|| pair(a).cmp(&pair(b))));
+        found.truncate(limit);
+        Ok(found)
     }
 
-    /// Rivalries with a kill since `since_unix` (game time), the latest first.
+    /// Rivalries with a kill since `since_unix` (game time), the latest first. Read by
+    /// last kill in ranges, latest first, until the list is full.
     pub async fn recent(
         &self,
         guild_id: u64,
         server_id: &str,
         since_unix: i64,
-        limit: i64,
+        now_unix: i64,
+        limit: usize,
     ) -> Result<Vec<Rivalry>, MongoError> {
-        let mut filter = scope(guild_id, server_id);
-        filter.insert(
-            "last_at",
-            doc! { "$gte": DateTime::from_millis(since_unix.saturating_mul(1000)) },
-        );
-        self.list(filter, doc! { "last_at": -1 }, limit).await
+        let at = |unix: i64| DateTime::from_millis(unix.saturating_mul(1000));
+        let mut found: Vec<Rivalry> = Vec::new();
+        // Back from now an hour, then six, a day, three, a week, a month, …, to `since`;
+        // the first range is open above (a game clock ahead of this one).
+        let mut below: Option<i64> = None;
+        for back in [
+            3_600,
+            6 * 3_600,
+            86_400,
+            3 * 86_400,
+            7 * 86_400,
+            30 * 86_400,
+        ]
+        .into_iter()
+        .map(|b| now_unix.saturating_sub(b).max(since_unix))
+        .chain(std::iter::once(since_unix))
+        {
+            if found.len() >= limit || below.is_some_and(|b| b <= since_unix) {
+                break;
+            }
+            if below.is_some_and(|b| back >= b) {
+                continue;
+            }
+            let mut filter = scope(guild_id, server_id);
+            let mut range = doc! { "$gte": at(back) };
+            if let Some(b) = below {
+                range.insert("$lt", at(b));
+            }
+            filter.insert("last_at", range);
+            found.extend(self.matching(filter).await?);
+            below = Some(back);
+        }
+        found.sort_by(|a, b| {
+            let at = |r: &Rivalry| r.last.as_ref().map_or(i64::MIN, |l| l.at_unix);
+            at(b).cmp(&at(a)).then_with(|| pair(a).cmp(&pair(b)))
+        });
+        found.truncate(limit);
+        Ok(found)
     }
 
     /// Every rivalry of a server, as stored (for `towerctl verify`).
@@ -295,13 +397,7 @@ impl Rivalries {
                 .await?;
             // The sort keys, from the kills now stored.
             self.rivalries
-                .update_one(
-                    doc! { "_id": &id },
-                    vec![doc! { "$set": {
-                        "total": { "$add": ["$first_kills", "$second_kills"] },
-                        "lead": { "$abs": { "$subtract": ["$first_kills", "$second_kills"] } },
-                    } }],
-                )
+                .update_one(doc! { "_id": &id }, sort_keys())
                 .await?;
             changed += 1;
         }
@@ -332,13 +428,69 @@ impl Rivalries {
             .await?;
         Ok(docs.iter().filter_map(rivalry_of).collect())
     }
+
+    /// A server's rivalries whose `key` is at least `from` and below `below`: one index
+    /// scan of just those.
+    async fn in_range(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        key: &str,
+        from: Option<i64>,
+        below: Option<i64>,
+    ) -> Result<Vec<Rivalry>, MongoError> {
+        let mut range = Document::new();
+        if let Some(from) = from {
+            range.insert("$gte", from);
+        }
+        if let Some(below) = below {
+            range.insert("$lt", below);
+        }
+        let mut filter = scope(guild_id, server_id);
+        filter.insert(key, range);
+        self.matching(filter).await
+    }
+
+    async fn matching(&self, filter: Document) -> Result<Vec<Rivalry>, MongoError> {
+        let docs: Vec<Document> = self.rivalries.find(filter).await?.try_collect().await?;
+        Ok(docs.iter().filter_map(rivalry_of).collect())
+    }
 }
 
-/// A server's rivalries of more than [`SETTLED_ABOVE`] kills.
-fn settled(guild_id: u64, server_id: &str) -> Document {
-    let mut filter = scope(guild_id, server_id);
-    filter.insert("total", doc! { "$gt": SETTLED_ABOVE });
-    filter
+/// The most recency adds to a rivalry's strength (a kill within a day).
+pub const MAX_RECENCY: i64 = 20;
+
+/// The closest ranks to read, closest first, as (from, below): each of the first leads
+/// alone, split by kills (the most first), then leads in growing groups, then the rest.
+fn closest_ranges() -> Vec<(i64, Option<i64>)> {
+    let mut ranges = Vec::new();
+    for lead in 0..4 {
+        let start = lead * RANK_PER_LEAD;
+        let next = start + RANK_PER_LEAD;
+        // The most kills first: at least 50, at least 20, then the rest.
+        let cuts = [start, next - 50, next - 20, next];
+        ranges.extend(cuts.windows(2).map(|w| (w[0], Some(w[1]))));
+    }
+    let mut lead = 4;
+    while lead < 64 {
+        ranges.push((lead * RANK_PER_LEAD, Some(2 * lead * RANK_PER_LEAD)));
+        lead *= 2;
+    }
+    ranges.push((lead * RANK_PER_LEAD, None));
+    ranges
+}
+
+/// Pair order, for a stable list among equals.
+fn pair(r: &Rivalry) -> (&str, &str) {
+    (&r.first_id, &r.second_id)
+}
+
+/// The closest order: smallest lead, then most kills.
+fn close(r: &Rivalry) -> (i64, std::cmp::Reverse<i64>) {
+    (
+        (r.first_kills - r.second_kills).abs(),
+        std::cmp::Reverse(r.total()),
+    )
 }
 
 fn rivalry_of(d: &Document) -> Option<Rivalry> {

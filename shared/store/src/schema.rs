@@ -15,11 +15,22 @@ use crate::db::{Database, DbError, collections};
 /// The schema version written on every document by this build.
 pub const SCHEMA_VERSION: i32 = 3;
 
-/// One migration: its id (never renamed), the schema version it brings, and its indexes.
+/// One migration: its id (never renamed), the schema version it brings, its indexes, the
+/// indexes it drops (by collection and name) and the documents it rewrites.
 pub struct Migration {
     pub id: &'static str,
     pub schema_version: i32,
     pub indexes: &'static [IndexSpec],
+    pub drops: &'static [(&'static str, &'static str)],
+    pub rewrite: Option<fn() -> Rewrite>,
+}
+
+/// Documents a migration rewrites: those of `collection` matching `filter`, each by the
+/// update `pipeline` (computed from the document itself, so running it again is harmless).
+pub struct Rewrite {
+    pub collection: &'static str,
+    pub filter: Document,
+    pub pipeline: Vec<Document>,
 }
 
 /// An index on one collection.
@@ -51,6 +62,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0001_foundation",
         schema_version: 1,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             IndexSpec {
                 collection: collections::PROCESSES,
@@ -106,6 +119,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0002_killfeed_stats",
         schema_version: 1,
+        drops: &[],
+        rewrite: None,
         // Every leaderboard and lookup of PRODUCT.md §4 is served by one of these.
         indexes: &[
             index(
@@ -193,6 +208,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0003_outbox",
         schema_version: 1,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             IndexSpec {
                 collection: collections::NOTIFICATIONS,
@@ -211,6 +228,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0004_discord_front_end",
         schema_version: 1,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             IndexSpec {
                 collection: collections::PLAYER_LINKS,
@@ -251,6 +270,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0005_grouped_kills",
         schema_version: 2,
+        drops: &[],
+        rewrite: None,
         indexes: &[],
     },
     // Every `deathlogs/world_*` folder of a server read, each with a cursor slot of its
@@ -261,6 +282,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0006_killfeed_folders",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(
                 collections::INGEST_CURSORS,
@@ -290,6 +313,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0007_delivery_claims",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(collections::DELIVERY_CLAIMS, "nonce", &[("nonce", 1)]),
             IndexSpec {
@@ -306,6 +331,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0008_connection_slots",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(
                 collections::CONNECTION_SLOTS,
@@ -320,6 +347,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0009_ingest_budget",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[IndexSpec {
             collection: collections::INGEST_BUDGET,
             name: "expire",
@@ -334,6 +363,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: "0010_error_detections",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             IndexSpec {
                 collection: collections::TELEMETRY_DETECTIONS,
@@ -355,6 +386,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // What the gateways look at every round of admin alerts.
         id: "0011_admin_alerts",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(
                 collections::SERVER_STATUS,
@@ -384,6 +417,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // before one user per player was kept may share a player.
         id: "0012_player_holder",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[index(
             collections::PLAYER_LINKS,
             "server_player",
@@ -400,6 +435,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // order, and an archived player by name within a season.
         id: "0013_seasons",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(
                 collections::SEASONS,
@@ -423,6 +460,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // richest accounts of a server.
         id: "0014_economy_ledger",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(
                 collections::ECONOMY_TRANSACTIONS,
@@ -446,6 +485,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // (`/bounty active`, the sweep), a user's placed and claimed ones.
         id: "0015_bounties",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(
                 collections::BOUNTIES,
@@ -488,6 +529,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // Gambling: games left open or unpaid (the sweep), a server's house statistics.
         id: "0016_gambling",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(
                 collections::GAMBLING_GAMES,
@@ -517,6 +560,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // (by lead), the most recent; each served by an index, never a scan of all pairs.
         id: "0017_rivalries",
         schema_version: 3,
+        drops: &[],
+        rewrite: None,
         indexes: &[
             index(
                 collections::RIVALRIES,
@@ -560,6 +605,34 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // Rivalries' lists read in index ranges, never sorted by the server: the most
+        // intense by strength, the closest by rank (they replace the total and lead
+        // indexes), computed for the rivalries stored before.
+        id: "0018_rivalry_ranks",
+        schema_version: 3,
+        drops: &[
+            (collections::RIVALRIES, "total"),
+            (collections::RIVALRIES, "lead"),
+        ],
+        rewrite: Some(|| Rewrite {
+            collection: collections::RIVALRIES,
+            filter: doc! {},
+            pipeline: crate::rivalries::sort_keys(),
+        }),
+        indexes: &[
+            index(
+                collections::RIVALRIES,
+                "strength",
+                &[("guild_id", 1), ("server_id", 1), ("strength", -1)],
+            ),
+            index(
+                collections::RIVALRIES,
+                "close_rank",
+                &[("guild_id", 1), ("server_id", 1), ("close_rank", 1)],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.
@@ -597,6 +670,15 @@ pub async fn migrate(db: &Database, applied_by: &str) -> Result<MigrationReport,
         for index in migration.indexes {
             create_index(db, index).await?;
         }
+        for (collection, name) in migration.drops {
+            drop_index(db, collection, name).await?;
+        }
+        if let Some(rewrite) = migration.rewrite.map(|r| r()) {
+            db.raw()
+                .collection::<Document>(rewrite.collection)
+                .update_many(rewrite.filter, rewrite.pipeline)
+                .await?;
+        }
         records
             .update_one(
                 doc! { "_id": migration.id },
@@ -613,6 +695,21 @@ pub async fn migrate(db: &Database, applied_by: &str) -> Result<MigrationReport,
         report.applied.push(migration.id);
     }
     Ok(report)
+}
+
+/// Drops an index; one already gone (a migration run again) is not an error.
+async fn drop_index(db: &Database, collection: &str, name: &str) -> Result<(), DbError> {
+    match db
+        .raw()
+        .collection::<Document>(collection)
+        .drop_index(name)
+        .await
+    {
+        Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 27 || c.code == 26) => {
+            Ok(())
+        }
+        other => Ok(other?),
+    }
 }
 
 async fn create_index(db: &Database, spec: &IndexSpec) -> Result<(), DbError> {

@@ -696,13 +696,9 @@ fn rivalry_pipeline(
         "last_batch": batch,
         "schema_version": SCHEMA_VERSION,
     });
-    vec![
-        doc! { "$set": set },
-        doc! { "$set": {
-            "total": { "$add": ["$first_kills", "$second_kills"] },
-            "lead": { "$abs": { "$subtract": ["$first_kills", "$second_kills"] } },
-        } },
-    ]
+    let mut stages = vec![doc! { "$set": set }];
+    stages.extend(crate::rivalries::sort_keys());
+    stages
 }
 
 /// A game time (seconds) as a BSON date.
