@@ -9,7 +9,8 @@ use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooter
 
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
-    ConnectionKind, GameEventKind, KillNotice, Notification, Player, SuicideKind,
+    ConnectionKind, GameEventKind, KillNotice, Notification, Player, RivalryChange, RivalryNotice,
+    SuicideKind,
 };
 use tower_store::guilds::Currency;
 
@@ -374,6 +375,7 @@ pub fn notification(
         }
         Payload::PlayerCount(_) => return None,
         Payload::Bounty(b) => return Some(bounty(b, server_name, currency)),
+        Payload::Rivalry(r) => rivalry(r),
         Payload::Jackpot(j) => {
             let times = if j.bet > 0 { j.returned / j.bet } else { 0 };
             EmbedBuilder::new()
@@ -396,6 +398,44 @@ pub fn notification(
         b = b.timestamp(t);
     }
     Some(b.build())
+}
+
+/// A rivalry post: the lead taken or levelled by the last kill, or an intensity reached.
+fn rivalry(r: &RivalryNotice) -> EmbedBuilder {
+    let (first, second) = (name(r.first.as_ref()), name(r.second.as_ref()));
+    let (killer, victim) = match r.by_first {
+        true => (&first, &second),
+        false => (&second, &first),
+    };
+    let title = match RivalryChange::try_from(r.change) {
+        Ok(RivalryChange::Lead) => format!("⚔️ {killer} takes the lead over {victim}"),
+        Ok(RivalryChange::Level) => format!("⚔️ {killer} draws level with {victim}"),
+        _ => {
+            let named = match r.threshold {
+                t if t >= 90 => "Legendary",
+                t if t >= 75 => "Fierce",
+                _ => "Heated",
+            };
+            format!("🔥 {named} rivalry: {first} vs {second}")
+        }
+    };
+    EmbedBuilder::new()
+        .title(clip(&title, 256))
+        .description(format!(
+            "**{first}** {} – {} **{second}**\nLast kill: {killer} with {}",
+            r.first_kills,
+            r.second_kills,
+            shown(non_empty(&r.weapon, "Unknown"), 100)
+        ))
+        .color(0xE6_7E_22)
+        .field(
+            EmbedFieldBuilder::new("Intensity", format!("{}/100", r.intensity.clamp(0, 100)))
+                .inline(),
+        )
+        .field(
+            EmbedFieldBuilder::new("Total Kills", (r.first_kills + r.second_kills).to_string())
+                .inline(),
+        )
 }
 
 fn kill(k: &KillNotice, theme: Theme, money: &str) -> EmbedBuilder {

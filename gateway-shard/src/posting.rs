@@ -38,7 +38,7 @@ use tower_proto::v1::{
     SuicideKind,
 };
 use tower_store::db::collections;
-use tower_store::game_servers::{GameServer, GameServerError};
+use tower_store::game_servers::{GameServer, GameServerError, RIVALRY_SWITCH};
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::schema::SCHEMA_VERSION;
 use tower_store::tier::{Feature, Tier};
@@ -735,6 +735,12 @@ impl Poster {
                     .flatten()
                 }
             }
+            // Rivalry posts go with the kills, unless the server's admins muted them.
+            Payload::Rivalry(_) => (allowed(Feature::Rivalries)
+                && server.feeds.killfeed
+                && server.notifies(RIVALRY_SWITCH))
+            .then_some(server.channels.killfeed)
+            .flatten(),
             Payload::Jackpot(_) => server
                 .channels
                 .economy

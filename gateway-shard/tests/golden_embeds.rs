@@ -13,7 +13,8 @@ use gateway_shard::reply::{CommandError, Reply};
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
     BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
-    GameEventKind, GameEventNotice, KillNotice, Notification, Player, SuicideKind, SuicideNotice,
+    GameEventKind, GameEventNotice, KillNotice, Notification, Player, RivalryChange, SuicideKind,
+    SuicideNotice,
 };
 use tower_store::guilds::Currency;
 
@@ -148,6 +149,37 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             ),
         ),
     ];
+    // Rivalry posts: a lead taken, a lead levelled, an intensity reached.
+    for (name, change, first_kills, second_kills, threshold, by_first) in [
+        ("rivalry_post_lead", RivalryChange::Lead, 7, 6, 0, true),
+        ("rivalry_post_level", RivalryChange::Level, 6, 6, 0, false),
+        (
+            "rivalry_post_threshold",
+            RivalryChange::Threshold,
+            12,
+            11,
+            75,
+            false,
+        ),
+    ] {
+        notifications.push((
+            name,
+            posted(
+                "r1",
+                Payload::Rivalry(tower_proto::v1::RivalryNotice {
+                    first: player("Alpha One", "PS5"),
+                    second: player("Bravo", "XSX"),
+                    first_kills,
+                    second_kills,
+                    change: change as i32,
+                    threshold,
+                    intensity: 78,
+                    by_first,
+                    weapon: "AK-74".to_owned(),
+                }),
+            ),
+        ));
+    }
     for (name, kind, cause) in [
         ("suicide_menu", SuicideKind::Menu, "suicide_by_relocation"),
         ("suicide_fall", SuicideKind::Fall, "falling"),

@@ -1462,6 +1462,67 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     assert_eq!(a.title(), "No Rivalries", "{}", a.text());
     mentions(&a, &["has no linked player"]);
 
+    // Rivalry posts: Bravo kills Alpha One eight times in one poll; the rivalry, now
+    // settled and Bravo's, is posted with the kills. Muted (`/rivalry posts`), Alpha One's
+    // eight back are posted without one (a later kill, posted after, shows the batch done).
+    let rivalry_posts = || {
+        sim.embeds_posted(KILLFEED_CHANNEL)
+            .iter()
+            .filter(|e| {
+                let title = e["title"].as_str().unwrap_or_default();
+                title.contains("takes the lead")
+                    || title.contains("draws level")
+                    || title.contains(" rivalry: ")
+            })
+            .count()
+    };
+    let append = |lines: &[String]| {
+        use std::io::Write as _;
+        let mut file = ok(std::fs::OpenOptions::new().append(true).open(&csv));
+        for line in lines {
+            ok(writeln!(file, "{line}"));
+        }
+    };
+    let kills = |killer: (&str, &str), victim: (&str, &str), minute: u32| -> Vec<String> {
+        (0..8)
+            .map(|n| {
+                format!(
+                    "2025.05.03-04.{minute:02}.{n:02};{};{};{};{};M4;15;",
+                    killer.0, killer.1, victim.0, victim.1
+                )
+            })
+            .collect()
+    };
+    append(&kills(("Bravo", BRAVO), ("Alpha One", ALPHA), 0));
+    eventually("the rivalry posted with the kills", WAIT, || async {
+        rivalry_posts() == 1
+    })
+    .await;
+    let a = run(
+        &admin_a,
+        "rivalry posts",
+        &[sid(), ("enabled", Opt::Bool(false))],
+    )
+    .await;
+    assert_eq!(a.title(), "Rivalry posts saved", "{}", a.text());
+    mentions(&a, &["rivalry posts off"]);
+    append(&kills(("Alpha One", ALPHA), ("Bravo", BRAVO), 10));
+    let before_last = sim.embeds_posted(KILLFEED_CHANNEL).len();
+    eventually("Alpha One's kills posted", WAIT, || async {
+        sim.embeds_posted(KILLFEED_CHANNEL).len() >= before_last + 8
+    })
+    .await;
+    append(&[format!(
+        "2025.05.03-04.20.00;Charlie;{CHARLIE};Bravo;{BRAVO};M4;15;"
+    )]);
+    eventually("a later kill posted", WAIT, || async {
+        sim.embeds_posted(KILLFEED_CHANNEL)
+            .iter()
+            .any(|e| e["title"].as_str() == Some("Charlie killed Bravo"))
+    })
+    .await;
+    assert_eq!(rivalry_posts(), 1, "muted: no post for Alpha One's lead");
+
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();
     ok(std::fs::write(

@@ -362,3 +362,207 @@ async fn lists_of_fifty_thousand_pairs_read_only_the_pairs_near_their_top() {
     assert!(examined <= READ_AT_MOST, "recent examined {examined}");
     ok(test.drop_database().await);
 }
+
+/// One step's kills of a pair: (the first's, the second's), the last by the first?, when.
+type StepKills = ((i64, i64), bool, i64);
+
+/// A rivalry post as stored in the outbox: (batch number, pair, change, first's kills,
+/// second's).
+type Post = (i64, (String, String), String, i64, i64);
+
+/// The fixtures read live in steps of `STEP` lines (each step one batch), into a store
+/// that posts: the rivalry posts it stored. With `crash_at`, the worker dies after
+/// applying that step's batch, before committing it, and the next worker finishes it.
+async fn posts_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Post> {
+    const STEP: usize = 40;
+    let test = ok(TestDatabase::create(name).await);
+    let db = ok(test.open().await);
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let outbox = tower_store::outbox::Outbox::new(&db);
+    let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    ok(std::fs::create_dir_all(root.join(DIR)));
+    let source = LocalSource::new(&root);
+    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+    sink.state.listed = true;
+    sink.outbox = Some(&outbox);
+    let mut outcome = PollOutcome::default();
+    // Step n is batch number n (from 1).
+    let mut step = 1;
+    for file in FILES {
+        let bytes = fixture(file);
+        let ends: Vec<usize> = bytes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        let mut from = 0;
+        for chunk in ends.chunks(STEP) {
+            let Some(&to) = chunk.last() else { continue };
+            ok(std::fs::write(root.join(DIR).join(file), &bytes[..to]));
+            if crash_at == Some(step) {
+                let batch = [parse_killfeed_chunk(
+                    &format!("{DIR}/{file}"),
+                    &bytes[from..to],
+                    from as u64,
+                    false,
+                )];
+                let next = tower_ingest::cursor::FileCursor {
+                    file: file.to_owned(),
+                    offset: to as u64,
+                    size: to as u64,
+                    ..Default::default()
+                };
+                let pending = ok(sink.begin(&batch, &next).await);
+                assert_eq!(pending.batch, step);
+                let at = tower_store::stats_store::BatchRef {
+                    guild_id: GUILD,
+                    server_id: SERVER,
+                    batch: pending.batch,
+                };
+                ok(stats.apply_batch(at, &batch).await);
+                drop(sink);
+                sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+                sink.outbox = Some(&outbox);
+                ok(sink.recover(&source).await);
+                assert!(sink.state.pending.is_none(), "the batch was finished");
+            } else {
+                ok(poll_killfeed(
+                    &source,
+                    DIR,
+                    BATCH_BYTES,
+                    sink.state.cursor.clone(),
+                    &mut sink,
+                    &mut outcome,
+                )
+                .await);
+            }
+            from = to;
+            step += 1;
+        }
+    }
+    let stored: Vec<mongodb::bson::Document> = ok(ok(test
+        .handle()
+        .collection::<mongodb::bson::Document>("notifications")
+        .find(mongodb::bson::doc! { "kind": "rivalry" })
+        .await)
+    .try_collect()
+    .await);
+    let mut posts: Vec<Post> = stored
+        .iter()
+        .filter_map(|d| {
+            let data = d.get_document("data").ok()?;
+            let id = |k: &str| Some(data.get_document(k).ok()?.get_str("id").ok()?.to_owned());
+            let batch = d.get_str("_id").ok()?.rsplit(':').next()?.parse().ok()?;
+            Some((
+                batch,
+                (id("first")?, id("second")?),
+                data.get_str("change").ok()?.to_owned(),
+                data.get_i64("first_kills").ok()?,
+                data.get_i64("second_kills").ok()?,
+            ))
+        })
+        .collect();
+    posts.sort();
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+    posts
+}
+
+/// Rivalry posts (a lead taken or levelled, an intensity reached) equal those worked out
+/// here from the same lines read in the same steps, and a worker that dies mid-batch
+/// leaves the same posts, each once.
+#[tokio::test]
+async fn rivalry_posts_follow_the_lines_once_each() {
+    let posts = posts_of_live_reading("rivalry_posts", None).await;
+    // Independently: each step's kills per pair, then the rules on before and after.
+    let mut expected: Vec<Post> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut kills: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    let mut batch = 0;
+    for file in FILES {
+        let bytes = fixture(file);
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+        for step in lines.chunks(40) {
+            batch += 1;
+            let text: Vec<u8> = step.concat();
+            let mut chunk = parse_killfeed_chunk(file, &text, 0, true);
+            chunk.dedupe(GUILD, SERVER, &mut seen);
+            // This step's kills per pair, and its last kill: by the first?, when.
+            let mut this: BTreeMap<(String, String), StepKills> = BTreeMap::new();
+            for line in &chunk.events {
+                let KillfeedEvent::Kill { killer, victim, .. } = &line.event else {
+                    continue;
+                };
+                if killer.id == victim.id {
+                    continue;
+                }
+                let by_first = killer.id < victim.id;
+                let key = match by_first {
+                    true => (killer.id.to_owned(), victim.id.to_owned()),
+                    false => (victim.id.to_owned(), killer.id.to_owned()),
+                };
+                let e = this.entry(key).or_insert(((0, 0), by_first, i64::MIN));
+                if by_first {
+                    e.0.0 += 1;
+                } else {
+                    e.0.1 += 1;
+                }
+                if line.at >= e.2 {
+                    e.1 = by_first;
+                    e.2 = line.at;
+                }
+            }
+            for (pair, ((f, s), by_first, _)) in this {
+                let before = kills.get(&pair).copied().unwrap_or((0, 0));
+                let after = (before.0 + f, before.1 + s);
+                kills.insert(pair.clone(), after);
+                if after.0 + after.1 <= SETTLED_ABOVE {
+                    continue;
+                }
+                let live = |k: (i64, i64)| {
+                    Rivalry {
+                        first_id: String::new(),
+                        second_id: String::new(),
+                        first_kills: k.0,
+                        second_kills: k.1,
+                        last: None,
+                    }
+                    .strength()
+                        + 20
+                };
+                let was = if before == (0, 0) { 0 } else { live(before) };
+                let crossed = [50, 75, 90].iter().any(|t| was < *t && *t <= live(after));
+                let lead = |k: (i64, i64)| (k.0 - k.1).signum();
+                let killer_side = if by_first { 1 } else { -1 };
+                let change = if crossed {
+                    "threshold"
+                } else if lead(before) == lead(after) {
+                    continue;
+                } else if lead(after) == 0 {
+                    "level"
+                } else if lead(after) == killer_side {
+                    "lead"
+                } else {
+                    continue;
+                };
+                expected.push((batch, pair, change.to_owned(), after.0, after.1));
+            }
+        }
+    }
+    expected.sort();
+    assert!(
+        expected.iter().any(|p| p.2 == "lead") && expected.iter().any(|p| p.2 == "threshold"),
+        "the fixtures change leads and reach thresholds: {expected:?}"
+    );
+    assert_eq!(posts, expected);
+
+    // The worker dies after applying a batch that posts, before committing it.
+    let crash_at = expected.iter().map(|p| p.0).max().unwrap_or(1);
+    let again = posts_of_live_reading("rivalry_posts_crash", Some(crash_at)).await;
+    assert_eq!(
+        again, expected,
+        "finished by the next worker: the same posts, once"
+    );
+}

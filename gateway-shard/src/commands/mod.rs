@@ -173,6 +173,7 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             private: true,
             ..spec(Anyone, Rivalries)
         },
+        "rivalry posts" => spec(Admin, Rivalries),
         "bounty settings" => spec(Admin, Bounties),
         "gambling blackjack" | "gambling slots" | "gambling roulette" => spec(Anyone, Gambling),
         "gambling limits" => spec(Admin, Gambling),
@@ -200,7 +201,8 @@ pub async fn run(
     if matches!(
         family,
         "setup" | "killfeed" | "events" | "bounty" | "settings"
-    ) {
+    ) || inv.path == "rivalry posts"
+    {
         bot.server_edits
             .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
@@ -881,6 +883,14 @@ pub fn schema() -> Vec<Command> {
                     )
                     .option(server("server_id", false)),
             )
+            .option(
+                sub(
+                    "posts",
+                    "Post in the killfeed when a rivalry's lead changes or it heats up",
+                )
+                .option(server("server_id", true))
+                .option(switch("enabled", "On or off (default on)")),
+            )
             .build(),
         // The user context menu on a member ("Apps → View Rivalries").
         CommandBuilder::new(rivalry::VIEW_RIVALRIES, "", CommandType::User)
@@ -1133,7 +1143,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 74);
+        assert_eq!(paths().len(), 75);
     }
 
     #[test]

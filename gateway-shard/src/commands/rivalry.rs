@@ -2,12 +2,15 @@
 //! kills of each other on a server, from the statistics' own rivalry documents
 //! ([`tower_store::rivalries`]). Names, options, orders and messages are the earlier
 //! bot's; `server_id` may be omitted (the guild's default server, else its first).
+//! `/rivalry posts` (admin, new) switches a server's rivalry posts in its killfeed
+//! ([`tower_store::rivalry_posts`]).
 
 use std::collections::HashMap;
 
 use twilight_model::channel::message::Embed;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
 
+use tower_store::game_servers::RIVALRY_SWITCH;
 use tower_store::rivalries::{Rivalry, SETTLED_ABOVE};
 
 use crate::access::Caller;
@@ -27,6 +30,9 @@ const LISTED: i64 = 10;
 const LISTED_MOST: i64 = 25;
 
 pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    if inv.path == "rivalry posts" {
+        return posts(bot, caller, inv).await;
+    }
     let servers =
         super::chosen_servers(bot, caller, inv, super::WhenOmitted::DefaultServer).await?;
     let Some(server) = servers.first() else {
@@ -305,4 +311,35 @@ pub fn rivalry_embed(r: &Rivalry, names: &HashMap<String, String>) -> Embed {
         "Tower of Temptation PvP Statistics",
     ))
     .build()
+}
+
+/// `/rivalry posts`: switches a server's rivalry posts (a lead taken or levelled, an
+/// intensity reached) in its killfeed channel; without `enabled`, says how they are.
+async fn posts(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let guild = tower_store::ids::GuildId(caller.guild_id);
+    let id = inv.server_id("server_id")?;
+    let set: Vec<(&str, bool)> = inv
+        .opt_bool("enabled")?
+        .map(|on| (RIVALRY_SWITCH, on))
+        .into_iter()
+        .collect();
+    let server = bot.servers.set_switches(guild, &id, &set).await?;
+    let on = server.notifies(RIVALRY_SWITCH);
+    let channel = server
+        .channels
+        .killfeed
+        .map_or("no killfeed channel set yet".to_owned(), |c| {
+            format!("<#{c}>")
+        });
+    Ok(Reply::done(
+        if set.is_empty() {
+            "Rivalry posts"
+        } else {
+            "Rivalry posts saved"
+        },
+        format!(
+            "`{id}` — rivalry posts {} ({channel})",
+            if on { "on" } else { "off" }
+        ),
+    ))
 }

@@ -116,7 +116,7 @@ fn notification(d: &Document) -> Option<Notification> {
     use tower_proto::v1::{
         BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
         GameEventKind, GameEventNotice, JackpotNotice, KillNotice, KillReward, Player,
-        PlayerCountNotice, SuicideKind, SuicideNotice,
+        PlayerCountNotice, RivalryChange, RivalryNotice, SuicideKind, SuicideNotice,
     };
     let data = d.get_document("data").ok()?;
     let player = |k: &str| {
@@ -185,6 +185,22 @@ fn notification(d: &Document) -> Option<Notification> {
             bet: int(data, "bet"),
             returned: int(data, "returned"),
             detail: text("detail"),
+        }),
+        "rivalry" => Payload::Rivalry(RivalryNotice {
+            first: player("first"),
+            second: player("second"),
+            first_kills: int(data, "first_kills"),
+            second_kills: int(data, "second_kills"),
+            change: match data.get_str("change").unwrap_or_default() {
+                "threshold" => RivalryChange::Threshold,
+                "lead" => RivalryChange::Lead,
+                "level" => RivalryChange::Level,
+                _ => RivalryChange::Unspecified,
+            } as i32,
+            threshold: int(data, "threshold"),
+            intensity: int(data, "intensity"),
+            by_first: data.get_bool("by_first").unwrap_or(false),
+            weapon: text("weapon"),
         }),
         "bounty" => Payload::Bounty(BountyNotice {
             bounty_id: text("bounty_id"),

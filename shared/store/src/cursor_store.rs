@@ -827,6 +827,17 @@ impl<'a> StoreSink<'a> {
                 &payouts.paid,
             );
             notices.extend(payouts.bounties);
+            notices.extend(
+                crate::rivalry_posts::RivalryPosts::new(self.stats.database())
+                    .notices(
+                        self.guild_id,
+                        self.server_id,
+                        pending.batch,
+                        batch,
+                        &outcome.kept,
+                    )
+                    .await?,
+            );
             outbox.add(notices).await?;
         }
         self.totals.counted += outcome.counted;

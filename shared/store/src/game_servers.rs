@@ -140,6 +140,8 @@ pub const EVENT_SWITCHES: [(&str, &str); 7] = [
     ("encounter", "encounter"),
     ("server_restart", "server_restart"),
 ];
+/// The switch of a server's rivalry posts in its killfeed channel (`/rivalry posts`).
+pub const RIVALRY_SWITCH: &str = "rivalry_posts";
 pub const CONNECTION_SWITCHES: [(&str, &str); 2] =
     [("connect", "connect"), ("disconnect", "disconnect")];
 pub const SUICIDE_SWITCHES: [(&str, &str); 3] = [

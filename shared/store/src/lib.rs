@@ -22,6 +22,7 @@
 //! - [`stats_store`]: killfeed statistics, each line counted exactly once;
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
 //!   [`rivalries`]: two players' kills of each other, kept by the same batches;
+//!   [`rivalry_posts`]: the rivalries a batch changed worth a post (lead, intensity);
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
 //!   [`seasons`]: a server's statistics closed under a label and started again.
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
@@ -48,6 +49,7 @@ pub mod player_links;
 pub mod recount;
 pub mod retention;
 pub mod rivalries;
+pub mod rivalry_posts;
 pub mod schema;
 pub mod seasons;
 pub mod secret;

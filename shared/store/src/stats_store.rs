@@ -83,6 +83,11 @@ pub struct BatchRef<'a> {
 }
 
 impl StatsStore {
+    /// The database the statistics are kept in.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
     pub fn new(db: &Database) -> Self {
         let raw = db.raw();
         Self {
