@@ -59,6 +59,12 @@ pub mod collections {
     /// Per (guild, server, pair of players in id order): their kills of each other and
     /// the last kill (`/rivalry`).
     pub const RIVALRIES: &str = "rivalries";
+    /// Per faction of a server: name, tag, leader (`/faction`).
+    pub const FACTIONS: &str = "factions";
+    /// Per (guild, server, Discord user): the faction they are in, one at most.
+    pub const FACTION_MEMBERS: &str = "faction_members";
+    /// A faction membership that ended, with its time (faction statistics).
+    pub const FACTION_PERIODS: &str = "faction_periods";
     /// Per (guild, server, weapon): kills and longest shot.
     pub const WEAPON_STATS: &str = "weapon_stats";
     /// Per (guild, server): totals.

@@ -23,6 +23,8 @@
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
 //!   [`rivalries`]: two players' kills of each other, kept by the same batches;
 //!   [`rivalry_posts`]: the rivalries a batch changed worth a post (lead, intensity);
+//!   [`factions`]: groups of players on a server, one faction per member, the lead
+//!   handed over atomically;
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
 //!   [`seasons`]: a server's statistics closed under a label and started again.
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
@@ -36,6 +38,7 @@ pub mod auto_bounties;
 pub mod bounties;
 pub mod cursor_store;
 pub mod db;
+pub mod factions;
 pub mod gambling;
 pub mod game_servers;
 pub mod games;

@@ -633,6 +633,40 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // Factions: a name and a tag unique on a server (whatever their case; a deleted
+        // faction's are freed), a faction's members and ended memberships.
+        id: "0019_factions",
+        schema_version: 3,
+        drops: &[],
+        rewrite: None,
+        indexes: &[
+            IndexSpec {
+                collection: collections::FACTIONS,
+                name: "server_name",
+                keys: &[("guild_id", 1), ("server_id", 1), ("name_key", 1)],
+                unique: true,
+                expire_after_secs: None,
+            },
+            IndexSpec {
+                collection: collections::FACTIONS,
+                name: "server_tag",
+                keys: &[("guild_id", 1), ("server_id", 1), ("tag_key", 1)],
+                unique: true,
+                expire_after_secs: None,
+            },
+            index(
+                collections::FACTION_MEMBERS,
+                "faction",
+                &[("faction_id", 1), ("joined_at", 1)],
+            ),
+            index(
+                collections::FACTION_PERIODS,
+                "faction",
+                &[("faction_id", 1), ("joined_at", 1)],
+            ),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.
