@@ -1523,6 +1523,100 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     .await;
     assert_eq!(rivalry_posts(), 1, "muted: no post for Alpha One's lead");
 
+    // /faction (tier 3): member A (Alpha One) founds one; the admin's player (Charlie) is
+    // added; a kill of Charlie's from now on counts for it, his kill above (before he was
+    // a member) does not; leaving and deleting ask first.
+    let wolves = |extra: &[(&'static str, Opt)]| {
+        let mut o = vec![("faction_name", Opt::str("The Wolves")), sid()];
+        o.extend(extra.iter().cloned());
+        o
+    };
+    let a = run(
+        &member_a,
+        "faction create",
+        &[
+            ("name", Opt::str("The Wolves")),
+            ("tag", Opt::str("WLF")),
+            sid(),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "Faction Created", "{}", a.text());
+    let a = run(
+        &member_a,
+        "faction create",
+        &[("name", Opt::str("Bears")), ("tag", Opt::str("BR")), sid()],
+    )
+    .await;
+    mentions(&a, &["You are already a member of The Wolves."]);
+    let a = run(
+        &member_a,
+        "faction info",
+        &[("name", Opt::str("wlf")), sid()],
+    )
+    .await;
+    assert_eq!(a.title(), "The Wolves [WLF]", "{}", a.text());
+    mentions(&a, &["👑 Leader: 1", format!("<@{MEMBER_A}>").as_str()]);
+    let a = run(
+        &member_a,
+        "faction add",
+        &wolves(&[("player_name", Opt::str("Charlie"))]),
+    )
+    .await;
+    assert_eq!(a.title(), "Not allowed", "an admin's: {}", a.text());
+    let a = run(
+        &admin_a,
+        "faction add",
+        &wolves(&[("player_name", Opt::str("Charlie"))]),
+    )
+    .await;
+    assert_eq!(a.title(), "Member Added", "{}", a.text());
+    let sent = sim.user_command(0, &member_a, "View Faction", ADMIN_A);
+    let a = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(a.title(), "The Wolves [WLF]", "{}", a.text());
+    mentions(&a, &["Role\nMember"]);
+    let joined = tower_daemon::telemetry::now_unix_ms() / 1000;
+    let before = sim.embeds_posted(KILLFEED_CHANNEL).len();
+    append(&[format!(
+        "{};Charlie;{CHARLIE};Bravo;{BRAVO};M4;15;",
+        tower_ingest::timestamp::format_seconds(joined)
+    )]);
+    eventually("Charlie's kill as a member posted", WAIT, || async {
+        sim.embeds_posted(KILLFEED_CHANNEL).len() > before
+    })
+    .await;
+    let a = run(&member_a, "faction stats", &[sid()]).await;
+    assert_eq!(a.title(), "📊 The Wolves [WLF] Statistics", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            "Kills\n1",
+            "Deaths\n0",
+            "K/D Ratio\n1.00",
+            "**Charlie**: 1 kills",
+        ],
+    );
+    // The leader cannot leave; a member can, once confirmed.
+    let a = run(&member_a, "faction leave", &[sid()]).await;
+    assert_eq!(a.title(), "Faction Leader", "{}", a.text());
+    let a = run(&admin_a, "faction leave", &[sid()]).await;
+    assert_eq!(a.title(), "Leave Faction?", "{}", a.text());
+    let buttons = a.buttons();
+    let pressed = ok(sim
+        .answer(&sim.press(0, &member_a, &buttons[0]), WAIT)
+        .await);
+    assert_eq!(pressed.title(), "Not your buttons", "{}", pressed.text());
+    let pressed = ok(sim.answer(&sim.press(0, &admin_a, &buttons[0]), WAIT).await);
+    assert_eq!(pressed.title(), "Faction Left", "{}", pressed.text());
+    let a = run(&member_a, "faction delete", &wolves(&[])).await;
+    assert_eq!(a.title(), "Delete Faction?", "{}", a.text());
+    let pressed = ok(sim
+        .answer(&sim.press(0, &member_a, &a.buttons()[0]), WAIT)
+        .await);
+    assert_eq!(pressed.title(), "Faction Deleted", "{}", pressed.text());
+    let a = run(&member_a, "faction list", &[sid()]).await;
+    assert_eq!(a.title(), "No Factions", "{}", a.text());
+
     // /settings default_server: the server a command uses when server_id is omitted.
     let second = unique_server_id();
     ok(std::fs::write(

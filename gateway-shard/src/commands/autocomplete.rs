@@ -131,6 +131,24 @@ pub async fn suggest(
             .into_iter()
             .filter_map(|p| choice(p.stats.name.clone(), p.stats.name))
             .collect(),
+        "faction_name" | "name" if inv.path.starts_with("faction ") => match server.as_deref() {
+            Some(s) => {
+                let lower = typed.to_lowercase();
+                tower_store::factions::Factions::new(&bot.db)
+                    .list(caller.guild_id, s)
+                    .await?
+                    .into_iter()
+                    .filter(|f| {
+                        lower.is_empty()
+                            || f.name.to_lowercase().contains(&lower)
+                            || f.tag.to_lowercase().contains(&lower)
+                    })
+                    .take(MAX_CHOICES)
+                    .filter_map(|f| choice(format!("{} [{}]", f.name, f.tag), f.name))
+                    .collect()
+            }
+            None => Vec::new(),
+        },
         "weapon_name" => match server.as_deref() {
             Some(s) => bot
                 .stats

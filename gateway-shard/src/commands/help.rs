@@ -48,7 +48,13 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 8] = [
         "stats",
         "Stats",
         "📊",
-        &["stats", "rivalry", "View Rivalries"],
+        &[
+            "stats",
+            "rivalry",
+            "View Rivalries",
+            "faction",
+            "View Faction",
+        ],
     ),
     (
         "economy",

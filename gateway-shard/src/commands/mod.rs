@@ -14,6 +14,7 @@ pub mod debug;
 pub mod economy;
 pub mod error_guide;
 pub mod events;
+pub mod factions;
 pub mod gambling;
 pub mod help;
 pub mod killfeed;
@@ -174,6 +175,23 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             ..spec(Anyone, Rivalries)
         },
         "rivalry posts" => spec(Admin, Rivalries),
+        // Leader-or-admin subcommands check the leader themselves.
+        "faction create"
+        | "faction info"
+        | "faction list"
+        | "faction join"
+        | "faction leave"
+        | "faction promote"
+        | "faction edit"
+        | "faction stats"
+        | "faction delete"
+        | "faction set_require_approval" => spec(Anyone, Factions),
+        "faction add" | "faction remove" => spec(Admin, Factions),
+        // A member's faction, shown only to who asked (as "View Rivalries").
+        factions::VIEW_FACTION => Spec {
+            private: true,
+            ..spec(Anyone, Factions)
+        },
         "bounty settings" => spec(Admin, Bounties),
         "gambling blackjack" | "gambling slots" | "gambling roulette" => spec(Anyone, Gambling),
         "gambling limits" => spec(Admin, Gambling),
@@ -235,6 +253,8 @@ async fn run_family(
         "bounty" => bounties::run(bot, caller, guild, inv).await,
         "rivalry" => rivalry::run(bot, caller, inv).await,
         _ if inv.path == rivalry::VIEW_RIVALRIES => rivalry::of_member(bot, caller, inv).await,
+        "faction" => factions::run(bot, caller, guild, inv).await,
+        _ if inv.path == factions::VIEW_FACTION => factions::of_member(bot, caller, inv).await,
         "gambling" => gambling::run(bot, caller, guild, inv).await,
         "reset_stats" => seasons::ask(bot, caller, inv).await,
         "process_csv" | "process_logs" | "clear_csv_cache" => {
@@ -432,6 +452,13 @@ fn server(name: &str, required: bool) -> StringBuilder {
 }
 
 /// How many rivalries a `/rivalry` list shows.
+/// A faction by name or tag (required), completed from the server's factions.
+fn faction_name(name: &str) -> StringBuilder {
+    text(name, "The faction's name or tag", true)
+        .autocomplete(true)
+        .max_length(32)
+}
+
 fn rivalry_limit() -> IntegerBuilder {
     IntegerBuilder::new("limit", "How many (default 10, at most 25)")
         .min_value(1)
@@ -465,6 +492,7 @@ pub fn button_command(custom_id: &str) -> Option<&'static str> {
         weapons::WeaponPage::PREFIX => Some("stats weapon"),
         removal::RemovalButton::PREFIX => Some("setup removeserver"),
         seasons::ResetButton::PREFIX => Some("reset_stats"),
+        factions::FactionButton::PREFIX => Some("faction leave"),
         // Every game's controls: access and tier as for the games.
         gambling::GameButton::PREFIX => Some("gambling blackjack"),
         _ => None,
@@ -485,6 +513,7 @@ pub async fn press(
         "stats weapon" => weapons::page_button(bot, caller, custom_id).await,
         "setup removeserver" => removal::pressed(bot, caller, custom_id).await,
         "reset_stats" => seasons::pressed(bot, caller, custom_id).await,
+        "faction leave" => factions::pressed(bot, caller, custom_id).await,
         "gambling blackjack" => gambling::pressed(bot, caller, custom_id, values).await,
         other => Err(unknown(other)),
     }
@@ -896,6 +925,111 @@ pub fn schema() -> Vec<Command> {
         CommandBuilder::new(rivalry::VIEW_RIVALRIES, "", CommandType::User)
             .contexts([InteractionContextType::Guild])
             .build(),
+        command("faction", "Player factions: groups that fight together")
+            .option(
+                sub("create", "Create a faction, led by you")
+                    .option(text("name", "Its name (3–32 characters)", true).max_length(32))
+                    .option(text("tag", "Its tag (2–10 characters)", true).max_length(10))
+                    .option(server("server_id", false))
+                    .option(text("description", "What it is about", false).max_length(1000))
+                    .option(
+                        text(
+                            "color",
+                            "#RRGGBB or red, blue, green, gold, purple, orange, teal, dark_blue",
+                            false,
+                        )
+                        .max_length(16),
+                    ),
+            )
+            .option(
+                sub("info", "A faction's details")
+                    .option(faction_name("name"))
+                    .option(server("server_id", false)),
+            )
+            .option(sub("list", "The server's factions").option(server("server_id", false)))
+            .option(
+                sub("join", "Join a faction")
+                    .option(faction_name("name"))
+                    .option(server("server_id", false)),
+            )
+            .option(sub("leave", "Leave your faction").option(server("server_id", false)))
+            .option(
+                sub("add", "Add a player to a faction")
+                    .option(faction_name("faction_name"))
+                    .option(
+                        text("player_name", "The player", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    )
+                    .option(server("server_id", false)),
+            )
+            .option(
+                sub("remove", "Remove a player from a faction")
+                    .option(faction_name("faction_name"))
+                    .option(
+                        text("player_name", "The player", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    )
+                    .option(server("server_id", false)),
+            )
+            .option(
+                sub(
+                    "promote",
+                    "Change a member's role (leader: hand the lead over)",
+                )
+                .option(faction_name("faction_name"))
+                .option(
+                    text("player_name", "The member", true)
+                        .autocomplete(true)
+                        .max_length(100),
+                )
+                .option(server("server_id", false))
+                .option(
+                    StringBuilder::new("role", "The new role (default officer)").choices([
+                        ("Member", "member"),
+                        ("Officer", "officer"),
+                        ("Leader", "leader"),
+                    ]),
+                ),
+            )
+            .option(
+                sub("edit", "Change a faction's name, tag, description or color")
+                    .option(faction_name("faction_name"))
+                    .option(server("server_id", false))
+                    .option(text("new_name", "A new name (3–32 characters)", false).max_length(32))
+                    .option(text("new_tag", "A new tag (2–10 characters)", false).max_length(10))
+                    .option(text("description", "A new description", false).max_length(1000))
+                    .option(text("color", "#RRGGBB or a color name", false).max_length(16)),
+            )
+            .option(
+                sub("stats", "A faction's kills and deaths (yours by default)")
+                    .option(server("server_id", false))
+                    .option(
+                        text("faction_name", "The faction", false)
+                            .autocomplete(true)
+                            .max_length(32),
+                    ),
+            )
+            .option(
+                sub("delete", "Delete a faction")
+                    .option(faction_name("faction_name"))
+                    .option(server("server_id", false)),
+            )
+            .option(
+                sub(
+                    "set_require_approval",
+                    "Whether joining needs the leader's approval",
+                )
+                .option(faction_name("faction_name"))
+                .option(switch("require_approval", "On or off").required(true))
+                .option(server("server_id", false)),
+            )
+            .build(),
+        // The user context menu on a member ("Apps → View Faction").
+        CommandBuilder::new(factions::VIEW_FACTION, "", CommandType::User)
+            .contexts([InteractionContextType::Guild])
+            .build(),
         command("gambling", "Blackjack, slots and roulette for credits")
             .option(
                 sub("blackjack", "Beat the dealer to 21")
@@ -1143,7 +1277,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 75);
+        assert_eq!(paths().len(), 88);
     }
 
     #[test]

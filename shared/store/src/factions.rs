@@ -87,6 +87,36 @@ pub struct Member {
     pub joined_unix: i64,
 }
 
+/// A faction's PvP record ([`Factions::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactionStats {
+    pub kills: i64,
+    pub deaths: i64,
+    /// Members' kills of each other.
+    pub friendly_kills: i64,
+    /// Each member's record, the most kills first.
+    pub players: Vec<MemberRecord>,
+}
+
+impl FactionStats {
+    /// Kills per death (kills when never killed), to 2 decimals as shown.
+    pub fn kd(&self) -> f64 {
+        match self.deaths {
+            0 => self.kills as f64,
+            d => self.kills as f64 / d as f64,
+        }
+    }
+}
+
+/// One member's part of their faction's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub player_id: String,
+    pub name: String,
+    pub kills: i64,
+    pub deaths: i64,
+}
+
 /// What a faction is made with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NewFaction<'a> {
@@ -529,6 +559,119 @@ impl Factions {
                 Some(p.get_datetime("left_at").ok()?.timestamp_millis() / 1000),
             ))
         }));
+        Ok(out)
+    }
+
+    /// A faction's PvP record: its members' linked players' kills and deaths on the
+    /// server while they were members (a current member's since joining), read from the
+    /// stored kill lines of that time (one index range of the server's kill documents,
+    /// by the lines' game time). A kill of one member by another counts apart, as
+    /// friendly, neither a kill nor a death.
+    pub async fn stats(
+        &self,
+        db: &Database,
+        faction: &Faction,
+    ) -> Result<FactionStats, MongoError> {
+        let periods = self.periods(faction).await?;
+        let mut out = FactionStats::default();
+        let Some(start) = periods.iter().map(|(_, from, _)| *from).min() else {
+            return Ok(out);
+        };
+        let users: Vec<String> = periods.iter().map(|(u, _, _)| u.to_string()).collect();
+        let links: Vec<Document> = db
+            .raw()
+            .collection::<Document>(collections::PLAYER_LINKS)
+            .find(doc! {
+                "guild_id": faction.guild_id.to_string(),
+                "server_id": &faction.server_id,
+                "discord_id": { "$in": &users },
+            })
+            .await?
+            .try_collect()
+            .await?;
+        // Each member's player, and their times in the faction.
+        let mut times: std::collections::HashMap<String, Vec<(i64, i64)>> =
+            std::collections::HashMap::new();
+        for link in &links {
+            let (Ok(user), Ok(player)) = (link.get_str("discord_id"), link.get_str("player_id"))
+            else {
+                continue;
+            };
+            for (u, from, until) in &periods {
+                if u.to_string() == user {
+                    times
+                        .entry(player.to_owned())
+                        .or_default()
+                        .push((*from, until.unwrap_or(i64::MAX)));
+                }
+            }
+        }
+        let member_at = |player: &str, at: i64| {
+            times
+                .get(player)
+                .is_some_and(|t| t.iter().any(|(from, until)| (*from..=*until).contains(&at)))
+        };
+        let mut cursor = db
+            .raw()
+            .collection::<Document>(collections::KILLS)
+            .find(doc! {
+                "guild_id": faction.guild_id.to_string(),
+                "server_id": &faction.server_id,
+                "at": { "$gte": DateTime::from_millis(start.saturating_mul(1000)) },
+            })
+            .await?;
+        let mut players: std::collections::HashMap<String, (String, i64, i64)> =
+            std::collections::HashMap::new();
+        while let Some(d) = cursor.try_next().await? {
+            for line in d.get_array("lines").map(Vec::as_slice).unwrap_or_default() {
+                let Some(line) = line.as_document() else {
+                    continue;
+                };
+                if line.get_str("kind").ok() != Some("kill") {
+                    continue;
+                }
+                let Ok(at) = line.get_datetime("at").map(|t| t.timestamp_millis() / 1000) else {
+                    continue;
+                };
+                let text = |k: &str| line.get_str(k).unwrap_or_default();
+                let (killer, victim) = (text("killer_id"), text("victim_id"));
+                if killer == victim {
+                    continue;
+                }
+                let (ours_k, ours_v) = (member_at(killer, at), member_at(victim, at));
+                if ours_k && ours_v {
+                    out.friendly_kills += 1;
+                    continue;
+                }
+                if ours_k {
+                    out.kills += 1;
+                    let p = players.entry(killer.to_owned()).or_default();
+                    p.0 = text("killer_name").to_owned();
+                    p.1 += 1;
+                }
+                if ours_v {
+                    out.deaths += 1;
+                    let p = players.entry(victim.to_owned()).or_default();
+                    p.0 = text("victim_name").to_owned();
+                    p.2 += 1;
+                }
+            }
+        }
+        out.players = players
+            .into_iter()
+            .map(|(id, (name, kills, deaths))| MemberRecord {
+                player_id: id,
+                name,
+                kills,
+                deaths,
+            })
+            .collect();
+        out.players.sort_by(|a, b| {
+            b.kills
+                .cmp(&a.kills)
+                .then(a.deaths.cmp(&b.deaths))
+                .then_with(|| a.player_id.cmp(&b.player_id))
+        });
         Ok(out)
     }
 
