@@ -373,6 +373,57 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             by_first: false,
         }),
     };
+    let faction = tower_store::factions::Faction {
+        id: "f1".to_owned(),
+        guild_id: 1,
+        server_id: "7020".to_owned(),
+        name: "The Wolves".to_owned(),
+        tag: "WLF".to_owned(),
+        description: "Pack hunters of the north coast".to_owned(),
+        colour: Some(0x34_98_DB),
+        require_approval: true,
+        leader_id: 7,
+        created_unix: 1_746_000_000,
+        deleted_unix: None,
+    };
+    put(
+        "faction_info",
+        json(&commands::factions::faction_card(&faction, 2, 5, None))?,
+    );
+    put(
+        "faction_member",
+        json(&commands::factions::faction_card(
+            &faction,
+            0,
+            1,
+            Some(tower_store::factions::Role::Officer),
+        ))?,
+    );
+    put(
+        "faction_stats",
+        json(&commands::factions::stats_embed(
+            &faction,
+            &tower_store::factions::FactionStats {
+                kills: 42,
+                deaths: 17,
+                friendly_kills: 2,
+                players: vec![
+                    tower_store::factions::MemberRecord {
+                        player_id: "a".to_owned(),
+                        name: "Alpha One".to_owned(),
+                        kills: 30,
+                        deaths: 9,
+                    },
+                    tower_store::factions::MemberRecord {
+                        player_id: "b".to_owned(),
+                        name: "Bravo".to_owned(),
+                        kills: 12,
+                        deaths: 8,
+                    },
+                ],
+            },
+        ))?,
+    );
     put(
         "rivalry_led",
         json(&commands::rivalry::rivalry_embed(&rivalry, &names))?,

@@ -9,7 +9,8 @@ use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 
 use tower_daemon::telemetry::now_unix_ms;
 use tower_store::factions::{
-    COLOURS, Faction, FactionError, FactionFields, Factions, NewFaction, Role, parse_colour,
+    COLOURS, Faction, FactionError, FactionFields, FactionStats, Factions, NewFaction, Role,
+    parse_colour,
 };
 use tower_store::game_servers::GameServer;
 use tower_store::guilds::GuildSettings;
@@ -252,43 +253,7 @@ pub async fn run(
                 },
             };
             let stats = factions.stats(&bot.db, &f).await.map_err(failed)?;
-            let top: Vec<String> = stats
-                .players
-                .iter()
-                .take(TOP_PLAYERS)
-                .map(|p| {
-                    format!(
-                        "**{}**: {} kills, {} deaths",
-                        shown(&p.name, 64),
-                        p.kills,
-                        p.deaths
-                    )
-                })
-                .collect();
-            let embed = EmbedBuilder::new()
-                .title(format!(
-                    "📊 {} [{}] Statistics",
-                    shown(&f.name, 32),
-                    shown(&f.tag, 10)
-                ))
-                .description("Members' kills and deaths while they were members.")
-                .color(f.colour.unwrap_or(colour::INFO))
-                .field(EmbedFieldBuilder::new("Kills", stats.kills.to_string()).inline())
-                .field(EmbedFieldBuilder::new("Deaths", stats.deaths.to_string()).inline())
-                .field(EmbedFieldBuilder::new("K/D Ratio", format!("{:.2}", stats.kd())).inline())
-                .field(
-                    EmbedFieldBuilder::new("Friendly Kills", stats.friendly_kills.to_string())
-                        .inline(),
-                )
-                .field(EmbedFieldBuilder::new(
-                    "Top Players",
-                    if top.is_empty() {
-                        "No kills yet.".to_owned()
-                    } else {
-                        top.join("\n")
-                    },
-                ))
-                .build();
+            let embed = stats_embed(&f, &stats);
             Ok(Reply::embed(embed))
         }
         "faction delete" => {
@@ -521,8 +486,7 @@ fn ask(caller: &Caller, server_id: &str, f: &Faction, action: Action, question: 
     Reply::embed(embed).with_components(vec![row])
 }
 
-/// The earlier bot's faction embed: name and tag, description, leader, membership; with
-/// `role`, a member's.
+/// [`faction_card`], with the faction's members read.
 async fn faction_embed(
     factions: &Factions,
     f: &Faction,
@@ -531,6 +495,12 @@ async fn faction_embed(
     let members = factions.members(f).await.map_err(failed)?;
     let officers = members.iter().filter(|m| m.role == Role::Officer).count();
     let plain = members.iter().filter(|m| m.role == Role::Member).count();
+    Ok(faction_card(f, officers, plain, role))
+}
+
+/// The earlier bot's faction embed: name and tag, description, leader, membership (its
+/// officers and other members); with `role`, a member's.
+pub fn faction_card(f: &Faction, officers: usize, plain: usize, role: Option<Role>) -> Embed {
     let mut e = EmbedBuilder::new()
         .title(format!("{} [{}]", shown(&f.name, 32), shown(&f.tag, 10)))
         .description(shown(non_empty(&f.description, "No description."), 1000))
@@ -562,7 +532,45 @@ async fn faction_embed(
         };
         e = e.field(EmbedFieldBuilder::new("Role", shown_role).inline());
     }
-    Ok(e.build())
+    e.build()
+}
+
+/// `/faction stats`: kills, deaths, K/D to 2 decimals, friendly kills, the top members.
+pub fn stats_embed(f: &Faction, stats: &FactionStats) -> Embed {
+    let top: Vec<String> = stats
+        .players
+        .iter()
+        .take(TOP_PLAYERS)
+        .map(|p| {
+            format!(
+                "**{}**: {} kills, {} deaths",
+                shown(&p.name, 64),
+                p.kills,
+                p.deaths
+            )
+        })
+        .collect();
+    EmbedBuilder::new()
+        .title(format!(
+            "📊 {} [{}] Statistics",
+            shown(&f.name, 32),
+            shown(&f.tag, 10)
+        ))
+        .description("Members' kills and deaths while they were members.")
+        .color(f.colour.unwrap_or(colour::INFO))
+        .field(EmbedFieldBuilder::new("Kills", stats.kills.to_string()).inline())
+        .field(EmbedFieldBuilder::new("Deaths", stats.deaths.to_string()).inline())
+        .field(EmbedFieldBuilder::new("K/D Ratio", format!("{:.2}", stats.kd())).inline())
+        .field(EmbedFieldBuilder::new("Friendly Kills", stats.friendly_kills.to_string()).inline())
+        .field(EmbedFieldBuilder::new(
+            "Top Players",
+            if top.is_empty() {
+                "No kills yet.".to_owned()
+            } else {
+                top.join("\n")
+            },
+        ))
+        .build()
 }
 
 /// The one server a faction command is about.
