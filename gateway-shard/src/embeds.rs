@@ -257,17 +257,19 @@ fn bounty(n: &tower_proto::v1::BountyNotice, server_name: &str, currency: &Curre
 
 /// The embed posted for one notification, or `None` for those that are not posted
 /// (player counts rename a channel instead).
-/// Money shows under the guild's `currency` name.
+/// Money shows under the guild's `currency` name; with `faction_tags`, killers and
+/// victims show their faction's tag before their name.
 pub fn notification(
     n: &Notification,
     server_name: &str,
     theme: Theme,
     currency: &Currency,
+    faction_tags: bool,
 ) -> Option<Embed> {
     // Footers show no markdown: the server's name goes in as typed.
     let footer = EmbedFooterBuilder::new(clip(server_name, 100));
     let mut b = match n.payload.as_ref()? {
-        Payload::Kill(k) => kill(k, theme, currency.credits()),
+        Payload::Kill(k) => kill(k, theme, currency.credits(), faction_tags),
         Payload::Suicide(s) => {
             let who = name(s.player.as_ref());
             let kind = SuicideKind::try_from(s.kind).unwrap_or(SuicideKind::Other);
@@ -438,9 +440,19 @@ fn rivalry(r: &RivalryNotice) -> EmbedBuilder {
         )
 }
 
-fn kill(k: &KillNotice, theme: Theme, money: &str) -> EmbedBuilder {
-    let killer = name(k.killer.as_ref());
-    let victim = name(k.victim.as_ref());
+fn kill(k: &KillNotice, theme: Theme, money: &str, faction_tags: bool) -> EmbedBuilder {
+    let tagged = |p: Option<&Player>| {
+        let shown_name = name(p);
+        match p
+            .map(|p| p.faction_tag.trim())
+            .filter(|t| faction_tags && !t.is_empty())
+        {
+            Some(tag) => format!("[{}] {shown_name}", shown(tag, 10)),
+            None => shown_name,
+        }
+    };
+    let killer = tagged(k.killer.as_ref());
+    let victim = tagged(k.victim.as_ref());
     let title = if k.roadkill {
         format!("{killer} ran over {victim}")
     } else {
@@ -460,6 +472,18 @@ fn kill(k: &KillNotice, theme: Theme, money: &str) -> EmbedBuilder {
     if k.killer_streak >= 3 {
         b = b
             .field(EmbedFieldBuilder::new("Streak", format!("{} kills", k.killer_streak)).inline());
+    }
+    if k.friendly {
+        let tag = k
+            .killer
+            .as_ref()
+            .map(|p| p.faction_tag.trim())
+            .filter(|t| !t.is_empty())
+            .map_or(String::new(), |t| format!(" [{}]", shown(t, 10)));
+        b = b.field(EmbedFieldBuilder::new(
+            "🤝 Friendly Kill",
+            format!("Both are in the same faction{tag}."),
+        ));
     }
     if let Some(r) = &k.reward {
         b = b.field(EmbedFieldBuilder::new("💰 Economy", reward_text(r, money)));
@@ -500,6 +524,7 @@ mod tests {
             eos_id: "0002aaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
             name: name.into(),
             platform: String::new(),
+            faction_tag: String::new(),
         })
     }
 
@@ -542,7 +567,7 @@ mod tests {
             })),
             ..Notification::default()
         };
-        let Some(e) = notification(&n, "EU #1", Theme::Classic, &Currency::default()) else {
+        let Some(e) = notification(&n, "EU #1", Theme::Classic, &Currency::default(), false) else {
             panic!("kills are posted")
         };
         assert_eq!(e.title.as_deref(), Some("Alpha killed Bravo"));
@@ -570,7 +595,8 @@ mod tests {
             })),
             ..Default::default()
         };
-        let Some(embed) = notification(&n, "Server", Theme::Classic, &Currency::default()) else {
+        let Some(embed) = notification(&n, "Server", Theme::Classic, &Currency::default(), false)
+        else {
             panic!("a kill has an embed")
         };
         let mut texts = vec![embed.title.clone().unwrap_or_default()];
@@ -613,7 +639,7 @@ mod tests {
             })),
             ..Notification::default()
         };
-        let Some(e) = notification(&n, &long, Theme::Blood, &Currency::default()) else {
+        let Some(e) = notification(&n, &long, Theme::Blood, &Currency::default(), false) else {
             panic!("kills are posted")
         };
         assert!(validate(&e).is_ok());
@@ -637,13 +663,14 @@ mod tests {
                     "s",
                     Theme::Classic,
                     &Currency::default(),
+                    false,
                 )
                 .and_then(|e| e.description)
             })
             .collect();
         assert!(texts.len() > 1, "one wording for every fall: {texts:?}");
         // Pinned: a post retried by another process (or another version) says the same.
-        let again = notification(&mk("3"), "s", Theme::Classic, &Currency::default())
+        let again = notification(&mk("3"), "s", Theme::Classic, &Currency::default(), false)
             .and_then(|e| e.description);
         assert_eq!(
             again.as_deref(),

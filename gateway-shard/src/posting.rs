@@ -74,6 +74,8 @@ struct Target {
     theme: Theme,
     /// What the guild's money is called.
     currency: tower_store::guilds::Currency,
+    /// Faction tags beside names in kill posts (`/settings faction_tags`).
+    faction_tags: bool,
     /// The guild's bounty channel, for servers with none of their own.
     bounty_channel: Option<u64>,
 }
@@ -672,6 +674,7 @@ impl Poster {
             tier: settings.tier,
             theme: Theme::parse(settings.theme.as_deref()),
             currency: settings.economy.currency.clone(),
+            faction_tags: settings.faction_tags,
             bounty_channel: settings.bounty_channel,
         })
     }
@@ -766,7 +769,7 @@ impl Poster {
         let mut n = n.clone();
         self.fill_names(&mut n).await?;
         Ok(
-            match embeds::notification(&n, &server.name, t.theme, &t.currency) {
+            match embeds::notification(&n, &server.name, t.theme, &t.currency, t.faction_tags) {
                 Some(embed) => Action::Post {
                     channel,
                     embed: Box::new(embed),

@@ -25,6 +25,7 @@ fn player(name: &str, platform: &str) -> Option<Player> {
         eos_id: "0002e69a65204b669c20238266782d7b".to_owned(),
         name: name.to_owned(),
         platform: platform.to_owned(),
+        faction_tag: String::new(),
     })
 }
 
@@ -53,6 +54,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             roadkill,
             killer_streak,
             reward: None,
+            friendly: false,
         })
     };
     // A kill that paid its killer's linked user: 10, the distance bonus, a 5-kill bonus.
@@ -71,6 +73,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             streak: 5,
             balance: Some(466),
         }),
+        friendly: false,
     });
     // Bounties through their life; "placed" shows the minutes left, so it expires an hour
     // from now.
@@ -282,9 +285,39 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         serde_json::to_value(e).map_err(|e| e.to_string())
     };
     for (name, n) in &notifications {
-        if let Some(e) = notification(n, "Emerald EU", Theme::Classic, &Currency::default()) {
+        if let Some(e) = notification(n, "Emerald EU", Theme::Classic, &Currency::default(), false)
+        {
             put(name, json(&e)?);
         }
+    }
+    // A friendly kill (both in one faction), with the guild's faction tags shown.
+    let in_wolves = |name: &str, platform: &str| {
+        player(name, platform).map(|p| Player {
+            faction_tag: "WLF".to_owned(),
+            ..p
+        })
+    };
+    let friendly = posted(
+        "k5",
+        Payload::Kill(KillNotice {
+            killer: in_wolves("Alpha One", "PS5"),
+            victim: in_wolves("Bravo", "XSX"),
+            weapon: "AK-74".to_owned(),
+            distance_m: 25,
+            roadkill: false,
+            killer_streak: 1,
+            reward: None,
+            friendly: true,
+        }),
+    );
+    if let Some(e) = notification(
+        &friendly,
+        "Emerald EU",
+        Theme::Classic,
+        &Currency::default(),
+        true,
+    ) {
+        put("kill_friendly_tagged", json(&e)?);
     }
     for (label, value) in Theme::CHOICES {
         let theme = Theme::known(value).ok_or(label)?;
@@ -293,6 +326,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             "Emerald EU",
             theme,
             &Currency::default(),
+            false,
         ) {
             put(&format!("kill_theme_{value}"), json(&e)?);
         }

@@ -1576,13 +1576,19 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     assert_eq!(a.title(), "The Wolves [WLF]", "{}", a.text());
     mentions(&a, &["Role\nMember"]);
     let joined = tower_daemon::telemetry::now_unix_ms() / 1000;
-    let before = sim.embeds_posted(KILLFEED_CHANNEL).len();
+    let charlie_kills = || {
+        sim.embeds_posted(KILLFEED_CHANNEL)
+            .iter()
+            .filter(|e| e["title"].as_str() == Some("Charlie killed Bravo"))
+            .count()
+    };
+    let before = charlie_kills();
     append(&[format!(
         "{};Charlie;{CHARLIE};Bravo;{BRAVO};M4;15;",
         tower_ingest::timestamp::format_seconds(joined)
     )]);
     eventually("Charlie's kill as a member posted", WAIT, || async {
-        sim.embeds_posted(KILLFEED_CHANNEL).len() > before
+        charlie_kills() > before
     })
     .await;
     let a = run(&member_a, "faction stats", &[sid()]).await;
@@ -1596,6 +1602,37 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
             "**Charlie**: 1 kills",
         ],
     );
+    // With faction tags on, Alpha One's kill of Charlie (both Wolves) is posted tagged and
+    // marked friendly, and counts apart: neither a kill nor a death.
+    let a = run(
+        &admin_a,
+        "settings",
+        &[
+            ("setting", Opt::str("faction_tags")),
+            ("value", Opt::str("on")),
+        ],
+    )
+    .await;
+    assert_eq!(a.title(), "Setting Updated", "{}", a.text());
+    append(&[format!(
+        "{};Alpha One;{ALPHA};Charlie;{CHARLIE};AK-74;30;",
+        tower_ingest::timestamp::format_seconds(joined)
+    )]);
+    eventually("the friendly kill posted", WAIT, || async {
+        sim.embeds_posted(KILLFEED_CHANNEL)
+            .iter()
+            .any(|e| e["title"].as_str() == Some("[WLF] Alpha One killed [WLF] Charlie"))
+    })
+    .await;
+    let post = sim
+        .embeds_posted(KILLFEED_CHANNEL)
+        .into_iter()
+        .find(|e| e["title"].as_str() == Some("[WLF] Alpha One killed [WLF] Charlie"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(post.contains("🤝 Friendly Kill"), "{post}");
+    let a = run(&member_a, "faction stats", &[sid()]).await;
+    mentions(&a, &["Kills\n1", "Deaths\n0", "Friendly Kills\n1"]);
     // The leader cannot leave; a member can, once confirmed.
     let a = run(&member_a, "faction leave", &[sid()]).await;
     assert_eq!(a.title(), "Faction Leader", "{}", a.text());

@@ -252,7 +252,7 @@ pub async fn run(
                     None => return Ok(not_in_faction(&server)),
                 },
             };
-            let stats = factions.stats(&bot.db, &f).await.map_err(failed)?;
+            let stats = factions.stats(&f).await.map_err(failed)?;
             let embed = stats_embed(&f, &stats);
             Ok(Reply::embed(embed))
         }

@@ -1,6 +1,7 @@
 //! `/settings [setting] [value]`, the earlier bot's guild settings (EARLIER-BOT.md §2.10).
-//! Only `default_server` still means something: the game server a command uses when its
-//! `server_id` is omitted (`/historical_parse`, `/process_csv`, `/process_logs`). The other
+//! `default_server` is the game server a command uses when its `server_id` is omitted
+//! (`/historical_parse`, `/process_csv`, `/process_logs`); `faction_tags` (new) shows
+//! faction tags beside names in kill posts. The earlier bot's other
 //! settings are answered with what replaced them: channels are chosen per game server with
 //! `/setup channels`, and slash commands have no prefix.
 
@@ -16,12 +17,13 @@ use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
 /// The earlier bot's setting names, as the command's choices.
-pub const SETTINGS: [(&str, &str); 5] = [
+pub const SETTINGS: [(&str, &str); 6] = [
     ("log_channel", "log_channel"),
     ("killfeed_channel", "killfeed_channel"),
     ("announcements_channel", "announcements_channel"),
     ("prefix", "prefix"),
     ("default_server", "default_server"),
+    ("faction_tags", "faction_tags"),
 ];
 
 /// A `value` that clears the default server.
@@ -68,10 +70,13 @@ pub async fn run(
                         .build(),
                 ));
             }
+            if setting == "faction_tags" {
+                return faction_tags(bot, caller, guild, value).await;
+            }
             if setting != "default_server" {
                 return Err(CommandError::invalid(
                     format!("`{}` is not a setting.", shown(setting, 40)),
-                    "Choose one from the list: default_server.",
+                    "Choose one from the list: default_server, faction_tags.",
                 ));
             }
             match value {
@@ -86,6 +91,47 @@ pub async fn run(
             }
         }
     }
+}
+
+/// `faction_tags`: shown, or switched with `on` or `off`.
+async fn faction_tags(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    value: Option<&str>,
+) -> Result<Reply, CommandError> {
+    let shown_state = |on: bool| if on { "on" } else { "off" };
+    let on = match value.map(str::to_lowercase).as_deref() {
+        None => {
+            return Ok(Reply::done(
+                "Faction Tags",
+                format!(
+                    "Faction tags beside names in kill posts: {}.\n\nUse `/settings faction_tags on` or `off` to change it.",
+                    shown_state(guild.faction_tags)
+                ),
+            ));
+        }
+        Some("on" | "true" | "yes") => true,
+        Some("off" | "false" | "no") => false,
+        Some(other) => {
+            return Err(CommandError::invalid(
+                format!("`{}` is not on or off.", shown(other, 20)),
+                "Use /settings faction_tags on, or off.",
+            ));
+        }
+    };
+    bot.guilds
+        .set_faction_tags(caller.guild_id, on)
+        .await
+        .map_err(|e| CommandError::failed("The setting could not be saved", e))?;
+    bot.settings.forget(caller.guild_id);
+    Ok(Reply::done(
+        "Setting Updated",
+        format!(
+            "Faction tags beside names in kill posts: {}.",
+            shown_state(on)
+        ),
+    ))
 }
 
 /// The default server as the settings show it.

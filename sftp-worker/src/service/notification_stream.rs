@@ -124,6 +124,7 @@ fn notification(d: &Document) -> Option<Notification> {
             eos_id: p.get_str("id").unwrap_or_default().to_owned(),
             name: p.get_str("name").unwrap_or_default().to_owned(),
             platform: p.get_str("platform").unwrap_or_default().to_owned(),
+            faction_tag: p.get_str("faction_tag").unwrap_or_default().to_owned(),
         })
     };
     let text = |k: &str| data.get_str(k).unwrap_or_default().to_owned();
@@ -149,6 +150,7 @@ fn notification(d: &Document) -> Option<Notification> {
             roadkill: data.get_bool("roadkill").unwrap_or(false),
             killer_streak: reward.as_ref().map_or(0, |r| r.streak),
             reward,
+            friendly: data.get_bool("friendly").unwrap_or(false),
         }),
         "suicide" => Payload::Suicide(SuicideNotice {
             player: player("player"),

@@ -826,6 +826,10 @@ impl<'a> StoreSink<'a> {
                 &outcome.kept,
                 &payouts.paid,
             );
+            // Faction tags and friendly kills, as the factions stand when it is read.
+            crate::factions::Factions::new(self.stats.database())
+                .mark_kills(self.guild_id, self.server_id, &mut notices)
+                .await?;
             notices.extend(payouts.bounties);
             notices.extend(
                 crate::rivalry_posts::RivalryPosts::new(self.stats.database())

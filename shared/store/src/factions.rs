@@ -197,6 +197,8 @@ pub struct Factions {
     factions: mongodb::Collection<Document>,
     members: mongodb::Collection<Document>,
     periods: mongodb::Collection<Document>,
+    links: mongodb::Collection<Document>,
+    kills: mongodb::Collection<Document>,
 }
 
 impl Factions {
@@ -206,6 +208,8 @@ impl Factions {
             factions: raw.collection(collections::FACTIONS),
             members: raw.collection(collections::FACTION_MEMBERS),
             periods: raw.collection(collections::FACTION_PERIODS),
+            links: raw.collection(collections::PLAYER_LINKS),
+            kills: raw.collection(collections::KILLS),
         }
     }
 
@@ -567,20 +571,15 @@ impl Factions {
     /// stored kill lines of that time (one index range of the server's kill documents,
     /// by the lines' game time). A kill of one member by another counts apart, as
     /// friendly, neither a kill nor a death.
-    pub async fn stats(
-        &self,
-        db: &Database,
-        faction: &Faction,
-    ) -> Result<FactionStats, MongoError> {
+    pub async fn stats(&self, faction: &Faction) -> Result<FactionStats, MongoError> {
         let periods = self.periods(faction).await?;
         let mut out = FactionStats::default();
         let Some(start) = periods.iter().map(|(_, from, _)| *from).min() else {
             return Ok(out);
         };
         let users: Vec<String> = periods.iter().map(|(u, _, _)| u.to_string()).collect();
-        let links: Vec<Document> = db
-            .raw()
-            .collection::<Document>(collections::PLAYER_LINKS)
+        let links: Vec<Document> = self
+            .links
             .find(doc! {
                 "guild_id": faction.guild_id.to_string(),
                 "server_id": &faction.server_id,
@@ -611,9 +610,8 @@ impl Factions {
                 .get(player)
                 .is_some_and(|t| t.iter().any(|(from, until)| (*from..=*until).contains(&at)))
         };
-        let mut cursor = db
-            .raw()
-            .collection::<Document>(collections::KILLS)
+        let mut cursor = self
+            .kills
             .find(doc! {
                 "guild_id": faction.guild_id.to_string(),
                 "server_id": &faction.server_id,
@@ -673,6 +671,134 @@ impl Factions {
                 .then_with(|| a.player_id.cmp(&b.player_id))
         });
         Ok(out)
+    }
+
+    /// The factions of some players of a server right now (by their linked members), as
+    /// (faction id, tag) by EOS id; players in none are absent. At most three queries,
+    /// fewer when no player is linked or no linked member is in a faction.
+    pub async fn of_players(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        player_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, (String, String)>, MongoError> {
+        let mut out = std::collections::HashMap::new();
+        if player_ids.is_empty() {
+            return Ok(out);
+        }
+        let links: Vec<Document> = self
+            .links
+            .find(doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "player_id": { "$in": player_ids },
+            })
+            .projection(doc! { "discord_id": 1, "player_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let player_of: std::collections::HashMap<String, String> = links
+            .iter()
+            .filter_map(|l| {
+                let user: u64 = l.get_str("discord_id").ok()?.parse().ok()?;
+                Some((
+                    member_key(guild_id, server_id, user),
+                    l.get_str("player_id").ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        if player_of.is_empty() {
+            return Ok(out);
+        }
+        let keys: Vec<&String> = player_of.keys().collect();
+        let members: Vec<Document> = self
+            .members
+            .find(doc! { "_id": { "$in": keys } })
+            .await?
+            .try_collect()
+            .await?;
+        let faction_of: Vec<(String, String)> = members
+            .iter()
+            .filter_map(|m| {
+                let player = player_of.get(m.get_str("_id").ok()?)?;
+                Some((player.clone(), m.get_str("faction_id").ok()?.to_owned()))
+            })
+            .collect();
+        if faction_of.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<&String> = faction_of.iter().map(|(_, f)| f).collect();
+        let tags: std::collections::HashMap<String, String> = self
+            .factions
+            .find(doc! { "_id": { "$in": ids }, "deleted_at": Bson::Null })
+            .projection(doc! { "tag": 1 })
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .iter()
+            .filter_map(|f| {
+                Some((
+                    f.get_str("_id").ok()?.to_owned(),
+                    f.get_str("tag").ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        for (player, faction) in faction_of {
+            if let Some(tag) = tags.get(&faction) {
+                out.insert(player, (faction, tag.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a batch's kill notices with the killer's and victim's faction tags, and
+    /// `friendly` when both are in the same faction (a snapshot at the time it is read).
+    pub async fn mark_kills(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        notices: &mut [crate::outbox::Notice],
+    ) -> Result<(), MongoError> {
+        let id = |n: &crate::outbox::Notice, who: &str| -> Option<String> {
+            Some(
+                n.data
+                    .get_document(who)
+                    .ok()?
+                    .get_str("id")
+                    .ok()?
+                    .to_owned(),
+            )
+        };
+        let mut players: Vec<String> = notices
+            .iter()
+            .filter(|n| n.kind == "kill")
+            .flat_map(|n| [id(n, "killer"), id(n, "victim")])
+            .flatten()
+            .collect();
+        players.sort_unstable();
+        players.dedup();
+        let named: Vec<&str> = players.iter().map(String::as_str).collect();
+        let factions = self.of_players(guild_id, server_id, &named).await?;
+        if factions.is_empty() {
+            return Ok(());
+        }
+        for n in notices.iter_mut().filter(|n| n.kind == "kill") {
+            let (killer, victim) = (id(n, "killer"), id(n, "victim"));
+            let of = |p: &Option<String>| p.as_ref().and_then(|p| factions.get(p));
+            let (k, v) = (of(&killer), of(&victim));
+            for (who, f) in [("killer", k), ("victim", v)] {
+                if let (Some((_, tag)), Ok(player)) = (f, n.data.get_document_mut(who)) {
+                    player.insert("faction_tag", tag.as_str());
+                }
+            }
+            if let (Some((a, _)), Some((b, _))) = (k, v)
+                && a == b
+                && killer != victim
+            {
+                n.data.insert("friendly", true);
+            }
+        }
+        Ok(())
     }
 
     /// Makes `user_id` a member of faction `id`: refused when they are in a live faction

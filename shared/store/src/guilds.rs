@@ -41,6 +41,8 @@ pub struct GuildSettings {
     pub max_bet: i64,
     /// The economy's amounts and switches (`/economy settings`).
     pub economy: EconomySettings,
+    /// Faction tags beside players' names in the killfeed (`/settings faction_tags`).
+    pub faction_tags: bool,
 }
 
 /// Bet limits when a guild set none.
@@ -137,6 +139,7 @@ impl Default for GuildSettings {
             min_bet: DEFAULT_MIN_BET,
             max_bet: DEFAULT_MAX_BET,
             economy: EconomySettings::default(),
+            faction_tags: false,
         }
     }
 }
@@ -217,6 +220,7 @@ impl GuildStore {
                     .filter(|n| *n >= 1)
                     .unwrap_or(DEFAULT_MAX_BET),
                 economy: EconomySettings::from_doc(d.get_document("economy_settings").ok()),
+                faction_tags: d.get_bool("faction_tags").unwrap_or(false),
             })
             .unwrap_or_default())
     }
@@ -320,6 +324,15 @@ impl GuildStore {
     }
 
     /// The embed theme (a name; PRODUCT.md §5's themes, as the earlier bot stored it).
+    /// Whether faction tags show beside players' names in the killfeed.
+    pub async fn set_faction_tags(
+        &self,
+        guild_id: u64,
+        on: bool,
+    ) -> Result<(), mongodb::error::Error> {
+        self.set(guild_id, doc! { "faction_tags": on }).await
+    }
+
     pub async fn set_theme(&self, guild_id: u64, theme: &str) -> Result<(), mongodb::error::Error> {
         self.set(guild_id, doc! { "theme": theme }).await
     }
