@@ -1645,6 +1645,30 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     assert_eq!(pressed.title(), "Not your buttons", "{}", pressed.text());
     let pressed = ok(sim.answer(&sim.press(0, &admin_a, &buttons[0]), WAIT).await);
     assert_eq!(pressed.title(), "Faction Left", "{}", pressed.text());
+    // Added again, with the admin asking for his earlier kills: they count too.
+    let a = run(
+        &admin_a,
+        "faction add",
+        &wolves(&[
+            ("player_name", Opt::str("Charlie")),
+            ("count_earlier_kills", Opt::Bool(true)),
+        ]),
+    )
+    .await;
+    mentions(&a, &["Their earlier kills count for it too."]);
+    let a = run(&member_a, "faction stats", &[sid()]).await;
+    let kills: i64 = a
+        .text()
+        .split("Kills\n")
+        .nth(1)
+        .and_then(|t| t.lines().next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_default();
+    assert!(
+        kills > 1,
+        "Charlie's earlier kill of Bravo counts: {}",
+        a.text()
+    );
     let a = run(&member_a, "faction delete", &wolves(&[])).await;
     assert_eq!(a.title(), "Delete Faction?", "{}", a.text());
     let pressed = ok(sim

@@ -150,13 +150,26 @@ pub async fn run(
                     .join(&f, user, true)
                     .await
                     .map_err(|e| refusal(e, "before being added to another"))?;
+                // Their kills from before count only when the admin asks.
+                let history = inv.opt_bool("count_earlier_kills")?.unwrap_or(false);
+                if history {
+                    factions
+                        .count_history(&f, user)
+                        .await
+                        .map_err(|e| refusal(e, ""))?;
+                }
                 return Ok(Reply::done(
                     "Member Added",
                     format!(
-                        "**{}** is now a member of **{}** [{}].",
+                        "**{}** is now a member of **{}** [{}].{}",
                         shown(&player, 100),
                         shown(&f.name, 32),
-                        shown(&f.tag, 10)
+                        shown(&f.tag, 10),
+                        if history {
+                            " Their earlier kills count for it too."
+                        } else {
+                            ""
+                        }
                     ),
                 ));
             }

@@ -961,7 +961,11 @@ pub fn schema() -> Vec<Command> {
                             .autocomplete(true)
                             .max_length(100),
                     )
-                    .option(server("server_id", false)),
+                    .option(server("server_id", false))
+                    .option(switch(
+                        "count_earlier_kills",
+                        "Count their kills from before they joined (default no)",
+                    )),
             )
             .option(
                 sub("remove", "Remove a player from a faction")

@@ -85,6 +85,9 @@ pub struct Member {
     pub user_id: u64,
     pub role: Role,
     pub joined_unix: i64,
+    /// From when their kills count for the faction: when they joined, or earlier when an
+    /// admin asked ([`Factions::count_history`]).
+    pub counted_from_unix: i64,
 }
 
 /// A faction's PvP record ([`Factions::stats`]).
@@ -346,10 +349,14 @@ impl Factions {
             .iter()
             .filter_map(|m| {
                 let user_id = m.get_str("user_id").ok()?.parse().ok()?;
+                let joined_unix = m.get_datetime("joined_at").ok()?.timestamp_millis() / 1000;
                 Some(Member {
                     user_id,
                     role: role_of(faction, user_id, m),
-                    joined_unix: m.get_datetime("joined_at").ok()?.timestamp_millis() / 1000,
+                    joined_unix,
+                    counted_from_unix: m
+                        .get_datetime("counted_from")
+                        .map_or(joined_unix, |t| t.timestamp_millis() / 1000),
                 })
             })
             .collect();
@@ -377,6 +384,25 @@ impl Factions {
         }
         self.enter(faction.guild_id, &faction.server_id, user_id, &faction.id)
             .await
+    }
+
+    /// Counts a member's kills from before they joined too (an admin asked): their
+    /// membership counts from the start of the server's history.
+    pub async fn count_history(&self, faction: &Faction, user_id: u64) -> Result<(), FactionError> {
+        let changed = self
+            .members
+            .update_one(
+                doc! {
+                    "_id": member_key(faction.guild_id, &faction.server_id, user_id),
+                    "faction_id": &faction.id,
+                },
+                doc! { "$set": { "counted_from": DateTime::from_millis(0) } },
+            )
+            .await?;
+        match changed.matched_count {
+            0 => Err(FactionError::NotMember),
+            _ => Ok(()),
+        }
     }
 
     /// `user_id` leaves their faction on this server (a leader hands the lead over
@@ -548,7 +574,7 @@ impl Factions {
             .members(faction)
             .await?
             .into_iter()
-            .map(|m| (m.user_id, m.joined_unix, None))
+            .map(|m| (m.user_id, m.counted_from_unix, None))
             .collect();
         let ended: Vec<Document> = self
             .periods
@@ -866,7 +892,12 @@ impl Factions {
         let Some(m) = self.members.find_one_and_delete(filter).await? else {
             return Ok(false);
         };
-        let joined = m.get_datetime("joined_at").ok().copied();
+        // The period counts from where the membership counted from.
+        let joined = m
+            .get_datetime("counted_from")
+            .or_else(|_| m.get_datetime("joined_at"))
+            .ok()
+            .copied();
         self.periods
             .insert_one(doc! {
                 "guild_id": faction.guild_id.to_string(),
