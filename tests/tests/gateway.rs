@@ -1633,6 +1633,13 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     assert!(post.contains("🤝 Friendly Kill"), "{post}");
     let a = run(&member_a, "faction stats", &[sid()]).await;
     mentions(&a, &["Kills\n1", "Deaths\n0", "Friendly Kills\n1"]);
+    let a = run(
+        &member_a,
+        "stats leaderboard",
+        &[sid(), ("stat", Opt::str("kills"))],
+    )
+    .await;
+    mentions(&a, &["[WLF] Alpha One"]);
     // The leader cannot leave; a member can, once confirmed.
     let a = run(&member_a, "faction leave", &[sid()]).await;
     assert_eq!(a.title(), "Faction Leader", "{}", a.text());

@@ -239,7 +239,7 @@ async fn run_family(
         "setup" => setup::run(bot, caller, guild, inv, progress).await,
         "killfeed" => killfeed::run(bot, caller, inv).await,
         "events" => events::run(bot, caller, inv).await,
-        "stats" => stats::run(bot, caller, inv).await,
+        "stats" => stats::run(bot, caller, guild, inv).await,
         "link" | "unlink" | "myplayers" => link::run(bot, caller, inv).await,
         "premium" | "admin" => premium::run(bot, caller, guild, inv).await,
         "test_sftp" | "list_sftp_files" | "historical_parse" | "csv_status" | "log_status" => {

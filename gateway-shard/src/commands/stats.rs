@@ -104,7 +104,12 @@ impl PageButton {
     }
 }
 
-pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+pub async fn run(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &tower_store::guilds::GuildSettings,
+    inv: &Invocation,
+) -> Result<Reply, CommandError> {
     let id = inv.server_id("server_id")?;
     // Also proves the server belongs to the caller's guild.
     let server = bot.servers.get(GuildId(caller.guild_id), &id).await?;
@@ -242,12 +247,25 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 .stats
                 .leaderboard(caller.guild_id, id.as_str(), stat, limit)
                 .await?;
+            // Faction tags beside the names, where the guild shows them.
+            let tags = match guild.faction_tags {
+                true => {
+                    let ids: Vec<&str> = rows.iter().map(|r| r.player_id.as_str()).collect();
+                    tower_store::factions::Factions::new(&bot.db)
+                        .of_players(caller.guild_id, id.as_str(), &ids)
+                        .await?
+                }
+                false => Default::default(),
+            };
             let lines: Vec<String> = rows
                 .iter()
                 .enumerate()
                 .map(|(i, r)| {
+                    let tag = tags
+                        .get(&r.player_id)
+                        .map_or(String::new(), |(_, t)| format!("[{}] ", shown(t, 10)));
                     format!(
-                        "**{}.** {} — {}",
+                        "**{}.** {tag}{} — {}",
                         i + 1,
                         shown(&r.stats.name, 40),
                         value(stat, r)

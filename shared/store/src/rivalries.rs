@@ -51,39 +51,40 @@ const RANK_PER_LEAD: i64 = 1_000_000;
 /// The stored sort keys of a rivalry, computed by the server from the kills it holds (a
 /// batch adds kills with `$inc`-like updates, never knowing the totals): `total` and
 /// `lead`, then, for a settled rivalry only (more than [`SETTLED_ABOVE`] kills, else
-/// null, so the lists' indexes skip it), its [`Rivalry::strength`] and its closest rank
-/// (lead × 1,000,000 + 999,999 − total). Two pipeline stages (a stage reads the document
-/// as the stage before left it).
+/// null, so the lists skip it), its [`Rivalry::strength`] and its closest rank
+/// (lead × 1,000,000 + 999,999 − total). One pipeline stage, computed from the kills
+/// the stage before left (a stage per key costs the Python test server a copy of the
+/// document each).
 pub fn sort_keys() -> Vec<Document> {
+    let total = doc! { "$add": ["$first_kills", "$second_kills"] };
+    let lead = doc! { "$abs": { "$subtract": ["$first_kills", "$second_kills"] } };
     let low = doc! { "$min": ["$first_kills", "$second_kills"] };
     let high = doc! { "$max": ["$first_kills", "$second_kills"] };
     // `intensity_base`, in the server's words.
-    let base = doc! { "$switch": {
-        "branches": [
-            { "case": { "$lt": ["$total", 5] }, "then": { "$multiply": [5, "$total"] } },
-            { "case": { "$lt": ["$total", 20] }, "then": { "$add": [20, "$total"] } },
-        ],
-        "default": { "$add": [40, { "$min": [20, { "$floor": { "$divide": [{ "$subtract": ["$total", 20] }, 2] } }] }] },
-    } };
+    let base = doc! { "$cond": [
+        { "$lt": [total.clone(), 5] },
+        { "$multiply": [5, total.clone()] },
+        { "$cond": [
+            { "$lt": [total.clone(), 20] },
+            { "$add": [20, total.clone()] },
+            { "$add": [40, { "$min": [20, { "$floor": { "$divide": [{ "$subtract": [total.clone(), 20] }, 2] } }] }] },
+        ] },
+    ] };
     let balance = doc! { "$cond": [
         { "$gt": [low.clone(), 0] },
         { "$floor": { "$divide": [{ "$multiply": [20, low] }, high] } },
         0,
     ] };
-    let settled = doc! { "$gt": ["$total", SETTLED_ABOVE] };
-    vec![
-        doc! { "$set": {
-            "total": { "$add": ["$first_kills", "$second_kills"] },
-            "lead": { "$abs": { "$subtract": ["$first_kills", "$second_kills"] } },
-        } },
-        doc! { "$set": {
-            "strength": { "$cond": [settled.clone(), { "$toLong": { "$add": [base, balance] } }, Bson::Null] },
-            "close_rank": { "$cond": [settled, { "$add": [
-                { "$multiply": ["$lead", RANK_PER_LEAD] },
-                { "$subtract": [RANK_PER_LEAD - 1, { "$min": ["$total", RANK_PER_LEAD - 1] }] },
-            ] }, Bson::Null] },
-        } },
-    ]
+    let settled = doc! { "$gt": [total.clone(), SETTLED_ABOVE] };
+    vec![doc! { "$set": {
+        "total": total.clone(),
+        "lead": lead.clone(),
+        "strength": { "$cond": [settled.clone(), { "$toLong": { "$add": [base, balance] } }, Bson::Null] },
+        "close_rank": { "$cond": [settled, { "$add": [
+            { "$multiply": [lead, RANK_PER_LEAD] },
+            { "$subtract": [RANK_PER_LEAD - 1, { "$min": [total, RANK_PER_LEAD - 1] }] },
+        ] }, Bson::Null] },
+    } }]
 }
 
 /// Two players' kills of each other on a server.
