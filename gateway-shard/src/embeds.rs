@@ -405,13 +405,15 @@ pub fn notification(
 /// A rivalry post: the lead taken or levelled by the last kill, or an intensity reached.
 fn rivalry(r: &RivalryNotice) -> EmbedBuilder {
     let (first, second) = (name(r.first.as_ref()), name(r.second.as_ref()));
-    let (killer, victim) = match r.by_first {
+    let killer = if r.by_first { &first } else { &second };
+    // Who took the lead, or drew level, and over whom.
+    let (mover, other) = match r.mover_first {
         true => (&first, &second),
         false => (&second, &first),
     };
     let title = match RivalryChange::try_from(r.change) {
-        Ok(RivalryChange::Lead) => format!("⚔️ {killer} takes the lead over {victim}"),
-        Ok(RivalryChange::Level) => format!("⚔️ {killer} draws level with {victim}"),
+        Ok(RivalryChange::Lead) => format!("⚔️ {mover} takes the lead over {other}"),
+        Ok(RivalryChange::Level) => format!("⚔️ {mover} draws level with {other}"),
         _ => {
             let named = match r.threshold {
                 t if t >= 90 => "Legendary",

@@ -179,6 +179,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
                     intensity: 78,
                     by_first,
                     weapon: "AK-74".to_owned(),
+                    mover_first: by_first,
                 }),
             ),
         ));

@@ -363,6 +363,32 @@ async fn lists_of_fifty_thousand_pairs_read_only_the_pairs_near_their_top() {
     ok(test.drop_database().await);
 }
 
+/// The files read live: the fixtures, then a day of made-up lines in which the second of a
+/// settled pair (4–3 after the fixtures) draws level, and in the next step takes the lead;
+/// the lines between are one kill each of players met nowhere else.
+fn live_files() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> =
+        FILES.iter().map(|f| (f.to_string(), fixture(f))).collect();
+    let revenge = |hour: u32| {
+        format!(
+            "2025.05.16-{hour:02}.00.00;OGz Shogun;0002b3c1884e4c10b0c6850466cbff5d;\
+             Toxic JFS;00022980706e47bb977aa52091108aa8;MG-36;12;XSX;XSX;\n"
+        )
+    };
+    let mut day = revenge(10);
+    for n in 0..39u32 {
+        day.push_str(&format!(
+            "2025.05.16-11.{:02}.{:02};Hunter {n};00030000000000000000000000{n:06};\
+             Prey {n};00040000000000000000000000{n:06};AK-74;30;PS5;PS5;\n",
+            n / 60,
+            n % 60
+        ));
+    }
+    day.push_str(&revenge(12));
+    files.push(("2025.05.16-00.00.00.csv".to_owned(), day.into_bytes()));
+    files
+}
+
 /// One step's kills of a pair: (the first's, the second's), the last by the first?, when.
 type StepKills = ((i64, i64), bool, i64);
 
@@ -389,8 +415,8 @@ async fn posts_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Post> {
     let mut outcome = PollOutcome::default();
     // Step n is batch number n (from 1).
     let mut step = 1;
-    for file in FILES {
-        let bytes = fixture(file);
+    for (file, bytes) in live_files() {
+        let file = file.as_str();
         let ends: Vec<usize> = bytes
             .iter()
             .enumerate()
@@ -481,8 +507,8 @@ async fn rivalry_posts_follow_the_lines_once_each() {
     let mut seen = HashSet::new();
     let mut kills: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
     let mut batch = 0;
-    for file in FILES {
-        let bytes = fixture(file);
+    for (file, bytes) in live_files() {
+        let file = file.as_str();
         let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
         for step in lines.chunks(40) {
             batch += 1;
@@ -514,7 +540,7 @@ async fn rivalry_posts_follow_the_lines_once_each() {
                     e.2 = line.at;
                 }
             }
-            for (pair, ((f, s), by_first, _)) in this {
+            for (pair, ((f, s), _, _)) in this {
                 let before = kills.get(&pair).copied().unwrap_or((0, 0));
                 let after = (before.0 + f, before.1 + s);
                 kills.insert(pair.clone(), after);
@@ -532,20 +558,22 @@ async fn rivalry_posts_follow_the_lines_once_each() {
                     .strength()
                         + 20
                 };
-                let was = if before == (0, 0) { 0 } else { live(before) };
+                // A pair settled by this step announces the highest threshold it reached.
+                let was = if before.0 + before.1 <= SETTLED_ABOVE {
+                    0
+                } else {
+                    live(before)
+                };
                 let crossed = [50, 75, 90].iter().any(|t| was < *t && *t <= live(after));
                 let lead = |k: (i64, i64)| (k.0 - k.1).signum();
-                let killer_side = if by_first { 1 } else { -1 };
                 let change = if crossed {
                     "threshold"
                 } else if lead(before) == lead(after) {
                     continue;
                 } else if lead(after) == 0 {
                     "level"
-                } else if lead(after) == killer_side {
-                    "lead"
                 } else {
-                    continue;
+                    "lead"
                 };
                 expected.push((batch, pair, change.to_owned(), after.0, after.1));
             }
@@ -553,8 +581,10 @@ async fn rivalry_posts_follow_the_lines_once_each() {
     }
     expected.sort();
     assert!(
-        expected.iter().any(|p| p.2 == "lead") && expected.iter().any(|p| p.2 == "threshold"),
-        "the fixtures change leads and reach thresholds: {expected:?}"
+        ["lead", "level", "threshold"]
+            .iter()
+            .all(|c| expected.iter().any(|p| p.2 == *c)),
+        "the lines change leads, draw level and reach thresholds: {expected:?}"
     );
     assert_eq!(posts, expected);
 

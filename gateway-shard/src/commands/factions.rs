@@ -146,10 +146,18 @@ pub async fn run(
             let f = named(&factions, g, &server, inv.str("faction_name")?).await?;
             let (user, player) = linked_player(bot, g, &server, inv.str("player_name")?).await?;
             if inv.path == "faction add" {
-                factions
-                    .join(&f, user, true)
-                    .await
-                    .map_err(|e| refusal(e, "before being added to another"))?;
+                match factions.join(&f, user, true).await {
+                    Err(FactionError::AlreadyMember(other)) => {
+                        return Err(CommandError::invalid(
+                            format!(
+                                "**{}** is already a member of {other}.",
+                                shown(&player, 100)
+                            ),
+                            "Remove them from that faction first (/faction remove).",
+                        ));
+                    }
+                    other => other.map_err(|e| refusal(e, ""))?,
+                }
                 // Their kills from before count only when the admin asks.
                 let history = inv.opt_bool("count_earlier_kills")?.unwrap_or(false);
                 if history {
@@ -443,10 +451,26 @@ pub async fn pressed(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Repl
     };
     match button.action {
         Action::Leave => {
-            factions
-                .leave(caller.guild_id, &button.server, caller.user_id)
-                .await
-                .map_err(|e| refusal(e, ""))?;
+            // The faction the question named: one joined since is not left by this press.
+            match factions.remove(&f, caller.user_id).await {
+                Err(FactionError::NotMember) => {
+                    return Ok(notice(
+                        "Not in a Faction",
+                        format!(
+                            "You are no longer a member of **{}** [{}].",
+                            shown(&f.name, 32),
+                            shown(&f.tag, 10)
+                        ),
+                    ));
+                }
+                Err(FactionError::LeaderMustTransfer) => {
+                    return Ok(notice(
+                        "Faction Leader",
+                        "You are the leader of this faction. Transfer leadership with `/faction promote` before leaving.",
+                    ));
+                }
+                other => other.map_err(|e| refusal(e, ""))?,
+            }
             Ok(Reply::done(
                 "Faction Left",
                 format!(
@@ -457,6 +481,9 @@ pub async fn pressed(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Repl
             ))
         }
         Action::Delete => {
+            // Still the leader or an admin now (the lead may have been handed over since).
+            let guild = bot.settings.get(caller.guild_id).await.map_err(failed)?;
+            leader_or_admin(&f, caller, bot.is_admin(caller, &guild))?;
             factions.delete(&f).await.map_err(failed)?;
             Ok(Reply::done(
                 "Faction Deleted",
@@ -690,7 +717,10 @@ fn refusal(e: FactionError, already: &str) -> CommandError {
         FactionError::Db(e) => failed(e),
         FactionError::AlreadyMember(f) => CommandError::invalid(
             format!("Already in Faction — You are already a member of {f}."),
-            format!("Leave your current faction {already}.").replace("  ", " "),
+            match already {
+                "" => "Leave your current faction first.".to_owned(),
+                _ => format!("Leave your current faction {already}."),
+            },
         ),
         other => CommandError::invalid(other.to_string(), "Check the command and try again."),
     }

@@ -203,6 +203,7 @@ fn notification(d: &Document) -> Option<Notification> {
             intensity: int(data, "intensity"),
             by_first: data.get_bool("by_first").unwrap_or(false),
             weapon: text("weapon"),
+            mover_first: data.get_bool("mover_first").unwrap_or(false),
         }),
         "bounty" => Payload::Bounty(BountyNotice {
             bounty_id: text("bounty_id"),

@@ -283,16 +283,23 @@ impl Factions {
         server_id: &str,
         name_or_tag: &str,
     ) -> Result<Option<Faction>, MongoError> {
+        // A name before a tag: one faction's tag may be another's name.
         let k = key(name_or_tag);
-        let mut filter = scope(guild_id, server_id);
-        filter.insert("$or", vec![doc! { "name_key": &k }, doc! { "tag_key": &k }]);
-        filter.insert("deleted_at", Bson::Null);
-        Ok(self
-            .factions
-            .find_one(filter)
-            .await?
-            .as_ref()
-            .and_then(faction_of))
+        for field in ["name_key", "tag_key"] {
+            let mut filter = scope(guild_id, server_id);
+            filter.insert(field, &k);
+            filter.insert("deleted_at", Bson::Null);
+            if let Some(f) = self
+                .factions
+                .find_one(filter)
+                .await?
+                .as_ref()
+                .and_then(faction_of)
+            {
+                return Ok(Some(f));
+            }
+        }
+        Ok(None)
     }
 
     /// The server's live factions, by name.
@@ -508,7 +515,10 @@ impl Factions {
         if !set.is_empty()
             && let Err(e) = self
                 .factions
-                .update_one(doc! { "_id": &faction.id }, doc! { "$set": set })
+                .update_one(
+                    doc! { "_id": &faction.id, "deleted_at": Bson::Null },
+                    doc! { "$set": set },
+                )
                 .await
         {
             return Err(match is_duplicate_key(&e) {

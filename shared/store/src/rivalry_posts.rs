@@ -27,18 +27,18 @@ pub const THRESHOLDS: [(i64, &str); 3] = [(50, "heated"), (75, "fierce"), (90, "
 pub enum Change {
     /// Its intensity reached this threshold of [`THRESHOLDS`].
     Threshold(i64),
-    /// The last kill's killer took the lead.
-    Lead,
-    /// The last kill's killer drew level.
-    Level,
+    /// A player took the lead (`true`: the first of the pair).
+    Lead(bool),
+    /// The player who was behind drew level (`true`: the first of the pair).
+    Level(bool),
 }
 
 impl Change {
     pub fn as_str(self) -> &'static str {
         match self {
             Change::Threshold(_) => "threshold",
-            Change::Lead => "lead",
-            Change::Level => "level",
+            Change::Lead(_) => "lead",
+            Change::Level(_) => "level",
         }
     }
 }
@@ -111,7 +111,7 @@ impl RivalryPosts {
             let before = (after.0 - p.kills.0, after.1 - p.kills.1);
             // The pair's last kill before this batch is not kept: the threshold is judged
             // as if both fights were live, so time alone never makes a post.
-            let Some(change) = change(before, after, p.by_first) else {
+            let Some(change) = change(before, after) else {
                 continue;
             };
             let player = |(id, name): (&str, &str)| doc! { "id": id, "name": name };
@@ -125,8 +125,13 @@ impl RivalryPosts {
                 "weapon": p.weapon,
                 "intensity": rivalry(after).strength() + crate::rivalries::MAX_RECENCY,
             };
-            if let Change::Threshold(t) = change {
-                data.insert("threshold", t);
+            match change {
+                Change::Threshold(t) => {
+                    data.insert("threshold", t);
+                }
+                Change::Lead(first) | Change::Level(first) => {
+                    data.insert("mover_first", first);
+                }
             }
             notices.push(Notice {
                 key: format!("r:{key}:{batch_no}"),
@@ -141,33 +146,27 @@ impl RivalryPosts {
     }
 }
 
-/// Why a rivalry that went from `before` to `after` kills (its last kill by the first
-/// player, or not) is posted, if it is. A rivalry of more than [`SETTLED_ABOVE`] kills
-/// only; a threshold reached wins over a lead change.
-pub fn change(before: Kills, after: Kills, by_first: bool) -> Option<Change> {
+/// Why a rivalry that went from `before` to `after` kills is posted, if it is. A rivalry
+/// of more than [`SETTLED_ABOVE`] kills only (the batch that settles it announces the
+/// highest threshold it reached); a threshold reached wins over a lead change. The lead
+/// is judged on the batch's outcome: who leads after it, or who was behind and is level.
+pub fn change(before: Kills, after: Kills) -> Option<Change> {
     let settled = |k: Kills| k.0 + k.1 > SETTLED_ABOVE;
     if !settled(after) {
         return None;
     }
     let live = |k: Kills| rivalry(k).strength() + crate::rivalries::MAX_RECENCY;
-    let was = if before.0 + before.1 > 0 {
-        live(before)
-    } else {
-        0
-    };
+    let was = if settled(before) { live(before) } else { 0 };
     let now = live(after);
     if let Some((t, _)) = THRESHOLDS.iter().rev().find(|(t, _)| was < *t && *t <= now) {
         return Some(Change::Threshold(*t));
     }
     let lead = |k: Kills| (k.0 - k.1).signum();
     let (from, to) = (lead(before), lead(after));
-    // The killer's side: +1 when the first player made the last kill.
-    let killer = if by_first { 1 } else { -1 };
     match to {
         _ if from == to => None,
-        0 => Some(Change::Level),
-        t if t == killer => Some(Change::Lead),
-        _ => None,
+        0 => Some(Change::Level(from < 0)),
+        t => Some(Change::Lead(t > 0)),
     }
 }
 
@@ -247,28 +246,30 @@ mod tests {
 
     #[test]
     fn posts_when_the_lead_changes_hands_or_is_levelled() {
-        // 3–3 to 4–3 by the first: takes the lead.
-        assert_eq!(change((3, 3), (4, 3), true), Some(Change::Lead));
-        // 3–4 to 4–4 by the first: draws level.
-        assert_eq!(change((3, 4), (4, 4), true), Some(Change::Level));
+        // 3–3 to 4–3: the first takes the lead.
+        assert_eq!(change((3, 3), (4, 3)), Some(Change::Lead(true)));
+        // 3–4 to 4–4: the first, behind, draws level.
+        assert_eq!(change((3, 4), (4, 4)), Some(Change::Level(true)));
         // 4–3 to 5–3: was ahead already.
-        assert_eq!(change((4, 3), (5, 3), true), None);
-        // 3–4 to 5–4 in one batch by the first: takes the lead.
-        assert_eq!(change((3, 4), (5, 4), true), Some(Change::Lead));
+        assert_eq!(change((4, 3), (5, 3)), None);
+        // 4–5 to 7–6 in one batch (three kills, then one back): the first leads now.
+        assert_eq!(change((4, 5), (7, 6)), Some(Change::Lead(true)));
+        // 5–4 to 6–6 (two back, one more): the second, behind, drew level.
+        assert_eq!(change((5, 4), (6, 6)), Some(Change::Level(false)));
         // Unsettled (5 kills or fewer): never posted.
-        assert_eq!(change((2, 2), (3, 2), true), None);
+        assert_eq!(change((2, 2), (3, 2)), None);
     }
 
     #[test]
     fn posts_a_threshold_once_it_is_reached() {
         // 6–5 is 31 + 16 + 20 = 67 live; 5–5 was 30 + 20 + 20 = 70: nothing crossed,
         // and the first took the lead.
-        assert_eq!(change((5, 5), (6, 5), true), Some(Change::Lead));
+        assert_eq!(change((5, 5), (6, 5)), Some(Change::Lead(true)));
         // 14–14 is 44 + 20 + 20 = 84 live, 14–13 was 43 + 18 + 20 = 81: crossed nothing.
-        assert_eq!(change((14, 13), (14, 14), false), Some(Change::Level));
-        // 3–0 (35 live) to 3–3 (50): heated.
-        assert_eq!(change((3, 0), (3, 3), false), Some(Change::Threshold(50)));
+        assert_eq!(change((14, 13), (14, 14)), Some(Change::Level(false)));
+        // 3–2 (unsettled) to 3–3 (66 live): the settling batch announces heated.
+        assert_eq!(change((3, 2), (3, 3)), Some(Change::Threshold(50)));
         // A first batch of 30–30: legendary at once (the highest reached).
-        assert_eq!(change((0, 0), (30, 30), true), Some(Change::Threshold(90)));
+        assert_eq!(change((0, 0), (30, 30)), Some(Change::Threshold(90)));
     }
 }
