@@ -490,6 +490,16 @@ fn kill(k: &KillNotice, theme: Theme, money: &str, faction_tags: bool) -> EmbedB
     if let Some(r) = &k.reward {
         b = b.field(EmbedFieldBuilder::new("💰 Economy", reward_text(r, money)));
     }
+    if let Some(h) = &k.recorded {
+        let location = match h.location.trim() {
+            "" => String::new(),
+            l => format!(" · Location: {}", shown(l, 100)),
+        };
+        b = b.field(EmbedFieldBuilder::new(
+            "📝 Recorded by Hand",
+            format!("By <@{}>{location}", h.user_id),
+        ));
+    }
     b
 }
 

@@ -55,8 +55,24 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             killer_streak,
             reward: None,
             friendly: false,
+            recorded: None,
         })
     };
+    // A kill an admin recorded by hand (`/rivalry record_kill`).
+    let recorded = Payload::Kill(KillNotice {
+        killer: player("Charlie", ""),
+        victim: player("Bravo", "XSX"),
+        weapon: "Crossbow".to_owned(),
+        distance_m: 0,
+        roadkill: false,
+        killer_streak: 0,
+        reward: None,
+        friendly: false,
+        recorded: Some(tower_proto::v1::RecordedBy {
+            user_id: 910_000_000_000_000_001,
+            location: "Airfield".to_owned(),
+        }),
+    });
     // A kill that paid its killer's linked user: 10, the distance bonus, a 5-kill bonus.
     let rewarded = Payload::Kill(KillNotice {
         killer: player("Alpha One", "PS5"),
@@ -74,6 +90,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             balance: Some(466),
         }),
         friendly: false,
+        recorded: None,
     });
     // Bounties through their life; "placed" shows the minutes left, so it expires an hour
     // from now.
@@ -138,6 +155,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         ("kill", posted("k1", kill("MR5", 312, false, 1))),
         ("kill_streak", posted("k3", kill("AK-SU", 40, false, 5))),
         ("kill_reward", posted("k4", rewarded)),
+        ("kill_recorded", posted("k6", recorded)),
         (
             "kill_roadkill",
             posted("k2", kill("land_vehicle", 0, true, 1)),
@@ -309,6 +327,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             killer_streak: 1,
             reward: None,
             friendly: true,
+            recorded: None,
         }),
     );
     if let Some(e) = notification(
@@ -406,6 +425,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             at_unix: 1_746_057_600,
             weapon: "SVD".to_owned(),
             by_first: false,
+            recorded: None,
         }),
     };
     let faction = tower_store::factions::Faction {
@@ -462,6 +482,24 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
     put(
         "rivalry_led",
         json(&commands::rivalry::rivalry_embed(&rivalry, &names))?,
+    );
+    put(
+        "rivalry_recorded",
+        json(&commands::rivalry::rivalry_embed(
+            &Rivalry {
+                last: Some(LastKill {
+                    at_unix: 1_746_057_600,
+                    weapon: "Crossbow".to_owned(),
+                    by_first: true,
+                    recorded: Some(tower_store::rivalries::RecordedBy {
+                        user_id: 910_000_000_000_000_001,
+                        location: Some("Airfield".to_owned()),
+                    }),
+                }),
+                ..rivalry.clone()
+            },
+            &names,
+        ))?,
     );
     put(
         "rivalry_tied",

@@ -1523,6 +1523,74 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     .await;
     assert_eq!(rivalry_posts(), 1, "muted: no post for Alpha One's lead");
 
+    // /rivalry record_kill (admin): counted as a line of its own kind, marked as recorded
+    // by hand on the rivalry and the kill post; the killfeed read afterwards goes on.
+    let record = |killer: &'static str| {
+        [
+            sid(),
+            ("killer", Opt::str(killer)),
+            ("victim", Opt::str("Bravo")),
+            ("weapon", Opt::str("Crossbow")),
+            ("location", Opt::str("Airfield")),
+        ]
+    };
+    let a = run(&member_a, "rivalry record_kill", &record("Charlie")).await;
+    assert_eq!(a.title(), "Not allowed", "admins only: {}", a.text());
+    let a = run(&admin_a, "rivalry record_kill", &record("Nobody At All")).await;
+    assert_eq!(a.title(), "Player Not Found", "{}", a.text());
+    let a = run(&admin_a, "rivalry record_kill", &record("Charlie")).await;
+    assert_eq!(a.title(), "Kill Recorded", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            "Successfully recorded kill: `Charlie` killed `Bravo`",
+            "Crossbow",
+            "Airfield",
+            "⚔️ Rivalry: ",
+            "**Location:** Airfield",
+            &format!("Recorded by hand by <@{ADMIN_A}>"),
+        ],
+    );
+    let total_kills = |a: &Answer| -> u64 {
+        let text = a.text();
+        text.split_once("Total Kills\n")
+            .and_then(|(_, rest)| rest.lines().next()?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no Total Kills in {text}"))
+    };
+    let recorded_total = total_kills(&a);
+    eventually("the recorded kill posted, marked", WAIT, || async {
+        sim.embeds_posted(KILLFEED_CHANNEL).iter().any(|e| {
+            e.to_string().contains("Recorded by Hand") && e.to_string().contains("Airfield")
+        })
+    })
+    .await;
+    let bravo_kills = || {
+        sim.embeds_posted(KILLFEED_CHANNEL)
+            .iter()
+            .filter(|e| e["title"].as_str() == Some("Bravo killed Charlie"))
+            .count()
+    };
+    let before = bravo_kills();
+    append(&[format!(
+        "2025.05.03-04.30.00;Bravo;{BRAVO};Charlie;{CHARLIE};M4;15;"
+    )]);
+    eventually("the game's next kill posted after it", WAIT, || async {
+        bravo_kills() > before
+    })
+    .await;
+    // And counted: its batch was numbered after the recorded kill's.
+    let a = run(
+        &member_a,
+        "rivalry between",
+        &[
+            ("player1", Opt::str("Charlie")),
+            ("player2", Opt::str("Bravo")),
+            sid(),
+        ],
+    )
+    .await;
+    assert_eq!(total_kills(&a), recorded_total + 1, "{}", a.text());
+
     // /faction (tier 3): member A (Alpha One) founds one; the admin's player (Charlie) is
     // added; a kill of Charlie's from now on counts for it, his kill above (before he was
     // a member) does not; leaving and deleting ask first.

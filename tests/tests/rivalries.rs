@@ -170,6 +170,7 @@ async fn rivalries_equal_an_independent_count_and_replays_change_nothing() {
                     at_unix: c.2,
                     weapon: c.3.clone(),
                     by_first: true,
+                    recorded: None,
                 }),
             }
             .intensity(now)
@@ -268,6 +269,7 @@ async fn lists_of_fifty_thousand_pairs_read_only_the_pairs_near_their_top() {
                 at_unix: at,
                 weapon: "AK-74".to_owned(),
                 by_first: true,
+                recorded: None,
             }),
         };
         let settled = total > SETTLED_ABOVE;

@@ -119,7 +119,7 @@ pub async fn suggest(
             }
             None => Vec::new(),
         },
-        "player_name" | "player1" | "player2" => bot
+        "player_name" | "player1" | "player2" | "killer" | "victim" => bot
             .stats
             .players_named(
                 caller.guild_id,

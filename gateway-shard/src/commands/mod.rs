@@ -174,7 +174,7 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             private: true,
             ..spec(Anyone, Rivalries)
         },
-        "rivalry posts" => spec(Admin, Rivalries),
+        "rivalry posts" | "rivalry record_kill" => spec(Admin, Rivalries),
         // Leader-or-admin subcommands check the leader themselves.
         "faction create"
         | "faction info"
@@ -920,6 +920,22 @@ pub fn schema() -> Vec<Command> {
                 .option(server("server_id", true))
                 .option(switch("enabled", "On or off (default on)")),
             )
+            .option(
+                sub("record_kill", "Record a kill by hand (admin)")
+                    .option(server("server_id", true))
+                    .option(
+                        text("killer", "The player who made the kill", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    )
+                    .option(
+                        text("victim", "The player who was killed", true)
+                            .autocomplete(true)
+                            .max_length(100),
+                    )
+                    .option(text("weapon", "The weapon used", false).max_length(64))
+                    .option(text("location", "Where it happened", false).max_length(100)),
+            )
             .build(),
         // The user context menu on a member ("Apps → View Rivalries").
         CommandBuilder::new(rivalry::VIEW_RIVALRIES, "", CommandType::User)
@@ -1281,7 +1297,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 88);
+        assert_eq!(paths().len(), 89);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! ([`tower_store::rivalries`]). Names, options, orders and messages are the earlier
 //! bot's; `server_id` may be omitted (the guild's default server, else its first).
 //! `/rivalry posts` (admin, new) switches a server's rivalry posts in its killfeed
-//! ([`tower_store::rivalry_posts`]).
+//! ([`tower_store::rivalry_posts`]). `/rivalry record_kill` (admin) has the worker that
+//! holds the server count a kill by hand, as a killfeed line of its own kind that every
+//! count includes and every view marks as recorded by hand.
 
 use std::collections::HashMap;
 
@@ -32,6 +34,9 @@ const LISTED_MOST: i64 = 25;
 pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
     if inv.path == "rivalry posts" {
         return posts(bot, caller, inv).await;
+    }
+    if inv.path == "rivalry record_kill" {
+        return record_kill(bot, caller, inv).await;
     }
     let servers =
         super::chosen_servers(bot, caller, inv, super::WhenOmitted::DefaultServer).await?;
@@ -298,14 +303,20 @@ pub fn rivalry_embed(r: &Rivalry, names: &HashMap<String, String>) -> Embed {
         .field(EmbedFieldBuilder::new("Total Kills", r.total().to_string()).inline());
     if let Some(last) = &r.last {
         let by = if last.by_first { &first } else { &second };
-        e = e.field(EmbedFieldBuilder::new(
-            "Last Kill",
-            format!(
-                "**When:** <t:{}:R>\n**By:** {by}\n**Weapon:** {}\n**Location:** Unknown",
-                last.at_unix,
-                shown(&last.weapon, 100)
-            ),
-        ));
+        let location = last
+            .recorded
+            .as_ref()
+            .and_then(|h| h.location.as_deref())
+            .map_or("Unknown".to_owned(), |l| shown(l, 100));
+        let mut text = format!(
+            "**When:** <t:{}:R>\n**By:** {by}\n**Weapon:** {}\n**Location:** {location}",
+            last.at_unix,
+            shown(&last.weapon, 100)
+        );
+        if let Some(h) = &last.recorded {
+            text.push_str(&format!("\n📝 Recorded by hand by <@{}>", h.user_id));
+        }
+        e = e.field(EmbedFieldBuilder::new("Last Kill", text));
     }
     e.footer(EmbedFooterBuilder::new(
         "Tower of Temptation PvP Statistics",
@@ -342,4 +353,137 @@ async fn posts(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Co
             if on { "on" } else { "off" }
         ),
     ))
+}
+
+/// `/rivalry record_kill server_id killer victim [weapon] [location]`: the worker that
+/// holds the server counts the kill between two polls; the answer is the earlier bot's
+/// "Kill Recorded" and the rivalry as it stands now.
+async fn record_kill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+    let id = inv.server_id("server_id")?;
+    let server = bot
+        .servers
+        .get(tower_store::ids::GuildId(caller.guild_id), &id)
+        .await?;
+    let server_id = server.server.as_str();
+    let failed = |e| CommandError::failed("The players could not be read", e);
+    let (killer_name, victim_name) = (inv.str("killer")?.trim(), inv.str("victim")?.trim());
+    let find = async |name: &str| {
+        bot.stats
+            .player(caller.guild_id, server_id, name)
+            .await
+            .map_err(failed)
+    };
+    let (killer, victim) = match (find(killer_name).await?, find(victim_name).await?) {
+        (Some(k), Some(v)) => (k, v),
+        (k, _) => {
+            let missing = if k.is_none() {
+                killer_name
+            } else {
+                victim_name
+            };
+            return Ok(notice(
+                "Player Not Found",
+                format!(
+                    "No player named `{}` on server `{}`. A kill is recorded between players the killfeed has seen.",
+                    shown(missing, 100),
+                    shown(&server.name, 100)
+                ),
+            ));
+        }
+    };
+    if killer.player_id == victim.player_id {
+        return Ok(notice(
+            "Same Player",
+            "The killer and the victim are the same player: that is a suicide, not a kill.",
+        ));
+    }
+    let weapon = inv.opt_str("weapon")?.map(str::trim).unwrap_or_default();
+    let location = inv.opt_str("location")?.map(str::trim).unwrap_or_default();
+    let request = tower_proto::v1::RecordKillRequest {
+        server: Some(tower_proto::v1::ServerRef {
+            guild_id: caller.guild_id,
+            server_id: server_id.to_owned(),
+        }),
+        killer_id: killer.player_id.clone(),
+        killer_name: killer.stats.name.clone(),
+        victim_id: victim.player_id.clone(),
+        victim_name: victim.stats.name.clone(),
+        weapon: weapon.to_owned(),
+        location: location.to_owned(),
+        recorded_by: caller.user_id,
+        // Asked once: a worker asked again after another failed writes the same line.
+        asked_at_unix: now_unix(),
+    };
+    let recorded = bot
+        .workers
+        .call_holder(|mut w| {
+            let request = request.clone();
+            async move { w.record_kill(request).await }
+        })
+        .await;
+    let recorded = match recorded {
+        Ok(r) => r.into_inner(),
+        // Waiting for the server's poll: it is counted when that poll succeeds.
+        Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
+            return Ok(notice("Kill Waiting", status.message()));
+        }
+        Err(status) => return Err(status.into()),
+    };
+    let (k, v) = (
+        shown(&killer.stats.name, 100),
+        shown(&victim.stats.name, 100),
+    );
+    let done = EmbedBuilder::new()
+        .title(if recorded.counted {
+            "Kill Recorded"
+        } else {
+            "Already Recorded"
+        })
+        .description(if recorded.counted {
+            format!("Successfully recorded kill: `{k}` killed `{v}`")
+        } else {
+            format!("This kill of `{v}` by `{k}` was recorded already; nothing changed.")
+        })
+        .color(if recorded.counted {
+            colour::SUCCESS
+        } else {
+            colour::INFO
+        })
+        .field(
+            EmbedFieldBuilder::new(
+                "Weapon",
+                shown(if weapon.is_empty() { "Unknown" } else { weapon }, 64),
+            )
+            .inline(),
+        )
+        .field(
+            EmbedFieldBuilder::new(
+                "Location",
+                shown(
+                    if location.is_empty() {
+                        "Unknown"
+                    } else {
+                        location
+                    },
+                    100,
+                ),
+            )
+            .inline(),
+        )
+        .build();
+    let mut out = vec![done];
+    let rivalry = bot
+        .rivalries
+        .between(
+            caller.guild_id,
+            server_id,
+            &killer.player_id,
+            &victim.player_id,
+        )
+        .await
+        .map_err(|e| CommandError::failed("The rivalry could not be read", e))?;
+    if let Some(r) = rivalry {
+        out.extend(embeds(bot, caller.guild_id, server_id, &[r]).await?);
+    }
+    Ok(Reply::embeds(out))
 }

@@ -7,13 +7,17 @@
 //! server backs off (circuit breaker) without holding anyone else up. The killfeed's
 //! batches go to the statistics through [`killfeed_sink`], the log's records to
 //! notifications through [`log_sink`]. What each poll did is written to `server_status`.
+//! Kills recorded by hand are counted between polls by [`recorded_kills`].
 //! This file holds the [`Poller`] itself, what it knows of each server, and the backfill
 //! requests it takes.
 
 mod killfeed_sink;
 mod log_sink;
 mod poll;
+mod recorded_kills;
 mod schedule;
+
+pub use recorded_kills::{KillToRecord, Recorded};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -74,23 +78,27 @@ struct Runtime {
     added_at: Option<i64>,
     /// A season close asked for (`/reset_stats`): run after the next poll, before another.
     season_close: Option<SeasonClose>,
+    /// Kills recorded by hand (`/rivalry record_kill`): counted after the next poll.
+    recorded_kills: Vec<recorded_kills::AskedKill>,
 }
 
 /// A season close waiting for the end of the server's poll, and who waits for its outcome.
 pub struct SeasonClose {
     pub label: Option<String>,
     pub closed_by: u64,
-    pub reply: tokio::sync::oneshot::Sender<Result<CloseOutcome, CloseRefused>>,
+    pub reply: tokio::sync::oneshot::Sender<Result<CloseOutcome, Refused>>,
 }
 
-/// Why a season close was not done by this worker.
+/// Why work asked of a server's lease holder between two polls (a season close, a kill
+/// recorded by hand) was not done by this worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseRefused {
+pub enum Refused {
     /// Another worker holds the server (or may, by now).
     NotHere,
-    /// A close of this server is already waiting.
+    /// The same work of this server is already waiting (a season close), or too much of it
+    /// (recorded kills).
     Busy,
-    /// The database failed; the close is finished before the server's next batch.
+    /// The database failed; a season close is finished before the server's next batch.
     Failed(String),
 }
 
@@ -209,15 +217,14 @@ impl Poller {
         key: &ServerKey,
         label: Option<String>,
         closed_by: u64,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<CloseOutcome, CloseRefused>>, CloseRefused>
-    {
-        let mut runtime = self.runtime.lock().map_err(|_| CloseRefused::NotHere)?;
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<CloseOutcome, Refused>>, Refused> {
+        let mut runtime = self.runtime.lock().map_err(|_| Refused::NotHere)?;
         let rt = runtime
             .get_mut(key)
             .filter(|rt| rt.held)
-            .ok_or(CloseRefused::NotHere)?;
+            .ok_or(Refused::NotHere)?;
         if rt.season_close.is_some() {
-            return Err(CloseRefused::Busy);
+            return Err(Refused::Busy);
         }
         let (reply, rx) = tokio::sync::oneshot::channel();
         rt.season_close = Some(SeasonClose {
@@ -247,19 +254,19 @@ impl Poller {
             return;
         };
         if !ours {
-            let _ = asked.reply.send(Err(CloseRefused::NotHere));
+            let _ = asked.reply.send(Err(Refused::NotHere));
             return;
         }
         let slots = match self.cursors.load_killfeed_slots(key.0, &key.1).await {
             Ok(slots) => slots,
             Err(e) => {
-                let _ = asked.reply.send(Err(CloseRefused::Failed(e.to_string())));
+                let _ = asked.reply.send(Err(Refused::Failed(e.to_string())));
                 return;
             }
         };
         // A newer lease holder fenced the cursors: it may be applying batches.
         if slots.lease_token.is_some_and(|t| t > token) {
-            let _ = asked.reply.send(Err(CloseRefused::NotHere));
+            let _ = asked.reply.send(Err(Refused::NotHere));
             return;
         }
         if slots.states.values().any(|s| s.pending.is_some()) {
@@ -302,7 +309,7 @@ impl Poller {
         // The caller may have given up waiting: the close stands all the same.
         let _ = asked
             .reply
-            .send(outcome.map_err(|e| CloseRefused::Failed(e.to_string())));
+            .send(outcome.map_err(|e| Refused::Failed(e.to_string())));
     }
 
     /// Follows a backfill already started on this worker.

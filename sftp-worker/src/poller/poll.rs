@@ -92,8 +92,9 @@ impl Poller {
         let started = Instant::now();
         let lag = started.saturating_duration_since(due_at);
         if let Some(pause) = self.budget.paused(key.0) {
-            // A season close needs no reading: it is not held up by the budget.
+            // A season close and a recorded kill need no reading: the budget holds neither up.
             self.close_asked_season(&key, token).await;
+            self.record_asked_kills(&key, token).await;
             self.hold(&key, &pause);
             return;
         }
@@ -165,8 +166,10 @@ impl Poller {
                 }
             });
         }
-        // Between this poll's batches and the next poll's: a season close asked meanwhile.
+        // Between this poll's batches and the next poll's: a season close asked meanwhile,
+        // then kills recorded by hand.
         self.close_asked_season(&key, token).await;
+        let recorded = self.record_asked_kills(&key, token).await;
         let jitter = f64::from(started.elapsed().subsec_nanos() % 1000) / 1000.0;
         let (status_error, outcome) = match &result {
             Ok(read) => (None, Some(read.outcome)),
@@ -208,7 +211,7 @@ impl Poller {
                 }
                 // A season close asked during this poll, or waiting for a pending batch
                 // to be finished: the next poll is now.
-                if rt.season_close.is_some() {
+                if rt.season_close.is_some() || !rt.recorded_kills.is_empty() {
                     rt.next_due = Some(Instant::now());
                 }
                 match &result {
@@ -218,7 +221,8 @@ impl Poller {
                         }
                         rt.layout = Some(read.layout.clone());
                         rt.fenced = Some(token);
-                        rt.kept = Some(read.kept.clone());
+                        // Recorded kills moved the batch numbers on: read them afresh.
+                        rt.kept = (!recorded).then(|| read.kept.clone());
                         rt.breaker.succeeded();
                     }
                     Err(f) => {

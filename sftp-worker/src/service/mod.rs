@@ -9,11 +9,12 @@
 //! connecting within the guild's quota, reporting errors) and the RPC table; each RPC's
 //! work is in the file of its duty: [`sftp_commands`] (`/test_sftp`, `/list_sftp_files`),
 //! [`server_status`] (`/csv_status`), [`backfills`] (`/historical_parse`), [`seasons`]
-//! (`/reset_stats`),
+//! (`/reset_stats`), [`recorded_kills`] (`/rivalry record_kill`),
 //! [`notification_stream`] (what the gateways post).
 
 mod backfills;
 mod notification_stream;
+mod recorded_kills;
 mod seasons;
 mod server_status;
 mod sftp_commands;
@@ -29,9 +30,9 @@ use tower_daemon::telemetry::Telemetry;
 use tower_proto::v1::sftp_worker_server::SftpWorker;
 use tower_proto::v1::{
     AckNotificationsReply, AckNotificationsRequest, CloseSeasonReply, CloseSeasonRequest,
-    ErrorContext, ListFilesReply, ListFilesRequest, NotificationsRequest, ServerRef,
-    ServerStatusReply, ServerStatusRequest, StartBackfillRequest, TestServerReply,
-    TestServerRequest, WatchBackfillRequest,
+    ErrorContext, ListFilesReply, ListFilesRequest, NotificationsRequest, RecordKillReply,
+    RecordKillRequest, ServerRef, ServerStatusReply, ServerStatusRequest, StartBackfillRequest,
+    TestServerReply, TestServerRequest, WatchBackfillRequest,
 };
 use tower_store::db::Database;
 use tower_store::game_servers::{GameServer, GameServerError, GameServerStore};
@@ -262,6 +263,13 @@ impl SftpWorker for Worker {
         request: Request<CloseSeasonRequest>,
     ) -> Result<Response<CloseSeasonReply>, Status> {
         self.close_season_rpc(request).await
+    }
+
+    async fn record_kill(
+        &self,
+        request: Request<RecordKillRequest>,
+    ) -> Result<Response<RecordKillReply>, Status> {
+        self.record_kill_rpc(request).await
     }
 
     type NotificationsStream = NotificationStream;

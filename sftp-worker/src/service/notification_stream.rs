@@ -116,7 +116,7 @@ fn notification(d: &Document) -> Option<Notification> {
     use tower_proto::v1::{
         BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
         GameEventKind, GameEventNotice, JackpotNotice, KillNotice, KillReward, Player,
-        PlayerCountNotice, RivalryChange, RivalryNotice, SuicideKind, SuicideNotice,
+        PlayerCountNotice, RecordedBy, RivalryChange, RivalryNotice, SuicideKind, SuicideNotice,
     };
     let data = d.get_document("data").ok()?;
     let player = |k: &str| {
@@ -151,6 +151,14 @@ fn notification(d: &Document) -> Option<Notification> {
             killer_streak: reward.as_ref().map_or(0, |r| r.streak),
             reward,
             friendly: data.get_bool("friendly").unwrap_or(false),
+            recorded: data.get_document("recorded").ok().map(|r| RecordedBy {
+                user_id: r
+                    .get_str("by")
+                    .ok()
+                    .and_then(|b| b.parse().ok())
+                    .unwrap_or(0),
+                location: r.get_str("location").unwrap_or_default().to_owned(),
+            }),
         }),
         "suicide" => Payload::Suicide(SuicideNotice {
             player: player("player"),

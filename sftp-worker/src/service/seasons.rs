@@ -8,7 +8,7 @@ use tower_proto::v1::{CloseSeasonReply, CloseSeasonRequest};
 use tower_store::seasons::{CloseOutcome, MAX_LABEL_CHARS};
 
 use super::Worker;
-use crate::poller::CloseRefused;
+use crate::poller::Refused;
 
 /// How long a close may wait for the server's poll in progress and then run.
 const CLOSE_WAIT: Duration = Duration::from_secs(60);
@@ -27,18 +27,18 @@ impl Worker {
         }
         let server = self.server(r.server).await?;
         let key = (server.guild.0, server.server.to_string());
-        let refused = |refused: CloseRefused| match refused {
+        let refused = |refused: Refused| match refused {
             // The gateway then asks the other workers.
-            CloseRefused::NotHere => Status::failed_precondition(format!(
+            Refused::NotHere => Status::failed_precondition(format!(
                 "server {} is not polled by this worker right now",
                 key.1
             )),
-            CloseRefused::Busy => Status::aborted(format!(
+            Refused::Busy => Status::aborted(format!(
                 "a season close of server {} is already under way",
                 key.1
             )),
             // Not "unavailable": the gateway would ask another worker and hide the cause.
-            CloseRefused::Failed(e) => Status::internal(format!(
+            Refused::Failed(e) => Status::internal(format!(
                 "the database failed while closing the season ({e}); it is finished before the server's next batch"
             )),
         };
@@ -54,7 +54,7 @@ impl Worker {
                 )
             })?
             // The server's entry went (its lease moved): another worker may hold it now.
-            .map_err(|_| refused(CloseRefused::NotHere))?
+            .map_err(|_| refused(Refused::NotHere))?
             .map_err(refused)?;
         let (season, already_closed) = match outcome {
             CloseOutcome::Closed(s) => (s, false),

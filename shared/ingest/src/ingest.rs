@@ -33,6 +33,18 @@ pub struct Chunk<'a> {
     pub lines: u64,
     /// Bytes covered by complete lines: the cursor advances by this much.
     pub consumed: usize,
+    /// The chunk's lines were recorded by an admin (`/rivalry record_kill`), not read from
+    /// the game server: counted like any line and shown as recorded by hand.
+    pub recorded: Option<Recorded>,
+}
+
+/// Who recorded a kill by hand, and where they said it happened (Deadside's killfeed has
+/// no location).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The admin's Discord user id.
+    pub by: u64,
+    pub location: Option<String>,
 }
 
 /// Parses the complete lines of `buf`, read from `file` at offset `base`. With `at_eof`
@@ -108,6 +120,15 @@ pub fn batch_events<'c, 'a>(
     chunks
         .iter()
         .flat_map(|c| c.events.iter().zip(c.raw.iter().copied()))
+}
+
+/// Who recorded each event of a batch by hand (none: read from the game server), in the
+/// order of [`batch_events`].
+pub fn batch_recorded<'c>(chunks: &'c [Chunk<'_>]) -> Vec<Option<&'c Recorded>> {
+    chunks
+        .iter()
+        .flat_map(|c| std::iter::repeat_n(c.recorded.as_ref(), c.events.len()))
+        .collect()
 }
 
 impl<'a> Chunk<'a> {

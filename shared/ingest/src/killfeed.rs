@@ -330,6 +330,33 @@ fn distance(bytes: &[u8]) -> Option<u32> {
     })
 }
 
+/// A kill an admin records by hand (`/rivalry record_kill`), as the killfeed line the
+/// game would have written at `at` (game-server time): it is counted by the same code as
+/// every line. Refused as the parser would refuse it (a name or weapon holding `;`, an id
+/// that is not an EOS id).
+pub fn recorded_kill_line(
+    at: i64,
+    (killer, killer_id): (&str, &str),
+    (victim, victim_id): (&str, &str),
+    weapon: &str,
+) -> Result<String, Malformed> {
+    let line = format!(
+        "{};{killer};{killer_id};{victim};{victim_id};{weapon};0;",
+        crate::timestamp::format_seconds(at)
+    );
+    if line.contains(['\n', '\r']) {
+        return Err(Malformed::Inconsistent);
+    }
+    match parse_line(line.as_bytes())? {
+        KillfeedLine {
+            event: KillfeedEvent::Kill { .. },
+            ..
+        } => Ok(line),
+        // The same player twice, or a weapon that makes it a suicide.
+        _ => Err(Malformed::Inconsistent),
+    }
+}
+
 /// The identity of a killfeed line on one game server: the same line read twice (a replay,
 /// two files that overlap, a batch retried after a crash) has the same identity, so it
 /// counts once. It is the line as written, without its line ending and surrounding

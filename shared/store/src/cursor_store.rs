@@ -27,8 +27,9 @@ pub struct PendingBatch {
     pub batch: i64,
     /// What to read again: one range per file, in reading order.
     pub ranges: Vec<PendingRange>,
-    /// The cursor to commit once applied.
-    pub cursor: FileCursor,
+    /// The cursor to commit once applied; none for kills recorded by hand, which move no
+    /// cursor.
+    pub cursor: Option<FileCursor>,
     /// What the batch's kill rewards are computed from, read before it was applied (none
     /// when it pays nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +44,30 @@ pub struct PendingRange {
     pub to: u64,
     /// Whether the range ends the (final) file: its last line counts without a newline.
     pub at_eof: bool,
+    /// A kill recorded by hand: its line is kept here, not read from the game server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedKill>,
+}
+
+/// A kill an admin recorded by hand (`/rivalry record_kill`), kept with its pending batch
+/// so a batch finished after a crash counts the very same line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedKill {
+    /// The killfeed line ([`tower_ingest::killfeed::recorded_kill_line`]).
+    pub line: String,
+    /// The admin's Discord user id (text: BSON has no unsigned 64-bit integer).
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl RecordedKill {
+    fn recorded(&self) -> tower_ingest::ingest::Recorded {
+        tower_ingest::ingest::Recorded {
+            by: self.by.parse().unwrap_or(0),
+            location: self.location.clone(),
+        }
+    }
 }
 
 /// A pending batch as stored: batches of one file were stored with their range inline
@@ -54,7 +79,8 @@ struct StoredPending {
     ranges: Vec<PendingRange>,
     #[serde(flatten)]
     inline: Option<PendingRange>,
-    cursor: FileCursor,
+    #[serde(default)]
+    cursor: Option<FileCursor>,
     #[serde(default)]
     rewards: Option<crate::kill_rewards::Prepared>,
 }
@@ -624,6 +650,45 @@ impl<'a> StoreSink<'a> {
         Ok(sinks)
     }
 
+    /// The sink kills recorded by hand are counted through ([`StoreSink::record_kills`]):
+    /// the server's first killfeed slot, numbering after every slot's batches. Refused
+    /// while any slot has an interrupted batch (it is finished first, by the next poll).
+    pub fn for_recording(
+        guild_id: u64,
+        server_id: &'a str,
+        fence: i64,
+        loaded: KillfeedSlots,
+        stats: &'a StatsStore,
+        cursors: &'a CursorStore,
+    ) -> Result<Self, OpenFoldersError> {
+        if loaded.lease_token.is_some_and(|theirs| theirs > fence) {
+            return Err(OpenFoldersError::Fenced);
+        }
+        if let Some((slot, _)) = loaded.states.iter().find(|(_, s)| s.pending.is_some()) {
+            return Err(OpenFoldersError::PendingElsewhere(slot.clone()));
+        }
+        let floor = loaded
+            .states
+            .values()
+            .map(|s| s.next_batch)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut states = loaded.states;
+        let mut state = states.remove(PRIMARY_KILLFEED).unwrap_or_default();
+        state.next_batch = state.next_batch.max(floor);
+        let mut sink = Self::with_state(
+            guild_id,
+            server_id,
+            PRIMARY_KILLFEED.to_owned(),
+            state,
+            stats,
+            cursors,
+        );
+        sink.fence = Some(fence);
+        Ok(sink)
+    }
+
     /// The next batch number after every sink's: where reading goes on once interrupted
     /// batches are finished.
     pub fn next_batch_of(sinks: &[StoreSink<'_>]) -> i64 {
@@ -689,11 +754,11 @@ impl<'a> StoreSink<'a> {
         // The batch's last file may have been replaced by one as long or longer: its first
         // bytes tell (when the cursor knows them). Its old lines can then not be re-read.
         let last = p.ranges.len().saturating_sub(1);
-        let replaced = match p.ranges.last() {
-            Some(r) if p.cursor.head_len > 0 => {
-                let len = usize::try_from(p.cursor.head_len).unwrap_or(usize::MAX);
+        let replaced = match (p.ranges.last(), &p.cursor) {
+            (Some(r), Some(cursor)) if cursor.head_len > 0 && r.recorded.is_none() => {
+                let len = usize::try_from(cursor.head_len).unwrap_or(usize::MAX);
                 match source.read_at(&r.path, 0, len).await {
-                    Ok(head) => head.len() != len || head_hash(&head) != p.cursor.head_hash,
+                    Ok(head) => head.len() != len || head_hash(&head) != cursor.head_hash,
                     Err(e) if e.kind == tower_ingest::source::SourceErrorKind::NotFound => true,
                     Err(e) => return Err(e.into()),
                 }
@@ -708,6 +773,10 @@ impl<'a> StoreSink<'a> {
                 });
             };
             let len = usize::try_from(range).unwrap_or(usize::MAX);
+            if let Some(kill) = &r.recorded {
+                reads.push(kill.line.clone().into_bytes());
+                continue;
+            }
             let bytes = match source.read_at(&r.path, r.from, len).await {
                 Ok(_) if replaced && i == last => Vec::new(),
                 Ok(bytes) => bytes,
@@ -727,7 +796,9 @@ impl<'a> StoreSink<'a> {
             .map(|(i, (r, bytes))| {
                 // What is left of a short range ends wherever its last complete line does.
                 let at_eof = r.at_eof && !short.contains(&i);
-                parse_killfeed_chunk(&r.path, bytes, r.from, at_eof)
+                let mut chunk = parse_killfeed_chunk(&r.path, bytes, r.from, at_eof);
+                chunk.recorded = r.recorded.as_ref().map(RecordedKill::recorded);
+                chunk
             })
             .collect();
         let lost: u64 = p
@@ -742,8 +813,13 @@ impl<'a> StoreSink<'a> {
         }
         // Settled short: reading goes on from what was really read of the last file (its
         // start, when it was replaced), not from where the batch meant to end.
-        if let (true, Some(r), Some(c)) = (short.contains(&last), p.ranges.last(), batch.last()) {
-            p.cursor.offset = if replaced {
+        if let (true, Some(r), Some(c), Some(cursor)) = (
+            short.contains(&last),
+            p.ranges.last(),
+            batch.last(),
+            p.cursor.as_mut(),
+        ) {
+            cursor.offset = if replaced {
                 0
             } else {
                 r.from + c.consumed as u64
@@ -765,10 +841,16 @@ impl<'a> StoreSink<'a> {
             batch: pending.batch,
         };
         let quiet = self.state.quiet_until.as_ref();
-        let history = quiet.is_some_and(|q| q.covers(&pending.cursor));
+        // Kills recorded by hand move no cursor and are always announced.
+        let history = quiet
+            .zip(pending.cursor.as_ref())
+            .is_some_and(|(q, c)| q.covers(c));
         // Kills pay their killers as read before the batch was applied (live kills, and
         // history where the guild pays it); read now only for a batch recorded without.
+        // A kill recorded by hand pays nothing: money comes from the game's own lines.
+        let recorded = pending.ranges.iter().any(|r| r.recorded.is_some());
         let rewards = match (self.rewards, pending.rewards) {
+            _ if recorded => None,
             (Some(r), Some(prepared)) => Some((r, prepared)),
             (Some(r), None) if !history => r
                 .prepare(self.guild_id, self.server_id, batch, false)
@@ -777,7 +859,10 @@ impl<'a> StoreSink<'a> {
             _ => None,
         };
         let outcome = self.stats.apply_batch(at, batch).await?;
-        if quiet.is_some_and(|q| q.reached_by(&pending.cursor)) {
+        if quiet
+            .zip(pending.cursor.as_ref())
+            .is_some_and(|(q, c)| q.reached_by(c))
+        {
             self.state.quiet_until = None;
         }
         // Paid before the notices are stored, so a kill post shows what it paid; a batch
@@ -847,7 +932,9 @@ impl<'a> StoreSink<'a> {
         self.totals.counted += outcome.counted;
         self.totals.duplicates += outcome.duplicates;
         self.totals.documents += outcome.documents;
-        self.state.cursor = Some(pending.cursor);
+        if let Some(cursor) = pending.cursor {
+            self.state.cursor = Some(cursor);
+        }
         self.state.next_batch = pending.batch + 1;
         self.state.pending = None;
         self.save().await?;
@@ -976,9 +1063,10 @@ impl StoreSink<'_> {
                     from: c.from,
                     to: c.from + c.consumed as u64,
                     at_eof: c.at_eof,
+                    recorded: None,
                 })
                 .collect(),
-            cursor: cursor.clone(),
+            cursor: Some(cursor.clone()),
             rewards,
         };
         self.state.pending = Some(pending.clone());
@@ -986,6 +1074,53 @@ impl StoreSink<'_> {
         Ok(pending)
     }
 }
+
+impl StoreSink<'_> {
+    /// Counts kills an admin recorded by hand as one batch of their own, numbered after
+    /// every batch read so far, with the same pending/commit protocol as a batch read from
+    /// the game server: the lines are kept in the pending record, so a crash mid-way
+    /// finishes them once ([`StoreSink::recover`]). Returns how many lines were new (a
+    /// line already counted, say a retried request, counts 0). The sink's state must have
+    /// no pending batch.
+    pub async fn record_kills(
+        &mut self,
+        kills: Vec<RecordedKill>,
+    ) -> Result<u64, mongodb::error::Error> {
+        let pending = PendingBatch {
+            batch: self.state.next_batch,
+            ranges: kills
+                .into_iter()
+                .map(|kill| PendingRange {
+                    path: RECORDED_PATH.to_owned(),
+                    from: 0,
+                    to: kill.line.len() as u64,
+                    at_eof: true,
+                    recorded: Some(kill),
+                })
+                .collect(),
+            cursor: None,
+            rewards: None,
+        };
+        self.state.pending = Some(pending.clone());
+        self.save().await?;
+        let batch: Vec<Chunk<'_>> = pending
+            .ranges
+            .iter()
+            .filter_map(|r| {
+                let kill = r.recorded.as_ref()?;
+                let mut chunk = parse_killfeed_chunk(&r.path, kill.line.as_bytes(), 0, true);
+                chunk.recorded = Some(kill.recorded());
+                Some(chunk)
+            })
+            .collect();
+        let before = self.totals.counted;
+        self.finish(&batch, pending.clone()).await?;
+        Ok(self.totals.counted - before)
+    }
+}
+
+/// The path kills recorded by hand are shown under where a line's file is named.
+pub const RECORDED_PATH: &str = "recorded by hand";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
@@ -1014,6 +1149,7 @@ mod tests {
             from: 10,
             to: 90,
             at_eof: false,
+            recorded: None,
         };
         assert_eq!((read.batch, read.ranges.clone()), (7, vec![range]));
 
@@ -1026,6 +1162,7 @@ mod tests {
                 from: 500,
                 to: 800,
                 at_eof: true,
+                recorded: None,
             },
         );
         let stored = match to_bson(&read) {
@@ -1037,6 +1174,32 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(again, read);
+
+        // A kill recorded by hand keeps its line and moves no cursor.
+        let recorded = PendingBatch {
+            batch: 9,
+            ranges: vec![PendingRange {
+                path: RECORDED_PATH.to_owned(),
+                from: 0,
+                to: 3,
+                at_eof: true,
+                recorded: Some(RecordedKill {
+                    line: "a;b".to_owned(),
+                    by: "1".to_owned(),
+                    location: None,
+                }),
+            }],
+            cursor: None,
+            rewards: None,
+        };
+        let stored = match to_bson(&recorded) {
+            Ok(mongodb::bson::Bson::Document(d)) => d,
+            other => panic!("{other:?}"),
+        };
+        match mongodb::bson::deserialize_from_document::<PendingBatch>(stored) {
+            Ok(again) => assert_eq!(again, recorded),
+            Err(e) => panic!("{e}"),
+        }
 
         // A record with no readable range is an error, not an empty batch.
         let broken = doc! { "batch": 8i64, "path": "k/b.csv", "from": "ten", "cursor": cursor };

@@ -77,9 +77,10 @@ impl Outbox {
         paid: &std::collections::HashMap<String, crate::kill_rewards::Paid>,
     ) -> Vec<Notice> {
         let events: Vec<_> = batch_events(batch).map(|(e, _)| e).collect();
+        let recorded = tower_ingest::ingest::batch_recorded(batch);
         kept.iter()
-            .filter_map(|(i, id)| Some((*events.get(*i)?, id)))
-            .map(|(line, id)| {
+            .filter_map(|(i, id)| Some((*events.get(*i)?, id, recorded.get(*i).copied().flatten())))
+            .map(|(line, id, recorded)| {
                 let key = format!("k:{id}");
                 let (kind, data) = match &line.event {
                     KillfeedEvent::Kill { killer, victim, weapon, distance_m, roadkill } => (
@@ -103,6 +104,9 @@ impl Outbox {
                     ),
                 };
                 let mut data = data;
+                if let Some(r) = recorded {
+                    data.insert("recorded", doc! { "by": r.by.to_string(), "location": r.location.as_deref() });
+                }
                 if let Some(p) = paid.get(id.as_str()) {
                     let mut reward = doc! {
                         "user_id": p.user_id.to_string(),

@@ -104,6 +104,15 @@ pub struct LastKill {
     pub at_unix: i64,
     pub weapon: String,
     pub by_first: bool,
+    /// Recorded by an admin (`/rivalry record_kill`), not logged by the game.
+    pub recorded: Option<RecordedBy>,
+}
+
+/// Who recorded a kill by hand, and where they said it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedBy {
+    pub user_id: u64,
+    pub location: Option<String>,
 }
 
 impl Rivalry {
@@ -337,6 +346,7 @@ impl Rivalries {
                 at_unix: 0,
                 weapon: String::new(),
                 by_first: false,
+                recorded: None,
             });
             out.insert(
                 (r.first_id, r.second_id),
@@ -510,6 +520,14 @@ fn rivalry_of(d: &Document) -> Option<Rivalry> {
             at_unix: at.timestamp_millis() / 1000,
             weapon: d.get_str("last_weapon").unwrap_or_default().to_owned(),
             by_first: d.get_bool("last_by_first").unwrap_or(false),
+            recorded: d.get_document("last_recorded").ok().map(|r| RecordedBy {
+                user_id: r
+                    .get_str("by")
+                    .ok()
+                    .and_then(|b| b.parse().ok())
+                    .unwrap_or(0),
+                location: r.get_str("location").ok().map(str::to_owned),
+            }),
         }),
     })
 }
@@ -528,6 +546,7 @@ mod tests {
                 at_unix: 1_000_000 - age,
                 weapon: "AK-74".to_owned(),
                 by_first: true,
+                recorded: None,
             }),
         }
     }

@@ -32,7 +32,7 @@ use mongodb::options::InsertManyOptions;
 
 use crate::db::{Database, already_stored, collections};
 use crate::schema::SCHEMA_VERSION;
-use tower_ingest::ingest::{Chunk, batch_events};
+use tower_ingest::ingest::{Chunk, Recorded, batch_events, batch_recorded};
 use tower_ingest::killfeed::{KillfeedEvent, KillfeedLine, line_id};
 use tower_ingest::stats::{
     BatchDelta, LongestKill, PlayerDelta, PlayerStats, Runs, ServerStats, Suicides, WeaponTotals,
@@ -117,7 +117,12 @@ impl StatsStore {
         if delta.is_empty() {
             return Ok(outcome);
         }
-        let updates = self.updates(at, &guild, &delta);
+        // A batch of a kill recorded by hand: its pairs' last kill says so.
+        let by_hand = match batch {
+            [chunk] => chunk.recorded.as_ref(),
+            _ => None,
+        };
+        let updates = self.updates(at, &guild, &delta, by_hand);
         for (collection, statements) in updates {
             outcome.documents += statements.len() as u64;
             for part in statements.chunks(UPDATES_PER_COMMAND) {
@@ -162,7 +167,13 @@ impl StatsStore {
                 }
             }
         }
-        self.store_lines(at, guild, new).await?;
+        // Lines recorded by hand are stored saying so, by whom and where.
+        let by_hand = batch_recorded(batch);
+        let recorded: HashMap<&str, &Recorded> = kept
+            .iter()
+            .filter_map(|(i, id, _)| Some((id.as_str(), (*by_hand.get(*i)?)?)))
+            .collect();
+        self.store_lines(at, guild, new, &recorded).await?;
         outcome.malformed = self.record_malformed(at, guild, batch).await?;
         outcome.counted = kept.len() as u64;
         Ok(kept)
@@ -238,6 +249,7 @@ impl StatsStore {
         at: BatchRef<'_>,
         guild: &str,
         mut new: Vec<(String, &KillfeedLine<'_>)>,
+        recorded: &HashMap<&str, &Recorded>,
     ) -> Result<(), MongoError> {
         if new.is_empty() {
             return Ok(());
@@ -271,7 +283,7 @@ impl StatsStore {
                     "from": seconds(first),
                     // The newest line's time (`at`, as the `server_at` index orders kills).
                     "at": seconds(last),
-                    "lines": part.iter().map(|(id, e)| Bson::Document(line_document(id, e))).collect::<Vec<_>>(),
+                    "lines": part.iter().map(|(id, e)| Bson::Document(line_document(id, e, recorded.get(id.as_str()).copied()))).collect::<Vec<_>>(),
                     "schema_version": SCHEMA_VERSION,
                 }
             })
@@ -427,6 +439,7 @@ impl StatsStore {
         at: BatchRef<'_>,
         guild: &str,
         delta: &BatchDelta,
+        by_hand: Option<&Recorded>,
     ) -> Vec<(&'static str, Vec<Document>)> {
         let b = at.batch;
         let statement = |id: Bson, update: UpdateMods| -> Document {
@@ -469,7 +482,7 @@ impl StatsStore {
                 let id = Bson::String(format!("{guild}:{}:{first}:{second}", at.server_id));
                 statement(
                     id,
-                    UpdateMods::Pipeline(rivalry_pipeline(&scope, first, second, r, b)),
+                    UpdateMods::Pipeline(rivalry_pipeline(&scope, first, second, r, b, by_hand)),
                 )
             })
             .collect();
@@ -643,8 +656,14 @@ enum UpdateMods {
 }
 
 /// One line in a `kills` document.
-fn line_document(id: &str, line: &KillfeedLine<'_>) -> Document {
+fn line_document(id: &str, line: &KillfeedLine<'_>, recorded: Option<&Recorded>) -> Document {
     let mut d = doc! { "id": id, "at": seconds(line.at) };
+    if let Some(r) = recorded {
+        d.insert(
+            "recorded",
+            doc! { "by": r.by.to_string(), "location": r.location.as_deref() },
+        );
+    }
     match &line.event {
         KillfeedEvent::Kill {
             killer,
@@ -683,6 +702,7 @@ fn rivalry_pipeline(
     second: &str,
     r: &tower_ingest::stats::PairDelta,
     batch: i64,
+    by_hand: Option<&Recorded>,
 ) -> Vec<Document> {
     let last = seconds(r.last_at);
     let newer = doc! { "$gte": [last, stored("last_at", DateTime::from_millis(0))] };
@@ -698,6 +718,12 @@ fn rivalry_pipeline(
         "last_at": keep("last_at", Bson::DateTime(last)),
         "last_weapon": keep("last_weapon", literal(&r.last_weapon)),
         "last_by_first": keep("last_by_first", Bson::Boolean(r.last_by_first)),
+        // Who recorded the last kill by hand, where: null when the game logged it.
+        "last_recorded": keep("last_recorded", by_hand.map_or(Bson::Null, |h| {
+            // `$literal`: a location like `$where` is text, not a field.
+            let h = doc! { "by": h.by.to_string(), "location": h.location.as_deref() };
+            Bson::Document(doc! { "$literal": h })
+        })),
         "last_batch": batch,
         "schema_version": SCHEMA_VERSION,
     });
