@@ -365,28 +365,55 @@ async fn lists_of_fifty_thousand_pairs_read_only_the_pairs_near_their_top() {
     ok(test.drop_database().await);
 }
 
-/// The files read live: the fixtures, then a day of made-up lines in which the second of a
-/// settled pair (4–3 after the fixtures) draws level, and in the next step takes the lead;
-/// the lines between are one kill each of players met nowhere else.
+/// The files read live: the fixtures, then a day of made-up lines, one step (batch) of
+/// 40 lines each, padded with one kill each of players met nowhere else:
+/// 1. the second of a settled pair (4–3 after the fixtures) draws level;
+/// 2. and takes the lead;
+/// 3. a new pair fights to 8–8 (fierce: 76);
+/// 4. 12–8: the lead taken, intensity down to 73;
+/// 5. 12–11: 79 again, fierce already posted: nothing.
 fn live_files() -> Vec<(String, Vec<u8>)> {
+    /// A player as a line names them: (name, EOS id).
+    type Named<'a> = (&'a str, &'a str);
     let mut files: Vec<(String, Vec<u8>)> =
         FILES.iter().map(|f| (f.to_string(), fixture(f))).collect();
-    let revenge = |hour: u32| {
+    let line = |hour: u32, n: u32, killer: (&str, &str), victim: (&str, &str)| {
         format!(
-            "2025.05.16-{hour:02}.00.00;OGz Shogun;0002b3c1884e4c10b0c6850466cbff5d;\
-             Toxic JFS;00022980706e47bb977aa52091108aa8;MG-36;12;XSX;XSX;\n"
+            "2025.05.16-{hour:02}.{:02}.{:02};{};{};{};{};MG-36;12;XSX;XSX;\n",
+            n / 60,
+            n % 60,
+            killer.0,
+            killer.1,
+            victim.0,
+            victim.1
         )
     };
-    let mut day = revenge(10);
-    for n in 0..39u32 {
-        day.push_str(&format!(
-            "2025.05.16-11.{:02}.{:02};Hunter {n};00030000000000000000000000{n:06};\
-             Prey {n};00040000000000000000000000{n:06};AK-74;30;PS5;PS5;\n",
-            n / 60,
-            n % 60
-        ));
+    let shogun = ("OGz Shogun", "0002b3c1884e4c10b0c6850466cbff5d");
+    let toxic = ("Toxic JFS", "00022980706e47bb977aa52091108aa8");
+    let (x, y) = (
+        ("Xavier", "00050000000000000000000000000001"),
+        ("Yusuf", "00050000000000000000000000000002"),
+    );
+    let steps: [Vec<(Named, Named)>; 5] = [
+        vec![(shogun, toxic)],
+        vec![(shogun, toxic)],
+        [vec![(x, y); 8], vec![(y, x); 8]].concat(),
+        vec![(x, y); 4],
+        vec![(y, x); 3],
+    ];
+    let mut day = String::new();
+    let mut filler = 0u32;
+    for (hour, step) in (10u32..).zip(steps) {
+        for (n, (killer, victim)) in (0u32..).zip(&step) {
+            day.push_str(&line(hour, n, *killer, *victim));
+        }
+        for n in step.len() as u32..40 {
+            let hunter = (format!("Hunter {filler}"), format!("0003{filler:028}"));
+            let prey = (format!("Prey {filler}"), format!("0004{filler:028}"));
+            day.push_str(&line(hour, n, (&hunter.0, &hunter.1), (&prey.0, &prey.1)));
+            filler += 1;
+        }
     }
-    day.push_str(&revenge(12));
     files.push(("2025.05.16-00.00.00.csv".to_owned(), day.into_bytes()));
     files
 }
@@ -508,6 +535,8 @@ async fn rivalry_posts_follow_the_lines_once_each() {
     let mut expected: Vec<Post> = Vec::new();
     let mut seen = HashSet::new();
     let mut kills: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    // The highest threshold posted per pair: never posted again.
+    let mut announced: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut batch = 0;
     for (file, bytes) in live_files() {
         let file = file.as_str();
@@ -565,8 +594,13 @@ async fn rivalry_posts_follow_the_lines_once_each() {
                     0
                 } else {
                     live(before)
-                };
+                }
+                .max(announced.get(&pair).copied().unwrap_or(0));
                 let crossed = [50, 75, 90].iter().any(|t| was < *t && *t <= live(after));
+                if crossed {
+                    let highest = [50, 75, 90].into_iter().filter(|t| *t <= live(after)).max();
+                    announced.insert(pair.clone(), highest.unwrap_or(0));
+                }
                 let lead = |k: (i64, i64)| (k.0 - k.1).signum();
                 let change = if crossed {
                     "threshold"

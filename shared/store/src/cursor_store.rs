@@ -916,18 +916,20 @@ impl<'a> StoreSink<'a> {
                 .mark_kills(self.guild_id, self.server_id, &mut notices)
                 .await?;
             notices.extend(payouts.bounties);
-            notices.extend(
-                crate::rivalry_posts::RivalryPosts::new(self.stats.database())
-                    .notices(
-                        self.guild_id,
-                        self.server_id,
-                        pending.batch,
-                        batch,
-                        &outcome.kept,
-                    )
-                    .await?,
-            );
+            let rivalry_posts = crate::rivalry_posts::RivalryPosts::new(self.stats.database());
+            let rivalries = rivalry_posts
+                .notices(
+                    self.guild_id,
+                    self.server_id,
+                    pending.batch,
+                    batch,
+                    &outcome.kept,
+                )
+                .await?;
+            let announced = crate::rivalry_posts::RivalryPosts::announcing(&rivalries);
+            notices.extend(rivalries);
             outbox.add(notices).await?;
+            rivalry_posts.remember_announced(&announced).await?;
         }
         self.totals.counted += outcome.counted;
         self.totals.duplicates += outcome.duplicates;

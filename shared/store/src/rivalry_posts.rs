@@ -69,6 +69,30 @@ impl RivalryPosts {
         }
     }
 
+    /// The thresholds `notices` announce, by rivalry id.
+    pub fn announcing(notices: &[Notice]) -> Vec<(String, i64)> {
+        notices
+            .iter()
+            .filter(|n| n.kind == "rivalry")
+            .filter_map(|n| {
+                let t = n.data.get_i64("threshold").ok()?;
+                Some((rivalry_id(&n.key)?.to_owned(), t))
+            })
+            .collect()
+    }
+
+    /// Remembers the thresholds announced on their rivalries ([`RivalryPosts::announcing`]),
+    /// once their notices are stored: a batch finished again after a crash before this
+    /// finds its notices stored, whatever it works out.
+    pub async fn remember_announced(&self, announced: &[(String, i64)]) -> Result<(), MongoError> {
+        for (pair, t) in announced {
+            self.rivalries
+                .update_one(doc! { "_id": pair }, doc! { "$max": { "announced": t } })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The posts for batch number `batch_no`'s counted (`kept`) lines, read after the batch
     /// was applied.
     pub async fn notices(
@@ -88,7 +112,7 @@ impl RivalryPosts {
         let stored: Vec<Document> = self
             .rivalries
             .find(doc! { "_id": { "$in": &ids } })
-            .projection(doc! { "first_kills": 1, "second_kills": 1, "last_batch": 1, "last_at": 1 })
+            .projection(doc! { "first_kills": 1, "second_kills": 1, "last_batch": 1, "last_at": 1, "announced": 1 })
             .await?
             .try_collect()
             .await?;
@@ -111,7 +135,7 @@ impl RivalryPosts {
             let before = (after.0 - p.kills.0, after.1 - p.kills.1);
             // The pair's last kill before this batch is not kept: the threshold is judged
             // as if both fights were live, so time alone never makes a post.
-            let Some(change) = change(before, after) else {
+            let Some(change) = change(before, after, int(d, "announced")) else {
                 continue;
             };
             let player = |(id, name): (&str, &str)| doc! { "id": id, "name": name };
@@ -146,17 +170,24 @@ impl RivalryPosts {
     }
 }
 
+/// The rivalry id in a rivalry notice's key (`r:{id}:{batch}`).
+fn rivalry_id(key: &str) -> Option<&str> {
+    key.strip_prefix("r:")?.rsplit_once(':').map(|(id, _)| id)
+}
+
 /// Why a rivalry that went from `before` to `after` kills is posted, if it is. A rivalry
 /// of more than [`SETTLED_ABOVE`] kills only (the batch that settles it announces the
-/// highest threshold it reached); a threshold reached wins over a lead change. The lead
-/// is judged on the batch's outcome: who leads after it, or who was behind and is level.
-pub fn change(before: Kills, after: Kills) -> Option<Change> {
+/// highest threshold it reached); a threshold reached wins over a lead change, and one
+/// `announced` before is not announced again (intensity dips as a lead grows, and may
+/// cross it again). The lead is judged on the batch's outcome: who leads after it, or who
+/// was behind and is level.
+pub fn change(before: Kills, after: Kills, announced: i64) -> Option<Change> {
     let settled = |k: Kills| k.0 + k.1 > SETTLED_ABOVE;
     if !settled(after) {
         return None;
     }
     let live = |k: Kills| rivalry(k).strength() + crate::rivalries::MAX_RECENCY;
-    let was = if settled(before) { live(before) } else { 0 };
+    let was = if settled(before) { live(before) } else { 0 }.max(announced);
     let now = live(after);
     if let Some((t, _)) = THRESHOLDS.iter().rev().find(|(t, _)| was < *t && *t <= now) {
         return Some(Change::Threshold(*t));
@@ -247,29 +278,33 @@ mod tests {
     #[test]
     fn posts_when_the_lead_changes_hands_or_is_levelled() {
         // 3–3 to 4–3: the first takes the lead.
-        assert_eq!(change((3, 3), (4, 3)), Some(Change::Lead(true)));
+        assert_eq!(change((3, 3), (4, 3), 0), Some(Change::Lead(true)));
         // 3–4 to 4–4: the first, behind, draws level.
-        assert_eq!(change((3, 4), (4, 4)), Some(Change::Level(true)));
+        assert_eq!(change((3, 4), (4, 4), 0), Some(Change::Level(true)));
         // 4–3 to 5–3: was ahead already.
-        assert_eq!(change((4, 3), (5, 3)), None);
+        assert_eq!(change((4, 3), (5, 3), 0), None);
         // 4–5 to 7–6 in one batch (three kills, then one back): the first leads now.
-        assert_eq!(change((4, 5), (7, 6)), Some(Change::Lead(true)));
+        assert_eq!(change((4, 5), (7, 6), 0), Some(Change::Lead(true)));
         // 5–4 to 6–6 (two back, one more): the second, behind, drew level.
-        assert_eq!(change((5, 4), (6, 6)), Some(Change::Level(false)));
+        assert_eq!(change((5, 4), (6, 6), 0), Some(Change::Level(false)));
         // Unsettled (5 kills or fewer): never posted.
-        assert_eq!(change((2, 2), (3, 2)), None);
+        assert_eq!(change((2, 2), (3, 2), 0), None);
     }
 
     #[test]
     fn posts_a_threshold_once_it_is_reached() {
         // 6–5 is 31 + 16 + 20 = 67 live; 5–5 was 30 + 20 + 20 = 70: nothing crossed,
         // and the first took the lead.
-        assert_eq!(change((5, 5), (6, 5)), Some(Change::Lead(true)));
+        assert_eq!(change((5, 5), (6, 5), 0), Some(Change::Lead(true)));
         // 14–14 is 44 + 20 + 20 = 84 live, 14–13 was 43 + 18 + 20 = 81: crossed nothing.
-        assert_eq!(change((14, 13), (14, 14)), Some(Change::Level(false)));
+        assert_eq!(change((14, 13), (14, 14), 0), Some(Change::Level(false)));
         // 3–2 (unsettled) to 3–3 (66 live): the settling batch announces heated.
-        assert_eq!(change((3, 2), (3, 3)), Some(Change::Threshold(50)));
+        assert_eq!(change((3, 2), (3, 3), 0), Some(Change::Threshold(50)));
         // A first batch of 30–30: legendary at once (the highest reached).
-        assert_eq!(change((0, 0), (30, 30)), Some(Change::Threshold(90)));
+        assert_eq!(change((0, 0), (30, 30), 0), Some(Change::Threshold(90)));
+        // 8–8 (76 live: fierce, announced) to 12–8 (73) to 12–11 (79): not fierce again.
+        assert_eq!(change((8, 8), (12, 8), 75), Some(Change::Lead(true)));
+        assert_eq!(change((12, 8), (12, 11), 75), None);
+        assert_eq!(change((12, 8), (12, 11), 0), Some(Change::Threshold(75)));
     }
 }
