@@ -203,7 +203,7 @@ async fn the_lead_is_handed_over_before_a_leader_leaves_and_deleted_factions_are
     assert!(
         periods
             .iter()
-            .all(|(_, from, until)| until.is_some_and(|u| u >= *from))
+            .all(|p| p.until_unix.is_some_and(|u| u >= p.from_unix))
     );
     ok(factions
         .create(
@@ -245,5 +245,132 @@ async fn a_create_cut_short_leaves_its_founder_free() {
         ok(factions.of_user(GUILD, SERVER, PLAYER).await).map(|(f, r)| (f.id, r)),
         Some((lions.id, Role::Leader))
     );
+    ok(test.drop_database().await);
+}
+
+/// A faction's record counts its members' kills while they were members, in the game
+/// server's clock (3 hours ahead here) and by the player each was linked to then: a kill
+/// after leaving, and a later link's kills from that time, do not count.
+#[tokio::test]
+async fn faction_stats_count_a_membership_in_game_time_and_by_its_player_then() {
+    use tower_ingest::ingest::parse_killfeed_chunk;
+    use tower_ingest::timestamp::format_seconds;
+    use tower_store::cursor_store::{CursorStore, KillfeedState, PRIMARY_KILLFEED};
+    use tower_store::player_links::{PlayerLink, PlayerLinks};
+    use tower_store::stats_store::{BatchRef, StatsStore};
+
+    const AHEAD: i64 = 3 * 3600;
+    const P1: (&str, &str) = ("Old Self", "00060000000000000000000000000001");
+    const P2: (&str, &str) = ("New Self", "00060000000000000000000000000002");
+    const VICTIM: (&str, &str) = ("Victim", "00060000000000000000000000000003");
+    let test = ok(TestDatabase::create("factions_game_time").await);
+    let db = ok(test.open().await);
+    let factions = Factions::new(&db);
+    let links = PlayerLinks::new(&db);
+    let stats = StatsStore::new(&db);
+    // The game server's clock, as the worker measured it.
+    let state = KillfeedState {
+        clock_ahead: Some(AHEAD),
+        ..KillfeedState::default()
+    };
+    ok(CursorStore::new(&db)
+        .save_slot(GUILD, SERVER, PRIMARY_KILLFEED, &state, None)
+        .await);
+    let link = |p: (&str, &str)| PlayerLink {
+        server_id: SERVER.to_owned(),
+        player_id: p.1.to_owned(),
+        player_name: p.0.to_owned(),
+    };
+    ok(links.link(GUILD, PLAYER, &link(P1)).await);
+    let wolves = ok(factions
+        .create(
+            GUILD,
+            SERVER,
+            LEADER,
+            &faction("The Wolves", "WLF", "", None),
+        )
+        .await);
+    ok(factions.join(&wolves, PLAYER, true).await);
+    ok(factions.count_history(&wolves, PLAYER).await);
+    let now = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
+    let kill = |game_at: i64, killer: (&str, &str)| {
+        format!(
+            "{};{};{};{};{};AK-74;30;\n",
+            format_seconds(game_at),
+            killer.0,
+            killer.1,
+            VICTIM.0,
+            VICTIM.1
+        )
+    };
+    // Ten minutes ago by the wall clock: while a member.
+    let mut lines = kill(now + AHEAD - 600, P1);
+    // In an hour: after leaving (below).
+    lines.push_str(&kill(now + AHEAD + 3600, P1));
+    // While a member, but by the player linked only later.
+    lines.push_str(&kill(now + AHEAD - 300, P2));
+    let chunk = parse_killfeed_chunk("k.csv", lines.as_bytes(), 0, true);
+    let at = BatchRef {
+        guild_id: GUILD,
+        server_id: SERVER,
+        batch: 1,
+    };
+    ok(stats.apply_batch(at, &[chunk]).await);
+    ok(factions.leave(GUILD, SERVER, PLAYER).await);
+    ok(links.link(GUILD, PLAYER, &link(P2)).await);
+
+    let record = ok(factions.stats(&wolves).await);
+    assert_eq!((record.kills, record.deaths), (1, 0), "{record:?}");
+    let players: Vec<(&str, i64)> = record
+        .players
+        .iter()
+        .map(|p| (p.player_id.as_str(), p.kills))
+        .collect();
+    assert_eq!(players, vec![(P1.1, 1)]);
+    ok(test.drop_database().await);
+}
+
+/// Joins racing for a faction's last place never take it over its size.
+#[tokio::test]
+async fn joins_racing_for_the_last_place_never_overfill_a_faction() {
+    use tower_store::factions::MAX_MEMBERS;
+    let test = ok(TestDatabase::create("factions_full").await);
+    let db = ok(test.open().await);
+    let factions = Factions::new(&db);
+    let wolves = ok(factions
+        .create(
+            GUILD,
+            SERVER,
+            LEADER,
+            &faction("The Wolves", "WLF", "", None),
+        )
+        .await);
+    // The leader and all but one more.
+    for n in 1..MAX_MEMBERS - 1 {
+        ok(factions
+            .join(&wolves, 800_000_000_000_000_000 + n, false)
+            .await);
+    }
+    let racers: Vec<u64> = (0..5).map(|n| 700_000_000_000_000_000 + n).collect();
+    let joins = futures_util::future::join_all(
+        racers
+            .iter()
+            .map(|user| factions.join(&wolves, *user, false)),
+    )
+    .await;
+    let members = ok(factions.members(&wolves).await);
+    assert!(
+        members.len() as u64 <= MAX_MEMBERS,
+        "{} members",
+        members.len()
+    );
+    for (user, joined) in racers.iter().zip(&joins) {
+        let member = members.iter().any(|m| m.user_id == *user);
+        match joined {
+            Ok(()) => assert!(member, "{user} was told it joined"),
+            Err(FactionError::Full) => assert!(!member, "{user} was told it is full"),
+            Err(e) => panic!("{user}: {e}"),
+        }
+    }
     ok(test.drop_database().await);
 }

@@ -202,6 +202,17 @@ pub struct Factions {
     periods: mongodb::Collection<Document>,
     links: mongodb::Collection<Document>,
     kills: mongodb::Collection<Document>,
+    cursors: crate::cursor_store::CursorStore,
+}
+
+/// A membership's time in a faction (Unix seconds, wall clock): open while it lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub user_id: u64,
+    pub from_unix: i64,
+    pub until_unix: Option<i64>,
+    /// The player the member was linked to when it ended (an open one follows the link).
+    pub player_id: Option<String>,
 }
 
 impl Factions {
@@ -213,6 +224,7 @@ impl Factions {
             periods: raw.collection(collections::FACTION_PERIODS),
             links: raw.collection(collections::PLAYER_LINKS),
             kills: raw.collection(collections::KILLS),
+            cursors: crate::cursor_store::CursorStore::new(db),
         }
     }
 
@@ -390,7 +402,23 @@ impl Factions {
             return Err(FactionError::Full);
         }
         self.enter(faction.guild_id, &faction.server_id, user_id, &faction.id)
-            .await
+            .await?;
+        // Joins at the same moment may each have seen room for one: whoever finds the
+        // faction over its size after entering steps back out (never a member).
+        let count = self
+            .members
+            .count_documents(doc! { "faction_id": &faction.id })
+            .await?;
+        if count > MAX_MEMBERS {
+            self.members
+                .delete_one(doc! {
+                    "_id": member_key(faction.guild_id, &faction.server_id, user_id),
+                    "faction_id": &faction.id,
+                })
+                .await?;
+            return Err(FactionError::Full);
+        }
+        Ok(())
     }
 
     /// Counts a member's kills from before they joined too (an admin asked): their
@@ -430,9 +458,14 @@ impl Factions {
         Ok(faction)
     }
 
-    /// Removes `user_id` from `faction` (not its leader).
+    /// Removes `user_id` from `faction` (not its leader, as it stands now: the lead may
+    /// have been handed to them since the caller read it).
     pub async fn remove(&self, faction: &Faction, user_id: u64) -> Result<(), FactionError> {
-        if faction.leader_id == user_id {
+        let now = self
+            .get(faction.guild_id, &faction.server_id, &faction.id)
+            .await?
+            .ok_or_else(|| FactionError::NotFound(faction.name.clone()))?;
+        if faction.leader_id == user_id || now.leader_id == user_id {
             return Err(FactionError::LeaderMustTransfer);
         }
         match self.end(faction, user_id).await? {
@@ -467,6 +500,17 @@ impl Factions {
             if handed.matched_count == 0 {
                 // Handed over meanwhile, or deleted: the caller reads it again.
                 return Err(FactionError::NotFound(faction.name.clone()));
+            }
+            // The new leader left (or was removed) between the check and the hand-over:
+            // the lead goes back, so a faction is never led by a non-member.
+            if self.members.find_one(membership).await?.is_none() {
+                self.factions
+                    .update_one(
+                        doc! { "_id": &faction.id, "leader_id": user_id.to_string() },
+                        doc! { "$set": { "leader_id": faction.leader_id.to_string() } },
+                    )
+                    .await?;
+                return Err(FactionError::NotMember);
             }
             // The leader before stays an officer.
             self.members
@@ -575,16 +619,18 @@ impl Factions {
     }
 
     /// Every membership of `faction` with its time: the current ones (open) and those
-    /// that ended, as (user, from, until) in Unix seconds.
-    pub async fn periods(
-        &self,
-        faction: &Faction,
-    ) -> Result<Vec<(u64, i64, Option<i64>)>, MongoError> {
-        let mut out: Vec<(u64, i64, Option<i64>)> = self
+    /// that ended.
+    pub async fn periods(&self, faction: &Faction) -> Result<Vec<Period>, MongoError> {
+        let mut out: Vec<Period> = self
             .members(faction)
             .await?
             .into_iter()
-            .map(|m| (m.user_id, m.counted_from_unix, None))
+            .map(|m| Period {
+                user_id: m.user_id,
+                from_unix: m.counted_from_unix,
+                until_unix: None,
+                player_id: None,
+            })
             .collect();
         let ended: Vec<Document> = self
             .periods
@@ -593,11 +639,12 @@ impl Factions {
             .try_collect()
             .await?;
         out.extend(ended.iter().filter_map(|p| {
-            Some((
-                p.get_str("user_id").ok()?.parse().ok()?,
-                p.get_datetime("joined_at").ok()?.timestamp_millis() / 1000,
-                Some(p.get_datetime("left_at").ok()?.timestamp_millis() / 1000),
-            ))
+            Some(Period {
+                user_id: p.get_str("user_id").ok()?.parse().ok()?,
+                from_unix: p.get_datetime("joined_at").ok()?.timestamp_millis() / 1000,
+                until_unix: Some(p.get_datetime("left_at").ok()?.timestamp_millis() / 1000),
+                player_id: p.get_str("player_id").ok().map(str::to_owned),
+            })
         }));
         Ok(out)
     }
@@ -610,10 +657,23 @@ impl Factions {
     pub async fn stats(&self, faction: &Faction) -> Result<FactionStats, MongoError> {
         let periods = self.periods(faction).await?;
         let mut out = FactionStats::default();
-        let Some(start) = periods.iter().map(|(_, from, _)| *from).min() else {
+        // Memberships are timed by the wall clock, kill lines by the game server's: a
+        // server whose clock runs ahead wrote a kill at a member's joining later than that.
+        let ahead = self
+            .cursors
+            .load(faction.guild_id, &faction.server_id)
+            .await?
+            .clock_ahead
+            .unwrap_or(0);
+        let game = |wall: i64| wall.saturating_add(ahead);
+        let Some(start) = periods.iter().map(|p| game(p.from_unix)).min() else {
             return Ok(out);
         };
-        let users: Vec<String> = periods.iter().map(|(u, _, _)| u.to_string()).collect();
+        let users: Vec<String> = periods
+            .iter()
+            .filter(|p| p.player_id.is_none())
+            .map(|p| p.user_id.to_string())
+            .collect();
         let links: Vec<Document> = self
             .links
             .find(doc! {
@@ -624,22 +684,27 @@ impl Factions {
             .await?
             .try_collect()
             .await?;
-        // Each member's player, and their times in the faction.
+        // Each member's player (as linked when the membership ended; an open one's as
+        // linked now), and their times in the faction, in game time.
+        let linked: std::collections::HashMap<&str, &str> = links
+            .iter()
+            .filter_map(|l| Some((l.get_str("discord_id").ok()?, l.get_str("player_id").ok()?)))
+            .collect();
         let mut times: std::collections::HashMap<String, Vec<(i64, i64)>> =
             std::collections::HashMap::new();
-        for link in &links {
-            let (Ok(user), Ok(player)) = (link.get_str("discord_id"), link.get_str("player_id"))
+        for p in &periods {
+            let user = p.user_id.to_string();
+            let Some(player) = p
+                .player_id
+                .as_deref()
+                .or_else(|| linked.get(user.as_str()).copied())
             else {
                 continue;
             };
-            for (u, from, until) in &periods {
-                if u.to_string() == user {
-                    times
-                        .entry(player.to_owned())
-                        .or_default()
-                        .push((*from, until.unwrap_or(i64::MAX)));
-                }
-            }
+            times
+                .entry(player.to_owned())
+                .or_default()
+                .push((game(p.from_unix), p.until_unix.map_or(i64::MAX, game)));
         }
         let member_at = |player: &str, at: i64| {
             times
@@ -908,17 +973,30 @@ impl Factions {
             .or_else(|_| m.get_datetime("joined_at"))
             .ok()
             .copied();
-        self.periods
-            .insert_one(doc! {
+        // The player it was for, as linked now: a later link to another player does not
+        // move this time's kills.
+        let link = self
+            .links
+            .find_one(doc! {
                 "guild_id": faction.guild_id.to_string(),
                 "server_id": &faction.server_id,
-                "faction_id": &faction.id,
-                "user_id": user_id.to_string(),
-                "joined_at": joined.unwrap_or_else(DateTime::now),
-                "left_at": DateTime::now(),
-                "schema_version": SCHEMA_VERSION,
+                "discord_id": user_id.to_string(),
             })
+            .projection(doc! { "player_id": 1 })
             .await?;
+        let mut period = doc! {
+            "guild_id": faction.guild_id.to_string(),
+            "server_id": &faction.server_id,
+            "faction_id": &faction.id,
+            "user_id": user_id.to_string(),
+            "joined_at": joined.unwrap_or_else(DateTime::now),
+            "left_at": DateTime::now(),
+            "schema_version": SCHEMA_VERSION,
+        };
+        if let Some(player) = link.as_ref().and_then(|l| l.get_str("player_id").ok()) {
+            period.insert("player_id", player);
+        }
+        self.periods.insert_one(period).await?;
         Ok(true)
     }
 
