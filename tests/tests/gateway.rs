@@ -1730,7 +1730,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         ]),
     )
     .await;
-    mentions(&a, &["Their earlier kills count for it too."]);
+    mentions(&a, &["Their earlier kills and deaths count for it too."]);
     let a = run(&member_a, "faction stats", &[sid()]).await;
     let kills: i64 = a
         .text()
@@ -1744,10 +1744,29 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         "Charlie's earlier kill of Bravo counts: {}",
         a.text()
     );
-    let a = run(&member_a, "faction delete", &wolves(&[])).await;
-    assert_eq!(a.title(), "Delete Faction?", "{}", a.text());
+    // The lead handed over asks first; cancelled, nothing changes.
+    let hand_over = wolves(&[
+        ("player_name", Opt::str("Charlie")),
+        ("role", Opt::str("leader")),
+    ]);
+    let a = run(&member_a, "faction promote", &hand_over).await;
+    assert_eq!(a.title(), "Hand Over the Lead?", "{}", a.text());
+    let pressed = ok(sim
+        .answer(&sim.press(0, &member_a, &a.buttons()[1]), WAIT)
+        .await);
+    assert_eq!(pressed.title(), "Cancelled", "{}", pressed.text());
+    let a = run(&member_a, "faction promote", &hand_over).await;
     let pressed = ok(sim
         .answer(&sim.press(0, &member_a, &a.buttons()[0]), WAIT)
+        .await);
+    assert_eq!(pressed.title(), "Member Promoted", "{}", pressed.text());
+    let sent = sim.user_command(0, &member_a, "View Faction", ADMIN_A);
+    let a = ok(sim.answer(&sent, WAIT).await);
+    mentions(&a, &["Role\nLeader"]);
+    let a = run(&admin_a, "faction delete", &wolves(&[])).await;
+    assert_eq!(a.title(), "Delete Faction?", "{}", a.text());
+    let pressed = ok(sim
+        .answer(&sim.press(0, &admin_a, &a.buttons()[0]), WAIT)
         .await);
     assert_eq!(pressed.title(), "Faction Deleted", "{}", pressed.text());
     let a = run(&member_a, "faction list", &[sid()]).await;

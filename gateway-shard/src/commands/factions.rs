@@ -174,7 +174,7 @@ pub async fn run(
                         shown(&f.name, 32),
                         shown(&f.tag, 10),
                         if history {
-                            " Their earlier kills count for it too."
+                            " Their earlier kills and deaths count for it too."
                         } else {
                             ""
                         }
@@ -209,6 +209,30 @@ pub async fn run(
                 "member" => Role::Member,
                 _ => Role::Officer,
             };
+            if role == Role::Leader {
+                // The lead is not taken back by the leader alone: asked first.
+                if !factions
+                    .members(&f)
+                    .await
+                    .map_err(failed)?
+                    .iter()
+                    .any(|m| m.user_id == user)
+                {
+                    return Err(refusal(FactionError::NotMember, ""));
+                }
+                return Ok(ask(
+                    caller,
+                    server.server.as_str(),
+                    &f,
+                    Action::HandOver(user),
+                    format!(
+                        "Hand the lead of **{}** [{}] to **{}** (<@{user}>)? You stay an officer; only the new leader or an admin can hand it on.",
+                        shown(&f.name, 32),
+                        shown(&f.tag, 10),
+                        shown(&player, 100)
+                    ),
+                ));
+            }
             factions
                 .set_role(&f, user, role)
                 .await
@@ -354,10 +378,12 @@ pub async fn of_member(
 pub enum Action {
     Leave,
     Delete,
+    /// The lead handed to this member.
+    HandOver(u64),
 }
 
-/// A Confirm or Cancel button of `/faction leave` or `/faction delete`, carried in its
-/// `custom_id`.
+/// A Confirm or Cancel button of `/faction leave`, `/faction delete` or a lead handed
+/// over (`/faction promote role:leader`), carried in its `custom_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FactionButton {
     pub confirm: bool,
@@ -372,19 +398,25 @@ impl FactionButton {
     pub const PREFIX: &'static str = "fa";
 
     pub fn custom_id(&self) -> String {
-        format!(
+        let mut id = format!(
             "{}|{}|{}|{}|{}|{}|{}",
             Self::PREFIX,
             if self.confirm { "y" } else { "n" },
             match self.action {
                 Action::Leave => "l",
                 Action::Delete => "d",
+                Action::HandOver(_) => "h",
             },
             super::buttons::radix36(self.caller),
             super::buttons::radix36_time(self.expires_unix),
             self.server,
             self.faction_id
-        )
+        );
+        if let Action::HandOver(to) = self.action {
+            id.push('|');
+            id.push_str(&super::buttons::radix36(to));
+        }
+        id
     }
 
     pub fn parse(custom_id: &str) -> Option<Self> {
@@ -397,15 +429,17 @@ impl FactionButton {
             "n" => false,
             _ => return None,
         };
-        let action = match parts.next()? {
-            "l" => Action::Leave,
-            "d" => Action::Delete,
-            _ => return None,
-        };
+        let action = parts.next()?;
         let caller = super::buttons::from_radix36(parts.next()?)?;
         let expires_unix = i64::try_from(super::buttons::from_radix36(parts.next()?)?).ok()?;
         let server = parts.next()?.to_owned();
         let faction_id = parts.next()?.to_owned();
+        let action = match action {
+            "l" => Action::Leave,
+            "d" => Action::Delete,
+            "h" => Action::HandOver(super::buttons::from_radix36(parts.next()?)?),
+            _ => return None,
+        };
         if parts.next().is_some() {
             return None;
         }
@@ -480,6 +514,23 @@ pub async fn pressed(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Repl
                 ),
             ))
         }
+        Action::HandOver(to) => {
+            // Still the leader or an admin now (the lead may have been handed over since).
+            let guild = bot.settings.get(caller.guild_id).await.map_err(failed)?;
+            leader_or_admin(&f, caller, bot.is_admin(caller, &guild))?;
+            factions
+                .set_role(&f, to, Role::Leader)
+                .await
+                .map_err(|e| refusal(e, ""))?;
+            Ok(Reply::done(
+                "Member Promoted",
+                format!(
+                    "Successfully Transferred leadership to <@{to}> in **{}** [{}].",
+                    shown(&f.name, 32),
+                    shown(&f.tag, 10)
+                ),
+            ))
+        }
         Action::Delete => {
             // Still the leader or an admin now (the lead may have been handed over since).
             let guild = bot.settings.get(caller.guild_id).await.map_err(failed)?;
@@ -511,6 +562,7 @@ fn ask(caller: &Caller, server_id: &str, f: &Faction, action: Action, question: 
         match action {
             Action::Leave => "Leave",
             Action::Delete => "Delete",
+            Action::HandOver(_) => "Hand Over",
         },
         button(true).custom_id(),
         button(false).custom_id(),
@@ -519,6 +571,7 @@ fn ask(caller: &Caller, server_id: &str, f: &Faction, action: Action, question: 
         .title(match action {
             Action::Leave => "Leave Faction?",
             Action::Delete => "Delete Faction?",
+            Action::HandOver(_) => "Hand Over the Lead?",
         })
         .description(question)
         .color(colour::WARNING)
@@ -774,7 +827,15 @@ mod tests {
         };
         let id = b.custom_id();
         assert!(id.len() <= 100, "{} characters", id.len());
-        assert_eq!(FactionButton::parse(&id), Some(b));
+        assert_eq!(FactionButton::parse(&id), Some(b.clone()));
+        let handing = FactionButton {
+            action: Action::HandOver(u64::MAX),
+            ..b
+        };
+        let id = handing.custom_id();
+        assert!(id.len() <= 100, "{} characters", id.len());
+        assert_eq!(FactionButton::parse(&id), Some(handing));
+        assert_eq!(FactionButton::parse("fa|y|h|1|1|s|f"), None);
         assert_eq!(FactionButton::parse("fa|y|x|1|1|s|f"), None);
         assert_eq!(FactionButton::parse("rm|y|l|1|1|s|f"), None);
     }

@@ -980,7 +980,7 @@ pub fn schema() -> Vec<Command> {
                     .option(server("server_id", false))
                     .option(switch(
                         "count_earlier_kills",
-                        "Count their kills from before they joined (default no)",
+                        "Count their kills and deaths from before they joined (default no)",
                     )),
             )
             .option(
