@@ -387,6 +387,24 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             ("suicides".to_owned(), vec![]),
         ],
         weapons: vec![("AK-SU".to_owned(), 120), ("VSD".to_owned(), 44)],
+        factions: vec![
+            tower_store::seasons::FactionStanding {
+                name: "The Wolves".to_owned(),
+                tag: "WLF".to_owned(),
+                kills: 61,
+                deaths: 40,
+                friendly_kills: 2,
+                deleted: false,
+            },
+            tower_store::seasons::FactionStanding {
+                name: "Bears".to_owned(),
+                tag: "BR".to_owned(),
+                kills: 12,
+                deaths: 30,
+                friendly_kills: 0,
+                deleted: true,
+            },
+        ],
         state: "closed".to_owned(),
     };
     put(

@@ -374,3 +374,94 @@ async fn joins_racing_for_the_last_place_never_overfill_a_faction() {
     }
     ok(test.drop_database().await);
 }
+
+/// A season closed (`/reset_stats`) keeps every faction's record in it, a deleted one's
+/// too, and the factions' records start again from zero with the statistics.
+#[tokio::test]
+async fn a_closed_season_keeps_the_factions_records_and_the_next_starts_from_zero() {
+    use tower_ingest::ingest::parse_killfeed_chunk;
+    use tower_ingest::timestamp::format_seconds;
+    use tower_store::player_links::{PlayerLink, PlayerLinks};
+    use tower_store::seasons::{CloseOutcome, SeasonStore};
+    use tower_store::stats_store::{BatchRef, StatsStore};
+
+    const WOLF: (&str, &str) = ("Wolf", "00070000000000000000000000000001");
+    const BEAR: (&str, &str) = ("Bear", "00070000000000000000000000000002");
+    let test = ok(TestDatabase::create("factions_seasons").await);
+    let db = ok(test.open().await);
+    let factions = Factions::new(&db);
+    let links = PlayerLinks::new(&db);
+    let stats = StatsStore::new(&db);
+    for (user, p) in [(LEADER, WOLF), (OTHER_LEADER, BEAR)] {
+        let link = PlayerLink {
+            server_id: SERVER.to_owned(),
+            player_id: p.1.to_owned(),
+            player_name: p.0.to_owned(),
+        };
+        ok(links.link(GUILD, user, &link).await);
+    }
+    let wolves = ok(factions
+        .create(
+            GUILD,
+            SERVER,
+            LEADER,
+            &faction("The Wolves", "WLF", "", None),
+        )
+        .await);
+    let bears = ok(factions
+        .create(
+            GUILD,
+            SERVER,
+            OTHER_LEADER,
+            &faction("Bears", "BR", "", None),
+        )
+        .await);
+    let now = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
+    let kill = |batch: i64, at: i64, killer: (&str, &str), victim: (&str, &str)| {
+        let line = format!(
+            "{};{};{};{};{};AK-74;30;\n",
+            format_seconds(at),
+            killer.0,
+            killer.1,
+            victim.0,
+            victim.1
+        );
+        let stats = &stats;
+        async move {
+            let chunk = parse_killfeed_chunk("k.csv", line.as_bytes(), 0, true);
+            let at = BatchRef {
+                guild_id: GUILD,
+                server_id: SERVER,
+                batch,
+            };
+            ok(stats.apply_batch(at, &[chunk]).await);
+        }
+    };
+    // Both count from the start (their kills below are from before they founded).
+    ok(factions.count_history(&wolves, LEADER).await);
+    ok(factions.count_history(&bears, OTHER_LEADER).await);
+    // Season 1: the wolf kills the bear twice; the Bears are disbanded before it closes.
+    kill(1, now - 120, WOLF, BEAR).await;
+    kill(2, now - 90, WOLF, BEAR).await;
+    ok(factions.delete(&bears).await);
+    let closed = ok(SeasonStore::new(&db)
+        .close(GUILD, SERVER, Some("Wipe 1"), LEADER, 2)
+        .await);
+    let CloseOutcome::Closed(season) = closed else {
+        panic!("closed: {closed:?}")
+    };
+    let records: Vec<(&str, i64, i64, bool)> = season
+        .factions
+        .iter()
+        .map(|f| (f.tag.as_str(), f.kills, f.deaths, f.deleted))
+        .collect();
+    assert_eq!(records, vec![("WLF", 2, 0, false), ("BR", 0, 2, true)]);
+    // Kept as stored.
+    let again = ok(SeasonStore::new(&db).find(GUILD, SERVER, "Wipe 1").await);
+    assert_eq!(again.map(|s| s.factions), Some(season.factions.clone()));
+    // Season 2: one kill so far.
+    kill(3, now - 60, WOLF, BEAR).await;
+    let record = ok(factions.stats(&wolves).await);
+    assert_eq!((record.kills, record.deaths), (1, 0), "{record:?}");
+    ok(test.drop_database().await);
+}

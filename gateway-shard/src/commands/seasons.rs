@@ -323,7 +323,7 @@ fn top_of(season: &Season, board: Leaderboard) -> &[tower_store::seasons::Champi
         .unwrap_or_default()
 }
 
-/// A season's champions on every leaderboard, its totals and weapons.
+/// A season's champions on every leaderboard, its totals, weapons and factions.
 pub fn champions(server_name: &str, season: &Season) -> twilight_model::channel::message::Embed {
     let mut b = EmbedBuilder::new()
         .title(clip(
@@ -361,6 +361,30 @@ pub fn champions(server_name: &str, season: &Season) -> twilight_model::channel:
             .collect::<Vec<_>>()
             .join("\n");
         b = b.field(EmbedFieldBuilder::new("Top Weapons", clip(&weapons, 1024)));
+    }
+    if !season.factions.is_empty() {
+        let factions = season
+            .factions
+            .iter()
+            .take(5)
+            .map(|f| {
+                format!(
+                    "**{}** [{}] — {} kills, {} deaths{}{}",
+                    shown(&f.name, 32),
+                    shown(&f.tag, 10),
+                    f.kills,
+                    f.deaths,
+                    if f.friendly_kills > 0 {
+                        format!(", {} friendly", f.friendly_kills)
+                    } else {
+                        String::new()
+                    },
+                    if f.deleted { " (disbanded)" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        b = b.field(EmbedFieldBuilder::new("Factions", clip(&factions, 1024)));
     }
     b.footer(EmbedFooterBuilder::new(
         "A player's line: /stats season server_id season player_name",

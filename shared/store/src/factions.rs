@@ -203,6 +203,7 @@ pub struct Factions {
     links: mongodb::Collection<Document>,
     kills: mongodb::Collection<Document>,
     cursors: crate::cursor_store::CursorStore,
+    seasons: crate::seasons::SeasonStore,
 }
 
 /// A membership's time in a faction (Unix seconds, wall clock): open while it lasts.
@@ -225,6 +226,7 @@ impl Factions {
             links: raw.collection(collections::PLAYER_LINKS),
             kills: raw.collection(collections::KILLS),
             cursors: crate::cursor_store::CursorStore::new(db),
+            seasons: crate::seasons::SeasonStore::new(db),
         }
     }
 
@@ -654,7 +656,62 @@ impl Factions {
     /// stored kill lines of that time (one index range of the server's kill documents,
     /// by the lines' game time). A kill of one member by another counts apart, as
     /// friendly, neither a kill nor a death.
+    /// The current season's (its kill lines after the last closed season's batch).
     pub async fn stats(&self, faction: &Faction) -> Result<FactionStats, MongoError> {
+        let after = self
+            .seasons
+            .current_after_batch(faction.guild_id, &faction.server_id)
+            .await?;
+        self.record(faction, after, None).await
+    }
+
+    /// Every faction of a server with a record in the kill lines of batches after
+    /// `after_batch` up to `up_to_batch` (a season's), deleted ones too, most kills first.
+    pub async fn season_standings(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        after_batch: i64,
+        up_to_batch: i64,
+    ) -> Result<Vec<crate::seasons::FactionStanding>, MongoError> {
+        let docs: Vec<Document> = self
+            .factions
+            .find(scope(guild_id, server_id))
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for f in docs.iter().filter_map(faction_of) {
+            let r = self.record(&f, after_batch, Some(up_to_batch)).await?;
+            if r.kills + r.deaths + r.friendly_kills == 0 {
+                continue;
+            }
+            out.push(crate::seasons::FactionStanding {
+                name: f.name,
+                tag: f.tag,
+                kills: r.kills,
+                deaths: r.deaths,
+                friendly_kills: r.friendly_kills,
+                deleted: f.deleted_unix.is_some(),
+            });
+        }
+        out.sort_by(|a, b| {
+            b.kills
+                .cmp(&a.kills)
+                .then(a.deaths.cmp(&b.deaths))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(out)
+    }
+
+    /// A faction's record in the kill lines of batches after `after_batch` (up to
+    /// `up_to_batch`, when given): see [`Factions::stats`].
+    pub async fn record(
+        &self,
+        faction: &Faction,
+        after_batch: i64,
+        up_to_batch: Option<i64>,
+    ) -> Result<FactionStats, MongoError> {
         let periods = self.periods(faction).await?;
         let mut out = FactionStats::default();
         // Memberships are timed by the wall clock, kill lines by the game server's: a
@@ -711,12 +768,17 @@ impl Factions {
                 .get(player)
                 .is_some_and(|t| t.iter().any(|(from, until)| (*from..=*until).contains(&at)))
         };
+        let mut batches = doc! { "$gt": after_batch };
+        if let Some(up_to) = up_to_batch {
+            batches.insert("$lte", up_to);
+        }
         let mut cursor = self
             .kills
             .find(doc! {
                 "guild_id": faction.guild_id.to_string(),
                 "server_id": &faction.server_id,
                 "at": { "$gte": DateTime::from_millis(start.saturating_mul(1000)) },
+                "batch": batches,
             })
             .await?;
         let mut players: std::collections::HashMap<String, (String, i64, i64)> =

@@ -60,8 +60,22 @@ pub struct Season {
     pub champions: Vec<(String, Vec<Champion>)>,
     /// The most used weapons and their kills.
     pub weapons: Vec<(String, u64)>,
+    /// The server's factions' records in the season (deleted ones too), most kills first.
+    pub factions: Vec<FactionStanding>,
     /// `archiving`, `archived` or `closed`.
     pub state: String,
+}
+
+/// A faction's record in a closed season.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactionStanding {
+    pub name: String,
+    pub tag: String,
+    pub kills: i64,
+    pub deaths: i64,
+    pub friendly_kills: i64,
+    /// Deleted by the time the season closed.
+    pub deleted: bool,
 }
 
 /// What [`SeasonStore::close`] did.
@@ -285,6 +299,11 @@ impl SeasonStore {
             .collect();
         weapons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         weapons.truncate(WEAPONS_KEPT);
+        // Every faction's record from the season before's last batch to this one's.
+        let before = self.current_after_batch(guild_id, server_id).await?;
+        let factions = crate::factions::Factions::new(&self.db)
+            .season_standings(guild_id, server_id, before, after_batch)
+            .await?;
         let season = Season {
             id: format!("{guild}:{server_id}:{number}"),
             label,
@@ -298,6 +317,7 @@ impl SeasonStore {
             suicides: stats.totals.suicides.total(),
             champions,
             weapons,
+            factions,
             state: "archiving".to_owned(),
         };
         let mut d = season_doc(&season);
@@ -421,6 +441,10 @@ fn season_doc(s: &Season) -> Document {
         "suicides": to_i64(s.suicides),
         "champions": champions,
         "weapons": weapons,
+        "factions": s.factions.iter().map(|f| Bson::Document(doc! {
+            "name": &f.name, "tag": &f.tag, "kills": f.kills, "deaths": f.deaths,
+            "friendly_kills": f.friendly_kills, "deleted": f.deleted,
+        })).collect::<Vec<_>>(),
         "state": &s.state,
         "schema_version": SCHEMA_VERSION,
     }
@@ -479,6 +503,22 @@ fn season_from(d: &Document) -> Option<Season> {
         suicides: get_u64(d, "suicides"),
         champions,
         weapons,
+        factions: d
+            .get_array("factions")
+            .map(|a| {
+                a.iter()
+                    .filter_map(Bson::as_document)
+                    .map(|f| FactionStanding {
+                        name: text(f, "name"),
+                        tag: text(f, "tag"),
+                        kills: get_i64(f, "kills").unwrap_or(0),
+                        deaths: get_i64(f, "deaths").unwrap_or(0),
+                        friendly_kills: get_i64(f, "friendly_kills").unwrap_or(0),
+                        deleted: f.get_bool("deleted").unwrap_or(false),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         state: text(d, "state"),
     })
 }
