@@ -769,6 +769,13 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
             ("tier", Opt::Int(4)),
         ]
     };
+    // Before premium: rivalries (tier 2) and factions (tier 3) are refused, saying why.
+    let a = run(&member_a, "rivalry top", &[]).await;
+    assert_eq!(a.title(), "Not allowed", "{}", a.text());
+    mentions(&a, &["`/rivalry top` needs the", "(tier 2) or higher"]);
+    let a = run(&member_a, "faction list", &[]).await;
+    assert_eq!(a.title(), "Not allowed", "{}", a.text());
+    mentions(&a, &["`/faction list` needs the", "(tier 3) or higher"]);
     let a = run(&admin_a, "admin premium", &overseer(GUILD_A)).await;
     assert_eq!(a.title(), "Not allowed", "no home server yet: {}", a.text());
     let a = run(&owner_a, "admin sethomeguild", &[]).await;
