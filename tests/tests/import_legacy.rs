@@ -217,6 +217,30 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
     no_target.remove("target_id");
     let mut elsewhere = bounty("b-elsewhere", "active", 1);
     elsewhere.insert("server_id", "test_server");
+    // Factions in both shapes the earlier bot's versions disagree on (members are players).
+    insert(
+        "factions",
+        vec![
+            // models/faction.py's: the owner linked here; KT93141 linked on no server here.
+            doc! {
+                "_id": "f-wolves", "guild_id": PD_GUILD as i64,
+                "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
+                "faction_name": "The Wolves", "faction_tag": "WLF", "description": "Pack",
+                "color": 0x7289DA, "owner_id": "00024d4be1e44ba0aa342b39b0fb9937",
+                "admin_ids": ["00024d4be1e44ba0aa342b39b0fb9937"],
+                "member_ids": ["00024d4be1e44ba0aa342b39b0fb9937", "00022ba2df89427c8a252ab6be1df3f3"],
+            },
+            // The cog's, led by a player no one linked.
+            doc! {
+                "_id": "f-bears", "guild_id": PD_GUILD.to_string(), "server_id": "7020",
+                "name": "Bears", "tag": "BR", "leader_id": "00022ba2df89427c8a252ab6be1df3f3",
+                "members": [{ "player_id": "00022ba2df89427c8a252ab6be1df3f3", "role": "leader" }],
+                "require_approval": true,
+            },
+            doc! { "_id": "f-noguild", "server_id": "7020", "faction_name": "Ghosts", "faction_tag": "GH", "owner_id": "00024d4be1e44ba0aa342b39b0fb9937" },
+        ],
+    )
+    .await;
     insert(
         "bounties",
         vec![
@@ -290,6 +314,7 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     // A dry run reports what it would do and writes nothing at all.
     let (dry, dry_printed) = import(&db, &legacy, &key_text, &["--dry-run"]).await;
     assert_eq!(dry["imported"]["game_servers"], 4, "{dry}");
+    assert_eq!(dry["imported"]["factions"], 1, "{dry}");
     assert!(
         ok(db.handle().list_collection_names().await).is_empty(),
         "a dry run wrote"
@@ -360,6 +385,31 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
         reason("b-elsewhere").contains("no imported server"),
         "{report}"
     );
+    // Factions: the Wolves with their linked leader (an officer there too); the member
+    // linked to no one here, the Bears' unlinked leader and the guildless one reported.
+    assert_eq!(report["imported"]["factions"], 1, "{report}");
+    assert!(
+        reason("f-wolves:00022ba2df89427c8a252ab6be1df3f3").contains("linked to no Discord user"),
+        "{report}"
+    );
+    assert!(
+        reason("f-bears").contains("leader's player is linked to no Discord user"),
+        "{report}"
+    );
+    assert!(
+        reason("f-noguild").contains("no readable guild_id"),
+        "{report}"
+    );
+    let factions = tower_store::factions::Factions::new(&ok(db.open().await));
+    let (wolves, role) = ok(factions
+        .of_user(PD_GUILD, "7020", 462_961_235_382_763_520)
+        .await)
+    .unwrap_or_else(|| panic!("the owner leads the imported faction: {report}"));
+    assert_eq!(
+        (wolves.name.as_str(), wolves.tag.as_str(), wolves.colour),
+        ("The Wolves", "WLF", Some(0x7289DA))
+    );
+    assert_eq!(role, tower_store::factions::Role::Leader);
     let bounties = tower_store::bounties::Bounties::new(&ok(db.open().await));
     let status = async |id: &str| {
         ok(bounties.get(id).await).map(|b| (b.status, b.refunded, b.claim.is_some_and(|c| c.paid)))
@@ -461,6 +511,7 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     assert_eq!(again["already"]["game_servers"], 4, "{again}");
     assert_eq!(again["already"]["player_links"], 1, "{again}");
     assert_eq!(again["already"]["bounties"], 4, "{again}");
+    assert_eq!(again["already"]["factions"], 1, "{again}");
     assert_eq!(again["already"]["guilds"], 5, "{again}");
     assert_eq!(
         everything(&db.handle()).await,

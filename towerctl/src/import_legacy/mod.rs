@@ -19,13 +19,14 @@
 //! - where each server's killfeed reading stopped ([`read_positions`]): the first read
 //!   here counts the whole CSV history but posts only what the earlier bot had not;
 //! - player links ([`player_links`]) whose server was imported;
-//! - bounties ([`bounties`]) whose server was imported.
+//! - bounties ([`bounties`]) whose server was imported;
+//! - factions and their members linked here ([`factions`]) whose server was imported.
 //!
 //! Statistics are not copied: the earlier bot summed a player's kills across every server
 //! and skipped files of more than 100 events. Each imported server's first read counts its
 //! killfeed's CSV history exactly instead (without posting it), so every server reports
-//! `"statistics": "backfill"`. Kills, players, rivalries, economy and factions are
-//! counted under `not_imported` with why.
+//! `"statistics": "backfill"`. Kills, players, rivalries (recounted with the statistics)
+//! and the economy are counted under `not_imported` with why.
 //!
 //! Order matters for a run cut short: a server's read position is written before the
 //! server, so no worker reads a server before knowing where the earlier bot stopped.
@@ -34,6 +35,7 @@
 //! never stops the rest. Running it again changes nothing: what exists is left as it is.
 
 mod bounties;
+mod factions;
 mod player_links;
 mod read_positions;
 
@@ -152,20 +154,15 @@ const NOT_IMPORTED: &[(&str, &str)] = &[
     ),
     (
         "rivalries",
-        "rivalries are computed from the statistics (issue #18)",
+        "rivalries are recounted from the killfeed CSV files by each server's first read, with the statistics",
     ),
     (
         "economy",
         "the earlier bot's economy could not run (its commands called model methods that did not exist): balances start at 0",
     ),
-    ("factions", "factions are not built yet (issue #18)"),
-    (
-        "collections.factions",
-        "factions are not built yet (issue #18)",
-    ),
     (
         "collections.players",
-        "faction members: factions are not built yet (issue #18)",
+        "players' faction_id repeats the factions' member lists, which are imported",
     ),
 ];
 
@@ -418,6 +415,23 @@ async fn run(
         &all(legacy, "bounties").await.map_err(read)?,
         &server_ids,
         &tower_store::bounties::Bounties::new(db),
+        dry_run,
+        &mut report,
+    )
+    .await?;
+
+    // Factions whose server is here now, with the members linked here (one version kept
+    // them under `collections.factions`).
+    let mut faction_docs = all(legacy, "factions").await.map_err(read)?;
+    faction_docs.extend(all(legacy, "collections.factions").await.map_err(read)?);
+    factions::import(
+        &faction_docs,
+        &all(legacy, "player_links").await.map_err(read)?,
+        &server_ids,
+        (
+            &tower_store::factions::Factions::new(db),
+            &tower_store::player_links::PlayerLinks::new(db),
+        ),
         dry_run,
         &mut report,
     )
