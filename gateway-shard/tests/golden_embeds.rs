@@ -411,6 +411,57 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         "season_champions",
         json(&commands::seasons::champions("Emerald EU", &season))?,
     );
+    // /stats player's first page and /stats leaderboard, for fixed statistics.
+    let row = |id: &str, name: &str, kills: u64, deaths: u64| tower_store::stats_query::PlayerRow {
+        player_id: id.to_owned(),
+        stats: tower_ingest::stats::PlayerStats {
+            name: name.to_owned(),
+            names: vec![name.to_owned()],
+            kills,
+            deaths,
+            ..Default::default()
+        },
+    };
+    let mut alpha = row("0002ca35475e48e28fdf97e052dc130f", "Alpha One", 41, 12);
+    alpha.stats.names.push("AlphaOld".to_owned());
+    alpha.stats.environment_deaths = 2;
+    alpha.stats.longest_kill_m = Some(412);
+    alpha.stats.current_killstreak = 3;
+    alpha.stats.best_killstreak = 9;
+    alpha.stats.worst_deathstreak = 2;
+    alpha.stats.first_seen = 1_743_067_355;
+    alpha.stats.last_seen = 1_746_237_710;
+    put(
+        "stats_player_overview",
+        json(&commands::stats::overview_embed("Emerald EU", &alpha))?,
+    );
+    let rows = vec![
+        alpha,
+        row("00024afed387453195c040bb85708405", "Bravo_*", 30, 30),
+        row("00022ba2df89427c8a252ab6be1df3f3", "Charlie", 7, 2),
+    ];
+    let tags = std::collections::HashMap::from([(
+        "00024afed387453195c040bb85708405".to_owned(),
+        ("f1".to_owned(), "WLF".to_owned()),
+    )]);
+    put(
+        "stats_leaderboard_kills",
+        json(&commands::stats::leaderboard_embed(
+            "Emerald EU",
+            tower_ingest::stats::Leaderboard::Kills,
+            &rows,
+            &tags,
+        ))?,
+    );
+    put(
+        "stats_leaderboard_empty",
+        json(&commands::stats::leaderboard_embed(
+            "Emerald EU",
+            tower_ingest::stats::Leaderboard::Kdr,
+            &[],
+            &Default::default(),
+        ))?,
+    );
     put("events_help", reply(&commands::help::events())?);
     // The economy's messages that read the ledger, from fixed figures.
     use tower_store::gambling::HouseStats;

@@ -257,32 +257,12 @@ pub async fn run(
                 }
                 false => Default::default(),
             };
-            let lines: Vec<String> = rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let tag = tags
-                        .get(&r.player_id)
-                        .map_or(String::new(), |(_, t)| format!("[{}] ", shown(t, 10)));
-                    format!(
-                        "**{}.** {tag}{} — {}",
-                        i + 1,
-                        shown(&r.stats.name, 40),
-                        value(stat, r)
-                    )
-                })
-                .collect();
-            let description = super::lines_or(&lines, "No player has this statistic yet.");
-            Ok(Reply::embed(
-                EmbedBuilder::new()
-                    .title(clip(
-                        &format!("{} — {}", stat.label(), shown(&server.name, 100)),
-                        256,
-                    ))
-                    .description(description)
-                    .color(colour::INFO)
-                    .build(),
-            ))
+            Ok(Reply::embed(leaderboard_embed(
+                &server.name,
+                stat,
+                &rows,
+                &tags,
+            )))
         }
         "stats weapon" => {
             super::weapons::weapon(bot, caller, &server, inv.str("weapon_name")?).await
@@ -291,6 +271,123 @@ pub async fn run(
         "stats season" => super::seasons::season(bot, caller, &server, inv).await,
         other => Err(super::unknown(other)),
     }
+}
+
+/// A `/stats player` page's title and footer: the player, the page, the server.
+fn page_frame(server_name: &str, row: &PlayerRow, page: Page) -> EmbedBuilder {
+    EmbedBuilder::new()
+        .title(clip(
+            &format!("{} — {}", shown(&row.stats.name, 64), page.label()),
+            256,
+        ))
+        .color(colour::INFO)
+        .footer(EmbedFooterBuilder::new(clip(
+            &format!("{server_name} · {}", row.player_id),
+            200,
+        )))
+}
+
+/// `/stats player`'s first page, as a player's statistics stand.
+pub fn overview_embed(
+    server_name: &str,
+    row: &PlayerRow,
+) -> twilight_model::channel::message::Embed {
+    overview(page_frame(server_name, row, Page::Overview), row).build()
+}
+
+/// The overview page's fields: totals, streaks, activity, earlier names.
+fn overview(b: EmbedBuilder, row: &PlayerRow) -> EmbedBuilder {
+    let s = &row.stats;
+    let mut b = b
+        .field(EmbedFieldBuilder::new("Kills", s.kills.to_string()).inline())
+        .field(EmbedFieldBuilder::new("Deaths", s.deaths.to_string()).inline())
+        .field(EmbedFieldBuilder::new("K/D", format!("{:.2}", s.kdr())).inline())
+        .field(EmbedFieldBuilder::new("Suicides", s.suicides.total().to_string()).inline())
+        .field(
+            EmbedFieldBuilder::new("Environment deaths", s.environment_deaths.to_string()).inline(),
+        )
+        .field(
+            EmbedFieldBuilder::new(
+                "Longest kill",
+                format!("{} m", s.longest_kill_m.unwrap_or(0)),
+            )
+            .inline(),
+        )
+        .field(
+            EmbedFieldBuilder::new(
+                "Killstreak",
+                format!("{} now · {} best", s.current_killstreak, s.best_killstreak),
+            )
+            .inline(),
+        )
+        .field(
+            EmbedFieldBuilder::new(
+                "Deathstreak",
+                format!(
+                    "{} now · {} worst",
+                    s.current_deathstreak, s.worst_deathstreak
+                ),
+            )
+            .inline(),
+        );
+    // Game time, read as UTC (what the killfeed writes).
+    if s.last_seen > 0 {
+        b = b.field(EmbedFieldBuilder::new(
+            "Activity",
+            format!(
+                "First seen <t:{}:f>\nLast seen <t:{}:R>",
+                s.first_seen, s.last_seen
+            ),
+        ));
+    }
+    if s.names.len() > 1 {
+        b = b.field(EmbedFieldBuilder::new(
+            "Also known as",
+            clip(
+                &s.names
+                    .iter()
+                    .map(|n| shown(n, 64))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                1024,
+            ),
+        ));
+    }
+    b
+}
+
+/// A `/stats leaderboard` answer: the rows in order, each with its faction tag (by EOS
+/// id: (faction id, tag)) where the guild shows them.
+pub fn leaderboard_embed(
+    server_name: &str,
+    stat: Leaderboard,
+    rows: &[PlayerRow],
+    tags: &std::collections::HashMap<String, (String, String)>,
+) -> twilight_model::channel::message::Embed {
+    let lines: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let tag = tags
+                .get(&r.player_id)
+                .map_or(String::new(), |(_, t)| format!("[{}] ", shown(t, 10)));
+            format!(
+                "**{}.** {tag}{} — {}",
+                i + 1,
+                shown(&r.stats.name, 40),
+                value(stat, r)
+            )
+        })
+        .collect();
+    let description = super::lines_or(&lines, "No player has this statistic yet.");
+    EmbedBuilder::new()
+        .title(clip(
+            &format!("{} — {}", stat.label(), shown(server_name, 100)),
+            256,
+        ))
+        .description(description)
+        .color(colour::INFO)
+        .build()
 }
 
 fn value(stat: Leaderboard, r: &PlayerRow) -> String {
@@ -343,76 +440,9 @@ async fn player_page(
     row: &PlayerRow,
     button: &PageButton,
 ) -> Result<Reply, CommandError> {
-    let s = &row.stats;
-    let mut b = EmbedBuilder::new()
-        .title(clip(
-            &format!("{} — {}", shown(&s.name, 64), button.page.label()),
-            256,
-        ))
-        .color(colour::INFO)
-        .footer(EmbedFooterBuilder::new(clip(
-            &format!("{server_name} · {}", row.player_id),
-            200,
-        )));
+    let mut b = page_frame(server_name, row, button.page);
     match button.page {
-        Page::Overview => {
-            b = b
-                .field(EmbedFieldBuilder::new("Kills", s.kills.to_string()).inline())
-                .field(EmbedFieldBuilder::new("Deaths", s.deaths.to_string()).inline())
-                .field(EmbedFieldBuilder::new("K/D", format!("{:.2}", s.kdr())).inline())
-                .field(EmbedFieldBuilder::new("Suicides", s.suicides.total().to_string()).inline())
-                .field(
-                    EmbedFieldBuilder::new("Environment deaths", s.environment_deaths.to_string())
-                        .inline(),
-                )
-                .field(
-                    EmbedFieldBuilder::new(
-                        "Longest kill",
-                        format!("{} m", s.longest_kill_m.unwrap_or(0)),
-                    )
-                    .inline(),
-                )
-                .field(
-                    EmbedFieldBuilder::new(
-                        "Killstreak",
-                        format!("{} now · {} best", s.current_killstreak, s.best_killstreak),
-                    )
-                    .inline(),
-                )
-                .field(
-                    EmbedFieldBuilder::new(
-                        "Deathstreak",
-                        format!(
-                            "{} now · {} worst",
-                            s.current_deathstreak, s.worst_deathstreak
-                        ),
-                    )
-                    .inline(),
-                );
-            // Game time, read as UTC (what the killfeed writes).
-            if s.last_seen > 0 {
-                b = b.field(EmbedFieldBuilder::new(
-                    "Activity",
-                    format!(
-                        "First seen <t:{}:f>\nLast seen <t:{}:R>",
-                        s.first_seen, s.last_seen
-                    ),
-                ));
-            }
-            if s.names.len() > 1 {
-                b = b.field(EmbedFieldBuilder::new(
-                    "Also known as",
-                    clip(
-                        &s.names
-                            .iter()
-                            .map(|n| shown(n, 64))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        1024,
-                    ),
-                ));
-            }
-        }
+        Page::Overview => b = overview(b, row),
         Page::Weapons => {
             // Every weapon (a player uses a few dozen at most), the top 15 listed.
             let weapons = bot
@@ -482,7 +512,8 @@ async fn player_page(
                     now - FORM_DAYS * 86_400,
                 )
                 .await?;
-            if let Some(text) = super::player_form::recent_performance(&encounters, s.kdr()) {
+            if let Some(text) = super::player_form::recent_performance(&encounters, row.stats.kdr())
+            {
                 b = b.field(EmbedFieldBuilder::new("Recent Performance", text));
             }
             let met = super::player_form::recent_matchups(&encounters);
