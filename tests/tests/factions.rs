@@ -465,3 +465,43 @@ async fn a_closed_season_keeps_the_factions_records_and_the_next_starts_from_zer
     assert_eq!((record.kills, record.deaths), (1, 0), "{record:?}");
     ok(test.drop_database().await);
 }
+
+/// A removal and a hand-over of the lead to the same member, at the same moment, never
+/// leave a faction led by someone who is not in it.
+#[tokio::test]
+async fn a_removal_racing_a_hand_over_never_leaves_a_leader_outside() {
+    let test = ok(TestDatabase::create("factions_lead_race").await);
+    let db = ok(test.open().await);
+    let factions = Factions::new(&db);
+    let wolves = ok(factions
+        .create(
+            GUILD,
+            SERVER,
+            LEADER,
+            &faction("The Wolves", "WLF", "", None),
+        )
+        .await);
+    for round in 0..8u64 {
+        let member = 600_000_000_000_000_000 + round;
+        ok(factions.join(&wolves, member, true).await);
+        let now = ok(factions.get(GUILD, SERVER, &wolves.id).await)
+            .unwrap_or_else(|| panic!("the faction is there"));
+        let (removed, handed) = tokio::join!(
+            factions.remove(&now, member),
+            factions.set_role(&now, member, Role::Leader)
+        );
+        let after = ok(factions.get(GUILD, SERVER, &wolves.id).await)
+            .unwrap_or_else(|| panic!("the faction is there"));
+        let members = ok(factions.members(&after).await);
+        assert!(
+            members.iter().any(|m| m.user_id == after.leader_id),
+            "round {round}: led by {} outside the faction (remove {removed:?}, hand over {handed:?})",
+            after.leader_id
+        );
+        // The lead back to the founder for the next round.
+        if after.leader_id != LEADER {
+            ok(factions.set_role(&after, LEADER, Role::Leader).await);
+        }
+    }
+    ok(test.drop_database().await);
+}

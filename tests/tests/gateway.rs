@@ -1758,6 +1758,12 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     ]);
     let a = run(&member_a, "faction promote", &hand_over).await;
     assert_eq!(a.title(), "Hand Over the Lead?", "{}", a.text());
+    mentions(
+        &a,
+        &[
+            "Are you sure you want to transfer leadership of **The Wolves** to **Charlie**? You will be demoted to officer.",
+        ],
+    );
     let pressed = ok(sim
         .answer(&sim.press(0, &member_a, &a.buttons()[1]), WAIT)
         .await);
@@ -1767,6 +1773,10 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         .answer(&sim.press(0, &member_a, &a.buttons()[0]), WAIT)
         .await);
     assert_eq!(pressed.title(), "Member Promoted", "{}", pressed.text());
+    mentions(
+        &pressed,
+        &["Successfully Transferred leadership to **Charlie** in **The Wolves** [WLF]."],
+    );
     let sent = sim.user_command(0, &member_a, "View Faction", ADMIN_A);
     let a = ok(sim.answer(&sent, WAIT).await);
     mentions(&a, &["Role\nLeader"]);

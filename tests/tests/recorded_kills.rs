@@ -140,6 +140,18 @@ async fn a_kill_recorded_by_hand_counts_once_and_says_so() {
         let counted = ok(sink.record_kills(vec![kill(at)]).await);
         assert_eq!(counted, want, "attempt {attempt}");
     }
+    // A request asked again (its reply lost, another worker's clock) is its first line.
+    assert_eq!(
+        ok(cursors.recorded_line(GUILD, SERVER, "r1", &line(at)).await),
+        line(at)
+    );
+    assert_eq!(
+        ok(cursors
+            .recorded_line(GUILD, SERVER, "r1", &line(at + 7))
+            .await),
+        line(at),
+        "the first attempt's line"
+    );
     let after = counts(&query, &killer_id, &victim_id).await;
     assert_eq!(
         after,

@@ -226,9 +226,8 @@ pub async fn run(
                     &f,
                     Action::HandOver(user),
                     format!(
-                        "Hand the lead of **{}** [{}] to **{}** (<@{user}>)? You stay an officer; only the new leader or an admin can hand it on.",
+                        "Are you sure you want to transfer leadership of **{}** to **{}**? You will be demoted to officer.",
                         shown(&f.name, 32),
-                        shown(&f.tag, 10),
                         shown(&player, 100)
                     ),
                 ));
@@ -522,10 +521,19 @@ pub async fn pressed(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Repl
                 .set_role(&f, to, Role::Leader)
                 .await
                 .map_err(|e| refusal(e, ""))?;
+            // Named by their player on the server, as the question named them.
+            let player = bot
+                .links
+                .of_user(caller.guild_id, to)
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .find(|l| l.server_id == button.server)
+                .map_or(format!("<@{to}>"), |l| shown(&l.player_name, 100));
             Ok(Reply::done(
                 "Member Promoted",
                 format!(
-                    "Successfully Transferred leadership to <@{to}> in **{}** [{}].",
+                    "Successfully Transferred leadership to **{player}** in **{}** [{}].",
                     shown(&f.name, 32),
                     shown(&f.tag, 10)
                 ),

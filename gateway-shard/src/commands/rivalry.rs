@@ -411,8 +411,9 @@ async fn record_kill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Rep
         weapon: weapon.to_owned(),
         location: location.to_owned(),
         recorded_by: caller.user_id,
-        // Asked once: a worker asked again after another failed writes the same line.
         asked_at_unix: now_unix(),
+        // A worker asked again after another failed counts the line the first one fixed.
+        request_id: inv.interaction_id.to_string(),
     };
     let recorded = bot
         .workers

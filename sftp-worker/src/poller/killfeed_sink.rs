@@ -40,6 +40,30 @@ impl Poller {
                 .await
                 .map_err(|e| database(&e))?,
         };
+        // Kills recorded by hand and cut short are finished first, from their pending
+        // record: they need no folder (the first one may no longer be listed).
+        let loaded = if loaded.recorded_pending() {
+            let mut sink = StoreSink::for_recording(
+                guild,
+                sid,
+                token,
+                loaded.clone(),
+                &self.stats,
+                &self.cursors,
+            )
+            .map_err(|e| match e {
+                OpenFoldersError::Fenced => lease_lost(),
+                OpenFoldersError::Db(e) => database(&e),
+                other => failure("poll.killfeed", other.to_string(), true),
+            })?;
+            sink.outbox = Some(&self.outbox);
+            sink.finish_recorded().await.map_err(|e| database(&e))?;
+            let mut loaded = loaded;
+            loaded.states.insert(sink.slot.clone(), sink.state.clone());
+            loaded
+        } else {
+            loaded
+        };
         // What this poll leaves: the slots it read, with the states its sinks end with.
         let mut left = loaded.clone();
         let mut sinks = StoreSink::from_slots(

@@ -4,7 +4,9 @@
 //! exactly-once path as the game's own lines, and no poll's batch numbers collide with
 //! them.
 
-use tower_store::cursor_store::{OpenFoldersError, RecordedKill, StoreSink};
+use tower_store::cursor_store::{
+    OpenFoldersError, PRIMARY_KILLFEED, RecordedKill, StoreSink, is_fenced,
+};
 
 use super::{Poller, Refused};
 use crate::pool::ServerKey;
@@ -29,6 +31,8 @@ pub struct KillToRecord {
     pub by: u64,
     /// When it was asked (Unix seconds, UTC).
     pub asked_at: i64,
+    /// The request's id: its line is fixed by its first attempt (empty: not kept).
+    pub request_id: String,
 }
 
 impl KillToRecord {
@@ -100,6 +104,22 @@ impl Poller {
             refuse(asked, Refused::NotHere);
             return false;
         }
+        // As the first poll under a lease does, before anything is numbered: the cursors
+        // fenced with this token (a worker that held the server before can no longer
+        // write them) and a season close cut short finished (a kill counted into a half
+        // closed season would be archived with it).
+        if let Err(e) = self.cursors.fence(key.0, &key.1, token).await {
+            let why = match is_fenced(&e) {
+                true => Refused::NotHere,
+                false => Refused::Failed(e.to_string()),
+            };
+            refuse(asked, why);
+            return false;
+        }
+        if let Err(e) = self.seasons.finish_unfinished(key.0, &key.1).await {
+            refuse(asked, Refused::Failed(e.to_string()));
+            return false;
+        }
         let slots = match self.cursors.load_killfeed_slots(key.0, &key.1).await {
             Ok(slots) => slots,
             Err(e) => {
@@ -107,11 +127,11 @@ impl Poller {
                 return false;
             }
         };
+        // The first folder's clock (every folder is the same game server's).
         let clock_ahead = slots
             .states
-            .values()
-            .filter_map(|s| s.clock_ahead)
-            .next()
+            .get(PRIMARY_KILLFEED)
+            .and_then(|s| s.clock_ahead)
             .unwrap_or(0);
         let mut sink =
             match StoreSink::for_recording(key.0, &key.1, token, slots, &self.stats, &self.cursors)
@@ -151,6 +171,20 @@ impl Poller {
                     continue;
                 }
             };
+            // A request asked before (its reply lost) is the line its first attempt fixed.
+            let line = match a.kill.request_id.as_str() {
+                "" => Ok(line),
+                id => self.cursors.recorded_line(key.0, &key.1, id, &line).await,
+            };
+            let line = match line {
+                Ok(line) => line,
+                Err(e) => {
+                    let _ = a.reply.send(Err(Refused::Failed(e.to_string())));
+                    refuse(asked.collect(), Refused::Failed(e.to_string()));
+                    break;
+                }
+            };
+            let at = tower_ingest::killfeed::parse_line(line.as_bytes()).map_or(at, |l| l.at);
             let kill = RecordedKill {
                 line,
                 by: a.kill.by.to_string(),
@@ -165,11 +199,17 @@ impl Poller {
                 Ok(n) => {
                     let _ = a.reply.send(Ok(Recorded { counted: n > 0, at }));
                 }
+                // A newer holder fenced the cursors: nothing was written; it is asked.
+                Err(e) if is_fenced(&e) => {
+                    let _ = a.reply.send(Err(Refused::NotHere));
+                    refuse(asked.collect(), Refused::NotHere);
+                    break;
+                }
                 Err(e) => {
-                    // Its pending record is finished by the server's next poll; the kills
-                    // after it are not recorded.
+                    // Its pending record, if written, is finished by the server's next
+                    // poll; the kills after it are not recorded.
                     let _ = a.reply.send(Err(Refused::Failed(format!(
-                        "{e}; the kill is counted by the server's next poll"
+                        "{e}; if it was written, the server's next poll counts it"
                     ))));
                     refuse(asked.collect(), Refused::Failed(e.to_string()));
                     break;

@@ -289,8 +289,7 @@ impl Poller {
                         // So does a season close (it needs the database, not the server).
                         && (rt.breaker.allows(now)
                             || rt.backfill.is_some()
-                            || rt.season_close.is_some()
-                            || !rt.recorded_kills.is_empty())
+                            || rt.season_close.is_some())
                         && rt.next_due.is_none_or(|d| d <= now)
                 })
                 .map(|(k, rt)| {

@@ -43,6 +43,7 @@ impl Worker {
             location: (!location.is_empty()).then(|| location.to_owned()),
             by: r.recorded_by,
             asked_at: r.asked_at_unix,
+            request_id: r.request_id,
         };
         // Refused now, not after the poll: the line's time does not change whether it is one.
         kill.line(r.asked_at_unix).map_err(|e| {

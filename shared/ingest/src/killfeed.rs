@@ -344,7 +344,11 @@ pub fn recorded_kill_line(
         "{};{killer};{killer_id};{victim};{victim_id};{weapon};0;",
         crate::timestamp::format_seconds(at)
     );
-    if line.contains(['\n', '\r']) {
+    // A `;` would shift the fields (a weapon `AK;999;X` would set the distance).
+    if [killer, killer_id, victim, victim_id, weapon]
+        .iter()
+        .any(|f| f.contains([';', '\n', '\r']))
+    {
         return Err(Malformed::Inconsistent);
     }
     match parse_line(line.as_bytes())? {

@@ -148,6 +148,24 @@ pub struct KillfeedSlots {
     pub lease_token: Option<i64>,
 }
 
+impl KillfeedSlots {
+    /// Whether the first slot holds an interrupted batch of kills recorded by hand: it
+    /// needs no folder read to be finished ([`StoreSink::finish_recorded`]).
+    pub fn recorded_pending(&self) -> bool {
+        self.states
+            .get(PRIMARY_KILLFEED)
+            .and_then(|s| s.pending.as_ref())
+            .is_some_and(PendingBatch::is_recorded)
+    }
+}
+
+impl PendingBatch {
+    /// A batch of kills recorded by hand only (no range to read from the game server).
+    pub fn is_recorded(&self) -> bool {
+        self.ranges.iter().all(|r| r.recorded.is_some())
+    }
+}
+
 /// Why a server's killfeed folders cannot be read now.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenFoldersError {
@@ -169,6 +187,7 @@ pub fn folder_slot(dir: &str) -> String {
 #[derive(Clone)]
 pub struct CursorStore {
     cursors: mongodb::Collection<Document>,
+    recorded: mongodb::Collection<Document>,
 }
 
 fn key(guild_id: u64, server_id: &str, slot: &str) -> String {
@@ -216,6 +235,7 @@ impl CursorStore {
     pub fn new(db: &Database) -> Self {
         Self {
             cursors: db.raw().collection(collections::INGEST_CURSORS),
+            recorded: db.raw().collection(collections::RECORDED_KILLS),
         }
     }
 
@@ -595,6 +615,12 @@ impl<'a> StoreSink<'a> {
         let mut states = loaded.states;
         let primary = states.remove(PRIMARY_KILLFEED).unwrap_or_default();
         let primary_dir = primary.folder.clone().or_else(|| dirs.first().cloned());
+        if primary.pending.is_some() && primary_dir.as_ref().is_none_or(|d| !dirs.contains(d)) {
+            // Its batch number would be drawn again by a listed folder.
+            return Err(OpenFoldersError::PendingElsewhere(
+                PRIMARY_KILLFEED.to_owned(),
+            ));
+        }
         let listed: Vec<String> = dirs.iter().map(|d| folder_slot(d)).collect();
         if let Some((slot, _)) = states
             .iter()
@@ -652,7 +678,9 @@ impl<'a> StoreSink<'a> {
 
     /// The sink kills recorded by hand are counted through ([`StoreSink::record_kills`]):
     /// the server's first killfeed slot, numbering after every slot's batches. Refused
-    /// while any slot has an interrupted batch (it is finished first, by the next poll).
+    /// while a slot has an interrupted batch read from the game server (it is finished
+    /// first, by the next poll); an interrupted batch of recorded kills in the first slot
+    /// is finished by [`StoreSink::finish_recorded`].
     pub fn for_recording(
         guild_id: u64,
         server_id: &'a str,
@@ -664,7 +692,11 @@ impl<'a> StoreSink<'a> {
         if loaded.lease_token.is_some_and(|theirs| theirs > fence) {
             return Err(OpenFoldersError::Fenced);
         }
-        if let Some((slot, _)) = loaded.states.iter().find(|(_, s)| s.pending.is_some()) {
+        if let Some((slot, _)) = loaded.states.iter().find(|(slot, s)| {
+            s.pending
+                .as_ref()
+                .is_some_and(|p| slot.as_str() != PRIMARY_KILLFEED || !p.is_recorded())
+        }) {
             return Err(OpenFoldersError::PendingElsewhere(slot.clone()));
         }
         let floor = loaded
@@ -1082,12 +1114,13 @@ impl StoreSink<'_> {
     /// every batch read so far, with the same pending/commit protocol as a batch read from
     /// the game server: the lines are kept in the pending record, so a crash mid-way
     /// finishes them once ([`StoreSink::recover`]). Returns how many lines were new (a
-    /// line already counted, say a retried request, counts 0). The sink's state must have
-    /// no pending batch.
+    /// line already counted, say a retried request, counts 0).
     pub async fn record_kills(
         &mut self,
         kills: Vec<RecordedKill>,
     ) -> Result<u64, mongodb::error::Error> {
+        // Recorded kills cut short before are finished first, under their own number.
+        self.finish_recorded().await?;
         let pending = PendingBatch {
             batch: self.state.next_batch,
             ranges: kills
@@ -1103,8 +1136,19 @@ impl StoreSink<'_> {
             cursor: None,
             rewards: None,
         };
-        self.state.pending = Some(pending.clone());
+        self.state.pending = Some(pending);
         self.save().await?;
+        let before = self.totals.counted;
+        self.finish_recorded().await?;
+        Ok(self.totals.counted - before)
+    }
+
+    /// Finishes an interrupted batch of kills recorded by hand, from the lines its
+    /// pending record keeps (no folder is read); nothing when there is none.
+    pub async fn finish_recorded(&mut self) -> Result<(), mongodb::error::Error> {
+        let Some(pending) = self.state.pending.clone().filter(PendingBatch::is_recorded) else {
+            return Ok(());
+        };
         let batch: Vec<Chunk<'_>> = pending
             .ranges
             .iter()
@@ -1115,14 +1159,45 @@ impl StoreSink<'_> {
                 Some(chunk)
             })
             .collect();
-        let before = self.totals.counted;
-        self.finish(&batch, pending.clone()).await?;
-        Ok(self.totals.counted - before)
+        self.finish(&batch, pending.clone()).await
     }
 }
 
 /// The path kills recorded by hand are shown under where a line's file is named.
 pub const RECORDED_PATH: &str = "recorded by hand";
+
+impl CursorStore {
+    /// The killfeed line of a `/rivalry record_kill` request: `line` the first time it is
+    /// asked, what that first attempt stored every time after. A request retried on
+    /// another worker (its reply lost) is the same line, so it counts once, whatever clock
+    /// the second worker reads.
+    pub async fn recorded_line(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        request_id: &str,
+        line: &str,
+    ) -> Result<String, mongodb::error::Error> {
+        let stored = self
+            .recorded
+            .find_one_and_update(
+                doc! { "_id": format!("{guild_id}:{server_id}:{request_id}") },
+                doc! { "$setOnInsert": {
+                    "line": line,
+                    "at": mongodb::bson::DateTime::now(),
+                    "schema_version": SCHEMA_VERSION,
+                } },
+            )
+            .upsert(true)
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?;
+        Ok(stored
+            .as_ref()
+            .and_then(|d| d.get_str("line").ok())
+            .unwrap_or(line)
+            .to_owned())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {

@@ -124,6 +124,8 @@ pub mod collections {
     pub const BOUNTY_WATCH: &str = "bounty_watch";
     /// Blackjack, slots and roulette games, from the bet taken to the return paid.
     pub const GAMBLING_GAMES: &str = "gambling_games";
+    /// Each `/rivalry record_kill` request's killfeed line, fixed by its first attempt.
+    pub const RECORDED_KILLS: &str = "recorded_kills";
 }
 
 #[derive(Debug, thiserror::Error)]

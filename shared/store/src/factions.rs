@@ -241,7 +241,7 @@ impl Factions {
         let (name, tag) = (checked_name(new.name)?, checked_tag(new.tag)?);
         let (description, colour) = (new.description, new.colour);
         let id = ObjectId::new().to_hex();
-        self.enter(guild_id, server_id, user_id, &id).await?;
+        self.enter(guild_id, server_id, user_id, &id, true).await?;
         let now = DateTime::now();
         let faction = doc! {
             "_id": &id,
@@ -403,8 +403,14 @@ impl Factions {
         if count >= MAX_MEMBERS {
             return Err(FactionError::Full);
         }
-        self.enter(faction.guild_id, &faction.server_id, user_id, &faction.id)
-            .await?;
+        self.enter(
+            faction.guild_id,
+            &faction.server_id,
+            user_id,
+            &faction.id,
+            false,
+        )
+        .await?;
         // Joins at the same moment may each have seen room for one: whoever finds the
         // faction over its size after entering steps back out (never a member).
         let count = self
@@ -456,7 +462,9 @@ impl Factions {
         if role == Role::Leader {
             return Err(FactionError::LeaderMustTransfer);
         }
-        self.end(&faction, user_id).await?;
+        if !self.end(&faction, user_id, false).await? {
+            return Err(self.not_ended(&faction, user_id).await?);
+        }
         Ok(faction)
     }
 
@@ -470,10 +478,26 @@ impl Factions {
         if faction.leader_id == user_id || now.leader_id == user_id {
             return Err(FactionError::LeaderMustTransfer);
         }
-        match self.end(faction, user_id).await? {
+        match self.end(faction, user_id, false).await? {
             true => Ok(()),
-            false => Err(FactionError::NotMember),
+            false => Err(self.not_ended(faction, user_id).await?),
         }
+    }
+
+    /// Why a membership did not end: the lead was handed to them meanwhile (the leader's
+    /// membership never ends), or there was none.
+    async fn not_ended(&self, faction: &Faction, user_id: u64) -> Result<FactionError, MongoError> {
+        let held = self
+            .members
+            .find_one(doc! {
+                "_id": member_key(faction.guild_id, &faction.server_id, user_id),
+                "faction_id": &faction.id,
+            })
+            .await?;
+        Ok(match held {
+            Some(_) => FactionError::LeaderMustTransfer,
+            None => FactionError::NotMember,
+        })
     }
 
     /// Sets a member's role: officer or member, or leader (the lead handed over: the
@@ -492,6 +516,15 @@ impl Factions {
             return Err(FactionError::NotMember);
         }
         if role == Role::Leader {
+            // Marked first (the mark needs the membership): from now on it cannot end,
+            // whatever removal runs at the same moment.
+            let marked = self
+                .members
+                .update_one(membership.clone(), doc! { "$set": { "leader": true } })
+                .await?;
+            if marked.matched_count == 0 {
+                return Err(FactionError::NotMember);
+            }
             let handed = self
                 .factions
                 .update_one(
@@ -500,27 +533,26 @@ impl Factions {
                 )
                 .await?;
             if handed.matched_count == 0 {
-                // Handed over meanwhile, or deleted: the caller reads it again.
+                // Handed over meanwhile, or deleted: unmarked unless it went to them.
+                let now = self
+                    .get(faction.guild_id, &faction.server_id, &faction.id)
+                    .await?;
+                if now.is_none_or(|f| f.leader_id != user_id) {
+                    self.members
+                        .update_one(membership, doc! { "$set": { "leader": false } })
+                        .await?;
+                }
                 return Err(FactionError::NotFound(faction.name.clone()));
             }
-            // The new leader left (or was removed) between the check and the hand-over:
-            // the lead goes back, so a faction is never led by a non-member.
-            if self.members.find_one(membership).await?.is_none() {
-                self.factions
+            // The leader before stays an officer, no longer marked.
+            if faction.leader_id != user_id {
+                self.members
                     .update_one(
-                        doc! { "_id": &faction.id, "leader_id": user_id.to_string() },
-                        doc! { "$set": { "leader_id": faction.leader_id.to_string() } },
+                        doc! { "_id": member_key(faction.guild_id, &faction.server_id, faction.leader_id), "faction_id": &faction.id },
+                        doc! { "$set": { "officer": true, "leader": false } },
                     )
                     .await?;
-                return Err(FactionError::NotMember);
             }
-            // The leader before stays an officer.
-            self.members
-                .update_one(
-                    doc! { "_id": member_key(faction.guild_id, &faction.server_id, faction.leader_id), "faction_id": &faction.id },
-                    doc! { "$set": { "officer": true } },
-                )
-                .await?;
             return Ok(());
         }
         if faction.leader_id == user_id {
@@ -615,7 +647,7 @@ impl Factions {
             )
             .await?;
         for m in self.members(faction).await? {
-            self.end(faction, m.user_id).await?;
+            self.end(faction, m.user_id, true).await?;
         }
         Ok(())
     }
@@ -974,6 +1006,7 @@ impl Factions {
         server_id: &str,
         user_id: u64,
         id: &str,
+        leader: bool,
     ) -> Result<(), FactionError> {
         let key = member_key(guild_id, server_id, user_id);
         let member = doc! {
@@ -983,6 +1016,7 @@ impl Factions {
             "user_id": user_id.to_string(),
             "faction_id": id,
             "officer": false,
+            "leader": leader,
             "joined_at": DateTime::now(),
             "schema_version": SCHEMA_VERSION,
         };
@@ -1001,7 +1035,7 @@ impl Factions {
                     return Err(FactionError::AlreadyMember(f.name));
                 }
                 Some(f) => {
-                    self.end(&f, user_id).await?;
+                    self.end(&f, user_id, true).await?;
                 }
                 None => {
                     let age = held.get_datetime("joined_at").map_or(i64::MAX, |at| {
@@ -1021,11 +1055,21 @@ impl Factions {
     }
 
     /// Ends `user_id`'s membership of `faction`, its time kept; whether they were in it.
-    async fn end(&self, faction: &Faction, user_id: u64) -> Result<bool, MongoError> {
-        let filter = doc! {
+    async fn end(
+        &self,
+        faction: &Faction,
+        user_id: u64,
+        leader_too: bool,
+    ) -> Result<bool, MongoError> {
+        let mut filter = doc! {
             "_id": member_key(faction.guild_id, &faction.server_id, user_id),
             "faction_id": &faction.id,
         };
+        // The leader's membership is marked: it never ends while they lead, whatever
+        // hand-over runs at the same moment (only a deleted faction ends it).
+        if !leader_too {
+            filter.insert("leader", doc! { "$ne": true });
+        }
         let Some(m) = self.members.find_one_and_delete(filter).await? else {
             return Ok(false);
         };

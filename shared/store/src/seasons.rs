@@ -299,11 +299,6 @@ impl SeasonStore {
             .collect();
         weapons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         weapons.truncate(WEAPONS_KEPT);
-        // Every faction's record from the season before's last batch to this one's.
-        let before = self.current_after_batch(guild_id, server_id).await?;
-        let factions = crate::factions::Factions::new(&self.db)
-            .season_standings(guild_id, server_id, before, after_batch)
-            .await?;
         let season = Season {
             id: format!("{guild}:{server_id}:{number}"),
             label,
@@ -317,7 +312,8 @@ impl SeasonStore {
             suicides: stats.totals.suicides.total(),
             champions,
             weapons,
-            factions,
+            // Worked out while archiving (`finish`), once the season is recorded.
+            factions: Vec::new(),
             state: "archiving".to_owned(),
         };
         let mut d = season_doc(&season);
@@ -343,6 +339,29 @@ impl SeasonStore {
         let scope = doc! { "guild_id": &guild, "server_id": server_id };
         let raw = self.db.raw();
         if season.state == "archiving" {
+            // Every faction's record from the season before's last batch to this one's
+            // (the kill lines stay: a close finished again works it out the same).
+            let before = self
+                .list(guild_id, server_id)
+                .await?
+                .iter()
+                .filter(|s| s.state == "closed" && s.number < season.number)
+                .map(|s| s.after_batch)
+                .max()
+                .unwrap_or(0);
+            season.factions = crate::factions::Factions::new(&self.db)
+                .season_standings(guild_id, server_id, before, season.after_batch)
+                .await?;
+            let standings = season_doc(&season)
+                .get("factions")
+                .cloned()
+                .unwrap_or(Bson::Array(Vec::new()));
+            self.seasons
+                .update_one(
+                    doc! { "_id": &season.id },
+                    doc! { "$set": { "factions": standings } },
+                )
+                .await?;
             let mut cursor = raw
                 .collection::<Document>(collections::PLAYER_STATS)
                 .find(scope.clone())
