@@ -217,6 +217,24 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
     no_target.remove("target_id");
     let mut elsewhere = bounty("b-elsewhere", "active", 1);
     elsewhere.insert("server_id", "test_server");
+    // Balances as models/economy.py kept them (one per player, no guild).
+    insert(
+        "economy",
+        vec![
+            doc! {
+                "_id": "e-hallager", "player_id": "00024d4be1e44ba0aa342b39b0fb9937",
+                "discord_id": "462961235382763520",
+                "server_id": "5251382d-8bce-4abd-8bcb-cdef73698a46",
+                "balance": 480, "lifetime_earnings": 600, "lifetime_spent": 120, "transactions": [],
+            },
+            // No discord_id: the user linked to the player.
+            doc! { "_id": "e-linked", "player_id": "00024d4be1e44ba0aa342b39b0fb9937", "server_id": "7020", "balance": 20i64 },
+            doc! { "_id": "e-unlinked", "player_id": "00022ba2df89427c8a252ab6be1df3f3", "server_id": "7020", "balance": 50 },
+            doc! { "_id": "e-zero", "player_id": "00024d4be1e44ba0aa342b39b0fb9937", "server_id": "7020", "balance": 0 },
+            doc! { "_id": "e-elsewhere", "discord_id": "462961235382763520", "server_id": "gone-server", "balance": 10 },
+        ],
+    )
+    .await;
     // Factions in both shapes the earlier bot's versions disagree on (members are players).
     insert(
         "factions",
@@ -315,6 +333,7 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     let (dry, dry_printed) = import(&db, &legacy, &key_text, &["--dry-run"]).await;
     assert_eq!(dry["imported"]["game_servers"], 4, "{dry}");
     assert_eq!(dry["imported"]["factions"], 1, "{dry}");
+    assert_eq!(dry["imported"]["economy"], 2, "{dry}");
     assert!(
         ok(db.handle().list_collection_names().await).is_empty(),
         "a dry run wrote"
@@ -385,6 +404,21 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
         reason("b-elsewhere").contains("no imported server"),
         "{report}"
     );
+    // Balances: carried over to the user's account on the server, once.
+    assert_eq!(report["imported"]["economy"], 2, "{report}");
+    assert!(reason("e-unlinked").contains("no Discord user"), "{report}");
+    assert!(reason("e-zero").contains("balance of 0"), "{report}");
+    assert!(
+        reason("e-elsewhere").contains("no imported server"),
+        "{report}"
+    );
+    let account = tower_store::ledger::AccountId {
+        guild_id: PD_GUILD,
+        server_id: "7020".to_owned(),
+        user_id: 462_961_235_382_763_520,
+    };
+    let ledger = tower_store::ledger::Ledger::new(&ok(db.open().await));
+    assert_eq!(ok(ledger.account(&account).await).balance, 500);
     // Factions: the Wolves with their linked leader (an officer there too); the member
     // linked to no one here, the Bears' unlinked leader and the guildless one reported.
     assert_eq!(report["imported"]["factions"], 1, "{report}");
@@ -512,6 +546,8 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
     assert_eq!(again["already"]["player_links"], 1, "{again}");
     assert_eq!(again["already"]["bounties"], 4, "{again}");
     assert_eq!(again["already"]["factions"], 1, "{again}");
+    assert_eq!(again["already"]["economy"], 2, "{again}");
+    assert_eq!(ok(ledger.account(&account).await).balance, 500, "paid once");
     assert_eq!(again["already"]["guilds"], 5, "{again}");
     assert_eq!(
         everything(&db.handle()).await,

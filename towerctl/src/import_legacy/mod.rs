@@ -20,13 +20,14 @@
 //!   here counts the whole CSV history but posts only what the earlier bot had not;
 //! - player links ([`player_links`]) whose server was imported;
 //! - bounties ([`bounties`]) whose server was imported;
-//! - factions and their members linked here ([`factions`]) whose server was imported.
+//! - factions and their members linked here ([`factions`]) whose server was imported;
+//! - economy balances ([`economy`]) as opening balances on the ledger.
 //!
 //! Statistics are not copied: the earlier bot summed a player's kills across every server
 //! and skipped files of more than 100 events. Each imported server's first read counts its
 //! killfeed's CSV history exactly instead (without posting it), so every server reports
-//! `"statistics": "backfill"`. Kills, players, rivalries (recounted with the statistics)
-//! and the economy are counted under `not_imported` with why.
+//! `"statistics": "backfill"`. Kills, players and rivalries (recounted with the
+//! statistics) are counted under `not_imported` with why.
 //!
 //! Order matters for a run cut short: a server's read position is written before the
 //! server, so no worker reads a server before knowing where the earlier bot stopped.
@@ -35,6 +36,7 @@
 //! never stops the rest. Running it again changes nothing: what exists is left as it is.
 
 mod bounties;
+mod economy;
 mod factions;
 mod player_links;
 mod read_positions;
@@ -155,10 +157,6 @@ const NOT_IMPORTED: &[(&str, &str)] = &[
     (
         "rivalries",
         "rivalries are recounted from the killfeed CSV files by each server's first read, with the statistics",
-    ),
-    (
-        "economy",
-        "the earlier bot's economy could not run (its commands called model methods that did not exist): balances start at 0",
     ),
     (
         "collections.players",
@@ -420,6 +418,20 @@ async fn run(
     )
     .await?;
 
+    // Balances of players whose server is here now, as opening balances on the ledger.
+    economy::import(
+        &all(legacy, "economy").await.map_err(read)?,
+        &all(legacy, "player_links").await.map_err(read)?,
+        &server_ids,
+        (
+            &tower_store::ledger::Ledger::new(db),
+            &tower_store::player_links::PlayerLinks::new(db),
+        ),
+        dry_run,
+        &mut report,
+    )
+    .await?;
+
     // Factions whose server is here now, with the members linked here (one version kept
     // them under `collections.factions`).
     let mut faction_docs = all(legacy, "factions").await.map_err(read)?;
@@ -615,6 +627,19 @@ impl ServerIds {
 
     fn ours(&self, guild: u64, legacy: &str) -> Option<String> {
         self.0.get(&(guild, legacy.to_owned())).cloned()
+    }
+
+    /// Every (guild, this bot's server id) the earlier bot's id names, whatever guild:
+    /// for documents that name a server but no guild.
+    fn anywhere(&self, legacy: &str) -> Vec<(u64, String)> {
+        let mut found: Vec<(u64, String)> = self
+            .0
+            .iter()
+            .filter(|((_, l), _)| l == legacy)
+            .map(|((g, _), ours)| (*g, ours.clone()))
+            .collect();
+        found.dedup();
+        found
     }
 }
 
