@@ -776,6 +776,9 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     let a = run(&member_a, "faction list", &[]).await;
     assert_eq!(a.title(), "Not allowed", "{}", a.text());
     mentions(&a, &["`/faction list` needs the", "(tier 3) or higher"]);
+    let a = run(&admin_a, "premium theme", &[("theme", Opt::str("gold"))]).await;
+    assert_eq!(a.title(), "Not allowed", "{}", a.text());
+    mentions(&a, &["`/premium theme` needs the", "(tier 4) or higher"]);
     let a = run(&admin_a, "admin premium", &overseer(GUILD_A)).await;
     assert_eq!(a.title(), "Not allowed", "no home server yet: {}", a.text());
     let a = run(&owner_a, "admin sethomeguild", &[]).await;

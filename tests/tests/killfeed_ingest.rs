@@ -412,3 +412,77 @@ async fn every_folder_resumes_where_the_earlier_bot_stopped() {
     let _ = std::fs::remove_dir_all(&root);
     ok(test.drop_database().await);
 }
+
+/// A batch cut short in a folder that is no longer listed (renamed, removed) is finished
+/// from what is left of it before the listed folders read on, and their batches are
+/// numbered after it: nothing waits for the folder forever, nothing is numbered twice.
+#[tokio::test]
+async fn a_batch_cut_short_in_a_folder_gone_since_is_finished_first() {
+    use tower_ingest::cursor::FileCursor;
+    use tower_tests::guild_setup::kill;
+
+    let test = ok(TestDatabase::create("killfeed_unlisted").await);
+    let db = ok(test.open().await);
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let root = std::env::temp_dir().join(format!("tower-unlisted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let file = "2025.05.01-00.00.00.csv";
+    let world = |n: u32| format!("deathlogs/world_{n}");
+    for (n, from) in [(0, 0), (1, 30)] {
+        ok(std::fs::create_dir_all(root.join(world(n))));
+        let lines: String = (from..from + 3).map(kill).collect();
+        ok(std::fs::write(root.join(world(n)).join(file), lines));
+    }
+    let source = LocalSource::new(&root);
+    // world_0's first batch recorded as pending, then the worker dies.
+    let both = vec![world(0), world(1)];
+    let loaded = ok(cursors.load_killfeed_slots(GUILD, SERVER).await);
+    let mut sinks = ok(StoreSink::from_slots(
+        GUILD, SERVER, &both, None, loaded, &stats, &cursors,
+    ));
+    let bytes = ok(std::fs::read(root.join(world(0)).join(file)));
+    let path = format!("{}/{file}", world(0));
+    let chunk = parse_killfeed_chunk(&path, &bytes, 0, false);
+    let cursor = FileCursor {
+        file: file.to_owned(),
+        offset: bytes.len() as u64,
+        size: bytes.len() as u64,
+        ..Default::default()
+    };
+    let pending = ok(sinks[0].begin(&[chunk], &cursor).await);
+    drop(sinks);
+    // world_0 is listed no more.
+    let only = vec![world(1)];
+    let loaded = ok(cursors.load_killfeed_slots(GUILD, SERVER).await);
+    let mut sinks = ok(StoreSink::from_slots(
+        GUILD, SERVER, &only, None, loaded, &stats, &cursors,
+    ));
+    assert_eq!(
+        sinks.len(),
+        2,
+        "world_1's, and one to finish world_0's batch"
+    );
+    for sink in &mut sinks {
+        ok(sink.recover(&source).await);
+    }
+    let next = StoreSink::next_batch_of(&sinks);
+    assert!(next > pending.batch, "numbered after the batch cut short");
+    sinks[0].state.next_batch = next;
+    let mut outcome = PollOutcome::default();
+    ok(poll_killfeed(
+        &source,
+        &world(1),
+        BATCH_BYTES,
+        None,
+        &mut sinks[0],
+        &mut outcome,
+    )
+    .await);
+    let totals = ok(stats.load(GUILD, SERVER).await).totals;
+    assert_eq!(
+        totals.kills, 6,
+        "world_0's three kills and world_1's three, once each"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    ok(test.drop_database().await);
+}

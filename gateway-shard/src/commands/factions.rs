@@ -522,11 +522,12 @@ pub async fn pressed(bot: &Bot, caller: &Caller, custom_id: &str) -> Result<Repl
                 .await
                 .map_err(|e| refusal(e, ""))?;
             // Named by their player on the server, as the question named them.
+            // (The lead is handed over already: a failed read only names them otherwise.)
             let player = bot
                 .links
                 .of_user(caller.guild_id, to)
                 .await
-                .map_err(failed)?
+                .unwrap_or_default()
                 .into_iter()
                 .find(|l| l.server_id == button.server)
                 .map_or(format!("<@{to}>"), |l| shown(&l.player_name, 100));

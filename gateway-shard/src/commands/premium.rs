@@ -30,14 +30,14 @@ const FEATURES: [(Feature, &str); 19] = [
         Feature::Economy,
         "Economy (balances, daily rewards, transfers)",
     ),
-    (Feature::Rivalries, "Rivalries and bounties (coming)"),
+    (Feature::Rivalries, "Rivalries and bounties"),
     (Feature::Seasons, "Statistics seasons (/reset_stats)"),
     (Feature::EventsFeed, "Events feed"),
     (Feature::ConnectionsFeed, "Connections feed"),
     (Feature::VoicePlayerCount, "Voice channel player count"),
-    (Feature::Factions, "Factions (coming)"),
+    (Feature::Factions, "Factions"),
     (Feature::CustomThemes, "Custom themes"),
-    (Feature::Gambling, "Gambling (coming)"),
+    (Feature::Gambling, "Gambling"),
 ];
 
 pub async fn run(

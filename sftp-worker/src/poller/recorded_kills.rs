@@ -142,7 +142,9 @@ impl Poller {
                     if let Ok(mut r) = self.runtime.lock()
                         && let Some(rt) = r.get_mut(key)
                     {
-                        rt.recorded_kills.extend(asked);
+                        // Those whose caller stopped waiting are dropped: nothing was written.
+                        rt.recorded_kills
+                            .extend(asked.into_iter().filter(|a| !a.reply.is_closed()));
                         rt.next_due = Some(std::time::Instant::now());
                     }
                     return false;

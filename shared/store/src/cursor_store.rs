@@ -574,8 +574,9 @@ impl<'a> StoreSink<'a> {
         ))
     }
 
-    /// One sink per killfeed folder of a server, in the order of `dirs`, each with its
-    /// own cursor and all drawing batch numbers from one sequence (statistics accept only
+    /// One sink per killfeed folder of a server, in the order of `dirs` (then one per slot
+    /// of a folder not listed now that holds an interrupted batch, to finish it only),
+    /// each with its own cursor and all drawing batch numbers from one sequence (statistics accept only
     /// a higher batch than the last that changed them). The first folder keeps the slot
     /// earlier builds used for their only folder. Every interrupted batch must be
     /// recovered ([`StoreSink::recover`]) before any folder reads new lines, and each sink
@@ -615,20 +616,6 @@ impl<'a> StoreSink<'a> {
         let mut states = loaded.states;
         let primary = states.remove(PRIMARY_KILLFEED).unwrap_or_default();
         let primary_dir = primary.folder.clone().or_else(|| dirs.first().cloned());
-        if primary.pending.is_some() && primary_dir.as_ref().is_none_or(|d| !dirs.contains(d)) {
-            // Its batch number would be drawn again by a listed folder.
-            return Err(OpenFoldersError::PendingElsewhere(
-                PRIMARY_KILLFEED.to_owned(),
-            ));
-        }
-        let listed: Vec<String> = dirs.iter().map(|d| folder_slot(d)).collect();
-        if let Some((slot, _)) = states
-            .iter()
-            .find(|(slot, s)| s.pending.is_some() && !listed.contains(slot))
-        {
-            // Its interrupted batch must be finished before any other batch is numbered.
-            return Err(OpenFoldersError::PendingElsewhere(slot.clone()));
-        }
         // A folder that appears on a server this build has already read holds live lines.
         // States of earlier builds (no folder recorded) read only the first folder: the
         // others' lines are history to this build.
@@ -672,6 +659,21 @@ impl<'a> StoreSink<'a> {
             // a holder that keeps these states and a later reader of MongoDB agree.
             sink.unsaved = sink.state != before;
             sinks.push(sink);
+        }
+        // A slot whose folder is not listed now (gone, renamed, unreadable) but holds an
+        // interrupted batch: a sink of its own, after the folders', to finish that batch
+        // (what is left of its ranges; the rest counted as lost) and never to read. Left
+        // waiting, its batch number would be drawn again by a listed folder.
+        let unlisted = primary
+            .take()
+            .map(|p| (PRIMARY_KILLFEED.to_owned(), p))
+            .into_iter()
+            .chain(states)
+            .filter(|(_, s)| s.pending.is_some());
+        for (slot, state) in unlisted {
+            sinks.push(Self::with_state(
+                guild_id, server_id, slot, state, stats, cursors,
+            ));
         }
         Ok(sinks)
     }

@@ -422,6 +422,8 @@ impl Factions {
                 .delete_one(doc! {
                     "_id": member_key(faction.guild_id, &faction.server_id, user_id),
                     "faction_id": &faction.id,
+                    // Not if the lead was handed to them meanwhile.
+                    "leader": { "$ne": true },
                 })
                 .await?;
             return Err(FactionError::Full);
@@ -463,7 +465,7 @@ impl Factions {
             return Err(FactionError::LeaderMustTransfer);
         }
         if !self.end(&faction, user_id, false).await? {
-            return Err(self.not_ended(&faction, user_id).await?);
+            self.not_ended(&faction, user_id).await?;
         }
         Ok(faction)
     }
@@ -480,24 +482,39 @@ impl Factions {
         }
         match self.end(faction, user_id, false).await? {
             true => Ok(()),
-            false => Err(self.not_ended(faction, user_id).await?),
+            false => self.not_ended(faction, user_id).await,
         }
     }
 
-    /// Why a membership did not end: the lead was handed to them meanwhile (the leader's
-    /// membership never ends), or there was none.
-    async fn not_ended(&self, faction: &Faction, user_id: u64) -> Result<FactionError, MongoError> {
+    /// A membership that did not end: ended now if it only kept a mark a hand-over cut
+    /// short left (they do not lead); otherwise why not: they lead (the lead was handed to
+    /// them meanwhile), or there was none.
+    async fn not_ended(&self, faction: &Faction, user_id: u64) -> Result<(), FactionError> {
+        let key = member_key(faction.guild_id, &faction.server_id, user_id);
         let held = self
             .members
-            .find_one(doc! {
-                "_id": member_key(faction.guild_id, &faction.server_id, user_id),
-                "faction_id": &faction.id,
-            })
+            .find_one(doc! { "_id": &key, "faction_id": &faction.id })
             .await?;
-        Ok(match held {
-            Some(_) => FactionError::LeaderMustTransfer,
-            None => FactionError::NotMember,
-        })
+        if held.is_none() {
+            return Err(FactionError::NotMember);
+        }
+        let leads = self
+            .get(faction.guild_id, &faction.server_id, &faction.id)
+            .await?
+            .is_some_and(|f| f.leader_id == user_id);
+        if leads {
+            return Err(FactionError::LeaderMustTransfer);
+        }
+        self.members
+            .update_one(
+                doc! { "_id": &key, "faction_id": &faction.id, "leader": true },
+                doc! { "$set": { "leader": false } },
+            )
+            .await?;
+        match self.end(faction, user_id, false).await? {
+            true => Ok(()),
+            false => Err(FactionError::LeaderMustTransfer),
+        }
     }
 
     /// Sets a member's role: officer or member, or leader (the lead handed over: the
@@ -544,15 +561,26 @@ impl Factions {
                 }
                 return Err(FactionError::NotFound(faction.name.clone()));
             }
-            // The leader before stays an officer, no longer marked.
+            // The leader before stays an officer; no one else stays marked (a hand-over
+            // cut short may have left a mark).
             if faction.leader_id != user_id {
                 self.members
                     .update_one(
                         doc! { "_id": member_key(faction.guild_id, &faction.server_id, faction.leader_id), "faction_id": &faction.id },
-                        doc! { "$set": { "officer": true, "leader": false } },
+                        doc! { "$set": { "officer": true } },
                     )
                     .await?;
             }
+            self.members
+                .update_many(
+                    doc! {
+                        "faction_id": &faction.id,
+                        "leader": true,
+                        "_id": { "$ne": member_key(faction.guild_id, &faction.server_id, user_id) },
+                    },
+                    doc! { "$set": { "leader": false } },
+                )
+                .await?;
             return Ok(());
         }
         if faction.leader_id == user_id {

@@ -32,9 +32,12 @@ pub(super) async fn import(
     report: &mut Report,
 ) -> Result<(), String> {
     let db = |e: mongodb::error::Error| format!("MongoDB: {e}");
-    // The earlier bot's own links: who a member is in a dry run (nothing written yet).
+    // The earlier bot's own links, as the link import takes them: who a member is in a
+    // dry run (nothing written yet; a real run reads the links it wrote).
     let earlier: HashMap<(u64, String, String), u64> = legacy_links
         .iter()
+        .filter(|_| dry_run)
+        .filter(|l| l.get_str("status").ok() != Some("inactive"))
         .filter_map(|l| {
             let guild = discord_id(l.get("guild_id"))?;
             let server = servers.ours(guild, &l.get("server_id").and_then(id_text)?)?;
