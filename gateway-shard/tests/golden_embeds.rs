@@ -431,10 +431,41 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
     alpha.stats.worst_deathstreak = 2;
     alpha.stats.first_seen = 1_743_067_355;
     alpha.stats.last_seen = 1_746_237_710;
-    put(
-        "stats_player_overview",
-        json(&commands::stats::overview_embed("Emerald EU", &alpha))?,
-    );
+    // Every page, as rendered from fixed reads: a week of kills and deaths on four days.
+    let now = 1_746_237_710;
+    let encounters: Vec<tower_store::stats_query::Encounter> = (0..12)
+        .map(|n| tower_store::stats_query::Encounter {
+            at: now - (n % 4) * 86_400 - n * 60,
+            won: n % 3 != 0,
+            opponent: if n % 2 == 0 { "b2" } else { "c3" }.to_owned(),
+        })
+        .collect();
+    let read = commands::stats::PageData {
+        weapons: vec![
+            ("AK-SU".to_owned(), 20),
+            ("Mosin".to_owned(), 12),
+            ("Combat Knife".to_owned(), 3),
+        ],
+        nemesis: vec![("b2".to_owned(), 7)],
+        prey: vec![("c3".to_owned(), 11), ("b2".to_owned(), 4)],
+        encounters,
+        names: std::collections::HashMap::from([
+            ("b2".to_owned(), "Bravo_*".to_owned()),
+            ("c3".to_owned(), "Charlie".to_owned()),
+        ]),
+        now,
+    };
+    for page in commands::stats::Page::ALL {
+        put(
+            &format!("stats_player_{}", page.label().to_lowercase()),
+            json(&commands::stats::page_embed(
+                "Emerald EU",
+                &alpha,
+                page,
+                &read,
+            ))?,
+        );
+    }
     let rows = vec![
         alpha,
         row("00024afed387453195c040bb85708405", "Bravo_*", 30, 30),

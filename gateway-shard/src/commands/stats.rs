@@ -34,7 +34,7 @@ pub enum Page {
 }
 
 impl Page {
-    const ALL: [Page; 4] = [Page::Overview, Page::Weapons, Page::Matchups, Page::History];
+    pub const ALL: [Page; 4] = [Page::Overview, Page::Weapons, Page::Matchups, Page::History];
 
     fn key(self) -> &'static str {
         match self {
@@ -45,7 +45,7 @@ impl Page {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Self::Overview => "Overview",
             Self::Weapons => "Weapons",
@@ -287,12 +287,116 @@ fn page_frame(server_name: &str, row: &PlayerRow, page: Page) -> EmbedBuilder {
         )))
 }
 
-/// `/stats player`'s first page, as a player's statistics stand.
-pub fn overview_embed(
+/// A `/stats player` page as rendered from what it read: `page`'s embed for `row`.
+pub fn page_embed(
     server_name: &str,
     row: &PlayerRow,
+    page: Page,
+    read: &PageData,
 ) -> twilight_model::channel::message::Embed {
-    overview(page_frame(server_name, row, Page::Overview), row).build()
+    let b = page_frame(server_name, row, page);
+    match page {
+        Page::Overview => overview(b, row),
+        Page::Weapons => weapons_page(b, &read.weapons),
+        Page::Matchups => matchups_page(
+            b,
+            row,
+            &read.nemesis,
+            &read.prey,
+            &read.encounters,
+            &read.names,
+        ),
+        Page::History => history_page(b, &read.encounters, read.now),
+    }
+    .build()
+}
+
+/// What the `/stats player` pages read besides the player's statistics.
+#[derive(Debug, Default, Clone)]
+pub struct PageData {
+    /// (weapon, kills), most first.
+    pub weapons: Vec<(String, u64)>,
+    /// (player id, kills), most first.
+    pub nemesis: Vec<(String, u64)>,
+    pub prey: Vec<(String, u64)>,
+    pub encounters: Vec<tower_store::stats_query::Encounter>,
+    /// Player id → name.
+    pub names: std::collections::HashMap<String, String>,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// The weapons page: the top 15, the combat profile and categories.
+fn weapons_page(b: EmbedBuilder, weapons: &[(String, u64)]) -> EmbedBuilder {
+    let lines: Vec<String> = weapons
+        .iter()
+        .take(15)
+        .map(|(w, k)| format!("{} — {k}", shown(w, 60)))
+        .collect();
+    let mut b = b.description(super::lines_or(&lines, "No kills yet."));
+    if let Some(profile) = super::weapons::combat_profile(weapons) {
+        b = b
+            .field(EmbedFieldBuilder::new("Combat Profile", profile.summary))
+            .field(EmbedFieldBuilder::new(
+                "Weapon Categories",
+                profile.categories,
+            ));
+    }
+    b
+}
+
+/// The matchups page: nemesis and prey, recent performance and matchups.
+fn matchups_page(
+    b: EmbedBuilder,
+    row: &PlayerRow,
+    nemesis: &[(String, u64)],
+    prey: &[(String, u64)],
+    encounters: &[tower_store::stats_query::Encounter],
+    names: &std::collections::HashMap<String, String>,
+) -> EmbedBuilder {
+    let name = |p: &str| shown(names.get(p).map(String::as_str).unwrap_or(p), 40);
+    let show = |list: &[(String, u64)], verb: &str| -> String {
+        if list.is_empty() {
+            return "—".to_owned();
+        }
+        list.iter()
+            .map(|(p, k)| format!("{} — {verb} {k}×", name(p)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut b = b
+        .field(EmbedFieldBuilder::new(
+            "Nemesis (killed you most)",
+            show(nemesis, "killed you"),
+        ))
+        .field(EmbedFieldBuilder::new(
+            "Prey (you killed most)",
+            show(prey, "killed"),
+        ));
+    if let Some(text) = super::player_form::recent_performance(encounters, row.stats.kdr()) {
+        b = b.field(EmbedFieldBuilder::new("Recent Performance", text));
+    }
+    let met = super::player_form::recent_matchups(encounters);
+    if !met.is_empty() {
+        let lines: Vec<String> = met
+            .iter()
+            .map(|(p, k, d)| format!("{} — {k} kills, {d} deaths", name(p)))
+            .collect();
+        b = b.field(EmbedFieldBuilder::new("Recent Matchups", lines.join("\n")));
+    }
+    b
+}
+
+/// The history page: kills and deaths per day of the last week.
+fn history_page(
+    b: EmbedBuilder,
+    encounters: &[tower_store::stats_query::Encounter],
+    now: i64,
+) -> EmbedBuilder {
+    b.description(match super::player_form::daily_kills(encounters, now) {
+        Some(days) => super::player_form::history_text(&days),
+        None => "Not enough history yet: kills or deaths on more than two of the last seven days are needed.".to_owned(),
+    })
 }
 
 /// The overview page's fields: totals, streaks, activity, earlier names.
@@ -449,20 +553,7 @@ async fn player_page(
                 .stats
                 .player_weapons(guild_id, &button.server, &row.player_id, 500)
                 .await?;
-            let lines: Vec<String> = weapons
-                .iter()
-                .take(15)
-                .map(|(w, k)| format!("{} — {k}", shown(w, 60)))
-                .collect();
-            b = b.description(super::lines_or(&lines, "No kills yet."));
-            if let Some(profile) = super::weapons::combat_profile(&weapons) {
-                b = b
-                    .field(EmbedFieldBuilder::new("Combat Profile", profile.summary))
-                    .field(EmbedFieldBuilder::new(
-                        "Weapon Categories",
-                        profile.categories,
-                    ));
-            }
+            b = weapons_page(b, &weapons);
         }
         Page::Matchups => {
             let nemesis = bot
@@ -478,30 +569,7 @@ async fn player_page(
                 .chain(&prey)
                 .map(|(p, _)| p.clone())
                 .collect();
-            let names = bot.stats.names(guild_id, &button.server, &ids).await?;
-            let show = |list: &[(String, u64)], verb: &str| -> String {
-                if list.is_empty() {
-                    return "—".to_owned();
-                }
-                list.iter()
-                    .map(|(p, k)| {
-                        format!(
-                            "{} — {verb} {k}×",
-                            shown(names.get(p).map(String::as_str).unwrap_or(p), 40)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
-            b = b
-                .field(EmbedFieldBuilder::new(
-                    "Nemesis (killed you most)",
-                    show(&nemesis, "killed you"),
-                ))
-                .field(EmbedFieldBuilder::new(
-                    "Prey (you killed most)",
-                    show(&prey, "killed"),
-                ));
+            let mut names = bot.stats.names(guild_id, &button.server, &ids).await?;
             let now = now_unix_ms() / 1000;
             let encounters = bot
                 .stats
@@ -512,25 +580,15 @@ async fn player_page(
                     now - FORM_DAYS * 86_400,
                 )
                 .await?;
-            if let Some(text) = super::player_form::recent_performance(&encounters, row.stats.kdr())
-            {
-                b = b.field(EmbedFieldBuilder::new("Recent Performance", text));
-            }
-            let met = super::player_form::recent_matchups(&encounters);
+            let met: Vec<String> = super::player_form::recent_matchups(&encounters)
+                .into_iter()
+                .map(|(p, ..)| p)
+                .filter(|p| !names.contains_key(p))
+                .collect();
             if !met.is_empty() {
-                let ids: Vec<String> = met.iter().map(|(p, ..)| p.clone()).collect();
-                let names = bot.stats.names(guild_id, &button.server, &ids).await?;
-                let lines: Vec<String> = met
-                    .iter()
-                    .map(|(p, k, d)| {
-                        format!(
-                            "{} — {k} kills, {d} deaths",
-                            shown(names.get(p).map(String::as_str).unwrap_or(p), 40)
-                        )
-                    })
-                    .collect();
-                b = b.field(EmbedFieldBuilder::new("Recent Matchups", lines.join("\n")));
+                names.extend(bot.stats.names(guild_id, &button.server, &met).await?);
             }
+            b = matchups_page(b, row, &nemesis, &prey, &encounters, &names);
         }
         Page::History => {
             let now = now_unix_ms() / 1000;
@@ -543,10 +601,7 @@ async fn player_page(
                     now - super::player_form::DAYS * 86_400,
                 )
                 .await?;
-            b = b.description(match super::player_form::daily_kills(&encounters, now) {
-                Some(days) => super::player_form::history_text(&days),
-                None => "Not enough history yet: kills or deaths on more than two of the last seven days are needed.".to_owned(),
-            });
+            b = history_page(b, &encounters, now);
         }
     }
     let buttons: Vec<Component> = Page::ALL
