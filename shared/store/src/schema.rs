@@ -667,6 +667,21 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // A recorded kill's line fixed per request only matters while the request can be
+        // retried (minutes): kept a week.
+        id: "0020_recorded_kills",
+        schema_version: 3,
+        drops: &[],
+        rewrite: None,
+        indexes: &[IndexSpec {
+            collection: collections::RECORDED_KILLS,
+            name: "expire",
+            keys: &[("at", 1)],
+            unique: false,
+            expire_after_secs: Some(7 * 24 * 3600),
+        }],
+    },
 ];
 
 /// What [`migrate`] did.
