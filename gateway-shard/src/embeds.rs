@@ -357,14 +357,13 @@ pub fn notification(
                 } else {
                     "Player left"
                 })
-                .description(format!(
-                    "**{who}** {}",
-                    if joined {
-                        "joined the server."
-                    } else {
-                        "left the server."
+                .description(match c.was.trim() {
+                    was if joined && !was.is_empty() => {
+                        format!("**{who}** joined the server (was **{}**).", shown(was, 100))
                     }
-                ))
+                    _ if joined => format!("**{who}** joined the server."),
+                    _ => format!("**{who}** left the server."),
+                })
                 .color(if joined {
                     colour::SUCCESS
                 } else {

@@ -284,10 +284,21 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             ),
         ));
     }
-    for (name, kind, platform) in [
-        ("connection_joined", ConnectionKind::Joined, "PS5"),
-        ("connection_joined_no_platform", ConnectionKind::Joined, ""),
-        ("connection_left", ConnectionKind::Left, "PC"),
+    for (name, kind, platform, was) in [
+        ("connection_joined", ConnectionKind::Joined, "PS5", ""),
+        (
+            "connection_joined_no_platform",
+            ConnectionKind::Joined,
+            "",
+            "",
+        ),
+        (
+            "connection_joined_renamed",
+            ConnectionKind::Joined,
+            "XSX",
+            "Alpha_Old",
+        ),
+        ("connection_left", ConnectionKind::Left, "PC", ""),
     ] {
         notifications.push((
             name,
@@ -296,6 +307,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
                 Payload::Connection(ConnectionNotice {
                     player: player("Alpha One", platform),
                     kind: kind as i32,
+                    was: was.to_owned(),
                 }),
             ),
         ));

@@ -1588,6 +1588,29 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
         bravo_kills() > before
     })
     .await;
+    // Bravo joins under a new name: the post says what the killfeed knew them as, and
+    // /admin renamed lists it.
+    {
+        use std::io::Write as _;
+        let mut log = ok(std::fs::OpenOptions::new()
+            .append(true)
+            .open(home.log(&server_id)));
+        ok(write!(
+            log,
+            "[2025.05.03-05.00.00:000][ 46]LogNet: Join request: /Game/Maps/world_0/World_0?logintype=eos&login=Bravo2&Name=Bravo%20Two&eosid=|{BRAVO}\n\
+             [2025.05.03-05.00.02:000][ 47]LogOnline: Warning: Player |{BRAVO} successfully registered!\n"
+        ));
+    }
+    eventually("the join under a new name posted", WAIT, || async {
+        sim.embeds_posted(CONNECTIONS_CHANNEL).iter().any(|e| {
+            e["description"].as_str() == Some("**Bravo Two** joined the server (was **Bravo**).")
+        })
+    })
+    .await;
+    let a = run(&member_a, "admin renamed", &[sid()]).await;
+    assert_eq!(a.title(), "Not allowed", "admins only: {}", a.text());
+    let a = run(&admin_a, "admin renamed", &[sid()]).await;
+    mentions(&a, &["**Bravo** → **Bravo Two**"]);
     // And counted: its batch was numbered after the recorded kill's.
     let a = run(
         &member_a,

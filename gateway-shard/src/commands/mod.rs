@@ -24,6 +24,7 @@ pub mod manual_reads;
 pub mod player_form;
 pub mod premium;
 pub mod removal;
+pub mod renames;
 pub mod rivalry;
 pub mod seasons;
 pub mod settings;
@@ -119,6 +120,7 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         "admin premium" => spec(PremiumGranter, PremiumInfo),
         "admin sethomeguild" => spec(BotOwner, PremiumInfo),
         "admin setrole" | "admin status" => spec(Admin, PremiumInfo),
+        "admin renamed" => spec(Admin, Stats),
         // Private: the answers show the SFTP user, the resolved address and paths.
         "test_sftp" | "list_sftp_files" => Spec {
             slow: true,
@@ -241,6 +243,7 @@ async fn run_family(
         "events" => events::run(bot, caller, inv).await,
         "stats" => stats::run(bot, caller, guild, inv).await,
         "link" | "unlink" | "myplayers" => link::run(bot, caller, inv).await,
+        "admin" if inv.path == "admin renamed" => renames::renamed(bot, caller, inv).await,
         "premium" | "admin" => premium::run(bot, caller, guild, inv).await,
         "test_sftp" | "list_sftp_files" | "historical_parse" | "csv_status" | "log_status" => {
             sftp::run(bot, caller, inv).await
@@ -1119,6 +1122,10 @@ pub fn schema() -> Vec<Command> {
             )
             .option(sub("status", "Bot status for this Discord server"))
             .option(sub("help", "The admin commands and who may use them"))
+            .option(
+                sub("renamed", "Players who joined under another name lately")
+                    .option(server("server_id", true)),
+            )
             .build(),
         command("test_sftp", "Test the SFTP connection to a game server")
             .option(server("server", true))
@@ -1297,7 +1304,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 89);
+        assert_eq!(paths().len(), 90);
     }
 
     #[test]

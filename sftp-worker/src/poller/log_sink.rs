@@ -25,6 +25,8 @@ pub(super) struct ServerLogSink<'a> {
     pub(super) joining: std::collections::BTreeMap<String, JoiningPlayer>,
     pub(super) cursors: &'a CursorStore,
     pub(super) outbox: &'a Outbox,
+    /// Joins under another name than the statistics know are kept here.
+    pub(super) renames: &'a tower_store::renames::Renames,
     pub(super) fence: i64,
     /// The state last written, if this poll wrote one.
     pub(super) saved: Option<LogState>,
@@ -138,6 +140,7 @@ impl LogSink for ServerLogSink<'_> {
                 data: doc! { "online": after.0 as i64, "queued": after.1 as i64 },
             });
         }
+        self.mark_renames(&mut notices).await?;
         self.outbox.add(notices).await?;
         let (online, queued) = self.counts.ids();
         if self.quiet_until.is_some_and(|end| cursor.offset >= end) {
@@ -154,6 +157,48 @@ impl LogSink for ServerLogSink<'_> {
             .save_slot(g, s, "log", &state, Some(self.fence))
             .await?;
         self.saved = Some(state);
+        Ok(())
+    }
+}
+
+impl ServerLogSink<'_> {
+    /// A join under another name than the server's statistics know says which ("was")
+    /// and is kept as a rename: one query for the poll's joins, none without any.
+    async fn mark_renames(&self, notices: &mut [Notice]) -> Result<(), mongodb::error::Error> {
+        let joined = |n: &Notice| {
+            (n.kind == "connection" && n.data.get_str("connection").ok() == Some("joined"))
+                .then(|| n.data.get_document("player").ok())
+                .flatten()
+                .and_then(|p| Some((p.get_str("id").ok()?, p.get_str("name").ok()?)))
+                .map(|(id, name)| (id.to_owned(), name.to_owned()))
+        };
+        let names: std::collections::HashMap<String, String> =
+            notices.iter().filter_map(joined).collect();
+        let earlier = self
+            .renames
+            .earlier_names(self.guild, self.server_id, &names)
+            .await?;
+        if earlier.is_empty() {
+            return Ok(());
+        }
+        for n in notices.iter_mut() {
+            let Some((id, name)) = joined(n) else {
+                continue;
+            };
+            let Some(was) = earlier.get(&id) else {
+                continue;
+            };
+            let rename = tower_store::renames::Rename {
+                player_id: id,
+                from: was.clone(),
+                to: name,
+                at_ms: n.at_ms,
+            };
+            self.renames
+                .record((self.guild, self.server_id), &n.key, &rename)
+                .await?;
+            n.data.insert("was", was.as_str());
+        }
         Ok(())
     }
 }

@@ -497,6 +497,7 @@ impl Poller {
                 joining: state.joining.clone(),
                 cursors: &self.cursors,
                 outbox: &self.outbox,
+                renames: &self.renames,
                 fence: token,
                 saved: None,
             };

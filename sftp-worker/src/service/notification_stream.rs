@@ -180,6 +180,7 @@ fn notification(d: &Document) -> Option<Notification> {
             } else {
                 ConnectionKind::Joined
             } as i32,
+            was: text("was"),
         }),
         "player_count" => Payload::PlayerCount(PlayerCountNotice {
             online: u32::try_from(data.get_i64("online").unwrap_or(0)).unwrap_or(0),

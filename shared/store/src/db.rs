@@ -126,6 +126,8 @@ pub mod collections {
     pub const GAMBLING_GAMES: &str = "gambling_games";
     /// Each `/rivalry record_kill` request's killfeed line, fixed by its first attempt.
     pub const RECORDED_KILLS: &str = "recorded_kills";
+    /// Players who joined a server under another name than its statistics knew.
+    pub const RENAMES: &str = "renames";
 }
 
 #[derive(Debug, thiserror::Error)]

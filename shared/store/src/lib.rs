@@ -11,7 +11,8 @@
 //! - [`guilds`]: guild settings (premium tier, admin role, theme, default server) and the
 //!   home guild.
 //! - [`game_servers`]: registered game servers, credentials sealed, always per guild.
-//! - [`player_links`]: Discord users linked to in-game players.
+//! - [`player_links`]: Discord users linked to in-game players; [`renames`]: players
+//!   who joined under another name than their statistics knew.
 //! - [`audit`]: premium grants and refused checks, audited.
 //! - [`ledger`]: the economy's balances, every change a transaction applied exactly once;
 //!   [`kill_rewards`]: what a kill on the live killfeed pays the killer's linked user;
@@ -50,6 +51,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod player_links;
 pub mod recount;
+pub mod renames;
 pub mod retention;
 pub mod rivalries;
 pub mod rivalry_posts;

@@ -682,6 +682,18 @@ pub const MIGRATIONS: &[Migration] = &[
             expire_after_secs: Some(7 * 24 * 3600),
         }],
     },
+    Migration {
+        // A server's latest renames (`/admin renamed`).
+        id: "0021_renames",
+        schema_version: 3,
+        drops: &[],
+        rewrite: None,
+        indexes: &[index(
+            collections::RENAMES,
+            "server_at",
+            &[("guild_id", 1), ("server_id", 1), ("at", -1)],
+        )],
+    },
 ];
 
 /// What [`migrate`] did.
