@@ -7,6 +7,9 @@ use tower_ingest::reader::LogSink;
 use tower_ingest::server_log::{LogEvent, LogRecord, PlayerCounts};
 use tower_store::cursor_store::{CursorStore, JoiningPlayer, LogState};
 use tower_store::outbox::{Notice, Outbox};
+use tower_store::renames::Rename;
+
+use std::collections::HashMap;
 
 /// The most players remembered at once (from join request to leaving; a server holds
 /// far fewer).
@@ -140,8 +143,11 @@ impl LogSink for ServerLogSink<'_> {
                 data: doc! { "online": after.0 as i64, "queued": after.1 as i64 },
             });
         }
-        self.mark_renames(&mut notices).await?;
+        let (last_joined, renamed) = self.mark_renames(&mut notices).await?;
         self.outbox.add(notices).await?;
+        self.renames
+            .remember((g, s), &last_joined, &renamed)
+            .await?;
         let (online, queued) = self.counts.ids();
         if self.quiet_until.is_some_and(|end| cursor.offset >= end) {
             self.quiet_until = None;
@@ -162,44 +168,56 @@ impl LogSink for ServerLogSink<'_> {
 }
 
 impl ServerLogSink<'_> {
-    /// A join under another name than the server's statistics know says which ("was")
-    /// and is kept as a rename: one query for the poll's joins, none without any.
-    async fn mark_renames(&self, notices: &mut [Notice]) -> Result<(), mongodb::error::Error> {
+    /// A join under another name than the player was last known by on the server says
+    /// which ("was"): one or two queries for the poll's joins, none without any. Returns
+    /// what to remember once the notices are stored: each player's last join name, and
+    /// the renames found.
+    async fn mark_renames(
+        &self,
+        notices: &mut [Notice],
+    ) -> Result<(HashMap<String, String>, Vec<(String, Rename)>), mongodb::error::Error> {
         let joined = |n: &Notice| {
             (n.kind == "connection" && n.data.get_str("connection").ok() == Some("joined"))
                 .then(|| n.data.get_document("player").ok())
                 .flatten()
-                .and_then(|p| Some((p.get_str("id").ok()?, p.get_str("name").ok()?)))
+                .and_then(|p| Some((p.get_str("id").ok()?, p.get_str("name").ok()?.trim())))
+                .filter(|(_, name)| !name.is_empty())
                 .map(|(id, name)| (id.to_owned(), name.to_owned()))
         };
-        let names: std::collections::HashMap<String, String> =
-            notices.iter().filter_map(joined).collect();
-        let earlier = self
+        let mut ids: Vec<String> = notices
+            .iter()
+            .filter_map(joined)
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut known = self
             .renames
-            .earlier_names(self.guild, self.server_id, &names)
+            .known_names(self.guild, self.server_id, &ids)
             .await?;
-        if earlier.is_empty() {
-            return Ok(());
-        }
+        let mut last_joined = HashMap::new();
+        let mut found = Vec::new();
+        // In log order: a player who joins twice in one poll is compared with the first.
         for n in notices.iter_mut() {
             let Some((id, name)) = joined(n) else {
                 continue;
             };
-            let Some(was) = earlier.get(&id) else {
-                continue;
-            };
-            let rename = tower_store::renames::Rename {
-                player_id: id,
-                from: was.clone(),
-                to: name,
-                at_ms: n.at_ms,
-            };
-            self.renames
-                .record((self.guild, self.server_id), &n.key, &rename)
-                .await?;
-            n.data.insert("was", was.as_str());
+            if let Some(was) = known.get(&id).filter(|was| **was != name) {
+                n.data.insert("was", was.as_str());
+                found.push((
+                    n.key.clone(),
+                    Rename {
+                        player_id: id.clone(),
+                        from: was.clone(),
+                        to: name.clone(),
+                        at_ms: n.at_ms,
+                    },
+                ));
+            }
+            known.insert(id.clone(), name.clone());
+            last_joined.insert(id, name);
         }
-        Ok(())
+        Ok((last_joined, found))
     }
 }
 

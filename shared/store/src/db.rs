@@ -126,8 +126,10 @@ pub mod collections {
     pub const GAMBLING_GAMES: &str = "gambling_games";
     /// Each `/rivalry record_kill` request's killfeed line, fixed by its first attempt.
     pub const RECORDED_KILLS: &str = "recorded_kills";
-    /// Players who joined a server under another name than its statistics knew.
+    /// Players who joined a server under another name than they were known by.
     pub const RENAMES: &str = "renames";
+    /// The name each player last joined a server under.
+    pub const JOIN_NAMES: &str = "join_names";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
-//! Players' name changes: a player who joins a server under another name than its
-//! statistics last knew. Found when the join is read from the server log, shown on the
-//! connection post ("joined as NewName (was OldName)"), and kept (once per join) for
-//! `/admin renamed`.
+//! Players' name changes: a player who joins a server under another name than they were
+//! last known by there (their last join's name, else the killfeed's). Found when the join
+//! is read from the server log, shown on the connection post ("joined the server (was
+//! OldName)"), and kept (once per join, for 90 days) for `/admin renamed`.
 
 use std::collections::HashMap;
 
@@ -27,6 +27,8 @@ pub struct Rename {
 pub struct Renames {
     players: Collection<Document>,
     renames: Collection<Document>,
+    /// Per player and server, the name of their last join.
+    joins: Collection<Document>,
 }
 
 impl Renames {
@@ -35,46 +37,90 @@ impl Renames {
         Self {
             players: raw.collection(collections::PLAYER_STATS),
             renames: raw.collection(collections::RENAMES),
+            joins: raw.collection(collections::JOIN_NAMES),
         }
     }
 
-    /// Of players joining under `names` (EOS id → name as joining), those the server's
-    /// statistics know by another name: EOS id → that name. One query.
-    pub async fn earlier_names(
+    /// The names `ids` were last known by on the server: the name of their last join
+    /// read from the log, else the one the killfeed last showed. At most two queries.
+    pub async fn known_names(
         &self,
         guild_id: u64,
         server_id: &str,
-        names: &HashMap<String, String>,
+        ids: &[String],
     ) -> Result<HashMap<String, String>, MongoError> {
-        if names.is_empty() {
+        if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let ids: Vec<&String> = names.keys().collect();
-        let known: Vec<Document> = self
-            .players
-            .find(doc! {
-                "guild_id": guild_id.to_string(),
-                "server_id": server_id,
-                "player_id": { "$in": ids },
-            })
-            .projection(doc! { "player_id": 1, "name": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(known
+        let key = |id: &str| format!("{guild_id}:{server_id}:{id}");
+        let by_id = |docs: Vec<Document>| -> HashMap<String, String> {
+            docs.iter()
+                .filter_map(|d| {
+                    let id = d.get_str("player_id").ok()?;
+                    let name = d.get_str("name").ok()?.trim();
+                    (!name.is_empty()).then(|| (id.to_owned(), name.to_owned()))
+                })
+                .collect()
+        };
+        let keys: Vec<String> = ids.iter().map(|id| key(id)).collect();
+        let mut known = by_id(
+            self.joins
+                .find(doc! { "_id": { "$in": &keys } })
+                .projection(doc! { "player_id": 1, "name": 1 })
+                .await?
+                .try_collect()
+                .await?,
+        );
+        let rest: Vec<String> = ids
             .iter()
-            .filter_map(|d| {
-                let id = d.get_str("player_id").ok()?;
-                let was = d.get_str("name").ok()?.trim();
-                let now = names.get(id)?.trim();
-                (!was.is_empty() && !now.is_empty() && was != now)
-                    .then(|| (id.to_owned(), was.to_owned()))
-            })
-            .collect())
+            .filter(|id| !known.contains_key(*id))
+            .map(|id| key(id))
+            .collect();
+        if !rest.is_empty() {
+            let from_stats = by_id(
+                self.players
+                    .find(doc! { "_id": { "$in": rest } })
+                    .projection(doc! { "player_id": 1, "name": 1 })
+                    .await?
+                    .try_collect()
+                    .await?,
+            );
+            known.extend(from_stats);
+        }
+        Ok(known)
+    }
+
+    /// After a poll's notices are stored: the names its players last joined under, and
+    /// the renames it found (each kept once, by its join's notice key). Written after the
+    /// notices, so a poll read again after a failure finds the same names as the first.
+    pub async fn remember(
+        &self,
+        (guild_id, server_id): (u64, &str),
+        last_joined: &HashMap<String, String>,
+        found: &[(String, Rename)],
+    ) -> Result<(), MongoError> {
+        for (id, name) in last_joined {
+            self.joins
+                .update_one(
+                    doc! { "_id": format!("{guild_id}:{server_id}:{id}") },
+                    doc! { "$set": {
+                        "player_id": id,
+                        "name": name,
+                        "at": DateTime::now(),
+                        "schema_version": SCHEMA_VERSION,
+                    } },
+                )
+                .upsert(true)
+                .await?;
+        }
+        for (key, rename) in found {
+            self.record((guild_id, server_id), key, rename).await?;
+        }
+        Ok(())
     }
 
     /// Keeps a rename seen at the join `key` (a join read again is kept once).
-    pub async fn record(
+    async fn record(
         &self,
         (guild_id, server_id): (u64, &str),
         key: &str,
@@ -110,7 +156,7 @@ impl Renames {
         let docs: Vec<Document> = self
             .renames
             .find(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
-            .sort(doc! { "at": -1, "_id": 1 })
+            .sort(doc! { "at": -1 })
             .limit(limit)
             .await?
             .try_collect()

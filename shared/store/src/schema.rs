@@ -688,11 +688,21 @@ pub const MIGRATIONS: &[Migration] = &[
         schema_version: 3,
         drops: &[],
         rewrite: None,
-        indexes: &[index(
-            collections::RENAMES,
-            "server_at",
-            &[("guild_id", 1), ("server_id", 1), ("at", -1)],
-        )],
+        indexes: &[
+            index(
+                collections::RENAMES,
+                "server_at",
+                &[("guild_id", 1), ("server_id", 1), ("at", -1)],
+            ),
+            // Recent renames only: kept 90 days.
+            IndexSpec {
+                collection: collections::RENAMES,
+                name: "expire",
+                keys: &[("at", 1)],
+                unique: false,
+                expire_after_secs: Some(90 * 24 * 3600),
+            },
+        ],
     },
 ];
 
