@@ -32,6 +32,10 @@ pub const MAX_MEMBERS: u64 = 100;
 /// then a create cut short.
 pub const CREATING_FOR_SECS: i64 = 60;
 
+/// A leader mark this old on a member who does not lead was left by a hand-over cut
+/// short (one in flight takes milliseconds): it is cleared when they leave or are removed.
+const STALE_MARK_SECS: i64 = 60;
+
 /// A faction's colours by name, as the earlier bot offered them.
 pub const COLOURS: [(&str, u32); 8] = [
     ("red", 0xE7_4C_3C),
@@ -505,9 +509,24 @@ impl Factions {
         if leads {
             return Err(FactionError::LeaderMustTransfer);
         }
+        // A mark younger than a hand-over takes is one in flight: the lead is being
+        // handed to them, and their membership stays.
+        let stale = DateTime::from_millis(
+            DateTime::now()
+                .timestamp_millis()
+                .saturating_sub(STALE_MARK_SECS * 1000),
+        );
         self.members
             .update_one(
-                doc! { "_id": &key, "faction_id": &faction.id, "leader": true },
+                doc! {
+                    "_id": &key,
+                    "faction_id": &faction.id,
+                    "leader": true,
+                    "$or": [
+                        { "marked_at": { "$exists": false } },
+                        { "marked_at": { "$lt": stale } },
+                    ],
+                },
                 doc! { "$set": { "leader": false } },
             )
             .await?;
@@ -537,7 +556,10 @@ impl Factions {
             // whatever removal runs at the same moment.
             let marked = self
                 .members
-                .update_one(membership.clone(), doc! { "$set": { "leader": true } })
+                .update_one(
+                    membership.clone(),
+                    doc! { "$set": { "leader": true, "marked_at": DateTime::now() } },
+                )
                 .await?;
             if marked.matched_count == 0 {
                 return Err(FactionError::NotMember);
