@@ -51,11 +51,7 @@ impl Poller {
                 &self.stats,
                 &self.cursors,
             )
-            .map_err(|e| match e {
-                OpenFoldersError::Fenced => lease_lost(),
-                OpenFoldersError::Db(e) => database(&e),
-                other => failure("poll.killfeed", other.to_string(), true),
-            })?;
+            .map_err(open_failure)?;
             sink.outbox = Some(&self.outbox);
             sink.finish_recorded().await.map_err(|e| database(&e))?;
             let mut loaded = loaded;
@@ -75,11 +71,7 @@ impl Poller {
             &self.stats,
             &self.cursors,
         )
-        .map_err(|e| match e {
-            OpenFoldersError::Fenced => lease_lost(),
-            OpenFoldersError::Db(e) => database(&e),
-            other => failure("poll.killfeed", other.to_string(), true),
-        })?;
+        .map_err(open_failure)?;
         // Kills pay their killers' linked users where the guild's tier has the economy.
         let rewards = tower_store::tier::Feature::Economy
             .is_unlocked_at(tier)
@@ -147,6 +139,15 @@ impl Poller {
         }
         left.lease_token = Some(token);
         Ok(left)
+    }
+}
+
+/// Why a server's killfeed slots could not be opened, as a poll failure.
+fn open_failure(e: OpenFoldersError) -> PollFailure {
+    match e {
+        OpenFoldersError::Fenced => lease_lost(),
+        OpenFoldersError::Db(e) => database(&e),
+        other => failure("poll.killfeed", other.to_string(), true),
     }
 }
 

@@ -627,13 +627,7 @@ impl<'a> StoreSink<'a> {
         // name): each finds it in its own files on its first read.
         let earlier = primary.earlier_bot.clone().filter(|_| !server_read);
         let mut primary = Some(primary);
-        let floor = states
-            .values()
-            .chain(primary.iter())
-            .map(|s| s.next_batch)
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let floor = next_batch_floor(states.values().chain(primary.iter()));
         let mut sinks = Vec::with_capacity(dirs.len());
         for dir in dirs {
             let (slot, mut state) = match primary_dir.as_ref() == Some(dir) {
@@ -701,13 +695,7 @@ impl<'a> StoreSink<'a> {
         }) {
             return Err(OpenFoldersError::PendingElsewhere(slot.clone()));
         }
-        let floor = loaded
-            .states
-            .values()
-            .map(|s| s.next_batch)
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let floor = next_batch_floor(loaded.states.values());
         let mut states = loaded.states;
         let mut state = states.remove(PRIMARY_KILLFEED).unwrap_or_default();
         state.next_batch = state.next_batch.max(floor);
@@ -1163,6 +1151,12 @@ impl StoreSink<'_> {
             .collect();
         self.finish(&batch, pending.clone()).await
     }
+}
+
+/// The lowest batch number every slot of a server may still use: batch numbers go on
+/// from the highest of them all.
+fn next_batch_floor<'s>(states: impl Iterator<Item = &'s KillfeedState>) -> i64 {
+    states.map(|s| s.next_batch).max().unwrap_or(1).max(1)
 }
 
 /// The path kills recorded by hand are shown under where a line's file is named.

@@ -10,8 +10,6 @@
 //! `server_id` names (a document may say it: `guild_id`); a server id imported for two
 //! guilds cannot say which, and is reported. Its transaction history is not copied.
 
-use std::collections::HashMap;
-
 use mongodb::bson::Document;
 use tower_store::ledger::{AccountId, Entry, Ledger, Posted, Recorded, Source};
 use tower_store::player_links::PlayerLinks;
@@ -27,20 +25,7 @@ pub(super) async fn import(
     report: &mut Report,
 ) -> Result<(), String> {
     let db = |e: mongodb::error::Error| format!("MongoDB: {e}");
-    // The earlier bot's own links, as the link import takes them: who a player is in a
-    // dry run (nothing written yet; a real run reads the links it wrote).
-    let earlier: HashMap<(u64, String, String), u64> = legacy_links
-        .iter()
-        .filter(|_| dry_run)
-        .filter(|l| l.get_str("status").ok() != Some("inactive"))
-        .filter_map(|l| {
-            let guild = discord_id(l.get("guild_id"))?;
-            let server = servers.ours(guild, &l.get("server_id").and_then(id_text)?)?;
-            let user = discord_id(l.get("discord_id"))?;
-            let player = l.get_str("player_id").ok()?.trim().to_ascii_lowercase();
-            Some(((guild, server, player), user))
-        })
-        .collect();
+    let linked = super::player_links::LinkedUsers::new(links, legacy_links, servers, dry_run);
     for d in docs {
         let id = shown_id(d);
         let Some(balance) = d.get("balance").and_then(number) else {
@@ -87,12 +72,7 @@ pub(super) async fn import(
         let user = match discord_id(d.get("discord_id")) {
             Some(u) => Some(u),
             None if player.is_empty() => None,
-            None => match links.holder(guild, &server, &player).await.map_err(db)? {
-                Some(u) => Some(u),
-                None => earlier
-                    .get(&(guild, server.clone(), player.clone()))
-                    .copied(),
-            },
+            None => linked.of(guild, &server, &player).await?,
         };
         let Some(user) = user else {
             report.skip(

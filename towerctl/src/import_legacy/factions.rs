@@ -12,8 +12,6 @@
 //! members' totals) did. A faction whose name is here already is the same faction: only
 //! the members it lacks are added, so running it again changes nothing.
 
-use std::collections::HashMap;
-
 use mongodb::bson::{Bson, Document};
 use tower_store::factions::{FactionError, Factions, NewFaction, Role};
 use tower_store::player_links::PlayerLinks;
@@ -32,19 +30,7 @@ pub(super) async fn import(
     report: &mut Report,
 ) -> Result<(), String> {
     let db = |e: mongodb::error::Error| format!("MongoDB: {e}");
-    // The earlier bot's own links, as the link import takes them: who a member is in a
-    // dry run (nothing written yet; a real run reads the links it wrote).
-    let earlier: HashMap<(u64, String, String), u64> = legacy_links
-        .iter()
-        .filter(|_| dry_run)
-        .filter(|l| l.get_str("status").ok() != Some("inactive"))
-        .filter_map(|l| {
-            let guild = discord_id(l.get("guild_id"))?;
-            let server = servers.ours(guild, &l.get("server_id").and_then(id_text)?)?;
-            let user = discord_id(l.get("discord_id")).or(discord_id(l.get("linked_id")))?;
-            Some(((guild, server, player_id(l.get("player_id"))?), user))
-        })
-        .collect();
+    let linked = super::player_links::LinkedUsers::new(links, legacy_links, servers, dry_run);
     for d in docs {
         let id = shown_id(d);
         let Some(guild) = discord_id(d.get("guild_id")) else {
@@ -83,12 +69,7 @@ pub(super) async fn import(
         // Each member's Discord user, as linked on the server.
         let mut users: Vec<(String, Option<u64>, bool)> = Vec::with_capacity(members.len());
         for (player, officer) in members {
-            let user = match links.holder(guild, &server, &player).await.map_err(db)? {
-                Some(u) => Some(u),
-                None => earlier
-                    .get(&(guild, server.clone(), player.clone()))
-                    .copied(),
-            };
+            let user = linked.of(guild, &server, &player).await?;
             users.push((player, user, officer));
         }
         let Some(&(ref leader_player, Some(leader), _)) = users.first() else {

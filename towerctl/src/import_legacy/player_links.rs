@@ -6,6 +6,8 @@
 //! keeps, and `{player_id, guild_id, link_type, linked_id, status}`, which names no server
 //! (so it cannot say which server's player it is) and is reported.
 
+use std::collections::HashMap;
+
 use mongodb::bson::Document;
 use tower_store::player_links::{PlayerLink, PlayerLinks};
 
@@ -98,4 +100,54 @@ pub(super) async fn import(
         }
     }
     Ok(())
+}
+
+/// Who is linked to a player on an imported server, for the imports that name players
+/// (factions, balances): the links this bot holds, and in a dry run (nothing written yet)
+/// the earlier bot's own active links, as [`import`] would take them.
+pub(super) struct LinkedUsers<'a> {
+    store: &'a PlayerLinks,
+    earlier: HashMap<(u64, String, String), u64>,
+}
+
+impl<'a> LinkedUsers<'a> {
+    pub(super) fn new(
+        store: &'a PlayerLinks,
+        legacy_links: &[Document],
+        servers: &ServerIds,
+        dry_run: bool,
+    ) -> Self {
+        let earlier = legacy_links
+            .iter()
+            .filter(|_| dry_run)
+            .filter(|l| l.get_str("status").ok() != Some("inactive"))
+            .filter_map(|l| {
+                let guild = discord_id(l.get("guild_id"))?;
+                let server = servers.ours(guild, &l.get("server_id").and_then(id_text)?)?;
+                let user = discord_id(l.get("discord_id")).or(discord_id(l.get("linked_id")))?;
+                let player = l.get_str("player_id").ok()?.trim().to_ascii_lowercase();
+                Some(((guild, server, player), user))
+            })
+            .collect();
+        Self { store, earlier }
+    }
+
+    /// The Discord user linked to `player` (an EOS id, lower case) on the server.
+    pub(super) async fn of(
+        &self,
+        guild: u64,
+        server: &str,
+        player: &str,
+    ) -> Result<Option<u64>, String> {
+        let held = self
+            .store
+            .holder(guild, server, player)
+            .await
+            .map_err(|e| format!("MongoDB: {e}"))?;
+        Ok(held.or_else(|| {
+            self.earlier
+                .get(&(guild, server.to_owned(), player.to_owned()))
+                .copied()
+        }))
+    }
 }
