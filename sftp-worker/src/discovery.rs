@@ -25,12 +25,14 @@ pub struct Layout {
     pub dirs_searched: usize,
 }
 
-/// A killfeed folder as found: how many CSV files, and the newest (name, mtime).
+/// A killfeed folder as found: how many CSV files, the newest (name, mtime) and the oldest
+/// name (where the CSV history it still holds begins).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct KillfeedFolder {
     pub path: String,
     pub csv_files: u32,
     pub newest: Option<(String, i64)>,
+    pub oldest: Option<String>,
 }
 
 pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layout, SourceError> {
@@ -60,10 +62,12 @@ pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layo
             let csv: Vec<&FileMeta> = entries.iter().filter(|f| is_csv(f)).collect();
             // Files are named by their start time: the greatest name is the newest.
             let newest = csv.iter().max_by(|a, b| a.name.cmp(&b.name));
+            let oldest = csv.iter().map(|f| &f.name).min();
             csv_counts.push(KillfeedFolder {
                 path: dir.clone(),
                 csv_files: u32::try_from(csv.len()).unwrap_or(u32::MAX),
                 newest: newest.map(|f| (f.name.clone(), f.mtime)),
+                oldest: oldest.cloned(),
             });
         }
         // On a host with many servers, go straight into this server's own folder.

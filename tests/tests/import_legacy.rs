@@ -280,6 +280,17 @@ async fn import(
     key: &str,
     extra: &[&str],
 ) -> (Value, String) {
+    import_with_env(db, legacy, key, extra, &[]).await
+}
+
+/// [`import`] with more environment (`(name, value)`).
+async fn import_with_env(
+    db: &TestDatabase,
+    legacy: &TestDatabase,
+    key: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Value, String) {
     let mut command = tokio::process::Command::new(ok(binary_path("towerctl")));
     command
         .args([
@@ -294,7 +305,8 @@ async fn import(
         .env_clear()
         .env("MONGODB_URI", &db.uri)
         .env("TOWER_MONGODB_DATABASE", &db.name)
-        .env("TOWER_SECRET_KEY", key);
+        .env("TOWER_SECRET_KEY", key)
+        .envs(env.iter().copied());
     let out = ok(ok(tokio::time::timeout(WAIT, command.output()).await));
     let printed = format!(
         "{}{}",
@@ -799,6 +811,192 @@ async fn an_import_cut_short_completes_when_run_again() {
         stored,
         "the third run wrote"
     );
+    ok(db.drop_database().await);
+    ok(legacy.drop_database().await);
+}
+
+/// Where the oldest CSV files are gone from the game server, the earlier bot's kill
+/// records from before the oldest file still there are the statistics' starting point,
+/// and the files still there are recounted: the statistics are those of a fresh ingest of
+/// every file, nothing posted, and the records of the files still there not counted twice.
+#[tokio::test]
+async fn statistics_start_from_the_earlier_bots_records_where_the_csv_files_are_gone() {
+    use tower_ingest::killfeed::{KillfeedEvent, parse_line};
+    use tower_tests::backing::sshd_port;
+    use tower_tests::discord_sim::DiscordSimulator;
+    use tower_tests::support::{expected_stats, first_read_done, fixture, required_env};
+    const GUILD: u64 = 910_000_000_000_000_008;
+    const CHANNEL: u64 = 930_000_000_000_000_008;
+
+    let db = ok(TestDatabase::create("import_legacy_records").await);
+    let legacy = ok(TestDatabase::create("import_legacy_records_source").await);
+    let home = tower_tests::sftp_home::Home::new("import_legacy_records");
+    let server = tower_tests::sftp_home::unique_server_id();
+    // The March file is gone from the game server; the May file is still there.
+    let gone = fixture("2025.03.27-00.00.00.csv");
+    let there = fixture("2025.05.15-00.00.00.csv");
+    ok(std::fs::write(
+        home.killfeed(&server).join("2025.05.15-00.00.00.csv"),
+        &there,
+    ));
+
+    // The earlier bot's records of both files, as its versions wrote them: the time as a
+    // date or as Python's text, the distance as an integer, a float or text, the server
+    // by its UUID or by its game id; no record of a death without a killer.
+    let uuid = "6a1f0c2e-3b7d-4c55-9d1e-0b5c7f2a9e41";
+    let mut records = Vec::new();
+    let mut kept = Vec::new();
+    for (file, bytes, server_ref) in [(0, &gone, uuid), (1, &there, server.as_str())] {
+        for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+            let Ok(line) = parse_line(raw) else { continue };
+            let (killer, victim, weapon, distance, suicide) = match &line.event {
+                KillfeedEvent::Kill {
+                    killer,
+                    victim,
+                    weapon,
+                    distance_m,
+                    ..
+                } => (killer, victim, weapon, *distance_m, false),
+                KillfeedEvent::Suicide { player, cause, .. } => (player, player, cause, 0, true),
+                KillfeedEvent::EnvironmentDeath { .. } => continue,
+            };
+            if file == 0 {
+                kept.extend_from_slice(raw);
+                kept.push(b'\n');
+            }
+            // Python's `str(datetime)`, with or without microseconds.
+            let t = tower_ingest::timestamp::format_seconds(line.at);
+            let python = format!(
+                "{}-{}-{} {}:{}:{}",
+                &t[0..4],
+                &t[5..7],
+                &t[8..10],
+                &t[11..13],
+                &t[14..16],
+                &t[17..19]
+            );
+            let timestamp = match i % 3 {
+                0 => Bson::String(python),
+                1 => Bson::String(format!("{python}.250000")),
+                _ => Bson::DateTime(mongodb::bson::DateTime::from_millis(line.at * 1000)),
+            };
+            let distance = match i % 5 {
+                0 => Bson::Double(f64::from(distance)),
+                1 => Bson::String(distance.to_string()),
+                _ => Bson::Int32(i32::try_from(distance).unwrap_or(i32::MAX)),
+            };
+            records.push(doc! {
+                "server_id": server_ref,
+                "killer_id": killer.id, "killer_name": killer.name.as_ref(),
+                "victim_id": victim.id, "victim_name": victim.name.as_ref(),
+                "weapon": weapon.as_ref(), "distance": distance, "timestamp": timestamp,
+                "is_suicide": suicide, "event_type": if suicide { "suicide" } else { "kill" },
+            });
+        }
+    }
+    let from_gone = records
+        .iter()
+        .filter(|d| d.get_str("server_id").ok() == Some(uuid))
+        .count();
+    let from_there = records.len() - from_gone;
+    records.push(doc! { "server_id": uuid, "killer_id": "", "victim_id": "00024afed387453195c040bb85708405", "weapon": "AK", "timestamp": "2025-03-27 11:00:00" });
+    let l = legacy.handle();
+    ok(l.collection::<Document>("kills").insert_many(records).await);
+    ok(l.collection::<Document>("guilds")
+        .insert_one(doc! {
+            "guild_id": GUILD.to_string(), "premium_tier": 1,
+            "servers": [{
+                "server_id": uuid, "original_server_id": &server, "server_name": "Emerald EU",
+                "guild_id": GUILD.to_string(),
+                "sftp_host": "127.0.0.1", "sftp_port": i32::from(ok(sshd_port())),
+                "sftp_username": required_env("TOWER_TEST_SFTP_USER"),
+                "sftp_password": required_env("TOWER_TEST_SFTP_PASSWORD"),
+                "killfeed_channel_id": CHANNEL as i64,
+            }],
+        })
+        .await);
+
+    let key = ok(SecretKey::generate_base64());
+    let sftp_env = [("TOWER_SFTP_ALLOW_LOOPBACK", "true")];
+    // A dry run says what it would do and counts nothing.
+    let (report, _) = import_with_env(&db, &legacy, &key, &["--dry-run"], &sftp_env).await;
+    assert_eq!(report["servers"][0]["statistics"], "imported", "{report}");
+    let ours = ok(db.open().await);
+    let stats = tower_store::stats_store::StatsStore::new(&ours);
+    assert_eq!(ok(stats.load(GUILD, &server).await).totals.kills, 0);
+
+    let (report, _) = import_with_env(&db, &legacy, &key, &[], &sftp_env).await;
+    let entry = &report["servers"][0];
+    assert_eq!(entry["statistics"], "imported", "{report}");
+    assert_eq!(entry["earlier_records"]["lines"], from_gone, "{report}");
+    assert_eq!(
+        entry["earlier_records"]["before"],
+        "2025.05.15-00.00.00.csv"
+    );
+    assert_eq!(
+        report["not_imported"]["kills"]["count"], from_there,
+        "{report}"
+    );
+    let skipped: Vec<&Value> = ok(report["skipped"].as_array().ok_or("no skipped"))
+        .iter()
+        .filter(|s| s["collection"] == "kills")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{report}");
+    assert_eq!(skipped[0]["reason"], "no killer_id", "{report}");
+
+    let sim = ok(DiscordSimulator::start().await);
+    let options = tower_tests::stack::StackOptions::simulated(&db, &sim, Some(key.clone()))
+        .with_loopback_sftp();
+    let stack = ok(tower_tests::stack::Stack::start(&options).await);
+    first_read_done(&db.handle(), GUILD, &server).await;
+    // History, all of it: nothing to post.
+    let notifications = db.handle().collection::<Document>("notifications");
+    assert_eq!(ok(notifications.count_documents(doc! {}).await), 0);
+
+    // Counted: the records of the gone file, then the file still there, once each: the
+    // statistics of a fresh ingest of both files (less the deaths without a killer, which
+    // the earlier bot did not record).
+    let expected = expected_stats(GUILD, &server, &[&kept, &there]);
+    let stored = ok(stats.load(GUILD, &server).await);
+    assert_eq!(stored.totals, expected.totals);
+    assert_eq!(stored.players.len(), expected.players.len());
+    for (id, e) in &expected.players {
+        let s = &stored.players[id];
+        assert_eq!(
+            (s.kills, s.deaths, s.best_killstreak, s.worst_deathstreak),
+            (e.kills, e.deaths, e.best_killstreak, e.worst_deathstreak),
+            "{id}"
+        );
+        assert_eq!(
+            (&s.suicides, &s.weapons, &s.killed, s.longest_kill_m),
+            (&e.suicides, &e.weapons, &e.killed, e.longest_kill_m),
+            "{id}"
+        );
+    }
+    ok(stack.stop_cleanly(WAIT).await);
+
+    // The imported lines are stored kill lines like the rest: `towerctl verify`, counting
+    // again from them, agrees.
+    let out = ok(ok(tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(ok(binary_path("towerctl")))
+            .args(["verify", "--json", "--guild", &GUILD.to_string()])
+            .env_clear()
+            .env("MONGODB_URI", &db.uri)
+            .env("TOWER_MONGODB_DATABASE", &db.name)
+            .output(),
+    )
+    .await));
+    let verified: Value = ok(serde_json::from_slice(&out.stdout));
+    assert!(out.status.success(), "{verified}");
+    assert_eq!(verified["servers"][0]["state"], "ok", "{verified}");
+
+    // Run again: the server is here, nothing is counted twice.
+    let (again, _) = import_with_env(&db, &legacy, &key, &[], &sftp_env).await;
+    assert_eq!(again["already"]["game_servers"], 1, "{again}");
+    assert_eq!(ok(stats.load(GUILD, &server).await).totals, expected.totals);
+
+    drop(home);
     ok(db.drop_database().await);
     ok(legacy.drop_database().await);
 }

@@ -94,6 +94,7 @@ async fn a_kill_recorded_by_hand_counts_once_and_says_so() {
         line: line(at),
         by: ADMIN.to_string(),
         location: Some("Airfield".to_owned()),
+        imported: false,
     };
 
     // The control: the same files read with no kill recorded.

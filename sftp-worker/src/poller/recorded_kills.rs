@@ -191,6 +191,7 @@ impl Poller {
                 line,
                 by: a.kill.by.to_string(),
                 location: a.kill.location.clone(),
+                imported: false,
             };
             wrote = true;
             let outcome = sink.record_kills(vec![kill]).await;

@@ -336,21 +336,11 @@ fn distance(bytes: &[u8]) -> Option<u32> {
 /// that is not an EOS id).
 pub fn recorded_kill_line(
     at: i64,
-    (killer, killer_id): (&str, &str),
-    (victim, victim_id): (&str, &str),
+    killer: (&str, &str),
+    victim: (&str, &str),
     weapon: &str,
 ) -> Result<String, Malformed> {
-    let line = format!(
-        "{};{killer};{killer_id};{victim};{victim_id};{weapon};0;",
-        crate::timestamp::format_seconds(at)
-    );
-    // A `;` would shift the fields (a weapon `AK;999;X` would set the distance).
-    if [killer, killer_id, victim, victim_id, weapon]
-        .iter()
-        .any(|f| f.contains([';', '\n', '\r']))
-    {
-        return Err(Malformed::Inconsistent);
-    }
+    let line = written_line(at, killer, victim, weapon, 0)?;
     match parse_line(line.as_bytes())? {
         KillfeedLine {
             event: KillfeedEvent::Kill { .. },
@@ -359,6 +349,42 @@ pub fn recorded_kill_line(
         // The same player twice, or a weapon that makes it a suicide.
         _ => Err(Malformed::Inconsistent),
     }
+}
+
+/// A kill or suicide the earlier bot kept in its `kills` collection, as the line the game
+/// wrote for it, less the platforms (the earlier bot did not keep them): counted by the
+/// same code as every line. Refused as the parser would refuse it.
+pub fn earlier_bot_line(
+    at: i64,
+    killer: (&str, &str),
+    victim: (&str, &str),
+    weapon: &str,
+    distance_m: u32,
+) -> Result<String, Malformed> {
+    let line = written_line(at, killer, victim, weapon, distance_m)?;
+    parse_line(line.as_bytes())?;
+    Ok(line)
+}
+
+/// The 7-field line the game writes for a death at `at` (game-server time).
+fn written_line(
+    at: i64,
+    (killer, killer_id): (&str, &str),
+    (victim, victim_id): (&str, &str),
+    weapon: &str,
+    distance_m: u32,
+) -> Result<String, Malformed> {
+    // A `;` would shift the fields (a weapon `AK;999;X` would set the distance).
+    if [killer, killer_id, victim, victim_id, weapon]
+        .iter()
+        .any(|f| f.contains([';', '\n', '\r']))
+    {
+        return Err(Malformed::Inconsistent);
+    }
+    Ok(format!(
+        "{};{killer};{killer_id};{victim};{victim_id};{weapon};{distance_m};",
+        crate::timestamp::format_seconds(at)
+    ))
 }
 
 /// The identity of a killfeed line on one game server: the same line read twice (a replay,

@@ -55,19 +55,40 @@ pub struct PendingRange {
 pub struct RecordedKill {
     /// The killfeed line ([`tower_ingest::killfeed::recorded_kill_line`]).
     pub line: String,
-    /// The admin's Discord user id (text: BSON has no unsigned 64-bit integer).
+    /// The admin's Discord user id (text: BSON has no unsigned 64-bit integer); empty
+    /// for a kill imported from the earlier bot.
     pub by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Taken from the earlier bot's kill records by `towerctl import-legacy`, where the
+    /// CSV file it was read from is gone: counted as the game's own lines are, with no
+    /// mark of a hand.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub imported: bool,
 }
 
 impl RecordedKill {
-    fn recorded(&self) -> tower_ingest::ingest::Recorded {
-        tower_ingest::ingest::Recorded {
-            by: self.by.parse().unwrap_or(0),
-            location: self.location.clone(),
+    /// A line of the earlier bot's kill records ([`RecordedKill::imported`]).
+    pub fn imported(line: String) -> Self {
+        Self {
+            line,
+            by: String::new(),
+            location: None,
+            imported: true,
         }
     }
+
+    /// Who recorded it by hand; none for an imported line.
+    fn recorded(&self) -> Option<tower_ingest::ingest::Recorded> {
+        (!self.imported).then(|| tower_ingest::ingest::Recorded {
+            by: self.by.parse().unwrap_or(0),
+            location: self.location.clone(),
+        })
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A pending batch as stored: batches of one file were stored with their range inline
@@ -819,7 +840,7 @@ impl<'a> StoreSink<'a> {
                 // What is left of a short range ends wherever its last complete line does.
                 let at_eof = r.at_eof && !short.contains(&i);
                 let mut chunk = parse_killfeed_chunk(&r.path, bytes, r.from, at_eof);
-                chunk.recorded = r.recorded.as_ref().map(RecordedKill::recorded);
+                chunk.recorded = r.recorded.as_ref().and_then(RecordedKill::recorded);
                 chunk
             })
             .collect();
@@ -1116,7 +1137,11 @@ impl StoreSink<'_> {
             ranges: kills
                 .into_iter()
                 .map(|kill| PendingRange {
-                    path: RECORDED_PATH.to_owned(),
+                    path: match kill.imported {
+                        true => IMPORTED_PATH,
+                        false => RECORDED_PATH,
+                    }
+                    .to_owned(),
                     from: 0,
                     to: kill.line.len() as u64,
                     at_eof: true,
@@ -1145,7 +1170,7 @@ impl StoreSink<'_> {
             .filter_map(|r| {
                 let kill = r.recorded.as_ref()?;
                 let mut chunk = parse_killfeed_chunk(&r.path, kill.line.as_bytes(), 0, true);
-                chunk.recorded = Some(kill.recorded());
+                chunk.recorded = kill.recorded();
                 Some(chunk)
             })
             .collect();
@@ -1161,6 +1186,9 @@ fn next_batch_floor<'s>(states: impl Iterator<Item = &'s KillfeedState>) -> i64 
 
 /// The path kills recorded by hand are shown under where a line's file is named.
 pub const RECORDED_PATH: &str = "recorded by hand";
+
+/// The path lines imported from the earlier bot's kill records are shown under.
+pub const IMPORTED_PATH: &str = "the earlier bot's records";
 
 impl CursorStore {
     /// The killfeed line of a `/rivalry record_kill` request: `line` the first time it is
@@ -1260,6 +1288,7 @@ mod tests {
                     line: "a;b".to_owned(),
                     by: "1".to_owned(),
                     location: None,
+                    imported: false,
                 }),
             }],
             cursor: None,

@@ -25,9 +25,12 @@
 //!
 //! Statistics are not copied: the earlier bot summed a player's kills across every server
 //! and skipped files of more than 100 events. Each imported server's first read counts its
-//! killfeed's CSV history exactly instead (without posting it), so every server reports
-//! `"statistics": "backfill"`. Kills, players and rivalries (recounted with the
-//! statistics) are counted under `not_imported` with why.
+//! killfeed's CSV history exactly instead (without posting it): `"statistics": "backfill"`.
+//! Where the oldest CSV files are gone from the game server, the earlier bot's kill
+//! records from before the oldest file still there are counted as the starting point
+//! ([`statistics`]): `"statistics": "imported"`. Players and rivalries (recounted with the
+//! statistics), and the kill records of files still there, are counted under
+//! `not_imported` with why.
 //!
 //! Order matters for a run cut short: a server's read position is written before the
 //! server, so no worker reads a server before knowing where the earlier bot stopped.
@@ -40,6 +43,7 @@ mod economy;
 mod factions;
 mod player_links;
 mod read_positions;
+mod statistics;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -114,6 +118,9 @@ struct Report {
     skipped: Vec<Value>,
     servers: Vec<Value>,
     not_imported: BTreeMap<&'static str, (u64, &'static str)>,
+    /// The earlier bot's kill records left to each server's first read: their CSV files
+    /// are still there (or could not be listed).
+    recounted: u64,
 }
 
 impl Report {
@@ -147,16 +154,12 @@ impl Report {
 /// Collections of the earlier bot left alone, and why.
 const NOT_IMPORTED: &[(&str, &str)] = &[
     (
-        "kills",
-        "statistics are recomputed from the killfeed CSV files by each server's first read",
-    ),
-    (
         "players",
-        "the earlier bot summed players across servers; each server's first read recounts them",
+        "the earlier bot summed players across servers; they are recounted with the statistics",
     ),
     (
         "rivalries",
-        "rivalries are recounted from the killfeed CSV files by each server's first read, with the statistics",
+        "rivalries are recounted with the statistics, from the CSV files and the kill records imported",
     ),
     (
         "collections.players",
@@ -197,7 +200,7 @@ pub fn import(request: &ImportRequest<'_>) -> Result<(), String> {
                     .to_owned(),
             );
         };
-        run(&legacy, &db, &key, request.dry_run).await
+        run(&legacy, &db, &key, &config.sftp, request.dry_run).await
     })?;
     if request.json {
         println!("{}", report.to_json());
@@ -229,6 +232,7 @@ async fn run(
     legacy: &mongodb::Database,
     db: &Database,
     key: &SecretKey,
+    sftp: &tower_daemon::config::SftpConfig,
     dry_run: bool,
 ) -> Result<Report, String> {
     let read = |e: mongodb::error::Error| format!("the earlier bot's database: {e}");
@@ -309,6 +313,14 @@ async fn run(
     );
     let cursors = CursorStore::new(db);
     let server_ids = ServerIds::of(&servers);
+    let stats = tower_store::stats_store::StatsStore::new(db);
+    let statistics = statistics::StatisticsImport {
+        legacy,
+        stats: &stats,
+        cursors: &cursors,
+        sftp,
+        dry_run,
+    };
 
     // The servers, each once.
     for ((guild, server_id), mut s) in servers {
@@ -349,6 +361,12 @@ async fn run(
             );
             resume = None;
         }
+        // The earlier bot's kill records where the CSV files are gone: counted before the
+        // server exists, so no worker reads it first.
+        let counted = match exists {
+            true => ("backfill", None),
+            false => statistics.server(guild, &ours, &s, &mut report).await?,
+        };
         let added = match (exists, dry_run) {
             (true, _) => Err(GameServerError::Exists(ours.clone())),
             (false, true) => Ok(()),
@@ -367,15 +385,19 @@ async fn run(
                 if resume.is_some() {
                     Report::count(&mut report.imported, "csv_processor_state");
                 }
-                report.servers.push(json!({
+                let mut entry = json!({
                     "guild_id": guild.to_string(),
                     "server_id": server_id,
-                    "statistics": "backfill",
+                    "statistics": counted.0,
                     "killfeed": match &resume {
                         Some(r) => json!({ "continues_after": { "file": r.file, "line": r.records } }),
                         None => json!("new lines only"),
                     },
-                }));
+                });
+                if let (Some(records), Some(entry)) = (counted.1, entry.as_object_mut()) {
+                    entry.insert("earlier_records".to_owned(), records);
+                }
+                report.servers.push(entry);
             }
             Err(GameServerError::Exists(_)) => Report::count(&mut report.already, "game_servers"),
             Err(e) => {
@@ -477,6 +499,16 @@ async fn run(
         }
     }
 
+    if report.recounted > 0 {
+        report.not_imported.insert(
+            "kills",
+            (
+                report.recounted,
+                "records of CSV files still on the game server (or not listed): each \
+                 server's first read recounts those files",
+            ),
+        );
+    }
     for (collection, why) in NOT_IMPORTED {
         let n = legacy
             .collection::<Document>(collection)
@@ -826,8 +858,21 @@ fn print_report(report: &Report, dry_run: bool) {
         println!("{n} from {collection} already here, left as they are");
     }
     for s in &report.servers {
+        let records = &s["earlier_records"];
+        let source = match (s["statistics"].as_str(), records["before"].as_str()) {
+            (Some("imported"), Some(file)) => format!(
+                "the earlier bot's {} kill records from before {file} (the oldest CSV file \
+                 still there), then its CSV history, counted by its first read",
+                records["lines"]
+            ),
+            (Some("imported"), None) => format!(
+                "the earlier bot's {} kill records (no CSV file is left)",
+                records["lines"]
+            ),
+            _ => "its CSV history, counted by its first read".to_owned(),
+        };
         println!(
-            "server {} of guild {}: statistics from its CSV history, counted by its first read",
+            "server {} of guild {}: statistics from {source}",
             s["server_id"].as_str().unwrap_or_default(),
             s["guild_id"].as_str().unwrap_or_default()
         );
