@@ -246,6 +246,22 @@ async fn commands_work_end_to_end_and_refuse_what_they_must() {
     let answer = ok(sim.answer(&sent, WAIT).await);
     assert!(answer.text().contains("already asked"), "{}", answer.text());
     assert_eq!(sim.embeds_posted(HOME_ADMIN_CHANNEL).len(), 1, "once a day");
+    // The request that was sent is audited, with the tier asked for; the refused one is not.
+    let requests: Vec<Document> = ok(futures_util::TryStreamExt::try_collect(ok(db
+        .handle()
+        .collection::<Document>("audit_log")
+        .find(doc! { "action": "premium.upgrade_requested" })
+        .await))
+    .await);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(
+        requests[0]
+            .get_document("detail")
+            .ok()
+            .and_then(|d| d.get_i32("to").ok()),
+        Some(4),
+        "{requests:?}"
+    );
     // The help of the admin and events commands.
     let sent = sim.slash(0, &member_a, "admin help", &[]);
     assert_eq!(
@@ -851,6 +867,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
              [2025.05.03-02.02.52:004][ 45]LogOnline: Warning: Player |{BRAVO} successfully registered!\n\
              [2025.05.03-02.10.00:000][  1]LogSFPS: Mission GA_Military_02_mis1 switched to READY\n\
              [2025.05.03-02.11.00:000][  1]LogSFPS: AirDrop switched to Flying\n\
+             [2025.05.03-02.12.00:000][  1]LogSFPS: GameplayEvent BP_HelicrashEvent_C_1 switched to ACTIVE\n\
              [2025.05.03-02.30.00:000][  1]UChannel::Close: Sending CloseBunch. ChIndex == 0. UniqueId: EOS:|{BRAVO}\n"
         ),
     ));
@@ -869,7 +886,7 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
             .collect()
     };
     eventually("the events, connections and kills posted", WAIT, || async {
-        titles(EVENTS_CHANNEL).len() >= 2
+        titles(EVENTS_CHANNEL).len() >= 3
             && titles(CONNECTIONS_CHANNEL).len() >= 2
             && titles(KILLFEED_CHANNEL).len() >= 2
     })
@@ -954,6 +971,18 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     mentions(&a, &["**1** online"]);
     let a = run(&member_a, "events list", &[sid()]).await;
     mentions(&a, &["GA\\_Military\\_02\\_mis1", "AirDrop"]);
+    // `crash`, as the earlier bot named the helicopter crash.
+    let a = run(
+        &member_a,
+        "events list",
+        &[sid(), ("event_type", Opt::str("crash"))],
+    )
+    .await;
+    assert!(
+        a.text().contains("Helicrash") && !a.text().contains("AirDrop"),
+        "{}",
+        a.text()
+    );
     let a = run(
         &member_a,
         "events list",

@@ -139,7 +139,11 @@ async fn legacy_fixture(legacy: &mongodb::Database) {
     .await;
     insert(
         "bot_config",
-        vec![doc! { "key": "home_guild_id", "value": PD_GUILD.to_string() }],
+        vec![
+            doc! { "key": "home_guild_id", "value": PD_GUILD.to_string() },
+            // A version wrote it by hand, and wrongly.
+            doc! { "_id": "config-bad", "home_guild_id": "the emerald server" },
+        ],
     )
     .await;
     insert(
@@ -407,6 +411,10 @@ async fn the_earlier_bots_database_is_imported_once_with_its_passwords_sealed() 
         "{report}"
     );
     assert_eq!(report["not_imported"]["kills"]["count"], 2, "{report}");
+    assert!(
+        reason("config-bad").contains("is not a Discord id"),
+        "{report}"
+    );
     assert_eq!(report["imported"]["csv_processor_state"], 1, "{report}");
     assert_eq!(report["imported"]["player_links"], 1, "{report}");
     // Bounties: the active one stays active; the rest are kept settled; nothing is paid.

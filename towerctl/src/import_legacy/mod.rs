@@ -475,10 +475,24 @@ async fn run(
     // `bot_config`, or `config` in one version.
     let mut config_docs = all(legacy, "bot_config").await.map_err(read)?;
     config_docs.extend(all(legacy, "config").await.map_err(read)?);
-    let home = config_docs.iter().find_map(|d| match d.get_str("key") {
-        Ok("home_guild_id") => discord_id(d.get("value")),
-        _ => discord_id(d.get("home_guild_id")),
-    });
+    let mut home = None;
+    for d in &config_docs {
+        let value = match d.get_str("key") {
+            Ok("home_guild_id") => d.get("value"),
+            _ => d.get("home_guild_id"),
+        };
+        let Some(value) = value else { continue };
+        match discord_id(Some(value)) {
+            Some(id) => {
+                home.get_or_insert(id);
+            }
+            None => report.skip(
+                "bot_config",
+                shown_id(d),
+                format!("home_guild_id {value} is not a Discord id"),
+            ),
+        }
+    }
     if let Some(home) = home {
         match guilds.home_guild().await.map_err(|e| e.to_string())? {
             Some(ours) if ours == home => Report::count(&mut report.already, "bot_config"),
