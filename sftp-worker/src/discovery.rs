@@ -23,6 +23,9 @@ pub struct Layout {
     pub log_path: Option<String>,
     pub csv_files: u32,
     pub dirs_searched: usize,
+    /// `deathlogs/world_*` folders that could not be listed (searched past, so a read
+    /// goes on with the others; an import must not take their files for gone).
+    pub unlisted_killfeed_dirs: Vec<String>,
 }
 
 /// A killfeed folder as found: how many CSV files, the newest (name, mtime) and the oldest
@@ -52,6 +55,10 @@ pub async fn discover<S: ByteSource>(source: &S, server_id: &str) -> Result<Layo
             // An unreadable folder deep down is not the search's failure.
             Err(e) if depth > 0 => {
                 tracing::debug!(dir, error = %e, "folder skipped");
+                let name = dir.rsplit('/').next().unwrap_or_default();
+                if parent_name.as_deref() == Some("deathlogs") && name.starts_with("world") {
+                    layout.unlisted_killfeed_dirs.push(dir.clone());
+                }
                 continue;
             }
             Err(e) => return Err(e),

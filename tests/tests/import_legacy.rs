@@ -933,10 +933,49 @@ async fn statistics_start_from_the_earlier_bots_records_where_the_csv_files_are_
     let stats = tower_store::stats_store::StatsStore::new(&ours);
     assert_eq!(ok(stats.load(GUILD, &server).await).totals.kills, 0);
 
+    // A run cut short left its first batch of records pending, not applied: the next run
+    // finishes it and counts the rest, none twice.
+    let cut_short: Vec<tower_store::cursor_store::RecordedKill> = kept
+        .split(|b| *b == b'\n')
+        .take(10)
+        .map(|l| {
+            tower_store::cursor_store::RecordedKill::imported(
+                String::from_utf8_lossy(l).into_owned(),
+            )
+        })
+        .collect();
+    let state = tower_store::cursor_store::KillfeedState {
+        next_batch: 1,
+        pending: Some(tower_store::cursor_store::PendingBatch {
+            batch: 1,
+            ranges: cut_short
+                .into_iter()
+                .map(|kill| tower_store::cursor_store::PendingRange {
+                    path: tower_store::cursor_store::IMPORTED_PATH.to_owned(),
+                    from: 0,
+                    to: kill.line.len() as u64,
+                    at_eof: true,
+                    recorded: Some(kill),
+                })
+                .collect(),
+            cursor: None,
+            rewards: None,
+        }),
+        ..Default::default()
+    };
+    ok(tower_store::cursor_store::CursorStore::new(&ours)
+        .save_slot(GUILD, &server, "killfeed", &state, None)
+        .await);
+
     let (report, _) = import_with_env(&db, &legacy, &key, &[], &sftp_env).await;
     let entry = &report["servers"][0];
     assert_eq!(entry["statistics"], "imported", "{report}");
     assert_eq!(entry["earlier_records"]["lines"], from_gone, "{report}");
+    assert_eq!(
+        entry["earlier_records"]["newly_counted"], from_gone,
+        "the ten left pending, then the rest: {report}"
+    );
+    assert_eq!(report["imported"]["kills"], from_gone, "{report}");
     assert_eq!(
         entry["earlier_records"]["before"],
         "2025.05.15-00.00.00.csv"

@@ -252,3 +252,102 @@ async fn a_kill_recorded_by_hand_counts_once_and_says_so() {
     let _ = std::fs::remove_dir_all(&root);
     ok(test.drop_database().await);
 }
+
+/// The earlier bot's records imported by `towerctl import-legacy` are history, whoever
+/// finishes their batch (a worker finishing a batch an import left behind has an outbox):
+/// counted, never posted, with no mark of a hand.
+#[tokio::test]
+async fn imported_records_count_and_are_never_posted() {
+    let ((killer_name, killer_id), (victim_name, victim_id)) = players_of_the_first_kill();
+    let test = ok(TestDatabase::create("recorded_kills_imported").await);
+    let db = ok(test.open().await);
+    let (stats, cursors, outbox) = (
+        StatsStore::new(&db),
+        CursorStore::new(&db),
+        Outbox::new(&db),
+    );
+    let line = |at: i64, distance: u32| {
+        ok(tower_ingest::killfeed::earlier_bot_line(
+            at,
+            (&killer_name, &killer_id),
+            (&victim_name, &victim_id),
+            "AK-74",
+            distance,
+        ))
+    };
+    let slots = ok(cursors.load_killfeed_slots(GUILD, SERVER).await);
+    let mut sink = ok(StoreSink::for_recording(
+        GUILD, SERVER, 0, slots, &stats, &cursors,
+    ));
+    sink.outbox = Some(&outbox);
+    let lines = vec![
+        RecordedKill::imported(line(1_700_000_000, 40)),
+        RecordedKill::imported(line(1_700_000_060, 41)),
+    ];
+    assert_eq!(ok(sink.record_kills(lines).await), 2);
+
+    let query = StatsQuery::new(&db);
+    assert_eq!(counts(&query, &killer_id, &victim_id).await, (2, 2, 2));
+    let notifications = db.raw().collection::<Document>("notifications");
+    assert_eq!(ok(notifications.count_documents(doc! {}).await), 0);
+    let marked = db.raw().collection::<Document>("kills");
+    assert_eq!(
+        ok(marked
+            .count_documents(doc! { "lines.recorded": { "$exists": true } })
+            .await),
+        0
+    );
+    ok(test.drop_database().await);
+}
+
+/// An import that counted the earlier bot's records but did not add the server forgets
+/// the earlier bot's read position and keeps the batch numbers: statistics accept only
+/// batches numbered after those, so a server added by hand later must not number from 1.
+#[tokio::test]
+async fn a_forgotten_read_position_keeps_the_batch_numbers() {
+    let ((killer_name, killer_id), (victim_name, victim_id)) = players_of_the_first_kill();
+    let test = ok(TestDatabase::create("recorded_kills_forget").await);
+    let db = ok(test.open().await);
+    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
+    let position = tower_ingest::earlier_position::EarlierPosition {
+        file: FILES[0].to_owned(),
+        records: 3,
+        recorded_unix: 1_780_000_000,
+    };
+    assert!(ok(cursors
+        .record_earlier_position(GUILD, SERVER, &position)
+        .await));
+    let slots = ok(cursors.load_killfeed_slots(GUILD, SERVER).await);
+    let mut sink = ok(StoreSink::for_recording(
+        GUILD, SERVER, 0, slots, &stats, &cursors,
+    ));
+    let line = ok(tower_ingest::killfeed::earlier_bot_line(
+        1_700_000_000,
+        (&killer_name, &killer_id),
+        (&victim_name, &victim_id),
+        "AK-74",
+        40,
+    ));
+    assert_eq!(
+        ok(sink.record_kills(vec![RecordedKill::imported(line)]).await),
+        1
+    );
+
+    ok(cursors.forget_earlier_position(GUILD, SERVER).await);
+    let slots = ok(cursors.load_killfeed_slots(GUILD, SERVER).await);
+    let state = slots
+        .states
+        .get("killfeed")
+        .unwrap_or_else(|| panic!("the slot is kept"));
+    assert_eq!(state.next_batch, 2);
+    assert_eq!(state.earlier_bot, None);
+
+    // A slot that never numbered a batch is removed whole.
+    ok(cursors
+        .record_earlier_position(GUILD, "8032", &position)
+        .await);
+    ok(cursors.forget_earlier_position(GUILD, "8032").await);
+    let slots = ok(cursors.load_killfeed_slots(GUILD, "8032").await);
+    assert!(slots.states.is_empty(), "{:?}", slots.states);
+    ok(test.drop_database().await);
+}

@@ -455,20 +455,34 @@ impl CursorStore {
     }
 
     /// Forgets an earlier bot's read position of a server never read here (its import
-    /// did not add the server after all).
+    /// did not add the server after all). A slot that numbered batches (the earlier bot's
+    /// kill records were counted) keeps its numbers: statistics accept only batches
+    /// numbered after those.
     pub async fn forget_earlier_position(
         &self,
         guild_id: u64,
         server_id: &str,
     ) -> Result<(), mongodb::error::Error> {
+        let never_read = doc! {
+            "_id": key(guild_id, server_id, PRIMARY_KILLFEED),
+            "state.cursor": null,
+            "state.listed": { "$ne": true },
+            "state.pending": null,
+        };
+        let mut numbered = never_read.clone();
+        numbered.insert("state.next_batch", doc! { "$gt": 1 });
         self.cursors
-            .delete_one(doc! {
-                "_id": key(guild_id, server_id, PRIMARY_KILLFEED),
-                "state.cursor": null,
-                "state.listed": { "$ne": true },
-                "state.pending": null,
-            })
+            .update_one(numbered, doc! { "$unset": { "state.earlier_bot": "" } })
             .await?;
+        let mut unnumbered = never_read;
+        unnumbered.insert(
+            "$or",
+            vec![
+                doc! { "state.next_batch": null },
+                doc! { "state.next_batch": { "$lte": 1 } },
+            ],
+        );
+        self.cursors.delete_one(unnumbered).await?;
         Ok(())
     }
 
@@ -884,10 +898,16 @@ impl<'a> StoreSink<'a> {
             batch: pending.batch,
         };
         let quiet = self.state.quiet_until.as_ref();
-        // Kills recorded by hand move no cursor and are always announced.
-        let history = quiet
-            .zip(pending.cursor.as_ref())
-            .is_some_and(|(q, c)| q.covers(c));
+        // Kills recorded by hand move no cursor and are always announced; the earlier
+        // bot's records imported are history, whoever finishes their batch.
+        let imported = pending
+            .ranges
+            .iter()
+            .any(|r| r.recorded.as_ref().is_some_and(|k| k.imported));
+        let history = imported
+            || quiet
+                .zip(pending.cursor.as_ref())
+                .is_some_and(|(q, c)| q.covers(c));
         // Kills pay their killers as read before the batch was applied (live kills, and
         // history where the guild pays it); read now only for a batch recorded without.
         // A kill recorded by hand pays nothing: money comes from the game's own lines.

@@ -118,9 +118,8 @@ struct Report {
     skipped: Vec<Value>,
     servers: Vec<Value>,
     not_imported: BTreeMap<&'static str, (u64, &'static str)>,
-    /// The earlier bot's kill records left to each server's first read: their CSV files
-    /// are still there (or could not be listed).
-    recounted: u64,
+    /// The earlier bot's kill records that are no killfeed line (each under `skipped`).
+    unreadable_kills: u64,
 }
 
 impl Report {
@@ -364,8 +363,12 @@ async fn run(
         // The earlier bot's kill records where the CSV files are gone: counted before the
         // server exists, so no worker reads it first.
         let counted = match exists {
-            true => ("backfill", None),
-            false => statistics.server(guild, &ours, &s, &mut report).await?,
+            true => statistics::Counted::backfill(),
+            false => {
+                statistics
+                    .server(guild, &ours, &s, &server_ids, &mut report)
+                    .await?
+            }
         };
         let added = match (exists, dry_run) {
             (true, _) => Err(GameServerError::Exists(ours.clone())),
@@ -388,14 +391,17 @@ async fn run(
                 let mut entry = json!({
                     "guild_id": guild.to_string(),
                     "server_id": server_id,
-                    "statistics": counted.0,
+                    "statistics": counted.statistics,
                     "killfeed": match &resume {
                         Some(r) => json!({ "continues_after": { "file": r.file, "line": r.records } }),
                         None => json!("new lines only"),
                     },
                 });
-                if let (Some(records), Some(entry)) = (counted.1, entry.as_object_mut()) {
+                if let (Some(records), Some(entry)) = (counted.details, entry.as_object_mut()) {
                     entry.insert("earlier_records".to_owned(), records);
+                }
+                if counted.lines > 0 {
+                    *report.imported.entry("kills").or_default() += counted.lines;
                 }
                 report.servers.push(entry);
             }
@@ -513,13 +519,23 @@ async fn run(
         }
     }
 
-    if report.recounted > 0 {
+    // The earlier bot's kill records not counted here (those imported, and those
+    // skipped with a reason, are reported as such).
+    let records = legacy
+        .collection::<Document>("kills")
+        .count_documents(doc! {})
+        .await
+        .map_err(read)?;
+    let left = records
+        .saturating_sub(report.imported.get("kills").copied().unwrap_or(0))
+        .saturating_sub(report.unreadable_kills);
+    if left > 0 {
         report.not_imported.insert(
             "kills",
             (
-                report.recounted,
-                "records of CSV files still on the game server (or not listed): each \
-                 server's first read recounts those files",
+                left,
+                "records of CSV files still on the game server (its first read recounts \
+                 them), of servers already here, or of servers not imported",
             ),
         );
     }

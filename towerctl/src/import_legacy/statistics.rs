@@ -28,7 +28,7 @@ use tower_store::game_servers::Credential;
 use tower_store::ids::ServerId;
 use tower_store::stats_store::StatsStore;
 
-use super::{LegacyServer, Report, shown_id};
+use super::{LegacyServer, Report, ServerIds, shown_id};
 
 /// Lines counted per batch (each batch's lines are kept in its pending record, which
 /// must stay well under MongoDB's 16 MiB document limit).
@@ -46,27 +46,101 @@ pub(super) struct StatisticsImport<'a> {
 /// A record of the earlier bot as a line, or why it is not one.
 type Converted = Result<(i64, String), String>;
 
+/// What one server's statistics start from.
+pub(super) struct Counted {
+    /// `"imported"` or `"backfill"`.
+    pub statistics: &'static str,
+    /// When records were imported: how many lines, how many counted now, before which
+    /// file.
+    pub details: Option<Value>,
+    /// The lines imported (counted now or by a run before).
+    pub lines: u64,
+}
+
+impl Counted {
+    pub(super) fn backfill() -> Self {
+        Self {
+            statistics: "backfill",
+            details: None,
+            lines: 0,
+        }
+    }
+}
+
 impl StatisticsImport<'_> {
-    /// Imports the records of one server not yet here, older than its oldest CSV file;
-    /// returns where its statistics come from (`"imported"` or `"backfill"`) and, when
-    /// records were imported, how many and before which file.
+    /// Imports the records of one server not yet here, older than its oldest CSV file.
     pub(super) async fn server(
         &self,
         guild: u64,
         server: &ServerId,
         s: &LegacyServer,
+        server_ids: &ServerIds,
         report: &mut Report,
-    ) -> Result<(&'static str, Option<Value>), String> {
+    ) -> Result<Counted, String> {
         let id = format!("{guild}/{}", server.as_str());
-        let records = self.records(s).await?;
-        if records.is_empty() {
-            return Ok(("backfill", None));
+        let failed = |e: mongodb::error::Error| format!("MongoDB: {e}");
+        let read = |e: mongodb::error::Error| format!("the earlier bot's database: {e}");
+        // The earlier bot's kill records name no guild: an id that names servers of other
+        // guilds too (a game id two guilds share) cannot say whose a record is.
+        let (ids, shared): (Vec<&String>, Vec<&String>) = s.legacy_ids.iter().partition(|l| {
+            server_ids
+                .anywhere(l)
+                .iter()
+                .all(|(g, ours)| *g == guild && ours == server.as_str())
+        });
+        let records = self.legacy.collection::<Document>("kills");
+        for l in shared {
+            if records
+                .count_documents(doc! { "server_id": { "$in": id_values([l]) } })
+                .await
+                .map_err(read)?
+                > 0
+            {
+                report.skip(
+                    "kills",
+                    format!("{id}/{l}"),
+                    format!(
+                        "the records under server id {l} are not imported: it names servers \
+                         of several guilds"
+                    ),
+                );
+            }
         }
-        let slots = self
+        let filter = doc! { "server_id": { "$in": id_values(ids) } };
+        let total = records
+            .count_documents(filter.clone())
+            .await
+            .map_err(read)?;
+        if total == 0 {
+            return Ok(Counted::backfill());
+        }
+        let mut slots = self
             .cursors
             .load_killfeed_slots(guild, server.as_str())
             .await
-            .map_err(|e| format!("MongoDB: {e}"))?;
+            .map_err(failed)?;
+        // Records a run cut short left in a pending batch: finished first, whatever is
+        // decided now (they are counted already in part).
+        let mut leftover = 0;
+        if slots.recorded_pending() && !self.dry_run {
+            let fence = slots.lease_token.unwrap_or(0);
+            let mut sink = StoreSink::for_recording(
+                guild,
+                server.as_str(),
+                fence,
+                slots,
+                self.stats,
+                self.cursors,
+            )
+            .map_err(|e| e.to_string())?;
+            sink.finish_recorded().await.map_err(failed)?;
+            leftover = sink.totals.counted;
+            slots = self
+                .cursors
+                .load_killfeed_slots(guild, server.as_str())
+                .await
+                .map_err(failed)?;
+        }
         if slots
             .states
             .values()
@@ -77,8 +151,7 @@ impl StatisticsImport<'_> {
                 id,
                 "this bot has read the server before: its own statistics are kept",
             );
-            report.recounted += records.len() as u64;
-            return Ok(("backfill", None));
+            return Ok(Counted::backfill());
         }
         let oldest = match oldest_csv(s, server, self.sftp).await {
             Ok(oldest) => oldest,
@@ -89,73 +162,57 @@ impl StatisticsImport<'_> {
                     format!(
                         "the killfeed folders could not be listed ({why}): the statistics are \
                          counted from the CSV files the worker finds, none of the earlier \
-                         bot's {} records",
-                        records.len()
+                         bot's {total} records{}",
+                        match leftover {
+                            0 => String::new(),
+                            n => format!(
+                                " but the {n} a run cut short had started counting (finished)"
+                            ),
+                        }
                     ),
                 );
-                report.recounted += records.len() as u64;
-                return Ok(("backfill", None));
+                return Ok(Counted::backfill());
             }
         };
-        // Records from the oldest file on are in files still there.
+        // Records from the oldest file on are in files still there: only those before it
+        // are kept (streamed, so a big collection is never held whole).
         let cutoff = oldest.as_ref().map(|(_, start)| *start);
         let mut lines: Vec<(i64, String)> = Vec::new();
-        for (d, converted) in records {
-            match converted {
-                Ok((at, _)) if cutoff.is_some_and(|c| at >= c) => report.recounted += 1,
+        let mut cursor = records
+            .find(filter)
+            .projection(doc! {
+                "killer_id": 1, "killer_name": 1, "victim_id": 1, "victim_name": 1,
+                "weapon": 1, "distance": 1, "timestamp": 1, "is_suicide": 1, "event_type": 1,
+            })
+            .await
+            .map_err(read)?;
+        while let Some(d) = cursor.try_next().await.map_err(read)? {
+            match line_of(&d) {
+                Ok((at, _)) if cutoff.is_some_and(|c| at >= c) => {}
                 Ok(line) => lines.push(line),
-                Err(why) => report.skip("kills", shown_id(&d), why),
+                Err(why) => {
+                    report.unreadable_kills += 1;
+                    report.skip("kills", shown_id(&d), why);
+                }
             }
         }
         let csv_from = oldest.map(|(name, _)| name);
         if lines.is_empty() {
-            return Ok(("backfill", None));
+            return Ok(Counted::backfill());
         }
         // In time order, as the game wrote them (the sort is stable: records of one
         // second keep the earlier bot's order).
         lines.sort_by_key(|(at, _)| *at);
         let found = lines.len() as u64;
         let counted = match self.dry_run {
-            true => found,
-            false => self.count(guild, server, lines).await?,
+            true => None,
+            false => Some(self.count(guild, server, lines).await? + leftover),
         };
-        *report.imported.entry("kills").or_default() += counted;
-        Ok((
-            "imported",
-            Some(json!({ "lines": found, "newly_counted": counted, "before": csv_from })),
-        ))
-    }
-
-    /// The server's records in the earlier bot's `kills`, each with its line (or why it
-    /// has none). Its kill documents name the server by any of its ids, as text or number.
-    async fn records(&self, s: &LegacyServer) -> Result<Vec<(Document, Converted)>, String> {
-        let mut ids: Vec<Bson> = Vec::new();
-        for id in &s.legacy_ids {
-            ids.push(Bson::String(id.clone()));
-            if let Ok(n) = id.parse::<i64>() {
-                ids.push(Bson::Int64(n));
-                if let Ok(small) = i32::try_from(n) {
-                    ids.push(Bson::Int32(small));
-                }
-            }
-        }
-        let read = |e: mongodb::error::Error| format!("the earlier bot's database: {e}");
-        let docs: Vec<Document> = self
-            .legacy
-            .collection::<Document>("kills")
-            .find(doc! { "server_id": { "$in": ids } })
-            .await
-            .map_err(read)?
-            .try_collect()
-            .await
-            .map_err(read)?;
-        Ok(docs
-            .into_iter()
-            .map(|d| {
-                let line = line_of(&d);
-                (d, line)
-            })
-            .collect())
+        Ok(Counted {
+            statistics: "imported",
+            details: Some(json!({ "lines": found, "newly_counted": counted, "before": csv_from })),
+            lines: found,
+        })
     }
 
     /// Counts the lines, in batches, on the server's first killfeed slot.
@@ -171,11 +228,19 @@ impl StatisticsImport<'_> {
             .load_killfeed_slots(guild, server.as_str())
             .await
             .map_err(failed)?;
-        // Lease token 0: no worker holds a server that is not added yet, and any that
-        // takes it later fences this out.
-        let mut sink =
-            StoreSink::for_recording(guild, server.as_str(), 0, slots, self.stats, self.cursors)
-                .map_err(|e| e.to_string())?;
+        // No worker holds a server that is not added yet. A worker that leased it before
+        // (added by hand, removed before its first read) left its token: written under
+        // it; a worker that takes the server later fences this out.
+        let fence = slots.lease_token.unwrap_or(0);
+        let mut sink = StoreSink::for_recording(
+            guild,
+            server.as_str(),
+            fence,
+            slots,
+            self.stats,
+            self.cursors,
+        )
+        .map_err(|e| e.to_string())?;
         let mut counted = 0;
         let mut lines = lines.into_iter().map(|(_, line)| line).peekable();
         while lines.peek().is_some() {
@@ -188,6 +253,21 @@ impl StatisticsImport<'_> {
         }
         Ok(counted)
     }
+}
+
+/// A server id as the earlier bot may have written it: text, or a number.
+fn id_values<'s>(ids: impl IntoIterator<Item = &'s String>) -> Vec<Bson> {
+    let mut values = Vec::new();
+    for id in ids {
+        values.push(Bson::String(id.clone()));
+        if let Ok(n) = id.parse::<i64>() {
+            values.push(Bson::Int64(n));
+            if let Ok(small) = i32::try_from(n) {
+                values.push(Bson::Int32(small));
+            }
+        }
+    }
+    values
 }
 
 /// The killfeed line of one of the earlier bot's kill records (its versions wrote the
@@ -298,6 +378,9 @@ async fn oldest_csv(
     let layout = discover(&conn.source(), server.as_str()).await;
     conn.close().await;
     let layout = layout.map_err(|e| e.to_string())?;
+    if let Some(dir) = layout.unlisted_killfeed_dirs.first() {
+        return Err(format!("the killfeed folder {dir} could not be listed"));
+    }
     if layout.folders.is_empty() {
         return Err("no killfeed folder (deathlogs/world_*) was found".to_owned());
     }
