@@ -9,8 +9,8 @@ use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooter
 
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
-    ConnectionKind, GameEventKind, KillNotice, Notification, Player, RivalryChange, RivalryNotice,
-    SuicideKind,
+    ConnectionKind, GameEventKind, HighlightKind, HighlightNotice, KillNotice, Notification,
+    Player, RivalryChange, RivalryNotice, SuicideKind,
 };
 use tower_store::guilds::Currency;
 
@@ -377,6 +377,7 @@ pub fn notification(
         Payload::PlayerCount(_) => return None,
         Payload::Bounty(b) => return Some(bounty(b, server_name, currency)),
         Payload::Rivalry(r) => rivalry(r),
+        Payload::Highlight(h) => highlight(h)?,
         Payload::Jackpot(j) => {
             let times = if j.bet > 0 { j.returned / j.bet } else { 0 };
             EmbedBuilder::new()
@@ -402,6 +403,55 @@ pub fn notification(
 }
 
 /// A rivalry post: the lead taken or levelled by the last kill, or an intensity reached.
+/// A streak milestone, a streak ended, revenge or a long shot (none for a kind this build
+/// does not know).
+fn highlight(h: &HighlightNotice) -> Option<EmbedBuilder> {
+    let (player, other) = (name(h.player.as_ref()), name(h.other.as_ref()));
+    let weapon = shown(non_empty(&h.weapon, "Unknown"), 100);
+    let (title, text, colour) = match HighlightKind::try_from(h.kind).ok()? {
+        HighlightKind::Streak => (
+            format!("🔥 {}-kill streak", h.count),
+            format!(
+                "**{player}** is on a **{}**-kill streak (last: **{other}** with {weapon}).",
+                h.count
+            ),
+            0xE6_7E_22,
+        ),
+        HighlightKind::StreakEnd => (
+            "🛑 Streak ended".to_owned(),
+            format!(
+                "**{player}** ended **{other}**'s **{}**-kill streak with {weapon}.",
+                h.count
+            ),
+            0x99_2D_22,
+        ),
+        HighlightKind::Revenge => (
+            "⚔️ Revenge".to_owned(),
+            format!(
+                "**{player}** took revenge on their nemesis **{other}** ({} kills of them) \
+                 with {weapon}.",
+                h.count
+            ),
+            0x8E_44_AD,
+        ),
+        HighlightKind::LongShot => (
+            format!("🎯 Long shot: {} m", h.distance_m),
+            format!(
+                "**{player}** killed **{other}** from **{} m** with {weapon}.",
+                h.distance_m
+            ),
+            0x34_98_DB,
+        ),
+        HighlightKind::Unspecified => return None,
+    };
+    Some(
+        EmbedBuilder::new()
+            .title(clip(&title, 256))
+            .description(text)
+            .color(colour),
+    )
+}
+
 fn rivalry(r: &RivalryNotice) -> EmbedBuilder {
     let (first, second) = (name(r.first.as_ref()), name(r.second.as_ref()));
     let killer = if r.by_first { &first } else { &second };

@@ -34,11 +34,12 @@ use twilight_model::id::Id;
 use tower_daemon::shutdown::Shutdown;
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
-    AckNotificationsRequest, ConnectionKind, GameEventKind, Notification, NotificationsRequest,
-    SuicideKind,
+    AckNotificationsRequest, ConnectionKind, GameEventKind, HighlightKind, Notification,
+    NotificationsRequest, SuicideKind,
 };
 use tower_store::db::collections;
 use tower_store::game_servers::{GameServer, GameServerError, RIVALRY_SWITCH};
+use tower_store::highlights::LONG_SHOT_DEFAULT_M;
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::schema::SCHEMA_VERSION;
 use tower_store::tier::{Feature, Tier};
@@ -744,6 +745,25 @@ impl Poster {
                 && server.notifies(RIVALRY_SWITCH))
             .then_some(server.channels.killfeed)
             .flatten(),
+            // Highlights go with the kills, each kind unless muted; a long shot from the
+            // server's own distance.
+            Payload::Highlight(h) => {
+                // The switch is the stored kind's name.
+                let (switch, long_enough) = match HighlightKind::try_from(h.kind) {
+                    Ok(HighlightKind::Streak) => ("streak", true),
+                    Ok(HighlightKind::StreakEnd) => ("streak_end", true),
+                    Ok(HighlightKind::Revenge) => ("revenge", true),
+                    Ok(HighlightKind::LongShot) => (
+                        "long_shot",
+                        h.distance_m
+                            >= i64::from(server.long_shot_m.unwrap_or(LONG_SHOT_DEFAULT_M)),
+                    ),
+                    _ => return Ok(Action::Skip),
+                };
+                (server.feeds.killfeed && server.notifies(switch) && long_enough)
+                    .then_some(server.channels.killfeed)
+                    .flatten()
+            }
             Payload::Jackpot(_) => server
                 .channels
                 .economy

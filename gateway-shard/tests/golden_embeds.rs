@@ -13,8 +13,8 @@ use gateway_shard::reply::{CommandError, Reply};
 use tower_proto::v1::notification::Payload;
 use tower_proto::v1::{
     BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
-    GameEventKind, GameEventNotice, KillNotice, Notification, Player, RivalryChange, SuicideKind,
-    SuicideNotice,
+    GameEventKind, GameEventNotice, HighlightKind, KillNotice, Notification, Player, RivalryChange,
+    SuicideKind, SuicideNotice,
 };
 use tower_store::guilds::Currency;
 
@@ -198,6 +198,28 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
                     by_first,
                     weapon: "AK-74".to_owned(),
                     mover_first: by_first,
+                }),
+            ),
+        ));
+    }
+    // Highlights: a streak reached, a streak ended, revenge, a long shot.
+    for (name, kind, count, distance_m) in [
+        ("highlight_streak", HighlightKind::Streak, 10, 35),
+        ("highlight_streak_end", HighlightKind::StreakEnd, 12, 35),
+        ("highlight_revenge", HighlightKind::Revenge, 4, 35),
+        ("highlight_long_shot", HighlightKind::LongShot, 0, 412),
+    ] {
+        notifications.push((
+            name,
+            posted(
+                "h1",
+                Payload::Highlight(tower_proto::v1::HighlightNotice {
+                    kind: kind as i32,
+                    player: player("Alpha One", "PS5"),
+                    other: player("Bravo", "XSX"),
+                    count,
+                    weapon: "M99".to_owned(),
+                    distance_m,
                 }),
             ),
         ));

@@ -276,7 +276,8 @@ pub fn events() -> Reply {
                 "⚙️ Notification Configuration",
                 "`/events config server_id [mission] [airdrop] [crash] [trader] [convoy] [encounter] [server_restart]` — which game events are posted\n\
                  `/events conn_config server_id [connect] [disconnect]` — which connections are posted\n\
-                 `/events suicide_config server_id [menu] [fall] [other]` — which suicides the killfeed posts",
+                 `/events suicide_config server_id [menu] [fall] [other]` — which suicides the killfeed posts\n\
+                 `/killfeed highlights server_id [streaks] [streak_ends] [revenge] [long_shots] [long_shot_m]` — which highlights the killfeed posts",
             ))
             .field(EmbedFieldBuilder::new(
                 "💡 Tips",

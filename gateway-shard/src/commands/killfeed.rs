@@ -1,6 +1,9 @@
 //! `/killfeed start|stop|status`: whether a server's kills and suicides are posted.
-//! Polling and statistics go on either way.
+//! Polling and statistics go on either way. `/killfeed highlights`: which highlight posts
+//! (streaks, streak ends, revenge, long shots: [`tower_store::highlights`]) go with them.
 
+use tower_store::game_servers::HIGHLIGHT_SWITCHES;
+use tower_store::highlights::{LONG_SHOT_DEFAULT_M, LONG_SHOT_FLOOR_M};
 use tower_store::ids::GuildId;
 
 use crate::access::Caller;
@@ -46,6 +49,47 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 |s| super::feed_state(s.feeds.killfeed, s.channels.killfeed),
             ))
         }
+        "killfeed highlights" => highlights(bot, guild, inv).await,
         other => Err(super::unknown(other)),
     }
+}
+
+/// `/killfeed highlights`: switches each kind of highlight post and sets the long-shot
+/// distance; without options, says how they are.
+async fn highlights(bot: &Bot, guild: GuildId, inv: &Invocation) -> Result<Reply, CommandError> {
+    let id = inv.server_id("server_id")?;
+    let mut set = Vec::new();
+    for (option, switch) in HIGHLIGHT_SWITCHES {
+        if let Some(on) = inv.opt_bool(option)? {
+            set.push((switch, on));
+        }
+    }
+    let mut server = bot.servers.set_switches(guild, &id, &set).await?;
+    let metres = inv.opt_int("long_shot_m")?;
+    if let Some(m) = metres {
+        let m = u32::try_from(m.clamp(i64::from(LONG_SHOT_FLOOR_M), 2000))
+            .unwrap_or(LONG_SHOT_DEFAULT_M);
+        server = bot.servers.set_long_shot(guild, &id, m).await?;
+    }
+    let state: Vec<String> = HIGHLIGHT_SWITCHES
+        .iter()
+        .map(|(option, switch)| {
+            format!(
+                "{option}: {}",
+                if server.notifies(switch) { "on" } else { "off" }
+            )
+        })
+        .collect();
+    Ok(Reply::done(
+        if set.is_empty() && metres.is_none() {
+            "Highlights"
+        } else {
+            "Highlights saved"
+        },
+        format!(
+            "`{id}` — {} · long shots from {} m",
+            state.join(" · "),
+            server.long_shot_m.unwrap_or(LONG_SHOT_DEFAULT_M)
+        ),
+    ))
 }

@@ -92,7 +92,7 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             ..spec(Admin, Diagnostics)
         },
         "setup list_servers" => spec(Anyone, ServerSetup),
-        "killfeed start" | "killfeed stop" => spec(Admin, Killfeed),
+        "killfeed start" | "killfeed stop" | "killfeed highlights" => spec(Admin, Killfeed),
         "killfeed status" => spec(Anyone, Killfeed),
         "events start" | "events stop" | "events config" => spec(Admin, EventsFeed),
         "events conn_config" => spec(Admin, ConnectionsFeed),
@@ -612,6 +612,28 @@ pub fn schema() -> Vec<Command> {
                 sub("stop", "Stop posting a server's killfeed").option(server("server_id", true)),
             )
             .option(sub("status", "Killfeed state of every game server"))
+            .option(
+                sub(
+                    "highlights",
+                    "Choose which highlights the killfeed posts: streaks, revenge, long shots",
+                )
+                .option(server("server_id", true))
+                .option(switch("streaks", "Kill streaks at 3, 5, 10, 15, … kills"))
+                .option(switch("streak_ends", "Streaks of 5 or more ended"))
+                .option(switch("revenge", "Kills of a player's nemesis"))
+                .option(switch(
+                    "long_shots",
+                    "Kills from the long-shot distance or farther",
+                ))
+                .option(
+                    IntegerBuilder::new(
+                        "long_shot_m",
+                        "Long-shot distance in metres (default 300)",
+                    )
+                    .min_value(i64::from(tower_store::highlights::LONG_SHOT_FLOOR_M))
+                    .max_value(2000),
+                ),
+            )
             .build(),
         command("events", "Game events and connections")
             .option(
@@ -1304,7 +1326,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 90);
+        assert_eq!(paths().len(), 91);
     }
 
     #[test]

@@ -115,8 +115,9 @@ fn notification(d: &Document) -> Option<Notification> {
     use tower_proto::v1::notification::Payload;
     use tower_proto::v1::{
         BountyEvent, BountyNotice, ConnectionKind, ConnectionNotice, EnvironmentDeathNotice,
-        GameEventKind, GameEventNotice, JackpotNotice, KillNotice, KillReward, Player,
-        PlayerCountNotice, RecordedBy, RivalryChange, RivalryNotice, SuicideKind, SuicideNotice,
+        GameEventKind, GameEventNotice, HighlightKind, HighlightNotice, JackpotNotice, KillNotice,
+        KillReward, Player, PlayerCountNotice, RecordedBy, RivalryChange, RivalryNotice,
+        SuicideKind, SuicideNotice,
     };
     let data = d.get_document("data").ok()?;
     let player = |k: &str| {
@@ -213,6 +214,20 @@ fn notification(d: &Document) -> Option<Notification> {
             by_first: data.get_bool("by_first").unwrap_or(false),
             weapon: text("weapon"),
             mover_first: data.get_bool("mover_first").unwrap_or(false),
+        }),
+        "highlight" => Payload::Highlight(HighlightNotice {
+            kind: match data.get_str("kind").unwrap_or_default() {
+                "streak" => HighlightKind::Streak,
+                "streak_end" => HighlightKind::StreakEnd,
+                "revenge" => HighlightKind::Revenge,
+                "long_shot" => HighlightKind::LongShot,
+                _ => HighlightKind::Unspecified,
+            } as i32,
+            player: player("player"),
+            other: player("other"),
+            count: int(data, "count"),
+            weapon: text("weapon"),
+            distance_m: int(data, "distance_m"),
         }),
         "bounty" => Payload::Bounty(BountyNotice {
             bounty_id: text("bounty_id"),

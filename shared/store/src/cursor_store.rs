@@ -991,6 +991,17 @@ impl<'a> StoreSink<'a> {
                 .await?;
             let announced = crate::rivalry_posts::RivalryPosts::announcing(&rivalries);
             notices.extend(rivalries);
+            notices.extend(
+                crate::highlights::Highlights::new(self.stats.database())
+                    .notices(
+                        self.guild_id,
+                        self.server_id,
+                        pending.batch,
+                        batch,
+                        &outcome.kept,
+                    )
+                    .await?,
+            );
             outbox.add(notices).await?;
             rivalry_posts.remember_announced(&announced).await?;
         }

@@ -40,6 +40,9 @@ pub struct GameServer {
     pub feeds: Feeds,
     /// Per-kind switches that are off (`mission`, `connect`, `suicide_fall`, …).
     pub muted: Vec<String>,
+    /// The distance (metres) from which a kill is posted as a long shot; none: the
+    /// default ([`crate::highlights::LONG_SHOT_DEFAULT_M`]).
+    pub long_shot_m: Option<u32>,
     /// When it was added (ms): a guild's oldest servers use its tier's slots first.
     pub created_at_ms: i64,
     sealed_password: Option<Vec<u8>>,
@@ -142,6 +145,14 @@ pub const EVENT_SWITCHES: [(&str, &str); 7] = [
 ];
 /// The switch of a server's rivalry posts in its killfeed channel (`/rivalry posts`).
 pub const RIVALRY_SWITCH: &str = "rivalry_posts";
+/// The switches of the highlight posts in the killfeed channel (`/killfeed highlights`),
+/// as (command option, stored switch name: the highlight's kind).
+pub const HIGHLIGHT_SWITCHES: [(&str, &str); 4] = [
+    ("streaks", "streak"),
+    ("streak_ends", "streak_end"),
+    ("revenge", "revenge"),
+    ("long_shots", "long_shot"),
+];
 pub const CONNECTION_SWITCHES: [(&str, &str); 2] =
     [("connect", "connect"), ("disconnect", "disconnect")];
 pub const SUICIDE_SWITCHES: [(&str, &str); 3] = [
@@ -228,6 +239,11 @@ impl GameServer {
             channels: Channels::from_doc(d.get_document("channels").ok()),
             feeds: Feeds::from_doc(d.get_document("feeds").ok()),
             muted,
+            long_shot_m: match d.get("long_shot_m") {
+                Some(Bson::Int32(n)) => u32::try_from(*n).ok(),
+                Some(Bson::Int64(n)) => u32::try_from(*n).ok(),
+                _ => None,
+            },
             created_at_ms: d
                 .get_datetime("created_at")
                 .map_or(0, |t| t.timestamp_millis()),
@@ -481,6 +497,17 @@ impl GameServerStore {
         switches: &[(&str, bool)],
     ) -> Result<GameServer, GameServerError> {
         self.set_flags(guild, server, "notify", switches).await
+    }
+
+    /// Sets the distance from which kills are posted as long shots; returns the server.
+    pub async fn set_long_shot(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        metres: u32,
+    ) -> Result<GameServer, GameServerError> {
+        self.update(guild, server, doc! { "long_shot_m": i64::from(metres) })
+            .await
     }
 
     /// Sets `prefix.name` to each on/off of `flags`; returns the server.

@@ -24,6 +24,8 @@
 //!   [`stats_query`]: reading them back (players, leaderboards, weapons, matchups);
 //!   [`rivalries`]: two players' kills of each other, kept by the same batches;
 //!   [`rivalry_posts`]: the rivalries a batch changed worth a post (lead, intensity);
+//!   [`highlights`]: the kills a batch counted worth a post (streaks, streak ends,
+//!   revenge, long shots);
 //!   [`factions`]: groups of players on a server, one faction per member, the lead
 //!   handed over atomically;
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
@@ -44,6 +46,7 @@ pub mod gambling;
 pub mod game_servers;
 pub mod games;
 pub mod guilds;
+pub mod highlights;
 pub mod ids;
 pub mod key_check;
 pub mod kill_rewards;

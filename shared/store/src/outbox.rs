@@ -27,7 +27,8 @@ pub struct Notice {
     pub key: String,
     pub guild_id: u64,
     pub server_id: String,
-    /// `kill`, `suicide`, `environment`, `event`, `connection`, `player_count`.
+    /// `kill`, `suicide`, `environment`, `event`, `connection`, `player_count`, `bounty`,
+    /// `jackpot`, `rivalry`, `highlight`.
     pub kind: &'static str,
     pub at_ms: i64,
     pub data: Document,

@@ -718,6 +718,8 @@ fn rivalry_pipeline(
         "last_at": keep("last_at", Bson::DateTime(last)),
         "last_weapon": keep("last_weapon", literal(&r.last_weapon)),
         "last_by_first": keep("last_by_first", Bson::Boolean(r.last_by_first)),
+        // Who made the pair's last kill before this batch (null: none), for revenge posts.
+        "last_by_first_before": stored("last_by_first", Bson::Null),
         // Who recorded the last kill by hand, where: null when the game logged it.
         "last_recorded": keep("last_recorded", by_hand.map_or(Bson::Null, |h| {
             // `$literal`: a location like `$where` is text, not a field.
@@ -795,6 +797,9 @@ fn player_pipeline(scope: &Document, player: &str, d: &PlayerDelta, batch: i64) 
         "suicides_total": add("suicides_total", d.suicides.total()),
         "environment_deaths": add("environment_deaths", d.environment_deaths),
         "current_killstreak": cur_k,
+        // The streak this batch started from (only the batch that applies writes it): its
+        // streak posts are worked out from it, also when it is finished after a crash.
+        "killstreak_before": stored("current_killstreak", 0i64),
         "best_killstreak": best_k,
         "current_deathstreak": cur_d,
         "worst_deathstreak": worst_d,
