@@ -745,8 +745,8 @@ impl Poster {
                 && server.notifies(RIVALRY_SWITCH))
             .then_some(server.channels.killfeed)
             .flatten(),
-            // Highlights go with the kills, each kind unless muted; a long shot from the
-            // server's own distance.
+            // Highlights go with the kills, each kind once turned on; a long shot from
+            // the server's own distance.
             Payload::Highlight(h) => {
                 // The switch is the stored kind's name.
                 let (switch, long_enough) = match HighlightKind::try_from(h.kind) {
@@ -760,7 +760,7 @@ impl Poster {
                     ),
                     _ => return Ok(Action::Skip),
                 };
-                (server.feeds.killfeed && server.notifies(switch) && long_enough)
+                (server.feeds.killfeed && server.opted_in(switch) && long_enough)
                     .then_some(server.channels.killfeed)
                     .flatten()
             }

@@ -43,6 +43,16 @@ async fn highlights_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Po
     let db = ok(test.open().await);
     let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
     let outbox = tower_store::outbox::Outbox::new(&db);
+    // Every highlight on, long shots from the shortest distance allowed.
+    ok(test
+        .handle()
+        .collection::<Document>("game_servers")
+        .insert_one(doc! {
+            "guild_id": GUILD.to_string(), "server_id": SERVER,
+            "notify": { "streak": true, "streak_end": true, "revenge": true, "long_shot": true },
+            "long_shot_m": i64::from(LONG_SHOT_FLOOR_M),
+        })
+        .await);
     let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     ok(std::fs::create_dir_all(root.join(DIR)));
@@ -261,6 +271,25 @@ async fn highlights_are_posted_with_the_killfeed_as_each_server_set_them() {
             .filter(|t| !t.contains(" killed "))
             .collect()
     };
+    // Off until asked for: turned on.
+    let sent = sim.slash(
+        0,
+        &admin,
+        "killfeed highlights",
+        &[
+            ("server_id", Opt::str(&server)),
+            ("streaks", Opt::Bool(true)),
+            ("streak_ends", Opt::Bool(true)),
+            ("revenge", Opt::Bool(true)),
+            ("long_shots", Opt::Bool(true)),
+        ],
+    );
+    let answer = ok(sim.answer(&sent, WAIT).await);
+    assert!(
+        answer.text().contains("streaks: on") && answer.text().contains("long shots from 300 m"),
+        "{}",
+        answer.text()
+    );
     // Bravo kills Alpha three times and Charlie twice (5 in a row), then Alpha kills
     // Bravo from 350 m: Bravo's streak, Alpha's revenge on his nemesis, a long shot.
     let mut text = String::new();
@@ -322,14 +351,20 @@ async fn highlights_are_posted_with_the_killfeed_as_each_server_set_them() {
         answer.text()
     );
     // Charlie kills Alpha from 380 m (short of 400) and 450 m; Bravo kills Charlie (3–0
-    // now), and Charlie's kill of Bravo next is revenge, muted. Stored: four kills, two
-    // long shots and the revenge; posted: the kills and the 450 m long shot.
+    // now), and Charlie's kill of Bravo next is revenge, muted: the kills and the 450 m
+    // long shot are posted, nothing else is even stored.
     text.push_str(&line(10, c, a, "SVD", 380));
     text.push_str(&line(11, c, a, "SVD", 450));
     text.push_str(&line(12, b, c, "AK-74", 10));
     text.push_str(&line(13, c, b, "AK-74", 10));
     ok(std::fs::write(&csv, &text));
-    posting_caught_up(&db.handle(), 18).await;
+    posting_caught_up(&db.handle(), 16).await;
+    let stored = ok(db
+        .handle()
+        .collection::<Document>("notifications")
+        .count_documents(doc! { "kind": "highlight" })
+        .await);
+    assert_eq!(stored, 6, "the five of the first kills and one long shot");
     let mut posted = highlight_titles();
     posted.sort();
     assert_eq!(

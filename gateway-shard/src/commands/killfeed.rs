@@ -76,7 +76,7 @@ async fn highlights(bot: &Bot, guild: GuildId, inv: &Invocation) -> Result<Reply
         .map(|(option, switch)| {
             format!(
                 "{option}: {}",
-                if server.notifies(switch) { "on" } else { "off" }
+                if server.opted_in(switch) { "on" } else { "off" }
             )
         })
         .collect();

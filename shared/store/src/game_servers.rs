@@ -40,6 +40,8 @@ pub struct GameServer {
     pub feeds: Feeds,
     /// Per-kind switches that are off (`mission`, `connect`, `suicide_fall`, …).
     pub muted: Vec<String>,
+    /// Per-kind switches turned on (what is off until asked for: the highlights).
+    pub switched_on: Vec<String>,
     /// The distance (metres) from which a kill is posted as a long shot; none: the
     /// default ([`crate::highlights::LONG_SHOT_DEFAULT_M`]).
     pub long_shot_m: Option<u32>,
@@ -146,7 +148,8 @@ pub const EVENT_SWITCHES: [(&str, &str); 7] = [
 /// The switch of a server's rivalry posts in its killfeed channel (`/rivalry posts`).
 pub const RIVALRY_SWITCH: &str = "rivalry_posts";
 /// The switches of the highlight posts in the killfeed channel (`/killfeed highlights`),
-/// as (command option, stored switch name: the highlight's kind).
+/// as (command option, stored switch name: the highlight's kind); off until turned on
+/// ([`GameServer::opted_in`]).
 pub const HIGHLIGHT_SWITCHES: [(&str, &str); 4] = [
     ("streaks", "streak"),
     ("streak_ends", "streak_end"),
@@ -165,6 +168,12 @@ impl GameServer {
     /// Whether a per-kind switch is on (every switch is on until turned off).
     pub fn notifies(&self, switch: &str) -> bool {
         !self.muted.iter().any(|m| m == switch)
+    }
+
+    /// Whether a switch that is off until asked for is on (the highlights: a community
+    /// moving from the earlier bot keeps the killfeed it knew until its admins ask).
+    pub fn opted_in(&self, switch: &str) -> bool {
+        self.switched_on.iter().any(|m| m == switch)
     }
 }
 
@@ -218,15 +227,18 @@ impl GameServer {
     fn from_doc(d: &Document) -> Option<Self> {
         let sftp = d.get_document("sftp").ok()?;
         let binary = |k: &str| sftp.get_binary_generic(k).ok().cloned();
-        let muted = d
-            .get_document("notify")
-            .map(|n| {
-                n.iter()
-                    .filter(|(_, v)| matches!(v, Bson::Boolean(false)))
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let switched = |on: bool| {
+            d.get_document("notify")
+                .map(|n| {
+                    n.iter()
+                        .filter(|(_, v)| matches!(v, Bson::Boolean(b) if *b == on))
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let muted = switched(false);
+        let switched_on = switched(true);
         Some(Self {
             guild: GuildId(d.get_str("guild_id").ok()?.parse().ok()?),
             server: ServerId::parse(d.get_str("server_id").ok()?).ok()?,
@@ -239,6 +251,7 @@ impl GameServer {
             channels: Channels::from_doc(d.get_document("channels").ok()),
             feeds: Feeds::from_doc(d.get_document("feeds").ok()),
             muted,
+            switched_on,
             long_shot_m: match d.get("long_shot_m") {
                 Some(Bson::Int32(n)) => u32::try_from(*n).ok(),
                 Some(Bson::Int64(n)) => u32::try_from(*n).ok(),

@@ -6,8 +6,12 @@
 //! - **Streak ended**: a kill ends a streak of at least [`STREAK_END_MIN`] kills.
 //! - **Revenge**: a kill of the player's nemesis: the rival who leads their rivalry with at
 //!   least [`NEMESIS_MIN`] kills and made the pair's last kill before this one.
-//! - **Long shot**: a kill from at least [`LONG_SHOT_FLOOR_M`] metres; the gateway posts
-//!   those at or beyond the server's own distance (`/killfeed highlights`).
+//! - **Long shot**: a kill from the server's long-shot distance or farther (300 m unless
+//!   set, never under [`LONG_SHOT_FLOOR_M`]).
+//!
+//! Each kind is off until a server's admins turn it on (`/killfeed highlights`): only the
+//! kinds on are worked out (a batch of a server with none on reads one settings document
+//! more, nothing else), and the gateway checks again when it posts.
 //!
 //! What the players and pairs were before the batch is what the batch's own updates kept
 //! (`killstreak_before` on each player, `last_by_first_before` on each rivalry, written
@@ -30,8 +34,7 @@ use crate::outbox::Notice;
 pub const STREAK_END_MIN: u64 = 5;
 /// The fewest kills of a player that make their killer a nemesis.
 pub const NEMESIS_MIN: i64 = 3;
-/// The shortest kill the worker marks as a long shot; servers post from their own
-/// distance, never below this.
+/// The shortest long-shot distance a server may set.
 pub const LONG_SHOT_FLOOR_M: u32 = 100;
 /// The long-shot distance of a server that set none.
 pub const LONG_SHOT_DEFAULT_M: u32 = 300;
@@ -183,13 +186,42 @@ pub fn highlights<'a>(lines: &[&'a KillfeedLine<'a>], before: &Before) -> Vec<Hi
 /// Reads what [`highlights`] needs and turns highlights into notices.
 #[derive(Clone)]
 pub struct Highlights {
+    servers: mongodb::Collection<Document>,
     players: mongodb::Collection<Document>,
     rivalries: mongodb::Collection<Document>,
+}
+
+/// The highlights a server's admins turned on, and its long-shot distance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub on: Vec<Kind>,
+    pub long_shot_m: u32,
+}
+
+impl Settings {
+    /// From a game server document's `notify` switches and `long_shot_m`.
+    pub fn of(server: &Document) -> Self {
+        let notify = server.get_document("notify").ok();
+        let on = [Kind::Streak, Kind::StreakEnd, Kind::Revenge, Kind::LongShot]
+            .into_iter()
+            .filter(|k| notify.is_some_and(|n| n.get_bool(k.as_str()).ok() == Some(true)))
+            .collect();
+        let long_shot_m = u32::try_from(int(server, "long_shot_m"))
+            .ok()
+            .filter(|m| *m >= LONG_SHOT_FLOOR_M)
+            .unwrap_or(LONG_SHOT_DEFAULT_M);
+        Self { on, long_shot_m }
+    }
+
+    fn wants(&self, h: &Highlight<'_>) -> bool {
+        self.on.contains(&h.kind) && (h.kind != Kind::LongShot || h.distance_m >= self.long_shot_m)
+    }
 }
 
 impl Highlights {
     pub fn new(db: &Database) -> Self {
         Self {
+            servers: db.raw().collection(collections::GAME_SERVERS),
             players: db.raw().collection(collections::PLAYER_STATS),
             rivalries: db.raw().collection(collections::RIVALRIES),
         }
@@ -217,13 +249,28 @@ impl Highlights {
         {
             return Ok(Vec::new());
         }
+        let settings = self
+            .servers
+            .find_one(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
+            .projection(doc! { "notify": 1, "long_shot_m": 1 })
+            .await?
+            .map(|d| Settings::of(&d))
+            .unwrap_or_default();
+        if settings.on.is_empty() {
+            return Ok(Vec::new());
+        }
         let before = self
-            .before(guild_id, server_id, batch_no, lines.iter().map(|(l, _)| *l))
+            .before(
+                (guild_id, server_id, batch_no),
+                &settings,
+                lines.iter().map(|(l, _)| *l),
+            )
             .await?;
         let ordered: Vec<&KillfeedLine<'_>> = lines.iter().map(|(l, _)| *l).collect();
         let player = |(id, name): (&str, &str)| doc! { "id": id, "name": name };
         Ok(highlights(&ordered, &before)
             .into_iter()
+            .filter(|h| settings.wants(h))
             .filter_map(|h| {
                 let line_id = lines.get(h.line)?.1;
                 Some(Notice {
@@ -246,14 +293,16 @@ impl Highlights {
     }
 
     /// The streaks and pairs of the batch's players as they were before it, from what its
-    /// own updates kept (a document a later batch changed tells nothing of this one).
+    /// own updates kept (a document a later batch changed tells nothing of this one); each
+    /// read only when a kind that is on needs it.
     async fn before<'l, 'a: 'l>(
         &self,
-        guild_id: u64,
-        server_id: &str,
-        batch_no: i64,
+        (guild_id, server_id, batch_no): (u64, &str, i64),
+        settings: &Settings,
         lines: impl Iterator<Item = &'l KillfeedLine<'a>>,
     ) -> Result<Before, MongoError> {
+        let streaks = settings.on.contains(&Kind::Streak) || settings.on.contains(&Kind::StreakEnd);
+        let revenge = settings.on.contains(&Kind::Revenge);
         let mut players: Vec<&str> = Vec::new();
         // (first, second) → the batch's kills of each other.
         let mut pairs: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
@@ -279,21 +328,26 @@ impl Highlights {
         players.sort_unstable();
         players.dedup();
         let ours = |d: &Document| int(d, "last_batch") == batch_no;
-        let ids: Vec<String> = players
-            .iter()
-            .map(|p| format!("{guild_id}:{server_id}:{p}"))
-            .collect();
         let mut before = Before::default();
-        let mut found = self
-            .players
-            .find(doc! { "_id": { "$in": &ids } })
-            .projection(doc! { "player_id": 1, "killstreak_before": 1, "last_batch": 1 })
-            .await?;
-        while let Some(d) = found.try_next().await? {
-            if let (true, Ok(id)) = (ours(&d), d.get_str("player_id")) {
-                let n = u64::try_from(int(&d, "killstreak_before")).unwrap_or(0);
-                before.streaks.insert(id.to_owned(), n);
+        if streaks {
+            let ids: Vec<String> = players
+                .iter()
+                .map(|p| format!("{guild_id}:{server_id}:{p}"))
+                .collect();
+            let mut found = self
+                .players
+                .find(doc! { "_id": { "$in": &ids } })
+                .projection(doc! { "player_id": 1, "killstreak_before": 1, "last_batch": 1 })
+                .await?;
+            while let Some(d) = found.try_next().await? {
+                if let (true, Ok(id)) = (ours(&d), d.get_str("player_id")) {
+                    let n = u64::try_from(int(&d, "killstreak_before")).unwrap_or(0);
+                    before.streaks.insert(id.to_owned(), n);
+                }
             }
+        }
+        if !revenge || pairs.is_empty() {
+            return Ok(before);
         }
         let ids: Vec<String> = pairs
             .keys()
@@ -419,6 +473,34 @@ mod tests {
             },
         );
         assert!(run(&[kill(0, a, b, 10)], &before).is_empty());
+    }
+
+    #[test]
+    fn only_the_kinds_turned_on_are_wanted_and_long_shots_from_the_servers_distance() {
+        let (a, b) = (("Alpha", A), ("Bravo", B));
+        let raw = [kill(0, a, b, 299), kill(1, a, b, 300)];
+        let lines: Vec<KillfeedLine<'_>> = raw
+            .iter()
+            .filter_map(|l| parse_line(l.as_bytes()).ok())
+            .collect();
+        let refs: Vec<&KillfeedLine<'_>> = lines.iter().collect();
+        let found = highlights(&refs, &Before::default());
+        let none = Settings::of(&doc! {});
+        assert_eq!(none.on, Vec::<Kind>::new());
+        assert_eq!(none.long_shot_m, LONG_SHOT_DEFAULT_M);
+        let on = Settings::of(
+            &doc! { "notify": { "long_shot": true, "streak": false, "mission": true } },
+        );
+        assert_eq!(on.on, vec![Kind::LongShot]);
+        let wanted: Vec<u32> = found
+            .iter()
+            .filter(|h| on.wants(h))
+            .map(|h| h.distance_m)
+            .collect();
+        assert_eq!(wanted, vec![300]);
+        // A distance under the floor (written by hand) counts as unset.
+        let low = Settings::of(&doc! { "long_shot_m": 20 });
+        assert_eq!(low.long_shot_m, LONG_SHOT_DEFAULT_M);
     }
 
     #[test]
