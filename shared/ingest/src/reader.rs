@@ -183,7 +183,10 @@ async fn gather_reads<S: ByteSource>(
         let at_eof =
             !at_history_end && read.is_final && read.from + bytes.len() as u64 >= read.file.size;
         let consumed = consumed_by(&bytes, read.from, at_eof);
-        if consumed == 0 {
+        // An empty file that is not the newest (a quiet hour between two rotations) has
+        // nothing to wait for: read past it, or the files after it would wait forever.
+        let empty_and_done = at_eof && bytes.is_empty();
+        if consumed == 0 && !empty_and_done {
             // Only a partial line: it waits for its newline, or (cut by the budget) for
             // the next batch.
             break;

@@ -129,6 +129,47 @@ async fn a_growing_killfeed_folder_is_read_exactly_once() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// An empty file that is not the newest (no death between two rotations) is read past,
+/// first in the folder or after the cursor; an empty newest file waits for its lines.
+#[tokio::test]
+async fn empty_files_between_others_do_not_stop_the_reading() {
+    let root = temp_dir("empty");
+    let dir = "deathlogs/world_0";
+    let source = LocalSource::new(&root);
+    let a = fixture("2025.05.01-00.00.00");
+    let b = fixture("2025.05.15-00.00.00");
+    let write = |name: &str, bytes: &[u8]| ok(std::fs::write(root.join(dir).join(name), bytes));
+    write("2025.04.30-00.00.00.csv", b"");
+    write("2025.05.01-00.00.00.csv", &a);
+    write("2025.05.02-00.00.00.csv", b"");
+    let mut sink = StatsSink::default();
+    let mut outcome = PollOutcome::default();
+    let cursor = ok(poll_killfeed(&source, dir, BATCH_BYTES, None, &mut sink, &mut outcome).await);
+    assert_eq!(
+        sink.stats,
+        one_read(&[&a]),
+        "read past the first, empty file"
+    );
+    assert_eq!(
+        cursor.as_ref().map(|c| (c.file.as_str(), c.offset)),
+        Some(("2025.05.01-00.00.00.csv", a.len() as u64)),
+        "the empty newest file waits"
+    );
+    write("2025.05.15-00.00.00.csv", &b);
+    let cursor =
+        ok(poll_killfeed(&source, dir, BATCH_BYTES, cursor, &mut sink, &mut outcome).await);
+    assert_eq!(
+        sink.stats,
+        one_read(&[&a, &b]),
+        "read past the empty one between"
+    );
+    assert_eq!(
+        cursor.map(|c| (c.file, c.offset)),
+        Some(("2025.05.15-00.00.00.csv".to_owned(), b.len() as u64))
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[tokio::test]
 async fn small_files_share_a_batch_and_a_large_one_takes_several() {
     let root = temp_dir("batches");
