@@ -238,3 +238,119 @@ async fn notifications_older_than_the_freshness_limit_are_counted_not_posted() {
     );
     ok(stack.stop_cleanly(WAIT).await);
 }
+
+const PARSE_GUILD: u64 = 567_000_000_000_000_001;
+const PARSE_ADMIN: u64 = 967_000_000_000_000_001;
+const PARSE_CHANNEL: u64 = 667_000_000_000_000_001;
+
+/// `/historical_parse`: the history read shows its progress as it goes (files, bytes,
+/// lines), then the earlier bot's summary, equal to a count of the same files: kills,
+/// suicides and their share, unique players, active killers, victims; nothing posted.
+#[tokio::test]
+async fn historical_parse_shows_its_progress_then_the_earlier_bots_summary() {
+    use tower_ingest::killfeed::KillfeedEvent;
+    use tower_tests::discord_sim::interactions::Opt;
+    use tower_tests::guild_setup::add_server_with_killfeed;
+
+    let db = ok(TestDatabase::create("historical_parse_summary").await);
+    let home = tower_tests::sftp_home::Home::new("historical_parse_summary");
+    let server = tower_tests::sftp_home::unique_server_id();
+    let folder = home.killfeed(&server);
+    ok(std::fs::write(folder.join("2026.01.01-00.00.00.csv"), ""));
+    let sim = ok(DiscordSimulator::start().await);
+    let key = ok(tower_store::secret::SecretKey::generate_base64());
+    let mut options =
+        tower_tests::stack::StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();
+    // Read once when added, then not again for an hour: the files below wait for the
+    // backfill.
+    options
+        .extra_env
+        .push(("TOWER_POLL_INTERVAL_SECS".to_owned(), "3600".to_owned()));
+    let stack = ok(tower_tests::stack::Stack::start(&options).await);
+    let admin = Member::admin(PARSE_GUILD, PARSE_ADMIN);
+    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, PARSE_CHANNEL).await;
+
+    // Three days of the real killfeed, written after the first read.
+    let names = [
+        "2025.03.27-00.00.00.csv",
+        "2025.05.01-00.00.00.csv",
+        "2025.05.15-00.00.00.csv",
+    ];
+    let (mut kills, mut suicides, mut lines, mut malformed) = (0u64, 0u64, 0u64, 0u64);
+    let (mut players, mut killers, mut victims) = (HashSet::new(), HashSet::new(), HashSet::new());
+    for (day, name) in (2..).zip(names) {
+        let bytes = fixture(name);
+        let chunk = parse_killfeed_chunk(name, &bytes, 0, true);
+        lines += chunk.lines;
+        malformed += chunk.malformed.len() as u64;
+        for line in &chunk.events {
+            match &line.event {
+                KillfeedEvent::Kill { killer, victim, .. } => {
+                    kills += 1;
+                    players.extend([killer.id.to_owned(), victim.id.to_owned()]);
+                    killers.insert(killer.id.to_owned());
+                    victims.insert(victim.id.to_owned());
+                }
+                KillfeedEvent::Suicide { player, .. } => {
+                    suicides += 1;
+                    players.insert(player.id.to_owned());
+                }
+                KillfeedEvent::EnvironmentDeath { victim } => {
+                    players.insert(victim.id.to_owned());
+                }
+            }
+        }
+        ok(std::fs::write(
+            folder.join(format!("2026.01.{day:02}-00.00.00.csv")),
+            bytes,
+        ));
+    }
+
+    let sent = sim.slash(
+        0,
+        &admin,
+        "historical_parse",
+        &[("server_id", Opt::str(&server))],
+    );
+    let answer = ok(sim.edited_answer(&sent, WAIT).await);
+    assert_eq!(answer.title(), "Historical parse", "{}", answer.text());
+    let share = suicides as f64 * 100.0 / (kills + suicides) as f64;
+    for part in [
+        format!("3 of 3 files · **{kills}** kills · **{suicides}** suicides ({share:.1}%)"),
+        format!(
+            "**{}** unique players · **{}** active killers · **{}** victims",
+            players.len(),
+            killers.len(),
+            victims.len()
+        ),
+        format!("{lines} lines ({malformed} unreadable)"),
+    ] {
+        assert!(
+            answer.text().contains(&part),
+            "{part}\nin: {}",
+            answer.text()
+        );
+    }
+    // Its progress was shown on the way.
+    let steps: Vec<String> = sim
+        .rest_calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.contains(&sent.token))
+        .filter_map(|c| {
+            let embed = c.body.as_ref()?.pointer("/embeds/0")?;
+            (embed["title"] == "Reading the history…")
+                .then(|| embed["description"].as_str().map(str::to_owned))
+                .flatten()
+        })
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains(" files · ") && s.contains(" lines")),
+        "{steps:?}"
+    );
+    // History: counted, not posted.
+    assert!(sim.embeds_posted(PARSE_CHANNEL).is_empty());
+    ok(stack.stop_cleanly(WAIT).await);
+    ok(db.drop_database().await);
+}

@@ -246,7 +246,7 @@ async fn run_family(
         "admin" if inv.path == "admin renamed" => renames::renamed(bot, caller, inv).await,
         "premium" | "admin" => premium::run(bot, caller, guild, inv).await,
         "test_sftp" | "list_sftp_files" | "historical_parse" | "csv_status" | "log_status" => {
-            sftp::run(bot, caller, inv).await
+            sftp::run(bot, caller, inv, progress).await
         }
         "debug" => debug::run(bot, caller, inv).await,
         "commands" => Ok(help::commands(caller.user_id)),

@@ -17,16 +17,22 @@ use crate::access::Caller;
 use crate::bot::Bot;
 use crate::embeds::{clip, code, colour, shown};
 use crate::options::Invocation;
+use crate::progress::Progress;
 use crate::reply::{CommandError, Reply};
 
 /// How long to wait for a worker to pick up a server that was just added.
 const PICKUP_WAIT: Duration = Duration::from_secs(30);
 
-pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+pub async fn run(
+    bot: &Bot,
+    caller: &Caller,
+    inv: &Invocation,
+    progress: &Progress,
+) -> Result<Reply, CommandError> {
     match inv.path.as_str() {
         "test_sftp" => test(bot, caller, &inv.server_id("server")?).await,
         "list_sftp_files" => list(bot, caller, inv).await,
-        "historical_parse" => backfill(bot, caller, inv).await,
+        "historical_parse" => backfill(bot, caller, inv, progress).await,
         "csv_status" | "log_status" => status(bot, caller, inv.path == "csv_status").await,
         other => Err(super::unknown(other)),
     }
@@ -194,7 +200,14 @@ async fn list(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, Com
     ))
 }
 
-async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, CommandError> {
+/// `/historical_parse`: each chosen server's history read, its progress shown as it goes
+/// (files, bytes and lines), then the earlier bot's summary per server.
+async fn backfill(
+    bot: &Bot,
+    caller: &Caller,
+    inv: &Invocation,
+    progress: &Progress,
+) -> Result<Reply, CommandError> {
     let servers =
         super::chosen_servers(bot, caller, inv, super::WhenOmitted::DefaultServer).await?;
     let days = inv
@@ -203,23 +216,36 @@ async fn backfill(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply,
         .unwrap_or(0);
     let mut colour = colour::SUCCESS;
     let mut fields = Vec::with_capacity(servers.len());
-    for server in &servers {
-        let last = backfill_of(bot, caller, &server.server, days).await?;
+    for (i, server) in servers.iter().enumerate() {
+        let label = super::server_label(server);
+        let show_step = |p: &BackfillProgress| {
+            progress.step(
+                "Reading the history…",
+                format!(
+                    "{label} ({} of {})\n{} of {} files · {} of {} · {} lines",
+                    i + 1,
+                    servers.len(),
+                    p.files_done,
+                    p.files_total,
+                    size(p.bytes_done),
+                    size(p.bytes_total),
+                    p.lines
+                ),
+            );
+        };
+        let last = backfill_of(bot, caller, &server.server, days, Some(&show_step)).await?;
         let line = match last {
             Some(p) if p.state == BackfillState::Done as i32 && p.files_total == 0 => {
                 "up to date: every killfeed file had already been read".to_owned()
             }
-            Some(p) if p.state == BackfillState::Done as i32 => format!(
-                "{} of {} files, {} lines ({} unreadable)",
-                p.files_done, p.files_total, p.lines, p.malformed_lines
-            ),
+            Some(p) if p.state == BackfillState::Done as i32 => summary(&p),
             Some(p) => {
                 colour = colour::ERROR;
                 format!("failed: {} (error id {})", clip(&p.error, 300), p.error_id)
             }
             None => "no progress reported".to_owned(),
         };
-        fields.push((super::server_label(server), line));
+        fields.push((label, line));
     }
     Ok(Reply::embeds(super::field_embeds(
         "Historical parse",
@@ -236,14 +262,50 @@ pub async fn read_now(
     caller: &Caller,
     id: &ServerId,
 ) -> Result<Option<BackfillProgress>, CommandError> {
-    backfill_of(bot, caller, id, 0).await
+    backfill_of(bot, caller, id, 0, None).await
 }
 
+/// The earlier bot's "Historical Parsing Complete": files, kills, suicides with their
+/// share of the deaths, unique players, active killers and victims; and the lines.
+fn summary(p: &BackfillProgress) -> String {
+    let deaths = p.kills + p.suicides;
+    let share = match deaths {
+        0 => 0.0,
+        d => p.suicides as f64 * 100.0 / d as f64,
+    };
+    format!(
+        "{} of {} files · **{}** kills · **{}** suicides ({share:.1}%)\n\
+         **{}** unique players · **{}** active killers · **{}** victims\n\
+         {} lines ({} unreadable)",
+        p.files_done,
+        p.files_total,
+        p.kills,
+        p.suicides,
+        p.players,
+        p.killers,
+        p.victims,
+        p.lines,
+        p.malformed_lines
+    )
+}
+
+/// Bytes for people: `532 B`, `14.2 KiB`, `3.1 MiB`.
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// Starts a backfill of a server on the worker that holds it and follows it to its end:
+/// the last progress (each one shown to `shown` as it comes).
 async fn backfill_of(
     bot: &Bot,
     caller: &Caller,
     id: &ServerId,
     days: u32,
+    shown: Option<&(dyn Fn(&BackfillProgress) + Sync)>,
 ) -> Result<Option<BackfillProgress>, CommandError> {
     let request = StartBackfillRequest {
         server: server_ref(caller, id),
@@ -272,7 +334,11 @@ async fn backfill_of(
     };
     let mut last = None;
     while let Some(p) = stream.next().await {
-        last = Some(p?);
+        let p = p?;
+        if let Some(shown) = shown {
+            shown(&p);
+        }
+        last = Some(p);
     }
     Ok(last)
 }

@@ -88,6 +88,7 @@ impl Poller {
         }
         let id = key_id(&(guild, sid.to_owned()));
         let mut progress = FoldersProgress::default();
+        let mut seen = SeenPlayers::default();
         // Interrupted batches are finished: new ones are numbered after every folder's.
         let mut next_batch = StoreSink::next_batch_of(&sinks);
         let result = async {
@@ -98,6 +99,7 @@ impl Poller {
                 let mut progress_sink = ProgressSink {
                     inner: &mut *sink,
                     backfill,
+                    seen: &mut seen,
                     unread: Vec::new(),
                     unread_bytes: 0,
                     before: progress,
@@ -156,12 +158,60 @@ fn open_failure(e: OpenFoldersError) -> PollFailure {
 struct ProgressSink<'a, 'b> {
     inner: &'a mut StoreSink<'b>,
     backfill: Option<&'a tokio::sync::watch::Sender<BackfillProgress>>,
+    /// The players the backfill's lines named, over every folder.
+    seen: &'a mut SeenPlayers,
     /// The files of this folder with bytes left to read when the backfill started.
     unread: Vec<FileMeta>,
     /// Their bytes left to read.
     unread_bytes: u64,
     /// What the folders read before this one added (all done by now).
     before: FoldersProgress,
+}
+
+/// The players a backfill's lines named (EOS ids), for its summary.
+#[derive(Debug, Default)]
+struct SeenPlayers {
+    players: std::collections::HashSet<String>,
+    killers: std::collections::HashSet<String>,
+    victims: std::collections::HashSet<String>,
+}
+
+impl SeenPlayers {
+    /// Counts a batch's lines: (PvP kills, suicides).
+    fn count(&mut self, batch: &[tower_ingest::ingest::Chunk<'_>]) -> (u64, u64) {
+        use tower_ingest::killfeed::KillfeedEvent;
+        let (mut kills, mut suicides) = (0, 0);
+        for line in batch.iter().flat_map(|c| &c.events) {
+            match &line.event {
+                KillfeedEvent::Kill { killer, victim, .. } => {
+                    kills += 1;
+                    for id in [killer.id, victim.id] {
+                        if !self.players.contains(id) {
+                            self.players.insert(id.to_owned());
+                        }
+                    }
+                    if !self.killers.contains(killer.id) {
+                        self.killers.insert(killer.id.to_owned());
+                    }
+                    if !self.victims.contains(victim.id) {
+                        self.victims.insert(victim.id.to_owned());
+                    }
+                }
+                KillfeedEvent::Suicide { player, .. } => {
+                    suicides += 1;
+                    if !self.players.contains(player.id) {
+                        self.players.insert(player.id.to_owned());
+                    }
+                }
+                KillfeedEvent::EnvironmentDeath { victim } => {
+                    if !self.players.contains(victim.id) {
+                        self.players.insert(victim.id.to_owned());
+                    }
+                }
+            }
+        }
+        (kills, suicides)
+    }
 }
 
 /// A backfill's totals over the killfeed folders read so far.
@@ -242,7 +292,18 @@ impl KillfeedSink for ProgressSink<'_, '_> {
             .iter()
             .filter(|f| f.name < cursor.file || (f.name == cursor.file && cursor.offset >= f.size))
             .count();
+        let (kills, suicides) = self.seen.count(batch);
+        let count =
+            |set: &std::collections::HashSet<String>| u32::try_from(set.len()).unwrap_or(u32::MAX);
+        let (players, killers, victims) = (
+            count(&self.seen.players),
+            count(&self.seen.killers),
+            count(&self.seen.victims),
+        );
         tx.send_modify(|p| {
+            p.kills = p.kills.saturating_add(kills);
+            p.suicides = p.suicides.saturating_add(suicides);
+            (p.players, p.killers, p.victims) = (players, killers, victims);
             for chunk in batch {
                 p.bytes_done = p.bytes_done.saturating_add(chunk.consumed as u64);
                 p.lines = p.lines.saturating_add(chunk.lines);
