@@ -402,7 +402,6 @@ pub fn notification(
     Some(b.build())
 }
 
-/// A rivalry post: the lead taken or levelled by the last kill, or an intensity reached.
 /// A streak milestone, a streak ended, revenge or a long shot (none for a kind this build
 /// does not know).
 fn highlight(h: &HighlightNotice) -> Option<EmbedBuilder> {
@@ -452,6 +451,7 @@ fn highlight(h: &HighlightNotice) -> Option<EmbedBuilder> {
     )
 }
 
+/// A rivalry post: the lead taken or levelled by the last kill, or an intensity reached.
 fn rivalry(r: &RivalryNotice) -> EmbedBuilder {
     let (first, second) = (name(r.first.as_ref()), name(r.second.as_ref()));
     let killer = if r.by_first { &first } else { &second };

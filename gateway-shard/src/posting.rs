@@ -39,7 +39,6 @@ use tower_proto::v1::{
 };
 use tower_store::db::collections;
 use tower_store::game_servers::{GameServer, GameServerError, RIVALRY_SWITCH};
-use tower_store::highlights::LONG_SHOT_DEFAULT_M;
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::schema::SCHEMA_VERSION;
 use tower_store::tier::{Feature, Tier};
@@ -753,11 +752,9 @@ impl Poster {
                     Ok(HighlightKind::Streak) => ("streak", true),
                     Ok(HighlightKind::StreakEnd) => ("streak_end", true),
                     Ok(HighlightKind::Revenge) => ("revenge", true),
-                    Ok(HighlightKind::LongShot) => (
-                        "long_shot",
-                        h.distance_m
-                            >= i64::from(server.long_shot_m.unwrap_or(LONG_SHOT_DEFAULT_M)),
-                    ),
+                    Ok(HighlightKind::LongShot) => {
+                        ("long_shot", h.distance_m >= i64::from(server.long_shot_m))
+                    }
                     _ => return Ok(Action::Skip),
                 };
                 (server.feeds.killfeed && server.opted_in(switch) && long_enough)

@@ -141,6 +141,24 @@ async fn highlights_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Po
     posted
 }
 
+/// The step (batch number) of [`highlights_of_live_reading`] that reads the line at `at`.
+fn step_of(at: i64) -> i64 {
+    let mut step = 1;
+    for file in FILES {
+        let bytes = fixture(file);
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+        for chunk in lines.chunks(STEP) {
+            let text = chunk.concat();
+            let parsed = parse_killfeed_chunk(file, &text, 0, true);
+            if parsed.events.iter().any(|l| l.at == at) {
+                return step;
+            }
+            step += 1;
+        }
+    }
+    panic!("no step reads the line at {at}")
+}
+
 /// The highlights of every line of the fixtures, counted straight from them in order.
 fn independent_highlights() -> Vec<Posted> {
     let mut expected = Vec::new();
@@ -215,9 +233,14 @@ async fn highlights_follow_the_lines_once_each() {
     );
     let posted = highlights_of_live_reading("highlights", None).await;
     assert_eq!(posted, expected);
-    // A worker that dies after applying a batch with highlights, before committing it.
-    let with_highlights = 3;
-    let crashed = highlights_of_live_reading("highlights_crash", Some(with_highlights)).await;
+    // A worker that dies after applying a batch, before committing it: the step with the
+    // first revenge (which reads the pairs' state before the batch), finished by the next.
+    let revenge_at = expected
+        .iter()
+        .find(|p| p.0 == "revenge")
+        .map_or(0, |p| p.3);
+    let crash_at = step_of(revenge_at);
+    let crashed = highlights_of_live_reading("highlights_crash", Some(crash_at)).await;
     assert_eq!(crashed, expected);
 }
 

@@ -3,6 +3,7 @@
 
 use twilight_util::builder::embed::EmbedBuilder;
 
+use tower_store::game_servers::HIGHLIGHT_SWITCHES;
 use tower_store::game_servers::{CONNECTION_SWITCHES, EVENT_SWITCHES, SUICIDE_SWITCHES};
 use tower_store::ids::GuildId;
 
@@ -58,8 +59,15 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                         super::feed_state(s.feeds.events, s.channels.events),
                         super::feed_state(s.feeds.connections, s.channels.connections),
                     );
-                    if !s.muted.is_empty() {
-                        text.push_str(&format!("\nmuted: {}", s.muted.join(", ")));
+                    // Highlights are the killfeed's (`/killfeed highlights`).
+                    let muted: Vec<&str> = s
+                        .muted
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|m| !HIGHLIGHT_SWITCHES.iter().any(|(_, h)| h == m))
+                        .collect();
+                    if !muted.is_empty() {
+                        text.push_str(&format!("\nmuted: {}", muted.join(", ")));
                     }
                     text
                 },

@@ -89,7 +89,7 @@ async fn highlights(bot: &Bot, guild: GuildId, inv: &Invocation) -> Result<Reply
         format!(
             "`{id}` — {} · long shots from {} m",
             state.join(" · "),
-            server.long_shot_m.unwrap_or(LONG_SHOT_DEFAULT_M)
+            server.long_shot_m
         ),
     ))
 }

@@ -42,9 +42,9 @@ pub struct GameServer {
     pub muted: Vec<String>,
     /// Per-kind switches turned on (what is off until asked for: the highlights).
     pub switched_on: Vec<String>,
-    /// The distance (metres) from which a kill is posted as a long shot; none: the
-    /// default ([`crate::highlights::LONG_SHOT_DEFAULT_M`]).
-    pub long_shot_m: Option<u32>,
+    /// The distance (metres) from which a kill is posted as a long shot
+    /// ([`crate::highlights::long_shot_distance`]).
+    pub long_shot_m: u32,
     /// When it was added (ms): a guild's oldest servers use its tier's slots first.
     pub created_at_ms: i64,
     sealed_password: Option<Vec<u8>>,
@@ -252,11 +252,7 @@ impl GameServer {
             feeds: Feeds::from_doc(d.get_document("feeds").ok()),
             muted,
             switched_on,
-            long_shot_m: match d.get("long_shot_m") {
-                Some(Bson::Int32(n)) => u32::try_from(*n).ok(),
-                Some(Bson::Int64(n)) => u32::try_from(*n).ok(),
-                _ => None,
-            },
+            long_shot_m: crate::highlights::long_shot_distance(d.get("long_shot_m")),
             created_at_ms: d
                 .get_datetime("created_at")
                 .map_or(0, |t| t.timestamp_millis()),

@@ -39,6 +39,21 @@ pub const LONG_SHOT_FLOOR_M: u32 = 100;
 /// The long-shot distance of a server that set none.
 pub const LONG_SHOT_DEFAULT_M: u32 = 300;
 
+/// A server's long-shot distance from its stored `long_shot_m`: the default when unset,
+/// not a number, or under [`LONG_SHOT_FLOOR_M`] (the worker and the gateway read it alike).
+pub fn long_shot_distance(stored: Option<&Bson>) -> u32 {
+    let metres = match stored {
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Double(f)) if f.is_finite() => *f as i64,
+        _ => 0,
+    };
+    u32::try_from(metres)
+        .ok()
+        .filter(|m| *m >= LONG_SHOT_FLOOR_M)
+        .unwrap_or(LONG_SHOT_DEFAULT_M)
+}
+
 /// Whether a kill streak of `n` is posted.
 pub fn is_milestone(n: u64) -> bool {
     matches!(n, 3 | 5 | 10 | 15 | 20 | 25) || (n >= 30 && n.is_multiple_of(5))
@@ -88,8 +103,9 @@ pub struct Highlight<'a> {
 pub struct PairBefore {
     pub first_kills: i64,
     pub second_kills: i64,
-    /// Who made the pair's last kill (none: they never met).
+    /// Who made the pair's last kill (none: they never met), and when (game time).
     pub last_by_first: Option<bool>,
+    pub last_at: i64,
 }
 
 /// What the batch's players and pairs were before it. A player or pair missing is not
@@ -155,16 +171,26 @@ pub fn highlights<'a>(lines: &[&'a KillfeedLine<'a>], before: &Before) -> Vec<Hi
                         true => (p.first_kills, p.second_kills),
                         false => (p.second_kills, p.first_kills),
                     };
-                    // Their last kill was of me, and they lead: my nemesis.
-                    if p.last_by_first == Some(!by_first) && theirs >= NEMESIS_MIN && theirs > mine
+                    // Their last kill was of me, and they lead: my nemesis. A line older
+                    // than the pair's last kill (read late, from another folder) is no
+                    // answer to it.
+                    let later = line.at >= p.last_at;
+                    if later
+                        && p.last_by_first == Some(!by_first)
+                        && theirs >= NEMESIS_MIN
+                        && theirs > mine
                     {
                         out.push(highlight(Kind::Revenge, u64::try_from(theirs).unwrap_or(0)));
                     }
                     match by_first {
-                        true => p.first_kills += 1,
-                        false => p.second_kills += 1,
+                        true => p.first_kills = p.first_kills.saturating_add(1),
+                        false => p.second_kills = p.second_kills.saturating_add(1),
                     }
-                    p.last_by_first = Some(by_first);
+                    // The last kill is the latest in time, as the rivalry keeps it.
+                    if later {
+                        p.last_by_first = Some(by_first);
+                        p.last_at = line.at;
+                    }
                 }
                 if *distance_m >= LONG_SHOT_FLOOR_M {
                     out.push(highlight(Kind::LongShot, 0));
@@ -206,10 +232,7 @@ impl Settings {
             .into_iter()
             .filter(|k| notify.is_some_and(|n| n.get_bool(k.as_str()).ok() == Some(true)))
             .collect();
-        let long_shot_m = u32::try_from(int(server, "long_shot_m"))
-            .ok()
-            .filter(|m| *m >= LONG_SHOT_FLOOR_M)
-            .unwrap_or(LONG_SHOT_DEFAULT_M);
+        let long_shot_m = long_shot_distance(server.get("long_shot_m"));
         Self { on, long_shot_m }
     }
 
@@ -358,7 +381,7 @@ impl Highlights {
             .find(doc! { "_id": { "$in": &ids } })
             .projection(doc! {
                 "first_id": 1, "second_id": 1, "first_kills": 1, "second_kills": 1,
-                "last_batch": 1, "last_by_first_before": 1,
+                "last_batch": 1, "last_by_first_before": 1, "last_at_before": 1,
             })
             .await?;
         while let Some(d) = found.try_next().await? {
@@ -371,9 +394,12 @@ impl Highlights {
             before.pairs.insert(
                 (first.to_owned(), second.to_owned()),
                 PairBefore {
-                    first_kills: int(&d, "first_kills") - kills.0,
-                    second_kills: int(&d, "second_kills") - kills.1,
+                    first_kills: int(&d, "first_kills").saturating_sub(kills.0),
+                    second_kills: int(&d, "second_kills").saturating_sub(kills.1),
                     last_by_first: d.get_bool("last_by_first_before").ok(),
+                    last_at: d
+                        .get_datetime("last_at_before")
+                        .map_or(i64::MIN, |t| t.timestamp_millis().div_euclid(1000)),
                 },
             );
         }
@@ -457,6 +483,7 @@ mod tests {
                 first_kills: 1,
                 second_kills: 4,
                 last_by_first: Some(false),
+                last_at: 0,
             },
         );
         let posted = run(&[kill(0, a, b, 10), kill(1, a, b, 10)], &before);
@@ -470,6 +497,7 @@ mod tests {
                 first_kills: 0,
                 second_kills: 2,
                 last_by_first: Some(false),
+                last_at: 0,
             },
         );
         assert!(run(&[kill(0, a, b, 10)], &before).is_empty());
@@ -501,6 +529,27 @@ mod tests {
         // A distance under the floor (written by hand) counts as unset.
         let low = Settings::of(&doc! { "long_shot_m": 20 });
         assert_eq!(low.long_shot_m, LONG_SHOT_DEFAULT_M);
+    }
+
+    #[test]
+    fn a_kill_older_than_the_pairs_last_is_no_revenge() {
+        let (a, b) = (("Alpha", A), ("Bravo", B));
+        let mut before = Before::default();
+        // Bravo leads 4–1; his last kill was at 02:30.
+        let at = |line: &str| parse_line(line.as_bytes()).map_or(0, |l| l.at);
+        before.pairs.insert(
+            (A.to_owned(), B.to_owned()),
+            PairBefore {
+                first_kills: 1,
+                second_kills: 4,
+                last_by_first: Some(false),
+                last_at: at(&kill(30, b, a, 10)),
+            },
+        );
+        // Alpha's kill at 02:20, read late (another folder): no revenge, and Bravo's kill
+        // stays the last, so Alpha's kill at 02:40 is.
+        let posted = run(&[kill(20, a, b, 10), kill(40, a, b, 10)], &before);
+        assert_eq!(posted, vec![(Kind::Revenge, "Alpha".to_owned(), 4)]);
     }
 
     #[test]

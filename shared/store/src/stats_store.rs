@@ -718,8 +718,10 @@ fn rivalry_pipeline(
         "last_at": keep("last_at", Bson::DateTime(last)),
         "last_weapon": keep("last_weapon", literal(&r.last_weapon)),
         "last_by_first": keep("last_by_first", Bson::Boolean(r.last_by_first)),
-        // Who made the pair's last kill before this batch (null: none), for revenge posts.
+        // Who made the pair's last kill before this batch, and when (null: none), for
+        // revenge posts.
         "last_by_first_before": stored("last_by_first", Bson::Null),
+        "last_at_before": stored("last_at", Bson::Null),
         // Who recorded the last kill by hand, where: null when the game logged it.
         "last_recorded": keep("last_recorded", by_hand.map_or(Bson::Null, |h| {
             // `$literal`: a location like `$where` is text, not a field.
