@@ -219,6 +219,10 @@ async fn backfill(
     for (i, server) in servers.iter().enumerate() {
         let label = super::server_label(server);
         let show_step = |p: &BackfillProgress| {
+            // Queued: nothing known yet (the "Working…" stays).
+            if p.files_total == 0 && p.state == BackfillState::Queued as i32 {
+                return;
+            }
             progress.step(
                 "Reading the history…",
                 format!(
@@ -268,7 +272,7 @@ pub async fn read_now(
 /// The earlier bot's "Historical Parsing Complete": files, kills, suicides with their
 /// share of the deaths, unique players, active killers and victims; and the lines.
 fn summary(p: &BackfillProgress) -> String {
-    let deaths = p.kills + p.suicides;
+    let deaths = p.kills.saturating_add(p.suicides);
     let share = match deaths {
         0 => 0.0,
         d => p.suicides as f64 * 100.0 / d as f64,

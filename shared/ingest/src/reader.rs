@@ -168,7 +168,11 @@ async fn gather_reads<S: ByteSource>(
             false if budget == 0 => break,
             false => left.min(budget).min(MAX_READ),
         };
-        let mut bytes = source.read_at(&read.file.path, read.from, want).await?;
+        // An empty file is not opened (a host with many of them, or one deleted meanwhile).
+        let mut bytes = match want {
+            0 => Vec::new(),
+            _ => source.read_at(&read.file.path, read.from, want).await?,
+        };
         // Reading past the end of history: cut at the last whole line before it, and end
         // the batch there. A line across the end (partial when history was marked) goes
         // with what follows.
