@@ -123,16 +123,7 @@ impl StatisticsImport<'_> {
         // decided now (they are counted already in part).
         let mut leftover = 0;
         if slots.recorded_pending() && !self.dry_run {
-            let fence = slots.lease_token.unwrap_or(0);
-            let mut sink = StoreSink::for_recording(
-                guild,
-                server.as_str(),
-                fence,
-                slots,
-                self.stats,
-                self.cursors,
-            )
-            .map_err(|e| e.to_string())?;
+            let mut sink = self.sink(guild, server, slots)?;
             sink.finish_recorded().await.map_err(failed)?;
             leftover = sink.totals.counted;
             slots = self
@@ -228,19 +219,7 @@ impl StatisticsImport<'_> {
             .load_killfeed_slots(guild, server.as_str())
             .await
             .map_err(failed)?;
-        // No worker holds a server that is not added yet. A worker that leased it before
-        // (added by hand, removed before its first read) left its token: written under
-        // it; a worker that takes the server later fences this out.
-        let fence = slots.lease_token.unwrap_or(0);
-        let mut sink = StoreSink::for_recording(
-            guild,
-            server.as_str(),
-            fence,
-            slots,
-            self.stats,
-            self.cursors,
-        )
-        .map_err(|e| e.to_string())?;
+        let mut sink = self.sink(guild, server, slots)?;
         let mut counted = 0;
         let mut lines = lines.into_iter().map(|(_, line)| line).peekable();
         while lines.peek().is_some() {
@@ -252,6 +231,33 @@ impl StatisticsImport<'_> {
             counted += sink.record_kills(batch).await.map_err(failed)?;
         }
         Ok(counted)
+    }
+}
+
+impl<'a> StatisticsImport<'a> {
+    /// The sink the records are counted through: the server's first killfeed slot. No
+    /// worker holds a server that is not added yet; a worker that leased it before (added
+    /// by hand, removed before its first read) left its token, which the writes carry; a
+    /// worker that takes the server later fences them out.
+    fn sink<'s>(
+        &self,
+        guild: u64,
+        server: &'s ServerId,
+        slots: tower_store::cursor_store::KillfeedSlots,
+    ) -> Result<StoreSink<'s>, String>
+    where
+        'a: 's,
+    {
+        let fence = slots.lease_token.unwrap_or(0);
+        StoreSink::for_recording(
+            guild,
+            server.as_str(),
+            fence,
+            slots,
+            self.stats,
+            self.cursors,
+        )
+        .map_err(|e| e.to_string())
     }
 }
 
