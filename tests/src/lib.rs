@@ -14,6 +14,8 @@
 //! - [`sockets`]: the TCP connections a process holds (SSH sessions seen from outside).
 //! - [`delay_line`]: a network path with latency and a bandwidth limit, for benches.
 //! - [`otlp_receiver`]: an OTLP/gRPC receiver standing in for an OpenTelemetry collector.
+//! - [`live_reading`]: killfeed files read live in steps through the worker's store, with
+//!   a crash mid-batch, for tests of what batches post.
 //! - [`support`]: helpers every test uses (fixtures, expected statistics, settings).
 //!
 //! - [`sandbox`]: the README's run command (`tower-local`): [`stack`] with a simulator, a
@@ -24,6 +26,7 @@ pub mod daemon;
 pub mod delay_line;
 pub mod discord_sim;
 pub mod guild_setup;
+pub mod live_reading;
 pub mod otlp_receiver;
 pub mod sandbox;
 pub mod sftp_home;

@@ -10,20 +10,16 @@ use mongodb::bson::{Document, doc};
 
 use tower_ingest::ingest::parse_killfeed_chunk;
 use tower_ingest::killfeed::KillfeedEvent;
-use tower_ingest::reader::{BATCH_BYTES, PollOutcome, poll_killfeed};
-use tower_ingest::source::LocalSource;
-use tower_store::cursor_store::{CursorStore, StoreSink};
 use tower_store::highlights::{LONG_SHOT_FLOOR_M, NEMESIS_MIN, STREAK_END_MIN, is_milestone};
-use tower_store::stats_store::StatsStore;
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::Opt;
 use tower_tests::guild_setup::{ALPHA, BRAVO, KillfeedSetup};
+use tower_tests::live_reading::read_in_steps;
 use tower_tests::support::{fixture, ok, posting_caught_up};
 
 const GUILD: u64 = 565_656_565_656_565_656;
 const SERVER: &str = "8033";
-const DIR: &str = "deathlogs/world_0";
 const FILES: [&str; 3] = [
     "2025.03.27-00.00.00.csv",
     "2025.05.01-00.00.00.csv",
@@ -41,8 +37,6 @@ type Posted = (String, String, String, i64, i64);
 async fn highlights_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Posted> {
     let test = ok(TestDatabase::create(name).await);
     let db = ok(test.open().await);
-    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
-    let outbox = tower_store::outbox::Outbox::new(&db);
     // Every highlight on, long shots from the shortest distance allowed.
     ok(test
         .handle()
@@ -54,66 +48,8 @@ async fn highlights_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Po
         })
         .await);
     let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    ok(std::fs::create_dir_all(root.join(DIR)));
-    let source = LocalSource::new(&root);
-    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
-    sink.state.listed = true;
-    sink.outbox = Some(&outbox);
-    let mut outcome = PollOutcome::default();
-    let mut step = 1;
-    for file in FILES {
-        let bytes = fixture(file);
-        let ends: Vec<usize> = bytes
-            .iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == b'\n')
-            .map(|(i, _)| i + 1)
-            .collect();
-        let mut from = 0;
-        for chunk in ends.chunks(STEP) {
-            let Some(&to) = chunk.last() else { continue };
-            ok(std::fs::write(root.join(DIR).join(file), &bytes[..to]));
-            if crash_at == Some(step) {
-                let batch = [parse_killfeed_chunk(
-                    &format!("{DIR}/{file}"),
-                    &bytes[from..to],
-                    from as u64,
-                    false,
-                )];
-                let next = tower_ingest::cursor::FileCursor {
-                    file: file.to_owned(),
-                    offset: to as u64,
-                    size: to as u64,
-                    ..Default::default()
-                };
-                let pending = ok(sink.begin(&batch, &next).await);
-                let at = tower_store::stats_store::BatchRef {
-                    guild_id: GUILD,
-                    server_id: SERVER,
-                    batch: pending.batch,
-                };
-                ok(stats.apply_batch(at, &batch).await);
-                drop(sink);
-                sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
-                sink.outbox = Some(&outbox);
-                ok(sink.recover(&source).await);
-                assert!(sink.state.pending.is_none(), "the batch was finished");
-            } else {
-                ok(poll_killfeed(
-                    &source,
-                    DIR,
-                    BATCH_BYTES,
-                    sink.state.cursor.clone(),
-                    &mut sink,
-                    &mut outcome,
-                )
-                .await);
-            }
-            from = to;
-            step += 1;
-        }
-    }
+    let files: Vec<(String, Vec<u8>)> = FILES.iter().map(|f| (f.to_string(), fixture(f))).collect();
+    read_in_steps(&db, &root, (GUILD, SERVER), &files, STEP, crash_at).await;
     let stored: Vec<Document> = ok(ok(test
         .handle()
         .collection::<Document>("notifications")
@@ -136,7 +72,6 @@ async fn highlights_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Po
         })
         .collect();
     posted.sort();
-    let _ = std::fs::remove_dir_all(&root);
     ok(test.drop_database().await);
     posted
 }

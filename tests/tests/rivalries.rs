@@ -432,71 +432,16 @@ async fn posts_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Post> {
     const STEP: usize = 40;
     let test = ok(TestDatabase::create(name).await);
     let db = ok(test.open().await);
-    let (stats, cursors) = (StatsStore::new(&db), CursorStore::new(&db));
-    let outbox = tower_store::outbox::Outbox::new(&db);
     let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    ok(std::fs::create_dir_all(root.join(DIR)));
-    let source = LocalSource::new(&root);
-    let mut sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
-    sink.state.listed = true;
-    sink.outbox = Some(&outbox);
-    let mut outcome = PollOutcome::default();
-    // Step n is batch number n (from 1).
-    let mut step = 1;
-    for (file, bytes) in live_files() {
-        let file = file.as_str();
-        let ends: Vec<usize> = bytes
-            .iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == b'\n')
-            .map(|(i, _)| i + 1)
-            .collect();
-        let mut from = 0;
-        for chunk in ends.chunks(STEP) {
-            let Some(&to) = chunk.last() else { continue };
-            ok(std::fs::write(root.join(DIR).join(file), &bytes[..to]));
-            if crash_at == Some(step) {
-                let batch = [parse_killfeed_chunk(
-                    &format!("{DIR}/{file}"),
-                    &bytes[from..to],
-                    from as u64,
-                    false,
-                )];
-                let next = tower_ingest::cursor::FileCursor {
-                    file: file.to_owned(),
-                    offset: to as u64,
-                    size: to as u64,
-                    ..Default::default()
-                };
-                let pending = ok(sink.begin(&batch, &next).await);
-                assert_eq!(pending.batch, step);
-                let at = tower_store::stats_store::BatchRef {
-                    guild_id: GUILD,
-                    server_id: SERVER,
-                    batch: pending.batch,
-                };
-                ok(stats.apply_batch(at, &batch).await);
-                drop(sink);
-                sink = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
-                sink.outbox = Some(&outbox);
-                ok(sink.recover(&source).await);
-                assert!(sink.state.pending.is_none(), "the batch was finished");
-            } else {
-                ok(poll_killfeed(
-                    &source,
-                    DIR,
-                    BATCH_BYTES,
-                    sink.state.cursor.clone(),
-                    &mut sink,
-                    &mut outcome,
-                )
-                .await);
-            }
-            from = to;
-            step += 1;
-        }
-    }
+    tower_tests::live_reading::read_in_steps(
+        &db,
+        &root,
+        (GUILD, SERVER),
+        &live_files(),
+        STEP,
+        crash_at,
+    )
+    .await;
     let stored: Vec<mongodb::bson::Document> = ok(ok(test
         .handle()
         .collection::<mongodb::bson::Document>("notifications")
@@ -520,7 +465,6 @@ async fn posts_of_live_reading(name: &str, crash_at: Option<i64>) -> Vec<Post> {
         })
         .collect();
     posts.sort();
-    let _ = std::fs::remove_dir_all(&root);
     ok(test.drop_database().await);
     posts
 }

@@ -122,6 +122,18 @@ pub fn batch_events<'c, 'a>(
         .flat_map(|c| c.events.iter().zip(c.raw.iter().copied()))
 }
 
+/// The lines a batch counted, in order, with their identities: `kept` holds their indexes
+/// in [`batch_events`] (what the statistics store kept of the batch).
+pub fn kept_lines<'c, 'a>(
+    batch: &'c [Chunk<'a>],
+    kept: &'c [(usize, String)],
+) -> Vec<(&'c KillfeedLine<'a>, &'c str)> {
+    let events: Vec<&KillfeedLine<'a>> = batch_events(batch).map(|(e, _)| e).collect();
+    kept.iter()
+        .filter_map(|(i, id)| Some((*events.get(*i)?, id.as_str())))
+        .collect()
+}
+
 /// Who recorded each event of a batch by hand (none: read from the game server), in the
 /// order of [`batch_events`].
 pub fn batch_recorded<'c>(chunks: &'c [Chunk<'_>]) -> Vec<Option<&'c Recorded>> {

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::Error as MongoError;
-use tower_ingest::ingest::{Chunk, batch_events};
+use tower_ingest::ingest::{Chunk, kept_lines};
 use tower_ingest::killfeed::{KillfeedEvent, KillfeedLine};
 
 use crate::db::{Database, collections};
@@ -260,11 +260,7 @@ impl Highlights {
         batch: &[Chunk<'_>],
         kept: &[(usize, String)],
     ) -> Result<Vec<Notice>, MongoError> {
-        let events: Vec<&KillfeedLine<'_>> = batch_events(batch).map(|(e, _)| e).collect();
-        let lines: Vec<(&KillfeedLine<'_>, &str)> = kept
-            .iter()
-            .filter_map(|(i, id)| Some((*events.get(*i)?, id.as_str())))
-            .collect();
+        let lines = kept_lines(batch, kept);
         // Only kills make highlights.
         if !lines
             .iter()
@@ -407,13 +403,9 @@ impl Highlights {
     }
 }
 
+/// An integer field as stored; 0 when absent.
 fn int(d: &Document, k: &str) -> i64 {
-    match d.get(k) {
-        Some(Bson::Int64(n)) => *n,
-        Some(Bson::Int32(n)) => i64::from(*n),
-        Some(Bson::Double(f)) => *f as i64,
-        _ => 0,
-    }
+    crate::stats_store::get_i64(d, k).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::Error as MongoError;
-use tower_ingest::ingest::{Chunk, batch_events};
+use tower_ingest::ingest::{Chunk, kept_lines};
 use tower_ingest::killfeed::KillfeedEvent;
 
 use crate::db::{Database, collections};
@@ -223,12 +223,10 @@ fn int(d: &Document, k: &str) -> i64 {
 /// The batch's counted PvP kills by pair (in EOS id order), the last kill of each.
 fn pairs_in<'c, 'a>(
     batch: &'c [Chunk<'a>],
-    kept: &[(usize, String)],
+    kept: &'c [(usize, String)],
 ) -> BTreeMap<(&'c str, &'c str), PairInBatch<'c>> {
-    let events: Vec<_> = batch_events(batch).map(|(e, _)| e).collect();
     let mut pairs: BTreeMap<(&str, &str), PairInBatch<'_>> = BTreeMap::new();
-    for (i, _) in kept {
-        let Some(line) = events.get(*i) else { continue };
+    for (line, _) in kept_lines(batch, kept) {
         let KillfeedEvent::Kill {
             killer,
             victim,

@@ -304,10 +304,12 @@ async fn run(
         }
     }
 
-    // Where the earlier bot stopped reading each server's killfeed.
+    // Where the earlier bot stopped reading each server's killfeed (one version kept it in
+    // `bot_config`, read once: the home guild is there too).
+    let bot_config = all(legacy, "bot_config").await.map_err(read)?;
     let mut positions = read_positions::ReadPositions::read(
         &all(legacy, "csv_processor_state").await.map_err(read)?,
-        &all(legacy, "bot_config").await.map_err(read)?,
+        &bot_config,
         &mut report,
     );
     let cursors = CursorStore::new(db);
@@ -426,9 +428,11 @@ async fn run(
     }
     positions.report_unclaimed(&mut report);
 
-    // Player links whose server is here now.
+    // Player links whose server is here now (read once: the economy and the factions
+    // find their members' Discord users through them too).
+    let links = all(legacy, "player_links").await.map_err(read)?;
     player_links::import(
-        &all(legacy, "player_links").await.map_err(read)?,
+        &links,
         &server_ids,
         &tower_store::player_links::PlayerLinks::new(db),
         dry_run,
@@ -449,7 +453,7 @@ async fn run(
     // Balances of players whose server is here now, as opening balances on the ledger.
     economy::import(
         &all(legacy, "economy").await.map_err(read)?,
-        &all(legacy, "player_links").await.map_err(read)?,
+        &links,
         &server_ids,
         (
             &tower_store::ledger::Ledger::new(db),
@@ -466,7 +470,7 @@ async fn run(
     faction_docs.extend(all(legacy, "collections.factions").await.map_err(read)?);
     factions::import(
         &faction_docs,
-        &all(legacy, "player_links").await.map_err(read)?,
+        &links,
         &server_ids,
         (
             &tower_store::factions::Factions::new(db),
@@ -479,7 +483,7 @@ async fn run(
 
     // The home guild.
     // `bot_config`, or `config` in one version.
-    let mut config_docs = all(legacy, "bot_config").await.map_err(read)?;
+    let mut config_docs = bot_config;
     config_docs.extend(all(legacy, "config").await.map_err(read)?);
     let mut home = None;
     for d in &config_docs {
