@@ -514,8 +514,34 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         json(&commands::stats::leaderboard_embed(
             "Emerald EU",
             tower_ingest::stats::Leaderboard::Kills,
+            tower_store::windows::Window::All,
             &rows,
             &tags,
+        ))?,
+    );
+    put(
+        "stats_leaderboard_kills_this_week",
+        json(&commands::stats::leaderboard_embed(
+            "Emerald EU",
+            tower_ingest::stats::Leaderboard::Kills,
+            tower_store::windows::Window::Week,
+            &rows,
+            &tags,
+        ))?,
+    );
+    put(
+        "stats_player_today",
+        json(&commands::stats::player_window_embed(
+            "Emerald EU",
+            "Bravo_*",
+            tower_store::windows::Window::Today,
+            1_796_169_600,
+            &tower_store::windows::WindowStats {
+                kills: 12,
+                deaths: 5,
+                suicides: 1,
+                longest_kill_m: Some(341),
+            },
         ))?,
     );
     put(
@@ -523,6 +549,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         json(&commands::stats::leaderboard_embed(
             "Emerald EU",
             tower_ingest::stats::Leaderboard::Kdr,
+            tower_store::windows::Window::All,
             &[],
             &Default::default(),
         ))?,

@@ -468,6 +468,16 @@ fn rivalry_limit() -> IntegerBuilder {
         .max_value(25)
 }
 
+/// `window`: all time (the default), today, this week or this month.
+fn window() -> StringBuilder {
+    StringBuilder::new("window", "Which time (default: all time)").choices([
+        ("All time", "all"),
+        ("Today", "today"),
+        ("This week", "week"),
+        ("This month", "month"),
+    ])
+}
+
 fn text(name: &str, description: &str, required: bool) -> StringBuilder {
     StringBuilder::new(name, description).required(required)
 }
@@ -705,7 +715,8 @@ pub fn schema() -> Vec<Command> {
                         text("player_name", "The player", true)
                             .autocomplete(true)
                             .max_length(100),
-                    ),
+                    )
+                    .option(window()),
             )
             .option(sub("server", "A game server's totals").option(server("server_id", true)))
             .option(
@@ -727,7 +738,8 @@ pub fn schema() -> Vec<Command> {
                         IntegerBuilder::new("limit", "How many (default 10, at most 25)")
                             .min_value(1)
                             .max_value(25),
-                    ),
+                    )
+                    .option(window()),
             )
             .option(
                 sub("weapon", "A weapon's statistics")

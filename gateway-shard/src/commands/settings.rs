@@ -17,13 +17,14 @@ use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
 /// The earlier bot's setting names, as the command's choices.
-pub const SETTINGS: [(&str, &str); 6] = [
+pub const SETTINGS: [(&str, &str); 7] = [
     ("log_channel", "log_channel"),
     ("killfeed_channel", "killfeed_channel"),
     ("announcements_channel", "announcements_channel"),
     ("prefix", "prefix"),
     ("default_server", "default_server"),
     ("faction_tags", "faction_tags"),
+    ("time_zone", "time_zone"),
 ];
 
 /// A `value` that clears the default server.
@@ -73,10 +74,13 @@ pub async fn run(
             if setting == "faction_tags" {
                 return faction_tags(bot, caller, guild, value).await;
             }
+            if setting == "time_zone" {
+                return time_zone(bot, caller, guild, value).await;
+            }
             if setting != "default_server" {
                 return Err(CommandError::invalid(
                     format!("`{}` is not a setting.", shown(setting, 40)),
-                    "Choose one from the list: default_server, faction_tags.",
+                    "Choose one from the list: default_server, faction_tags, time_zone.",
                 ));
             }
             match value {
@@ -130,6 +134,47 @@ async fn faction_tags(
         format!(
             "Faction tags beside names in kill posts: {}.",
             shown_state(on)
+        ),
+    ))
+}
+
+/// `time_zone`: shown, or set as a UTC offset ("+02:00"); where the guild's days, weeks
+/// and months begin for `/stats … window`.
+async fn time_zone(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &GuildSettings,
+    value: Option<&str>,
+) -> Result<Reply, CommandError> {
+    use tower_store::windows::{parse_utc_offset, shown_utc_offset};
+    let Some(value) = value else {
+        return Ok(Reply::done(
+            "Time Zone",
+            format!(
+                "Days, weeks and months of the statistics begin at midnight {}.\n\nUse `/settings time_zone +02:00` (or `-05:00`, `UTC`) to change it.",
+                shown_utc_offset(guild.utc_offset_secs)
+            ),
+        ));
+    };
+    let offset = parse_utc_offset(value).map_err(|why| {
+        CommandError::invalid(
+            format!(
+                "`{}` is not a time zone this bot keeps: {why}.",
+                shown(value, 20)
+            ),
+            "Use /settings time_zone +02:00, -05:00 or UTC.",
+        )
+    })?;
+    bot.guilds
+        .set_utc_offset(caller.guild_id, offset)
+        .await
+        .map_err(|e| CommandError::failed("The setting could not be saved", e))?;
+    bot.settings.forget(caller.guild_id);
+    Ok(Reply::done(
+        "Setting Updated",
+        format!(
+            "Days, weeks and months of the statistics now begin at midnight {}.",
+            shown_utc_offset(offset)
         ),
     ))
 }

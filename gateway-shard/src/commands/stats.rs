@@ -1,5 +1,6 @@
 //! `/stats`: a player (paged: overview, weapons, matchups), a server's totals,
-//! leaderboards, and weapons.
+//! leaderboards, and weapons; a player and leaderboards also for today, this week or this
+//! month (`window`, [`tower_store::windows`]).
 //!
 //! The page buttons carry everything they need in their `custom_id` (page, caller, expiry,
 //! server, player), so they keep working across restarts and any gateway process can
@@ -14,6 +15,7 @@ use tower_daemon::telemetry::now_unix_ms;
 use tower_ingest::stats::Leaderboard;
 use tower_store::ids::{GuildId, ServerId};
 use tower_store::stats_query::{DEFAULT_LIMIT, MAX_LIMIT, PlayerRow};
+use tower_store::windows::{Window, WindowStats, Windows};
 
 use super::buttons::{PressRules, from_radix36, radix36, radix36_time};
 use crate::access::Caller;
@@ -129,6 +131,17 @@ pub async fn run(
                     "Pick a name from the list Discord suggests while you type.",
                 ));
             };
+            if let Some(window) = chosen_window(inv)? {
+                return player_window(
+                    bot,
+                    caller,
+                    guild,
+                    (id.as_str(), &server.name),
+                    &row,
+                    window,
+                )
+                .await;
+            }
             let button = PageButton {
                 page: Page::Overview,
                 caller: caller.user_id,
@@ -243,10 +256,28 @@ pub async fn run(
                 .opt_int("limit")?
                 .map(|n| n.clamp(1, i64::from(MAX_LIMIT)) as u32)
                 .unwrap_or(DEFAULT_LIMIT);
-            let rows = bot
-                .stats
-                .leaderboard(caller.guild_id, id.as_str(), stat, limit)
-                .await?;
+            let window = chosen_window(inv)?;
+            let rows = match window {
+                None => {
+                    bot.stats
+                        .leaderboard(caller.guild_id, id.as_str(), stat, limit)
+                        .await?
+                }
+                Some(_) if stat == Leaderboard::HighestKillstreak => {
+                    return Err(CommandError::invalid(
+                        "Killstreaks are kept for all time only.",
+                        "Leave out window, or rank by kills, deaths, kdr, longest_shot or suicides.",
+                    ));
+                }
+                Some(window) => {
+                    let windows = Windows::new(&bot.db);
+                    let from =
+                        window_start(&windows, caller.guild_id, id.as_str(), guild, window).await?;
+                    windows
+                        .leaderboard(caller.guild_id, id.as_str(), stat, from, limit)
+                        .await?
+                }
+            };
             // Faction tags beside the names, where the guild shows them.
             let tags = match guild.faction_tags {
                 true => {
@@ -260,6 +291,7 @@ pub async fn run(
             Ok(Reply::embed(leaderboard_embed(
                 &server.name,
                 stat,
+                window.unwrap_or(Window::All),
                 &rows,
                 &tags,
             )))
@@ -271,6 +303,99 @@ pub async fn run(
         "stats season" => super::seasons::season(bot, caller, &server, inv).await,
         other => Err(super::unknown(other)),
     }
+}
+
+/// The `window` option: `None` for all time.
+fn chosen_window(inv: &Invocation) -> Result<Option<Window>, CommandError> {
+    match inv.opt_str("window")? {
+        None => Ok(None),
+        Some(key) => match Window::parse(key) {
+            Some(Window::All) => Ok(None),
+            Some(w) => Ok(Some(w)),
+            None => Err(CommandError::invalid(
+                format!("`{}` is not a time window.", code(key, 20)),
+                "Pick one of: all, today, week, month.",
+            )),
+        },
+    }
+}
+
+/// Where `window` began on the server's game clock, in the guild's time zone.
+async fn window_start(
+    windows: &Windows,
+    guild_id: u64,
+    server_id: &str,
+    guild: &tower_store::guilds::GuildSettings,
+    window: Window,
+) -> Result<i64, CommandError> {
+    let start = window
+        .start(now_unix_ms() / 1000, guild.utc_offset_secs)
+        .unwrap_or(0);
+    Ok(windows.game_start(guild_id, server_id, start).await?)
+}
+
+/// `/stats player … window`: the player's totals since the window began.
+async fn player_window(
+    bot: &Bot,
+    caller: &Caller,
+    guild: &tower_store::guilds::GuildSettings,
+    (server_id, server_name): (&str, &str),
+    row: &PlayerRow,
+    window: Window,
+) -> Result<Reply, CommandError> {
+    let windows = Windows::new(&bot.db);
+    let from = window_start(&windows, caller.guild_id, server_id, guild, window).await?;
+    let totals = windows
+        .totals(caller.guild_id, server_id, from, Some(&row.player_id))
+        .await?;
+    let s = totals.get(&row.player_id).copied().unwrap_or_default();
+    let started = window
+        .start(now_unix_ms() / 1000, guild.utc_offset_secs)
+        .unwrap_or(0);
+    Ok(Reply::embed(player_window_embed(
+        server_name,
+        &row.stats.name,
+        window,
+        started,
+        &s,
+    )))
+}
+
+/// A player's totals in a window, as `/stats player … window` shows them.
+pub fn player_window_embed(
+    server_name: &str,
+    player_name: &str,
+    window: Window,
+    started_unix: i64,
+    s: &WindowStats,
+) -> twilight_model::channel::message::Embed {
+    let longest = s
+        .longest_kill_m
+        .map_or_else(|| "—".to_owned(), |m| format!("{m} m"));
+    EmbedBuilder::new()
+        .title(clip(
+            &format!(
+                "{} — {} on {}",
+                shown(player_name, 64),
+                window.label(),
+                shown(server_name, 100)
+            ),
+            256,
+        ))
+        .description(format!("Since <t:{started_unix}:f>"))
+        .color(colour::INFO)
+        .field(EmbedFieldBuilder::new("Kills", s.kills.to_string()).inline())
+        .field(EmbedFieldBuilder::new("Deaths", s.deaths.to_string()).inline())
+        .field(
+            EmbedFieldBuilder::new(
+                "K/D",
+                format!("{:.2}", tower_ingest::stats::kdr(s.kills, s.deaths)),
+            )
+            .inline(),
+        )
+        .field(EmbedFieldBuilder::new("Suicides", s.suicides.to_string()).inline())
+        .field(EmbedFieldBuilder::new("Longest kill", longest).inline())
+        .build()
 }
 
 /// A `/stats player` page's title and footer: the player, the page, the server.
@@ -465,6 +590,7 @@ fn overview(b: EmbedBuilder, row: &PlayerRow) -> EmbedBuilder {
 pub fn leaderboard_embed(
     server_name: &str,
     stat: Leaderboard,
+    window: Window,
     rows: &[PlayerRow],
     tags: &std::collections::HashMap<String, (String, String)>,
 ) -> twilight_model::channel::message::Embed {
@@ -483,12 +609,23 @@ pub fn leaderboard_embed(
             )
         })
         .collect();
-    let description = super::lines_or(&lines, "No player has this statistic yet.");
+    let (description, title) = match window {
+        Window::All => (
+            super::lines_or(&lines, "No player has this statistic yet."),
+            format!("{} — {}", stat.label(), shown(server_name, 100)),
+        ),
+        window => (
+            super::lines_or(&lines, "No player has this statistic in this time yet."),
+            format!(
+                "{} ({}) — {}",
+                stat.label(),
+                window.label(),
+                shown(server_name, 100)
+            ),
+        ),
+    };
     EmbedBuilder::new()
-        .title(clip(
-            &format!("{} — {}", stat.label(), shown(server_name, 100)),
-            256,
-        ))
+        .title(clip(&title, 256))
         .description(description)
         .color(colour::INFO)
         .build()

@@ -130,6 +130,9 @@ pub mod collections {
     pub const RENAMES: &str = "renames";
     /// The name each player last joined a server under.
     pub const JOIN_NAMES: &str = "join_names";
+    /// Per (guild, server, hour) and (guild, server, day) of the game clock: each player's
+    /// kills, deaths, suicides and longest kill (time windows on `/stats`).
+    pub const PERIOD_TOTALS: &str = "period_totals";
 }
 
 #[derive(Debug, thiserror::Error)]

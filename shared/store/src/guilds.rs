@@ -43,6 +43,9 @@ pub struct GuildSettings {
     pub economy: EconomySettings,
     /// Faction tags beside players' names in the killfeed (`/settings faction_tags`).
     pub faction_tags: bool,
+    /// The guild's time zone as seconds east of UTC (`/settings time_zone`): where its
+    /// days, weeks and months begin for the statistics' time windows.
+    pub utc_offset_secs: i64,
 }
 
 /// Bet limits when a guild set none.
@@ -140,6 +143,7 @@ impl Default for GuildSettings {
             max_bet: DEFAULT_MAX_BET,
             economy: EconomySettings::default(),
             faction_tags: false,
+            utc_offset_secs: 0,
         }
     }
 }
@@ -221,6 +225,9 @@ impl GuildStore {
                     .unwrap_or(DEFAULT_MAX_BET),
                 economy: EconomySettings::from_doc(d.get_document("economy_settings").ok()),
                 faction_tags: d.get_bool("faction_tags").unwrap_or(false),
+                utc_offset_secs: crate::stats_store::get_i64(&d, "utc_offset_secs")
+                    .filter(|s| (-12 * 3600..=14 * 3600).contains(s))
+                    .unwrap_or(0),
             })
             .unwrap_or_default())
     }
@@ -331,6 +338,16 @@ impl GuildStore {
         on: bool,
     ) -> Result<(), mongodb::error::Error> {
         self.set(guild_id, doc! { "faction_tags": on }).await
+    }
+
+    /// The guild's time zone, seconds east of UTC.
+    pub async fn set_utc_offset(
+        &self,
+        guild_id: u64,
+        offset_secs: i64,
+    ) -> Result<(), mongodb::error::Error> {
+        self.set(guild_id, doc! { "utc_offset_secs": offset_secs })
+            .await
     }
 
     pub async fn set_theme(&self, guild_id: u64, theme: &str) -> Result<(), mongodb::error::Error> {

@@ -29,7 +29,8 @@
 //!   [`factions`]: groups of players on a server, one faction per member, the lead
 //!   handed over atomically;
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
-//!   [`seasons`]: a server's statistics closed under a label and started again.
+//!   [`seasons`]: a server's statistics closed under a label and started again;
+//!   [`windows`]: the statistics of today, this week, this month, kept per hour and day.
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`outbox`]: the durable notification outbox the gateway-shards post from;
 //!   [`subscription`]: a subscriber reading it in order, never skipping a late write.
@@ -66,3 +67,4 @@ pub mod stats_store;
 pub mod subscription;
 pub mod sweep;
 pub mod tier;
+pub mod windows;

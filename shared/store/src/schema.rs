@@ -704,6 +704,28 @@ pub const MIGRATIONS: &[Migration] = &[
             },
         ],
     },
+    Migration {
+        // Time windows: a server's hours and days in order; each period deleted when it
+        // can no longer be part of a window (`expires`).
+        id: "0022_period_totals",
+        schema_version: 3,
+        drops: &[],
+        rewrite: None,
+        indexes: &[
+            index(
+                collections::PERIOD_TOTALS,
+                "server_span_start",
+                &[("guild_id", 1), ("server_id", 1), ("span", 1), ("start", 1)],
+            ),
+            IndexSpec {
+                collection: collections::PERIOD_TOTALS,
+                name: "expire",
+                keys: &[("expires", 1)],
+                unique: false,
+                expire_after_secs: Some(0),
+            },
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

@@ -387,6 +387,7 @@ impl SeasonStore {
                 collections::RIVALRIES,
                 collections::WEAPON_STATS,
                 collections::SERVER_STATS,
+                collections::PERIOD_TOTALS,
             ] {
                 raw.collection::<Document>(collection)
                     .delete_many(scope.clone())

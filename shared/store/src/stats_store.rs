@@ -9,14 +9,15 @@
 //!    time, so it can only be stored in a document whose span holds that time. Malformed
 //!    lines (no time) are counted per batch in one document, with a few as examples.
 //! 2. one server-side update per document touched (player, weapon per player, matchup,
-//!    weapon, server) adds the batch's [`BatchDelta`]. Each update only matches while
+//!    rivalry, weapon, server, and the hour and day of [`crate::windows`]) adds the
+//!    batch's [`BatchDelta`]. Each update only matches while
 //!    the document's `last_batch` is below this batch's number, so retrying a batch after
 //!    a crash skips the documents it already changed and completes the rest.
 //!
 //! Nothing is read-modified-written by the client: counts, streaks and maxima are computed
 //! by MongoDB from the stored values (the same formulas as [`tower_ingest::stats`]). The caller
 //! numbers batches per server and commits its cursor after [`StatsStore::apply_batch`].
-//! A batch's updates go as one `update` command per collection (five round trips
+//! A batch's updates go as one `update` command per collection (seven round trips
 //! whatever the batch size).
 //! Document ids are strings (`guild:server:…`; guild and server ids are digits and EOS ids
 //! fixed-width hex, so they cannot run into each other): compact, and fast on every
@@ -113,6 +114,12 @@ impl StatsStore {
         let kept = self.record_lines(at, &guild, batch, &mut outcome).await?;
         let mut delta = BatchDelta::from_events(kept.iter().map(|(_, _, e)| *e));
         delta.totals.malformed_lines = outcome.malformed;
+        let periods = crate::windows::statements(
+            &guild,
+            at.server_id,
+            at.batch,
+            kept.iter().map(|(_, _, e)| *e),
+        );
         outcome.kept = kept.into_iter().map(|(i, id, _)| (i, id)).collect();
         if delta.is_empty() {
             return Ok(outcome);
@@ -122,7 +129,8 @@ impl StatsStore {
             [chunk] => chunk.recorded.as_ref(),
             _ => None,
         };
-        let updates = self.updates(at, &guild, &delta, by_hand);
+        let mut updates = self.updates(at, &guild, &delta, by_hand);
+        updates.push((collections::PERIOD_TOTALS, periods));
         for (collection, statements) in updates {
             outcome.documents += statements.len() as u64;
             for part in statements.chunks(UPDATES_PER_COMMAND) {

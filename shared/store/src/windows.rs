@@ -1,0 +1,525 @@
+//! Time windows on the statistics (issue #19): `/stats leaderboard` and `/stats player`
+//! for today, this week or this month, in the guild's time zone.
+//!
+//! Each player's kills, PvP deaths, suicides and longest kill are kept per hour and per
+//! day of the server's game clock (`period_totals`, one document per server and period,
+//! players keyed by EOS id). The batch that counts a killfeed line adds it there too, under
+//! the same `last_batch` guard as every other statistic, so a line read twice counts
+//! once. A window is summed from the days it holds whole and the hours of the day it starts
+//! in: at most 31 day documents and 23 hour documents, however many lines the server has.
+//!
+//! Lines carry the game server's clock; a window's start (a midnight in the guild's time
+//! zone) is moved onto it by the server's measured clock offset, rounded to the hour (the
+//! offset is measured from file times, so it is a whole number of hours plus the few
+//! seconds a line takes to be written).
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::TryStreamExt;
+use mongodb::Collection;
+use mongodb::bson::{DateTime, Document, doc};
+use mongodb::error::Error as MongoError;
+use tower_ingest::killfeed::{KillfeedEvent, KillfeedLine};
+use tower_ingest::stats::{Leaderboard, PlayerStats, Suicides};
+
+use crate::cursor_store::CursorStore;
+use crate::db::{Database, collections};
+use crate::schema::SCHEMA_VERSION;
+use crate::stats_query::{PlayerRow, StatsQuery};
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
+
+/// Hour documents are only read for the day a window starts in: kept 40 days.
+pub const HOURS_KEPT_SECS: i64 = 40 * DAY;
+/// Day documents: kept 400 days.
+pub const DAYS_KEPT_SECS: i64 = 400 * DAY;
+
+fn kept_secs(span: &str) -> i64 {
+    match span {
+        "hour" => HOURS_KEPT_SECS,
+        _ => DAYS_KEPT_SECS,
+    }
+}
+
+/// Kills a player needs in a window to be ranked by K/D, so that one kill without a death
+/// does not top the board.
+pub const KDR_MIN_KILLS: u64 = 5;
+
+/// A stretch of time the statistics can be read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    All,
+    Today,
+    Week,
+    Month,
+}
+
+impl Window {
+    pub const ALL: [Window; 4] = [Self::All, Self::Today, Self::Week, Self::Month];
+
+    /// The name users pick it by (`window:`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Today => "today",
+            Self::Week => "week",
+            Self::Month => "month",
+        }
+    }
+
+    /// As shown in a title: "Kills — today".
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::All => "all time",
+            Self::Today => "today",
+            Self::Week => "this week",
+            Self::Month => "this month",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.key() == key)
+    }
+
+    /// When the window started (Unix seconds) at `now`, for a guild `offset_secs` east of
+    /// UTC: its midnight today, on Monday of this week, or on the 1st of this month.
+    /// `None` for all time.
+    pub fn start(self, now: i64, offset_secs: i64) -> Option<i64> {
+        let today = (now + offset_secs).div_euclid(DAY);
+        let first_day = match self {
+            Self::All => return None,
+            Self::Today => today,
+            // 1970-01-01 was a Thursday: day 0 is 3 days after a Monday.
+            Self::Week => today - (today + 3).rem_euclid(7),
+            Self::Month => {
+                let (year, month, _) = civil_date(today);
+                days_from_civil(year, month, 1)
+            }
+        };
+        Some(first_day * DAY - offset_secs)
+    }
+}
+
+/// A player's totals in a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowStats {
+    pub kills: u64,
+    /// PvP deaths, as the all-time statistics count them.
+    pub deaths: u64,
+    pub suicides: u64,
+    /// `None` until the player has a kill in the window.
+    pub longest_kill_m: Option<u32>,
+}
+
+impl WindowStats {
+    fn add(&mut self, o: &WindowStats) {
+        self.kills += o.kills;
+        self.deaths += o.deaths;
+        self.suicides += o.suicides;
+        self.longest_kill_m = match (self.longest_kill_m, o.longest_kill_m) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// As the all-time statistics, for the leaderboard's ranking and display (suicides
+    /// are kept as one number per period, not by kind).
+    fn as_player(&self, name: String) -> PlayerStats {
+        PlayerStats {
+            name,
+            kills: self.kills,
+            deaths: self.deaths,
+            suicides: Suicides {
+                other: self.suicides,
+                ..Suicides::default()
+            },
+            longest_kill_m: self.longest_kill_m,
+            ..PlayerStats::default()
+        }
+    }
+}
+
+/// The per-period statements a batch adds (one guarded upsert per hour and per day its
+/// counted lines fall in), for `period_totals`.
+pub(crate) fn statements<'a, 'b: 'a>(
+    guild: &str,
+    server_id: &str,
+    batch: i64,
+    lines: impl IntoIterator<Item = &'a KillfeedLine<'b>>,
+) -> Vec<Document> {
+    let mut periods: BTreeMap<(&'static str, i64), BTreeMap<&'a str, WindowStats>> =
+        BTreeMap::new();
+    for line in lines {
+        for (span, length) in [("hour", HOUR), ("day", DAY)] {
+            let players = periods
+                .entry((span, line.at.div_euclid(length) * length))
+                .or_default();
+            match &line.event {
+                KillfeedEvent::Kill {
+                    killer,
+                    victim,
+                    distance_m,
+                    ..
+                } => {
+                    let k = players.entry(killer.id).or_default();
+                    k.kills += 1;
+                    k.longest_kill_m = Some(k.longest_kill_m.unwrap_or(0).max(*distance_m));
+                    players.entry(victim.id).or_default().deaths += 1;
+                }
+                KillfeedEvent::Suicide { player, .. } => {
+                    players.entry(player.id).or_default().suicides += 1;
+                }
+                KillfeedEvent::EnvironmentDeath { .. } => {}
+            }
+        }
+    }
+    let now = DateTime::now();
+    periods
+        .into_iter()
+        .filter(|(_, players)| !players.is_empty())
+        .map(|((span, start), players)| {
+            let mut inc = Document::new();
+            let mut max = Document::new();
+            for (id, s) in players {
+                let key = player_key(id);
+                for (field, n) in [("k", s.kills), ("d", s.deaths), ("s", s.suicides)] {
+                    if n > 0 {
+                        inc.insert(
+                            format!("p.{key}.{field}"),
+                            i64::try_from(n).unwrap_or(i64::MAX),
+                        );
+                    }
+                }
+                if let Some(m) = s.longest_kill_m {
+                    max.insert(format!("p.{key}.l"), i64::from(m));
+                }
+            }
+            let mut u = doc! {
+                "$set": { "last_batch": batch, "updated_at": now, "schema_version": SCHEMA_VERSION },
+                "$setOnInsert": {
+                    "guild_id": guild,
+                    "server_id": server_id,
+                    "span": span,
+                    "start": start,
+                    "expires": DateTime::from_millis(
+                        start.saturating_add(kept_secs(span)).saturating_mul(1000),
+                    ),
+                },
+            };
+            if !inc.is_empty() {
+                u.insert("$inc", inc);
+            }
+            if !max.is_empty() {
+                u.insert("$max", max);
+            }
+            doc! {
+                "q": { "_id": format!("{guild}:{server_id}:{span}:{start}"), "last_batch": { "$lt": batch } },
+                "u": u,
+                "upsert": true,
+            }
+        })
+        .collect()
+}
+
+/// A player's EOS id as a field name: `.`, `$` and `%` escaped (EOS ids are hex, so this
+/// only matters for ids the game never writes).
+fn player_key(id: &str) -> String {
+    let mut key = String::with_capacity(id.len());
+    for c in id.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            '.' => key.push_str("%2E"),
+            '$' => key.push_str("%24"),
+            c => key.push(c),
+        }
+    }
+    key
+}
+
+fn player_of(key: &str) -> String {
+    key.replace("%2E", ".")
+        .replace("%24", "$")
+        .replace("%25", "%")
+}
+
+/// Reading windows back, for `/stats` and the auto-posted leaderboards.
+#[derive(Clone)]
+pub struct Windows {
+    totals: Collection<Document>,
+    cursors: CursorStore,
+    stats: StatsQuery,
+}
+
+impl Windows {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            totals: db.raw().collection(collections::PERIOD_TOTALS),
+            cursors: CursorStore::new(db),
+            stats: StatsQuery::new(db),
+        }
+    }
+
+    /// Where a window that started at `start` (Unix seconds) starts on the server's game
+    /// clock, to the hour.
+    pub async fn game_start(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        start: i64,
+    ) -> Result<i64, MongoError> {
+        let ahead = self
+            .cursors
+            .load(guild_id, server_id)
+            .await?
+            .clock_ahead
+            .unwrap_or(0);
+        let ahead = (ahead + HOUR / 2).div_euclid(HOUR) * HOUR;
+        Ok((start + ahead).div_euclid(HOUR) * HOUR)
+    }
+
+    /// Every player's totals since `from` (game clock, a whole hour), or one player's.
+    pub async fn totals(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        from: i64,
+        player_id: Option<&str>,
+    ) -> Result<HashMap<String, WindowStats>, MongoError> {
+        let whole_days_from = (from + DAY - 1).div_euclid(DAY) * DAY;
+        let scope = |span: &str, range: Document| {
+            doc! {
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "span": span,
+                "start": range,
+            }
+        };
+        let projection = match player_id {
+            Some(id) => doc! { format!("p.{}", player_key(id)): 1 },
+            None => doc! { "p": 1 },
+        };
+        let (hours, days) = tokio::try_join!(
+            self.read(
+                scope("hour", doc! { "$gte": from, "$lt": whole_days_from }),
+                &projection
+            ),
+            self.read(scope("day", doc! { "$gte": whole_days_from }), &projection),
+        )?;
+        let mut totals: HashMap<String, WindowStats> = HashMap::new();
+        for d in hours.iter().chain(&days) {
+            let Ok(players) = d.get_document("p") else {
+                continue;
+            };
+            for (key, s) in players {
+                let Some(s) = s.as_document() else { continue };
+                let field = |f: &str| crate::stats_store::get_u64(s, f);
+                let period = WindowStats {
+                    kills: field("k"),
+                    deaths: field("d"),
+                    suicides: field("s"),
+                    longest_kill_m: crate::stats_store::get_i64(s, "l")
+                        .map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+                };
+                totals.entry(player_of(key)).or_default().add(&period);
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn read(
+        &self,
+        filter: Document,
+        projection: &Document,
+    ) -> Result<Vec<Document>, MongoError> {
+        self.totals
+            .find(filter)
+            .projection(projection.clone())
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// A leaderboard over the window since `from` (game clock): only players who have the
+    /// statistic (K/D: at least [`KDR_MIN_KILLS`] kills), ranked as the all-time board.
+    /// Best killstreaks are kept for all time only: that board is empty here.
+    pub async fn leaderboard(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        stat: Leaderboard,
+        from: i64,
+        limit: u32,
+    ) -> Result<Vec<PlayerRow>, MongoError> {
+        let totals = self.totals(guild_id, server_id, from, None).await?;
+        let mut rows: Vec<(String, PlayerStats)> = totals
+            .into_iter()
+            .map(|(id, s)| {
+                let p = s.as_player(String::new());
+                (id, p)
+            })
+            .filter(|(_, p)| {
+                stat.value(p) > 0.0 && (stat != Leaderboard::Kdr || p.kills >= KDR_MIN_KILLS)
+            })
+            .collect();
+        rows.sort_by(|(a_id, a), (b_id, b)| {
+            stat.value(b)
+                .total_cmp(&stat.value(a))
+                .then(b.kills.cmp(&a.kills))
+                .then(a_id.cmp(b_id))
+        });
+        rows.truncate(limit.clamp(1, crate::stats_query::MAX_LIMIT) as usize);
+        let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+        let names = self.stats.names(guild_id, server_id, &ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(player_id, mut stats)| {
+                stats.name = names.get(&player_id).cloned().unwrap_or_default();
+                PlayerRow { player_id, stats }
+            })
+            .collect())
+    }
+}
+
+/// (year, month, day) of a day counted from 1970-01-01 (proleptic Gregorian; H. Hinnant's
+/// `civil_from_days`).
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The day counted from 1970-01-01 of a date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A UTC offset as users type it ("UTC", "+2", "+02:00", "-05:00"), in seconds east of
+/// UTC; whole hours from −12 to +14, because periods are kept by the hour.
+pub fn parse_utc_offset(text: &str) -> Result<i64, &'static str> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("UTC")
+        .or_else(|| t.strip_prefix("utc"))
+        .or_else(|| t.strip_prefix("GMT"))
+        .unwrap_or(t)
+        .trim();
+    if t.is_empty() {
+        return Ok(0);
+    }
+    let (sign, rest) = match t.as_bytes()[0] {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return Err("start it with + or -, as +02:00 or -05:00"),
+    };
+    let (hours, minutes) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None => (rest, "0"),
+    };
+    let hours: i64 = hours
+        .parse()
+        .map_err(|_| "write it as +HH:MM, as +02:00 or -05:00")?;
+    let minutes: i64 = minutes
+        .parse()
+        .map_err(|_| "write it as +HH:MM, as +02:00 or -05:00")?;
+    if minutes != 0 {
+        return Err("only whole hours are kept: pick the nearest, as +05:00 for +05:30");
+    }
+    let offset = sign * hours * HOUR;
+    if !(-12 * HOUR..=14 * HOUR).contains(&offset) {
+        return Err("offsets run from -12:00 to +14:00");
+    }
+    Ok(offset)
+}
+
+/// An offset as shown: "UTC", "UTC+02:00", "UTC-05:00".
+pub fn shown_utc_offset(offset_secs: i64) -> String {
+    if offset_secs == 0 {
+        return "UTC".to_owned();
+    }
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let h = offset_secs.abs() / HOUR;
+    let m = offset_secs.abs() % HOUR / 60;
+    format!("UTC{sign}{h:02}:{m:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 2026-12-02 (a Wednesday) 10:30 UTC.
+    const NOW: i64 = 1_796_207_400;
+
+    #[test]
+    fn windows_start_at_the_guilds_midnight_monday_and_first() {
+        assert_eq!(civil_date(NOW.div_euclid(DAY)), (2026, 12, 2));
+        assert_eq!(Window::All.start(NOW, 0), None);
+        assert_eq!(Window::Today.start(NOW, 0), Some(1_796_169_600)); // 12-02 00:00
+        assert_eq!(Window::Week.start(NOW, 0), Some(1_795_996_800)); // Monday 11-30
+        assert_eq!(Window::Month.start(NOW, 0), Some(1_796_083_200)); // 12-01
+        assert_eq!(civil_date(1_795_996_800 / DAY), (2026, 11, 30));
+    }
+
+    #[test]
+    fn a_guild_east_of_utc_is_already_in_its_next_day() {
+        // 23:30 UTC on 12-02 is 01:30 on 12-03 at +02:00: today began at 22:00 UTC.
+        let late = 1_796_254_200;
+        assert_eq!(Window::Today.start(late, 2 * HOUR), Some(1_796_248_800));
+        // West of UTC the day began 5 hours after UTC's.
+        assert_eq!(
+            Window::Today.start(NOW, -5 * HOUR),
+            Some(1_796_169_600 + 5 * HOUR)
+        );
+        // At 03:00 UTC on 12-02 it is still 12-01 at -05:00.
+        assert_eq!(
+            Window::Today.start(1_796_180_400, -5 * HOUR),
+            Some(1_796_101_200)
+        );
+    }
+
+    #[test]
+    fn months_start_on_the_first_across_years_and_leap_days() {
+        for (y, m, d) in [(2024, 2, 29), (2000, 3, 1), (1999, 12, 31), (2026, 1, 1)] {
+            let days = days_from_civil(y, m, d);
+            assert_eq!(civil_date(days), (y, m, d));
+        }
+        let march_2024 = days_from_civil(2024, 3, 15) * DAY + 5;
+        assert_eq!(
+            Window::Month.start(march_2024, 0),
+            Some(days_from_civil(2024, 3, 1) * DAY)
+        );
+    }
+
+    #[test]
+    fn offsets_are_whole_hours_users_can_type() {
+        assert_eq!(parse_utc_offset("UTC"), Ok(0));
+        assert_eq!(parse_utc_offset("+2"), Ok(7200));
+        assert_eq!(parse_utc_offset("UTC-05:00"), Ok(-18_000));
+        assert!(parse_utc_offset("+05:30").is_err());
+        assert!(parse_utc_offset("Europe/Berlin").is_err());
+        assert!(parse_utc_offset("+15").is_err());
+        assert_eq!(shown_utc_offset(-18_000), "UTC-05:00");
+    }
+
+    #[test]
+    fn player_ids_become_field_names_and_back() {
+        for id in ["0002a1b2c3", "odd.id$with%", "$x"] {
+            let key = player_key(id);
+            assert!(!key.contains('.') && !key.contains('$'));
+            assert_eq!(player_of(&key), id);
+        }
+    }
+}
