@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tower_ingest::ingest::parse_killfeed_chunk;
 use tower_ingest::killfeed::KillfeedEvent;
 use tower_ingest::stats::Leaderboard;
+use tower_store::recount::recount_all;
 use tower_store::windows::{KDR_MIN_KILLS, WindowStats, Windows};
 use tower_tests::WAIT;
 use tower_tests::backing::TestDatabase;
@@ -26,14 +27,86 @@ const FILES: [&str; 3] = [
 const STEP: usize = 70;
 const HOUR: i64 = 3600;
 
-/// Every player's totals from the fixtures' lines at or after `from`, counted straight
-/// from them (each line once).
-fn independent_totals(from: i64) -> HashMap<String, WindowStats> {
+const DAY: i64 = 24 * HOUR;
+
+fn now() -> i64 {
+    mongodb::bson::DateTime::now().timestamp_millis() / 1000
+}
+
+/// A killfeed time as the game writes it: "2026.12.04-22.16.42".
+fn stamp(at: i64) -> String {
+    let iso = ok(mongodb::bson::DateTime::from_millis(at * 1000).try_to_rfc3339_string());
+    iso.chars()
+        .take(19)
+        .map(|c| match c {
+            '-' | ':' => '.',
+            'T' => '-',
+            c => c,
+        })
+        .collect()
+}
+
+/// Unix seconds of a killfeed time.
+fn parse_stamp(text: &str) -> Option<i64> {
+    let iso: String = text
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match (i, c) {
+            (10, '-') => 'T',
+            (4 | 7, '.') => '-',
+            (13 | 16, '.') => ':',
+            (_, c) => c,
+        })
+        .collect();
+    let parsed = mongodb::bson::DateTime::parse_rfc3339_str(format!("{iso}Z")).ok()?;
+    Some(parsed.timestamp_millis() / 1000)
+}
+
+/// The real fixtures moved by whole days so that their last day was two days ago: the
+/// hours and days they fill are recent, as a live server's are (older ones expire).
+fn recent_fixtures() -> Vec<(String, Vec<u8>)> {
+    let files: Vec<(String, Vec<u8>)> = FILES.iter().map(|f| (f.to_string(), fixture(f))).collect();
+    let last = files
+        .iter()
+        .flat_map(|(f, b)| {
+            parse_killfeed_chunk(f, b, 0, true)
+                .events
+                .iter()
+                .map(|l| l.at)
+                .collect::<Vec<_>>()
+        })
+        .max()
+        .unwrap_or(0);
+    let shift = (now() - 2 * DAY - last).div_euclid(DAY) * DAY;
+    files
+        .into_iter()
+        .map(|(name, bytes)| {
+            let mut moved = Vec::with_capacity(bytes.len());
+            for line in bytes.split_inclusive(|&b| b == b'\n') {
+                match line
+                    .get(..19)
+                    .and_then(|t| std::str::from_utf8(t).ok())
+                    .and_then(parse_stamp)
+                {
+                    Some(at) => {
+                        moved.extend_from_slice(stamp(at + shift).as_bytes());
+                        moved.extend_from_slice(&line[19..]);
+                    }
+                    None => moved.extend_from_slice(line),
+                }
+            }
+            (name, moved)
+        })
+        .collect()
+}
+
+/// Every player's totals from the lines at or after `from`, counted straight from them
+/// (each line once).
+fn independent_totals(files: &[(String, Vec<u8>)], from: i64) -> HashMap<String, WindowStats> {
     let mut totals: HashMap<String, WindowStats> = HashMap::new();
     let mut seen = HashSet::new();
-    for file in FILES {
-        let bytes = fixture(file);
-        let mut chunk = parse_killfeed_chunk(file, &bytes, 0, true);
+    for (file, bytes) in files {
+        let mut chunk = parse_killfeed_chunk(file, bytes, 0, true);
         chunk.dedupe(GUILD, SERVER, &mut seen);
         for line in chunk.events.iter().filter(|l| l.at >= from) {
             match &line.event {
@@ -58,45 +131,56 @@ fn independent_totals(from: i64) -> HashMap<String, WindowStats> {
     totals
 }
 
-/// The hours windows are read from: the first line's hour, hours inside each file's days
-/// (a window starting mid-day reads hour documents), midnights (day documents only), and
-/// after the last line.
-fn window_starts() -> Vec<i64> {
+/// The hours windows are read from: all time, hours inside the lines' days (a window
+/// starting mid-day reads hour documents), midnights (day documents only), and after the
+/// last line; none more than 38 days back, as a window never starts that far back (hour
+/// documents expire after 40 days).
+fn window_starts(files: &[(String, Vec<u8>)]) -> Vec<i64> {
     let mut times = Vec::new();
-    for file in FILES {
-        let bytes = fixture(file);
-        let chunk = parse_killfeed_chunk(file, &bytes, 0, true);
+    for (file, bytes) in files {
+        let chunk = parse_killfeed_chunk(file, bytes, 0, true);
         times.extend(chunk.events.iter().map(|l| l.at));
     }
-    let first = times.iter().min().copied().unwrap_or(0);
+    let earliest = now() - 38 * DAY;
+    let first = times
+        .iter()
+        .copied()
+        .filter(|t| *t >= earliest)
+        .min()
+        .unwrap_or(0);
     let last = times.iter().max().copied().unwrap_or(0);
     let hour = |t: i64| t.div_euclid(HOUR) * HOUR;
-    let mut starts = vec![0, hour(first), hour(last) + HOUR];
+    let mut starts = vec![hour(first), hour(last) + HOUR];
     for t in [first, (first + last) / 2, last] {
-        let midnight = t.div_euclid(24 * HOUR) * 24 * HOUR;
+        let midnight = t.div_euclid(DAY) * DAY;
         starts.extend([midnight, midnight + 7 * HOUR, midnight + 13 * HOUR, hour(t)]);
     }
+    starts.retain(|s| *s >= earliest);
+    starts.push(0);
     starts.sort_unstable();
     starts.dedup();
     starts
+}
+
+fn sorted(m: &HashMap<String, WindowStats>) -> BTreeMap<String, WindowStats> {
+    m.iter()
+        .filter(|(_, s)| **s != WindowStats::default())
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
 }
 
 async fn windows_match_the_lines(name: &str, crash_at: Option<i64>) {
     let test = ok(TestDatabase::create(name).await);
     let db = ok(test.open().await);
     let root = std::env::temp_dir().join(format!("tower-{name}-{}", std::process::id()));
-    let files: Vec<(String, Vec<u8>)> = FILES.iter().map(|f| (f.to_string(), fixture(f))).collect();
+    let files = recent_fixtures();
     read_in_steps(&db, &root, (GUILD, SERVER), &files, STEP, crash_at).await;
     let windows = Windows::new(&db);
-    for from in window_starts() {
-        let expected = independent_totals(from);
+    let starts = window_starts(&files);
+    assert!(starts.len() > 6, "{starts:?}");
+    for &from in &starts {
+        let expected = independent_totals(&files, from);
         let stored = ok(windows.totals(GUILD, SERVER, from, None).await);
-        let sorted = |m: &HashMap<String, WindowStats>| -> BTreeMap<String, WindowStats> {
-            m.iter()
-                .filter(|(_, s)| **s != WindowStats::default())
-                .map(|(k, v)| (k.clone(), *v))
-                .collect()
-        };
         assert_eq!(sorted(&stored), sorted(&expected), "window from {from}");
         // One player's window reads only that player, with the same totals.
         if let Some((id, s)) = sorted(&expected).into_iter().next() {
@@ -134,15 +218,45 @@ async fn windows_match_the_lines(name: &str, crash_at: Option<i64>) {
             kdr.iter().all(|r| r.stats.kills >= KDR_MIN_KILLS),
             "from {from}"
         );
+        if from == 0 {
+            assert!(!kdr.is_empty(), "all time has players with enough kills");
+        }
+    }
+
+    // A server read before windows were kept (its days lost here, one hour changed):
+    // `towerctl verify` finds it from the kill lines and its repair fills them in.
+    let periods = db
+        .raw()
+        .collection::<mongodb::bson::Document>("period_totals");
+    ok(periods
+        .delete_many(mongodb::bson::doc! { "span": "day" })
+        .await);
+    let now = now();
+    let counted = ok(recount_all(&db, GUILD, SERVER).await);
+    let stored = ok(windows.load(GUILD, SERVER, now).await);
+    assert_ne!(stored, counted.periods, "the lost days are found");
+    assert!(counted.periods.keys().any(|(span, _)| span == "day"));
+    ok(windows
+        .repair(GUILD, SERVER, &stored, &counted.periods)
+        .await);
+    assert_eq!(ok(windows.load(GUILD, SERVER, now).await), counted.periods);
+    for &from in &starts {
+        let stored = ok(windows.totals(GUILD, SERVER, from, None).await);
+        assert_eq!(
+            sorted(&stored),
+            sorted(&independent_totals(&files, from)),
+            "repaired, from {from}"
+        );
     }
     ok(test.drop_database().await);
 }
 
 #[tokio::test]
 async fn windows_count_each_line_once_from_any_hour() {
+    let files = recent_fixtures();
     assert!(
-        independent_totals(window_starts()[2]).len() > 10,
-        "the windows hold players"
+        independent_totals(&files, now() - 20 * DAY).len() > 10,
+        "the recent windows hold players"
     );
     windows_match_the_lines("windows", None).await;
     // A worker that dies after applying a batch, before committing it; the next finishes it.
@@ -156,20 +270,13 @@ const CHARLIE: &str = "0002cccccccccccccccccccccccccccc";
 
 /// A killfeed line at Unix time `at` (the game server's clock runs on UTC here).
 fn line(at: i64, killer: (&str, &str), victim: (&str, &str)) -> String {
-    // "2026-12-04T22:16:42Z" as the killfeed writes it: "2026.12.04-22.16.42".
-    let iso = ok(mongodb::bson::DateTime::from_millis(at * 1000).try_to_rfc3339_string());
-    let stamp: String = iso
-        .chars()
-        .take(19)
-        .map(|c| match c {
-            '-' | ':' => '.',
-            'T' => '-',
-            c => c,
-        })
-        .collect();
     format!(
-        "{stamp};{};{};{};{};AK-74;150;PS5;PS5;\n",
-        killer.0, killer.1, victim.0, victim.1
+        "{};{};{};{};{};AK-74;150;PS5;PS5;\n",
+        stamp(at),
+        killer.0,
+        killer.1,
+        victim.0,
+        victim.1
     )
 }
 
@@ -208,19 +315,21 @@ async fn stats_windows_answer_for_today_and_the_month_in_the_guilds_time_zone() 
         )
         .upsert(true)
         .await);
-    let now = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
-    // A time zone where today began at least two hours ago, so the test's lines of the
-    // last minutes are today's whatever the hour it runs at.
-    let zone = if now.rem_euclid(24 * HOUR) < 3 * HOUR {
-        "-05:00"
-    } else {
-        "UTC"
-    };
+    let now = now();
+    // A time zone where it is about noon, so the test's lines of the last minutes are of
+    // today, this week and this month whatever the hour it runs at.
+    let utc_hour = now.rem_euclid(DAY) / HOUR;
+    let local_offset = (12 - utc_hour + 12).rem_euclid(24) - 12;
+    let zone = format!(
+        "{}{:02}:00",
+        if local_offset < 0 { '-' } else { '+' },
+        local_offset.abs()
+    );
     let set = run(
         "settings",
         vec![
             ("setting", Opt::str("time_zone")),
-            ("value", Opt::str(zone)),
+            ("value", Opt::str(&zone)),
         ],
     )
     .await;

@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 use tower_daemon::config::Config;
 use tower_store::cursor_store::CursorStore;
 use tower_store::db::{Database, collections};
-use tower_store::recount::{Difference, differences, recount_with_rivalries, repair};
+use tower_store::recount::{Difference, differences, recount_all, repair};
 use tower_store::rivalries::{Pairs, Rivalries};
 use tower_store::stats_store::StatsStore;
+use tower_store::windows::{Periods, WindowStats, Windows};
 
 /// How often a busy server is read again, and how long apart.
 const ATTEMPTS: u32 = 10;
@@ -137,23 +138,30 @@ async fn verify_server(
     let cursors = CursorStore::new(db);
     let stats = StatsStore::new(db);
     let rivalries = Rivalries::new(db);
+    let windows = Windows::new(db);
     for _ in 0..ATTEMPTS {
         let before = batches(&cursors, guild_id, server).await?;
+        let now = mongodb::bson::DateTime::now().timestamp_millis() / 1000;
         let stored = stats.load(guild_id, server).await?;
         let stored_pairs = rivalries.load(guild_id, server).await?;
-        let (counted, counted_pairs, lines) = recount_with_rivalries(db, guild_id, server).await?;
+        let stored_periods = windows.load(guild_id, server, now).await?;
+        let counted = recount_all(db, guild_id, server).await?;
         let after = batches(&cursors, guild_id, server).await?;
         if before != after || before.1 {
             tokio::time::sleep(AGAIN_AFTER).await;
             continue;
         }
-        let mut found = differences(&stored, &counted);
-        found.extend(rivalry_differences(&stored_pairs, &counted_pairs));
+        let mut found = differences(&stored, &counted.stats);
+        found.extend(rivalry_differences(&stored_pairs, &counted.pairs));
+        found.extend(period_differences(&stored_periods, &counted.periods));
         let repaired = match (fix, found.is_empty()) {
             (true, false) => Some(
-                repair(db, guild_id, server, &stored, &counted).await?
+                repair(db, guild_id, server, &stored, &counted.stats).await?
                     + rivalries
-                        .repair(guild_id, server, &stored_pairs, &counted_pairs)
+                        .repair(guild_id, server, &stored_pairs, &counted.pairs)
+                        .await?
+                    + windows
+                        .repair(guild_id, server, &stored_periods, &counted.periods)
                         .await?,
             ),
             _ => None,
@@ -161,7 +169,7 @@ async fn verify_server(
         return Ok(Outcome {
             guild: guild.to_owned(),
             server: server.to_owned(),
-            lines,
+            lines: counted.lines,
             differences: found,
             repaired,
             busy: false,
@@ -175,6 +183,50 @@ async fn verify_server(
         repaired: None,
         busy: true,
     })
+}
+
+/// Time-window periods stored otherwise than the kill lines make them: one difference per
+/// period and player.
+fn period_differences(stored: &Periods, counted: &Periods) -> Vec<Difference> {
+    let shown = |s: Option<&WindowStats>| {
+        s.map_or_else(
+            || "none".to_owned(),
+            |s| {
+                format!(
+                    "{} kills, {} deaths, {} suicides, longest {}",
+                    s.kills,
+                    s.deaths,
+                    s.suicides,
+                    s.longest_kill_m
+                        .map_or("none".to_owned(), |m| format!("{m} m"))
+                )
+            },
+        )
+    };
+    let none = std::collections::BTreeMap::new();
+    let mut keys: Vec<&(String, i64)> = stored.keys().chain(counted.keys()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut found = Vec::new();
+    for key in keys {
+        let (have, want) = (
+            stored.get(key).unwrap_or(&none),
+            counted.get(key).unwrap_or(&none),
+        );
+        let mut players: Vec<&String> = have.keys().chain(want.keys()).collect();
+        players.sort_unstable();
+        players.dedup();
+        for id in players {
+            if have.get(id) != want.get(id) {
+                found.push(Difference {
+                    what: format!("{} from {} player {id}", key.0, key.1),
+                    stored: shown(have.get(id)),
+                    counted: shown(want.get(id)),
+                });
+            }
+        }
+    }
+    found
 }
 
 /// Rivalries stored otherwise than the kill lines make them, or missing, or left over.

@@ -151,7 +151,7 @@ async fn time_zone(
         return Ok(Reply::done(
             "Time Zone",
             format!(
-                "Days, weeks and months of the statistics begin at midnight {}.\n\nUse `/settings time_zone +02:00` (or `-05:00`, `UTC`) to change it.",
+                "Days, weeks and months of the statistics begin at midnight {}.\n\nUse `/settings setting:time_zone value:+02:00` (or `-05:00`, `UTC`) to change it.",
                 shown_utc_offset(guild.utc_offset_secs)
             ),
         ));
@@ -162,7 +162,7 @@ async fn time_zone(
                 "`{}` is not a time zone this bot keeps: {why}.",
                 shown(value, 20)
             ),
-            "Use /settings time_zone +02:00, -05:00 or UTC.",
+            "Use /settings setting:time_zone value:+02:00 (or -05:00, UTC).",
         )
     })?;
     bot.guilds

@@ -4,7 +4,8 @@
 //!
 //! Compared: every counter, longest kills, streaks, first and last seen, per player, per
 //! weapon, per killer–victim pair and per server, and every rivalry (its kills and last
-//! kill; a server read before rivalries were kept gets them from the repair). Not
+//! kill; a server read before rivalries were kept gets them from the repair), and the
+//! hours and days of the time windows not yet expired (likewise). Not
 //! compared: platforms and unreadable lines, which the kill lines do not keep.
 //!
 //! The repair adds the differences of counters (`$inc`), so a worker applying a batch at
@@ -106,16 +107,27 @@ pub async fn recount(
     guild_id: u64,
     server_id: &str,
 ) -> Result<(ServerStats, u64), MongoError> {
-    let (stats, _, count) = recount_with_rivalries(db, guild_id, server_id).await?;
-    Ok((stats, count))
+    let counted = recount_all(db, guild_id, server_id).await?;
+    Ok((counted.stats, counted.lines))
 }
 
-/// [`recount`], with the rivalries the same lines make.
-pub async fn recount_with_rivalries(
+/// What a server's stored kill lines of the current season count to.
+#[derive(Debug, Default)]
+pub struct Recounted {
+    pub stats: ServerStats,
+    /// The rivalries the same lines make.
+    pub pairs: crate::rivalries::Pairs,
+    /// Their hours and days for the time windows (those not expired).
+    pub periods: crate::windows::Periods,
+    pub lines: u64,
+}
+
+/// [`recount`], with the rivalries and time-window periods the same lines make.
+pub async fn recount_all(
     db: &Database,
     guild_id: u64,
     server_id: &str,
-) -> Result<(ServerStats, crate::rivalries::Pairs, u64), MongoError> {
+) -> Result<Recounted, MongoError> {
     let kills = db.raw().collection::<Document>(collections::KILLS);
     // The current season: the lines of batches after the last closed season's.
     let after = crate::seasons::SeasonStore::new(db)
@@ -133,6 +145,8 @@ pub async fn recount_with_rivalries(
         .await?;
     let mut stats = ServerStats::default();
     let mut pairs = crate::rivalries::Pairs::new();
+    let mut periods = crate::windows::Periods::new();
+    let now = DateTime::now().timestamp_millis() / 1000;
     let mut batch_lines: Vec<StoredLine> = Vec::new();
     let mut batch = None;
     let mut count = 0;
@@ -141,6 +155,7 @@ pub async fn recount_with_rivalries(
         stats.apply(&events);
         let delta = tower_ingest::stats::BatchDelta::from_events(&events);
         crate::rivalries::merge(&mut pairs, delta.rivalries);
+        crate::windows::add_lines(&mut periods, &events, now);
     };
     while let Some(d) = cursor.try_next().await? {
         let this = d.get("batch").cloned();
@@ -157,7 +172,12 @@ pub async fn recount_with_rivalries(
         }
     }
     apply(&mut stats, &batch_lines);
-    Ok((stats, pairs, count))
+    Ok(Recounted {
+        stats,
+        pairs,
+        periods,
+        lines: count,
+    })
 }
 
 /// One field whose stored value differs from the counted one.

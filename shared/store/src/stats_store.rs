@@ -130,7 +130,11 @@ impl StatsStore {
             _ => None,
         };
         let mut updates = self.updates(at, &guild, &delta, by_hand);
-        updates.push((collections::PERIOD_TOTALS, periods));
+        // Before the server's totals, which stay the batch's last write.
+        updates.insert(
+            updates.len().saturating_sub(1),
+            (collections::PERIOD_TOTALS, periods),
+        );
         for (collection, statements) in updates {
             outcome.documents += statements.len() as u64;
             for part in statements.chunks(UPDATES_PER_COMMAND) {

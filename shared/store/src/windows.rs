@@ -10,8 +10,9 @@
 //!
 //! Lines carry the game server's clock; a window's start (a midnight in the guild's time
 //! zone) is moved onto it by the server's measured clock offset, rounded to the hour (the
-//! offset is measured from file times, so it is a whole number of hours plus the few
-//! seconds a line takes to be written).
+//! offset is measured from file times, so it is a whole number of hours less the few
+//! seconds between a line's time and its file's; a server clock on a half-hour zone is
+//! taken to the nearest hour).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -140,14 +141,13 @@ impl WindowStats {
     }
 }
 
-/// The per-period statements a batch adds (one guarded upsert per hour and per day its
-/// counted lines fall in), for `period_totals`.
-pub(crate) fn statements<'a, 'b: 'a>(
-    guild: &str,
-    server_id: &str,
-    batch: i64,
+/// Each player's totals per period: (span, start) → player id → totals.
+pub type Periods = BTreeMap<(String, i64), BTreeMap<String, WindowStats>>;
+
+/// What `lines` add to each hour and day they fall in.
+fn periods_of<'a, 'b: 'a>(
     lines: impl IntoIterator<Item = &'a KillfeedLine<'b>>,
-) -> Vec<Document> {
+) -> BTreeMap<(&'static str, i64), BTreeMap<&'a str, WindowStats>> {
     let mut periods: BTreeMap<(&'static str, i64), BTreeMap<&'a str, WindowStats>> =
         BTreeMap::new();
     for line in lines {
@@ -174,10 +174,40 @@ pub(crate) fn statements<'a, 'b: 'a>(
             }
         }
     }
-    let now = DateTime::now();
+    periods.retain(|_, players| !players.is_empty());
     periods
+}
+
+/// Adds `lines` to `into` (the recount of `towerctl verify`), leaving out periods already
+/// past their expiry at `now`.
+pub fn add_lines<'a, 'b: 'a>(
+    into: &mut Periods,
+    lines: impl IntoIterator<Item = &'a KillfeedLine<'b>>,
+    now: i64,
+) {
+    for ((span, start), players) in periods_of(lines) {
+        if start + kept_secs(span) <= now {
+            continue;
+        }
+        let period = into.entry((span.to_owned(), start)).or_default();
+        for (id, s) in players {
+            period.entry(id.to_owned()).or_default().add(&s);
+        }
+    }
+}
+
+/// The per-period statements a batch adds (one guarded upsert per hour and per day its
+/// counted lines fall in), for `period_totals`: sent by [`crate::stats_store`] with the
+/// batch's other updates (and by the windows bench to fill a server).
+pub fn statements<'a, 'b: 'a>(
+    guild: &str,
+    server_id: &str,
+    batch: i64,
+    lines: impl IntoIterator<Item = &'a KillfeedLine<'b>>,
+) -> Vec<Document> {
+    let now = DateTime::now();
+    periods_of(lines)
         .into_iter()
-        .filter(|(_, players)| !players.is_empty())
         .map(|((span, start), players)| {
             let mut inc = Document::new();
             let mut max = Document::new();
@@ -185,10 +215,7 @@ pub(crate) fn statements<'a, 'b: 'a>(
                 let key = player_key(id);
                 for (field, n) in [("k", s.kills), ("d", s.deaths), ("s", s.suicides)] {
                     if n > 0 {
-                        inc.insert(
-                            format!("p.{key}.{field}"),
-                            i64::try_from(n).unwrap_or(i64::MAX),
-                        );
+                        inc.insert(format!("p.{key}.{field}"), to_i64(n));
                     }
                 }
                 if let Some(m) = s.longest_kill_m {
@@ -197,15 +224,7 @@ pub(crate) fn statements<'a, 'b: 'a>(
             }
             let mut u = doc! {
                 "$set": { "last_batch": batch, "updated_at": now, "schema_version": SCHEMA_VERSION },
-                "$setOnInsert": {
-                    "guild_id": guild,
-                    "server_id": server_id,
-                    "span": span,
-                    "start": start,
-                    "expires": DateTime::from_millis(
-                        start.saturating_add(kept_secs(span)).saturating_mul(1000),
-                    ),
-                },
+                "$setOnInsert": period_fields(guild, server_id, span, start),
             };
             if !inc.is_empty() {
                 u.insert("$inc", inc);
@@ -214,12 +233,53 @@ pub(crate) fn statements<'a, 'b: 'a>(
                 u.insert("$max", max);
             }
             doc! {
-                "q": { "_id": format!("{guild}:{server_id}:{span}:{start}"), "last_batch": { "$lt": batch } },
+                "q": { "_id": period_id(guild, server_id, span, start), "last_batch": { "$lt": batch } },
                 "u": u,
                 "upsert": true,
             }
         })
         .collect()
+}
+
+fn period_id(guild: &str, server_id: &str, span: &str, start: i64) -> String {
+    format!("{guild}:{server_id}:{span}:{start}")
+}
+
+/// What a new period document holds besides its players.
+fn period_fields(guild: &str, server_id: &str, span: &str, start: i64) -> Document {
+    doc! {
+        "guild_id": guild,
+        "server_id": server_id,
+        "span": span,
+        "start": start,
+        "expires": DateTime::from_millis(
+            start.saturating_add(kept_secs(span)).saturating_mul(1000),
+        ),
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A period's players as stored.
+fn stored_players(d: &Document) -> impl Iterator<Item = (String, WindowStats)> + '_ {
+    d.get_document("p").into_iter().flat_map(|players| {
+        players.iter().filter_map(|(key, s)| {
+            let s = s.as_document()?;
+            let field = |f: &str| crate::stats_store::get_u64(s, f);
+            Some((
+                player_of(key),
+                WindowStats {
+                    kills: field("k"),
+                    deaths: field("d"),
+                    suicides: field("s"),
+                    longest_kill_m: crate::stats_store::get_i64(s, "l")
+                        .map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+                },
+            ))
+        })
+    })
 }
 
 /// A player's EOS id as a field name: `.`, `$` and `%` escaped (EOS ids are hex, so this
@@ -243,7 +303,7 @@ fn player_of(key: &str) -> String {
         .replace("%25", "%")
 }
 
-/// Reading windows back, for `/stats` and the auto-posted leaderboards.
+/// Reading windows back, for `/stats`.
 #[derive(Clone)]
 pub struct Windows {
     totals: Collection<Document>,
@@ -308,20 +368,8 @@ impl Windows {
         )?;
         let mut totals: HashMap<String, WindowStats> = HashMap::new();
         for d in hours.iter().chain(&days) {
-            let Ok(players) = d.get_document("p") else {
-                continue;
-            };
-            for (key, s) in players {
-                let Some(s) = s.as_document() else { continue };
-                let field = |f: &str| crate::stats_store::get_u64(s, f);
-                let period = WindowStats {
-                    kills: field("k"),
-                    deaths: field("d"),
-                    suicides: field("s"),
-                    longest_kill_m: crate::stats_store::get_i64(s, "l")
-                        .map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
-                };
-                totals.entry(player_of(key)).or_default().add(&period);
+            for (id, period) in stored_players(d) {
+                totals.entry(id).or_default().add(&period);
             }
         }
         Ok(totals)
@@ -381,6 +429,118 @@ impl Windows {
     }
 }
 
+impl Windows {
+    /// A server's periods as stored that have not expired at `now` (`towerctl verify`).
+    pub async fn load(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        now: i64,
+    ) -> Result<Periods, MongoError> {
+        let mut cursor = self
+            .totals
+            .find(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
+            .await?;
+        let mut periods = Periods::new();
+        while let Some(d) = cursor.try_next().await? {
+            let (Ok(span), Some(start)) =
+                (d.get_str("span"), crate::stats_store::get_i64(&d, "start"))
+            else {
+                continue;
+            };
+            if start + kept_secs(span) <= now {
+                continue;
+            }
+            let players: BTreeMap<String, WindowStats> = stored_players(&d)
+                .filter(|(_, s)| *s != WindowStats::default())
+                .collect();
+            if !players.is_empty() {
+                periods.insert((span.to_owned(), start), players);
+            }
+        }
+        Ok(periods)
+    }
+
+    /// Writes the `counted` periods where `stored` differs (a server read before windows
+    /// were kept gets them here): counters by their difference, so a batch applied at the
+    /// same moment loses nothing. How many documents it changed.
+    pub async fn repair(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        stored: &Periods,
+        counted: &Periods,
+    ) -> Result<u64, MongoError> {
+        let guild = guild_id.to_string();
+        let none = BTreeMap::new();
+        let mut changed = 0;
+        let mut keys: Vec<&(String, i64)> = stored.keys().chain(counted.keys()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            let (have, want) = (
+                stored.get(key).unwrap_or(&none),
+                counted.get(key).unwrap_or(&none),
+            );
+            if have == want {
+                continue;
+            }
+            let (mut inc, mut set, mut unset) = (Document::new(), Document::new(), Document::new());
+            let mut players: Vec<&String> = have.keys().chain(want.keys()).collect();
+            players.sort_unstable();
+            players.dedup();
+            let zero = WindowStats::default();
+            for id in players {
+                let (a, b) = (have.get(id).unwrap_or(&zero), want.get(id).unwrap_or(&zero));
+                if a == b {
+                    continue;
+                }
+                let p = format!("p.{}", player_key(id));
+                if *b == zero {
+                    unset.insert(p, "");
+                    continue;
+                }
+                for (field, x, y) in [
+                    ("k", a.kills, b.kills),
+                    ("d", a.deaths, b.deaths),
+                    ("s", a.suicides, b.suicides),
+                ] {
+                    if x != y {
+                        inc.insert(format!("{p}.{field}"), to_i64(y) - to_i64(x));
+                    }
+                }
+                if a.longest_kill_m != b.longest_kill_m {
+                    match b.longest_kill_m {
+                        Some(m) => set.insert(format!("{p}.l"), i64::from(m)),
+                        None => unset.insert(format!("{p}.l"), ""),
+                    };
+                }
+            }
+            let (span, start) = (key.0.as_str(), key.1);
+            let mut insert = period_fields(&guild, server_id, span, start);
+            // A document the repair creates still takes every later batch.
+            insert.insert("last_batch", 0_i64);
+            insert.insert("schema_version", SCHEMA_VERSION);
+            let mut update = doc! { "$setOnInsert": insert };
+            for (op, d) in [("$inc", inc), ("$set", set), ("$unset", unset)] {
+                if !d.is_empty() {
+                    update.insert(op, d);
+                }
+            }
+            let done = self
+                .totals
+                .update_one(
+                    doc! { "_id": period_id(&guild, server_id, span, start) },
+                    update,
+                )
+                .upsert(true)
+                .await?;
+            changed += done.modified_count + u64::from(done.upserted_id.is_some());
+        }
+        Ok(changed)
+    }
+}
+
 /// (year, month, day) of a day counted from 1970-01-01 (proleptic Gregorian; H. Hinnant's
 /// `civil_from_days`).
 fn civil_date(days: i64) -> (i64, u32, u32) {
@@ -420,21 +580,22 @@ pub fn parse_utc_offset(text: &str) -> Result<i64, &'static str> {
     if t.is_empty() {
         return Ok(0);
     }
-    let (sign, rest) = match t.as_bytes()[0] {
-        b'+' => (1, &t[1..]),
-        b'-' => (-1, &t[1..]),
-        _ => return Err("start it with + or -, as +02:00 or -05:00"),
+    let (sign, rest) = if let Some(r) = t.strip_prefix('+') {
+        (1, r)
+    } else if let Some(r) = t.strip_prefix('-').or_else(|| t.strip_prefix('\u{2212}')) {
+        (-1, r)
+    } else {
+        return Err("start it with + or -, as +02:00 or -05:00");
     };
-    let (hours, minutes) = match rest.split_once(':') {
-        Some((h, m)) => (h, m),
-        None => (rest, "0"),
+    let (hours, minutes) = rest.split_once(':').unwrap_or((rest, "00"));
+    let number = |text: &str| -> Result<i64, &'static str> {
+        if text.is_empty() || text.len() > 2 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("write it as +HH:MM, as +02:00 or -05:00");
+        }
+        text.parse()
+            .map_err(|_| "write it as +HH:MM, as +02:00 or -05:00")
     };
-    let hours: i64 = hours
-        .parse()
-        .map_err(|_| "write it as +HH:MM, as +02:00 or -05:00")?;
-    let minutes: i64 = minutes
-        .parse()
-        .map_err(|_| "write it as +HH:MM, as +02:00 or -05:00")?;
+    let (hours, minutes) = (number(hours)?, number(minutes)?);
     if minutes != 0 {
         return Err("only whole hours are kept: pick the nearest, as +05:00 for +05:30");
     }
@@ -511,6 +672,9 @@ mod tests {
         assert!(parse_utc_offset("+05:30").is_err());
         assert!(parse_utc_offset("Europe/Berlin").is_err());
         assert!(parse_utc_offset("+15").is_err());
+        assert!(parse_utc_offset("--5").is_err());
+        assert!(parse_utc_offset("+1152921504606846978").is_err());
+        assert_eq!(parse_utc_offset("\u{2212}03:00"), Ok(-10_800));
         assert_eq!(shown_utc_offset(-18_000), "UTC-05:00");
     }
 
