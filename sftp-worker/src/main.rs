@@ -67,6 +67,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         shutdown.clone().wait_owned(),
     ));
 
+    // Delayed killfeed: held posts go to the outbox when they are due.
+    tokio::spawn(
+        tower_store::delayed_killfeed::HeldPosts::new(&db)
+            .release_until(shutdown.clone().wait_owned()),
+    );
+
     // Ledger: economy transactions cut short (a process stopped mid-way) are completed.
     tokio::spawn(tower_store::ledger::Ledger::new(&db).resume_until(shutdown.clone().wait_owned()));
 

@@ -1,6 +1,8 @@
 //! `/killfeed start|stop|status`: whether a server's kills and suicides are posted.
 //! Polling and statistics go on either way. `/killfeed highlights`: which highlight posts
 //! (streaks, streak ends, revenge, long shots: [`tower_store::highlights`]) go with them.
+//! `/killfeed delay` (tier 2): how long the server's posts are held back
+//! ([`tower_store::delayed_killfeed`]).
 
 use tower_store::game_servers::HIGHLIGHT_SWITCHES;
 use tower_store::highlights::{LONG_SHOT_DEFAULT_M, LONG_SHOT_FLOOR_M};
@@ -46,13 +48,53 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
                 &servers,
                 super::refused_channels(bot, guild.0).await?,
                 "No game server is set up yet (/setup addserver).",
-                |s| super::feed_state(s.feeds.killfeed, s.channels.killfeed),
+                |s| {
+                    let state = super::feed_state(s.feeds.killfeed, s.channels.killfeed);
+                    match s.killfeed_delay_secs / 60 {
+                        0 => state,
+                        m => format!("{state} · {m} min delay"),
+                    }
+                },
             ))
         }
         "killfeed highlights" => highlights(bot, guild, inv).await,
+        "killfeed delay" => delay(bot, guild, inv).await,
         other => Err(super::unknown(other)),
     }
 }
+
+/// `/killfeed delay`: sets how many minutes the server's posts are held back; without
+/// `minutes`, says how long they are.
+async fn delay(bot: &Bot, guild: GuildId, inv: &Invocation) -> Result<Reply, CommandError> {
+    let id = inv.server_id("server_id")?;
+    let minutes = inv.opt_int("minutes")?;
+    let server = match minutes {
+        Some(m) => {
+            bot.servers
+                .set_killfeed_delay(guild, &id, m.clamp(0, MAX_DELAY_MINUTES) * 60)
+                .await?
+        }
+        None => bot.servers.get(guild, &id).await?,
+    };
+    let text = match server.killfeed_delay_secs / 60 {
+        0 => format!("Kills on `{id}` are posted as soon as they are read."),
+        m => format!(
+            "Kills on `{id}` are posted {m} minute{} after they are read, so a fight is not revealed while it lasts. Posts held across a restart still go out, once.",
+            if m == 1 { "" } else { "s" }
+        ),
+    };
+    Ok(Reply::done(
+        if minutes.is_some() {
+            "Killfeed delay saved"
+        } else {
+            "Killfeed delay"
+        },
+        text,
+    ))
+}
+
+/// The longest delay an admin can set, in minutes.
+pub const MAX_DELAY_MINUTES: i64 = tower_store::delayed_killfeed::MAX_DELAY_SECS / 60;
 
 /// `/killfeed highlights`: switches each kind of highlight post and sets the long-shot
 /// distance; without options, says how they are.

@@ -94,6 +94,7 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         "setup list_servers" => spec(Anyone, ServerSetup),
         "killfeed start" | "killfeed stop" | "killfeed highlights" => spec(Admin, Killfeed),
         "killfeed status" => spec(Anyone, Killfeed),
+        "killfeed delay" => spec(Admin, DelayedKillfeed),
         "events start" | "events stop" | "events config" => spec(Admin, EventsFeed),
         "events conn_config" => spec(Admin, ConnectionsFeed),
         "events suicide_config" => spec(Admin, Killfeed),
@@ -642,6 +643,18 @@ pub fn schema() -> Vec<Command> {
                     )
                     .min_value(i64::from(tower_store::highlights::LONG_SHOT_FLOOR_M))
                     .max_value(2000),
+                ),
+            )
+            .option(
+                sub(
+                    "delay",
+                    "Hold a server's killfeed back for a while, so fights are not revealed live",
+                )
+                .option(server("server_id", true))
+                .option(
+                    IntegerBuilder::new("minutes", "Minutes from 0 (posted at once) to 60")
+                        .min_value(0)
+                        .max_value(killfeed::MAX_DELAY_MINUTES),
                 ),
             )
             .build(),
@@ -1338,7 +1351,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 91);
+        assert_eq!(paths().len(), 92);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::options::Invocation;
 use crate::reply::{CommandError, Reply};
 
 /// Features as users know them, for `/premium features`.
-const FEATURES: [(Feature, &str); 19] = [
+const FEATURES: [(Feature, &str); 20] = [
     (Feature::Killfeed, "Killfeed"),
     (Feature::ServerSetup, "Server setup"),
     (Feature::Backfill, "Historical parse"),
@@ -32,6 +32,7 @@ const FEATURES: [(Feature, &str); 19] = [
     ),
     (Feature::Rivalries, "Rivalries and bounties"),
     (Feature::Seasons, "Statistics seasons (/reset_stats)"),
+    (Feature::DelayedKillfeed, "Delayed killfeed"),
     (Feature::EventsFeed, "Events feed"),
     (Feature::ConnectionsFeed, "Connections feed"),
     (Feature::VoicePlayerCount, "Voice channel player count"),

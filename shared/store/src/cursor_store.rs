@@ -1002,7 +1002,17 @@ impl<'a> StoreSink<'a> {
                     )
                     .await?,
             );
-            outbox.add(notices).await?;
+            // A server with a killfeed delay has its posts held until they are due.
+            let held = crate::delayed_killfeed::HeldPosts::new(self.stats.database());
+            let delay = match notices.is_empty() {
+                true => 0,
+                false => held.delay_of(self.guild_id, self.server_id).await?,
+            };
+            if delay > 0 {
+                held.hold(notices, delay).await?;
+            } else {
+                outbox.add(notices).await?;
+            }
             rivalry_posts.remember_announced(&announced).await?;
         }
         self.totals.counted += outcome.counted;

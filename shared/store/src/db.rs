@@ -133,6 +133,8 @@ pub mod collections {
     /// Per (guild, server, hour) and (guild, server, day) of the game clock: each player's
     /// kills, deaths, suicides and longest kill (time windows on `/stats`).
     pub const PERIOD_TOTALS: &str = "period_totals";
+    /// Notices of servers with a killfeed delay, held until they are due.
+    pub const HELD_NOTICES: &str = "held_notices";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -45,6 +45,8 @@ pub struct GameServer {
     /// The distance (metres) from which a kill is posted as a long shot
     /// ([`crate::highlights::long_shot_distance`]).
     pub long_shot_m: u32,
+    /// How long the server's posts are held back (`/killfeed delay`; 0: posted at once).
+    pub killfeed_delay_secs: i64,
     /// When it was added (ms): a guild's oldest servers use its tier's slots first.
     pub created_at_ms: i64,
     sealed_password: Option<Vec<u8>>,
@@ -253,6 +255,8 @@ impl GameServer {
             muted,
             switched_on,
             long_shot_m: crate::highlights::long_shot_distance(d.get("long_shot_m")),
+            killfeed_delay_secs: crate::stats_store::get_i64(d, "killfeed_delay_secs")
+                .map_or(0, |s| s.clamp(0, crate::delayed_killfeed::MAX_DELAY_SECS)),
             created_at_ms: d
                 .get_datetime("created_at")
                 .map_or(0, |t| t.timestamp_millis()),
@@ -516,6 +520,18 @@ impl GameServerStore {
         metres: u32,
     ) -> Result<GameServer, GameServerError> {
         self.update(guild, server, doc! { "long_shot_m": i64::from(metres) })
+            .await
+    }
+
+    /// Sets how long the server's posts are held back; returns the server.
+    pub async fn set_killfeed_delay(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        secs: i64,
+    ) -> Result<GameServer, GameServerError> {
+        let secs = secs.clamp(0, crate::delayed_killfeed::MAX_DELAY_SECS);
+        self.update(guild, server, doc! { "killfeed_delay_secs": secs })
             .await
     }
 

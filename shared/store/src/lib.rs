@@ -33,6 +33,7 @@
 //!   [`windows`]: the statistics of today, this week, this month, kept per hour and day.
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`outbox`]: the durable notification outbox the gateway-shards post from;
+//!   [`delayed_killfeed`]: a server's posts held for the delay its admins set;
 //!   [`subscription`]: a subscriber reading it in order, never skipping a late write.
 //! - [`retention`]: old notifications, error occurrences and audit records deleted;
 //!   [`sweep`]: the worker's periodic sweeps that finish what a stopped process left.
@@ -42,6 +43,7 @@ pub mod auto_bounties;
 pub mod bounties;
 pub mod cursor_store;
 pub mod db;
+pub mod delayed_killfeed;
 pub mod factions;
 pub mod gambling;
 pub mod game_servers;

@@ -726,6 +726,14 @@ pub const MIGRATIONS: &[Migration] = &[
             },
         ],
     },
+    Migration {
+        // The delayed killfeed: held notices by the time they are due.
+        id: "0023_held_notices",
+        schema_version: 3,
+        drops: &[],
+        rewrite: None,
+        indexes: &[index(collections::HELD_NOTICES, "due", &[("due_at", 1)])],
+    },
 ];
 
 /// What [`migrate`] did.

@@ -181,6 +181,8 @@ pub enum Feature {
     Rivalries,
     /// `/reset_stats` (a season close); the earlier bot gated it with rivalries.
     Seasons,
+    /// `/killfeed delay`: a server's posts held back for a while.
+    DelayedKillfeed,
     Bounties,
     Economy,
     Gambling,
@@ -199,7 +201,9 @@ impl Feature {
             Killfeed | ServerSetup | Backfill | PlayerLinking | Help | PremiumInfo
             | Diagnostics => Tier::SCAVENGER,
             Stats | Leaderboards | WeaponStats => Tier::SURVIVOR,
-            Rivalries | Seasons | Bounties | Economy | Gambling => Tier::MERCENARY,
+            Rivalries | Seasons | DelayedKillfeed | Bounties | Economy | Gambling => {
+                Tier::MERCENARY
+            }
             EventsFeed | ConnectionsFeed | Factions | VoicePlayerCount => Tier::WARLORD,
             CustomThemes => Tier::OVERSEER,
         }

@@ -3,7 +3,8 @@
 //!
 //! Each player's kills, PvP deaths, suicides and longest kill are kept per hour and per
 //! day of the server's game clock (`period_totals`, one document per server and period,
-//! players keyed by EOS id). The batch that counts a killfeed line adds it there too, under
+//! a map of EOS id → count per statistic, so a leaderboard reads only the maps it ranks
+//! by). The batch that counts a killfeed line adds it there too, under
 //! the same `last_batch` guard as every other statistic, so a line read twice counts
 //! once. A window is summed from the days it holds whole and the hours of the day it starts
 //! in: at most 31 day documents and 23 hour documents, however many lines the server has.
@@ -18,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures_util::TryStreamExt;
 use mongodb::Collection;
-use mongodb::bson::{DateTime, Document, doc};
+use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::Error as MongoError;
 use tower_ingest::killfeed::{KillfeedEvent, KillfeedLine};
 use tower_ingest::stats::{Leaderboard, PlayerStats, Suicides};
@@ -197,7 +198,7 @@ pub fn add_lines<'a, 'b: 'a>(
 }
 
 /// The per-period statements a batch adds (one guarded upsert per hour and per day its
-/// counted lines fall in), for `period_totals`: sent by [`crate::stats_store`] with the
+/// counted lines fall in, unless already expired), for `period_totals`: sent by [`crate::stats_store`] with the
 /// batch's other updates (and by the windows bench to fill a server).
 pub fn statements<'a, 'b: 'a>(
     guild: &str,
@@ -206,20 +207,24 @@ pub fn statements<'a, 'b: 'a>(
     lines: impl IntoIterator<Item = &'a KillfeedLine<'b>>,
 ) -> Vec<Document> {
     let now = DateTime::now();
+    let now_secs = now.timestamp_millis() / 1000;
     periods_of(lines)
         .into_iter()
+        // A period already past its expiry (old history read for the first time) would
+        // only be deleted again: no window reaches back to it.
+        .filter(|((span, start), _)| start + kept_secs(span) > now_secs)
         .map(|((span, start), players)| {
             let mut inc = Document::new();
             let mut max = Document::new();
             for (id, s) in players {
                 let key = player_key(id);
-                for (field, n) in [("k", s.kills), ("d", s.deaths), ("s", s.suicides)] {
+                for (field, n) in [(KILLS, s.kills), (DEATHS, s.deaths), (SUICIDES, s.suicides)] {
                     if n > 0 {
-                        inc.insert(format!("p.{key}.{field}"), to_i64(n));
+                        inc.insert(format!("{field}.{key}"), to_i64(n));
                     }
                 }
                 if let Some(m) = s.longest_kill_m {
-                    max.insert(format!("p.{key}.l"), i64::from(m));
+                    max.insert(format!("{LONGEST}.{key}"), i64::from(m));
                 }
             }
             let mut u = doc! {
@@ -262,24 +267,39 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// A period's players as stored.
-fn stored_players(d: &Document) -> impl Iterator<Item = (String, WindowStats)> + '_ {
-    d.get_document("p").into_iter().flat_map(|players| {
-        players.iter().filter_map(|(key, s)| {
-            let s = s.as_document()?;
-            let field = |f: &str| crate::stats_store::get_u64(s, f);
-            Some((
-                player_of(key),
-                WindowStats {
-                    kills: field("k"),
-                    deaths: field("d"),
-                    suicides: field("s"),
-                    longest_kill_m: crate::stats_store::get_i64(s, "l")
-                        .map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
-                },
-            ))
-        })
-    })
+/// The maps a period keeps, one per statistic (player key → count, or metres for the
+/// longest kill), so a leaderboard reads only the ones it ranks by.
+const KILLS: &str = "k";
+const DEATHS: &str = "d";
+const SUICIDES: &str = "s";
+const LONGEST: &str = "l";
+const STATISTICS: [&str; 4] = [KILLS, DEATHS, SUICIDES, LONGEST];
+
+/// Adds a period's players as stored (the statistics it was read with) to `into`.
+fn add_stored(d: &Document, into: &mut HashMap<String, WindowStats>) {
+    for field in STATISTICS {
+        let Ok(players) = d.get_document(field) else {
+            continue;
+        };
+        for (key, value) in players {
+            let n = match value {
+                Bson::Int64(n) => *n,
+                Bson::Int32(n) => i64::from(*n),
+                _ => continue,
+            };
+            let s = into.entry(player_of(key)).or_default();
+            let count = u64::try_from(n).unwrap_or(0);
+            match field {
+                KILLS => s.kills += count,
+                DEATHS => s.deaths += count,
+                SUICIDES => s.suicides += count,
+                _ => {
+                    let m = u32::try_from(n).unwrap_or(0);
+                    s.longest_kill_m = Some(s.longest_kill_m.unwrap_or(0).max(m));
+                }
+            }
+        }
+    }
 }
 
 /// A player's EOS id as a field name: `.`, `$` and `%` escaped (EOS ids are hex, so this
@@ -346,6 +366,24 @@ impl Windows {
         from: i64,
         player_id: Option<&str>,
     ) -> Result<HashMap<String, WindowStats>, MongoError> {
+        let mut projection = Document::new();
+        for field in STATISTICS {
+            match player_id {
+                Some(id) => projection.insert(format!("{field}.{}", player_key(id)), 1),
+                None => projection.insert(field, 1),
+            };
+        }
+        self.sum(guild_id, server_id, from, projection).await
+    }
+
+    /// The statistics in `projection` of every player since `from`.
+    async fn sum(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        from: i64,
+        projection: Document,
+    ) -> Result<HashMap<String, WindowStats>, MongoError> {
         let whole_days_from = (from + DAY - 1).div_euclid(DAY) * DAY;
         let scope = |span: &str, range: Document| {
             doc! {
@@ -354,10 +392,6 @@ impl Windows {
                 "span": span,
                 "start": range,
             }
-        };
-        let projection = match player_id {
-            Some(id) => doc! { format!("p.{}", player_key(id)): 1 },
-            None => doc! { "p": 1 },
         };
         let (hours, days) = tokio::try_join!(
             self.read(
@@ -368,9 +402,7 @@ impl Windows {
         )?;
         let mut totals: HashMap<String, WindowStats> = HashMap::new();
         for d in hours.iter().chain(&days) {
-            for (id, period) in stored_players(d) {
-                totals.entry(id).or_default().add(&period);
-            }
+            add_stored(d, &mut totals);
         }
         Ok(totals)
     }
@@ -399,7 +431,16 @@ impl Windows {
         from: i64,
         limit: u32,
     ) -> Result<Vec<PlayerRow>, MongoError> {
-        let totals = self.totals(guild_id, server_id, from, None).await?;
+        // The maps the board ranks by, and kills (ties go to the player with more).
+        let ranked_by = match stat {
+            Leaderboard::Kills => KILLS,
+            Leaderboard::Deaths | Leaderboard::Kdr => DEATHS,
+            Leaderboard::LongestShot => LONGEST,
+            Leaderboard::Suicides => SUICIDES,
+            Leaderboard::HighestKillstreak => return Ok(Vec::new()),
+        };
+        let projection = doc! { KILLS: 1, ranked_by: 1 };
+        let totals = self.sum(guild_id, server_id, from, projection).await?;
         let mut rows: Vec<(String, PlayerStats)> = totals
             .into_iter()
             .map(|(id, s)| {
@@ -451,7 +492,10 @@ impl Windows {
             if start + kept_secs(span) <= now {
                 continue;
             }
-            let players: BTreeMap<String, WindowStats> = stored_players(&d)
+            let mut read = HashMap::new();
+            add_stored(&d, &mut read);
+            let players: BTreeMap<String, WindowStats> = read
+                .into_iter()
                 .filter(|(_, s)| *s != WindowStats::default())
                 .collect();
             if !players.is_empty() {
@@ -495,24 +539,26 @@ impl Windows {
                 if a == b {
                     continue;
                 }
-                let p = format!("p.{}", player_key(id));
+                let key = player_key(id);
                 if *b == zero {
-                    unset.insert(p, "");
+                    for field in STATISTICS {
+                        unset.insert(format!("{field}.{key}"), "");
+                    }
                     continue;
                 }
                 for (field, x, y) in [
-                    ("k", a.kills, b.kills),
-                    ("d", a.deaths, b.deaths),
-                    ("s", a.suicides, b.suicides),
+                    (KILLS, a.kills, b.kills),
+                    (DEATHS, a.deaths, b.deaths),
+                    (SUICIDES, a.suicides, b.suicides),
                 ] {
                     if x != y {
-                        inc.insert(format!("{p}.{field}"), to_i64(y) - to_i64(x));
+                        inc.insert(format!("{field}.{key}"), to_i64(y) - to_i64(x));
                     }
                 }
                 if a.longest_kill_m != b.longest_kill_m {
                     match b.longest_kill_m {
-                        Some(m) => set.insert(format!("{p}.l"), i64::from(m)),
-                        None => unset.insert(format!("{p}.l"), ""),
+                        Some(m) => set.insert(format!("{LONGEST}.{key}"), i64::from(m)),
+                        None => unset.insert(format!("{LONGEST}.{key}"), ""),
                     };
                 }
             }

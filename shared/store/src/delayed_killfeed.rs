@@ -1,0 +1,165 @@
+//! The delayed killfeed (issue #19, tier 2): a server's posts held back for a delay its
+//! admins set (0 to 60 minutes, `/killfeed delay`), so a fight is not revealed while it
+//! lasts.
+//!
+//! A batch whose server has a delay stores what it would post in `held_notices` instead of
+//! the outbox, each notice under its own key with the time it is due. Every worker releases
+//! what is due into the outbox ([`HeldPosts::release_until`]) under the same keys, and
+//! deletes the held copy only after that: the outbox stores a key once, so a notice is
+//! posted once however many workers release it, or how often a release is cut short. Held
+//! notices are in MongoDB, so a delay survives restarts: one that fell due while no worker
+//! ran goes out when one starts, once.
+
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{DateTime, Document, doc};
+use mongodb::error::Error as MongoError;
+use mongodb::options::InsertManyOptions;
+
+use crate::db::{Database, already_stored, collections};
+use crate::outbox::{Notice, Outbox};
+use crate::schema::SCHEMA_VERSION;
+
+/// The longest delay an admin can set.
+pub const MAX_DELAY_SECS: i64 = 3600;
+/// How often each worker looks for held notices that are due.
+pub const RELEASE_EVERY: Duration = Duration::from_secs(2);
+/// Notices released per look at most (the rest at the next).
+const RELEASE_MAX: i64 = 500;
+
+/// The kinds a held notice can have (a [`Notice`]'s kind is a static name).
+const KINDS: [&str; 10] = [
+    "kill",
+    "suicide",
+    "environment",
+    "event",
+    "connection",
+    "player_count",
+    "bounty",
+    "jackpot",
+    "rivalry",
+    "highlight",
+];
+
+/// Held notices, and each server's delay.
+#[derive(Clone)]
+pub struct HeldPosts {
+    held: mongodb::Collection<Document>,
+    servers: mongodb::Collection<Document>,
+    outbox: Outbox,
+}
+
+impl HeldPosts {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            held: db.raw().collection(collections::HELD_NOTICES),
+            servers: db.raw().collection(collections::GAME_SERVERS),
+            outbox: Outbox::new(db),
+        }
+    }
+
+    /// The server's killfeed delay in seconds (0: none).
+    pub async fn delay_of(&self, guild_id: u64, server_id: &str) -> Result<i64, MongoError> {
+        Ok(self
+            .servers
+            .find_one(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
+            .projection(doc! { "killfeed_delay_secs": 1 })
+            .await?
+            .and_then(|d| crate::stats_store::get_i64(&d, "killfeed_delay_secs"))
+            .map_or(0, |s| s.clamp(0, MAX_DELAY_SECS)))
+    }
+
+    /// Holds `notices` until `delay_secs` from now. Holding the same notices again (a
+    /// batch finished again after a crash) keeps the first hold.
+    pub async fn hold(&self, notices: Vec<Notice>, delay_secs: i64) -> Result<(), MongoError> {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let now = DateTime::now();
+        let due = DateTime::from_millis(
+            now.timestamp_millis()
+                .saturating_add(delay_secs.clamp(0, MAX_DELAY_SECS) * 1000),
+        );
+        let docs: Vec<Document> = notices
+            .into_iter()
+            .map(|n| {
+                doc! {
+                    "_id": n.key,
+                    "guild_id": n.guild_id.to_string(),
+                    "server_id": n.server_id,
+                    "kind": n.kind,
+                    "at_ms": n.at_ms,
+                    "data": n.data,
+                    "held_at": now,
+                    "due_at": due,
+                    "schema_version": SCHEMA_VERSION,
+                }
+            })
+            .collect();
+        match self
+            .held
+            .insert_many(docs)
+            .with_options(InsertManyOptions::builder().ordered(false).build())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if already_stored(&e).is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves the held notices that are due into the outbox; how many.
+    pub async fn release_due(&self) -> Result<u64, MongoError> {
+        let due: Vec<Document> = self
+            .held
+            .find(doc! { "due_at": { "$lte": DateTime::now() } })
+            .sort(doc! { "due_at": 1 })
+            .limit(RELEASE_MAX)
+            .await?
+            .try_collect()
+            .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = due
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        let notices: Vec<Notice> = due.into_iter().filter_map(notice_of).collect();
+        let released = notices.len() as u64;
+        self.outbox.add(notices).await?;
+        // Only now: a release cut short before this is done again, and stored once.
+        self.held
+            .delete_many(doc! { "_id": { "$in": &keys } })
+            .await?;
+        Ok(released)
+    }
+
+    /// Releases what is due every [`RELEASE_EVERY`] until `stop` resolves.
+    pub async fn release_until(self, stop: impl std::future::Future<Output = ()>) {
+        crate::sweep::every(RELEASE_EVERY, stop, "held posts", || self.release_due()).await;
+    }
+
+    /// How many of a server's notices are held now (`/killfeed status`).
+    pub async fn held_count(&self, guild_id: u64, server_id: &str) -> Result<u64, MongoError> {
+        self.held
+            .count_documents(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
+            .await
+    }
+}
+
+/// A held notice as it was to be stored; `None` for a document that is not one (it is
+/// deleted with the others, as it could never be posted).
+fn notice_of(d: Document) -> Option<Notice> {
+    let stored = d.get_str("kind").ok()?;
+    let kind = KINDS.into_iter().find(|k| *k == stored)?;
+    Some(Notice {
+        key: d.get_str("_id").ok()?.to_owned(),
+        guild_id: d.get_str("guild_id").ok()?.parse().ok()?,
+        server_id: d.get_str("server_id").ok()?.to_owned(),
+        kind,
+        at_ms: crate::stats_store::get_i64(&d, "at_ms").unwrap_or(0),
+        data: d.get_document("data").ok()?.clone(),
+    })
+}
