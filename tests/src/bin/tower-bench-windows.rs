@@ -160,24 +160,29 @@ async fn main() -> Result<(), String> {
     );
     for window in [Window::Today, Window::Week, Window::Month] {
         let from = window.start(now, UTC_OFFSET).unwrap_or(0);
-        for (what, one_player) in [("leaderboard kills", false), ("player", true)] {
+        for (what, board) in [
+            ("leaderboard kills", Some(Leaderboard::Kills)),
+            ("leaderboard K/D", Some(Leaderboard::Kdr)),
+            ("player", None),
+        ] {
             let mut times = Vec::with_capacity(args.queries);
             let (ops_before, _) = server_operations(&client)
                 .await
                 .map_err(|e| e.to_string())?;
             for q in 0..args.queries {
                 let t = Instant::now();
-                let done = if one_player {
-                    let id = player(q as u64 % args.players);
-                    windows
-                        .totals(GUILD, SERVER, from, Some(&id))
+                let done = match board {
+                    None => {
+                        let id = player(q as u64 % args.players);
+                        windows
+                            .totals(GUILD, SERVER, from, Some(&id))
+                            .await
+                            .map(|t| t.len())
+                    }
+                    Some(stat) => windows
+                        .leaderboard(GUILD, SERVER, stat, from, 10)
                         .await
-                        .map(|t| t.len())
-                } else {
-                    windows
-                        .leaderboard(GUILD, SERVER, Leaderboard::Kills, from, 10)
-                        .await
-                        .map(|r| r.len())
+                        .map(|r| r.len()),
                 };
                 if done.is_ok() {
                     times.push(t.elapsed());
