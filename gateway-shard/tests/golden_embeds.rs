@@ -513,18 +513,24 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         "stats_leaderboard_kills",
         json(&commands::stats::leaderboard_embed(
             "Emerald EU",
-            tower_ingest::stats::Leaderboard::Kills,
-            tower_store::windows::Window::All,
+            (
+                tower_ingest::stats::Leaderboard::Kills,
+                tower_store::windows::Window::All,
+                None,
+            ),
             &rows,
             &tags,
         ))?,
     );
     put(
-        "stats_leaderboard_kills_this_week",
+        "stats_leaderboard_kills_this_week_ps5",
         json(&commands::stats::leaderboard_embed(
             "Emerald EU",
-            tower_ingest::stats::Leaderboard::Kills,
-            tower_store::windows::Window::Week,
+            (
+                tower_ingest::stats::Leaderboard::Kills,
+                tower_store::windows::Window::Week,
+                Some("PS5"),
+            ),
             &rows,
             &tags,
         ))?,
@@ -548,8 +554,11 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
         "stats_leaderboard_empty",
         json(&commands::stats::leaderboard_embed(
             "Emerald EU",
-            tower_ingest::stats::Leaderboard::Kdr,
-            tower_store::windows::Window::All,
+            (
+                tower_ingest::stats::Leaderboard::Kdr,
+                tower_store::windows::Window::All,
+                None,
+            ),
             &[],
             &Default::default(),
         ))?,

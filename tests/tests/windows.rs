@@ -190,7 +190,7 @@ async fn windows_match_the_lines(name: &str, crash_at: Option<i64>) {
         }
         // The kills board ranks as the count does; K/D only players with enough kills.
         let board = ok(windows
-            .leaderboard(GUILD, SERVER, Leaderboard::Kills, from, 5)
+            .leaderboard(GUILD, SERVER, (Leaderboard::Kills, None), from, 5)
             .await);
         let mut ranked: Vec<(u64, String)> = expected
             .iter()
@@ -212,7 +212,7 @@ async fn windows_match_the_lines(name: &str, crash_at: Option<i64>) {
             "names are shown"
         );
         let kdr = ok(windows
-            .leaderboard(GUILD, SERVER, Leaderboard::Kdr, from, 25)
+            .leaderboard(GUILD, SERVER, (Leaderboard::Kdr, None), from, 25)
             .await);
         assert!(
             kdr.iter().all(|r| r.stats.kills >= KDR_MIN_KILLS),

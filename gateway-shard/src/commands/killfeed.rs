@@ -79,7 +79,7 @@ async fn delay(bot: &Bot, guild: GuildId, inv: &Invocation) -> Result<Reply, Com
     let text = match server.killfeed_delay_secs / 60 {
         0 => format!("Kills on `{id}` are posted as soon as they are read."),
         m => format!(
-            "Kills on `{id}` are posted {m} minute{} after they are read, so a fight is not revealed while it lasts. Posts held across a restart still go out, once.",
+            "Kill posts of `{id}` go out {m} minute{} after they are read, so a fight is not revealed while it lasts (statistics still count at once). Posts held across a restart still go out, once.",
             if m == 1 { "" } else { "s" }
         ),
     };

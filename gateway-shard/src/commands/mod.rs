@@ -752,7 +752,15 @@ pub fn schema() -> Vec<Command> {
                             .min_value(1)
                             .max_value(25),
                     )
-                    .option(window()),
+                    .option(window())
+                    .option(
+                        text(
+                            "platform",
+                            "Only players last seen on this platform, as the log writes it (PS5, XSX, …)",
+                            false,
+                        )
+                        .max_length(16),
+                    ),
             )
             .option(
                 sub("weapon", "A weapon's statistics")

@@ -218,6 +218,28 @@ pub async fn run(
                 "Top Weapons",
                 super::lines_or(&lines, "No kills yet."),
             ));
+            // Who kills whom across platforms (crossplay servers).
+            let pairs = bot
+                .stats
+                .platform_kills(caller.guild_id, id.as_str())
+                .await?;
+            if pairs.iter().any(|(k, v, _)| !k.is_empty() || !v.is_empty()) {
+                let lines: Vec<String> = pairs
+                    .iter()
+                    .take(8)
+                    .map(|(k, v, n)| {
+                        format!(
+                            "{} → {}: {n} kills",
+                            shown(platform_label(k), 16),
+                            shown(platform_label(v), 16)
+                        )
+                    })
+                    .collect();
+                b = b.field(EmbedFieldBuilder::new(
+                    "Kills by platform (killer → victim)",
+                    clip(&lines.join("\n"), 1024),
+                ));
+            }
             let events = bot
                 .outbox
                 .recent(caller.guild_id, id.as_str(), "event", None, 3)
@@ -257,10 +279,11 @@ pub async fn run(
                 .map(|n| n.clamp(1, i64::from(MAX_LIMIT)) as u32)
                 .unwrap_or(DEFAULT_LIMIT);
             let window = chosen_window(inv)?;
+            let platform = chosen_platform(inv)?;
             let rows = match window {
                 None => {
                     bot.stats
-                        .leaderboard(caller.guild_id, id.as_str(), stat, limit)
+                        .leaderboard_on(caller.guild_id, id.as_str(), stat, limit, platform)
                         .await?
                 }
                 Some(_) if stat == Leaderboard::HighestKillstreak => {
@@ -274,7 +297,7 @@ pub async fn run(
                     let from =
                         window_start(&windows, caller.guild_id, id.as_str(), guild, window).await?;
                     windows
-                        .leaderboard(caller.guild_id, id.as_str(), stat, from, limit)
+                        .leaderboard(caller.guild_id, id.as_str(), (stat, platform), from, limit)
                         .await?
                 }
             };
@@ -290,8 +313,7 @@ pub async fn run(
             };
             Ok(Reply::embed(leaderboard_embed(
                 &server.name,
-                stat,
-                window.unwrap_or(Window::All),
+                (stat, window.unwrap_or(Window::All), platform),
                 &rows,
                 &tags,
             )))
@@ -303,6 +325,23 @@ pub async fn run(
         "stats season" => super::seasons::season(bot, caller, &server, inv).await,
         other => Err(super::unknown(other)),
     }
+}
+
+/// The `platform` option, as the log writes platforms (a short word).
+fn chosen_platform(inv: &Invocation) -> Result<Option<&str>, CommandError> {
+    match inv.opt_str("platform")?.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(p) if p.len() <= 16 && p.chars().all(|c| c.is_ascii_alphanumeric()) => Ok(Some(p)),
+        Some(p) => Err(CommandError::invalid(
+            format!("`{}` is not a platform the log writes.", code(p, 20)),
+            "Use the platform as the killfeed writes it, as PS5 or XSX; /stats server lists them.",
+        )),
+    }
+}
+
+/// A platform as shown: the log's word, or that the log gave none.
+fn platform_label(p: &str) -> &str {
+    if p.is_empty() { "none given" } else { p }
 }
 
 /// The `window` option: `None` for all time.
@@ -589,8 +628,7 @@ fn overview(b: EmbedBuilder, row: &PlayerRow) -> EmbedBuilder {
 /// id: (faction id, tag)) where the guild shows them.
 pub fn leaderboard_embed(
     server_name: &str,
-    stat: Leaderboard,
-    window: Window,
+    (stat, window, platform): (Leaderboard, Window, Option<&str>),
     rows: &[PlayerRow],
     tags: &std::collections::HashMap<String, (String, String)>,
 ) -> twilight_model::channel::message::Embed {
@@ -609,17 +647,25 @@ pub fn leaderboard_embed(
             )
         })
         .collect();
-    let (description, title) = match window {
-        Window::All => (
+    // "Kills (this week, PS5) — Server": what the board is narrowed to, if anything.
+    let narrowed: Vec<String> = [
+        (window != Window::All).then(|| window.label().to_owned()),
+        platform.map(|p| shown(p, 16)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let (description, title) = match narrowed.is_empty() {
+        true => (
             super::lines_or(&lines, "No player has this statistic yet."),
             format!("{} — {}", stat.label(), shown(server_name, 100)),
         ),
-        window => (
-            super::lines_or(&lines, "No player has this statistic in this time yet."),
+        false => (
+            super::lines_or(&lines, "No player has this statistic here yet."),
             format!(
                 "{} ({}) — {}",
                 stat.label(),
-                window.label(),
+                narrowed.join(", "),
                 shown(server_name, 100)
             ),
         ),

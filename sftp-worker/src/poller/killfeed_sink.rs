@@ -32,6 +32,8 @@ impl Poller {
         ),
         outcome: &mut PollOutcome,
     ) -> Result<KillfeedSlots, PollFailure> {
+        // A server's killfeed delay holds its posts while the guild's tier has the feature.
+        let delays_posts = tower_store::tier::Feature::DelayedKillfeed.is_unlocked_at(tier);
         let loaded = match kept {
             Some(kept) => kept,
             None => self
@@ -53,6 +55,7 @@ impl Poller {
             )
             .map_err(open_failure)?;
             sink.outbox = Some(&self.outbox);
+            sink.delays_posts = delays_posts;
             sink.finish_recorded().await.map_err(|e| database(&e))?;
             let mut loaded = loaded;
             loaded.states.insert(sink.slot.clone(), sink.state.clone());
@@ -79,6 +82,7 @@ impl Poller {
         for sink in &mut sinks {
             sink.outbox = Some(&self.outbox);
             sink.rewards = rewards;
+            sink.delays_posts = delays_posts;
             sink.fence = Some(token);
             sink.backfill = backfill.is_some();
             sink.recover(source).await.map_err(|e| match e {

@@ -238,6 +238,9 @@ pub struct BatchDelta {
     pub matchups: BTreeMap<(String, String), u64>,
     /// The rivalries: (lower id, higher id) → their kills of each other, the last kill.
     pub rivalries: BTreeMap<(String, String), PairDelta>,
+    /// (killer's platform, victim's platform) → PvP kills; `""` where the line gives none
+    /// (7-field lines, or an empty field).
+    pub platform_kills: BTreeMap<(String, String), u64>,
     pub totals: Totals,
 }
 
@@ -275,6 +278,13 @@ impl BatchDelta {
                 distance_m,
                 roadkill,
             } => {
+                *self
+                    .platform_kills
+                    .entry((
+                        killer.platform.unwrap_or_default().to_owned(),
+                        victim.platform.unwrap_or_default().to_owned(),
+                    ))
+                    .or_default() += 1;
                 let k = self.players.entry(killer.id.to_owned()).or_default();
                 k.seen(&killer.name, killer.platform, at);
                 k.kills += 1;

@@ -579,6 +579,9 @@ pub struct StoreSink<'a> {
     /// A backfill was asked for: what the folder holds now is history (counted, not
     /// announced), as is everything on a server's first read.
     pub backfill: bool,
+    /// The guild's tier has the delayed killfeed: the server's delay, if it set one,
+    /// holds what a batch announces ([`crate::delayed_killfeed`]).
+    pub delays_posts: bool,
     pub state: KillfeedState,
     pub totals: BatchOutcome,
     /// Lines counted but not announced (history), this poll.
@@ -770,6 +773,7 @@ impl<'a> StoreSink<'a> {
             rewards: None,
             fence: None,
             backfill: false,
+            delays_posts: false,
             state,
             totals: BatchOutcome::default(),
             quiet_lines: 0,
@@ -1004,9 +1008,9 @@ impl<'a> StoreSink<'a> {
             );
             // A server with a killfeed delay has its posts held until they are due.
             let held = crate::delayed_killfeed::HeldPosts::new(self.stats.database());
-            let delay = match notices.is_empty() {
-                true => 0,
-                false => held.delay_of(self.guild_id, self.server_id).await?,
+            let delay = match self.delays_posts && !notices.is_empty() {
+                false => 0,
+                true => held.delay_of(self.guild_id, self.server_id).await?,
             };
             if delay > 0 {
                 held.hold(notices, delay).await?;

@@ -135,6 +135,9 @@ pub mod collections {
     pub const PERIOD_TOTALS: &str = "period_totals";
     /// Notices of servers with a killfeed delay, held until they are due.
     pub const HELD_NOTICES: &str = "held_notices";
+    /// Per (guild, server, killer's platform, victim's platform): PvP kills (`/stats
+    /// server`'s table of platforms).
+    pub const PLATFORM_KILLS: &str = "platform_kills";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -27,6 +27,8 @@ pub const MAX_DELAY_SECS: i64 = 3600;
 pub const RELEASE_EVERY: Duration = Duration::from_secs(2);
 /// Notices released per look at most (the rest at the next).
 const RELEASE_MAX: i64 = 500;
+/// How long a release's claim on its notices lasts: one cut short is taken over after.
+pub const CLAIM_SECS: i64 = 30;
 
 /// The kinds a held notice can have (a [`Notice`]'s kind is a static name).
 const KINDS: [&str; 10] = [
@@ -109,48 +111,88 @@ impl HeldPosts {
         }
     }
 
-    /// Moves the held notices that are due into the outbox; how many.
+    /// Moves held notices that are due into the outbox; how many.
+    ///
+    /// They are claimed first (each by one release at a time, for [`CLAIM_SECS`]), so
+    /// workers releasing at once do not each reserve outbox numbers for the same notices:
+    /// numbers reserved and never stored hold subscribers up at every gap.
     pub async fn release_due(&self) -> Result<u64, MongoError> {
-        let due: Vec<Document> = self
+        let now = DateTime::now();
+        let unclaimed = doc! { "$or": [
+            { "claimed_until": { "$exists": false } },
+            { "claimed_until": { "$lt": now } },
+        ] };
+        let mut due_filter = doc! { "due_at": { "$lte": now } };
+        due_filter.extend(unclaimed.clone());
+        let candidates: Vec<Document> = self
             .held
-            .find(doc! { "due_at": { "$lte": DateTime::now() } })
-            .sort(doc! { "due_at": 1 })
+            .find(due_filter)
+            .projection(doc! { "_id": 1 })
+            .sort(doc! { "due_at": 1, "_id": 1 })
             .limit(RELEASE_MAX)
             .await?
             .try_collect()
             .await?;
-        if due.is_empty() {
+        if candidates.is_empty() {
             return Ok(0);
         }
-        let keys: Vec<String> = due
+        let ids: Vec<&str> = candidates
             .iter()
-            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .filter_map(|d| d.get_str("_id").ok())
             .collect();
-        let notices: Vec<Notice> = due.into_iter().filter_map(notice_of).collect();
-        let released = notices.len() as u64;
-        self.outbox.add(notices).await?;
-        // Only now: a release cut short before this is done again, and stored once.
+        // Unique to this release (process, time and a counter).
+        let claim = mongodb::bson::oid::ObjectId::new().to_hex();
+        let until = DateTime::from_millis(now.timestamp_millis() + CLAIM_SECS * 1000);
+        let mut claimable = doc! { "_id": { "$in": &ids } };
+        claimable.extend(unclaimed);
         self.held
-            .delete_many(doc! { "_id": { "$in": &keys } })
+            .update_many(
+                claimable,
+                doc! { "$set": { "claim": &claim, "claimed_until": until } },
+            )
             .await?;
-        Ok(released)
+        let mine: Vec<Document> = self
+            .held
+            .find(doc! { "_id": { "$in": &ids }, "claim": &claim })
+            .sort(doc! { "due_at": 1, "_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let notices: Vec<Notice> = mine.into_iter().filter_map(notice_of).collect();
+        if notices.is_empty() {
+            return Ok(0);
+        }
+        let released: Vec<String> = notices.iter().map(|n| n.key.clone()).collect();
+        self.outbox.add(notices).await?;
+        // Only now: a release cut short before this is done again (after its claim
+        // lapses), and the outbox stores each key once.
+        self.held
+            .delete_many(doc! { "_id": { "$in": &released } })
+            .await?;
+        Ok(released.len() as u64)
     }
 
     /// Releases what is due every [`RELEASE_EVERY`] until `stop` resolves.
     pub async fn release_until(self, stop: impl std::future::Future<Output = ()>) {
-        crate::sweep::every(RELEASE_EVERY, stop, "held posts", || self.release_due()).await;
-    }
-
-    /// How many of a server's notices are held now (`/killfeed status`).
-    pub async fn held_count(&self, guild_id: u64, server_id: &str) -> Result<u64, MongoError> {
-        self.held
-            .count_documents(doc! { "guild_id": guild_id.to_string(), "server_id": server_id })
-            .await
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(RELEASE_EVERY) => {}
+                () = &mut stop => return,
+            }
+            match self.release_due().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(released = n, "held killfeed posts released"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "releasing held killfeed posts failed; trying again");
+                }
+            }
+        }
     }
 }
 
-/// A held notice as it was to be stored; `None` for a document that is not one (it is
-/// deleted with the others, as it could never be posted).
+/// A held notice as it was to be stored; `None` for a document that is not one (a kind
+/// this build does not know, held by a newer one: left for a build that posts it).
 fn notice_of(d: Document) -> Option<Notice> {
     let stored = d.get_str("kind").ok()?;
     let kind = KINDS.into_iter().find(|k| *k == stored)?;

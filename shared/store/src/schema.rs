@@ -734,6 +734,18 @@ pub const MIGRATIONS: &[Migration] = &[
         rewrite: None,
         indexes: &[index(collections::HELD_NOTICES, "due", &[("due_at", 1)])],
     },
+    Migration {
+        // Kills by platform: a server's pairs of platforms.
+        id: "0024_platform_kills",
+        schema_version: 3,
+        drops: &[],
+        rewrite: None,
+        indexes: &[index(
+            collections::PLATFORM_KILLS,
+            "server",
+            &[("guild_id", 1), ("server_id", 1)],
+        )],
+    },
 ];
 
 /// What [`migrate`] did.

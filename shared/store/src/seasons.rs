@@ -388,6 +388,7 @@ impl SeasonStore {
                 collections::WEAPON_STATS,
                 collections::SERVER_STATS,
                 collections::PERIOD_TOTALS,
+                collections::PLATFORM_KILLS,
             ] {
                 raw.collection::<Document>(collection)
                     .delete_many(scope.clone())

@@ -83,6 +83,7 @@ pub struct StatsQuery {
     matchups: Collection<Document>,
     weapons: Collection<Document>,
     servers: Collection<Document>,
+    platforms: Collection<Document>,
     seasons: crate::seasons::SeasonStore,
 }
 
@@ -123,6 +124,7 @@ impl StatsQuery {
             matchups: raw.collection(collections::MATCHUPS),
             weapons: raw.collection(collections::WEAPON_STATS),
             servers: raw.collection(collections::SERVER_STATS),
+            platforms: raw.collection(collections::PLATFORM_KILLS),
             seasons: crate::seasons::SeasonStore::new(db),
         }
     }
@@ -179,7 +181,24 @@ impl StatsQuery {
         stat: Leaderboard,
         limit: u32,
     ) -> Result<Vec<PlayerRow>, MongoError> {
+        self.leaderboard_on(guild_id, server_id, stat, limit, None)
+            .await
+    }
+
+    /// [`StatsQuery::leaderboard`] of the players last seen on `platform` (as the log
+    /// writes it: `PS5`, `XSX`, …), or of every player.
+    pub async fn leaderboard_on(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        stat: Leaderboard,
+        limit: u32,
+        platform: Option<&str>,
+    ) -> Result<Vec<PlayerRow>, MongoError> {
         let mut filter = scope(guild_id, server_id);
+        if let Some(p) = platform {
+            filter.insert("platform", p);
+        }
         // A board of zeros says nothing: only players who have the stat.
         filter.insert(field(stat), doc! { "$gt": 0 });
         let sort = doc! { field(stat): -1, "kills": -1, "player_id": 1 };
@@ -194,6 +213,57 @@ impl StatsQuery {
     ) -> Result<Vec<PlayerRow>, MongoError> {
         let docs = top(&self.players, filter, sort, limit).await?;
         Ok(docs.iter().map(row).collect())
+    }
+
+    /// The ids of the players last seen on `platform`.
+    pub async fn players_on(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        platform: &str,
+    ) -> Result<std::collections::HashSet<String>, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        filter.insert("platform", platform);
+        let docs: Vec<Document> = self
+            .players
+            .find(filter)
+            .projection(doc! { "player_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("player_id").ok().map(str::to_owned))
+            .collect())
+    }
+
+    /// PvP kills per pair of platforms (killer's, victim's; `""` where the log gives
+    /// none), most first.
+    pub async fn platform_kills(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+    ) -> Result<Vec<(String, String, u64)>, MongoError> {
+        let docs: Vec<Document> = self
+            .platforms
+            .find(scope(guild_id, server_id))
+            .await?
+            .try_collect()
+            .await?;
+        let mut pairs: Vec<(String, String, u64)> = docs
+            .iter()
+            .map(|d| {
+                let text = |k: &str| d.get_str(k).unwrap_or_default().to_owned();
+                (
+                    text("killer_platform"),
+                    text("victim_platform"),
+                    get_u64(d, "kills"),
+                )
+            })
+            .filter(|p| p.2 > 0)
+            .collect();
+        pairs.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+        Ok(pairs)
     }
 
     /// Names for player ids (ids without a stored name map to themselves).

@@ -9,15 +9,15 @@
 //!    time, so it can only be stored in a document whose span holds that time. Malformed
 //!    lines (no time) are counted per batch in one document, with a few as examples.
 //! 2. one server-side update per document touched (player, weapon per player, matchup,
-//!    rivalry, weapon, server, and the hour and day of [`crate::windows`]) adds the
-//!    batch's [`BatchDelta`]. Each update only matches while
+//!    rivalry, weapon, pair of platforms, server, and the hour and day of
+//!    [`crate::windows`]) adds the batch's [`BatchDelta`]. Each update only matches while
 //!    the document's `last_batch` is below this batch's number, so retrying a batch after
 //!    a crash skips the documents it already changed and completes the rest.
 //!
 //! Nothing is read-modified-written by the client: counts, streaks and maxima are computed
 //! by MongoDB from the stored values (the same formulas as [`tower_ingest::stats`]). The caller
 //! numbers batches per server and commits its cursor after [`StatsStore::apply_batch`].
-//! A batch's updates go as one `update` command per collection (seven round trips
+//! A batch's updates go as one `update` command per collection (eight round trips
 //! whatever the batch size).
 //! Document ids are strings (`guild:server:…`; guild and server ids are digits and EOS ids
 //! fixed-width hex, so they cannot run into each other): compact, and fast on every
@@ -518,6 +518,25 @@ impl StatsStore {
                 counter(&scope, doc! { "weapon": weapon }, b, change),
             ));
         }
+        let platforms = delta
+            .platform_kills
+            .iter()
+            .map(|((killer, victim), n)| {
+                // Platforms are short words (`PS5`, `XSX`); `:` kept out of the id so two
+                // pairs cannot share one.
+                let id = Bson::String(format!(
+                    "{guild}:{}:{}:{}",
+                    at.server_id,
+                    killer.replace(':', "_"),
+                    victim.replace(':', "_")
+                ));
+                let fields = doc! { "killer_platform": killer, "victim_platform": victim };
+                statement(
+                    id,
+                    counter(&scope, fields, b, doc! { "$inc": { "kills": to_i64(*n) } }),
+                )
+            })
+            .collect();
         let id = Bson::String(format!("{guild}:{}", at.server_id));
         let server = vec![statement(
             id,
@@ -529,6 +548,7 @@ impl StatsStore {
             (collections::MATCHUPS, matchups),
             (collections::RIVALRIES, rivalries),
             (collections::WEAPON_STATS, weapons),
+            (collections::PLATFORM_KILLS, platforms),
             (collections::SERVER_STATS, server),
         ]
     }

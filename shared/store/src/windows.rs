@@ -421,13 +421,14 @@ impl Windows {
     }
 
     /// A leaderboard over the window since `from` (game clock): only players who have the
-    /// statistic (K/D: at least [`KDR_MIN_KILLS`] kills), ranked as the all-time board.
-    /// Best killstreaks are kept for all time only: that board is empty here.
+    /// statistic (K/D: at least [`KDR_MIN_KILLS`] kills), ranked as the all-time board;
+    /// with `platform`, only players last seen on it. Best killstreaks are kept for all
+    /// time only: that board is empty here.
     pub async fn leaderboard(
         &self,
         guild_id: u64,
         server_id: &str,
-        stat: Leaderboard,
+        (stat, platform): (Leaderboard, Option<&str>),
         from: i64,
         limit: u32,
     ) -> Result<Vec<PlayerRow>, MongoError> {
@@ -440,7 +441,11 @@ impl Windows {
             Leaderboard::HighestKillstreak => return Ok(Vec::new()),
         };
         let projection = doc! { KILLS: 1, ranked_by: 1 };
-        let totals = self.sum(guild_id, server_id, from, projection).await?;
+        let mut totals = self.sum(guild_id, server_id, from, projection).await?;
+        if let Some(p) = platform {
+            let on = self.stats.players_on(guild_id, server_id, p).await?;
+            totals.retain(|id, _| on.contains(id));
+        }
         let mut rows: Vec<(String, PlayerStats)> = totals
             .into_iter()
             .map(|(id, s)| {

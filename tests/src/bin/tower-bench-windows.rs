@@ -180,7 +180,7 @@ async fn main() -> Result<(), String> {
                             .map(|t| t.len())
                     }
                     Some(stat) => windows
-                        .leaderboard(GUILD, SERVER, stat, from, 10)
+                        .leaderboard(GUILD, SERVER, (stat, None), from, 10)
                         .await
                         .map(|r| r.len()),
                 };
