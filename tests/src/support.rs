@@ -115,6 +115,27 @@ pub async fn first_read_done(db: &mongodb::Database, guild: u64, server_id: &str
     .await;
 }
 
+/// Waits (bounded) until the worker has counted `kills` PvP kills on `server_id` of
+/// `guild`: the server's totals, which a batch writes last.
+pub async fn kills_counted(db: &mongodb::Database, guild: u64, server_id: &str, kills: i64) {
+    let totals = db.collection::<Document>("server_stats");
+    let id = format!("{guild}:{server_id}");
+    eventually("the kills counted", crate::WAIT, || async {
+        totals
+            .find_one(doc! { "_id": &id })
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| {
+                d.get_i64("kills")
+                    .ok()
+                    .or_else(|| d.get_i32("kills").ok().map(i64::from))
+            })
+            == Some(kills)
+    })
+    .await;
+}
+
 /// Messages a gateway has claimed and not yet marked sent (`deliveries` in `claiming` or
 /// `sending`); a failed read counts as one, so a wait on it goes on.
 pub async fn messages_in_flight(db: &mongodb::Database) -> u64 {

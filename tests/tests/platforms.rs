@@ -15,7 +15,7 @@ use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::Opt;
 use tower_tests::guild_setup::{ALPHA, BRAVO, KillfeedSetup};
 use tower_tests::live_reading::read_in_steps;
-use tower_tests::support::{eventually, fixture, ok};
+use tower_tests::support::{fixture, kills_counted, ok};
 
 const GUILD: u64 = 578_787_878_787_878_787;
 const SERVER: &str = "8055";
@@ -139,20 +139,7 @@ async fn stats_server_and_leaderboards_split_by_platform() {
         &csv,
         [line(1, a, b), line(2, a, b), line(3, b, a)].concat(),
     ));
-    let handle = db.handle();
-    eventually("the three kills counted", WAIT, || {
-        let handle = handle.clone();
-        async move {
-            use mongodb::bson::{Document, doc};
-            handle
-                .collection::<Document>("platform_kills")
-                .count_documents(doc! { "guild_id": E2E_GUILD.to_string() })
-                .await
-                .ok()
-                == Some(2)
-        }
-    })
-    .await;
+    kills_counted(&db.handle(), E2E_GUILD, &server, 3).await;
     let sent = sim.slash(
         0,
         &admin,

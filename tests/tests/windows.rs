@@ -15,7 +15,7 @@ use tower_tests::backing::TestDatabase;
 use tower_tests::discord_sim::interactions::Opt;
 use tower_tests::guild_setup::{ALPHA, BRAVO, KillfeedSetup};
 use tower_tests::live_reading::read_in_steps;
-use tower_tests::support::{eventually, fixture, ok};
+use tower_tests::support::{fixture, kills_counted, ok};
 
 const GUILD: u64 = 575_757_575_757_575_757;
 const SERVER: &str = "8044";
@@ -35,31 +35,7 @@ fn now() -> i64 {
 
 /// A killfeed time as the game writes it: "2026.12.04-22.16.42".
 fn stamp(at: i64) -> String {
-    let iso = ok(mongodb::bson::DateTime::from_millis(at * 1000).try_to_rfc3339_string());
-    iso.chars()
-        .take(19)
-        .map(|c| match c {
-            '-' | ':' => '.',
-            'T' => '-',
-            c => c,
-        })
-        .collect()
-}
-
-/// Unix seconds of a killfeed time.
-fn parse_stamp(text: &str) -> Option<i64> {
-    let iso: String = text
-        .chars()
-        .enumerate()
-        .map(|(i, c)| match (i, c) {
-            (10, '-') => 'T',
-            (4 | 7, '.') => '-',
-            (13 | 16, '.') => ':',
-            (_, c) => c,
-        })
-        .collect();
-    let parsed = mongodb::bson::DateTime::parse_rfc3339_str(format!("{iso}Z")).ok()?;
-    Some(parsed.timestamp_millis() / 1000)
+    tower_ingest::timestamp::format_seconds(at)
 }
 
 /// The real fixtures moved by whole days so that their last day was two days ago: the
@@ -85,8 +61,7 @@ fn recent_fixtures() -> Vec<(String, Vec<u8>)> {
             for line in bytes.split_inclusive(|&b| b == b'\n') {
                 match line
                     .get(..19)
-                    .and_then(|t| std::str::from_utf8(t).ok())
-                    .and_then(parse_stamp)
+                    .and_then(tower_ingest::timestamp::parse_seconds)
                 {
                     Some(at) => {
                         moved.extend_from_slice(stamp(at + shift).as_bytes());
@@ -355,26 +330,7 @@ async fn stats_windows_answer_for_today_and_the_month_in_the_guilds_time_zone() 
         lines.push_str(&line(now - 180 + i * 30, a, b));
     }
     ok(std::fs::write(&csv, lines));
-    let handle = db.handle();
-    eventually("the seven kills counted", WAIT, || {
-        let handle = handle.clone();
-        async move {
-            use mongodb::bson::{Document, doc};
-            handle
-                .collection::<Document>("server_stats")
-                .find_one(doc! { "guild_id": E2E_GUILD.to_string() })
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|d| {
-                    d.get_i64("kills")
-                        .ok()
-                        .or(d.get_i32("kills").ok().map(i64::from))
-                        == Some(7)
-                })
-        }
-    })
-    .await;
+    kills_counted(&db.handle(), E2E_GUILD, &server, 7).await;
 
     let board = |window: &'static str| {
         run(

@@ -98,7 +98,7 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 }
 
 /// Days since 1970-01-01 for a valid date of years 0 to 9999 (proleptic Gregorian).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     /// Days before each month's first, in a year counted from March (so that February,
     /// the month that varies, comes last).
     const BEFORE_MONTH: [i64; 12] = [0, 31, 61, 92, 122, 153, 184, 214, 245, 275, 306, 337];
@@ -114,9 +114,19 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// `YYYY.MM.DD-HH.MM.SS` for Unix seconds (what the earlier bot showed, and file names use).
 pub fn format_seconds(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
-    // civil_from_days
+    let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
+    format!(
+        "{year:04}.{month:02}.{day:02}-{:02}.{:02}.{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// (year, month, day) of a day counted from 1970-01-01 (proleptic Gregorian; H. Hinnant's
+/// `civil_from_days`), the inverse of [`days_from_civil`].
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -126,12 +136,7 @@ pub fn format_seconds(unix: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}.{month:02}.{day:02}-{:02}.{:02}.{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    (year, month, day)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::Error as MongoError;
 use tower_ingest::killfeed::{KillfeedEvent, KillfeedLine};
 use tower_ingest::stats::{Leaderboard, PlayerStats, Suicides};
+use tower_ingest::timestamp::{civil_from_days, days_from_civil};
 
 use crate::cursor_store::CursorStore;
 use crate::db::{Database, collections};
@@ -95,7 +96,7 @@ impl Window {
             // 1970-01-01 was a Thursday: day 0 is 3 days after a Monday.
             Self::Week => today - (today + 3).rem_euclid(7),
             Self::Month => {
-                let (year, month, _) = civil_date(today);
+                let (year, month, _) = civil_from_days(today);
                 days_from_civil(year, month, 1)
             }
         };
@@ -592,32 +593,6 @@ impl Windows {
     }
 }
 
-/// (year, month, day) of a day counted from 1970-01-01 (proleptic Gregorian; H. Hinnant's
-/// `civil_from_days`).
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// The day counted from 1970-01-01 of a date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A UTC offset as users type it ("UTC", "+2", "+02:00", "-05:00"), in seconds east of
 /// UTC; whole hours from −12 to +14, because periods are kept by the hour.
 pub fn parse_utc_offset(text: &str) -> Result<i64, &'static str> {
@@ -677,12 +652,12 @@ mod tests {
 
     #[test]
     fn windows_start_at_the_guilds_midnight_monday_and_first() {
-        assert_eq!(civil_date(NOW.div_euclid(DAY)), (2026, 12, 2));
+        assert_eq!(civil_from_days(NOW.div_euclid(DAY)), (2026, 12, 2));
         assert_eq!(Window::All.start(NOW, 0), None);
         assert_eq!(Window::Today.start(NOW, 0), Some(1_796_169_600)); // 12-02 00:00
         assert_eq!(Window::Week.start(NOW, 0), Some(1_795_996_800)); // Monday 11-30
         assert_eq!(Window::Month.start(NOW, 0), Some(1_796_083_200)); // 12-01
-        assert_eq!(civil_date(1_795_996_800 / DAY), (2026, 11, 30));
+        assert_eq!(civil_from_days(1_795_996_800 / DAY), (2026, 11, 30));
     }
 
     #[test]
@@ -706,7 +681,7 @@ mod tests {
     fn months_start_on_the_first_across_years_and_leap_days() {
         for (y, m, d) in [(2024, 2, 29), (2000, 3, 1), (1999, 12, 31), (2026, 1, 1)] {
             let days = days_from_civil(y, m, d);
-            assert_eq!(civil_date(days), (y, m, d));
+            assert_eq!(civil_from_days(days), (y, m, d));
         }
         let march_2024 = days_from_civil(2024, 3, 15) * DAY + 5;
         assert_eq!(

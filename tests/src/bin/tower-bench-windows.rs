@@ -55,19 +55,7 @@ fn player(n: u64) -> String {
 
 /// A killfeed line at `at`.
 fn line(at: i64, killer: u64, victim: u64, metres: u64) -> String {
-    // "2026-12-04T22:16:42Z" as the killfeed writes it: "2026.12.04-22.16.42".
-    let iso = mongodb::bson::DateTime::from_millis(at * 1000)
-        .try_to_rfc3339_string()
-        .unwrap_or_default();
-    let stamp: String = iso
-        .chars()
-        .take(19)
-        .map(|c| match c {
-            '-' | ':' => '.',
-            'T' => '-',
-            c => c,
-        })
-        .collect();
+    let stamp = tower_ingest::timestamp::format_seconds(at);
     format!(
         "{stamp};P{killer};{};P{victim};{};AK-74;{metres};PS5;PS5;\n",
         player(killer),
