@@ -70,9 +70,14 @@ async fn delay(bot: &Bot, guild: GuildId, inv: &Invocation) -> Result<Reply, Com
     let minutes = inv.opt_int("minutes")?;
     let server = match minutes {
         Some(m) => {
-            bot.servers
-                .set_killfeed_delay(guild, &id, m.clamp(0, MAX_DELAY_MINUTES) * 60)
-                .await?
+            let secs = m.clamp(0, MAX_DELAY_MINUTES) * 60;
+            let server = bot.servers.set_killfeed_delay(guild, &id, secs).await?;
+            // What is held already goes out no later than the new delay says.
+            tower_store::delayed_killfeed::HeldPosts::new(&bot.db)
+                .shorten(guild.0, id.as_str(), secs)
+                .await
+                .map_err(|e| CommandError::failed("The held posts could not be rescheduled", e))?;
+            server
         }
         None => bot.servers.get(guild, &id).await?,
     };

@@ -124,18 +124,29 @@ async fn faction_tags(
             ));
         }
     };
-    bot.guilds
-        .set_faction_tags(caller.guild_id, on)
-        .await
-        .map_err(|e| CommandError::failed("The setting could not be saved", e))?;
-    bot.settings.forget(caller.guild_id);
-    Ok(Reply::done(
-        "Setting Updated",
+    let saved = bot.guilds.set_faction_tags(caller.guild_id, on).await;
+    updated(
+        bot,
+        caller,
+        saved,
         format!(
             "Faction tags beside names in kill posts: {}.",
             shown_state(on)
         ),
-    ))
+    )
+}
+
+/// A guild setting saved (`saved`): the guild's cached settings dropped, so the change
+/// applies to the next command, and the admin told what it now is.
+fn updated(
+    bot: &Bot,
+    caller: &Caller,
+    saved: Result<(), mongodb::error::Error>,
+    now: String,
+) -> Result<Reply, CommandError> {
+    saved.map_err(|e| CommandError::failed("The setting could not be saved", e))?;
+    bot.settings.forget(caller.guild_id);
+    Ok(Reply::done("Setting Updated", now))
 }
 
 /// `time_zone`: shown, or set as a UTC offset ("+02:00"); where the guild's days, weeks
@@ -165,18 +176,16 @@ async fn time_zone(
             "Use /settings setting:time_zone value:+02:00 (or -05:00, UTC).",
         )
     })?;
-    bot.guilds
-        .set_utc_offset(caller.guild_id, offset)
-        .await
-        .map_err(|e| CommandError::failed("The setting could not be saved", e))?;
-    bot.settings.forget(caller.guild_id);
-    Ok(Reply::done(
-        "Setting Updated",
+    let saved = bot.guilds.set_utc_offset(caller.guild_id, offset).await;
+    updated(
+        bot,
+        caller,
+        saved,
         format!(
             "Days, weeks and months of the statistics now begin at midnight {}.",
             shown_utc_offset(offset)
         ),
-    ))
+    )
 }
 
 /// The default server as the settings show it.

@@ -111,6 +111,29 @@ impl HeldPosts {
         }
     }
 
+    /// A server's delay changed to `delay_secs`: what it holds falls due that long after it
+    /// was held, if that is sooner, so a shortened delay does not post newer kills before
+    /// older ones. How many notices moved.
+    pub async fn shorten(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        delay_secs: i64,
+    ) -> Result<u64, MongoError> {
+        let delay_ms = delay_secs.clamp(0, MAX_DELAY_SECS) * 1000;
+        let moved = self
+            .held
+            .update_many(
+                doc! { "guild_id": guild_id.to_string(), "server_id": server_id },
+                vec![doc! { "$set": { "due_at": { "$min": [
+                    "$due_at",
+                    { "$add": ["$held_at", delay_ms] },
+                ] } } }],
+            )
+            .await?;
+        Ok(moved.modified_count)
+    }
+
     /// Moves held notices that are due into the outbox; how many.
     ///
     /// They are claimed first (each by one release at a time, for [`CLAIM_SECS`]), so
