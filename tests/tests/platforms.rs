@@ -153,7 +153,7 @@ async fn stats_server_and_leaderboards_split_by_platform() {
         "{text}"
     );
     assert!(
-        text.contains("PS5 → XSX: 2 kills\nXSX → PS5: 1 kills"),
+        text.contains("PS5 → XSX: 2 kills\nXSX → PS5: 1 kill"),
         "{text}"
     );
     let sent = sim.slash(
@@ -163,12 +163,12 @@ async fn stats_server_and_leaderboards_split_by_platform() {
         &[
             ("server_id", Opt::str(&server)),
             ("stat", Opt::str("kills")),
-            ("platform", Opt::str("XSX")),
+            ("platform", Opt::str("xsx")),
         ],
     );
     let board = ok(sim.answer(&sent, WAIT).await);
     assert!(
-        board.title().starts_with("Kills (XSX)"),
+        board.title().starts_with("Kills (xsx)"),
         "{}",
         board.title()
     );
@@ -194,4 +194,32 @@ async fn stats_server_and_leaderboards_split_by_platform() {
         "{}",
         refused.text()
     );
+}
+
+#[tokio::test]
+async fn platforms_that_differ_only_by_a_colon_are_kept_apart() {
+    let test = ok(TestDatabase::create("platforms_colon").await);
+    let db = ok(test.open().await);
+    let root = std::env::temp_dir().join(format!("tower-platforms-colon-{}", std::process::id()));
+    let line = |second: u32, platform: &str| {
+        format!(
+            "2026.01.01-00.00.{second:02};Alpha One;{ALPHA};Bravo;{BRAVO};AK-74;120;{platform};PS5;\n"
+        )
+    };
+    // One batch with both: their counters must not share a document.
+    let file = [line(1, "A:B"), line(2, "A_B"), line(3, "A%3AB")].concat();
+    read_in_steps(
+        &db,
+        &root,
+        (GUILD, SERVER),
+        &[("2026.01.01-00.00.00.csv".to_owned(), file.into_bytes())],
+        10,
+        None,
+    )
+    .await;
+    let mut stored = ok(StatsQuery::new(&db).platform_kills(GUILD, SERVER).await);
+    stored.sort();
+    let pair = |k: &str| (k.to_owned(), "PS5".to_owned(), 1);
+    assert_eq!(stored, vec![pair("A%3AB"), pair("A:B"), pair("A_B")]);
+    ok(test.drop_database().await);
 }

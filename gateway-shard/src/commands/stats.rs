@@ -229,9 +229,10 @@ pub async fn run(
                     .take(8)
                     .map(|(k, v, n)| {
                         format!(
-                            "{} → {}: {n} kills",
+                            "{} → {}: {n} kill{}",
                             shown(platform_label(k), 16),
-                            shown(platform_label(v), 16)
+                            shown(platform_label(v), 16),
+                            if *n == 1 { "" } else { "s" }
                         )
                     })
                     .collect();

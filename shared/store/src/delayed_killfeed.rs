@@ -151,7 +151,7 @@ impl HeldPosts {
             .held
             .find(due_filter)
             .projection(doc! { "_id": 1 })
-            .sort(doc! { "due_at": 1, "_id": 1 })
+            .sort(doc! { "due_at": 1 })
             .limit(RELEASE_MAX)
             .await?
             .try_collect()
@@ -177,7 +177,7 @@ impl HeldPosts {
         let mine: Vec<Document> = self
             .held
             .find(doc! { "_id": { "$in": &ids }, "claim": &claim })
-            .sort(doc! { "due_at": 1, "_id": 1 })
+            .sort(doc! { "due_at": 1 })
             .await?
             .try_collect()
             .await?;

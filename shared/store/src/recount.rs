@@ -5,8 +5,9 @@
 //! Compared: every counter, longest kills, streaks, first and last seen, per player, per
 //! weapon, per killer–victim pair and per server, and every rivalry (its kills and last
 //! kill; a server read before rivalries were kept gets them from the repair), and the
-//! hours and days of the time windows not yet expired (likewise). Not
-//! compared: platforms and unreadable lines, which the kill lines do not keep.
+//! hours and days of the time windows not yet expired (likewise). Not compared nor
+//! repaired: platforms (a player's, and `platform_kills`) and unreadable lines, which the
+//! kill lines do not keep.
 //!
 //! The repair adds the differences of counters (`$inc`), so a worker applying a batch at
 //! the same moment loses nothing, and sets the other fields to the counted values.

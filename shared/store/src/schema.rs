@@ -740,11 +740,19 @@ pub const MIGRATIONS: &[Migration] = &[
         schema_version: 3,
         drops: &[],
         rewrite: None,
-        indexes: &[index(
-            collections::PLATFORM_KILLS,
-            "server",
-            &[("guild_id", 1), ("server_id", 1)],
-        )],
+        indexes: &[
+            index(
+                collections::PLATFORM_KILLS,
+                "server",
+                &[("guild_id", 1), ("server_id", 1)],
+            ),
+            // A server's players last seen on a platform (`/stats leaderboard platform`).
+            index(
+                collections::PLAYER_STATS,
+                "server_platform",
+                &[("guild_id", 1), ("server_id", 1), ("platform", 1)],
+            ),
+        ],
     },
 ];
 

@@ -1,6 +1,7 @@
 //! Reading statistics back for `/stats`: one player, leaderboards, weapons, matchups
-//! (nemesis and prey) and server totals. Each query is served by an index of migration
-//! `0002_killfeed_stats`; every one is scoped to one guild and one of its servers.
+//! (nemesis and prey), server totals and kills by platform. Each query is served by an
+//! index (migrations `0002_killfeed_stats` and `0024_platform_kills`); every one is scoped
+//! to one guild and one of its servers.
 
 use std::collections::HashMap;
 
@@ -186,7 +187,7 @@ impl StatsQuery {
     }
 
     /// [`StatsQuery::leaderboard`] of the players last seen on `platform` (as the log
-    /// writes it: `PS5`, `XSX`, …), or of every player.
+    /// writes it: `PS5`, `XSX`, …, in any case), or of every player.
     pub async fn leaderboard_on(
         &self,
         guild_id: u64,
@@ -197,7 +198,7 @@ impl StatsQuery {
     ) -> Result<Vec<PlayerRow>, MongoError> {
         let mut filter = scope(guild_id, server_id);
         if let Some(p) = platform {
-            filter.insert("platform", p);
+            filter.insert("platform", matching(p, true));
         }
         // A board of zeros says nothing: only players who have the stat.
         filter.insert(field(stat), doc! { "$gt": 0 });
@@ -215,7 +216,7 @@ impl StatsQuery {
         Ok(docs.iter().map(row).collect())
     }
 
-    /// The ids of the players last seen on `platform`.
+    /// The ids of the players last seen on `platform` (in any case).
     pub async fn players_on(
         &self,
         guild_id: u64,
@@ -223,7 +224,7 @@ impl StatsQuery {
         platform: &str,
     ) -> Result<std::collections::HashSet<String>, MongoError> {
         let mut filter = scope(guild_id, server_id);
-        filter.insert("platform", platform);
+        filter.insert("platform", matching(platform, true));
         let docs: Vec<Document> = self
             .players
             .find(filter)

@@ -522,13 +522,14 @@ impl StatsStore {
             .platform_kills
             .iter()
             .map(|((killer, victim), n)| {
-                // Platforms are short words (`PS5`, `XSX`); `:` kept out of the id so two
-                // pairs cannot share one.
+                // Platforms are short words (`PS5`, `XSX`), but any text the log holds:
+                // `:` escaped (and `%`, the escape) so two pairs cannot share an id.
+                let part = |p: &str| p.replace('%', "%25").replace(':', "%3A");
                 let id = Bson::String(format!(
                     "{guild}:{}:{}:{}",
                     at.server_id,
-                    killer.replace(':', "_"),
-                    victim.replace(':', "_")
+                    part(killer),
+                    part(victim)
                 ));
                 let fields = doc! { "killer_platform": killer, "victim_platform": victim };
                 statement(
