@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tower_ingest::ingest::parse_killfeed_chunk;
 use tower_ingest::killfeed::KillfeedEvent;
 use tower_ingest::stats::Leaderboard;
+use tower_ingest::timestamp::format_seconds;
 use tower_store::recount::recount_all;
 use tower_store::windows::{KDR_MIN_KILLS, WindowStats, Windows};
 use tower_tests::WAIT;
@@ -31,11 +32,6 @@ const DAY: i64 = 24 * HOUR;
 
 fn now() -> i64 {
     mongodb::bson::DateTime::now().timestamp_millis() / 1000
-}
-
-/// A killfeed time as the game writes it: "2026.12.04-22.16.42".
-fn stamp(at: i64) -> String {
-    tower_ingest::timestamp::format_seconds(at)
 }
 
 /// The real fixtures moved by whole days so that their last day was two days ago: the
@@ -64,7 +60,7 @@ fn recent_fixtures() -> Vec<(String, Vec<u8>)> {
                     .and_then(tower_ingest::timestamp::parse_seconds)
                 {
                     Some(at) => {
-                        moved.extend_from_slice(stamp(at + shift).as_bytes());
+                        moved.extend_from_slice(format_seconds(at + shift).as_bytes());
                         moved.extend_from_slice(&line[19..]);
                     }
                     None => moved.extend_from_slice(line),
@@ -247,7 +243,7 @@ const CHARLIE: &str = "0002cccccccccccccccccccccccccccc";
 fn line(at: i64, killer: (&str, &str), victim: (&str, &str)) -> String {
     format!(
         "{};{};{};{};{};AK-74;150;PS5;PS5;\n",
-        stamp(at),
+        format_seconds(at),
         killer.0,
         killer.1,
         victim.0,

@@ -295,7 +295,7 @@ pub async fn run(
                 }
                 Some(window) => {
                     let windows = Windows::new(&bot.db);
-                    let from =
+                    let (_, from) =
                         window_start(&windows, caller.guild_id, id.as_str(), guild, window).await?;
                     windows
                         .leaderboard(caller.guild_id, id.as_str(), (stat, platform), from, limit)
@@ -360,18 +360,19 @@ fn chosen_window(inv: &Invocation) -> Result<Option<Window>, CommandError> {
     }
 }
 
-/// Where `window` began on the server's game clock, in the guild's time zone.
+/// When `window` began in the guild's time zone (Unix seconds), and where that is on the
+/// server's game clock.
 async fn window_start(
     windows: &Windows,
     guild_id: u64,
     server_id: &str,
     guild: &tower_store::guilds::GuildSettings,
     window: Window,
-) -> Result<i64, CommandError> {
+) -> Result<(i64, i64), CommandError> {
     let start = window
         .start(now_unix_ms() / 1000, guild.utc_offset_secs)
         .unwrap_or(0);
-    Ok(windows.game_start(guild_id, server_id, start).await?)
+    Ok((start, windows.game_start(guild_id, server_id, start).await?))
 }
 
 /// `/stats player … window`: the player's totals since the window began.
@@ -384,14 +385,11 @@ async fn player_window(
     window: Window,
 ) -> Result<Reply, CommandError> {
     let windows = Windows::new(&bot.db);
-    let from = window_start(&windows, caller.guild_id, server_id, guild, window).await?;
+    let (started, from) = window_start(&windows, caller.guild_id, server_id, guild, window).await?;
     let totals = windows
         .totals(caller.guild_id, server_id, from, Some(&row.player_id))
         .await?;
     let s = totals.get(&row.player_id).copied().unwrap_or_default();
-    let started = window
-        .start(now_unix_ms() / 1000, guild.utc_offset_secs)
-        .unwrap_or(0);
     Ok(Reply::embed(player_window_embed(
         server_name,
         &row.stats.name,

@@ -258,6 +258,30 @@ pub fn already_stored(e: &mongodb::error::Error) -> Option<std::collections::Has
     }
 }
 
+/// Inserts `docs` (unordered); those stored already under their `_id` (a replay, a step
+/// repeated after a crash) are left as they are.
+pub async fn insert_once(
+    collection: &mongodb::Collection<Document>,
+    docs: Vec<Document>,
+) -> Result<(), mongodb::error::Error> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    match collection
+        .insert_many(docs)
+        .with_options(
+            mongodb::options::InsertManyOptions::builder()
+                .ordered(false)
+                .build(),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if already_stored(&e).is_some() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     match e.kind.as_ref() {

@@ -15,9 +15,8 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::error::Error as MongoError;
-use mongodb::options::InsertManyOptions;
 
-use crate::db::{Database, already_stored, collections};
+use crate::db::{Database, collections, insert_once};
 use crate::outbox::{Notice, Outbox};
 use crate::schema::SCHEMA_VERSION;
 
@@ -99,16 +98,7 @@ impl HeldPosts {
                 }
             })
             .collect();
-        match self
-            .held
-            .insert_many(docs)
-            .with_options(InsertManyOptions::builder().ordered(false).build())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if already_stored(&e).is_some() => Ok(()),
-            Err(e) => Err(e),
-        }
+        insert_once(&self.held, docs).await
     }
 
     /// A server's delay changed to `delay_secs`: what it holds falls due that long after it

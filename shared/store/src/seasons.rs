@@ -15,9 +15,8 @@ use futures_util::TryStreamExt;
 use mongodb::Collection;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::Error as MongoError;
-use mongodb::options::InsertManyOptions;
 
-use crate::db::{Database, already_stored, collections, is_duplicate_key};
+use crate::db::{Database, collections, is_duplicate_key};
 use crate::schema::SCHEMA_VERSION;
 use crate::stats_query::{PlayerRow, literal};
 use crate::stats_store::{StatsStore, get_i64, get_u64, player_from};
@@ -401,19 +400,7 @@ impl SeasonStore {
 
     /// Archived players; those a cut-short close already wrote are left as they are.
     async fn copy(&self, docs: Vec<Document>) -> Result<(), MongoError> {
-        if docs.is_empty() {
-            return Ok(());
-        }
-        match self
-            .players
-            .insert_many(docs)
-            .with_options(InsertManyOptions::builder().ordered(false).build())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if already_stored(&e).is_some() => Ok(()),
-            Err(e) => Err(e),
-        }
+        crate::db::insert_once(&self.players, docs).await
     }
 
     async fn set_state(&self, season: &mut Season, state: &str) -> Result<(), MongoError> {
