@@ -21,6 +21,9 @@
 //! - [`admin_alerts`]: problems only an admin fixes (a server not read, a refused
 //!   channel, a failed backfill), told once each: in the guild's admin channel, or
 //!   privately to the next admin who runs a command.
+//! - [`live_posts`]: messages kept current by editing them in place (auto-posted
+//!   leaderboards, a server's live status), refreshed when due by the gateway of their
+//!   guild.
 //! - [`voice_status`]: the player-count channel name within Discord's rename limit.
 //! - [`registration`]: registering the command set only when it changed.
 //! - [`rest`]: Discord REST calls with 429 handling; [`workers`]: calling sftp-workers.
@@ -39,6 +42,7 @@ pub mod events;
 pub mod guild_settings;
 pub mod identify_queue;
 pub mod interactions;
+pub mod live_posts;
 pub mod options;
 pub mod posting;
 pub mod progress;

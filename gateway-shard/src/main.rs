@@ -2,7 +2,7 @@
 //! connect to MongoDB and open the secret key; report to the telemetry collector; serve
 //! gRPC health; check the Discord token; register the slash commands (when they changed);
 //! follow the workers' notifications and post them; post admin alerts to admin channels;
-//! run its shards and answer
+//! keep auto-posted leaderboards and live status current; run its shards and answer
 //! interactions; on SIGTERM close the shards and stop.
 
 use std::process::ExitCode;
@@ -228,6 +228,12 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
     tokio::spawn(admin_alerts::post_to_admin_channels(
         Arc::clone(&bot),
         std::time::Duration::from_secs(u64::from(config.gateway.admin_alerts_every_secs)),
+        shutdown.clone(),
+    ));
+
+    // Live posts: auto-posted leaderboards and live status, edited in place when due.
+    tokio::spawn(gateway_shard::live_posts::keep_current(
+        Arc::clone(&bot),
         shutdown.clone(),
     ));
 

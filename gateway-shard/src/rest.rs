@@ -88,7 +88,25 @@ impl RestError {
             _ => None,
         }
     }
+
+    /// Discord's JSON error code (10008 Unknown Message, 50013 Missing Permissions, …), if
+    /// it answered with one.
+    pub fn code(&self) -> Option<u64> {
+        match self {
+            Self::Discord(e) => match e.kind() {
+                ErrorType::Response {
+                    error: ApiError::General(g),
+                    ..
+                } => Some(g.code),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
+
+/// Discord's code for a message that does not exist (deleted).
+pub const UNKNOWN_MESSAGE: u64 = 10008;
 
 impl RateLimits {
     /// Runs `call` until it is not rate limited (at most [`ATTEMPTS`] times), waiting

@@ -50,6 +50,8 @@ pub const CATEGORIES: [(&str, &str, &str, &[&str]); 8] = [
         "📊",
         &[
             "stats",
+            "leaderboard_channel",
+            "status_channel",
             "rivalry",
             "View Rivalries",
             "faction",

@@ -19,6 +19,7 @@ pub mod gambling;
 pub mod help;
 pub mod killfeed;
 pub mod link;
+pub mod live_posts;
 pub mod log_files;
 pub mod manual_reads;
 pub mod player_form;
@@ -44,6 +45,7 @@ use twilight_util::builder::command::{
 
 use tower_store::game_servers::GameServer;
 use tower_store::guilds::GuildSettings;
+use tower_store::live_posts::MAX_BOARD_EVERY_SECS;
 use tower_store::tier::Feature;
 use twilight_model::channel::message::Embed;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
@@ -108,6 +110,10 @@ pub fn spec_of(path: &str) -> Option<Spec> {
             ..spec(Admin, Seasons)
         },
         "stats leaderboard" => spec(Anyone, Leaderboards),
+        "leaderboard_channel set" | "leaderboard_channel remove" | "leaderboard_channel list" => {
+            spec(Admin, Leaderboards)
+        }
+        "status_channel set" | "status_channel remove" => spec(Admin, Stats),
         "stats weapon" | "stats weapon_categories" => spec(Anyone, WeaponStats),
         "link" | "unlink" | "myplayers" => Spec {
             private: true,
@@ -243,6 +249,7 @@ async fn run_family(
         "killfeed" => killfeed::run(bot, caller, inv).await,
         "events" => events::run(bot, caller, inv).await,
         "stats" => stats::run(bot, caller, guild, inv).await,
+        "leaderboard_channel" | "status_channel" => live_posts::run(bot, caller, guild, inv).await,
         "link" | "unlink" | "myplayers" => link::run(bot, caller, inv).await,
         "admin" if inv.path == "admin renamed" => renames::renamed(bot, caller, inv).await,
         "premium" | "admin" => premium::run(bot, caller, guild, inv).await,
@@ -787,6 +794,67 @@ pub fn schema() -> Vec<Command> {
                     ),
             )
             .build(),
+        command(
+            "leaderboard_channel",
+            "Leaderboards posted in a channel and kept current by editing them in place",
+        )
+        .option(
+            sub("set", "Post a server's leaderboard in a channel, edited on each refresh")
+                .option(server("server_id", true))
+                .option(channel("channel", "Where the board is posted", &text_channels).required(true))
+                .option(
+                    text(
+                        "stats",
+                        "Rankings, comma-separated: kills, deaths, kdr, longest_shot, highest_killstreak, suicides, weapons",
+                        false,
+                    )
+                    .max_length(200),
+                )
+                .option(window())
+                .option(
+                    IntegerBuilder::new("interval", "Minutes between refreshes (default 15)")
+                        .min_value(5)
+                        .max_value(MAX_BOARD_EVERY_SECS / 60),
+                )
+                .option(switch("podium", "Show the top three apart, with medals"))
+                .option(
+                    IntegerBuilder::new("rows", "Players per ranking (default 10, at most 25)")
+                        .min_value(1)
+                        .max_value(25),
+                )
+                .option(
+                    IntegerBuilder::new(
+                        "kd_min_kills",
+                        "Kills a player needs to be ranked by K/D (default 5)",
+                    )
+                    .min_value(0)
+                    .max_value(1000),
+                ),
+        )
+        .option(
+            sub("remove", "Stop a board and delete its message")
+                .option(server("server_id", true))
+                .option(channel("channel", "The board's channel", &text_channels).required(true)),
+        )
+        .option(sub("list", "Every auto-posted leaderboard and live status"))
+        .build(),
+        command(
+            "status_channel",
+            "A server's live status in a channel, edited every minute",
+        )
+        .option(
+            sub(
+                "set",
+                "Post a server's live status: players, last kills, restarts, killfeed health",
+            )
+            .option(server("server_id", true))
+            .option(channel("channel", "Where the status is posted", &text_channels).required(true)),
+        )
+        .option(
+            sub("remove", "Stop a server's live status and delete its message")
+                .option(server("server_id", true)),
+        )
+        .build(),
         command("link", "Link your Discord account to your in-game player")
             .option(
                 text("player_name", "Your in-game name", true)
@@ -1359,7 +1427,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 92);
+        assert_eq!(paths().len(), 97);
     }
 
     #[test]

@@ -138,6 +138,9 @@ pub mod collections {
     /// Per (guild, server, killer's platform, victim's platform): PvP kills (`/stats
     /// server`'s table of platforms).
     pub const PLATFORM_KILLS: &str = "platform_kills";
+    /// Messages kept current by editing them in place: auto-posted leaderboards and
+    /// servers' live status.
+    pub const LIVE_POSTS: &str = "live_posts";
 }
 
 #[derive(Debug, thiserror::Error)]

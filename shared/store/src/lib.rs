@@ -31,6 +31,8 @@
 //!   [`recount`]: counting them again from the stored kill lines, and repairing;
 //!   [`seasons`]: a server's statistics closed under a label and started again;
 //!   [`windows`]: the statistics of today, this week, this month, kept per hour and day.
+//! - [`live_posts`]: messages kept current in place (auto-posted leaderboards, a server's
+//!   live status): what each shows, when it is due, its message, claimed per refresh.
 //! - [`cursor_store`]: cursors; a batch interrupted by a crash is finished, not lost or doubled.
 //! - [`outbox`]: the durable notification outbox the gateway-shards post from;
 //!   [`delayed_killfeed`]: a server's posts held for the delay its admins set;
@@ -54,6 +56,7 @@ pub mod ids;
 pub mod key_check;
 pub mod kill_rewards;
 pub mod ledger;
+pub mod live_posts;
 pub mod outbox;
 pub mod player_links;
 pub mod recount;

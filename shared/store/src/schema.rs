@@ -754,6 +754,17 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        // Live posts: the due ones are looked for every few seconds; a guild's are listed.
+        id: "0025_live_posts",
+        schema_version: 3,
+        drops: &[],
+        rewrite: None,
+        indexes: &[
+            index(collections::LIVE_POSTS, "due", &[("due_at", 1)]),
+            index(collections::LIVE_POSTS, "guild", &[("guild_id", 1)]),
+        ],
+    },
 ];
 
 /// What [`migrate`] did.

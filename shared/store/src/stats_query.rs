@@ -196,12 +196,44 @@ impl StatsQuery {
         limit: u32,
         platform: Option<&str>,
     ) -> Result<Vec<PlayerRow>, MongoError> {
+        self.ranked(guild_id, server_id, (stat, platform), limit, 0)
+            .await
+    }
+
+    /// [`StatsQuery::leaderboard`] where a player needs `kdr_floor` kills to be ranked by
+    /// K/D (an auto-posted board's floor, so a 1–0 player does not top it).
+    pub async fn leaderboard_floored(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        stat: Leaderboard,
+        limit: u32,
+        kdr_floor: u64,
+    ) -> Result<Vec<PlayerRow>, MongoError> {
+        self.ranked(guild_id, server_id, (stat, None), limit, kdr_floor)
+            .await
+    }
+
+    async fn ranked(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        (stat, platform): (Leaderboard, Option<&str>),
+        limit: u32,
+        kdr_floor: u64,
+    ) -> Result<Vec<PlayerRow>, MongoError> {
         let mut filter = scope(guild_id, server_id);
         if let Some(p) = platform {
             filter.insert("platform", matching(p, true));
         }
         // A board of zeros says nothing: only players who have the stat.
         filter.insert(field(stat), doc! { "$gt": 0 });
+        if stat == Leaderboard::Kdr && kdr_floor > 0 {
+            filter.insert(
+                "kills",
+                doc! { "$gte": i64::try_from(kdr_floor).unwrap_or(i64::MAX) },
+            );
+        }
         let sort = doc! { field(stat): -1, "kills": -1, "player_id": 1 };
         self.rows(filter, sort, limit.clamp(1, MAX_LIMIT)).await
     }

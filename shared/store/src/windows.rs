@@ -433,6 +433,28 @@ impl Windows {
         from: i64,
         limit: u32,
     ) -> Result<Vec<PlayerRow>, MongoError> {
+        self.leaderboard_floored(
+            guild_id,
+            server_id,
+            (stat, platform),
+            from,
+            limit,
+            KDR_MIN_KILLS,
+        )
+        .await
+    }
+
+    /// [`Windows::leaderboard`] where a player needs `kdr_floor` kills to be ranked by K/D
+    /// (an auto-posted board's own floor).
+    pub async fn leaderboard_floored(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        (stat, platform): (Leaderboard, Option<&str>),
+        from: i64,
+        limit: u32,
+        kdr_floor: u64,
+    ) -> Result<Vec<PlayerRow>, MongoError> {
         // The maps the board ranks by, and kills (ties go to the player with more).
         let ranked_by = match stat {
             Leaderboard::Kills => KILLS,
@@ -454,7 +476,7 @@ impl Windows {
                 (id, p)
             })
             .filter(|(_, p)| {
-                stat.value(p) > 0.0 && (stat != Leaderboard::Kdr || p.kills >= KDR_MIN_KILLS)
+                stat.value(p) > 0.0 && (stat != Leaderboard::Kdr || p.kills >= kdr_floor)
             })
             .collect();
         rows.sort_by(|(a_id, a), (b_id, b)| {

@@ -10,8 +10,8 @@
 //!   `resume_gateway_url`), RESUME → RESUMED or INVALID_SESSION, dispatches.
 //! - [`rest`]: `/api/v10/...`, recorded, with the answers the bot needs: command
 //!   registration, interaction callbacks and edits, channel messages posted (with
-//!   Discord's `enforce_nonce` de-duplication, for a few minutes as Discord) and read
-//!   back, channel renames; 429s, 5xx, lost answers and slow posts injected on demand.
+//!   Discord's `enforce_nonce` de-duplication, for a few minutes as Discord), edited,
+//!   deleted and read back, channel renames; 429s, 5xx, lost answers and slow posts injected on demand.
 //! - [`interactions`]: acting as a user: slash commands, autocomplete, buttons, and
 //!   awaiting what the bot answered.
 
@@ -70,6 +70,17 @@ pub enum SimEvent {
         channel: u64,
         message_id: u64,
         body: Value,
+    },
+    /// A channel message edited by the bot: its body as it is now.
+    Edited {
+        channel: u64,
+        message_id: u64,
+        body: Value,
+    },
+    /// A channel message deleted (by the bot, or by a user: [`DiscordSimulator::delete_message`]).
+    Deleted {
+        channel: u64,
+        message_id: u64,
     },
 }
 
@@ -318,6 +329,53 @@ impl DiscordSimulator {
         if let Ok(mut channels) = self.state.rest.voice_channels.lock() {
             channels.insert(channel);
         }
+    }
+
+    /// The channel messages there are now, oldest first: (message id, body as last
+    /// posted or edited); deleted ones are gone.
+    pub fn messages(&self, channel: u64) -> Vec<(u64, Value)> {
+        let mut now: Vec<(u64, Value)> = self
+            .state
+            .rest
+            .messages
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, (c, _))| *c == channel)
+                    .map(|(id, (_, body))| (*id, body.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Ids grow with each message.
+        now.sort_by_key(|(id, _)| *id);
+        now
+    }
+
+    /// Deletes a channel message as a user with Manage Messages would.
+    pub fn delete_message(&self, channel: u64, message_id: u64) -> bool {
+        let removed = self
+            .state
+            .rest
+            .messages
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&message_id))
+            .is_some();
+        if removed {
+            self.state.record(SimEvent::Deleted {
+                channel,
+                message_id,
+            });
+        }
+        removed
+    }
+
+    /// How many times the bot edited messages of a channel.
+    pub fn edits(&self, channel: u64) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| matches!(e, SimEvent::Edited { channel: c, .. } if *c == channel))
+            .count()
     }
 
     /// Messages posted so far in a channel (reposts with a used nonce excluded).

@@ -74,6 +74,9 @@ pub(crate) struct RestState {
     /// The command set Discord had before this simulator started (see
     /// `DiscordSimulator::commands_registered_before`).
     pub(crate) earlier_commands: Mutex<Option<Value>>,
+    /// The channel messages there are now: id → (channel, body as last posted or
+    /// edited). A deleted one is gone from here.
+    pub(crate) messages: Mutex<HashMap<u64, (u64, Value)>>,
 }
 
 impl RestState {
@@ -240,6 +243,9 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
                     {
                         m.insert((channel_id, n.clone()), (id, std::time::Instant::now()));
                     }
+                    if let Ok(mut m) = state.rest.messages.lock() {
+                        m.insert(id, (channel_id, body.clone()));
+                    }
                     state.record(SimEvent::Posted {
                         channel: channel_id,
                         message_id: id,
@@ -250,9 +256,11 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
             };
             ok(message(id, channel, &body))
         }
-        // The channel's latest 50 messages, newest first (what the bot posted).
+        // The channel's latest 50 messages, newest first (what the bot posted, as edited;
+        // deleted ones gone).
         ("GET", ["channels", channel, "messages"]) => {
             let channel_id: u64 = channel.parse().ok()?;
+            let now = state.rest.messages.lock().ok()?.clone();
             let log = state.log.lock().ok()?;
             let messages: Vec<Value> = log
                 .iter()
@@ -261,13 +269,58 @@ fn answer(state: &SimState, method: &Method, path: &str, body: Option<Value>) ->
                     SimEvent::Posted {
                         channel: c,
                         message_id,
-                        body,
-                    } if *c == channel_id => Some(message(*message_id, channel, body)),
+                        ..
+                    } if *c == channel_id => now
+                        .get(message_id)
+                        .map(|(_, body)| message(*message_id, channel, body)),
                     _ => None,
                 })
                 .take(50)
                 .collect();
             ok(Value::Array(messages))
+        }
+        // An edit replaces what the body names (content, embeds, components).
+        ("PATCH", ["channels", channel, "messages", id]) => {
+            let (channel_id, message_id): (u64, u64) = (channel.parse().ok()?, id.parse().ok()?);
+            let mut messages = state.rest.messages.lock().ok()?;
+            let Some((_, stored)) = messages
+                .get_mut(&message_id)
+                .filter(|(c, _)| *c == channel_id)
+            else {
+                return Some(error(StatusCode::NOT_FOUND, 10008, "Unknown Message"));
+            };
+            let body = body.unwrap_or(Value::Null);
+            if let (Some(stored), Some(edit)) = (stored.as_object_mut(), body.as_object()) {
+                for (k, v) in edit {
+                    stored.insert(k.clone(), v.clone());
+                }
+            }
+            let now = stored.clone();
+            drop(messages);
+            state.record(SimEvent::Edited {
+                channel: channel_id,
+                message_id,
+                body: now.clone(),
+            });
+            ok(message(message_id, channel, &now))
+        }
+        ("DELETE", ["channels", channel, "messages", id]) => {
+            let (channel_id, message_id): (u64, u64) = (channel.parse().ok()?, id.parse().ok()?);
+            let removed = state
+                .rest
+                .messages
+                .lock()
+                .ok()?
+                .remove(&message_id)
+                .filter(|(c, _)| *c == channel_id);
+            if removed.is_none() {
+                return Some(error(StatusCode::NOT_FOUND, 10008, "Unknown Message"));
+            }
+            state.record(SimEvent::Deleted {
+                channel: channel_id,
+                message_id,
+            });
+            Some(StatusCode::NO_CONTENT.into_response())
         }
         // Every guild has the same two roles: @everyone (the guild's id) may view, send,
         // embed and read history; the bot's role adds Manage Channels.
@@ -504,6 +557,7 @@ mod form_body {
                 }
             }
             ("POST", ["channels", _, "messages"])
+            | ("PATCH", ["channels", _, "messages", _])
             | ("PATCH", ["webhooks", _, _, "messages", _])
             | ("POST", ["webhooks", _, _]) => message(body),
             _ => Ok(()),

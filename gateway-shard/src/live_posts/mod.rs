@@ -1,0 +1,255 @@
+//! Live posts kept current (issue #19): every [`LOOK_EVERY`], the posts of this process's
+//! guilds that are due ([`tower_store::live_posts`]) are claimed, drawn again
+//! ([`board`]: an auto-posted leaderboard; [`status`]: a server's live status) and shown
+//! by editing their message in place. A post with no message yet, or whose message was
+//! deleted, is posted anew and the new message remembered. Every call goes through
+//! [`crate::rest::RateLimits`], so it counts toward Discord's limits and stops at the
+//! invalid-request brake; a channel Discord refuses is blocked as a feed's would be.
+
+pub mod board;
+pub mod status;
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use twilight_model::channel::message::Embed;
+use twilight_model::id::Id;
+
+use tower_daemon::shutdown::Shutdown;
+use tower_store::game_servers::GameServerError;
+use tower_store::ids::{GuildId, ServerId};
+use tower_store::live_posts::{LivePost, LivePosts, STATUS_EVERY_SECS, Shows};
+use tower_store::tier::Feature;
+
+use crate::bot::Bot;
+use crate::rest::{RestError, UNKNOWN_MESSAGE};
+
+/// How often this process looks for due posts.
+pub const LOOK_EVERY: Duration = Duration::from_secs(5);
+/// When a refresh that failed is tried again.
+const RETRY_SECS: i64 = 60;
+/// When a post of a guild whose tier no longer has the feature is looked at again.
+const LOCKED_RETRY_SECS: i64 = 3600;
+
+/// What one refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refreshed {
+    /// The message was edited in place.
+    Edited(u64),
+    /// A new message was posted (the first, or the last one was deleted).
+    Posted(u64),
+    /// Not shown now; due again later (the channel refuses posts, the tier lacks the
+    /// feature, Discord failed).
+    Later,
+    /// Its server is gone: the post was forgotten, its message left as it was.
+    Forgotten,
+    /// Another refresh took it over (this one's claim lapsed).
+    TakenOver,
+}
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("MongoDB: {0}")]
+    Db(#[from] mongodb::error::Error),
+    #[error("the game server could not be read: {0}")]
+    Server(#[from] GameServerError),
+}
+
+/// Keeps the live posts of this process's guilds current until shutdown.
+pub async fn keep_current(bot: Arc<Bot>, shutdown: Shutdown) {
+    let store = LivePosts::new(&bot.db);
+    let mut tick = tokio::time::interval(LOOK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.wait() => return,
+        }
+        let due = match store
+            .claim_due(|g| bot.shards.contains_guild(GuildId(g)))
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "live posts not looked at; trying again");
+                continue;
+            }
+        };
+        for post in due {
+            if let Err(e) = refresh(&bot, &store, &post).await {
+                tracing::warn!(post = %post.id, error = %e, "live post not refreshed");
+                if let Err(e) = store.retry_later(&post, RETRY_SECS).await {
+                    tracing::warn!(post = %post.id, error = %e, "live post stays claimed until its claim lapses");
+                }
+            }
+        }
+    }
+}
+
+/// Draws a claimed post again and shows it: edited in place, or posted anew.
+pub async fn refresh(
+    bot: &Bot,
+    store: &LivePosts,
+    post: &LivePost,
+) -> Result<Refreshed, RefreshError> {
+    let settings = bot.guilds.settings(post.guild_id).await?;
+    let (feature, every) = match &post.shows {
+        Shows::Leaderboard(_) => (
+            Feature::Leaderboards,
+            post.every_secs
+                .max(tower_store::live_posts::min_board_every_secs(settings.tier)),
+        ),
+        Shows::Status => (Feature::Stats, STATUS_EVERY_SECS),
+    };
+    if !feature.is_unlocked_at(settings.tier) {
+        store.retry_later(post, LOCKED_RETRY_SECS).await?;
+        return Ok(Refreshed::Later);
+    }
+    let server = match ServerId::parse(&post.server_id) {
+        Ok(id) => bot.servers.get(GuildId(post.guild_id), &id).await.map(Some),
+        Err(_) => Ok(None),
+    };
+    let server = match server {
+        Ok(Some(s)) => s,
+        Ok(None) | Err(GameServerError::NotFound(_)) => {
+            store.forget(&post.id).await?;
+            return Ok(Refreshed::Forgotten);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if bot.channel_blocks.is_blocked(post.channel_id).await? {
+        store.retry_later(post, RETRY_SECS).await?;
+        return Ok(Refreshed::Later);
+    }
+    let embeds = match &post.shows {
+        Shows::Leaderboard(b) => board::draw(bot, &settings, &server, b, every).await?,
+        Shows::Status => status::draw(bot, &server).await?,
+    };
+    show(bot, store, post, &embeds, every).await
+}
+
+/// Edits the post's message, or posts a new one where there is none (or it was deleted).
+async fn show(
+    bot: &Bot,
+    store: &LivePosts,
+    post: &LivePost,
+    embeds: &[Embed],
+    every: i64,
+) -> Result<Refreshed, RefreshError> {
+    let Some(channel) = Id::new_checked(post.channel_id) else {
+        store.forget(&post.id).await?;
+        return Ok(Refreshed::Forgotten);
+    };
+    let mut post = post.clone();
+    if let Some(message) = post.message_id.and_then(Id::new_checked) {
+        let edited = bot
+            .rate_limits
+            .send(|| {
+                bot.http
+                    .update_message(channel, message)
+                    .embeds(Some(embeds))
+                    .into_future()
+            })
+            .await;
+        match edited {
+            Ok(_) => {
+                bot.channel_blocks.posted(post.channel_id).await?;
+                return Ok(recorded(
+                    store.shown(&post, message.get(), false, every).await?,
+                    Refreshed::Edited(message.get()),
+                ));
+            }
+            // Deleted by someone: posted again below, under a new nonce.
+            Err(e) if e.code() == Some(UNKNOWN_MESSAGE) => {
+                tracing::info!(post = %post.id, "a live post's message was deleted; posting it again");
+                store.message_gone(&post).await?;
+                post.message_id = None;
+                post.posts += 1;
+            }
+            Err(e) => return failed(bot, store, &post, &e).await,
+        }
+    }
+    // The nonce stays the same until a message is recorded: a post cut short and done
+    // again is answered with the message Discord already has.
+    let body = serde_json::json!({
+        "embeds": embeds,
+        "nonce": post.nonce(),
+        "enforce_nonce": true,
+    })
+    .to_string();
+    let posted = bot
+        .rate_limits
+        .send(|| {
+            bot.http
+                .create_message(channel)
+                .payload_json(body.as_bytes())
+                .into_future()
+        })
+        .await;
+    let message = match posted {
+        Ok(response) => response.model().await.map_err(RestError::from),
+        Err(e) => Err(e),
+    };
+    match message {
+        Ok(m) => {
+            bot.channel_blocks.posted(post.channel_id).await?;
+            Ok(recorded(
+                store.shown(&post, m.id.get(), true, every).await?,
+                Refreshed::Posted(m.id.get()),
+            ))
+        }
+        Err(e) => failed(bot, store, &post, &e).await,
+    }
+}
+
+fn recorded(kept: bool, outcome: Refreshed) -> Refreshed {
+    if kept { outcome } else { Refreshed::TakenOver }
+}
+
+/// A refused channel is blocked (the admins are told, as for a feed's); any failure is
+/// tried again later.
+async fn failed(
+    bot: &Bot,
+    store: &LivePosts,
+    post: &LivePost,
+    e: &RestError,
+) -> Result<Refreshed, RefreshError> {
+    tracing::warn!(post = %post.id, channel = post.channel_id, error = %e, "live post not shown");
+    if let Some(status @ (403 | 404)) = e.status() {
+        bot.channel_blocks
+            .block(post.guild_id, post.channel_id, status, &e.to_string())
+            .await?;
+    }
+    store.retry_later(post, RETRY_SECS).await?;
+    Ok(Refreshed::Later)
+}
+
+/// "every 15 min", "every hour", "every minute".
+pub fn every_label(secs: i64) -> String {
+    match secs {
+        s if s % 3600 == 0 && s >= 3600 => match s / 3600 {
+            1 => "every hour".to_owned(),
+            h => format!("every {h} hours"),
+        },
+        s => match (s / 60).max(1) {
+            1 => "every minute".to_owned(),
+            m => format!("every {m} min"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_read_as_people_say_them() {
+        assert_eq!(every_label(60), "every minute");
+        assert_eq!(every_label(900), "every 15 min");
+        assert_eq!(every_label(3600), "every hour");
+        assert_eq!(every_label(7200), "every 2 hours");
+        assert_eq!(every_label(5400), "every 90 min");
+    }
+}

@@ -1,0 +1,188 @@
+//! A server's live status drawn: players online and queued, the last kills, the last
+//! restart, and whether the killfeed is being read ("killfeed current to 12 s ago · 0
+//! unreadable lines"), so a quiet killfeed can be told from a broken one.
+//!
+//! Everything comes from what is stored already: the latest player count and kills in the
+//! outbox (so a delayed killfeed's kills show only once posted), the server's totals and
+//! its poll status.
+
+use mongodb::bson::{Document, doc};
+use twilight_model::channel::message::Embed;
+use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
+
+use tower_store::db::collections;
+use tower_store::game_servers::GameServer;
+use tower_store::outbox::RecentNotice;
+
+use super::RefreshError;
+use crate::bot::Bot;
+use crate::embeds::{clip, colour, now_timestamp, shown};
+
+/// Kills the post lists.
+const LAST_KILLS: i64 = 5;
+
+/// What the status post shows, read from the stores.
+#[derive(Debug, Default, Clone)]
+pub struct Status {
+    /// (online, queued) at the latest count.
+    pub players: Option<(i64, i64)>,
+    pub last_kills: Vec<RecentNotice>,
+    pub last_restart_ms: Option<i64>,
+    /// The last poll (ms), and what it failed with ("" when it did not).
+    pub last_poll_ms: Option<i64>,
+    pub last_error: String,
+    pub unreadable_lines: u64,
+}
+
+pub async fn draw(bot: &Bot, server: &GameServer) -> Result<Vec<Embed>, RefreshError> {
+    let (guild, id) = (server.guild.0, server.server.as_str());
+    let count = bot
+        .outbox
+        .recent(guild, id, "player_count", None, 1)
+        .await?;
+    let players = count.first().map(|n| {
+        (
+            n.data.get_i64("online").unwrap_or(0),
+            n.data.get_i64("queued").unwrap_or(0),
+        )
+    });
+    let last_kills = bot
+        .outbox
+        .recent(guild, id, "kill", None, LAST_KILLS)
+        .await?;
+    let restart = bot
+        .outbox
+        .recent(guild, id, "event", Some("server_restart"), 1)
+        .await?;
+    let poll: Option<Document> = bot
+        .db
+        .raw()
+        .collection::<Document>(collections::SERVER_STATUS)
+        .find_one(doc! { "_id": format!("{guild}:{id}") })
+        .projection(doc! { "last_poll": 1, "last_error": 1 })
+        .await?;
+    let totals = bot.stats.server(guild, id).await?.unwrap_or_default();
+    let status = Status {
+        players,
+        last_kills,
+        last_restart_ms: restart.first().map(|r| r.at_ms),
+        last_poll_ms: poll
+            .as_ref()
+            .and_then(|p| p.get_datetime("last_poll").ok())
+            .map(|t| t.timestamp_millis()),
+        last_error: poll
+            .as_ref()
+            .and_then(|p| p.get_str("last_error").ok())
+            .unwrap_or_default()
+            .to_owned(),
+        unreadable_lines: totals.malformed_lines,
+    };
+    Ok(vec![embed(&server.name, &status)])
+}
+
+/// The status embed.
+pub fn embed(server_name: &str, s: &Status) -> Embed {
+    let players = match s.players {
+        Some((online, 0)) => format!("{online} online"),
+        Some((online, queued)) => format!("{online} online · {queued} queued"),
+        None => "No count yet (the server log has not been read).".to_owned(),
+    };
+    let kills: Vec<String> = s
+        .last_kills
+        .iter()
+        .map(|k| {
+            let name = |who: &str| {
+                shown(
+                    k.data
+                        .get_document(who)
+                        .ok()
+                        .and_then(|p| p.get_str("name").ok())
+                        .unwrap_or("?"),
+                    32,
+                )
+            };
+            let weapon = shown(k.data.get_str("weapon").unwrap_or_default(), 32);
+            let metres = k.data.get_i64("distance_m").unwrap_or(0);
+            format!(
+                "{} → {} ({weapon}, {metres} m) <t:{}:R>",
+                name("killer"),
+                name("victim"),
+                k.at_ms / 1000
+            )
+        })
+        .collect();
+    let restart = s.last_restart_ms.map_or_else(
+        || "None seen in the log yet.".to_owned(),
+        |ms| format!("<t:{}:R>", ms / 1000),
+    );
+    let unreadable = match s.unreadable_lines {
+        1 => "1 unreadable line".to_owned(),
+        n => format!("{n} unreadable lines"),
+    };
+    let health = match (s.last_poll_ms, s.last_error.is_empty()) {
+        (None, _) => "Not read yet.".to_owned(),
+        (Some(ms), true) => format!("Killfeed current to <t:{}:R> · {unreadable}", ms / 1000),
+        (Some(ms), false) => format!(
+            "⚠️ The last read <t:{}:R> failed: {} · {unreadable}",
+            ms / 1000,
+            clip(&shown(&s.last_error, 200), 200)
+        ),
+    };
+    let mut b = EmbedBuilder::new()
+        .title(clip(
+            &format!("{} — live status", shown(server_name, 100)),
+            256,
+        ))
+        .color(colour::INFO)
+        .field(EmbedFieldBuilder::new("Players", players).inline())
+        .field(EmbedFieldBuilder::new("Last restart", restart).inline())
+        .field(EmbedFieldBuilder::new(
+            "Last kills",
+            clip(&crate::commands::lines_or(&kills, "No kills yet."), 1024),
+        ))
+        .field(EmbedFieldBuilder::new("Ingestion", health))
+        .footer(EmbedFooterBuilder::new("Updated every minute"));
+    if let Some(t) = now_timestamp() {
+        b = b.timestamp(t);
+    }
+    b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_health_line_says_how_current_the_killfeed_is() {
+        let s = Status {
+            players: Some((12, 3)),
+            last_poll_ms: Some(1_700_000_000_000),
+            ..Status::default()
+        };
+        let e = embed("Alpha", &s);
+        let field = |name: &str| {
+            e.fields
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| f.value.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(field("Players"), "12 online · 3 queued");
+        assert_eq!(
+            field("Ingestion"),
+            "Killfeed current to <t:1700000000:R> · 0 unreadable lines"
+        );
+        assert_eq!(field("Last kills"), "No kills yet.");
+        let failing = embed(
+            "Alpha",
+            &Status {
+                last_poll_ms: Some(1_700_000_000_000),
+                last_error: "authentication failed".to_owned(),
+                unreadable_lines: 1,
+                ..Status::default()
+            },
+        );
+        assert!(failing.fields.iter().any(|f| f.value
+            == "⚠️ The last read <t:1700000000:R> failed: authentication failed · 1 unreadable line"));
+    }
+}
