@@ -333,7 +333,7 @@ impl DiscordSimulator {
 
     /// The channel messages there are now, oldest first: (message id, body as last
     /// posted or edited); deleted ones are gone.
-    pub fn messages(&self, channel: u64) -> Vec<(u64, Value)> {
+    pub fn channel_messages(&self, channel: u64) -> Vec<(u64, Value)> {
         let mut now: Vec<(u64, Value)> = self
             .state
             .rest

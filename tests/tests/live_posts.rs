@@ -1,0 +1,352 @@
+//! Live posts through the real worker and gateway on the simulated Discord (issue #19):
+//! an admin puts a leaderboard in a channel with `/leaderboard_channel set`; it is posted
+//! once and then edited in place as the standings change; deleted by someone, it is posted
+//! again and the new message remembered; removed, its message goes. A refresh whose answer
+//! Discord lost is done again under the same nonce, so the channel still has one board.
+//! `/status_channel set` keeps a server's live status the same way.
+
+use mongodb::bson::{Document, doc};
+use serde_json::Value;
+
+use tower_tests::WAIT;
+use tower_tests::backing::TestDatabase;
+use tower_tests::discord_sim::interactions::Opt;
+use tower_tests::discord_sim::rest::PostFailure;
+use tower_tests::guild_setup::{ALPHA, BRAVO, KillfeedSetup, kill};
+use tower_tests::support::{eventually, kills_counted, ok};
+
+const GUILD: u64 = 578_000_000_000_000_001;
+const ADMIN: u64 = 978_000_000_000_000_001;
+const KILLFEED: u64 = 678_000_000_000_000_001;
+const BOARD: u64 = 678_000_000_000_000_002;
+const STATUS: u64 = 678_000_000_000_000_003;
+
+/// Bravo kills Alpha One at `minute`.
+fn revenge(minute: u32) -> String {
+    format!("2026.01.01-00.{minute:02}.00;Bravo;{BRAVO};Alpha One;{ALPHA};M4A1;50;PS5;PS5;\n")
+}
+
+/// The description of a message's first embed.
+fn first_ranking(body: &Value) -> String {
+    body["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Makes every live post of the test's database due now, instead of waiting 15 minutes.
+async fn make_due(db: &mongodb::Database) {
+    ok(db
+        .collection::<Document>("live_posts")
+        .update_many(
+            doc! {},
+            doc! { "$set": { "due_at": mongodb::bson::DateTime::now() } },
+        )
+        .await);
+}
+
+#[tokio::test]
+async fn a_leaderboard_is_posted_once_then_edited_in_place_and_reposted_only_when_deleted() {
+    let db = ok(TestDatabase::create("live_posts").await);
+    let guilds = db.handle().collection::<Document>("guilds");
+    ok(guilds
+        .insert_one(doc! { "guild_id": GUILD.to_string(), "premium_tier": 1, "schema_version": 1 })
+        .await);
+    let KillfeedSetup {
+        db,
+        home: _home,
+        sim,
+        options: _options,
+        stack: _stack,
+        admin,
+        server,
+        csv,
+    } = KillfeedSetup::start(db, "live_posts", (GUILD, ADMIN), KILLFEED).await;
+    let handle = db.handle();
+    ok(std::fs::write(&csv, format!("{}{}", kill(1), kill(2))));
+    kills_counted(&handle, GUILD, &server, 2).await;
+
+    // Refused at this tier: a refresh every 5 minutes; and a streak board over a week.
+    let sent = sim.slash(
+        0,
+        &admin,
+        "leaderboard_channel set",
+        &[
+            ("server_id", Opt::str(&server)),
+            ("channel", Opt::Channel(BOARD)),
+            ("interval", Opt::Int(5)),
+        ],
+    );
+    let refused = ok(sim.answer(&sent, WAIT).await);
+    assert!(
+        refused.text().contains("at most every 15 min"),
+        "{}",
+        refused.text()
+    );
+    let sent = sim.slash(
+        0,
+        &admin,
+        "leaderboard_channel set",
+        &[
+            ("server_id", Opt::str(&server)),
+            ("channel", Opt::Channel(BOARD)),
+            ("stats", Opt::str("kills, streak")),
+            ("window", Opt::str("week")),
+        ],
+    );
+    let refused = ok(sim.answer(&sent, WAIT).await);
+    assert!(
+        refused.text().contains("all time only"),
+        "{}",
+        refused.text()
+    );
+    assert!(
+        sim.channel_messages(BOARD).is_empty(),
+        "nothing stored, nothing posted"
+    );
+
+    // Kills and K/D with a podium: posted once.
+    let sent = sim.slash(
+        0,
+        &admin,
+        "leaderboard_channel set",
+        &[
+            ("server_id", Opt::str(&server)),
+            ("channel", Opt::Channel(BOARD)),
+            ("stats", Opt::str("kills, kdr")),
+            ("podium", Opt::Bool(true)),
+            ("kd_min_kills", Opt::Int(1)),
+        ],
+    );
+    let saved = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(saved.title(), "Leaderboard saved", "{}", saved.text());
+    assert!(saved.text().contains("every 15 min"), "{}", saved.text());
+    eventually("the board posted", WAIT, || async {
+        sim.channel_messages(BOARD).len() == 1
+    })
+    .await;
+    let (first_id, body) = sim.channel_messages(BOARD)[0].clone();
+    assert!(
+        body["embeds"][0]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Kills (all time) — ")),
+        "{body}"
+    );
+    let kills = first_ranking(&body);
+    assert!(kills.starts_with("🥇 **Alpha One** — 2"), "{kills}");
+    assert_eq!(
+        body["embeds"][1]["title"]
+            .as_str()
+            .map(|t| t.starts_with("K/D ratio (all time)")),
+        Some(true),
+        "{body}"
+    );
+
+    // Bravo takes the lead: the same message is edited, nothing new is posted.
+    ok(std::fs::write(
+        &csv,
+        format!(
+            "{}{}{}{}{}",
+            kill(1),
+            kill(2),
+            revenge(3),
+            revenge(4),
+            revenge(5)
+        ),
+    ));
+    kills_counted(&handle, GUILD, &server, 5).await;
+    make_due(&handle).await;
+    eventually("the board edited with the new leader", WAIT, || async {
+        sim.channel_messages(BOARD)
+            .first()
+            .is_some_and(|(_, b)| first_ranking(b).starts_with("🥇 **Bravo** — 3"))
+    })
+    .await;
+    assert_eq!(
+        sim.posted(BOARD).len(),
+        1,
+        "edited in place, not posted again"
+    );
+    assert_eq!(sim.channel_messages(BOARD)[0].0, first_id);
+    assert!(sim.edits(BOARD) >= 1);
+
+    // Deleted by a member: posted again on the next refresh, and the new one remembered.
+    assert!(sim.delete_message(BOARD, first_id));
+    make_due(&handle).await;
+    eventually("the board posted again", WAIT, || async {
+        sim.channel_messages(BOARD).len() == 1
+    })
+    .await;
+    let second_id = sim.channel_messages(BOARD)[0].0;
+    assert_ne!(second_id, first_id);
+    let posts = handle.collection::<Document>("live_posts");
+    eventually("the new message remembered", WAIT, || async {
+        posts
+            .find_one(doc! { "kind": "leaderboard" })
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.get_str("message_id").ok().map(str::to_owned))
+            == Some(second_id.to_string())
+    })
+    .await;
+    let edits_before = sim.edits(BOARD);
+    make_due(&handle).await;
+    eventually("the new message edited", WAIT, || async {
+        sim.edits(BOARD) > edits_before
+    })
+    .await;
+    assert_eq!(sim.posted(BOARD).len(), 2, "one repost for one deletion");
+
+    // Listed, then removed with its message.
+    let sent = sim.slash(0, &admin, "leaderboard_channel list", &[]);
+    let list = ok(sim.answer(&sent, WAIT).await);
+    assert!(
+        list.text().contains(&format!(
+            "<#{BOARD}>: kills, kdr · all time · 10 rows · podium"
+        )),
+        "{}",
+        list.text()
+    );
+    let sent = sim.slash(
+        0,
+        &admin,
+        "leaderboard_channel remove",
+        &[
+            ("server_id", Opt::str(&server)),
+            ("channel", Opt::Channel(BOARD)),
+        ],
+    );
+    let removed = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(removed.title(), "Removed", "{}", removed.text());
+    assert!(
+        sim.channel_messages(BOARD).is_empty(),
+        "its message deleted"
+    );
+    assert_eq!(ok(posts.count_documents(doc! {}).await), 0);
+}
+
+#[tokio::test]
+async fn a_board_whose_answer_was_lost_is_not_posted_twice_and_the_status_post_shows_health() {
+    let db = ok(TestDatabase::create("live_posts_lost").await);
+    let guilds = db.handle().collection::<Document>("guilds");
+    ok(guilds
+        .insert_one(doc! { "guild_id": GUILD.to_string(), "premium_tier": 3, "schema_version": 1 })
+        .await);
+    let KillfeedSetup {
+        db,
+        home: _home,
+        sim,
+        options: _options,
+        stack: _stack,
+        admin,
+        server,
+        csv,
+    } = KillfeedSetup::start(db, "live_posts_lost", (GUILD, ADMIN), KILLFEED).await;
+    let handle = db.handle();
+    ok(std::fs::write(&csv, kill(1)));
+    kills_counted(&handle, GUILD, &server, 1).await;
+
+    // Discord takes the board but its answer never comes back.
+    sim.fail_posts(Some(PostFailure::LostAnswer));
+    let sent = sim.slash(
+        0,
+        &admin,
+        "leaderboard_channel set",
+        &[
+            ("server_id", Opt::str(&server)),
+            ("channel", Opt::Channel(BOARD)),
+            ("interval", Opt::Int(5)),
+        ],
+    );
+    let saved = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(saved.title(), "Leaderboard saved", "{}", saved.text());
+    let posts = handle.collection::<Document>("live_posts");
+    eventually(
+        "the lost post given back to be tried again",
+        WAIT,
+        || async {
+            sim.post_attempts(BOARD) >= 1
+                && posts
+                    .find_one(doc! { "kind": "leaderboard" })
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|d| !d.contains_key("claim"))
+        },
+    )
+    .await;
+    sim.fail_posts(None);
+    make_due(&handle).await;
+    eventually("the board's message remembered", WAIT, || async {
+        posts
+            .find_one(doc! { "kind": "leaderboard" })
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|d| d.contains_key("message_id"))
+    })
+    .await;
+    assert_eq!(
+        sim.channel_messages(BOARD).len(),
+        1,
+        "one board: the retry reused the nonce"
+    );
+    assert_eq!(sim.posted(BOARD).len(), 1);
+
+    // The live status: players, last kills and how current the killfeed is.
+    let sent = sim.slash(
+        0,
+        &admin,
+        "status_channel set",
+        &[
+            ("server_id", Opt::str(&server)),
+            ("channel", Opt::Channel(STATUS)),
+        ],
+    );
+    let saved = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(saved.title(), "Live status saved", "{}", saved.text());
+    eventually("the status posted", WAIT, || async {
+        sim.channel_messages(STATUS).len() == 1
+    })
+    .await;
+    let (_, body) = sim.channel_messages(STATUS)[0].clone();
+    let embed = &body["embeds"][0];
+    assert!(
+        embed["title"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("— live status")),
+        "{embed}"
+    );
+    let field = |name: &str| {
+        embed["fields"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["name"] == name))
+            .and_then(|f| f["value"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        field("Last kills").starts_with("Alpha One → Bravo (AK-74, 120 m)"),
+        "{embed}"
+    );
+    assert!(
+        field("Ingestion").starts_with("Killfeed current to <t:"),
+        "{embed}"
+    );
+    assert!(
+        field("Ingestion").ends_with("0 unreadable lines"),
+        "{embed}"
+    );
+
+    // Removed: no longer kept, its message deleted.
+    let sent = sim.slash(
+        0,
+        &admin,
+        "status_channel remove",
+        &[("server_id", Opt::str(&server))],
+    );
+    let removed = ok(sim.answer(&sent, WAIT).await);
+    assert_eq!(removed.title(), "Removed", "{}", removed.text());
+    assert!(sim.channel_messages(STATUS).is_empty());
+}
