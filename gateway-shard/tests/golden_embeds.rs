@@ -535,6 +535,59 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             &tags,
         ))?,
     );
+    // An auto-posted board (/leaderboard_channel): kills with a podium, and weapons.
+    let board = tower_store::live_posts::Board {
+        stats: vec![
+            tower_store::live_posts::BoardStat::Players(tower_ingest::stats::Leaderboard::Kills),
+            tower_store::live_posts::BoardStat::Weapons,
+        ],
+        window: tower_store::windows::Window::Week,
+        podium: true,
+        ..Default::default()
+    };
+    let ranked = |n: usize| -> Vec<(String, String)> {
+        ["Alpha", "Bravo\\_\\*", "Charlie", "Delta", "Echo"]
+            .iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, who)| ((*who).to_owned(), format!("{} kills", 30 - 4 * i)))
+            .collect()
+    };
+    for (i, embed) in gateway_shard::live_posts::board::embeds(
+        "Emerald EU",
+        &board,
+        &[(board.stats[0], ranked(5)), (board.stats[1], ranked(2))],
+        Some(1_796_169_600),
+        (900, 1_796_200_000),
+    )
+    .iter()
+    .enumerate()
+    {
+        put(&format!("live_board_{i}"), json(embed)?);
+    }
+    let mut kill = mongodb::bson::Document::new();
+    kill.insert("killer", mongodb::bson::doc! { "name": "Alpha" });
+    kill.insert("victim", mongodb::bson::doc! { "name": "Bravo_*" });
+    kill.insert("weapon", "AK-74");
+    kill.insert("distance_m", 120_i64);
+    put(
+        "live_status",
+        json(&gateway_shard::live_posts::status::embed(
+            "Emerald EU",
+            &gateway_shard::live_posts::status::Status {
+                players: Some((41, 3)),
+                last_kills: vec![tower_store::outbox::RecentNotice {
+                    at_ms: 1_796_199_000_000,
+                    data: kill,
+                }],
+                last_restart_ms: Some(1_796_180_000_000),
+                last_poll_ms: Some(1_796_199_988_000),
+                last_error: String::new(),
+                unreadable_lines: 0,
+            },
+            1_796_200_000,
+        ))?,
+    );
     put(
         "stats_player_today",
         json(&commands::stats::player_window_embed(

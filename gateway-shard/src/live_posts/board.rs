@@ -2,6 +2,7 @@
 //! edited as one), within Discord's 6,000 characters for a whole message.
 
 use twilight_model::channel::message::Embed;
+use twilight_model::util::Timestamp;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFooterBuilder};
 
 use tower_daemon::telemetry::now_unix_ms;
@@ -13,7 +14,7 @@ use tower_store::windows::{Window, Windows};
 
 use super::RefreshError;
 use crate::bot::Bot;
-use crate::embeds::{clip, colour, now_timestamp, shown};
+use crate::embeds::{clip, colour, shown};
 
 /// What the embeds of one message may hold together, with room for titles and footer.
 const MESSAGE_BUDGET: usize = 5_600;
@@ -73,7 +74,13 @@ pub async fn draw(
         };
         rankings.push((*stat, rows));
     }
-    Ok(embeds(&server.name, board, &rankings, started, every_secs))
+    Ok(embeds(
+        &server.name,
+        board,
+        &rankings,
+        started,
+        (every_secs, now),
+    ))
 }
 
 fn kills(n: u64) -> String {
@@ -101,7 +108,7 @@ pub fn embeds(
     board: &Board,
     rankings: &[(BoardStat, Rows)],
     started_unix: Option<i64>,
-    every_secs: i64,
+    (every_secs, updated_unix): (i64, i64),
 ) -> Vec<Embed> {
     let per_embed = MESSAGE_BUDGET / rankings.len().max(1);
     let count = rankings.len();
@@ -153,7 +160,7 @@ pub fn embeds(
                     "Updated {}",
                     super::every_label(every_secs)
                 )));
-                if let Some(t) = now_timestamp() {
+                if let Ok(t) = Timestamp::from_secs(updated_unix) {
                     b = b.timestamp(t);
                 }
             }
@@ -188,7 +195,7 @@ mod tests {
             &board,
             &[(BoardStat::Players(Leaderboard::Kills), rows(5))],
             None,
-            900,
+            (900, 1_700_000_000),
         );
         let d = e[0].description.clone().unwrap_or_default();
         assert!(
@@ -216,7 +223,13 @@ mod tests {
         };
         let rankings: Vec<(BoardStat, Rows)> =
             BoardStat::ALL.iter().map(|s| (*s, rows(25))).collect();
-        let e = embeds("Alpha", &board, &rankings, Some(1_700_000_000), 300);
+        let e = embeds(
+            "Alpha",
+            &board,
+            &rankings,
+            Some(1_700_000_000),
+            (300, 1_700_000_000),
+        );
         assert_eq!(e.len(), 7);
         let total: usize = e
             .iter()

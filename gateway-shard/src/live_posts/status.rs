@@ -8,6 +8,7 @@
 
 use mongodb::bson::{Document, doc};
 use twilight_model::channel::message::Embed;
+use twilight_model::util::Timestamp;
 use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooterBuilder};
 
 use tower_store::db::collections;
@@ -16,7 +17,7 @@ use tower_store::outbox::RecentNotice;
 
 use super::RefreshError;
 use crate::bot::Bot;
-use crate::embeds::{clip, colour, now_timestamp, shown};
+use crate::embeds::{clip, colour, shown};
 
 /// Kills the post lists.
 const LAST_KILLS: i64 = 5;
@@ -77,11 +78,15 @@ pub async fn draw(bot: &Bot, server: &GameServer) -> Result<Vec<Embed>, RefreshE
             .to_owned(),
         unreadable_lines: totals.malformed_lines,
     };
-    Ok(vec![embed(&server.name, &status)])
+    Ok(vec![embed(
+        &server.name,
+        &status,
+        tower_daemon::telemetry::now_unix_ms() / 1000,
+    )])
 }
 
 /// The status embed.
-pub fn embed(server_name: &str, s: &Status) -> Embed {
+pub fn embed(server_name: &str, s: &Status, updated_unix: i64) -> Embed {
     let players = match s.players {
         Some((online, 0)) => format!("{online} online"),
         Some((online, queued)) => format!("{online} online · {queued} queued"),
@@ -142,7 +147,7 @@ pub fn embed(server_name: &str, s: &Status) -> Embed {
         ))
         .field(EmbedFieldBuilder::new("Ingestion", health))
         .footer(EmbedFooterBuilder::new("Updated every minute"));
-    if let Some(t) = now_timestamp() {
+    if let Ok(t) = Timestamp::from_secs(updated_unix) {
         b = b.timestamp(t);
     }
     b.build()
@@ -159,7 +164,7 @@ mod tests {
             last_poll_ms: Some(1_700_000_000_000),
             ..Status::default()
         };
-        let e = embed("Alpha", &s);
+        let e = embed("Alpha", &s, 1_700_000_000);
         let field = |name: &str| {
             e.fields
                 .iter()
@@ -181,6 +186,7 @@ mod tests {
                 unreadable_lines: 1,
                 ..Status::default()
             },
+            1_700_000_000,
         );
         assert!(failing.fields.iter().any(|f| f.value
             == "⚠️ The last read <t:1700000000:R> failed: authentication failed · 1 unreadable line"));
