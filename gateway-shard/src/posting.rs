@@ -147,12 +147,10 @@ impl Unposted {
 
 /// What became of one post.
 enum Posted {
-    Sent,
+    /// Posted; its message id when Discord's answer could be read.
+    Sent(Option<u64>),
     /// Discord refused the channel (403, 404): it is blocked.
-    Refused {
-        status: u16,
-        reason: String,
-    },
+    Refused { status: u16, reason: String },
     /// Not postable (a 400 for this message, or no such channel id).
     Skipped,
 }
@@ -174,8 +172,17 @@ fn refusal(e: &RestError) -> String {
 
 /// What to do with one notification.
 enum Action {
-    Post { channel: u64, embed: Box<Embed> },
-    Rename { channel: u64, name: String },
+    Post {
+        channel: u64,
+        embed: Box<Embed>,
+        /// An event whose post is edited later with the fights that followed it:
+        /// (when it happened, game clock ms; how long after).
+        follow: Option<(i64, i64)>,
+    },
+    Rename {
+        channel: u64,
+        name: String,
+    },
     Skip,
 }
 
@@ -347,6 +354,7 @@ impl Poster {
         let now_ms = DateTime::now().timestamp_millis();
         let max_age_ms = i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
         let mut stale: HashMap<(u64, &str), Vec<&str>> = HashMap::new();
+        let mut follows: HashMap<&str, (i64, i64)> = HashMap::new();
         for n in batch.iter().filter(|n| !delivered.contains(&n.cursor)) {
             let action = self.action(n).await?;
             // A limit of 0 turns the rule off.
@@ -361,7 +369,14 @@ impl Poster {
                 continue;
             }
             match action {
-                Action::Post { channel, embed } => {
+                Action::Post {
+                    channel,
+                    embed,
+                    follow,
+                } => {
+                    if let Some(f) = follow {
+                        follows.insert(n.cursor.as_str(), f);
+                    }
                     match posts.iter_mut().find(|(c, _)| *c == channel) {
                         Some((_, list)) => list.push((n.cursor.as_str(), *embed)),
                         None => posts.push((channel, vec![(n.cursor.as_str(), *embed)])),
@@ -419,9 +434,14 @@ impl Poster {
                 outcome = Delivery::Contended;
                 continue;
             }
-            self.post_and_block(guild, channel, &nonce, body.as_bytes())
+            let message = self
+                .post_and_block(guild, channel, &nonce, body.as_bytes())
                 .await?;
             self.deliveries.sent(&nonce).await?;
+            if let Some(message) = message {
+                self.follow_fights(chunk, &follows, &server_of, (channel, message))
+                    .await;
+            }
         }
         self.count_unposted(Unposted::Blocked, &blocked).await?;
         Ok(outcome)
@@ -464,6 +484,8 @@ impl Poster {
             // duplicate. Left as sent; the statistics have the kills either way.
             tracing::warn!(channel = record.channel, nonce = %record.nonce, "an interrupted message could not be checked (no access to the channel's history); not posted again");
         } else {
+            // Event posts re-posted here are not followed by their fights: what was in
+            // them is known only as the body sent.
             self.post_and_block(
                 record.guild,
                 record.channel,
@@ -510,11 +532,11 @@ impl Poster {
         channel: u64,
         nonce: &str,
         body: &[u8],
-    ) -> Result<(), PostError> {
+    ) -> Result<Option<u64>, PostError> {
         let span = tracing::info_span!("post", guild, channel);
         let posted = self.post(channel, nonce, body).instrument(span).await?;
         let result = match &posted {
-            Posted::Sent => "sent",
+            Posted::Sent(_) => "sent",
             Posted::Refused { .. } => "refused",
             Posted::Skipped => "skipped",
         };
@@ -522,7 +544,10 @@ impl Poster {
             .posts
             .add(1, &[tower_daemon::metrics::KeyValue::new("result", result)]);
         match posted {
-            Posted::Sent => self.bot.channel_blocks.posted(channel).await?,
+            Posted::Sent(message) => {
+                self.bot.channel_blocks.posted(channel).await?;
+                return Ok(message);
+            }
             Posted::Refused { status, reason } => {
                 self.bot
                     .channel_blocks
@@ -531,7 +556,57 @@ impl Poster {
             }
             Posted::Skipped => {}
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// A message posted with events whose fights are followed (`/events fights`): kept,
+    /// to be edited once that long after with the kills that followed each
+    /// ([`crate::live_posts::fights`]). A failure to keep it costs only that edit.
+    async fn follow_fights(
+        &self,
+        chunk: Message<'_, &str>,
+        follows: &HashMap<&str, (i64, i64)>,
+        server_of: &HashMap<&str, (u64, &str)>,
+        (channel, message): (u64, u64),
+    ) {
+        let events: Vec<(usize, &str, i64, i64)> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (cursor, _))| {
+                let (at, after) = follows.get(cursor)?;
+                Some((i, *cursor, *at, *after))
+            })
+            .collect();
+        let Some((_, first, _, after)) = events.first().copied() else {
+            return;
+        };
+        let Some((guild, server)) = server_of.get(first).copied() else {
+            return;
+        };
+        let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
+        let Ok(embeds_json) = serde_json::to_string(&embeds) else {
+            return;
+        };
+        let fights = tower_store::live_posts::Fights {
+            embeds_json,
+            events: events
+                .iter()
+                .map(
+                    |(index, _, at, after)| tower_store::live_posts::FollowedEvent {
+                        index: *index,
+                        from_ms: *at,
+                        until_ms: at.saturating_add(after.saturating_mul(1000)),
+                    },
+                )
+                .collect(),
+        };
+        // A minute more than the span: kills of its last moments are read by then.
+        let kept = tower_store::live_posts::LivePosts::new(&self.bot.db)
+            .follow_fights((guild, server), (channel, message), fights, after + 60)
+            .await;
+        if let Err(e) = kept {
+            tracing::warn!(guild, server, channel, error = %e, "an event post will not show the fights that followed");
+        }
     }
 
     /// Records notifications not posted, once each: a delivery record in state `stale` or
@@ -602,7 +677,12 @@ impl Poster {
                 })
                 .await;
             match sent {
-                Ok(_) => return Ok(Posted::Sent),
+                // The message's id, where its answer can be read (for a later edit).
+                Ok(response) => {
+                    return Ok(Posted::Sent(
+                        response.model().await.ok().map(|m| m.id.get()),
+                    ));
+                }
                 // The channel is gone or the bot may not post there: this message can never
                 // be delivered; skipping it keeps the feed moving, and the channel is
                 // blocked (a 400 is this message's own fault, not the channel's).
@@ -783,6 +863,19 @@ impl Poster {
         let Some(channel) = channel else {
             return Ok(Action::Skip);
         };
+        // Airdrops, missions and convoys draw fights: their posts show the kills after.
+        let follow = match payload {
+            Payload::GameEvent(e)
+                if server.fights_after_secs > 0
+                    && matches!(
+                        GameEventKind::try_from(e.kind),
+                        Ok(GameEventKind::Airdrop | GameEventKind::Mission | GameEventKind::Convoy)
+                    ) =>
+            {
+                Some((n.occurred_unix_ms, server.fights_after_secs))
+            }
+            _ => None,
+        };
         let mut n = n.clone();
         self.fill_names(&mut n).await?;
         Ok(
@@ -790,6 +883,7 @@ impl Poster {
                 Some(embed) => Action::Post {
                     channel,
                     embed: Box::new(embed),
+                    follow,
                 },
                 None => Action::Skip,
             },

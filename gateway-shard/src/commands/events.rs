@@ -1,5 +1,6 @@
 //! `/events`: the game-event and connection feeds of a server, which kinds are posted,
-//! the recent events, and who is online.
+//! the recent events, who is online, and how long after an event its post shows the
+//! fights that followed ([`crate::live_posts::fights`]).
 
 use twilight_util::builder::embed::EmbedBuilder;
 
@@ -46,6 +47,7 @@ pub async fn run(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
         "events list" => list(bot, caller, inv).await,
         "events help" => Ok(super::help::events()),
         "events players" => players(bot, caller, inv).await,
+        "events fights" => fights(bot, guild, inv).await,
         "events status" => {
             let servers = bot.servers.list(guild).await?;
             Ok(super::servers_reply(
@@ -198,3 +200,36 @@ async fn players(bot: &Bot, caller: &Caller, inv: &Invocation) -> Result<Reply, 
             .build(),
     ))
 }
+
+/// `/events fights`: how many minutes after an airdrop, mission or convoy its post is
+/// edited with the kills that followed it (0: not edited); without `minutes`, says.
+async fn fights(bot: &Bot, guild: GuildId, inv: &Invocation) -> Result<Reply, CommandError> {
+    let id = inv.server_id("server_id")?;
+    let minutes = inv.opt_int("minutes")?;
+    let server = match minutes {
+        Some(m) => {
+            bot.servers
+                .set_fights_after(guild, &id, m.clamp(0, MAX_FIGHTS_MINUTES) * 60)
+                .await?
+        }
+        None => bot.servers.get(guild, &id).await?,
+    };
+    let text = match server.fights_after_secs / 60 {
+        0 => format!("Event posts of `{id}` are not edited with the fights that followed them."),
+        m => format!(
+            "{m} minute{} after an airdrop, mission or convoy on `{id}`, its post is edited with the kills that followed it on the server.",
+            if m == 1 { "" } else { "s" }
+        ),
+    };
+    Ok(Reply::done(
+        if minutes.is_some() {
+            "Fights after events saved"
+        } else {
+            "Fights after events"
+        },
+        text,
+    ))
+}
+
+/// The longest wait an admin can set, in minutes.
+pub const MAX_FIGHTS_MINUTES: i64 = tower_store::live_posts::MAX_FIGHTS_AFTER_SECS / 60;

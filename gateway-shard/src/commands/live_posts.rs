@@ -232,6 +232,7 @@ fn describe(post: &LivePost) -> String {
             parts.join(" · ")
         }
         Shows::Status => "live status".to_owned(),
+        Shows::Fights(_) => "event post, to show its fights".to_owned(),
     }
 }
 
@@ -270,15 +271,17 @@ async fn remove(
 }
 
 async fn list(store: &LivePosts, caller: &Caller) -> Result<Reply, CommandError> {
-    let posts = store
+    let mut posts = store
         .of_guild(caller.guild_id)
         .await
         .map_err(|e| CommandError::failed("Could not read the live posts", e))?;
+    // Event posts waiting for their fights come and go on their own.
+    posts.retain(|p| !matches!(p.shows, Shows::Fights(_)));
     let lines: Vec<String> = posts
         .iter()
         .map(|p| {
             let every = match p.shows {
-                Shows::Status => STATUS_EVERY_SECS,
+                Shows::Status | Shows::Fights(_) => STATUS_EVERY_SECS,
                 Shows::Leaderboard(_) => p.every_secs,
             };
             format!(

@@ -97,7 +97,9 @@ pub fn spec_of(path: &str) -> Option<Spec> {
         "killfeed start" | "killfeed stop" | "killfeed highlights" => spec(Admin, Killfeed),
         "killfeed status" => spec(Anyone, Killfeed),
         "killfeed delay" => spec(Admin, DelayedKillfeed),
-        "events start" | "events stop" | "events config" => spec(Admin, EventsFeed),
+        "events start" | "events stop" | "events config" | "events fights" => {
+            spec(Admin, EventsFeed)
+        }
         "events conn_config" => spec(Admin, ConnectionsFeed),
         "events suicide_config" => spec(Admin, Killfeed),
         "events list" => spec(Anyone, EventsFeed),
@@ -669,6 +671,18 @@ pub fn schema() -> Vec<Command> {
             .option(
                 sub("start", "Start posting a server's events and connections")
                     .option(server("server_id", true)),
+            )
+            .option(
+                sub(
+                    "fights",
+                    "Edit airdrop, mission and convoy posts with the kills that followed them",
+                )
+                .option(server("server_id", true))
+                .option(
+                    IntegerBuilder::new("minutes", "How long after the event (0: off)")
+                        .min_value(0)
+                        .max_value(events::MAX_FIGHTS_MINUTES),
+                ),
             )
             .option(
                 sub("stop", "Stop posting a server's events and connections")
@@ -1427,7 +1441,7 @@ mod tests {
         for path in paths() {
             assert!(spec_of(&path).is_some(), "/{path} has no access rules");
         }
-        assert_eq!(paths().len(), 97);
+        assert_eq!(paths().len(), 98);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Live posts kept current (issue #19): every [`LOOK_EVERY`], the posts of this process's
 //! guilds that are due ([`tower_store::live_posts`]) are claimed, drawn again
-//! ([`board`]: an auto-posted leaderboard; [`status`]: a server's live status) and shown
-//! by editing their message in place. A post with no message yet, or whose message was
+//! ([`board`]: an auto-posted leaderboard; [`status`]: a server's live status; [`fights`]:
+//! an event post with the kills that followed it, edited once) and shown by editing their
+//! message in place. A post with no message yet, or whose message was
 //! deleted, is posted anew and the new message remembered. Every call goes through
 //! [`crate::rest::RateLimits`], so it counts toward Discord's limits and stops at the
 //! invalid-request brake; a channel Discord refuses is blocked as a feed's would be.
 
 pub mod board;
+pub mod fights;
 pub mod status;
 
 use std::future::IntoFuture;
@@ -28,7 +30,7 @@ use crate::rest::{RestError, UNKNOWN_MESSAGE};
 /// How often this process looks for due posts.
 pub const LOOK_EVERY: Duration = Duration::from_secs(5);
 /// When a refresh that failed is tried again.
-const RETRY_SECS: i64 = 60;
+pub(crate) const RETRY_SECS: i64 = 60;
 /// When a post of a guild whose tier no longer has the feature is looked at again.
 const LOCKED_RETRY_SECS: i64 = 3600;
 
@@ -94,14 +96,20 @@ pub async fn refresh(
     store: &LivePosts,
     post: &LivePost,
 ) -> Result<Refreshed, RefreshError> {
+    // A board, or (None) the live status; fights are edited once, by their own rules.
+    let board = match &post.shows {
+        Shows::Fights(f) => return fights::refresh(bot, store, post, f).await,
+        Shows::Leaderboard(b) => Some(b),
+        Shows::Status => None,
+    };
     let settings = bot.guilds.settings(post.guild_id).await?;
-    let (feature, every) = match &post.shows {
-        Shows::Leaderboard(_) => (
+    let (feature, every) = match board {
+        Some(_) => (
             Feature::Leaderboards,
             post.every_secs
                 .max(tower_store::live_posts::min_board_every_secs(settings.tier)),
         ),
-        Shows::Status => (Feature::Stats, STATUS_EVERY_SECS),
+        None => (Feature::Stats, STATUS_EVERY_SECS),
     };
     if !feature.is_unlocked_at(settings.tier) {
         store.retry_later(post, LOCKED_RETRY_SECS).await?;
@@ -123,9 +131,9 @@ pub async fn refresh(
         store.retry_later(post, RETRY_SECS).await?;
         return Ok(Refreshed::Later);
     }
-    let embeds = match &post.shows {
-        Shows::Leaderboard(b) => board::draw(bot, &settings, &server, b, every).await?,
-        Shows::Status => status::draw(bot, &server).await?,
+    let embeds = match board {
+        Some(b) => board::draw(bot, &settings, &server, b, every).await?,
+        None => status::draw(bot, &server).await?,
     };
     show(bot, store, post, &embeds, every).await
 }

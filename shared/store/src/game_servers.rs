@@ -47,6 +47,9 @@ pub struct GameServer {
     pub long_shot_m: u32,
     /// How long the server's posts are held back (`/killfeed delay`; 0: posted at once).
     pub killfeed_delay_secs: i64,
+    /// How long after an airdrop, mission or convoy its post is edited with the kills that
+    /// followed it (`/events fights`; 0: not edited).
+    pub fights_after_secs: i64,
     /// When it was added (ms): a guild's oldest servers use its tier's slots first.
     pub created_at_ms: i64,
     sealed_password: Option<Vec<u8>>,
@@ -257,6 +260,8 @@ impl GameServer {
             long_shot_m: crate::highlights::long_shot_distance(d.get("long_shot_m")),
             killfeed_delay_secs: crate::stats_store::get_i64(d, "killfeed_delay_secs")
                 .map_or(0, |s| s.clamp(0, crate::delayed_killfeed::MAX_DELAY_SECS)),
+            fights_after_secs: crate::stats_store::get_i64(d, "fights_after_secs")
+                .map_or(0, |s| s.clamp(0, crate::live_posts::MAX_FIGHTS_AFTER_SECS)),
             created_at_ms: d
                 .get_datetime("created_at")
                 .map_or(0, |t| t.timestamp_millis()),
@@ -532,6 +537,19 @@ impl GameServerStore {
     ) -> Result<GameServer, GameServerError> {
         let secs = secs.clamp(0, crate::delayed_killfeed::MAX_DELAY_SECS);
         self.update(guild, server, doc! { "killfeed_delay_secs": secs })
+            .await
+    }
+
+    /// Sets how long after an event its post is edited with the fights that followed (0:
+    /// never).
+    pub async fn set_fights_after(
+        &self,
+        guild: GuildId,
+        server: &ServerId,
+        secs: i64,
+    ) -> Result<GameServer, GameServerError> {
+        let secs = secs.clamp(0, crate::live_posts::MAX_FIGHTS_AFTER_SECS);
+        self.update(guild, server, doc! { "fights_after_secs": secs })
             .await
     }
 

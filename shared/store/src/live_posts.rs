@@ -1,6 +1,7 @@
 //! Live posts (issue #19): messages the bot keeps current by editing them in place —
-//! auto-posted leaderboards (`/leaderboard_channel`) and a server's live status
-//! (`/setup channels status_channel`).
+//! auto-posted leaderboards (`/leaderboard_channel`), a server's live status
+//! (`/status_channel`), and event posts edited once with the fights that followed them
+//! (`/events fights`).
 //!
 //! One document per post in `live_posts`: where it goes, what it shows, when it is next
 //! due, and the Discord message it is shown in. The gateway-shard whose shards hold the
@@ -128,12 +129,34 @@ impl Default for Board {
     }
 }
 
+/// The longest wait after an event before its post shows the fights that followed.
+pub const MAX_FIGHTS_AFTER_SECS: i64 = 3600;
+
+/// An event post (airdrop, mission, convoy) to be edited once with the kills that
+/// followed it: the message's embeds as posted (JSON), and which of them are such events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fights {
+    pub embeds_json: String,
+    pub events: Vec<FollowedEvent>,
+}
+
+/// One event of a message: its embed's index, and the game-clock span whose kills follow
+/// it (from the event to the server's `fights_after_secs` later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowedEvent {
+    pub index: usize,
+    pub from_ms: i64,
+    pub until_ms: i64,
+}
+
 /// What a live post shows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shows {
     Leaderboard(Board),
     /// The server's live status: players, last kills, restart, ingestion health.
     Status,
+    /// Event posts edited once with the fights that followed (then forgotten).
+    Fights(Fights),
 }
 
 impl Shows {
@@ -141,6 +164,7 @@ impl Shows {
         match self {
             Self::Leaderboard(_) => "leaderboard",
             Self::Status => "status",
+            Self::Fights(_) => "fights",
         }
     }
 }
@@ -206,7 +230,52 @@ impl LivePosts {
         match shows {
             Shows::Leaderboard(_) => format!("{guild_id}:{server_id}:leaderboard:{channel_id}"),
             Shows::Status => format!("{guild_id}:{server_id}:status"),
+            // Fights are kept per message (ids are Discord's, unique everywhere).
+            Shows::Fights(_) => format!("{guild_id}:{server_id}:fights:{channel_id}"),
         }
+    }
+
+    /// Remembers a message with event posts, to be edited `after_secs` from now with the
+    /// kills that followed them. Remembering it again (a batch posted again) keeps the
+    /// first.
+    pub async fn follow_fights(
+        &self,
+        (guild_id, server_id): (u64, &str),
+        (channel_id, message_id): (u64, u64),
+        fights: Fights,
+        after_secs: i64,
+    ) -> Result<(), MongoError> {
+        let events: Vec<Document> = fights
+            .events
+            .iter()
+            .map(|e| {
+                doc! {
+                    "index": i64::try_from(e.index).unwrap_or(0),
+                    "from_ms": e.from_ms,
+                    "until_ms": e.until_ms,
+                }
+            })
+            .collect();
+        let id = format!("{guild_id}:{server_id}:fights:{message_id}");
+        crate::db::insert_once(
+            &self.posts,
+            vec![doc! {
+                "_id": id,
+                "guild_id": guild_id.to_string(),
+                "server_id": server_id,
+                "channel_id": channel_id.to_string(),
+                "kind": "fights",
+                "message_id": message_id.to_string(),
+                "fights": { "embeds": fights.embeds_json, "events": events },
+                "every_secs": after_secs,
+                "posts": 1_i64,
+                "due_at": crate::db::from_now(std::time::Duration::from_secs(
+                    u64::try_from(after_secs).unwrap_or(0),
+                )),
+                "schema_version": SCHEMA_VERSION,
+            }],
+        )
+        .await
     }
 
     /// Stores a live post (a board in that channel, or the server's status post, set
@@ -448,6 +517,26 @@ fn post_of(d: &Document) -> Option<LivePost> {
     let get_i64 = |d: &Document, k: &str| crate::stats_store::get_i64(d, k);
     let shows = match d.get_str("kind").ok()? {
         "status" => Shows::Status,
+        "fights" => {
+            let f = d.get_document("fights").ok()?;
+            let events = f
+                .get_array("events")
+                .ok()?
+                .iter()
+                .filter_map(|e| {
+                    let e = e.as_document()?;
+                    Some(FollowedEvent {
+                        index: usize::try_from(get_i64(e, "index")?).ok()?,
+                        from_ms: get_i64(e, "from_ms")?,
+                        until_ms: get_i64(e, "until_ms")?,
+                    })
+                })
+                .collect();
+            Shows::Fights(Fights {
+                embeds_json: f.get_str("embeds").ok()?.to_owned(),
+                events,
+            })
+        }
         "leaderboard" => {
             let b = d.get_document("board").ok()?;
             let stats: Vec<BoardStat> = b

@@ -190,6 +190,38 @@ impl Outbox {
         Ok(counter.and_then(|c| c.get_i64("seq").ok()).unwrap_or(n))
     }
 
+    /// A server's notifications of one kind stamped from `from_ms` to `until_ms` (game
+    /// clock, both included), oldest first, at most `limit`; and how many there are.
+    pub async fn between(
+        &self,
+        (guild_id, server_id): (u64, &str),
+        kind: &str,
+        (from_ms, until_ms): (i64, i64),
+        limit: i64,
+    ) -> Result<(Vec<RecentNotice>, u64), mongodb::error::Error> {
+        let filter = doc! {
+            "guild_id": guild_id.to_string(), "server_id": server_id, "kind": kind,
+            "at": { "$gte": DateTime::from_millis(from_ms), "$lte": DateTime::from_millis(until_ms) },
+        };
+        let count = self.notifications.count_documents(filter.clone()).await?;
+        let docs: Vec<Document> = self
+            .notifications
+            .find(filter)
+            .sort(doc! { "at": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        let notices = docs
+            .into_iter()
+            .map(|d| RecentNotice {
+                at_ms: d.get_datetime("at").map_or(0, |t| t.timestamp_millis()),
+                data: d.get_document("data").cloned().unwrap_or_default(),
+            })
+            .collect();
+        Ok((notices, count))
+    }
+
     /// A server's latest notifications of one kind (`event`, `connection`, …), newest first;
     /// `event` narrows game events to one type (`mission`, `airdrop`, …).
     pub async fn recent(
