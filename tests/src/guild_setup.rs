@@ -92,8 +92,9 @@ pub fn kill(minute: u32) -> String {
 }
 
 /// A whole stack (collector, worker, gateway, simulated Discord) with one game server of
-/// `guild`, added by its admin, whose killfeed posts to `channel`; its killfeed file is
-/// empty and the worker has read it once, so every kill written to `csv` is live.
+/// `guild`, added by its admin, whose killfeed posts to `channel`; its killfeed file and
+/// log are empty and the worker has read them once, so every kill written to `csv` (and
+/// every event written to `home.log(&server)`) is live.
 pub struct KillfeedSetup {
     pub db: crate::backing::TestDatabase,
     /// Holds the server's files; they go when it is dropped.
@@ -120,6 +121,8 @@ impl KillfeedSetup {
         let server = crate::sftp_home::unique_server_id();
         let csv = home.killfeed(&server).join("2026.01.01-00.00.00.csv");
         ok(std::fs::write(&csv, ""));
+        // An empty log too: what is written to `home.log(&server)` later is live.
+        ok(std::fs::write(home.log(&server), ""));
         let sim = ok(DiscordSimulator::start().await);
         let options =
             crate::stack::StackOptions::simulated(&db, &sim, Some(key)).with_loopback_sftp();

@@ -3,7 +3,8 @@
 //! once and then edited in place as the standings change; deleted by someone, it is posted
 //! again and the new message remembered; removed, its message goes. A refresh whose answer
 //! Discord lost is done again under the same nonce, so the channel still has one board.
-//! `/status_channel set` keeps a server's live status the same way.
+//! `/status_channel set` keeps a server's live status the same way. With `/events fights`,
+//! an airdrop's post is edited once with the kills that followed it.
 
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
@@ -20,6 +21,7 @@ const ADMIN: u64 = 978_000_000_000_000_001;
 const KILLFEED: u64 = 678_000_000_000_000_001;
 const BOARD: u64 = 678_000_000_000_000_002;
 const STATUS: u64 = 678_000_000_000_000_003;
+const EVENTS: u64 = 678_000_000_000_000_004;
 
 /// Bravo kills Alpha One at `minute`.
 fn revenge(minute: u32) -> String {
@@ -349,4 +351,107 @@ async fn a_board_whose_answer_was_lost_is_not_posted_twice_and_the_status_post_s
     let removed = ok(sim.answer(&sent, WAIT).await);
     assert_eq!(removed.title(), "Removed", "{}", removed.text());
     assert!(sim.channel_messages(STATUS).is_empty());
+}
+
+#[tokio::test]
+async fn an_airdrop_post_is_edited_once_with_the_kills_that_followed_it() {
+    let db = ok(TestDatabase::create("live_posts_fights").await);
+    let guilds = db.handle().collection::<Document>("guilds");
+    ok(guilds
+        .insert_one(doc! { "guild_id": GUILD.to_string(), "premium_tier": 3, "schema_version": 1 })
+        .await);
+    let KillfeedSetup {
+        db,
+        home,
+        sim,
+        options: _options,
+        stack: _stack,
+        admin,
+        server,
+        csv,
+    } = KillfeedSetup::start(db, "live_posts_fights", (GUILD, ADMIN), KILLFEED).await;
+    let handle = db.handle();
+    for (path, opts) in [
+        (
+            "setup channels",
+            vec![
+                ("server_id", Opt::str(&server)),
+                ("events_channel", Opt::Channel(EVENTS)),
+            ],
+        ),
+        ("events start", vec![("server_id", Opt::str(&server))]),
+        (
+            "events fights",
+            vec![("server_id", Opt::str(&server)), ("minutes", Opt::Int(10))],
+        ),
+    ] {
+        let sent = sim.slash(0, &admin, path, &opts);
+        let answer = ok(sim.answer(&sent, WAIT).await);
+        assert!(
+            !answer.title().contains("refused"),
+            "{path}: {}",
+            answer.text()
+        );
+    }
+    tower_tests::support::first_read_done(&handle, GUILD, &server).await;
+
+    // An airdrop at 00:10; kills at 00:12 and 00:15 follow it, one at 00:40 does not.
+    ok(std::fs::write(
+        home.log(&server),
+        "Log file open, 01/01/26 00:00:00\n\
+         [2026.01.01-00.10.00:000][  1]LogSFPS: AirDrop switched to Flying\n",
+    ));
+    ok(std::fs::write(
+        &csv,
+        format!("{}{}{}", kill(12), revenge(15), kill(40)),
+    ));
+    kills_counted(&handle, GUILD, &server, 3).await;
+    eventually("the airdrop posted", WAIT, || async {
+        sim.channel_messages(EVENTS).len() == 1
+    })
+    .await;
+    // The log's opening is a restart, posted in the same message: only the airdrop is
+    // followed.
+    let (message, posted) = sim.channel_messages(EVENTS)[0].clone();
+    let titles: Vec<&str> = posted["embeds"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["title"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(titles, ["Server restart", "Airdrop"], "{posted}");
+    let posts = handle.collection::<Document>("live_posts");
+    eventually("the airdrop followed", WAIT, || async {
+        posts.count_documents(doc! { "kind": "fights" }).await.ok() == Some(1)
+    })
+    .await;
+    assert_eq!(sim.edits(EVENTS), 0, "not before its ten minutes");
+
+    // Ten minutes on (moved, not waited for): edited once, with the two kills.
+    make_due(&handle).await;
+    eventually("the airdrop post edited", WAIT, || async {
+        sim.edits(EVENTS) == 1
+    })
+    .await;
+    let (id, edited) = sim.channel_messages(EVENTS)[0].clone();
+    assert_eq!(id, message);
+    let fights = edited["embeds"][1]["fields"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "Fights in the 10 min after"))
+        .and_then(|f| f["value"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        fights,
+        "+2 min · Alpha One → Bravo (AK-74, 120 m)\n+5 min · Bravo → Alpha One (M4A1, 50 m)",
+        "{edited}"
+    );
+    assert_eq!(edited["embeds"][1]["title"], "Airdrop", "the post kept");
+    assert_eq!(
+        edited["embeds"][0], posted["embeds"][0],
+        "the restart as it was"
+    );
+    eventually("the airdrop forgotten", WAIT, || async {
+        posts.count_documents(doc! {}).await.ok() == Some(0)
+    })
+    .await;
+    assert_eq!(sim.posted(EVENTS).len(), 1, "edited, never posted again");
 }
