@@ -57,6 +57,8 @@ const BATCH_MAX: usize = 100;
 const SERVER_TTL: Duration = Duration::from_secs(5);
 /// Attempts to post one message before the batch is given up for a retry later.
 const POST_ATTEMPTS: u32 = 3;
+/// How long a posted message's answer is read for its id (only a later edit needs it).
+const ANSWER_READ: Duration = Duration::from_secs(5);
 /// How long after a post attempt Discord surely still knows its nonce ("a few minutes"):
 /// within it, a message that cannot be checked is posted again with the same nonce.
 const NONCE_TRUSTED: Duration = Duration::from_secs(120);
@@ -583,6 +585,12 @@ impl Poster {
         let Some((guild, server)) = server_of.get(first).copied() else {
             return;
         };
+        // A channel several servers post events to: the first server's events are followed
+        // (one edit per message, with one server's kills).
+        let events: Vec<(usize, &str, i64, i64)> = events
+            .into_iter()
+            .filter(|(_, c, _, _)| server_of.get(c) == Some(&(guild, server)))
+            .collect();
         let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
         let Ok(embeds_json) = serde_json::to_string(&embeds) else {
             return;
@@ -677,10 +685,12 @@ impl Poster {
                 })
                 .await;
             match sent {
-                // The message's id, where its answer can be read (for a later edit).
+                // The message's id, where its answer can be read in time (for a later
+                // edit); a body that stalls must not hold up the feed.
                 Ok(response) => {
+                    let message = tokio::time::timeout(ANSWER_READ, response.model()).await;
                     return Ok(Posted::Sent(
-                        response.model().await.ok().map(|m| m.id.get()),
+                        message.ok().and_then(Result::ok).map(|m| m.id.get()),
                     ));
                 }
                 // The channel is gone or the bot may not post there: this message can never

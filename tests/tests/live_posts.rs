@@ -424,6 +424,14 @@ async fn an_airdrop_post_is_edited_once_with_the_kills_that_followed_it() {
     })
     .await;
     assert_eq!(sim.edits(EVENTS), 0, "not before its ten minutes");
+    // Due the ten minutes and one more (kills of the last moments are read by then).
+    let due_in_ms = ok(posts.find_one(doc! { "kind": "fights" }).await)
+        .and_then(|d| d.get_datetime("due_at").ok().map(|t| t.timestamp_millis()))
+        .map(|t| t - mongodb::bson::DateTime::now().timestamp_millis());
+    assert!(
+        due_in_ms.is_some_and(|ms| (600_000..=660_000).contains(&ms)),
+        "{due_in_ms:?}"
+    );
 
     // Ten minutes on (moved, not waited for): edited once, with the two kills.
     make_due(&handle).await;
@@ -454,4 +462,75 @@ async fn an_airdrop_post_is_edited_once_with_the_kills_that_followed_it() {
     })
     .await;
     assert_eq!(sim.posted(EVENTS).len(), 1, "edited, never posted again");
+}
+
+/// The store's side of a refresh racing an admin: a refresh that lost its post (removed,
+/// moved) records nothing and posts nothing; settings set during a refresh are drawn at
+/// once, not an interval later; a board set again after its removal posts under a new
+/// nonce; one look is not filled with other gateways' posts.
+#[tokio::test]
+async fn a_refresh_racing_an_admin_never_leaves_a_stray_or_stale_post() {
+    use tower_store::live_posts::{Board, LivePosts, Shows};
+    let db = ok(TestDatabase::create("live_posts_races").await);
+    let store = LivePosts::new(&ok(db.open().await));
+    let board = || Shows::Leaderboard(Board::default());
+    let ours = |g: u64| g == GUILD;
+
+    // Removed while a refresh holds it.
+    ok(store.set(GUILD, "1", BOARD, board(), 900).await);
+    let claimed = ok(store.claim_due(ours).await);
+    assert_eq!(claimed.len(), 1);
+    let first_nonce = claimed[0].nonce();
+    assert!(ok(store.remove(GUILD, "1", Some(BOARD)).await).is_some());
+    assert!(
+        !ok(store.message_gone(&claimed[0]).await),
+        "no repost for a removed board"
+    );
+    assert!(
+        !ok(store.shown(&claimed[0], 42, true, 900).await),
+        "not recorded"
+    );
+    assert!(
+        ok(store.of_guild(GUILD).await).is_empty(),
+        "not brought back"
+    );
+
+    // Set again: a new nonce, so Discord cannot answer with the removed message.
+    let (again, _) = ok(store.set(GUILD, "1", BOARD, board(), 900).await);
+    assert_ne!(again.nonce(), first_nonce);
+
+    // Set while a refresh holds it: the refresh's message is kept and the post stays due.
+    let claimed = ok(store.claim_due(ours).await);
+    assert_eq!(claimed.len(), 1);
+    ok(store.set(GUILD, "1", BOARD, board(), 600).await);
+    assert!(ok(store.shown(&claimed[0], 43, true, 600).await));
+    let now = ok(store.of_guild(GUILD).await);
+    assert_eq!(now[0].message_id, Some(43));
+    let due = ok(store.due(ours).await);
+    assert_eq!(due.len(), 1, "due again at once, to draw the new settings");
+    // Shown with the settings it drew: due an interval later.
+    let claimed = ok(store.claim_due(ours).await);
+    assert!(ok(store.shown(&claimed[0], 43, false, 600).await));
+    assert!(ok(store.due(ours).await).is_empty());
+
+    // A status moved to another channel while a refresh holds it: nothing recorded.
+    ok(store.set(GUILD, "1", STATUS, Shows::Status, 60).await);
+    let claimed = ok(store.claim_due(ours).await);
+    assert_eq!(claimed.len(), 1);
+    let (_, moved) = ok(store.set(GUILD, "1", STATUS + 1, Shows::Status, 60).await);
+    assert_eq!(moved, None, "it had no message yet");
+    assert!(!ok(store.shown(&claimed[0], 44, true, 60).await));
+    assert!(!ok(store.message_gone(&claimed[0]).await));
+
+    // 150 posts of another gateway's guilds due first do not crowd this gateway's out.
+    for g in 0..150 {
+        ok(store.set(1_000 + g, "1", BOARD, board(), 900).await);
+    }
+    ok(store.set(GUILD, "2", BOARD, board(), 900).await);
+    let due = ok(store.due(ours).await);
+    assert!(
+        due.iter().any(|p| p.server_id == "2"),
+        "{:?}",
+        due.iter().map(|p| &p.id).collect::<Vec<_>>()
+    );
 }

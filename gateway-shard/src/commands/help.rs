@@ -279,7 +279,8 @@ pub fn events() -> Reply {
                 "`/events config server_id [mission] [airdrop] [crash] [trader] [convoy] [encounter] [server_restart]` — which game events are posted\n\
                  `/events conn_config server_id [connect] [disconnect]` — which connections are posted\n\
                  `/events suicide_config server_id [menu] [fall] [other]` — which suicides the killfeed posts\n\
-                 `/killfeed highlights server_id [streaks] [streak_ends] [revenge] [long_shots] [long_shot_m]` — which highlights the killfeed posts",
+                 `/killfeed highlights server_id [streaks] [streak_ends] [revenge] [long_shots] [long_shot_m]` — which highlights the killfeed posts\n\
+                 `/events fights server_id [minutes]` — airdrop, mission and convoy posts edited with the kills that followed",
             ))
             .field(EmbedFieldBuilder::new(
                 "💡 Tips",

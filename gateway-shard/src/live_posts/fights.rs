@@ -25,6 +25,23 @@ use crate::rest::UNKNOWN_MESSAGE;
 
 /// Kills listed under an event (the rest are counted).
 const LISTED: i64 = 8;
+/// Discord's limits: characters in a message's embeds, fields per embed, a field's value.
+const MESSAGE_LIMIT: usize = 5_900;
+const FIELDS_MAX: usize = 25;
+const FIELD_VALUE_MAX: usize = 1024;
+
+/// The characters Discord counts toward a message's 6,000.
+fn characters(e: &Embed) -> usize {
+    let text = |t: Option<&str>| t.map_or(0, |t| t.chars().count());
+    text(e.title.as_deref())
+        + text(e.description.as_deref())
+        + text(e.footer.as_ref().map(|f| f.text.as_str()))
+        + text(e.author.as_ref().map(|a| a.name.as_str()))
+        + e.fields
+            .iter()
+            .map(|f| f.name.chars().count() + f.value.chars().count())
+            .sum::<usize>()
+}
 
 /// Edits the message once with each event's fights, then forgets it.
 pub async fn refresh(
@@ -49,7 +66,16 @@ pub async fn refresh(
         store.forget(&post.id).await?;
         return Ok(Refreshed::Forgotten);
     }
+    // What the message may still take: Discord refuses one over 6,000 characters.
+    let room = MESSAGE_LIMIT.saturating_sub(embeds.iter().map(characters).sum::<usize>());
+    let per_event = (room / fights.events.len().max(1)).min(FIELD_VALUE_MAX + 40);
     for event in &fights.events {
+        let fits = embeds
+            .get(event.index)
+            .is_some_and(|e| e.fields.len() < FIELDS_MAX);
+        if !fits || per_event < 80 {
+            continue;
+        }
         let (kills, count) = bot
             .outbox
             .between(
@@ -61,10 +87,15 @@ pub async fn refresh(
             .await?;
         let minutes = (event.until_ms - event.from_ms) / 60_000;
         if let Some(embed) = embeds.get_mut(event.index) {
+            let name = format!("Fights in the {minutes} min after");
+            let value = clip(
+                &field(event.from_ms, &kills, count),
+                per_event.saturating_sub(name.chars().count()),
+            );
             embed.fields.push(EmbedField {
                 inline: false,
-                name: format!("Fights in the {minutes} min after"),
-                value: field(event.from_ms, &kills, count),
+                name,
+                value,
             });
         }
     }
@@ -82,10 +113,13 @@ pub async fn refresh(
             store.forget(&post.id).await?;
             Ok(Refreshed::Edited(message.get()))
         }
-        // Deleted, or the channel refuses the bot: nothing to edit any more.
-        Err(e) if e.code() == Some(UNKNOWN_MESSAGE) || matches!(e.status(), Some(403 | 404)) => {
+        // Deleted, the channel refuses the bot, or Discord refuses this edit (400): it
+        // will not go through later either.
+        Err(e)
+            if e.code() == Some(UNKNOWN_MESSAGE) || matches!(e.status(), Some(400 | 403 | 404)) =>
+        {
             if e.code() != Some(UNKNOWN_MESSAGE)
-                && let Some(status) = e.status()
+                && let Some(status @ (403 | 404)) = e.status()
             {
                 bot.channel_blocks
                     .block(post.guild_id, post.channel_id, status, &e.to_string())
@@ -134,7 +168,7 @@ pub fn field(from_ms: i64, kills: &[RecentNotice], count: u64) -> String {
     if more > 0 {
         lines.push(format!("… and {more} more"));
     }
-    clip(&lines.join("\n"), 1024)
+    clip(&lines.join("\n"), FIELD_VALUE_MAX)
 }
 
 #[cfg(test)]

@@ -69,10 +69,7 @@ pub async fn keep_current(bot: Arc<Bot>, shutdown: Shutdown) {
             _ = tick.tick() => {}
             () = shutdown.wait() => return,
         }
-        let due = match store
-            .claim_due(|g| bot.shards.contains_guild(GuildId(g)))
-            .await
-        {
+        let due = match store.due(|g| bot.shards.contains_guild(GuildId(g))).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(error = %e, "live posts not looked at; trying again");
@@ -80,6 +77,15 @@ pub async fn keep_current(bot: Arc<Bot>, shutdown: Shutdown) {
             }
         };
         for post in due {
+            // Claimed only now, so the claim does not lapse while earlier ones are shown.
+            let post = match store.claim(&post).await {
+                Ok(Some(post)) => post,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(post = %post.id, error = %e, "live post not claimed");
+                    continue;
+                }
+            };
             if let Err(e) = refresh(&bot, &store, &post).await {
                 tracing::warn!(post = %post.id, error = %e, "live post not refreshed");
                 if let Err(e) = store.retry_later(&post, RETRY_SECS).await {
@@ -169,10 +175,13 @@ async fn show(
                     Refreshed::Edited(message.get()),
                 ));
             }
-            // Deleted by someone: posted again below, under a new nonce.
+            // Deleted by someone: posted again below, under a new nonce; unless this
+            // refresh no longer holds the post (removed or moved meanwhile).
             Err(e) if e.code() == Some(UNKNOWN_MESSAGE) => {
+                if !store.message_gone(&post).await? {
+                    return Ok(Refreshed::TakenOver);
+                }
                 tracing::info!(post = %post.id, "a live post's message was deleted; posting it again");
-                store.message_gone(&post).await?;
                 post.message_id = None;
                 post.posts += 1;
             }
@@ -203,10 +212,21 @@ async fn show(
     match message {
         Ok(m) => {
             bot.channel_blocks.posted(post.channel_id).await?;
-            Ok(recorded(
-                store.shown(&post, m.id.get(), true, every).await?,
-                Refreshed::Posted(m.id.get()),
-            ))
+            if store.shown(&post, m.id.get(), true, every).await? {
+                return Ok(Refreshed::Posted(m.id.get()));
+            }
+            // Removed, moved or taken over while this was posted: a message no post
+            // holds would never be edited or removed, so it goes.
+            if !store.holds_message(&post.id, m.id.get()).await? {
+                let deleted = bot
+                    .rate_limits
+                    .send(|| bot.http.delete_message(channel, m.id).into_future())
+                    .await;
+                if let Err(e) = deleted {
+                    tracing::warn!(post = %post.id, error = %e, "a live post's stray message was not deleted");
+                }
+            }
+            Ok(Refreshed::TakenOver)
         }
         Err(e) => failed(bot, store, &post, &e).await,
     }

@@ -46,7 +46,7 @@ pub fn min_board_every_secs(tier: crate::tier::Tier) -> i64 {
     }
 }
 
-/// Due posts one look claims at most (the rest at the next look).
+/// Due posts one look takes at most (the rest at the next look).
 const DUE_MAX: i64 = 100;
 
 /// One ranking on a board.
@@ -182,6 +182,10 @@ pub struct LivePost {
     pub message_id: Option<u64>,
     /// How many messages it has been posted as (the nonce of the next one).
     pub posts: i64,
+    /// Set when the post was first stored: part of every nonce of its messages.
+    pub seed: String,
+    /// How many times it was set: a refresh drew the settings of this one.
+    pub rev: i64,
     /// The claim of the refresh that holds it ([`LivePosts::claim_due`]).
     pub claim: Option<String>,
 }
@@ -194,7 +198,7 @@ impl LivePost {
         // SHA-256, not the std hasher: the same in every build and process.
         let d = ring::digest::digest(
             &ring::digest::SHA256,
-            format!("live|{}|{}", self.id, self.posts).as_bytes(),
+            format!("live|{}|{}|{}", self.id, self.seed, self.posts).as_bytes(),
         );
         let mut b = [0u8; 8];
         b.copy_from_slice(&d.as_ref()[..8]);
@@ -269,6 +273,7 @@ impl LivePosts {
                 "fights": { "embeds": fights.embeds_json, "events": events },
                 "every_secs": after_secs,
                 "posts": 1_i64,
+                "rev": 0_i64,
                 "due_at": crate::db::from_now(std::time::Duration::from_secs(
                     u64::try_from(after_secs).unwrap_or(0),
                 )),
@@ -318,7 +323,16 @@ impl LivePosts {
         if let Shows::Leaderboard(board) = &shows {
             set.insert("board", board_doc(board));
         }
-        let mut update = doc! { "$set": set, "$setOnInsert": { "posts": 0_i64 } };
+        // `rev` tells a refresh under way that it drew the old settings; `seed` makes the
+        // nonces of a post set again after a removal differ from the removed one's.
+        let mut update = doc! {
+            "$set": set,
+            "$inc": { "rev": 1_i64 },
+            "$setOnInsert": {
+                "posts": 0_i64,
+                "seed": mongodb::bson::oid::ObjectId::new().to_hex(),
+            },
+        };
         if moved.is_some() {
             update.insert("$unset", doc! { "message_id": "" });
         }
@@ -340,6 +354,8 @@ impl LivePosts {
             every_secs,
             message_id: None,
             posts: 0,
+            seed: String::new(),
+            rev: 1,
             claim: None,
         });
         Ok((post, moved))
@@ -387,11 +403,12 @@ impl LivePosts {
         Ok(docs.iter().filter_map(post_of).collect())
     }
 
-    /// Claims the posts due now of the guilds `ours` accepts (a gateway's shards), each
-    /// for [`CLAIM_SECS`]; a post another refresh holds is left to it.
-    pub async fn claim_due(&self, ours: impl Fn(u64) -> bool) -> Result<Vec<LivePost>, MongoError> {
+    /// The posts due now of the guilds `ours` accepts (a gateway's shards), oldest due
+    /// first, at most [`DUE_MAX`]: other gateways' posts and claimed ones are passed over,
+    /// not counted. Each is claimed with [`LivePosts::claim`] just before its refresh.
+    pub async fn due(&self, ours: impl Fn(u64) -> bool) -> Result<Vec<LivePost>, MongoError> {
         let now = DateTime::now();
-        let due: Vec<Document> = self
+        let mut cursor = self
             .posts
             .find(doc! {
                 "due_at": { "$lte": now },
@@ -401,40 +418,81 @@ impl LivePosts {
                 ],
             })
             .sort(doc! { "due_at": 1 })
-            .limit(DUE_MAX)
-            .await?
-            .try_collect()
             .await?;
-        let until = DateTime::from_millis(now.timestamp_millis() + CLAIM_SECS * 1000);
-        let mut claimed = Vec::new();
-        for post in due.iter().filter_map(post_of) {
-            if !ours(post.guild_id) {
-                continue;
+        let mut due = Vec::new();
+        while let Some(d) = cursor.try_next().await? {
+            match post_of(&d) {
+                Some(post) if ours(post.guild_id) => due.push(post),
+                Some(_) => {}
+                // A kind of a newer build: out of the way for a day, left for that build.
+                None => {
+                    if let Ok(id) = d.get_str("_id") {
+                        self.posts
+                            .update_one(
+                                doc! { "_id": id },
+                                doc! { "$set": { "due_at": crate::db::from_now(
+                                    std::time::Duration::from_secs(24 * 3600),
+                                ) } },
+                            )
+                            .await?;
+                    }
+                }
             }
-            let claim = mongodb::bson::oid::ObjectId::new().to_hex();
-            let taken = self
-                .posts
-                .find_one_and_update(
-                    doc! {
-                        "_id": &post.id,
-                        "due_at": { "$lte": now },
-                        "$or": [
-                            { "claimed_until": { "$exists": false } },
-                            { "claimed_until": { "$lt": now } },
-                        ],
-                    },
-                    doc! { "$set": { "claim": &claim, "claimed_until": until } },
-                )
-                .return_document(mongodb::options::ReturnDocument::After)
-                .await?;
-            claimed.extend(taken.as_ref().and_then(post_of));
+            if due.len() as i64 >= DUE_MAX {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    /// Claims a due post for one refresh, for [`CLAIM_SECS`]; `None` when another refresh
+    /// holds it, or it is no longer due (set again meanwhile, or removed).
+    pub async fn claim(&self, post: &LivePost) -> Result<Option<LivePost>, MongoError> {
+        let now = DateTime::now();
+        let until = DateTime::from_millis(now.timestamp_millis() + CLAIM_SECS * 1000);
+        let claim = mongodb::bson::oid::ObjectId::new().to_hex();
+        let taken = self
+            .posts
+            .find_one_and_update(
+                doc! {
+                    "_id": &post.id,
+                    "due_at": { "$lte": now },
+                    "$or": [
+                        { "claimed_until": { "$exists": false } },
+                        { "claimed_until": { "$lt": now } },
+                    ],
+                },
+                doc! { "$set": { "claim": &claim, "claimed_until": until } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?;
+        Ok(taken.as_ref().and_then(post_of))
+    }
+
+    /// Claims every post due now of the guilds `ours` accepts (tests; the gateway claims
+    /// each just before its refresh, so a claim does not lapse while others are shown).
+    pub async fn claim_due(&self, ours: impl Fn(u64) -> bool) -> Result<Vec<LivePost>, MongoError> {
+        let mut claimed = Vec::new();
+        for post in self.due(ours).await? {
+            claimed.extend(self.claim(&post).await?);
         }
         Ok(claimed)
     }
 
+    /// Whether the post's message is this one: what a refresh that lost its claim checks
+    /// before deleting a message it posted (another refresh may have recorded it).
+    pub async fn holds_message(&self, id: &str, message_id: u64) -> Result<bool, MongoError> {
+        Ok(self
+            .posts
+            .find_one(doc! { "_id": id, "message_id": message_id.to_string() })
+            .await?
+            .is_some())
+    }
+
     /// A claimed post was shown in `message_id` (edited, or posted anew: `posted`); it is
-    /// next due `next_in_secs` from now. False when the claim had lapsed and another
-    /// refresh took the post over (or it was removed meanwhile).
+    /// next due `next_in_secs` from now, or at once where it was set again meanwhile (the
+    /// refresh drew the old settings). False when the claim had lapsed and another
+    /// refresh took the post over, or it was removed or moved to another channel.
     pub async fn shown(
         &self,
         post: &LivePost,
@@ -445,39 +503,62 @@ impl LivePosts {
         let Some(claim) = &post.claim else {
             return Ok(false);
         };
-        let mut update = doc! {
-            "$set": {
-                "message_id": message_id.to_string(),
-                "shown_at": DateTime::now(),
-                "due_at": crate::db::from_now(std::time::Duration::from_secs(
-                    u64::try_from(next_in_secs).unwrap_or(60),
-                )),
-            },
-            "$unset": { "claim": "", "claimed_until": "" },
+        let mine = doc! {
+            "_id": &post.id,
+            "claim": claim,
+            "channel_id": post.channel_id.to_string(),
         };
-        if posted {
-            update.insert("$inc", doc! { "posts": 1_i64 });
-        }
-        let done = self
+        let mut set = doc! {
+            "message_id": message_id.to_string(),
+            "shown_at": DateTime::now(),
+        };
+        let mut unchanged = mine.clone();
+        unchanged.insert("rev", post.rev);
+        let mut next = set.clone();
+        next.insert(
+            "due_at",
+            crate::db::from_now(std::time::Duration::from_secs(
+                u64::try_from(next_in_secs).unwrap_or(60),
+            )),
+        );
+        let update = |set: Document| {
+            let mut u = doc! { "$set": set, "$unset": { "claim": "", "claimed_until": "" } };
+            if posted {
+                u.insert("$inc", doc! { "posts": 1_i64 });
+            }
+            u
+        };
+        if self
             .posts
-            .update_one(doc! { "_id": &post.id, "claim": claim }, update)
-            .await?;
+            .update_one(unchanged, update(next))
+            .await?
+            .matched_count
+            == 1
+        {
+            return Ok(true);
+        }
+        // Set again while this refresh ran: the message is kept, and due as `set` made it.
+        set.insert("shown_at", DateTime::now());
+        let done = self.posts.update_one(mine, update(set)).await?;
         Ok(done.matched_count == 1)
     }
 
     /// A claimed post's message is gone (deleted by someone): the next refresh posts a
     /// new one, under a new nonce.
-    pub async fn message_gone(&self, post: &LivePost) -> Result<(), MongoError> {
+    /// False when this refresh no longer holds the post (its claim lapsed, or the post
+    /// was removed or moved): it must not post a new message.
+    pub async fn message_gone(&self, post: &LivePost) -> Result<bool, MongoError> {
         let Some(claim) = &post.claim else {
-            return Ok(());
+            return Ok(false);
         };
-        self.posts
+        let done = self
+            .posts
             .update_one(
-                doc! { "_id": &post.id, "claim": claim },
+                doc! { "_id": &post.id, "claim": claim, "channel_id": post.channel_id.to_string() },
                 doc! { "$unset": { "message_id": "" }, "$inc": { "posts": 1_i64 } },
             )
             .await?;
-        Ok(())
+        Ok(done.matched_count == 1)
     }
 
     /// A refresh that could not be shown: the claim is given back and the post is due
@@ -572,6 +653,8 @@ fn post_of(d: &Document) -> Option<LivePost> {
         every_secs: get_i64(d, "every_secs").unwrap_or(DEFAULT_BOARD_EVERY_SECS),
         message_id: d.get_str("message_id").ok().and_then(|m| m.parse().ok()),
         posts: get_i64(d, "posts").unwrap_or(0),
+        seed: d.get_str("seed").unwrap_or_default().to_owned(),
+        rev: get_i64(d, "rev").unwrap_or(0),
         claim: d.get_str("claim").ok().map(str::to_owned),
     })
 }
