@@ -116,6 +116,17 @@ async fn the_tour_shows_the_product_working() {
     let board = after(out, "/stats leaderboard server_id:7020 stat:kills");
     assert!(board.contains("Kills — Sandbox Deadside"), "{out}");
     assert!(board.contains("HallagerTheDane — 2"), "{out}");
+    // The auto-posted board and the live status, posted in their channels.
+    let posted = after(out, "wait-post leaderboards 60");
+    assert!(posted.starts_with("#leaderboards\n"), "{out}");
+    assert!(
+        posted.contains("Kills (all time) — Sandbox Deadside"),
+        "{out}"
+    );
+    assert!(posted.contains("🥇"), "{out}");
+    let status = after(out, "wait-post status 60");
+    assert!(status.contains("Sandbox Deadside — live status"), "{out}");
+    assert!(status.contains("Killfeed current to"), "{out}");
     let player = after(
         out,
         "/stats player server_id:7020 player_name:HallagerTheDane",

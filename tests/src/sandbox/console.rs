@@ -217,8 +217,8 @@ fn seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a number of seconds (0 to 3600)"))
 }
 
-/// Prints every post in a sandbox channel and every rename of its voice channel as they
-/// happen (the prompt's live view), until the simulator stops.
+/// Prints every post and edit in a sandbox channel and every rename of its voice channel as
+/// they happen (the prompt's live view), until the simulator stops.
 pub async fn show_live(sim: &DiscordSimulator, style: Style, print: super::prompt::Print) {
     let mut events = sim.subscribe();
     loop {
@@ -231,6 +231,16 @@ pub async fn show_live(sim: &DiscordSimulator, style: Style, print: super::promp
             SimEvent::Posted { channel, body, .. } => {
                 if let Some(c) = CHANNELS.iter().find(|c| c.id == channel) {
                     print(render::message(&format!("#{}", c.name), &body, style));
+                }
+            }
+            // A message edited in place (a leaderboard's refresh, an event's fights).
+            SimEvent::Edited { channel, body, .. } => {
+                if let Some(c) = CHANNELS.iter().find(|c| c.id == channel) {
+                    print(render::message(
+                        &format!("#{} (edited)", c.name),
+                        &body,
+                        style,
+                    ));
                 }
             }
             SimEvent::Rest(call) if call.method == "PATCH" && !call.rate_limited => {

@@ -44,8 +44,9 @@ pub fn channel_id(name: &str) -> Option<u64> {
 }
 
 /// The channels the demo server's feeds post to; `players` is the voice channel the bot
-/// renames with the player count.
-pub const CHANNELS: [Channel; 4] = [
+/// renames with the player count; `leaderboards` and `status` are free for
+/// `/leaderboard_channel` and `/status_channel`.
+pub const CHANNELS: [Channel; 6] = [
     Channel {
         name: "killfeed",
         id: 800_000_000_000_001_001,
@@ -61,5 +62,13 @@ pub const CHANNELS: [Channel; 4] = [
     Channel {
         name: "players",
         id: 800_000_000_000_001_004,
+    },
+    Channel {
+        name: "leaderboards",
+        id: 800_000_000_000_001_005,
+    },
+    Channel {
+        name: "status",
+        id: 800_000_000_000_001_006,
     },
 ];
