@@ -481,7 +481,14 @@ async fn a_refresh_racing_an_admin_never_leaves_a_stray_or_stale_post() {
     let claimed = ok(store.claim_due(ours).await);
     assert_eq!(claimed.len(), 1);
     let first_nonce = claimed[0].nonce();
+    // Another refresh of the post as it stands would be handed the same message (same
+    // nonce): a message this one could not record is not deleted under it.
+    assert!(ok(store.may_hold(&claimed[0], 42).await));
     assert!(ok(store.remove(GUILD, "1", Some(BOARD)).await).is_some());
+    assert!(
+        !ok(store.may_hold(&claimed[0], 42).await),
+        "a stray: deleted"
+    );
     assert!(
         !ok(store.message_gone(&claimed[0]).await),
         "no repost for a removed board"

@@ -217,7 +217,7 @@ async fn show(
             }
             // Removed, moved or taken over while this was posted: a message no post
             // holds would never be edited or removed, so it goes.
-            if !store.holds_message(&post.id, m.id.get()).await? {
+            if !store.may_hold(&post, m.id.get()).await? {
                 let deleted = bot
                     .rate_limits
                     .send(|| bot.http.delete_message(channel, m.id).into_future())

@@ -479,14 +479,24 @@ impl LivePosts {
         Ok(claimed)
     }
 
-    /// Whether the post's message is this one: what a refresh that lost its claim checks
-    /// before deleting a message it posted (another refresh may have recorded it).
-    pub async fn holds_message(&self, id: &str, message_id: u64) -> Result<bool, MongoError> {
-        Ok(self
+    /// Whether a message this refresh posted but could not record may still be the
+    /// post's: it holds it, or the post is as this refresh saw it (same channel, seed and
+    /// count of posts), so whoever holds it now posts under the same nonce and is handed
+    /// this very message by Discord. Otherwise nobody will ever edit or remove it.
+    pub async fn may_hold(&self, post: &LivePost, message_id: u64) -> Result<bool, MongoError> {
+        let held = self
             .posts
-            .find_one(doc! { "_id": id, "message_id": message_id.to_string() })
-            .await?
-            .is_some())
+            .find_one(doc! { "_id": &post.id, "$or": [
+                { "message_id": message_id.to_string() },
+                {
+                    "channel_id": post.channel_id.to_string(),
+                    "seed": &post.seed,
+                    "posts": post.posts,
+                    "message_id": { "$exists": false },
+                },
+            ] })
+            .await?;
+        Ok(held.is_some())
     }
 
     /// A claimed post was shown in `message_id` (edited, or posted anew: `posted`); it is
@@ -513,7 +523,8 @@ impl LivePosts {
             "shown_at": DateTime::now(),
         };
         let mut unchanged = mine.clone();
-        unchanged.insert("rev", post.rev);
+        // A post stored before `rev` was kept has none: read as 0, matched as missing.
+        unchanged.insert("rev", doc! { "$in": [post.rev, mongodb::bson::Bson::Null] });
         let mut next = set.clone();
         next.insert(
             "due_at",
