@@ -247,3 +247,13 @@ pub fn cpu_seconds_named(name: &str) -> f64 {
         .map(cpu_seconds)
         .sum()
 }
+
+/// The `p` quantile (0 to 1) of `sorted` durations, the nearest rank by rounding; zero for
+/// none (the benches' p50 and p99).
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}

@@ -23,6 +23,20 @@ const BOARD: u64 = 678_000_000_000_000_002;
 const STATUS: u64 = 678_000_000_000_000_003;
 const EVENTS: u64 = 678_000_000_000_000_004;
 
+/// A whole stack with one game server of `GUILD` at `tier`, its killfeed posting to
+/// `KILLFEED`; the database and files named after `test`.
+async fn setup(test: &str, tier: i32) -> KillfeedSetup {
+    let db = ok(TestDatabase::create(test).await);
+    ok(db
+        .handle()
+        .collection::<Document>("guilds")
+        .insert_one(
+            doc! { "guild_id": GUILD.to_string(), "premium_tier": tier, "schema_version": 1 },
+        )
+        .await);
+    KillfeedSetup::start(db, test, (GUILD, ADMIN), KILLFEED).await
+}
+
 /// Bravo kills Alpha One at `minute`.
 fn revenge(minute: u32) -> String {
     format!("2026.01.01-00.{minute:02}.00;Bravo;{BRAVO};Alpha One;{ALPHA};M4A1;50;PS5;PS5;\n")
@@ -49,11 +63,6 @@ async fn make_due(db: &mongodb::Database) {
 
 #[tokio::test]
 async fn a_leaderboard_is_posted_once_then_edited_in_place_and_reposted_only_when_deleted() {
-    let db = ok(TestDatabase::create("live_posts").await);
-    let guilds = db.handle().collection::<Document>("guilds");
-    ok(guilds
-        .insert_one(doc! { "guild_id": GUILD.to_string(), "premium_tier": 1, "schema_version": 1 })
-        .await);
     let KillfeedSetup {
         db,
         home: _home,
@@ -63,7 +72,7 @@ async fn a_leaderboard_is_posted_once_then_edited_in_place_and_reposted_only_whe
         admin,
         server,
         csv,
-    } = KillfeedSetup::start(db, "live_posts", (GUILD, ADMIN), KILLFEED).await;
+    } = setup("live_posts", 1).await;
     let handle = db.handle();
     ok(std::fs::write(&csv, format!("{}{}", kill(1), kill(2))));
     kills_counted(&handle, GUILD, &server, 2).await;
@@ -230,11 +239,6 @@ async fn a_leaderboard_is_posted_once_then_edited_in_place_and_reposted_only_whe
 
 #[tokio::test]
 async fn a_board_whose_answer_was_lost_is_not_posted_twice_and_the_status_post_shows_health() {
-    let db = ok(TestDatabase::create("live_posts_lost").await);
-    let guilds = db.handle().collection::<Document>("guilds");
-    ok(guilds
-        .insert_one(doc! { "guild_id": GUILD.to_string(), "premium_tier": 3, "schema_version": 1 })
-        .await);
     let KillfeedSetup {
         db,
         home: _home,
@@ -244,7 +248,7 @@ async fn a_board_whose_answer_was_lost_is_not_posted_twice_and_the_status_post_s
         admin,
         server,
         csv,
-    } = KillfeedSetup::start(db, "live_posts_lost", (GUILD, ADMIN), KILLFEED).await;
+    } = setup("live_posts_lost", 3).await;
     let handle = db.handle();
     ok(std::fs::write(&csv, kill(1)));
     kills_counted(&handle, GUILD, &server, 1).await;
@@ -355,11 +359,6 @@ async fn a_board_whose_answer_was_lost_is_not_posted_twice_and_the_status_post_s
 
 #[tokio::test]
 async fn an_airdrop_post_is_edited_once_with_the_kills_that_followed_it() {
-    let db = ok(TestDatabase::create("live_posts_fights").await);
-    let guilds = db.handle().collection::<Document>("guilds");
-    ok(guilds
-        .insert_one(doc! { "guild_id": GUILD.to_string(), "premium_tier": 3, "schema_version": 1 })
-        .await);
     let KillfeedSetup {
         db,
         home,
@@ -369,7 +368,7 @@ async fn an_airdrop_post_is_edited_once_with_the_kills_that_followed_it() {
         admin,
         server,
         csv,
-    } = KillfeedSetup::start(db, "live_posts_fights", (GUILD, ADMIN), KILLFEED).await;
+    } = setup("live_posts_fights", 3).await;
     let handle = db.handle();
     for (path, opts) in [
         (

@@ -20,7 +20,7 @@ use tower_store::tier::Feature;
 
 use super::{RETRY_SECS, RefreshError, Refreshed};
 use crate::bot::Bot;
-use crate::embeds::{clip, shown};
+use crate::embeds::clip;
 use crate::rest::UNKNOWN_MESSAGE;
 
 /// Kills listed under an event (the rest are counted).
@@ -144,23 +144,10 @@ pub fn field(from_ms: i64, kills: &[RecentNotice], count: u64) -> String {
     let mut lines: Vec<String> = kills
         .iter()
         .map(|k| {
-            let name = |who: &str| {
-                shown(
-                    k.data
-                        .get_document(who)
-                        .ok()
-                        .and_then(|p| p.get_str("name").ok())
-                        .unwrap_or("?"),
-                    32,
-                )
-            };
-            let weapon = shown(k.data.get_str("weapon").unwrap_or_default(), 32);
-            let metres = k.data.get_i64("distance_m").unwrap_or(0);
             format!(
-                "+{} min · {} → {} ({weapon}, {metres} m)",
+                "+{} min · {}",
                 (k.at_ms - from_ms).max(0) / 60_000,
-                name("killer"),
-                name("victim")
+                super::kill_line(k)
             )
         })
         .collect();

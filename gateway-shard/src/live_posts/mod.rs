@@ -254,6 +254,27 @@ async fn failed(
     Ok(Refreshed::Later)
 }
 
+/// A kill notice as a live post lists it: "Killer → Victim (weapon, 120 m)".
+pub fn kill_line(k: &tower_store::outbox::RecentNotice) -> String {
+    let name = |who: &str| {
+        crate::embeds::shown(
+            k.data
+                .get_document(who)
+                .ok()
+                .and_then(|p| p.get_str("name").ok())
+                .unwrap_or("?"),
+            32,
+        )
+    };
+    let weapon = crate::embeds::shown(k.data.get_str("weapon").unwrap_or_default(), 32);
+    let metres = k.data.get_i64("distance_m").unwrap_or(0);
+    format!(
+        "{} → {} ({weapon}, {metres} m)",
+        name("killer"),
+        name("victim")
+    )
+}
+
 /// "every 15 min", "every hour", "every minute".
 pub fn every_label(secs: i64) -> String {
     match secs {

@@ -95,26 +95,7 @@ pub fn embed(server_name: &str, s: &Status, updated_unix: i64) -> Embed {
     let kills: Vec<String> = s
         .last_kills
         .iter()
-        .map(|k| {
-            let name = |who: &str| {
-                shown(
-                    k.data
-                        .get_document(who)
-                        .ok()
-                        .and_then(|p| p.get_str("name").ok())
-                        .unwrap_or("?"),
-                    32,
-                )
-            };
-            let weapon = shown(k.data.get_str("weapon").unwrap_or_default(), 32);
-            let metres = k.data.get_i64("distance_m").unwrap_or(0);
-            format!(
-                "{} → {} ({weapon}, {metres} m) <t:{}:R>",
-                name("killer"),
-                name("victim"),
-                k.at_ms / 1000
-            )
-        })
+        .map(|k| format!("{} <t:{}:R>", super::kill_line(k), k.at_ms / 1000))
         .collect();
     let restart = s.last_restart_ms.map_or_else(
         || "None seen in the log yet.".to_owned(),

@@ -27,6 +27,7 @@ use tower_store::secret::{Redacted, SecretKey};
 use tower_tests::backing::{TestDatabase, server_operations};
 use tower_tests::discord_sim::{DiscordSimulator, SimEvent};
 use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::percentile;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -42,14 +43,6 @@ struct Args {
 
 const FIRST_GUILD: u64 = 700_000_000_000_000_000;
 const FIRST_CHANNEL: u64 = 800_000_000_000_000_000;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

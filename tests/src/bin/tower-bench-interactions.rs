@@ -24,6 +24,7 @@ use tower_tests::discord_sim::interactions::{Member, Opt, Sent};
 use tower_tests::discord_sim::{DiscordSimulator, OWNER_USER_ID, SimEvent};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
+use tower_tests::support::percentile;
 use tower_tests::support::{fixture, required_env};
 
 #[derive(Debug, Parser)]
@@ -45,14 +46,6 @@ struct Args {
 const LIMIT: Duration = Duration::from_secs(30);
 /// The simulator's heartbeat interval for this bench.
 const HEARTBEAT: Duration = Duration::from_secs(1);
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

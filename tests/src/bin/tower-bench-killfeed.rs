@@ -22,6 +22,7 @@ use tower_tests::guild_setup::{add_server_with_killfeed, kill};
 use tower_tests::sftp_home::{Home, unique_server_id};
 use tower_tests::stack::{Stack, StackOptions};
 use tower_tests::support::Xorshift;
+use tower_tests::support::percentile;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -35,14 +36,6 @@ struct Args {
 
 const CHANNEL: u64 = 660_000_000_000_000_001;
 const ADMIN: u64 = 960_000_000_000_000_001;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 /// The minute of a kill embed's time (`2026-01-01T00:MM:00…`): which line it is.
 fn minute_of(timestamp: &str) -> Option<u32> {
