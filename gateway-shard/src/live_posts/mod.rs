@@ -12,6 +12,8 @@ pub mod fights;
 pub mod status;
 
 use std::future::IntoFuture;
+
+use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +31,8 @@ use crate::rest::{RestError, UNKNOWN_MESSAGE};
 
 /// How often this process looks for due posts.
 pub const LOOK_EVERY: Duration = Duration::from_secs(5);
+/// Posts refreshed at once (each claimed on its own).
+const REFRESHES_AT_ONCE: usize = 4;
 /// When a refresh that failed is tried again.
 pub(crate) const RETRY_SECS: i64 = 60;
 /// When a post of a guild whose tier no longer has the feature is looked at again.
@@ -76,22 +80,34 @@ pub async fn keep_current(bot: Arc<Bot>, shutdown: Shutdown) {
                 continue;
             }
         };
-        for post in due {
-            // Claimed only now, so the claim does not lapse while earlier ones are shown.
-            let post = match store.claim(&post).await {
-                Ok(Some(post)) => post,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(post = %post.id, error = %e, "live post not claimed");
-                    continue;
-                }
-            };
-            if let Err(e) = refresh(&bot, &store, &post).await {
-                tracing::warn!(post = %post.id, error = %e, "live post not refreshed");
-                if let Err(e) = store.retry_later(&post, RETRY_SECS).await {
-                    tracing::warn!(post = %post.id, error = %e, "live post stays claimed until its claim lapses");
-                }
-            }
+        // A full look leaves more due: the next one follows at once.
+        if due.len() >= tower_store::live_posts::DUE_MAX {
+            tick.reset_immediately();
+        }
+        // A few at once: a refresh mostly waits on the database and Discord.
+        futures_util::stream::iter(due)
+            .for_each_concurrent(REFRESHES_AT_ONCE, |post| {
+                claim_and_refresh(&bot, &store, post)
+            })
+            .await;
+    }
+}
+
+/// Claims a due post (only now, so the claim does not lapse while others are shown) and
+/// refreshes it; a failed refresh is tried again later.
+async fn claim_and_refresh(bot: &Bot, store: &LivePosts, post: LivePost) {
+    let post = match store.claim(&post).await {
+        Ok(Some(post)) => post,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(post = %post.id, error = %e, "live post not claimed");
+            return;
+        }
+    };
+    if let Err(e) = refresh(bot, store, &post).await {
+        tracing::warn!(post = %post.id, error = %e, "live post not refreshed");
+        if let Err(e) = store.retry_later(&post, RETRY_SECS).await {
+            tracing::warn!(post = %post.id, error = %e, "live post stays claimed until its claim lapses");
         }
     }
 }

@@ -47,7 +47,7 @@ pub fn min_board_every_secs(tier: crate::tier::Tier) -> i64 {
 }
 
 /// Due posts one look takes at most (the rest at the next look).
-const DUE_MAX: i64 = 100;
+pub const DUE_MAX: usize = 100;
 
 /// One ranking on a board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,7 +438,7 @@ impl LivePosts {
                     }
                 }
             }
-            if due.len() as i64 >= DUE_MAX {
+            if due.len() >= DUE_MAX {
                 break;
             }
         }
