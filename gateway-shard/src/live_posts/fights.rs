@@ -50,7 +50,7 @@ pub async fn refresh(
     post: &LivePost,
     fights: &Fights,
 ) -> Result<Refreshed, RefreshError> {
-    let settings = bot.guilds.settings(post.guild_id).await?;
+    let settings = bot.settings.get(post.guild_id).await?;
     let (Some(channel), Some(message)) = (
         Id::new_checked(post.channel_id),
         post.message_id.and_then(Id::new_checked),

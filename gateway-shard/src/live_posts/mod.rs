@@ -124,7 +124,8 @@ pub async fn refresh(
         Shows::Leaderboard(b) => Some(b),
         Shows::Status => None,
     };
-    let settings = bot.guilds.settings(post.guild_id).await?;
+    // The access checks' settings, kept a few seconds: a tier change shows soon enough.
+    let settings = bot.settings.get(post.guild_id).await?;
     let (feature, every) = match board {
         Some(_) => (
             Feature::Leaderboards,
@@ -186,10 +187,12 @@ async fn show(
         match edited {
             Ok(_) => {
                 bot.channel_blocks.posted(post.channel_id).await?;
-                return Ok(recorded(
-                    store.shown(&post, message.get(), false, every).await?,
-                    Refreshed::Edited(message.get()),
-                ));
+                return Ok(
+                    match store.shown(&post, message.get(), false, every).await? {
+                        true => Refreshed::Edited(message.get()),
+                        false => Refreshed::TakenOver,
+                    },
+                );
             }
             // Deleted by someone: posted again below, under a new nonce; unless this
             // refresh no longer holds the post (removed or moved meanwhile).
@@ -246,10 +249,6 @@ async fn show(
         }
         Err(e) => failed(bot, store, &post, &e).await,
     }
-}
-
-fn recorded(kept: bool, outcome: Refreshed) -> Refreshed {
-    if kept { outcome } else { Refreshed::TakenOver }
 }
 
 /// A refused channel is blocked (the admins are told, as for a feed's); any failure is

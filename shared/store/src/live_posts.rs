@@ -5,7 +5,7 @@
 //!
 //! One document per post in `live_posts`: where it goes, what it shows, when it is next
 //! due, and the Discord message it is shown in. The gateway-shard whose shards hold the
-//! guild claims a due post ([`LivePosts::claim_due`], one claim at a time, lapsing after
+//! guild claims a due post ([`LivePosts::claim`], one claim at a time, lapsing after
 //! [`CLAIM_SECS`] so a gateway that died mid-refresh is taken over), edits the message,
 //! or posts it where there is none yet or it was deleted, and records the outcome with the
 //! claim ([`LivePosts::shown`]). A new message goes out with a nonce made of the post's
@@ -186,7 +186,7 @@ pub struct LivePost {
     pub seed: String,
     /// How many times it was set: a refresh drew the settings of this one.
     pub rev: i64,
-    /// The claim of the refresh that holds it ([`LivePosts::claim_due`]).
+    /// The claim of the refresh that holds it ([`LivePosts::claim`]).
     pub claim: Option<String>,
 }
 
@@ -229,13 +229,12 @@ impl LivePosts {
         }
     }
 
-    /// The id of a server's board in a channel, or of its status post (one per server).
-    fn id_of(guild_id: u64, server_id: &str, channel_id: u64, shows: &Shows) -> String {
-        match shows {
-            Shows::Leaderboard(_) => format!("{guild_id}:{server_id}:leaderboard:{channel_id}"),
-            Shows::Status => format!("{guild_id}:{server_id}:status"),
-            // Fights are kept per message (ids are Discord's, unique everywhere).
-            Shows::Fights(_) => format!("{guild_id}:{server_id}:fights:{channel_id}"),
+    /// The id of a server's board in `channel`, or (`None`) of its status post (one per
+    /// server). Fights are kept per message: [`LivePosts::follow_fights`].
+    fn id_of(guild_id: u64, server_id: &str, channel: Option<u64>) -> String {
+        match channel {
+            Some(c) => format!("{guild_id}:{server_id}:leaderboard:{c}"),
+            None => format!("{guild_id}:{server_id}:status"),
         }
     }
 
@@ -294,7 +293,8 @@ impl LivePosts {
         shows: Shows,
         every_secs: i64,
     ) -> Result<(LivePost, Option<(u64, u64)>), LivePostError> {
-        let id = Self::id_of(guild_id, server_id, channel_id, &shows);
+        let board = matches!(shows, Shows::Leaderboard(_));
+        let id = Self::id_of(guild_id, server_id, board.then_some(channel_id));
         let earlier = self.posts.find_one(doc! { "_id": &id }).await?;
         if earlier.is_none() && matches!(shows, Shows::Leaderboard(_)) {
             let boards = self
@@ -336,13 +336,11 @@ impl LivePosts {
         if moved.is_some() {
             update.insert("$unset", doc! { "message_id": "" });
         }
-        self.posts
-            .update_one(doc! { "_id": &id }, update)
-            .upsert(true)
-            .await?;
         let stored = self
             .posts
-            .find_one(doc! { "_id": &id })
+            .find_one_and_update(doc! { "_id": &id }, update)
+            .upsert(true)
+            .return_document(mongodb::options::ReturnDocument::After)
             .await?
             .and_then(|d| post_of(&d));
         let post = stored.unwrap_or(LivePost {
@@ -369,15 +367,7 @@ impl LivePosts {
         server_id: &str,
         channel_id: Option<u64>,
     ) -> Result<Option<LivePost>, MongoError> {
-        let id = match channel_id {
-            Some(c) => Self::id_of(
-                guild_id,
-                server_id,
-                c,
-                &Shows::Leaderboard(Board::default()),
-            ),
-            None => Self::id_of(guild_id, server_id, 0, &Shows::Status),
-        };
+        let id = Self::id_of(guild_id, server_id, channel_id);
         Ok(self
             .posts
             .find_one_and_delete(doc! { "_id": id })
@@ -467,16 +457,6 @@ impl LivePosts {
             .return_document(mongodb::options::ReturnDocument::After)
             .await?;
         Ok(taken.as_ref().and_then(post_of))
-    }
-
-    /// Claims every post due now of the guilds `ours` accepts (tests; the gateway claims
-    /// each just before its refresh, so a claim does not lapse while others are shown).
-    pub async fn claim_due(&self, ours: impl Fn(u64) -> bool) -> Result<Vec<LivePost>, MongoError> {
-        let mut claimed = Vec::new();
-        for post in self.due(ours).await? {
-            claimed.extend(self.claim(&post).await?);
-        }
-        Ok(claimed)
     }
 
     /// Whether a message this refresh posted but could not record may still be the
