@@ -357,3 +357,126 @@ async fn historical_parse_shows_its_progress_then_the_earlier_bots_summary() {
     ok(stack.stop_cleanly(WAIT).await);
     ok(db.drop_database().await);
 }
+
+const REREAD_GUILD: u64 = 568_000_000_000_000_001;
+const REREAD_ADMIN: u64 = 968_000_000_000_000_001;
+const REREAD_CHANNEL: u64 = 668_000_000_000_000_001;
+
+/// PvP kills in `files`, each line once (as the statistics count them).
+fn pvp_kills(guild: u64, server: &str, files: &[&[u8]]) -> i64 {
+    use tower_ingest::killfeed::KillfeedEvent;
+    let mut seen = HashSet::new();
+    let mut kills = 0;
+    for bytes in files {
+        let mut chunk = parse_killfeed_chunk("f.csv", bytes, 0, true);
+        chunk.dedupe(guild, server, &mut seen);
+        kills += chunk
+            .events
+            .iter()
+            .filter(|l| matches!(l.event, KillfeedEvent::Kill { .. }))
+            .count() as i64;
+    }
+    kills
+}
+
+/// `/historical_parse days`: a file that appears late under a name older than the one
+/// being read (restored from a backup) is never read by the polls, nor by a plain
+/// backfill. A backfill of 7 days reads again the files written in them and counts what
+/// was missed, nothing twice and without a post; a file last written 40 days ago is not
+/// read again. Asked again, it finds nothing new.
+#[tokio::test]
+async fn historical_parse_days_counts_what_recent_files_hold_that_was_missed() {
+    use tower_tests::discord_sim::interactions::Opt;
+    use tower_tests::guild_setup::add_server_with_killfeed;
+    use tower_tests::support::kills_counted;
+
+    let db = ok(TestDatabase::create("historical_parse_days").await);
+    let home = Home::new("historical_parse_days");
+    let server = unique_server_id();
+    let folder = home.killfeed(&server);
+    let old = fixture("2025.03.27-00.00.00.csv");
+    let late = fixture("2025.05.01-00.00.00.csv");
+    let current = fixture("2025.05.15-00.00.00.csv");
+    let old_path = folder.join("2026.01.02-00.00.00.csv");
+    ok(std::fs::write(&old_path, &old));
+    let forty_days_ago = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    ok(ok(std::fs::File::options().write(true).open(&old_path)).set_modified(forty_days_ago));
+    ok(std::fs::write(
+        folder.join("2026.01.04-00.00.00.csv"),
+        &current,
+    ));
+    ok(std::fs::write(folder.join("2026.01.05-00.00.00.csv"), ""));
+
+    let sim = ok(DiscordSimulator::start().await);
+    let mut options = StackOptions::simulated(&db, &sim, Some(ok(SecretKey::generate_base64())))
+        .with_loopback_sftp();
+    // Read once when added, then only when asked.
+    options
+        .extra_env
+        .push(("TOWER_POLL_INTERVAL_SECS".to_owned(), "3600".to_owned()));
+    let stack = ok(Stack::start(&options).await);
+    let admin = Member::admin(REREAD_GUILD, REREAD_ADMIN);
+    add_server_with_killfeed(&sim, &db.handle(), &admin, &server, REREAD_CHANNEL).await;
+    let guild = REREAD_GUILD;
+    kills_counted(
+        &db.handle(),
+        guild,
+        &server,
+        pvp_kills(guild, &server, &[&old, &current]),
+    )
+    .await;
+
+    // The late file: older by name than the file being read.
+    ok(std::fs::write(
+        folder.join("2026.01.03-00.00.00.csv"),
+        &late,
+    ));
+    let parse = |days: Option<i64>| {
+        let mut options = vec![("server_id", Opt::str(&server))];
+        options.extend(days.map(|d| ("days", Opt::Int(d))));
+        let sent = sim.slash(0, &admin, "historical_parse", &options);
+        let sim = &sim;
+        async move {
+            let answer = ok(sim.edited_answer(&sent, WAIT).await);
+            assert_eq!(answer.title(), "Historical parse", "{}", answer.text());
+            answer.text()
+        }
+    };
+    let plain = parse(None).await;
+    assert!(
+        plain.contains("up to date: every killfeed file had already been read"),
+        "{plain}"
+    );
+
+    let events = |bytes: &[u8]| parse_killfeed_chunk("f.csv", bytes, 0, true).events.len();
+    let new = killfeed_lines(guild, &server, &[(String::new(), late.clone())]);
+    let already = events(&late) + events(&current) - new;
+    let read_kills = pvp_kills(guild, &server, &[&late]) + pvp_kills(guild, &server, &[&current]);
+    let again = parse(Some(7)).await;
+    for part in [
+        format!("2 of 2 files · **{read_kills}** kills"),
+        format!(
+            "Read again: the files written in the last 7 days · **{new}** lines counted for the first time, {already} already counted"
+        ),
+    ] {
+        assert!(again.contains(&part), "{part}\nin: {again}");
+    }
+    kills_counted(
+        &db.handle(),
+        guild,
+        &server,
+        pvp_kills(guild, &server, &[&old, &late, &current]),
+    )
+    .await;
+    // History: counted, nothing to post.
+    let notifications = db.handle().collection::<Document>("notifications");
+    assert_eq!(ok(notifications.count_documents(doc! {}).await), 0);
+
+    let once_more = parse(Some(7)).await;
+    assert!(
+        once_more.contains("**0** lines counted for the first time"),
+        "{once_more}"
+    );
+    ok(stack.stop_cleanly(WAIT).await);
+    ok(db.drop_database().await);
+}

@@ -1281,13 +1281,16 @@ pub fn schema() -> Vec<Command> {
             .build(),
         command(
             "historical_parse",
-            "Read every killfeed file again (backfill)",
+            "Read the killfeed files not read yet now, with progress (backfill)",
         )
         .option(server("server_id", false))
         .option(
-            IntegerBuilder::new("days", "Only files from the last N days")
-                .min_value(1)
-                .max_value(3650),
+            IntegerBuilder::new(
+                "days",
+                "Also read again the files of the last N days: what was missed is counted, nothing twice",
+            )
+            .min_value(1)
+            .max_value(3650),
         )
         .build(),
         command(

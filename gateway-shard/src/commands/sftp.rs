@@ -239,9 +239,15 @@ async fn backfill(
         };
         let last = backfill_of(bot, caller, &server.server, days, Some(&show_step)).await?;
         let line = match last {
-            Some(p) if p.state == BackfillState::Done as i32 && p.files_total == 0 => {
+            Some(p)
+                if p.state == BackfillState::Done as i32 && p.files_total == 0 && p.days == 0 =>
+            {
                 "up to date: every killfeed file had already been read".to_owned()
             }
+            Some(p) if p.state == BackfillState::Done as i32 && p.files_total == 0 => format!(
+                "up to date: no killfeed file was written in the last {}",
+                days_text(p.days)
+            ),
             Some(p) if p.state == BackfillState::Done as i32 => summary(&p),
             Some(p) => {
                 colour = colour::ERROR;
@@ -270,7 +276,8 @@ pub async fn read_now(
 }
 
 /// The earlier bot's "Historical Parsing Complete": files, kills, suicides with their
-/// share of the deaths, unique players, active killers and victims; and the lines.
+/// share of the deaths, unique players, active killers and victims; and the lines. A
+/// backfill of N days adds what it found that had not been counted.
 fn summary(p: &BackfillProgress) -> String {
     let deaths = p.kills.saturating_add(p.suicides);
     let share = match deaths {
@@ -290,7 +297,23 @@ fn summary(p: &BackfillProgress) -> String {
         p.victims,
         p.lines,
         p.malformed_lines
-    )
+    ) + &match p.days {
+        0 => String::new(),
+        days => format!(
+            "\nRead again: the files written in the last {} · **{}** lines counted for the first time, {} already counted",
+            days_text(days),
+            p.counted,
+            p.already_counted
+        ),
+    }
+}
+
+/// `1 day`, `30 days`.
+fn days_text(days: u32) -> String {
+    match days {
+        1 => "day".to_owned(),
+        n => format!("{n} days"),
+    }
 }
 
 /// Bytes for people: `532 B`, `14.2 KiB`, `3.1 MiB`.

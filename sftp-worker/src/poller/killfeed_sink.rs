@@ -1,6 +1,7 @@
-//! The killfeed path of a poll: every `deathlogs/world_*` folder read from its own cursor,
-//! batches into the statistics and the outbox (the cursor store's `StoreSink`), counted into a backfill's
-//! progress when one is followed.
+//! The killfeed path of a poll: every `deathlogs/world_*` folder read from its own cursor
+//! (or, for a backfill of N days, from the first file written in them: read again, what
+//! was counted is dropped), batches into the statistics and the outbox (the cursor store's
+//! `StoreSink`), counted into a backfill's progress when one is followed.
 
 use tower_ingest::cursor::FileCursor;
 use tower_ingest::reader::{KillfeedSink, PollOutcome, poll_killfeed};
@@ -79,12 +80,21 @@ impl Poller {
         let rewards = tower_store::tier::Feature::Economy
             .is_unlocked_at(tier)
             .then_some(&self.rewards);
+        // A backfill of N days reads again the files written in them.
+        let read_again_since = backfill
+            .map(|tx| tx.borrow().days)
+            .filter(|&days| days > 0)
+            .map(|days| {
+                let now = tower_daemon::telemetry::now_unix_ms() / 1000;
+                now.saturating_sub(i64::from(days) * 86_400)
+            });
         for sink in &mut sinks {
             sink.outbox = Some(&self.outbox);
             sink.rewards = rewards;
             sink.delays_posts = delays_posts;
             sink.fence = Some(token);
             sink.backfill = backfill.is_some();
+            sink.read_again_since = read_again_since;
             sink.recover(source).await.map_err(|e| match e {
                 RecoverError::Db(e) => database(&e),
                 other => failure("poll.killfeed", other.to_string(), true),
@@ -258,6 +268,14 @@ impl KillfeedSink for ProgressSink<'_, '_> {
         self.inner.earlier_position_found(point);
     }
 
+    fn read_again_from(
+        &mut self,
+        files: &[FileMeta],
+        cursor: Option<&FileCursor>,
+    ) -> Option<FileCursor> {
+        self.inner.read_again_from(files, cursor)
+    }
+
     fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
         self.inner.listed(files, cursor);
         let Some(tx) = self.backfill else {
@@ -287,10 +305,13 @@ impl KillfeedSink for ProgressSink<'_, '_> {
         batch: &[tower_ingest::ingest::Chunk<'_>],
         cursor: &FileCursor,
     ) -> Result<(), Self::Error> {
+        let before = (self.inner.totals.counted, self.inner.totals.duplicates);
         self.inner.apply(batch, cursor).await?;
         let Some(tx) = self.backfill else {
             return Ok(());
         };
+        let counted = self.inner.totals.counted.saturating_sub(before.0);
+        let already_counted = self.inner.totals.duplicates.saturating_sub(before.1);
         let finished = self
             .unread
             .iter()
@@ -307,6 +328,8 @@ impl KillfeedSink for ProgressSink<'_, '_> {
         tx.send_modify(|p| {
             p.kills = p.kills.saturating_add(kills);
             p.suicides = p.suicides.saturating_add(suicides);
+            p.counted = p.counted.saturating_add(counted);
+            p.already_counted = p.already_counted.saturating_add(already_counted);
             (p.players, p.killers, p.victims) = (players, killers, victims);
             for chunk in batch {
                 p.bytes_done = p.bytes_done.saturating_add(chunk.consumed as u64);

@@ -45,6 +45,17 @@ use crate::pool::{Pools, ServerKey};
 use crate::slots::Slots;
 use crate::status::StatusWriter;
 
+/// Why a backfill was not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BackfillRefused {
+    #[error("this worker does not hold the server now")]
+    NotHere,
+    #[error(
+        "a backfill of this server is running (reading again {days} days): ask again when it ends"
+    )]
+    Running { days: u32 },
+}
+
 /// How often the scheduler looks for due polls.
 const TICK: Duration = Duration::from_millis(50);
 /// Connections unused this long are closed.
@@ -65,6 +76,8 @@ struct Runtime {
     held: bool,
     /// A backfill someone follows: progress of the next poll goes here.
     backfill: Option<tokio::sync::watch::Sender<BackfillProgress>>,
+    /// The running poll serves `backfill`: what it reads is fixed.
+    backfill_taken: bool,
     /// The lease token the server's cursors were last fenced with by this worker: fencing
     /// again with the same token changes nothing, so it is done once per token.
     fenced: Option<i64>,
@@ -186,17 +199,27 @@ impl Poller {
         }
     }
 
-    /// Polls the server now and reports the progress of reading it; `None` when another
-    /// worker holds it.
+    /// Polls the server now and reports the progress of reading it, with the files
+    /// written in the last `days` read again (0: none). One asked for while another waits
+    /// joins it (reading again the most days asked); while another runs, it joins it if
+    /// that one reads again as many days.
     pub fn start_backfill(
         &self,
         key: &ServerKey,
         backfill_id: String,
-    ) -> Option<tokio::sync::watch::Receiver<BackfillProgress>> {
-        let mut runtime = self.runtime.lock().ok()?;
-        let rt = runtime.get_mut(key)?;
+        days: u32,
+    ) -> Result<tokio::sync::watch::Receiver<BackfillProgress>, BackfillRefused> {
+        let mut runtime = self.runtime.lock().map_err(|_| BackfillRefused::NotHere)?;
+        let rt = runtime.get_mut(key).ok_or(BackfillRefused::NotHere)?;
         if let Some(tx) = &rt.backfill {
-            return Some(tx.subscribe());
+            let running = tx.borrow().days;
+            if days > running {
+                if rt.backfill_taken {
+                    return Err(BackfillRefused::Running { days: running });
+                }
+                tx.send_modify(|p| p.days = days);
+            }
+            return Ok(tx.subscribe());
         }
         let (tx, rx) = tokio::sync::watch::channel(BackfillProgress {
             backfill_id,
@@ -205,11 +228,12 @@ impl Poller {
                 server_id: key.1.clone(),
             }),
             state: BackfillState::Queued as i32,
+            days,
             ..BackfillProgress::default()
         });
         rt.backfill = Some(tx);
         rt.next_due = Some(Instant::now());
-        Some(rx)
+        Ok(rx)
     }
 
     /// Asks for a season close of a server this worker holds: it runs at the end of the

@@ -102,8 +102,9 @@ impl Poller {
             .runtime
             .lock()
             .ok()
-            .and_then(|r| {
-                r.get(&key).map(|rt| {
+            .and_then(|mut r| {
+                r.get_mut(&key).map(|rt| {
+                    rt.backfill_taken = rt.backfill.is_some();
                     // Searched again now and then, and for a backfill: folders appear.
                     let fresh = rt.layout_at.is_some_and(|t| t.elapsed() < self.rediscover);
                     (
@@ -199,6 +200,7 @@ impl Poller {
         let breaker_state = match self.runtime.lock() {
             Ok(mut runtime) => runtime.get_mut(&key).map(|rt| {
                 rt.in_flight = false;
+                rt.backfill_taken = false;
                 rt.next_due = Some(due_at.max(started) + self.interval(tier));
                 // Clear the backfill this poll served; one asked for meanwhile runs next, now.
                 let served = |b: &tokio::sync::watch::Sender<BackfillProgress>| {

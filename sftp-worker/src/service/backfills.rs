@@ -10,6 +10,7 @@ use tower_proto::v1::{
 };
 
 use super::Worker;
+use crate::poller::BackfillRefused;
 
 pub(super) type ProgressStream =
     Pin<Box<dyn Stream<Item = Result<BackfillProgress, Status>> + Send>>;
@@ -20,11 +21,6 @@ impl Worker {
         request: Request<StartBackfillRequest>,
     ) -> Result<Response<ProgressStream>, Status> {
         let r = request.into_inner();
-        if r.days != 0 {
-            return Err(Status::invalid_argument(
-                "a backfill reads every CSV file not yet counted; limiting it to recent days is not supported",
-            ));
-        }
         let server = self.server(r.server).await?;
         let key = (server.guild.0, server.server.to_string());
         let id = format!(
@@ -33,10 +29,15 @@ impl Worker {
             key.1,
             tower_daemon::telemetry::now_unix_ms()
         );
-        let progress = self
-            .poller
-            .start_backfill(&key, id)
-            .ok_or_else(|| not_here(&key))?;
+        let progress =
+            self.poller
+                .start_backfill(&key, id, r.days)
+                .map_err(|refused| match refused {
+                    BackfillRefused::NotHere => not_here(&key),
+                    running @ BackfillRefused::Running { .. } => {
+                        Status::aborted(running.to_string())
+                    }
+                })?;
         Ok(Response::new(follow(progress)))
     }
 

@@ -32,7 +32,9 @@ pub struct FileCursor {
 
 /// A position in a killfeed folder's reading order: a file (named by its time) and an
 /// offset in it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Ordered as reading goes: by file name, then offset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ReadPoint {
     pub file: String,
     pub offset: u64,
@@ -79,6 +81,14 @@ pub fn csv_files(listing: &[FileMeta]) -> Vec<FileMeta> {
         .collect();
     files.sort_by(|a, b| a.name.cmp(&b.name));
     files
+}
+
+/// Where a re-read of the files written since `since` (Unix seconds) starts: the first
+/// file, in reading order, last written then or later (it holds lines from then on), or
+/// whose modification time the server does not tell (0: read again rather than left out).
+/// `None` when every file is older.
+pub fn first_written_since(files: &[FileMeta], since: i64) -> Option<&FileMeta> {
+    files.iter().find(|f| f.mtime == 0 || f.mtime >= since)
 }
 
 /// What to read next in a killfeed folder, given the cursor; `None` when up to date.
@@ -274,6 +284,40 @@ mod tests {
         assert_eq!(
             replaced.map(|r| (r.file.name, r.from)),
             Some(("b.csv".to_owned(), 0))
+        );
+    }
+
+    #[test]
+    fn a_reread_starts_at_the_first_file_written_since_then() {
+        let dated = |name: &str, mtime: i64| FileMeta {
+            mtime,
+            ..file(name, 10)
+        };
+        let files = [
+            dated("a.csv", 100),
+            dated("b.csv", 200),
+            dated("c.csv", 300),
+        ];
+        let from = |since| first_written_since(&files, since).map(|f| f.name.as_str());
+        // b.csv was still written to at 150: it holds lines from then on.
+        assert_eq!(from(150), Some("b.csv"));
+        assert_eq!(from(200), Some("b.csv"));
+        assert_eq!(from(0), Some("a.csv"));
+        assert_eq!(from(301), None);
+        // A server that tells no modification times: everything is read again.
+        let untold = [file("a.csv", 10), file("b.csv", 10)];
+        assert_eq!(
+            first_written_since(&untold, 1_000).map(|f| f.name.as_str()),
+            Some("a.csv")
+        );
+        assert!(
+            ReadPoint {
+                file: "a.csv".into(),
+                offset: 900
+            } < ReadPoint {
+                file: "b.csv".into(),
+                offset: 0
+            }
         );
     }
 }

@@ -31,6 +31,16 @@ pub trait KillfeedSink {
     /// The folder's killfeed files, in reading order, and the cursor reading starts
     /// from: called once per poll, before any batch (a backfill's totals come from it).
     fn listed(&mut self, _files: &[FileMeta], _cursor: Option<&FileCursor>) {}
+    /// Where to read from instead of `cursor`, when files already read are to be read
+    /// again (`/historical_parse days`): the sink drops the lines it had counted. Called
+    /// once per poll, before [`KillfeedSink::listed`]; `None`: from the cursor.
+    fn read_again_from(
+        &mut self,
+        _files: &[FileMeta],
+        _cursor: Option<&FileCursor>,
+    ) -> Option<FileCursor> {
+        None
+    }
     /// Where history ends, if the sink keeps some lines quiet: no batch crosses it, so
     /// every batch is wholly history or wholly new.
     fn history_end(&self) -> Option<&ReadPoint> {
@@ -103,6 +113,9 @@ pub async fn poll_killfeed<S: ByteSource, K: KillfeedSink>(
     {
         let point = crate::earlier_position::locate(source, &files, &earlier).await?;
         sink.earlier_position_found(point);
+    }
+    if let Some(from) = sink.read_again_from(&files, cursor.as_ref()) {
+        cursor = Some(from);
     }
     sink.listed(&files, cursor.as_ref());
     loop {

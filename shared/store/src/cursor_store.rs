@@ -579,6 +579,10 @@ pub struct StoreSink<'a> {
     /// A backfill was asked for: what the folder holds now is history (counted, not
     /// announced), as is everything on a server's first read.
     pub backfill: bool,
+    /// Files written since then (Unix seconds) are read again this poll
+    /// (`/historical_parse days`): quietly, and the lines already counted are dropped by
+    /// their identities, so only what was missed is counted.
+    pub read_again_since: Option<i64>,
     /// The guild's tier has the delayed killfeed: the server's delay, if it set one,
     /// holds what a batch announces ([`crate::delayed_killfeed`]).
     pub delays_posts: bool,
@@ -773,6 +777,7 @@ impl<'a> StoreSink<'a> {
             rewards: None,
             fence: None,
             backfill: false,
+            read_again_since: None,
             delays_posts: false,
             state,
             totals: BatchOutcome::default(),
@@ -1079,7 +1084,9 @@ impl KillfeedSink for StoreSink<'_> {
             let unread = end
                 .as_ref()
                 .is_some_and(|e| cursor.is_none_or(|c| !e.reached_by(c)));
-            if unread && end != self.state.quiet_until {
+            // History only grows: lines it already holds (a first read's, the earlier
+            // bot's, a re-read's) stay unannounced.
+            if unread && self.state.quiet_until < end {
                 self.state.quiet_until = end;
                 self.unsaved = true;
             }
@@ -1088,6 +1095,35 @@ impl KillfeedSink for StoreSink<'_> {
             self.state.listed = true;
             self.unsaved = true;
         }
+    }
+
+    /// A re-read goes back to the first file written since it asks, when that file was
+    /// read already; what was read before is history again (counted where missed, never
+    /// announced or paid).
+    fn read_again_from(
+        &mut self,
+        files: &[FileMeta],
+        cursor: Option<&FileCursor>,
+    ) -> Option<FileCursor> {
+        let since = self.read_again_since?;
+        // Nothing read yet, or every recent file still unread: this poll reads them anyway.
+        let cursor = cursor?;
+        let first = tower_ingest::cursor::first_written_since(files, since)?;
+        if first.name > cursor.file {
+            return None;
+        }
+        let read = Some(ReadPoint {
+            file: cursor.file.clone(),
+            offset: cursor.offset,
+        });
+        if self.state.quiet_until < read {
+            self.state.quiet_until = read;
+            self.unsaved = true;
+        }
+        Some(FileCursor {
+            file: first.name.clone(),
+            ..FileCursor::default()
+        })
     }
 
     async fn apply(&mut self, batch: &[Chunk<'_>], cursor: &FileCursor) -> Result<(), Self::Error> {
