@@ -9,9 +9,10 @@ use tokio::sync::watch;
 
 use crate::reply::Reply;
 
-/// The least time between two progress edits of one response (Discord limits how often
-/// an interaction's response may be edited).
-pub const PROGRESS_EDIT_EVERY: Duration = Duration::from_secs(1);
+/// The least time between two progress edits of one response: Discord limits how often
+/// an interaction's response may be edited, and a backfill's figures read well at this
+/// pace.
+pub const PROGRESS_EDIT_EVERY: Duration = Duration::from_secs(2);
 
 /// Where a command shows its progress; shown only once the interaction is acknowledged
 /// (a command that answers at once shows none).
