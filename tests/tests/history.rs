@@ -401,11 +401,8 @@ async fn historical_parse_days_counts_what_recent_files_hold_that_was_missed() {
     ok(std::fs::write(&old_path, &old));
     let forty_days_ago = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
     ok(ok(std::fs::File::options().write(true).open(&old_path)).set_modified(forty_days_ago));
-    ok(std::fs::write(
-        folder.join("2026.01.04-00.00.00.csv"),
-        &current,
-    ));
-    ok(std::fs::write(folder.join("2026.01.05-00.00.00.csv"), ""));
+    let newest = folder.join("2026.01.04-00.00.00.csv");
+    ok(std::fs::write(&newest, &current));
 
     let sim = ok(DiscordSimulator::start().await);
     let mut options = StackOptions::simulated(&db, &sim, Some(ok(SecretKey::generate_base64())))
@@ -477,6 +474,15 @@ async fn historical_parse_days_counts_what_recent_files_hold_that_was_missed() {
         once_more.contains("**0** lines counted for the first time"),
         "{once_more}"
     );
+
+    // History ended where reading had got to: a kill written after it is announced.
+    let live = "2026.01.04-23.59.59;Fresh;0002aaaaaaaaaaaaaaaaaaaaaaaaaaaa;Prey;0002bbbbbbbbbbbbbbbbbbbbbbbbbbbb;AK;40;PC;PC;\n";
+    let mut file = ok(std::fs::OpenOptions::new().append(true).open(&newest));
+    ok(std::io::Write::write_all(&mut file, live.as_bytes()));
+    drop(file);
+    let read = parse(None).await;
+    assert!(read.contains("1 of 1 files"), "{read}");
+    assert_eq!(ok(notifications.count_documents(doc! {}).await), 1);
     ok(stack.stop_cleanly(WAIT).await);
     ok(db.drop_database().await);
 }

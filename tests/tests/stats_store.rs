@@ -353,3 +353,45 @@ async fn a_players_encounters_are_read_back_from_the_kill_lines_in_order() {
     assert_eq!(later.len(), 1, "{later:?}");
     ok(test.drop_database().await);
 }
+
+/// Lines that arrive after newer ones (a file that appeared late under an older name,
+/// read by `/historical_parse days`) are counted, but did not happen after the player's
+/// current streak: it stays as it was, and their own runs count toward the best.
+#[tokio::test]
+async fn a_late_batch_of_older_lines_leaves_the_current_streaks_alone() {
+    let test = ok(TestDatabase::create("stats_late").await);
+    let (store, _db) = store(&test).await;
+    const A: &str = "0002ca35475e48e28fdf97e052dc130f";
+    const B: &str = "00024afed387453195c040bb85708405";
+    let kills = |day: u32, n: usize, weapon: &str| {
+        (0..n)
+            .map(|i| format!("2025.03.{day:02}-10.{i:02}.00;A;{A};B;{B};{weapon};5;\n"))
+            .collect::<String>()
+    };
+    // Live: A kills B twice on the 20th, is killed once, then kills 3 times.
+    let live = [
+        kills(20, 2, "AK"),
+        format!("2025.03.20-11.00.00;B;{B};A;{A};AK;5;\n"),
+        kills(21, 3, "AK"),
+    ]
+    .concat();
+    // Late: 4 kills of the 10th, read after all of that.
+    let late = kills(10, 4, "SKS");
+    for (batch, text) in [(1, &live), (2, &late)] {
+        let chunk = parse_killfeed_chunk("f.csv", text.as_bytes(), 0, true);
+        let at = BatchRef {
+            guild_id: GUILD,
+            server_id: SERVER,
+            batch,
+        };
+        ok(store.apply_batch(at, std::slice::from_ref(&chunk)).await);
+    }
+    let stats = ok(store.load(GUILD, SERVER).await);
+    let a = &stats.players[A];
+    assert_eq!(a.kills, 9);
+    // Still the 3 of the 21st (not 7); the late run of 4 is the best.
+    assert_eq!((a.current_killstreak, a.best_killstreak), (3, 4));
+    let b = &stats.players[B];
+    assert_eq!((b.current_deathstreak, b.worst_deathstreak), (3, 4));
+    ok(test.drop_database().await);
+}

@@ -50,10 +50,16 @@ use crate::status::StatusWriter;
 pub enum BackfillRefused {
     #[error("this worker does not hold the server now")]
     NotHere,
-    #[error(
-        "a backfill of this server is running (reading again {days} days): ask again when it ends"
-    )]
+    #[error("a backfill of this server is running{}: ask again when it ends", reading_again(*days))]
     Running { days: u32 },
+}
+
+fn reading_again(days: u32) -> String {
+    match days {
+        0 => " (reading only the files not read yet)".to_owned(),
+        1 => " (reading again the last day)".to_owned(),
+        n => format!(" (reading again the last {n} days)"),
+    }
 }
 
 /// How often the scheduler looks for due polls.
@@ -211,7 +217,12 @@ impl Poller {
     ) -> Result<tokio::sync::watch::Receiver<BackfillProgress>, BackfillRefused> {
         let mut runtime = self.runtime.lock().map_err(|_| BackfillRefused::NotHere)?;
         let rt = runtime.get_mut(key).ok_or(BackfillRefused::NotHere)?;
-        if let Some(tx) = &rt.backfill {
+        // One that has ended (its poll is still finishing) is not joined: a new one runs.
+        let ended = |tx: &tokio::sync::watch::Sender<BackfillProgress>| {
+            let state = tx.borrow().state;
+            state == BackfillState::Done as i32 || state == BackfillState::Failed as i32
+        };
+        if let Some(tx) = rt.backfill.as_ref().filter(|tx| !ended(tx)) {
             let running = tx.borrow().days;
             if days > running {
                 if rt.backfill_taken {
@@ -232,6 +243,7 @@ impl Poller {
             ..BackfillProgress::default()
         });
         rt.backfill = Some(tx);
+        rt.backfill_taken = false;
         rt.next_due = Some(Instant::now());
         Ok(rx)
     }

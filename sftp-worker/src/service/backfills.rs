@@ -35,7 +35,7 @@ impl Worker {
                 .map_err(|refused| match refused {
                     BackfillRefused::NotHere => not_here(&key),
                     running @ BackfillRefused::Running { .. } => {
-                        Status::aborted(running.to_string())
+                        Status::resource_exhausted(running.to_string())
                     }
                 })?;
         Ok(Response::new(follow(progress)))

@@ -86,7 +86,8 @@ pub fn csv_files(listing: &[FileMeta]) -> Vec<FileMeta> {
 /// Where a re-read of the files written since `since` (Unix seconds) starts: the first
 /// file, in reading order, last written then or later (it holds lines from then on), or
 /// whose modification time the server does not tell (0: read again rather than left out).
-/// `None` when every file is older.
+/// `None` when every file is older. A file copied in with its old mtime kept is read again
+/// only by a re-read that reaches back to that time.
 pub fn first_written_since(files: &[FileMeta], since: i64) -> Option<&FileMeta> {
     files.iter().find(|f| f.mtime == 0 || f.mtime >= since)
 }

@@ -596,6 +596,9 @@ pub struct StoreSink<'a> {
     unsaved: bool,
     /// This poll placed history's end where the earlier bot stopped reading.
     earlier_found: bool,
+    /// The newest file of the folder as this poll listed it: the one being written, whose
+    /// mtime tells the game server's clock.
+    newest: Option<String>,
 }
 
 impl<'a> StoreSink<'a> {
@@ -785,6 +788,7 @@ impl<'a> StoreSink<'a> {
             lost_bytes: 0,
             unsaved: false,
             earlier_found: false,
+            newest: None,
         }
     }
 
@@ -1067,6 +1071,18 @@ impl KillfeedSink for StoreSink<'_> {
     /// A first listing marks what the folder holds as history; a backfill, the files
     /// before the newest (whole days gone by: the newest file's new lines are live).
     fn listed(&mut self, files: &[FileMeta], cursor: Option<&FileCursor>) {
+        self.newest = files.last().map(|f| f.name.clone());
+        // History that ends in a file named after every file there is (one named in the
+        // future, since deleted) would never end: it ends with what the folder holds.
+        if let (Some(q), Some(last)) = (&self.state.quiet_until, files.last())
+            && q.file > last.name
+        {
+            self.state.quiet_until = Some(ReadPoint {
+                file: last.name.clone(),
+                offset: last.size,
+            });
+            self.unsaved = true;
+        }
         let first = !self.state.listed && self.state.cursor.is_none();
         // History ends where the earlier bot stopped, found just before.
         let earlier = first && self.earlier_found;
@@ -1098,8 +1114,8 @@ impl KillfeedSink for StoreSink<'_> {
     }
 
     /// A re-read goes back to the first file written since it asks, when that file was
-    /// read already; what was read before is history again (counted where missed, never
-    /// announced or paid).
+    /// read already; what was read before is history again: counted where missed, never
+    /// announced, paid only where the guild pays history.
     fn read_again_from(
         &mut self,
         files: &[FileMeta],
@@ -1159,13 +1175,15 @@ impl StoreSink<'_> {
             .as_ref()
             .is_some_and(|q| q.covers(cursor));
         // The file the cursor is in is the batch's last: its newest line was written at its
-        // mtime (when the batch read it to its end).
+        // mtime (when the batch read it to its end), if it is the file being written (an
+        // older one may have been copied in late, with a new mtime).
         let newest = batch
             .last()
             .and_then(|c| c.events.iter().map(|line| line.at).max());
         if let Some(newest) = newest
             && cursor.offset >= cursor.size
             && cursor.mtime > 0
+            && self.newest.as_ref().is_none_or(|f| *f == cursor.file)
         {
             self.state.clock_ahead = Some(newest - cursor.mtime);
         }

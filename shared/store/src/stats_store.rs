@@ -797,24 +797,40 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// [`Runs::apply`] as a MongoDB expression: `(current, best)` from the stored fields.
-fn runs(current: &str, best: &str, r: &Runs) -> (Bson, Bson) {
+/// [`Runs::apply`] as a MongoDB expression: `(current, best)` from the stored fields. A
+/// `late` batch (all its lines older than what the document has seen: a file that
+/// appeared late, read again by `/historical_parse days`) did not happen after the stored
+/// streak: it leaves the current one alone and its own runs count toward the best.
+fn runs(current: &str, best: &str, r: &Runs, late: &Bson) -> (Bson, Bson) {
     let extended = Bson::Document(doc! { "$add": [stored(current, 0i64), to_i64(r.lead)] });
-    let new_best = Bson::Document(
+    let in_order_best = Bson::Document(
         doc! { "$max": [stored(best, 0i64), extended.clone(), to_i64(r.longest_after_break)] },
     );
-    let new_current = if r.broken {
+    let late_best = Bson::Document(
+        doc! { "$max": [stored(best, 0i64), to_i64(r.lead), to_i64(r.longest_after_break)] },
+    );
+    let in_order_current = if r.broken {
         Bson::Int64(to_i64(r.trail))
     } else {
         extended
     };
-    (new_current, new_best)
+    (
+        Bson::Document(doc! { "$cond": [late.clone(), stored(current, 0i64), in_order_current] }),
+        Bson::Document(doc! { "$cond": [late.clone(), late_best, in_order_best] }),
+    )
 }
 
 fn player_pipeline(scope: &Document, player: &str, d: &PlayerDelta, batch: i64) -> Vec<Document> {
     let (first, last) = (seconds(d.first_seen), seconds(d.last_seen));
-    let (cur_k, best_k) = runs("current_killstreak", "best_killstreak", &d.kill_runs);
-    let (cur_d, worst_d) = runs("current_deathstreak", "worst_deathstreak", &d.death_runs);
+    let late =
+        Bson::Document(doc! { "$lt": [last, stored("last_seen", DateTime::from_millis(0))] });
+    let (cur_k, best_k) = runs("current_killstreak", "best_killstreak", &d.kill_runs, &late);
+    let (cur_d, worst_d) = runs(
+        "current_deathstreak",
+        "worst_deathstreak",
+        &d.death_runs,
+        &late,
+    );
     let mut set = scope.clone();
     set.extend(doc! {
         "player_id": player,
@@ -850,7 +866,11 @@ fn player_pipeline(scope: &Document, player: &str, d: &PlayerDelta, batch: i64) 
         );
     }
     if let Some(platform) = &d.platform {
-        set.insert("platform", literal(platform));
+        // The newest batch's platform is the current one, as its name is.
+        set.insert(
+            "platform",
+            doc! { "$cond": [late, field("platform"), literal(platform)] },
+        );
     }
     // KDR for the leaderboard index: kills / deaths rounded half up, or kills.
     let kdr = doc! { "$cond": [
