@@ -583,7 +583,7 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
                 last_restart_ms: Some(1_796_180_000_000),
                 last_poll_ms: Some(1_796_199_988_000),
                 last_error: String::new(),
-                unreadable_lines: 0,
+                unreadable_today: 0,
             },
             1_796_200_000,
         ))?,

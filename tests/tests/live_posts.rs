@@ -250,8 +250,20 @@ async fn a_board_whose_answer_was_lost_is_not_posted_twice_and_the_status_post_s
         csv,
     } = setup("live_posts_lost", 3).await;
     let handle = db.handle();
-    ok(std::fs::write(&csv, kill(1)));
+    // A kill and an unreadable line (counted with it, before the server's totals).
+    ok(std::fs::write(&csv, kill(1) + "garbage;line\n"));
     kills_counted(&handle, GUILD, &server, 1).await;
+    // Five unreadable lines read two days ago: not today's.
+    ok(handle
+        .collection::<Document>("kills")
+        .insert_one(doc! {
+            "_id": "older-unreadable", "guild_id": GUILD.to_string(), "server_id": &server,
+            "kind": "malformed", "count": 5i64,
+            "read_at": mongodb::bson::DateTime::from_millis(
+                mongodb::bson::DateTime::now().timestamp_millis() - 2 * 86_400_000,
+            ),
+        })
+        .await);
 
     // Discord takes the board but its answer never comes back.
     sim.fail_posts(Some(PostFailure::LostAnswer));
@@ -341,7 +353,7 @@ async fn a_board_whose_answer_was_lost_is_not_posted_twice_and_the_status_post_s
         "{embed}"
     );
     assert!(
-        field("Ingestion").ends_with("0 unreadable lines"),
+        field("Ingestion").ends_with("· 1 unreadable line today"),
         "{embed}"
     );
 

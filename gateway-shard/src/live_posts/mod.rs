@@ -156,7 +156,7 @@ pub async fn refresh(
     }
     let embeds = match board {
         Some(b) => board::draw(bot, &settings, &server, b, every).await?,
-        None => status::draw(bot, &server).await?,
+        None => status::draw(bot, &settings, &server).await?,
     };
     show(bot, store, post, &embeds, every).await
 }

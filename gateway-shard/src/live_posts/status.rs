@@ -1,10 +1,10 @@
 //! A server's live status drawn: players online and queued, the last kills, the last
 //! restart, and whether the killfeed is being read ("killfeed current to 12 s ago · 0
-//! unreadable lines"), so a quiet killfeed can be told from a broken one.
+//! unreadable lines today"), so a quiet killfeed can be told from a broken one.
 //!
 //! Everything comes from what is stored already: the latest player count and kills in the
-//! outbox (so a delayed killfeed's kills show only once posted), the server's totals and
-//! its poll status.
+//! outbox (so a delayed killfeed's kills show only once posted), the unreadable lines read
+//! since the guild's midnight, and the server's poll status.
 
 use mongodb::bson::{Document, doc};
 use twilight_model::channel::message::Embed;
@@ -13,7 +13,9 @@ use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder, EmbedFooter
 
 use tower_store::db::collections;
 use tower_store::game_servers::GameServer;
+use tower_store::guilds::GuildSettings;
 use tower_store::outbox::RecentNotice;
+use tower_store::windows::Window;
 
 use super::RefreshError;
 use crate::bot::Bot;
@@ -32,11 +34,17 @@ pub struct Status {
     /// The last poll (ms), and what it failed with ("" when it did not).
     pub last_poll_ms: Option<i64>,
     pub last_error: String,
-    pub unreadable_lines: u64,
+    /// Read since the guild's midnight.
+    pub unreadable_today: u64,
 }
 
-pub async fn draw(bot: &Bot, server: &GameServer) -> Result<Vec<Embed>, RefreshError> {
+pub async fn draw(
+    bot: &Bot,
+    settings: &GuildSettings,
+    server: &GameServer,
+) -> Result<Vec<Embed>, RefreshError> {
     let (guild, id) = (server.guild.0, server.server.as_str());
+    let now = tower_daemon::telemetry::now_unix_ms() / 1000;
     let count = bot
         .outbox
         .recent(guild, id, "player_count", None, 1)
@@ -62,7 +70,10 @@ pub async fn draw(bot: &Bot, server: &GameServer) -> Result<Vec<Embed>, RefreshE
         .find_one(doc! { "_id": format!("{guild}:{id}") })
         .projection(doc! { "last_poll": 1, "last_error": 1 })
         .await?;
-    let totals = bot.stats.server(guild, id).await?.unwrap_or_default();
+    let midnight = Window::Today
+        .start(now, settings.utc_offset_secs)
+        .unwrap_or(now);
+    let unreadable_today = bot.stats.unreadable_since(guild, id, midnight).await?;
     let status = Status {
         players,
         last_kills,
@@ -76,13 +87,9 @@ pub async fn draw(bot: &Bot, server: &GameServer) -> Result<Vec<Embed>, RefreshE
             .and_then(|p| p.get_str("last_error").ok())
             .unwrap_or_default()
             .to_owned(),
-        unreadable_lines: totals.malformed_lines,
+        unreadable_today,
     };
-    Ok(vec![embed(
-        &server.name,
-        &status,
-        tower_daemon::telemetry::now_unix_ms() / 1000,
-    )])
+    Ok(vec![embed(&server.name, &status, now)])
 }
 
 /// The status embed.
@@ -101,9 +108,9 @@ pub fn embed(server_name: &str, s: &Status, updated_unix: i64) -> Embed {
         || "None seen in the log yet.".to_owned(),
         |ms| format!("<t:{}:R>", ms / 1000),
     );
-    let unreadable = match s.unreadable_lines {
-        1 => "1 unreadable line".to_owned(),
-        n => format!("{n} unreadable lines"),
+    let unreadable = match s.unreadable_today {
+        1 => "1 unreadable line today".to_owned(),
+        n => format!("{n} unreadable lines today"),
     };
     let health = match (s.last_poll_ms, s.last_error.is_empty()) {
         (None, _) => "Not read yet.".to_owned(),
@@ -156,7 +163,7 @@ mod tests {
         assert_eq!(field("Players"), "12 online · 3 queued");
         assert_eq!(
             field("Ingestion"),
-            "Killfeed current to <t:1700000000:R> · 0 unreadable lines"
+            "Killfeed current to <t:1700000000:R> · 0 unreadable lines today"
         );
         assert_eq!(field("Last kills"), "No kills yet.");
         let failing = embed(
@@ -164,12 +171,12 @@ mod tests {
             &Status {
                 last_poll_ms: Some(1_700_000_000_000),
                 last_error: "authentication failed".to_owned(),
-                unreadable_lines: 1,
+                unreadable_today: 1,
                 ..Status::default()
             },
             1_700_000_000,
         );
         assert!(failing.fields.iter().any(|f| f.value
-            == "⚠️ The last read <t:1700000000:R> failed: authentication failed · 1 unreadable line"));
+            == "⚠️ The last read <t:1700000000:R> failed: authentication failed · 1 unreadable line today"));
     }
 }

@@ -765,6 +765,19 @@ pub const MIGRATIONS: &[Migration] = &[
             index(collections::LIVE_POSTS, "guild", &[("guild_id", 1)]),
         ],
     },
+    Migration {
+        // A server's unreadable lines read today (its live status): batches that had any
+        // are stamped with when they were read; kill documents have no such field.
+        id: "0026_unreadable_read_at",
+        schema_version: 3,
+        drops: &[],
+        rewrite: None,
+        indexes: &[index(
+            collections::KILLS,
+            "server_read_at",
+            &[("guild_id", 1), ("server_id", 1), ("read_at", 1)],
+        )],
+    },
 ];
 
 /// What [`migrate`] did.

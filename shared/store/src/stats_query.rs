@@ -524,6 +524,34 @@ impl StatsQuery {
             .and_then(weapon_row))
     }
 
+    /// Unreadable (malformed) killfeed lines of a server first read at or after `since`
+    /// (Unix seconds): one document per batch that had any, found by index.
+    pub async fn unreadable_since(
+        &self,
+        guild_id: u64,
+        server_id: &str,
+        since: i64,
+    ) -> Result<u64, MongoError> {
+        let mut filter = scope(guild_id, server_id);
+        filter.insert(
+            "read_at",
+            doc! { "$gte": mongodb::bson::DateTime::from_millis(since.saturating_mul(1000)) },
+        );
+        filter.insert("kind", "malformed");
+        let batches: Vec<Document> = self
+            .kills
+            .find(filter)
+            .projection(doc! { "count": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(batches
+            .iter()
+            .filter_map(|d| crate::stats_store::get_i64(d, "count"))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .fold(0, u64::saturating_add))
+    }
+
     pub async fn server(
         &self,
         guild_id: u64,

@@ -390,6 +390,9 @@ impl StatsStore {
                     "guild_id": guild, "server_id": at.server_id, "batch": at.batch,
                     "kind": "malformed",
                     "count": i64::try_from(count).unwrap_or(i64::MAX),
+                    // When it was read (the lines carry no time of their own): a status
+                    // shows today's ([`crate::stats_query::StatsQuery::unreadable_since`]).
+                    "read_at": DateTime::now(),
                     "reasons": reasons.into_iter().map(|(r, n)| (r, Bson::Int64(n))).collect::<Document>(),
                     "sample": sample,
                     "schema_version": SCHEMA_VERSION,
