@@ -354,13 +354,14 @@ async fn a_players_encounters_are_read_back_from_the_kill_lines_in_order() {
     ok(test.drop_database().await);
 }
 
-/// Lines that arrive after newer ones (a file that appeared late under an older name,
-/// read by `/historical_parse days`) are counted, but did not happen after the player's
-/// current streak: it stays as it was, and their own runs count toward the best.
+/// Lines of history that arrive after newer ones (a file that appeared late under an
+/// older name, read by `/historical_parse days`) are counted, but did not happen after
+/// the player's current streak: it stays as it was, and their own runs count toward the
+/// best; `towerctl verify` counts them the same way. A live batch is never taken for late.
 #[tokio::test]
 async fn a_late_batch_of_older_lines_leaves_the_current_streaks_alone() {
     let test = ok(TestDatabase::create("stats_late").await);
-    let (store, _db) = store(&test).await;
+    let (store, db) = store(&test).await;
     const A: &str = "0002ca35475e48e28fdf97e052dc130f";
     const B: &str = "00024afed387453195c040bb85708405";
     let kills = |day: u32, n: usize, weapon: &str| {
@@ -377,15 +378,17 @@ async fn a_late_batch_of_older_lines_leaves_the_current_streaks_alone() {
     .concat();
     // Late: 4 kills of the 10th, read after all of that.
     let late = kills(10, 4, "SKS");
-    for (batch, text) in [(1, &live), (2, &late)] {
-        let chunk = parse_killfeed_chunk("f.csv", text.as_bytes(), 0, true);
-        let at = BatchRef {
-            guild_id: GUILD,
-            server_id: SERVER,
-            batch,
-        };
-        ok(store.apply_batch(at, std::slice::from_ref(&chunk)).await);
-    }
+    let at = |batch| BatchRef {
+        guild_id: GUILD,
+        server_id: SERVER,
+        batch,
+    };
+    let chunk = parse_killfeed_chunk("f.csv", live.as_bytes(), 0, true);
+    ok(store.apply_batch(at(1), std::slice::from_ref(&chunk)).await);
+    let chunk = parse_killfeed_chunk("f.csv", late.as_bytes(), 0, true);
+    ok(store
+        .apply_history_batch(at(2), std::slice::from_ref(&chunk))
+        .await);
     let stats = ok(store.load(GUILD, SERVER).await);
     let a = &stats.players[A];
     assert_eq!(a.kills, 9);
@@ -393,5 +396,16 @@ async fn a_late_batch_of_older_lines_leaves_the_current_streaks_alone() {
     assert_eq!((a.current_killstreak, a.best_killstreak), (3, 4));
     let b = &stats.players[B];
     assert_eq!((b.current_deathstreak, b.worst_deathstreak), (3, 4));
+    // Counted again from the stored lines, batch by batch: the same.
+    let (counted, _) = ok(tower_store::recount::recount(&db, GUILD, SERVER).await);
+    let differences = tower_store::recount::differences(&stats, &counted);
+    assert!(differences.is_empty(), "{differences:?}");
+
+    // Live lines older by the game's clock (its clock set back an hour) follow on.
+    let set_back = kills(21, 2, "AK").replace("-10.", "-09.");
+    let chunk = parse_killfeed_chunk("f.csv", set_back.as_bytes(), 0, true);
+    ok(store.apply_batch(at(3), std::slice::from_ref(&chunk)).await);
+    let a = &ok(store.load(GUILD, SERVER).await).players[A];
+    assert_eq!((a.current_killstreak, a.best_killstreak), (5, 5));
     ok(test.drop_database().await);
 }

@@ -356,6 +356,13 @@ async fn backfill_of(
             {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
+            // Another backfill of the server runs (one reading fewer days again).
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                return Err(CommandError::refused(
+                    s.message().to_owned(),
+                    "Ask again when it ends (a few minutes at most for recent days).",
+                ));
+            }
             Err(s) => return Err(s.into()),
         }
     };

@@ -180,6 +180,12 @@ impl Runs {
         };
         (current, best)
     }
+
+    /// [`Runs::apply`] for runs that came before the stored current one (late lines): it
+    /// stays, and they count toward the best on their own.
+    pub fn apply_late(&self, current: u64, best: u64) -> (u64, u64) {
+        (current, best.max(self.lead).max(self.longest_after_break))
+    }
 }
 
 /// What one batch adds to one player.
@@ -369,6 +375,9 @@ impl ServerStats {
     pub fn merge(&mut self, delta: &BatchDelta) {
         for (id, d) in &delta.players {
             let p = self.players.entry(id.clone()).or_default();
+            // Lines all older than the player's newest (a file that appeared late): they
+            // did not follow the current streaks (the store's rule for history).
+            let late = !p.names.is_empty() && d.last_seen < p.last_seen;
             if p.names.is_empty() {
                 p.first_seen = d.first_seen;
                 p.last_seen = d.last_seen;
@@ -383,7 +392,7 @@ impl ServerStats {
                     p.names.push(n.clone());
                 }
             }
-            if d.platform.is_some() {
+            if d.platform.is_some() && !late {
                 p.platform = d.platform.clone();
             }
             p.kills += d.kills;
@@ -394,11 +403,15 @@ impl ServerStats {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
-            (p.current_killstreak, p.best_killstreak) =
-                d.kill_runs.apply(p.current_killstreak, p.best_killstreak);
-            (p.current_deathstreak, p.worst_deathstreak) = d
-                .death_runs
-                .apply(p.current_deathstreak, p.worst_deathstreak);
+            let (kill_runs, death_runs) = (&d.kill_runs, &d.death_runs);
+            (p.current_killstreak, p.best_killstreak) = match late {
+                true => kill_runs.apply_late(p.current_killstreak, p.best_killstreak),
+                false => kill_runs.apply(p.current_killstreak, p.best_killstreak),
+            };
+            (p.current_deathstreak, p.worst_deathstreak) = match late {
+                true => death_runs.apply_late(p.current_deathstreak, p.worst_deathstreak),
+                false => death_runs.apply(p.current_deathstreak, p.worst_deathstreak),
+            };
             for (w, n) in &d.weapons {
                 *p.weapons.entry(w.clone()).or_default() += n;
             }

@@ -934,7 +934,10 @@ impl<'a> StoreSink<'a> {
                 .map(|prepared| (r, prepared)),
             _ => None,
         };
-        let outcome = self.stats.apply_batch(at, batch).await?;
+        let outcome = match history {
+            true => self.stats.apply_history_batch(at, batch).await?,
+            false => self.stats.apply_batch(at, batch).await?,
+        };
         if quiet
             .zip(pending.cursor.as_ref())
             .is_some_and(|(q, c)| q.reached_by(c))

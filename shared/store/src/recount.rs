@@ -9,6 +9,12 @@
 //! repaired: platforms (a player's, and `platform_kills`) and unreadable lines, which the
 //! kill lines do not keep.
 //!
+//! A batch whose lines for a player are all older than that player's newest counted line
+//! is late here ([`tower_ingest::stats::Runs::apply_late`]): the store decides so for
+//! history only ([`crate::stats_store::StatsStore::apply_history_batch`]), so after a live
+//! batch older by the game's clock (its clock set back) `verify` shows that player's
+//! current streaks as different.
+//!
 //! The repair adds the differences of counters (`$inc`), so a worker applying a batch at
 //! the same moment loses nothing, and sets the other fields to the counted values.
 

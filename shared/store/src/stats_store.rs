@@ -109,6 +109,28 @@ impl StatsStore {
         at: BatchRef<'_>,
         batch: &[Chunk<'_>],
     ) -> Result<BatchOutcome, MongoError> {
+        self.apply(at, batch, Order::Live).await
+    }
+
+    /// [`StatsStore::apply_batch`] for a batch of history (a first read, a backfill, a
+    /// re-read of recent days): for a player it names only in lines older than their
+    /// newest counted one (a file that appeared late), it leaves the current streaks and
+    /// platform alone, and its own runs count toward the best. Only history: a live
+    /// batch older by the game's clock (the clock set back) still follows on.
+    pub async fn apply_history_batch(
+        &self,
+        at: BatchRef<'_>,
+        batch: &[Chunk<'_>],
+    ) -> Result<BatchOutcome, MongoError> {
+        self.apply(at, batch, Order::History).await
+    }
+
+    async fn apply(
+        &self,
+        at: BatchRef<'_>,
+        batch: &[Chunk<'_>],
+        order: Order,
+    ) -> Result<BatchOutcome, MongoError> {
         let guild = at.guild_id.to_string();
         let mut outcome = BatchOutcome::default();
         let kept = self.record_lines(at, &guild, batch, &mut outcome).await?;
@@ -129,7 +151,7 @@ impl StatsStore {
             [chunk] => chunk.recorded.as_ref(),
             _ => None,
         };
-        let mut updates = self.updates(at, &guild, &delta, by_hand);
+        let mut updates = self.updates(at, &guild, &delta, (by_hand, order));
         // Before the server's totals, which stay the batch's last write.
         updates.insert(
             updates.len().saturating_sub(1),
@@ -454,7 +476,7 @@ impl StatsStore {
         at: BatchRef<'_>,
         guild: &str,
         delta: &BatchDelta,
-        by_hand: Option<&Recorded>,
+        (by_hand, order): (Option<&Recorded>, Order),
     ) -> Vec<(&'static str, Vec<Document>)> {
         let b = at.batch;
         let statement = |id: Bson, update: UpdateMods| -> Document {
@@ -471,7 +493,7 @@ impl StatsStore {
             let id = Bson::String(format!("{guild}:{}:{player}", at.server_id));
             players.push(statement(
                 id,
-                UpdateMods::Pipeline(player_pipeline(&scope, player, d, b)),
+                UpdateMods::Pipeline(player_pipeline(&scope, player, d, (b, order))),
             ));
             for (weapon, n) in &d.weapons {
                 let id = Bson::String(format!("{guild}:{}:{player}:{weapon}", at.server_id));
@@ -800,6 +822,14 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Whether a batch's lines follow what is stored ([`StatsStore::apply_batch`]) or may
+/// come late ([`StatsStore::apply_history_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Live,
+    History,
+}
+
 /// [`Runs::apply`] as a MongoDB expression: `(current, best)` from the stored fields. A
 /// `late` batch (all its lines older than what the document has seen: a file that
 /// appeared late, read again by `/historical_parse days`) did not happen after the stored
@@ -823,10 +853,19 @@ fn runs(current: &str, best: &str, r: &Runs, late: &Bson) -> (Bson, Bson) {
     )
 }
 
-fn player_pipeline(scope: &Document, player: &str, d: &PlayerDelta, batch: i64) -> Vec<Document> {
+fn player_pipeline(
+    scope: &Document,
+    player: &str,
+    d: &PlayerDelta,
+    (batch, order): (i64, Order),
+) -> Vec<Document> {
     let (first, last) = (seconds(d.first_seen), seconds(d.last_seen));
-    let late =
-        Bson::Document(doc! { "$lt": [last, stored("last_seen", DateTime::from_millis(0))] });
+    let late = match order {
+        Order::Live => Bson::Boolean(false),
+        Order::History => {
+            Bson::Document(doc! { "$lt": [last, stored("last_seen", DateTime::from_millis(0))] })
+        }
+    };
     let (cur_k, best_k) = runs("current_killstreak", "best_killstreak", &d.kill_runs, &late);
     let (cur_d, worst_d) = runs(
         "current_deathstreak",
