@@ -571,42 +571,20 @@ impl Poster {
         server_of: &HashMap<&str, (u64, &str)>,
         (channel, message): (u64, u64),
     ) {
-        let events: Vec<(usize, &str, i64, i64)> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (cursor, _))| {
-                let (at, after) = follows.get(cursor)?;
-                Some((i, *cursor, *at, *after))
-            })
-            .collect();
-        let Some((_, first, _, after)) = events.first().copied() else {
+        let events = followed_events(chunk.iter().map(|(c, _)| *c), follows, server_of);
+        // The post is kept under its first event's server (a channel is one guild's);
+        // each event reads its own server's kills, and the edit waits for the longest.
+        let Some((_, (guild, server), _)) = events.first().cloned() else {
             return;
         };
-        let Some((guild, server)) = server_of.get(first).copied() else {
-            return;
-        };
-        // A channel several servers post events to: the first server's events are followed
-        // (one edit per message, with one server's kills).
-        let events: Vec<(usize, &str, i64, i64)> = events
-            .into_iter()
-            .filter(|(_, c, _, _)| server_of.get(c) == Some(&(guild, server)))
-            .collect();
+        let after = events.iter().map(|(_, _, a)| *a).max().unwrap_or(0);
         let embeds: Vec<&Embed> = chunk.iter().map(|(_, e)| e).collect();
         let Ok(embeds_json) = serde_json::to_string(&embeds) else {
             return;
         };
         let fights = tower_store::live_posts::Fights {
             embeds_json,
-            events: events
-                .iter()
-                .map(
-                    |(index, _, at, after)| tower_store::live_posts::FollowedEvent {
-                        index: *index,
-                        from_ms: *at,
-                        until_ms: at.saturating_add(after.saturating_mul(1000)),
-                    },
-                )
-                .collect(),
+            events: events.into_iter().map(|(e, _, _)| e).collect(),
         };
         // A minute more than the span: kills of its last moments are read by then.
         let kept = tower_store::live_posts::LivePosts::new(&self.bot.db)
@@ -947,6 +925,29 @@ fn round_robin<T>(posts: &[(u64, Vec<(T, Embed)>)]) -> Vec<(u64, Message<'_, T>)
         .collect()
 }
 
+/// The events of a message whose fights are followed (`follows`: cursor → the event's
+/// game time in ms and its server's wait in seconds), each with its server and wait.
+fn followed_events<'a>(
+    cursors: impl Iterator<Item = &'a str>,
+    follows: &HashMap<&str, (i64, i64)>,
+    server_of: &HashMap<&str, (u64, &'a str)>,
+) -> Vec<(tower_store::live_posts::FollowedEvent, (u64, &'a str), i64)> {
+    cursors
+        .enumerate()
+        .filter_map(|(index, cursor)| {
+            let (at, after) = *follows.get(cursor)?;
+            let (guild, server) = *server_of.get(cursor)?;
+            let event = tower_store::live_posts::FollowedEvent {
+                index,
+                server_id: Some(server.to_owned()),
+                from_ms: at,
+                until_ms: at.saturating_add(after.saturating_mul(1000)),
+            };
+            Some((event, (guild, server), after))
+        })
+        .collect()
+}
+
 /// A message's nonce: the same for the same notifications in the same channel.
 fn nonce(channel: u64, cursors: &[&str]) -> u64 {
     let d = ring::digest::digest(
@@ -984,6 +985,25 @@ mod tests {
             first_of_1,
             [0, 10, 20, 30],
             "a channel's messages stay in order"
+        );
+    }
+
+    #[test]
+    fn every_servers_events_in_a_shared_channel_are_followed() {
+        // A restart (not followed), then an airdrop of server 7 and a convoy of server 8.
+        let follows = HashMap::from([("c2", (1_000, 600)), ("c3", (2_000, 900))]);
+        let server_of = HashMap::from([("c1", (5, "7")), ("c2", (5, "7")), ("c3", (5, "8"))]);
+        let events = followed_events(["c1", "c2", "c3"].into_iter(), &follows, &server_of);
+        let shown: Vec<(usize, Option<&str>, i64, i64)> = events
+            .iter()
+            .map(|(e, _, _)| (e.index, e.server_id.as_deref(), e.from_ms, e.until_ms))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (1, Some("7"), 1_000, 601_000),
+                (2, Some("8"), 2_000, 902_000)
+            ]
         );
     }
 }

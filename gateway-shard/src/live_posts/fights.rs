@@ -1,6 +1,6 @@
 //! Fights around events (issue #19): an airdrop, mission or convoy post is edited once,
 //! the server's `/events fights` minutes after it, with the kills that followed it on
-//! that server. Deadside's logs carry no coordinates, so this stands in for a heatmap:
+//! that server (each event its own server's, when a channel takes several servers'). Deadside's logs carry no coordinates, so this stands in for a heatmap:
 //! the killfeed says who fought after the drop landed.
 //!
 //! The message's embeds are kept as posted ([`tower_store::live_posts::Fights`]); each
@@ -79,7 +79,10 @@ pub async fn refresh(
         let (kills, count) = bot
             .outbox
             .between(
-                (post.guild_id, &post.server_id),
+                (
+                    post.guild_id,
+                    event.server_id.as_deref().unwrap_or(&post.server_id),
+                ),
                 "kill",
                 (event.from_ms, event.until_ms),
                 LISTED,

@@ -140,11 +140,13 @@ pub struct Fights {
     pub events: Vec<FollowedEvent>,
 }
 
-/// One event of a message: its embed's index, and the game-clock span whose kills follow
-/// it (from the event to the server's `fights_after_secs` later).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One event of a message: its embed's index, its server (a channel may take several
+/// servers' events: `None`, the post's own), and the game-clock span whose kills follow
+/// it (from the event to its server's `fights_after_secs` later).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowedEvent {
     pub index: usize,
+    pub server_id: Option<String>,
     pub from_ms: i64,
     pub until_ms: i64,
 }
@@ -252,11 +254,15 @@ impl LivePosts {
             .events
             .iter()
             .map(|e| {
-                doc! {
+                let mut event = doc! {
                     "index": i64::try_from(e.index).unwrap_or(0),
                     "from_ms": e.from_ms,
                     "until_ms": e.until_ms,
+                };
+                if let Some(server) = e.server_id.as_deref().filter(|s| *s != server_id) {
+                    event.insert("server_id", server);
                 }
+                event
             })
             .collect();
         let id = format!("{guild_id}:{server_id}:fights:{message_id}");
@@ -599,6 +605,7 @@ fn post_of(d: &Document) -> Option<LivePost> {
                     let e = e.as_document()?;
                     Some(FollowedEvent {
                         index: usize::try_from(get_i64(e, "index")?).ok()?,
+                        server_id: e.get_str("server_id").ok().map(str::to_owned),
                         from_ms: get_i64(e, "from_ms")?,
                         until_ms: get_i64(e, "until_ms")?,
                     })
