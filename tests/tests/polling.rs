@@ -47,12 +47,23 @@ async fn worker(
 }
 
 async fn register(db: &TestDatabase, key: &SecretKey, guild: GuildId, server_id: &str) {
+    register_at(db, key, guild, server_id, ok(sshd_port())).await;
+}
+
+/// [`register`], the game host reached on `port` (a delay line's).
+async fn register_at(
+    db: &TestDatabase,
+    key: &SecretKey,
+    guild: GuildId,
+    server_id: &str,
+    port: u16,
+) {
     let handle = ok(db.open().await);
     let new = NewGameServer {
         server: ok(ServerId::parse(server_id)),
         name: format!("Server {server_id}"),
         host: "127.0.0.1".to_owned(),
-        port: ok(sshd_port()),
+        port,
         username: required_env("TOWER_TEST_SFTP_USER"),
         credential: Credential::Password(Redacted::new(required_env("TOWER_TEST_SFTP_PASSWORD"))),
     };
@@ -837,6 +848,75 @@ async fn two_guilds_with_the_same_host_and_server_id_stay_apart() {
             Some(1)
         );
     }
+    assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
+    ok(db.drop_database().await);
+}
+
+/// A backfill whose progress stream broke is followed again by its id (`WatchBackfill`,
+/// what the gateway does when its connection to the worker drops): the same backfill,
+/// to the same end.
+#[tokio::test]
+async fn a_backfill_followed_again_by_its_id_reaches_the_same_end() {
+    use tower_proto::v1::{BackfillState, ServerRef, StartBackfillRequest, WatchBackfillRequest};
+    use tower_tests::delay_line::{DelayLine, Link};
+    let db = ok(TestDatabase::create("backfill_watch").await);
+    let home = Home::new("backfill_watch");
+    let key_text = ok(SecretKey::generate_base64());
+    let key = ok(SecretKey::from_base64(&key_text));
+    let guild = GuildId(888_888_888_888_888_887);
+    let server_id = unique_server_id();
+    let dir = home.killfeed(&server_id);
+    // Every round trip to the game host takes 300 ms: the backfill runs for a second or
+    // more, and is followed again long before it can end.
+    let sshd = std::net::SocketAddr::from(([127, 0, 0, 1], ok(sshd_port())));
+    let line = ok(DelayLine::start(sshd, Link::new(300, 0)).await);
+    register_at(&db, &key, guild, &server_id, line.addr.port()).await;
+    let (daemon, addr) = worker(&db, &key_text, &[("TOWER_POLL_INTERVAL_SECS", "3600")]).await;
+    let handle = ok(db.open().await);
+    first_read_done(handle.raw(), guild.0, &server_id).await;
+    let name = "2025.05.01-00.00.00.csv";
+    let bytes = fixture(name);
+    let expected_lines = parse_killfeed_chunk(name, &bytes, 0, true).lines;
+    ok(std::fs::write(dir.join(name), bytes));
+
+    let mut client = worker_client(addr);
+    let request = StartBackfillRequest {
+        server: Some(ServerRef {
+            guild_id: guild.0,
+            server_id: server_id.clone(),
+        }),
+        days: 0,
+    };
+    let mut started = ok(client.start_backfill(request).await).into_inner();
+    let first = ok(tokio::time::timeout(WAIT, started.next()).await);
+    let id = first
+        .and_then(Result::ok)
+        .map(|p| p.backfill_id)
+        .unwrap_or_default();
+    assert!(!id.is_empty());
+    let watched = ok(client
+        .watch_backfill(WatchBackfillRequest {
+            backfill_id: id.clone(),
+        })
+        .await)
+    .into_inner();
+    let last_of = |mut stream: tonic::Streaming<tower_proto::v1::BackfillProgress>| async move {
+        let mut last = None;
+        while let Some(Ok(p)) = stream.next().await {
+            last = Some(p);
+        }
+        last.unwrap_or_default()
+    };
+    let (a, b) = ok(tokio::time::timeout(WAIT, async {
+        tokio::join!(last_of(started), last_of(watched))
+    })
+    .await);
+    for p in [&a, &b] {
+        assert_eq!(p.backfill_id, id);
+        assert_eq!(p.state, BackfillState::Done as i32, "{p:?}");
+        assert_eq!((p.files_done, p.lines), (1, expected_lines));
+    }
+    drop(line);
     assert!(ok(daemon.stop(Duration::from_secs(20)).await).success());
     ok(db.drop_database().await);
 }

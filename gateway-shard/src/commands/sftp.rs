@@ -9,7 +9,7 @@ use twilight_util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
 use tower_proto::v1::{
     BackfillProgress, BackfillState, BreakerState, KillfeedFolder, ListFilesRequest, ServerRef,
     ServerStatusReply, ServerStatusRequest, StartBackfillRequest, TestServerReply,
-    TestServerRequest,
+    TestServerRequest, WatchBackfillRequest,
 };
 use tower_store::ids::{GuildId, ServerId};
 
@@ -366,16 +366,77 @@ async fn backfill_of(
             Err(s) => return Err(s.into()),
         }
     };
-    let mut last = None;
-    while let Some(p) = stream.next().await {
-        let p = p?;
-        if let Some(shown) = shown {
-            shown(&p);
+    let mut last: Option<BackfillProgress> = None;
+    let mut followed_again = 0;
+    loop {
+        let mut dropped = None;
+        while let Some(p) = stream.next().await {
+            match p {
+                Ok(p) => {
+                    if let Some(shown) = shown {
+                        shown(&p);
+                    }
+                    last = Some(p);
+                }
+                Err(s) => {
+                    dropped = Some(s);
+                    break;
+                }
+            }
         }
-        last = Some(p);
+        let ended = last.as_ref().is_some_and(|p| {
+            p.state == BackfillState::Done as i32 || p.state == BackfillState::Failed as i32
+        });
+        if ended {
+            return Ok(last);
+        }
+        // The stream broke before the end (a connection to the worker dropped): the
+        // backfill goes on there, and is followed again by its id (`WatchBackfill`).
+        let Some(id) = last.as_ref().map(|p| p.backfill_id.clone()) else {
+            return match dropped {
+                Some(s) => Err(s.into()),
+                None => Ok(None),
+            };
+        };
+        stream = loop {
+            if followed_again == FOLLOW_AGAIN_MAX {
+                return Err(match dropped {
+                    Some(s) => s.into(),
+                    None => CommandError::failed("The backfill's progress stopped coming", &id),
+                });
+            }
+            followed_again += 1;
+            tokio::time::sleep(Duration::from_millis(500 * followed_again)).await;
+            let watched = bot
+                .workers
+                .call_holder(|mut w| {
+                    let request = WatchBackfillRequest {
+                        backfill_id: id.clone(),
+                    };
+                    async move { w.watch_backfill(request).await }
+                })
+                .await;
+            match watched {
+                Ok(s) => break s.into_inner(),
+                // The worker no longer runs it: it restarted, or the server moved.
+                Err(s) if s.code() == tonic::Code::NotFound => {
+                    return Err(CommandError::failed(
+                        "The worker reading this server stopped the backfill part-way (it \
+                         restarted, or another worker took the server); what it counted \
+                         stays counted: ask again to read the rest",
+                        s.message(),
+                    ));
+                }
+                // Still unreachable: tried again, up to the limit.
+                Err(s) if s.code() == tonic::Code::Unavailable => dropped = Some(s),
+                Err(s) => return Err(s.into()),
+            }
+        };
     }
-    Ok(last)
 }
+
+/// How many times a backfill whose progress stream broke is followed again.
+const FOLLOW_AGAIN_MAX: u64 = 5;
 
 /// The reading status of a guild's servers (`server_id` empty) or of one, from the workers.
 pub async fn reading_status(
