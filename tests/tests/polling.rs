@@ -852,12 +852,23 @@ async fn two_guilds_with_the_same_host_and_server_id_stay_apart() {
     ok(db.drop_database().await);
 }
 
+/// A backfill of every file not read yet of `server_id` of `guild`.
+fn backfill(guild: u64, server_id: &str) -> tower_proto::v1::StartBackfillRequest {
+    tower_proto::v1::StartBackfillRequest {
+        server: Some(tower_proto::v1::ServerRef {
+            guild_id: guild,
+            server_id: server_id.to_owned(),
+        }),
+        days: 0,
+    }
+}
+
 /// A backfill whose progress stream broke is followed again by its id (`WatchBackfill`,
 /// what the gateway does when its connection to the worker drops): the same backfill,
 /// to the same end.
 #[tokio::test]
 async fn a_backfill_followed_again_by_its_id_reaches_the_same_end() {
-    use tower_proto::v1::{BackfillState, ServerRef, StartBackfillRequest, WatchBackfillRequest};
+    use tower_proto::v1::{BackfillState, WatchBackfillRequest};
     use tower_tests::delay_line::{DelayLine, Link};
     let db = ok(TestDatabase::create("backfill_watch").await);
     let home = Home::new("backfill_watch");
@@ -880,13 +891,7 @@ async fn a_backfill_followed_again_by_its_id_reaches_the_same_end() {
     ok(std::fs::write(dir.join(name), bytes));
 
     let mut client = worker_client(addr);
-    let request = StartBackfillRequest {
-        server: Some(ServerRef {
-            guild_id: guild.0,
-            server_id: server_id.clone(),
-        }),
-        days: 0,
-    };
+    let request = backfill(guild.0, &server_id);
     let mut started = ok(client.start_backfill(request).await).into_inner();
     let first = ok(tokio::time::timeout(WAIT, started.next()).await);
     let id = first
@@ -923,7 +928,7 @@ async fn a_backfill_followed_again_by_its_id_reaches_the_same_end() {
 
 #[tokio::test]
 async fn a_backfill_reports_its_progress_to_the_end() {
-    use tower_proto::v1::{BackfillState, ServerRef, StartBackfillRequest};
+    use tower_proto::v1::BackfillState;
     let db = ok(TestDatabase::create("backfill").await);
     let home = Home::new("backfill");
     let key_text = ok(SecretKey::generate_base64());
@@ -958,14 +963,7 @@ async fn a_backfill_reports_its_progress_to_the_end() {
         ok(std::fs::write(dir.join(name), bytes));
     }
     let mut client = worker_client(addr);
-    let request = StartBackfillRequest {
-        server: Some(ServerRef {
-            guild_id: guild.0,
-            server_id: server_id.clone(),
-        }),
-        days: 0,
-    };
-    let mut progress = ok(client.start_backfill(request.clone()).await).into_inner();
+    let mut progress = ok(client.start_backfill(backfill(guild.0, &server_id)).await).into_inner();
     let mut seen = Vec::new();
     let finished = tokio::time::timeout(WAIT, async {
         while let Some(Ok(p)) = progress.next().await {
@@ -983,13 +981,7 @@ async fn a_backfill_reports_its_progress_to_the_end() {
     assert!(seen.windows(2).all(|w| w[0].bytes_done <= w[1].bytes_done));
 
     // Another guild cannot start a backfill of this guild's server.
-    let other = StartBackfillRequest {
-        server: Some(ServerRef {
-            guild_id: guild.0 + 1,
-            server_id,
-        }),
-        days: 0,
-    };
+    let other = backfill(guild.0 + 1, &server_id);
     assert_eq!(
         client.start_backfill(other).await.err().map(|s| s.code()),
         Some(tonic::Code::NotFound)
