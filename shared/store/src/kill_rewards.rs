@@ -248,13 +248,16 @@ impl KillRewards {
         }
         let mut linked: Vec<&str> = holders.keys().map(String::as_str).collect();
         linked.sort_unstable();
+        // By `_id`: no index has the player's id after the server's, so a find by
+        // `player_id` would go through every player of the server, each batch.
+        let guild_key = guild_id.to_string();
+        let ids: Vec<String> = linked
+            .iter()
+            .map(|p| crate::stats_store::player_doc_id(&guild_key, server_id, p))
+            .collect();
         let docs: Vec<Document> = self
             .players
-            .find(doc! {
-                "guild_id": guild_id.to_string(),
-                "server_id": server_id,
-                "player_id": { "$in": &linked },
-            })
+            .find(doc! { "_id": { "$in": &ids } })
             .projection(doc! { "player_id": 1, "current_killstreak": 1, "last_batch": 1 })
             .await?
             .try_collect()

@@ -490,7 +490,7 @@ impl StatsStore {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let scope = doc! { "guild_id": guild, "server_id": at.server_id };
         for (player, d) in &delta.players {
-            let id = Bson::String(format!("{guild}:{}:{player}", at.server_id));
+            let id = Bson::String(player_doc_id(guild, at.server_id, player));
             players.push(statement(
                 id,
                 UpdateMods::Pipeline(player_pipeline(&scope, player, d, (b, order))),
@@ -792,6 +792,12 @@ fn rivalry_pipeline(
     let mut stages = vec![doc! { "$set": set }];
     stages.extend(crate::rivalries::sort_keys());
     stages
+}
+
+/// The `_id` of a player's statistics on a server (`guild:server:player`): read by it,
+/// a player is found through the `_id` index, not among all of the server's players.
+pub(crate) fn player_doc_id(guild: &str, server_id: &str, player: &str) -> String {
+    format!("{guild}:{server_id}:{player}")
 }
 
 /// A game time (seconds) as a BSON date.
