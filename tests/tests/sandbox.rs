@@ -133,6 +133,13 @@ async fn the_tour_shows_the_product_working() {
     );
     assert!(player.contains("HallagerTheDane — Overview"), "{out}");
     assert!(player.contains("[2: Weapons]"), "{out}");
+    // The last day read again: the summary, and what was new (nothing: polled already).
+    let parse = after(out, "/historical_parse server_id:7020 days:1");
+    assert!(parse.contains("Historical parse"), "{out}");
+    assert!(
+        parse.contains("Read again: the files written in the last day"),
+        "{out}"
+    );
     let weapons = after(out, "press 2");
     assert!(weapons.contains("HallagerTheDane — Weapons"), "{out}");
     assert!(weapons.contains("M99 — 2"), "{out}");

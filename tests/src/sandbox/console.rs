@@ -23,6 +23,8 @@ use super::{CHANNELS, channel_id, command_line};
 
 /// How long a command's answer may take.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
+/// How long long work (`/historical_parse`, `/test_sftp`) may take after its "Working…".
+const SLOW_ANSWER_WAIT: Duration = Duration::from_secs(120);
 /// `wait-post`'s default patience.
 const POST_WAIT: Duration = Duration::from_secs(60);
 
@@ -141,7 +143,17 @@ impl<'a> Console<'a> {
             .answer(&sent, ANSWER_WAIT)
             .await
             .map_err(|e| format!("/{}: {e}", typed.path))?;
-        Ok(self.show_answer(answer))
+        // Long work answers "Working…" at once, then edits its answer in when done.
+        if !answer.title().ends_with('…') {
+            return Ok(self.show_answer(answer));
+        }
+        let working = self.show_answer(answer);
+        let done = self
+            .sim
+            .edited_answer(&sent, SLOW_ANSWER_WAIT)
+            .await
+            .map_err(|e| format!("/{}: {e}", typed.path))?;
+        Ok(working + &self.show_answer(done))
     }
 
     async fn press(&mut self, n: usize) -> Result<String, String> {
