@@ -11,4 +11,11 @@
 /// `tower.v1`: generated messages, clients and servers.
 pub mod v1 {
     tonic::include_proto!("tower.v1");
+
+    impl BackfillProgress {
+        /// Done or failed: no progress follows.
+        pub fn has_ended(&self) -> bool {
+            self.state == BackfillState::Done as i32 || self.state == BackfillState::Failed as i32
+        }
+    }
 }

@@ -367,7 +367,7 @@ async fn backfill_of(
         }
     };
     let mut last: Option<BackfillProgress> = None;
-    let mut followed_again = 0;
+    let mut attempts = 0;
     loop {
         let mut dropped = None;
         while let Some(p) = stream.next().await {
@@ -384,54 +384,59 @@ async fn backfill_of(
                 }
             }
         }
-        let ended = last.as_ref().is_some_and(|p| {
-            p.state == BackfillState::Done as i32 || p.state == BackfillState::Failed as i32
-        });
-        if ended {
+        if last.as_ref().is_some_and(BackfillProgress::has_ended) {
             return Ok(last);
         }
         // The stream broke before the end (a connection to the worker dropped): the
-        // backfill goes on there, and is followed again by its id (`WatchBackfill`).
+        // backfill goes on there, and is followed again by its id.
         let Some(id) = last.as_ref().map(|p| p.backfill_id.clone()) else {
-            return match dropped {
-                Some(s) => Err(s.into()),
-                None => Ok(None),
-            };
+            return dropped.map_or(Ok(None), |s| Err(s.into()));
         };
-        stream = loop {
-            if followed_again == FOLLOW_AGAIN_MAX {
-                return Err(match dropped {
-                    Some(s) => s.into(),
-                    None => CommandError::failed("The backfill's progress stopped coming", &id),
-                });
+        stream = watch_again(bot, &id, &mut attempts, dropped).await?;
+    }
+}
+
+/// Follows a backfill again by its id (`WatchBackfill`) after its progress stream broke:
+/// tried again while the worker cannot be reached, up to [`FOLLOW_AGAIN_MAX`] attempts in
+/// all (`attempts` counts them across breaks).
+async fn watch_again(
+    bot: &Bot,
+    id: &str,
+    attempts: &mut u64,
+    mut dropped: Option<tonic::Status>,
+) -> Result<tonic::Streaming<BackfillProgress>, CommandError> {
+    loop {
+        if *attempts == FOLLOW_AGAIN_MAX {
+            return Err(match dropped {
+                Some(s) => s.into(),
+                None => CommandError::failed("The backfill's progress stopped coming", id),
+            });
+        }
+        *attempts += 1;
+        tokio::time::sleep(Duration::from_millis(500 * *attempts)).await;
+        let watched = bot
+            .workers
+            .call_holder(|mut w| {
+                let request = WatchBackfillRequest {
+                    backfill_id: id.to_owned(),
+                };
+                async move { w.watch_backfill(request).await }
+            })
+            .await;
+        match watched {
+            Ok(s) => return Ok(s.into_inner()),
+            // The worker no longer runs it: it restarted, or the server moved.
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                return Err(CommandError::failed(
+                    "The worker reading this server stopped the backfill part-way (it \
+                     restarted, or another worker took the server); what it counted stays \
+                     counted: ask again to read the rest",
+                    s.message(),
+                ));
             }
-            followed_again += 1;
-            tokio::time::sleep(Duration::from_millis(500 * followed_again)).await;
-            let watched = bot
-                .workers
-                .call_holder(|mut w| {
-                    let request = WatchBackfillRequest {
-                        backfill_id: id.clone(),
-                    };
-                    async move { w.watch_backfill(request).await }
-                })
-                .await;
-            match watched {
-                Ok(s) => break s.into_inner(),
-                // The worker no longer runs it: it restarted, or the server moved.
-                Err(s) if s.code() == tonic::Code::NotFound => {
-                    return Err(CommandError::failed(
-                        "The worker reading this server stopped the backfill part-way (it \
-                         restarted, or another worker took the server); what it counted \
-                         stays counted: ask again to read the rest",
-                        s.message(),
-                    ));
-                }
-                // Still unreachable: tried again, up to the limit.
-                Err(s) if s.code() == tonic::Code::Unavailable => dropped = Some(s),
-                Err(s) => return Err(s.into()),
-            }
-        };
+            Err(s) if s.code() == tonic::Code::Unavailable => dropped = Some(s),
+            Err(s) => return Err(s.into()),
+        }
     }
 }
 

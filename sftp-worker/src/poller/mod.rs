@@ -218,11 +218,7 @@ impl Poller {
         let mut runtime = self.runtime.lock().map_err(|_| BackfillRefused::NotHere)?;
         let rt = runtime.get_mut(key).ok_or(BackfillRefused::NotHere)?;
         // One that has ended (its poll is still finishing) is not joined: a new one runs.
-        let ended = |tx: &tokio::sync::watch::Sender<BackfillProgress>| {
-            let state = tx.borrow().state;
-            state == BackfillState::Done as i32 || state == BackfillState::Failed as i32
-        };
-        if let Some(tx) = rt.backfill.as_ref().filter(|tx| !ended(tx)) {
+        if let Some(tx) = rt.backfill.as_ref().filter(|tx| !tx.borrow().has_ended()) {
             let running = tx.borrow().days;
             if days > running {
                 if rt.backfill_taken {

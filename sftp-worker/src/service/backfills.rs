@@ -5,9 +5,7 @@ use std::pin::Pin;
 
 use futures_util::Stream;
 use tonic::{Request, Response, Status};
-use tower_proto::v1::{
-    BackfillProgress, BackfillState, StartBackfillRequest, WatchBackfillRequest,
-};
+use tower_proto::v1::{BackfillProgress, StartBackfillRequest, WatchBackfillRequest};
 
 use super::Worker;
 use crate::poller::BackfillRefused;
@@ -82,8 +80,7 @@ fn follow(mut progress: tokio::sync::watch::Receiver<BackfillProgress>) -> Progr
     tokio::spawn(async move {
         loop {
             let p = progress.borrow_and_update().clone();
-            let finished =
-                p.state == BackfillState::Done as i32 || p.state == BackfillState::Failed as i32;
+            let finished = p.has_ended();
             if tx.send(Ok(p)).await.is_err() || finished {
                 return;
             }

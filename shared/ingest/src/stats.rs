@@ -403,15 +403,14 @@ impl ServerStats {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
-            let (kill_runs, death_runs) = (&d.kill_runs, &d.death_runs);
-            (p.current_killstreak, p.best_killstreak) = match late {
-                true => kill_runs.apply_late(p.current_killstreak, p.best_killstreak),
-                false => kill_runs.apply(p.current_killstreak, p.best_killstreak),
+            let runs = match late {
+                true => Runs::apply_late,
+                false => Runs::apply,
             };
-            (p.current_deathstreak, p.worst_deathstreak) = match late {
-                true => death_runs.apply_late(p.current_deathstreak, p.worst_deathstreak),
-                false => death_runs.apply(p.current_deathstreak, p.worst_deathstreak),
-            };
+            (p.current_killstreak, p.best_killstreak) =
+                runs(&d.kill_runs, p.current_killstreak, p.best_killstreak);
+            (p.current_deathstreak, p.worst_deathstreak) =
+                runs(&d.death_runs, p.current_deathstreak, p.worst_deathstreak);
             for (w, n) in &d.weapons {
                 *p.weapons.entry(w.clone()).or_default() += n;
             }

@@ -836,11 +836,12 @@ enum Order {
     History,
 }
 
-/// [`Runs::apply`] as a MongoDB expression: `(current, best)` from the stored fields. A
-/// `late` batch (all its lines older than what the document has seen: a file that
-/// appeared late, read again by `/historical_parse days`) did not happen after the stored
-/// streak: it leaves the current one alone and its own runs count toward the best.
-fn runs(current: &str, best: &str, r: &Runs, late: &Bson) -> (Bson, Bson) {
+/// [`Runs::apply`] as a MongoDB expression: `(current, best)` from the stored fields. When
+/// `late` holds (a history batch whose lines are all older than what the document has
+/// seen: a file that appeared late, read again by `/historical_parse days`), the batch did
+/// not happen after the stored streak: it leaves the current one alone and its own runs
+/// count toward the best. A live batch (`None`) always follows on.
+fn runs(current: &str, best: &str, r: &Runs, late: Option<&Bson>) -> (Bson, Bson) {
     let extended = Bson::Document(doc! { "$add": [stored(current, 0i64), to_i64(r.lead)] });
     let in_order_best = Bson::Document(
         doc! { "$max": [stored(best, 0i64), extended.clone(), to_i64(r.longest_after_break)] },
@@ -853,10 +854,13 @@ fn runs(current: &str, best: &str, r: &Runs, late: &Bson) -> (Bson, Bson) {
     } else {
         extended
     };
-    (
-        Bson::Document(doc! { "$cond": [late.clone(), stored(current, 0i64), in_order_current] }),
-        Bson::Document(doc! { "$cond": [late.clone(), late_best, in_order_best] }),
-    )
+    match late {
+        None => (in_order_current, in_order_best),
+        Some(late) => (
+            Bson::Document(doc! { "$cond": [late, stored(current, 0i64), in_order_current] }),
+            Bson::Document(doc! { "$cond": [late, late_best, in_order_best] }),
+        ),
+    }
 }
 
 fn player_pipeline(
@@ -867,17 +871,22 @@ fn player_pipeline(
 ) -> Vec<Document> {
     let (first, last) = (seconds(d.first_seen), seconds(d.last_seen));
     let late = match order {
-        Order::Live => Bson::Boolean(false),
-        Order::History => {
-            Bson::Document(doc! { "$lt": [last, stored("last_seen", DateTime::from_millis(0))] })
-        }
+        Order::Live => None,
+        Order::History => Some(Bson::Document(
+            doc! { "$lt": [last, stored("last_seen", DateTime::from_millis(0))] },
+        )),
     };
-    let (cur_k, best_k) = runs("current_killstreak", "best_killstreak", &d.kill_runs, &late);
+    let (cur_k, best_k) = runs(
+        "current_killstreak",
+        "best_killstreak",
+        &d.kill_runs,
+        late.as_ref(),
+    );
     let (cur_d, worst_d) = runs(
         "current_deathstreak",
         "worst_deathstreak",
         &d.death_runs,
-        &late,
+        late.as_ref(),
     );
     let mut set = scope.clone();
     set.extend(doc! {
@@ -915,9 +924,13 @@ fn player_pipeline(
     }
     if let Some(platform) = &d.platform {
         // The newest batch's platform is the current one, as its name is.
+        let platform = literal(platform);
         set.insert(
             "platform",
-            doc! { "$cond": [late, field("platform"), literal(platform)] },
+            match late {
+                None => platform,
+                Some(late) => Bson::Document(doc! { "$cond": [late, field("platform"), platform] }),
+            },
         );
     }
     // KDR for the leaderboard index: kills / deaths rounded half up, or kills.

@@ -103,6 +103,11 @@ impl Answer {
             .unwrap_or_default()
     }
 
+    /// A step of long work ("Working…"): its answer is edited in later.
+    pub fn is_progress(&self) -> bool {
+        shows_progress(&self.data)
+    }
+
     /// The first embed's title.
     pub fn title(&self) -> String {
         self.embeds()
@@ -448,11 +453,7 @@ impl DiscordSimulator {
 
     /// An edit showing a command's progress: its first embed's title ends with "…".
     fn is_progress(c: &RestCall) -> bool {
-        c.body
-            .as_ref()
-            .and_then(|b| b.pointer("/embeds/0/title"))
-            .and_then(Value::as_str)
-            .is_some_and(|t| t.ends_with('…'))
+        c.body.as_ref().is_some_and(shows_progress)
     }
 
     /// The bot's first response (the interaction callback).
@@ -533,4 +534,11 @@ impl DiscordSimulator {
         }
         Ok(first)
     }
+}
+
+/// A message whose first embed's title ends with "…": a command's progress, not its answer.
+fn shows_progress(body: &Value) -> bool {
+    body.pointer("/embeds/0/title")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.ends_with('…'))
 }

@@ -144,7 +144,7 @@ impl<'a> Console<'a> {
             .await
             .map_err(|e| format!("/{}: {e}", typed.path))?;
         // Long work answers "Working…" at once, then edits its answer in when done.
-        if !answer.title().ends_with('…') {
+        if !answer.is_progress() {
             return Ok(self.show_answer(answer));
         }
         let working = self.show_answer(answer);
