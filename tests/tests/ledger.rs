@@ -268,19 +268,19 @@ async fn credits_posted_together_pay_each_once() {
     ok(ledger.post(&credit("daily:g", 2, 100)).await);
     // A batch paying a new account and one with money: each credit's balance after it.
     let batch = [credit("kills:b1:1", 1, 35), credit("kills:b1:2", 2, 10)];
-    let paid = ok(ledger.post_credits(&batch).await);
+    let paid = ok(ledger.post_credits(1, &batch).await);
     assert_eq!(paid, vec![Some(35), Some(110)]);
     let (history, total) = ok(ledger.history(&account(1), 10).await);
     assert_eq!((total, history[0].amount), (1, 35), "one record per credit");
     assert_eq!(history[0].balance_after, Some(35));
     // The batch finished again (a worker took over): nothing moves, the records stand.
-    assert_eq!(ok(ledger.post_credits(&batch).await), paid);
+    assert_eq!(ok(ledger.post_credits(1, &batch).await), paid);
     // The accounts changed, then the process stopped before recording: recorded once,
     // with its balance, and not paid again.
     ok(transactions
         .delete_many(doc! { "_id": { "$in": ["kills:b1:1", "kills:b1:2"] } })
         .await);
-    assert_eq!(ok(ledger.post_credits(&batch).await), paid);
+    assert_eq!(ok(ledger.post_credits(1, &batch).await), paid);
     assert_eq!(ok(ledger.account(&account(1)).await).balance, 35);
     assert_eq!(ok(ledger.history(&account(1), 10).await).1, 1);
     // A credit recorded pending by an older build (record first), then stopped before
@@ -300,7 +300,7 @@ async fn credits_posted_together_pay_each_once() {
         })
         .await);
     assert_eq!(
-        ok(ledger.post_credits(std::slice::from_ref(&old)).await),
+        ok(ledger.post_credits(2, std::slice::from_ref(&old)).await),
         vec![Some(50)]
     );
     assert_eq!(ok(ledger.resume_pending().await), 0, "nothing left pending");
@@ -308,7 +308,10 @@ async fn credits_posted_together_pay_each_once() {
     // The same new batch posted twice at once (two workers finishing it): paid once, and
     // each post knows the balance.
     let twice = [credit("kills:b3:3", 3, 30)];
-    let (x, y) = tokio::join!(ledger.post_credits(&twice), ledger.post_credits(&twice));
+    let (x, y) = tokio::join!(
+        ledger.post_credits(3, &twice),
+        ledger.post_credits(3, &twice)
+    );
     assert_eq!((ok(x), ok(y)), (vec![Some(30)], vec![Some(30)]));
     let three = ok(ledger.account(&account(3)).await);
     assert_eq!((three.balance, three.lifetime), (30, 30));
@@ -333,9 +336,50 @@ async fn credits_posted_together_pay_each_once() {
         })
         .await);
     assert_eq!(ok(ledger.resume_pending().await), 1);
-    assert_eq!(ok(ledger.post_credits(&stale).await), vec![Some(15)]);
+    assert_eq!(ok(ledger.post_credits(4, &stale).await), vec![Some(15)]);
     assert_eq!(ok(ledger.account(&account(5)).await).balance, 15);
     assert_history_adds_up(&ledger, &[1, 2, 3, 4, 5]).await;
+    ok(test.drop_database().await);
+}
+
+#[tokio::test]
+async fn an_account_paid_by_every_batch_keeps_no_key_of_them() {
+    let test = ok(TestDatabase::create("ledger_batch_guard").await);
+    let ledger = Ledger::new(&ok(test.open().await));
+    let accounts = test.handle().collection::<Document>("economy_accounts");
+    // An account opened by a command (its key kept), then paid by 520 batches: more than
+    // the keys an account remembers, so a key per batch would have pushed the command's
+    // out, and made the document carry hundreds.
+    ok(ledger.post(&credit("daily:1", 1, 100)).await);
+    for batch in 1..=520 {
+        let key = format!("kills:{batch}:1");
+        ok(ledger.post_credits(batch, &[credit(&key, 1, 10)]).await);
+    }
+    let stored = ok(accounts
+        .find_one(doc! { "_id": format!("{GUILD}:{SERVER}:1") })
+        .await);
+    let recent = stored
+        .as_ref()
+        .and_then(|d| d.get_array("recent").ok())
+        .map(|keys| keys.len());
+    assert_eq!(recent, Some(1), "only the command's key: {stored:?}");
+    assert_eq!(ok(ledger.account(&account(1)).await).balance, 5_300);
+    // A batch finished again after later ones were paid, and the command retried: nothing
+    // moves, and each still shows what it paid.
+    let again = ok(ledger
+        .post_credits(300, &[credit("kills:300:1", 1, 10)])
+        .await);
+    assert_eq!(again, vec![Some(3_100)], "as recorded when it was paid");
+    assert_eq!(
+        ok(ledger.post(&credit("daily:1", 1, 100)).await),
+        Posted::Applied {
+            balance_after: Some(100),
+            earlier: true,
+        }
+    );
+    assert_eq!(ok(ledger.account(&account(1)).await).balance, 5_300);
+    assert_eq!(ok(ledger.history(&account(1), 1).await).1, 521);
+    assert_history_adds_up(&ledger, &[1]).await;
     ok(test.drop_database().await);
 }
 

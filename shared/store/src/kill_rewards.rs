@@ -304,7 +304,10 @@ impl KillRewards {
     ) -> Result<(), MongoError> {
         if let Some(credits) = prepared.credits.as_ref().filter(|c| !c.is_empty()) {
             self.ledger
-                .post_credits(&credit_entries(guild_id, server_id, batch_no, credits))
+                .post_credits(
+                    batch_no,
+                    &credit_entries(guild_id, server_id, batch_no, credits),
+                )
                 .await?;
         }
         Ok(())
@@ -396,7 +399,7 @@ impl KillRewards {
         let (lines, planned) = plan(&counted, prepared, batch_no);
         let credits = prepared.credits.as_ref().unwrap_or(&planned);
         let entries = credit_entries(guild_id, server_id, batch_no, credits);
-        let after = self.ledger.post_credits(&entries).await?;
+        let after = self.ledger.post_credits(batch_no, &entries).await?;
         // Each line's balance: the credit's balance after, less the user's later lines.
         let mut running: HashMap<u64, Option<i64>> = entries
             .iter()
