@@ -383,6 +383,62 @@ async fn an_account_paid_by_every_batch_keeps_no_key_of_them() {
     ok(test.drop_database().await);
 }
 
+#[tokio::test]
+async fn a_servers_leaderboard_and_figures_count_only_its_own_accounts() {
+    let test = ok(TestDatabase::create("ledger_server_range").await);
+    let ledger = Ledger::new(&ok(test.open().await));
+    let on = |server: &str, user: u64| AccountId {
+        guild_id: GUILD,
+        server_id: server.to_owned(),
+        user_id: user,
+    };
+    let paid = |key: String, account: AccountId, amount: i64| Entry {
+        key,
+        account,
+        amount,
+        source: Source::KillReward,
+        details: "Kill".to_owned(),
+        reference: "batch".to_owned(),
+    };
+    // This server's three accounts; a server whose id starts with this one's, and a busy
+    // server of 300 accounts, in the same guild.
+    for (user, amount) in [(1, 50), (2, 300), (3, 120)] {
+        ok(ledger
+            .post(&credit(&format!("daily:{user}"), user, amount))
+            .await);
+    }
+    let annex = format!("{SERVER}:annex");
+    ok(ledger
+        .post(&paid("daily:annex".to_owned(), on(&annex, 9), 5_000))
+        .await);
+    let busy: Vec<Entry> = (1..=300)
+        .map(|user| {
+            paid(
+                format!("kills:1:{user}"),
+                on("9999", user),
+                1_000 + user as i64,
+            )
+        })
+        .collect();
+    ok(ledger.post_credits(1, &busy).await);
+    let richest = ok(ledger.richest(GUILD, SERVER, 10).await);
+    let users: Vec<(u64, i64)> = richest.iter().map(|(u, a)| (*u, a.balance)).collect();
+    assert_eq!(users, vec![(2, 300), (3, 120), (1, 50)]);
+    let stats = ok(ledger.server_stats(GUILD, SERVER).await);
+    assert_eq!(
+        (stats.total_balance, stats.accounts),
+        (470, 3),
+        "only this server's accounts: {stats:?}"
+    );
+    let sources: Vec<(&str, i64, i64)> = stats
+        .sources
+        .iter()
+        .map(|s| (s.source.as_str(), s.count, s.credits_in))
+        .collect();
+    assert_eq!(sources, vec![("kill_reward", 3, 470)]);
+    ok(test.drop_database().await);
+}
+
 /// Every killer of a killfeed linked to a user of their own; their users by EOS id.
 async fn link_every_killer(
     db: &tower_store::db::Database,

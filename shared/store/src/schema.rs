@@ -778,6 +778,20 @@ pub const MIGRATIONS: &[Migration] = &[
             &[("guild_id", 1), ("server_id", 1), ("read_at", 1)],
         )],
     },
+    Migration {
+        // A server's accounts and transactions are ranges of their keys (`_id`,
+        // `account`): their own indexes were rewritten by every credit (the balance) or
+        // written for every transaction, for a command now and then (`/economy
+        // leaderboard`, `/economy stats`).
+        id: "0027_economy_by_key_range",
+        schema_version: 3,
+        drops: &[
+            (collections::ECONOMY_ACCOUNTS, "server_balance"),
+            (collections::ECONOMY_TRANSACTIONS, "server_source"),
+        ],
+        rewrite: None,
+        indexes: &[],
+    },
 ];
 
 /// What [`migrate`] did.
