@@ -598,6 +598,7 @@ async fn pressed(
         options: Vec::new(),
         interaction_id: 0,
         target_user: None,
+        bots: Vec::new(),
     };
     match commands::spec_of(&inv.path) {
         Some(spec) => match bot

@@ -20,6 +20,8 @@ pub struct Invocation {
     pub interaction_id: u64,
     /// The member a user context-menu command ("View Rivalries") was used on.
     pub target_user: Option<u64>,
+    /// The users named in the options that Discord resolved as bots.
+    pub bots: Vec<u64>,
 }
 
 impl Invocation {
@@ -44,12 +46,26 @@ impl Invocation {
             }
             _ => None,
         };
+        let bots = data.resolved.as_ref().map_or_else(Vec::new, |resolved| {
+            resolved
+                .users
+                .values()
+                .filter(|user| user.bot)
+                .map(|user| user.id.get())
+                .collect()
+        });
         Self {
             path,
             options,
             interaction_id: 0,
             target_user,
+            bots,
         }
+    }
+
+    /// Whether Discord resolved this user as a bot (a bot cannot use what it is given).
+    pub fn is_bot(&self, user_id: u64) -> bool {
+        self.bots.contains(&user_id)
     }
 
     fn get(&self, name: &str) -> Option<&CommandOptionValue> {

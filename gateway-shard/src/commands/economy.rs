@@ -480,11 +480,19 @@ async fn give(
 ) -> Result<Reply, CommandError> {
     let to = inv.user("user")?;
     let amount = positive(inv)?;
-    if to == caller.user_id {
+    // A bot never spends what it is given: the giver's money would be lost.
+    let refused = if to == caller.user_id {
+        Some("yourself")
+    } else if inv.is_bot(to) {
+        Some("a bot")
+    } else {
+        None
+    };
+    if let Some(whom) = refused {
         return Ok(Reply::embed(
             EmbedBuilder::new()
                 .title("Invalid Recipient")
-                .description(format!("You can't give {money} to yourself."))
+                .description(format!("You can't give {money} to {whom}."))
                 .color(colour::ERROR)
                 .build(),
         ));

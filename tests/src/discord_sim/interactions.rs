@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::rest::{self, RestCall};
-use super::{APPLICATION_ID, DiscordSimulator, SimError, SimEvent};
+use super::{APPLICATION_ID, BOT_USER_ID, DiscordSimulator, SimError, SimEvent};
 
 /// Permission bits (as Discord sends them in `member.permissions`).
 pub const ADMINISTRATOR: u64 = 1 << 3;
@@ -221,7 +221,23 @@ fn command_data(path: &str, options: &[(&str, Opt)]) -> Value {
     for sub in subs.iter().rev() {
         opts = vec![json!({ "name": sub, "type": 1, "options": opts })];
     }
-    json!({ "id": "400000000000000001", "name": name, "type": 1, "options": opts })
+    // Like Discord, every member named in an option comes resolved: the bot's own user
+    // as a bot.
+    let users: serde_json::Map<String, Value> = options
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Opt::User(id) => Some((
+                id.to_string(),
+                rest::user(*id, &format!("user{}", id % 1000), *id == BOT_USER_ID),
+            )),
+            _ => None,
+        })
+        .collect();
+    let mut data = json!({ "id": "400000000000000001", "name": name, "type": 1, "options": opts });
+    if let (false, Some(map)) = (users.is_empty(), data.as_object_mut()) {
+        map.insert("resolved".into(), json!({ "users": users }));
+    }
+    data
 }
 
 impl DiscordSimulator {
