@@ -763,6 +763,31 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
     assert_eq!(balance(1).await, 150, "refunded after the hold");
     assert_eq!(ok(bounties.pay_held(GUILD, SERVER, "drifter", 4).await), 0);
     assert_eq!(balance(4).await, 0);
+    // A sweep that decided on the refund and was cut short before making it: a /link
+    // then pays nothing, says nothing was paid and announces no payment; the next sweep
+    // makes the refund.
+    ok(bounties.place(&new("b7", "target-f", 40)).await);
+    ok(bounties
+        .claim(GUILD, SERVER, &[kill("line-7", "nomad", "target-f")], &none)
+        .await);
+    ok(test
+        .handle()
+        .collection::<Document>("bounties")
+        .update_one(
+            doc! { "_id": "b7" },
+            doc! { "$set": { "claim.at": long_ago, "claim.settle": "refund" } },
+        )
+        .await);
+    assert_eq!(ok(bounties.pay_held(GUILD, SERVER, "nomad", 5).await), 0);
+    assert_eq!(balance(5).await, 0);
+    let announced = ok(test
+        .handle()
+        .collection::<Document>("notifications")
+        .count_documents(doc! { "_id": "b:b7:paid" })
+        .await);
+    assert_eq!(announced, 0, "no payment announced for a refunded claim");
+    ok(bounties.sweep().await);
+    assert_eq!(balance(1).await, 150, "b7 refunded to its placer");
     // A bounty past its hour but not swept yet is not claimed by a kill.
     ok(bounties.place(&new("b6", "target-e", 50)).await);
     ok(test
@@ -787,7 +812,7 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
     ok(bounties.sweep().await);
     assert_eq!(balance(1).await, 150, "b6 refunded");
     assert_eq!(balance(2).await, 200);
-    assert_history_adds_up(&ledger, &[1, 2, 3, 4]).await;
+    assert_history_adds_up(&ledger, &[1, 2, 3, 4, 5]).await;
     ok(test.drop_database().await);
 }
 

@@ -660,17 +660,35 @@ impl Bounties {
             .await?;
         let mut paid = 0;
         for b in held {
-            let mut linked = b.clone();
-            if let Some(c) = &mut linked.claim {
-                c.user_id = Some(user_id);
-            }
-            let done = self.pay_claim(&linked).await?;
-            self.outbox
-                .add(vec![notice(&done, "paid", now_unix())])
-                .await?;
-            paid += b.reward;
+            paid += self
+                .pay_held_claim(&b, Some(user_id), now_unix())
+                .await?
+                .unwrap_or(0);
         }
         Ok(paid)
+    }
+
+    /// Pays a held claim, to `user` where the hunter has just been found linked, and
+    /// announces it. The reward when the hunter has it, `None` where the claim was
+    /// decided for the placer (a sweep that found the hold over got there first).
+    async fn pay_held_claim(
+        &self,
+        b: &Bounty,
+        user: Option<u64>,
+        at_unix: i64,
+    ) -> Result<Option<i64>, MongoError> {
+        let mut linked = b.clone();
+        if let (Some(u), Some(c)) = (user, &mut linked.claim) {
+            c.user_id = Some(u);
+        }
+        let paid = self.pay_claim(&linked).await?;
+        if !paid.claim.as_ref().is_some_and(|c| c.paid) {
+            return Ok(None);
+        }
+        self.outbox
+            .add(vec![notice(&paid, "paid", at_unix)])
+            .await?;
+        Ok(Some(paid.reward))
     }
 
     /// Expires overdue bounties and refunds them, pays held claims whose hunter has linked
@@ -740,8 +758,7 @@ impl Bounties {
             let Some(claim) = &b.claim else { continue };
             match claim.settle.as_deref() {
                 Some("pay") => {
-                    let paid = self.pay_claim(&b).await?;
-                    self.outbox.add(vec![notice(&paid, "paid", now)]).await?;
+                    self.pay_held_claim(&b, None, now).await?;
                     changed += 1;
                     continue;
                 }
@@ -764,12 +781,7 @@ impl Bounties {
             };
             match hunter {
                 Some(user) => {
-                    let mut linked = b.clone();
-                    if let Some(c) = &mut linked.claim {
-                        c.user_id = Some(user);
-                    }
-                    let paid = self.pay_claim(&linked).await?;
-                    self.outbox.add(vec![notice(&paid, "paid", now)]).await?;
+                    self.pay_held_claim(&b, Some(user), now).await?;
                     changed += 1;
                 }
                 None if now - claim.at_unix > HOLD_SECS => {
@@ -777,8 +789,7 @@ impl Bounties {
                     match decided.claim.as_ref().and_then(|c| c.settle.as_deref()) {
                         Some("refund") => self.refund(&decided, "unclaimed").await?,
                         _ => {
-                            let paid = self.pay_claim(&decided).await?;
-                            self.outbox.add(vec![notice(&paid, "paid", now)]).await?;
+                            self.pay_held_claim(&decided, None, now).await?;
                         }
                     }
                     changed += 1;
