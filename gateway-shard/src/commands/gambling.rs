@@ -12,7 +12,7 @@ use twilight_util::builder::message::{
 
 use tower_store::gambling::{Game, GameKind, GameState, Started};
 use tower_store::games::{RouletteBet, SYMBOLS, SystemDraw, pocket};
-use tower_store::guilds::GuildSettings;
+use tower_store::guilds::{BetLimits, GuildSettings};
 use tower_store::ids::GuildId;
 use tower_store::ledger::AccountId;
 
@@ -78,11 +78,6 @@ impl GameButton {
 /// The largest bet limit a guild may set.
 const MOST_BET: i64 = 1_000_000;
 
-/// A guild's bet limits (`/gambling limits`), with the defaults.
-pub fn bet_limits(guild: &GuildSettings) -> (i64, i64) {
-    (guild.min_bet, guild.max_bet)
-}
-
 pub async fn run(
     bot: &Bot,
     caller: &Caller,
@@ -101,7 +96,7 @@ pub async fn run(
         "gambling roulette" => GameKind::Roulette,
         other => return Err(super::unknown(other)),
     };
-    let (min, max) = bet_limits(guild);
+    let BetLimits { min, max } = guild.economy.bets;
     let money = guild.economy.currency.credits();
     // The earlier bot's default of 10, within the guild's limits.
     let bet = inv.opt_int("bet")?.unwrap_or(10_i64.clamp(min, max));
@@ -194,7 +189,7 @@ async fn limits(
     guild: &GuildSettings,
     inv: &Invocation,
 ) -> Result<Reply, CommandError> {
-    let (mut min, mut max) = bet_limits(guild);
+    let BetLimits { mut min, mut max } = guild.economy.bets;
     let money = guild.economy.currency.credits();
     let (new_min, new_max) = (inv.opt_int("min_bet")?, inv.opt_int("max_bet")?);
     if new_min.is_none() && new_max.is_none() {
@@ -214,7 +209,7 @@ async fn limits(
         ));
     }
     bot.guilds
-        .set_bet_limits(caller.guild_id, min, max)
+        .set_bet_limits(caller.guild_id, BetLimits { min, max })
         .await
         .map_err(|e| CommandError::failed("Could not save the bet limits", e))?;
     bot.settings.forget(caller.guild_id);

@@ -18,8 +18,8 @@ pub struct GuildStore {
     bot_config: mongodb::Collection<Document>,
 }
 
-/// One guild's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One guild's settings; a guild that set nothing has the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GuildSettings {
     pub tier: Tier,
     /// Members with this role count as the guild's admins.
@@ -36,9 +36,6 @@ pub struct GuildSettings {
     /// Where bounties are posted for servers with no bounty channel of their own
     /// (`/bounty settings bounty_channel`).
     pub bounty_channel: Option<u64>,
-    /// The smallest and largest bet of the guild's games (`/gambling limits`).
-    pub min_bet: i64,
-    pub max_bet: i64,
     /// The economy's amounts and switches (`/economy settings`).
     pub economy: EconomySettings,
     /// Faction tags beside players' names in the killfeed (`/settings faction_tags`).
@@ -48,9 +45,22 @@ pub struct GuildSettings {
     pub utc_offset_secs: i64,
 }
 
-/// Bet limits when a guild set none.
-pub const DEFAULT_MIN_BET: i64 = 1;
-pub const DEFAULT_MAX_BET: i64 = 10_000;
+/// The smallest and largest bet of a guild's games (`/gambling limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BetLimits {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Default for BetLimits {
+    /// A guild that set none.
+    fn default() -> Self {
+        Self {
+            min: 1,
+            max: 10_000,
+        }
+    }
+}
 
 /// A guild's economy settings (`/economy settings`); unset, the earlier bot's amounts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -64,6 +74,8 @@ pub struct EconomySettings {
     pub pay_history: bool,
     /// What the money is called (`currency_name`).
     pub currency: Currency,
+    /// The bets its games take (`/gambling limits`).
+    pub bets: BetLimits,
 }
 
 /// What a guild's money is called (`/economy settings currency_name`). Unset, the earlier
@@ -125,25 +137,10 @@ impl EconomySettings {
                 .and_then(|d| d.get_str("currency_name").ok())
                 .and_then(Currency::parse)
                 .unwrap_or_default(),
-        }
-    }
-}
-
-impl Default for GuildSettings {
-    fn default() -> Self {
-        Self {
-            tier: Tier::default(),
-            admin_role: None,
-            theme: None,
-            admin_channel: None,
-            default_server: None,
-            bounty: crate::bounties::BountySettings::default(),
-            bounty_channel: None,
-            min_bet: DEFAULT_MIN_BET,
-            max_bet: DEFAULT_MAX_BET,
-            economy: EconomySettings::default(),
-            faction_tags: false,
-            utc_offset_secs: 0,
+            bets: BetLimits {
+                min: num("min_bet", 1, i64::MAX).unwrap_or(BetLimits::default().min),
+                max: num("max_bet", 1, i64::MAX).unwrap_or(BetLimits::default().max),
+            },
         }
     }
 }
@@ -211,18 +208,6 @@ impl GuildStore {
                     .get_document("bounty_settings")
                     .ok()
                     .and_then(|b| stored_id(b, "bounty_channel")),
-                min_bet: d
-                    .get_document("economy_settings")
-                    .ok()
-                    .and_then(|e| crate::stats_store::get_i64(e, "min_bet"))
-                    .filter(|n| *n >= 1)
-                    .unwrap_or(DEFAULT_MIN_BET),
-                max_bet: d
-                    .get_document("economy_settings")
-                    .ok()
-                    .and_then(|e| crate::stats_store::get_i64(e, "max_bet"))
-                    .filter(|n| *n >= 1)
-                    .unwrap_or(DEFAULT_MAX_BET),
                 economy: EconomySettings::from_doc(d.get_document("economy_settings").ok()),
                 faction_tags: d.get_bool("faction_tags").unwrap_or(false),
                 utc_offset_secs: crate::stats_store::get_i64(&d, "utc_offset_secs")
@@ -302,12 +287,11 @@ impl GuildStore {
     pub async fn set_bet_limits(
         &self,
         guild_id: u64,
-        min_bet: i64,
-        max_bet: i64,
+        bets: BetLimits,
     ) -> Result<(), mongodb::error::Error> {
         self.set(
             guild_id,
-            doc! { "economy_settings.min_bet": min_bet, "economy_settings.max_bet": max_bet },
+            doc! { "economy_settings.min_bet": bets.min, "economy_settings.max_bet": bets.max },
         )
         .await
     }
