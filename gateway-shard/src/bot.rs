@@ -59,9 +59,6 @@ pub struct Bot {
         tower_daemon::grpc::AuthedChannel,
     >,
     pub rate_limits: RateLimits,
-    /// Counts commands that changed a game server's settings (channels, feeds,
-    /// switches): the poster reads settings again when it moves.
-    pub server_edits: std::sync::atomic::AtomicU64,
     /// Channels Discord refused a post to.
     pub channel_blocks: crate::channel_blocks::ChannelBlocks,
 }

@@ -201,7 +201,6 @@ async fn run(config: Config, args: &Args) -> Result<(), StartError> {
         collector: grpc::collector_client(&config.collector.url, &calling)?,
         rate_limits: RateLimits::default(),
         channel_blocks: gateway_shard::channel_blocks::ChannelBlocks::new(&db),
-        server_edits: std::sync::atomic::AtomicU64::new(0),
     });
     if let Err(e) = bot.channel_blocks.load().await {
         tracing::warn!(error = %e, "could not read the refused channels; they are found again as posts are refused");

@@ -90,7 +90,8 @@ pub struct Poster {
     status: mongodb::Collection<Document>,
     /// Game servers' settings as last read, and when.
     servers: HashMap<(u64, String), (Option<GameServer>, Instant)>,
-    /// [`Bot::server_edits`] when `servers` was last emptied.
+    /// The server store's [`edits`](tower_store::game_servers::GameServerStore::edits)
+    /// when `servers` was last emptied.
     server_edits: u64,
     voice: VoiceStatus,
     deliveries: Deliveries,
@@ -709,10 +710,7 @@ impl Poster {
         let key = (guild, server.to_owned());
         // A command here changed a server's settings: what it set applies to the next post
         // (a channel set a moment before a bounty is placed), not SERVER_TTL later.
-        let edits = self
-            .bot
-            .server_edits
-            .load(std::sync::atomic::Ordering::Acquire);
+        let edits = self.bot.servers.edits();
         if edits != self.server_edits {
             self.servers.clear();
             self.server_edits = edits;

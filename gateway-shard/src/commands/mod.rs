@@ -226,26 +226,6 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<Reply, CommandError> {
     let family = inv.path.split(' ').next().unwrap_or_default();
-    let answer = run_family(bot, caller, guild, inv, progress, family).await;
-    if matches!(
-        family,
-        "setup" | "killfeed" | "events" | "bounty" | "settings"
-    ) || inv.path == "rivalry posts"
-    {
-        bot.server_edits
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
-    }
-    answer
-}
-
-async fn run_family(
-    bot: &Bot,
-    caller: &Caller,
-    guild: &GuildSettings,
-    inv: &Invocation,
-    progress: &Progress,
-    family: &str,
-) -> Result<Reply, CommandError> {
     match family {
         "setup" => setup::run(bot, caller, guild, inv, progress).await,
         "killfeed" => killfeed::run(bot, caller, inv).await,

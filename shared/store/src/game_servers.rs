@@ -8,6 +8,9 @@
 //! feeds are on (`feeds.killfeed`, `feeds.events`, `feeds.connections`) and the
 //! per-kind switches (`notify.mission`, `notify.suicide_fall`, …; absent means on).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use futures_util::TryStreamExt;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 
@@ -286,6 +289,9 @@ pub fn within_slots(servers: &[GameServer], slots: u32) -> Vec<&GameServer> {
 #[derive(Clone)]
 pub struct GameServerStore {
     servers: mongodb::Collection<Document>,
+    /// Writes made through this store and its clones: a reader that caches servers reads
+    /// them again when it moves (see [`Self::edits`]).
+    edits: Arc<AtomicU64>,
 }
 
 fn sealed(bytes: Vec<u8>) -> Binary {
@@ -299,7 +305,18 @@ impl GameServerStore {
     pub fn new(db: &Database) -> Self {
         Self {
             servers: db.raw().collection(collections::GAME_SERVERS),
+            edits: Arc::default(),
         }
+    }
+
+    /// How many writes this process has made to servers (added, removed, any setting
+    /// changed), counted once each is done: a cache read when it was lower may be stale.
+    pub fn edits(&self) -> u64 {
+        self.edits.load(Ordering::Acquire)
+    }
+
+    fn edited(&self) {
+        self.edits.fetch_add(1, Ordering::Release);
     }
 
     /// Registers a server, sealing its credential.
@@ -334,6 +351,7 @@ impl GameServerStore {
             .await?;
         if before >= u64::from(slots) {
             self.servers.delete_one(filter).await?;
+            self.edited();
             return Err(GameServerError::NoSlot { slots });
         }
         Ok(())
@@ -377,7 +395,10 @@ impl GameServerStore {
             })
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.edited();
+                Ok(())
+            }
             Err(e) if is_duplicate_key(&e) => Err(GameServerError::Exists(new.server)),
             Err(e) => Err(e.into()),
         }
@@ -404,6 +425,7 @@ impl GameServerStore {
                 doc! { "$set": { "sftp.host_key_sha256": fingerprint } },
             )
             .await?;
+        self.edited();
         Ok(())
     }
 
@@ -436,6 +458,7 @@ impl GameServerStore {
         if deleted.deleted_count == 0 {
             return Err(GameServerError::NotFound(server.clone()));
         }
+        self.edited();
         Ok(())
     }
 
@@ -492,6 +515,9 @@ impl GameServerStore {
                 )
                 .await?;
             set += done.modified_count;
+        }
+        if set > 0 {
+            self.edited();
         }
         Ok(set)
     }
@@ -580,10 +606,13 @@ impl GameServerStore {
         let found = if set.is_empty() {
             self.servers.find_one(filter).await?
         } else {
-            self.servers
+            let found = self
+                .servers
                 .find_one_and_update(filter, doc! { "$set": set })
                 .return_document(mongodb::options::ReturnDocument::After)
-                .await?
+                .await?;
+            self.edited();
+            found
         };
         found
             .as_ref()
