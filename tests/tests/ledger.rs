@@ -227,6 +227,43 @@ async fn posts_cut_short_are_completed_once() {
     let two = ok(ledger.account(&account(2)).await);
     assert_eq!(two.balance, 15);
     assert_eq!(two.lifetime, 0, "money received is not earned again");
+    // A transfer that stalls after recording its credit, past the resume's wait: the
+    // resume calls it off, and the debit that comes late moves nothing (before, it took
+    // the sender's money and the credit stayed void).
+    ok(ledger.post(&credit("kill:r4", 1, 20)).await);
+    ok(test
+        .handle()
+        .collection::<Document>("economy_transactions")
+        .insert_one(doc! {
+            "_id": "give:s:credit", "account": format!("{GUILD}:{SERVER}:2"),
+            "guild_id": GUILD.to_string(), "server_id": SERVER, "user_id": "2",
+            "amount": 20_i64, "source": "received", "details": "From 1",
+            "reference": "give:s:debit", "state": "waiting",
+            "at": DateTime::from_millis(DateTime::now().timestamp_millis() - 3_600_000),
+        })
+        .await);
+    assert_eq!(ok(ledger.resume_pending().await), 0);
+    let late = ok(ledger
+        .transfer(
+            "give:s",
+            &account(1),
+            &account(2),
+            20,
+            "To 2".into(),
+            "From 1".into(),
+        )
+        .await);
+    assert!(matches!(late, Transferred::CalledOff), "{late:?}");
+    assert_eq!(
+        ok(ledger.account(&account(1)).await).balance,
+        20,
+        "nothing left the sender"
+    );
+    assert_eq!(
+        ok(ledger.account(&account(2)).await).balance,
+        15,
+        "nor reached the receiver"
+    );
     // Posted again while still pending (a batch retried after a crash) naming another
     // user and amount (the player was linked anew): what was recorded is what is paid.
     ok(test
@@ -240,7 +277,7 @@ async fn posts_cut_short_are_completed_once() {
         })
         .await);
     ok(ledger.post(&credit("kill:r3", 2, 99)).await);
-    assert_eq!(ok(ledger.account(&account(1)).await).balance, 5);
+    assert_eq!(ok(ledger.account(&account(1)).await).balance, 25);
     assert_eq!(ok(ledger.account(&account(2)).await).balance, 15);
     assert_eq!(ok(ledger.resume_pending().await), 0, "and not again");
     ok(test.drop_database().await);

@@ -514,6 +514,10 @@ async fn give(
         .await
         .map_err(change_failed)?;
     match done {
+        Transferred::CalledOff => Err(CommandError::refused(
+            format!("The transfer took too long and was called off: no {money} moved."),
+            "Run the command again.",
+        )),
         Transferred::InsufficientFunds { balance } => Ok(Reply::embed(
             EmbedBuilder::new()
                 .title("Insufficient Funds")

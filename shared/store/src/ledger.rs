@@ -227,8 +227,15 @@ pub struct Transaction {
 /// A transfer's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transferred {
-    Done { from_balance: Option<i64> },
-    InsufficientFunds { balance: i64 },
+    Done {
+        from_balance: Option<i64>,
+    },
+    InsufficientFunds {
+        balance: i64,
+    },
+    /// Stalled past [`RESUME_AFTER_SECS`] before its debit, and called off by
+    /// [`Ledger::resume_pending`] meanwhile: nothing moved.
+    CalledOff,
 }
 
 #[derive(Clone)]
@@ -660,6 +667,9 @@ impl Ledger {
             Err(e) => return Err(e),
         }
         match self.post(&debit).await? {
+            Posted::Refused { .. } if self.called_off(&debit.key).await? => {
+                Ok(Transferred::CalledOff)
+            }
             Posted::Refused { balance } => {
                 self.void(&credit.key).await?;
                 Ok(Transferred::InsufficientFunds { balance })
@@ -671,6 +681,15 @@ impl Ledger {
                 })
             }
         }
+    }
+
+    /// Whether `debit_key` is a transfer's debit that [`Ledger::resume_pending`] called off.
+    async fn called_off(&self, debit_key: &str) -> Result<bool, MongoError> {
+        Ok(self
+            .transactions
+            .find_one(doc! { "_id": debit_key, "state": "void" })
+            .await?
+            .is_some())
     }
 
     /// A waiting credit whose debit was refused: it never applies.
@@ -744,8 +763,23 @@ impl Ledger {
                 Recorded::Done(Posted::Refused { .. }) => self.void(&credit.key).await?,
                 // Still pending: resumed above next time.
                 Recorded::Pending => {}
-                // Never recorded (the transfer stopped before it): nothing left the sender.
-                Recorded::Missing => self.void(&credit.key).await?,
+                // Never recorded: the transfer stopped before it, or stalls and may post
+                // it yet. Its key is taken first (void, so a late post of it is refused
+                // and moves nothing); only then is the credit called off. Taken by the
+                // debit meanwhile: the next pass follows it.
+                Recorded::Missing => {
+                    let tombstone = doc! {
+                        "_id": &credit.reference,
+                        "state": "void",
+                        "reference": &credit.key,
+                        "at": DateTime::now(),
+                    };
+                    match self.transactions.insert_one(tombstone).await {
+                        Ok(_) => self.void(&credit.key).await?,
+                        Err(e) if is_duplicate_key(&e) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
             }
         }
         Ok(done)
