@@ -800,6 +800,21 @@ async fn events_connections_and_the_player_count_reach_their_channels() {
     let a = run(&member_a, "faction list", &[]).await;
     assert_eq!(a.title(), "Not allowed", "{}", a.text());
     mentions(&a, &["`/faction list` needs the", "(tier 3) or higher"]);
+    // The money game (economy, bounties, gambling) is tier 2, and refused without
+    // touching a balance.
+    for (command, options) in [
+        ("economy balance", vec![sid()]),
+        ("economy daily", vec![sid()]),
+        ("bounty active", vec![sid()]),
+        ("gambling slots", vec![sid(), ("bet", Opt::Int(10))]),
+    ] {
+        let a = run(&member_a, command, &options).await;
+        assert_eq!(a.title(), "Not allowed", "{command}: {}", a.text());
+        mentions(
+            &a,
+            &[&format!("`/{command}` needs the"), "(tier 2) or higher"],
+        );
+    }
     let a = run(&admin_a, "premium theme", &[("theme", Opt::str("gold"))]).await;
     assert_eq!(a.title(), "Not allowed", "{}", a.text());
     mentions(&a, &["`/premium theme` needs the", "(tier 4) or higher"]);
