@@ -1030,11 +1030,29 @@ async fn history_pays_only_where_the_guild_asks_and_never_claims_bounties() {
         let mut outcome = PollOutcome::default();
         ok(poll_killfeed(&source, DIR, BATCH_BYTES, None, &mut sink, &mut outcome).await);
         assert!(sink.totals.counted > 0);
-        let mut paid = 0;
-        for user in users.values() {
-            paid += ok(ledger.account(&account(*user)).await).balance;
-        }
+        let total = async || {
+            let mut paid = 0;
+            for user in users.values() {
+                paid += ok(ledger.account(&account(*user)).await).balance;
+            }
+            paid
+        };
+        let paid = total().await;
         balances.push(paid);
+        // The same lines read again from the start (the cursor rewound: a replay), in
+        // batches numbered on: counted and paid once.
+        ok(test
+            .handle()
+            .collection::<Document>("ingest_cursors")
+            .update_many(doc! {}, doc! { "$unset": { "state.cursor": "" } })
+            .await);
+        let mut again = ok(StoreSink::open(GUILD, SERVER, &stats, &cursors).await);
+        again.rewards = Some(&rewards);
+        let mut outcome = PollOutcome::default();
+        ok(poll_killfeed(&source, DIR, BATCH_BYTES, None, &mut again, &mut outcome).await);
+        assert!(again.totals.duplicates > 0, "the lines were read again");
+        assert_eq!(again.totals.counted, 0, "a replay counts nothing again");
+        assert_eq!(total().await, paid, "a replay pays nothing again");
         for n in 0..victims.len() {
             let b = ok(bounties.get(&format!("h{n}")).await);
             assert!(
