@@ -849,6 +849,35 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
     ok(bounties.sweep().await);
     assert_eq!(balance(1).await, 150, "b6 refunded");
     assert_eq!(balance(2).await, 200);
+    // A placing cut short after the bounty went active, before its notice was stored:
+    // the sweep announces it, once.
+    let an_hour_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 3_600_000);
+    let in_a_day = DateTime::from_millis(DateTime::now().timestamp_millis() + 86_400_000);
+    ok(test
+        .handle()
+        .collection::<Document>("bounties")
+        .insert_one(doc! {
+            "_id": "b8", "guild_id": GUILD.to_string(), "server_id": SERVER,
+            "target_id": "target-g", "target_name": "target-g", "reward": 30_i64,
+            "reason": "Cut short", "placed_by": "1", "source": "player", "refunded": false,
+            "created_at": an_hour_ago, "expires_at": in_a_day, "status": "active",
+            "unannounced": true, "schema_version": 3,
+        })
+        .await);
+    ok(bounties.sweep().await);
+    ok(bounties.sweep().await);
+    let placed = ok(test
+        .handle()
+        .collection::<Document>("notifications")
+        .count_documents(doc! { "_id": "b:b8:placed" })
+        .await);
+    assert_eq!(placed, 1, "a placing cut short is announced by the sweep");
+    let b8 = ok(test
+        .handle()
+        .collection::<Document>("bounties")
+        .find_one(doc! { "_id": "b8" })
+        .await);
+    assert!(b8.is_some_and(|d| !d.contains_key("unannounced")));
     assert_history_adds_up(&ledger, &[1, 2, 3, 4, 5]).await;
     ok(test.drop_database().await);
 }

@@ -205,6 +205,9 @@ impl Bounties {
             "created_at": DateTime::from_millis(now * 1000),
             "expires_at": DateTime::from_millis((now + LIFETIME_SECS) * 1000),
             "status": Status::Placing.as_str(),
+            // Until its notice is stored: a placing cut short after the bounty went
+            // active is announced by the sweep.
+            "unannounced": true,
             "schema_version": SCHEMA_VERSION,
         };
         match self.bounties.insert_one(d).await {
@@ -361,12 +364,22 @@ impl Bounties {
                     status: Status::Active,
                     ..b
                 };
-                self.outbox
-                    .add(vec![notice(&active, "placed", now_unix())])
-                    .await?;
+                self.announce_placed(&active, now_unix()).await?;
                 Ok(Placed::Active(Box::new(active)))
             }
         }
+    }
+
+    /// Stores the notice of a placed bounty (once, by its key), then marks it announced.
+    async fn announce_placed(&self, b: &Bounty, at_unix: i64) -> Result<(), MongoError> {
+        self.outbox.add(vec![notice(b, "placed", at_unix)]).await?;
+        self.bounties
+            .update_one(
+                doc! { "_id": &b.id },
+                doc! { "$unset": { "unannounced": "" } },
+            )
+            .await?;
+        Ok(())
     }
 
     /// Stores an imported bounty unless one with its id exists; whether it was stored.
@@ -569,15 +582,17 @@ impl Bounties {
                 let Some(claimed) = self.get(&b.id).await? else {
                     continue;
                 };
-                let paid = self.pay_claim(&claimed).await?;
+                let paid = self.pay_claim(&claimed, None).await?;
                 notices.push(notice(&paid, "claimed", now));
             }
         }
         Ok(notices)
     }
 
-    /// Pays a claimed bounty's hunter when they are linked (once, by the ledger key).
-    async fn pay_claim(&self, b: &Bounty) -> Result<Bounty, MongoError> {
+    /// Pays a claimed bounty's hunter when they are linked (once, by the ledger key);
+    /// with `announce_at`, its "paid" notice is stored before it is marked paid (which
+    /// ends the retries).
+    async fn pay_claim(&self, b: &Bounty, announce_at: Option<i64>) -> Result<Bounty, MongoError> {
         let Some(user) = b.claim.as_ref().and_then(|c| c.user_id) else {
             return Ok(b.clone());
         };
@@ -601,16 +616,19 @@ impl Bounties {
             reference: b.id.clone(),
         };
         self.ledger.post(&credit).await?;
+        let mut paid = decided.clone();
+        if let Some(c) = &mut paid.claim {
+            c.paid = true;
+        }
+        if let Some(at) = announce_at {
+            self.outbox.add(vec![notice(&paid, "paid", at)]).await?;
+        }
         self.bounties
             .update_one(
                 doc! { "_id": &b.id },
                 doc! { "$set": { "claim.paid": true } },
             )
             .await?;
-        let mut paid = decided.clone();
-        if let Some(c) = &mut paid.claim {
-            c.paid = true;
-        }
         Ok(paid)
     }
 
@@ -681,14 +699,12 @@ impl Bounties {
         if let (Some(u), Some(c)) = (user, &mut linked.claim) {
             c.user_id = Some(u);
         }
-        let paid = self.pay_claim(&linked).await?;
-        if !paid.claim.as_ref().is_some_and(|c| c.paid) {
-            return Ok(None);
-        }
-        self.outbox
-            .add(vec![notice(&paid, "paid", at_unix)])
-            .await?;
-        Ok(Some(paid.reward))
+        let paid = self.pay_claim(&linked, Some(at_unix)).await?;
+        Ok(paid
+            .claim
+            .as_ref()
+            .is_some_and(|c| c.paid)
+            .then_some(paid.reward))
     }
 
     /// Expires overdue bounties and refunds them, pays held claims whose hunter has linked
@@ -719,6 +735,18 @@ impl Bounties {
                         .await?;
                 }
             }
+            changed += 1;
+        }
+        // Placed, and cut short before their notice was stored.
+        for b in self
+            .list(
+                doc! { "status": Status::Active.as_str(), "unannounced": true, "created_at": { "$lt": stale } },
+                doc! { "created_at": 1 },
+                500,
+            )
+            .await?
+        {
+            self.announce_placed(&b, now).await?;
             changed += 1;
         }
         // Expired: active past their time, and those expired whose refund was cut short.
@@ -813,10 +841,6 @@ impl Bounties {
             };
             self.ledger.post(&credit).await?;
         }
-        // An auto-bounty has no placer: marked settled all the same, so no sweep takes it up.
-        self.bounties
-            .update_one(doc! { "_id": &b.id }, doc! { "$set": { "refunded": true } })
-            .await?;
         let refunded = Bounty {
             status: if b.status == Status::Claimed {
                 Status::Claimed
@@ -826,9 +850,14 @@ impl Bounties {
             refunded: true,
             ..b.clone()
         };
-        // Keyed by bounty and event: announced once, however many sweeps got here.
+        // Announced before it is marked refunded (which ends the sweeps' retries), keyed by
+        // bounty and event: once, however many sweeps got here.
         self.outbox
             .add(vec![notice(&refunded, why, now_unix())])
+            .await?;
+        // An auto-bounty has no placer: marked settled all the same, so no sweep takes it up.
+        self.bounties
+            .update_one(doc! { "_id": &b.id }, doc! { "$set": { "refunded": true } })
             .await?;
         Ok(())
     }
