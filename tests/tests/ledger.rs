@@ -664,12 +664,16 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
     };
     ok(links.link(GUILD, 2, &hunter).await);
     let holders = std::collections::HashMap::from([("hunter", 2_u64)]);
-    let kill = |line: &'static str, killer: &'static str, victim: &'static str| KillSeen {
-        line,
-        killer_id: killer,
-        killer_name: killer,
-        victim_id: victim,
-    };
+    let now = DateTime::now().timestamp_millis() / 1000;
+    let kill_at =
+        |at_unix: i64, line: &'static str, killer: &'static str, victim: &'static str| KillSeen {
+            line,
+            at_unix,
+            killer_id: killer,
+            killer_name: killer,
+            victim_id: victim,
+        };
+    let kill = |line, killer, victim| kill_at(now, line, killer, victim);
     let claims = ok(bounties
         .claim(
             GUILD,
@@ -733,7 +737,7 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
         .collection::<Document>("bounties")
         .update_one(
             doc! { "_id": "b3" },
-            doc! { "$set": { "expires_at": DateTime::from_millis(DateTime::now().timestamp_millis() - 1_000) } },
+            doc! { "$set": { "expires_at": DateTime::from_millis(DateTime::now().timestamp_millis() - 601_000) } },
         )
         .await);
     assert_eq!(balance(1).await, 200);
@@ -832,7 +836,7 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
         .collection::<Document>("bounties")
         .update_one(
             doc! { "_id": "b6" },
-            doc! { "$set": { "expires_at": DateTime::from_millis(DateTime::now().timestamp_millis() - 1_000) } },
+            doc! { "$set": { "expires_at": DateTime::from_millis(DateTime::now().timestamp_millis() - 601_000) } },
         )
         .await);
     assert!(
@@ -849,6 +853,35 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
     ok(bounties.sweep().await);
     assert_eq!(balance(1).await, 150, "b6 refunded");
     assert_eq!(balance(2).await, 200);
+    // A kill is judged by when it happened, not when it was read: one made before the
+    // bounty was placed claims nothing; one made before the bounty ran out, read after,
+    // claims it.
+    ok(bounties.place(&new("b9", "target-h", 10)).await);
+    let before = kill_at(now - 120, "line-9", "hunter", "target-h");
+    assert!(ok(bounties.claim(GUILD, SERVER, &[before], &holders).await).is_empty());
+    ok(test
+        .handle()
+        .collection::<Document>("bounties")
+        .update_one(
+            doc! { "_id": "b9" },
+            doc! { "$set": {
+                "created_at": DateTime::from_millis((now - 3_600) * 1000),
+                "expires_at": DateTime::from_millis((now - 60) * 1000),
+            } },
+        )
+        .await);
+    ok(bounties.sweep().await);
+    let in_time = kill_at(now - 120, "line-10", "hunter", "target-h");
+    assert_eq!(
+        ok(bounties.claim(GUILD, SERVER, &[in_time], &holders).await).len(),
+        1
+    );
+    assert_eq!(
+        balance(2).await,
+        210,
+        "the hunter paid for a kill made in time"
+    );
+    assert_eq!(balance(1).await, 140, "and the placer not refunded");
     // A placing cut short after the bounty went active, before its notice was stored:
     // the sweep announces it, once.
     let an_hour_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 3_600_000);

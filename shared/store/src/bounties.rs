@@ -12,13 +12,18 @@
 //!   `void` when the balance did not cover it); a placing cut short is finished by
 //!   [`Bounties::sweep`] from the debit's recorded outcome;
 //! - a claim moves it `active → claimed` naming the killfeed line; a batch finished again
-//!   after a crash finds its own line there and pays (again: once);
+//!   after a crash finds its own line there and pays (again: once). A kill claims the
+//!   bounties active when it happened, not when it was read;
 //! - a claim whose killer has no linked user is held ([`HOLD_SECS`]): paid by the sweep
 //!   once they link, else refunded to the placer;
-//! - the sweep moves overdue bounties `active → expired` and refunds them.
+//! - the sweep moves overdue bounties `active → expired` and refunds them, once a kill
+//!   made before the end could no longer be read fresh
+//!   ([`crate::kill_rewards::FRESH_FOR_SECS`] after it).
 //!
 //! Each change is announced through the notification outbox (`bounty` notices, one per
-//! bounty and change), posted to the server's bounty channel like the killfeed.
+//! bounty and change), posted to the server's bounty channel like the killfeed. A notice
+//! is stored before the change that ends its retries, so a process stopped in between
+//! loses none.
 
 use std::collections::HashMap;
 
@@ -164,6 +169,9 @@ pub enum Placed {
 pub struct KillSeen<'a> {
     /// The killfeed line's identity.
     pub line: &'a str,
+    /// When it happened (UTC Unix seconds): it claims the bounties active then, not those
+    /// placed after it, and not those that ran out before it was read.
+    pub at_unix: i64,
     pub killer_id: &'a str,
     pub killer_name: &'a str,
     pub victim_id: &'a str,
@@ -527,7 +535,8 @@ impl Bounties {
         victims.sort_unstable();
         victims.dedup();
         let lines: Vec<&str> = kills.iter().map(|k| k.line).collect();
-        // Active ones, and those this batch claimed already (finished again after a crash).
+        // Active ones (those run out within the freshness a kill is read in are not expired
+        // yet), and those this batch claimed already (finished again after a crash).
         let open: Vec<Bounty> = self
             .list(
                 doc! {
@@ -535,7 +544,7 @@ impl Bounties {
                     "server_id": server_id,
                     "target_id": { "$in": &victims },
                     "$or": [
-                        { "status": Status::Active.as_str(), "expires_at": { "$gt": DateTime::now() } },
+                        { "status": Status::Active.as_str(), "expires_at": { "$gt": expiry_cutoff(now_unix()) } },
                         { "status": Status::Claimed.as_str(), "claim.line": { "$in": &lines } },
                     ],
                 },
@@ -554,6 +563,11 @@ impl Bounties {
                 // The placer killing their own target claims nothing; nor does a kill by
                 // the target (a suicide is not a PvP kill, but names may be reused).
                 if (b.placed_by.is_some() && b.placed_by == user) || kill.killer_id == b.target_id {
+                    continue;
+                }
+                // Only a bounty active when the kill happened.
+                let at = kill.at_unix.min(now);
+                if b.claim.is_none() && !(b.placed_at_unix <= at && at < b.expires_at_unix) {
                     continue;
                 }
                 let claimed_here = match &b.claim {
@@ -754,7 +768,7 @@ impl Bounties {
             .list(
                 doc! {
                     "$or": [
-                        { "status": Status::Active.as_str(), "expires_at": { "$lte": DateTime::now() } },
+                        { "status": Status::Active.as_str(), "expires_at": { "$lte": expiry_cutoff(now) } },
                         { "status": Status::Expired.as_str(), "refunded": false },
                     ],
                 },
@@ -896,6 +910,12 @@ fn account(b: &Bounty, user_id: u64) -> AccountId {
         server_id: b.server_id.clone(),
         user_id,
     }
+}
+
+/// Bounties that ran out before this are expired: a kill before its end may be read up to
+/// [`crate::kill_rewards::FRESH_FOR_SECS`] later, and still claims it.
+fn expiry_cutoff(now_unix: i64) -> DateTime {
+    DateTime::from_millis((now_unix - crate::kill_rewards::FRESH_FOR_SECS) * 1000)
 }
 
 fn now_unix() -> i64 {

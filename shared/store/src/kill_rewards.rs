@@ -145,6 +145,17 @@ impl Prepared {
     pub fn late(&self, at: i64) -> bool {
         self.read_at > 0 && self.read_at - (at - self.clock_ahead) > FRESH_FOR_SECS
     }
+
+    /// When a kill at `at` (the game server's time) happened, in UTC; the time it was read
+    /// where that is not known (no later than the read: a clock not measured yet may run
+    /// ahead).
+    pub fn utc(&self, at: i64) -> i64 {
+        if self.read_at > 0 {
+            (at - self.clock_ahead).min(self.read_at)
+        } else {
+            i64::MAX
+        }
+    }
 }
 
 /// One user's kill rewards in one batch, as fixed before they are paid.
@@ -349,6 +360,7 @@ impl KillRewards {
             .filter_map(|(line, id)| match &line.event {
                 KillfeedEvent::Kill { killer, victim, .. } => Some(crate::bounties::KillSeen {
                     line: id.as_str(),
+                    at_unix: prepared.utc(line.at),
                     killer_id: killer.id,
                     killer_name: killer.name.as_ref(),
                     victim_id: victim.id,
