@@ -219,6 +219,16 @@ async fn limits(
     ))
 }
 
+/// Why a member cannot press another's game control (`action` of [`GameButton`]): the
+/// earlier bot's words for its slots, the same for its other games.
+fn not_yours(action: char) -> &'static str {
+    match action {
+        'p' => "This isn't your salvage machine! Start your own game with /gambling.",
+        'r' => "This isn't your roulette table! Start your own game with /gambling.",
+        _ => "This isn't your hand! Start your own game with /gambling.",
+    }
+}
+
 /// A control of a game pressed: only its player, while it is open.
 pub async fn pressed(
     bot: &Bot,
@@ -235,7 +245,7 @@ pub async fn pressed(
         } else {
             "buttons"
         },
-        not_yours: "This isn't your salvage machine! Start your own game with /gambling.",
+        not_yours: not_yours(button.action),
         expired: "This game's time is up: within a few minutes it is settled as it stands (a blackjack hand holds, slots spin, an unplaced roulette bet comes back), and paid.",
     };
     if let Some(refusal) = rules.refusal(caller.user_id) {
@@ -463,4 +473,20 @@ fn roulette(game: &Game, money: &str) -> EmbedBuilder {
         .description(format!("The ball lands on **{n}** {}!", pocket(n)))
         .color(if game.net() > 0 { GOLD } else { BROWN })
         .field(EmbedFieldBuilder::new("Your Wager", wager))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_yours;
+
+    #[test]
+    fn each_game_refuses_another_members_press_in_its_own_words() {
+        // Slots keep the earlier bot's words; a blackjack hand or a roulette table is
+        // not a salvage machine.
+        assert!(not_yours('p').starts_with("This isn't your salvage machine!"));
+        for action in ['h', 's'] {
+            assert!(not_yours(action).starts_with("This isn't your hand!"));
+        }
+        assert!(not_yours('r').starts_with("This isn't your roulette table!"));
+    }
 }
