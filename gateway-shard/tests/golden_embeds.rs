@@ -763,6 +763,48 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             "credits",
         ))?,
     );
+    // The commands that move money, each outcome.
+    put(
+        "economy_daily",
+        json(&commands::economy::daily_embed(200, 466, "credits"))?,
+    );
+    put(
+        "economy_daily_claimed",
+        json(&commands::economy::daily_claimed_embed(1_746_316_800))?,
+    );
+    put(
+        "economy_give",
+        json(&commands::economy::transfer_embed(50, 8, 416, "credits"))?,
+    );
+    put(
+        "economy_give_insufficient",
+        json(&commands::economy::insufficient_funds_embed(20, "credits"))?,
+    );
+    put(
+        "economy_give_bot",
+        json(&commands::economy::invalid_recipient_embed(
+            "a bot", "credits",
+        ))?,
+    );
+    put(
+        "economy_adjust",
+        json(&commands::economy::adjustment_embed(
+            commands::economy::Adjustment {
+                user: 8,
+                amount: -25,
+                before: 90,
+                after: 65,
+                reason: "Event prize returned",
+            },
+            "credits",
+        ))?,
+    );
+    put(
+        "economy_adjust_insufficient",
+        json(&commands::economy::cannot_remove_embed(
+            65, 1_000, "credits",
+        ))?,
+    );
     let figures = EconomyStats {
         total_balance: 556,
         lifetime: 1_300,

@@ -380,27 +380,32 @@ async fn daily(
         }
         // Claimed before today (or by the same command an instant ago).
         Posted::Applied { earlier: true, .. } | Posted::Refused { .. } => {
-            return Ok(Reply::embed(
-                EmbedBuilder::new()
-                    .title("❌ Daily Reward")
-                    .description(format!(
-                        "You already claimed today's reward. Claim again <t:{}:R>.",
-                        next_day(now)
-                    ))
-                    .color(colour::ERROR)
-                    .build(),
-            ));
+            return Ok(Reply::embed(daily_claimed_embed(next_day(now))));
         }
     };
-    Ok(Reply::embed(
-        EmbedBuilder::new()
-            .title("💰 Daily Reward")
-            .description(format!(
-                "You received {amount} {money}! Your balance is now {balance} {money}."
-            ))
-            .color(GOLD)
-            .build(),
-    ))
+    Ok(Reply::embed(daily_embed(amount, balance, money)))
+}
+
+/// The earlier bot's "💰 Daily Reward".
+pub fn daily_embed(amount: i64, balance: i64, money: &str) -> Embed {
+    EmbedBuilder::new()
+        .title("💰 Daily Reward")
+        .description(format!(
+            "You received {amount} {money}! Your balance is now {balance} {money}."
+        ))
+        .color(GOLD)
+        .build()
+}
+
+/// "❌ Daily Reward": claimed today already; claimable again at `next_unix`.
+pub fn daily_claimed_embed(next_unix: i64) -> Embed {
+    EmbedBuilder::new()
+        .title("❌ Daily Reward")
+        .description(format!(
+            "You already claimed today's reward. Claim again <t:{next_unix}:R>."
+        ))
+        .color(colour::ERROR)
+        .build()
 }
 
 async fn leaderboard(
@@ -489,13 +494,7 @@ async fn give(
         None
     };
     if let Some(whom) = refused {
-        return Ok(Reply::embed(
-            EmbedBuilder::new()
-                .title("Invalid Recipient")
-                .description(format!("You can't give {money} to {whom}."))
-                .color(colour::ERROR)
-                .build(),
-        ));
+        return Ok(Reply::embed(invalid_recipient_embed(whom, money)));
     }
     let theirs = AccountId {
         user_id: to,
@@ -518,15 +517,9 @@ async fn give(
             format!("The transfer took too long and was called off: no {money} moved."),
             "Run the command again.",
         )),
-        Transferred::InsufficientFunds { balance } => Ok(Reply::embed(
-            EmbedBuilder::new()
-                .title("Insufficient Funds")
-                .description(format!(
-                    "You don't have enough {money}. You have {balance} {money}."
-                ))
-                .color(colour::ERROR)
-                .build(),
-        )),
+        Transferred::InsufficientFunds { balance } => {
+            Ok(Reply::embed(insufficient_funds_embed(balance, money)))
+        }
         Transferred::Done { from_balance } => {
             let balance = match from_balance {
                 Some(b) => b,
@@ -538,21 +531,44 @@ async fn give(
                         .balance
                 }
             };
-            Ok(Reply::embed(
-                EmbedBuilder::new()
-                    .title("Credits Transfer")
-                    .description(format!(
-                        "Successfully transferred {amount} {money} to <@{to}>"
-                    ))
-                    .color(GOLD)
-                    .field(EmbedFieldBuilder::new(
-                        "Your New Balance",
-                        format!("{balance} {money}"),
-                    ))
-                    .build(),
-            ))
+            Ok(Reply::embed(transfer_embed(amount, to, balance, money)))
         }
     }
+}
+
+/// "Invalid Recipient": `whom` ("yourself", "a bot") cannot be given money.
+pub fn invalid_recipient_embed(whom: &str, money: &str) -> Embed {
+    EmbedBuilder::new()
+        .title("Invalid Recipient")
+        .description(format!("You can't give {money} to {whom}."))
+        .color(colour::ERROR)
+        .build()
+}
+
+/// "Insufficient Funds" for a transfer the giver's `balance` does not cover.
+pub fn insufficient_funds_embed(balance: i64, money: &str) -> Embed {
+    EmbedBuilder::new()
+        .title("Insufficient Funds")
+        .description(format!(
+            "You don't have enough {money}. You have {balance} {money}."
+        ))
+        .color(colour::ERROR)
+        .build()
+}
+
+/// The earlier bot's "Credits Transfer" to user `to`, with the giver's new balance.
+pub fn transfer_embed(amount: i64, to: u64, balance: i64, money: &str) -> Embed {
+    EmbedBuilder::new()
+        .title("Credits Transfer")
+        .description(format!(
+            "Successfully transferred {amount} {money} to <@{to}>"
+        ))
+        .color(GOLD)
+        .field(EmbedFieldBuilder::new(
+            "Your New Balance",
+            format!("{balance} {money}"),
+        ))
+        .build()
 }
 
 async fn adjust(
@@ -593,16 +609,9 @@ async fn adjust(
         .await
         .map_err(change_failed)?;
     match posted {
-        Posted::Refused { balance } => Ok(Reply::embed(
-            EmbedBuilder::new()
-                .title("Insufficient Funds")
-                .description(format!(
-                    "Player only has {balance} {money}. Cannot remove {} {money}.",
-                    -amount
-                ))
-                .color(colour::ERROR)
-                .build(),
-        )),
+        Posted::Refused { balance } => {
+            Ok(Reply::embed(cannot_remove_embed(balance, -amount, money)))
+        }
         Posted::Applied { balance_after, .. } => {
             let after = match balance_after {
                 Some(b) => b,
@@ -614,31 +623,60 @@ async fn adjust(
                         .balance
                 }
             };
-            let (verb, to) = if amount > 0 {
-                ("Added", "to")
-            } else {
-                ("Removed", "from")
-            };
-            Ok(Reply::embed(
-                EmbedBuilder::new()
-                    .title("Credits Adjustment")
-                    .description(format!("{verb} {} {money} {to} <@{user}>", amount.abs()))
-                    .color(GOLD)
-                    .field(
-                        EmbedFieldBuilder::new(
-                            "Previous Balance",
-                            format!("{} {money}", before.balance),
-                        )
-                        .inline(),
-                    )
-                    .field(
-                        EmbedFieldBuilder::new("New Balance", format!("{after} {money}")).inline(),
-                    )
-                    .field(EmbedFieldBuilder::new("Reason", clip(reason, 1024)))
-                    .build(),
-            ))
+            Ok(Reply::embed(adjustment_embed(
+                Adjustment {
+                    user,
+                    amount,
+                    before: before.balance,
+                    after,
+                    reason,
+                },
+                money,
+            )))
         }
     }
+}
+
+/// "Insufficient Funds" for an adjustment removing more than the player's `balance`.
+pub fn cannot_remove_embed(balance: i64, removing: i64, money: &str) -> Embed {
+    EmbedBuilder::new()
+        .title("Insufficient Funds")
+        .description(format!(
+            "Player only has {balance} {money}. Cannot remove {removing} {money}."
+        ))
+        .color(colour::ERROR)
+        .build()
+}
+
+/// An admin's change of a member's balance, as made.
+pub struct Adjustment<'a> {
+    pub user: u64,
+    /// Positive added, negative removed.
+    pub amount: i64,
+    pub before: i64,
+    pub after: i64,
+    pub reason: &'a str,
+}
+
+/// The earlier bot's "Credits Adjustment".
+pub fn adjustment_embed(a: Adjustment<'_>, money: &str) -> Embed {
+    let (verb, to) = if a.amount > 0 {
+        ("Added", "to")
+    } else {
+        ("Removed", "from")
+    };
+    EmbedBuilder::new()
+        .title("Credits Adjustment")
+        .description(format!(
+            "{verb} {} {money} {to} <@{}>",
+            a.amount.abs(),
+            a.user
+        ))
+        .color(GOLD)
+        .field(EmbedFieldBuilder::new("Previous Balance", format!("{} {money}", a.before)).inline())
+        .field(EmbedFieldBuilder::new("New Balance", format!("{} {money}", a.after)).inline())
+        .field(EmbedFieldBuilder::new("Reason", clip(a.reason, 1024)))
+        .build()
 }
 
 async fn transactions(
