@@ -805,6 +805,72 @@ fn rendered() -> Result<BTreeMap<String, serde_json::Value>, String> {
             65, 1_000, "credits",
         ))?,
     );
+    // /bounty active and /bounty my, of bounties that run out an hour from now.
+    let on_bravo = tower_store::bounties::Bounty {
+        id: "3f9a0c21d4".to_owned(),
+        guild_id: 1,
+        server_id: "7020".to_owned(),
+        target_id: "0002e69a65204b669c20238266782d7b".to_owned(),
+        target_name: "Bravo".to_owned(),
+        reward: 250,
+        reason: "Camping the trader".to_owned(),
+        placed_by: Some(7),
+        placed_at_unix: 1_746_238_800,
+        expires_at_unix: in_an_hour,
+        status: tower_store::bounties::Status::Active,
+        claim: None,
+        refunded: false,
+    };
+    let auto = tower_store::bounties::Bounty {
+        id: "a1b2c3d4e5f6".to_owned(),
+        placed_by: None,
+        reward: 100,
+        reason: "Killstreak of 10".to_owned(),
+        ..on_bravo.clone()
+    };
+    put(
+        "bounty_active",
+        serde_json::to_value(commands::bounties::active_embeds(
+            &[on_bravo.clone(), auto],
+            "coins",
+        ))
+        .map_err(|e| e.to_string())?,
+    );
+    put(
+        "bounty_active_none",
+        serde_json::to_value(commands::bounties::active_embeds(&[], "coins"))
+            .map_err(|e| e.to_string())?,
+    );
+    let claimed = tower_store::bounties::Bounty {
+        status: tower_store::bounties::Status::Claimed,
+        claim: Some(tower_store::bounties::Claim {
+            hunter_id: "00024d4be1e44ba0aa342b39b0fb9937".to_owned(),
+            hunter_name: "Alpha One".to_owned(),
+            user_id: Some(8),
+            line: "l1".to_owned(),
+            at_unix: 1_746_239_400,
+            paid: true,
+            settle: Some("pay".to_owned()),
+        }),
+        ..on_bravo.clone()
+    };
+    let expired = tower_store::bounties::Bounty {
+        status: tower_store::bounties::Status::Expired,
+        refunded: true,
+        ..on_bravo.clone()
+    };
+    put(
+        "bounty_my_placed",
+        reply(&commands::bounties::mine_reply(
+            &[on_bravo, claimed.clone(), expired],
+            false,
+            "coins",
+        ))?,
+    );
+    put(
+        "bounty_my_claimed",
+        reply(&commands::bounties::mine_reply(&[claimed], true, "coins"))?,
+    );
     let figures = EconomyStats {
         total_balance: 556,
         lifetime: 1_300,

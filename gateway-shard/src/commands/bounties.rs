@@ -333,20 +333,26 @@ async fn active(
         .active(caller.guild_id, server.server.as_str())
         .await
         .map_err(failed)?;
+    Ok(Reply::embeds(active_embeds(&list, coins)))
+}
+
+/// The earlier bot's "Active Bounties" pages (or "No Active Bounties") for `list`, the
+/// soonest to expire first.
+pub fn active_embeds(list: &[Bounty], coins: &str) -> Vec<Embed> {
     if list.is_empty() {
-        return Ok(Reply::embed(
+        return vec![
             EmbedBuilder::new()
                 .title("No Active Bounties")
                 .description("There are no active bounties at this time.")
                 .color(GOLD)
                 .build(),
-        ));
+        ];
     }
     // Every page, not only the first (the earlier bot's TODO), up to Discord's ten
-    // embeds; the soonest to expire first.
+    // embeds.
     let shown_count = list.len().min(PAGE * 10);
     let pages = shown_count.div_ceil(PAGE);
-    let embeds = list[..shown_count]
+    list[..shown_count]
         .chunks(PAGE)
         .enumerate()
         .map(|(i, page)| {
@@ -374,8 +380,7 @@ async fn active(
             }
             e.build()
         })
-        .collect();
-    Ok(Reply::embeds(embeds))
+        .collect()
 }
 
 async fn mine(
@@ -397,20 +402,25 @@ async fn mine(
             .await
     }
     .map_err(failed)?;
+    Ok(mine_reply(&list, claimed, coins))
+}
+
+/// `/bounty my`: the bounties the member placed, or those they claimed (`claimed`).
+pub fn mine_reply(list: &[Bounty], claimed: bool, coins: &str) -> Reply {
     let title = if claimed {
         "Bounties I've Claimed"
     } else {
         "Bounties I've Placed"
     };
     if list.is_empty() {
-        return Ok(Reply::done(
+        return Reply::done(
             title,
             if claimed {
                 "You have not claimed any bounty on this server."
             } else {
                 "You have not placed any bounty on this server."
             },
-        ));
+        );
     }
     let mut e = EmbedBuilder::new().title(title).color(GOLD);
     for (i, b) in list.iter().enumerate() {
@@ -449,5 +459,5 @@ async fn mine(
             value,
         ));
     }
-    Ok(Reply::embed(e.build()))
+    Reply::embed(e.build())
 }
