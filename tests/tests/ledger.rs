@@ -673,7 +673,15 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
             killer_name: killer,
             victim_id: victim,
         };
-    let kill = |line, killer, victim| kill_at(now, line, killer, victim);
+    // A kill made as it is claimed (read at once).
+    let kill = |line, killer, victim| {
+        kill_at(
+            DateTime::now().timestamp_millis() / 1000,
+            line,
+            killer,
+            victim,
+        )
+    };
     let claims = ok(bounties
         .claim(
             GUILD,
