@@ -37,6 +37,15 @@ fn credit(key: &str, user: u64, amount: i64) -> Entry {
     }
 }
 
+/// How many notifications (posts to come) match `filter`.
+async fn notices(test: &TestDatabase, filter: Document) -> u64 {
+    ok(test
+        .handle()
+        .collection::<Document>("notifications")
+        .count_documents(filter)
+        .await)
+}
+
 /// Makes every transaction look as if its process stopped long ago, in `state`.
 async fn cut_short(test: &TestDatabase, key: &str, state: &str) {
     let long_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 3_600_000);
@@ -829,11 +838,7 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
         .await);
     assert_eq!(ok(bounties.pay_held(GUILD, SERVER, "nomad", 5).await), 0);
     assert_eq!(balance(5).await, 0);
-    let announced = ok(test
-        .handle()
-        .collection::<Document>("notifications")
-        .count_documents(doc! { "_id": "b:b7:paid" })
-        .await);
+    let announced = notices(&test, doc! { "_id": "b:b7:paid" }).await;
     assert_eq!(announced, 0, "no payment announced for a refunded claim");
     ok(bounties.sweep().await);
     assert_eq!(balance(1).await, 150, "b7 refunded to its placer");
@@ -907,11 +912,7 @@ async fn bounties_pay_their_hunter_once_and_refund_once() {
         .await);
     ok(bounties.sweep().await);
     ok(bounties.sweep().await);
-    let placed = ok(test
-        .handle()
-        .collection::<Document>("notifications")
-        .count_documents(doc! { "_id": "b:b8:placed" })
-        .await);
+    let placed = notices(&test, doc! { "_id": "b:b8:placed" }).await;
     assert_eq!(placed, 1, "a placing cut short is announced by the sweep");
     let b8 = ok(test
         .handle()
@@ -957,11 +958,7 @@ async fn games_take_the_bet_once_and_pay_once_even_after_a_restart() {
     assert_eq!((spun.state, spun.returned), (GameState::Settled, 500));
     ok(games.spin("s1").await);
     assert_eq!(balance(1).await, 1_490);
-    let jackpots = ok(test
-        .handle()
-        .collection::<Document>("notifications")
-        .count_documents(doc! { "kind": "jackpot" })
-        .await);
+    let jackpots = notices(&test, doc! { "kind": "jackpot" }).await;
     assert_eq!(jackpots, 1, "a 50x win is announced, once");
     // The same command again (same id) takes no second bet.
     ok(games

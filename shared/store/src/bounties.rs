@@ -169,8 +169,9 @@ pub enum Placed {
 pub struct KillSeen<'a> {
     /// The killfeed line's identity.
     pub line: &'a str,
-    /// When it happened (UTC Unix seconds): it claims the bounties active then, not those
-    /// placed after it, and not those that ran out before it was read.
+    /// When it happened (UTC Unix seconds; taken as no later than the claim): it claims
+    /// the bounties active then, not those placed after it, and not those that ran out
+    /// before it was read.
     pub at_unix: i64,
     pub killer_id: &'a str,
     pub killer_name: &'a str,

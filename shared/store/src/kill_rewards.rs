@@ -146,12 +146,13 @@ impl Prepared {
         self.read_at > 0 && self.read_at - (at - self.clock_ahead) > FRESH_FOR_SECS
     }
 
-    /// When a kill at `at` (the game server's time) happened, in UTC; the time it was read
-    /// where that is not known (no later than the read: a clock not measured yet may run
-    /// ahead).
+    /// When a kill at `at` (the game server's time) happened, in UTC; `i64::MAX` where the
+    /// read's time is not known. A claim takes no kill as later than it is read
+    /// ([`crate::bounties::KillSeen::at_unix`]), which also bounds a clock not measured yet
+    /// that runs ahead.
     pub fn utc(&self, at: i64) -> i64 {
         if self.read_at > 0 {
-            (at - self.clock_ahead).min(self.read_at)
+            at - self.clock_ahead
         } else {
             i64::MAX
         }
